@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// The `raftlab` command: one dispatcher; each subcommand lives with its subsystem.
+
+const usage = `usage:
+  raftlab [tui] [--nodes 5] [--data DIR]        the live dashboard (what npm start runs)
+  raftlab bench [--nodes 1,3,5,7] [--duration S] [--clients N] [--value-size B] [--json F]
+  raftlab sim [--seeds N | --seed S] [--nodes N]
+  raftlab check [--nodes N] [--duration S] [--workload register|append] [--nemesis crash,partition,...] [--history F]
+  raftlab verify HISTORY.json                   check a recorded history`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const first = argv[0];
+  const command = first === undefined || first.startsWith('-') ? 'tui' : first;
+  const rest = first === undefined || first.startsWith('-') ? argv : argv.slice(1);
+  switch (command) {
+    case 'tui':
+      return (await import('../tui/main.js')).runTuiCli(rest);
+    case 'sim':
+      return (await import('./sim/cli.js')).runSimCli(rest);
+    case 'check':
+      return (await import('./check/cli.js')).runCheckCli(rest);
+    case 'verify':
+      return (await import('./check/cli.js')).runVerifyCli(rest);
+    case 'bench':
+      return (await import('./bench/cli.js')).runBenchCli(rest);
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(usage + '\n');
+      return 0;
+    default:
+      process.stderr.write(`raftlab: unknown command '${command}'\n${usage}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`raftlab: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

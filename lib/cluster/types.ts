@@ -1,0 +1,104 @@
+// What the supervisor tells the outside world: the status of every node and a stream
+// of events. The dashboard, `raftlab check` and `raftlab bench` consume only these.
+
+import type { LogIndex, NodeId, ProgressState, Role, Term } from '../raft/types.js';
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** One recent log entry, for the dashboard's log strip and detail view. */
+export interface EntrySummary {
+  readonly index: LogIndex;
+  readonly term: Term;
+  readonly committed: boolean;
+  /** A short human description: "put x=1", "append log+a", "no-op", "register c7f2". */
+  readonly text: string;
+}
+
+export interface FollowerProgress {
+  readonly id: NodeId;
+  readonly matchIndex: LogIndex;
+  readonly nextIndex: LogIndex;
+  readonly state: ProgressState;
+  readonly inflight: number;
+}
+
+export interface NodeStatus {
+  readonly id: NodeId;
+  readonly alive: boolean;
+  /** Meaningless when !alive (last known values are kept for display). */
+  readonly role: Role;
+  readonly term: Term;
+  readonly votedFor: NodeId;
+  readonly leaderId: NodeId;
+  readonly commitIndex: LogIndex;
+  readonly appliedIndex: LogIndex;
+  readonly lastLogIndex: LogIndex;
+  readonly lastLogTerm: Term;
+  readonly snapshotIndex: LogIndex;
+  readonly electionElapsedTicks: number;
+  readonly electionTimeoutTicks: number;
+  /** Milliseconds since this node last heard from a leader (null: never / is leader). */
+  readonly lastLeaderContactMs: number | null;
+  readonly walBytes: number;
+  readonly walFiles: readonly string[];
+  /** Mean fdatasync latency over the last status interval, in ms (null: none happened). */
+  readonly fsyncLatencyMs: number | null;
+  /** Leader only: one row per other node. */
+  readonly progress: readonly FollowerProgress[];
+  readonly recentEntries: readonly EntrySummary[];
+  /** Inbound messages the decoder refused since start. */
+  readonly malformedMessages: number;
+}
+
+export interface ClusterStatus {
+  readonly nodes: readonly NodeStatus[];
+  readonly leaderId: NodeId;
+  readonly term: Term;
+  readonly fsync: boolean;
+  readonly tickMs: number;
+  /** Partition groups currently in force, or null when fully connected. */
+  readonly partition: readonly (readonly NodeId[])[] | null;
+  /** Links cut one way, as [from, to]. */
+  readonly cutLinks: readonly (readonly [NodeId, NodeId])[];
+  /** Committed client writes per second, over the last second (measured at the supervisor). */
+  readonly opsPerSecond: number;
+  /** Client-observed commit latency, ms, over the last ~10 s; null when no samples. */
+  readonly latencyMsP50: number | null;
+  readonly latencyMsP99: number | null;
+}
+
+export const EventKind = {
+  ElectionStarted: 'election-started',
+  VoteGranted: 'vote-granted',
+  LeaderElected: 'leader-elected',
+  RoleChanged: 'role-changed',
+  TermChanged: 'term-changed',
+  Commit: 'commit',
+  Crash: 'crash',
+  Restart: 'restart',
+  Partition: 'partition',
+  Heal: 'heal',
+  LinkFault: 'link-fault',
+  ClientResult: 'client-result',
+  Invariant: 'invariant',
+  Info: 'info',
+} as const;
+export type EventKind = (typeof EventKind)[keyof typeof EventKind];
+
+export interface ClusterEvent {
+  /** Milliseconds since the cluster started. */
+  readonly time: number;
+  readonly kind: EventKind;
+  /** The node the event is about, or 0 for cluster-wide events. */
+  readonly node: NodeId;
+  /** One human-readable line, complete on its own. */
+  readonly text: string;
+  readonly term?: Term;
+}
+
+/** Every error a client call throws: `code` and `indeterminate` survive worker boundaries. */
+export interface RaftlabErrorShape {
+  readonly code: string;
+  readonly indeterminate: boolean;
+  readonly message: string;
+}

@@ -1,0 +1,270 @@
+// The data that flows in and out of the protocol core. Everything here is plain,
+// readonly data: it crosses worker ports (msgpack) and the simulator's network, so
+// it carries no methods and no class instances.
+//
+// Names follow Figure 2 of the Raft paper (Ongaro & Ousterhout, 2014) so that a
+// reviewer can hold the code against the figure.
+
+/** A node's identity: 1..N. 0 means "nobody" (no vote, no known leader). */
+export type NodeId = number;
+/** A Raft term (§5.1). Starts at 0; the first election makes it 1. */
+export type Term = number;
+/** A position in the log. The first real entry has index 1; 0 means "before the log". */
+export type LogIndex = number;
+
+export const NONE: NodeId = 0;
+
+/**
+ * One log entry. `data === null` marks the no-op a leader appends at the start of its
+ * term (§8: "each leader commit a blank no-op entry into the log at the start of its
+ * term"); everything else is an opaque command the host's state machine interprets.
+ */
+export interface Entry {
+  readonly index: LogIndex;
+  readonly term: Term;
+  readonly data: Uint8Array | null;
+}
+
+/** What must be on stable storage before the node answers RPCs (Figure 2, "Persistent state"). */
+export interface HardState {
+  readonly currentTerm: Term;
+  readonly votedFor: NodeId;
+  /** Not required by Figure 2, but persisting it lets a restarted node re-apply quickly. */
+  readonly commitIndex: LogIndex;
+}
+
+export const Role = {
+  Follower: 'follower',
+  PreCandidate: 'precandidate',
+  Candidate: 'candidate',
+  Leader: 'leader',
+} as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+export const MessageType = {
+  RequestVote: 'RequestVote',
+  RequestVoteResponse: 'RequestVoteResponse',
+  AppendEntries: 'AppendEntries',
+  AppendEntriesResponse: 'AppendEntriesResponse',
+  Heartbeat: 'Heartbeat',
+  HeartbeatResponse: 'HeartbeatResponse',
+  TimeoutNow: 'TimeoutNow',
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+interface MessageHeader {
+  /** The sender's currentTerm (for a pre-vote request: the term it would campaign in). */
+  readonly term: Term;
+  readonly from: NodeId;
+  readonly to: NodeId;
+}
+
+/** RequestVote RPC (§5.2, Figure 2); with preVote set, the PreVote round of thesis §9.6. */
+export interface RequestVote extends MessageHeader {
+  readonly type: typeof MessageType.RequestVote;
+  readonly preVote: boolean;
+  readonly lastLogIndex: LogIndex;
+  readonly lastLogTerm: Term;
+  /** Set when campaigning because of a leadership transfer (thesis §3.10): bypasses the
+   *  "I heard from a leader recently" rule that otherwise protects a healthy leader. */
+  readonly transfer: boolean;
+}
+
+export interface RequestVoteResponse extends MessageHeader {
+  readonly type: typeof MessageType.RequestVoteResponse;
+  readonly preVote: boolean;
+  readonly voteGranted: boolean;
+}
+
+/** AppendEntries RPC (§5.3, Figure 2). */
+export interface AppendEntries extends MessageHeader {
+  readonly type: typeof MessageType.AppendEntries;
+  readonly prevLogIndex: LogIndex;
+  readonly prevLogTerm: Term;
+  readonly entries: readonly Entry[];
+  readonly leaderCommit: LogIndex;
+}
+
+export interface AppendEntriesResponse extends MessageHeader {
+  readonly type: typeof MessageType.AppendEntriesResponse;
+  readonly success: boolean;
+  /** On success: the index of the last entry the follower now stores that matched this
+   *  request (prevLogIndex + entries.length). On rejection: the rejected prevLogIndex. */
+  readonly index: LogIndex;
+  /** On rejection, the fast-backtracking hint (thesis §5.3 optimisation): the term of the
+   *  follower's entry at prevLogIndex (0 if it has none) and the first index it holds
+   *  for that term (or its lastIndex + 1 when its log is too short). */
+  readonly conflictTerm: Term;
+  readonly conflictIndex: LogIndex;
+}
+
+/** Heartbeat: an empty AppendEntries that carries commit and an optional ReadIndex round. */
+export interface Heartbeat extends MessageHeader {
+  readonly type: typeof MessageType.Heartbeat;
+  /** min(leader's commitIndex, the follower's matchIndex): never ahead of what it stores. */
+  readonly leaderCommit: LogIndex;
+  /** ReadIndex round this heartbeat confirms leadership for (0 = none). */
+  readonly context: number;
+}
+
+export interface HeartbeatResponse extends MessageHeader {
+  readonly type: typeof MessageType.HeartbeatResponse;
+  readonly context: number;
+}
+
+/** Leadership transfer (thesis §3.10): "start an election now". */
+export interface TimeoutNow extends MessageHeader {
+  readonly type: typeof MessageType.TimeoutNow;
+}
+
+export type Message =
+  | RequestVote
+  | RequestVoteResponse
+  | AppendEntries
+  | AppendEntriesResponse
+  | Heartbeat
+  | HeartbeatResponse
+  | TimeoutNow;
+
+/** A ReadIndex answer (thesis §6.4): once applied >= index, reads tagged `context` may be served. */
+export interface ReadState {
+  readonly index: LogIndex;
+  readonly context: number;
+}
+
+export interface SoftState {
+  readonly role: Role;
+  readonly leaderId: NodeId;
+}
+
+/**
+ * The work a host must do, handed out by RawNode.ready(). The host:
+ *   1. appends `entries` to stable storage (truncating any suffix from entries[0].index),
+ *      records `hardState` if non-null, and sends `messages` right away;
+ *   2. makes all of that durable (one fdatasync for the whole turn);
+ *   3. sends `messagesAfterPersist` (vote grants, append acknowledgements: thesis §3.8);
+ *   4. applies `committedEntries` in order and serves `readStates` once applied;
+ *   5. calls advance().
+ * No tick/step/propose may happen between ready() and advance().
+ */
+export interface Ready {
+  readonly softState: SoftState | null;
+  readonly hardState: HardState | null;
+  readonly entries: readonly Entry[];
+  readonly messages: readonly Message[];
+  readonly messagesAfterPersist: readonly Message[];
+  readonly committedEntries: readonly Entry[];
+  readonly readStates: readonly ReadState[];
+}
+
+/** Refusal codes of propose()/readIndex(): stable strings, safe across worker boundaries. */
+export const RefusalCode = {
+  NotLeader: 'NOT_LEADER',
+  ProposalQueueFull: 'PROPOSAL_QUEUE_FULL',
+  Transferring: 'LEADERSHIP_TRANSFER_IN_PROGRESS',
+} as const;
+export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode];
+
+export type Refusal = {
+  readonly ok: false;
+  readonly code: RefusalCode;
+  /** Best known leader (NONE if unknown): the client redirects there. */
+  readonly leaderId: NodeId;
+};
+
+export type ProposeResult = { readonly ok: true; readonly index: LogIndex; readonly term: Term } | Refusal;
+export type ReadIndexResult = { readonly ok: true } | Refusal;
+
+/**
+ * Deliberately broken behaviours, for proving that the simulator and tests catch them.
+ * Never set outside tests. Each flag disables exactly one rule.
+ */
+export interface TestOnlyBugs {
+  /** Grant votes without the §5.4.1 "at least as up-to-date" check. */
+  readonly voteWithoutUpToDateCheck?: boolean;
+  /** Commit an entry of an earlier term by counting replicas (violates §5.4.2 / Figure 8). */
+  readonly commitPreviousTermByCounting?: boolean;
+  /** Send vote grants before the vote is durable (messages instead of messagesAfterPersist). */
+  readonly grantVoteBeforePersist?: boolean;
+  /** Accept AppendEntries without checking prevLogTerm (only prevLogIndex). */
+  readonly skipPrevLogTermCheck?: boolean;
+}
+
+export interface Config {
+  readonly id: NodeId;
+  /** All voting members, including this node. */
+  readonly peers: readonly NodeId[];
+  /** Election timeout is drawn uniformly from [electionTicks, 2*electionTicks). */
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  /** Seeded PRNG returning a float in [0, 1). The core's only source of randomness. */
+  readonly random: () => number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  /** Upper bound on entries in one AppendEntries. */
+  readonly maxEntriesPerAppend: number;
+  /** Upper bound on payload bytes in one AppendEntries (at least one entry is always sent). */
+  readonly maxBytesPerAppend: number;
+  /** AppendEntries messages a leader may have unacknowledged per follower in replicate state. */
+  readonly maxInflightAppends: number;
+  /** Entries the leader may hold beyond its commit index before refusing proposals. */
+  readonly maxUncommittedEntries: number;
+  /** Where the host's state machine already is on restart (entries up to here are not re-delivered). */
+  readonly applied: LogIndex;
+  readonly testOnlyBugs: TestOnlyBugs;
+  /** Receives one line per state change (role, term, vote, commit). Optional trace hook. */
+  readonly trace: ((line: string) => void) | null;
+}
+
+export const defaultConfig = {
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  preVote: true,
+  checkQuorum: true,
+  maxEntriesPerAppend: 4096,
+  maxBytesPerAppend: 1 << 20,
+  maxInflightAppends: 64,
+  maxUncommittedEntries: 65_536,
+  applied: 0,
+  testOnlyBugs: {},
+  trace: null,
+} as const satisfies Partial<Config>;
+
+/** What a restarted node reads back from its storage. */
+export interface RestoredState {
+  readonly hardState: HardState;
+  /** The whole log from index 1, in order (no snapshots yet). */
+  readonly entries: readonly Entry[];
+}
+
+export const ProgressState = {
+  Probe: 'probe',
+  Replicate: 'replicate',
+} as const;
+export type ProgressState = (typeof ProgressState)[keyof typeof ProgressState];
+
+/** The leader's view of one follower (Figure 2: nextIndex[], matchIndex[]). */
+export interface PeerProgress {
+  readonly id: NodeId;
+  readonly matchIndex: LogIndex;
+  readonly nextIndex: LogIndex;
+  readonly state: ProgressState;
+  readonly inflight: number;
+  readonly recentActive: boolean;
+}
+
+export interface Status {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly currentTerm: Term;
+  readonly votedFor: NodeId;
+  readonly leaderId: NodeId;
+  readonly commitIndex: LogIndex;
+  readonly lastLogIndex: LogIndex;
+  readonly lastLogTerm: Term;
+  readonly electionElapsedTicks: number;
+  readonly electionTimeoutTicks: number;
+  /** Leader only: one row per other peer. Empty otherwise. */
+  readonly progress: readonly PeerProgress[];
+  readonly leadTransferee: NodeId;
+}

@@ -1,0 +1,454 @@
+// The commands of the replicated key-value store: what a client proposes, how it is laid
+// out in a log entry, and the checks that keep anything invalid out of the log.
+//
+// Everything here is pure and deterministic (no clock, no randomness, no I/O): the same
+// bytes decode to the same command on every node, so every replica applies the same thing.
+//
+// Wire layout of a command (msgpack, plain arrays rather than maps because they are
+// smaller and faster to decode on the apply hot path):
+//   register: [CommandTag.register, clientId]
+//   request:  [CommandTag.request, clientId, seq, ackedBelow, OperationTag.x, key, ...args]
+//     put/append: args = [value]; cas: args = [expected, value]; delete/get: args = []
+
+import { Packr, Unpackr } from 'msgpackr';
+import type { JsonValue as ClusterJsonValue } from '../cluster/types.js';
+
+export type JsonValue = ClusterJsonValue;
+
+export type KvOperation =
+  | { readonly op: 'put'; readonly key: string; readonly value: JsonValue }
+  | { readonly op: 'delete'; readonly key: string }
+  /** The key's value is a list; push one element (an absent key becomes [value]). */
+  | { readonly op: 'append'; readonly key: string; readonly value: JsonValue }
+  /** Compare-and-set: the reply value is true (swapped) or false (current value differed). */
+  | { readonly op: 'cas'; readonly key: string; readonly expected: JsonValue; readonly value: JsonValue }
+  /** A read through the log. Reads normally use ReadIndex (thesis §6.4), not this. */
+  | { readonly op: 'get'; readonly key: string };
+
+export type KvOperationName = KvOperation['op'];
+
+export type Command =
+  /** Opens a client session (thesis §6.3). Idempotent: registering an open session only refreshes it. */
+  | { readonly type: 'register'; readonly clientId: string }
+  | {
+      readonly type: 'request';
+      readonly clientId: string;
+      /** The client's request number, from 1, unique per client; a retry reuses it. */
+      readonly seq: number;
+      /** The client holds the replies of every seq below this; the session may forget them. */
+      readonly ackedBelow: number;
+      readonly operation: KvOperation;
+    };
+
+export type KvReply =
+  | { readonly ok: true; readonly value: JsonValue }
+  | { readonly ok: false; readonly code: string; readonly message: string };
+
+/** Every limit of the store, named. */
+export const KV_LIMITS = {
+  maxKeyBytes: 1024,
+  defaultMaxValueBytes: 1 << 20,
+  maxSessions: 10_000,
+  maxRepliesPerSession: 4096,
+  /** Client ids are opaque strings; this only stops an absurd one from bloating every entry. */
+  maxClientIdBytes: 256,
+  /** Nesting depth of a value: bounds the recursion of validation, equality and cloning. */
+  maxValueDepth: 128,
+} as const;
+
+/** The stable codes of KvError and of error replies. */
+export const KvErrorCode = {
+  MalformedCommand: 'MALFORMED_COMMAND',
+  InvalidKey: 'INVALID_KEY',
+  InvalidValue: 'INVALID_VALUE',
+  ValueTooLarge: 'VALUE_TOO_LARGE',
+  InvalidArgument: 'INVALID_ARGUMENT',
+  NotAList: 'NOT_A_LIST',
+  SessionExpired: 'SESSION_EXPIRED',
+  StaleRequest: 'STALE_REQUEST',
+  MalformedSnapshot: 'MALFORMED_SNAPSHOT',
+} as const;
+export type KvErrorCode = (typeof KvErrorCode)[keyof typeof KvErrorCode];
+
+/**
+ * A definite error: the operation did not happen. `code` is stable and, unlike
+ * `instanceof`, survives a worker boundary.
+ */
+export class KvError extends Error {
+  readonly code: string;
+  readonly indeterminate = false;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'KvError';
+    this.code = code;
+  }
+}
+
+const CommandTag = { register: 1, request: 2 } as const;
+const OperationTag = { put: 1, delete: 2, append: 3, cas: 4, get: 5 } as const;
+type OperationTag = (typeof OperationTag)[keyof typeof OperationTag];
+
+// Plain maps, not msgpackr records: values hold arbitrary keys, so record definitions
+// would rarely be reused, and maps decode to plain objects.
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+function assertNever(value: never, what: string): never {
+  throw new Error(`unreachable: unexpected ${what} ${JSON.stringify(value)}`);
+}
+
+/** Encodes a command for a log entry. The result is an exact-size copy that owns its buffer. */
+export function encodeCommand(command: Command): Uint8Array {
+  let tuple: unknown[];
+  switch (command.type) {
+    case 'register':
+      tuple = [CommandTag.register, command.clientId];
+      break;
+    case 'request': {
+      const operation = command.operation;
+      const head = [CommandTag.request, command.clientId, command.seq, command.ackedBelow];
+      switch (operation.op) {
+        case 'put':
+          tuple = [...head, OperationTag.put, operation.key, operation.value];
+          break;
+        case 'delete':
+          tuple = [...head, OperationTag.delete, operation.key];
+          break;
+        case 'append':
+          tuple = [...head, OperationTag.append, operation.key, operation.value];
+          break;
+        case 'cas':
+          tuple = [...head, OperationTag.cas, operation.key, operation.expected, operation.value];
+          break;
+        case 'get':
+          tuple = [...head, OperationTag.get, operation.key];
+          break;
+        default:
+          return assertNever(operation, 'operation');
+      }
+      break;
+    }
+    default:
+      return assertNever(command, 'command');
+  }
+  // pack() returns a view into msgpackr's shared scratch buffer, which the next pack()
+  // overwrites: copy it out at its exact size.
+  return exactCopy(packr.pack(tuple));
+}
+
+/**
+ * A plain Uint8Array copy that owns an ArrayBuffer of exactly its size. (Buffer#slice
+ * would return another view into the same scratch buffer, not a copy.)
+ */
+export function exactCopy(view: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(view.length);
+  copy.set(view);
+  return copy;
+}
+
+function malformed(why: string): KvError {
+  return new KvError(KvErrorCode.MalformedCommand, `malformed command: ${why}`);
+}
+
+function isNonNegativeSafeInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * Decodes and fully validates a log entry's command. Throws KvError MALFORMED_COMMAND on
+ * anything that is not exactly what encodeCommand produces (garbage, truncated bytes,
+ * wrong shapes, invalid keys or values). Value size is not limited here: that is checked
+ * before proposing (validateOperation), and a node must apply whatever was committed.
+ */
+export function decodeCommand(bytes: Uint8Array): Command {
+  if (!(bytes instanceof Uint8Array)) throw malformed('not bytes');
+  let decoded: unknown;
+  try {
+    decoded = unpackr.unpack(bytes);
+  } catch (error) {
+    throw malformed(`undecodable msgpack (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (!Array.isArray(decoded)) throw malformed('not an array');
+  const tag: unknown = decoded[0];
+  const clientId: unknown = decoded[1];
+  if (!isValidClientId(clientId)) throw malformed('bad clientId');
+  if (tag === CommandTag.register) {
+    if (decoded.length !== 2) throw malformed('register has extra fields');
+    return { type: 'register', clientId };
+  }
+  if (tag !== CommandTag.request) throw malformed(`unknown command tag ${String(tag)}`);
+  const seq: unknown = decoded[2];
+  const ackedBelow: unknown = decoded[3];
+  if (!isNonNegativeSafeInteger(seq) || seq < 1) throw malformed('seq must be a safe integer >= 1');
+  if (!isNonNegativeSafeInteger(ackedBelow) || ackedBelow > seq) {
+    throw malformed('ackedBelow must be a safe integer in [0, seq]');
+  }
+  const operationTag: unknown = decoded[4];
+  const key: unknown = decoded[5];
+  if (!isValidKey(key)) throw malformed('bad key');
+  const expectLength = (length: number): void => {
+    if (decoded.length !== length) throw malformed(`operation tag ${String(operationTag)} needs ${length} fields`);
+  };
+  const checkValue = (value: unknown): JsonValue => {
+    // Strings decoded from UTF-8 are always well formed, so only the shape is checked.
+    if (jsonShapeProblem(value, false) !== null) throw malformed('value is not a JSON value');
+    return value as JsonValue;
+  };
+  let operation: KvOperation;
+  switch (operationTag as OperationTag) {
+    case OperationTag.put:
+      expectLength(7);
+      operation = { op: 'put', key, value: checkValue(decoded[6]) };
+      break;
+    case OperationTag.delete:
+      expectLength(6);
+      operation = { op: 'delete', key };
+      break;
+    case OperationTag.append:
+      expectLength(7);
+      operation = { op: 'append', key, value: checkValue(decoded[6]) };
+      break;
+    case OperationTag.cas:
+      expectLength(8);
+      operation = { op: 'cas', key, expected: checkValue(decoded[6]), value: checkValue(decoded[7]) };
+      break;
+    case OperationTag.get:
+      expectLength(6);
+      operation = { op: 'get', key };
+      break;
+    default:
+      throw malformed(`unknown operation tag ${String(operationTag)}`);
+  }
+  return { type: 'request', clientId, seq, ackedBelow, operation };
+}
+
+// UTF-8 length without node:buffer, so this module stays runnable anywhere.
+function utf8ByteLength(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+// A lone surrogate cannot be encoded in UTF-8: msgpack would turn it into U+FFFD, so the
+// value read back would differ from the one written. With the u flag, a surrogate pair is
+// one code point, so \p{Cs} matches only lone halves.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+function isWellFormedString(text: string): boolean {
+  return !LONE_SURROGATE.test(text);
+}
+
+function isValidClientId(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= KV_LIMITS.maxClientIdBytes &&
+    utf8ByteLength(value) <= KV_LIMITS.maxClientIdBytes
+  );
+}
+
+function keyProblem(key: unknown): string | null {
+  if (typeof key !== 'string') return `a key must be a string, got ${typeof key}`;
+  if (key.length === 0) return 'a key must not be empty';
+  // Cheap bound first: a UTF-16 unit is at most 3 UTF-8 bytes (a pair of units is 4).
+  if (key.length > KV_LIMITS.maxKeyBytes) return `a key must be at most ${KV_LIMITS.maxKeyBytes} bytes of UTF-8`;
+  if (key.length * 3 > KV_LIMITS.maxKeyBytes && utf8ByteLength(key) > KV_LIMITS.maxKeyBytes) {
+    return `a key must be at most ${KV_LIMITS.maxKeyBytes} bytes of UTF-8`;
+  }
+  if (!isWellFormedString(key)) return 'a key must be well-formed Unicode (no lone surrogates)';
+  return null;
+}
+
+function isValidKey(key: unknown): key is string {
+  return keyProblem(key) === null;
+}
+
+/** Throws KvError INVALID_KEY unless `key` is a non-empty string of at most 1 KiB of UTF-8. */
+export function validateKey(key: unknown): asserts key is string {
+  const problem = keyProblem(key);
+  if (problem !== null) throw new KvError(KvErrorCode.InvalidKey, `invalid key: ${problem}`);
+}
+
+function isPlainObject(value: object): boolean {
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/**
+ * Why `value` is not a JSON value, or null if it is: null, boolean, finite number,
+ * string, dense array, or plain object of such; no cycles, at most maxValueDepth deep.
+ * `checkStrings` also refuses lone surrogates (needed for values from callers, not for
+ * values decoded from UTF-8).
+ */
+function jsonShapeProblem(root: unknown, checkStrings: boolean): string | null {
+  const path: object[] = [];
+  const visit = (value: unknown, depth: number): string | null => {
+    switch (typeof value) {
+      case 'boolean':
+        return null;
+      case 'number':
+        return Number.isFinite(value) ? null : `${String(value)} is not a JSON number`;
+      case 'string':
+        return checkStrings && !isWellFormedString(value) ? 'a string has a lone surrogate' : null;
+      case 'object': {
+        if (value === null) return null;
+        if (depth >= KV_LIMITS.maxValueDepth) return `nested deeper than ${KV_LIMITS.maxValueDepth}`;
+        // Shared sub-values are fine (they are written twice); only a cycle is not.
+        if (path.includes(value)) return 'it contains a cycle';
+        path.push(value);
+        let problem: string | null = null;
+        if (Array.isArray(value)) {
+          for (let i = 0; i < value.length && problem === null; i++) {
+            if (!(i in value)) problem = 'an array has a hole';
+            else problem = visit(value[i], depth + 1);
+          }
+        } else if (!isPlainObject(value)) {
+          problem = `a ${value.constructor?.name ?? 'non-plain'} object is not a JSON value`;
+        } else {
+          for (const property of Object.keys(value)) {
+            // msgpackr renames __proto__ (to defend against prototype pollution): it would not round-trip.
+            if (property === '__proto__') problem = 'the key "__proto__" is not supported';
+            else if (checkStrings && !isWellFormedString(property)) problem = 'an object key has a lone surrogate';
+            else problem = visit((value as Record<string, unknown>)[property], depth + 1);
+            if (problem !== null) break;
+          }
+        }
+        path.pop();
+        return problem;
+      }
+      default:
+        return `${typeof value} is not a JSON value`;
+    }
+  };
+  return visit(root, 0);
+}
+
+/** The msgpack-encoded size of a JSON value, in bytes: what it costs in the log. */
+function encodedSizeBytes(value: JsonValue): number {
+  return packr.pack(value).length;
+}
+
+/**
+ * Throws KvError INVALID_VALUE unless `value` is a JSON value (null, boolean, finite
+ * number, well-formed string, dense array, plain object; no undefined, NaN, functions,
+ * class instances or cycles), and VALUE_TOO_LARGE if it encodes to more than
+ * `maxValueBytes` bytes.
+ */
+export function validateValue(value: unknown, maxValueBytes: number): asserts value is JsonValue {
+  const problem = jsonShapeProblem(value, true);
+  if (problem !== null) throw new KvError(KvErrorCode.InvalidValue, `invalid value: ${problem}`);
+  const sizeBytes = encodedSizeBytes(value as JsonValue);
+  if (sizeBytes > maxValueBytes) {
+    throw new KvError(KvErrorCode.ValueTooLarge, `value too large: ${sizeBytes} bytes encoded, limit ${maxValueBytes}`);
+  }
+}
+
+const OPERATION_FIELDS: Readonly<Record<KvOperationName, readonly string[]>> = {
+  put: ['op', 'key', 'value'],
+  delete: ['op', 'key'],
+  append: ['op', 'key', 'value'],
+  cas: ['op', 'key', 'expected', 'value'],
+  get: ['op', 'key'],
+};
+
+function invalidArgument(message: string): KvError {
+  return new KvError(KvErrorCode.InvalidArgument, `invalid argument: ${message}`);
+}
+
+/**
+ * Checks an operation from outside (a client, a worker message) before it is proposed,
+ * and returns a fresh operation holding only its known fields. Throws KvError:
+ * INVALID_ARGUMENT (not an operation object, unknown op, a field missing/undefined or
+ * unknown), INVALID_KEY, INVALID_VALUE, VALUE_TOO_LARGE (each value field separately).
+ */
+export function validateOperation(op: unknown, maxValueBytes: number): KvOperation {
+  if (typeof op !== 'object' || op === null || Array.isArray(op)) throw invalidArgument('an operation must be an object');
+  const record = op as Record<string, unknown>;
+  const name = record['op'];
+  if (typeof name !== 'string' || !Object.hasOwn(OPERATION_FIELDS, name)) {
+    throw invalidArgument(`unknown op ${JSON.stringify(name) ?? String(name)}`);
+  }
+  const operationName = name as KvOperationName;
+  const fields = OPERATION_FIELDS[operationName];
+  for (const field of Object.keys(record)) {
+    if (!fields.includes(field)) throw invalidArgument(`${operationName} has no field "${field}"`);
+  }
+  for (const field of fields) {
+    if (record[field] === undefined) throw invalidArgument(`${operationName} needs "${field}"`);
+  }
+  const key = record['key'];
+  validateKey(key);
+  const value = (field: string): JsonValue => {
+    const candidate = record[field];
+    validateValue(candidate, maxValueBytes);
+    return candidate;
+  };
+  switch (operationName) {
+    case 'put':
+      return { op: 'put', key, value: value('value') };
+    case 'delete':
+      return { op: 'delete', key };
+    case 'append':
+      return { op: 'append', key, value: value('value') };
+    case 'cas':
+      return { op: 'cas', key, expected: value('expected'), value: value('value') };
+    case 'get':
+      return { op: 'get', key };
+    default:
+      return assertNever(operationName, 'op');
+  }
+}
+
+/** How much of a key or value a dashboard line shows. */
+const DESCRIBE_MAX_CHARS = 40;
+const CLIENT_ID_SHOWN_CHARS = 8;
+
+function shorten(text: string): string {
+  return text.length <= DESCRIBE_MAX_CHARS ? text : `${text.slice(0, DESCRIBE_MAX_CHARS - 1)}…`;
+}
+
+function showValue(value: JsonValue): string {
+  return shorten(JSON.stringify(value));
+}
+
+/**
+ * One short line for dashboards and logs: "put x=1", "append log+\"a\"", "cas x 1→2",
+ * "register c7f2", "no-op" (null data), "malformed (12 bytes)". Never throws.
+ */
+export function describeCommand(bytes: Uint8Array | null): string {
+  if (bytes === null) return 'no-op';
+  let command: Command;
+  try {
+    command = decodeCommand(bytes);
+  } catch {
+    return `malformed (${bytes instanceof Uint8Array ? bytes.length : 0} bytes)`;
+  }
+  if (command.type === 'register') return `register ${command.clientId.slice(0, CLIENT_ID_SHOWN_CHARS)}`;
+  const operation = command.operation;
+  const key = shorten(operation.key);
+  switch (operation.op) {
+    case 'put':
+      return `put ${key}=${showValue(operation.value)}`;
+    case 'delete':
+      return `delete ${key}`;
+    case 'append':
+      return `append ${key}+${showValue(operation.value)}`;
+    case 'cas':
+      return `cas ${key} ${showValue(operation.expected)}→${showValue(operation.value)}`;
+    case 'get':
+      return `get ${key}`;
+    default:
+      return assertNever(operation, 'operation');
+  }
+}

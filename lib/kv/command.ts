@@ -146,6 +146,14 @@ export function exactCopy(view: Uint8Array): Uint8Array {
   return copy;
 }
 
+/**
+ * Unpacks through a fresh view of `bytes`: msgpackr caches a DataView on the object it is
+ * given (an enumerable `dataView` property), and log entries must not grow one.
+ */
+export function unpackFreshView(unpacker: Unpackr, bytes: Uint8Array): unknown {
+  return unpacker.unpack(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
 function malformed(why: string): KvError {
   return new KvError(KvErrorCode.MalformedCommand, `malformed command: ${why}`);
 }
@@ -164,7 +172,7 @@ export function decodeCommand(bytes: Uint8Array): Command {
   if (!(bytes instanceof Uint8Array)) throw malformed('not bytes');
   let decoded: unknown;
   try {
-    decoded = unpackr.unpack(bytes);
+    decoded = unpackFreshView(unpackr, bytes);
   } catch (error) {
     throw malformed(`undecodable msgpack (${error instanceof Error ? error.message : String(error)})`);
   }

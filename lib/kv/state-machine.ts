@@ -1,0 +1,346 @@
+// The replicated key-value state machine. Every node applies the same committed log
+// entries in the same order and must reach the same state, so this is pure and
+// deterministic: no clock, no randomness, no I/O. Anything time-like (session
+// expiry) is driven by log indexes.
+//
+// Exactly-once semantics come from client sessions (Ongaro's thesis §6.3): "each
+// client is given a unique identifier, and clients assign unique serial numbers to
+// every command. Each server's state machine maintains a session for each client. The
+// session tracks the latest serial number processed for the client, along with the
+// associated response. If a server receives a command whose serial number has already
+// been executed, it responds immediately without re-executing the request."
+// Here a session keeps a reply per seq (a client may have several requests in
+// flight), and the client tells us, with `ackedBelow`, which replies it no longer needs.
+
+import { Packr, Unpackr } from 'msgpackr';
+import {
+  decodeCommand,
+  exactCopy,
+  unpackFreshView,
+  KV_LIMITS,
+  KvError,
+  KvErrorCode,
+  type Command,
+  type JsonValue,
+  type KvOperation,
+  type KvReply,
+} from './command.js';
+
+/** What applying one entry produced, for the host to answer the client with. */
+export interface AppliedCommand {
+  /** '' when the entry could not be decoded (then the reply is MALFORMED_COMMAND). */
+  readonly clientId: string;
+  /** 0 for register (and for undecodable entries). */
+  readonly seq: number;
+  readonly reply: KvReply;
+}
+
+export interface KvStateMachineOptions {
+  /** Sessions kept before the least recently active one is evicted (default KV_LIMITS.maxSessions). */
+  readonly maxSessions?: number;
+  /** Stored replies per session before the oldest is dropped (default KV_LIMITS.maxRepliesPerSession). */
+  readonly maxRepliesPerSession?: number;
+  /** TEST-ONLY broken variant: no sessions, no deduplication; every request is applied. */
+  readonly disableSessions?: boolean;
+}
+
+interface Session {
+  /** Log index of the last register or request of this client: the LRU order. */
+  lastActivityIndex: number;
+  /** Replies of seqs below this are forgotten; a request below it is stale. */
+  floorSeq: number;
+  /** seq → reply, in the order they were applied. */
+  readonly replies: Map<number, KvReply>;
+}
+
+const OK_NULL: KvReply = Object.freeze({ ok: true, value: null });
+const OK_TRUE: KvReply = Object.freeze({ ok: true, value: true });
+const OK_FALSE: KvReply = Object.freeze({ ok: true, value: false });
+
+const SNAPSHOT_FORMAT_VERSION = 1;
+
+// Snapshots use plain maps (not msgpackr records) for the same reason commands do:
+// arbitrary user keys; and so the bytes depend only on the state.
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+function errorReply(code: string, message: string): KvReply {
+  return { ok: false, code, message };
+}
+
+function assertNever(value: never, what: string): never {
+  throw new Error(`unreachable: unexpected ${what} ${JSON.stringify(value)}`);
+}
+
+/** Deep JSON equality (object key order does not matter). Used only by cas. */
+export function jsonEqual(a: JsonValue, b: JsonValue): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i] as JsonValue, b[i] as JsonValue)) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const aKeys = Object.keys(a);
+  if (aKeys.length !== Object.keys(b).length) return false;
+  for (const key of aKeys) {
+    if (!Object.hasOwn(b, key)) return false;
+    if (!jsonEqual(a[key] as JsonValue, b[key] as JsonValue)) return false;
+  }
+  return true;
+}
+
+/** A deep copy of a JSON value, so callers never hold a reference the store mutates (append). */
+export function cloneJson(value: JsonValue): JsonValue {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(cloneJson);
+  const copy: { [key: string]: JsonValue } = {};
+  for (const key of Object.keys(value)) copy[key] = cloneJson(value[key] as JsonValue);
+  return copy;
+}
+
+export class KvStateMachine {
+  readonly #data = new Map<string, JsonValue>();
+  /** Iteration order is least recently active first (re-inserted on every activity). */
+  readonly #sessions = new Map<string, Session>();
+  readonly #maxSessions: number;
+  readonly #maxRepliesPerSession: number;
+  readonly #disableSessions: boolean;
+  /** Invariant: every entry up to here has been applied, in order, and none after it. */
+  #appliedIndex = 0;
+
+  constructor(options: KvStateMachineOptions = {}) {
+    this.#maxSessions = options.maxSessions ?? KV_LIMITS.maxSessions;
+    this.#maxRepliesPerSession = options.maxRepliesPerSession ?? KV_LIMITS.maxRepliesPerSession;
+    this.#disableSessions = options.disableSessions ?? false;
+    if (!Number.isSafeInteger(this.#maxSessions) || this.#maxSessions < 1) {
+      throw new Error(`KvStateMachine: maxSessions must be a positive integer, got ${this.#maxSessions}`);
+    }
+    if (!Number.isSafeInteger(this.#maxRepliesPerSession) || this.#maxRepliesPerSession < 1) {
+      throw new Error(
+        `KvStateMachine: maxRepliesPerSession must be a positive integer, got ${this.#maxRepliesPerSession}`,
+      );
+    }
+  }
+
+  get appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Number of keys stored. */
+  get size(): number {
+    return this.#data.size;
+  }
+
+  /** The value of `key` (null if absent), as a copy the caller may keep. */
+  read(key: string): JsonValue {
+    const value = this.#data.get(key);
+    return value === undefined ? null : cloneJson(value);
+  }
+
+  /**
+   * Applies the committed entry at `index`, which must be appliedIndex + 1. `data` null
+   * is the leader's no-op (§8) and yields null. Undecodable data yields an error reply
+   * (the same on every node) rather than throwing: a committed entry cannot be refused.
+   */
+  apply(index: number, data: Uint8Array | null): AppliedCommand | null {
+    if (index !== this.#appliedIndex + 1) {
+      throw new Error(
+        `KvStateMachine.apply: entries must be applied consecutively: got index ${index} after ${this.#appliedIndex}`,
+      );
+    }
+    this.#appliedIndex = index;
+    if (data === null) return null;
+    let command: Command;
+    try {
+      command = decodeCommand(data);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return { clientId: '', seq: 0, reply: errorReply(KvErrorCode.MalformedCommand, message) };
+    }
+    switch (command.type) {
+      case 'register':
+        this.#register(index, command.clientId);
+        return { clientId: command.clientId, seq: 0, reply: OK_NULL };
+      case 'request':
+        return {
+          clientId: command.clientId,
+          seq: command.seq,
+          reply: this.#request(index, command.clientId, command.seq, command.ackedBelow, command.operation),
+        };
+      default:
+        return assertNever(command, 'command');
+    }
+  }
+
+  #register(index: number, clientId: string): void {
+    const existing = this.#sessions.get(clientId);
+    if (existing !== undefined) {
+      this.#touch(clientId, existing, index);
+      return;
+    }
+    // Bounded table: evict the least recently active session. Driven only by log
+    // indexes, so every replica evicts the same one.
+    while (this.#sessions.size >= this.#maxSessions) {
+      const oldest = this.#sessions.keys().next();
+      if (oldest.done === true) break;
+      this.#sessions.delete(oldest.value);
+    }
+    this.#sessions.set(clientId, { lastActivityIndex: index, floorSeq: 0, replies: new Map() });
+  }
+
+  #touch(clientId: string, session: Session, index: number): void {
+    session.lastActivityIndex = index;
+    // Re-insert so the Map's order stays "least recently active first".
+    this.#sessions.delete(clientId);
+    this.#sessions.set(clientId, session);
+  }
+
+  #request(index: number, clientId: string, seq: number, ackedBelow: number, operation: KvOperation): KvReply {
+    if (this.#disableSessions) return this.#execute(operation);
+    const session = this.#sessions.get(clientId);
+    if (session === undefined) {
+      return errorReply(
+        KvErrorCode.SessionExpired,
+        `session ${clientId} is unknown or expired (evicted as least recently used); register again`,
+      );
+    }
+    this.#touch(clientId, session, index);
+    if (ackedBelow > session.floorSeq) {
+      session.floorSeq = ackedBelow;
+      for (const storedSeq of session.replies.keys()) {
+        if (storedSeq < ackedBelow) session.replies.delete(storedSeq);
+      }
+    }
+    const stored = session.replies.get(seq);
+    if (stored !== undefined) return stored; // a retry: answered from the session, not applied again
+    if (seq < session.floorSeq) {
+      // Either the client said it has this reply, or it was dropped to bound the table.
+      // It may have been applied: the client must not take this as "did not happen".
+      return errorReply(
+        KvErrorCode.StaleRequest,
+        `request ${seq} of ${clientId} is below the session's floor ${session.floorSeq}; its reply is gone`,
+      );
+    }
+    const reply = this.#execute(operation);
+    session.replies.set(seq, reply);
+    while (session.replies.size > this.#maxRepliesPerSession) {
+      const oldest = session.replies.keys().next();
+      if (oldest.done === true) break;
+      session.replies.delete(oldest.value);
+      // A retry of the dropped seq must not be applied a second time: make it stale.
+      if (oldest.value >= session.floorSeq) session.floorSeq = oldest.value + 1;
+    }
+    return reply;
+  }
+
+  #execute(operation: KvOperation): KvReply {
+    const key = operation.key;
+    switch (operation.op) {
+      case 'put':
+        this.#data.set(key, operation.value);
+        return OK_NULL;
+      case 'delete':
+        this.#data.delete(key);
+        return OK_NULL;
+      case 'append': {
+        const current = this.#data.get(key);
+        if (current === undefined) {
+          this.#data.set(key, [operation.value]);
+          return OK_NULL;
+        }
+        if (!Array.isArray(current)) {
+          return errorReply(KvErrorCode.NotAList, `append: the value of ${JSON.stringify(key)} is not a list`);
+        }
+        // In place: appending stays O(1). read() and get replies hand out copies, so
+        // nobody outside holds this array.
+        current.push(operation.value);
+        return OK_NULL;
+      }
+      case 'cas': {
+        const current = this.#data.get(key) ?? null;
+        if (!jsonEqual(current, operation.expected)) return OK_FALSE;
+        this.#data.set(key, operation.value);
+        return OK_TRUE;
+      }
+      case 'get': {
+        const current = this.#data.get(key);
+        // A copy: the reply is stored in the session and must not change with later appends.
+        return current === undefined ? OK_NULL : { ok: true, value: cloneJson(current) };
+      }
+      default:
+        return assertNever(operation, 'operation');
+    }
+  }
+
+  /**
+   * The whole state (data, sessions in LRU order, appliedIndex) as bytes. Two machines
+   * that applied the same log produce identical bytes.
+   */
+  snapshot(): Uint8Array {
+    const data: [string, JsonValue][] = [];
+    for (const [key, value] of this.#data) data.push([key, value]);
+    const sessions: [string, number, number, [number, KvReply][]][] = [];
+    for (const [clientId, session] of this.#sessions) {
+      sessions.push([clientId, session.lastActivityIndex, session.floorSeq, [...session.replies]]);
+    }
+    return exactCopy(packr.pack([SNAPSHOT_FORMAT_VERSION, this.#appliedIndex, data, sessions]));
+  }
+
+  /**
+   * Rebuilds a machine from snapshot() bytes. Throws KvError MALFORMED_SNAPSHOT if the
+   * bytes are not a snapshot (storage corruption must not be applied silently).
+   */
+  static restore(bytes: Uint8Array, options: KvStateMachineOptions = {}): KvStateMachine {
+    const bad = (why: string): KvError => new KvError(KvErrorCode.MalformedSnapshot, `malformed snapshot: ${why}`);
+    let decoded: unknown;
+    try {
+      if (!(bytes instanceof Uint8Array)) throw new Error('not bytes');
+      decoded = unpackFreshView(unpackr, bytes);
+    } catch (error) {
+      throw bad(`undecodable (${error instanceof Error ? error.message : String(error)})`);
+    }
+    if (!Array.isArray(decoded) || decoded.length !== 4) throw bad('not a 4-element array');
+    const [version, appliedIndex, data, sessions] = decoded as unknown[];
+    if (version !== SNAPSHOT_FORMAT_VERSION) throw bad(`unknown format version ${String(version)}`);
+    if (!isNonNegativeSafeInteger(appliedIndex)) throw bad('appliedIndex');
+    if (!Array.isArray(data) || !Array.isArray(sessions)) throw bad('data or sessions is not an array');
+    const machine = new KvStateMachine(options);
+    machine.#appliedIndex = appliedIndex;
+    for (const pair of data as unknown[]) {
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string') throw bad('data entry');
+      machine.#data.set(pair[0], pair[1] as JsonValue);
+    }
+    for (const row of sessions as unknown[]) {
+      if (!Array.isArray(row) || row.length !== 4) throw bad('session row');
+      const [clientId, lastActivityIndex, floorSeq, replies] = row as unknown[];
+      if (typeof clientId !== 'string' || !isNonNegativeSafeInteger(lastActivityIndex)) throw bad('session row');
+      if (!isNonNegativeSafeInteger(floorSeq) || !Array.isArray(replies)) throw bad('session row');
+      const session: Session = { lastActivityIndex, floorSeq, replies: new Map() };
+      for (const entry of replies as unknown[]) {
+        if (!Array.isArray(entry) || entry.length !== 2 || !isNonNegativeSafeInteger(entry[0])) throw bad('reply');
+        const reply: unknown = entry[1];
+        if (!isReply(reply)) throw bad('reply');
+        session.replies.set(entry[0], reply);
+      }
+      machine.#sessions.set(clientId, session);
+    }
+    return machine;
+  }
+}
+
+function isNonNegativeSafeInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function isReply(value: unknown): value is KvReply {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  if (record['ok'] === true) return 'value' in record;
+  return record['ok'] === false && typeof record['code'] === 'string' && typeof record['message'] === 'string';
+}

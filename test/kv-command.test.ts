@@ -1,0 +1,211 @@
+import test from 'ava';
+import { pack } from 'msgpackr';
+import {
+  decodeCommand,
+  describeCommand,
+  encodeCommand,
+  KV_LIMITS,
+  KvError,
+  validateKey,
+  validateOperation,
+  validateValue,
+  type Command,
+  type KvOperation,
+} from '../lib/kv/command.js';
+
+const MAX_VALUE_BYTES = KV_LIMITS.defaultMaxValueBytes;
+
+function codeOf(action: () => unknown): string {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof KvError) {
+      if (error.indeterminate) throw new Error('a KvError must be definite');
+      return error.code;
+    }
+    throw error;
+  }
+  return 'NO_ERROR';
+}
+
+const commands: Command[] = [
+  { type: 'register', clientId: 'c7f2' },
+  { type: 'request', clientId: 'c1', seq: 1, ackedBelow: 0, operation: { op: 'put', key: 'x', value: 1 } },
+  { type: 'request', clientId: 'c1', seq: 2, ackedBelow: 2, operation: { op: 'delete', key: 'x' } },
+  { type: 'request', clientId: 'c1', seq: 3, ackedBelow: 1, operation: { op: 'append', key: 'log', value: 'a' } },
+  {
+    type: 'request',
+    clientId: 'c1',
+    seq: 4,
+    ackedBelow: 1,
+    operation: { op: 'cas', key: 'x', expected: { a: [1, null, true] }, value: [2.5, 'ü', {}] },
+  },
+  { type: 'request', clientId: 'c1', seq: Number.MAX_SAFE_INTEGER, ackedBelow: 0, operation: { op: 'get', key: 'k' } },
+];
+
+test('every command round-trips through encode/decode, as an exact-size buffer', (t) => {
+  for (const command of commands) {
+    const bytes = encodeCommand(command);
+    t.is(bytes.constructor, Uint8Array);
+    t.is(bytes.byteOffset, 0);
+    t.is(bytes.buffer.byteLength, bytes.length, 'the buffer is an exact-size copy (transferable)');
+    t.deepEqual(decodeCommand(bytes), command);
+  }
+});
+
+test('encodeCommand results do not alias each other (msgpackr reuses its scratch buffer)', (t) => {
+  const first = encodeCommand(commands[1] as Command);
+  const snapshot = Uint8Array.from(first);
+  encodeCommand(commands[4] as Command);
+  t.deepEqual(first, snapshot);
+});
+
+test('decodeCommand leaves the entry bytes untouched (msgpackr would cache a dataView on them)', (t) => {
+  const bytes = encodeCommand(commands[1] as Command);
+  decodeCommand(bytes);
+  t.deepEqual(Object.keys(bytes), Object.keys(Uint8Array.from(bytes)));
+});
+
+test('decodeCommand refuses garbage and wrong shapes with MALFORMED_COMMAND', (t) => {
+  const garbage: Uint8Array[] = [
+    new Uint8Array([]),
+    new Uint8Array([0xc1]),
+    new Uint8Array([0x92, 0x01]), // truncated array
+    encodeCommand(commands[1] as Command).subarray(0, 5),
+  ];
+  for (const bytes of garbage) t.is(codeOf(() => decodeCommand(bytes)), 'MALFORMED_COMMAND');
+  // Hand-made tuples with the right framing but bad content.
+  const badTuples: unknown[][] = [
+    [1, ''], // empty client id
+    [1, 'c', 'extra'],
+    [3, 'c'], // unknown tag
+    [2, 'c', 0, 0, 1, 'x', 1], // seq 0
+    [2, 'c', 1.5, 0, 1, 'x', 1],
+    [2, 'c', 2, 3, 1, 'x', 1], // ackedBelow > seq
+    [2, 'c', 1, 0, 9, 'x'], // unknown op
+    [2, 'c', 1, 0, 1, '', 1], // empty key
+    [2, 'c', 1, 0, 1, 'x'], // put without value
+    [2, 'c', 1, 0, 2, 'x', 1], // delete with a value
+    [2, 'c', 1, 0, 4, 'x', 1], // cas without new value
+    [2, 'c', 1, 0, 1, 'x', new Uint8Array([1])], // binary is not JSON
+    [2, 'c', 1, 0, 1, 'x', new Date(0)],
+  ];
+  for (const tuple of badTuples) {
+    t.is(codeOf(() => decodeCommand(packTuple(tuple))), 'MALFORMED_COMMAND', JSON.stringify(tuple));
+  }
+});
+
+function packTuple(tuple: unknown[]): Uint8Array {
+  return Uint8Array.from(pack(tuple));
+}
+
+test('validateKey: non-empty string of at most 1 KiB of UTF-8', (t) => {
+  t.is(codeOf(() => validateKey('x')), 'NO_ERROR');
+  t.is(codeOf(() => validateKey('k'.repeat(1024))), 'NO_ERROR');
+  t.is(codeOf(() => validateKey('é'.repeat(512))), 'NO_ERROR'); // 1024 bytes
+  t.is(codeOf(() => validateKey('k'.repeat(1025))), 'INVALID_KEY');
+  t.is(codeOf(() => validateKey('é'.repeat(513))), 'INVALID_KEY'); // 1026 bytes, 513 chars
+  t.is(codeOf(() => validateKey('😀'.repeat(257))), 'INVALID_KEY'); // 1028 bytes
+  t.is(codeOf(() => validateKey('')), 'INVALID_KEY');
+  t.is(codeOf(() => validateKey(1)), 'INVALID_KEY');
+  t.is(codeOf(() => validateKey(null)), 'INVALID_KEY');
+  t.is(codeOf(() => validateKey('a\ud800')), 'INVALID_KEY');
+});
+
+test('validateValue: JSON values only, bounded size', (t) => {
+  const good: unknown[] = [null, true, 0, -1.5, 'text', [], {}, [1, [2, { a: 'b' }]], { nested: { list: [null] } }, '😀'];
+  for (const value of good) t.is(codeOf(() => validateValue(value, MAX_VALUE_BYTES)), 'NO_ERROR', String(value));
+  const shared = { a: 1 };
+  t.is(codeOf(() => validateValue([shared, shared], MAX_VALUE_BYTES)), 'NO_ERROR', 'a shared sub-value is not a cycle');
+  const cyclic: Record<string, unknown> = {};
+  cyclic['self'] = cyclic;
+  class Point {
+    x = 1;
+  }
+  const bad: unknown[] = [
+    undefined,
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    () => 1,
+    Symbol('s'),
+    10n,
+    [undefined],
+    { a: undefined },
+    new Array(3), // holes
+    cyclic,
+    new Date(0),
+    new Map(),
+    new Point(),
+    new Uint8Array(1),
+    'lone \udc00 surrogate',
+    { ['\ud800']: 1 },
+    JSON.parse('{"__proto__": 1}'),
+  ];
+  for (const value of bad) t.is(codeOf(() => validateValue(value, MAX_VALUE_BYTES)), 'INVALID_VALUE', String(value));
+  let deep: unknown = 0;
+  for (let i = 0; i < KV_LIMITS.maxValueDepth + 1; i++) deep = [deep];
+  t.is(codeOf(() => validateValue(deep, MAX_VALUE_BYTES)), 'INVALID_VALUE');
+  t.is(codeOf(() => validateValue('x'.repeat(100), 50)), 'VALUE_TOO_LARGE');
+  t.is(codeOf(() => validateValue('x'.repeat(MAX_VALUE_BYTES), MAX_VALUE_BYTES)), 'VALUE_TOO_LARGE');
+  t.is(codeOf(() => validateValue('x'.repeat(40), 50)), 'NO_ERROR');
+});
+
+test('validateOperation: full shape check and a fresh operation back', (t) => {
+  const put = { op: 'put', key: 'x', value: { a: 1 } };
+  const checked = validateOperation(put, MAX_VALUE_BYTES);
+  t.deepEqual(checked, put);
+  t.not(checked, put);
+  t.deepEqual(validateOperation({ op: 'cas', key: 'x', expected: null, value: 2 }, MAX_VALUE_BYTES), {
+    op: 'cas',
+    key: 'x',
+    expected: null,
+    value: 2,
+  });
+  t.deepEqual(validateOperation({ op: 'get', key: 'x' }, MAX_VALUE_BYTES), { op: 'get', key: 'x' });
+  t.deepEqual(validateOperation({ op: 'delete', key: 'x' }, MAX_VALUE_BYTES), { op: 'delete', key: 'x' });
+  t.deepEqual(validateOperation({ op: 'append', key: 'l', value: 'a' }, MAX_VALUE_BYTES), {
+    op: 'append',
+    key: 'l',
+    value: 'a',
+  });
+  const cases: [unknown, string][] = [
+    [null, 'INVALID_ARGUMENT'],
+    ['put', 'INVALID_ARGUMENT'],
+    [[], 'INVALID_ARGUMENT'],
+    [{ op: 'increment', key: 'x' }, 'INVALID_ARGUMENT'],
+    [{ op: 'toString', key: 'x' }, 'INVALID_ARGUMENT'],
+    [{ key: 'x', value: 1 }, 'INVALID_ARGUMENT'],
+    [{ op: 'put', key: 'x' }, 'INVALID_ARGUMENT'],
+    [{ op: 'put', key: 'x', value: undefined }, 'INVALID_ARGUMENT'],
+    [{ op: 'put', key: 'x', value: 1, extra: true }, 'INVALID_ARGUMENT'],
+    [{ op: 'cas', key: 'x', value: 2 }, 'INVALID_ARGUMENT'],
+    [{ op: 'cas', key: 'x', expected: 1 }, 'INVALID_ARGUMENT'],
+    [{ op: 'cas', key: 'x', expected: 1, value: 2, new: 3 }, 'INVALID_ARGUMENT'],
+    [{ op: 'delete', key: 'x', value: 1 }, 'INVALID_ARGUMENT'],
+    [{ op: 'put', key: '', value: 1 }, 'INVALID_KEY'],
+    [{ op: 'get', key: 7 }, 'INVALID_KEY'],
+    [{ op: 'put', key: 'x', value: Number.NaN }, 'INVALID_VALUE'],
+    [{ op: 'cas', key: 'x', expected: () => 1, value: 1 }, 'INVALID_VALUE'],
+    [{ op: 'append', key: 'x', value: 'y'.repeat(100) }, 'VALUE_TOO_LARGE'],
+    [{ op: 'cas', key: 'x', expected: 'y'.repeat(100), value: 1 }, 'VALUE_TOO_LARGE'],
+  ];
+  for (const [operation, code] of cases) {
+    t.is(codeOf(() => validateOperation(operation, 64)), code, JSON.stringify(operation) ?? String(operation));
+  }
+});
+
+test('describeCommand: short lines for the dashboard, never throws', (t) => {
+  const request = (operation: KvOperation): Uint8Array =>
+    encodeCommand({ type: 'request', clientId: 'c', seq: 1, ackedBelow: 0, operation });
+  t.is(describeCommand(null), 'no-op');
+  t.is(describeCommand(encodeCommand({ type: 'register', clientId: 'c7f2' })), 'register c7f2');
+  t.is(describeCommand(request({ op: 'put', key: 'x', value: 1 })), 'put x=1');
+  t.is(describeCommand(request({ op: 'append', key: 'log', value: 'a' })), 'append log+"a"');
+  t.is(describeCommand(request({ op: 'cas', key: 'x', expected: 1, value: 2 })), 'cas x 1→2');
+  t.is(describeCommand(request({ op: 'delete', key: 'x' })), 'delete x');
+  t.is(describeCommand(request({ op: 'get', key: 'x' })), 'get x');
+  const long = describeCommand(request({ op: 'put', key: 'k'.repeat(500), value: 'v'.repeat(10_000) }));
+  t.true(long.length < 100, long);
+  t.is(describeCommand(new Uint8Array([1, 2, 3])), 'malformed (3 bytes)');
+  t.is(describeCommand('junk' as unknown as Uint8Array), 'malformed (0 bytes)');
+});

@@ -1,0 +1,324 @@
+import test from 'ava';
+import { encodeCommand, KvError, type JsonValue, type KvOperation, type KvReply } from '../lib/kv/command.js';
+import { KvStateMachine, type AppliedCommand } from '../lib/kv/state-machine.js';
+
+/** Feeds a state machine entries at consecutive indexes, like a node's apply loop. */
+class Feeder {
+  readonly machine: KvStateMachine;
+  readonly seqs = new Map<string, number>();
+  constructor(machine = new KvStateMachine()) {
+    this.machine = machine;
+  }
+  raw(data: Uint8Array | null): AppliedCommand | null {
+    return this.machine.apply(this.machine.appliedIndex + 1, data);
+  }
+  register(clientId: string): AppliedCommand {
+    const applied = this.raw(encodeCommand({ type: 'register', clientId }));
+    if (applied === null) throw new Error('register yielded null');
+    return applied;
+  }
+  request(clientId: string, seq: number, operation: KvOperation, ackedBelow = 0): KvReply {
+    const applied = this.raw(encodeCommand({ type: 'request', clientId, seq, ackedBelow, operation }));
+    if (applied === null) throw new Error('request yielded null');
+    if (applied.clientId !== clientId || applied.seq !== seq) throw new Error('applied command names the wrong request');
+    return applied.reply;
+  }
+  /** One client issuing one operation with the next seq. */
+  op(operation: KvOperation, clientId = 'c1'): KvReply {
+    if (!this.seqs.has(clientId)) {
+      this.register(clientId);
+      this.seqs.set(clientId, 0);
+    }
+    const seq = (this.seqs.get(clientId) ?? 0) + 1;
+    this.seqs.set(clientId, seq);
+    return this.request(clientId, seq, operation);
+  }
+}
+
+const ok = (value: JsonValue): KvReply => ({ ok: true, value });
+
+test('put, get, delete; an absent key reads as null', (t) => {
+  const feeder = new Feeder();
+  t.deepEqual(feeder.op({ op: 'get', key: 'x' }), ok(null));
+  t.deepEqual(feeder.op({ op: 'put', key: 'x', value: { a: [1, 2] } }), ok(null));
+  t.deepEqual(feeder.op({ op: 'get', key: 'x' }), ok({ a: [1, 2] }));
+  t.deepEqual(feeder.machine.read('x'), { a: [1, 2] });
+  t.deepEqual(feeder.op({ op: 'put', key: 'x', value: 'overwritten' }), ok(null));
+  t.is(feeder.machine.read('x'), 'overwritten');
+  t.deepEqual(feeder.op({ op: 'delete', key: 'x' }), ok(null));
+  t.is(feeder.machine.read('x'), null);
+  t.deepEqual(feeder.op({ op: 'delete', key: 'never-there' }), ok(null));
+  t.deepEqual(feeder.op({ op: 'put', key: 'n', value: null }), ok(null));
+  t.is(feeder.machine.read('n'), null);
+});
+
+test('append: creates a list, pushes one element, refuses a non-list with NOT_A_LIST', (t) => {
+  const feeder = new Feeder();
+  t.deepEqual(feeder.op({ op: 'append', key: 'log', value: 'a' }), ok(null));
+  t.deepEqual(feeder.op({ op: 'append', key: 'log', value: ['b'] }), ok(null));
+  t.deepEqual(feeder.machine.read('log'), ['a', ['b']]);
+  feeder.op({ op: 'put', key: 's', value: 'string' });
+  const reply = feeder.op({ op: 'append', key: 's', value: 1 });
+  t.false(reply.ok);
+  t.is(reply.ok ? '' : reply.code, 'NOT_A_LIST');
+  t.is(feeder.machine.read('s'), 'string');
+  feeder.op({ op: 'put', key: 'o', value: { 0: 'x' } });
+  t.is((feeder.op({ op: 'append', key: 'o', value: 1 }) as { code?: string }).code, 'NOT_A_LIST');
+});
+
+test('values handed out never change with later appends (read and get copies)', (t) => {
+  const feeder = new Feeder();
+  feeder.op({ op: 'append', key: 'log', value: 1 });
+  const read = feeder.machine.read('log');
+  const viaLog = feeder.op({ op: 'get', key: 'log' });
+  feeder.op({ op: 'append', key: 'log', value: 2 });
+  t.deepEqual(read, [1]);
+  t.deepEqual(viaLog, ok([1]));
+  (read as JsonValue[]).push(99);
+  t.deepEqual(feeder.machine.read('log'), [1, 2], 'mutating a read result does not touch the store');
+});
+
+test('cas: deep JSON equality against the current value (null if absent)', (t) => {
+  const feeder = new Feeder();
+  t.deepEqual(feeder.op({ op: 'cas', key: 'x', expected: 1, value: 2 }), ok(false));
+  t.is(feeder.machine.read('x'), null);
+  t.deepEqual(feeder.op({ op: 'cas', key: 'x', expected: null, value: { b: 1, a: [1, { c: null }] } }), ok(true));
+  t.deepEqual(feeder.op({ op: 'cas', key: 'x', expected: { a: [1, { c: null }], b: 1 }, value: 3 }), ok(true));
+  t.is(feeder.machine.read('x'), 3);
+  const mismatches: JsonValue[] = ['3', [3], { 3: 3 }, true, null, 3.0000001];
+  for (const expected of mismatches) {
+    t.deepEqual(feeder.op({ op: 'cas', key: 'x', expected, value: 4 }), ok(false), JSON.stringify(expected));
+  }
+  feeder.op({ op: 'put', key: 'o', value: { a: 1, b: 2 } });
+  t.deepEqual(feeder.op({ op: 'cas', key: 'o', expected: { a: 1 }, value: 0 }), ok(false));
+  t.deepEqual(feeder.op({ op: 'cas', key: 'o', expected: { a: 1, b: 2, c: 3 }, value: 0 }), ok(false));
+  t.deepEqual(feeder.op({ op: 'cas', key: 'o', expected: { a: 1, c: 2 }, value: 0 }), ok(false));
+  feeder.op({ op: 'put', key: 'l', value: [1, 2] });
+  t.deepEqual(feeder.op({ op: 'cas', key: 'l', expected: { 0: 1, 1: 2 }, value: 0 }), ok(false));
+  t.deepEqual(feeder.op({ op: 'cas', key: 'l', expected: [1, 2, 3], value: 0 }), ok(false));
+  t.deepEqual(feeder.op({ op: 'cas', key: 'l', expected: [1, 2], value: 0 }), ok(true));
+  feeder.op({ op: 'delete', key: 'x' });
+  t.deepEqual(feeder.op({ op: 'cas', key: 'x', expected: null, value: 'back' }), ok(true));
+});
+
+test('no-op entries yield null; applies must be consecutive', (t) => {
+  const machine = new KvStateMachine();
+  t.is(machine.apply(1, null), null);
+  t.is(machine.appliedIndex, 1);
+  t.throws(() => machine.apply(3, null), { message: /consecutively/ });
+  t.throws(() => machine.apply(1, null), { message: /consecutively/ });
+  t.is(machine.appliedIndex, 1);
+});
+
+test('malformed entries reply MALFORMED_COMMAND deterministically and never throw', (t) => {
+  const machine = new KvStateMachine();
+  const applied = machine.apply(1, new Uint8Array([0x92, 0x01]));
+  t.deepEqual(applied?.clientId, '');
+  t.is(applied?.reply.ok, false);
+  t.is(applied?.reply.ok === false ? applied.reply.code : '', 'MALFORMED_COMMAND');
+  t.is(machine.appliedIndex, 1);
+});
+
+test('session dedup: the same clientId+seq twice is applied once and answered with the same reply', (t) => {
+  const feeder = new Feeder();
+  feeder.register('c1');
+  t.deepEqual(feeder.request('c1', 1, { op: 'append', key: 'log', value: 'a' }), ok(null));
+  t.deepEqual(feeder.request('c1', 1, { op: 'append', key: 'log', value: 'a' }), ok(null));
+  t.deepEqual(feeder.machine.read('log'), ['a']);
+  // A retry is answered from the session even if the world changed since.
+  t.deepEqual(feeder.request('c1', 2, { op: 'cas', key: 'x', expected: null, value: 1 }), ok(true));
+  t.deepEqual(feeder.request('c1', 3, { op: 'put', key: 'x', value: 5 }), ok(null));
+  t.deepEqual(feeder.request('c1', 2, { op: 'cas', key: 'x', expected: null, value: 1 }), ok(true));
+  t.is(feeder.machine.read('x'), 5);
+  // Errors are stored replies too.
+  feeder.request('c1', 4, { op: 'append', key: 'x', value: 1 });
+  const retried = feeder.request('c1', 4, { op: 'append', key: 'x', value: 1 });
+  t.is(retried.ok ? '' : retried.code, 'NOT_A_LIST');
+  // Out-of-order seqs (pipelined requests) are each applied once.
+  t.deepEqual(feeder.request('c1', 6, { op: 'append', key: 'log', value: 'c' }), ok(null));
+  t.deepEqual(feeder.request('c1', 5, { op: 'append', key: 'log', value: 'b' }), ok(null));
+  feeder.request('c1', 6, { op: 'append', key: 'log', value: 'c' });
+  feeder.request('c1', 5, { op: 'append', key: 'log', value: 'b' });
+  t.deepEqual(feeder.machine.read('log'), ['a', 'c', 'b']);
+  // Registering again is idempotent and keeps the replies.
+  feeder.register('c1');
+  t.is(feeder.machine.sessionCount, 1);
+  feeder.request('c1', 6, { op: 'append', key: 'log', value: 'c' });
+  t.deepEqual(feeder.machine.read('log'), ['a', 'c', 'b']);
+});
+
+test('ackedBelow discards replies: a retry below it is STALE_REQUEST, not applied', (t) => {
+  const feeder = new Feeder();
+  feeder.register('c1');
+  feeder.request('c1', 1, { op: 'append', key: 'log', value: 1 });
+  feeder.request('c1', 2, { op: 'append', key: 'log', value: 2 }, 2);
+  const stale = feeder.request('c1', 1, { op: 'append', key: 'log', value: 1 });
+  t.is(stale.ok ? '' : stale.code, 'STALE_REQUEST');
+  t.deepEqual(feeder.machine.read('log'), [1, 2]);
+  // seq 2 (not acknowledged yet) is still answered from the session.
+  t.deepEqual(feeder.request('c1', 2, { op: 'append', key: 'log', value: 2 }), ok(null));
+  t.deepEqual(feeder.machine.read('log'), [1, 2]);
+  // The floor never moves back.
+  feeder.request('c1', 3, { op: 'append', key: 'log', value: 3 }, 3);
+  feeder.request('c1', 4, { op: 'append', key: 'log', value: 4 }, 0);
+  const stillStale = feeder.request('c1', 2, { op: 'append', key: 'log', value: 2 });
+  t.is(stillStale.ok ? '' : stillStale.code, 'STALE_REQUEST');
+  t.deepEqual(feeder.machine.read('log'), [1, 2, 3, 4]);
+});
+
+test('maxRepliesPerSession: the oldest reply is dropped and its retry is stale, never re-applied', (t) => {
+  const feeder = new Feeder(new KvStateMachine({ maxRepliesPerSession: 3 }));
+  feeder.register('c1');
+  for (let seq = 1; seq <= 5; seq++) feeder.request('c1', seq, { op: 'append', key: 'log', value: seq });
+  for (let seq = 1; seq <= 2; seq++) {
+    const reply = feeder.request('c1', seq, { op: 'append', key: 'log', value: seq });
+    t.is(reply.ok ? '' : reply.code, 'STALE_REQUEST');
+  }
+  for (let seq = 3; seq <= 5; seq++) {
+    t.deepEqual(feeder.request('c1', seq, { op: 'append', key: 'log', value: seq }), ok(null));
+  }
+  t.deepEqual(feeder.machine.read('log'), [1, 2, 3, 4, 5]);
+});
+
+test('a request from an unknown session gets SESSION_EXPIRED and is not applied', (t) => {
+  const feeder = new Feeder();
+  const reply = feeder.request('ghost', 1, { op: 'put', key: 'x', value: 1 });
+  t.is(reply.ok ? '' : reply.code, 'SESSION_EXPIRED');
+  t.is(feeder.machine.read('x'), null);
+});
+
+test('the session table is bounded: a new client evicts the least recently active session', (t) => {
+  const feeder = new Feeder(new KvStateMachine({ maxSessions: 3 }));
+  feeder.register('a');
+  feeder.register('b');
+  feeder.register('c');
+  feeder.request('a', 1, { op: 'put', key: 'x', value: 1 }); // a is now the most recent
+  feeder.register('b'); // re-registering counts as activity
+  feeder.register('d'); // evicts c, the least recently active
+  t.is(feeder.machine.sessionCount, 3);
+  const fromC = feeder.request('c', 1, { op: 'put', key: 'x', value: 2 });
+  t.is(fromC.ok ? '' : fromC.code, 'SESSION_EXPIRED');
+  t.deepEqual(feeder.request('a', 1, { op: 'put', key: 'x', value: 1 }), ok(null), 'a kept its replies');
+  t.deepEqual(feeder.request('b', 1, { op: 'put', key: 'y', value: 1 }), ok(null));
+  t.deepEqual(feeder.request('d', 1, { op: 'put', key: 'z', value: 1 }), ok(null));
+  t.is(feeder.machine.read('x'), 1);
+});
+
+/** A small seeded PRNG (mulberry32) so a failure can be replayed from its seed. */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let value = state;
+    value = Math.imul(value ^ (value >>> 15), value | 1);
+    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
+    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A fresh seed per run, or KV_TEST_SEED to replay a failure. */
+function testSeed(): number {
+  const fromEnvironment = process.env['KV_TEST_SEED'];
+  return fromEnvironment === undefined ? Date.now() % 1_000_000 : Number(fromEnvironment);
+}
+
+/** A random log of registers, requests (with retries and acks), no-ops and garbage. */
+function randomLog(seed: number, length: number): (Uint8Array | null)[] {
+  const random = mulberry32(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+  const clients = Array.from({ length: 12 }, (_, i) => `client-${i}`);
+  const keys = ['a', 'b', 'c', 'list'];
+  const nextSeq = new Map<string, number>();
+  const log: (Uint8Array | null)[] = [];
+  for (let i = 0; i < length; i++) {
+    const roll = random();
+    const clientId = pick(clients);
+    if (roll < 0.05) log.push(null);
+    else if (roll < 0.07) log.push(new Uint8Array([Math.floor(random() * 256), 0x01]));
+    else if (roll < 0.2) log.push(encodeCommand({ type: 'register', clientId }));
+    else {
+      const last = nextSeq.get(clientId) ?? 0;
+      const retry = random() < 0.2 && last > 0;
+      const seq = retry ? Math.max(1, last - Math.floor(random() * 3)) : last + 1;
+      nextSeq.set(clientId, Math.max(last, seq));
+      const key = pick(keys);
+      const operation: KvOperation = pick<KvOperation>([
+        { op: 'put', key, value: Math.floor(random() * 5) },
+        { op: 'delete', key },
+        { op: 'append', key, value: i },
+        { op: 'cas', key, expected: Math.floor(random() * 5), value: Math.floor(random() * 5) },
+        { op: 'get', key },
+      ]);
+      const ackedBelow = Math.max(0, seq - 1 - Math.floor(random() * 4));
+      log.push(encodeCommand({ type: 'request', clientId, seq, ackedBelow, operation }));
+    }
+  }
+  return log;
+}
+
+test('determinism: two machines fed the same log (with evictions) end with identical snapshots', (t) => {
+  const seed = testSeed();
+  const log = randomLog(seed, 3000);
+  const replies: string[][] = [[], []];
+  const machines = [new KvStateMachine({ maxSessions: 5 }), new KvStateMachine({ maxSessions: 5 })];
+  machines.forEach((machine, which) => {
+    log.forEach((data, i) => replies[which]?.push(JSON.stringify(machine.apply(i + 1, data))));
+  });
+  const [first, second] = machines as [KvStateMachine, KvStateMachine];
+  t.deepEqual(replies[0], replies[1], `seed ${seed}`);
+  t.deepEqual(first.snapshot(), second.snapshot(), `seed ${seed}`);
+  t.true(first.sessionCount <= 5, `seed ${seed}`);
+  t.is(first.appliedIndex, log.length);
+});
+
+test('snapshot/restore round trip: data, sessions (and their LRU order), appliedIndex', (t) => {
+  const seed = testSeed() + 1;
+  const log = randomLog(seed, 2000);
+  const split = 1200;
+  const original = new KvStateMachine({ maxSessions: 6 });
+  log.slice(0, split).forEach((data, i) => original.apply(i + 1, data));
+  const bytes = original.snapshot();
+  t.is(bytes.buffer.byteLength, bytes.length);
+  const restored = KvStateMachine.restore(bytes, { maxSessions: 6 });
+  t.is(restored.appliedIndex, split, `seed ${seed}`);
+  t.is(restored.sessionCount, original.sessionCount);
+  t.deepEqual(restored.snapshot(), bytes, `seed ${seed}`);
+  for (const key of ['a', 'b', 'c', 'list']) t.deepEqual(restored.read(key), original.read(key), `seed ${seed}`);
+  // Both continue identically: same replies (dedup included) and same final state.
+  log.slice(split).forEach((data, i) => {
+    const index = split + i + 1;
+    t.deepEqual(restored.apply(index, data), original.apply(index, data), `seed ${seed} index ${index}`);
+  });
+  t.deepEqual(restored.snapshot(), original.snapshot(), `seed ${seed}`);
+});
+
+test('restore refuses bytes that are not a snapshot with MALFORMED_SNAPSHOT', (t) => {
+  const good = new KvStateMachine().snapshot();
+  for (const bytes of [new Uint8Array([]), new Uint8Array([0x93, 1, 2, 3]), good.subarray(0, good.length - 1)]) {
+    const error = t.throws(() => KvStateMachine.restore(bytes), { instanceOf: KvError });
+    t.is(error?.code, 'MALFORMED_SNAPSHOT');
+  }
+});
+
+test('disableSessions (test-only broken variant) applies a retried request twice', (t) => {
+  const feeder = new Feeder(new KvStateMachine({ disableSessions: true }));
+  feeder.request('c1', 1, { op: 'append', key: 'log', value: 'a' });
+  feeder.request('c1', 1, { op: 'append', key: 'log', value: 'a' });
+  t.deepEqual(feeder.machine.read('log'), ['a', 'a']);
+});
+
+test('apply throughput (printed, not asserted)', (t) => {
+  const machine = new KvStateMachine();
+  const count = 50_000;
+  const entries: Uint8Array[] = [encodeCommand({ type: 'register', clientId: 'bench' })];
+  for (let seq = 1; seq < count; seq++) {
+    const key = `k${seq % 1000}`;
+    const operation: KvOperation = seq % 2 === 0 ? { op: 'put', key, value: 'v'.repeat(100) } : { op: 'get', key };
+    entries.push(encodeCommand({ type: 'request', clientId: 'bench', seq, ackedBelow: seq, operation }));
+  }
+  const started = performance.now();
+  entries.forEach((data, i) => machine.apply(i + 1, data));
+  const elapsedMs = performance.now() - started;
+  t.log(`applied ${count} commands in ${elapsedMs.toFixed(0)} ms: ${Math.round(count / (elapsedMs / 1000))} commands/s`);
+  t.is(machine.appliedIndex, count);
+});

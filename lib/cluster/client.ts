@@ -1,0 +1,357 @@
+// Clients of the replicated store.
+//
+// A ClientHub owns one MessagePort to every node and multiplexes any number of
+// KvClients over them, batching frames per port per microtask. It works in any thread:
+// the supervisor's, or a benchmark worker that was handed its own ports.
+//
+// A KvClient is one session (thesis §6.3): a unique client id, numbered requests, and
+// retries that reuse the request's number, so that a write retried after a leader died
+// between commit and reply is answered from the session instead of applied again.
+
+import { randomUUID } from 'node:crypto';
+import type { MessagePort } from 'node:worker_threads';
+import { encodeCommand, validateOperation } from '../kv/command.js';
+import type { KvOperation } from '../kv/command.js';
+import type { NodeId } from '../raft/types.js';
+import { ErrorCode, RaftlabError } from './errors.js';
+import { NodeReplyCode, decodeReplyBatch, packExact } from './protocol.js';
+import type { ClientFrame, Reply } from './protocol.js';
+import type { JsonValue } from './types.js';
+
+/** A reply that no node sent: the attempt's own timeout or a lost connection. */
+const AttemptFailed = {
+  Timeout: 'ATTEMPT_TIMEOUT',
+  ConnectionLost: 'CONNECTION_LOST',
+} as const;
+
+export const CLIENT_DEFAULTS = {
+  timeoutMs: 5000,
+  /** One attempt at one node; then the client tries elsewhere with the same request id. */
+  attemptTimeoutMs: 1000,
+  /** Pause before retrying when no leader is known (an election is under way). */
+  noLeaderBackoffMs: 25,
+  maxValueBytes: 1 << 20,
+} as const;
+
+type FrameWithoutRid = { readonly t: 'w'; readonly command: Uint8Array } | { readonly t: 'r'; readonly key: string };
+
+interface InFlight {
+  readonly node: NodeId;
+  readonly resolve: (reply: Reply) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
+export interface HubOptions {
+  readonly maxValueBytes?: number;
+  /** Called for each completed write with its latency (the dashboard's ops/s and p99). */
+  readonly onWriteLatency?: (latencyMs: number) => void;
+}
+
+export class ClientHub {
+  private readonly ports = new Map<NodeId, MessagePort>();
+  private readonly outboxes = new Map<NodeId, ClientFrame[]>();
+  private readonly inFlight = new Map<number, InFlight>();
+  private nextRid = 1;
+  private flushScheduled = false;
+  private closed = false;
+  /** Best guess of the current leader, shared by every client of the hub. */
+  leaderHint: NodeId = 0;
+  readonly maxValueBytes: number;
+  readonly onWriteLatency: ((latencyMs: number) => void) | null;
+
+  constructor(
+    readonly nodeIds: readonly NodeId[],
+    options: HubOptions = {},
+  ) {
+    this.maxValueBytes = options.maxValueBytes ?? CLIENT_DEFAULTS.maxValueBytes;
+    this.onWriteLatency = options.onWriteLatency ?? null;
+  }
+
+  /** Installs (or replaces, after a restart) the port to one node. */
+  connect(node: NodeId, port: MessagePort): void {
+    const previous = this.ports.get(node);
+    if (previous !== undefined) {
+      this.ports.delete(node);
+      previous.close();
+      this.failNode(node);
+    }
+    this.ports.set(node, port);
+    port.on('message', (bytes: unknown) => this.onReplies(bytes));
+    port.on('close', () => {
+      if (this.ports.get(node) !== port) return;
+      this.ports.delete(node);
+      this.failNode(node);
+    });
+    // Do not keep the process alive just for an idle client port.
+    port.unref();
+  }
+
+  /** The node's worker died: its in-flight requests will never be answered. */
+  failNode(node: NodeId): void {
+    for (const [rid, flight] of this.inFlight) {
+      if (flight.node !== node) continue;
+      this.settle(rid, { rid, ok: false, code: AttemptFailed.ConnectionLost, message: `connection to node ${node} lost`, leaderId: 0 });
+    }
+  }
+
+  /** Sends one frame to one node; resolves with its reply or a synthetic failure. */
+  request(node: NodeId, frame: FrameWithoutRid, timeoutMs: number): Promise<Reply> {
+    const rid = this.nextRid++;
+    return new Promise<Reply>((resolve) => {
+      if (this.closed || !this.ports.has(node)) {
+        resolve({ rid, ok: false, code: AttemptFailed.ConnectionLost, message: `no connection to node ${node}`, leaderId: 0 });
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.settle(rid, { rid, ok: false, code: AttemptFailed.Timeout, message: `node ${node} did not answer in ${timeoutMs} ms`, leaderId: 0 });
+      }, timeoutMs);
+      this.inFlight.set(rid, { node, resolve, timer });
+      const outbox = this.outboxes.get(node);
+      const full: ClientFrame = frame.t === 'w' ? { t: 'w', rid, command: frame.command } : { t: 'r', rid, key: frame.key };
+      if (outbox === undefined) this.outboxes.set(node, [full]);
+      else outbox.push(full);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        queueMicrotask(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const [node, frames] of this.outboxes) {
+      if (frames.length === 0) continue;
+      this.outboxes.set(node, []);
+      const port = this.ports.get(node);
+      if (port === undefined) {
+        for (const frame of frames) this.settle(frame.rid, { rid: frame.rid, ok: false, code: AttemptFailed.ConnectionLost, message: `no connection to node ${node}`, leaderId: 0 });
+        continue;
+      }
+      const bytes = packExact(frames);
+      port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+    }
+  }
+
+  private onReplies(bytes: unknown): void {
+    let replies: Reply[];
+    try {
+      replies = decodeReplyBatch(bytes);
+    } catch {
+      return; // A garbled batch: its requests time out and are retried.
+    }
+    for (const reply of replies) this.settle(reply.rid, reply);
+  }
+
+  private settle(rid: number, reply: Reply): void {
+    const flight = this.inFlight.get(rid);
+    if (flight === undefined) return;
+    this.inFlight.delete(rid);
+    clearTimeout(flight.timer);
+    flight.resolve(reply);
+  }
+
+  /** The node to try after `failed` did not work out. */
+  nextNode(failed: NodeId): NodeId {
+    const ids = this.nodeIds;
+    const position = ids.indexOf(failed);
+    return ids[(position + 1) % ids.length] ?? ids[0] ?? 1;
+  }
+
+  client(options: { timeoutMs?: number } = {}): KvClient {
+    return new KvClient(this, options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const [rid] of this.inFlight) {
+      this.settle(rid, { rid, ok: false, code: AttemptFailed.ConnectionLost, message: 'client hub closed', leaderId: 0 });
+    }
+    for (const port of this.ports.values()) port.close();
+    this.ports.clear();
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function toRaftlabError(error: unknown): RaftlabError {
+  if (error instanceof RaftlabError) return error;
+  const code = (error as { code?: unknown }).code;
+  return new RaftlabError(typeof code === 'string' ? code : ErrorCode.InvalidArgument, (error as Error).message, false);
+}
+
+export class KvClient {
+  private clientId: string = randomUUID();
+  private registered: Promise<void> | null = null;
+  private nextSeq = 1;
+  private readonly outstanding = new Set<number>();
+  private closed = false;
+
+  constructor(
+    private readonly hub: ClientHub,
+    private readonly timeoutMs: number,
+  ) {}
+
+  get id(): string {
+    return this.clientId;
+  }
+
+  /** Linearizable read (ReadIndex); null if the key is absent. */
+  async get(key: string): Promise<JsonValue> {
+    this.checkOpen();
+    validateOperation({ op: 'get', key }, this.hub.maxValueBytes);
+    const deadline = Date.now() + this.timeoutMs;
+    let node = this.hub.leaderHint || this.hub.nodeIds[0]!;
+    let lastError = 'no attempt made';
+    while (Date.now() < deadline) {
+      const reply = await this.hub.request(node, { t: 'r', key }, this.attemptTimeout(deadline));
+      if (reply.ok) {
+        this.hub.leaderHint = node;
+        return reply.value;
+      }
+      lastError = `${reply.code}: ${reply.message}`;
+      node = await this.redirect(node, reply);
+    }
+    // A read changes nothing, so a read that ran out of time is a definite failure.
+    throw new RaftlabError(ErrorCode.Timeout, `get ${JSON.stringify(key)} timed out after ${this.timeoutMs} ms (${lastError})`, false);
+  }
+
+  async put(key: string, value: JsonValue): Promise<void> {
+    await this.write({ op: 'put', key, value });
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.write({ op: 'delete', key });
+  }
+
+  /** Treats the key's value as a list and pushes `value` onto it. */
+  async append(key: string, value: JsonValue): Promise<void> {
+    await this.write({ op: 'append', key, value });
+  }
+
+  /** Sets key to `value` if its current value (null when absent) equals `expected`. */
+  async cas(key: string, expected: JsonValue, value: JsonValue): Promise<boolean> {
+    return (await this.write({ op: 'cas', key, expected, value })) === true;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new RaftlabError(ErrorCode.ClientClosed, 'this client was closed', false);
+  }
+
+  private attemptTimeout(deadline: number): number {
+    return Math.max(1, Math.min(CLIENT_DEFAULTS.attemptTimeoutMs, deadline - Date.now()));
+  }
+
+  /** Where to send the next attempt, pausing first when no leader is known. */
+  private async redirect(node: NodeId, reply: Reply & { ok: false }): Promise<NodeId> {
+    if (reply.leaderId !== 0 && reply.leaderId !== node) {
+      this.hub.leaderHint = reply.leaderId;
+      return reply.leaderId;
+    }
+    await delay(CLIENT_DEFAULTS.noLeaderBackoffMs);
+    const next = this.hub.nextNode(node);
+    this.hub.leaderHint = next;
+    return next;
+  }
+
+  private async ensureRegistered(deadline: number): Promise<void> {
+    if (this.registered === null) {
+      const clientId = this.clientId;
+      this.registered = this.submit(encodeCommand({ type: 'register', clientId }), deadline).then(
+        () => undefined,
+        (error: unknown) => {
+          this.registered = null;
+          // Registering twice is harmless, so a failed registration never leaves doubt.
+          const failure = toRaftlabError(error);
+          throw new RaftlabError(failure.code === ErrorCode.Timeout ? ErrorCode.NoLeader : failure.code, failure.message, false);
+        },
+      );
+    }
+    return this.registered;
+  }
+
+  private async write(operation: KvOperation): Promise<JsonValue> {
+    this.checkOpen();
+    try {
+      validateOperation(operation, this.hub.maxValueBytes);
+    } catch (error) {
+      throw toRaftlabError(error);
+    }
+    const startedAt = Date.now();
+    const deadline = startedAt + this.timeoutMs;
+    await this.ensureRegistered(deadline);
+    const seq = this.nextSeq++;
+    this.outstanding.add(seq);
+    try {
+      const ackedBelow = Math.min(...this.outstanding);
+      const clientId = this.clientId;
+      const value = await this.submit(encodeCommand({ type: 'request', clientId, seq, ackedBelow, operation }), deadline);
+      this.hub.onWriteLatency?.(Date.now() - startedAt);
+      return value;
+    } catch (error) {
+      const failure = toRaftlabError(error);
+      if (failure.code === ErrorCode.SessionExpired) {
+        // The state machine forgot this session: continue under a fresh identity so a
+        // stale retry of an old request can never be mistaken for a new one.
+        this.clientId = randomUUID();
+        this.registered = null;
+        this.nextSeq = 1;
+        this.outstanding.clear();
+      }
+      throw failure;
+    } finally {
+      this.outstanding.delete(seq);
+    }
+  }
+
+  /**
+   * Sends one command until a node answers it, redirecting and retrying with the same
+   * bytes (so the same request id) until the deadline.
+   */
+  private async submit(command: Uint8Array, deadline: number): Promise<JsonValue> {
+    let node = this.hub.leaderHint || this.hub.nodeIds[0]!;
+    /** True once any attempt may have reached a leader's log. */
+    let mayHaveApplied = false;
+    let lastError = 'no attempt made';
+    while (Date.now() < deadline) {
+      const reply = await this.hub.request(node, { t: 'w', command }, this.attemptTimeout(deadline));
+      if (reply.ok) {
+        this.hub.leaderHint = node;
+        return reply.value;
+      }
+      lastError = `${reply.code}: ${reply.message}`;
+      switch (reply.code) {
+        case NodeReplyCode.NotLeader:
+        case NodeReplyCode.Transferring:
+          node = await this.redirect(node, reply);
+          continue;
+        case NodeReplyCode.ProposalQueueFull:
+          await delay(CLIENT_DEFAULTS.noLeaderBackoffMs);
+          continue;
+        case NodeReplyCode.LeadershipLost:
+        case AttemptFailed.Timeout:
+        case AttemptFailed.ConnectionLost:
+          mayHaveApplied = true;
+          node = await this.redirect(node, reply);
+          continue;
+        default:
+          // An answer of the state machine (or a refusal of the request itself): final.
+          // A session that expired after an earlier attempt may have applied it first.
+          throw new RaftlabError(
+            reply.code,
+            reply.message,
+            reply.code === ErrorCode.SessionExpired || reply.code === 'STALE_REQUEST' ? mayHaveApplied : false,
+          );
+      }
+    }
+    if (mayHaveApplied) {
+      throw new RaftlabError(ErrorCode.Timeout, `no answer within ${this.timeoutMs} ms; the write may or may not have been applied (${lastError})`, true);
+    }
+    throw new RaftlabError(ErrorCode.NoLeader, `no leader accepted the write within ${this.timeoutMs} ms; it was not applied (${lastError})`, false);
+  }
+}

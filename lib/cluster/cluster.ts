@@ -1,0 +1,550 @@
+// The supervisor: one worker thread per node, a full mesh of MessageChannels between
+// them, fault injection, and the public API (DESIGN.md, "The supervisor and public API").
+
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import { Role } from '../raft/types.js';
+import type { NodeId } from '../raft/types.js';
+import { truncateToSyncedPosition } from '../storage/file-storage.js';
+import { ClientHub } from './client.js';
+import type { KvClient } from './client.js';
+import { ErrorCode, RaftlabError } from './errors.js';
+import { HEALTHY_LINK } from './protocol.js';
+import type { ControlToNode, LinkFault, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
+import { EventKind } from './types.js';
+import type { ClusterEvent, ClusterStatus, NodeStatus } from './types.js';
+
+export interface ClusterOptions {
+  /** Number of voting nodes, 1..9. Default 3. */
+  readonly nodes?: number;
+  /** Where node-<id>/ directories live. Default: a fresh directory under the OS temp dir. */
+  readonly dataDir?: string;
+  /** fdatasync every turn (default). false is UNSAFE: acknowledged writes can be lost on a crash. */
+  readonly fsync?: boolean;
+  /** Milliseconds per Raft tick. Default 20 (election timeout 200-400 ms). */
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  readonly heartbeatTicks?: number;
+  /** Seeds election timeouts and link faults. Default: random. */
+  readonly seed?: number;
+  /** Largest value a client may write, in bytes of JSON. Default 1 MiB. */
+  readonly maxValueBytes?: number;
+  readonly segmentBytes?: number;
+  /** How long to wait for a worker to open its files. Default 30 s. */
+  readonly startTimeoutMs?: number;
+  /** Deliberately broken behaviours, for proving that `raftlab check` catches them. */
+  readonly testOnly?: TestOnlyClusterBugs;
+}
+
+export interface LinkFaultOptions {
+  readonly dropRate?: number;
+  readonly delayMs?: number;
+  readonly duplicateRate?: number;
+}
+
+const MAX_NODES = 9;
+const STATUS_INTERVAL_MS = 100;
+const STOP_TIMEOUT_MS = 5000;
+const LATENCY_WINDOW_MS = 10_000;
+const LATENCY_SAMPLES_KEPT = 20_000;
+const WORKER_URL = new URL('../../workers/raft-node.js', import.meta.url);
+
+interface NodeSlot {
+  readonly id: NodeId;
+  readonly dir: string;
+  readonly syncedPosition: SharedArrayBuffer;
+  worker: Worker | null;
+  status: NodeStatus;
+  /** Set while stop() or crash() ends the worker on purpose. */
+  stopping: boolean;
+}
+
+function initialStatus(id: NodeId): NodeStatus {
+  return {
+    id,
+    alive: false,
+    role: Role.Follower,
+    term: 0,
+    votedFor: 0,
+    leaderId: 0,
+    commitIndex: 0,
+    appliedIndex: 0,
+    lastLogIndex: 0,
+    lastLogTerm: 0,
+    snapshotIndex: 0,
+    electionElapsedTicks: 0,
+    electionTimeoutTicks: 0,
+    lastLeaderContactMs: null,
+    walBytes: 0,
+    walFiles: [],
+    fsyncLatencyMs: null,
+    progress: [],
+    recentEntries: [],
+    malformedMessages: 0,
+  };
+}
+
+function checkPositiveInteger(name: string, value: number, max: number): void {
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `${name} must be an integer from 1 to ${max}, got ${value}`);
+  }
+}
+
+export class Cluster extends EventEmitter {
+  private readonly slots = new Map<NodeId, NodeSlot>();
+  private readonly hub: ClientHub;
+  private readonly startedAt = Date.now();
+  /** faults[from][to]: what happens to messages from `from` to `to`. */
+  private faults = new Map<NodeId, Map<NodeId, LinkFault>>();
+  private partitionGroups: NodeId[][] | null = null;
+  private readonly cutLinks: [NodeId, NodeId][] = [];
+  private globalFault: LinkFaultOptions | null = null;
+  private tickMs: number;
+  private readonly latencies: { at: number; ms: number }[] = [];
+  private stopped = false;
+  /** Each worker gets its own seed, so a restarted node does not replay its old timeouts. */
+  private spawnCount = 0;
+  readonly dataDir: string;
+  readonly nodeIds: readonly NodeId[];
+
+  private constructor(private readonly options: Required<Omit<ClusterOptions, 'dataDir' | 'testOnly'>> & { testOnly: TestOnlyClusterBugs }, dataDir: string) {
+    super();
+    this.dataDir = dataDir;
+    this.tickMs = options.tickMs;
+    this.nodeIds = Array.from({ length: options.nodes }, (_, i) => i + 1);
+    this.hub = new ClientHub(this.nodeIds, {
+      maxValueBytes: options.maxValueBytes,
+      onWriteLatency: (ms) => this.recordLatency(ms),
+    });
+    for (const id of this.nodeIds) {
+      const dir = join(dataDir, `node-${id}`);
+      mkdirSync(dir, { recursive: true });
+      this.slots.set(id, { id, dir, syncedPosition: new SharedArrayBuffer(8), worker: null, status: initialStatus(id), stopping: false });
+    }
+  }
+
+  static async start(options: ClusterOptions = {}): Promise<Cluster> {
+    const nodes = options.nodes ?? 3;
+    checkPositiveInteger('nodes', nodes, MAX_NODES);
+    const tickMs = options.tickMs ?? 20;
+    checkPositiveInteger('tickMs', tickMs, 60_000);
+    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'raftlab-'));
+    mkdirSync(dataDir, { recursive: true });
+    const cluster = new Cluster(
+      {
+        nodes,
+        fsync: options.fsync ?? true,
+        tickMs,
+        electionTicks: options.electionTicks ?? 10,
+        heartbeatTicks: options.heartbeatTicks ?? 1,
+        seed: options.seed ?? Math.floor(Math.random() * 0x7fffffff),
+        maxValueBytes: options.maxValueBytes ?? 1 << 20,
+        segmentBytes: options.segmentBytes ?? 64 << 20,
+        startTimeoutMs: options.startTimeoutMs ?? 30_000,
+        testOnly: options.testOnly ?? {},
+      },
+      dataDir,
+    );
+    try {
+      await Promise.all(cluster.nodeIds.map((id) => cluster.spawn(id)));
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  get fsync(): boolean {
+    return this.options.fsync;
+  }
+
+  get seed(): number {
+    return this.options.seed;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Workers
+
+  private slot(id: NodeId): NodeSlot {
+    const slot = this.slots.get(id);
+    if (slot === undefined) throw new RaftlabError(ErrorCode.UnknownNode, `no node ${id}; nodes are ${this.nodeIds.join(', ')}`);
+    return slot;
+  }
+
+  private spawn(id: NodeId): Promise<RecoveryFigures> {
+    const slot = this.slot(id);
+    const data: NodeWorkerData = {
+      id,
+      peers: this.nodeIds,
+      dir: slot.dir,
+      fsync: this.options.fsync,
+      tickMs: this.tickMs,
+      electionTicks: this.options.electionTicks,
+      heartbeatTicks: this.options.heartbeatTicks,
+      seed: (this.options.seed * 31 + id * 7919 + this.spawnCount++ * 104_729) | 0,
+      maxValueBytes: this.options.maxValueBytes,
+      segmentBytes: this.options.segmentBytes,
+      statusIntervalMs: STATUS_INTERVAL_MS,
+      syncedPosition: slot.syncedPosition,
+      testOnly: this.options.testOnly,
+    };
+    const worker = new Worker(WORKER_URL, { workerData: data });
+    slot.worker = worker;
+    slot.stopping = false;
+    return new Promise<RecoveryFigures>((resolve, reject) => {
+      let started = false;
+      const timer = setTimeout(() => {
+        if (started) return;
+        reject(new RaftlabError(ErrorCode.NodeFailed, `node ${id} did not start within ${this.options.startTimeoutMs} ms`));
+        void worker.terminate();
+      }, this.options.startTimeoutMs);
+      worker.on('message', (message: NodeToControl) => {
+        switch (message.type) {
+          case 'started':
+            started = true;
+            clearTimeout(timer);
+            slot.status = { ...slot.status, alive: true, term: message.recovery.term };
+            this.wire(id);
+            resolve(message.recovery);
+            return;
+          case 'status':
+            if (slot.worker === worker) slot.status = message.status;
+            return;
+          case 'events':
+            for (const event of message.events) this.emitEvent(event.kind, event.node, event.text, event.term);
+            return;
+          case 'failed':
+            clearTimeout(timer);
+            reject(new RaftlabError(message.code, `node ${id} failed to start: ${message.message}`));
+            return;
+          case 'stopped':
+            return;
+        }
+      });
+      worker.on('error', (error: Error) => {
+        clearTimeout(timer);
+        if (!started) {
+          reject(error instanceof RaftlabError ? error : new RaftlabError(ErrorCode.NodeFailed, `node ${id} failed to start: ${error.message}`));
+          return;
+        }
+        // A violated invariant (or any bug) crashed the node loudly: report it.
+        this.emitEvent(EventKind.Invariant, id, `node ${id} CRASHED: ${error.message}`);
+      });
+      worker.on('exit', (code) => {
+        if (slot.worker !== worker) return;
+        slot.worker = null;
+        slot.status = { ...slot.status, alive: false };
+        this.hub.failNode(id);
+        if (!slot.stopping && !this.stopped) {
+          this.emitEvent(EventKind.Crash, id, `node ${id} exited unexpectedly (code ${code})`);
+        }
+      });
+    });
+  }
+
+  /** Connects a (re)started node to every running peer and to the client hub. */
+  private wire(id: NodeId): void {
+    const slot = this.slot(id);
+    const worker = slot.worker;
+    if (worker === null) return;
+    for (const peerSlot of this.slots.values()) {
+      if (peerSlot.id === id || peerSlot.worker === null || !peerSlot.status.alive) continue;
+      const channel = new MessageChannel();
+      this.post(worker, { type: 'peer-port', peer: peerSlot.id, port: channel.port1 }, [channel.port1]);
+      this.post(peerSlot.worker, { type: 'peer-port', peer: id, port: channel.port2 }, [channel.port2]);
+    }
+    const clientChannel = new MessageChannel();
+    this.post(worker, { type: 'client-port', port: clientChannel.port1 }, [clientChannel.port1]);
+    this.hub.connect(id, clientChannel.port2);
+    this.pushFaults();
+  }
+
+  private post(worker: Worker, message: ControlToNode, transfer: MessagePort[] = []): void {
+    worker.postMessage(message, transfer);
+  }
+
+  /** Ports to every running node, for a client living in another thread (the benchmark's). */
+  connectClientPorts(): Map<NodeId, MessagePort> {
+    const ports = new Map<NodeId, MessagePort>();
+    for (const slot of this.slots.values()) {
+      if (slot.worker === null) continue;
+      const channel = new MessageChannel();
+      this.post(slot.worker, { type: 'client-port', port: channel.port1 }, [channel.port1]);
+      ports.set(slot.id, channel.port2);
+    }
+    return ports;
+  }
+
+  /**
+   * TEST-ONLY: replaces node `id`'s link to `asPeer` with a port the caller holds, so a
+   * test can post arbitrary bytes "from" that peer. The real link stays cut until the
+   * node restarts.
+   */
+  testOnlyAttachPeerPort(id: NodeId, asPeer: NodeId): MessagePort {
+    const worker = this.slot(id).worker;
+    this.slot(asPeer);
+    if (worker === null) throw new RaftlabError(ErrorCode.NodeNotRunning, `node ${id} is not running`);
+    const channel = new MessageChannel();
+    this.post(worker, { type: 'peer-port', peer: asPeer, port: channel.port1 }, [channel.port1]);
+    channel.port2.unref();
+    return channel.port2;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Faults
+
+  /** A hard stop (worker.terminate()). With loseUnsynced, everything not yet fdatasynced
+   *  is also cut from its files, as a power failure would. */
+  async crash(id: NodeId, options: { loseUnsynced?: boolean } = {}): Promise<void> {
+    const slot = this.slot(id);
+    const worker = slot.worker;
+    if (worker === null) throw new RaftlabError(ErrorCode.NodeNotRunning, `node ${id} is not running`);
+    slot.stopping = true;
+    await worker.terminate();
+    slot.worker = null;
+    slot.status = { ...slot.status, alive: false };
+    this.hub.failNode(id);
+    let lost = '';
+    if (options.loseUnsynced === true) {
+      const position = new Int32Array(slot.syncedPosition);
+      const { bytesDropped } = truncateToSyncedPosition(slot.dir, { segment: Atomics.load(position, 0), offset: Atomics.load(position, 1) });
+      lost = `, losing ${bytesDropped} unsynced bytes`;
+    }
+    this.emitEvent(EventKind.Crash, id, `node ${id} crashed${lost}`);
+  }
+
+  /** Starts a fresh worker on the node's files; resolves once it has recovered. */
+  async restart(id: NodeId): Promise<RecoveryFigures> {
+    const slot = this.slot(id);
+    if (slot.worker !== null) throw new RaftlabError(ErrorCode.NodeAlreadyRunning, `node ${id} is already running`);
+    const recovery = await this.spawn(id);
+    const dropped = recovery.truncatedBytes > 0 ? `, dropped a torn tail of ${recovery.truncatedBytes} bytes` : '';
+    this.emitEvent(
+      EventKind.Restart,
+      id,
+      `node ${id} restarted: replayed ${recovery.entries} entries from ${recovery.segments} segment(s) in ${recovery.durationMs.toFixed(1)} ms at term ${recovery.term}${dropped}`,
+    );
+    return recovery;
+  }
+
+  /**
+   * Nodes can talk only if some group holds both. Groups may overlap (a bridge node that
+   * sees both sides); a node in no group is isolated.
+   */
+  partition(groups: readonly (readonly NodeId[])[]): void {
+    for (const group of groups) for (const id of group) this.slot(id);
+    this.partitionGroups = groups.map((group) => [...group]);
+    this.pushFaults();
+    this.emitEvent(EventKind.Partition, 0, `partition ${groups.map((g) => g.join(',')).join(' | ')}`);
+  }
+
+  isolate(id: NodeId): void {
+    this.partition([[id], this.nodeIds.filter((other) => other !== id)]);
+  }
+
+  /** Cuts one direction only: `from` can no longer reach `to`, but hears from it. */
+  cutLink(from: NodeId, to: NodeId): void {
+    this.slot(from);
+    this.slot(to);
+    this.cutLinks.push([from, to]);
+    this.pushFaults();
+    this.emitEvent(EventKind.LinkFault, 0, `link ${from}→${to} cut (one way)`);
+  }
+
+  /** Loss, delay and duplication on every link; null restores clean links. */
+  setLinkFaults(faults: LinkFaultOptions | null): void {
+    if (faults !== null) {
+      const { dropRate = 0, duplicateRate = 0, delayMs = 0 } = faults;
+      if (!(dropRate >= 0 && dropRate <= 1) || !(duplicateRate >= 0 && duplicateRate <= 1) || !(delayMs >= 0)) {
+        throw new RaftlabError(ErrorCode.InvalidArgument, 'dropRate and duplicateRate are in [0, 1]; delayMs >= 0');
+      }
+    }
+    this.globalFault = faults;
+    this.pushFaults();
+    this.emitEvent(
+      EventKind.LinkFault,
+      0,
+      faults === null
+        ? 'link faults cleared'
+        : `links: drop ${faults.dropRate ?? 0}, delay ${faults.delayMs ?? 0} ms, duplicate ${faults.duplicateRate ?? 0}`,
+    );
+  }
+
+  heal(): void {
+    this.partitionGroups = null;
+    this.cutLinks.length = 0;
+    this.globalFault = null;
+    this.pushFaults();
+    this.emitEvent(EventKind.Heal, 0, 'network healed');
+  }
+
+  private canTalk(from: NodeId, to: NodeId): boolean {
+    if (this.cutLinks.some(([a, b]) => a === from && b === to)) return false;
+    if (this.partitionGroups === null) return true;
+    return this.partitionGroups.some((group) => group.includes(from) && group.includes(to));
+  }
+
+  private pushFaults(): void {
+    const next = new Map<NodeId, Map<NodeId, LinkFault>>();
+    for (const from of this.nodeIds) {
+      const row = new Map<NodeId, LinkFault>();
+      for (const to of this.nodeIds) {
+        if (from === to) continue;
+        row.set(to, {
+          blocked: !this.canTalk(from, to),
+          dropRate: this.globalFault?.dropRate ?? HEALTHY_LINK.dropRate,
+          duplicateRate: this.globalFault?.duplicateRate ?? HEALTHY_LINK.duplicateRate,
+          delayMs: this.globalFault?.delayMs ?? HEALTHY_LINK.delayMs,
+        });
+      }
+      next.set(from, row);
+    }
+    this.faults = next;
+    for (const slot of this.slots.values()) {
+      if (slot.worker === null) continue;
+      const row = this.faults.get(slot.id)!;
+      this.post(slot.worker, { type: 'link-faults', faults: Object.fromEntries([...row].map(([to, fault]) => [String(to), fault])) });
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Commands
+
+  /** Forces node `id` to time out and start an election now. */
+  campaign(id: NodeId): void {
+    const worker = this.slot(id).worker;
+    if (worker === null) throw new RaftlabError(ErrorCode.NodeNotRunning, `node ${id} is not running`);
+    this.post(worker, { type: 'campaign' });
+  }
+
+  /** Asks the current leader to hand leadership to `to` (thesis §3.10). */
+  transferLeadership(to: NodeId): void {
+    this.slot(to);
+    const leader = this.status().leaderId;
+    const worker = leader === 0 ? null : this.slot(leader).worker;
+    if (worker === null) throw new RaftlabError(ErrorCode.NodeNotRunning, 'there is no leader to transfer from');
+    this.post(worker, { type: 'transfer', to });
+    this.emitEvent(EventKind.Info, leader, `leader ${leader} asked to transfer leadership to node ${to}`);
+  }
+
+  /** Stretches or shrinks the tick (slow motion for watching an election). */
+  setTickMs(tickMs: number): void {
+    checkPositiveInteger('tickMs', tickMs, 60_000);
+    this.tickMs = tickMs;
+    for (const slot of this.slots.values()) if (slot.worker !== null) this.post(slot.worker, { type: 'tick-ms', tickMs });
+    this.emitEvent(EventKind.Info, 0, `tick is now ${tickMs} ms`);
+  }
+
+  client(options: { timeoutMs?: number } = {}): KvClient {
+    if (this.stopped) throw new RaftlabError(ErrorCode.ClusterStopped, 'the cluster was stopped');
+    return this.hub.client(options);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Observation
+
+  status(): ClusterStatus {
+    const nodes = this.nodeIds.map((id) => {
+      const slot = this.slot(id);
+      return slot.worker === null ? { ...slot.status, alive: false } : slot.status;
+    });
+    // The leader with the highest term among running nodes that believe they lead.
+    let leaderId = 0;
+    let term = 0;
+    for (const node of nodes) {
+      if (!node.alive) continue;
+      term = Math.max(term, node.term);
+      if (node.role === Role.Leader && (leaderId === 0 || node.term > nodes[leaderId - 1]!.term)) leaderId = node.id;
+    }
+    const now = Date.now();
+    const recent = this.latencies.filter((sample) => now - sample.at <= LATENCY_WINDOW_MS).map((sample) => sample.ms);
+    recent.sort((a, b) => a - b);
+    const quantile = (q: number): number | null => (recent.length === 0 ? null : recent[Math.min(recent.length - 1, Math.floor(q * recent.length))]!);
+    return {
+      nodes,
+      leaderId,
+      term,
+      fsync: this.options.fsync,
+      tickMs: this.tickMs,
+      partition: this.partitionGroups,
+      cutLinks: this.cutLinks,
+      opsPerSecond: this.latencies.filter((sample) => now - sample.at <= 1000).length,
+      latencyMsP50: quantile(0.5),
+      latencyMsP99: quantile(0.99),
+    };
+  }
+
+  private recordLatency(ms: number): void {
+    this.latencies.push({ at: Date.now(), ms });
+    if (this.latencies.length > LATENCY_SAMPLES_KEPT) this.latencies.splice(0, this.latencies.length - LATENCY_SAMPLES_KEPT);
+  }
+
+  private emitEvent(kind: ClusterEvent['kind'], node: NodeId, text: string, term?: number): void {
+    const event: ClusterEvent = term === undefined ? { time: Date.now() - this.startedAt, kind, node, text } : { time: Date.now() - this.startedAt, kind, node, text, term };
+    this.emit('event', event);
+  }
+
+  /** Resolves when `predicate(status())` holds, checking on every status update; rejects after timeoutMs. */
+  waitFor(predicate: (status: ClusterStatus) => boolean, timeoutMs: number, what = 'condition'): Promise<ClusterStatus> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const status = this.status();
+        if (!predicate(status)) return false;
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve(status);
+        return true;
+      };
+      const poll = setInterval(check, STATUS_INTERVAL_MS / 2);
+      const timer = setTimeout(() => {
+        clearInterval(poll);
+        reject(new RaftlabError(ErrorCode.Timeout, `timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      check();
+    });
+  }
+
+  /** Resolves with the id of a leader that a majority of running nodes recognise. */
+  async waitForLeader(timeoutMs = 10_000): Promise<NodeId> {
+    const majority = Math.floor(this.nodeIds.length / 2) + 1;
+    const status = await this.waitFor(
+      (s) => s.leaderId !== 0 && s.nodes.filter((n) => n.alive && n.leaderId === s.leaderId && n.term === s.nodes[s.leaderId - 1]!.term).length >= majority,
+      timeoutMs,
+      'a leader',
+    );
+    return status.leaderId;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.hub.close();
+    await Promise.all(
+      [...this.slots.values()].map(async (slot) => {
+        const worker = slot.worker;
+        if (worker === null) return;
+        slot.stopping = true;
+        const stoppedCleanly = new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, STOP_TIMEOUT_MS);
+          worker.on('message', (message: NodeToControl) => {
+            if (message.type === 'stopped') {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+          worker.on('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        this.post(worker, { type: 'stop' });
+        await stoppedCleanly;
+        await worker.terminate();
+      }),
+    );
+  }
+}

@@ -1,0 +1,568 @@
+// One Raft node at run time: its core, its WAL, its key-value state machine, its
+// clients, and the loop that ties them together. workers/raft-node.ts is the thin
+// worker entry that builds one of these.
+//
+// One turn of the loop (DESIGN.md, "A node at run time"):
+//   drain inbound messages into step() (done as they arrive), then handle ready():
+//   append to the WAL and send what may go now, fdatasync once, send what had to wait,
+//   apply committed entries, answer clients, advance().
+// Group commit falls out of this: every message and proposal that arrived since the
+// last turn is covered by the turn's single fdatasync.
+
+import type { MessagePort } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { RawNode, createConfig } from '../raft/raw-node.js';
+import { createPrng } from '../raft/prng.js';
+import { MessageType, Role } from '../raft/types.js';
+import type { Entry, HardState, Message, NodeId, Ready, SoftState } from '../raft/types.js';
+import { openFileStorage } from '../storage/file-storage.js';
+import type { LogStorage } from '../storage/types.js';
+import { decodeRaftBatch, encodeRaftBatch } from '../transport/codec.js';
+import type { PortMeshTransport } from '../transport/transport.js';
+import { KvStateMachine } from '../kv/state-machine.js';
+import { decodeCommand, describeCommand, validateOperation } from '../kv/command.js';
+import type { Command } from '../kv/command.js';
+import { NodeReplyCode, decodeClientBatch, packExact } from './protocol.js';
+import type { ControlToNode, NodeToControl, NodeWorkerData, Reply } from './protocol.js';
+import { EventKind } from './types.js';
+import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
+
+/** Recent entries kept for the dashboard's log strip. */
+const RECENT_ENTRIES_KEPT = 24;
+/** With the test-only ackBeforeFsync bug, how often the WAL is actually synced. */
+const BUGGY_SYNC_INTERVAL_MS = 250;
+/** Commit events are throttled: a person cannot read more than a few per second. */
+const COMMIT_EVENT_INTERVAL_MS = 1000;
+/** Malformed-message log lines are throttled too; the counter is exact. */
+const MALFORMED_LOG_INTERVAL_MS = 1000;
+
+interface ClientConnection {
+  readonly port: MessagePort;
+  outbox: Reply[];
+}
+
+interface Waiter {
+  readonly client: ClientConnection;
+  readonly rid: number;
+}
+
+interface ReadWaiter extends Waiter {
+  readonly key: string;
+}
+
+export interface ControlChannel {
+  post(message: NodeToControl): void;
+}
+
+function waiterKey(clientId: string, seq: number): string {
+  return `${clientId}\u0000${seq}`;
+}
+
+export class NodeHost {
+  private readonly id: NodeId;
+  private readonly node: RawNode;
+  private readonly storage: LogStorage;
+  private readonly kv: KvStateMachine;
+  private readonly clients = new Set<ClientConnection>();
+  /** Writes proposed by this node, by (clientId, seq): answered when applied. */
+  private readonly pendingWrites = new Map<string, Waiter[]>();
+  /** Reads that arrived this turn and still need a ReadIndex round. */
+  private readsAwaitingRound: ReadWaiter[] = [];
+  /** Reads whose ReadIndex round is in flight, by context. */
+  private readonly readsInRound = new Map<number, ReadWaiter[]>();
+  /** Reads confirmed by a quorum, waiting for applied >= index. Ordered by index. */
+  private readsAwaitingApply: { index: number; reads: ReadWaiter[] }[] = [];
+  private nextReadContext = 1;
+  private readonly syncedPosition: Int32Array;
+
+  private softState: SoftState;
+  private hardState: HardState;
+  private turnScheduled = false;
+  private stopped = false;
+  private tickTimer: ReturnType<typeof setInterval> | null = null;
+  private statusTimer: ReturnType<typeof setInterval> | null = null;
+  private lastLeaderContactAt: number | null = null;
+  private lastCommitEventAt = 0;
+  private lastMalformedLogAt = 0;
+  private malformedMessages = 0;
+  private lastSyncAt = 0;
+  private fsyncLatencyTotalMs = 0;
+  private fsyncCountSinceStatus = 0;
+  private recentEntries: Entry[] = [];
+  private pendingEvents: Omit<ClusterEvent, 'time'>[] = [];
+
+  constructor(
+    private readonly data: NodeWorkerData,
+    private readonly transport: PortMeshTransport,
+    private readonly control: ControlChannel,
+    private readonly log: Logger,
+  ) {
+    this.id = data.id;
+    this.syncedPosition = new Int32Array(data.syncedPosition);
+    this.storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes });
+    const { state, recovery } = this.storage.load();
+    this.hardState = state.hardState;
+    this.publishSyncedPosition();
+    this.node = new RawNode(
+      createConfig({
+        id: data.id,
+        peers: data.peers,
+        random: createPrng(data.seed),
+        electionTicks: data.electionTicks,
+        heartbeatTicks: data.heartbeatTicks,
+      }),
+      state.entries.length > 0 || state.hardState.currentTerm > 0 ? state : null,
+    );
+    this.kv = new KvStateMachine({ disableSessions: data.testOnly.disableSessions === true });
+    this.softState = { role: Role.Follower, leaderId: 0 };
+    this.log.info({ recovery, term: state.hardState.currentTerm }, 'node recovered');
+    this.control.post({
+      type: 'started',
+      recovery: {
+        entries: recovery.entries,
+        segments: recovery.segments,
+        truncatedBytes: recovery.truncatedBytes,
+        durationMs: recovery.durationMs,
+        term: state.hardState.currentTerm,
+      },
+    });
+    transport.onReceive((from, bytes) => this.onPeerBatch(from, bytes));
+    this.startTicking(data.tickMs);
+    this.statusTimer = setInterval(() => this.postStatus(), data.statusIntervalMs);
+    this.scheduleTurn();
+  }
+
+  // ---------------------------------------------------------------------------
+  // Inputs
+
+  onControl(message: ControlToNode): void {
+    if (this.stopped) return;
+    switch (message.type) {
+      case 'peer-port':
+        this.transport.attach(message.peer, message.port);
+        return;
+      case 'client-port':
+        this.attachClient(message.port);
+        return;
+      case 'link-faults':
+        this.transport.setFaults(message.faults);
+        return;
+      case 'campaign':
+        this.node.campaign();
+        this.scheduleTurn();
+        return;
+      case 'transfer':
+        this.node.transferLeadership(message.to);
+        this.scheduleTurn();
+        return;
+      case 'tick-ms':
+        this.startTicking(message.tickMs);
+        return;
+      case 'stop':
+        this.stop();
+        return;
+      default:
+        assertNever(message);
+    }
+  }
+
+  private attachClient(port: MessagePort): void {
+    const client: ClientConnection = { port, outbox: [] };
+    this.clients.add(client);
+    port.on('message', (bytes: unknown) => this.onClientBatch(client, bytes));
+    port.on('close', () => this.clients.delete(client));
+  }
+
+  private onPeerBatch(from: NodeId, bytes: unknown): void {
+    if (this.stopped) return;
+    const { messages, malformed, reasons } = decodeRaftBatch(bytes, this.id, this.data.peers);
+    if (malformed > 0) this.countMalformed(malformed, `from node ${from}: ${reasons[0] ?? 'unknown reason'}`);
+    for (const message of messages) {
+      if (message.from !== from) {
+        this.countMalformed(1, `node ${from} sent a message claiming to be from ${message.from}`);
+        continue;
+      }
+      if (
+        (message.type === MessageType.AppendEntries || message.type === MessageType.Heartbeat) &&
+        message.term >= this.hardState.currentTerm
+      ) {
+        this.lastLeaderContactAt = Date.now();
+      }
+      this.node.step(message);
+    }
+    this.scheduleTurn();
+  }
+
+  private onClientBatch(client: ClientConnection, bytes: unknown): void {
+    if (this.stopped) return;
+    const { frames, malformed, reasons } = decodeClientBatch(bytes);
+    if (malformed > 0) this.countMalformed(malformed, `from a client: ${reasons[0] ?? 'unknown reason'}`);
+    for (const frame of frames) {
+      if (frame.t === 'r') this.onRead(client, frame.rid, frame.key);
+      else this.onWrite(client, frame.rid, frame.command);
+    }
+    this.scheduleTurn();
+  }
+
+  private onWrite(client: ClientConnection, rid: number, bytes: Uint8Array): void {
+    let command: Command;
+    try {
+      command = decodeCommand(bytes);
+      if (command.type === 'request') validateOperation(command.operation, this.data.maxValueBytes);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      this.reply(client, rid, {
+        code: typeof code === 'string' ? code : NodeReplyCode.MalformedRequest,
+        message: (error as Error).message,
+      });
+      return;
+    }
+    const result = this.node.propose(bytes);
+    if (!result.ok) {
+      this.reply(client, rid, { code: result.code, message: `node ${this.id}: ${result.code}`, leaderId: result.leaderId });
+      return;
+    }
+    const key = command.type === 'register' ? waiterKey(command.clientId, 0) : waiterKey(command.clientId, command.seq);
+    const waiters = this.pendingWrites.get(key);
+    if (waiters === undefined) this.pendingWrites.set(key, [{ client, rid }]);
+    else waiters.push({ client, rid });
+  }
+
+  private onRead(client: ClientConnection, rid: number, key: string): void {
+    if (this.softState.role !== Role.Leader) {
+      this.reply(client, rid, {
+        code: NodeReplyCode.NotLeader,
+        message: `node ${this.id} is not the leader`,
+        leaderId: this.softState.leaderId,
+      });
+      return;
+    }
+    if (this.data.testOnly.staleReads === true) {
+      // TEST-ONLY broken variant: answer from local state without confirming leadership.
+      client.outbox.push({ rid, ok: true, value: this.kv.read(key) });
+      return;
+    }
+    this.readsAwaitingRound.push({ client, rid, key });
+  }
+
+  // ---------------------------------------------------------------------------
+  // The turn
+
+  private scheduleTurn(): void {
+    if (this.turnScheduled || this.stopped) return;
+    this.turnScheduled = true;
+    setImmediate(() => this.turn());
+  }
+
+  private turn(): void {
+    this.turnScheduled = false;
+    if (this.stopped) return;
+    this.startReadRound();
+    while (this.node.hasReady()) this.handleReady(this.node.ready());
+    if (this.data.testOnly.ackBeforeFsync === true && Date.now() - this.lastSyncAt >= BUGGY_SYNC_INTERVAL_MS) {
+      this.syncStorage();
+    }
+    this.serveReads();
+    this.flushClients();
+    this.flushEvents();
+  }
+
+  /** All reads that arrived since the last turn share one ReadIndex round (one heartbeat broadcast). */
+  private startReadRound(): void {
+    if (this.readsAwaitingRound.length === 0) return;
+    const reads = this.readsAwaitingRound;
+    this.readsAwaitingRound = [];
+    const context = this.nextReadContext++;
+    const result = this.node.readIndex(context);
+    if (result.ok) {
+      this.readsInRound.set(context, reads);
+      return;
+    }
+    for (const read of reads) {
+      this.reply(read.client, read.rid, { code: result.code, message: `node ${this.id}: ${result.code}`, leaderId: result.leaderId });
+    }
+  }
+
+  private handleReady(ready: Ready): void {
+    if (ready.softState !== null) this.onSoftState(ready.softState);
+    if (ready.entries.length > 0) {
+      this.storage.append(ready.entries);
+      this.rememberEntries(ready.entries);
+    }
+    if (ready.hardState !== null) {
+      this.storage.setHardState(ready.hardState);
+      this.onHardState(ready.hardState);
+    }
+    this.send(ready.messages);
+    if (this.data.testOnly.ackBeforeFsync === true) {
+      // TEST-ONLY broken variant: acknowledge before the records are durable.
+      this.send(ready.messagesAfterPersist);
+    } else {
+      this.syncStorage();
+      this.send(ready.messagesAfterPersist);
+    }
+    this.apply(ready.committedEntries);
+    for (const readState of ready.readStates) {
+      const reads = this.readsInRound.get(readState.context);
+      if (reads === undefined) continue;
+      this.readsInRound.delete(readState.context);
+      this.readsAwaitingApply.push({ index: readState.index, reads });
+    }
+    this.node.advance();
+  }
+
+  private syncStorage(): void {
+    const latencyMs = this.storage.sync();
+    this.lastSyncAt = Date.now();
+    if (latencyMs > 0) {
+      this.fsyncLatencyTotalMs += latencyMs;
+      this.fsyncCountSinceStatus++;
+    }
+    this.publishSyncedPosition();
+  }
+
+  private publishSyncedPosition(): void {
+    const position = this.storage.syncedPosition();
+    Atomics.store(this.syncedPosition, 0, position.segment);
+    Atomics.store(this.syncedPosition, 1, position.offset);
+  }
+
+  private send(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    if (messages.length === 1) {
+      const only = messages[0]!;
+      this.transport.send(only.to, encodeRaftBatch(messages));
+      return;
+    }
+    const byPeer = new Map<NodeId, Message[]>();
+    for (const message of messages) {
+      const batch = byPeer.get(message.to);
+      if (batch === undefined) byPeer.set(message.to, [message]);
+      else batch.push(message);
+    }
+    for (const [peer, batch] of byPeer) this.transport.send(peer, encodeRaftBatch(batch));
+  }
+
+  private apply(entries: readonly Entry[]): void {
+    for (const entry of entries) {
+      const applied = this.kv.apply(entry.index, entry.data);
+      if (applied === null) continue;
+      const key = waiterKey(applied.clientId, applied.seq);
+      const waiters = this.pendingWrites.get(key);
+      if (waiters === undefined) continue;
+      this.pendingWrites.delete(key);
+      for (const waiter of waiters) {
+        if (applied.reply.ok) waiter.client.outbox.push({ rid: waiter.rid, ok: true, value: applied.reply.value });
+        else this.reply(waiter.client, waiter.rid, { code: applied.reply.code, message: applied.reply.message });
+      }
+    }
+  }
+
+  private serveReads(): void {
+    if (this.readsAwaitingApply.length === 0) return;
+    const applied = this.kv.appliedIndex;
+    let served = 0;
+    for (const batch of this.readsAwaitingApply) {
+      if (batch.index > applied) break;
+      for (const read of batch.reads) read.client.outbox.push({ rid: read.rid, ok: true, value: this.kv.read(read.key) });
+      served++;
+    }
+    if (served > 0) this.readsAwaitingApply = this.readsAwaitingApply.slice(served);
+  }
+
+  private reply(client: ClientConnection, rid: number, error: { code: string; message: string; leaderId?: NodeId }): void {
+    client.outbox.push({
+      rid,
+      ok: false,
+      code: error.code,
+      message: error.message,
+      leaderId: error.leaderId ?? this.softState.leaderId,
+    });
+  }
+
+  private flushClients(): void {
+    for (const client of this.clients) {
+      if (client.outbox.length === 0) continue;
+      const bytes = packExact(client.outbox);
+      client.outbox = [];
+      client.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // State changes, events and status
+
+  private onSoftState(next: SoftState): void {
+    const previous = this.softState;
+    this.softState = next;
+    if (previous.role === Role.Leader && next.role !== Role.Leader) this.failPendingOnLeadershipLoss();
+    if (previous.role !== next.role) {
+      const term = this.node.status().currentTerm;
+      switch (next.role) {
+        case Role.PreCandidate:
+          this.event(EventKind.ElectionStarted, `node ${this.id} starts a pre-vote for term ${term + 1}`, term);
+          break;
+        case Role.Candidate:
+          this.event(EventKind.ElectionStarted, `node ${this.id} starts an election for term ${term}`, term);
+          break;
+        case Role.Leader:
+          this.event(EventKind.LeaderElected, `node ${this.id} is LEADER for term ${term}`, term);
+          break;
+        case Role.Follower:
+          this.event(EventKind.RoleChanged, `node ${this.id} is a follower in term ${term}`, term);
+          break;
+        default:
+          assertNever(next.role);
+      }
+      this.log.info({ role: next.role, term, leaderId: next.leaderId }, 'role changed');
+    }
+    if (next.leaderId !== previous.leaderId && next.leaderId !== 0) this.lastLeaderContactAt = Date.now();
+  }
+
+  private onHardState(next: HardState): void {
+    const previous = this.hardState;
+    this.hardState = next;
+    if (next.currentTerm !== previous.currentTerm) {
+      this.event(EventKind.TermChanged, `node ${this.id} moves to term ${next.currentTerm}`, next.currentTerm);
+      this.log.info({ term: next.currentTerm }, 'term changed');
+    }
+    if (next.votedFor !== 0 && (next.votedFor !== previous.votedFor || next.currentTerm !== previous.currentTerm)) {
+      const whom = next.votedFor === this.id ? 'itself' : `node ${next.votedFor}`;
+      this.event(EventKind.VoteGranted, `node ${this.id} votes for ${whom} in term ${next.currentTerm}`, next.currentTerm);
+      this.log.info({ term: next.currentTerm, votedFor: next.votedFor }, 'voted');
+    }
+    if (this.softState.role === Role.Leader && next.commitIndex !== previous.commitIndex) {
+      const now = Date.now();
+      if (now - this.lastCommitEventAt >= COMMIT_EVENT_INTERVAL_MS) {
+        this.lastCommitEventAt = now;
+        this.event(EventKind.Commit, `leader ${this.id} has committed up to index ${next.commitIndex}`, next.currentTerm);
+      }
+    }
+  }
+
+  /** Proposals still in flight may yet commit under the next leader: their outcome is unknown. */
+  private failPendingOnLeadershipLoss(): void {
+    for (const waiters of this.pendingWrites.values()) {
+      for (const waiter of waiters) {
+        this.reply(waiter.client, waiter.rid, {
+          code: NodeReplyCode.LeadershipLost,
+          message: `node ${this.id} lost leadership before the write was applied`,
+        });
+      }
+    }
+    this.pendingWrites.clear();
+    const reads = [...this.readsAwaitingRound, ...[...this.readsInRound.values()].flat(), ...this.readsAwaitingApply.flatMap((b) => b.reads)];
+    this.readsAwaitingRound = [];
+    this.readsInRound.clear();
+    this.readsAwaitingApply = [];
+    for (const read of reads) {
+      this.reply(read.client, read.rid, { code: NodeReplyCode.NotLeader, message: `node ${this.id} lost leadership` });
+    }
+  }
+
+  private rememberEntries(entries: readonly Entry[]): void {
+    const first = entries[0]!.index;
+    this.recentEntries = this.recentEntries.filter((entry) => entry.index < first);
+    const tail = entries.length > RECENT_ENTRIES_KEPT ? entries.slice(entries.length - RECENT_ENTRIES_KEPT) : entries;
+    this.recentEntries.push(...tail);
+    if (this.recentEntries.length > RECENT_ENTRIES_KEPT) {
+      this.recentEntries = this.recentEntries.slice(this.recentEntries.length - RECENT_ENTRIES_KEPT);
+    }
+  }
+
+  private event(kind: ClusterEvent['kind'], text: string, term?: number): void {
+    this.pendingEvents.push(term === undefined ? { kind, node: this.id, text } : { kind, node: this.id, text, term });
+  }
+
+  private flushEvents(): void {
+    if (this.pendingEvents.length === 0) return;
+    this.control.post({ type: 'events', events: this.pendingEvents });
+    this.pendingEvents = [];
+  }
+
+  private countMalformed(count: number, reason: string): void {
+    this.malformedMessages += count;
+    const now = Date.now();
+    if (now - this.lastMalformedLogAt >= MALFORMED_LOG_INTERVAL_MS) {
+      this.lastMalformedLogAt = now;
+      this.log.warn({ count: this.malformedMessages, reason }, 'dropped malformed message');
+    }
+  }
+
+  status(): NodeStatus {
+    const status = this.node.status();
+    const stats = this.storage.stats();
+    const commitIndex = status.commitIndex;
+    const recentEntries: EntrySummary[] = this.recentEntries.map((entry) => ({
+      index: entry.index,
+      term: entry.term,
+      committed: entry.index <= commitIndex,
+      text: describeCommand(entry.data),
+    }));
+    const fsyncLatencyMs = this.fsyncCountSinceStatus > 0 ? this.fsyncLatencyTotalMs / this.fsyncCountSinceStatus : null;
+    return {
+      id: this.id,
+      alive: true,
+      role: status.role,
+      term: status.currentTerm,
+      votedFor: status.votedFor,
+      leaderId: status.leaderId,
+      commitIndex,
+      appliedIndex: this.kv.appliedIndex,
+      lastLogIndex: status.lastLogIndex,
+      lastLogTerm: status.lastLogTerm,
+      snapshotIndex: 0,
+      electionElapsedTicks: status.electionElapsedTicks,
+      electionTimeoutTicks: status.electionTimeoutTicks,
+      lastLeaderContactMs:
+        status.role === Role.Leader || this.lastLeaderContactAt === null ? null : Date.now() - this.lastLeaderContactAt,
+      walBytes: stats.walBytes,
+      walFiles: stats.files,
+      fsyncLatencyMs,
+      progress: status.progress.map((peer) => ({
+        id: peer.id,
+        matchIndex: peer.matchIndex,
+        nextIndex: peer.nextIndex,
+        state: peer.state,
+        inflight: peer.inflight,
+      })),
+      recentEntries,
+      malformedMessages: this.malformedMessages,
+    };
+  }
+
+  private postStatus(): void {
+    if (this.stopped) return;
+    this.control.post({ type: 'status', status: this.status() });
+    this.fsyncLatencyTotalMs = 0;
+    this.fsyncCountSinceStatus = 0;
+  }
+
+  private startTicking(tickMs: number): void {
+    if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    this.tickTimer = setInterval(() => {
+      if (this.stopped) return;
+      this.node.tick();
+      this.scheduleTurn();
+    }, tickMs);
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    // Finish the work already accepted so what was acknowledged is on disk.
+    this.turn();
+    this.syncStorage();
+    this.stopped = true;
+    if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    if (this.statusTimer !== null) clearInterval(this.statusTimer);
+    this.storage.close();
+    this.transport.close();
+    for (const client of this.clients) client.port.close();
+    this.log.info('node stopped');
+    this.control.post({ type: 'stopped' });
+  }
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`unreachable: ${JSON.stringify(value)}`);
+}

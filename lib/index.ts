@@ -1,0 +1,8 @@
+// The public API: `import { Cluster } from 'raftlab'`.
+export { Cluster } from './cluster/cluster.js';
+export type { ClusterOptions, LinkFaultOptions } from './cluster/cluster.js';
+export { ClientHub, KvClient } from './cluster/client.js';
+export { RaftlabError, ErrorCode } from './cluster/errors.js';
+export { EventKind } from './cluster/types.js';
+export type { ClusterEvent, ClusterStatus, NodeStatus, JsonValue, EntrySummary, FollowerProgress } from './cluster/types.js';
+export type { RecoveryFigures, TestOnlyClusterBugs } from './cluster/protocol.js';

@@ -1,0 +1,84 @@
+// Functional tests of the real cluster: worker threads, MessagePorts, WAL files.
+
+import test from 'ava';
+import { rmSync } from 'node:fs';
+import { Cluster } from '../lib/cluster/cluster.js';
+import { RaftlabError } from '../lib/cluster/errors.js';
+import { startCluster, tempDir } from './helpers/cluster.js';
+
+for (const nodes of [3, 5]) {
+  test.serial(`a ${nodes}-node cluster elects one leader and serves puts and gets`, async (t) => {
+    const { cluster } = await startCluster(t, { nodes });
+    const leader = await cluster.waitForLeader(10_000);
+    t.true(leader >= 1 && leader <= nodes);
+    const kv = cluster.client();
+    await kv.put('x', 1);
+    t.is(await kv.get('x'), 1);
+    await kv.put('x', { nested: [1, 'two', null] });
+    t.deepEqual(await kv.get('x'), { nested: [1, 'two', null] });
+    t.is(await kv.get('absent'), null);
+    await kv.append('log', 'a');
+    await kv.append('log', 'b');
+    t.deepEqual(await kv.get('log'), ['a', 'b']);
+    t.true(await kv.cas('x', { nested: [1, 'two', null] }, 2));
+    t.false(await kv.cas('x', 1, 3));
+    t.is(await kv.get('x'), 2);
+    await kv.delete('x');
+    t.is(await kv.get('x'), null);
+    const status = cluster.status();
+    t.is(status.nodes.filter((node) => node.role === 'leader').length, 1);
+  });
+}
+
+test.serial('data survives a full stop and start on the same files', async (t) => {
+  const dataDir = tempDir();
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const first = await Cluster.start({ nodes: 3, dataDir });
+  try {
+    await first.waitForLeader(10_000);
+    const kv = first.client();
+    await Promise.all(Array.from({ length: 200 }, (_, i) => kv.put(`k${i}`, i)));
+    await kv.append('list', 'survives');
+  } finally {
+    await first.stop();
+  }
+  const second = await Cluster.start({ nodes: 3, dataDir });
+  t.teardown(() => second.stop());
+  await second.waitForLeader(10_000);
+  const kv = second.client();
+  t.deepEqual(await kv.get('list'), ['survives']);
+  const values = await Promise.all(Array.from({ length: 200 }, (_, i) => kv.get(`k${i}`)));
+  t.deepEqual(values, Array.from({ length: 200 }, (_, i) => i));
+});
+
+test.serial('bad input gets definite errors with stable codes and loses nothing', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3, maxValueBytes: 1024 });
+  await cluster.waitForLeader(10_000);
+  const kv = cluster.client();
+  await kv.put('keep', 'me');
+  const cases: [string, () => Promise<unknown>, string][] = [
+    ['empty key', () => kv.put('', 1), 'INVALID_KEY'],
+    ['oversized key', () => kv.put('k'.repeat(2000), 1), 'INVALID_KEY'],
+    ['oversized value', () => kv.put('big', 'x'.repeat(5000)), 'VALUE_TOO_LARGE'],
+    ['non-JSON value', () => kv.put('nan', Number.NaN as unknown as number), 'INVALID_VALUE'],
+  ];
+  for (const [name, call, code] of cases) {
+    const error = await t.throwsAsync(call, undefined, name);
+    t.true(error instanceof RaftlabError, name);
+    t.is((error as RaftlabError).code, code, name);
+    t.false((error as RaftlabError).indeterminate, name);
+  }
+  await kv.put('scalar', 1);
+  const notAList = await t.throwsAsync(() => kv.append('scalar', 'x'));
+  t.is((notAList as RaftlabError).code, 'NOT_A_LIST');
+  t.false((notAList as RaftlabError).indeterminate);
+  t.is(await kv.get('keep'), 'me');
+  t.is(await kv.get('big'), null);
+});
+
+test.serial('invalid cluster options are refused with a code', async (t) => {
+  const error = await t.throwsAsync(() => Cluster.start({ nodes: 0 }));
+  t.is((error as RaftlabError).code, 'INVALID_CONFIG');
+  const tooMany = await t.throwsAsync(() => Cluster.start({ nodes: 12 }));
+  t.is((tooMany as RaftlabError).code, 'INVALID_CONFIG');
+});

@@ -1,0 +1,143 @@
+// Functional fault tests: crashes, partitions, retries, garbage. Real workers and files.
+
+import test from 'ava';
+import { ClientHub } from '../lib/cluster/client.js';
+import type { Cluster } from '../lib/cluster/cluster.js';
+import type { RaftlabError } from '../lib/cluster/errors.js';
+import { encodeCommand } from '../lib/kv/command.js';
+import { eventually, startCluster } from './helpers/cluster.js';
+
+function rawHub(cluster: Cluster): ClientHub {
+  const hub = new ClientHub(cluster.nodeIds);
+  for (const [id, port] of cluster.connectClientPorts()) hub.connect(id, port);
+  return hub;
+}
+
+test.serial('crashing the leader under a stream of writes loses no acknowledged write', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 3 });
+  const firstLeader = await cluster.waitForLeader(10_000);
+  const acknowledged = new Set<string>();
+  let indeterminate = 0;
+  let stop = false;
+  const writers = Array.from({ length: 8 }, async (_, writer) => {
+    const kv = cluster.client({ timeoutMs: 4000 });
+    for (let i = 0; !stop; i++) {
+      const key = `w${writer}-${i}`;
+      try {
+        await kv.put(key, i);
+        acknowledged.add(key);
+      } catch (error) {
+        t.true((error as RaftlabError).indeterminate || (error as RaftlabError).code === 'NO_LEADER', String(error));
+        indeterminate++;
+      }
+    }
+  });
+  await eventually(() => acknowledged.size >= 200, 10_000, '200 acknowledged writes');
+  await cluster.crash(firstLeader);
+  const secondLeader = await cluster.waitForLeader(10_000);
+  t.not(secondLeader, firstLeader);
+  const countAtNewLeader = acknowledged.size;
+  await eventually(() => acknowledged.size >= countAtNewLeader + 200, 10_000, '200 more writes under the new leader');
+  stop = true;
+  await Promise.all(writers);
+  await cluster.restart(firstLeader);
+  const reader = cluster.client();
+  const missing: string[] = [];
+  for (const key of acknowledged) if ((await reader.get(key)) === null) missing.push(key);
+  t.deepEqual(missing, [], `acknowledged writes missing after the crash; events: ${events.map((e) => e.text).join('\n')}`);
+  t.log(`${acknowledged.size} acknowledged, ${indeterminate} indeterminate, leader ${firstLeader} → ${secondLeader}`);
+  t.true(events.some((e) => e.kind === 'crash' && e.node === firstLeader));
+  t.true(events.some((e) => e.kind === 'restart' && e.node === firstLeader));
+});
+
+test.serial('a leader partitioned into a minority neither commits nor reads; the majority moves on; heal discards its tail', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 5 });
+  const oldLeader = await cluster.waitForLeader(10_000);
+  const kv = cluster.client({ timeoutMs: 8000 });
+  await kv.put('before', 'partition');
+  const others = cluster.nodeIds.filter((id) => id !== oldLeader);
+  const minority = [oldLeader, others[0]!];
+  const majority = others.slice(1);
+  cluster.partition([minority, majority]);
+
+  // Straight to the old leader, bypassing the client's redirects.
+  const hub = rawHub(cluster);
+  t.teardown(() => hub.close());
+  const register = await hub.request(oldLeader, { t: 'w', command: encodeCommand({ type: 'register', clientId: 'minority-writer' }) }, 1500);
+  t.false(register.ok, 'the isolated leader must not commit a registration');
+  const write = await hub.request(
+    oldLeader,
+    { t: 'w', command: encodeCommand({ type: 'request', clientId: 'minority-writer', seq: 1, ackedBelow: 1, operation: { op: 'put', key: 'minority', value: 'lost' } }) },
+    1500,
+  );
+  t.false(write.ok, 'the isolated leader must not acknowledge a write');
+  const read = await hub.request(oldLeader, { t: 'r', key: 'before' }, 1500);
+  t.false(read.ok, 'the isolated leader must not serve a read');
+
+  const newLeader = await cluster.waitForLeader(10_000);
+  t.true(majority.includes(newLeader), `new leader ${newLeader} must be in the majority ${majority.join(',')}`);
+  await kv.put('during', 'partition');
+  t.is(await kv.get('before'), 'partition');
+
+  cluster.heal();
+  const agreed = await cluster.waitFor(
+    (s) => {
+      const alive = s.nodes.filter((n) => n.alive);
+      const first = alive[0]!;
+      return alive.every((n) => n.lastLogIndex === first.lastLogIndex && n.lastLogTerm === first.lastLogTerm && n.commitIndex === first.lastLogIndex);
+    },
+    10_000,
+    'all logs to agree after heal',
+  );
+  t.true(agreed.nodes.every((n) => n.role !== 'leader' || n.id === agreed.leaderId));
+  t.is(await kv.get('minority'), null, 'the old leader’s uncommitted write must be gone');
+  t.is(await kv.get('during'), 'partition');
+});
+
+for (const disableSessions of [false, true]) {
+  const title = disableSessions
+    ? 'with sessions disabled (test-only bug) the same retry IS applied twice — the test has teeth'
+    : 'a request retried with the same id after its leader crashed post-commit is applied once';
+  test.serial(title, async (t) => {
+    const { cluster } = await startCluster(t, { nodes: 3, testOnly: { disableSessions } });
+    const leader = await cluster.waitForLeader(10_000);
+    const hub = rawHub(cluster);
+    t.teardown(() => hub.close());
+    const clientId = 'retrying-client';
+    const registered = await hub.request(leader, { t: 'w', command: encodeCommand({ type: 'register', clientId }) }, 5000);
+    t.true(registered.ok);
+    const append = encodeCommand({ type: 'request', clientId, seq: 1, ackedBelow: 1, operation: { op: 'append', key: 'dup', value: 'once' } });
+    const first = await hub.request(leader, { t: 'w', command: append }, 5000);
+    t.true(first.ok, 'the first attempt commits');
+    // Pretend that reply was lost: the leader dies, the client retries the very same request.
+    await cluster.crash(leader);
+    const next = await cluster.waitForLeader(10_000);
+    const retry = await hub.request(next, { t: 'w', command: append }, 5000);
+    t.true(retry.ok, 'the retry is answered');
+    const kv = cluster.client();
+    t.deepEqual(await kv.get('dup'), disableSessions ? ['once', 'once'] : ['once']);
+  });
+}
+
+test.serial('garbage posted to a node’s ports is counted and dropped; the node keeps serving', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  const leader = await cluster.waitForLeader(10_000);
+  const ports = cluster.connectClientPorts();
+  const victim = ports.get(leader)!;
+  victim.postMessage('not bytes');
+  victim.postMessage(new Uint8Array([0xc1, 0xff, 0x00, 0x13]));
+  victim.postMessage({ t: 'w', rid: -1 });
+  victim.postMessage(new Uint8Array([0x91, 0x81, 0xa1, 0x74, 0xa1, 0x77])); // [{t:'w'}] without rid
+  const follower = cluster.nodeIds.find((id) => id !== leader)!;
+  const peerPort = cluster.testOnlyAttachPeerPort(follower, leader);
+  peerPort.postMessage(new Uint8Array([1, 2, 3]));
+  peerPort.postMessage({ type: 'AppendEntries', term: 1e9 });
+  peerPort.postMessage(new Uint8Array(0));
+  await cluster.waitFor((s) => s.nodes[leader - 1]!.malformedMessages >= 4, 5000, 'the leader to count malformed client frames');
+  await cluster.waitFor((s) => s.nodes[follower - 1]!.malformedMessages >= 3, 5000, 'the follower to count malformed peer messages');
+  const kv = cluster.client();
+  await kv.put('still', 'alive');
+  t.is(await kv.get('still'), 'alive');
+  t.true(cluster.status().nodes.every((n) => n.alive));
+  for (const port of ports.values()) port.close();
+});

@@ -1,84 +1,959 @@
-// RawNode: the protocol core's public face (etcd raft's RawNode shape). Skeleton: the
-// full implementation follows; signatures here are the contract hosts compile against.
+// RawNode: the pure Raft state machine (etcd raft's RawNode shape). The host feeds it
+// ticks, messages and proposals, takes a Ready (what to persist, send and apply), does
+// that work and calls advance(). No I/O, no clock, no ambient randomness: every
+// decision is a function of the inputs and config.random, so the simulator can replay it.
+//
+// Layout: the generic step() applies the term rules every role shares (Figure 2, "Rules
+// for Servers / All Servers"), then dispatches to stepFollower / stepCandidate /
+// stepLeader. tick() dispatches to tickElection / tickHeartbeat. becomeX() switch roles.
 
-import { defaultConfig } from './types.js';
+import { assert, assertNever } from './assert.js';
+import { RaftLog } from './log.js';
+import { Progress } from './progress.js';
+import { majorityMatchIndex, majoritySize, tallyVotes, VoteResult } from './quorum.js';
+import { defaultConfig, MessageType, NONE, ProgressState, RefusalCode, Role } from './types.js';
 import type {
+  AppendEntries,
+  AppendEntriesResponse,
   Config,
+  HardState,
+  Heartbeat,
+  HeartbeatResponse,
+  LogIndex,
   Message,
   NodeId,
   ProposeResult,
   ReadIndexResult,
+  ReadState,
   Ready,
+  Refusal,
+  RequestVote,
+  RequestVoteResponse,
   RestoredState,
+  SoftState,
   Status,
+  Term,
 } from './types.js';
 
 export function createConfig(partial: Pick<Config, 'id' | 'peers' | 'random'> & Partial<Config>): Config {
   return { ...defaultConfig, ...partial };
 }
 
+/** A ReadIndex round waiting for a quorum of heartbeat acknowledgements (thesis §6.4). */
+interface PendingRead {
+  readonly context: number;
+  /** commitIndex when the request arrived: the read may be served once applied >= index. */
+  readonly index: LogIndex;
+  readonly acknowledgedBy: Set<NodeId>;
+}
+
+/** What ready() handed out, so that advance() records exactly that as done. */
+interface HandedOut {
+  readonly lastEntryIndex: LogIndex | null;
+  readonly appliedIndex: LogIndex;
+  readonly hardState: HardState;
+  readonly softState: SoftState;
+}
+
+/** Bound on ReadIndex requests queued on a leader (pending plus waiting for heartbeat acks). */
+export const MAX_PENDING_READS = 65_536;
+
 export class RawNode {
   readonly #config: Config;
+  readonly #id: NodeId;
+  /** All voters including this node. */
+  readonly #voters: readonly NodeId[];
+  readonly #log: RaftLog;
+
+  // Figure 2, persistent state (with the log).
+  #currentTerm: Term = 0;
+  #votedFor: NodeId = NONE;
+
+  #role: Role = Role.Follower;
+  #leaderId: NodeId = NONE;
+
+  /** Ticks since the last election timeout reset (heard from leader, granted vote, started campaign). */
+  #electionElapsedTicks = 0;
+  #heartbeatElapsedTicks = 0;
+  /** Drawn from [electionTicks, 2 * electionTicks) on every role change (§5.2 randomized timeouts). */
+  #randomizedElectionTimeoutTicks = 0;
+
+  /** Candidate and precandidate: the answers received this round. */
+  readonly #votes = new Map<NodeId, boolean>();
+  /** Leader: one Progress per other voter. */
+  readonly #progress = new Map<NodeId, Progress>();
+  /** Leader: the target of a leadership transfer in progress (thesis §3.10), NONE otherwise. */
+  #leadTransferee: NodeId = NONE;
+
+  /** Leader: ReadIndex requests waiting for the first commit of this term. */
+  #readsAwaitingCommit: number[] = [];
+  /** Leader: ReadIndex rounds waiting for heartbeat acknowledgements, oldest first. */
+  #readsAwaitingQuorum: PendingRead[] = [];
+
+  // Output accumulated for the next Ready.
+  #messages: Message[] = [];
+  #messagesAfterPersist: Message[] = [];
+  #readStates: ReadState[] = [];
+  /** Leader: new entries were proposed; broadcast them once, when the Ready is built (batching). */
+  #broadcastPending = false;
+
+  #lastReadySoftState: SoftState;
+  #lastReadyHardState: HardState;
+  /** Non-null between ready() and advance(). */
+  #handedOut: HandedOut | null = null;
 
   constructor(config: Config, restored: RestoredState | null) {
+    validateConfig(config);
     this.#config = config;
-    void restored;
+    this.#id = config.id;
+    this.#voters = [...config.peers];
+    const hardState = restored?.hardState ?? { currentTerm: 0, votedFor: NONE, commitIndex: 0 };
+    this.#log = new RaftLog(restored?.entries ?? [], hardState.commitIndex, config.applied);
+    this.#currentTerm = hardState.currentTerm;
+    this.#votedFor = hardState.votedFor;
+    this.#lastReadyHardState = this.#hardState();
+    this.#lastReadySoftState = this.#softState();
+    this.#resetTimers();
+    this.#trace(`${this.#id} started at term ${this.#currentTerm} (last index ${this.#log.lastIndex()}, commit ${this.#log.commitIndex})`);
   }
 
-  tick(): void {}
+  // ---------------------------------------------------------------------------------
+  // Public API
+
+  tick(): void {
+    this.#assertNotInReady('tick');
+    switch (this.#role) {
+      case Role.Follower:
+      case Role.PreCandidate:
+      case Role.Candidate:
+        this.#tickElection();
+        return;
+      case Role.Leader:
+        this.#tickHeartbeat();
+        return;
+      default:
+        assertNever(this.#role, 'role');
+    }
+  }
 
   step(message: Message): void {
-    void message;
+    this.#assertNotInReady('step');
+    if (message.to !== this.#id || message.from === this.#id || !this.#voters.includes(message.from)) return;
+
+    if (message.term > this.#currentTerm) {
+      if (!this.#acceptHigherTerm(message)) return;
+    } else if (message.term < this.#currentTerm) {
+      this.#answerStaleTerm(message);
+      return;
+    }
+
+    switch (message.type) {
+      case MessageType.RequestVote:
+        this.#handleRequestVote(message);
+        return;
+      case MessageType.RequestVoteResponse:
+      case MessageType.AppendEntries:
+      case MessageType.AppendEntriesResponse:
+      case MessageType.Heartbeat:
+      case MessageType.HeartbeatResponse:
+      case MessageType.TimeoutNow:
+        this.#stepByRole(message);
+        return;
+      default:
+        assertNever(message, 'message');
+    }
   }
 
   propose(data: Uint8Array): ProposeResult {
-    void data;
-    return { ok: false, code: 'NOT_LEADER', leaderId: 0 };
+    this.#assertNotInReady('propose');
+    if (this.#role !== Role.Leader) return this.#refuse(RefusalCode.NotLeader);
+    if (this.#leadTransferee !== NONE) return this.#refuse(RefusalCode.Transferring);
+    if (this.#log.lastIndex() - this.#log.commitIndex >= this.#config.maxUncommittedEntries) {
+      return this.#refuse(RefusalCode.ProposalQueueFull);
+    }
+    const index = this.#log.lastIndex() + 1;
+    this.#log.appendOne({ index, term: this.#currentTerm, data });
+    this.#broadcastPending = true;
+    return { ok: true, index, term: this.#currentTerm };
   }
 
   readIndex(context: number): ReadIndexResult {
-    void context;
-    return { ok: false, code: 'NOT_LEADER', leaderId: 0 };
+    this.#assertNotInReady('readIndex');
+    assert(Number.isSafeInteger(context) && context > 0, () => `readIndex context must be a positive integer, got ${context}`);
+    if (this.#role !== Role.Leader) return this.#refuse(RefusalCode.NotLeader);
+    if (this.#readsAwaitingCommit.length + this.#readsAwaitingQuorum.length >= MAX_PENDING_READS) {
+      return this.#refuse(RefusalCode.ProposalQueueFull);
+    }
+    // Thesis §6.4 step 1: "If the leader has not yet marked an entry from its current term
+    // committed, it waits until it has done so."
+    if (!this.#committedInCurrentTerm()) {
+      this.#readsAwaitingCommit.push(context);
+      return { ok: true };
+    }
+    this.#startRead(context);
+    return { ok: true };
   }
 
   transferLeadership(to: NodeId): void {
-    void to;
+    this.#assertNotInReady('transferLeadership');
+    if (this.#role !== Role.Leader || to === this.#id || !this.#voters.includes(to)) return;
+    if (this.#leadTransferee === to) return;
+    this.#leadTransferee = to;
+    // The transfer is aborted if it has not completed within an election timeout.
+    this.#electionElapsedTicks = 0;
+    this.#trace(`${this.#id} transferring leadership to ${to} at term ${this.#currentTerm}`);
+    const progress = this.#progressOf(to);
+    // Thesis §3.10: "the prior leader sends its log entries to the target server", then TimeoutNow.
+    if (progress.matchIndex === this.#log.lastIndex()) this.#sendTimeoutNow(to);
+    else this.#sendAppendWhilePossible(to);
   }
 
-  campaign(): void {}
+  campaign(): void {
+    this.#assertNotInReady('campaign');
+    if (this.#role === Role.Leader) return;
+    this.#startElection(false);
+  }
 
   hasReady(): boolean {
-    return false;
+    if (this.#handedOut !== null) return false;
+    if (this.#broadcastPending) return true;
+    if (this.#messages.length > 0 || this.#messagesAfterPersist.length > 0 || this.#readStates.length > 0) return true;
+    if (this.#log.lastIndex() > this.#log.persistedIndex) return true;
+    if (this.#log.applicableLimit() > this.#log.appliedIndex) return true;
+    if (!sameHardState(this.#hardState(), this.#lastReadyHardState)) return true;
+    return !sameSoftState(this.#softState(), this.#lastReadySoftState);
   }
 
   ready(): Ready {
-    return {
-      softState: null,
-      hardState: null,
-      entries: [],
-      messages: [],
-      messagesAfterPersist: [],
-      committedEntries: [],
-      readStates: [],
+    assert(this.#handedOut === null, () => 'ready() called twice without advance()');
+    this.#flushBroadcast();
+    const hardState = this.#hardState();
+    const softState = this.#softState();
+    const lastIndex = this.#log.lastIndex();
+    const entries = this.#log.range(this.#log.persistedIndex + 1, lastIndex);
+    const applyLimit = this.#log.applicableLimit();
+    const committedEntries = this.#log.range(this.#log.appliedIndex + 1, applyLimit);
+    const ready: Ready = {
+      softState: sameSoftState(softState, this.#lastReadySoftState) ? null : softState,
+      hardState: sameHardState(hardState, this.#lastReadyHardState) ? null : hardState,
+      entries,
+      messages: this.#messages,
+      messagesAfterPersist: this.#messagesAfterPersist,
+      committedEntries,
+      readStates: this.#readStates,
     };
+    this.#messages = [];
+    this.#messagesAfterPersist = [];
+    this.#readStates = [];
+    this.#handedOut = {
+      lastEntryIndex: entries.length > 0 ? lastIndex : null,
+      appliedIndex: Math.max(applyLimit, this.#log.appliedIndex),
+      hardState,
+      softState,
+    };
+    return ready;
   }
 
-  advance(): void {}
+  advance(): void {
+    const handedOut = this.#handedOut;
+    assert(handedOut !== null, () => 'advance() called without a preceding ready()');
+    this.#handedOut = null;
+    this.#lastReadyHardState = handedOut.hardState;
+    this.#lastReadySoftState = handedOut.softState;
+    this.#log.appliedIndex = handedOut.appliedIndex;
+    if (handedOut.lastEntryIndex !== null) {
+      this.#log.persistedIndex = handedOut.lastEntryIndex;
+      // Thesis §10.2.1: the leader writes its own disk in parallel with replication and
+      // counts itself toward the commit quorum only once its entries are durable.
+      if (this.#role === Role.Leader) this.#maybeCommit();
+    }
+    assert(this.#log.persistedIndex <= this.#log.lastIndex(), () => 'Invariant violated: persistedIndex <= lastIndex');
+  }
 
   status(): Status {
     return {
-      id: this.#config.id,
-      role: 'follower',
-      currentTerm: 0,
-      votedFor: 0,
-      leaderId: 0,
-      commitIndex: 0,
-      lastLogIndex: 0,
-      lastLogTerm: 0,
-      electionElapsedTicks: 0,
-      electionTimeoutTicks: this.#config.electionTicks,
-      progress: [],
-      leadTransferee: 0,
+      id: this.#id,
+      role: this.#role,
+      currentTerm: this.#currentTerm,
+      votedFor: this.#votedFor,
+      leaderId: this.#leaderId,
+      commitIndex: this.#log.commitIndex,
+      lastLogIndex: this.#log.lastIndex(),
+      lastLogTerm: this.#log.lastTerm(),
+      electionElapsedTicks: this.#electionElapsedTicks,
+      electionTimeoutTicks: this.#role === Role.Leader ? this.#config.electionTicks : this.#randomizedElectionTimeoutTicks,
+      progress: this.#role === Role.Leader ? [...this.#progress.values()].map((progress) => progress.snapshot()) : [],
+      leadTransferee: this.#leadTransferee,
     };
   }
+
+  // ---------------------------------------------------------------------------------
+  // Term rules shared by all roles
+
+  /**
+   * A message from a higher term. Figure 2: "If RPC request or response contains term T >
+   * currentTerm: set currentTerm = T, convert to follower" — with the PreVote and
+   * CheckQuorum exceptions. Returns false when the message must be dropped.
+   */
+  #acceptHigherTerm(message: Message): boolean {
+    if (message.type === MessageType.RequestVote) {
+      // Thesis §4.2.3 / §9.6: a server that heard from a current leader within the
+      // minimum election timeout does not update its term or grant its vote, so a
+      // disconnected server cannot depose a healthy leader. A leadership transfer
+      // (thesis §3.10) deliberately bypasses this.
+      const leaseApplies = message.preVote || this.#config.checkQuorum;
+      if (leaseApplies && !message.transfer && this.#inLeaderLease()) {
+        this.#trace(`${this.#id} ignored ${message.preVote ? 'pre-vote' : 'vote'} request from ${message.from} at term ${message.term}: heard from leader ${this.#leaderId} recently`);
+        return false;
+      }
+      // Thesis §9.6: a pre-vote request carries the term the candidate would use; it does not change ours.
+      if (message.preVote) return true;
+      this.#becomeFollower(message.term, NONE);
+      return true;
+    }
+    if (message.type === MessageType.RequestVoteResponse && message.preVote && message.voteGranted) {
+      // A granted pre-vote carries the precandidate's future term; the term changes
+      // only when the precandidate wins and campaigns for real.
+      return true;
+    }
+    const leader = message.type === MessageType.AppendEntries || message.type === MessageType.Heartbeat || message.type === MessageType.TimeoutNow ? message.from : NONE;
+    this.#becomeFollower(message.term, leader);
+    return true;
+  }
+
+  /** A message from an older term: Figure 2 "Reply false if term < currentTerm", so the sender learns our term and steps down. */
+  #answerStaleTerm(message: Message): void {
+    switch (message.type) {
+      case MessageType.AppendEntries:
+      case MessageType.Heartbeat:
+        this.#send(
+          {
+            type: MessageType.AppendEntriesResponse,
+            term: this.#currentTerm,
+            from: this.#id,
+            to: message.from,
+            success: false,
+            index: 0,
+            conflictTerm: 0,
+            conflictIndex: 0,
+          },
+          false,
+        );
+        return;
+      case MessageType.RequestVote:
+        this.#send(
+          { type: MessageType.RequestVoteResponse, term: this.#currentTerm, from: this.#id, to: message.from, preVote: message.preVote, voteGranted: false },
+          false,
+        );
+        return;
+      case MessageType.RequestVoteResponse:
+      case MessageType.AppendEntriesResponse:
+      case MessageType.HeartbeatResponse:
+      case MessageType.TimeoutNow:
+        return; // answers to an old term: nothing to do.
+      default:
+        assertNever(message, 'message');
+    }
+  }
+
+  #handleRequestVote(message: RequestVote): void {
+    // For a pre-vote, message.term may exceed currentTerm (we did not adopt it).
+    const alreadyVotedForThem = this.#votedFor === message.from;
+    // §5.2: "each server will vote for at most one candidate in a given term".
+    const canVote =
+      alreadyVotedForThem ||
+      (this.#votedFor === NONE && this.#leaderId === NONE) ||
+      (message.preVote && message.term > this.#currentTerm);
+    // §5.4.1: "the voter denies its vote if its own log is more up-to-date than that of the candidate".
+    const upToDate = this.#config.testOnlyBugs.voteWithoutUpToDateCheck === true || this.#log.isUpToDate(message.lastLogIndex, message.lastLogTerm);
+    const granted = canVote && upToDate;
+    if (granted && !message.preVote) {
+      this.#votedFor = message.from;
+      // Figure 2 (Followers): the election timer restarts when "granting vote to candidate".
+      this.#electionElapsedTicks = 0;
+      this.#trace(`${this.#id} voted for ${message.from} at term ${this.#currentTerm}`);
+    }
+    const response: RequestVoteResponse = {
+      type: MessageType.RequestVoteResponse,
+      // A granted pre-vote answers in the candidate's future term so it is not dropped as stale.
+      term: granted && message.preVote ? message.term : this.#currentTerm,
+      from: this.#id,
+      to: message.from,
+      preVote: message.preVote,
+      voteGranted: granted,
+    };
+    // Thesis §3.8: a vote must be durable before it is granted; a pre-vote changes no state.
+    const needsPersist = !message.preVote && !(granted && this.#config.testOnlyBugs.grantVoteBeforePersist === true);
+    this.#send(response, needsPersist);
+  }
+
+  #stepByRole(message: Exclude<Message, RequestVote>): void {
+    switch (this.#role) {
+      case Role.Follower:
+        this.#stepFollower(message);
+        return;
+      case Role.PreCandidate:
+      case Role.Candidate:
+        this.#stepCandidate(message);
+        return;
+      case Role.Leader:
+        this.#stepLeader(message);
+        return;
+      default:
+        assertNever(this.#role, 'role');
+    }
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Follower
+
+  #stepFollower(message: Exclude<Message, RequestVote>): void {
+    switch (message.type) {
+      case MessageType.AppendEntries:
+        this.#heardFromLeader(message.from);
+        this.#handleAppendEntries(message);
+        return;
+      case MessageType.Heartbeat:
+        this.#heardFromLeader(message.from);
+        this.#handleHeartbeat(message);
+        return;
+      case MessageType.TimeoutNow:
+        // Thesis §3.10: "the target server ... starts a new election" at once, skipping PreVote.
+        this.#trace(`${this.#id} received TimeoutNow from ${message.from} at term ${this.#currentTerm}`);
+        this.#startElection(true);
+        return;
+      case MessageType.RequestVoteResponse:
+      case MessageType.AppendEntriesResponse:
+      case MessageType.HeartbeatResponse:
+        return; // late answers to a role we no longer hold.
+      default:
+        assertNever(message, 'message');
+    }
+  }
+
+  #heardFromLeader(leaderId: NodeId): void {
+    this.#electionElapsedTicks = 0;
+    if (this.#leaderId !== leaderId) {
+      this.#leaderId = leaderId;
+      this.#trace(`${this.#id} follows leader ${leaderId} at term ${this.#currentTerm}`);
+    }
+  }
+
+  #handleAppendEntries(message: AppendEntries): void {
+    const commitIndex = this.#log.commitIndex;
+    if (message.prevLogIndex < commitIndex) {
+      // Stale (delayed or duplicated) request below what we know is committed: those
+      // entries match the leader's by Leader Completeness; report our commit point.
+      this.#sendAppendResponse(message.from, true, commitIndex, 0, 0);
+      return;
+    }
+    const skipTermCheck = this.#config.testOnlyBugs.skipPrevLogTermCheck === true;
+    // §5.3: "Reply false if log doesn't contain an entry at prevLogIndex whose term matches prevLogTerm".
+    const prevMatches = skipTermCheck ? message.prevLogIndex <= this.#log.lastIndex() : this.#log.matchTerm(message.prevLogIndex, message.prevLogTerm);
+    if (!prevMatches) {
+      const hint = this.#log.conflictHint(message.prevLogIndex);
+      this.#sendAppendResponse(message.from, false, message.prevLogIndex, hint.conflictTerm, hint.conflictIndex);
+      return;
+    }
+    const outcome = this.#log.merge(message.entries, skipTermCheck);
+    if (outcome.firstChangedIndex !== 0) {
+      this.#trace(`${this.#id} appended entries ${outcome.firstChangedIndex}..${this.#log.lastIndex()} from ${message.from} at term ${this.#currentTerm}`);
+    }
+    const lastNewIndex = message.prevLogIndex + message.entries.length;
+    // Figure 2: "If leaderCommit > commitIndex, set commitIndex = min(leaderCommit, index
+    // of last new entry)" — never past what this request proved matches the leader.
+    this.#commitTo(Math.min(message.leaderCommit, lastNewIndex));
+    this.#sendAppendResponse(message.from, true, lastNewIndex, 0, 0);
+  }
+
+  #sendAppendResponse(to: NodeId, success: boolean, index: LogIndex, conflictTerm: Term, conflictIndex: LogIndex): void {
+    const response: AppendEntriesResponse = {
+      type: MessageType.AppendEntriesResponse,
+      term: this.#currentTerm,
+      from: this.#id,
+      to,
+      success,
+      index,
+      conflictTerm,
+      conflictIndex,
+    };
+    // An acknowledgement promises the entries are stored: only after they are durable.
+    this.#send(response, true);
+  }
+
+  #handleHeartbeat(message: Heartbeat): void {
+    // The leader sends min(commitIndex, our matchIndex), which we are known to store.
+    this.#commitTo(Math.min(message.leaderCommit, this.#log.lastIndex()));
+    const response: HeartbeatResponse = {
+      type: MessageType.HeartbeatResponse,
+      term: this.#currentTerm,
+      from: this.#id,
+      to: message.from,
+      context: message.context,
+    };
+    this.#send(response, false);
+  }
+
+  #commitTo(index: LogIndex): void {
+    if (this.#log.commitTo(index)) this.#trace(`${this.#id} committed up to ${index}`);
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Candidate and PreCandidate
+
+  #stepCandidate(message: Exclude<Message, RequestVote>): void {
+    switch (message.type) {
+      case MessageType.AppendEntries:
+        // §5.2: "If the leader's term ... is at least as large as the candidate's current
+        // term, then the candidate recognizes the leader as legitimate and returns to follower state."
+        this.#becomeFollower(this.#currentTerm, message.from);
+        this.#stepFollower(message);
+        return;
+      case MessageType.Heartbeat:
+        this.#becomeFollower(this.#currentTerm, message.from);
+        this.#stepFollower(message);
+        return;
+      case MessageType.RequestVoteResponse:
+        this.#handleVoteResponse(message);
+        return;
+      case MessageType.AppendEntriesResponse:
+      case MessageType.HeartbeatResponse:
+      case MessageType.TimeoutNow:
+        return;
+      default:
+        assertNever(message, 'message');
+    }
+  }
+
+  #handleVoteResponse(message: RequestVoteResponse): void {
+    const isPreCandidate = this.#role === Role.PreCandidate;
+    if (message.preVote !== isPreCandidate) return; // an answer to the other kind of round.
+    this.#votes.set(message.from, message.voteGranted);
+    const result = tallyVotes(this.#voters, this.#votes);
+    switch (result) {
+      case VoteResult.Won:
+        if (isPreCandidate) this.#campaignForReal(false);
+        else this.#becomeLeader();
+        return;
+      case VoteResult.Lost:
+        this.#trace(`${this.#id} lost the ${isPreCandidate ? 'pre-vote' : 'election'} at term ${this.#currentTerm}`);
+        this.#becomeFollower(this.#currentTerm, NONE);
+        return;
+      case VoteResult.Pending:
+        return;
+      default:
+        assertNever(result, 'vote result');
+    }
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Leader
+
+  #stepLeader(message: Exclude<Message, RequestVote>): void {
+    switch (message.type) {
+      case MessageType.AppendEntriesResponse:
+        this.#handleAppendResponse(message);
+        return;
+      case MessageType.HeartbeatResponse:
+        this.#handleHeartbeatResponse(message);
+        return;
+      case MessageType.AppendEntries:
+      case MessageType.Heartbeat:
+        // Election Safety makes a second leader in our term impossible; a message like
+        // this can only come from a broken variant. Ignore it rather than guess.
+        this.#trace(`${this.#id} ignored ${message.type} from ${message.from}: both leaders at term ${this.#currentTerm}`);
+        return;
+      case MessageType.RequestVoteResponse:
+      case MessageType.TimeoutNow:
+        return;
+      default:
+        assertNever(message, 'message');
+    }
+  }
+
+  #handleAppendResponse(message: AppendEntriesResponse): void {
+    const progress = this.#progressOf(message.from);
+    progress.recentActive = true;
+    if (!message.success) {
+      const hintNextIndex = this.#nextIndexFromHint(message);
+      if (progress.maybeDecreaseTo(message.index, hintNextIndex)) {
+        if (progress.state === ProgressState.Replicate) progress.becomeProbe();
+        this.#sendAppendWhilePossible(message.from);
+      }
+      return;
+    }
+    const updated = progress.maybeUpdate(message.index);
+    if (progress.state === ProgressState.Replicate) progress.inflights.freeUpTo(message.index);
+    if (updated && progress.state === ProgressState.Probe) progress.becomeReplicate();
+    // A commit broadcasts to every follower, this one included; otherwise keep its pipeline full.
+    if (!(updated && this.#maybeCommit())) this.#sendAppendWhilePossible(message.from);
+    if (message.from === this.#leadTransferee && progress.matchIndex === this.#log.lastIndex()) {
+      this.#sendTimeoutNow(message.from);
+    }
+  }
+
+  /**
+   * Turn a follower's conflict hint into the next index to probe (fast backtracking):
+   * if we hold entries of the follower's conflicting term, everything up to our last
+   * entry of that term matches (Log Matching), so resume after it; otherwise skip the
+   * follower's whole term.
+   */
+  #nextIndexFromHint(message: AppendEntriesResponse): LogIndex {
+    if (message.conflictTerm === 0) return message.conflictIndex > 0 ? message.conflictIndex : message.index;
+    const candidate = this.#log.lastIndexWithTermAtMost(message.conflictTerm, message.index);
+    if (this.#log.term(candidate) === message.conflictTerm) return candidate + 1;
+    return message.conflictIndex;
+  }
+
+  #handleHeartbeatResponse(message: HeartbeatResponse): void {
+    const progress = this.#progressOf(message.from);
+    progress.recentActive = true;
+    progress.probeSent = false;
+    // A full window with the follower alive means messages were lost: free a slot so
+    // the next AppendEntries goes out; a gap makes the follower reject it and we probe.
+    if (progress.state === ProgressState.Replicate && progress.inflights.full()) progress.inflights.freeFirst();
+    if (progress.matchIndex < this.#log.lastIndex()) this.#sendAppendWhilePossible(message.from);
+    if (message.context !== 0) this.#acknowledgeRead(message.from, message.context);
+  }
+
+  /**
+   * §5.3/§5.4.2: "If there exists an N such that N > commitIndex, a majority of
+   * matchIndex[i] >= N, and log[N].term == currentTerm: set commitIndex = N." The leader
+   * counts its own log only up to what it has persisted. Returns whether commit advanced.
+   */
+  #maybeCommit(): boolean {
+    const matchIndexes: LogIndex[] = [this.#log.persistedIndex];
+    for (const progress of this.#progress.values()) matchIndexes.push(progress.matchIndex);
+    const majorityIndex = majorityMatchIndex(matchIndexes);
+    if (majorityIndex <= this.#log.commitIndex) return false;
+    // Figure 8: an entry from an earlier term is never committed by counting replicas.
+    const fromCurrentTerm = this.#log.term(majorityIndex) === this.#currentTerm;
+    if (!fromCurrentTerm && this.#config.testOnlyBugs.commitPreviousTermByCounting !== true) return false;
+    this.#commitTo(majorityIndex);
+    // Tell followers about the new commit point and release reads waiting for it.
+    this.#broadcastAppend(true);
+    if (this.#committedInCurrentTerm() && this.#readsAwaitingCommit.length > 0) {
+      const contexts = this.#readsAwaitingCommit;
+      this.#readsAwaitingCommit = [];
+      for (const context of contexts) this.#startRead(context);
+    }
+    return true;
+  }
+
+  #committedInCurrentTerm(): boolean {
+    return this.#log.term(this.#log.commitIndex) === this.#currentTerm;
+  }
+
+  #flushBroadcast(): void {
+    if (!this.#broadcastPending) return;
+    this.#broadcastPending = false;
+    if (this.#role === Role.Leader) this.#broadcastAppend(false);
+  }
+
+  #broadcastAppend(sendIfEmpty: boolean): void {
+    this.#broadcastPending = false;
+    for (const peer of this.#progress.keys()) {
+      const sent = this.#sendAppendWhilePossible(peer);
+      if (!sent && sendIfEmpty) this.#sendAppend(peer, true);
+    }
+  }
+
+  /** Sends as many AppendEntries as flow control allows; returns whether any was sent. */
+  #sendAppendWhilePossible(to: NodeId): boolean {
+    let sentAny = false;
+    while (this.#sendAppend(to, false)) sentAny = true;
+    return sentAny;
+  }
+
+  #sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const progress = this.#progressOf(to);
+    if (progress.isPaused()) return false;
+    const prevLogIndex = progress.nextIndex - 1;
+    const prevLogTerm = this.#log.term(prevLogIndex);
+    assert(prevLogTerm !== undefined, () => `leader ${this.#id} has no term for prevLogIndex ${prevLogIndex} (follower ${to})`);
+    const entries = this.#log.slice(progress.nextIndex, this.#config.maxEntriesPerAppend, this.#config.maxBytesPerAppend);
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    const message: AppendEntries = {
+      type: MessageType.AppendEntries,
+      term: this.#currentTerm,
+      from: this.#id,
+      to,
+      prevLogIndex,
+      prevLogTerm,
+      entries,
+      leaderCommit: this.#log.commitIndex,
+    };
+    progress.sentAppend(prevLogIndex + entries.length, entries.length);
+    // The leader sends before its own write is durable (thesis §10.2.1).
+    this.#send(message, false);
+    return entries.length > 0;
+  }
+
+  #broadcastHeartbeat(context: number): void {
+    for (const progress of this.#progress.values()) {
+      const heartbeat: Heartbeat = {
+        type: MessageType.Heartbeat,
+        term: this.#currentTerm,
+        from: this.#id,
+        to: progress.id,
+        // Never ahead of what the follower is known to store.
+        leaderCommit: Math.min(this.#log.commitIndex, progress.matchIndex),
+        context,
+      };
+      this.#send(heartbeat, false);
+    }
+  }
+
+  #sendTimeoutNow(to: NodeId): void {
+    this.#send({ type: MessageType.TimeoutNow, term: this.#currentTerm, from: this.#id, to }, false);
+  }
+
+  /** Thesis §6.4 steps 2-3: record commitIndex as the read index, then confirm leadership with a heartbeat round. */
+  #startRead(context: number): void {
+    const read: PendingRead = { context, index: this.#log.commitIndex, acknowledgedBy: new Set([this.#id]) };
+    if (majoritySize(this.#voters.length) <= 1) {
+      this.#readStates.push({ index: read.index, context });
+      return;
+    }
+    this.#readsAwaitingQuorum.push(read);
+    this.#broadcastHeartbeat(context);
+  }
+
+  /**
+   * A heartbeat response for `context` proves the follower accepted us as leader after
+   * that read (and every earlier one) started: acknowledge them all, then release the
+   * longest prefix that has a quorum.
+   */
+  #acknowledgeRead(from: NodeId, context: number): void {
+    const position = this.#readsAwaitingQuorum.findIndex((read) => read.context === context);
+    if (position < 0) return;
+    for (let index = 0; index <= position; index++) this.#readsAwaitingQuorum[index]!.acknowledgedBy.add(from);
+    const quorum = majoritySize(this.#voters.length);
+    let released = 0;
+    for (let index = position; index >= 0; index--) {
+      if (this.#readsAwaitingQuorum[index]!.acknowledgedBy.size >= quorum) {
+        released = index + 1;
+        break;
+      }
+    }
+    if (released === 0) return;
+    for (const read of this.#readsAwaitingQuorum.splice(0, released)) {
+      this.#readStates.push({ index: read.index, context: read.context });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Ticks
+
+  #tickElection(): void {
+    this.#electionElapsedTicks++;
+    if (this.#electionElapsedTicks >= this.#randomizedElectionTimeoutTicks) {
+      // Figure 2 (Followers): "If election timeout elapses without receiving AppendEntries
+      // RPC from current leader or granting vote to candidate: convert to candidate".
+      this.#startElection(false);
+    }
+  }
+
+  #tickHeartbeat(): void {
+    this.#heartbeatElapsedTicks++;
+    this.#electionElapsedTicks++;
+    if (this.#electionElapsedTicks >= this.#config.electionTicks) {
+      this.#electionElapsedTicks = 0;
+      if (this.#config.checkQuorum && !this.#quorumActive()) {
+        // CheckQuorum (thesis §6.2): "a leader steps down if an election timeout elapses
+        // without a successful round of heartbeats to a majority of its cluster".
+        this.#trace(`${this.#id} lost contact with a quorum at term ${this.#currentTerm}`);
+        this.#becomeFollower(this.#currentTerm, NONE);
+        return;
+      }
+      for (const progress of this.#progress.values()) progress.recentActive = false;
+      if (this.#leadTransferee !== NONE) {
+        this.#trace(`${this.#id} aborted leadership transfer to ${this.#leadTransferee}: timed out`);
+        this.#leadTransferee = NONE;
+      }
+    }
+    if (this.#heartbeatElapsedTicks >= this.#config.heartbeatTicks) {
+      this.#heartbeatElapsedTicks = 0;
+      const lastRead = this.#readsAwaitingQuorum[this.#readsAwaitingQuorum.length - 1];
+      // Re-sending the newest read's context lets a lost heartbeat round be retried for free.
+      this.#broadcastHeartbeat(lastRead?.context ?? 0);
+    }
+  }
+
+  #quorumActive(): boolean {
+    let active = 1; // ourselves
+    for (const progress of this.#progress.values()) if (progress.recentActive) active++;
+    return active >= majoritySize(this.#voters.length);
+  }
+
+  #inLeaderLease(): boolean {
+    return this.#leaderId !== NONE && this.#electionElapsedTicks < this.#config.electionTicks;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Role changes
+
+  /** Election timeout or campaign(): PreVote first if enabled (thesis §9.6); `transfer` skips it (thesis §3.10). */
+  #startElection(transfer: boolean): void {
+    if (this.#config.preVote && !transfer) this.#becomePreCandidate();
+    else this.#campaignForReal(transfer);
+  }
+
+  #campaignForReal(transfer: boolean): void {
+    this.#becomeCandidate();
+    this.#requestVotes(false, transfer);
+  }
+
+  #becomeFollower(term: Term, leaderId: NodeId): void {
+    this.#reset(term);
+    this.#role = Role.Follower;
+    this.#leaderId = leaderId;
+    this.#trace(`${this.#id} became follower at term ${term}${leaderId === NONE ? '' : ` of leader ${leaderId}`}`);
+  }
+
+  #becomePreCandidate(): void {
+    assert(this.#role !== Role.Leader, () => `leader ${this.#id} cannot become precandidate`);
+    // Thesis §9.6: a pre-candidate does not increase its term or change its vote.
+    this.#reset(this.#currentTerm);
+    this.#role = Role.PreCandidate;
+    this.#leaderId = NONE;
+    this.#trace(`${this.#id} became precandidate at term ${this.#currentTerm}`);
+    this.#requestVotes(true, false);
+  }
+
+  #becomeCandidate(): void {
+    assert(this.#role !== Role.Leader, () => `leader ${this.#id} cannot become candidate`);
+    // §5.2: "a follower increments its current term and transitions to candidate state.
+    // It then votes for itself".
+    this.#reset(this.#currentTerm + 1);
+    this.#role = Role.Candidate;
+    this.#leaderId = NONE;
+    this.#votedFor = this.#id;
+    this.#trace(`${this.#id} became candidate at term ${this.#currentTerm}`);
+  }
+
+  #requestVotes(preVote: boolean, transfer: boolean): void {
+    const term = preVote ? this.#currentTerm + 1 : this.#currentTerm;
+    this.#votes.set(this.#id, true);
+    if (tallyVotes(this.#voters, this.#votes) === VoteResult.Won) {
+      // Single-voter cluster: our own vote is a majority.
+      if (preVote) this.#campaignForReal(transfer);
+      else this.#becomeLeader();
+      return;
+    }
+    for (const peer of this.#voters) {
+      if (peer === this.#id) continue;
+      const request: RequestVote = {
+        type: MessageType.RequestVote,
+        term,
+        from: this.#id,
+        to: peer,
+        preVote,
+        lastLogIndex: this.#log.lastIndex(),
+        lastLogTerm: this.#log.lastTerm(),
+        transfer,
+      };
+      this.#send(request, false);
+    }
+  }
+
+  #becomeLeader(): void {
+    assert(this.#role === Role.Candidate, () => `${this.#id} became leader from ${this.#role}, not candidate`);
+    this.#reset(this.#currentTerm);
+    this.#role = Role.Leader;
+    this.#leaderId = this.#id;
+    // Figure 2: "nextIndex[] initialized to leader last log index + 1, matchIndex[] to 0".
+    const nextIndex = this.#log.lastIndex() + 1;
+    for (const peer of this.#voters) {
+      if (peer === this.#id) continue;
+      this.#progress.set(peer, new Progress(peer, nextIndex, this.#config.maxInflightAppends));
+    }
+    this.#trace(`${this.#id} became leader at term ${this.#currentTerm}`);
+    // §8: "each leader commit a blank no-op entry into the log at the start of its term".
+    this.#log.appendOne({ index: nextIndex, term: this.#currentTerm, data: null });
+    this.#broadcastAppend(false);
+  }
+
+  /** Common to every role change: adopt `term` (clearing the vote if it is new) and restart timers. */
+  #reset(term: Term): void {
+    if (term !== this.#currentTerm) {
+      assert(term > this.#currentTerm, () => `currentTerm must not decrease: ${this.#currentTerm} -> ${term}`);
+      this.#currentTerm = term;
+      this.#votedFor = NONE;
+    }
+    this.#leaderId = NONE;
+    this.#resetTimers();
+    this.#votes.clear();
+    this.#progress.clear();
+    this.#broadcastPending = false;
+    if (this.#leadTransferee !== NONE) this.#trace(`${this.#id} dropped leadership transfer to ${this.#leadTransferee}`);
+    this.#leadTransferee = NONE;
+    // Pending reads are not answered: the host times them out and retries on the new leader.
+    this.#readsAwaitingCommit = [];
+    this.#readsAwaitingQuorum = [];
+  }
+
+  #resetTimers(): void {
+    this.#electionElapsedTicks = 0;
+    this.#heartbeatElapsedTicks = 0;
+    const electionTicks = this.#config.electionTicks;
+    const draw = this.#config.random();
+    assert(draw >= 0 && draw < 1, () => `config.random() must return a number in [0, 1), got ${draw}`);
+    this.#randomizedElectionTimeoutTicks = electionTicks + Math.floor(draw * electionTicks);
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Helpers
+
+  #send(message: Message, afterPersist: boolean): void {
+    if (afterPersist) this.#messagesAfterPersist.push(message);
+    else this.#messages.push(message);
+  }
+
+  #progressOf(peer: NodeId): Progress {
+    const progress = this.#progress.get(peer);
+    assert(progress !== undefined, () => `leader ${this.#id} has no progress for peer ${peer}`);
+    return progress;
+  }
+
+  #refuse(code: RefusalCode): Refusal {
+    return { ok: false, code, leaderId: this.#leaderId };
+  }
+
+  #hardState(): HardState {
+    return { currentTerm: this.#currentTerm, votedFor: this.#votedFor, commitIndex: this.#log.commitIndex };
+  }
+
+  #softState(): SoftState {
+    return { role: this.#role, leaderId: this.#leaderId };
+  }
+
+  #assertNotInReady(operation: string): void {
+    assert(this.#handedOut === null, () => `${operation}() called between ready() and advance()`);
+  }
+
+  #trace(line: string): void {
+    this.#config.trace?.(line);
+  }
 }
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.currentTerm === b.currentTerm && a.votedFor === b.votedFor && a.commitIndex === b.commitIndex;
+}
+
+function sameSoftState(a: SoftState, b: SoftState): boolean {
+  return a.role === b.role && a.leaderId === b.leaderId;
+}
+
+function validateConfig(config: Config): void {
+  assert(Number.isSafeInteger(config.id) && config.id > 0, () => `config.id must be a positive integer, got ${config.id}`);
+  assert(config.peers.includes(config.id), () => `config.peers must include this node's id ${config.id}`);
+  assert(new Set(config.peers).size === config.peers.length, () => `config.peers has duplicates: ${config.peers.join(',')}`);
+  assert(config.electionTicks > config.heartbeatTicks, () => `electionTicks (${config.electionTicks}) must exceed heartbeatTicks (${config.heartbeatTicks})`);
+  assert(config.heartbeatTicks >= 1, () => `heartbeatTicks must be >= 1, got ${config.heartbeatTicks}`);
+  assert(config.maxEntriesPerAppend >= 1, () => 'maxEntriesPerAppend must be >= 1');
+  assert(config.maxBytesPerAppend >= 1, () => 'maxBytesPerAppend must be >= 1');
+  assert(config.maxInflightAppends >= 1, () => 'maxInflightAppends must be >= 1');
+  assert(config.maxUncommittedEntries >= 1, () => 'maxUncommittedEntries must be >= 1');
+}
+

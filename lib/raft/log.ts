@@ -1,0 +1,217 @@
+// The in-memory Raft log (Figure 2: log[]) plus the bookkeeping of what the host has
+// made durable and what has been handed out for apply.
+//
+// Entries live in one array; `#offset` is the index of entries[0]. Without snapshots the
+// offset is always 1, but every access goes through it so that compaction can later
+// drop a prefix without touching callers. Terms are non-decreasing along the log
+// (a leader only appends entries of its own term after entries of earlier terms), which
+// lets term lookups by value use binary search.
+
+import { assert } from './assert.js';
+import type { Entry, LogIndex, Term } from './types.js';
+
+/** Result of matching an incoming AppendEntries' entries against the log. */
+export interface AppendOutcome {
+  /** The first index whose entry was replaced or added; 0 if nothing changed. */
+  readonly firstChangedIndex: LogIndex;
+}
+
+export class RaftLog {
+  /** Index of #entries[0]. Invariant: #offset >= 1. */
+  readonly #offset: LogIndex = 1;
+  /** Index and term of the entry just before #entries[0] (a snapshot's last entry; 0 without one). */
+  readonly #previousIndex: LogIndex = 0;
+  readonly #previousTerm: Term = 0;
+  readonly #entries: Entry[] = [];
+
+  /** Highest index known committed (Figure 2). Invariant: commitIndex <= lastIndex. */
+  commitIndex: LogIndex = 0;
+  /**
+   * Highest index the host has made durable. Entries in (persistedIndex, lastIndex] are
+   * still to be handed out in Ready.entries. Invariant: persistedIndex <= lastIndex.
+   */
+  persistedIndex: LogIndex = 0;
+  /** Highest index handed out in Ready.committedEntries. Invariant: appliedIndex <= commitIndex. */
+  appliedIndex: LogIndex = 0;
+
+  constructor(restoredEntries: readonly Entry[], commitIndex: LogIndex, appliedIndex: LogIndex) {
+    for (let position = 0; position < restoredEntries.length; position++) {
+      const entry = restoredEntries[position]!;
+      assert(entry.index === position + 1, () => `restored log must start at 1 and be contiguous: entry ${position} has index ${entry.index}`);
+      const previousTerm = position === 0 ? 0 : restoredEntries[position - 1]!.term;
+      assert(entry.term >= previousTerm, () => `restored log terms must not decrease: index ${entry.index} has term ${entry.term} after ${previousTerm}`);
+      this.#entries.push(entry);
+    }
+    this.persistedIndex = this.lastIndex();
+    assert(commitIndex <= this.lastIndex(), () => `restored commitIndex ${commitIndex} is beyond the restored log's last index ${this.lastIndex()}`);
+    assert(appliedIndex <= this.lastIndex(), () => `config.applied ${appliedIndex} is beyond the restored log's last index ${this.lastIndex()}`);
+    // Whatever the host applied was committed, even if its hard state recorded an older commitIndex.
+    this.commitIndex = Math.max(commitIndex, appliedIndex);
+    this.appliedIndex = appliedIndex;
+  }
+
+  firstIndex(): LogIndex {
+    return this.#offset;
+  }
+
+  lastIndex(): LogIndex {
+    return this.#offset + this.#entries.length - 1;
+  }
+
+  lastTerm(): Term {
+    const last = this.#entries[this.#entries.length - 1];
+    return last === undefined ? this.#previousTerm : last.term;
+  }
+
+  /** The term of the entry at `index`, or undefined if the log does not hold it. */
+  term(index: LogIndex): Term | undefined {
+    if (index === this.#previousIndex) return this.#previousTerm;
+    return this.#entries[index - this.#offset]?.term;
+  }
+
+  entry(index: LogIndex): Entry | undefined {
+    return this.#entries[index - this.#offset];
+  }
+
+  matchTerm(index: LogIndex, term: Term): boolean {
+    return this.term(index) === term;
+  }
+
+  /**
+   * §5.4.1: "If the logs have last entries with different terms, then the log with the
+   * later term is more up-to-date. If the logs end with the same term, then whichever
+   * log is longer is more up-to-date."
+   */
+  isUpToDate(candidateLastIndex: LogIndex, candidateLastTerm: Term): boolean {
+    const lastTerm = this.lastTerm();
+    return candidateLastTerm > lastTerm || (candidateLastTerm === lastTerm && candidateLastIndex >= this.lastIndex());
+  }
+
+  /** Leader: append one entry at the end (amortised O(1)). */
+  appendOne(entry: Entry): void {
+    assert(entry.index === this.lastIndex() + 1, () => `appended entry index ${entry.index} does not follow last index ${this.lastIndex()}`);
+    assert(entry.term >= this.lastTerm(), () => `appended entry term ${entry.term} is below last term ${this.lastTerm()}`);
+    this.#entries.push(entry);
+  }
+
+  /**
+   * Follower: merge entries that directly follow a matched prevLogIndex. §5.3: "If an
+   * existing entry conflicts with a new one (same index but different terms), delete
+   * the existing entry and all that follow it" — and only then: entries that match are
+   * kept, so a stale or duplicated AppendEntries never shortens a longer matching log.
+   * `allowCommittedTruncation` exists only for the skipPrevLogTermCheck test bug.
+   */
+  merge(entries: readonly Entry[], allowCommittedTruncation: boolean): AppendOutcome {
+    let position = 0;
+    // Skip the prefix we already hold with the same term.
+    while (position < entries.length) {
+      const incoming = entries[position]!;
+      const existingTerm = this.term(incoming.index);
+      if (existingTerm === undefined || existingTerm !== incoming.term) break;
+      position++;
+    }
+    if (position === entries.length) return { firstChangedIndex: 0 };
+    const firstChanged = entries[position]!;
+    assert(
+      firstChanged.index <= this.lastIndex() + 1,
+      () => `merge would leave a gap: entry ${firstChanged.index} after last index ${this.lastIndex()}`,
+    );
+    if (firstChanged.index <= this.lastIndex()) {
+      assert(
+        allowCommittedTruncation || firstChanged.index > this.commitIndex,
+        () => `conflicting entry at ${firstChanged.index} would truncate committed entries (commitIndex ${this.commitIndex})`,
+      );
+      this.#truncateFrom(firstChanged.index);
+    }
+    for (; position < entries.length; position++) {
+      const entry = entries[position]!;
+      assert(entry.index === this.lastIndex() + 1, () => `non-contiguous entries in AppendEntries at ${entry.index}`);
+      this.#entries.push(entry);
+    }
+    return { firstChangedIndex: firstChanged.index };
+  }
+
+  /** Drop index and everything after it (only uncommitted entries, see merge). */
+  #truncateFrom(index: LogIndex): void {
+    this.#entries.length = index - this.#offset;
+    // What was durable beyond the cut is no longer our log: it must be rewritten.
+    if (this.persistedIndex >= index) this.persistedIndex = index - 1;
+    if (this.commitIndex >= index) this.commitIndex = index - 1;
+    if (this.appliedIndex >= index) this.appliedIndex = index - 1;
+  }
+
+  /** The first index holding `term` at or before `atOrBefore` (binary search: terms are monotonic). */
+  firstIndexOfTerm(term: Term, atOrBefore: LogIndex): LogIndex {
+    let low = this.#offset;
+    let high = Math.min(atOrBefore, this.lastIndex());
+    // Find the smallest index in [low, high] whose term is >= term.
+    while (low < high) {
+      const middle = low + Math.floor((high - low) / 2);
+      if ((this.term(middle) ?? 0) < term) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /** The last index whose term is <= `term`, searching at or before `atOrBefore`; previous index if none. */
+  lastIndexWithTermAtMost(term: Term, atOrBefore: LogIndex): LogIndex {
+    let low = this.#previousIndex;
+    let high = Math.min(atOrBefore, this.lastIndex());
+    // Largest index in [low, high] whose term is <= term (term(previousIndex) always qualifies or is the floor).
+    while (low < high) {
+      const middle = low + Math.ceil((high - low) / 2);
+      if ((this.term(middle) ?? 0) <= term) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
+  /**
+   * The fast-backtracking hint a follower returns when prevLogIndex does not match:
+   * the term it holds at prevLogIndex (0 if its log is too short) and the first index
+   * of that term (or lastIndex + 1).
+   */
+  conflictHint(prevLogIndex: LogIndex): { readonly conflictTerm: Term; readonly conflictIndex: LogIndex } {
+    if (prevLogIndex > this.lastIndex()) return { conflictTerm: 0, conflictIndex: this.lastIndex() + 1 };
+    const conflictTerm = this.term(prevLogIndex) ?? 0;
+    return { conflictTerm, conflictIndex: this.firstIndexOfTerm(conflictTerm, prevLogIndex) };
+  }
+
+  /**
+   * Entries from `from` on, at most `maxEntries` and about `maxBytes` of payload (at
+   * least one entry when any exists). Copies only the returned window.
+   */
+  slice(from: LogIndex, maxEntries: number, maxBytes: number): Entry[] {
+    const startPosition = from - this.#offset;
+    assert(startPosition >= 0, () => `slice from ${from} is before the first index ${this.#offset}`);
+    const endPosition = Math.min(this.#entries.length, startPosition + maxEntries);
+    if (startPosition >= endPosition) return [];
+    let bytes = 0;
+    let position = startPosition;
+    for (; position < endPosition; position++) {
+      const size = this.#entries[position]!.data?.byteLength ?? 0;
+      if (position > startPosition && bytes + size > maxBytes) break;
+      bytes += size;
+    }
+    return this.#entries.slice(startPosition, position);
+  }
+
+  /** Entries in [from, to] (inclusive), copied. */
+  range(from: LogIndex, to: LogIndex): Entry[] {
+    if (to < from) return [];
+    return this.#entries.slice(from - this.#offset, to - this.#offset + 1);
+  }
+
+  /** Follower/leader: raise commitIndex (never lowers it). */
+  commitTo(index: LogIndex): boolean {
+    if (index <= this.commitIndex) return false;
+    assert(index <= this.lastIndex(), () => `commitIndex ${index} would exceed lastIndex ${this.lastIndex()}`);
+    this.commitIndex = index;
+    return true;
+  }
+
+  /** Committed entries that are also durable here and not yet handed out: (appliedIndex, limit]. */
+  applicableLimit(): LogIndex {
+    return Math.min(this.commitIndex, this.persistedIndex);
+  }
+}

@@ -1,0 +1,205 @@
+// A tiny in-test network for driving RawNodes by hand: no timers, no randomness beyond
+// a seeded PRNG. Messages are queued and delivered only when the test says so, so each
+// test controls exactly which messages arrive, in which order, and which are lost.
+
+import { createConfig, RawNode } from '../lib/raft/raw-node.js';
+import { createPrng } from '../lib/raft/prng.js';
+import { describeMessage } from '../lib/raft/describe.js';
+import type { Config, Entry, HardState, Message, NodeId, ReadState } from '../lib/raft/types.js';
+
+export interface Disk {
+  hardState: HardState;
+  entries: Entry[];
+}
+
+export interface HarnessOptions {
+  readonly seed?: number;
+  readonly config?: Partial<Omit<Config, 'id' | 'peers' | 'random'>>;
+  /** Per-node overrides, e.g. test-only bugs on one node. */
+  readonly configFor?: (id: NodeId) => Partial<Omit<Config, 'id' | 'peers' | 'random'>>;
+  readonly trace?: boolean;
+}
+
+export class Harness {
+  readonly ids: readonly NodeId[];
+  readonly seed: number;
+  readonly nodes = new Map<NodeId, RawNode>();
+  readonly disks = new Map<NodeId, Disk>();
+  readonly applied = new Map<NodeId, Entry[]>();
+  readonly readStates = new Map<NodeId, ReadState[]>();
+  /** Messages sent and not yet delivered, in send order. */
+  queue: Message[] = [];
+  readonly traceLines: string[] = [];
+  /** Directed links that drop everything: "from->to". */
+  readonly #cut = new Set<string>();
+  readonly #options: HarnessOptions;
+  readonly #down = new Set<NodeId>();
+  /** Every message ever delivered, for assertions about what was sent. */
+  readonly delivered: Message[] = [];
+
+  constructor(size: number, options: HarnessOptions = {}) {
+    this.ids = Array.from({ length: size }, (_, position) => position + 1);
+    this.seed = options.seed ?? 1;
+    this.#options = options;
+    for (const id of this.ids) {
+      this.disks.set(id, { hardState: { currentTerm: 0, votedFor: 0, commitIndex: 0 }, entries: [] });
+      this.applied.set(id, []);
+      this.readStates.set(id, []);
+      this.nodes.set(id, this.#createNode(id, false));
+    }
+  }
+
+  #createNode(id: NodeId, restore: boolean): RawNode {
+    const disk = this.disks.get(id)!;
+    const appliedEntries = this.applied.get(id)!;
+    const config = createConfig({
+      id,
+      peers: this.ids,
+      random: createPrng(this.seed * 1000 + id + (restore ? 500 : 0)),
+      ...this.#options.config,
+      ...this.#options.configFor?.(id),
+      applied: restore ? (appliedEntries[appliedEntries.length - 1]?.index ?? 0) : 0,
+      trace: (line: string) => {
+        this.traceLines.push(line);
+        if (this.#options.trace === true) console.log(line);
+      },
+    });
+    return new RawNode(config, restore ? { hardState: disk.hardState, entries: [...disk.entries] } : null);
+  }
+
+  node(id: NodeId): RawNode {
+    const node = this.nodes.get(id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  status(id: NodeId) {
+    return this.node(id).status();
+  }
+
+  /** Handle one Ready of `id` the way a host does: persist, send, apply, advance. */
+  processReady(id: NodeId): boolean {
+    if (this.#down.has(id)) return false;
+    const node = this.node(id);
+    if (!node.hasReady()) return false;
+    const ready = node.ready();
+    const disk = this.disks.get(id)!;
+    if (ready.entries.length > 0) {
+      const first = ready.entries[0]!;
+      disk.entries.length = first.index - 1;
+      disk.entries.push(...ready.entries);
+    }
+    if (ready.hardState !== null) disk.hardState = ready.hardState;
+    this.#enqueue(ready.messages);
+    this.#enqueue(ready.messagesAfterPersist);
+    this.applied.get(id)!.push(...ready.committedEntries);
+    this.readStates.get(id)!.push(...ready.readStates);
+    node.advance();
+    return true;
+  }
+
+  #enqueue(messages: readonly Message[]): void {
+    for (const message of messages) {
+      if (this.#cut.has(`${message.from}->${message.to}`)) continue;
+      this.queue.push(message);
+    }
+  }
+
+  processAllReadies(): boolean {
+    let any = false;
+    for (const id of this.ids) if (this.processReady(id)) any = true;
+    return any;
+  }
+
+  /** Deliver every queued message once (the batch sent so far) and process the resulting Readys. Returns the number delivered. */
+  deliverRound(filter: (message: Message) => boolean = () => true): number {
+    const batch = this.queue;
+    this.queue = [];
+    let delivered = 0;
+    for (const message of batch) {
+      if (!filter(message)) continue;
+      if (this.#down.has(message.to) || this.#cut.has(`${message.from}->${message.to}`)) continue;
+      this.delivered.push(message);
+      this.node(message.to).step(message);
+      delivered++;
+    }
+    this.processAllReadies();
+    return delivered;
+  }
+
+  /** Process readies and deliver until no message is left; returns the number of rounds. */
+  stabilize(maxRounds = 10_000): number {
+    this.processAllReadies();
+    let rounds = 0;
+    while (this.queue.length > 0) {
+      if (rounds >= maxRounds) throw new Error(`network did not settle within ${maxRounds} rounds (seed ${this.seed})`);
+      this.deliverRound();
+      rounds++;
+    }
+    return rounds;
+  }
+
+  tick(id: NodeId, times = 1): void {
+    for (let count = 0; count < times; count++) {
+      if (this.#down.has(id)) return;
+      this.node(id).tick();
+      this.processReady(id);
+    }
+  }
+
+  tickAll(times = 1): void {
+    for (let count = 0; count < times; count++) for (const id of this.ids) this.tick(id);
+  }
+
+  /** Campaign on `id` and run the network until it settles. */
+  elect(id: NodeId): void {
+    this.node(id).campaign();
+    this.stabilize();
+  }
+
+  leaderIds(): NodeId[] {
+    return this.ids.filter((id) => !this.#down.has(id) && this.status(id).role === 'leader');
+  }
+
+  propose(id: NodeId, text: string) {
+    return this.node(id).propose(new TextEncoder().encode(text));
+  }
+
+  /** Cut both directions between every node in `a` and every node in `b`. */
+  cut(a: readonly NodeId[], b: readonly NodeId[]): void {
+    for (const from of a) for (const to of b) {
+      this.#cut.add(`${from}->${to}`);
+      this.#cut.add(`${to}->${from}`);
+    }
+  }
+
+  isolate(id: NodeId): void {
+    this.cut([id], this.ids.filter((other) => other !== id));
+  }
+
+  heal(): void {
+    this.#cut.clear();
+  }
+
+  /** Crash: the node stops; what was on its disk survives. */
+  crash(id: NodeId): void {
+    this.#down.add(id);
+  }
+
+  restart(id: NodeId): void {
+    this.#down.delete(id);
+    this.nodes.set(id, this.#createNode(id, true));
+  }
+
+  /** The log of `id` as data and terms, for comparisons. */
+  logOf(id: NodeId): string[] {
+    return this.disks.get(id)!.entries.map((entry) => `${entry.term}:${entry.data === null ? 'noop' : new TextDecoder().decode(entry.data)}`);
+  }
+
+  describeQueue(): string {
+    return this.queue.map(describeMessage).join('\n');
+  }
+}
+
+export const text = (value: string): Uint8Array => new TextEncoder().encode(value);
+export const decode = (entry: Entry): string => (entry.data === null ? 'noop' : new TextDecoder().decode(entry.data));

@@ -1,0 +1,335 @@
+// The WAL's on-disk format, shared by the writer (file-storage.ts), the reader
+// (recovery) and the tests.
+//
+// A segment file `wal-<10-digit sequence>.log` is a sequence of records, each framed as
+//   [payload length: u32 LE][CRC32 of the payload: u32 LE][payload: msgpack]
+// The first record of every segment is a header naming the segment's own sequence
+// number, so a renamed or misplaced file is caught. Every later record is a batch: the
+// entries appended and the hard state set since the previous sync(), in ONE record, so
+// that a turn is either wholly on disk or (torn) wholly cut off on recovery. A batch
+// whose first index is <= the log's last index truncates the log from there: that is
+// how Raft's conflict truncation (§5.3) is recorded.
+
+import { readdirSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { Packr } from 'msgpackr';
+import type { Entry, HardState } from '../raft/types.js';
+import { NONE } from '../raft/types.js';
+import { StorageError, StorageErrorCode, invariant } from './errors.js';
+import { MAX_RECORD_PAYLOAD_BYTES } from './types.js';
+
+if (typeof crc32 !== 'function') {
+  throw new Error('raftlab storage needs zlib.crc32 (Node 20.15 or later)');
+}
+
+export const FRAME_HEADER_BYTES = 8;
+export const WAL_FORMAT_VERSION = 1;
+
+export const RecordKind = {
+  SegmentHeader: 1,
+  Batch: 2,
+} as const;
+export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
+
+const SEGMENT_NAME = /^wal-(\d{10})\.log$/;
+const SEGMENT_SEQUENCE_MAX = 9_999_999_999;
+
+export function segmentFileName(sequence: number): string {
+  invariant(Number.isInteger(sequence) && sequence >= 1 && sequence <= SEGMENT_SEQUENCE_MAX, () => `segment sequence ${sequence} out of range`);
+  return `wal-${String(sequence).padStart(10, '0')}.log`;
+}
+
+/** The sequence number of a segment file name, or null for any other file. */
+export function segmentSequence(fileName: string): number | null {
+  const match = SEGMENT_NAME.exec(fileName);
+  if (match === null || match[1] === undefined) return null;
+  const sequence = Number(match[1]);
+  return sequence >= 1 ? sequence : null;
+}
+
+/**
+ * The WAL segment file names in `dir`, oldest first. Other files (the node's log file,
+ * later snapshots) are ignored. A missing directory has no segments.
+ */
+export function walFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new StorageError(StorageErrorCode.Io, `cannot list WAL directory ${dir}: ${String(error)}`, { cause: error });
+  }
+  const segments: { name: string; sequence: number }[] = [];
+  for (const name of names) {
+    const sequence = segmentSequence(name);
+    if (sequence !== null) segments.push({ name, sequence });
+  }
+  segments.sort((a, b) => a.sequence - b.sequence);
+  return segments.map((segment) => segment.name);
+}
+
+// One encoder per thread is enough: pack() is synchronous and its result is copied
+// into the frame before the next pack(). Plain arrays, no record extension, so the
+// format does not depend on msgpackr's structure cache.
+const encoder = new Packr({ useRecords: false });
+// Decoded entry data are views into the segment file's buffer (no copy per entry: that
+// halves recovery time). The segment buffers stay alive as long as the entries do,
+// which costs what the log costs anyway. Such views must never be transferred.
+const decoder = new Packr({ useRecords: false, copyBuffers: false });
+
+export function hex32(value: number): string {
+  return `0x${(value >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/**
+ * Encodes one batch record's payload. The result is a view into the encoder's shared
+ * buffer: copy it (writeFrame) before encoding anything else.
+ */
+export function encodeBatchPayload(firstIndex: number, entries: readonly Entry[], hardState: HardState | null): Uint8Array {
+  const terms = new Array<number>(entries.length);
+  const datas = new Array<Uint8Array | null>(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    terms[i] = entry.term;
+    datas[i] = entry.data;
+  }
+  const hard = hardState === null ? null : [hardState.currentTerm, hardState.votedFor, hardState.commitIndex];
+  return encoder.pack([RecordKind.Batch, entries.length === 0 ? 0 : firstIndex, terms, datas, hard]);
+}
+
+export function encodeSegmentHeaderPayload(sequence: number): Uint8Array {
+  return encoder.pack([RecordKind.SegmentHeader, WAL_FORMAT_VERSION, sequence]);
+}
+
+/** Frames `payload` into `target` at `offset`; returns the frame's length. */
+export function writeFrame(target: Buffer, offset: number, payload: Uint8Array): number {
+  const length = payload.byteLength;
+  invariant(length >= 1 && length <= MAX_RECORD_PAYLOAD_BYTES, () => `record payload length ${length} outside 1..${MAX_RECORD_PAYLOAD_BYTES}`);
+  invariant(offset + FRAME_HEADER_BYTES + length <= target.byteLength, () => `frame of ${length} bytes does not fit the write buffer`);
+  target.writeUInt32LE(length, offset);
+  target.writeUInt32LE(crc32(payload), offset + 4);
+  target.set(payload, offset + FRAME_HEADER_BYTES);
+  return FRAME_HEADER_BYTES + length;
+}
+
+/** Frames `payload` into a new exact-size buffer (tests, and rare large writes). */
+export function frame(payload: Uint8Array): Buffer {
+  const target = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.byteLength);
+  writeFrame(target, 0, payload);
+  return target;
+}
+
+export type FrameRead =
+  | { readonly ok: true; readonly payload: Buffer; readonly next: number }
+  | { readonly ok: false; readonly expected: string; readonly found: string };
+
+/** Reads and CRC-checks the frame at `offset` of `buffer` (which ends at buffer.length). */
+export function readFrame(buffer: Buffer, offset: number): FrameRead {
+  const remaining = buffer.length - offset;
+  if (remaining < FRAME_HEADER_BYTES) {
+    return { ok: false, expected: `a ${FRAME_HEADER_BYTES}-byte record header`, found: `${remaining} bytes before end of file` };
+  }
+  const length = buffer.readUInt32LE(offset);
+  if (length < 1 || length > MAX_RECORD_PAYLOAD_BYTES) {
+    return { ok: false, expected: `a payload length in 1..${MAX_RECORD_PAYLOAD_BYTES}`, found: `${length}` };
+  }
+  if (length > remaining - FRAME_HEADER_BYTES) {
+    return { ok: false, expected: `${length} payload bytes`, found: `${remaining - FRAME_HEADER_BYTES} before end of file` };
+  }
+  const start = offset + FRAME_HEADER_BYTES;
+  const payload = buffer.subarray(start, start + length);
+  const storedCrc = buffer.readUInt32LE(offset + 4);
+  const computedCrc = crc32(payload);
+  if (storedCrc !== computedCrc) {
+    return { ok: false, expected: `crc ${hex32(storedCrc)} (from the record header)`, found: `crc ${hex32(computedCrc)} over the ${length}-byte payload` };
+  }
+  return { ok: true, payload, next: start + length };
+}
+
+export type DecodedRecord =
+  | { readonly kind: typeof RecordKind.SegmentHeader; readonly version: number; readonly sequence: number }
+  | {
+      readonly kind: typeof RecordKind.Batch;
+      /** 0 when the batch holds no entries. */
+      readonly firstIndex: number;
+      readonly terms: readonly number[];
+      readonly datas: readonly (Uint8Array | null)[];
+      readonly hardState: HardState | null;
+    };
+
+export type DecodeResult = { readonly ok: true; readonly record: DecodedRecord } | { readonly ok: false; readonly expected: string; readonly found: string };
+
+function isNonNegativeInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value instanceof Uint8Array) return `${value.byteLength} bytes`;
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value} ${String(value).slice(0, 40)}`;
+}
+
+/**
+ * Decodes and shape-checks one payload (the types of every field; not how it fits the
+ * log before it: that is LogShape's job). Pairs with encode*Payload.
+ */
+export function decodeRecord(payload: Uint8Array): DecodeResult {
+  let value: unknown;
+  try {
+    value = decoder.unpack(payload);
+  } catch (error) {
+    return { ok: false, expected: 'a msgpack record', found: `undecodable bytes (${String(error).slice(0, 80)})` };
+  }
+  if (!Array.isArray(value) || value.length < 1) return { ok: false, expected: 'a record array', found: describe(value) };
+  const kind: unknown = value[0];
+  if (kind === RecordKind.SegmentHeader) {
+    const [, version, sequence] = value as unknown[];
+    if (value.length !== 3 || version !== WAL_FORMAT_VERSION || !isNonNegativeInteger(sequence) || sequence < 1) {
+      return { ok: false, expected: `a segment header [${RecordKind.SegmentHeader}, ${WAL_FORMAT_VERSION}, sequence]`, found: `[${value.map(describe).join(', ')}]` };
+    }
+    return { ok: true, record: { kind: RecordKind.SegmentHeader, version, sequence } };
+  }
+  if (kind === RecordKind.Batch) {
+    if (value.length !== 5) return { ok: false, expected: 'a batch record of 5 fields', found: describe(value) };
+    const [, firstIndex, terms, datas, hard] = value as unknown[];
+    if (!isNonNegativeInteger(firstIndex)) return { ok: false, expected: 'a batch first index', found: describe(firstIndex) };
+    if (!Array.isArray(terms) || !Array.isArray(datas) || terms.length !== datas.length) {
+      return { ok: false, expected: 'batch terms and data arrays of equal length', found: `${describe(terms)} and ${describe(datas)}` };
+    }
+    if ((terms.length === 0) !== (firstIndex === 0)) {
+      return { ok: false, expected: 'first index 0 exactly when the batch has no entries', found: `first index ${firstIndex} with ${terms.length} entries` };
+    }
+    for (let i = 0; i < terms.length; i++) {
+      const term: unknown = terms[i];
+      if (!isNonNegativeInteger(term) || term < 1) return { ok: false, expected: `a term >= 1 for entry ${firstIndex + i}`, found: describe(term) };
+      const data: unknown = datas[i];
+      if (data !== null && !(data instanceof Uint8Array)) return { ok: false, expected: `bytes or null as data of entry ${firstIndex + i}`, found: describe(data) };
+    }
+    let hardState: HardState | null = null;
+    if (hard !== null) {
+      if (!Array.isArray(hard) || hard.length !== 3 || !hard.every(isNonNegativeInteger)) {
+        return { ok: false, expected: 'a hard state [currentTerm, votedFor, commitIndex]', found: describe(hard) };
+      }
+      hardState = { currentTerm: hard[0] as number, votedFor: hard[1] as number, commitIndex: hard[2] as number };
+    }
+    if (terms.length === 0 && hardState === null) return { ok: false, expected: 'a batch with entries or a hard state', found: 'an empty batch' };
+    return { ok: true, record: { kind: RecordKind.Batch, firstIndex, terms: terms as number[], datas: datas as (Uint8Array | null)[], hardState } };
+  }
+  return { ok: false, expected: `a record kind (${RecordKind.SegmentHeader} or ${RecordKind.Batch})`, found: describe(kind) };
+}
+
+/**
+ * The shape of the log and hard state as far as storage can check it: terms per index
+ * and the last hard state. The writer uses it to refuse a caller's impossible append
+ * before it reaches the disk; recovery uses the same checks on what it reads back, so
+ * every rule is checked on both sides (paired assertions).
+ */
+export class LogShape {
+  /** terms[i] is the term of the entry at index i + 1. */
+  private readonly terms: number[] = [];
+  private hard: HardState = { currentTerm: 0, votedFor: NONE, commitIndex: 0 };
+
+  get lastIndex(): number {
+    return this.terms.length;
+  }
+
+  get hardState(): HardState {
+    return this.hard;
+  }
+
+  termAt(index: number): number {
+    return index === 0 ? 0 : (this.terms[index - 1] ?? 0);
+  }
+
+  /** Why a batch of `terms` starting at `firstIndex` cannot follow this log, or null if it can. */
+  checkAppend(firstIndex: number, terms: readonly number[]): string | null {
+    if (terms.length === 0) return null;
+    if (!Number.isSafeInteger(firstIndex) || firstIndex < 1) return `first index ${firstIndex} is not a log index >= 1`;
+    if (firstIndex > this.lastIndex + 1) return `first index ${firstIndex} leaves a gap after last index ${this.lastIndex}`;
+    let previousTerm = this.termAt(firstIndex - 1);
+    for (let i = 0; i < terms.length; i++) {
+      const term = terms[i]!;
+      if (!Number.isSafeInteger(term) || term < 1) return `entry ${firstIndex + i} has term ${term}, not an integer >= 1`;
+      if (term < previousTerm) return `entry ${firstIndex + i} has term ${term}, below the previous entry's term ${previousTerm}`;
+      previousTerm = term;
+    }
+    return null;
+  }
+
+  applyAppend(firstIndex: number, terms: readonly number[]): void {
+    if (terms.length === 0) return;
+    this.terms.length = firstIndex - 1;
+    for (const term of terms) this.terms.push(term);
+  }
+
+  /** Why `next` cannot follow the current hard state, or null if it can. */
+  checkHardState(next: HardState): string | null {
+    const previous = this.hard;
+    for (const [name, value] of [['currentTerm', next.currentTerm], ['votedFor', next.votedFor], ['commitIndex', next.commitIndex]] as const) {
+      if (!Number.isSafeInteger(value) || value < 0) return `hard state ${name} ${value} is not an integer >= 0`;
+    }
+    if (next.currentTerm < previous.currentTerm) return `currentTerm went back from ${previous.currentTerm} to ${next.currentTerm}`;
+    // §5.2: "each server will vote for at most one candidate in a given term".
+    if (next.currentTerm === previous.currentTerm && previous.votedFor !== NONE && next.votedFor !== previous.votedFor) {
+      return `votedFor changed from ${previous.votedFor} to ${next.votedFor} within term ${next.currentTerm}`;
+    }
+    if (next.commitIndex < previous.commitIndex) return `commitIndex went back from ${previous.commitIndex} to ${next.commitIndex}`;
+    return null;
+  }
+
+  applyHardState(next: HardState): void {
+    this.hard = { currentTerm: next.currentTerm, votedFor: next.votedFor, commitIndex: next.commitIndex };
+  }
+}
+
+/**
+ * What has been appended and set since the last sync, folded into one batch: a later
+ * append that truncates inside (or before) the pending entries replaces them, because
+ * a batch starting at index i discards everything from i anyway.
+ */
+export class PendingBatch {
+  firstIndex = 0;
+  entries: Entry[] = [];
+  hardState: HardState | null = null;
+
+  get isEmpty(): boolean {
+    return this.entries.length === 0 && this.hardState === null;
+  }
+
+  addEntries(entries: readonly Entry[]): void {
+    const first = entries[0];
+    if (first === undefined) return;
+    if (this.entries.length > 0 && first.index >= this.firstIndex) {
+      // The shape check guarantees first.index <= pending end + 1.
+      this.entries.length = first.index - this.firstIndex;
+    } else {
+      this.firstIndex = first.index;
+      this.entries = [];
+    }
+    for (const entry of entries) this.entries.push(entry);
+  }
+
+  clear(): void {
+    this.firstIndex = 0;
+    this.entries = [];
+    this.hardState = null;
+  }
+}
+
+/** Checks a caller's entries against `shape`; throws WAL_INVARIANT if they cannot be appended. */
+export function checkEntriesForAppend(shape: LogShape, entries: readonly Entry[]): number[] {
+  const first = entries[0];
+  const terms = new Array<number>(entries.length);
+  if (first === undefined) return terms;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
+    invariant(entry.index === first.index + i, () => `append: entry ${i} has index ${entry.index}, expected ${first.index + i} (indexes must be contiguous)`);
+    invariant(entry.data === null || entry.data instanceof Uint8Array, () => `append: entry ${entry.index} data is neither bytes nor null`);
+    terms[i] = entry.term;
+  }
+  const violation = shape.checkAppend(first.index, terms);
+  invariant(violation === null, () => `append: ${violation}`);
+  return terms;
+}

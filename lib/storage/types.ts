@@ -1,0 +1,98 @@
+// The storage contract: what a node host (workers/) and the simulator (lib/sim) need
+// from a durable log. Two implementations: FileStorage (WAL segment files, fdatasync)
+// and MemoryStorage (the same semantics in memory, for the simulator and unit tests).
+
+import type { Entry, HardState, RestoredState } from '../raft/types.js';
+
+/** What load() found and did, for the restart event and the node's log. */
+export interface RecoveryReport {
+  /** WAL segment files read. */
+  readonly segments: number;
+  /** Records read and verified (segment headers included). */
+  readonly records: number;
+  /** Entries in the recovered log (after replaying truncations). */
+  readonly entries: number;
+  /** Bytes cut from the end of the last segment because its final record was torn. */
+  readonly truncatedBytes: number;
+  /** The file that was cut (absolute path), or null when nothing was cut. */
+  readonly truncatedFile: string | null;
+  readonly durationMs: number;
+}
+
+/**
+ * The durable end of the WAL: the segment sequence number and the byte length of that
+ * segment that an fdatasync has covered. Everything before it survives a power loss.
+ */
+export interface SyncedPosition {
+  readonly segment: number;
+  readonly offset: number;
+}
+
+export interface StorageStats {
+  /** Total bytes in all WAL segments (MemoryStorage: an estimate of the same). */
+  readonly walBytes: number;
+  /** WAL segment file names, oldest first (MemoryStorage: none). */
+  readonly files: string[];
+  /** fdatasync calls on WAL segments since open. */
+  readonly fsyncCount: number;
+  readonly fsyncTotalMs: number;
+}
+
+/**
+ * A node's durable log and hard state. The calling pattern is the Ready loop
+ * (lib/raft/types.ts, Ready): load() once, then per turn append() and setHardState()
+ * followed by one sync(); only after sync() returns may the node send the messages
+ * that depend on those records (vote grants, append acknowledgements: thesis §3.8).
+ *
+ * Nothing appended or set is durable, or even written, before sync(). close() does
+ * not sync: a caller that wants buffered records kept must sync() first.
+ */
+export interface LogStorage {
+  /**
+   * Reads everything back. Must be called exactly once, before anything else.
+   * Throws StorageCorruptionError (code 'WAL_CORRUPT') naming the file, the offset and
+   * what was expected for a bad record anywhere except a torn tail, and then has
+   * modified no file. A torn tail (the final record of the last segment, cut short or
+   * failing its CRC, with nothing valid after it) is cut off and reported.
+   * The entries' data may be views sharing one ArrayBuffer: copy, never transfer, them.
+   */
+  load(): { state: RestoredState; recovery: RecoveryReport };
+  /**
+   * Buffers entries. If entries[0].index <= the current last index, the log is
+   * truncated from there first (Raft's conflict truncation, §5.3); the record says so,
+   * so replay does the same. entries[0].index may not be beyond last index + 1.
+   */
+  append(entries: readonly Entry[]): void;
+  /** Buffers the hard state; the last one set before a sync() is the one written. */
+  setHardState(hardState: HardState): void;
+  /**
+   * Writes everything buffered since the last sync with ONE write and makes it durable
+   * with ONE fdatasync (group commit). With fsync:false it writes but does not
+   * fdatasync (unsafe; for benchmarks). Returns the fdatasync latency in ms (0 when
+   * there was nothing to do or fsync is off).
+   */
+  sync(): number;
+  syncedPosition(): SyncedPosition;
+  stats(): StorageStats;
+  /** Releases the files. Buffered, unsynced records are dropped (as in a crash). */
+  close(): void;
+}
+
+export interface FileStorageOptions {
+  /**
+   * true: every sync() ends with fdatasync, and segment rolls fsync the directory.
+   * false: UNSAFE, for benchmarks only: writes reach the OS page cache but nothing is
+   * forced to disk, so a power loss can lose acknowledged writes and votes.
+   */
+  readonly fsync: boolean;
+  /** Roll to a new segment file once the current one would grow past this. Default 64 MiB. */
+  readonly segmentBytes?: number | undefined;
+  /** Test aid: decode every record right after encoding it and compare. Default false. */
+  readonly verifyWrites?: boolean | undefined;
+}
+
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Smallest allowed segment size: a segment must at least hold its header and a small record. */
+export const MIN_SEGMENT_BYTES = 256;
+/** Largest payload of one record. A turn's batch is bounded far below this by the core's limits. */
+export const MAX_RECORD_PAYLOAD_BYTES = 512 * 1024 * 1024;

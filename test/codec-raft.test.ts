@@ -1,5 +1,5 @@
 import test from 'ava';
-import { pack } from 'msgpackr';
+import { pack, unpack } from 'msgpackr';
 import { decodeRaftBatch, encodeRaftBatch, validateRaftMessage, WIRE_FORMAT_VERSION } from '../lib/transport/codec.js';
 import { MessageType, type Entry, type Message, type NodeId } from '../lib/raft/types.js';
 
@@ -323,6 +323,54 @@ test('fuzz: random garbage and mutated valid batches never throw and never yield
   t.log(`seed ${seed}: ${iterations} inputs, ${decodedMessages} messages accepted`);
   t.true(decodedMessages > 0, `seed ${seed}: some mutated batches should still carry valid messages`);
 });
+
+test('fuzz: valid tuples with one field replaced by a random value are refused or still valid', (t) => {
+  const seed = testSeed() + 7;
+  const random = mulberry32(seed);
+  const junk: unknown[] = [
+    -1, 0, 1, 2, 3, 5, 1.5, Number.NaN, 2 ** 53, 2 ** 64, -(2 ** 40), 2n ** 60n, -(2n ** 60n), '', '3', true, false, null,
+    [], [1], {}, { index: 1 }, new Uint8Array([1]), SELF, 99, 'AppendEntries',
+  ];
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+  const baseTuples = samples
+    .filter((message) => message.type !== MessageType.AppendEntries || message.entries.length < 4)
+    .map((message) => (batchTuples(encodeRaftBatch([message])) as unknown[][])[0] as unknown[]);
+  let accepted = 0;
+  for (let iteration = 0; iteration < 5000; iteration++) {
+    const tuple = structuredClone(pick(baseTuples));
+    const at = Math.floor(random() * tuple.length);
+    const field = tuple[at];
+    if (Array.isArray(field) && field.length > 0 && random() < 0.7) field[Math.floor(random() * field.length)] = pick(junk);
+    else tuple[at] = pick(junk);
+    const encoded = Uint8Array.from(pack([WIRE_FORMAT_VERSION, [tuple]]));
+    let result: ReturnType<typeof decodeRaftBatch>;
+    try {
+      result = decodeRaftBatch(encoded, SELF, PEERS);
+    } catch (error) {
+      t.fail(`seed ${seed} iteration ${iteration}: decode threw ${String(error)}`);
+      return;
+    }
+    for (const message of result.messages) {
+      const violation = invariantViolation(message);
+      if (violation !== null) {
+        t.fail(`seed ${seed} iteration ${iteration}: ${violation} in ${JSON.stringify(tuple)}`);
+        return;
+      }
+      accepted++;
+    }
+    if (result.messages.length + result.malformed !== 1) {
+      t.fail(`seed ${seed} iteration ${iteration}: one tuple must give one message or one refusal`);
+      return;
+    }
+  }
+  t.log(`seed ${seed}: 5000 mutated tuples, ${accepted} still valid`);
+  t.true(accepted < 5000, `seed ${seed}`);
+});
+
+function batchTuples(encoded: Uint8Array): unknown {
+  const decoded = unpack(encoded) as unknown[];
+  return decoded[1];
+}
 
 test('throughput: encode+decode of 1000 AppendEntries entries of 128 bytes (printed, not asserted)', (t) => {
   const entryCount = 1000;

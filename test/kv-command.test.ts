@@ -209,3 +209,49 @@ test('describeCommand: short lines for the dashboard, never throws', (t) => {
   t.is(describeCommand(new Uint8Array([1, 2, 3])), 'malformed (3 bytes)');
   t.is(describeCommand('junk' as unknown as Uint8Array), 'malformed (0 bytes)');
 });
+
+/** A small seeded PRNG (mulberry32) so a failure can be replayed from its seed. */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let value = state;
+    value = Math.imul(value ^ (value >>> 15), value | 1);
+    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
+    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('fuzz: mutated commands decode to a valid command or fail with MALFORMED_COMMAND, never anything else', (t) => {
+  const fromEnvironment = process.env['KV_TEST_SEED'];
+  const seed = fromEnvironment === undefined ? Date.now() % 1_000_000 : Number(fromEnvironment);
+  const random = mulberry32(seed);
+  const valid = commands.map(encodeCommand);
+  let decoded = 0;
+  for (let iteration = 0; iteration < 10_000; iteration++) {
+    const input = Uint8Array.from(valid[Math.floor(random() * valid.length)] as Uint8Array);
+    const mutations = 1 + Math.floor(random() * 3);
+    for (let m = 0; m < mutations; m++) input[Math.floor(random() * input.length)] = Math.floor(random() * 256);
+    let command: Command;
+    try {
+      command = decodeCommand(input);
+    } catch (error) {
+      if (!(error instanceof KvError) || error.code !== 'MALFORMED_COMMAND') {
+        t.fail(`seed ${seed} iteration ${iteration}: threw ${String(error)}`);
+        return;
+      }
+      continue;
+    }
+    decoded++;
+    // Whatever decodes is a real command: it survives its own round trip and describes itself.
+    try {
+      t.deepEqual(decodeCommand(encodeCommand(command)), command, `seed ${seed} iteration ${iteration}`);
+      if (command.type === 'request') validateOperation(command.operation, Number.MAX_SAFE_INTEGER);
+    } catch (error) {
+      t.fail(`seed ${seed} iteration ${iteration}: decoded ${JSON.stringify(command)} is not valid: ${String(error)}`);
+      return;
+    }
+    if (describeCommand(input).length === 0) t.fail(`seed ${seed}: empty description`);
+  }
+  t.log(`seed ${seed}: 10000 mutated commands, ${decoded} still decodable`);
+});

@@ -191,6 +191,22 @@ export class Harness {
     this.nodes.set(id, this.#createNode(id, true));
   }
 
+  /**
+   * Replace node `id` with one restored from a hand-written disk: entries with the given
+   * terms (data "i" for index i), currentTerm, votedFor, commitIndex.
+   */
+  load(id: NodeId, terms: readonly number[], currentTerm: number, votedFor = 0, commitIndex = 0): void {
+    const entries = terms.map((term, position) => ({ index: position + 1, term, data: new TextEncoder().encode(`e${position + 1}@${term}`) }));
+    this.disks.set(id, { hardState: { currentTerm, votedFor, commitIndex }, entries });
+    this.applied.set(id, []);
+    this.restart(id);
+  }
+
+  /** Terms of the durable log of `id`. */
+  termsOf(id: NodeId): number[] {
+    return this.disks.get(id)!.entries.map((entry) => entry.term);
+  }
+
   /** The log of `id` as data and terms, for comparisons. */
   logOf(id: NodeId): string[] {
     return this.disks.get(id)!.entries.map((entry) => `${entry.term}:${entry.data === null ? 'noop' : new TextDecoder().decode(entry.data)}`);
@@ -203,3 +219,39 @@ export class Harness {
 
 export const text = (value: string): Uint8Array => new TextEncoder().encode(value);
 export const decode = (entry: Entry): string => (entry.data === null ? 'noop' : new TextDecoder().decode(entry.data));
+
+/** A lone RawNode for driving by hand, with an optional restored log (terms only). */
+export function makeNode(
+  id: NodeId,
+  peers: readonly NodeId[],
+  options: {
+    readonly terms?: readonly number[];
+    readonly currentTerm?: number;
+    readonly votedFor?: NodeId;
+    readonly commitIndex?: number;
+    readonly seed?: number;
+    readonly config?: Partial<Omit<Config, 'id' | 'peers' | 'random'>>;
+  } = {},
+): RawNode {
+  const entries = (options.terms ?? []).map((term, position) => ({ index: position + 1, term, data: new TextEncoder().encode(`e${position + 1}`) }));
+  const restored =
+    entries.length > 0 || options.currentTerm !== undefined
+      ? { hardState: { currentTerm: options.currentTerm ?? 0, votedFor: options.votedFor ?? 0, commitIndex: options.commitIndex ?? 0 }, entries }
+      : null;
+  return new RawNode(createConfig({ id, peers, random: createPrng(options.seed ?? id), ...options.config }), restored);
+}
+
+/** Take the pending Ready (if any) and advance; returns it, or an empty one. */
+export function drain(node: RawNode) {
+  if (!node.hasReady()) {
+    return { softState: null, hardState: null, entries: [], messages: [], messagesAfterPersist: [], committedEntries: [], readStates: [] } as const;
+  }
+  const ready = node.ready();
+  node.advance();
+  return ready;
+}
+
+/** All messages of a Ready, both lists. */
+export function allMessages(ready: { readonly messages: readonly Message[]; readonly messagesAfterPersist: readonly Message[] }): Message[] {
+  return [...ready.messages, ...ready.messagesAfterPersist];
+}

@@ -45,13 +45,6 @@ export class Inflights {
     }
   }
 
-  /** Forget the oldest message: used when a heartbeat response shows the follower alive but the window is stuck (lost messages). */
-  freeFirst(): void {
-    if (this.#count === 0) return;
-    this.#start = (this.#start + 1) % this.#capacity;
-    this.#count--;
-  }
-
   reset(): void {
     this.#start = 0;
     this.#count = 0;
@@ -67,6 +60,10 @@ export class Progress {
   state: ProgressState = ProgressState.Probe;
   /** Probe only: an AppendEntries is outstanding; wait for its answer or a heartbeat response. */
   probeSent = false;
+  /** Highest commit index this follower was told in an AppendEntries: avoids redundant commit-only messages. */
+  sentCommitIndex: LogIndex = 0;
+  /** Heartbeat responses received in a row while entries were outstanding and matchIndex did not move. */
+  stalledHeartbeatResponses = 0;
   /** Heard from this follower since the last CheckQuorum round. */
   recentActive = true;
   readonly inflights: Inflights;
@@ -89,6 +86,7 @@ export class Progress {
   becomeProbe(): void {
     this.state = ProgressState.Probe;
     this.probeSent = false;
+    this.stalledHeartbeatResponses = 0;
     this.inflights.reset();
     this.nextIndex = Math.max(this.nextIndex, this.matchIndex + 1);
   }
@@ -119,6 +117,7 @@ export class Progress {
   maybeUpdate(index: LogIndex): boolean {
     if (index <= this.matchIndex) return false;
     this.matchIndex = index;
+    this.stalledHeartbeatResponses = 0;
     this.nextIndex = Math.max(this.nextIndex, index + 1);
     this.probeSent = false;
     return true;

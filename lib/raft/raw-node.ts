@@ -55,6 +55,14 @@ interface HandedOut {
   readonly softState: SoftState;
 }
 
+/**
+ * Heartbeat responses without progress, while entries are outstanding, after which a
+ * follower in replicate state is assumed to have lost appends and is probed again. More
+ * than one, because an acknowledgement waits for the follower's fsync while its
+ * heartbeat response does not.
+ */
+export const STALLED_HEARTBEATS_BEFORE_PROBE = 3;
+
 /** Bound on ReadIndex requests queued on a leader (pending plus waiting for heartbeat acks). */
 export const MAX_PENDING_READS = 65_536;
 
@@ -585,8 +593,9 @@ export class RawNode {
     const updated = progress.maybeUpdate(message.index);
     if (progress.state === ProgressState.Replicate) progress.inflights.freeUpTo(message.index);
     if (updated && progress.state === ProgressState.Probe) progress.becomeReplicate();
-    // A commit broadcasts to every follower, this one included; otherwise keep its pipeline full.
-    if (!(updated && this.#maybeCommit())) this.#sendAppendWhilePossible(message.from);
+    // A commit broadcasts to every follower, this one included; otherwise keep its
+    // pipeline full, and tell it about a commit point it has not heard of yet.
+    if (!(updated && this.#maybeCommit())) this.#sendAppendOrCommit(message.from);
     if (message.from === this.#leadTransferee && progress.matchIndex === this.#log.lastIndex()) {
       this.#sendTimeoutNow(message.from);
     }
@@ -609,10 +618,20 @@ export class RawNode {
     const progress = this.#progressOf(message.from);
     progress.recentActive = true;
     progress.probeSent = false;
-    // A full window with the follower alive means messages were lost: free a slot so
-    // the next AppendEntries goes out; a gap makes the follower reject it and we probe.
-    if (progress.state === ProgressState.Replicate && progress.inflights.full()) progress.inflights.freeFirst();
-    if (progress.matchIndex < this.#log.lastIndex()) this.#sendAppendWhilePossible(message.from);
+    if (progress.matchIndex < this.#log.lastIndex()) {
+      // The follower is alive but behind. In replicate state, appends we believe are in
+      // flight may have been lost (nothing else would ever re-send them): after a few
+      // heartbeat round trips without progress, fall back to probing from matchIndex.
+      if (progress.state === ProgressState.Replicate) {
+        progress.stalledHeartbeatResponses++;
+        if (progress.stalledHeartbeatResponses >= STALLED_HEARTBEATS_BEFORE_PROBE) {
+          this.#trace(`${this.#id} re-probes ${message.from}: no progress past ${progress.matchIndex} for ${progress.stalledHeartbeatResponses} heartbeats`);
+          progress.becomeProbe();
+          progress.nextIndex = progress.matchIndex + 1;
+        }
+      }
+      this.#sendAppendWhilePossible(message.from);
+    }
     if (message.context !== 0) this.#acknowledgeRead(message.from, message.context);
   }
 
@@ -650,12 +669,19 @@ export class RawNode {
     if (this.#role === Role.Leader) this.#broadcastAppend(false);
   }
 
-  #broadcastAppend(sendIfEmpty: boolean): void {
+  #broadcastAppend(notifyCommit: boolean): void {
     this.#broadcastPending = false;
     for (const peer of this.#progress.keys()) {
-      const sent = this.#sendAppendWhilePossible(peer);
-      if (!sent && sendIfEmpty) this.#sendAppend(peer, true);
+      if (notifyCommit) this.#sendAppendOrCommit(peer);
+      else this.#sendAppendWhilePossible(peer);
     }
+  }
+
+  /** Send new entries if any; otherwise an empty AppendEntries if the follower can learn a higher commit index from it. */
+  #sendAppendOrCommit(to: NodeId): void {
+    if (this.#sendAppendWhilePossible(to)) return;
+    const progress = this.#progressOf(to);
+    if (progress.sentCommitIndex < Math.min(this.#log.commitIndex, progress.matchIndex)) this.#sendAppend(to, true);
   }
 
   /** Sends as many AppendEntries as flow control allows; returns whether any was sent. */
@@ -684,6 +710,7 @@ export class RawNode {
       leaderCommit: this.#log.commitIndex,
     };
     progress.sentAppend(prevLogIndex + entries.length, entries.length);
+    progress.sentCommitIndex = Math.max(progress.sentCommitIndex, Math.min(this.#log.commitIndex, prevLogIndex + entries.length));
     // The leader sends before its own write is durable (thesis §10.2.1).
     this.#send(message, false);
     return entries.length > 0;

@@ -193,7 +193,7 @@ export function decodeCommand(bytes: Uint8Array): Command {
   }
   const operationTag: unknown = decoded[4];
   const key: unknown = decoded[5];
-  if (!isValidKey(key)) throw malformed('bad key');
+  if (!isValidDecodedKey(key)) throw malformed('bad key');
   const expectLength = (length: number): void => {
     if (decoded.length !== length) throw malformed(`operation tag ${String(operationTag)} needs ${length} fields`);
   };
@@ -262,11 +262,11 @@ function isValidClientId(value: unknown): value is string {
     typeof value === 'string' &&
     value.length > 0 &&
     value.length <= KV_LIMITS.maxClientIdBytes &&
-    utf8ByteLength(value) <= KV_LIMITS.maxClientIdBytes
+    (value.length * 3 <= KV_LIMITS.maxClientIdBytes || utf8ByteLength(value) <= KV_LIMITS.maxClientIdBytes)
   );
 }
 
-function keyProblem(key: unknown): string | null {
+function keyProblem(key: unknown, checkWellFormed: boolean): string | null {
   if (typeof key !== 'string') return `a key must be a string, got ${typeof key}`;
   if (key.length === 0) return 'a key must not be empty';
   // Cheap bound first: a UTF-16 unit is at most 3 UTF-8 bytes (a pair of units is 4).
@@ -274,17 +274,18 @@ function keyProblem(key: unknown): string | null {
   if (key.length * 3 > KV_LIMITS.maxKeyBytes && utf8ByteLength(key) > KV_LIMITS.maxKeyBytes) {
     return `a key must be at most ${KV_LIMITS.maxKeyBytes} bytes of UTF-8`;
   }
-  if (!isWellFormedString(key)) return 'a key must be well-formed Unicode (no lone surrogates)';
+  if (checkWellFormed && !isWellFormedString(key)) return 'a key must be well-formed Unicode (no lone surrogates)';
   return null;
 }
 
-function isValidKey(key: unknown): key is string {
-  return keyProblem(key) === null;
+/** For keys decoded from UTF-8, which are always well formed. */
+function isValidDecodedKey(key: unknown): key is string {
+  return keyProblem(key, false) === null;
 }
 
 /** Throws KvError INVALID_KEY unless `key` is a non-empty string of at most 1 KiB of UTF-8. */
 export function validateKey(key: unknown): asserts key is string {
-  const problem = keyProblem(key);
+  const problem = keyProblem(key, true);
   if (problem !== null) throw new KvError(KvErrorCode.InvalidKey, `invalid key: ${problem}`);
 }
 

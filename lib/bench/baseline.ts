@@ -1,0 +1,179 @@
+// `raftlab bench --baseline`: what the machine can do at all with raftlab's building
+// blocks, and the replication-pipeline throughput those rates imply.
+//
+// The model (also in the report and the README): per acknowledged write the cluster
+// spends, as CPU time,
+//   on the leader's thread:
+//     codec   2 msgpack decodes (the client frame, the command when applied)
+//           + 2 msgpack encodes (the entry in the AppendEntries batch, the reply)
+//     ports   per batch of B entries: (n-1) AppendEntries sent, (n-1) acks received,
+//             1 client batch received, 1 reply batch sent -> 2n port messages / B
+//     disk    one fdatasync per batch when fsync is on -> 1 / (F * B)
+//   on each follower's thread:
+//     codec   2 decodes (the AppendEntries batch, the command when applied)
+//     ports   2 port messages / B, disk 1 / (F * B)
+//   on the load generators: 1 encode (request) + 1 decode (reply), 2 messages / B.
+// The leader's thread is one core:  T_leader = 1 / leaderSeconds.
+// Every thread shares the machine:  T_cpu = cores / totalSeconds.
+// One fdatasync covers at most the W requests in flight:  T_disk = W * F.
+// The implied limit is min(T_leader, T_cpu, T_disk). fdatasync blocks a thread without
+// using the CPU, so it counts in the leader's thread time but not in T_cpu.
+// B is the measured entries per AppendEntries when the nodes publish counters, else W
+// (every batch carries everything in flight): the best case, so the limit is a ceiling.
+
+import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { MessageChannel } from 'node:worker_threads';
+import { Packr } from 'msgpackr';
+import type { Piscina } from 'piscina';
+import type { BenchTask, BenchTaskResult } from './types.js';
+
+export const BASELINE_LIMITS = {
+  fsyncDurationMs: 1000,
+  /** Bytes appended before each fdatasync: a small WAL batch. */
+  fsyncWriteBytes: 4096,
+  portDurationMs: 1000,
+  /** A client batch or AppendEntries of a few entries. */
+  portMessageBytes: 1024,
+  portAckEvery: 256,
+  portWindow: 4096,
+  codecDurationMs: 500,
+  /** Entries per encoded batch in the codec measurement. */
+  codecBatchEntries: 64,
+  /** Entry header bytes around the value in the command (client id, seq, key). */
+  commandOverheadBytes: 64,
+} as const;
+
+export interface BaselineMeasurements {
+  readonly fdatasyncPerSecond: number;
+  readonly fdatasyncMeanMs: number;
+  readonly portMessagesPerSecond: number;
+  readonly msgpackEncodeEntriesPerSecond: number;
+  readonly msgpackDecodeEntriesPerSecond: number;
+}
+
+export interface PipelineLimit {
+  readonly nodes: number;
+  /** Entries per batch (per AppendEntries, per fdatasync) assumed by the model. */
+  readonly batchEntries: number;
+  readonly leaderMicrosPerWrite: number;
+  readonly clusterCpuMicrosPerWrite: number;
+  readonly leaderBoundWritesPerSecond: number;
+  readonly cpuBoundWritesPerSecond: number;
+  /** null in open loop, where the number of requests in flight is not fixed. */
+  readonly diskBoundWritesPerSecond: number | null;
+  readonly limitWritesPerSecond: number;
+}
+
+/** Appends a small record and fdatasyncs it, again and again, on the data dir's disk. */
+export function measureFdatasync(dir: string, durationMs: number = BASELINE_LIMITS.fsyncDurationMs): { perSecond: number; meanMs: number } {
+  const path = join(dir, `fdatasync-probe-${process.pid}.bin`);
+  const fd = openSync(path, 'w');
+  const record = Buffer.alloc(BASELINE_LIMITS.fsyncWriteBytes, 0x5a);
+  let count = 0;
+  const startedAt = performance.now();
+  try {
+    while (performance.now() - startedAt < durationMs) {
+      writeSync(fd, record);
+      fdatasyncSync(fd);
+      count++;
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(path, { force: true });
+  }
+  const elapsedMs = performance.now() - startedAt;
+  return { perSecond: (count * 1000) / elapsedMs, meanMs: elapsedMs / count };
+}
+
+/** Encode and decode rate of batches shaped like AppendEntries entries. */
+export function measureMsgpack(valueBytes: number, durationMs: number = BASELINE_LIMITS.codecDurationMs): { encodePerSecond: number; decodePerSecond: number } {
+  const packr = new Packr({ useRecords: false, moreTypes: false });
+  const entries = Array.from({ length: BASELINE_LIMITS.codecBatchEntries }, (_, i) => ({
+    index: 1_000_000 + i,
+    term: 7,
+    data: new Uint8Array(valueBytes + BASELINE_LIMITS.commandOverheadBytes).fill(i & 0xff),
+  }));
+  const batch = { type: 'AppendEntries', term: 7, from: 1, to: 2, prevLogIndex: 999_999, prevLogTerm: 7, leaderCommit: 999_990, entries };
+  let encoded = packr.pack(batch);
+  let batches = 0;
+  let startedAt = performance.now();
+  while (performance.now() - startedAt < durationMs) {
+    encoded = packr.pack(batch);
+    batches++;
+  }
+  const encodePerSecond = (batches * entries.length * 1000) / (performance.now() - startedAt);
+  const exact = Uint8Array.from(encoded);
+  batches = 0;
+  let sink = 0;
+  startedAt = performance.now();
+  while (performance.now() - startedAt < durationMs) {
+    const decoded = packr.unpack(exact) as { entries: unknown[] };
+    sink += decoded.entries.length;
+    batches++;
+  }
+  const decodePerSecond = (batches * entries.length * 1000) / (performance.now() - startedAt);
+  if (sink !== batches * entries.length) throw new Error('msgpack baseline: decoded batches lost entries');
+  return { encodePerSecond, decodePerSecond };
+}
+
+/** Transferred-buffer messages per second from one pool worker to another. */
+export async function measurePortRate(pool: Piscina<BenchTask, BenchTaskResult>, durationMs: number = BASELINE_LIMITS.portDurationMs): Promise<number> {
+  const { port1, port2 } = new MessageChannel();
+  const sink = pool.run({ type: 'port-sink', port: port2, ackEvery: BASELINE_LIMITS.portAckEvery }, { transferList: [port2] });
+  const source = pool.run(
+    { type: 'port-source', port: port1, durationMs, messageBytes: BASELINE_LIMITS.portMessageBytes, ackEvery: BASELINE_LIMITS.portAckEvery, window: BASELINE_LIMITS.portWindow },
+    { transferList: [port1] },
+  );
+  const [sourceResult] = await Promise.all([source, sink]);
+  if (sourceResult.type !== 'port-rate') throw new Error(`port baseline: unexpected result ${sourceResult.type}`);
+  return (sourceResult.messages * 1000) / sourceResult.elapsedMs;
+}
+
+export async function measureBaseline(dir: string, valueBytes: number, pool: Piscina<BenchTask, BenchTaskResult>): Promise<BaselineMeasurements> {
+  const fsync = measureFdatasync(dir);
+  const portMessagesPerSecond = await measurePortRate(pool);
+  const codec = measureMsgpack(valueBytes);
+  return {
+    fdatasyncPerSecond: fsync.perSecond,
+    fdatasyncMeanMs: fsync.meanMs,
+    portMessagesPerSecond,
+    msgpackEncodeEntriesPerSecond: codec.encodePerSecond,
+    msgpackDecodeEntriesPerSecond: codec.decodePerSecond,
+  };
+}
+
+/** The model in this file's header, for n nodes and batches of B entries. */
+export function pipelineLimit(
+  baseline: BaselineMeasurements,
+  nodes: number,
+  batchEntries: number,
+  requestsInFlight: number | null,
+  fsync: boolean,
+  cores: number,
+): PipelineLimit {
+  const micros = 1_000_000;
+  const encode = micros / baseline.msgpackEncodeEntriesPerSecond;
+  const decode = micros / baseline.msgpackDecodeEntriesPerSecond;
+  const message = micros / baseline.portMessagesPerSecond;
+  const fdatasync = fsync ? micros / baseline.fdatasyncPerSecond : 0;
+  const leaderMicrosPerWrite = 2 * decode + 2 * encode + (2 * nodes * message) / batchEntries + fdatasync / batchEntries;
+  const leaderCpu = leaderMicrosPerWrite - fdatasync / batchEntries;
+  const followerCpu = 2 * decode + (2 * message) / batchEntries;
+  const generatorCpu = encode + decode + (2 * message) / batchEntries;
+  const clusterCpuMicrosPerWrite = leaderCpu + (nodes - 1) * followerCpu + generatorCpu;
+  const leaderBoundWritesPerSecond = micros / leaderMicrosPerWrite;
+  const cpuBoundWritesPerSecond = (cores * micros) / clusterCpuMicrosPerWrite;
+  const diskBoundWritesPerSecond = fsync && requestsInFlight !== null ? requestsInFlight * baseline.fdatasyncPerSecond : null;
+  return {
+    nodes,
+    batchEntries,
+    leaderMicrosPerWrite,
+    clusterCpuMicrosPerWrite,
+    leaderBoundWritesPerSecond,
+    cpuBoundWritesPerSecond,
+    diskBoundWritesPerSecond,
+    limitWritesPerSecond: Math.min(leaderBoundWritesPerSecond, cpuBoundWritesPerSecond, diskBoundWritesPerSecond ?? Number.POSITIVE_INFINITY),
+  };
+}

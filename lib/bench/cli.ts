@@ -1,0 +1,62 @@
+// `raftlab bench`: parse, run, print the table and chart, write the JSON.
+// Exit codes: 0 a run whose acknowledged writes all read back (errors, if any, are
+// printed loudly); 1 acknowledged writes missing or nothing acknowledged; 2 bad usage.
+
+import { writeFileSync } from 'node:fs';
+import { BENCH_USAGE, BenchUsageError, parseBenchArgs } from './options.js';
+import type { BenchOptions } from './options.js';
+import { formatReport } from './report.js';
+import { runBench } from './run.js';
+import type { BenchReport } from './run.js';
+
+export const BenchExitCode = {
+  Ok: 0,
+  WritesLost: 1,
+  Usage: 2,
+} as const;
+
+export function benchExitCode(report: BenchReport): number {
+  const nothingAcknowledged = report.results.some((result) => result.writesAckedTotal === 0);
+  const unverified = report.results.some((result) => result.verify.readErrors > 0);
+  return report.writesMissing > 0 || nothingAcknowledged || unverified ? BenchExitCode.WritesLost : BenchExitCode.Ok;
+}
+
+export async function runBenchCli(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(BENCH_USAGE + '\n');
+    return BenchExitCode.Ok;
+  }
+  let options: BenchOptions;
+  try {
+    options = parseBenchArgs(argv);
+  } catch (error) {
+    if (!(error instanceof BenchUsageError)) throw error;
+    process.stderr.write(`raftlab bench: ${error.message}\n${BENCH_USAGE}\n`);
+    return BenchExitCode.Usage;
+  }
+  const tty = process.stderr.isTTY;
+  let progressShown = false;
+  const clearProgress = (): void => {
+    if (progressShown) process.stderr.write('\r\x1b[2K');
+    progressShown = false;
+  };
+  const report = await runBench(options, {
+    progress: tty
+      ? (line) => {
+          process.stderr.write(`\r\x1b[2K${line}`);
+          progressShown = true;
+        }
+      : () => undefined,
+    note: (line) => {
+      clearProgress();
+      process.stderr.write(`${line}\n`);
+    },
+  });
+  clearProgress();
+  process.stdout.write(formatReport(report) + '\n');
+  if (options.jsonPath !== null) {
+    writeFileSync(options.jsonPath, JSON.stringify(report, null, 2) + '\n');
+    process.stdout.write(`wrote ${options.jsonPath}\n`);
+  }
+  return benchExitCode(report);
+}

@@ -1,0 +1,58 @@
+// Latency histograms (hdr-histogram-js), recorded in microseconds so that sub-millisecond
+// commits stay distinguishable, and shipped between threads as compressed base64.
+
+import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64 } from 'hdr-histogram-js';
+import type { Histogram } from 'hdr-histogram-js';
+import { BENCH_LIMITS } from './types.js';
+
+/** Three significant digits: p99.9 of 1,234 µs is reported as 1,234, not 1,200. */
+const SIGNIFICANT_DIGITS = 3;
+
+export function newLatencyHistogram(): Histogram {
+  return build({ bitBucketSize: 32, autoResize: true, lowestDiscernibleValue: 1, numberOfSignificantValueDigits: SIGNIFICANT_DIGITS, useWebAssembly: false });
+}
+
+export function recordLatencyMs(histogram: Histogram, latencyMs: number): void {
+  const micros = Math.round(latencyMs * 1000);
+  histogram.recordValue(Math.min(BENCH_LIMITS.histogramMaxMicros, Math.max(1, micros)));
+}
+
+export function encodeHistogram(histogram: Histogram): string {
+  return encodeIntoCompressedBase64(histogram);
+}
+
+/** Sums histograms shipped from several generators into one. */
+export function mergeHistograms(encoded: readonly string[]): Histogram {
+  const total = newLatencyHistogram();
+  for (const text of encoded) {
+    const part = decodeFromCompressedBase64(text, 32, false);
+    total.add(part);
+    part.destroy();
+  }
+  return total;
+}
+
+export interface LatencySummaryMs {
+  readonly count: number;
+  readonly p50: number | null;
+  readonly p90: number | null;
+  readonly p99: number | null;
+  readonly p999: number | null;
+  readonly max: number | null;
+  readonly mean: number | null;
+}
+
+export function summarizeMs(histogram: Histogram): LatencySummaryMs {
+  const count = histogram.totalCount;
+  if (count === 0) return { count, p50: null, p90: null, p99: null, p999: null, max: null, mean: null };
+  const ms = (micros: number): number => Math.round(micros) / 1000;
+  return {
+    count,
+    p50: ms(histogram.getValueAtPercentile(50)),
+    p90: ms(histogram.getValueAtPercentile(90)),
+    p99: ms(histogram.getValueAtPercentile(99)),
+    p999: ms(histogram.getValueAtPercentile(99.9)),
+    max: ms(histogram.maxValue),
+    mean: ms(histogram.mean),
+  };
+}

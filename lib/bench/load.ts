@@ -1,0 +1,313 @@
+// One load generator: runs inside a piscina worker (workers/bench-client.ts) with its
+// own ports to every node, so the supervisor's thread is never the bottleneck.
+//
+// Honesty rules this file keeps:
+// - A write counts only when the KvClient resolves, i.e. after the leader committed and
+//   applied it. Errors are counted by code, never retried into the numbers.
+// - Closed loop: latency runs from the moment the request was issued. Open loop
+//   (--rate): latency runs from the moment the request was *due*, so a stall that
+//   delays sending is charged to the system, not hidden (no coordinated omission).
+// - The generator owns a disjoint slice of the key space and never has two writes to
+//   one key in flight, so the last acknowledged write to a key is well defined and the
+//   read-back at the end can demand it (or something newer from this generator).
+
+import { performance } from 'node:perf_hooks';
+import type { Histogram } from 'hdr-histogram-js';
+import { ClientHub } from '../cluster/client.js';
+import type { KvClient } from '../cluster/client.js';
+import { createPrng } from '../raft/prng.js';
+import { encodeHistogram, newLatencyHistogram, recordLatencyMs } from './histogram.js';
+import { BENCH_LIMITS, PROGRESS_SLOTS_PER_GENERATOR, ProgressSlot } from './types.js';
+import type { LoadResult, LoadTask, MissingWrite, VerifyResult } from './types.js';
+
+/** JSON adds two quote characters around a string value. */
+const JSON_STRING_QUOTES = 2;
+const NO_FREE_KEY = -1;
+
+export function keyName(index: number): string {
+  return `k${index}`;
+}
+
+/** The value of write `seq` of generator `generatorId`: parseable prefix, then padding
+ *  up to exactly valueBytes bytes of JSON. */
+export function makeValue(generatorId: number, seq: number, valueBytes: number, padding: string): string {
+  const prefix = `${generatorId}:${seq}:`;
+  return prefix + padding.slice(0, Math.max(0, valueBytes - JSON_STRING_QUOTES - prefix.length));
+}
+
+export function parseValue(value: unknown): { generatorId: number; seq: number } | null {
+  if (typeof value !== 'string') return null;
+  const match = /^(\d+):(\d+):/.exec(value);
+  if (match === null) return null;
+  return { generatorId: Number(match[1]), seq: Number(match[2]) };
+}
+
+function errorCode(error: unknown): { code: string; indeterminate: boolean } {
+  const shape = error as { code?: unknown; indeterminate?: unknown };
+  return { code: typeof shape.code === 'string' ? shape.code : 'UNKNOWN', indeterminate: shape.indeterminate === true };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+class LoadGenerator {
+  private readonly hub: ClientHub;
+  private readonly clients: KvClient[];
+  private readonly random: () => number;
+  private readonly progress: Int32Array;
+  private readonly padding: string;
+  /** Keys this generator writes: index = generatorId + slot * generators. */
+  private readonly ownedKeys: number;
+  private readonly keyBusy: Uint8Array;
+  /** Per slot: last acknowledged seq (0: none) and last issued seq. */
+  private readonly lastAckedSeq: Float64Array;
+  private readonly lastIssuedSeq: Float64Array;
+  private nextSeq = 1;
+  private outstanding = 0;
+  private drained: (() => void) | null = null;
+  private readonly writeHistogram: Histogram = newLatencyHistogram();
+  private readonly readHistogram: Histogram = newLatencyHistogram();
+  private writesAcked = 0;
+  private readsOk = 0;
+  private writesAckedTotal = 0;
+  private writeErrors = 0;
+  private readErrors = 0;
+  private writesIndeterminate = 0;
+  private readonly errorCodes: Record<string, number> = {};
+  private backlogMax = 0;
+  /** performance.now() instants of the task's wall-clock phases. */
+  private readonly startAt: number;
+  private readonly warmupEndsAt: number;
+  private readonly measureEndsAt: number;
+
+  constructor(private readonly task: LoadTask) {
+    this.hub = new ClientHub(task.nodeIds, { maxValueBytes: task.maxValueBytes });
+    for (const { node, port } of task.ports) this.hub.connect(node, port);
+    this.clients = Array.from({ length: task.clients }, () => this.hub.client({ timeoutMs: BENCH_LIMITS.requestTimeoutMs }));
+    this.random = createPrng(task.seed);
+    this.progress = new Int32Array(task.progress);
+    this.padding = 'x'.repeat(task.valueBytes);
+    this.ownedKeys = Math.floor((task.keys - 1 - task.generatorId) / task.generators) + 1;
+    this.keyBusy = new Uint8Array(this.ownedKeys);
+    this.lastAckedSeq = new Float64Array(this.ownedKeys);
+    this.lastIssuedSeq = new Float64Array(this.ownedKeys);
+    const offset = performance.now() - Date.now();
+    this.startAt = task.startAtMs + offset;
+    this.warmupEndsAt = task.warmupEndsAtMs + offset;
+    this.measureEndsAt = task.measureEndsAtMs + offset;
+  }
+
+  async run(): Promise<LoadResult> {
+    try {
+      await sleep(Math.max(0, this.startAt - performance.now()));
+      if (this.task.ratePerSecond === null) await this.closedLoop();
+      else await this.openLoop(this.task.ratePerSecond);
+      await this.drain();
+      const verify = await this.verify();
+      return {
+        type: 'load',
+        generatorId: this.task.generatorId,
+        writesAcked: this.writesAcked,
+        readsOk: this.readsOk,
+        writeErrors: this.writeErrors,
+        readErrors: this.readErrors,
+        errorCodes: this.errorCodes,
+        writesIndeterminate: this.writesIndeterminate,
+        writesAckedTotal: this.writesAckedTotal,
+        writeHistogram: encodeHistogram(this.writeHistogram),
+        readHistogram: encodeHistogram(this.readHistogram),
+        backlogMax: this.backlogMax,
+        verify,
+      };
+    } finally {
+      this.writeHistogram.destroy();
+      this.readHistogram.destroy();
+      this.hub.close();
+    }
+  }
+
+  private bump(slot: number): void {
+    Atomics.add(this.progress, this.task.generatorId * PROGRESS_SLOTS_PER_GENERATOR + slot, 1);
+  }
+
+  private countError(code: string): void {
+    this.errorCodes[code] = (this.errorCodes[code] ?? 0) + 1;
+    this.bump(ProgressSlot.Errors);
+  }
+
+  private inWindow(completedAt: number): boolean {
+    return completedAt >= this.warmupEndsAt && completedAt <= this.measureEndsAt;
+  }
+
+  private pickFreeKey(): number {
+    const start = Math.floor(this.random() * this.ownedKeys);
+    for (let probe = 0; probe < this.ownedKeys; probe++) {
+      const slot = (start + probe) % this.ownedKeys;
+      if (this.keyBusy[slot] === 0) return slot;
+    }
+    return NO_FREE_KEY;
+  }
+
+  /** Issues one request; never throws. `since` is when its latency clock started. */
+  private issue(client: KvClient, since: number): Promise<void> | null {
+    if (this.task.readFraction > 0 && this.random() < this.task.readFraction) {
+      this.outstanding++;
+      return this.read(client, since).finally(() => this.settleOne());
+    }
+    const slot = this.pickFreeKey();
+    if (slot === NO_FREE_KEY) return null;
+    this.outstanding++;
+    return this.write(client, slot, since).finally(() => this.settleOne());
+  }
+
+  private settleOne(): void {
+    this.outstanding--;
+    if (this.outstanding === 0 && this.drained !== null) this.drained();
+  }
+
+  private async write(client: KvClient, slot: number, since: number): Promise<void> {
+    const seq = this.nextSeq++;
+    this.keyBusy[slot] = 1;
+    this.lastIssuedSeq[slot] = seq;
+    const key = keyName(this.task.generatorId + slot * this.task.generators);
+    try {
+      await client.put(key, makeValue(this.task.generatorId, seq, this.task.valueBytes, this.padding));
+      const now = performance.now();
+      this.lastAckedSeq[slot] = seq;
+      this.writesAckedTotal++;
+      this.bump(ProgressSlot.WritesAcked);
+      if (this.inWindow(now)) {
+        this.writesAcked++;
+        recordLatencyMs(this.writeHistogram, now - since);
+      }
+    } catch (error) {
+      const { code, indeterminate } = errorCode(error);
+      this.writeErrors++;
+      if (indeterminate) this.writesIndeterminate++;
+      this.countError(`write ${code}`);
+    } finally {
+      this.keyBusy[slot] = 0;
+    }
+  }
+
+  private async read(client: KvClient, since: number): Promise<void> {
+    const key = keyName(Math.floor(this.random() * this.task.keys));
+    try {
+      await client.get(key);
+      const now = performance.now();
+      this.bump(ProgressSlot.ReadsOk);
+      if (this.inWindow(now)) {
+        this.readsOk++;
+        recordLatencyMs(this.readHistogram, now - since);
+      }
+    } catch (error) {
+      this.readErrors++;
+      this.countError(`read ${errorCode(error).code}`);
+    }
+  }
+
+  /** N outstanding requests per client, each re-issued as soon as it completes. */
+  private async closedLoop(): Promise<void> {
+    const loops: Promise<void>[] = [];
+    for (const client of this.clients) {
+      for (let i = 0; i < this.task.inflightPerClient; i++) {
+        loops.push(
+          (async () => {
+            while (performance.now() < this.measureEndsAt) {
+              const request = this.issue(client, performance.now());
+              // Options validation guarantees a free key per outstanding request.
+              if (request === null) throw new Error('closed loop invariant violated: no free key for an outstanding request');
+              await request;
+            }
+          })(),
+        );
+      }
+    }
+    await Promise.all(loops);
+  }
+
+  /** Requests fall due at fixed intervals from the start, whatever the system does. */
+  private async openLoop(ratePerSecond: number): Promise<void> {
+    const intervalMs = 1000 / ratePerSecond;
+    const maxOutstanding = Math.min(BENCH_LIMITS.openLoopMaxOutstanding, this.ownedKeys);
+    let issued = 0;
+    let nextClient = 0;
+    for (;;) {
+      const now = performance.now();
+      if (now >= this.measureEndsAt) break;
+      const due = Math.floor((now - this.startAt) / intervalMs) + 1;
+      while (issued < due && this.outstanding < maxOutstanding) {
+        const client = this.clients[nextClient]!;
+        nextClient = (nextClient + 1) % this.clients.length;
+        const request = this.issue(client, this.startAt + issued * intervalMs);
+        if (request === null) break;
+        void request;
+        issued++;
+      }
+      this.backlogMax = Math.max(this.backlogMax, due - issued);
+      await sleep(BENCH_LIMITS.openLoopTickMs);
+    }
+  }
+
+  private drain(): Promise<void> {
+    if (this.outstanding === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.drained = resolve;
+    });
+  }
+
+  /** Reads back a sample of acknowledged keys through linearizable gets. */
+  private async verify(): Promise<VerifyResult> {
+    const written: number[] = [];
+    for (let slot = 0; slot < this.ownedKeys; slot++) if (this.lastAckedSeq[slot]! > 0) written.push(slot);
+    // A seeded partial Fisher-Yates shuffle picks the sample.
+    const sampleSize = Math.min(this.task.verifySample, written.length);
+    for (let i = 0; i < sampleSize; i++) {
+      const j = i + Math.floor(this.random() * (written.length - i));
+      [written[i], written[j]] = [written[j]!, written[i]!];
+    }
+    const checks: { key: string; expectedSeq: number; maxSeq: number }[] = written.slice(0, sampleSize).map((slot) => ({
+      key: keyName(this.task.generatorId + slot * this.task.generators),
+      expectedSeq: this.lastAckedSeq[slot]!,
+      maxSeq: this.lastIssuedSeq[slot]!,
+    }));
+    if (this.task.testOnlyForgetKey) {
+      checks.push({ key: `never-written-by-generator-${this.task.generatorId}`, expectedSeq: 1, maxSeq: 1 });
+    }
+    const client = this.hub.client({ timeoutMs: BENCH_LIMITS.requestTimeoutMs });
+    const missingListed: MissingWrite[] = [];
+    const readErrorCodes: Record<string, number> = {};
+    let missing = 0;
+    let readErrors = 0;
+    let next = 0;
+    const reader = async (): Promise<void> => {
+      while (next < checks.length) {
+        const check = checks[next++]!;
+        let value: unknown;
+        try {
+          value = await client.get(check.key);
+        } catch (error) {
+          readErrors++;
+          const { code } = errorCode(error);
+          readErrorCodes[code] = (readErrorCodes[code] ?? 0) + 1;
+          continue;
+        }
+        const parsed = parseValue(value);
+        // The last acknowledged write, or a later one of ours whose outcome was unknown.
+        const ok = parsed !== null && parsed.generatorId === this.task.generatorId && parsed.seq >= check.expectedSeq && parsed.seq <= check.maxSeq;
+        if (ok) continue;
+        missing++;
+        if (missingListed.length < BENCH_LIMITS.missingKeysListed) {
+          missingListed.push({ key: check.key, expectedSeq: check.expectedSeq, found: typeof value === 'string' ? value.slice(0, 40) : value === null ? null : JSON.stringify(value).slice(0, 40) });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: BENCH_LIMITS.verifyConcurrency }, reader));
+    return { checked: checks.length, missing, missingListed, readErrors, readErrorCodes };
+  }
+}
+
+export function runLoad(task: LoadTask): Promise<LoadResult> {
+  return new LoadGenerator(task).run();
+}

@@ -1,0 +1,167 @@
+// `raftlab bench` options: parsed from argv, checked once, then plain readonly data.
+
+import { BENCH_LIMITS } from './types.js';
+
+export interface BenchOptions {
+  readonly nodeCounts: readonly number[];
+  readonly durationSeconds: number;
+  readonly warmupSeconds: number;
+  readonly clients: number;
+  readonly inflightPerClient: number;
+  readonly generators: number;
+  readonly valueBytes: number;
+  readonly keys: number;
+  readonly readFraction: number;
+  /** Open loop: total requests per second; null for closed loop. */
+  readonly ratePerSecond: number | null;
+  readonly fsync: boolean;
+  readonly jsonPath: string | null;
+  readonly baseline: boolean;
+  readonly seed: number;
+  /** Where the per-run temp data dirs are made (default: the OS temp dir). */
+  readonly dataParent: string | null;
+  readonly verifySamplePerGenerator: number;
+  /** Test only: verification also reads a key that was never written. */
+  readonly testOnlyForgetKey: boolean;
+}
+
+export const BENCH_USAGE = `usage: raftlab bench [options]
+  --nodes 1,3,5,7       node counts, each a fresh cluster (default 1,3,5,7)
+  --duration S          measured seconds per node count (default ${BENCH_LIMITS.defaultDurationSeconds})
+  --warmup S            warm-up seconds before each measurement (default ${BENCH_LIMITS.defaultWarmupSeconds})
+  --clients N           client sessions across all generators (default ${BENCH_LIMITS.defaultClients})
+  --inflight N          closed loop: requests in flight per session (default ${BENCH_LIMITS.defaultInflightPerClient})
+  --generators N        load-generator worker threads (default ${BENCH_LIMITS.defaultGenerators})
+  --value-size B        bytes of JSON per value (default ${BENCH_LIMITS.defaultValueBytes})
+  --keys N              key space (default ${BENCH_LIMITS.defaultKeys})
+  --reads F             fraction of requests that are linearizable gets (default 0)
+  --rate R              open loop: R requests/s in total, latency from the intended send time
+  --fsync on|off        fdatasync every turn (default on; off is unsafe)
+  --baseline            first measure fdatasync, MessagePort and msgpackr rates
+  --json FILE           write everything (with machine info) to FILE
+  --seed N              seed for keys and read/write choice (default random, printed)
+  --data-dir DIR        where temporary cluster directories are made
+  --verify-sample N     acknowledged keys read back per generator (default ${BENCH_LIMITS.defaultVerifySamplePerGenerator})`;
+
+export class BenchUsageError extends Error {
+  readonly code = 'BENCH_USAGE';
+}
+
+function integer(flag: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw new BenchUsageError(`${flag} must be an integer from ${min} to ${max}, got '${text}'`);
+  return value;
+}
+
+function positiveNumber(flag: string, text: string, max: number): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0 || value > max) throw new BenchUsageError(`${flag} must be a number above 0 and at most ${max}, got '${text}'`);
+  return value;
+}
+
+export function defaultBenchOptions(): BenchOptions {
+  return {
+    nodeCounts: BENCH_LIMITS.defaultNodeCounts,
+    durationSeconds: BENCH_LIMITS.defaultDurationSeconds,
+    warmupSeconds: BENCH_LIMITS.defaultWarmupSeconds,
+    clients: BENCH_LIMITS.defaultClients,
+    inflightPerClient: BENCH_LIMITS.defaultInflightPerClient,
+    generators: BENCH_LIMITS.defaultGenerators,
+    valueBytes: BENCH_LIMITS.defaultValueBytes,
+    keys: BENCH_LIMITS.defaultKeys,
+    readFraction: 0,
+    ratePerSecond: null,
+    fsync: true,
+    jsonPath: null,
+    baseline: false,
+    seed: Math.floor(Math.random() * 0x7fffffff),
+    dataParent: null,
+    verifySamplePerGenerator: BENCH_LIMITS.defaultVerifySamplePerGenerator,
+    testOnlyForgetKey: false,
+  };
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  const options: { -readonly [K in keyof BenchOptions]: BenchOptions[K] } = { ...defaultBenchOptions() };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    if (flag === '--baseline') {
+      options.baseline = true;
+      continue;
+    }
+    const value = argv[i + 1];
+    if (value === undefined) throw new BenchUsageError(`${flag} needs a value`);
+    i++;
+    switch (flag) {
+      case '--nodes':
+        options.nodeCounts = value.split(',').map((part) => integer('--nodes', part.trim(), 1, BENCH_LIMITS.maxNodes));
+        break;
+      case '--duration':
+        options.durationSeconds = positiveNumber('--duration', value, BENCH_LIMITS.maxDurationSeconds);
+        break;
+      case '--warmup':
+        options.warmupSeconds = value === '0' ? 0 : positiveNumber('--warmup', value, BENCH_LIMITS.maxDurationSeconds);
+        break;
+      case '--clients':
+        options.clients = integer('--clients', value, 1, BENCH_LIMITS.maxClients);
+        break;
+      case '--inflight':
+        options.inflightPerClient = integer('--inflight', value, 1, BENCH_LIMITS.maxInflightPerClient);
+        break;
+      case '--generators':
+        options.generators = integer('--generators', value, 1, BENCH_LIMITS.maxGenerators);
+        break;
+      case '--value-size':
+        options.valueBytes = integer('--value-size', value, BENCH_LIMITS.minValueBytes, BENCH_LIMITS.maxValueBytes);
+        break;
+      case '--keys':
+        options.keys = integer('--keys', value, 1, BENCH_LIMITS.maxKeys);
+        break;
+      case '--reads': {
+        const fraction = Number(value);
+        if (!(fraction >= 0 && fraction <= 1)) throw new BenchUsageError(`--reads must be a fraction from 0 to 1, got '${value}'`);
+        options.readFraction = fraction;
+        break;
+      }
+      case '--rate':
+        options.ratePerSecond = positiveNumber('--rate', value, 1e9);
+        break;
+      case '--fsync':
+        if (value !== 'on' && value !== 'off') throw new BenchUsageError(`--fsync must be on or off, got '${value}'`);
+        options.fsync = value === 'on';
+        break;
+      case '--json':
+        options.jsonPath = value;
+        break;
+      case '--seed':
+        options.seed = integer('--seed', value, 0, 0x7fffffff);
+        break;
+      case '--data-dir':
+        options.dataParent = value;
+        break;
+      case '--verify-sample':
+        options.verifySamplePerGenerator = integer('--verify-sample', value, 0, BENCH_LIMITS.maxKeys);
+        break;
+      default:
+        throw new BenchUsageError(`unknown option '${flag}'`);
+    }
+  }
+  checkBenchOptions(options);
+  return options;
+}
+
+/** Cross-field checks, also applied to options built in code (tests). */
+export function checkBenchOptions(options: BenchOptions): void {
+  if (options.nodeCounts.length === 0) throw new BenchUsageError('--nodes needs at least one node count');
+  const generators = Math.min(options.generators, options.clients);
+  if (options.keys < generators) throw new BenchUsageError(`--keys (${options.keys}) must be at least the number of generators (${generators})`);
+  // A generator never has two writes to one key in flight (that is what makes read-back
+  // exact), so its slice of the key space must cover everything it has in flight.
+  const clientsPerGenerator = Math.ceil(options.clients / generators);
+  const keysPerGenerator = Math.floor(options.keys / generators);
+  if (options.ratePerSecond === null && clientsPerGenerator * options.inflightPerClient > keysPerGenerator) {
+    throw new BenchUsageError(
+      `--keys too small: each generator has up to ${clientsPerGenerator * options.inflightPerClient} writes in flight but only ${keysPerGenerator} keys; use --keys ${clientsPerGenerator * options.inflightPerClient * generators} or more`,
+    );
+  }
+}

@@ -1,0 +1,109 @@
+// The terminal report: a table per node count and a bar chart of throughput against
+// node count. Plain text, so it pastes into a README unchanged.
+
+import type { BaselineMeasurements } from './baseline.js';
+import type { BenchReport, NodeCountResult } from './run.js';
+
+const CHART_WIDTH = 50;
+
+function thousands(value: number): string {
+  return Math.round(value).toLocaleString('en-US');
+}
+
+function ms(value: number | null): string {
+  return value === null ? '-' : value < 10 ? value.toFixed(2) : value.toFixed(1);
+}
+
+function optional(value: number | null, digits: number): string {
+  return value === null ? 'n/a' : value.toFixed(digits);
+}
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  const line = (row: readonly string[]): string => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  const rule = widths.map((width) => '-'.repeat(width)).join('  ');
+  return [line(rows[0]!), rule, ...rows.slice(1).map(line)].join('\n');
+}
+
+export function resultsTable(results: readonly NodeCountResult[], withReads: boolean): string {
+  const header = ['nodes', 'writes/s', ...(withReads ? ['reads/s'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'fsyncs/s', 'entries/fsync', 'entries/AE', 'errors'];
+  const rows = results.map((result) => [
+    String(result.nodes),
+    thousands(result.writesPerSecond),
+    ...(withReads ? [thousands(result.readsPerSecond)] : []),
+    ms(result.writeLatencyMs.p50),
+    ms(result.writeLatencyMs.p90),
+    ms(result.writeLatencyMs.p99),
+    ms(result.writeLatencyMs.p999),
+    ms(result.writeLatencyMs.max),
+    result.cpuCoresUsed.toFixed(2),
+    optional(result.disk.leaderFsyncsPerSecond, 0),
+    optional(result.disk.leaderEntriesPerFsync, 1),
+    optional(result.disk.entriesPerAppendEntries, 1),
+    String(result.errors.total),
+  ]);
+  return table([header, ...rows]);
+}
+
+export function throughputChart(results: readonly NodeCountResult[]): string {
+  const peak = Math.max(1, ...results.map((result) => result.writesPerSecond));
+  const lines = results.map((result) => {
+    const bar = '█'.repeat(Math.max(result.writesPerSecond > 0 ? 1 : 0, Math.round((result.writesPerSecond / peak) * CHART_WIDTH)));
+    return `${String(result.nodes).padStart(2)} nodes | ${bar.padEnd(CHART_WIDTH)} ${thousands(result.writesPerSecond)} writes/s`;
+  });
+  return ['acknowledged writes/s against node count', ...lines].join('\n');
+}
+
+export function baselineText(baseline: BaselineMeasurements, results: readonly NodeCountResult[]): string {
+  const lines = [
+    'machine baseline (same building blocks, no protocol):',
+    `  fdatasync (4 KiB append + fdatasync): ${thousands(baseline.fdatasyncPerSecond)}/s, ${baseline.fdatasyncMeanMs.toFixed(3)} ms each`,
+    `  MessagePort, worker to worker (1 KiB transferred): ${thousands(baseline.portMessagesPerSecond)} messages/s`,
+    `  msgpackr, AppendEntries-shaped entries: encode ${thousands(baseline.msgpackEncodeEntriesPerSecond)}/s, decode ${thousands(baseline.msgpackDecodeEntriesPerSecond)}/s`,
+  ];
+  const withLimits = results.filter((result) => result.pipelineLimit !== null);
+  if (withLimits.length > 0) {
+    lines.push('', 'raftlab against the pipeline limit those rates imply (see lib/bench/baseline.ts for the model):');
+    const rows = [['nodes', 'batch', 'leader µs/write', 'cluster CPU µs/write', 'leader-bound/s', 'CPU-bound/s', 'disk-bound/s', 'limit/s', 'raftlab writes/s', 'fraction']];
+    for (const result of withLimits) {
+      const limit = result.pipelineLimit!;
+      rows.push([
+        String(result.nodes),
+        limit.batchEntries.toFixed(0),
+        limit.leaderMicrosPerWrite.toFixed(2),
+        limit.clusterCpuMicrosPerWrite.toFixed(2),
+        thousands(limit.leaderBoundWritesPerSecond),
+        thousands(limit.cpuBoundWritesPerSecond),
+        limit.diskBoundWritesPerSecond === null ? 'n/a' : thousands(limit.diskBoundWritesPerSecond),
+        thousands(limit.limitWritesPerSecond),
+        thousands(result.writesPerSecond),
+        `${(100 * (result.fractionOfPipelineLimit ?? 0)).toFixed(0)}%`,
+      ]);
+    }
+    lines.push(table(rows));
+  }
+  return lines.join('\n');
+}
+
+export function formatReport(report: BenchReport): string {
+  const { machine, options } = report;
+  const withReads = options.readFraction > 0;
+  const mode = options.mode === 'closed-loop' ? `closed loop, ${options.requestsInFlight} requests in flight` : `open loop at ${thousands(options.ratePerSecond ?? 0)} requests/s`;
+  const parts = [
+    `raftlab bench: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.nodeVersion}, fsync ${machine.fsync}`,
+    `${mode}, ${options.clients} sessions on ${Math.min(options.generators, options.clients)} generator thread(s), ${options.valueBytes}-byte values, ${options.keys} keys, reads ${options.readFraction}, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s measured per node count, seed ${options.seed}`,
+    '',
+    resultsTable(report.results, withReads),
+    '',
+    throughputChart(report.results),
+  ];
+  const missingCounters = report.results.find((result) => result.disk.missing !== null)?.disk.missing;
+  if (missingCounters !== undefined && missingCounters !== null) parts.push('', `note: ${missingCounters}`);
+  if (report.baseline !== null) parts.push('', baselineText(report.baseline, report.results));
+  const checked = report.results.reduce((acc, result) => acc + result.verify.checked, 0);
+  parts.push('', `read-back: ${checked} acknowledged key(s) read through linearizable gets, ${report.writesMissing} missing`);
+  if (report.problems.length > 0) {
+    parts.push('', report.writesMissing > 0 ? 'FAILED: acknowledged writes were lost' : 'THIS RUN HAD ERRORS:', ...report.problems.map((problem) => `  - ${problem}`));
+  }
+  return parts.join('\n');
+}

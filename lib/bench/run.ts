@@ -1,0 +1,396 @@
+// The benchmark's supervisor: for each node count a fresh cluster in a fresh temp dir,
+// load from a piscina pool of generators (each with its own ports to the nodes), a
+// warm-up, a measured window, a read-back of acknowledged keys, and the figures.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, platform, release, arch, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Piscina } from 'piscina';
+import { Cluster } from '../cluster/cluster.js';
+import { EventKind } from '../cluster/types.js';
+import type { ClusterEvent, ClusterStatus, NodeStatus } from '../cluster/types.js';
+import type { NodeId } from '../raft/types.js';
+import { measureBaseline, pipelineLimit } from './baseline.js';
+import type { BaselineMeasurements, PipelineLimit } from './baseline.js';
+import { mergeHistograms, summarizeMs } from './histogram.js';
+import type { LatencySummaryMs } from './histogram.js';
+import { checkBenchOptions } from './options.js';
+import type { BenchOptions } from './options.js';
+import { BENCH_LIMITS, PROGRESS_SLOTS_PER_GENERATOR, ProgressSlot } from './types.js';
+import type { BenchTask, BenchTaskResult, LoadResult, LoadTask, MissingWrite } from './types.js';
+
+const WORKER_FILENAME = new URL('../../workers/bench-client.js', import.meta.url).href;
+/** Open loop without node counters: the batch size the pipeline model assumes. */
+const ASSUMED_BATCH_ENTRIES = 64;
+
+export interface MachineInfo {
+  readonly cpuModel: string;
+  readonly cores: number;
+  readonly nodeVersion: string;
+  readonly platform: string;
+  readonly osRelease: string;
+  readonly arch: string;
+  readonly totalMemoryBytes: number;
+  readonly fsync: 'on' | 'off';
+}
+
+/** Counters the node host may publish in its status; the bench uses them if present. */
+export interface NodeCounters {
+  readonly fsyncCount: number;
+  readonly entriesPersisted: number;
+  readonly appendEntriesSent: number;
+  readonly entriesSent: number;
+}
+
+export interface DiskAndBatching {
+  /** null when the nodes do not publish the counters (see `missing`). */
+  readonly leaderFsyncsPerSecond: number | null;
+  readonly leaderEntriesPerFsync: number | null;
+  readonly entriesPerAppendEntries: number | null;
+  /** Mean fdatasync latency the leader reported at the end of the window. */
+  readonly leaderFsyncLatencyMs: number | null;
+  readonly missing: string | null;
+}
+
+export interface NodeCountResult {
+  readonly nodes: number;
+  readonly leaderId: NodeId;
+  readonly windowSeconds: number;
+  readonly writesAcked: number;
+  readonly writesPerSecond: number;
+  readonly readsOk: number;
+  readonly readsPerSecond: number;
+  readonly writeLatencyMs: LatencySummaryMs;
+  readonly readLatencyMs: LatencySummaryMs;
+  /** process.cpuUsage() over the window: every thread of this process. */
+  readonly cpuCoresUsed: number;
+  readonly cpuPercentOfMachine: number;
+  readonly disk: DiskAndBatching;
+  readonly leaderElectionsDuringRun: number;
+  readonly errors: {
+    readonly total: number;
+    readonly writes: number;
+    readonly reads: number;
+    readonly writesIndeterminate: number;
+    readonly byCode: Readonly<Record<string, number>>;
+  };
+  readonly verify: {
+    readonly checked: number;
+    readonly missing: number;
+    readonly missingListed: readonly MissingWrite[];
+    readonly readErrors: number;
+  };
+  readonly openLoopBacklogMax: number;
+  readonly writesAckedTotal: number;
+  readonly pipelineLimit: PipelineLimit | null;
+  readonly fractionOfPipelineLimit: number | null;
+}
+
+export interface BenchReport {
+  readonly tool: 'raftlab bench';
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly machine: MachineInfo;
+  readonly options: Omit<BenchOptions, 'testOnlyForgetKey' | 'jsonPath'> & { readonly mode: 'closed-loop' | 'open-loop'; readonly requestsInFlight: number | null };
+  readonly baseline: BaselineMeasurements | null;
+  readonly results: readonly NodeCountResult[];
+  /** Every acknowledged key sampled was read back intact and nothing errored. */
+  readonly clean: boolean;
+  /** Acknowledged writes that the read-back did not find: the run is a failure. */
+  readonly writesMissing: number;
+  readonly problems: readonly string[];
+}
+
+export interface BenchIo {
+  /** A one-line progress update (the CLI draws it on a TTY). */
+  readonly progress?: (line: string) => void;
+  /** A finished phase, for logs: "3 nodes: cluster up, leader 2". */
+  readonly note?: (line: string) => void;
+}
+
+export function machineInfo(fsync: boolean): MachineInfo {
+  const cpuList = cpus();
+  return {
+    cpuModel: cpuList[0]?.model.trim() ?? 'unknown',
+    cores: cpuList.length,
+    nodeVersion: process.version,
+    platform: platform(),
+    osRelease: release(),
+    arch: arch(),
+    totalMemoryBytes: totalmem(),
+    fsync: fsync ? 'on' : 'off',
+  };
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+/** Reads counters from `status.counters` or from the status itself, if the host publishes them. */
+export function readNodeCounters(status: NodeStatus): NodeCounters | null {
+  const bag = status as unknown as Record<string, unknown>;
+  const nested = bag['counters'];
+  const source = typeof nested === 'object' && nested !== null ? (nested as Record<string, unknown>) : bag;
+  const { fsyncCount, entriesPersisted, appendEntriesSent, entriesSent } = source;
+  if (!isCount(fsyncCount) || !isCount(entriesPersisted) || !isCount(appendEntriesSent) || !isCount(entriesSent)) return null;
+  return { fsyncCount, entriesPersisted, appendEntriesSent, entriesSent };
+}
+
+const COUNTERS_MISSING =
+  'NodeStatus publishes no counters: fsyncs/s, entries per fsync and entries per AppendEntries need fsyncCount, entriesPersisted, appendEntriesSent, entriesSent (cumulative, per node)';
+
+function diskFigures(leaderId: NodeId, before: ClusterStatus, after: ClusterStatus, windowSeconds: number): DiskAndBatching {
+  const leaderBefore = before.nodes.find((node) => node.id === leaderId);
+  const leaderAfter = after.nodes.find((node) => node.id === leaderId);
+  const leaderFsyncLatencyMs = leaderAfter?.fsyncLatencyMs ?? null;
+  if (leaderBefore === undefined || leaderAfter === undefined) {
+    return { leaderFsyncsPerSecond: null, leaderEntriesPerFsync: null, entriesPerAppendEntries: null, leaderFsyncLatencyMs, missing: 'no leader status' };
+  }
+  const start = readNodeCounters(leaderBefore);
+  const end = readNodeCounters(leaderAfter);
+  if (start === null || end === null) {
+    return { leaderFsyncsPerSecond: null, leaderEntriesPerFsync: null, entriesPerAppendEntries: null, leaderFsyncLatencyMs, missing: COUNTERS_MISSING };
+  }
+  const fsyncs = end.fsyncCount - start.fsyncCount;
+  const persisted = end.entriesPersisted - start.entriesPersisted;
+  const appends = end.appendEntriesSent - start.appendEntriesSent;
+  const sent = end.entriesSent - start.entriesSent;
+  return {
+    leaderFsyncsPerSecond: fsyncs / windowSeconds,
+    leaderEntriesPerFsync: fsyncs === 0 ? null : persisted / fsyncs,
+    entriesPerAppendEntries: appends === 0 ? null : sent / appends,
+    leaderFsyncLatencyMs,
+    missing: null,
+  };
+}
+
+function sleepUntil(epochMs: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, epochMs - Date.now())));
+}
+
+function addCounts(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
+  for (const [code, count] of Object.entries(from)) into[code] = (into[code] ?? 0) + count;
+}
+
+type Pool = Piscina<BenchTask, BenchTaskResult>;
+
+async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io: BenchIo, baseline: BaselineMeasurements | null, cores: number): Promise<NodeCountResult> {
+  const parent = options.dataParent ?? tmpdir();
+  const dataDir = mkdtempSync(join(parent, `raftlab-bench-${nodes}n-`));
+  let cluster: Cluster | null = null;
+  try {
+    cluster = await Cluster.start({ nodes, dataDir, fsync: options.fsync, seed: (options.seed + nodes * 7919) | 0 });
+    let elections = 0;
+    cluster.on('event', (event: ClusterEvent) => {
+      if (event.kind === EventKind.LeaderElected) elections++;
+    });
+    const firstLeader = await cluster.waitForLeader(BENCH_LIMITS.leaderTimeoutMs);
+    elections = 0;
+    io.note?.(`${nodes} node(s): cluster up in ${dataDir}, leader ${firstLeader}`);
+
+    const generators = Math.min(options.generators, options.clients);
+    const progress = new SharedArrayBuffer(generators * PROGRESS_SLOTS_PER_GENERATOR * Int32Array.BYTES_PER_ELEMENT);
+    const counters = new Int32Array(progress);
+    const startAtMs = Date.now() + BENCH_LIMITS.startDelayMs;
+    const warmupEndsAtMs = startAtMs + options.warmupSeconds * 1000;
+    const measureEndsAtMs = warmupEndsAtMs + options.durationSeconds * 1000;
+    const tasks: Promise<BenchTaskResult>[] = [];
+    for (let generatorId = 0; generatorId < generators; generatorId++) {
+      const ports = [...cluster.connectClientPorts()].map(([node, port]) => ({ node, port }));
+      const clients = Math.floor(options.clients / generators) + (generatorId < options.clients % generators ? 1 : 0);
+      const task: LoadTask = {
+        type: 'load',
+        generatorId,
+        generators,
+        seed: (options.seed ^ (nodes * 0x9e3779b1) ^ (generatorId * 0x85ebca6b)) | 0,
+        nodeIds: cluster.nodeIds,
+        ports,
+        clients,
+        inflightPerClient: options.inflightPerClient,
+        ratePerSecond: options.ratePerSecond === null ? null : options.ratePerSecond / generators,
+        readFraction: options.readFraction,
+        valueBytes: options.valueBytes,
+        keys: options.keys,
+        maxValueBytes: Math.max(options.valueBytes, 1 << 20),
+        startAtMs,
+        warmupEndsAtMs,
+        measureEndsAtMs,
+        verifySample: options.verifySamplePerGenerator,
+        progress,
+        testOnlyForgetKey: options.testOnlyForgetKey,
+      };
+      tasks.push(pool.run(task, { transferList: ports.map(({ port }) => port) }));
+    }
+    // Fail fast if a generator dies, but keep every rejection handled.
+    const allDone = Promise.all(tasks);
+    allDone.catch(() => undefined);
+
+    const total = (slot: number): number => {
+      let sum = 0;
+      for (let g = 0; g < generators; g++) sum += Atomics.load(counters, g * PROGRESS_SLOTS_PER_GENERATOR + slot);
+      return sum;
+    };
+    let lastAcked = 0;
+    let lastAt = performance.now();
+    const progressTimer = setInterval(() => {
+      const now = Date.now();
+      const acked = total(ProgressSlot.WritesAcked) + total(ProgressSlot.ReadsOk);
+      const rate = ((acked - lastAcked) * 1000) / Math.max(1, performance.now() - lastAt);
+      lastAcked = acked;
+      lastAt = performance.now();
+      const phase = now < warmupEndsAtMs ? 'warm-up' : now < measureEndsAtMs ? 'measure' : 'read-back';
+      const fraction = Math.min(1, Math.max(0, (now - startAtMs) / (measureEndsAtMs - startAtMs)));
+      io.progress?.(progressLine(nodes, phase, fraction, rate, acked, total(ProgressSlot.Errors)));
+    }, BENCH_LIMITS.progressIntervalMs);
+
+    let results: LoadResult[];
+    let before: { cpu: NodeJS.CpuUsage; status: ClusterStatus; at: number };
+    let after: { cpu: NodeJS.CpuUsage; status: ClusterStatus; at: number };
+    try {
+      await Promise.race([sleepUntil(warmupEndsAtMs), allDone]);
+      before = { cpu: process.cpuUsage(), status: cluster.status(), at: performance.now() };
+      await Promise.race([sleepUntil(measureEndsAtMs), allDone]);
+      after = { cpu: process.cpuUsage(), status: cluster.status(), at: performance.now() };
+      results = (await allDone).map((result) => {
+        if (result.type !== 'load') throw new Error(`bench: a load generator returned a ${result.type} result`);
+        return result;
+      });
+    } finally {
+      clearInterval(progressTimer);
+    }
+    const windowSeconds = options.durationSeconds;
+    const cpu = process.cpuUsage(before.cpu);
+    const measuredMs = after.at - before.at;
+    const cpuCoresUsed = (cpu.user + cpu.system) / 1000 / measuredMs;
+    const leaderId = after.status.leaderId === 0 ? firstLeader : after.status.leaderId;
+    const writeHistogram = mergeHistograms(results.map((result) => result.writeHistogram));
+    const readHistogram = mergeHistograms(results.map((result) => result.readHistogram));
+    const writeLatencyMs = summarizeMs(writeHistogram);
+    const readLatencyMs = summarizeMs(readHistogram);
+    writeHistogram.destroy();
+    readHistogram.destroy();
+    const byCode: Record<string, number> = {};
+    const verifyCodes: Record<string, number> = {};
+    for (const result of results) {
+      addCounts(byCode, result.errorCodes);
+      addCounts(verifyCodes, result.verify.readErrorCodes);
+    }
+    const sum = (pick: (result: LoadResult) => number): number => results.reduce((acc, result) => acc + pick(result), 0);
+    const writesAcked = sum((r) => r.writesAcked);
+    const readsOk = sum((r) => r.readsOk);
+    const writesPerSecond = writesAcked / windowSeconds;
+    const disk = diskFigures(leaderId, before.status, after.status, measuredMs / 1000);
+    const requestsInFlight = options.ratePerSecond === null ? options.clients * options.inflightPerClient : null;
+    const batchEntries = disk.entriesPerAppendEntries ?? requestsInFlight ?? ASSUMED_BATCH_ENTRIES;
+    const limit = baseline === null ? null : pipelineLimit(baseline, nodes, batchEntries, requestsInFlight, options.fsync, cores);
+    return {
+      nodes,
+      leaderId,
+      windowSeconds,
+      writesAcked,
+      writesPerSecond,
+      readsOk,
+      readsPerSecond: readsOk / windowSeconds,
+      writeLatencyMs,
+      readLatencyMs,
+      cpuCoresUsed,
+      cpuPercentOfMachine: (100 * cpuCoresUsed) / cores,
+      disk,
+      leaderElectionsDuringRun: elections,
+      errors: {
+        total: sum((r) => r.writeErrors + r.readErrors),
+        writes: sum((r) => r.writeErrors),
+        reads: sum((r) => r.readErrors),
+        writesIndeterminate: sum((r) => r.writesIndeterminate),
+        byCode,
+      },
+      verify: {
+        checked: sum((r) => r.verify.checked),
+        missing: sum((r) => r.verify.missing),
+        missingListed: results.flatMap((r) => r.verify.missingListed).slice(0, BENCH_LIMITS.missingKeysListed),
+        readErrors: sum((r) => r.verify.readErrors),
+      },
+      openLoopBacklogMax: Math.max(0, ...results.map((r) => r.backlogMax)),
+      writesAckedTotal: sum((r) => r.writesAckedTotal),
+      pipelineLimit: limit,
+      fractionOfPipelineLimit: limit === null ? null : writesPerSecond / limit.limitWritesPerSecond,
+    };
+  } finally {
+    if (cluster !== null) await cluster.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const PROGRESS_BAR_WIDTH = 20;
+
+function progressLine(nodes: number, phase: string, fraction: number, ratePerSecond: number, acked: number, errors: number): string {
+  const filled = Math.round(fraction * PROGRESS_BAR_WIDTH);
+  const bar = '#'.repeat(filled) + '-'.repeat(PROGRESS_BAR_WIDTH - filled);
+  const errorText = errors > 0 ? `  ERRORS ${errors.toLocaleString('en-US')}` : '';
+  return `${nodes} node(s) [${bar}] ${phase.padEnd(9)} ${Math.round(ratePerSecond).toLocaleString('en-US').padStart(9)} ops/s  ${acked.toLocaleString('en-US')} acked${errorText}`;
+}
+
+function problemsOf(result: NodeCountResult): string[] {
+  const problems: string[] = [];
+  const at = `${result.nodes} node(s)`;
+  if (result.verify.missing > 0) problems.push(`${at}: ${result.verify.missing} acknowledged write(s) MISSING on read-back (e.g. ${JSON.stringify(result.verify.missingListed[0])})`);
+  if (result.verify.readErrors > 0) problems.push(`${at}: ${result.verify.readErrors} read-back get(s) failed, so those keys are unverified`);
+  if (result.errors.total > 0) problems.push(`${at}: ${result.errors.total} request(s) failed: ${JSON.stringify(result.errors.byCode)}`);
+  if (result.writesAckedTotal === 0) problems.push(`${at}: no write was acknowledged at all`);
+  if (result.leaderElectionsDuringRun > 0) problems.push(`${at}: ${result.leaderElectionsDuringRun} leader election(s) during the run`);
+  if (result.openLoopBacklogMax > 0) problems.push(`${at}: open loop fell behind its schedule by up to ${result.openLoopBacklogMax} request(s)`);
+  return problems;
+}
+
+/** Runs the whole benchmark. Throws only on a broken harness; lost writes are in the report. */
+export async function runBench(options: BenchOptions, io: BenchIo = {}): Promise<BenchReport> {
+  checkBenchOptions(options);
+  const startedAt = new Date().toISOString();
+  const machine = machineInfo(options.fsync);
+  const generators = Math.min(options.generators, options.clients);
+  // The baseline's MessagePort measurement needs two workers at once.
+  const threads = Math.max(generators, options.baseline ? 2 : 1);
+  const pool: Pool = new Piscina({ filename: WORKER_FILENAME, minThreads: threads, maxThreads: threads, idleTimeout: 60_000, concurrentTasksPerWorker: 1 });
+  const results: NodeCountResult[] = [];
+  let baseline: BaselineMeasurements | null = null;
+  try {
+    if (options.baseline) {
+      const dir = mkdtempSync(join(options.dataParent ?? tmpdir(), 'raftlab-baseline-'));
+      try {
+        io.note?.('baseline: measuring fdatasync, MessagePort and msgpackr rates');
+        baseline = await measureBaseline(dir, options.valueBytes, pool);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    for (const nodes of options.nodeCounts) {
+      const result = await runNodeCount(nodes, options, pool, io, baseline, machine.cores);
+      results.push(result);
+      io.note?.(`${nodes} node(s): ${Math.round(result.writesPerSecond).toLocaleString('en-US')} writes/s, p99 ${result.writeLatencyMs.p99 ?? '-'} ms`);
+    }
+  } finally {
+    await pool.destroy();
+  }
+  const problems = results.flatMap(problemsOf);
+  const writesMissing = results.reduce((acc, result) => acc + result.verify.missing, 0);
+  const { testOnlyForgetKey: _forget, jsonPath: _json, ...publicOptions } = options;
+  void _forget;
+  void _json;
+  return {
+    tool: 'raftlab bench',
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    options: {
+      ...publicOptions,
+      mode: options.ratePerSecond === null ? 'closed-loop' : 'open-loop',
+      requestsInFlight: options.ratePerSecond === null ? options.clients * options.inflightPerClient : null,
+    },
+    baseline,
+    results,
+    clean: problems.length === 0,
+    writesMissing,
+    problems,
+  };
+}

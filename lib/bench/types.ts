@@ -1,0 +1,154 @@
+// The data that crosses between the benchmark's supervisor (lib/bench/run.ts) and its
+// load-generator workers (workers/bench-client.ts): plain, readonly, structured-clone
+// friendly. Histograms travel as hdr-histogram's compressed base64 strings.
+
+import type { MessagePort } from 'node:worker_threads';
+import type { NodeId } from '../raft/types.js';
+
+/** Every limit and default of the benchmark, named. */
+export const BENCH_LIMITS = {
+  defaultNodeCounts: [1, 3, 5, 7],
+  defaultDurationSeconds: 10,
+  defaultWarmupSeconds: 2,
+  /** KvClient sessions across all generators. */
+  defaultClients: 64,
+  /** Concurrent requests per session in closed loop: 64 x 16 = 1024 in flight, about
+   *  what it took the bare pipeline on this machine to saturate its leader. */
+  defaultInflightPerClient: 16,
+  defaultValueBytes: 128,
+  defaultKeys: 10_000,
+  /** One per core: the generators compete with the nodes for the same CPU. */
+  defaultGenerators: 2,
+  /** Acknowledged keys read back per generator at the end of a node count. */
+  defaultVerifySamplePerGenerator: 500,
+  maxNodes: 9,
+  maxGenerators: 16,
+  maxClients: 4096,
+  maxInflightPerClient: 1024,
+  /** Keys are written as `k<number>`; values carry "<generator>:<seq>:" plus padding. */
+  minValueBytes: 32,
+  maxValueBytes: 64 * 1024,
+  maxKeys: 10_000_000,
+  maxDurationSeconds: 3600,
+  /** A request's deadline. Longer than any healthy commit; a timeout is an error. */
+  requestTimeoutMs: 10_000,
+  /** Open loop: requests a generator may have outstanding before it queues locally
+   *  (the queue still counts latency from the intended send time). */
+  openLoopMaxOutstanding: 20_000,
+  /** Open loop: how often the generator wakes to send what is due. */
+  openLoopTickMs: 1,
+  /** Concurrent linearizable gets during read-back verification. */
+  verifyConcurrency: 64,
+  /** Missing keys listed in the report (all are counted). */
+  missingKeysListed: 20,
+  /** Time for a new cluster to elect its first leader. */
+  leaderTimeoutMs: 15_000,
+  /** Delay between handing out ports and the start of load, so every generator
+   *  starts at the same instant. */
+  startDelayMs: 300,
+  progressIntervalMs: 250,
+  /** Latencies are recorded in microseconds; anything above this is clamped. */
+  histogramMaxMicros: 120_000_000,
+} as const;
+
+/** Indices into a generator's slice of the shared progress counters. */
+export const ProgressSlot = {
+  WritesAcked: 0,
+  ReadsOk: 1,
+  Errors: 2,
+} as const;
+export const PROGRESS_SLOTS_PER_GENERATOR = 3;
+
+export interface LoadTask {
+  readonly type: 'load';
+  readonly generatorId: number;
+  readonly generators: number;
+  readonly seed: number;
+  readonly nodeIds: readonly NodeId[];
+  /** One fresh client port per node, from Cluster.connectClientPorts(). */
+  readonly ports: readonly { readonly node: NodeId; readonly port: MessagePort }[];
+  readonly clients: number;
+  readonly inflightPerClient: number;
+  /** Open loop: requests per second for this generator; null for closed loop. */
+  readonly ratePerSecond: number | null;
+  readonly readFraction: number;
+  readonly valueBytes: number;
+  readonly keys: number;
+  readonly maxValueBytes: number;
+  /** Wall-clock (Date.now) instants shared by every thread of the process. */
+  readonly startAtMs: number;
+  readonly warmupEndsAtMs: number;
+  readonly measureEndsAtMs: number;
+  readonly verifySample: number;
+  /** Int32Array over this: PROGRESS_SLOTS_PER_GENERATOR counters per generator. */
+  readonly progress: SharedArrayBuffer;
+  /** Test only: read back a key that was never written, as if its write had been
+   *  acknowledged, to prove that verification catches a lost write. */
+  readonly testOnlyForgetKey: boolean;
+}
+
+export interface MissingWrite {
+  readonly key: string;
+  /** The sequence number of the last acknowledged write to the key. */
+  readonly expectedSeq: number;
+  /** What the linearizable get returned (null: the key is absent). */
+  readonly found: string | null;
+}
+
+export interface VerifyResult {
+  readonly checked: number;
+  readonly missing: number;
+  readonly missingListed: readonly MissingWrite[];
+  /** Gets that failed (a read-back that could not be done is not a pass). */
+  readonly readErrors: number;
+  readonly readErrorCodes: Readonly<Record<string, number>>;
+}
+
+export interface LoadResult {
+  readonly type: 'load';
+  readonly generatorId: number;
+  /** Completed inside the measured window. */
+  readonly writesAcked: number;
+  readonly readsOk: number;
+  /** Errors over the whole run (warm-up included), by code. */
+  readonly writeErrors: number;
+  readonly readErrors: number;
+  readonly errorCodes: Readonly<Record<string, number>>;
+  /** Indeterminate write errors: timeouts whose outcome is unknown. */
+  readonly writesIndeterminate: number;
+  /** Acknowledged over the whole run. */
+  readonly writesAckedTotal: number;
+  readonly writeHistogram: string;
+  readonly readHistogram: string;
+  /** Open loop: the largest local backlog of due-but-unsent requests. */
+  readonly backlogMax: number;
+  readonly verify: VerifyResult;
+}
+
+/** Two workers exchanging port messages, for the --baseline MessagePort rate. */
+export interface PortSinkTask {
+  readonly type: 'port-sink';
+  readonly port: MessagePort;
+  readonly ackEvery: number;
+}
+export interface PortSourceTask {
+  readonly type: 'port-source';
+  readonly port: MessagePort;
+  readonly durationMs: number;
+  readonly messageBytes: number;
+  readonly ackEvery: number;
+  /** Messages the source may have sent that the sink has not yet acknowledged. */
+  readonly window: number;
+}
+export interface PortRateResult {
+  readonly type: 'port-rate';
+  readonly messages: number;
+  readonly elapsedMs: number;
+}
+export interface PortSinkResult {
+  readonly type: 'port-sink';
+  readonly received: number;
+}
+
+export type BenchTask = LoadTask | PortSinkTask | PortSourceTask;
+export type BenchTaskResult = LoadResult | PortRateResult | PortSinkResult;

@@ -1,0 +1,120 @@
+// The benchmark end to end: the CLI on real 1- and 3-node clusters with its JSON
+// checked, and proof that the read-back verification catches a missing write.
+// Not a timed test: it checks that the numbers exist and are honest, not how big they are.
+
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { benchExitCode } from '../lib/bench/cli.js';
+import { defaultBenchOptions } from '../lib/bench/options.js';
+import type { BenchOptions } from '../lib/bench/options.js';
+import { runBench } from '../lib/bench/run.js';
+import type { BenchReport } from '../lib/bench/run.js';
+
+const CLI = fileURLToPath(new URL('../lib/cli.js', import.meta.url));
+const CLI_TIMEOUT_MS = 120_000;
+
+function runCli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: CLI_TIMEOUT_MS }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back clean', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftlab-bench-test-'));
+  const seed = Math.floor(Math.random() * 0x7fffffff);
+  const jsonPath = join(dir, 'bench.json');
+  try {
+    const args = ['bench', '--nodes', '1,3', '--duration', '2', '--warmup', '0.5', '--clients', '8', '--inflight', '8', '--generators', '2', '--keys', '2000', '--verify-sample', '100', '--seed', String(seed), '--data-dir', dir, '--json', jsonPath];
+    const { code, stdout, stderr } = await runCli(args);
+    const context = `seed ${seed}\nstdout:\n${stdout}\nstderr:\n${stderr}`;
+    t.is(code, 0, context);
+    t.regex(stdout, /acknowledged writes\/s against node count/, context);
+    t.regex(stdout, /read-back: \d+ acknowledged key\(s\) read through linearizable gets, 0 missing/, context);
+
+    const report = JSON.parse(readFileSync(jsonPath, 'utf8')) as BenchReport;
+    t.is(report.tool, 'raftlab bench');
+    t.is(report.machine.fsync, 'on');
+    t.true(report.machine.cores >= 1, context);
+    t.is(typeof report.machine.cpuModel, 'string');
+    t.is(report.machine.nodeVersion, process.version);
+    t.is(report.options.seed, seed);
+    t.is(report.options.mode, 'closed-loop');
+    t.is(report.options.requestsInFlight, 64);
+    t.deepEqual(report.results.map((result) => result.nodes), [1, 3], context);
+    t.is(report.writesMissing, 0, context);
+    for (const result of report.results) {
+      const at = `${result.nodes} nodes, ${context}`;
+      t.true(result.writesAcked > 0, at);
+      t.is(result.writesPerSecond, result.writesAcked / result.windowSeconds, at);
+      t.is(result.writeLatencyMs.count, result.writesAcked, at);
+      const { p50, p90, p99, p999, max } = result.writeLatencyMs;
+      t.true(p50 !== null && p90 !== null && p99 !== null && p999 !== null && max !== null, at);
+      t.true(p50! > 0 && p50! <= p90! && p90! <= p99! && p99! <= p999! && p999! <= max!, at);
+      t.true(result.cpuCoresUsed > 0, at);
+      t.is(result.verify.checked, 200, at);
+      t.is(result.verify.missing, 0, at);
+      t.is(result.verify.readErrors, 0, at);
+      t.true(result.writesAckedTotal >= result.writesAcked, at);
+      // Either the nodes publish counters or the report says they are missing.
+      t.true(result.disk.missing !== null || result.disk.leaderFsyncsPerSecond !== null, at);
+    }
+    // Every temp cluster directory was removed.
+    t.deepEqual(
+      readdirSync(dir).filter((name) => name !== 'bench.json'),
+      [],
+      context,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('read-back verification catches an acknowledged write that is missing', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftlab-bench-test-'));
+  const seed = Math.floor(Math.random() * 0x7fffffff);
+  try {
+    const options: BenchOptions = {
+      ...defaultBenchOptions(),
+      nodeCounts: [1],
+      durationSeconds: 1,
+      warmupSeconds: 0,
+      clients: 4,
+      inflightPerClient: 4,
+      generators: 2,
+      keys: 1000,
+      verifySamplePerGenerator: 20,
+      seed,
+      dataParent: dir,
+      testOnlyForgetKey: true,
+    };
+    const report = await runBench(options);
+    const context = `seed ${seed}: ${JSON.stringify(report.problems)}`;
+    const [result] = report.results;
+    t.truthy(result, context);
+    t.true(result!.writesAckedTotal > 0, context);
+    // One phantom key per generator, and nothing else, is missing.
+    t.is(report.writesMissing, 2, context);
+    t.is(result!.verify.missing, 2, context);
+    t.is(result!.verify.checked, 2 * 20 + 2, context);
+    t.deepEqual(
+      result!.verify.missingListed.map((missing) => [missing.key, missing.found]).sort(),
+      [
+        ['never-written-by-generator-0', null],
+        ['never-written-by-generator-1', null],
+      ],
+      context,
+    );
+    t.false(report.clean, context);
+    t.true(report.problems.some((problem) => problem.includes('MISSING')), context);
+    t.is(benchExitCode(report), 1, context);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

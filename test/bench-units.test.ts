@@ -1,0 +1,75 @@
+// The benchmark's pure parts: option parsing, the value format the read-back relies on,
+// and the pipeline-limit arithmetic that --baseline prints.
+
+import test from 'ava';
+import { pipelineLimit } from '../lib/bench/baseline.js';
+import type { BaselineMeasurements } from '../lib/bench/baseline.js';
+import { makeValue, parseValue } from '../lib/bench/load.js';
+import { BenchUsageError, parseBenchArgs } from '../lib/bench/options.js';
+
+test('options: defaults follow the issue, flags parse, nonsense is refused with a reason', (t) => {
+  const defaults = parseBenchArgs([]);
+  t.deepEqual(defaults.nodeCounts, [1, 3, 5, 7]);
+  t.is(defaults.durationSeconds, 10);
+  t.is(defaults.warmupSeconds, 2);
+  t.is(defaults.clients, 64);
+  t.is(defaults.valueBytes, 128);
+  t.is(defaults.keys, 10_000);
+  t.is(defaults.readFraction, 0);
+  t.is(defaults.ratePerSecond, null);
+  t.true(defaults.fsync);
+
+  const parsed = parseBenchArgs(['--nodes', '1,3', '--duration', '2', '--fsync', 'off', '--rate', '5000', '--reads', '0.25', '--json', 'x.json', '--baseline', '--seed', '42']);
+  t.deepEqual(parsed.nodeCounts, [1, 3]);
+  t.is(parsed.durationSeconds, 2);
+  t.false(parsed.fsync);
+  t.is(parsed.ratePerSecond, 5000);
+  t.is(parsed.readFraction, 0.25);
+  t.is(parsed.jsonPath, 'x.json');
+  t.true(parsed.baseline);
+  t.is(parsed.seed, 42);
+
+  t.throws(() => parseBenchArgs(['--nodes', '0']), { instanceOf: BenchUsageError, message: /--nodes/ });
+  t.throws(() => parseBenchArgs(['--fsync', 'maybe']), { instanceOf: BenchUsageError, message: /on or off/ });
+  t.throws(() => parseBenchArgs(['--reads', '1.5']), { instanceOf: BenchUsageError, message: /fraction/ });
+  t.throws(() => parseBenchArgs(['--bogus', '1']), { instanceOf: BenchUsageError, message: /unknown option/ });
+  t.throws(() => parseBenchArgs(['--duration']), { instanceOf: BenchUsageError, message: /needs a value/ });
+  // Closed loop needs a free key for every write in flight.
+  t.throws(() => parseBenchArgs(['--keys', '100']), { instanceOf: BenchUsageError, message: /--keys too small/ });
+});
+
+test('values are exactly value-size bytes of JSON and carry generator and seq', (t) => {
+  for (const valueBytes of [32, 128, 1024]) {
+    const value = makeValue(3, 123_456, valueBytes, 'x'.repeat(valueBytes));
+    t.is(Buffer.byteLength(JSON.stringify(value)), valueBytes);
+    t.deepEqual(parseValue(value), { generatorId: 3, seq: 123_456 });
+  }
+  t.is(parseValue(null), null);
+  t.is(parseValue(17), null);
+  t.is(parseValue('garbage'), null);
+});
+
+test('pipeline limit: the arithmetic printed by --baseline', (t) => {
+  const baseline: BaselineMeasurements = {
+    fdatasyncPerSecond: 1000,
+    fdatasyncMeanMs: 1,
+    portMessagesPerSecond: 1_000_000,
+    msgpackEncodeEntriesPerSecond: 1_000_000,
+    msgpackDecodeEntriesPerSecond: 2_000_000,
+  };
+  // 3 nodes, batches of 100, 1000 in flight, fsync on, 2 cores. In µs per write:
+  //   leader   = 2*0.5 + 2*1 + 2*3*1/100 + 1000/100 = 3 + 0.06 + 10 = 13.06
+  //   leader CPU (no fdatasync) = 3.06; follower = 2*0.5 + 2/100 = 1.02;
+  //   generator = 1 + 0.5 + 0.02 = 1.52; cluster = 3.06 + 2*1.02 + 1.52 = 6.62
+  const limit = pipelineLimit(baseline, 3, 100, 1000, true, 2);
+  t.is(Number(limit.leaderMicrosPerWrite.toFixed(6)), 13.06);
+  t.is(Number(limit.clusterCpuMicrosPerWrite.toFixed(6)), 6.62);
+  t.is(Math.round(limit.leaderBoundWritesPerSecond), Math.round(1e6 / 13.06));
+  t.is(Math.round(limit.cpuBoundWritesPerSecond), Math.round(2e6 / 6.62));
+  t.is(limit.diskBoundWritesPerSecond, 1_000_000);
+  t.is(limit.limitWritesPerSecond, limit.leaderBoundWritesPerSecond);
+  // fsync off: the disk drops out.
+  const off = pipelineLimit(baseline, 3, 100, 1000, false, 2);
+  t.is(off.diskBoundWritesPerSecond, null);
+  t.is(Number(off.leaderMicrosPerWrite.toFixed(6)), 3.06);
+});

@@ -1,0 +1,85 @@
+// Fixed cluster states for the dashboard's headless tests.
+
+import type { ClusterStatus, EntrySummary, NodeStatus } from '../lib/cluster/types.js';
+
+export function nodeStatus(id: number, overrides: Partial<NodeStatus> = {}): NodeStatus {
+  return {
+    id,
+    alive: true,
+    role: 'follower',
+    term: 3,
+    votedFor: 1,
+    leaderId: 1,
+    commitIndex: 10,
+    appliedIndex: 10,
+    lastLogIndex: 12,
+    lastLogTerm: 3,
+    snapshotIndex: 0,
+    electionElapsedTicks: 2,
+    electionTimeoutTicks: 10,
+    lastLeaderContactMs: 15,
+    walBytes: 4096,
+    walFiles: ['wal-0000000001.log'],
+    fsyncLatencyMs: 1.5,
+    progress: [],
+    recentEntries: entries(1, 12, 10, (index) => (index <= 5 ? 2 : 3)),
+    malformedMessages: 0,
+    ...overrides,
+  };
+}
+
+export function entries(first: number, last: number, committedUpTo: number, termOf: (index: number) => number): EntrySummary[] {
+  const result: EntrySummary[] = [];
+  for (let index = first; index <= last; index++) result.push({ index, term: termOf(index), committed: index <= committedUpTo, text: `put k${index}=${index}` });
+  return result;
+}
+
+/** Five nodes: n1 leads term 3, n4 is DOWN and behind, n5 lags by 4 entries. */
+export function healthyStatus(): ClusterStatus {
+  return {
+    nodes: [
+      nodeStatus(1, {
+        role: 'leader',
+        lastLeaderContactMs: null,
+        progress: [
+          { id: 2, matchIndex: 12, nextIndex: 13, state: 'replicate', inflight: 0 },
+          { id: 3, matchIndex: 12, nextIndex: 13, state: 'replicate', inflight: 1 },
+          { id: 4, matchIndex: 7, nextIndex: 8, state: 'probe', inflight: 0 },
+          { id: 5, matchIndex: 8, nextIndex: 13, state: 'replicate', inflight: 4 },
+        ],
+      }),
+      nodeStatus(2),
+      nodeStatus(3),
+      nodeStatus(4, { alive: false, term: 2, lastLogIndex: 7, lastLogTerm: 2, commitIndex: 5, appliedIndex: 5, recentEntries: entries(1, 7, 5, () => 2) }),
+      nodeStatus(5, { lastLogIndex: 8, commitIndex: 8, appliedIndex: 8, recentEntries: entries(1, 8, 8, (index) => (index <= 5 ? 2 : 3)) }),
+    ],
+    leaderId: 1,
+    term: 3,
+    fsync: true,
+    tickMs: 20,
+    partition: null,
+    cutLinks: [],
+    opsPerSecond: 123,
+    latencyMsP50: 2.5,
+    latencyMsP99: 9.25,
+  };
+}
+
+/** n1, n2 cut off from n3, n4, n5 with n3..n5 all down: no leader, no quorum. Divergent tails. */
+export function leaderlessStatus(): ClusterStatus {
+  const base = healthyStatus();
+  return {
+    ...base,
+    leaderId: 0,
+    term: 4,
+    partition: [
+      [1, 2],
+      [3, 4, 5],
+    ],
+    nodes: base.nodes.map((node) =>
+      node.id <= 2
+        ? { ...node, role: node.id === 1 ? 'candidate' : 'follower', term: 4, leaderId: 0, progress: [], recentEntries: entries(1, 12, 10, (index) => (index <= 10 ? 3 : 4)) }
+        : { ...node, alive: false },
+    ),
+  };
+}

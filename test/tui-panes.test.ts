@@ -1,0 +1,141 @@
+import test from 'ava';
+import { EventKind } from '../lib/cluster/types.js';
+import { COMMANDS } from '../tui/commands.js';
+import { KEY_HELP } from '../tui/dashboard.js';
+import { stripTags } from '../tui/format.js';
+import { quorumOk, renderDetail, renderEventFeed, renderHelp, renderLogStrip, renderMessageLine, renderNodeTable, renderReplication, renderStatusBar, wrap } from '../tui/panes.js';
+import { EventFeed, FeedSource, MetricsHistory, initialUiState } from '../tui/state.js';
+import type { FeedEntry } from '../tui/state.js';
+import { healthyStatus, leaderlessStatus } from './tui-fixtures.js';
+
+const ui = { ...initialUiState, normalTickMs: 20 };
+const plain = (lines: readonly string[]): string => lines.map(stripTags).join('\n');
+
+test('status bar shows the leader, term, quorum, throughput, latency and fsync', (t) => {
+  const bar = stripTags(renderStatusBar(healthyStatus(), ui));
+  t.regex(bar, /leader n1 /);
+  t.regex(bar, /term 3 /);
+  t.regex(bar, /commit 10 /);
+  t.regex(bar, /quorum OK \(4\/5 up\)/);
+  t.regex(bar, /123 ops\/s/);
+  t.regex(bar, /p50 2\.5ms p99 9\.3ms/);
+  t.regex(bar, /fsync on/);
+  t.notRegex(bar, /PARTITION|SLOW/);
+});
+
+test('status bar: no leader is "none" in red, quorum LOST, partition and slow-motion badges', (t) => {
+  const status = { ...leaderlessStatus(), tickMs: 200 };
+  const tagged = renderStatusBar(status, { ...ui, loadRatePerSecond: 50 });
+  t.true(tagged.includes('{red-fg}{bold}none{/bold}{/red-fg}'), tagged);
+  t.true(tagged.includes('{red-fg}{bold}LOST{/bold}{/red-fg}'), tagged);
+  const bar = stripTags(tagged);
+  t.regex(bar, /leader none/);
+  t.regex(bar, /quorum LOST \(2\/5 up\)/);
+  t.regex(bar, /\[PARTITION 1,2\|3,4,5\]/);
+  t.regex(bar, /\[SLOW tick 200ms\]/);
+  t.regex(bar, /\[LOAD 50\/s\]/);
+});
+
+test('quorum: a majority of live nodes that can talk to each other', (t) => {
+  t.true(quorumOk(healthyStatus()));
+  t.false(quorumOk(leaderlessStatus()));
+  const split = healthyStatus();
+  t.true(quorumOk({ ...split, partition: [[1, 2, 3], [4, 5]] }));
+  t.false(quorumOk({ ...split, partition: [[1, 2], [3, 4, 5]] }), 'n4 is down: 3,5 are only 2 of 5');
+});
+
+test('node table: one row per node with role word and symbol, DOWN rows, selection marker', (t) => {
+  const text = plain(renderNodeTable(healthyStatus(), { ...ui, selectedNode: 3 }));
+  const rows = text.split('\n');
+  t.is(rows.length, 6);
+  t.regex(rows[0] ?? '', /ID\s+ROLE\s+TERM\s+VOTE\s+LAST i\/t\s+COMMIT\s+APPLIED\s+ELECTION\s+CONTACT\s+WAL\s+FSYNC\s+GROUP/);
+  t.regex(rows[1] ?? '', /^\s+n1\s+\* LEADER\s+3\s+n1\s+12\/3\s+10\s+10\s+leading/);
+  t.regex(rows[2] ?? '', /n2\s+- FOLLOWER\s+3\s+n1\s+12\/3\s+10\s+10\s+\[########\.\.\]\s+15ms\s+4\.0K\s+1\.5ms/);
+  t.regex(rows[3] ?? '', /^>\s+n3/, 'the selected node is marked');
+  t.regex(rows[4] ?? '', /n4\s+X DOWN\s+2/);
+  const partitioned = plain(renderNodeTable(leaderlessStatus(), ui)).split('\n');
+  t.regex(partitioned[1] ?? '', /\? CANDIDATE.*\sA\s*$/);
+  t.regex(partitioned[3] ?? '', /X DOWN.*\sB\s*$/);
+});
+
+test('replication: match/next against the leader, lag in entries, DOWN followers', (t) => {
+  const text = plain(renderReplication(healthyStatus(), 78));
+  t.regex(text, /leader n1, last index 12, commit 10/);
+  t.regex(text, /n2 match\s+12 next\s+13 \[#+\] lag\s+0 replicate inflight 0/);
+  t.regex(text, /n4 match\s+7 next\s+8 \[#+\.+\] lag\s+5 DOWN/);
+  t.regex(text, /n5 match\s+8 next\s+13 \[#+\.+\] lag\s+4 replicate inflight 4/);
+  for (const line of renderReplication(healthyStatus(), 58)) t.true(stripTags(line).length <= 58, `fits 58 columns: ${stripTags(line)}`);
+  t.regex(plain(renderReplication(leaderlessStatus(), 78)), /no leader/);
+});
+
+test('log strip: aligned by index, committed [t] and uncommitted (t) differ without color', (t) => {
+  const lines = renderLogStrip(leaderlessStatus(), 80).map(stripTags);
+  t.regex(lines[0] ?? '', /^index 1\s+5\s+10/);
+  // n1: entries 1..10 of term 3 committed, 11..12 of term 4 not.
+  t.is(lines[1], 'n1    [ 3][ 3][ 3][ 3][ 3][ 3][ 3][ 3][ 3][ 3]( 4)( 4)');
+  t.is(lines[4], 'n4 X  [ 2][ 2][ 2][ 2][ 2]( 2)( 2)');
+  const healthy = renderLogStrip(healthyStatus(), 80).map(stripTags);
+  t.is(healthy[5], 'n5    [ 2][ 2][ 2][ 2][ 2][ 3][ 3][ 3]');
+  // A narrow strip shows the newest indexes only.
+  const narrow = renderLogStrip(healthyStatus(), 6 + 4 * 4).map(stripTags);
+  t.is(narrow[1], 'n1    [ 3][ 3]( 3)( 3)');
+});
+
+test('log strip marks an index whose summary was not sent', (t) => {
+  const status = healthyStatus();
+  const sparse = { ...status, nodes: status.nodes.map((node) => ({ ...node, recentEntries: node.recentEntries.filter((entry) => entry.index > 10) })) };
+  t.is(stripTags(renderLogStrip(sparse, 80)[1] ?? ''), 'n1     ..  ..  ..  ..  ..  ..  ..  ..  ..  .. ( 3)( 3)');
+});
+
+test('event feed: newest at the bottom, long lines wrapped, invariant alarms in red', (t) => {
+  const feed = new EventFeed(3);
+  const entry = (text: string, kind: FeedEntry['kind'] = EventKind.Info): FeedEntry => ({ timeMs: 61_500, source: FeedSource.Cluster, kind, node: 2, text, error: false });
+  feed.push(entry('first'));
+  feed.push(entry('second'));
+  feed.push(entry('third {braces}'));
+  feed.push(entry('two leaders in term 3', EventKind.Invariant));
+  t.is(feed.size, 3);
+  t.is(feed.dropped, 1);
+  const tagged = renderEventFeed(feed.recent(10), 10, 80);
+  const text = tagged.map(stripTags);
+  t.deepEqual(text, ['01:01.5 n2 second', '01:01.5 n2 third {braces}', '01:01.5 n2 INVARIANT two leaders in term 3']);
+  t.true(tagged[2]?.includes('{red-fg}') === true);
+  const long = renderEventFeed([entry('word '.repeat(30).trim())], 2, 40).map(stripTags);
+  t.is(long.length, 2, 'only the last 2 lines fit');
+  t.true(long.every((line) => line.length <= 40));
+  t.deepEqual(wrap('aaa bbb ccc', 7), ['aaa bbb', 'ccc']);
+});
+
+test('help lists every key and every command usage', (t) => {
+  const text = plain(renderHelp(KEY_HELP, COMMANDS));
+  for (const command of COMMANDS) t.true(text.includes(command.usage), `help shows ${command.usage}`);
+  for (const key of ['Enter', 'crash the leader', 'put a random key', 'quit (asks first)', 'Esc']) t.true(text.includes(key), key);
+});
+
+test('detail view: per-peer progress, recent entries with commands, WAL files', (t) => {
+  const text = plain(renderDetail(healthyStatus(), 1));
+  t.regex(text, /node n1\s+\* LEADER\s+term 3/);
+  t.regex(text, /n5\s+match\s+8 next\s+13 replicate/);
+  t.regex(text, /12 \(3\)\s+put k12=12/);
+  t.regex(text, /10 \[3\]\s+put k10=10/);
+  t.regex(text, /wal-0000000001\.log/);
+  t.regex(plain(renderDetail(healthyStatus(), 9)), /no node n9/);
+});
+
+test('message line: errors in red, quit confirmation', (t) => {
+  t.true(renderMessageLine({ ...ui, message: { text: 'usage: crash ID', level: 'error' } }).includes('{red-fg}'));
+  t.regex(stripTags(renderMessageLine({ ...ui, overlay: 'confirm-quit' })), /Quit and stop the cluster\? \(y\/n\)/);
+});
+
+test('metrics history: a minute of samples, padded on the left', (t) => {
+  const history = new MetricsHistory(4);
+  history.push({ opsPerSecond: 10, latencyMsP50: 1, latencyMsP99: null });
+  history.push({ opsPerSecond: 20, latencyMsP50: 2, latencyMsP99: 5 });
+  const series = history.series();
+  t.deepEqual(series.x, ['-3', '-2', '-1', '0']);
+  t.deepEqual(series.ops, [0, 0, 10, 20]);
+  t.deepEqual(series.p99, [0, 0, 0, 5]);
+  for (let sample = 0; sample < 10; sample++) history.push({ opsPerSecond: sample, latencyMsP50: null, latencyMsP99: null });
+  t.is(history.size, 4);
+  t.deepEqual(history.series().ops, [6, 7, 8, 9]);
+});

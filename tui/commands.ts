@@ -1,0 +1,605 @@
+// The `:` command line: one table of commands {name, usage, args, run}, a parser that
+// turns a wrong command or argument into its usage (never an exception at the top),
+// Tab completion and history.
+
+import type { ClusterStatus, JsonValue } from '../lib/cluster/types.js';
+import type { NodeId } from '../lib/raft/types.js';
+import { describeClientError } from './cluster-port.js';
+import type { DashboardCluster, DashboardKv, LinkFaults } from './cluster-port.js';
+import { assertNever, formatGroups } from './format.js';
+import { MessageLevel } from './state.js';
+
+/** Thrown by argument parsers; the dispatcher shows the command's usage with it. */
+export class UsageError extends Error {
+  readonly code = 'USAGE';
+  /** The command whose usage to show, when known at the throw site. */
+  constructor(
+    message: string,
+    readonly spec: CommandSpec | null = null,
+  ) {
+    super(message);
+  }
+}
+
+export const ArgKind = {
+  /** A node id 1..N. */
+  Node: 'node',
+  /** A node id, `leader` or `all`. */
+  Target: 'target',
+  Key: 'key',
+  Value: 'value',
+  Groups: 'groups',
+  Number: 'number',
+  Scenario: 'scenario',
+} as const;
+export type ArgKind = (typeof ArgKind)[keyof typeof ArgKind];
+
+export interface ScenarioControl {
+  list(): readonly { readonly name: string; readonly summary: string }[];
+  start(name: string): void;
+  advance(): void;
+  stop(): void;
+}
+
+/** What a command may touch. The dashboard implements it; tests pass a recording fake. */
+export interface CommandContext {
+  readonly cluster: DashboardCluster;
+  readonly kv: DashboardKv;
+  readonly scenarios: ScenarioControl;
+  status(): ClusterStatus;
+  /** Shows a line in the status line (and errors/results in the event feed too). */
+  report(text: string, level: MessageLevel): void;
+  /** A client call's outcome: shown in the status line and the event feed. */
+  clientResult(text: string, ok: boolean): void;
+  linkFaults(): LinkFaults;
+  setLinkFaults(faults: LinkFaults): void;
+  setLoad(ratePerSecond: number): void;
+  /** Slow motion; null restores the tick the cluster started with. */
+  setTickMs(tickMs: number | null): void;
+  select(id: NodeId): void;
+  openHelp(): void;
+  requestQuit(): void;
+}
+
+export interface CommandSpec {
+  readonly name: string;
+  readonly aliases: readonly string[];
+  readonly usage: string;
+  readonly summary: string;
+  /** For Tab completion and arity checks: the kinds of the positional arguments. */
+  readonly args: readonly ArgKind[];
+  /** Arguments that may be left out, counted from the end of `args`. */
+  readonly optionalArgs: number;
+  /** The last argument takes the rest of the line (values with spaces). */
+  readonly restIsValue: boolean;
+  run(context: CommandContext, args: readonly string[]): void | Promise<void>;
+}
+
+export const NO_LINK_FAULTS: LinkFaults = { dropRate: 0, delayMs: 0, duplicateRate: 0 };
+/** Highest background load `:load` accepts, requests/s: the dashboard must stay cheap. */
+export const MAX_LOAD_RATE_PER_SECOND = 2000;
+/** Bounds for `:speed`: the tick in ms. */
+export const MIN_TICK_MS = 1;
+export const MAX_TICK_MS = 5000;
+export const MAX_DELAY_MS = 10_000;
+
+// ---------------------------------------------------------------- argument parsers
+
+export function parseNodeId(text: string | undefined, status: ClusterStatus): NodeId {
+  if (text === undefined) throw new UsageError('missing node id');
+  if (!/^\d+$/.test(text)) throw new UsageError(`'${text}' is not a node id`);
+  const id = Number(text);
+  if (!status.nodes.some((node) => node.id === id)) throw new UsageError(`no node ${id} (nodes are 1..${status.nodes.length})`);
+  return id;
+}
+
+/** A node id, `leader` (the current leader) or `all`. */
+export function parseTarget(text: string | undefined, status: ClusterStatus, allowLeader: boolean): readonly NodeId[] {
+  if (text === 'all') return status.nodes.map((node) => node.id);
+  if (text === 'leader' && allowLeader) {
+    if (status.leaderId === 0) throw new UsageError('there is no leader right now');
+    return [status.leaderId];
+  }
+  return [parseNodeId(text, status)];
+}
+
+/** "1,2|3,4,5": groups separated by |, ids by commas; every id at most once. */
+export function parseGroups(text: string | undefined, status: ClusterStatus): readonly (readonly NodeId[])[] {
+  if (text === undefined) throw new UsageError('missing groups');
+  const seen = new Set<NodeId>();
+  const groups = text.split('|').map((groupText) => {
+    if (groupText.trim() === '') throw new UsageError(`empty group in '${text}'`);
+    return groupText.split(',').map((idText) => {
+      const id = parseNodeId(idText.trim(), status);
+      if (seen.has(id)) throw new UsageError(`node ${id} is in two groups`);
+      seen.add(id);
+      return id;
+    });
+  });
+  if (groups.length < 2) throw new UsageError('a partition needs at least two groups, e.g. 1,2|3,4,5');
+  return groups;
+}
+
+export function parseNumber(text: string | undefined, what: string, min: number, max: number): number {
+  if (text === undefined) throw new UsageError(`missing ${what}`);
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`'${text}' is not a number`);
+  if (value < min || value > max) throw new UsageError(`${what} must be between ${min} and ${max}`);
+  return value;
+}
+
+/** A probability: "0.1" or "10%". */
+export function parseRate(text: string | undefined, what: string): number {
+  if (text === undefined) throw new UsageError(`missing ${what}`);
+  if (text.endsWith('%')) return parseNumber(text.slice(0, -1), `${what} (%)`, 0, 100) / 100;
+  return parseNumber(text, what, 0, 1);
+}
+
+/** Values are JSON when they parse as JSON ("12", "[1,2]", "null"), strings otherwise. */
+export function parseValue(text: string): JsonValue {
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch {
+    return text;
+  }
+}
+
+function parseKey(text: string | undefined): string {
+  if (text === undefined || text === '') throw new UsageError('missing key');
+  return text;
+}
+
+export function formatValue(value: JsonValue): string {
+  return JSON.stringify(value);
+}
+
+// ---------------------------------------------------------------- client calls
+
+async function clientCall<T>(context: CommandContext, description: string, call: () => Promise<T>, describe: (result: T) => string): Promise<void> {
+  const startedMs = performance.now();
+  try {
+    const result = await call();
+    context.clientResult(`${description} -> ${describe(result)} (${Math.round(performance.now() - startedMs)} ms)`, true);
+  } catch (error: unknown) {
+    const failure = describeClientError(error);
+    const outcome = failure.indeterminate ? 'outcome unknown' : 'did not happen';
+    context.clientResult(`${description} -> ${failure.code} (${outcome}): ${failure.message}`, false);
+  }
+}
+
+async function forEachNode(ids: readonly NodeId[], action: (id: NodeId) => Promise<unknown>): Promise<void> {
+  await Promise.all(ids.map((id) => action(id)));
+}
+
+// ---------------------------------------------------------------- the table
+
+function command(spec: Omit<CommandSpec, 'aliases' | 'optionalArgs' | 'restIsValue'> & Partial<Pick<CommandSpec, 'aliases' | 'optionalArgs' | 'restIsValue'>>): CommandSpec {
+  return { aliases: [], optionalArgs: 0, restIsValue: false, ...spec };
+}
+
+export const COMMANDS: readonly CommandSpec[] = [
+  command({
+    name: 'put',
+    usage: 'put KEY VALUE',
+    summary: 'write a value (JSON or text)',
+    args: [ArgKind.Key, ArgKind.Value],
+    restIsValue: true,
+    run: (context, [keyText, valueText]) => {
+      const key = parseKey(keyText);
+      if (valueText === undefined) throw new UsageError('missing value');
+      const value = parseValue(valueText);
+      return clientCall(context, `put ${key}=${formatValue(value)}`, () => context.kv.put(key, value), () => 'ok');
+    },
+  }),
+  command({
+    name: 'get',
+    usage: 'get KEY',
+    summary: 'linearizable read (ReadIndex)',
+    args: [ArgKind.Key],
+    run: (context, [keyText]) => {
+      const key = parseKey(keyText);
+      return clientCall(context, `get ${key}`, () => context.kv.get(key), formatValue);
+    },
+  }),
+  command({
+    name: 'del',
+    aliases: ['delete'],
+    usage: 'del KEY',
+    summary: 'delete a key',
+    args: [ArgKind.Key],
+    run: (context, [keyText]) => {
+      const key = parseKey(keyText);
+      return clientCall(context, `del ${key}`, () => context.kv.delete(key), () => 'ok');
+    },
+  }),
+  command({
+    name: 'append',
+    usage: 'append KEY VALUE',
+    summary: 'append to the list at KEY',
+    args: [ArgKind.Key, ArgKind.Value],
+    restIsValue: true,
+    run: (context, [keyText, valueText]) => {
+      const key = parseKey(keyText);
+      if (valueText === undefined) throw new UsageError('missing value');
+      const value = parseValue(valueText);
+      return clientCall(context, `append ${key}+${formatValue(value)}`, () => context.kv.append(key, value), () => 'ok');
+    },
+  }),
+  command({
+    name: 'cas',
+    usage: 'cas KEY EXPECTED NEW',
+    summary: 'compare-and-set (null = absent)',
+    args: [ArgKind.Key, ArgKind.Value, ArgKind.Value],
+    run: (context, [keyText, expectedText, nextText]) => {
+      const key = parseKey(keyText);
+      if (expectedText === undefined || nextText === undefined) throw new UsageError('needs EXPECTED and NEW');
+      const expected = parseValue(expectedText);
+      const next = parseValue(nextText);
+      return clientCall(context, `cas ${key} ${formatValue(expected)}->${formatValue(next)}`, () => context.kv.cas(key, expected, next), (swapped) => (swapped ? 'swapped' : 'not swapped'));
+    },
+  }),
+  command({
+    name: 'crash',
+    usage: 'crash ID|leader|all',
+    summary: 'hard-stop node(s) (worker.terminate)',
+    args: [ArgKind.Target],
+    run: async (context, [targetText]) => {
+      const status = context.status();
+      const ids = parseTarget(targetText, status, true).filter((id) => status.nodes.find((node) => node.id === id)?.alive === true);
+      if (ids.length === 0) throw new UsageError(`${targetText ?? ''} is already down`);
+      context.report(`crashing ${ids.map((id) => `n${id}`).join(' ')}`, MessageLevel.Info);
+      await forEachNode(ids, (id) => context.cluster.crash(id));
+      context.report(`crashed ${ids.map((id) => `n${id}`).join(' ')}`, MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'restart',
+    usage: 'restart ID|all',
+    summary: 'start crashed node(s) on their files',
+    args: [ArgKind.Target],
+    run: async (context, [targetText]) => {
+      const status = context.status();
+      const ids = parseTarget(targetText, status, false).filter((id) => status.nodes.find((node) => node.id === id)?.alive === false);
+      if (ids.length === 0) {
+        context.report(`nothing to restart: ${targetText ?? ''} is up`, MessageLevel.Info);
+        return;
+      }
+      context.report(`restarting ${ids.map((id) => `n${id}`).join(' ')}`, MessageLevel.Info);
+      await forEachNode(ids, (id) => context.cluster.restart(id));
+      context.report(`restarted ${ids.map((id) => `n${id}`).join(' ')}`, MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'partition',
+    usage: 'partition 1,2|3,4,5',
+    summary: 'split the network into groups',
+    args: [ArgKind.Groups],
+    run: (context, [groupsText]) => {
+      const groups = parseGroups(groupsText, context.status());
+      context.cluster.partition(groups);
+      context.report(`partitioned ${formatGroups(groups)}`, MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'isolate',
+    usage: 'isolate ID|leader',
+    summary: 'cut one node off from all others',
+    args: [ArgKind.Target],
+    run: (context, [targetText]) => {
+      const status = context.status();
+      if (targetText === 'all') throw new UsageError('isolate takes one node');
+      const [id] = parseTarget(targetText, status, true);
+      if (id === undefined) throw new UsageError('missing node id');
+      const others = status.nodes.map((node) => node.id).filter((other) => other !== id);
+      context.cluster.partition([[id], others]);
+      context.report(`isolated n${id}`, MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'heal',
+    usage: 'heal',
+    summary: 'remove partitions, cut links and link faults',
+    args: [],
+    run: (context) => {
+      context.cluster.heal();
+      context.setLinkFaults(NO_LINK_FAULTS);
+      context.report('healed: every link is up, no faults', MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'cut',
+    usage: 'cut FROM TO',
+    summary: 'cut the one-way link FROM -> TO',
+    args: [ArgKind.Node, ArgKind.Node],
+    run: (context, [fromText, toText]) => {
+      const status = context.status();
+      const from = parseNodeId(fromText, status);
+      const to = parseNodeId(toText, status);
+      if (from === to) throw new UsageError('FROM and TO must differ');
+      context.cluster.cutLink(from, to);
+      context.report(`cut n${from} -> n${to}`, MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'drop',
+    usage: 'drop RATE (0.1 or 10%)',
+    summary: 'drop that share of all messages',
+    args: [ArgKind.Number],
+    run: (context, [rateText]) => {
+      const dropRate = parseRate(rateText, 'drop rate');
+      context.setLinkFaults({ ...context.linkFaults(), dropRate });
+      context.report(`dropping ${Math.round(dropRate * 100)}% of messages`, MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'delay',
+    usage: 'delay MS',
+    summary: 'delay every message by MS',
+    args: [ArgKind.Number],
+    run: (context, [delayText]) => {
+      const delayMs = parseNumber(delayText, 'delay (ms)', 0, MAX_DELAY_MS);
+      context.setLinkFaults({ ...context.linkFaults(), delayMs });
+      context.report(`delaying messages by ${delayMs} ms`, MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'dup',
+    usage: 'dup RATE (0.1 or 10%)',
+    summary: 'deliver that share of messages twice',
+    args: [ArgKind.Number],
+    run: (context, [rateText]) => {
+      const duplicateRate = parseRate(rateText, 'duplicate rate');
+      context.setLinkFaults({ ...context.linkFaults(), duplicateRate });
+      context.report(`duplicating ${Math.round(duplicateRate * 100)}% of messages`, MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'load',
+    usage: 'load RATE|stop',
+    summary: 'steady background puts per second',
+    args: [ArgKind.Number],
+    run: (context, [rateText]) => {
+      if (rateText === 'stop' || rateText === 'off') {
+        context.setLoad(0);
+        context.report('load stopped', MessageLevel.Ok);
+        return;
+      }
+      const rate = parseNumber(rateText, 'rate', 0, MAX_LOAD_RATE_PER_SECOND);
+      context.setLoad(rate);
+      context.report(rate === 0 ? 'load stopped' : `load: ${rate} puts/s`, MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'campaign',
+    aliases: ['elect'],
+    usage: 'campaign ID',
+    summary: "fire the node's election timer now",
+    args: [ArgKind.Node],
+    run: (context, [idText]) => {
+      const id = parseNodeId(idText, context.status());
+      context.cluster.campaign(id);
+      context.report(`n${id}: election timeout forced`, MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'transfer',
+    usage: 'transfer ID',
+    summary: 'hand leadership to ID (thesis 3.10)',
+    args: [ArgKind.Node],
+    run: (context, [idText]) => {
+      const id = parseNodeId(idText, context.status());
+      context.cluster.transferLeadership(id);
+      context.report(`asked the leader to transfer leadership to n${id}`, MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'speed',
+    usage: 'speed TICK_MS|normal',
+    summary: 'slow motion: stretch the Raft tick',
+    args: [ArgKind.Number],
+    run: (context, [tickText]) => {
+      const tickMs = tickText === 'normal' ? null : parseNumber(tickText, 'tick (ms)', MIN_TICK_MS, MAX_TICK_MS);
+      context.setTickMs(tickMs);
+    },
+  }),
+  command({
+    name: 'select',
+    usage: 'select ID',
+    summary: 'select a node for the single-key actions',
+    args: [ArgKind.Node],
+    run: (context, [idText]) => {
+      context.select(parseNodeId(idText, context.status()));
+    },
+  }),
+  command({
+    name: 'scenario',
+    usage: 'scenario [NAME|stop]',
+    summary: 'guided scenario; alone: list them',
+    args: [ArgKind.Scenario],
+    optionalArgs: 1,
+    run: (context, [nameText]) => {
+      const scenarios = context.scenarios.list();
+      if (nameText === undefined) {
+        context.report(`scenarios: ${scenarios.map((scenario) => scenario.name).join(', ')}`, MessageLevel.Info);
+        return;
+      }
+      if (nameText === 'stop') {
+        context.scenarios.stop();
+        return;
+      }
+      if (!scenarios.some((scenario) => scenario.name === nameText)) throw new UsageError(`no scenario '${nameText}'; try: ${scenarios.map((scenario) => scenario.name).join(', ')}`);
+      context.scenarios.start(nameText);
+    },
+  }),
+  command({
+    name: 'next',
+    usage: 'next',
+    summary: 'run the next step of the scenario (key n)',
+    args: [],
+    run: (context) => {
+      context.scenarios.advance();
+    },
+  }),
+  command({
+    name: 'help',
+    usage: 'help',
+    summary: 'every key and command',
+    args: [],
+    run: (context) => {
+      context.openHelp();
+    },
+  }),
+  command({
+    name: 'quit',
+    aliases: ['q', 'exit'],
+    usage: 'quit',
+    summary: 'stop the cluster and leave (asks first)',
+    args: [],
+    run: (context) => {
+      context.requestQuit();
+    },
+  }),
+];
+
+export function findCommand(name: string): CommandSpec | undefined {
+  return COMMANDS.find((spec) => spec.name === name || spec.aliases.includes(name));
+}
+
+// ---------------------------------------------------------------- parsing and dispatch
+
+export interface ParsedLine {
+  readonly spec: CommandSpec;
+  readonly args: readonly string[];
+}
+
+/** Splits a line into a command and its arguments, checking arity. Throws UsageError. */
+export function parseLine(line: string): ParsedLine {
+  const words = line.trim().split(/\s+/).filter((word) => word !== '');
+  const [name, ...rest] = words;
+  if (name === undefined) throw new UsageError('empty command; type help');
+  const spec = findCommand(name);
+  if (spec === undefined) throw new UnknownCommandError(name);
+  const maximum = spec.args.length;
+  const minimum = maximum - spec.optionalArgs;
+  let args = rest;
+  if (spec.restIsValue && args.length > maximum) {
+    // The value keeps its spaces: "put greeting hello world".
+    args = [...args.slice(0, maximum - 1), args.slice(maximum - 1).join(' ')];
+  }
+  if (args.length < minimum) throw new UsageError(`${spec.name}: missing argument`, spec);
+  if (args.length > maximum) throw new UsageError(`${spec.name}: too many arguments`, spec);
+  return { spec, args };
+}
+
+export class UnknownCommandError extends UsageError {
+  constructor(readonly commandName: string) {
+    super(`unknown command '${commandName}'; type help for the list`);
+  }
+}
+
+/** Runs one command line. Never throws: every failure ends up in the status line. */
+export async function executeLine(line: string, context: CommandContext): Promise<void> {
+  let parsed: ParsedLine | undefined;
+  try {
+    parsed = parseLine(line);
+    await parsed.spec.run(context, parsed.args);
+  } catch (error: unknown) {
+    const spec = parsed?.spec ?? (error instanceof UsageError ? (error.spec ?? undefined) : undefined);
+    if (error instanceof UsageError) {
+      context.report(spec === undefined ? error.message : `${error.message} -- usage: ${spec.usage}`, MessageLevel.Error);
+    } else {
+      const failure = describeClientError(error);
+      context.report(`${spec?.name ?? 'command'} failed: ${failure.code}: ${failure.message}`, MessageLevel.Error);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- completion and history
+
+export interface Completion {
+  /** The line after completing as far as all candidates agree. */
+  readonly line: string;
+  /** Every candidate for the word being completed (shown when there are several). */
+  readonly candidates: readonly string[];
+}
+
+export function complete(line: string, status: ClusterStatus, scenarioNames: readonly string[]): Completion {
+  const endsWithSpace = /\s$/.test(line);
+  const words = line.trimStart().split(/\s+/).filter((word) => word !== '');
+  const current = endsWithSpace ? '' : (words.pop() ?? '');
+  const before = words;
+  let pool: readonly string[];
+  if (before.length === 0) {
+    pool = COMMANDS.map((spec) => spec.name);
+  } else {
+    const spec = findCommand(before[0] ?? '');
+    const kind = spec?.args[before.length - 1];
+    pool = kind === undefined ? [] : candidatesFor(kind, status, scenarioNames, spec?.name ?? '');
+  }
+  const candidates = pool.filter((candidate) => candidate.startsWith(current));
+  if (candidates.length === 0) return { line, candidates };
+  const prefix = commonPrefix(candidates);
+  const completedWord = candidates.length === 1 ? `${prefix} ` : prefix;
+  return { line: [...before, completedWord].join(' '), candidates };
+}
+
+function candidatesFor(kind: ArgKind, status: ClusterStatus, scenarioNames: readonly string[], commandName: string): readonly string[] {
+  const ids = status.nodes.map((node) => String(node.id));
+  switch (kind) {
+    case 'node':
+      return ids;
+    case 'target':
+      if (commandName === 'restart') return [...ids, 'all'];
+      if (commandName === 'isolate') return [...ids, 'leader'];
+      return [...ids, 'leader', 'all'];
+    case 'scenario':
+      return [...scenarioNames, 'stop'];
+    case 'number':
+      return commandName === 'load' ? ['stop'] : commandName === 'speed' ? ['normal'] : [];
+    case 'key':
+    case 'value':
+    case 'groups':
+      return [];
+    default:
+      return assertNever(kind);
+  }
+}
+
+function commonPrefix(words: readonly string[]): string {
+  const [first, ...rest] = words;
+  if (first === undefined) return '';
+  let length = first.length;
+  for (const word of rest) {
+    while (length > 0 && word.slice(0, length) !== first.slice(0, length)) length--;
+  }
+  return first.slice(0, length);
+}
+
+/** Lines kept in the command history. */
+export const HISTORY_CAPACITY = 200;
+
+/** Up/down recall, shell-style: up walks back, down walks forward to the line being typed. */
+export class CommandHistory {
+  readonly #lines: string[] = [];
+  #position = 0;
+  #draft = '';
+
+  push(line: string): void {
+    const trimmed = line.trim();
+    if (trimmed !== '' && this.#lines.at(-1) !== trimmed) this.#lines.push(trimmed);
+    if (this.#lines.length > HISTORY_CAPACITY) this.#lines.shift();
+    this.#position = this.#lines.length;
+    this.#draft = '';
+  }
+
+  previous(current: string): string {
+    if (this.#position === this.#lines.length) this.#draft = current;
+    if (this.#position > 0) this.#position--;
+    return this.#lines[this.#position] ?? current;
+  }
+
+  next(): string {
+    if (this.#position < this.#lines.length) this.#position++;
+    return this.#position === this.#lines.length ? this.#draft : (this.#lines[this.#position] ?? this.#draft);
+  }
+}

@@ -1,0 +1,533 @@
+// The dashboard: blessed widgets fed by the pure panes (panes.ts), keys and the `:`
+// command line (commands.ts), a steady background load, and guided scenarios. It only
+// talks to the cluster through DashboardCluster, so it runs the same against the real
+// supervisor and against the fake in tests.
+
+import blessed from 'blessed';
+import contrib from 'blessed-contrib';
+import { EventKind } from '../lib/cluster/types.js';
+import type { ClusterEvent, ClusterStatus } from '../lib/cluster/types.js';
+import { createPrng } from '../lib/raft/prng.js';
+import type { NodeId } from '../lib/raft/types.js';
+import type { DashboardCluster, DashboardKv, LinkFaults } from './cluster-port.js';
+import { describeClientError } from './cluster-port.js';
+import { COMMANDS, CommandHistory, NO_LINK_FAULTS, complete, executeLine } from './commands.js';
+import type { CommandContext } from './commands.js';
+import { renderDetail, renderEventFeed, renderHelp, renderLogStrip, renderMessageLine, renderNodeTable, renderReplication, renderStatusBar } from './panes.js';
+import type { HelpKey } from './panes.js';
+import { ScenarioRunner } from './scenarios.js';
+import { EventFeed, FeedSource, MessageLevel, MetricsHistory, Overlay, initialUiState } from './state.js';
+import type { UiState } from './state.js';
+
+/** 5-10 redraws a second, as the issue asks; blessed only writes the cells that changed. */
+export const DEFAULT_REFRESH_MS = 150;
+/** Charts move once a second: they show the last minute, a finer step would only cost CPU. */
+export const CHART_SAMPLE_MS = 1000;
+/** Deadline of the dashboard's own client calls (`:put`, `:get`, load). */
+export const CLIENT_TIMEOUT_MS = 5000;
+/** Background-load requests allowed in flight; beyond it, ticks are skipped, not queued. */
+export const MAX_LOAD_INFLIGHT = 64;
+const LOAD_TICK_MS = 20;
+/** Keys the background load and the `p` key write to. */
+const RANDOM_KEY_COUNT = 100;
+
+export const KEY_HELP: readonly HelpKey[] = [
+  { key: 'j/k up/down', action: 'select a node' },
+  { key: 'Enter', action: 'detail view of the selected node' },
+  { key: 'c', action: 'crash the selected node' },
+  { key: 'r', action: 'restart the selected node' },
+  { key: 'i', action: 'isolate the selected node' },
+  { key: 'h', action: 'heal every partition and link fault' },
+  { key: 'e', action: "force the selected node's election timeout" },
+  { key: 't', action: 'transfer leadership to the selected node' },
+  { key: 'x', action: 'crash the leader' },
+  { key: 'p', action: 'put a random key' },
+  { key: 'n / space', action: 'next step of the running scenario' },
+  { key: ':', action: 'command line' },
+  { key: '?', action: 'this help' },
+  { key: 'Esc', action: 'close an overlay or the command line' },
+  { key: 'q', action: 'quit (asks first); Ctrl-C quits at once' },
+];
+
+export interface DashboardOptions {
+  readonly cluster: DashboardCluster;
+  /** Where blessed reads keys and writes the screen; default the process's TTY. */
+  readonly input?: NodeJS.ReadableStream;
+  readonly output?: NodeJS.WritableStream;
+  readonly refreshMs?: number;
+  /** Seeds the random keys of `p` and the load. */
+  readonly seed?: number;
+}
+
+interface Widgets {
+  readonly statusBar: blessed.Widgets.BoxElement;
+  readonly nodes: blessed.Widgets.BoxElement;
+  readonly replication: blessed.Widgets.BoxElement;
+  readonly throughput: contrib.Widgets.LineElement;
+  readonly latency: contrib.Widgets.LineElement;
+  readonly logStrip: blessed.Widgets.BoxElement;
+  readonly feed: blessed.Widgets.BoxElement;
+  readonly message: blessed.Widgets.BoxElement;
+  readonly commandLine: blessed.Widgets.BoxElement;
+  readonly overlay: blessed.Widgets.BoxElement;
+}
+
+type KeyEvent = { readonly name?: string; readonly ctrl?: boolean; readonly full?: string };
+
+export class Dashboard {
+  readonly #cluster: DashboardCluster;
+  readonly #kv: DashboardKv;
+  readonly #screen: blessed.Widgets.Screen;
+  readonly #commandContext: CommandContext;
+  readonly #widgets: Widgets;
+  readonly #feed = new EventFeed();
+  readonly #metrics = new MetricsHistory();
+  readonly #history = new CommandHistory();
+  readonly #scenarios: ScenarioRunner;
+  readonly #random: () => number;
+  readonly #startedMs = performance.now();
+  readonly #refreshMs: number;
+  #ui: UiState;
+  #commandText = '';
+  #linkFaults: LinkFaults = NO_LINK_FAULTS;
+  #status: ClusterStatus;
+  #timers: NodeJS.Timeout[] = [];
+  #loadTimer: NodeJS.Timeout | null = null;
+  #loadInflight = 0;
+  #loadCarry = 0;
+  #closed = false;
+  #resolveDone: () => void = () => undefined;
+  /** Resolves when the user confirmed quitting. The caller stops the cluster. */
+  readonly done: Promise<void>;
+  readonly #onEvent = (event: ClusterEvent): void => {
+    this.#feed.pushClusterEvent(event);
+    this.#scenarios.observe(event);
+  };
+
+  constructor(options: DashboardOptions) {
+    this.#cluster = options.cluster;
+    this.#kv = options.cluster.client({ timeoutMs: CLIENT_TIMEOUT_MS });
+    this.#refreshMs = options.refreshMs ?? DEFAULT_REFRESH_MS;
+    this.#random = createPrng(options.seed ?? Date.now() & 0x7fffffff);
+    this.#status = this.#cluster.status();
+    this.#ui = { ...initialUiState, selectedNode: this.#status.nodes[0]?.id ?? 1, normalTickMs: this.#status.tickMs };
+    this.done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
+    this.#scenarios = new ScenarioRunner({
+      cluster: this.#cluster,
+      kv: this.#kv,
+      status: () => this.#cluster.status(),
+      narrate: (text, error) => this.#pushFeed(FeedSource.Scenario, text, error),
+      progress: (scenario) => {
+        this.#ui = { ...this.#ui, scenario };
+      },
+      normalTickMs: this.#ui.normalTickMs,
+    });
+    // @types/blessed has input and output swapped (Writable input): the cast is for that.
+    this.#screen = blessed.screen(<blessed.Widgets.IScreenOptions>(<unknown>{
+      ...(options.input === undefined ? {} : { input: options.input }),
+      ...(options.output === undefined ? {} : { output: options.output }),
+      smartCSR: true,
+      title: 'raftlab',
+      // NCURSES_NO_UTF8_ACS=1 says "this terminal draws lines from UTF-8, not ACS" (tmux,
+      // screen): blessed honours it; force unicode so its box characters are not
+      // replaced by ASCII approximations when LANG happens to be unset.
+      ...(prefersUnicode() ? { forceUnicode: true } : {}),
+      fullUnicode: false,
+      dockBorders: true,
+      autoPadding: true,
+      warnings: false,
+    }));
+    this.#widgets = this.#buildWidgets();
+    this.#commandContext = this.#makeCommandContext();
+    this.#screen.on('keypress', (character: string | undefined, key: KeyEvent | undefined) => {
+      this.handleKey(character, key ?? {});
+    });
+    this.#screen.on('resize', () => {
+      this.#layout();
+      this.refresh();
+    });
+    this.#cluster.on('event', this.#onEvent);
+    this.#layout();
+  }
+
+  /** Starts the redraw and chart timers. */
+  start(): void {
+    this.#sampleMetrics();
+    this.refresh();
+    this.#timers.push(setInterval(() => this.refresh(), this.#refreshMs));
+    this.#timers.push(setInterval(() => this.#sampleMetrics(), CHART_SAMPLE_MS));
+  }
+
+  /** Stops timers, load and scenario, detaches from the cluster and gives the terminal back. */
+  destroy(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
+    this.#setLoad(0);
+    this.#scenarios.stop();
+    this.#cluster.off('event', this.#onEvent);
+    this.#screen.destroy();
+  }
+
+  get ui(): UiState {
+    return this.#ui;
+  }
+
+  /** Redraws every pane from the cluster's current status. */
+  refresh(): void {
+    if (this.#closed) return;
+    this.#status = this.#cluster.status();
+    const status = this.#status;
+    const { statusBar, nodes, replication, logStrip, feed, message, commandLine, overlay } = this.#widgets;
+    statusBar.setContent(renderStatusBar(status, this.#ui));
+    nodes.setContent(renderNodeTable(status, this.#ui).join('\n'));
+    replication.setContent(renderReplication(status, innerWidth(replication)).join('\n'));
+    logStrip.setContent(renderLogStrip(status, innerWidth(logStrip)).join('\n'));
+    feed.setContent(renderEventFeed(this.#feed.recent(innerHeight(feed) * 2), innerHeight(feed), innerWidth(feed)).join('\n'));
+    message.setContent(renderMessageLine(this.#ui));
+    commandLine.setContent(this.#ui.commandLineOpen ? `:${escapeForLine(this.#commandText)}{inverse} {/inverse}` : '');
+    switch (this.#ui.overlay) {
+      case Overlay.Help:
+        overlay.setLabel(' help ');
+        overlay.setContent(renderHelp(KEY_HELP, COMMANDS).join('\n'));
+        overlay.show();
+        break;
+      case Overlay.Detail:
+        overlay.setLabel(` node n${this.#ui.selectedNode} `);
+        overlay.setContent(renderDetail(status, this.#ui.selectedNode).join('\n'));
+        overlay.show();
+        break;
+      case Overlay.None:
+      case Overlay.ConfirmQuit:
+        overlay.hide();
+        break;
+    }
+    this.#screen.render();
+  }
+
+  /** The text on screen, one string per row: what the headless tests read. */
+  screenText(): string {
+    const lines = (this.#screen as unknown as { lines: { [column: number]: [number, string] }[] }).lines;
+    return lines.map((row) => Array.from({ length: Number(this.#screen.width) }, (_, column) => row[column]?.[1] ?? ' ').join('').trimEnd()).join('\n');
+  }
+
+  // ------------------------------------------------------------ input
+
+  handleKey(character: string | undefined, key: KeyEvent): void {
+    if (this.#closed) return;
+    if (key.ctrl === true && key.name === 'c') {
+      this.#quitNow();
+      return;
+    }
+    if (this.#ui.overlay === Overlay.ConfirmQuit) {
+      if (character === 'y' || character === 'Y') this.#quitNow();
+      else this.#setUi({ overlay: Overlay.None, message: { text: 'quit cancelled', level: MessageLevel.Info } });
+      this.refresh();
+      return;
+    }
+    if (this.#ui.commandLineOpen) this.#editCommandLine(character, key);
+    else this.#normalKey(character, key);
+    this.refresh();
+  }
+
+  /** Runs one command line as if typed after ':'. Never throws. */
+  runCommand(line: string): Promise<void> {
+    this.#history.push(line);
+    return executeLine(line, this.#commandContext).then(() => this.refresh());
+  }
+
+  #normalKey(character: string | undefined, key: KeyEvent): void {
+    const selected = this.#ui.selectedNode;
+    switch (key.name === 'escape' ? 'escape' : key.name === 'enter' ? 'enter' : key.name === 'up' ? 'k' : key.name === 'down' ? 'j' : key.name === 'space' ? 'n' : character) {
+      case 'escape':
+        this.#setUi({ overlay: Overlay.None, message: null });
+        return;
+      case 'enter':
+        this.#setUi({ overlay: this.#ui.overlay === Overlay.Detail ? Overlay.None : Overlay.Detail });
+        return;
+      case 'k':
+        this.#moveSelection(-1);
+        return;
+      case 'j':
+        this.#moveSelection(1);
+        return;
+      case ':':
+        this.#commandText = '';
+        this.#setUi({ commandLineOpen: true });
+        return;
+      case '?':
+        this.#setUi({ overlay: this.#ui.overlay === Overlay.Help ? Overlay.None : Overlay.Help });
+        return;
+      case 'q':
+        this.#setUi({ overlay: Overlay.ConfirmQuit });
+        return;
+      case 'c':
+        void this.runCommand(`crash ${selected}`);
+        return;
+      case 'r':
+        void this.runCommand(`restart ${selected}`);
+        return;
+      case 'i':
+        void this.runCommand(`isolate ${selected}`);
+        return;
+      case 'h':
+        void this.runCommand('heal');
+        return;
+      case 'e':
+        void this.runCommand(`campaign ${selected}`);
+        return;
+      case 't':
+        void this.runCommand(`transfer ${selected}`);
+        return;
+      case 'x':
+        void this.runCommand('crash leader');
+        return;
+      case 'p':
+        void this.runCommand(`put ${this.#randomKey()} ${Math.floor(this.#random() * 1000)}`);
+        return;
+      case 'n':
+        this.#scenarios.advance();
+        return;
+      default:
+        return;
+    }
+  }
+
+  #editCommandLine(character: string | undefined, key: KeyEvent): void {
+    switch (key.name) {
+      case 'escape':
+        this.#commandText = '';
+        this.#setUi({ commandLineOpen: false });
+        return;
+      case 'enter': {
+        const line = this.#commandText;
+        this.#commandText = '';
+        this.#setUi({ commandLineOpen: false });
+        if (line.trim() !== '') void this.runCommand(line);
+        return;
+      }
+      case 'return':
+      case 'linefeed':
+        // blessed reports Enter as both 'return' and 'enter': act on 'enter' only.
+        return;
+      case 'backspace':
+        if (this.#commandText === '') this.#setUi({ commandLineOpen: false });
+        this.#commandText = this.#commandText.slice(0, -1);
+        return;
+      case 'up':
+        this.#commandText = this.#history.previous(this.#commandText);
+        return;
+      case 'down':
+        this.#commandText = this.#history.next();
+        return;
+      case 'tab': {
+        const completion = complete(this.#commandText, this.#status, this.#scenarios.list().map((scenario) => scenario.name));
+        this.#commandText = completion.line;
+        if (completion.candidates.length > 1) this.#setUi({ message: { text: completion.candidates.join('  '), level: MessageLevel.Info } });
+        return;
+      }
+      default:
+        break;
+    }
+    if (key.ctrl === true && key.name === 'u') {
+      this.#commandText = '';
+      return;
+    }
+    if (key.ctrl === true && key.name === 'w') {
+      this.#commandText = this.#commandText.replace(/\S+\s*$/, '');
+      return;
+    }
+    if (character !== undefined && character.length === 1 && character >= ' ' && key.ctrl !== true) this.#commandText += character;
+  }
+
+  #moveSelection(step: number): void {
+    const ids = this.#status.nodes.map((node) => node.id);
+    const position = ids.indexOf(this.#ui.selectedNode);
+    const next = ids[(position + step + ids.length) % ids.length];
+    if (next !== undefined) this.#setUi({ selectedNode: next });
+  }
+
+  #quitNow(): void {
+    this.#setUi({ overlay: Overlay.None, message: { text: 'stopping the cluster...', level: MessageLevel.Info } });
+    this.#resolveDone();
+  }
+
+  // ------------------------------------------------------------ commands
+
+  #makeCommandContext(): CommandContext {
+    return {
+    cluster: this.#cluster,
+    kv: this.#kv,
+    scenarios: {
+      list: () => this.#scenarios.list(),
+      start: (name) => this.#scenarios.start(name),
+      advance: () => this.#scenarios.advance(),
+      stop: () => this.#scenarios.stop(),
+    },
+    status: () => this.#cluster.status(),
+    report: (text, level) => {
+      this.#setUi({ message: { text, level } });
+      if (level === MessageLevel.Error) this.#pushFeed(FeedSource.Dashboard, text, true);
+    },
+    clientResult: (text, ok) => {
+      this.#setUi({ message: { text, level: ok ? MessageLevel.Ok : MessageLevel.Error } });
+      this.#feed.push({ timeMs: this.#nowMs(), source: FeedSource.Dashboard, kind: EventKind.ClientResult, node: 0, text, error: !ok });
+    },
+    linkFaults: () => this.#linkFaults,
+    setLinkFaults: (faults) => {
+      this.#linkFaults = faults;
+      const none = faults.dropRate === 0 && faults.delayMs === 0 && faults.duplicateRate === 0;
+      this.#cluster.setLinkFaults(none ? null : faults);
+    },
+    setLoad: (rate) => this.#setLoad(rate),
+    setTickMs: (tickMs) => {
+      const target = tickMs ?? this.#ui.normalTickMs;
+      this.#cluster.setTickMs(target);
+      this.#commandContext.report(tickMs === null ? `normal speed (tick ${target} ms)` : `slow motion: tick ${target} ms`, MessageLevel.Ok);
+    },
+    select: (id) => this.#setUi({ selectedNode: id }),
+    openHelp: () => this.#setUi({ overlay: Overlay.Help }),
+    requestQuit: () => this.#setUi({ overlay: Overlay.ConfirmQuit }),
+    };
+  }
+
+  // ------------------------------------------------------------ load and metrics
+
+  #setLoad(ratePerSecond: number): void {
+    if (this.#loadTimer !== null) clearInterval(this.#loadTimer);
+    this.#loadTimer = null;
+    this.#loadCarry = 0;
+    this.#ui = { ...this.#ui, loadRatePerSecond: ratePerSecond };
+    if (ratePerSecond <= 0 || this.#closed) return;
+    this.#loadTimer = setInterval(() => {
+      this.#loadCarry += (ratePerSecond * LOAD_TICK_MS) / 1000;
+      while (this.#loadCarry >= 1) {
+        this.#loadCarry -= 1;
+        if (this.#loadInflight >= MAX_LOAD_INFLIGHT) continue;
+        this.#loadInflight += 1;
+        this.#kv.put(this.#randomKey(), Math.floor(this.#random() * 1_000_000)).then(
+          () => {
+            this.#loadInflight -= 1;
+          },
+          (error: unknown) => {
+            this.#loadInflight -= 1;
+            this.#loadErrors += 1;
+            if (this.#loadErrors % LOAD_ERROR_REPORT_EVERY === 1) {
+              const failure = describeClientError(error);
+              this.#pushFeed(FeedSource.Dashboard, `load: ${this.#loadErrors} failed puts so far (latest ${failure.code})`, true);
+            }
+          },
+        );
+      }
+    }, LOAD_TICK_MS);
+  }
+
+  #loadErrors = 0;
+
+  #sampleMetrics(): void {
+    if (this.#closed) return;
+    const status = this.#cluster.status();
+    this.#metrics.push({ opsPerSecond: status.opsPerSecond, latencyMsP50: status.latencyMsP50, latencyMsP99: status.latencyMsP99 });
+    const series = this.#metrics.series();
+    const x = [...series.x];
+    this.#widgets.throughput.setData([{ title: 'ops/s', x, y: [...series.ops], style: { line: 'green' } }]);
+    this.#widgets.latency.setData([
+      { title: 'p50', x, y: [...series.p50], style: { line: 'cyan' } },
+      { title: 'p99', x, y: [...series.p99], style: { line: 'yellow' } },
+    ]);
+  }
+
+  // ------------------------------------------------------------ widgets
+
+  #buildWidgets(): Widgets {
+    const screen = this.#screen;
+    const box = (label: string | null, extra: blessed.Widgets.BoxOptions = {}): blessed.Widgets.BoxElement =>
+      blessed.box({ parent: screen, tags: true, wrap: false, ...(label === null ? {} : { label: ` ${label} `, border: { type: 'line' } }), style: { border: { fg: 'gray' } }, ...extra });
+    const statusBar = box(null, { top: 0, left: 0, height: 1, width: '100%', style: { bg: 'blue', fg: 'white' } });
+    const nodes = box('nodes', { left: 0, width: '100%' });
+    const replication = box('replication (leader view)', { left: 0, width: '50%' });
+    const chartOptions = (label: string): contrib.Widgets.LineOptions => ({ label: ` ${label} `, showLegend: true, legend: { width: 8 }, wholeNumbersOnly: false, style: { line: 'green', text: 'white', baseline: 'white' }, border: { type: 'line' } }) as contrib.Widgets.LineOptions;
+    // Charts draw on a canvas made when they are attached: append them, do not pass parent.
+    const throughput = contrib.line({ ...chartOptions('ops/s, last minute'), left: '50%', width: '25%' } as contrib.Widgets.LineOptions);
+    const latency = contrib.line({ ...chartOptions('commit latency ms'), left: '75%', width: '25%' } as contrib.Widgets.LineOptions);
+    screen.append(throughput);
+    screen.append(latency);
+    const logStrip = box('log ([t] committed, (t) not yet)', { left: 0, width: '100%' });
+    const feed = box('events', { left: 0, width: '100%' });
+    const message = box(null, { left: 0, height: 1, width: '100%' });
+    const commandLine = box(null, { left: 0, height: 1, width: '100%' });
+    const overlay = box('help', { top: 'center', left: 'center', width: '80%', height: '80%', hidden: true, style: { bg: 'black', border: { fg: 'white' } }, scrollable: true });
+    return { statusBar, nodes, replication, throughput, latency, logStrip, feed, message, commandLine, overlay };
+  }
+
+  /** Heights follow the node count; the event feed takes what is left. */
+  #layout(): void {
+    const rows = Number(this.#screen.height);
+    const nodeCount = this.#status.nodes.length;
+    const tableHeight = nodeCount + 3;
+    const middleHeight = Math.max(MIN_MIDDLE_HEIGHT, nodeCount + 3);
+    const logHeight = nodeCount + 3;
+    let top = 1;
+    const place = (element: blessed.Widgets.BlessedElement, height: number): void => {
+      element.top = top;
+      element.height = height;
+    };
+    const { nodes, replication, throughput, latency, logStrip, feed, message, commandLine } = this.#widgets;
+    place(nodes, tableHeight);
+    top += tableHeight;
+    place(replication, middleHeight);
+    place(throughput, middleHeight);
+    place(latency, middleHeight);
+    top += middleHeight;
+    place(logStrip, logHeight);
+    top += logHeight;
+    place(feed, Math.max(MIN_FEED_HEIGHT, rows - top - 2));
+    message.top = rows - 2;
+    commandLine.top = rows - 1;
+  }
+
+  // ------------------------------------------------------------ helpers
+
+  #setUi(change: Partial<UiState>): void {
+    this.#ui = { ...this.#ui, ...change };
+  }
+
+  #pushFeed(source: FeedSource, text: string, error: boolean): void {
+    this.#feed.push({ timeMs: this.#nowMs(), source, kind: EventKind.Info, node: 0, text, error });
+  }
+
+  /** Feed times are cluster times when the cluster tells them; dashboard lines use our clock. */
+  #nowMs(): number {
+    return performance.now() - this.#startedMs;
+  }
+
+  #randomKey(): string {
+    return `k${Math.floor(this.#random() * RANDOM_KEY_COUNT)}`;
+  }
+}
+
+const MIN_MIDDLE_HEIGHT = 10;
+const MIN_FEED_HEIGHT = 4;
+/** Report every this-many failed background puts, so a partition does not flood the feed. */
+const LOAD_ERROR_REPORT_EVERY = 100;
+
+function innerWidth(element: blessed.Widgets.BoxElement): number {
+  return Math.max(1, Number(element.width) - 2);
+}
+
+function innerHeight(element: blessed.Widgets.BoxElement): number {
+  return Math.max(1, Number(element.height) - 2);
+}
+
+function escapeForLine(text: string): string {
+  return text.replace(/[{}]/g, (brace) => (brace === '{' ? '{open}' : '{close}'));
+}
+
+export function prefersUnicode(environment: NodeJS.ProcessEnv = process.env): boolean {
+  if (environment['NCURSES_NO_UTF8_ACS'] === '1') return true;
+  const locale = `${environment['LC_ALL'] ?? ''}:${environment['LC_CTYPE'] ?? ''}:${environment['LANG'] ?? ''}`;
+  return /utf-?8/i.test(locale);
+}

@@ -1,0 +1,461 @@
+// A small in-process stand-in for the real cluster: a toy Raft (elections with the
+// up-to-date check, replication by copying the leader's log, commit by majority for
+// current-term entries) behind the DashboardCluster interface. It exists so the
+// dashboard can be developed, tested headlessly and measured without worker threads.
+// It is not the protocol: lib/raft is.
+
+import { EventEmitter } from 'node:events';
+import { EventKind } from '../lib/cluster/types.js';
+import type { ClusterStatus, EntrySummary, FollowerProgress, JsonValue, NodeStatus } from '../lib/cluster/types.js';
+import { createPrng } from '../lib/raft/prng.js';
+import type { NodeId, Role, Term } from '../lib/raft/types.js';
+import type { ClusterEventListener, DashboardCluster, DashboardKv, LinkFaults } from './cluster-port.js';
+
+export const FAKE_ELECTION_TICKS = 10;
+/** Entries each node reports in recentEntries, like the real status does. */
+export const FAKE_RECENT_ENTRIES = 64;
+const OPS_WINDOW_MS = 1000;
+const LATENCY_WINDOW_MS = 10_000;
+
+interface FakeEntry {
+  readonly term: Term;
+  readonly text: string;
+  readonly apply: ((state: Map<string, JsonValue>) => JsonValue) | null;
+}
+
+interface FakeNode {
+  readonly id: NodeId;
+  alive: boolean;
+  role: Role;
+  term: Term;
+  votedFor: NodeId;
+  leaderId: NodeId;
+  log: FakeEntry[];
+  commitIndex: number;
+  elapsedTicks: number;
+  timeoutTicks: number;
+  lastContactTick: number | null;
+  /** Ticks the leader has gone without reaching a majority (CheckQuorum). */
+  isolatedTicks: number;
+}
+
+interface PendingWrite {
+  readonly index: number;
+  readonly term: Term;
+  readonly startedTick: number;
+  readonly resolve: (value: JsonValue) => void;
+}
+
+export interface FakeClusterOptions {
+  readonly nodes: number;
+  readonly seed: number;
+  readonly tickMs: number;
+  /** Drive ticks from a timer (true) or only through advance() (tests). */
+  readonly autoTick: boolean;
+  readonly fsync: boolean;
+}
+
+export class FakeClusterError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly indeterminate: boolean,
+  ) {
+    super(message);
+  }
+}
+
+export class FakeCluster implements DashboardCluster {
+  readonly #emitter = new EventEmitter();
+  readonly #random: () => number;
+  readonly #nodes: FakeNode[];
+  readonly #state = new Map<string, JsonValue>();
+  #appliedIndex = 0;
+  #pending: PendingWrite[] = [];
+  #tick = 0;
+  #tickMs: number;
+  #timer: NodeJS.Timeout | null = null;
+  #partition: NodeId[][] | null = null;
+  #cutLinks: [NodeId, NodeId][] = [];
+  #faults: LinkFaults | null = null;
+  readonly #commits: { readonly tick: number; readonly latencyMs: number }[] = [];
+  /** Every operation the dashboard asked for, for tests: "crash 3", "partition 1,2|3,4,5". */
+  readonly operations: string[] = [];
+
+  constructor(readonly options: FakeClusterOptions) {
+    this.#random = createPrng(options.seed);
+    this.#tickMs = options.tickMs;
+    this.#nodes = Array.from({ length: options.nodes }, (_, position) => ({
+      id: position + 1,
+      alive: true,
+      role: 'follower' as Role,
+      term: 0,
+      votedFor: 0,
+      leaderId: 0,
+      log: [],
+      commitIndex: 0,
+      elapsedTicks: 0,
+      timeoutTicks: this.#drawTimeout(),
+      lastContactTick: null,
+      isolatedTicks: 0,
+    }));
+    if (options.autoTick) this.#schedule();
+  }
+
+  // ------------------------------------------------------------ DashboardCluster
+
+  on(_name: 'event', listener: ClusterEventListener): this {
+    this.#emitter.on('event', listener);
+    return this;
+  }
+
+  off(_name: 'event', listener: ClusterEventListener): this {
+    this.#emitter.off('event', listener);
+    return this;
+  }
+
+  status(): ClusterStatus {
+    const leader = this.#leader();
+    const nowMs = this.#tick * this.#tickMs;
+    const recentCommits = this.#commits.filter((commit) => (this.#tick - commit.tick) * this.#tickMs <= OPS_WINDOW_MS);
+    const latencies = this.#commits.filter((commit) => (this.#tick - commit.tick) * this.#tickMs <= LATENCY_WINDOW_MS).map((commit) => commit.latencyMs).sort((a, b) => a - b);
+    const percentile = (fraction: number): number | null => (latencies.length === 0 ? null : (latencies[Math.min(latencies.length - 1, Math.floor(fraction * latencies.length))] ?? null));
+    return {
+      nodes: this.#nodes.map((node) => this.#nodeStatus(node, leader, nowMs)),
+      leaderId: leader?.id ?? 0,
+      term: Math.max(...this.#nodes.map((node) => node.term)),
+      fsync: this.options.fsync,
+      tickMs: this.#tickMs,
+      partition: this.#partition,
+      cutLinks: this.#cutLinks,
+      opsPerSecond: (recentCommits.length * 1000) / OPS_WINDOW_MS,
+      latencyMsP50: percentile(0.5),
+      latencyMsP99: percentile(0.99),
+    };
+  }
+
+  async crash(id: NodeId): Promise<void> {
+    this.operations.push(`crash ${id}`);
+    const node = this.#node(id);
+    node.alive = false;
+    // Uncommitted entries past the last sync may be lost; the fake keeps them all.
+    this.#emit(EventKind.Crash, id, `node ${id} crashed`);
+  }
+
+  async restart(id: NodeId): Promise<void> {
+    this.operations.push(`restart ${id}`);
+    const node = this.#node(id);
+    if (node.alive) return;
+    Object.assign(node, { alive: true, role: 'follower', leaderId: 0, elapsedTicks: 0, timeoutTicks: this.#drawTimeout(), isolatedTicks: 0 });
+    this.#emit(EventKind.Restart, id, `node ${id} restarted: term ${node.term}, ${node.log.length} entries recovered`);
+  }
+
+  partition(groups: readonly (readonly NodeId[])[]): void {
+    this.operations.push(`partition ${groups.map((group) => group.join(',')).join('|')}`);
+    this.#partition = groups.map((group) => [...group]);
+    this.#emit(EventKind.Partition, 0, `partition ${groups.map((group) => group.join(',')).join(' | ')}`);
+  }
+
+  heal(): void {
+    this.operations.push('heal');
+    this.#partition = null;
+    this.#cutLinks = [];
+    this.#emit(EventKind.Heal, 0, 'network healed');
+  }
+
+  cutLink(from: NodeId, to: NodeId): void {
+    this.operations.push(`cut ${from} ${to}`);
+    this.#cutLinks.push([from, to]);
+    this.#emit(EventKind.LinkFault, 0, `link ${from} -> ${to} cut`);
+  }
+
+  setLinkFaults(faults: LinkFaults | null): void {
+    this.operations.push(`faults ${faults === null ? 'none' : `${faults.dropRate}/${faults.delayMs}/${faults.duplicateRate}`}`);
+    this.#faults = faults;
+  }
+
+  campaign(id: NodeId): void {
+    this.operations.push(`campaign ${id}`);
+    const node = this.#node(id);
+    if (node.alive && node.role !== 'leader') node.elapsedTicks = node.timeoutTicks;
+  }
+
+  transferLeadership(to: NodeId): void {
+    this.operations.push(`transfer ${to}`);
+    const leader = this.#leader();
+    const target = this.#node(to);
+    if (leader === undefined || !target.alive || target.id === leader.id) return;
+    this.#campaign(target, true);
+  }
+
+  setTickMs(tickMs: number): void {
+    this.operations.push(`tick ${tickMs}`);
+    this.#tickMs = tickMs;
+  }
+
+  client(options: { readonly timeoutMs: number }): DashboardKv {
+    const write = (text: string, apply: (state: Map<string, JsonValue>) => JsonValue): Promise<JsonValue> => this.#write(text, apply, options.timeoutMs);
+    return {
+      get: (key) => this.#read(key, options.timeoutMs),
+      put: async (key, value) => {
+        await write(`put ${key}=${JSON.stringify(value)}`, (state) => (state.set(key, value), null));
+      },
+      delete: async (key) => {
+        await write(`delete ${key}`, (state) => (state.delete(key), null));
+      },
+      append: async (key, value) => {
+        await write(`append ${key}+${JSON.stringify(value)}`, (state) => {
+          const current = state.get(key);
+          state.set(key, [...(Array.isArray(current) ? current : current === undefined || current === null ? [] : [current]), value]);
+          return null;
+        });
+      },
+      cas: async (key, expected, next) =>
+        (await write(`cas ${key} ${JSON.stringify(expected)}->${JSON.stringify(next)}`, (state) => {
+          if (JSON.stringify(state.get(key) ?? null) !== JSON.stringify(expected)) return false;
+          state.set(key, next);
+          return true;
+        })) === true,
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.operations.push('stop');
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  // ------------------------------------------------------------ simulation
+
+  /** Runs `ticks` ticks of the toy protocol. */
+  advance(ticks: number): void {
+    for (let count = 0; count < ticks; count++) this.#step();
+  }
+
+  #schedule(): void {
+    this.#timer = setTimeout(() => {
+      this.#step();
+      this.#schedule();
+    }, this.#tickMs);
+    this.#timer.unref();
+  }
+
+  #step(): void {
+    this.#tick += 1;
+    for (const node of this.#nodes) {
+      if (!node.alive) continue;
+      node.elapsedTicks += 1;
+      if (node.role !== 'leader' && node.elapsedTicks >= node.timeoutTicks) this.#campaign(node, false);
+    }
+    const leader = this.#leader();
+    if (leader !== undefined) this.#replicate(leader);
+  }
+
+  #replicate(leader: FakeNode): void {
+    const reached = [leader];
+    for (const follower of this.#nodes) {
+      if (follower === leader || !follower.alive || !this.#canTalk(leader.id, follower.id) || this.#dropped()) continue;
+      if (follower.term > leader.term) continue;
+      follower.term = leader.term;
+      follower.role = 'follower';
+      follower.leaderId = leader.id;
+      follower.log = leader.log.slice();
+      follower.elapsedTicks = 0;
+      follower.lastContactTick = this.#tick;
+      reached.push(follower);
+    }
+    if (reached.length >= this.#majority()) {
+      leader.isolatedTicks = 0;
+      // §5.4.2: only an entry of the leader's own term is committed by counting replicas.
+      const last = leader.log.at(-1);
+      if (last !== undefined && last.term === leader.term) leader.commitIndex = leader.log.length;
+    } else if (++leader.isolatedTicks >= FAKE_ELECTION_TICKS) {
+      leader.role = 'follower';
+      leader.leaderId = 0;
+      this.#emit(EventKind.RoleChanged, leader.id, `node ${leader.id} stepped down: it cannot reach a majority (CheckQuorum)`, leader.term);
+    }
+    for (const follower of reached) follower.commitIndex = Math.min(leader.commitIndex, follower.log.length);
+    this.#apply(leader);
+  }
+
+  #apply(leader: FakeNode): void {
+    while (this.#appliedIndex < leader.commitIndex) {
+      this.#appliedIndex += 1;
+      const entry = leader.log[this.#appliedIndex - 1];
+      if (entry === undefined) throw new Error(`fake cluster: applied index ${this.#appliedIndex} beyond the leader's log`);
+      const result = entry.apply === null ? null : entry.apply(this.#state);
+      const waiting = this.#pending.filter((pending) => pending.index === this.#appliedIndex);
+      this.#pending = this.#pending.filter((pending) => pending.index !== this.#appliedIndex);
+      for (const pending of waiting) {
+        if (pending.term !== entry.term) continue;
+        this.#commits.push({ tick: this.#tick, latencyMs: (this.#tick - pending.startedTick) * this.#tickMs });
+        pending.resolve(result);
+      }
+    }
+    const horizon = this.#tick - LATENCY_WINDOW_MS / this.#tickMs;
+    while (this.#commits.length > 0 && (this.#commits[0]?.tick ?? 0) < horizon) this.#commits.shift();
+  }
+
+  #campaign(candidate: FakeNode, transfer: boolean): void {
+    candidate.term += 1;
+    candidate.role = 'candidate';
+    candidate.votedFor = candidate.id;
+    candidate.leaderId = 0;
+    candidate.elapsedTicks = 0;
+    candidate.timeoutTicks = this.#drawTimeout();
+    this.#emit(EventKind.ElectionStarted, candidate.id, `node ${candidate.id} starts an election for term ${candidate.term}`, candidate.term);
+    const voters = [candidate.id];
+    for (const voter of this.#nodes) {
+      if (voter === candidate || !voter.alive || !this.#canTalk(candidate.id, voter.id)) continue;
+      if (voter.term >= candidate.term) continue;
+      const hearsLeader = voter.lastContactTick !== null && this.#tick - voter.lastContactTick < FAKE_ELECTION_TICKS && voter.leaderId !== 0;
+      if (hearsLeader && !transfer) continue;
+      voter.term = candidate.term;
+      voter.votedFor = 0;
+      if (voter.role === 'leader') voter.role = 'follower';
+      // §5.4.1: vote only for a candidate whose log is at least as up-to-date.
+      const candidateLast = candidate.log.at(-1)?.term ?? 0;
+      const voterLast = voter.log.at(-1)?.term ?? 0;
+      if (candidateLast < voterLast || (candidateLast === voterLast && candidate.log.length < voter.log.length)) continue;
+      voter.votedFor = candidate.id;
+      voters.push(voter.id);
+      this.#emit(EventKind.VoteGranted, voter.id, `node ${voter.id} votes for node ${candidate.id} in term ${candidate.term}`, candidate.term);
+    }
+    if (voters.length < this.#majority()) return;
+    for (const other of this.#nodes) if (other.role === 'leader') other.role = 'follower';
+    candidate.role = 'leader';
+    candidate.leaderId = candidate.id;
+    candidate.log.push({ term: candidate.term, text: 'no-op', apply: null });
+    this.#emit(EventKind.LeaderElected, candidate.id, `node ${candidate.id} is leader for term ${candidate.term} with votes from ${voters.join(', ')}`, candidate.term);
+  }
+
+  async #write(text: string, apply: (state: Map<string, JsonValue>) => JsonValue, timeoutMs: number): Promise<JsonValue> {
+    const deadlineTick = this.#tick + Math.ceil(timeoutMs / this.#tickMs);
+    for (;;) {
+      const leader = this.#leader();
+      if (leader !== undefined) {
+        leader.log.push({ term: leader.term, text, apply });
+        const index = leader.log.length;
+        return await this.#waitCommit(index, leader.term, deadlineTick, text);
+      }
+      if (this.#tick >= deadlineTick) throw new FakeClusterError('TIMEOUT', `${text}: no leader`, false);
+      await this.#nextTick();
+    }
+  }
+
+  #waitCommit(index: number, term: Term, deadlineTick: number, text: string): Promise<JsonValue> {
+    return new Promise((resolve, reject) => {
+      const pending: PendingWrite = { index, term, startedTick: this.#tick, resolve };
+      this.#pending.push(pending);
+      const check = (): void => {
+        if (!this.#pending.includes(pending)) return;
+        if (this.#tick >= deadlineTick) {
+          this.#pending = this.#pending.filter((other) => other !== pending);
+          reject(new FakeClusterError('TIMEOUT', `${text}: timed out; it may or may not have happened`, true));
+          return;
+        }
+        void this.#nextTick().then(check);
+      };
+      check();
+    });
+  }
+
+  async #read(key: string, timeoutMs: number): Promise<JsonValue> {
+    const deadlineTick = this.#tick + Math.ceil(timeoutMs / this.#tickMs);
+    for (;;) {
+      const leader = this.#leader();
+      // ReadIndex: a leader serves a read only while it reaches a majority.
+      if (leader !== undefined && leader.isolatedTicks === 0 && this.#appliedIndex >= leader.commitIndex) return this.#state.get(key) ?? null;
+      if (this.#tick >= deadlineTick) throw new FakeClusterError('TIMEOUT', `get ${key}: no leader with a quorum`, false);
+      await this.#nextTick();
+    }
+  }
+
+  #nextTick(): Promise<void> {
+    const startTick = this.#tick;
+    return new Promise((resolve) => {
+      const poll = (): void => {
+        if (this.#tick > startTick) resolve();
+        else setTimeout(poll, Math.max(1, this.#tickMs / 2)).unref();
+      };
+      poll();
+    });
+  }
+
+  // ------------------------------------------------------------ helpers
+
+  #nodeStatus(node: FakeNode, leader: FakeNode | undefined, nowMs: number): NodeStatus {
+    const firstRecent = Math.max(0, node.log.length - FAKE_RECENT_ENTRIES);
+    const recentEntries: EntrySummary[] = node.log.slice(firstRecent).map((entry, offset) => ({
+      index: firstRecent + offset + 1,
+      term: entry.term,
+      committed: firstRecent + offset + 1 <= node.commitIndex,
+      text: entry.text,
+    }));
+    const progress: FollowerProgress[] =
+      node === leader
+        ? this.#nodes
+            .filter((other) => other !== node)
+            .map((other) => {
+              const matchIndex = other.alive && this.#canTalk(node.id, other.id) ? Math.min(other.log.length, node.log.length) : Math.min(other.log.length, node.commitIndex);
+              return { id: other.id, matchIndex, nextIndex: matchIndex + 1, state: other.alive ? 'replicate' : 'probe', inflight: 0 };
+            })
+        : [];
+    return {
+      id: node.id,
+      alive: node.alive,
+      role: node.role,
+      term: node.term,
+      votedFor: node.votedFor,
+      leaderId: node.leaderId,
+      commitIndex: node.commitIndex,
+      appliedIndex: node.commitIndex,
+      lastLogIndex: node.log.length,
+      lastLogTerm: node.log.at(-1)?.term ?? 0,
+      snapshotIndex: 0,
+      electionElapsedTicks: node.elapsedTicks,
+      electionTimeoutTicks: node.timeoutTicks,
+      lastLeaderContactMs: node.role === 'leader' || node.lastContactTick === null ? null : nowMs - node.lastContactTick * this.#tickMs,
+      walBytes: node.log.length * 48,
+      walFiles: [`wal-0000000001.log`],
+      fsyncLatencyMs: this.options.fsync ? 0.8 : null,
+      progress,
+      recentEntries,
+      malformedMessages: 0,
+    };
+  }
+
+  #leader(): FakeNode | undefined {
+    return this.#nodes.find((node) => node.alive && node.role === 'leader');
+  }
+
+  #node(id: NodeId): FakeNode {
+    const node = this.#nodes.find((candidate) => candidate.id === id);
+    if (node === undefined) throw new FakeClusterError('UNKNOWN_NODE', `no node ${id}`, false);
+    return node;
+  }
+
+  #majority(): number {
+    return Math.floor(this.#nodes.length / 2) + 1;
+  }
+
+  #canTalk(from: NodeId, to: NodeId): boolean {
+    if (this.#cutLinks.some(([cutFrom, cutTo]) => (cutFrom === from && cutTo === to) || (cutFrom === to && cutTo === from))) return false;
+    if (this.#partition === null) return true;
+    const group = this.#partition.find((candidate) => candidate.includes(from));
+    return group !== undefined && group.includes(to);
+  }
+
+  #dropped(): boolean {
+    return this.#faults !== null && this.#random() < this.#faults.dropRate;
+  }
+
+  #drawTimeout(): number {
+    return FAKE_ELECTION_TICKS + Math.floor(this.#random() * FAKE_ELECTION_TICKS);
+  }
+
+  #emit(kind: EventKind, node: NodeId, text: string, term?: Term): void {
+    const event = term === undefined ? { time: this.#tick * this.#tickMs, kind, node, text } : { time: this.#tick * this.#tickMs, kind, node, text, term };
+    this.#emitter.emit('event', event);
+  }
+}

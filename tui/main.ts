@@ -1,0 +1,128 @@
+// `raftlab tui` (what `npm start` runs): start a cluster, open the dashboard, and on
+// quit stop the cluster cleanly.
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClusterStarter, DashboardCluster } from './cluster-port.js';
+import { Dashboard } from './dashboard.js';
+
+export const MIN_NODES = 1;
+export const MAX_NODES = 9;
+export const DEFAULT_NODES = 5;
+
+const usage = `usage: raftlab [tui] [--nodes N] [--data DIR] [--no-fsync] [--fake]
+  --nodes N     cluster size, ${MIN_NODES}-${MAX_NODES} (default ${DEFAULT_NODES})
+  --data DIR    where the nodes keep their WAL (default: a fresh directory under ${tmpdir()})
+  --no-fsync    skip fdatasync (UNSAFE: acknowledged writes can be lost on a crash)
+  --fake        a toy in-process cluster instead of worker threads (dashboard development)`;
+
+export interface TuiArguments {
+  readonly nodes: number;
+  readonly dataDir: string | null;
+  readonly fsync: boolean;
+  readonly fake: boolean;
+}
+
+export type ParsedArguments = { readonly ok: true; readonly arguments: TuiArguments } | { readonly ok: false; readonly help: boolean; readonly error: string };
+
+export function parseTuiArguments(argv: readonly string[]): ParsedArguments {
+  let nodes = DEFAULT_NODES;
+  let dataDir: string | null = null;
+  let fsync = true;
+  let fake = false;
+  for (let position = 0; position < argv.length; position++) {
+    const flag = argv[position];
+    const takeValue = (): string | undefined => argv[++position];
+    switch (flag) {
+      case '--nodes': {
+        const text = takeValue();
+        const value = Number(text);
+        if (text === undefined || !Number.isInteger(value) || value < MIN_NODES || value > MAX_NODES) {
+          return { ok: false, help: false, error: `--nodes takes a whole number from ${MIN_NODES} to ${MAX_NODES}, got ${text ?? 'nothing'}` };
+        }
+        nodes = value;
+        break;
+      }
+      case '--data': {
+        const text = takeValue();
+        if (text === undefined || text === '') return { ok: false, help: false, error: '--data takes a directory' };
+        dataDir = text;
+        break;
+      }
+      case '--no-fsync':
+        fsync = false;
+        break;
+      case '--fake':
+        fake = true;
+        break;
+      case '--help':
+      case '-h':
+        return { ok: false, help: true, error: '' };
+      default:
+        return { ok: false, help: false, error: `unknown option '${flag ?? ''}'` };
+    }
+  }
+  return { ok: true, arguments: { nodes, dataDir, fsync, fake } };
+}
+
+export interface TuiDependencies {
+  readonly stdout: NodeJS.WriteStream;
+  readonly stderr: NodeJS.WritableStream;
+  /** Defaults to the real Cluster.start (or the fake with --fake). */
+  readonly startCluster?: ClusterStarter;
+}
+
+export async function runTuiCli(argv: readonly string[], dependencies: TuiDependencies = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const { stdout, stderr } = dependencies;
+  const parsed = parseTuiArguments(argv);
+  if (!parsed.ok) {
+    if (parsed.help) {
+      stdout.write(usage + '\n');
+      return 0;
+    }
+    stderr.write(`raftlab tui: ${parsed.error}\n${usage}\n`);
+    return 2;
+  }
+  if (stdout.isTTY !== true) {
+    stderr.write('raftlab tui needs a terminal (stdout is not a TTY); try raftlab sim / check / bench\n');
+    return 2;
+  }
+  const options = parsed.arguments;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'raftlab-tui-'));
+  const startCluster = dependencies.startCluster ?? (options.fake ? startFakeCluster : startRealCluster);
+  stdout.write(`raftlab: starting ${options.nodes} node(s), data in ${dataDir} ...\n`);
+  let cluster: DashboardCluster;
+  try {
+    cluster = await startCluster({ nodes: options.nodes, dataDir, fsync: options.fsync });
+  } catch (error: unknown) {
+    stderr.write(`raftlab tui: the cluster did not start: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+  const dashboard = new Dashboard({ cluster });
+  const onSignal = (): void => dashboard.handleKey(undefined, { name: 'c', ctrl: true });
+  process.once('SIGTERM', onSignal);
+  process.once('SIGHUP', onSignal);
+  try {
+    dashboard.start();
+    await dashboard.done;
+    dashboard.refresh();
+    await cluster.stop();
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+    dashboard.destroy();
+  }
+  stdout.write(`raftlab: cluster stopped; its files are in ${dataDir}\n`);
+  return 0;
+}
+
+const startRealCluster: ClusterStarter = async (options) => {
+  const { Cluster } = await import('../lib/cluster/cluster.js');
+  return Cluster.start({ nodes: options.nodes, dataDir: options.dataDir, fsync: options.fsync });
+};
+
+const startFakeCluster: ClusterStarter = async (options) => {
+  const { FakeCluster } = await import('./fake-cluster.js');
+  return new FakeCluster({ nodes: options.nodes, seed: Date.now() & 0x7fffffff, tickMs: 20, autoTick: true, fsync: options.fsync });
+};

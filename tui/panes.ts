@@ -1,0 +1,366 @@
+// The panes: pure functions from (ClusterStatus, recent events, UI state) to
+// blessed-tagged lines. No blessed import here, so every pane is tested headlessly
+// by calling it and reading the text (stripTags) it produces.
+
+import { EventKind } from '../lib/cluster/types.js';
+import type { ClusterStatus, EntrySummary, NodeStatus } from '../lib/cluster/types.js';
+import type { NodeId } from '../lib/raft/types.js';
+import {
+  DownDisplay,
+  RoleDisplay,
+  assertNever,
+  bar,
+  bold,
+  color,
+  escapeTags,
+  fit,
+  fitRight,
+  formatBytes,
+  formatClock,
+  formatGroups,
+  formatMs,
+  termColor,
+} from './format.js';
+import type { FeedEntry, UiState } from './state.js';
+
+// ---------------------------------------------------------------- cluster facts
+
+export function majority(nodeCount: number): number {
+  return Math.floor(nodeCount / 2) + 1;
+}
+
+/** The groups nodes can talk within: the partition in force, or everyone. */
+export function connectivityGroups(status: ClusterStatus): readonly (readonly NodeId[])[] {
+  const allIds = status.nodes.map((node) => node.id);
+  if (status.partition === null) return [allIds];
+  const grouped = new Set(status.partition.flat());
+  // A node left out of every group is alone.
+  const loners = allIds.filter((id) => !grouped.has(id)).map((id) => [id]);
+  return [...status.partition, ...loners];
+}
+
+/**
+ * Quorum is OK when some set of nodes that can talk to each other holds a majority of
+ * live nodes: only then can an entry be committed (§5.3) or a leader elected (§5.2).
+ */
+export function quorumOk(status: ClusterStatus): boolean {
+  const needed = majority(status.nodes.length);
+  const alive = new Set(status.nodes.filter((node) => node.alive).map((node) => node.id));
+  return connectivityGroups(status).some((group) => group.filter((id) => alive.has(id)).length >= needed);
+}
+
+/** Which partition group a node is in, as a letter ("A", "B", ...); "-" when none is in force. */
+export function groupLabel(status: ClusterStatus, id: NodeId): string {
+  if (status.partition === null) return '-';
+  const index = connectivityGroups(status).findIndex((group) => group.includes(id));
+  return index < 0 ? '?' : String.fromCharCode('A'.charCodeAt(0) + index);
+}
+
+export function leaderNode(status: ClusterStatus): NodeStatus | undefined {
+  if (status.leaderId === 0) return undefined;
+  return status.nodes.find((node) => node.id === status.leaderId && node.alive);
+}
+
+function roleCell(node: NodeStatus): { readonly text: string; readonly color: string } {
+  if (!node.alive) return { text: `${DownDisplay.symbol} ${DownDisplay.word}`, color: DownDisplay.color };
+  const display = RoleDisplay[node.role];
+  return { text: `${display.symbol} ${display.word}`, color: display.color };
+}
+
+// ---------------------------------------------------------------- status bar
+
+export function renderStatusBar(status: ClusterStatus, ui: UiState): string {
+  const parts: string[] = [];
+  const leader = leaderNode(status);
+  parts.push(leader === undefined ? `leader ${color('red', bold('none'))}` : `leader ${color('green', bold(`n${leader.id}`))}`);
+  parts.push(`term ${status.term}`);
+  const commit = leader?.commitIndex ?? Math.max(0, ...status.nodes.map((node) => node.commitIndex));
+  parts.push(`commit ${commit}`);
+  const up = status.nodes.filter((node) => node.alive).length;
+  parts.push(quorumOk(status) ? `quorum ${color('green', 'OK')} (${up}/${status.nodes.length} up)` : `quorum ${color('red', bold('LOST'))} (${up}/${status.nodes.length} up)`);
+  parts.push(`${formatRate(status.opsPerSecond)} ops/s`);
+  parts.push(`p50 ${formatMs(status.latencyMsP50)} p99 ${formatMs(status.latencyMsP99)}`);
+  parts.push(status.fsync ? 'fsync on' : color('yellow', 'fsync OFF'));
+  const badges: string[] = [];
+  if (status.partition !== null) badges.push(color('magenta', `[PARTITION ${formatGroups(status.partition)}]`));
+  if (status.cutLinks.length > 0) badges.push(color('magenta', `[CUT ${status.cutLinks.map(([from, to]) => `${from}>${to}`).join(' ')}]`));
+  if (ui.normalTickMs > 0 && status.tickMs > ui.normalTickMs) badges.push(color('yellow', `[SLOW tick ${status.tickMs}ms]`));
+  if (ui.loadRatePerSecond > 0) badges.push(color('cyan', `[LOAD ${ui.loadRatePerSecond}/s]`));
+  if (ui.scenario !== null) badges.push(color('cyan', `[SCENARIO ${escapeTags(ui.scenario.name)} ${ui.scenario.stepsDone}/${ui.scenario.stepsTotal}]`));
+  return ' ' + [...parts, ...badges].join(' | ');
+}
+
+function formatRate(perSecond: number): string {
+  return perSecond >= 100 ? String(Math.round(perSecond)) : perSecond.toFixed(1).replace(/\.0$/, '');
+}
+
+// ---------------------------------------------------------------- node table
+
+const ELECTION_BAR_WIDTH = 10;
+
+const NODE_COLUMNS = [
+  { title: 'ID', width: 4 },
+  { title: 'ROLE', width: 15 },
+  { title: 'TERM', width: 6 },
+  { title: 'VOTE', width: 5 },
+  { title: 'LAST i/t', width: 12 },
+  { title: 'COMMIT', width: 8 },
+  { title: 'APPLIED', width: 8 },
+  { title: 'ELECTION', width: ELECTION_BAR_WIDTH + 2 },
+  { title: 'CONTACT', width: 8 },
+  { title: 'WAL', width: 8 },
+  { title: 'FSYNC', width: 7 },
+  { title: 'GROUP', width: 5 },
+] as const;
+
+export function renderNodeTable(status: ClusterStatus, ui: UiState): readonly string[] {
+  const header = '  ' + NODE_COLUMNS.map((column) => fit(column.title, column.width)).join(' ');
+  const lines = [bold(escapeTags(header))];
+  for (const node of status.nodes) {
+    const role = roleCell(node);
+    const cells = [
+      fit(`n${node.id}`, 4),
+      color(role.color, fit(role.text, 15)),
+      fit(String(node.term), 6),
+      fit(node.votedFor === 0 ? '-' : `n${node.votedFor}`, 5),
+      fit(`${node.lastLogIndex}/${node.lastLogTerm}`, 12),
+      fit(String(node.commitIndex), 8),
+      fit(String(node.appliedIndex), 8),
+      electionCell(node),
+      fit(node.alive ? formatMs(node.lastLeaderContactMs) : '-', 8),
+      fit(formatBytes(node.walBytes), 8),
+      fit(node.alive ? formatMs(node.fsyncLatencyMs) : '-', 7),
+      fit(groupLabel(status, node.id), 5),
+    ];
+    const selected = node.id === ui.selectedNode;
+    const row = (selected ? '>' : ' ') + ' ' + cells.join(' ');
+    lines.push(selected ? `{inverse}${row}{/inverse}` : row);
+  }
+  return lines;
+}
+
+/** The election timer drains as the timeout approaches: a full bar means just reset. */
+function electionCell(node: NodeStatus): string {
+  if (!node.alive) return fit('', ELECTION_BAR_WIDTH + 2);
+  if (node.role === 'leader') return fit('leading', ELECTION_BAR_WIDTH + 2);
+  const remaining = node.electionTimeoutTicks <= 0 ? 0 : 1 - node.electionElapsedTicks / node.electionTimeoutTicks;
+  const text = `[${bar(remaining, ELECTION_BAR_WIDTH)}]`;
+  return remaining < 0.25 ? color('yellow', text) : text;
+}
+
+// ---------------------------------------------------------------- replication
+
+const REPLICATION_BAR_WIDTH_MAX = 24;
+const REPLICATION_BAR_WIDTH_MIN = 6;
+/** Columns of a replication row besides the bar and the optional " inflight N". */
+const REPLICATION_FIXED_WIDTH = 50;
+const REPLICATION_INFLIGHT_WIDTH = 11;
+
+/** The leader's view of each follower: matchIndex/nextIndex (Figure 2) and the lag in entries. */
+export function renderReplication(status: ClusterStatus, width: number): readonly string[] {
+  const leader = leaderNode(status);
+  if (leader === undefined) return [color('red', 'no leader: nothing is being replicated')];
+  const showInflight = width >= REPLICATION_FIXED_WIDTH + REPLICATION_BAR_WIDTH_MIN + REPLICATION_INFLIGHT_WIDTH;
+  const barWidth = Math.max(REPLICATION_BAR_WIDTH_MIN, Math.min(REPLICATION_BAR_WIDTH_MAX, width - REPLICATION_FIXED_WIDTH - (showInflight ? REPLICATION_INFLIGHT_WIDTH : 0)));
+  const lines = [bold(`leader n${leader.id}, last index ${leader.lastLogIndex}, commit ${leader.commitIndex}`)];
+  for (const peer of leader.progress) {
+    const follower = status.nodes.find((node) => node.id === peer.id);
+    const lag = Math.max(0, leader.lastLogIndex - peer.matchIndex);
+    const fraction = leader.lastLogIndex === 0 ? 1 : peer.matchIndex / leader.lastLogIndex;
+    const lagText = fitRight(String(lag), 5);
+    const down = follower !== undefined && !follower.alive;
+    const state = down ? color('red', fit('DOWN', 9)) : fit(peer.state, 9);
+    lines.push(
+      `n${fit(String(peer.id), 2)}match ${fitRight(String(peer.matchIndex), 6)} next ${fitRight(String(peer.nextIndex), 6)} ` +
+        `[${bar(fraction, barWidth)}] lag ${lag === 0 ? lagText : color(lag > LAG_WARNING_ENTRIES ? 'red' : 'yellow', lagText)} ` +
+        state + (showInflight ? ` inflight ${fit(String(peer.inflight), 2)}` : ''),
+    );
+  }
+  return lines;
+}
+
+/** A follower this many entries behind is shown in red. */
+const LAG_WARNING_ENTRIES = 100;
+
+// ---------------------------------------------------------------- log strip
+
+/** Columns per log cell: "[12]" committed, "(12)" not yet committed. */
+export const LOG_CELL_WIDTH = 4;
+const LOG_LABEL_WIDTH = 6;
+
+/**
+ * One row per node, one cell per log index, aligned by index so that divergent tails
+ * after a partition line up under each other. Committed and uncommitted cells differ
+ * by glyph ("[t]" vs "(t)") as well as by color, so the strip reads without color.
+ */
+export function renderLogStrip(status: ClusterStatus, width: number): readonly string[] {
+  const cellCount = Math.max(1, Math.floor((width - LOG_LABEL_WIDTH) / LOG_CELL_WIDTH));
+  const lastIndex = Math.max(0, ...status.nodes.map((node) => node.lastLogIndex));
+  const firstIndex = Math.max(1, lastIndex - cellCount + 1);
+  let ruler = fit('index', LOG_LABEL_WIDTH);
+  for (let index = firstIndex; index < firstIndex + cellCount; index++) {
+    ruler += index % 5 === 0 || index === firstIndex ? fit(String(index), LOG_CELL_WIDTH) : ' '.repeat(LOG_CELL_WIDTH);
+  }
+  const lines = [color('gray', ruler.trimEnd())];
+  for (const node of status.nodes) {
+    const byIndex = new Map<number, EntrySummary>(node.recentEntries.map((entry) => [entry.index, entry]));
+    const label = fit(`n${node.id}${node.alive ? '' : ' X'}`, LOG_LABEL_WIDTH);
+    let row = node.alive ? label : color('red', label);
+    for (let index = firstIndex; index < firstIndex + cellCount && index <= node.lastLogIndex; index++) {
+      row += logCell(byIndex.get(index));
+    }
+    lines.push(row);
+  }
+  return lines;
+}
+
+function logCell(entry: EntrySummary | undefined): string {
+  // An index the node holds but whose summary was not sent (older than recentEntries).
+  if (entry === undefined) return color('gray', ' .. ');
+  const term = String(entry.term % 100).padStart(2, ' ');
+  const termName = termColor(entry.term);
+  return entry.committed ? `{${termName}-bg}{black-fg}[${term}]{/black-fg}{/${termName}-bg}` : color(termName, `(${term})`);
+}
+
+// ---------------------------------------------------------------- event feed
+
+const EVENT_KIND_COLORS = {
+  'election-started': 'yellow',
+  'vote-granted': 'yellow',
+  'leader-elected': 'green',
+  'role-changed': 'white',
+  'term-changed': 'white',
+  commit: 'gray',
+  crash: 'red',
+  restart: 'green',
+  partition: 'magenta',
+  heal: 'magenta',
+  'link-fault': 'magenta',
+  'client-result': 'cyan',
+  invariant: 'red',
+  info: 'white',
+} as const satisfies Record<EventKind, string>;
+
+/** The newest entries that fit in `height` lines of `width` columns, long ones wrapped. */
+export function renderEventFeed(entries: readonly FeedEntry[], height: number, width: number): readonly string[] {
+  const lines: string[] = [];
+  for (let position = entries.length - 1; position >= 0 && lines.length < height; position--) {
+    const entry = entries[position];
+    if (entry === undefined) continue;
+    lines.unshift(...feedEntryLines(entry, width));
+  }
+  return lines.slice(-height);
+}
+
+const FEED_PREFIX_WIDTH = 12;
+
+function feedEntryLines(entry: FeedEntry, width: number): string[] {
+  const prefix = `${formatClock(entry.timeMs)} ${entry.node === 0 ? '  ' : fit(`n${entry.node}`, 2)} `;
+  const marker = entry.source === 'scenario' ? '>> ' : '';
+  const wrapped = wrap(marker + entry.text, Math.max(10, width - FEED_PREFIX_WIDTH));
+  const tint = entry.error ? 'red' : entry.source === 'scenario' ? 'cyan' : EVENT_KIND_COLORS[entry.kind];
+  const styled = (text: string): string => {
+    const escaped = escapeTags(text);
+    if (entry.kind === EventKind.Invariant) return color('red', bold(`INVARIANT ${escaped}`));
+    return entry.source === 'scenario' ? color(tint, bold(escaped)) : color(tint, escaped);
+  };
+  return wrapped.map((part, lineNumber) => color('gray', lineNumber === 0 ? prefix : ' '.repeat(prefix.length)) + styled(part));
+}
+
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let current = '';
+  for (const word of text.split(' ')) {
+    let rest = word;
+    while (rest.length > width) {
+      if (current.length > 0) {
+        lines.push(current);
+        current = '';
+      }
+      lines.push(rest.slice(0, width));
+      rest = rest.slice(width);
+    }
+    if (current.length === 0) current = rest;
+    else if (current.length + 1 + rest.length <= width) current += ' ' + rest;
+    else {
+      lines.push(current);
+      current = rest;
+    }
+  }
+  lines.push(current);
+  return lines;
+}
+
+// ---------------------------------------------------------------- status line, help, detail
+
+export function renderMessageLine(ui: UiState): string {
+  if (ui.overlay === 'confirm-quit') return color('yellow', bold(' Quit and stop the cluster? (y/n)'));
+  if (ui.message === null) return color('gray', ' ? help  : command  j/k select  q quit');
+  const text = ' ' + escapeTags(ui.message.text);
+  switch (ui.message.level) {
+    case 'info':
+      return text;
+    case 'ok':
+      return color('green', text);
+    case 'error':
+      return color('red', text);
+    default:
+      return assertNever(ui.message.level);
+  }
+}
+
+export interface HelpKey {
+  readonly key: string;
+  readonly action: string;
+}
+
+export interface HelpCommand {
+  readonly usage: string;
+  readonly summary: string;
+}
+
+export function renderHelp(keys: readonly HelpKey[], commands: readonly HelpCommand[]): readonly string[] {
+  const lines = [bold('Keys (act on the selected node)')];
+  for (const key of keys) lines.push(`  ${fit(escapeTags(key.key), 12)} ${escapeTags(key.action)}`);
+  lines.push('', bold('Commands (press : first; Tab completes, up/down recalls)'));
+  for (const command of commands) lines.push(`  ${fit(escapeTags(command.usage), 38)} ${escapeTags(command.summary)}`);
+  lines.push(
+    '',
+    bold('Reading the screen'),
+    '  roles: * LEADER  - FOLLOWER  ? CANDIDATE  ~ PRECANDIDATE  X DOWN',
+    '  log strip: [t] committed entry of term t, (t) not yet committed, .. older entry',
+    '  election bar drains as the election timeout approaches',
+    '',
+    color('gray', 'Esc closes this help'),
+  );
+  return lines;
+}
+
+const DETAIL_ENTRIES = 20;
+
+export function renderDetail(status: ClusterStatus, id: NodeId): readonly string[] {
+  const node = status.nodes.find((candidate) => candidate.id === id);
+  if (node === undefined) return [color('red', `no node n${id}`)];
+  const role = roleCell(node);
+  const lines = [
+    bold(`node n${node.id}  `) + color(role.color, role.text) + `  term ${node.term}  voted for ${node.votedFor === 0 ? '-' : `n${node.votedFor}`}  leader ${node.leaderId === 0 ? 'unknown' : `n${node.leaderId}`}`,
+    `last log ${node.lastLogIndex}/${node.lastLogTerm}  commit ${node.commitIndex}  applied ${node.appliedIndex}  snapshot ${node.snapshotIndex}`,
+    `election ${node.electionElapsedTicks}/${node.electionTimeoutTicks} ticks  last leader contact ${formatMs(node.lastLeaderContactMs)}  fsync ${formatMs(node.fsyncLatencyMs)}  malformed messages ${node.malformedMessages}`,
+    '',
+    bold('Peers (leader view: matchIndex / nextIndex)'),
+  ];
+  if (node.progress.length === 0) lines.push('  (not the leader: no per-peer progress)');
+  for (const peer of node.progress) {
+    lines.push(`  n${fit(String(peer.id), 2)} match ${fitRight(String(peer.matchIndex), 7)} next ${fitRight(String(peer.nextIndex), 7)} ${fit(peer.state, 9)} inflight ${peer.inflight}`);
+  }
+  lines.push('', bold(`Recent log entries ([t] committed, (t) not)`));
+  if (node.recentEntries.length === 0) lines.push('  (none)');
+  for (const entry of node.recentEntries.slice(-DETAIL_ENTRIES)) {
+    const mark = entry.committed ? `[${entry.term}]` : `(${entry.term})`;
+    lines.push(`  ${fitRight(String(entry.index), 7)} ${color(termColor(entry.term), fit(mark, 6))} ${escapeTags(entry.text)}`);
+  }
+  lines.push('', bold(`WAL ${formatBytes(node.walBytes)} in ${node.walFiles.length} file(s)`));
+  for (const file of node.walFiles) lines.push(`  ${escapeTags(file)}`);
+  lines.push('', color('gray', 'Esc closes; j/k shows another node'));
+  return lines;
+}

@@ -1,0 +1,525 @@
+// Guided scenarios: the moments of a talk on Raft, replayed on the live cluster. Each
+// scenario is a script of steps; a step narrates what is about to happen and why, runs
+// cluster operations, waits (bounded) for the cluster to react, then narrates what
+// actually happened. Nothing here can force Raft's internals: the scenarios set up the
+// conditions and report honestly what the real protocol did.
+
+import type { ClusterEvent, ClusterStatus, JsonValue } from '../lib/cluster/types.js';
+import type { NodeId } from '../lib/raft/types.js';
+import type { DashboardCluster, DashboardKv } from './cluster-port.js';
+import { describeClientError } from './cluster-port.js';
+import type { ScenarioProgress } from './state.js';
+
+/** Status polling interval while a step waits for the cluster. */
+const POLL_MS = 50;
+const ELECTION_WAIT_MS = 15_000;
+const CONVERGE_WAIT_MS = 15_000;
+/** Writes meant to be stranded in a minority: a short deadline, they will time out. */
+const STRANDED_WRITE_TIMEOUT_MS = 2000;
+/** Slow-motion tick for scenarios about elections. */
+const SLOW_TICK_MS = 100;
+const EVENTS_KEPT_PER_STEP = 500;
+
+export interface ScenarioContext {
+  readonly cluster: DashboardCluster;
+  readonly kv: DashboardKv;
+  readonly normalTickMs: number;
+  status(): ClusterStatus;
+  narrate(text: string): void;
+  /** Narrates in red: something went against expectations (never a thrown exception). */
+  alarm(text: string): void;
+  /** Polls status until `predicate` holds; null after timeoutMs (and the step is told). */
+  waitFor(predicate: (status: ClusterStatus) => boolean, timeoutMs: number, what: string): Promise<ClusterStatus | null>;
+  /** Cluster events seen since the current step started. */
+  events(): readonly ClusterEvent[];
+}
+
+export type ScenarioStep = (context: ScenarioContext) => Promise<void>;
+
+export interface ScenarioDefinition {
+  readonly name: string;
+  readonly summary: string;
+  /** Called once per run: steps share state through the closure. */
+  build(): readonly ScenarioStep[];
+}
+
+/** Ends the scenario early with a narrated reason. */
+class ScenarioAbort extends Error {}
+
+// ---------------------------------------------------------------- helpers for steps
+
+async function needLeader(context: ScenarioContext, except: NodeId = 0): Promise<{ readonly leader: NodeId; readonly status: ClusterStatus }> {
+  const status = await context.waitFor((current) => current.leaderId !== 0 && current.leaderId !== except, ELECTION_WAIT_MS, except === 0 ? 'a leader' : `a leader other than n${except}`);
+  if (status === null) throw new ScenarioAbort(`no leader was elected within ${ELECTION_WAIT_MS / 1000} s`);
+  return { leader: status.leaderId, status };
+}
+
+function aliveFollowers(status: ClusterStatus, leader: NodeId): NodeId[] {
+  return status.nodes.filter((node) => node.alive && node.id !== leader).map((node) => node.id);
+}
+
+function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new ScenarioAbort(`this scenario needs ${what}`);
+  return value;
+}
+
+function votesFor(events: readonly ClusterEvent[], kind: ClusterEvent['kind']): readonly ClusterEvent[] {
+  return events.filter((event) => event.kind === kind);
+}
+
+function logsConverged(status: ClusterStatus): boolean {
+  const alive = status.nodes.filter((node) => node.alive);
+  const leader = alive.find((node) => node.id === status.leaderId);
+  if (leader === undefined) return false;
+  return alive.every((node) => node.lastLogIndex === leader.lastLogIndex && node.lastLogTerm === leader.lastLogTerm && node.commitIndex === leader.commitIndex);
+}
+
+function outcome(result: PromiseSettledResult<unknown>): string {
+  if (result.status === 'fulfilled') return `ok ${JSON.stringify(result.value ?? null)}`;
+  const failure = describeClientError(result.reason);
+  return `${failure.code} (${failure.indeterminate ? 'outcome unknown' : 'did not happen'})`;
+}
+
+async function restoreAll(context: ScenarioContext): Promise<void> {
+  context.cluster.heal();
+  context.cluster.setLinkFaults(null);
+  context.cluster.setTickMs(context.normalTickMs);
+  const down = context.status().nodes.filter((node) => !node.alive).map((node) => node.id);
+  await Promise.all(down.map((id) => context.cluster.restart(id)));
+  context.narrate(down.length === 0 ? 'Network healed, normal speed.' : `Network healed, normal speed, restarted ${down.map((id) => `n${id}`).join(', ')}.`);
+}
+
+// ---------------------------------------------------------------- the scenarios
+
+const splitVote: ScenarioDefinition = {
+  name: 'split-vote',
+  summary: 'two candidates at once split the vote; randomized timeouts break the tie',
+  build() {
+    let oldLeader = 0;
+    return [
+      async (context) => {
+        context.narrate(`Slow motion: the Raft tick is stretched to ${SLOW_TICK_MS} ms so that an election takes seconds, not milliseconds.`);
+        context.cluster.setTickMs(SLOW_TICK_MS);
+        oldLeader = (await needLeader(context)).leader;
+        context.narrate(`n${oldLeader} is the leader. Next: crash it, then fire two followers' election timers at the same instant.`);
+      },
+      async (context) => {
+        const [first, second] = aliveFollowers(context.status(), oldLeader);
+        const a = need(first, 'two live followers');
+        const b = need(second, 'two live followers');
+        await context.cluster.crash(oldLeader);
+        context.cluster.campaign(a);
+        context.cluster.campaign(b);
+        context.narrate(
+          `Crashed n${oldLeader}; n${a} and n${b} campaign together in the same term. Each votes for itself; the others grant one vote per term to whoever asks first (Figure 2, votedFor). If neither reaches a majority, both time out and retry.`,
+        );
+        const { leader, status } = await needLeader(context, oldLeader);
+        const elections = votesFor(context.events(), 'election-started');
+        const terms = [...new Set(elections.map((event) => event.term ?? 0))].sort((x, y) => x - y);
+        context.narrate(
+          terms.length > 1
+            ? `The vote split: elections ran in terms ${terms.join(', ')}. Election timeouts are randomized (§5.2), so one candidate timed out first, asked again in a higher term and won: n${leader}, term ${status.term}.`
+            : `This time one candidate got a majority at once: n${leader} leads term ${status.term} (${elections.length} election(s) started). Run the scenario again to catch a split.`,
+        );
+      },
+      async (context) => {
+        context.narrate(`Restoring: restart n${oldLeader}, normal speed.`);
+        await restoreAll(context);
+      },
+    ];
+  },
+};
+
+const leaderCrash: ScenarioDefinition = {
+  name: 'leader-crash',
+  summary: 'the leader dies; who votes for whom in the next election, and why',
+  build() {
+    let oldLeader = 0;
+    return [
+      async (context) => {
+        const { leader, status } = await needLeader(context);
+        oldLeader = leader;
+        context.narrate(`n${leader} leads term ${status.term}. Its heartbeats reset the followers' election timers (the ELECTION bars refill). Next: crash n${leader}.`);
+      },
+      async (context) => {
+        await context.cluster.crash(oldLeader);
+        context.narrate(`Crashed n${oldLeader}. The followers stop hearing heartbeats; the first whose randomized timeout expires becomes a candidate.`);
+        const { leader, status } = await needLeader(context, oldLeader);
+        const votes = votesFor(context.events(), 'vote-granted').filter((event) => event.term === status.term);
+        const voteText = votes.length === 0 ? '' : ` Votes: ${votes.map((event) => event.text).join('; ')}.`;
+        const winner = status.nodes.find((node) => node.id === leader);
+        context.narrate(
+          `n${leader} won term ${status.term}.${voteText} A node grants one vote per term, and only to a candidate whose log is at least as up-to-date as its own: a higher last term, or the same last term and at least as long (§5.4.1). n${leader}'s last entry: index ${winner?.lastLogIndex ?? '?'}, term ${winner?.lastLogTerm ?? '?'}.`,
+        );
+      },
+      async (context) => {
+        await context.cluster.restart(oldLeader);
+        const caughtUp = await context.waitFor((status) => logsConverged(status), CONVERGE_WAIT_MS, `n${oldLeader} to catch up`);
+        context.narrate(
+          caughtUp === null
+            ? `Restarted n${oldLeader}; it has not caught up yet.`
+            : `Restarted n${oldLeader}: it recovered its log from its WAL, learned the new term from the first message it got, and is a follower of n${caughtUp.leaderId} again with the same log.`,
+        );
+      },
+    ];
+  },
+};
+
+function strandedWrites(context: ScenarioContext, prefix: string, count: number): Promise<PromiseSettledResult<unknown>[]> {
+  const client = context.cluster.client({ timeoutMs: STRANDED_WRITE_TIMEOUT_MS });
+  return Promise.allSettled(Array.from({ length: count }, (_, position) => client.put(`${prefix}-${position + 1}`, 'written in the minority')));
+}
+
+const conflictingFollower: ScenarioDefinition = {
+  name: 'conflicting-follower',
+  summary: 'a follower holding entries the new leader never had is repaired (§5.3)',
+  build() {
+    let oldLeader = 0;
+    let follower = 0;
+    let stranded: Promise<PromiseSettledResult<unknown>[]> = Promise.resolve([]);
+    return [
+      async (context) => {
+        const { leader, status } = await needLeader(context);
+        oldLeader = leader;
+        follower = need(aliveFollowers(status, leader)[0], 'a live follower');
+        const rest = status.nodes.map((node) => node.id).filter((id) => id !== leader && id !== follower);
+        context.cluster.partition([[leader, follower], rest]);
+        stranded = strandedWrites(context, 'stranded', 3);
+        context.narrate(`Partitioned {n${leader}, n${follower}} from the rest and sent 3 writes. n${leader} appends them and replicates them to n${follower}, but 2 nodes are not a majority: they stay uncommitted, shown as (t) cells.`);
+      },
+      async (context) => {
+        const status = await context.waitFor((current) => current.nodes.some((node) => node.alive && node.role === 'leader' && node.id !== oldLeader && node.id !== follower), ELECTION_WAIT_MS, 'a leader in the majority');
+        if (status === null) throw new ScenarioAbort('the majority did not elect a leader');
+        const newLeader = status.nodes.find((node) => node.role === 'leader' && node.id !== oldLeader);
+        await Promise.allSettled([context.kv.put('fresh-1', 'majority'), context.kv.put('fresh-2', 'majority')]);
+        context.narrate(`The majority elected n${newLeader?.id ?? '?'} in term ${newLeader?.term ?? '?'} and committed 2 writes of its own. Compare the log strip rows: n${follower}'s tail differs from the leader's at the same indexes.`);
+      },
+      async (context) => {
+        context.cluster.heal();
+        const results = await stranded;
+        const converged = await context.waitFor((status) => logsConverged(status), CONVERGE_WAIT_MS, 'the logs to converge');
+        context.narrate(
+          converged === null
+            ? 'Healed, but the logs have not converged yet.'
+            : `Healed. The leader's AppendEntries failed its consistency check at n${follower} (prevLogTerm mismatch), so it moved nextIndex back until the logs matched; n${follower} deleted its conflicting entries and took the leader's (§5.3). Every row of the log strip now ends alike. The minority's writes: ${results.map(outcome).join(', ')}.`,
+        );
+      },
+    ];
+  },
+};
+
+const partitionedLeader: ScenarioDefinition = {
+  name: 'partitioned-leader',
+  summary: "a leader cut off in a minority: its uncommitted writes are thrown away on rejoin",
+  build() {
+    let oldLeader = 0;
+    let stranded: Promise<PromiseSettledResult<unknown>[]> = Promise.resolve([]);
+    return [
+      async (context) => {
+        const { leader, status } = await needLeader(context);
+        oldLeader = leader;
+        context.cluster.partition([[leader], status.nodes.map((node) => node.id).filter((id) => id !== leader)]);
+        stranded = strandedWrites(context, 'lost', 3);
+        context.narrate(`Isolated the leader n${leader} and sent it 3 writes (lost-1..3). It appends them but cannot replicate them: uncommitted. Until CheckQuorum makes it step down, it still thinks it leads.`);
+      },
+      async (context) => {
+        const { leader, status } = await needLeader(context, oldLeader);
+        const results = await stranded;
+        context.narrate(`The other nodes elected n${leader} in term ${status.term}. The writes sent to n${oldLeader}: ${results.map(outcome).join(', ')}. A timeout means "unknown", never "failed": the client cannot tell whether they committed.`);
+      },
+      async (context) => {
+        context.cluster.heal();
+        const converged = await context.waitFor((status) => logsConverged(status), CONVERGE_WAIT_MS, 'the logs to converge');
+        const read = await Promise.allSettled([context.kv.get('lost-1')]);
+        context.narrate(
+          `${converged === null ? 'Healed; logs not converged yet.' : `Healed. n${oldLeader} saw the higher term, became a follower, and its uncommitted entries were overwritten by the new leader's.`} get lost-1 -> ${read[0] === undefined ? '?' : outcome(read[0])}: a write that never committed is gone from every node.`,
+        );
+      },
+    ];
+  },
+};
+
+const minorityRead: ScenarioDefinition = {
+  name: 'minority-read',
+  summary: 'an old leader in a minority does not serve a stale read (ReadIndex)',
+  build() {
+    let oldLeader = 0;
+    const key = `read-x-${Date.now() % 100_000}`;
+    return [
+      async (context) => {
+        const { leader, status } = await needLeader(context);
+        oldLeader = leader;
+        await context.kv.put(key, 'old');
+        const follower = need(aliveFollowers(status, leader)[0], 'a live follower');
+        const rest = status.nodes.map((node) => node.id).filter((id) => id !== leader && id !== follower);
+        context.cluster.partition([[leader, follower], rest]);
+        context.narrate(`Wrote ${key}="old", then partitioned the leader n${leader} (with n${follower}) away from the majority.`);
+      },
+      async (context) => {
+        const status = await context.waitFor((current) => current.nodes.some((node) => node.alive && node.role === 'leader' && node.id !== oldLeader), ELECTION_WAIT_MS, 'a leader in the majority');
+        if (status === null) throw new ScenarioAbort('the majority did not elect a leader');
+        const [write] = await Promise.allSettled([context.kv.put(key, 'new')]);
+        context.narrate(`The majority has a new leader; put ${key}="new" -> ${write === undefined ? '?' : outcome(write)}. n${oldLeader} still holds "old".`);
+      },
+      async (context) => {
+        const [read] = await Promise.allSettled([context.cluster.client({ timeoutMs: STRANDED_WRITE_TIMEOUT_MS }).get(key)]);
+        const value: JsonValue | undefined = read?.status === 'fulfilled' ? (read.value as JsonValue) : undefined;
+        if (value === 'old') context.alarm(`get ${key} returned "old": a STALE READ. Linearizability is broken.`);
+        else
+          context.narrate(
+            `get ${key} -> ${read === undefined ? '?' : outcome(read)}. A leader answers a read only after a heartbeat round acknowledged by a majority confirms it still leads (ReadIndex, thesis §6.4); n${oldLeader} cannot get that, so the read is refused or goes to the real leader. Never "old".`,
+          );
+      },
+      async (context) => {
+        await restoreAll(context);
+      },
+    ];
+  },
+};
+
+const exactlyOnce: ScenarioDefinition = {
+  name: 'exactly-once',
+  summary: 'the leader dies after commit, before replying; the retry is answered from the session',
+  build() {
+    let oldLeader = 0;
+    const key = `once-${Date.now() % 100_000}`;
+    return [
+      async (context) => {
+        const { leader } = await needLeader(context);
+        oldLeader = leader;
+        context.narrate(`Next: append "a" to ${key}, and crash the leader n${leader} the moment it commits, before its reply can reach the client.`);
+      },
+      async (context) => {
+        const before = context.status().nodes.find((node) => node.id === oldLeader)?.commitIndex ?? 0;
+        const append = Promise.allSettled([context.kv.append(key, 'a')]);
+        await context.waitFor((status) => (status.nodes.find((node) => node.id === oldLeader)?.commitIndex ?? 0) > before, CONVERGE_WAIT_MS, 'the append to commit');
+        await context.cluster.crash(oldLeader);
+        context.narrate(`n${oldLeader} committed the append and was crashed at once. The client does not know: it retries at the new leader with the same (client id, sequence number).`);
+        const [result] = await append;
+        context.narrate(`append ${key} "a" -> ${result === undefined ? '?' : outcome(result)}.`);
+      },
+      async (context) => {
+        const [read] = await Promise.allSettled([context.kv.get(key)]);
+        const value = read?.status === 'fulfilled' ? (read.value as JsonValue) : null;
+        if (Array.isArray(value) && value.length > 1) context.alarm(`get ${key} -> ${JSON.stringify(value)}: the retry was APPLIED TWICE.`);
+        else context.narrate(`get ${key} -> ${read === undefined ? '?' : outcome(read)}. Applied once: the state machine remembers each client's last sequence number and reply (thesis §6.3) and answered the retry from there.`);
+        await restoreAll(context);
+      },
+    ];
+  },
+};
+
+const figure8: ScenarioDefinition = {
+  name: 'figure8',
+  summary: 'an entry from an old term is committed only through one of the current term (§5.4.2)',
+  build() {
+    let oldLeader = 0;
+    let heir = 0;
+    let witness = 0;
+    let sleepers: NodeId[] = [];
+    let staleIndex = 0;
+    let stranded: Promise<PromiseSettledResult<unknown>[]> = Promise.resolve([]);
+    return [
+      async (context) => {
+        const { leader, status } = await needLeader(context);
+        if (status.nodes.length < 5) throw new ScenarioAbort('figure8 needs 5 nodes (start with --nodes 5)');
+        oldLeader = leader;
+        const followers = aliveFollowers(status, leader);
+        heir = need(followers[0], '4 live followers');
+        witness = need(followers[1], '4 live followers');
+        sleepers = followers.slice(2);
+        await Promise.all(sleepers.map((id) => context.cluster.crash(id)));
+        context.cluster.cutLink(leader, witness);
+        context.cluster.cutLink(witness, leader);
+        stranded = strandedWrites(context, 'fig8', 1);
+        const ready = await context.waitFor((current) => (current.nodes.find((node) => node.id === heir)?.lastLogIndex ?? 0) > (current.nodes.find((node) => node.id === witness)?.lastLogIndex ?? 0), CONVERGE_WAIT_MS, `the write to reach n${heir}`);
+        staleIndex = ready?.nodes.find((node) => node.id === heir)?.lastLogIndex ?? 0;
+        context.narrate(
+          `Crashed ${sleepers.map((id) => `n${id}`).join(', ')} and cut n${leader}<->n${witness}. A write reached n${leader} and n${heir} only (index ${staleIndex}, term ${ready?.term ?? '?'}): 2 of 5, uncommitted.`,
+        );
+      },
+      async (context) => {
+        await context.cluster.crash(oldLeader);
+        const sleeper = need(sleepers[0], 'a crashed node to restart');
+        await context.cluster.restart(sleeper);
+        const { leader, status } = await needLeader(context, oldLeader);
+        context.narrate(
+          `Crashed n${oldLeader}, restarted n${sleeper}. n${leader} won term ${status.term}${leader === heir ? ' (its log was the most up-to-date)' : ''}. It copies the old-term entry ${staleIndex} to n${witness} and n${sleeper}: now a majority stores it. Counting replicas would call it committed, and Figure 8 shows that is unsafe: a later leader whose last term is higher could still overwrite it.`,
+        );
+      },
+      async (context) => {
+        const committed = await context.waitFor((status) => leaderCommit(status) >= staleIndex, CONVERGE_WAIT_MS, `entry ${staleIndex} to commit`);
+        const results = await stranded;
+        context.narrate(
+          `${committed === null ? 'The entry is not committed yet.' : `Entry ${staleIndex} committed only together with an entry of term ${committed.term} (the new leader's no-op): Raft never commits an entry of a previous term by counting replicas, only indirectly through one of its own term (§5.4.2).`} The write: ${results.map(outcome).join(', ')}.`,
+        );
+        await restoreAll(context);
+      },
+    ];
+  },
+};
+
+function leaderCommit(status: ClusterStatus): number {
+  return status.nodes.find((node) => node.id === status.leaderId)?.commitIndex ?? 0;
+}
+
+export const SCENARIOS: readonly ScenarioDefinition[] = [splitVote, leaderCrash, conflictingFollower, partitionedLeader, minorityRead, exactlyOnce, figure8];
+
+// ---------------------------------------------------------------- the runner
+
+export interface ScenarioRunnerOptions {
+  readonly cluster: DashboardCluster;
+  readonly kv: DashboardKv;
+  readonly normalTickMs: number;
+  status(): ClusterStatus;
+  narrate(text: string, error: boolean): void;
+  progress(progress: ScenarioProgress | null): void;
+  readonly scenarios?: readonly ScenarioDefinition[];
+}
+
+interface Run {
+  readonly definition: ScenarioDefinition;
+  readonly steps: readonly ScenarioStep[];
+  stepsDone: number;
+  busy: boolean;
+  cancelled: boolean;
+  events: ClusterEvent[];
+}
+
+/** Runs one scenario at a time, a step per advance(). Never throws to its caller. */
+export class ScenarioRunner {
+  readonly #options: ScenarioRunnerOptions;
+  readonly #scenarios: readonly ScenarioDefinition[];
+  #run: Run | null = null;
+
+  constructor(options: ScenarioRunnerOptions) {
+    this.#options = options;
+    this.#scenarios = options.scenarios ?? SCENARIOS;
+  }
+
+  list(): readonly { readonly name: string; readonly summary: string }[] {
+    return this.#scenarios;
+  }
+
+  get running(): boolean {
+    return this.#run !== null;
+  }
+
+  /** Settles when the current step is done: for tests. */
+  idle: Promise<void> = Promise.resolve();
+
+  start(name: string): void {
+    const definition = this.#scenarios.find((scenario) => scenario.name === name);
+    if (definition === undefined) {
+      this.#options.narrate(`no scenario '${name}'`, true);
+      return;
+    }
+    this.stop();
+    const steps = definition.build();
+    this.#run = { definition, steps, stepsDone: 0, busy: false, cancelled: false, events: [] };
+    this.#options.narrate(`Scenario ${definition.name}: ${definition.summary}. ${steps.length} steps; press n (or :next) for each.`, false);
+    this.#report();
+  }
+
+  advance(): void {
+    const run = this.#run;
+    if (run === null) {
+      this.#options.narrate('no scenario is running; :scenario lists them', true);
+      return;
+    }
+    if (run.busy) {
+      this.#options.narrate('still running the current step...', false);
+      return;
+    }
+    const step = run.steps[run.stepsDone];
+    if (step === undefined) {
+      this.stop();
+      return;
+    }
+    run.busy = true;
+    run.events = [];
+    this.#report();
+    this.idle = step(this.#context(run)).then(
+      () => this.#finishStep(run, null),
+      (error: unknown) => this.#finishStep(run, error),
+    );
+  }
+
+  stop(): void {
+    const run = this.#run;
+    if (run === null) return;
+    run.cancelled = true;
+    this.#run = null;
+    this.#options.progress(null);
+  }
+
+  observe(event: ClusterEvent): void {
+    const run = this.#run;
+    if (run === null || !run.busy) return;
+    run.events.push(event);
+    if (run.events.length > EVENTS_KEPT_PER_STEP) run.events.shift();
+  }
+
+  #finishStep(run: Run, error: unknown): void {
+    if (run.cancelled) return;
+    run.busy = false;
+    run.stepsDone += 1;
+    if (error !== null) {
+      const text = error instanceof ScenarioAbort ? error.message : `step failed: ${describeClientError(error).message}`;
+      this.#options.narrate(`Scenario ${run.definition.name} stopped: ${text}. (:heal and :restart all put things back.)`, true);
+      this.stop();
+      return;
+    }
+    if (run.stepsDone >= run.steps.length) {
+      this.#options.narrate(`Scenario ${run.definition.name} done.`, false);
+      this.stop();
+      return;
+    }
+    this.#options.narrate(`(step ${run.stepsDone}/${run.steps.length} done: press n for the next)`, false);
+    this.#report();
+  }
+
+  #report(): void {
+    const run = this.#run;
+    this.#options.progress(run === null ? null : { name: run.definition.name, stepsDone: run.stepsDone, stepsTotal: run.steps.length, busy: run.busy });
+  }
+
+  #context(run: Run): ScenarioContext {
+    const options = this.#options;
+    return {
+      cluster: options.cluster,
+      kv: options.kv,
+      normalTickMs: options.normalTickMs,
+      status: () => options.status(),
+      narrate: (text) => {
+        if (!run.cancelled) options.narrate(text, false);
+      },
+      alarm: (text) => {
+        if (!run.cancelled) options.narrate(text, true);
+      },
+      events: () => run.events,
+      waitFor: (predicate, timeoutMs, what) =>
+        new Promise((resolve) => {
+          const deadline = performance.now() + timeoutMs;
+          const poll = (): void => {
+            if (run.cancelled) {
+              resolve(null);
+              return;
+            }
+            const status = options.status();
+            if (predicate(status)) {
+              resolve(status);
+              return;
+            }
+            if (performance.now() >= deadline) {
+              options.narrate(`(waited ${Math.round(timeoutMs / 1000)} s for ${what}; going on)`, true);
+              resolve(null);
+              return;
+            }
+            setTimeout(poll, POLL_MS);
+          };
+          poll();
+        }),
+    };
+  }
+}

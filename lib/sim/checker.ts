@@ -1,0 +1,311 @@
+// The properties of Figure 3 (Raft paper), checked incrementally while the simulator
+// runs. Each check runs at the moment the host learns something from a node (a Ready
+// written to its disk, an entry applied, a role observed), so a violation is reported
+// at the step that caused it, not at the end of the run.
+//
+// The logs checked are the hosts' written logs (SimDisk: synced plus unsynced writes),
+// which is exactly the log the core has handed out through Ready.entries.
+
+import type { Entry, HardState, NodeId, Status, Term } from '../raft/types.js';
+import { Role } from '../raft/types.js';
+import type { SimDisk } from './disk.js';
+
+export const Property = {
+  ElectionSafety: 'ElectionSafety',
+  LeaderAppendOnly: 'LeaderAppendOnly',
+  LogMatching: 'LogMatching',
+  LeaderCompleteness: 'LeaderCompleteness',
+  StateMachineSafety: 'StateMachineSafety',
+  /** After the faults stop, the cluster did not converge within the bound. */
+  Liveness: 'Liveness',
+  /** The core threw: one of its own assertions fired, or it broke the Ready contract. */
+  CoreAssertion: 'CoreAssertion',
+  /** The run exceeded options.maxSteps before finishing. */
+  StepBudget: 'StepBudget',
+} as const;
+export type Property = (typeof Property)[keyof typeof Property];
+
+export const INVARIANT_VIOLATED_CODE = 'SIM_INVARIANT_VIOLATED';
+
+export class InvariantViolation extends Error {
+  readonly code = INVARIANT_VIOLATED_CODE;
+  readonly property: Property;
+
+  constructor(property: Property, message: string) {
+    super(`${property}: ${message}`);
+    this.name = 'InvariantViolation';
+    this.property = property;
+  }
+}
+
+/** Identity keys pack (term, index) into one safe integer; these bound both parts. */
+const INDEX_LIMIT = 1 << 24;
+const TERM_LIMIT = 1 << 28;
+
+interface CommittedEntry {
+  readonly term: Term;
+  readonly data: string;
+  /** A term no earlier than the one the entry was committed in (the reporter's currentTerm). */
+  readonly commitTerm: Term;
+}
+
+interface EntryIdentity {
+  readonly data: string;
+  readonly previousTerm: Term;
+}
+
+/** A short, comparable rendering of an entry's command (payloads are short ASCII tags). */
+export function dataKey(data: Uint8Array | null): string {
+  if (data === null) return '<no-op>';
+  let text = '';
+  for (const byte of data) text += String.fromCharCode(byte);
+  return text;
+}
+
+function describeEntry(entry: { readonly term: Term; readonly data: string } | undefined): string {
+  return entry === undefined ? 'nothing' : `(term ${entry.term}, ${entry.data})`;
+}
+
+export class InvariantChecker {
+  readonly #disks: ReadonlyMap<NodeId, SimDisk>;
+  /** Election Safety: the one leader of every term seen so far, over the whole run. */
+  readonly #leaderOfTerm = new Map<Term, NodeId>();
+  /** The term a node was last seen leading in, or null once seen as anything else. */
+  readonly #leadingTerm = new Map<NodeId, Term | null>();
+  /** Log Matching: every (index, term) ever written anywhere, with its command and predecessor. */
+  readonly #identities = new Map<number, EntryIdentity>();
+  /** State Machine Safety: the global committed prefix, position i - 1 for index i. */
+  readonly #committed: CommittedEntry[] = [];
+  /** Per node: the commit index already checked against #committed. */
+  readonly #checkedCommit = new Map<NodeId, number>();
+  /** Per node: the last index its state machine applied. */
+  readonly #appliedIndex = new Map<NodeId, number>();
+
+  constructor(disks: ReadonlyMap<NodeId, SimDisk>) {
+    this.#disks = disks;
+    for (const id of disks.keys()) {
+      this.#leadingTerm.set(id, null);
+      this.#checkedCommit.set(id, 0);
+      this.#appliedIndex.set(id, 0);
+    }
+  }
+
+  /** Distinct (term, leader) pairs seen: the number of elections won. */
+  get elections(): number {
+    return this.#leaderOfTerm.size;
+  }
+
+  get committedLength(): number {
+    return this.#committed.length;
+  }
+
+  committedData(index: number): string | undefined {
+    return this.#committed[index - 1]?.data;
+  }
+
+  #disk(node: NodeId): SimDisk {
+    const disk = this.#disks.get(node);
+    if (disk === undefined) throw new Error(`InvariantChecker: unknown node ${node}`);
+    return disk;
+  }
+
+  /**
+   * Before a Ready's writes land. Leader Append-Only: a node that was leader of term T at
+   * the previous observation and still is may only append. And no node may rewrite an
+   * entry at or below its own commit index.
+   */
+  beforeWrite(node: NodeId, entries: readonly Entry[], status: Status): void {
+    const first = entries[0];
+    const last = entries[entries.length - 1];
+    if (first === undefined || last === undefined) return;
+    const disk = this.#disk(node);
+    const stillLeading = status.role === Role.Leader && this.#leadingTerm.get(node) === status.currentTerm;
+    const commitIndex = disk.hardState.commitIndex;
+    for (let index = first.index; index <= disk.lastIndex; index++) {
+      const old = disk.entry(index)!;
+      const replacement = index <= last.index ? entries[index - first.index] : undefined;
+      const same = replacement !== undefined && replacement.term === old.term && dataKey(replacement.data) === dataKey(old.data);
+      if (same) continue;
+      const what = `index ${index}: had ${describeEntry({ term: old.term, data: dataKey(old.data) })}, now ${
+        replacement === undefined ? 'deleted' : describeEntry({ term: replacement.term, data: dataKey(replacement.data) })
+      }`;
+      if (stillLeading) {
+        throw new InvariantViolation(
+          Property.LeaderAppendOnly,
+          `node ${node}, leader of term ${status.currentTerm}, overwrote its own log at ${what}`,
+        );
+      }
+      if (index <= commitIndex) {
+        throw new InvariantViolation(
+          Property.StateMachineSafety,
+          `node ${node} rewrote an entry at or below its commit index ${commitIndex}, ${what}`,
+        );
+      }
+    }
+  }
+
+  /** After a Ready's writes land: Log Matching for every new entry, then the commit index. */
+  afterWrite(node: NodeId, entries: readonly Entry[], hardState: HardState | null): void {
+    const disk = this.#disk(node);
+    for (const entry of entries) {
+      if (entry.index >= INDEX_LIMIT || entry.term >= TERM_LIMIT || entry.term < 1) {
+        throw new InvariantViolation(Property.LogMatching, `node ${node} wrote an entry out of range: index ${entry.index}, term ${entry.term}`);
+      }
+      const previousTerm = disk.termAt(entry.index - 1);
+      if (entry.term < previousTerm) {
+        throw new InvariantViolation(
+          Property.LogMatching,
+          `node ${node}'s log has term ${entry.term} at index ${entry.index} after term ${previousTerm}: terms must not decrease along a log`,
+        );
+      }
+      const key = entry.term * INDEX_LIMIT + entry.index;
+      const data = dataKey(entry.data);
+      const known = this.#identities.get(key);
+      if (known === undefined) {
+        this.#identities.set(key, { data, previousTerm });
+        continue;
+      }
+      if (known.data !== data) {
+        throw new InvariantViolation(
+          Property.LogMatching,
+          `two entries with index ${entry.index} and term ${entry.term} hold different commands: ${known.data} and ${data} (node ${node})`,
+        );
+      }
+      if (known.previousTerm !== previousTerm) {
+        throw new InvariantViolation(
+          Property.LogMatching,
+          `entry (index ${entry.index}, term ${entry.term}) follows term ${known.previousTerm} in one log but term ${previousTerm} in node ${node}'s: ` +
+            `logs with a common entry must be identical before it`,
+        );
+      }
+    }
+    if (hardState !== null) this.#checkCommitIndex(node, hardState.commitIndex, hardState.currentTerm);
+  }
+
+  /** The node's commitIndex says its log up to there is committed: it must agree with everyone's. */
+  #checkCommitIndex(node: NodeId, commitIndex: number, reporterTerm: Term): void {
+    const disk = this.#disk(node);
+    const checked = this.#checkedCommit.get(node) ?? 0;
+    if (commitIndex > disk.lastIndex) {
+      throw new InvariantViolation(
+        Property.StateMachineSafety,
+        `node ${node} has commit index ${commitIndex} beyond its last log index ${disk.lastIndex}`,
+      );
+    }
+    if (commitIndex < checked) {
+      throw new InvariantViolation(
+        Property.StateMachineSafety,
+        `node ${node}'s commit index went back from ${checked} to ${commitIndex} without a restart`,
+      );
+    }
+    for (let index = checked + 1; index <= commitIndex; index++) {
+      this.#recordCommitted(node, disk.entry(index)!, reporterTerm);
+    }
+    this.#checkedCommit.set(node, commitIndex);
+  }
+
+  #recordCommitted(node: NodeId, entry: Entry, reporterTerm: Term): void {
+    const data = dataKey(entry.data);
+    const known = this.#committed[entry.index - 1];
+    if (known !== undefined) {
+      if (known.term !== entry.term || known.data !== data) {
+        throw new InvariantViolation(
+          Property.StateMachineSafety,
+          `index ${entry.index} was committed as ${describeEntry(known)} but node ${node} holds ${describeEntry({ term: entry.term, data })} as committed there`,
+        );
+      }
+      return;
+    }
+    if (entry.index !== this.#committed.length + 1) {
+      throw new Error(`InvariantChecker: committed prefix must grow densely (index ${entry.index} after ${this.#committed.length})`);
+    }
+    const committed = { term: entry.term, data, commitTerm: reporterTerm };
+    this.#committed.push(committed);
+    // Leader Completeness for leaders already in office when the commit is first seen.
+    for (const [leader, term] of this.#leadingTerm) {
+      if (term !== null && term > reporterTerm) this.#checkLeaderHas(leader, term, entry.index, committed);
+    }
+  }
+
+  #checkLeaderHas(leader: NodeId, term: Term, index: number, committed: CommittedEntry): void {
+    const entry = this.#disk(leader).entry(index);
+    if (entry === undefined || entry.term !== committed.term || dataKey(entry.data) !== committed.data) {
+      throw new InvariantViolation(
+        Property.LeaderCompleteness,
+        `node ${leader} leads term ${term} but lacks index ${index} committed by term ${committed.commitTerm} as ${describeEntry(committed)}; it holds ${
+          entry === undefined ? 'nothing' : describeEntry({ term: entry.term, data: dataKey(entry.data) })
+        }`,
+      );
+    }
+  }
+
+  /** After every step that touched `node`: Election Safety and, for a new leader, Leader Completeness. */
+  observe(id: NodeId, status: Status): void {
+    if (status.role !== Role.Leader) {
+      this.#leadingTerm.set(id, null);
+      return;
+    }
+    const term = status.currentTerm;
+    if (this.#leadingTerm.get(id) === term) return;
+    const incumbent = this.#leaderOfTerm.get(term);
+    if (incumbent !== undefined && incumbent !== id) {
+      throw new InvariantViolation(Property.ElectionSafety, `nodes ${incumbent} and ${id} were both leader of term ${term}`);
+    }
+    this.#leaderOfTerm.set(term, id);
+    this.#leadingTerm.set(id, term);
+    this.#committed.forEach((committed, position) => {
+      if (committed.commitTerm < term) this.#checkLeaderHas(id, term, position + 1, committed);
+    });
+  }
+
+  /** State Machine Safety: a node applies the committed command at each index, in order. */
+  onApply(id: NodeId, entry: Entry, reporterTerm: Term): void {
+    const applied = this.#appliedIndex.get(id) ?? 0;
+    if (entry.index !== applied + 1) {
+      throw new InvariantViolation(Property.StateMachineSafety, `node ${id} applied index ${entry.index} right after index ${applied}`);
+    }
+    const logged = this.#disk(id).entry(entry.index);
+    if (logged === undefined || logged.term !== entry.term || dataKey(logged.data) !== dataKey(entry.data)) {
+      throw new InvariantViolation(
+        Property.StateMachineSafety,
+        `node ${id} applied (index ${entry.index}, term ${entry.term}) which is not the entry in its own log there`,
+      );
+    }
+    this.#appliedIndex.set(id, entry.index);
+    this.#recordCommitted(id, entry, reporterTerm);
+  }
+
+  onCrash(id: NodeId): void {
+    this.#leadingTerm.set(id, null);
+  }
+
+  /** A restarted node: its applied state is gone, and its durable commit index must still hold. */
+  onRestart(id: NodeId): void {
+    this.#appliedIndex.set(id, 0);
+    this.#checkedCommit.set(id, 0);
+    const disk = this.#disk(id);
+    this.#checkCommitIndex(id, disk.hardState.commitIndex, disk.hardState.currentTerm);
+  }
+
+  /** At convergence: nothing committed was lost, and every log agrees up to the commit index. */
+  checkConverged(commitIndex: number): void {
+    if (commitIndex < this.#committed.length) {
+      throw new InvariantViolation(
+        Property.StateMachineSafety,
+        `the cluster converged at commit index ${commitIndex} but index ${this.#committed.length} had been committed: committed entries were lost`,
+      );
+    }
+    for (const [id, disk] of this.#disks) {
+      for (let index = 1; index <= commitIndex; index++) {
+        const entry = disk.entry(index);
+        const committed = this.#committed[index - 1];
+        if (entry === undefined || committed === undefined || entry.term !== committed.term || dataKey(entry.data) !== committed.data) {
+          throw new InvariantViolation(
+            Property.StateMachineSafety,
+            `after convergence node ${id} holds ${entry === undefined ? 'nothing' : describeEntry({ term: entry.term, data: dataKey(entry.data) })} at index ${index}, committed as ${describeEntry(committed)}`,
+          );
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,115 @@
+// A simulated disk for one node: what the host has written (the node's log as the
+// host sees it) and what has been made durable by a completed sync. A crash keeps
+// only the durable part, exactly what a power cut does to a file written without
+// fdatasync. The undo log makes both a write and a crash cost only what changed.
+
+import type { Entry, HardState, RestoredState } from '../raft/types.js';
+
+const EMPTY_HARD_STATE: HardState = { currentTerm: 0, votedFor: 0, commitIndex: 0 };
+
+type Undo =
+  | { readonly kind: 'entries'; readonly fromIndex: number; readonly removed: readonly Entry[] }
+  | { readonly kind: 'hardState'; readonly previous: HardState };
+
+export class SimDisk {
+  /** The written log, index i at position i - 1: synced entries plus unsynced writes. */
+  readonly #entries: Entry[] = [];
+  #hardState: HardState = EMPTY_HARD_STATE;
+  /** Everything written since the last sync, newest last, so a crash can roll it back. */
+  #undo: Undo[] = [];
+  /** False until the first sync: a node that never synced restarts as brand new. */
+  #everSynced = false;
+
+  get lastIndex(): number {
+    return this.#entries.length;
+  }
+
+  get hardState(): HardState {
+    return this.#hardState;
+  }
+
+  get dirty(): boolean {
+    return this.#undo.length > 0;
+  }
+
+  /** The written entry at `index` (1-based), synced or not. */
+  entry(index: number): Entry | undefined {
+    return index >= 1 ? this.#entries[index - 1] : undefined;
+  }
+
+  termAt(index: number): number {
+    return index === 0 ? 0 : (this.#entries[index - 1]?.term ?? -1);
+  }
+
+  /**
+   * Ready step 1: append `entries`, first truncating the log from entries[0].index, and
+   * record `hardState`. Not durable until sync().
+   */
+  write(entries: readonly Entry[], hardState: HardState | null): void {
+    const first = entries[0];
+    if (first !== undefined) {
+      if (first.index < 1 || first.index > this.#entries.length + 1) {
+        throw new Error(
+          `SimDisk.write: entries must start within the log or right after it: first index ${first.index}, last index ${this.#entries.length}`,
+        );
+      }
+      entries.forEach((entry, offset) => {
+        if (entry.index !== first.index + offset) {
+          throw new Error(`SimDisk.write: entries must be contiguous: index ${entry.index} at offset ${offset} after ${first.index}`);
+        }
+      });
+      const removed = this.#entries.splice(first.index - 1);
+      this.#undo.push({ kind: 'entries', fromIndex: first.index, removed });
+      for (const entry of entries) this.#entries.push(entry);
+    }
+    if (hardState !== null) {
+      this.#undo.push({ kind: 'hardState', previous: this.#hardState });
+      this.#hardState = hardState;
+    }
+  }
+
+  /** The fdatasync completed: everything written so far survives a crash. */
+  sync(): void {
+    this.#undo = [];
+    this.#everSynced = true;
+  }
+
+  /**
+   * Power loss. Unless `writesSurvived` (the disk happened to flush before the cut),
+   * every unsynced write is rolled back, newest first.
+   */
+  crash(writesSurvived: boolean): void {
+    if (writesSurvived) {
+      this.sync();
+      return;
+    }
+    for (let position = this.#undo.length - 1; position >= 0; position--) {
+      const undo = this.#undo[position]!;
+      switch (undo.kind) {
+        case 'entries':
+          this.#entries.length = undo.fromIndex - 1;
+          for (const entry of undo.removed) this.#entries.push(entry);
+          break;
+        case 'hardState':
+          this.#hardState = undo.previous;
+          break;
+        default:
+          assertNever(undo);
+      }
+    }
+    this.#undo = [];
+  }
+
+  /** What a restarting node reads back (null: nothing was ever made durable). */
+  restore(): RestoredState | null {
+    if (this.dirty) {
+      throw new Error('SimDisk.restore: unsynced writes present; crash() must come before a restart');
+    }
+    if (!this.#everSynced) return null;
+    return { hardState: this.#hardState, entries: this.#entries.slice() };
+  }
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,891 @@
+// The deterministic simulator (in the spirit of TigerBeetle's VOPR). One seed draws a
+// cluster, a fault profile and every decision of the run: message delays, drops,
+// duplicates and reorderings, partitions (including one-way links), crashes that lose
+// unsynced writes, restarts, and a stream of client proposals. Virtual time advances
+// from event to event; there are no real timers and no clock.
+//
+// A run has two phases. The safety phase injects faults while the checker verifies
+// Figure 3 after every step. The liveness phase heals the network, restarts every
+// node and stops all faults; the cluster must then elect one leader, commit the
+// proposals made during this phase, and agree on the whole log within a bound.
+
+import { describeMessage } from '../raft/describe.js';
+import { RawNode, createConfig } from '../raft/raw-node.js';
+import type { Entry, Message, NodeId, Ready, Status, TestOnlyBugs } from '../raft/types.js';
+import { Role } from '../raft/types.js';
+import { InvariantChecker, InvariantViolation, Property, dataKey } from './checker.js';
+import { SimDisk, assertNever } from './disk.js';
+import { EventQueue } from './event-queue.js';
+import { SimRandom } from './random.js';
+
+/** Virtual time is an integer count of microticks: fine enough to order sub-tick events. */
+export const TIME_UNITS_PER_TICK = 1000;
+export const CLUSTER_SIZE_MIN = 3;
+export const CLUSTER_SIZE_MAX = 7;
+/** The liveness phase must converge within this many ticks of healing everything. */
+export const LIVENESS_BOUND_TICKS = 3000;
+/** Proposals the client makes in the liveness phase; every one must commit. */
+export const LIVENESS_PROPOSALS = 3;
+/** A liveness proposal not seen committed after this long is proposed again. */
+export const LIVENESS_RETRY_TICKS = 30;
+/** In the liveness phase no message takes longer than this (a healthy network). */
+export const LIVENESS_DELAY_MAX_TICKS = 0.5;
+export const LIVENESS_DISK_LATENCY_MAX_TICKS = 0.5;
+/** Inputs a node queues while it waits for a sync; beyond this it drops them, as a full mailbox would. */
+export const INBOX_INPUTS_MAX = 4096;
+export const DEFAULT_MAX_STEPS = 20_000_000;
+/** Trace lines kept for a violation report. */
+export const TRACE_TAIL_LINES = 60;
+/** A new leader picked for an early crash dies within this many ticks of winning. */
+const CRASH_NEW_LEADER_WITHIN_TICKS = 4;
+/** A new leader picked for isolation is cut off within this many ticks of winning. */
+const ISOLATE_NEW_LEADER_WITHIN_TICKS = 1;
+/** A leader picked for isolation after a commit is cut off within this many ticks. */
+const ISOLATE_AFTER_COMMIT_WITHIN_TICKS = 1;
+/** Electing faster than this is impossible to reason about in a trace, slower just wastes steps. */
+const ELECTION_TICKS = 10;
+
+export interface SimOptions {
+  /** Cluster size (3..7); drawn from the seed when absent. */
+  readonly nodes?: number;
+  readonly testOnlyBugs?: TestOnlyBugs;
+  readonly maxSteps?: number;
+  /** Receives one line per delivered message, state change and fault. */
+  readonly trace?: ((line: string) => void) | null;
+}
+
+/** Everything the seed decided about the run's environment. */
+export interface FaultProfile {
+  readonly nodes: number;
+  readonly safetyTicks: number;
+  readonly dropProbability: number;
+  readonly duplicateProbability: number;
+  readonly delayMinTicks: number;
+  readonly delayMaxTicks: number;
+  readonly diskLatencyMinTicks: number;
+  readonly diskLatencyMaxTicks: number;
+  /** Mean gap between crashes (Infinity: no crashes). */
+  readonly crashMeanIntervalTicks: number;
+  /** Probability that a crash targets the current leader rather than a random node. */
+  readonly leaderCrashProbability: number;
+  readonly downtimeMeanTicks: number;
+  /** Probability that a node crashes while a sync is in flight (the write is lost). */
+  readonly crashDuringSyncProbability: number;
+  /** Probability that a node granting a vote crashes before that vote is durable. */
+  readonly crashAfterVoteProbability: number;
+  /** Probability that a new leader crashes within CRASH_NEW_LEADER_WITHIN_TICKS of winning (Figure 8's pattern). */
+  readonly crashNewLeaderProbability: number;
+  /** Probability that a new leader is cut off within ISOLATE_NEW_LEADER_WITHIN_TICKS of winning, its appends in flight lost. */
+  readonly isolateNewLeaderProbability: number;
+  /**
+   * Probability that a leader is cut off right after advancing its commit index, before
+   * its followers learn of it: the classic "leader dies right after commit".
+   */
+  readonly isolateAfterCommitProbability: number;
+  /** Probability that unsynced writes survive a crash anyway (the disk flushed just in time). */
+  readonly writesSurviveCrashProbability: number;
+  readonly partitionMeanIntervalTicks: number;
+  readonly partitionMeanDurationTicks: number;
+  readonly proposalMeanIntervalTicks: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  readonly maxEntriesPerAppend: number;
+  readonly maxInflightAppends: number;
+}
+
+export interface SimStats {
+  readonly steps: number;
+  readonly ticks: number;
+  /** Length of the committed prefix at the end of the run. */
+  readonly commits: number;
+  readonly elections: number;
+  readonly messagesDelivered: number;
+  readonly messagesDropped: number;
+  readonly crashes: number;
+  readonly partitions: number;
+  readonly proposalsAccepted: number;
+  readonly proposalsRefused: number;
+  /**
+   * Times a leader advanced its commit index onto an entry of an earlier term. A correct
+   * core never does (§5.4.2); counted to show how often a run reaches Figure 8's setup.
+   */
+  readonly previousTermCommits: number;
+  /** Ticks from healing to convergence (null if it never converged). */
+  readonly livenessTicks: number | null;
+}
+
+export interface SimViolation {
+  readonly property: Property;
+  readonly message: string;
+  readonly step: number;
+  readonly timeTicks: number;
+  readonly traceTail: readonly string[];
+}
+
+export interface SimResult {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly ok: boolean;
+  readonly violation: SimViolation | null;
+  readonly stats: SimStats;
+  readonly profile: FaultProfile;
+  /** FNV-1a over every step's (time, kind, node): equal fingerprints mean equal runs. */
+  readonly fingerprint: string;
+}
+
+type Input =
+  | { readonly kind: 'tick' }
+  | { readonly kind: 'message'; readonly message: Message }
+  | { readonly kind: 'propose'; readonly payload: string };
+
+type SimEvent =
+  | { readonly type: 'tick'; readonly node: NodeId }
+  | { readonly type: 'deliver'; readonly message: Message }
+  | { readonly type: 'syncDone'; readonly node: NodeId; readonly incarnation: number }
+  | { readonly type: 'crash'; readonly node: NodeId; readonly incarnation: number }
+  | { readonly type: 'restart'; readonly node: NodeId; readonly incarnation: number }
+  | { readonly type: 'crashTimer' }
+  | { readonly type: 'partitionTimer' }
+  | { readonly type: 'heal'; readonly generation: number }
+  | { readonly type: 'isolate'; readonly node: NodeId }
+  | { readonly type: 'clientTimer' }
+  | { readonly type: 'liveness' }
+  | { readonly type: 'livenessCheck' };
+
+const EVENT_CODES: Readonly<Record<SimEvent['type'], number>> = {
+  tick: 1,
+  deliver: 2,
+  syncDone: 3,
+  crash: 4,
+  restart: 5,
+  crashTimer: 6,
+  partitionTimer: 7,
+  heal: 8,
+  isolate: 12,
+  clientTimer: 9,
+  liveness: 10,
+  livenessCheck: 11,
+};
+
+interface SimNode {
+  readonly id: NodeId;
+  readonly disk: SimDisk;
+  readonly tickPeriod: number;
+  raw: RawNode | null;
+  /** Bumped on every crash and restart: events of a previous life are ignored. */
+  incarnation: number;
+  /** The Ready whose writes are waiting for their sync, or null when idle. */
+  pending: Ready | null;
+  inbox: Input[];
+  /** The host state machine's last applied index (lost on a crash, like any memory). */
+  appliedIndex: number;
+}
+
+/** Draws the whole environment from the seed, shaped so that rare interleavings are frequent. */
+export function drawProfile(random: SimRandom, nodes: number | undefined): FaultProfile {
+  // Small clusters are over-represented: the interleavings that break a broken core (a
+  // voter forgetting its vote, Figure 8) need fewer coincidences with fewer nodes.
+  const size = nodes ?? random.pick([3, 3, 3, 4, 5, 5, 6, 7]);
+  if (!Number.isInteger(size) || size < CLUSTER_SIZE_MIN || size > CLUSTER_SIZE_MAX) {
+    throw new Error(`simulator: cluster size must be an integer in ${CLUSTER_SIZE_MIN}..${CLUSTER_SIZE_MAX}, got ${size}`);
+  }
+  const delayMinTicks = random.pick([0.01, 0.05, 0.2]);
+  return {
+    nodes: size,
+    safetyTicks: random.int(300, 1200),
+    dropProbability: random.pick([0, 0, 0.02, 0.1, 0.25]),
+    duplicateProbability: random.pick([0, 0.02, 0.1]),
+    delayMinTicks,
+    delayMaxTicks: delayMinTicks + random.pick([0.2, 1, 3, 8]),
+    diskLatencyMinTicks: random.pick([0.01, 0.1]),
+    diskLatencyMaxTicks: random.pick([0.2, 1, 3]),
+    crashMeanIntervalTicks: random.pick([Infinity, 120, 40, 15]),
+    leaderCrashProbability: random.pick([0.3, 0.7]),
+    downtimeMeanTicks: random.pick([0.5, 5, 30]),
+    crashDuringSyncProbability: random.pick([0, 0.01, 0.05]),
+    crashAfterVoteProbability: random.pick([0, 0.2, 0.5]),
+    crashNewLeaderProbability: random.pick([0, 0.3, 0.6]),
+    isolateNewLeaderProbability: random.pick([0, 0.3, 0.6, 0.6]),
+    isolateAfterCommitProbability: random.pick([0, 0.05, 0.15]),
+    writesSurviveCrashProbability: random.pick([0, 0.3]),
+    partitionMeanIntervalTicks: random.pick([Infinity, 150, 50, 20]),
+    partitionMeanDurationTicks: random.pick([10, 40, 120]),
+    proposalMeanIntervalTicks: random.pick([0.5, 2, 6]),
+    electionTicks: ELECTION_TICKS,
+    heartbeatTicks: random.pick([1, 1, 2]),
+    preVote: random.chance(0.75),
+    checkQuorum: random.chance(0.75),
+    maxEntriesPerAppend: random.pick([1, 1, 2, 3, 4096]),
+    maxInflightAppends: random.pick([1, 2, 8, 64]),
+  };
+}
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+class Simulation {
+  readonly #seed: number;
+  readonly #options: SimOptions;
+  readonly #trace: ((line: string) => void) | null;
+  readonly #maxSteps: number;
+  readonly #queue = new EventQueue<SimEvent>();
+  readonly #nodes = new Map<NodeId, SimNode>();
+  readonly #checker: InvariantChecker;
+  readonly profile: FaultProfile;
+  /** Independent streams, so that one subsystem drawing more does not reshuffle the others. */
+  readonly #networkRandom: SimRandom;
+  readonly #faultRandom: SimRandom;
+  readonly #clientRandom: SimRandom;
+  readonly #coreRandom: SimRandom;
+
+  #now = 0;
+  #step = 0;
+  #fingerprint = FNV_OFFSET;
+  #phase: 'safety' | 'liveness' = 'safety';
+  #livenessStart = 0;
+  #convergedAt: number | null = null;
+  /** cut[from][to]: messages from `from` to `to` are lost. */
+  #cut: boolean[][] = [];
+  #partitionGeneration = 0;
+  #dropProbability: number;
+  #duplicateProbability: number;
+  #delayMaxTicks: number;
+  #diskLatencyMaxTicks: number;
+  /** The client's best guess at the leader, from refusals' hints. */
+  #leaderHint: NodeId = 0;
+  #proposalCount = 0;
+  /** Liveness proposals: payload to the time of its last attempt (null once committed). */
+  readonly #livenessProposals = new Map<string, number | null>();
+
+  #messagesDelivered = 0;
+  #messagesDropped = 0;
+  #crashes = 0;
+  #partitions = 0;
+  #proposalsAccepted = 0;
+  #proposalsRefused = 0;
+  #ticks = 0;
+  #previousTermCommits = 0;
+
+  constructor(seed: number, options: SimOptions) {
+    this.#seed = seed;
+    this.#options = options;
+    this.#trace = options.trace ?? null;
+    this.#maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
+    const root = new SimRandom(seed);
+    this.profile = drawProfile(root, options.nodes);
+    this.#networkRandom = root.fork();
+    this.#faultRandom = root.fork();
+    this.#clientRandom = root.fork();
+    this.#coreRandom = root.fork();
+    this.#dropProbability = this.profile.dropProbability;
+    this.#duplicateProbability = this.profile.duplicateProbability;
+    this.#delayMaxTicks = this.profile.delayMaxTicks;
+    this.#diskLatencyMaxTicks = this.profile.diskLatencyMaxTicks;
+
+    const disks = new Map<NodeId, SimDisk>();
+    for (let id = 1; id <= this.profile.nodes; id++) {
+      const disk = new SimDisk();
+      disks.set(id, disk);
+      // Clocks drift by up to 5% so that nodes do not tick in lockstep.
+      const tickPeriod = Math.round(TIME_UNITS_PER_TICK * (0.95 + 0.1 * this.#faultRandom.float()));
+      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, inbox: [], appliedIndex: 0 });
+    }
+    this.#checker = new InvariantChecker(disks);
+    this.#healNetwork();
+  }
+
+  run(): SimResult {
+    this.#emit(`seed ${this.#seed}: ${JSON.stringify(this.profile)}`);
+    try {
+      for (const node of this.#nodes.values()) {
+        this.#start(node);
+        this.#queue.push(this.#faultRandom.int(0, node.tickPeriod - 1), { type: 'tick', node: node.id });
+      }
+      this.#schedule(this.#faultRandom.exponential(this.profile.crashMeanIntervalTicks), { type: 'crashTimer' });
+      this.#schedule(this.#faultRandom.exponential(this.profile.partitionMeanIntervalTicks), { type: 'partitionTimer' });
+      this.#schedule(this.#clientRandom.exponential(this.profile.proposalMeanIntervalTicks), { type: 'clientTimer' });
+      this.#schedule(this.profile.safetyTicks, { type: 'liveness' });
+      while (this.#convergedAt === null) {
+        const next = this.#queue.pop();
+        if (next === undefined) throw new Error('simulator: the event queue ran dry (ticks should never stop)');
+        if (this.#step >= this.#maxSteps) {
+          throw new InvariantViolation(Property.StepBudget, `the run did not finish within ${this.#maxSteps} steps`);
+        }
+        this.#step++;
+        this.#now = next.time;
+        this.#fold(next.event);
+        this.#handle(next.event);
+      }
+      return this.#result(null);
+    } catch (error) {
+      if (error instanceof InvariantViolation) {
+        this.#emit(`VIOLATION ${error.message}`);
+        return this.#result({
+          property: error.property,
+          message: error.message,
+          step: this.#step,
+          timeTicks: this.#now / TIME_UNITS_PER_TICK,
+          traceTail: [],
+        });
+      }
+      throw error;
+    }
+  }
+
+  #result(violation: SimViolation | null): SimResult {
+    return {
+      seed: this.#seed,
+      nodes: this.profile.nodes,
+      ok: violation === null,
+      violation,
+      profile: this.profile,
+      fingerprint: (this.#fingerprint >>> 0).toString(16).padStart(8, '0'),
+      stats: {
+        steps: this.#step,
+        ticks: Math.floor(this.#now / TIME_UNITS_PER_TICK),
+        commits: this.#checker.committedLength,
+        elections: this.#checker.elections,
+        messagesDelivered: this.#messagesDelivered,
+        messagesDropped: this.#messagesDropped,
+        crashes: this.#crashes,
+        partitions: this.#partitions,
+        proposalsAccepted: this.#proposalsAccepted,
+        proposalsRefused: this.#proposalsRefused,
+        previousTermCommits: this.#previousTermCommits,
+        livenessTicks: this.#convergedAt === null ? null : (this.#convergedAt - this.#livenessStart) / TIME_UNITS_PER_TICK,
+      },
+    };
+  }
+
+  #fold(event: SimEvent): void {
+    let hash = this.#fingerprint;
+    const node = 'node' in event ? event.node : 'message' in event ? event.message.to : 0;
+    for (const value of [this.#now, EVENT_CODES[event.type], node]) {
+      hash = Math.imul(hash ^ (value & 0xffff), FNV_PRIME);
+      hash = Math.imul(hash ^ (value >>> 16), FNV_PRIME);
+    }
+    this.#fingerprint = hash;
+  }
+
+  #emit(line: string): void {
+    if (this.#trace !== null) this.#trace(`${(this.#now / TIME_UNITS_PER_TICK).toFixed(3).padStart(9)} ${line}`);
+  }
+
+  #schedule(delayTicks: number, event: SimEvent): void {
+    if (delayTicks === Infinity) return;
+    this.#queue.push(this.#now + Math.max(1, Math.round(delayTicks * TIME_UNITS_PER_TICK)), event);
+  }
+
+  #node(id: NodeId): SimNode {
+    const node = this.#nodes.get(id);
+    if (node === undefined) throw new Error(`simulator: no node ${id} (cluster of ${this.profile.nodes})`);
+    return node;
+  }
+
+  #handle(event: SimEvent): void {
+    switch (event.type) {
+      case 'tick': {
+        const node = this.#node(event.node);
+        this.#queue.push(this.#now + node.tickPeriod, event);
+        if (event.node === 1) this.#ticks++;
+        this.#input(node, { kind: 'tick' });
+        return;
+      }
+      case 'deliver':
+        this.#deliver(event.message);
+        return;
+      case 'syncDone':
+        this.#syncDone(this.#node(event.node), event.incarnation);
+        return;
+      case 'crash': {
+        const node = this.#node(event.node);
+        if (this.#phase === 'safety' && node.incarnation === event.incarnation && node.raw !== null) this.#crash(node);
+        return;
+      }
+      case 'restart': {
+        const node = this.#node(event.node);
+        if (node.incarnation === event.incarnation && node.raw === null) this.#start(node);
+        return;
+      }
+      case 'crashTimer':
+        if (this.#phase !== 'safety') return;
+        this.#crashSomeone();
+        this.#schedule(this.#faultRandom.exponential(this.profile.crashMeanIntervalTicks), event);
+        return;
+      case 'partitionTimer':
+        if (this.#phase !== 'safety') return;
+        this.#partition();
+        this.#schedule(this.#faultRandom.exponential(this.profile.partitionMeanIntervalTicks), event);
+        return;
+      case 'heal':
+        if (this.#phase === 'safety' && event.generation === this.#partitionGeneration) {
+          this.#healNetwork();
+          this.#emit('network healed');
+        }
+        return;
+      case 'isolate':
+        if (this.#phase === 'safety') this.#applyPartition('isolate', event.node);
+        return;
+      case 'clientTimer':
+        this.#client();
+        this.#schedule(
+          this.#phase === 'safety' ? this.#clientRandom.exponential(this.profile.proposalMeanIntervalTicks) : 1,
+          event,
+        );
+        return;
+      case 'liveness':
+        this.#startLiveness();
+        return;
+      case 'livenessCheck':
+        this.#checkLiveness();
+        this.#schedule(1, event);
+        return;
+      default:
+        assertNever(event);
+    }
+  }
+
+  // ---- The host: one node's loop around its RawNode --------------------------------
+
+  #start(node: SimNode): void {
+    node.incarnation++;
+    node.pending = null;
+    node.inbox = [];
+    node.appliedIndex = 0;
+    const restored = node.disk.restore();
+    const config = createConfig({
+      id: node.id,
+      peers: [...this.#nodes.keys()],
+      random: this.#coreRandom.generator(),
+      electionTicks: this.profile.electionTicks,
+      heartbeatTicks: this.profile.heartbeatTicks,
+      preVote: this.profile.preVote,
+      checkQuorum: this.profile.checkQuorum,
+      maxEntriesPerAppend: this.profile.maxEntriesPerAppend,
+      maxInflightAppends: this.profile.maxInflightAppends,
+      applied: 0,
+      testOnlyBugs: this.#options.testOnlyBugs ?? {},
+      trace: this.#trace === null ? null : (line: string) => this.#emit(`n${node.id} ${line}`),
+    });
+    if (restored !== null) {
+      const hardState = restored.hardState;
+      this.#emit(
+        `n${node.id} restart from disk: term ${hardState.currentTerm}, vote ${hardState.votedFor}, commit ${hardState.commitIndex}, ${restored.entries.length} entries`,
+      );
+    }
+    node.raw = this.#core(node, () => new RawNode(config, restored));
+    this.#checker.onRestart(node.id);
+    this.#turn(node);
+  }
+
+  #crash(node: SimNode): void {
+    const survived = node.disk.dirty && this.#faultRandom.chance(this.profile.writesSurviveCrashProbability);
+    this.#emit(`n${node.id} CRASH${node.disk.dirty ? (survived ? ' (unsynced writes survive)' : ' (unsynced writes lost)') : ''}`);
+    node.disk.crash(survived);
+    node.raw = null;
+    node.pending = null;
+    node.inbox = [];
+    node.incarnation++;
+    this.#crashes++;
+    this.#checker.onCrash(node.id);
+    this.#schedule(this.#downtimeTicks(), { type: 'restart', node: node.id, incarnation: node.incarnation });
+  }
+
+  #downtimeTicks(): number {
+    return this.#faultRandom.exponential(this.profile.downtimeMeanTicks);
+  }
+
+  /** Runs a call into the core, turning anything it throws into a reported violation. */
+  #core<T>(node: SimNode, call: () => T): T {
+    try {
+      return call();
+    } catch (error) {
+      if (error instanceof InvariantViolation) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      throw new InvariantViolation(Property.CoreAssertion, `node ${node.id}: the core threw: ${message}`);
+    }
+  }
+
+  #input(node: SimNode, input: Input): void {
+    if (node.raw === null) return;
+    if (node.pending !== null) {
+      // The host is waiting for its sync: like a real event loop, it queues everything.
+      if (node.inbox.length < INBOX_INPUTS_MAX) node.inbox.push(input);
+      else if (input.kind === 'message') this.#messagesDropped++;
+      return;
+    }
+    this.#feed(node, node.raw, input);
+    this.#turn(node);
+  }
+
+  #feed(node: SimNode, raw: RawNode, input: Input): void {
+    switch (input.kind) {
+      case 'tick':
+        this.#core(node, () => raw.tick());
+        return;
+      case 'message':
+        this.#messagesDelivered++;
+        this.#emit(`n${node.id} <- ${describeMessage(input.message)}`);
+        this.#core(node, () => raw.step(input.message));
+        return;
+      case 'propose': {
+        const result = this.#core(node, () => raw.propose(new TextEncoder().encode(input.payload)));
+        if (result.ok) {
+          this.#proposalsAccepted++;
+          this.#leaderHint = node.id;
+          this.#emit(`n${node.id} accepted proposal ${input.payload} at index ${result.index} term ${result.term}`);
+        } else {
+          this.#proposalsRefused++;
+          this.#leaderHint = result.leaderId;
+          this.#retryLivenessProposalSoon(input.payload);
+          this.#emit(`n${node.id} refused proposal ${input.payload}: ${result.code}, leader hint ${result.leaderId}`);
+        }
+        return;
+      }
+      default:
+        assertNever(input);
+    }
+  }
+
+  /** Handles Readys until the node has none, or until one has writes that must sync first. */
+  #turn(node: SimNode): void {
+    const raw = node.raw;
+    if (raw === null) return;
+    while (node.pending === null && this.#core(node, () => raw.hasReady())) {
+      const ready = this.#core(node, () => raw.ready());
+      const status = this.#core(node, () => raw.status());
+      const previousHardState = node.disk.hardState;
+      this.#traceReady(node, ready);
+      this.#checker.beforeWrite(node.id, ready.entries, status);
+      node.disk.write(ready.entries, ready.hardState);
+      this.#checker.afterWrite(node.id, ready.entries, ready.hardState);
+      this.#checker.observe(node.id, status);
+      if (status.role === Role.Leader && ready.hardState !== null && ready.hardState.commitIndex > previousHardState.commitIndex) {
+        if (node.disk.termAt(ready.hardState.commitIndex) < ready.hardState.currentTerm) this.#previousTermCommits++;
+        if (this.#phase === 'safety' && this.#faultRandom.chance(this.profile.isolateAfterCommitProbability)) {
+          this.#schedule(this.#faultRandom.float() * ISOLATE_AFTER_COMMIT_WITHIN_TICKS, { type: 'isolate', node: node.id });
+        }
+      }
+      for (const message of ready.messages) this.#send(message);
+      if (ready.entries.length > 0 || ready.hardState !== null) {
+        node.pending = ready;
+        const latencyTicks = this.profile.diskLatencyMinTicks + this.#faultRandom.float() * (this.#diskLatencyMaxTicks - this.profile.diskLatencyMinTicks);
+        this.#schedule(latencyTicks, { type: 'syncDone', node: node.id, incarnation: node.incarnation });
+        const hardState = ready.hardState;
+        const grantsVote =
+          hardState !== null &&
+          hardState.votedFor !== 0 &&
+          hardState.votedFor !== node.id &&
+          (hardState.votedFor !== previousHardState.votedFor || hardState.currentTerm !== previousHardState.currentTerm);
+        const crashProbability = grantsVote ? this.profile.crashAfterVoteProbability : this.profile.crashDuringSyncProbability;
+        if (this.#phase === 'safety' && this.#faultRandom.chance(crashProbability)) {
+          this.#schedule(this.#faultRandom.float() * latencyTicks, { type: 'crash', node: node.id, incarnation: node.incarnation });
+        }
+      }
+      if (
+        ready.softState?.role === Role.Leader &&
+        this.#phase === 'safety' &&
+        this.#faultRandom.chance(this.profile.crashNewLeaderProbability)
+      ) {
+        this.#schedule(this.#faultRandom.float() * CRASH_NEW_LEADER_WITHIN_TICKS, { type: 'crash', node: node.id, incarnation: node.incarnation });
+      }
+      if (
+        ready.softState?.role === Role.Leader &&
+        this.#phase === 'safety' &&
+        this.#faultRandom.chance(this.profile.isolateNewLeaderProbability)
+      ) {
+        this.#schedule(this.#faultRandom.float() * ISOLATE_NEW_LEADER_WITHIN_TICKS, { type: 'isolate', node: node.id });
+      }
+      if (node.pending !== null) return;
+      this.#finish(node, raw, ready, status);
+    }
+    this.#checker.observe(node.id, this.#core(node, () => raw.status()));
+  }
+
+  #syncDone(node: SimNode, incarnation: number): void {
+    const raw = node.raw;
+    const ready = node.pending;
+    if (node.incarnation !== incarnation || raw === null || ready === null) return;
+    node.disk.sync();
+    node.pending = null;
+    this.#finish(node, raw, ready, this.#core(node, () => raw.status()));
+    const inbox = node.inbox;
+    node.inbox = [];
+    for (const input of inbox) this.#feed(node, raw, input);
+    this.#turn(node);
+  }
+
+  /** Ready steps 3-5: send what waited for the sync, apply, advance. */
+  #finish(node: SimNode, raw: RawNode, ready: Ready, status: Status): void {
+    for (const message of ready.messagesAfterPersist) this.#send(message);
+    for (const entry of ready.committedEntries) this.#apply(node, entry, status);
+    this.#core(node, () => raw.advance());
+  }
+
+  #apply(node: SimNode, entry: Entry, status: Status): void {
+    this.#checker.onApply(node.id, entry, status.currentTerm);
+    node.appliedIndex = entry.index;
+    if (entry.data === null) return;
+    const payload = dataKey(entry.data);
+    if (this.#livenessProposals.has(payload) && this.#livenessProposals.get(payload) !== null) {
+      this.#livenessProposals.set(payload, null);
+      this.#emit(`liveness proposal ${payload} committed at index ${entry.index}`);
+    }
+  }
+
+  #traceReady(node: SimNode, ready: Ready): void {
+    if (this.#trace === null) return;
+    const parts: string[] = [];
+    if (ready.softState !== null) parts.push(`role ${ready.softState.role} leader ${ready.softState.leaderId}`);
+    if (ready.hardState !== null) {
+      const hardState = ready.hardState;
+      parts.push(`hardState term ${hardState.currentTerm} vote ${hardState.votedFor} commit ${hardState.commitIndex}`);
+    }
+    const first = ready.entries[0];
+    const last = ready.entries[ready.entries.length - 1];
+    if (first !== undefined && last !== undefined) parts.push(`write [${first.index}..${last.index}] (last term ${last.term})`);
+    if (ready.committedEntries.length > 0) {
+      parts.push(`apply ${ready.committedEntries.map((entry) => `${entry.index}:${dataKey(entry.data)}`).join(' ')}`);
+    }
+    if (parts.length > 0) this.#emit(`n${node.id} ready: ${parts.join('; ')}`);
+  }
+
+  // ---- The network ------------------------------------------------------------------
+
+  #send(message: Message): void {
+    this.#node(message.to);
+    if (this.#networkRandom.chance(this.#dropProbability)) {
+      this.#messagesDropped++;
+      return;
+    }
+    const copies = this.#networkRandom.chance(this.#duplicateProbability) ? 2 : 1;
+    for (let copy = 0; copy < copies; copy++) {
+      const delayTicks = this.profile.delayMinTicks + this.#networkRandom.float() * (this.#delayMaxTicks - this.profile.delayMinTicks);
+      this.#schedule(delayTicks, { type: 'deliver', message });
+    }
+  }
+
+  #deliver(message: Message): void {
+    const node = this.#node(message.to);
+    // A link cut while the message was in flight loses it too.
+    if (node.raw === null || this.#cut[message.from]?.[message.to] === true) {
+      this.#messagesDropped++;
+      return;
+    }
+    this.#input(node, { kind: 'message', message });
+  }
+
+  #healNetwork(): void {
+    const size = this.profile.nodes + 1;
+    this.#cut = Array.from({ length: size }, () => Array.from({ length: size }, () => false));
+  }
+
+  #cutLink(from: NodeId, to: NodeId): void {
+    const row = this.#cut[from];
+    if (row !== undefined && from !== to) row[to] = true;
+  }
+
+  #currentLeader(): NodeId {
+    for (const node of this.#nodes.values()) {
+      if (node.raw !== null && node.raw.status().role === Role.Leader) return node.id;
+    }
+    return 0;
+  }
+
+  #partition(): void {
+    const kind = this.#faultRandom.pick(['isolate', 'isolateLeader', 'split', 'oneWay', 'leaderDeaf'] as const);
+    this.#applyPartition(kind, kind === 'isolate' ? 0 : this.#currentLeader());
+  }
+
+  /** Replaces the current partition; `leader` is the node the leader-directed kinds target (0: none). */
+  #applyPartition(kind: 'isolate' | 'isolateLeader' | 'split' | 'oneWay' | 'leaderDeaf', leader: NodeId): void {
+    const random = this.#faultRandom;
+    const ids = [...this.#nodes.keys()];
+    this.#healNetwork();
+    let description: string;
+    switch (kind) {
+      case 'isolate':
+      case 'isolateLeader': {
+        const victim = leader !== 0 ? leader : random.pick(ids);
+        for (const other of ids) {
+          this.#cutLink(victim, other);
+          this.#cutLink(other, victim);
+        }
+        description = `isolate n${victim}`;
+        break;
+      }
+      case 'split': {
+        const shuffled = ids.map((id) => ({ id, key: random.float() })).sort((a, b) => a.key - b.key);
+        const cutAt = random.int(1, ids.length - 1);
+        const left = shuffled.slice(0, cutAt).map((item) => item.id);
+        const right = shuffled.slice(cutAt).map((item) => item.id);
+        for (const a of left) {
+          for (const b of right) {
+            this.#cutLink(a, b);
+            this.#cutLink(b, a);
+          }
+        }
+        description = `split [${left.join(',')}] | [${right.join(',')}]`;
+        break;
+      }
+      case 'oneWay': {
+        const links: string[] = [];
+        const count = random.int(1, ids.length);
+        for (let link = 0; link < count; link++) {
+          const from = random.pick(ids);
+          const to = random.pick(ids);
+          if (from === to) continue;
+          this.#cutLink(from, to);
+          links.push(`${from}->${to}`);
+        }
+        description = `cut one-way ${links.join(' ')}`;
+        break;
+      }
+      case 'leaderDeaf': {
+        // The leader still sends but hears nothing: followers see a healthy leader that
+        // cannot commit, which CheckQuorum must notice.
+        const victim = leader !== 0 ? leader : random.pick(ids);
+        for (const other of ids) this.#cutLink(other, victim);
+        description = `n${victim} cannot hear anyone`;
+        break;
+      }
+      default:
+        assertNever(kind);
+    }
+    this.#partitions++;
+    this.#partitionGeneration++;
+    this.#emit(`partition: ${description}`);
+    this.#schedule(random.exponential(this.profile.partitionMeanDurationTicks), { type: 'heal', generation: this.#partitionGeneration });
+  }
+
+  // ---- Faults and the client --------------------------------------------------------
+
+  #crashSomeone(): void {
+    const leader = this.#currentLeader();
+    const alive = [...this.#nodes.values()].filter((node) => node.raw !== null);
+    if (alive.length === 0) return;
+    const victim =
+      leader !== 0 && this.#faultRandom.chance(this.profile.leaderCrashProbability) ? this.#node(leader) : this.#faultRandom.pick(alive);
+    this.#crash(victim);
+  }
+
+  #client(): void {
+    if (this.#phase === 'safety') {
+      this.#propose(`p${++this.#proposalCount}`);
+      return;
+    }
+    for (const [payload, lastAttempt] of this.#livenessProposals) {
+      if (lastAttempt === null) continue;
+      if (lastAttempt >= 0 && this.#now - lastAttempt < LIVENESS_RETRY_TICKS * TIME_UNITS_PER_TICK) continue;
+      this.#livenessProposals.set(payload, this.#now);
+      this.#propose(payload);
+    }
+  }
+
+  #propose(payload: string): void {
+    const ids = [...this.#nodes.keys()];
+    const target = this.#leaderHint !== 0 && this.#clientRandom.chance(0.9) ? this.#leaderHint : this.#clientRandom.pick(ids);
+    const node = this.#node(target);
+    if (node.raw === null) {
+      this.#proposalsRefused++;
+      this.#leaderHint = 0;
+      this.#retryLivenessProposalSoon(payload);
+      return;
+    }
+    this.#input(node, { kind: 'propose', payload });
+  }
+
+  /** A refused liveness proposal is retried on the next client turn, not after the full retry wait. */
+  #retryLivenessProposalSoon(payload: string): void {
+    if (this.#livenessProposals.has(payload) && this.#livenessProposals.get(payload) !== null) {
+      this.#livenessProposals.set(payload, -1);
+    }
+  }
+
+  // ---- The liveness phase -----------------------------------------------------------
+
+  #startLiveness(): void {
+    this.#phase = 'liveness';
+    this.#livenessStart = this.#now;
+    this.#healNetwork();
+    this.#partitionGeneration++;
+    this.#dropProbability = 0;
+    this.#duplicateProbability = 0;
+    this.#delayMaxTicks = Math.min(this.#delayMaxTicks, Math.max(LIVENESS_DELAY_MAX_TICKS, this.profile.delayMinTicks));
+    this.#diskLatencyMaxTicks = Math.min(this.#diskLatencyMaxTicks, Math.max(LIVENESS_DISK_LATENCY_MAX_TICKS, this.profile.diskLatencyMinTicks));
+    this.#emit('LIVENESS PHASE: network healed, faults stopped, every node restarted');
+    for (const node of this.#nodes.values()) {
+      if (node.raw === null) this.#start(node);
+    }
+    for (let proposal = 1; proposal <= LIVENESS_PROPOSALS; proposal++) this.#livenessProposals.set(`l${proposal}`, -1);
+    this.#schedule(1, { type: 'livenessCheck' });
+  }
+
+  #checkLiveness(): void {
+    const statuses: Status[] = [];
+    let settled = true;
+    for (const node of this.#nodes.values()) {
+      const raw = node.raw;
+      if (raw === null) throw new Error('simulator: a node is down during the liveness phase');
+      const status = this.#core(node, () => raw.status());
+      if (node.pending !== null || node.inbox.length > 0 || node.appliedIndex !== status.commitIndex) settled = false;
+      statuses.push(status);
+    }
+    const leaders = statuses.filter((status) => status.role === Role.Leader);
+    const leader = leaders[0];
+    const allCommitted = [...this.#livenessProposals.values()].every((lastAttempt) => lastAttempt === null);
+    const converged =
+      settled &&
+      allCommitted &&
+      leaders.length === 1 &&
+      leader !== undefined &&
+      statuses.every(
+        (status) =>
+          status.currentTerm === leader.currentTerm &&
+          status.leaderId === leader.id &&
+          status.commitIndex === leader.lastLogIndex &&
+          status.lastLogIndex === leader.lastLogIndex &&
+          status.lastLogTerm === leader.lastLogTerm,
+      );
+    if (converged) {
+      this.#checker.checkConverged(leader.commitIndex);
+      this.#convergedAt = this.#now;
+      this.#emit(`CONVERGED: leader n${leader.id} term ${leader.currentTerm}, commit ${leader.commitIndex} on every node`);
+      return;
+    }
+    if (this.#now - this.#livenessStart > LIVENESS_BOUND_TICKS * TIME_UNITS_PER_TICK) {
+      const summary = statuses
+        .map((status) => `n${status.id} ${status.role} term ${status.currentTerm} leader ${status.leaderId} commit ${status.commitIndex} last ${status.lastLogIndex}`)
+        .join('; ');
+      const waiting = [...this.#livenessProposals].filter(([, lastAttempt]) => lastAttempt !== null).map(([payload]) => payload);
+      throw new InvariantViolation(
+        Property.Liveness,
+        `no convergence ${LIVENESS_BOUND_TICKS} ticks after healing: ${summary}; uncommitted liveness proposals: [${waiting.join(', ')}]`,
+      );
+    }
+  }
+}
+
+/**
+ * Runs one seed to completion (convergence after the liveness phase) or to the first
+ * violation. Deterministic: the same seed and options give the same result and trace.
+ */
+export function runSeed(seed: number, options: SimOptions = {}): SimResult {
+  if (!Number.isInteger(seed) || seed < 0) throw new Error(`runSeed: seed must be a non-negative integer, got ${seed}`);
+  const result = new Simulation(seed, options).run();
+  if (result.violation === null || (options.trace !== undefined && options.trace !== null)) return result;
+  // Replaying is exact, so the trace leading to the violation is recovered by running the
+  // seed again with tracing on, instead of formatting lines on every fast run.
+  const tail: string[] = [];
+  new Simulation(seed, {
+    ...options,
+    maxSteps: result.violation.step,
+    trace: (line) => {
+      tail.push(line);
+      if (tail.length > TRACE_TAIL_LINES * 2) tail.splice(0, tail.length - TRACE_TAIL_LINES);
+    },
+  }).run();
+  return { ...result, violation: { ...result.violation, traceTail: tail.slice(-TRACE_TAIL_LINES) } };
+}

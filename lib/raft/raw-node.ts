@@ -602,16 +602,21 @@ export class RawNode {
   }
 
   /**
-   * Turn a follower's conflict hint into the next index to probe (fast backtracking):
-   * if we hold entries of the follower's conflicting term, everything up to our last
-   * entry of that term matches (Log Matching), so resume after it; otherwise skip the
-   * follower's whole term.
+   * Turn a follower's conflict hint into the next index to probe (fast backtracking).
+   * Let L be our last index at or before the rejected one whose term is <= conflictTerm.
+   *  - If log[L].term == conflictTerm, both logs hold that entry, so by Log Matching they
+   *    agree up to L: resume at L + 1.
+   *  - Otherwise every entry of ours after L has a term > conflictTerm, while the
+   *    follower's entries up to the rejected index have terms <= conflictTerm: nothing
+   *    after L can match, and nothing from conflictIndex on either (our terms there
+   *    differ from conflictTerm). Resume at min(L + 1, conflictIndex): this skips every
+   *    divergent term at once, not one entry or one term per round trip.
    */
   #nextIndexFromHint(message: AppendEntriesResponse): LogIndex {
     if (message.conflictTerm === 0) return message.conflictIndex > 0 ? message.conflictIndex : message.index;
-    const candidate = this.#log.lastIndexWithTermAtMost(message.conflictTerm, message.index);
-    if (this.#log.term(candidate) === message.conflictTerm) return candidate + 1;
-    return message.conflictIndex;
+    const lastAtMost = this.#log.lastIndexWithTermAtMost(message.conflictTerm, message.index);
+    if (this.#log.term(lastAtMost) === message.conflictTerm) return lastAtMost + 1;
+    return Math.min(lastAtMost + 1, message.conflictIndex);
   }
 
   #handleHeartbeatResponse(message: HeartbeatResponse): void {

@@ -74,8 +74,15 @@ test.serial('a leader partitioned into a minority neither commits nor reads; the
   const read = await hub.request(oldLeader, { t: 'r', key: 'before' }, 1500);
   t.false(read.ok, 'the isolated leader must not serve a read');
 
-  const newLeader = await cluster.waitForLeader(10_000);
-  t.true(majority.includes(newLeader), `new leader ${newLeader} must be in the majority ${majority.join(',')}`);
+  const oldTerm = cluster.status().nodes[oldLeader - 1]!.term;
+  const elected = await cluster.waitFor(
+    (s) => s.nodes.some((n) => majority.includes(n.id) && n.role === 'leader' && n.term > oldTerm),
+    10_000,
+    'a new leader in the majority',
+  );
+  t.true(majority.includes(elected.leaderId), `new leader ${elected.leaderId} must be in the majority ${majority.join(',')}`);
+  // CheckQuorum: a leader that has not heard from a majority within an election timeout steps down.
+  await cluster.waitFor((s) => s.nodes[oldLeader - 1]!.role !== 'leader', 5000, 'the isolated leader to step down');
   await kv.put('during', 'partition');
   t.is(await kv.get('before'), 'partition');
 

@@ -1,0 +1,216 @@
+// The whole dashboard, headless: blessed on PassThrough streams, the fake cluster behind
+// it, keys typed as raw terminal bytes, and the screen read back as text.
+
+import { PassThrough } from 'node:stream';
+import test from 'ava';
+import { Dashboard } from '../tui/dashboard.js';
+import { FakeCluster } from '../tui/fake-cluster.js';
+import { runTuiCli } from '../tui/main.js';
+
+const WAIT_MS = 5000;
+const SEED = Number(process.env['TUI_TEST_SEED'] ?? 20_261_126);
+
+interface Harness {
+  readonly dashboard: Dashboard;
+  readonly cluster: FakeCluster;
+  readonly input: PassThrough;
+  type(bytes: string): void;
+  waitForScreen(pattern: RegExp, what: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+function harness(nodes = 5): Harness {
+  const cluster = new FakeCluster({ nodes, seed: SEED, tickMs: 5, autoTick: true, fsync: true });
+  const input = new PassThrough();
+  const output = Object.assign(new PassThrough(), { columns: 160, rows: 48, isTTY: true });
+  output.resume();
+  const dashboard = new Dashboard({ cluster, input, output, refreshMs: 20, seed: SEED });
+  dashboard.start();
+  return {
+    dashboard,
+    cluster,
+    input,
+    type: (bytes) => {
+      input.write(bytes);
+    },
+    waitForScreen: async (pattern, what) => {
+      const deadline = Date.now() + WAIT_MS;
+      for (;;) {
+        dashboard.refresh();
+        const text = dashboard.screenText();
+        if (pattern.test(text)) return text;
+        if (Date.now() > deadline) throw new Error(`(seed ${SEED}) waited ${WAIT_MS} ms for ${what} (${String(pattern)}); screen:\n${text}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+    close: async () => {
+      dashboard.destroy();
+      await cluster.stop();
+    },
+  };
+}
+
+test('the screen shows the leader, the table, the log strip and the event feed', async (t) => {
+  const h = harness();
+  try {
+    const screen = await h.waitForScreen(/\* LEADER/, 'a leader');
+    t.regex(screen, /leader n\d \| term \d+ \| commit \d+ \| quorum OK \(5\/5 up\)/);
+    t.regex(screen, /─ nodes /);
+    t.regex(screen, /─ replication \(leader view\) /);
+    t.regex(screen, /─ log \(\[t\] committed, \(t\) not yet\) /);
+    t.regex(screen, /is leader for term \d+ with votes from/);
+    t.regex(screen, /ops\/s, last minute/);
+    t.is(screen.split('\n').length, 48, `(seed ${SEED}) 48 rows`);
+  } finally {
+    await h.close();
+  }
+});
+
+test('typed commands: put, get, crash leader, restart all, bad command usage', async (t) => {
+  const h = harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    h.type(':put k v\r');
+    await h.waitForScreen(/put k="v" -> ok/, 'the put result');
+    h.type(':get k\r');
+    await h.waitForScreen(/get k -> "v"/, 'the get result');
+    const before = h.cluster.status().leaderId;
+    h.type(':crash leader\r');
+    await h.waitForScreen(new RegExp(`n${before}\\s+X DOWN`), 'the crashed leader shown DOWN');
+    await h.waitForScreen(new RegExp(`crashed n${before}`), 'the crash report');
+    await h.waitForScreen(/\* LEADER/, 'a new leader');
+    t.not(h.cluster.status().leaderId, before, `(seed ${SEED}) a different leader`);
+    h.type(':restart all\r');
+    await h.waitForScreen(/restarted n\d/, 'the restart');
+    h.type(':crash 42\r');
+    const usage = await h.waitForScreen(/usage: crash ID\|leader\|all/, 'the usage');
+    t.regex(usage, /no node 42/);
+    t.true(h.cluster.operations.includes(`crash ${before}`));
+    t.true(h.cluster.operations.includes(`restart ${before}`));
+  } finally {
+    await h.close();
+  }
+});
+
+test('single keys act on the selected node; j/k move the selection', async (t) => {
+  const h = harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    t.is(h.dashboard.ui.selectedNode, 1);
+    h.type('j');
+    h.type('\x1b[B');
+    await h.waitForScreen(/│>\s+n3 /, 'n3 selected');
+    h.type('c');
+    await h.waitForScreen(/n3\s+X DOWN/, 'n3 down');
+    h.type('r');
+    await h.waitForScreen(/restarted n3/, 'n3 restarted');
+    h.type('k');
+    h.type('i');
+    await h.waitForScreen(/\[PARTITION 2\|1,3,4,5\]/, 'n2 isolated');
+    h.type('h');
+    await h.waitForScreen(/healed: every link is up/, 'healed');
+    h.type('e');
+    await h.waitForScreen(/n2: election timeout forced/, 'campaign');
+    h.type('p');
+    await h.waitForScreen(/put k\d+=\d+ -> ok/, 'a random put');
+    t.deepEqual(
+      h.cluster.operations.filter((operation) => !operation.startsWith('faults')),
+      ['crash 3', 'restart 3', 'partition 2|1,3,4,5', 'heal', 'campaign 2'],
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+test('help and detail overlays open and Esc closes them', async (t) => {
+  const h = harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    h.type('?');
+    const help = await h.waitForScreen(/Keys \(act on the selected node\)/, 'help');
+    t.regex(help, /partition 1,2\|3,4,5/);
+    h.type('\x1b');
+    await h.waitForScreen(/^(?![\s\S]*Keys \(act on)/, 'help closed');
+    h.type('\r');
+    const detail = await h.waitForScreen(/Recent log entries/, 'the detail view');
+    t.regex(detail, /node n1 /);
+    t.regex(detail, /WAL \d+(\.\d)?[BKM] in 1 file/);
+    h.type('\x1b');
+    await h.waitForScreen(/^(?![\s\S]*Recent log entries)/, 'detail closed');
+  } finally {
+    await h.close();
+  }
+});
+
+test('command line: history with up/down, Tab completion, Esc cancels', async (t) => {
+  const h = harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    h.type(':select 4\r');
+    await h.waitForScreen(/│>\s+n4 /, 'n4 selected');
+    h.type(':sel');
+    h.type('\t');
+    await h.waitForScreen(/^:select\s*$/m, 'completed command name');
+    h.type('2\r');
+    await h.waitForScreen(/│>\s+n2 /, 'n2 selected');
+    h.type(':\x1b[A\x1b[A');
+    await h.waitForScreen(/^:select 4/m, 'history recalls the older line');
+    h.type('\x1b[B');
+    await h.waitForScreen(/^:select 2/m, 'down walks forward');
+    h.type('\x1b');
+    await h.waitForScreen(/\? help {2}: command/, 'command line closed');
+    t.is(h.dashboard.ui.commandLineOpen, false);
+    t.is(h.dashboard.ui.selectedNode, 2);
+  } finally {
+    await h.close();
+  }
+});
+
+test('q asks before quitting: n cancels, y resolves done', async (t) => {
+  const h = harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    let quit = false;
+    void h.dashboard.done.then(() => {
+      quit = true;
+    });
+    h.type('q');
+    await h.waitForScreen(/Quit and stop the cluster\? \(y\/n\)/, 'the confirmation');
+    h.type('n');
+    await h.waitForScreen(/quit cancelled/, 'cancelled');
+    t.false(quit);
+    h.type('q');
+    await h.waitForScreen(/Quit and stop the cluster\?/, 'the confirmation again');
+    h.type('y');
+    await h.dashboard.done;
+    t.true(quit);
+  } finally {
+    await h.close();
+  }
+});
+
+test('runTuiCli refuses a non-terminal stdout at once, exit code 2', async (t) => {
+  const stdout = Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream;
+  const stderr = new PassThrough();
+  let started = false;
+  const code = await runTuiCli([], {
+    stdout,
+    stderr,
+    startCluster: async () => {
+      started = true;
+      throw new Error('must not start');
+    },
+  });
+  t.is(code, 2);
+  t.false(started);
+  t.regex(String(stderr.read()), /raftlab tui needs a terminal .*try raftlab sim \/ check \/ bench/);
+});
+
+test('runTuiCli rejects bad options with its usage', async (t) => {
+  for (const argv of [['--nodes', '0'], ['--nodes', '10'], ['--nodes', 'x'], ['--data'], ['--frob']]) {
+    const stderr = new PassThrough();
+    const code = await runTuiCli(argv, { stdout: process.stdout, stderr });
+    t.is(code, 2, argv.join(' '));
+    t.regex(String(stderr.read()), /usage: raftlab \[tui\]/, argv.join(' '));
+  }
+});

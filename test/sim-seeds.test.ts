@@ -1,0 +1,57 @@
+// The simulator over a fixed list of seeds: no Figure 3 violation in the safety phase,
+// and convergence (one leader, every node agreeing on the whole log, the liveness
+// proposals committed) once the faults stop. A failure names the seed to replay.
+
+import test from 'ava';
+import { runSeed } from '../lib/sim/simulator.js';
+import type { SimResult } from '../lib/sim/simulator.js';
+
+/** Seeds 1..SEED_COUNT: about 30-40 s on one core of the CI machine. */
+const SEED_COUNT = 1000;
+
+function report(result: SimResult): string {
+  const violation = result.violation;
+  if (violation === null) return `seed ${result.seed}: ok`;
+  return [
+    `seed ${result.seed} (${result.nodes} nodes) violated ${violation.property} at step ${violation.step}: ${violation.message}`,
+    `replay: node dist/lib/cli.js sim --seed ${result.seed}`,
+    ...violation.traceTail,
+  ].join('\n');
+}
+
+test(`seeds 1..${SEED_COUNT}: no safety violation, and liveness converges after healing`, (t) => {
+  const totals = { commits: 0, elections: 0, crashes: 0, partitions: 0, dropped: 0, sizes: new Set<number>() };
+  let slowestLivenessTicks = 0;
+  for (let seed = 1; seed <= SEED_COUNT; seed++) {
+    const result = runSeed(seed);
+    if (!result.ok || result.stats.livenessTicks === null) {
+      t.fail(report(result));
+      return;
+    }
+    totals.commits += result.stats.commits;
+    totals.elections += result.stats.elections;
+    totals.crashes += result.stats.crashes;
+    totals.partitions += result.stats.partitions;
+    totals.dropped += result.stats.messagesDropped;
+    totals.sizes.add(result.nodes);
+    slowestLivenessTicks = Math.max(slowestLivenessTicks, result.stats.livenessTicks);
+  }
+  t.log(
+    `${SEED_COUNT} seeds: ${totals.commits} commits, ${totals.elections} elections, ${totals.crashes} crashes, ` +
+      `${totals.partitions} partitions, ${totals.dropped} messages dropped; slowest convergence ${slowestLivenessTicks} ticks`,
+  );
+  // The run must actually have been hostile, or "no violation" proves nothing.
+  t.true(totals.crashes > SEED_COUNT, 'crashes happen');
+  t.true(totals.partitions > SEED_COUNT, 'partitions happen');
+  t.true(totals.elections > 2 * SEED_COUNT, 'leaders change');
+  t.true(totals.commits > 10 * SEED_COUNT, 'entries commit');
+  t.deepEqual([...totals.sizes].sort(), [3, 4, 5, 6, 7], 'every cluster size is drawn');
+});
+
+test('a fixed cluster size is honoured (--nodes)', (t) => {
+  for (const nodes of [3, 7]) {
+    const result = runSeed(11, { nodes });
+    t.is(result.nodes, nodes);
+    t.true(result.ok, report(result));
+  }
+});

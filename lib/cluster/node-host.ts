@@ -289,8 +289,14 @@ export class NodeHost {
       this.storage.append(ready.entries);
       this.rememberEntries(ready.entries);
     }
+    // Term and vote must be durable before any message that depends on them; entries
+    // before they are acknowledged. commitIndex alone need not be (Figure 2 keeps it
+    // volatile): a commit-only change rides along with the next sync instead of paying
+    // an fdatasync of its own.
+    let mustSync = ready.entries.length > 0;
     if (ready.hardState !== null) {
       this.storage.setHardState(ready.hardState);
+      mustSync ||= ready.hardState.currentTerm !== this.hardState.currentTerm || ready.hardState.votedFor !== this.hardState.votedFor;
       this.onHardState(ready.hardState);
     }
     this.send(ready.messages);
@@ -298,7 +304,7 @@ export class NodeHost {
       // TEST-ONLY broken variant: acknowledge before the records are durable.
       this.send(ready.messagesAfterPersist);
     } else {
-      this.syncStorage();
+      if (mustSync) this.syncStorage();
       this.send(ready.messagesAfterPersist);
     }
     this.apply(ready.committedEntries);

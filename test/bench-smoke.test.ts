@@ -92,6 +92,8 @@ test('read-back verification catches an acknowledged write that is missing', asy
       verifySamplePerGenerator: 20,
       seed,
       dataParent: dir,
+      // The public KvClient drives this run, so both load paths are exercised.
+      client: 'kv',
       testOnlyForgetKey: true,
     };
     const report = await runBench(options);
@@ -114,6 +116,41 @@ test('read-back verification catches an acknowledged write that is missing', asy
     t.false(report.clean, context);
     t.true(report.problems.some((problem) => problem.includes('MISSING')), context);
     t.is(benchExitCode(report), 1, context);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('open loop with reads: requests go out on schedule and both histograms fill', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftlab-bench-test-'));
+  const seed = Math.floor(Math.random() * 0x7fffffff);
+  const ratePerSecond = 1000;
+  try {
+    const report = await runBench({
+      ...defaultBenchOptions(),
+      nodeCounts: [1],
+      durationSeconds: 1.5,
+      warmupSeconds: 0.5,
+      clients: 4,
+      generators: 2,
+      keys: 1000,
+      readFraction: 0.3,
+      ratePerSecond,
+      verifySamplePerGenerator: 20,
+      seed,
+      dataParent: dir,
+    });
+    const context = `seed ${seed}: ${JSON.stringify(report.problems)}`;
+    const [result] = report.results;
+    t.is(report.options.mode, 'open-loop', context);
+    t.is(report.options.requestsInFlight, null, context);
+    t.is(report.writesMissing, 0, context);
+    // 1.5 s at 1,000/s: about 1,500 requests completed in the window, about 30% reads.
+    const completed = result!.writesAcked + result!.readsOk;
+    t.true(completed > 0.5 * 1.5 * ratePerSecond && completed < 1.2 * 1.5 * ratePerSecond, `${completed} completed; ${context}`);
+    t.true(result!.readsOk > 0.15 * completed && result!.readsOk < 0.45 * completed, `${result!.readsOk} reads of ${completed}; ${context}`);
+    t.is(result!.readLatencyMs.count, result!.readsOk, context);
+    t.true(result!.readsPerSecond > 0, context);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

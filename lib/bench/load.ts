@@ -15,8 +15,11 @@ import { performance } from 'node:perf_hooks';
 import type { Histogram } from 'hdr-histogram-js';
 import { ClientHub } from '../cluster/client.js';
 import type { KvClient } from '../cluster/client.js';
+import type { JsonValue } from '../cluster/types.js';
 import { createPrng } from '../raft/prng.js';
 import { encodeHistogram, newLatencyHistogram, recordLatencyMs } from './histogram.js';
+import { LeanClient } from './lean-client.js';
+import type { RequestDone, RequestFailure } from './lean-client.js';
 import { BENCH_LIMITS, PROGRESS_SLOTS_PER_GENERATOR, ProgressSlot } from './types.js';
 import type { LoadResult, LoadTask, MissingWrite, VerifyResult } from './types.js';
 
@@ -42,7 +45,7 @@ export function parseValue(value: unknown): { generatorId: number; seq: number }
   return { generatorId: Number(match[1]), seq: Number(match[2]) };
 }
 
-function errorCode(error: unknown): { code: string; indeterminate: boolean } {
+function errorCode(error: unknown): RequestFailure {
   const shape = error as { code?: unknown; indeterminate?: unknown };
   return { code: typeof shape.code === 'string' ? shape.code : 'UNKNOWN', indeterminate: shape.indeterminate === true };
 }
@@ -51,9 +54,76 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-class LoadGenerator {
+/** What the generator drives: the lean bench client, or the public KvClient. */
+interface LoadClient {
+  open(): Promise<void>;
+  put(session: number, key: string, value: JsonValue, done: RequestDone): void;
+  get(key: string, done: RequestDone): void;
+  close(): void;
+}
+
+class LeanLoadClient implements LoadClient {
+  private readonly client: LeanClient;
+
+  constructor(
+    private readonly task: LoadTask,
+  ) {
+    this.client = new LeanClient(task.nodeIds, task.ports, BENCH_LIMITS.requestTimeoutMs);
+  }
+
+  open(): Promise<void> {
+    return this.client.openSessions(this.task.clients);
+  }
+
+  put(session: number, key: string, value: JsonValue, done: RequestDone): void {
+    this.client.put(session, key, value, done);
+  }
+
+  get(key: string, done: RequestDone): void {
+    this.client.get(key, done);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** The public client (lib/cluster/client.ts), one KvClient per session. */
+class KvLoadClient implements LoadClient {
   private readonly hub: ClientHub;
   private readonly clients: KvClient[];
+
+  constructor(task: LoadTask) {
+    this.hub = new ClientHub(task.nodeIds, { maxValueBytes: task.maxValueBytes });
+    for (const { node, port } of task.ports) this.hub.connect(node, port);
+    this.clients = Array.from({ length: task.clients }, () => this.hub.client({ timeoutMs: BENCH_LIMITS.requestTimeoutMs }));
+  }
+
+  open(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  put(session: number, key: string, value: JsonValue, done: RequestDone): void {
+    this.clients[session]!.put(key, value).then(
+      () => done(null, null),
+      (error: unknown) => done(errorCode(error), null),
+    );
+  }
+
+  get(key: string, done: RequestDone): void {
+    this.clients[0]!.get(key).then(
+      (value) => done(null, value),
+      (error: unknown) => done(errorCode(error), null),
+    );
+  }
+
+  close(): void {
+    this.hub.close();
+  }
+}
+
+class LoadGenerator {
+  private readonly client: LoadClient;
   private readonly random: () => number;
   private readonly progress: Int32Array;
   private readonly padding: string;
@@ -65,7 +135,8 @@ class LoadGenerator {
   private readonly lastIssuedSeq: Float64Array;
   private nextSeq = 1;
   private outstanding = 0;
-  private drained: (() => void) | null = null;
+  private loopsRunning = 0;
+  private finished: (() => void) | null = null;
   private readonly writeHistogram: Histogram = newLatencyHistogram();
   private readonly readHistogram: Histogram = newLatencyHistogram();
   private writesAcked = 0;
@@ -82,9 +153,7 @@ class LoadGenerator {
   private readonly measureEndsAt: number;
 
   constructor(private readonly task: LoadTask) {
-    this.hub = new ClientHub(task.nodeIds, { maxValueBytes: task.maxValueBytes });
-    for (const { node, port } of task.ports) this.hub.connect(node, port);
-    this.clients = Array.from({ length: task.clients }, () => this.hub.client({ timeoutMs: BENCH_LIMITS.requestTimeoutMs }));
+    this.client = task.client === 'lean' ? new LeanLoadClient(task) : new KvLoadClient(task);
     this.random = createPrng(task.seed);
     this.progress = new Int32Array(task.progress);
     this.padding = 'x'.repeat(task.valueBytes);
@@ -100,10 +169,11 @@ class LoadGenerator {
 
   async run(): Promise<LoadResult> {
     try {
+      await this.client.open();
       await sleep(Math.max(0, this.startAt - performance.now()));
       if (this.task.ratePerSecond === null) await this.closedLoop();
       else await this.openLoop(this.task.ratePerSecond);
-      await this.drain();
+      await this.allSettled();
       const verify = await this.verify();
       return {
         type: 'load',
@@ -123,7 +193,7 @@ class LoadGenerator {
     } finally {
       this.writeHistogram.destroy();
       this.readHistogram.destroy();
-      this.hub.close();
+      this.client.close();
     }
   }
 
@@ -149,100 +219,117 @@ class LoadGenerator {
     return NO_FREE_KEY;
   }
 
-  /** Issues one request; never throws. `since` is when its latency clock started. */
-  private issue(client: KvClient, since: number): Promise<void> | null {
+  /**
+   * Issues one request through `session`; `since` is when its latency clock started and
+   * `then` runs after it completed and was recorded. False when no key is free.
+   */
+  private issue(session: number, since: number, then: () => void): boolean {
     if (this.task.readFraction > 0 && this.random() < this.task.readFraction) {
       this.outstanding++;
-      return this.read(client, since).finally(() => this.settleOne());
+      this.client.get(keyName(Math.floor(this.random() * this.task.keys)), (failure) => {
+        const now = performance.now();
+        if (failure === null) {
+          this.bump(ProgressSlot.ReadsOk);
+          if (this.inWindow(now)) {
+            this.readsOk++;
+            recordLatencyMs(this.readHistogram, now - since);
+          }
+        } else {
+          this.readErrors++;
+          this.countError(`read ${failure.code}`);
+        }
+        this.settleOne();
+        then();
+      });
+      return true;
     }
     const slot = this.pickFreeKey();
-    if (slot === NO_FREE_KEY) return null;
+    if (slot === NO_FREE_KEY) return false;
+    const seq = this.nextSeq++;
+    this.keyBusy[slot] = 1;
+    this.lastIssuedSeq[slot] = seq;
     this.outstanding++;
-    return this.write(client, slot, since).finally(() => this.settleOne());
+    const key = keyName(this.task.generatorId + slot * this.task.generators);
+    this.client.put(session, key, makeValue(this.task.generatorId, seq, this.task.valueBytes, this.padding), (failure) => {
+      const now = performance.now();
+      this.keyBusy[slot] = 0;
+      if (failure === null) {
+        // Acknowledged means committed and applied: only now does it count.
+        this.lastAckedSeq[slot] = seq;
+        this.writesAckedTotal++;
+        this.bump(ProgressSlot.WritesAcked);
+        if (this.inWindow(now)) {
+          this.writesAcked++;
+          recordLatencyMs(this.writeHistogram, now - since);
+        }
+      } else {
+        this.writeErrors++;
+        if (failure.indeterminate) this.writesIndeterminate++;
+        this.countError(`write ${failure.code}`);
+      }
+      this.settleOne();
+      then();
+    });
+    return true;
   }
 
   private settleOne(): void {
     this.outstanding--;
-    if (this.outstanding === 0 && this.drained !== null) this.drained();
+    this.checkFinished();
   }
 
-  private async write(client: KvClient, slot: number, since: number): Promise<void> {
-    const seq = this.nextSeq++;
-    this.keyBusy[slot] = 1;
-    this.lastIssuedSeq[slot] = seq;
-    const key = keyName(this.task.generatorId + slot * this.task.generators);
-    try {
-      await client.put(key, makeValue(this.task.generatorId, seq, this.task.valueBytes, this.padding));
-      const now = performance.now();
-      this.lastAckedSeq[slot] = seq;
-      this.writesAckedTotal++;
-      this.bump(ProgressSlot.WritesAcked);
-      if (this.inWindow(now)) {
-        this.writesAcked++;
-        recordLatencyMs(this.writeHistogram, now - since);
-      }
-    } catch (error) {
-      const { code, indeterminate } = errorCode(error);
-      this.writeErrors++;
-      if (indeterminate) this.writesIndeterminate++;
-      this.countError(`write ${code}`);
-    } finally {
-      this.keyBusy[slot] = 0;
+  private checkFinished(): void {
+    if (this.outstanding === 0 && this.loopsRunning === 0 && this.finished !== null) {
+      const finished = this.finished;
+      this.finished = null;
+      finished();
     }
   }
 
-  private async read(client: KvClient, since: number): Promise<void> {
-    const key = keyName(Math.floor(this.random() * this.task.keys));
-    try {
-      await client.get(key);
-      const now = performance.now();
-      this.bump(ProgressSlot.ReadsOk);
-      if (this.inWindow(now)) {
-        this.readsOk++;
-        recordLatencyMs(this.readHistogram, now - since);
-      }
-    } catch (error) {
-      this.readErrors++;
-      this.countError(`read ${errorCode(error).code}`);
-    }
+  /** Resolves once the load loops stopped and every request they sent was answered. */
+  private allSettled(): Promise<void> {
+    return new Promise((resolve) => {
+      this.finished = resolve;
+      this.checkFinished();
+    });
   }
 
-  /** N outstanding requests per client, each re-issued as soon as it completes. */
-  private async closedLoop(): Promise<void> {
-    const loops: Promise<void>[] = [];
-    for (const client of this.clients) {
+  /** N outstanding requests per session, each re-issued as soon as it completes. */
+  private closedLoop(): Promise<void> {
+    const chain = (session: number): void => {
+      if (performance.now() >= this.measureEndsAt) {
+        this.loopsRunning--;
+        this.checkFinished();
+        return;
+      }
+      // Options validation guarantees a free key for every outstanding request.
+      if (!this.issue(session, performance.now(), () => chain(session))) {
+        throw new Error('closed loop invariant violated: no free key for an outstanding request');
+      }
+    };
+    for (let session = 0; session < this.task.clients; session++) {
       for (let i = 0; i < this.task.inflightPerClient; i++) {
-        loops.push(
-          (async () => {
-            while (performance.now() < this.measureEndsAt) {
-              const request = this.issue(client, performance.now());
-              // Options validation guarantees a free key per outstanding request.
-              if (request === null) throw new Error('closed loop invariant violated: no free key for an outstanding request');
-              await request;
-            }
-          })(),
-        );
+        this.loopsRunning++;
+        chain(session);
       }
     }
-    await Promise.all(loops);
+    return Promise.resolve();
   }
 
   /** Requests fall due at fixed intervals from the start, whatever the system does. */
   private async openLoop(ratePerSecond: number): Promise<void> {
     const intervalMs = 1000 / ratePerSecond;
     const maxOutstanding = Math.min(BENCH_LIMITS.openLoopMaxOutstanding, this.ownedKeys);
+    const nothing = (): void => undefined;
     let issued = 0;
-    let nextClient = 0;
+    let nextSession = 0;
     for (;;) {
       const now = performance.now();
       if (now >= this.measureEndsAt) break;
       const due = Math.floor((now - this.startAt) / intervalMs) + 1;
       while (issued < due && this.outstanding < maxOutstanding) {
-        const client = this.clients[nextClient]!;
-        nextClient = (nextClient + 1) % this.clients.length;
-        const request = this.issue(client, this.startAt + issued * intervalMs);
-        if (request === null) break;
-        void request;
+        if (!this.issue(nextSession, this.startAt + issued * intervalMs, nothing)) break;
+        nextSession = (nextSession + 1) % this.task.clients;
         issued++;
       }
       this.backlogMax = Math.max(this.backlogMax, due - issued);
@@ -250,14 +337,10 @@ class LoadGenerator {
     }
   }
 
-  private drain(): Promise<void> {
-    if (this.outstanding === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.drained = resolve;
-    });
-  }
-
-  /** Reads back a sample of acknowledged keys through linearizable gets. */
+  /**
+   * Reads back a sample of acknowledged keys through linearizable gets, with the public
+   * KvClient on ports of its own: the check does not trust the lean client.
+   */
   private async verify(): Promise<VerifyResult> {
     const written: number[] = [];
     for (let slot = 0; slot < this.ownedKeys; slot++) if (this.lastAckedSeq[slot]! > 0) written.push(slot);
@@ -275,7 +358,9 @@ class LoadGenerator {
     if (this.task.testOnlyForgetKey) {
       checks.push({ key: `never-written-by-generator-${this.task.generatorId}`, expectedSeq: 1, maxSeq: 1 });
     }
-    const client = this.hub.client({ timeoutMs: BENCH_LIMITS.requestTimeoutMs });
+    const hub = new ClientHub(this.task.nodeIds, { maxValueBytes: this.task.maxValueBytes });
+    for (const { node, port } of this.task.verifyPorts) hub.connect(node, port);
+    const client = hub.client({ timeoutMs: BENCH_LIMITS.requestTimeoutMs });
     const missingListed: MissingWrite[] = [];
     const readErrorCodes: Record<string, number> = {};
     let missing = 0;
@@ -303,7 +388,11 @@ class LoadGenerator {
         }
       }
     };
-    await Promise.all(Array.from({ length: BENCH_LIMITS.verifyConcurrency }, reader));
+    try {
+      await Promise.all(Array.from({ length: BENCH_LIMITS.verifyConcurrency }, reader));
+    } finally {
+      hub.close();
+    }
     return { checked: checks.length, missing, missingListed, readErrors, readErrorCodes };
   }
 }

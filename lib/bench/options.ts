@@ -1,6 +1,6 @@
 // `raftlab bench` options: parsed from argv, checked once, then plain readonly data.
 
-import { BENCH_LIMITS } from './types.js';
+import { BENCH_LIMITS, BenchClientKind } from './types.js';
 
 export interface BenchOptions {
   readonly nodeCounts: readonly number[];
@@ -21,6 +21,7 @@ export interface BenchOptions {
   /** Where the per-run temp data dirs are made (default: the OS temp dir). */
   readonly dataParent: string | null;
   readonly verifySamplePerGenerator: number;
+  readonly client: BenchClientKind;
   /** Test only: verification also reads a key that was never written. */
   readonly testOnlyForgetKey: boolean;
 }
@@ -41,7 +42,8 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
   --json FILE           write everything (with machine info) to FILE
   --seed N              seed for keys and read/write choice (default random, printed)
   --data-dir DIR        where temporary cluster directories are made
-  --verify-sample N     acknowledged keys read back per generator (default ${BENCH_LIMITS.defaultVerifySamplePerGenerator})`;
+  --verify-sample N     acknowledged keys read back per generator (default ${BENCH_LIMITS.defaultVerifySamplePerGenerator})
+  --client lean|kv      load through the lean bench client (default) or the public KvClient`;
 
 export class BenchUsageError extends Error {
   readonly code = 'BENCH_USAGE';
@@ -77,6 +79,7 @@ export function defaultBenchOptions(): BenchOptions {
     seed: Math.floor(Math.random() * 0x7fffffff),
     dataParent: null,
     verifySamplePerGenerator: BENCH_LIMITS.defaultVerifySamplePerGenerator,
+    client: BenchClientKind.Lean,
     testOnlyForgetKey: false,
   };
 }
@@ -138,6 +141,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         break;
       case '--data-dir':
         options.dataParent = value;
+        break;
+      case '--client':
+        if (value !== BenchClientKind.Lean && value !== BenchClientKind.Kv) throw new BenchUsageError(`--client must be lean or kv, got '${value}'`);
+        options.client = value;
         break;
       case '--verify-sample':
         options.verifySamplePerGenerator = integer('--verify-sample', value, 0, BENCH_LIMITS.maxKeys);

@@ -198,6 +198,7 @@ async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io
     const tasks: Promise<BenchTaskResult>[] = [];
     for (let generatorId = 0; generatorId < generators; generatorId++) {
       const ports = [...cluster.connectClientPorts()].map(([node, port]) => ({ node, port }));
+      const verifyPorts = [...cluster.connectClientPorts()].map(([node, port]) => ({ node, port }));
       const clients = Math.floor(options.clients / generators) + (generatorId < options.clients % generators ? 1 : 0);
       const task: LoadTask = {
         type: 'load',
@@ -206,6 +207,8 @@ async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io
         seed: (options.seed ^ (nodes * 0x9e3779b1) ^ (generatorId * 0x85ebca6b)) | 0,
         nodeIds: cluster.nodeIds,
         ports,
+        verifyPorts,
+        client: options.client,
         clients,
         inflightPerClient: options.inflightPerClient,
         ratePerSecond: options.ratePerSecond === null ? null : options.ratePerSecond / generators,
@@ -220,7 +223,7 @@ async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io
         progress,
         testOnlyForgetKey: options.testOnlyForgetKey,
       };
-      tasks.push(pool.run(task, { transferList: ports.map(({ port }) => port) }));
+      tasks.push(pool.run(task, { transferList: [...ports, ...verifyPorts].map(({ port }) => port) }));
     }
     // Fail fast if a generator dies, but keep every rejection handled.
     const allDone = Promise.all(tasks);
@@ -351,7 +354,8 @@ export async function runBench(options: BenchOptions, io: BenchIo = {}): Promise
   const generators = Math.min(options.generators, options.clients);
   // The baseline's MessagePort measurement needs two workers at once.
   const threads = Math.max(generators, options.baseline ? 2 : 1);
-  const pool: Pool = new Piscina({ filename: WORKER_FILENAME, minThreads: threads, maxThreads: threads, idleTimeout: 60_000, concurrentTasksPerWorker: 1 });
+  // atomics 'disabled': an idle generator waits in its event loop, not in Atomics.wait.
+  const pool: Pool = new Piscina({ filename: WORKER_FILENAME, minThreads: threads, maxThreads: threads, idleTimeout: 60_000, concurrentTasksPerWorker: 1, atomics: 'disabled' });
   const results: NodeCountResult[] = [];
   let baseline: BaselineMeasurements | null = null;
   try {

@@ -59,14 +59,24 @@ export const ProgressSlot = {
 } as const;
 export const PROGRESS_SLOTS_PER_GENERATOR = 3;
 
+/** lean: lib/bench/lean-client.ts; kv: the public KvClient (to compare the two). */
+export const BenchClientKind = {
+  Lean: 'lean',
+  Kv: 'kv',
+} as const;
+export type BenchClientKind = (typeof BenchClientKind)[keyof typeof BenchClientKind];
+
 export interface LoadTask {
   readonly type: 'load';
   readonly generatorId: number;
   readonly generators: number;
   readonly seed: number;
   readonly nodeIds: readonly NodeId[];
-  /** One fresh client port per node, from Cluster.connectClientPorts(). */
+  /** One fresh client port per node, from Cluster.connectClientPorts(), for the load. */
   readonly ports: readonly { readonly node: NodeId; readonly port: MessagePort }[];
+  /** Another set, for the read-back through the public KvClient. */
+  readonly verifyPorts: readonly { readonly node: NodeId; readonly port: MessagePort }[];
+  readonly client: BenchClientKind;
   readonly clients: number;
   readonly inflightPerClient: number;
   /** Open loop: requests per second for this generator; null for closed loop. */

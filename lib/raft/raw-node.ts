@@ -228,8 +228,10 @@ export class RawNode {
     if (this.#messages.length > 0 || this.#messagesAfterPersist.length > 0 || this.#readStates.length > 0) return true;
     if (this.#log.lastIndex() > this.#log.persistedIndex) return true;
     if (this.#log.applicableLimit() > this.#log.appliedIndex) return true;
-    if (!sameHardState(this.#hardState(), this.#lastReadyHardState)) return true;
-    return !sameSoftState(this.#softState(), this.#lastReadySoftState);
+    const hard = this.#lastReadyHardState;
+    if (hard.currentTerm !== this.#currentTerm || hard.votedFor !== this.#votedFor || hard.commitIndex !== this.#log.commitIndex) return true;
+    const soft = this.#lastReadySoftState;
+    return soft.role !== this.#role || soft.leaderId !== this.#leaderId;
   }
 
   ready(): Ready {
@@ -275,7 +277,23 @@ export class RawNode {
       // counts itself toward the commit quorum only once its entries are durable.
       if (this.#role === Role.Leader) this.#maybeCommit();
     }
-    assert(this.#log.persistedIndex <= this.#log.lastIndex(), () => 'Invariant violated: persistedIndex <= lastIndex');
+    this.#checkInvariants();
+  }
+
+  /** Cheap invariants re-checked at every advance(): a violation means the state can no longer be trusted. */
+  #checkInvariants(): void {
+    const log = this.#log;
+    assert(log.persistedIndex <= log.lastIndex(), () => `invariant violated: persistedIndex ${log.persistedIndex} <= lastIndex ${log.lastIndex()}`);
+    assert(log.commitIndex <= log.lastIndex(), () => `invariant violated: commitIndex ${log.commitIndex} <= lastIndex ${log.lastIndex()}`);
+    assert(log.appliedIndex <= log.commitIndex, () => `invariant violated: appliedIndex ${log.appliedIndex} <= commitIndex ${log.commitIndex}`);
+    assert(
+      this.#role !== Role.Leader || (this.#leaderId === this.#id && this.#votedFor === this.#id),
+      () => `invariant violated: leader ${this.#id} must lead itself and have voted for itself in term ${this.#currentTerm}`,
+    );
+    assert(
+      this.#role !== Role.Candidate || this.#votedFor === this.#id,
+      () => `invariant violated: candidate ${this.#id} must have voted for itself in term ${this.#currentTerm}`,
+    );
   }
 
   status(): Status {
@@ -464,7 +482,7 @@ export class RawNode {
       return;
     }
     const outcome = this.#log.merge(message.entries, skipTermCheck);
-    if (outcome.firstChangedIndex !== 0) {
+    if (outcome.firstChangedIndex !== 0 && this.#config.trace !== null) {
       this.#trace(`${this.#id} appended entries ${outcome.firstChangedIndex}..${this.#log.lastIndex()} from ${message.from} at term ${this.#currentTerm}`);
     }
     const lastNewIndex = message.prevLogIndex + message.entries.length;
@@ -503,7 +521,7 @@ export class RawNode {
   }
 
   #commitTo(index: LogIndex): void {
-    if (this.#log.commitTo(index)) this.#trace(`${this.#id} committed up to ${index}`);
+    if (this.#log.commitTo(index) && this.#config.trace !== null) this.#trace(`${this.#id} committed up to ${index}`);
   }
 
   // ---------------------------------------------------------------------------------

@@ -187,7 +187,7 @@ interface SimNode {
 export function drawProfile(random: SimRandom, nodes: number | undefined): FaultProfile {
   // Small clusters are over-represented: the interleavings that break a broken core (a
   // voter forgetting its vote, Figure 8) need fewer coincidences with fewer nodes.
-  const size = nodes ?? random.pick([3, 3, 3, 4, 5, 5, 6, 7]);
+  const size = nodes ?? random.pick([3, 3, 3, 3, 4, 5, 5, 6, 7]);
   if (!Number.isInteger(size) || size < CLUSTER_SIZE_MIN || size > CLUSTER_SIZE_MAX) {
     throw new Error(`simulator: cluster size must be an integer in ${CLUSTER_SIZE_MIN}..${CLUSTER_SIZE_MAX}, got ${size}`);
   }

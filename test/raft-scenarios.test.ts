@@ -4,6 +4,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { decode, Harness } from './raft-harness.js';
+import { createPrng } from '../lib/raft/prng.js';
 import { MessageType } from '../lib/raft/types.js';
 import type { Message, NodeId } from '../lib/raft/types.js';
 
@@ -380,6 +381,67 @@ test('random elections: many seeds, at most one leader per term and logs agree',
       if (tick === 100) harness.heal();
     }
     t.true(leadersByTerm.size >= 1, `seed ${seed}: a leader was elected`);
+    assertStateMachineSafety(t, harness);
+  }
+});
+
+test('fault fuzz: drops, duplicates, reordering and crashes never break safety, and the cluster converges after healing', (t) => {
+  const seeds = 12;
+  for (let seed = 1; seed <= seeds; seed++) {
+    const random = createPrng(seed);
+    const harness = new Harness(5, { seed });
+    const leadersByTerm = new Map<number, NodeId>();
+    const down = new Set<NodeId>();
+    let proposals = 0;
+    const faultyRound = () => {
+      const shuffled = harness.queue.filter(() => random() > 0.15);
+      for (const message of [...shuffled]) if (random() < 0.05) shuffled.push(message);
+      for (let position = shuffled.length - 1; position > 0; position--) {
+        const other = Math.floor(random() * (position + 1));
+        [shuffled[position], shuffled[other]] = [shuffled[other]!, shuffled[position]!];
+      }
+      harness.queue = shuffled;
+      harness.deliverRound();
+    };
+    for (let step = 0; step < 300; step++) {
+      for (const id of harness.ids) if (!down.has(id)) harness.tick(id);
+      faultyRound();
+      for (const id of harness.leaderIds()) {
+        const term = harness.status(id).currentTerm;
+        const previous = leadersByTerm.get(term);
+        t.true(previous === undefined || previous === id, `seed ${seed}: leaders ${previous} and ${id} in term ${term}`);
+        leadersByTerm.set(term, id);
+        if (random() < 0.5) {
+          harness.propose(id, `s${seed}-${proposals}`);
+          proposals++;
+        }
+      }
+      if (random() < 0.02 && down.size < 2) {
+        const victim = (1 + Math.floor(random() * 5)) as NodeId;
+        if (!down.has(victim)) {
+          harness.crash(victim);
+          down.add(victim);
+        }
+      } else if (random() < 0.05 && down.size > 0) {
+        const back = [...down][0]!;
+        down.delete(back);
+        harness.restart(back);
+      }
+    }
+    for (const id of down) harness.restart(id);
+    // Liveness: without faults, a leader emerges and every node applies the same log.
+    const converged = () => {
+      const leaders = harness.leaderIds();
+      if (leaders.length !== 1) return false;
+      const leaderCommit = harness.status(leaders[0]!).commitIndex;
+      return harness.ids.every((id) => harness.applied.get(id)!.length === leaderCommit && harness.status(id).lastLogIndex === harness.status(leaders[0]!).lastLogIndex);
+    };
+    let ticks = 0;
+    for (; ticks < 200 && !converged(); ticks++) {
+      harness.tickAll();
+      harness.stabilize();
+    }
+    t.true(converged(), `seed ${seed}: no convergence after ${ticks} ticks`);
     assertStateMachineSafety(t, harness);
   }
 });

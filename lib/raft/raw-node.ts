@@ -10,6 +10,7 @@
 import { assert, assertNever } from './assert.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
+import { ReadIndexQueue } from './read-only.js';
 import { majorityMatchIndex, majoritySize, tallyVotes, VoteResult } from './quorum.js';
 import { defaultConfig, MessageType, NONE, ProgressState, RefusalCode, Role } from './types.js';
 import type {
@@ -37,14 +38,6 @@ import type {
 
 export function createConfig(partial: Pick<Config, 'id' | 'peers' | 'random'> & Partial<Config>): Config {
   return { ...defaultConfig, ...partial };
-}
-
-/** A ReadIndex round waiting for a quorum of heartbeat acknowledgements (thesis §6.4). */
-interface PendingRead {
-  readonly context: number;
-  /** commitIndex when the request arrived: the read may be served once applied >= index. */
-  readonly index: LogIndex;
-  readonly acknowledgedBy: Set<NodeId>;
 }
 
 /** What ready() handed out, so that advance() records exactly that as done. */
@@ -93,10 +86,8 @@ export class RawNode {
   /** Leader: the target of a leadership transfer in progress (thesis §3.10), NONE otherwise. */
   #leadTransferee: NodeId = NONE;
 
-  /** Leader: ReadIndex requests waiting for the first commit of this term. */
-  #readsAwaitingCommit: number[] = [];
-  /** Leader: ReadIndex rounds waiting for heartbeat acknowledgements, oldest first. */
-  #readsAwaitingQuorum: PendingRead[] = [];
+  /** Leader: ReadIndex requests in progress (thesis §6.4); replaced on every role change. */
+  #reads: ReadIndexQueue;
 
   // Output accumulated for the next Ready.
   #messages: Message[] = [];
@@ -121,6 +112,7 @@ export class RawNode {
     this.#votedFor = hardState.votedFor;
     this.#lastReadyHardState = this.#hardState();
     this.#lastReadySoftState = this.#softState();
+    this.#reads = new ReadIndexQueue(this.#id, majoritySize(this.#voters.length));
     this.#resetTimers();
     this.#trace(`${this.#id} started at term ${this.#currentTerm} (last index ${this.#log.lastIndex()}, commit ${this.#log.commitIndex})`);
   }
@@ -189,13 +181,13 @@ export class RawNode {
     this.#assertNotInReady('readIndex');
     assert(Number.isSafeInteger(context) && context > 0, () => `readIndex context must be a positive integer, got ${context}`);
     if (this.#role !== Role.Leader) return this.#refuse(RefusalCode.NotLeader);
-    if (this.#readsAwaitingCommit.length + this.#readsAwaitingQuorum.length >= MAX_PENDING_READS) {
+    if (this.#reads.size >= MAX_PENDING_READS) {
       return this.#refuse(RefusalCode.ProposalQueueFull);
     }
     // Thesis §6.4 step 1: "If the leader has not yet marked an entry from its current term
     // committed, it waits until it has done so."
     if (!this.#committedInCurrentTerm()) {
-      this.#readsAwaitingCommit.push(context);
+      this.#reads.deferUntilCommit(context);
       return { ok: true };
     }
     this.#startRead(context);
@@ -655,7 +647,7 @@ export class RawNode {
       }
       this.#sendAppendWhilePossible(message.from);
     }
-    if (message.context !== 0) this.#acknowledgeRead(message.from, message.context);
+    if (message.context !== 0) this.#readStates.push(...this.#reads.acknowledge(message.from, message.context));
   }
 
   /**
@@ -674,10 +666,8 @@ export class RawNode {
     this.#commitTo(majorityIndex);
     // Tell followers about the new commit point and release reads waiting for it.
     this.#broadcastAppend(true);
-    if (this.#committedInCurrentTerm() && this.#readsAwaitingCommit.length > 0) {
-      const contexts = this.#readsAwaitingCommit;
-      this.#readsAwaitingCommit = [];
-      for (const context of contexts) this.#startRead(context);
+    if (this.#committedInCurrentTerm()) {
+      for (const context of this.#reads.takeDeferred()) this.#startRead(context);
     }
     return true;
   }
@@ -760,36 +750,9 @@ export class RawNode {
 
   /** Thesis §6.4 steps 2-3: record commitIndex as the read index, then confirm leadership with a heartbeat round. */
   #startRead(context: number): void {
-    const read: PendingRead = { context, index: this.#log.commitIndex, acknowledgedBy: new Set([this.#id]) };
-    if (majoritySize(this.#voters.length) <= 1) {
-      this.#readStates.push({ index: read.index, context });
-      return;
-    }
-    this.#readsAwaitingQuorum.push(read);
-    this.#broadcastHeartbeat(context);
-  }
-
-  /**
-   * A heartbeat response for `context` proves the follower accepted us as leader after
-   * that read (and every earlier one) started: acknowledge them all, then release the
-   * longest prefix that has a quorum.
-   */
-  #acknowledgeRead(from: NodeId, context: number): void {
-    const position = this.#readsAwaitingQuorum.findIndex((read) => read.context === context);
-    if (position < 0) return;
-    for (let index = 0; index <= position; index++) this.#readsAwaitingQuorum[index]!.acknowledgedBy.add(from);
-    const quorum = majoritySize(this.#voters.length);
-    let released = 0;
-    for (let index = position; index >= 0; index--) {
-      if (this.#readsAwaitingQuorum[index]!.acknowledgedBy.size >= quorum) {
-        released = index + 1;
-        break;
-      }
-    }
-    if (released === 0) return;
-    for (const read of this.#readsAwaitingQuorum.splice(0, released)) {
-      this.#readStates.push({ index: read.index, context: read.context });
-    }
+    const immediate = this.#reads.start(context, this.#log.commitIndex);
+    if (immediate !== null) this.#readStates.push(immediate);
+    else this.#broadcastHeartbeat(context);
   }
 
   // ---------------------------------------------------------------------------------
@@ -824,9 +787,8 @@ export class RawNode {
     }
     if (this.#heartbeatElapsedTicks >= this.#config.heartbeatTicks) {
       this.#heartbeatElapsedTicks = 0;
-      const lastRead = this.#readsAwaitingQuorum[this.#readsAwaitingQuorum.length - 1];
       // Re-sending the newest read's context lets a lost heartbeat round be retried for free.
-      this.#broadcastHeartbeat(lastRead?.context ?? 0);
+      this.#broadcastHeartbeat(this.#reads.newestContext());
     }
   }
 
@@ -939,8 +901,7 @@ export class RawNode {
     if (this.#leadTransferee !== NONE) this.#trace(`${this.#id} dropped leadership transfer to ${this.#leadTransferee}`);
     this.#leadTransferee = NONE;
     // Pending reads are not answered: the host times them out and retries on the new leader.
-    this.#readsAwaitingCommit = [];
-    this.#readsAwaitingQuorum = [];
+    this.#reads = new ReadIndexQueue(this.#id, majoritySize(this.#voters.length));
   }
 
   #resetTimers(): void {

@@ -1,0 +1,35 @@
+import test from 'ava';
+import { ReadIndexQueue } from '../lib/raft/read-only.js';
+
+test('a round is released once a quorum (leader included) acknowledges it', (t) => {
+  const queue = new ReadIndexQueue(1, 3); // 5 voters
+  t.is(queue.start(7, 10), null);
+  t.is(queue.newestContext(), 7);
+  t.deepEqual(queue.acknowledge(2, 7), []);
+  t.deepEqual(queue.acknowledge(2, 7), [], 'a duplicate acknowledgement does not count twice');
+  t.deepEqual(queue.acknowledge(3, 7), [{ index: 10, context: 7 }]);
+  t.is(queue.size, 0);
+  t.is(queue.newestContext(), 0);
+});
+
+test('acknowledging a later round also acknowledges earlier ones, released in order', (t) => {
+  const queue = new ReadIndexQueue(1, 2); // 3 voters
+  queue.start(1, 5);
+  queue.start(2, 6);
+  t.deepEqual(queue.acknowledge(3, 2), [
+    { index: 5, context: 1 },
+    { index: 6, context: 2 },
+  ]);
+  t.deepEqual(queue.acknowledge(3, 1), [], 'an acknowledgement for a released round is ignored');
+});
+
+test('a single-voter leader answers at once; deferred requests are handed back once', (t) => {
+  const single = new ReadIndexQueue(1, 1);
+  t.deepEqual(single.start(4, 9), { index: 9, context: 4 });
+  const queue = new ReadIndexQueue(1, 2);
+  queue.deferUntilCommit(1);
+  queue.deferUntilCommit(2);
+  t.is(queue.size, 2);
+  t.deepEqual(queue.takeDeferred(), [1, 2]);
+  t.deepEqual(queue.takeDeferred(), []);
+});

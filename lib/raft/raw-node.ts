@@ -59,6 +59,23 @@ export const STALLED_HEARTBEATS_BEFORE_PROBE = 3;
 /** Bound on ReadIndex requests queued on a leader (pending plus waiting for heartbeat acks). */
 export const MAX_PENDING_READS = 65_536;
 
+/**
+ * One Raft node's protocol state. A host's loop:
+ *
+ *   tick() every tick interval; step(m) for each inbound message; propose(data),
+ *   readIndex(context), transferLeadership(to), campaign() as its clients ask; then
+ *   while (node.hasReady()) { const ready = node.ready(); ...persist, sync, send,
+ *   apply, serve reads (see Ready in types.ts)...; node.advance(); }
+ *
+ * Notes for hosts:
+ *  - Nothing may be called between ready() and advance() (it throws).
+ *  - ReadIndex contexts are positive integers, unique among the reads in flight. A read
+ *    whose leader loses its role is never answered: the host fails or retries it when
+ *    Ready.softState shows the role change.
+ *  - transferLeadership() and campaign() are ignored where they make no sense (not the
+ *    leader; already the leader).
+ *  - readIndex() past MAX_PENDING_READS is refused with PROPOSAL_QUEUE_FULL.
+ */
 export class RawNode {
   readonly #config: Config;
   readonly #id: NodeId;

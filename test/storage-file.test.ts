@@ -342,6 +342,9 @@ test('truncateToSyncedPosition drops exactly the bytes after the position, acros
   t.is(state.entries.length, 12);
   t.is(recovery.truncatedBytes, 0);
   t.is(truncateToSyncedPosition(dir, position).bytesDropped, 0, 'idempotent');
+  // A worker killed before it published any position (segment 0) wrote nothing.
+  t.is(truncateToSyncedPosition(dir, { segment: 0, offset: 0 }).bytesDropped, 0);
+  t.is(loadState(dir, segmentBytes).entries.length, 12);
 });
 
 test('with fsync off, writes happen but nothing counts as synced', (t) => {

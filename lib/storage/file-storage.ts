@@ -3,7 +3,7 @@
 // refuses anything else that is wrong.
 
 import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Entry, HardState, RestoredState } from '../raft/types.js';
 import { StorageCorruptionError, StorageError, StorageErrorCode, invariant } from './errors.js';
@@ -203,10 +203,18 @@ class FileStorage implements LogStorage {
     this.fsync = options.fsync;
     this.segmentBytes = segmentBytes;
     this.verifyWrites = options.verifyWrites === true;
+    let created: string | undefined;
     try {
-      mkdirSync(dir, { recursive: true });
+      created = mkdirSync(dir, { recursive: true });
     } catch (error) {
       throw ioError(`cannot create WAL directory ${dir}`, error);
+    }
+    // A directory that was just created is only durable once its parent's entry is.
+    if (created !== undefined && this.fsync) {
+      for (let child = resolve(dir); ; child = dirname(child)) {
+        fsyncDirectory(dirname(child));
+        if (child === resolve(created) || dirname(child) === child) break;
+      }
     }
   }
 
@@ -440,9 +448,13 @@ export function openFileStorage(dir: string, options: FileStorageOptions): LogSt
  * Simulates a power loss that keeps only what was fdatasync'ed: deletes every segment
  * after position.segment and cuts that one to position.offset. For the supervisor, on a
  * node whose storage is closed (its worker is gone).
+ *
+ * Segment 0 means "no position was ever published": the storage never finished load(),
+ * so it wrote nothing, and nothing is dropped.
  */
 export function truncateToSyncedPosition(dir: string, position: SyncedPosition): { bytesDropped: number } {
-  invariant(Number.isSafeInteger(position.segment) && position.segment >= 1, () => `truncateToSyncedPosition: segment ${position.segment} is not a sequence number`);
+  invariant(Number.isSafeInteger(position.segment) && position.segment >= 0, () => `truncateToSyncedPosition: segment ${position.segment} is not a sequence number`);
+  if (position.segment === 0) return { bytesDropped: 0 };
   invariant(Number.isSafeInteger(position.offset) && position.offset >= 0, () => `truncateToSyncedPosition: offset ${position.offset} is negative`);
   let bytesDropped = 0;
   let changed = false;

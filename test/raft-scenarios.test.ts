@@ -445,3 +445,17 @@ test('fault fuzz: drops, duplicates, reordering and crashes never break safety, 
     assertStateMachineSafety(t, harness);
   }
 });
+
+test('leadership transfer survives a lost TimeoutNow: it is repeated on the next heartbeat response', (t) => {
+  const harness = new Harness(3, { seed: 24 });
+  harness.elect(1);
+  harness.node(1).transferLeadership(2);
+  harness.processReady(1);
+  t.true(harness.queue.some((message) => message.type === MessageType.TimeoutNow));
+  harness.queue = harness.queue.filter((message) => message.type !== MessageType.TimeoutNow);
+  harness.stabilize();
+  t.deepEqual(harness.leaderIds(), [1]);
+  harness.tick(1);
+  harness.stabilize();
+  t.deepEqual(harness.leaderIds(), [2]);
+});

@@ -665,6 +665,9 @@ export class RawNode {
       this.#sendAppendWhilePossible(message.from);
     }
     if (message.context !== 0) this.#readStates.push(...this.#reads.acknowledge(message.from, message.context));
+    // A lost TimeoutNow would stall the transfer until it is aborted: repeat it while the
+    // target is alive, up to date and still following us.
+    if (message.from === this.#leadTransferee && progress.matchIndex === this.#log.lastIndex()) this.#sendTimeoutNow(message.from);
   }
 
   /**

@@ -31,6 +31,8 @@ export { walFiles } from './record.js';
 const WRITE_BUFFER_INITIAL_BYTES = 1 << 20;
 /** A write buffer grown past this by one huge batch is released afterwards. */
 const WRITE_BUFFER_KEEP_BYTES = 16 << 20;
+/** Room reserved for a segment header frame (its payload is three small integers: ~15 bytes). */
+const SEGMENT_HEADER_FRAME_MAX_BYTES = 64;
 
 function ioError(what: string, error: unknown): StorageError {
   return new StorageError(StorageErrorCode.Io, `${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
@@ -294,7 +296,7 @@ class FileStorage implements LogStorage {
     const sequence = roll ? this.segment + 1 : this.segment;
     const needsHeader = roll || this.segmentOffset === 0;
     // The batch payload is a view into the encoder's buffer: copy it before encoding the header.
-    this.ensureWriteBuffer(batchFrameBytes + (needsHeader ? FRAME_HEADER_BYTES + 64 : 0));
+    this.ensureWriteBuffer(batchFrameBytes + (needsHeader ? SEGMENT_HEADER_FRAME_MAX_BYTES : 0));
     let length = 0;
     if (needsHeader) {
       const batchCopy = Buffer.from(payload);

@@ -433,3 +433,64 @@ test('Figure 2 a leader sends AppendEntries to a follower whose log is behind (n
   t.deepEqual(harness.logOf(3), harness.logOf(1));
   t.is(harness.applied.get(3)!.length, 6);
 });
+
+test('§5.4.1 a candidate whose log lacks committed entries cannot become leader', (t) => {
+  const harness = new Harness(3, { seed: 31, config: noPreVote });
+  harness.elect(1);
+  harness.isolate(3);
+  harness.propose(1, 'committed');
+  harness.stabilize();
+  t.is(harness.status(1).commitIndex, 2);
+  harness.heal();
+  harness.crash(1);
+  harness.node(3).campaign();
+  harness.stabilize();
+  t.not(harness.status(3).role, 'leader', 'node 2 denies its vote: its log is more up to date');
+  harness.node(2).campaign();
+  harness.stabilize();
+  t.is(harness.status(2).role, 'leader');
+  t.true(harness.logOf(3).includes('1:committed'), 'the committed entry survives on the new leader and reaches node 3');
+});
+
+test('§5.5 RPCs are idempotent: a duplicated AppendEntries changes nothing and gets the same answer', (t) => {
+  const node = makeNode(1, [1, 2, 3], { terms: [1], currentTerm: 1, config: noPreVote });
+  const request = appendEntries({ term: 1, from: 2, to: 1, prevLogIndex: 1, prevLogTerm: 1, entries: [{ index: 2, term: 1, data: null }], leaderCommit: 1 });
+  node.step(request);
+  const first = drain(node);
+  node.step(request);
+  const second = drain(node);
+  t.is(node.status().lastLogIndex, 2);
+  t.is(second.entries.length, 0, 'nothing new to persist');
+  t.deepEqual(second.messagesAfterPersist, first.messagesAfterPersist);
+});
+
+test('thesis §9.6 a precandidate asks with term + 1 without changing its own term, then campaigns for real', (t) => {
+  const node = makeNode(1, [1, 2, 3], { currentTerm: 4 });
+  node.campaign();
+  const status = node.status();
+  t.is(status.role, 'precandidate');
+  t.is(status.currentTerm, 4);
+  const ready = drain(node);
+  t.is(ready.hardState, null, 'no durable state changes for a pre-vote');
+  const requests = ofType(ready.messages, MessageType.RequestVote);
+  t.true(requests.every((request) => request.preVote && request.term === 5));
+  node.step(voteResponse({ term: 5, from: 2, to: 1, preVote: true, voteGranted: true }));
+  t.is(node.status().role, 'candidate');
+  t.is(node.status().currentTerm, 5);
+  t.true(ofType(drain(node).messages, MessageType.RequestVote).every((request) => !request.preVote && request.term === 5));
+});
+
+test('thesis §9.6 a node that heard from a leader within the election timeout does not grant a pre-vote', (t) => {
+  const node = makeNode(1, [1, 2, 3], { currentTerm: 1 });
+  node.step({ type: MessageType.Heartbeat, term: 1, from: 2, to: 1, leaderCommit: 0, context: 0 });
+  drain(node);
+  node.step(requestVote({ term: 2, from: 3, to: 1, preVote: true }));
+  t.deepEqual(allMessages(drain(node)), [], 'ignored while the leader is fresh');
+  for (let tick = 0; tick < 10; tick++) node.tick();
+  node.step(requestVote({ term: 2, from: 3, to: 1, preVote: true }));
+  const answer = ofType(allMessages(drain(node)), MessageType.RequestVoteResponse)[0];
+  t.is(answer?.voteGranted, true, 'granted once the leader has been silent for an election timeout');
+  t.is(answer?.term, 2);
+  t.is(node.status().currentTerm, 1, 'a pre-vote changes no term');
+  t.is(node.status().votedFor, 0, 'and no vote');
+});

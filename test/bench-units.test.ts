@@ -5,6 +5,7 @@ import test from 'ava';
 import { pipelineLimit } from '../lib/bench/baseline.js';
 import type { BaselineMeasurements } from '../lib/bench/baseline.js';
 import { makeValue, parseValue } from '../lib/bench/load.js';
+import { summarizeProfile } from '../lib/bench/profile.js';
 import { BenchUsageError, parseBenchArgs } from '../lib/bench/options.js';
 
 test('options: defaults follow the issue, flags parse, nonsense is refused with a reason', (t) => {
@@ -72,4 +73,26 @@ test('pipeline limit: the arithmetic printed by --baseline', (t) => {
   const off = pipelineLimit(baseline, 3, 100, 1000, false, 2);
   t.is(off.diskBoundWritesPerSecond, null);
   t.is(Number(off.leaderMicrosPerWrite.toFixed(6)), 3.06);
+});
+
+test('profile summary: busy share excludes idle, roles come from the thread entry file', (t) => {
+  const frame = (functionName: string, url: string) => ({ functionName, url, lineNumber: 9 });
+  const profile = {
+    nodes: [
+      { id: 1, callFrame: frame('(root)', '') },
+      { id: 2, callFrame: frame('(idle)', '') },
+      { id: 3, callFrame: frame('apply', 'file:///x/dist/lib/cluster/node-host.js') },
+      { id: 4, callFrame: frame('', 'file:///x/dist/workers/raft-node.js') },
+    ],
+    samples: [2, 3, 3, 4, 2],
+    timeDeltas: [1000, 3000, 3000, 2000, 1000],
+  };
+  const summary = summarizeProfile('p.cpuprofile', profile, 5);
+  t.is(summary.role, 'raft node');
+  t.is(summary.totalSeconds, 0.01);
+  t.is(summary.busySeconds, 0.008);
+  t.deepEqual(summary.top, [
+    { where: 'apply dist/lib/cluster/node-host.js:10', busyFraction: 0.75 },
+    { where: '(anonymous) dist/workers/raft-node.js:10', busyFraction: 0.25 },
+  ]);
 });

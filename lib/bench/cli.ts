@@ -3,11 +3,15 @@
 // printed loudly); 1 acknowledged writes missing or nothing acknowledged; 2 bad usage.
 
 import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { BENCH_USAGE, BenchUsageError, parseBenchArgs } from './options.js';
 import type { BenchOptions } from './options.js';
+import { formatProfiles, runProfiled, summarizeProfileDir } from './profile.js';
 import { formatReport } from './report.js';
 import { runBench } from './run.js';
 import type { BenchReport } from './run.js';
+
+const CLI_URL = new URL('../cli.js', import.meta.url);
 
 export const BenchExitCode = {
   Ok: 0,
@@ -24,6 +28,27 @@ export function benchExitCode(report: BenchReport): number {
 export async function runBenchCli(argv: readonly string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(BENCH_USAGE + '\n');
+    return BenchExitCode.Ok;
+  }
+  // --cpu-prof DIR: re-run under `node --cpu-prof` and summarise every thread's profile.
+  const profileAt = argv.indexOf('--cpu-prof');
+  if (profileAt !== -1) {
+    const dir = argv[profileAt + 1];
+    if (dir === undefined) {
+      process.stderr.write(`raftlab bench: --cpu-prof needs a directory\n${BENCH_USAGE}\n`);
+      return BenchExitCode.Usage;
+    }
+    const rest = [...argv.slice(0, profileAt), ...argv.slice(profileAt + 2)];
+    return runProfiled(fileURLToPath(CLI_URL), rest, dir);
+  }
+  const summaryAt = argv.indexOf('--profile-summary');
+  if (summaryAt !== -1) {
+    const dir = argv[summaryAt + 1];
+    if (dir === undefined) {
+      process.stderr.write(`raftlab bench: --profile-summary needs a directory\n${BENCH_USAGE}\n`);
+      return BenchExitCode.Usage;
+    }
+    process.stdout.write(formatProfiles(summarizeProfileDir(dir)) + '\n');
     return BenchExitCode.Ok;
   }
   let options: BenchOptions;

@@ -43,7 +43,9 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
   --seed N              seed for keys and read/write choice (default random, printed)
   --data-dir DIR        where temporary cluster directories are made
   --verify-sample N     acknowledged keys read back per generator (default ${BENCH_LIMITS.defaultVerifySamplePerGenerator})
-  --client lean|kv      load through the lean bench client (default) or the public KvClient`;
+  --client lean|kv      load through the lean bench client (default) or the public KvClient
+  --cpu-prof DIR        re-run under node --cpu-prof; print each thread's busy share and hotspots
+  --profile-summary DIR summarise .cpuprofile files written earlier`;
 
 export class BenchUsageError extends Error {
   readonly code = 'BENCH_USAGE';

@@ -50,8 +50,9 @@ function writeBatches(storage: LogStorage, syncs: number, firstIndex = 1): { pos
   return { positions };
 }
 
+/** Loads and closes. No fsync: durability is not under test here, and fsyncs make the loops slow. */
 function loadState(dir: string, segmentBytes?: number): RestoredState {
-  const storage = open(dir, segmentBytes);
+  const storage = open(dir, segmentBytes, false);
   try {
     return storage.load().state;
   } finally {
@@ -99,7 +100,7 @@ test('every truncation point inside the last record recovers to the last whole r
   t.true(end - lastStart > 16, 'the last record is long enough to cut in many places');
   for (let cut = lastStart + 1; cut < end; cut++) {
     writeFileSync(file, original.subarray(0, cut));
-    const reopened = open(dir);
+    const reopened = open(dir, undefined, false);
     const { state, recovery } = reopened.load();
     t.deepEqual(plain(state), expected, `cut at ${cut}`);
     t.is(recovery.truncatedBytes, cut - lastStart, `cut at ${cut}`);
@@ -136,7 +137,7 @@ test('a torn first record of a fresh segment (header and batch) recovers to the 
   const original = readFileSync(file);
   for (let cut = 0; cut < original.length; cut++) {
     writeFileSync(file, original.subarray(0, cut));
-    const reopened = open(dir, segmentBytes);
+    const reopened = open(dir, segmentBytes, false);
     const { state, recovery } = reopened.load();
     t.is(state.entries.length, lastIndex - 3, `cut at ${cut}`);
     t.true(recovery.truncatedBytes <= cut, `cut at ${cut}`);

@@ -82,6 +82,8 @@ export interface FaultProfile {
    * its followers learn of it: the classic "leader dies right after commit".
    */
   readonly isolateAfterCommitProbability: number;
+  /** The liveness phase begins by crashing and restarting every node, not just the ones down. */
+  readonly livenessFullRestart: boolean;
   /** Probability that unsynced writes survive a crash anyway (the disk flushed just in time). */
   readonly writesSurviveCrashProbability: number;
   readonly partitionMeanIntervalTicks: number;
@@ -210,6 +212,7 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     isolateNewLeaderProbability: random.pick([0, 0.3, 0.6, 0.6]),
     isolateAfterCommitProbability: random.pick([0, 0.05, 0.15]),
     writesSurviveCrashProbability: random.pick([0, 0.3]),
+    livenessFullRestart: random.chance(0.5),
     partitionMeanIntervalTicks: random.pick([Infinity, 150, 50, 20]),
     partitionMeanDurationTicks: random.pick([10, 40, 120]),
     proposalMeanIntervalTicks: random.pick([0.5, 2, 6]),
@@ -297,7 +300,7 @@ class Simulation {
   }
 
   run(): SimResult {
-    this.#emit(`seed ${this.#seed}: ${JSON.stringify(this.profile)}`);
+    this.#emit(`seed ${this.#seed}: ${JSON.stringify(this.profile, (_key, value: unknown) => (value === Infinity ? 'never' : value))}`);
     try {
       for (const node of this.#nodes.values()) {
         this.#start(node);
@@ -472,8 +475,10 @@ class Simulation {
     if (restored !== null) {
       const hardState = restored.hardState;
       this.#emit(
-        `n${node.id} restart from disk: term ${hardState.currentTerm}, vote ${hardState.votedFor}, commit ${hardState.commitIndex}, ${restored.entries.length} entries`,
+        `n${node.id} start from disk: term ${hardState.currentTerm}, vote ${hardState.votedFor}, commit ${hardState.commitIndex}, ${restored.entries.length} entries`,
       );
+    } else {
+      this.#emit(`n${node.id} start with an empty disk`);
     }
     node.raw = this.#core(node, () => new RawNode(config, restored));
     this.#checker.onRestart(node.id);
@@ -520,7 +525,16 @@ class Simulation {
     this.#turn(node);
   }
 
+  /**
+   * One input into the core, then Election Safety on its role: checked after every input,
+   * not only per turn, so that a leader deposed within one drained batch is still seen.
+   */
   #feed(node: SimNode, raw: RawNode, input: Input): void {
+    this.#feedInput(node, raw, input);
+    this.#checker.observe(node.id, this.#core(node, () => raw.status()));
+  }
+
+  #feedInput(node: SimNode, raw: RawNode, input: Input): void {
     switch (input.kind) {
       case 'tick':
         this.#core(node, () => raw.tick());
@@ -815,8 +829,9 @@ class Simulation {
     this.#duplicateProbability = 0;
     this.#delayMaxTicks = Math.min(this.#delayMaxTicks, Math.max(LIVENESS_DELAY_MAX_TICKS, this.profile.delayMinTicks));
     this.#diskLatencyMaxTicks = Math.min(this.#diskLatencyMaxTicks, Math.max(LIVENESS_DISK_LATENCY_MAX_TICKS, this.profile.diskLatencyMinTicks));
-    this.#emit('LIVENESS PHASE: network healed, faults stopped, every node restarted');
+    this.#emit(`LIVENESS PHASE: network healed, faults stopped, ${this.profile.livenessFullRestart ? 'every node' : 'every crashed node'} restarted`);
     for (const node of this.#nodes.values()) {
+      if (node.raw !== null && this.profile.livenessFullRestart) this.#crash(node);
       if (node.raw === null) this.#start(node);
     }
     for (let proposal = 1; proposal <= LIVENESS_PROPOSALS; proposal++) this.#livenessProposals.set(`l${proposal}`, -1);

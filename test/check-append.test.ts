@@ -1,0 +1,136 @@
+// The cheap append-workload checks: each anomaly kind on a small history, and silence on
+// correct ones.
+
+import test from 'ava';
+import { AppendAnomalyKind, checkAppends } from '../lib/check/append-checks.js';
+import { pairOperations } from '../lib/check/history.js';
+import { freshSeed, history, simulateHistory, type Row } from './check-helpers.js';
+
+const kindsOf = (rows: readonly Row[]): string[] => checkAppends(history(rows).operations).anomalies.map((anomaly) => anomaly.kind);
+
+const appendAB: Row[] = [
+  [0, 'invoke', 'append', 'l', 'a'],
+  [0, 'ok', 'append', 'l', null],
+  [0, 'invoke', 'append', 'l', 'b'],
+  [0, 'ok', 'append', 'l', null],
+];
+
+test('a correct append history has no anomalies', (t) => {
+  const result = checkAppends(
+    history([
+      [1, 'invoke', 'get', 'l', null],
+      [1, 'ok', 'get', 'l', null],
+      ...appendAB,
+      [2, 'invoke', 'append', 'l', 'c'],
+      [1, 'invoke', 'get', 'l', null],
+      [1, 'ok', 'get', 'l', ['a', 'b']],
+      [2, 'info', 'append', 'l', null],
+      [1, 'invoke', 'get', 'l', null],
+      [1, 'ok', 'get', 'l', ['a', 'b', 'c']],
+    ]).operations,
+  );
+  t.deepEqual(result.anomalies, []);
+  t.deepEqual(result.keysChecked, ['l']);
+});
+
+test('an element read twice is a duplicate application', (t) => {
+  t.deepEqual(kindsOf([...appendAB, [1, 'invoke', 'get', 'l', null], [1, 'ok', 'get', 'l', ['a', 'b', 'b']]]), [AppendAnomalyKind.DuplicateElement]);
+});
+
+test('an element nobody appended is reported', (t) => {
+  t.deepEqual(kindsOf([...appendAB, [1, 'invoke', 'get', 'l', null], [1, 'ok', 'get', 'l', ['a', 'b', 'z']]]), [AppendAnomalyKind.UnknownElement]);
+});
+
+test('an element whose append failed is reported', (t) => {
+  t.deepEqual(
+    kindsOf([
+      [0, 'invoke', 'append', 'l', 'a'],
+      [0, 'fail', 'append', 'l', null],
+      [1, 'invoke', 'get', 'l', null],
+      [1, 'ok', 'get', 'l', ['a']],
+    ]),
+    [AppendAnomalyKind.UnknownElement],
+  );
+});
+
+test('reads that are not prefixes of one another are incompatible', (t) => {
+  const rows: Row[] = [
+    [0, 'invoke', 'append', 'l', 'a'],
+    [1, 'invoke', 'append', 'l', 'b'],
+    [2, 'invoke', 'get', 'l', null],
+    [2, 'ok', 'get', 'l', ['a', 'b']],
+    [3, 'invoke', 'get', 'l', null],
+    [3, 'ok', 'get', 'l', ['b', 'a']],
+    [0, 'ok', 'append', 'l', null],
+    [1, 'ok', 'append', 'l', null],
+  ];
+  t.deepEqual(kindsOf(rows), [AppendAnomalyKind.IncompatibleReads]);
+});
+
+test('a read that starts after a longer read ended must not be shorter', (t) => {
+  const rows: Row[] = [
+    [0, 'invoke', 'append', 'l', 'a'],
+    [1, 'invoke', 'get', 'l', null],
+    [1, 'ok', 'get', 'l', ['a']],
+    [2, 'invoke', 'get', 'l', null],
+    [2, 'ok', 'get', 'l', null],
+    [0, 'info', 'append', 'l', null],
+  ];
+  t.deepEqual(kindsOf(rows), [AppendAnomalyKind.NonMonotonicReads]);
+});
+
+test('an acknowledged append missing from a later read is stale, from the final read lost', (t) => {
+  const rows: Row[] = [
+    ...appendAB,
+    [1, 'invoke', 'get', 'l', null],
+    [1, 'ok', 'get', 'l', ['a']],
+    [0, 'invoke', 'append', 'l', 'c'],
+    [0, 'ok', 'append', 'l', null],
+    [1, 'invoke', 'get', 'l', null],
+    [1, 'ok', 'get', 'l', ['a', 'b']],
+  ];
+  const result = checkAppends(history(rows).operations);
+  t.deepEqual(
+    result.anomalies.map((anomaly) => anomaly.kind),
+    [AppendAnomalyKind.StaleRead, AppendAnomalyKind.LostAppend],
+  );
+  const lost = result.anomalies[1]!;
+  t.regex(lost.explanation, /misses 1 acknowledged append/);
+  t.regex(lost.explanation, /append "c"/);
+  t.true(lost.operations.some((op) => op.f === 'append' && op.input === 'c'));
+});
+
+test('a read that is not a list is reported', (t) => {
+  t.deepEqual(kindsOf([...appendAB, [1, 'invoke', 'get', 'l', null], [1, 'ok', 'get', 'l', 'ab']]), [AppendAnomalyKind.NotAList]);
+});
+
+test('keys that also see put, delete or cas are skipped, with the reason', (t) => {
+  const result = checkAppends(history([...appendAB, [1, 'invoke', 'put', 'l', ['x']], [1, 'ok', 'put', 'l', null]]).operations);
+  t.deepEqual(result.keysChecked, []);
+  t.is(result.keysSkipped[0]?.key, 'l');
+  t.regex(result.keysSkipped[0]?.reason ?? '', /also sees put/);
+});
+
+test('reports of one kind on one key are capped and summarised', (t) => {
+  const rows: Row[] = [...appendAB];
+  for (let i = 0; i < 10; i++) rows.push([1, 'invoke', 'get', 'l', null], [1, 'ok', 'get', 'l', ['a', 'a', 'b']]);
+  const anomalies = checkAppends(history(rows).operations).anomalies;
+  t.is(anomalies.length, 4);
+  t.regex(anomalies[3]?.explanation ?? '', /and 7 more duplicate-element anomalies/);
+});
+
+test('simulated correct append histories pass; a dropped element is caught', (t) => {
+  const seed = freshSeed();
+  const events = simulateHistory({ seed, operations: 3_000, clients: 10, registerKeys: 0, appendKeys: 3, infoRate: 0.02, failRate: 0.02 });
+  t.deepEqual(checkAppends(pairOperations(events).operations).anomalies, [], `seed ${seed}`);
+  // The last read of some key loses its first element: every acknowledged append of that
+  // element is now missing from the final read.
+  let lastRead = -1;
+  events.forEach((event, index) => {
+    if (event.type === 'ok' && event.f === 'get' && Array.isArray(event.value) && event.value.length > 1) lastRead = index;
+  });
+  t.true(lastRead > 0, `seed ${seed}`);
+  const mutated = events.map((event, index) => (index === lastRead && Array.isArray(event.value) ? { ...event, value: event.value.slice(1) } : event));
+  const kinds = checkAppends(pairOperations(mutated).operations).anomalies.map((anomaly) => anomaly.kind);
+  t.true(kinds.includes(AppendAnomalyKind.IncompatibleReads), `seed ${seed}: ${kinds.join(', ')}`);
+});

@@ -44,6 +44,7 @@ interface PendingWrite {
   readonly term: Term;
   readonly startedTick: number;
   readonly resolve: (value: JsonValue) => void;
+  readonly reject: (error: FakeClusterError) => void;
 }
 
 export interface FakeClusterOptions {
@@ -75,6 +76,8 @@ export class FakeCluster implements DashboardCluster {
   #tick = 0;
   #tickMs: number;
   #timer: NodeJS.Timeout | null = null;
+  /** After stop(), client calls fail at once instead of waiting for ticks that never come. */
+  #stopped = false;
   #partition: NodeId[][] | null = null;
   #cutLinks: [NodeId, NodeId][] = [];
   #faults: LinkFaults | null = null;
@@ -221,6 +224,7 @@ export class FakeCluster implements DashboardCluster {
 
   async stop(): Promise<void> {
     this.operations.push('stop');
+    this.#stopped = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
   }
@@ -237,7 +241,6 @@ export class FakeCluster implements DashboardCluster {
       this.#step();
       this.#schedule();
     }, this.#tickMs);
-    this.#timer.unref();
   }
 
   #step(): void {
@@ -287,7 +290,11 @@ export class FakeCluster implements DashboardCluster {
       const waiting = this.#pending.filter((pending) => pending.index === this.#appliedIndex);
       this.#pending = this.#pending.filter((pending) => pending.index !== this.#appliedIndex);
       for (const pending of waiting) {
-        if (pending.term !== entry.term) continue;
+        if (pending.term !== entry.term) {
+          // Another leader's entry took this index: the write's fate is unknown to the client.
+          pending.reject(new FakeClusterError('LEADERSHIP_LOST', 'the leader changed before the write committed', true));
+          continue;
+        }
         this.#commits.push({ tick: this.#tick, latencyMs: (this.#tick - pending.startedTick) * this.#tickMs });
         pending.resolve(result);
       }
@@ -297,6 +304,14 @@ export class FakeCluster implements DashboardCluster {
   }
 
   #campaign(candidate: FakeNode, transfer: boolean): void {
+    // PreVote (thesis §9.6), simplified: a node that cannot reach a majority does not
+    // bump its term, so a partitioned node does not disrupt the cluster when it rejoins.
+    const reachable = this.#nodes.filter((other) => other.alive && (other === candidate || this.#canTalk(candidate.id, other.id))).length;
+    if (reachable < this.#majority() && !transfer) {
+      candidate.elapsedTicks = 0;
+      candidate.timeoutTicks = this.#drawTimeout();
+      return;
+    }
     candidate.term += 1;
     candidate.role = 'candidate';
     candidate.votedFor = candidate.id;
@@ -332,6 +347,7 @@ export class FakeCluster implements DashboardCluster {
   async #write(text: string, apply: (state: Map<string, JsonValue>) => JsonValue, timeoutMs: number): Promise<JsonValue> {
     const deadlineTick = this.#tick + Math.ceil(timeoutMs / this.#tickMs);
     for (;;) {
+      this.#checkRunning();
       const leader = this.#leader();
       if (leader !== undefined) {
         leader.log.push({ term: leader.term, text, apply });
@@ -345,11 +361,11 @@ export class FakeCluster implements DashboardCluster {
 
   #waitCommit(index: number, term: Term, deadlineTick: number, text: string): Promise<JsonValue> {
     return new Promise((resolve, reject) => {
-      const pending: PendingWrite = { index, term, startedTick: this.#tick, resolve };
+      const pending: PendingWrite = { index, term, startedTick: this.#tick, resolve, reject };
       this.#pending.push(pending);
       const check = (): void => {
         if (!this.#pending.includes(pending)) return;
-        if (this.#tick >= deadlineTick) {
+        if (this.#tick >= deadlineTick || this.#stopped) {
           this.#pending = this.#pending.filter((other) => other !== pending);
           reject(new FakeClusterError('TIMEOUT', `${text}: timed out; it may or may not have happened`, true));
           return;
@@ -363,6 +379,7 @@ export class FakeCluster implements DashboardCluster {
   async #read(key: string, timeoutMs: number): Promise<JsonValue> {
     const deadlineTick = this.#tick + Math.ceil(timeoutMs / this.#tickMs);
     for (;;) {
+      this.#checkRunning();
       const leader = this.#leader();
       // ReadIndex: a leader serves a read only while it reaches a majority.
       if (leader !== undefined && leader.isolatedTicks === 0 && this.#appliedIndex >= leader.commitIndex) return this.#state.get(key) ?? null;
@@ -376,7 +393,8 @@ export class FakeCluster implements DashboardCluster {
     return new Promise((resolve) => {
       const poll = (): void => {
         if (this.#tick > startTick) resolve();
-        else setTimeout(poll, Math.max(1, this.#tickMs / 2)).unref();
+        else if (this.#stopped) resolve();
+        else setTimeout(poll, Math.max(1, this.#tickMs / 2));
       };
       poll();
     });
@@ -423,6 +441,10 @@ export class FakeCluster implements DashboardCluster {
       recentEntries,
       malformedMessages: 0,
     };
+  }
+
+  #checkRunning(): void {
+    if (this.#stopped) throw new FakeClusterError('CLUSTER_STOPPED', 'the cluster was stopped', false);
   }
 
   #leader(): FakeNode | undefined {

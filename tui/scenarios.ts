@@ -14,8 +14,9 @@ import type { ScenarioProgress } from './state.js';
 const POLL_MS = 50;
 const ELECTION_WAIT_MS = 15_000;
 const CONVERGE_WAIT_MS = 15_000;
-/** Writes meant to be stranded in a minority: a short deadline, they will time out. */
-const STRANDED_WRITE_TIMEOUT_MS = 2000;
+/** Writes meant to be stranded in a minority: a deadline shorter than one client attempt
+ *  (1 s), so the client gives up at the old leader instead of retrying at the new one. */
+const STRANDED_WRITE_TIMEOUT_MS = 300;
 /** Slow-motion tick for scenarios about elections. */
 const SLOW_TICK_MS = 100;
 const EVENTS_KEPT_PER_STEP = 500;
@@ -107,6 +108,7 @@ const splitVote: ScenarioDefinition = {
         const [first, second] = aliveFollowers(context.status(), oldLeader);
         const a = need(first, 'two live followers');
         const b = need(second, 'two live followers');
+        const termBefore = context.status().term;
         await context.cluster.crash(oldLeader);
         context.cluster.campaign(a);
         context.cluster.campaign(b);
@@ -114,7 +116,9 @@ const splitVote: ScenarioDefinition = {
           `Crashed n${oldLeader}; n${a} and n${b} campaign together in the same term. Each votes for itself; the others grant one vote per term to whoever asks first (Figure 2, votedFor). If neither reaches a majority, both time out and retry.`,
         );
         const { leader, status } = await needLeader(context, oldLeader);
-        const elections = votesFor(context.events(), 'election-started');
+        // Pre-vote rounds (thesis §9.6) are reported in the current term: only terms above
+        // the old one are real elections.
+        const elections = votesFor(context.events(), 'election-started').filter((event) => (event.term ?? 0) > termBefore);
         const terms = [...new Set(elections.map((event) => event.term ?? 0))].sort((x, y) => x - y);
         context.narrate(
           terms.length > 1
@@ -165,10 +169,28 @@ const leaderCrash: ScenarioDefinition = {
   },
 };
 
-function strandedWrites(context: ScenarioContext, prefix: string, count: number): Promise<PromiseSettledResult<unknown>[]> {
+/** Attempts to register a short-deadline client while the cluster is healthy. */
+const PREPARE_ATTEMPTS = 10;
+
+/**
+ * A client with a deadline shorter than one attempt, registered (its session is a log
+ * entry too) while the leader can still commit, so that its later writes go straight to
+ * the leader it knows and are not retried elsewhere.
+ */
+async function strandingClient(context: ScenarioContext, prefix: string): Promise<DashboardKv> {
   const client = context.cluster.client({ timeoutMs: STRANDED_WRITE_TIMEOUT_MS });
+  for (let attempt = 1; attempt <= PREPARE_ATTEMPTS; attempt++) {
+    const [result] = await Promise.allSettled([client.put(`${prefix}-ready`, true)]);
+    if (result?.status === 'fulfilled') return client;
+  }
+  throw new ScenarioAbort(`could not register a client in ${PREPARE_ATTEMPTS} attempts`);
+}
+
+function strandedWrites(client: DashboardKv, prefix: string, count: number): Promise<PromiseSettledResult<unknown>[]> {
   return Promise.allSettled(Array.from({ length: count }, (_, position) => client.put(`${prefix}-${position + 1}`, 'written in the minority')));
 }
+
+const OUTCOME_LEGEND = '"Outcome unknown" means the client cannot tell whether the write committed; "did not happen" means it certainly did not.';
 
 const conflictingFollower: ScenarioDefinition = {
   name: 'conflicting-follower',
@@ -177,14 +199,16 @@ const conflictingFollower: ScenarioDefinition = {
     let oldLeader = 0;
     let follower = 0;
     let stranded: Promise<PromiseSettledResult<unknown>[]> = Promise.resolve([]);
+    const prefix = `stranded-${Date.now() % 100_000}`;
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
         oldLeader = leader;
         follower = need(aliveFollowers(status, leader)[0], 'a live follower');
         const rest = status.nodes.map((node) => node.id).filter((id) => id !== leader && id !== follower);
+        const client = await strandingClient(context, prefix);
         context.cluster.partition([[leader, follower], rest]);
-        stranded = strandedWrites(context, 'stranded', 3);
+        stranded = strandedWrites(client, prefix, 3);
         context.narrate(`Partitioned {n${leader}, n${follower}} from the rest and sent 3 writes. n${leader} appends them and replicates them to n${follower}, but 2 nodes are not a majority: they stay uncommitted, shown as (t) cells.`);
       },
       async (context) => {
@@ -201,7 +225,7 @@ const conflictingFollower: ScenarioDefinition = {
         context.narrate(
           converged === null
             ? 'Healed, but the logs have not converged yet.'
-            : `Healed. The leader's AppendEntries failed its consistency check at n${follower} (prevLogTerm mismatch), so it moved nextIndex back until the logs matched; n${follower} deleted its conflicting entries and took the leader's (§5.3). Every row of the log strip now ends alike. The minority's writes: ${results.map(outcome).join(', ')}.`,
+            : `Healed. The leader's AppendEntries failed its consistency check at n${follower} (prevLogTerm mismatch), so it moved nextIndex back until the logs matched; n${follower} deleted its conflicting entries and took the leader's (§5.3). Every row of the log strip now ends alike. The minority's writes: ${results.map(outcome).join(', ')}. ${OUTCOME_LEGEND}`,
         );
       },
     ];
@@ -214,25 +238,29 @@ const partitionedLeader: ScenarioDefinition = {
   build() {
     let oldLeader = 0;
     let stranded: Promise<PromiseSettledResult<unknown>[]> = Promise.resolve([]);
+    const prefix = `lost-${Date.now() % 100_000}`;
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
         oldLeader = leader;
+        const client = await strandingClient(context, prefix);
         context.cluster.partition([[leader], status.nodes.map((node) => node.id).filter((id) => id !== leader)]);
-        stranded = strandedWrites(context, 'lost', 3);
-        context.narrate(`Isolated the leader n${leader} and sent it 3 writes (lost-1..3). It appends them but cannot replicate them: uncommitted. Until CheckQuorum makes it step down, it still thinks it leads.`);
+        stranded = strandedWrites(client, prefix, 3);
+        context.narrate(`Isolated the leader n${leader} and sent it 3 writes (${prefix}-1..3). It appends them but cannot replicate them: uncommitted. Until CheckQuorum makes it step down, it still thinks it leads.`);
       },
       async (context) => {
         const { leader, status } = await needLeader(context, oldLeader);
         const results = await stranded;
-        context.narrate(`The other nodes elected n${leader} in term ${status.term}. The writes sent to n${oldLeader}: ${results.map(outcome).join(', ')}. A timeout means "unknown", never "failed": the client cannot tell whether they committed.`);
+        context.narrate(`The other nodes elected n${leader} in term ${status.term}. The writes sent to n${oldLeader}: ${results.map(outcome).join(', ')}. ${OUTCOME_LEGEND}`);
       },
       async (context) => {
         context.cluster.heal();
         const converged = await context.waitFor((status) => logsConverged(status), CONVERGE_WAIT_MS, 'the logs to converge');
-        const read = await Promise.allSettled([context.kv.get('lost-1')]);
+        const [read] = await Promise.allSettled([context.kv.get(`${prefix}-1`)]);
+        const found = read?.status === 'fulfilled' && read.value !== null;
         context.narrate(
-          `${converged === null ? 'Healed; logs not converged yet.' : `Healed. n${oldLeader} saw the higher term, became a follower, and its uncommitted entries were overwritten by the new leader's.`} get lost-1 -> ${read[0] === undefined ? '?' : outcome(read[0])}: a write that never committed is gone from every node.`,
+          `${converged === null ? 'Healed; logs not converged yet.' : `Healed. n${oldLeader} saw the higher term, became a follower, and its uncommitted entries were overwritten by the new leader's.`} get ${prefix}-1 -> ${read === undefined ? '?' : outcome(read)}: ` +
+            (found ? 'the client had retried the write at the new leader (same request id), which committed it once.' : 'a write that never committed is gone from every node.'),
         );
       },
     ];
@@ -294,7 +322,7 @@ const exactlyOnce: ScenarioDefinition = {
         const append = Promise.allSettled([context.kv.append(key, 'a')]);
         await context.waitFor((status) => (status.nodes.find((node) => node.id === oldLeader)?.commitIndex ?? 0) > before, CONVERGE_WAIT_MS, 'the append to commit');
         await context.cluster.crash(oldLeader);
-        context.narrate(`n${oldLeader} committed the append and was crashed at once. The client does not know: it retries at the new leader with the same (client id, sequence number).`);
+        context.narrate(`n${oldLeader} committed the append and was crashed at once. If its reply was lost with it, the client retries at the new leader with the same (client id, sequence number).`);
         const [result] = await append;
         context.narrate(`append ${key} "a" -> ${result === undefined ? '?' : outcome(result)}.`);
       },
@@ -318,6 +346,7 @@ const figure8: ScenarioDefinition = {
     let witness = 0;
     let sleepers: NodeId[] = [];
     let staleIndex = 0;
+    const prefix = `fig8-${Date.now() % 100_000}`;
     let stranded: Promise<PromiseSettledResult<unknown>[]> = Promise.resolve([]);
     return [
       async (context) => {
@@ -328,10 +357,11 @@ const figure8: ScenarioDefinition = {
         heir = need(followers[0], '4 live followers');
         witness = need(followers[1], '4 live followers');
         sleepers = followers.slice(2);
+        const strandedClient = await strandingClient(context, prefix);
         await Promise.all(sleepers.map((id) => context.cluster.crash(id)));
         context.cluster.cutLink(leader, witness);
         context.cluster.cutLink(witness, leader);
-        stranded = strandedWrites(context, 'fig8', 1);
+        stranded = strandedWrites(strandedClient, prefix, 1);
         const ready = await context.waitFor((current) => (current.nodes.find((node) => node.id === heir)?.lastLogIndex ?? 0) > (current.nodes.find((node) => node.id === witness)?.lastLogIndex ?? 0), CONVERGE_WAIT_MS, `the write to reach n${heir}`);
         staleIndex = ready?.nodes.find((node) => node.id === heir)?.lastLogIndex ?? 0;
         context.narrate(
@@ -350,9 +380,14 @@ const figure8: ScenarioDefinition = {
       async (context) => {
         const committed = await context.waitFor((status) => leaderCommit(status) >= staleIndex, CONVERGE_WAIT_MS, `entry ${staleIndex} to commit`);
         const results = await stranded;
-        context.narrate(
-          `${committed === null ? 'The entry is not committed yet.' : `Entry ${staleIndex} committed only together with an entry of term ${committed.term} (the new leader's no-op): Raft never commits an entry of a previous term by counting replicas, only indirectly through one of its own term (§5.4.2).`} The write: ${results.map(outcome).join(', ')}.`,
-        );
+        const leader = committed?.nodes.find((node) => node.id === committed.leaderId);
+        const how =
+          committed === null || leader === undefined
+            ? 'The entry is not committed yet.'
+            : leader.commitIndex > staleIndex
+              ? `Entry ${staleIndex} became committed together with later entries up to ${leader.commitIndex}, of term ${leader.lastLogTerm}: Raft never commits an entry of a previous term by counting replicas, only indirectly once an entry of its own term (here the new leader's no-op) is stored on a majority (§5.4.2).`
+              : `Entry ${staleIndex} is committed (commit index ${leader.commitIndex}).`;
+        context.narrate(`${how} The write's outcome: ${results.map(outcome).join(', ')}. ${OUTCOME_LEGEND}`);
         await restoreAll(context);
       },
     ];

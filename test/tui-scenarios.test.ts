@@ -1,0 +1,126 @@
+// The scenario runner against the fake cluster: steps run one per advance, narrate,
+// report progress, and end (or abort) without throwing.
+
+import test from 'ava';
+import type { ScenarioProgress } from '../tui/state.js';
+import { FakeCluster } from '../tui/fake-cluster.js';
+import { SCENARIOS, ScenarioRunner } from '../tui/scenarios.js';
+import type { ScenarioDefinition } from '../tui/scenarios.js';
+
+const SEED = Number(process.env['TUI_TEST_SEED'] ?? 7);
+
+function setup(scenarios?: readonly ScenarioDefinition[]): { runner: ScenarioRunner; cluster: FakeCluster; lines: string[]; progress: (ScenarioProgress | null)[] } {
+  const cluster = new FakeCluster({ nodes: 5, seed: SEED, tickMs: 2, autoTick: true, fsync: true });
+  const lines: string[] = [];
+  const progress: (ScenarioProgress | null)[] = [];
+  const runner = new ScenarioRunner({
+    cluster,
+    kv: cluster.client({ timeoutMs: 2000 }),
+    normalTickMs: 2,
+    status: () => cluster.status(),
+    narrate: (text, error) => lines.push(`${error ? 'ERROR ' : ''}${text}`),
+    progress: (current) => progress.push(current),
+    ...(scenarios === undefined ? {} : { scenarios }),
+  });
+  cluster.on('event', (event) => runner.observe(event));
+  return { runner, cluster, lines, progress };
+}
+
+async function runToEnd(runner: ScenarioRunner, name: string): Promise<void> {
+  runner.start(name);
+  for (let step = 0; runner.running && step < 10; step++) {
+    runner.advance();
+    await runner.idle;
+  }
+}
+
+test('every scenario has a unique name, a summary and steps', (t) => {
+  t.is(new Set(SCENARIOS.map((scenario) => scenario.name)).size, SCENARIOS.length);
+  for (const scenario of SCENARIOS) {
+    t.true(scenario.summary.length > 10, scenario.name);
+    t.true(scenario.build().length >= 2, scenario.name);
+  }
+  t.deepEqual(
+    SCENARIOS.map((scenario) => scenario.name),
+    ['split-vote', 'leader-crash', 'conflicting-follower', 'partitioned-leader', 'minority-read', 'exactly-once', 'figure8'],
+  );
+});
+
+test('leader-crash runs step by step on the fake and restores the crashed node', async (t) => {
+  const { runner, cluster, lines, progress } = setup();
+  try {
+    await runToEnd(runner, 'leader-crash');
+    const text = lines.join('\n');
+    t.regex(text, /Scenario leader-crash: .* 3 steps; press n/);
+    t.regex(text, /n\d leads term \d+/);
+    t.regex(text, /n\d won term \d+\. Votes: .*§5\.4\.1/);
+    t.regex(text, /Scenario leader-crash done\./);
+    t.false(lines.some((line) => line.startsWith('ERROR')), `(seed ${SEED}) ${text}`);
+    t.true(cluster.status().nodes.every((node) => node.alive));
+    t.deepEqual(progress.at(-1), null);
+    t.deepEqual(progress.filter((current) => current !== null && !current.busy).map((current) => current?.stepsDone), [0, 1, 2]);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('partitioned-leader heals and reports the stranded writes', async (t) => {
+  const { runner, cluster, lines } = setup();
+  try {
+    await runToEnd(runner, 'partitioned-leader');
+    const text = lines.join('\n');
+    t.regex(text, /Isolated the leader n\d and sent it 3 writes/);
+    t.regex(text, /The writes sent to n\d: /);
+    t.regex(text, /Scenario partitioned-leader done\./, `(seed ${SEED}) ${text}`);
+    t.is(cluster.status().partition, null);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('runner: unknown name, advance with nothing running, busy step, stop, failing step', async (t) => {
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const scripted: ScenarioDefinition = {
+    name: 'scripted',
+    summary: 'a test script of two steps',
+    build: () => [
+      async (context) => {
+        context.narrate('first');
+        await gate;
+      },
+      async () => {
+        throw new Error('boom');
+      },
+    ],
+  };
+  const { runner, cluster, lines } = setup([scripted]);
+  try {
+    runner.start('nope');
+    runner.advance();
+    runner.start('scripted');
+    runner.advance();
+    runner.advance();
+    release();
+    await runner.idle;
+    runner.advance();
+    await runner.idle;
+    t.false(runner.running);
+    t.deepEqual(lines, [
+      "ERROR no scenario 'nope'",
+      'ERROR no scenario is running; :scenario lists them',
+      'Scenario scripted: a test script of two steps. 2 steps; press n (or :next) for each.',
+      'first',
+      'still running the current step...',
+      '(step 1/2 done: press n for the next)',
+      'ERROR Scenario scripted stopped: step failed: boom. (:heal and :restart all put things back.)',
+    ]);
+    runner.start('scripted');
+    runner.stop();
+    t.false(runner.running);
+  } finally {
+    await cluster.stop();
+  }
+});

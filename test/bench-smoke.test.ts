@@ -40,6 +40,7 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
 
     const report = JSON.parse(readFileSync(jsonPath, 'utf8')) as BenchReport;
     t.is(report.tool, 'raftlab bench');
+    t.regex(report.commandLine ?? '', /^raftlab bench --nodes 1,3 /);
     t.is(report.machine.fsync, 'on');
     t.true(report.machine.cores >= 1, context);
     t.is(typeof report.machine.cpuModel, 'string');
@@ -62,6 +63,7 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
       t.is(result.verify.missing, 0, at);
       t.is(result.verify.readErrors, 0, at);
       t.true(result.writesAckedTotal >= result.writesAcked, at);
+      t.is(result.halfPeak, null, at);
       // Either the nodes publish counters or the report says they are missing.
       t.true(result.disk.missing !== null || result.disk.leaderFsyncsPerSecond !== null, at);
     }
@@ -121,10 +123,9 @@ test('read-back verification catches an acknowledged write that is missing', asy
   }
 });
 
-test('open loop with reads: requests go out on schedule and both histograms fill', async (t) => {
+test('half peak: an open-loop window at half the closed-loop writes/s, with reads, on schedule', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'raftlab-bench-test-'));
   const seed = Math.floor(Math.random() * 0x7fffffff);
-  const ratePerSecond = 1000;
   try {
     const report = await runBench({
       ...defaultBenchOptions(),
@@ -132,25 +133,31 @@ test('open loop with reads: requests go out on schedule and both histograms fill
       durationSeconds: 1.5,
       warmupSeconds: 0.5,
       clients: 4,
+      inflightPerClient: 8,
       generators: 2,
       keys: 1000,
       readFraction: 0.3,
-      ratePerSecond,
+      halfPeak: true,
       verifySamplePerGenerator: 20,
       seed,
       dataParent: dir,
     });
     const context = `seed ${seed}: ${JSON.stringify(report.problems)}`;
     const [result] = report.results;
-    t.is(report.options.mode, 'open-loop', context);
-    t.is(report.options.requestsInFlight, null, context);
     t.is(report.writesMissing, 0, context);
-    // 1.5 s at 1,000/s: about 1,500 requests completed in the window, about 30% reads.
-    const completed = result!.writesAcked + result!.readsOk;
-    t.true(completed > 0.5 * 1.5 * ratePerSecond && completed < 1.2 * 1.5 * ratePerSecond, `${completed} completed; ${context}`);
-    t.true(result!.readsOk > 0.15 * completed && result!.readsOk < 0.45 * completed, `${result!.readsOk} reads of ${completed}; ${context}`);
-    t.is(result!.readLatencyMs.count, result!.readsOk, context);
-    t.true(result!.readsPerSecond > 0, context);
+    t.is(result!.mode, 'closed-loop', context);
+    const half = result!.halfPeak;
+    t.truthy(half, context);
+    t.is(half!.mode, 'open-loop', context);
+    t.is(half!.ratePerSecond, result!.writesPerSecond / 2, context);
+    // Open loop: about rate x window requests complete, about 30% of them reads.
+    const completed = half!.writesAcked + half!.readsOk;
+    const expected = half!.ratePerSecond! * half!.windowSeconds;
+    t.true(completed > 0.5 * expected && completed < 1.2 * expected, `${completed} completed, ${expected} expected; ${context}`);
+    t.true(half!.readsOk > 0.15 * completed && half!.readsOk < 0.45 * completed, `${half!.readsOk} reads of ${completed}; ${context}`);
+    t.is(half!.readLatencyMs.count, half!.readsOk, context);
+    t.true(half!.verify.checked > 0, context);
+    t.is(half!.verify.missing, 0, context);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -76,7 +76,7 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
       clearProgress();
       process.stderr.write(`${line}\n`);
     },
-  });
+  }, ['raftlab', 'bench', ...argv].join(' '));
   clearProgress();
   process.stdout.write(formatReport(report) + '\n');
   if (options.jsonPath !== null) {

@@ -133,7 +133,7 @@ class LoadGenerator {
   /** Per slot: last acknowledged seq (0: none) and last issued seq. */
   private readonly lastAckedSeq: Float64Array;
   private readonly lastIssuedSeq: Float64Array;
-  private nextSeq = 1;
+  private nextSeq: number;
   private outstanding = 0;
   private loopsRunning = 0;
   private finished: (() => void) | null = null;
@@ -154,6 +154,7 @@ class LoadGenerator {
 
   constructor(private readonly task: LoadTask) {
     this.client = task.client === 'lean' ? new LeanLoadClient(task) : new KvLoadClient(task);
+    this.nextSeq = task.seqStart;
     this.random = createPrng(task.seed);
     this.progress = new Int32Array(task.progress);
     this.padding = 'x'.repeat(task.valueBytes);

@@ -22,6 +22,8 @@ export interface BenchOptions {
   readonly dataParent: string | null;
   readonly verifySamplePerGenerator: number;
   readonly client: BenchClientKind;
+  /** After each closed-loop window, another in open loop at half the writes/s measured. */
+  readonly halfPeak: boolean;
   /** Test only: verification also reads a key that was never written. */
   readonly testOnlyForgetKey: boolean;
 }
@@ -44,6 +46,7 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
   --data-dir DIR        where temporary cluster directories are made
   --verify-sample N     acknowledged keys read back per generator (default ${BENCH_LIMITS.defaultVerifySamplePerGenerator})
   --client lean|kv      load through the lean bench client (default) or the public KvClient
+  --half-peak           per node count, also measure latency in open loop at half the peak
   --cpu-prof DIR        re-run under node --cpu-prof; print each thread's busy share and hotspots
   --profile-summary DIR summarise .cpuprofile files written earlier`;
 
@@ -82,6 +85,7 @@ export function defaultBenchOptions(): BenchOptions {
     dataParent: null,
     verifySamplePerGenerator: BENCH_LIMITS.defaultVerifySamplePerGenerator,
     client: BenchClientKind.Lean,
+    halfPeak: false,
     testOnlyForgetKey: false,
   };
 }
@@ -92,6 +96,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     const flag = argv[i]!;
     if (flag === '--baseline') {
       options.baseline = true;
+      continue;
+    }
+    if (flag === '--half-peak') {
+      options.halfPeak = true;
       continue;
     }
     const value = argv[i + 1];
@@ -162,6 +170,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
 /** Cross-field checks, also applied to options built in code (tests). */
 export function checkBenchOptions(options: BenchOptions): void {
   if (options.nodeCounts.length === 0) throw new BenchUsageError('--nodes needs at least one node count');
+  if (options.halfPeak && options.ratePerSecond !== null) throw new BenchUsageError('--half-peak finds its own rate: leave out --rate');
   const generators = Math.min(options.generators, options.clients);
   if (options.keys < generators) throw new BenchUsageError(`--keys (${options.keys}) must be at least the number of generators (${generators})`);
   // A generator never has two writes to one key in flight (that is what makes read-back

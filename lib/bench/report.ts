@@ -45,6 +45,29 @@ export function resultsTable(results: readonly NodeCountResult[], withReads: boo
   return table([header, ...rows]);
 }
 
+export function halfPeakTable(results: readonly NodeCountResult[]): string {
+  const header = ['nodes', 'rate/s', 'writes/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'errors'];
+  const rows = results.flatMap((result) => {
+    const half = result.halfPeak;
+    if (half === null) return [];
+    return [
+      [
+        String(result.nodes),
+        thousands(half.ratePerSecond ?? 0),
+        thousands(half.writesPerSecond),
+        ms(half.writeLatencyMs.p50),
+        ms(half.writeLatencyMs.p90),
+        ms(half.writeLatencyMs.p99),
+        ms(half.writeLatencyMs.p999),
+        ms(half.writeLatencyMs.max),
+        half.cpuCoresUsed.toFixed(2),
+        String(half.errors.total),
+      ],
+    ];
+  });
+  return ['latency at half the peak (open loop, from the intended send time):', table([header, ...rows])].join('\n');
+}
+
 export function throughputChart(results: readonly NodeCountResult[]): string {
   const peak = Math.max(1, ...results.map((result) => result.writesPerSecond));
   const lines = results.map((result) => {
@@ -90,6 +113,7 @@ export function formatReport(report: BenchReport): string {
   const withReads = options.readFraction > 0;
   const mode = options.mode === 'closed-loop' ? `closed loop, ${options.requestsInFlight} requests in flight` : `open loop at ${thousands(options.ratePerSecond ?? 0)} requests/s`;
   const parts = [
+    ...(report.commandLine === null ? [] : [`$ ${report.commandLine}`]),
     `raftlab bench: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.nodeVersion}, fsync ${machine.fsync}`,
     `${mode}, ${options.clients} sessions (${options.client} client) on ${Math.min(options.generators, options.clients)} generator thread(s), ${options.valueBytes}-byte values, ${options.keys} keys, reads ${options.readFraction}, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s measured per node count, seed ${options.seed}`,
     '',
@@ -97,10 +121,11 @@ export function formatReport(report: BenchReport): string {
     '',
     throughputChart(report.results),
   ];
+  if (report.results.some((result) => result.halfPeak !== null)) parts.push('', halfPeakTable(report.results));
   const missingCounters = report.results.find((result) => result.disk.missing !== null)?.disk.missing;
   if (missingCounters !== undefined && missingCounters !== null) parts.push('', `note: ${missingCounters}`);
   if (report.baseline !== null) parts.push('', baselineText(report.baseline, report.results));
-  const checked = report.results.reduce((acc, result) => acc + result.verify.checked, 0);
+  const checked = report.results.reduce((acc, result) => acc + result.verify.checked + (result.halfPeak?.verify.checked ?? 0), 0);
   parts.push('', `read-back: ${checked} acknowledged key(s) read through linearizable gets, ${report.writesMissing} missing`);
   if (report.problems.length > 0) {
     parts.push('', report.writesMissing > 0 ? 'FAILED: acknowledged writes were lost' : 'THIS RUN HAD ERRORS:', ...report.problems.map((problem) => `  - ${problem}`));

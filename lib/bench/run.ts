@@ -53,8 +53,11 @@ export interface DiskAndBatching {
   readonly missing: string | null;
 }
 
-export interface NodeCountResult {
-  readonly nodes: number;
+/** One measured window on one cluster. */
+export interface PhaseResult {
+  readonly mode: 'closed-loop' | 'open-loop';
+  /** Open loop: the arrival rate, requests per second. */
+  readonly ratePerSecond: number | null;
   readonly leaderId: NodeId;
   readonly windowSeconds: number;
   readonly writesAcked: number;
@@ -83,12 +86,20 @@ export interface NodeCountResult {
   };
   readonly openLoopBacklogMax: number;
   readonly writesAckedTotal: number;
+}
+
+export interface NodeCountResult extends PhaseResult {
+  readonly nodes: number;
+  /** With --half-peak: a second window in open loop at half the writes/s just measured. */
+  readonly halfPeak: PhaseResult | null;
   readonly pipelineLimit: PipelineLimit | null;
   readonly fractionOfPipelineLimit: number | null;
 }
 
 export interface BenchReport {
   readonly tool: 'raftlab bench';
+  /** The command that produced this report, when run from the CLI. */
+  readonly commandLine: string | null;
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly machine: MachineInfo;
@@ -175,6 +186,152 @@ function addCounts(into: Record<string, number>, from: Readonly<Record<string, n
 
 type Pool = Piscina<BenchTask, BenchTaskResult>;
 
+interface ClusterSample {
+  readonly cpu: NodeJS.CpuUsage;
+  readonly status: ClusterStatus;
+  readonly at: number;
+  readonly elections: number;
+}
+
+/** Phases on one cluster write disjoint seq ranges, so a read-back never confuses them. */
+const SEQ_RANGE_PER_PHASE = 1_000_000_000;
+
+/** One warm-up + measured window + read-back on a running cluster. */
+async function runPhase(
+  cluster: Cluster,
+  phase: { readonly index: number; readonly label: string; readonly ratePerSecond: number | null },
+  options: BenchOptions,
+  pool: Pool,
+  io: BenchIo,
+  elections: () => number,
+  cores: number,
+): Promise<PhaseResult> {
+  const nodes = cluster.nodeIds.length;
+  const generators = Math.min(options.generators, options.clients);
+  const progress = new SharedArrayBuffer(generators * PROGRESS_SLOTS_PER_GENERATOR * Int32Array.BYTES_PER_ELEMENT);
+  const counters = new Int32Array(progress);
+  const startAtMs = Date.now() + BENCH_LIMITS.startDelayMs;
+  const warmupEndsAtMs = startAtMs + options.warmupSeconds * 1000;
+  const measureEndsAtMs = warmupEndsAtMs + options.durationSeconds * 1000;
+  const tasks: Promise<BenchTaskResult>[] = [];
+  for (let generatorId = 0; generatorId < generators; generatorId++) {
+    const ports = [...cluster.connectClientPorts()].map(([node, port]) => ({ node, port }));
+    const verifyPorts = [...cluster.connectClientPorts()].map(([node, port]) => ({ node, port }));
+    const clients = Math.floor(options.clients / generators) + (generatorId < options.clients % generators ? 1 : 0);
+    const task: LoadTask = {
+      type: 'load',
+      generatorId,
+      generators,
+      seed: (options.seed ^ (nodes * 0x9e3779b1) ^ (generatorId * 0x85ebca6b) ^ (phase.index * 0xc2b2ae35)) | 0,
+      nodeIds: cluster.nodeIds,
+      ports,
+      verifyPorts,
+      client: options.client,
+      clients,
+      inflightPerClient: options.inflightPerClient,
+      ratePerSecond: phase.ratePerSecond === null ? null : phase.ratePerSecond / generators,
+      readFraction: options.readFraction,
+      valueBytes: options.valueBytes,
+      keys: options.keys,
+      maxValueBytes: Math.max(options.valueBytes, 1 << 20),
+      seqStart: phase.index * SEQ_RANGE_PER_PHASE + 1,
+      startAtMs,
+      warmupEndsAtMs,
+      measureEndsAtMs,
+      verifySample: options.verifySamplePerGenerator,
+      progress,
+      testOnlyForgetKey: options.testOnlyForgetKey,
+    };
+    tasks.push(pool.run(task, { transferList: [...ports, ...verifyPorts].map(({ port }) => port) }));
+  }
+  // Fail fast if a generator dies, but keep every rejection handled.
+  const allDone = Promise.all(tasks);
+  allDone.catch(() => undefined);
+
+  const total = (slot: number): number => {
+    let sum = 0;
+    for (let g = 0; g < generators; g++) sum += Atomics.load(counters, g * PROGRESS_SLOTS_PER_GENERATOR + slot);
+    return sum;
+  };
+  let lastAcked = 0;
+  let lastAt = performance.now();
+  const progressTimer = setInterval(() => {
+    const now = Date.now();
+    const acked = total(ProgressSlot.WritesAcked) + total(ProgressSlot.ReadsOk);
+    const rate = ((acked - lastAcked) * 1000) / Math.max(1, performance.now() - lastAt);
+    lastAcked = acked;
+    lastAt = performance.now();
+    const stage = now < warmupEndsAtMs ? 'warm-up' : now < measureEndsAtMs ? 'measure' : 'read-back';
+    const fraction = Math.min(1, Math.max(0, (now - startAtMs) / (measureEndsAtMs - startAtMs)));
+    io.progress?.(progressLine(`${nodes} node(s) ${phase.label}`, stage, fraction, rate, acked, total(ProgressSlot.Errors)));
+  }, BENCH_LIMITS.progressIntervalMs);
+
+  let results: LoadResult[];
+  let before: ClusterSample;
+  let after: ClusterSample;
+  const sample = (): ClusterSample => ({ cpu: process.cpuUsage(), status: cluster.status(), at: performance.now(), elections: elections() });
+  const electionsAtStart = elections();
+  try {
+    await Promise.race([sleepUntil(warmupEndsAtMs), allDone]);
+    before = sample();
+    await Promise.race([sleepUntil(measureEndsAtMs), allDone]);
+    after = sample();
+    results = (await allDone).map((result) => {
+      if (result.type !== 'load') throw new Error(`bench: a load generator returned a ${result.type} result`);
+      return result;
+    });
+  } finally {
+    clearInterval(progressTimer);
+  }
+  const windowSeconds = options.durationSeconds;
+  const cpu = process.cpuUsage(before.cpu);
+  const measuredMs = after.at - before.at;
+  const cpuCoresUsed = (cpu.user + cpu.system) / 1000 / measuredMs;
+  const writeHistogram = mergeHistograms(results.map((result) => result.writeHistogram));
+  const readHistogram = mergeHistograms(results.map((result) => result.readHistogram));
+  const writeLatencyMs = summarizeMs(writeHistogram);
+  const readLatencyMs = summarizeMs(readHistogram);
+  writeHistogram.destroy();
+  readHistogram.destroy();
+  const byCode: Record<string, number> = {};
+  for (const result of results) addCounts(byCode, result.errorCodes);
+  const sum = (pick: (result: LoadResult) => number): number => results.reduce((acc, result) => acc + pick(result), 0);
+  const writesAcked = sum((r) => r.writesAcked);
+  const readsOk = sum((r) => r.readsOk);
+  const leaderId = after.status.leaderId === 0 ? before.status.leaderId : after.status.leaderId;
+  return {
+    mode: phase.ratePerSecond === null ? 'closed-loop' : 'open-loop',
+    ratePerSecond: phase.ratePerSecond,
+    leaderId,
+    windowSeconds,
+    writesAcked,
+    writesPerSecond: writesAcked / windowSeconds,
+    readsOk,
+    readsPerSecond: readsOk / windowSeconds,
+    writeLatencyMs,
+    readLatencyMs,
+    cpuCoresUsed,
+    cpuPercentOfMachine: (100 * cpuCoresUsed) / cores,
+    disk: diskFigures(leaderId, before.status, after.status, measuredMs / 1000),
+    leaderElectionsDuringRun: elections() - electionsAtStart,
+    errors: {
+      total: sum((r) => r.writeErrors + r.readErrors),
+      writes: sum((r) => r.writeErrors),
+      reads: sum((r) => r.readErrors),
+      writesIndeterminate: sum((r) => r.writesIndeterminate),
+      byCode,
+    },
+    verify: {
+      checked: sum((r) => r.verify.checked),
+      missing: sum((r) => r.verify.missing),
+      missingListed: results.flatMap((r) => r.verify.missingListed).slice(0, BENCH_LIMITS.missingKeysListed),
+      readErrors: sum((r) => r.verify.readErrors),
+    },
+    openLoopBacklogMax: Math.max(0, ...results.map((r) => r.backlogMax)),
+    writesAckedTotal: sum((r) => r.writesAckedTotal),
+  };
+}
+
 async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io: BenchIo, baseline: BaselineMeasurements | null, cores: number): Promise<NodeCountResult> {
   const parent = options.dataParent ?? tmpdir();
   const dataDir = mkdtempSync(join(parent, `raftlab-bench-${nodes}n-`));
@@ -192,136 +349,26 @@ async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io
     firstTerm = cluster.status().term;
     elections = 0;
     io.note?.(`${nodes} node(s): cluster up in ${dataDir}, leader ${firstLeader}`);
+    const electionCount = (): number => elections;
 
-    const generators = Math.min(options.generators, options.clients);
-    const progress = new SharedArrayBuffer(generators * PROGRESS_SLOTS_PER_GENERATOR * Int32Array.BYTES_PER_ELEMENT);
-    const counters = new Int32Array(progress);
-    const startAtMs = Date.now() + BENCH_LIMITS.startDelayMs;
-    const warmupEndsAtMs = startAtMs + options.warmupSeconds * 1000;
-    const measureEndsAtMs = warmupEndsAtMs + options.durationSeconds * 1000;
-    const tasks: Promise<BenchTaskResult>[] = [];
-    for (let generatorId = 0; generatorId < generators; generatorId++) {
-      const ports = [...cluster.connectClientPorts()].map(([node, port]) => ({ node, port }));
-      const verifyPorts = [...cluster.connectClientPorts()].map(([node, port]) => ({ node, port }));
-      const clients = Math.floor(options.clients / generators) + (generatorId < options.clients % generators ? 1 : 0);
-      const task: LoadTask = {
-        type: 'load',
-        generatorId,
-        generators,
-        seed: (options.seed ^ (nodes * 0x9e3779b1) ^ (generatorId * 0x85ebca6b)) | 0,
-        nodeIds: cluster.nodeIds,
-        ports,
-        verifyPorts,
-        client: options.client,
-        clients,
-        inflightPerClient: options.inflightPerClient,
-        ratePerSecond: options.ratePerSecond === null ? null : options.ratePerSecond / generators,
-        readFraction: options.readFraction,
-        valueBytes: options.valueBytes,
-        keys: options.keys,
-        maxValueBytes: Math.max(options.valueBytes, 1 << 20),
-        startAtMs,
-        warmupEndsAtMs,
-        measureEndsAtMs,
-        verifySample: options.verifySamplePerGenerator,
-        progress,
-        testOnlyForgetKey: options.testOnlyForgetKey,
-      };
-      tasks.push(pool.run(task, { transferList: [...ports, ...verifyPorts].map(({ port }) => port) }));
+    const main = await runPhase(cluster, { index: 0, label: options.ratePerSecond === null ? 'closed loop' : 'open loop', ratePerSecond: options.ratePerSecond }, options, pool, io, electionCount, cores);
+    let halfPeak: PhaseResult | null = null;
+    if (options.halfPeak && main.writesPerSecond > 0) {
+      // Latency at half of the peak just measured, in open loop (issue: p99 at half of peak).
+      const ratePerSecond = Math.max(1, main.writesPerSecond / 2);
+      io.note?.(`${nodes} node(s): open loop at half the peak, ${Math.round(ratePerSecond).toLocaleString('en-US')} requests/s`);
+      halfPeak = await runPhase(cluster, { index: 1, label: 'half peak', ratePerSecond }, options, pool, io, electionCount, cores);
     }
-    // Fail fast if a generator dies, but keep every rejection handled.
-    const allDone = Promise.all(tasks);
-    allDone.catch(() => undefined);
-
-    const total = (slot: number): number => {
-      let sum = 0;
-      for (let g = 0; g < generators; g++) sum += Atomics.load(counters, g * PROGRESS_SLOTS_PER_GENERATOR + slot);
-      return sum;
-    };
-    let lastAcked = 0;
-    let lastAt = performance.now();
-    const progressTimer = setInterval(() => {
-      const now = Date.now();
-      const acked = total(ProgressSlot.WritesAcked) + total(ProgressSlot.ReadsOk);
-      const rate = ((acked - lastAcked) * 1000) / Math.max(1, performance.now() - lastAt);
-      lastAcked = acked;
-      lastAt = performance.now();
-      const phase = now < warmupEndsAtMs ? 'warm-up' : now < measureEndsAtMs ? 'measure' : 'read-back';
-      const fraction = Math.min(1, Math.max(0, (now - startAtMs) / (measureEndsAtMs - startAtMs)));
-      io.progress?.(progressLine(nodes, phase, fraction, rate, acked, total(ProgressSlot.Errors)));
-    }, BENCH_LIMITS.progressIntervalMs);
-
-    let results: LoadResult[];
-    let before: { cpu: NodeJS.CpuUsage; status: ClusterStatus; at: number };
-    let after: { cpu: NodeJS.CpuUsage; status: ClusterStatus; at: number };
-    try {
-      await Promise.race([sleepUntil(warmupEndsAtMs), allDone]);
-      before = { cpu: process.cpuUsage(), status: cluster.status(), at: performance.now() };
-      await Promise.race([sleepUntil(measureEndsAtMs), allDone]);
-      after = { cpu: process.cpuUsage(), status: cluster.status(), at: performance.now() };
-      results = (await allDone).map((result) => {
-        if (result.type !== 'load') throw new Error(`bench: a load generator returned a ${result.type} result`);
-        return result;
-      });
-    } finally {
-      clearInterval(progressTimer);
-    }
-    const windowSeconds = options.durationSeconds;
-    const cpu = process.cpuUsage(before.cpu);
-    const measuredMs = after.at - before.at;
-    const cpuCoresUsed = (cpu.user + cpu.system) / 1000 / measuredMs;
-    const leaderId = after.status.leaderId === 0 ? firstLeader : after.status.leaderId;
-    const writeHistogram = mergeHistograms(results.map((result) => result.writeHistogram));
-    const readHistogram = mergeHistograms(results.map((result) => result.readHistogram));
-    const writeLatencyMs = summarizeMs(writeHistogram);
-    const readLatencyMs = summarizeMs(readHistogram);
-    writeHistogram.destroy();
-    readHistogram.destroy();
-    const byCode: Record<string, number> = {};
-    const verifyCodes: Record<string, number> = {};
-    for (const result of results) {
-      addCounts(byCode, result.errorCodes);
-      addCounts(verifyCodes, result.verify.readErrorCodes);
-    }
-    const sum = (pick: (result: LoadResult) => number): number => results.reduce((acc, result) => acc + pick(result), 0);
-    const writesAcked = sum((r) => r.writesAcked);
-    const readsOk = sum((r) => r.readsOk);
-    const writesPerSecond = writesAcked / windowSeconds;
-    const disk = diskFigures(leaderId, before.status, after.status, measuredMs / 1000);
     const requestsInFlight = options.ratePerSecond === null ? options.clients * options.inflightPerClient : null;
-    const batchEntries = disk.entriesPerAppendEntries ?? requestsInFlight ?? ASSUMED_BATCH_ENTRIES;
+    const batchEntries = main.disk.entriesPerAppendEntries ?? requestsInFlight ?? ASSUMED_BATCH_ENTRIES;
     const limit = baseline === null ? null : pipelineLimit(baseline, nodes, batchEntries, requestsInFlight, options.fsync, cores);
     return {
+      ...main,
+      leaderId: main.leaderId === 0 ? firstLeader : main.leaderId,
       nodes,
-      leaderId,
-      windowSeconds,
-      writesAcked,
-      writesPerSecond,
-      readsOk,
-      readsPerSecond: readsOk / windowSeconds,
-      writeLatencyMs,
-      readLatencyMs,
-      cpuCoresUsed,
-      cpuPercentOfMachine: (100 * cpuCoresUsed) / cores,
-      disk,
-      leaderElectionsDuringRun: elections,
-      errors: {
-        total: sum((r) => r.writeErrors + r.readErrors),
-        writes: sum((r) => r.writeErrors),
-        reads: sum((r) => r.readErrors),
-        writesIndeterminate: sum((r) => r.writesIndeterminate),
-        byCode,
-      },
-      verify: {
-        checked: sum((r) => r.verify.checked),
-        missing: sum((r) => r.verify.missing),
-        missingListed: results.flatMap((r) => r.verify.missingListed).slice(0, BENCH_LIMITS.missingKeysListed),
-        readErrors: sum((r) => r.verify.readErrors),
-      },
-      openLoopBacklogMax: Math.max(0, ...results.map((r) => r.backlogMax)),
-      writesAckedTotal: sum((r) => r.writesAckedTotal),
+      halfPeak,
       pipelineLimit: limit,
-      fractionOfPipelineLimit: limit === null ? null : writesPerSecond / limit.limitWritesPerSecond,
+      fractionOfPipelineLimit: limit === null ? null : main.writesPerSecond / limit.limitWritesPerSecond,
     };
   } finally {
     if (cluster !== null) await cluster.stop();
@@ -331,16 +378,15 @@ async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io
 
 const PROGRESS_BAR_WIDTH = 20;
 
-function progressLine(nodes: number, phase: string, fraction: number, ratePerSecond: number, acked: number, errors: number): string {
+function progressLine(label: string, stage: string, fraction: number, ratePerSecond: number, acked: number, errors: number): string {
   const filled = Math.round(fraction * PROGRESS_BAR_WIDTH);
   const bar = '#'.repeat(filled) + '-'.repeat(PROGRESS_BAR_WIDTH - filled);
   const errorText = errors > 0 ? `  ERRORS ${errors.toLocaleString('en-US')}` : '';
-  return `${nodes} node(s) [${bar}] ${phase.padEnd(9)} ${Math.round(ratePerSecond).toLocaleString('en-US').padStart(9)} ops/s  ${acked.toLocaleString('en-US')} acked${errorText}`;
+  return `${label} [${bar}] ${stage.padEnd(9)} ${Math.round(ratePerSecond).toLocaleString('en-US').padStart(9)} ops/s  ${acked.toLocaleString('en-US')} acked${errorText}`;
 }
 
-function problemsOf(result: NodeCountResult): string[] {
+function phaseProblems(at: string, result: PhaseResult): string[] {
   const problems: string[] = [];
-  const at = `${result.nodes} node(s)`;
   if (result.verify.missing > 0) problems.push(`${at}: ${result.verify.missing} acknowledged write(s) MISSING on read-back (e.g. ${JSON.stringify(result.verify.missingListed[0])})`);
   if (result.verify.readErrors > 0) problems.push(`${at}: ${result.verify.readErrors} read-back get(s) failed, so those keys are unverified`);
   if (result.errors.total > 0) problems.push(`${at}: ${result.errors.total} request(s) failed: ${JSON.stringify(result.errors.byCode)}`);
@@ -350,8 +396,13 @@ function problemsOf(result: NodeCountResult): string[] {
   return problems;
 }
 
+function problemsOf(result: NodeCountResult): string[] {
+  const at = `${result.nodes} node(s)`;
+  return [...phaseProblems(at, result), ...(result.halfPeak === null ? [] : phaseProblems(`${at} at half peak`, result.halfPeak))];
+}
+
 /** Runs the whole benchmark. Throws only on a broken harness; lost writes are in the report. */
-export async function runBench(options: BenchOptions, io: BenchIo = {}): Promise<BenchReport> {
+export async function runBench(options: BenchOptions, io: BenchIo = {}, commandLine: string | null = null): Promise<BenchReport> {
   checkBenchOptions(options);
   const startedAt = new Date().toISOString();
   const machine = machineInfo(options.fsync);
@@ -375,18 +426,20 @@ export async function runBench(options: BenchOptions, io: BenchIo = {}): Promise
     for (const nodes of options.nodeCounts) {
       const result = await runNodeCount(nodes, options, pool, io, baseline, machine.cores);
       results.push(result);
-      io.note?.(`${nodes} node(s): ${Math.round(result.writesPerSecond).toLocaleString('en-US')} writes/s, p99 ${result.writeLatencyMs.p99 ?? '-'} ms`);
+      const half = result.halfPeak === null ? '' : `; at half peak p99 ${result.halfPeak.writeLatencyMs.p99 ?? '-'} ms`;
+      io.note?.(`${nodes} node(s): ${Math.round(result.writesPerSecond).toLocaleString('en-US')} writes/s, p99 ${result.writeLatencyMs.p99 ?? '-'} ms${half}`);
     }
   } finally {
     await pool.destroy();
   }
   const problems = results.flatMap(problemsOf);
-  const writesMissing = results.reduce((acc, result) => acc + result.verify.missing, 0);
+  const writesMissing = results.reduce((acc, result) => acc + result.verify.missing + (result.halfPeak?.verify.missing ?? 0), 0);
   const { testOnlyForgetKey: _forget, jsonPath: _json, ...publicOptions } = options;
   void _forget;
   void _json;
   return {
     tool: 'raftlab bench',
+    commandLine,
     startedAt,
     finishedAt: new Date().toISOString(),
     machine,

@@ -85,6 +85,8 @@ export interface LoadTask {
   readonly valueBytes: number;
   readonly keys: number;
   readonly maxValueBytes: number;
+  /** The first write's seq: phases on one cluster use disjoint ranges. */
+  readonly seqStart: number;
   /** Wall-clock (Date.now) instants shared by every thread of the process. */
   readonly startAtMs: number;
   readonly warmupEndsAtMs: number;

@@ -42,6 +42,8 @@ const CRASH_NEW_LEADER_WITHIN_TICKS = 4;
 const ISOLATE_NEW_LEADER_WITHIN_TICKS = 1;
 /** A leader picked for isolation after a commit is cut off within this many ticks. */
 const ISOLATE_AFTER_COMMIT_WITHIN_TICKS = 1;
+/** Share of seeds that run the leader-churn preset instead of an independent draw of every fault. */
+const LEADER_CHURN_PROBABILITY = 0.25;
 /** Electing faster than this is impossible to reason about in a trace, slower just wastes steps. */
 const ELECTION_TICKS = 10;
 
@@ -50,12 +52,21 @@ export interface SimOptions {
   readonly nodes?: number;
   readonly testOnlyBugs?: TestOnlyBugs;
   readonly maxSteps?: number;
+  /** Replaces parts of the profile the seed draws (to explore one fault mix, or to switch one off). */
+  readonly profile?: Partial<FaultProfile>;
   /** Receives one line per delivered message, state change and fault. */
   readonly trace?: ((line: string) => void) | null;
 }
 
 /** Everything the seed decided about the run's environment. */
 export interface FaultProfile {
+  /**
+   * The leader-churn preset (swarm testing): three nodes unless fixed, one entry per
+   * append, and leaders cut off right after winning and right after committing. It
+   * recreates Figure 8's sequence (a leader replicating an old term's entries one by
+   * one, then vanishing) far more often than an even mix of faults does.
+   */
+  readonly leaderChurn: boolean;
   readonly nodes: number;
   readonly safetyTicks: number;
   readonly dropProbability: number;
@@ -194,7 +205,8 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     throw new Error(`simulator: cluster size must be an integer in ${CLUSTER_SIZE_MIN}..${CLUSTER_SIZE_MAX}, got ${size}`);
   }
   const delayMinTicks = random.pick([0.01, 0.05, 0.2]);
-  return {
+  const drawn: FaultProfile = {
+    leaderChurn: false,
     nodes: size,
     safetyTicks: random.int(300, 1200),
     dropProbability: random.pick([0, 0, 0.02, 0.1, 0.25]),
@@ -222,6 +234,15 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     checkQuorum: random.chance(0.75),
     maxEntriesPerAppend: random.pick([1, 1, 2, 3, 4096]),
     maxInflightAppends: random.pick([1, 2, 8, 64]),
+  };
+  if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
+  return {
+    ...drawn,
+    leaderChurn: true,
+    nodes: nodes ?? CLUSTER_SIZE_MIN,
+    maxEntriesPerAppend: 1,
+    isolateNewLeaderProbability: 0.6,
+    isolateAfterCommitProbability: 0.5,
   };
 }
 
@@ -277,7 +298,7 @@ class Simulation {
     this.#trace = options.trace ?? null;
     this.#maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
     const root = new SimRandom(seed);
-    this.profile = drawProfile(root, options.nodes);
+    this.profile = { ...drawProfile(root, options.nodes), ...options.profile };
     this.#networkRandom = root.fork();
     this.#faultRandom = root.fork();
     this.#clientRandom = root.fork();

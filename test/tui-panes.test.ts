@@ -79,6 +79,7 @@ test('log strip: aligned by index, committed [t] and uncommitted (t) differ with
   // A narrow strip shows the newest indexes only.
   const narrow = renderLogStrip(healthyStatus(), 6 + 4 * 4).map(stripTags);
   t.is(narrow[1], 'n1    [ 3][ 3]( 3)( 3)');
+  t.is(narrow[4], 'n4 X  <- its log ends at index 7 (term 2)', 'a node behind the window says where its log ends');
 });
 
 test('log strip marks an index whose summary was not sent', (t) => {

@@ -99,7 +99,10 @@ export class Dashboard {
   #resolveDone: () => void = () => undefined;
   /** Resolves when the user confirmed quitting. The caller stops the cluster. */
   readonly done: Promise<void>;
+  /** Cluster time minus our clock, so dashboard lines sort in with cluster events. */
+  #clockOffsetMs = 0;
   readonly #onEvent = (event: ClusterEvent): void => {
+    this.#clockOffsetMs = Math.max(this.#clockOffsetMs, event.time - (performance.now() - this.#startedMs));
     this.#feed.pushClusterEvent(event);
     this.#scenarios.observe(event);
   };
@@ -468,8 +471,16 @@ export class Dashboard {
     const rows = Number(this.#screen.height);
     const nodeCount = this.#status.nodes.length;
     const tableHeight = nodeCount + 3;
-    const middleHeight = Math.max(MIN_MIDDLE_HEIGHT, nodeCount + 3);
-    const logHeight = nodeCount + 3;
+    let middleHeight = Math.max(MIN_MIDDLE_HEIGHT, nodeCount + 3);
+    let logHeight = nodeCount + 3;
+    // On a short terminal (9 nodes at 36 rows) the charts and then the log strip give
+    // up rows so that the event feed keeps a few lines.
+    const spare = rows - 3 - tableHeight - middleHeight - logHeight - MIN_FEED_HEIGHT;
+    if (spare < 0) {
+      const fromMiddle = Math.min(-spare, middleHeight - MIN_SHRUNK_HEIGHT);
+      middleHeight -= fromMiddle;
+      logHeight = Math.max(MIN_SHRUNK_HEIGHT, logHeight - (-spare - fromMiddle));
+    }
     let top = 1;
     const place = (element: blessed.Widgets.BlessedElement, height: number): void => {
       element.top = top;
@@ -499,9 +510,9 @@ export class Dashboard {
     this.#feed.push({ timeMs: this.#nowMs(), source, kind: EventKind.Info, node: 0, text, error });
   }
 
-  /** Feed times are cluster times when the cluster tells them; dashboard lines use our clock. */
+  /** Our clock, moved onto the cluster's (events carry ms since the cluster started). */
   #nowMs(): number {
-    return performance.now() - this.#startedMs;
+    return performance.now() - this.#startedMs + this.#clockOffsetMs;
   }
 
   #randomKey(): string {
@@ -511,6 +522,7 @@ export class Dashboard {
 
 const MIN_MIDDLE_HEIGHT = 10;
 const MIN_FEED_HEIGHT = 4;
+const MIN_SHRUNK_HEIGHT = 6;
 /** Report every this-many failed background puts, so a partition does not flood the feed. */
 const LOAD_ERROR_REPORT_EVERY = 100;
 

@@ -99,6 +99,9 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
     stderr.write(`raftlab tui: the cluster did not start: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
+  // When the terminal goes away (SIGHUP, tmux kill-server) writes fail with EIO: the
+  // cluster must still be stopped cleanly, so a dead terminal is not a crash.
+  stdout.on('error', ignoreTerminalGone);
   const dashboard = new Dashboard({ cluster });
   const onSignal = (): void => dashboard.handleKey(undefined, { name: 'c', ctrl: true });
   process.once('SIGTERM', onSignal);
@@ -115,6 +118,11 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
   }
   stdout.write(`raftlab: cluster stopped; its files are in ${dataDir}\n`);
   return 0;
+}
+
+function ignoreTerminalGone(error: NodeJS.ErrnoException): void {
+  if (error.code === 'EIO' || error.code === 'EPIPE') return;
+  throw error;
 }
 
 const startRealCluster: ClusterStarter = async (options) => {

@@ -209,6 +209,8 @@ export function renderLogStrip(status: ClusterStatus, width: number): readonly s
     for (let index = firstIndex; index < firstIndex + cellCount && index <= node.lastLogIndex; index++) {
       row += logCell(byIndex.get(index));
     }
+    // A node far behind (partitioned, or down for a while) has no cell in the window.
+    if (node.lastLogIndex < firstIndex) row += color('gray', `<- its log ends at index ${node.lastLogIndex} (term ${node.lastLogTerm})`);
     lines.push(row);
   }
   return lines;

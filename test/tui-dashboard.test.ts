@@ -129,6 +129,10 @@ test('help and detail overlays open and Esc closes them', async (t) => {
     h.type('?');
     const help = await h.waitForScreen(/Keys \(act on the selected node\)/, 'help');
     t.regex(help, /partition 1,2\|3,4,5/);
+    t.notRegex(help, /Esc closes this help/, 'at 48 rows the end of the help is below the fold');
+    h.type('jjjjjjjjjjjjjjjjjjjjjjjjjjjjjj');
+    await h.waitForScreen(/Esc closes this help/, 'the end of the help after scrolling');
+    t.is(h.dashboard.ui.selectedNode, 1, 'j scrolls the help, it does not move the selection');
     h.type('\x1b');
     await h.waitForScreen(/^(?![\s\S]*Keys \(act on)/, 'help closed');
     h.type('\r');

@@ -194,14 +194,10 @@ export class Dashboard {
     commandLine.setContent(this.#ui.commandLineOpen ? `:${escapeForLine(this.#commandText)}{inverse} {/inverse}` : '');
     switch (this.#ui.overlay) {
       case Overlay.Help:
-        overlay.setLabel(' help ');
-        overlay.setContent(renderHelp(KEY_HELP, COMMANDS).join('\n'));
-        overlay.show();
+        this.#showOverlay(' help (j/k scroll) ', renderHelp(KEY_HELP, COMMANDS).join('\n'));
         break;
       case Overlay.Detail:
-        overlay.setLabel(` node n${this.#ui.selectedNode} `);
-        overlay.setContent(renderDetail(status, this.#ui.selectedNode).join('\n'));
-        overlay.show();
+        this.#showOverlay(` node n${this.#ui.selectedNode} `, renderDetail(status, this.#ui.selectedNode).join('\n'));
         break;
       case Overlay.None:
       case Overlay.ConfirmQuit:
@@ -210,6 +206,20 @@ export class Dashboard {
     }
     this.#screen.render();
   }
+
+  /** Sets the overlay only when its text changed: keeps the help's scroll position. */
+  #showOverlay(label: string, content: string): void {
+    const overlay = this.#widgets.overlay;
+    if (label !== this.#overlayLabel) {
+      overlay.setLabel(label);
+      overlay.setScroll(0);
+      this.#overlayLabel = label;
+    }
+    if (content !== overlay.getContent()) overlay.setContent(content);
+    overlay.show();
+  }
+
+  #overlayLabel = '';
 
   /** The text on screen, one string per row: what the headless tests read. */
   screenText(): string {
@@ -236,14 +246,27 @@ export class Dashboard {
     this.refresh();
   }
 
-  /** Runs one command line as if typed after ':'. Never throws. */
+  /** Runs one command line as if typed after ':' (and remembers it). Never throws. */
   runCommand(line: string): Promise<void> {
     this.#history.push(line);
+    return this.#execute(line);
+  }
+
+  /** Single keys go through the same commands, without filling the history. */
+  #execute(line: string): Promise<void> {
     return executeLine(line, this.#commandContext).then(() => this.refresh());
   }
 
   #normalKey(character: string | undefined, key: KeyEvent): void {
     const selected = this.#ui.selectedNode;
+    if (this.#ui.overlay === Overlay.Help) {
+      // The help can be longer than the screen: j/k and the arrows scroll it.
+      const step = character === 'j' || key.name === 'down' ? 1 : character === 'k' || key.name === 'up' ? -1 : key.name === 'pagedown' || key.name === 'space' ? HELP_PAGE_LINES : key.name === 'pageup' ? -HELP_PAGE_LINES : 0;
+      if (step !== 0) {
+        this.#widgets.overlay.scroll(step);
+        return;
+      }
+    }
     switch (key.name === 'escape' ? 'escape' : key.name === 'enter' ? 'enter' : key.name === 'up' ? 'k' : key.name === 'down' ? 'j' : key.name === 'space' ? 'n' : character) {
       case 'escape':
         this.#setUi({ overlay: Overlay.None, message: null });
@@ -268,28 +291,28 @@ export class Dashboard {
         this.#setUi({ overlay: Overlay.ConfirmQuit });
         return;
       case 'c':
-        void this.runCommand(`crash ${selected}`);
+        void this.#execute(`crash ${selected}`);
         return;
       case 'r':
-        void this.runCommand(`restart ${selected}`);
+        void this.#execute(`restart ${selected}`);
         return;
       case 'i':
-        void this.runCommand(`isolate ${selected}`);
+        void this.#execute(`isolate ${selected}`);
         return;
       case 'h':
-        void this.runCommand('heal');
+        void this.#execute('heal');
         return;
       case 'e':
-        void this.runCommand(`campaign ${selected}`);
+        void this.#execute(`campaign ${selected}`);
         return;
       case 't':
-        void this.runCommand(`transfer ${selected}`);
+        void this.#execute(`transfer ${selected}`);
         return;
       case 'x':
-        void this.runCommand('crash leader');
+        void this.#execute('crash leader');
         return;
       case 'p':
-        void this.runCommand(`put ${this.#randomKey()} ${Math.floor(this.#random() * 1000)}`);
+        void this.#execute(`put ${this.#randomKey()} ${Math.floor(this.#random() * 1000)}`);
         return;
       case 'n':
         this.#scenarios.advance();
@@ -462,7 +485,7 @@ export class Dashboard {
     const feed = box('events', { left: 0, width: '100%' });
     const message = box(null, { left: 0, height: 1, width: '100%' });
     const commandLine = box(null, { left: 0, height: 1, width: '100%' });
-    const overlay = box('help', { top: 'center', left: 'center', width: '80%', height: '80%', hidden: true, style: { bg: 'black', border: { fg: 'white' } }, scrollable: true });
+    const overlay = box('help', { top: 'center', left: 'center', width: '90%', height: '90%', hidden: true, style: { bg: 'black', border: { fg: 'white' } }, scrollable: true, alwaysScroll: true });
     return { statusBar, nodes, replication, throughput, latency, logStrip, feed, message, commandLine, overlay };
   }
 
@@ -523,6 +546,7 @@ export class Dashboard {
 const MIN_MIDDLE_HEIGHT = 10;
 const MIN_FEED_HEIGHT = 4;
 const MIN_SHRUNK_HEIGHT = 6;
+const HELP_PAGE_LINES = 10;
 /** Report every this-many failed background puts, so a partition does not flood the feed. */
 const LOAD_ERROR_REPORT_EVERY = 100;
 

@@ -26,7 +26,7 @@ function table(rows: readonly (readonly string[])[]): string {
 }
 
 export function resultsTable(results: readonly NodeCountResult[], withReads: boolean): string {
-  const header = ['nodes', 'writes/s', ...(withReads ? ['reads/s'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'fsyncs/s', 'entries/fsync', 'entries/AE', 'errors'];
+  const header = ['nodes', 'writes/s', ...(withReads ? ['reads/s'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'other CPU', 'fsyncs/s', 'entries/fsync', 'entries/AE', 'errors'];
   const rows = results.map((result) => [
     String(result.nodes),
     thousands(result.writesPerSecond),
@@ -37,6 +37,7 @@ export function resultsTable(results: readonly NodeCountResult[], withReads: boo
     ms(result.writeLatencyMs.p999),
     ms(result.writeLatencyMs.max),
     result.cpuCoresUsed.toFixed(2),
+    result.otherProcessesCpuCores.toFixed(2),
     optional(result.disk.leaderFsyncsPerSecond, 0),
     optional(result.disk.leaderEntriesPerFsync, 1),
     optional(result.disk.entriesPerAppendEntries, 1),
@@ -46,7 +47,7 @@ export function resultsTable(results: readonly NodeCountResult[], withReads: boo
 }
 
 export function halfPeakTable(results: readonly NodeCountResult[]): string {
-  const header = ['nodes', 'rate/s', 'writes/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'errors'];
+  const header = ['nodes', 'rate/s', 'writes/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'other CPU', 'errors'];
   const rows = results.flatMap((result) => {
     const half = result.halfPeak;
     if (half === null) return [];
@@ -61,6 +62,7 @@ export function halfPeakTable(results: readonly NodeCountResult[]): string {
         ms(half.writeLatencyMs.p999),
         ms(half.writeLatencyMs.max),
         half.cpuCoresUsed.toFixed(2),
+        half.otherProcessesCpuCores.toFixed(2),
         String(half.errors.total),
       ],
     ];
@@ -127,6 +129,7 @@ export function formatReport(report: BenchReport): string {
   if (report.baseline !== null) parts.push('', baselineText(report.baseline, report.results));
   const checked = report.results.reduce((acc, result) => acc + result.verify.checked + (result.halfPeak?.verify.checked ?? 0), 0);
   parts.push('', `read-back: ${checked} acknowledged key(s) read through linearizable gets, ${report.writesMissing} missing`);
+  if (report.notes.length > 0) parts.push('', 'notes:', ...report.notes.map((note) => `  - ${note}`));
   if (report.problems.length > 0) {
     parts.push('', report.writesMissing > 0 ? 'FAILED: acknowledged writes were lost' : 'THIS RUN HAD ERRORS:', ...report.problems.map((problem) => `  - ${problem}`));
   }

@@ -11,6 +11,7 @@ import { createPrng } from '../lib/raft/prng.js';
 import type { NodeId } from '../lib/raft/types.js';
 import type { DashboardCluster, DashboardKv, LinkFaults } from './cluster-port.js';
 import { describeClientError } from './cluster-port.js';
+import { escapeTags } from './format.js';
 import { COMMANDS, CommandHistory, NO_LINK_FAULTS, complete, executeLine } from './commands.js';
 import type { CommandContext } from './commands.js';
 import { renderDetail, renderEventFeed, renderHelp, renderLogStrip, renderMessageLine, renderNodeTable, renderReplication, renderStatusBar } from './panes.js';
@@ -59,7 +60,7 @@ export interface DashboardOptions {
   readonly seed?: number;
 }
 
-interface Widgets {
+interface DashboardWidgets {
   readonly statusBar: blessed.Widgets.BoxElement;
   readonly nodes: blessed.Widgets.BoxElement;
   readonly replication: blessed.Widgets.BoxElement;
@@ -79,7 +80,7 @@ export class Dashboard {
   readonly #kv: DashboardKv;
   readonly #screen: blessed.Widgets.Screen;
   readonly #commandContext: CommandContext;
-  readonly #widgets: Widgets;
+  readonly #widgets: DashboardWidgets;
   readonly #feed = new EventFeed();
   readonly #metrics = new MetricsHistory();
   readonly #history = new CommandHistory();
@@ -95,6 +96,7 @@ export class Dashboard {
   #loadTimer: NodeJS.Timeout | null = null;
   #loadInflight = 0;
   #loadCarry = 0;
+  #loadErrors = 0;
   #closed = false;
   #resolveDone: () => void = () => undefined;
   /** Resolves when the user confirmed quitting. The caller stops the cluster. */
@@ -191,7 +193,7 @@ export class Dashboard {
     logStrip.setContent(renderLogStrip(status, innerWidth(logStrip)).join('\n'));
     feed.setContent(renderEventFeed(this.#feed.recent(innerHeight(feed) * 2), innerHeight(feed), innerWidth(feed)).join('\n'));
     message.setContent(renderMessageLine(this.#ui));
-    commandLine.setContent(this.#ui.commandLineOpen ? `:${escapeForLine(this.#commandText)}{inverse} {/inverse}` : '');
+    commandLine.setContent(this.#ui.commandLineOpen ? `:${escapeTags(this.#commandText)}{inverse} {/inverse}` : '');
     switch (this.#ui.overlay) {
       case Overlay.Help:
         this.#showOverlay(' help (j/k scroll) ', renderHelp(KEY_HELP, COMMANDS).join('\n'));
@@ -451,12 +453,14 @@ export class Dashboard {
     }, LOAD_TICK_MS);
   }
 
-  #loadErrors = 0;
-
   #sampleMetrics(): void {
     if (this.#closed) return;
     const status = this.#cluster.status();
     this.#metrics.push({ opsPerSecond: status.opsPerSecond, latencyMsP50: status.latencyMsP50, latencyMsP99: status.latencyMsP99 });
+    this.#drawCharts();
+  }
+
+  #drawCharts(): void {
     const series = this.#metrics.series();
     const x = [...series.x];
     this.#widgets.throughput.setData([{ title: 'ops/s', x, y: [...series.ops], style: { line: 'green' } }]);
@@ -468,17 +472,17 @@ export class Dashboard {
 
   // ------------------------------------------------------------ widgets
 
-  #buildWidgets(): Widgets {
+  #buildWidgets(): DashboardWidgets {
     const screen = this.#screen;
     const box = (label: string | null, extra: blessed.Widgets.BoxOptions = {}): blessed.Widgets.BoxElement =>
       blessed.box({ parent: screen, tags: true, wrap: false, ...(label === null ? {} : { label: ` ${label} `, border: { type: 'line' } }), style: { border: { fg: 'gray' } }, ...extra });
     const statusBar = box(null, { top: 0, left: 0, height: 1, width: '100%', style: { bg: 'blue', fg: 'white' } });
     const nodes = box('nodes', { left: 0, width: '100%' });
     const replication = box('replication (leader view)', { left: 0, width: '50%' });
-    const chartOptions = (label: string): contrib.Widgets.LineOptions => ({ label: ` ${label} `, showLegend: true, legend: { width: 8 }, wholeNumbersOnly: false, style: { line: 'green', text: 'white', baseline: 'white' }, border: { type: 'line' } }) as contrib.Widgets.LineOptions;
+    const chartOptions = (label: string): contrib.Widgets.LineOptions => ({ label: ` ${label} `, showLegend: false, wholeNumbersOnly: false, numYLabels: CHART_Y_LABELS, style: { line: 'green', text: 'white', baseline: 'white' }, border: { type: 'line' } }) as contrib.Widgets.LineOptions;
     // Charts draw on a canvas made when they are attached: append them, do not pass parent.
     const throughput = contrib.line({ ...chartOptions('ops/s, last minute'), left: '50%', width: '25%' } as contrib.Widgets.LineOptions);
-    const latency = contrib.line({ ...chartOptions('commit latency ms'), left: '75%', width: '25%' } as contrib.Widgets.LineOptions);
+    const latency = contrib.line({ ...chartOptions('commit ms: p50 cyan, p99 yellow'), left: '75%', width: '25%' } as contrib.Widgets.LineOptions);
     screen.append(throughput);
     screen.append(latency);
     const logStrip = box('log ([t] committed, (t) not yet)', { left: 0, width: '100%' });
@@ -494,7 +498,8 @@ export class Dashboard {
     const rows = Number(this.#screen.height);
     const nodeCount = this.#status.nodes.length;
     const tableHeight = nodeCount + 3;
-    let middleHeight = Math.max(MIN_MIDDLE_HEIGHT, nodeCount + 3);
+    // Charts need height to be read; a tall terminal gives them more.
+    let middleHeight = Math.max(rows >= TALL_SCREEN_ROWS ? TALL_MIDDLE_HEIGHT : MIN_MIDDLE_HEIGHT, nodeCount + 3);
     let logHeight = nodeCount + 3;
     // On a short terminal (9 nodes at 36 rows) the charts and then the log strip give
     // up rows so that the event feed keeps a few lines.
@@ -521,6 +526,11 @@ export class Dashboard {
     place(feed, Math.max(MIN_FEED_HEIGHT, rows - top - 2));
     message.top = rows - 2;
     commandLine.top = rows - 1;
+    // blessed-contrib sizes a chart's canvas once, when it is attached: rebuild the
+    // canvases for the size just set, then draw the data again.
+    throughput.emit('attach');
+    latency.emit('attach');
+    this.#drawCharts();
   }
 
   // ------------------------------------------------------------ helpers
@@ -544,6 +554,9 @@ export class Dashboard {
 }
 
 const MIN_MIDDLE_HEIGHT = 10;
+const CHART_Y_LABELS = 3;
+const TALL_MIDDLE_HEIGHT = 14;
+const TALL_SCREEN_ROWS = 44;
 const MIN_FEED_HEIGHT = 4;
 const MIN_SHRUNK_HEIGHT = 6;
 const HELP_PAGE_LINES = 10;
@@ -556,10 +569,6 @@ function innerWidth(element: blessed.Widgets.BoxElement): number {
 
 function innerHeight(element: blessed.Widgets.BoxElement): number {
   return Math.max(1, Number(element.height) - 2);
-}
-
-function escapeForLine(text: string): string {
-  return text.replace(/[{}]/g, (brace) => (brace === '{' ? '{open}' : '{close}'));
 }
 
 export function prefersUnicode(environment: NodeJS.ProcessEnv = process.env): boolean {

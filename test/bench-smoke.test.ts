@@ -64,6 +64,7 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
       t.is(result.verify.readErrors, 0, at);
       t.true(result.writesAckedTotal >= result.writesAcked, at);
       t.is(result.halfPeak, null, at);
+      t.true((result.requestsPerClientMessage ?? 0) >= 1 && (result.repliesPerReplyMessage ?? 0) >= 1, at);
       // Either the nodes publish counters or the report says they are missing.
       t.true(result.disk.missing !== null || result.disk.leaderFsyncsPerSecond !== null, at);
     }

@@ -74,6 +74,8 @@ export class LeanClient {
   private closed = false;
   private leaderHint: NodeId;
   private readonly sweep: ReturnType<typeof setInterval>;
+  /** Batching as the client sees it: frames and port messages each way. */
+  readonly wire = { requestFrames: 0, requestMessages: 0, replyFrames: 0, replyMessages: 0 };
 
   constructor(
     private readonly nodeIds: readonly NodeId[],
@@ -162,6 +164,8 @@ export class LeanClient {
       }
       const bytes = packExact(frames);
       port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+      this.wire.requestFrames += frames.length;
+      this.wire.requestMessages++;
     }
   }
 
@@ -172,6 +176,8 @@ export class LeanClient {
     } catch {
       return; // A garbled batch: its requests time out and are counted as errors.
     }
+    this.wire.replyFrames += replies.length;
+    this.wire.replyMessages++;
     for (const reply of replies) this.onReply(reply);
   }
 

@@ -21,7 +21,7 @@ import { encodeHistogram, newLatencyHistogram, recordLatencyMs } from './histogr
 import { LeanClient } from './lean-client.js';
 import type { RequestDone, RequestFailure } from './lean-client.js';
 import { BENCH_LIMITS, PROGRESS_SLOTS_PER_GENERATOR, ProgressSlot } from './types.js';
-import type { LoadResult, LoadTask, MissingWrite, VerifyResult } from './types.js';
+import type { LoadResult, LoadTask, MissingWrite, VerifyResult, WireCounts } from './types.js';
 
 /** JSON adds two quote characters around a string value. */
 const JSON_STRING_QUOTES = 2;
@@ -57,6 +57,7 @@ function sleep(ms: number): Promise<void> {
 /** What the generator drives: the lean bench client, or the public KvClient. */
 interface LoadClient {
   open(): Promise<void>;
+  wire(): WireCounts | null;
   put(session: number, key: string, value: JsonValue, done: RequestDone): void;
   get(key: string, done: RequestDone): void;
   close(): void;
@@ -73,6 +74,10 @@ class LeanLoadClient implements LoadClient {
 
   open(): Promise<void> {
     return this.client.openSessions(this.task.clients);
+  }
+
+  wire(): WireCounts {
+    return { ...this.client.wire };
   }
 
   put(session: number, key: string, value: JsonValue, done: RequestDone): void {
@@ -101,6 +106,10 @@ class KvLoadClient implements LoadClient {
 
   open(): Promise<void> {
     return Promise.resolve();
+  }
+
+  wire(): null {
+    return null;
   }
 
   put(session: number, key: string, value: JsonValue, done: RequestDone): void {
@@ -189,6 +198,7 @@ class LoadGenerator {
         writeHistogram: encodeHistogram(this.writeHistogram),
         readHistogram: encodeHistogram(this.readHistogram),
         backlogMax: this.backlogMax,
+        wire: this.client.wire(),
         verify,
       };
     } finally {

@@ -124,6 +124,10 @@ export function formatReport(report: BenchReport): string {
     throughputChart(report.results),
   ];
   if (report.results.some((result) => result.halfPeak !== null)) parts.push('', halfPeakTable(report.results));
+  const batching = report.results
+    .filter((result) => result.requestsPerClientMessage !== null)
+    .map((result) => `${result.nodes} node(s) ${result.requestsPerClientMessage!.toFixed(1)} requests/message, ${result.repliesPerReplyMessage?.toFixed(1) ?? '-'} replies/message`);
+  if (batching.length > 0) parts.push('', `client-port batching: ${batching.join('; ')}`);
   const missingCounters = report.results.find((result) => result.disk.missing !== null)?.disk.missing;
   if (missingCounters !== undefined && missingCounters !== null) parts.push('', `note: ${missingCounters}`);
   if (report.baseline !== null) parts.push('', baselineText(report.baseline, report.results));

@@ -18,7 +18,7 @@ import type { LatencySummaryMs } from './histogram.js';
 import { checkBenchOptions } from './options.js';
 import type { BenchOptions } from './options.js';
 import { BENCH_LIMITS, PROGRESS_SLOTS_PER_GENERATOR, ProgressSlot } from './types.js';
-import type { BenchTask, BenchTaskResult, LoadResult, LoadTask, MissingWrite } from './types.js';
+import type { BenchTask, BenchTaskResult, LoadResult, LoadTask, MissingWrite, WireCounts } from './types.js';
 
 const WORKER_FILENAME = new URL('../../workers/bench-client.js', import.meta.url).href;
 /** Other processes using more than this many cores during a window earn a note. */
@@ -92,6 +92,10 @@ export interface PhaseResult {
   };
   readonly openLoopBacklogMax: number;
   readonly writesAckedTotal: number;
+  /** Client-side batching over the whole phase (lean client only): how many requests
+   *  share one port message to the leader, and how many replies come back in one. */
+  readonly requestsPerClientMessage: number | null;
+  readonly repliesPerReplyMessage: number | null;
 }
 
 export interface NodeCountResult extends PhaseResult {
@@ -186,6 +190,17 @@ function diskFigures(leaderId: NodeId, before: ClusterStatus, after: ClusterStat
 
 function sleepUntil(epochMs: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, epochMs - Date.now())));
+}
+
+function ratio(results: readonly LoadResult[], top: (wire: WireCounts) => number, bottom: (wire: WireCounts) => number): number | null {
+  let over = 0;
+  let under = 0;
+  for (const result of results) {
+    if (result.wire === null) return null;
+    over += top(result.wire);
+    under += bottom(result.wire);
+  }
+  return under === 0 ? null : over / under;
 }
 
 function addCounts(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
@@ -349,6 +364,8 @@ async function runPhase(
     },
     openLoopBacklogMax: Math.max(0, ...results.map((r) => r.backlogMax)),
     writesAckedTotal: sum((r) => r.writesAckedTotal),
+    requestsPerClientMessage: ratio(results, (wire) => wire.requestFrames, (wire) => wire.requestMessages),
+    repliesPerReplyMessage: ratio(results, (wire) => wire.replyFrames, (wire) => wire.replyMessages),
   };
 }
 

@@ -116,6 +116,13 @@ export interface VerifyResult {
   readonly readErrorCodes: Readonly<Record<string, number>>;
 }
 
+export interface WireCounts {
+  readonly requestFrames: number;
+  readonly requestMessages: number;
+  readonly replyFrames: number;
+  readonly replyMessages: number;
+}
+
 export interface LoadResult {
   readonly type: 'load';
   readonly generatorId: number;
@@ -134,6 +141,8 @@ export interface LoadResult {
   readonly readHistogram: string;
   /** Open loop: the largest local backlog of due-but-unsent requests. */
   readonly backlogMax: number;
+  /** Lean client only (null with KvClient): frames and port messages, whole run. */
+  readonly wire: WireCounts | null;
   readonly verify: VerifyResult;
 }
 

@@ -55,3 +55,29 @@ test('a fixed cluster size is honoured (--nodes)', (t) => {
     t.true(result.ok, report(result));
   }
 });
+
+test('profile overrides switch faults off: a calm run has no crash, partition or drop, and converges fast', (t) => {
+  const calm = {
+    dropProbability: 0,
+    duplicateProbability: 0,
+    crashMeanIntervalTicks: Infinity,
+    crashDuringSyncProbability: 0,
+    crashAfterVoteProbability: 0,
+    crashNewLeaderProbability: 0,
+    partitionMeanIntervalTicks: Infinity,
+    isolateNewLeaderProbability: 0,
+    isolateAfterCommitProbability: 0,
+    livenessFullRestart: false,
+    maxEntriesPerAppend: 64,
+    maxInflightAppends: 8,
+  };
+  for (const seed of [1, 2, 3]) {
+    const result = runSeed(seed, { profile: calm });
+    t.true(result.ok, report(result));
+    t.is(result.stats.crashes, 0, `seed ${seed}`);
+    t.is(result.stats.partitions, 0, `seed ${seed}`);
+    t.is(result.stats.messagesDropped, 0, `seed ${seed}`);
+    t.true(result.stats.commits > result.profile.safetyTicks / (2 * result.profile.proposalMeanIntervalTicks), `seed ${seed}: ${result.stats.commits} commits`);
+    t.true((result.stats.livenessTicks ?? Infinity) < 100, `seed ${seed}: converged in ${result.stats.livenessTicks} ticks`);
+  }
+});

@@ -199,3 +199,10 @@ test('checkConverged: committed entries lost everywhere are caught', (t) => {
   write(env, 1, [entry(1, 1, 'a'), entry(2, 1, 'b')], 2, status(1, 'leader', 1));
   violationOf(t, () => env.checker.checkConverged(1), Property.StateMachineSafety);
 });
+
+test('Leader Append-Only: a leader whose in-memory log shrinks is caught', (t) => {
+  const env = cluster(3);
+  env.checker.observe(1, { ...status(1, 'leader', 3), lastLogIndex: 7 });
+  env.checker.observe(1, { ...status(1, 'leader', 3), lastLogIndex: 9 });
+  violationOf(t, () => env.checker.observe(1, { ...status(1, 'leader', 3), lastLogIndex: 8 }), Property.LeaderAppendOnly);
+});

@@ -72,6 +72,8 @@ export class InvariantChecker {
   readonly #leaderOfTerm = new Map<Term, NodeId>();
   /** The term a node was last seen leading in, or null once seen as anything else. */
   readonly #leadingTerm = new Map<NodeId, Term | null>();
+  /** Leader Append-Only on the in-memory log: a leader's last index as last observed. */
+  readonly #leaderLastIndex = new Map<NodeId, number>();
   /** Log Matching: every (index, term) ever written anywhere, with its command and predecessor. */
   readonly #identities = new Map<number, EntryIdentity>();
   /** State Machine Safety: the global committed prefix, position i - 1 for index i. */
@@ -246,7 +248,18 @@ export class InvariantChecker {
       return;
     }
     const term = status.currentTerm;
-    if (this.#leadingTerm.get(id) === term) return;
+    if (this.#leadingTerm.get(id) === term) {
+      const lastIndex = this.#leaderLastIndex.get(id) ?? 0;
+      if (status.lastLogIndex < lastIndex) {
+        throw new InvariantViolation(
+          Property.LeaderAppendOnly,
+          `node ${id}, leader of term ${term}, shrank its log from last index ${lastIndex} to ${status.lastLogIndex}`,
+        );
+      }
+      this.#leaderLastIndex.set(id, status.lastLogIndex);
+      return;
+    }
+    this.#leaderLastIndex.set(id, status.lastLogIndex);
     const incumbent = this.#leaderOfTerm.get(term);
     if (incumbent !== undefined && incumbent !== id) {
       throw new InvariantViolation(Property.ElectionSafety, `nodes ${incumbent} and ${id} were both leader of term ${term}`);

@@ -26,7 +26,7 @@ function table(rows: readonly (readonly string[])[]): string {
 }
 
 export function resultsTable(results: readonly NodeCountResult[], withReads: boolean): string {
-  const header = ['nodes', 'writes/s', ...(withReads ? ['reads/s'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'other CPU', 'fsyncs/s', 'entries/fsync', 'entries/AE', 'errors'];
+  const header = ['nodes', 'writes/s', ...(withReads ? ['reads/s'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'writes/CPU-s', 'other CPU', 'fsyncs/s', 'entries/fsync', 'entries/AE', 'errors'];
   const rows = results.map((result) => [
     String(result.nodes),
     thousands(result.writesPerSecond),
@@ -37,6 +37,7 @@ export function resultsTable(results: readonly NodeCountResult[], withReads: boo
     ms(result.writeLatencyMs.p999),
     ms(result.writeLatencyMs.max),
     result.cpuCoresUsed.toFixed(2),
+    result.writesPerCpuSecond === null ? '-' : thousands(result.writesPerCpuSecond),
     result.otherProcessesCpuCores.toFixed(2),
     optional(result.disk.leaderFsyncsPerSecond, 0),
     optional(result.disk.leaderEntriesPerFsync, 1),

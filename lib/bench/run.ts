@@ -71,6 +71,9 @@ export interface PhaseResult {
   /** process.cpuUsage() over the window: every thread of this process. */
   readonly cpuCoresUsed: number;
   readonly cpuPercentOfMachine: number;
+  /** Writes per CPU-second this process spent: less sensitive to other processes
+   *  competing for the machine than writes/s (but not immune: caches, frequency). */
+  readonly writesPerCpuSecond: number | null;
   /** Cores other processes kept busy during the window (from the OS's per-core times). */
   readonly otherProcessesCpuCores: number;
   /** The OS's 1-minute load average at the end of the window. */
@@ -345,6 +348,7 @@ async function runPhase(
     readLatencyMs,
     cpuCoresUsed,
     cpuPercentOfMachine: (100 * cpuCoresUsed) / cores,
+    writesPerCpuSecond: cpuCoresUsed > 0 ? writesAcked / windowSeconds / cpuCoresUsed : null,
     otherProcessesCpuCores: Math.max(0, machineCoresBusy - cpuCoresUsed),
     loadAverage1m: loadavg()[0] ?? 0,
     disk: diskFigures(leaderId, before.status, after.status, measuredMs / 1000),

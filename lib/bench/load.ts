@@ -2,8 +2,11 @@
 // own ports to every node, so the supervisor's thread is never the bottleneck.
 //
 // Honesty rules this file keeps:
-// - A write counts only when the KvClient resolves, i.e. after the leader committed and
-//   applied it. Errors are counted by code, never retried into the numbers.
+// - A write counts only when its node answers ok (lean client) or the KvClient
+//   resolves, i.e. after the leader committed and applied it. Errors are counted by
+//   code, never retried into the numbers.
+// - The read-back goes through the public KvClient on ports of its own, so a bug in the
+//   lean client cannot vouch for itself.
 // - Closed loop: latency runs from the moment the request was issued. Open loop
 //   (--rate): latency runs from the moment the request was *due*, so a stall that
 //   delays sending is charged to the system, not hidden (no coordinated omission).

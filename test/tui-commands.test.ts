@@ -108,7 +108,7 @@ test('values are JSON when they parse, text otherwise', (t) => {
   t.is(parseValue('{broken'), '{broken');
 });
 
-test('partition groups: ids once each, at least two groups', (t) => {
+test('partition groups: ids once per group, bridges allowed, at least two groups', (t) => {
   const status = healthyStatus();
   t.deepEqual(parseGroups('1,2|3,4,5', status), [
     [1, 2],
@@ -116,7 +116,11 @@ test('partition groups: ids once each, at least two groups', (t) => {
   ]);
   t.deepEqual(parseGroups('1|2', status), [[1], [2]]);
   t.throws(() => parseGroups('1,2', status), { message: /at least two groups/ });
-  t.throws(() => parseGroups('1,2|2,3', status), { message: /node 2 is in two groups/ });
+  t.deepEqual(parseGroups('1,2,3|3,4,5', status), [
+    [1, 2, 3],
+    [3, 4, 5],
+  ], 'n3 may bridge both groups');
+  t.throws(() => parseGroups('1,1|2,3', status), { message: /node 1 twice in one group/ });
   t.throws(() => parseGroups('1,9|2', status), { message: /no node 9/ });
   t.throws(() => parseGroups('1||2', status), { message: /empty group/ });
 });

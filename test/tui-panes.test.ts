@@ -1,7 +1,7 @@
 import test from 'ava';
 import { EventKind } from '../lib/cluster/types.js';
 import { COMMANDS } from '../tui/commands.js';
-import { KEY_HELP } from '../tui/dashboard.js';
+import { KEY_HELP, prefersUnicode } from '../tui/dashboard.js';
 import { stripTags } from '../tui/format.js';
 import { quorumOk, renderDetail, renderEventFeed, renderHelp, renderLogStrip, renderMessageLine, renderNodeTable, renderReplication, renderStatusBar, wrap } from '../tui/panes.js';
 import { EventFeed, FeedSource, MetricsHistory, initialUiState } from '../tui/state.js';
@@ -36,6 +36,14 @@ test('status bar: no leader is "none" in red, quorum LOST, partition and slow-mo
   t.regex(bar, /\[LOAD 50\/s\]/);
 });
 
+test('prefers unicode line drawing under NCURSES_NO_UTF8_ACS=1 or a UTF-8 locale', (t) => {
+  t.true(prefersUnicode({ NCURSES_NO_UTF8_ACS: '1' }));
+  t.true(prefersUnicode({ LANG: 'en_US.UTF-8' }));
+  t.true(prefersUnicode({ LC_ALL: 'C.utf8' }));
+  t.false(prefersUnicode({ LANG: 'C' }));
+  t.false(prefersUnicode({}));
+});
+
 test('quorum: a majority of live nodes that can talk to each other', (t) => {
   t.true(quorumOk(healthyStatus()));
   t.false(quorumOk(leaderlessStatus()));
@@ -53,6 +61,8 @@ test('node table: one row per node with role word and symbol, DOWN rows, selecti
   t.regex(rows[2] ?? '', /n2\s+- FOLLOWER\s+3\s+n1\s+12\/3\s+10\s+10\s+\[########\.\.\]\s+15ms\s+4\.0K\s+1\.5ms/);
   t.regex(rows[3] ?? '', /^>\s+n3/, 'the selected node is marked');
   t.regex(rows[4] ?? '', /n4\s+X DOWN\s+2/);
+  const bridged = plain(renderNodeTable({ ...healthyStatus(), partition: [[1, 2, 3], [3, 4, 5]] }, ui)).split('\n');
+  t.regex(bridged[3] ?? '', /n3 .*\sA\+B\s*$/, 'a bridge node is in both groups');
   const partitioned = plain(renderNodeTable(leaderlessStatus(), ui)).split('\n');
   t.regex(partitioned[1] ?? '', /\? CANDIDATE.*\sA\s*$/);
   t.regex(partitioned[3] ?? '', /X DOWN.*\sB\s*$/);

@@ -103,15 +103,18 @@ export function parseTarget(text: string | undefined, status: ClusterStatus, all
   return [parseNodeId(text, status)];
 }
 
-/** "1,2|3,4,5": groups separated by |, ids by commas; every id at most once. */
+/**
+ * "1,2|3,4,5": groups separated by |, ids by commas. A node may be in several groups
+ * ("1,2,3|3,4,5": n3 bridges both halves); nodes in no group are cut off from all.
+ */
 export function parseGroups(text: string | undefined, status: ClusterStatus): readonly (readonly NodeId[])[] {
   if (text === undefined) throw new UsageError('missing groups');
-  const seen = new Set<NodeId>();
   const groups = text.split('|').map((groupText) => {
     if (groupText.trim() === '') throw new UsageError(`empty group in '${text}'`);
+    const seen = new Set<NodeId>();
     return groupText.split(',').map((idText) => {
       const id = parseNodeId(idText.trim(), status);
-      if (seen.has(id)) throw new UsageError(`node ${id} is in two groups`);
+      if (seen.has(id)) throw new UsageError(`node ${id} twice in one group`);
       seen.add(id);
       return id;
     });
@@ -272,7 +275,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   command({
     name: 'partition',
     usage: 'partition 1,2|3,4,5',
-    summary: 'split the network into groups',
+    summary: 'split the network (1,2,3|3,4,5: n3 bridges)',
     args: [ArgKind.Groups],
     run: (context, [groupsText]) => {
       const groups = parseGroups(groupsText, context.status());

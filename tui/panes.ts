@@ -49,11 +49,11 @@ export function quorumOk(status: ClusterStatus): boolean {
   return connectivityGroups(status).some((group) => group.filter((id) => alive.has(id)).length >= needed);
 }
 
-/** Which partition group a node is in, as a letter ("A", "B", ...); "-" when none is in force. */
+/** Which partition groups a node is in, as letters ("A", "B", "A+B" for a bridge); "-" when none is in force. */
 export function groupLabel(status: ClusterStatus, id: NodeId): string {
   if (status.partition === null) return '-';
-  const index = connectivityGroups(status).findIndex((group) => group.includes(id));
-  return index < 0 ? '?' : String.fromCharCode('A'.charCodeAt(0) + index);
+  const letters = connectivityGroups(status).flatMap((group, index) => (group.includes(id) ? [String.fromCharCode('A'.charCodeAt(0) + index)] : []));
+  return letters.length === 0 ? '?' : letters.join('+');
 }
 
 export function leaderNode(status: ClusterStatus): NodeStatus | undefined {

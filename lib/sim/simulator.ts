@@ -246,6 +246,7 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
   };
 }
 
+const PAYLOAD_ENCODER = new TextEncoder();
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 
@@ -566,7 +567,7 @@ class Simulation {
         this.#core(node, () => raw.step(input.message));
         return;
       case 'propose': {
-        const result = this.#core(node, () => raw.propose(new TextEncoder().encode(input.payload)));
+        const result = this.#core(node, () => raw.propose(PAYLOAD_ENCODER.encode(input.payload)));
         if (result.ok) {
           this.#proposalsAccepted++;
           this.#leaderHint = node.id;
@@ -594,7 +595,8 @@ class Simulation {
       const previousHardState = node.disk.hardState;
       this.#traceReady(node, ready);
       this.#checker.beforeWrite(node.id, ready.entries, status);
-      node.disk.write(ready.entries, ready.hardState);
+      // A Ready the disk cannot take (a gap, entries out of order) is the core's fault.
+      this.#core(node, () => node.disk.write(ready.entries, ready.hardState));
       this.#checker.afterWrite(node.id, ready.entries, ready.hardState);
       this.#checker.observe(node.id, status);
       if (status.role === Role.Leader && ready.hardState !== null && ready.hardState.commitIndex > previousHardState.commitIndex) {

@@ -184,6 +184,20 @@ export class Dashboard {
   /** Redraws every pane from the cluster's current status. */
   refresh(): void {
     if (this.#closed) return;
+    try {
+      this.#draw();
+    } catch (error: unknown) {
+      // A drawing bug must not take the cluster down with it in the middle of a demo:
+      // say so once in the feed and keep going.
+      const text = `dashboard error: ${error instanceof Error ? error.message : String(error)}`;
+      if (text !== this.#lastDrawError) this.#pushFeed(FeedSource.Dashboard, text, true);
+      this.#lastDrawError = text;
+    }
+  }
+
+  #lastDrawError = '';
+
+  #draw(): void {
     this.#status = this.#cluster.status();
     const status = this.#status;
     const { statusBar, nodes, replication, logStrip, feed, message, commandLine, overlay } = this.#widgets;
@@ -455,9 +469,13 @@ export class Dashboard {
 
   #sampleMetrics(): void {
     if (this.#closed) return;
-    const status = this.#cluster.status();
+    const status = this.#status;
     this.#metrics.push({ opsPerSecond: status.opsPerSecond, latencyMsP50: status.latencyMsP50, latencyMsP99: status.latencyMsP99 });
-    this.#drawCharts();
+    try {
+      this.#drawCharts();
+    } catch (error: unknown) {
+      this.#pushFeed(FeedSource.Dashboard, `chart error: ${error instanceof Error ? error.message : String(error)}`, true);
+    }
   }
 
   #drawCharts(): void {

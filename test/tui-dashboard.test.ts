@@ -19,10 +19,10 @@ interface Harness {
   close(): Promise<void>;
 }
 
-function harness(nodes = 5): Harness {
+function harness(nodes = 5, columns = 160, rows = 48): Harness {
   const cluster = new FakeCluster({ nodes, seed: SEED, tickMs: 5, autoTick: true, fsync: true });
   const input = new PassThrough();
-  const output = Object.assign(new PassThrough(), { columns: 160, rows: 48, isTTY: true });
+  const output = Object.assign(new PassThrough(), { columns, rows, isTTY: true });
   output.resume();
   const dashboard = new Dashboard({ cluster, input, output, refreshMs: 20, seed: SEED });
   dashboard.start();
@@ -61,6 +61,23 @@ test('the screen shows the leader, the table, the log strip and the event feed',
     t.regex(screen, /is leader for term \d+ with votes from/);
     t.regex(screen, /ops\/s, last minute/);
     t.is(screen.split('\n').length, 48, `(seed ${SEED}) 48 rows`);
+  } finally {
+    await h.close();
+  }
+});
+
+test('usable at 120x36 with 9 nodes: every node row, the log strip and the feed fit', async (t) => {
+  const h = harness(9, 120, 36);
+  try {
+    const screen = await h.waitForScreen(/\* LEADER/, 'a leader');
+    const lines = screen.split('\n');
+    t.is(lines.length, 36);
+    t.true(lines.every((line) => line.length <= 120));
+    for (let id = 1; id <= 9; id++) t.regex(screen, new RegExp(`│[ >] n${id} +[-*?~X] `), `row of n${id}`);
+    t.regex(screen, /─ log /);
+    t.regex(screen, /─ events /);
+    t.regex(screen, /is leader for term/, 'the feed shows at least one line');
+    t.regex(lines[35] ?? '', /^$/, 'the command line is the last row');
   } finally {
     await h.close();
   }

@@ -152,6 +152,10 @@ test('help and detail overlays open and Esc closes them', async (t) => {
     t.is(h.dashboard.ui.selectedNode, 1, 'j scrolls the help, it does not move the selection');
     h.type('\x1b');
     await h.waitForScreen(/^(?![\s\S]*Keys \(act on)/, 'help closed');
+    h.type('\x1b[5~');
+    await h.waitForScreen(/events \(\d+ lines back; End follows the newest\)/, 'the feed scrolled back');
+    h.type('\x1b[F');
+    await h.waitForScreen(/─ events ─/, 'the feed following the newest again');
     h.type('\r');
     const detail = await h.waitForScreen(/Recent log entries/, 'the detail view');
     t.regex(detail, /node n1 /);

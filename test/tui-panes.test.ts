@@ -115,6 +115,10 @@ test('event feed: newest at the bottom, long lines wrapped, invariant alarms in 
   t.is(long.length, 2, 'only the last 2 lines fit');
   t.true(long.every((line) => line.length <= 40));
   t.deepEqual(wrap('aaa bbb ccc', 7), ['aaa bbb', 'ccc']);
+  const many = Array.from({ length: 10 }, (_, position) => entry(`line ${position}`));
+  t.deepEqual(renderEventFeed(many, 3, 80, 0).map(stripTags), ['01:01.5 n2 line 7', '01:01.5 n2 line 8', '01:01.5 n2 line 9']);
+  t.deepEqual(renderEventFeed(many, 3, 80, 4).map(stripTags), ['01:01.5 n2 line 3', '01:01.5 n2 line 4', '01:01.5 n2 line 5'], 'scrolled back 4 lines');
+  t.deepEqual(renderEventFeed(many, 3, 80, 50).map(stripTags), ['01:01.5 n2 line 0', '01:01.5 n2 line 1', '01:01.5 n2 line 2'], 'scrolling stops at the oldest');
 });
 
 test('help lists every key and every command usage', (t) => {

@@ -44,6 +44,7 @@ export const KEY_HELP: readonly HelpKey[] = [
   { key: 'x', action: 'crash the leader' },
   { key: 'p', action: 'put a random key' },
   { key: 'n / space', action: 'next step of the running scenario' },
+  { key: 'PgUp/PgDn End', action: 'scroll the event feed back / forward / to the newest' },
   { key: ':', action: 'command line' },
   { key: '?', action: 'this help' },
   { key: 'Esc', action: 'close an overlay or the command line' },
@@ -196,6 +197,7 @@ export class Dashboard {
   }
 
   #lastDrawError = '';
+  #feedLabel = ' events ';
 
   #draw(): void {
     this.#status = this.#cluster.status();
@@ -205,7 +207,12 @@ export class Dashboard {
     nodes.setContent(renderNodeTable(status, this.#ui).join('\n'));
     replication.setContent(renderReplication(status, innerWidth(replication)).join('\n'));
     logStrip.setContent(renderLogStrip(status, innerWidth(logStrip)).join('\n'));
-    feed.setContent(renderEventFeed(this.#feed.recent(innerHeight(feed) * 2), innerHeight(feed), innerWidth(feed)).join('\n'));
+    const scroll = Math.min(this.#ui.feedScrollLines, this.#feed.size);
+    const feedLabel = scroll === 0 ? ' events ' : ` events (${scroll} lines back; End follows the newest) `;
+    if (feedLabel !== this.#feedLabel) feed.setLabel(feedLabel);
+    this.#feedLabel = feedLabel;
+    feed.setContent(renderEventFeed(this.#feed.recent(innerHeight(feed) + scroll), innerHeight(feed), innerWidth(feed), scroll).join('\n'));
+    if (this.#ui.message !== null && this.#ui.message.level !== MessageLevel.Error && performance.now() - this.#messageSetMs > MESSAGE_TTL_MS) this.#ui = { ...this.#ui, message: null };
     message.setContent(renderMessageLine(this.#ui));
     commandLine.setContent(this.#ui.commandLineOpen ? `:${escapeTags(this.#commandText)}{inverse} {/inverse}` : '');
     switch (this.#ui.overlay) {
@@ -283,9 +290,19 @@ export class Dashboard {
         return;
       }
     }
-    switch (key.name === 'escape' ? 'escape' : key.name === 'enter' ? 'enter' : key.name === 'up' ? 'k' : key.name === 'down' ? 'j' : key.name === 'space' ? 'n' : character) {
+    const named: Record<string, string> = { escape: 'escape', enter: 'enter', up: 'k', down: 'j', space: 'n', pageup: 'pageup', pagedown: 'pagedown', end: 'end' };
+    switch ((key.name === undefined ? undefined : named[key.name]) ?? character) {
       case 'escape':
         this.#setUi({ overlay: Overlay.None, message: null });
+        return;
+      case 'pageup':
+        this.#setUi({ feedScrollLines: Math.min(this.#feed.size, this.#ui.feedScrollLines + FEED_SCROLL_LINES) });
+        return;
+      case 'pagedown':
+        this.#setUi({ feedScrollLines: Math.max(0, this.#ui.feedScrollLines - FEED_SCROLL_LINES) });
+        return;
+      case 'end':
+        this.#setUi({ feedScrollLines: 0 });
         return;
       case 'enter':
         this.#setUi({ overlay: this.#ui.overlay === Overlay.Detail ? Overlay.None : Overlay.Detail });
@@ -554,8 +571,11 @@ export class Dashboard {
   // ------------------------------------------------------------ helpers
 
   #setUi(change: Partial<UiState>): void {
+    if (change.message !== undefined) this.#messageSetMs = performance.now();
     this.#ui = { ...this.#ui, ...change };
   }
+
+  #messageSetMs = 0;
 
   #pushFeed(source: FeedSource, text: string, error: boolean): void {
     this.#feed.push({ timeMs: this.#nowMs(), source, kind: EventKind.Info, node: 0, text, error });
@@ -578,6 +598,9 @@ const TALL_SCREEN_ROWS = 44;
 const MIN_FEED_HEIGHT = 4;
 const MIN_SHRUNK_HEIGHT = 6;
 const HELP_PAGE_LINES = 10;
+const FEED_SCROLL_LINES = 10;
+/** Info and ok messages leave the status line after this; errors stay until replaced. */
+const MESSAGE_TTL_MS = 10_000;
 /** Report every this-many failed background puts, so a partition does not flood the feed. */
 const LOAD_ERROR_REPORT_EVERY = 100;
 

@@ -243,15 +243,19 @@ const EVENT_KIND_COLORS = {
   info: 'white',
 } as const satisfies Record<EventKind, string>;
 
-/** The newest entries that fit in `height` lines of `width` columns, long ones wrapped. */
-export function renderEventFeed(entries: readonly FeedEntry[], height: number, width: number): readonly string[] {
+/**
+ * The entries that fit in `height` lines of `width` columns, long ones wrapped: the
+ * newest, or those `scrollLines` lines further back.
+ */
+export function renderEventFeed(entries: readonly FeedEntry[], height: number, width: number, scrollLines = 0): readonly string[] {
   const lines: string[] = [];
-  for (let position = entries.length - 1; position >= 0 && lines.length < height; position--) {
+  for (let position = entries.length - 1; position >= 0 && lines.length < height + scrollLines; position--) {
     const entry = entries[position];
     if (entry === undefined) continue;
     lines.unshift(...feedEntryLines(entry, width));
   }
-  return lines.slice(-height);
+  const end = Math.max(Math.min(height, lines.length), lines.length - scrollLines);
+  return lines.slice(Math.max(0, end - height), end);
 }
 
 const FEED_PREFIX_WIDTH = 12;

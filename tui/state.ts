@@ -143,6 +143,8 @@ export interface UiState {
   readonly scenario: ScenarioProgress | null;
   /** The tick the cluster started with; a slower tick is shown as slow motion. */
   readonly normalTickMs: number;
+  /** How far the event feed is scrolled back, in lines (0: following the newest). */
+  readonly feedScrollLines: number;
 }
 
 export const initialUiState: UiState = {
@@ -153,4 +155,5 @@ export const initialUiState: UiState = {
   loadRatePerSecond: 0,
   scenario: null,
   normalTickMs: 0,
+  feedScrollLines: 0,
 };

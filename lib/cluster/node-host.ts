@@ -207,8 +207,12 @@ export class NodeHost {
   private onWrite(client: ClientConnection, rid: number, bytes: Uint8Array): void {
     let command: Command;
     try {
+      // decodeCommand checks the shape and the key. Each value's encoded size is bounded
+      // by the whole command's, so the exact size check is needed only for big commands.
       command = decodeCommand(bytes);
-      if (command.type === 'request') validateOperation(command.operation, this.data.maxValueBytes);
+      if (command.type === 'request' && bytes.length > this.data.maxValueBytes) {
+        validateOperation(command.operation, this.data.maxValueBytes);
+      }
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       this.reply(client, rid, {

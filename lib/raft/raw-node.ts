@@ -474,13 +474,21 @@ export class RawNode {
     }
   }
 
-  #handleAppendEntries(message: AppendEntries): void {
+  #handleAppendEntries(request: AppendEntries): void {
     const commitIndex = this.#log.commitIndex;
+    let message = request;
     if (message.prevLogIndex < commitIndex) {
-      // Stale (delayed or duplicated) request below what we know is committed: those
-      // entries match the leader's by Leader Completeness; report our commit point.
-      this.#sendAppendResponse(message.from, true, commitIndex, 0, 0);
-      return;
+      // The request starts below what we know is committed: entries up to commitIndex
+      // match the leader's (Leader Completeness), so skip them. If that leaves nothing
+      // (a delayed or duplicated request), report our commit point; otherwise go on with
+      // the rest, anchored at commitIndex, instead of making the leader send it again.
+      const skipped = commitIndex - message.prevLogIndex;
+      const anchor = message.entries[skipped - 1];
+      if (anchor === undefined) {
+        this.#sendAppendResponse(message.from, true, commitIndex, 0, 0);
+        return;
+      }
+      message = { ...message, prevLogIndex: commitIndex, prevLogTerm: anchor.term, entries: message.entries.slice(skipped) };
     }
     const skipTermCheck = this.#config.testOnlyBugs.skipPrevLogTermCheck === true;
     // §5.3: "Reply false if log doesn't contain an entry at prevLogIndex whose term matches prevLogTerm".

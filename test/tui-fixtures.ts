@@ -24,6 +24,10 @@ export function nodeStatus(id: number, overrides: Partial<NodeStatus> = {}): Nod
     progress: [],
     recentEntries: entries(1, 12, 10, (index) => (index <= 5 ? 2 : 3)),
     malformedMessages: 0,
+    fsyncCount: 0,
+    entriesPersisted: 0,
+    appendEntriesSent: 0,
+    entriesSent: 0,
     ...overrides,
   };
 }

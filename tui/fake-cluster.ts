@@ -440,6 +440,10 @@ export class FakeCluster implements DashboardCluster {
       progress,
       recentEntries,
       malformedMessages: 0,
+      fsyncCount: 0,
+      entriesPersisted: 0,
+      appendEntriesSent: 0,
+      entriesSent: 0,
     };
   }
 

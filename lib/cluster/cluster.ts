@@ -11,6 +11,7 @@ import { Role } from '../raft/types.js';
 import type { NodeId } from '../raft/types.js';
 import { truncateToSyncedPosition } from '../storage/file-storage.js';
 import { ClientHub } from './client.js';
+import { WriteStats } from './write-stats.js';
 import type { KvClient } from './client.js';
 import { ErrorCode, RaftlabError } from './errors.js';
 import { HEALTHY_LINK } from './protocol.js';
@@ -50,7 +51,6 @@ const MAX_NODES = 9;
 const STATUS_INTERVAL_MS = 100;
 const STOP_TIMEOUT_MS = 5000;
 const LATENCY_WINDOW_MS = 10_000;
-const LATENCY_SAMPLES_KEPT = 20_000;
 const WORKER_URL = new URL('../../workers/raft-node.js', import.meta.url);
 
 interface NodeSlot {
@@ -85,6 +85,10 @@ function initialStatus(id: NodeId): NodeStatus {
     progress: [],
     recentEntries: [],
     malformedMessages: 0,
+    fsyncCount: 0,
+    entriesPersisted: 0,
+    appendEntriesSent: 0,
+    entriesSent: 0,
   };
 }
 
@@ -104,7 +108,7 @@ export class Cluster extends EventEmitter {
   private readonly cutLinks: [NodeId, NodeId][] = [];
   private globalFault: LinkFaultOptions | null = null;
   private tickMs: number;
-  private readonly latencies: { at: number; ms: number }[] = [];
+  private readonly writeStats = new WriteStats();
   private stopped = false;
   /** Each worker gets its own seed, so a restarted node does not replay its old timeouts. */
   private spawnCount = 0;
@@ -461,9 +465,7 @@ export class Cluster extends EventEmitter {
       if (node.role === Role.Leader && (leaderId === 0 || node.term > nodes[leaderId - 1]!.term)) leaderId = node.id;
     }
     const now = Date.now();
-    const recent = this.latencies.filter((sample) => now - sample.at <= LATENCY_WINDOW_MS).map((sample) => sample.ms);
-    recent.sort((a, b) => a - b);
-    const quantile = (q: number): number | null => (recent.length === 0 ? null : recent[Math.min(recent.length - 1, Math.floor(q * recent.length))]!);
+    const latency = this.writeStats.latencyQuantiles(now, LATENCY_WINDOW_MS);
     return {
       nodes,
       leaderId,
@@ -472,15 +474,14 @@ export class Cluster extends EventEmitter {
       tickMs: this.tickMs,
       partition: this.partitionGroups,
       cutLinks: this.cutLinks,
-      opsPerSecond: this.latencies.filter((sample) => now - sample.at <= 1000).length,
-      latencyMsP50: quantile(0.5),
-      latencyMsP99: quantile(0.99),
+      opsPerSecond: this.writeStats.opsPerSecond(now),
+      latencyMsP50: latency.p50,
+      latencyMsP99: latency.p99,
     };
   }
 
   private recordLatency(ms: number): void {
-    this.latencies.push({ at: Date.now(), ms });
-    if (this.latencies.length > LATENCY_SAMPLES_KEPT) this.latencies.splice(0, this.latencies.length - LATENCY_SAMPLES_KEPT);
+    this.writeStats.record(Date.now(), ms);
   }
 
   private emitEvent(kind: ClusterEvent['kind'], node: NodeId, text: string, term?: number): void {

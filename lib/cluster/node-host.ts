@@ -85,6 +85,9 @@ export class NodeHost {
   private lastCommitEventAt = 0;
   private lastMalformedLogAt = 0;
   private malformedMessages = 0;
+  private entriesPersisted = 0;
+  private appendEntriesSent = 0;
+  private entriesSent = 0;
   private lastSyncAt = 0;
   private fsyncLatencyTotalMs = 0;
   private fsyncCountSinceStatus = 0;
@@ -291,6 +294,7 @@ export class NodeHost {
     if (ready.softState !== null) this.onSoftState(ready.softState);
     if (ready.entries.length > 0) {
       this.storage.append(ready.entries);
+      this.entriesPersisted += ready.entries.length;
       this.rememberEntries(ready.entries);
     }
     // Term and vote must be durable before any message that depends on them; entries
@@ -339,6 +343,11 @@ export class NodeHost {
 
   private send(messages: readonly Message[]): void {
     if (messages.length === 0) return;
+    for (const message of messages) {
+      if (message.type !== MessageType.AppendEntries) continue;
+      this.appendEntriesSent++;
+      this.entriesSent += message.entries.length;
+    }
     if (messages.length === 1) {
       const only = messages[0]!;
       this.transport.send(only.to, encodeRaftBatch(messages));
@@ -538,6 +547,10 @@ export class NodeHost {
       })),
       recentEntries,
       malformedMessages: this.malformedMessages,
+      fsyncCount: stats.fsyncCount,
+      entriesPersisted: this.entriesPersisted,
+      appendEntriesSent: this.appendEntriesSent,
+      entriesSent: this.entriesSent,
     };
   }
 

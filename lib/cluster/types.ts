@@ -48,6 +48,12 @@ export interface NodeStatus {
   readonly recentEntries: readonly EntrySummary[];
   /** Inbound messages the decoder refused since start. */
   readonly malformedMessages: number;
+  /** Cumulative since this worker started: fdatasyncs, entries written to the WAL,
+   *  AppendEntries messages sent and entries carried by them. */
+  readonly fsyncCount: number;
+  readonly entriesPersisted: number;
+  readonly appendEntriesSent: number;
+  readonly entriesSent: number;
 }
 
 export interface ClusterStatus {

@@ -18,8 +18,8 @@
 // One fdatasync covers at most the W requests in flight:  T_disk = W * F.
 // The implied limit is min(T_leader, T_cpu, T_disk). fdatasync blocks a thread without
 // using the CPU, so it counts in the leader's thread time but not in T_cpu.
-// B is the measured entries per AppendEntries when the nodes publish counters, else W
-// (every batch carries everything in flight): the best case, so the limit is a ceiling.
+// B is the leader's measured entries per AppendEntries (with one node: per fdatasync);
+// without counters, W (every batch carries everything in flight), the best case.
 
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';

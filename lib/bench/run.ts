@@ -37,16 +37,8 @@ export interface MachineInfo {
   readonly fsync: 'on' | 'off';
 }
 
-/** Counters the node host may publish in its status; the bench uses them if present. */
-export interface NodeCounters {
-  readonly fsyncCount: number;
-  readonly entriesPersisted: number;
-  readonly appendEntriesSent: number;
-  readonly entriesSent: number;
-}
-
 export interface DiskAndBatching {
-  /** null when the nodes do not publish the counters (see `missing`). */
+  /** null when they cannot be derived (see `missing`). */
   readonly leaderFsyncsPerSecond: number | null;
   readonly leaderEntriesPerFsync: number | null;
   readonly entriesPerAppendEntries: number | null;
@@ -149,23 +141,6 @@ export function machineInfo(fsync: boolean): MachineInfo {
   };
 }
 
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
-}
-
-/** Reads counters from `status.counters` or from the status itself, if the host publishes them. */
-export function readNodeCounters(status: NodeStatus): NodeCounters | null {
-  const bag = status as unknown as Record<string, unknown>;
-  const nested = bag['counters'];
-  const source = typeof nested === 'object' && nested !== null ? (nested as Record<string, unknown>) : bag;
-  const { fsyncCount, entriesPersisted, appendEntriesSent, entriesSent } = source;
-  if (!isCount(fsyncCount) || !isCount(entriesPersisted) || !isCount(appendEntriesSent) || !isCount(entriesSent)) return null;
-  return { fsyncCount, entriesPersisted, appendEntriesSent, entriesSent };
-}
-
-const COUNTERS_MISSING =
-  'NodeStatus publishes no counters: fsyncs/s, entries per fsync and entries per AppendEntries need fsyncCount, entriesPersisted, appendEntriesSent, entriesSent (cumulative, per node)';
-
 function diskFigures(leaderId: NodeId, before: ClusterStatus, after: ClusterStatus, windowSeconds: number): DiskAndBatching {
   const leaderBefore = before.nodes.find((node) => node.id === leaderId);
   const leaderAfter = after.nodes.find((node) => node.id === leaderId);
@@ -173,11 +148,13 @@ function diskFigures(leaderId: NodeId, before: ClusterStatus, after: ClusterStat
   if (leaderBefore === undefined || leaderAfter === undefined) {
     return { leaderFsyncsPerSecond: null, leaderEntriesPerFsync: null, entriesPerAppendEntries: null, leaderFsyncLatencyMs, missing: 'no leader status' };
   }
-  const start = readNodeCounters(leaderBefore);
-  const end = readNodeCounters(leaderAfter);
-  if (start === null || end === null) {
-    return { leaderFsyncsPerSecond: null, leaderEntriesPerFsync: null, entriesPerAppendEntries: null, leaderFsyncLatencyMs, missing: COUNTERS_MISSING };
+  // The counters are cumulative per worker: a leader that restarted in the window has
+  // smaller ones, and its figures would be nonsense.
+  if (leaderAfter.fsyncCount < leaderBefore.fsyncCount) {
+    return { leaderFsyncsPerSecond: null, leaderEntriesPerFsync: null, entriesPerAppendEntries: null, leaderFsyncLatencyMs, missing: 'the leader restarted during the window' };
   }
+  const start = leaderBefore;
+  const end = leaderAfter;
   const fsyncs = end.fsyncCount - start.fsyncCount;
   const persisted = end.entriesPersisted - start.entriesPersisted;
   const appends = end.appendEntriesSent - start.appendEntriesSent;
@@ -401,7 +378,10 @@ async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io
       halfPeak = await runPhase(cluster, { index: 1, label: 'half peak', ratePerSecond }, options, pool, io, electionCount, cores);
     }
     const requestsInFlight = options.ratePerSecond === null ? options.clients * options.inflightPerClient : null;
-    const batchEntries = main.disk.entriesPerAppendEntries ?? requestsInFlight ?? ASSUMED_BATCH_ENTRIES;
+    // The batch the model charges per-message and per-fsync costs to: what the leader
+    // measured (entries per AppendEntries; with one node, entries per fdatasync), else
+    // everything in flight (the best case).
+    const batchEntries = main.disk.entriesPerAppendEntries ?? main.disk.leaderEntriesPerFsync ?? requestsInFlight ?? ASSUMED_BATCH_ENTRIES;
     const limit = baseline === null ? null : pipelineLimit(baseline, nodes, batchEntries, requestsInFlight, options.fsync, cores);
     return {
       ...main,

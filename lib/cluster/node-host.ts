@@ -74,10 +74,18 @@ export class NodeHost {
   private readsAwaitingApply: { index: number; reads: ReadWaiter[] }[] = [];
   private nextReadContext = 1;
   private readonly syncedPosition: Int32Array;
+  /** Commands this leader proposed, already decoded, by log index: applying them needs no
+   *  second decode. An entry is used only if its term matches (the same entry, §5.3). */
+  private readonly proposedCommands = new Map<number, { term: number; command: Command }>();
 
   private softState: SoftState;
   private hardState: HardState;
   private turnScheduled = false;
+  /** A Ready is held open while its fdatasync runs on the thread pool (see processReadies). */
+  private syncing = false;
+  /** Calls into the core that arrived while syncing; run, in order, after advance(). */
+  private deferred: (() => void)[] = [];
+  private stopAfterSync = false;
   private stopped = false;
   private tickTimer: ReturnType<typeof setInterval> | null = null;
   private statusTimer: ReturnType<typeof setInterval> | null = null;
@@ -151,11 +159,11 @@ export class NodeHost {
         this.transport.setFaults(message.faults);
         return;
       case 'campaign':
-        this.node.campaign();
+        this.whenIdle(() => this.node.campaign());
         this.scheduleTurn();
         return;
       case 'transfer':
-        this.node.transferLeadership(message.to);
+        this.whenIdle(() => this.node.transferLeadership(message.to));
         this.scheduleTurn();
         return;
       case 'tick-ms':
@@ -191,7 +199,8 @@ export class NodeHost {
       ) {
         this.lastLeaderContactAt = Date.now();
       }
-      this.node.step(message);
+      if (this.syncing) this.deferred.push(() => this.node.step(message));
+      else this.node.step(message);
     }
     this.scheduleTurn();
   }
@@ -224,11 +233,20 @@ export class NodeHost {
       });
       return;
     }
+    if (this.syncing) {
+      this.deferred.push(() => this.propose(client, rid, bytes, command));
+      return;
+    }
+    this.propose(client, rid, bytes, command);
+  }
+
+  private propose(client: ClientConnection, rid: number, bytes: Uint8Array, command: Command): void {
     const result = this.node.propose(bytes);
     if (!result.ok) {
       this.reply(client, rid, { code: result.code, message: `node ${this.id}: ${result.code}`, leaderId: result.leaderId });
       return;
     }
+    this.proposedCommands.set(result.index, { term: result.term, command });
     const key = command.type === 'register' ? waiterKey(command.clientId, 0) : waiterKey(command.clientId, command.seq);
     const waiters = this.pendingWrites.get(key);
     if (waiters === undefined) this.pendingWrites.set(key, [{ client, rid }]);
@@ -263,15 +281,69 @@ export class NodeHost {
 
   private turn(): void {
     this.turnScheduled = false;
-    if (this.stopped) return;
+    if (this.stopped || this.syncing) return;
+    this.runDeferred();
     this.startReadRound();
-    while (this.node.hasReady()) this.handleReady(this.node.ready());
+    this.processReadies();
+  }
+
+  /** Runs `operation` on the core now, or after the Ready being synced is advanced. */
+  private whenIdle(operation: () => void): void {
+    if (this.syncing) this.deferred.push(operation);
+    else operation();
+  }
+
+  private runDeferred(): void {
+    if (this.deferred.length === 0) return;
+    const operations = this.deferred;
+    this.deferred = [];
+    for (const operation of operations) operation();
+  }
+
+  /**
+   * Handles Readys until there are none, or until one waits for its fdatasync. With fsync
+   * on, the fdatasync runs on libuv's thread pool (thesis §10.2.1: the leader writes its
+   * disk in parallel with replication): meanwhile this thread keeps decoding and
+   * validating what arrives, and queues what would call into the core until advance().
+   */
+  private processReadies(synchronous = false): void {
+    while (!this.syncing && this.node.hasReady()) {
+      const ready = this.node.ready();
+      const mustSync = this.persistAndSend(ready);
+      if (this.data.testOnly.ackBeforeFsync === true) {
+        // TEST-ONLY broken variant: acknowledge before the records are durable.
+        this.finishReady(ready);
+        continue;
+      }
+      if (mustSync && this.data.fsync && !synchronous) {
+        this.syncing = true;
+        this.storage.syncAsync((error, latencyMs) => this.onSynced(ready, error, latencyMs));
+        break;
+      }
+      if (mustSync) this.syncStorage();
+      this.finishReady(ready);
+    }
     if (this.data.testOnly.ackBeforeFsync === true && Date.now() - this.lastSyncAt >= BUGGY_SYNC_INTERVAL_MS) {
       this.syncStorage();
     }
     this.serveReads();
     this.flushClients();
     this.flushEvents();
+  }
+
+  private onSynced(ready: Ready, error: Error | null, latencyMs: number): void {
+    this.syncing = false;
+    // A WAL that cannot be synced cannot promise anything: crash loudly.
+    if (error !== null) throw error;
+    this.recordSync(latencyMs);
+    this.finishReady(ready);
+    if (this.stopAfterSync) {
+      this.stop();
+      return;
+    }
+    this.runDeferred();
+    this.startReadRound();
+    this.processReadies();
   }
 
   /** All reads that arrived since the last turn share one ReadIndex round (one heartbeat broadcast). */
@@ -290,7 +362,9 @@ export class NodeHost {
     }
   }
 
-  private handleReady(ready: Ready): void {
+  /** Step 1 of a Ready: buffer entries and hard state, send what may go now. Returns
+   *  whether an fdatasync must happen before the rest. */
+  private persistAndSend(ready: Ready): boolean {
     if (ready.softState !== null) this.onSoftState(ready.softState);
     if (ready.entries.length > 0) {
       this.storage.append(ready.entries);
@@ -308,13 +382,12 @@ export class NodeHost {
       this.onHardState(ready.hardState);
     }
     this.send(ready.messages);
-    if (this.data.testOnly.ackBeforeFsync === true) {
-      // TEST-ONLY broken variant: acknowledge before the records are durable.
-      this.send(ready.messagesAfterPersist);
-    } else {
-      if (mustSync) this.syncStorage();
-      this.send(ready.messagesAfterPersist);
-    }
+    return mustSync;
+  }
+
+  /** The rest of a Ready, once what it persisted is durable. */
+  private finishReady(ready: Ready): void {
+    this.send(ready.messagesAfterPersist);
     this.apply(ready.committedEntries);
     for (const readState of ready.readStates) {
       const reads = this.readsInRound.get(readState.context);
@@ -326,7 +399,10 @@ export class NodeHost {
   }
 
   private syncStorage(): void {
-    const latencyMs = this.storage.sync();
+    this.recordSync(this.storage.sync());
+  }
+
+  private recordSync(latencyMs: number): void {
     this.lastSyncAt = Date.now();
     if (latencyMs > 0) {
       this.fsyncLatencyTotalMs += latencyMs;
@@ -364,7 +440,14 @@ export class NodeHost {
 
   private apply(entries: readonly Entry[]): void {
     for (const entry of entries) {
-      const applied = this.kv.apply(entry.index, entry.data);
+      const proposed = this.proposedCommands.get(entry.index);
+      let applied;
+      if (proposed !== undefined) {
+        this.proposedCommands.delete(entry.index);
+        applied = proposed.term === entry.term ? this.kv.applyDecoded(entry.index, proposed.command) : this.kv.apply(entry.index, entry.data);
+      } else {
+        applied = this.kv.apply(entry.index, entry.data);
+      }
       if (applied === null) continue;
       const key = waiterKey(applied.clientId, applied.seq);
       const waiters = this.pendingWrites.get(key);
@@ -470,6 +553,7 @@ export class NodeHost {
       }
     }
     this.pendingWrites.clear();
+    this.proposedCommands.clear();
     const reads = [...this.readsAwaitingRound, ...[...this.readsInRound.values()].flat(), ...this.readsAwaitingApply.flatMap((b) => b.reads)];
     this.readsAwaitingRound = [];
     this.readsInRound.clear();
@@ -565,15 +649,21 @@ export class NodeHost {
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     this.tickTimer = setInterval(() => {
       if (this.stopped) return;
-      this.node.tick();
+      this.whenIdle(() => this.node.tick());
       this.scheduleTurn();
     }, tickMs);
   }
 
   stop(): void {
     if (this.stopped) return;
-    // Finish the work already accepted so what was acknowledged is on disk.
-    this.turn();
+    if (this.syncing) {
+      // The Ready in flight must be finished first; onSynced comes back here.
+      this.stopAfterSync = true;
+      return;
+    }
+    // Finish the work already accepted, synchronously, so what was acknowledged is on disk.
+    this.runDeferred();
+    this.processReadies(true);
     this.syncStorage();
     this.stopped = true;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);

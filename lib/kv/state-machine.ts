@@ -154,15 +154,32 @@ export class KvStateMachine {
         `KvStateMachine.apply: entries must be applied consecutively: got index ${index} after ${this.#appliedIndex}`,
       );
     }
-    this.#appliedIndex = index;
-    if (data === null) return null;
+    if (data === null) {
+      this.#appliedIndex = index;
+      return null;
+    }
     let command: Command;
     try {
       command = decodeCommand(data);
     } catch (error) {
+      this.#appliedIndex = index;
       const message = error instanceof Error ? error.message : String(error);
       return { clientId: '', seq: 0, reply: errorReply(KvErrorCode.MalformedCommand, message) };
     }
+    return this.applyDecoded(index, command);
+  }
+
+  /**
+   * apply() for a caller that already holds the entry's command as decodeCommand returned
+   * it (the leader decoded it when it was proposed): the same result, one decode fewer.
+   */
+  applyDecoded(index: number, command: Command): AppliedCommand {
+    if (index !== this.#appliedIndex + 1) {
+      throw new Error(
+        `KvStateMachine.apply: entries must be applied consecutively: got index ${index} after ${this.#appliedIndex}`,
+      );
+    }
+    this.#appliedIndex = index;
     switch (command.type) {
       case 'register':
         this.#register(index, command.clientId);

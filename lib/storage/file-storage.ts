@@ -2,7 +2,7 @@
 // (one write and one fdatasync per sync()) and a recovery that cuts a torn tail but
 // refuses anything else that is wrong.
 
-import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Entry, HardState, RestoredState } from '../raft/types.js';
@@ -196,6 +196,8 @@ class FileStorage implements LogStorage {
   private synced: SyncedPosition = { segment: 0, offset: 0 };
   private writeBuffer: Buffer = Buffer.allocUnsafe(WRITE_BUFFER_INITIAL_BYTES);
   private fsyncCount = 0;
+  /** True while syncAsync's fdatasync runs on the thread pool. */
+  private syncInFlight = false;
   private fsyncTotalMs = 0;
 
   constructor(dir: string, options: FileStorageOptions) {
@@ -284,7 +286,67 @@ class FileStorage implements LogStorage {
 
   sync(): number {
     this.requirePhase(Phase.Open, 'sync');
-    if (this.pending.isEmpty) return 0;
+    invariant(!this.syncInFlight, () => 'sync: an asynchronous sync is still in flight');
+    const fd = this.writePending();
+    if (fd === null || !this.fsync) return 0;
+    const started = performance.now();
+    try {
+      fdatasyncSync(fd);
+    } catch (error) {
+      this.phase = Phase.Failed;
+      throw ioError(`cannot fdatasync WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error);
+    }
+    return this.markSynced(performance.now() - started);
+  }
+
+  /**
+   * sync() with the fdatasync on libuv's thread pool, so the caller's thread keeps working
+   * (thesis §10.2.1: the leader writes its disk in parallel with everything else). The
+   * write happens now; `done` runs once the batch is durable. Nothing else may be called
+   * on the storage until then.
+   */
+  syncAsync(done: (error: Error | null, latencyMs: number) => void): void {
+    this.requirePhase(Phase.Open, 'syncAsync');
+    invariant(!this.syncInFlight, () => 'syncAsync: an asynchronous sync is still in flight');
+    let fd: number | null;
+    try {
+      fd = this.writePending();
+    } catch (error) {
+      queueMicrotask(() => done(error as Error, 0));
+      return;
+    }
+    if (fd === null || !this.fsync) {
+      queueMicrotask(() => done(null, 0));
+      return;
+    }
+    this.syncInFlight = true;
+    const started = performance.now();
+    fdatasync(fd, (error) => {
+      this.syncInFlight = false;
+      if (error !== null) {
+        this.phase = Phase.Failed;
+        done(ioError(`cannot fdatasync WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error), 0);
+        return;
+      }
+      if (this.phase !== Phase.Open) {
+        done(new StorageError(StorageErrorCode.State, 'syncAsync: the storage was closed during the sync'), 0);
+        return;
+      }
+      done(null, this.markSynced(performance.now() - started));
+    });
+  }
+
+  private markSynced(latencyMs: number): number {
+    this.fsyncCount++;
+    this.fsyncTotalMs += latencyMs;
+    this.synced = { segment: this.segment, offset: this.segmentOffset };
+    return latencyMs;
+  }
+
+  /** Encodes everything buffered into one record and writes it with one write. Returns
+   *  the segment's fd to fdatasync, or null when there was nothing to write. */
+  private writePending(): number | null {
+    if (this.pending.isEmpty) return null;
     const payload = encodeBatchPayload(this.pending.firstIndex, this.pending.entries, this.pending.hardState);
     if (payload.byteLength > MAX_RECORD_PAYLOAD_BYTES) {
       throw new StorageError(StorageErrorCode.Invariant, `sync: one batch of ${payload.byteLength} bytes exceeds the record limit ${MAX_RECORD_PAYLOAD_BYTES}`);
@@ -307,7 +369,6 @@ class FileStorage implements LogStorage {
     }
     if (this.verifyWrites) this.verifyFrames(this.writeBuffer.subarray(0, length), needsHeader ? sequence : null);
 
-    let latencyMs = 0;
     try {
       if (roll) {
         this.closeCurrentSegment();
@@ -322,14 +383,6 @@ class FileStorage implements LogStorage {
         written += writeSync(fd, this.writeBuffer, written, length - written, this.segmentOffset + written);
       }
       this.segmentOffset += length;
-      if (this.fsync) {
-        const started = performance.now();
-        fdatasyncSync(fd);
-        latencyMs = performance.now() - started;
-        this.fsyncCount++;
-        this.fsyncTotalMs += latencyMs;
-        this.synced = { segment: this.segment, offset: this.segmentOffset };
-      }
     } catch (error) {
       this.phase = Phase.Failed;
       if (error instanceof StorageError) throw error;
@@ -337,7 +390,7 @@ class FileStorage implements LogStorage {
     }
     this.pending.clear();
     if (this.writeBuffer.byteLength > WRITE_BUFFER_KEEP_BYTES) this.writeBuffer = Buffer.allocUnsafe(WRITE_BUFFER_INITIAL_BYTES);
-    return latencyMs;
+    return this.fd;
   }
 
   syncedPosition(): SyncedPosition {

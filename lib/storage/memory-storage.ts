@@ -60,6 +60,17 @@ export class MemoryStorage implements LogStorage {
     this.pending.hardState = this.shape.hardState;
   }
 
+  syncAsync(done: (error: Error | null, latencyMs: number) => void): void {
+    let latencyMs: number;
+    try {
+      latencyMs = this.sync();
+    } catch (error) {
+      queueMicrotask(() => done(error as Error, 0));
+      return;
+    }
+    queueMicrotask(() => done(null, latencyMs));
+  }
+
   sync(): number {
     this.requireLoaded('sync');
     if (this.pending.isEmpty) return 0;

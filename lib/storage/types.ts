@@ -72,6 +72,12 @@ export interface LogStorage {
    * there was nothing to do or fsync is off).
    */
   sync(): number;
+  /**
+   * sync() with the fdatasync off the caller's thread: the write happens now and `done`
+   * runs once the batch is durable (latency in ms, 0 when nothing was synced). No other
+   * sync may start before `done` has run.
+   */
+  syncAsync(done: (error: Error | null, latencyMs: number) => void): void;
   syncedPosition(): SyncedPosition;
   stats(): StorageStats;
   /** Releases the files. Buffered, unsynced records are dropped (as in a crash). */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { Cluster } from '../cluster/cluster.js';
+import { KV_LIMITS } from '../kv/command.js';
 import { EventKind } from '../cluster/types.js';
 import type { ClusterEvent, ClusterStatus, NodeStatus } from '../cluster/types.js';
 import type { NodeId } from '../raft/types.js';
@@ -21,6 +22,8 @@ import { BENCH_LIMITS, PROGRESS_SLOTS_PER_GENERATOR, ProgressSlot } from './type
 import type { BenchTask, BenchTaskResult, LoadResult, LoadTask, MissingWrite, WireCounts } from './types.js';
 
 const WORKER_FILENAME = new URL('../../workers/bench-client.js', import.meta.url).href;
+/** Generators stay up between node counts (a cluster start takes far less than this). */
+const POOL_IDLE_TIMEOUT_MS = 60_000;
 /** Other processes using more than this many cores during a window earn a note. */
 const OTHER_CPU_NOTE_CORES = 0.25;
 /** Open loop without node counters: the batch size the pipeline model assumes. */
@@ -244,7 +247,8 @@ async function runPhase(
       readFraction: options.readFraction,
       valueBytes: options.valueBytes,
       keys: options.keys,
-      maxValueBytes: Math.max(options.valueBytes, 1 << 20),
+      // The clients' own check must not refuse what the nodes (default limit) accept.
+      maxValueBytes: Math.max(options.valueBytes, KV_LIMITS.defaultMaxValueBytes),
       seqStart: phase.index * SEQ_RANGE_PER_PHASE + 1,
       startAtMs,
       warmupEndsAtMs,
@@ -449,7 +453,7 @@ export async function runBench(options: BenchOptions, io: BenchIo = {}, commandL
   // The baseline's MessagePort measurement needs two workers at once.
   const threads = Math.max(generators, options.baseline ? 2 : 1);
   // atomics 'disabled': an idle generator waits in its event loop, not in Atomics.wait.
-  const pool: Pool = new Piscina({ filename: WORKER_FILENAME, minThreads: threads, maxThreads: threads, idleTimeout: 60_000, concurrentTasksPerWorker: 1, atomics: 'disabled' });
+  const pool: Pool = new Piscina({ filename: WORKER_FILENAME, minThreads: threads, maxThreads: threads, idleTimeout: POOL_IDLE_TIMEOUT_MS, concurrentTasksPerWorker: 1, atomics: 'disabled' });
   const results: NodeCountResult[] = [];
   let baseline: BaselineMeasurements | null = null;
   try {

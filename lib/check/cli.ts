@@ -1,8 +1,10 @@
-// `raftlab verify HISTORY.json` and `raftlab check ...`.
+// `raftlab verify HISTORY.json` and `raftlab check ...`: argument parsing and output;
+// the work is in verify.ts and run.ts.
 
 import { readFile } from 'node:fs/promises';
 import { HistoryError, parseHistory } from './history.js';
 import { defaultSearchBudget, type SearchBudget } from './linearizability.js';
+import { allNemesisKinds, checkDefaults, formatCheckSummary, runCheck, Workload, type CheckRunOptions, type NemesisKind } from './run.js';
 import { exitCodeOf, formatReport, verifyHistory, VerifyExitCode } from './verify.js';
 
 const verifyUsage = `usage: raftlab verify [--budget-ms MS] [--max-steps N] HISTORY.json
@@ -70,8 +72,81 @@ export async function runVerifyCli(argv: readonly string[]): Promise<number> {
   return exitCodeOf(report.verdict);
 }
 
+const checkUsage = `usage: raftlab check [--nodes ${checkDefaults.nodes}] [--duration ${checkDefaults.durationS}] [--clients ${checkDefaults.clients}] [--workload register|append]
+                     [--nemesis ${allNemesisKinds.join(',')} | all | none] [--seed S] [--history FILE]
+  runs a real cluster (fsync on) under concurrent clients and faults, records the history,
+  checks it; exit 0 pass, 1 anomaly found, 2 unknown (search budget exceeded), 3 bad arguments`;
+
+type CheckArguments = { readonly ok: true; readonly options: CheckRunOptions } | { readonly ok: false; readonly reason: string };
+
+function parseCheckArguments(argv: readonly string[]): CheckArguments {
+  let nodes: number = checkDefaults.nodes;
+  let durationS: number = checkDefaults.durationS;
+  let clients: number = checkDefaults.clients;
+  let workload: Workload = checkDefaults.workload;
+  let nemesis: readonly NemesisKind[] = allNemesisKinds;
+  let seed = Math.floor(Math.random() * 0x7fffffff);
+  let historyFile: string | null = null;
+  const workloads: readonly string[] = Object.values(Workload);
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = argv[i + 1];
+    i++;
+    const integer = (): number | string => parsePositiveInteger(flag, value);
+    switch (flag) {
+      case '--nodes':
+      case '--duration':
+      case '--clients':
+      case '--seed': {
+        const parsed = flag === '--seed' && value === '0' ? 0 : integer();
+        if (typeof parsed === 'string') return { ok: false, reason: parsed };
+        if (flag === '--nodes') nodes = parsed;
+        else if (flag === '--duration') durationS = parsed;
+        else if (flag === '--clients') clients = parsed;
+        else seed = parsed;
+        break;
+      }
+      case '--workload':
+        if (value === undefined || !workloads.includes(value)) return { ok: false, reason: `--workload must be ${workloads.join(' or ')}, got ${JSON.stringify(value ?? null)}` };
+        workload = value as Workload;
+        break;
+      case '--nemesis': {
+        if (value === undefined) return { ok: false, reason: '--nemesis needs a list' };
+        if (value === 'all' || value === 'none') {
+          nemesis = value === 'all' ? allNemesisKinds : [];
+          break;
+        }
+        const kinds = value.split(',').filter((kind) => kind !== '');
+        const unknown = kinds.find((kind) => !(allNemesisKinds as readonly string[]).includes(kind));
+        if (unknown !== undefined) return { ok: false, reason: `unknown nemesis ${JSON.stringify(unknown)}; known: ${allNemesisKinds.join(', ')}` };
+        nemesis = kinds as NemesisKind[];
+        break;
+      }
+      case '--history':
+        if (value === undefined) return { ok: false, reason: '--history needs a file name' };
+        historyFile = value;
+        break;
+      default:
+        return { ok: false, reason: `unknown option ${flag}` };
+    }
+  }
+  return { ok: true, options: { nodes, durationMs: durationS * 1000, clients, workload, nemesis, seed, historyFile } };
+}
+
 export async function runCheckCli(argv: readonly string[]): Promise<number> {
-  void argv;
-  process.stderr.write('raftlab check: not yet available (waiting for lib/cluster); use `raftlab verify HISTORY.json` meanwhile\n');
-  return VerifyExitCode.Unknown;
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${checkUsage}\n`);
+    return VerifyExitCode.Linearizable;
+  }
+  const parsed = parseCheckArguments(argv);
+  if (!parsed.ok) {
+    process.stderr.write(`raftlab check: ${parsed.reason}\n${checkUsage}\n`);
+    return VerifyExitCode.UnreadableInput;
+  }
+  const { options } = parsed;
+  process.stderr.write(`raftlab check: seed ${options.seed}\n`);
+  const result = await runCheck({ ...options, log: (line) => process.stderr.write(`  ${line}\n`) });
+  process.stdout.write(`${formatCheckSummary(result)}\n`);
+  if (options.historyFile !== null) process.stdout.write(`history written to ${options.historyFile}\n`);
+  return exitCodeOf(result.verdict);
 }

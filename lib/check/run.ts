@@ -1,0 +1,592 @@
+// `raftlab check`: a Jepsen-style test of the real cluster. Concurrent clients drive a
+// workload and record every invoke and completion; a nemesis injects faults on a
+// schedule drawn from the seed; at the end the network is healed, every node is brought
+// back, and a final read of every key is recorded. The history is then checked by the
+// same code as `raftlab verify`.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Cluster } from '../cluster/cluster.js';
+import { ClientHub, type KvClient } from '../cluster/client.js';
+import type { TestOnlyClusterBugs } from '../cluster/protocol.js';
+import { EventKind, type ClusterEvent, type JsonValue } from '../cluster/types.js';
+import { assertNever } from '../raft/assert.js';
+import { createPrng } from '../raft/prng.js';
+import type { NodeId } from '../raft/types.js';
+import { EventType, OpFunction, pairOperations, type HistoryEvent } from './history.js';
+import { Verdict } from './linearizability.js';
+import { formatReport, verifyHistory, type VerifyReport } from './verify.js';
+
+export const Workload = {
+  /** get, put (unique values) and cas on a handful of keys. */
+  Register: 'register',
+  /** append (unique elements) and get on a handful of keys. */
+  Append: 'append',
+} as const;
+export type Workload = (typeof Workload)[keyof typeof Workload];
+
+export const NemesisKind = {
+  /** Crash one node (often the leader) and restart it on its files. */
+  Crash: 'crash',
+  /** Crash a majority or all nodes at once, cutting every file back to its last fdatasync. */
+  Lose: 'lose',
+  /** Random halves, or a bridge node that sees both sides. */
+  Partition: 'partition',
+  /** The leader cut off from everyone: a new leader rises while the old one may still
+   *  believe, for up to an election timeout, that it leads. */
+  Isolate: 'isolate',
+  /** One-way link cuts around the leader. */
+  Cut: 'cut',
+  /** A burst of message drops, delays and duplicates on every link. */
+  Faults: 'faults',
+  /** Leadership handed from node to node several times in a row (thesis §3.10). */
+  Transfer: 'transfer',
+} as const;
+export type NemesisKind = (typeof NemesisKind)[keyof typeof NemesisKind];
+export const allNemesisKinds: readonly NemesisKind[] = Object.values(NemesisKind);
+
+export interface CheckRunOptions {
+  readonly nodes: number;
+  readonly durationMs: number;
+  readonly clients: number;
+  readonly workload: Workload;
+  readonly nemesis: readonly NemesisKind[];
+  readonly seed: number;
+  /** Where to write the recorded history (JSON), or null. */
+  readonly historyFile: string | null;
+  /** Deliberately broken cluster builds, for proving the check catches them. */
+  readonly testOnly?: TestOnlyClusterBugs;
+  /** Milliseconds per Raft tick (the cluster's default when absent). Slower timers widen
+   *  the windows in which two nodes both believe they lead. */
+  readonly tickMs?: number;
+  /** Deadline of one client call (default checkDefaults.operationTimeoutMs). */
+  readonly operationTimeoutMs?: number;
+  /** Progress lines (nemesis actions, phases). */
+  readonly log?: (line: string) => void;
+}
+
+export const checkDefaults = {
+  nodes: 5,
+  durationS: 30,
+  clients: 10,
+  workload: Workload.Register,
+  /** Deadline of one client call: long enough to ride out an election, short enough that
+   *  a client stuck behind a partition gives up and a fresh process takes over. */
+  operationTimeoutMs: 2_000,
+  /** Keys in use at any time. */
+  keySlots: 5,
+  /** Operations on one key before its slot moves to a fresh key. Jepsen's "independent"
+   *  keys: they keep each key's history small enough for the linearizability search. */
+  operationsPerKey: 300,
+  /** Nemesis rhythm: quiet gap before a fault, and how long a fault is held. */
+  nemesisGapMs: [800, 2_000] as const,
+  nemesisHoldMs: [1_000, 3_000] as const,
+  /** Every other client only reads. Readers never wait on a write stuck at a deposed
+   *  leader, so some of them are always there to ask it. */
+  readerEvery: 2,
+  /** During a transfer burst, the pause between two hand-offs. */
+  transferIntervalMs: 250,
+  /** After the run: the wait for a leader, and final-read attempts per key. */
+  leaderWaitMs: 30_000,
+  finalReadAttempts: 10,
+} as const;
+
+export interface NemesisRecord {
+  readonly kind: NemesisKind;
+  readonly startMs: number;
+  endMs: number | null;
+  readonly text: string;
+}
+
+export interface CheckRunResult {
+  readonly options: CheckRunOptions;
+  readonly events: readonly HistoryEvent[];
+  readonly report: VerifyReport;
+  readonly timeline: readonly NemesisRecord[];
+  /** Things that went wrong outside the history: a node that would not restart, a node
+   *  that crashed on an invariant, a cluster that never elected a leader again. */
+  readonly problems: readonly string[];
+  readonly durationMs: number;
+  readonly okPerSecond: number;
+  /** The verdict for the exit code: not-linearizable if there is any problem. */
+  readonly verdict: Verdict;
+}
+
+interface PlannedOperation {
+  readonly f: OpFunction;
+  readonly key: string;
+  readonly input: JsonValue;
+}
+
+/** Chooses operations; values and elements are unique across the run, so a read names
+ *  the write it saw. */
+class WorkloadGenerator {
+  private nextValue = 1;
+  private readonly generation: number[];
+  private readonly operationsOnSlot: number[];
+  private readonly lastSeen = new Map<string, JsonValue>();
+  readonly keysUsed = new Set<string>();
+
+  constructor(
+    private readonly workload: Workload,
+    private readonly random: () => number,
+  ) {
+    this.generation = Array.from({ length: checkDefaults.keySlots }, () => 0);
+    this.operationsOnSlot = Array.from({ length: checkDefaults.keySlots }, () => 0);
+  }
+
+  /** A reader only reads; a writer mixes reads and writes. */
+  next(process: number, reader: boolean): PlannedOperation {
+    const slot = Math.floor(this.random() * checkDefaults.keySlots);
+    if (this.operationsOnSlot[slot]! >= checkDefaults.operationsPerKey) {
+      this.generation[slot]!++;
+      this.operationsOnSlot[slot] = 0;
+    }
+    this.operationsOnSlot[slot]!++;
+    const prefix = this.workload === Workload.Register ? 'r' : 'a';
+    const key = `${prefix}${slot}.${this.generation[slot]}`;
+    this.keysUsed.add(key);
+    const roll = reader ? 0 : this.random();
+    switch (this.workload) {
+      case Workload.Register: {
+        if (roll < 0.4) return { f: OpFunction.Get, key, input: null };
+        const value = this.nextValue++;
+        if (roll < 0.7) return { f: OpFunction.Put, key, input: value };
+        // Mostly the value last seen, so that some cas succeed.
+        const expected = this.random() < 0.8 ? (this.lastSeen.get(key) ?? null) : null;
+        return { f: OpFunction.Cas, key, input: [expected, value] };
+      }
+      case Workload.Append:
+        if (roll < 0.4) return { f: OpFunction.Get, key, input: null };
+        return { f: OpFunction.Append, key, input: `${process}:${this.nextValue++}` };
+      default:
+        return assertNever(this.workload, 'workload');
+    }
+  }
+
+  observe(operation: PlannedOperation, output: JsonValue): void {
+    if (operation.f === OpFunction.Get) this.lastSeen.set(operation.key, output);
+    else if (operation.f === OpFunction.Put) this.lastSeen.set(operation.key, operation.input);
+    else if (operation.f === OpFunction.Cas && output === true && Array.isArray(operation.input)) this.lastSeen.set(operation.key, operation.input[1] ?? null);
+  }
+}
+
+/** Records events with a monotonic clock, so times never go backwards along the history. */
+class HistoryRecorder {
+  readonly events: HistoryEvent[] = [];
+  private readonly startedAt = performance.now();
+
+  nowMs(): number {
+    return Math.round((performance.now() - this.startedAt) * 1000) / 1000;
+  }
+
+  record(process: number, type: EventType, f: OpFunction, key: string, value: JsonValue): void {
+    this.events.push({ process, type, f, key, value, time: this.nowMs() });
+  }
+}
+
+async function perform(kv: KvClient, operation: PlannedOperation): Promise<JsonValue> {
+  switch (operation.f) {
+    case OpFunction.Get:
+      return kv.get(operation.key);
+    case OpFunction.Put:
+      await kv.put(operation.key, operation.input);
+      return null;
+    case OpFunction.Delete:
+      await kv.delete(operation.key);
+      return null;
+    case OpFunction.Append:
+      await kv.append(operation.key, operation.input);
+      return null;
+    case OpFunction.Cas: {
+      const [expected, value] = operation.input as [JsonValue, JsonValue];
+      return kv.cas(operation.key, expected, value);
+    }
+    default:
+      return assertNever(operation.f, 'operation function');
+  }
+}
+
+/** A client error's outcome: only an explicit `indeterminate: false` means it did not happen. */
+function isDefiniteFailure(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { indeterminate?: unknown }).indeterminate === false;
+}
+
+function errorCode(error: unknown): string {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : 'UNKNOWN';
+}
+
+/** Client errors that mean the run is shutting down rather than anything about the op. */
+const shutdownCodes: ReadonlySet<string> = new Set(['CLUSTER_STOPPED', 'CLIENT_CLOSED']);
+
+/**
+ * Every client process gets its own hub: its own connections and its own idea of who
+ * leads, as separate client machines would. With one shared hub, every client would move
+ * to a new leader the moment one of them did, and a deposed leader still answering reads
+ * would never be asked.
+ */
+class ClientFleet {
+  private readonly hubs = new Set<ClientHub>();
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly timeoutMs: number,
+  ) {}
+
+  open(timeoutMs = this.timeoutMs): { hub: ClientHub; kv: KvClient } {
+    const hub = new ClientHub(this.cluster.nodeIds);
+    for (const [id, port] of this.cluster.connectClientPorts()) hub.connect(id, port);
+    this.hubs.add(hub);
+    return { hub, kv: hub.client({ timeoutMs }) };
+  }
+
+  close(hub: ClientHub): void {
+    this.hubs.delete(hub);
+    hub.close();
+  }
+
+  /** A restarted node is a new worker: give every open hub a connection to it. */
+  reconnect(id: NodeId): void {
+    for (const hub of this.hubs) {
+      for (const [node, port] of this.cluster.connectClientPorts()) {
+        if (node === id) hub.connect(id, port);
+        else port.close();
+      }
+    }
+  }
+
+  async restart(id: NodeId): Promise<void> {
+    await this.cluster.restart(id);
+    this.reconnect(id);
+  }
+
+  closeAll(): void {
+    for (const hub of [...this.hubs]) this.close(hub);
+  }
+}
+
+/** A pause the run can cut short when it is stopping. */
+class Pauses {
+  private readonly wakers = new Set<() => void>();
+  stopped = false;
+
+  pause(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const wake of [...this.wakers]) wake();
+  }
+}
+
+export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult> {
+  const log = options.log ?? ((): void => undefined);
+  const random = createPrng(options.seed);
+  const between = ([low, high]: readonly [number, number]): number => low + Math.floor(random() * (high - low));
+  const dataDir = mkdtempSync(join(tmpdir(), 'raftlab-check-'));
+  const problems: string[] = [];
+  const timeline: NemesisRecord[] = [];
+  const recorder = new HistoryRecorder();
+  const workload = new WorkloadGenerator(options.workload, createPrng(options.seed ^ 0x5bd1e995));
+  const pauses = new Pauses();
+
+  log(`starting ${options.nodes} nodes in ${dataDir}`);
+  const cluster = await Cluster.start({
+    nodes: options.nodes,
+    dataDir,
+    fsync: true,
+    seed: options.seed,
+    ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
+    ...(options.testOnly === undefined ? {} : { testOnly: options.testOnly }),
+  });
+  cluster.on('event', (event: ClusterEvent) => {
+    if (event.kind === EventKind.Invariant) problems.push(`at ${recorder.nowMs().toFixed(0)} ms: ${event.text}`);
+  });
+  const fleet = new ClientFleet(cluster, options.operationTimeoutMs ?? checkDefaults.operationTimeoutMs);
+  const runStartedMs = recorder.nowMs();
+  try {
+    await cluster.waitForLeader(checkDefaults.leaderWaitMs);
+    let nextProcess = options.clients;
+
+    const clientLoop = async (index: number): Promise<void> => {
+      let process = index;
+      let { hub, kv } = fleet.open();
+      const reader = index % checkDefaults.readerEvery === 0;
+      while (!pauses.stopped) {
+        // Each operation starts at the process's home node, as a client attached to one
+        // node would, and follows redirects from there. So clients disagree about the
+        // leader for a while after a fault, which is what exposes a deposed leader that
+        // still answers; with one shared view they would all move at once.
+        hub.leaderHint = cluster.nodeIds[Math.floor(process / checkDefaults.readerEvery) % cluster.nodeIds.length]!;
+        const operation = workload.next(process, reader);
+        recorder.record(process, EventType.Invoke, operation.f, operation.key, operation.input);
+        try {
+          const output = await perform(kv, operation);
+          recorder.record(process, EventType.Ok, operation.f, operation.key, output);
+          workload.observe(operation, output);
+        } catch (error) {
+          if (isDefiniteFailure(error)) {
+            recorder.record(process, EventType.Fail, operation.f, operation.key, null);
+            if (shutdownCodes.has(errorCode(error))) return;
+            continue;
+          }
+          // Unknown outcome: this process may never issue anything again; a new one
+          // (with a new session) takes its place.
+          recorder.record(process, EventType.Info, operation.f, operation.key, null);
+          fleet.close(hub);
+          process = nextProcess++;
+          ({ hub, kv } = fleet.open());
+        }
+      }
+      fleet.close(hub);
+    };
+
+    const nemesisLoop = async (): Promise<void> => {
+      if (options.nemesis.length === 0) return;
+      while (!pauses.stopped) {
+        await pauses.pause(between(checkDefaults.nemesisGapMs));
+        if (pauses.stopped) return;
+        const kind = options.nemesis[Math.floor(random() * options.nemesis.length)]!;
+        const startMs = recorder.nowMs();
+        let undo: () => Promise<void>;
+        let text: string;
+        try {
+          ({ undo, text } = await injectFault(cluster, fleet, kind, random));
+        } catch (error) {
+          problems.push(`nemesis ${kind} failed at ${startMs.toFixed(0)} ms: ${String(error)}`);
+          continue;
+        }
+        const record: NemesisRecord = { kind, startMs, endMs: null, text };
+        timeline.push(record);
+        log(`${(startMs / 1000).toFixed(1)} s  nemesis: ${text}`);
+        // Held to its end even when the run is stopping, so the fault is always undone.
+        await new Promise((resolve) => setTimeout(resolve, between(checkDefaults.nemesisHoldMs)));
+        try {
+          await undo();
+        } catch (error) {
+          problems.push(`undoing "${text}" failed: ${String(error)}`);
+        }
+        record.endMs = recorder.nowMs();
+        log(`${(record.endMs / 1000).toFixed(1)} s  nemesis: ended ${text}`);
+      }
+    };
+
+    const clients = Array.from({ length: options.clients }, (_, index) => clientLoop(index));
+    const nemesis = nemesisLoop();
+    await new Promise((resolve) => setTimeout(resolve, options.durationMs));
+    pauses.stop();
+    await Promise.all([...clients, nemesis]);
+
+    // Quiesce: heal, bring every node back, wait for a leader, read every key.
+    log('healing, restarting every stopped node, waiting for a leader');
+    cluster.heal();
+    for (const node of cluster.status().nodes) {
+      if (node.alive) continue;
+      try {
+        await fleet.restart(node.id);
+      } catch (error) {
+        problems.push(`node ${node.id} would not restart at the end: ${String(error)}`);
+      }
+    }
+    try {
+      await cluster.waitForLeader(checkDefaults.leaderWaitMs);
+    } catch (error) {
+      problems.push(`no leader after healing: ${String(error)}`);
+    }
+    await finalReads(fleet, recorder, [...workload.keysUsed].sort(), nextProcess, problems);
+  } finally {
+    fleet.closeAll();
+    await cluster.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  const durationMs = recorder.nowMs() - runStartedMs;
+  if (options.historyFile !== null) writeHistory(options.historyFile, recorder.events);
+  const report = verifyHistory(pairOperations(recorder.events));
+  const okCount = report.history.counts.ok;
+  return {
+    options,
+    events: recorder.events,
+    report,
+    timeline,
+    problems,
+    durationMs,
+    okPerSecond: okCount / Math.max(durationMs / 1000, 1e-3),
+    verdict: problems.length > 0 ? Verdict.NotLinearizable : report.verdict,
+  };
+}
+
+async function finalReads(fleet: ClientFleet, recorder: HistoryRecorder, keys: readonly string[], firstProcess: number, problems: string[]): Promise<void> {
+  const process = firstProcess;
+  const { hub, kv } = fleet.open(checkDefaults.operationTimeoutMs);
+  try {
+    for (const key of keys) {
+      let read = false;
+      for (let attempt = 0; attempt < checkDefaults.finalReadAttempts && !read; attempt++) {
+        recorder.record(process, EventType.Invoke, OpFunction.Get, key, null);
+        try {
+          const value = await kv.get(key);
+          recorder.record(process, EventType.Ok, OpFunction.Get, key, value);
+          read = true;
+        } catch (error) {
+          if (!isDefiniteFailure(error)) throw error;
+          recorder.record(process, EventType.Fail, OpFunction.Get, key, null);
+        }
+      }
+      if (!read) problems.push(`the final read of ${JSON.stringify(key)} failed ${checkDefaults.finalReadAttempts} times: the cluster did not recover`);
+    }
+  } finally {
+    fleet.close(hub);
+  }
+}
+
+/** One event per line: diffable, and still one JSON array. */
+function writeHistory(file: string, events: readonly HistoryEvent[]): void {
+  writeFileSync(file, `[\n${events.map((event) => JSON.stringify(event)).join(',\n')}\n]\n`);
+}
+
+function shuffled<T>(items: readonly T[], random: () => number): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy;
+}
+
+/** The leader if there is one, else a random node. */
+function leaderOr(cluster: Cluster, random: () => number): { id: NodeId; isLeader: boolean } {
+  const leader = cluster.status().leaderId;
+  if (leader !== 0) return { id: leader, isLeader: true };
+  return { id: cluster.nodeIds[Math.floor(random() * cluster.nodeIds.length)]!, isLeader: false };
+}
+
+async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKind, random: () => number): Promise<{ undo: () => Promise<void>; text: string }> {
+  const nodes = cluster.nodeIds;
+  const heal = async (): Promise<void> => cluster.heal();
+  switch (kind) {
+    case NemesisKind.Crash: {
+      const target = random() < 0.6 ? leaderOr(cluster, random) : { id: nodes[Math.floor(random() * nodes.length)]!, isLeader: false };
+      await cluster.crash(target.id);
+      return { undo: async () => fleet.restart(target.id), text: `crash node ${target.id}${target.isLeader ? ' (leader)' : ''}, then restart it` };
+    }
+    case NemesisKind.Lose: {
+      // A power failure: a majority or the whole cluster at once, losing unsynced writes.
+      const majority = Math.floor(nodes.length / 2) + 1;
+      const count = random() < 0.5 ? nodes.length : majority;
+      const { id: leader } = leaderOr(cluster, random);
+      const targets = [leader, ...shuffled(nodes.filter((id) => id !== leader), random)].slice(0, count);
+      await Promise.all(targets.map((id) => cluster.crash(id, { loseUnsynced: true })));
+      return {
+        undo: async () => void (await Promise.all(targets.map((id) => fleet.restart(id)))),
+        text: `crash nodes ${targets.join(',')} at once, losing unsynced writes, then restart them`,
+      };
+    }
+    case NemesisKind.Isolate: {
+      const { id, isLeader } = leaderOr(cluster, random);
+      cluster.isolate(id);
+      return { undo: heal, text: `isolate node ${id}${isLeader ? ' (leader)' : ''}` };
+    }
+    case NemesisKind.Partition: {
+      const order = shuffled(nodes, random);
+      if (random() < 0.5) {
+        const minority = order.slice(0, Math.floor(nodes.length / 2));
+        const majority = order.slice(minority.length);
+        cluster.partition([minority, majority]);
+        return { undo: heal, text: `partition ${minority.join(',')} | ${majority.join(',')}` };
+      }
+      // A bridge: the middle node sees both sides; neither side sees the other.
+      const middle = Math.floor(nodes.length / 2);
+      const left = order.slice(0, middle + 1);
+      const right = order.slice(middle);
+      cluster.partition([left, right]);
+      return { undo: heal, text: `partition ${left.join(',')} | ${right.join(',')} with node ${order[middle]} as the bridge` };
+    }
+    case NemesisKind.Cut: {
+      const { id: leader } = leaderOr(cluster, random);
+      const followers = shuffled(
+        nodes.filter((id) => id !== leader),
+        random,
+      ).slice(0, 1 + Math.floor(random() * 2));
+      const outbound = random() < 0.5;
+      for (const follower of followers) {
+        if (outbound) cluster.cutLink(leader, follower);
+        else cluster.cutLink(follower, leader);
+      }
+      const arrows = followers.map((follower) => (outbound ? `${leader}→${follower}` : `${follower}→${leader}`)).join(', ');
+      return { undo: heal, text: `cut links one way: ${arrows}` };
+    }
+    case NemesisKind.Faults: {
+      const faults = {
+        dropRate: Math.round(random() * 30) / 100,
+        delayMs: Math.floor(random() * 40),
+        duplicateRate: Math.round(random() * 30) / 100,
+      };
+      cluster.setLinkFaults(faults);
+      return { undo: heal, text: `link faults: drop ${faults.dropRate}, delay ${faults.delayMs} ms, duplicate ${faults.duplicateRate}` };
+    }
+    case NemesisKind.Transfer: {
+      // Each hand-off makes a fresh leader that does not yet know what its predecessor
+      // committed until it commits an entry of its own term: reads must wait for that.
+      const targets: NodeId[] = [];
+      const handOff = (): void => {
+        const leader = cluster.status().leaderId;
+        if (leader === 0) return;
+        const others = nodes.filter((id) => id !== leader);
+        const to = others[Math.floor(random() * others.length)]!;
+        try {
+          cluster.transferLeadership(to);
+          targets.push(to);
+        } catch {
+          // No leader at this instant (an election is under way): try at the next beat.
+        }
+      };
+      handOff();
+      const timer = setInterval(handOff, checkDefaults.transferIntervalMs);
+      return {
+        undo: async () => clearInterval(timer),
+        get text(): string {
+          return `leadership transfers every ${checkDefaults.transferIntervalMs} ms${targets.length > 0 ? ` (to ${targets.join(',')})` : ''}`;
+        },
+      };
+    }
+    default:
+      return assertNever(kind, 'nemesis kind');
+  }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+export function formatCheckSummary(result: CheckRunResult): string {
+  const { options, report } = result;
+  const out: string[] = [];
+  out.push(
+    `raftlab check: workload ${options.workload}, ${options.nodes} nodes, ${options.clients} clients, ` +
+      `${seconds(options.durationMs)}, nemesis ${options.nemesis.length > 0 ? options.nemesis.join(',') : 'none'}, seed ${options.seed}`,
+  );
+  out.push(`ran ${seconds(result.durationMs)}: ${report.history.counts.ok} ok operations, ${result.okPerSecond.toFixed(0)} ok/s`);
+  out.push(`nemesis timeline (${result.timeline.length}):`);
+  for (const record of result.timeline) {
+    out.push(`  ${seconds(record.startMs).padStart(7)} – ${(record.endMs === null ? '?' : seconds(record.endMs)).padStart(7)}  ${record.text}`);
+  }
+  out.push(formatReport(report));
+  if (result.problems.length > 0) {
+    out.push(`problems (${result.problems.length}):`, ...result.problems.map((problem) => `  ${problem}`));
+  }
+  out.push(`check: ${result.verdict === Verdict.Linearizable ? 'PASS' : result.verdict === Verdict.Unknown ? 'UNKNOWN' : 'FAIL'} (replay: --seed ${options.seed})`);
+  return out.join('\n');
+}

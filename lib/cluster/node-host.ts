@@ -17,7 +17,7 @@ import { MessageType, Role } from '../raft/types.js';
 import type { Entry, HardState, Message, NodeId, Ready, SoftState } from '../raft/types.js';
 import { openFileStorage } from '../storage/file-storage.js';
 import type { LogStorage } from '../storage/types.js';
-import { decodeRaftBatch, encodeRaftBatch } from '../transport/codec.js';
+import { decodeRaftBatch, encodeRaftBatch, encodeRaftBatches } from '../transport/codec.js';
 import type { PortMeshTransport } from '../transport/transport.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import { decodeCommand, describeCommand, validateOperation } from '../kv/command.js';
@@ -435,7 +435,8 @@ export class NodeHost {
       if (batch === undefined) byPeer.set(message.to, [message]);
       else batch.push(message);
     }
-    for (const [peer, batch] of byPeer) this.transport.send(peer, encodeRaftBatch(batch));
+    // One encode for a broadcast that every follower gets alike, a copy for each.
+    for (const [peer, bytes] of encodeRaftBatches(byPeer)) this.transport.send(peer, bytes);
   }
 
   private apply(entries: readonly Entry[]): void {

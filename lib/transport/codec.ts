@@ -355,3 +355,57 @@ function describeValue(value: unknown): string {
   }
   return text.length <= DESCRIBE_VALUE_MAX_CHARS ? text : `${text.slice(0, DESCRIBE_VALUE_MAX_CHARS - 1)}…`;
 }
+
+/**
+ * Where the `to` field of the only message of a one-message batch starts, or -1 when the
+ * layout is not the simple one: [0x92, version, 0x91, 0x9N, tag, term, from, to, ...].
+ * Node ids and the tag are positive fixints (< 128); the term's width follows msgpack's
+ * smallest-encoding rule, which msgpackr applies.
+ */
+function toOffsetOfSingleMessage(message: Message): number {
+  if (message.from >= 128 || message.to >= 128 || WIRE_FORMAT_VERSION >= 128) return -1;
+  const term = message.term;
+  const termBytes = term < 0x80 ? 1 : term < 0x100 ? 2 : term < 0x10000 ? 3 : term < 0x100000000 ? 5 : -1;
+  if (termBytes < 0) return -1;
+  // batch header, version, messages header, tuple header, tag, term, from
+  return 1 + 1 + 1 + 1 + 1 + termBytes + 1;
+}
+
+/** Two AppendEntries of one Ready that cover the same range of the leader's log carry the
+ *  same entries (the leader's log does not change within a Ready): compare by range. */
+function sameBroadcast(a: Message, b: Message): boolean {
+  if (a.type !== MessageType.AppendEntries || b.type !== MessageType.AppendEntries) return false;
+  if (a.term !== b.term || a.from !== b.from || a.prevLogIndex !== b.prevLogIndex || a.prevLogTerm !== b.prevLogTerm) return false;
+  if (a.leaderCommit !== b.leaderCommit || a.entries.length !== b.entries.length) return false;
+  const lastA = a.entries[a.entries.length - 1];
+  const lastB = b.entries[b.entries.length - 1];
+  return lastA === undefined || (lastB !== undefined && lastA.index === lastB.index && lastA.term === lastB.term);
+}
+
+/**
+ * Encodes one batch per peer, like encodeRaftBatch for each. In steady state a leader
+ * sends every follower the same AppendEntries, differing only in `to`: such batches are
+ * encoded once and copied with `to` patched (a copy is far cheaper than an encode). The
+ * patch is checked against the encoded bytes; anything unexpected falls back to a full
+ * encode.
+ */
+export function encodeRaftBatches(batches: ReadonlyMap<NodeId, readonly Message[]>): Map<NodeId, Uint8Array> {
+  const encoded = new Map<NodeId, Uint8Array>();
+  let template: { message: Message; bytes: Uint8Array; offset: number } | null = null;
+  for (const [peer, messages] of batches) {
+    const only = messages.length === 1 ? messages[0]! : null;
+    if (only !== null && template !== null && sameBroadcast(template.message, only) && toOffsetOfSingleMessage(only) === template.offset) {
+      const copy = template.bytes.slice();
+      copy[template.offset] = only.to;
+      encoded.set(peer, copy);
+      continue;
+    }
+    const bytes = encodeRaftBatch(messages);
+    encoded.set(peer, bytes);
+    if (only !== null && only.type === MessageType.AppendEntries && template === null) {
+      const offset = toOffsetOfSingleMessage(only);
+      if (offset >= 0 && bytes[offset] === only.to) template = { message: only, bytes, offset };
+    }
+  }
+  return encoded;
+}

@@ -17,10 +17,12 @@ function file(name: string, content: string): string {
   return where;
 }
 
-function verify(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [cli, 'verify', ...args], { encoding: 'utf8', timeout: 60_000 });
+function raftlab(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
+
+const verify = (...args: string[]): ReturnType<typeof raftlab> => raftlab('verify', ...args);
 
 const linearizable: Row[] = [
   [0, 'invoke', 'put', 'x', 1],
@@ -86,4 +88,28 @@ test('exit 3 for unreadable input, with the reason', (t) => {
   const noFile = verify();
   t.is(noFile.status, 3);
   t.regex(noFile.stderr, /no history file given/);
+});
+
+test('check: a short run on a real cluster passes, writes its history, and verify agrees', (t) => {
+  const historyFile = path.join(directory, 'check-history.json');
+  const result = raftlab('check', '--nodes', '3', '--duration', '3', '--clients', '4', '--workload', 'append', '--nemesis', 'crash', '--seed', '5', '--history', historyFile);
+  t.is(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  t.regex(result.stderr, /seed 5/);
+  t.regex(result.stdout, /raftlab check: workload append, 3 nodes, 4 clients, 3\.0s, nemesis crash, seed 5/);
+  t.regex(result.stdout, /check: PASS \(replay: --seed 5\)/);
+  const replay = verify(historyFile);
+  t.is(replay.status, 0, replay.stdout);
+  t.regex(replay.stdout, /verdict: linearizable/);
+});
+
+test('check: bad arguments exit 3 with the reason', (t) => {
+  const workload = raftlab('check', '--workload', 'bank');
+  t.is(workload.status, 3);
+  t.regex(workload.stderr, /--workload must be register or append/);
+  const nemesis = raftlab('check', '--nemesis', 'crash,meteor');
+  t.is(nemesis.status, 3);
+  t.regex(nemesis.stderr, /unknown nemesis "meteor"/);
+  const nodes = raftlab('check', '--nodes', 'many');
+  t.is(nodes.status, 3);
+  t.regex(nodes.stderr, /--nodes needs a positive integer/);
 });

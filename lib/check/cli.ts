@@ -74,6 +74,9 @@ export async function runVerifyCli(argv: readonly string[]): Promise<number> {
 
 const checkUsage = `usage: raftlab check [--nodes ${checkDefaults.nodes}] [--duration ${checkDefaults.durationS}] [--clients ${checkDefaults.clients}] [--workload register|append]
                      [--nemesis ${allNemesisKinds.join(',')} | all | none] [--seed S] [--history FILE]
+                     [--tick-ms MS] [--timeout-ms MS]
+  --tick-ms MS     Raft tick of the cluster (slower timers widen the window a deposed leader has)
+  --timeout-ms MS  deadline of one client call (default ${checkDefaults.operationTimeoutMs})
   runs a real cluster (fsync on) under concurrent clients and faults, records the history,
   checks it; exit 0 pass, 1 anomaly found, 2 unknown (search budget exceeded), 3 bad arguments`;
 
@@ -87,6 +90,8 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
   let nemesis: readonly NemesisKind[] = allNemesisKinds;
   let seed = Math.floor(Math.random() * 0x7fffffff);
   let historyFile: string | null = null;
+  let tickMs: number | null = null;
+  let operationTimeoutMs: number | null = null;
   const workloads: readonly string[] = Object.values(Workload);
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -97,12 +102,16 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
       case '--nodes':
       case '--duration':
       case '--clients':
+      case '--tick-ms':
+      case '--timeout-ms':
       case '--seed': {
         const parsed = flag === '--seed' && value === '0' ? 0 : integer();
         if (typeof parsed === 'string') return { ok: false, reason: parsed };
         if (flag === '--nodes') nodes = parsed;
         else if (flag === '--duration') durationS = parsed;
         else if (flag === '--clients') clients = parsed;
+        else if (flag === '--tick-ms') tickMs = parsed;
+        else if (flag === '--timeout-ms') operationTimeoutMs = parsed;
         else seed = parsed;
         break;
       }
@@ -130,7 +139,20 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
         return { ok: false, reason: `unknown option ${flag}` };
     }
   }
-  return { ok: true, options: { nodes, durationMs: durationS * 1000, clients, workload, nemesis, seed, historyFile } };
+  return {
+    ok: true,
+    options: {
+      nodes,
+      durationMs: durationS * 1000,
+      clients,
+      workload,
+      nemesis,
+      seed,
+      historyFile,
+      ...(tickMs === null ? {} : { tickMs }),
+      ...(operationTimeoutMs === null ? {} : { operationTimeoutMs }),
+    },
+  };
 }
 
 export async function runCheckCli(argv: readonly string[]): Promise<number> {

@@ -7,7 +7,7 @@ import { MessageChannel } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { LeanClient } from '../lib/bench/lean-client.js';
 import type { RequestFailure } from '../lib/bench/lean-client.js';
-import { NodeReplyCode, decodeClientBatch, packExact } from '../lib/cluster/protocol.js';
+import { NodeReplyCode, decodeClientBatch, encodeReplyBatch } from '../lib/cluster/protocol.js';
 import type { ClientFrame, ErrorReply, OkReply, Reply } from '../lib/cluster/protocol.js';
 import type { JsonValue } from '../lib/cluster/types.js';
 import { decodeCommand } from '../lib/kv/command.js';
@@ -35,7 +35,7 @@ function fakeNode(script: Script): FakeNode {
       const answer = script(frame, frame.t === 'w' ? decodeCommand(frame.command) : null);
       if (answer !== null) replies.push({ ...answer, rid: frame.rid });
     }
-    if (replies.length > 0) port1.postMessage(packExact(replies));
+    if (replies.length > 0) port1.postMessage(encodeReplyBatch(replies));
   });
   port1.unref();
   return { port: port2, received };

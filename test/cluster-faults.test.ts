@@ -134,7 +134,7 @@ test.serial('garbage posted to a node’s ports is counted and dropped; the node
   victim.postMessage('not bytes');
   victim.postMessage(new Uint8Array([0xc1, 0xff, 0x00, 0x13]));
   victim.postMessage({ t: 'w', rid: -1 });
-  victim.postMessage(new Uint8Array([0x91, 0x81, 0xa1, 0x74, 0xa1, 0x77])); // [{t:'w'}] without rid
+  victim.postMessage(new Uint8Array([0x91, 0x81, 0xa1, 0x74, 0xa1, 0x77])); // [{t:'w'}]: a map, not a frame tuple
   const follower = cluster.nodeIds.find((id) => id !== leader)!;
   const peerPort = cluster.testOnlyAttachPeerPort(follower, leader);
   peerPort.postMessage(new Uint8Array([1, 2, 3]));

@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import { encodeCommand } from '../kv/command.js';
-import { NodeReplyCode, decodeReplyBatch, packExact } from '../cluster/protocol.js';
+import { NodeReplyCode, decodeReplyBatch, encodeClientBatch } from '../cluster/protocol.js';
 import type { ClientFrame, Reply } from '../cluster/protocol.js';
 import type { JsonValue } from '../cluster/types.js';
 import type { NodeId } from '../raft/types.js';
@@ -162,7 +162,7 @@ export class LeanClient {
         for (const frame of frames) this.fail(frame.rid, { code: Failure.ConnectionLost, indeterminate: false });
         continue;
       }
-      const bytes = packExact(frames);
+      const bytes = encodeClientBatch(frames);
       port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
       this.wire.requestFrames += frames.length;
       this.wire.requestMessages++;

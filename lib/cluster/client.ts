@@ -14,7 +14,7 @@ import { encodeCommand, validateOperation } from '../kv/command.js';
 import type { KvOperation } from '../kv/command.js';
 import type { NodeId } from '../raft/types.js';
 import { ErrorCode, RaftlabError } from './errors.js';
-import { NodeReplyCode, decodeReplyBatch, packExact } from './protocol.js';
+import { NodeReplyCode, decodeReplyBatch, encodeClientBatch } from './protocol.js';
 import type { ClientFrame, Reply } from './protocol.js';
 import type { JsonValue } from './types.js';
 
@@ -127,7 +127,7 @@ export class ClientHub {
         for (const frame of frames) this.settle(frame.rid, { rid: frame.rid, ok: false, code: AttemptFailed.ConnectionLost, message: `no connection to node ${node}`, leaderId: 0 });
         continue;
       }
-      const bytes = packExact(frames);
+      const bytes = encodeClientBatch(frames);
       port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
     }
   }

@@ -22,7 +22,7 @@ import type { PortMeshTransport } from '../transport/transport.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import { decodeCommand, describeCommand, validateOperation } from '../kv/command.js';
 import type { Command } from '../kv/command.js';
-import { NodeReplyCode, decodeClientBatch, packExact } from './protocol.js';
+import { NodeReplyCode, decodeClientBatch, encodeReplyBatch } from './protocol.js';
 import type { ControlToNode, NodeToControl, NodeWorkerData, Reply } from './protocol.js';
 import { EventKind } from './types.js';
 import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
@@ -54,18 +54,12 @@ export interface ControlChannel {
   post(message: NodeToControl): void;
 }
 
-function waiterKey(clientId: string, seq: number): string {
-  return `${clientId}\u0000${seq}`;
-}
-
 export class NodeHost {
   private readonly id: NodeId;
   private readonly node: RawNode;
   private readonly storage: LogStorage;
   private readonly kv: KvStateMachine;
   private readonly clients = new Set<ClientConnection>();
-  /** Writes proposed by this node, by (clientId, seq): answered when applied. */
-  private readonly pendingWrites = new Map<string, Waiter[]>();
   /** Reads that arrived this turn and still need a ReadIndex round. */
   private readsAwaitingRound: ReadWaiter[] = [];
   /** Reads whose ReadIndex round is in flight, by context. */
@@ -74,9 +68,10 @@ export class NodeHost {
   private readsAwaitingApply: { index: number; reads: ReadWaiter[] }[] = [];
   private nextReadContext = 1;
   private readonly syncedPosition: Int32Array;
-  /** Commands this leader proposed, already decoded, by log index: applying them needs no
-   *  second decode. An entry is used only if its term matches (the same entry, §5.3). */
-  private readonly proposedCommands = new Map<number, { term: number; command: Command }>();
+  /** Writes this leader proposed, by log index: who to answer, and the command already
+   *  decoded so applying it needs no second decode. An entry at that index with another
+   *  term is not this proposal (§5.3: same index and term, same entry). */
+  private readonly proposals = new Map<number, { readonly term: number; readonly command: Command; readonly waiter: Waiter }>();
 
   private softState: SoftState;
   private hardState: HardState;
@@ -246,11 +241,7 @@ export class NodeHost {
       this.reply(client, rid, { code: result.code, message: `node ${this.id}: ${result.code}`, leaderId: result.leaderId });
       return;
     }
-    this.proposedCommands.set(result.index, { term: result.term, command });
-    const key = command.type === 'register' ? waiterKey(command.clientId, 0) : waiterKey(command.clientId, command.seq);
-    const waiters = this.pendingWrites.get(key);
-    if (waiters === undefined) this.pendingWrites.set(key, [{ client, rid }]);
-    else waiters.push({ client, rid });
+    this.proposals.set(result.index, { term: result.term, command, waiter: { client, rid } });
   }
 
   private onRead(client: ClientConnection, rid: number, key: string): void {
@@ -441,23 +432,24 @@ export class NodeHost {
 
   private apply(entries: readonly Entry[]): void {
     for (const entry of entries) {
-      const proposed = this.proposedCommands.get(entry.index);
-      let applied;
-      if (proposed !== undefined) {
-        this.proposedCommands.delete(entry.index);
-        applied = proposed.term === entry.term ? this.kv.applyDecoded(entry.index, proposed.command) : this.kv.apply(entry.index, entry.data);
-      } else {
-        applied = this.kv.apply(entry.index, entry.data);
+      const proposal = this.proposals.get(entry.index);
+      if (proposal === undefined) {
+        this.kv.apply(entry.index, entry.data);
+        continue;
       }
-      if (applied === null) continue;
-      const key = waiterKey(applied.clientId, applied.seq);
-      const waiters = this.pendingWrites.get(key);
-      if (waiters === undefined) continue;
-      this.pendingWrites.delete(key);
-      for (const waiter of waiters) {
-        if (applied.reply.ok) waiter.client.outbox.push({ rid: waiter.rid, ok: true, value: applied.reply.value });
-        else this.reply(waiter.client, waiter.rid, { code: applied.reply.code, message: applied.reply.message });
+      this.proposals.delete(entry.index);
+      if (proposal.term !== entry.term) {
+        this.kv.apply(entry.index, entry.data);
+        this.reply(proposal.waiter.client, proposal.waiter.rid, {
+          code: NodeReplyCode.LeadershipLost,
+          message: `node ${this.id}: the write at index ${entry.index} was replaced by another leader's entry`,
+        });
+        continue;
       }
+      const { reply } = this.kv.applyDecoded(entry.index, proposal.command);
+      const { client, rid } = proposal.waiter;
+      if (reply.ok) client.outbox.push({ rid, ok: true, value: reply.value });
+      else this.reply(client, rid, { code: reply.code, message: reply.message });
     }
   }
 
@@ -486,7 +478,7 @@ export class NodeHost {
   private flushClients(): void {
     for (const client of this.clients) {
       if (client.outbox.length === 0) continue;
-      const bytes = packExact(client.outbox);
+      const bytes = encodeReplyBatch(client.outbox);
       client.outbox = [];
       client.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
     }
@@ -545,16 +537,13 @@ export class NodeHost {
 
   /** Proposals still in flight may yet commit under the next leader: their outcome is unknown. */
   private failPendingOnLeadershipLoss(): void {
-    for (const waiters of this.pendingWrites.values()) {
-      for (const waiter of waiters) {
-        this.reply(waiter.client, waiter.rid, {
-          code: NodeReplyCode.LeadershipLost,
-          message: `node ${this.id} lost leadership before the write was applied`,
-        });
-      }
+    for (const { waiter } of this.proposals.values()) {
+      this.reply(waiter.client, waiter.rid, {
+        code: NodeReplyCode.LeadershipLost,
+        message: `node ${this.id} lost leadership before the write was applied`,
+      });
     }
-    this.pendingWrites.clear();
-    this.proposedCommands.clear();
+    this.proposals.clear();
     const reads = [...this.readsAwaitingRound, ...[...this.readsInRound.values()].flat(), ...this.readsAwaitingApply.flatMap((b) => b.reads)];
     this.readsAwaitingRound = [];
     this.readsInRound.clear();

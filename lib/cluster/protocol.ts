@@ -1,9 +1,12 @@
 // The wire between clients and nodes, and between the supervisor and its workers.
 //
 // Client traffic is msgpack (msgpackr): a batch of frames per post, as an exact-size
-// buffer that is transferred. Control traffic (supervisor <-> worker) is rare and uses
-// structured clone. Everything that arrives from a port is `unknown` until one of the
-// decoders here has checked it.
+// buffer that is transferred. Frames and replies travel as tuples (fixed field order),
+// so no field name is encoded or decoded per request:
+//   write frame [1, rid, command]      read frame [2, rid, key]
+//   ok reply    [rid, value]           error reply [rid, code, message, leaderId]
+// Control traffic (supervisor <-> worker) is rare and uses structured clone. Everything
+// that arrives from a port is `unknown` until one of the decoders here has checked it.
 
 import { Packr } from 'msgpackr';
 import type { MessagePort } from 'node:worker_threads';
@@ -75,6 +78,18 @@ function isRid(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_RID;
 }
 
+const FrameTag = { write: 1, read: 2 } as const;
+
+/** Encodes one post's worth of client frames (exact-size, transferable). */
+export function encodeClientBatch(frames: readonly ClientFrame[]): Uint8Array {
+  return packExact(frames.map((frame) => (frame.t === 'w' ? [FrameTag.write, frame.rid, frame.command] : [FrameTag.read, frame.rid, frame.key])));
+}
+
+/** Encodes one post's worth of replies (exact-size, transferable). */
+export function encodeReplyBatch(replies: readonly Reply[]): Uint8Array {
+  return packExact(replies.map((reply) => (reply.ok ? [reply.rid, reply.value] : [reply.rid, reply.code, reply.message, reply.leaderId])));
+}
+
 /** Checks one batch of client frames. Refused frames are reported, never thrown. */
 export function decodeClientBatch(bytes: unknown): { frames: ClientFrame[]; malformed: number; reasons: string[] } {
   const frames: ClientFrame[] = [];
@@ -87,24 +102,24 @@ export function decodeClientBatch(bytes: unknown): { frames: ClientFrame[]; malf
   }
   if (!Array.isArray(decoded)) return { frames, malformed: 1, reasons: ['client batch is not an array'] };
   for (const raw of decoded as unknown[]) {
-    const reason = checkClientFrame(raw);
-    if (reason === null) frames.push(raw as ClientFrame);
-    else reasons.push(reason);
+    const frame = checkClientFrame(raw);
+    if (typeof frame === 'string') reasons.push(frame);
+    else frames.push(frame);
   }
   return { frames, malformed: reasons.length, reasons };
 }
 
-function checkClientFrame(raw: unknown): string | null {
-  if (typeof raw !== 'object' || raw === null) return 'frame is not an object';
-  const frame = raw as Record<string, unknown>;
-  if (!isRid(frame['rid'])) return 'frame has no valid rid';
-  switch (frame['t']) {
-    case 'w':
-      return frame['command'] instanceof Uint8Array ? null : 'write frame without command bytes';
-    case 'r':
-      return typeof frame['key'] === 'string' ? null : 'read frame without a string key';
+function checkClientFrame(raw: unknown): ClientFrame | string {
+  if (!Array.isArray(raw) || raw.length !== 3) return 'frame is not a [tag, rid, argument] tuple';
+  const [tag, rid, argument] = raw as unknown[];
+  if (!isRid(rid)) return 'frame has no valid rid';
+  switch (tag) {
+    case FrameTag.write:
+      return argument instanceof Uint8Array ? { t: 'w', rid, command: argument } : 'write frame without command bytes';
+    case FrameTag.read:
+      return typeof argument === 'string' ? { t: 'r', rid, key: argument } : 'read frame without a string key';
     default:
-      return `unknown frame type ${JSON.stringify(frame['t'])}`;
+      return `unknown frame tag ${JSON.stringify(tag)}`;
   }
 }
 
@@ -114,18 +129,16 @@ export function decodeReplyBatch(bytes: unknown): Reply[] {
   if (!Array.isArray(decoded)) throw new TypeError('reply batch is not an array');
   const replies: Reply[] = [];
   for (const raw of decoded as unknown[]) {
-    if (typeof raw !== 'object' || raw === null) continue;
-    const reply = raw as Record<string, unknown>;
-    if (!isRid(reply['rid'])) continue;
-    if (reply['ok'] === true) {
-      replies.push({ rid: reply['rid'], ok: true, value: (reply['value'] ?? null) as JsonValue });
-    } else if (reply['ok'] === false && typeof reply['code'] === 'string') {
+    if (!Array.isArray(raw) || !isRid(raw[0])) continue;
+    if (raw.length === 2) {
+      replies.push({ rid: raw[0], ok: true, value: (raw[1] ?? null) as JsonValue });
+    } else if (raw.length === 4 && typeof raw[1] === 'string') {
       replies.push({
-        rid: reply['rid'],
+        rid: raw[0],
         ok: false,
-        code: reply['code'],
-        message: typeof reply['message'] === 'string' ? reply['message'] : reply['code'],
-        leaderId: typeof reply['leaderId'] === 'number' ? reply['leaderId'] : 0,
+        code: raw[1],
+        message: typeof raw[2] === 'string' ? raw[2] : raw[1],
+        leaderId: typeof raw[3] === 'number' ? raw[3] : 0,
       });
     }
   }

@@ -109,6 +109,8 @@ export class KvStateMachine {
   readonly #disableSessions: boolean;
   /** Invariant: every entry up to here has been applied, in order, and none after it. */
   #appliedIndex = 0;
+  /** The last key of #sessions (the most recently active session), or null. */
+  #mostRecentClientId: string | null = null;
 
   constructor(options: KvStateMachineOptions = {}) {
     this.#maxSessions = options.maxSessions ?? KV_LIMITS.maxSessions;
@@ -209,13 +211,17 @@ export class KvStateMachine {
       this.#sessions.delete(oldest.value);
     }
     this.#sessions.set(clientId, { lastActivityIndex: index, floorSeq: 0, replies: new Map() });
+    this.#mostRecentClientId = clientId;
   }
 
   #touch(clientId: string, session: Session, index: number): void {
     session.lastActivityIndex = index;
-    // Re-insert so the Map's order stays "least recently active first".
+    // Re-insert so the Map's order stays "least recently active first" (unless it
+    // already is the most recent: a busy client sends runs of requests).
+    if (this.#mostRecentClientId === clientId) return;
     this.#sessions.delete(clientId);
     this.#sessions.set(clientId, session);
+    this.#mostRecentClientId = clientId;
   }
 
   #request(index: number, clientId: string, seq: number, ackedBelow: number, operation: KvOperation): KvReply {
@@ -230,8 +236,12 @@ export class KvStateMachine {
     this.#touch(clientId, session, index);
     if (ackedBelow > session.floorSeq) {
       session.floorSeq = ackedBelow;
+      // Replies are stored in the order applied, which is nearly seq order: drop from the
+      // oldest until one the client still needs. A straggler left behind is harmless (it
+      // is the right reply, and the table stays bounded by maxRepliesPerSession).
       for (const storedSeq of session.replies.keys()) {
-        if (storedSeq < ackedBelow) session.replies.delete(storedSeq);
+        if (storedSeq >= ackedBelow) break;
+        session.replies.delete(storedSeq);
       }
     }
     const stored = session.replies.get(seq);
@@ -346,6 +356,7 @@ export class KvStateMachine {
         session.replies.set(entry[0], reply);
       }
       machine.#sessions.set(clientId, session);
+      machine.#mostRecentClientId = clientId;
     }
     return machine;
   }

@@ -406,7 +406,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     } catch (error) {
       problems.push(`no leader after healing: ${String(error)}`);
     }
-    await finalReads(fleet, recorder, [...workload.keysUsed].sort(), nextProcess, problems);
+    await finalReads(cluster, fleet, recorder, [...workload.keysUsed].sort(), nextProcess, problems);
   } finally {
     fleet.closeAll();
     await cluster.stop();
@@ -428,12 +428,13 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
   };
 }
 
-async function finalReads(fleet: ClientFleet, recorder: HistoryRecorder, keys: readonly string[], firstProcess: number, problems: string[]): Promise<void> {
+async function finalReads(cluster: Cluster, fleet: ClientFleet, recorder: HistoryRecorder, keys: readonly string[], firstProcess: number, problems: string[]): Promise<void> {
   const process = firstProcess;
   const { hub, kv } = fleet.open(checkDefaults.operationTimeoutMs);
   try {
     for (const key of keys) {
       let read = false;
+      let lastError = '';
       for (let attempt = 0; attempt < checkDefaults.finalReadAttempts && !read; attempt++) {
         recorder.record(process, EventType.Invoke, OpFunction.Get, key, null);
         try {
@@ -442,13 +443,21 @@ async function finalReads(fleet: ClientFleet, recorder: HistoryRecorder, keys: r
           read = true;
         } catch (error) {
           if (!isDefiniteFailure(error)) throw error;
+          lastError = String(error);
           recorder.record(process, EventType.Fail, OpFunction.Get, key, null);
         }
       }
       if (!read) {
         // The cluster is not serving: the remaining keys would only wait out the same.
         const unread = keys.length - keys.indexOf(key);
-        problems.push(`the final read of ${JSON.stringify(key)} failed ${checkDefaults.finalReadAttempts} times: the cluster did not recover (${unread} keys left unread)`);
+        const nodes = cluster
+          .status()
+          .nodes.map((node) => `${node.id}:${node.alive ? `${node.role}@${node.term} leader ${node.leaderId} commit ${node.commitIndex} applied ${node.appliedIndex}` : 'down'}`)
+          .join('; ');
+        problems.push(
+          `the final read of ${JSON.stringify(key)} failed ${checkDefaults.finalReadAttempts} times: the cluster did not recover ` +
+            `(${unread} keys left unread; last error: ${lastError}; nodes: ${nodes})`,
+        );
         return;
       }
     }

@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import { encodeCommand } from '../kv/command.js';
-import { NodeReplyCode, decodeReplyBatch, encodeClientBatch } from '../cluster/protocol.js';
+import { FrameBatcher, NodeReplyCode, decodeReplyBatch } from '../cluster/protocol.js';
 import type { ClientFrame, Reply } from '../cluster/protocol.js';
 import type { JsonValue } from '../cluster/types.js';
 import type { NodeId } from '../raft/types.js';
@@ -66,11 +66,17 @@ interface Pending {
 
 export class LeanClient {
   private readonly ports = new Map<NodeId, MessagePort>();
-  private readonly outboxes = new Map<NodeId, ClientFrame[]>();
+  private readonly batcher = new FrameBatcher(
+    (node) => this.ports.get(node),
+    (frame) => this.fail(frame.rid, { code: Failure.ConnectionLost, indeterminate: false }),
+    (frames) => {
+      this.wire.requestFrames += frames;
+      this.wire.requestMessages++;
+    },
+  );
   private readonly pending = new Map<number, Pending>();
   private readonly sessions: Session[] = [];
   private nextRid = 1;
-  private flushScheduled = false;
   private closed = false;
   private leaderHint: NodeId;
   private readonly sweep: ReturnType<typeof setInterval>;
@@ -142,31 +148,7 @@ export class LeanClient {
   private send(rid: number, request: Pending): void {
     this.pending.set(rid, request);
     const frame: ClientFrame = request.command === null ? { t: 'r', rid, key: request.key } : { t: 'w', rid, command: request.command };
-    const outbox = this.outboxes.get(request.node);
-    if (outbox === undefined) this.outboxes.set(request.node, [frame]);
-    else outbox.push(frame);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
-    }
-  }
-
-  /** Requests from one turn of the generator go to each node as one port message. */
-  private flush(): void {
-    this.flushScheduled = false;
-    for (const [node, frames] of this.outboxes) {
-      if (frames.length === 0) continue;
-      this.outboxes.set(node, []);
-      const port = this.ports.get(node);
-      if (port === undefined) {
-        for (const frame of frames) this.fail(frame.rid, { code: Failure.ConnectionLost, indeterminate: false });
-        continue;
-      }
-      const bytes = encodeClientBatch(frames);
-      port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
-      this.wire.requestFrames += frames.length;
-      this.wire.requestMessages++;
-    }
+    this.batcher.enqueue(request.node, frame);
   }
 
   private onReplies(bytes: unknown): void {

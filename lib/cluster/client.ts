@@ -14,8 +14,8 @@ import { encodeCommand, validateOperation } from '../kv/command.js';
 import type { KvOperation } from '../kv/command.js';
 import type { NodeId } from '../raft/types.js';
 import { ErrorCode, RaftlabError } from './errors.js';
-import { NodeReplyCode, decodeReplyBatch, encodeClientBatch } from './protocol.js';
-import type { ClientFrame, Reply } from './protocol.js';
+import { FrameBatcher, NodeReplyCode, decodeReplyBatch } from './protocol.js';
+import type { Reply } from './protocol.js';
 import type { JsonValue } from './types.js';
 
 /** A reply that no node sent: the attempt's own timeout or a lost connection. */
@@ -49,10 +49,12 @@ export interface HubOptions {
 
 export class ClientHub {
   private readonly ports = new Map<NodeId, MessagePort>();
-  private readonly outboxes = new Map<NodeId, ClientFrame[]>();
+  private readonly batcher = new FrameBatcher(
+    (node) => this.ports.get(node),
+    (frame, node) => this.settle(frame.rid, { rid: frame.rid, ok: false, code: AttemptFailed.ConnectionLost, message: `no connection to node ${node}`, leaderId: 0 }),
+  );
   private readonly inFlight = new Map<number, InFlight>();
   private nextRid = 1;
-  private flushScheduled = false;
   private closed = false;
   /** Best guess of the current leader, shared by every client of the hub. */
   leaderHint: NodeId = 0;
@@ -106,30 +108,8 @@ export class ClientHub {
         this.settle(rid, { rid, ok: false, code: AttemptFailed.Timeout, message: `node ${node} did not answer in ${timeoutMs} ms`, leaderId: 0 });
       }, timeoutMs);
       this.inFlight.set(rid, { node, resolve, timer });
-      const outbox = this.outboxes.get(node);
-      const full: ClientFrame = frame.t === 'w' ? { t: 'w', rid, command: frame.command } : { t: 'r', rid, key: frame.key };
-      if (outbox === undefined) this.outboxes.set(node, [full]);
-      else outbox.push(full);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        queueMicrotask(() => this.flush());
-      }
+      this.batcher.enqueue(node, frame.t === 'w' ? { t: 'w', rid, command: frame.command } : { t: 'r', rid, key: frame.key });
     });
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    for (const [node, frames] of this.outboxes) {
-      if (frames.length === 0) continue;
-      this.outboxes.set(node, []);
-      const port = this.ports.get(node);
-      if (port === undefined) {
-        for (const frame of frames) this.settle(frame.rid, { rid: frame.rid, ok: false, code: AttemptFailed.ConnectionLost, message: `no connection to node ${node}`, leaderId: 0 });
-        continue;
-      }
-      const bytes = encodeClientBatch(frames);
-      port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
-    }
   }
 
   private onReplies(bytes: unknown): void {

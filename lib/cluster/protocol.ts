@@ -90,6 +90,50 @@ export function encodeReplyBatch(replies: readonly Reply[]): Uint8Array {
   return packExact(replies.map((reply) => (reply.ok ? [reply.rid, reply.value] : [reply.rid, reply.code, reply.message, reply.leaderId])));
 }
 
+/**
+ * Client frames for each node, posted as one batch per node per microtask: every request
+ * made in one turn of the caller's event loop travels to its node in one port message.
+ */
+export class FrameBatcher {
+  private readonly outboxes = new Map<NodeId, ClientFrame[]>();
+  private flushScheduled = false;
+
+  constructor(
+    /** The port to post to, or undefined when the node cannot be reached. */
+    private readonly portOf: (node: NodeId) => MessagePort | undefined,
+    /** Told about each frame that could not be posted (no port). */
+    private readonly undeliverable: (frame: ClientFrame, node: NodeId) => void,
+    /** Told about each post, for statistics. */
+    private readonly posted: (frames: number) => void = () => {},
+  ) {}
+
+  enqueue(node: NodeId, frame: ClientFrame): void {
+    const outbox = this.outboxes.get(node);
+    if (outbox === undefined) this.outboxes.set(node, [frame]);
+    else outbox.push(frame);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const [node, frames] of this.outboxes) {
+      if (frames.length === 0) continue;
+      this.outboxes.set(node, []);
+      const port = this.portOf(node);
+      if (port === undefined) {
+        for (const frame of frames) this.undeliverable(frame, node);
+        continue;
+      }
+      const bytes = encodeClientBatch(frames);
+      port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+      this.posted(frames.length);
+    }
+  }
+}
+
 /** Checks one batch of client frames. Refused frames are reported, never thrown. */
 export function decodeClientBatch(bytes: unknown): { frames: ClientFrame[]; malformed: number; reasons: string[] } {
   const frames: ClientFrame[] = [];

@@ -103,8 +103,6 @@ export class Cluster extends EventEmitter {
   private readonly slots = new Map<NodeId, NodeSlot>();
   private readonly hub: ClientHub;
   private readonly startedAt = Date.now();
-  /** faults[from][to]: what happens to messages from `from` to `to`. */
-  private faults = new Map<NodeId, Map<NodeId, LinkFault>>();
   private partitionGroups: NodeId[][] | null = null;
   private readonly cutLinks: [NodeId, NodeId][] = [];
   private globalFault: LinkFaultOptions | null = null;
@@ -395,26 +393,21 @@ export class Cluster extends EventEmitter {
     return this.partitionGroups.some((group) => group.includes(from) && group.includes(to));
   }
 
+  /** Tells every running node what happens to the messages it sends to each peer. */
   private pushFaults(): void {
-    const next = new Map<NodeId, Map<NodeId, LinkFault>>();
-    for (const from of this.nodeIds) {
-      const row = new Map<NodeId, LinkFault>();
+    for (const slot of this.slots.values()) {
+      if (slot.worker === null) continue;
+      const faults: Record<string, LinkFault> = {};
       for (const to of this.nodeIds) {
-        if (from === to) continue;
-        row.set(to, {
-          blocked: !this.canTalk(from, to),
+        if (to === slot.id) continue;
+        faults[String(to)] = {
+          blocked: !this.canTalk(slot.id, to),
           dropRate: this.globalFault?.dropRate ?? HEALTHY_LINK.dropRate,
           duplicateRate: this.globalFault?.duplicateRate ?? HEALTHY_LINK.duplicateRate,
           delayMs: this.globalFault?.delayMs ?? HEALTHY_LINK.delayMs,
-        });
+        };
       }
-      next.set(from, row);
-    }
-    this.faults = next;
-    for (const slot of this.slots.values()) {
-      if (slot.worker === null) continue;
-      const row = this.faults.get(slot.id)!;
-      this.post(slot.worker, { type: 'link-faults', faults: Object.fromEntries([...row].map(([to, fault]) => [String(to), fault])) });
+      this.post(slot.worker, { type: 'link-faults', faults });
     }
   }
 

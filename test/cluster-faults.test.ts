@@ -41,6 +41,11 @@ test.serial('crashing the leader under a stream of writes loses no acknowledged 
   stop = true;
   await Promise.all(writers);
   await cluster.restart(firstLeader);
+  // Before its first status report the restarted node must not show what it was before.
+  const restarted = cluster.status().nodes[firstLeader - 1]!;
+  t.true(restarted.alive);
+  t.is(restarted.role, 'follower');
+  t.is(restarted.leaderId, 0);
   const reader = cluster.client();
   const missing: string[] = [];
   for (const key of acknowledged) if ((await reader.get(key)) === null) missing.push(key);

@@ -212,7 +212,9 @@ export class Cluster extends EventEmitter {
           case 'started':
             started = true;
             clearTimeout(timer);
-            slot.status = { ...slot.status, alive: true, term: message.recovery.term };
+            // What the node knew before it died is not what it knows now: until its first
+            // status report it is a follower that knows no leader.
+            slot.status = { ...initialStatus(id), alive: true, term: message.recovery.term };
             this.wire(id);
             resolve(message.recovery);
             return;

@@ -43,3 +43,10 @@ test('raftlab sim rejects bad arguments with exit 2', (t) => {
     t.regex(run.stderr, /usage:/);
   }
 });
+
+test('raftlab sim --help prints the usage and exits 0', (t) => {
+  const run = raftlab('sim', '--help');
+  t.is(run.status, 0, run.stderr);
+  t.regex(run.stdout, /raftlab sim --seed S/);
+  t.regex(run.stdout, /--bug NAME/);
+});

@@ -94,6 +94,10 @@ function describeViolation(result: SimResult): string {
 }
 
 export async function runSimCli(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
   let args: Arguments;
   try {
     args = parseArguments(argv);

@@ -325,7 +325,7 @@ export class KvClient {
           throw new RaftlabError(
             reply.code,
             reply.message,
-            reply.code === ErrorCode.SessionExpired || reply.code === 'STALE_REQUEST' ? mayHaveApplied : false,
+            reply.code === ErrorCode.SessionExpired || reply.code === ErrorCode.StaleRequest ? mayHaveApplied : false,
           );
       }
     }

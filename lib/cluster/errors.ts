@@ -1,17 +1,15 @@
 // Client-facing errors. `instanceof` does not survive a worker boundary, so every error
 // carries a stable `code` string and whether its outcome is unknown (`indeterminate`).
 
+import { KvErrorCode } from '../kv/command.js';
+
 export const ErrorCode = {
+  /** The state machine's own answers (invalid key or value, not a list, expired session, ...). */
+  ...KvErrorCode,
   /** The deadline passed while the request might have been applied. */
   Timeout: 'TIMEOUT',
   /** No leader could be reached before the deadline and nothing was applied. */
   NoLeader: 'NO_LEADER',
-  InvalidKey: 'INVALID_KEY',
-  InvalidValue: 'INVALID_VALUE',
-  ValueTooLarge: 'VALUE_TOO_LARGE',
-  InvalidArgument: 'INVALID_ARGUMENT',
-  NotAList: 'NOT_A_LIST',
-  SessionExpired: 'SESSION_EXPIRED',
   ClientClosed: 'CLIENT_CLOSED',
   ClusterStopped: 'CLUSTER_STOPPED',
   InvalidConfig: 'INVALID_CONFIG',

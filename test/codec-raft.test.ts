@@ -1,6 +1,7 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import { createPrng, testSeed } from './helpers/seed.js';
 import { pack, unpack } from 'msgpackr';
-import { decodeRaftBatch, encodeRaftBatch, validateRaftMessage, WIRE_FORMAT_VERSION } from '../lib/transport/codec.js';
+import { decodeRaftBatch, encodeRaftBatch, validateRaftMessage, WIRE_FORMAT_VERSION, type DecodedBatch } from '../lib/transport/codec.js';
 import { MessageType, type Entry, type Message, type NodeId } from '../lib/raft/types.js';
 
 const SELF: NodeId = 2;
@@ -231,23 +232,6 @@ test('at most MAX_REASONS_PER_BATCH reasons are kept, the count stays exact', (t
   t.is(decoded.reasons.length, 8);
 });
 
-/** A small seeded PRNG (mulberry32) so a failure can be replayed from its seed. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function testSeed(): number {
-  const fromEnvironment = process.env['CODEC_TEST_SEED'];
-  return fromEnvironment === undefined ? Date.now() % 1_000_000 : Number(fromEnvironment);
-}
-
 /** Independent re-check of a decoded message: what the protocol core relies on. */
 function invariantViolation(message: Message): string | null {
   const isIndex = (value: unknown): boolean => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
@@ -271,9 +255,30 @@ function invariantViolation(message: Message): string | null {
   return null;
 }
 
+/** Decodes fuzzed bytes: a throw or an accepted message that breaks an invariant fails
+ *  the test (returns null); otherwise the decoded batch. `where` names the case, built
+ *  only on failure. */
+function decodeChecked(t: ExecutionContext, input: Uint8Array, where: () => string): DecodedBatch | null {
+  let result: ReturnType<typeof decodeRaftBatch>;
+  try {
+    result = decodeRaftBatch(input, SELF, PEERS);
+  } catch (error) {
+    t.fail(`${where()}: decode threw ${String(error)}`);
+    return null;
+  }
+  for (const message of result.messages) {
+    const violation = invariantViolation(message);
+    if (violation !== null) {
+      t.fail(`${where()}: ${violation} in ${JSON.stringify(message)}`);
+      return null;
+    }
+  }
+  return result;
+}
+
 test('fuzz: random garbage and mutated valid batches never throw and never yield an invalid message', (t) => {
-  const seed = testSeed();
-  const random = mulberry32(seed);
+  const seed = testSeed('CODEC_TEST_SEED');
+  const random = createPrng(seed);
   const valid = encodeRaftBatch(samples.filter((message) => message.type !== MessageType.AppendEntries || message.entries.length < 4));
   const validTuples = [samples[0], samples[1], samples[4], samples[6]].map((message) =>
     encodeRaftBatch([message as Message]),
@@ -304,20 +309,8 @@ test('fuzz: random garbage and mutated valid batches never throw and never yield
         }
       }
     }
-    let result: ReturnType<typeof decodeRaftBatch>;
-    try {
-      result = decodeRaftBatch(input, SELF, PEERS);
-    } catch (error) {
-      t.fail(`seed ${seed} iteration ${iteration}: decode threw ${String(error)}`);
-      return;
-    }
-    for (const message of result.messages) {
-      const violation = invariantViolation(message);
-      if (violation !== null) {
-        t.fail(`seed ${seed} iteration ${iteration}: ${violation} in ${JSON.stringify(message)}`);
-        return;
-      }
-    }
+    const result = decodeChecked(t, input, () => `seed ${seed} iteration ${iteration}`);
+    if (result === null) return;
     decodedMessages += result.messages.length;
   }
   t.log(`seed ${seed}: ${iterations} inputs, ${decodedMessages} messages accepted`);
@@ -325,8 +318,8 @@ test('fuzz: random garbage and mutated valid batches never throw and never yield
 });
 
 test('fuzz: valid tuples with one field replaced by a random value are refused or still valid', (t) => {
-  const seed = testSeed() + 7;
-  const random = mulberry32(seed);
+  const seed = testSeed('CODEC_TEST_SEED') + 7;
+  const random = createPrng(seed);
   const junk: unknown[] = [
     -1, 0, 1, 2, 3, 5, 1.5, Number.NaN, 2 ** 53, 2 ** 64, -(2 ** 40), 2n ** 60n, -(2n ** 60n), '', '3', true, false, null,
     [], [1], {}, { index: 1 }, new Uint8Array([1]), SELF, 99, 'AppendEntries',
@@ -343,21 +336,9 @@ test('fuzz: valid tuples with one field replaced by a random value are refused o
     if (Array.isArray(field) && field.length > 0 && random() < 0.7) field[Math.floor(random() * field.length)] = pick(junk);
     else tuple[at] = pick(junk);
     const encoded = Uint8Array.from(pack([WIRE_FORMAT_VERSION, [tuple]]));
-    let result: ReturnType<typeof decodeRaftBatch>;
-    try {
-      result = decodeRaftBatch(encoded, SELF, PEERS);
-    } catch (error) {
-      t.fail(`seed ${seed} iteration ${iteration}: decode threw ${String(error)}`);
-      return;
-    }
-    for (const message of result.messages) {
-      const violation = invariantViolation(message);
-      if (violation !== null) {
-        t.fail(`seed ${seed} iteration ${iteration}: ${violation} in ${JSON.stringify(tuple)}`);
-        return;
-      }
-      accepted++;
-    }
+    const result = decodeChecked(t, encoded, () => `seed ${seed} iteration ${iteration}, tuple ${String(tuple)}`);
+    if (result === null) return;
+    accepted += result.messages.length;
     if (result.messages.length + result.malformed !== 1) {
       t.fail(`seed ${seed} iteration ${iteration}: one tuple must give one message or one refusal`);
       return;

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createPrng, testSeed } from './helpers/seed.js';
 import { pack } from 'msgpackr';
 import {
   decodeCommand,
@@ -210,22 +211,9 @@ test('describeCommand: short lines for the dashboard, never throws', (t) => {
   t.is(describeCommand('junk' as unknown as Uint8Array), 'malformed (0 bytes)');
 });
 
-/** A small seeded PRNG (mulberry32) so a failure can be replayed from its seed. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('fuzz: mutated commands decode to a valid command or fail with MALFORMED_COMMAND, never anything else', (t) => {
-  const fromEnvironment = process.env['KV_TEST_SEED'];
-  const seed = fromEnvironment === undefined ? Date.now() % 1_000_000 : Number(fromEnvironment);
-  const random = mulberry32(seed);
+  const seed = testSeed('KV_TEST_SEED');
+  const random = createPrng(seed);
   const valid = commands.map(encodeCommand);
   let decoded = 0;
   for (let iteration = 0; iteration < 10_000; iteration++) {

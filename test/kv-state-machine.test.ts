@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createPrng, testSeed } from './helpers/seed.js';
 import { encodeCommand, KvError, type JsonValue, type KvOperation, type KvReply } from '../lib/kv/command.js';
 import { KvStateMachine, type AppliedCommand } from '../lib/kv/state-machine.js';
 
@@ -204,27 +205,9 @@ test('the session table is bounded: a new client evicts the least recently activ
   t.is(feeder.machine.read('x'), 1);
 });
 
-/** A small seeded PRNG (mulberry32) so a failure can be replayed from its seed. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** A fresh seed per run, or KV_TEST_SEED to replay a failure. */
-function testSeed(): number {
-  const fromEnvironment = process.env['KV_TEST_SEED'];
-  return fromEnvironment === undefined ? Date.now() % 1_000_000 : Number(fromEnvironment);
-}
-
 /** A random log of registers, requests (with retries and acks), no-ops and garbage. */
 function randomLog(seed: number, length: number): (Uint8Array | null)[] {
-  const random = mulberry32(seed);
+  const random = createPrng(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const clients = Array.from({ length: 12 }, (_, i) => `client-${i}`);
   const keys = ['a', 'b', 'c', 'list'];
@@ -257,7 +240,7 @@ function randomLog(seed: number, length: number): (Uint8Array | null)[] {
 }
 
 test('determinism: two machines fed the same log (with evictions) end with identical snapshots', (t) => {
-  const seed = testSeed();
+  const seed = testSeed('KV_TEST_SEED');
   const log = randomLog(seed, 3000);
   const replies: string[][] = [[], []];
   const machines = [new KvStateMachine({ maxSessions: 5 }), new KvStateMachine({ maxSessions: 5 })];
@@ -272,7 +255,7 @@ test('determinism: two machines fed the same log (with evictions) end with ident
 });
 
 test('snapshot/restore round trip: data, sessions (and their LRU order), appliedIndex', (t) => {
-  const seed = testSeed() + 1;
+  const seed = testSeed('KV_TEST_SEED') + 1;
   const log = randomLog(seed, 2000);
   const split = 1200;
   const original = new KvStateMachine({ maxSessions: 6 });

@@ -2,6 +2,7 @@
 // FileStorage (real files in a temp dir) and MemoryStorage (the simulator's twin).
 
 import test from 'ava';
+import { createPrng } from './helpers/seed.js';
 import type { ExecutionContext } from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,18 +59,6 @@ const implementations: readonly Implementation[] = [
     },
   },
 ];
-
-/** mulberry32: a tiny seeded PRNG, so a failing run can be replayed from its printed seed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function entry(index: number, term: number, text: string | null): Entry {
   return { index, term, data: text === null ? null : new TextEncoder().encode(text) };
@@ -137,7 +126,7 @@ for (const implementation of implementations) {
 
   test(name('a restart after 5,000 entries replays them all, truncations and the last hard state included'), (t) => {
     const seed = Date.now() >>> 0;
-    const random = seededRandom(seed);
+    const random = createPrng(seed);
     const harness = implementation.create();
     try {
       let storage = harness.storage;

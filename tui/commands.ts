@@ -6,7 +6,8 @@ import type { ClusterStatus, JsonValue } from '../lib/cluster/types.js';
 import type { NodeId } from '../lib/raft/types.js';
 import { describeClientError } from './cluster-port.js';
 import type { DashboardCluster, DashboardKv, LinkFaults } from './cluster-port.js';
-import { assertNever, formatGroups } from './format.js';
+import { formatGroups } from './format.js';
+import { assertNever } from '../lib/raft/assert.js';
 import { MessageLevel } from './state.js';
 
 /** Thrown by argument parsers; the dispatcher shows the command's usage with it. */

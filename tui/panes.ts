@@ -8,7 +8,6 @@ import type { NodeId } from '../lib/raft/types.js';
 import {
   DownDisplay,
   RoleDisplay,
-  assertNever,
   bar,
   bold,
   color,
@@ -22,6 +21,7 @@ import {
   termColor,
 } from './format.js';
 import type { FeedEntry, UiState } from './state.js';
+import { assertNever } from '../lib/raft/assert.js';
 
 // ---------------------------------------------------------------- cluster facts
 

@@ -6,10 +6,8 @@ import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import { runLoad } from '../lib/bench/load.js';
 import type { BenchTask, BenchTaskResult, PortRateResult, PortSinkResult, PortSinkTask, PortSourceTask } from '../lib/bench/types.js';
+import { assertNever } from '../lib/raft/assert.js';
 
-function assertNever(value: never): never {
-  throw new Error(`bench-client: unknown task ${JSON.stringify(value)}`);
-}
 
 /** Counts messages and acknowledges every `ackEvery`-th, until the source says "done". */
 function portSink(task: PortSinkTask): Promise<PortSinkResult> {
@@ -67,6 +65,6 @@ export default async function benchClient(task: BenchTask): Promise<BenchTaskRes
     case 'port-source':
       return portSource(task);
     default:
-      return assertNever(task);
+      return assertNever(task, 'bench task');
   }
 }

@@ -26,6 +26,7 @@ import { NodeReplyCode, decodeClientBatch, encodeReplyBatch } from './protocol.j
 import type { ControlToNode, NodeToControl, NodeWorkerData, Reply } from './protocol.js';
 import { EventKind } from './types.js';
 import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
+import { assertNever } from '../raft/assert.js';
 
 /** Recent entries kept for the dashboard's log strip. */
 const RECENT_ENTRIES_KEPT = 24;
@@ -666,6 +667,3 @@ export class NodeHost {
   }
 }
 
-export function assertNever(value: never): never {
-  throw new Error(`unreachable: ${JSON.stringify(value)}`);
-}

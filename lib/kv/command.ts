@@ -12,6 +12,7 @@
 
 import { Packr, Unpackr } from 'msgpackr';
 import type { JsonValue as ClusterJsonValue } from '../cluster/types.js';
+import { assertNever } from '../raft/assert.js';
 
 export type JsonValue = ClusterJsonValue;
 
@@ -93,9 +94,6 @@ type OperationTag = (typeof OperationTag)[keyof typeof OperationTag];
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
-function assertNever(value: never, what: string): never {
-  throw new Error(`unreachable: unexpected ${what} ${JSON.stringify(value)}`);
-}
 
 /** Encodes a command for a log entry. The result is an exact-size copy that owns its buffer. */
 export function encodeCommand(command: Command): Uint8Array {

@@ -25,6 +25,7 @@ import {
   type KvOperation,
   type KvReply,
 } from './command.js';
+import { assertNever } from '../raft/assert.js';
 
 /** What applying one entry produced, for the host to answer the client with. */
 export interface AppliedCommand {
@@ -68,9 +69,6 @@ function errorReply(code: string, message: string): KvReply {
   return { ok: false, code, message };
 }
 
-function assertNever(value: never, what: string): never {
-  throw new Error(`unreachable: unexpected ${what} ${JSON.stringify(value)}`);
-}
 
 /** Deep JSON equality (object key order does not matter). Used only by cas. */
 export function jsonEqual(a: JsonValue, b: JsonValue): boolean {

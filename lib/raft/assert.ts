@@ -15,6 +15,6 @@ export function assert(condition: boolean, violated: () => string): asserts cond
 }
 
 /** The default branch of an exhaustive switch over a discriminated union. */
-export function assertNever(value: never, what: string): never {
+export function assertNever(value: never, what = 'value'): never {
   throw new InvariantViolation(`unhandled ${what}: ${JSON.stringify(value)}`);
 }

@@ -4,6 +4,7 @@
 // fdatasync. The undo log makes both a write and a crash cost only what changed.
 
 import type { Entry, HardState, RestoredState } from '../raft/types.js';
+import { assertNever } from '../raft/assert.js';
 
 const EMPTY_HARD_STATE: HardState = { currentTerm: 0, votedFor: 0, commitIndex: 0 };
 
@@ -94,7 +95,7 @@ export class SimDisk {
           this.#hardState = undo.previous;
           break;
         default:
-          assertNever(undo);
+          assertNever(undo, 'disk undo record');
       }
     }
     this.#undo = [];
@@ -110,6 +111,3 @@ export class SimDisk {
   }
 }
 
-export function assertNever(value: never): never {
-  throw new Error(`unexpected value: ${JSON.stringify(value)}`);
-}

@@ -14,7 +14,8 @@ import { RawNode, createConfig } from '../raft/raw-node.js';
 import type { Entry, Message, NodeId, Ready, Status, TestOnlyBugs } from '../raft/types.js';
 import { Role } from '../raft/types.js';
 import { InvariantChecker, InvariantViolation, Property, dataKey } from './checker.js';
-import { SimDisk, assertNever } from './disk.js';
+import { SimDisk } from './disk.js';
+import { assertNever } from '../raft/assert.js';
 import { EventQueue } from './event-queue.js';
 import { SimRandom } from './random.js';
 

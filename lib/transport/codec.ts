@@ -15,6 +15,7 @@
 
 import { Packr, Unpackr } from 'msgpackr';
 import { MessageType, type Entry, type Message, type NodeId } from '../raft/types.js';
+import { assertNever } from '../raft/assert.js';
 
 /** Bumped on any incompatible change of the layout below; a batch of another version is refused whole. */
 export const WIRE_FORMAT_VERSION = 1;
@@ -57,9 +58,6 @@ const packr = new Packr({ useRecords: false });
 // extensions from the wire.
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false });
 
-function assertNever(value: never, what: string): never {
-  throw new Error(`unreachable: unexpected ${what} ${JSON.stringify(value)}`);
-}
 
 function toTuple(message: Message): unknown[] {
   const header = [TYPE_TAG[message.type], message.term, message.from, message.to];

@@ -9,6 +9,7 @@
 // that arrives from a port is `unknown` until one of the decoders here has checked it.
 
 import { Packr } from 'msgpackr';
+import { exactCopy } from '../kv/command.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { NodeId } from '../raft/types.js';
 import type { ClusterEvent, JsonValue, NodeStatus } from './types.js';
@@ -61,10 +62,7 @@ const packr = new Packr({ useRecords: false, moreTypes: false });
 /** msgpackr's pack() returns a view into a shared buffer: copy it to an exact-size array
  *  whose ArrayBuffer can be transferred. */
 export function packExact(value: unknown): Uint8Array {
-  const view = packr.pack(value);
-  const exact = new Uint8Array(view.length);
-  exact.set(view);
-  return exact;
+  return exactCopy(packr.pack(value));
 }
 
 export function unpackBytes(bytes: unknown): unknown {

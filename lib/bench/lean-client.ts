@@ -17,9 +17,10 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
-import { encodeCommand } from '../kv/command.js';
+import { encodeCommandView } from '../kv/command.js';
+import type { Command } from '../kv/command.js';
 import { FrameBatcher, NodeReplyCode, decodeReplyBatch } from '../cluster/protocol.js';
-import type { ClientFrame, Reply } from '../cluster/protocol.js';
+import type { Reply } from '../cluster/protocol.js';
 import type { JsonValue } from '../cluster/types.js';
 import type { NodeId } from '../raft/types.js';
 
@@ -54,8 +55,9 @@ interface Session {
 }
 
 interface Pending {
-  /** A write's encoded command, or null for a linearizable read of `key`. */
-  readonly command: Uint8Array | null;
+  /** A write's command, or null for a linearizable read of `key`. Encoded as it is sent:
+   *  the encoding is deterministic, so a resend carries the same bytes. */
+  readonly command: Command | null;
   readonly key: string;
   readonly deadline: number;
   readonly done: RequestDone;
@@ -68,7 +70,7 @@ export class LeanClient {
   private readonly ports = new Map<NodeId, MessagePort>();
   private readonly batcher = new FrameBatcher(
     (node) => this.ports.get(node),
-    (frame) => this.fail(frame.rid, { code: Failure.ConnectionLost, indeterminate: false }),
+    (rid) => this.fail(rid, { code: Failure.ConnectionLost, indeterminate: false }),
     (frames) => {
       this.wire.requestFrames += frames;
       this.wire.requestMessages++;
@@ -105,7 +107,7 @@ export class LeanClient {
       const session: Session = { clientId, nextSeq: 1, ackedBelow: 1, outstanding: new Set() };
       registrations.push(
         new Promise<void>((resolve, reject) => {
-          this.submit(encodeCommand({ type: 'register', clientId }), '', null, 0, (failure) => {
+          this.submit({ type: 'register', clientId }, '', null, 0, (failure) => {
             if (failure === null) resolve();
             else reject(new Error(`bench client: registering a session failed: ${failure.code}`));
           });
@@ -126,8 +128,7 @@ export class LeanClient {
     if (session === undefined) throw new Error(`bench client: no session ${sessionIndex} (have ${this.sessions.length})`);
     const seq = session.nextSeq++;
     session.outstanding.add(seq);
-    const command = encodeCommand({ type: 'request', clientId: session.clientId, seq, ackedBelow: session.ackedBelow, operation: { op: 'put', key, value } });
-    this.submit(command, key, session, seq, done);
+    this.submit({ type: 'request', clientId: session.clientId, seq, ackedBelow: session.ackedBelow, operation: { op: 'put', key, value } }, key, session, seq, done);
   }
 
   /** A linearizable read (ReadIndex at the leader); `done` gets the value, null if absent. */
@@ -135,7 +136,7 @@ export class LeanClient {
     this.submit(null, key, null, 0, done);
   }
 
-  private submit(command: Uint8Array | null, key: string, session: Session | null, seq: number, done: RequestDone): void {
+  private submit(command: Command | null, key: string, session: Session | null, seq: number, done: RequestDone): void {
     const rid = this.nextRid++;
     const request: Pending = { command, key, deadline: performance.now() + this.timeoutMs, done, session, seq, node: this.leaderHint };
     if (this.closed) {
@@ -147,8 +148,8 @@ export class LeanClient {
 
   private send(rid: number, request: Pending): void {
     this.pending.set(rid, request);
-    const frame: ClientFrame = request.command === null ? { t: 'r', rid, key: request.key } : { t: 'w', rid, command: request.command };
-    this.batcher.enqueue(request.node, frame);
+    if (request.command === null) this.batcher.enqueueRead(request.node, rid, request.key);
+    else this.batcher.enqueueWrite(request.node, rid, encodeCommandView(request.command));
   }
 
   private onReplies(bytes: unknown): void {

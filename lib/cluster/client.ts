@@ -51,7 +51,7 @@ export class ClientHub {
   private readonly ports = new Map<NodeId, MessagePort>();
   private readonly batcher = new FrameBatcher(
     (node) => this.ports.get(node),
-    (frame, node) => this.settle(frame.rid, { rid: frame.rid, ok: false, code: AttemptFailed.ConnectionLost, message: `no connection to node ${node}`, leaderId: 0 }),
+    (rid, node) => this.settle(rid, { rid, ok: false, code: AttemptFailed.ConnectionLost, message: `no connection to node ${node}`, leaderId: 0 }),
   );
   private readonly inFlight = new Map<number, InFlight>();
   private nextRid = 1;

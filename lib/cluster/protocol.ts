@@ -78,9 +78,109 @@ function isRid(value: unknown): value is number {
 
 const FrameTag = { write: 1, read: 2 } as const;
 
+/**
+ * Writes client frames straight into one growing msgpack batch: an array32 whose count is
+ * patched when the batch is taken. A write frame's command bytes are copied in as they
+ * are enqueued, so a caller may hand over a view into msgpackr's scratch buffer (see
+ * encodeCommandView) and no per-request buffer is allocated. The result decodes with
+ * any msgpack decoder as [[tag, rid, argument], ...].
+ */
+export class ClientBatchWriter {
+  private bytes = new Uint8Array(CLIENT_BATCH_INITIAL_BYTES);
+  private view = new DataView(this.bytes.buffer);
+  private length = ARRAY32_HEADER_BYTES;
+  private frames = 0;
+
+  get count(): number {
+    return this.frames;
+  }
+
+  write(rid: number, command: Uint8Array): void {
+    this.reserve(FRAME_HEAD_MAX_BYTES + BIN_HEADER_MAX_BYTES + command.length);
+    this.frameHead(FrameTag.write, rid);
+    const length = command.length;
+    if (length < 0x100) {
+      this.bytes[this.length++] = 0xc4;
+      this.bytes[this.length++] = length;
+    } else if (length < 0x10000) {
+      this.bytes[this.length] = 0xc5;
+      this.view.setUint16(this.length + 1, length);
+      this.length += 3;
+    } else {
+      this.bytes[this.length] = 0xc6;
+      this.view.setUint32(this.length + 1, length);
+      this.length += 5;
+    }
+    this.bytes.set(command, this.length);
+    this.length += length;
+  }
+
+  read(rid: number, key: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    this.reserve(FRAME_HEAD_MAX_BYTES + STR32_HEADER_BYTES + key.length * 3);
+    this.frameHead(FrameTag.read, rid);
+    const header = this.length;
+    this.bytes[header] = 0xdb;
+    const { written } = utf8.encodeInto(key, this.bytes.subarray(header + STR32_HEADER_BYTES));
+    this.view.setUint32(header + 1, written);
+    this.length = header + STR32_HEADER_BYTES + written;
+  }
+
+  /** The batch as an exact-size array that owns its buffer (transferable); the writer is emptied. */
+  take(): Uint8Array {
+    this.bytes[0] = 0xdd;
+    this.view.setUint32(1, this.frames);
+    const batch = this.bytes.slice(0, this.length);
+    this.length = ARRAY32_HEADER_BYTES;
+    this.frames = 0;
+    return batch;
+  }
+
+  private frameHead(tag: number, rid: number): void {
+    if (!isRid(rid)) throw new RangeError(`rid ${rid} is not a safe non-negative integer`);
+    this.frames++;
+    this.bytes[this.length++] = 0x93; // fixarray of 3
+    this.bytes[this.length++] = tag; // positive fixint
+    if (rid < 0x80) {
+      this.bytes[this.length++] = rid;
+    } else if (rid <= 0xffffffff) {
+      this.bytes[this.length] = 0xce;
+      this.view.setUint32(this.length + 1, rid);
+      this.length += 5;
+    } else {
+      this.bytes[this.length] = 0xcb; // float64 holds every safe integer exactly
+      this.view.setFloat64(this.length + 1, rid);
+      this.length += 9;
+    }
+  }
+
+  private reserve(extra: number): void {
+    if (this.length + extra <= this.bytes.length) return;
+    let size = this.bytes.length * 2;
+    while (size < this.length + extra) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+    this.view = new DataView(grown.buffer);
+  }
+}
+
+const CLIENT_BATCH_INITIAL_BYTES = 16 * 1024;
+const ARRAY32_HEADER_BYTES = 5;
+/** fixarray + tag + rid as float64. */
+const FRAME_HEAD_MAX_BYTES = 1 + 1 + 9;
+const BIN_HEADER_MAX_BYTES = 5;
+const STR32_HEADER_BYTES = 5;
+const utf8 = new TextEncoder();
+
 /** Encodes one post's worth of client frames (exact-size, transferable). */
 export function encodeClientBatch(frames: readonly ClientFrame[]): Uint8Array {
-  return packExact(frames.map((frame) => (frame.t === 'w' ? [FrameTag.write, frame.rid, frame.command] : [FrameTag.read, frame.rid, frame.key])));
+  const writer = new ClientBatchWriter();
+  for (const frame of frames) {
+    if (frame.t === 'w') writer.write(frame.rid, frame.command);
+    else writer.read(frame.rid, frame.key);
+  }
+  return writer.take();
 }
 
 /** Encodes one post's worth of replies (exact-size, transferable). */
@@ -91,45 +191,69 @@ export function encodeReplyBatch(replies: readonly Reply[]): Uint8Array {
 /**
  * Client frames for each node, posted as one batch per node per microtask: every request
  * made in one turn of the caller's event loop travels to its node in one port message.
+ * Frames are encoded as they are enqueued (ClientBatchWriter), so a write's command bytes
+ * need only live until enqueue returns.
  */
 export class FrameBatcher {
-  private readonly outboxes = new Map<NodeId, ClientFrame[]>();
+  private readonly outboxes = new Map<NodeId, ClientBatchWriter>();
   private flushScheduled = false;
 
   constructor(
     /** The port to post to, or undefined when the node cannot be reached. */
     private readonly portOf: (node: NodeId) => MessagePort | undefined,
-    /** Told about each frame that could not be posted (no port). */
-    private readonly undeliverable: (frame: ClientFrame, node: NodeId) => void,
+    /** Told about each request that could not be posted (no port). */
+    private readonly undeliverable: (rid: number, node: NodeId) => void,
     /** Told about each post, for statistics. */
     private readonly posted: (frames: number) => void = () => {},
   ) {}
 
   enqueue(node: NodeId, frame: ClientFrame): void {
-    const outbox = this.outboxes.get(node);
-    if (outbox === undefined) this.outboxes.set(node, [frame]);
-    else outbox.push(frame);
+    if (frame.t === 'w') this.enqueueWrite(node, frame.rid, frame.command);
+    else this.enqueueRead(node, frame.rid, frame.key);
+  }
+
+  enqueueWrite(node: NodeId, rid: number, command: Uint8Array): void {
+    this.outbox(node).write(rid, command);
+  }
+
+  enqueueRead(node: NodeId, rid: number, key: string): void {
+    this.outbox(node).read(rid, key);
+  }
+
+  private outbox(node: NodeId): ClientBatchWriter {
+    let outbox = this.outboxes.get(node);
+    if (outbox === undefined) {
+      outbox = new ClientBatchWriter();
+      this.outboxes.set(node, outbox);
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(() => this.flush());
     }
+    return outbox;
   }
 
   private flush(): void {
     this.flushScheduled = false;
-    for (const [node, frames] of this.outboxes) {
-      if (frames.length === 0) continue;
-      this.outboxes.set(node, []);
+    for (const [node, writer] of this.outboxes) {
+      const frames = writer.count;
+      if (frames === 0) continue;
+      const bytes = writer.take();
       const port = this.portOf(node);
       if (port === undefined) {
-        for (const frame of frames) this.undeliverable(frame, node);
+        // The writer keeps bytes, not frames: the rids come back out of the batch itself.
+        for (const rid of ridsOf(bytes)) this.undeliverable(rid, node);
         continue;
       }
-      const bytes = encodeClientBatch(frames);
       port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
-      this.posted(frames.length);
+      this.posted(frames);
     }
   }
+}
+
+/** The rids of a batch this process wrote (the rare undeliverable path). */
+function ridsOf(bytes: Uint8Array): number[] {
+  return decodeClientBatch(bytes).frames.map((frame) => frame.rid);
 }
 
 /** Checks one batch of client frames. Refused frames are reported, never thrown. */

@@ -97,29 +97,37 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 /** Encodes a command for a log entry. The result is an exact-size copy that owns its buffer. */
 export function encodeCommand(command: Command): Uint8Array {
+  return exactCopy(encodeCommandView(command));
+}
+
+/**
+ * Encodes a command into msgpackr's shared scratch buffer and returns a view of it, valid
+ * only until the next encode anywhere in this thread: for a caller that copies the bytes
+ * at once (ClientBatchWriter), this saves a buffer per request.
+ */
+export function encodeCommandView(command: Command): Uint8Array {
   let tuple: unknown[];
   switch (command.type) {
     case 'register':
       tuple = [CommandTag.register, command.clientId];
       break;
     case 'request': {
-      const operation = command.operation;
-      const head = [CommandTag.request, command.clientId, command.seq, command.ackedBelow];
+      const { clientId, seq, ackedBelow, operation } = command;
       switch (operation.op) {
         case 'put':
-          tuple = [...head, OperationTag.put, operation.key, operation.value];
+          tuple = [CommandTag.request, clientId, seq, ackedBelow, OperationTag.put, operation.key, operation.value];
           break;
         case 'delete':
-          tuple = [...head, OperationTag.delete, operation.key];
+          tuple = [CommandTag.request, clientId, seq, ackedBelow, OperationTag.delete, operation.key];
           break;
         case 'append':
-          tuple = [...head, OperationTag.append, operation.key, operation.value];
+          tuple = [CommandTag.request, clientId, seq, ackedBelow, OperationTag.append, operation.key, operation.value];
           break;
         case 'cas':
-          tuple = [...head, OperationTag.cas, operation.key, operation.expected, operation.value];
+          tuple = [CommandTag.request, clientId, seq, ackedBelow, OperationTag.cas, operation.key, operation.expected, operation.value];
           break;
         case 'get':
-          tuple = [...head, OperationTag.get, operation.key];
+          tuple = [CommandTag.request, clientId, seq, ackedBelow, OperationTag.get, operation.key];
           break;
         default:
           return assertNever(operation, 'operation');
@@ -129,9 +137,7 @@ export function encodeCommand(command: Command): Uint8Array {
     default:
       return assertNever(command, 'command');
   }
-  // pack() returns a view into msgpackr's shared scratch buffer, which the next pack()
-  // overwrites: copy it out at its exact size.
-  return exactCopy(packr.pack(tuple));
+  return packr.pack(tuple);
 }
 
 /**

@@ -13,6 +13,7 @@
 import { Packr, Unpackr } from 'msgpackr';
 import type { JsonValue as ClusterJsonValue } from '../cluster/types.js';
 import { assertNever } from '../raft/assert.js';
+import { NOT_FLAT, readFlatTuple } from './flat-tuple.js';
 
 export type JsonValue = ClusterJsonValue;
 
@@ -166,6 +167,17 @@ function isNonNegativeSafeInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
+function expectLength(decoded: unknown[], length: number): void {
+  if (decoded.length !== length) throw malformed(`operation tag ${String(decoded[4])} needs ${length} fields`);
+}
+
+function checkValue(value: unknown): JsonValue {
+  if (typeof value === 'string' || typeof value === 'boolean' || value === null) return value;
+  // Strings decoded from UTF-8 are always well formed, so only the shape is checked.
+  if (jsonShapeProblem(value, false) !== null) throw malformed('value is not a JSON value');
+  return value as JsonValue;
+}
+
 /**
  * Decodes and fully validates a log entry's command. Throws KvError MALFORMED_COMMAND on
  * anything that is not exactly what encodeCommand produces (garbage, truncated bytes,
@@ -174,11 +186,13 @@ function isNonNegativeSafeInteger(value: unknown): value is number {
  */
 export function decodeCommand(bytes: Uint8Array): Command {
   if (!(bytes instanceof Uint8Array)) throw malformed('not bytes');
-  let decoded: unknown;
-  try {
-    decoded = unpackFreshView(unpackr, bytes);
-  } catch (error) {
-    throw malformed(`undecodable msgpack (${error instanceof Error ? error.message : String(error)})`);
+  let decoded: unknown = readFlatTuple(bytes);
+  if (decoded === NOT_FLAT) {
+    try {
+      decoded = unpackFreshView(unpackr, bytes);
+    } catch (error) {
+      throw malformed(`undecodable msgpack (${error instanceof Error ? error.message : String(error)})`);
+    }
   }
   if (!Array.isArray(decoded)) throw malformed('not an array');
   const tag: unknown = decoded[0];
@@ -198,34 +212,26 @@ export function decodeCommand(bytes: Uint8Array): Command {
   const operationTag: unknown = decoded[4];
   const key: unknown = decoded[5];
   if (!isValidDecodedKey(key)) throw malformed('bad key');
-  const expectLength = (length: number): void => {
-    if (decoded.length !== length) throw malformed(`operation tag ${String(operationTag)} needs ${length} fields`);
-  };
-  const checkValue = (value: unknown): JsonValue => {
-    // Strings decoded from UTF-8 are always well formed, so only the shape is checked.
-    if (jsonShapeProblem(value, false) !== null) throw malformed('value is not a JSON value');
-    return value as JsonValue;
-  };
   let operation: KvOperation;
   switch (operationTag as OperationTag) {
     case OperationTag.put:
-      expectLength(7);
+      expectLength(decoded, 7);
       operation = { op: 'put', key, value: checkValue(decoded[6]) };
       break;
     case OperationTag.delete:
-      expectLength(6);
+      expectLength(decoded, 6);
       operation = { op: 'delete', key };
       break;
     case OperationTag.append:
-      expectLength(7);
+      expectLength(decoded, 7);
       operation = { op: 'append', key, value: checkValue(decoded[6]) };
       break;
     case OperationTag.cas:
-      expectLength(8);
+      expectLength(decoded, 8);
       operation = { op: 'cas', key, expected: checkValue(decoded[6]), value: checkValue(decoded[7]) };
       break;
     case OperationTag.get:
-      expectLength(6);
+      expectLength(decoded, 6);
       operation = { op: 'get', key };
       break;
     default:

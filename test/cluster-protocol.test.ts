@@ -1,9 +1,10 @@
 // The client <-> node wire: tuples in, checked frames out; garbage refused, never thrown.
 
 import test from 'ava';
-import { decodeClientBatch, decodeReplyBatch, encodeClientBatch, encodeReplyBatch, packExact } from '../lib/cluster/protocol.js';
+import { Unpackr } from 'msgpackr';
+import { decodeClientBatch, decodeReplyBatch, encodeClientBatch, encodeReplyBatch, packExact, readClientBatch, readReplyBatch } from '../lib/cluster/protocol.js';
 import type { ClientFrame, Reply } from '../lib/cluster/protocol.js';
-import { createPrng } from '../lib/raft/prng.js';
+import { createPrng, testSeed } from './helpers/seed.js';
 
 test('client frames round-trip', (t) => {
   const frames: ClientFrame[] = [
@@ -70,4 +71,68 @@ test('random and mutated bytes never throw from the node-side decoder, and what 
     }
   }
   t.true(framesSeen > 0, 'mutations of a valid batch must leave some frames intact');
+});
+
+// The hand-read fast paths (readClientBatch, readReplyBatch) must agree with msgpackr on
+// everything they accept; they decline the rest, which then takes the general path.
+const referenceUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+function msgpackrTuples(bytes: Uint8Array): unknown[] | null {
+  try {
+    const value: unknown = referenceUnpackr.unpack(Uint8Array.from(bytes));
+    return Array.isArray(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+test('fuzz: batch fast paths read mutated batches exactly as msgpackr does, or decline (seeded)', (t) => {
+  const seed = testSeed('PROTOCOL_TEST_SEED');
+  const random = createPrng(seed);
+  const clientBatch = encodeClientBatch([
+    { t: 'w', rid: 1, command: new Uint8Array([0x92, 1, 0xa1, 0x61]) },
+    { t: 'r', rid: 300, key: 'clé' },
+    { t: 'w', rid: 2 ** 40, command: new Uint8Array(300).fill(7) },
+  ]);
+  const replyBatch = encodeReplyBatch([
+    { rid: 1, ok: true, value: null },
+    { rid: 70_000, ok: true, value: 'v'.repeat(40) },
+    { rid: 3, ok: false, code: 'NOT_LEADER', message: 'node 2 is not the leader', leaderId: 3 },
+    { rid: 4, ok: true, value: -7 },
+  ]);
+  let clientAccepted = 0;
+  let replyAccepted = 0;
+  for (let i = 0; i < 10_000; i++) {
+    const source = i % 2 === 0 ? clientBatch : replyBatch;
+    const bytes = source.slice();
+    const flips = Math.floor(random() * 3);
+    for (let f = 0; f < flips; f++) {
+      const position = Math.floor(random() * bytes.length);
+      bytes[position] = Math.floor(random() * 256);
+    }
+    const reference = msgpackrTuples(bytes);
+    if (i % 2 === 0) {
+      const fast = readClientBatch(bytes);
+      if (fast === null) continue;
+      clientAccepted++;
+      const asTuples = fast.map((frame) => (frame.t === 'w' ? [1, frame.rid, [...frame.command]] : [2, frame.rid, frame.key]));
+      const expected = reference?.map((tuple) => (Array.isArray(tuple) && tuple[2] instanceof Uint8Array ? [tuple[0], tuple[1], [...tuple[2]]] : tuple));
+      t.deepEqual(asTuples, expected, `seed ${seed}, case ${i}`);
+    } else {
+      const fast = readReplyBatch(bytes);
+      if (fast === null) continue;
+      replyAccepted++;
+      // What the general path makes of msgpackr's reading (each accepted reply is well formed).
+      const expected = reference?.map((raw) =>
+        Array.isArray(raw) && raw.length === 2
+          ? { rid: raw[0], ok: true, value: raw[1] ?? null }
+          : Array.isArray(raw)
+            ? { rid: raw[0], ok: false, code: raw[1], message: raw[2], leaderId: typeof raw[3] === 'number' ? raw[3] : 0 }
+            : raw,
+      );
+      t.deepEqual(fast, expected, `seed ${seed}, case ${i}`);
+    }
+  }
+  t.true(clientAccepted > 500 && replyAccepted > 500, `seed ${seed}: fast paths took ${clientAccepted} / ${replyAccepted}`);
+  t.log(`seed ${seed}: fast paths accepted ${clientAccepted} client and ${replyAccepted} reply batches, all as msgpackr reads them`);
 });

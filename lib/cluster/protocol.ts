@@ -10,6 +10,7 @@
 
 import { Packr } from 'msgpackr';
 import { exactCopy } from '../kv/command.js';
+import { ScalarCursor } from '../kv/flat-tuple.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { NodeId } from '../raft/types.js';
 import type { ClusterEvent, JsonValue, NodeStatus } from './types.js';
@@ -79,26 +80,53 @@ function isRid(value: unknown): value is number {
 const FrameTag = { write: 1, read: 2 } as const;
 
 /**
- * Writes client frames straight into one growing msgpack batch: an array32 whose count is
- * patched when the batch is taken. A write frame's command bytes are copied in as they
- * are enqueued, so a caller may hand over a view into msgpackr's scratch buffer (see
- * encodeCommandView) and no per-request buffer is allocated. The result decodes with
- * any msgpack decoder as [[tag, rid, argument], ...].
+ * Writes one batch (a msgpack array of tuples) straight into a growing buffer: an array32
+ * whose count is patched when the batch is taken. Bytes handed in are copied at once, so
+ * a caller may pass a view into msgpackr's scratch buffer (encodeCommandView) and no
+ * buffer is allocated per request. Any msgpack decoder reads the result.
  */
-export class ClientBatchWriter {
-  private bytes = new Uint8Array(CLIENT_BATCH_INITIAL_BYTES);
+class BatchWriter {
+  private bytes = new Uint8Array(BATCH_INITIAL_BYTES);
   private view = new DataView(this.bytes.buffer);
   private length = ARRAY32_HEADER_BYTES;
-  private frames = 0;
+  private items = 0;
 
   get count(): number {
-    return this.frames;
+    return this.items;
   }
 
-  write(rid: number, command: Uint8Array): void {
-    this.reserve(FRAME_HEAD_MAX_BYTES + BIN_HEADER_MAX_BYTES + command.length);
-    this.frameHead(FrameTag.write, rid);
-    const length = command.length;
+  /** Starts the next item: a tuple of `size` (< 16) elements. */
+  tuple(size: number): void {
+    this.reserve(1);
+    this.items++;
+    this.bytes[this.length++] = 0x90 | size;
+  }
+
+  /** A non-negative safe integer (a rid or a node id). */
+  uint(value: number): void {
+    if (!isRid(value)) throw new RangeError(`${value} is not a safe non-negative integer`);
+    this.reserve(9);
+    if (value < 0x80) {
+      this.bytes[this.length++] = value;
+    } else if (value <= 0xffffffff) {
+      this.bytes[this.length] = 0xce;
+      this.view.setUint32(this.length + 1, value);
+      this.length += 5;
+    } else {
+      this.bytes[this.length] = 0xcb; // float64 holds every safe integer exactly
+      this.view.setFloat64(this.length + 1, value);
+      this.length += 9;
+    }
+  }
+
+  nil(): void {
+    this.reserve(1);
+    this.bytes[this.length++] = 0xc0;
+  }
+
+  bin(data: Uint8Array): void {
+    const length = data.length;
+    this.reserve(5 + length);
     if (length < 0x100) {
       this.bytes[this.length++] = 0xc4;
       this.bytes[this.length++] = length;
@@ -111,47 +139,34 @@ export class ClientBatchWriter {
       this.view.setUint32(this.length + 1, length);
       this.length += 5;
     }
-    this.bytes.set(command, this.length);
-    this.length += length;
+    this.raw(data);
   }
 
-  read(rid: number, key: string): void {
+  str(text: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 code unit.
-    this.reserve(FRAME_HEAD_MAX_BYTES + STR32_HEADER_BYTES + key.length * 3);
-    this.frameHead(FrameTag.read, rid);
+    this.reserve(5 + text.length * 3);
     const header = this.length;
     this.bytes[header] = 0xdb;
-    const { written } = utf8.encodeInto(key, this.bytes.subarray(header + STR32_HEADER_BYTES));
+    const { written } = utf8.encodeInto(text, this.bytes.subarray(header + 5));
     this.view.setUint32(header + 1, written);
-    this.length = header + STR32_HEADER_BYTES + written;
+    this.length = header + 5 + written;
+  }
+
+  /** Bytes that already are one msgpack value. */
+  raw(encoded: Uint8Array): void {
+    this.reserve(encoded.length);
+    this.bytes.set(encoded, this.length);
+    this.length += encoded.length;
   }
 
   /** The batch as an exact-size array that owns its buffer (transferable); the writer is emptied. */
   take(): Uint8Array {
     this.bytes[0] = 0xdd;
-    this.view.setUint32(1, this.frames);
+    this.view.setUint32(1, this.items);
     const batch = this.bytes.slice(0, this.length);
     this.length = ARRAY32_HEADER_BYTES;
-    this.frames = 0;
+    this.items = 0;
     return batch;
-  }
-
-  private frameHead(tag: number, rid: number): void {
-    if (!isRid(rid)) throw new RangeError(`rid ${rid} is not a safe non-negative integer`);
-    this.frames++;
-    this.bytes[this.length++] = 0x93; // fixarray of 3
-    this.bytes[this.length++] = tag; // positive fixint
-    if (rid < 0x80) {
-      this.bytes[this.length++] = rid;
-    } else if (rid <= 0xffffffff) {
-      this.bytes[this.length] = 0xce;
-      this.view.setUint32(this.length + 1, rid);
-      this.length += 5;
-    } else {
-      this.bytes[this.length] = 0xcb; // float64 holds every safe integer exactly
-      this.view.setFloat64(this.length + 1, rid);
-      this.length += 9;
-    }
   }
 
   private reserve(extra: number): void {
@@ -165,13 +180,36 @@ export class ClientBatchWriter {
   }
 }
 
-const CLIENT_BATCH_INITIAL_BYTES = 16 * 1024;
+const BATCH_INITIAL_BYTES = 16 * 1024;
 const ARRAY32_HEADER_BYTES = 5;
-/** fixarray + tag + rid as float64. */
-const FRAME_HEAD_MAX_BYTES = 1 + 1 + 9;
-const BIN_HEADER_MAX_BYTES = 5;
-const STR32_HEADER_BYTES = 5;
 const utf8 = new TextEncoder();
+
+/** Client frames, encoded as they are added: [[1, rid, command bin] | [2, rid, key], ...]. */
+export class ClientBatchWriter {
+  private readonly writer = new BatchWriter();
+
+  get count(): number {
+    return this.writer.count;
+  }
+
+  write(rid: number, command: Uint8Array): void {
+    this.writer.tuple(3);
+    this.writer.uint(FrameTag.write);
+    this.writer.uint(rid);
+    this.writer.bin(command);
+  }
+
+  read(rid: number, key: string): void {
+    this.writer.tuple(3);
+    this.writer.uint(FrameTag.read);
+    this.writer.uint(rid);
+    this.writer.str(key);
+  }
+
+  take(): Uint8Array {
+    return this.writer.take();
+  }
+}
 
 /** Encodes one post's worth of client frames (exact-size, transferable). */
 export function encodeClientBatch(frames: readonly ClientFrame[]): Uint8Array {
@@ -183,9 +221,25 @@ export function encodeClientBatch(frames: readonly ClientFrame[]): Uint8Array {
   return writer.take();
 }
 
-/** Encodes one post's worth of replies (exact-size, transferable). */
+/** Encodes one post's worth of replies (exact-size, transferable): [rid, value] or
+ *  [rid, code, message, leaderId]. A put's null value costs one byte and no msgpackr call. */
 export function encodeReplyBatch(replies: readonly Reply[]): Uint8Array {
-  return packExact(replies.map((reply) => (reply.ok ? [reply.rid, reply.value] : [reply.rid, reply.code, reply.message, reply.leaderId])));
+  const writer = new BatchWriter();
+  for (const reply of replies) {
+    if (reply.ok) {
+      writer.tuple(2);
+      writer.uint(reply.rid);
+      if (reply.value === null) writer.nil();
+      else writer.raw(packr.pack(reply.value));
+    } else {
+      writer.tuple(4);
+      writer.uint(reply.rid);
+      writer.str(reply.code);
+      writer.str(reply.message);
+      writer.uint(reply.leaderId);
+    }
+  }
+  return writer.take();
 }
 
 /**
@@ -256,8 +310,42 @@ function ridsOf(bytes: Uint8Array): number[] {
   return decodeClientBatch(bytes).frames.map((frame) => frame.rid);
 }
 
+/**
+ * The common case of decodeClientBatch, read by hand: every frame well formed. Null
+ * sends the batch down the general path, which also explains what is wrong with it.
+ */
+export function readClientBatch(bytes: Uint8Array): ClientFrame[] | null {
+  const cursor = new ScalarCursor(bytes);
+  const count = cursor.arrayHeader();
+  if (count < 0) return null;
+  const frames: ClientFrame[] = [];
+  for (let i = 0; i < count; i++) {
+    if (bytes[cursor.at] !== 0x93) return null;
+    cursor.at++;
+    if (!cursor.scalar()) return null;
+    const tag = cursor.value;
+    if (!cursor.scalar() || !isRid(cursor.value)) return null;
+    const rid = cursor.value;
+    if (tag === FrameTag.write) {
+      const command = cursor.bin();
+      if (command === null) return null;
+      frames.push({ t: 'w', rid, command });
+    } else if (tag === FrameTag.read) {
+      if (!cursor.scalar() || typeof cursor.value !== 'string') return null;
+      frames.push({ t: 'r', rid, key: cursor.value });
+    } else {
+      return null;
+    }
+  }
+  return cursor.atEnd() ? frames : null;
+}
+
 /** Checks one batch of client frames. Refused frames are reported, never thrown. */
 export function decodeClientBatch(bytes: unknown): { frames: ClientFrame[]; malformed: number; reasons: string[] } {
+  if (bytes instanceof Uint8Array) {
+    const fast = readClientBatch(bytes);
+    if (fast !== null) return { frames: fast, malformed: 0, reasons: [] };
+  }
   const frames: ClientFrame[] = [];
   const reasons: string[] = [];
   let decoded: unknown;
@@ -289,8 +377,39 @@ function checkClientFrame(raw: unknown): ClientFrame | string {
   }
 }
 
+/** The common case of decodeReplyBatch, read by hand: replies whose fields are all scalars. */
+export function readReplyBatch(bytes: Uint8Array): Reply[] | null {
+  const cursor = new ScalarCursor(bytes);
+  const count = cursor.arrayHeader();
+  if (count < 0) return null;
+  const replies: Reply[] = [];
+  for (let i = 0; i < count; i++) {
+    const head = bytes[cursor.at];
+    cursor.at++;
+    if (!cursor.scalar() || !isRid(cursor.value)) return null;
+    const rid = cursor.value;
+    if (head === 0x92) {
+      if (!cursor.scalar()) return null;
+      replies.push({ rid, ok: true, value: cursor.value as JsonValue });
+      continue;
+    }
+    if (head !== 0x94 || !cursor.scalar()) return null;
+    const code = cursor.value;
+    if (typeof code !== 'string' || !cursor.scalar()) return null;
+    const message = cursor.value;
+    if (typeof message !== 'string' || !cursor.scalar()) return null;
+    const leaderId = cursor.value;
+    replies.push({ rid, ok: false, code, message, leaderId: typeof leaderId === 'number' ? leaderId : 0 });
+  }
+  return cursor.atEnd() ? replies : null;
+}
+
 /** Checks one batch of replies (client side). */
 export function decodeReplyBatch(bytes: unknown): Reply[] {
+  if (bytes instanceof Uint8Array) {
+    const fast = readReplyBatch(bytes);
+    if (fast !== null) return fast;
+  }
   const decoded = unpackBytes(bytes);
   if (!Array.isArray(decoded)) throw new TypeError('reply batch is not an array');
   const replies: Reply[] = [];

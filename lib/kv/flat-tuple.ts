@@ -1,16 +1,16 @@
-// A fast path for decoding the common shape of a command: a msgpack array whose elements
-// are all scalars (nil, booleans, integers up to 32 bits, float64, strings). Every put of
-// a string or number value, every delete, get and register has that shape; decoding it by
-// hand skips msgpackr's per-call setup and its per-call native string extraction, which
-// together cost more than the rest of applying a put.
+// Fast paths for the common shapes on the hot path: a command that is a msgpack array
+// of scalars (nil, booleans, integers up to 32 bits, float64, strings), which every put
+// of a string or number, every delete, get and register is; and (through ScalarCursor)
+// client frame and reply batches. Reading these by hand skips msgpackr's per-call setup
+// and its per-call native string extraction, which together cost more than the rest of
+// applying a put.
 //
 // Anything else (a nested value, 64-bit integers, float32, extensions, invalid UTF-8,
-// trailing bytes) returns null, and the caller decodes with msgpackr as before: the fast
+// trailing bytes) is declined, and the caller decodes with msgpackr as before: a fast
 // path never decides what a byte string means differently, it only declines.
 //
 // Pure: no node: imports, so lib/kv stays runnable in the simulator.
 
-// ignoreBOM: a leading U+FEFF is part of the string, as msgpackr reads it.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Strings shorter than this, if ASCII, are built with String.fromCharCode. */
@@ -21,33 +21,100 @@ export const NOT_FLAT = null;
 
 /** The elements of a msgpack array of scalars filling `bytes` exactly, or null. */
 export function readFlatTuple(bytes: Uint8Array): unknown[] | null {
-  const end = bytes.length;
-  if (end === 0) return NOT_FLAT;
-  const head = bytes[0]!;
-  let count: number;
-  let at: number;
-  if (head >= 0x90 && head <= 0x9f) {
-    count = head & 0x0f;
-    at = 1;
-  } else if (head === 0xdc && end >= 3) {
-    count = (bytes[1]! << 8) | bytes[2]!;
-    at = 3;
-  } else {
-    return NOT_FLAT;
-  }
+  const cursor = new ScalarCursor(bytes);
+  const count = cursor.arrayHeader();
+  if (count < 0) return NOT_FLAT;
   const elements = new Array<unknown>(count);
   for (let i = 0; i < count; i++) {
-    if (at >= end) return NOT_FLAT;
+    if (!cursor.scalar()) return NOT_FLAT;
+    elements[i] = cursor.value;
+  }
+  return cursor.atEnd() ? elements : NOT_FLAT;
+}
+
+/**
+ * Reads msgpack scalars and array headers one at a time from `bytes`, allocation-free
+ * apart from the strings it returns. Every method reports "not this shape" (false or -1)
+ * rather than throwing, and then the caller falls back to msgpackr.
+ */
+export class ScalarCursor {
+  at = 0;
+  /** The value the last successful scalar() read. */
+  value: unknown = null;
+
+  constructor(readonly bytes: Uint8Array) {}
+
+  atEnd(): boolean {
+    return this.at === this.bytes.length;
+  }
+
+  /** A fixarray, array16 or array32 header: its length, or -1. */
+  arrayHeader(): number {
+    const bytes = this.bytes;
+    const at = this.at;
+    if (at >= bytes.length) return -1;
+    const head = bytes[at]!;
+    if (head >= 0x90 && head <= 0x9f) {
+      this.at = at + 1;
+      return head & 0x0f;
+    }
+    if (head === 0xdc && at + 3 <= bytes.length) {
+      this.at = at + 3;
+      return (bytes[at + 1]! << 8) | bytes[at + 2]!;
+    }
+    if (head === 0xdd && at + 5 <= bytes.length) {
+      this.at = at + 5;
+      return uint32(bytes, at + 1);
+    }
+    return -1;
+  }
+
+  /** A bin8/16/32 as a view into `bytes` (no copy), or null. */
+  bin(): Uint8Array | null {
+    const bytes = this.bytes;
+    let at = this.at;
+    if (at >= bytes.length) return null;
+    let length: number;
+    switch (bytes[at]) {
+      case 0xc4:
+        if (at + 2 > bytes.length) return null;
+        length = bytes[at + 1]!;
+        at += 2;
+        break;
+      case 0xc5:
+        if (at + 3 > bytes.length) return null;
+        length = (bytes[at + 1]! << 8) | bytes[at + 2]!;
+        at += 3;
+        break;
+      case 0xc6:
+        if (at + 5 > bytes.length) return null;
+        length = uint32(bytes, at + 1);
+        at += 5;
+        break;
+      default:
+        return null;
+    }
+    if (at + length > bytes.length) return null;
+    this.at = at + length;
+    return bytes.subarray(at, at + length);
+  }
+
+  /** Reads one scalar into `value`; false (position unchanged) if the next item is not one. */
+  scalar(): boolean {
+    const bytes = this.bytes;
+    const end = bytes.length;
+    let at = this.at;
+    if (at >= end) return false;
     const type = bytes[at]!;
     if (type < 0x80) {
-      elements[i] = type;
-      at += 1;
-      continue;
+      this.value = type;
+      this.at = at + 1;
+      return true;
     }
     if (type >= 0xe0) {
-      elements[i] = type - 0x100;
-      at += 1;
-      continue;
+      this.value = type - 0x100;
+      this.at = at + 1;
+      return true;
     }
     let length: number;
     if (type >= 0xa0 && type <= 0xbf) {
@@ -56,78 +123,54 @@ export function readFlatTuple(bytes: Uint8Array): unknown[] | null {
     } else {
       switch (type) {
         case 0xc0:
-          elements[i] = null;
-          at += 1;
-          continue;
+          return this.took(null, at + 1);
         case 0xc2:
-          elements[i] = false;
-          at += 1;
-          continue;
+          return this.took(false, at + 1);
         case 0xc3:
-          elements[i] = true;
-          at += 1;
-          continue;
+          return this.took(true, at + 1);
         case 0xcc:
-          if (at + 2 > end) return NOT_FLAT;
-          elements[i] = bytes[at + 1]!;
-          at += 2;
-          continue;
+          return at + 2 <= end && this.took(bytes[at + 1]!, at + 2);
         case 0xcd:
-          if (at + 3 > end) return NOT_FLAT;
-          elements[i] = (bytes[at + 1]! << 8) | bytes[at + 2]!;
-          at += 3;
-          continue;
+          return at + 3 <= end && this.took((bytes[at + 1]! << 8) | bytes[at + 2]!, at + 3);
         case 0xce:
-          if (at + 5 > end) return NOT_FLAT;
-          elements[i] = uint32(bytes, at + 1);
-          at += 5;
-          continue;
+          return at + 5 <= end && this.took(uint32(bytes, at + 1), at + 5);
         case 0xd0:
-          if (at + 2 > end) return NOT_FLAT;
-          elements[i] = (bytes[at + 1]! << 24) >> 24;
-          at += 2;
-          continue;
+          return at + 2 <= end && this.took((bytes[at + 1]! << 24) >> 24, at + 2);
         case 0xd1:
-          if (at + 3 > end) return NOT_FLAT;
-          elements[i] = (((bytes[at + 1]! << 8) | bytes[at + 2]!) << 16) >> 16;
-          at += 3;
-          continue;
+          return at + 3 <= end && this.took((((bytes[at + 1]! << 8) | bytes[at + 2]!) << 16) >> 16, at + 3);
         case 0xd2:
-          if (at + 5 > end) return NOT_FLAT;
-          elements[i] = uint32(bytes, at + 1) | 0;
-          at += 5;
-          continue;
+          return at + 5 <= end && this.took(uint32(bytes, at + 1) | 0, at + 5);
         case 0xcb:
-          if (at + 9 > end) return NOT_FLAT;
-          elements[i] = new DataView(bytes.buffer, bytes.byteOffset + at + 1, 8).getFloat64(0);
-          at += 9;
-          continue;
+          return at + 9 <= end && this.took(new DataView(bytes.buffer, bytes.byteOffset + at + 1, 8).getFloat64(0), at + 9);
         case 0xd9:
-          if (at + 2 > end) return NOT_FLAT;
+          if (at + 2 > end) return false;
           length = bytes[at + 1]!;
           at += 2;
           break;
         case 0xda:
-          if (at + 3 > end) return NOT_FLAT;
+          if (at + 3 > end) return false;
           length = (bytes[at + 1]! << 8) | bytes[at + 2]!;
           at += 3;
           break;
         case 0xdb:
-          if (at + 5 > end) return NOT_FLAT;
+          if (at + 5 > end) return false;
           length = uint32(bytes, at + 1);
           at += 5;
           break;
         default:
-          return NOT_FLAT;
+          return false;
       }
     }
-    if (at + length > end) return NOT_FLAT;
+    if (at + length > end) return false;
     const text = readString(bytes, at, length);
-    if (text === null) return NOT_FLAT;
-    elements[i] = text;
-    at += length;
+    return text !== null && this.took(text, at + length);
   }
-  return at === end ? elements : NOT_FLAT;
+
+  private took(value: unknown, next: number): true {
+    this.value = value;
+    this.at = next;
+    return true;
+  }
 }
 
 function uint32(bytes: Uint8Array, at: number): number {

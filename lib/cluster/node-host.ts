@@ -36,6 +36,12 @@ const BUGGY_SYNC_INTERVAL_MS = 250;
 const COMMIT_EVENT_INTERVAL_MS = 1000;
 /** Malformed-message log lines are throttled too; the counter is exact. */
 const MALFORMED_LOG_INTERVAL_MS = 1000;
+/**
+ * Writes proposed per turn. What arrived beyond this waits for the next turn, so one
+ * large wave of requests is replicated as a few pipelined batches: followers start on the
+ * first while the leader proposes the next.
+ */
+const MAX_PROPOSALS_PER_TURN = 256;
 
 interface ClientConnection {
   readonly port: MessagePort;
@@ -45,6 +51,21 @@ interface ClientConnection {
 interface Waiter {
   readonly client: ClientConnection;
   readonly rid: number;
+}
+
+interface QueuedWrite {
+  readonly client: ClientConnection;
+  readonly rid: number;
+  readonly bytes: Uint8Array;
+  readonly command: Command;
+}
+
+/** Writes handed to the WAL and not yet covered by a completed fdatasync. */
+interface SyncBatch {
+  /** The last entry appended (the core's persisted() mark), or null if only hard state. */
+  mark: { index: number; term: number } | null;
+  /** messagesAfterPersist of the Readys whose writes this batch holds. */
+  messages: Message[];
 }
 
 interface ReadWaiter extends Waiter {
@@ -77,11 +98,14 @@ export class NodeHost {
   private softState: SoftState;
   private hardState: HardState;
   private turnScheduled = false;
-  /** A Ready is held open while its fdatasync runs on the thread pool (see processReadies). */
-  private syncing = false;
-  /** Calls into the core that arrived while syncing; run, in order, after advance(). */
-  private deferred: (() => void)[] = [];
+  /** The fdatasync running on the thread pool, and what waits for it (see processReadies). */
+  private syncInFlight: SyncBatch | null = null;
+  /** Appended since syncInFlight started (dirty), or held messages that wait for it. */
+  private unsynced: SyncBatch & { dirty: boolean } = { mark: null, messages: [], dirty: false };
   private stopAfterSync = false;
+  /** Validated writes waiting to be proposed (MAX_PROPOSALS_PER_TURN per turn), from `queueHead` on. */
+  private proposalQueue: QueuedWrite[] = [];
+  private queueHead = 0;
   private stopped = false;
   private tickTimer: ReturnType<typeof setInterval> | null = null;
   private statusTimer: ReturnType<typeof setInterval> | null = null;
@@ -155,11 +179,11 @@ export class NodeHost {
         this.transport.setFaults(message.faults);
         return;
       case 'campaign':
-        this.whenIdle(() => this.node.campaign());
+        this.node.campaign();
         this.scheduleTurn();
         return;
       case 'transfer':
-        this.whenIdle(() => this.node.transferLeadership(message.to));
+        this.node.transferLeadership(message.to);
         this.scheduleTurn();
         return;
       case 'tick-ms':
@@ -195,8 +219,7 @@ export class NodeHost {
       ) {
         this.lastLeaderContactAt = Date.now();
       }
-      if (this.syncing) this.deferred.push(() => this.node.step(message));
-      else this.node.step(message);
+      this.node.step(message);
     }
     this.scheduleTurn();
   }
@@ -229,11 +252,24 @@ export class NodeHost {
       });
       return;
     }
-    if (this.syncing) {
-      this.deferred.push(() => this.propose(client, rid, bytes, command));
+    this.proposalQueue.push({ client, rid, bytes, command });
+  }
+
+  /** Proposes up to `limit` queued writes; if some are left, another turn is scheduled. */
+  private proposeQueued(limit = MAX_PROPOSALS_PER_TURN): void {
+    const queue = this.proposalQueue;
+    const end = Math.min(queue.length, this.queueHead + limit);
+    for (let i = this.queueHead; i < end; i++) {
+      const write = queue[i]!;
+      this.propose(write.client, write.rid, write.bytes, write.command);
+    }
+    if (end === queue.length) {
+      if (queue.length > 0) this.proposalQueue = [];
+      this.queueHead = 0;
       return;
     }
-    this.propose(client, rid, bytes, command);
+    this.queueHead = end;
+    this.scheduleTurn();
   }
 
   private propose(client: ClientConnection, rid: number, bytes: Uint8Array, command: Command): void {
@@ -273,48 +309,56 @@ export class NodeHost {
 
   private turn(): void {
     this.turnScheduled = false;
-    if (this.stopped || this.syncing) return;
-    this.runDeferred();
+    if (this.stopped) return;
+    this.proposeQueued();
     this.startReadRound();
     this.processReadies();
   }
 
-  /** Runs `operation` on the core now, or after the Ready being synced is advanced. */
-  private whenIdle(operation: () => void): void {
-    if (this.syncing) this.deferred.push(operation);
-    else operation();
-  }
-
-  private runDeferred(): void {
-    if (this.deferred.length === 0) return;
-    const operations = this.deferred;
-    this.deferred = [];
-    for (const operation of operations) operation();
-  }
-
   /**
-   * Handles Readys until there are none, or until one waits for its fdatasync. With fsync
-   * on, the fdatasync runs on libuv's thread pool (thesis §10.2.1: the leader writes its
-   * disk in parallel with replication): meanwhile this thread keeps decoding and
-   * validating what arrives, and queues what would call into the core until advance().
+   * Handles Readys until there are none. With fsync on, persistence is asynchronous
+   * (thesis §10.2.1): a Ready's entries and hard state go to the WAL, its messages go out,
+   * its committed entries are applied and the core advances at once, with
+   * advance({ durable: false }); the fdatasync runs on libuv's thread pool meanwhile, and
+   * only when it completes does the core learn (persisted()) that the entries are durable
+   * and do the Ready's messagesAfterPersist (acknowledgements, vote grants) go out. So
+   * the node keeps proposing, replicating and applying while its disk works, and one
+   * fdatasync covers everything appended while the previous one ran (group commit).
    */
   private processReadies(synchronous = false): void {
-    while (!this.syncing && this.node.hasReady()) {
+    const asynchronous = this.data.fsync && !synchronous && this.data.testOnly.ackBeforeFsync !== true;
+    while (this.node.hasReady()) {
       const ready = this.node.ready();
       const mustSync = this.persistAndSend(ready);
       if (this.data.testOnly.ackBeforeFsync === true) {
         // TEST-ONLY broken variant: acknowledge before the records are durable.
-        this.finishReady(ready);
+        this.send(ready.messagesAfterPersist);
+        this.applyAndAdvance(ready, true);
         continue;
       }
-      if (mustSync && this.data.fsync && !synchronous) {
-        this.syncing = true;
-        this.storage.syncAsync((error, latencyMs) => this.onSynced(ready, error, latencyMs));
-        break;
+      if (!asynchronous) {
+        // Earlier asynchronous writes (before a stop) are covered by this sync too.
+        const held = this.unsynced.dirty ? this.takeUnsynced() : null;
+        if (mustSync || held !== null) this.syncStorage();
+        if (held !== null) this.send(held.messages);
+        this.send(ready.messagesAfterPersist);
+        this.applyAndAdvance(ready, true);
+        if (held?.mark) this.node.persisted(held.mark.index, held.mark.term);
+        continue;
       }
-      if (mustSync) this.syncStorage();
-      this.finishReady(ready);
+      if (mustSync) {
+        this.unsynced.dirty = true;
+        const last = ready.entries[ready.entries.length - 1];
+        if (last !== undefined) this.unsynced.mark = { index: last.index, term: last.term };
+      }
+      if (ready.messagesAfterPersist.length > 0) {
+        // Everything written so far is durable: nothing to wait for.
+        if (this.syncInFlight === null && !this.unsynced.dirty) this.send(ready.messagesAfterPersist);
+        else this.unsynced.messages.push(...ready.messagesAfterPersist);
+      }
+      this.applyAndAdvance(ready, false);
     }
+    if (asynchronous) this.startSync();
     if (this.data.testOnly.ackBeforeFsync === true && Date.now() - this.lastSyncAt >= BUGGY_SYNC_INTERVAL_MS) {
       this.syncStorage();
     }
@@ -323,19 +367,42 @@ export class NodeHost {
     this.flushEvents();
   }
 
-  private onSynced(ready: Ready, error: Error | null, latencyMs: number): void {
-    this.syncing = false;
+  /** Starts an fdatasync of everything appended since the last one, unless one is running. */
+  private startSync(): void {
+    if (this.syncInFlight !== null || !this.unsynced.dirty) return;
+    const batch: SyncBatch = { mark: this.unsynced.mark, messages: this.unsynced.messages };
+    this.unsynced = { mark: null, messages: [], dirty: false };
+    this.syncInFlight = batch;
+    this.storage.syncAsync((error, latencyMs) => this.onSynced(batch, error, latencyMs));
+  }
+
+  private onSynced(batch: SyncBatch, error: Error | null, latencyMs: number): void {
+    this.syncInFlight = null;
     // A WAL that cannot be synced cannot promise anything: crash loudly.
     if (error !== null) throw error;
     this.recordSync(latencyMs);
-    this.finishReady(ready);
+    if (batch.mark !== null) this.node.persisted(batch.mark.index, batch.mark.term);
+    this.send(batch.messages);
+    // Held messages with no write after them depended only on what just became durable.
+    if (!this.unsynced.dirty) this.releaseUnsynced();
     if (this.stopAfterSync) {
       this.stop();
       return;
     }
-    this.runDeferred();
-    this.startReadRound();
     this.processReadies();
+  }
+
+  private takeUnsynced(): SyncBatch {
+    const { mark, messages } = this.unsynced;
+    this.unsynced = { mark: null, messages: [], dirty: false };
+    return { mark, messages };
+  }
+
+  /** Once a sync covers every append so far (never between ready() and advance()): what waited may go. */
+  private releaseUnsynced(): void {
+    const { mark, messages } = this.takeUnsynced();
+    if (mark !== null) this.node.persisted(mark.index, mark.term);
+    this.send(messages);
   }
 
   /** All reads that arrived since the last turn share one ReadIndex round (one heartbeat broadcast). */
@@ -377,9 +444,8 @@ export class NodeHost {
     return mustSync;
   }
 
-  /** The rest of a Ready, once what it persisted is durable. */
-  private finishReady(ready: Ready): void {
-    this.send(ready.messagesAfterPersist);
+  /** The rest of a Ready: apply, note read states, advance (durable: its writes are synced). */
+  private applyAndAdvance(ready: Ready, durable: boolean): void {
     this.apply(ready.committedEntries);
     for (const readState of ready.readStates) {
       const reads = this.readsInRound.get(readState.context);
@@ -387,7 +453,7 @@ export class NodeHost {
       this.readsInRound.delete(readState.context);
       this.readsAwaitingApply.push({ index: readState.index, reads });
     }
-    this.node.advance();
+    this.node.advance({ durable });
   }
 
   private syncStorage(): void {
@@ -640,22 +706,23 @@ export class NodeHost {
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     this.tickTimer = setInterval(() => {
       if (this.stopped) return;
-      this.whenIdle(() => this.node.tick());
+      this.node.tick();
       this.scheduleTurn();
     }, tickMs);
   }
 
   stop(): void {
     if (this.stopped) return;
-    if (this.syncing) {
-      // The Ready in flight must be finished first; onSynced comes back here.
+    if (this.syncInFlight !== null) {
+      // The fdatasync in flight must complete first; onSynced comes back here.
       this.stopAfterSync = true;
       return;
     }
     // Finish the work already accepted, synchronously, so what was acknowledged is on disk.
-    this.runDeferred();
+    this.proposeQueued(Number.POSITIVE_INFINITY);
     this.processReadies(true);
     this.syncStorage();
+    this.releaseUnsynced();
     this.stopped = true;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     if (this.statusTimer !== null) clearInterval(this.statusTimer);

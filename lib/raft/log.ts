@@ -27,10 +27,17 @@ export class RaftLog {
   /** Highest index known committed (Figure 2). Invariant: commitIndex <= lastIndex. */
   commitIndex: LogIndex = 0;
   /**
-   * Highest index the host has made durable. Entries in (persistedIndex, lastIndex] are
-   * still to be handed out in Ready.entries. Invariant: persistedIndex <= lastIndex.
+   * Highest index the host has made durable. Invariant: persistedIndex <= handedOutIndex.
    */
   persistedIndex: LogIndex = 0;
+  /**
+   * Highest index handed out in Ready.entries (written, perhaps not yet durable). Entries
+   * in (handedOutIndex, lastIndex] are still to be handed out. With synchronous
+   * persistence it equals persistedIndex after every advance(); with asynchronous
+   * persistence (advance({ durable: false }) then persisted()) it runs ahead of it.
+   * Invariant: handedOutIndex <= lastIndex.
+   */
+  handedOutIndex: LogIndex = 0;
   /** Highest index handed out in Ready.committedEntries. Invariant: appliedIndex <= commitIndex. */
   appliedIndex: LogIndex = 0;
 
@@ -43,6 +50,7 @@ export class RaftLog {
       this.#entries.push(entry);
     }
     this.persistedIndex = this.lastIndex();
+    this.handedOutIndex = this.persistedIndex;
     assert(commitIndex <= this.lastIndex(), () => `restored commitIndex ${commitIndex} is beyond the restored log's last index ${this.lastIndex()}`);
     assert(appliedIndex <= this.lastIndex(), () => `config.applied ${appliedIndex} is beyond the restored log's last index ${this.lastIndex()}`);
     // Whatever the host applied was committed, even if its hard state recorded an older commitIndex.
@@ -136,6 +144,7 @@ export class RaftLog {
     this.#entries.length = index - this.#offset;
     // What was durable beyond the cut is no longer our log: it must be rewritten.
     if (this.persistedIndex >= index) this.persistedIndex = index - 1;
+    if (this.handedOutIndex >= index) this.handedOutIndex = index - 1;
     if (this.commitIndex >= index) this.commitIndex = index - 1;
     if (this.appliedIndex >= index) this.appliedIndex = index - 1;
   }

@@ -235,7 +235,7 @@ export class RawNode {
     if (this.#handedOut !== null) return false;
     if (this.#broadcastPending) return true;
     if (this.#messages.length > 0 || this.#messagesAfterPersist.length > 0 || this.#readStates.length > 0) return true;
-    if (this.#log.lastIndex() > this.#log.persistedIndex) return true;
+    if (this.#log.lastIndex() > this.#log.handedOutIndex) return true;
     if (this.#log.applicableLimit() > this.#log.appliedIndex) return true;
     const hard = this.#lastReadyHardState;
     if (hard.currentTerm !== this.#currentTerm || hard.votedFor !== this.#votedFor || hard.commitIndex !== this.#log.commitIndex) return true;
@@ -249,7 +249,7 @@ export class RawNode {
     const hardState = this.#hardState();
     const softState = this.#softState();
     const lastIndex = this.#log.lastIndex();
-    const entries = this.#log.range(this.#log.persistedIndex + 1, lastIndex);
+    const entries = this.#log.range(this.#log.handedOutIndex + 1, lastIndex);
     const applyLimit = this.#log.applicableLimit();
     const committedEntries = this.#log.range(this.#log.appliedIndex + 1, applyLimit);
     const ready: Ready = {
@@ -264,6 +264,7 @@ export class RawNode {
     this.#messages = [];
     this.#messagesAfterPersist = [];
     this.#readStates = [];
+    if (entries.length > 0) this.#log.handedOutIndex = lastIndex;
     this.#handedOut = {
       lastEntryIndex: entries.length > 0 ? lastIndex : null,
       appliedIndex: Math.max(applyLimit, this.#log.appliedIndex),
@@ -273,26 +274,52 @@ export class RawNode {
     return ready;
   }
 
-  advance(): void {
+  /**
+   * The host is done with the last Ready. By default everything it handed out is durable
+   * now. With `{ durable: false }` the host has written the entries and hard state but
+   * their fdatasync is still running: the node goes on (new proposals, messages, Readys)
+   * while its own entries do not count as persisted (not toward the leader's commit
+   * quorum, not applied here) until persisted() says so. The host then also holds each
+   * Ready's messagesAfterPersist until an fdatasync that started after the Ready's
+   * writes has completed.
+   */
+  advance(options: { readonly durable?: boolean } = {}): void {
     const handedOut = this.#handedOut;
     assert(handedOut !== null, () => 'advance() called without a preceding ready()');
     this.#handedOut = null;
     this.#lastReadyHardState = handedOut.hardState;
     this.#lastReadySoftState = handedOut.softState;
     this.#log.appliedIndex = handedOut.appliedIndex;
-    if (handedOut.lastEntryIndex !== null) {
-      this.#log.persistedIndex = handedOut.lastEntryIndex;
-      // Thesis §10.2.1: the leader writes its own disk in parallel with replication and
-      // counts itself toward the commit quorum only once its entries are durable.
-      if (this.#role === Role.Leader) this.#maybeCommit();
-    }
+    if (handedOut.lastEntryIndex !== null && options.durable !== false) this.#markPersisted(handedOut.lastEntryIndex);
     this.#checkInvariants();
+  }
+
+  /**
+   * Asynchronous persistence (see advance): every entry up to `index`, which has `term`,
+   * is durable. Ignored if the log no longer holds that entry (it was truncated and
+   * replaced while being written: the newer entries need their own fdatasync).
+   */
+  persisted(index: LogIndex, term: Term): void {
+    this.#assertNotInReady('persisted');
+    if (index <= this.#log.persistedIndex || index > this.#log.handedOutIndex) return;
+    if (this.#log.term(index) !== term) return;
+    this.#markPersisted(index);
+    this.#checkInvariants();
+  }
+
+  #markPersisted(index: LogIndex): void {
+    if (index <= this.#log.persistedIndex) return;
+    this.#log.persistedIndex = index;
+    // Thesis §10.2.1: the leader writes its own disk in parallel with replication and
+    // counts itself toward the commit quorum only once its entries are durable.
+    if (this.#role === Role.Leader) this.#maybeCommit();
   }
 
   /** Cheap invariants re-checked at every advance(): a violation means the state can no longer be trusted. */
   #checkInvariants(): void {
     const log = this.#log;
-    assert(log.persistedIndex <= log.lastIndex(), () => `invariant violated: persistedIndex ${log.persistedIndex} <= lastIndex ${log.lastIndex()}`);
+    assert(log.persistedIndex <= log.handedOutIndex, () => `invariant violated: persistedIndex ${log.persistedIndex} <= handedOutIndex ${log.handedOutIndex}`);
+    assert(log.handedOutIndex <= log.lastIndex(), () => `invariant violated: handedOutIndex ${log.handedOutIndex} <= lastIndex ${log.lastIndex()}`);
     assert(log.commitIndex <= log.lastIndex(), () => `invariant violated: commitIndex ${log.commitIndex} <= lastIndex ${log.lastIndex()}`);
     assert(log.appliedIndex <= log.commitIndex, () => `invariant violated: appliedIndex ${log.appliedIndex} <= commitIndex ${log.commitIndex}`);
     assert(

@@ -604,7 +604,9 @@ export class RawNode {
       this.#sendSnapshotResponse(message.from, this.#log.commitIndex);
       return;
     }
-    if (this.#log.matchTerm(index, term)) {
+    const holdsLastIncluded =
+      this.#config.testOnlyBugs.skipSnapshotTermCheck === true ? index <= this.#log.lastIndex() : this.#log.matchTerm(index, term);
+    if (holdsLastIncluded) {
       this.#trace(`${this.#id} already holds the snapshot's last entry ${index}@t${term}: keeps its log and commits to ${index}`);
       this.#commitTo(index);
       this.#sendSnapshotResponse(message.from, index);

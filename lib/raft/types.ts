@@ -238,6 +238,8 @@ export interface TestOnlyBugs {
   readonly grantVoteBeforePersist?: boolean;
   /** Accept AppendEntries without checking prevLogTerm (only prevLogIndex). */
   readonly skipPrevLogTermCheck?: boolean;
+  /** On InstallSnapshot, keep the log after lastIncludedIndex without checking that its entry there has lastIncludedTerm (§7). */
+  readonly skipSnapshotTermCheck?: boolean;
 }
 
 export interface Config {

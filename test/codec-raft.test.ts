@@ -60,6 +60,16 @@ const samples: readonly Message[] = [
   { type: MessageType.Heartbeat, term: Number.MAX_SAFE_INTEGER, from: 1, to: SELF, leaderCommit: 2 ** 40, context: 3 },
   { type: MessageType.HeartbeatResponse, term: 2, from: 3, to: SELF, context: 0 },
   { type: MessageType.TimeoutNow, term: 2, from: 1, to: SELF },
+  {
+    type: MessageType.InstallSnapshot,
+    term: 9,
+    from: 3,
+    to: SELF,
+    lastIncludedIndex: 4096,
+    lastIncludedTerm: 8,
+    data: Uint8Array.from({ length: 300 }, (_, i) => i % 251),
+  },
+  { type: MessageType.InstallSnapshotResponse, term: 9, from: 4, to: SELF, index: 4096 },
 ];
 
 test('every message type round-trips through one batch; entry data survive as exact bytes', (t) => {
@@ -197,6 +207,36 @@ test('validateRaftMessage refuses bad fields with a reason', (t) => {
   t.regex(validateRaftMessage(throwing, SELF, PEERS) as string, /could not be read/);
 });
 
+test('InstallSnapshot and its response: the snapshot bytes survive exactly; malformed ones are refused with a reason', (t) => {
+  const snapshot = samples.find((message) => message.type === MessageType.InstallSnapshot)!;
+  const response = samples.find((message) => message.type === MessageType.InstallSnapshotResponse)!;
+  const decoded = decodeRaftBatch(encodeRaftBatch([snapshot, response]), SELF, PEERS);
+  t.deepEqual(decoded.messages, [snapshot, response]);
+  const data = (decoded.messages[0] as Extract<Message, { type: 'InstallSnapshot' }>).data;
+  t.is(data.constructor, Uint8Array);
+  t.is(data.byteLength, 300);
+  // Tuples: [8, term, from, to, lastIncludedIndex, lastIncludedTerm, data] and [9, term, from, to, index].
+  const refusedTuples: [string, unknown[], RegExp][] = [
+    ['data not bytes', [8, 9, 3, SELF, 4, 2, 'abc'], /data .* is not bytes/],
+    ['data missing (short tuple)', [8, 9, 3, SELF, 4, 2], /has 6 fields, expected 7/],
+    ['lastIncludedIndex 0', [8, 9, 3, SELF, 0, 2, bytes(1)], /lastIncludedIndex .* must be at least 1/],
+    ['lastIncludedTerm 0', [8, 9, 3, SELF, 4, 0, bytes(1)], /lastIncludedTerm .* must be at least 1/],
+    ['lastIncludedTerm above the term', [8, 9, 3, SELF, 4, 10, bytes(1)], /above the message term 9/],
+    ['negative lastIncludedIndex', [8, 9, 3, SELF, -4, 2, bytes(1)], /not a non-negative integer/],
+    ['fractional term', [8, 9.5, 3, SELF, 4, 2, bytes(1)], /term 9.5/],
+    ['from a stranger', [8, 9, 6, SELF, 4, 2, bytes(1)], /is not a peer/],
+    ['response index a string', [9, 9, 3, SELF, 'x'], /index "x" is not a non-negative integer/],
+    ['response with an extra field', [9, 9, 3, SELF, 1, 2], /has 6 fields, expected 5/],
+  ];
+  for (const [name, tuple, reason] of refusedTuples) {
+    const result = decodeRaftBatch(Uint8Array.from(pack([WIRE_FORMAT_VERSION, [tuple]])), SELF, PEERS);
+    t.deepEqual(result.messages, [], name);
+    t.is(result.malformed, 1, name);
+    t.regex(result.reasons[0] ?? '', reason, name);
+  }
+  t.regex(validateRaftMessage({ ...snapshot, data: [1, 2, 3] }, SELF, PEERS) as string, /data/);
+});
+
 test('decodeRaftBatch refuses garbage whole, or message by message, and keeps the good ones', (t) => {
   const notBytes: unknown[] = [undefined, null, 'text', 42, {}, [1, 2], new ArrayBuffer(4), new Uint16Array(4)];
   for (const value of notBytes) {
@@ -239,8 +279,12 @@ function invariantViolation(message: Message): string | null {
   if (!isIndex(message.term) || message.to !== SELF || message.from === SELF || !PEERS.includes(message.from)) {
     return 'bad header';
   }
+  if (message.type === MessageType.InstallSnapshot) {
+    if (!(message.data instanceof Uint8Array)) return 'bad snapshot data';
+    if (message.lastIncludedIndex < 1 || message.lastIncludedTerm < 1 || message.lastIncludedTerm > message.term) return 'bad snapshot position';
+  }
   for (const [field, value] of Object.entries(message)) {
-    if (field === 'type' || field === 'entries') continue;
+    if (field === 'type' || field === 'entries' || field === 'data') continue;
     if (typeof value !== 'boolean' && !isIndex(value)) return `bad field ${field}`;
   }
   if (message.type === MessageType.AppendEntries) {

@@ -275,6 +275,43 @@ test('snapshot/restore round trip: data, sessions (and their LRU order), applied
   t.deepEqual(restored.snapshot(), original.snapshot(), `seed ${seed}`);
 });
 
+test('restoreFrom: a retried request after a restore is answered from the session, not applied again (exactly-once)', (t) => {
+  const leader = new Feeder(new KvStateMachine({ maxSessions: 3 }));
+  leader.register('c1');
+  leader.register('c2');
+  const first = leader.request('c1', 1, { op: 'append', key: 'log', value: 'a' });
+  leader.request('c2', 1, { op: 'cas', key: 'x', expected: null, value: 1 });
+  const follower = new KvStateMachine({ maxSessions: 3 });
+  follower.apply(1, null);
+  follower.restoreFrom(leader.machine.snapshot());
+  t.is(follower.appliedIndex, leader.machine.appliedIndex);
+  t.deepEqual(follower.snapshot(), leader.machine.snapshot(), 'the same state, byte for byte');
+  // The client retries seq 1 (its reply was lost): the restored machine answers it without applying it again.
+  const next = new Feeder(follower);
+  const retried = next.request('c1', 1, { op: 'append', key: 'log', value: 'a' });
+  t.deepEqual(retried, first);
+  t.deepEqual(follower.read('log'), ['a'], 'appended once');
+  // The LRU order came across: after c1's retry, c2 is the least recently active, so the
+  // fourth session evicts it.
+  next.register('c3');
+  next.register('c4');
+  t.is(follower.sessionCount, 3);
+  const evicted = next.request('c2', 2, { op: 'get', key: 'x' });
+  t.false(evicted.ok, 'c2 was evicted');
+  if (!evicted.ok) t.is(evicted.code, 'SESSION_EXPIRED');
+  t.deepEqual(next.request('c1', 2, { op: 'get', key: 'log' }), { ok: true, value: ['a'] }, 'c1 survived');
+});
+
+test('restoreFrom refuses a malformed snapshot and leaves the machine unchanged', (t) => {
+  const feeder = new Feeder(new KvStateMachine());
+  feeder.register('c1');
+  feeder.request('c1', 1, { op: 'put', key: 'k', value: 'v' });
+  const before = feeder.machine.snapshot();
+  const error = t.throws(() => feeder.machine.restoreFrom(new Uint8Array([0x93, 1, 2, 3])), { instanceOf: KvError });
+  t.is(error?.code, 'MALFORMED_SNAPSHOT');
+  t.deepEqual(feeder.machine.snapshot(), before);
+});
+
 test('restore refuses bytes that are not a snapshot with MALFORMED_SNAPSHOT', (t) => {
   const good = new KvStateMachine().snapshot();
   for (const bytes of [new Uint8Array([]), new Uint8Array([0x93, 1, 2, 3]), good.subarray(0, good.length - 1)]) {

@@ -5,10 +5,12 @@
 import { createConfig, RawNode } from '../lib/raft/raw-node.js';
 import { createPrng } from '../lib/raft/prng.js';
 import { describeMessage } from '../lib/raft/describe.js';
-import type { Config, Entry, HardState, Message, NodeId, ReadState } from '../lib/raft/types.js';
+import type { Config, Entry, HardState, Message, NodeId, ReadState, Snapshot } from '../lib/raft/types.js';
 
 export interface Disk {
   hardState: HardState;
+  /** The newest snapshot; `entries` follow it. */
+  snapshot: Snapshot | null;
   entries: Entry[];
 }
 
@@ -26,6 +28,8 @@ export class Harness {
   readonly nodes = new Map<NodeId, RawNode>();
   readonly disks = new Map<NodeId, Disk>();
   readonly applied = new Map<NodeId, Entry[]>();
+  /** Snapshots each node's state machine was reset from (Ready.snapshot), in order. */
+  readonly restoredSnapshots = new Map<NodeId, Snapshot[]>();
   readonly readStates = new Map<NodeId, ReadState[]>();
   /** Messages sent and not yet delivered, in send order. */
   queue: Message[] = [];
@@ -42,8 +46,9 @@ export class Harness {
     this.seed = options.seed ?? 1;
     this.#options = options;
     for (const id of this.ids) {
-      this.disks.set(id, { hardState: { currentTerm: 0, votedFor: 0, commitIndex: 0 }, entries: [] });
+      this.disks.set(id, { hardState: { currentTerm: 0, votedFor: 0, commitIndex: 0 }, snapshot: null, entries: [] });
       this.applied.set(id, []);
+      this.restoredSnapshots.set(id, []);
       this.readStates.set(id, []);
       this.nodes.set(id, this.#createNode(id, false));
     }
@@ -58,13 +63,13 @@ export class Harness {
       random: createPrng(this.seed * 1000 + id + (restore ? 500 : 0)),
       ...this.#options.config,
       ...this.#options.configFor?.(id),
-      applied: restore ? (appliedEntries[appliedEntries.length - 1]?.index ?? 0) : 0,
+      applied: restore ? Math.max(appliedEntries[appliedEntries.length - 1]?.index ?? 0, disk.snapshot?.index ?? 0) : 0,
       trace: (line: string) => {
         this.traceLines.push(line);
         if (this.#options.trace === true) console.log(line);
       },
     });
-    return new RawNode(config, restore ? { hardState: disk.hardState, entries: [...disk.entries] } : null);
+    return new RawNode(config, restore ? { hardState: disk.hardState, snapshot: disk.snapshot, entries: [...disk.entries] } : null);
   }
 
   node(id: NodeId): RawNode {
@@ -84,9 +89,15 @@ export class Harness {
     if (!node.hasReady()) return false;
     const ready = node.ready();
     const disk = this.disks.get(id)!;
+    if (ready.snapshot !== null) {
+      // The core hands out a snapshot only when it discarded its whole log (§7).
+      disk.snapshot = ready.snapshot;
+      disk.entries = [];
+      this.restoredSnapshots.get(id)!.push(ready.snapshot);
+    }
     if (ready.entries.length > 0) {
       const first = ready.entries[0]!;
-      disk.entries.length = first.index - 1;
+      disk.entries.length = first.index - 1 - (disk.snapshot?.index ?? 0);
       disk.entries.push(...ready.entries);
     }
     if (ready.hardState !== null) disk.hardState = ready.hardState;
@@ -197,12 +208,27 @@ export class Harness {
    */
   load(id: NodeId, terms: readonly number[], currentTerm: number, votedFor = 0, commitIndex = 0): void {
     const entries = terms.map((term, position) => ({ index: position + 1, term, data: new TextEncoder().encode(`e${position + 1}@${term}`) }));
-    this.disks.set(id, { hardState: { currentTerm, votedFor, commitIndex }, entries });
+    this.disks.set(id, { hardState: { currentTerm, votedFor, commitIndex }, snapshot: null, entries });
     this.applied.set(id, []);
     this.restart(id);
   }
 
-  /** Terms of the durable log of `id`. */
+  /**
+   * The host of `id` compacts: its state machine at `index` is serialized as the text
+   * "state@<index>"; the snapshot goes to its disk and the entries it covers leave it.
+   */
+  compact(id: NodeId, index: number): Snapshot | null {
+    const data = new TextEncoder().encode(`state@${index}`);
+    const metadata = this.node(id).compact(index, data);
+    if (metadata === null) return null;
+    const disk = this.disks.get(id)!;
+    const snapshot = { ...metadata, data };
+    disk.entries = disk.entries.filter((entry) => entry.index > index);
+    disk.snapshot = snapshot;
+    return snapshot;
+  }
+
+  /** Terms of the durable log of `id` (after its snapshot, if any). */
   termsOf(id: NodeId): number[] {
     return this.disks.get(id)!.entries.map((entry) => entry.term);
   }
@@ -244,7 +270,7 @@ export function makeNode(
 /** Take the pending Ready (if any) and advance; returns it, or an empty one. */
 export function drain(node: RawNode) {
   if (!node.hasReady()) {
-    return { softState: null, hardState: null, entries: [], messages: [], messagesAfterPersist: [], committedEntries: [], readStates: [] } as const;
+    return { softState: null, snapshot: null, hardState: null, entries: [], messages: [], messagesAfterPersist: [], committedEntries: [], readStates: [] } as const;
   }
   const ready = node.ready();
   node.advance();

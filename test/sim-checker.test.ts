@@ -25,6 +25,7 @@ function status(id: NodeId, role: Status['role'], currentTerm: number): Status {
     commitIndex: 0,
     lastLogIndex: 0,
     lastLogTerm: 0,
+    snapshotIndex: 0,
     electionElapsedTicks: 0,
     electionTimeoutTicks: 10,
     progress: [],

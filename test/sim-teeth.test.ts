@@ -24,6 +24,7 @@ const BUGS: readonly (keyof TestOnlyBugs)[] = [
   'commitPreviousTermByCounting',
   'grantVoteBeforePersist',
   'skipPrevLogTermCheck',
+  'skipSnapshotTermCheck',
 ];
 
 for (const bug of BUGS) {

@@ -30,7 +30,7 @@ test('file storage: syncAsync makes the batch durable, moves the synced position
   t.true(storage.syncedPosition().offset > before.offset);
   storage.append(entries(501, 1, 1));
   const second = syncAsync(storage);
-  t.throws(() => storage.sync(), { message: /in flight/ }, 'one sync at a time');
+  t.throws(() => storage.syncAsync(() => undefined), { message: /in flight/ }, 'one asynchronous sync at a time');
   await second;
   t.is(storage.stats().fsyncCount, 2);
   storage.close();
@@ -53,4 +53,28 @@ test('memory storage: syncAsync has sync semantics, reported asynchronously', as
   await finished;
   storage.crash();
   t.is(storage.load().state.entries.length, 3);
+});
+
+test('file storage: sync() and segment rolls while a syncAsync is in flight leave everything durable and every segment readable', async (t) => {
+  const dir = tempDir('raftlab-storage-async-roll-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const storage = openFileStorage(dir, { fsync: true, segmentBytes: 256 });
+  storage.load();
+  storage.append(entries(1, 20, 1));
+  const inFlight = syncAsync(storage);
+  // Each batch is bigger than a segment: every sync rolls over to a new one, closing the
+  // segment the fdatasync in flight is using (that close must wait for it).
+  for (let batch = 0; batch < 5; batch++) {
+    storage.append(entries(21 + batch * 20, 20, 1));
+    storage.sync();
+  }
+  t.true(storage.stats().files.length >= 3, `rolled over ${storage.stats().files.length} segments`);
+  await inFlight;
+  storage.append(entries(121, 1, 1));
+  await syncAsync(storage);
+  storage.close();
+  const reopened = openFileStorage(dir, { fsync: true, segmentBytes: 256 });
+  const { state } = reopened.load();
+  t.deepEqual(state.entries.map((entry) => entry.index), Array.from({ length: 121 }, (_, i) => i + 1));
+  reopened.close();
 });

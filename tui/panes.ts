@@ -241,6 +241,8 @@ const EVENT_KIND_COLORS = {
   'client-result': 'cyan',
   invariant: 'red',
   info: 'white',
+  'log-compacted': 'gray',
+  'snapshot-installed': 'blue',
 } as const satisfies Record<EventKind, string>;
 
 /**

@@ -35,6 +35,12 @@ export interface ClusterOptions {
   /** Largest value a client may write, in bytes of JSON. Default 1 MiB. */
   readonly maxValueBytes?: number;
   readonly segmentBytes?: number;
+  /**
+   * Each node compacts its log into a snapshot of its state machine every this many
+   * applied entries (§7); a follower too far behind then catches up by InstallSnapshot.
+   * Default 10,000.
+   */
+  readonly snapshotEntries?: number;
   /** How long to wait for a worker to open its files. Default 30 s. */
   readonly startTimeoutMs?: number;
   /** Deliberately broken behaviours, for proving that `raftlab check` catches them. */
@@ -48,6 +54,7 @@ export interface LinkFaultOptions {
 }
 
 const MAX_NODES = 9;
+const DEFAULT_SNAPSHOT_ENTRIES = 10_000;
 const STATUS_INTERVAL_MS = 100;
 const STOP_TIMEOUT_MS = 5000;
 const LATENCY_WINDOW_MS = 10_000;
@@ -135,6 +142,7 @@ export class Cluster extends EventEmitter {
     checkPositiveInteger('nodes', nodes, MAX_NODES);
     const tickMs = options.tickMs ?? 20;
     checkPositiveInteger('tickMs', tickMs, 60_000);
+    if (options.snapshotEntries !== undefined) checkPositiveInteger('snapshotEntries', options.snapshotEntries, Number.MAX_SAFE_INTEGER);
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'raftlab-'));
     mkdirSync(dataDir, { recursive: true });
     const cluster = new Cluster(
@@ -147,6 +155,7 @@ export class Cluster extends EventEmitter {
         seed: options.seed ?? Math.floor(Math.random() * 0x7fffffff),
         maxValueBytes: options.maxValueBytes ?? 1 << 20,
         segmentBytes: options.segmentBytes ?? 64 << 20,
+        snapshotEntries: options.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES,
         startTimeoutMs: options.startTimeoutMs ?? 30_000,
         testOnly: options.testOnly ?? {},
       },
@@ -191,6 +200,7 @@ export class Cluster extends EventEmitter {
       seed: (this.options.seed * 31 + id * 7919 + this.spawnCount++ * 104_729) | 0,
       maxValueBytes: this.options.maxValueBytes,
       segmentBytes: this.options.segmentBytes,
+      snapshotEntries: this.options.snapshotEntries,
       statusIntervalMs: STATUS_INTERVAL_MS,
       syncedPosition: slot.syncedPosition,
       testOnly: this.options.testOnly,

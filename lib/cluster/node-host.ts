@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { RawNode, createConfig } from '../raft/raw-node.js';
 import { createPrng } from '../raft/prng.js';
 import { MessageType, Role } from '../raft/types.js';
-import type { Entry, HardState, Message, NodeId, Ready, SoftState } from '../raft/types.js';
+import type { Entry, HardState, Message, NodeId, Ready, Snapshot, SoftState } from '../raft/types.js';
 import { openFileStorage } from '../storage/file-storage.js';
 import type { LogStorage } from '../storage/types.js';
 import { decodeRaftBatch, encodeRaftBatch, encodeRaftBatches } from '../transport/codec.js';
@@ -120,6 +120,8 @@ export class NodeHost {
   private fsyncLatencyTotalMs = 0;
   private fsyncCountSinceStatus = 0;
   private recentEntries: Entry[] = [];
+  /** The index of the newest snapshot, on disk and in the core (0: none). */
+  private snapshotIndex = 0;
   private pendingEvents: Omit<ClusterEvent, 'time'>[] = [];
 
   constructor(
@@ -142,9 +144,10 @@ export class NodeHost {
         electionTicks: data.electionTicks,
         heartbeatTicks: data.heartbeatTicks,
       }),
-      state.entries.length > 0 || state.hardState.currentTerm > 0 ? state : null,
+      state.entries.length > 0 || state.hardState.currentTerm > 0 || state.snapshot != null ? state : null,
     );
     this.kv = new KvStateMachine({ disableSessions: data.testOnly.disableSessions === true });
+    if (state.snapshot != null) this.restoreSnapshotOnStart(state.snapshot);
     this.softState = { role: Role.Follower, leaderId: 0 };
     this.log.info({ recovery, term: state.hardState.currentTerm }, 'node recovered');
     this.control.post({
@@ -425,6 +428,7 @@ export class NodeHost {
    *  whether an fdatasync must happen before the rest. */
   private persistAndSend(ready: Ready): boolean {
     if (ready.softState !== null) this.onSoftState(ready.softState);
+    if (ready.snapshot !== null) this.persistSnapshot(ready.snapshot);
     if (ready.entries.length > 0) {
       this.storage.append(ready.entries);
       this.entriesPersisted += ready.entries.length;
@@ -444,8 +448,10 @@ export class NodeHost {
     return mustSync;
   }
 
-  /** The rest of a Ready: apply, note read states, advance (durable: its writes are synced). */
+  /** The rest of a Ready: install a leader's snapshot, apply, note read states, advance
+   *  (durable: its writes are synced), compact if it is time. */
   private applyAndAdvance(ready: Ready, durable: boolean): void {
+    if (ready.snapshot !== null) this.installSnapshot(ready.snapshot);
     this.apply(ready.committedEntries);
     for (const readState of ready.readStates) {
       const reads = this.readsInRound.get(readState.context);
@@ -454,6 +460,7 @@ export class NodeHost {
       this.readsAwaitingApply.push({ index: readState.index, reads });
     }
     this.node.advance({ durable });
+    this.maybeCompact();
   }
 
   private syncStorage(): void {
@@ -518,6 +525,53 @@ export class NodeHost {
       if (reply.ok) client.outbox.push({ rid, ok: true, value: reply.value });
       else this.reply(client, rid, { code: reply.code, message: reply.message });
     }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Snapshots and log compaction (§7)
+
+  /** At start: the state machine resumes from the durable snapshot; the core already starts after it. */
+  private restoreSnapshotOnStart(snapshot: Snapshot): void {
+    this.kv.restoreFrom(snapshot.data);
+    if (this.kv.appliedIndex !== snapshot.index) {
+      throw new Error(`node ${this.id}: the snapshot at index ${snapshot.index} holds a state machine applied up to ${this.kv.appliedIndex}`);
+    }
+    this.snapshotIndex = snapshot.index;
+    this.log.info({ snapshotIndex: snapshot.index, snapshotTerm: snapshot.term, bytes: snapshot.data.byteLength }, 'state machine restored from snapshot');
+  }
+
+  /** Ready step 1 for a leader's snapshot: durable before the entries that follow it and before its acknowledgement. */
+  private persistSnapshot(snapshot: Snapshot): void {
+    this.storage.saveSnapshot(snapshot);
+    this.snapshotIndex = snapshot.index;
+    this.recentEntries = [];
+  }
+
+  /** Ready step 4 for a leader's snapshot: "Reset state machine using snapshot contents". */
+  private installSnapshot(snapshot: Snapshot): void {
+    const appliedBefore = this.kv.appliedIndex;
+    this.kv.restoreFrom(snapshot.data);
+    if (this.kv.appliedIndex !== snapshot.index) {
+      throw new Error(`node ${this.id}: the leader's snapshot at index ${snapshot.index} holds a state machine applied up to ${this.kv.appliedIndex}`);
+    }
+    const text = `node ${this.id} installed a snapshot from leader ${this.softState.leaderId} at index ${snapshot.index} (was at ${appliedBefore}, ${snapshot.data.byteLength} bytes)`;
+    this.event(EventKind.SnapshotInstalled, text, this.hardState.currentTerm);
+    this.log.info({ snapshotIndex: snapshot.index, snapshotTerm: snapshot.term, appliedBefore, bytes: snapshot.data.byteLength }, 'snapshot installed');
+  }
+
+  /** Every snapshotEntries applied entries: snapshot the state machine, drop the log it covers, and the WAL segments with it. */
+  private maybeCompact(): void {
+    const applied = this.kv.appliedIndex;
+    if (applied - this.snapshotIndex < this.data.snapshotEntries) return;
+    const started = performance.now();
+    const data = this.kv.snapshot();
+    const metadata = this.node.compact(applied, data);
+    if (metadata === null) return;
+    this.storage.saveSnapshot({ ...metadata, data });
+    this.snapshotIndex = metadata.index;
+    const durationMs = Math.round((performance.now() - started) * 10) / 10;
+    this.event(EventKind.LogCompacted, `node ${this.id} compacted its log up to index ${metadata.index} (snapshot of ${data.byteLength} bytes)`, this.hardState.currentTerm);
+    this.log.info({ snapshotIndex: metadata.index, snapshotTerm: metadata.term, bytes: data.byteLength, durationMs }, 'log compacted');
   }
 
   private serveReads(): void {
@@ -671,7 +725,7 @@ export class NodeHost {
       appliedIndex: this.kv.appliedIndex,
       lastLogIndex: status.lastLogIndex,
       lastLogTerm: status.lastLogTerm,
-      snapshotIndex: 0,
+      snapshotIndex: status.snapshotIndex,
       electionElapsedTicks: status.electionElapsedTicks,
       electionTimeoutTicks: status.electionTimeoutTicks,
       lastLeaderContactMs:

@@ -464,6 +464,8 @@ export interface NodeWorkerData {
   readonly seed: number;
   readonly maxValueBytes: number;
   readonly segmentBytes: number;
+  /** Compact the log into a snapshot every this many applied entries (§7). */
+  readonly snapshotEntries: number;
   readonly statusIntervalMs: number;
   /** Int32Array view: [segment, offset] of the durable end of the WAL, for losing crashes. */
   readonly syncedPosition: SharedArrayBuffer;

@@ -88,6 +88,10 @@ export const EventKind = {
   ClientResult: 'client-result',
   Invariant: 'invariant',
   Info: 'info',
+  /** A node compacted its log into a snapshot of its state machine (§7). */
+  LogCompacted: 'log-compacted',
+  /** A node reset its state machine from a leader's snapshot (InstallSnapshot, §7). */
+  SnapshotInstalled: 'snapshot-installed',
 } as const;
 export type EventKind = (typeof EventKind)[keyof typeof EventKind];
 

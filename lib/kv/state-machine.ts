@@ -358,6 +358,25 @@ export class KvStateMachine {
     }
     return machine;
   }
+
+  /**
+   * Replaces this machine's whole state with a snapshot's (an InstallSnapshot from the
+   * leader, §7: "Reset state machine using snapshot contents"). The bytes are checked
+   * in full first (KvError MALFORMED_SNAPSHOT): on a refusal nothing changes.
+   */
+  restoreFrom(bytes: Uint8Array): void {
+    const restored = KvStateMachine.restore(bytes, {
+      maxSessions: this.#maxSessions,
+      maxRepliesPerSession: this.#maxRepliesPerSession,
+      disableSessions: this.#disableSessions,
+    });
+    this.#data.clear();
+    for (const [key, value] of restored.#data) this.#data.set(key, value);
+    this.#sessions.clear();
+    for (const [clientId, session] of restored.#sessions) this.#sessions.set(clientId, session);
+    this.#appliedIndex = restored.#appliedIndex;
+    this.#mostRecentClientId = restored.#mostRecentClientId;
+  }
 }
 
 function isNonNegativeSafeInteger(value: unknown): value is number {

@@ -32,6 +32,10 @@ export function describeMessage(message: Message): string {
       return `${head}${message.context === 0 ? '' : ` read=${message.context}`}`;
     case MessageType.TimeoutNow:
       return head;
+    case MessageType.InstallSnapshot:
+      return `${head} snapshot=${message.lastIncludedIndex}@t${message.lastIncludedTerm} (${message.data.byteLength} bytes)`;
+    case MessageType.InstallSnapshotResponse:
+      return `${head} index=${message.index}`;
     default:
       return assertNever(message, 'message');
   }
@@ -45,6 +49,7 @@ export function describeReady(ready: Ready): string {
     const hard = ready.hardState;
     parts.push(`hard=term ${hard.currentTerm} vote ${hard.votedFor} commit ${hard.commitIndex}`);
   }
+  if (ready.snapshot !== null) parts.push(`snapshot=${ready.snapshot.index}@t${ready.snapshot.term}`);
   if (ready.entries.length > 0) parts.push(`entries=${describeEntries(ready.entries)}`);
   if (ready.committedEntries.length > 0) parts.push(`apply=${describeEntries(ready.committedEntries)}`);
   if (ready.messages.length > 0) parts.push(`send=${ready.messages.length}`);

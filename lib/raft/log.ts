@@ -1,14 +1,15 @@
 // The in-memory Raft log (Figure 2: log[]) plus the bookkeeping of what the host has
 // made durable and what has been handed out for apply.
 //
-// Entries live in one array; `#offset` is the index of entries[0]. Without snapshots the
-// offset is always 1, but every access goes through it so that compaction can later
-// drop a prefix without touching callers. Terms are non-decreasing along the log
+// Entries live in one array; `#offset` is the index of entries[0]. A snapshot (§7)
+// replaces the prefix up to its index: the log then starts right after it, and the
+// snapshot's last index and term stand in for the dropped entry before #entries[0]
+// (for the AppendEntries consistency check). Terms are non-decreasing along the log
 // (a leader only appends entries of its own term after entries of earlier terms), which
 // lets term lookups by value use binary search.
 
 import { assert } from './assert.js';
-import type { Entry, LogIndex, Term } from './types.js';
+import type { Entry, LogIndex, Snapshot, Term } from './types.js';
 
 /** Result of matching an incoming AppendEntries' entries against the log. */
 export interface AppendOutcome {
@@ -17,12 +18,19 @@ export interface AppendOutcome {
 }
 
 export class RaftLog {
-  /** Index of #entries[0]. Invariant: #offset >= 1. */
-  readonly #offset: LogIndex = 1;
+  /** Index of #entries[0]. Invariant: #offset === #previousIndex + 1. */
+  #offset: LogIndex = 1;
   /** Index and term of the entry just before #entries[0] (a snapshot's last entry; 0 without one). */
-  readonly #previousIndex: LogIndex = 0;
-  readonly #previousTerm: Term = 0;
-  readonly #entries: Entry[] = [];
+  #previousIndex: LogIndex = 0;
+  #previousTerm: Term = 0;
+  #entries: Entry[] = [];
+  /** The newest snapshot (what a leader sends to a follower behind #offset). Invariant: its index is #previousIndex. */
+  #snapshot: Snapshot | null = null;
+  /**
+   * A snapshot received from the leader and not yet handed out in a Ready: the host must
+   * persist it and restore its state machine from it. Invariant: when set, it is #snapshot.
+   */
+  pendingSnapshot: Snapshot | null = null;
 
   /** Highest index known committed (Figure 2). Invariant: commitIndex <= lastIndex. */
   commitIndex: LogIndex = 0;
@@ -41,11 +49,18 @@ export class RaftLog {
   /** Highest index handed out in Ready.committedEntries. Invariant: appliedIndex <= commitIndex. */
   appliedIndex: LogIndex = 0;
 
-  constructor(restoredEntries: readonly Entry[], commitIndex: LogIndex, appliedIndex: LogIndex) {
+  constructor(restoredEntries: readonly Entry[], commitIndex: LogIndex, appliedIndex: LogIndex, restoredSnapshot: Snapshot | null = null) {
+    if (restoredSnapshot !== null) {
+      assert(restoredSnapshot.index >= 1 && restoredSnapshot.term >= 1, () => `restored snapshot at ${restoredSnapshot.index}@t${restoredSnapshot.term} is not a log position`);
+      this.#snapshot = restoredSnapshot;
+      this.#previousIndex = restoredSnapshot.index;
+      this.#previousTerm = restoredSnapshot.term;
+      this.#offset = restoredSnapshot.index + 1;
+    }
     for (let position = 0; position < restoredEntries.length; position++) {
       const entry = restoredEntries[position]!;
-      assert(entry.index === position + 1, () => `restored log must start at 1 and be contiguous: entry ${position} has index ${entry.index}`);
-      const previousTerm = position === 0 ? 0 : restoredEntries[position - 1]!.term;
+      assert(entry.index === this.#offset + position, () => `restored log must start at ${this.#offset} and be contiguous: entry ${position} has index ${entry.index}`);
+      const previousTerm = position === 0 ? this.#previousTerm : restoredEntries[position - 1]!.term;
       assert(entry.term >= previousTerm, () => `restored log terms must not decrease: index ${entry.index} has term ${entry.term} after ${previousTerm}`);
       this.#entries.push(entry);
     }
@@ -53,9 +68,61 @@ export class RaftLog {
     this.handedOutIndex = this.persistedIndex;
     assert(commitIndex <= this.lastIndex(), () => `restored commitIndex ${commitIndex} is beyond the restored log's last index ${this.lastIndex()}`);
     assert(appliedIndex <= this.lastIndex(), () => `config.applied ${appliedIndex} is beyond the restored log's last index ${this.lastIndex()}`);
+    // The host restored its state machine from the snapshot: it stands at the snapshot's index at least.
+    const applied = Math.max(appliedIndex, this.#previousIndex);
     // Whatever the host applied was committed, even if its hard state recorded an older commitIndex.
-    this.commitIndex = Math.max(commitIndex, appliedIndex);
-    this.appliedIndex = appliedIndex;
+    this.commitIndex = Math.max(commitIndex, applied);
+    this.appliedIndex = applied;
+  }
+
+  /** The index of the newest snapshot's last entry (0 without a snapshot). */
+  snapshotIndex(): LogIndex {
+    return this.#previousIndex;
+  }
+
+  snapshot(): Snapshot | null {
+    return this.#snapshot;
+  }
+
+  /**
+   * The host's state machine at `index` (<= appliedIndex) is serialized as `data`: drop
+   * every entry up to and including `index` (thesis §5.1: "the entire current system
+   * state is written to a snapshot on stable storage, then the entire log up to that
+   * point is discarded").
+   */
+  compact(index: LogIndex, data: Uint8Array): Snapshot {
+    assert(index > this.#previousIndex, () => `compaction to ${index} is not past the snapshot at ${this.#previousIndex}`);
+    assert(index <= this.appliedIndex, () => `compaction to ${index} is beyond the applied index ${this.appliedIndex}`);
+    const term = this.term(index);
+    assert(term !== undefined, () => `compaction to ${index}: the log does not hold that entry`);
+    const snapshot: Snapshot = { index, term, data };
+    this.#entries = this.#entries.slice(index + 1 - this.#offset);
+    this.#snapshot = snapshot;
+    this.#previousIndex = index;
+    this.#previousTerm = term;
+    this.#offset = index + 1;
+    return snapshot;
+  }
+
+  /**
+   * §7, a follower receiving a snapshot that its log does not already hold: "Discard the
+   * entire log"; the snapshot's last entry becomes the log's base, committed (a leader
+   * only snapshots applied, hence committed, entries). The host persists and applies
+   * the snapshot through the next Ready.
+   */
+  restoreSnapshot(snapshot: Snapshot): void {
+    assert(snapshot.index > this.commitIndex, () => `restoring snapshot at ${snapshot.index} at or below commitIndex ${this.commitIndex}`);
+    this.#entries = [];
+    this.#snapshot = snapshot;
+    this.pendingSnapshot = snapshot;
+    this.#previousIndex = snapshot.index;
+    this.#previousTerm = snapshot.term;
+    this.#offset = snapshot.index + 1;
+    this.commitIndex = snapshot.index;
+    // Nothing after the snapshot is held yet; the snapshot itself is persisted by the
+    // host before anything that depends on it (its acknowledgement waits for the sync).
+    this.persistedIndex = snapshot.index;
+    this.handedOutIndex = snapshot.index;
   }
 
   firstIndex(): LogIndex {
@@ -208,6 +275,7 @@ export class RaftLog {
   /** Entries in [from, to] (inclusive), copied. */
   range(from: LogIndex, to: LogIndex): Entry[] {
     if (to < from) return [];
+    assert(from >= this.#offset, () => `range from ${from} is before the first index ${this.#offset} (compacted)`);
     return this.#entries.slice(from - this.#offset, to - this.#offset + 1);
   }
 

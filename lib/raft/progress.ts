@@ -5,6 +5,9 @@
 //    diverged follower is not flooded with messages it will reject.
 //  - Replicate: the match point is known. Advance nextIndex optimistically and pipeline
 //    up to maxInflightAppends messages.
+//  - Snapshot: the entries the follower needs were compacted away, so an InstallSnapshot
+//    (§7) is outstanding. Send nothing else until it answers (or seems lost), then probe
+//    from what it reports.
 
 import { assert } from './assert.js';
 import { ProgressState } from './types.js';
@@ -64,6 +67,8 @@ export class Progress {
   sentCommitIndex: LogIndex = 0;
   /** Heartbeat responses received in a row while entries were outstanding and matchIndex did not move. */
   stalledHeartbeatResponses = 0;
+  /** Snapshot only: the index of the snapshot sent. */
+  pendingSnapshotIndex: LogIndex = 0;
   /** Heard from this follower since the last CheckQuorum round. */
   recentActive = true;
   readonly inflights: Inflights;
@@ -80,6 +85,8 @@ export class Progress {
         return this.probeSent;
       case ProgressState.Replicate:
         return this.inflights.full();
+      case ProgressState.Snapshot:
+        return true;
     }
   }
 
@@ -87,6 +94,7 @@ export class Progress {
     this.state = ProgressState.Probe;
     this.probeSent = false;
     this.stalledHeartbeatResponses = 0;
+    this.pendingSnapshotIndex = 0;
     this.inflights.reset();
     this.nextIndex = Math.max(this.nextIndex, this.matchIndex + 1);
   }
@@ -94,8 +102,18 @@ export class Progress {
   becomeReplicate(): void {
     this.state = ProgressState.Replicate;
     this.probeSent = false;
+    this.pendingSnapshotIndex = 0;
     this.inflights.reset();
     this.nextIndex = this.matchIndex + 1;
+  }
+
+  /** An InstallSnapshot of the snapshot ending at `snapshotIndex` was just sent. */
+  becomeSnapshot(snapshotIndex: LogIndex): void {
+    this.state = ProgressState.Snapshot;
+    this.probeSent = false;
+    this.stalledHeartbeatResponses = 0;
+    this.pendingSnapshotIndex = snapshotIndex;
+    this.inflights.reset();
   }
 
   /** Record an AppendEntries just sent whose entries end at lastIndex (count = number of entries). */
@@ -110,6 +128,8 @@ export class Progress {
           this.inflights.add(lastIndex);
         }
         return;
+      case ProgressState.Snapshot:
+        assert(false, () => `an AppendEntries was sent to ${this.id} while its snapshot is outstanding`);
     }
   }
 
@@ -130,6 +150,8 @@ export class Progress {
    */
   maybeDecreaseTo(rejectedIndex: LogIndex, hintNextIndex: LogIndex): boolean {
     if (rejectedIndex <= this.matchIndex) return false;
+    // A late answer to an append sent before the snapshot: the snapshot's answer decides.
+    if (this.state === ProgressState.Snapshot) return false;
     if (this.state === ProgressState.Probe && rejectedIndex !== this.nextIndex - 1) return false;
     // Never below matchIndex + 1 (known good) nor above the rejected point.
     this.nextIndex = Math.max(this.matchIndex + 1, Math.min(hintNextIndex, rejectedIndex));

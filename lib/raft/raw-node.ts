@@ -20,6 +20,8 @@ import type {
   HardState,
   Heartbeat,
   HeartbeatResponse,
+  InstallSnapshot,
+  InstallSnapshotResponse,
   LogIndex,
   Message,
   NodeId,
@@ -31,6 +33,8 @@ import type {
   RequestVote,
   RequestVoteResponse,
   RestoredState,
+  Snapshot,
+  SnapshotMetadata,
   SoftState,
   Status,
   Term,
@@ -42,6 +46,7 @@ export function createConfig(partial: Pick<Config, 'id' | 'peers' | 'random'> & 
 
 /** What ready() handed out, so that advance() records exactly that as done. */
 interface HandedOut {
+  readonly snapshot: Snapshot | null;
   readonly lastEntryIndex: LogIndex | null;
   readonly appliedIndex: LogIndex;
   readonly hardState: HardState;
@@ -55,6 +60,13 @@ interface HandedOut {
  * heartbeat response does not.
  */
 export const STALLED_HEARTBEATS_BEFORE_PROBE = 3;
+
+/**
+ * Heartbeat responses from a follower with an InstallSnapshot outstanding after which
+ * the snapshot is assumed lost and sent again. Generous: installing a large snapshot
+ * (write, fsync, restore) takes a while, and a duplicate costs a whole snapshot.
+ */
+export const STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY = 10;
 
 /** Bound on ReadIndex requests queued on a leader (pending plus waiting for heartbeat acks). */
 export const MAX_PENDING_READS = 65_536;
@@ -124,7 +136,7 @@ export class RawNode {
     this.#id = config.id;
     this.#voters = [...config.peers];
     const hardState = restored?.hardState ?? { currentTerm: 0, votedFor: NONE, commitIndex: 0 };
-    this.#log = new RaftLog(restored?.entries ?? [], hardState.commitIndex, config.applied);
+    this.#log = new RaftLog(restored?.entries ?? [], hardState.commitIndex, config.applied, restored?.snapshot ?? null);
     this.#currentTerm = hardState.currentTerm;
     this.#votedFor = hardState.votedFor;
     this.#lastReadyHardState = this.#hardState();
@@ -174,6 +186,8 @@ export class RawNode {
       case MessageType.Heartbeat:
       case MessageType.HeartbeatResponse:
       case MessageType.TimeoutNow:
+      case MessageType.InstallSnapshot:
+      case MessageType.InstallSnapshotResponse:
         this.#stepByRole(message);
         return;
       default:
@@ -231,9 +245,31 @@ export class RawNode {
     this.#startElection(false);
   }
 
+  /**
+   * Log compaction (§7): the host's state machine, having applied every entry up to
+   * `index`, is serialized as `data`; the core drops those entries and keeps the snapshot
+   * to send to followers that need them. `index` must not exceed what was applied
+   * (asserted: compacting unapplied entries would lose them). Returns the snapshot's
+   * position for the host to persist with the data, or null when `index` is not past the
+   * current snapshot (nothing to do).
+   */
+  compact(index: LogIndex, data: Uint8Array): SnapshotMetadata | null {
+    this.#assertNotInReady('compact');
+    assert(Number.isSafeInteger(index) && index >= 0, () => `compact index must be a non-negative integer, got ${index}`);
+    assert(
+      index <= this.#log.appliedIndex,
+      () => `compaction to ${index} refused: only entries up to the applied index ${this.#log.appliedIndex} may be compacted`,
+    );
+    if (index <= this.#log.snapshotIndex()) return null;
+    const snapshot = this.#log.compact(index, data);
+    this.#trace(`${this.#id} compacted its log up to ${snapshot.index}@t${snapshot.term}`);
+    return { index: snapshot.index, term: snapshot.term };
+  }
+
   hasReady(): boolean {
     if (this.#handedOut !== null) return false;
     if (this.#broadcastPending) return true;
+    if (this.#log.pendingSnapshot !== null) return true;
     if (this.#messages.length > 0 || this.#messagesAfterPersist.length > 0 || this.#readStates.length > 0) return true;
     if (this.#log.lastIndex() > this.#log.handedOutIndex) return true;
     if (this.#log.applicableLimit() > this.#log.appliedIndex) return true;
@@ -251,9 +287,13 @@ export class RawNode {
     const lastIndex = this.#log.lastIndex();
     const entries = this.#log.range(this.#log.handedOutIndex + 1, lastIndex);
     const applyLimit = this.#log.applicableLimit();
-    const committedEntries = this.#log.range(this.#log.appliedIndex + 1, applyLimit);
+    const snapshot = this.#log.pendingSnapshot;
+    // Entries covered by the snapshot are applied by restoring it.
+    const appliedBefore = Math.max(this.#log.appliedIndex, snapshot?.index ?? 0);
+    const committedEntries = this.#log.range(appliedBefore + 1, applyLimit);
     const ready: Ready = {
       softState: sameSoftState(softState, this.#lastReadySoftState) ? null : softState,
+      snapshot,
       hardState: sameHardState(hardState, this.#lastReadyHardState) ? null : hardState,
       entries,
       messages: this.#messages,
@@ -266,8 +306,9 @@ export class RawNode {
     this.#readStates = [];
     if (entries.length > 0) this.#log.handedOutIndex = lastIndex;
     this.#handedOut = {
+      snapshot,
       lastEntryIndex: entries.length > 0 ? lastIndex : null,
-      appliedIndex: Math.max(applyLimit, this.#log.appliedIndex),
+      appliedIndex: Math.max(applyLimit, appliedBefore),
       hardState,
       softState,
     };
@@ -289,6 +330,10 @@ export class RawNode {
     this.#handedOut = null;
     this.#lastReadyHardState = handedOut.hardState;
     this.#lastReadySoftState = handedOut.softState;
+    if (handedOut.snapshot !== null) {
+      assert(this.#log.pendingSnapshot === handedOut.snapshot, () => 'the pending snapshot changed between ready() and advance()');
+      this.#log.pendingSnapshot = null;
+    }
     this.#log.appliedIndex = handedOut.appliedIndex;
     if (handedOut.lastEntryIndex !== null && options.durable !== false) this.#markPersisted(handedOut.lastEntryIndex);
     this.#checkInvariants();
@@ -342,6 +387,7 @@ export class RawNode {
       commitIndex: this.#log.commitIndex,
       lastLogIndex: this.#log.lastIndex(),
       lastLogTerm: this.#log.lastTerm(),
+      snapshotIndex: this.#log.snapshotIndex(),
       electionElapsedTicks: this.#electionElapsedTicks,
       electionTimeoutTicks: this.#role === Role.Leader ? this.#config.electionTicks : this.#randomizedElectionTimeoutTicks,
       progress: this.#role === Role.Leader ? [...this.#progress.values()].map((progress) => progress.snapshot()) : [],
@@ -378,7 +424,12 @@ export class RawNode {
       // only when the precandidate wins and campaigns for real.
       return true;
     }
-    const leader = message.type === MessageType.AppendEntries || message.type === MessageType.Heartbeat || message.type === MessageType.TimeoutNow ? message.from : NONE;
+    const fromLeader =
+      message.type === MessageType.AppendEntries ||
+      message.type === MessageType.Heartbeat ||
+      message.type === MessageType.TimeoutNow ||
+      message.type === MessageType.InstallSnapshot;
+    const leader = fromLeader ? message.from : NONE;
     this.#becomeFollower(message.term, leader);
     return true;
   }
@@ -408,10 +459,15 @@ export class RawNode {
           false,
         );
         return;
+      case MessageType.InstallSnapshot:
+        // Figure 13: "Reply immediately if term < currentTerm".
+        this.#send({ type: MessageType.InstallSnapshotResponse, term: this.#currentTerm, from: this.#id, to: message.from, index: 0 }, false);
+        return;
       case MessageType.RequestVoteResponse:
       case MessageType.AppendEntriesResponse:
       case MessageType.HeartbeatResponse:
       case MessageType.TimeoutNow:
+      case MessageType.InstallSnapshotResponse:
         return; // answers to an old term: nothing to do.
       default:
         assertNever(message, 'message');
@@ -484,9 +540,14 @@ export class RawNode {
         this.#trace(`${this.#id} received TimeoutNow from ${message.from} at term ${this.#currentTerm}`);
         this.#startElection(true);
         return;
+      case MessageType.InstallSnapshot:
+        this.#heardFromLeader(message.from);
+        this.#handleInstallSnapshot(message);
+        return;
       case MessageType.RequestVoteResponse:
       case MessageType.AppendEntriesResponse:
       case MessageType.HeartbeatResponse:
+      case MessageType.InstallSnapshotResponse:
         return; // late answers to a role we no longer hold.
       default:
         assertNever(message, 'message');
@@ -551,6 +612,43 @@ export class RawNode {
     this.#send(response, true);
   }
 
+  /**
+   * InstallSnapshot receiver (§7, Figure 13). The term rule ran in step(). Then:
+   *  - a snapshot at or below our commitIndex adds nothing: we already hold (or applied)
+   *    a log that matches the leader's up to commitIndex; say so;
+   *  - "If existing log entry has same index and term as snapshot's last included entry,
+   *    retain log entries following it and reply": the entry is committed, so is
+   *    everything before it, and we still hold it all, to apply as usual;
+   *  - otherwise "Discard the entire log" and "Reset state machine using snapshot
+   *    contents", through the next Ready.
+   * The answer promises the snapshot is stored, so it waits for the host's sync.
+   */
+  #handleInstallSnapshot(message: InstallSnapshot): void {
+    const index = message.lastIncludedIndex;
+    const term = message.lastIncludedTerm;
+    if (index <= this.#log.commitIndex) {
+      this.#trace(`${this.#id} ignored a stale snapshot at ${index}@t${term} from ${message.from}: commit is ${this.#log.commitIndex}`);
+      this.#sendSnapshotResponse(message.from, this.#log.commitIndex);
+      return;
+    }
+    const holdsLastIncluded =
+      this.#config.testOnlyBugs.skipSnapshotTermCheck === true ? index <= this.#log.lastIndex() : this.#log.matchTerm(index, term);
+    if (holdsLastIncluded) {
+      this.#trace(`${this.#id} already holds the snapshot's last entry ${index}@t${term}: keeps its log and commits to ${index}`);
+      this.#commitTo(index);
+      this.#sendSnapshotResponse(message.from, index);
+      return;
+    }
+    this.#log.restoreSnapshot({ index, term, data: message.data });
+    this.#trace(`${this.#id} installed a snapshot at ${index}@t${term} from ${message.from} (${message.data.byteLength} bytes)`);
+    this.#sendSnapshotResponse(message.from, index);
+  }
+
+  #sendSnapshotResponse(to: NodeId, index: LogIndex): void {
+    const response: InstallSnapshotResponse = { type: MessageType.InstallSnapshotResponse, term: this.#currentTerm, from: this.#id, to, index };
+    this.#send(response, true);
+  }
+
   #handleHeartbeat(message: Heartbeat): void {
     // The leader sends min(commitIndex, our matchIndex), which we are known to store.
     this.#commitTo(Math.min(message.leaderCommit, this.#log.lastIndex()));
@@ -580,6 +678,7 @@ export class RawNode {
         this.#stepFollower(message);
         return;
       case MessageType.Heartbeat:
+      case MessageType.InstallSnapshot:
         this.#becomeFollower(this.#currentTerm, message.from);
         this.#stepFollower(message);
         return;
@@ -589,6 +688,7 @@ export class RawNode {
       case MessageType.AppendEntriesResponse:
       case MessageType.HeartbeatResponse:
       case MessageType.TimeoutNow:
+      case MessageType.InstallSnapshotResponse:
         return;
       default:
         assertNever(message, 'message');
@@ -627,8 +727,12 @@ export class RawNode {
       case MessageType.HeartbeatResponse:
         this.#handleHeartbeatResponse(message);
         return;
+      case MessageType.InstallSnapshotResponse:
+        this.#handleSnapshotResponse(message);
+        return;
       case MessageType.AppendEntries:
       case MessageType.Heartbeat:
+      case MessageType.InstallSnapshot:
         // Election Safety makes a second leader in our term impossible; a message like
         // this can only come from a broken variant. Ignore it rather than guess.
         this.#trace(`${this.#id} ignored ${message.type} from ${message.from}: both leaders at term ${this.#currentTerm}`);
@@ -654,7 +758,9 @@ export class RawNode {
     }
     const updated = progress.maybeUpdate(message.index);
     if (progress.state === ProgressState.Replicate) progress.inflights.freeUpTo(message.index);
-    if (updated && progress.state === ProgressState.Probe) progress.becomeReplicate();
+    // In snapshot state, an append acknowledged up to the snapshot makes the snapshot moot.
+    const snapshotMoot = progress.state === ProgressState.Snapshot && progress.matchIndex >= progress.pendingSnapshotIndex;
+    if (updated && (progress.state === ProgressState.Probe || snapshotMoot)) progress.becomeReplicate();
     // A commit broadcasts to every follower, this one included; otherwise keep its
     // pipeline full, and tell it about a commit point it has not heard of yet.
     if (!(updated && this.#maybeCommit())) this.#sendAppendOrCommit(message.from);
@@ -681,10 +787,36 @@ export class RawNode {
     return Math.min(lastAtMost + 1, message.conflictIndex);
   }
 
+  /** The follower stored our snapshot (or already had what it covers): resume replication after what it reports. */
+  #handleSnapshotResponse(message: InstallSnapshotResponse): void {
+    const progress = this.#progressOf(message.from);
+    progress.recentActive = true;
+    const updated = progress.maybeUpdate(message.index);
+    if (progress.state === ProgressState.Snapshot) {
+      this.#trace(`${this.#id} learned that ${message.from} stored snapshot ${progress.pendingSnapshotIndex}: it matches up to ${message.index}`);
+      if (progress.matchIndex >= progress.pendingSnapshotIndex) {
+        progress.becomeReplicate();
+      } else {
+        progress.becomeProbe();
+        progress.nextIndex = progress.matchIndex + 1;
+      }
+    }
+    if (!(updated && this.#maybeCommit())) this.#sendAppendOrCommit(message.from);
+  }
+
   #handleHeartbeatResponse(message: HeartbeatResponse): void {
     const progress = this.#progressOf(message.from);
     progress.recentActive = true;
     progress.probeSent = false;
+    if (progress.state === ProgressState.Snapshot) {
+      // Alive, but silent about the snapshot: after a while assume it was lost and resend.
+      progress.stalledHeartbeatResponses++;
+      if (progress.stalledHeartbeatResponses >= STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY) {
+        this.#trace(`${this.#id} resends its snapshot to ${message.from}: no answer for ${progress.stalledHeartbeatResponses} heartbeats`);
+        progress.becomeProbe();
+        progress.nextIndex = progress.matchIndex + 1;
+      }
+    }
     if (progress.matchIndex < this.#log.lastIndex()) {
       // The follower is alive but behind. In replicate state, appends we believe are in
       // flight may have been lost (nothing else would ever re-send them): after a few
@@ -763,6 +895,12 @@ export class RawNode {
     const progress = this.#progressOf(to);
     if (progress.isPaused()) return false;
     const prevLogIndex = progress.nextIndex - 1;
+    // §7: "the leader must occasionally send snapshots to followers that lag behind" —
+    // when the entries this follower needs next were compacted away.
+    if (prevLogIndex < this.#log.snapshotIndex()) {
+      this.#sendSnapshot(progress);
+      return false;
+    }
     const prevLogTerm = this.#log.term(prevLogIndex);
     assert(prevLogTerm !== undefined, () => `leader ${this.#id} has no term for prevLogIndex ${prevLogIndex} (follower ${to})`);
     const entries = this.#log.slice(progress.nextIndex, this.#config.maxEntriesPerAppend, this.#config.maxBytesPerAppend);
@@ -782,6 +920,23 @@ export class RawNode {
     // The leader sends before its own write is durable (thesis §10.2.1).
     this.#send(message, false);
     return entries.length > 0;
+  }
+
+  #sendSnapshot(progress: Progress): void {
+    const snapshot = this.#log.snapshot();
+    assert(snapshot !== null, () => `leader ${this.#id} compacted to ${this.#log.snapshotIndex()} but holds no snapshot`);
+    const message: InstallSnapshot = {
+      type: MessageType.InstallSnapshot,
+      term: this.#currentTerm,
+      from: this.#id,
+      to: progress.id,
+      lastIncludedIndex: snapshot.index,
+      lastIncludedTerm: snapshot.term,
+      data: snapshot.data,
+    };
+    progress.becomeSnapshot(snapshot.index);
+    this.#trace(`${this.#id} sends snapshot ${snapshot.index}@t${snapshot.term} to ${progress.id} (its next index ${progress.nextIndex} was compacted)`);
+    this.#send(message, false);
   }
 
   #broadcastHeartbeat(context: number): void {

@@ -49,6 +49,8 @@ export const MessageType = {
   Heartbeat: 'Heartbeat',
   HeartbeatResponse: 'HeartbeatResponse',
   TimeoutNow: 'TimeoutNow',
+  InstallSnapshot: 'InstallSnapshot',
+  InstallSnapshotResponse: 'InstallSnapshotResponse',
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
@@ -117,6 +119,45 @@ export interface TimeoutNow extends MessageHeader {
   readonly type: typeof MessageType.TimeoutNow;
 }
 
+/**
+ * A snapshot (§7): the state machine's state after applying every entry up to and
+ * including `index` (whose term was `term`), serialized by the host as `data`. The core
+ * treats `data` as opaque bytes; it keeps the newest snapshot to send to followers that
+ * are behind its compacted log.
+ */
+export interface Snapshot {
+  readonly index: LogIndex;
+  readonly term: Term;
+  readonly data: Uint8Array;
+}
+
+/** A snapshot's position in the log, without its data. */
+export interface SnapshotMetadata {
+  readonly index: LogIndex;
+  readonly term: Term;
+}
+
+/**
+ * InstallSnapshot RPC (§7, Figure 13), sent in one piece (no chunking: `offset` and
+ * `done` of the figure are not needed). `from` is the figure's leaderId.
+ */
+export interface InstallSnapshot extends MessageHeader {
+  readonly type: typeof MessageType.InstallSnapshot;
+  readonly lastIncludedIndex: LogIndex;
+  readonly lastIncludedTerm: Term;
+  readonly data: Uint8Array;
+}
+
+export interface InstallSnapshotResponse extends MessageHeader {
+  readonly type: typeof MessageType.InstallSnapshotResponse;
+  /**
+   * The highest index at which the follower's log is now known to match the leader's:
+   * lastIncludedIndex once installed (or retained, when its log already held that
+   * entry), its commitIndex when the snapshot was stale, 0 in a refusal of a stale term.
+   */
+  readonly index: LogIndex;
+}
+
 export type Message =
   | RequestVote
   | RequestVoteResponse
@@ -124,7 +165,9 @@ export type Message =
   | AppendEntriesResponse
   | Heartbeat
   | HeartbeatResponse
-  | TimeoutNow;
+  | TimeoutNow
+  | InstallSnapshot
+  | InstallSnapshotResponse;
 
 /** A ReadIndex answer (thesis §6.4): once applied >= index, reads tagged `context` may be served. */
 export interface ReadState {
@@ -139,16 +182,23 @@ export interface SoftState {
 
 /**
  * The work a host must do, handed out by RawNode.ready(). The host:
- *   1. appends `entries` to stable storage (truncating any suffix from entries[0].index),
- *      records `hardState` if non-null, and sends `messages` right away;
+ *   1. if `snapshot` is non-null, saves it to stable storage first (the log now starts
+ *      right after snapshot.index: §7, "discard the entire log" unless it held the
+ *      snapshot's last entry); then appends `entries` to stable storage (truncating any
+ *      suffix from entries[0].index), records `hardState` if non-null, and sends
+ *      `messages` right away;
  *   2. makes all of that durable (one fdatasync for the whole turn);
  *   3. sends `messagesAfterPersist` (vote grants, append acknowledgements: thesis §3.8);
- *   4. applies `committedEntries` in order and serves `readStates` once applied;
+ *   4. resets its state machine from `snapshot` (if non-null), then applies
+ *      `committedEntries` in order (they follow the snapshot) and serves `readStates`
+ *      once applied;
  *   5. calls advance().
  * No tick/step/propose may happen between ready() and advance().
  */
 export interface Ready {
   readonly softState: SoftState | null;
+  /** A snapshot received from the leader (InstallSnapshot) to persist and restore from. */
+  readonly snapshot: Snapshot | null;
   readonly hardState: HardState | null;
   readonly entries: readonly Entry[];
   readonly messages: readonly Message[];
@@ -188,6 +238,8 @@ export interface TestOnlyBugs {
   readonly grantVoteBeforePersist?: boolean;
   /** Accept AppendEntries without checking prevLogTerm (only prevLogIndex). */
   readonly skipPrevLogTermCheck?: boolean;
+  /** On InstallSnapshot, keep the log after lastIncludedIndex without checking that its entry there has lastIncludedTerm (§7). */
+  readonly skipSnapshotTermCheck?: boolean;
 }
 
 export interface Config {
@@ -209,7 +261,11 @@ export interface Config {
   readonly maxInflightAppends: number;
   /** Entries the leader may hold beyond its commit index before refusing proposals. */
   readonly maxUncommittedEntries: number;
-  /** Where the host's state machine already is on restart (entries up to here are not re-delivered). */
+  /**
+   * Where the host's state machine already is on restart (entries up to here are not
+   * re-delivered). A restored snapshot raises it to the snapshot's index: the host
+   * restores its state machine from the snapshot it loaded.
+   */
   readonly applied: LogIndex;
   readonly testOnlyBugs: TestOnlyBugs;
   /** Receives one line per state change (role, term, vote, commit). Optional trace hook. */
@@ -233,13 +289,17 @@ export const defaultConfig = {
 /** What a restarted node reads back from its storage. */
 export interface RestoredState {
   readonly hardState: HardState;
-  /** The whole log from index 1, in order (no snapshots yet). */
+  /** The newest durable snapshot, if any: the log starts right after it. */
+  readonly snapshot?: Snapshot | null;
+  /** The log after the snapshot (from index 1 without one), in order. */
   readonly entries: readonly Entry[];
 }
 
 export const ProgressState = {
   Probe: 'probe',
   Replicate: 'replicate',
+  /** An InstallSnapshot is outstanding: send nothing else until the follower answers. */
+  Snapshot: 'snapshot',
 } as const;
 export type ProgressState = (typeof ProgressState)[keyof typeof ProgressState];
 
@@ -262,6 +322,8 @@ export interface Status {
   readonly commitIndex: LogIndex;
   readonly lastLogIndex: LogIndex;
   readonly lastLogTerm: Term;
+  /** Index of the last entry covered by the newest snapshot (0: none); the log holds only later entries. */
+  readonly snapshotIndex: LogIndex;
   readonly electionElapsedTicks: number;
   readonly electionTimeoutTicks: number;
   /** Leader only: one row per other peer. Empty otherwise. */

@@ -5,6 +5,13 @@
 //
 // The logs checked are the hosts' written logs (SimDisk: synced plus unsynced writes),
 // which is exactly the log the core has handed out through Ready.entries.
+//
+// Snapshots: the simulated state machine's state is a hash chained over every applied
+// (term, command). A snapshot carries that hash, and is checked against the hash of the
+// global committed prefix at its index when it is taken and when it is installed: a
+// snapshot that does not stand for exactly the committed entries is a State Machine
+// Safety violation. Entries a snapshot covers are then gone from that node's disk, and
+// the checks that read a log skip them (they were checked through the snapshot).
 
 import type { Entry, HardState, NodeId, Status, Term } from '../raft/types.js';
 import { Role } from '../raft/types.js';
@@ -45,6 +52,8 @@ const TERM_LIMIT = 1 << 28;
 interface CommittedEntry {
   readonly term: Term;
   readonly data: string;
+  /** The state hash after applying the committed prefix up to this entry (see chainStateHash). */
+  readonly stateHash: number;
   /** A term no earlier than the one the entry was committed in (the reporter's currentTerm). */
   readonly commitTerm: Term;
 }
@@ -60,6 +69,17 @@ export function dataKey(data: Uint8Array | null): string {
   let text = '';
   for (const byte of data) text += String.fromCharCode(byte);
   return text;
+}
+
+const FNV_PRIME = 0x01000193;
+/** The state hash of a state machine that applied nothing. */
+export const EMPTY_STATE_HASH = 0x811c9dc5;
+
+/** The simulated state machine: applying (term, command) to a state with hash `previous`. */
+export function chainStateHash(previous: number, term: Term, data: string): number {
+  let hash = Math.imul(previous ^ term, FNV_PRIME);
+  for (let position = 0; position < data.length; position++) hash = Math.imul(hash ^ data.charCodeAt(position), FNV_PRIME);
+  return hash >>> 0;
 }
 
 function describeEntry(entry: { readonly term: Term; readonly data: string } | undefined): string {
@@ -221,7 +241,8 @@ export class InvariantChecker {
     if (entry.index !== this.#committed.length + 1) {
       throw new Error(`InvariantChecker: committed prefix must grow densely (index ${entry.index} after ${this.#committed.length})`);
     }
-    const committed = { term: entry.term, data, commitTerm: reporterTerm };
+    const previousHash = this.#committed[entry.index - 2]?.stateHash ?? EMPTY_STATE_HASH;
+    const committed = { term: entry.term, data, commitTerm: reporterTerm, stateHash: chainStateHash(previousHash, entry.term, data) };
     this.#committed.push(committed);
     // Leader Completeness for leaders already in office when the commit is first seen.
     for (const [leader, term] of this.#leadingTerm) {
@@ -230,7 +251,10 @@ export class InvariantChecker {
   }
 
   #checkLeaderHas(leader: NodeId, term: Term, index: number, committed: CommittedEntry): void {
-    const entry = this.#disk(leader).entry(index);
+    const disk = this.#disk(leader);
+    // Covered by the leader's snapshot, which was checked against the committed prefix.
+    if (index <= disk.snapshotIndex) return;
+    const entry = disk.entry(index);
     if (entry === undefined || entry.term !== committed.term || dataKey(entry.data) !== committed.data) {
       throw new InvariantViolation(
         Property.LeaderCompleteness,
@@ -288,15 +312,64 @@ export class InvariantChecker {
     this.#recordCommitted(id, entry, reporterTerm);
   }
 
+  /**
+   * A snapshot at (index, term) whose state hash is `stateHash` was taken (`how`:
+   * "compacted") or written to a node's disk ("installed"). It must stand for exactly
+   * the committed prefix up to `index`.
+   */
+  #checkSnapshot(id: NodeId, index: number, term: Term, stateHash: number, how: string): void {
+    const committed = this.#committed[index - 1];
+    if (committed === undefined) {
+      throw new InvariantViolation(
+        Property.StateMachineSafety,
+        `node ${id} ${how} a snapshot at index ${index}, beyond the committed prefix (${this.#committed.length})`,
+      );
+    }
+    if (committed.term !== term || committed.stateHash !== stateHash) {
+      throw new InvariantViolation(
+        Property.StateMachineSafety,
+        `node ${id} ${how} a snapshot at index ${index} term ${term} (state ${stateHash.toString(16)}) but the committed prefix there ends in term ${committed.term} with state ${committed.stateHash.toString(16)}`,
+      );
+    }
+  }
+
+  /** The host of `id` compacted its log into a snapshot of its state machine (applied up to `index`). */
+  onCompact(id: NodeId, index: number, term: Term, stateHash: number): void {
+    if (index !== this.#appliedIndex.get(id)) {
+      throw new InvariantViolation(Property.StateMachineSafety, `node ${id} compacted at ${index} but applied up to ${this.#appliedIndex.get(id) ?? 0}`);
+    }
+    this.#checkSnapshot(id, index, term, stateHash, 'compacted');
+  }
+
+  /**
+   * A snapshot from the leader was written to the disk of `id` (before the Ready's
+   * entries and hard state): it stands for the entries up to its index, which are
+   * therefore checked as committed on this node.
+   */
+  onSnapshotWritten(id: NodeId, index: number, term: Term, stateHash: number): void {
+    this.#checkSnapshot(id, index, term, stateHash, 'installed');
+    this.#checkedCommit.set(id, Math.max(this.#checkedCommit.get(id) ?? 0, index));
+  }
+
+  /** The state machine of `id` was reset from the snapshot at `index`. */
+  onSnapshotApplied(id: NodeId, index: number): void {
+    const applied = this.#appliedIndex.get(id) ?? 0;
+    if (index <= applied) {
+      throw new InvariantViolation(Property.StateMachineSafety, `node ${id} restored a snapshot at ${index}, not past its applied index ${applied}`);
+    }
+    this.#appliedIndex.set(id, index);
+  }
+
   onCrash(id: NodeId): void {
     this.#leadingTerm.set(id, null);
   }
 
   /** A restarted node: its applied state is gone, and its durable commit index must still hold. */
   onRestart(id: NodeId): void {
-    this.#appliedIndex.set(id, 0);
-    this.#checkedCommit.set(id, 0);
     const disk = this.#disk(id);
+    // The state machine restarts from the snapshot, which was checked when it was written.
+    this.#appliedIndex.set(id, disk.snapshotIndex);
+    this.#checkedCommit.set(id, disk.snapshotIndex);
     this.#checkCommitIndex(id, disk.hardState.commitIndex, disk.hardState.currentTerm);
   }
 
@@ -309,7 +382,14 @@ export class InvariantChecker {
       );
     }
     for (const [id, disk] of this.#disks) {
-      for (let index = 1; index <= commitIndex; index++) {
+      const snapshot = disk.snapshot;
+      if (snapshot !== null) {
+        const committed = this.#committed[snapshot.index - 1];
+        if (committed === undefined || committed.term !== snapshot.term) {
+          throw new InvariantViolation(Property.StateMachineSafety, `after convergence node ${id} holds a snapshot at ${snapshot.index}@t${snapshot.term} that is not committed`);
+        }
+      }
+      for (let index = disk.snapshotIndex + 1; index <= commitIndex; index++) {
         const entry = disk.entry(index);
         const committed = this.#committed[index - 1];
         if (entry === undefined || committed === undefined || entry.term !== committed.term || dataKey(entry.data) !== committed.data) {

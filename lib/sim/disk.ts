@@ -2,19 +2,26 @@
 // host sees it) and what has been made durable by a completed sync. A crash keeps
 // only the durable part, exactly what a power cut does to a file written without
 // fdatasync. The undo log makes both a write and a crash cost only what changed.
+//
+// Snapshots (§7): a snapshot received from the leader is installed as part of a write
+// (lost in a crash before the sync, like any write); a compaction by the host is
+// durable at once (the host writes its snapshot file with fsync before it returns).
+// Entries covered by the snapshot are gone: their slots are left empty.
 
-import type { Entry, HardState, RestoredState } from '../raft/types.js';
+import type { Entry, HardState, RestoredState, Snapshot } from '../raft/types.js';
 import { assertNever } from '../raft/assert.js';
 
 const EMPTY_HARD_STATE: HardState = { currentTerm: 0, votedFor: 0, commitIndex: 0 };
 
 type Undo =
   | { readonly kind: 'entries'; readonly fromIndex: number; readonly removed: readonly Entry[] }
-  | { readonly kind: 'hardState'; readonly previous: HardState };
+  | { readonly kind: 'hardState'; readonly previous: HardState }
+  | { readonly kind: 'snapshot'; readonly previous: Snapshot | null; readonly entries: readonly Entry[] };
 
 export class SimDisk {
-  /** The written log, index i at position i - 1: synced entries plus unsynced writes. */
-  readonly #entries: Entry[] = [];
+  /** The written log, index i at position i - 1: synced entries plus unsynced writes. Empty slots up to the snapshot's index. */
+  #entries: Entry[] = [];
+  #snapshot: Snapshot | null = null;
   #hardState: HardState = EMPTY_HARD_STATE;
   /** Everything written since the last sync, newest last, so a crash can roll it back. */
   #undo: Undo[] = [];
@@ -29,17 +36,54 @@ export class SimDisk {
     return this.#hardState;
   }
 
+  /** The last index covered by the snapshot (0: none); entries up to it are gone. */
+  get snapshotIndex(): number {
+    return this.#snapshot?.index ?? 0;
+  }
+
+  get snapshot(): Snapshot | null {
+    return this.#snapshot;
+  }
+
   get dirty(): boolean {
     return this.#undo.length > 0;
   }
 
   /** The written entry at `index` (1-based), synced or not. */
   entry(index: number): Entry | undefined {
-    return index >= 1 ? this.#entries[index - 1] : undefined;
+    return index > this.snapshotIndex ? this.#entries[index - 1] : undefined;
   }
 
   termAt(index: number): number {
-    return index === 0 ? 0 : (this.#entries[index - 1]?.term ?? -1);
+    if (index === 0) return 0;
+    if (this.#snapshot !== null && index === this.#snapshot.index) return this.#snapshot.term;
+    return this.entry(index)?.term ?? -1;
+  }
+
+  /**
+   * Ready step 1, before the entries: a snapshot from the leader replaces the whole log
+   * (the core hands one out only when its log did not hold the snapshot's last entry).
+   * Not durable until sync().
+   */
+  installSnapshot(snapshot: Snapshot): void {
+    if (snapshot.index <= this.snapshotIndex) {
+      throw new Error(`SimDisk.installSnapshot: snapshot at ${snapshot.index} is not past the current one at ${this.snapshotIndex}`);
+    }
+    this.#undo.push({ kind: 'snapshot', previous: this.#snapshot, entries: this.#entries });
+    this.#snapshot = snapshot;
+    this.#entries = new Array<Entry>(snapshot.index);
+  }
+
+  /** The host compacted: `snapshot` is durable at once and the entries it covers are gone. Only on a clean disk. */
+  compact(snapshot: Snapshot): void {
+    if (this.dirty) throw new Error('SimDisk.compact: unsynced writes present');
+    const entry = this.entry(snapshot.index);
+    if (snapshot.index <= this.snapshotIndex || entry === undefined || entry.term !== snapshot.term) {
+      throw new Error(`SimDisk.compact: snapshot at ${snapshot.index}@t${snapshot.term} does not cover a held entry past ${this.snapshotIndex}`);
+    }
+    for (let index = this.snapshotIndex + 1; index <= snapshot.index; index++) delete this.#entries[index - 1];
+    this.#snapshot = snapshot;
+    this.#everSynced = true;
   }
 
   /**
@@ -49,7 +93,7 @@ export class SimDisk {
   write(entries: readonly Entry[], hardState: HardState | null): void {
     const first = entries[0];
     if (first !== undefined) {
-      if (first.index < 1 || first.index > this.#entries.length + 1) {
+      if (first.index <= this.snapshotIndex || first.index > this.#entries.length + 1) {
         throw new Error(
           `SimDisk.write: entries must start within the log or right after it: first index ${first.index}, last index ${this.#entries.length}`,
         );
@@ -94,6 +138,10 @@ export class SimDisk {
         case 'hardState':
           this.#hardState = undo.previous;
           break;
+        case 'snapshot':
+          this.#snapshot = undo.previous;
+          this.#entries = undo.entries.slice();
+          break;
         default:
           assertNever(undo, 'disk undo record');
       }
@@ -107,7 +155,7 @@ export class SimDisk {
       throw new Error('SimDisk.restore: unsynced writes present; crash() must come before a restart');
     }
     if (!this.#everSynced) return null;
-    return { hardState: this.#hardState, entries: this.#entries.slice() };
+    return { hardState: this.#hardState, snapshot: this.#snapshot, entries: this.#entries.slice(this.snapshotIndex) };
   }
 }
 

@@ -8,12 +8,18 @@
 // Figure 3 after every step. The liveness phase heals the network, restarts every
 // node and stops all faults; the cluster must then elect one leader, commit the
 // proposals made during this phase, and agree on the whole log within a bound.
+//
+// Log compaction (§7): each node's host compacts every `snapshotEveryEntries` applied
+// entries (drawn small, so that leaders often find a follower behind their compacted
+// log and must send InstallSnapshot). The simulated state machine is a hash chained
+// over the applied commands; its snapshot is that hash, checked against the committed
+// prefix whenever a snapshot is taken or installed.
 
 import { describeMessage } from '../raft/describe.js';
 import { RawNode, createConfig } from '../raft/raw-node.js';
-import type { Entry, Message, NodeId, Ready, Status, TestOnlyBugs } from '../raft/types.js';
+import type { Entry, Message, NodeId, Ready, Snapshot, Status, TestOnlyBugs } from '../raft/types.js';
 import { Role } from '../raft/types.js';
-import { InvariantChecker, InvariantViolation, Property, dataKey } from './checker.js';
+import { EMPTY_STATE_HASH, InvariantChecker, InvariantViolation, Property, chainStateHash, dataKey } from './checker.js';
 import { SimDisk } from './disk.js';
 import { assertNever } from '../raft/assert.js';
 import { EventQueue } from './event-queue.js';
@@ -107,6 +113,8 @@ export interface FaultProfile {
   readonly checkQuorum: boolean;
   readonly maxEntriesPerAppend: number;
   readonly maxInflightAppends: number;
+  /** Each node compacts its log once it has applied this many entries past its snapshot (Infinity: never). */
+  readonly snapshotEveryEntries: number;
 }
 
 export interface SimStats {
@@ -128,6 +136,9 @@ export interface SimStats {
   readonly previousTermCommits: number;
   /** Ticks from healing to convergence (null if it never converged). */
   readonly livenessTicks: number | null;
+  /** Log compactions by hosts, and snapshots installed from a leader's InstallSnapshot. */
+  readonly compactions: number;
+  readonly snapshotsInstalled: number;
 }
 
 export interface SimViolation {
@@ -195,6 +206,8 @@ interface SimNode {
   inbox: Input[];
   /** The host state machine's last applied index (lost on a crash, like any memory). */
   appliedIndex: number;
+  /** The host state machine's state: a hash chained over the applied entries (see chainStateHash). */
+  stateHash: number;
 }
 
 /** Draws the whole environment from the seed, shaped so that rare interleavings are frequent. */
@@ -235,6 +248,7 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     checkQuorum: random.chance(0.75),
     maxEntriesPerAppend: random.pick([1, 1, 2, 3, 4096]),
     maxInflightAppends: random.pick([1, 2, 8, 64]),
+    snapshotEveryEntries: random.pick([3, 5, 10, 25, Infinity]),
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -248,6 +262,18 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
 }
 
 const PAYLOAD_ENCODER = new TextEncoder();
+
+/** A simulated state machine's snapshot: its state hash, as 4 bytes. */
+function encodeStateHash(stateHash: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, stateHash >>> 0);
+  return bytes;
+}
+
+function decodeStateHash(snapshot: Snapshot): number {
+  if (snapshot.data.byteLength !== 4) throw new InvariantViolation(Property.CoreAssertion, `snapshot at ${snapshot.index} holds ${snapshot.data.byteLength} bytes, not a 4-byte state`);
+  return new DataView(snapshot.data.buffer, snapshot.data.byteOffset, 4).getUint32(0);
+}
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 
@@ -293,6 +319,8 @@ class Simulation {
   #proposalsRefused = 0;
   #ticks = 0;
   #previousTermCommits = 0;
+  #compactions = 0;
+  #snapshotsInstalled = 0;
 
   constructor(seed: number, options: SimOptions) {
     this.#seed = seed;
@@ -316,7 +344,7 @@ class Simulation {
       disks.set(id, disk);
       // Clocks drift by up to 5% so that nodes do not tick in lockstep.
       const tickPeriod = Math.round(TIME_UNITS_PER_TICK * (0.95 + 0.1 * this.#faultRandom.float()));
-      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, inbox: [], appliedIndex: 0 });
+      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH });
     }
     this.#checker = new InvariantChecker(disks);
     this.#healNetwork();
@@ -381,6 +409,8 @@ class Simulation {
         proposalsRefused: this.#proposalsRefused,
         previousTermCommits: this.#previousTermCommits,
         livenessTicks: this.#convergedAt === null ? null : (this.#convergedAt - this.#livenessStart) / TIME_UNITS_PER_TICK,
+        compactions: this.#compactions,
+        snapshotsInstalled: this.#snapshotsInstalled,
       },
     };
   }
@@ -479,8 +509,11 @@ class Simulation {
     node.incarnation++;
     node.pending = null;
     node.inbox = [];
-    node.appliedIndex = 0;
     const restored = node.disk.restore();
+    // The state machine restarts from the durable snapshot, if any.
+    const snapshot = restored?.snapshot ?? null;
+    node.appliedIndex = snapshot?.index ?? 0;
+    node.stateHash = snapshot === null ? EMPTY_STATE_HASH : decodeStateHash(snapshot);
     const config = createConfig({
       id: node.id,
       peers: [...this.#nodes.keys()],
@@ -498,7 +531,8 @@ class Simulation {
     if (restored !== null) {
       const hardState = restored.hardState;
       this.#emit(
-        `n${node.id} start from disk: term ${hardState.currentTerm}, vote ${hardState.votedFor}, commit ${hardState.commitIndex}, ${restored.entries.length} entries`,
+        `n${node.id} start from disk: term ${hardState.currentTerm}, vote ${hardState.votedFor}, commit ${hardState.commitIndex}, ` +
+          `${snapshot === null ? 'no snapshot' : `snapshot ${snapshot.index}@t${snapshot.term}`}, ${restored.entries.length} entries after it`,
       );
     } else {
       this.#emit(`n${node.id} start with an empty disk`);
@@ -595,6 +629,13 @@ class Simulation {
       const status = this.#core(node, () => raw.status());
       const previousHardState = node.disk.hardState;
       this.#traceReady(node, ready);
+      const snapshot = ready.snapshot;
+      if (snapshot !== null) {
+        // The snapshot is written before the entries that follow it (Ready step 1).
+        this.#snapshotsInstalled++;
+        this.#core(node, () => node.disk.installSnapshot(snapshot));
+        this.#checker.onSnapshotWritten(node.id, snapshot.index, snapshot.term, decodeStateHash(snapshot));
+      }
       this.#checker.beforeWrite(node.id, ready.entries, status);
       // A Ready the disk cannot take (a gap, entries out of order) is the core's fault.
       this.#core(node, () => node.disk.write(ready.entries, ready.hardState));
@@ -607,7 +648,7 @@ class Simulation {
         }
       }
       for (const message of ready.messages) this.#send(message);
-      if (ready.entries.length > 0 || ready.hardState !== null) {
+      if (ready.entries.length > 0 || ready.hardState !== null || snapshot !== null) {
         node.pending = ready;
         const latencyTicks = this.profile.diskLatencyMinTicks + this.#faultRandom.float() * (this.#diskLatencyMaxTicks - this.profile.diskLatencyMinTicks);
         this.#schedule(latencyTicks, { type: 'syncDone', node: node.id, incarnation: node.incarnation });
@@ -655,16 +696,38 @@ class Simulation {
     this.#turn(node);
   }
 
-  /** Ready steps 3-5: send what waited for the sync, apply, advance. */
+  /** Ready steps 3-5: send what waited for the sync, apply (the snapshot first), advance; then maybe compact. */
   #finish(node: SimNode, raw: RawNode, ready: Ready, status: Status): void {
     for (const message of ready.messagesAfterPersist) this.#send(message);
+    if (ready.snapshot !== null) {
+      this.#checker.onSnapshotApplied(node.id, ready.snapshot.index);
+      node.appliedIndex = ready.snapshot.index;
+      node.stateHash = decodeStateHash(ready.snapshot);
+      this.#emit(`n${node.id} restored its state machine from snapshot ${ready.snapshot.index}@t${ready.snapshot.term}`);
+    }
     for (const entry of ready.committedEntries) this.#apply(node, entry, status);
     this.#core(node, () => raw.advance());
+    this.#maybeCompact(node, raw);
+  }
+
+  /** The host's compaction policy: snapshot the state machine every snapshotEveryEntries applied entries. */
+  #maybeCompact(node: SimNode, raw: RawNode): void {
+    if (node.appliedIndex - node.disk.snapshotIndex < this.profile.snapshotEveryEntries) return;
+    const index = node.appliedIndex;
+    const stateHash = node.stateHash;
+    const data = encodeStateHash(stateHash);
+    const metadata = this.#core(node, () => raw.compact(index, data));
+    if (metadata === null) return;
+    this.#checker.onCompact(node.id, metadata.index, metadata.term, stateHash);
+    this.#core(node, () => node.disk.compact({ ...metadata, data }));
+    this.#compactions++;
+    this.#emit(`n${node.id} compacted its log up to ${metadata.index}@t${metadata.term}`);
   }
 
   #apply(node: SimNode, entry: Entry, status: Status): void {
     this.#checker.onApply(node.id, entry, status.currentTerm);
     node.appliedIndex = entry.index;
+    node.stateHash = chainStateHash(node.stateHash, entry.term, dataKey(entry.data));
     if (entry.data === null) return;
     const payload = dataKey(entry.data);
     if (this.#livenessProposals.has(payload) && this.#livenessProposals.get(payload) !== null) {
@@ -677,6 +740,7 @@ class Simulation {
     if (this.#trace === null) return;
     const parts: string[] = [];
     if (ready.softState !== null) parts.push(`role ${ready.softState.role} leader ${ready.softState.leaderId}`);
+    if (ready.snapshot !== null) parts.push(`snapshot ${ready.snapshot.index}@t${ready.snapshot.term}`);
     if (ready.hardState !== null) {
       const hardState = ready.hardState;
       parts.push(`hardState term ${hardState.currentTerm} vote ${hardState.votedFor} commit ${hardState.commitIndex}`);

@@ -4,6 +4,8 @@
 export const StorageErrorCode = {
   /** A record failed its length or CRC check, or decoded to something impossible. */
   Corrupt: 'WAL_CORRUPT',
+  /** The snapshot file failed its length or CRC check, or decoded to something impossible. */
+  SnapshotCorrupt: 'SNAPSHOT_CORRUPT',
   /** The operating system refused a read, write, fsync, open or rename. */
   Io: 'WAL_IO',
   /** A method was called in the wrong state (before load(), after close(), after a failed write). */
@@ -37,6 +39,27 @@ export class StorageCorruptionError extends StorageError {
   constructor(file: string, offset: number, expected: string, found: string) {
     super(StorageErrorCode.Corrupt, `WAL corrupt: ${file} at offset ${offset}: expected ${expected}, found ${found}`);
     this.name = 'StorageCorruptionError';
+    this.file = file;
+    this.offset = offset;
+    this.expected = expected;
+    this.found = found;
+  }
+}
+
+/**
+ * The snapshot file is damaged. The node must refuse to start: its log before the
+ * snapshot is gone, so nothing else can stand in for it. load() has modified no file
+ * when it throws this.
+ */
+export class SnapshotCorruptionError extends StorageError {
+  readonly file: string;
+  readonly offset: number;
+  readonly expected: string;
+  readonly found: string;
+
+  constructor(file: string, offset: number, expected: string, found: string) {
+    super(StorageErrorCode.SnapshotCorrupt, `snapshot corrupt: ${file} at offset ${offset}: expected ${expected}, found ${found}`);
+    this.name = 'SnapshotCorruptionError';
     this.file = file;
     this.offset = offset;
     this.expected = expected;

@@ -2,20 +2,25 @@
 // (one write and one fdatasync per sync()) and a recovery that cuts a torn tail but
 // refuses anything else that is wrong.
 
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Entry, HardState, RestoredState } from '../raft/types.js';
-import { StorageCorruptionError, StorageError, StorageErrorCode, invariant } from './errors.js';
+import type { Entry, HardState, RestoredState, Snapshot } from '../raft/types.js';
+import { SnapshotCorruptionError, StorageCorruptionError, StorageError, StorageErrorCode, invariant } from './errors.js';
 import {
   FRAME_HEADER_BYTES,
   LogShape,
   PendingBatch,
   RecordKind,
   checkEntriesForAppend,
+  SNAPSHOT_FILE_NAME,
+  SNAPSHOT_TEMP_FILE_NAME,
   decodeRecord,
+  decodeSnapshotFile,
   encodeBatchPayload,
   encodeSegmentHeaderPayload,
+  encodeSnapshotFile,
+  encodeSnapshotRecordPayload,
   readFrame,
   segmentFileName,
   segmentSequence,
@@ -57,13 +62,58 @@ interface SegmentScan {
   /** Bytes of whole, verified records. */
   readonly validBytes: number;
   readonly fileBytes: number;
+  /** The highest entry index any batch in the segment wrote (0: none): a segment whose
+   *  maxIndex is at or below the snapshot holds nothing the snapshot does not. */
+  readonly maxIndex: number;
 }
 
 interface Recovered {
   readonly shape: LogShape;
+  /** The log after the snapshot: entries[i] has index shape.firstIndex + i. */
   readonly entries: Entry[];
   readonly segments: readonly SegmentScan[];
   readonly records: number;
+  /** The snapshot file's cut is not recorded in the WAL (a crash came between the two): load() records it. */
+  readonly snapshotUnrecorded: boolean;
+}
+
+/**
+ * Reads the snapshot file, if there is one. A damaged one is refused: the log before
+ * it is gone, so nothing could replace it.
+ */
+function readSnapshotFile(dir: string): Snapshot | null {
+  const path = join(dir, SNAPSHOT_FILE_NAME);
+  let buffer: Buffer;
+  try {
+    buffer = readFileSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw ioError(`cannot read snapshot ${path}`, error);
+  }
+  const decoded = decodeSnapshotFile(buffer);
+  if (!decoded.ok) throw new SnapshotCorruptionError(path, decoded.offset, decoded.expected, decoded.found);
+  return { index: decoded.index, term: decoded.term, data: decoded.data };
+}
+
+/** Writes the snapshot file atomically: a temporary file, fsynced, renamed over the old one, the directory fsynced. */
+function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean): number {
+  const bytes = encodeSnapshotFile(snapshot.index, snapshot.term, snapshot.data);
+  const temporary = join(dir, SNAPSHOT_TEMP_FILE_NAME);
+  let fd: number | null = null;
+  try {
+    fd = openSync(temporary, 'w');
+    let written = 0;
+    while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written, written);
+    if (fsync) fsyncSync(fd);
+    closeSync(fd);
+    fd = null;
+    renameSync(temporary, join(dir, SNAPSHOT_FILE_NAME));
+  } catch (error) {
+    if (fd !== null) closeSync(fd);
+    throw ioError(`cannot write snapshot ${join(dir, SNAPSHOT_FILE_NAME)}`, error);
+  }
+  if (fsync) fsyncDirectory(dir);
+  return bytes.length;
 }
 
 /**
@@ -81,14 +131,32 @@ function findValidRecordAfter(buffer: Buffer, from: number): number | null {
 }
 
 /**
- * Reads every segment in order and replays it. Modifies nothing: the caller cuts the
- * torn tail (if any) only after the whole WAL has been verified.
+ * Reads every segment in order and replays it on top of the snapshot (if any). Modifies
+ * nothing: the caller cuts the torn tail (if any) only after the whole WAL has been
+ * verified.
+ *
+ * With a snapshot, segments that held only entries up to it may have been deleted, so
+ * the first batch replayed may start anywhere up to the snapshot's index + 1: the log
+ * replayed starts there, the entries before it unknown (the snapshot stands for them).
  */
-function recover(dir: string, names: readonly string[]): Recovered {
+function recover(dir: string, names: readonly string[], snapshot: Snapshot | null): Recovered {
   const shape = new LogShape();
-  const entries: Entry[] = [];
+  let entries: Entry[] = [];
   const segments: SegmentScan[] = [];
   let records = 0;
+  const firstName = names[0];
+  if (snapshot === null && firstName !== undefined && segmentSequence(firstName) !== 1) {
+    throw new StorageCorruptionError(
+      join(dir, firstName),
+      0,
+      `${segmentFileName(1)}, or a snapshot file (${SNAPSHOT_FILE_NAME}) standing for the segments before ${firstName}`,
+      `${firstName} first, and no snapshot file`,
+    );
+  }
+  // Without a snapshot the log starts at index 1; with one, wherever the WAL begins.
+  let anchored = snapshot === null;
+  /** The index of the last snapshot record replayed: nothing is ever written at or below it after it. */
+  let recordedSnapshotIndex = 0;
   for (let segmentPosition = 0; segmentPosition < names.length; segmentPosition++) {
     const name = names[segmentPosition]!;
     const path = join(dir, name);
@@ -109,6 +177,7 @@ function recover(dir: string, names: readonly string[]): Recovered {
       throw new StorageCorruptionError(path, 0, 'a segment header record', 'an empty file before the last segment');
     }
     let offset = 0;
+    let maxIndex = 0;
     while (offset < buffer.length) {
       const read = readFrame(buffer, offset);
       if (!read.ok) {
@@ -125,35 +194,81 @@ function recover(dir: string, names: readonly string[]): Recovered {
       if (!decoded.ok) throw new StorageCorruptionError(path, offset, decoded.expected, decoded.found);
       const record = decoded.record;
       const isFirstRecord = offset === 0;
+      if (isFirstRecord !== (record.kind === RecordKind.SegmentHeader)) {
+        throw new StorageCorruptionError(path, offset, isFirstRecord ? 'a segment header record' : 'a batch or snapshot record', isFirstRecord ? `a record of kind ${record.kind}` : 'a segment header in the middle of a segment');
+      }
       switch (record.kind) {
         case RecordKind.SegmentHeader:
-          if (!isFirstRecord) throw new StorageCorruptionError(path, offset, 'a batch record', 'a segment header in the middle of a segment');
           if (record.sequence !== sequence) {
             throw new StorageCorruptionError(path, offset, `a header for segment ${sequence} (the file name)`, `a header for segment ${record.sequence}`);
           }
           break;
         case RecordKind.Batch: {
-          if (isFirstRecord) throw new StorageCorruptionError(path, offset, 'a segment header record', 'a batch record');
-          const appendViolation = shape.checkAppend(record.firstIndex, record.terms);
+          const firstIndex = record.firstIndex;
+          if (
+            record.terms.length > 0 &&
+            snapshot !== null &&
+            (!anchored || firstIndex < shape.firstIndex) &&
+            firstIndex <= snapshot.index + 1 &&
+            firstIndex > recordedSnapshotIndex
+          ) {
+            // The first batch after deleted segments, or a conflict truncation reaching
+            // back into them: the replayed log starts here (the snapshot stands for what
+            // came before).
+            shape.resetTo(firstIndex - 1, 0);
+            entries = [];
+            anchored = true;
+          }
+          const appendViolation = shape.checkAppend(firstIndex, record.terms);
           if (appendViolation !== null) throw new StorageCorruptionError(path, offset, 'a batch that continues the log', appendViolation);
           if (record.terms.length > 0) {
-            shape.applyAppend(record.firstIndex, record.terms);
-            entries.length = record.firstIndex - 1;
+            shape.applyAppend(firstIndex, record.terms);
+            entries.length = firstIndex - shape.firstIndex;
             for (let i = 0; i < record.terms.length; i++) {
               const data = record.datas[i]!;
               entries.push({
-                index: record.firstIndex + i,
+                index: firstIndex + i,
                 term: record.terms[i]!,
                 // A view into the segment buffer (a Buffer, which is a Uint8Array).
                 data,
               });
             }
+            maxIndex = Math.max(maxIndex, firstIndex + record.terms.length - 1);
           }
           if (record.hardState !== null) {
             const hardViolation = shape.checkHardState(record.hardState);
             if (hardViolation !== null) throw new StorageCorruptionError(path, offset, 'a hard state that follows the previous one', hardViolation);
             shape.applyHardState(record.hardState);
           }
+          break;
+        }
+        case RecordKind.Snapshot: {
+          if (snapshot === null || record.index > snapshot.index) {
+            throw new StorageCorruptionError(path, offset, `a snapshot record at or below the snapshot file's index ${snapshot?.index ?? '(no snapshot file)'}`, `a snapshot record at ${record.index}`);
+          }
+          if (anchored && shape.firstIndex === record.index + 1 && shape.previousTerm === 0) {
+            // The replayed log began right after the snapshot (older segments deleted).
+            shape.continueFrom(record.term);
+          } else if (shape.holds(record.index, record.term)) {
+            entries = entries.slice(record.index + 1 - shape.firstIndex);
+            shape.compactTo(record.index, record.term);
+            anchored = true;
+          } else if (record.index < snapshot.index) {
+            // An older snapshot whose log was kept in segments deleted since (they held
+            // nothing after the newest snapshot): the batches that follow say where the
+            // log as replayed starts.
+            entries = [];
+            shape.resetTo(record.index, record.term);
+            anchored = false;
+          } else {
+            entries = [];
+            shape.resetTo(record.index, record.term);
+            anchored = true;
+          }
+          recordedSnapshotIndex = record.index;
+          const hardViolation = shape.checkHardState(record.hardState);
+          if (hardViolation !== null) throw new StorageCorruptionError(path, offset, 'a hard state that follows the previous one', hardViolation);
+          shape.applyHardState(record.hardState);
           break;
         }
         default: {
@@ -164,10 +279,46 @@ function recover(dir: string, names: readonly string[]): Recovered {
       records++;
       offset = read.next;
     }
-    segments.push({ sequence, path, validBytes: offset, fileBytes: buffer.length });
+    segments.push({ sequence, path, validBytes: offset, fileBytes: buffer.length, maxIndex });
   }
-  invariant(entries.length === shape.lastIndex, () => `recovered ${entries.length} entries but the shape says last index ${shape.lastIndex}`);
-  return { shape, entries, segments, records };
+  if (snapshot !== null) entries = settleOnSnapshot(dir, shape, entries, anchored, snapshot);
+  invariant(
+    shape.firstIndex + entries.length - 1 === shape.lastIndex,
+    () => `recovered ${entries.length} entries from ${shape.firstIndex} but the shape says last index ${shape.lastIndex}`,
+  );
+  if (shape.hardState.commitIndex > shape.lastIndex) {
+    throw new StorageCorruptionError(join(dir, names[names.length - 1] ?? SNAPSHOT_FILE_NAME), 0, `a commit index at most the last index ${shape.lastIndex}`, `commit index ${shape.hardState.commitIndex}`);
+  }
+  return { shape, entries, segments, records, snapshotUnrecorded: snapshot !== null && recordedSnapshotIndex < snapshot.index };
+}
+
+/**
+ * The replayed log meets the snapshot file (index X, term T), which is authoritative for
+ * everything up to X:
+ *  - nothing replayed after X: the log is empty after the snapshot;
+ *  - the first batch replayed starts at X + 1 (older segments deleted): it continues the snapshot;
+ *  - the log holds (X, T): keep what follows (a compaction, or a crash before the
+ *    segments the snapshot made redundant were deleted);
+ *  - the log holds X with another term: the snapshot came from a leader and the crash hit
+ *    before its WAL record; the log it replaced disagreed with the leader at X, so by Log
+ *    Matching nothing of it after X is committed: discard it (§7, "Discard the entire log").
+ */
+function settleOnSnapshot(dir: string, shape: LogShape, entries: Entry[], anchored: boolean, snapshot: Snapshot): Entry[] {
+  const { index, term } = snapshot;
+  if (!anchored || shape.lastIndex <= index) {
+    shape.resetTo(index, term);
+    return [];
+  }
+  if (shape.firstIndex === index + 1 && shape.previousTerm === 0) {
+    shape.continueFrom(term);
+    return entries;
+  }
+  if (shape.firstIndex > index + 1) {
+    throw new StorageCorruptionError(join(dir, SNAPSHOT_FILE_NAME), 0, `the WAL to continue the snapshot at ${index}`, `the WAL starting at ${shape.firstIndex} (entries are missing)`);
+  }
+  const keep = shape.holds(index, term) ? entries.slice(index + 1 - shape.firstIndex) : [];
+  shape.compactTo(index, term);
+  return keep;
 }
 
 const Phase = {
@@ -191,13 +342,20 @@ class FileStorage implements LogStorage {
   private segment = 0;
   /** Bytes written to the current segment. */
   private segmentOffset = 0;
-  /** Sizes of the segments before the current one, by name. */
-  private readonly closedSegments: { name: string; bytes: number }[] = [];
+  /** The segments before the current one, oldest first: name, size, highest entry index written. */
+  private closedSegments: { name: string; bytes: number; maxIndex: number }[] = [];
+  /** The highest entry index written to the current segment (0: none). */
+  private segmentMaxIndex = 0;
+  /** The durable snapshot's position and data size (index 0: none). */
+  private snapshotIndex = 0;
+  private snapshotBytes = 0;
   private synced: SyncedPosition = { segment: 0, offset: 0 };
   private writeBuffer: Buffer = Buffer.allocUnsafe(WRITE_BUFFER_INITIAL_BYTES);
   private fsyncCount = 0;
   /** True while syncAsync's fdatasync runs on the thread pool. */
   private syncInFlight = false;
+  /** Segments rolled over while a syncAsync's fdatasync may still be using their fd. */
+  private fdsClosingAfterSync: number[] = [];
   private fsyncTotalMs = 0;
 
   constructor(dir: string, options: FileStorageOptions) {
@@ -225,8 +383,9 @@ class FileStorage implements LogStorage {
   load(): { state: RestoredState; recovery: RecoveryReport } {
     this.requirePhase(Phase.Unloaded, 'load');
     const started = performance.now();
+    const snapshot = readSnapshotFile(this.dir);
     const names = walFiles(this.dir);
-    const recovered = recover(this.dir, names);
+    const recovered = recover(this.dir, names, snapshot);
     // Verified end to end: only now may a file be touched.
     let truncatedBytes = 0;
     let truncatedFile: string | null = null;
@@ -238,6 +397,7 @@ class FileStorage implements LogStorage {
     } else {
       this.segment = last.sequence;
       this.segmentOffset = last.validBytes;
+      this.segmentMaxIndex = last.maxIndex;
       try {
         this.fd = openSync(last.path, 'r+');
         if (last.fileBytes > last.validBytes) {
@@ -250,22 +410,31 @@ class FileStorage implements LogStorage {
         throw ioError(`cannot open WAL segment ${last.path}`, error);
       }
       for (const scanned of recovered.segments.slice(0, -1)) {
-        this.closedSegments.push({ name: segmentFileName(scanned.sequence), bytes: scanned.fileBytes });
+        this.closedSegments.push({ name: segmentFileName(scanned.sequence), bytes: scanned.fileBytes, maxIndex: scanned.maxIndex });
       }
     }
     this.synced = { segment: this.segment, offset: this.segmentOffset };
     // Appends from now on are checked against what was recovered.
     this.shape = recovered.shape;
+    this.snapshotIndex = snapshot?.index ?? 0;
+    this.snapshotBytes = snapshot?.data.byteLength ?? 0;
     this.phase = Phase.Open;
+    if (snapshot !== null && recovered.snapshotUnrecorded) {
+      // A crash came after the snapshot file and before its WAL record: finish the job,
+      // so that what recovery decided (the log after the snapshot) is what the WAL says.
+      this.recordSnapshot(snapshot.index, snapshot.term);
+      this.deleteSegmentsUpTo(snapshot.index);
+    }
     const recovery: RecoveryReport = {
       segments: recovered.segments.length,
       records: recovered.records,
       entries: recovered.entries.length,
+      snapshotIndex: this.snapshotIndex,
       truncatedBytes,
       truncatedFile,
       durationMs: performance.now() - started,
     };
-    return { state: { hardState: recovered.shape.hardState, entries: recovered.entries }, recovery };
+    return { state: { hardState: recovered.shape.hardState, snapshot, entries: recovered.entries }, recovery };
   }
 
   append(entries: readonly Entry[]): void {
@@ -286,7 +455,6 @@ class FileStorage implements LogStorage {
 
   sync(): number {
     this.requirePhase(Phase.Open, 'sync');
-    invariant(!this.syncInFlight, () => 'sync: an asynchronous sync is still in flight');
     const fd = this.writePending();
     if (fd === null || !this.fsync) return 0;
     const started = performance.now();
@@ -302,8 +470,10 @@ class FileStorage implements LogStorage {
   /**
    * sync() with the fdatasync on libuv's thread pool, so the caller's thread keeps working
    * (thesis §10.2.1: the leader writes its disk in parallel with everything else). The
-   * write happens now; `done` runs once the batch is durable. Nothing else may be called
-   * on the storage until then.
+   * write happens now; `done` runs once the batch is durable. Meanwhile appends may be
+   * buffered, and sync() and saveSnapshot() may run (they make everything durable at
+   * once); a segment they roll over is synced and closed only after this fdatasync, which
+   * may still be using it. Another syncAsync() may not start until `done` has run.
    */
   syncAsync(done: (error: Error | null, latencyMs: number) => void): void {
     this.requirePhase(Phase.Open, 'syncAsync');
@@ -323,6 +493,9 @@ class FileStorage implements LogStorage {
     const started = performance.now();
     fdatasync(fd, (error) => {
       this.syncInFlight = false;
+      const closing = this.fdsClosingAfterSync;
+      this.fdsClosingAfterSync = [];
+      for (const rolled of closing) closeSync(rolled);
       if (error !== null) {
         this.phase = Phase.Failed;
         done(ioError(`cannot fdatasync WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error), 0);
@@ -383,6 +556,9 @@ class FileStorage implements LogStorage {
         written += writeSync(fd, this.writeBuffer, written, length - written, this.segmentOffset + written);
       }
       this.segmentOffset += length;
+      if (this.pending.entries.length > 0) {
+        this.segmentMaxIndex = Math.max(this.segmentMaxIndex, this.pending.firstIndex + this.pending.entries.length - 1);
+      }
     } catch (error) {
       this.phase = Phase.Failed;
       if (error instanceof StorageError) throw error;
@@ -405,7 +581,7 @@ class FileStorage implements LogStorage {
       files.push(closed.name);
     }
     if (this.segment > 0) files.push(segmentFileName(this.segment));
-    return { walBytes, files, fsyncCount: this.fsyncCount, fsyncTotalMs: this.fsyncTotalMs };
+    return { walBytes, files, fsyncCount: this.fsyncCount, fsyncTotalMs: this.fsyncTotalMs, snapshotIndex: this.snapshotIndex, snapshotBytes: this.snapshotBytes };
   }
 
   close(): void {
@@ -453,8 +629,90 @@ class FileStorage implements LogStorage {
     const fd = this.fd;
     invariant(fd !== null, () => 'roll: no open segment');
     this.fd = null;
-    closeSync(fd);
-    this.closedSegments.push({ name: segmentFileName(this.segment), bytes: this.segmentOffset });
+    if (this.syncInFlight) {
+      // The fdatasync in flight may be on this fd: sync it here so that what the caller
+      // is told is durable is, and close it once the fdatasync in flight is done.
+      if (this.fsync) fdatasyncSync(fd);
+      this.fdsClosingAfterSync.push(fd);
+    } else {
+      closeSync(fd);
+    }
+    this.closedSegments.push({ name: segmentFileName(this.segment), bytes: this.segmentOffset, maxIndex: this.segmentMaxIndex });
+    this.segmentMaxIndex = 0;
+  }
+
+  saveSnapshot(snapshot: Snapshot): void {
+    this.requirePhase(Phase.Open, 'saveSnapshot');
+    invariant(
+      Number.isSafeInteger(snapshot.index) && snapshot.index >= 1 && Number.isSafeInteger(snapshot.term) && snapshot.term >= 1,
+      () => `saveSnapshot: ${snapshot.index}@t${snapshot.term} is not a log position`,
+    );
+    invariant(snapshot.index > this.snapshotIndex, () => `saveSnapshot: index ${snapshot.index} is not past the current snapshot at ${this.snapshotIndex}`);
+    // What was buffered goes first: the snapshot record must follow it in the WAL.
+    this.sync();
+    try {
+      // 1. The snapshot file, atomically and durably. From here on a restart loads it.
+      writeSnapshotFile(this.dir, snapshot, this.fsync);
+    } catch (error) {
+      this.phase = Phase.Failed;
+      throw error;
+    }
+    this.snapshotIndex = snapshot.index;
+    this.snapshotBytes = snapshot.data.byteLength;
+    // 2. The cut, recorded in the WAL. 3. Segments it made redundant, deleted.
+    this.recordSnapshot(snapshot.index, snapshot.term);
+    this.deleteSegmentsUpTo(snapshot.index);
+  }
+
+  /** Applies the cut at (index, term) to the log's shape and records it, synced, as the first record of a fresh segment. */
+  private recordSnapshot(index: number, term: number): void {
+    try {
+      this.shape.compactTo(index, term);
+      const payload = encodeSnapshotRecordPayload(index, term, this.shape.hardState);
+      // An empty current segment (nothing written since it was created) takes the record itself.
+      const roll = this.segmentOffset > 0;
+      const sequence = roll ? this.segment + 1 : this.segment;
+      this.ensureWriteBuffer(SEGMENT_HEADER_FRAME_MAX_BYTES + FRAME_HEADER_BYTES + payload.byteLength);
+      const recordCopy = Buffer.from(payload);
+      let length = writeFrame(this.writeBuffer, 0, encodeSegmentHeaderPayload(sequence));
+      length += writeFrame(this.writeBuffer, length, recordCopy);
+      if (roll) {
+        this.closeCurrentSegment();
+        this.fd = this.createSegment(sequence);
+        this.segment = sequence;
+        this.segmentOffset = 0;
+      }
+      const fd = this.fd;
+      invariant(fd !== null, () => 'recordSnapshot: no open segment');
+      let written = 0;
+      while (written < length) written += writeSync(fd, this.writeBuffer, written, length - written, written);
+      this.segmentOffset = length;
+      if (this.fsync) fdatasyncSync(fd);
+    } catch (error) {
+      this.phase = Phase.Failed;
+      if (error instanceof StorageError) throw error;
+      throw ioError(`cannot record snapshot ${index} in the WAL in ${this.dir}`, error);
+    }
+    this.markSynced(0);
+  }
+
+  /**
+   * Deletes the closed segments that hold no entry after `index`, oldest first (a crash
+   * midway leaves a contiguous run of segments, which recovery accepts after a snapshot).
+   */
+  private deleteSegmentsUpTo(index: number): void {
+    let deleted = 0;
+    try {
+      while (this.closedSegments.length > 0 && this.closedSegments[0]!.maxIndex <= index) {
+        unlinkSync(join(this.dir, this.closedSegments[0]!.name));
+        this.closedSegments.shift();
+        deleted++;
+      }
+    } catch (error) {
+      this.phase = Phase.Failed;
+      throw ioError(`cannot delete a WAL segment made redundant by snapshot ${index} in ${this.dir}`, error);
+    }
+    if (deleted > 0 && this.fsync) fsyncDirectory(this.dir);
   }
 
   /** Test aid: the frames about to be written decode back to what was buffered. */

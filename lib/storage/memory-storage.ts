@@ -2,7 +2,7 @@
 // "Durable" here means "covered by a sync()": crash() keeps exactly that, as a power
 // loss keeps exactly what an fdatasync covered.
 
-import type { Entry, HardState, RestoredState } from '../raft/types.js';
+import type { Entry, HardState, RestoredState, Snapshot } from '../raft/types.js';
 import { NONE } from '../raft/types.js';
 import { StorageError, StorageErrorCode, invariant } from './errors.js';
 import { LogShape, PendingBatch, checkEntriesForAppend } from './record.js';
@@ -14,8 +14,9 @@ const ESTIMATED_ENTRY_OVERHEAD_BYTES = 12;
 const ESTIMATED_RECORD_OVERHEAD_BYTES = 24;
 
 export class MemoryStorage implements LogStorage {
-  /** The durable log: what sync() covered. */
+  /** The durable log: what sync() covered, after the durable snapshot. */
   private durableEntries: Entry[] = [];
+  private durableSnapshot: Snapshot | null = null;
   private durableHardState: HardState = { currentTerm: 0, votedFor: NONE, commitIndex: 0 };
   /** Sync records written, the in-memory analogue of the WAL's byte offset. */
   private durableRecords = 0;
@@ -30,13 +31,16 @@ export class MemoryStorage implements LogStorage {
     if (this.loaded) throw new StorageError(StorageErrorCode.State, 'load() on MemoryStorage that is already loaded (crash() or close() first)');
     this.loaded = true;
     this.shape = new LogShape();
-    if (this.durableEntries.length > 0) this.shape.applyAppend(1, this.durableEntries.map((entry) => entry.term));
+    const snapshot = this.durableSnapshot;
+    if (snapshot !== null) this.shape.resetTo(snapshot.index, snapshot.term);
+    if (this.durableEntries.length > 0) this.shape.applyAppend(this.shape.firstIndex, this.durableEntries.map((entry) => entry.term));
     this.shape.applyHardState(this.durableHardState);
-    const state: RestoredState = { hardState: this.durableHardState, entries: this.durableEntries.slice() };
+    const state: RestoredState = { hardState: this.durableHardState, snapshot, entries: this.durableEntries.slice() };
     const recovery: RecoveryReport = {
       segments: 1,
       records: this.durableRecords,
       entries: this.durableEntries.length,
+      snapshotIndex: snapshot?.index ?? 0,
       truncatedBytes: 0,
       truncatedFile: null,
       durationMs: 0,
@@ -75,7 +79,7 @@ export class MemoryStorage implements LogStorage {
     this.requireLoaded('sync');
     if (this.pending.isEmpty) return 0;
     if (this.pending.entries.length > 0) {
-      this.durableEntries.length = this.pending.firstIndex - 1;
+      this.durableEntries.length = this.pending.firstIndex - this.shape.firstIndex;
       for (const entry of this.pending.entries) {
         this.durableEntries.push(entry);
         this.walBytesEstimate += ESTIMATED_ENTRY_OVERHEAD_BYTES + (entry.data?.byteLength ?? 0);
@@ -86,8 +90,24 @@ export class MemoryStorage implements LogStorage {
     this.durableRecords++;
     this.fsyncCount++;
     this.pending.clear();
-    invariant(this.durableEntries.length === this.shape.lastIndex, () => `sync: ${this.durableEntries.length} durable entries but last index ${this.shape.lastIndex}`);
+    invariant(
+      this.shape.firstIndex + this.durableEntries.length - 1 === this.shape.lastIndex,
+      () => `sync: ${this.durableEntries.length} durable entries from ${this.shape.firstIndex} but last index ${this.shape.lastIndex}`,
+    );
     return 0;
+  }
+
+  saveSnapshot(snapshot: Snapshot): void {
+    this.requireLoaded('saveSnapshot');
+    invariant(snapshot.index >= 1 && snapshot.term >= 1, () => `saveSnapshot: ${snapshot.index}@t${snapshot.term} is not a log position`);
+    invariant(snapshot.index >= this.shape.firstIndex, () => `saveSnapshot: index ${snapshot.index} is not past the current snapshot at ${this.shape.firstIndex - 1}`);
+    this.sync();
+    const keep = this.shape.holds(snapshot.index, snapshot.term);
+    this.durableEntries = keep ? this.durableEntries.slice(snapshot.index + 1 - this.shape.firstIndex) : [];
+    this.shape.compactTo(snapshot.index, snapshot.term);
+    this.durableSnapshot = snapshot;
+    this.durableRecords++;
+    this.fsyncCount++;
   }
 
   /** Segment 1, offset = sync records so far (not bytes: nothing here is a file). */
@@ -96,7 +116,14 @@ export class MemoryStorage implements LogStorage {
   }
 
   stats(): StorageStats {
-    return { walBytes: this.walBytesEstimate, files: [], fsyncCount: this.fsyncCount, fsyncTotalMs: 0 };
+    return {
+      walBytes: this.walBytesEstimate,
+      files: [],
+      fsyncCount: this.fsyncCount,
+      fsyncTotalMs: 0,
+      snapshotIndex: this.durableSnapshot?.index ?? 0,
+      snapshotBytes: this.durableSnapshot?.data.byteLength ?? 0,
+    };
   }
 
   /** A stop: buffered, unsynced records are dropped; load() may be called again. */

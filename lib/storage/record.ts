@@ -9,6 +9,17 @@
 // that a turn is either wholly on disk or (torn) wholly cut off on recovery. A batch
 // whose first index is <= the log's last index truncates the log from there: that is
 // how Raft's conflict truncation (§5.3) is recorded.
+//
+// A snapshot record [3, index, term, hardState] says "a snapshot at (index, term) now
+// stands for the log up to index" (§7): replay keeps the entries after it when the log
+// holds (index, term), and discards the whole log otherwise (a snapshot from the leader
+// that replaced a log that disagreed). It is the first record of a fresh segment, so
+// that every older segment holding only entries up to the snapshot can be deleted; it
+// carries the hard state because those segments may have held the last one.
+//
+// The snapshot itself lives in its own file, `snapshot.bin`: one frame (as above) whose
+// payload is [SNAPSHOT_FORMAT_VERSION, index, term, data]. It is written to a temporary
+// file, fsynced, renamed over the old one, and the directory fsynced.
 
 import { readdirSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
@@ -28,6 +39,7 @@ export const WAL_FORMAT_VERSION = 1;
 export const RecordKind = {
   SegmentHeader: 1,
   Batch: 2,
+  Snapshot: 3,
 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 
@@ -76,6 +88,7 @@ const encoder = new Packr({ useRecords: false });
 // halves recovery time). The segment buffers stay alive as long as the entries do,
 // which costs what the log costs anyway. Such views must never be transferred.
 const decoder = new Packr({ useRecords: false, copyBuffers: false });
+const snapshotDecoder = new Packr({ useRecords: false });
 
 export function hex32(value: number): string {
   return `0x${(value >>> 0).toString(16).padStart(8, '0')}`;
@@ -95,6 +108,46 @@ export function encodeBatchPayload(firstIndex: number, entries: readonly Entry[]
   }
   const hard = hardState === null ? null : [hardState.currentTerm, hardState.votedFor, hardState.commitIndex];
   return encoder.pack([RecordKind.Batch, entries.length === 0 ? 0 : firstIndex, terms, datas, hard]);
+}
+
+export function encodeSnapshotRecordPayload(index: number, term: number, hardState: HardState): Uint8Array {
+  return encoder.pack([RecordKind.Snapshot, index, term, [hardState.currentTerm, hardState.votedFor, hardState.commitIndex]]);
+}
+
+export const SNAPSHOT_FILE_NAME = 'snapshot.bin';
+export const SNAPSHOT_TEMP_FILE_NAME = 'snapshot.bin.tmp';
+export const SNAPSHOT_FORMAT_VERSION = 1;
+
+/** The snapshot file's bytes: one frame around [version, index, term, data]. */
+export function encodeSnapshotFile(index: number, term: number, data: Uint8Array): Buffer {
+  return frame(encoder.pack([SNAPSHOT_FORMAT_VERSION, index, term, data]));
+}
+
+export type SnapshotFileDecode =
+  | { readonly ok: true; readonly index: number; readonly term: number; readonly data: Uint8Array }
+  | { readonly ok: false; readonly offset: number; readonly expected: string; readonly found: string };
+
+/** Reads back encodeSnapshotFile's bytes, checking the frame's length and CRC and every field. */
+export function decodeSnapshotFile(buffer: Buffer): SnapshotFileDecode {
+  const read = readFrame(buffer, 0);
+  if (!read.ok) return { ok: false, offset: 0, expected: read.expected, found: read.found };
+  if (read.next !== buffer.length) {
+    return { ok: false, offset: read.next, expected: 'the end of the file after the snapshot frame', found: `${buffer.length - read.next} more bytes` };
+  }
+  let value: unknown;
+  try {
+    // Copied buffers: the snapshot data outlives the file buffer as the state machine's source.
+    value = snapshotDecoder.unpack(read.payload);
+  } catch (error) {
+    return { ok: false, offset: FRAME_HEADER_BYTES, expected: 'a msgpack snapshot', found: `undecodable bytes (${String(error).slice(0, 80)})` };
+  }
+  if (!Array.isArray(value) || value.length !== 4) return { ok: false, offset: FRAME_HEADER_BYTES, expected: '[version, index, term, data]', found: describe(value) };
+  const [version, index, term, data] = value as unknown[];
+  if (version !== SNAPSHOT_FORMAT_VERSION) return { ok: false, offset: FRAME_HEADER_BYTES, expected: `snapshot format ${SNAPSHOT_FORMAT_VERSION}`, found: describe(version) };
+  if (!isNonNegativeInteger(index) || index < 1) return { ok: false, offset: FRAME_HEADER_BYTES, expected: 'a snapshot index >= 1', found: describe(index) };
+  if (!isNonNegativeInteger(term) || term < 1) return { ok: false, offset: FRAME_HEADER_BYTES, expected: 'a snapshot term >= 1', found: describe(term) };
+  if (!(data instanceof Uint8Array)) return { ok: false, offset: FRAME_HEADER_BYTES, expected: 'snapshot data bytes', found: describe(data) };
+  return { ok: true, index, term, data };
 }
 
 export function encodeSegmentHeaderPayload(sequence: number): Uint8Array {
@@ -155,7 +208,8 @@ export type DecodedRecord =
       readonly terms: readonly number[];
       readonly datas: readonly (Uint8Array | null)[];
       readonly hardState: HardState | null;
-    };
+    }
+  | { readonly kind: typeof RecordKind.Snapshot; readonly index: number; readonly term: number; readonly hardState: HardState };
 
 export type DecodeResult = { readonly ok: true; readonly record: DecodedRecord } | { readonly ok: false; readonly expected: string; readonly found: string };
 
@@ -217,7 +271,18 @@ export function decodeRecord(payload: Uint8Array): DecodeResult {
     if (terms.length === 0 && hardState === null) return { ok: false, expected: 'a batch with entries or a hard state', found: 'an empty batch' };
     return { ok: true, record: { kind: RecordKind.Batch, firstIndex, terms: terms as number[], datas: datas as (Uint8Array | null)[], hardState } };
   }
-  return { ok: false, expected: `a record kind (${RecordKind.SegmentHeader} or ${RecordKind.Batch})`, found: describe(kind) };
+  if (kind === RecordKind.Snapshot) {
+    const [, index, term, hard] = value as unknown[];
+    if (value.length !== 4 || !isNonNegativeInteger(index) || index < 1 || !isNonNegativeInteger(term) || term < 1) {
+      return { ok: false, expected: `a snapshot record [${RecordKind.Snapshot}, index >= 1, term >= 1, hardState]`, found: `[${value.map(describe).join(', ')}]` };
+    }
+    if (!Array.isArray(hard) || hard.length !== 3 || !hard.every(isNonNegativeInteger)) {
+      return { ok: false, expected: 'a hard state [currentTerm, votedFor, commitIndex]', found: describe(hard) };
+    }
+    const hardState = { currentTerm: hard[0] as number, votedFor: hard[1] as number, commitIndex: hard[2] as number };
+    return { ok: true, record: { kind: RecordKind.Snapshot, index, term, hardState } };
+  }
+  return { ok: false, expected: `a record kind (${RecordKind.SegmentHeader}, ${RecordKind.Batch} or ${RecordKind.Snapshot})`, found: describe(kind) };
 }
 
 /**
@@ -227,26 +292,72 @@ export function decodeRecord(payload: Uint8Array): DecodeResult {
  * every rule is checked on both sides (paired assertions).
  */
 export class LogShape {
-  /** terms[i] is the term of the entry at index i + 1. */
-  private readonly terms: number[] = [];
+  /** The index of terms[0]: 1, or the index after a snapshot. */
+  private base = 1;
+  /** The term of the entry at base - 1 (a snapshot's last entry); 0 when there is none or it is unknown. */
+  private baseTerm = 0;
+  /** terms[i] is the term of the entry at index base + i. */
+  private terms: number[] = [];
   private hard: HardState = { currentTerm: 0, votedFor: NONE, commitIndex: 0 };
 
   get lastIndex(): number {
-    return this.terms.length;
+    return this.base - 1 + this.terms.length;
+  }
+
+  /** The first index the log holds (or would hold next, when empty). */
+  get firstIndex(): number {
+    return this.base;
+  }
+
+  /** The term before firstIndex, 0 when unknown. */
+  get previousTerm(): number {
+    return this.baseTerm;
   }
 
   get hardState(): HardState {
     return this.hard;
   }
 
+  /** The term at `index`; 0 for index 0, and for an index before the log that is not its snapshot's. */
   termAt(index: number): number {
-    return index === 0 ? 0 : (this.terms[index - 1] ?? 0);
+    if (index === this.base - 1) return this.baseTerm;
+    return index < this.base ? 0 : (this.terms[index - this.base] ?? 0);
+  }
+
+  /** Does the log hold (index, term), its own or as the snapshot before it? */
+  holds(index: number, term: number): boolean {
+    return term >= 1 && index >= this.base - 1 && index <= this.lastIndex && this.termAt(index) === term;
+  }
+
+  /** The log becomes empty, continuing after (index, term); term 0 means "unknown". */
+  resetTo(index: number, term: number): void {
+    this.base = index + 1;
+    this.baseTerm = term;
+    this.terms = [];
+  }
+
+  /** Recovery: the log replayed so far began right after a snapshot with this term, unknown until now. */
+  continueFrom(previousTerm: number): void {
+    invariant(this.baseTerm === 0, () => `continueFrom: the term before ${this.base} is already known (${this.baseTerm})`);
+    this.baseTerm = previousTerm;
+  }
+
+  /** §7: keep the entries after (index, term) if the log holds it; otherwise discard the whole log. */
+  compactTo(index: number, term: number): void {
+    if (!this.holds(index, term)) {
+      this.resetTo(index, term);
+      return;
+    }
+    this.terms = this.terms.slice(index + 1 - this.base);
+    this.base = index + 1;
+    this.baseTerm = term;
   }
 
   /** Why a batch of `terms` starting at `firstIndex` cannot follow this log, or null if it can. */
   checkAppend(firstIndex: number, terms: readonly number[]): string | null {
     if (terms.length === 0) return null;
     if (!Number.isSafeInteger(firstIndex) || firstIndex < 1) return `first index ${firstIndex} is not a log index >= 1`;
+    if (firstIndex < this.base) return `first index ${firstIndex} is at or below the snapshot at ${this.base - 1}`;
     if (firstIndex > this.lastIndex + 1) return `first index ${firstIndex} leaves a gap after last index ${this.lastIndex}`;
     let previousTerm = this.termAt(firstIndex - 1);
     for (let i = 0; i < terms.length; i++) {
@@ -260,7 +371,7 @@ export class LogShape {
 
   applyAppend(firstIndex: number, terms: readonly number[]): void {
     if (terms.length === 0) return;
-    this.terms.length = firstIndex - 1;
+    this.terms.length = firstIndex - this.base;
     for (const term of terms) this.terms.push(term);
   }
 

@@ -2,7 +2,7 @@
 // from a durable log. Two implementations: FileStorage (WAL segment files, fdatasync)
 // and MemoryStorage (the same semantics in memory, for the simulator and unit tests).
 
-import type { Entry, HardState, RestoredState } from '../raft/types.js';
+import type { Entry, HardState, RestoredState, Snapshot } from '../raft/types.js';
 
 /** What load() found and did, for the restart event and the node's log. */
 export interface RecoveryReport {
@@ -10,8 +10,10 @@ export interface RecoveryReport {
   readonly segments: number;
   /** Records read and verified (segment headers included). */
   readonly records: number;
-  /** Entries in the recovered log (after replaying truncations). */
+  /** Entries in the recovered log (after replaying truncations), after the snapshot. */
   readonly entries: number;
+  /** The snapshot's last index (0: no snapshot). */
+  readonly snapshotIndex: number;
   /** Bytes cut from the end of the last segment because its final record was torn. */
   readonly truncatedBytes: number;
   /** The file that was cut (absolute path), or null when nothing was cut. */
@@ -36,6 +38,9 @@ export interface StorageStats {
   /** fdatasync calls on WAL segments since open. */
   readonly fsyncCount: number;
   readonly fsyncTotalMs: number;
+  /** The durable snapshot's last index (0: none) and size of its data. */
+  readonly snapshotIndex: number;
+  readonly snapshotBytes: number;
 }
 
 /**
@@ -51,8 +56,10 @@ export interface LogStorage {
   /**
    * Reads everything back. Must be called exactly once, before anything else.
    * Throws StorageCorruptionError (code 'WAL_CORRUPT') naming the file, the offset and
-   * what was expected for a bad record anywhere except a torn tail, and then has
-   * modified no file. A torn tail (the final record of the last segment, cut short or
+   * what was expected for a bad record anywhere except a torn tail, or
+   * SnapshotCorruptionError (code 'SNAPSHOT_CORRUPT') for a damaged snapshot file, and
+   * then has modified no file. The state holds the snapshot (if any) and the entries
+   * after it. A torn tail (the final record of the last segment, cut short or
    * failing its CRC, with nothing valid after it) is cut off and reported.
    * The entries' data may be views sharing one ArrayBuffer: copy, never transfer, them.
    */
@@ -63,6 +70,16 @@ export interface LogStorage {
    * so replay does the same. entries[0].index may not be beyond last index + 1.
    */
   append(entries: readonly Entry[]): void;
+  /**
+   * Makes `snapshot` durable at once (with fsync on: its own file written to a temporary
+   * file, fsynced, renamed, the directory fsynced), after writing and syncing anything
+   * buffered. Then the log up to snapshot.index is dropped (§7): if the log holds
+   * snapshot.index with snapshot.term, the entries after it stay (the host compacted);
+   * otherwise the whole log is discarded (a snapshot from the leader replaced a log that
+   * disagreed). The cut is recorded, synced, and WAL segments that held nothing after the
+   * snapshot are deleted. Not allowed while an asynchronous sync is in flight.
+   */
+  saveSnapshot(snapshot: Snapshot): void;
   /** Buffers the hard state; the last one set before a sync() is the one written. */
   setHardState(hardState: HardState): void;
   /**

@@ -12,6 +12,7 @@
 //   message: [typeTag, term, from, to, ...fields in the order of FIELDS below]
 //   AppendEntries entries: one flat array [index, term, data, index, term, data, ...],
 //   data being msgpack bin or nil (the leader's no-op).
+//   InstallSnapshot data: msgpack bin (the whole snapshot, in one message).
 
 import { Packr, Unpackr } from 'msgpackr';
 import { MessageType, type Entry, type Message, type NodeId } from '../raft/types.js';
@@ -31,6 +32,8 @@ const TYPE_TAG = {
   [MessageType.Heartbeat]: 5,
   [MessageType.HeartbeatResponse]: 6,
   [MessageType.TimeoutNow]: 7,
+  [MessageType.InstallSnapshot]: 8,
+  [MessageType.InstallSnapshotResponse]: 9,
 } as const satisfies Record<MessageType, number>;
 
 const TYPE_BY_TAG: ReadonlyMap<number, MessageType> = new Map(
@@ -46,6 +49,8 @@ const FIELDS = {
   [MessageType.Heartbeat]: ['leaderCommit', 'context'],
   [MessageType.HeartbeatResponse]: ['context'],
   [MessageType.TimeoutNow]: [],
+  [MessageType.InstallSnapshot]: ['lastIncludedIndex', 'lastIncludedTerm', 'data'],
+  [MessageType.InstallSnapshotResponse]: ['index'],
 } as const satisfies Record<MessageType, readonly string[]>;
 
 const HEADER_FIELD_COUNT = 4;
@@ -84,6 +89,10 @@ function toTuple(message: Message): unknown[] {
       return [...header, message.context];
     case MessageType.TimeoutNow:
       return header;
+    case MessageType.InstallSnapshot:
+      return [...header, message.lastIncludedIndex, message.lastIncludedTerm, message.data];
+    case MessageType.InstallSnapshotResponse:
+      return [...header, message.index];
     default:
       return assertNever(message, 'message');
   }
@@ -298,6 +307,26 @@ function checkMessage(value: unknown, self: NodeId, peers: readonly NodeId[], co
     case MessageType.TimeoutNow:
       if (!copy) return candidate as unknown as Message;
       return { type: messageType, term, from, to };
+    case MessageType.InstallSnapshot: {
+      const lastIncludedIndex = integer('lastIncludedIndex');
+      const lastIncludedTerm = integer('lastIncludedTerm');
+      if (typeof lastIncludedIndex === 'string') return lastIncludedIndex;
+      if (typeof lastIncludedTerm === 'string') return lastIncludedTerm;
+      // A snapshot covers at least one entry, written in a term no later than the leader's.
+      if (lastIncludedIndex < 1) return problem('lastIncludedIndex', 'must be at least 1');
+      if (lastIncludedTerm < 1) return problem('lastIncludedTerm', 'must be at least 1');
+      if (lastIncludedTerm > term) return problem('lastIncludedTerm', `is above the message term ${term}`);
+      const data = candidate['data'];
+      if (!(data instanceof Uint8Array)) return problem('data', 'is not bytes');
+      if (!copy) return candidate as unknown as Message;
+      return { type: messageType, term, from, to, lastIncludedIndex, lastIncludedTerm, data };
+    }
+    case MessageType.InstallSnapshotResponse: {
+      const index = integer('index');
+      if (typeof index === 'string') return index;
+      if (!copy) return candidate as unknown as Message;
+      return { type: messageType, term, from, to, index };
+    }
     default:
       return assertNever(messageType, 'message type');
   }

@@ -1,0 +1,323 @@
+// Snapshots and log compaction (Raft paper §7, Figure 13; thesis §5), in the style of
+// raft-paper.test.ts: each test checks a few sentences of the paper on RawNodes driven
+// by hand, and is titled with its section.
+
+import test from 'ava';
+import { allMessages, decode, drain, Harness, makeNode, text } from './raft-harness.js';
+import { InvariantViolation } from '../lib/raft/assert.js';
+import { MessageType, ProgressState } from '../lib/raft/types.js';
+import type { AppendEntries, InstallSnapshot, InstallSnapshotResponse, Message } from '../lib/raft/types.js';
+
+const noPreVote = { preVote: false, checkQuorum: false } as const;
+
+function installSnapshot(fields: Partial<InstallSnapshot> & Pick<InstallSnapshot, 'term' | 'from' | 'to' | 'lastIncludedIndex' | 'lastIncludedTerm'>): InstallSnapshot {
+  return { type: MessageType.InstallSnapshot, data: text(`state@${fields.lastIncludedIndex}`), ...fields };
+}
+
+function ofType<T extends Message['type']>(messages: readonly Message[], type: T): Extract<Message, { type: T }>[] {
+  return messages.filter((message): message is Extract<Message, { type: T }> => message.type === type);
+}
+
+/**
+ * Heartbeats from node 1 until it sends an InstallSnapshot (a follower in replicate state
+ * whose appends were lost is re-probed after a few heartbeats; the probe finds the gap).
+ */
+function heartbeatUntilSnapshotSent(harness: Harness, maxHeartbeats = 8): void {
+  for (let heartbeat = 0; heartbeat < maxHeartbeats; heartbeat++) {
+    harness.tick(1, 1);
+    for (let round = 0; round < 100 && harness.queue.length > 0; round++) {
+      if (ofType(harness.queue, MessageType.InstallSnapshot).length > 0) return;
+      harness.deliverRound();
+    }
+  }
+  throw new Error(`no InstallSnapshot after ${maxHeartbeats} heartbeats`);
+}
+
+/** A 3-node harness with node 1 leading and `count` entries committed everywhere. */
+function clusterWithEntries(count: number): Harness {
+  const harness = new Harness(3, { config: noPreVote });
+  harness.elect(1);
+  for (let i = 1; i <= count; i++) harness.propose(1, `v${i}`);
+  harness.stabilize();
+  return harness;
+}
+
+test('§7 a follower that receives a snapshot ahead of its log discards the log and installs the snapshot', (t) => {
+  const follower = makeNode(1, [1, 2, 3], { terms: [1, 1, 1, 1], currentTerm: 1, commitIndex: 1, config: noPreVote });
+  follower.step(installSnapshot({ term: 2, from: 2, to: 1, lastIncludedIndex: 6, lastIncludedTerm: 2 }));
+  const ready = follower.ready();
+  t.not(ready.snapshot, null, 'the snapshot is handed to the host to persist and restore');
+  t.is(ready.snapshot!.index, 6);
+  t.is(ready.snapshot!.term, 2);
+  t.is(new TextDecoder().decode(ready.snapshot!.data), 'state@6');
+  t.deepEqual(ready.entries, [], 'nothing of the old log is rewritten');
+  t.deepEqual(ready.committedEntries, [], 'the snapshot stands for every entry up to 6');
+  t.is(ready.hardState?.commitIndex, 6, 'the snapshot is committed');
+  // "Reply" only once the snapshot is stored: the answer waits for the sync.
+  t.deepEqual(ofType(ready.messages, MessageType.InstallSnapshotResponse), []);
+  const [response] = ofType(ready.messagesAfterPersist, MessageType.InstallSnapshotResponse);
+  t.is(response?.index, 6);
+  t.is(response?.term, 2);
+  follower.advance();
+  const status = follower.status();
+  t.is(status.snapshotIndex, 6);
+  t.is(status.lastLogIndex, 6);
+  t.is(status.lastLogTerm, 2);
+  t.is(status.leaderId, 2);
+  // The log continues right after the snapshot: AppendEntries with prev = the snapshot's last entry matches.
+  const append: AppendEntries = {
+    type: MessageType.AppendEntries,
+    term: 2,
+    from: 2,
+    to: 1,
+    prevLogIndex: 6,
+    prevLogTerm: 2,
+    entries: [{ index: 7, term: 2, data: text('x') }],
+    leaderCommit: 7,
+  };
+  follower.step(append);
+  const next = drain(follower);
+  t.deepEqual(next.entries.map((entry) => entry.index), [7]);
+  t.is(ofType(next.messagesAfterPersist, MessageType.AppendEntriesResponse)[0]?.success, true);
+  t.deepEqual(drain(follower).committedEntries.map(decode), ['x'], 'applied once durable');
+  t.is(follower.status().commitIndex, 7);
+});
+
+test('§7 a snapshot and the entries after it arrive in one Ready: snapshot first, then entries, then what to apply', (t) => {
+  const follower = makeNode(1, [1, 2, 3], { currentTerm: 1, config: noPreVote });
+  follower.step(installSnapshot({ term: 2, from: 2, to: 1, lastIncludedIndex: 4, lastIncludedTerm: 1 }));
+  follower.step({
+    type: MessageType.AppendEntries,
+    term: 2,
+    from: 2,
+    to: 1,
+    prevLogIndex: 4,
+    prevLogTerm: 1,
+    entries: [
+      { index: 5, term: 2, data: null },
+      { index: 6, term: 2, data: text('y') },
+    ],
+    leaderCommit: 6,
+  });
+  const ready = follower.ready();
+  t.is(ready.snapshot?.index, 4);
+  t.deepEqual(ready.entries.map((entry) => entry.index), [5, 6]);
+  // Entries are applied only once durable, in the Ready after their write.
+  follower.advance();
+  const next = drain(follower);
+  t.deepEqual(next.committedEntries.map((entry) => entry.index), [5, 6]);
+});
+
+test('§7 "If existing log entry has same index and term as snapshot\'s last included entry, retain log entries following it"', (t) => {
+  const follower = makeNode(1, [1, 2, 3], { terms: [1, 1, 2, 2, 2], currentTerm: 2, commitIndex: 1, config: noPreVote });
+  follower.step(installSnapshot({ term: 2, from: 2, to: 1, lastIncludedIndex: 3, lastIncludedTerm: 2 }));
+  const ready = follower.ready();
+  t.is(ready.snapshot, null, 'no state machine reset: the entries are still here to apply');
+  t.deepEqual(ready.committedEntries.map((entry) => entry.index), [1, 2, 3], 'entries up to the snapshot are committed and applied as usual');
+  t.is(ofType(ready.messagesAfterPersist, MessageType.InstallSnapshotResponse)[0]?.index, 3);
+  follower.advance();
+  const status = follower.status();
+  t.is(status.lastLogIndex, 5, 'the entries after the snapshot are kept');
+  t.is(status.commitIndex, 3);
+  t.is(status.snapshotIndex, 0);
+});
+
+test('§7 a log that holds the snapshot\'s index with another term is discarded whole', (t) => {
+  const follower = makeNode(1, [1, 2, 3], { terms: [1, 1, 1, 1, 1], currentTerm: 2, commitIndex: 2, config: noPreVote });
+  follower.step(installSnapshot({ term: 3, from: 2, to: 1, lastIncludedIndex: 3, lastIncludedTerm: 2 }));
+  const ready = drain(follower);
+  t.is(ready.snapshot?.index, 3);
+  const status = follower.status();
+  t.is(status.lastLogIndex, 3, 'entries 4 and 5 (term 1, after a conflicting entry 3) are gone');
+  t.is(status.lastLogTerm, 2);
+  t.is(status.snapshotIndex, 3);
+});
+
+test('§7 a stale snapshot (at or below the commit index) changes nothing and reports the commit index', (t) => {
+  const follower = makeNode(1, [1, 2, 3], { terms: [1, 1, 1, 1, 1], currentTerm: 1, commitIndex: 4, config: noPreVote });
+  drain(follower);
+  follower.step(installSnapshot({ term: 1, from: 2, to: 1, lastIncludedIndex: 3, lastIncludedTerm: 1 }));
+  const ready = drain(follower);
+  t.is(ready.snapshot, null);
+  t.is(ofType(ready.messagesAfterPersist, MessageType.InstallSnapshotResponse)[0]?.index, 4);
+  t.is(follower.status().lastLogIndex, 5);
+  t.is(follower.status().snapshotIndex, 0);
+});
+
+test('§7 Figure 13: "Reply immediately if term < currentTerm"', (t) => {
+  const follower = makeNode(1, [1, 2, 3], { terms: [1, 1], currentTerm: 3, config: noPreVote });
+  drain(follower);
+  follower.step(installSnapshot({ term: 2, from: 2, to: 1, lastIncludedIndex: 9, lastIncludedTerm: 2 }));
+  const ready = drain(follower);
+  t.is(ready.snapshot, null);
+  const responses = ofType(allMessages(ready), MessageType.InstallSnapshotResponse);
+  t.is(responses.length, 1);
+  t.is(responses[0]!.term, 3, 'the stale leader learns the current term');
+  t.is(responses[0]!.index, 0);
+  t.is(follower.status().lastLogIndex, 2);
+});
+
+test('§7 a candidate that receives a snapshot of its term recognizes the leader', (t) => {
+  const candidate = makeNode(1, [1, 2, 3], { currentTerm: 1, config: noPreVote });
+  candidate.campaign();
+  drain(candidate);
+  t.is(candidate.status().role, 'candidate');
+  candidate.step(installSnapshot({ term: 2, from: 3, to: 1, lastIncludedIndex: 5, lastIncludedTerm: 1 }));
+  t.is(candidate.status().role, 'follower');
+  t.is(candidate.status().leaderId, 3);
+  t.is(drain(candidate).snapshot?.index, 5);
+});
+
+test('§7 the leader sends InstallSnapshot to a follower whose next entries were compacted, then resumes AppendEntries', (t) => {
+  const harness = clusterWithEntries(3);
+  harness.isolate(3);
+  for (let i = 4; i <= 12; i++) harness.propose(1, `v${i}`);
+  harness.stabilize();
+  const leaderStatus = harness.status(1);
+  t.is(leaderStatus.commitIndex, 13, 'no-op + 12 writes committed by nodes 1 and 2');
+  const snapshot = harness.compact(1, 10);
+  t.is(snapshot?.index, 10);
+  t.is(harness.status(1).snapshotIndex, 10);
+  t.is(harness.termsOf(1).length, 3, 'the leader keeps only entries 11..13');
+
+  harness.heal();
+  heartbeatUntilSnapshotSent(harness);
+  harness.stabilize();
+  const sent = harness.delivered.filter((message) => message.type === MessageType.InstallSnapshot && message.to === 3);
+  t.is(sent.length, 1, 'exactly one InstallSnapshot');
+  t.is((sent[0] as InstallSnapshot).lastIncludedIndex, 10);
+  t.deepEqual(
+    harness.restoredSnapshots.get(3)!.map((installed) => installed.index),
+    [10],
+    'node 3 reset its state machine from the snapshot',
+  );
+  const follower = harness.status(3);
+  t.is(follower.commitIndex, 13);
+  t.is(follower.lastLogIndex, 13);
+  t.is(follower.snapshotIndex, 10);
+  t.deepEqual(harness.logOf(3), harness.logOf(1), 'the follower holds the leader\'s entries after the snapshot');
+  t.deepEqual(
+    harness.applied.get(3)!.map((entry) => entry.index),
+    [1, 2, 3, 4, 11, 12, 13],
+    'entries before the isolation were applied one by one, 5..10 through the snapshot, 11..13 after it',
+  );
+  const progress = harness.status(1).progress.find((row) => row.id === 3);
+  t.is(progress?.state, ProgressState.Replicate);
+  t.is(progress?.matchIndex, 13);
+
+  // And replication carries on normally from there.
+  harness.propose(1, 'after');
+  harness.stabilize();
+  t.is(harness.status(3).commitIndex, 14);
+  t.is(decode(harness.applied.get(3)!.at(-1)!), 'after');
+});
+
+test('§7 a lost InstallSnapshot is sent again after the follower keeps answering heartbeats without it', (t) => {
+  const harness = clusterWithEntries(5);
+  harness.isolate(3);
+  for (let i = 6; i <= 9; i++) harness.propose(1, `v${i}`);
+  harness.stabilize();
+  harness.compact(1, harness.status(1).commitIndex);
+  harness.heal();
+  heartbeatUntilSnapshotSent(harness);
+  // Drop every InstallSnapshot, once.
+  let dropped = 0;
+  for (let round = 0; round < 5 && harness.queue.length > 0; round++) {
+    harness.deliverRound((message) => {
+      if (message.type !== MessageType.InstallSnapshot) return true;
+      dropped++;
+      return false;
+    });
+  }
+  t.is(dropped, 1);
+  t.is(harness.status(1).progress.find((row) => row.id === 3)?.state, ProgressState.Snapshot, 'waiting for an answer');
+  for (let heartbeat = 0; heartbeat < 12 && harness.restoredSnapshots.get(3)!.length === 0; heartbeat++) {
+    harness.tick(1, 1);
+    harness.stabilize();
+  }
+  t.is(harness.restoredSnapshots.get(3)!.length, 1, 'the snapshot was sent again and installed');
+  t.is(harness.status(3).commitIndex, harness.status(1).commitIndex);
+});
+
+test('§7 compaction above the applied index is refused with an invariant violation; at or below the snapshot it is a no-op', (t) => {
+  const harness = clusterWithEntries(4);
+  const applied = harness.applied.get(1)!.at(-1)!.index;
+  const error = t.throws(() => harness.node(1).compact(applied + 1, text('too far')), { instanceOf: InvariantViolation });
+  t.is(error?.code, 'RAFT_INVARIANT_VIOLATED');
+  t.regex(error?.message ?? '', /applied index/);
+  t.is(harness.status(1).snapshotIndex, 0, 'nothing changed');
+  t.not(harness.compact(1, 3), null);
+  t.is(harness.compact(1, 3), null, 'the same point again: nothing to do');
+  t.is(harness.compact(1, 2), null, 'below the snapshot: nothing to do');
+  t.is(harness.status(1).snapshotIndex, 3);
+});
+
+test('§7 compaction is refused between ready() and advance()', (t) => {
+  const harness = clusterWithEntries(2);
+  harness.propose(1, 'x');
+  const node = harness.node(1);
+  node.ready();
+  t.throws(() => node.compact(1, text('s')), { instanceOf: InvariantViolation });
+  node.advance();
+});
+
+test('§7 a node restarts from its snapshot plus the entries after it, and leads from there', (t) => {
+  const harness = clusterWithEntries(6);
+  harness.compact(1, 5);
+  harness.compact(2, 6);
+  harness.compact(3, 4);
+  for (const id of harness.ids) {
+    harness.crash(id);
+    harness.restart(id);
+  }
+  const status = harness.status(2);
+  t.is(status.snapshotIndex, 6);
+  t.is(status.lastLogIndex, 7);
+  t.true(status.commitIndex >= 6, 'at least the snapshot is committed');
+  t.is(status.role, 'follower');
+  // Node 2 leads; node 3 (snapshot at 4) catches up by AppendEntries, nothing is re-applied below the snapshots.
+  harness.elect(2);
+  t.is(harness.status(2).role, 'leader');
+  harness.propose(2, 'new');
+  harness.stabilize();
+  for (const id of harness.ids) {
+    t.is(harness.status(id).commitIndex, 9, `node ${id}`);
+    t.is(decode(harness.applied.get(id)!.at(-1)!), 'new', `node ${id}`);
+  }
+  const appliedAfterRestart3 = harness.applied.get(3)!.map((entry) => entry.index);
+  t.true(appliedAfterRestart3.includes(5), 'node 3 applies 5.. after its snapshot at 4');
+});
+
+test('§7 a restarted leader with a compacted log brings an empty follower up with a snapshot', (t) => {
+  const harness = clusterWithEntries(4);
+  harness.compact(1, 5);
+  harness.crash(1);
+  harness.restart(1);
+  // Node 3 loses its disk entirely (a replaced machine).
+  harness.load(3, [], 0);
+  harness.elect(1);
+  t.is(harness.status(1).role, 'leader');
+  harness.stabilize();
+  t.deepEqual(harness.restoredSnapshots.get(3)!.map((snapshot) => snapshot.index), [5]);
+  t.is(harness.status(3).commitIndex, harness.status(1).commitIndex);
+  t.is(harness.status(3).lastLogIndex, harness.status(1).lastLogIndex);
+});
+
+test('§7 an InstallSnapshotResponse is not taken as an acknowledgement of more than it reports', (t) => {
+  const harness = clusterWithEntries(3);
+  harness.isolate(3);
+  for (let i = 4; i <= 8; i++) harness.propose(1, `v${i}`);
+  harness.stabilize();
+  harness.compact(1, 6);
+  harness.heal();
+  heartbeatUntilSnapshotSent(harness);
+  // Deliver until the snapshot answer is in the queue, then inspect it.
+  let answer: InstallSnapshotResponse | undefined;
+  for (let round = 0; round < 6 && answer === undefined; round++) {
+    answer = ofType(harness.queue, MessageType.InstallSnapshotResponse)[0];
+    if (answer === undefined) harness.deliverRound();
+  }
+  t.is(answer?.index, 6);
+  harness.stabilize();
+  t.is(harness.status(1).progress.find((row) => row.id === 3)?.matchIndex, harness.status(1).lastLogIndex);
+});

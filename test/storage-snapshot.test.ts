@@ -1,0 +1,381 @@
+// Snapshots in storage (Raft §7): the contract on both implementations (a compaction
+// keeps the log after the snapshot, a leader's snapshot replaces a log that disagrees,
+// restarts load the snapshot and what follows it), and on FileStorage: the snapshot's
+// own file, deletion of WAL segments the snapshot made redundant, a crash at every step
+// of saveSnapshot, and a damaged snapshot file refused without touching anything.
+
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Entry, HardState, RestoredState, Snapshot } from '../lib/raft/types.js';
+import { SnapshotCorruptionError, StorageCorruptionError, StorageErrorCode } from '../lib/storage/errors.js';
+import { openFileStorage, walFiles } from '../lib/storage/file-storage.js';
+import { MemoryStorage } from '../lib/storage/memory-storage.js';
+import { SNAPSHOT_FILE_NAME, SNAPSHOT_TEMP_FILE_NAME } from '../lib/storage/record.js';
+import type { LogStorage } from '../lib/storage/types.js';
+
+const SMALL_SEGMENT_BYTES = 256;
+
+function tempDir(t: ExecutionContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'raftlab-snap-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function entries(from: number, to: number, term: number): Entry[] {
+  const result: Entry[] = [];
+  for (let index = from; index <= to; index++) result.push({ index, term, data: new TextEncoder().encode(`v${index}@${term}`) });
+  return result;
+}
+
+function hard(currentTerm: number, votedFor: number, commitIndex: number): HardState {
+  return { currentTerm, votedFor, commitIndex };
+}
+
+function snapshotAt(index: number, term: number, text = `state@${index}`): Snapshot {
+  return { index, term, data: new TextEncoder().encode(text) };
+}
+
+function indexes(state: RestoredState): number[] {
+  return state.entries.map((entry) => entry.index);
+}
+
+function snapshotText(state: RestoredState): string | null {
+  return state.snapshot === null || state.snapshot === undefined ? null : new TextDecoder().decode(state.snapshot.data);
+}
+
+interface Disk {
+  fresh(): LogStorage;
+  /** Stop (dropping anything unsynced) and reopen on the same disk, not loaded. */
+  restart(previous: LogStorage): LogStorage;
+}
+
+const implementations: readonly { name: string; create(t: ExecutionContext): Disk }[] = [
+  {
+    name: 'FileStorage',
+    create(t) {
+      const dir = join(tempDir(t), 'node-1');
+      const open = (): LogStorage => openFileStorage(dir, { fsync: true, segmentBytes: SMALL_SEGMENT_BYTES, verifyWrites: true });
+      return {
+        fresh: open,
+        restart(previous) {
+          previous.close();
+          return open();
+        },
+      };
+    },
+  },
+  {
+    name: 'MemoryStorage',
+    create() {
+      const storage = new MemoryStorage();
+      return {
+        fresh: () => storage,
+        restart(previous) {
+          (previous as MemoryStorage).crash();
+          return previous;
+        },
+      };
+    },
+  },
+];
+
+for (const implementation of implementations) {
+  const name = (title: string): string => `${implementation.name}: ${title}`;
+
+  test(name('a compaction keeps the entries after the snapshot; a restart loads the snapshot and them'), (t) => {
+    const disk = implementation.create(t);
+    let storage = disk.fresh();
+    storage.load();
+    storage.append(entries(1, 40, 1));
+    storage.setHardState(hard(1, 2, 35));
+    storage.sync();
+    storage.saveSnapshot(snapshotAt(30, 1));
+    t.is(storage.stats().snapshotIndex, 30);
+    storage.append(entries(41, 45, 1));
+    storage.sync();
+    storage = disk.restart(storage);
+    const { state, recovery } = storage.load();
+    t.is(snapshotText(state), 'state@30');
+    t.is(state.snapshot?.index, 30);
+    t.is(state.snapshot?.term, 1);
+    t.deepEqual(indexes(state), entries(31, 45, 1).map((entry) => entry.index));
+    t.deepEqual(state.hardState, hard(1, 2, 35));
+    t.is(recovery.snapshotIndex, 30);
+    t.is(recovery.entries, 15);
+    // Nothing may be written at or below the snapshot.
+    const error = t.throws(() => storage.append(entries(30, 31, 1)));
+    t.is((error as { code?: string }).code, StorageErrorCode.Invariant);
+    storage.close();
+  });
+
+  test(name('a snapshot from the leader replaces a log that disagrees at its index; later entries follow it'), (t) => {
+    const disk = implementation.create(t);
+    let storage = disk.fresh();
+    storage.load();
+    storage.append(entries(1, 20, 1));
+    storage.setHardState(hard(2, 0, 3));
+    storage.sync();
+    storage.saveSnapshot(snapshotAt(15, 2));
+    storage.append(entries(16, 18, 2));
+    storage.setHardState(hard(2, 0, 16));
+    storage.sync();
+    storage = disk.restart(storage);
+    const { state } = storage.load();
+    t.is(state.snapshot?.index, 15);
+    t.is(state.snapshot?.term, 2);
+    t.deepEqual(
+      state.entries.map((entry) => [entry.index, entry.term]),
+      [
+        [16, 2],
+        [17, 2],
+        [18, 2],
+      ],
+      'none of the old term-1 entries after 15 came back',
+    );
+    t.deepEqual(state.hardState, hard(2, 0, 16));
+    storage.close();
+  });
+
+  test(name('a snapshot beyond a short log leaves an empty log after it, which grows from snapshot + 1'), (t) => {
+    const disk = implementation.create(t);
+    let storage = disk.fresh();
+    storage.load();
+    storage.append(entries(1, 5, 1));
+    storage.sync();
+    storage.saveSnapshot(snapshotAt(30, 3));
+    storage = disk.restart(storage);
+    let loaded = storage.load().state;
+    t.is(loaded.snapshot?.index, 30);
+    t.deepEqual(indexes(loaded), []);
+    storage.append(entries(31, 32, 3));
+    storage.sync();
+    storage = disk.restart(storage);
+    loaded = storage.load().state;
+    t.deepEqual(indexes(loaded), [31, 32]);
+    storage.close();
+  });
+
+  test(name('buffered, unsynced records are written before the snapshot, and successive snapshots replace each other'), (t) => {
+    const disk = implementation.create(t);
+    let storage = disk.fresh();
+    storage.load();
+    storage.append(entries(1, 12, 1));
+    storage.setHardState(hard(1, 1, 8));
+    storage.saveSnapshot(snapshotAt(6, 1, 'first'));
+    storage.append(entries(13, 30, 1));
+    storage.sync();
+    storage.saveSnapshot(snapshotAt(20, 1, 'second'));
+    storage = disk.restart(storage);
+    const { state } = storage.load();
+    t.is(snapshotText(state), 'second');
+    t.deepEqual(indexes(state), entries(21, 30, 1).map((entry) => entry.index));
+    t.deepEqual(state.hardState, hard(1, 1, 8));
+    const error = t.throws(() => storage.saveSnapshot(snapshotAt(20, 1)));
+    t.is((error as { code?: string }).code, StorageErrorCode.Invariant, 'a snapshot must move forward');
+    storage.close();
+  });
+}
+
+// ---- FileStorage only ------------------------------------------------------------------
+
+function openFile(dir: string, fsync = true): LogStorage {
+  return openFileStorage(dir, { fsync, segmentBytes: SMALL_SEGMENT_BYTES, verifyWrites: true });
+}
+
+function loadFile(dir: string): RestoredState {
+  const storage = openFile(dir, false);
+  try {
+    return storage.load().state;
+  } finally {
+    storage.close();
+  }
+}
+
+/** Writes from..to in batches of 5 (one sync each) at `term`, with hard state (term, 0, commitIndex). */
+function fill(storage: LogStorage, from: number, to: number, term: number, commitIndex = 0): void {
+  for (let first = from; first <= to; first += 5) {
+    const last = Math.min(to, first + 4);
+    storage.append(entries(first, last, term));
+    storage.setHardState(hard(term, 0, commitIndex));
+    storage.sync();
+  }
+}
+
+function filesOf(dir: string): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  for (const name of readdirSync(dir).sort()) files.set(name, readFileSync(join(dir, name)));
+  return files;
+}
+
+test('FileStorage: segments holding nothing after the snapshot are deleted, the rest stays, and the WAL shrinks', (t) => {
+  const dir = tempDir(t);
+  const storage = openFile(dir);
+  storage.load();
+  fill(storage, 1, 300, 1);
+  const before = storage.stats();
+  t.true(before.files.length > 10, `${before.files.length} segments`);
+  storage.saveSnapshot(snapshotAt(250, 1));
+  const after = storage.stats();
+  t.true(after.files.length < before.files.length / 3, `${after.files.length} of ${before.files.length} segments left: ${after.files.join(' ')}`);
+  t.deepEqual(after.files, walFiles(dir), 'stats match the directory');
+  t.true(after.walBytes < before.walBytes / 4);
+  t.true(existsSync(join(dir, SNAPSHOT_FILE_NAME)));
+  t.false(existsSync(join(dir, SNAPSHOT_TEMP_FILE_NAME)));
+  storage.close();
+  const state = loadFile(dir);
+  t.is(state.snapshot?.index, 250);
+  t.deepEqual(indexes(state), entries(251, 300, 1).map((entry) => entry.index));
+});
+
+test('FileStorage: a conflict truncation reaching back into deleted segments replays correctly', (t) => {
+  const dir = tempDir(t);
+  const storage = openFile(dir);
+  storage.load();
+  fill(storage, 1, 100, 1);
+  // A new leader's log replaces 61.. (uncommitted at the time) with term 2 entries.
+  fill(storage, 61, 160, 2);
+  storage.saveSnapshot(snapshotAt(120, 2));
+  storage.close();
+  const state = loadFile(dir);
+  t.is(state.snapshot?.index, 120);
+  t.deepEqual(
+    state.entries.map((entry) => `${entry.index}@${entry.term}`),
+    entries(121, 160, 2).map((entry) => `${entry.index}@${entry.term}`),
+  );
+});
+
+/**
+ * saveSnapshot in three steps: (1) the snapshot file, (2) a fresh segment with the
+ * snapshot record, (3) deletion of redundant segments. A crash after each step must
+ * recover to the same state as a completed call.
+ */
+for (const kind of ['compaction', 'snapshot from the leader'] as const) {
+  test(`FileStorage: a crash at any step of saveSnapshot (${kind}) recovers to the same log`, (t) => {
+    const reference = tempDir(t);
+    const snapshot = kind === 'compaction' ? snapshotAt(150, 1) : snapshotAt(150, 2);
+    const run = (dir: string): { segmentsBefore: Map<string, Buffer>; segmentsAfter: string[] } => {
+      const storage = openFile(dir);
+      storage.load();
+      fill(storage, 1, 200, 1, kind === 'compaction' ? 190 : 100);
+      const segmentsBefore = new Map([...filesOf(dir)].filter(([name]) => name.startsWith('wal-')));
+      storage.saveSnapshot(snapshot);
+      const segmentsAfter = storage.stats().files;
+      storage.close();
+      return { segmentsBefore, segmentsAfter };
+    };
+    const { segmentsBefore, segmentsAfter } = run(reference);
+    const expected = loadFile(reference);
+    const expectedEntries = kind === 'compaction' ? entries(151, 200, 1).map((entry) => entry.index) : [];
+    t.deepEqual(indexes(expected), expectedEntries);
+    const deleted = [...segmentsBefore.keys()].filter((segment) => !segmentsAfter.includes(segment));
+    const recordSegment = segmentsAfter[segmentsAfter.length - 1]!;
+    t.true(deleted.length > 3, `${deleted.length} segments deleted`);
+
+    const crashes: [string, (dir: string) => void][] = [
+      // After step 1: the old WAL is intact and the snapshot record never written.
+      [
+        'after the snapshot file',
+        (dir) => {
+          for (const [segment, bytes] of segmentsBefore) writeFileSync(join(dir, segment), bytes);
+          unlinkSync(join(dir, recordSegment));
+        },
+      ],
+      // After step 2: nothing deleted yet.
+      ['after the snapshot record', (dir) => deleted.forEach((segment) => writeFileSync(join(dir, segment), segmentsBefore.get(segment)!))],
+      // During step 3: the oldest segments deleted, the later ones not.
+      [
+        'midway through the deletions',
+        (dir) => deleted.slice(Math.floor(deleted.length / 2)).forEach((segment) => writeFileSync(join(dir, segment), segmentsBefore.get(segment)!)),
+      ],
+    ];
+    for (const [when, crash] of crashes) {
+      const dir = tempDir(t);
+      run(dir);
+      crash(dir);
+      const recovered = loadFile(dir);
+      t.is(recovered.snapshot?.index, 150, when);
+      t.is(recovered.snapshot?.term, snapshot.term, when);
+      t.deepEqual(indexes(recovered), expectedEntries, when);
+      t.deepEqual(recovered.hardState, expected.hardState, when);
+      // And the node carries on from there.
+      const storage = openFile(dir);
+      storage.load();
+      storage.append(entries(expectedEntries.length === 0 ? 151 : 201, expectedEntries.length === 0 ? 152 : 202, 2));
+      storage.sync();
+      storage.close();
+      t.is(loadFile(dir).entries.at(-1)?.term, 2, when);
+    }
+  });
+}
+
+test('FileStorage: a damaged snapshot file is refused with SNAPSHOT_CORRUPT, and no file changes', (t) => {
+  const dir = tempDir(t);
+  const storage = openFile(dir);
+  storage.load();
+  fill(storage, 1, 60, 1);
+  storage.saveSnapshot(snapshotAt(50, 1, 'x'.repeat(200)));
+  storage.close();
+  const good = readFileSync(join(dir, SNAPSHOT_FILE_NAME));
+  const damages: [string, Buffer][] = [
+    ['a flipped bit in the data', Buffer.from(good.map((byte, offset) => (offset === good.length - 10 ? byte ^ 0x04 : byte)))],
+    ['a flipped bit in the length', Buffer.from(good.map((byte, offset) => (offset === 1 ? byte ^ 0x01 : byte)))],
+    ['cut short', good.subarray(0, good.length - 7)],
+    ['trailing bytes', Buffer.concat([good, Buffer.from([0, 0, 0])])],
+    ['empty', Buffer.alloc(0)],
+  ];
+  for (const [what, bytes] of damages) {
+    writeFileSync(join(dir, SNAPSHOT_FILE_NAME), bytes);
+    const before = filesOf(dir);
+    const reopened = openFile(dir);
+    const error = t.throws(() => reopened.load(), { instanceOf: SnapshotCorruptionError }, what);
+    reopened.close();
+    t.is(error?.code, StorageErrorCode.SnapshotCorrupt, what);
+    t.is(error?.file, join(dir, SNAPSHOT_FILE_NAME), what);
+    t.regex(error?.message ?? '', /snapshot corrupt: .* at offset \d+: expected/, what);
+    const after = filesOf(dir);
+    t.deepEqual([...after.keys()], [...before.keys()], `${what}: file names changed`);
+    for (const [file, content] of before) t.true(content.equals(after.get(file)!), `${what}: ${file} was modified`);
+  }
+  writeFileSync(join(dir, SNAPSHOT_FILE_NAME), good);
+  t.is(loadFile(dir).snapshot?.index, 50, 'the intact file loads again');
+});
+
+test('FileStorage: a leftover temporary snapshot file (a crash mid-write) is ignored', (t) => {
+  const dir = tempDir(t);
+  const storage = openFile(dir);
+  storage.load();
+  fill(storage, 1, 40, 1);
+  storage.saveSnapshot(snapshotAt(20, 1));
+  storage.close();
+  writeFileSync(join(dir, SNAPSHOT_TEMP_FILE_NAME), Buffer.from('half a snapsh'));
+  const state = loadFile(dir);
+  t.is(state.snapshot?.index, 20);
+  t.deepEqual(indexes(state), entries(21, 40, 1).map((entry) => entry.index));
+  // The next snapshot overwrites it.
+  const reopened = openFile(dir);
+  reopened.load();
+  reopened.saveSnapshot(snapshotAt(30, 1));
+  reopened.close();
+  t.false(existsSync(join(dir, SNAPSHOT_TEMP_FILE_NAME)));
+  t.is(loadFile(dir).snapshot?.index, 30);
+});
+
+test('FileStorage: a WAL that records a snapshot whose file is missing is corruption', (t) => {
+  const dir = tempDir(t);
+  const storage = openFile(dir);
+  storage.load();
+  fill(storage, 1, 200, 1);
+  storage.saveSnapshot(snapshotAt(180, 1));
+  storage.close();
+  const saved = join(dir, 'saved-snapshot');
+  copyFileSync(join(dir, SNAPSHOT_FILE_NAME), saved);
+  unlinkSync(join(dir, SNAPSHOT_FILE_NAME));
+  const reopened = openFile(dir);
+  const error = t.throws(() => reopened.load(), { instanceOf: StorageCorruptionError });
+  reopened.close();
+  t.is(error?.code, StorageErrorCode.Corrupt);
+  t.regex(error?.message ?? '', /snapshot/);
+});

@@ -1,119 +1,184 @@
 // Asynchronous persistence (thesis §10.2.1): the host writes a Ready's entries, calls
-// advance({ durable: false }) and goes on while the fdatasync runs; persisted(index, term)
-// later says what became durable. Until then the node's own entries count for nothing:
-// not toward the leader's commit quorum, not applied locally.
+// advance({ durable: false }) and goes on while the fdatasync runs; persisted(token) later
+// says which Readys became durable. Until then the node's own writes count for nothing:
+// its entries neither toward the leader's commit quorum nor as applied here, and its vote
+// for itself not toward its election.
 
 import test from 'ava';
 import { createConfig, RawNode } from '../lib/raft/raw-node.js';
+import type { PersistToken } from '../lib/raft/raw-node.js';
 import { createPrng } from '../lib/raft/prng.js';
 import { MessageType } from '../lib/raft/types.js';
-import type { AppendEntries, Entry, Message } from '../lib/raft/types.js';
+import type { AppendEntries, Entry, Message, NodeId } from '../lib/raft/types.js';
 import { allMessages, makeNode, text } from './raft-harness.js';
 
-const quiet = { preVote: false, checkQuorum: false } as const;
+const asyncQuiet = { preVote: false, checkQuorum: false, asyncPersistence: true } as const;
+
+/** A Ready taken and advanced as written-not-durable; returns it and its token. */
+function advanceWritten(node: RawNode): { ready: ReturnType<RawNode['ready']>; token: PersistToken } {
+  const ready = node.ready();
+  const token = node.advance({ durable: false });
+  return { ready, token };
+}
 
 function singleLeader(): RawNode {
-  const node = new RawNode(createConfig({ id: 1, peers: [1], random: createPrng(1) }), null);
+  const node = new RawNode(createConfig({ id: 1, peers: [1], random: createPrng(1), asyncPersistence: true }), null);
   node.campaign();
-  const ready = node.ready(); // the leader's no-op
-  node.advance();
-  t0Apply(node, ready.entries);
+  const { token } = advanceWritten(node);
+  node.persisted(token);
+  t0(node);
   return node;
 }
 
-/** Makes the no-op of a fresh single-node leader durable and applies it. */
-function t0Apply(node: RawNode, entries: readonly Entry[]): void {
-  const last = entries[entries.length - 1]!;
-  node.persisted(last.index, last.term);
+/** Drives a fresh single-node leader until its no-op is committed and applied. */
+function t0(node: RawNode): void {
+  const { token } = advanceWritten(node);
+  node.persisted(token);
   const ready = node.ready();
   node.advance();
   if (ready.committedEntries.length !== 1) throw new Error('no-op not committed');
 }
 
+function grant(to: NodeId, from: NodeId, term: number): Message {
+  return { type: MessageType.RequestVoteResponse, term, from, to, voteGranted: true, preVote: false };
+}
+
+test('a single-node candidate becomes leader only once its vote for itself is durable', (t) => {
+  const node = new RawNode(createConfig({ id: 1, peers: [1], random: createPrng(1), asyncPersistence: true }), null);
+  node.campaign();
+  t.is(node.status().role, 'candidate');
+  const { ready, token } = advanceWritten(node);
+  t.is(ready.hardState?.votedFor, 1);
+  t.is(node.status().role, 'candidate', 'its vote is written but not durable');
+  node.persisted(token);
+  t.is(node.status().role, 'leader');
+});
+
+test('a candidate does not count its own vote before it is durable, but a majority without it wins', (t) => {
+  const first = makeNode(1, [1, 2, 3], { config: asyncQuiet });
+  first.campaign();
+  const written = advanceWritten(first);
+  first.step(grant(1, 2, 1));
+  t.is(first.status().role, 'candidate', 'one peer and an undurable own vote are not a majority of three');
+  first.persisted(written.token);
+  t.is(first.status().role, 'leader');
+
+  const second = makeNode(1, [1, 2, 3], { config: asyncQuiet });
+  second.campaign();
+  advanceWritten(second);
+  second.step(grant(1, 2, 1));
+  second.step(grant(1, 3, 1));
+  t.is(second.status().role, 'leader', 'two durable votes of peers are a majority of three by themselves');
+});
+
 test('a leader does not count entries toward commit until persisted(), and hands each out once', (t) => {
   const node = singleLeader();
   t.true(node.propose(text('a')).ok);
-  let ready = node.ready();
-  t.deepEqual(ready.entries.map((entry) => entry.index), [2]);
-  node.advance({ durable: false });
+  const first = advanceWritten(node);
+  t.deepEqual(first.ready.entries.map((entry) => entry.index), [2]);
   t.is(node.status().commitIndex, 1, 'not committed while its only copy is not durable');
   // More proposals while the first fdatasync runs: only the new entry is handed out.
   t.true(node.propose(text('b')).ok);
-  ready = node.ready();
-  t.deepEqual(ready.entries.map((entry) => entry.index), [3]);
-  t.is(ready.committedEntries.length, 0);
-  node.advance({ durable: false });
+  const second = advanceWritten(node);
+  t.deepEqual(second.ready.entries.map((entry) => entry.index), [3]);
+  t.is(second.ready.committedEntries.length, 0);
   t.false(node.hasReady());
-  node.persisted(2, 1);
+  node.persisted(first.token);
   t.is(node.status().commitIndex, 2);
-  ready = node.ready();
+  let ready = node.ready();
   t.deepEqual(ready.committedEntries.map((entry) => entry.index), [2]);
   node.advance();
-  node.persisted(3, 1);
+  // That durable advance() vouched for everything handed out before it, entry 3 included.
+  t.is(node.status().commitIndex, 3);
   ready = node.ready();
   t.deepEqual(ready.committedEntries.map((entry) => entry.index), [3]);
   node.advance();
+  node.persisted(second.token); // already covered: nothing changes
   t.false(node.hasReady());
 });
 
 test('a three-node leader commits on two followers while its own write is in flight, but applies only once durable', (t) => {
-  const leader = makeNode(1, [1, 2, 3], { config: quiet });
+  const leader = makeNode(1, [1, 2, 3], { config: asyncQuiet });
   leader.campaign();
-  let ready = leader.ready();
-  leader.advance();
-  for (const message of allMessages(ready)) {
-    if (message.type === MessageType.RequestVote) leader.step({ type: MessageType.RequestVoteResponse, term: message.term, from: message.to, to: 1, voteGranted: true, preVote: false });
+  const vote = advanceWritten(leader);
+  leader.persisted(vote.token);
+  for (const message of allMessages(vote.ready)) {
+    if (message.type === MessageType.RequestVote) leader.step(grant(1, message.to, message.term));
   }
   t.is(leader.status().role, 'leader');
-  ready = leader.ready(); // the no-op and its AppendEntries
+  const { ready, token } = advanceWritten(leader); // the no-op and its AppendEntries
   const noop = ready.entries[0]!;
-  leader.advance({ durable: false });
   for (const peer of [2, 3]) {
     leader.step({ type: MessageType.AppendEntriesResponse, term: noop.term, from: peer, to: 1, success: true, index: noop.index, conflictTerm: 0, conflictIndex: 0 });
   }
   t.is(leader.status().commitIndex, noop.index, 'two followers are a majority of three');
-  ready = leader.ready();
-  t.is(ready.committedEntries.length, 0, 'not applied here before it is durable here');
+  const next = advanceWritten(leader);
+  t.is(next.ready.committedEntries.length, 0, 'not applied here before it is durable here');
+  leader.persisted(token);
+  const after = leader.ready();
   leader.advance();
-  leader.persisted(noop.index, noop.term);
-  ready = leader.ready();
-  t.deepEqual(ready.committedEntries.map((entry) => entry.index), [noop.index]);
-  leader.advance();
+  t.deepEqual(after.committedEntries.map((entry) => entry.index), [noop.index]);
 });
 
-test('persisted() for an entry replaced while it was being written is ignored', (t) => {
-  const follower = makeNode(2, [1, 2, 3], { config: quiet });
-  const append = (term: number, prevLogIndex: number, prevLogTerm: number, entries: Entry[]): Message[] => {
+test('persisted() does not mark entries that were replaced while being written', (t) => {
+  const follower = makeNode(2, [1, 2, 3], { config: asyncQuiet });
+  const entry = (index: number, term: number): Entry => ({ index, term, data: text(`${index}@${term}`) });
+  const append = (term: number, prevLogIndex: number, prevLogTerm: number, entries: Entry[]): { token: PersistToken; acks: readonly Message[] } => {
     const message: AppendEntries = { type: MessageType.AppendEntries, term, from: term === 1 ? 1 : 3, to: 2, prevLogIndex, prevLogTerm, entries, leaderCommit: 0 };
     follower.step(message);
-    const ready = follower.ready();
-    follower.advance({ durable: false });
-    return [...ready.messagesAfterPersist];
+    const { ready, token } = advanceWritten(follower);
+    return { token, acks: ready.messagesAfterPersist };
   };
-  const entry = (index: number, term: number): Entry => ({ index, term, data: text(`${index}@${term}`) });
-  append(1, 0, 0, [entry(1, 1), entry(2, 1), entry(3, 1)]);
+  const old = append(1, 0, 0, [entry(1, 1), entry(2, 1), entry(3, 1)]);
   // A new leader of term 2 replaces 2..3 while the first write's fdatasync is running.
-  const acks = append(2, 1, 1, [entry(2, 2)]);
-  t.true(acks.some((message) => message.type === MessageType.AppendEntriesResponse && message.success), 'acknowledged after its fdatasync');
-  follower.persisted(3, 1); // the first fdatasync completes: entry 3 of term 1 is gone
-  t.is(follower.status().lastLogIndex, 2);
-  follower.persisted(2, 1); // and so is entry 2 of term 1
+  const replacement = append(2, 1, 1, [entry(2, 2)]);
+  t.true(replacement.acks.some((message) => message.type === MessageType.AppendEntriesResponse && message.success), 'acknowledged once durable');
+  follower.persisted(old.token); // the first fdatasync completes: its last entry, 3 of term 1, is gone
   follower.step({ type: MessageType.Heartbeat, term: 2, from: 3, to: 2, leaderCommit: 2, context: 0 });
   let ready = follower.ready();
   follower.advance({ durable: false });
-  t.deepEqual(ready.committedEntries.map((e) => e.index), [], 'entry 1 was never marked durable either: nothing applies');
-  follower.persisted(2, 2); // the second fdatasync covers everything written so far
+  t.deepEqual(ready.committedEntries.map((e) => e.index), [], 'nothing was marked durable: nothing applies');
+  follower.persisted(replacement.token);
   ready = follower.ready();
   follower.advance();
   t.deepEqual(ready.committedEntries.map((e) => `${e.index}@${e.term}`), ['1@1', '2@2']);
 });
 
-test('persisted() may not be called between ready() and advance()', (t) => {
+test('persisted() may not be called between ready() and advance(); durable: false needs asyncPersistence', (t) => {
   const node = singleLeader();
   node.propose(text('a'));
   node.ready();
-  t.throws(() => node.persisted(2, 1), { message: /persisted\(\) called between ready\(\) and advance\(\)/ });
-  node.advance({ durable: false });
-  t.notThrows(() => node.persisted(2, 1));
+  t.throws(() => node.persisted(1), { message: /persisted\(\) called between ready\(\) and advance\(\)/ });
+  const token = node.advance({ durable: false });
+  t.notThrows(() => node.persisted(token));
   t.is(node.status().commitIndex, 2);
+  const synchronous = makeNode(1, [1, 2, 3], { config: { preVote: false, checkQuorum: false } });
+  synchronous.campaign();
+  synchronous.ready();
+  t.throws(() => synchronous.advance({ durable: false }), { message: /asyncPersistence/ });
+});
+
+test('counting an undurable own vote (test-only bug) elects two leaders in one term after a crash; the rule prevents it', (t) => {
+  const run = (bug: boolean): { firstLeader: boolean; secondLeader: boolean } => {
+    const config = { ...asyncQuiet, testOnlyBugs: { countOwnVoteBeforeDurable: bug } };
+    const a = makeNode(1, [1, 2, 3], { config });
+    a.campaign(); // term 1, vote for itself: written, its fdatasync still running
+    advanceWritten(a);
+    a.step(grant(1, 2, 1));
+    const firstLeader = a.status().role === 'leader';
+    // a crashes before its fdatasync completes: it restarts with nothing durable.
+    const restarted = makeNode(1, [1, 2, 3], { config });
+    const c = makeNode(3, [1, 2, 3], { config });
+    c.campaign(); // term 1 as well
+    const written = advanceWritten(c);
+    c.persisted(written.token);
+    const request = allMessages(written.ready).find((message) => message.type === MessageType.RequestVote && message.to === 1)!;
+    restarted.step(request);
+    const answer = restarted.ready();
+    restarted.advance();
+    for (const message of allMessages(answer)) if (message.to === 3) c.step(message);
+    return { firstLeader, secondLeader: c.status().role === 'leader' };
+  };
+  t.deepEqual(run(true), { firstLeader: true, secondLeader: true }, 'the bug: nodes 1 and 3 both lead term 1');
+  t.deepEqual(run(false), { firstLeader: false, secondLeader: true }, 'the rule: node 1 never led term 1');
 });

@@ -12,6 +12,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { RawNode, createConfig } from '../raft/raw-node.js';
+import type { PersistToken } from '../raft/raw-node.js';
 import { createPrng } from '../raft/prng.js';
 import { MessageType, Role } from '../raft/types.js';
 import type { Entry, HardState, Message, NodeId, Ready, Snapshot, SoftState } from '../raft/types.js';
@@ -62,8 +63,8 @@ interface QueuedWrite {
 
 /** Writes handed to the WAL and not yet covered by a completed fdatasync. */
 interface SyncBatch {
-  /** The last entry appended (the core's persisted() mark), or null if only hard state. */
-  mark: { index: number; term: number } | null;
+  /** The core's token for the newest Ready whose writes this batch holds (see RawNode.persisted). */
+  token: PersistToken | null;
   /** messagesAfterPersist of the Readys whose writes this batch holds. */
   messages: Message[];
 }
@@ -101,7 +102,7 @@ export class NodeHost {
   /** The fdatasync running on the thread pool, and what waits for it (see processReadies). */
   private syncInFlight: SyncBatch | null = null;
   /** Appended since syncInFlight started (dirty), or held messages that wait for it. */
-  private unsynced: SyncBatch & { dirty: boolean } = { mark: null, messages: [], dirty: false };
+  private unsynced: SyncBatch & { dirty: boolean } = { token: null, messages: [], dirty: false };
   private stopAfterSync = false;
   /** Validated writes waiting to be proposed (MAX_PROPOSALS_PER_TURN per turn), from `queueHead` on. */
   private proposalQueue: QueuedWrite[] = [];
@@ -143,6 +144,8 @@ export class NodeHost {
         random: createPrng(data.seed),
         electionTicks: data.electionTicks,
         heartbeatTicks: data.heartbeatTicks,
+        // With fsync on, Readys are advanced before their fdatasync completes (processReadies).
+        asyncPersistence: data.fsync && data.testOnly.ackBeforeFsync !== true,
       }),
       state.entries.length > 0 || state.hardState.currentTerm > 0 || state.snapshot != null ? state : null,
     );
@@ -341,25 +344,22 @@ export class NodeHost {
       }
       if (!asynchronous) {
         // Earlier asynchronous writes (before a stop) are covered by this sync too.
-        const held = this.unsynced.dirty ? this.takeUnsynced() : null;
-        if (mustSync || held !== null) this.syncStorage();
-        if (held !== null) this.send(held.messages);
+        const dirty = this.unsynced.dirty;
+        const held = this.takeUnsynced();
+        if (mustSync || dirty) this.syncStorage();
+        this.send(held.messages);
         this.send(ready.messagesAfterPersist);
+        // A durable advance covers every Ready before it too.
         this.applyAndAdvance(ready, true);
-        if (held?.mark) this.node.persisted(held.mark.index, held.mark.term);
         continue;
       }
-      if (mustSync) {
-        this.unsynced.dirty = true;
-        const last = ready.entries[ready.entries.length - 1];
-        if (last !== undefined) this.unsynced.mark = { index: last.index, term: last.term };
-      }
-      if (ready.messagesAfterPersist.length > 0) {
-        // Everything written so far is durable: nothing to wait for.
-        if (this.syncInFlight === null && !this.unsynced.dirty) this.send(ready.messagesAfterPersist);
-        else this.unsynced.messages.push(...ready.messagesAfterPersist);
-      }
-      this.applyAndAdvance(ready, false);
+      if (mustSync) this.unsynced.dirty = true;
+      // Nothing written and not yet durable: this Ready need not wait for anything.
+      const durable = this.syncInFlight === null && !this.unsynced.dirty;
+      if (durable) this.send(ready.messagesAfterPersist);
+      else this.unsynced.messages.push(...ready.messagesAfterPersist);
+      const token = this.applyAndAdvance(ready, durable);
+      if (!durable) this.unsynced.token = token;
     }
     if (asynchronous) this.startSync();
     if (this.data.testOnly.ackBeforeFsync === true && Date.now() - this.lastSyncAt >= BUGGY_SYNC_INTERVAL_MS) {
@@ -373,8 +373,7 @@ export class NodeHost {
   /** Starts an fdatasync of everything appended since the last one, unless one is running. */
   private startSync(): void {
     if (this.syncInFlight !== null || !this.unsynced.dirty) return;
-    const batch: SyncBatch = { mark: this.unsynced.mark, messages: this.unsynced.messages };
-    this.unsynced = { mark: null, messages: [], dirty: false };
+    const batch = this.takeUnsynced();
     this.syncInFlight = batch;
     this.storage.syncAsync((error, latencyMs) => this.onSynced(batch, error, latencyMs));
   }
@@ -384,7 +383,7 @@ export class NodeHost {
     // A WAL that cannot be synced cannot promise anything: crash loudly.
     if (error !== null) throw error;
     this.recordSync(latencyMs);
-    if (batch.mark !== null) this.node.persisted(batch.mark.index, batch.mark.term);
+    if (batch.token !== null) this.node.persisted(batch.token);
     this.send(batch.messages);
     // Held messages with no write after them depended only on what just became durable.
     if (!this.unsynced.dirty) this.releaseUnsynced();
@@ -396,15 +395,15 @@ export class NodeHost {
   }
 
   private takeUnsynced(): SyncBatch {
-    const { mark, messages } = this.unsynced;
-    this.unsynced = { mark: null, messages: [], dirty: false };
-    return { mark, messages };
+    const { token, messages } = this.unsynced;
+    this.unsynced = { token: null, messages: [], dirty: false };
+    return { token, messages };
   }
 
   /** Once a sync covers every append so far (never between ready() and advance()): what waited may go. */
   private releaseUnsynced(): void {
-    const { mark, messages } = this.takeUnsynced();
-    if (mark !== null) this.node.persisted(mark.index, mark.term);
+    const { token, messages } = this.takeUnsynced();
+    if (token !== null) this.node.persisted(token);
     this.send(messages);
   }
 
@@ -450,7 +449,7 @@ export class NodeHost {
 
   /** The rest of a Ready: install a leader's snapshot, apply, note read states, advance
    *  (durable: its writes are synced), compact if it is time. */
-  private applyAndAdvance(ready: Ready, durable: boolean): void {
+  private applyAndAdvance(ready: Ready, durable: boolean): PersistToken {
     if (ready.snapshot !== null) this.installSnapshot(ready.snapshot);
     this.apply(ready.committedEntries);
     for (const readState of ready.readStates) {
@@ -459,8 +458,9 @@ export class NodeHost {
       this.readsInRound.delete(readState.context);
       this.readsAwaitingApply.push({ index: readState.index, reads });
     }
-    this.node.advance({ durable });
+    const token = this.node.advance({ durable });
     this.maybeCompact();
+    return token;
   }
 
   private syncStorage(): void {

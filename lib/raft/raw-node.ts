@@ -44,6 +44,9 @@ export function createConfig(partial: Pick<Config, 'id' | 'peers' | 'random'> & 
   return { ...defaultConfig, ...partial };
 }
 
+/** Names a Ready that advance({ durable: false }) left to be made durable: see persisted(). */
+export type PersistToken = number;
+
 /** What ready() handed out, so that advance() records exactly that as done. */
 interface HandedOut {
   readonly snapshot: Snapshot | null;
@@ -129,6 +132,12 @@ export class RawNode {
   #lastReadyHardState: HardState;
   /** Non-null between ready() and advance(). */
   #handedOut: HandedOut | null = null;
+  /** The token advance() last returned. */
+  #lastToken: PersistToken = 0;
+  /** Asynchronous persistence: Readys advanced but not yet durable, oldest first. */
+  #unpersisted: { readonly token: PersistToken; readonly lastEntry: { readonly index: LogIndex; readonly term: Term } | null; readonly hardState: HardState }[] = [];
+  /** The newest hard state known to be on disk. */
+  #durableHardState: HardState;
 
   constructor(config: Config, restored: RestoredState | null) {
     validateConfig(config);
@@ -140,6 +149,7 @@ export class RawNode {
     this.#currentTerm = hardState.currentTerm;
     this.#votedFor = hardState.votedFor;
     this.#lastReadyHardState = this.#hardState();
+    this.#durableHardState = this.#lastReadyHardState;
     this.#lastReadySoftState = this.#softState();
     this.#reads = new ReadIndexQueue(this.#id, majoritySize(this.#voters.length));
     this.#resetTimers();
@@ -324,7 +334,7 @@ export class RawNode {
    * Ready's messagesAfterPersist until an fdatasync that started after the Ready's
    * writes has completed.
    */
-  advance(options: { readonly durable?: boolean } = {}): void {
+  advance(options: { readonly durable?: boolean } = {}): PersistToken {
     const handedOut = this.#handedOut;
     assert(handedOut !== null, () => 'advance() called without a preceding ready()');
     this.#handedOut = null;
@@ -335,29 +345,72 @@ export class RawNode {
       this.#log.pendingSnapshot = null;
     }
     this.#log.appliedIndex = handedOut.appliedIndex;
-    if (handedOut.lastEntryIndex !== null && options.durable !== false) this.#markPersisted(handedOut.lastEntryIndex);
+    const token = ++this.#lastToken;
+    const lastEntry = handedOut.lastEntryIndex === null ? null : { index: handedOut.lastEntryIndex, term: this.#log.term(handedOut.lastEntryIndex)! };
+    if (options.durable === false) {
+      assert(this.#config.asyncPersistence, () => 'advance({ durable: false }) needs config.asyncPersistence');
+      this.#unpersisted.push({ token, lastEntry, hardState: handedOut.hardState });
+    } else {
+      // Everything handed out so far is durable, this Ready's writes and any before them.
+      this.#unpersisted = [];
+      const handedOutIndex = this.#log.handedOutIndex;
+      const handedOutTerm = this.#log.term(handedOutIndex);
+      this.#markDurable(handedOutTerm === undefined ? [] : [{ index: handedOutIndex, term: handedOutTerm }], handedOut.hardState);
+    }
     this.#checkInvariants();
+    return token;
   }
 
   /**
-   * Asynchronous persistence (see advance): every entry up to `index`, which has `term`,
-   * is durable. Ignored if the log no longer holds that entry (it was truncated and
-   * replaced while being written: the newer entries need their own fdatasync).
+   * Asynchronous persistence (see advance): the writes of every Ready up to the one
+   * advance() returned `token` for are durable (an fdatasync that started after them
+   * completed). Entries replaced meanwhile (truncated by a newer leader while being
+   * written) are not marked: the newer ones need their own fdatasync.
    */
-  persisted(index: LogIndex, term: Term): void {
+  persisted(token: PersistToken): void {
     this.#assertNotInReady('persisted');
-    if (index <= this.#log.persistedIndex || index > this.#log.handedOutIndex) return;
-    if (this.#log.term(index) !== term) return;
-    this.#markPersisted(index);
+    let covered = 0;
+    while (covered < this.#unpersisted.length && this.#unpersisted[covered]!.token <= token) covered++;
+    if (covered === 0) return;
+    const done = this.#unpersisted.slice(0, covered);
+    this.#unpersisted = this.#unpersisted.slice(covered);
+    const marks: { index: LogIndex; term: Term }[] = [];
+    for (let i = done.length - 1; i >= 0; i--) {
+      const lastEntry = done[i]!.lastEntry;
+      if (lastEntry !== null) marks.push(lastEntry);
+    }
+    this.#markDurable(marks, done[done.length - 1]!.hardState);
     this.#checkInvariants();
   }
 
-  #markPersisted(index: LogIndex): void {
-    if (index <= this.#log.persistedIndex) return;
-    this.#log.persistedIndex = index;
-    // Thesis §10.2.1: the leader writes its own disk in parallel with replication and
-    // counts itself toward the commit quorum only once its entries are durable.
-    if (this.#role === Role.Leader) this.#maybeCommit();
+  /** `marks`: the last entries of the Readys made durable, newest first; `hardState`: the newest durable hard state. */
+  #markDurable(marks: readonly { readonly index: LogIndex; readonly term: Term }[], hardState: HardState): void {
+    this.#durableHardState = hardState;
+    // The newest mark still in the log (same index and term: the same entry, §5.3) covers
+    // everything before it.
+    for (const mark of marks) {
+      if (mark.index > this.#log.handedOutIndex || this.#log.term(mark.index) !== mark.term) continue;
+      if (mark.index > this.#log.persistedIndex) {
+        this.#log.persistedIndex = mark.index;
+        // Thesis §10.2.1: the leader writes its own disk in parallel with replication and
+        // counts itself toward the commit quorum only once its entries are durable.
+        if (this.#role === Role.Leader) this.#maybeCommit();
+      }
+      break;
+    }
+    this.#countOwnVoteOnceDurable();
+  }
+
+  /** Whether this node's vote for itself in the current term is on disk. */
+  #ownVoteDurable(): boolean {
+    return this.#durableHardState.currentTerm === this.#currentTerm && this.#durableHardState.votedFor === this.#id;
+  }
+
+  /** Asynchronous persistence: a candidate's own vote counts from the moment it is durable. */
+  #countOwnVoteOnceDurable(): void {
+    if (this.#role !== Role.Candidate || this.#votes.has(this.#id) || !this.#ownVoteDurable()) return;
+    this.#votes.set(this.#id, true);
+    this.#afterTally();
   }
 
   /** Cheap invariants re-checked at every advance(): a violation means the state can no longer be trusted. */
@@ -699,6 +752,11 @@ export class RawNode {
     const isPreCandidate = this.#role === Role.PreCandidate;
     if (message.preVote !== isPreCandidate) return; // an answer to the other kind of round.
     this.#votes.set(message.from, message.voteGranted);
+    this.#afterTally();
+  }
+
+  #afterTally(): void {
+    const isPreCandidate = this.#role === Role.PreCandidate;
     const result = tallyVotes(this.#voters, this.#votes);
     switch (result) {
       case VoteResult.Won:
@@ -1056,7 +1114,11 @@ export class RawNode {
 
   #requestVotes(preVote: boolean, transfer: boolean): void {
     const term = preVote ? this.#currentTerm + 1 : this.#currentTerm;
-    this.#votes.set(this.#id, true);
+    // A pre-vote binds nothing. A real vote for ourselves counts at once when the host
+    // persists synchronously (nothing can reach us before it is durable); with
+    // asynchronous persistence only once it is durable (#countOwnVoteOnceDurable).
+    const countNow = preVote || !this.#config.asyncPersistence || this.#ownVoteDurable() || this.#config.testOnlyBugs.countOwnVoteBeforeDurable === true;
+    if (countNow) this.#votes.set(this.#id, true);
     if (tallyVotes(this.#voters, this.#votes) === VoteResult.Won) {
       // Single-voter cluster: our own vote is a majority.
       if (preVote) this.#campaignForReal(transfer);

@@ -240,6 +240,8 @@ export interface TestOnlyBugs {
   readonly skipPrevLogTermCheck?: boolean;
   /** On InstallSnapshot, keep the log after lastIncludedIndex without checking that its entry there has lastIncludedTerm (§7). */
   readonly skipSnapshotTermCheck?: boolean;
+  /** With asyncPersistence, count a candidate's own vote before it is durable. */
+  readonly countOwnVoteBeforeDurable?: boolean;
 }
 
 export interface Config {
@@ -267,6 +269,13 @@ export interface Config {
    * restores its state machine from the snapshot it loaded.
    */
   readonly applied: LogIndex;
+  /**
+   * The host persists asynchronously (thesis §10.2.1): it calls advance({ durable: false })
+   * as soon as a Ready's writes are issued and persisted(token) once an fdatasync covering
+   * them completes. A candidate then counts its own vote only once that vote is durable:
+   * a leader must never owe its election to a vote it could forget in a crash.
+   */
+  readonly asyncPersistence: boolean;
   readonly testOnlyBugs: TestOnlyBugs;
   /** Receives one line per state change (role, term, vote, commit). Optional trace hook. */
   readonly trace: ((line: string) => void) | null;
@@ -282,6 +291,7 @@ export const defaultConfig = {
   maxInflightAppends: 64,
   maxUncommittedEntries: 65_536,
   applied: 0,
+  asyncPersistence: false,
   testOnlyBugs: {},
   trace: null,
 } as const satisfies Partial<Config>;

@@ -13,9 +13,16 @@ const usage = `usage:
   raftlab sim [--seeds N] [--from S] [--nodes N] [--bug NAME]...   run seeds S..S+N-1 (default 1..${DEFAULT_SEEDS})
   raftlab sim --seed S [--nodes N] [--bug NAME]...                 replay one seed, printing its trace
 bugs (test-only broken variants): voteWithoutUpToDateCheck, commitPreviousTermByCounting,
-  grantVoteBeforePersist, skipPrevLogTermCheck`;
+  grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable`;
 
-const BUG_NAMES = ['voteWithoutUpToDateCheck', 'commitPreviousTermByCounting', 'grantVoteBeforePersist', 'skipPrevLogTermCheck'] as const;
+const BUG_NAMES = [
+  'voteWithoutUpToDateCheck',
+  'commitPreviousTermByCounting',
+  'grantVoteBeforePersist',
+  'skipPrevLogTermCheck',
+  'skipSnapshotTermCheck',
+  'countOwnVoteBeforeDurable',
+] as const;
 type BugName = (typeof BUG_NAMES)[number];
 
 interface Arguments {

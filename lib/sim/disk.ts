@@ -13,10 +13,11 @@ import { assertNever } from '../raft/assert.js';
 
 const EMPTY_HARD_STATE: HardState = { currentTerm: 0, votedFor: 0, commitIndex: 0 };
 
-type Undo =
+type Undo = (
   | { readonly kind: 'entries'; readonly fromIndex: number; readonly removed: readonly Entry[] }
   | { readonly kind: 'hardState'; readonly previous: HardState }
-  | { readonly kind: 'snapshot'; readonly previous: Snapshot | null; readonly entries: readonly Entry[] };
+  | { readonly kind: 'snapshot'; readonly previous: Snapshot | null; readonly entries: readonly Entry[] }
+) & { readonly sequence: number };
 
 export class SimDisk {
   /** The written log, index i at position i - 1: synced entries plus unsynced writes. Empty slots up to the snapshot's index. */
@@ -27,6 +28,13 @@ export class SimDisk {
   #undo: Undo[] = [];
   /** False until the first sync: a node that never synced restarts as brand new. */
   #everSynced = false;
+  /** Numbers every write, so an fdatasync can cover exactly the writes issued before it started. */
+  #writeSequence = 0;
+
+  /** The number of the last write: what an fdatasync started now will cover (see syncThrough). */
+  get writeSequence(): number {
+    return this.#writeSequence;
+  }
 
   get lastIndex(): number {
     return this.#entries.length;
@@ -69,7 +77,7 @@ export class SimDisk {
     if (snapshot.index <= this.snapshotIndex) {
       throw new Error(`SimDisk.installSnapshot: snapshot at ${snapshot.index} is not past the current one at ${this.snapshotIndex}`);
     }
-    this.#undo.push({ kind: 'snapshot', previous: this.#snapshot, entries: this.#entries });
+    this.#undo.push({ kind: 'snapshot', previous: this.#snapshot, entries: this.#entries, sequence: ++this.#writeSequence });
     this.#snapshot = snapshot;
     this.#entries = new Array<Entry>(snapshot.index);
   }
@@ -104,11 +112,11 @@ export class SimDisk {
         }
       });
       const removed = this.#entries.splice(first.index - 1);
-      this.#undo.push({ kind: 'entries', fromIndex: first.index, removed });
+      this.#undo.push({ kind: 'entries', fromIndex: first.index, removed, sequence: ++this.#writeSequence });
       for (const entry of entries) this.#entries.push(entry);
     }
     if (hardState !== null) {
-      this.#undo.push({ kind: 'hardState', previous: this.#hardState });
+      this.#undo.push({ kind: 'hardState', previous: this.#hardState, sequence: ++this.#writeSequence });
       this.#hardState = hardState;
     }
   }
@@ -116,6 +124,18 @@ export class SimDisk {
   /** The fdatasync completed: everything written so far survives a crash. */
   sync(): void {
     this.#undo = [];
+    this.#everSynced = true;
+  }
+
+  /**
+   * An fdatasync that started when writeSequence was `sequence` completed: the writes up
+   * to it survive a crash, later ones (issued while it ran) do not yet.
+   */
+  syncThrough(sequence: number): void {
+    let covered = 0;
+    while (covered < this.#undo.length && this.#undo[covered]!.sequence <= sequence) covered++;
+    if (covered === 0 && this.#undo.length > 0) return;
+    this.#undo = this.#undo.slice(covered);
     this.#everSynced = true;
   }
 

@@ -17,6 +17,7 @@
 
 import { describeMessage } from '../raft/describe.js';
 import { RawNode, createConfig } from '../raft/raw-node.js';
+import type { PersistToken } from '../raft/raw-node.js';
 import type { Entry, Message, NodeId, Ready, Snapshot, Status, TestOnlyBugs } from '../raft/types.js';
 import { Role } from '../raft/types.js';
 import { EMPTY_STATE_HASH, InvariantChecker, InvariantViolation, Property, chainStateHash, dataKey } from './checker.js';
@@ -115,6 +116,12 @@ export interface FaultProfile {
   readonly maxInflightAppends: number;
   /** Each node compacts its log once it has applied this many entries past its snapshot (Infinity: never). */
   readonly snapshotEveryEntries: number;
+  /**
+   * The host persists asynchronously (thesis §10.2.1, as lib/cluster's NodeHost does):
+   * advance({ durable: false }) at once, persisted() when the fdatasync completes, each
+   * Ready's messagesAfterPersist held until an fdatasync that started after its writes.
+   */
+  readonly asyncPersistence: boolean;
 }
 
 export interface SimStats {
@@ -201,13 +208,28 @@ interface SimNode {
   raw: RawNode | null;
   /** Bumped on every crash and restart: events of a previous life are ignored. */
   incarnation: number;
-  /** The Ready whose writes are waiting for their sync, or null when idle. */
+  /** The Ready whose writes are waiting for their sync, or null when idle (synchronous persistence). */
   pending: Ready | null;
+  /** Asynchronous persistence: the fdatasync in flight and what waits for it. */
+  syncInFlight: AsyncSync | null;
+  /** Asynchronous persistence: written since syncInFlight started (dirty), or held behind it. */
+  unsynced: { token: PersistToken | null; messages: Message[]; dirty: boolean; grantsVote: boolean };
   inbox: Input[];
   /** The host state machine's last applied index (lost on a crash, like any memory). */
   appliedIndex: number;
   /** The host state machine's state: a hash chained over the applied entries (see chainStateHash). */
   stateHash: number;
+}
+
+interface AsyncSync {
+  readonly token: PersistToken | null;
+  readonly messages: readonly Message[];
+  /** The disk's writeSequence when it started: it covers exactly the writes up to there. */
+  readonly writeSequence: number;
+}
+
+function cleanUnsynced(): SimNode['unsynced'] {
+  return { token: null, messages: [], dirty: false, grantsVote: false };
 }
 
 /** Draws the whole environment from the seed, shaped so that rare interleavings are frequent. */
@@ -249,6 +271,7 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     maxEntriesPerAppend: random.pick([1, 1, 2, 3, 4096]),
     maxInflightAppends: random.pick([1, 2, 8, 64]),
     snapshotEveryEntries: random.pick([3, 5, 10, 25, Infinity]),
+    asyncPersistence: random.chance(0.5),
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -344,7 +367,7 @@ class Simulation {
       disks.set(id, disk);
       // Clocks drift by up to 5% so that nodes do not tick in lockstep.
       const tickPeriod = Math.round(TIME_UNITS_PER_TICK * (0.95 + 0.1 * this.#faultRandom.float()));
-      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH });
+      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH });
     }
     this.#checker = new InvariantChecker(disks);
     this.#healNetwork();
@@ -508,6 +531,8 @@ class Simulation {
   #start(node: SimNode): void {
     node.incarnation++;
     node.pending = null;
+    node.syncInFlight = null;
+    node.unsynced = cleanUnsynced();
     node.inbox = [];
     const restored = node.disk.restore();
     // The state machine restarts from the durable snapshot, if any.
@@ -525,6 +550,7 @@ class Simulation {
       maxEntriesPerAppend: this.profile.maxEntriesPerAppend,
       maxInflightAppends: this.profile.maxInflightAppends,
       applied: 0,
+      asyncPersistence: this.profile.asyncPersistence,
       testOnlyBugs: this.#options.testOnlyBugs ?? {},
       trace: this.#trace === null ? null : (line: string) => this.#emit(`n${node.id} ${line}`),
     });
@@ -548,6 +574,8 @@ class Simulation {
     node.disk.crash(survived);
     node.raw = null;
     node.pending = null;
+    node.syncInFlight = null;
+    node.unsynced = cleanUnsynced();
     node.inbox = [];
     node.incarnation++;
     this.#crashes++;
@@ -648,6 +676,14 @@ class Simulation {
         }
       }
       for (const message of ready.messages) this.#send(message);
+      if (this.profile.asyncPersistence) {
+        const hardState = ready.hardState;
+        if (hardState !== null && hardState.votedFor !== 0 && hardState.votedFor !== node.id) {
+          node.unsynced.grantsVote ||= hardState.votedFor !== previousHardState.votedFor || hardState.currentTerm !== previousHardState.currentTerm;
+        }
+        this.#afterWriteAsync(node, raw, ready, status);
+        continue;
+      }
       if (ready.entries.length > 0 || ready.hardState !== null || snapshot !== null) {
         node.pending = ready;
         const latencyTicks = this.profile.diskLatencyMinTicks + this.#faultRandom.float() * (this.#diskLatencyMaxTicks - this.profile.diskLatencyMinTicks);
@@ -680,11 +716,80 @@ class Simulation {
       if (node.pending !== null) return;
       this.#finish(node, raw, ready, status);
     }
+    if (this.profile.asyncPersistence) this.#startSync(node);
     this.#checker.observe(node.id, this.#core(node, () => raw.status()));
+  }
+
+  /**
+   * Asynchronous persistence, after a Ready's writes and messages: hold its
+   * messagesAfterPersist behind the next fdatasync (unless everything written is already
+   * durable), apply, advance({ durable: false }); the new-leader faults as in #turn.
+   */
+  #afterWriteAsync(node: SimNode, raw: RawNode, ready: Ready, status: Status): void {
+    const unsynced = node.unsynced;
+    if (ready.entries.length > 0 || ready.hardState !== null || ready.snapshot !== null) unsynced.dirty = true;
+    // Nothing written and not yet durable: this Ready need not wait for anything.
+    const durable = !unsynced.dirty && node.syncInFlight === null;
+    if (durable) {
+      for (const message of ready.messagesAfterPersist) this.#send(message);
+    } else {
+      unsynced.messages.push(...ready.messagesAfterPersist);
+    }
+    if (ready.softState?.role === Role.Leader && this.#phase === 'safety' && this.#faultRandom.chance(this.profile.crashNewLeaderProbability)) {
+      this.#schedule(this.#faultRandom.float() * CRASH_NEW_LEADER_WITHIN_TICKS, { type: 'crash', node: node.id, incarnation: node.incarnation });
+    }
+    if (ready.softState?.role === Role.Leader && this.#phase === 'safety' && this.#faultRandom.chance(this.profile.isolateNewLeaderProbability)) {
+      this.#schedule(this.#faultRandom.float() * ISOLATE_NEW_LEADER_WITHIN_TICKS, { type: 'isolate', node: node.id });
+    }
+    if (ready.snapshot !== null) {
+      this.#checker.onSnapshotApplied(node.id, ready.snapshot.index);
+      node.appliedIndex = ready.snapshot.index;
+      node.stateHash = decodeStateHash(ready.snapshot);
+      this.#emit(`n${node.id} restored its state machine from snapshot ${ready.snapshot.index}@t${ready.snapshot.term}`);
+    }
+    for (const entry of ready.committedEntries) this.#apply(node, entry, status);
+    const token = this.#core(node, () => raw.advance({ durable }));
+    if (!durable) unsynced.token = token;
+    this.#maybeCompact(node, raw);
+  }
+
+  /** Asynchronous persistence: one fdatasync at a time, covering every write issued before it starts. */
+  #startSync(node: SimNode): void {
+    if (node.syncInFlight !== null || !node.unsynced.dirty) return;
+    const { token, messages, grantsVote } = node.unsynced;
+    node.syncInFlight = { token, messages, writeSequence: node.disk.writeSequence };
+    node.unsynced = cleanUnsynced();
+    const latencyTicks = this.profile.diskLatencyMinTicks + this.#faultRandom.float() * (this.#diskLatencyMaxTicks - this.profile.diskLatencyMinTicks);
+    this.#schedule(latencyTicks, { type: 'syncDone', node: node.id, incarnation: node.incarnation });
+    const crashProbability = grantsVote ? this.profile.crashAfterVoteProbability : this.profile.crashDuringSyncProbability;
+    if (this.#phase === 'safety' && this.#faultRandom.chance(crashProbability)) {
+      this.#schedule(this.#faultRandom.float() * latencyTicks, { type: 'crash', node: node.id, incarnation: node.incarnation });
+    }
+  }
+
+  /** Asynchronous persistence: the fdatasync in flight completed. */
+  #asyncSyncDone(node: SimNode, raw: RawNode, done: AsyncSync): void {
+    node.syncInFlight = null;
+    node.disk.syncThrough(done.writeSequence);
+    const doneToken = done.token;
+    if (doneToken !== null) this.#core(node, () => raw.persisted(doneToken));
+    for (const message of done.messages) this.#send(message);
+    // Held Readys with no write after them depended only on what just became durable.
+    if (!node.unsynced.dirty) {
+      const { token, messages } = node.unsynced;
+      node.unsynced = cleanUnsynced();
+      if (token !== null) this.#core(node, () => raw.persisted(token));
+      for (const message of messages) this.#send(message);
+    }
+    this.#turn(node);
   }
 
   #syncDone(node: SimNode, incarnation: number): void {
     const raw = node.raw;
+    if (node.syncInFlight !== null) {
+      if (node.incarnation === incarnation && raw !== null) this.#asyncSyncDone(node, raw, node.syncInFlight);
+      return;
+    }
     const ready = node.pending;
     if (node.incarnation !== incarnation || raw === null || ready === null) return;
     node.disk.sync();
@@ -719,6 +824,9 @@ class Simulation {
     const metadata = this.#core(node, () => raw.compact(index, data));
     if (metadata === null) return;
     this.#checker.onCompact(node.id, metadata.index, metadata.term, stateHash);
+    // Like lib/storage's saveSnapshot, which first syncs whatever is buffered: with
+    // asynchronous persistence there may be writes in flight or not yet synced.
+    if (node.disk.dirty) node.disk.sync();
     this.#core(node, () => node.disk.compact({ ...metadata, data }));
     this.#compactions++;
     this.#emit(`n${node.id} compacted its log up to ${metadata.index}@t${metadata.term}`);

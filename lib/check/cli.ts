@@ -74,8 +74,9 @@ export async function runVerifyCli(argv: readonly string[]): Promise<number> {
 
 const checkUsage = `usage: raftlab check [--nodes ${checkDefaults.nodes}] [--duration ${checkDefaults.durationS}] [--clients ${checkDefaults.clients}] [--workload register|append]
                      [--nemesis ${allNemesisKinds.join(',')} | all | none] [--seed S] [--history FILE]
-                     [--tick-ms MS] [--timeout-ms MS]
+                     [--tick-ms MS] [--timeout-ms MS] [--snapshot-entries N]
   --tick-ms MS     Raft tick of the cluster (slower timers widen the window a deposed leader has)
+  --snapshot-entries N  each node compacts its log every N applied entries (small N: InstallSnapshot under faults)
   --timeout-ms MS  deadline of one client call (default ${checkDefaults.operationTimeoutMs})
   runs a real cluster (fsync on) under concurrent clients and faults, records the history,
   checks it; exit 0 pass, 1 anomaly found, 2 unknown (search budget exceeded), 3 bad arguments`;
@@ -92,6 +93,7 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
   let historyFile: string | null = null;
   let tickMs: number | null = null;
   let operationTimeoutMs: number | null = null;
+  let snapshotEntries: number | null = null;
   const workloads: readonly string[] = Object.values(Workload);
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -104,6 +106,7 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
       case '--clients':
       case '--tick-ms':
       case '--timeout-ms':
+      case '--snapshot-entries':
       case '--seed': {
         const parsed = flag === '--seed' && value === '0' ? 0 : integer();
         if (typeof parsed === 'string') return { ok: false, reason: parsed };
@@ -112,6 +115,7 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
         else if (flag === '--clients') clients = parsed;
         else if (flag === '--tick-ms') tickMs = parsed;
         else if (flag === '--timeout-ms') operationTimeoutMs = parsed;
+        else if (flag === '--snapshot-entries') snapshotEntries = parsed;
         else seed = parsed;
         break;
       }
@@ -151,6 +155,7 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
       historyFile,
       ...(tickMs === null ? {} : { tickMs }),
       ...(operationTimeoutMs === null ? {} : { operationTimeoutMs }),
+      ...(snapshotEntries === null ? {} : { snapshotEntries }),
     },
   };
 }

@@ -63,6 +63,8 @@ export interface CheckRunOptions {
   readonly tickMs?: number;
   /** Deadline of one client call (default checkDefaults.operationTimeoutMs). */
   readonly operationTimeoutMs?: number;
+  /** Log compaction interval of every node (the cluster's default when absent). */
+  readonly snapshotEntries?: number;
   /** Progress lines (nemesis actions, phases). */
   readonly log?: (line: string) => void;
 }
@@ -310,6 +312,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     fsync: true,
     seed: options.seed,
     ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
+    ...(options.snapshotEntries === undefined ? {} : { snapshotEntries: options.snapshotEntries }),
     ...(options.testOnly === undefined ? {} : { testOnly: options.testOnly }),
   });
   cluster.on('event', (event: ClusterEvent) => {

@@ -11,6 +11,7 @@
 import { Packr } from 'msgpackr';
 import { exactCopy } from '../kv/command.js';
 import { ScalarCursor } from '../kv/flat-tuple.js';
+import { MsgpackWriter } from '../transport/msgpack-writer.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { NodeId } from '../raft/types.js';
 import type { ClusterEvent, JsonValue, NodeStatus } from './types.js';
@@ -80,109 +81,36 @@ function isRid(value: unknown): value is number {
 const FrameTag = { write: 1, read: 2 } as const;
 
 /**
- * Writes one batch (a msgpack array of tuples) straight into a growing buffer: an array32
- * whose count is patched when the batch is taken. Bytes handed in are copied at once, so
- * a caller may pass a view into msgpackr's scratch buffer (encodeCommandView) and no
- * buffer is allocated per request. Any msgpack decoder reads the result.
+ * One batch (a msgpack array of tuples) written straight into a growing buffer, item by
+ * item: an array32 whose count is patched when the batch is taken. Bytes handed in are
+ * copied at once, so a caller may pass a view into msgpackr's scratch buffer
+ * (encodeCommandView) and no buffer is allocated per request.
  */
 class BatchWriter {
-  private bytes = new Uint8Array(BATCH_INITIAL_BYTES);
-  private view = new DataView(this.bytes.buffer);
-  private length = ARRAY32_HEADER_BYTES;
+  private readonly writer = new MsgpackWriter();
+  private header = this.writer.array32Placeholder();
   private items = 0;
 
   get count(): number {
     return this.items;
   }
 
-  /** Starts the next item: a tuple of `size` (< 16) elements. */
-  tuple(size: number): void {
-    this.reserve(1);
+  /** Starts the next item: a tuple of `size` elements; then write them with `out`. */
+  tuple(size: number): MsgpackWriter {
     this.items++;
-    this.bytes[this.length++] = 0x90 | size;
-  }
-
-  /** A non-negative safe integer (a rid or a node id). */
-  uint(value: number): void {
-    if (!isRid(value)) throw new RangeError(`${value} is not a safe non-negative integer`);
-    this.reserve(9);
-    if (value < 0x80) {
-      this.bytes[this.length++] = value;
-    } else if (value <= 0xffffffff) {
-      this.bytes[this.length] = 0xce;
-      this.view.setUint32(this.length + 1, value);
-      this.length += 5;
-    } else {
-      this.bytes[this.length] = 0xcb; // float64 holds every safe integer exactly
-      this.view.setFloat64(this.length + 1, value);
-      this.length += 9;
-    }
-  }
-
-  nil(): void {
-    this.reserve(1);
-    this.bytes[this.length++] = 0xc0;
-  }
-
-  bin(data: Uint8Array): void {
-    const length = data.length;
-    this.reserve(5 + length);
-    if (length < 0x100) {
-      this.bytes[this.length++] = 0xc4;
-      this.bytes[this.length++] = length;
-    } else if (length < 0x10000) {
-      this.bytes[this.length] = 0xc5;
-      this.view.setUint16(this.length + 1, length);
-      this.length += 3;
-    } else {
-      this.bytes[this.length] = 0xc6;
-      this.view.setUint32(this.length + 1, length);
-      this.length += 5;
-    }
-    this.raw(data);
-  }
-
-  str(text: string): void {
-    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
-    this.reserve(5 + text.length * 3);
-    const header = this.length;
-    this.bytes[header] = 0xdb;
-    const { written } = utf8.encodeInto(text, this.bytes.subarray(header + 5));
-    this.view.setUint32(header + 1, written);
-    this.length = header + 5 + written;
-  }
-
-  /** Bytes that already are one msgpack value. */
-  raw(encoded: Uint8Array): void {
-    this.reserve(encoded.length);
-    this.bytes.set(encoded, this.length);
-    this.length += encoded.length;
+    this.writer.arrayHeader(size);
+    return this.writer;
   }
 
   /** The batch as an exact-size array that owns its buffer (transferable); the writer is emptied. */
   take(): Uint8Array {
-    this.bytes[0] = 0xdd;
-    this.view.setUint32(1, this.items);
-    const batch = this.bytes.slice(0, this.length);
-    this.length = ARRAY32_HEADER_BYTES;
+    this.writer.patchArray32(this.header, this.items);
+    const batch = this.writer.take();
+    this.header = this.writer.array32Placeholder();
     this.items = 0;
     return batch;
   }
-
-  private reserve(extra: number): void {
-    if (this.length + extra <= this.bytes.length) return;
-    let size = this.bytes.length * 2;
-    while (size < this.length + extra) size *= 2;
-    const grown = new Uint8Array(size);
-    grown.set(this.bytes.subarray(0, this.length));
-    this.bytes = grown;
-    this.view = new DataView(grown.buffer);
-  }
 }
-
-const BATCH_INITIAL_BYTES = 16 * 1024;
-const ARRAY32_HEADER_BYTES = 5;
-const utf8 = new TextEncoder();
 
 /** Client frames, encoded as they are added: [[1, rid, command bin] | [2, rid, key], ...]. */
 export class ClientBatchWriter {
@@ -193,17 +121,19 @@ export class ClientBatchWriter {
   }
 
   write(rid: number, command: Uint8Array): void {
-    this.writer.tuple(3);
-    this.writer.uint(FrameTag.write);
-    this.writer.uint(rid);
-    this.writer.bin(command);
+    if (!isRid(rid)) throw new RangeError(`rid ${rid} is not a safe non-negative integer`);
+    const out = this.writer.tuple(3);
+    out.uint(FrameTag.write);
+    out.uint(rid);
+    out.bin(command);
   }
 
   read(rid: number, key: string): void {
-    this.writer.tuple(3);
-    this.writer.uint(FrameTag.read);
-    this.writer.uint(rid);
-    this.writer.str(key);
+    if (!isRid(rid)) throw new RangeError(`rid ${rid} is not a safe non-negative integer`);
+    const out = this.writer.tuple(3);
+    out.uint(FrameTag.read);
+    out.uint(rid);
+    out.str(key);
   }
 
   take(): Uint8Array {
@@ -227,16 +157,16 @@ export function encodeReplyBatch(replies: readonly Reply[]): Uint8Array {
   const writer = new BatchWriter();
   for (const reply of replies) {
     if (reply.ok) {
-      writer.tuple(2);
-      writer.uint(reply.rid);
-      if (reply.value === null) writer.nil();
-      else writer.raw(packr.pack(reply.value));
+      const out = writer.tuple(2);
+      out.uint(reply.rid);
+      if (reply.value === null) out.nil();
+      else out.raw(packr.pack(reply.value));
     } else {
-      writer.tuple(4);
-      writer.uint(reply.rid);
-      writer.str(reply.code);
-      writer.str(reply.message);
-      writer.uint(reply.leaderId);
+      const out = writer.tuple(4);
+      out.uint(reply.rid);
+      out.str(reply.code);
+      out.str(reply.message);
+      out.uint(reply.leaderId);
     }
   }
   return writer.take();

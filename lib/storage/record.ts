@@ -28,6 +28,7 @@ import type { Entry, HardState } from '../raft/types.js';
 import { NONE } from '../raft/types.js';
 import { StorageError, StorageErrorCode, invariant } from './errors.js';
 import { MAX_RECORD_PAYLOAD_BYTES } from './types.js';
+import { MsgpackWriter } from '../transport/msgpack-writer.js';
 
 if (typeof crc32 !== 'function') {
   throw new Error('raftlab storage needs zlib.crc32 (Node 20.15 or later)');
@@ -99,16 +100,32 @@ export function hex32(value: number): string {
  * buffer: copy it (writeFrame) before encoding anything else.
  */
 export function encodeBatchPayload(firstIndex: number, entries: readonly Entry[], hardState: HardState | null): Uint8Array {
-  const terms = new Array<number>(entries.length);
-  const datas = new Array<Uint8Array | null>(entries.length);
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i]!;
-    terms[i] = entry.term;
-    datas[i] = entry.data;
+  // [kind, firstIndex, [term...], [data...], [currentTerm, votedFor, commitIndex] | nil],
+  // written directly (what encoder.pack of those arrays would write, without building them).
+  const out = batchWriter;
+  out.reset();
+  out.arrayHeader(5);
+  out.uint(RecordKind.Batch);
+  out.uint(entries.length === 0 ? 0 : firstIndex);
+  out.arrayHeader(entries.length);
+  for (const entry of entries) out.uint(entry.term);
+  out.arrayHeader(entries.length);
+  for (const entry of entries) {
+    if (entry.data === null) out.nil();
+    else out.bin(entry.data);
   }
-  const hard = hardState === null ? null : [hardState.currentTerm, hardState.votedFor, hardState.commitIndex];
-  return encoder.pack([RecordKind.Batch, entries.length === 0 ? 0 : firstIndex, terms, datas, hard]);
+  if (hardState === null) {
+    out.nil();
+  } else {
+    out.arrayHeader(3);
+    out.uint(hardState.currentTerm);
+    out.uint(hardState.votedFor);
+    out.uint(hardState.commitIndex);
+  }
+  return out.written();
 }
+
+const batchWriter = new MsgpackWriter(64 * 1024);
 
 export function encodeSnapshotRecordPayload(index: number, term: number, hardState: HardState): Uint8Array {
   return encoder.pack([RecordKind.Snapshot, index, term, [hardState.currentTerm, hardState.votedFor, hardState.commitIndex]]);

@@ -1,0 +1,174 @@
+// A msgpack writer for the hot paths whose shape is fixed (Raft batches, WAL records,
+// client frames and replies): it writes straight into one growing buffer, so encoding
+// an AppendEntries of a thousand entries builds no intermediate tuple arrays and makes
+// no per-value dispatch. Every value is written in msgpack's smallest form, as msgpackr
+// writes it, so msgpackr reads the result and the bytes match what it would produce
+// for the same tuples (codec.ts relies on that for the offset of `to`).
+//
+// Anything of a shape the writer does not know (a client's JSON value) goes through
+// msgpackr and is copied in with raw().
+
+export class MsgpackWriter {
+  private bytes: Uint8Array;
+  private view: DataView;
+  /** Bytes written so far. */
+  length = 0;
+
+  constructor(private readonly initialBytes = 16 * 1024) {
+    this.bytes = new Uint8Array(initialBytes);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  /** Starts over (the buffer is kept, unless one huge value made it huge). */
+  reset(): void {
+    this.length = 0;
+    if (this.bytes.length > KEEP_BYTES) {
+      this.bytes = new Uint8Array(this.initialBytes);
+      this.view = new DataView(this.bytes.buffer);
+    }
+  }
+
+  arrayHeader(count: number): void {
+    this.reserve(5);
+    if (count < 0x10) {
+      this.bytes[this.length++] = 0x90 | count;
+    } else if (count < 0x10000) {
+      this.bytes[this.length] = 0xdc;
+      this.view.setUint16(this.length + 1, count);
+      this.length += 3;
+    } else {
+      this.bytes[this.length] = 0xdd;
+      this.view.setUint32(this.length + 1, count);
+      this.length += 5;
+    }
+  }
+
+  /** An array32 header whose count is filled in later (patchArray32): for batches built one item at a time. */
+  array32Placeholder(): number {
+    this.reserve(5);
+    const at = this.length;
+    this.bytes[at] = 0xdd;
+    this.length += 5;
+    return at;
+  }
+
+  patchArray32(at: number, count: number): void {
+    this.view.setUint32(at + 1, count);
+  }
+
+  /** A non-negative safe integer. */
+  uint(value: number): void {
+    if (!(Number.isSafeInteger(value) && value >= 0)) throw new RangeError(`${value} is not a safe non-negative integer`);
+    this.reserve(9);
+    if (value < 0x80) {
+      this.bytes[this.length++] = value;
+    } else if (value < 0x100) {
+      this.bytes[this.length] = 0xcc;
+      this.bytes[this.length + 1] = value;
+      this.length += 2;
+    } else if (value < 0x10000) {
+      this.bytes[this.length] = 0xcd;
+      this.view.setUint16(this.length + 1, value);
+      this.length += 3;
+    } else if (value <= 0xffffffff) {
+      this.bytes[this.length] = 0xce;
+      this.view.setUint32(this.length + 1, value);
+      this.length += 5;
+    } else {
+      this.bytes[this.length] = 0xcb; // float64 holds every safe integer exactly
+      this.view.setFloat64(this.length + 1, value);
+      this.length += 9;
+    }
+  }
+
+  nil(): void {
+    this.reserve(1);
+    this.bytes[this.length++] = 0xc0;
+  }
+
+  bool(value: boolean): void {
+    this.reserve(1);
+    this.bytes[this.length++] = value ? 0xc3 : 0xc2;
+  }
+
+  bin(data: Uint8Array): void {
+    const length = data.length;
+    this.reserve(5 + length);
+    if (length < 0x100) {
+      this.bytes[this.length] = 0xc4;
+      this.bytes[this.length + 1] = length;
+      this.length += 2;
+    } else if (length < 0x10000) {
+      this.bytes[this.length] = 0xc5;
+      this.view.setUint16(this.length + 1, length);
+      this.length += 3;
+    } else {
+      this.bytes[this.length] = 0xc6;
+      this.view.setUint32(this.length + 1, length);
+      this.length += 5;
+    }
+    this.bytes.set(data, this.length);
+    this.length += length;
+  }
+
+  str(text: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit; the header's size follows the
+    // encoded length, known only after encoding: encode after the largest header, then
+    // move the bytes back if a smaller one fits.
+    this.reserve(5 + text.length * 3);
+    const start = this.length;
+    const { written } = utf8.encodeInto(text, this.bytes.subarray(start + 5));
+    let header: number;
+    if (written < 0x20) {
+      this.bytes[start] = 0xa0 | written;
+      header = 1;
+    } else if (written < 0x100) {
+      this.bytes[start] = 0xd9;
+      this.bytes[start + 1] = written;
+      header = 2;
+    } else if (written < 0x10000) {
+      this.bytes[start] = 0xda;
+      this.view.setUint16(start + 1, written);
+      header = 3;
+    } else {
+      this.bytes[start] = 0xdb;
+      this.view.setUint32(start + 1, written);
+      header = 5;
+    }
+    if (header < 5) this.bytes.copyWithin(start + header, start + 5, start + 5 + written);
+    this.length = start + header + written;
+  }
+
+  /** Bytes that already are one msgpack value (copied now: a view into msgpackr's scratch buffer is fine). */
+  raw(encoded: Uint8Array): void {
+    this.reserve(encoded.length);
+    this.bytes.set(encoded, this.length);
+    this.length += encoded.length;
+  }
+
+  /** What was written, as a view into the writer's buffer: valid until the next write. */
+  written(): Uint8Array {
+    return this.bytes.subarray(0, this.length);
+  }
+
+  /** What was written, as an exact-size array that owns its buffer (transferable); the writer starts over. */
+  take(): Uint8Array {
+    const copy = this.bytes.slice(0, this.length);
+    this.reset();
+    return copy;
+  }
+
+  private reserve(extra: number): void {
+    if (this.length + extra <= this.bytes.length) return;
+    let size = this.bytes.length * 2;
+    while (size < this.length + extra) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+    this.view = new DataView(grown.buffer);
+  }
+}
+
+const utf8 = new TextEncoder();
+/** A buffer grown beyond this (by a snapshot, say) is dropped when the writer starts over. */
+const KEEP_BYTES = 4 * 1024 * 1024;

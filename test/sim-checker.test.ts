@@ -8,30 +8,8 @@ import { InvariantChecker, InvariantViolation, Property } from '../lib/sim/check
 import { SimDisk } from '../lib/sim/disk.js';
 import { EventQueue } from '../lib/sim/event-queue.js';
 import { SimRandom } from '../lib/sim/random.js';
+import { entry, status } from './helpers/sim-fixtures.js';
 
-const encoder = new TextEncoder();
-
-function entry(index: number, term: number, payload: string | null): Entry {
-  return { index, term, data: payload === null ? null : encoder.encode(payload) };
-}
-
-function status(id: NodeId, role: Status['role'], currentTerm: number): Status {
-  return {
-    id,
-    role,
-    currentTerm,
-    votedFor: 0,
-    leaderId: role === 'leader' ? id : 0,
-    commitIndex: 0,
-    lastLogIndex: 0,
-    lastLogTerm: 0,
-    snapshotIndex: 0,
-    electionElapsedTicks: 0,
-    electionTimeoutTicks: 10,
-    progress: [],
-    leadTransferee: 0,
-  };
-}
 
 function cluster(size: number): { disks: Map<NodeId, SimDisk>; checker: InvariantChecker } {
   const disks = new Map<NodeId, SimDisk>();

@@ -7,30 +7,10 @@ import type { Entry, NodeId, Status } from '../lib/raft/types.js';
 import { chainStateHash, dataKey, EMPTY_STATE_HASH, InvariantChecker, InvariantViolation, Property } from '../lib/sim/checker.js';
 import { SimDisk } from '../lib/sim/disk.js';
 import { runSeed } from '../lib/sim/simulator.js';
+import { entry, status } from './helpers/sim-fixtures.js';
 
-const encoder = new TextEncoder();
+const follower = (id: NodeId, currentTerm: number): Status => status(id, 'follower', currentTerm);
 
-function entry(index: number, term: number, payload: string | null): Entry {
-  return { index, term, data: payload === null ? null : encoder.encode(payload) };
-}
-
-function follower(id: NodeId, currentTerm: number): Status {
-  return {
-    id,
-    role: 'follower',
-    currentTerm,
-    votedFor: 0,
-    leaderId: 0,
-    commitIndex: 0,
-    lastLogIndex: 0,
-    lastLogTerm: 0,
-    snapshotIndex: 0,
-    electionElapsedTicks: 0,
-    electionTimeoutTicks: 10,
-    progress: [],
-    leadTransferee: 0,
-  };
-}
 
 const SEEDS = 150;
 

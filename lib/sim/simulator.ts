@@ -741,13 +741,7 @@ class Simulation {
     if (ready.softState?.role === Role.Leader && this.#phase === 'safety' && this.#faultRandom.chance(this.profile.isolateNewLeaderProbability)) {
       this.#schedule(this.#faultRandom.float() * ISOLATE_NEW_LEADER_WITHIN_TICKS, { type: 'isolate', node: node.id });
     }
-    if (ready.snapshot !== null) {
-      this.#checker.onSnapshotApplied(node.id, ready.snapshot.index);
-      node.appliedIndex = ready.snapshot.index;
-      node.stateHash = decodeStateHash(ready.snapshot);
-      this.#emit(`n${node.id} restored its state machine from snapshot ${ready.snapshot.index}@t${ready.snapshot.term}`);
-    }
-    for (const entry of ready.committedEntries) this.#apply(node, entry, status);
+    this.#applyReady(node, ready, status);
     const token = this.#core(node, () => raw.advance({ durable }));
     if (!durable) unsynced.token = token;
     this.#maybeCompact(node, raw);
@@ -804,6 +798,13 @@ class Simulation {
   /** Ready steps 3-5: send what waited for the sync, apply (the snapshot first), advance; then maybe compact. */
   #finish(node: SimNode, raw: RawNode, ready: Ready, status: Status): void {
     for (const message of ready.messagesAfterPersist) this.#send(message);
+    this.#applyReady(node, ready, status);
+    this.#core(node, () => raw.advance());
+    this.#maybeCompact(node, raw);
+  }
+
+  /** Ready step 4: a leader's snapshot restores the state machine, then the committed entries apply. */
+  #applyReady(node: SimNode, ready: Ready, status: Status): void {
     if (ready.snapshot !== null) {
       this.#checker.onSnapshotApplied(node.id, ready.snapshot.index);
       node.appliedIndex = ready.snapshot.index;
@@ -811,8 +812,6 @@ class Simulation {
       this.#emit(`n${node.id} restored its state machine from snapshot ${ready.snapshot.index}@t${ready.snapshot.term}`);
     }
     for (const entry of ready.committedEntries) this.#apply(node, entry, status);
-    this.#core(node, () => raw.advance());
-    this.#maybeCompact(node, raw);
   }
 
   /** The host's compaction policy: snapshot the state machine every snapshotEveryEntries applied entries. */

@@ -544,12 +544,7 @@ class FileStorage implements LogStorage {
     if (this.verifyWrites) this.verifyFrames(this.writeBuffer.subarray(0, length), needsHeader ? sequence : null);
 
     try {
-      if (roll) {
-        this.closeCurrentSegment();
-        this.fd = this.createSegment(sequence);
-        this.segment = sequence;
-        this.segmentOffset = 0;
-      }
+      if (roll) this.rollTo(sequence);
       const fd = this.fd;
       invariant(fd !== null, () => 'sync: no open segment');
       let written = 0;
@@ -626,6 +621,14 @@ class FileStorage implements LogStorage {
     return fd;
   }
 
+  /** Closes the current segment and opens segment `sequence`, empty. */
+  private rollTo(sequence: number): void {
+    this.closeCurrentSegment();
+    this.fd = this.createSegment(sequence);
+    this.segment = sequence;
+    this.segmentOffset = 0;
+  }
+
   private closeCurrentSegment(): void {
     const fd = this.fd;
     invariant(fd !== null, () => 'roll: no open segment');
@@ -677,12 +680,7 @@ class FileStorage implements LogStorage {
       const recordCopy = Buffer.from(payload);
       let length = writeFrame(this.writeBuffer, 0, encodeSegmentHeaderPayload(sequence));
       length += writeFrame(this.writeBuffer, length, recordCopy);
-      if (roll) {
-        this.closeCurrentSegment();
-        this.fd = this.createSegment(sequence);
-        this.segment = sequence;
-        this.segmentOffset = 0;
-      }
+      if (roll) this.rollTo(sequence);
       const fd = this.fd;
       invariant(fd !== null, () => 'recordSnapshot: no open segment');
       let written = 0;

@@ -12,7 +12,10 @@ import {
   validateValue,
   type Command,
   type KvOperation,
+  writeCommand,
 } from '../lib/kv/command.js';
+import { MsgpackWriter } from '../lib/transport/msgpack-writer.js';
+import { ClientBatchWriter, decodeClientBatch } from '../lib/cluster/protocol.js';
 
 const MAX_VALUE_BYTES = KV_LIMITS.defaultMaxValueBytes;
 
@@ -242,4 +245,29 @@ test('fuzz: mutated commands decode to a valid command or fail with MALFORMED_CO
     if (describeCommand(input).length === 0) t.fail(`seed ${seed}: empty description`);
   }
   t.log(`seed ${seed}: 10000 mutated commands, ${decoded} still decodable`);
+});
+
+test('writeCommand writes what decodes to the same command as encodeCommand, the same bytes every time', (t) => {
+  for (const command of commands) {
+    const first = new MsgpackWriter(8);
+    writeCommand(first, command);
+    const again = new MsgpackWriter(8);
+    writeCommand(again, command);
+    t.deepEqual([...first.written()], [...again.written()], 'deterministic: a retry resends the same bytes');
+    t.deepEqual(decodeCommand(first.written()), decodeCommand(encodeCommand(command)), JSON.stringify(command).slice(0, 60));
+  }
+});
+
+test('a client batch frame with its command encoded in place carries exactly writeCommand bytes', (t) => {
+  const batcher = new ClientBatchWriter();
+  const command = commands.find((candidate) => candidate.type === 'request')!;
+  batcher.writeCommand(42, command);
+  const { frames, malformed } = decodeClientBatch(batcher.take());
+  t.is(malformed, 0);
+  const frame = frames[0]!;
+  t.true(frame.t === 'w' && frame.rid === 42);
+  const reference = new MsgpackWriter(8);
+  writeCommand(reference, command);
+  t.deepEqual(frame.t === 'w' ? [...frame.command] : [], [...reference.written()]);
+  t.deepEqual(decodeCommand(frame.t === 'w' ? frame.command : new Uint8Array()), command);
 });

@@ -17,7 +17,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
-import { encodeCommandView } from '../kv/command.js';
 import type { Command } from '../kv/command.js';
 import { FrameBatcher, NodeReplyCode, decodeReplyBatch } from '../cluster/protocol.js';
 import type { Reply } from '../cluster/protocol.js';
@@ -149,7 +148,7 @@ export class LeanClient {
   private send(rid: number, request: Pending): void {
     this.pending.set(rid, request);
     if (request.command === null) this.batcher.enqueueRead(request.node, rid, request.key);
-    else this.batcher.enqueueWrite(request.node, rid, encodeCommandView(request.command));
+    else this.batcher.enqueueCommand(request.node, rid, request.command);
   }
 
   private onReplies(bytes: unknown): void {

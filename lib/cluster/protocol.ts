@@ -9,7 +9,8 @@
 // that arrives from a port is `unknown` until one of the decoders here has checked it.
 
 import { Packr } from 'msgpackr';
-import { exactCopy } from '../kv/command.js';
+import { exactCopy, writeCommand } from '../kv/command.js';
+import type { Command } from '../kv/command.js';
 import { ScalarCursor } from '../kv/flat-tuple.js';
 import { MsgpackWriter } from '../transport/msgpack-writer.js';
 import type { MessagePort } from 'node:worker_threads';
@@ -128,6 +129,17 @@ export class ClientBatchWriter {
     out.bin(command);
   }
 
+  /** A write frame whose command is encoded in place (writeCommand), inside a bin32. */
+  writeCommand(rid: number, command: Command): void {
+    if (!isRid(rid)) throw new RangeError(`rid ${rid} is not a safe non-negative integer`);
+    const out = this.writer.tuple(3);
+    out.uint(FrameTag.write);
+    out.uint(rid);
+    const header = out.bin32Placeholder();
+    writeCommand(out, command);
+    out.patchBin32(header);
+  }
+
   read(rid: number, key: string): void {
     if (!isRid(rid)) throw new RangeError(`rid ${rid} is not a safe non-negative integer`);
     const out = this.writer.tuple(3);
@@ -194,6 +206,11 @@ export class FrameBatcher {
   enqueue(node: NodeId, frame: ClientFrame): void {
     if (frame.t === 'w') this.enqueueWrite(node, frame.rid, frame.command);
     else this.enqueueRead(node, frame.rid, frame.key);
+  }
+
+  /** A write whose command is encoded straight into the batch (no buffer of its own). */
+  enqueueCommand(node: NodeId, rid: number, command: Command): void {
+    this.outbox(node).writeCommand(rid, command);
   }
 
   enqueueWrite(node: NodeId, rid: number, command: Uint8Array): void {

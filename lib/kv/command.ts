@@ -14,6 +14,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import type { JsonValue as ClusterJsonValue } from '../cluster/types.js';
 import { assertNever } from '../raft/assert.js';
 import { NOT_FLAT, readFlatTuple } from './flat-tuple.js';
+import type { MsgpackWriter } from '../transport/msgpack-writer.js';
 
 export type JsonValue = ClusterJsonValue;
 
@@ -139,6 +140,53 @@ export function encodeCommandView(command: Command): Uint8Array {
       return assertNever(command, 'command');
   }
   return packr.pack(tuple);
+}
+
+/**
+ * Writes the command's tuple (the layout encodeCommand makes) straight into `out`:
+ * scalars by hand, structured values through msgpackr. The bytes may differ from
+ * encodeCommand's in the width chosen for a number, never in what they decode to; and
+ * the same command always gives the same bytes, so a retry resends what it sent.
+ */
+export function writeCommand(out: MsgpackWriter, command: Command): void {
+  if (command.type === 'register') {
+    out.arrayHeader(2);
+    out.uint(CommandTag.register);
+    out.str(command.clientId);
+    return;
+  }
+  const operation = command.operation;
+  const values = operation.op === 'cas' ? 2 : operation.op === 'put' || operation.op === 'append' ? 1 : 0;
+  out.arrayHeader(6 + values);
+  out.uint(CommandTag.request);
+  out.str(command.clientId);
+  out.uint(command.seq);
+  out.uint(command.ackedBelow);
+  out.uint(OperationTag[operation.op]);
+  out.str(operation.key);
+  switch (operation.op) {
+    case 'put':
+    case 'append':
+      writeValue(out, operation.value);
+      return;
+    case 'cas':
+      writeValue(out, operation.expected);
+      writeValue(out, operation.value);
+      return;
+    case 'delete':
+    case 'get':
+      return;
+    default:
+      assertNever(operation, 'operation');
+  }
+}
+
+function writeValue(out: MsgpackWriter, value: JsonValue): void {
+  if (typeof value === 'string') out.str(value);
+  else if (value === null) out.nil();
+  else if (typeof value === 'boolean') out.bool(value);
+  else if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) out.uint(value);
+  else out.raw(packr.pack(value));
 }
 
 /**

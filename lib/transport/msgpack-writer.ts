@@ -9,22 +9,22 @@
 // msgpackr and is copied in with raw().
 
 export class MsgpackWriter {
-  private bytes: Uint8Array;
+  private bytes: Buffer;
   private view: DataView;
   /** Bytes written so far. */
   length = 0;
 
   constructor(private readonly initialBytes = 16 * 1024) {
-    this.bytes = new Uint8Array(initialBytes);
-    this.view = new DataView(this.bytes.buffer);
+    this.bytes = Buffer.allocUnsafeSlow(initialBytes);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
   }
 
   /** Starts over (the buffer is kept, unless one huge value made it huge). */
   reset(): void {
     this.length = 0;
     if (this.bytes.length > KEEP_BYTES) {
-      this.bytes = new Uint8Array(this.initialBytes);
-      this.view = new DataView(this.bytes.buffer);
+      this.bytes = Buffer.allocUnsafeSlow(this.initialBytes);
+      this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
     }
   }
 
@@ -54,6 +54,19 @@ export class MsgpackWriter {
 
   patchArray32(at: number, count: number): void {
     this.view.setUint32(at + 1, count);
+  }
+
+  /** A bin32 header whose length is filled in by patchBin32 once its bytes are written after it. */
+  bin32Placeholder(): number {
+    this.reserve(5);
+    const at = this.length;
+    this.bytes[at] = 0xc6;
+    this.length += 5;
+    return at;
+  }
+
+  patchBin32(at: number): void {
+    this.view.setUint32(at + 1, this.length - at - 5);
   }
 
   /** A non-negative safe integer. */
@@ -112,12 +125,14 @@ export class MsgpackWriter {
   }
 
   str(text: string): void {
-    // UTF-8 takes at most 3 bytes per UTF-16 code unit; the header's size follows the
-    // encoded length, known only after encoding: encode after the largest header, then
-    // move the bytes back if a smaller one fits.
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
     this.reserve(5 + text.length * 3);
     const start = this.length;
-    const { written } = utf8.encodeInto(text, this.bytes.subarray(start + 5));
+    if (text.length < ASCII_LOOP_MAX && this.asciiStr(text, start)) return;
+    // The header's size follows the encoded length, known only after encoding: encode
+    // after the largest header, then move the bytes back if a smaller one fits.
+    // (Buffer#write encodes in place: no view to allocate, as encodeInto would need.)
+    const written = this.bytes.write(text, start + 5, text.length * 3, 'utf8');
     let header: number;
     if (written < 0x20) {
       this.bytes[start] = 0xa0 | written;
@@ -139,6 +154,26 @@ export class MsgpackWriter {
     this.length = start + header + written;
   }
 
+  /** A short ASCII string, byte by byte (no encoder call, no view); false if it is not ASCII. */
+  private asciiStr(text: string, start: number): boolean {
+    const length = text.length;
+    const header = length < 0x20 ? 1 : 2;
+    const bytes = this.bytes;
+    for (let i = 0; i < length; i++) {
+      const unit = text.charCodeAt(i);
+      if (unit >= 0x80) return false;
+      bytes[start + header + i] = unit;
+    }
+    if (header === 1) {
+      bytes[start] = 0xa0 | length;
+    } else {
+      bytes[start] = 0xd9;
+      bytes[start + 1] = length;
+    }
+    this.length = start + header + length;
+    return true;
+  }
+
   /** Bytes that already are one msgpack value (copied now: a view into msgpackr's scratch buffer is fine). */
   raw(encoded: Uint8Array): void {
     this.reserve(encoded.length);
@@ -148,12 +183,14 @@ export class MsgpackWriter {
 
   /** What was written, as a view into the writer's buffer: valid until the next write. */
   written(): Uint8Array {
-    return this.bytes.subarray(0, this.length);
+    return new Uint8Array(this.bytes.buffer, this.bytes.byteOffset, this.length);
   }
 
   /** What was written, as an exact-size array that owns its buffer (transferable); the writer starts over. */
   take(): Uint8Array {
-    const copy = this.bytes.slice(0, this.length);
+    // A plain Uint8Array, not a Buffer (whose slice would be a view into this writer's buffer).
+    const copy = new Uint8Array(this.length);
+    copy.set(this.bytes.subarray(0, this.length));
     this.reset();
     return copy;
   }
@@ -162,13 +199,14 @@ export class MsgpackWriter {
     if (this.length + extra <= this.bytes.length) return;
     let size = this.bytes.length * 2;
     while (size < this.length + extra) size *= 2;
-    const grown = new Uint8Array(size);
+    const grown = Buffer.allocUnsafeSlow(size);
     grown.set(this.bytes.subarray(0, this.length));
     this.bytes = grown;
-    this.view = new DataView(grown.buffer);
+    this.view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
   }
 }
 
-const utf8 = new TextEncoder();
+/** Strings shorter than this are tried as ASCII, byte by byte, first. */
+const ASCII_LOOP_MAX = 32;
 /** A buffer grown beyond this (by a snapshot, say) is dropped when the writer starts over. */
 const KEEP_BYTES = 4 * 1024 * 1024;

@@ -25,17 +25,18 @@ function table(rows: readonly (readonly string[])[]): string {
   return [line(rows[0]!), rule, ...rows.slice(1).map(line)].join('\n');
 }
 
+/** p50, p90, p99, p99.9 and max, the columns both tables show. */
+function latencyColumns(latency: NodeCountResult['writeLatencyMs']): string[] {
+  return [ms(latency.p50), ms(latency.p90), ms(latency.p99), ms(latency.p999), ms(latency.max)];
+}
+
 export function resultsTable(results: readonly NodeCountResult[], withReads: boolean): string {
   const header = ['nodes', 'writes/s', ...(withReads ? ['reads/s'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'writes/CPU-s', 'other CPU', 'fsyncs/s', 'entries/fsync', 'entries/AE', 'errors'];
   const rows = results.map((result) => [
     String(result.nodes),
     thousands(result.writesPerSecond),
     ...(withReads ? [thousands(result.readsPerSecond)] : []),
-    ms(result.writeLatencyMs.p50),
-    ms(result.writeLatencyMs.p90),
-    ms(result.writeLatencyMs.p99),
-    ms(result.writeLatencyMs.p999),
-    ms(result.writeLatencyMs.max),
+    ...latencyColumns(result.writeLatencyMs),
     result.cpuCoresUsed.toFixed(2),
     result.writesPerCpuSecond === null ? '-' : thousands(result.writesPerCpuSecond),
     result.otherProcessesCpuCores.toFixed(2),
@@ -57,11 +58,7 @@ export function halfPeakTable(results: readonly NodeCountResult[]): string {
         String(result.nodes),
         thousands(half.ratePerSecond ?? 0),
         thousands(half.writesPerSecond),
-        ms(half.writeLatencyMs.p50),
-        ms(half.writeLatencyMs.p90),
-        ms(half.writeLatencyMs.p99),
-        ms(half.writeLatencyMs.p999),
-        ms(half.writeLatencyMs.max),
+        ...latencyColumns(half.writeLatencyMs),
         half.cpuCoresUsed.toFixed(2),
         half.otherProcessesCpuCores.toFixed(2),
         String(half.errors.total),

@@ -54,11 +54,13 @@ interface Waiter {
   readonly rid: number;
 }
 
-interface QueuedWrite {
-  readonly client: ClientConnection;
-  readonly rid: number;
+/** A validated write: queued, then (once proposed, with the term it was proposed in) a proposal. */
+interface QueuedWrite extends Waiter {
   readonly bytes: Uint8Array;
+  /** Decoded once, when it arrived; applied from here at its index (no second decode). */
   readonly command: Command;
+  /** The term of its log entry, set by propose(). */
+  term: number;
 }
 
 /** Writes handed to the WAL and not yet covered by a completed fdatasync. */
@@ -94,7 +96,7 @@ export class NodeHost {
   /** Writes this leader proposed, by log index: who to answer, and the command already
    *  decoded so applying it needs no second decode. An entry at that index with another
    *  term is not this proposal (§5.3: same index and term, same entry). */
-  private readonly proposals = new Map<number, { readonly term: number; readonly command: Command; readonly waiter: Waiter }>();
+  private readonly proposals = new Map<number, QueuedWrite>();
 
   private softState: SoftState;
   private hardState: HardState;
@@ -258,17 +260,14 @@ export class NodeHost {
       });
       return;
     }
-    this.proposalQueue.push({ client, rid, bytes, command });
+    this.proposalQueue.push({ client, rid, bytes, command, term: 0 });
   }
 
   /** Proposes up to `limit` queued writes; if some are left, another turn is scheduled. */
   private proposeQueued(limit = MAX_PROPOSALS_PER_TURN): void {
     const queue = this.proposalQueue;
     const end = Math.min(queue.length, this.queueHead + limit);
-    for (let i = this.queueHead; i < end; i++) {
-      const write = queue[i]!;
-      this.propose(write.client, write.rid, write.bytes, write.command);
-    }
+    for (let i = this.queueHead; i < end; i++) this.propose(queue[i]!);
     if (end === queue.length) {
       if (queue.length > 0) this.proposalQueue = [];
       this.queueHead = 0;
@@ -278,13 +277,14 @@ export class NodeHost {
     this.scheduleTurn();
   }
 
-  private propose(client: ClientConnection, rid: number, bytes: Uint8Array, command: Command): void {
-    const result = this.node.propose(bytes);
+  private propose(write: QueuedWrite): void {
+    const result = this.node.propose(write.bytes);
     if (!result.ok) {
-      this.reply(client, rid, { code: result.code, message: `node ${this.id}: ${result.code}`, leaderId: result.leaderId });
+      this.reply(write.client, write.rid, { code: result.code, message: `node ${this.id}: ${result.code}`, leaderId: result.leaderId });
       return;
     }
-    this.proposals.set(result.index, { term: result.term, command, waiter: { client, rid } });
+    write.term = result.term;
+    this.proposals.set(result.index, write);
   }
 
   private onRead(client: ClientConnection, rid: number, key: string): void {
@@ -514,14 +514,14 @@ export class NodeHost {
       this.proposals.delete(entry.index);
       if (proposal.term !== entry.term) {
         this.kv.apply(entry.index, entry.data);
-        this.reply(proposal.waiter.client, proposal.waiter.rid, {
+        this.reply(proposal.client, proposal.rid, {
           code: NodeReplyCode.LeadershipLost,
           message: `node ${this.id}: the write at index ${entry.index} was replaced by another leader's entry`,
         });
         continue;
       }
       const { reply } = this.kv.applyDecoded(entry.index, proposal.command);
-      const { client, rid } = proposal.waiter;
+      const { client, rid } = proposal;
       if (reply.ok) client.outbox.push({ rid, ok: true, value: reply.value });
       else this.reply(client, rid, { code: reply.code, message: reply.message });
     }
@@ -658,7 +658,7 @@ export class NodeHost {
 
   /** Proposals still in flight may yet commit under the next leader: their outcome is unknown. */
   private failPendingOnLeadershipLoss(): void {
-    for (const { waiter } of this.proposals.values()) {
+    for (const waiter of this.proposals.values()) {
       this.reply(waiter.client, waiter.rid, {
         code: NodeReplyCode.LeadershipLost,
         message: `node ${this.id} lost leadership before the write was applied`,

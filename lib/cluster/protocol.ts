@@ -83,9 +83,9 @@ const FrameTag = { write: 1, read: 2 } as const;
 
 /**
  * One batch (a msgpack array of tuples) written straight into a growing buffer, item by
- * item: an array32 whose count is patched when the batch is taken. Bytes handed in are
- * copied at once, so a caller may pass a view into msgpackr's scratch buffer
- * (encodeCommandView) and no buffer is allocated per request.
+ * item: an array32 whose count is patched when the batch is taken. A write's command is
+ * written in place (writeCommand) or copied in at once, so no buffer is allocated per
+ * request.
  */
 class BatchWriter {
   private readonly writer = new MsgpackWriter();
@@ -122,30 +122,27 @@ export class ClientBatchWriter {
   }
 
   write(rid: number, command: Uint8Array): void {
-    if (!isRid(rid)) throw new RangeError(`rid ${rid} is not a safe non-negative integer`);
-    const out = this.writer.tuple(3);
-    out.uint(FrameTag.write);
-    out.uint(rid);
-    out.bin(command);
+    this.frame(FrameTag.write, rid).bin(command);
   }
 
   /** A write frame whose command is encoded in place (writeCommand), inside a bin32. */
   writeCommand(rid: number, command: Command): void {
-    if (!isRid(rid)) throw new RangeError(`rid ${rid} is not a safe non-negative integer`);
-    const out = this.writer.tuple(3);
-    out.uint(FrameTag.write);
-    out.uint(rid);
+    const out = this.frame(FrameTag.write, rid);
     const header = out.bin32Placeholder();
     writeCommand(out, command);
     out.patchBin32(header);
   }
 
   read(rid: number, key: string): void {
-    if (!isRid(rid)) throw new RangeError(`rid ${rid} is not a safe non-negative integer`);
+    this.frame(FrameTag.read, rid).str(key);
+  }
+
+  /** [tag, rid, ...] with the argument still to write (uint refuses anything but a safe non-negative rid). */
+  private frame(tag: number, rid: number): MsgpackWriter {
     const out = this.writer.tuple(3);
-    out.uint(FrameTag.read);
+    out.uint(tag);
     out.uint(rid);
-    out.str(key);
+    return out;
   }
 
   take(): Uint8Array {

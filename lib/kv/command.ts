@@ -14,7 +14,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import type { JsonValue as ClusterJsonValue } from '../cluster/types.js';
 import { assertNever } from '../raft/assert.js';
 import { NOT_FLAT, readFlatTuple } from './flat-tuple.js';
-import type { MsgpackWriter } from '../transport/msgpack-writer.js';
+import { MsgpackWriter } from '../transport/msgpack-writer.js';
 
 export type JsonValue = ClusterJsonValue;
 
@@ -95,58 +95,22 @@ type OperationTag = (typeof OperationTag)[keyof typeof OperationTag];
 // would rarely be reused, and maps decode to plain objects.
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+const commandWriter = new MsgpackWriter(1024);
 
 
 /** Encodes a command for a log entry. The result is an exact-size copy that owns its buffer. */
 export function encodeCommand(command: Command): Uint8Array {
-  return exactCopy(encodeCommandView(command));
+  const out = commandWriter;
+  out.reset();
+  writeCommand(out, command);
+  return out.take();
 }
 
 /**
- * Encodes a command into msgpackr's shared scratch buffer and returns a view of it, valid
- * only until the next encode anywhere in this thread: for a caller that copies the bytes
- * at once (ClientBatchWriter), this saves a buffer per request.
- */
-export function encodeCommandView(command: Command): Uint8Array {
-  let tuple: unknown[];
-  switch (command.type) {
-    case 'register':
-      tuple = [CommandTag.register, command.clientId];
-      break;
-    case 'request': {
-      const { clientId, seq, ackedBelow, operation } = command;
-      switch (operation.op) {
-        case 'put':
-          tuple = [CommandTag.request, clientId, seq, ackedBelow, OperationTag.put, operation.key, operation.value];
-          break;
-        case 'delete':
-          tuple = [CommandTag.request, clientId, seq, ackedBelow, OperationTag.delete, operation.key];
-          break;
-        case 'append':
-          tuple = [CommandTag.request, clientId, seq, ackedBelow, OperationTag.append, operation.key, operation.value];
-          break;
-        case 'cas':
-          tuple = [CommandTag.request, clientId, seq, ackedBelow, OperationTag.cas, operation.key, operation.expected, operation.value];
-          break;
-        case 'get':
-          tuple = [CommandTag.request, clientId, seq, ackedBelow, OperationTag.get, operation.key];
-          break;
-        default:
-          return assertNever(operation, 'operation');
-      }
-      break;
-    }
-    default:
-      return assertNever(command, 'command');
-  }
-  return packr.pack(tuple);
-}
-
-/**
- * Writes the command's tuple (the layout encodeCommand makes) straight into `out`:
- * scalars by hand, structured values through msgpackr. The bytes may differ from
- * encodeCommand's in the width chosen for a number, never in what they decode to; and
- * the same command always gives the same bytes, so a retry resends what it sent.
+ * Writes the command's tuple straight into `out` (a client batch, or encodeCommand's
+ * buffer): scalars by hand, structured values through msgpackr, each in msgpack's
+ * smallest form, as msgpackr would write the whole tuple. The same command always gives
+ * the same bytes, so a retry resends what it sent.
  */
 export function writeCommand(out: MsgpackWriter, command: Command): void {
   if (command.type === 'register') {

@@ -346,16 +346,16 @@ export class RawNode {
     }
     this.#log.appliedIndex = handedOut.appliedIndex;
     const token = ++this.#lastToken;
-    const lastEntry = handedOut.lastEntryIndex === null ? null : { index: handedOut.lastEntryIndex, term: this.#log.term(handedOut.lastEntryIndex)! };
     if (options.durable === false) {
       assert(this.#config.asyncPersistence, () => 'advance({ durable: false }) needs config.asyncPersistence');
+      const index = handedOut.lastEntryIndex;
+      const lastEntry = index === null ? null : { index, term: this.#log.term(index)! };
       this.#unpersisted.push({ token, lastEntry, hardState: handedOut.hardState });
     } else {
       // Everything handed out so far is durable, this Ready's writes and any before them.
-      this.#unpersisted = [];
-      const handedOutIndex = this.#log.handedOutIndex;
-      const handedOutTerm = this.#log.term(handedOutIndex);
-      this.#markDurable(handedOutTerm === undefined ? [] : [{ index: handedOutIndex, term: handedOutTerm }], handedOut.hardState);
+      if (this.#unpersisted.length > 0) this.#unpersisted = [];
+      this.#markPersistedTo(this.#log.handedOutIndex);
+      this.#markHardStateDurable(handedOut.hardState);
     }
     this.#checkInvariants();
     return token;
@@ -374,43 +374,37 @@ export class RawNode {
     if (covered === 0) return;
     const done = this.#unpersisted.slice(0, covered);
     this.#unpersisted = this.#unpersisted.slice(covered);
-    const marks: { index: LogIndex; term: Term }[] = [];
+    // The newest last entry still in the log (same index and term: the same entry, §5.3)
+    // covers everything before it.
     for (let i = done.length - 1; i >= 0; i--) {
       const lastEntry = done[i]!.lastEntry;
-      if (lastEntry !== null) marks.push(lastEntry);
+      if (lastEntry === null || lastEntry.index > this.#log.handedOutIndex || this.#log.term(lastEntry.index) !== lastEntry.term) continue;
+      this.#markPersistedTo(lastEntry.index);
+      break;
     }
-    this.#markDurable(marks, done[done.length - 1]!.hardState);
+    this.#markHardStateDurable(done[done.length - 1]!.hardState);
     this.#checkInvariants();
   }
 
-  /** `marks`: the last entries of the Readys made durable, newest first; `hardState`: the newest durable hard state. */
-  #markDurable(marks: readonly { readonly index: LogIndex; readonly term: Term }[], hardState: HardState): void {
+  #markPersistedTo(index: LogIndex): void {
+    if (index <= this.#log.persistedIndex) return;
+    this.#log.persistedIndex = index;
+    // Thesis §10.2.1: the leader writes its own disk in parallel with replication and
+    // counts itself toward the commit quorum only once its entries are durable.
+    if (this.#role === Role.Leader) this.#maybeCommit();
+  }
+
+  /** `hardState` is on disk: a candidate's own vote in it now counts (asynchronous persistence). */
+  #markHardStateDurable(hardState: HardState): void {
     this.#durableHardState = hardState;
-    // The newest mark still in the log (same index and term: the same entry, §5.3) covers
-    // everything before it.
-    for (const mark of marks) {
-      if (mark.index > this.#log.handedOutIndex || this.#log.term(mark.index) !== mark.term) continue;
-      if (mark.index > this.#log.persistedIndex) {
-        this.#log.persistedIndex = mark.index;
-        // Thesis §10.2.1: the leader writes its own disk in parallel with replication and
-        // counts itself toward the commit quorum only once its entries are durable.
-        if (this.#role === Role.Leader) this.#maybeCommit();
-      }
-      break;
-    }
-    this.#countOwnVoteOnceDurable();
+    if (this.#role !== Role.Candidate || this.#votes.has(this.#id) || !this.#ownVoteDurable()) return;
+    this.#votes.set(this.#id, true);
+    this.#afterTally();
   }
 
   /** Whether this node's vote for itself in the current term is on disk. */
   #ownVoteDurable(): boolean {
     return this.#durableHardState.currentTerm === this.#currentTerm && this.#durableHardState.votedFor === this.#id;
-  }
-
-  /** Asynchronous persistence: a candidate's own vote counts from the moment it is durable. */
-  #countOwnVoteOnceDurable(): void {
-    if (this.#role !== Role.Candidate || this.#votes.has(this.#id) || !this.#ownVoteDurable()) return;
-    this.#votes.set(this.#id, true);
-    this.#afterTally();
   }
 
   /** Cheap invariants re-checked at every advance(): a violation means the state can no longer be trusted. */
@@ -1116,7 +1110,7 @@ export class RawNode {
     const term = preVote ? this.#currentTerm + 1 : this.#currentTerm;
     // A pre-vote binds nothing. A real vote for ourselves counts at once when the host
     // persists synchronously (nothing can reach us before it is durable); with
-    // asynchronous persistence only once it is durable (#countOwnVoteOnceDurable).
+    // asynchronous persistence only once it is durable (#markHardStateDurable).
     const countNow = preVote || !this.#config.asyncPersistence || this.#ownVoteDurable() || this.#config.testOnlyBugs.countOwnVoteBeforeDurable === true;
     if (countNow) this.#votes.set(this.#id, true);
     if (tallyVotes(this.#voters, this.#votes) === VoteResult.Won) {

@@ -18,7 +18,7 @@
 import { describeMessage } from '../raft/describe.js';
 import { RawNode, createConfig } from '../raft/raw-node.js';
 import type { PersistToken } from '../raft/raw-node.js';
-import type { Entry, Message, NodeId, Ready, Snapshot, Status, TestOnlyBugs } from '../raft/types.js';
+import type { Entry, HardState, Message, NodeId, Ready, Snapshot, Status, TestOnlyBugs } from '../raft/types.js';
 import { Role } from '../raft/types.js';
 import { EMPTY_STATE_HASH, InvariantChecker, InvariantViolation, Property, chainStateHash, dataKey } from './checker.js';
 import { SimDisk } from './disk.js';
@@ -226,6 +226,16 @@ interface AsyncSync {
   readonly messages: readonly Message[];
   /** The disk's writeSequence when it started: it covers exactly the writes up to there. */
   readonly writeSequence: number;
+}
+
+/** Whether writing `hardState` (after `previous`) records a new vote for another node. */
+function grantsVoteTo(self: NodeId, hardState: HardState | null, previous: HardState): boolean {
+  return (
+    hardState !== null &&
+    hardState.votedFor !== 0 &&
+    hardState.votedFor !== self &&
+    (hardState.votedFor !== previous.votedFor || hardState.currentTerm !== previous.currentTerm)
+  );
 }
 
 function cleanUnsynced(): SimNode['unsynced'] {
@@ -676,43 +686,17 @@ class Simulation {
         }
       }
       for (const message of ready.messages) this.#send(message);
+      const grantsVote = grantsVoteTo(node.id, ready.hardState, previousHardState);
       if (this.profile.asyncPersistence) {
-        const hardState = ready.hardState;
-        if (hardState !== null && hardState.votedFor !== 0 && hardState.votedFor !== node.id) {
-          node.unsynced.grantsVote ||= hardState.votedFor !== previousHardState.votedFor || hardState.currentTerm !== previousHardState.currentTerm;
-        }
+        node.unsynced.grantsVote ||= grantsVote;
         this.#afterWriteAsync(node, raw, ready, status);
         continue;
       }
       if (ready.entries.length > 0 || ready.hardState !== null || snapshot !== null) {
         node.pending = ready;
-        const latencyTicks = this.profile.diskLatencyMinTicks + this.#faultRandom.float() * (this.#diskLatencyMaxTicks - this.profile.diskLatencyMinTicks);
-        this.#schedule(latencyTicks, { type: 'syncDone', node: node.id, incarnation: node.incarnation });
-        const hardState = ready.hardState;
-        const grantsVote =
-          hardState !== null &&
-          hardState.votedFor !== 0 &&
-          hardState.votedFor !== node.id &&
-          (hardState.votedFor !== previousHardState.votedFor || hardState.currentTerm !== previousHardState.currentTerm);
-        const crashProbability = grantsVote ? this.profile.crashAfterVoteProbability : this.profile.crashDuringSyncProbability;
-        if (this.#phase === 'safety' && this.#faultRandom.chance(crashProbability)) {
-          this.#schedule(this.#faultRandom.float() * latencyTicks, { type: 'crash', node: node.id, incarnation: node.incarnation });
-        }
+        this.#scheduleSync(node, grantsVote);
       }
-      if (
-        ready.softState?.role === Role.Leader &&
-        this.#phase === 'safety' &&
-        this.#faultRandom.chance(this.profile.crashNewLeaderProbability)
-      ) {
-        this.#schedule(this.#faultRandom.float() * CRASH_NEW_LEADER_WITHIN_TICKS, { type: 'crash', node: node.id, incarnation: node.incarnation });
-      }
-      if (
-        ready.softState?.role === Role.Leader &&
-        this.#phase === 'safety' &&
-        this.#faultRandom.chance(this.profile.isolateNewLeaderProbability)
-      ) {
-        this.#schedule(this.#faultRandom.float() * ISOLATE_NEW_LEADER_WITHIN_TICKS, { type: 'isolate', node: node.id });
-      }
+      this.#newLeaderFaults(node, ready);
       if (node.pending !== null) return;
       this.#finish(node, raw, ready, status);
     }
@@ -735,12 +719,7 @@ class Simulation {
     } else {
       unsynced.messages.push(...ready.messagesAfterPersist);
     }
-    if (ready.softState?.role === Role.Leader && this.#phase === 'safety' && this.#faultRandom.chance(this.profile.crashNewLeaderProbability)) {
-      this.#schedule(this.#faultRandom.float() * CRASH_NEW_LEADER_WITHIN_TICKS, { type: 'crash', node: node.id, incarnation: node.incarnation });
-    }
-    if (ready.softState?.role === Role.Leader && this.#phase === 'safety' && this.#faultRandom.chance(this.profile.isolateNewLeaderProbability)) {
-      this.#schedule(this.#faultRandom.float() * ISOLATE_NEW_LEADER_WITHIN_TICKS, { type: 'isolate', node: node.id });
-    }
+    this.#newLeaderFaults(node, ready);
     this.#applyReady(node, ready, status);
     const token = this.#core(node, () => raw.advance({ durable }));
     if (!durable) unsynced.token = token;
@@ -753,11 +732,27 @@ class Simulation {
     const { token, messages, grantsVote } = node.unsynced;
     node.syncInFlight = { token, messages, writeSequence: node.disk.writeSequence };
     node.unsynced = cleanUnsynced();
+    this.#scheduleSync(node, grantsVote);
+  }
+
+  /** An fdatasync completes after a drawn disk latency; the node may crash before it does. */
+  #scheduleSync(node: SimNode, grantsVote: boolean): void {
     const latencyTicks = this.profile.diskLatencyMinTicks + this.#faultRandom.float() * (this.#diskLatencyMaxTicks - this.profile.diskLatencyMinTicks);
     this.#schedule(latencyTicks, { type: 'syncDone', node: node.id, incarnation: node.incarnation });
     const crashProbability = grantsVote ? this.profile.crashAfterVoteProbability : this.profile.crashDuringSyncProbability;
     if (this.#phase === 'safety' && this.#faultRandom.chance(crashProbability)) {
       this.#schedule(this.#faultRandom.float() * latencyTicks, { type: 'crash', node: node.id, incarnation: node.incarnation });
+    }
+  }
+
+  /** Figure 8's pattern and its cousin: a new leader crashes, or is cut off, soon after winning. */
+  #newLeaderFaults(node: SimNode, ready: Ready): void {
+    if (ready.softState?.role !== Role.Leader || this.#phase !== 'safety') return;
+    if (this.#faultRandom.chance(this.profile.crashNewLeaderProbability)) {
+      this.#schedule(this.#faultRandom.float() * CRASH_NEW_LEADER_WITHIN_TICKS, { type: 'crash', node: node.id, incarnation: node.incarnation });
+    }
+    if (this.#faultRandom.chance(this.profile.isolateNewLeaderProbability)) {
+      this.#schedule(this.#faultRandom.float() * ISOLATE_NEW_LEADER_WITHIN_TICKS, { type: 'isolate', node: node.id });
     }
   }
 

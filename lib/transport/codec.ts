@@ -66,23 +66,14 @@ const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false });
 
 
-function toTuple(message: Message): unknown[] {
+/** The wire tuple of every message but AppendEntries (writeAppendEntries writes that one). */
+function toTuple(message: Exclude<Message, AppendEntries>): unknown[] {
   const header = [TYPE_TAG[message.type], message.term, message.from, message.to];
   switch (message.type) {
     case MessageType.RequestVote:
       return [...header, message.preVote, message.lastLogIndex, message.lastLogTerm, message.transfer];
     case MessageType.RequestVoteResponse:
       return [...header, message.preVote, message.voteGranted];
-    case MessageType.AppendEntries: {
-      const flat: unknown[] = new Array(message.entries.length * FIELDS_PER_WIRE_ENTRY);
-      let position = 0;
-      for (const entry of message.entries) {
-        flat[position++] = entry.index;
-        flat[position++] = entry.term;
-        flat[position++] = entry.data;
-      }
-      return [...header, message.prevLogIndex, message.prevLogTerm, message.leaderCommit, flat];
-    }
     case MessageType.AppendEntriesResponse:
       return [...header, message.success, message.index, message.conflictTerm, message.conflictIndex];
     case MessageType.Heartbeat:
@@ -118,7 +109,8 @@ export function encodeRaftBatch(messages: readonly Message[]): Uint8Array {
   return out.take();
 }
 
-/** The tuple toTuple makes of an AppendEntries, written directly: the hot message. */
+/** An AppendEntries' tuple, [...header, prevLogIndex, prevLogTerm, leaderCommit,
+ *  [index, term, data, ...]], written directly: the hot message. */
 function writeAppendEntries(out: MsgpackWriter, message: AppendEntries): void {
   out.arrayHeader(HEADER_FIELD_COUNT + FIELDS[MessageType.AppendEntries].length);
   out.uint(TYPE_TAG[MessageType.AppendEntries]);

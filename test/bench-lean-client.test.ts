@@ -6,7 +6,9 @@ import test from 'ava';
 import { MessageChannel } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { LeanClient } from '../lib/bench/lean-client.js';
-import type { RequestFailure } from '../lib/bench/lean-client.js';
+import type { LeanRequests, RequestFailure } from '../lib/bench/lean-client.js';
+import type { MsgpackWriter } from '../lib/transport/msgpack-writer.js';
+import { pack } from 'msgpackr';
 import { NodeReplyCode, decodeClientBatch, encodeReplyBatch } from '../lib/cluster/protocol.js';
 import type { ClientFrame, ErrorReply, OkReply, Reply } from '../lib/cluster/protocol.js';
 import type { JsonValue } from '../lib/cluster/types.js';
@@ -44,24 +46,64 @@ function fakeNode(script: Script): FakeNode {
 const ok = (value: JsonValue = null): Answer => ({ ok: true, value });
 const refuse = (code: string, leaderId = 0): Answer => ({ ok: false, code, message: code, leaderId });
 
-function put(client: LeanClient, session: number, key: string, value: JsonValue): Promise<RequestFailure | null> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`put ${key} got no answer in ${WAIT_MS} ms`)), WAIT_MS);
-    client.put(session, key, value, (failure) => {
-      clearTimeout(timer);
-      resolve(failure);
+interface Outcome {
+  readonly failure: RequestFailure | null;
+  readonly value: JsonValue;
+}
+
+/** The client's caller: each put's key and value by tag, each outcome to the promise that waits for it. */
+class Requests implements LeanRequests {
+  private readonly puts = new Map<number, { key: string; value: JsonValue }>();
+  private readonly waiting = new Map<number, (outcome: Outcome) => void>();
+  private nextTag = 0;
+
+  writePut(out: MsgpackWriter, tag: number): void {
+    const put = this.puts.get(tag);
+    if (put === undefined) throw new Error(`writePut for unknown tag ${tag}`);
+    out.str(put.key);
+    out.raw(pack(put.value));
+  }
+
+  done(tag: number, failure: RequestFailure | null, value: JsonValue): void {
+    const resolve = this.waiting.get(tag);
+    if (resolve === undefined) throw new Error(`done twice (or never asked) for tag ${tag}`);
+    this.waiting.delete(tag);
+    this.puts.delete(tag);
+    resolve({ failure, value });
+  }
+
+  put(client: LeanClient, session: number, key: string, value: JsonValue): Promise<RequestFailure | null> {
+    const tag = this.nextTag++;
+    this.puts.set(tag, { key, value });
+    return this.wait(tag, `put ${key}`, () => client.put(session, tag)).then((outcome) => outcome.failure);
+  }
+
+  get(client: LeanClient, key: string): Promise<Outcome> {
+    const tag = this.nextTag++;
+    return this.wait(tag, `get ${key}`, () => client.get(key, tag));
+  }
+
+  private wait(tag: number, what: string, send: () => void): Promise<Outcome> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${what} got no answer in ${WAIT_MS} ms`)), WAIT_MS);
+      this.waiting.set(tag, (outcome) => {
+        clearTimeout(timer);
+        resolve(outcome);
+      });
+      send();
     });
-  });
+  }
 }
 
 test('a NOT_LEADER redirect resends the same bytes to the leader; ackedBelow advances', async (t) => {
   const follower = fakeNode(() => refuse(NodeReplyCode.NotLeader, 2));
   const leader = fakeNode(() => ok());
-  const client = new LeanClient([1, 2], [{ node: 1, port: follower.port }, { node: 2, port: leader.port }], 2000);
+  const requests = new Requests();
+  const client = new LeanClient([1, 2], [{ node: 1, port: follower.port }, { node: 2, port: leader.port }], 2000, requests);
   try {
     await client.openSessions(1);
-    t.is(await put(client, 0, 'a', 'x'), null);
-    t.is(await put(client, 0, 'b', 'y'), null);
+    t.is(await requests.put(client, 0, 'a', 'x'), null);
+    t.is(await requests.put(client, 0, 'b', 'y'), null);
     // The follower saw the registration and the first put, then the client went to the leader.
     const writes = (frames: ClientFrame[]): Uint8Array[] => frames.flatMap((frame) => (frame.t === 'w' ? [frame.command] : []));
     const atFollower = writes(follower.received);
@@ -70,15 +112,22 @@ test('a NOT_LEADER redirect resends the same bytes to the leader; ackedBelow adv
     t.deepEqual(atLeader[0], atFollower[0], 'the registration was resent byte for byte');
     const commands = atLeader.map((bytes) => decodeCommand(bytes));
     t.is(commands[0]!.type, 'register');
-    const requests = commands.filter((command) => command.type === 'request');
+    const puts = commands.filter((command) => command.type === 'request');
     t.deepEqual(
-      requests.map((command) => [command.seq, command.ackedBelow]),
+      puts.map((command) => [command.seq, command.ackedBelow]),
       [
         [1, 1],
         [2, 2],
       ],
     );
-    t.true(requests.every((command) => command.clientId === commands[0]!.clientId));
+    t.true(puts.every((command) => command.clientId === commands[0]!.clientId));
+    t.deepEqual(
+      puts.map((command) => command.operation),
+      [
+        { op: 'put', key: 'a', value: 'x' },
+        { op: 'put', key: 'b', value: 'y' },
+      ],
+    );
   } finally {
     client.close();
   }
@@ -100,13 +149,18 @@ test('a full proposal queue is retried; LEADERSHIP_LOST and silence end as indet
         return refuse('VALUE_TOO_LARGE');
     }
   });
-  const client = new LeanClient([1], [{ node: 1, port: node.port }], 300);
+  const requests = new Requests();
+  const client = new LeanClient([1], [{ node: 1, port: node.port }], 300, requests);
   try {
     await client.openSessions(1);
-    t.is(await put(client, 0, 'queue-full', 1), null);
-    t.deepEqual(await put(client, 0, 'lost', 1), { code: NodeReplyCode.LeadershipLost, indeterminate: true });
-    t.deepEqual(await put(client, 0, 'silent', 1), { code: 'TIMEOUT', indeterminate: true });
-    t.deepEqual(await put(client, 0, 'refused', 1), { code: 'VALUE_TOO_LARGE', indeterminate: false });
+    t.is(await requests.put(client, 0, 'queue-full', 1), null);
+    // The refused put and its retry carry the same bytes: same clientId, seq and ackedBelow.
+    const queueFull = node.received.flatMap((frame) => (frame.t === 'w' && decodeCommand(frame.command).type === 'request' ? [frame.command] : []));
+    t.is(queueFull.length, 2);
+    t.deepEqual(queueFull[1], queueFull[0]);
+    t.deepEqual(await requests.put(client, 0, 'lost', 1), { code: NodeReplyCode.LeadershipLost, indeterminate: true });
+    t.deepEqual(await requests.put(client, 0, 'silent', 1), { code: 'TIMEOUT', indeterminate: true });
+    t.deepEqual(await requests.put(client, 0, 'refused', 1), { code: 'VALUE_TOO_LARGE', indeterminate: false });
   } finally {
     client.close();
   }
@@ -114,10 +168,10 @@ test('a full proposal queue is retried; LEADERSHIP_LOST and silence end as indet
 
 test('reads come back with their value', async (t) => {
   const node = fakeNode((frame) => (frame.t === 'r' ? ok(`value of ${frame.key}`) : ok()));
-  const client = new LeanClient([1], [{ node: 1, port: node.port }], 2000);
+  const requests = new Requests();
+  const client = new LeanClient([1], [{ node: 1, port: node.port }], 2000, requests);
   try {
-    const value = await new Promise<JsonValue>((resolve, reject) => client.get('k1', (failure, read) => (failure === null ? resolve(read) : reject(new Error(failure.code)))));
-    t.is(value, 'value of k1');
+    t.deepEqual(await requests.get(client, 'k1'), { failure: null, value: 'value of k1' });
   } finally {
     client.close();
   }

@@ -4,7 +4,8 @@
 import test from 'ava';
 import { pipelineLimit } from '../lib/bench/baseline.js';
 import type { BaselineMeasurements } from '../lib/bench/baseline.js';
-import { makeValue, parseValue } from '../lib/bench/load.js';
+import { keyName, makeValue, parseValue, writeKeyName, writeMadeValue } from '../lib/bench/load.js';
+import { MsgpackWriter, decimalLength } from '../lib/transport/msgpack-writer.js';
 import { summarizeProfile } from '../lib/bench/profile.js';
 import { BenchUsageError, parseBenchArgs } from '../lib/bench/options.js';
 
@@ -48,6 +49,30 @@ test('values are exactly value-size bytes of JSON and carry generator and seq', 
   t.is(parseValue(null), null);
   t.is(parseValue(17), null);
   t.is(parseValue('garbage'), null);
+});
+
+test('keys and values written without building their strings are the strings\' msgpack bytes', (t) => {
+  const writer = new MsgpackWriter(8);
+  const reference = new MsgpackWriter(8);
+  for (const index of [0, 9, 10, 99_999, 2 ** 31, Number.MAX_SAFE_INTEGER]) {
+    writer.reset();
+    reference.reset();
+    writeKeyName(writer, index);
+    reference.str(keyName(index));
+    t.deepEqual([...writer.written()], [...reference.written()], `key ${index}`);
+  }
+  // Sizes around each msgpack string header (fixstr < 32, str8 < 256, str16) and a prefix longer than the size.
+  for (const valueBytes of [1, 10, 33, 34, 128, 257, 258, 1024, 70_000]) {
+    for (const [generatorId, seq] of [[0, 1], [3, 123_456], [15, Number.MAX_SAFE_INTEGER]] as const) {
+      writer.reset();
+      reference.reset();
+      writeMadeValue(writer, generatorId, seq, valueBytes);
+      reference.str(makeValue(generatorId, seq, valueBytes, 'x'.repeat(valueBytes)));
+      t.deepEqual([...writer.written()], [...reference.written()], `value of ${valueBytes} bytes, generator ${generatorId}, seq ${seq}`);
+    }
+  }
+  t.throws(() => decimalLength(-1), { instanceOf: RangeError });
+  t.throws(() => decimalLength(0.5), { instanceOf: RangeError });
 });
 
 test('pipeline limit: the arithmetic printed by --baseline', (t) => {

@@ -2,6 +2,8 @@ import test from 'ava';
 import { createPrng, testSeed } from './helpers/seed.js';
 import { pack } from 'msgpackr';
 import {
+  putPrefix,
+  writePutHead,
   decodeCommand,
   describeCommand,
   encodeCommand,
@@ -270,4 +272,25 @@ test('a client batch frame with its command encoded in place carries exactly wri
   writeCommand(reference, command);
   t.deepEqual(frame.t === 'w' ? [...frame.command] : [], [...reference.written()]);
   t.deepEqual(decodeCommand(frame.t === 'w' ? frame.command : new Uint8Array()), command);
+});
+
+test('a put written as putPrefix + writePutHead + key + value is writeCommand\'s put, byte for byte (seeded)', (t) => {
+  const seed = testSeed('KV_TEST_SEED');
+  const random = createPrng(seed);
+  const writer = new MsgpackWriter(8);
+  for (let i = 0; i < 300; i++) {
+    // Ids as long as a UUID, and shorter and longer ones (every str header form).
+    const clientId = Array.from({ length: i % 3 === 0 ? 36 : 1 + Math.floor(random() * 300) }, () => 'abcdef0123456789-'[Math.floor(random() * 17)]).join('');
+    const seq = Math.floor(random() * 2 ** (1 + Math.floor(random() * 52)));
+    const ackedBelow = Math.floor(random() * (seq + 1));
+    const key = `key-${Math.floor(random() * 1e9)}`;
+    const value = random() < 0.5 ? 'v'.repeat(Math.floor(random() * 300)) : Math.floor(random() * 1e6);
+    const command: Command = { type: 'request', clientId, seq, ackedBelow, operation: { op: 'put', key, value } };
+    writer.reset();
+    writePutHead(writer, putPrefix(clientId), seq, ackedBelow);
+    writer.str(key);
+    if (typeof value === 'string') writer.str(value);
+    else writer.uint(value);
+    t.deepEqual([...writer.written()], [...encodeCommand(command)], `seed ${seed}, case ${i}`);
+  }
 });

@@ -22,13 +22,17 @@ import type { JsonValue } from '../cluster/types.js';
 import { createPrng } from '../raft/prng.js';
 import { encodeHistogram, newLatencyHistogram, recordLatencyMs } from './histogram.js';
 import { LeanClient } from './lean-client.js';
-import type { RequestDone, RequestFailure } from './lean-client.js';
+import type { LeanRequests, RequestFailure } from './lean-client.js';
+import { decimalLength } from '../transport/msgpack-writer.js';
+import type { MsgpackWriter } from '../transport/msgpack-writer.js';
 import { BENCH_LIMITS, PROGRESS_SLOTS_PER_GENERATOR, ProgressSlot } from './types.js';
 import type { LoadResult, LoadTask, MissingWrite, VerifyResult, WireCounts } from './types.js';
 
 /** JSON adds two quote characters around a string value. */
 const JSON_STRING_QUOTES = 2;
 const NO_FREE_KEY = -1;
+/** The key slot of a read (it owns no key). */
+const NO_KEY = -1;
 
 export function keyName(index: number): string {
   return `k${index}`;
@@ -39,6 +43,29 @@ export function keyName(index: number): string {
 export function makeValue(generatorId: number, seq: number, valueBytes: number, padding: string): string {
   const prefix = `${generatorId}:${seq}:`;
   return prefix + padding.slice(0, Math.max(0, valueBytes - JSON_STRING_QUOTES - prefix.length));
+}
+
+const ASCII_K = 0x6b;
+const ASCII_COLON = 0x3a;
+const ASCII_X = 0x78;
+
+/** Writes keyName(index) as a msgpack string, without building the string. */
+export function writeKeyName(out: MsgpackWriter, index: number): void {
+  out.strHeader(1 + decimalLength(index));
+  out.byte(ASCII_K);
+  out.asciiDigits(index);
+}
+
+/** Writes makeValue(generatorId, seq, valueBytes, 'x'.repeat(valueBytes)) as a msgpack string, without building it. */
+export function writeMadeValue(out: MsgpackWriter, generatorId: number, seq: number, valueBytes: number): void {
+  const prefixBytes = decimalLength(generatorId) + 1 + decimalLength(seq) + 1;
+  const paddingBytes = Math.max(0, valueBytes - JSON_STRING_QUOTES - prefixBytes);
+  out.strHeader(prefixBytes + paddingBytes);
+  out.asciiDigits(generatorId);
+  out.byte(ASCII_COLON);
+  out.asciiDigits(seq);
+  out.byte(ASCII_COLON);
+  out.fill(ASCII_X, paddingBytes);
 }
 
 export function parseValue(value: unknown): { generatorId: number; seq: number } | null {
@@ -57,12 +84,19 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** The generator's side of a request, by tag: what the clients below ask of it. */
+interface LoadRequests extends LeanRequests {
+  /** Put `tag`'s key and value as strings (for the public client, which takes strings). */
+  keyOf(tag: number): string;
+  valueOf(tag: number): string;
+}
+
 /** What the generator drives: the lean bench client, or the public KvClient. */
 interface LoadClient {
   open(): Promise<void>;
   wire(): WireCounts | null;
-  put(session: number, key: string, value: JsonValue, done: RequestDone): void;
-  get(key: string, done: RequestDone): void;
+  put(session: number, tag: number): void;
+  get(key: string, tag: number): void;
   close(): void;
 }
 
@@ -71,8 +105,9 @@ class LeanLoadClient implements LoadClient {
 
   constructor(
     private readonly task: LoadTask,
+    requests: LoadRequests,
   ) {
-    this.client = new LeanClient(task.nodeIds, task.ports, BENCH_LIMITS.requestTimeoutMs);
+    this.client = new LeanClient(task.nodeIds, task.ports, BENCH_LIMITS.requestTimeoutMs, requests);
   }
 
   open(): Promise<void> {
@@ -83,12 +118,12 @@ class LeanLoadClient implements LoadClient {
     return { ...this.client.wire };
   }
 
-  put(session: number, key: string, value: JsonValue, done: RequestDone): void {
-    this.client.put(session, key, value, done);
+  put(session: number, tag: number): void {
+    this.client.put(session, tag);
   }
 
-  get(key: string, done: RequestDone): void {
-    this.client.get(key, done);
+  get(key: string, tag: number): void {
+    this.client.get(key, tag);
   }
 
   close(): void {
@@ -101,7 +136,10 @@ class KvLoadClient implements LoadClient {
   private readonly hub: ClientHub;
   private readonly clients: KvClient[];
 
-  constructor(task: LoadTask) {
+  constructor(
+    task: LoadTask,
+    private readonly requests: LoadRequests,
+  ) {
     this.hub = new ClientHub(task.nodeIds, { maxValueBytes: task.maxValueBytes });
     for (const { node, port } of task.ports) this.hub.connect(node, port);
     this.clients = Array.from({ length: task.clients }, () => this.hub.client({ timeoutMs: BENCH_LIMITS.requestTimeoutMs }));
@@ -115,17 +153,17 @@ class KvLoadClient implements LoadClient {
     return null;
   }
 
-  put(session: number, key: string, value: JsonValue, done: RequestDone): void {
-    this.clients[session]!.put(key, value).then(
-      () => done(null, null),
-      (error: unknown) => done(errorCode(error), null),
+  put(session: number, tag: number): void {
+    this.clients[session]!.put(this.requests.keyOf(tag), this.requests.valueOf(tag)).then(
+      () => this.requests.done(tag, null, null),
+      (error: unknown) => this.requests.done(tag, errorCode(error), null),
     );
   }
 
-  get(key: string, done: RequestDone): void {
+  get(key: string, tag: number): void {
     this.clients[0]!.get(key).then(
-      (value) => done(null, value),
-      (error: unknown) => done(errorCode(error), null),
+      (value) => this.requests.done(tag, null, value),
+      (error: unknown) => this.requests.done(tag, errorCode(error), null),
     );
   }
 
@@ -134,11 +172,20 @@ class KvLoadClient implements LoadClient {
   }
 }
 
-class LoadGenerator {
+class LoadGenerator implements LoadRequests {
   private readonly client: LoadClient;
   private readonly random: () => number;
   private readonly progress: Int32Array;
   private readonly padding: string;
+  // Per request in flight, by tag: when its latency clock started, its session, its key
+  // slot (NO_KEY for a read) and, for a put, its seq. Tags are reused once done.
+  private readonly tagSince: number[] = [];
+  private readonly tagSession: number[] = [];
+  private readonly tagKeySlot: number[] = [];
+  private readonly tagSeq: number[] = [];
+  private readonly freeTags: number[] = [];
+  /** Closed loop: each completion issues the next request of its session. */
+  private reissue = false;
   /** Keys this generator writes: index = generatorId + slot * generators. */
   private readonly ownedKeys: number;
   private readonly keyBusy: Uint8Array;
@@ -165,7 +212,7 @@ class LoadGenerator {
   private readonly measureEndsAt: number;
 
   constructor(private readonly task: LoadTask) {
-    this.client = task.client === 'lean' ? new LeanLoadClient(task) : new KvLoadClient(task);
+    this.client = task.client === 'lean' ? new LeanLoadClient(task, this) : new KvLoadClient(task, this);
     this.nextSeq = task.seqStart;
     this.random = createPrng(task.seed);
     this.progress = new Int32Array(task.progress);
@@ -233,28 +280,12 @@ class LoadGenerator {
     return NO_FREE_KEY;
   }
 
-  /**
-   * Issues one request through `session`; `since` is when its latency clock started and
-   * `then` runs after it completed and was recorded. False when no key is free.
-   */
-  private issue(session: number, since: number, then: () => void): boolean {
+  /** Issues one request through `session` whose latency clock started at `since`. False when no key is free. */
+  private issue(session: number, since: number): boolean {
     if (this.task.readFraction > 0 && this.random() < this.task.readFraction) {
+      const tag = this.newTag(session, since, NO_KEY, 0);
       this.outstanding++;
-      this.client.get(keyName(Math.floor(this.random() * this.task.keys)), (failure) => {
-        const now = performance.now();
-        if (failure === null) {
-          this.bump(ProgressSlot.ReadsOk);
-          if (this.inWindow(now)) {
-            this.readsOk++;
-            recordLatencyMs(this.readHistogram, now - since);
-          }
-        } else {
-          this.readErrors++;
-          this.countError(`read ${failure.code}`);
-        }
-        this.settleOne();
-        then();
-      });
+      this.client.get(keyName(Math.floor(this.random() * this.task.keys)), tag);
       return true;
     }
     const slot = this.pickFreeKey();
@@ -263,9 +294,55 @@ class LoadGenerator {
     this.keyBusy[slot] = 1;
     this.lastIssuedSeq[slot] = seq;
     this.outstanding++;
-    const key = keyName(this.task.generatorId + slot * this.task.generators);
-    this.client.put(session, key, makeValue(this.task.generatorId, seq, this.task.valueBytes, this.padding), (failure) => {
-      const now = performance.now();
+    this.client.put(session, this.newTag(session, since, slot, seq));
+    return true;
+  }
+
+  private newTag(session: number, since: number, keySlot: number, seq: number): number {
+    const tag = this.freeTags.pop() ?? this.tagSince.length;
+    this.tagSince[tag] = since;
+    this.tagSession[tag] = session;
+    this.tagKeySlot[tag] = keySlot;
+    this.tagSeq[tag] = seq;
+    return tag;
+  }
+
+  private keyOfSlot(slot: number): number {
+    return this.task.generatorId + slot * this.task.generators;
+  }
+
+  writePut(out: MsgpackWriter, tag: number): void {
+    writeKeyName(out, this.keyOfSlot(this.tagKeySlot[tag]!));
+    writeMadeValue(out, this.task.generatorId, this.tagSeq[tag]!, this.task.valueBytes);
+  }
+
+  keyOf(tag: number): string {
+    return keyName(this.keyOfSlot(this.tagKeySlot[tag]!));
+  }
+
+  valueOf(tag: number): string {
+    return makeValue(this.task.generatorId, this.tagSeq[tag]!, this.task.valueBytes, this.padding);
+  }
+
+  done(tag: number, failure: RequestFailure | null): void {
+    const now = performance.now();
+    const since = this.tagSince[tag]!;
+    const session = this.tagSession[tag]!;
+    const slot = this.tagKeySlot[tag]!;
+    const seq = this.tagSeq[tag]!;
+    this.freeTags.push(tag);
+    if (slot === NO_KEY) {
+      if (failure === null) {
+        this.bump(ProgressSlot.ReadsOk);
+        if (this.inWindow(now)) {
+          this.readsOk++;
+          recordLatencyMs(this.readHistogram, now - since);
+        }
+      } else {
+        this.readErrors++;
+        this.countError(`read ${failure.code}`);
+      }
+    } else {
       this.keyBusy[slot] = 0;
       if (failure === null) {
         // Acknowledged means committed and applied: only now does it count.
@@ -281,10 +358,9 @@ class LoadGenerator {
         if (failure.indeterminate) this.writesIndeterminate++;
         this.countError(`write ${failure.code}`);
       }
-      this.settleOne();
-      then();
-    });
-    return true;
+    }
+    this.settleOne();
+    if (this.reissue) this.next(session);
   }
 
   private settleOne(): void {
@@ -310,31 +386,32 @@ class LoadGenerator {
 
   /** N outstanding requests per session, each re-issued as soon as it completes. */
   private closedLoop(): Promise<void> {
-    const chain = (session: number): void => {
-      if (performance.now() >= this.measureEndsAt) {
-        this.loopsRunning--;
-        this.checkFinished();
-        return;
-      }
-      // Options validation guarantees a free key for every outstanding request.
-      if (!this.issue(session, performance.now(), () => chain(session))) {
-        throw new Error('closed loop invariant violated: no free key for an outstanding request');
-      }
-    };
+    this.reissue = true;
     for (let session = 0; session < this.task.clients; session++) {
       for (let i = 0; i < this.task.inflightPerClient; i++) {
         this.loopsRunning++;
-        chain(session);
+        this.next(session);
       }
     }
     return Promise.resolve();
+  }
+
+  /** Closed loop: the next request of one of `session`'s loops, or the loop's end. */
+  private next(session: number): void {
+    const now = performance.now();
+    if (now >= this.measureEndsAt) {
+      this.loopsRunning--;
+      this.checkFinished();
+      return;
+    }
+    // Options validation guarantees a free key for every outstanding request.
+    if (!this.issue(session, now)) throw new Error('closed loop invariant violated: no free key for an outstanding request');
   }
 
   /** Requests fall due at fixed intervals from the start, whatever the system does. */
   private async openLoop(ratePerSecond: number): Promise<void> {
     const intervalMs = 1000 / ratePerSecond;
     const maxOutstanding = Math.min(BENCH_LIMITS.openLoopMaxOutstanding, this.ownedKeys);
-    const nothing = (): void => undefined;
     let issued = 0;
     let nextSession = 0;
     for (;;) {
@@ -342,7 +419,7 @@ class LoadGenerator {
       if (now >= this.measureEndsAt) break;
       const due = Math.floor((now - this.startAt) / intervalMs) + 1;
       while (issued < due && this.outstanding < maxOutstanding) {
-        if (!this.issue(nextSession, this.startAt + issued * intervalMs, nothing)) break;
+        if (!this.issue(nextSession, this.startAt + issued * intervalMs)) break;
         nextSession = (nextSession + 1) % this.task.clients;
         issued++;
       }

@@ -116,6 +116,9 @@ class BatchWriter {
 /** Client frames, encoded as they are added: [[1, rid, command bin] | [2, rid, key], ...]. */
 export class ClientBatchWriter {
   private readonly writer = new BatchWriter();
+  /** The write begun with beginWrite(): its writer and where its bin32 header is. */
+  private openOut: MsgpackWriter | null = null;
+  private openWrite = 0;
 
   get count(): number {
     return this.writer.count;
@@ -127,10 +130,25 @@ export class ClientBatchWriter {
 
   /** A write frame whose command is encoded in place (writeCommand), inside a bin32. */
   writeCommand(rid: number, command: Command): void {
+    writeCommand(this.beginWrite(rid), command);
+    this.endWrite();
+  }
+
+  /**
+   * Starts a write frame whose command the caller encodes straight into the returned
+   * writer (one command, nothing else), then calls endWrite().
+   */
+  beginWrite(rid: number): MsgpackWriter {
     const out = this.frame(FrameTag.write, rid);
-    const header = out.bin32Placeholder();
-    writeCommand(out, command);
-    out.patchBin32(header);
+    this.openWrite = out.bin32Placeholder();
+    this.openOut = out;
+    return out;
+  }
+
+  endWrite(): void {
+    if (this.openOut === null) throw new Error('ClientBatchWriter.endWrite without beginWrite');
+    this.openOut.patchBin32(this.openWrite);
+    this.openOut = null;
   }
 
   read(rid: number, key: string): void {
@@ -205,9 +223,12 @@ export class FrameBatcher {
     else this.enqueueRead(node, frame.rid, frame.key);
   }
 
-  /** A write whose command is encoded straight into the batch (no buffer of its own). */
-  enqueueCommand(node: NodeId, rid: number, command: Command): void {
-    this.outbox(node).writeCommand(rid, command);
+  /**
+   * The batch going to `node` (its post is scheduled), for a write encoded straight into
+   * it: beginWrite(rid), the command, endWrite().
+   */
+  batchFor(node: NodeId): ClientBatchWriter {
+    return this.outbox(node);
   }
 
   enqueueWrite(node: NodeId, rid: number, command: Uint8Array): void {

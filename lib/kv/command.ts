@@ -145,6 +145,33 @@ export function writeCommand(out: MsgpackWriter, command: Command): void {
   }
 }
 
+/** Fields of a put: [request, clientId, seq, ackedBelow, put, key, value]. */
+const PUT_FIELDS = 7;
+
+/**
+ * The bytes every put of `clientId` starts with, for writePutHead: a client that sends
+ * many puts through one session encodes its id once.
+ */
+export function putPrefix(clientId: string): Uint8Array {
+  const out = new MsgpackWriter(64);
+  out.arrayHeader(PUT_FIELDS);
+  out.uint(CommandTag.request);
+  out.str(clientId);
+  return out.take();
+}
+
+/**
+ * A put written in two steps: this head (putPrefix's bytes, seq, ackedBelow, the put
+ * tag), then the caller writes the key and the value as two msgpack strings or values.
+ * The bytes are writeCommand's for the same put.
+ */
+export function writePutHead(out: MsgpackWriter, prefix: Uint8Array, seq: number, ackedBelow: number): void {
+  out.raw(prefix);
+  out.uint(seq);
+  out.uint(ackedBelow);
+  out.uint(OperationTag.put);
+}
+
 function writeValue(out: MsgpackWriter, value: JsonValue): void {
   if (typeof value === 'string') out.str(value);
   else if (value === null) out.nil();

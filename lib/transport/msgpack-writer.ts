@@ -154,6 +154,55 @@ export class MsgpackWriter {
     this.length = start + header + written;
   }
 
+  /**
+   * The header of a string of `byteLength` bytes, in the form str() would choose; the
+   * caller writes exactly that many bytes of text next (asciiDigits, fill). For text
+   * generated on the hot path without building a JS string first.
+   */
+  strHeader(byteLength: number): void {
+    this.reserve(5 + byteLength);
+    if (byteLength < 0x20) {
+      this.bytes[this.length++] = 0xa0 | byteLength;
+    } else if (byteLength < 0x100) {
+      this.bytes[this.length] = 0xd9;
+      this.bytes[this.length + 1] = byteLength;
+      this.length += 2;
+    } else if (byteLength < 0x10000) {
+      this.bytes[this.length] = 0xda;
+      this.view.setUint16(this.length + 1, byteLength);
+      this.length += 3;
+    } else {
+      this.bytes[this.length] = 0xdb;
+      this.view.setUint32(this.length + 1, byteLength);
+      this.length += 5;
+    }
+  }
+
+  /** The decimal digits of a non-negative safe integer as ASCII text (decimalLength(value) bytes). */
+  asciiDigits(value: number): void {
+    const length = decimalLength(value);
+    this.reserve(length);
+    let rest = value;
+    for (let at = this.length + length - 1; at >= this.length; at--) {
+      this.bytes[at] = 0x30 + (rest % 10);
+      rest = Math.floor(rest / 10);
+    }
+    this.length += length;
+  }
+
+  /** One byte (of text begun with strHeader). */
+  byte(value: number): void {
+    this.reserve(1);
+    this.bytes[this.length++] = value;
+  }
+
+  /** `count` copies of `byte`. */
+  fill(byte: number, count: number): void {
+    this.reserve(count);
+    this.bytes.fill(byte, this.length, this.length + count);
+    this.length += count;
+  }
+
   /** A short ASCII string, byte by byte (no encoder call, no view); false if it is not ASCII. */
   private asciiStr(text: string, start: number): boolean {
     const length = text.length;
@@ -204,6 +253,14 @@ export class MsgpackWriter {
     this.bytes = grown;
     this.view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
   }
+}
+
+/** How many decimal digits a non-negative safe integer has. */
+export function decimalLength(value: number): number {
+  if (!(Number.isSafeInteger(value) && value >= 0)) throw new RangeError(`${value} is not a safe non-negative integer`);
+  let length = 1;
+  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) length++;
+  return length;
 }
 
 /** Strings shorter than this are tried as ASCII, byte by byte, first. */

@@ -46,7 +46,8 @@ export interface KvStateMachineOptions {
 }
 
 interface Session {
-  /** Log index of the last register or request of this client: the LRU order. */
+  /** Log index of the last register or request of this client: the LRU order. Unique among
+   *  sessions (each log index touches one session), so the least recently active is well defined. */
   lastActivityIndex: number;
   /** Replies of seqs below this are forgotten; a request below it is stale. */
   floorSeq: number;
@@ -100,15 +101,17 @@ export function cloneJson(value: JsonValue): JsonValue {
 
 export class KvStateMachine {
   readonly #data = new Map<string, JsonValue>();
-  /** Iteration order is least recently active first (re-inserted on every activity). */
+  /**
+   * Iteration order is registration order (the same on every replica, and kept by
+   * snapshots). Activity only updates lastActivityIndex: reordering the Map on every
+   * request cost a delete and a set per write on every node.
+   */
   readonly #sessions = new Map<string, Session>();
   readonly #maxSessions: number;
   readonly #maxRepliesPerSession: number;
   readonly #disableSessions: boolean;
   /** Invariant: every entry up to here has been applied, in order, and none after it. */
   #appliedIndex = 0;
-  /** The last key of #sessions (the most recently active session), or null. */
-  #mostRecentClientId: string | null = null;
 
   constructor(options: KvStateMachineOptions = {}) {
     this.#maxSessions = options.maxSessions ?? KV_LIMITS.maxSessions;
@@ -198,28 +201,25 @@ export class KvStateMachine {
   #register(index: number, clientId: string): void {
     const existing = this.#sessions.get(clientId);
     if (existing !== undefined) {
-      this.#touch(clientId, existing, index);
+      existing.lastActivityIndex = index;
       return;
     }
     // Bounded table: evict the least recently active session. Driven only by log
-    // indexes, so every replica evicts the same one.
+    // indexes, so every replica evicts the same one. A scan, but only when a new
+    // session arrives at a full table.
     while (this.#sessions.size >= this.#maxSessions) {
-      const oldest = this.#sessions.keys().next();
-      if (oldest.done === true) break;
-      this.#sessions.delete(oldest.value);
+      let oldest: string | null = null;
+      let oldestIndex = Infinity;
+      for (const [id, session] of this.#sessions) {
+        if (session.lastActivityIndex < oldestIndex) {
+          oldest = id;
+          oldestIndex = session.lastActivityIndex;
+        }
+      }
+      if (oldest === null) break;
+      this.#sessions.delete(oldest);
     }
     this.#sessions.set(clientId, { lastActivityIndex: index, floorSeq: 0, replies: new Map() });
-    this.#mostRecentClientId = clientId;
-  }
-
-  #touch(clientId: string, session: Session, index: number): void {
-    session.lastActivityIndex = index;
-    // Re-insert so the Map's order stays "least recently active first" (unless it
-    // already is the most recent: a busy client sends runs of requests).
-    if (this.#mostRecentClientId === clientId) return;
-    this.#sessions.delete(clientId);
-    this.#sessions.set(clientId, session);
-    this.#mostRecentClientId = clientId;
   }
 
   #request(index: number, clientId: string, seq: number, ackedBelow: number, operation: KvOperation): KvReply {
@@ -231,7 +231,7 @@ export class KvStateMachine {
         `session ${clientId} is unknown or expired (evicted as least recently used); register again`,
       );
     }
-    this.#touch(clientId, session, index);
+    session.lastActivityIndex = index;
     if (ackedBelow > session.floorSeq) {
       session.floorSeq = ackedBelow;
       // Replies are stored in the order applied, which is nearly seq order: drop from the
@@ -304,7 +304,7 @@ export class KvStateMachine {
   }
 
   /**
-   * The whole state (data, sessions in LRU order, appliedIndex) as bytes. Two machines
+   * The whole state (data, sessions in registration order, appliedIndex) as bytes. Two machines
    * that applied the same log produce identical bytes.
    */
   snapshot(): Uint8Array {
@@ -354,7 +354,6 @@ export class KvStateMachine {
         session.replies.set(entry[0], reply);
       }
       machine.#sessions.set(clientId, session);
-      machine.#mostRecentClientId = clientId;
     }
     return machine;
   }
@@ -375,7 +374,6 @@ export class KvStateMachine {
     this.#sessions.clear();
     for (const [clientId, session] of restored.#sessions) this.#sessions.set(clientId, session);
     this.#appliedIndex = restored.#appliedIndex;
-    this.#mostRecentClientId = restored.#mostRecentClientId;
   }
 }
 

@@ -107,21 +107,26 @@ export class MsgpackWriter {
   bin(data: Uint8Array): void {
     const length = data.length;
     this.reserve(5 + length);
+    this.lengthHeader(length, 0xc4, 0xc5, 0xc6);
+    this.bytes.set(data, this.length);
+    this.length += length;
+  }
+
+  /** A header of a type with 8-, 16- and 32-bit length forms (`code8` etc.), the smallest that fits; room reserved by the caller. */
+  private lengthHeader(length: number, code8: number, code16: number, code32: number): void {
     if (length < 0x100) {
-      this.bytes[this.length] = 0xc4;
+      this.bytes[this.length] = code8;
       this.bytes[this.length + 1] = length;
       this.length += 2;
     } else if (length < 0x10000) {
-      this.bytes[this.length] = 0xc5;
+      this.bytes[this.length] = code16;
       this.view.setUint16(this.length + 1, length);
       this.length += 3;
     } else {
-      this.bytes[this.length] = 0xc6;
+      this.bytes[this.length] = code32;
       this.view.setUint32(this.length + 1, length);
       this.length += 5;
     }
-    this.bytes.set(data, this.length);
-    this.length += length;
   }
 
   str(text: string): void {
@@ -161,21 +166,8 @@ export class MsgpackWriter {
    */
   strHeader(byteLength: number): void {
     this.reserve(5 + byteLength);
-    if (byteLength < 0x20) {
-      this.bytes[this.length++] = 0xa0 | byteLength;
-    } else if (byteLength < 0x100) {
-      this.bytes[this.length] = 0xd9;
-      this.bytes[this.length + 1] = byteLength;
-      this.length += 2;
-    } else if (byteLength < 0x10000) {
-      this.bytes[this.length] = 0xda;
-      this.view.setUint16(this.length + 1, byteLength);
-      this.length += 3;
-    } else {
-      this.bytes[this.length] = 0xdb;
-      this.view.setUint32(this.length + 1, byteLength);
-      this.length += 5;
-    }
+    if (byteLength < 0x20) this.bytes[this.length++] = 0xa0 | byteLength;
+    else this.lengthHeader(byteLength, 0xd9, 0xda, 0xdb);
   }
 
   /** The decimal digits of a non-negative safe integer as ASCII text (decimalLength(value) bytes). */

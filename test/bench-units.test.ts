@@ -73,6 +73,8 @@ test('keys and values written without building their strings are the strings\' m
   }
   t.throws(() => decimalLength(-1), { instanceOf: RangeError });
   t.throws(() => decimalLength(0.5), { instanceOf: RangeError });
+  t.throws(() => writer.asciiDigits(123, 2), { instanceOf: RangeError }, 'a length too short is refused');
+  t.throws(() => writer.asciiDigits(123, 4), { instanceOf: RangeError }, 'a length too long is refused');
 });
 
 test('pipeline limit: the arithmetic printed by --baseline', (t) => {

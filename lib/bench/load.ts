@@ -51,19 +51,22 @@ const ASCII_X = 0x78;
 
 /** Writes keyName(index) as a msgpack string, without building the string. */
 export function writeKeyName(out: MsgpackWriter, index: number): void {
-  out.strHeader(1 + decimalLength(index));
+  const digits = decimalLength(index);
+  out.strHeader(1 + digits);
   out.byte(ASCII_K);
-  out.asciiDigits(index);
+  out.asciiDigits(index, digits);
 }
 
 /** Writes makeValue(generatorId, seq, valueBytes, 'x'.repeat(valueBytes)) as a msgpack string, without building it. */
 export function writeMadeValue(out: MsgpackWriter, generatorId: number, seq: number, valueBytes: number): void {
-  const prefixBytes = decimalLength(generatorId) + 1 + decimalLength(seq) + 1;
+  const generatorDigits = decimalLength(generatorId);
+  const seqDigits = decimalLength(seq);
+  const prefixBytes = generatorDigits + 1 + seqDigits + 1;
   const paddingBytes = Math.max(0, valueBytes - JSON_STRING_QUOTES - prefixBytes);
   out.strHeader(prefixBytes + paddingBytes);
-  out.asciiDigits(generatorId);
+  out.asciiDigits(generatorId, generatorDigits);
   out.byte(ASCII_COLON);
-  out.asciiDigits(seq);
+  out.asciiDigits(seq, seqDigits);
   out.byte(ASCII_COLON);
   out.fill(ASCII_X, paddingBytes);
 }

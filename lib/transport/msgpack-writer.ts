@@ -170,15 +170,19 @@ export class MsgpackWriter {
     else this.lengthHeader(byteLength, 0xd9, 0xda, 0xdb);
   }
 
-  /** The decimal digits of a non-negative safe integer as ASCII text (decimalLength(value) bytes). */
-  asciiDigits(value: number): void {
-    const length = decimalLength(value);
+  /**
+   * The decimal digits of a non-negative safe integer as ASCII text. `length` is
+   * decimalLength(value), passed by a caller that already computed it for strHeader.
+   */
+  asciiDigits(value: number, length = decimalLength(value)): void {
     this.reserve(length);
     let rest = value;
     for (let at = this.length + length - 1; at >= this.length; at--) {
       this.bytes[at] = 0x30 + (rest % 10);
       rest = Math.floor(rest / 10);
     }
+    // Too short a length leaves digits over; too long, a leading zero.
+    if (rest !== 0 || (length > 1 && this.bytes[this.length] === 0x30)) throw new RangeError(`${value} does not have ${length} decimal digits`);
     this.length += length;
   }
 

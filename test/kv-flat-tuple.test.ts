@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import { Packr, Unpackr } from 'msgpackr';
-import { readFlatTuple } from '../lib/kv/flat-tuple.js';
+import { readFlatTuple, readFlatTupleInto } from '../lib/kv/flat-tuple.js';
 import { createPrng, testSeed } from './helpers/seed.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -37,6 +37,36 @@ test('flat tuples of every scalar kind read exactly as msgpackr reads them', (t)
   }
   // Everything above but the 64-bit integers is on the fast path.
   t.true(fast >= scalars.length - 4, `only ${fast} of ${scalars.length} took the fast path`);
+});
+
+test('strings of every short length, and ones holding U+FFFD, read exactly as msgpackr reads them', (t) => {
+  const texts: string[] = [];
+  for (let length = 0; length <= 40; length++) {
+    texts.push('abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ'.slice(0, length));
+    if (length > 0) texts.push('é'.repeat(length), `${'k'.repeat(length - 1)}\u007f`);
+  }
+  // U+FFFD is valid UTF-8 (EF BF BD): the native slice's replacement character must not
+  // be mistaken for it, nor it for invalid input.
+  texts.push('\uFFFD', `a\uFFFD${'b'.repeat(40)}`, `${'c'.repeat(20)}\uFFFD`);
+  for (const text of texts) {
+    const bytes = packr.pack([1, text]);
+    t.deepEqual(readFlatTuple(bytes), (msgpackrReads(bytes) as { value: unknown }).value, JSON.stringify(text));
+  }
+  // Invalid UTF-8 in a long string: msgpackr decides (the fast path declines).
+  const long = Uint8Array.from(packr.pack([1, 'd'.repeat(40)]));
+  long[10] = 0xff;
+  t.is(readFlatTuple(long), null);
+});
+
+test('readFlatTupleInto reuses one array across tuples of different lengths', (t) => {
+  const out: unknown[] = ['stale', 'stale', 'stale', 'stale', 'stale', 'stale', 'stale', 'stale', 'stale'];
+  t.true(readFlatTupleInto(packr.pack([2, 'c', 5, 4, 1, 'k', 'v']), out));
+  t.deepEqual(out, [2, 'c', 5, 4, 1, 'k', 'v']);
+  t.true(readFlatTupleInto(packr.pack([1, 'c']), out));
+  t.deepEqual(out, [1, 'c']);
+  t.false(readFlatTupleInto(packr.pack([1, [2]]), out));
+  t.true(readFlatTupleInto(packr.pack([3, 'x', null]), out));
+  t.deepEqual(out, [3, 'x', null]);
 });
 
 test('nested values, maps, trailing bytes and truncation are declined', (t) => {

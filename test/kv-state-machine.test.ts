@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createPrng, testSeed } from './helpers/seed.js';
 import { encodeCommand, KvError, type JsonValue, type KvOperation, type KvReply } from '../lib/kv/command.js';
-import { KvStateMachine, type AppliedCommand } from '../lib/kv/state-machine.js';
+import { KvStateMachine, ReplyWindow, type AppliedCommand } from '../lib/kv/state-machine.js';
 
 /** Feeds a state machine entries at consecutive indexes, like a node's apply loop. */
 class Feeder {
@@ -341,4 +341,40 @@ test('apply throughput (printed, not asserted)', (t) => {
   const elapsedMs = performance.now() - started;
   t.log(`applied ${count} commands in ${elapsedMs.toFixed(0)} ms: ${Math.round(count / (elapsedMs / 1000))} commands/s`);
   t.is(machine.appliedIndex, count);
+});
+
+test('ReplyWindow behaves as the Map<seq, reply> in applied order it replaced (seeded model check)', (t) => {
+  const seed = testSeed('KV_TEST_SEED');
+  const random = createPrng(seed);
+  const window = new ReplyWindow();
+  const model = new Map<number, KvReply>();
+  let nextSeq = 1;
+  for (let step = 0; step < 20_000; step++) {
+    const roll = random();
+    // Drops keep pace with pushes, so the window stays small and its front is reclaimed often.
+    if (roll < 0.4) {
+      // New seqs, sometimes out of order (a pipelined request overtaken by a later one).
+      const seq = random() < 0.1 && nextSeq > 3 ? nextSeq - 1 - Math.floor(random() * 3) : nextSeq++;
+      if (model.has(seq)) continue;
+      const reply: KvReply = { ok: true, value: seq };
+      window.push(seq, reply);
+      model.set(seq, reply);
+    } else if (roll < 0.6) {
+      const seq = 1 + Math.floor(random() * nextSeq);
+      t.is(window.get(seq), model.get(seq), `seed ${seed} step ${step}: get(${seq})`);
+    } else if (model.size > 0) {
+      const oldest = model.keys().next().value as number;
+      t.is(window.oldestSeq(), oldest, `seed ${seed} step ${step}: oldest`);
+      window.dropOldest();
+      model.delete(oldest);
+    }
+    if (window.size !== model.size) {
+      t.fail(`seed ${seed} step ${step}: size ${window.size}, model ${model.size}`);
+      return;
+    }
+  }
+  t.deepEqual(window.entries(), [...model], `seed ${seed}: entries in applied order`);
+  while (window.size > 0) window.dropOldest();
+  t.is(window.oldestSeq(), -1);
+  t.is(window.get(1), undefined);
 });

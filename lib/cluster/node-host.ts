@@ -27,7 +27,7 @@ import { NodeReplyCode, decodeClientBatch, encodeReplyBatch } from './protocol.j
 import type { ControlToNode, NodeToControl, NodeWorkerData, Reply } from './protocol.js';
 import { EventKind } from './types.js';
 import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
-import { assertNever } from '../raft/assert.js';
+import { assert, assertNever } from '../raft/assert.js';
 
 /** Recent entries kept for the dashboard's log strip. */
 const RECENT_ENTRIES_KEPT = 24;
@@ -63,6 +63,56 @@ interface QueuedWrite extends Waiter {
   term: number;
 }
 
+/**
+ * The leader's proposals awaiting apply, in index order (propose hands out increasing
+ * indexes, and entries are applied in index order, so a proposal is always taken from the
+ * front). Parallel arrays with a moving head: a Map keyed by index cost a set and a
+ * delete per write, and its table was rebuilt as deletes piled up.
+ */
+class ProposalQueue {
+  private indexes: number[] = [];
+  private writes: (QueuedWrite | undefined)[] = [];
+  private head = 0;
+
+  add(index: number, write: QueuedWrite): void {
+    const last = this.indexes.length > this.head ? this.indexes[this.indexes.length - 1]! : 0;
+    assert(index > last, () => `proposal at index ${index} after one at ${last}`);
+    this.indexes.push(index);
+    this.writes.push(write);
+  }
+
+  /** The proposal at `index`, the entry being applied, or undefined (not proposed here). */
+  take(index: number): QueuedWrite | undefined {
+    if (this.head === this.indexes.length) return undefined;
+    const front = this.indexes[this.head]!;
+    assert(front >= index, () => `the proposal at index ${front} was never applied (now applying ${index})`);
+    if (front !== index) return undefined;
+    const write = this.writes[this.head]!;
+    this.writes[this.head] = undefined;
+    this.head++;
+    if (this.head === this.indexes.length) this.clear();
+    else if (this.head >= 1024 && this.head * 2 >= this.indexes.length) {
+      this.indexes = this.indexes.slice(this.head);
+      this.writes = this.writes.slice(this.head);
+      this.head = 0;
+    }
+    return write;
+  }
+
+  /** Removes and returns every proposal, oldest first. */
+  takeAll(): QueuedWrite[] {
+    const all = this.writes.slice(this.head) as QueuedWrite[];
+    this.clear();
+    return all;
+  }
+
+  private clear(): void {
+    this.indexes = [];
+    this.writes = [];
+    this.head = 0;
+  }
+}
+
 /** Writes handed to the WAL and not yet covered by a completed fdatasync. */
 interface SyncBatch {
   /** The core's token for the newest Ready whose writes this batch holds (see RawNode.persisted). */
@@ -96,7 +146,7 @@ export class NodeHost {
   /** Writes this leader proposed, by log index: who to answer, and the command already
    *  decoded so applying it needs no second decode. An entry at that index with another
    *  term is not this proposal (§5.3: same index and term, same entry). */
-  private readonly proposals = new Map<number, QueuedWrite>();
+  private readonly proposals = new ProposalQueue();
 
   private softState: SoftState;
   private hardState: HardState;
@@ -284,7 +334,7 @@ export class NodeHost {
       return;
     }
     write.term = result.term;
-    this.proposals.set(result.index, write);
+    this.proposals.add(result.index, write);
   }
 
   private onRead(client: ClientConnection, rid: number, key: string): void {
@@ -506,12 +556,11 @@ export class NodeHost {
 
   private apply(entries: readonly Entry[]): void {
     for (const entry of entries) {
-      const proposal = this.proposals.get(entry.index);
+      const proposal = this.proposals.take(entry.index);
       if (proposal === undefined) {
         this.kv.apply(entry.index, entry.data);
         continue;
       }
-      this.proposals.delete(entry.index);
       if (proposal.term !== entry.term) {
         this.kv.apply(entry.index, entry.data);
         this.reply(proposal.client, proposal.rid, {
@@ -658,13 +707,12 @@ export class NodeHost {
 
   /** Proposals still in flight may yet commit under the next leader: their outcome is unknown. */
   private failPendingOnLeadershipLoss(): void {
-    for (const waiter of this.proposals.values()) {
+    for (const waiter of this.proposals.takeAll()) {
       this.reply(waiter.client, waiter.rid, {
         code: NodeReplyCode.LeadershipLost,
         message: `node ${this.id} lost leadership before the write was applied`,
       });
     }
-    this.proposals.clear();
     const reads = [...this.readsAwaitingRound, ...[...this.readsInRound.values()].flat(), ...this.readsAwaitingApply.flatMap((b) => b.reads)];
     this.readsAwaitingRound = [];
     this.readsInRound.clear();

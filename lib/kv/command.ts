@@ -13,7 +13,7 @@
 import { Packr, Unpackr } from 'msgpackr';
 import type { JsonValue as ClusterJsonValue } from '../cluster/types.js';
 import { assertNever } from '../raft/assert.js';
-import { NOT_FLAT, readFlatTuple } from './flat-tuple.js';
+import { readFlatTupleInto } from './flat-tuple.js';
 import { MsgpackWriter } from '../transport/msgpack-writer.js';
 
 export type JsonValue = ClusterJsonValue;
@@ -198,6 +198,9 @@ export function unpackFreshView(unpacker: Unpackr, bytes: Uint8Array): unknown {
   return unpacker.unpack(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 }
 
+/** decodeCommand's elements when the command is a flat tuple (nearly always). */
+const decodedScratch: unknown[] = [];
+
 function malformed(why: string): KvError {
   return new KvError(KvErrorCode.MalformedCommand, `malformed command: ${why}`);
 }
@@ -225,8 +228,10 @@ function checkValue(value: unknown): JsonValue {
  */
 export function decodeCommand(bytes: Uint8Array): Command {
   if (!(bytes instanceof Uint8Array)) throw malformed('not bytes');
-  let decoded: unknown = readFlatTuple(bytes);
-  if (decoded === NOT_FLAT) {
+  // The common shape is read into a reused array: only the strings and the command's own
+  // objects are allocated, and decodedScratch never leaves this function.
+  let decoded: unknown = decodedScratch;
+  if (!readFlatTupleInto(bytes, decodedScratch)) {
     try {
       decoded = unpackFreshView(unpackr, bytes);
     } catch (error) {

@@ -52,7 +52,68 @@ interface Session {
   /** Replies of seqs below this are forgotten; a request below it is stale. */
   floorSeq: number;
   /** seq → reply, in the order they were applied. */
-  readonly replies: Map<number, KvReply>;
+  readonly replies: ReplyWindow;
+}
+
+/**
+ * A session's stored replies, oldest first: a queue (replies are only ever dropped from
+ * the front) that is also looked up by seq. It replaced a Map<seq, reply>, whose set,
+ * delete and key iterator per request were a seventh of applying a put. Seqs in it are
+ * unique (a seq already stored is answered, never stored again).
+ */
+export class ReplyWindow {
+  #seqs: number[] = [];
+  #replies: (KvReply | undefined)[] = [];
+  /** Slots before this were dropped. */
+  #head = 0;
+  /** No stored seq is above this: a new request (the common case) is found absent without a scan. */
+  #maxSeq = 0;
+
+  get size(): number {
+    return this.#seqs.length - this.#head;
+  }
+
+  get(seq: number): KvReply | undefined {
+    if (seq > this.#maxSeq) return undefined;
+    // Newest first: a retry is usually of a recent request.
+    for (let i = this.#seqs.length - 1; i >= this.#head; i--) {
+      if (this.#seqs[i] === seq) return this.#replies[i];
+    }
+    return undefined;
+  }
+
+  /** Stores the reply of `seq`, which must not be stored already. */
+  push(seq: number, reply: KvReply): void {
+    this.#seqs.push(seq);
+    this.#replies.push(reply);
+    if (seq > this.#maxSeq) this.#maxSeq = seq;
+  }
+
+  /** The seq of the oldest stored reply, or -1 when empty. */
+  oldestSeq(): number {
+    return this.#head < this.#seqs.length ? this.#seqs[this.#head]! : -1;
+  }
+
+  dropOldest(): void {
+    if (this.#head >= this.#seqs.length) return;
+    this.#replies[this.#head] = undefined;
+    this.#head++;
+    // Reclaim the dropped prefix once it is half the arrays (amortised O(1) per drop).
+    if (this.#head >= 32 && this.#head * 2 >= this.#seqs.length) {
+      this.#seqs.copyWithin(0, this.#head);
+      this.#replies.copyWithin(0, this.#head);
+      this.#seqs.length -= this.#head;
+      this.#replies.length -= this.#head;
+      this.#head = 0;
+    }
+  }
+
+  /** [seq, reply] pairs, oldest first (the snapshot's order). */
+  entries(): [number, KvReply][] {
+    const pairs: [number, KvReply][] = [];
+    for (let i = this.#head; i < this.#seqs.length; i++) pairs.push([this.#seqs[i]!, this.#replies[i]!]);
+    return pairs;
+  }
 }
 
 const OK_NULL: KvReply = Object.freeze({ ok: true, value: null });
@@ -219,7 +280,7 @@ export class KvStateMachine {
       if (oldest === null) break;
       this.#sessions.delete(oldest);
     }
-    this.#sessions.set(clientId, { lastActivityIndex: index, floorSeq: 0, replies: new Map() });
+    this.#sessions.set(clientId, { lastActivityIndex: index, floorSeq: 0, replies: new ReplyWindow() });
   }
 
   #request(index: number, clientId: string, seq: number, ackedBelow: number, operation: KvOperation): KvReply {
@@ -237,9 +298,9 @@ export class KvStateMachine {
       // Replies are stored in the order applied, which is nearly seq order: drop from the
       // oldest until one the client still needs. A straggler left behind is harmless (it
       // is the right reply, and the table stays bounded by maxRepliesPerSession).
-      for (const storedSeq of session.replies.keys()) {
-        if (storedSeq >= ackedBelow) break;
-        session.replies.delete(storedSeq);
+      const replies = session.replies;
+      for (let oldest = replies.oldestSeq(); oldest !== -1 && oldest < ackedBelow; oldest = replies.oldestSeq()) {
+        replies.dropOldest();
       }
     }
     const stored = session.replies.get(seq);
@@ -253,13 +314,12 @@ export class KvStateMachine {
       );
     }
     const reply = this.#execute(operation);
-    session.replies.set(seq, reply);
+    session.replies.push(seq, reply);
     while (session.replies.size > this.#maxRepliesPerSession) {
-      const oldest = session.replies.keys().next();
-      if (oldest.done === true) break;
-      session.replies.delete(oldest.value);
+      const oldest = session.replies.oldestSeq();
+      session.replies.dropOldest();
       // A retry of the dropped seq must not be applied a second time: make it stale.
-      if (oldest.value >= session.floorSeq) session.floorSeq = oldest.value + 1;
+      if (oldest >= session.floorSeq) session.floorSeq = oldest + 1;
     }
     return reply;
   }
@@ -312,7 +372,7 @@ export class KvStateMachine {
     for (const [key, value] of this.#data) data.push([key, value]);
     const sessions: [string, number, number, [number, KvReply][]][] = [];
     for (const [clientId, session] of this.#sessions) {
-      sessions.push([clientId, session.lastActivityIndex, session.floorSeq, [...session.replies]]);
+      sessions.push([clientId, session.lastActivityIndex, session.floorSeq, session.replies.entries()]);
     }
     return exactCopy(packr.pack([SNAPSHOT_FORMAT_VERSION, this.#appliedIndex, data, sessions]));
   }
@@ -346,12 +406,13 @@ export class KvStateMachine {
       const [clientId, lastActivityIndex, floorSeq, replies] = row as unknown[];
       if (typeof clientId !== 'string' || !isNonNegativeSafeInteger(lastActivityIndex)) throw bad('session row');
       if (!isNonNegativeSafeInteger(floorSeq) || !Array.isArray(replies)) throw bad('session row');
-      const session: Session = { lastActivityIndex, floorSeq, replies: new Map() };
+      const session: Session = { lastActivityIndex, floorSeq, replies: new ReplyWindow() };
       for (const entry of replies as unknown[]) {
         if (!Array.isArray(entry) || entry.length !== 2 || !isNonNegativeSafeInteger(entry[0])) throw bad('reply');
         const reply: unknown = entry[1];
         if (!isReply(reply)) throw bad('reply');
-        session.replies.set(entry[0], reply);
+        if (session.replies.get(entry[0]) !== undefined) throw bad(`reply of seq ${entry[0]} stored twice`);
+        session.replies.push(entry[0], reply);
       }
       machine.#sessions.set(clientId, session);
     }

@@ -23,8 +23,8 @@ import type { PortMeshTransport } from '../transport/transport.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import { decodeCommand, describeCommand, validateOperation } from '../kv/command.js';
 import type { Command } from '../kv/command.js';
-import { NodeReplyCode, decodeClientBatch, encodeReplyBatch } from './protocol.js';
-import type { ControlToNode, NodeToControl, NodeWorkerData, Reply } from './protocol.js';
+import { NodeReplyCode, ReplyBatchWriter, decodeClientBatch } from './protocol.js';
+import type { ControlToNode, NodeToControl, NodeWorkerData } from './protocol.js';
 import { EventKind } from './types.js';
 import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
 import { assert, assertNever } from '../raft/assert.js';
@@ -46,7 +46,8 @@ const MAX_PROPOSALS_PER_TURN = 256;
 
 interface ClientConnection {
   readonly port: MessagePort;
-  outbox: Reply[];
+  /** This turn's replies, encoded as they are made; posted at the end of the turn. */
+  readonly replies: ReplyBatchWriter;
 }
 
 interface Waiter {
@@ -256,7 +257,7 @@ export class NodeHost {
   }
 
   private attachClient(port: MessagePort): void {
-    const client: ClientConnection = { port, outbox: [] };
+    const client: ClientConnection = { port, replies: new ReplyBatchWriter() };
     this.clients.add(client);
     port.on('message', (bytes: unknown) => this.onClientBatch(client, bytes));
     port.on('close', () => this.clients.delete(client));
@@ -348,7 +349,7 @@ export class NodeHost {
     }
     if (this.data.testOnly.staleReads === true) {
       // TEST-ONLY broken variant: answer from local state without confirming leadership.
-      client.outbox.push({ rid, ok: true, value: this.kv.read(key) });
+      client.replies.ok(rid, this.kv.read(key));
       return;
     }
     this.readsAwaitingRound.push({ client, rid, key });
@@ -569,9 +570,9 @@ export class NodeHost {
         });
         continue;
       }
-      const { reply } = this.kv.applyDecoded(entry.index, proposal.command);
+      const reply = this.kv.applyDecoded(entry.index, proposal.command);
       const { client, rid } = proposal;
-      if (reply.ok) client.outbox.push({ rid, ok: true, value: reply.value });
+      if (reply.ok) client.replies.ok(rid, reply.value);
       else this.reply(client, rid, { code: reply.code, message: reply.message });
     }
   }
@@ -629,27 +630,20 @@ export class NodeHost {
     let served = 0;
     for (const batch of this.readsAwaitingApply) {
       if (batch.index > applied) break;
-      for (const read of batch.reads) read.client.outbox.push({ rid: read.rid, ok: true, value: this.kv.read(read.key) });
+      for (const read of batch.reads) read.client.replies.ok(read.rid, this.kv.read(read.key));
       served++;
     }
     if (served > 0) this.readsAwaitingApply = this.readsAwaitingApply.slice(served);
   }
 
   private reply(client: ClientConnection, rid: number, error: { code: string; message: string; leaderId?: NodeId }): void {
-    client.outbox.push({
-      rid,
-      ok: false,
-      code: error.code,
-      message: error.message,
-      leaderId: error.leaderId ?? this.softState.leaderId,
-    });
+    client.replies.error(rid, error.code, error.message, error.leaderId ?? this.softState.leaderId);
   }
 
   private flushClients(): void {
     for (const client of this.clients) {
-      if (client.outbox.length === 0) continue;
-      const bytes = encodeReplyBatch(client.outbox);
-      client.outbox = [];
+      if (client.replies.count === 0) continue;
+      const bytes = client.replies.take();
       client.port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
     }
   }

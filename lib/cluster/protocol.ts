@@ -178,24 +178,48 @@ export function encodeClientBatch(frames: readonly ClientFrame[]): Uint8Array {
   return writer.take();
 }
 
-/** Encodes one post's worth of replies (exact-size, transferable): [rid, value] or
- *  [rid, code, message, leaderId]. A put's null value costs one byte and no msgpackr call. */
-export function encodeReplyBatch(replies: readonly Reply[]): Uint8Array {
-  const writer = new BatchWriter();
-  for (const reply of replies) {
-    if (reply.ok) {
-      const out = writer.tuple(2);
-      out.uint(reply.rid);
-      if (reply.value === null) out.nil();
-      else out.raw(packr.pack(reply.value));
-    } else {
-      const out = writer.tuple(4);
-      out.uint(reply.rid);
-      out.str(reply.code);
-      out.str(reply.message);
-      out.uint(reply.leaderId);
-    }
+/**
+ * One post's worth of replies, encoded as they are added: [rid, value] or [rid, code,
+ * message, leaderId]. A node keeps one per client connection, so answering a put builds
+ * no object: its null value costs one byte and no msgpackr call.
+ */
+export class ReplyBatchWriter {
+  private readonly writer = new BatchWriter();
+
+  get count(): number {
+    return this.writer.count;
   }
+
+  ok(rid: number, value: JsonValue): void {
+    const out = this.writer.tuple(2);
+    out.uint(rid);
+    if (value === null) out.nil();
+    else out.raw(packr.pack(value));
+  }
+
+  error(rid: number, code: string, message: string, leaderId: NodeId): void {
+    const out = this.writer.tuple(4);
+    out.uint(rid);
+    out.str(code);
+    out.str(message);
+    out.uint(leaderId);
+  }
+
+  add(reply: Reply): void {
+    if (reply.ok) this.ok(reply.rid, reply.value);
+    else this.error(reply.rid, reply.code, reply.message, reply.leaderId);
+  }
+
+  /** The batch (exact-size, transferable); the writer starts a new one. */
+  take(): Uint8Array {
+    return this.writer.take();
+  }
+}
+
+/** Encodes one post's worth of replies (exact-size, transferable); see ReplyBatchWriter. */
+export function encodeReplyBatch(replies: readonly Reply[]): Uint8Array {
+  const writer = new ReplyBatchWriter();
+  for (const reply of replies) writer.add(reply);
   return writer.take();
 }
 

@@ -27,15 +27,6 @@ import {
 } from './command.js';
 import { assertNever } from '../raft/assert.js';
 
-/** What applying one entry produced, for the host to answer the client with. */
-export interface AppliedCommand {
-  /** '' when the entry could not be decoded (then the reply is MALFORMED_COMMAND). */
-  readonly clientId: string;
-  /** 0 for register (and for undecodable entries). */
-  readonly seq: number;
-  readonly reply: KvReply;
-}
-
 export interface KvStateMachineOptions {
   /** Sessions kept before the least recently active one is evicted (default KV_LIMITS.maxSessions). */
   readonly maxSessions?: number;
@@ -62,59 +53,78 @@ interface Session {
  * unique (a seq already stored is answered, never stored again).
  */
 export class ReplyWindow {
-  #seqs: number[] = [];
-  #replies: (KvReply | undefined)[] = [];
-  /** Slots before this were dropped. */
+  /** A ring of capacity a power of two; it grows and never shrinks (no allocation in the steady state). */
+  #seqs: number[] = new Array<number>(INITIAL_REPLY_SLOTS).fill(0);
+  #replies: (KvReply | undefined)[] = new Array<KvReply | undefined>(INITIAL_REPLY_SLOTS).fill(undefined);
+  /** The slot of the oldest reply. */
   #head = 0;
+  #size = 0;
   /** No stored seq is above this: a new request (the common case) is found absent without a scan. */
   #maxSeq = 0;
 
   get size(): number {
-    return this.#seqs.length - this.#head;
+    return this.#size;
   }
 
   get(seq: number): KvReply | undefined {
     if (seq > this.#maxSeq) return undefined;
+    const mask = this.#seqs.length - 1;
     // Newest first: a retry is usually of a recent request.
-    for (let i = this.#seqs.length - 1; i >= this.#head; i--) {
-      if (this.#seqs[i] === seq) return this.#replies[i];
+    for (let i = this.#size - 1; i >= 0; i--) {
+      const slot = (this.#head + i) & mask;
+      if (this.#seqs[slot] === seq) return this.#replies[slot];
     }
     return undefined;
   }
 
   /** Stores the reply of `seq`, which must not be stored already. */
   push(seq: number, reply: KvReply): void {
-    this.#seqs.push(seq);
-    this.#replies.push(reply);
+    if (this.#size === this.#seqs.length) this.#grow();
+    const slot = (this.#head + this.#size) & (this.#seqs.length - 1);
+    this.#seqs[slot] = seq;
+    this.#replies[slot] = reply;
+    this.#size++;
     if (seq > this.#maxSeq) this.#maxSeq = seq;
   }
 
   /** The seq of the oldest stored reply, or -1 when empty. */
   oldestSeq(): number {
-    return this.#head < this.#seqs.length ? this.#seqs[this.#head]! : -1;
+    return this.#size > 0 ? this.#seqs[this.#head]! : -1;
   }
 
   dropOldest(): void {
-    if (this.#head >= this.#seqs.length) return;
+    if (this.#size === 0) return;
     this.#replies[this.#head] = undefined;
-    this.#head++;
-    // Reclaim the dropped prefix once it is half the arrays (amortised O(1) per drop).
-    if (this.#head >= 32 && this.#head * 2 >= this.#seqs.length) {
-      this.#seqs.copyWithin(0, this.#head);
-      this.#replies.copyWithin(0, this.#head);
-      this.#seqs.length -= this.#head;
-      this.#replies.length -= this.#head;
-      this.#head = 0;
-    }
+    this.#head = (this.#head + 1) & (this.#seqs.length - 1);
+    this.#size--;
   }
 
   /** [seq, reply] pairs, oldest first (the snapshot's order). */
   entries(): [number, KvReply][] {
     const pairs: [number, KvReply][] = [];
-    for (let i = this.#head; i < this.#seqs.length; i++) pairs.push([this.#seqs[i]!, this.#replies[i]!]);
+    const mask = this.#seqs.length - 1;
+    for (let i = 0; i < this.#size; i++) {
+      const slot = (this.#head + i) & mask;
+      pairs.push([this.#seqs[slot]!, this.#replies[slot]!]);
+    }
     return pairs;
   }
+
+  #grow(): void {
+    const pairs = this.entries();
+    const capacity = this.#seqs.length * 2;
+    this.#seqs = new Array<number>(capacity).fill(0);
+    this.#replies = new Array<KvReply | undefined>(capacity).fill(undefined);
+    pairs.forEach(([seq, reply], slot) => {
+      this.#seqs[slot] = seq;
+      this.#replies[slot] = reply;
+    });
+    this.#head = 0;
+  }
 }
+
+/** A session's first ring; a busy one grows it (doubling) to what its requests in flight need. */
+const INITIAL_REPLY_SLOTS = 8;
 
 const OK_NULL: KvReply = Object.freeze({ ok: true, value: null });
 const OK_TRUE: KvReply = Object.freeze({ ok: true, value: true });
@@ -212,7 +222,7 @@ export class KvStateMachine {
    * is the leader's no-op (§8) and yields null. Undecodable data yields an error reply
    * (the same on every node) rather than throwing: a committed entry cannot be refused.
    */
-  apply(index: number, data: Uint8Array | null): AppliedCommand | null {
+  apply(index: number, data: Uint8Array | null): KvReply | null {
     if (index !== this.#appliedIndex + 1) {
       throw new Error(
         `KvStateMachine.apply: entries must be applied consecutively: got index ${index} after ${this.#appliedIndex}`,
@@ -228,7 +238,7 @@ export class KvStateMachine {
     } catch (error) {
       this.#appliedIndex = index;
       const message = error instanceof Error ? error.message : String(error);
-      return { clientId: '', seq: 0, reply: errorReply(KvErrorCode.MalformedCommand, message) };
+      return errorReply(KvErrorCode.MalformedCommand, message);
     }
     return this.applyDecoded(index, command);
   }
@@ -237,7 +247,7 @@ export class KvStateMachine {
    * apply() for a caller that already holds the entry's command as decodeCommand returned
    * it (the leader decoded it when it was proposed): the same result, one decode fewer.
    */
-  applyDecoded(index: number, command: Command): AppliedCommand {
+  applyDecoded(index: number, command: Command): KvReply {
     if (index !== this.#appliedIndex + 1) {
       throw new Error(
         `KvStateMachine.apply: entries must be applied consecutively: got index ${index} after ${this.#appliedIndex}`,
@@ -247,13 +257,9 @@ export class KvStateMachine {
     switch (command.type) {
       case 'register':
         this.#register(index, command.clientId);
-        return { clientId: command.clientId, seq: 0, reply: OK_NULL };
+        return OK_NULL;
       case 'request':
-        return {
-          clientId: command.clientId,
-          seq: command.seq,
-          reply: this.#request(index, command.clientId, command.seq, command.ackedBelow, command.operation),
-        };
+        return this.#request(index, command.clientId, command.seq, command.ackedBelow, command.operation);
       default:
         return assertNever(command, 'command');
     }

@@ -118,3 +118,23 @@ test.serial('a node restarted from its own snapshot keeps its data, and its WAL 
   const reader = cluster.client({ timeoutMs: 10_000 });
   t.deepEqual(await readAll(reader, expected), new Map(expected));
 });
+
+test.serial('nodes compact at staggered points in each period, so their snapshot stalls do not coincide', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3, snapshotEntries: SNAPSHOT_ENTRIES });
+  const kv = cluster.client({ timeoutMs: 10_000 });
+  await cluster.waitForLeader(10_000);
+  await writeMany(kv, 5 * SNAPSHOT_ENTRIES);
+  const indexes = await eventually(() => {
+    const nodes = cluster.status().nodes;
+    return nodes.every((status) => status.snapshotIndex >= 2 * SNAPSHOT_ENTRIES) ? nodes.map((status) => status.snapshotIndex) : null;
+  }, 10_000, 'every node to compact twice');
+  t.log(`snapshot indexes ${indexes.join(', ')} (period ${SNAPSHOT_ENTRIES})`);
+  // Node r of 3 compacts once its applied index passes r/3 of a period (0, 13, 26 of 40),
+  // overshooting by at most the entries applied in one turn (8 writes are in flight).
+  indexes.forEach((index, rank) => {
+    const phase = Math.floor((SNAPSHOT_ENTRIES * rank) / 3);
+    const past = (((index - phase) % SNAPSHOT_ENTRIES) + SNAPSHOT_ENTRIES) % SNAPSHOT_ENTRIES;
+    t.true(past <= 10, `node ${rank + 1} compacted at ${index}, ${past} past its phase ${phase}`);
+  });
+  t.is(new Set(indexes).size, 3, `snapshot indexes ${indexes.join(', ')}`);
+});

@@ -176,6 +176,8 @@ export class NodeHost {
   private recentEntries: Entry[] = [];
   /** The index of the newest snapshot, on disk and in the core (0: none). */
   private snapshotIndex = 0;
+  /** Where in each snapshotEntries period this node compacts (see compactionDue). */
+  private readonly compactionPhase: number;
   private pendingEvents: Omit<ClusterEvent, 'time'>[] = [];
 
   constructor(
@@ -185,6 +187,8 @@ export class NodeHost {
     private readonly log: Logger,
   ) {
     this.id = data.id;
+    const members = [...new Set([...data.peers, data.id])].sort((a, b) => a - b);
+    this.compactionPhase = Math.floor((data.snapshotEntries * members.indexOf(data.id)) / members.length);
     this.syncedPosition = new Int32Array(data.syncedPosition);
     this.storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes });
     const { state, recovery } = this.storage.load();
@@ -609,10 +613,10 @@ export class NodeHost {
     this.log.info({ snapshotIndex: snapshot.index, snapshotTerm: snapshot.term, appliedBefore, bytes: snapshot.data.byteLength }, 'snapshot installed');
   }
 
-  /** Every snapshotEntries applied entries: snapshot the state machine, drop the log it covers, and the WAL segments with it. */
+  /** Once per snapshotEntries applied entries: snapshot the state machine, drop the log it covers, and the WAL segments with it. */
   private maybeCompact(): void {
     const applied = this.kv.appliedIndex;
-    if (applied - this.snapshotIndex < this.data.snapshotEntries) return;
+    if (!this.compactionDue(applied)) return;
     const started = performance.now();
     const data = this.kv.snapshot();
     const metadata = this.node.compact(applied, data);
@@ -622,6 +626,21 @@ export class NodeHost {
     const durationMs = Math.round((performance.now() - started) * 10) / 10;
     this.event(EventKind.LogCompacted, `node ${this.id} compacted its log up to index ${metadata.index} (snapshot of ${data.byteLength} bytes)`, this.hardState.currentTerm);
     this.log.info({ snapshotIndex: metadata.index, snapshotTerm: metadata.term, bytes: data.byteLength, durationMs }, 'log compacted');
+  }
+
+  /**
+   * Every node compacts once per snapshotEntries applied entries, each at its own phase:
+   * the node ranked r of n compacts when its applied index passes r/n of the way through
+   * a period (and never within half a period of its last snapshot). All nodes apply the
+   * same indexes, so without the phase they all compacted at once, and the synchronous
+   * snapshot write (50-130 ms under load on this machine) stalled the whole cluster
+   * together: p99 at 40k writes/s was 82-130 ms with compaction, 27-35 ms without.
+   */
+  private compactionDue(applied: number): boolean {
+    const period = this.data.snapshotEntries;
+    if (applied - this.snapshotIndex < Math.ceil(period / 2)) return false;
+    const phase = this.compactionPhase;
+    return Math.floor((applied - phase) / period) > Math.floor((this.snapshotIndex - phase) / period);
   }
 
   private serveReads(): void {

@@ -131,11 +131,11 @@ export function writeCommand(out: MsgpackWriter, command: Command): void {
   switch (operation.op) {
     case 'put':
     case 'append':
-      writeValue(out, operation.value);
+      writeJsonValue(out, operation.value);
       return;
     case 'cas':
-      writeValue(out, operation.expected);
-      writeValue(out, operation.value);
+      writeJsonValue(out, operation.expected);
+      writeJsonValue(out, operation.value);
       return;
     case 'delete':
     case 'get':
@@ -172,7 +172,8 @@ export function writePutHead(out: MsgpackWriter, prefix: Uint8Array, seq: number
   out.uint(OperationTag.put);
 }
 
-function writeValue(out: MsgpackWriter, value: JsonValue): void {
+/** A JSON value as msgpackr packs it; the common scalars without a msgpackr call. */
+export function writeJsonValue(out: MsgpackWriter, value: JsonValue): void {
   if (typeof value === 'string') out.str(value);
   else if (value === null) out.nil();
   else if (typeof value === 'boolean') out.bool(value);

@@ -13,7 +13,7 @@ import type { Entry, HardState, RestoredState, Snapshot } from '../lib/raft/type
 import { SnapshotCorruptionError, StorageCorruptionError, StorageErrorCode } from '../lib/storage/errors.js';
 import { openFileStorage, walFiles } from '../lib/storage/file-storage.js';
 import { MemoryStorage } from '../lib/storage/memory-storage.js';
-import { SNAPSHOT_FILE_NAME, SNAPSHOT_TEMP_FILE_NAME } from '../lib/storage/record.js';
+import { SNAPSHOT_ASYNC_TEMP_FILE_NAME, SNAPSHOT_FILE_NAME, SNAPSHOT_TEMP_FILE_NAME } from '../lib/storage/record.js';
 import type { LogStorage } from '../lib/storage/types.js';
 
 const SMALL_SEGMENT_BYTES = 256;
@@ -108,6 +108,45 @@ for (const implementation of implementations) {
     // Nothing may be written at or below the snapshot.
     const error = t.throws(() => storage.append(entries(30, 31, 1)));
     t.is((error as { code?: string }).code, StorageErrorCode.Invariant);
+    storage.close();
+  });
+
+  test(name('saveSnapshotAsync: appends go on while the file is written; once saved, a restart loads it and the entries after it'), async (t) => {
+    const disk = implementation.create(t);
+    let storage = disk.fresh();
+    storage.load();
+    storage.append(entries(1, 40, 1));
+    storage.setHardState(hard(1, 2, 35));
+    storage.sync();
+    const saved = new Promise<boolean>((resolve, reject) => storage.saveSnapshotAsync(snapshotAt(30, 1), (error, ok) => (error !== null ? reject(error) : resolve(ok))));
+    // The node keeps working meanwhile.
+    storage.append(entries(41, 45, 1));
+    storage.sync();
+    t.true(await saved);
+    t.is(storage.stats().snapshotIndex, 30);
+    storage.append(entries(46, 47, 1));
+    storage.sync();
+    storage = disk.restart(storage);
+    const { state } = storage.load();
+    t.is(snapshotText(state), 'state@30');
+    t.deepEqual(indexes(state), entries(31, 47, 1).map((entry) => entry.index));
+    storage.close();
+  });
+
+  test(name('saveSnapshotAsync is superseded by a newer snapshot saved while it is in flight'), async (t) => {
+    const disk = implementation.create(t);
+    let storage = disk.fresh();
+    storage.load();
+    storage.append(entries(1, 40, 1));
+    storage.sync();
+    const saved = new Promise<boolean>((resolve, reject) => storage.saveSnapshotAsync(snapshotAt(20, 1, 'older'), (error, ok) => (error !== null ? reject(error) : resolve(ok))));
+    storage.saveSnapshot(snapshotAt(30, 1, 'newer'));
+    t.false(await saved, 'the older snapshot is dropped');
+    t.is(storage.stats().snapshotIndex, 30);
+    storage = disk.restart(storage);
+    const { state } = storage.load();
+    t.is(snapshotText(state), 'newer');
+    t.deepEqual(indexes(state), entries(31, 40, 1).map((entry) => entry.index));
     storage.close();
   });
 
@@ -378,4 +417,23 @@ test('FileStorage: a WAL that records a snapshot whose file is missing is corrup
   reopened.close();
   t.is(error?.code, StorageErrorCode.Corrupt);
   t.regex(error?.message ?? '', /snapshot/);
+});
+
+test('FileStorage: saveSnapshotAsync on a storage closed before the file is in: dropped, its temporary file removed, the old state loads', async (t) => {
+  const dir = join(tempDir(t), 'node-1');
+  const open = (): LogStorage => openFileStorage(dir, { fsync: true, segmentBytes: SMALL_SEGMENT_BYTES, verifyWrites: true });
+  const storage = open();
+  storage.load();
+  storage.append(entries(1, 20, 1));
+  storage.sync();
+  const saved = new Promise<boolean>((resolve, reject) => storage.saveSnapshotAsync(snapshotAt(10, 1), (error, ok) => (error !== null ? reject(error) : resolve(ok))));
+  storage.close();
+  t.false(await saved);
+  t.false(existsSync(join(dir, SNAPSHOT_ASYNC_TEMP_FILE_NAME)), 'no temporary file left behind');
+  t.false(existsSync(join(dir, SNAPSHOT_FILE_NAME)));
+  const reopened = open();
+  const { state } = reopened.load();
+  t.is(state.snapshot ?? null, null);
+  t.deepEqual(indexes(state), entries(1, 20, 1).map((entry) => entry.index));
+  reopened.close();
 });

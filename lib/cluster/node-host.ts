@@ -176,6 +176,8 @@ export class NodeHost {
   private recentEntries: Entry[] = [];
   /** The index of the newest snapshot, on disk and in the core (0: none). */
   private snapshotIndex = 0;
+  /** True while a compaction's snapshot file is being written (maybeCompact). */
+  private compactionInFlight = false;
   /** Where in each snapshotEntries period this node compacts (see compactionDue). */
   private readonly compactionPhase: number;
   private pendingEvents: Omit<ClusterEvent, 'time'>[] = [];
@@ -613,19 +615,33 @@ export class NodeHost {
     this.log.info({ snapshotIndex: snapshot.index, snapshotTerm: snapshot.term, appliedBefore, bytes: snapshot.data.byteLength }, 'snapshot installed');
   }
 
-  /** Once per snapshotEntries applied entries: snapshot the state machine, drop the log it covers, and the WAL segments with it. */
+  /**
+   * Once per snapshotEntries applied entries: snapshot the state machine, drop the log it
+   * covers, and (once the snapshot file is durable, written off this thread) the WAL
+   * segments with it. A crash before then restarts from the previous snapshot and a WAL
+   * that still holds everything after it.
+   */
   private maybeCompact(): void {
     const applied = this.kv.appliedIndex;
-    if (!this.compactionDue(applied)) return;
+    if (this.compactionInFlight || !this.compactionDue(applied)) return;
     const started = performance.now();
     const data = this.kv.snapshot();
     const metadata = this.node.compact(applied, data);
     if (metadata === null) return;
-    this.storage.saveSnapshot({ ...metadata, data });
-    this.snapshotIndex = metadata.index;
-    const durationMs = Math.round((performance.now() - started) * 10) / 10;
-    this.event(EventKind.LogCompacted, `node ${this.id} compacted its log up to index ${metadata.index} (snapshot of ${data.byteLength} bytes)`, this.hardState.currentTerm);
-    this.log.info({ snapshotIndex: metadata.index, snapshotTerm: metadata.term, bytes: data.byteLength, durationMs }, 'log compacted');
+    const snapshot = { ...metadata, data };
+    this.compactionInFlight = true;
+    const serializedMs = performance.now() - started;
+    this.storage.saveSnapshotAsync(snapshot, (error, saved) => {
+      this.compactionInFlight = false;
+      if (this.stopped) return;
+      // A WAL that cannot record its snapshot cannot promise anything: crash loudly.
+      if (error !== null) throw error;
+      if (!saved) return; // a leader's snapshot, installed meanwhile, superseded it
+      this.snapshotIndex = Math.max(this.snapshotIndex, snapshot.index);
+      const durationMs = Math.round((performance.now() - started) * 10) / 10;
+      this.event(EventKind.LogCompacted, `node ${this.id} compacted its log up to index ${snapshot.index} (snapshot of ${data.byteLength} bytes)`, this.hardState.currentTerm);
+      this.log.info({ snapshotIndex: snapshot.index, snapshotTerm: snapshot.term, bytes: data.byteLength, serializedMs: Math.round(serializedMs * 10) / 10, durationMs }, 'log compacted');
+    });
   }
 
   /**

@@ -2,7 +2,7 @@
 // (one write and one fdatasync per sync()) and a recovery that cuts a torn tail but
 // refuses anything else that is wrong.
 
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { close, closeSync, fdatasync, fdatasyncSync, fstatSync, fsync, ftruncateSync, fsyncSync, mkdirSync, open, openSync, readFileSync, renameSync, statSync, unlinkSync, write, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Entry, HardState, RestoredState, Snapshot } from '../raft/types.js';
@@ -14,6 +14,7 @@ import {
   RecordKind,
   checkEntriesForAppend,
   SNAPSHOT_FILE_NAME,
+  SNAPSHOT_ASYNC_TEMP_FILE_NAME,
   SNAPSHOT_TEMP_FILE_NAME,
   decodeRecord,
   decodeSnapshotFile,
@@ -114,6 +115,53 @@ function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean): num
   }
   if (fsync) fsyncDirectory(dir);
   return bytes.length;
+}
+
+/**
+ * writeSnapshotFile off the caller's thread, in steps on libuv's pool: the temporary file
+ * (its own name, so a synchronous save meanwhile cannot mix with it) written, fsynced and
+ * closed; then `beforeRename` on the caller's thread decides whether it still goes in
+ * (false: a newer snapshot was saved meanwhile, and the file is dropped); the rename is
+ * synchronous there, so nothing can come between that check and it; the directory is
+ * fsynced last. `done` gets whether the file went in.
+ */
+function writeSnapshotFileAsync(dir: string, snapshot: Snapshot, fsyncOn: boolean, beforeRename: () => boolean, done: (error: Error | null, renamed: boolean) => void): void {
+  const bytes = encodeSnapshotFile(snapshot.index, snapshot.term, snapshot.data);
+  const temporary = join(dir, SNAPSHOT_ASYNC_TEMP_FILE_NAME);
+  const fail = (error: unknown): void => done(ioError(`cannot write snapshot ${join(dir, SNAPSHOT_FILE_NAME)}`, error), false);
+  open(temporary, 'w', (openError, fd) => {
+    if (openError !== null) return fail(openError);
+    const closeAndFail = (error: unknown): void => close(fd, () => fail(error));
+    const writeFrom = (offset: number): void => {
+      if (offset === bytes.length) return fsyncOn ? fsync(fd, (error) => (error !== null ? closeAndFail(error) : closeThenRename())) : closeThenRename();
+      write(fd, bytes, offset, bytes.length - offset, offset, (error, written) => (error !== null ? closeAndFail(error) : writeFrom(offset + written)));
+    };
+    const closeThenRename = (): void =>
+      close(fd, (closeError) => {
+        if (closeError !== null) return fail(closeError);
+        if (!beforeRename()) {
+          try {
+            unlinkSync(temporary);
+          } catch {
+            // A stray temporary file is harmless: load() never reads it, the next save overwrites it.
+          }
+          return done(null, false);
+        }
+        try {
+          renameSync(temporary, join(dir, SNAPSHOT_FILE_NAME));
+        } catch (error) {
+          return fail(error);
+        }
+        if (!fsyncOn) return done(null, true);
+        open(dir, 'r', (dirError, dirFd) => {
+          if (dirError !== null) return done(ioError(`cannot fsync directory ${dir}`, dirError), false);
+          fsync(dirFd, (syncError) =>
+            close(dirFd, () => done(syncError !== null ? ioError(`cannot fsync directory ${dir}`, syncError) : null, syncError === null)),
+          );
+        });
+      });
+    writeFrom(0);
+  });
 }
 
 /**
@@ -349,6 +397,8 @@ class FileStorage implements LogStorage {
   /** The durable snapshot's position and data size (index 0: none). */
   private snapshotIndex = 0;
   private snapshotBytes = 0;
+  /** True while saveSnapshotAsync's file is being written. */
+  private snapshotInFlight = false;
   private synced: SyncedPosition = { segment: 0, offset: 0 };
   private writeBuffer: Buffer = Buffer.allocUnsafe(WRITE_BUFFER_INITIAL_BYTES);
   private fsyncCount = 0;
@@ -661,9 +711,49 @@ class FileStorage implements LogStorage {
       this.phase = Phase.Failed;
       throw error;
     }
+    this.cutAt(snapshot);
+  }
+
+  saveSnapshotAsync(snapshot: Snapshot, done: (error: Error | null, saved: boolean) => void): void {
+    this.requirePhase(Phase.Open, 'saveSnapshotAsync');
+    invariant(
+      Number.isSafeInteger(snapshot.index) && snapshot.index >= 1 && Number.isSafeInteger(snapshot.term) && snapshot.term >= 1,
+      () => `saveSnapshotAsync: ${snapshot.index}@t${snapshot.term} is not a log position`,
+    );
+    invariant(snapshot.index > this.snapshotIndex, () => `saveSnapshotAsync: index ${snapshot.index} is not past the current snapshot at ${this.snapshotIndex}`);
+    invariant(!this.snapshotInFlight, () => 'saveSnapshotAsync: another asynchronous snapshot is still being written');
+    this.snapshotInFlight = true;
+    // Still wanted only if the storage is open and no newer snapshot was saved meanwhile.
+    const wanted = (): boolean => this.phase === Phase.Open && snapshot.index > this.snapshotIndex;
+    writeSnapshotFileAsync(this.dir, snapshot, this.fsync, wanted, (error, renamed) => {
+      this.snapshotInFlight = false;
+      if (error !== null) {
+        if (this.phase === Phase.Open) this.phase = Phase.Failed;
+        done(error, false);
+        return;
+      }
+      // The file may have gone in and a newer snapshot been saved during the directory
+      // fsync: that one's cut stands.
+      if (!renamed || !wanted()) {
+        done(null, false);
+        return;
+      }
+      try {
+        // What was buffered goes before the cut in the WAL, as in saveSnapshot.
+        this.sync();
+        this.cutAt(snapshot);
+      } catch (error) {
+        done(error as Error, false);
+        return;
+      }
+      done(null, true);
+    });
+  }
+
+  /** The snapshot file is durable: 2. the cut, recorded in the WAL; 3. segments it made redundant, deleted. */
+  private cutAt(snapshot: Snapshot): void {
     this.snapshotIndex = snapshot.index;
     this.snapshotBytes = snapshot.data.byteLength;
-    // 2. The cut, recorded in the WAL. 3. Segments it made redundant, deleted.
     this.recordSnapshot(snapshot.index, snapshot.term);
     this.deleteSegmentsUpTo(snapshot.index);
   }

@@ -110,6 +110,23 @@ export class MemoryStorage implements LogStorage {
     this.fsyncCount++;
   }
 
+  saveSnapshotAsync(snapshot: Snapshot, done: (error: Error | null, saved: boolean) => void): void {
+    this.requireLoaded('saveSnapshotAsync');
+    queueMicrotask(() => {
+      if (snapshot.index < this.shape.firstIndex) {
+        done(null, false); // a newer snapshot was saved meanwhile
+        return;
+      }
+      try {
+        this.saveSnapshot(snapshot);
+      } catch (error) {
+        done(error as Error, false);
+        return;
+      }
+      done(null, true);
+    });
+  }
+
   /** Segment 1, offset = sync records so far (not bytes: nothing here is a file). */
   syncedPosition(): SyncedPosition {
     return { segment: 1, offset: this.durableRecords };

@@ -133,6 +133,8 @@ export function encodeSnapshotRecordPayload(index: number, term: number, hardSta
 
 export const SNAPSHOT_FILE_NAME = 'snapshot.bin';
 export const SNAPSHOT_TEMP_FILE_NAME = 'snapshot.bin.tmp';
+/** saveSnapshotAsync's temporary file: its own, so a synchronous save meanwhile cannot write into it. */
+export const SNAPSHOT_ASYNC_TEMP_FILE_NAME = 'snapshot.bin.async.tmp';
 export const SNAPSHOT_FORMAT_VERSION = 1;
 
 /** The snapshot file's bytes: one frame around [version, index, term, data]. */

@@ -80,6 +80,15 @@ export interface LogStorage {
    * snapshot are deleted. Not allowed while an asynchronous sync is in flight.
    */
   saveSnapshot(snapshot: Snapshot): void;
+  /**
+   * saveSnapshot with the snapshot file written, fsynced, renamed and its directory
+   * fsynced off the caller's thread (thesis §5.1: snapshotting should not stall normal
+   * operation); the rest (sync, the cut, deleting segments) runs on the caller's thread
+   * when the file is durable, then `done(null, true)`. `done(null, false)`: dropped,
+   * because a newer snapshot was saved meanwhile (saveSnapshot may run while this one is
+   * in flight, and wins) or the storage was closed. One at a time.
+   */
+  saveSnapshotAsync(snapshot: Snapshot, done: (error: Error | null, saved: boolean) => void): void;
   /** Buffers the hard state; the last one set before a sync() is the one written. */
   setHardState(hardState: HardState): void;
   /**

@@ -7,6 +7,7 @@ import {
   decodeCommand,
   describeCommand,
   encodeCommand,
+  isCertainlyValidPut,
   KV_LIMITS,
   KvError,
   validateKey,
@@ -293,4 +294,63 @@ test('a put written as putPrefix + writePutHead + key + value is writeCommand\'s
     else writer.uint(value);
     t.deepEqual([...writer.written()], [...encodeCommand(command)], `seed ${seed}, case ${i}`);
   }
+});
+
+test('isCertainlyValidPut: plain ASCII puts pass without decoding; whatever it passes decodeCommand accepts as that put (seeded fuzz)', (t) => {
+  const seed = testSeed('KV_TEST_SEED');
+  const random = createPrng(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const values = [null, true, false, 0, 127, 128, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, -1, 1.5, '', 'v', 'x'.repeat(40), 'y'.repeat(300), 'é', [1], { a: 1 }];
+  let passed = 0;
+  let plainPassed = 0;
+  let plain = 0;
+  for (let iteration = 0; iteration < 20_000; iteration++) {
+    const clientId = pick(['c', 'bench-1-7', 'é-client', 'z'.repeat(KV_LIMITS.maxClientIdBytes), 'z'.repeat(KV_LIMITS.maxClientIdBytes + 1)]);
+    const seq = pick([1, 2, 127, 128, 70_000, 2 ** 32 + 5]);
+    const ackedBelow = Math.min(seq, pick([0, 1, 126, 70_000]));
+    const key = pick(['k1', 'key-é', 'k'.repeat(KV_LIMITS.maxKeyBytes), 'k'.repeat(40)]);
+    const value = pick(values);
+    const bytes = Uint8Array.from(encodeCommand({ type: 'request', clientId, seq, ackedBelow, operation: { op: 'put', key, value } }));
+    const isPlain = /^[\x00-\x7f]*$/.test(clientId + key) && clientId.length <= KV_LIMITS.maxClientIdBytes && seq <= 2 ** 32 - 1 &&
+      (value === null || typeof value === 'boolean' || (typeof value === 'string' && /^[\x00-\x7f]*$/.test(value)) || (Number.isInteger(value) && (value as number) >= 0 && (value as number) < 2 ** 32));
+    const mutate = random() < 0.5;
+    if (mutate) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+    const verdict = isCertainlyValidPut(bytes);
+    if (!mutate && isPlain) {
+      plain++;
+      if (verdict) plainPassed++;
+    }
+    if (!verdict) continue;
+    passed++;
+    let command: Command;
+    try {
+      command = decodeCommand(bytes);
+    } catch (error) {
+      t.fail(`seed ${seed} iteration ${iteration}: passed, but decodeCommand refused it: ${String(error)}`);
+      return;
+    }
+    if (command.type !== 'request' || command.operation.op !== 'put') {
+      t.fail(`seed ${seed} iteration ${iteration}: passed, but decodes to ${describeCommand(bytes)}`);
+      return;
+    }
+  }
+  t.is(plainPassed, plain, `seed ${seed}: every unmutated plain put passes`);
+  t.true(passed > 1000, `seed ${seed}: ${passed} passed`);
+  t.log(`seed ${seed}: ${passed} of 20000 (half mutated) passed, all decoded as puts; ${plain} plain puts all passed`);
+});
+
+test('isCertainlyValidPut declines what it cannot vouch for: other operations, registers, empty keys, trailing bytes', (t) => {
+  const put = (operation: KvOperation, clientId = 'c'): Uint8Array => encodeCommand({ type: 'request', clientId, seq: 3, ackedBelow: 1, operation });
+  t.true(isCertainlyValidPut(put({ op: 'put', key: 'k', value: 'v' })));
+  t.false(isCertainlyValidPut(put({ op: 'delete', key: 'k' })));
+  t.false(isCertainlyValidPut(put({ op: 'append', key: 'k', value: 'v' })));
+  t.false(isCertainlyValidPut(encodeCommand({ type: 'register', clientId: 'c' })));
+  t.false(isCertainlyValidPut(Uint8Array.from([...put({ op: 'put', key: 'k', value: 'v' }), 0xc0])));
+  const emptyKey = Uint8Array.from(pack([2, 'c', 3, 1, 1, '', 'v']));
+  t.false(isCertainlyValidPut(emptyKey));
+  t.throws(() => decodeCommand(emptyKey));
+  const ackedAboveSeq = Uint8Array.from(pack([2, 'c', 3, 4, 1, 'k', 'v']));
+  t.false(isCertainlyValidPut(ackedAboveSeq));
+  t.throws(() => decodeCommand(ackedAboveSeq));
+  t.false(isCertainlyValidPut(new Uint8Array(0)));
 });

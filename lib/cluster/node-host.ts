@@ -21,8 +21,7 @@ import type { LogStorage } from '../storage/types.js';
 import { decodeRaftBatch, encodeRaftBatch, encodeRaftBatches } from '../transport/codec.js';
 import type { PortMeshTransport } from '../transport/transport.js';
 import { KvStateMachine } from '../kv/state-machine.js';
-import { decodeCommand, describeCommand, validateOperation } from '../kv/command.js';
-import type { Command } from '../kv/command.js';
+import { decodeCommand, describeCommand, isCertainlyValidPut, validateOperation } from '../kv/command.js';
 import { NodeReplyCode, ReplyBatchWriter, decodeClientBatch } from './protocol.js';
 import type { ControlToNode, NodeToControl, NodeWorkerData } from './protocol.js';
 import { EventKind } from './types.js';
@@ -55,11 +54,13 @@ interface Waiter {
   readonly rid: number;
 }
 
-/** A validated write: queued, then (once proposed, with the term it was proposed in) a proposal. */
+/**
+ * A validated write: queued, then (once proposed, with the term it was proposed in) a
+ * proposal. Only its bytes are kept: it is decoded when applied, so no decoded command
+ * lives (and survives scavenges) from arrival to apply.
+ */
 interface QueuedWrite extends Waiter {
   readonly bytes: Uint8Array;
-  /** Decoded once, when it arrived; applied from here at its index (no second decode). */
-  readonly command: Command;
   /** The term of its log entry, set by propose(). */
   term: number;
 }
@@ -144,9 +145,8 @@ export class NodeHost {
   private readsAwaitingApply: { index: number; reads: ReadWaiter[] }[] = [];
   private nextReadContext = 1;
   private readonly syncedPosition: Int32Array;
-  /** Writes this leader proposed, by log index: who to answer, and the command already
-   *  decoded so applying it needs no second decode. An entry at that index with another
-   *  term is not this proposal (§5.3: same index and term, same entry). */
+  /** Writes this leader proposed, by log index: who to answer. An entry at that index
+   *  with another term is not this proposal (§5.3: same index and term, same entry). */
   private readonly proposals = new ProposalQueue();
 
   private softState: SoftState;
@@ -301,23 +301,24 @@ export class NodeHost {
   }
 
   private onWrite(client: ClientConnection, rid: number, bytes: Uint8Array): void {
-    let command: Command;
-    try {
-      // decodeCommand checks the shape and the key. Each value's encoded size is bounded
-      // by the whole command's, so the exact size check is needed only for big commands.
-      command = decodeCommand(bytes);
-      if (command.type === 'request' && bytes.length > this.data.maxValueBytes) {
-        validateOperation(command.operation, this.data.maxValueBytes);
+    // Each value's encoded size is bounded by the whole command's, so the exact size
+    // check is needed only for big commands.
+    const small = bytes.length <= this.data.maxValueBytes;
+    if (!(small && isCertainlyValidPut(bytes))) {
+      try {
+        // decodeCommand checks the shape, the key and the value.
+        const command = decodeCommand(bytes);
+        if (command.type === 'request' && !small) validateOperation(command.operation, this.data.maxValueBytes);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        this.reply(client, rid, {
+          code: typeof code === 'string' ? code : NodeReplyCode.MalformedRequest,
+          message: (error as Error).message,
+        });
+        return;
       }
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      this.reply(client, rid, {
-        code: typeof code === 'string' ? code : NodeReplyCode.MalformedRequest,
-        message: (error as Error).message,
-      });
-      return;
     }
-    this.proposalQueue.push({ client, rid, bytes, command, term: 0 });
+    this.proposalQueue.push({ client, rid, bytes, term: 0 });
   }
 
   /** Proposes up to `limit` queued writes; if some are left, another turn is scheduled. */
@@ -576,7 +577,8 @@ export class NodeHost {
         });
         continue;
       }
-      const reply = this.kv.applyDecoded(entry.index, proposal.command);
+      const reply = this.kv.apply(entry.index, entry.data);
+      assert(reply !== null, () => `the proposal at index ${entry.index} has no command bytes`);
       const { client, rid } = proposal;
       if (reply.ok) client.replies.ok(rid, reply.value);
       else this.reply(client, rid, { code: reply.code, message: reply.message });

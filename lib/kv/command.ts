@@ -285,6 +285,79 @@ export function decodeCommand(bytes: Uint8Array): Command {
   return { type: 'request', clientId, seq, ackedBelow, operation };
 }
 
+/**
+ * True when `bytes` is certainly a command decodeCommand accepts, found without decoding
+ * it: the common shape, a put whose client id, key and value are ASCII strings within
+ * the limits (or a nil, boolean or small unsigned integer value). False means "decode it
+ * to find out", never "invalid". The leader checks each write this way on arrival and
+ * decodes it only when applying it, so no decoded command lives from arrival to apply.
+ */
+export function isCertainlyValidPut(bytes: Uint8Array): boolean {
+  const end = bytes.length;
+  if (end < 7 || bytes[0] !== 0x97 || bytes[1] !== CommandTag.request) return false;
+  let at = asciiString(bytes, 2, 1, KV_LIMITS.maxClientIdBytes);
+  if (at < 0 || at >= end) return false;
+  const seq = smallUint(bytes, at);
+  if (seq < 1) return false;
+  at += uintBytes(bytes[at]!);
+  if (at >= end) return false;
+  const ackedBelow = smallUint(bytes, at);
+  if (ackedBelow < 0 || ackedBelow > seq) return false;
+  at += uintBytes(bytes[at]!);
+  if (at >= end || bytes[at] !== OperationTag.put) return false;
+  at = asciiString(bytes, at + 1, 1, KV_LIMITS.maxKeyBytes);
+  if (at < 0 || at >= end) return false;
+  const head = bytes[at]!;
+  if (head === 0xc0 || head === 0xc2 || head === 0xc3) return at + 1 === end;
+  if (head < 0x80 || head === 0xcc || head === 0xcd || head === 0xce) return smallUint(bytes, at) >= 0 && at + uintBytes(head) === end;
+  return asciiString(bytes, at, 0, Number.MAX_SAFE_INTEGER) === end;
+}
+
+/** The position after an ASCII msgpack string of minBytes..maxBytes at `at`, or -1. */
+function asciiString(bytes: Uint8Array, at: number, minBytes: number, maxBytes: number): number {
+  const head = bytes[at];
+  let length: number;
+  let start: number;
+  if (head === undefined) return -1;
+  if (head >= 0xa0 && head <= 0xbf) {
+    length = head & 0x1f;
+    start = at + 1;
+  } else if (head === 0xd9 && at + 2 <= bytes.length) {
+    length = bytes[at + 1]!;
+    start = at + 2;
+  } else if (head === 0xda && at + 3 <= bytes.length) {
+    length = (bytes[at + 1]! << 8) | bytes[at + 2]!;
+    start = at + 3;
+  } else {
+    return -1;
+  }
+  const stop = start + length;
+  if (length < minBytes || length > maxBytes || stop > bytes.length) return -1;
+  let bits = 0;
+  for (let i = start; i < stop; i++) bits |= bytes[i]!;
+  return bits < 0x80 ? stop : -1;
+}
+
+/** The unsigned integer (fixint, uint8/16/32) at `at`, or -1 for anything else or a cut one. */
+function smallUint(bytes: Uint8Array, at: number): number {
+  const head = bytes[at]!;
+  const size = uintBytes(head);
+  if (size === 0 || at + size > bytes.length) return -1;
+  if (head < 0x80) return head;
+  if (head === 0xcc) return bytes[at + 1]!;
+  if (head === 0xcd) return (bytes[at + 1]! << 8) | bytes[at + 2]!;
+  return bytes[at + 1]! * 0x1000000 + ((bytes[at + 2]! << 16) | (bytes[at + 3]! << 8) | bytes[at + 4]!);
+}
+
+/** The encoded size of a fixint or uint8/16/32 with this first byte; 0 for anything else. */
+function uintBytes(head: number): number {
+  if (head < 0x80) return 1;
+  if (head === 0xcc) return 2;
+  if (head === 0xcd) return 3;
+  if (head === 0xce) return 5;
+  return 0;
+}
+
 // UTF-8 length without node:buffer, so this module stays runnable anywhere.
 function utf8ByteLength(text: string): number {
   let bytes = 0;

@@ -42,6 +42,8 @@ const MALFORMED_LOG_INTERVAL_MS = 1000;
  * first while the leader proposes the next.
  */
 const MAX_PROPOSALS_PER_TURN = 256;
+/** Keys of the state machine serialised per turn while a snapshot is taken (about 1 ms). */
+const SNAPSHOT_KEYS_PER_TURN = 2000;
 
 interface ClientConnection {
   readonly port: MessagePort;
@@ -178,6 +180,8 @@ export class NodeHost {
   private snapshotIndex = 0;
   /** True while a compaction's snapshot file is being written (maybeCompact). */
   private compactionInFlight = false;
+  /** When the compaction in progress began serialising the state machine. */
+  private compactionStartedAt = 0;
   /** Where in each snapshotEntries period this node compacts (see compactionDue). */
   private readonly compactionPhase: number;
   private pendingEvents: Omit<ClusterEvent, 'time'>[] = [];
@@ -377,6 +381,7 @@ export class NodeHost {
     this.proposeQueued();
     this.startReadRound();
     this.processReadies();
+    this.continueSnapshot();
   }
 
   /**
@@ -621,18 +626,34 @@ export class NodeHost {
    * Once per snapshotEntries applied entries: snapshot the state machine, drop the log it
    * covers, and (once the snapshot file is durable, written off this thread) the WAL
    * segments with it. A crash before then restarts from the previous snapshot and a WAL
-   * that still holds everything after it.
+   * that still holds everything after it. The state machine is serialised a slice per
+   * turn (KvStateMachine.beginSnapshot): all of it at once took 13-64 ms under load, a
+   * stall every client of the node waited out.
    */
   private maybeCompact(): void {
-    const applied = this.kv.appliedIndex;
-    if (this.compactionInFlight || !this.compactionDue(applied)) return;
-    const started = performance.now();
-    const data = this.kv.snapshot();
-    const metadata = this.node.compact(applied, data);
-    if (metadata === null) return;
+    if (this.compactionInFlight || this.kv.snapshotInProgress !== null) return;
+    if (!this.compactionDue(this.kv.appliedIndex)) return;
+    this.compactionStartedAt = performance.now();
+    this.kv.beginSnapshot();
+    this.scheduleTurn();
+  }
+
+  /** At the end of a turn: one slice of the snapshot in progress; once it is complete, the compaction proper. */
+  private continueSnapshot(): void {
+    const index = this.kv.snapshotInProgress;
+    if (index === null || this.compactionInFlight) return;
+    const data = this.kv.snapshotStep(SNAPSHOT_KEYS_PER_TURN);
+    if (data === null) {
+      // Not done: go on next turn even if nothing else happens.
+      this.scheduleTurn();
+      return;
+    }
+    const started = this.compactionStartedAt;
+    const serializedMs = Math.round((performance.now() - started) * 10) / 10;
+    const metadata = this.node.compact(index, data);
+    if (metadata === null) return; // a leader's snapshot, installed meanwhile, is newer
     const snapshot = { ...metadata, data };
     this.compactionInFlight = true;
-    const serializedMs = performance.now() - started;
     this.storage.saveSnapshotAsync(snapshot, (error, saved) => {
       this.compactionInFlight = false;
       if (this.stopped) return;
@@ -642,7 +663,7 @@ export class NodeHost {
       this.snapshotIndex = Math.max(this.snapshotIndex, snapshot.index);
       const durationMs = Math.round((performance.now() - started) * 10) / 10;
       this.event(EventKind.LogCompacted, `node ${this.id} compacted its log up to index ${snapshot.index} (snapshot of ${data.byteLength} bytes)`, this.hardState.currentTerm);
-      this.log.info({ snapshotIndex: snapshot.index, snapshotTerm: snapshot.term, bytes: data.byteLength, serializedMs: Math.round(serializedMs * 10) / 10, durationMs }, 'log compacted');
+      this.log.info({ snapshotIndex: snapshot.index, snapshotTerm: snapshot.term, bytes: data.byteLength, serializedMs, durationMs }, 'log compacted');
     });
   }
 

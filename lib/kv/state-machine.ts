@@ -128,6 +128,25 @@ export class ReplyWindow {
 /** A session's first ring; a busy one grows it (doubling) to what its requests in flight need. */
 const INITIAL_REPLY_SLOTS = 8;
 
+/** An incremental snapshot being written (KvStateMachine.beginSnapshot). */
+interface SnapshotInProgress {
+  /** The applied index the snapshot is of. */
+  readonly index: number;
+  readonly out: MsgpackWriter;
+  /** Where the data array's header goes (its count is known at the end). */
+  readonly dataHeader: number;
+  written: number;
+  readonly entries: MapIterator<[string, JsonValue]>;
+  /** Keys written so far. */
+  readonly visited: Set<string>;
+  /** Values as of the snapshot's index of keys changed since and not written yet; ABSENT: the key did not exist. */
+  readonly before: Map<string, JsonValue | typeof ABSENT>;
+  /** The sessions section, written when the snapshot began. */
+  readonly sessions: Uint8Array;
+}
+
+const ABSENT: unique symbol = Symbol('absent');
+
 const OK_NULL: KvReply = Object.freeze({ ok: true, value: null });
 const OK_TRUE: KvReply = Object.freeze({ ok: true, value: true });
 const OK_FALSE: KvReply = Object.freeze({ ok: true, value: false });
@@ -189,6 +208,8 @@ export class KvStateMachine {
   readonly #disableSessions: boolean;
   /** Invariant: every entry up to here has been applied, in order, and none after it. */
   #appliedIndex = 0;
+  /** The incremental snapshot in progress (beginSnapshot), or null. */
+  #snapshotting: SnapshotInProgress | null = null;
 
   constructor(options: KvStateMachineOptions = {}) {
     this.#maxSessions = options.maxSessions ?? KV_LIMITS.maxSessions;
@@ -340,14 +361,17 @@ export class KvStateMachine {
     const key = operation.key;
     switch (operation.op) {
       case 'put':
+        if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
         this.#data.set(key, operation.value);
         return OK_NULL;
       case 'delete':
+        if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
         this.#data.delete(key);
         return OK_NULL;
       case 'append': {
         const current = this.#data.get(key);
         if (current === undefined) {
+          if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
           this.#data.set(key, [operation.value]);
           return OK_NULL;
         }
@@ -355,13 +379,15 @@ export class KvStateMachine {
           return errorReply(KvErrorCode.NotAList, `append: the value of ${JSON.stringify(key)} is not a list`);
         }
         // In place: appending stays O(1). read() and get replies hand out copies, so
-        // nobody outside holds this array.
+        // nobody outside holds this array (a snapshot in progress keeps a copy first).
+        if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, true);
         current.push(operation.value);
         return OK_NULL;
       }
       case 'cas': {
         const current = this.#data.get(key) ?? null;
         if (!jsonEqual(current, operation.expected)) return OK_FALSE;
+        if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
         this.#data.set(key, operation.value);
         return OK_TRUE;
       }
@@ -394,6 +420,97 @@ export class KvStateMachine {
       out.str(key);
       writeJsonValue(out, value);
     }
+    this.#writeSessions(out);
+    return out.take();
+  }
+
+  /**
+   * Starts an incremental snapshot of the state as it is now, at appliedIndex (returned):
+   * snapshotStep() writes it a slice at a time while entries go on being applied, so a
+   * compaction never stops the node for the whole state at once. A key changed before
+   * the snapshot reached it keeps its value as of that index aside (copy on write); the
+   * sessions, which are few, are written at once. The bytes restore exactly the state at
+   * that index (the data in a possibly different order than snapshot() writes). Replaces
+   * a snapshot in progress; restoreFrom() abandons one.
+   */
+  beginSnapshot(): number {
+    const sessions = new MsgpackWriter(64 * 1024);
+    this.#writeSessions(sessions);
+    const out = new MsgpackWriter(SNAPSHOT_INITIAL_BYTES);
+    out.arrayHeader(4);
+    out.uint(SNAPSHOT_FORMAT_VERSION);
+    out.uint(this.#appliedIndex);
+    this.#snapshotting = {
+      index: this.#appliedIndex,
+      out,
+      dataHeader: out.array32Placeholder(),
+      written: 0,
+      entries: this.#data.entries(),
+      visited: new Set(),
+      before: new Map(),
+      sessions: sessions.take(),
+    };
+    return this.#appliedIndex;
+  }
+
+  /** The index of the incremental snapshot in progress, or null. */
+  get snapshotInProgress(): number | null {
+    return this.#snapshotting?.index ?? null;
+  }
+
+  /** Writes up to `maxKeys` more keys of the snapshot begun by beginSnapshot(): its bytes once complete, else null. */
+  snapshotStep(maxKeys: number): Uint8Array | null {
+    const snapshot = this.#snapshotting;
+    if (snapshot === null) throw new Error('KvStateMachine.snapshotStep: no snapshot in progress (beginSnapshot first)');
+    const { out, visited, before } = snapshot;
+    for (let step = 0; step < maxKeys; step++) {
+      const next = snapshot.entries.next();
+      if (next.done === true) return this.#finishSnapshot(snapshot);
+      const [key, value] = next.value;
+      // A key deleted and set again comes round a second time: it was written already.
+      if (visited.has(key)) continue;
+      visited.add(key);
+      let asOf: JsonValue | typeof ABSENT = value;
+      if (before.size > 0) {
+        const kept = before.get(key);
+        if (kept !== undefined) {
+          asOf = kept;
+          before.delete(key);
+        }
+      }
+      if (asOf === ABSENT) continue; // created after the snapshot's index
+      out.arrayHeader(2);
+      out.str(key);
+      writeJsonValue(out, asOf);
+      snapshot.written++;
+    }
+    return null;
+  }
+
+  #finishSnapshot(snapshot: SnapshotInProgress): Uint8Array {
+    const out = snapshot.out;
+    // What is left aside belongs to keys deleted since the snapshot's index.
+    for (const [key, value] of snapshot.before) {
+      if (value === ABSENT) continue;
+      out.arrayHeader(2);
+      out.str(key);
+      writeJsonValue(out, value);
+      snapshot.written++;
+    }
+    out.patchArray32(snapshot.dataHeader, snapshot.written);
+    out.raw(snapshot.sessions);
+    this.#snapshotting = null;
+    return out.take();
+  }
+
+  /** Before `key` changes during an incremental snapshot: keep its value as of the snapshot, unless the snapshot has it. */
+  #keepForSnapshot(snapshot: SnapshotInProgress, key: string, changesInPlace: boolean): void {
+    if (snapshot.visited.has(key) || snapshot.before.has(key)) return;
+    const current = this.#data.get(key);
+    snapshot.before.set(key, current === undefined ? ABSENT : changesInPlace ? cloneJson(current) : current);
+  }
+
+  #writeSessions(out: MsgpackWriter): void {
     out.arrayHeader(this.#sessions.size);
     for (const [clientId, session] of this.#sessions) {
       out.arrayHeader(4);
@@ -408,7 +525,6 @@ export class KvStateMachine {
         out.raw(reply === OK_NULL ? OK_NULL_PACKED : packr.pack(reply));
       }
     }
-    return out.take();
   }
 
   /**
@@ -464,6 +580,7 @@ export class KvStateMachine {
       maxRepliesPerSession: this.#maxRepliesPerSession,
       disableSessions: this.#disableSessions,
     });
+    this.#snapshotting = null;
     this.#data.clear();
     for (const [key, value] of restored.#data) this.#data.set(key, value);
     this.#sessions.clear();

@@ -428,3 +428,48 @@ test('an incremental snapshot, stepped while entries go on being applied, restor
     for (let i = before; i < before + 200; i++) t.deepEqual(restored.apply(i + 1, log[i]!), reference.apply(i + 1, log[i]!), `seed ${seed} round ${round} index ${i + 1}`);
   }
 });
+
+test('string values in the arena read back as a plain map holds them, through overwrites of every length, deletes, type changes, compaction and snapshots (seeded model check)', (t) => {
+  const seed = testSeed('KV_TEST_SEED');
+  const random = createPrng(seed);
+  const feeder = new Feeder();
+  const model = new Map<string, JsonValue>();
+  const keys = Array.from({ length: 400 }, (_, i) => `key-${i}`);
+  const text = (): string => {
+    const length = pick([0, 1, 5, 20, 64, 65, 200, 2000]);
+    const alphabet = random() < 0.2 ? ['é', '日', '😀', 'a'] : ['a', 'b', 'c', 'd', 'e', 'f'];
+    let out = '';
+    while (out.length < length) out += alphabet[Math.floor(random() * alphabet.length)];
+    return out;
+  };
+  function pick<T>(items: readonly T[]): T {
+    return items[Math.floor(random() * items.length)]!;
+  }
+  for (let step = 0; step < 20_000; step++) {
+    const key = pick(keys);
+    const roll = random();
+    if (roll < 0.6) {
+      const value: JsonValue = random() < 0.85 ? text() : pick<JsonValue>([null, 7, true, [1, 'x'], { a: 'b' }]);
+      t.deepEqual(feeder.op({ op: 'put', key, value }), ok(null));
+      model.set(key, value);
+    } else if (roll < 0.75) {
+      feeder.op({ op: 'delete', key });
+      model.delete(key);
+    } else if (roll < 0.85) {
+      const expected = random() < 0.5 ? (model.get(key) ?? null) : 'no such value';
+      const value = text();
+      const swapped = JSON.stringify(expected) === JSON.stringify(model.get(key) ?? null);
+      t.deepEqual(feeder.op({ op: 'cas', key, expected, value }), ok(swapped));
+      if (swapped) model.set(key, value);
+    } else {
+      t.deepEqual(feeder.machine.read(key), model.get(key) ?? null, `seed ${seed} step ${step}: read ${key}`);
+    }
+  }
+  for (const key of keys) t.deepEqual(feeder.machine.read(key), model.get(key) ?? null, `seed ${seed}: final read ${key}`);
+  t.is(feeder.machine.size, model.size);
+  const restored = KvStateMachine.restore(feeder.machine.snapshot());
+  for (const key of keys) t.deepEqual(restored.read(key), model.get(key) ?? null, `seed ${seed}: read ${key} after restore`);
+  const copy = new KvStateMachine();
+  copy.restoreFrom(feeder.machine.snapshot());
+  t.deepEqual(copy.snapshot(), feeder.machine.snapshot(), `seed ${seed}: restoreFrom keeps everything, in order`);
+});

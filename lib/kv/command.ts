@@ -286,17 +286,53 @@ export function decodeCommand(bytes: Uint8Array): Command {
 }
 
 /**
+ * Where scanPlainPut found a plain put's parts (one shared record: read it before the
+ * next scan). Strings are ASCII, so their bytes are their characters.
+ */
+export interface PlainPut {
+  clientIdStart: number;
+  clientIdEnd: number;
+  seq: number;
+  ackedBelow: number;
+  keyStart: number;
+  keyEnd: number;
+  /** The value's msgpack bytes; for a string value, its text is [valueTextStart, valueEnd). */
+  valueStart: number;
+  valueTextStart: number;
+  valueEnd: number;
+  /** True when the value is an ASCII string. */
+  valueIsString: boolean;
+}
+
+export const plainPut: PlainPut = {
+  clientIdStart: 0,
+  clientIdEnd: 0,
+  seq: 0,
+  ackedBelow: 0,
+  keyStart: 0,
+  keyEnd: 0,
+  valueStart: 0,
+  valueTextStart: 0,
+  valueEnd: 0,
+  valueIsString: false,
+};
+
+/**
  * True when `bytes` is certainly a command decodeCommand accepts, found without decoding
  * it: the common shape, a put whose client id, key and value are ASCII strings within
  * the limits (or a nil, boolean or small unsigned integer value). False means "decode it
  * to find out", never "invalid". The leader checks each write this way on arrival and
- * decodes it only when applying it, so no decoded command lives from arrival to apply.
+ * decodes it only when applying it, so no decoded command lives from arrival to apply;
+ * the state machine applies such a put straight from its bytes (plainPut says where).
  */
 export function isCertainlyValidPut(bytes: Uint8Array): boolean {
   const end = bytes.length;
   if (end < 7 || bytes[0] !== 0x97 || bytes[1] !== CommandTag.request) return false;
+  const found = plainPut;
   let at = asciiString(bytes, 2, 1, KV_LIMITS.maxClientIdBytes);
   if (at < 0 || at >= end) return false;
+  found.clientIdStart = stringStart;
+  found.clientIdEnd = at;
   const seq = smallUint(bytes, at);
   if (seq < 1) return false;
   at += uintBytes(bytes[at]!);
@@ -305,13 +341,26 @@ export function isCertainlyValidPut(bytes: Uint8Array): boolean {
   if (ackedBelow < 0 || ackedBelow > seq) return false;
   at += uintBytes(bytes[at]!);
   if (at >= end || bytes[at] !== OperationTag.put) return false;
+  found.seq = seq;
+  found.ackedBelow = ackedBelow;
   at = asciiString(bytes, at + 1, 1, KV_LIMITS.maxKeyBytes);
   if (at < 0 || at >= end) return false;
+  found.keyStart = stringStart;
+  found.keyEnd = at;
+  found.valueStart = at;
+  found.valueEnd = end;
+  found.valueIsString = false;
   const head = bytes[at]!;
   if (head === 0xc0 || head === 0xc2 || head === 0xc3) return at + 1 === end;
   if (head < 0x80 || head === 0xcc || head === 0xcd || head === 0xce) return smallUint(bytes, at) >= 0 && at + uintBytes(head) === end;
-  return asciiString(bytes, at, 0, Number.MAX_SAFE_INTEGER) === end;
+  if (asciiString(bytes, at, 0, Number.MAX_SAFE_INTEGER) !== end) return false;
+  found.valueTextStart = stringStart;
+  found.valueIsString = true;
+  return true;
 }
+
+/** Where the text of the string asciiString last accepted starts. */
+let stringStart = 0;
 
 /** The position after an ASCII msgpack string of minBytes..maxBytes at `at`, or -1. */
 function asciiString(bytes: Uint8Array, at: number, minBytes: number, maxBytes: number): number {
@@ -335,7 +384,9 @@ function asciiString(bytes: Uint8Array, at: number, minBytes: number, maxBytes: 
   if (length < minBytes || length > maxBytes || stop > bytes.length) return -1;
   let bits = 0;
   for (let i = start; i < stop; i++) bits |= bytes[i]!;
-  return bits < 0x80 ? stop : -1;
+  if (bits >= 0x80) return -1;
+  stringStart = start;
+  return stop;
 }
 
 /** The unsigned integer (fixint, uint8/16/32) at `at`, or -1 for anything else or a cut one. */

@@ -212,6 +212,13 @@ function uint32(bytes: Uint8Array, at: number): number {
   return bytes[at]! * 0x1000000 + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!);
 }
 
+/** The text of bytes[start..end), which the caller knows to be ASCII. */
+export function asciiText(bytes: Uint8Array, start: number, end: number): string {
+  const length = end - start;
+  if (length < SHORT_STRING_BYTES) return shortAscii(bytes, start, length)!;
+  return utf8Slice !== null ? utf8Slice.call(bytes, start, end) : utf8.decode(bytes.subarray(start, end));
+}
+
 function readString(bytes: Uint8Array, at: number, length: number): string | null {
   if (length < SHORT_STRING_BYTES) {
     const text = shortAscii(bytes, at, length);

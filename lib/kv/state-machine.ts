@@ -16,6 +16,8 @@ import { Packr, Unpackr } from 'msgpackr';
 import {
   decodeCommand,
   exactCopy,
+  isCertainlyValidPut,
+  plainPut,
   unpackFreshView,
   writeJsonValue,
   KV_LIMITS,
@@ -28,6 +30,8 @@ import {
 } from './command.js';
 import { assertNever } from '../raft/assert.js';
 import { MsgpackWriter } from '../transport/msgpack-writer.js';
+import { asciiText } from './flat-tuple.js';
+import { ArenaString, StringArena } from './string-arena.js';
 
 export interface KvStateMachineOptions {
   /** Sessions kept before the least recently active one is evicted (default KV_LIMITS.maxSessions). */
@@ -38,14 +42,16 @@ export interface KvStateMachineOptions {
   readonly disableSessions?: boolean;
 }
 
-interface Session {
-  /** Log index of the last register or request of this client: the LRU order. Unique among
-   *  sessions (each log index touches one session), so the least recently active is well defined. */
-  lastActivityIndex: number;
-  /** Replies of seqs below this are forgotten; a request below it is stale. */
-  floorSeq: number;
-  /** seq → reply, in the order they were applied. */
-  readonly replies: ReplyWindow;
+class Session {
+  constructor(
+    /** Log index of the last register or request of this client: the LRU order. Unique among
+     *  sessions (each log index touches one session), so the least recently active is well defined. */
+    public lastActivityIndex: number,
+    /** Replies of seqs below this are forgotten; a request below it is stale. */
+    public floorSeq: number,
+    /** seq → reply, in the order they were applied. */
+    readonly replies: ReplyWindow = new ReplyWindow(),
+  ) {}
 }
 
 /**
@@ -136,7 +142,7 @@ interface SnapshotInProgress {
   /** Where the data array's header goes (its count is known at the end). */
   readonly dataHeader: number;
   written: number;
-  readonly entries: MapIterator<[string, JsonValue]>;
+  readonly entries: MapIterator<[string, JsonValue | ArenaString]>;
   /** Keys written so far. */
   readonly visited: Set<string>;
   /** Values as of the snapshot's index of keys changed since and not written yet; ABSENT: the key did not exist. */
@@ -196,7 +202,9 @@ export function cloneJson(value: JsonValue): JsonValue {
 }
 
 export class KvStateMachine {
-  readonly #data = new Map<string, JsonValue>();
+  /** String values live in #arena (an ArenaString per key, reused by every overwrite); any other value is here itself. */
+  readonly #data = new Map<string, JsonValue | ArenaString>();
+  #arena = new StringArena(() => this.#data.values());
   /**
    * Iteration order is registration order (the same on every replica, and kept by
    * snapshots). Activity only updates lastActivityIndex: reordering the Map on every
@@ -241,7 +249,14 @@ export class KvStateMachine {
   /** The value of `key` (null if absent), as a copy the caller may keep. */
   read(key: string): JsonValue {
     const value = this.#data.get(key);
-    return value === undefined ? null : cloneJson(value);
+    if (value === undefined) return null;
+    return value instanceof ArenaString ? this.#arena.read(value) : cloneJson(value);
+  }
+
+  /** The value of `key` as a JSON value (undefined: absent); the store's own object, not a copy. */
+  #valueOf(key: string): JsonValue | undefined {
+    const value = this.#data.get(key);
+    return value instanceof ArenaString ? this.#arena.read(value) : value;
   }
 
   /**
@@ -259,6 +274,7 @@ export class KvStateMachine {
       this.#appliedIndex = index;
       return null;
     }
+    if (isCertainlyValidPut(data) && plainPut.valueIsString) return this.#applyPlainPut(index, data);
     let command: Command;
     try {
       command = decodeCommand(data);
@@ -313,11 +329,48 @@ export class KvStateMachine {
       if (oldest === null) break;
       this.#sessions.delete(oldest);
     }
-    this.#sessions.set(clientId, { lastActivityIndex: index, floorSeq: 0, replies: new ReplyWindow() });
+    this.#sessions.set(clientId, new Session(index, 0));
   }
 
   #request(index: number, clientId: string, seq: number, ackedBelow: number, operation: KvOperation): KvReply {
-    if (this.#disableSessions) return this.#execute(operation);
+    const admitted = this.#admit(index, clientId, seq, ackedBelow);
+    if (admitted !== null && !(admitted instanceof Session)) return admitted;
+    const reply = this.#execute(operation);
+    if (admitted !== null) this.#remember(admitted, seq, reply);
+    return reply;
+  }
+
+  /**
+   * A put of an ASCII string, applied from its bytes (isCertainlyValidPut said where its
+   * parts are): the value's bytes go straight into the arena, no string is made of them.
+   * The same result as decoding it and applying the command.
+   */
+  #applyPlainPut(index: number, data: Uint8Array): KvReply {
+    const put = plainPut;
+    const clientId = asciiText(data, put.clientIdStart, put.clientIdEnd);
+    const key = asciiText(data, put.keyStart, put.keyEnd);
+    const { seq, valueTextStart, valueEnd } = put;
+    this.#appliedIndex = index;
+    const admitted = this.#admit(index, clientId, seq, put.ackedBelow);
+    if (admitted !== null && !(admitted instanceof Session)) return admitted;
+    const current = this.#data.get(key);
+    if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
+    if (current instanceof ArenaString) {
+      this.#arena.storeBytes(current, data, valueTextStart, valueEnd);
+    } else {
+      this.#data.set(key, this.#arena.storeBytes(null, data, valueTextStart, valueEnd));
+    }
+    if (admitted !== null) this.#remember(admitted, seq, OK_NULL);
+    return OK_NULL;
+  }
+
+  /**
+   * Exactly-once (thesis §6.3): the session of a request, if it is to be executed; a reply
+   * if it is answered without executing (a retry, a stale or unknown session); null when
+   * sessions are disabled.
+   */
+  #admit(index: number, clientId: string, seq: number, ackedBelow: number): Session | KvReply | null {
+    if (this.#disableSessions) return null;
     const session = this.#sessions.get(clientId);
     if (session === undefined) {
       return errorReply(
@@ -346,7 +399,10 @@ export class KvStateMachine {
         `request ${seq} of ${clientId} is below the session's floor ${session.floorSeq}; its reply is gone`,
       );
     }
-    const reply = this.#execute(operation);
+    return session;
+  }
+
+  #remember(session: Session, seq: number, reply: KvReply): void {
     session.replies.push(seq, reply);
     while (session.replies.size > this.#maxRepliesPerSession) {
       const oldest = session.replies.oldestSeq();
@@ -354,7 +410,18 @@ export class KvStateMachine {
       // A retry of the dropped seq must not be applied a second time: make it stale.
       if (oldest >= session.floorSeq) session.floorSeq = oldest + 1;
     }
-    return reply;
+  }
+
+  /** Sets `key` to `value` (a string goes to the arena, into the key's ArenaString if it has one). */
+  #store(key: string, value: JsonValue): void {
+    const current = this.#data.get(key);
+    if (typeof value === 'string') {
+      if (current instanceof ArenaString) this.#arena.storeString(current, value);
+      else this.#data.set(key, this.#arena.storeString(null, value));
+      return;
+    }
+    if (current instanceof ArenaString) this.#arena.release(current);
+    this.#data.set(key, value);
   }
 
   #execute(operation: KvOperation): KvReply {
@@ -362,14 +429,17 @@ export class KvStateMachine {
     switch (operation.op) {
       case 'put':
         if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
-        this.#data.set(key, operation.value);
+        this.#store(key, operation.value);
         return OK_NULL;
-      case 'delete':
+      case 'delete': {
         if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
+        const current = this.#data.get(key);
+        if (current instanceof ArenaString) this.#arena.release(current);
         this.#data.delete(key);
         return OK_NULL;
+      }
       case 'append': {
-        const current = this.#data.get(key);
+        const current = this.#valueOf(key);
         if (current === undefined) {
           if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
           this.#data.set(key, [operation.value]);
@@ -385,14 +455,14 @@ export class KvStateMachine {
         return OK_NULL;
       }
       case 'cas': {
-        const current = this.#data.get(key) ?? null;
+        const current = this.#valueOf(key) ?? null;
         if (!jsonEqual(current, operation.expected)) return OK_FALSE;
         if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
-        this.#data.set(key, operation.value);
+        this.#store(key, operation.value);
         return OK_TRUE;
       }
       case 'get': {
-        const current = this.#data.get(key);
+        const current = this.#valueOf(key);
         // A copy: the reply is stored in the session and must not change with later appends.
         return current === undefined ? OK_NULL : { ok: true, value: cloneJson(current) };
       }
@@ -418,7 +488,7 @@ export class KvStateMachine {
     for (const [key, value] of this.#data) {
       out.arrayHeader(2);
       out.str(key);
-      writeJsonValue(out, value);
+      this.#writeValue(out, value);
     }
     this.#writeSessions(out);
     return out.take();
@@ -470,7 +540,7 @@ export class KvStateMachine {
       // A key deleted and set again comes round a second time: it was written already.
       if (visited.has(key)) continue;
       visited.add(key);
-      let asOf: JsonValue | typeof ABSENT = value;
+      let asOf: JsonValue | ArenaString | typeof ABSENT = value;
       if (before.size > 0) {
         const kept = before.get(key);
         if (kept !== undefined) {
@@ -481,7 +551,7 @@ export class KvStateMachine {
       if (asOf === ABSENT) continue; // created after the snapshot's index
       out.arrayHeader(2);
       out.str(key);
-      writeJsonValue(out, asOf);
+      this.#writeValue(out, asOf);
       snapshot.written++;
     }
     return null;
@@ -507,7 +577,21 @@ export class KvStateMachine {
   #keepForSnapshot(snapshot: SnapshotInProgress, key: string, changesInPlace: boolean): void {
     if (snapshot.visited.has(key) || snapshot.before.has(key)) return;
     const current = this.#data.get(key);
-    snapshot.before.set(key, current === undefined ? ABSENT : changesInPlace ? cloneJson(current) : current);
+    let kept: JsonValue | typeof ABSENT;
+    if (current === undefined) kept = ABSENT;
+    else if (current instanceof ArenaString) kept = this.#arena.read(current); // overwritten in place next
+    else kept = changesInPlace ? cloneJson(current) : current;
+    snapshot.before.set(key, kept);
+  }
+
+  /** A value as writeJsonValue writes it; a string in the arena straight from its bytes. */
+  #writeValue(out: MsgpackWriter, value: JsonValue | ArenaString): void {
+    if (value instanceof ArenaString) {
+      out.strHeader(value.length);
+      out.raw(this.#arena.bytesOf(value));
+    } else {
+      writeJsonValue(out, value);
+    }
   }
 
   #writeSessions(out: MsgpackWriter): void {
@@ -549,14 +633,14 @@ export class KvStateMachine {
     machine.#appliedIndex = appliedIndex;
     for (const pair of data as unknown[]) {
       if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string') throw bad('data entry');
-      machine.#data.set(pair[0], pair[1] as JsonValue);
+      machine.#store(pair[0], pair[1] as JsonValue);
     }
     for (const row of sessions as unknown[]) {
       if (!Array.isArray(row) || row.length !== 4) throw bad('session row');
       const [clientId, lastActivityIndex, floorSeq, replies] = row as unknown[];
       if (typeof clientId !== 'string' || !isNonNegativeSafeInteger(lastActivityIndex)) throw bad('session row');
       if (!isNonNegativeSafeInteger(floorSeq) || !Array.isArray(replies)) throw bad('session row');
-      const session: Session = { lastActivityIndex, floorSeq, replies: new ReplyWindow() };
+      const session = new Session(lastActivityIndex, floorSeq);
       for (const entry of replies as unknown[]) {
         if (!Array.isArray(entry) || entry.length !== 2 || !isNonNegativeSafeInteger(entry[0])) throw bad('reply');
         const reply: unknown = entry[1];
@@ -582,7 +666,11 @@ export class KvStateMachine {
     });
     this.#snapshotting = null;
     this.#data.clear();
-    for (const [key, value] of restored.#data) this.#data.set(key, value);
+    this.#arena = new StringArena(() => this.#data.values());
+    for (const [key, value] of restored.#data) {
+      const own = value instanceof ArenaString ? this.#arena.storeBytes(null, restored.#arena.bytesOf(value), 0, value.length) : value;
+      this.#data.set(key, own);
+    }
     this.#sessions.clear();
     for (const [clientId, session] of restored.#sessions) this.#sessions.set(clientId, session);
     this.#appliedIndex = restored.#appliedIndex;

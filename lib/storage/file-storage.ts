@@ -2,7 +2,8 @@
 // (one write and one fdatasync per sync()) and a recovery that cuts a torn tail but
 // refuses anything else that is wrong.
 
-import { close, closeSync, fdatasync, fdatasyncSync, fstatSync, fsync, ftruncateSync, fsyncSync, mkdirSync, open, openSync, readFileSync, renameSync, statSync, unlinkSync, write, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { close, closeSync, fdatasync, fdatasyncSync, fstatSync, fsync, ftruncateSync, fsyncSync, mkdirSync, open, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, write, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Entry, HardState, RestoredState, Snapshot } from '../raft/types.js';
@@ -14,7 +15,8 @@ import {
   RecordKind,
   checkEntriesForAppend,
   SNAPSHOT_FILE_NAME,
-  SNAPSHOT_ASYNC_TEMP_FILE_NAME,
+  SNAPSHOT_ASYNC_TEMP_PREFIX,
+  SNAPSHOT_ASYNC_TEMP_SUFFIX,
   SNAPSHOT_TEMP_FILE_NAME,
   decodeRecord,
   decodeSnapshotFile,
@@ -117,17 +119,29 @@ function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean): num
   return bytes.length;
 }
 
+/** Deletes temporary files of asynchronous snapshot saves that a crash or stop cut short. */
+function removeStrayAsyncSnapshotFiles(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(SNAPSHOT_ASYNC_TEMP_PREFIX) || !name.endsWith(SNAPSHOT_ASYNC_TEMP_SUFFIX)) continue;
+    try {
+      unlinkSync(join(dir, name));
+    } catch {
+      // Already gone (its save finished or gave up meanwhile): nothing to clean.
+    }
+  }
+}
+
 /**
- * writeSnapshotFile off the caller's thread, in steps on libuv's pool: the temporary file
- * (its own name, so a synchronous save meanwhile cannot mix with it) written, fsynced and
- * closed; then `beforeRename` on the caller's thread decides whether it still goes in
- * (false: a newer snapshot was saved meanwhile, and the file is dropped); the rename is
- * synchronous there, so nothing can come between that check and it; the directory is
- * fsynced last. `done` gets whether the file went in.
+ * writeSnapshotFile off the caller's thread, in steps on libuv's pool: a temporary file of
+ * its own written, fsynced and closed; then `beforeRename` on the caller's thread decides
+ * whether it still goes in (false: a newer snapshot was saved meanwhile, or the storage
+ * was closed, and the file is dropped); the rename is synchronous there, so nothing can
+ * come between that check and it; the directory is fsynced last. `done` gets whether
+ * the file went in.
  */
 function writeSnapshotFileAsync(dir: string, snapshot: Snapshot, fsyncOn: boolean, beforeRename: () => boolean, done: (error: Error | null, renamed: boolean) => void): void {
   const bytes = encodeSnapshotFile(snapshot.index, snapshot.term, snapshot.data);
-  const temporary = join(dir, SNAPSHOT_ASYNC_TEMP_FILE_NAME);
+  const temporary = join(dir, `${SNAPSHOT_ASYNC_TEMP_PREFIX}${randomBytes(6).toString('hex')}${SNAPSHOT_ASYNC_TEMP_SUFFIX}`);
   const fail = (error: unknown): void => done(ioError(`cannot write snapshot ${join(dir, SNAPSHOT_FILE_NAME)}`, error), false);
   open(temporary, 'w', (openError, fd) => {
     if (openError !== null) return fail(openError);
@@ -143,7 +157,7 @@ function writeSnapshotFileAsync(dir: string, snapshot: Snapshot, fsyncOn: boolea
           try {
             unlinkSync(temporary);
           } catch {
-            // A stray temporary file is harmless: load() never reads it, the next save overwrites it.
+            // A stray temporary file is harmless: load() never reads it, and removes it.
           }
           return done(null, false);
         }
@@ -297,6 +311,11 @@ function recover(dir: string, names: readonly string[], snapshot: Snapshot | nul
           if (anchored && shape.firstIndex === record.index + 1 && shape.previousTerm === 0) {
             // The replayed log began right after the snapshot (older segments deleted).
             shape.continueFrom(record.term);
+          } else if (anchored && record.index + 1 < shape.firstIndex) {
+            // A cut below the log already replayed: an asynchronous snapshot records its
+            // cut once its file is durable, after entries appended meanwhile, and a newer
+            // snapshot may since have deleted the segments before those entries. Nothing
+            // of what was replayed is below it: there is nothing to drop.
           } else if (shape.holds(record.index, record.term)) {
             entries = entries.slice(record.index + 1 - shape.firstIndex);
             shape.compactTo(record.index, record.term);
@@ -436,6 +455,7 @@ class FileStorage implements LogStorage {
     const snapshot = readSnapshotFile(this.dir);
     const names = walFiles(this.dir);
     const recovered = recover(this.dir, names, snapshot);
+    removeStrayAsyncSnapshotFiles(this.dir);
     // Verified end to end: only now may a file be touched.
     let truncatedBytes = 0;
     let truncatedFile: string | null = null;
@@ -727,8 +747,13 @@ class FileStorage implements LogStorage {
     const wanted = (): boolean => this.phase === Phase.Open && snapshot.index > this.snapshotIndex;
     writeSnapshotFileAsync(this.dir, snapshot, this.fsync, wanted, (error, renamed) => {
       this.snapshotInFlight = false;
+      if (this.phase !== Phase.Open) {
+        // Closed meanwhile (a stop): whatever the file's fate, nothing here depends on it.
+        done(null, false);
+        return;
+      }
       if (error !== null) {
-        if (this.phase === Phase.Open) this.phase = Phase.Failed;
+        this.phase = Phase.Failed;
         done(error, false);
         return;
       }

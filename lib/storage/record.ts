@@ -133,8 +133,13 @@ export function encodeSnapshotRecordPayload(index: number, term: number, hardSta
 
 export const SNAPSHOT_FILE_NAME = 'snapshot.bin';
 export const SNAPSHOT_TEMP_FILE_NAME = 'snapshot.bin.tmp';
-/** saveSnapshotAsync's temporary file: its own, so a synchronous save meanwhile cannot write into it. */
-export const SNAPSHOT_ASYNC_TEMP_FILE_NAME = 'snapshot.bin.async.tmp';
+/**
+ * saveSnapshotAsync's temporary files: `snapshot.bin.async-<nonce>.tmp`, a name of their
+ * own per save, so neither a synchronous save nor the leftover writes of a crashed
+ * worker's save (libuv finishes them after the thread is gone) can mix into one.
+ */
+export const SNAPSHOT_ASYNC_TEMP_PREFIX = 'snapshot.bin.async-';
+export const SNAPSHOT_ASYNC_TEMP_SUFFIX = '.tmp';
 export const SNAPSHOT_FORMAT_VERSION = 1;
 
 /** The snapshot file's bytes: one frame around [version, index, term, data]. */

@@ -39,6 +39,11 @@ function snapshotAt(index: number, term: number, text = `state@${index}`): Snaps
   return { index, term, data: new TextEncoder().encode(text) };
 }
 
+/** saveSnapshotAsync as a promise of whether the snapshot was saved. */
+function saveAsync(storage: LogStorage, snapshot: Snapshot): Promise<boolean> {
+  return new Promise((resolve, reject) => storage.saveSnapshotAsync(snapshot, (error, saved) => (error !== null ? reject(error) : resolve(saved))));
+}
+
 function indexes(state: RestoredState): number[] {
   return state.entries.map((entry) => entry.index);
 }
@@ -51,6 +56,14 @@ interface Disk {
   fresh(): LogStorage;
   /** Stop (dropping anything unsynced) and reopen on the same disk, not loaded. */
   restart(previous: LogStorage): LogStorage;
+}
+
+/** A fresh storage, loaded, with entries 1..last (term 1) appended and not yet synced. */
+function loadedWith(disk: Disk, last: number): LogStorage {
+  const storage = disk.fresh();
+  storage.load();
+  storage.append(entries(1, last, 1));
+  return storage;
 }
 
 const implementations: readonly { name: string; create(t: ExecutionContext): Disk }[] = [
@@ -114,12 +127,10 @@ for (const implementation of implementations) {
 
   test(name('saveSnapshotAsync: appends go on while the file is written; once saved, a restart loads it and the entries after it'), async (t) => {
     const disk = implementation.create(t);
-    let storage = disk.fresh();
-    storage.load();
-    storage.append(entries(1, 40, 1));
+    let storage = loadedWith(disk, 40);
     storage.setHardState(hard(1, 2, 35));
     storage.sync();
-    const saved = new Promise<boolean>((resolve, reject) => storage.saveSnapshotAsync(snapshotAt(30, 1), (error, ok) => (error !== null ? reject(error) : resolve(ok))));
+    const saved = saveAsync(storage, snapshotAt(30, 1));
     // The node keeps working meanwhile.
     storage.append(entries(41, 45, 1));
     storage.sync();
@@ -136,11 +147,9 @@ for (const implementation of implementations) {
 
   test(name('saveSnapshotAsync is superseded by a newer snapshot saved while it is in flight'), async (t) => {
     const disk = implementation.create(t);
-    let storage = disk.fresh();
-    storage.load();
-    storage.append(entries(1, 40, 1));
+    let storage = loadedWith(disk, 40);
     storage.sync();
-    const saved = new Promise<boolean>((resolve, reject) => storage.saveSnapshotAsync(snapshotAt(20, 1, 'older'), (error, ok) => (error !== null ? reject(error) : resolve(ok))));
+    const saved = saveAsync(storage, snapshotAt(20, 1, 'older'));
     storage.saveSnapshot(snapshotAt(30, 1, 'newer'));
     t.false(await saved, 'the older snapshot is dropped');
     t.is(storage.stats().snapshotIndex, 30);
@@ -427,7 +436,7 @@ test('FileStorage: saveSnapshotAsync on a storage closed before the file is in: 
   storage.load();
   storage.append(entries(1, 20, 1));
   storage.sync();
-  const saved = new Promise<boolean>((resolve, reject) => storage.saveSnapshotAsync(snapshotAt(10, 1), (error, ok) => (error !== null ? reject(error) : resolve(ok))));
+  const saved = saveAsync(storage, snapshotAt(10, 1));
   storage.close();
   t.false(await saved);
   t.false(existsSync(join(dir, SNAPSHOT_FILE_NAME)));

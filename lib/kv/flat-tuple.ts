@@ -20,7 +20,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * is decided again by the strict decoder. Elsewhere (no Buffer) only TextDecoder is used.
  */
 const nativeUtf8Slice = (globalThis as { Buffer?: { prototype?: { utf8Slice?: unknown } } }).Buffer?.prototype?.utf8Slice;
-const utf8Slice =
+export const utf8Slice =
   typeof nativeUtf8Slice === 'function'
     ? (nativeUtf8Slice as (this: Uint8Array, start: number, end: number) => string)
     : null;

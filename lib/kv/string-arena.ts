@@ -4,15 +4,12 @@
 // to copy and promote. (Each write's value string, promoted because the store keeps it,
 // cost 10% of the throughput at 3 nodes and 16% at 7.)
 //
-// Pure: no node: imports (Node's Buffer slice is used when present, as in flat-tuple).
+// Pure: no node: imports (Node's Buffer slice is used when present: flat-tuple's utf8Slice).
+
+import { utf8Slice } from './flat-tuple.js';
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-const nativeUtf8Slice = (globalThis as { Buffer?: { prototype?: { utf8Slice?: unknown } } }).Buffer?.prototype?.utf8Slice;
-const utf8Slice =
-  typeof nativeUtf8Slice === 'function'
-    ? (nativeUtf8Slice as (this: Uint8Array, start: number, end: number) => string)
-    : null;
 
 /** A string value in the arena: where its bytes are and how many fit there. One per key, reused by every overwrite. */
 export class ArenaString {

@@ -283,19 +283,11 @@ export class KvStateMachine {
       const message = error instanceof Error ? error.message : String(error);
       return errorReply(KvErrorCode.MalformedCommand, message);
     }
-    return this.applyDecoded(index, command);
+    return this.#applyCommand(index, command);
   }
 
-  /**
-   * apply() for a caller that already holds the entry's command as decodeCommand returned
-   * it (the leader decoded it when it was proposed): the same result, one decode fewer.
-   */
-  applyDecoded(index: number, command: Command): KvReply {
-    if (index !== this.#appliedIndex + 1) {
-      throw new Error(
-        `KvStateMachine.apply: entries must be applied consecutively: got index ${index} after ${this.#appliedIndex}`,
-      );
-    }
+  /** apply() of a decoded command (index already checked to be the next). */
+  #applyCommand(index: number, command: Command): KvReply {
     this.#appliedIndex = index;
     switch (command.type) {
       case 'register':

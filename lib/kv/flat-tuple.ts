@@ -28,19 +28,10 @@ export const utf8Slice =
 /** Strings shorter than this, if ASCII, are built with one String.fromCharCode call. */
 const SHORT_STRING_BYTES = 16;
 
-/** What readFlatTuple returns for "not this shape: decode it the general way". */
-export const NOT_FLAT = null;
-
-/** The elements of a msgpack array of scalars filling `bytes` exactly, or null. */
-export function readFlatTuple(bytes: Uint8Array): unknown[] | null {
-  const elements: unknown[] = [];
-  return readFlatTupleInto(bytes, elements) ? elements : NOT_FLAT;
-}
-
 /**
- * readFlatTuple into `out` (its length set to the element count), for a caller that
- * reads the elements at once and reuses the array: false, with `out` in any state, if
- * `bytes` is not a flat tuple.
+ * Reads a msgpack array of scalars filling `bytes` exactly into `out` (its length set to
+ * the element count), for a caller that reads the elements at once and reuses the array:
+ * false, with `out` in any state, if `bytes` is not a flat tuple.
  */
 export function readFlatTupleInto(bytes: Uint8Array, out: unknown[]): boolean {
   const cursor = sharedCursor;

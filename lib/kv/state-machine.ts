@@ -478,9 +478,7 @@ export class KvStateMachine {
     out.uint(this.#appliedIndex);
     out.arrayHeader(this.#data.size);
     for (const [key, value] of this.#data) {
-      out.arrayHeader(2);
-      out.str(key);
-      this.#writeValue(out, value);
+      this.#writeEntry(out, key, value);
     }
     this.#writeSessions(out);
     return out.take();
@@ -541,9 +539,7 @@ export class KvStateMachine {
         }
       }
       if (asOf === ABSENT) continue; // created after the snapshot's index
-      out.arrayHeader(2);
-      out.str(key);
-      this.#writeValue(out, asOf);
+      this.#writeEntry(out, key, asOf);
       snapshot.written++;
     }
     return null;
@@ -554,9 +550,7 @@ export class KvStateMachine {
     // What is left aside belongs to keys deleted since the snapshot's index.
     for (const [key, value] of snapshot.before) {
       if (value === ABSENT) continue;
-      out.arrayHeader(2);
-      out.str(key);
-      writeJsonValue(out, value);
+      this.#writeEntry(out, key, value);
       snapshot.written++;
     }
     out.patchArray32(snapshot.dataHeader, snapshot.written);
@@ -576,8 +570,10 @@ export class KvStateMachine {
     snapshot.before.set(key, kept);
   }
 
-  /** A value as writeJsonValue writes it; a string in the arena straight from its bytes. */
-  #writeValue(out: MsgpackWriter, value: JsonValue | ArenaString): void {
+  /** One [key, value] pair of the snapshot's data: the value as writeJsonValue writes it, a string in the arena straight from its bytes. */
+  #writeEntry(out: MsgpackWriter, key: string, value: JsonValue | ArenaString): void {
+    out.arrayHeader(2);
+    out.str(key);
     if (value instanceof ArenaString) {
       out.strHeader(value.length);
       out.raw(this.#arena.bytesOf(value));

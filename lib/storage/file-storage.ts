@@ -716,12 +716,7 @@ class FileStorage implements LogStorage {
   }
 
   saveSnapshot(snapshot: Snapshot): void {
-    this.requirePhase(Phase.Open, 'saveSnapshot');
-    invariant(
-      Number.isSafeInteger(snapshot.index) && snapshot.index >= 1 && Number.isSafeInteger(snapshot.term) && snapshot.term >= 1,
-      () => `saveSnapshot: ${snapshot.index}@t${snapshot.term} is not a log position`,
-    );
-    invariant(snapshot.index > this.snapshotIndex, () => `saveSnapshot: index ${snapshot.index} is not past the current snapshot at ${this.snapshotIndex}`);
+    this.requireSavable(snapshot, 'saveSnapshot');
     // What was buffered goes first: the snapshot record must follow it in the WAL.
     this.sync();
     try {
@@ -735,12 +730,7 @@ class FileStorage implements LogStorage {
   }
 
   saveSnapshotAsync(snapshot: Snapshot, done: (error: Error | null, saved: boolean) => void): void {
-    this.requirePhase(Phase.Open, 'saveSnapshotAsync');
-    invariant(
-      Number.isSafeInteger(snapshot.index) && snapshot.index >= 1 && Number.isSafeInteger(snapshot.term) && snapshot.term >= 1,
-      () => `saveSnapshotAsync: ${snapshot.index}@t${snapshot.term} is not a log position`,
-    );
-    invariant(snapshot.index > this.snapshotIndex, () => `saveSnapshotAsync: index ${snapshot.index} is not past the current snapshot at ${this.snapshotIndex}`);
+    this.requireSavable(snapshot, 'saveSnapshotAsync');
     invariant(!this.snapshotInFlight, () => 'saveSnapshotAsync: another asynchronous snapshot is still being written');
     this.snapshotInFlight = true;
     // Still wanted only if the storage is open and no newer snapshot was saved meanwhile.
@@ -773,6 +763,16 @@ class FileStorage implements LogStorage {
       }
       done(null, true);
     });
+  }
+
+  /** The storage is open and `snapshot` is a log position past the current snapshot. */
+  private requireSavable(snapshot: Snapshot, operation: string): void {
+    this.requirePhase(Phase.Open, operation);
+    invariant(
+      Number.isSafeInteger(snapshot.index) && snapshot.index >= 1 && Number.isSafeInteger(snapshot.term) && snapshot.term >= 1,
+      () => `${operation}: ${snapshot.index}@t${snapshot.term} is not a log position`,
+    );
+    invariant(snapshot.index > this.snapshotIndex, () => `${operation}: index ${snapshot.index} is not past the current snapshot at ${this.snapshotIndex}`);
   }
 
   /** The snapshot file is durable: 2. the cut, recorded in the WAL; 3. segments it made redundant, deleted. */

@@ -45,11 +45,7 @@ export class MsgpackWriter {
 
   /** An array32 header whose count is filled in later (patchArray32): for batches built one item at a time. */
   array32Placeholder(): number {
-    this.reserve(5);
-    const at = this.length;
-    this.bytes[at] = 0xdd;
-    this.length += 5;
-    return at;
+    return this.placeholder32(0xdd);
   }
 
   patchArray32(at: number, count: number): void {
@@ -58,9 +54,14 @@ export class MsgpackWriter {
 
   /** A bin32 header whose length is filled in by patchBin32 once its bytes are written after it. */
   bin32Placeholder(): number {
+    return this.placeholder32(0xc6);
+  }
+
+  /** A type byte and four bytes of length or count left to patch; returns where it is. */
+  private placeholder32(type: number): number {
     this.reserve(5);
     const at = this.length;
-    this.bytes[at] = 0xc6;
+    this.bytes[at] = type;
     this.length += 5;
     return at;
   }

@@ -13,7 +13,7 @@ import type { Entry, HardState, RestoredState, Snapshot } from '../lib/raft/type
 import { SnapshotCorruptionError, StorageCorruptionError, StorageErrorCode } from '../lib/storage/errors.js';
 import { openFileStorage, walFiles } from '../lib/storage/file-storage.js';
 import { MemoryStorage } from '../lib/storage/memory-storage.js';
-import { SNAPSHOT_ASYNC_TEMP_PREFIX, SNAPSHOT_FILE_NAME, SNAPSHOT_TEMP_FILE_NAME } from '../lib/storage/record.js';
+import { REDUNDANT_SEGMENT_SUFFIX, SNAPSHOT_ASYNC_TEMP_PREFIX, SNAPSHOT_FILE_NAME, SNAPSHOT_TEMP_FILE_NAME } from '../lib/storage/record.js';
 import type { LogStorage } from '../lib/storage/types.js';
 import { createPrng, testSeed } from './helpers/seed.js';
 
@@ -277,6 +277,48 @@ test('FileStorage: segments holding nothing after the snapshot are deleted, the 
   const state = loadFile(dir);
   t.is(state.snapshot?.index, 250);
   t.deepEqual(indexes(state), entries(251, 300, 1).map((entry) => entry.index));
+});
+
+test('FileStorage: saveSnapshotAsync deletes the segments it made redundant off the caller\'s thread; by done they are gone, and only they', async (t) => {
+  const dir = tempDir(t);
+  const storage = openFile(dir);
+  storage.load();
+  fill(storage, 1, 300, 1);
+  const before = walFiles(dir);
+  t.true(before.length > 10, `${before.length} segments`);
+  t.true(await saveAsync(storage, snapshotAt(250, 1)));
+  const after = walFiles(dir);
+  t.true(after.length < before.length / 3, `${after.length} of ${before.length} segments left: ${after.join(' ')}`);
+  t.deepEqual(storage.stats().files, after, 'stats match the directory');
+  t.deepEqual(readdirSync(dir).filter((name) => name.endsWith(REDUNDANT_SEGMENT_SUFFIX)), [], 'no retired segment left once done');
+  // The survivors: the newest segments of before, then the one the cut record began.
+  const kept = after.slice(0, -1);
+  t.deepEqual(kept, before.slice(before.length - kept.length), `kept ${kept.join(' ')}`);
+  t.false(before.includes(after.at(-1)!), 'the cut begins a new segment');
+  storage.append(entries(301, 305, 1));
+  storage.sync();
+  storage.close();
+  const state = loadFile(dir);
+  t.is(state.snapshot?.index, 250);
+  t.deepEqual(indexes(state), entries(251, 305, 1).map((entry) => entry.index));
+});
+
+test('FileStorage: segments retired by a snapshot but not yet unlinked when the node crashed are removed by load()', async (t) => {
+  const dir = tempDir(t);
+  const storage = openFile(dir);
+  storage.load();
+  fill(storage, 1, 300, 1);
+  const copies = new Map(walFiles(dir).map((name) => [name, readFileSync(join(dir, name))]));
+  t.true(await saveAsync(storage, snapshotAt(250, 1)));
+  storage.close();
+  // As if the crash came after the renames and before the unlinks.
+  const deleted = [...copies.keys()].filter((name) => !existsSync(join(dir, name)));
+  t.true(deleted.length > 5, `${deleted.length} segments deleted`);
+  for (const name of deleted) writeFileSync(join(dir, name + REDUNDANT_SEGMENT_SUFFIX), copies.get(name)!);
+  const state = loadFile(dir);
+  t.is(state.snapshot?.index, 250);
+  t.deepEqual(indexes(state), entries(251, 300, 1).map((entry) => entry.index));
+  t.deepEqual(readdirSync(dir).filter((name) => name.endsWith(REDUNDANT_SEGMENT_SUFFIX)), [], 'load() removed the retired segments');
 });
 
 test('FileStorage: a conflict truncation reaching back into deleted segments replays correctly', (t) => {

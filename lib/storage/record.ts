@@ -140,6 +140,12 @@ export const SNAPSHOT_TEMP_FILE_NAME = 'snapshot.bin.tmp';
  */
 export const SNAPSHOT_ASYNC_TEMP_PREFIX = 'snapshot.bin.async-';
 export const SNAPSHOT_ASYNC_TEMP_SUFFIX = '.tmp';
+/**
+ * A segment a snapshot made redundant is renamed `wal-<sequence>.log.redundant` on the
+ * node's thread (cheap, and recovery never reads such a name), then unlinked off it. A
+ * crash in between leaves the file for load() to remove.
+ */
+export const REDUNDANT_SEGMENT_SUFFIX = '.redundant';
 export const SNAPSHOT_FORMAT_VERSION = 1;
 
 /** The snapshot file's bytes: one frame around [version, index, term, data]. */

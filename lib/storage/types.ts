@@ -83,8 +83,9 @@ export interface LogStorage {
   /**
    * saveSnapshot with the snapshot file written, fsynced, renamed and its directory
    * fsynced off the caller's thread (thesis §5.1: snapshotting should not stall normal
-   * operation); the rest (sync, the cut, deleting segments) runs on the caller's thread
-   * when the file is durable, then `done(null, true)`. `done(null, false)`: dropped,
+   * operation); the sync and the cut run on the caller's thread when the file is
+   * durable, the redundant segments are deleted off it again, then `done(null, true)`.
+   * An error in any step leaves the storage failed. `done(null, false)`: dropped,
    * because a newer snapshot was saved meanwhile (saveSnapshot may run while this one is
    * in flight, and wins) or the storage was closed. One at a time.
    */

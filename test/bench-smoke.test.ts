@@ -37,6 +37,7 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
     t.is(code, 0, context);
     t.regex(stdout, /acknowledged writes\/s against node count/, context);
     t.regex(stdout, /read-back: \d+ acknowledged key\(s\) read through linearizable gets, 0 missing/, context);
+    t.regex(stdout, /^ {2}3 node\(s\): hiccups p99 [\d.]+ ms, max [\d.]+ ms, steal/m, context);
 
     const report = JSON.parse(readFileSync(jsonPath, 'utf8')) as BenchReport;
     t.is(report.tool, 'raftlab bench');
@@ -65,6 +66,10 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
       t.true(result.writesAckedTotal >= result.writesAcked, at);
       t.is(result.halfPeak, null, at);
       t.true((result.requestsPerClientMessage ?? 0) >= 1 && (result.repliesPerReplyMessage ?? 0) >= 1, at);
+      // The 1 ms timer fired through the 2 s window (hundreds of times even on a loaded machine).
+      const hiccups = result.machineNoise.hiccupMs;
+      t.true(hiccups.count >= 100 && hiccups.p99 !== null && hiccups.p99 >= 0 && hiccups.max! >= hiccups.p99, at);
+      if (process.platform === 'linux') t.true(result.machineNoise.stolenCores !== null && result.machineNoise.stolenCores >= 0, at);
       // From the leader's counters: fsync is on, so it synced, and every sync covered
       // at least one entry; only a multi-node leader sends AppendEntries.
       if (result.disk.missing === null) {

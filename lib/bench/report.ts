@@ -3,6 +3,7 @@
 
 import type { BaselineMeasurements } from './baseline.js';
 import type { BenchReport, NodeCountResult } from './run.js';
+import type { MachineNoise } from './machine-noise.js';
 
 const CHART_WIDTH = 50;
 
@@ -49,7 +50,7 @@ export function resultsTable(results: readonly NodeCountResult[], withReads: boo
 }
 
 export function halfPeakTable(results: readonly NodeCountResult[]): string {
-  const header = ['nodes', 'rate/s', 'writes/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'other CPU', 'errors'];
+  const header = ['nodes', 'rate/s', 'writes/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'other CPU', 'hiccup p99 ms', 'steal', 'errors'];
   const rows = results.flatMap((result) => {
     const half = result.halfPeak;
     if (half === null) return [];
@@ -61,11 +62,27 @@ export function halfPeakTable(results: readonly NodeCountResult[]): string {
         ...latencyColumns(half.writeLatencyMs),
         half.cpuCoresUsed.toFixed(2),
         half.otherProcessesCpuCores.toFixed(2),
+        optional(half.machineNoise.hiccupMs.p99, 2),
+        optional(half.machineNoise.stolenCores, 2),
         String(half.errors.total),
       ],
     ];
   });
   return ['latency at half the peak (open loop, from the intended send time):', table([header, ...rows])].join('\n');
+}
+
+/** How late an idle thread's 1 ms timer woke, and the hypervisor's steal, per measured window. */
+export function machineNoiseText(results: readonly NodeCountResult[]): string {
+  const describe = (noise: MachineNoise): string => {
+    const hiccup = noise.hiccupMs;
+    const steal = noise.stolenCores === null ? 'steal unknown' : `steal ${noise.stolenCores.toFixed(2)} cores`;
+    return `hiccups p99 ${optional(hiccup.p99, 2)} ms, max ${optional(hiccup.max, 1)} ms, ${steal}`;
+  };
+  const lines = results.map((result) => {
+    const half = result.halfPeak === null ? '' : `; at half peak ${describe(result.halfPeak.machineNoise)}`;
+    return `  ${result.nodes} node(s): ${describe(result.machineNoise)}${half}`;
+  });
+  return ['machine noise (a 1 ms timer on the bench\'s idle main thread: how late it woke; hypervisor steal):', ...lines].join('\n');
 }
 
 export function throughputChart(results: readonly NodeCountResult[]): string {
@@ -126,6 +143,7 @@ export function formatReport(report: BenchReport): string {
     .filter((result) => result.requestsPerClientMessage !== null)
     .map((result) => `${result.nodes} node(s) ${result.requestsPerClientMessage!.toFixed(1)} requests/message, ${result.repliesPerReplyMessage?.toFixed(1) ?? '-'} replies/message`);
   if (batching.length > 0) parts.push('', `client-port batching: ${batching.join('; ')}`);
+  parts.push('', machineNoiseText(report.results));
   const missingCounters = report.results.find((result) => result.disk.missing !== null)?.disk.missing;
   if (missingCounters !== undefined && missingCounters !== null) parts.push('', `note: ${missingCounters}`);
   if (report.baseline !== null) parts.push('', baselineText(report.baseline, report.results));

@@ -15,6 +15,8 @@ import type { NodeId } from '../raft/types.js';
 import { measureBaseline, pipelineLimit } from './baseline.js';
 import type { BaselineMeasurements, PipelineLimit } from './baseline.js';
 import { mergeHistograms, summarizeMs } from './histogram.js';
+import { MachineNoiseMeter } from './machine-noise.js';
+import type { MachineNoise } from './machine-noise.js';
 import type { LatencySummaryMs } from './histogram.js';
 import { checkBenchOptions } from './options.js';
 import type { BenchOptions } from './options.js';
@@ -94,6 +96,8 @@ export interface PhaseResult {
    *  share one port message to the leader, and how many replies come back in one. */
   readonly requestsPerClientMessage: number | null;
   readonly repliesPerReplyMessage: number | null;
+  /** What the machine itself did to latency during the window (lib/bench/machine-noise.ts). */
+  readonly machineNoise: MachineNoise;
 }
 
 export interface NodeCountResult extends PhaseResult {
@@ -286,17 +290,22 @@ async function runPhase(
   let after: ClusterSample;
   const sample = (): ClusterSample => ({ machineBusyMs: machineBusyMs(), cpu: process.cpuUsage(), status: cluster.status(), at: performance.now(), elections: elections() });
   const electionsAtStart = elections();
+  const noiseMeter = new MachineNoiseMeter();
+  let machineNoise: MachineNoise;
   try {
     await Promise.race([sleepUntil(warmupEndsAtMs), allDone]);
     before = sample();
+    noiseMeter.start();
     await Promise.race([sleepUntil(measureEndsAtMs), allDone]);
     after = sample();
+    machineNoise = noiseMeter.stop();
     results = (await allDone).map((result) => {
       if (result.type !== 'load') throw new Error(`bench: a load generator returned a ${result.type} result`);
       return result;
     });
   } finally {
     clearInterval(progressTimer);
+    if (noiseMeter.running) noiseMeter.stop();
   }
   const windowSeconds = options.durationSeconds;
   const cpu = process.cpuUsage(before.cpu);
@@ -351,6 +360,7 @@ async function runPhase(
     writesAckedTotal: sum((r) => r.writesAckedTotal),
     requestsPerClientMessage: ratio(results, (wire) => wire.requestFrames, (wire) => wire.requestMessages),
     repliesPerReplyMessage: ratio(results, (wire) => wire.replyFrames, (wire) => wire.replyMessages),
+    machineNoise,
   };
 }
 

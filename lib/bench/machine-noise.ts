@@ -1,0 +1,80 @@
+// How much of a latency tail the machine itself put there. Two measures, taken over each
+// measured window:
+// - hiccups (after Gil Tene's jHiccup): a timer on the bench's main thread, which has
+//   almost nothing else to do, asks to wake every millisecond and records how late it
+//   woke. A thread of raftlab that is ready to run waits at least as long; no request
+//   in flight can come back faster than the pause it sat through.
+// - steal: time the hypervisor ran something else while this virtual machine's CPUs had
+//   work (Linux /proc/stat), in cores. On a shared VM it comes in bursts that pause
+//   every thread at once.
+
+import { readFileSync } from 'node:fs';
+import type { Histogram } from 'hdr-histogram-js';
+import { newLatencyHistogram, recordLatencyMs, summarizeMs } from './histogram.js';
+import type { LatencySummaryMs } from './histogram.js';
+
+const HICCUP_INTERVAL_MS = 1;
+/** /proc/stat counts in USER_HZ ticks, 100 a second on every Linux architecture Node supports. */
+const PROC_STAT_TICKS_PER_SECOND = 100;
+
+export interface MachineNoise {
+  /** How late a 1 ms timer on an otherwise idle thread woke, over the window. */
+  readonly hiccupMs: LatencySummaryMs;
+  /** Cores' worth of time the hypervisor took while there was work (null: not Linux, or unreadable). */
+  readonly stolenCores: number | null;
+}
+
+/** Total steal ticks since boot, from the "cpu" line of /proc/stat; null where there is none. */
+function stealTicks(): number | null {
+  let text: string;
+  try {
+    text = readFileSync('/proc/stat', 'latin1');
+  } catch {
+    return null;
+  }
+  const line = text.slice(0, text.indexOf('\n'));
+  // cpu  user nice system idle iowait irq softirq steal guest guest_nice
+  const fields = line.trim().split(/\s+/);
+  if (fields[0] !== 'cpu' || fields.length < 9) return null;
+  const steal = Number(fields[8]);
+  return Number.isFinite(steal) ? steal : null;
+}
+
+export class MachineNoiseMeter {
+  readonly #histogram: Histogram = newLatencyHistogram();
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #startedAt = 0;
+  #stealAtStart: number | null = null;
+
+  start(): void {
+    if (this.#timer !== null) throw new Error('MachineNoiseMeter: already started');
+    this.#startedAt = performance.now();
+    this.#stealAtStart = stealTicks();
+    const arm = (): void => {
+      const due = performance.now() + HICCUP_INTERVAL_MS;
+      this.#timer = setTimeout(() => {
+        recordLatencyMs(this.#histogram, Math.max(0, performance.now() - due));
+        arm();
+      }, HICCUP_INTERVAL_MS);
+    };
+    arm();
+  }
+
+  get running(): boolean {
+    return this.#timer !== null;
+  }
+
+  /** Stops measuring and returns what the window saw. */
+  stop(): MachineNoise {
+    if (this.#timer === null) throw new Error('MachineNoiseMeter: not started');
+    clearTimeout(this.#timer);
+    this.#timer = null;
+    const seconds = (performance.now() - this.#startedAt) / 1000;
+    const stealNow = stealTicks();
+    const stolenCores =
+      this.#stealAtStart === null || stealNow === null || seconds <= 0 ? null : (stealNow - this.#stealAtStart) / PROC_STAT_TICKS_PER_SECOND / seconds;
+    const hiccupMs = summarizeMs(this.#histogram);
+    this.#histogram.destroy();
+    return { hiccupMs, stolenCores };
+  }
+}

@@ -66,9 +66,9 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
       t.true(result.writesAckedTotal >= result.writesAcked, at);
       t.is(result.halfPeak, null, at);
       t.true((result.requestsPerClientMessage ?? 0) >= 1 && (result.repliesPerReplyMessage ?? 0) >= 1, at);
-      // The 1 ms timer fired through the 2 s window (hundreds of times even on a loaded machine).
+      // The 10 ms timer fired through the 2 s window (about 200 times; fewer if it woke late).
       const hiccups = result.machineNoise.hiccupMs;
-      t.true(hiccups.count >= 100 && hiccups.p99 !== null && hiccups.p99 >= 0 && hiccups.max! >= hiccups.p99, at);
+      t.true(hiccups.count >= 50 && hiccups.p99 !== null && hiccups.p99 >= 0 && hiccups.max! >= hiccups.p99, at);
       if (process.platform === 'linux') t.true(result.machineNoise.stolenCores !== null && result.machineNoise.stolenCores >= 0, at);
       // From the leader's counters: fsync is on, so it synced, and every sync covered
       // at least one entry; only a multi-node leader sends AppendEntries.

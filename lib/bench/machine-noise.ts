@@ -1,9 +1,10 @@
 // How much of a latency tail the machine itself put there. Two measures, taken over each
 // measured window:
 // - hiccups (after Gil Tene's jHiccup): a timer on the bench's main thread, which has
-//   almost nothing else to do, asks to wake every millisecond and records how late it
-//   woke. A thread of raftlab that is ready to run waits at least as long; no request
-//   in flight can come back faster than the pause it sat through.
+//   almost nothing else to do, asks to wake every 10 ms and records how late it woke. A
+//   thread of raftlab that is ready to run waits as long; no request in flight can come
+//   back faster than the pause it sat through. (Every millisecond, as jHiccup does, cost
+//   the cluster 10% of its writes/s on 2 saturated cores: each wake-up preempts a node.)
 // - steal: time the hypervisor ran something else while this virtual machine's CPUs had
 //   work (Linux /proc/stat), in cores. On a shared VM it comes in bursts that pause
 //   every thread at once.
@@ -13,12 +14,12 @@ import type { Histogram } from 'hdr-histogram-js';
 import { newLatencyHistogram, recordLatencyMs, summarizeMs } from './histogram.js';
 import type { LatencySummaryMs } from './histogram.js';
 
-const HICCUP_INTERVAL_MS = 1;
+const HICCUP_INTERVAL_MS = 10;
 /** /proc/stat counts in USER_HZ ticks, 100 a second on every Linux architecture Node supports. */
 const PROC_STAT_TICKS_PER_SECOND = 100;
 
 export interface MachineNoise {
-  /** How late a 1 ms timer on an otherwise idle thread woke, over the window. */
+  /** How late a 10 ms timer on an otherwise idle thread woke, over the window. */
   readonly hiccupMs: LatencySummaryMs;
   /** Cores' worth of time the hypervisor took while there was work (null: not Linux, or unreadable). */
   readonly stolenCores: number | null;

@@ -71,7 +71,7 @@ export function halfPeakTable(results: readonly NodeCountResult[]): string {
   return ['latency at half the peak (open loop, from the intended send time):', table([header, ...rows])].join('\n');
 }
 
-/** How late an idle thread's 1 ms timer woke, and the hypervisor's steal, per measured window. */
+/** How late an idle thread's 10 ms timer woke, and the hypervisor's steal, per measured window. */
 export function machineNoiseText(results: readonly NodeCountResult[]): string {
   const describe = (noise: MachineNoise): string => {
     const hiccup = noise.hiccupMs;
@@ -82,7 +82,7 @@ export function machineNoiseText(results: readonly NodeCountResult[]): string {
     const half = result.halfPeak === null ? '' : `; at half peak ${describe(result.halfPeak.machineNoise)}`;
     return `  ${result.nodes} node(s): ${describe(result.machineNoise)}${half}`;
   });
-  return ['machine noise (a 1 ms timer on the bench\'s idle main thread: how late it woke; hypervisor steal):', ...lines].join('\n');
+  return ['machine noise (a 10 ms timer on the bench\'s idle main thread: how late it woke; hypervisor steal):', ...lines].join('\n');
 }
 
 export function throughputChart(results: readonly NodeCountResult[]): string {

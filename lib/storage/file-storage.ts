@@ -778,20 +778,13 @@ class FileStorage implements LogStorage {
         done(null, false);
         return;
       }
-      let retired: string[];
       try {
         // What was buffered goes before the cut in the WAL, as in saveSnapshot.
         this.sync();
-        this.recordCut(snapshot);
-        retired = this.retireSegmentsUpTo(snapshot.index);
+        this.cutAt(snapshot, (error) => done(error, true));
       } catch (error) {
         done(error as Error, false);
-        return;
       }
-      unlinkAsync(this.dir, retired, this.fsync, (error) => {
-        if (error !== null && this.phase === Phase.Open) this.phase = Phase.Failed;
-        done(error, true);
-      });
     });
   }
 
@@ -805,16 +798,12 @@ class FileStorage implements LogStorage {
     invariant(snapshot.index > this.snapshotIndex, () => `${operation}: index ${snapshot.index} is not past the current snapshot at ${this.snapshotIndex}`);
   }
 
-  /** The snapshot file is durable: 2. the cut, recorded in the WAL; 3. segments it made redundant, deleted. */
-  private cutAt(snapshot: Snapshot): void {
-    this.recordCut(snapshot);
-    this.deleteSegmentsUpTo(snapshot.index);
-  }
-
-  private recordCut(snapshot: Snapshot): void {
+  /** The snapshot file is durable: 2. the cut, recorded in the WAL; 3. segments it made redundant, deleted (deleteSegmentsUpTo). */
+  private cutAt(snapshot: Snapshot, deleted?: (error: Error | null) => void): void {
     this.snapshotIndex = snapshot.index;
     this.snapshotBytes = snapshot.data.byteLength;
     this.recordSnapshot(snapshot.index, snapshot.term);
+    this.deleteSegmentsUpTo(snapshot.index, deleted);
   }
 
   /** Applies the cut at (index, term) to the log's shape and records it, synced, as the first record of a fresh segment. */
@@ -845,46 +834,29 @@ class FileStorage implements LogStorage {
   }
 
   /**
-   * Deletes the closed segments that hold no entry after `index`, oldest first (a crash
-   * midway leaves a contiguous run of segments, which recovery accepts after a snapshot).
+   * Deletes the closed segments that hold no entry after `index`: renamed here, oldest
+   * first (cheap; a crash midway leaves a contiguous run of segments, which recovery
+   * accepts after a snapshot, and renamed ones, which load() removes), then unlinked on
+   * libuv's pool, where an error leaves the storage failed. `done`, if given, runs once
+   * they are gone.
    */
-  private deleteSegmentsUpTo(index: number): void {
-    const redundant = this.takeSegmentsUpTo(index);
-    try {
-      for (const path of redundant) unlinkSync(path);
-    } catch (error) {
-      this.phase = Phase.Failed;
-      throw ioError(`cannot delete a WAL segment made redundant by snapshot ${index} in ${this.dir}`, error);
-    }
-    if (redundant.length > 0 && this.fsync) fsyncDirectory(this.dir);
-  }
-
-  /**
-   * deleteSegmentsUpTo's first half: renames the redundant segments (REDUNDANT_SEGMENT_SUFFIX),
-   * oldest first, and returns their new paths for the caller to unlink.
-   */
-  private retireSegmentsUpTo(index: number): string[] {
-    const redundant = this.takeSegmentsUpTo(index);
+  private deleteSegmentsUpTo(index: number, done?: (error: Error | null) => void): void {
     const retired: string[] = [];
     try {
-      for (const path of redundant) {
+      while (this.closedSegments.length > 0 && this.closedSegments[0]!.maxIndex <= index) {
+        const path = join(this.dir, this.closedSegments[0]!.name);
         renameSync(path, path + REDUNDANT_SEGMENT_SUFFIX);
+        this.closedSegments.shift();
         retired.push(path + REDUNDANT_SEGMENT_SUFFIX);
       }
     } catch (error) {
       this.phase = Phase.Failed;
-      throw ioError(`cannot retire a WAL segment made redundant by snapshot ${index} in ${this.dir}`, error);
+      throw ioError(`cannot delete a WAL segment made redundant by snapshot ${index} in ${this.dir}`, error);
     }
-    return retired;
-  }
-
-  /** The paths of the closed segments that hold no entry after `index`, oldest first, taken off the list of segments. */
-  private takeSegmentsUpTo(index: number): string[] {
-    const paths: string[] = [];
-    while (this.closedSegments.length > 0 && this.closedSegments[0]!.maxIndex <= index) {
-      paths.push(join(this.dir, this.closedSegments.shift()!.name));
-    }
-    return paths;
+    unlinkAsync(this.dir, retired, this.fsync, (error) => {
+      if (error !== null && this.phase === Phase.Open) this.phase = Phase.Failed;
+      done?.(error);
+    });
   }
 
   /** Test aid: the frames about to be written decode back to what was buffered. */

@@ -77,7 +77,8 @@ export interface LogStorage {
    * snapshot.index with snapshot.term, the entries after it stay (the host compacted);
    * otherwise the whole log is discarded (a snapshot from the leader replaced a log that
    * disagreed). The cut is recorded, synced, and WAL segments that held nothing after the
-   * snapshot are deleted. Not allowed while an asynchronous sync is in flight.
+   * snapshot are deleted (unlinked off the caller's thread; a crash before that leaves
+   * them for the next load to remove). Not allowed while an asynchronous sync is in flight.
    */
   saveSnapshot(snapshot: Snapshot): void;
   /**

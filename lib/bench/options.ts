@@ -47,6 +47,8 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
   --verify-sample N     acknowledged keys read back per generator (default ${BENCH_LIMITS.defaultVerifySamplePerGenerator})
   --client lean|kv      load through the lean bench client (default) or the public KvClient
   --half-peak           per node count, also measure latency in open loop at half the peak
+  --against DIR         compare with the build of another checkout (DIR/dist): the two take
+                        turns, --rounds R times (default 3), and the ratios are printed
   --cpu-prof DIR        re-run under node --cpu-prof; print each thread's busy share and hotspots
   --profile-summary DIR summarise .cpuprofile files written earlier`;
 

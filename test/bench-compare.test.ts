@@ -1,0 +1,121 @@
+// `raftlab bench --against DIR`: the comparison's arithmetic, its argument handling, and
+// one real round of this build against itself through the CLI.
+// Not a timed test: it checks that the comparison is made and reported, not its ratios.
+
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compareSamples, parseAgainstArgs, roundOrder } from '../lib/bench/compare.js';
+import type { CompareSample, ComparisonReport } from '../lib/bench/compare.js';
+import { BenchUsageError } from '../lib/bench/options.js';
+
+const CLI = fileURLToPath(new URL('../lib/cli.js', import.meta.url));
+/** The checkout this test runs from (dist/test/.. /..): its build is dist/lib/cli.js. */
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI_TIMEOUT_MS = 120_000;
+
+function runCli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: CLI_TIMEOUT_MS }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const sample = (round: number, build: 'this' | 'other', nodes: number, writesPerSecond: number, p99Ms: number | null = 10): CompareSample => ({
+  round,
+  build,
+  nodes,
+  writesPerSecond,
+  p99Ms,
+  writesPerCpuSecond: null,
+});
+
+test('compareSamples: ratio of sums, median and range of per-round ratios, per node count', (t) => {
+  const samples = [
+    sample(1, 'other', 3, 100), sample(1, 'this', 3, 110, 8),
+    sample(2, 'this', 3, 90, 9), sample(2, 'other', 3, 100, 12),
+    sample(3, 'other', 3, 50), sample(3, 'this', 3, 75, 7),
+    sample(1, 'other', 1, 200), sample(1, 'this', 1, 100),
+  ];
+  const [one, three] = compareSamples(samples);
+  t.is(one!.nodes, 1);
+  t.is(one!.ratioOfSums, 0.5);
+  t.is(one!.rounds, 1);
+  t.is(three!.nodes, 3);
+  t.is(three!.rounds, 3);
+  t.is(three!.ratioOfSums, 275 / 250);
+  t.is(three!.medianRatio, 1.1);
+  t.is(three!.minRatio, 0.9);
+  t.is(three!.maxRatio, 1.5);
+  t.is(three!.thisMeanWritesPerSecond, 275 / 3);
+  t.is(three!.thisMedianP99Ms, 8);
+  t.is(three!.otherMedianP99Ms, 10);
+});
+
+test('compareSamples: a round with only one build (the other run failed) is left out', (t) => {
+  const [three] = compareSamples([sample(1, 'other', 3, 100), sample(1, 'this', 3, 120), sample(2, 'this', 3, 500)]);
+  t.is(three!.rounds, 1);
+  t.is(three!.ratioOfSums, 1.2);
+});
+
+test('roundOrder: the other build goes first in odd rounds, this one in even rounds', (t) => {
+  t.deepEqual(roundOrder(1), ['other', 'this']);
+  t.deepEqual(roundOrder(2), ['this', 'other']);
+});
+
+test('parseAgainstArgs: takes out --against, --rounds and --json, pins a seed, refuses what cannot combine', (t) => {
+  t.is(parseAgainstArgs(['--nodes', '3']), null);
+  const parsed = parseAgainstArgs(['--nodes', '3', '--against', '../old', '--rounds', '5', '--json', 'out.json']);
+  t.is(parsed!.otherRoot, '../old');
+  t.is(parsed!.rounds, 5);
+  t.is(parsed!.jsonPath, 'out.json');
+  t.deepEqual(parsed!.benchArgs.slice(0, 3), ['--nodes', '3', '--seed']);
+  t.regex(parsed!.benchArgs[3]!, /^\d+$/);
+  t.deepEqual(parseAgainstArgs(['--against', 'x', '--seed', '7'])!.benchArgs, ['--seed', '7']);
+  t.is(parseAgainstArgs(['--against', 'x'])!.rounds, 3);
+  t.throws(() => parseAgainstArgs(['--rounds', '2']), { instanceOf: BenchUsageError, message: /--rounds goes with --against/ });
+  t.throws(() => parseAgainstArgs(['--against']), { instanceOf: BenchUsageError, message: /needs the directory/ });
+  t.throws(() => parseAgainstArgs(['--against', 'x', '--rounds', '0']), { instanceOf: BenchUsageError, message: /--rounds must be an integer/ });
+  t.throws(() => parseAgainstArgs(['--against', 'x', '--half-peak']), { instanceOf: BenchUsageError, message: /cannot be combined/ });
+});
+
+test('bench --against an unbuilt checkout says how to build it and exits 2', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftlab-against-empty-'));
+  try {
+    const { code, stderr } = await runCli(['bench', '--against', dir, '--nodes', '1']);
+    t.is(code, 2, stderr);
+    t.regex(stderr, /build that checkout first/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bench --against this checkout: one round of each build, ratios printed and written to JSON', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftlab-against-'));
+  const seed = Math.floor(Math.random() * 0x7fffffff);
+  const jsonPath = join(dir, 'compare.json');
+  try {
+    const args = ['bench', '--against', REPO_ROOT, '--rounds', '1', '--nodes', '1', '--duration', '1', '--warmup', '0.2', '--clients', '4', '--inflight', '4', '--keys', '200', '--verify-sample', '20', '--seed', String(seed), '--data-dir', dir, '--json', jsonPath];
+    const { code, stdout, stderr } = await runCli(args);
+    const context = `seed ${seed}\nstdout:\n${stdout}\nstderr:\n${stderr}`;
+    t.is(code, 0, context);
+    t.regex(stdout, /this ÷ other, writes\/s \(alternating rounds\)/, context);
+    t.regex(stdout, /^ {4}1 {7}1 +x[\d.]+ +x[\d.]+ +x[\d.]+-x[\d.]+/m, context);
+    t.regex(stderr, /round 1\/1: other build: 1 node\(s\) [\d,]+ writes\/s/, context);
+    const report = JSON.parse(readFileSync(jsonPath, 'utf8')) as ComparisonReport;
+    t.is(report.tool, 'raftlab bench --against');
+    t.deepEqual(report.failures, [], context);
+    t.deepEqual(report.samples.map((s) => s.build), ['other', 'this'], context);
+    for (const s of report.samples) t.true(s.writesPerSecond > 0, context);
+    t.is(report.byNodeCount.length, 1, context);
+    t.is(report.byNodeCount[0]!.ratioOfSums, report.samples[1]!.writesPerSecond / report.samples[0]!.writesPerSecond, context);
+    t.true(report.benchArgs.includes(String(seed)), context);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

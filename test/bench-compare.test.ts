@@ -3,7 +3,6 @@
 // Not a timed test: it checks that the comparison is made and reported, not its ratios.
 
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,20 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { compareSamples, parseAgainstArgs, roundOrder } from '../lib/bench/compare.js';
 import type { CompareSample, ComparisonReport } from '../lib/bench/compare.js';
 import { BenchUsageError } from '../lib/bench/options.js';
+import { runCli } from './helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../lib/cli.js', import.meta.url));
 /** The checkout this test runs from (dist/test/.. /..): its build is dist/lib/cli.js. */
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI_TIMEOUT_MS = 120_000;
-
-function runCli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: CLI_TIMEOUT_MS }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 const sample = (round: number, build: 'this' | 'other', nodes: number, writesPerSecond: number, p99Ms: number | null = 10): CompareSample => ({
   round,

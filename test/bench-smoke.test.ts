@@ -3,28 +3,16 @@
 // Not a timed test: it checks that the numbers exist and are honest, not how big they are.
 
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { benchExitCode } from '../lib/bench/cli.js';
 import { defaultBenchOptions } from '../lib/bench/options.js';
 import type { BenchOptions } from '../lib/bench/options.js';
 import { runBench } from '../lib/bench/run.js';
 import type { BenchReport } from '../lib/bench/run.js';
+import { runCli } from './helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../lib/cli.js', import.meta.url));
-const CLI_TIMEOUT_MS = 120_000;
-
-function runCli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: CLI_TIMEOUT_MS }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back clean', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'raftlab-bench-test-'));

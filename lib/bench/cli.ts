@@ -4,7 +4,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatComparison, parseAgainstArgs, runComparison } from './compare.js';
+import { formatComparison, otherCliPath, parseAgainstArgs, runComparison } from './compare.js';
 import type { AgainstArgs } from './compare.js';
 import { BENCH_USAGE, BenchUsageError, parseBenchArgs } from './options.js';
 import type { BenchOptions } from './options.js';
@@ -32,6 +32,20 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
     process.stdout.write(BENCH_USAGE + '\n');
     return BenchExitCode.Ok;
   }
+  let against: AgainstArgs | null;
+  try {
+    against = parseAgainstArgs(argv);
+    // Check the arguments every run will get, and the other build, before starting any.
+    if (against !== null) {
+      parseBenchArgs(against.benchArgs);
+      otherCliPath(against.otherRoot);
+    }
+  } catch (error) {
+    if (!(error instanceof BenchUsageError)) throw error;
+    process.stderr.write(`raftlab bench: ${error.message}\n${BENCH_USAGE}\n`);
+    return BenchExitCode.Usage;
+  }
+  if (against !== null) return runAgainst(against);
   // --cpu-prof DIR: re-run under `node --cpu-prof` and summarise every thread's profile.
   const profileAt = argv.indexOf('--cpu-prof');
   if (profileAt !== -1) {
@@ -43,17 +57,6 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
     const rest = [...argv.slice(0, profileAt), ...argv.slice(profileAt + 2)];
     return runProfiled(fileURLToPath(CLI_URL), rest, dir);
   }
-  let against: AgainstArgs | null;
-  try {
-    against = parseAgainstArgs(argv);
-    // Check the arguments every run will get before starting any.
-    if (against !== null) parseBenchArgs(against.benchArgs);
-  } catch (error) {
-    if (!(error instanceof BenchUsageError)) throw error;
-    process.stderr.write(`raftlab bench: ${error.message}\n${BENCH_USAGE}\n`);
-    return BenchExitCode.Usage;
-  }
-  if (against !== null) return runAgainst(against);
   const summaryAt = argv.indexOf('--profile-summary');
   if (summaryAt !== -1) {
     const dir = argv[summaryAt + 1];
@@ -101,14 +104,7 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
 
 /** `--against DIR`: this build and the other take turns (lib/bench/compare.ts). */
 async function runAgainst(args: AgainstArgs): Promise<number> {
-  let report;
-  try {
-    report = await runComparison(fileURLToPath(CLI_URL), args, (line) => process.stderr.write(`${line}\n`));
-  } catch (error) {
-    if (!(error instanceof BenchUsageError)) throw error;
-    process.stderr.write(`raftlab bench: ${error.message}\n`);
-    return BenchExitCode.Usage;
-  }
+  const report = await runComparison(fileURLToPath(CLI_URL), args, (line) => process.stderr.write(`${line}\n`));
   process.stdout.write(formatComparison(report) + '\n');
   if (args.jsonPath !== null) {
     writeFileSync(args.jsonPath, JSON.stringify(report, null, 2) + '\n');

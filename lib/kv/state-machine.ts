@@ -31,7 +31,7 @@ import {
 import { assertNever } from '../raft/assert.js';
 import { MsgpackWriter } from '../transport/msgpack-writer.js';
 import { asciiText } from './flat-tuple.js';
-import { ArenaString, StringArena } from './string-arena.js';
+import { KeyValueTable } from './key-value-table.js';
 
 export interface KvStateMachineOptions {
   /** Sessions kept before the least recently active one is evicted (default KV_LIMITS.maxSessions). */
@@ -44,6 +44,7 @@ export interface KvStateMachineOptions {
 
 class Session {
   constructor(
+    readonly clientId: string,
     /** Log index of the last register or request of this client: the LRU order. Unique among
      *  sessions (each log index touches one session), so the least recently active is well defined. */
     public lastActivityIndex: number,
@@ -52,6 +53,49 @@ class Session {
     /** seq → reply, in the order they were applied. */
     readonly replies: ReplyWindow = new ReplyWindow(),
   ) {}
+}
+
+/**
+ * The sessions by client id, in registration order (a Map's: the same on every replica,
+ * and kept by snapshots), with a byte-keyed index beside it so that a plain put finds its
+ * session from the command's bytes, without making and hashing a string of its client id.
+ */
+class SessionTable {
+  readonly #byClientId = new Map<string, Session>();
+  readonly #index = new KeyValueTable();
+  readonly #byIndexId: (Session | undefined)[] = [];
+
+  get size(): number {
+    return this.#byClientId.size;
+  }
+
+  get(clientId: string): Session | undefined {
+    return this.#byClientId.get(clientId);
+  }
+
+  /** The session whose client id's UTF-8 bytes are bytes[start, end). */
+  getBytes(bytes: Uint8Array, start: number, end: number): Session | undefined {
+    const id = this.#index.findBytes(bytes, start, end);
+    return id < 0 ? undefined : this.#byIndexId[id];
+  }
+
+  /** Adds a session whose client id is not registered. */
+  add(session: Session): void {
+    this.#byClientId.set(session.clientId, session);
+    this.#byIndexId[this.#index.insert(session.clientId)] = session;
+  }
+
+  delete(clientId: string): void {
+    if (!this.#byClientId.delete(clientId)) return;
+    const id = this.#index.find(clientId);
+    this.#index.remove(id);
+    this.#byIndexId[id] = undefined;
+  }
+
+  /** In registration order. */
+  values(): IterableIterator<Session> {
+    return this.#byClientId.values();
+  }
 }
 
 /**
@@ -142,7 +186,6 @@ interface SnapshotInProgress {
   /** Where the data array's header goes (its count is known at the end). */
   readonly dataHeader: number;
   written: number;
-  readonly entries: MapIterator<[string, JsonValue | ArenaString]>;
   /** Keys written so far. */
   readonly visited: Set<string>;
   /** Values as of the snapshot's index of keys changed since and not written yet; ABSENT: the key did not exist. */
@@ -170,6 +213,10 @@ const OK_NULL_PACKED = exactCopy(packr.pack(OK_NULL));
 
 function errorReply(code: string, message: string): KvReply {
   return { ok: false, code, message };
+}
+
+function unknownSession(clientId: string): KvReply {
+  return errorReply(KvErrorCode.SessionExpired, `session ${clientId} is unknown or expired (evicted as least recently used); register again`);
 }
 
 
@@ -202,15 +249,14 @@ export function cloneJson(value: JsonValue): JsonValue {
 }
 
 export class KvStateMachine {
-  /** String values live in #arena (an ArenaString per key, reused by every overwrite); any other value is here itself. */
-  readonly #data = new Map<string, JsonValue | ArenaString>();
-  #arena = new StringArena(() => this.#data.values());
+  /** Keys and values (strings as UTF-8 bytes in an arena, overwritten in place). */
+  #data = new KeyValueTable();
   /**
    * Iteration order is registration order (the same on every replica, and kept by
    * snapshots). Activity only updates lastActivityIndex: reordering the Map on every
    * request cost a delete and a set per write on every node.
    */
-  readonly #sessions = new Map<string, Session>();
+  #sessions = new SessionTable();
   readonly #maxSessions: number;
   readonly #maxRepliesPerSession: number;
   readonly #disableSessions: boolean;
@@ -248,15 +294,15 @@ export class KvStateMachine {
 
   /** The value of `key` (null if absent), as a copy the caller may keep. */
   read(key: string): JsonValue {
-    const value = this.#data.get(key);
-    if (value === undefined) return null;
-    return value instanceof ArenaString ? this.#arena.read(value) : cloneJson(value);
+    const id = this.#data.find(key);
+    if (id < 0) return null;
+    return this.#data.isString(id) ? this.#data.value(id) : cloneJson(this.#data.json(id));
   }
 
   /** The value of `key` as a JSON value (undefined: absent); the store's own object, not a copy. */
   #valueOf(key: string): JsonValue | undefined {
-    const value = this.#data.get(key);
-    return value instanceof ArenaString ? this.#arena.read(value) : value;
+    const id = this.#data.find(key);
+    return id < 0 ? undefined : this.#data.value(id);
   }
 
   /**
@@ -312,16 +358,16 @@ export class KvStateMachine {
     while (this.#sessions.size >= this.#maxSessions) {
       let oldest: string | null = null;
       let oldestIndex = Infinity;
-      for (const [id, session] of this.#sessions) {
+      for (const session of this.#sessions.values()) {
         if (session.lastActivityIndex < oldestIndex) {
-          oldest = id;
+          oldest = session.clientId;
           oldestIndex = session.lastActivityIndex;
         }
       }
       if (oldest === null) break;
       this.#sessions.delete(oldest);
     }
-    this.#sessions.set(clientId, new Session(index, 0));
+    this.#sessions.add(new Session(clientId, index, 0));
   }
 
   #request(index: number, clientId: string, seq: number, ackedBelow: number, operation: KvOperation): KvReply {
@@ -339,19 +385,22 @@ export class KvStateMachine {
    */
   #applyPlainPut(index: number, data: Uint8Array): KvReply {
     const put = plainPut;
-    const clientId = asciiText(data, put.clientIdStart, put.clientIdEnd);
-    const key = asciiText(data, put.keyStart, put.keyEnd);
-    const { seq, valueTextStart, valueEnd } = put;
+    const { seq, keyStart, keyEnd, valueTextStart, valueEnd } = put;
     this.#appliedIndex = index;
-    const admitted = this.#admit(index, clientId, seq, put.ackedBelow);
-    if (admitted !== null && !(admitted instanceof Session)) return admitted;
-    const current = this.#data.get(key);
-    if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
-    if (current instanceof ArenaString) {
-      this.#arena.storeBytes(current, data, valueTextStart, valueEnd);
-    } else {
-      this.#data.set(key, this.#arena.storeBytes(null, data, valueTextStart, valueEnd));
+    let admitted: Session | KvReply | null = null;
+    if (!this.#disableSessions) {
+      const session = this.#sessions.getBytes(data, put.clientIdStart, put.clientIdEnd);
+      admitted =
+        session === undefined
+          ? unknownSession(asciiText(data, put.clientIdStart, put.clientIdEnd))
+          : this.#admitTo(index, session, seq, put.ackedBelow);
     }
+    if (admitted !== null && !(admitted instanceof Session)) return admitted;
+    // The key is looked up by its bytes: no string is made of it (but for a snapshot in progress).
+    if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, asciiText(data, keyStart, keyEnd), false);
+    let id = this.#data.findBytes(data, keyStart, keyEnd);
+    if (id < 0) id = this.#data.insertBytes(data, keyStart, keyEnd);
+    this.#data.setStringBytes(id, data, valueTextStart, valueEnd);
     if (admitted !== null) this.#remember(admitted, seq, OK_NULL);
     return OK_NULL;
   }
@@ -364,12 +413,11 @@ export class KvStateMachine {
   #admit(index: number, clientId: string, seq: number, ackedBelow: number): Session | KvReply | null {
     if (this.#disableSessions) return null;
     const session = this.#sessions.get(clientId);
-    if (session === undefined) {
-      return errorReply(
-        KvErrorCode.SessionExpired,
-        `session ${clientId} is unknown or expired (evicted as least recently used); register again`,
-      );
-    }
+    return session === undefined ? unknownSession(clientId) : this.#admitTo(index, session, seq, ackedBelow);
+  }
+
+  /** #admit once the session is found. */
+  #admitTo(index: number, session: Session, seq: number, ackedBelow: number): Session | KvReply {
     session.lastActivityIndex = index;
     if (ackedBelow > session.floorSeq) {
       session.floorSeq = ackedBelow;
@@ -388,7 +436,7 @@ export class KvStateMachine {
       // It may have been applied: the client must not take this as "did not happen".
       return errorReply(
         KvErrorCode.StaleRequest,
-        `request ${seq} of ${clientId} is below the session's floor ${session.floorSeq}; its reply is gone`,
+        `request ${seq} of ${session.clientId} is below the session's floor ${session.floorSeq}; its reply is gone`,
       );
     }
     return session;
@@ -404,16 +452,12 @@ export class KvStateMachine {
     }
   }
 
-  /** Sets `key` to `value` (a string goes to the arena, into the key's ArenaString if it has one). */
+  /** Sets `key` to `value` (a string goes to the value arena, in place when it fits). */
   #store(key: string, value: JsonValue): void {
-    const current = this.#data.get(key);
-    if (typeof value === 'string') {
-      if (current instanceof ArenaString) this.#arena.storeString(current, value);
-      else this.#data.set(key, this.#arena.storeString(null, value));
-      return;
-    }
-    if (current instanceof ArenaString) this.#arena.release(current);
-    this.#data.set(key, value);
+    let id = this.#data.find(key);
+    if (id < 0) id = this.#data.insert(key);
+    if (typeof value === 'string') this.#data.setString(id, value);
+    else this.#data.setJson(id, value);
   }
 
   #execute(operation: KvOperation): KvReply {
@@ -425,16 +469,15 @@ export class KvStateMachine {
         return OK_NULL;
       case 'delete': {
         if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
-        const current = this.#data.get(key);
-        if (current instanceof ArenaString) this.#arena.release(current);
-        this.#data.delete(key);
+        const id = this.#data.find(key);
+        if (id >= 0) this.#data.remove(id);
         return OK_NULL;
       }
       case 'append': {
         const current = this.#valueOf(key);
         if (current === undefined) {
           if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
-          this.#data.set(key, [operation.value]);
+          this.#store(key, [operation.value]);
           return OK_NULL;
         }
         if (!Array.isArray(current)) {
@@ -477,9 +520,7 @@ export class KvStateMachine {
     out.uint(SNAPSHOT_FORMAT_VERSION);
     out.uint(this.#appliedIndex);
     out.arrayHeader(this.#data.size);
-    for (const [key, value] of this.#data) {
-      this.#writeEntry(out, key, value);
-    }
+    for (let id = this.#data.first(); id >= 0; id = this.#data.next(id)) this.#writeStored(out, id);
     this.#writeSessions(out);
     return out.take();
   }
@@ -505,11 +546,11 @@ export class KvStateMachine {
       out,
       dataHeader: out.array32Placeholder(),
       written: 0,
-      entries: this.#data.entries(),
       visited: new Set(),
       before: new Map(),
       sessions: sessions.take(),
     };
+    this.#data.walkBegin();
     return this.#appliedIndex;
   }
 
@@ -524,22 +565,21 @@ export class KvStateMachine {
     if (snapshot === null) throw new Error('KvStateMachine.snapshotStep: no snapshot in progress (beginSnapshot first)');
     const { out, visited, before } = snapshot;
     for (let step = 0; step < maxKeys; step++) {
-      const next = snapshot.entries.next();
-      if (next.done === true) return this.#finishSnapshot(snapshot);
-      const [key, value] = next.value;
+      // Keys added meanwhile are reached too (they are the newest), and found in `before` as absent.
+      const id = this.#data.walkNext();
+      if (id < 0) return this.#finishSnapshot(snapshot);
+      const key = this.#data.keyOf(id);
       // A key deleted and set again comes round a second time: it was written already.
       if (visited.has(key)) continue;
       visited.add(key);
-      let asOf: JsonValue | ArenaString | typeof ABSENT = value;
-      if (before.size > 0) {
-        const kept = before.get(key);
-        if (kept !== undefined) {
-          asOf = kept;
-          before.delete(key);
-        }
+      const kept = before.size > 0 ? before.get(key) : undefined;
+      if (kept === undefined) {
+        this.#writeStored(out, id);
+      } else {
+        before.delete(key);
+        if (kept === ABSENT) continue; // created after the snapshot's index
+        this.#writeEntry(out, key, kept);
       }
-      if (asOf === ABSENT) continue; // created after the snapshot's index
-      this.#writeEntry(out, key, asOf);
       snapshot.written++;
     }
     return null;
@@ -562,31 +602,41 @@ export class KvStateMachine {
   /** Before `key` changes during an incremental snapshot: keep its value as of the snapshot, unless the snapshot has it. */
   #keepForSnapshot(snapshot: SnapshotInProgress, key: string, changesInPlace: boolean): void {
     if (snapshot.visited.has(key) || snapshot.before.has(key)) return;
-    const current = this.#data.get(key);
+    const id = this.#data.find(key);
     let kept: JsonValue | typeof ABSENT;
-    if (current === undefined) kept = ABSENT;
-    else if (current instanceof ArenaString) kept = this.#arena.read(current); // overwritten in place next
-    else kept = changesInPlace ? cloneJson(current) : current;
+    if (id < 0) kept = ABSENT;
+    else if (this.#data.isString(id)) kept = this.#data.value(id); // a copy: overwritten in place next
+    else kept = changesInPlace ? cloneJson(this.#data.json(id)) : this.#data.json(id);
     snapshot.before.set(key, kept);
   }
 
-  /** One [key, value] pair of the snapshot's data: the value as writeJsonValue writes it, a string in the arena straight from its bytes. */
-  #writeEntry(out: MsgpackWriter, key: string, value: JsonValue | ArenaString): void {
+  /** One [key, value] pair of the snapshot's data, the value as writeJsonValue writes it. */
+  #writeEntry(out: MsgpackWriter, key: string, value: JsonValue): void {
     out.arrayHeader(2);
     out.str(key);
-    if (value instanceof ArenaString) {
+    writeJsonValue(out, value);
+  }
+
+  /** The same for the stored key and value of `id`, written straight from the arenas' bytes when they are there. */
+  #writeStored(out: MsgpackWriter, id: number): void {
+    out.arrayHeader(2);
+    const key = this.#data.keyBytesOf(id);
+    out.strHeader(key.length);
+    out.raw(key);
+    if (this.#data.isString(id)) {
+      const value = this.#data.stringBytesOf(id);
       out.strHeader(value.length);
-      out.raw(this.#arena.bytesOf(value));
+      out.raw(value);
     } else {
-      writeJsonValue(out, value);
+      writeJsonValue(out, this.#data.json(id));
     }
   }
 
   #writeSessions(out: MsgpackWriter): void {
     out.arrayHeader(this.#sessions.size);
-    for (const [clientId, session] of this.#sessions) {
+    for (const session of this.#sessions.values()) {
       out.arrayHeader(4);
-      out.str(clientId);
+      out.str(session.clientId);
       out.uint(session.lastActivityIndex);
       out.uint(session.floorSeq);
       const replies = session.replies.entries();
@@ -628,7 +678,8 @@ export class KvStateMachine {
       const [clientId, lastActivityIndex, floorSeq, replies] = row as unknown[];
       if (typeof clientId !== 'string' || !isNonNegativeSafeInteger(lastActivityIndex)) throw bad('session row');
       if (!isNonNegativeSafeInteger(floorSeq) || !Array.isArray(replies)) throw bad('session row');
-      const session = new Session(lastActivityIndex, floorSeq);
+      if (machine.#sessions.get(clientId) !== undefined) throw bad(`session ${clientId} stored twice`);
+      const session = new Session(clientId, lastActivityIndex, floorSeq);
       for (const entry of replies as unknown[]) {
         if (!Array.isArray(entry) || entry.length !== 2 || !isNonNegativeSafeInteger(entry[0])) throw bad('reply');
         const reply: unknown = entry[1];
@@ -636,7 +687,7 @@ export class KvStateMachine {
         if (session.replies.get(entry[0]) !== undefined) throw bad(`reply of seq ${entry[0]} stored twice`);
         session.replies.push(entry[0], reply);
       }
-      machine.#sessions.set(clientId, session);
+      machine.#sessions.add(session);
     }
     return machine;
   }
@@ -653,14 +704,8 @@ export class KvStateMachine {
       disableSessions: this.#disableSessions,
     });
     this.#snapshotting = null;
-    this.#data.clear();
-    this.#arena = new StringArena(() => this.#data.values());
-    for (const [key, value] of restored.#data) {
-      const own = value instanceof ArenaString ? this.#arena.storeBytes(null, restored.#arena.bytesOf(value), 0, value.length) : value;
-      this.#data.set(key, own);
-    }
-    this.#sessions.clear();
-    for (const [clientId, session] of restored.#sessions) this.#sessions.set(clientId, session);
+    this.#data = restored.#data;
+    this.#sessions = restored.#sessions;
     this.#appliedIndex = restored.#appliedIndex;
   }
 }

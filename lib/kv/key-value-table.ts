@@ -46,12 +46,26 @@ const VALUE_SLACK_BYTES = 8;
 /** Values up to this long are copied a byte at a time (set() with a subarray costs more for them). */
 const BYTE_LOOP_MAX = 64;
 
-/** FNV-1a over bytes[start, end). */
+/**
+ * A 32-bit hash of bytes[start, end): four bytes a step (a multiply by the golden-ratio
+ * constant per little-endian word), then the MurmurHash3 finalizer, so that the low bits
+ * the slots are chosen by depend on every byte. A byte at a time (FNV-1a) made hashing a
+ * 36-byte client id half the cost of finding its session.
+ */
 function hashBytes(bytes: Uint8Array, start: number, end: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
-  // As an int32, as the slots hold it (the offset basis alone, for no bytes, is above 2^31).
-  return hash | 0;
+  let hash = end - start;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const word = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
+    hash = Math.imul(hash ^ word, 0x9e3779b1);
+    hash = (hash << 13) | (hash >>> 19);
+  }
+  for (; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, 0x9e3779b1);
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  return hash ^ (hash >>> 16);
 }
 
 /** A byte arena: regions taken from the top; dead bytes reclaimed by compaction when it fills. */

@@ -29,6 +29,7 @@ test('a key is found by its string and by its UTF-8 bytes alike, ASCII or not', 
     t.deepEqual(table.keyBytesOf(id), utf8.encode(key));
   }
   t.is(table.find('k2'), -1);
+  t.is(table.find('x'.repeat(100_000)), -1, 'a key far longer than any stored one is looked up without trouble');
   t.is(table.find('k'), -1);
   t.is(table.size, 6);
 });

@@ -41,6 +41,8 @@ const INITIAL_IDS = 64;
 /** Slots are kept at most half full (linear probing degrades fast above that). */
 const INITIAL_SLOTS = 2 * INITIAL_IDS;
 const INITIAL_ARENA_BYTES = 64 * 1024;
+/** Keys given as strings up to this many characters are encoded into a reused buffer (a stored key is at most 1 KiB). */
+const SCRATCH_KEY_CHARS = 2048;
 /** Slack given to a new value region, so values that vary by a few bytes (digits) overwrite in place. */
 const VALUE_SLACK_BYTES = 8;
 /** Values up to this long are copied a byte at a time (set() with a subarray costs more for them). */
@@ -97,8 +99,8 @@ export class KeyValueTable {
   #walkAt = -1;
   #keys = newArena();
   #values = newArena();
-  /** A key given as a string is encoded here to be looked up. */
-  #scratch = new Uint8Array(1024);
+  /** A key given as a string is encoded here to be looked up (up to SCRATCH_KEY_CHARS characters). */
+  #scratch = new Uint8Array(3 * SCRATCH_KEY_CHARS);
 
   get size(): number {
     return this.#size;
@@ -114,6 +116,11 @@ export class KeyValueTable {
 
   /** The id of `key`, or -1. */
   find(key: string): number {
+    if (key.length > SCRATCH_KEY_CHARS) {
+      // A key this long cannot be stored (keys are at most 1 KiB); a read may still ask for one.
+      const bytes = utf8Encoder.encode(key);
+      return this.findBytes(bytes, 0, bytes.length);
+    }
     const length = this.#encode(key);
     return this.findBytes(this.#scratch, 0, length);
   }
@@ -147,6 +154,10 @@ export class KeyValueTable {
 
   /** Adds `key`, which must be absent; returns its id. */
   insert(key: string): number {
+    if (key.length > SCRATCH_KEY_CHARS) {
+      const bytes = utf8Encoder.encode(key);
+      return this.insertBytes(bytes, 0, bytes.length);
+    }
     const length = this.#encode(key);
     return this.insertBytes(this.#scratch, 0, length);
   }
@@ -266,6 +277,9 @@ export class KeyValueTable {
     const at = this.#checkLive(id);
     const length = end - start;
     const records = this.#records;
+    // Only a value that was not a string has anything in #json to let go of: an overwrite
+    // of a string touches no line outside its record and its bytes.
+    if (records[at + VALUE_LENGTH]! < 0) this.#json[id] = undefined;
     let valueStart = records[at + VALUE_START]!;
     if (length > records[at + VALUE_CAPACITY]!) {
       this.#values.dead += records[at + VALUE_CAPACITY]!;
@@ -278,7 +292,6 @@ export class KeyValueTable {
       records[at + VALUE_CAPACITY] = capacity;
     }
     records[at + VALUE_LENGTH] = length;
-    this.#json[id] = undefined;
     copyBytes(this.#values.bytes, valueStart, source, start, end);
   }
 
@@ -320,9 +333,8 @@ export class KeyValueTable {
     return at;
   }
 
-  /** UTF-8 of `key` into #scratch; returns its length. */
+  /** UTF-8 of `key` (at most SCRATCH_KEY_CHARS characters) into #scratch; returns its length. */
   #encode(key: string): number {
-    if (this.#scratch.length < key.length * 3) this.#scratch = new Uint8Array(key.length * 3);
     const scratch = this.#scratch;
     for (let i = 0; i < key.length; i++) {
       const code = key.charCodeAt(i);

@@ -100,7 +100,9 @@ export class KeyValueTable {
   #keys = newArena();
   #values = newArena();
   /** A key given as a string is encoded here to be looked up (up to SCRATCH_KEY_CHARS characters). */
-  #scratch = new Uint8Array(3 * SCRATCH_KEY_CHARS);
+  readonly #scratch = new Uint8Array(3 * SCRATCH_KEY_CHARS);
+  /** Where #encode put the key: #scratch, or a buffer of its own for a longer key. */
+  #encoded = this.#scratch;
 
   get size(): number {
     return this.#size;
@@ -116,13 +118,8 @@ export class KeyValueTable {
 
   /** The id of `key`, or -1. */
   find(key: string): number {
-    if (key.length > SCRATCH_KEY_CHARS) {
-      // A key this long cannot be stored (keys are at most 1 KiB); a read may still ask for one.
-      const bytes = utf8Encoder.encode(key);
-      return this.findBytes(bytes, 0, bytes.length);
-    }
     const length = this.#encode(key);
-    return this.findBytes(this.#scratch, 0, length);
+    return this.findBytes(this.#encoded, 0, length);
   }
 
   /** Adds the key bytes[start, end), which must be absent; returns its id (its value is null until set). */
@@ -154,12 +151,8 @@ export class KeyValueTable {
 
   /** Adds `key`, which must be absent; returns its id. */
   insert(key: string): number {
-    if (key.length > SCRATCH_KEY_CHARS) {
-      const bytes = utf8Encoder.encode(key);
-      return this.insertBytes(bytes, 0, bytes.length);
-    }
     const length = this.#encode(key);
-    return this.insertBytes(this.#scratch, 0, length);
+    return this.insertBytes(this.#encoded, 0, length);
   }
 
   /** Removes the key of `id` with its value; the id may be handed out again. */
@@ -333,8 +326,14 @@ export class KeyValueTable {
     return at;
   }
 
-  /** UTF-8 of `key` (at most SCRATCH_KEY_CHARS characters) into #scratch; returns its length. */
+  /** UTF-8 of `key` into #encoded; returns its length. */
   #encode(key: string): number {
+    if (key.length > SCRATCH_KEY_CHARS) {
+      // Too long to be a stored key (at most 1 KiB), but a read may ask for one.
+      this.#encoded = utf8Encoder.encode(key);
+      return this.#encoded.length;
+    }
+    this.#encoded = this.#scratch;
     const scratch = this.#scratch;
     for (let i = 0; i < key.length; i++) {
       const code = key.charCodeAt(i);

@@ -42,6 +42,7 @@ const INITIAL_IDS = 64;
 /** Slots are kept at most half full (linear probing degrades fast above that). */
 const INITIAL_SLOTS = 2 * INITIAL_IDS;
 const INITIAL_ARENA_BYTES = 64 * 1024;
+const MAX_ARENA_BYTES = 0x7fffffff;
 /** Keys given as strings up to this many characters are encoded into a reused buffer (a stored key is at most 1 KiB). */
 const SCRATCH_KEY_CHARS = 2048;
 /** Slack given to a new value region, so values that vary by a few bytes (digits) overwrite in place. */
@@ -434,6 +435,8 @@ export class KeyValueTable {
     const live = arena.top - arena.dead;
     let size = arena.bytes.length;
     while (size < 2 * (live + needed)) size *= 2;
+    // Offsets are kept in an Int32Array: past 2 GiB they would wrap, so refuse loudly first.
+    if (size > MAX_ARENA_BYTES) throw new Error(`KeyValueTable: an arena of ${size} bytes would exceed ${MAX_ARENA_BYTES}`);
     const from = arena.bytes;
     const to = new Uint8Array(size);
     const records = this.#records;

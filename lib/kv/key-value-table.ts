@@ -220,20 +220,6 @@ export class KeyValueTable {
     return next;
   }
 
-  clear(): void {
-    this.#slots = new Int32Array(2 * INITIAL_SLOTS);
-    this.#records = new Int32Array(RECORD_INTS * INITIAL_IDS).fill(-1);
-    this.#json = [];
-    this.#freeIds = [];
-    this.#idsUsed = 0;
-    this.#size = 0;
-    this.#head = -1;
-    this.#tail = -1;
-    this.#walkAt = -1;
-    this.#keys = newArena();
-    this.#values = newArena();
-  }
-
   // ---------------------------------------------------------------------------
   // Values
 

@@ -296,7 +296,8 @@ export class KvStateMachine {
   read(key: string): JsonValue {
     const id = this.#data.find(key);
     if (id < 0) return null;
-    return this.#data.isString(id) ? this.#data.value(id) : cloneJson(this.#data.json(id));
+    // A string value is decoded afresh; anything else is the store's own object, copied.
+    return cloneJson(this.#data.value(id));
   }
 
   /** The value of `key` as a JSON value (undefined: absent); the store's own object, not a copy. */
@@ -605,8 +606,9 @@ export class KvStateMachine {
     const id = this.#data.find(key);
     let kept: JsonValue | typeof ABSENT;
     if (id < 0) kept = ABSENT;
-    else if (this.#data.isString(id)) kept = this.#data.value(id); // a copy: overwritten in place next
-    else kept = changesInPlace ? cloneJson(this.#data.json(id)) : this.#data.json(id);
+    // A string is decoded afresh (its bytes are overwritten in place next); another value
+    // is kept as it is unless the change is made inside it (append).
+    else kept = changesInPlace ? cloneJson(this.#data.value(id)) : this.#data.value(id);
     snapshot.before.set(key, kept);
   }
 

@@ -195,6 +195,11 @@ export class KeyValueTable {
     return this.#keys.bytes.subarray(start, start + this.#records[at + KEY_LENGTH]!);
   }
 
+  /** Every id handed out so far is below this. */
+  get idLimit(): number {
+    return this.#idsUsed;
+  }
+
   /** The oldest live id, or -1 (iteration in insertion order: first(), then next(id)). */
   first(): number {
     return this.#head;

@@ -186,15 +186,20 @@ interface SnapshotInProgress {
   /** Where the data array's header goes (its count is known at the end). */
   readonly dataHeader: number;
   written: number;
-  /** Keys written so far. */
-  readonly visited: Set<string>;
-  /** Values as of the snapshot's index of keys changed since and not written yet; ABSENT: the key did not exist. */
-  readonly before: Map<string, JsonValue | typeof ABSENT>;
+  /**
+   * By id: 1 while the id holds a key that existed at the snapshot's index and that the
+   * snapshot has not written yet. Ids handed out later are beyond it or 0 in it.
+   */
+  readonly pending: Uint8Array;
+  /**
+   * By id, in the order they were set aside: the [key, value] pairs, encoded as the
+   * snapshot writes them, of pending keys as they were before a change (copy on write).
+   * Each is written where the walk reaches its id, or at the end (its key was removed).
+   */
+  readonly kept: Map<number, Uint8Array>;
   /** The sessions section, written when the snapshot began. */
   readonly sessions: Uint8Array;
 }
-
-const ABSENT: unique symbol = Symbol('absent');
 
 const OK_NULL: KvReply = Object.freeze({ ok: true, value: null });
 const OK_TRUE: KvReply = Object.freeze({ ok: true, value: true });
@@ -264,6 +269,8 @@ export class KvStateMachine {
   #appliedIndex = 0;
   /** The incremental snapshot in progress (beginSnapshot), or null. */
   #snapshotting: SnapshotInProgress | null = null;
+  /** Encodes the pairs an incremental snapshot sets aside (#keepForSnapshot). */
+  readonly #keptPairWriter = new MsgpackWriter(256);
 
   constructor(options: KvStateMachineOptions = {}) {
     this.#maxSessions = options.maxSessions ?? KV_LIMITS.maxSessions;
@@ -398,8 +405,8 @@ export class KvStateMachine {
     }
     if (admitted !== null && !(admitted instanceof Session)) return admitted;
     // The key is looked up by its bytes: no string is made of it (but for a snapshot in progress).
-    if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, asciiText(data, keyStart, keyEnd), false);
     let id = this.#data.findBytes(data, keyStart, keyEnd);
+    if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, id);
     if (id < 0) id = this.#data.insertBytes(data, keyStart, keyEnd);
     this.#data.setStringBytes(id, data, valueTextStart, valueEnd);
     if (admitted !== null) this.#remember(admitted, seq, OK_NULL);
@@ -456,6 +463,7 @@ export class KvStateMachine {
   /** Sets `key` to `value` (a string goes to the value arena, in place when it fits). */
   #store(key: string, value: JsonValue): void {
     let id = this.#data.find(key);
+    if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, id);
     if (id < 0) id = this.#data.insert(key);
     if (typeof value === 'string') this.#data.setString(id, value);
     else this.#data.setJson(id, value);
@@ -465,19 +473,17 @@ export class KvStateMachine {
     const key = operation.key;
     switch (operation.op) {
       case 'put':
-        if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
         this.#store(key, operation.value);
         return OK_NULL;
       case 'delete': {
-        if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
         const id = this.#data.find(key);
+        if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, id);
         if (id >= 0) this.#data.remove(id);
         return OK_NULL;
       }
       case 'append': {
         const current = this.#valueOf(key);
         if (current === undefined) {
-          if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
           this.#store(key, [operation.value]);
           return OK_NULL;
         }
@@ -486,14 +492,13 @@ export class KvStateMachine {
         }
         // In place: appending stays O(1). read() and get replies hand out copies, so
         // nobody outside holds this array (a snapshot in progress keeps a copy first).
-        if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, true);
+        if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, this.#data.find(key));
         current.push(operation.value);
         return OK_NULL;
       }
       case 'cas': {
         const current = this.#valueOf(key) ?? null;
         if (!jsonEqual(current, operation.expected)) return OK_FALSE;
-        if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, key, false);
         this.#store(key, operation.value);
         return OK_TRUE;
       }
@@ -542,13 +547,15 @@ export class KvStateMachine {
     out.arrayHeader(4);
     out.uint(SNAPSHOT_FORMAT_VERSION);
     out.uint(this.#appliedIndex);
+    const pending = new Uint8Array(this.#data.idLimit);
+    for (let id = this.#data.first(); id >= 0; id = this.#data.next(id)) pending[id] = 1;
     this.#snapshotting = {
       index: this.#appliedIndex,
       out,
       dataHeader: out.array32Placeholder(),
       written: 0,
-      visited: new Set(),
-      before: new Map(),
+      pending,
+      kept: new Map(),
       sessions: sessions.take(),
     };
     this.#data.walkBegin();
@@ -564,22 +571,19 @@ export class KvStateMachine {
   snapshotStep(maxKeys: number): Uint8Array | null {
     const snapshot = this.#snapshotting;
     if (snapshot === null) throw new Error('KvStateMachine.snapshotStep: no snapshot in progress (beginSnapshot first)');
-    const { out, visited, before } = snapshot;
+    const { out, pending, kept } = snapshot;
     for (let step = 0; step < maxKeys; step++) {
-      // Keys added meanwhile are reached too (they are the newest), and found in `before` as absent.
+      // Keys added meanwhile are reached too (they are the newest): they are not pending.
       const id = this.#data.walkNext();
       if (id < 0) return this.#finishSnapshot(snapshot);
-      const key = this.#data.keyOf(id);
-      // A key deleted and set again comes round a second time: it was written already.
-      if (visited.has(key)) continue;
-      visited.add(key);
-      const kept = before.size > 0 ? before.get(key) : undefined;
-      if (kept === undefined) {
+      if (id >= pending.length || pending[id] === 0) continue;
+      pending[id] = 0;
+      const pair = kept.size > 0 ? kept.get(id) : undefined;
+      if (pair === undefined) {
         this.#writeStored(out, id);
       } else {
-        before.delete(key);
-        if (kept === ABSENT) continue; // created after the snapshot's index
-        this.#writeEntry(out, key, kept);
+        kept.delete(id);
+        out.raw(pair);
       }
       snapshot.written++;
     }
@@ -588,10 +592,9 @@ export class KvStateMachine {
 
   #finishSnapshot(snapshot: SnapshotInProgress): Uint8Array {
     const out = snapshot.out;
-    // What is left aside belongs to keys deleted since the snapshot's index.
-    for (const [key, value] of snapshot.before) {
-      if (value === ABSENT) continue;
-      this.#writeEntry(out, key, value);
+    // What is left aside belongs to keys removed since the snapshot's index.
+    for (const pair of snapshot.kept.values()) {
+      out.raw(pair);
       snapshot.written++;
     }
     out.patchArray32(snapshot.dataHeader, snapshot.written);
@@ -600,26 +603,23 @@ export class KvStateMachine {
     return out.take();
   }
 
-  /** Before `key` changes during an incremental snapshot: keep its value as of the snapshot, unless the snapshot has it. */
-  #keepForSnapshot(snapshot: SnapshotInProgress, key: string, changesInPlace: boolean): void {
-    if (snapshot.visited.has(key) || snapshot.before.has(key)) return;
-    const id = this.#data.find(key);
-    let kept: JsonValue | typeof ABSENT;
-    if (id < 0) kept = ABSENT;
-    // A string is decoded afresh (its bytes are overwritten in place next); another value
-    // is kept as it is unless the change is made inside it (append).
-    else kept = changesInPlace ? cloneJson(this.#data.value(id)) : this.#data.value(id);
-    snapshot.before.set(key, kept);
+  /**
+   * Before the key of `id` (-1: a key not stored, which has nothing to keep) changes or
+   * is removed during an incremental snapshot: if the snapshot still owes that key, its
+   * pair as it is now is encoded and set aside, once. A removed key's id may be handed
+   * out again to a key created since: the walk, reaching that id, writes the pair set
+   * aside for it, which is the removed key's (the order of the pairs is not part of the
+   * state), and never the new key.
+   */
+  #keepForSnapshot(snapshot: SnapshotInProgress, id: number): void {
+    const { pending, kept } = snapshot;
+    if (id < 0 || id >= pending.length || pending[id] === 0 || kept.has(id)) return;
+    const scratch = this.#keptPairWriter;
+    this.#writeStored(scratch, id);
+    kept.set(id, scratch.take());
   }
 
-  /** One [key, value] pair of the snapshot's data, the value as writeJsonValue writes it. */
-  #writeEntry(out: MsgpackWriter, key: string, value: JsonValue): void {
-    out.arrayHeader(2);
-    out.str(key);
-    writeJsonValue(out, value);
-  }
-
-  /** The same for the stored key and value of `id`, written straight from the arenas' bytes when they are there. */
+  /** One [key, value] pair of the snapshot's data: the stored key and value of `id`, written straight from the arenas' bytes when they are there. */
   #writeStored(out: MsgpackWriter, id: number): void {
     out.arrayHeader(2);
     const key = this.#data.keyBytesOf(id);

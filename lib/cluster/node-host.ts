@@ -212,7 +212,8 @@ export class NodeHost {
         random: createPrng(data.seed),
         electionTicks: data.electionTicks,
         heartbeatTicks: data.heartbeatTicks,
-        // With fsync on, Readys are advanced before their fdatasync completes (processReadies).
+        // With fsync on, a leader's Readys are advanced before their fdatasync completes
+        // (processReadies); other nodes sync first and advance them durable.
         asyncPersistence: data.fsync && data.testOnly.ackBeforeFsync !== true,
       }),
       state.entries.length > 0 || state.hardState.currentTerm > 0 || state.snapshot != null ? state : null,
@@ -446,11 +447,12 @@ export class NodeHost {
 
   /**
    * True when this node's next writes are synced on its own thread: it is not the leader,
-   * and no fdatasync it started as leader is still running on the pool (that one
-   * finishes first, in onSynced, so the two ways never mix).
+   * and nothing it wrote as leader waits for the pool (an fdatasync running there, or
+   * writes made meanwhile, which the next one takes): those finish the asynchronous way
+   * first, so the two ways never mix.
    */
   private persistsInline(): boolean {
-    return this.softState.role !== Role.Leader && this.syncInFlight === null;
+    return this.softState.role !== Role.Leader && this.syncInFlight === null && !this.unsynced.dirty;
   }
 
   /** Starts an fdatasync of everything appended since the last one, unless one is running. */

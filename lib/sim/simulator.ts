@@ -117,11 +117,18 @@ export interface FaultProfile {
   /** Each node compacts its log once it has applied this many entries past its snapshot (Infinity: never). */
   readonly snapshotEveryEntries: number;
   /**
-   * The host persists asynchronously (thesis §10.2.1, as lib/cluster's NodeHost does):
-   * advance({ durable: false }) at once, persisted() when the fdatasync completes, each
-   * Ready's messagesAfterPersist held until an fdatasync that started after its writes.
+   * The host persists asynchronously (thesis §10.2.1, as lib/cluster's NodeHost does
+   * while it leads; here every node does, whatever its role, or none does): advance({ durable: false }) at once, persisted() when the fdatasync completes,
+   * each Ready's messagesAfterPersist held until an fdatasync that started after its
+   * writes.
    */
   readonly asyncPersistence: boolean;
+  /**
+   * With asyncPersistence: a node that is not the leader syncs first, as lib/cluster's
+   * NodeHost's followers do (once nothing it wrote asynchronously is outstanding), and
+   * only the leader persists asynchronously. The cluster's mix, under the same faults.
+   */
+  readonly syncFollowers: boolean;
 }
 
 export interface SimStats {
@@ -146,6 +153,9 @@ export interface SimStats {
   /** Log compactions by hosts, and snapshots installed from a leader's InstallSnapshot. */
   readonly compactions: number;
   readonly snapshotsInstalled: number;
+  /** Readys with writes persisted the asynchronous way, and synced before going on. */
+  readonly asyncWrites: number;
+  readonly syncedWrites: number;
 }
 
 export interface SimViolation {
@@ -282,6 +292,8 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     maxInflightAppends: random.pick([1, 2, 8, 64]),
     snapshotEveryEntries: random.pick([3, 5, 10, 25, Infinity]),
     asyncPersistence: random.chance(0.5),
+    // Drawn by the Simulator, from a stream of its own (see its constructor).
+    syncFollowers: false,
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -354,6 +366,8 @@ class Simulation {
   #previousTermCommits = 0;
   #compactions = 0;
   #snapshotsInstalled = 0;
+  #asyncWrites = 0;
+  #syncedWrites = 0;
 
   constructor(seed: number, options: SimOptions) {
     this.#seed = seed;
@@ -361,11 +375,15 @@ class Simulation {
     this.#trace = options.trace ?? null;
     this.#maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
     const root = new SimRandom(seed);
-    this.profile = { ...drawProfile(root, options.nodes), ...options.profile };
+    const drawn = drawProfile(root, options.nodes);
     this.#networkRandom = root.fork();
     this.#faultRandom = root.fork();
     this.#clientRandom = root.fork();
     this.#coreRandom = root.fork();
+    // Drawn from a stream of its own, after the others, so that adding it changed no
+    // other draw of any seed.
+    const syncFollowers = drawn.asyncPersistence && root.fork().chance(0.5);
+    this.profile = { ...drawn, syncFollowers, ...options.profile };
     this.#dropProbability = this.profile.dropProbability;
     this.#duplicateProbability = this.profile.duplicateProbability;
     this.#delayMaxTicks = this.profile.delayMaxTicks;
@@ -444,6 +462,8 @@ class Simulation {
         livenessTicks: this.#convergedAt === null ? null : (this.#convergedAt - this.#livenessStart) / TIME_UNITS_PER_TICK,
         compactions: this.#compactions,
         snapshotsInstalled: this.#snapshotsInstalled,
+        asyncWrites: this.#asyncWrites,
+        syncedWrites: this.#syncedWrites,
       },
     };
   }
@@ -687,12 +707,15 @@ class Simulation {
       }
       for (const message of ready.messages) this.#send(message);
       const grantsVote = grantsVoteTo(node.id, ready.hardState, previousHardState);
-      if (this.profile.asyncPersistence) {
+      const writes = ready.entries.length > 0 || ready.hardState !== null || snapshot !== null;
+      if (this.#persistsAsynchronously(node, status)) {
+        if (writes) this.#asyncWrites++;
         node.unsynced.grantsVote ||= grantsVote;
         this.#afterWriteAsync(node, raw, ready, status);
         continue;
       }
-      if (ready.entries.length > 0 || ready.hardState !== null || snapshot !== null) {
+      if (writes) {
+        this.#syncedWrites++;
         node.pending = ready;
         this.#scheduleSync(node, grantsVote);
       }
@@ -702,6 +725,13 @@ class Simulation {
     }
     if (this.profile.asyncPersistence) this.#startSync(node);
     this.#checker.observe(node.id, this.#core(node, () => raw.status()));
+  }
+
+  /** Whether this Ready of `node` is persisted the asynchronous way (profile.asyncPersistence, profile.syncFollowers). */
+  #persistsAsynchronously(node: SimNode, status: Status): boolean {
+    if (!this.profile.asyncPersistence) return false;
+    if (!this.profile.syncFollowers) return true;
+    return status.role === Role.Leader || node.syncInFlight !== null || node.unsynced.dirty;
   }
 
   /**

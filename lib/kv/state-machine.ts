@@ -404,7 +404,7 @@ export class KvStateMachine {
           : this.#admitTo(index, session, seq, put.ackedBelow);
     }
     if (admitted !== null && !(admitted instanceof Session)) return admitted;
-    // The key is looked up by its bytes: no string is made of it (but for a snapshot in progress).
+    // The key is looked up by its bytes: no string is made of it.
     let id = this.#data.findBytes(data, keyStart, keyEnd);
     if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, id);
     if (id < 0) id = this.#data.insertBytes(data, keyStart, keyEnd);
@@ -491,7 +491,7 @@ export class KvStateMachine {
           return errorReply(KvErrorCode.NotAList, `append: the value of ${JSON.stringify(key)} is not a list`);
         }
         // In place: appending stays O(1). read() and get replies hand out copies, so
-        // nobody outside holds this array (a snapshot in progress keeps a copy first).
+        // nobody outside holds this array (a snapshot in progress encodes it aside first).
         if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, this.#data.find(key));
         current.push(operation.value);
         return OK_NULL;

@@ -118,9 +118,9 @@ export interface FaultProfile {
   readonly snapshotEveryEntries: number;
   /**
    * The host persists asynchronously (thesis §10.2.1, as lib/cluster's NodeHost does
-   * while it leads; here every node does, whatever its role, or none does): advance({ durable: false }) at once, persisted() when the fdatasync completes,
-   * each Ready's messagesAfterPersist held until an fdatasync that started after its
-   * writes.
+   * while it leads; here every node does, whatever its role, unless syncFollowers):
+   * advance({ durable: false }) at once, persisted() when the fdatasync completes, each
+   * Ready's messagesAfterPersist held until an fdatasync that started after its writes.
    */
   readonly asyncPersistence: boolean;
   /**

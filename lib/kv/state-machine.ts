@@ -482,17 +482,18 @@ export class KvStateMachine {
         return OK_NULL;
       }
       case 'append': {
-        const current = this.#valueOf(key);
-        if (current === undefined) {
+        const id = this.#data.find(key);
+        if (id < 0) {
           this.#store(key, [operation.value]);
           return OK_NULL;
         }
+        const current = this.#data.value(id);
         if (!Array.isArray(current)) {
           return errorReply(KvErrorCode.NotAList, `append: the value of ${JSON.stringify(key)} is not a list`);
         }
         // In place: appending stays O(1). read() and get replies hand out copies, so
         // nobody outside holds this array (a snapshot in progress encodes it aside first).
-        if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, this.#data.find(key));
+        if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, id);
         current.push(operation.value);
         return OK_NULL;
       }

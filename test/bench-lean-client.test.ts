@@ -176,3 +176,71 @@ test('reads come back with their value', async (t) => {
     client.close();
   }
 });
+
+test('ackedBelow stays below every unanswered seq when replies come out of order, past the first window', async (t) => {
+  // A node that holds every put until told, then answers them in an order of the test's choosing.
+  const { port1, port2 } = new MessageChannel();
+  const held: { rid: number; command: Command }[] = [];
+  let onHeld: (() => void) | null = null;
+  port1.on('message', (bytes: unknown) => {
+    const replies: Reply[] = [];
+    for (const frame of decodeClientBatch(bytes).frames) {
+      if (frame.t !== 'w') continue;
+      const command = decodeCommand(frame.command);
+      if (command.type === 'register') replies.push({ ok: true, value: null, rid: frame.rid });
+      else held.push({ rid: frame.rid, command });
+    }
+    if (replies.length > 0) port1.postMessage(encodeReplyBatch(replies));
+    onHeld?.();
+  });
+  port1.unref();
+  const answer = (rids: number[]): void => port1.postMessage(encodeReplyBatch(rids.map((rid) => ({ ok: true, value: null, rid }))));
+  const heldCount = (count: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the node held ${held.length} puts, not ${count}, after ${WAIT_MS} ms`)), WAIT_MS);
+      onHeld = () => {
+        if (held.length < count) return;
+        clearTimeout(timer);
+        onHeld = null;
+        resolve();
+      };
+      onHeld();
+    });
+  const requests = new Requests();
+  const client = new LeanClient([1], [{ node: 1, port: port2 }], 5000, requests);
+  const seqOf = (entry: { command: Command }): number => (entry.command.type === 'request' ? entry.command.seq : -1);
+  const ackedOf = (entry: { command: Command }): number => (entry.command.type === 'request' ? entry.command.ackedBelow : -1);
+  const puts = (from: number, count: number): Promise<RequestFailure | null>[] => Array.from({ length: count }, (_, i) => requests.put(client, 0, `k${from + i}`, i));
+  const ridOfSeq = (seq: number): number => held.find((entry) => seqOf(entry) === seq)!.rid;
+  try {
+    await client.openSessions(1);
+    // 40 puts in flight; all but seq 1 answered, newest first.
+    const early = puts(1, 40);
+    await heldCount(40);
+    t.deepEqual(held.map(seqOf), Array.from({ length: 40 }, (_, i) => i + 1));
+    answer(held.slice(1).map((entry) => entry.rid).reverse());
+    t.true((await Promise.all(early.slice(1))).every((failure) => failure === null));
+    // 110 more: past the 64 answered flags a session starts with, so its ring grows while
+    // seqs 2..40 are answered and 1 is not.
+    const more = puts(41, 110);
+    await heldCount(150);
+    t.true(held.every((entry) => ackedOf(entry) === 1), 'seq 1 is unanswered: the floor stays at 1');
+    // Seq 1 answered: the floor passes 2..40, answered before the ring grew.
+    answer([ridOfSeq(1)]);
+    t.is(await early[0], null);
+    const probe = puts(151, 1);
+    await heldCount(151);
+    t.is(ackedOf(held[150]!), 41);
+    // Everything from 41 on answered, out of order, except 77.
+    answer(held.filter((entry) => seqOf(entry) >= 41 && seqOf(entry) !== 77).map((entry) => entry.rid).sort((a, b) => (a * 7919) % 151 - (b * 7919) % 151));
+    await Promise.all([...more.slice(0, 36), ...more.slice(37), ...probe]);
+    const last = puts(152, 1);
+    await heldCount(152);
+    t.is(ackedOf(held[151]!), 77, 'seq 77 is still unanswered');
+    answer([ridOfSeq(77), held[151]!.rid]);
+    t.is(await more[36], null);
+    t.is(await last[0], null);
+  } finally {
+    client.close();
+  }
+});

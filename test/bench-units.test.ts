@@ -8,6 +8,8 @@ import { keyName, makeValue, parseValue, writeKeyName, writeMadeValue } from '..
 import { MsgpackWriter, decimalLength } from '../lib/transport/msgpack-writer.js';
 import { summarizeProfile } from '../lib/bench/profile.js';
 import { BenchUsageError, parseBenchArgs } from '../lib/bench/options.js';
+import { LatencyRecorder, newLatencyHistogram, recordLatencyMs } from '../lib/bench/histogram.js';
+import { createPrng } from '../lib/raft/prng.js';
 
 test('options: defaults follow the issue, flags parse, nonsense is refused with a reason', (t) => {
   const defaults = parseBenchArgs([]);
@@ -122,4 +124,31 @@ test('profile summary: busy share excludes idle, roles come from the thread entr
     { where: 'apply dist/lib/cluster/node-host.js:10', busyFraction: 0.75 },
     { where: '(anonymous) dist/workers/raft-node.js:10', busyFraction: 0.25 },
   ]);
+});
+
+test('latency recorder: counted values reach the histogram exactly as values recorded one by one', (t) => {
+  const seed = Number(process.env['RAFTLAB_TEST_SEED'] ?? Date.now() % 0x7fffffff);
+  const random = createPrng(seed);
+  const direct = newLatencyHistogram();
+  const counted = newLatencyHistogram();
+  const recorder = new LatencyRecorder(counted);
+  try {
+    for (let i = 0; i < 20_000; i++) {
+      // Mostly sub-millisecond to tens of ms, some past the 100 ms the recorder counts itself.
+      const ms = random() < 0.05 ? 100 + random() * 5_000 : random() * random() * 100;
+      recordLatencyMs(direct, ms);
+      recorder.recordMs(ms);
+    }
+    recorder.flush();
+    recorder.flush(); // a second flush adds nothing
+    t.is(counted.totalCount, direct.totalCount, `seed ${seed}`);
+    for (const percentile of [0, 50, 90, 99, 99.9, 100]) {
+      t.is(counted.getValueAtPercentile(percentile), direct.getValueAtPercentile(percentile), `p${percentile}, seed ${seed}`);
+    }
+    t.is(counted.maxValue, direct.maxValue, `seed ${seed}`);
+    t.is(counted.mean, direct.mean, `seed ${seed}`);
+  } finally {
+    direct.destroy();
+    counted.destroy();
+  }
 });

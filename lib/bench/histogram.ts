@@ -13,8 +13,47 @@ export function newLatencyHistogram(): Histogram {
 }
 
 export function recordLatencyMs(histogram: Histogram, latencyMs: number): void {
-  const micros = Math.round(latencyMs * 1000);
-  histogram.recordValue(Math.min(BENCH_LIMITS.histogramMaxMicros, Math.max(1, micros)));
+  histogram.recordValue(Math.min(BENCH_LIMITS.histogramMaxMicros, Math.max(1, Math.round(latencyMs * 1000))));
+}
+
+/** Latencies up to this many microseconds are counted in a plain array (LatencyRecorder). */
+const COUNTED_MICROS = 100_000;
+
+/**
+ * Records latencies into an hdr histogram the cheap way: a count per microsecond up to
+ * 100 ms in a typed array, added to the histogram in one pass (flushInto), and only the
+ * rarer longer ones recorded one by one. The histogram ends up exactly as if every value
+ * had been recorded on its own: recordValue of a generator's every write was a tenth of
+ * its CPU (a Math.pow per value), CPU the generators take from the cluster on 2 cores.
+ */
+export class LatencyRecorder {
+  readonly #counts = new Uint32Array(COUNTED_MICROS + 1);
+  #counted = 0;
+
+  constructor(private readonly histogram: Histogram) {}
+
+  recordMs(latencyMs: number): void {
+    const micros = Math.min(BENCH_LIMITS.histogramMaxMicros, Math.max(1, Math.round(latencyMs * 1000)));
+    if (micros <= COUNTED_MICROS) {
+      this.#counts[micros]!++;
+      this.#counted++;
+    } else {
+      this.histogram.recordValue(micros);
+    }
+  }
+
+  /** Moves the counted values into the histogram. */
+  flush(): void {
+    if (this.#counted === 0) return;
+    const counts = this.#counts;
+    for (let micros = 1; micros <= COUNTED_MICROS; micros++) {
+      const count = counts[micros]!;
+      if (count === 0) continue;
+      this.histogram.recordValueWithCount(micros, count);
+      counts[micros] = 0;
+    }
+    this.#counted = 0;
+  }
 }
 
 export function encodeHistogram(histogram: Histogram): string {

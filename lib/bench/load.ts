@@ -20,7 +20,7 @@ import { ClientHub } from '../cluster/client.js';
 import type { KvClient } from '../cluster/client.js';
 import type { JsonValue } from '../cluster/types.js';
 import { createPrng } from '../raft/prng.js';
-import { encodeHistogram, newLatencyHistogram, recordLatencyMs } from './histogram.js';
+import { LatencyRecorder, encodeHistogram, newLatencyHistogram } from './histogram.js';
 import { LeanClient } from './lean-client.js';
 import type { LeanRequests, RequestFailure } from './lean-client.js';
 import { decimalLength } from '../transport/msgpack-writer.js';
@@ -158,15 +158,15 @@ class KvLoadClient implements LoadClient {
 
   put(session: number, tag: number): void {
     this.clients[session]!.put(this.requests.keyOf(tag), this.requests.valueOf(tag)).then(
-      () => this.requests.done(tag, null, null),
-      (error: unknown) => this.requests.done(tag, errorCode(error), null),
+      () => this.requests.done(tag, null, null, performance.now()),
+      (error: unknown) => this.requests.done(tag, errorCode(error), null, performance.now()),
     );
   }
 
   get(key: string, tag: number): void {
     this.clients[0]!.get(key).then(
-      (value) => this.requests.done(tag, null, value),
-      (error: unknown) => this.requests.done(tag, errorCode(error), null),
+      (value) => this.requests.done(tag, null, value, performance.now()),
+      (error: unknown) => this.requests.done(tag, errorCode(error), null, performance.now()),
     );
   }
 
@@ -201,6 +201,8 @@ class LoadGenerator implements LoadRequests {
   private finished: (() => void) | null = null;
   private readonly writeHistogram: Histogram = newLatencyHistogram();
   private readonly readHistogram: Histogram = newLatencyHistogram();
+  private readonly writeLatencies = new LatencyRecorder(this.writeHistogram);
+  private readonly readLatencies = new LatencyRecorder(this.readHistogram);
   private writesAcked = 0;
   private readsOk = 0;
   private writesAckedTotal = 0;
@@ -237,6 +239,8 @@ class LoadGenerator implements LoadRequests {
       if (this.task.ratePerSecond === null) await this.closedLoop();
       else await this.openLoop(this.task.ratePerSecond);
       await this.allSettled();
+      this.writeLatencies.flush();
+      this.readLatencies.flush();
       const verify = await this.verify();
       return {
         type: 'load',
@@ -327,8 +331,7 @@ class LoadGenerator implements LoadRequests {
     return makeValue(this.task.generatorId, this.tagSeq[tag]!, this.task.valueBytes, this.padding);
   }
 
-  done(tag: number, failure: RequestFailure | null): void {
-    const now = performance.now();
+  done(tag: number, failure: RequestFailure | null, _value: JsonValue, now: number): void {
     const since = this.tagSince[tag]!;
     const session = this.tagSession[tag]!;
     const slot = this.tagKeySlot[tag]!;
@@ -339,7 +342,7 @@ class LoadGenerator implements LoadRequests {
         this.bump(ProgressSlot.ReadsOk);
         if (this.inWindow(now)) {
           this.readsOk++;
-          recordLatencyMs(this.readHistogram, now - since);
+          this.readLatencies.recordMs(now - since);
         }
       } else {
         this.readErrors++;
@@ -354,7 +357,7 @@ class LoadGenerator implements LoadRequests {
         this.bump(ProgressSlot.WritesAcked);
         if (this.inWindow(now)) {
           this.writesAcked++;
-          recordLatencyMs(this.writeHistogram, now - since);
+          this.writeLatencies.recordMs(now - since);
         }
       } else {
         this.writeErrors++;
@@ -363,7 +366,7 @@ class LoadGenerator implements LoadRequests {
       }
     }
     this.settleOne();
-    if (this.reissue) this.next(session);
+    if (this.reissue) this.next(session, now);
   }
 
   private settleOne(): void {
@@ -393,15 +396,14 @@ class LoadGenerator implements LoadRequests {
     for (let session = 0; session < this.task.clients; session++) {
       for (let i = 0; i < this.task.inflightPerClient; i++) {
         this.loopsRunning++;
-        this.next(session);
+        this.next(session, performance.now());
       }
     }
     return Promise.resolve();
   }
 
   /** Closed loop: the next request of one of `session`'s loops, or the loop's end. */
-  private next(session: number): void {
-    const now = performance.now();
+  private next(session: number, now: number): void {
     if (now >= this.measureEndsAt) {
       this.loopsRunning--;
       this.checkFinished();

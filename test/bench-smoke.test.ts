@@ -63,6 +63,10 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
       if (result.disk.missing === null) {
         t.true(result.disk.leaderFsyncsPerSecond! > 0, at);
         t.true(result.disk.leaderEntriesPerFsync! >= 1, at);
+        // Every node's fdatasyncs, the leader's among them; a 1-node cluster has only the leader's.
+        t.true(result.disk.allFsyncsPerSecond! >= result.disk.leaderFsyncsPerSecond!, at);
+        if (result.nodes === 1) t.is(result.disk.allFsyncsPerSecond, result.disk.leaderFsyncsPerSecond, at);
+        else t.true(result.disk.allFsyncsPerSecond! > result.disk.leaderFsyncsPerSecond!, `${at}: the followers synced too`);
         if (result.nodes === 1) t.is(result.disk.entriesPerAppendEntries, null, at);
         else t.true(result.disk.entriesPerAppendEntries! >= 1, at);
       } else {

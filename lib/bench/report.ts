@@ -32,7 +32,7 @@ function latencyColumns(latency: NodeCountResult['writeLatencyMs']): string[] {
 }
 
 export function resultsTable(results: readonly NodeCountResult[], withReads: boolean): string {
-  const header = ['nodes', 'writes/s', ...(withReads ? ['reads/s'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'writes/CPU-s', 'other CPU', 'fsyncs/s', 'entries/fsync', 'entries/AE', 'errors'];
+  const header = ['nodes', 'writes/s', ...(withReads ? ['reads/s'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'writes/CPU-s', 'other CPU', 'leader fsyncs/s', 'entries/fsync', 'all fsyncs/s', 'entries/AE', 'errors'];
   const rows = results.map((result) => [
     String(result.nodes),
     thousands(result.writesPerSecond),
@@ -43,6 +43,7 @@ export function resultsTable(results: readonly NodeCountResult[], withReads: boo
     result.otherProcessesCpuCores.toFixed(2),
     optional(result.disk.leaderFsyncsPerSecond, 0),
     optional(result.disk.leaderEntriesPerFsync, 1),
+    optional(result.disk.allFsyncsPerSecond, 0),
     optional(result.disk.entriesPerAppendEntries, 1),
     String(result.errors.total),
   ]);

@@ -45,6 +45,11 @@ export interface MachineInfo {
 export interface DiskAndBatching {
   /** null when they cannot be derived (see `missing`). */
   readonly leaderFsyncsPerSecond: number | null;
+  /**
+   * Every node's fdatasyncs per second, summed (the leader's on libuv's pool, each
+   * follower's on its own thread); null when a node had no status or restarted.
+   */
+  readonly allFsyncsPerSecond: number | null;
   readonly leaderEntriesPerFsync: number | null;
   readonly entriesPerAppendEntries: number | null;
   /** Mean fdatasync latency the leader reported at the end of the window. */
@@ -148,17 +153,29 @@ export function machineInfo(fsync: boolean): MachineInfo {
   };
 }
 
+/** The fdatasyncs of every node over the window, per second; null if a node had no status or restarted. */
+function allFsyncsPerSecond(before: ClusterStatus, after: ClusterStatus, windowSeconds: number): number | null {
+  let fsyncs = 0;
+  for (const end of after.nodes) {
+    const start = before.nodes.find((node) => node.id === end.id);
+    if (start === undefined || end.fsyncCount < start.fsyncCount) return null;
+    fsyncs += end.fsyncCount - start.fsyncCount;
+  }
+  return after.nodes.length === 0 ? null : fsyncs / windowSeconds;
+}
+
 function diskFigures(leaderId: NodeId, before: ClusterStatus, after: ClusterStatus, windowSeconds: number): DiskAndBatching {
   const leaderBefore = before.nodes.find((node) => node.id === leaderId);
   const leaderAfter = after.nodes.find((node) => node.id === leaderId);
   const leaderFsyncLatencyMs = leaderAfter?.fsyncLatencyMs ?? null;
+  const all = allFsyncsPerSecond(before, after, windowSeconds);
   if (leaderBefore === undefined || leaderAfter === undefined) {
-    return { leaderFsyncsPerSecond: null, leaderEntriesPerFsync: null, entriesPerAppendEntries: null, leaderFsyncLatencyMs, missing: 'no leader status' };
+    return { leaderFsyncsPerSecond: null, allFsyncsPerSecond: all, leaderEntriesPerFsync: null, entriesPerAppendEntries: null, leaderFsyncLatencyMs, missing: 'no leader status' };
   }
   // The counters are cumulative per worker: a leader that restarted in the window has
   // smaller ones, and its figures would be nonsense.
   if (leaderAfter.fsyncCount < leaderBefore.fsyncCount) {
-    return { leaderFsyncsPerSecond: null, leaderEntriesPerFsync: null, entriesPerAppendEntries: null, leaderFsyncLatencyMs, missing: 'the leader restarted during the window' };
+    return { leaderFsyncsPerSecond: null, allFsyncsPerSecond: all, leaderEntriesPerFsync: null, entriesPerAppendEntries: null, leaderFsyncLatencyMs, missing: 'the leader restarted during the window' };
   }
   const start = leaderBefore;
   const end = leaderAfter;
@@ -168,6 +185,7 @@ function diskFigures(leaderId: NodeId, before: ClusterStatus, after: ClusterStat
   const sent = end.entriesSent - start.entriesSent;
   return {
     leaderFsyncsPerSecond: fsyncs / windowSeconds,
+    allFsyncsPerSecond: all,
     leaderEntriesPerFsync: fsyncs === 0 ? null : persisted / fsyncs,
     entriesPerAppendEntries: appends === 0 ? null : sent / appends,
     leaderFsyncLatencyMs,

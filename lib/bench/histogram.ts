@@ -12,8 +12,13 @@ export function newLatencyHistogram(): Histogram {
   return build({ bitBucketSize: 32, autoResize: true, lowestDiscernibleValue: 1, numberOfSignificantValueDigits: SIGNIFICANT_DIGITS, useWebAssembly: false });
 }
 
+/** A latency as the histograms hold it: whole microseconds, at least 1, at most histogramMaxMicros. */
+function latencyMicros(latencyMs: number): number {
+  return Math.min(BENCH_LIMITS.histogramMaxMicros, Math.max(1, Math.round(latencyMs * 1000)));
+}
+
 export function recordLatencyMs(histogram: Histogram, latencyMs: number): void {
-  histogram.recordValue(Math.min(BENCH_LIMITS.histogramMaxMicros, Math.max(1, Math.round(latencyMs * 1000))));
+  histogram.recordValue(latencyMicros(latencyMs));
 }
 
 /** Latencies up to this many microseconds are counted in a plain array (LatencyRecorder). */
@@ -21,22 +26,20 @@ const COUNTED_MICROS = 100_000;
 
 /**
  * Records latencies into an hdr histogram the cheap way: a count per microsecond up to
- * 100 ms in a typed array, added to the histogram in one pass (flushInto), and only the
+ * 100 ms in a typed array, added to the histogram in one pass (flush), and only the
  * rarer longer ones recorded one by one. The histogram ends up exactly as if every value
  * had been recorded on its own: recordValue of a generator's every write was a tenth of
  * its CPU (a Math.pow per value), CPU the generators take from the cluster on 2 cores.
  */
 export class LatencyRecorder {
   readonly #counts = new Uint32Array(COUNTED_MICROS + 1);
-  #counted = 0;
 
   constructor(private readonly histogram: Histogram) {}
 
   recordMs(latencyMs: number): void {
-    const micros = Math.min(BENCH_LIMITS.histogramMaxMicros, Math.max(1, Math.round(latencyMs * 1000)));
+    const micros = latencyMicros(latencyMs);
     if (micros <= COUNTED_MICROS) {
       this.#counts[micros]!++;
-      this.#counted++;
     } else {
       this.histogram.recordValue(micros);
     }
@@ -44,7 +47,6 @@ export class LatencyRecorder {
 
   /** Moves the counted values into the histogram. */
   flush(): void {
-    if (this.#counted === 0) return;
     const counts = this.#counts;
     for (let micros = 1; micros <= COUNTED_MICROS; micros++) {
       const count = counts[micros]!;
@@ -52,7 +54,6 @@ export class LatencyRecorder {
       this.histogram.recordValueWithCount(micros, count);
       counts[micros] = 0;
     }
-    this.#counted = 0;
   }
 }
 

@@ -26,6 +26,7 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
     t.regex(stdout, /acknowledged writes\/s against node count/, context);
     t.regex(stdout, /read-back: \d+ acknowledged key\(s\) read through linearizable gets, 0 missing/, context);
     t.regex(stdout, /^ {2}3 node\(s\): hiccups p99 [\d.]+ ms, max [\d.]+ ms, steal/m, context);
+    t.regex(stdout, /^ {2}3 node\(s\): \d+ \d+ {2}\(second half x[\d.]+ the first\)$/m, context);
 
     const report = JSON.parse(readFileSync(jsonPath, 'utf8')) as BenchReport;
     t.is(report.tool, 'raftlab bench');
@@ -52,6 +53,14 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
       t.is(result.verify.missing, 0, at);
       t.is(result.verify.readErrors, 0, at);
       t.true(result.writesAckedTotal >= result.writesAcked, at);
+      // Second by second, from the running count: the same writes the window counted, up
+      // to the interpolation at its two ends (a 250 ms sample on either side).
+      const perSecond = result.perSecond;
+      if (perSecond === null) return t.fail(`no per-second trace: ${at}`);
+      t.is(perSecond.length, 2, at);
+      const traced = perSecond.reduce((sum, count) => sum + count, 0);
+      t.true(perSecond.every((count) => count >= 0) && Math.abs(traced - result.writesAcked) <= 0.25 * result.writesAcked + 50, `traced ${traced}: ${at}`);
+      t.is(result.secondHalfOverFirst, perSecond[1]! / perSecond[0]!, at);
       t.is(result.halfPeak, null, at);
       t.true((result.requestsPerClientMessage ?? 0) >= 1 && (result.repliesPerReplyMessage ?? 0) >= 1, at);
       // The 10 ms timer fired through the 2 s window (about 200 times; fewer if it woke late).

@@ -10,6 +10,7 @@ import { summarizeProfile } from '../lib/bench/profile.js';
 import { BenchUsageError, parseBenchArgs } from '../lib/bench/options.js';
 import { LatencyRecorder, newLatencyHistogram, recordLatencyMs } from '../lib/bench/histogram.js';
 import { createPrng } from '../lib/raft/prng.js';
+import { ThroughputTrace, secondHalfOverFirst } from '../lib/bench/throughput-trace.js';
 
 test('options: defaults follow the issue, flags parse, nonsense is refused with a reason', (t) => {
   const defaults = parseBenchArgs([]);
@@ -151,4 +152,51 @@ test('latency recorder: counted values reach the histogram exactly as values rec
     direct.destroy();
     counted.destroy();
   }
+});
+
+test('throughput trace: per-second rates from running counts, exact where the counts are', (t) => {
+  // A cluster doing 100, 200, 300, 400 operations in seconds 0-4 after t = 1000 ms,
+  // sampled every 250 ms (each second's operations spread evenly over it).
+  const trace = new ThroughputTrace();
+  const rates = [100, 200, 300, 400];
+  let count = 0;
+  trace.add(0, 0);
+  for (let second = 0; second < rates.length; second++) {
+    for (let quarter = 0; quarter < 4; quarter++) {
+      trace.add(1000 + second * 1000 + quarter * 250, count + (rates[second]! * quarter) / 4);
+    }
+    count += rates[second]!;
+  }
+  trace.add(5000, count);
+  t.deepEqual(trace.perSecond(1000, 5000), rates);
+  t.deepEqual(trace.perSecond(2000, 4500), [200, 300], 'whole seconds only');
+  t.is(secondHalfOverFirst(rates), 700 / 300);
+  t.is(trace.perSecond(500, 5600), null, 'the samples end before the window does');
+  t.is(trace.perSecond(1000, 1500), null, 'no whole second');
+  t.throws(() => trace.add(4000, count), { instanceOf: RangeError, message: /goes back/ });
+  t.throws(() => trace.add(6000, count - 1), { instanceOf: RangeError, message: /goes back/ });
+});
+
+test('throughput trace: irregular samples of a steady rate give that rate every second (seeded)', (t) => {
+  const seed = Number(process.env['RAFTLAB_TEST_SEED'] ?? Date.now() % 0x7fffffff);
+  const random = createPrng(seed);
+  const perMs = 50 + random() * 200;
+  const trace = new ThroughputTrace();
+  // Timer ticks that come late by up to 40 ms, around a window of 10 s from t = 2000 ms.
+  for (let at = 0; at < 13_000; at += 200 + random() * 90) trace.add(at, at * perMs);
+  trace.add(13_000, 13_000 * perMs);
+  const perSecond = trace.perSecond(2000, 12_000);
+  if (perSecond === null) return t.fail(`window not covered, seed ${seed}`);
+  t.is(perSecond.length, 10, `seed ${seed}`);
+  for (const rate of perSecond) t.true(Math.abs(rate - perMs * 1000) < 1e-6 * perMs * 1000, `rate ${rate} against ${perMs * 1000}, seed ${seed}`);
+  const ratio = secondHalfOverFirst(perSecond);
+  t.true(ratio !== null && Math.abs(ratio - 1) < 1e-9, `seed ${seed}`);
+});
+
+test('second half over first: the middle second of an odd window is left out; too short or idle gives null', (t) => {
+  t.is(secondHalfOverFirst([10, 99, 20]), 2);
+  t.is(secondHalfOverFirst([10, 10, 20, 20]), 2);
+  t.is(secondHalfOverFirst([5]), null);
+  t.is(secondHalfOverFirst([]), null);
+  t.is(secondHalfOverFirst([0, 0, 7, 7]), null);
 });

@@ -95,6 +95,17 @@ export function throughputChart(results: readonly NodeCountResult[]): string {
   return ['acknowledged writes/s against node count', ...lines].join('\n');
 }
 
+/** Each window's operations/s second by second, in thousands, and its second half over its first. */
+export function perSecondText(results: readonly NodeCountResult[]): string {
+  const lines = results.map((result) => {
+    if (result.perSecond === null) return `  ${result.nodes} node(s): not sampled`;
+    const seconds = result.perSecond.map((count) => (count / 1000).toFixed(0)).join(' ');
+    const ratio = result.secondHalfOverFirst === null ? '' : `  (second half x${result.secondHalfOverFirst.toFixed(2)} the first)`;
+    return `  ${result.nodes} node(s): ${seconds}${ratio}`;
+  });
+  return ['acknowledged operations per second of the measured window, thousands:', ...lines].join('\n');
+}
+
 export function baselineText(baseline: BaselineMeasurements, results: readonly NodeCountResult[]): string {
   const lines = [
     'machine baseline (same building blocks, no protocol):',
@@ -139,6 +150,7 @@ export function formatReport(report: BenchReport): string {
     '',
     throughputChart(report.results),
   ];
+  parts.push('', perSecondText(report.results));
   if (report.results.some((result) => result.halfPeak !== null)) parts.push('', halfPeakTable(report.results));
   const batching = report.results
     .filter((result) => result.requestsPerClientMessage !== null)

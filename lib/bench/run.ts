@@ -19,6 +19,7 @@ import { MachineNoiseMeter } from './machine-noise.js';
 import type { MachineNoise } from './machine-noise.js';
 import type { LatencySummaryMs } from './histogram.js';
 import { checkBenchOptions } from './options.js';
+import { ThroughputTrace, secondHalfOverFirst } from './throughput-trace.js';
 import type { BenchOptions } from './options.js';
 import { BENCH_LIMITS, PROGRESS_SLOTS_PER_GENERATOR, ProgressSlot } from './types.js';
 import type { BenchTask, BenchTaskResult, LoadResult, LoadTask, MissingWrite, WireCounts } from './types.js';
@@ -103,6 +104,11 @@ export interface PhaseResult {
   readonly repliesPerReplyMessage: number | null;
   /** What the machine itself did to latency during the window (lib/bench/machine-noise.ts). */
   readonly machineNoise: MachineNoise;
+  /** Acknowledged operations (writes and reads) in each second of the window, from the
+   *  generators' running counts (lib/bench/throughput-trace.ts); null if not sampled. */
+  readonly perSecond: readonly number[] | null;
+  /** The window's second half over its first, in operations/s: above 1, still speeding up. */
+  readonly secondHalfOverFirst: number | null;
 }
 
 export interface NodeCountResult extends PhaseResult {
@@ -290,11 +296,17 @@ async function runPhase(
     for (let g = 0; g < generators; g++) sum += Atomics.load(counters, g * PROGRESS_SLOTS_PER_GENERATOR + slot);
     return sum;
   };
+  // The trace runs on the monotonic clock; the window's bounds are wall-clock times.
+  const wallMinusMonotonic = Date.now() - performance.now();
+  const trace = new ThroughputTrace();
+  const ackedSoFar = (): number => total(ProgressSlot.WritesAcked) + total(ProgressSlot.ReadsOk);
+  trace.add(performance.now(), ackedSoFar());
   let lastAcked = 0;
   let lastAt = performance.now();
   const progressTimer = setInterval(() => {
     const now = Date.now();
-    const acked = total(ProgressSlot.WritesAcked) + total(ProgressSlot.ReadsOk);
+    const acked = ackedSoFar();
+    trace.add(performance.now(), acked);
     const rate = ((acked - lastAcked) * 1000) / Math.max(1, performance.now() - lastAt);
     lastAcked = acked;
     lastAt = performance.now();
@@ -306,7 +318,11 @@ async function runPhase(
   let results: LoadResult[];
   let before: ClusterSample;
   let after: ClusterSample;
-  const sample = (): ClusterSample => ({ machineBusyMs: machineBusyMs(), cpu: process.cpuUsage(), status: cluster.status(), at: performance.now(), elections: elections() });
+  const sample = (): ClusterSample => {
+    const at = performance.now();
+    trace.add(at, ackedSoFar());
+    return { machineBusyMs: machineBusyMs(), cpu: process.cpuUsage(), status: cluster.status(), at, elections: elections() };
+  };
   const electionsAtStart = elections();
   const noiseMeter = new MachineNoiseMeter();
   let machineNoise: MachineNoise;
@@ -321,11 +337,15 @@ async function runPhase(
       if (result.type !== 'load') throw new Error(`bench: a load generator returned a ${result.type} result`);
       return result;
     });
+    // `after` can fall a millisecond short of the window's end (timers and the two clocks
+    // round differently); the generators are done now, so this one is past it.
+    trace.add(performance.now(), ackedSoFar());
   } finally {
     clearInterval(progressTimer);
     if (noiseMeter.running) noiseMeter.stop();
   }
   const windowSeconds = options.durationSeconds;
+  const perSecond = trace.perSecond(warmupEndsAtMs - wallMinusMonotonic, measureEndsAtMs - wallMinusMonotonic);
   const cpu = process.cpuUsage(before.cpu);
   const measuredMs = after.at - before.at;
   const cpuCoresUsed = (cpu.user + cpu.system) / 1000 / measuredMs;
@@ -379,6 +399,8 @@ async function runPhase(
     requestsPerClientMessage: ratio(results, (wire) => wire.requestFrames, (wire) => wire.requestMessages),
     repliesPerReplyMessage: ratio(results, (wire) => wire.replyFrames, (wire) => wire.replyMessages),
     machineNoise,
+    perSecond,
+    secondHalfOverFirst: perSecond === null ? null : secondHalfOverFirst(perSecond),
   };
 }
 
@@ -453,6 +475,11 @@ function phaseNotes(at: string, result: PhaseResult, cores: number): string[] {
   const notes: string[] = [];
   if (result.openLoopBacklogMax > 0) {
     notes.push(`${at}: the open-loop generator fell behind its schedule by up to ${result.openLoopBacklogMax} request(s) (latency still counts from the intended send time)`);
+  }
+  if (result.mode === 'closed-loop' && result.secondHalfOverFirst !== null && result.secondHalfOverFirst > BENCH_LIMITS.stillWarmingRatio) {
+    notes.push(
+      `${at}: the cluster was still speeding up (the window's second half did x${result.secondHalfOverFirst.toFixed(2)} the operations/s of its first): this measures a warming cluster, not a steady one; a longer --warmup measures a steady one`,
+    );
   }
   if (result.otherProcessesCpuCores > OTHER_CPU_NOTE_CORES) {
     notes.push(

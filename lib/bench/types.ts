@@ -50,7 +50,10 @@ export const BENCH_LIMITS = {
   /** Delay between handing out ports and the start of load, so every generator
    *  starts at the same instant. */
   startDelayMs: 300,
+  /** Also how often the running count of acknowledged operations is sampled (throughput-trace.ts). */
   progressIntervalMs: 250,
+  /** A closed-loop window whose second half beats its first by more than this gets a note. */
+  stillWarmingRatio: 1.1,
   /** Latencies are recorded in microseconds; anything above this is clamped. */
   histogramMaxMicros: 120_000_000,
 } as const;

@@ -1,0 +1,74 @@
+// Is the measured window steady? A fresh cluster keeps getting faster for a while after
+// it starts (V8 compiles each node's hot code only once it has run it for a while, and
+// on 2 busy cores that takes seconds), so a window that begins too early measures a
+// warming cluster, not the one a long-running user has. The bench samples the
+// generators' cumulative count of acknowledged operations as it runs; this turns the
+// samples into a rate for each second of the window and compares its two halves.
+
+/** Cumulative counts sampled over time; times and counts never go down. */
+export class ThroughputTrace {
+  readonly #times: number[] = [];
+  readonly #counts: number[] = [];
+
+  /** A sample: `count` operations acknowledged in total by time `atMs`. */
+  add(atMs: number, count: number): void {
+    const last = this.#times.length - 1;
+    if (last >= 0 && (atMs < this.#times[last]! || count < this.#counts[last]!)) {
+      throw new RangeError(`ThroughputTrace: sample (${atMs}, ${count}) goes back from (${this.#times[last]}, ${this.#counts[last]})`);
+    }
+    this.#times.push(atMs);
+    this.#counts.push(count);
+  }
+
+  /**
+   * Operations per second for each whole second of [fromMs, toMs): the cumulative count at
+   * each second's boundaries is interpolated linearly between the samples around it. Null
+   * when the samples do not cover the window.
+   */
+  perSecond(fromMs: number, toMs: number): number[] | null {
+    const seconds = Math.floor((toMs - fromMs) / 1000);
+    const times = this.#times;
+    if (seconds < 1 || times.length < 2 || times[0]! > fromMs || times[times.length - 1]! < fromMs + seconds * 1000) return null;
+    const rates: number[] = [];
+    let previous = this.#countAt(fromMs);
+    for (let second = 1; second <= seconds; second++) {
+      const next = this.#countAt(fromMs + second * 1000);
+      rates.push(next - previous);
+      previous = next;
+    }
+    return rates;
+  }
+
+  /** The cumulative count at `atMs`, which lies within the samples. */
+  #countAt(atMs: number): number {
+    const times = this.#times;
+    // The first sample at or after atMs (binary search: a run has a few hundred samples).
+    let low = 0;
+    let high = times.length - 1;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (times[middle]! < atMs) low = middle + 1;
+      else high = middle;
+    }
+    if (times[low] === atMs || low === 0) return this.#counts[low]!;
+    const t0 = times[low - 1]!;
+    const t1 = times[low]!;
+    const c0 = this.#counts[low - 1]!;
+    const c1 = this.#counts[low]!;
+    return c0 + ((c1 - c0) * (atMs - t0)) / (t1 - t0);
+  }
+}
+
+/**
+ * The mean rate of the window's second half over its first half (the middle second left
+ * out when the count is odd); null with fewer than two seconds or an idle first half.
+ * Above 1 the cluster was still speeding up.
+ */
+export function secondHalfOverFirst(perSecond: readonly number[]): number | null {
+  const half = Math.floor(perSecond.length / 2);
+  if (half < 1) return null;
+  const mean = (values: readonly number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
+  const first = mean(perSecond.slice(0, half));
+  const second = mean(perSecond.slice(perSecond.length - half));
+  return first > 0 ? second / first : null;
+}

@@ -476,9 +476,9 @@ function phaseNotes(at: string, result: PhaseResult, cores: number): string[] {
   if (result.openLoopBacklogMax > 0) {
     notes.push(`${at}: the open-loop generator fell behind its schedule by up to ${result.openLoopBacklogMax} request(s) (latency still counts from the intended send time)`);
   }
-  if (result.mode === 'closed-loop' && result.secondHalfOverFirst !== null && result.secondHalfOverFirst > BENCH_LIMITS.stillWarmingRatio) {
+  if (result.mode === 'closed-loop' && result.secondHalfOverFirst !== null && result.secondHalfOverFirst > BENCH_LIMITS.unsteadyRatio) {
     notes.push(
-      `${at}: the cluster was still speeding up (the window's second half did x${result.secondHalfOverFirst.toFixed(2)} the operations/s of its first): this measures a warming cluster, not a steady one; a longer --warmup measures a steady one`,
+      `${at}: the window was not steady: its second half did x${result.secondHalfOverFirst.toFixed(2)} the operations/s of its first (a cluster still warming up, or the machine's speed changing); a longer --warmup tells the two apart`,
     );
   }
   if (result.otherProcessesCpuCores > OTHER_CPU_NOTE_CORES) {

@@ -1,9 +1,11 @@
-// Is the measured window steady? A fresh cluster keeps getting faster for a while after
-// it starts (V8 compiles each node's hot code only once it has run it for a while, and
-// on 2 busy cores that takes seconds), so a window that begins too early measures a
-// warming cluster, not the one a long-running user has. The bench samples the
-// generators' cumulative count of acknowledged operations as it runs; this turns the
-// samples into a rate for each second of the window and compares its two halves.
+// Is the measured window steady? A fresh cluster can keep getting faster for seconds
+// after it starts: V8 optimises each thread's code only once it has run for a while, and
+// on 2 busy cores the compiling competes with the work (in a profile of 7 nodes, 8% of
+// the CPU went to compiling 6-11 s after the start, under 1% 24-29 s after). A window that
+// begins too early measures a warming cluster, not the one a long-running user has; a
+// shared machine changing speed looks the same from inside. The bench samples the
+// generators' running count of acknowledged operations; this turns the samples into a
+// rate for each second of the window and compares the window's two halves.
 
 /** Cumulative counts sampled over time; times and counts never go down. */
 export class ThroughputTrace {

@@ -53,7 +53,7 @@ export const BENCH_LIMITS = {
   /** Also how often the running count of acknowledged operations is sampled (throughput-trace.ts). */
   progressIntervalMs: 250,
   /** A closed-loop window whose second half beats its first by more than this gets a note. */
-  stillWarmingRatio: 1.1,
+  unsteadyRatio: 1.1,
   /** Latencies are recorded in microseconds; anything above this is clamped. */
   histogramMaxMicros: 120_000_000,
 } as const;

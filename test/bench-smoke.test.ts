@@ -26,7 +26,7 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
     t.regex(stdout, /acknowledged writes\/s against node count/, context);
     t.regex(stdout, /read-back: \d+ acknowledged key\(s\) read through linearizable gets, 0 missing/, context);
     t.regex(stdout, /^ {2}3 node\(s\): hiccups p99 [\d.]+ ms, max [\d.]+ ms, steal/m, context);
-    t.regex(stdout, /^ {2}3 node\(s\): \d+ \d+ {2}\(second half x[\d.]+ the first\)$/m, context);
+    t.regex(stdout, /^ {2}3 node\(s\): \d+k? \d+k? {2}\(second half x[\d.]+ the first\)$/m, context);
 
     const report = JSON.parse(readFileSync(jsonPath, 'utf8')) as BenchReport;
     t.is(report.tool, 'raftlab bench');

@@ -155,8 +155,8 @@ test('latency recorder: counted values reach the histogram exactly as values rec
 });
 
 test('throughput trace: per-second rates from running counts, exact where the counts are', (t) => {
-  // A cluster doing 100, 200, 300, 400 operations in seconds 0-4 after t = 1000 ms,
-  // sampled every 250 ms (each second's operations spread evenly over it).
+  // A cluster doing 100, 200, 300 and 400 operations in the four seconds from t = 1000
+  // ms, sampled every 250 ms (each second's operations spread evenly over it).
   const trace = new ThroughputTrace();
   const rates = [100, 200, 300, 400];
   let count = 0;
@@ -182,7 +182,7 @@ test('throughput trace: irregular samples of a steady rate give that rate every 
   const random = createPrng(seed);
   const perMs = 50 + random() * 200;
   const trace = new ThroughputTrace();
-  // Timer ticks that come late by up to 40 ms, around a window of 10 s from t = 2000 ms.
+  // Timer ticks 200-290 ms apart, around a window of 10 s from t = 2000 ms.
   for (let at = 0; at < 13_000; at += 200 + random() * 90) trace.add(at, at * perMs);
   trace.add(13_000, 13_000 * perMs);
   const perSecond = trace.perSecond(2000, 12_000);

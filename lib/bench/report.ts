@@ -95,15 +95,16 @@ export function throughputChart(results: readonly NodeCountResult[]): string {
   return ['acknowledged writes/s against node count', ...lines].join('\n');
 }
 
-/** Each window's operations/s second by second, in thousands, and its second half over its first. */
+/** Each window's operations second by second (10,000 and up in thousands, "k"), and its second half over its first. */
 export function perSecondText(results: readonly NodeCountResult[]): string {
   const lines = results.map((result) => {
     if (result.perSecond === null) return `  ${result.nodes} node(s): not sampled`;
-    const seconds = result.perSecond.map((count) => (count / 1000).toFixed(0)).join(' ');
+    const inThousands = Math.max(...result.perSecond) >= 10_000;
+    const seconds = result.perSecond.map((count) => (inThousands ? `${Math.round(count / 1000)}k` : String(Math.round(count)))).join(' ');
     const ratio = result.secondHalfOverFirst === null ? '' : `  (second half x${result.secondHalfOverFirst.toFixed(2)} the first)`;
     return `  ${result.nodes} node(s): ${seconds}${ratio}`;
   });
-  return ['acknowledged operations per second of the measured window, thousands:', ...lines].join('\n');
+  return ['acknowledged operations in each second of the measured window:', ...lines].join('\n');
 }
 
 export function baselineText(baseline: BaselineMeasurements, results: readonly NodeCountResult[]): string {

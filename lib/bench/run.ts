@@ -107,7 +107,7 @@ export interface PhaseResult {
   /** Acknowledged operations (writes and reads) in each second of the window, from the
    *  generators' running counts (lib/bench/throughput-trace.ts); null if not sampled. */
   readonly perSecond: readonly number[] | null;
-  /** The window's second half over its first, in operations/s: above 1, still speeding up. */
+  /** The window's second half over its first, in operations/s (above 1: the second half was the faster). */
   readonly secondHalfOverFirst: number | null;
 }
 

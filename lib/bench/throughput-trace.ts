@@ -64,7 +64,8 @@ export class ThroughputTrace {
 /**
  * The mean rate of the window's second half over its first half (the middle second left
  * out when the count is odd); null with fewer than two seconds or an idle first half.
- * Above 1 the cluster was still speeding up.
+ * Above 1 the second half was the faster: a cluster still warming up, or a machine
+ * whose speed changed.
  */
 export function secondHalfOverFirst(perSecond: readonly number[]): number | null {
   const half = Math.floor(perSecond.length / 2);

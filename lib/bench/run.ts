@@ -476,9 +476,11 @@ function phaseNotes(at: string, result: PhaseResult, cores: number): string[] {
   if (result.openLoopBacklogMax > 0) {
     notes.push(`${at}: the open-loop generator fell behind its schedule by up to ${result.openLoopBacklogMax} request(s) (latency still counts from the intended send time)`);
   }
-  if (result.mode === 'closed-loop' && result.secondHalfOverFirst !== null && result.secondHalfOverFirst > BENCH_LIMITS.unsteadyRatio) {
+  // Compared as printed, so a note never shows a ratio that looks like the limit itself.
+  const printedRatio = result.secondHalfOverFirst === null ? null : Number(result.secondHalfOverFirst.toFixed(2));
+  if (result.mode === 'closed-loop' && printedRatio !== null && printedRatio > BENCH_LIMITS.unsteadyRatio) {
     notes.push(
-      `${at}: the window was not steady: its second half did x${result.secondHalfOverFirst.toFixed(2)} the operations/s of its first (a cluster still warming up, or the machine's speed changing); a longer --warmup tells the two apart`,
+      `${at}: the window was not steady: its second half did x${printedRatio.toFixed(2)} the operations/s of its first (a cluster still warming up, or the machine's speed changing); a longer --warmup tells the two apart`,
     );
   }
   if (result.otherProcessesCpuCores > OTHER_CPU_NOTE_CORES) {

@@ -10,7 +10,7 @@ import { summarizeProfile } from '../lib/bench/profile.js';
 import { BenchUsageError, parseBenchArgs } from '../lib/bench/options.js';
 import { LatencyRecorder, newLatencyHistogram, recordLatencyMs } from '../lib/bench/histogram.js';
 import { createPrng } from '../lib/raft/prng.js';
-import { ThroughputTrace, secondHalfOverFirst } from '../lib/bench/throughput-trace.js';
+import { ThroughputTrace, secondHalfOverFirst, unsteadyWindowNote } from '../lib/bench/throughput-trace.js';
 
 test('options: defaults follow the issue, flags parse, nonsense is refused with a reason', (t) => {
   const defaults = parseBenchArgs([]);
@@ -199,4 +199,14 @@ test('second half over first: the middle second of an odd window is left out; to
   t.is(secondHalfOverFirst([5]), null);
   t.is(secondHalfOverFirst([]), null);
   t.is(secondHalfOverFirst([0, 0, 7, 7]), null);
+});
+
+test('unsteady-window note: only above the limit as printed, and it says what it cannot tell apart', (t) => {
+  t.is(unsteadyWindowNote(null), null);
+  t.is(unsteadyWindowNote(0.7), null, 'a slower second half is not warming up');
+  t.is(unsteadyWindowNote(1.1), null);
+  t.is(unsteadyWindowNote(1.1049), null, 'prints as x1.10: not above the limit');
+  const note = unsteadyWindowNote(1.234);
+  t.regex(note ?? '', /^the window was not steady: its second half did x1\.23 the operations\/s of its first/);
+  t.regex(note ?? '', /warming up, or the machine's speed changing/);
 });

@@ -19,7 +19,7 @@ import { MachineNoiseMeter } from './machine-noise.js';
 import type { MachineNoise } from './machine-noise.js';
 import type { LatencySummaryMs } from './histogram.js';
 import { checkBenchOptions } from './options.js';
-import { ThroughputTrace, secondHalfOverFirst } from './throughput-trace.js';
+import { ThroughputTrace, secondHalfOverFirst, unsteadyWindowNote } from './throughput-trace.js';
 import type { BenchOptions } from './options.js';
 import { BENCH_LIMITS, PROGRESS_SLOTS_PER_GENERATOR, ProgressSlot } from './types.js';
 import type { BenchTask, BenchTaskResult, LoadResult, LoadTask, MissingWrite, WireCounts } from './types.js';
@@ -476,13 +476,8 @@ function phaseNotes(at: string, result: PhaseResult, cores: number): string[] {
   if (result.openLoopBacklogMax > 0) {
     notes.push(`${at}: the open-loop generator fell behind its schedule by up to ${result.openLoopBacklogMax} request(s) (latency still counts from the intended send time)`);
   }
-  // Compared as printed, so a note never shows a ratio that looks like the limit itself.
-  const printedRatio = result.secondHalfOverFirst === null ? null : Number(result.secondHalfOverFirst.toFixed(2));
-  if (result.mode === 'closed-loop' && printedRatio !== null && printedRatio > BENCH_LIMITS.unsteadyRatio) {
-    notes.push(
-      `${at}: the window was not steady: its second half did x${printedRatio.toFixed(2)} the operations/s of its first (a cluster still warming up, or the machine's speed changing); a longer --warmup tells the two apart`,
-    );
-  }
+  const unsteady = result.mode === 'closed-loop' ? unsteadyWindowNote(result.secondHalfOverFirst) : null;
+  if (unsteady !== null) notes.push(`${at}: ${unsteady}`);
   if (result.otherProcessesCpuCores > OTHER_CPU_NOTE_CORES) {
     notes.push(
       `${at}: other processes kept ${result.otherProcessesCpuCores.toFixed(2)} of ${cores} cores busy (load average ${result.loadAverage1m.toFixed(1)}); raftlab got ${result.cpuCoresUsed.toFixed(2)}, so these figures understate it`,

@@ -7,6 +7,8 @@
 // generators' running count of acknowledged operations; this turns the samples into a
 // rate for each second of the window and compares the window's two halves.
 
+import { BENCH_LIMITS } from './types.js';
+
 /** Cumulative counts sampled over time; times and counts never go down. */
 export class ThroughputTrace {
   readonly #times: number[] = [];
@@ -74,4 +76,16 @@ export function secondHalfOverFirst(perSecond: readonly number[]): number | null
   const first = mean(perSecond.slice(0, half));
   const second = mean(perSecond.slice(perSecond.length - half));
   return first > 0 ? second / first : null;
+}
+
+/**
+ * The note for a closed-loop window whose second half beat its first by more than
+ * BENCH_LIMITS.unsteadyRatio, or null. The ratio is compared as printed, so a note never
+ * shows one that looks like the limit itself.
+ */
+export function unsteadyWindowNote(ratio: number | null): string | null {
+  if (ratio === null) return null;
+  const printed = ratio.toFixed(2);
+  if (Number(printed) <= BENCH_LIMITS.unsteadyRatio) return null;
+  return `the window was not steady: its second half did x${printed} the operations/s of its first (a cluster still warming up, or the machine's speed changing); a longer --warmup tells the two apart`;
 }

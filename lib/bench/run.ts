@@ -300,16 +300,17 @@ async function runPhase(
   const wallMinusMonotonic = Date.now() - performance.now();
   const trace = new ThroughputTrace();
   const ackedSoFar = (): number => total(ProgressSlot.WritesAcked) + total(ProgressSlot.ReadsOk);
-  trace.add(performance.now(), ackedSoFar());
-  let lastAcked = 0;
   let lastAt = performance.now();
+  let lastAcked = ackedSoFar();
+  trace.add(lastAt, lastAcked);
   const progressTimer = setInterval(() => {
     const now = Date.now();
+    const at = performance.now();
     const acked = ackedSoFar();
-    trace.add(performance.now(), acked);
-    const rate = ((acked - lastAcked) * 1000) / Math.max(1, performance.now() - lastAt);
+    trace.add(at, acked);
+    const rate = ((acked - lastAcked) * 1000) / Math.max(1, at - lastAt);
     lastAcked = acked;
-    lastAt = performance.now();
+    lastAt = at;
     const stage = now < warmupEndsAtMs ? 'warm-up' : now < measureEndsAtMs ? 'measure' : 'read-back';
     const fraction = Math.min(1, Math.max(0, (now - startAtMs) / (measureEndsAtMs - startAtMs)));
     io.progress?.(progressLine(`${nodes} node(s) ${phase.label}`, stage, fraction, rate, acked, total(ProgressSlot.Errors)));

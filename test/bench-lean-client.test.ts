@@ -1,5 +1,5 @@
 // The bench's lean client against scripted nodes on MessageChannels: redirects resend
-// the very same bytes (same clientId and seq, so exactly-once holds), a full queue is
+// the very same bytes (same session and seq, so exactly-once holds), a full queue is
 // retried, and anything that may have been applied ends as an indeterminate error.
 
 import test from 'ava';
@@ -44,6 +44,8 @@ function fakeNode(script: Script): FakeNode {
 }
 
 const ok = (value: JsonValue = null): Answer => ({ ok: true, value });
+/** The session id these fake nodes' registrations return (a real one returns its register entry's index). */
+const SESSION_ID = 1;
 const refuse = (code: string, leaderId = 0): Answer => ({ ok: false, code, message: code, leaderId });
 
 interface Outcome {
@@ -97,7 +99,7 @@ class Requests implements LeanRequests {
 
 test('a NOT_LEADER redirect resends the same bytes to the leader; ackedBelow advances', async (t) => {
   const follower = fakeNode(() => refuse(NodeReplyCode.NotLeader, 2));
-  const leader = fakeNode(() => ok());
+  const leader = fakeNode((_frame, command) => (command?.type === 'register' ? ok(SESSION_ID) : ok()));
   const requests = new Requests();
   const client = new LeanClient([1, 2], [{ node: 1, port: follower.port }, { node: 2, port: leader.port }], 2000, requests);
   try {
@@ -120,7 +122,7 @@ test('a NOT_LEADER redirect resends the same bytes to the leader; ackedBelow adv
         [2, 2],
       ],
     );
-    t.true(puts.every((command) => command.clientId === commands[0]!.clientId));
+    t.true(puts.every((command) => command.session === SESSION_ID), 'every put carries the session id its registration returned');
     t.deepEqual(
       puts.map((command) => command.operation),
       [
@@ -136,7 +138,8 @@ test('a NOT_LEADER redirect resends the same bytes to the leader; ackedBelow adv
 test('a full proposal queue is retried; LEADERSHIP_LOST and silence end as indeterminate errors', async (t) => {
   let refusals = 1;
   const node = fakeNode((frame, command) => {
-    if (command === null || command.type === 'register') return ok();
+    if (command === null) return ok();
+    if (command.type === 'register') return ok(SESSION_ID);
     if (command.operation.op !== 'put') return ok();
     switch (command.operation.key) {
       case 'queue-full':
@@ -154,13 +157,24 @@ test('a full proposal queue is retried; LEADERSHIP_LOST and silence end as indet
   try {
     await client.openSessions(1);
     t.is(await requests.put(client, 0, 'queue-full', 1), null);
-    // The refused put and its retry carry the same bytes: same clientId, seq and ackedBelow.
+    // The refused put and its retry carry the same bytes: same session, seq and ackedBelow.
     const queueFull = node.received.flatMap((frame) => (frame.t === 'w' && decodeCommand(frame.command).type === 'request' ? [frame.command] : []));
     t.is(queueFull.length, 2);
     t.deepEqual(queueFull[1], queueFull[0]);
     t.deepEqual(await requests.put(client, 0, 'lost', 1), { code: NodeReplyCode.LeadershipLost, indeterminate: true });
     t.deepEqual(await requests.put(client, 0, 'silent', 1), { code: 'TIMEOUT', indeterminate: true });
     t.deepEqual(await requests.put(client, 0, 'refused', 1), { code: 'VALUE_TOO_LARGE', indeterminate: false });
+  } finally {
+    client.close();
+  }
+});
+
+test('a registration answered with anything but a session id fails openSessions, and no put can go out', async (t) => {
+  const node = fakeNode(() => ok('not a session id'));
+  const client = new LeanClient([1], [{ node: 1, port: node.port }], 2000, new Requests());
+  try {
+    await t.throwsAsync(client.openSessions(1), { message: /not a session id/ });
+    t.throws(() => client.put(0, 0), { message: /not registered/ });
   } finally {
     client.close();
   }
@@ -187,7 +201,7 @@ test('ackedBelow stays below every unanswered seq when replies come out of order
     for (const frame of decodeClientBatch(bytes).frames) {
       if (frame.t !== 'w') continue;
       const command = decodeCommand(frame.command);
-      if (command.type === 'register') replies.push({ ok: true, value: null, rid: frame.rid });
+      if (command.type === 'register') replies.push({ ok: true, value: SESSION_ID, rid: frame.rid });
       else held.push({ rid: frame.rid, command });
     }
     if (replies.length > 0) port1.postMessage(encodeReplyBatch(replies));

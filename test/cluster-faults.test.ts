@@ -72,7 +72,8 @@ test.serial('a leader partitioned into a minority neither commits nor reads; the
   t.false(register.ok, 'the isolated leader must not commit a registration');
   const write = await hub.request(
     oldLeader,
-    { t: 'w', command: encodeCommand({ type: 'request', clientId: 'minority-writer', seq: 1, ackedBelow: 1, operation: { op: 'put', key: 'minority', value: 'lost' } }) },
+    // Session 1 is the cluster's first entry that any register could have made: it does not matter, the write must fail before any session check.
+    { t: 'w', command: encodeCommand({ type: 'request', session: 1, seq: 1, ackedBelow: 1, operation: { op: 'put', key: 'minority', value: 'lost' } }) },
     1500,
   );
   t.false(write.ok, 'the isolated leader must not acknowledge a write');
@@ -118,7 +119,12 @@ for (const disableSessions of [false, true]) {
     const clientId = 'retrying-client';
     const registered = await hub.request(leader, { t: 'w', command: encodeCommand({ type: 'register', clientId }) }, 5000);
     t.true(registered.ok);
-    const append = encodeCommand({ type: 'request', clientId, seq: 1, ackedBelow: 1, operation: { op: 'append', key: 'dup', value: 'once' } });
+    const session = registered.ok ? registered.value : null;
+    if (typeof session !== 'number') {
+      t.fail(`register answered ${JSON.stringify(session)}, not a session id`);
+      return;
+    }
+    const append = encodeCommand({ type: 'request', session, seq: 1, ackedBelow: 1, operation: { op: 'append', key: 'dup', value: 'once' } });
     const first = await hub.request(leader, { t: 'w', command: append }, 5000);
     t.true(first.ok, 'the first attempt commits');
     // Pretend that reply was lost: the leader dies, the client retries the very same request.

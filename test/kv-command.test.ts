@@ -37,17 +37,17 @@ function codeOf(action: () => unknown): string {
 
 const commands: Command[] = [
   { type: 'register', clientId: 'c7f2' },
-  { type: 'request', clientId: 'c1', seq: 1, ackedBelow: 0, operation: { op: 'put', key: 'x', value: 1 } },
-  { type: 'request', clientId: 'c1', seq: 2, ackedBelow: 2, operation: { op: 'delete', key: 'x' } },
-  { type: 'request', clientId: 'c1', seq: 3, ackedBelow: 1, operation: { op: 'append', key: 'log', value: 'a' } },
+  { type: 'request', session: 1, seq: 1, ackedBelow: 0, operation: { op: 'put', key: 'x', value: 1 } },
+  { type: 'request', session: 2 ** 32, seq: 2, ackedBelow: 2, operation: { op: 'delete', key: 'x' } },
+  { type: 'request', session: Number.MAX_SAFE_INTEGER, seq: 3, ackedBelow: 1, operation: { op: 'append', key: 'log', value: 'a' } },
   {
     type: 'request',
-    clientId: 'c1',
+    session: 300,
     seq: 4,
     ackedBelow: 1,
     operation: { op: 'cas', key: 'x', expected: { a: [1, null, true] }, value: [2.5, 'ü', {}] },
   },
-  { type: 'request', clientId: 'c1', seq: Number.MAX_SAFE_INTEGER, ackedBelow: 0, operation: { op: 'get', key: 'k' } },
+  { type: 'request', session: 70_000, seq: Number.MAX_SAFE_INTEGER, ackedBelow: 0, operation: { op: 'get', key: 'k' } },
 ];
 
 test('every command round-trips through encode/decode, as an exact-size buffer', (t) => {
@@ -84,18 +84,23 @@ test('decodeCommand refuses garbage and wrong shapes with MALFORMED_COMMAND', (t
   // Hand-made tuples with the right framing but bad content.
   const badTuples: unknown[][] = [
     [1, ''], // empty client id
+    [1, 7], // a register names a client id, not a session
     [1, 'c', 'extra'],
     [3, 'c'], // unknown tag
-    [2, 'c', 0, 0, 1, 'x', 1], // seq 0
-    [2, 'c', 1.5, 0, 1, 'x', 1],
-    [2, 'c', 2, 3, 1, 'x', 1], // ackedBelow > seq
-    [2, 'c', 1, 0, 9, 'x'], // unknown op
-    [2, 'c', 1, 0, 1, '', 1], // empty key
-    [2, 'c', 1, 0, 1, 'x'], // put without value
-    [2, 'c', 1, 0, 2, 'x', 1], // delete with a value
-    [2, 'c', 1, 0, 4, 'x', 1], // cas without new value
-    [2, 'c', 1, 0, 1, 'x', new Uint8Array([1])], // binary is not JSON
-    [2, 'c', 1, 0, 1, 'x', new Date(0)],
+    [2, 'c', 1, 0, 1, 'x', 1], // a request names its session id, not a client id
+    [2, 0, 1, 0, 1, 'x', 1], // session 0 (log indexes start at 1)
+    [2, 1.5, 1, 0, 1, 'x', 1],
+    [2, -3, 1, 0, 1, 'x', 1],
+    [2, 7, 0, 0, 1, 'x', 1], // seq 0
+    [2, 7, 1.5, 0, 1, 'x', 1],
+    [2, 7, 2, 3, 1, 'x', 1], // ackedBelow > seq
+    [2, 7, 1, 0, 9, 'x'], // unknown op
+    [2, 7, 1, 0, 1, '', 1], // empty key
+    [2, 7, 1, 0, 1, 'x'], // put without value
+    [2, 7, 1, 0, 2, 'x', 1], // delete with a value
+    [2, 7, 1, 0, 4, 'x', 1], // cas without new value
+    [2, 7, 1, 0, 1, 'x', new Uint8Array([1])], // binary is not JSON
+    [2, 7, 1, 0, 1, 'x', new Date(0)],
   ];
   for (const tuple of badTuples) {
     t.is(codeOf(() => decodeCommand(packTuple(tuple))), 'MALFORMED_COMMAND', JSON.stringify(tuple));
@@ -203,7 +208,7 @@ test('validateOperation: full shape check and a fresh operation back', (t) => {
 
 test('describeCommand: short lines for the dashboard, never throws', (t) => {
   const request = (operation: KvOperation): Uint8Array =>
-    encodeCommand({ type: 'request', clientId: 'c', seq: 1, ackedBelow: 0, operation });
+    encodeCommand({ type: 'request', session: 5, seq: 1, ackedBelow: 0, operation });
   t.is(describeCommand(null), 'no-op');
   t.is(describeCommand(encodeCommand({ type: 'register', clientId: 'c7f2' })), 'register c7f2');
   t.is(describeCommand(request({ op: 'put', key: 'x', value: 1 })), 'put x=1');
@@ -280,15 +285,15 @@ test('a put written as putPrefix + writePutHead + key + value is writeCommand\'s
   const random = createPrng(seed);
   const writer = new MsgpackWriter(8);
   for (let i = 0; i < 300; i++) {
-    // Ids as long as a UUID, and shorter and longer ones (every str header form).
-    const clientId = Array.from({ length: i % 3 === 0 ? 36 : 1 + Math.floor(random() * 300) }, () => 'abcdef0123456789-'[Math.floor(random() * 17)]).join('');
+    // Session ids of every uint form (fixint to uint64).
+    const session = 1 + Math.floor(random() * 2 ** (1 + Math.floor(random() * 52)));
     const seq = Math.floor(random() * 2 ** (1 + Math.floor(random() * 52)));
     const ackedBelow = Math.floor(random() * (seq + 1));
     const key = `key-${Math.floor(random() * 1e9)}`;
     const value = random() < 0.5 ? 'v'.repeat(Math.floor(random() * 300)) : Math.floor(random() * 1e6);
-    const command: Command = { type: 'request', clientId, seq, ackedBelow, operation: { op: 'put', key, value } };
+    const command: Command = { type: 'request', session, seq, ackedBelow, operation: { op: 'put', key, value } };
     writer.reset();
-    writePutHead(writer, putPrefix(clientId), seq, ackedBelow);
+    writePutHead(writer, putPrefix(session), seq, ackedBelow);
     writer.str(key);
     if (typeof value === 'string') writer.str(value);
     else writer.uint(value);
@@ -305,13 +310,13 @@ test('isCertainlyValidPut: plain ASCII puts pass without decoding; whatever it p
   let plainPassed = 0;
   let plain = 0;
   for (let iteration = 0; iteration < 20_000; iteration++) {
-    const clientId = pick(['c', 'bench-1-7', 'é-client', 'z'.repeat(KV_LIMITS.maxClientIdBytes), 'z'.repeat(KV_LIMITS.maxClientIdBytes + 1)]);
+    const session = pick([1, 127, 128, 65_536, 2 ** 32 - 1, 2 ** 32 + 5]);
     const seq = pick([1, 2, 127, 128, 70_000, 2 ** 32 + 5]);
     const ackedBelow = Math.min(seq, pick([0, 1, 126, 70_000]));
     const key = pick(['k1', 'key-é', 'k'.repeat(KV_LIMITS.maxKeyBytes), 'k'.repeat(40)]);
     const value = pick(values);
-    const bytes = Uint8Array.from(encodeCommand({ type: 'request', clientId, seq, ackedBelow, operation: { op: 'put', key, value } }));
-    const isPlain = /^[\x00-\x7f]*$/.test(clientId + key) && clientId.length <= KV_LIMITS.maxClientIdBytes && seq <= 2 ** 32 - 1 &&
+    const bytes = Uint8Array.from(encodeCommand({ type: 'request', session, seq, ackedBelow, operation: { op: 'put', key, value } }));
+    const isPlain = /^[\x00-\x7f]*$/.test(key) && session <= 2 ** 32 - 1 && seq <= 2 ** 32 - 1 &&
       (value === null || typeof value === 'boolean' || (typeof value === 'string' && /^[\x00-\x7f]*$/.test(value)) || (Number.isInteger(value) && (value as number) >= 0 && (value as number) < 2 ** 32));
     const mutate = random() < 0.5;
     if (mutate) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
@@ -340,16 +345,22 @@ test('isCertainlyValidPut: plain ASCII puts pass without decoding; whatever it p
 });
 
 test('isCertainlyValidPut declines what it cannot vouch for: other operations, registers, empty keys, trailing bytes', (t) => {
-  const put = (operation: KvOperation, clientId = 'c'): Uint8Array => encodeCommand({ type: 'request', clientId, seq: 3, ackedBelow: 1, operation });
+  const put = (operation: KvOperation): Uint8Array => encodeCommand({ type: 'request', session: 9, seq: 3, ackedBelow: 1, operation });
   t.true(isCertainlyValidPut(put({ op: 'put', key: 'k', value: 'v' })));
   t.false(isCertainlyValidPut(put({ op: 'delete', key: 'k' })));
   t.false(isCertainlyValidPut(put({ op: 'append', key: 'k', value: 'v' })));
   t.false(isCertainlyValidPut(encodeCommand({ type: 'register', clientId: 'c' })));
   t.false(isCertainlyValidPut(Uint8Array.from([...put({ op: 'put', key: 'k', value: 'v' }), 0xc0])));
-  const emptyKey = Uint8Array.from(pack([2, 'c', 3, 1, 1, '', 'v']));
+  const emptyKey = Uint8Array.from(pack([2, 9, 3, 1, 1, '', 'v']));
   t.false(isCertainlyValidPut(emptyKey));
   t.throws(() => decodeCommand(emptyKey));
-  const ackedAboveSeq = Uint8Array.from(pack([2, 'c', 3, 4, 1, 'k', 'v']));
+  const ackedAboveSeq = Uint8Array.from(pack([2, 9, 3, 4, 1, 'k', 'v']));
+  const sessionZero = Uint8Array.from(pack([2, 0, 3, 1, 1, 'k', 'v']));
+  t.false(isCertainlyValidPut(sessionZero));
+  t.throws(() => decodeCommand(sessionZero));
+  const clientIdInRequest = Uint8Array.from(pack([2, 'c', 3, 1, 1, 'k', 'v']));
+  t.false(isCertainlyValidPut(clientIdInRequest));
+  t.throws(() => decodeCommand(clientIdInRequest));
   t.false(isCertainlyValidPut(ackedAboveSeq));
   t.throws(() => decodeCommand(ackedAboveSeq));
   t.false(isCertainlyValidPut(new Uint8Array(0)));

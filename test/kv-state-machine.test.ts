@@ -4,10 +4,18 @@ import { createPrng, testSeed } from './helpers/seed.js';
 import { encodeCommand, KvError, type JsonValue, type KvOperation, type KvReply } from '../lib/kv/command.js';
 import { KvStateMachine, ReplyWindow } from '../lib/kv/state-machine.js';
 
-/** Feeds a state machine entries at consecutive indexes, like a node's apply loop. */
+/** A session id no register returned in these tests: its requests are SESSION_EXPIRED. */
+const NEVER_REGISTERED = 999_999;
+
+/**
+ * Feeds a state machine entries at consecutive indexes, like a node's apply loop. Clients
+ * are named by client id; a request goes out under the session id the client's last
+ * register returned, as KvClient does.
+ */
 class Feeder {
   readonly machine: KvStateMachine;
   readonly seqs = new Map<string, number>();
+  readonly sessionIds = new Map<string, number>();
   constructor(machine = new KvStateMachine()) {
     this.machine = machine;
   }
@@ -16,11 +24,13 @@ class Feeder {
   }
   register(clientId: string): KvReply {
     const applied = this.raw(encodeCommand({ type: 'register', clientId }));
-    if (applied === null) throw new Error('register yielded null');
+    if (applied === null || !applied.ok || typeof applied.value !== 'number') throw new Error(`register yielded ${JSON.stringify(applied)}`);
+    this.sessionIds.set(clientId, applied.value);
     return applied;
   }
   request(clientId: string, seq: number, operation: KvOperation, ackedBelow = 0): KvReply {
-    const applied = this.raw(encodeCommand({ type: 'request', clientId, seq, ackedBelow, operation }));
+    const session = this.sessionIds.get(clientId) ?? NEVER_REGISTERED;
+    const applied = this.raw(encodeCommand({ type: 'request', session, seq, ackedBelow, operation }));
     if (applied === null) throw new Error('request yielded null');
     return applied;
   }
@@ -119,6 +129,22 @@ test('malformed entries reply MALFORMED_COMMAND deterministically and never thro
   t.is(machine.appliedIndex, 1);
 });
 
+test('register returns the session id: the index of the entry that opened the session; registering again returns it again', (t) => {
+  const feeder = new Feeder(new KvStateMachine({ maxSessions: 2 }));
+  feeder.raw(null);
+  t.deepEqual(feeder.register('a'), ok(2));
+  t.deepEqual(feeder.register('b'), ok(3));
+  t.deepEqual(feeder.register('a'), ok(2), 'an open session keeps its id');
+  t.deepEqual(feeder.register('c'), ok(5), 'a new one (evicting b, the least recently active)');
+  const stale = feeder.request('b', 1, { op: 'put', key: 'x', value: 1 });
+  t.is(stale.ok ? '' : stale.code, 'SESSION_EXPIRED');
+  t.deepEqual(feeder.register('b'), ok(7), 'b registers again: a new id (evicting a), never its old one');
+  t.deepEqual(feeder.request('b', 1, { op: 'put', key: 'x', value: 1 }), ok(null));
+  const oldSession = feeder.raw(encodeCommand({ type: 'request', session: 3, seq: 2, ackedBelow: 0, operation: { op: 'put', key: 'x', value: 2 } }));
+  t.is(oldSession?.ok === false ? oldSession.code : '', 'SESSION_EXPIRED', "b's evicted session stays unknown though b is registered again");
+  t.is(feeder.machine.read('x'), 1);
+});
+
 test('session dedup: the same clientId+seq twice is applied once and answered with the same reply', (t) => {
   const feeder = new Feeder();
   feeder.register('c1');
@@ -204,9 +230,16 @@ test('the session table is bounded: a new client evicts the least recently activ
   t.is(feeder.machine.read('x'), 1);
 });
 
-/** A random log of registers, requests (with retries and acks), no-ops and garbage. */
-function randomLog(seed: number, length: number): (Uint8Array | null)[] {
+/**
+ * A random log of registers, requests (with retries and acks), no-ops and garbage. A
+ * request goes out under the session id its client's last register returned (a machine
+ * with `maxSessions` applies the log as it is made, to learn them), or one never
+ * registered.
+ */
+function randomLog(seed: number, length: number, maxSessions: number): (Uint8Array | null)[] {
   const random = createPrng(seed);
+  const learner = new KvStateMachine({ maxSessions });
+  const sessionIds = new Map<string, number>();
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const clients = Array.from({ length: 12 }, (_, i) => `client-${i}`);
   const keys = ['a', 'b', 'c', 'list'];
@@ -219,6 +252,7 @@ function randomLog(seed: number, length: number): (Uint8Array | null)[] {
     else if (roll < 0.07) log.push(new Uint8Array([Math.floor(random() * 256), 0x01]));
     else if (roll < 0.2) log.push(encodeCommand({ type: 'register', clientId }));
     else {
+      const session = sessionIds.get(clientId) ?? NEVER_REGISTERED;
       const last = nextSeq.get(clientId) ?? 0;
       const retry = random() < 0.2 && last > 0;
       const seq = retry ? Math.max(1, last - Math.floor(random() * 3)) : last + 1;
@@ -232,15 +266,17 @@ function randomLog(seed: number, length: number): (Uint8Array | null)[] {
         { op: 'get', key },
       ]);
       const ackedBelow = Math.max(0, seq - 1 - Math.floor(random() * 4));
-      log.push(encodeCommand({ type: 'request', clientId, seq, ackedBelow, operation }));
+      log.push(encodeCommand({ type: 'request', session, seq, ackedBelow, operation }));
     }
+    const reply = learner.apply(i + 1, log[i]!);
+    if (roll >= 0.07 && roll < 0.2 && reply?.ok === true && typeof reply.value === 'number') sessionIds.set(clientId, reply.value);
   }
   return log;
 }
 
 test('determinism: two machines fed the same log (with evictions) end with identical snapshots', (t) => {
   const seed = testSeed('KV_TEST_SEED');
-  const log = randomLog(seed, 3000);
+  const log = randomLog(seed, 3000, 5);
   const replies: string[][] = [[], []];
   const machines = [new KvStateMachine({ maxSessions: 5 }), new KvStateMachine({ maxSessions: 5 })];
   machines.forEach((machine, which) => {
@@ -255,7 +291,7 @@ test('determinism: two machines fed the same log (with evictions) end with ident
 
 test('snapshot/restore round trip: data, sessions (and their LRU order), appliedIndex', (t) => {
   const seed = testSeed('KV_TEST_SEED') + 1;
-  const log = randomLog(seed, 2000);
+  const log = randomLog(seed, 2000, 6);
   const split = 1200;
   const original = new KvStateMachine({ maxSessions: 6 });
   log.slice(0, split).forEach((data, i) => original.apply(i + 1, data));
@@ -287,6 +323,8 @@ test('restoreFrom: a retried request after a restore is answered from the sessio
   t.deepEqual(follower.snapshot(), leader.machine.snapshot(), 'the same state, byte for byte');
   // The client retries seq 1 (its reply was lost): the restored machine answers it without applying it again.
   const next = new Feeder(follower);
+  // The clients keep the session ids the leader's machine gave them.
+  for (const [clientId, session] of leader.sessionIds) next.sessionIds.set(clientId, session);
   const retried = next.request('c1', 1, { op: 'append', key: 'log', value: 'a' });
   t.deepEqual(retried, first);
   t.deepEqual(follower.read('log'), ['a'], 'appended once');
@@ -333,7 +371,8 @@ test('apply throughput (printed, not asserted)', (t) => {
   for (let seq = 1; seq < count; seq++) {
     const key = `k${seq % 1000}`;
     const operation: KvOperation = seq % 2 === 0 ? { op: 'put', key, value: 'v'.repeat(100) } : { op: 'get', key };
-    entries.push(encodeCommand({ type: 'request', clientId: 'bench', seq, ackedBelow: seq, operation }));
+    // Session 1: the register above, at index 1.
+    entries.push(encodeCommand({ type: 'request', session: 1, seq, ackedBelow: seq, operation }));
   }
   const started = performance.now();
   entries.forEach((data, i) => machine.apply(i + 1, data));
@@ -388,7 +427,10 @@ test('an incremental snapshot, stepped while entries go on being applied, restor
   const clients = ['a', 'b', 'c'];
   for (const client of clients) log.push(encodeCommand({ type: 'register', clientId: client }));
   const nextCommand = (): Uint8Array => {
-    const clientId = pick(clients);
+    const client = Math.floor(random() * clients.length);
+    const clientId = clients[client]!;
+    // Sessions 1, 2, 3: the registers above, at indexes 1 to 3.
+    const session = client + 1;
     const seq = (seqs.get(clientId) ?? 0) + 1;
     seqs.set(clientId, seq);
     const key = pick(keys);
@@ -398,7 +440,7 @@ test('an incremental snapshot, stepped while entries go on being applied, restor
         : roll < 0.6 ? { op: 'delete', key }
           : roll < 0.85 ? { op: 'append', key: `list-${key}`, value: seq }
             : { op: 'cas', key, expected: null, value: 'cas' };
-    return encodeCommand({ type: 'request', clientId, seq, ackedBelow: Math.max(0, seq - 4), operation });
+    return encodeCommand({ type: 'request', session, seq, ackedBelow: Math.max(0, seq - 4), operation });
   };
   const contents = (bytes: Uint8Array): unknown => {
     const [version, index, data, sessions] = unpack(bytes) as [number, number, [string, unknown][], unknown[]];

@@ -1,6 +1,6 @@
 // A lean client for the benchmark's load generators. It speaks exactly the wire protocol
 // of lib/cluster/client.ts (protocol.ts frames carrying lib/kv encodeCommand bytes, one
-// session per client id, (clientId, seq) exactly-once), but is built for many thousands
+// session per client id, (session id, seq) exactly-once), but is built for many thousands
 // of requests per second from one thread:
 //   - no object, closure or string per request: a request is a slot in parallel arrays,
 //     named to the caller by a numeric tag; the caller writes a put's key and value
@@ -19,14 +19,14 @@
 //
 // Retry rules (the same as KvClient's): a refusal that proves nothing was proposed
 // (NOT_LEADER, LEADERSHIP_TRANSFER_IN_PROGRESS, PROPOSAL_QUEUE_FULL) is resent with the
-// same bytes, so the same (clientId, seq). Anything that may have been proposed and is
+// same bytes, so the same (session id, seq). Anything that may have been proposed and is
 // not answered (LEADERSHIP_LOST, timeout, lost connection) ends the request as an
 // indeterminate error: the benchmark counts it and never counts it as acknowledged.
 
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
-import { putPrefix, writePutHead } from '../kv/command.js';
+import { isSessionId, putPrefix, writePutHead } from '../kv/command.js';
 import { FrameBatcher, NodeReplyCode, decodeReplyBatch } from '../cluster/protocol.js';
 import type { Reply } from '../cluster/protocol.js';
 import type { JsonValue } from '../cluster/types.js';
@@ -71,11 +71,13 @@ const Kind = { Put: 0, Get: 1, Register: 2 } as const;
 type Kind = (typeof Kind)[keyof typeof Kind];
 
 const INITIAL_SEQ_WINDOW = 64;
+/** A session's prefix until its registration returns its id. */
+const NOT_REGISTERED = new Uint8Array(0);
 
 interface Session {
   readonly clientId: string;
-  /** putPrefix(clientId): the first bytes of every put of this session. */
-  readonly prefix: Uint8Array;
+  /** putPrefix(session id): the first bytes of every put of this session, once registered. */
+  prefix: Uint8Array;
   nextSeq: number;
   /** Every seq below this has been answered: the session may forget their replies. */
   ackedBelow: number;
@@ -97,8 +99,8 @@ export class LeanClient {
     },
   );
   private readonly sessions: Session[] = [];
-  /** Registrations in flight, by tag (a Register slot's tag indexes this). */
-  private readonly registrations: ((failure: RequestFailure | null) => void)[] = [];
+  /** Registrations in flight, by tag (a Register slot's tag indexes this): told the failure, or the reply's value. */
+  private readonly registrations: ((failure: RequestFailure | null, value: JsonValue) => void)[] = [];
   // One slot per request in flight, in parallel arrays (a put's seq and ackedBelow are
   // fixed at its first send, so a resend carries the same bytes).
   private readonly slotKind: Kind[] = [];
@@ -143,13 +145,18 @@ export class LeanClient {
     for (let i = 0; i < count; i++) {
       const clientId = randomUUID();
       const sessionIndex = this.sessions.length;
-      this.sessions.push({ clientId, prefix: putPrefix(clientId), nextSeq: 1, ackedBelow: 1, answered: new Uint8Array(INITIAL_SEQ_WINDOW) });
+      const session: Session = { clientId, prefix: NOT_REGISTERED, nextSeq: 1, ackedBelow: 1, answered: new Uint8Array(INITIAL_SEQ_WINDOW) };
+      this.sessions.push(session);
       registrations.push(
         new Promise<void>((resolve, reject) => {
           const tag = this.registrations.length;
-          this.registrations.push((failure) => {
-            if (failure === null) resolve();
-            else reject(new Error(`bench client: registering a session failed: ${failure.code}`));
+          this.registrations.push((failure, value) => {
+            if (failure !== null) reject(new Error(`bench client: registering a session failed: ${failure.code}`));
+            else if (!isSessionId(value)) reject(new Error(`bench client: registering returned ${JSON.stringify(value)}, not a session id`));
+            else {
+              session.prefix = putPrefix(value);
+              resolve();
+            }
           });
           this.submit(Kind.Register, tag, sessionIndex, 0, '');
         }),
@@ -166,6 +173,7 @@ export class LeanClient {
   put(sessionIndex: number, tag: number): void {
     const session = this.sessions[sessionIndex];
     if (session === undefined) throw new Error(`bench client: no session ${sessionIndex} (have ${this.sessions.length})`);
+    if (session.prefix === NOT_REGISTERED) throw new Error(`bench client: session ${sessionIndex} is not registered yet`);
     if (session.nextSeq - session.ackedBelow + 1 >= session.answered.length) growSeqWindow(session);
     const seq = session.nextSeq++;
     session.answered[seq & (session.answered.length - 1)] = 0;
@@ -266,7 +274,7 @@ export class LeanClient {
     }
   }
 
-  /** Resends the same bytes (same clientId and seq), to `node` or, if unknown, the next one. */
+  /** Resends the same bytes (same session and seq), to `node` or, if unknown, the next one. */
   private retry(slot: number, node: NodeId): void {
     const current = this.slotNode[slot]!;
     const known = node !== 0 && this.ports.has(node);
@@ -319,7 +327,7 @@ export class LeanClient {
     }
     this.slotKey[slot] = '';
     this.freeSlots.push(slot);
-    if (kind === Kind.Register) this.registrations[tag]!(failure);
+    if (kind === Kind.Register) this.registrations[tag]!(failure, value);
     else this.requests.done(tag, failure, value, this.clock);
   }
 

@@ -10,7 +10,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { MessagePort } from 'node:worker_threads';
-import { encodeCommand, validateOperation } from '../kv/command.js';
+import { encodeCommand, isSessionId, validateOperation } from '../kv/command.js';
 import type { KvOperation } from '../kv/command.js';
 import type { NodeId } from '../raft/types.js';
 import { ErrorCode, RaftlabError } from './errors.js';
@@ -163,6 +163,8 @@ function toRaftlabError(error: unknown): RaftlabError {
 
 export class KvClient {
   private clientId: string = randomUUID();
+  /** The session id the registration returned (0: not registered). */
+  private session = 0;
   private registered: Promise<void> | null = null;
   private nextSeq = 1;
   private readonly outstanding = new Set<number>();
@@ -243,7 +245,11 @@ export class KvClient {
     if (this.registered === null) {
       const clientId = this.clientId;
       this.registered = this.submit(encodeCommand({ type: 'register', clientId }), deadline).then(
-        () => undefined,
+        (session) => {
+          // The state machine answers every register with its session id: anything else is a bug.
+          if (!isSessionId(session)) throw new Error(`raftlab client: registering ${clientId} returned ${JSON.stringify(session)}, not a session id`);
+          this.session = session;
+        },
         (error: unknown) => {
           this.registered = null;
           // Registering twice is harmless, so a failed registration never leaves doubt.
@@ -269,8 +275,8 @@ export class KvClient {
     this.outstanding.add(seq);
     try {
       const ackedBelow = Math.min(...this.outstanding);
-      const clientId = this.clientId;
-      const value = await this.submit(encodeCommand({ type: 'request', clientId, seq, ackedBelow, operation }), deadline);
+      const session = this.session;
+      const value = await this.submit(encodeCommand({ type: 'request', session, seq, ackedBelow, operation }), deadline);
       this.hub.onWriteLatency?.(Date.now() - startedAt);
       return value;
     } catch (error) {
@@ -279,6 +285,7 @@ export class KvClient {
         // The state machine forgot this session: continue under a fresh identity so a
         // stale retry of an old request can never be mistaken for a new one.
         this.clientId = randomUUID();
+        this.session = 0;
         this.registered = null;
         this.nextSeq = 1;
         this.outstanding.clear();

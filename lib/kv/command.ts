@@ -7,8 +7,13 @@
 // Wire layout of a command (msgpack, plain arrays rather than maps because they are
 // smaller and faster to decode on the apply hot path):
 //   register: [CommandTag.register, clientId]
-//   request:  [CommandTag.request, clientId, seq, ackedBelow, OperationTag.x, key, ...args]
+//   request:  [CommandTag.request, session, seq, ackedBelow, OperationTag.x, key, ...args]
 //     put/append: args = [value]; cas: args = [expected, value]; delete/get: args = []
+// A client registers once under its client id (an opaque string, a UUID); the register
+// entry's log index becomes its session id (thesis §6.3: "the client's session ID is the
+// index of its register command"), which the reply returns and every request carries.
+// Unlike the client id it is unique by construction, and it is a small integer: five
+// bytes or fewer in every entry instead of 37, and looked up without hashing a string.
 
 import { Packr, Unpackr } from 'msgpackr';
 import type { JsonValue as ClusterJsonValue } from '../cluster/types.js';
@@ -31,11 +36,15 @@ export type KvOperation =
 export type KvOperationName = KvOperation['op'];
 
 export type Command =
-  /** Opens a client session (thesis §6.3). Idempotent: registering an open session only refreshes it. */
+  /**
+   * Opens a client session (thesis §6.3); the reply's value is the session id. Idempotent:
+   * registering a client id whose session is open only refreshes it and returns its id.
+   */
   | { readonly type: 'register'; readonly clientId: string }
   | {
       readonly type: 'request';
-      readonly clientId: string;
+      /** The session id the client's registration returned: its register entry's index. */
+      readonly session: number;
       /** The client's request number, from 1, unique per client; a retry reuses it. */
       readonly seq: number;
       /** The client holds the replies of every seq below this; the session may forget them. */
@@ -123,7 +132,7 @@ export function writeCommand(out: MsgpackWriter, command: Command): void {
   const values = operation.op === 'cas' ? 2 : operation.op === 'put' || operation.op === 'append' ? 1 : 0;
   out.arrayHeader(6 + values);
   out.uint(CommandTag.request);
-  out.str(command.clientId);
+  out.uint(command.session);
   out.uint(command.seq);
   out.uint(command.ackedBelow);
   out.uint(OperationTag[operation.op]);
@@ -145,19 +154,25 @@ export function writeCommand(out: MsgpackWriter, command: Command): void {
   }
 }
 
-/** Fields of a put: [request, clientId, seq, ackedBelow, put, key, value]. */
+/** Fields of a put: [request, session, seq, ackedBelow, put, key, value]. */
 const PUT_FIELDS = 7;
 
 /**
- * The bytes every put of `clientId` starts with, for writePutHead: a client that sends
+ * The bytes every put of `session` starts with, for writePutHead: a client that sends
  * many puts through one session encodes its id once.
  */
-export function putPrefix(clientId: string): Uint8Array {
-  const out = new MsgpackWriter(64);
+export function putPrefix(session: number): Uint8Array {
+  if (!isSessionId(session)) throw new Error(`putPrefix: ${session} is not a session id`);
+  const out = new MsgpackWriter(16);
   out.arrayHeader(PUT_FIELDS);
   out.uint(CommandTag.request);
-  out.str(clientId);
+  out.uint(session);
   return out.take();
+}
+
+/** A session id is a log index: a safe integer >= 1. */
+export function isSessionId(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
 }
 
 /**
@@ -241,13 +256,15 @@ export function decodeCommand(bytes: Uint8Array): Command {
   }
   if (!Array.isArray(decoded)) throw malformed('not an array');
   const tag: unknown = decoded[0];
-  const clientId: unknown = decoded[1];
-  if (!isValidClientId(clientId)) throw malformed('bad clientId');
   if (tag === CommandTag.register) {
+    const clientId: unknown = decoded[1];
+    if (!isValidClientId(clientId)) throw malformed('bad clientId');
     if (decoded.length !== 2) throw malformed('register has extra fields');
     return { type: 'register', clientId };
   }
   if (tag !== CommandTag.request) throw malformed(`unknown command tag ${String(tag)}`);
+  const session: unknown = decoded[1];
+  if (!isSessionId(session)) throw malformed('session must be a safe integer >= 1');
   const seq: unknown = decoded[2];
   const ackedBelow: unknown = decoded[3];
   if (!isNonNegativeSafeInteger(seq) || seq < 1) throw malformed('seq must be a safe integer >= 1');
@@ -282,7 +299,7 @@ export function decodeCommand(bytes: Uint8Array): Command {
     default:
       throw malformed(`unknown operation tag ${String(operationTag)}`);
   }
-  return { type: 'request', clientId, seq, ackedBelow, operation };
+  return { type: 'request', session, seq, ackedBelow, operation };
 }
 
 /**
@@ -290,8 +307,7 @@ export function decodeCommand(bytes: Uint8Array): Command {
  * next scan). Strings are ASCII, so their bytes are their characters.
  */
 export interface PlainPut {
-  clientIdStart: number;
-  clientIdEnd: number;
+  session: number;
   seq: number;
   ackedBelow: number;
   keyStart: number;
@@ -305,8 +321,7 @@ export interface PlainPut {
 }
 
 export const plainPut: PlainPut = {
-  clientIdStart: 0,
-  clientIdEnd: 0,
+  session: 0,
   seq: 0,
   ackedBelow: 0,
   keyStart: 0,
@@ -319,8 +334,9 @@ export const plainPut: PlainPut = {
 
 /**
  * True when `bytes` is certainly a command decodeCommand accepts, found without decoding
- * it: the common shape, a put whose client id, key and value are ASCII strings within
- * the limits (or a nil, boolean or small unsigned integer value). False means "decode it
+ * it: the common shape, a put whose session, seq and ackedBelow are 32-bit unsigned
+ * integers and whose key and value are ASCII strings within the limits (or a nil, boolean
+ * or small unsigned integer value). False means "decode it
  * to find out", never "invalid". The leader checks each write this way on arrival and
  * decodes it only when applying it, so no decoded command lives from arrival to apply;
  * the state machine applies such a put straight from its bytes (plainPut says where).
@@ -329,10 +345,11 @@ export function isCertainlyValidPut(bytes: Uint8Array): boolean {
   const end = bytes.length;
   if (end < 7 || bytes[0] !== 0x97 || bytes[1] !== CommandTag.request) return false;
   const found = plainPut;
-  let at = asciiString(bytes, 2, 1, KV_LIMITS.maxClientIdBytes);
-  if (at < 0 || at >= end) return false;
-  found.clientIdStart = stringStart;
-  found.clientIdEnd = at;
+  const session = smallUint(bytes, 2);
+  if (session < 1) return false;
+  let at = 2 + uintBytes(bytes[2]!);
+  if (at >= end) return false;
+  found.session = session;
   const seq = smallUint(bytes, at);
   if (seq < 1) return false;
   at += uintBytes(bytes[at]!);

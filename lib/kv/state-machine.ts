@@ -11,12 +11,15 @@
 // been executed, it responds immediately without re-executing the request."
 // Here a session keeps a reply per seq (a client may have several requests in
 // flight), and the client tells us, with `ackedBelow`, which replies it no longer needs.
+// The unique identifier is the session id: the index of the entry that registered the
+// client's id (a UUID), as the thesis assigns it; requests carry it, not the client id.
 
 import { Packr, Unpackr } from 'msgpackr';
 import {
   decodeCommand,
   exactCopy,
   isCertainlyValidPut,
+  isSessionId,
   plainPut,
   unpackFreshView,
   writeJsonValue,
@@ -30,7 +33,6 @@ import {
 } from './command.js';
 import { assertNever } from '../raft/assert.js';
 import { MsgpackWriter } from '../transport/msgpack-writer.js';
-import { asciiText } from './flat-tuple.js';
 import { KeyValueTable } from './key-value-table.js';
 
 export interface KvStateMachineOptions {
@@ -45,6 +47,8 @@ export interface KvStateMachineOptions {
 class Session {
   constructor(
     readonly clientId: string,
+    /** The session id: the log index of the register entry that opened it. */
+    readonly id: number,
     /** Log index of the last register or request of this client: the LRU order. Unique among
      *  sessions (each log index touches one session), so the least recently active is well defined. */
     public lastActivityIndex: number,
@@ -56,40 +60,35 @@ class Session {
 }
 
 /**
- * The sessions by client id, in registration order (a Map's: the same on every replica,
- * and kept by snapshots), with a byte-keyed index beside it so that a plain put finds its
- * session from the command's bytes, without making and hashing a string of its client id.
+ * The sessions by session id (what every request carries) and by client id (what a
+ * registration names), in registration order (a Map's: the same on every replica, and
+ * kept by snapshots).
  */
 class SessionTable {
   readonly #byClientId = new Map<string, Session>();
-  readonly #index = new KeyValueTable();
-  readonly #byIndexId: (Session | undefined)[] = [];
+  readonly #byId = new Map<number, Session>();
 
   get size(): number {
     return this.#byClientId.size;
   }
 
-  get(clientId: string): Session | undefined {
+  byClientId(clientId: string): Session | undefined {
     return this.#byClientId.get(clientId);
   }
 
-  /** The session whose client id's UTF-8 bytes are bytes[start, end). */
-  getBytes(bytes: Uint8Array, start: number, end: number): Session | undefined {
-    const id = this.#index.findBytes(bytes, start, end);
-    return id < 0 ? undefined : this.#byIndexId[id];
+  byId(id: number): Session | undefined {
+    return this.#byId.get(id);
   }
 
-  /** Adds a session whose client id is not registered. */
+  /** Adds a session whose client id and session id are both new. */
   add(session: Session): void {
     this.#byClientId.set(session.clientId, session);
-    this.#byIndexId[this.#index.insert(session.clientId)] = session;
+    this.#byId.set(session.id, session);
   }
 
-  delete(clientId: string): void {
-    if (!this.#byClientId.delete(clientId)) return;
-    const id = this.#index.find(clientId);
-    this.#index.remove(id);
-    this.#byIndexId[id] = undefined;
+  delete(session: Session): void {
+    this.#byClientId.delete(session.clientId);
+    this.#byId.delete(session.id);
   }
 
   /** In registration order. */
@@ -205,7 +204,10 @@ const OK_NULL: KvReply = Object.freeze({ ok: true, value: null });
 const OK_TRUE: KvReply = Object.freeze({ ok: true, value: true });
 const OK_FALSE: KvReply = Object.freeze({ ok: true, value: false });
 
-const SNAPSHOT_FORMAT_VERSION = 1;
+/** 2: sessions carry their id (the register entry's index); 1 had client ids only. */
+const SNAPSHOT_FORMAT_VERSION = 2;
+/** A snapshot's session row: [clientId, id, lastActivityIndex, floorSeq, [[seq, reply]...]]. */
+const SESSION_ROW_FIELDS = 5;
 /** snapshot()'s first buffer: it doubles as needed. */
 const SNAPSHOT_INITIAL_BYTES = 1 << 20;
 
@@ -220,8 +222,8 @@ function errorReply(code: string, message: string): KvReply {
   return { ok: false, code, message };
 }
 
-function unknownSession(clientId: string): KvReply {
-  return errorReply(KvErrorCode.SessionExpired, `session ${clientId} is unknown or expired (evicted as least recently used); register again`);
+function unknownSession(session: number): KvReply {
+  return errorReply(KvErrorCode.SessionExpired, `session ${session} is unknown or expired (evicted as least recently used); register again`);
 }
 
 
@@ -345,41 +347,40 @@ export class KvStateMachine {
     this.#appliedIndex = index;
     switch (command.type) {
       case 'register':
-        this.#register(index, command.clientId);
-        return OK_NULL;
+        return { ok: true, value: this.#register(index, command.clientId) };
       case 'request':
-        return this.#request(index, command.clientId, command.seq, command.ackedBelow, command.operation);
+        return this.#request(index, command.session, command.seq, command.ackedBelow, command.operation);
       default:
         return assertNever(command, 'command');
     }
   }
 
-  #register(index: number, clientId: string): void {
-    const existing = this.#sessions.get(clientId);
+  /** Opens the session of `clientId` (or refreshes its open one) and returns its id. */
+  #register(index: number, clientId: string): number {
+    const existing = this.#sessions.byClientId(clientId);
     if (existing !== undefined) {
       existing.lastActivityIndex = index;
-      return;
+      return existing.id;
     }
     // Bounded table: evict the least recently active session. Driven only by log
     // indexes, so every replica evicts the same one. A scan, but only when a new
     // session arrives at a full table.
     while (this.#sessions.size >= this.#maxSessions) {
-      let oldest: string | null = null;
-      let oldestIndex = Infinity;
+      let oldest: Session | null = null;
       for (const session of this.#sessions.values()) {
-        if (session.lastActivityIndex < oldestIndex) {
-          oldest = session.clientId;
-          oldestIndex = session.lastActivityIndex;
-        }
+        if (oldest === null || session.lastActivityIndex < oldest.lastActivityIndex) oldest = session;
       }
       if (oldest === null) break;
       this.#sessions.delete(oldest);
     }
-    this.#sessions.add(new Session(clientId, index, 0));
+    // A log index is never reused, so neither is a session id: a request of an evicted
+    // session can never be taken for one of a newer session.
+    this.#sessions.add(new Session(clientId, index, index, 0));
+    return index;
   }
 
-  #request(index: number, clientId: string, seq: number, ackedBelow: number, operation: KvOperation): KvReply {
-    const admitted = this.#admit(index, clientId, seq, ackedBelow);
+  #request(index: number, session: number, seq: number, ackedBelow: number, operation: KvOperation): KvReply {
+    const admitted = this.#admit(index, session, seq, ackedBelow);
     if (admitted !== null && !(admitted instanceof Session)) return admitted;
     const reply = this.#execute(operation);
     if (admitted !== null) this.#remember(admitted, seq, reply);
@@ -397,11 +398,8 @@ export class KvStateMachine {
     this.#appliedIndex = index;
     let admitted: Session | KvReply | null = null;
     if (!this.#disableSessions) {
-      const session = this.#sessions.getBytes(data, put.clientIdStart, put.clientIdEnd);
-      admitted =
-        session === undefined
-          ? unknownSession(asciiText(data, put.clientIdStart, put.clientIdEnd))
-          : this.#admitTo(index, session, seq, put.ackedBelow);
+      const session = this.#sessions.byId(put.session);
+      admitted = session === undefined ? unknownSession(put.session) : this.#admitTo(index, session, seq, put.ackedBelow);
     }
     if (admitted !== null && !(admitted instanceof Session)) return admitted;
     // The key is looked up by its bytes: no string is made of it.
@@ -418,10 +416,10 @@ export class KvStateMachine {
    * if it is answered without executing (a retry, a stale or unknown session); null when
    * sessions are disabled.
    */
-  #admit(index: number, clientId: string, seq: number, ackedBelow: number): Session | KvReply | null {
+  #admit(index: number, sessionId: number, seq: number, ackedBelow: number): Session | KvReply | null {
     if (this.#disableSessions) return null;
-    const session = this.#sessions.get(clientId);
-    return session === undefined ? unknownSession(clientId) : this.#admitTo(index, session, seq, ackedBelow);
+    const session = this.#sessions.byId(sessionId);
+    return session === undefined ? unknownSession(sessionId) : this.#admitTo(index, session, seq, ackedBelow);
   }
 
   /** #admit once the session is found. */
@@ -444,7 +442,7 @@ export class KvStateMachine {
       // It may have been applied: the client must not take this as "did not happen".
       return errorReply(
         KvErrorCode.StaleRequest,
-        `request ${seq} of ${session.clientId} is below the session's floor ${session.floorSeq}; its reply is gone`,
+        `request ${seq} of session ${session.id} is below the session's floor ${session.floorSeq}; its reply is gone`,
       );
     }
     return session;
@@ -519,7 +517,7 @@ export class KvStateMachine {
    */
   snapshot(): Uint8Array {
     // Written straight into one buffer, as packr would pack [version, appliedIndex,
-    // [[key, value]...], [[clientId, lastActivityIndex, floorSeq, [[seq, reply]...]]...]]:
+    // [[key, value]...], [[clientId, id, lastActivityIndex, floorSeq, [[seq, reply]...]]...]]:
     // building those arrays first and packing them cost 10-130 ms a compaction (cold
     // code, under load) and stalled the node for as long.
     const out = new MsgpackWriter(SNAPSHOT_INITIAL_BYTES);
@@ -638,8 +636,9 @@ export class KvStateMachine {
   #writeSessions(out: MsgpackWriter): void {
     out.arrayHeader(this.#sessions.size);
     for (const session of this.#sessions.values()) {
-      out.arrayHeader(4);
+      out.arrayHeader(SESSION_ROW_FIELDS);
       out.str(session.clientId);
+      out.uint(session.id);
       out.uint(session.lastActivityIndex);
       out.uint(session.floorSeq);
       const replies = session.replies.entries();
@@ -667,6 +666,7 @@ export class KvStateMachine {
     }
     if (!Array.isArray(decoded) || decoded.length !== 4) throw bad('not a 4-element array');
     const [version, appliedIndex, data, sessions] = decoded as unknown[];
+    if (version === 1) throw bad('format version 1, written by a raftlab from before session ids: start from a fresh data directory');
     if (version !== SNAPSHOT_FORMAT_VERSION) throw bad(`unknown format version ${String(version)}`);
     if (!isNonNegativeSafeInteger(appliedIndex)) throw bad('appliedIndex');
     if (!Array.isArray(data) || !Array.isArray(sessions)) throw bad('data or sessions is not an array');
@@ -677,12 +677,14 @@ export class KvStateMachine {
       machine.#store(pair[0], pair[1] as JsonValue);
     }
     for (const row of sessions as unknown[]) {
-      if (!Array.isArray(row) || row.length !== 4) throw bad('session row');
-      const [clientId, lastActivityIndex, floorSeq, replies] = row as unknown[];
-      if (typeof clientId !== 'string' || !isNonNegativeSafeInteger(lastActivityIndex)) throw bad('session row');
+      if (!Array.isArray(row) || row.length !== SESSION_ROW_FIELDS) throw bad('session row');
+      const [clientId, id, lastActivityIndex, floorSeq, replies] = row as unknown[];
+      if (typeof clientId !== 'string' || !isSessionId(id) || !isNonNegativeSafeInteger(lastActivityIndex)) throw bad('session row');
       if (!isNonNegativeSafeInteger(floorSeq) || !Array.isArray(replies)) throw bad('session row');
-      if (machine.#sessions.get(clientId) !== undefined) throw bad(`session ${clientId} stored twice`);
-      const session = new Session(clientId, lastActivityIndex, floorSeq);
+      if (id > appliedIndex || lastActivityIndex < id) throw bad(`session ${id} registered after its activity or the snapshot`);
+      if (machine.#sessions.byClientId(clientId) !== undefined) throw bad(`client ${clientId} has two sessions`);
+      if (machine.#sessions.byId(id) !== undefined) throw bad(`session ${id} stored twice`);
+      const session = new Session(clientId, id, lastActivityIndex, floorSeq);
       for (const entry of replies as unknown[]) {
         if (!Array.isArray(entry) || entry.length !== 2 || !isNonNegativeSafeInteger(entry[0])) throw bad('reply');
         const reply: unknown = entry[1];

@@ -48,6 +48,8 @@ const commands: Command[] = [
     operation: { op: 'cas', key: 'x', expected: { a: [1, null, true] }, value: [2.5, 'ü', {}] },
   },
   { type: 'request', session: 70_000, seq: Number.MAX_SAFE_INTEGER, ackedBelow: 0, operation: { op: 'get', key: 'k' } },
+  // As a raftlab from before session ids wrote them: the request names its client id.
+  { type: 'request', session: 0, clientId: 'c7f2', seq: 5, ackedBelow: 2, operation: { op: 'put', key: 'x', value: 'legacy' } },
 ];
 
 test('every command round-trips through encode/decode, as an exact-size buffer', (t) => {
@@ -87,7 +89,7 @@ test('decodeCommand refuses garbage and wrong shapes with MALFORMED_COMMAND', (t
     [1, 7], // a register names a client id, not a session
     [1, 'c', 'extra'],
     [3, 'c'], // unknown tag
-    [2, 'c', 1, 0, 1, 'x', 1], // a request names its session id, not a client id
+    [2, '', 1, 0, 1, 'x', 1], // a legacy request's empty client id
     [2, 0, 1, 0, 1, 'x', 1], // session 0 (log indexes start at 1)
     [2, 1.5, 1, 0, 1, 'x', 1],
     [2, -3, 1, 0, 1, 'x', 1],
@@ -358,9 +360,10 @@ test('isCertainlyValidPut declines what it cannot vouch for: other operations, r
   const sessionZero = Uint8Array.from(pack([2, 0, 3, 1, 1, 'k', 'v']));
   t.false(isCertainlyValidPut(sessionZero));
   t.throws(() => decodeCommand(sessionZero));
-  const clientIdInRequest = Uint8Array.from(pack([2, 'c', 3, 1, 1, 'k', 'v']));
-  t.false(isCertainlyValidPut(clientIdInRequest));
-  t.throws(() => decodeCommand(clientIdInRequest));
+  // A legacy request (it names its client id) is decoded, never vouched for by the scan.
+  const legacy = Uint8Array.from(pack([2, 'c', 3, 1, 1, 'k', 'v']));
+  t.false(isCertainlyValidPut(legacy));
+  t.like(decodeCommand(legacy), { type: 'request', session: 0, clientId: 'c', seq: 3 });
   t.false(isCertainlyValidPut(ackedAboveSeq));
   t.throws(() => decodeCommand(ackedAboveSeq));
   t.false(isCertainlyValidPut(new Uint8Array(0)));

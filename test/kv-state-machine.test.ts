@@ -1,5 +1,5 @@
 import test from 'ava';
-import { unpack } from 'msgpackr';
+import { pack, unpack } from 'msgpackr';
 import { createPrng, testSeed } from './helpers/seed.js';
 import { encodeCommand, KvError, type JsonValue, type KvOperation, type KvReply } from '../lib/kv/command.js';
 import { KvStateMachine, ReplyWindow } from '../lib/kv/state-machine.js';
@@ -143,6 +143,44 @@ test('register returns the session id: the index of the entry that opened the se
   const oldSession = feeder.raw(encodeCommand({ type: 'request', session: 3, seq: 2, ackedBelow: 0, operation: { op: 'put', key: 'x', value: 2 } }));
   t.is(oldSession?.ok === false ? oldSession.code : '', 'SESSION_EXPIRED', "b's evicted session stays unknown though b is registered again");
   t.is(feeder.machine.read('x'), 1);
+});
+
+test('a legacy log (requests naming their client id, as raftlab wrote them before session ids) replays with exactly-once', (t) => {
+  const feeder = new Feeder();
+  feeder.raw(encodeCommand({ type: 'register', clientId: 'old' }));
+  const legacy = (seq: number, value: string): Uint8Array =>
+    encodeCommand({ type: 'request', session: 0, clientId: 'old', seq, ackedBelow: 0, operation: { op: 'append', key: 'log', value } });
+  t.deepEqual(feeder.raw(legacy(1, 'a')), ok(null));
+  t.deepEqual(feeder.raw(legacy(1, 'a')), ok(null), 'a retry is answered from the session');
+  t.deepEqual(feeder.raw(legacy(2, 'b')), ok(null));
+  t.deepEqual(feeder.machine.read('log'), ['a', 'b']);
+  const ghost = feeder.raw(encodeCommand({ type: 'request', session: 0, clientId: 'never', seq: 1, ackedBelow: 0, operation: { op: 'put', key: 'x', value: 1 } }));
+  t.is(ghost?.ok === false ? ghost.code : '', 'SESSION_EXPIRED');
+  // The same session answers its id-carrying requests too: it is one session.
+  const viaId = feeder.raw(encodeCommand({ type: 'request', session: 1, seq: 2, ackedBelow: 0, operation: { op: 'append', key: 'log', value: 'b' } }));
+  t.deepEqual(viaId, ok(null));
+  t.deepEqual(feeder.machine.read('log'), ['a', 'b'], 'seq 2 was not applied again');
+});
+
+test('a version 1 snapshot (before session ids) restores: its sessions get their last activity index as id', (t) => {
+  const okNull = { ok: true, value: null };
+  const legacy = Uint8Array.from(pack([1, 40, [['k', 'v'], ['log', ['a']]], [['old', 37, 1, [[1, okNull], [2, okNull]]], ['older', 12, 0, []]]]));
+  const machine = KvStateMachine.restore(legacy);
+  t.is(machine.appliedIndex, 40);
+  t.is(machine.read('k'), 'v');
+  t.is(machine.sessionCount, 2);
+  const feeder = new Feeder(machine);
+  const retry = feeder.raw(encodeCommand({ type: 'request', session: 0, clientId: 'old', seq: 2, ackedBelow: 0, operation: { op: 'append', key: 'log', value: 'b' } }));
+  t.deepEqual(retry, ok(null));
+  t.deepEqual(machine.read('log'), ['a'], 'a legacy retry is answered from the restored session, not applied again');
+  t.deepEqual(feeder.register('old'), ok(37), 'registering again returns the id it was given');
+  t.deepEqual(feeder.register('new'), ok(43));
+  const [version, , , sessions] = unpack(machine.snapshot()) as [number, number, unknown, unknown[][]];
+  t.is(version, 2);
+  t.deepEqual(sessions.map((row) => row.slice(0, 3)), [['old', 37, 42], ['older', 12, 12], ['new', 43, 43]]);
+  const bad = Uint8Array.from(pack([1, 40, [], [['old', 37, 1, [], 'extra']]]));
+  const error = t.throws(() => KvStateMachine.restore(bad), { instanceOf: KvError });
+  t.is(error?.code, 'MALFORMED_SNAPSHOT');
 });
 
 test('session dedup: the same clientId+seq twice is applied once and answered with the same reply', (t) => {

@@ -14,6 +14,9 @@
 // index of its register command"), which the reply returns and every request carries.
 // Unlike the client id it is unique by construction, and it is a small integer: five
 // bytes or fewer in every entry instead of 37, and looked up without hashing a string.
+// A raftlab from before session ids wrote requests that name the client id instead
+// ([CommandTag.request, clientId, ...]); a WAL holding them still replays, and they
+// find their session by its client id.
 
 import { Packr, Unpackr } from 'msgpackr';
 import type { JsonValue as ClusterJsonValue } from '../cluster/types.js';
@@ -43,8 +46,10 @@ export type Command =
   | { readonly type: 'register'; readonly clientId: string }
   | {
       readonly type: 'request';
-      /** The session id the client's registration returned: its register entry's index. */
+      /** The session id the client's registration returned: its register entry's index (0 in a legacy request). */
       readonly session: number;
+      /** Only in a legacy request (a raftlab from before session ids): the client id that names its session. */
+      readonly clientId?: string;
       /** The client's request number, from 1, unique per client; a retry reuses it. */
       readonly seq: number;
       /** The client holds the replies of every seq below this; the session may forget them. */
@@ -132,7 +137,8 @@ export function writeCommand(out: MsgpackWriter, command: Command): void {
   const values = operation.op === 'cas' ? 2 : operation.op === 'put' || operation.op === 'append' ? 1 : 0;
   out.arrayHeader(6 + values);
   out.uint(CommandTag.request);
-  out.uint(command.session);
+  if (command.clientId !== undefined) out.str(command.clientId);
+  else out.uint(command.session);
   out.uint(command.seq);
   out.uint(command.ackedBelow);
   out.uint(OperationTag[operation.op]);
@@ -264,7 +270,10 @@ export function decodeCommand(bytes: Uint8Array): Command {
   }
   if (tag !== CommandTag.request) throw malformed(`unknown command tag ${String(tag)}`);
   const session: unknown = decoded[1];
-  if (!isSessionId(session)) throw malformed('session must be a safe integer >= 1');
+  const legacyClientId = typeof session === 'string' ? session : undefined;
+  if (legacyClientId !== undefined ? !isValidClientId(legacyClientId) : !isSessionId(session)) {
+    throw malformed('session must be a safe integer >= 1 (or, in a legacy request, a client id)');
+  }
   const seq: unknown = decoded[2];
   const ackedBelow: unknown = decoded[3];
   if (!isNonNegativeSafeInteger(seq) || seq < 1) throw malformed('seq must be a safe integer >= 1');
@@ -299,7 +308,8 @@ export function decodeCommand(bytes: Uint8Array): Command {
     default:
       throw malformed(`unknown operation tag ${String(operationTag)}`);
   }
-  return { type: 'request', session, seq, ackedBelow, operation };
+  if (legacyClientId !== undefined) return { type: 'request', session: 0, clientId: legacyClientId, seq, ackedBelow, operation };
+  return { type: 'request', session: session as number, seq, ackedBelow, operation };
 }
 
 /**

@@ -204,8 +204,10 @@ const OK_NULL: KvReply = Object.freeze({ ok: true, value: null });
 const OK_TRUE: KvReply = Object.freeze({ ok: true, value: true });
 const OK_FALSE: KvReply = Object.freeze({ ok: true, value: false });
 
-/** 2: sessions carry their id (the register entry's index); 1 had client ids only. */
+/** 2: sessions carry their id (the register entry's index). */
 const SNAPSHOT_FORMAT_VERSION = 2;
+/** 1: a raftlab from before session ids (sessions named by client id only); still restored. */
+const LEGACY_SNAPSHOT_FORMAT_VERSION = 1;
 /** A snapshot's session row: [clientId, id, lastActivityIndex, floorSeq, [[seq, reply]...]]. */
 const SESSION_ROW_FIELDS = 5;
 /** snapshot()'s first buffer: it doubles as needed. */
@@ -222,7 +224,7 @@ function errorReply(code: string, message: string): KvReply {
   return { ok: false, code, message };
 }
 
-function unknownSession(session: number): KvReply {
+function unknownSession(session: number | string): KvReply {
   return errorReply(KvErrorCode.SessionExpired, `session ${session} is unknown or expired (evicted as least recently used); register again`);
 }
 
@@ -349,7 +351,7 @@ export class KvStateMachine {
       case 'register':
         return { ok: true, value: this.#register(index, command.clientId) };
       case 'request':
-        return this.#request(index, command.session, command.seq, command.ackedBelow, command.operation);
+        return this.#request(index, command.clientId ?? command.session, command.seq, command.ackedBelow, command.operation);
       default:
         return assertNever(command, 'command');
     }
@@ -379,7 +381,8 @@ export class KvStateMachine {
     return index;
   }
 
-  #request(index: number, session: number, seq: number, ackedBelow: number, operation: KvOperation): KvReply {
+  /** `session`: its id, or the client id of a legacy request. */
+  #request(index: number, session: number | string, seq: number, ackedBelow: number, operation: KvOperation): KvReply {
     const admitted = this.#admit(index, session, seq, ackedBelow);
     if (admitted !== null && !(admitted instanceof Session)) return admitted;
     const reply = this.#execute(operation);
@@ -416,9 +419,9 @@ export class KvStateMachine {
    * if it is answered without executing (a retry, a stale or unknown session); null when
    * sessions are disabled.
    */
-  #admit(index: number, sessionId: number, seq: number, ackedBelow: number): Session | KvReply | null {
+  #admit(index: number, sessionId: number | string, seq: number, ackedBelow: number): Session | KvReply | null {
     if (this.#disableSessions) return null;
-    const session = this.#sessions.byId(sessionId);
+    const session = typeof sessionId === 'number' ? this.#sessions.byId(sessionId) : this.#sessions.byClientId(sessionId);
     return session === undefined ? unknownSession(sessionId) : this.#admitTo(index, session, seq, ackedBelow);
   }
 
@@ -666,8 +669,7 @@ export class KvStateMachine {
     }
     if (!Array.isArray(decoded) || decoded.length !== 4) throw bad('not a 4-element array');
     const [version, appliedIndex, data, sessions] = decoded as unknown[];
-    if (version === 1) throw bad('format version 1, written by a raftlab from before session ids: start from a fresh data directory');
-    if (version !== SNAPSHOT_FORMAT_VERSION) throw bad(`unknown format version ${String(version)}`);
+    if (version !== SNAPSHOT_FORMAT_VERSION && version !== LEGACY_SNAPSHOT_FORMAT_VERSION) throw bad(`unknown format version ${String(version)}`);
     if (!isNonNegativeSafeInteger(appliedIndex)) throw bad('appliedIndex');
     if (!Array.isArray(data) || !Array.isArray(sessions)) throw bad('data or sessions is not an array');
     const machine = new KvStateMachine(options);
@@ -677,8 +679,12 @@ export class KvStateMachine {
       machine.#store(pair[0], pair[1] as JsonValue);
     }
     for (const row of sessions as unknown[]) {
-      if (!Array.isArray(row) || row.length !== SESSION_ROW_FIELDS) throw bad('session row');
-      const [clientId, id, lastActivityIndex, floorSeq, replies] = row as unknown[];
+      const legacy = version === LEGACY_SNAPSHOT_FORMAT_VERSION;
+      if (!Array.isArray(row) || row.length !== (legacy ? SESSION_ROW_FIELDS - 1 : SESSION_ROW_FIELDS)) throw bad('session row');
+      // A legacy row has no id: its session gets its last activity's index, as unique
+      // among sessions as an id must be, never above the snapshot's index (so no later
+      // register's), and the same on every replica that restores these bytes.
+      const [clientId, id, lastActivityIndex, floorSeq, replies] = (legacy ? [row[0], row[1], ...row.slice(1)] : row) as unknown[];
       if (typeof clientId !== 'string' || !isSessionId(id) || !isNonNegativeSafeInteger(lastActivityIndex)) throw bad('session row');
       if (!isNonNegativeSafeInteger(floorSeq) || !Array.isArray(replies)) throw bad('session row');
       if (id > appliedIndex || lastActivityIndex < id) throw bad(`session ${id} registered after its activity or the snapshot`);

@@ -8,6 +8,8 @@ const usage = `usage:
   raftlab check [--nodes N] [--duration S] [--workload register|append] [--nemesis crash,partition,...] [--history F]
   raftlab verify HISTORY.json                   check a recorded history`;
 
+import { tuneV8ForCluster } from './cluster/v8-tuning.js';
+
 async function main(argv: readonly string[]): Promise<number> {
   const first = argv[0];
   const command = first === undefined || first.startsWith('-') ? 'tui' : first;
@@ -34,6 +36,8 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+// Before any subcommand starts a worker (see v8-tuning.ts).
+tuneV8ForCluster();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

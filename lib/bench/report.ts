@@ -144,7 +144,7 @@ export function formatReport(report: BenchReport): string {
   const mode = options.mode === 'closed-loop' ? `closed loop, ${options.requestsInFlight} requests in flight` : `open loop at ${thousands(options.ratePerSecond ?? 0)} requests/s`;
   const parts = [
     ...(report.commandLine === null ? [] : [`$ ${report.commandLine}`]),
-    `raftlab bench: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.nodeVersion}, fsync ${machine.fsync}`,
+    `raftlab bench: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.nodeVersion}${machine.processFlags.length > 0 ? ` ${machine.processFlags.join(' ')}` : ''}, fsync ${machine.fsync}`,
     `${mode}, ${options.clients} sessions (${options.client} client) on ${Math.min(options.generators, options.clients)} generator thread(s), ${options.valueBytes}-byte values, ${options.keys} keys, reads ${options.readFraction}, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s measured per node count, seed ${options.seed}`,
     '',
     resultsTable(report.results, withReads),

@@ -10,6 +10,7 @@ import { Piscina } from 'piscina';
 import { Cluster } from '../cluster/cluster.js';
 import { KV_LIMITS } from '../kv/command.js';
 import { EventKind } from '../cluster/types.js';
+import { processFlags } from '../cluster/v8-tuning.js';
 import type { ClusterEvent, ClusterStatus, NodeStatus } from '../cluster/types.js';
 import type { NodeId } from '../raft/types.js';
 import { measureBaseline, pipelineLimit } from './baseline.js';
@@ -41,6 +42,8 @@ export interface MachineInfo {
   readonly arch: string;
   readonly totalMemoryBytes: number;
   readonly fsync: 'on' | 'off';
+  /** Node and V8 flags of the bench's process (its command line's, then what the raftlab command set). */
+  readonly processFlags: readonly string[];
 }
 
 export interface DiskAndBatching {
@@ -156,6 +159,7 @@ export function machineInfo(fsync: boolean): MachineInfo {
     arch: arch(),
     totalMemoryBytes: totalmem(),
     fsync: fsync ? 'on' : 'off',
+    processFlags: processFlags(),
   };
 }
 

@@ -270,12 +270,17 @@ export class KvClient {
     }
     const startedAt = Date.now();
     const deadline = startedAt + this.timeoutMs;
-    await this.ensureRegistered(deadline);
+    // Read synchronously after the await: another call that found the session expired
+    // meanwhile has reset it to 0, and then this one registers the new identity too.
+    let session = 0;
+    while (session === 0) {
+      await this.ensureRegistered(deadline);
+      session = this.session;
+    }
     const seq = this.nextSeq++;
     this.outstanding.add(seq);
     try {
       const ackedBelow = Math.min(...this.outstanding);
-      const session = this.session;
       const value = await this.submit(encodeCommand({ type: 'request', session, seq, ackedBelow, operation }), deadline);
       this.hub.onWriteLatency?.(Date.now() - startedAt);
       return value;

@@ -11,6 +11,14 @@
 import { assert } from './assert.js';
 import type { Entry, LogIndex, Snapshot, Term } from './types.js';
 
+/**
+ * The byteLength getter of typed arrays, called through a constant: `data.byteLength` in
+ * slice() is a property load whose inline cache is still empty when the leader's first
+ * AppendEntries carry only its no-op (data null), and an optimised slice() compiled then
+ * kept a generic IC call for it (`perf`: `Builtins_LoadIC` under slice on the leader).
+ */
+const typedArrayByteLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'byteLength')!.get as (this: Uint8Array) => number;
+
 /** Result of matching an incoming AppendEntries' entries against the log. */
 export interface AppendOutcome {
   /** The first index whose entry was replaced or added; 0 if nothing changed. */
@@ -265,7 +273,8 @@ export class RaftLog {
     let bytes = 0;
     let position = startPosition;
     for (; position < endPosition; position++) {
-      const size = this.#entries[position]!.data?.byteLength ?? 0;
+      const data = this.#entries[position]!.data;
+      const size = data === null ? 0 : typedArrayByteLength.call(data);
       if (position > startPosition && bytes + size > maxBytes) break;
       bytes += size;
     }

@@ -11,6 +11,8 @@
 //
 // Pure: no node: imports, so lib/kv stays runnable in the simulator.
 
+import { subarrayOf } from '../transport/typed-array-calls.js';
+
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
@@ -117,7 +119,7 @@ export class ScalarCursor {
     }
     if (at + length > bytes.length) return null;
     this.at = at + length;
-    return bytes.subarray(at, at + length);
+    return subarrayOf(bytes, at, at + length);
   }
 
   /** Reads one scalar into `value`; false (position unchanged) if the next item is not one. */

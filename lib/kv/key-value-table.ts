@@ -20,6 +20,7 @@
 
 import { utf8Slice } from './flat-tuple.js';
 import type { JsonValue } from './command.js';
+import { copyInto, subarrayOf } from '../transport/typed-array-calls.js';
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
@@ -192,7 +193,7 @@ export class KeyValueTable {
   keyBytesOf(id: number): Uint8Array {
     const at = this.#checkLive(id);
     const start = this.#records[at + KEY_START]!;
-    return this.#keys.bytes.subarray(start, start + this.#records[at + KEY_LENGTH]!);
+    return subarrayOf(this.#keys.bytes, start, start + this.#records[at + KEY_LENGTH]!);
   }
 
   /** Every id handed out so far is below this. */
@@ -255,7 +256,7 @@ export class KeyValueTable {
     const length = this.#records[at + VALUE_LENGTH]!;
     if (length < 0) throw new Error(`KeyValueTable.stringBytesOf: the value of id ${id} is not a string`);
     const start = this.#records[at + VALUE_START]!;
-    return this.#values.bytes.subarray(start, start + length);
+    return subarrayOf(this.#values.bytes, start, start + length);
   }
 
   /** Sets the value of `id` to the string whose UTF-8 bytes are source[start, end), in place when it fits. */
@@ -456,22 +457,12 @@ export class KeyValueTable {
   }
 }
 
-/**
- * Uint8Array's own set and subarray, called through constants: `to.set(source.subarray(...))`
- * is two property loads whose inline caches may still be empty when the optimising
- * compiler first compiles a hot caller (a put's value over 64 bytes may not have been
- * copied yet during warm-up), and such a load stays a generic IC call in that code for
- * good: `perf` put 10-12% of a leader thread's samples in `Builtins_LoadIC`, called from
- * the optimised #applyPlainPut, in some runs and none in others.
- */
-const typedArraySet = Uint8Array.prototype.set;
-const typedArraySubarray = Uint8Array.prototype.subarray;
-
 function copyBytes(to: Uint8Array, at: number, source: Uint8Array, start: number, end: number): void {
   if (end - start <= BYTE_LOOP_MAX) {
     for (let i = start; i < end; i++) to[at + i - start] = source[i]!;
   } else {
-    typedArraySet.call(to, typedArraySubarray.call(source, start, end), at);
+    // Through constants (typed-array-calls.ts): no inline cache to be left generic.
+    copyInto(to, subarrayOf(source, start, end), at);
   }
 }
 

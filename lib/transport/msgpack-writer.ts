@@ -8,6 +8,8 @@
 // Anything of a shape the writer does not know (a client's JSON value) goes through
 // msgpackr and is copied in with raw().
 
+import { copyInto, subarrayOf } from './typed-array-calls.js';
+
 export class MsgpackWriter {
   private bytes: Buffer;
   private view: DataView;
@@ -236,7 +238,7 @@ export class MsgpackWriter {
   take(): Uint8Array {
     // A plain Uint8Array, not a Buffer (whose slice would be a view into this writer's buffer).
     const copy = new Uint8Array(this.length);
-    copy.set(this.bytes.subarray(0, this.length));
+    copyInto(copy, subarrayOf(this.bytes, 0, this.length), 0);
     this.reset();
     return copy;
   }
@@ -246,7 +248,7 @@ export class MsgpackWriter {
     let size = this.bytes.length * 2;
     while (size < this.length + extra) size *= 2;
     const grown = Buffer.allocUnsafeSlow(size);
-    grown.set(this.bytes.subarray(0, this.length));
+    copyInto(grown, subarrayOf(this.bytes, 0, this.length), 0);
     this.bytes = grown;
     this.view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
   }

@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // The `raftlab` command: one dispatcher; each subcommand lives with its subsystem.
 
+import { tuneV8ForCluster } from './cluster/v8-tuning.js';
+
 const usage = `usage:
   raftlab [tui] [--nodes 5] [--data DIR]        the live dashboard (what npm start runs)
   raftlab bench [--nodes 1,3,5,7] [--duration S] [--clients N] [--value-size B] [--json F]
   raftlab sim [--seeds N | --seed S] [--nodes N]
   raftlab check [--nodes N] [--duration S] [--workload register|append] [--nemesis crash,partition,...] [--history F]
   raftlab verify HISTORY.json                   check a recorded history`;
-
-import { tuneV8ForCluster } from './cluster/v8-tuning.js';
 
 async function main(argv: readonly string[]): Promise<number> {
   const first = argv[0];

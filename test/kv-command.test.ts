@@ -62,6 +62,12 @@ test('every command round-trips through encode/decode, as an exact-size buffer',
   }
 });
 
+test('encodeCommand refuses a request whose session is not a session id (0: never registered)', (t) => {
+  for (const session of [0, -1, 1.5]) {
+    t.throws(() => encodeCommand({ type: 'request', session, seq: 1, ackedBelow: 0, operation: { op: 'get', key: 'k' } }), { message: /not a session id/ });
+  }
+});
+
 test('encodeCommand results do not alias each other (msgpackr reuses its scratch buffer)', (t) => {
   const first = encodeCommand(commands[1] as Command);
   const snapshot = Uint8Array.from(first);

@@ -138,7 +138,10 @@ export function writeCommand(out: MsgpackWriter, command: Command): void {
   out.arrayHeader(6 + values);
   out.uint(CommandTag.request);
   if (command.clientId !== undefined) out.str(command.clientId);
-  else out.uint(command.session);
+  else if (isSessionId(command.session)) out.uint(command.session);
+  // As putPrefix: a request without a registered session is the caller's bug, caught here
+  // rather than applied on every node as a malformed command.
+  else throw new Error(`writeCommand: ${command.session} is not a session id`);
   out.uint(command.seq);
   out.uint(command.ackedBelow);
   out.uint(OperationTag[operation.op]);

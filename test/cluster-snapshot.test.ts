@@ -93,6 +93,35 @@ test.serial('a follower that was down while the leader compacted catches up thro
   t.deepEqual(await readAll(reader, more), new Map(more));
 });
 
+test.serial('a new leader reads back from its WAL the entries it dropped from memory, for a follower that was down', async (t) => {
+  // No compaction here: the entries the follower misses are all in the WAL, and the node
+  // that will lead applied them as a follower, so its core no longer holds them.
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  const kv = cluster.client({ timeoutMs: 10_000 });
+  const first = await cluster.waitForLeader(10_000);
+  await kv.put('warm-up', true);
+  const [behind, next] = cluster.nodeIds.filter((id) => id !== first) as [NodeId, NodeId];
+  await cluster.crash(behind);
+  const expected = await writeMany(kv, 300);
+  await eventually(() => node(cluster, next).appliedIndex >= node(cluster, first).commitIndex, 10_000, `node ${next} to apply every write`);
+  t.is(node(cluster, next).entriesReadBack, 0, 'a follower reads nothing back');
+  await cluster.crash(first);
+  await cluster.restart(behind);
+  // Only `next` holds the newest entries, so only it can win the election.
+  t.is(await cluster.waitForLeader(15_000), next);
+  const caughtUp = await eventually(() => {
+    const status = node(cluster, behind);
+    return status.alive && status.appliedIndex >= node(cluster, next).commitIndex ? status : null;
+  }, 15_000, `node ${behind} to catch up`);
+  const readBack = node(cluster, next).entriesReadBack;
+  t.true(readBack >= 300, `node ${next} read back ${readBack} entries for node ${behind} (applied up to ${caughtUp.appliedIndex})`);
+  // The caught-up node's own state machine answers.
+  await lead(cluster, behind);
+  const reader = cluster.client({ timeoutMs: 10_000 });
+  t.deepEqual(await readAll(reader, expected), new Map([...expected].map(([key, value]) => [key, value])));
+  t.is(await reader.get('warm-up'), true);
+});
+
 test.serial('a node restarted from its own snapshot keeps its data, and its WAL no longer holds the compacted entries', async (t) => {
   const { cluster } = await startCluster(t, { nodes: 3, snapshotEntries: SNAPSHOT_ENTRIES, segmentBytes: 4096 });
   const kv = cluster.client({ timeoutMs: 10_000 });

@@ -20,6 +20,8 @@ export interface HarnessOptions {
   /** Per-node overrides, e.g. test-only bugs on one node. */
   readonly configFor?: (id: NodeId) => Partial<Omit<Config, 'id' | 'peers' | 'random'>>;
   readonly trace?: boolean;
+  /** Give every node an entryLoader reading its disk (the cluster's host does the same with its WAL). */
+  readonly entryLoader?: boolean;
 }
 
 export class Harness {
@@ -40,6 +42,8 @@ export class Harness {
   readonly #down = new Set<NodeId>();
   /** Every message ever delivered, for assertions about what was sent. */
   readonly delivered: Message[] = [];
+  /** With options.entryLoader: per node, the entries read back from its disk. */
+  readonly loaded = new Map<NodeId, number>();
 
   constructor(size: number, options: HarnessOptions = {}) {
     this.ids = Array.from({ length: size }, (_, position) => position + 1);
@@ -63,6 +67,7 @@ export class Harness {
       random: createPrng(this.seed * 1000 + id + (restore ? 500 : 0)),
       ...this.#options.config,
       ...this.#options.configFor?.(id),
+      entryLoader: this.#options.entryLoader === true ? (from: number, to: number) => this.#readDisk(id, from, to) : null,
       applied: restore ? Math.max(appliedEntries[appliedEntries.length - 1]?.index ?? 0, disk.snapshot?.index ?? 0) : 0,
       trace: (line: string) => {
         this.traceLines.push(line);
@@ -70,6 +75,16 @@ export class Harness {
       },
     });
     return new RawNode(config, restore ? { hardState: disk.hardState, snapshot: disk.snapshot, entries: [...disk.entries] } : null);
+  }
+
+  /** Entries [from, to] of the disk of `id`; throws for any it does not hold. */
+  #readDisk(id: NodeId, from: number, to: number): Entry[] {
+    const disk = this.disks.get(id)!;
+    const base = disk.snapshot?.index ?? 0;
+    const out = disk.entries.slice(from - base - 1, to - base);
+    if (from <= base || out.length !== to - from + 1) throw new Error(`node ${id}: entries [${from}, ${to}] are not on its disk (after snapshot ${base}, ${disk.entries.length} entries)`);
+    this.loaded.set(id, (this.loaded.get(id) ?? 0) + out.length);
+    return out;
   }
 
   node(id: NodeId): RawNode {

@@ -75,6 +75,10 @@ function plain(log: readonly Entry[]): { index: number; term: number; data: numb
   return log.map((e) => ({ index: e.index, term: e.term, data: e.data === null ? null : Array.from(e.data) }));
 }
 
+function plainEqual(a: readonly Entry[], b: readonly Entry[]): boolean {
+  return JSON.stringify(plain(a)) === JSON.stringify(plain(b));
+}
+
 function hard(currentTerm: number, votedFor: number, commitIndex: number): HardState {
   return { currentTerm, votedFor, commitIndex };
 }
@@ -162,9 +166,18 @@ for (const implementation of implementations) {
         }
         hardState = hard(term, voteIn(term), Math.max(hardState.commitIndex, from - 1 - Math.floor(random() * 5)));
         appendAndSync(batch);
+        // entries() reads what the writes left, truncations included, anywhere in the log.
+        const probe = 1 + Math.floor(random() * model.length);
+        const probeEnd = Math.min(model.length, probe + Math.floor(random() * 300));
+        if (!plainEqual(storage.entries(probe, probeEnd), model.slice(probe - 1, probeEnd))) {
+          t.fail(`entries(${probe}, ${probeEnd}) differs from what was written (seed ${seed})`);
+          return;
+        }
       }
+      t.deepEqual(plain(storage.entries(1, model.length)), plain(model), `entries() of the whole log (seed ${seed})`);
       storage = harness.restart(storage);
       const { state, recovery } = storage.load();
+      t.deepEqual(plain(storage.entries(40, 60)), plain(model.slice(39, 60)), `entries() after the reload (seed ${seed})`);
       t.is(state.entries.length, model.length, `seed ${seed}`);
       t.deepEqual(plain(state.entries), plain(model), `seed ${seed}`);
       t.deepEqual(state.hardState, hardState, `seed ${seed}`);
@@ -203,6 +216,42 @@ for (const implementation of implementations) {
       const { state } = storage.load();
       t.deepEqual(plain(state.entries), plain([...entries(1, 7, 1), ...entries(8, 9, 4)]));
       t.deepEqual(state.hardState, hard(4, 3, 6));
+    } finally {
+      harness.cleanup();
+    }
+  });
+
+  test(name('entries() reads back what was written: across writes, after a conflict truncation, a compaction, a restart'), (t) => {
+    const harness = implementation.create();
+    try {
+      let storage = harness.storage;
+      storage.load();
+      expectCode(t, () => storage.entries(1, 1), StorageErrorCode.Invariant);
+      storage.append(entries(1, 10, 1));
+      storage.sync();
+      storage.append(entries(11, 20, 1));
+      storage.sync();
+      t.deepEqual(plain(storage.entries(8, 13)), plain(entries(8, 13, 1)), 'across two writes');
+      storage.append(entries(15, 16, 2));
+      storage.sync();
+      t.deepEqual(plain(storage.entries(13, 16)), plain([...entries(13, 14, 1), ...entries(15, 16, 2)]), 'the truncated tail is gone');
+      expectCode(t, () => storage.entries(16, 17), StorageErrorCode.Invariant);
+      storage.saveSnapshot({ index: 12, term: 1, data: new TextEncoder().encode('state@12') });
+      expectCode(t, () => storage.entries(12, 13), StorageErrorCode.Invariant);
+      t.deepEqual(plain(storage.entries(13, 16)), plain([...entries(13, 14, 1), ...entries(15, 16, 2)]), 'a compaction keeps what follows it');
+      storage.append(entries(17, 18, 2));
+      storage.sync();
+      storage = harness.restart(storage);
+      storage.load();
+      t.deepEqual(plain(storage.entries(13, 18)), plain([...entries(13, 14, 1), ...entries(15, 18, 2)]), 'after a restart');
+      storage.append(entries(19, 19, 3));
+      storage.sync();
+      t.deepEqual(plain(storage.entries(18, 19)), plain([entry(18, 2, '18@2'), entry(19, 3, '19@3')]), 'recovered and new entries together');
+      storage.saveSnapshot({ index: 30, term: 4, data: new TextEncoder().encode('state@30') });
+      expectCode(t, () => storage.entries(19, 19), StorageErrorCode.Invariant);
+      storage.append(entries(31, 32, 4));
+      storage.sync();
+      t.deepEqual(plain(storage.entries(31, 32)), plain(entries(31, 32, 4)), "after a leader's snapshot replaced the log");
     } finally {
       harness.cleanup();
     }

@@ -28,6 +28,7 @@ export function nodeStatus(id: number, overrides: Partial<NodeStatus> = {}): Nod
     entriesPersisted: 0,
     appendEntriesSent: 0,
     entriesSent: 0,
+    entriesReadBack: 0,
     ...overrides,
   };
 }

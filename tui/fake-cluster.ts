@@ -444,6 +444,7 @@ export class FakeCluster implements DashboardCluster {
       entriesPersisted: 0,
       appendEntriesSent: 0,
       entriesSent: 0,
+      entriesReadBack: 0,
     };
   }
 

@@ -99,6 +99,7 @@ function initialStatus(id: NodeId): NodeStatus {
     entriesPersisted: 0,
     appendEntriesSent: 0,
     entriesSent: 0,
+    entriesReadBack: 0,
   };
 }
 

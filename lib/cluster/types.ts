@@ -54,6 +54,8 @@ export interface NodeStatus {
   readonly entriesPersisted: number;
   readonly appendEntriesSent: number;
   readonly entriesSent: number;
+  /** Entries read back from the WAL's in-memory copy for a follower that fell behind (Config.entryLoader). */
+  readonly entriesReadBack: number;
 }
 
 export interface ClusterStatus {

@@ -9,7 +9,7 @@
 // lets term lookups by value use binary search.
 
 import { assert } from './assert.js';
-import type { Entry, LogIndex, Snapshot, Term } from './types.js';
+import type { Entry, EntryLoader, LogIndex, Snapshot, Term } from './types.js';
 
 /**
  * The byteLength getter of typed arrays, called through a constant: `data.byteLength` in
@@ -18,6 +18,9 @@ import type { Entry, LogIndex, Snapshot, Term } from './types.js';
  * kept a generic IC call for it (`perf`: `Builtins_LoadIC` under slice on the leader).
  */
 const typedArrayByteLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'byteLength')!.get as (this: Uint8Array) => number;
+
+/** Stand-ins kept for forgotten entries, one per term: more terms than this start the cache over. */
+const FORGOTTEN_TERMS_KEPT = 64;
 
 /** Result of matching an incoming AppendEntries' entries against the log. */
 export interface AppendOutcome {
@@ -32,6 +35,15 @@ export class RaftLog {
   #previousIndex: LogIndex = 0;
   #previousTerm: Term = 0;
   #entries: Entry[] = [];
+  /**
+   * Entries up to here (from #offset) were dropped from memory (forgetThrough): their
+   * slots hold a stand-in with only the term, and slice() reads them back through
+   * #loader. Invariant: #forgottenIndex <= min(appliedIndex, persistedIndex).
+   */
+  #forgottenIndex: LogIndex = 0;
+  /** The stand-in of a forgotten entry, one per term (only its term is ever read). */
+  #forgottenOfTerm = new Map<Term, Entry>();
+  readonly #loader: EntryLoader | null;
   /** The newest snapshot (what a leader sends to a follower behind #offset). Invariant: its index is #previousIndex. */
   #snapshot: Snapshot | null = null;
   /**
@@ -57,7 +69,8 @@ export class RaftLog {
   /** Highest index handed out in Ready.committedEntries. Invariant: appliedIndex <= commitIndex. */
   appliedIndex: LogIndex = 0;
 
-  constructor(restoredEntries: readonly Entry[], commitIndex: LogIndex, appliedIndex: LogIndex, restoredSnapshot: Snapshot | null = null) {
+  constructor(restoredEntries: readonly Entry[], commitIndex: LogIndex, appliedIndex: LogIndex, restoredSnapshot: Snapshot | null = null, loader: EntryLoader | null = null) {
+    this.#loader = loader;
     if (restoredSnapshot !== null) {
       assert(restoredSnapshot.index >= 1 && restoredSnapshot.term >= 1, () => `restored snapshot at ${restoredSnapshot.index}@t${restoredSnapshot.term} is not a log position`);
       this.#snapshot = restoredSnapshot;
@@ -93,6 +106,37 @@ export class RaftLog {
   }
 
   /**
+   * Drops the entries up to `index` from memory, keeping their terms, when the host can
+   * read them back (Config.entryLoader); otherwise does nothing. Only applied, durable
+   * entries may go: nothing hands them out again but slice(), which reads them back.
+   */
+  forgetThrough(index: LogIndex): void {
+    if (this.#loader === null) return;
+    assert(index <= this.appliedIndex && index <= this.persistedIndex, () => `forgetting through ${index}: only entries applied (${this.appliedIndex}) and durable (${this.persistedIndex}) may be dropped from memory`);
+    const last = Math.min(index, this.lastIndex());
+    const entries = this.#entries;
+    let standIn: Entry | undefined;
+    for (let at = Math.max(this.#forgottenIndex + 1, this.#offset); at <= last; at++) {
+      const position = at - this.#offset;
+      const term = entries[position]!.term;
+      if (standIn === undefined || standIn.term !== term) standIn = this.#forgottenOfTerm.get(term);
+      if (standIn === undefined) {
+        // Index 0 is no log position: a stand-in handed out by mistake fails every index check.
+        standIn = { index: 0, term, data: null };
+        if (this.#forgottenOfTerm.size > FORGOTTEN_TERMS_KEPT) this.#forgottenOfTerm.clear();
+        this.#forgottenOfTerm.set(term, standIn);
+      }
+      entries[position] = standIn;
+    }
+    if (last > this.#forgottenIndex) this.#forgottenIndex = last;
+  }
+
+  /** The highest index forgetThrough dropped from memory (0: none). */
+  forgottenIndex(): LogIndex {
+    return this.#forgottenIndex;
+  }
+
+  /**
    * The host's state machine at `index` (<= appliedIndex) is serialized as `data`: drop
    * every entry up to and including `index` (thesis §5.1: "the entire current system
    * state is written to a snapshot on stable storage, then the entire log up to that
@@ -121,6 +165,7 @@ export class RaftLog {
   restoreSnapshot(snapshot: Snapshot): void {
     assert(snapshot.index > this.commitIndex, () => `restoring snapshot at ${snapshot.index} at or below commitIndex ${this.commitIndex}`);
     this.#entries = [];
+    this.#forgottenIndex = snapshot.index;
     this.#snapshot = snapshot;
     this.pendingSnapshot = snapshot;
     this.#previousIndex = snapshot.index;
@@ -152,7 +197,9 @@ export class RaftLog {
     return this.#entries[index - this.#offset]?.term;
   }
 
+  /** The entry at `index`, undefined if the log does not hold it or holds only its term (forgotten). */
   entry(index: LogIndex): Entry | undefined {
+    if (index <= this.#forgottenIndex) return undefined;
     return this.#entries[index - this.#offset];
   }
 
@@ -216,6 +263,7 @@ export class RaftLog {
 
   /** Drop index and everything after it (only uncommitted entries, see merge). */
   #truncateFrom(index: LogIndex): void {
+    assert(index > this.#forgottenIndex, () => `truncation from ${index} reaches entries dropped from memory (through ${this.#forgottenIndex}), which are applied`);
     this.#entries.length = index - this.#offset;
     // What was durable beyond the cut is no longer our log: it must be rewritten.
     if (this.persistedIndex >= index) this.persistedIndex = index - 1;
@@ -268,6 +316,7 @@ export class RaftLog {
   slice(from: LogIndex, maxEntries: number, maxBytes: number): Entry[] {
     const startPosition = from - this.#offset;
     assert(startPosition >= 0, () => `slice from ${from} is before the first index ${this.#offset}`);
+    if (from <= this.#forgottenIndex) return this.#sliceForgotten(from, maxEntries, maxBytes);
     const endPosition = Math.min(this.#entries.length, startPosition + maxEntries);
     if (startPosition >= endPosition) return [];
     let bytes = 0;
@@ -281,10 +330,31 @@ export class RaftLog {
     return this.#entries.slice(startPosition, position);
   }
 
-  /** Entries in [from, to] (inclusive), copied. */
+  /** slice() of entries dropped from memory: read back, checked against the terms kept. */
+  #sliceForgotten(from: LogIndex, maxEntries: number, maxBytes: number): Entry[] {
+    const to = Math.min(this.#forgottenIndex, from + maxEntries - 1);
+    const loaded = this.#loader!(from, to);
+    assert(loaded.length === to - from + 1, () => `the entry loader returned ${loaded.length} entries for [${from}, ${to}]`);
+    const out: Entry[] = [];
+    let bytes = 0;
+    for (let i = 0; i < loaded.length; i++) {
+      const entry = loaded[i]!;
+      const index = from + i;
+      const term = this.#entries[index - this.#offset]!.term;
+      assert(entry.index === index && entry.term === term, () => `the entry loader returned ${entry.index}@t${entry.term} where the log holds ${index}@t${term}`);
+      const size = entry.data === null ? 0 : typedArrayByteLength.call(entry.data);
+      if (i > 0 && bytes + size > maxBytes) break;
+      bytes += size;
+      out.push(entry);
+    }
+    return out;
+  }
+
+  /** Entries in [from, to] (inclusive), copied. Never entries dropped from memory (nothing asks for those but slice()). */
   range(from: LogIndex, to: LogIndex): Entry[] {
     if (to < from) return [];
     assert(from >= this.#offset, () => `range from ${from} is before the first index ${this.#offset} (compacted)`);
+    assert(from > this.#forgottenIndex, () => `range from ${from} reaches entries dropped from memory (through ${this.#forgottenIndex})`);
     return this.#entries.slice(from - this.#offset, to - this.#offset + 1);
   }
 

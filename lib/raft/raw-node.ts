@@ -145,7 +145,7 @@ export class RawNode {
     this.#id = config.id;
     this.#voters = [...config.peers];
     const hardState = restored?.hardState ?? { currentTerm: 0, votedFor: NONE, commitIndex: 0 };
-    this.#log = new RaftLog(restored?.entries ?? [], hardState.commitIndex, config.applied, restored?.snapshot ?? null);
+    this.#log = new RaftLog(restored?.entries ?? [], hardState.commitIndex, config.applied, restored?.snapshot ?? null, config.entryLoader);
     this.#currentTerm = hardState.currentTerm;
     this.#votedFor = hardState.votedFor;
     this.#lastReadyHardState = this.#hardState();
@@ -357,8 +357,21 @@ export class RawNode {
       this.#markPersistedTo(this.#log.handedOutIndex);
       this.#markHardStateDurable(handedOut.hardState);
     }
+    this.#forgetWhatNoOneNeeds();
     this.#checkInvariants();
     return token;
+  }
+
+  /**
+   * With Config.entryLoader: drops from memory the entries that are applied, durable and,
+   * on a leader, held by every follower; a follower that needs one later gets it read
+   * back (RaftLog.slice).
+   */
+  #forgetWhatNoOneNeeds(): void {
+    if (this.#config.entryLoader === null) return;
+    let floor = Math.min(this.#log.appliedIndex, this.#log.persistedIndex);
+    if (this.#role === Role.Leader) for (const progress of this.#progress.values()) floor = Math.min(floor, progress.matchIndex);
+    if (floor > this.#log.forgottenIndex()) this.#log.forgetThrough(floor);
   }
 
   /**

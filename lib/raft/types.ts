@@ -244,6 +244,9 @@ export interface TestOnlyBugs {
   readonly countOwnVoteBeforeDurable?: boolean;
 }
 
+/** Reads the durable entries [from, to] (inclusive) back from stable storage: see Config.entryLoader. */
+export type EntryLoader = (from: LogIndex, to: LogIndex) => readonly Entry[];
+
 export interface Config {
   readonly id: NodeId;
   /** All voting members, including this node. */
@@ -276,6 +279,16 @@ export interface Config {
    * a leader must never owe its election to a vote it could forget in a crash.
    */
   readonly asyncPersistence: boolean;
+  /**
+   * Reads the entries [from, to] back from the host's stable storage, exactly those (etcd's
+   * Storage.Entries). When set, the log keeps in memory only the entries it may still have
+   * to hand out soon: an entry that is applied, durable and (on a leader) held by every
+   * follower is dropped from memory, its term kept, and read back through this if a
+   * follower that falls behind later needs it. So the entries of a busy node die young
+   * instead of living in the heap until the next compaction. Null: every entry stays in
+   * memory until compaction.
+   */
+  readonly entryLoader: EntryLoader | null;
   readonly testOnlyBugs: TestOnlyBugs;
   /** Receives one line per state change (role, term, vote, commit). Optional trace hook. */
   readonly trace: ((line: string) => void) | null;
@@ -292,6 +305,7 @@ export const defaultConfig = {
   maxUncommittedEntries: 65_536,
   applied: 0,
   asyncPersistence: false,
+  entryLoader: null,
   testOnlyBugs: {},
   trace: null,
 } as const satisfies Partial<Config>;

@@ -581,6 +581,9 @@ class Simulation {
       maxInflightAppends: this.profile.maxInflightAppends,
       applied: 0,
       asyncPersistence: this.profile.asyncPersistence,
+      // As the real host does: applied entries leave the core's log and are read back from
+      // the disk when a lagging follower needs them, so every run exercises that path.
+      entryLoader: (from, to) => readWritten(node.disk, from, to),
       testOnlyBugs: this.#options.testOnlyBugs ?? {},
       trace: this.#trace === null ? null : (line: string) => this.#emit(`n${node.id} ${line}`),
     });
@@ -1123,4 +1126,15 @@ export function runSeed(seed: number, options: SimOptions = {}): SimResult {
     },
   }).run();
   return { ...result, violation: { ...result.violation, traceTail: tail.slice(-TRACE_TAIL_LINES) } };
+}
+
+/** The entries [from, to] a node's disk holds (the core asks only for durable ones). */
+function readWritten(disk: SimDisk, from: number, to: number): Entry[] {
+  const entries: Entry[] = [];
+  for (let index = from; index <= to; index++) {
+    const entry = disk.entry(index);
+    if (entry === undefined) throw new Error(`simulated disk: entry ${index} is not on disk (asked for [${from}, ${to}])`);
+    entries.push(entry);
+  }
+  return entries;
 }

@@ -32,6 +32,7 @@ import {
   writeFrame,
 } from './record.js';
 import type { FileStorageOptions, LogStorage, RecoveryReport, StorageStats, SyncedPosition } from './types.js';
+import { WrittenLog } from './written-log.js';
 import { DEFAULT_SEGMENT_BYTES, MAX_RECORD_PAYLOAD_BYTES, MIN_SEGMENT_BYTES } from './types.js';
 
 export { walFiles } from './record.js';
@@ -451,6 +452,8 @@ class FileStorage implements LogStorage {
   /** Segments rolled over while a syncAsync's fdatasync may still be using their fd. */
   private fdsClosingAfterSync: number[] = [];
   private fsyncTotalMs = 0;
+  /** What the WAL holds after the snapshot, as the payloads written: entries() reads it. */
+  private readonly written = new WrittenLog();
 
   constructor(dir: string, options: FileStorageOptions) {
     const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
@@ -529,6 +532,7 @@ class FileStorage implements LogStorage {
       truncatedFile,
       durationMs: performance.now() - started,
     };
+    this.written.restore(recovered.entries);
     return { state: { hardState: recovered.shape.hardState, snapshot, entries: recovered.entries }, recovery };
   }
 
@@ -626,11 +630,13 @@ class FileStorage implements LogStorage {
     const roll = this.segmentOffset > 0 && this.segmentOffset + batchFrameBytes > this.segmentBytes;
     const sequence = roll ? this.segment + 1 : this.segment;
     const needsHeader = roll || this.segmentOffset === 0;
-    // The batch payload is a view into the encoder's buffer: copy it before encoding the header.
+    // The batch payload is a view into the encoder's buffer: a copy is kept (entries()
+    // reads it) and written, since the segment header below is encoded into that buffer too.
+    const kept = this.pending.entries.length > 0 ? new Uint8Array(payload) : null;
     this.ensureWriteBuffer(batchFrameBytes + (needsHeader ? SEGMENT_HEADER_FRAME_MAX_BYTES : 0));
     let length = 0;
     if (needsHeader) {
-      const batchCopy = Buffer.from(payload);
+      const batchCopy = kept ?? Buffer.from(payload);
       length += writeFrame(this.writeBuffer, 0, encodeSegmentHeaderPayload(sequence));
       length += writeFrame(this.writeBuffer, length, batchCopy);
     } else {
@@ -647,8 +653,9 @@ class FileStorage implements LogStorage {
         written += writeSync(fd, this.writeBuffer, written, length - written, this.segmentOffset + written);
       }
       this.segmentOffset += length;
-      if (this.pending.entries.length > 0) {
+      if (kept !== null) {
         this.segmentMaxIndex = Math.max(this.segmentMaxIndex, this.pending.firstIndex + this.pending.entries.length - 1);
+        this.written.written(this.pending.firstIndex, this.pending.entries.length, kept);
       }
     } catch (error) {
       this.phase = Phase.Failed;
@@ -658,6 +665,13 @@ class FileStorage implements LogStorage {
     this.pending.clear();
     if (this.writeBuffer.byteLength > WRITE_BUFFER_KEEP_BYTES) this.writeBuffer = Buffer.allocUnsafe(WRITE_BUFFER_INITIAL_BYTES);
     return this.fd;
+  }
+
+  entries(from: number, to: number): readonly Entry[] {
+    this.requirePhase(Phase.Open, 'entries');
+    const entries = this.written.read(from, to);
+    invariant(entries !== null, () => `entries: [${from}, ${to}] is not within the written log [${this.written.firstIndex()}, ${this.written.lastIndex()}]`);
+    return entries;
   }
 
   syncedPosition(): SyncedPosition {
@@ -802,7 +816,10 @@ class FileStorage implements LogStorage {
   private cutAt(snapshot: Snapshot, deleted?: (error: Error | null) => void): void {
     this.snapshotIndex = snapshot.index;
     this.snapshotBytes = snapshot.data.byteLength;
+    this.written.cutAt(snapshot.index);
     this.recordSnapshot(snapshot.index, snapshot.term);
+    // A leader's snapshot that replaced a log disagreeing with it leaves nothing after it.
+    this.written.keepThrough(this.shape.lastIndex);
     this.deleteSegmentsUpTo(snapshot.index, deleted);
   }
 

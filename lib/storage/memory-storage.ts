@@ -127,6 +127,13 @@ export class MemoryStorage implements LogStorage {
     });
   }
 
+  entries(from: number, to: number): readonly Entry[] {
+    this.requireLoaded('entries');
+    const first = this.shape.firstIndex;
+    invariant(from >= first && to < first + this.durableEntries.length, () => `entries: [${from}, ${to}] is not within the written log [${first}, ${first + this.durableEntries.length - 1}]`);
+    return this.durableEntries.slice(from - first, to - first + 1);
+  }
+
   /** Segment 1, offset = sync records so far (not bytes: nothing here is a file). */
   syncedPosition(): SyncedPosition {
     return { segment: 1, offset: this.durableRecords };

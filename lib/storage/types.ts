@@ -106,6 +106,12 @@ export interface LogStorage {
    * sync may start before `done` has run.
    */
   syncAsync(done: (error: Error | null, latencyMs: number) => void): void;
+  /**
+   * The entries [from, to] (inclusive) that sync() or syncAsync() wrote, read back (the
+   * Raft core's Config.entryLoader). Throws WAL_INVARIANT when the log does not hold
+   * them all (before the snapshot, or never written).
+   */
+  entries(from: number, to: number): readonly Entry[];
   syncedPosition(): SyncedPosition;
   stats(): StorageStats;
   /** Releases the files. Buffered, unsynced records are dropped (as in a crash). */

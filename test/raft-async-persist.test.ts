@@ -54,7 +54,7 @@ test('a single-node candidate becomes leader only once its vote for itself is du
   t.is(node.status().role, 'leader');
 });
 
-test('a candidate does not count its own vote before it is durable, but a majority without it wins', (t) => {
+test('a candidate does not count its own vote before it is durable, nor lead before its term is', (t) => {
   const first = makeNode(1, [1, 2, 3], { config: asyncQuiet });
   first.campaign();
   const written = advanceWritten(first);
@@ -63,12 +63,18 @@ test('a candidate does not count its own vote before it is durable, but a majori
   first.persisted(written.token);
   t.is(first.status().role, 'leader');
 
+  // Two peers' votes are a majority of three by themselves, but a leader whose term is
+  // not durable could crash back into the previous term, win this term again from the
+  // same voters and append other entries at the same index and term (simulator seed 6518).
   const second = makeNode(1, [1, 2, 3], { config: asyncQuiet });
   second.campaign();
-  advanceWritten(second);
+  const campaign = advanceWritten(second);
   second.step(grant(1, 2, 1));
   second.step(grant(1, 3, 1));
-  t.is(second.status().role, 'leader', 'two durable votes of peers are a majority of three by themselves');
+  t.is(second.status().role, 'candidate', 'won, but waits for its term and vote to be durable');
+  t.false(second.hasReady(), 'nothing to send meanwhile: no AppendEntries in a term that is not durable');
+  second.persisted(campaign.token);
+  t.is(second.status().role, 'leader', 'then leads');
 });
 
 test('a leader does not count entries toward commit until persisted(), and hands each out once', (t) => {

@@ -6,7 +6,9 @@
 // snapshot's last index and term stand in for the dropped entry before #entries[0]
 // (for the AppendEntries consistency check). Terms are non-decreasing along the log
 // (a leader only appends entries of its own term after entries of earlier terms), which
-// lets term lookups by value use binary search.
+// lets term lookups by value use binary search. With a loader (Config.entryLoader), a
+// prefix of the array holds only terms: entries applied and durable everywhere they are
+// needed are dropped from memory and read back from the host's storage if asked for.
 
 import { assert } from './assert.js';
 import type { Entry, EntryLoader, LogIndex, Snapshot, Term } from './types.js';

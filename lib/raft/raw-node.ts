@@ -410,9 +410,21 @@ export class RawNode {
   /** `hardState` is on disk: a candidate's own vote in it now counts (asynchronous persistence). */
   #markHardStateDurable(hardState: HardState): void {
     this.#durableHardState = hardState;
-    if (this.#role !== Role.Candidate || this.#votes.has(this.#id) || !this.#ownVoteDurable()) return;
+    if (this.#role !== Role.Candidate || !this.#ownVoteDurable()) return;
     this.#votes.set(this.#id, true);
     this.#afterTally();
+  }
+
+  /**
+   * With asynchronous persistence, a candidate that won leads only once its term and
+   * vote are durable, even when the other nodes' votes alone are a majority. Otherwise a
+   * crash could bring it back in the previous term; it could then win the same term
+   * again (its voters already voted for it in that term) and, having forgotten what it
+   * appended the first time, append different entries at the same index and term,
+   * breaking Log Matching (the simulator found this: seed 6518).
+   */
+  #termDurableToLead(): boolean {
+    return !this.#config.asyncPersistence || this.#ownVoteDurable() || this.#config.testOnlyBugs.countOwnVoteBeforeDurable === true;
   }
 
   /** Whether this node's vote for itself in the current term is on disk. */
@@ -768,7 +780,8 @@ export class RawNode {
     switch (result) {
       case VoteResult.Won:
         if (isPreCandidate) this.#campaignForReal(false);
-        else this.#becomeLeader();
+        else if (this.#termDurableToLead()) this.#becomeLeader();
+        // Otherwise won, but with its term and vote not yet durable: #markHardStateDurable tallies again.
         return;
       case VoteResult.Lost:
         this.#trace(`${this.#id} lost the ${isPreCandidate ? 'pre-vote' : 'election'} at term ${this.#currentTerm}`);

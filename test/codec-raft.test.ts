@@ -199,6 +199,15 @@ test('validateRaftMessage refuses bad fields with a reason', (t) => {
     t.is(typeof result, 'string', name);
     if (typeof result === 'string') t.true(result.length > 0, name);
   }
+  // The reasons for a refused entry are built out of the checking loop: each names its fault.
+  const reason = (name: string): string => validateRaftMessage(refused.find(([label]) => label === name)![1], SELF, PEERS) as string;
+  t.regex(reason('entry not an object'), /entry 0 is a number, not an object/);
+  t.regex(reason('gap in indexes'), /entry 0 has index 12, expected 11/);
+  t.regex(reason('repeated index'), /entry 1 has index 11, expected 12/);
+  t.regex(reason('term below prevLogTerm'), /entry 11 has term 3, below the term 4 before it/);
+  t.regex(reason('terms decreasing'), /entry 12 has term 4, below the term 5 before it/);
+  t.regex(reason('entry term above the leader term'), /entry 11 has term 10, above the leader's term/);
+  t.regex(reason('data a string'), /entry 11 data is a string/);
   const throwing = Object.defineProperty({ ...heartbeat }, 'term', {
     get() {
       throw new Error('boom');

@@ -4,7 +4,7 @@
 
 import test from 'ava';
 import { Packr } from 'msgpackr';
-import { MsgpackWriter } from '../lib/transport/msgpack-writer.js';
+import { MsgpackWriter, decimalLength } from '../lib/transport/msgpack-writer.js';
 import { encodeRaftBatch, WIRE_FORMAT_VERSION } from '../lib/transport/codec.js';
 import { encodeBatchPayload } from '../lib/storage/record.js';
 import { MessageType } from '../lib/raft/types.js';
@@ -80,4 +80,15 @@ test('AppendEntries batches and WAL records are the bytes msgpackr makes of thei
     const record = [2, count === 0 ? 0 : first, entries.map((entry) => entry.term), entries.map((entry) => entry.data), hardState === null ? null : [hardState.currentTerm, hardState.votedFor, hardState.commitIndex]];
     t.deepEqual(bytes(encodeBatchPayload(first, entries, hardState)), bytes(packr.pack(record)), `seed ${seed} round ${round} (WAL)`);
   }
+});
+
+test('a value the writers cannot write is refused with what was wrong', (t) => {
+  const out = new MsgpackWriter(16);
+  t.throws(() => out.uint(-1), { instanceOf: RangeError, message: '-1 is not a safe non-negative integer' });
+  t.throws(() => out.uint(2 ** 53), { instanceOf: RangeError, message: `${2 ** 53} is not a safe non-negative integer` });
+  t.throws(() => out.asciiDigits(1234, 3), { instanceOf: RangeError, message: '1234 does not have 3 decimal digits' });
+  t.throws(() => out.asciiDigits(12, 3), { instanceOf: RangeError, message: '12 does not have 3 decimal digits' });
+  t.throws(() => decimalLength(1.5), { instanceOf: RangeError, message: '1.5 is not a safe non-negative integer' });
+  out.asciiDigits(1234, 4);
+  t.deepEqual(Array.from(out.take()), [0x31, 0x32, 0x33, 0x34]);
 });

@@ -311,6 +311,8 @@ for (const implementation of implementations) {
       storage.sync();
       expectCode(t, () => storage.append(entries(7, 8, 2)), StorageErrorCode.Invariant); // a gap
       expectCode(t, () => storage.append([entry(6, 2, 'a'), entry(8, 2, 'b')]), StorageErrorCode.Invariant); // not contiguous
+      t.throws(() => storage.append([entry(6, 2, 'a'), entry(8, 2, 'b')]), { message: /entry 1 has index 8, expected 7/ });
+      t.throws(() => storage.append([{ index: 6, term: 2, data: 'text' as unknown as Uint8Array }]), { message: /entry 6 data is neither bytes nor null/ });
       expectCode(t, () => storage.append(entries(6, 6, 1)), StorageErrorCode.Invariant); // term below the previous entry's
       expectCode(t, () => storage.append([entry(6, 3, 'a'), entry(7, 2, 'b')]), StorageErrorCode.Invariant); // term decreasing
       expectCode(t, () => storage.append(entries(0, 1, 2)), StorageErrorCode.Invariant); // index 0

@@ -459,6 +459,18 @@ export class PendingBatch {
   }
 }
 
+/**
+ * Throws WAL_INVARIANT for entry `i` of an append. Out of line: with the messages in
+ * checkEntriesForAppend's loop, the optimising compiler converted the indexes to strings
+ * for every entry, before the checks that guard them.
+ */
+function refuseAppendedEntry(entries: readonly Entry[], i: number): never {
+  const entry = entries[i]!;
+  const expected = entries[0]!.index + i;
+  invariant(entry.index === expected, () => `append: entry ${i} has index ${entry.index}, expected ${expected} (indexes must be contiguous)`);
+  invariant(false, () => `append: entry ${entry.index} data is neither bytes nor null`);
+}
+
 /** Checks a caller's entries against `shape`; throws WAL_INVARIANT if they cannot be appended. */
 export function checkEntriesForAppend(shape: LogShape, entries: readonly Entry[]): number[] {
   const first = entries[0];
@@ -466,8 +478,7 @@ export function checkEntriesForAppend(shape: LogShape, entries: readonly Entry[]
   if (first === undefined) return terms;
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
-    invariant(entry.index === first.index + i, () => `append: entry ${i} has index ${entry.index}, expected ${first.index + i} (indexes must be contiguous)`);
-    invariant(entry.data === null || entry.data instanceof Uint8Array, () => `append: entry ${entry.index} data is neither bytes nor null`);
+    if (entry.index !== first.index + i || !(entry.data === null || entry.data instanceof Uint8Array)) refuseAppendedEntry(entries, i);
     terms[i] = entry.term;
   }
   const violation = shape.checkAppend(first.index, terms);

@@ -457,18 +457,31 @@ function checkEntries(
   let previousTerm = prevLogTerm;
   for (let i = 0; i < value.length; i++) {
     const entry: unknown = value[i];
-    if (typeof entry !== 'object' || entry === null) return `entry ${i} is ${describeType(entry)}, not an object`;
+    if (typeof entry !== 'object' || entry === null) return entryProblem(entry, i, prevLogIndex, previousTerm, messageTerm);
     const { index, term, data } = entry as Record<string, unknown>;
-    const expectedIndex = prevLogIndex + 1 + i;
-    if (index !== expectedIndex) return `entry ${i} has index ${describeValue(index)}, expected ${expectedIndex}`;
-    if (!isNonNegativeSafeInteger(term)) return `entry ${expectedIndex} has term ${describeValue(term)}`;
-    if (term < previousTerm) return `entry ${expectedIndex} has term ${term}, below the term ${previousTerm} before it`;
-    if (term > messageTerm) return `entry ${expectedIndex} has term ${term}, above the leader's term ${messageTerm}`;
-    if (data !== null && !(data instanceof Uint8Array)) return `entry ${expectedIndex} data is ${describeType(data)}`;
+    if (index !== prevLogIndex + 1 + i || !isNonNegativeSafeInteger(term) || term < previousTerm || term > messageTerm || (data !== null && !(data instanceof Uint8Array))) {
+      return entryProblem(entry, i, prevLogIndex, previousTerm, messageTerm);
+    }
     previousTerm = term;
     if (copy) entries[i] = { index, term, data };
   }
   return entries;
+}
+
+/**
+ * Why checkEntries refuses entry `i`. Out of line: with these messages in the loop, the
+ * optimising compiler converted `i` and the expected index to strings for every entry,
+ * before the checks that guard them (`perf`: 1.6% of a 7-node run in NumberToString).
+ */
+function entryProblem(entry: unknown, i: number, prevLogIndex: number, previousTerm: number, messageTerm: number): string {
+  if (typeof entry !== 'object' || entry === null) return `entry ${i} is ${describeType(entry)}, not an object`;
+  const { index, term, data } = entry as Record<string, unknown>;
+  const expectedIndex = prevLogIndex + 1 + i;
+  if (index !== expectedIndex) return `entry ${i} has index ${describeValue(index)}, expected ${expectedIndex}`;
+  if (!isNonNegativeSafeInteger(term)) return `entry ${expectedIndex} has term ${describeValue(term)}`;
+  if (term < previousTerm) return `entry ${expectedIndex} has term ${term}, below the term ${previousTerm} before it`;
+  if (term > messageTerm) return `entry ${expectedIndex} has term ${term}, above the leader's term ${messageTerm}`;
+  return `entry ${expectedIndex} data is ${describeType(data)}`;
 }
 
 function describeType(value: unknown): string {

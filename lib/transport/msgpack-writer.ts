@@ -74,7 +74,7 @@ export class MsgpackWriter {
 
   /** A non-negative safe integer. */
   uint(value: number): void {
-    if (!(Number.isSafeInteger(value) && value >= 0)) throw new RangeError(`${value} is not a safe non-negative integer`);
+    if (!(Number.isSafeInteger(value) && value >= 0)) throw notSafeUint(value);
     this.reserve(9);
     if (value < 0x80) {
       this.bytes[this.length++] = value;
@@ -185,7 +185,7 @@ export class MsgpackWriter {
       rest = Math.floor(rest / 10);
     }
     // Too short a length leaves digits over; too long, a leading zero.
-    if (rest !== 0 || (length > 1 && this.bytes[this.length] === 0x30)) throw new RangeError(`${value} does not have ${length} decimal digits`);
+    if (rest !== 0 || (length > 1 && this.bytes[this.length] === 0x30)) throw notDigits(value, length);
     this.length += length;
   }
 
@@ -256,7 +256,7 @@ export class MsgpackWriter {
 
 /** How many decimal digits a non-negative safe integer has. */
 export function decimalLength(value: number): number {
-  if (!(Number.isSafeInteger(value) && value >= 0)) throw new RangeError(`${value} is not a safe non-negative integer`);
+  if (!(Number.isSafeInteger(value) && value >= 0)) throw notSafeUint(value);
   let length = 1;
   for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) length++;
   return length;
@@ -266,3 +266,15 @@ export function decimalLength(value: number): number {
 const ASCII_LOOP_MAX = 32;
 /** A buffer grown beyond this (by a snapshot, say) is dropped when the writer starts over. */
 const KEEP_BYTES = 4 * 1024 * 1024;
+
+// The errors of the writers above are made out of line: with a template literal in the
+// hot function, the optimising compiler computed its number-to-string conversions before
+// the check that guards the throw, on every call (`perf`: Builtins_NumberToString under
+// the load generators' put writer and the followers' AppendEntries reader).
+function notSafeUint(value: number): RangeError {
+  return new RangeError(`${value} is not a safe non-negative integer`);
+}
+
+function notDigits(value: number, length: number): RangeError {
+  return new RangeError(`${value} does not have ${length} decimal digits`);
+}

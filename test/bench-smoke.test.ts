@@ -10,6 +10,7 @@ import { benchExitCode } from '../lib/bench/cli.js';
 import { defaultBenchOptions } from '../lib/bench/options.js';
 import type { BenchOptions } from '../lib/bench/options.js';
 import { runBench } from '../lib/bench/run.js';
+import { formatReport } from '../lib/bench/report.js';
 import type { BenchReport } from '../lib/bench/run.js';
 import { runCli } from './helpers/cli.js';
 
@@ -152,7 +153,6 @@ test('half peak: an open-loop window at half the closed-loop writes/s, with read
       warmupSeconds: 0.5,
       clients: 4,
       inflightPerClient: 8,
-      generators: 2,
       keys: 1000,
       readFraction: 0.3,
       halfPeak: true,
@@ -168,6 +168,11 @@ test('half peak: an open-loop window at half the closed-loop writes/s, with read
     t.truthy(half, context);
     t.is(half!.mode, 'open-loop', context);
     t.is(half!.ratePerSecond, result!.writesPerSecond / 2, context);
+    // --generators left out: two threads in closed loop, one for an open loop this slow.
+    t.is(result!.generators, 2, context);
+    t.is(half!.generators, 1, context);
+    t.regex(formatReport(report), /on 2 generator thread\(s\) \(at half the peak, one per 300,000 requests\/s\)/, context);
+    t.regex(formatReport(report), /latency at half the peak \(open loop, from the intended send time; 1 generator thread\(s\)\)/, context);
     // Open loop: never more than rate x window complete (it is paced, not closed), and
     // a fair share of them (a starved CI machine may fall behind), about 30% reads.
     const completed = half!.writesAcked + half!.readsOk;

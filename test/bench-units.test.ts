@@ -7,7 +7,7 @@ import type { BaselineMeasurements } from '../lib/bench/baseline.js';
 import { keyName, makeValue, parseValue, writeKeyName, writeMadeValue } from '../lib/bench/load.js';
 import { MsgpackWriter, decimalLength } from '../lib/transport/msgpack-writer.js';
 import { summarizeProfile } from '../lib/bench/profile.js';
-import { BenchUsageError, parseBenchArgs } from '../lib/bench/options.js';
+import { BenchUsageError, generatorsFor, parseBenchArgs } from '../lib/bench/options.js';
 import { LatencyRecorder, newLatencyHistogram, recordLatencyMs } from '../lib/bench/histogram.js';
 import { createPrng } from '../lib/raft/prng.js';
 import { ThroughputTrace, secondHalfOverFirst, unsteadyWindowNote } from '../lib/bench/throughput-trace.js';
@@ -41,6 +41,22 @@ test('options: defaults follow the issue, flags parse, nonsense is refused with 
   t.throws(() => parseBenchArgs(['--duration']), { instanceOf: BenchUsageError, message: /needs a value/ });
   // Closed loop needs a free key for every write in flight.
   t.throws(() => parseBenchArgs(['--keys', '100']), { instanceOf: BenchUsageError, message: /--keys too small/ });
+});
+
+test('load generators: two in closed loop, in open loop one per 300,000 requests/s (at most two), or as many as asked', (t) => {
+  const defaults = parseBenchArgs([]);
+  t.is(defaults.generators, null, 'chosen per window unless given');
+  t.is(generatorsFor(defaults, null), 2);
+  t.is(generatorsFor(defaults, 1), 1);
+  t.is(generatorsFor(defaults, 250_000), 1);
+  t.is(generatorsFor(defaults, 300_000), 1);
+  t.is(generatorsFor(defaults, 300_001), 2);
+  t.is(generatorsFor(defaults, 5_000_000), 2, 'never more than in closed loop');
+  const three = parseBenchArgs(['--generators', '3']);
+  t.is(generatorsFor(three, null), 3);
+  t.is(generatorsFor(three, 1000), 3, 'given: the same in every window');
+  t.is(generatorsFor(parseBenchArgs(['--generators', '3', '--clients', '2', '--keys', '100000']), null), 2, 'never more than sessions');
+  t.throws(() => parseBenchArgs(['--generators', '0']), { instanceOf: BenchUsageError, message: /--generators/ });
 });
 
 test('values are exactly value-size bytes of JSON and carry generator and seq', (t) => {

@@ -8,7 +8,8 @@ export interface BenchOptions {
   readonly warmupSeconds: number;
   readonly clients: number;
   readonly inflightPerClient: number;
-  readonly generators: number;
+  /** Load-generator threads; null: chosen per window (generatorsFor). */
+  readonly generators: number | null;
   readonly valueBytes: number;
   readonly keys: number;
   readonly readFraction: number;
@@ -34,7 +35,8 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
   --warmup S            warm-up seconds before each measurement (default ${BENCH_LIMITS.defaultWarmupSeconds})
   --clients N           client sessions across all generators (default ${BENCH_LIMITS.defaultClients})
   --inflight N          closed loop: requests in flight per session (default ${BENCH_LIMITS.defaultInflightPerClient})
-  --generators N        load-generator worker threads (default ${BENCH_LIMITS.defaultGenerators})
+  --generators N        load-generator worker threads (default ${BENCH_LIMITS.defaultGenerators} in closed loop; in open
+                        loop one per ${BENCH_LIMITS.openLoopRatePerGenerator.toLocaleString('en-US')} requests/s, at most ${BENCH_LIMITS.defaultGenerators})
   --value-size B        bytes of JSON per value (default ${BENCH_LIMITS.defaultValueBytes})
   --keys N              key space (default ${BENCH_LIMITS.defaultKeys})
   --reads F             fraction of requests that are linearizable gets (default 0)
@@ -75,7 +77,7 @@ export function defaultBenchOptions(): BenchOptions {
     warmupSeconds: BENCH_LIMITS.defaultWarmupSeconds,
     clients: BENCH_LIMITS.defaultClients,
     inflightPerClient: BENCH_LIMITS.defaultInflightPerClient,
-    generators: BENCH_LIMITS.defaultGenerators,
+    generators: null,
     valueBytes: BENCH_LIMITS.defaultValueBytes,
     keys: BENCH_LIMITS.defaultKeys,
     readFraction: 0,
@@ -169,11 +171,26 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   return options;
 }
 
+/**
+ * The load-generator threads of a window: --generators if given; otherwise
+ * defaultGenerators in closed loop, and in open loop one per openLoopRatePerGenerator
+ * requests a second (at least one, at most defaultGenerators). Never more than sessions.
+ */
+export function generatorsFor(options: Pick<BenchOptions, 'generators' | 'clients'>, ratePerSecond: number | null): number {
+  const chosen =
+    options.generators ??
+    (ratePerSecond === null
+      ? BENCH_LIMITS.defaultGenerators
+      : Math.min(BENCH_LIMITS.defaultGenerators, Math.max(1, Math.ceil(ratePerSecond / BENCH_LIMITS.openLoopRatePerGenerator))));
+  return Math.min(chosen, options.clients);
+}
+
 /** Cross-field checks, also applied to options built in code (tests). */
 export function checkBenchOptions(options: BenchOptions): void {
   if (options.nodeCounts.length === 0) throw new BenchUsageError('--nodes needs at least one node count');
   if (options.halfPeak && options.ratePerSecond !== null) throw new BenchUsageError('--half-peak finds its own rate: leave out --rate');
-  const generators = Math.min(options.generators, options.clients);
+  // The most generators any window of this run can have (an open-loop window has no more than a closed-loop one).
+  const generators = generatorsFor(options, options.ratePerSecond);
   if (options.keys < generators) throw new BenchUsageError(`--keys (${options.keys}) must be at least the number of generators (${generators})`);
   // A generator never has two writes to one key in flight (that is what makes read-back
   // exact), so its slice of the key space must cover everything it has in flight.

@@ -4,6 +4,8 @@
 import type { BaselineMeasurements } from './baseline.js';
 import type { BenchReport, NodeCountResult } from './run.js';
 import type { MachineNoise } from './machine-noise.js';
+import { generatorsFor } from './options.js';
+import { BENCH_LIMITS } from './types.js';
 
 const CHART_WIDTH = 50;
 
@@ -69,7 +71,8 @@ export function halfPeakTable(results: readonly NodeCountResult[]): string {
       ],
     ];
   });
-  return ['latency at half the peak (open loop, from the intended send time):', table([header, ...rows])].join('\n');
+  const generators = [...new Set(results.map((result) => result.halfPeak?.generators).filter((count) => count !== undefined))].join(' or ');
+  return [`latency at half the peak (open loop, from the intended send time; ${generators} generator thread(s)):`, table([header, ...rows])].join('\n');
 }
 
 /** How late an idle thread's 10 ms timer woke, and the hypervisor's steal, per measured window. */
@@ -138,6 +141,13 @@ export function baselineText(baseline: BaselineMeasurements, results: readonly N
   return lines.join('\n');
 }
 
+/** The header's generator threads: the number, and how open-loop windows choose theirs. */
+function generatorsText(options: BenchReport['options']): string {
+  const threads = `${generatorsFor(options, options.ratePerSecond)} generator thread(s)`;
+  if (options.generators !== null || options.ratePerSecond !== null || !options.halfPeak) return threads;
+  return `${threads} (at half the peak, one per ${thousands(BENCH_LIMITS.openLoopRatePerGenerator)} requests/s)`;
+}
+
 export function formatReport(report: BenchReport): string {
   const { machine, options } = report;
   const withReads = options.readFraction > 0;
@@ -145,7 +155,7 @@ export function formatReport(report: BenchReport): string {
   const parts = [
     ...(report.commandLine === null ? [] : [`$ ${report.commandLine}`]),
     `raftlab bench: ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.nodeVersion}${machine.processFlags.length > 0 ? ` ${machine.processFlags.join(' ')}` : ''}, fsync ${machine.fsync}`,
-    `${mode}, ${options.clients} sessions (${options.client} client) on ${Math.min(options.generators, options.clients)} generator thread(s), ${options.valueBytes}-byte values, ${options.keys} keys, reads ${options.readFraction}, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s measured per node count, seed ${options.seed}`,
+    `${mode}, ${options.clients} sessions (${options.client} client) on ${generatorsText(options)}, ${options.valueBytes}-byte values, ${options.keys} keys, reads ${options.readFraction}, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s measured per node count, seed ${options.seed}`,
     '',
     resultsTable(report.results, withReads),
     '',

@@ -19,7 +19,7 @@ import { mergeHistograms, summarizeMs } from './histogram.js';
 import { MachineNoiseMeter } from './machine-noise.js';
 import type { MachineNoise } from './machine-noise.js';
 import type { LatencySummaryMs } from './histogram.js';
-import { checkBenchOptions } from './options.js';
+import { checkBenchOptions, generatorsFor } from './options.js';
 import { ThroughputTrace, secondHalfOverFirst, unsteadyWindowNote } from './throughput-trace.js';
 import type { BenchOptions } from './options.js';
 import { BENCH_LIMITS, PROGRESS_SLOTS_PER_GENERATOR, ProgressSlot } from './types.js';
@@ -66,6 +66,8 @@ export interface PhaseResult {
   readonly mode: 'closed-loop' | 'open-loop';
   /** Open loop: the arrival rate, requests per second. */
   readonly ratePerSecond: number | null;
+  /** Load-generator threads that drove this window. */
+  readonly generators: number;
   readonly leaderId: NodeId;
   readonly windowSeconds: number;
   readonly writesAcked: number;
@@ -253,7 +255,7 @@ async function runPhase(
   cores: number,
 ): Promise<PhaseResult> {
   const nodes = cluster.nodeIds.length;
-  const generators = Math.min(options.generators, options.clients);
+  const generators = generatorsFor(options, phase.ratePerSecond);
   const progress = new SharedArrayBuffer(generators * PROGRESS_SLOTS_PER_GENERATOR * Int32Array.BYTES_PER_ELEMENT);
   const counters = new Int32Array(progress);
   const startAtMs = Date.now() + BENCH_LIMITS.startDelayMs;
@@ -371,6 +373,7 @@ async function runPhase(
   return {
     mode: phase.ratePerSecond === null ? 'closed-loop' : 'open-loop',
     ratePerSecond: phase.ratePerSecond,
+    generators: results.length,
     leaderId,
     windowSeconds,
     writesAcked,
@@ -506,7 +509,7 @@ export async function runBench(options: BenchOptions, io: BenchIo = {}, commandL
   checkBenchOptions(options);
   const startedAt = new Date().toISOString();
   const machine = machineInfo(options.fsync);
-  const generators = Math.min(options.generators, options.clients);
+  const generators = generatorsFor(options, options.ratePerSecond);
   // The baseline's MessagePort measurement needs two workers at once.
   const threads = Math.max(generators, options.baseline ? 2 : 1);
   // atomics 'disabled': an idle generator waits in its event loop, not in Atomics.wait.

@@ -65,7 +65,10 @@ test('parseAgainstArgs: takes out --against, --rounds and --json, pins a seed, r
   t.is(parsed!.jsonPath, 'out.json');
   t.deepEqual(parsed!.benchArgs.slice(0, 3), ['--nodes', '3', '--seed']);
   t.regex(parsed!.benchArgs[3]!, /^\d+$/);
-  t.deepEqual(parseAgainstArgs(['--against', 'x', '--seed', '7'])!.benchArgs, ['--seed', '7']);
+  t.deepEqual(parseAgainstArgs(['--against', 'x', '--seed', '7'])!.benchArgs, ['--seed', '7', '--generators', '2']);
+  // Both builds get the same generator count, whatever their defaults.
+  t.deepEqual(parseAgainstArgs(['--against', 'x', '--seed', '7', '--rate', '100000'])!.benchArgs, ['--seed', '7', '--rate', '100000', '--generators', '1']);
+  t.deepEqual(parseAgainstArgs(['--against', 'x', '--seed', '7', '--generators', '3'])!.benchArgs, ['--seed', '7', '--generators', '3']);
   t.is(parseAgainstArgs(['--against', 'x'])!.rounds, 3);
   t.throws(() => parseAgainstArgs(['--rounds', '2']), { instanceOf: BenchUsageError, message: /--rounds goes with --against/ });
   t.throws(() => parseAgainstArgs(['--against']), { instanceOf: BenchUsageError, message: /needs the directory/ });

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BenchUsageError } from './options.js';
+import { BenchUsageError, generatorsFor } from './options.js';
 import type { BenchReport } from './run.js';
 
 export const COMPARE_LIMITS = {
@@ -99,6 +99,14 @@ export function parseAgainstArgs(argv: readonly string[]): AgainstArgs | null {
     if (rest.includes(flag)) throw new BenchUsageError(`${flag} cannot be combined with --against`);
   }
   if (!rest.includes('--seed')) rest = [...rest, '--seed', String(Math.floor(Math.random() * 0x7fffffff))];
+  // Both builds must drive the same load: one from before open-loop windows chose their
+  // own generator count would run two where this build runs one, so the count is pinned.
+  if (!rest.includes('--generators')) {
+    const rateAt = rest.indexOf('--rate');
+    const rate = rateAt === -1 ? null : Number(rest[rateAt + 1]);
+    const generators = generatorsFor({ generators: null, clients: Number.MAX_SAFE_INTEGER }, rate !== null && Number.isFinite(rate) && rate > 0 ? rate : null);
+    rest = [...rest, '--generators', String(generators)];
+  }
   return { otherRoot, rounds, jsonPath, benchArgs: rest };
 }
 

@@ -21,9 +21,6 @@ import type { Entry, EntryLoader, LogIndex, Snapshot, Term } from './types.js';
  */
 const typedArrayByteLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'byteLength')!.get as (this: Uint8Array) => number;
 
-/** Stand-ins kept for forgotten entries, one per term: more terms than this start the cache over. */
-const FORGOTTEN_TERMS_KEPT = 64;
-
 /** Result of matching an incoming AppendEntries' entries against the log. */
 export interface AppendOutcome {
   /** The first index whose entry was replaced or added; 0 if nothing changed. */
@@ -43,8 +40,12 @@ export class RaftLog {
    * #loader. Invariant: #forgottenIndex <= min(appliedIndex, persistedIndex).
    */
   #forgottenIndex: LogIndex = 0;
-  /** The stand-in of a forgotten entry, one per term (only its term is ever read). */
-  #forgottenOfTerm = new Map<Term, Entry>();
+  /**
+   * The stand-in of the last forgotten entries' term (only a stand-in's term is ever
+   * read). Terms never decrease along the log and forgetting only moves forward, so one
+   * is enough: an earlier term is never forgotten again.
+   */
+  #standIn: Entry = { index: 0, term: 0, data: null };
   readonly #loader: EntryLoader | null;
   /** The newest snapshot (what a leader sends to a follower behind #offset). Invariant: its index is #previousIndex. */
   #snapshot: Snapshot | null = null;
@@ -117,18 +118,12 @@ export class RaftLog {
     assert(index <= this.appliedIndex && index <= this.persistedIndex, () => `forgetting through ${index}: only entries applied (${this.appliedIndex}) and durable (${this.persistedIndex}) may be dropped from memory`);
     const last = Math.min(index, this.lastIndex());
     const entries = this.#entries;
-    let standIn: Entry | undefined;
     for (let at = Math.max(this.#forgottenIndex + 1, this.#offset); at <= last; at++) {
       const position = at - this.#offset;
       const term = entries[position]!.term;
-      if (standIn === undefined || standIn.term !== term) standIn = this.#forgottenOfTerm.get(term);
-      if (standIn === undefined) {
-        // Index 0 is no log position: a stand-in handed out by mistake fails every index check.
-        standIn = { index: 0, term, data: null };
-        if (this.#forgottenOfTerm.size > FORGOTTEN_TERMS_KEPT) this.#forgottenOfTerm.clear();
-        this.#forgottenOfTerm.set(term, standIn);
-      }
-      entries[position] = standIn;
+      // Index 0 is no log position: a stand-in handed out by mistake fails every index check.
+      if (this.#standIn.term !== term) this.#standIn = { index: 0, term, data: null };
+      entries[position] = this.#standIn;
     }
     if (last > this.#forgottenIndex) this.#forgottenIndex = last;
   }

@@ -11,10 +11,11 @@ import { StorageCorruptionError, StorageErrorCode } from '../lib/storage/errors.
 import { openFileStorage, truncateToSyncedPosition, walFiles } from '../lib/storage/file-storage.js';
 import { encodeBatchPayload, frame, segmentFileName } from '../lib/storage/record.js';
 import type { LogStorage, SyncedPosition } from '../lib/storage/types.js';
+import { eventually } from './helpers/cluster.js';
 
 function tempDir(t: ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'raftlab-wal-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }));
   return dir;
 }
 
@@ -150,7 +151,7 @@ test('a torn first record of a fresh segment (header and batch) recovers to the 
   }
 });
 
-test('a zero-filled tail (a file extended but never written) is cut off', (t) => {
+test('a zero-filled tail (a prepared segment\'s unused room) is kept, not cut, and written into', (t) => {
   const dir = tempDir(t);
   const storage = open(dir);
   storage.load();
@@ -160,10 +161,160 @@ test('a zero-filled tail (a file extended but never written) is cut off', (t) =>
   writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.alloc(4096)]));
   const reopened = open(dir);
   const { state, recovery } = reopened.load();
-  reopened.close();
   t.is(state.entries.length, 9);
-  t.is(recovery.truncatedBytes, 4096);
-  t.is(statSync(file).size, positions[3]!.offset);
+  t.is(recovery.truncatedBytes, 0);
+  t.is(recovery.truncatedFile, null);
+  t.is(statSync(file).size, positions[3]!.offset + 4096, 'the room stays');
+  t.deepEqual(reopened.syncedPosition(), { segment: 1, offset: positions[3]!.offset });
+  reopened.append(batch(10, 11, 2));
+  reopened.sync();
+  reopened.close();
+  t.is(statSync(file).size, positions[3]!.offset + 4096, 'the batch went into the room');
+  t.is(loadState(dir).entries.length, 11);
+});
+
+const SPARE = /^wal-spare-[0-9a-f]+\.tmp$/;
+
+function spareFiles(dir: string): string[] {
+  return readdirSync(dir).filter((name) => SPARE.test(name));
+}
+
+/** Appends and syncs 2-entry batches from `index` until the current segment is `segment`; returns the next index. */
+function writeUntilSegment(storage: LogStorage, index: number, segment: number): number {
+  while (storage.syncedPosition().segment < segment) {
+    storage.append(batch(index, index + 1, 1));
+    storage.sync();
+    index += 2;
+  }
+  return index;
+}
+
+test('a roll takes the segment prepared ahead: zero-filled to segmentBytes, written from its start, read back whole', async (t) => {
+  const dir = tempDir(t);
+  const segmentBytes = 4096;
+  const storage = open(dir, segmentBytes);
+  storage.load();
+  t.deepEqual(spareFiles(dir), [], 'nothing is prepared before half a segment is written');
+  // Half a segment written: the spare is being prepared, off this thread.
+  let index = 1;
+  while (storage.syncedPosition().offset < segmentBytes / 2) {
+    storage.append(batch(index, index + 1, 1));
+    storage.sync();
+    index += 2;
+  }
+  await eventually(() => storage.stats().sparesPrepared === 1, 10_000, 'the spare segment prepared');
+  const [spare] = spareFiles(dir);
+  t.truthy(spare);
+  const prepared = readFileSync(join(dir, spare!));
+  t.is(prepared.length, segmentBytes);
+  t.true(prepared.every((byte) => byte === 0), 'the spare holds zeros only');
+  index = writeUntilSegment(storage, index, 2);
+  t.is(storage.stats().sparesUsed, 1);
+  t.deepEqual(spareFiles(dir), [], 'the spare became segment 2');
+  const second = join(dir, segmentFileName(2));
+  t.is(statSync(second).size, segmentBytes, 'segment 2 is the prepared file, not a file grown by appends');
+  const written = storage.syncedPosition().offset;
+  t.true(written < segmentBytes);
+  storage.close();
+  // Recovery reads up to the zeros, reports nothing torn, and leaves the room.
+  const reopened = open(dir, segmentBytes);
+  const { state, recovery } = reopened.load();
+  t.is(state.entries.length, index - 1);
+  t.is(recovery.truncatedBytes, 0);
+  t.is(statSync(second).size, segmentBytes);
+  t.deepEqual(reopened.syncedPosition(), { segment: 2, offset: written });
+  reopened.append(batch(index, index + 1, 1));
+  reopened.sync();
+  reopened.close();
+  t.is(loadState(dir, segmentBytes).entries.length, index + 1);
+});
+
+test('a torn record in a prepared segment is cut off with the room after it', async (t) => {
+  const dir = tempDir(t);
+  const segmentBytes = 4096;
+  const storage = open(dir, segmentBytes);
+  storage.load();
+  let index = 1;
+  while (storage.syncedPosition().offset < segmentBytes / 2) {
+    storage.append(batch(index, index + 1, 1));
+    storage.sync();
+    index += 2;
+  }
+  await eventually(() => storage.stats().sparesPrepared === 1, 10_000, 'the spare segment prepared');
+  index = writeUntilSegment(storage, index, 2);
+  const before = storage.syncedPosition().offset;
+  const expected = plain(loadState(dir, segmentBytes));
+  storage.append(batch(index, index + 1, 1));
+  storage.sync();
+  const after = storage.syncedPosition().offset;
+  storage.close();
+  t.is(storage.stats().sparesUsed, 1);
+  // A crash tore the last record: its second half never reached the disk (zeros).
+  const file = join(dir, segmentFileName(2));
+  const bytes = readFileSync(file);
+  bytes.fill(0, before + Math.floor((after - before) / 2), after);
+  writeFileSync(file, bytes);
+  const reopened = open(dir, segmentBytes);
+  const { state, recovery } = reopened.load();
+  reopened.close();
+  t.deepEqual(plain(state), expected);
+  t.is(recovery.truncatedBytes, segmentBytes - before);
+  t.is(recovery.truncatedFile, file);
+  t.is(statSync(file).size, before);
+});
+
+test('a segment before the last that holds only zeros is corruption, not room', (t) => {
+  const dir = tempDir(t);
+  const segmentBytes = 512;
+  const storage = open(dir, segmentBytes);
+  storage.load();
+  writeUntilSegment(storage, 1, 3);
+  storage.close();
+  writeFileSync(join(dir, segmentFileName(2)), Buffer.alloc(segmentBytes));
+  assertCorrupt(t, dir, segmentFileName(2), 0, 'zeroed segment 2');
+});
+
+test('load removes a spare segment a crash left, and never reads it', (t) => {
+  const dir = tempDir(t);
+  const storage = open(dir);
+  storage.load();
+  writeBatches(storage, 2);
+  storage.close();
+  writeFileSync(join(dir, 'wal-spare-0123456789ab.tmp'), Buffer.from('half-filled spare with garbage in it'));
+  const expected = plain(loadState(dir));
+  const reopened = open(dir);
+  t.deepEqual(plain(reopened.load().state), expected);
+  t.deepEqual(spareFiles(dir), []);
+  reopened.close();
+});
+
+test('closing while a spare is being filled stops the fill and removes the file; preallocate false prepares none', async (t) => {
+  const dir = tempDir(t);
+  // 256 MiB segments: the spare starts once 1 MiB is written and takes long to fill.
+  const storage = openFileStorage(dir, { fsync: true, segmentBytes: 256 << 20 });
+  storage.load();
+  const data = new Uint8Array(64 * 1024).fill(7);
+  let index = 1;
+  for (let i = 0; i < 20; i++, index++) {
+    storage.append([{ index, term: 1, data }]);
+    storage.sync();
+  }
+  await eventually(() => spareFiles(dir).length === 1, 10_000, 'a spare being prepared');
+  storage.close();
+  await eventually(() => spareFiles(dir).length === 0, 10_000, 'the spare removed after close');
+  t.is(storage.stats().sparesPrepared, 0);
+
+  const other = tempDir(t);
+  const unprepared = openFileStorage(other, { fsync: true, preallocate: false, segmentBytes: 512 });
+  unprepared.load();
+  writeUntilSegment(unprepared, 1, 4);
+  const { walBytes, sparesUsed } = unprepared.stats();
+  unprepared.close();
+  t.is(sparesUsed, 0);
+  t.deepEqual(spareFiles(other), []);
+  let onDisk = 0;
+  for (const name of walFiles(other)) onDisk += statSync(join(other, name)).size;
+  t.is(onDisk, walBytes, 'every segment grew by appends: no room prepared');
 });
 
 test('a flipped bit anywhere in a middle record is refused with file and offset, and no file changes', (t) => {

@@ -145,6 +145,9 @@ export class MemoryStorage implements LogStorage {
       files: [],
       fsyncCount: this.fsyncCount,
       fsyncTotalMs: 0,
+      sparesPrepared: 0,
+      sparesUsed: 0,
+      spareErrors: 0,
       snapshotIndex: this.durableSnapshot?.index ?? 0,
       snapshotBytes: this.durableSnapshot?.data.byteLength ?? 0,
     };

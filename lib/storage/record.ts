@@ -146,6 +146,13 @@ export const SNAPSHOT_ASYNC_TEMP_SUFFIX = '.tmp';
  * crash in between leaves the file for load() to remove.
  */
 export const REDUNDANT_SEGMENT_SUFFIX = '.redundant';
+/**
+ * A segment file prepared ahead of its roll (zero-filled, so that writing into it later
+ * changes no file metadata) is `wal-spare-<nonce>.tmp` until the roll renames it. Recovery
+ * never reads such a name; load() removes one a crash left behind.
+ */
+export const SPARE_SEGMENT_PREFIX = 'wal-spare-';
+export const SPARE_SEGMENT_SUFFIX = '.tmp';
 export const SNAPSHOT_FORMAT_VERSION = 1;
 
 /** The snapshot file's bytes: one frame around [version, index, term, data]. */

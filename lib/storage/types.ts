@@ -38,6 +38,10 @@ export interface StorageStats {
   /** fdatasync calls on WAL segments since open. */
   readonly fsyncCount: number;
   readonly fsyncTotalMs: number;
+  /** Segments prepared ahead (FileStorageOptions.preallocate), rolls that took one, and preparations that failed. */
+  readonly sparesPrepared: number;
+  readonly sparesUsed: number;
+  readonly spareErrors: number;
   /** The durable snapshot's last index (0: none) and size of its data. */
   readonly snapshotIndex: number;
   readonly snapshotBytes: number;
@@ -127,6 +131,12 @@ export interface FileStorageOptions {
   readonly fsync: boolean;
   /** Roll to a new segment file once the current one would grow past this. Default 64 MiB. */
   readonly segmentBytes?: number | undefined;
+  /**
+   * Prepare each next segment ahead of its roll, zero-filled to segmentBytes and fsynced
+   * off the caller's thread, so that an fdatasync into it flushes data only: appending to
+   * a file also changes its size, which costs a journal commit on ext4. Default: fsync.
+   */
+  readonly preallocate?: boolean | undefined;
   /** Test aid: decode every record right after encoding it and compare. Default false. */
   readonly verifyWrites?: boolean | undefined;
 }

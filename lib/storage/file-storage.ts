@@ -530,6 +530,8 @@ class FileStorage implements LogStorage {
   private spareErrors = 0;
   /** What the segment closed last held (0: none closed since load). */
   private lastClosedSegmentBytes = 0;
+  /** A preparation failed in the current segment: the next is tried after the roll. */
+  private spareFailedInSegment = false;
 
   constructor(dir: string, options: FileStorageOptions) {
     const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
@@ -832,7 +834,7 @@ class FileStorage implements LogStorage {
    * spare for the roll after. Writes past a spare's size append, as without preparation.
    */
   private prepareSpareWhenDue(): void {
-    if (!this.preallocate || this.spare !== null || this.phase !== Phase.Open) return;
+    if (!this.preallocate || this.spare !== null || this.spareFailedInSegment || this.phase !== Phase.Open) return;
     if (this.segmentOffset < Math.min(SPARE_START_BYTES, this.segmentBytes / 2)) return;
     const bytes = Math.min(this.segmentBytes, Math.max(SPARE_MIN_BYTES, Math.ceil(this.lastClosedSegmentBytes * 1.25)));
     const spare: { readonly path: string; fd: number | null } = { path: join(this.dir, `${SPARE_SEGMENT_PREFIX}${randomBytes(6).toString('hex')}${SPARE_SEGMENT_SUFFIX}`), fd: null };
@@ -848,8 +850,11 @@ class FileStorage implements LogStorage {
         }
         if (fd === null) {
           // No room, or the directory is gone: rolls create empty segments, as without
-          // preparation, and the next roll tries again.
-          if (error !== null) this.spareErrors++;
+          // preparation, and a preparation is tried again after the next roll.
+          if (error !== null) {
+            this.spareErrors++;
+            this.spareFailedInSegment = true;
+          }
           this.spare = null;
           return;
         }
@@ -892,6 +897,7 @@ class FileStorage implements LogStorage {
     }
     this.closedSegments.push({ name: segmentFileName(this.segment), bytes: this.segmentOffset, maxIndex: this.segmentMaxIndex });
     this.lastClosedSegmentBytes = this.segmentOffset;
+    this.spareFailedInSegment = false;
     this.segmentMaxIndex = 0;
   }
 

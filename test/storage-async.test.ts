@@ -18,7 +18,7 @@ function syncAsync(storage: LogStorage): Promise<number> {
 
 test('file storage: syncAsync makes the batch durable, moves the synced position and counts one fdatasync', async (t) => {
   const dir = tempDir('raftlab-storage-async-');
-  t.teardown(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const storage = openFileStorage(dir, { fsync: true });
   storage.load();
   const before = storage.syncedPosition();
@@ -57,7 +57,7 @@ test('memory storage: syncAsync has sync semantics, reported asynchronously', as
 
 test('file storage: sync() and segment rolls while a syncAsync is in flight leave everything durable and every segment readable', async (t) => {
   const dir = tempDir('raftlab-storage-async-roll-');
-  t.teardown(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const storage = openFileStorage(dir, { fsync: true, segmentBytes: 256 });
   storage.load();
   storage.append(entries(1, 20, 1));

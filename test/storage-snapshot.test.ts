@@ -21,7 +21,7 @@ const SMALL_SEGMENT_BYTES = 256;
 
 function tempDir(t: ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'raftlab-snap-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5 }));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 

@@ -29,6 +29,7 @@ export function nodeStatus(id: number, overrides: Partial<NodeStatus> = {}): Nod
     appendEntriesSent: 0,
     entriesSent: 0,
     entriesReadBack: 0,
+    walSparesUsed: 0,
     ...overrides,
   };
 }

@@ -445,6 +445,7 @@ export class FakeCluster implements DashboardCluster {
       appendEntriesSent: 0,
       entriesSent: 0,
       entriesReadBack: 0,
+      walSparesUsed: 0,
     };
   }
 

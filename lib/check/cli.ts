@@ -6,6 +6,7 @@ import { HistoryError, parseHistory } from './history.js';
 import { defaultSearchBudget, type SearchBudget } from './linearizability.js';
 import { allNemesisKinds, checkDefaults, formatCheckSummary, runCheck, Workload, type CheckRunOptions, type NemesisKind } from './run.js';
 import { exitCodeOf, formatReport, verifyHistory, VerifyExitCode } from './verify.js';
+import { MIN_SEGMENT_BYTES } from '../storage/types.js';
 
 const verifyUsage = `usage: raftlab verify [--budget-ms MS] [--max-steps N] HISTORY.json
   exit 0 linearizable, 1 not linearizable, 2 unknown (search budget exceeded), 3 unreadable input
@@ -74,9 +75,10 @@ export async function runVerifyCli(argv: readonly string[]): Promise<number> {
 
 const checkUsage = `usage: raftlab check [--nodes ${checkDefaults.nodes}] [--duration ${checkDefaults.durationS}] [--clients ${checkDefaults.clients}] [--workload register|append]
                      [--nemesis ${allNemesisKinds.join(',')} | all | none] [--seed S] [--history FILE]
-                     [--tick-ms MS] [--timeout-ms MS] [--snapshot-entries N]
+                     [--tick-ms MS] [--timeout-ms MS] [--snapshot-entries N] [--segment-bytes B]
   --tick-ms MS     Raft tick of the cluster (slower timers widen the window a deposed leader has)
   --snapshot-entries N  each node compacts its log every N applied entries (small N: InstallSnapshot under faults)
+  --segment-bytes B     each node's WAL segment size, at least ${MIN_SEGMENT_BYTES} (small B: segments roll, into ones prepared ahead, under faults)
   --timeout-ms MS  deadline of one client call (default ${checkDefaults.operationTimeoutMs})
   runs a real cluster (fsync on) under concurrent clients and faults, records the history,
   checks it; exit 0 pass, 1 anomaly found, 2 unknown (search budget exceeded), 3 bad arguments`;
@@ -94,6 +96,7 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
   let tickMs: number | null = null;
   let operationTimeoutMs: number | null = null;
   let snapshotEntries: number | null = null;
+  let segmentBytes: number | null = null;
   const workloads: readonly string[] = Object.values(Workload);
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -107,6 +110,7 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
       case '--tick-ms':
       case '--timeout-ms':
       case '--snapshot-entries':
+      case '--segment-bytes':
       case '--seed': {
         const parsed = flag === '--seed' && value === '0' ? 0 : integer();
         if (typeof parsed === 'string') return { ok: false, reason: parsed };
@@ -116,6 +120,10 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
         else if (flag === '--tick-ms') tickMs = parsed;
         else if (flag === '--timeout-ms') operationTimeoutMs = parsed;
         else if (flag === '--snapshot-entries') snapshotEntries = parsed;
+        else if (flag === '--segment-bytes') {
+          if (parsed < MIN_SEGMENT_BYTES) return { ok: false, reason: `--segment-bytes must be at least ${MIN_SEGMENT_BYTES}, got ${parsed}` };
+          segmentBytes = parsed;
+        }
         else seed = parsed;
         break;
       }
@@ -156,6 +164,7 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
       ...(tickMs === null ? {} : { tickMs }),
       ...(operationTimeoutMs === null ? {} : { operationTimeoutMs }),
       ...(snapshotEntries === null ? {} : { snapshotEntries }),
+      ...(segmentBytes === null ? {} : { segmentBytes }),
     },
   };
 }

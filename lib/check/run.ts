@@ -65,6 +65,9 @@ export interface CheckRunOptions {
   readonly operationTimeoutMs?: number;
   /** Log compaction interval of every node (the cluster's default when absent). */
   readonly snapshotEntries?: number;
+  /** WAL segment size of every node (the cluster's default when absent): small segments
+   *  roll often, into segments prepared ahead, under the crashes and power losses. */
+  readonly segmentBytes?: number;
   /** Progress lines (nemesis actions, phases). */
   readonly log?: (line: string) => void;
 }
@@ -313,6 +316,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     seed: options.seed,
     ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
     ...(options.snapshotEntries === undefined ? {} : { snapshotEntries: options.snapshotEntries }),
+    ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
     ...(options.testOnly === undefined ? {} : { testOnly: options.testOnly }),
   });
   cluster.on('event', (event: ClusterEvent) => {

@@ -100,6 +100,7 @@ function initialStatus(id: NodeId): NodeStatus {
     appendEntriesSent: 0,
     entriesSent: 0,
     entriesReadBack: 0,
+    walSparesUsed: 0,
   };
 }
 

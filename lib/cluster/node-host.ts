@@ -880,6 +880,7 @@ export class NodeHost {
       appendEntriesSent: this.appendEntriesSent,
       entriesSent: this.entriesSent,
       entriesReadBack: this.entriesReadBack,
+      walSparesUsed: stats.sparesUsed,
     };
   }
 

@@ -56,6 +56,8 @@ export interface NodeStatus {
   readonly entriesSent: number;
   /** Entries read back from the WAL's in-memory copy for a follower that fell behind (Config.entryLoader). */
   readonly entriesReadBack: number;
+  /** WAL segment rolls that took a segment prepared ahead (FileStorageOptions.preallocate). */
+  readonly walSparesUsed: number;
 }
 
 export interface ClusterStatus {

@@ -106,33 +106,35 @@ function unlinkAsync(dir: string, paths: readonly string[], fsyncOn: boolean, do
   next(0);
 }
 
+/** Flags of the fd a spare segment is filled through: every write durable (O_DSYNC). */
+const SPARE_FILL_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DSYNC;
+
 /**
- * Creates `path` and fills it with `bytes` zeros off the caller's thread, stopping (and
- * deleting the file) as soon as `wanted()` says no. `done` gets an fd open for writing
- * at any position, or null when it stopped or failed.
+ * Fills the new file `path`, open as `fillFd` (SPARE_FILL_FLAGS), with `bytes` zeros off
+ * the caller's thread, stopping as soon as `wanted()` says no. Closes `fillFd` in every
+ * case (only here: an fd closed under a write in flight could be reused by another file
+ * before the write lands). `done` gets an fd open for writing at any position, or null
+ * when it stopped or failed, the file then deleted.
  */
-function fillSpareSegment(path: string, bytes: number, wanted: () => boolean, done: (fd: number | null, error: Error | null) => void): void {
+function fillSpareSegment(path: string, fillFd: number, bytes: number, wanted: () => boolean, done: (fd: number | null, error: Error | null) => void): void {
   const giveUp = (error: Error | null): void => unlink(path, () => done(null, error));
-  open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DSYNC, 0o644, (openError, fillFd) => {
-    if (openError !== null) return done(null, ioError(`cannot create spare WAL segment ${path}`, openError));
-    const fillFrom = (position: number): void => {
-      if (!wanted()) return close(fillFd, () => giveUp(null));
-      if (position >= bytes) return close(fillFd, reopen);
-      const length = Math.min(ZEROS.length, bytes - position);
-      write(fillFd, ZEROS, 0, length, position, (error, written) => {
-        if (error !== null) return close(fillFd, () => giveUp(ioError(`cannot fill spare WAL segment ${path}`, error)));
-        fillFrom(position + written);
-      });
-    };
-    // Every block is written and durable, size included (O_DSYNC): writes into the file
-    // from now on change no metadata, so an fdatasync on it need not commit the journal.
-    const reopen = (closeError: Error | null): void => {
-      if (closeError !== null) return giveUp(ioError(`cannot close spare WAL segment ${path}`, closeError));
-      if (!wanted()) return giveUp(null);
-      open(path, 'r+', (error, fd) => (error !== null ? giveUp(ioError(`cannot open spare WAL segment ${path}`, error)) : done(fd, null)));
-    };
-    fillFrom(0);
-  });
+  const fillFrom = (position: number): void => {
+    if (!wanted()) return close(fillFd, () => giveUp(null));
+    if (position >= bytes) return close(fillFd, reopen);
+    const length = Math.min(ZEROS.length, bytes - position);
+    write(fillFd, ZEROS, 0, length, position, (error, written) => {
+      if (error !== null) return close(fillFd, () => giveUp(ioError(`cannot fill spare WAL segment ${path}`, error)));
+      fillFrom(position + written);
+    });
+  };
+  // Every block is written and durable, size included (O_DSYNC): writes into the file
+  // from now on change no metadata, so an fdatasync on it need not commit the journal.
+  const reopen = (closeError: Error | null): void => {
+    if (closeError !== null) return giveUp(ioError(`cannot close spare WAL segment ${path}`, closeError));
+    if (!wanted()) return giveUp(null);
+    open(path, 'r+', (error, fd) => (error !== null ? giveUp(ioError(`cannot open spare WAL segment ${path}`, error)) : done(fd, null)));
+  };
+  fillFrom(0);
 }
 
 /** Where the run of zero bytes that ends `buffer` starts (buffer.length: it ends in a non-zero byte). */
@@ -777,10 +779,15 @@ class FileStorage implements LogStorage {
     this.pending.clear();
     const spare = this.spare;
     this.spare = null;
-    if (spare !== null && spare.fd !== null) {
-      // Prepared and never used. One still being filled stops by itself (phase Closed).
-      closeSync(spare.fd);
-      unlink(spare.path, () => {});
+    if (spare !== null) {
+      // Gone before close() returns, so nothing is left for whoever removes the directory
+      // next. One still being filled stops at its next step (phase Closed) and closes its fd.
+      if (spare.fd !== null) closeSync(spare.fd);
+      try {
+        unlinkSync(spare.path);
+      } catch {
+        // Its fill gave up and deleted it already.
+      }
     }
     if (this.fd !== null) {
       const fd = this.fd;
@@ -838,9 +845,20 @@ class FileStorage implements LogStorage {
     if (this.segmentOffset < Math.min(SPARE_START_BYTES, this.segmentBytes / 2)) return;
     const bytes = Math.min(this.segmentBytes, Math.max(SPARE_MIN_BYTES, Math.ceil(this.lastClosedSegmentBytes * 1.25)));
     const spare: { readonly path: string; fd: number | null } = { path: join(this.dir, `${SPARE_SEGMENT_PREFIX}${randomBytes(6).toString('hex')}${SPARE_SEGMENT_SUFFIX}`), fd: null };
+    // Created here, on the caller's thread (one system call), so that close() knows the
+    // file exists and can delete it: created on the pool, it could appear after close().
+    let fillFd: number;
+    try {
+      fillFd = openSync(spare.path, SPARE_FILL_FLAGS, 0o644);
+    } catch {
+      this.spareErrors++;
+      this.spareFailedInSegment = true;
+      return;
+    }
     this.spare = spare;
     fillSpareSegment(
       spare.path,
+      fillFd,
       bytes,
       () => this.spare === spare && this.phase === Phase.Open,
       (fd, error) => {

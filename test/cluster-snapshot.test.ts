@@ -182,3 +182,16 @@ test.serial('nodes compact at staggered points in each period, so their snapshot
   });
   t.is(new Set(indexes).size, 3, `snapshot indexes ${indexes.join(', ')}`);
 });
+
+test.serial('with preallocate false the nodes roll into segments they create, none prepared ahead', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3, segmentBytes: 1024, preallocate: false });
+  const kv = cluster.client({ timeoutMs: 10_000 });
+  await cluster.waitForLeader(10_000);
+  const expected = await writeMany(kv, 200);
+  const statuses = await eventually(() => {
+    const nodes = cluster.status().nodes;
+    return nodes.every((status) => status.walFiles.length >= 4) ? nodes : null;
+  }, 10_000, 'every node to roll its WAL a few times');
+  for (const status of statuses) t.is(status.walSparesUsed, 0, `node ${status.id} rolled ${status.walFiles.length - 1} times`);
+  t.deepEqual(await readAll(kv, expected), new Map(expected));
+});

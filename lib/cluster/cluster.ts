@@ -36,6 +36,12 @@ export interface ClusterOptions {
   readonly maxValueBytes?: number;
   readonly segmentBytes?: number;
   /**
+   * Prepare each node's next WAL segment ahead, zero-filled, so an fdatasync into it
+   * writes data only (default: fsync). On a journal-less disk it costs CPU the cluster
+   * may not have (README, "What each optimisation gained").
+   */
+  readonly preallocate?: boolean;
+  /**
    * Each node compacts its log into a snapshot of its state machine every this many
    * applied entries (§7); a follower too far behind then catches up by InstallSnapshot.
    * Default 100,000 (etcd's default snapshot count): a snapshot serializes the whole
@@ -159,6 +165,7 @@ export class Cluster extends EventEmitter {
         seed: options.seed ?? Math.floor(Math.random() * 0x7fffffff),
         maxValueBytes: options.maxValueBytes ?? 1 << 20,
         segmentBytes: options.segmentBytes ?? 64 << 20,
+        preallocate: options.preallocate ?? options.fsync ?? true,
         snapshotEntries: options.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES,
         startTimeoutMs: options.startTimeoutMs ?? 30_000,
         testOnly: options.testOnly ?? {},
@@ -204,6 +211,7 @@ export class Cluster extends EventEmitter {
       seed: (this.options.seed * 31 + id * 7919 + this.spawnCount++ * 104_729) | 0,
       maxValueBytes: this.options.maxValueBytes,
       segmentBytes: this.options.segmentBytes,
+      preallocate: this.options.preallocate,
       snapshotEntries: this.options.snapshotEntries,
       statusIntervalMs: STATUS_INTERVAL_MS,
       syncedPosition: slot.syncedPosition,

@@ -202,7 +202,7 @@ export class NodeHost {
     const members = [...new Set([...data.peers, data.id])].sort((a, b) => a - b);
     this.compactionPhase = Math.floor((data.snapshotEntries * members.indexOf(data.id)) / members.length);
     this.syncedPosition = new Int32Array(data.syncedPosition);
-    this.storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes });
+    this.storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes, preallocate: data.preallocate });
     const { state, recovery } = this.storage.load();
     this.hardState = state.hardState;
     this.publishSyncedPosition();

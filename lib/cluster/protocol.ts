@@ -453,6 +453,7 @@ export interface NodeWorkerData {
   readonly seed: number;
   readonly maxValueBytes: number;
   readonly segmentBytes: number;
+  readonly preallocate: boolean;
   /** Compact the log into a snapshot every this many applied entries (§7). */
   readonly snapshotEntries: number;
   readonly statusIntervalMs: number;

@@ -189,13 +189,8 @@ function writeUntilSegment(storage: LogStorage, index: number, segment: number):
   return index;
 }
 
-test('a roll takes the segment prepared ahead: zero-filled to segmentBytes, written from its start, read back whole', async (t) => {
-  const dir = tempDir(t);
-  const segmentBytes = 4096;
-  const storage = open(dir, segmentBytes);
-  storage.load();
-  t.deepEqual(spareFiles(dir), [], 'nothing is prepared before half a segment is written');
-  // Half a segment written: the spare is being prepared, off this thread.
+/** Writes 2-entry batches from index 1 until half of segment 1 is written, which starts the spare's preparation off this thread, and waits for it. Returns the next index. */
+async function writeHalfASegmentAndWaitForTheSpare(storage: LogStorage, segmentBytes: number): Promise<number> {
   let index = 1;
   while (storage.syncedPosition().offset < segmentBytes / 2) {
     storage.append(batch(index, index + 1, 1));
@@ -203,6 +198,16 @@ test('a roll takes the segment prepared ahead: zero-filled to segmentBytes, writ
     index += 2;
   }
   await eventually(() => storage.stats().sparesPrepared === 1, 10_000, 'the spare segment prepared');
+  return index;
+}
+
+test('a roll takes the segment prepared ahead: zero-filled to segmentBytes, written from its start, read back whole', async (t) => {
+  const dir = tempDir(t);
+  const segmentBytes = 4096;
+  const storage = open(dir, segmentBytes);
+  storage.load();
+  t.deepEqual(spareFiles(dir), [], 'nothing is prepared before half a segment is written');
+  let index = await writeHalfASegmentAndWaitForTheSpare(storage, segmentBytes);
   const [spare] = spareFiles(dir);
   t.truthy(spare);
   const prepared = readFileSync(join(dir, spare!));
@@ -234,13 +239,7 @@ test('a torn record in a prepared segment is cut off with the room after it', as
   const segmentBytes = 4096;
   const storage = open(dir, segmentBytes);
   storage.load();
-  let index = 1;
-  while (storage.syncedPosition().offset < segmentBytes / 2) {
-    storage.append(batch(index, index + 1, 1));
-    storage.sync();
-    index += 2;
-  }
-  await eventually(() => storage.stats().sparesPrepared === 1, 10_000, 'the spare segment prepared');
+  let index = await writeHalfASegmentAndWaitForTheSpare(storage, segmentBytes);
   index = writeUntilSegment(storage, index, 2);
   const before = storage.syncedPosition().offset;
   const expected = plain(loadState(dir, segmentBytes));

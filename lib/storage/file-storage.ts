@@ -149,6 +149,12 @@ function zeroTailStart(buffer: Buffer): number {
   return end;
 }
 
+/** A segment being prepared for the next roll: its fd is null while it is filled. */
+interface SpareSegment {
+  readonly path: string;
+  fd: number | null;
+}
+
 interface SegmentScan {
   readonly sequence: number;
   readonly path: string;
@@ -524,8 +530,8 @@ class FileStorage implements LogStorage {
   private fsyncTotalMs = 0;
   /** What the WAL holds after the snapshot, as the payloads written: entries() reads it. */
   private readonly written = new WrittenLog();
-  /** The segment being prepared for the next roll (fd null while it is filled), or null. */
-  private spare: { readonly path: string; fd: number | null } | null = null;
+  /** The segment being prepared for the next roll, or null. */
+  private spare: SpareSegment | null = null;
   /** Spare segments prepared, rolls that took one, and spare segments that could not be prepared. */
   private sparesPrepared = 0;
   private sparesUsed = 0;
@@ -844,7 +850,7 @@ class FileStorage implements LogStorage {
     if (!this.preallocate || this.spare !== null || this.spareFailedInSegment || this.phase !== Phase.Open) return;
     if (this.segmentOffset < Math.min(SPARE_START_BYTES, this.segmentBytes / 2)) return;
     const bytes = Math.min(this.segmentBytes, Math.max(SPARE_MIN_BYTES, Math.ceil(this.lastClosedSegmentBytes * 1.25)));
-    const spare: { readonly path: string; fd: number | null } = { path: join(this.dir, `${SPARE_SEGMENT_PREFIX}${randomBytes(6).toString('hex')}${SPARE_SEGMENT_SUFFIX}`), fd: null };
+    const spare: SpareSegment = { path: join(this.dir, `${SPARE_SEGMENT_PREFIX}${randomBytes(6).toString('hex')}${SPARE_SEGMENT_SUFFIX}`), fd: null };
     // Created here, on the caller's thread (one system call), so that close() knows the
     // file exists and can delete it: created on the pool, it could appear after close().
     let fillFd: number;

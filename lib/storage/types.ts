@@ -132,9 +132,10 @@ export interface FileStorageOptions {
   /** Roll to a new segment file once the current one would grow past this. Default 64 MiB. */
   readonly segmentBytes?: number | undefined;
   /**
-   * Prepare each next segment ahead of its roll, zero-filled to segmentBytes and fsynced
-   * off the caller's thread, so that an fdatasync into it flushes data only: appending to
-   * a file also changes its size, which costs a journal commit on ext4. Default: fsync.
+   * Prepare each next segment ahead of its roll, zero-filled (a quarter above what the
+   * previous segment held, at most segmentBytes) and made durable off the caller's thread,
+   * so that an fdatasync into it flushes data only: appending to a file also changes its
+   * size, which costs an inode write, and a journal commit on a journaled ext4. Default: fsync.
    */
   readonly preallocate?: boolean | undefined;
   /** Test aid: decode every record right after encoding it and compare. Default false. */

@@ -13,7 +13,15 @@ import type { Entry, HardState, RestoredState, Snapshot } from '../lib/raft/type
 import { SnapshotCorruptionError, StorageCorruptionError, StorageErrorCode } from '../lib/storage/errors.js';
 import { openFileStorage, walFiles } from '../lib/storage/file-storage.js';
 import { MemoryStorage } from '../lib/storage/memory-storage.js';
-import { REDUNDANT_SEGMENT_SUFFIX, SNAPSHOT_ASYNC_TEMP_PREFIX, SNAPSHOT_FILE_NAME, SNAPSHOT_TEMP_FILE_NAME } from '../lib/storage/record.js';
+import {
+  REDUNDANT_SEGMENT_SUFFIX,
+  SNAPSHOT_ASYNC_TEMP_PREFIX,
+  SNAPSHOT_FILE_NAME,
+  SNAPSHOT_TEMP_FILE_NAME,
+  decodeSnapshotFile,
+  encodeSnapshotFile,
+  encodeSnapshotFileHead,
+} from '../lib/storage/record.js';
 import type { LogStorage } from '../lib/storage/types.js';
 import { createPrng, testSeed } from './helpers/seed.js';
 
@@ -277,6 +285,41 @@ test('FileStorage: segments holding nothing after the snapshot are deleted, the 
   const state = loadFile(dir);
   t.is(state.snapshot?.index, 250);
   t.deepEqual(indexes(state), entries(251, 300, 1).map((entry) => entry.index));
+});
+
+test('encodeSnapshotFileHead: head then data is encodeSnapshotFile, byte for byte, at every msgpack bin size', (t) => {
+  const seed = testSeed('SNAPSHOT_HEAD_SEED');
+  const random = createPrng(seed);
+  // 0: empty; 255/256 and 65535/65536: the bin8 -> bin16 -> bin32 edges; 1.5 MB: a real snapshot.
+  for (const size of [0, 1, 255, 256, 65_535, 65_536, 1_500_000]) {
+    const data = new Uint8Array(size);
+    for (let i = 0; i < size; i += 97) data[i] = Math.floor(random() * 256);
+    for (const [index, term] of [[1, 1], [250, 3], [2 ** 40, 2 ** 33]] as const) {
+      const whole = encodeSnapshotFile(index, term, data);
+      const head = encodeSnapshotFileHead(index, term, data);
+      t.true(Buffer.concat([head, data]).equals(whole), `seed ${seed} (SNAPSHOT_HEAD_SEED): ${size} bytes at ${index}@t${term}`);
+      const decoded = decodeSnapshotFile(Buffer.concat([head, data]));
+      t.true(decoded.ok && decoded.index === index && decoded.term === term && Buffer.from(decoded.data).equals(data), `decodes: ${size} bytes`);
+    }
+  }
+});
+
+test('FileStorage: saveSnapshotAsync writes the file encodeSnapshotFile describes, and a large one loads back whole', async (t) => {
+  const dir = tempDir(t);
+  let storage = openFile(dir);
+  storage.load();
+  fill(storage, 1, 60, 1);
+  const data = new Uint8Array(300_000);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff;
+  t.true(await saveAsync(storage, { index: 50, term: 1, data }));
+  t.true(readFileSync(join(dir, SNAPSHOT_FILE_NAME)).equals(encodeSnapshotFile(50, 1, data)), 'the file is the one frame around [version, index, term, data]');
+  storage.close();
+  storage = openFile(dir);
+  const { state } = storage.load();
+  t.is(state.snapshot?.index, 50);
+  t.true(Buffer.from(state.snapshot!.data).equals(data), 'the snapshot loads back byte for byte');
+  t.deepEqual(indexes(state), entries(51, 60, 1).map((entry) => entry.index));
+  storage.close();
 });
 
 test('FileStorage: saveSnapshotAsync deletes the segments it made redundant off the caller\'s thread; by done they are gone, and only they', async (t) => {

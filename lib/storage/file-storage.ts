@@ -26,6 +26,7 @@ import {
   encodeBatchPayload,
   encodeSegmentHeaderPayload,
   encodeSnapshotFile,
+  encodeSnapshotFileHead,
   encodeSnapshotRecordPayload,
   readFrame,
   segmentFileName,
@@ -242,15 +243,22 @@ function removeStrayFiles(dir: string): void {
  * the file went in.
  */
 function writeSnapshotFileAsync(dir: string, snapshot: Snapshot, fsyncOn: boolean, beforeRename: () => boolean, done: (error: Error | null, renamed: boolean) => void): void {
-  const bytes = encodeSnapshotFile(snapshot.index, snapshot.term, snapshot.data);
+  // The head, then the state machine's bytes as they are: nothing large is copied here.
+  const head = encodeSnapshotFileHead(snapshot.index, snapshot.term, snapshot.data);
+  const parts = [head, snapshot.data];
+  const fileBytes = head.byteLength + snapshot.data.byteLength;
   const temporary = join(dir, `${SNAPSHOT_ASYNC_TEMP_PREFIX}${randomBytes(6).toString('hex')}${SNAPSHOT_ASYNC_TEMP_SUFFIX}`);
   const fail = (error: unknown): void => done(ioError(`cannot write snapshot ${join(dir, SNAPSHOT_FILE_NAME)}`, error), false);
   open(temporary, 'w', (openError, fd) => {
     if (openError !== null) return fail(openError);
     const closeAndFail = (error: unknown): void => close(fd, () => fail(error));
     const writeFrom = (offset: number): void => {
-      if (offset === bytes.length) return fsyncOn ? fsync(fd, (error) => (error !== null ? closeAndFail(error) : closeThenRename())) : closeThenRename();
-      write(fd, bytes, offset, bytes.length - offset, offset, (error, written) => (error !== null ? closeAndFail(error) : writeFrom(offset + written)));
+      if (offset === fileBytes) return fsyncOn ? fsync(fd, (error) => (error !== null ? closeAndFail(error) : closeThenRename())) : closeThenRename();
+      // The part that holds file offset `offset`, from there on (a short write resumes mid-part).
+      const part = offset < head.byteLength ? 0 : 1;
+      const from = part === 0 ? offset : offset - head.byteLength;
+      const bytes = parts[part]!;
+      write(fd, bytes, from, bytes.byteLength - from, offset, (error, written) => (error !== null ? closeAndFail(error) : writeFrom(offset + written)));
     };
     const closeThenRename = (): void =>
       close(fd, (closeError) => {

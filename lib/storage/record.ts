@@ -85,6 +85,11 @@ export function walFiles(dir: string): string[] {
 // into the frame before the next pack(). Plain arrays, no record extension, so the
 // format does not depend on msgpackr's structure cache.
 const encoder = new Packr({ useRecords: false });
+const MSGPACK_FIXARRAY_3 = 0x93;
+const MSGPACK_FIXARRAY_4 = 0x94;
+const MSGPACK_BIN8 = 0xc4;
+const MSGPACK_BIN16 = 0xc5;
+const MSGPACK_BIN32 = 0xc6;
 // Decoded entry data are views into the segment file's buffer (no copy per entry: that
 // halves recovery time). The segment buffers stay alive as long as the entries do,
 // which costs what the log costs anyway. Such views must never be transferred.
@@ -158,6 +163,41 @@ export const SNAPSHOT_FORMAT_VERSION = 1;
 /** The snapshot file's bytes: one frame around [version, index, term, data]. */
 export function encodeSnapshotFile(index: number, term: number, data: Uint8Array): Buffer {
   return frame(encoder.pack([SNAPSHOT_FORMAT_VERSION, index, term, data]));
+}
+
+/**
+ * encodeSnapshotFile's bytes as a head (the frame header and the payload up to the data's
+ * first byte) followed by `data` itself, so that the file is written without copying the
+ * state machine (packing and framing a 1.4 MB snapshot copied it twice and held a node's
+ * thread 1-3 ms at each compaction under load). The frame's CRC chains over the two parts.
+ */
+export function encodeSnapshotFileHead(index: number, term: number, data: Uint8Array): Buffer {
+  const fields = encoder.pack([SNAPSHOT_FORMAT_VERSION, index, term]);
+  invariant(fields[0] === MSGPACK_FIXARRAY_3, () => 'snapshot head: the fields did not pack as a 3-element array');
+  const length = data.byteLength;
+  const binHeader = length <= 0xff ? 2 : length <= 0xffff ? 3 : 5;
+  const prefix = Buffer.allocUnsafe(fields.byteLength + binHeader);
+  prefix.set(fields, 0);
+  // One more element, the data: a 4-element array holding a bin of `length` bytes.
+  prefix[0] = MSGPACK_FIXARRAY_4;
+  const at = fields.byteLength;
+  if (binHeader === 2) {
+    prefix[at] = MSGPACK_BIN8;
+    prefix[at + 1] = length;
+  } else if (binHeader === 3) {
+    prefix[at] = MSGPACK_BIN16;
+    prefix.writeUInt16BE(length, at + 1);
+  } else {
+    prefix[at] = MSGPACK_BIN32;
+    prefix.writeUInt32BE(length, at + 1);
+  }
+  const payloadLength = prefix.byteLength + length;
+  invariant(payloadLength <= MAX_RECORD_PAYLOAD_BYTES, () => `snapshot of ${length} bytes does not fit a frame`);
+  const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES + prefix.byteLength);
+  head.writeUInt32LE(payloadLength, 0);
+  head.writeUInt32LE(crc32(data, crc32(prefix)), 4);
+  head.set(prefix, FRAME_HEADER_BYTES);
+  return head;
 }
 
 export type SnapshotFileDecode =

@@ -32,6 +32,7 @@ import type { Reply } from '../cluster/protocol.js';
 import type { JsonValue } from '../cluster/types.js';
 import type { NodeId } from '../raft/types.js';
 import type { MsgpackWriter } from '../transport/msgpack-writer.js';
+import { RidTable } from './rid-table.js';
 
 export const LEAN_CLIENT_LIMITS = {
   /** How often outstanding requests are checked against their deadline. */
@@ -114,7 +115,7 @@ export class LeanClient {
   private readonly slotKey: string[] = [];
   private readonly freeSlots: number[] = [];
   /** The slot of each rid sent and not yet answered. */
-  private readonly slotOfRid = new Map<number, number>();
+  private readonly slotOfRid = new RidTable();
   private nextRid = 1;
   /** performance.now() at the last batch of replies or sweep: deadlines are set from it. */
   private clock = performance.now();
@@ -339,7 +340,7 @@ export class LeanClient {
   private failNode(node: NodeId): void {
     this.ports.delete(node);
     this.clock = performance.now();
-    for (const [rid, slot] of this.slotOfRid) {
+    for (const [rid, slot] of this.slotOfRid.entries()) {
       if (this.slotNode[slot] !== node) continue;
       this.slotOfRid.delete(rid);
       this.finish(slot, { code: Failure.ConnectionLost, indeterminate: this.mayHaveApplied(slot) });
@@ -349,7 +350,7 @@ export class LeanClient {
   private expire(): void {
     const now = performance.now();
     this.clock = now;
-    for (const [rid, slot] of this.slotOfRid) {
+    for (const [rid, slot] of this.slotOfRid.entries()) {
       if (now <= this.slotDeadline[slot]!) continue;
       this.slotOfRid.delete(rid);
       // A write sent and unanswered may sit in a leader's log; a read changed nothing.
@@ -361,7 +362,7 @@ export class LeanClient {
     this.closed = true;
     this.clock = performance.now();
     clearInterval(this.sweep);
-    for (const [rid, slot] of this.slotOfRid) {
+    for (const [rid, slot] of this.slotOfRid.entries()) {
       this.slotOfRid.delete(rid);
       this.finish(slot, { code: Failure.Closed, indeterminate: this.mayHaveApplied(slot) });
     }

@@ -95,4 +95,6 @@ test('RidTable: answers as a Map does under random completion order and straggle
   }
   t.is(table.size, model.size, `seed ${seed} (RID_TABLE_SEED)`);
   t.deepEqual(table.entries(), [...model.entries()].sort((a, b) => a[0] - b[0]), `seed ${seed} (RID_TABLE_SEED)`);
+  const even = (_rid: number, slot: number): boolean => slot % 2 === 0;
+  t.deepEqual(table.select(even), [...model.entries()].filter(([rid, slot]) => even(rid, slot)).sort((a, b) => a[0] - b[0]), `seed ${seed} (RID_TABLE_SEED): select`);
 });

@@ -350,8 +350,7 @@ export class LeanClient {
   private expire(): void {
     const now = performance.now();
     this.clock = now;
-    for (const [rid, slot] of this.slotOfRid.entries()) {
-      if (now <= this.slotDeadline[slot]!) continue;
+    for (const [rid, slot] of this.slotOfRid.select((_rid, slot) => now > this.slotDeadline[slot]!)) {
       this.slotOfRid.delete(rid);
       // A write sent and unanswered may sit in a leader's log; a read changed nothing.
       this.finish(slot, { code: Failure.Timeout, indeterminate: this.mayHaveApplied(slot) });

@@ -2,7 +2,8 @@
 // order (1, 2, 3, ...), so a ring indexed by a rid's low bits holds them without hashing,
 // and in the steady state without allocating: the ring doubles only when a new rid would
 // land on a rid still in flight (one older than the ring's span), so it grows to the span
-// of rids in flight at once and stays there.
+// of rids in flight at once and stays there. That span is bounded by the rids sent within
+// one request timeout: the client's sweep ends every request older than that.
 //
 // It replaced a Map<number, number>. A Map with a set and a delete per request rebuilds
 // its table every few thousand requests; at 270,000 writes/s those tables outlived
@@ -61,12 +62,21 @@ export class RidTable {
 
   /** [rid, slot] of every rid held, oldest (lowest rid) first: a copy, so the caller may delete as it goes. */
   entries(): [number, number][] {
-    const held: [number, number][] = [];
+    return this.select(() => true);
+  }
+
+  /**
+   * [rid, slot] of the rids held for which `wanted` is true, oldest first: a copy, as
+   * entries(). Only those are allocated for, so a periodic sweep that usually finds
+   * nothing (the client's timeouts) costs a scan of the ring and nothing more.
+   */
+  select(wanted: (rid: number, slot: number) => boolean): [number, number][] {
+    const selected: [number, number][] = [];
     for (let place = 0; place < this.#rids.length; place++) {
       const rid = this.#rids[place]!;
-      if (rid !== 0) held.push([rid, this.#slots[place]!]);
+      if (rid !== 0 && wanted(rid, this.#slots[place]!)) selected.push([rid, this.#slots[place]!]);
     }
-    return held.sort((a, b) => a[0] - b[0]);
+    return selected.length > 1 ? selected.sort((a, b) => a[0] - b[0]) : selected;
   }
 
   #place(rid: number): number {

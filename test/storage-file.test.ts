@@ -338,6 +338,33 @@ test('a flipped bit anywhere in a middle record is refused with file and offset,
   t.is(loadState(dir).entries.length, 15);
 });
 
+test('entries() reads what it wrote back from the segments; a record changed on disk since is corruption, with file and offset', (t) => {
+  const dir = tempDir(t);
+  const storage = open(dir);
+  t.teardown(() => storage.close());
+  storage.load();
+  writeBatches(storage, 4);
+  storage.append(batch(13, 20, 2));
+  storage.sync();
+  t.deepEqual(
+    storage.entries(2, 9).map((e) => [e.index, e.term, Buffer.from(e.data!).toString()]),
+    batch(2, 9, 1).map((e) => [e.index, e.term, Buffer.from(e.data!).toString()]),
+    'read back across records',
+  );
+  // Flip one byte of the last record's payload: what the storage wrote no longer reads back.
+  const path = join(dir, segmentFileName(1));
+  const bytes = readFileSync(path);
+  const at = bytes.indexOf(Buffer.from('value 17 of term 2'));
+  t.true(at > 0, 'the record is in the segment');
+  bytes[at + 6] = bytes[at + 6]! ^ 0x01;
+  writeFileSync(path, bytes);
+  const error = t.throws(() => storage.entries(16, 18), { instanceOf: StorageCorruptionError });
+  t.is(error?.code, StorageErrorCode.Corrupt);
+  t.is(error?.file, path);
+  t.regex(error?.message ?? '', /crc/);
+  t.deepEqual(storage.entries(1, 3).map((e) => e.index), [1, 2, 3], 'the records before it still read back');
+});
+
 test('a flipped bit in an earlier segment is refused, even in that segment\'s last record', (t) => {
   const dir = tempDir(t);
   const segmentBytes = 512;

@@ -3,7 +3,7 @@
 // refuses anything else that is wrong.
 
 import { randomBytes } from 'node:crypto';
-import { close, closeSync, constants, fdatasync, fdatasyncSync, fstatSync, fsync, ftruncateSync, fsyncSync, linkSync, mkdirSync, open, openSync, readFileSync, readdirSync, renameSync, statSync, unlink, unlinkSync, write, writeSync } from 'node:fs';
+import { close, closeSync, constants, fdatasync, fdatasyncSync, fstatSync, fsync, ftruncateSync, fsyncSync, linkSync, mkdirSync, open, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, unlink, unlinkSync, write, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Entry, HardState, RestoredState, Snapshot } from '../raft/types.js';
@@ -35,7 +35,7 @@ import {
   writeFrame,
 } from './record.js';
 import type { FileStorageOptions, LogStorage, RecoveryReport, StorageStats, SyncedPosition } from './types.js';
-import { WrittenLog } from './written-log.js';
+import { WrittenLog, type RecordPlace } from './written-log.js';
 import { DEFAULT_SEGMENT_BYTES, MAX_RECORD_PAYLOAD_BYTES, MIN_SEGMENT_BYTES } from './types.js';
 
 export { walFiles } from './record.js';
@@ -536,8 +536,8 @@ class FileStorage implements LogStorage {
   /** Segments rolled over while a syncAsync's fdatasync may still be using their fd. */
   private fdsClosingAfterSync: number[] = [];
   private fsyncTotalMs = 0;
-  /** What the WAL holds after the snapshot, as the payloads written: entries() reads it. */
-  private readonly written = new WrittenLog();
+  /** What the WAL holds after the snapshot, as the places of the records written: entries() reads it. */
+  private readonly written = new WrittenLog((place) => this.readRecord(place));
   /** The segment being prepared for the next roll, or null. */
   private spare: SpareSegment | null = null;
   /** Spare segments prepared, rolls that took one, and spare segments that could not be prepared. */
@@ -727,18 +727,12 @@ class FileStorage implements LogStorage {
     const roll = this.segmentOffset > 0 && this.segmentOffset + batchFrameBytes > this.segmentBytes;
     const sequence = roll ? this.segment + 1 : this.segment;
     const needsHeader = roll || this.segmentOffset === 0;
-    // The batch payload is a view into the encoder's buffer: a copy is kept (entries()
-    // reads it) and written, since the segment header below is encoded into that buffer too.
-    const kept = this.pending.entries.length > 0 ? new Uint8Array(payload) : null;
     this.ensureWriteBuffer(batchFrameBytes + (needsHeader ? SEGMENT_HEADER_FRAME_MAX_BYTES : 0));
-    let length = 0;
-    if (needsHeader) {
-      const batchCopy = kept ?? Buffer.from(payload);
-      length += writeFrame(this.writeBuffer, 0, encodeSegmentHeaderPayload(sequence));
-      length += writeFrame(this.writeBuffer, length, batchCopy);
-    } else {
-      length += writeFrame(this.writeBuffer, 0, payload);
-    }
+    // The batch payload is a view into the encoder's buffer, and a segment header is
+    // encoded into that buffer too: with a header, the batch goes to a copy first.
+    const batch = needsHeader ? Buffer.from(payload) : payload;
+    const batchFrameAt = needsHeader ? writeFrame(this.writeBuffer, 0, encodeSegmentHeaderPayload(sequence)) : 0;
+    const length = batchFrameAt + writeFrame(this.writeBuffer, batchFrameAt, batch);
     if (this.verifyWrites) this.verifyFrames(this.writeBuffer.subarray(0, length), needsHeader ? sequence : null);
 
     try {
@@ -749,10 +743,11 @@ class FileStorage implements LogStorage {
       while (written < length) {
         written += writeSync(fd, this.writeBuffer, written, length - written, this.segmentOffset + written);
       }
+      const place: RecordPlace = { segment: this.segment, offset: this.segmentOffset + batchFrameAt, bytes: batchFrameBytes };
       this.segmentOffset += length;
-      if (kept !== null) {
+      if (this.pending.entries.length > 0) {
         this.segmentMaxIndex = Math.max(this.segmentMaxIndex, this.pending.firstIndex + this.pending.entries.length - 1);
-        this.written.written(this.pending.firstIndex, this.pending.entries.length, kept);
+        this.written.written(this.pending.firstIndex, this.pending.entries.length, place);
       }
     } catch (error) {
       this.phase = Phase.Failed;
@@ -763,6 +758,31 @@ class FileStorage implements LogStorage {
     if (this.writeBuffer.byteLength > WRITE_BUFFER_KEEP_BYTES) this.writeBuffer = Buffer.allocUnsafe(WRITE_BUFFER_INITIAL_BYTES);
     this.prepareSpareWhenDue();
     return this.fd;
+  }
+
+  /**
+   * The payload of a batch record this storage wrote, read back from its segment (from
+   * the page cache, as a rule: only a follower that fell behind needs it) and checked
+   * against its frame's length and CRC. What it wrote and no longer reads back is a
+   * disk that lost or changed it: a corruption error, and the node stops loudly.
+   */
+  private readRecord(place: RecordPlace): Uint8Array {
+    const path = join(this.dir, segmentFileName(place.segment));
+    const buffer = Buffer.allocUnsafe(place.bytes);
+    let read = 0;
+    let fd: number | null = null;
+    try {
+      fd = openSync(path, 'r');
+      for (let n = -1; read < place.bytes && n !== 0; read += n) n = readSync(fd, buffer, read, place.bytes - read, place.offset + read);
+    } catch (error) {
+      throw ioError(`cannot read back the WAL record at offset ${place.offset} of ${path}`, error);
+    } finally {
+      if (fd !== null) closeSync(fd);
+    }
+    if (read < place.bytes) throw new StorageCorruptionError(path, place.offset, `the ${place.bytes}-byte record written there`, `${read} bytes before the end of the file`);
+    const frame = readFrame(buffer, 0);
+    if (!frame.ok) throw new StorageCorruptionError(path, place.offset, `the record written there: ${frame.expected}`, frame.found);
+    return frame.payload;
   }
 
   entries(from: number, to: number): readonly Entry[] {

@@ -1,26 +1,44 @@
-// The entries the WAL holds after the last snapshot, kept in memory as the batch records
-// that wrote them: one encoded payload per write, not one object per entry. This is what
-// lets the Raft core drop applied entries from its own log (Config.entryLoader): a
-// follower that falls behind gets its entries decoded from here, as etcd's raft reads
-// them from its Storage, while the entries of a busy node die young in the JS heap
-// instead of being copied by every scavenge until the next compaction.
+// The entries the WAL holds after the last snapshot, as the places of the batch records
+// that wrote them: one (segment, offset, length) per write, not one object per entry and
+// not the bytes. This is what lets the Raft core drop applied entries from its own log
+// (Config.entryLoader): a follower that falls behind gets its entries read back from
+// the segment (the page cache, as a rule) and decoded, as etcd's raft reads them from
+// its Storage, while the entries of a busy node die young in the JS heap instead of
+// being copied by every scavenge until the next compaction.
+//
+// Until the ninth session this kept a copy of every payload written, in memory until the
+// next compaction: a fresh ArrayBuffer per write, about 40 MB a second at 250,000 writes
+// a second, which V8 counts against the old generation's limit as external memory, so
+// it set off a mark-compact every few hundred milliseconds (README, "What each
+// optimisation gained").
 
 import type { Entry, LogIndex } from '../raft/types.js';
 import { invariant } from './errors.js';
 import { RecordKind, decodeRecord } from './record.js';
 
-/** One write: entries [firstIndex, lastIndex] of a batch payload, or entries recovered at load. */
+/** Where a batch record was written: its frame starts `offset` bytes into segment `segment` and takes `bytes`. */
+export interface RecordPlace {
+  readonly segment: number;
+  readonly offset: number;
+  readonly bytes: number;
+}
+
+/** Reads back the payload of the record framed at `place` (checking its frame), or throws. */
+export type RecordReader = (place: RecordPlace) => Uint8Array;
+
+/** One write: entries [firstIndex, lastIndex] of a batch record, or entries recovered at load. */
 interface Run {
   readonly firstIndex: LogIndex;
   /** Lowered when a later write replaced this run's tail (conflict truncation, §5.3). */
   lastIndex: LogIndex;
-  /** The batch record's payload (encodeBatchPayload), decoded on demand. */
-  readonly payload: Uint8Array | null;
+  /** Where the batch record (encodeBatchPayload, framed) was written: read back and decoded on demand. */
+  readonly place: RecordPlace | null;
   /** Entries recovered at load, as they are. */
   readonly entries: readonly Entry[] | null;
 }
 
 export class WrittenLog {
+  readonly #read: RecordReader;
   /** Ascending, without overlap: a write replaces every index at or after its first. */
   #runs: Run[] = [];
   /** The newest snapshot's index: nothing at or below it is handed out. */
@@ -29,6 +47,10 @@ export class WrittenLog {
   #decodedRun: Run | null = null;
   #decoded: readonly Entry[] = [];
 
+  constructor(read: RecordReader) {
+    this.#read = read;
+  }
+
   /** The entries load() recovered (views into the segments read). */
   restore(entries: readonly Entry[]): void {
     this.#runs = [];
@@ -36,17 +58,14 @@ export class WrittenLog {
     this.#forgetDecoded();
     const first = entries[0];
     if (first === undefined) return;
-    this.#runs.push({ firstIndex: first.index, lastIndex: first.index + entries.length - 1, payload: null, entries });
+    this.#runs.push({ firstIndex: first.index, lastIndex: first.index + entries.length - 1, place: null, entries });
   }
 
-  /**
-   * A batch record holding `count` entries from `firstIndex` was written; `payload` is
-   * its payload, which this keeps (pass a copy nothing else writes to).
-   */
-  written(firstIndex: LogIndex, count: number, payload: Uint8Array): void {
+  /** A batch record holding `count` entries from `firstIndex` was written at `place`. */
+  written(firstIndex: LogIndex, count: number, place: RecordPlace): void {
     if (count === 0) return;
     this.#truncateFrom(firstIndex);
-    this.#runs.push({ firstIndex, lastIndex: firstIndex + count - 1, payload, entries: null });
+    this.#runs.push({ firstIndex, lastIndex: firstIndex + count - 1, place, entries: null });
   }
 
   /** A snapshot at `index` stands for everything up to it: runs wholly at or below it go. */
@@ -113,10 +132,14 @@ export class WrittenLog {
   #entriesOf(run: Run): readonly Entry[] {
     if (run.entries !== null) return run.entries;
     if (this.#decodedRun === run) return this.#decoded;
-    const decoded = decodeRecord(run.payload!);
-    invariant(decoded.ok && decoded.record.kind === RecordKind.Batch, () => `written log: the kept payload of the batch from ${run.firstIndex} does not decode as a batch`);
+    const place = run.place!;
+    const decoded = decodeRecord(this.#read(place));
+    invariant(
+      decoded.ok && decoded.record.kind === RecordKind.Batch,
+      () => `written log: the record of the batch from ${run.firstIndex} (segment ${place.segment}, offset ${place.offset}) does not decode as a batch`,
+    );
     const record = decoded.record as Extract<typeof decoded.record, { kind: typeof RecordKind.Batch }>;
-    invariant(record.firstIndex === run.firstIndex && record.terms.length >= run.lastIndex - run.firstIndex + 1, () => `written log: the kept batch from ${run.firstIndex} decodes as ${record.terms.length} entries from ${record.firstIndex}`);
+    invariant(record.firstIndex === run.firstIndex && record.terms.length >= run.lastIndex - run.firstIndex + 1, () => `written log: the batch from ${run.firstIndex} read back decodes as ${record.terms.length} entries from ${record.firstIndex}`);
     const entries = record.terms.map((term, i): Entry => ({ index: run.firstIndex + i, term, data: record.datas[i] ?? null }));
     this.#decodedRun = run;
     this.#decoded = entries;

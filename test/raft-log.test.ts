@@ -1,6 +1,7 @@
 import test from 'ava';
 import { RaftLog } from '../lib/raft/log.js';
 import type { Entry } from '../lib/raft/types.js';
+import { createPrng, testSeed } from './helpers/seed.js';
 
 /** Entries 1..terms.length with the given terms. */
 function entries(terms: readonly number[], startIndex = 1): Entry[] {
@@ -107,4 +108,64 @@ test('commitTo never lowers and never passes lastIndex', (t) => {
   t.false(log.commitTo(1));
   t.is(log.commitIndex, 2);
   t.throws(() => log.commitTo(3), { message: /exceed lastIndex/ });
+});
+
+test('the reused entry array: appends, conflict truncations and compactions agree with a plain model (seeded)', (t) => {
+  const seed = testSeed('RAFT_LOG_SEED');
+  const random = createPrng(seed);
+  const log = new RaftLog([], 0, 0);
+  // model[i] is the term of index first + i; base / baseTerm the entry before first.
+  let model: number[] = [];
+  let first = 1;
+  let baseTerm = 0;
+  let term = 1;
+  const last = (): number => first + model.length - 1;
+  const lastTerm = (): number => (model.length === 0 ? baseTerm : model[model.length - 1]!);
+  for (let step = 0; step < 3000; step++) {
+    const roll = random();
+    if (roll < 0.5) {
+      const count = 1 + Math.floor(random() * 40);
+      for (let i = 0; i < count; i++) {
+        log.appendOne({ index: last() + 1, term, data: null });
+        model.push(term);
+      }
+    } else if (roll < 0.65 && last() > log.commitIndex) {
+      // A follower's conflict: entries from an uncommitted index replaced by a newer term's.
+      term++;
+      const from = log.commitIndex + 1 + Math.floor(random() * (last() - log.commitIndex));
+      const count = 1 + Math.floor(random() * 10);
+      const incoming: Entry[] = [];
+      for (let i = 0; i < count; i++) incoming.push({ index: from + i, term, data: null });
+      log.merge(incoming, false);
+      model = [...model.slice(0, from - first), ...incoming.map((entry) => entry.term)];
+    } else if (roll < 0.85) {
+      log.persistedIndex = last();
+      log.handedOutIndex = last();
+      log.commitTo(last());
+      log.appliedIndex = last();
+    } else if (log.appliedIndex > first) {
+      const index = first + Math.floor(random() * (log.appliedIndex - first + 1));
+      log.compact(index, new Uint8Array(0));
+      baseTerm = model[index - first]!;
+      model = model.slice(index + 1 - first);
+      first = index + 1;
+    } else {
+      term++;
+    }
+    if (random() < 0.1) term++;
+    const where = `seed ${seed} (RAFT_LOG_SEED), step ${step}`;
+    if (log.firstIndex() !== first || log.lastIndex() !== last() || log.lastTerm() !== lastTerm()) {
+      t.fail(`${where}: first/last ${log.firstIndex()}/${log.lastIndex()}@t${log.lastTerm()}, model ${first}/${last()}@t${lastTerm()}`);
+      return;
+    }
+    for (let index = first - 1; index <= last() + 3; index++) {
+      const expected = index === first - 1 ? baseTerm : model[index - first];
+      if (log.term(index) !== expected || (index >= first && log.entry(index)?.term !== expected)) {
+        t.fail(`${where}: index ${index} has term ${log.term(index)}, model ${expected}`);
+        return;
+      }
+    }
+  }
+  t.deepEqual(log.range(first, last()).map((entry) => entry.term), model, `seed ${seed} (RAFT_LOG_SEED)`);
+  t.is(log.range(first, last() + 5).length, model.length, `seed ${seed} (RAFT_LOG_SEED): range stops at the last entry`);
 });

@@ -1,7 +1,12 @@
 // The in-memory Raft log (Figure 2: log[]) plus the bookkeeping of what the host has
 // made durable and what has been handed out for apply.
 //
-// Entries live in one array; `#offset` is the index of entries[0]. A snapshot (§7)
+// Entries live in one array; `#offset` is the index of entries[0], `#count` how many
+// there are. The array is reused, never replaced: slots at and after #count hold
+// undefined, and a compaction moves the entries it keeps to the front. Replacing it
+// (a slice at each compaction, then regrowing it slot by slot to a period's 100,000
+// entries, copying it at each growth) promoted megabytes a second into the old
+// generation of a busy node and set off mark-compacts. A snapshot (§7)
 // replaces the prefix up to its index: the log then starts right after it, and the
 // snapshot's last index and term stand in for the dropped entry before #entries[0]
 // (for the AppendEntries consistency check). Terms are non-decreasing along the log
@@ -33,7 +38,9 @@ export class RaftLog {
   /** Index and term of the entry just before #entries[0] (a snapshot's last entry; 0 without one). */
   #previousIndex: LogIndex = 0;
   #previousTerm: Term = 0;
-  #entries: Entry[] = [];
+  #entries: (Entry | undefined)[] = [];
+  /** Entries held: #entries[0 .. #count - 1]. */
+  #count = 0;
   /**
    * Entries up to here (from #offset) were dropped from memory (forgetThrough): their
    * slots hold a stand-in with only the term, and slice() reads them back through
@@ -86,7 +93,7 @@ export class RaftLog {
       assert(entry.index === this.#offset + position, () => `restored log must start at ${this.#offset} and be contiguous: entry ${position} has index ${entry.index}`);
       const previousTerm = position === 0 ? this.#previousTerm : restoredEntries[position - 1]!.term;
       assert(entry.term >= previousTerm, () => `restored log terms must not decrease: index ${entry.index} has term ${entry.term} after ${previousTerm}`);
-      this.#entries.push(entry);
+      this.#put(entry);
     }
     this.persistedIndex = this.lastIndex();
     this.handedOutIndex = this.persistedIndex;
@@ -145,7 +152,9 @@ export class RaftLog {
     const term = this.term(index);
     assert(term !== undefined, () => `compaction to ${index}: the log does not hold that entry`);
     const snapshot: Snapshot = { index, term, data };
-    this.#entries = this.#entries.slice(index + 1 - this.#offset);
+    const dropped = index + 1 - this.#offset;
+    this.#entries.copyWithin(0, dropped, this.#count);
+    this.#clearFrom(Math.max(0, this.#count - dropped));
     this.#snapshot = snapshot;
     this.#previousIndex = index;
     this.#previousTerm = term;
@@ -161,7 +170,7 @@ export class RaftLog {
    */
   restoreSnapshot(snapshot: Snapshot): void {
     assert(snapshot.index > this.commitIndex, () => `restoring snapshot at ${snapshot.index} at or below commitIndex ${this.commitIndex}`);
-    this.#entries = [];
+    this.#clearFrom(0);
     this.#forgottenIndex = snapshot.index;
     this.#snapshot = snapshot;
     this.pendingSnapshot = snapshot;
@@ -180,11 +189,11 @@ export class RaftLog {
   }
 
   lastIndex(): LogIndex {
-    return this.#offset + this.#entries.length - 1;
+    return this.#offset + this.#count - 1;
   }
 
   lastTerm(): Term {
-    const last = this.#entries[this.#entries.length - 1];
+    const last = this.#count === 0 ? undefined : this.#entries[this.#count - 1];
     return last === undefined ? this.#previousTerm : last.term;
   }
 
@@ -218,7 +227,7 @@ export class RaftLog {
   appendOne(entry: Entry): void {
     assert(entry.index === this.lastIndex() + 1, () => `appended entry index ${entry.index} does not follow last index ${this.lastIndex()}`);
     assert(entry.term >= this.lastTerm(), () => `appended entry term ${entry.term} is below last term ${this.lastTerm()}`);
-    this.#entries.push(entry);
+    this.#put(entry);
   }
 
   /**
@@ -253,7 +262,7 @@ export class RaftLog {
     for (; position < entries.length; position++) {
       const entry = entries[position]!;
       assert(entry.index === this.lastIndex() + 1, () => `non-contiguous entries in AppendEntries at ${entry.index}`);
-      this.#entries.push(entry);
+      this.#put(entry);
     }
     return { firstChangedIndex: firstChanged.index };
   }
@@ -261,7 +270,7 @@ export class RaftLog {
   /** Drop index and everything after it (only uncommitted entries, see merge). */
   #truncateFrom(index: LogIndex): void {
     assert(index > this.#forgottenIndex, () => `truncation from ${index} reaches entries dropped from memory (through ${this.#forgottenIndex}), which are applied`);
-    this.#entries.length = index - this.#offset;
+    this.#clearFrom(index - this.#offset);
     // What was durable beyond the cut is no longer our log: it must be rewritten.
     if (this.persistedIndex >= index) this.persistedIndex = index - 1;
     if (this.handedOutIndex >= index) this.handedOutIndex = index - 1;
@@ -314,7 +323,7 @@ export class RaftLog {
     const startPosition = from - this.#offset;
     assert(startPosition >= 0, () => `slice from ${from} is before the first index ${this.#offset}`);
     if (from <= this.#forgottenIndex) return this.#sliceForgotten(from, maxEntries, maxBytes);
-    const endPosition = Math.min(this.#entries.length, startPosition + maxEntries);
+    const endPosition = Math.min(this.#count, startPosition + maxEntries);
     if (startPosition >= endPosition) return [];
     let bytes = 0;
     let position = startPosition;
@@ -324,7 +333,7 @@ export class RaftLog {
       if (position > startPosition && bytes + size > maxBytes) break;
       bytes += size;
     }
-    return this.#entries.slice(startPosition, position);
+    return this.#entries.slice(startPosition, position) as Entry[];
   }
 
   /** slice() of entries dropped from memory: read back, checked against the terms kept. */
@@ -352,7 +361,18 @@ export class RaftLog {
     if (to < from) return [];
     assert(from >= this.#offset, () => `range from ${from} is before the first index ${this.#offset} (compacted)`);
     assert(from > this.#forgottenIndex, () => `range from ${from} reaches entries dropped from memory (through ${this.#forgottenIndex})`);
-    return this.#entries.slice(from - this.#offset, to - this.#offset + 1);
+    return this.#entries.slice(from - this.#offset, Math.min(to - this.#offset + 1, this.#count)) as Entry[];
+  }
+
+  /** Appends `entry` after the last one, in the slot the array already has when it can. */
+  #put(entry: Entry): void {
+    this.#entries[this.#count++] = entry;
+  }
+
+  /** Keeps the first `count` entries: the slots after them let go of theirs. */
+  #clearFrom(count: number): void {
+    if (count < this.#count) this.#entries.fill(undefined, count, this.#count);
+    this.#count = count;
   }
 
   /** Follower/leader: raise commitIndex (never lowers it). */

@@ -373,12 +373,17 @@ export class LogShape {
   private base = 1;
   /** The term of the entry at base - 1 (a snapshot's last entry); 0 when there is none or it is unknown. */
   private baseTerm = 0;
-  /** terms[i] is the term of the entry at index base + i. */
-  private terms: number[] = [];
+  /**
+   * terms[i] is the term of the entry at index base + i, for i < count. The array is
+   * reused, never replaced (slots from count on are stale), so it does not regrow to a
+   * compaction period's 100,000 slots, copied at each growth, every period.
+   */
+  private readonly terms: number[] = [];
+  private count = 0;
   private hard: HardState = { currentTerm: 0, votedFor: NONE, commitIndex: 0 };
 
   get lastIndex(): number {
-    return this.base - 1 + this.terms.length;
+    return this.base - 1 + this.count;
   }
 
   /** The first index the log holds (or would hold next, when empty). */
@@ -398,7 +403,8 @@ export class LogShape {
   /** The term at `index`; 0 for index 0, and for an index before the log that is not its snapshot's. */
   termAt(index: number): number {
     if (index === this.base - 1) return this.baseTerm;
-    return index < this.base ? 0 : (this.terms[index - this.base] ?? 0);
+    const position = index - this.base;
+    return position < 0 || position >= this.count ? 0 : this.terms[position]!;
   }
 
   /** Does the log hold (index, term), its own or as the snapshot before it? */
@@ -410,7 +416,7 @@ export class LogShape {
   resetTo(index: number, term: number): void {
     this.base = index + 1;
     this.baseTerm = term;
-    this.terms = [];
+    this.count = 0;
   }
 
   /** Recovery: the log replayed so far began right after a snapshot with this term, unknown until now. */
@@ -425,7 +431,9 @@ export class LogShape {
       this.resetTo(index, term);
       return;
     }
-    this.terms = this.terms.slice(index + 1 - this.base);
+    const dropped = index + 1 - this.base;
+    this.terms.copyWithin(0, dropped, this.count);
+    this.count -= dropped;
     this.base = index + 1;
     this.baseTerm = term;
   }
@@ -448,8 +456,9 @@ export class LogShape {
 
   applyAppend(firstIndex: number, terms: readonly number[]): void {
     if (terms.length === 0) return;
-    this.terms.length = firstIndex - this.base;
-    for (const term of terms) this.terms.push(term);
+    let count = firstIndex - this.base;
+    for (let i = 0; i < terms.length; i++) this.terms[count++] = terms[i]!;
+    this.count = count;
   }
 
   /** Why `next` cannot follow the current hard state, or null if it can. */

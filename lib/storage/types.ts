@@ -113,7 +113,8 @@ export interface LogStorage {
   /**
    * The entries [from, to] (inclusive) that sync() or syncAsync() wrote, read back (the
    * Raft core's Config.entryLoader). Throws WAL_INVARIANT when the log does not hold
-   * them all (before the snapshot, or never written).
+   * them all (before the snapshot, or never written), and FileStorage throws WAL_CORRUPT
+   * when a record it reads back from its segment no longer checks out (its CRC).
    */
   entries(from: number, to: number): readonly Entry[];
   syncedPosition(): SyncedPosition;

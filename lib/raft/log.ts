@@ -154,7 +154,7 @@ export class RaftLog {
     const snapshot: Snapshot = { index, term, data };
     const dropped = index + 1 - this.#offset;
     this.#entries.copyWithin(0, dropped, this.#count);
-    this.#clearFrom(Math.max(0, this.#count - dropped));
+    this.#clearFrom(this.#count - dropped);
     this.#snapshot = snapshot;
     this.#previousIndex = index;
     this.#previousTerm = term;

@@ -82,6 +82,24 @@ test('AppendEntries batches and WAL records are the bytes msgpackr makes of thei
   }
 });
 
+test('release hands over what was written without a copy, and the writer writes on into a new buffer', (t) => {
+  const writer = new MsgpackWriter(4);
+  writer.arrayHeader(2);
+  writer.str('a'.repeat(40));
+  writer.uint(70_000);
+  const expected = bytes(writer.written());
+  const released = writer.release();
+  t.deepEqual(bytes(released), expected);
+  t.deepEqual(bytes(released), bytes(packr.pack(['a'.repeat(40), 70_000])));
+  t.is(writer.length, 0);
+  // Writing again (from an empty buffer, grown as needed) leaves the released bytes alone.
+  writer.str('b'.repeat(100));
+  t.deepEqual(bytes(writer.written()), bytes(packr.pack('b'.repeat(100))));
+  t.deepEqual(bytes(released), expected);
+  // An empty writer releases an empty view.
+  t.is(new MsgpackWriter(16).release().byteLength, 0);
+});
+
 test('a value the writers cannot write is refused with what was wrong', (t) => {
   const out = new MsgpackWriter(16);
   t.throws(() => out.uint(-1), { instanceOf: RangeError, message: '-1 is not a safe non-negative integer' });

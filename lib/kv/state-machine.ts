@@ -212,6 +212,11 @@ const LEGACY_SNAPSHOT_FORMAT_VERSION = 1;
 const SESSION_ROW_FIELDS = 5;
 /** snapshot()'s first buffer: it doubles as needed. */
 const SNAPSHOT_INITIAL_BYTES = 1 << 20;
+/**
+ * An incremental snapshot's buffer is this much larger than the last snapshot, so that it
+ * is not grown (a copy into untouched memory, 2.6 ms for 1 MiB here) in a step.
+ */
+const SNAPSHOT_HEADROOM = 1.25;
 
 // Snapshots use plain maps (not msgpackr records) for the same reason commands do:
 // arbitrary user keys; and so the bytes depend only on the state.
@@ -273,6 +278,8 @@ export class KvStateMachine {
   #appliedIndex = 0;
   /** The incremental snapshot in progress (beginSnapshot), or null. */
   #snapshotting: SnapshotInProgress | null = null;
+  /** The size of the last snapshot this machine wrote (0: none yet), to size the next one's buffer. */
+  #lastSnapshotBytes = 0;
   /** Encodes the pairs an incremental snapshot sets aside (#keepForSnapshot). */
   readonly #keptPairWriter = new MsgpackWriter(256);
 
@@ -545,7 +552,7 @@ export class KvStateMachine {
   beginSnapshot(): number {
     const sessions = new MsgpackWriter(64 * 1024);
     this.#writeSessions(sessions);
-    const out = new MsgpackWriter(SNAPSHOT_INITIAL_BYTES);
+    const out = new MsgpackWriter(Math.max(SNAPSHOT_INITIAL_BYTES, Math.ceil(this.#lastSnapshotBytes * SNAPSHOT_HEADROOM)));
     out.arrayHeader(4);
     out.uint(SNAPSHOT_FORMAT_VERSION);
     out.uint(this.#appliedIndex);
@@ -602,7 +609,10 @@ export class KvStateMachine {
     out.patchArray32(snapshot.dataHeader, snapshot.written);
     out.raw(snapshot.sessions);
     this.#snapshotting = null;
-    return out.take();
+    this.#lastSnapshotBytes = out.length;
+    // The writer is this snapshot's alone: its buffer, written a slice per step, becomes
+    // the snapshot's bytes. A copy into fresh memory here was a 3-6 ms step.
+    return out.release();
   }
 
   /**

@@ -243,9 +243,24 @@ export class MsgpackWriter {
     return copy;
   }
 
+  /**
+   * What was written, as a view into the writer's own buffer, which the writer gives up
+   * (it starts over with a new one): no copy. For one large value written once, such as
+   * a snapshot. take()'s copy goes into freshly allocated memory, and here a page touched
+   * for the first time costs about 10 us (a 1.4 MB copy took 3.4 ms, copying it again
+   * into the same memory 0.04 ms); the writer's buffer was touched as it was written.
+   */
+  release(): Uint8Array {
+    const released = new Uint8Array(this.bytes.buffer, this.bytes.byteOffset, this.length);
+    this.bytes = EMPTY;
+    this.view = new DataView(EMPTY.buffer, EMPTY.byteOffset, 0);
+    this.length = 0;
+    return released;
+  }
+
   private reserve(extra: number): void {
     if (this.length + extra <= this.bytes.length) return;
-    let size = this.bytes.length * 2;
+    let size = Math.max(this.bytes.length * 2, this.initialBytes, 1);
     while (size < this.length + extra) size *= 2;
     const grown = Buffer.allocUnsafeSlow(size);
     copyInto(grown, subarrayOf(this.bytes, 0, this.length), 0);
@@ -264,6 +279,9 @@ export function decimalLength(value: number): number {
 
 /** Strings shorter than this are tried as ASCII, byte by byte, first. */
 const ASCII_LOOP_MAX = 32;
+/** A released writer's buffer until it writes again. */
+const EMPTY = Buffer.alloc(0);
+
 /** A buffer grown beyond this (by a snapshot, say) is dropped when the writer starts over. */
 const KEEP_BYTES = 4 * 1024 * 1024;
 

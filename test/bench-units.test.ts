@@ -10,6 +10,7 @@ import { summarizeProfile } from '../lib/bench/profile.js';
 import { BenchUsageError, generatorsFor, parseBenchArgs } from '../lib/bench/options.js';
 import { LatencyRecorder, newLatencyHistogram, recordLatencyMs } from '../lib/bench/histogram.js';
 import { createPrng } from '../lib/raft/prng.js';
+import { Pacer, PacerSlot, nextPacerTick } from '../lib/bench/pacer.js';
 import { ThroughputTrace, secondHalfOverFirst, unsteadyWindowNote } from '../lib/bench/throughput-trace.js';
 
 test('options: defaults follow the issue, flags parse, nonsense is refused with a reason', (t) => {
@@ -225,4 +226,30 @@ test('unsteady-window note: only above the limit as printed, and it says what it
   const note = unsteadyWindowNote(1.234);
   t.regex(note ?? '', /^the window was not steady: its second half did x1\.23 the operations\/s of its first/);
   t.regex(note ?? '', /warming up, or the machine's speed changing/);
+});
+
+test('pacer: ticks wake a waiting generator, stop ends its thread, and with no pacer a wait still ends', async (t) => {
+  const pacer = new Pacer(1);
+  const slots = new Int32Array(pacer.buffer);
+  try {
+    await pacer.ready();
+    const before = Atomics.load(slots, PacerSlot.Tick);
+    const woken: unknown[] = [];
+    for (let i = 0; i < 20; i++) woken.push(await nextPacerTick(slots));
+    // A wait ends on a tick ('ok'), or at once if the tick came before it began ('not-equal').
+    t.true(woken.every((result) => result === 'ok' || result === 'not-equal'), `woken by ${woken.join(', ')}`);
+    t.true(Atomics.load(slots, PacerSlot.Tick) - before >= 20);
+  } finally {
+    await pacer.stop();
+  }
+  const stoppedAt = Atomics.load(slots, PacerSlot.Tick);
+  t.is(Atomics.load(slots, PacerSlot.Stop), 1);
+  // Nothing ticks any more: a generator's wait falls back to its timeout instead of
+  // hanging. (A pending Atomics.waitAsync does not keep the event loop alive; a
+  // generator's ports do, and this timer does here.)
+  const keepAlive = setTimeout(() => undefined, 5000);
+  t.is(await nextPacerTick(slots), 'timed-out');
+  clearTimeout(keepAlive);
+  t.is(Atomics.load(slots, PacerSlot.Tick), stoppedAt);
+  t.throws(() => new Pacer(0), { instanceOf: RangeError });
 });

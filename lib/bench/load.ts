@@ -22,6 +22,7 @@ import type { JsonValue } from '../cluster/types.js';
 import { createPrng } from '../raft/prng.js';
 import { LatencyRecorder, encodeHistogram, newLatencyHistogram } from './histogram.js';
 import { LeanClient } from './lean-client.js';
+import { nextPacerTick } from './pacer.js';
 import type { LeanRequests, RequestFailure } from './lean-client.js';
 import { decimalLength } from '../transport/msgpack-writer.js';
 import type { MsgpackWriter } from '../transport/msgpack-writer.js';
@@ -416,6 +417,8 @@ class LoadGenerator implements LoadRequests {
   /** Requests fall due at fixed intervals from the start, whatever the system does. */
   private async openLoop(ratePerSecond: number): Promise<void> {
     const intervalMs = 1000 / ratePerSecond;
+    if (this.task.pacer === null) throw new Error('bench: an open-loop generator was given no pacer');
+    const pacer = new Int32Array(this.task.pacer);
     const maxOutstanding = Math.min(BENCH_LIMITS.openLoopMaxOutstanding, this.ownedKeys);
     let issued = 0;
     let nextSession = 0;
@@ -429,7 +432,7 @@ class LoadGenerator implements LoadRequests {
         issued++;
       }
       this.backlogMax = Math.max(this.backlogMax, due - issued);
-      await sleep(BENCH_LIMITS.openLoopTickMs);
+      await nextPacerTick(pacer);
     }
   }
 

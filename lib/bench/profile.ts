@@ -21,6 +21,7 @@ interface CpuProfile {
 export const ThreadRole = {
   RaftNode: 'raft node',
   LoadGenerator: 'load generator',
+  Pacer: 'open-loop pacer',
   Main: 'main',
 } as const;
 export type ThreadRole = (typeof ThreadRole)[keyof typeof ThreadRole];
@@ -64,7 +65,13 @@ export function summarizeProfile(file: string, profile: CpuProfile, top: number)
     selfMicros.set(where, (selfMicros.get(where) ?? 0) + micros);
   }
   const has = (suffix: string): boolean => [...urls].some((url) => url.endsWith(suffix));
-  const role = has('workers/raft-node.js') ? ThreadRole.RaftNode : has('workers/bench-client.js') ? ThreadRole.LoadGenerator : ThreadRole.Main;
+  const role = has('workers/raft-node.js')
+    ? ThreadRole.RaftNode
+    : has('workers/bench-client.js')
+      ? ThreadRole.LoadGenerator
+      : has('workers/bench-pacer.js')
+        ? ThreadRole.Pacer
+        : ThreadRole.Main;
   const busyMicros = totalMicros - idleMicros;
   return {
     file,

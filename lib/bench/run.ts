@@ -17,6 +17,7 @@ import { measureBaseline, pipelineLimit } from './baseline.js';
 import type { BaselineMeasurements, PipelineLimit } from './baseline.js';
 import { mergeHistograms, summarizeMs } from './histogram.js';
 import { MachineNoiseMeter } from './machine-noise.js';
+import { Pacer } from './pacer.js';
 import type { MachineNoise } from './machine-noise.js';
 import type { LatencySummaryMs } from './histogram.js';
 import { checkBenchOptions, generatorsFor } from './options.js';
@@ -262,6 +263,8 @@ async function runPhase(
   const warmupEndsAtMs = startAtMs + options.warmupSeconds * 1000;
   const measureEndsAtMs = warmupEndsAtMs + options.durationSeconds * 1000;
   const tasks: Promise<BenchTaskResult>[] = [];
+  const pacer = phase.ratePerSecond === null ? null : new Pacer(BENCH_LIMITS.openLoopTickMs);
+  await pacer?.ready();
   for (let generatorId = 0; generatorId < generators; generatorId++) {
     const ports = [...cluster.connectClientPorts()].map(([node, port]) => ({ node, port }));
     const verifyPorts = [...cluster.connectClientPorts()].map(([node, port]) => ({ node, port }));
@@ -289,6 +292,7 @@ async function runPhase(
       measureEndsAtMs,
       verifySample: options.verifySamplePerGenerator,
       progress,
+      pacer: pacer === null ? null : pacer.buffer,
       testOnlyForgetKey: options.testOnlyForgetKey,
     };
     tasks.push(pool.run(task, { transferList: [...ports, ...verifyPorts].map(({ port }) => port) }));
@@ -350,6 +354,7 @@ async function runPhase(
   } finally {
     clearInterval(progressTimer);
     if (noiseMeter.running) noiseMeter.stop();
+    await pacer?.stop();
   }
   const windowSeconds = options.durationSeconds;
   const perSecond = trace.perSecond(warmupEndsAtMs - wallMinusMonotonic, measureEndsAtMs - wallMinusMonotonic);

@@ -46,7 +46,12 @@ export const BENCH_LIMITS = {
   /** Open loop: requests a generator may have outstanding before it queues locally
    *  (the queue still counts latency from the intended send time). */
   openLoopMaxOutstanding: 20_000,
-  /** Open loop: how often the generator wakes to send what is due. */
+  /**
+   * Open loop: how often the pacer (lib/bench/pacer.ts) wakes the generators to send what
+   * is due. Shorter ticks sent smaller batches and cost more than they saved: at 0.25 ms,
+   * 1 node at 370,000 writes/s used 0.35 cores more (the node ran 1.6 times the
+   * fdatasyncs) and fell behind its schedule (README).
+   */
   openLoopTickMs: 1,
   /** Concurrent linearizable gets during read-back verification. */
   verifyConcurrency: 64,
@@ -108,6 +113,8 @@ export interface LoadTask {
   readonly verifySample: number;
   /** Int32Array over this: PROGRESS_SLOTS_PER_GENERATOR counters per generator. */
   readonly progress: SharedArrayBuffer;
+  /** Open loop: the pacer's buffer (lib/bench/pacer.ts), whose ticks say when to send; null in closed loop. */
+  readonly pacer: SharedArrayBuffer | null;
   /** Test only: read back a key that was never written, as if its write had been
    *  acknowledged, to prove that verification catches a lost write. */
   readonly testOnlyForgetKey: boolean;

@@ -6,7 +6,7 @@
 
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Entry, HardState, RestoredState, Snapshot } from '../lib/raft/types.js';
@@ -344,6 +344,30 @@ test('FileStorage: saveSnapshotAsync deletes the segments it made redundant off 
   const state = loadFile(dir);
   t.is(state.snapshot?.index, 250);
   t.deepEqual(indexes(state), entries(251, 305, 1).map((entry) => entry.index));
+});
+
+test('FileStorage: redundant segments larger than one deletion step are cut down and deleted whole before done', async (t) => {
+  // Redundant segments are truncated a step (256 KiB) at a time before the unlink.
+  const dir = tempDir(t);
+  const storage = openFileStorage(dir, { fsync: true, segmentBytes: 700 * 1024, preallocate: false });
+  storage.load();
+  const big = new Uint8Array(40 * 1024).fill(7);
+  for (let index = 1; index <= 60; index++) {
+    storage.append([{ index, term: 1, data: big }]);
+    storage.sync();
+  }
+  const before = walFiles(dir);
+  t.true(before.length >= 3, `${before.length} segments`);
+  t.true(before.slice(0, -1).every((name) => statSync(join(dir, name)).size > 512 * 1024), 'the closed segments span several deletion steps');
+  t.true(await saveAsync(storage, snapshotAt(60, 1)));
+  t.deepEqual(walFiles(dir).filter((name) => before.includes(name)), [], 'every segment before the cut is gone');
+  t.deepEqual(readdirSync(dir).filter((name) => name.endsWith(REDUNDANT_SEGMENT_SUFFIX)), [], 'and no retired file is left');
+  storage.append([{ index: 61, term: 1, data: big }]);
+  storage.sync();
+  storage.close();
+  const state = loadFile(dir);
+  t.is(state.snapshot?.index, 60);
+  t.deepEqual(indexes(state), [61]);
 });
 
 test('FileStorage: segments retired by a snapshot but not yet unlinked when the node crashed are removed by load()', async (t) => {

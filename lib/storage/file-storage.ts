@@ -3,7 +3,7 @@
 // refuses anything else that is wrong.
 
 import { randomBytes } from 'node:crypto';
-import { close, closeSync, constants, fdatasync, fdatasyncSync, fstatSync, fsync, ftruncateSync, fsyncSync, linkSync, mkdirSync, open, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, unlink, unlinkSync, write, writeSync } from 'node:fs';
+import { close, closeSync, constants, fdatasync, fdatasyncSync, fstat, fstatSync, fsync, ftruncate, ftruncateSync, fsyncSync, linkSync, mkdirSync, open, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, unlink, unlinkSync, write, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Entry, HardState, RestoredState, Snapshot } from '../raft/types.js';
@@ -90,10 +90,20 @@ function fsyncDirectoryAsync(dir: string, done: (error: Error | null) => void): 
 }
 
 /**
+ * How much of a redundant segment one step of its deletion frees (see unlinkAsync).
+ * Unlinking a 15 MB segment at once held up a concurrent WAL fdatasync for 21-34 ms here
+ * (4 deletions a second beside a 20 KB write + fdatasync loop); truncating it 256 KiB at a
+ * time first, 3.4-5.3 ms at most.
+ */
+const DELETE_STEP_BYTES = 256 * 1024;
+
+/**
  * Deletes `paths` one after another on libuv's pool, then (with fsync) makes the
  * deletions durable. Unlinking a segment of tens of megabytes took 10-15 ms, which on
- * the node's thread was a stall every client of the node waited out. A file already gone
- * (load() removed it) is not an error.
+ * the node's thread was a stall every client of the node waited out; on the pool it
+ * still stalled the node's fdatasyncs while the file system freed its blocks, so each
+ * file is first cut down DELETE_STEP_BYTES at a time (it is already renamed redundant:
+ * recovery never reads it). A file already gone (load() removed it) is not an error.
  */
 function unlinkAsync(dir: string, paths: readonly string[], fsyncOn: boolean, done: (error: Error | null) => void): void {
   const next = (i: number): void => {
@@ -102,7 +112,18 @@ function unlinkAsync(dir: string, paths: readonly string[], fsyncOn: boolean, do
       else done(null);
       return;
     }
-    unlink(paths[i]!, (error) => (error !== null && error.code !== 'ENOENT' ? done(ioError(`cannot delete ${paths[i]!}`, error)) : next(i + 1)));
+    const path = paths[i]!;
+    const fail = (error: NodeJS.ErrnoException): void => (error.code === 'ENOENT' ? next(i + 1) : done(ioError(`cannot delete ${path}`, error)));
+    const remove = (): void => unlink(path, (error) => (error !== null ? fail(error) : next(i + 1)));
+    open(path, 'r+', (openError, fd) => {
+      if (openError !== null) return fail(openError);
+      const shrink = (size: number): void => {
+        if (size === 0) return close(fd, (closeError) => (closeError !== null ? fail(closeError) : remove()));
+        const to = Math.max(0, size - DELETE_STEP_BYTES);
+        ftruncate(fd, to, (error) => (error !== null ? close(fd, () => fail(error)) : shrink(to)));
+      };
+      fstat(fd, (statError, stats) => (statError !== null ? close(fd, () => fail(statError)) : shrink(stats.size)));
+    });
   };
   next(0);
 }

@@ -581,3 +581,29 @@ test("an incremental snapshot's bytes stay as they were while later snapshots ar
     t.deepEqual(restored.read(`k${round}-299`), 'v'.repeat(100 + round));
   }
 });
+
+test('a snapshot handed back is written over by the next one, which is still exact; anything else is refused', (t) => {
+  const feeder = new Feeder();
+  const reference = new KvStateMachine();
+  const takeSnapshot = (): Uint8Array => {
+    feeder.machine.beginSnapshot();
+    for (;;) {
+      const bytes = feeder.machine.snapshotStep(5);
+      if (bytes !== null) return bytes;
+    }
+  };
+  for (let i = 0; i < 200; i++) feeder.op({ op: 'put', key: `k${i}`, value: 'v'.repeat(60) });
+  const first = takeSnapshot();
+  const firstCopy = Uint8Array.from(first);
+  t.throws(() => feeder.machine.recycleSnapshot(Uint8Array.from(first)), { message: /not the bytes of a snapshot/ });
+  feeder.machine.recycleSnapshot(first);
+  t.throws(() => feeder.machine.recycleSnapshot(first), { message: /already handed back/ });
+  for (let i = 0; i < 150; i++) feeder.op({ op: 'put', key: `k${i}`, value: 'w'.repeat(40) });
+  const second = takeSnapshot();
+  t.is(second.buffer, first.buffer, 'the second snapshot went into the memory handed back');
+  t.notDeepEqual(first, firstCopy, 'so the first is gone, as its owner said it may be');
+  reference.restoreFrom(second);
+  t.deepEqual(reference.snapshot(), feeder.machine.snapshot(), 'the second snapshot restores the state exactly');
+  t.is(reference.read('k0'), 'w'.repeat(40));
+  t.is(reference.read('k199'), 'v'.repeat(60));
+});

@@ -192,6 +192,8 @@ export class NodeHost {
   private compactionInFlight = false;
   /** When the compaction in progress began serialising the state machine. */
   private compactionStartedAt = 0;
+  /** The bytes of this node's last compaction, which the core holds (null: none yet). */
+  private ownSnapshotBytes: Uint8Array | null = null;
   /** Where in each snapshotEntries period this node compacts (see compactionDue). */
   private readonly compactionPhase: number;
   private pendingEvents: Omit<ClusterEvent, 'time'>[] = [];
@@ -688,7 +690,16 @@ export class NodeHost {
     const started = this.compactionStartedAt;
     const serializedMs = Math.round((performance.now() - started) * 10) / 10;
     const metadata = this.node.compact(index, data);
-    if (metadata === null) return; // a leader's snapshot, installed meanwhile, is newer
+    if (metadata === null) {
+      // A leader's snapshot, installed meanwhile, is newer: nothing took these bytes.
+      this.kv.recycleSnapshot(data);
+      return;
+    }
+    // The core now holds this snapshot, not the previous one, whose file is written
+    // (compactions do not overlap) and which no message refers to (the Readys before this
+    // turn's end were all handled): its memory goes to the next snapshot.
+    if (this.ownSnapshotBytes !== null) this.kv.recycleSnapshot(this.ownSnapshotBytes);
+    this.ownSnapshotBytes = data;
     const snapshot = { ...metadata, data };
     this.compactionInFlight = true;
     this.storage.saveSnapshotAsync(snapshot, (error, saved) => {

@@ -280,6 +280,10 @@ export class KvStateMachine {
   #snapshotting: SnapshotInProgress | null = null;
   /** The size of the last snapshot this machine wrote (0: none yet), to size the next one's buffer. */
   #lastSnapshotBytes = 0;
+  /** The buffers of the incremental snapshots this machine handed out, until handed back. */
+  readonly #snapshotBuffers = new WeakSet<ArrayBufferLike>();
+  /** A snapshot buffer handed back (recycleSnapshot), for the next snapshot to write into. */
+  #recycledSnapshotBuffer: Buffer | null = null;
   /** Encodes the pairs an incremental snapshot sets aside (#keepForSnapshot). */
   readonly #keptPairWriter = new MsgpackWriter(256);
 
@@ -552,7 +556,10 @@ export class KvStateMachine {
   beginSnapshot(): number {
     const sessions = new MsgpackWriter(64 * 1024);
     this.#writeSessions(sessions);
-    const out = new MsgpackWriter(Math.max(SNAPSHOT_INITIAL_BYTES, Math.ceil(this.#lastSnapshotBytes * SNAPSHOT_HEADROOM)));
+    const bytes = Math.max(SNAPSHOT_INITIAL_BYTES, Math.ceil(this.#lastSnapshotBytes * SNAPSHOT_HEADROOM));
+    const recycled = this.#recycledSnapshotBuffer;
+    this.#recycledSnapshotBuffer = null;
+    const out = new MsgpackWriter(bytes, recycled !== null && recycled.byteLength >= bytes ? recycled : undefined);
     out.arrayHeader(4);
     out.uint(SNAPSHOT_FORMAT_VERSION);
     out.uint(this.#appliedIndex);
@@ -612,7 +619,24 @@ export class KvStateMachine {
     this.#lastSnapshotBytes = out.length;
     // The writer is this snapshot's alone: its buffer, written a slice per step, becomes
     // the snapshot's bytes. A copy into fresh memory here was a 3-6 ms step.
-    return out.release();
+    const bytes = out.release();
+    this.#snapshotBuffers.add(bytes.buffer);
+    return bytes;
+  }
+
+  /**
+   * Hands back the bytes of an incremental snapshot of this machine that nothing refers
+   * to any more (the host's core and storage hold a newer one): the next snapshot is
+   * written into the same memory. Memory touched for the first time costs about 10 us a
+   * page here, so a fresh buffer made serialising a 1.4 MB state take twice the slices.
+   * Bytes of anything else, or handed back twice, are refused.
+   */
+  recycleSnapshot(bytes: Uint8Array): void {
+    if (!this.#snapshotBuffers.has(bytes.buffer)) {
+      throw new Error('KvStateMachine.recycleSnapshot: not the bytes of a snapshot this machine handed out, or already handed back');
+    }
+    this.#snapshotBuffers.delete(bytes.buffer);
+    this.#recycledSnapshotBuffer = Buffer.from(bytes.buffer);
   }
 
   /**

@@ -16,8 +16,9 @@ export class MsgpackWriter {
   /** Bytes written so far. */
   length = 0;
 
-  constructor(private readonly initialBytes = 16 * 1024) {
-    this.bytes = Buffer.allocUnsafeSlow(initialBytes);
+  /** `reuse`: a buffer to write into instead of a new one (its contents are overwritten). */
+  constructor(private readonly initialBytes = 16 * 1024, reuse?: Buffer) {
+    this.bytes = reuse ?? Buffer.allocUnsafeSlow(initialBytes);
     this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
   }
 

@@ -554,18 +554,21 @@ test('string values in the arena read back as a plain map holds them, through ov
   t.deepEqual(copy.snapshot(), feeder.machine.snapshot(), `seed ${seed}: restoreFrom keeps everything, in order`);
 });
 
+/** An incremental snapshot of the feeder's machine, 6 keys a step, `between` run between steps. */
+function incrementalSnapshot(feeder: Feeder, between: () => void): Uint8Array {
+  feeder.machine.beginSnapshot();
+  for (;;) {
+    const bytes = feeder.machine.snapshotStep(6);
+    if (bytes !== null) return bytes;
+    between();
+  }
+}
+
 test("an incremental snapshot's bytes stay as they were while later snapshots are written and the machine goes on", (t) => {
   // Each snapshot's bytes are its writer's own buffer (no copy at the end): the next
   // snapshot, sized from this one, must write somewhere else.
   const feeder = new Feeder();
-  const takeSnapshot = (): Uint8Array => {
-    feeder.machine.beginSnapshot();
-    for (;;) {
-      const bytes = feeder.machine.snapshotStep(7);
-      if (bytes !== null) return bytes;
-      feeder.op({ op: 'put', key: 'during', value: 'x'.repeat(50) });
-    }
-  };
+  const takeSnapshot = (): Uint8Array => incrementalSnapshot(feeder, () => feeder.op({ op: 'put', key: 'during', value: 'x'.repeat(50) }));
   const taken: { bytes: Uint8Array; copy: Uint8Array; index: number }[] = [];
   for (let round = 0; round < 4; round++) {
     for (let i = 0; i < 300; i++) feeder.op({ op: 'put', key: `k${round}-${i}`, value: 'v'.repeat(100 + round) });
@@ -585,13 +588,7 @@ test("an incremental snapshot's bytes stay as they were while later snapshots ar
 test('a snapshot handed back is written over by the next one, which is still exact; anything else is refused', (t) => {
   const feeder = new Feeder();
   const reference = new KvStateMachine();
-  const takeSnapshot = (): Uint8Array => {
-    feeder.machine.beginSnapshot();
-    for (;;) {
-      const bytes = feeder.machine.snapshotStep(5);
-      if (bytes !== null) return bytes;
-    }
-  };
+  const takeSnapshot = (): Uint8Array => incrementalSnapshot(feeder, () => undefined);
   for (let i = 0; i < 200; i++) feeder.op({ op: 'put', key: `k${i}`, value: 'v'.repeat(60) });
   const first = takeSnapshot();
   const firstCopy = Uint8Array.from(first);

@@ -229,6 +229,11 @@ test('unsteady-window note: only above the limit as printed, and it says what it
 });
 
 test('pacer: ticks wake a waiting generator, stop ends its thread, and with no pacer a wait still ends', async (t) => {
+  // Neither the pacer's thread (unref'd, so that a pacer left running on an error path
+  // does not keep the process alive) nor a pending Atomics.waitAsync keeps the event loop
+  // alive: a generator's ports do, and this timer does here.
+  const keepAlive = setTimeout(() => undefined, 10_000);
+  t.teardown(() => clearTimeout(keepAlive));
   const pacer = new Pacer(1);
   const slots = new Int32Array(pacer.buffer);
   try {
@@ -244,12 +249,8 @@ test('pacer: ticks wake a waiting generator, stop ends its thread, and with no p
   }
   const stoppedAt = Atomics.load(slots, PacerSlot.Tick);
   t.is(Atomics.load(slots, PacerSlot.Stop), 1);
-  // Nothing ticks any more: a generator's wait falls back to its timeout instead of
-  // hanging. (A pending Atomics.waitAsync does not keep the event loop alive; a
-  // generator's ports do, and this timer does here.)
-  const keepAlive = setTimeout(() => undefined, 5000);
+  // Nothing ticks any more: a generator's wait falls back to its timeout instead of hanging.
   t.is(await nextPacerTick(slots), 'timed-out');
-  clearTimeout(keepAlive);
   t.is(Atomics.load(slots, PacerSlot.Tick), stoppedAt);
   t.throws(() => new Pacer(0), { instanceOf: RangeError });
 });

@@ -40,15 +40,20 @@ export class Pacer {
   readonly buffer = new SharedArrayBuffer(PACER_SLOTS * Int32Array.BYTES_PER_ELEMENT);
   private readonly worker: Worker;
   private readonly online: Promise<void>;
+  private readonly exited: Promise<void>;
   private failure: Error | null = null;
 
   constructor(periodMs: number) {
     if (!(periodMs > 0 && periodMs <= 1000)) throw new RangeError(`pacer period ${periodMs} ms is not in (0, 1000]`);
     const data: PacerData = { buffer: this.buffer, periodMs };
     this.worker = new Worker(PACER_URL, { workerData: data });
+    // A pacer left running on some error path must not keep the process alive.
+    this.worker.unref();
     this.online = once(this.worker, 'online').then(() => undefined);
     // Awaited by ready(), if at all; stop() reports a failure either way.
     this.online.catch(() => undefined);
+    // Listened for from the start: the thread may end (fail) before stop() is called.
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.on('error', (error) => {
       this.failure = error;
     });
@@ -62,10 +67,9 @@ export class Pacer {
   /** Stops the pacer and waits for its thread to end; throws if it failed meanwhile. */
   async stop(): Promise<void> {
     const slots = new Int32Array(this.buffer);
-    const exited = once(this.worker, 'exit');
     Atomics.store(slots, PacerSlot.Stop, 1);
     Atomics.notify(slots, PacerSlot.Stop);
-    await exited;
+    await this.exited;
     if (this.failure !== null) throw new Error(`bench: the open loop's pacer thread failed: ${this.failure.message}`);
   }
 }

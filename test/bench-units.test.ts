@@ -34,6 +34,9 @@ test('options: defaults follow the issue, flags parse, nonsense is refused with 
   t.is(parsed.jsonPath, 'x.json');
   t.true(parsed.baseline);
   t.is(parsed.seed, 42);
+  t.is(defaults.snapshotEntries, null, "the cluster's own compaction period unless asked");
+  t.is(parseBenchArgs(['--snapshot-entries', '300000']).snapshotEntries, 300_000);
+  t.throws(() => parseBenchArgs(['--snapshot-entries', '0']), { instanceOf: BenchUsageError, message: /--snapshot-entries/ });
 
   t.throws(() => parseBenchArgs(['--nodes', '0']), { instanceOf: BenchUsageError, message: /--nodes/ });
   t.throws(() => parseBenchArgs(['--fsync', 'maybe']), { instanceOf: BenchUsageError, message: /on or off/ });

@@ -21,6 +21,8 @@ export interface BenchOptions {
   readonly seed: number;
   /** Where the per-run temp data dirs are made (default: the OS temp dir). */
   readonly dataParent: string | null;
+  /** Each node's compaction period in applied entries; null: the cluster's default. */
+  readonly snapshotEntries: number | null;
   readonly verifySamplePerGenerator: number;
   readonly client: BenchClientKind;
   /** After each closed-loop window, another in open loop at half the writes/s measured. */
@@ -46,6 +48,8 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
   --json FILE           write everything (with machine info) to FILE
   --seed N              seed for keys and read/write choice (default random, printed)
   --data-dir DIR        where temporary cluster directories are made
+  --snapshot-entries N  each node compacts its log every N applied entries (default: the
+                        cluster's, 100,000)
   --verify-sample N     acknowledged keys read back per generator (default ${BENCH_LIMITS.defaultVerifySamplePerGenerator})
   --client lean|kv      load through the lean bench client (default) or the public KvClient
   --half-peak           per node count, also measure latency in open loop at half the peak
@@ -87,6 +91,7 @@ export function defaultBenchOptions(): BenchOptions {
     baseline: false,
     seed: Math.floor(Math.random() * 0x7fffffff),
     dataParent: null,
+    snapshotEntries: null,
     verifySamplePerGenerator: BENCH_LIMITS.defaultVerifySamplePerGenerator,
     client: BenchClientKind.Lean,
     halfPeak: false,
@@ -155,6 +160,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         break;
       case '--data-dir':
         options.dataParent = value;
+        break;
+      case '--snapshot-entries':
+        options.snapshotEntries = integer('--snapshot-entries', value, 1, Number.MAX_SAFE_INTEGER);
         break;
       case '--client':
         if (value !== BenchClientKind.Lean && value !== BenchClientKind.Kv) throw new BenchUsageError(`--client must be lean or kv, got '${value}'`);

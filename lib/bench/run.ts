@@ -422,7 +422,13 @@ async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io
   const dataDir = mkdtempSync(join(parent, `raftlab-bench-${nodes}n-`));
   let cluster: Cluster | null = null;
   try {
-    cluster = await Cluster.start({ nodes, dataDir, fsync: options.fsync, seed: (options.seed + nodes * 7919) | 0 });
+    cluster = await Cluster.start({
+      nodes,
+      dataDir,
+      fsync: options.fsync,
+      seed: (options.seed + nodes * 7919) | 0,
+      ...(options.snapshotEntries === null ? {} : { snapshotEntries: options.snapshotEntries }),
+    });
     // Elections after the first leader's term: events arrive batched, so the first
     // leader's own event may come after waitForLeader has returned.
     let elections = 0;

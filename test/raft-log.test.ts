@@ -110,7 +110,7 @@ test('commitTo never lowers and never passes lastIndex', (t) => {
   t.throws(() => log.commitTo(3), { message: /exceed lastIndex/ });
 });
 
-test('the reused entry array: appends, conflict truncations and compactions agree with a plain model (seeded)', (t) => {
+test('the entry storage of the log: appends, conflict truncations and compactions agree with a plain model (seeded)', (t) => {
   const seed = testSeed('RAFT_LOG_SEED');
   const random = createPrng(seed);
   const log = new RaftLog([], 0, 0);

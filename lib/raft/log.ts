@@ -1,14 +1,13 @@
 // The in-memory Raft log (Figure 2: log[]) plus the bookkeeping of what the host has
 // made durable and what has been handed out for apply.
 //
-// Entries live in one array; `#offset` is the index of entries[0], `#count` how many
-// there are. The array is reused, never replaced: slots at and after #count hold
-// undefined, and a compaction moves the entries it keeps to the front. Replacing it
-// (a slice at each compaction, then regrowing it slot by slot to a period's 100,000
-// entries, copying it at each growth) promoted megabytes a second into the old
-// generation of a busy node and set off mark-compacts. A snapshot (§7)
+// Entries live in an EntryDeque (fixed-size chunks, reused); `#offset` is the index of
+// its position 0. One array, replaced at each compaction and regrown slot by slot,
+// promoted megabytes a second into the old generation of a busy node and set off
+// mark-compacts; one array kept and regrown by half when full stalled a turn 50-120 ms
+// to copy millions of slots when the log grew long. A snapshot (§7)
 // replaces the prefix up to its index: the log then starts right after it, and the
-// snapshot's last index and term stand in for the dropped entry before #entries[0]
+// snapshot's last index and term stand in for the dropped entry before position 0
 // (for the AppendEntries consistency check). Terms are non-decreasing along the log
 // (a leader only appends entries of its own term after entries of earlier terms), which
 // lets term lookups by value use binary search. With a loader (Config.entryLoader), a
@@ -16,6 +15,7 @@
 // needed are dropped from memory and read back from the host's storage if asked for.
 
 import { assert } from './assert.js';
+import { EntryDeque } from './entry-deque.js';
 import type { Entry, EntryLoader, LogIndex, Snapshot, Term } from './types.js';
 
 /**
@@ -33,14 +33,12 @@ export interface AppendOutcome {
 }
 
 export class RaftLog {
-  /** Index of #entries[0]. Invariant: #offset === #previousIndex + 1. */
+  /** Index of #entries' position 0. Invariant: #offset === #previousIndex + 1. */
   #offset: LogIndex = 1;
-  /** Index and term of the entry just before #entries[0] (a snapshot's last entry; 0 without one). */
+  /** Index and term of the entry just before #offset (a snapshot's last entry; 0 without one). */
   #previousIndex: LogIndex = 0;
   #previousTerm: Term = 0;
-  #entries: (Entry | undefined)[] = [];
-  /** Entries held: #entries[0 .. #count - 1]. */
-  #count = 0;
+  readonly #entries = new EntryDeque();
   /**
    * Entries up to here (from #offset) were dropped from memory (forgetThrough): their
    * slots hold a stand-in with only the term, and slice() reads them back through
@@ -127,10 +125,10 @@ export class RaftLog {
     const entries = this.#entries;
     for (let at = Math.max(this.#forgottenIndex + 1, this.#offset); at <= last; at++) {
       const position = at - this.#offset;
-      const term = entries[position]!.term;
+      const term = entries.at(position)!.term;
       // Index 0 is no log position: a stand-in handed out by mistake fails every index check.
       if (this.#standIn.term !== term) this.#standIn = { index: 0, term, data: null };
-      entries[position] = this.#standIn;
+      entries.set(position, this.#standIn);
     }
     if (last > this.#forgottenIndex) this.#forgottenIndex = last;
   }
@@ -152,9 +150,7 @@ export class RaftLog {
     const term = this.term(index);
     assert(term !== undefined, () => `compaction to ${index}: the log does not hold that entry`);
     const snapshot: Snapshot = { index, term, data };
-    const dropped = index + 1 - this.#offset;
-    this.#entries.copyWithin(0, dropped, this.#count);
-    this.#clearFrom(this.#count - dropped);
+    this.#entries.dropFront(index + 1 - this.#offset);
     this.#snapshot = snapshot;
     this.#previousIndex = index;
     this.#previousTerm = term;
@@ -170,7 +166,7 @@ export class RaftLog {
    */
   restoreSnapshot(snapshot: Snapshot): void {
     assert(snapshot.index > this.commitIndex, () => `restoring snapshot at ${snapshot.index} at or below commitIndex ${this.commitIndex}`);
-    this.#clearFrom(0);
+    this.#entries.truncate(0);
     this.#forgottenIndex = snapshot.index;
     this.#snapshot = snapshot;
     this.pendingSnapshot = snapshot;
@@ -189,24 +185,24 @@ export class RaftLog {
   }
 
   lastIndex(): LogIndex {
-    return this.#offset + this.#count - 1;
+    return this.#offset + this.#entries.length - 1;
   }
 
   lastTerm(): Term {
-    const last = this.#count === 0 ? undefined : this.#entries[this.#count - 1];
+    const last = this.#entries.at(this.#entries.length - 1);
     return last === undefined ? this.#previousTerm : last.term;
   }
 
   /** The term of the entry at `index`, or undefined if the log does not hold it. */
   term(index: LogIndex): Term | undefined {
     if (index === this.#previousIndex) return this.#previousTerm;
-    return this.#entries[index - this.#offset]?.term;
+    return this.#entries.at(index - this.#offset)?.term;
   }
 
   /** The entry at `index`, undefined if the log does not hold it or holds only its term (forgotten). */
   entry(index: LogIndex): Entry | undefined {
     if (index <= this.#forgottenIndex) return undefined;
-    return this.#entries[index - this.#offset];
+    return this.#entries.at(index - this.#offset);
   }
 
   matchTerm(index: LogIndex, term: Term): boolean {
@@ -270,7 +266,7 @@ export class RaftLog {
   /** Drop index and everything after it (only uncommitted entries, see merge). */
   #truncateFrom(index: LogIndex): void {
     assert(index > this.#forgottenIndex, () => `truncation from ${index} reaches entries dropped from memory (through ${this.#forgottenIndex}), which are applied`);
-    this.#clearFrom(index - this.#offset);
+    this.#entries.truncate(index - this.#offset);
     // What was durable beyond the cut is no longer our log: it must be rewritten.
     if (this.persistedIndex >= index) this.persistedIndex = index - 1;
     if (this.handedOutIndex >= index) this.handedOutIndex = index - 1;
@@ -323,17 +319,17 @@ export class RaftLog {
     const startPosition = from - this.#offset;
     assert(startPosition >= 0, () => `slice from ${from} is before the first index ${this.#offset}`);
     if (from <= this.#forgottenIndex) return this.#sliceForgotten(from, maxEntries, maxBytes);
-    const endPosition = Math.min(this.#count, startPosition + maxEntries);
+    const endPosition = Math.min(this.#entries.length, startPosition + maxEntries);
     if (startPosition >= endPosition) return [];
     let bytes = 0;
     let position = startPosition;
     for (; position < endPosition; position++) {
-      const data = this.#entries[position]!.data;
+      const data = this.#entries.at(position)!.data;
       const size = data === null ? 0 : typedArrayByteLength.call(data);
       if (position > startPosition && bytes + size > maxBytes) break;
       bytes += size;
     }
-    return this.#entries.slice(startPosition, position) as Entry[];
+    return this.#entries.copy(startPosition, position);
   }
 
   /** slice() of entries dropped from memory: read back, checked against the terms kept. */
@@ -346,7 +342,7 @@ export class RaftLog {
     for (let i = 0; i < loaded.length; i++) {
       const entry = loaded[i]!;
       const index = from + i;
-      const term = this.#entries[index - this.#offset]!.term;
+      const term = this.#entries.at(index - this.#offset)!.term;
       assert(entry.index === index && entry.term === term, () => `the entry loader returned ${entry.index}@t${entry.term} where the log holds ${index}@t${term}`);
       const size = entry.data === null ? 0 : typedArrayByteLength.call(entry.data);
       if (i > 0 && bytes + size > maxBytes) break;
@@ -361,18 +357,13 @@ export class RaftLog {
     if (to < from) return [];
     assert(from >= this.#offset, () => `range from ${from} is before the first index ${this.#offset} (compacted)`);
     assert(from > this.#forgottenIndex, () => `range from ${from} reaches entries dropped from memory (through ${this.#forgottenIndex})`);
-    return this.#entries.slice(from - this.#offset, Math.min(to - this.#offset + 1, this.#count)) as Entry[];
+    const start = from - this.#offset;
+    const end = Math.min(to - this.#offset + 1, this.#entries.length);
+    return end <= start ? [] : this.#entries.copy(start, end);
   }
 
-  /** Appends `entry` after the last one, in the slot the array already has when it can. */
   #put(entry: Entry): void {
-    this.#entries[this.#count++] = entry;
-  }
-
-  /** Keeps the first `count` entries: the slots after them let go of theirs. */
-  #clearFrom(count: number): void {
-    if (count < this.#count) this.#entries.fill(undefined, count, this.#count);
-    this.#count = count;
+    this.#entries.push(entry);
   }
 
   /** Follower/leader: raise commitIndex (never lowers it). */

@@ -369,21 +369,24 @@ export function decodeRecord(payload: Uint8Array): DecodeResult {
  * every rule is checked on both sides (paired assertions).
  */
 export class LogShape {
-  /** The index of terms[0]: 1, or the index after a snapshot. */
+  /** The index of the first entry: 1, or the index after a snapshot. */
   private base = 1;
   /** The term of the entry at base - 1 (a snapshot's last entry); 0 when there is none or it is unknown. */
   private baseTerm = 0;
+  private last = 0;
   /**
-   * terms[i] is the term of the entry at index base + i, for i < count. The array is
-   * reused, never replaced (slots from count on are stale), so it does not regrow to a
-   * compaction period's 100,000 slots, copied at each growth, every period.
+   * The terms of [base, last] as runs: run r holds term runTerms[r] from index
+   * runStarts[r] to the next run's start. Terms never decrease along a log (checkAppend
+   * refuses it), so a run per term covers the log. A term per index, in one array regrown
+   * by half when full, stalled a node 10-60 ms to copy millions of slots when compaction
+   * was rare (`bench --snapshot-entries 100000000`).
    */
-  private readonly terms: number[] = [];
-  private count = 0;
+  private readonly runStarts: number[] = [];
+  private readonly runTerms: number[] = [];
   private hard: HardState = { currentTerm: 0, votedFor: NONE, commitIndex: 0 };
 
   get lastIndex(): number {
-    return this.base - 1 + this.count;
+    return this.last;
   }
 
   /** The first index the log holds (or would hold next, when empty). */
@@ -403,8 +406,8 @@ export class LogShape {
   /** The term at `index`; 0 for index 0, and for an index before the log that is not its snapshot's. */
   termAt(index: number): number {
     if (index === this.base - 1) return this.baseTerm;
-    const position = index - this.base;
-    return position < 0 || position >= this.count ? 0 : this.terms[position]!;
+    if (index < this.base || index > this.last) return 0;
+    return this.runTerms[this.runAt(index)]!;
   }
 
   /** Does the log hold (index, term), its own or as the snapshot before it? */
@@ -416,7 +419,9 @@ export class LogShape {
   resetTo(index: number, term: number): void {
     this.base = index + 1;
     this.baseTerm = term;
-    this.count = 0;
+    this.last = index;
+    this.runStarts.length = 0;
+    this.runTerms.length = 0;
   }
 
   /** Recovery: the log replayed so far began right after a snapshot with this term, unknown until now. */
@@ -431,11 +436,17 @@ export class LogShape {
       this.resetTo(index, term);
       return;
     }
-    const dropped = index + 1 - this.base;
-    this.terms.copyWithin(0, dropped, this.count);
-    this.count -= dropped;
     this.base = index + 1;
     this.baseTerm = term;
+    if (this.base > this.last) {
+      this.runStarts.length = 0;
+      this.runTerms.length = 0;
+      return;
+    }
+    const first = this.runAt(this.base);
+    this.runStarts.splice(0, first);
+    this.runTerms.splice(0, first);
+    this.runStarts[0] = this.base;
   }
 
   /** Why a batch of `terms` starting at `firstIndex` cannot follow this log, or null if it can. */
@@ -454,11 +465,37 @@ export class LogShape {
     return null;
   }
 
+  /** Records a batch checkAppend accepted: it replaces every entry from firstIndex on. */
   applyAppend(firstIndex: number, terms: readonly number[]): void {
     if (terms.length === 0) return;
-    let count = firstIndex - this.base;
-    for (let i = 0; i < terms.length; i++) this.terms[count++] = terms[i]!;
-    this.count = count;
+    const runStarts = this.runStarts;
+    const runTerms = this.runTerms;
+    while (runStarts.length > 0 && runStarts[runStarts.length - 1]! >= firstIndex) {
+      runStarts.pop();
+      runTerms.pop();
+    }
+    for (let i = 0; i < terms.length; i++) {
+      const term = terms[i]!;
+      if (runTerms.length === 0 || runTerms[runTerms.length - 1] !== term) {
+        runStarts.push(firstIndex + i);
+        runTerms.push(term);
+      }
+    }
+    this.last = firstIndex + terms.length - 1;
+  }
+
+  /** The run holding `index` (in [base, last]): the last one, as a rule, else a binary search. */
+  private runAt(index: number): number {
+    const runStarts = this.runStarts;
+    let high = runStarts.length - 1;
+    if (runStarts[high]! <= index) return high;
+    let low = 0;
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      if (runStarts[middle]! <= index) low = middle;
+      else high = middle - 1;
+    }
+    return low;
   }
 
   /** Why `next` cannot follow the current hard state, or null if it can. */

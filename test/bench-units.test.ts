@@ -11,6 +11,7 @@ import { BenchUsageError, generatorsFor, parseBenchArgs } from '../lib/bench/opt
 import { LatencyRecorder, newLatencyHistogram, recordLatencyMs } from '../lib/bench/histogram.js';
 import { createPrng } from '../lib/raft/prng.js';
 import { Pacer, PacerSlot, nextPacerTick } from '../lib/bench/pacer.js';
+import { OpenLoopSchedule } from '../lib/bench/schedule.js';
 import { ThroughputTrace, secondHalfOverFirst, unsteadyWindowNote } from '../lib/bench/throughput-trace.js';
 
 test('options: defaults follow the issue, flags parse, nonsense is refused with a reason', (t) => {
@@ -256,4 +257,36 @@ test('pacer: ticks wake a waiting generator, stop ends its thread, and with no p
   t.is(await nextPacerTick(slots), 'timed-out');
   t.is(Atomics.load(slots, PacerSlot.Tick), stoppedAt);
   t.throws(() => new Pacer(0), { instanceOf: RangeError });
+});
+
+test('open-loop schedule: the rate ramps linearly to its full value, then holds; dueAt inverts dueBy', (t) => {
+  // 1,000 requests/s over a 2-s ramp: 1,000 due by its end, then one a millisecond.
+  const ramped = new OpenLoopSchedule(1000, 2000);
+  t.is(ramped.dueBy(-1), 0);
+  t.is(ramped.dueBy(0), 1);
+  t.is(ramped.dueBy(1000), 251, 'a quarter of the ramp count by half the ramp');
+  t.is(ramped.dueBy(2000), 1001);
+  t.is(ramped.dueBy(3000), 2001);
+  t.is(ramped.dueAt(0), 0);
+  t.is(ramped.dueAt(1000), 2000);
+  t.is(ramped.dueAt(2000), 3000);
+  // Without a ramp, a fixed interval from the start.
+  const flat = new OpenLoopSchedule(4000, 0);
+  t.is(flat.dueBy(0), 1);
+  t.is(flat.dueBy(10), 41);
+  t.is(flat.dueAt(40), 10);
+  const disagreements: string[] = [];
+  for (const schedule of [ramped, flat]) {
+    let previous = -1;
+    for (let k = 0; k < 3000; k++) {
+      const at = schedule.dueAt(k);
+      if (at < previous) disagreements.push(`dueAt(${k}) ${at} before dueAt(${k - 1}) ${previous}`);
+      previous = at;
+      // Request k is due at dueAt(k): counted by then (a hair later, for rounding), not a hair before.
+      if (schedule.dueBy(at + 1e-9) < k + 1 || schedule.dueBy(at - 1e-6) !== k) disagreements.push(`dueBy around dueAt(${k}) = ${at}`);
+    }
+  }
+  t.deepEqual(disagreements, []);
+  t.throws(() => new OpenLoopSchedule(0, 100), { instanceOf: RangeError });
+  t.throws(() => new OpenLoopSchedule(100, -1), { instanceOf: RangeError });
 });

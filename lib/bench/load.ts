@@ -23,6 +23,7 @@ import { createPrng } from '../raft/prng.js';
 import { LatencyRecorder, encodeHistogram, newLatencyHistogram } from './histogram.js';
 import { LeanClient } from './lean-client.js';
 import { nextPacerTick } from './pacer.js';
+import { OpenLoopSchedule } from './schedule.js';
 import type { LeanRequests, RequestFailure } from './lean-client.js';
 import { decimalLength } from '../transport/msgpack-writer.js';
 import type { MsgpackWriter } from '../transport/msgpack-writer.js';
@@ -416,7 +417,8 @@ class LoadGenerator implements LoadRequests {
 
   /** Requests fall due at fixed intervals from the start, whatever the system does. */
   private async openLoop(ratePerSecond: number): Promise<void> {
-    const intervalMs = 1000 / ratePerSecond;
+    // The rate ramps up over the first half of the warm-up (see OpenLoopSchedule).
+    const schedule = new OpenLoopSchedule(ratePerSecond, (this.warmupEndsAt - this.startAt) / 2);
     if (this.task.pacer === null) throw new Error('bench: an open-loop generator was given no pacer');
     const pacer = new Int32Array(this.task.pacer);
     const maxOutstanding = Math.min(BENCH_LIMITS.openLoopMaxOutstanding, this.ownedKeys);
@@ -425,9 +427,9 @@ class LoadGenerator implements LoadRequests {
     for (;;) {
       const now = performance.now();
       if (now >= this.measureEndsAt) break;
-      const due = Math.floor((now - this.startAt) / intervalMs) + 1;
+      const due = schedule.dueBy(now - this.startAt);
       while (issued < due && this.outstanding < maxOutstanding) {
-        if (!this.issue(nextSession, this.startAt + issued * intervalMs)) break;
+        if (!this.issue(nextSession, this.startAt + schedule.dueAt(issued))) break;
         nextSession = (nextSession + 1) % this.task.clients;
         issued++;
       }

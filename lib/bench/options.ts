@@ -42,7 +42,8 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
   --value-size B        bytes of JSON per value (default ${BENCH_LIMITS.defaultValueBytes})
   --keys N              key space (default ${BENCH_LIMITS.defaultKeys})
   --reads F             fraction of requests that are linearizable gets (default 0)
-  --rate R              open loop: R requests/s in total, latency from the intended send time
+  --rate R              open loop: R requests/s in total (reached over the first half of the
+                        warm-up), latency from the intended send time
   --fsync on|off        fdatasync every turn (default on; off is unsafe)
   --baseline            first measure fdatasync, MessagePort and msgpackr rates
   --json FILE           write everything (with machine info) to FILE

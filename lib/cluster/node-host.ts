@@ -16,7 +16,7 @@ import type { PersistToken } from '../raft/raw-node.js';
 import { createPrng } from '../raft/prng.js';
 import { MessageType, Role } from '../raft/types.js';
 import type { Entry, HardState, Message, NodeId, Ready, Snapshot, SoftState } from '../raft/types.js';
-import { openFileStorage } from '../storage/file-storage.js';
+import { MAX_ASYNC_SYNCS, openFileStorage } from '../storage/file-storage.js';
 import type { LogStorage } from '../storage/types.js';
 import { decodeRaftBatch, encodeRaftBatch, encodeRaftBatches } from '../transport/codec.js';
 import type { PortMeshTransport } from '../transport/transport.js';
@@ -163,9 +163,9 @@ export class NodeHost {
   private softState: SoftState;
   private hardState: HardState;
   private turnScheduled = false;
-  /** The fdatasync running on the thread pool, and what waits for it (see processReadies). */
-  private syncInFlight: SyncBatch | null = null;
-  /** Appended since syncInFlight started (dirty), or held messages that wait for it. */
+  /** The fdatasyncs running on the thread pool (at most MAX_ASYNC_SYNCS), oldest first, and what waits for each (see processReadies). */
+  private readonly syncsInFlight: SyncBatch[] = [];
+  /** Appended since the newest of syncsInFlight started (dirty), or held messages that wait for them. */
   private unsynced: SyncBatch & { dirty: boolean } = { token: null, messages: [], dirty: false };
   private stopAfterSync = false;
   /** Validated writes waiting to be proposed (MAX_PROPOSALS_PER_TURN per turn), from `queueHead` on. */
@@ -413,7 +413,8 @@ export class NodeHost {
    * only when it completes does the core learn (persisted()) that the entries are durable
    * and do the Ready's messagesAfterPersist (acknowledgements, vote grants) go out. So
    * the leader keeps proposing, replicating and applying while its disk works, and one
-   * fdatasync covers everything appended while the previous one ran (group commit).
+   * fdatasync covers everything appended since the previous one began (group commit); a
+   * second may start while one runs (startSync).
    *
    * Every other node syncs on its own thread before it sends what depends on the write,
    * as etcd's followers do (persistsInline). A follower has nothing to overlap its disk
@@ -445,7 +446,7 @@ export class NodeHost {
       }
       if (mustSync) this.unsynced.dirty = true;
       // Nothing written and not yet durable: this Ready need not wait for anything.
-      const durable = this.syncInFlight === null && !this.unsynced.dirty;
+      const durable = this.syncsInFlight.length === 0 && !this.unsynced.dirty;
       if (durable) this.send(ready.messagesAfterPersist);
       else this.unsynced.messages.push(...ready.messagesAfterPersist);
       const token = this.applyAndAdvance(ready, durable);
@@ -467,28 +468,34 @@ export class NodeHost {
    * first, so the two ways never mix.
    */
   private persistsInline(): boolean {
-    return this.softState.role !== Role.Leader && this.syncInFlight === null && !this.unsynced.dirty;
+    return this.softState.role !== Role.Leader && this.syncsInFlight.length === 0 && !this.unsynced.dirty;
   }
 
-  /** Starts an fdatasync of everything appended since the last one, unless one is running. */
+  /**
+   * Starts an fdatasync of everything appended since the last one began, unless
+   * MAX_ASYNC_SYNCS are running: a second one starts while a slow one runs, so what was
+   * written meanwhile need not wait for it to end before its own fdatasync begins. The
+   * storage reports them in order, each covering those before it.
+   */
   private startSync(): void {
-    if (this.syncInFlight !== null || !this.unsynced.dirty) return;
+    if (this.syncsInFlight.length >= MAX_ASYNC_SYNCS || !this.unsynced.dirty) return;
     const batch = this.takeUnsynced();
-    this.syncInFlight = batch;
+    this.syncsInFlight.push(batch);
     this.storage.syncAsync((error, latencyMs) => this.onSynced(batch, error, latencyMs));
   }
 
   private onSynced(batch: SyncBatch, error: Error | null, latencyMs: number): void {
-    this.syncInFlight = null;
     // A WAL that cannot be synced cannot promise anything: crash loudly.
     if (error !== null) throw error;
+    assert(this.syncsInFlight[0] === batch, () => `node ${this.id}: an fdatasync was reported out of order`);
+    this.syncsInFlight.shift();
     this.recordSync(latencyMs);
     if (batch.token !== null) this.node.persisted(batch.token);
     this.send(batch.messages);
     // Held messages with no write after them depended only on what just became durable.
-    if (!this.unsynced.dirty) this.releaseUnsynced();
+    if (this.syncsInFlight.length === 0 && !this.unsynced.dirty) this.releaseUnsynced();
     if (this.stopAfterSync) {
-      this.stop();
+      if (this.syncsInFlight.length === 0) this.stop();
       return;
     }
     this.processReadies();
@@ -917,8 +924,8 @@ export class NodeHost {
 
   stop(): void {
     if (this.stopped) return;
-    if (this.syncInFlight !== null) {
-      // The fdatasync in flight must complete first; onSynced comes back here.
+    if (this.syncsInFlight.length > 0) {
+      // The fdatasyncs in flight must complete first; onSynced comes back here.
       this.stopAfterSync = true;
       return;
     }

@@ -106,8 +106,10 @@ export interface LogStorage {
   sync(): number;
   /**
    * sync() with the fdatasync off the caller's thread: the write happens now and `done`
-   * runs once the batch is durable (latency in ms, 0 when nothing was synced). No other
-   * sync may start before `done` has run.
+   * runs once the batch is durable (latency in ms, 0 when nothing was synced). A second
+   * call may come before the first one's `done` (FileStorage: at most MAX_ASYNC_SYNCS in
+   * flight); the `done`s run in the order of the calls, and a sync() meanwhile makes
+   * everything durable at once.
    */
   syncAsync(done: (error: Error | null, latencyMs: number) => void): void;
   /**

@@ -1,9 +1,10 @@
 // The storage under RaftLog: a double-ended sequence of entries in fixed-size chunks.
 //
 // One array holding the whole log regrew by half whenever it filled: with a long
-// compaction period (or none), a leader 3 million entries in copied 2 million slots into
-// a fresh 24 MB backing store in the middle of a turn, and writes stalled 50-120 ms each
-// time (`bench --snapshot-entries 100000000`, 1 node at 270,000 writes/s). Here the log
+// compaction period (or none), a leader with 3 million entries in its log copied 2
+// million slots into a fresh 24 MB backing store in the middle of a turn, and writes
+// stalled 50-120 ms each time (`bench --snapshot-entries 100000000`, 1 node at 270,000
+// writes/s). Here the log
 // grows a chunk at a time and never copies what it holds; dropping a prefix (compaction)
 // releases whole chunks, which are kept for reuse, so a steady compaction cycle
 // allocates nothing new and promotes nothing into the old generation.
@@ -78,7 +79,6 @@ export class EntryDeque {
     if (count === 0) return;
     if (count === this.#length) {
       this.truncate(0);
-      this.#head = 0;
       return;
     }
     const newHead = this.#head + count;

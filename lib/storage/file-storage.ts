@@ -752,7 +752,7 @@ class FileStorage implements LogStorage {
       const failure =
         error !== null
           ? ioError(`cannot fdatasync WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error)
-          : new StorageError(StorageErrorCode.State, 'syncAsync: the storage was closed during the sync');
+          : new StorageError(StorageErrorCode.State, `syncAsync: the storage became ${this.phase} during the sync`);
       if (error !== null) this.phase = Phase.Failed;
       for (const waiting of this.asyncSyncs.splice(0)) waiting.done(failure, 0);
       return;

@@ -373,6 +373,7 @@ export class LogShape {
   private base = 1;
   /** The term of the entry at base - 1 (a snapshot's last entry); 0 when there is none or it is unknown. */
   private baseTerm = 0;
+  /** The last index held: base - 1 when the log is empty. */
   private last = 0;
   /**
    * The terms of [base, last] as runs: run r holds term runTerms[r] from index

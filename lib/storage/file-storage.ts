@@ -762,13 +762,14 @@ class FileStorage implements LogStorage {
     while (settled < this.asyncSyncs.length && (settled < covered || !this.asyncSyncs[settled]!.ownFdatasync)) settled++;
     const now = performance.now();
     for (const sync of this.asyncSyncs.splice(0, settled)) {
-      if (sync.ownFdatasync) this.markAsyncSynced(sync.position, now - sync.started);
+      if (sync.ownFdatasync) this.markSynced(now - sync.started, sync.position);
       sync.done(null, sync.ownFdatasync ? now - sync.started : 0);
     }
   }
 
   /** Closes the rolled segments no running fdatasync can still be using. */
   private closeRolledSegments(): void {
+    if (this.fdsClosingAfterSync.length === 0) return;
     let oldestRunning = Number.POSITIVE_INFINITY;
     for (const number of this.fdatasyncsRunning) oldestRunning = Math.min(oldestRunning, number);
     this.fdsClosingAfterSync = this.fdsClosingAfterSync.filter(({ fd, afterSync }) => {
@@ -778,19 +779,17 @@ class FileStorage implements LogStorage {
     });
   }
 
-  /** An asynchronous sync made `position` durable (the position is never moved back). */
-  private markAsyncSynced(position: SyncedPosition, latencyMs: number): void {
-    this.fsyncCount++;
-    this.fsyncTotalMs += latencyMs;
-    const synced = this.synced;
-    if (position.segment > synced.segment || (position.segment === synced.segment && position.offset > synced.offset)) this.synced = position;
-  }
-
-  private markSynced(latencyMs: number): number {
+  /**
+   * A sync made everything up to `position` durable (by default all that is written; an
+   * asynchronous one, what was written when it was called). The position never moves back:
+   * an earlier syncAsync may be settled after a sync() that covered more.
+   */
+  private markSynced(latencyMs: number, position: SyncedPosition = { segment: this.segment, offset: this.segmentOffset }): number {
     // With fsync off nothing was fdatasynced: the position moves, the count does not.
     if (this.fsync) this.fsyncCount++;
     this.fsyncTotalMs += latencyMs;
-    this.synced = { segment: this.segment, offset: this.segmentOffset };
+    const synced = this.synced;
+    if (position.segment > synced.segment || (position.segment === synced.segment && position.offset > synced.offset)) this.synced = position;
     return latencyMs;
   }
 

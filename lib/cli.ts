@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The `raftlab` command: one dispatcher; each subcommand lives with its subsystem.
 
-import { tuneV8ForCluster } from './cluster/v8-tuning.js';
+import { spawn } from 'node:child_process';
+import { missingStartFlags, tuneV8ForCluster } from './cluster/v8-tuning.js';
 
 const usage = `usage:
   raftlab [tui] [--nodes 5] [--data DIR]        the live dashboard (what npm start runs)
@@ -36,14 +37,47 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-// Before any subcommand starts a worker (see v8-tuning.ts).
-tuneV8ForCluster();
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`raftlab: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+/**
+ * Runs this command again in a child process started with the V8 flags a cluster's
+ * process wants (v8-tuning.ts: they cannot be set once V8 is running). The child shares
+ * the terminal; this process only waits, passes on a signal sent to it alone, and exits
+ * as the child did.
+ */
+function restartWith(flags: readonly string[]): void {
+  const script = process.argv[1]!;
+  const child = spawn(process.execPath, [...process.execArgv, ...flags, script, ...process.argv.slice(2)], { stdio: 'inherit' });
+  // Ctrl-C in the terminal reaches the whole process group, the child included: this
+  // process only outlives it. A signal sent to this process alone is passed on.
+  const forward = (signal: NodeJS.Signals): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', forward);
+  process.on('SIGHUP', forward);
+  child.on('error', (error) => {
+    process.stderr.write(`raftlab: cannot restart with ${flags.join(' ')}: ${error.message}\n`);
     process.exitCode = 1;
-  },
-);
+  });
+  child.on('exit', (code, signal) => {
+    if (signal !== null) {
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+    } else process.exitCode = code ?? 1;
+  });
+}
+
+const startFlags = missingStartFlags();
+if (startFlags.length > 0) restartWith(startFlags);
+else {
+  // Before any subcommand starts a worker (see v8-tuning.ts).
+  tuneV8ForCluster();
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`raftlab: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

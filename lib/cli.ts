@@ -45,7 +45,11 @@ async function main(argv: readonly string[]): Promise<number> {
  */
 function restartWith(flags: readonly string[]): void {
   const script = process.argv[1]!;
-  const child = spawn(process.execPath, [...process.execArgv, ...flags, script, ...process.argv.slice(2)], { stdio: 'inherit' });
+  // The IPC channel is only a lifeline: the child ends when it closes (watchParent).
+  const child = spawn(process.execPath, [...process.execArgv, ...flags, script, ...process.argv.slice(2)], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, [LIFELINE_ENV]: '1' },
+  });
   // Ctrl-C in the terminal reaches the whole process group, the child included: this
   // process only outlives it. A signal sent to this process alone is passed on.
   const forward = (signal: NodeJS.Signals): void => {
@@ -66,9 +70,28 @@ function restartWith(flags: readonly string[]): void {
   });
 }
 
+/** Set in the child's environment: its IPC channel is the command's lifeline. */
+const LIFELINE_ENV = 'RAFTLAB_LIFELINE';
+
+/**
+ * In the child: if the command that started it dies without passing a signal on
+ * (SIGKILL, a crash), its end of the channel closes, and the child stops rather than
+ * live on with the terminal or a cluster nobody waits for.
+ */
+function watchParent(): void {
+  if (process.env[LIFELINE_ENV] !== '1' || process.channel === undefined) return;
+  delete process.env[LIFELINE_ENV];
+  process.channel.unref();
+  process.once('disconnect', () => {
+    process.stderr.write('raftlab: the command that started this process is gone; stopping\n');
+    process.exit(1);
+  });
+}
+
 const startFlags = missingStartFlags();
 if (startFlags.length > 0) restartWith(startFlags);
 else {
+  watchParent();
   // Before any subcommand starts a worker (see v8-tuning.ts).
   tuneV8ForCluster();
   main(process.argv.slice(2)).then(

@@ -3,6 +3,7 @@
 
 import test from 'ava';
 import { execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,25 +52,30 @@ test('the raftlab command runs in a child started with the start flags, and exit
   // (test/bench-smoke.test.ts checks the child's flags: the bench reports them.)
 });
 
+/** Starts `raftlab bench` for a minute on 1 node; resolves once its cluster is up. */
+async function startBench(dir: string): Promise<{ parent: ChildProcess; childPid: number; ended: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> {
+  const parent = spawn(process.execPath, [CLI, 'bench', '--nodes', '1', '--duration', '60', '--warmup', '1', '--rate', '100', '--data-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const started = new Promise<void>((resolve) => {
+    const watch = (chunk: Buffer): void => {
+      output += chunk.toString();
+      if (output.includes('cluster up')) resolve();
+    };
+    parent.stdout!.on('data', watch);
+    parent.stderr!.on('data', watch);
+  });
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => parent.once('exit', (code, signal) => resolve({ code, signal })));
+  await withTimeout(started, 60_000, () => `the bench did not start: ${output}`);
+  const children = childrenOf(parent.pid!);
+  if (children.length !== 1) throw new Error(`expected the command to run in one child process, found ${children.length}`);
+  return { parent, childPid: children[0]!, ended };
+}
+
 test('a SIGTERM sent to the raftlab command alone reaches the child, and the command ends by it', async (t) => {
   if (process.platform !== 'linux') return t.pass('child processes are found through /proc');
   const dir = mkdtempSync(join(tmpdir(), 'raftlab-restart-'));
   try {
-    const parent = spawn(process.execPath, [CLI, 'bench', '--nodes', '1', '--duration', '60', '--warmup', '1', '--rate', '100', '--data-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const started = new Promise<void>((resolve) => {
-      const watch = (chunk: Buffer): void => {
-        output += chunk.toString();
-        if (output.includes('cluster up')) resolve();
-      };
-      parent.stdout.on('data', watch);
-      parent.stderr.on('data', watch);
-    });
-    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => parent.once('exit', (code, signal) => resolve({ code, signal })));
-    await withTimeout(started, 60_000, () => `the bench did not start: ${output}`);
-    const children = childrenOf(parent.pid!);
-    t.is(children.length, 1, 'the command runs in one child process');
-    const childPid = children[0]!;
+    const { parent, childPid, ended } = await startBench(dir);
     parent.kill('SIGTERM');
     const outcome = await withTimeout(ended, 30_000, () => 'the command did not end after SIGTERM');
     t.deepEqual(outcome, { code: null, signal: 'SIGTERM' });
@@ -78,6 +84,32 @@ test('a SIGTERM sent to the raftlab command alone reaches the child, and the com
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('when the raftlab command is killed outright, its child stops too', async (t) => {
+  if (process.platform !== 'linux') return t.pass('child processes are found through /proc');
+  const dir = mkdtempSync(join(tmpdir(), 'raftlab-restart-'));
+  try {
+    const { parent, childPid, ended } = await startBench(dir);
+    parent.kill('SIGKILL');
+    t.deepEqual(await withTimeout(ended, 30_000, () => 'SIGKILL did not end the command'), { code: null, signal: 'SIGKILL' });
+    // The child notices its lifeline close; wait for it to be gone (bounded).
+    const deadline = Date.now() + 30_000;
+    while (isAlive(childPid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    t.false(isAlive(childPid), 'the child stopped once the command was gone');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** True while `pid` exists and is not a zombie. */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
 
 /** The processes whose parent is `pid` (from /proc). */
 function childrenOf(pid: number): number[] {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { VerifyExitCode } from '../lib/check/verify.js';
-import { CLUSTER_MARKING_WORKERS, CLUSTER_START_FLAGS, missingStartFlags, processFlags, tuneV8ForCluster } from '../lib/cluster/v8-tuning.js';
+import { CLUSTER_MARKING_WORKERS, CLUSTER_START_FLAGS, collectorFlags, missingStartFlags, processFlags, tuneV8ForCluster } from '../lib/cluster/v8-tuning.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../lib/cli.js', import.meta.url));
@@ -27,6 +27,7 @@ test('the start flags are missing unless the command line chose the collector th
   t.deepEqual(missingStartFlags(['--single-threaded-gc']), []);
   t.deepEqual(missingStartFlags(['--no-single-threaded-gc']), [], 'the command line may keep V8 default');
   t.deepEqual(missingStartFlags(['--concurrent-marking-max-worker-num=3']), []);
+  t.deepEqual(collectorFlags(['--cpu-prof', '--single-threaded-gc', '--v8-pool-size=2', '--max-old-space-size=100']), ['--single-threaded-gc', '--v8-pool-size=2'], 'what bench --cpu-prof passes on');
 });
 
 test('tuneV8ForCluster sets one marking worker at run time, unless the command line chose', (t) => {

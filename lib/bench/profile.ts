@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { collectorFlags } from '../cluster/v8-tuning.js';
 
 export const PROFILE_LIMITS = {
   topFunctions: 15,
@@ -107,7 +108,7 @@ export function formatProfiles(summaries: readonly ThreadProfile[]): string {
 }
 
 /**
- * Runs `node --cpu-prof --cpu-prof-dir DIR <cli> bench <args>` with the terminal
+ * Runs `node [collector flags] --cpu-prof --cpu-prof-dir DIR <cli> bench <args>` with the terminal
  * passed through, then prints the per-thread summary. Returns the child's exit code.
  */
 export async function runProfiled(cliPath: string, benchArgs: readonly string[], parentDir: string): Promise<number> {
@@ -115,7 +116,10 @@ export async function runProfiled(cliPath: string, benchArgs: readonly string[],
   const dir = join(parentDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(dir, { recursive: true });
   const code = await new Promise<number>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, cliPath, 'bench', ...benchArgs], { stdio: 'inherit' });
+    // With this process's collector flags, so the profiled command does not restart
+    // itself (lib/cli.ts): one process, one set of profiles, the same V8 setting.
+    const flags = [...collectorFlags(process.execArgv), '--cpu-prof', '--cpu-prof-dir', dir];
+    const child = spawn(process.execPath, [...flags, cliPath, 'bench', ...benchArgs], { stdio: 'inherit' });
     child.on('error', reject);
     child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal === null ? 1 : 128)));
   });

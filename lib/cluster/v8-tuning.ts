@@ -29,8 +29,13 @@ export const CLUSTER_MARKING_WORKERS = 1;
 /** Command-line flags that choose how the collector uses threads: when one is given, it wins. */
 const COLLECTOR_THREAD_FLAGS = ['--single-threaded-gc', '--no-single-threaded-gc', MARKING_WORKERS_FLAG, '--v8-pool-size'];
 
+/** The arguments of a command line that choose the collector's threads, in order. */
+export function collectorFlags(execArgv: readonly string[]): string[] {
+  return execArgv.filter((argument) => COLLECTOR_THREAD_FLAGS.some((flag) => argument === flag || argument.startsWith(`${flag}=`)));
+}
+
 function commandLineChoseCollector(execArgv: readonly string[]): boolean {
-  return execArgv.some((argument) => COLLECTOR_THREAD_FLAGS.some((flag) => argument === flag || argument.startsWith(`${flag}=`)));
+  return collectorFlags(execArgv).length > 0;
 }
 
 /**

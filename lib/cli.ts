@@ -50,14 +50,14 @@ function restartWith(flags: readonly string[]): void {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, [LIFELINE_ENV]: '1' },
   });
-  // Ctrl-C in the terminal reaches the whole process group, the child included: this
-  // process only outlives it. A signal sent to this process alone is passed on.
+  // A signal sent to this process is passed on, and this process outlives the child to
+  // exit as it did. One the terminal sends to the whole process group (Ctrl-C, a hangup)
+  // reaches the child twice: the subcommands stop at the first (the dashboard ignores a
+  // repeat while it stops its cluster).
   const forward = (signal: NodeJS.Signals): void => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   };
-  process.on('SIGINT', () => undefined);
-  process.on('SIGTERM', forward);
-  process.on('SIGHUP', forward);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, forward);
   child.on('error', (error) => {
     process.stderr.write(`raftlab: cannot restart with ${flags.join(' ')}: ${error.message}\n`);
     process.exitCode = 1;

@@ -2,7 +2,7 @@
 // Waits on screen content with bounded polling, never on fixed sleeps.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,27 +16,28 @@ const START_TIMEOUT_MS = 30_000;
 const STEP_TIMEOUT_MS = 15_000;
 const POLL_MS = 100;
 
-test('dashboard in tmux: leader, put/get, crash leader, restart all, usage, quit with exit 0', async (t) => {
-  const work = mkdtempSync(join(tmpdir(), 'raftlab-tui-e2e-'));
+/** A private tmux server running one command in one pane, and ways to wait on it. */
+function harness(name: string) {
+  const work = mkdtempSync(join(tmpdir(), `raftlab-tui-${name}-`));
   const dataDir = join(work, 'data');
   const exitFile = join(work, 'exit-code');
   // A private tmux server: the test never touches the user's sessions.
-  const socket = `raftlab-e2e-${process.pid}`;
+  const socket = `raftlab-${name}-${process.pid}`;
   const session = 'dashboard';
   const tmux = (...args: string[]): Promise<{ stdout: string }> => run('tmux', ['-L', socket, ...args]);
   const shellQuote = (text: string): string => `'${text.replace(/'/g, `'\\''`)}'`;
   const capture = async (): Promise<string> => (await tmux('capture-pane', '-p', '-t', session)).stdout;
+  let lastScreen = '';
   const waitFor = async (what: string, timeoutMs: number, predicate: (screen: string) => boolean): Promise<string> => {
     const deadline = Date.now() + timeoutMs;
-    let screen = '';
     for (;;) {
       try {
-        screen = await capture();
+        lastScreen = await capture();
       } catch {
         // The session may be gone (the program exited): keep the last screen.
       }
-      if (predicate(screen)) return screen;
-      if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${what}; screen:\n${screen}`);
+      if (predicate(lastScreen)) return lastScreen;
+      if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${what}; screen:\n${lastScreen}`);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   };
@@ -44,13 +45,40 @@ test('dashboard in tmux: leader, put/get, crash leader, restart all, usage, quit
     await tmux('send-keys', '-t', session, '-l', text);
     await tmux('send-keys', '-t', session, 'Enter');
   };
+  /** Starts the dashboard in the pane; the pane stays open after it exits (to read its last lines). */
+  const start = (nodes: number): Promise<unknown> => {
+    const command = `NCURSES_NO_UTF8_ACS=1 node ${shellQuote(CLI)} tui --nodes ${nodes} --data ${shellQuote(dataDir)}; echo $? > ${shellQuote(exitFile)}; sleep 120`;
+    return tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '48', command);
+  };
+  const exitCode = async (timeoutMs: number): Promise<string> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        // The shell creates the file before writing the code: empty means "not yet".
+        const text = readFileSync(exitFile, 'utf8').trim();
+        if (text !== '') return text;
+      } catch {
+        // Not written yet.
+      }
+      if (Date.now() > deadline) throw new Error(`the dashboard did not exit within ${timeoutMs} ms; screen:\n${lastScreen}`);
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  };
+  const close = async (): Promise<void> => {
+    await tmux('kill-server').catch(() => undefined);
+    rmSync(work, { recursive: true, force: true });
+  };
+  return { dataDir, tmux, session, capture, waitFor, type, start, exitCode, close };
+}
+
+test('dashboard in tmux: leader, put/get, crash leader, restart all, usage, quit with exit 0', async (t) => {
+  const { tmux, session, waitFor, type, start, exitCode, close } = harness('e2e');
   const leaderOf = (screen: string): number | null => {
     const match = /leader n(\d)/.exec(screen);
     return match === null ? null : Number(match[1]);
   };
   try {
-    const command = `NCURSES_NO_UTF8_ACS=1 node ${shellQuote(CLI)} tui --nodes 5 --data ${shellQuote(dataDir)}; echo $? > ${shellQuote(exitFile)}`;
-    await tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '48', command);
+    await start(5);
 
     const first = await waitFor('a LEADER', START_TIMEOUT_MS, (screen) => /\* LEADER/.test(screen) && leaderOf(screen) !== null);
     const oldLeader = leaderOf(first);
@@ -77,24 +105,49 @@ test('dashboard in tmux: leader, put/get, crash leader, restart all, usage, quit
     await tmux('send-keys', '-t', session, 'q');
     await waitFor('the quit confirmation', STEP_TIMEOUT_MS, (screen) => /Quit and stop the cluster\? \(y\/n\)/.test(screen));
     await tmux('send-keys', '-t', session, 'y');
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    let exitCode: string | null = null;
-    while (exitCode === null) {
-      try {
-        // The shell creates the file before writing the code: empty means "not yet".
-        const text = readFileSync(exitFile, 'utf8').trim();
-        if (text !== '') exitCode = text;
-      } catch {
-        // Not written yet.
-      }
-      if (exitCode === null) {
-        if (Date.now() > deadline) throw new Error(`the dashboard did not exit within ${START_TIMEOUT_MS} ms`);
-        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      }
-    }
-    t.is(exitCode, '0');
+    t.is(await exitCode(START_TIMEOUT_MS), '0');
   } finally {
-    await tmux('kill-server').catch(() => undefined);
-    rmSync(work, { recursive: true, force: true });
+    await close();
   }
 });
+
+test('dashboard in tmux: a hangup that reaches both the raftlab command and its child stops the cluster cleanly', async (t) => {
+  if (process.platform !== 'linux') return t.pass('processes are found through /proc');
+  const { dataDir, waitFor, start, exitCode, close } = harness('hup');
+  try {
+    await start(3);
+    await waitFor('a LEADER', START_TIMEOUT_MS, (screen) => /\* LEADER/.test(screen));
+    // The command and the child it restarted itself as (lib/cli.ts): both have the data
+    // directory on their command line; the child also has the V8 start flag.
+    const processes = processesWith(dataDir);
+    t.is(processes.length, 2, JSON.stringify(processes));
+    t.is(processes.filter((process) => process.args.includes('--single-threaded-gc')).length, 1);
+    // A terminal's hangup goes to the whole process group, and the command passes on what
+    // it gets: the dashboard gets SIGHUP twice and must stop its cluster once, cleanly. The
+    // worst order: the second arrives while the first is still stopping the cluster.
+    const child = processes.find((process) => process.args.includes('--single-threaded-gc'))!;
+    const command = processes.find((process) => process !== child)!;
+    process.kill(child.pid, 'SIGHUP');
+    await waitFor('the dashboard stopping its cluster', STEP_TIMEOUT_MS, (screen) => /stopping the cluster\.\.\./.test(screen));
+    process.kill(command.pid, 'SIGHUP');
+    t.is(await exitCode(START_TIMEOUT_MS), '0');
+    await waitFor('the goodbye line', STEP_TIMEOUT_MS, (screen) => /raftlab: cluster stopped; its files are in/.test(screen));
+  } finally {
+    await close();
+  }
+});
+
+/** Processes whose command line mentions `text` (from /proc). */
+function processesWith(text: string): { pid: number; args: string[] }[] {
+  const found: { pid: number; args: string[] }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter((arg) => arg !== '');
+      if (args[0]?.endsWith('node') && args.includes(text)) found.push({ pid: Number(entry), args });
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}

@@ -103,9 +103,17 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
   // cluster must still be stopped cleanly, so a dead terminal is not a crash.
   stdout.on('error', ignoreTerminalGone);
   const dashboard = new Dashboard({ cluster });
-  const onSignal = (): void => dashboard.handleKey(undefined, { name: 'c', ctrl: true });
-  process.once('SIGTERM', onSignal);
-  process.once('SIGHUP', onSignal);
+  // A signal may come twice (the terminal's to the process group, and the same one passed
+  // on by the raftlab command that started this process, lib/cli.ts): the first stops the
+  // cluster, a repeat changes nothing.
+  let signalled = false;
+  const onSignal = (): void => {
+    if (signalled) return;
+    signalled = true;
+    dashboard.handleKey(undefined, { name: 'c', ctrl: true });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   try {
     dashboard.start();
     await dashboard.done;

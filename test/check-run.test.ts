@@ -12,6 +12,12 @@ const normalRunMs = 30_000;
 const teethRunMs = 20_000;
 /** A broken build gets this many runs (fresh seeds) to be caught. */
 const teethAttempts = 2;
+/**
+ * Acknowledging before fsync is caught in about three runs of four (here, alone: 3 of 4
+ * runs); in the others the lost writes crash a leader on an invariant (a follower's log
+ * shorter than what it acknowledged) before the history shows them. Four runs.
+ */
+const ackBeforeFsyncAttempts = 4;
 
 function options(seed: number, overrides: Partial<CheckRunOptions>): CheckRunOptions {
   return {
@@ -61,10 +67,11 @@ async function caughtWithin(
   what: string,
   make: (seed: number) => CheckRunOptions,
   caught: (result: CheckRunResult) => boolean,
+  attempts = teethAttempts,
 ): Promise<void> {
   const firstSeed = freshSeed();
   const misses: string[] = [];
-  for (let attempt = 0; attempt < teethAttempts; attempt++) {
+  for (let attempt = 0; attempt < attempts; attempt++) {
     const seed = firstSeed + attempt;
     const started = Date.now();
     const result = await runCheck(make(seed));
@@ -75,7 +82,7 @@ async function caughtWithin(
     }
     misses.push(`seed ${seed}:\n${summary(result)}`);
   }
-  t.true(misses.length < teethAttempts, `${what} was not caught in ${teethAttempts} runs:\n${misses.join('\n\n')}`);
+  t.true(misses.length < attempts, `${what} was not caught in ${attempts} runs:\n${misses.join('\n\n')}`);
 }
 
 test.serial('teeth: stale reads from a node that only believes it leads are caught', async (t) => {
@@ -104,5 +111,6 @@ test.serial('teeth: appends acknowledged before fsync are caught losing writes',
     'ackBeforeFsync',
     (seed) => options(seed, { durationMs: teethRunMs, workload: Workload.Append, nemesis: [NemesisKind.Lose], testOnly: { ackBeforeFsync: true } }),
     (result) => result.verdict === Verdict.NotLinearizable && result.report.appends.anomalies.length > 0,
+    ackBeforeFsyncAttempts,
   );
 });

@@ -72,34 +72,36 @@ async function startBench(dir: string): Promise<{ parent: ChildProcess; childPid
   return { parent, childPid: children[0]!, ended };
 }
 
-test('a SIGTERM sent to the raftlab command alone reaches the child, and the command ends by it', async (t) => {
-  if (process.platform !== 'linux') return t.pass('child processes are found through /proc');
+/** Runs `use` on a bench started in a fresh data directory, removed afterwards. */
+async function withBench(use: (bench: Awaited<ReturnType<typeof startBench>>) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'raftlab-restart-'));
   try {
-    const { parent, childPid, ended } = await startBench(dir);
+    await use(await startBench(dir));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a SIGTERM sent to the raftlab command alone reaches the child, and the command ends by it', async (t) => {
+  if (process.platform !== 'linux') return t.pass('child processes are found through /proc');
+  await withBench(async ({ parent, childPid, ended }) => {
     parent.kill('SIGTERM');
     const outcome = await withTimeout(ended, 30_000, () => 'the command did not end after SIGTERM');
     t.deepEqual(outcome, { code: null, signal: 'SIGTERM' });
     t.throws(() => process.kill(childPid, 0), { code: 'ESRCH' }, 'the child is gone too');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('when the raftlab command is killed outright, its child stops too', async (t) => {
   if (process.platform !== 'linux') return t.pass('child processes are found through /proc');
-  const dir = mkdtempSync(join(tmpdir(), 'raftlab-restart-'));
-  try {
-    const { parent, childPid, ended } = await startBench(dir);
+  await withBench(async ({ parent, childPid, ended }) => {
     parent.kill('SIGKILL');
     t.deepEqual(await withTimeout(ended, 30_000, () => 'SIGKILL did not end the command'), { code: null, signal: 'SIGKILL' });
     // The child notices its lifeline close; wait for it to be gone (bounded).
     const deadline = Date.now() + 30_000;
     while (isAlive(childPid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     t.false(isAlive(childPid), 'the child stopped once the command was gone');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 /** True while `pid` exists and is not a zombie. */

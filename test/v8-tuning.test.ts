@@ -75,9 +75,16 @@ async function startBench(dir: string): Promise<{ parent: ChildProcess; childPid
 /** Runs `use` on a bench started in a fresh data directory, removed afterwards. */
 async function withBench(use: (bench: Awaited<ReturnType<typeof startBench>>) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'raftlab-restart-'));
+  let bench: Awaited<ReturnType<typeof startBench>> | null = null;
   try {
-    await use(await startBench(dir));
+    bench = await startBench(dir);
+    await use(bench);
   } finally {
+    // A test that failed half way leaves nothing running.
+    if (bench !== null) {
+      if (bench.parent.exitCode === null && bench.parent.signalCode === null) bench.parent.kill('SIGKILL');
+      if (isAlive(bench.childPid)) process.kill(bench.childPid, 'SIGKILL');
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }

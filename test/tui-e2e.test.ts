@@ -68,7 +68,7 @@ function harness(name: string) {
     await tmux('kill-server').catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
   };
-  return { dataDir, tmux, session, capture, waitFor, type, start, exitCode, close };
+  return { dataDir, tmux, session, waitFor, type, start, exitCode, close };
 }
 
 test('dashboard in tmux: leader, put/get, crash leader, restart all, usage, quit with exit 0', async (t) => {

@@ -104,14 +104,10 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
   stdout.on('error', ignoreTerminalGone);
   const dashboard = new Dashboard({ cluster });
   // A signal may come twice (the terminal's to the process group, and the same one passed
-  // on by the raftlab command that started this process, lib/cli.ts): the first stops the
-  // cluster, a repeat changes nothing.
-  let signalled = false;
-  const onSignal = (): void => {
-    if (signalled) return;
-    signalled = true;
-    dashboard.handleKey(undefined, { name: 'c', ctrl: true });
-  };
+  // on by the raftlab command that started this process, lib/cli.ts), so the handlers stay
+  // until the end: the first stops the cluster, a repeat only asks again (quitting is
+  // idempotent), where a second signal with no handler would kill the process mid-stop.
+  const onSignal = (): void => dashboard.handleKey(undefined, { name: 'c', ctrl: true });
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   try {

@@ -50,14 +50,15 @@ function restartWith(flags: readonly string[]): void {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, [LIFELINE_ENV]: '1' },
   });
-  // A signal sent to this process is passed on, and this process outlives the child to
-  // exit as it did. One the terminal sends to the whole process group (Ctrl-C, a hangup)
-  // reaches the child twice: the subcommands stop at the first (the dashboard ignores a
-  // repeat while it stops its cluster).
-  const forward = (signal: NodeJS.Signals): void => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-  };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, forward);
+  // This process outlives the child, to exit as it did. The terminal sends Ctrl-C and a
+  // hangup to the whole process group, the child included: passed on as well, they would
+  // reach the child twice, and a repeat that came after the dashboard had stopped its
+  // cluster and let go of its handlers killed it (exit 129 instead of 0). So those two are
+  // only ignored here; SIGTERM, which is sent to one process, is passed on.
+  for (const signal of ['SIGINT', 'SIGHUP'] as const) process.on(signal, () => undefined);
+  process.on('SIGTERM', () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  });
   child.on('error', (error) => {
     process.stderr.write(`raftlab: cannot restart with ${flags.join(' ')}: ${error.message}\n`);
     process.exitCode = 1;

@@ -103,10 +103,10 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
   // cluster must still be stopped cleanly, so a dead terminal is not a crash.
   stdout.on('error', ignoreTerminalGone);
   const dashboard = new Dashboard({ cluster });
-  // A signal may come twice (the terminal's to the process group, and the same one passed
-  // on by the raftlab command that started this process, lib/cli.ts), so the handlers stay
-  // until the end: the first stops the cluster, a repeat only asks again (quitting is
-  // idempotent), where a second signal with no handler would kill the process mid-stop.
+  // Handlers, not one-shot ones, until the cluster is stopped: a repeated signal (a SIGTERM
+  // sent to the whole process group reaches the raftlab command too, which passes it on,
+  // lib/cli.ts) only asks again, since quitting is idempotent, where a second signal with
+  // no handler would kill the process mid-stop.
   const onSignal = (): void => dashboard.handleKey(undefined, { name: 'c', ctrl: true });
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);

@@ -39,6 +39,7 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
     // The raftlab command runs in a child started with the V8 start flags, and the report says so.
     t.true(report.machine.processFlags.includes('--single-threaded-gc'), context);
     t.regex(stdout, /^raftlab bench: .* --single-threaded-gc, fsync on$/m, context);
+    t.regex(stdout, /^slow fdatasyncs per second, over 1 \/ 5 \/ 20 ms .*\n {2}1 node\(s\): leader [\d.]+ \/ [\d.]+ \/ [\d.]+ of [\d,]+\n {2}3 node\(s\): leader .*, other nodes /m, context);
     t.is(report.options.seed, seed);
     t.is(report.options.mode, 'closed-loop');
     t.is(report.options.requestsInFlight, 64);
@@ -82,6 +83,18 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
         else t.true(result.disk.allFsyncsPerSecond! > result.disk.leaderFsyncsPerSecond!, `${at}: the followers synced too`);
         if (result.nodes === 1) t.is(result.disk.entriesPerAppendEntries, null, at);
         else t.true(result.disk.entriesPerAppendEntries! >= 1, at);
+        // Slow fdatasyncs: each threshold counts some of those over the one before it, all
+        // of them the node's own; a 1-node cluster has no other node.
+        const slow = result.disk.slowFsyncs;
+        if (slow === null) return t.fail(`no slow-fdatasync counts: ${at}`);
+        t.deepEqual(slow.thresholdsMs, [1, 5, 20], at);
+        for (const counts of [slow.leader, slow.others]) {
+          t.is(counts.length, 3, at);
+          t.true(counts.every((count, i) => count >= 0 && (i === 0 || count <= counts[i - 1]!)), `${JSON.stringify(slow)}: ${at}`);
+        }
+        t.true(slow.leader[0]! <= result.disk.leaderFsyncsPerSecond!, at);
+        t.true(slow.others[0]! <= result.disk.allFsyncsPerSecond! - result.disk.leaderFsyncsPerSecond! + 1e-9, at);
+        if (result.nodes === 1) t.deepEqual(slow.others, [0, 0, 0], at);
       } else {
         t.regex(result.disk.missing, /leader/, at);
       }

@@ -21,6 +21,7 @@ export function nodeStatus(id: number, overrides: Partial<NodeStatus> = {}): Nod
     walBytes: 4096,
     walFiles: ['wal-0000000001.log'],
     fsyncLatencyMs: 1.5,
+    slowFsyncs: [0, 0, 0],
     progress: [],
     recentEntries: entries(1, 12, 10, (index) => (index <= 5 ? 2 : 3)),
     malformedMessages: 0,

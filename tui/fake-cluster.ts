@@ -5,7 +5,7 @@
 // It is not the protocol: lib/raft is.
 
 import { EventEmitter } from 'node:events';
-import { EventKind } from '../lib/cluster/types.js';
+import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from '../lib/cluster/types.js';
 import type { ClusterStatus, EntrySummary, FollowerProgress, JsonValue, NodeStatus } from '../lib/cluster/types.js';
 import { createPrng } from '../lib/raft/prng.js';
 import type { NodeId, Role, Term } from '../lib/raft/types.js';
@@ -437,6 +437,7 @@ export class FakeCluster implements DashboardCluster {
       walBytes: node.log.length * 48,
       walFiles: [`wal-0000000001.log`],
       fsyncLatencyMs: this.options.fsync ? 0.8 : null,
+      slowFsyncs: SLOW_FSYNC_THRESHOLDS_MS.map(() => 0),
       progress,
       recentEntries,
       malformedMessages: 0,

@@ -2,7 +2,7 @@
 // node count. Plain text, so it pastes into a README unchanged.
 
 import type { BaselineMeasurements } from './baseline.js';
-import type { BenchReport, NodeCountResult } from './run.js';
+import type { BenchReport, NodeCountResult, PhaseResult } from './run.js';
 import type { MachineNoise } from './machine-noise.js';
 import { generatorsFor } from './options.js';
 import { BENCH_LIMITS } from './types.js';
@@ -89,6 +89,31 @@ export function machineNoiseText(results: readonly NodeCountResult[]): string {
   return ['machine noise (a 10 ms timer on the bench\'s idle main thread: how late it woke; hypervisor steal):', ...lines].join('\n');
 }
 
+/**
+ * The slow fdatasyncs of each measured window: the leader's, and the other nodes' summed,
+ * per second over each threshold. A write waits for its leader's fdatasync or for enough
+ * followers', so where these are frequent the latency tail follows them.
+ */
+export function slowFsyncText(results: readonly NodeCountResult[]): string | null {
+  const measured = results.filter((result) => result.disk.slowFsyncs !== null);
+  if (measured.length === 0) return null;
+  const thresholds = measured[0]!.disk.slowFsyncs!.thresholdsMs;
+  const rates = (values: readonly number[]): string => values.map((value) => value.toFixed(value >= 10 ? 0 : 1)).join(' / ');
+  const describe = (phase: PhaseResult): string => {
+    const slow = phase.disk.slowFsyncs;
+    if (slow === null) return 'unknown';
+    const others = phase.disk.allFsyncsPerSecond === null || phase.disk.leaderFsyncsPerSecond === null ? null : phase.disk.allFsyncsPerSecond - phase.disk.leaderFsyncsPerSecond;
+    const leader = `leader ${rates(slow.leader)} of ${optional(phase.disk.leaderFsyncsPerSecond, 0)}`;
+    return slow.others.length === 0 || others === null || others === 0 ? leader : `${leader}, other nodes ${rates(slow.others)} of ${optional(others, 0)}`;
+  };
+  const lines = measured.map((result) => {
+    const half = result.halfPeak === null ? '' : `; at half peak ${describe(result.halfPeak)}`;
+    return `  ${result.nodes} node(s): ${describe(result)}${half}`;
+  });
+  const over = thresholds.map((ms) => `${ms}`).join(' / ');
+  return [`slow fdatasyncs per second, over ${over} ms (from the call until the node sees it done, a wait for a core included), of all per second:`, ...lines].join('\n');
+}
+
 export function throughputChart(results: readonly NodeCountResult[]): string {
   const peak = Math.max(1, ...results.map((result) => result.writesPerSecond));
   const lines = results.map((result) => {
@@ -168,6 +193,8 @@ export function formatReport(report: BenchReport): string {
     .map((result) => `${result.nodes} node(s) ${result.requestsPerClientMessage!.toFixed(1)} requests/message, ${result.repliesPerReplyMessage?.toFixed(1) ?? '-'} replies/message`);
   if (batching.length > 0) parts.push('', `client-port batching: ${batching.join('; ')}`);
   parts.push('', machineNoiseText(report.results));
+  const slowFsyncs = slowFsyncText(report.results);
+  if (slowFsyncs !== null) parts.push('', slowFsyncs);
   const missingCounters = report.results.find((result) => result.disk.missing !== null)?.disk.missing;
   if (missingCounters !== undefined && missingCounters !== null) parts.push('', `note: ${missingCounters}`);
   if (report.baseline !== null) parts.push('', baselineText(report.baseline, report.results));

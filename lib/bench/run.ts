@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { Cluster } from '../cluster/cluster.js';
 import { KV_LIMITS } from '../kv/command.js';
-import { EventKind } from '../cluster/types.js';
+import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from '../cluster/types.js';
 import { processFlags } from '../cluster/v8-tuning.js';
 import type { ClusterEvent, ClusterStatus, NodeStatus } from '../cluster/types.js';
 import type { NodeId } from '../raft/types.js';
@@ -59,7 +59,21 @@ export interface DiskAndBatching {
   readonly entriesPerAppendEntries: number | null;
   /** Mean fdatasync latency the leader reported at the end of the window. */
   readonly leaderFsyncLatencyMs: number | null;
+  /** The fdatasyncs slower than each of SLOW_FSYNC_THRESHOLDS_MS over the window; null
+   *  when a node had no status or restarted. */
+  readonly slowFsyncs: SlowFsyncs | null;
   readonly missing: string | null;
+}
+
+/**
+ * Slow fdatasyncs per second, timed from the call to the node seeing it done (so a wait
+ * for a core counts, as it does for the writes waiting on it): the leader's, and every
+ * other node's summed. leader[i] and others[i] count those over thresholdsMs[i].
+ */
+export interface SlowFsyncs {
+  readonly thresholdsMs: readonly number[];
+  readonly leader: readonly number[];
+  readonly others: readonly number[];
 }
 
 /** One measured window on one cluster. */
@@ -177,18 +191,33 @@ function allFsyncsPerSecond(before: ClusterStatus, after: ClusterStatus, windowS
   return after.nodes.length === 0 ? null : fsyncs / windowSeconds;
 }
 
+/** See SlowFsyncs; null if the leader or any node had no status or restarted. */
+function slowFsyncsPerSecond(leaderId: NodeId, before: ClusterStatus, after: ClusterStatus, windowSeconds: number): SlowFsyncs | null {
+  const leader = SLOW_FSYNC_THRESHOLDS_MS.map(() => 0);
+  const others = SLOW_FSYNC_THRESHOLDS_MS.map(() => 0);
+  if (!after.nodes.some((node) => node.id === leaderId)) return null;
+  for (const end of after.nodes) {
+    const start = before.nodes.find((node) => node.id === end.id);
+    if (start === undefined || end.fsyncCount < start.fsyncCount) return null;
+    const into = end.id === leaderId ? leader : others;
+    for (let i = 0; i < into.length; i++) into[i]! += ((end.slowFsyncs[i] ?? 0) - (start.slowFsyncs[i] ?? 0)) / windowSeconds;
+  }
+  return { thresholdsMs: SLOW_FSYNC_THRESHOLDS_MS, leader, others };
+}
+
 function diskFigures(leaderId: NodeId, before: ClusterStatus, after: ClusterStatus, windowSeconds: number): DiskAndBatching {
   const leaderBefore = before.nodes.find((node) => node.id === leaderId);
   const leaderAfter = after.nodes.find((node) => node.id === leaderId);
   const leaderFsyncLatencyMs = leaderAfter?.fsyncLatencyMs ?? null;
   const all = allFsyncsPerSecond(before, after, windowSeconds);
+  const slowFsyncs = slowFsyncsPerSecond(leaderId, before, after, windowSeconds);
   if (leaderBefore === undefined || leaderAfter === undefined) {
-    return { leaderFsyncsPerSecond: null, allFsyncsPerSecond: all, leaderEntriesPerFsync: null, entriesPerAppendEntries: null, leaderFsyncLatencyMs, missing: 'no leader status' };
+    return { leaderFsyncsPerSecond: null, allFsyncsPerSecond: all, leaderEntriesPerFsync: null, entriesPerAppendEntries: null, leaderFsyncLatencyMs, slowFsyncs, missing: 'no leader status' };
   }
   // The counters are cumulative per worker: a leader that restarted in the window has
   // smaller ones, and its figures would be nonsense.
   if (leaderAfter.fsyncCount < leaderBefore.fsyncCount) {
-    return { leaderFsyncsPerSecond: null, allFsyncsPerSecond: all, leaderEntriesPerFsync: null, entriesPerAppendEntries: null, leaderFsyncLatencyMs, missing: 'the leader restarted during the window' };
+    return { leaderFsyncsPerSecond: null, allFsyncsPerSecond: all, leaderEntriesPerFsync: null, entriesPerAppendEntries: null, leaderFsyncLatencyMs, slowFsyncs, missing: 'the leader restarted during the window' };
   }
   const start = leaderBefore;
   const end = leaderAfter;
@@ -202,6 +231,7 @@ function diskFigures(leaderId: NodeId, before: ClusterStatus, after: ClusterStat
     leaderEntriesPerFsync: fsyncs === 0 ? null : persisted / fsyncs,
     entriesPerAppendEntries: appends === 0 ? null : sent / appends,
     leaderFsyncLatencyMs,
+    slowFsyncs,
     missing: null,
   };
 }

@@ -16,7 +16,7 @@ import type { KvClient } from './client.js';
 import { ErrorCode, RaftlabError } from './errors.js';
 import { HEALTHY_LINK } from './protocol.js';
 import type { ControlToNode, LinkFault, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
-import { EventKind } from './types.js';
+import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, ClusterStatus, NodeStatus } from './types.js';
 
 export interface ClusterOptions {
@@ -98,6 +98,7 @@ function initialStatus(id: NodeId): NodeStatus {
     walBytes: 0,
     walFiles: [],
     fsyncLatencyMs: null,
+    slowFsyncs: SLOW_FSYNC_THRESHOLDS_MS.map(() => 0),
     progress: [],
     recentEntries: [],
     malformedMessages: 0,

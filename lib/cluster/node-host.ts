@@ -24,7 +24,7 @@ import { KvStateMachine } from '../kv/state-machine.js';
 import { decodeCommand, describeCommand, isCertainlyValidPut, validateOperation } from '../kv/command.js';
 import { NodeReplyCode, ReplyBatchWriter, decodeClientBatch } from './protocol.js';
 import type { ControlToNode, NodeToControl, NodeWorkerData } from './protocol.js';
-import { EventKind } from './types.js';
+import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
 import { assert, assertNever } from '../raft/assert.js';
 
@@ -185,6 +185,8 @@ export class NodeHost {
   private lastSyncAt = 0;
   private fsyncLatencyTotalMs = 0;
   private fsyncCountSinceStatus = 0;
+  /** NodeStatus.slowFsyncs. */
+  private readonly slowFsyncs = SLOW_FSYNC_THRESHOLDS_MS.map(() => 0);
   private recentEntries: Entry[] = [];
   /** The index of the newest snapshot, on disk and in the core (0: none). */
   private snapshotIndex = 0;
@@ -579,6 +581,7 @@ export class NodeHost {
     if (latencyMs > 0) {
       this.fsyncLatencyTotalMs += latencyMs;
       this.fsyncCountSinceStatus++;
+      for (let i = 0; i < SLOW_FSYNC_THRESHOLDS_MS.length && latencyMs > SLOW_FSYNC_THRESHOLDS_MS[i]!; i++) this.slowFsyncs[i]!++;
     }
     this.publishSyncedPosition();
   }
@@ -888,6 +891,7 @@ export class NodeHost {
       walBytes: stats.walBytes,
       walFiles: stats.files,
       fsyncLatencyMs,
+      slowFsyncs: [...this.slowFsyncs],
       progress: status.progress.map((peer) => ({
         id: peer.id,
         matchIndex: peer.matchIndex,

@@ -43,6 +43,12 @@ export interface NodeStatus {
   readonly walFiles: readonly string[];
   /** Mean fdatasync latency over the last status interval, in ms (null: none happened). */
   readonly fsyncLatencyMs: number | null;
+  /**
+   * Cumulative since this worker started: the fdatasyncs slower than each of
+   * SLOW_FSYNC_THRESHOLDS_MS, in that order. Timed from the call to the node seeing it
+   * done, so the wait for a core to run on counts too: a write waits for all of it.
+   */
+  readonly slowFsyncs: readonly number[];
   /** Leader only: one row per other node. */
   readonly progress: readonly FollowerProgress[];
   readonly recentEntries: readonly EntrySummary[];
@@ -59,6 +65,9 @@ export interface NodeStatus {
   /** WAL segment rolls that took a segment prepared ahead (FileStorageOptions.preallocate). */
   readonly walSparesUsed: number;
 }
+
+/** The fdatasync latencies, in ms, that NodeStatus.slowFsyncs counts fdatasyncs over. */
+export const SLOW_FSYNC_THRESHOLDS_MS: readonly number[] = [1, 5, 20];
 
 export interface ClusterStatus {
   readonly nodes: readonly NodeStatus[];

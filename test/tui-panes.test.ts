@@ -134,6 +134,11 @@ test('detail view: per-peer progress, recent entries with commands, WAL files', 
   t.regex(text, /12 \(3\)\s+put k12=12/);
   t.regex(text, /10 \[3\]\s+put k10=10/);
   t.regex(text, /wal-0000000001\.log/);
+  // Slow fdatasyncs since the node started, over each threshold.
+  t.regex(text, /snapshot 0\s+fsyncs over 1\/5\/20 ms 0\/0\/0/);
+  const slow = healthyStatus();
+  const withSlow = { ...slow, nodes: slow.nodes.map((node) => (node.id === 1 ? { ...node, slowFsyncs: [12, 3, 0] } : node)) };
+  t.regex(plain(renderDetail(withSlow, 1)), /fsyncs over 1\/5\/20 ms 12\/3\/0/);
   t.regex(plain(renderDetail(healthyStatus(), 9)), /no node n9/);
 });
 

@@ -2,7 +2,7 @@
 // blessed-tagged lines. No blessed import here, so every pane is tested headlessly
 // by calling it and reading the text (stripTags) it produces.
 
-import { EventKind } from '../lib/cluster/types.js';
+import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from '../lib/cluster/types.js';
 import type { ClusterStatus, EntrySummary, NodeStatus } from '../lib/cluster/types.js';
 import type { NodeId } from '../lib/raft/types.js';
 import {
@@ -352,7 +352,7 @@ export function renderDetail(status: ClusterStatus, id: NodeId): readonly string
   const role = roleCell(node);
   const lines = [
     bold(`node n${node.id}  `) + color(role.color, role.text) + `  term ${node.term}  voted for ${node.votedFor === 0 ? '-' : `n${node.votedFor}`}  leader ${node.leaderId === 0 ? 'unknown' : `n${node.leaderId}`}`,
-    `last log ${node.lastLogIndex}/${node.lastLogTerm}  commit ${node.commitIndex}  applied ${node.appliedIndex}  snapshot ${node.snapshotIndex}`,
+    `last log ${node.lastLogIndex}/${node.lastLogTerm}  commit ${node.commitIndex}  applied ${node.appliedIndex}  snapshot ${node.snapshotIndex}  fsyncs over ${SLOW_FSYNC_THRESHOLDS_MS.join('/')} ms ${node.slowFsyncs.join('/')}`,
     `election ${node.electionElapsedTicks}/${node.electionTimeoutTicks} ticks  last leader contact ${formatMs(node.lastLeaderContactMs)}  fsync ${formatMs(node.fsyncLatencyMs)}  malformed messages ${node.malformedMessages}`,
     '',
     bold('Peers (leader view: matchIndex / nextIndex)'),

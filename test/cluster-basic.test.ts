@@ -4,7 +4,8 @@ import test from 'ava';
 import { rmSync } from 'node:fs';
 import { Cluster } from '../lib/cluster/cluster.js';
 import { RaftlabError } from '../lib/cluster/errors.js';
-import { startCluster, tempDir } from './helpers/cluster.js';
+import { SLOW_FSYNC_THRESHOLDS_MS } from '../lib/cluster/types.js';
+import { eventually, startCluster, tempDir } from './helpers/cluster.js';
 
 for (const nodes of [3, 5]) {
   test.serial(`a ${nodes}-node cluster elects one leader and serves puts and gets`, async (t) => {
@@ -27,6 +28,16 @@ for (const nodes of [3, 5]) {
     t.is(await kv.get('x'), null);
     const status = cluster.status();
     t.is(status.nodes.filter((node) => node.role === 'leader').length, 1);
+    // Every node synced its WAL (fsync is on by default) and counts its slow fdatasyncs:
+    // over 1, 5 and 20 ms, each a part of the one before and of all its fdatasyncs.
+    const synced = await eventually(() => {
+      const nodes = cluster.status().nodes;
+      return nodes.every((node) => node.fsyncCount > 0) ? nodes : null;
+    }, 10_000, 'every node reports an fdatasync');
+    for (const node of synced) {
+      t.is(node.slowFsyncs.length, SLOW_FSYNC_THRESHOLDS_MS.length, `node ${node.id}`);
+      t.true(node.slowFsyncs.every((count, i) => Number.isInteger(count) && count >= 0 && count <= (i === 0 ? node.fsyncCount : node.slowFsyncs[i - 1]!)), `node ${node.id}: ${JSON.stringify(node.slowFsyncs)} of ${node.fsyncCount}`);
+    }
   });
 }
 

@@ -193,7 +193,8 @@ export function formatReport(report: BenchReport): string {
     .map((result) => `${result.nodes} node(s) ${result.requestsPerClientMessage!.toFixed(1)} requests/message, ${result.repliesPerReplyMessage?.toFixed(1) ?? '-'} replies/message`);
   if (batching.length > 0) parts.push('', `client-port batching: ${batching.join('; ')}`);
   parts.push('', machineNoiseText(report.results));
-  const slowFsyncs = slowFsyncText(report.results);
+  // With fsync off there are no fdatasyncs to count.
+  const slowFsyncs = machine.fsync === 'on' ? slowFsyncText(report.results) : null;
   if (slowFsyncs !== null) parts.push('', slowFsyncs);
   const missingCounters = report.results.find((result) => result.disk.missing !== null)?.disk.missing;
   if (missingCounters !== undefined && missingCounters !== null) parts.push('', `note: ${missingCounters}`);

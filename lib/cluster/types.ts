@@ -67,7 +67,7 @@ export interface NodeStatus {
 }
 
 /** The fdatasync latencies, in ms, that NodeStatus.slowFsyncs counts fdatasyncs over. */
-export const SLOW_FSYNC_THRESHOLDS_MS: readonly number[] = [1, 5, 20];
+export const SLOW_FSYNC_THRESHOLDS_MS: readonly number[] = Object.freeze([1, 5, 20]);
 
 export interface ClusterStatus {
   readonly nodes: readonly NodeStatus[];

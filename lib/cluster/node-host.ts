@@ -410,13 +410,15 @@ export class NodeHost {
   /**
    * Handles Readys until there are none. With fsync on, a leader persists asynchronously
    * (thesis §10.2.1): a Ready's entries and hard state go to the WAL, its messages go out,
-   * its committed entries are applied and the core advances at once, with
-   * advance({ durable: false }); the fdatasync runs on libuv's thread pool meanwhile, and
-   * only when it completes does the core learn (persisted()) that the entries are durable
-   * and do the Ready's messagesAfterPersist (acknowledgements, vote grants) go out. So
-   * the leader keeps proposing, replicating and applying while its disk works, and one
-   * fdatasync covers everything appended since the previous one began (group commit); a
-   * second may start while one runs (startSync).
+   * its fdatasync starts on libuv's thread pool, its committed entries are applied and
+   * the core advances at once, with advance({ durable: false }); the fdatasync runs
+   * meanwhile, and only when it completes does the core learn (persisted()) that the
+   * entries are durable and do the Ready's messagesAfterPersist (acknowledgements, vote
+   * grants) go out. So the leader keeps proposing, replicating and applying while its
+   * disk works, and one fdatasync covers everything appended since the previous one began
+   * (group commit); a second may start while one runs (startSync). Started before the
+   * apply rather than after the turn's last Ready, it made a 1-node write's p99 lower in
+   * 8 of 10 open-loop pairs (README, "What each optimisation gained").
    *
    * Every other node syncs on its own thread before it sends what depends on the write,
    * as etcd's followers do (persistsInline). A follower has nothing to overlap its disk
@@ -451,8 +453,12 @@ export class NodeHost {
       const durable = this.syncsInFlight.length === 0 && !this.unsynced.dirty;
       if (durable) this.send(ready.messagesAfterPersist);
       else this.unsynced.messages.push(...ready.messagesAfterPersist);
+      // The fdatasync of these writes starts now, before the committed entries are applied
+      // (a few hundred at a time on a busy leader): its disk works meanwhile. The batch gets
+      // its token from advance() below, before its callback can run (a later turn).
+      const started = durable ? null : this.startSync();
       const token = this.applyAndAdvance(ready, durable);
-      if (!durable) this.unsynced.token = token;
+      if (!durable) (started ?? this.unsynced).token = token;
     }
     if (asynchronous) this.startSync();
     if (this.data.testOnly.ackBeforeFsync === true && Date.now() - this.lastSyncAt >= BUGGY_SYNC_INTERVAL_MS) {
@@ -479,11 +485,12 @@ export class NodeHost {
    * written meanwhile need not wait for it to end before its own fdatasync begins. The
    * storage reports them in order, each covering those before it.
    */
-  private startSync(): void {
-    if (this.syncsInFlight.length >= MAX_ASYNC_SYNCS || !this.unsynced.dirty) return;
+  private startSync(): SyncBatch | null {
+    if (this.syncsInFlight.length >= MAX_ASYNC_SYNCS || !this.unsynced.dirty) return null;
     const batch = this.takeUnsynced();
     this.syncsInFlight.push(batch);
     this.storage.syncAsync((error, latencyMs) => this.onSynced(batch, error, latencyMs));
+    return batch;
   }
 
   private onSynced(batch: SyncBatch, error: Error | null, latencyMs: number): void {

@@ -110,8 +110,7 @@ export function slowFsyncText(results: readonly NodeCountResult[]): string | nul
     const half = result.halfPeak === null ? '' : `; at half peak ${describe(result.halfPeak)}`;
     return `  ${result.nodes} node(s): ${describe(result)}${half}`;
   });
-  const over = thresholds.map((ms) => `${ms}`).join(' / ');
-  return [`slow fdatasyncs per second, over ${over} ms (from the call until the node sees it done, a wait for a core included), of all per second:`, ...lines].join('\n');
+  return [`slow fdatasyncs per second, over ${thresholds.join(' / ')} ms (from the call until the node sees it done, a wait for a core included), of all per second:`, ...lines].join('\n');
 }
 
 export function throughputChart(results: readonly NodeCountResult[]): string {

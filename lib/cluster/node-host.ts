@@ -460,6 +460,7 @@ export class NodeHost {
       const token = this.applyAndAdvance(ready, durable);
       if (!durable) (started ?? this.unsynced).token = token;
     }
+    // Writes held back while two fdatasyncs ran (onSynced comes here with no new Ready).
     if (asynchronous) this.startSync();
     if (this.data.testOnly.ackBeforeFsync === true && Date.now() - this.lastSyncAt >= BUGGY_SYNC_INTERVAL_MS) {
       this.syncStorage();

@@ -4,10 +4,10 @@
 // compaction period (or none), a leader with 3 million entries in its log copied 2
 // million slots into a fresh 24 MB backing store in the middle of a turn, and writes
 // stalled 50-120 ms each time (`bench --snapshot-entries 100000000`, 1 node at 270,000
-// writes/s). Here the log
-// grows a chunk at a time and never copies what it holds; dropping a prefix (compaction)
-// releases whole chunks, which are kept for reuse, so a steady compaction cycle
-// allocates nothing new and promotes nothing into the old generation.
+// writes/s). Here the log grows a chunk at a time and never copies what it holds;
+// dropping a prefix (compaction) releases whole chunks, which are kept for reuse, so a
+// steady compaction cycle allocates nothing new and promotes nothing into the old
+// generation.
 
 import { assert } from './assert.js';
 import type { Entry } from './types.js';

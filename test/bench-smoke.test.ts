@@ -37,8 +37,8 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
     t.is(typeof report.machine.cpuModel, 'string');
     t.is(report.machine.nodeVersion, process.version);
     // The raftlab command runs in a child started with the V8 start flags, and the report says so.
-    t.true(report.machine.processFlags.includes('--single-threaded-gc'), context);
-    t.regex(stdout, /^raftlab bench: .* --single-threaded-gc, fsync on$/m, context);
+    for (const flag of ['--single-threaded-gc', '--no-allocation-site-pretenuring']) t.true(report.machine.processFlags.includes(flag), `${flag}; ${context}`);
+    t.regex(stdout, /^raftlab bench: .* --single-threaded-gc --no-allocation-site-pretenuring, fsync on$/m, context);
     t.regex(stdout, /^slow fdatasyncs per second, over 1 \/ 5 \/ 20 ms .*\n {2}1 node\(s\): leader [\d.]+ \/ [\d.]+ \/ [\d.]+ of [\d,]+\n {2}3 node\(s\): leader .*, other nodes /m, context);
     t.is(report.options.seed, seed);
     t.is(report.options.mode, 'closed-loop');

@@ -17,17 +17,27 @@ const CLI = fileURLToPath(new URL('../lib/cli.js', import.meta.url));
 
 test('this Node knows the flags (V8 would ignore an unknown one without a word)', async (t) => {
   const { stdout } = await run(process.execPath, ['--v8-options'], { maxBuffer: 16 * 1024 * 1024 });
-  for (const flag of [...CLUSTER_START_FLAGS, '--concurrent-marking-max-worker-num']) t.regex(stdout, new RegExp(`^\\s+${flag}\\b`, 'm'), `${flag} is listed`);
+  // A boolean flag is listed by its name; `--no-` turns it off.
+  for (const flag of [...CLUSTER_START_FLAGS, '--concurrent-marking-max-worker-num']) {
+    const listed = flag.replace(/^--no-/, '--');
+    t.regex(stdout, new RegExp(`^\\s+${listed}\\b`, 'm'), `${flag} is listed`);
+  }
 });
 
-test('the start flags are missing unless the command line chose the collector threads', (t) => {
-  t.deepEqual(CLUSTER_START_FLAGS, ['--single-threaded-gc']);
+test('each start flag is missing unless the command line chose that setting itself', (t) => {
+  t.deepEqual(CLUSTER_START_FLAGS, ['--single-threaded-gc', '--no-allocation-site-pretenuring']);
   t.deepEqual(missingStartFlags([]), CLUSTER_START_FLAGS);
   t.deepEqual(missingStartFlags(['--perf-basic-prof']), CLUSTER_START_FLAGS);
-  t.deepEqual(missingStartFlags(['--single-threaded-gc']), []);
-  t.deepEqual(missingStartFlags(['--no-single-threaded-gc']), [], 'the command line may keep V8 default');
-  t.deepEqual(missingStartFlags(['--concurrent-marking-max-worker-num=3']), []);
-  t.deepEqual(collectorFlags(['--cpu-prof', '--single-threaded-gc', '--v8-pool-size=2', '--max-old-space-size=100']), ['--single-threaded-gc', '--v8-pool-size=2'], 'what bench --cpu-prof passes on');
+  t.deepEqual(missingStartFlags(['--single-threaded-gc']), ['--no-allocation-site-pretenuring']);
+  t.deepEqual(missingStartFlags(['--no-single-threaded-gc']), ['--no-allocation-site-pretenuring'], 'the command line may keep V8 default threads');
+  t.deepEqual(missingStartFlags(['--concurrent-marking-max-worker-num=3']), ['--no-allocation-site-pretenuring']);
+  t.deepEqual(missingStartFlags(['--allocation-site-pretenuring']), ['--single-threaded-gc'], 'the command line may keep V8 default pretenuring');
+  t.deepEqual(missingStartFlags(['--no-allocation-site-pretenuring', '--single-threaded-gc']), []);
+  t.deepEqual(
+    collectorFlags(['--cpu-prof', '--single-threaded-gc', '--v8-pool-size=2', '--no-allocation-site-pretenuring', '--max-old-space-size=100']),
+    ['--single-threaded-gc', '--v8-pool-size=2', '--no-allocation-site-pretenuring'],
+    'what bench --cpu-prof passes on',
+  );
 });
 
 test('tuneV8ForCluster sets one marking worker at run time, unless the command line chose', (t) => {

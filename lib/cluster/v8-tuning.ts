@@ -16,11 +16,27 @@
 // (lib/cli.ts) and a program that embeds a cluster is best started with it too. What can
 // be set at run time, before any worker starts, is one marking helper per isolate
 // instead of up to seven: tuneV8ForCluster(), the tenth session's setting.
+//
+// The second start flag turns V8's allocation-site pretenuring off (PRETENURING_FLAGS
+// below): after a burst of load it kept allocating the leader's short-lived objects in
+// the old generation. The restart sets both; a command line that chose either setting
+// keeps its choice.
 
 import { setFlagsFromString } from 'node:v8';
 
-/** The flag a process hosting a cluster is best started with (README, "What each optimisation gained"). */
-export const CLUSTER_START_FLAGS: readonly string[] = ['--single-threaded-gc'];
+/**
+ * V8's allocation-site pretenuring: when most objects from one allocation site (a line
+ * that makes an object) outlive a scavenge, V8 allocates that site's objects straight in
+ * the old generation from then on. A closed loop of 2,048 requests in flight does that
+ * to the leader's log entries and their views of the client's bytes, and the decision
+ * outlived the load that caused it: at an ordinary rate afterwards each of those objects,
+ * dead within milliseconds, filled the old generation, whose collection stopped the leader
+ * for 4-11 ms every 0.8 s (README, "The fourteenth session's look at the tail").
+ */
+const PRETENURING_FLAGS = ['--allocation-site-pretenuring', '--no-allocation-site-pretenuring'];
+
+/** The flags a process hosting a cluster is best started with (README, "What each optimisation gained"). */
+export const CLUSTER_START_FLAGS: readonly string[] = ['--single-threaded-gc', '--no-allocation-site-pretenuring'];
 
 const MARKING_WORKERS_FLAG = '--concurrent-marking-max-worker-num';
 /** One concurrent-marking helper per isolate (V8's default is 7, capped by the platform's pool of 4). */
@@ -29,22 +45,34 @@ export const CLUSTER_MARKING_WORKERS = 1;
 /** Command-line flags that choose how the collector uses threads: when one is given, it wins. */
 const COLLECTOR_THREAD_FLAGS = ['--single-threaded-gc', '--no-single-threaded-gc', MARKING_WORKERS_FLAG, '--v8-pool-size'];
 
-/** The arguments of a command line that choose the collector's threads, in order. */
+function matchesFlag(argument: string, flags: readonly string[]): boolean {
+  return flags.some((flag) => argument === flag || argument.startsWith(`${flag}=`));
+}
+
+/** The arguments of a command line that choose the collector's threads or its pretenuring, in order. */
 export function collectorFlags(execArgv: readonly string[]): string[] {
-  return execArgv.filter((argument) => COLLECTOR_THREAD_FLAGS.some((flag) => argument === flag || argument.startsWith(`${flag}=`)));
+  return execArgv.filter((argument) => matchesFlag(argument, COLLECTOR_THREAD_FLAGS) || matchesFlag(argument, PRETENURING_FLAGS));
 }
 
 function commandLineChoseCollector(execArgv: readonly string[]): boolean {
-  return collectorFlags(execArgv).length > 0;
+  return execArgv.some((argument) => matchesFlag(argument, COLLECTOR_THREAD_FLAGS));
+}
+
+function commandLineChosePretenuring(execArgv: readonly string[]): boolean {
+  return execArgv.some((argument) => matchesFlag(argument, PRETENURING_FLAGS));
 }
 
 /**
- * The start flags (CLUSTER_START_FLAGS) a process with this command line lacks: none when
- * its command line chose the collector's threads itself (`node --no-single-threaded-gc`
- * keeps V8's default).
+ * The start flags (CLUSTER_START_FLAGS) a process with this command line lacks. Each is
+ * the command line's to choose: `node --no-single-threaded-gc` (or any flag choosing the
+ * collector's threads) keeps V8's threads, `node --allocation-site-pretenuring` keeps
+ * V8's pretenuring.
  */
 export function missingStartFlags(execArgv: readonly string[] = process.execArgv): readonly string[] {
-  return commandLineChoseCollector(execArgv) ? [] : CLUSTER_START_FLAGS;
+  const missing: string[] = [];
+  if (!commandLineChoseCollector(execArgv)) missing.push('--single-threaded-gc');
+  if (!commandLineChosePretenuring(execArgv)) missing.push('--no-allocation-site-pretenuring');
+  return missing;
 }
 
 let applied: string[] = [];

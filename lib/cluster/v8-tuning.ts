@@ -24,6 +24,13 @@
 
 import { setFlagsFromString } from 'node:v8';
 
+const MARKING_WORKERS_FLAG = '--concurrent-marking-max-worker-num';
+/** One concurrent-marking helper per isolate (V8's default is 7, capped by the platform's pool of 4). */
+export const CLUSTER_MARKING_WORKERS = 1;
+
+/** Command-line flags that choose how the collector uses threads: when one is given, it wins. */
+const COLLECTOR_THREAD_FLAGS = ['--single-threaded-gc', '--no-single-threaded-gc', MARKING_WORKERS_FLAG, '--v8-pool-size'];
+
 /**
  * V8's allocation-site pretenuring: when most objects from one allocation site (a line
  * that makes an object) outlive a scavenge, V8 allocates that site's objects straight in
@@ -35,31 +42,22 @@ import { setFlagsFromString } from 'node:v8';
  */
 const PRETENURING_FLAGS = ['--allocation-site-pretenuring', '--no-allocation-site-pretenuring'];
 
+/** Each start flag, and the command-line flags that choose its setting instead (any one wins). */
+const START_FLAGS: readonly { readonly flag: string; readonly choosers: readonly string[] }[] = [
+  { flag: '--single-threaded-gc', choosers: COLLECTOR_THREAD_FLAGS },
+  { flag: '--no-allocation-site-pretenuring', choosers: PRETENURING_FLAGS },
+];
+
 /** The flags a process hosting a cluster is best started with (README, "What each optimisation gained"). */
-export const CLUSTER_START_FLAGS: readonly string[] = ['--single-threaded-gc', '--no-allocation-site-pretenuring'];
+export const CLUSTER_START_FLAGS: readonly string[] = START_FLAGS.map(({ flag }) => flag);
 
-const MARKING_WORKERS_FLAG = '--concurrent-marking-max-worker-num';
-/** One concurrent-marking helper per isolate (V8's default is 7, capped by the platform's pool of 4). */
-export const CLUSTER_MARKING_WORKERS = 1;
-
-/** Command-line flags that choose how the collector uses threads: when one is given, it wins. */
-const COLLECTOR_THREAD_FLAGS = ['--single-threaded-gc', '--no-single-threaded-gc', MARKING_WORKERS_FLAG, '--v8-pool-size'];
-
-function matchesFlag(argument: string, flags: readonly string[]): boolean {
-  return flags.some((flag) => argument === flag || argument.startsWith(`${flag}=`));
+function chooses(execArgv: readonly string[], choosers: readonly string[]): boolean {
+  return execArgv.some((argument) => choosers.some((flag) => argument === flag || argument.startsWith(`${flag}=`)));
 }
 
 /** The arguments of a command line that choose the collector's threads or its pretenuring, in order. */
 export function collectorFlags(execArgv: readonly string[]): string[] {
-  return execArgv.filter((argument) => matchesFlag(argument, COLLECTOR_THREAD_FLAGS) || matchesFlag(argument, PRETENURING_FLAGS));
-}
-
-function commandLineChoseCollector(execArgv: readonly string[]): boolean {
-  return execArgv.some((argument) => matchesFlag(argument, COLLECTOR_THREAD_FLAGS));
-}
-
-function commandLineChosePretenuring(execArgv: readonly string[]): boolean {
-  return execArgv.some((argument) => matchesFlag(argument, PRETENURING_FLAGS));
+  return execArgv.filter((argument) => START_FLAGS.some(({ choosers }) => chooses([argument], choosers)));
 }
 
 /**
@@ -69,10 +67,7 @@ function commandLineChosePretenuring(execArgv: readonly string[]): boolean {
  * V8's pretenuring.
  */
 export function missingStartFlags(execArgv: readonly string[] = process.execArgv): readonly string[] {
-  const missing: string[] = [];
-  if (!commandLineChoseCollector(execArgv)) missing.push('--single-threaded-gc');
-  if (!commandLineChosePretenuring(execArgv)) missing.push('--no-allocation-site-pretenuring');
-  return missing;
+  return START_FLAGS.filter(({ choosers }) => !chooses(execArgv, choosers)).map(({ flag }) => flag);
 }
 
 let applied: string[] = [];
@@ -83,7 +78,7 @@ let applied: string[] = [];
  * isolate created earlier keeps V8's default). Returns the flags it set.
  */
 export function tuneV8ForCluster(execArgv: readonly string[] = process.execArgv): readonly string[] {
-  if (commandLineChoseCollector(execArgv)) return [];
+  if (chooses(execArgv, COLLECTOR_THREAD_FLAGS)) return [];
   const flag = `${MARKING_WORKERS_FLAG}=${CLUSTER_MARKING_WORKERS}`;
   setFlagsFromString(flag);
   applied = [flag];

@@ -48,14 +48,15 @@ test('options: defaults follow the issue, flags parse, nonsense is refused with 
   t.throws(() => parseBenchArgs(['--keys', '100']), { instanceOf: BenchUsageError, message: /--keys too small/ });
 });
 
-test('load generators: two in closed loop, in open loop one per 300,000 requests/s (at most two), or as many as asked', (t) => {
+test('load generators: two in closed loop, in open loop one per 450,000 requests/s (at most two), or as many as asked', (t) => {
   const defaults = parseBenchArgs([]);
   t.is(defaults.generators, null, 'chosen per window unless given');
   t.is(generatorsFor(defaults, null), 2);
   t.is(generatorsFor(defaults, 1), 1);
   t.is(generatorsFor(defaults, 250_000), 1);
   t.is(generatorsFor(defaults, 300_000), 1);
-  t.is(generatorsFor(defaults, 300_001), 2);
+  t.is(generatorsFor(defaults, 450_000), 1);
+  t.is(generatorsFor(defaults, 450_001), 2);
   t.is(generatorsFor(defaults, 5_000_000), 2, 'never more than in closed loop');
   const three = parseBenchArgs(['--generators', '3']);
   t.is(generatorsFor(three, null), 3);

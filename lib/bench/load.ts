@@ -193,7 +193,15 @@ class LoadGenerator implements LoadRequests {
   private reissue = false;
   /** Keys this generator writes: index = generatorId + slot * generators. */
   private readonly ownedKeys: number;
-  private readonly keyBusy: Uint8Array;
+  /**
+   * The slots with no write outstanding, in freeKeys[0, freeCount): a write takes a random
+   * one (swapping the last into its place) and gives it back when done. Probing for a free
+   * slot from a random start instead cost more the more keys were busy: an open loop that
+   * fell behind filled its keys with outstanding writes and its generator spent its core
+   * probing, which starved the node it measured (README, "The fifteenth session").
+   */
+  private readonly freeKeys: Int32Array;
+  private freeCount: number;
   /** Per slot: last acknowledged seq (0: none) and last issued seq. */
   private readonly lastAckedSeq: Float64Array;
   private readonly lastIssuedSeq: Float64Array;
@@ -225,7 +233,9 @@ class LoadGenerator implements LoadRequests {
     this.progress = new Int32Array(task.progress);
     this.padding = 'x'.repeat(task.valueBytes);
     this.ownedKeys = Math.floor((task.keys - 1 - task.generatorId) / task.generators) + 1;
-    this.keyBusy = new Uint8Array(this.ownedKeys);
+    this.freeKeys = new Int32Array(this.ownedKeys);
+    for (let slot = 0; slot < this.ownedKeys; slot++) this.freeKeys[slot] = slot;
+    this.freeCount = this.ownedKeys;
     this.lastAckedSeq = new Float64Array(this.ownedKeys);
     this.lastIssuedSeq = new Float64Array(this.ownedKeys);
     const offset = performance.now() - Date.now();
@@ -280,13 +290,13 @@ class LoadGenerator implements LoadRequests {
     return completedAt >= this.warmupEndsAt && completedAt <= this.measureEndsAt;
   }
 
-  private pickFreeKey(): number {
-    const start = Math.floor(this.random() * this.ownedKeys);
-    for (let probe = 0; probe < this.ownedKeys; probe++) {
-      const slot = (start + probe) % this.ownedKeys;
-      if (this.keyBusy[slot] === 0) return slot;
-    }
-    return NO_FREE_KEY;
+  /** A slot with no write outstanding, chosen at random and taken, or NO_FREE_KEY. */
+  private takeFreeKey(): number {
+    if (this.freeCount === 0) return NO_FREE_KEY;
+    const at = Math.floor(this.random() * this.freeCount);
+    const slot = this.freeKeys[at]!;
+    this.freeKeys[at] = this.freeKeys[--this.freeCount]!;
+    return slot;
   }
 
   /** Issues one request through `session` whose latency clock started at `since`. False when no key is free. */
@@ -297,10 +307,9 @@ class LoadGenerator implements LoadRequests {
       this.client.get(keyName(Math.floor(this.random() * this.task.keys)), tag);
       return true;
     }
-    const slot = this.pickFreeKey();
+    const slot = this.takeFreeKey();
     if (slot === NO_FREE_KEY) return false;
     const seq = this.nextSeq++;
-    this.keyBusy[slot] = 1;
     this.lastIssuedSeq[slot] = seq;
     this.outstanding++;
     this.client.put(session, this.newTag(session, since, slot, seq));
@@ -351,7 +360,7 @@ class LoadGenerator implements LoadRequests {
         this.countError(`read ${failure.code}`);
       }
     } else {
-      this.keyBusy[slot] = 0;
+      this.freeKeys[this.freeCount++] = slot;
       if (failure === null) {
         // Acknowledged means committed and applied: only now does it count.
         this.lastAckedSeq[slot] = seq;

@@ -28,8 +28,8 @@ export const BENCH_LIMITS = {
    * a second (at most defaultGenerators). Each generator thread is one more thread
    * waking for the same two cores: at 3 nodes and 120,000 writes/s one generator instead
    * of two saved 0.15 cores and took p99 from 19-22 to 15-16 ms; at 1 node and 380,000-
-   * 420,000 (half the peak) one used 0.92-1.04 cores against 1.09-1.17 and fell into a
-   * backlog in none of 6 runs, two in 2 of 6; at 500,000 one fell behind by more (README).
+   * 420,000 (half the peak) one used 0.92-1.04 cores against 1.09-1.17, and one fell into
+   * a backlog in none of 6 runs, two in 2 of 6; at 500,000 one fell behind by more (README).
    */
   openLoopRatePerGenerator: 450_000,
   /** Acknowledged keys read back per generator at the end of a node count. */

@@ -51,13 +51,18 @@ const START_FLAGS: readonly { readonly flag: string; readonly choosers: readonly
 /** The flags a process hosting a cluster is best started with (README, "What each optimisation gained"). */
 export const CLUSTER_START_FLAGS: readonly string[] = START_FLAGS.map(({ flag }) => flag);
 
+/** Whether one command-line argument is one of `choosers` (bare or with `=value`). */
+function isOneOf(argument: string, choosers: readonly string[]): boolean {
+  return choosers.some((flag) => argument === flag || argument.startsWith(`${flag}=`));
+}
+
 function chooses(execArgv: readonly string[], choosers: readonly string[]): boolean {
-  return execArgv.some((argument) => choosers.some((flag) => argument === flag || argument.startsWith(`${flag}=`)));
+  return execArgv.some((argument) => isOneOf(argument, choosers));
 }
 
 /** The arguments of a command line that choose the collector's threads or its pretenuring, in order. */
 export function collectorFlags(execArgv: readonly string[]): string[] {
-  return execArgv.filter((argument) => START_FLAGS.some(({ choosers }) => chooses([argument], choosers)));
+  return execArgv.filter((argument) => START_FLAGS.some(({ choosers }) => isOneOf(argument, choosers)));
 }
 
 /**

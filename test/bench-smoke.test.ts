@@ -51,13 +51,14 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
       t.is(result.writesPerSecond, result.writesAcked / result.windowSeconds, at);
       t.is(result.writeLatencyMs.count, result.writesAcked, at);
       const { p50, p90, p99, p999, max } = result.writeLatencyMs;
-      t.true(p50 !== null && p90 !== null && p99 !== null && p999 !== null && max !== null, at);
-      t.true(p50! > 0 && p50! <= p90! && p90! <= p99! && p99! <= p999! && p999! <= max!, at);
-      t.true(result.cpuCoresUsed > 0, at);
+      const latencies = `latency ${JSON.stringify(result.writeLatencyMs)}: ${at}`;
+      t.true(p50 !== null && p90 !== null && p99 !== null && p999 !== null && max !== null, latencies);
+      t.true(p50! > 0 && p50! <= p90! && p90! <= p99! && p99! <= p999! && p999! <= max!, latencies);
+      t.true(result.cpuCoresUsed > 0, `cpu ${result.cpuCoresUsed}: ${at}`);
       t.is(result.verify.checked, 200, at);
       t.is(result.verify.missing, 0, at);
       t.is(result.verify.readErrors, 0, at);
-      t.true(result.writesAckedTotal >= result.writesAcked, at);
+      t.true(result.writesAckedTotal >= result.writesAcked, `acked ${result.writesAckedTotal} in all, ${result.writesAcked} in the window: ${at}`);
       // Second by second, from the running count: the same writes the window counted, up
       // to the interpolation at its two ends (a 250 ms sample on either side).
       const perSecond = result.perSecond;
@@ -67,22 +68,23 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
       t.true(perSecond.every((count) => count >= 0) && Math.abs(traced - result.writesAcked) <= 0.25 * result.writesAcked + 50, `traced ${traced}: ${at}`);
       t.is(result.secondHalfOverFirst, perSecond[1]! / perSecond[0]!, at);
       t.is(result.halfPeak, null, at);
-      t.true((result.requestsPerClientMessage ?? 0) >= 1 && (result.repliesPerReplyMessage ?? 0) >= 1, at);
+      t.true((result.requestsPerClientMessage ?? 0) >= 1 && (result.repliesPerReplyMessage ?? 0) >= 1, `${result.requestsPerClientMessage} requests per message, ${result.repliesPerReplyMessage} replies: ${at}`);
       // The 10 ms timer fired through the 2 s window (about 200 times; fewer if it woke late).
       const hiccups = result.machineNoise.hiccupMs;
-      t.true(hiccups.count >= 50 && hiccups.p99 !== null && hiccups.p99 >= 0 && hiccups.max! >= hiccups.p99, at);
-      if (process.platform === 'linux') t.true(result.machineNoise.stolenCores !== null && result.machineNoise.stolenCores >= 0, at);
+      t.true(hiccups.count >= 50 && hiccups.p99 !== null && hiccups.p99 >= 0 && hiccups.max! >= hiccups.p99, `hiccups ${JSON.stringify(hiccups)}: ${at}`);
+      if (process.platform === 'linux') t.true(result.machineNoise.stolenCores !== null && result.machineNoise.stolenCores >= 0, `steal ${result.machineNoise.stolenCores}: ${at}`);
       // From the leader's counters: fsync is on, so it synced, and every sync covered
       // at least one entry; only a multi-node leader sends AppendEntries.
       if (result.disk.missing === null) {
-        t.true(result.disk.leaderFsyncsPerSecond! > 0, at);
-        t.true(result.disk.leaderEntriesPerFsync! >= 1, at);
+        const disk = `disk ${JSON.stringify(result.disk)}: ${at}`;
+        t.true(result.disk.leaderFsyncsPerSecond! > 0, disk);
+        t.true(result.disk.leaderEntriesPerFsync! >= 1, disk);
         // Every node's fdatasyncs, the leader's among them; a 1-node cluster has only the leader's.
-        t.true(result.disk.allFsyncsPerSecond! >= result.disk.leaderFsyncsPerSecond!, at);
+        t.true(result.disk.allFsyncsPerSecond! >= result.disk.leaderFsyncsPerSecond!, disk);
         if (result.nodes === 1) t.is(result.disk.allFsyncsPerSecond, result.disk.leaderFsyncsPerSecond, at);
         else t.true(result.disk.allFsyncsPerSecond! > result.disk.leaderFsyncsPerSecond!, `${at}: the followers synced too`);
         if (result.nodes === 1) t.is(result.disk.entriesPerAppendEntries, null, at);
-        else t.true(result.disk.entriesPerAppendEntries! >= 1, at);
+        else t.true(result.disk.entriesPerAppendEntries! >= 1, disk);
         // Slow fdatasyncs: each threshold counts some of those over the one before it, all
         // of them the node's own; a 1-node cluster has no other node.
         const slow = result.disk.slowFsyncs;
@@ -92,8 +94,8 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
           t.is(counts.length, 3, at);
           t.true(counts.every((count, i) => count >= 0 && (i === 0 || count <= counts[i - 1]!)), `${JSON.stringify(slow)}: ${at}`);
         }
-        t.true(slow.leader[0]! <= result.disk.leaderFsyncsPerSecond!, at);
-        t.true(slow.others[0]! <= result.disk.allFsyncsPerSecond! - result.disk.leaderFsyncsPerSecond! + 1e-9, at);
+        t.true(slow.leader[0]! <= result.disk.leaderFsyncsPerSecond!, disk);
+        t.true(slow.others[0]! <= result.disk.allFsyncsPerSecond! - result.disk.leaderFsyncsPerSecond! + 1e-9, disk);
         if (result.nodes === 1) t.deepEqual(slow.others, [0, 0, 0], at);
       } else {
         t.regex(result.disk.missing, /leader/, at);

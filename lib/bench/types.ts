@@ -45,9 +45,17 @@ export const BENCH_LIMITS = {
   maxDurationSeconds: 3600,
   /** A request's deadline. Longer than any healthy commit; a timeout is an error. */
   requestTimeoutMs: 10_000,
-  /** Open loop: requests a generator may have outstanding before it queues locally
-   *  (the queue still counts latency from the intended send time). */
-  openLoopMaxOutstanding: 20_000,
+  /**
+   * Open loop: requests a generator may have outstanding before it queues locally (the
+   * queue still counts latency from the intended send time, and costs nothing but a
+   * count). Twice the 2,048 in flight with which the closed loop reaches its peak: more
+   * buys no throughput, only a deeper queue inside the cluster once the generator is
+   * behind, whose memory slowed the node until it never caught up. At 1 node, 340,000
+   * writes/s, 2 s warm-up: 2,048 fell into such a backlog in 0 of 4 runs, 20,000 (then
+   * capped at the 10,000 keys) in 2 of 4; 4,096 against 20,000 at 340,000 and 370,000:
+   * no backlog in either, p99 lower in 6 of 8 pairs (README, "The sixteenth session").
+   */
+  openLoopMaxOutstanding: 4_096,
   /**
    * Open loop: how often the pacer (lib/bench/pacer.ts) wakes the generators to send what
    * is due. Shorter ticks sent smaller batches and cost more than they saved: at 0.25 ms,

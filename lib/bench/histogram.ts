@@ -84,8 +84,9 @@ export interface LatencySummaryMs {
 
 /**
  * A percentile is reported as the highest value its bucket stands for, which can be above
- * the largest value recorded when that one shares the bucket (64 writes caught by one
- * stall, 1,000 µs apart at most): no percentile is reported above the max.
+ * the largest value recorded when that one shares the bucket (writes caught by one stall
+ * within a bucket's width of each other: 64 µs at 123 ms with three significant digits):
+ * no percentile is reported above the max.
  */
 export function summarizeMs(histogram: Histogram): LatencySummaryMs {
   const count = histogram.totalCount;

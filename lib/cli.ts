@@ -67,7 +67,12 @@ function restartWith(flags: readonly string[]): void {
     if (signal !== null) {
       process.removeAllListeners(signal);
       process.kill(process.pid, signal);
-    } else process.exitCode = code ?? 1;
+      return;
+    }
+    // At once, not by letting the event loop drain: while it drains, Node closes its signal
+    // watchers before the process ends, and a hangup arriving then found none and killed
+    // this process (exit 129 after the child had exited 0; a CI run of tui-e2e saw it).
+    process.exit(code ?? 1);
   });
 }
 

@@ -2,8 +2,12 @@
 // and the pipeline-limit arithmetic that --baseline prints.
 
 import test from 'ava';
-import { pipelineLimit } from '../lib/bench/baseline.js';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { latencySummary, measureFdatasyncUnderLoad, pipelineLimit } from '../lib/bench/baseline.js';
 import type { BaselineMeasurements } from '../lib/bench/baseline.js';
+import { fdatasyncLatencyText } from '../lib/bench/report.js';
 import { keyName, makeValue, parseValue, writeKeyName, writeMadeValue } from '../lib/bench/load.js';
 import { MsgpackWriter, decimalLength } from '../lib/transport/msgpack-writer.js';
 import { summarizeProfile } from '../lib/bench/profile.js';
@@ -109,6 +113,7 @@ test('pipeline limit: the arithmetic printed by --baseline', (t) => {
     portMessagesPerSecond: 1_000_000,
     msgpackEncodeEntriesPerSecond: 1_000_000,
     msgpackDecodeEntriesPerSecond: 2_000_000,
+    fdatasyncLatency: { idle: { samples: 1, p50Ms: 1, p99Ms: 1, maxMs: 1 }, busy: { samples: 1, p50Ms: 1, p99Ms: 1, maxMs: 1 }, spinners: 2 },
   };
   // 3 nodes, batches of 100, 1000 in flight, fsync on, 2 cores. In µs per write:
   //   leader   = 2*0.5 + 2*1 + 2*3*1/100 + 1000/100 = 3 + 0.06 + 10 = 13.06
@@ -125,6 +130,34 @@ test('pipeline limit: the arithmetic printed by --baseline', (t) => {
   const off = pipelineLimit(baseline, 3, 100, 1000, false, 2);
   t.is(off.diskBoundWritesPerSecond, null);
   t.is(Number(off.leaderMicrosPerWrite.toFixed(6)), 3.06);
+});
+
+test('fdatasync latency: percentiles are measured values, an empty set is refused', (t) => {
+  const samples = Array.from({ length: 200 }, (_, i) => 200 - i);
+  const summary = latencySummary(samples);
+  t.deepEqual(summary, { samples: 200, p50Ms: 101, p99Ms: 199, maxMs: 200 });
+  t.deepEqual(latencySummary([3]), { samples: 1, p50Ms: 3, p99Ms: 3, maxMs: 3 });
+  t.throws(() => latencySummary([]), { instanceOf: RangeError });
+  const line = fdatasyncLatencyText({ idle: { samples: 9, p50Ms: 0.3, p99Ms: 0.7, maxMs: 2 }, busy: { samples: 9, p50Ms: 0.4, p99Ms: 4.2, maxMs: 12.5 }, spinners: 2 });
+  t.regex(line, /cores idle p50 0\.30 \/ p99 0\.70 \/ max 2\.00 ms/);
+  t.regex(line, /2 spinning thread\(s\) at nice 19\) p50 0\.40 \/ p99 4\.20 \/ max 12\.5 ms \(x6\.0 at p99\)/);
+});
+
+test('fdatasync latency under load: both halves measured, the spinners stopped, the probe file removed', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftlab-fsync-latency-'));
+  try {
+    const result = await measureFdatasyncUnderLoad(dir, 60, 2, 2);
+    t.is(result.spinners, 2);
+    for (const half of [result.idle, result.busy]) {
+      t.true(half.samples > 0, 'fdatasyncs were timed');
+      t.true(half.p50Ms > 0 && half.p50Ms <= half.p99Ms && half.p99Ms <= half.maxMs, `ordered percentiles: ${JSON.stringify(half)}`);
+    }
+    t.deepEqual(readdirSync(dir), [], 'the probe file is gone');
+    await t.throwsAsync(() => measureFdatasyncUnderLoad(dir, 10, 0), { instanceOf: RangeError });
+    await t.throwsAsync(() => measureFdatasyncUnderLoad(dir, 10, 1, 0), { instanceOf: RangeError });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('profile summary: busy share excludes idle, roles come from the thread entry file', (t) => {

@@ -20,11 +20,20 @@
 // using the CPU, so it counts in the leader's thread time but not in T_cpu.
 // B is the leader's measured entries per AppendEntries (with one node: per fdatasync);
 // without counters, W (every batch carries everything in flight), the best case.
+//
+// The model has no latency in it. For that the baseline also measures how long one
+// fdatasync takes with the cores idle and with every core kept busy by a spinning thread
+// at nice 19, which a woken thread preempts at once, in alternating phases: on a virtual
+// machine whose disk emulation competes with its busy virtual CPUs (this project's
+// machine), the second p99 is several times the first, and a cluster at half its peak
+// keeps the cores nearly that busy.
 
+import { once } from 'node:events';
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { Packr } from 'msgpackr';
 import type { Piscina } from 'piscina';
 import type { BenchTask, BenchTaskResult } from './types.js';
@@ -43,7 +52,30 @@ export const BASELINE_LIMITS = {
   codecBatchEntries: 64,
   /** Entry header bytes around the value in the command (client id, seq, key). */
   commandOverheadBytes: 64,
+  /** The fdatasync latency measurement: rounds of a phase with the cores idle, then one with them busy. */
+  fsyncLatencyPhaseMs: 400,
+  fsyncLatencyRounds: 4,
+  /** The pause between two fdatasyncs of the latency measurement, as a WAL that is not saturated. */
+  fsyncLatencyPauseMs: 1,
+  /** How long the spinning threads may take to start before the measurement gives up. */
+  spinnerStartTimeoutMs: 5000,
 } as const;
+
+/** One set of fdatasync latencies, in milliseconds. */
+export interface FdatasyncLatency {
+  readonly samples: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+export interface FdatasyncUnderLoad {
+  /** With nothing else of the bench's running. */
+  readonly idle: FdatasyncLatency;
+  /** With `spinners` threads (one per core) spinning at nice 19. */
+  readonly busy: FdatasyncLatency;
+  readonly spinners: number;
+}
 
 export interface BaselineMeasurements {
   readonly fdatasyncPerSecond: number;
@@ -51,6 +83,7 @@ export interface BaselineMeasurements {
   readonly portMessagesPerSecond: number;
   readonly msgpackEncodeEntriesPerSecond: number;
   readonly msgpackDecodeEntriesPerSecond: number;
+  readonly fdatasyncLatency: FdatasyncUnderLoad;
 }
 
 export interface PipelineLimit {
@@ -85,6 +118,110 @@ export function measureFdatasync(dir: string, durationMs: number = BASELINE_LIMI
   }
   const elapsedMs = performance.now() - startedAt;
   return { perSecond: (count * 1000) / elapsedMs, meanMs: elapsedMs / count };
+}
+
+/** Percentiles of `samplesMs` (sorted here), each one a value that was measured. */
+export function latencySummary(samplesMs: number[]): FdatasyncLatency {
+  if (samplesMs.length === 0) throw new RangeError('latency summary: no samples');
+  const sorted = samplesMs.sort((a, b) => a - b);
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return { samples: sorted.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted[sorted.length - 1]! };
+}
+
+/** Appends a small record to `fd` and fdatasyncs it, pausing `pauseMs` between two, for `durationMs`. */
+function sampleFdatasync(fd: number, durationMs: number, pauseMs: number, samples: number[]): void {
+  const record = Buffer.alloc(BASELINE_LIMITS.fsyncWriteBytes, 0x5a);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const startedAt = performance.now();
+  while (performance.now() - startedAt < durationMs) {
+    const before = performance.now();
+    writeSync(fd, record);
+    fdatasyncSync(fd);
+    samples.push(performance.now() - before);
+    Atomics.wait(pause, 0, 0, pauseMs);
+  }
+}
+
+/** Int32 slots shared with the spinning threads. */
+const SpinSlot = {
+  /** Set to 1 to end the threads. */
+  Stop: 0,
+  /** Each thread adds 1 once it runs at its lowered priority. */
+  Started: 1,
+  /** 1: spin; 0: sleep until it is 1 again. */
+  Spin: 2,
+} as const;
+
+/**
+ * A spinning thread (slots as in SpinSlot): it lowers its own priority to nice 19 (on
+ * Linux, where a thread has an id of its own; elsewhere it spins at the normal
+ * priority), counts itself started, then spins while told to and sleeps otherwise.
+ */
+const SPINNER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { readlinkSync } = require('node:fs');
+const { setPriority } = require('node:os');
+try { setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), 19); } catch {}
+const flags = new Int32Array(workerData.buffer);
+Atomics.add(flags, ${SpinSlot.Started}, 1);
+Atomics.notify(flags, ${SpinSlot.Started});
+let x = 0;
+while (Atomics.load(flags, ${SpinSlot.Stop}) === 0) {
+  if (Atomics.load(flags, ${SpinSlot.Spin}) === 0) Atomics.wait(flags, ${SpinSlot.Spin}, 0, 100);
+  else for (let i = 0; i < 100000; i++) x = (x + i) | 0;
+}
+`;
+
+/**
+ * fdatasync latency with the cores idle and with `spinners` low-priority threads spinning
+ * (one per core by default), in `rounds` alternating phases of `phaseMs` each, so that a
+ * noisy stretch of a shared machine falls on both sides.
+ */
+export async function measureFdatasyncUnderLoad(
+  dir: string,
+  phaseMs: number = BASELINE_LIMITS.fsyncLatencyPhaseMs,
+  spinners: number = availableParallelism(),
+  rounds: number = BASELINE_LIMITS.fsyncLatencyRounds,
+): Promise<FdatasyncUnderLoad> {
+  if (!(Number.isSafeInteger(spinners) && spinners >= 1)) throw new RangeError(`fdatasync under load: ${spinners} spinning threads`);
+  if (!(Number.isSafeInteger(rounds) && rounds >= 1)) throw new RangeError(`fdatasync under load: ${rounds} rounds`);
+  const buffer = new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT);
+  const flags = new Int32Array(buffer);
+  const workers = Array.from({ length: spinners }, () => new Worker(SPINNER_SOURCE, { eval: true, workerData: { buffer } }));
+  const failures: Error[] = [];
+  const exits = workers.map((worker) => {
+    worker.on('error', (error) => failures.push(error));
+    return once(worker, 'exit');
+  });
+  const path = join(dir, `fdatasync-latency-probe-${process.pid}.bin`);
+  let fd: number | null = null;
+  try {
+    const deadline = performance.now() + BASELINE_LIMITS.spinnerStartTimeoutMs;
+    for (let started = Atomics.load(flags, SpinSlot.Started); started < spinners; started = Atomics.load(flags, SpinSlot.Started)) {
+      if (failures.length > 0) throw new Error(`fdatasync under load: a spinning thread failed: ${failures[0]!.message}`);
+      if (performance.now() >= deadline) throw new Error(`fdatasync under load: ${started} of ${spinners} spinning threads started in ${BASELINE_LIMITS.spinnerStartTimeoutMs} ms`);
+      // Woken when a spinner counts itself; the timeout keeps the checks above going.
+      Atomics.wait(flags, SpinSlot.Started, started, 50);
+    }
+    fd = openSync(path, 'w');
+    const idle: number[] = [];
+    const busy: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      sampleFdatasync(fd, phaseMs, BASELINE_LIMITS.fsyncLatencyPauseMs, idle);
+      Atomics.store(flags, SpinSlot.Spin, 1);
+      Atomics.notify(flags, SpinSlot.Spin);
+      sampleFdatasync(fd, phaseMs, BASELINE_LIMITS.fsyncLatencyPauseMs, busy);
+      Atomics.store(flags, SpinSlot.Spin, 0);
+    }
+    if (failures.length > 0) throw new Error(`fdatasync under load: a spinning thread failed: ${failures[0]!.message}`);
+    return { idle: latencySummary(idle), busy: latencySummary(busy), spinners };
+  } finally {
+    if (fd !== null) closeSync(fd);
+    rmSync(path, { force: true });
+    Atomics.store(flags, SpinSlot.Stop, 1);
+    Atomics.notify(flags, SpinSlot.Spin);
+    await Promise.all(exits);
+  }
 }
 
 /** Encode and decode rate of batches shaped like AppendEntries entries. */
@@ -135,12 +272,14 @@ export async function measureBaseline(dir: string, valueBytes: number, pool: Pis
   const fsync = measureFdatasync(dir);
   const portMessagesPerSecond = await measurePortRate(pool);
   const codec = measureMsgpack(valueBytes);
+  const fdatasyncLatency = await measureFdatasyncUnderLoad(dir);
   return {
     fdatasyncPerSecond: fsync.perSecond,
     fdatasyncMeanMs: fsync.meanMs,
     portMessagesPerSecond,
     msgpackEncodeEntriesPerSecond: codec.encodePerSecond,
     msgpackDecodeEntriesPerSecond: codec.decodePerSecond,
+    fdatasyncLatency,
   };
 }
 

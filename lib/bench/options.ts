@@ -45,7 +45,8 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
   --rate R              open loop: R requests/s in total (reached over the first half of the
                         warm-up), latency from the intended send time
   --fsync on|off        fdatasync every turn (default on; off is unsafe)
-  --baseline            first measure fdatasync, MessagePort and msgpackr rates
+  --baseline            first measure fdatasync, MessagePort and msgpackr rates, and
+                        fdatasync latency with the cores idle and kept busy
   --json FILE           write everything (with machine info) to FILE
   --seed N              seed for keys and read/write choice (default random, printed)
   --data-dir DIR        where temporary cluster directories are made

@@ -1,7 +1,7 @@
 // The terminal report: a table per node count and a bar chart of throughput against
 // node count. Plain text, so it pastes into a README unchanged.
 
-import type { BaselineMeasurements } from './baseline.js';
+import type { BaselineMeasurements, FdatasyncUnderLoad } from './baseline.js';
 import type { BenchReport, NodeCountResult, PhaseResult } from './run.js';
 import type { MachineNoise } from './machine-noise.js';
 import { generatorsFor } from './options.js';
@@ -134,12 +134,23 @@ export function perSecondText(results: readonly NodeCountResult[]): string {
   return ['acknowledged operations in each second of the measured window:', ...lines].join('\n');
 }
 
+/** The baseline's fdatasync latency line: cores idle against cores kept busy. */
+export function fdatasyncLatencyText(latency: FdatasyncUnderLoad): string {
+  const ms = (value: number): string => value.toFixed(value < 10 ? 2 : 1);
+  const { idle, busy } = latency;
+  return (
+    `  fdatasync latency (4 KiB append, one a millisecond): cores idle p50 ${ms(idle.p50Ms)} / p99 ${ms(idle.p99Ms)} / max ${ms(idle.maxMs)} ms; ` +
+    `every core busy (${latency.spinners} spinning thread(s) at nice 19) p50 ${ms(busy.p50Ms)} / p99 ${ms(busy.p99Ms)} / max ${ms(busy.maxMs)} ms${idle.p99Ms > 0 ? ` (x${(busy.p99Ms / idle.p99Ms).toFixed(1)} at p99)` : ''}`
+  );
+}
+
 export function baselineText(baseline: BaselineMeasurements, results: readonly NodeCountResult[]): string {
   const lines = [
     'machine baseline (same building blocks, no protocol):',
     `  fdatasync (4 KiB append + fdatasync): ${thousands(baseline.fdatasyncPerSecond)}/s, ${baseline.fdatasyncMeanMs.toFixed(3)} ms each`,
     `  MessagePort, worker to worker (1 KiB transferred): ${thousands(baseline.portMessagesPerSecond)} messages/s`,
     `  msgpackr, AppendEntries-shaped entries: encode ${thousands(baseline.msgpackEncodeEntriesPerSecond)}/s, decode ${thousands(baseline.msgpackDecodeEntriesPerSecond)}/s`,
+    fdatasyncLatencyText(baseline.fdatasyncLatency),
   ];
   const withLimits = results.filter((result) => result.pipelineLimit !== null);
   if (withLimits.length > 0) {

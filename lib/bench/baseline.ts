@@ -33,6 +33,7 @@ import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { Packr } from 'msgpackr';
 import type { Piscina } from 'piscina';
@@ -142,6 +143,9 @@ function sampleFdatasync(fd: number, durationMs: number, pauseMs: number, sample
   }
 }
 
+/** How often the spinning threads' start (and failure) is checked. */
+const SPINNER_POLL_MS = 5;
+
 /** Int32 slots shared with the spinning threads. */
 const SpinSlot = {
   /** Set to 1 to end the threads. */
@@ -197,11 +201,11 @@ export async function measureFdatasyncUnderLoad(
   let fd: number | null = null;
   try {
     const deadline = performance.now() + BASELINE_LIMITS.spinnerStartTimeoutMs;
+    // Polled with the event loop free, so that a thread's 'error' event can arrive.
     for (let started = Atomics.load(flags, SpinSlot.Started); started < spinners; started = Atomics.load(flags, SpinSlot.Started)) {
       if (failures.length > 0) throw new Error(`fdatasync under load: a spinning thread failed: ${failures[0]!.message}`);
       if (performance.now() >= deadline) throw new Error(`fdatasync under load: ${started} of ${spinners} spinning threads started in ${BASELINE_LIMITS.spinnerStartTimeoutMs} ms`);
-      // Woken when a spinner counts itself; the timeout keeps the checks above going.
-      Atomics.wait(flags, SpinSlot.Started, started, 50);
+      await delay(SPINNER_POLL_MS);
     }
     fd = openSync(path, 'w');
     const idle: number[] = [];
@@ -213,6 +217,8 @@ export async function measureFdatasyncUnderLoad(
       sampleFdatasync(fd, phaseMs, BASELINE_LIMITS.fsyncLatencyPauseMs, busy);
       Atomics.store(flags, SpinSlot.Spin, 0);
     }
+    // A thread that failed while the samples were taken (synchronously) says so now.
+    await delay(SPINNER_POLL_MS);
     if (failures.length > 0) throw new Error(`fdatasync under load: a spinning thread failed: ${failures[0]!.message}`);
     return { idle: latencySummary(idle), busy: latencySummary(busy), spinners };
   } finally {

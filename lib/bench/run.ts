@@ -561,7 +561,7 @@ export async function runBench(options: BenchOptions, io: BenchIo = {}, commandL
     if (options.baseline) {
       const dir = mkdtempSync(join(options.dataParent ?? tmpdir(), 'raftlab-baseline-'));
       try {
-        io.note?.('baseline: measuring fdatasync, MessagePort and msgpackr rates');
+        io.note?.('baseline: measuring fdatasync, MessagePort and msgpackr rates, and fdatasync latency with the cores idle and busy');
         baseline = await measureBaseline(dir, options.valueBytes, pool);
       } finally {
         rmSync(dir, { recursive: true, force: true });

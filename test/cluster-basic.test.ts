@@ -41,6 +41,41 @@ for (const nodes of [3, 5]) {
   });
 }
 
+test.serial('followers space their fdatasyncs as told, and the spacing is checked', async (t) => {
+  for (const followerSyncSpacingMs of [-1, 11, Number.NaN]) {
+    await t.throwsAsync(() => Cluster.start({ nodes: 1, followerSyncSpacingMs }), { instanceOf: RaftlabError, message: /followerSyncSpacingMs/ });
+  }
+  const spacingMs = 10;
+  const { cluster } = await startCluster(t, { nodes: 3, followerSyncSpacingMs: spacingMs });
+  const leader = await cluster.waitForLeader(10_000);
+  const kv = cluster.client();
+  await kv.put('warm-up', 0);
+  const before = new Map(cluster.status().nodes.map((node) => [node.id, node.fsyncCount]));
+  const startedAt = performance.now();
+  // 64 writers for about a second: unspaced, a follower would fdatasync once per batch.
+  let written = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async (_, writer) => {
+      while (performance.now() - startedAt < 1000) await kv.put(`w${writer}`, written++);
+    }),
+  );
+  // Counts as of each node's next status report (every 100 ms), taken after the writes.
+  const reportedAfter = await eventually(() => {
+    const nodes = cluster.status().nodes;
+    return nodes.every((node) => node.fsyncCount > before.get(node.id)!) ? nodes : null;
+  }, 10_000, 'every node reports fdatasyncs after the writes');
+  const elapsedMs = performance.now() - startedAt;
+  t.true(written > 0);
+  for (const node of reportedAfter) {
+    if (node.id === leader) continue;
+    const synced = node.fsyncCount - before.get(node.id)!;
+    // A status report can be up to one interval older than the snapshot taken before.
+    const bound = Math.ceil((elapsedMs + 100) / spacingMs) + 1;
+    t.true(synced <= bound, `follower ${node.id}: ${synced} fdatasyncs in ${elapsedMs.toFixed(0)} ms with ${spacingMs} ms spacing (at most ${bound})`);
+  }
+  t.is(await kv.get('w0') === null, false, 'the writes went through');
+});
+
 test.serial('data survives a full stop and start on the same files', async (t) => {
   const dataDir = tempDir();
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));

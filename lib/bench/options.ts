@@ -23,6 +23,8 @@ export interface BenchOptions {
   readonly dataParent: string | null;
   /** Each node's compaction period in applied entries; null: the cluster's default. */
   readonly snapshotEntries: number | null;
+  /** A follower's minimum time between the starts of its fdatasyncs; null: the cluster's default. */
+  readonly followerSyncSpacingMs: number | null;
   readonly verifySamplePerGenerator: number;
   readonly client: BenchClientKind;
   /** After each closed-loop window, another in open loop at half the writes/s measured. */
@@ -52,6 +54,10 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
   --data-dir DIR        where temporary cluster directories are made
   --snapshot-entries N  each node compacts its log every N applied entries (default: the
                         cluster's, 100,000)
+  --follower-sync-spacing MS
+                        a follower starts no turn within MS ms of starting its last
+                        fdatasync (default: the cluster's, 2 with 5 or more nodes,
+                        else 0: off)
   --verify-sample N     acknowledged keys read back per generator (default ${BENCH_LIMITS.defaultVerifySamplePerGenerator})
   --client lean|kv      load through the lean bench client (default) or the public KvClient
   --half-peak           per node count, also measure latency in open loop at half the peak
@@ -94,6 +100,7 @@ export function defaultBenchOptions(): BenchOptions {
     seed: Math.floor(Math.random() * 0x7fffffff),
     dataParent: null,
     snapshotEntries: null,
+    followerSyncSpacingMs: null,
     verifySamplePerGenerator: BENCH_LIMITS.defaultVerifySamplePerGenerator,
     client: BenchClientKind.Lean,
     halfPeak: false,
@@ -165,6 +172,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         break;
       case '--snapshot-entries':
         options.snapshotEntries = integer('--snapshot-entries', value, 1, Number.MAX_SAFE_INTEGER);
+        break;
+      case '--follower-sync-spacing':
+        options.followerSyncSpacingMs = integer('--follower-sync-spacing', value, 0, 10);
         break;
       case '--client':
         if (value !== BenchClientKind.Lean && value !== BenchClientKind.Kv) throw new BenchUsageError(`--client must be lean or kv, got '${value}'`);

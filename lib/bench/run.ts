@@ -458,6 +458,7 @@ async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io
       fsync: options.fsync,
       seed: (options.seed + nodes * 7919) | 0,
       ...(options.snapshotEntries === null ? {} : { snapshotEntries: options.snapshotEntries }),
+      ...(options.followerSyncSpacingMs === null ? {} : { followerSyncSpacingMs: options.followerSyncSpacingMs }),
     });
     // Elections after the first leader's term: events arrive batched, so the first
     // leader's own event may come after waitForLeader has returned.

@@ -456,6 +456,8 @@ export interface NodeWorkerData {
   readonly preallocate: boolean;
   /** Compact the log into a snapshot every this many applied entries (§7). */
   readonly snapshotEntries: number;
+  /** A follower starts no turn within this many ms of starting its last fdatasync (0: off). */
+  readonly followerSyncSpacingMs: number;
   readonly statusIntervalMs: number;
   /** Int32Array view: [segment, offset] of the durable end of the WAL, for losing crashes. */
   readonly syncedPosition: SharedArrayBuffer;

@@ -412,8 +412,8 @@ export class NodeHost {
 
   /**
    * Group commit by delay: a follower's turn waits until followerSyncSpacingMs after its
-   * last fdatasync began, so that the AppendEntries that arrive meanwhile queue on its
-   * port (without waking it) and share one write, one fdatasync and one acknowledgement.
+   * last fdatasync began, so that the AppendEntries that arrive meanwhile (each stepped
+   * into the core as it comes) share one write, one fdatasync and one acknowledgement.
    * A follower otherwise writes and fdatasyncs back to back whenever entries wait, and on
    * a virtual machine whose disk slows while its CPUs are busy that kept a 5- or 7-node
    * cluster's CPUs busy at half its peak (README, "The seventeenth session's look at the

@@ -36,7 +36,10 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { Packr } from 'msgpackr';
+import type { Histogram } from 'hdr-histogram-js';
 import type { Piscina } from 'piscina';
+import { newLatencyHistogram, recordLatencyMs, summarizeMs } from './histogram.js';
+import type { LatencySummaryMs } from './histogram.js';
 import type { BenchTask, BenchTaskResult } from './types.js';
 
 export const BASELINE_LIMITS = {
@@ -62,19 +65,11 @@ export const BASELINE_LIMITS = {
   spinnerStartTimeoutMs: 5000,
 } as const;
 
-/** One set of fdatasync latencies, in milliseconds. */
-export interface FdatasyncLatency {
-  readonly samples: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
-}
-
 export interface FdatasyncUnderLoad {
   /** With nothing else of the bench's running. */
-  readonly idle: FdatasyncLatency;
+  readonly idle: LatencySummaryMs;
   /** With `spinners` threads (one per core) spinning at nice 19. */
-  readonly busy: FdatasyncLatency;
+  readonly busy: LatencySummaryMs;
   readonly spinners: number;
 }
 
@@ -121,16 +116,8 @@ export function measureFdatasync(dir: string, durationMs: number = BASELINE_LIMI
   return { perSecond: (count * 1000) / elapsedMs, meanMs: elapsedMs / count };
 }
 
-/** Percentiles of `samplesMs` (sorted here), each one a value that was measured. */
-export function latencySummary(samplesMs: number[]): FdatasyncLatency {
-  if (samplesMs.length === 0) throw new RangeError('latency summary: no samples');
-  const sorted = samplesMs.sort((a, b) => a - b);
-  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  return { samples: sorted.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted[sorted.length - 1]! };
-}
-
 /** Appends a small record to `fd` and fdatasyncs it, pausing `pauseMs` between two, for `durationMs`. */
-function sampleFdatasync(fd: number, durationMs: number, pauseMs: number, samples: number[]): void {
+function sampleFdatasync(fd: number, durationMs: number, pauseMs: number, latencies: Histogram): void {
   const record = Buffer.alloc(BASELINE_LIMITS.fsyncWriteBytes, 0x5a);
   const pause = new Int32Array(new SharedArrayBuffer(4));
   const startedAt = performance.now();
@@ -138,7 +125,7 @@ function sampleFdatasync(fd: number, durationMs: number, pauseMs: number, sample
     const before = performance.now();
     writeSync(fd, record);
     fdatasyncSync(fd);
-    samples.push(performance.now() - before);
+    recordLatencyMs(latencies, performance.now() - before);
     Atomics.wait(pause, 0, 0, pauseMs);
   }
 }
@@ -208,8 +195,8 @@ export async function measureFdatasyncUnderLoad(
       await delay(SPINNER_POLL_MS);
     }
     fd = openSync(path, 'w');
-    const idle: number[] = [];
-    const busy: number[] = [];
+    const idle = newLatencyHistogram();
+    const busy = newLatencyHistogram();
     for (let round = 0; round < rounds; round++) {
       sampleFdatasync(fd, phaseMs, BASELINE_LIMITS.fsyncLatencyPauseMs, idle);
       Atomics.store(flags, SpinSlot.Spin, 1);
@@ -220,7 +207,10 @@ export async function measureFdatasyncUnderLoad(
     // A thread that failed while the samples were taken (synchronously) says so now.
     await delay(SPINNER_POLL_MS);
     if (failures.length > 0) throw new Error(`fdatasync under load: a spinning thread failed: ${failures[0]!.message}`);
-    return { idle: latencySummary(idle), busy: latencySummary(busy), spinners };
+    const summary = { idle: summarizeMs(idle), busy: summarizeMs(busy), spinners };
+    idle.destroy();
+    busy.destroy();
+    return summary;
   } finally {
     if (fd !== null) closeSync(fd);
     rmSync(path, { force: true });

@@ -136,11 +136,12 @@ export function perSecondText(results: readonly NodeCountResult[]): string {
 
 /** The baseline's fdatasync latency line: cores idle against cores kept busy. */
 export function fdatasyncLatencyText(latency: FdatasyncUnderLoad): string {
-  const ms = (value: number): string => value.toFixed(value < 10 ? 2 : 1);
+  const ms = (value: number | null): string => (value === null ? '-' : value.toFixed(value < 10 ? 2 : 1));
   const { idle, busy } = latency;
+  const ratio = idle.p99 !== null && busy.p99 !== null && idle.p99 > 0 ? ` (x${(busy.p99 / idle.p99).toFixed(1)} at p99)` : '';
   return (
-    `  fdatasync latency (4 KiB append, one a millisecond): cores idle p50 ${ms(idle.p50Ms)} / p99 ${ms(idle.p99Ms)} / max ${ms(idle.maxMs)} ms; ` +
-    `every core busy (${latency.spinners} spinning thread(s) at nice 19) p50 ${ms(busy.p50Ms)} / p99 ${ms(busy.p99Ms)} / max ${ms(busy.maxMs)} ms${idle.p99Ms > 0 ? ` (x${(busy.p99Ms / idle.p99Ms).toFixed(1)} at p99)` : ''}`
+    `  fdatasync latency (4 KiB append, one a millisecond): cores idle p50 ${ms(idle.p50)} / p99 ${ms(idle.p99)} / max ${ms(idle.max)} ms; ` +
+    `every core busy (${latency.spinners} spinning thread(s) at nice 19) p50 ${ms(busy.p50)} / p99 ${ms(busy.p99)} / max ${ms(busy.max)} ms${ratio}`
   );
 }
 

@@ -22,6 +22,8 @@ export interface HarnessOptions {
   readonly trace?: boolean;
   /** Give every node an entryLoader reading its disk (the cluster's host does the same with its WAL). */
   readonly entryLoader?: boolean;
+  /** The bootstrap voters (Config.peers) of every node; default: all of them. The others start outside the configuration, as nodes added later do. */
+  readonly bootstrap?: readonly NodeId[];
 }
 
 export class Harness {
@@ -63,7 +65,7 @@ export class Harness {
     const appliedEntries = this.applied.get(id)!;
     const config = createConfig({
       id,
-      peers: this.ids,
+      peers: this.#options.bootstrap ?? this.ids,
       random: createPrng(this.seed * 1000 + id + (restore ? 500 : 0)),
       ...this.#options.config,
       ...this.#options.configFor?.(id),

@@ -63,5 +63,5 @@ test('rejections: stale ones are ignored, the hint is clamped to (matchIndex, re
 
 test('snapshot reports the public view', (t) => {
   const progress = new Progress(3, 7, 8);
-  t.deepEqual(progress.snapshot(), { id: 3, matchIndex: 0, nextIndex: 7, state: 'probe', inflight: 0, recentActive: true });
+  t.deepEqual(progress.snapshot(), { id: 3, matchIndex: 0, nextIndex: 7, state: 'probe', inflight: 0, recentActive: true, learner: false });
 });

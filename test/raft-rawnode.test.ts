@@ -57,8 +57,12 @@ test('nothing may be called between ready() and advance(); advance needs a ready
 });
 
 test('config is validated', (t) => {
-  t.throws(() => createConfigAndNode(4, [1, 2, 3]), { message: /must include this node/ });
-  t.throws(() => createConfigAndNode(1, [1, 1, 2]), { message: /duplicates/ });
+  t.throws(() => createConfigAndNode(1, []), { message: /must not be empty/ });
+  t.throws(() => createConfigAndNode(1, [1, 1, 2]), { message: /not sorted and distinct/ });
+  t.throws(() => createConfigAndNode(1, [1, -2]), { message: /not a node id/ });
+  // A node added to a running cluster gets the bootstrap voters, itself not among them.
+  const joining = createConfigAndNode(4, [1, 2, 3]);
+  t.deepEqual(joining.status().membership, { voters: [1, 2, 3], learners: [] });
 });
 
 function createConfigAndNode(id: number, peers: number[]): RawNode {
@@ -161,12 +165,19 @@ test('the leader counts its own entries toward commit only once persisted (at ad
   t.is(leader.status().commitIndex, 1, 'committed once the host reports the no-op durable');
 });
 
-test('messages not addressed to this node, or from unknown nodes, are ignored', (t) => {
+test('messages not addressed to this node, or from nobody, are ignored', (t) => {
   const node = makeNode(1, [1, 2, 3], { config: quiet });
   node.step({ type: MessageType.AppendEntries, term: 5, from: 2, to: 3, prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0 });
-  node.step({ type: MessageType.AppendEntries, term: 5, from: 9, to: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0 });
+  node.step({ type: MessageType.AppendEntries, term: 5, from: 0, to: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0 });
   t.is(node.status().currentTerm, 0);
   t.false(node.hasReady());
+});
+
+test('a node follows a leader its configuration does not know yet (a node added later hears from one)', (t) => {
+  const node = makeNode(1, [1, 2, 3], { config: quiet });
+  node.step({ type: MessageType.AppendEntries, term: 5, from: 9, to: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 0 });
+  t.is(node.status().currentTerm, 5);
+  t.is(node.status().leaderId, 9);
 });
 
 test('trace reports role, vote and commit changes', (t) => {

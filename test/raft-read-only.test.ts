@@ -1,8 +1,12 @@
 import test from 'ava';
 import { ReadIndexQueue } from '../lib/raft/read-only.js';
 
+/** A quorum check over `voters`: a majority of them among the acknowledgements. */
+const majorityOf = (voters: readonly number[]) => (acknowledgedBy: ReadonlySet<number>) =>
+  voters.filter((id) => acknowledgedBy.has(id)).length > voters.length / 2;
+
 test('a round is released once a quorum (leader included) acknowledges it', (t) => {
-  const queue = new ReadIndexQueue(1, 3); // 5 voters
+  const queue = new ReadIndexQueue(1, majorityOf([1, 2, 3, 4, 5]));
   t.is(queue.start(7, 10), null);
   t.is(queue.newestContext(), 7);
   t.deepEqual(queue.acknowledge(2, 7), []);
@@ -13,7 +17,7 @@ test('a round is released once a quorum (leader included) acknowledges it', (t) 
 });
 
 test('acknowledging a later round also acknowledges earlier ones, released in order', (t) => {
-  const queue = new ReadIndexQueue(1, 2); // 3 voters
+  const queue = new ReadIndexQueue(1, majorityOf([1, 2, 3]));
   queue.start(1, 5);
   queue.start(2, 6);
   t.deepEqual(queue.acknowledge(3, 2), [
@@ -24,12 +28,19 @@ test('acknowledging a later round also acknowledges earlier ones, released in or
 });
 
 test('a single-voter leader answers at once; deferred requests are handed back once', (t) => {
-  const single = new ReadIndexQueue(1, 1);
+  const single = new ReadIndexQueue(1, majorityOf([1]));
   t.deepEqual(single.start(4, 9), { index: 9, context: 4 });
-  const queue = new ReadIndexQueue(1, 2);
+  const queue = new ReadIndexQueue(1, majorityOf([1, 2, 3]));
   queue.deferUntilCommit(1);
   queue.deferUntilCommit(2);
   t.is(queue.size, 2);
   t.deepEqual(queue.takeDeferred(), [1, 2]);
   t.deepEqual(queue.takeDeferred(), []);
+});
+
+test('acknowledgements from learners do not count toward the quorum', (t) => {
+  const queue = new ReadIndexQueue(1, majorityOf([1, 2, 3]));
+  queue.start(5, 20);
+  t.deepEqual(queue.acknowledge(4, 5), [], 'node 4 is a learner: its acknowledgement is not a vote');
+  t.deepEqual(queue.acknowledge(2, 5), [{ index: 20, context: 5 }]);
 });

@@ -11,7 +11,7 @@ import type { AppendEntries, InstallSnapshot, InstallSnapshotResponse, Message }
 const noPreVote = { preVote: false, checkQuorum: false } as const;
 
 function installSnapshot(fields: Partial<InstallSnapshot> & Pick<InstallSnapshot, 'term' | 'from' | 'to' | 'lastIncludedIndex' | 'lastIncludedTerm'>): InstallSnapshot {
-  return { type: MessageType.InstallSnapshot, data: text(`state@${fields.lastIncludedIndex}`), ...fields };
+  return { type: MessageType.InstallSnapshot, data: text(`state@${fields.lastIncludedIndex}`), membership: { voters: [1, 2, 3], learners: [] }, ...fields };
 }
 
 function ofType<T extends Message['type']>(messages: readonly Message[], type: T): Extract<Message, { type: T }>[] {

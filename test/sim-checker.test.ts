@@ -176,7 +176,14 @@ test('Leader Completeness: an entry committed later in a lower term is checked a
 test('checkConverged: committed entries lost everywhere are caught', (t) => {
   const env = cluster(3);
   write(env, 1, [entry(1, 1, 'a'), entry(2, 1, 'b')], 2, status(1, 'leader', 1));
-  violationOf(t, () => env.checker.checkConverged(1), Property.StateMachineSafety);
+  violationOf(t, () => env.checker.checkConverged(1, [1, 2, 3]), Property.StateMachineSafety);
+});
+
+test('two configuration entries at one index and term are told apart (Log Matching)', (t) => {
+  const env = cluster(3);
+  const config = (voters: number[]) => ({ ...entry(1, 1, null), membership: { voters, learners: [] } });
+  write(env, 1, [config([1, 2, 3, 4])], null, status(1, 'leader', 1));
+  violationOf(t, () => write(env, 2, [config([1, 2])], null, status(2, 'follower', 1)), Property.LogMatching);
 });
 
 test('Leader Append-Only: a leader whose in-memory log shrinks is caught', (t) => {

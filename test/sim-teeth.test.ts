@@ -25,6 +25,8 @@ const BUGS: readonly (keyof TestOnlyBugs)[] = [
   'grantVoteBeforePersist',
   'skipPrevLogTermCheck',
   'skipSnapshotTermCheck',
+  'concurrentMembershipChanges',
+  'countLearnersInQuorum',
 ];
 // countOwnVoteBeforeDurable needs a rare interleaving (about 1 seed in 2,000): a scripted
 // test in raft-async-persist.test.ts shows the two leaders it makes.

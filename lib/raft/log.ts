@@ -16,7 +16,8 @@
 
 import { assert } from './assert.js';
 import { EntryDeque } from './entry-deque.js';
-import type { Entry, EntryLoader, LogIndex, Snapshot, Term } from './types.js';
+import { MembershipHistory } from './membership.js';
+import type { Entry, EntryLoader, LogIndex, Membership, Snapshot, Term } from './types.js';
 
 /**
  * The byteLength getter of typed arrays, called through a constant: `data.byteLength` in
@@ -52,13 +53,18 @@ export class RaftLog {
    */
   #standIn: Entry = { index: 0, term: 0, data: null };
   readonly #loader: EntryLoader | null;
-  /** The newest snapshot (what a leader sends to a follower behind #offset). Invariant: its index is #previousIndex. */
+  /** The newest snapshot (what a leader sends to a follower behind #offset). Invariant: its index is #previousIndex, and it carries its membership. */
   #snapshot: Snapshot | null = null;
   /**
    * A snapshot received from the leader and not yet handed out in a Ready: the host must
    * persist it and restore its state machine from it. Invariant: when set, it is #snapshot.
    */
   pendingSnapshot: Snapshot | null = null;
+
+  /** The configurations this log holds (thesis §4.1): see membership.ts. */
+  readonly #membership: MembershipHistory;
+  /** The configuration before any snapshot or configuration entry (Config.peers). */
+  readonly #bootstrap: Membership;
 
   /** Highest index known committed (Figure 2). Invariant: commitIndex <= lastIndex. */
   commitIndex: LogIndex = 0;
@@ -77,8 +83,18 @@ export class RaftLog {
   /** Highest index handed out in Ready.committedEntries. Invariant: appliedIndex <= commitIndex. */
   appliedIndex: LogIndex = 0;
 
-  constructor(restoredEntries: readonly Entry[], commitIndex: LogIndex, appliedIndex: LogIndex, restoredSnapshot: Snapshot | null = null, loader: EntryLoader | null = null) {
+  constructor(
+    restoredEntries: readonly Entry[],
+    commitIndex: LogIndex,
+    appliedIndex: LogIndex,
+    restoredSnapshot: Snapshot | null = null,
+    loader: EntryLoader | null = null,
+    bootstrap: Membership = { voters: [], learners: [] },
+  ) {
     this.#loader = loader;
+    this.#bootstrap = bootstrap;
+    if (restoredSnapshot !== null && restoredSnapshot.membership === undefined) restoredSnapshot = { ...restoredSnapshot, membership: bootstrap };
+    this.#membership = new MembershipHistory(restoredSnapshot?.membership ?? bootstrap, restoredSnapshot?.index ?? 0);
     if (restoredSnapshot !== null) {
       assert(restoredSnapshot.index >= 1 && restoredSnapshot.term >= 1, () => `restored snapshot at ${restoredSnapshot.index}@t${restoredSnapshot.term} is not a log position`);
       this.#snapshot = restoredSnapshot;
@@ -102,6 +118,21 @@ export class RaftLog {
     // Whatever the host applied was committed, even if its hard state recorded an older commitIndex.
     this.commitIndex = Math.max(commitIndex, applied);
     this.appliedIndex = applied;
+  }
+
+  /** The configuration in use: the newest in the log, committed or not (thesis §4.1). */
+  membership(): Membership {
+    return this.#membership.latest();
+  }
+
+  /** The index of the newest configuration entry (the snapshot's index, or 0, when the log holds none). */
+  membershipIndex(): LogIndex {
+    return this.#membership.latestIndex();
+  }
+
+  /** Changes whenever membership() may have changed. */
+  membershipVersion(): number {
+    return this.#membership.version;
   }
 
   /** The index of the newest snapshot's last entry (0 without a snapshot). */
@@ -149,7 +180,8 @@ export class RaftLog {
     assert(index <= this.appliedIndex, () => `compaction to ${index} is beyond the applied index ${this.appliedIndex}`);
     const term = this.term(index);
     assert(term !== undefined, () => `compaction to ${index}: the log does not hold that entry`);
-    const snapshot: Snapshot = { index, term, data };
+    const membership = this.#membership.compactTo(index);
+    const snapshot: Snapshot = { index, term, data, membership };
     this.#entries.dropFront(index + 1 - this.#offset);
     this.#snapshot = snapshot;
     this.#previousIndex = index;
@@ -164,9 +196,11 @@ export class RaftLog {
    * only snapshots applied, hence committed, entries). The host persists and applies
    * the snapshot through the next Ready.
    */
-  restoreSnapshot(snapshot: Snapshot): void {
+  restoreSnapshot(received: Snapshot): void {
+    const snapshot: Snapshot = received.membership === undefined ? { ...received, membership: this.#bootstrap } : received;
     assert(snapshot.index > this.commitIndex, () => `restoring snapshot at ${snapshot.index} at or below commitIndex ${this.commitIndex}`);
     this.#entries.truncate(0);
+    this.#membership.reset(snapshot.membership!, snapshot.index);
     this.#forgottenIndex = snapshot.index;
     this.#snapshot = snapshot;
     this.pendingSnapshot = snapshot;
@@ -267,6 +301,7 @@ export class RaftLog {
   #truncateFrom(index: LogIndex): void {
     assert(index > this.#forgottenIndex, () => `truncation from ${index} reaches entries dropped from memory (through ${this.#forgottenIndex}), which are applied`);
     this.#entries.truncate(index - this.#offset);
+    this.#membership.truncateFrom(index);
     // What was durable beyond the cut is no longer our log: it must be rewritten.
     if (this.persistedIndex >= index) this.persistedIndex = index - 1;
     if (this.handedOutIndex >= index) this.handedOutIndex = index - 1;
@@ -363,6 +398,7 @@ export class RaftLog {
   }
 
   #put(entry: Entry): void {
+    if (entry.membership !== undefined) this.#membership.appended(entry.index, entry.membership);
     this.#entries.push(entry);
   }
 

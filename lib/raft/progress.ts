@@ -71,6 +71,8 @@ export class Progress {
   pendingSnapshotIndex: LogIndex = 0;
   /** Heard from this follower since the last CheckQuorum round. */
   recentActive = true;
+  /** A learner (thesis §4.2.1): replicated to like any follower, never counted in a quorum. */
+  learner = false;
   readonly inflights: Inflights;
 
   constructor(id: NodeId, nextIndex: LogIndex, maxInflightAppends: number) {
@@ -167,6 +169,7 @@ export class Progress {
       state: this.state,
       inflight: this.inflights.count,
       recentActive: this.recentActive,
+      learner: this.learner,
     };
   }
 }

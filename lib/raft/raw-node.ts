@@ -11,6 +11,7 @@ import { assert, assertNever } from './assert.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import { ReadIndexQueue } from './read-only.js';
+import { changeMembership, describeMembership, membershipOfVoters, membershipProblem } from './membership.js';
 import { majorityMatchIndex, majoritySize, tallyVotes, VoteResult } from './quorum.js';
 import { defaultConfig, MessageType, NONE, ProgressState, RefusalCode, Role } from './types.js';
 import type {
@@ -23,6 +24,8 @@ import type {
   InstallSnapshot,
   InstallSnapshotResponse,
   LogIndex,
+  Membership,
+  MembershipChange,
   Message,
   NodeId,
   ProposeResult,
@@ -50,6 +53,7 @@ export type PersistToken = number;
 /** What ready() handed out, so that advance() records exactly that as done. */
 interface HandedOut {
   readonly snapshot: Snapshot | null;
+  readonly membershipVersion: number;
   readonly lastEntryIndex: LogIndex | null;
   readonly appliedIndex: LogIndex;
   readonly hardState: HardState;
@@ -94,8 +98,12 @@ export const MAX_PENDING_READS = 65_536;
 export class RawNode {
   readonly #config: Config;
   readonly #id: NodeId;
-  /** All voters including this node. */
-  readonly #voters: readonly NodeId[];
+  /** The voters of the configuration in use (the newest in the log: thesis §4.1), this node included when it is one. */
+  #voters: readonly NodeId[] = [];
+  /** Whether this node is among #voters: only a voter campaigns and counts itself. */
+  #isVoter = false;
+  /** The log's membershipVersion() that #voters and the leader's #progress reflect. */
+  #membershipVersion = -1;
   readonly #log: RaftLog;
 
   // Figure 2, persistent state (with the log).
@@ -113,7 +121,7 @@ export class RawNode {
 
   /** Candidate and precandidate: the answers received this round. */
   readonly #votes = new Map<NodeId, boolean>();
-  /** Leader: one Progress per other voter. */
+  /** Leader: one Progress per other member (voters and learners). */
   readonly #progress = new Map<NodeId, Progress>();
   /** Leader: the target of a leadership transfer in progress (thesis §3.10), NONE otherwise. */
   #leadTransferee: NodeId = NONE;
@@ -130,6 +138,8 @@ export class RawNode {
 
   #lastReadySoftState: SoftState;
   #lastReadyHardState: HardState;
+  /** The membership version the last Ready reported. */
+  #lastReadyMembershipVersion = -1;
   /** Non-null between ready() and advance(). */
   #handedOut: HandedOut | null = null;
   /** The token advance() last returned. */
@@ -143,15 +153,24 @@ export class RawNode {
     validateConfig(config);
     this.#config = config;
     this.#id = config.id;
-    this.#voters = [...config.peers];
     const hardState = restored?.hardState ?? { currentTerm: 0, votedFor: NONE, commitIndex: 0 };
-    this.#log = new RaftLog(restored?.entries ?? [], hardState.commitIndex, config.applied, restored?.snapshot ?? null, config.entryLoader);
+    this.#log = new RaftLog(
+      restored?.entries ?? [],
+      hardState.commitIndex,
+      config.applied,
+      restored?.snapshot ?? null,
+      config.entryLoader,
+      membershipOfVoters(config.peers),
+    );
     this.#currentTerm = hardState.currentTerm;
     this.#votedFor = hardState.votedFor;
     this.#lastReadyHardState = this.#hardState();
     this.#durableHardState = this.#lastReadyHardState;
     this.#lastReadySoftState = this.#softState();
-    this.#reads = new ReadIndexQueue(this.#id, majoritySize(this.#voters.length));
+    this.#reads = this.#newReadQueue();
+    this.#syncMembership();
+    // The host knows the configuration it started with (status()); Readys report changes.
+    this.#lastReadyMembershipVersion = this.#membershipVersion;
     this.#resetTimers();
     this.#trace(`${this.#id} started at term ${this.#currentTerm} (last index ${this.#log.lastIndex()}, commit ${this.#log.commitIndex})`);
   }
@@ -177,7 +196,9 @@ export class RawNode {
 
   step(message: Message): void {
     this.#assertNotInReady('step');
-    if (message.to !== this.#id || message.from === this.#id || !this.#voters.includes(message.from)) return;
+    // From any node, not only members: a node added to the cluster hears from a leader its
+    // log does not know of yet. Answers from non-members are ignored where they count.
+    if (message.to !== this.#id || message.from === this.#id || message.from === NONE) return;
 
     if (message.term > this.#currentTerm) {
       if (!this.#acceptHigherTerm(message)) return;
@@ -218,6 +239,39 @@ export class RawNode {
     return { ok: true, index, term: this.#currentTerm };
   }
 
+  /**
+   * Proposes a single-server membership change (thesis §4.1): appends a configuration
+   * entry holding the whole new configuration, in use here and on each follower as soon
+   * as it is appended. One change at a time: refused while the newest configuration
+   * entry is not committed, and until this leader has committed an entry of its own
+   * term (without that, a change could be lost to a leader of an older configuration:
+   * Ongaro, raft-dev, 2015, "bug in single-server membership changes"). The change is
+   * done when its entry appears in Ready.committedEntries.
+   */
+  proposeMembership(change: MembershipChange): ProposeResult {
+    this.#assertNotInReady('proposeMembership');
+    if (this.#role !== Role.Leader) return this.#refuse(RefusalCode.NotLeader);
+    if (this.#leadTransferee !== NONE) return this.#refuse(RefusalCode.Transferring);
+    const oneAtATime = this.#config.testOnlyBugs.concurrentMembershipChanges !== true;
+    if (oneAtATime && (this.#log.membershipIndex() > this.#log.commitIndex || !this.#committedInCurrentTerm())) {
+      return this.#refuse(RefusalCode.MembershipChangePending);
+    }
+    if (this.#log.lastIndex() - this.#log.commitIndex >= this.#config.maxUncommittedEntries) {
+      return this.#refuse(RefusalCode.ProposalQueueFull);
+    }
+    const membership = changeMembership(this.#log.membership(), change);
+    if (typeof membership === 'string') {
+      this.#trace(`${this.#id} refused membership change ${change.type} ${change.node}: ${membership}`);
+      return this.#refuse(RefusalCode.InvalidMembershipChange);
+    }
+    const index = this.#log.lastIndex() + 1;
+    this.#log.appendOne({ index, term: this.#currentTerm, data: null, membership });
+    this.#trace(`${this.#id} proposed configuration ${describeMembership(membership)} at ${index} (${change.type} ${change.node})`);
+    this.#syncMembership();
+    this.#broadcastPending = true;
+    return { ok: true, index, term: this.#currentTerm };
+  }
+
   readIndex(context: number): ReadIndexResult {
     this.#assertNotInReady('readIndex');
     assert(Number.isSafeInteger(context) && context > 0, () => `readIndex context must be a positive integer, got ${context}`);
@@ -237,7 +291,7 @@ export class RawNode {
 
   transferLeadership(to: NodeId): void {
     this.#assertNotInReady('transferLeadership');
-    if (this.#role !== Role.Leader || to === this.#id || !this.#voters.includes(to)) return;
+    if (this.#role !== Role.Leader || to === this.#id || !this.#voters.includes(to) || !this.#progress.has(to)) return;
     if (this.#leadTransferee === to) return;
     this.#leadTransferee = to;
     // The transfer is aborted if it has not completed within an election timeout.
@@ -251,7 +305,7 @@ export class RawNode {
 
   campaign(): void {
     this.#assertNotInReady('campaign');
-    if (this.#role === Role.Leader) return;
+    if (this.#role === Role.Leader || !this.#isVoter) return;
     this.#startElection(false);
   }
 
@@ -273,7 +327,7 @@ export class RawNode {
     if (index <= this.#log.snapshotIndex()) return null;
     const snapshot = this.#log.compact(index, data);
     this.#trace(`${this.#id} compacted its log up to ${snapshot.index}@t${snapshot.term}`);
-    return { index: snapshot.index, term: snapshot.term };
+    return { index: snapshot.index, term: snapshot.term, membership: snapshot.membership! };
   }
 
   hasReady(): boolean {
@@ -283,6 +337,7 @@ export class RawNode {
     if (this.#messages.length > 0 || this.#messagesAfterPersist.length > 0 || this.#readStates.length > 0) return true;
     if (this.#log.lastIndex() > this.#log.handedOutIndex) return true;
     if (this.#log.applicableLimit() > this.#log.appliedIndex) return true;
+    if (this.#membershipVersion !== this.#lastReadyMembershipVersion) return true;
     const hard = this.#lastReadyHardState;
     if (hard.currentTerm !== this.#currentTerm || hard.votedFor !== this.#votedFor || hard.commitIndex !== this.#log.commitIndex) return true;
     const soft = this.#lastReadySoftState;
@@ -310,6 +365,7 @@ export class RawNode {
       messagesAfterPersist: this.#messagesAfterPersist,
       committedEntries,
       readStates: this.#readStates,
+      membership: this.#membershipVersion === this.#lastReadyMembershipVersion ? null : this.#log.membership(),
     };
     this.#messages = [];
     this.#messagesAfterPersist = [];
@@ -317,6 +373,7 @@ export class RawNode {
     if (entries.length > 0) this.#log.handedOutIndex = lastIndex;
     this.#handedOut = {
       snapshot,
+      membershipVersion: this.#membershipVersion,
       lastEntryIndex: entries.length > 0 ? lastIndex : null,
       appliedIndex: Math.max(applyLimit, appliedBefore),
       hardState,
@@ -340,6 +397,7 @@ export class RawNode {
     this.#handedOut = null;
     this.#lastReadyHardState = handedOut.hardState;
     this.#lastReadySoftState = handedOut.softState;
+    this.#lastReadyMembershipVersion = handedOut.membershipVersion;
     if (handedOut.snapshot !== null) {
       assert(this.#log.pendingSnapshot === handedOut.snapshot, () => 'the pending snapshot changed between ready() and advance()');
       this.#log.pendingSnapshot = null;
@@ -464,6 +522,7 @@ export class RawNode {
       electionTimeoutTicks: this.#role === Role.Leader ? this.#config.electionTicks : this.#randomizedElectionTimeoutTicks,
       progress: this.#role === Role.Leader ? [...this.#progress.values()].map((progress) => progress.snapshot()) : [],
       leadTransferee: this.#leadTransferee,
+      membership: this.#log.membership(),
     };
   }
 
@@ -608,6 +667,7 @@ export class RawNode {
         this.#handleHeartbeat(message);
         return;
       case MessageType.TimeoutNow:
+        if (!this.#isVoter) return;
         // Thesis §3.10: "the target server ... starts a new election" at once, skipping PreVote.
         this.#trace(`${this.#id} received TimeoutNow from ${message.from} at term ${this.#currentTerm}`);
         this.#startElection(true);
@@ -659,6 +719,7 @@ export class RawNode {
       return;
     }
     const outcome = this.#log.merge(message.entries, skipTermCheck);
+    if (outcome.firstChangedIndex !== 0) this.#syncMembership();
     if (outcome.firstChangedIndex !== 0 && this.#config.trace !== null) {
       this.#trace(`${this.#id} appended entries ${outcome.firstChangedIndex}..${this.#log.lastIndex()} from ${message.from} at term ${this.#currentTerm}`);
     }
@@ -711,7 +772,8 @@ export class RawNode {
       this.#sendSnapshotResponse(message.from, index);
       return;
     }
-    this.#log.restoreSnapshot({ index, term, data: message.data });
+    this.#log.restoreSnapshot({ index, term, data: message.data, membership: message.membership });
+    this.#syncMembership();
     this.#trace(`${this.#id} installed a snapshot at ${index}@t${term} from ${message.from} (${message.data.byteLength} bytes)`);
     this.#sendSnapshotResponse(message.from, index);
   }
@@ -824,7 +886,8 @@ export class RawNode {
   }
 
   #handleAppendResponse(message: AppendEntriesResponse): void {
-    const progress = this.#progressOf(message.from);
+    const progress = this.#progress.get(message.from);
+    if (progress === undefined) return; // not a member (any more)
     progress.recentActive = true;
     if (!message.success) {
       const hintNextIndex = this.#nextIndexFromHint(message);
@@ -867,7 +930,8 @@ export class RawNode {
 
   /** The follower stored our snapshot (or already had what it covers): resume replication after what it reports. */
   #handleSnapshotResponse(message: InstallSnapshotResponse): void {
-    const progress = this.#progressOf(message.from);
+    const progress = this.#progress.get(message.from);
+    if (progress === undefined) return;
     progress.recentActive = true;
     const updated = progress.maybeUpdate(message.index);
     if (progress.state === ProgressState.Snapshot) {
@@ -883,7 +947,8 @@ export class RawNode {
   }
 
   #handleHeartbeatResponse(message: HeartbeatResponse): void {
-    const progress = this.#progressOf(message.from);
+    const progress = this.#progress.get(message.from);
+    if (progress === undefined) return;
     progress.recentActive = true;
     progress.probeSent = false;
     if (progress.state === ProgressState.Snapshot) {
@@ -921,8 +986,11 @@ export class RawNode {
    * counts its own log only up to what it has persisted. Returns whether commit advanced.
    */
   #maybeCommit(): boolean {
-    const matchIndexes: LogIndex[] = [this.#log.persistedIndex];
-    for (const progress of this.#progress.values()) matchIndexes.push(progress.matchIndex);
+    // Only voters count (thesis §4.2.1: learners do not; §4.2.2: a leader that is not in
+    // its configuration manages it without counting itself).
+    const matchIndexes: LogIndex[] = this.#isVoter ? [this.#log.persistedIndex] : [];
+    const countLearners = this.#config.testOnlyBugs.countLearnersInQuorum === true;
+    for (const progress of this.#progress.values()) if (!progress.learner || countLearners) matchIndexes.push(progress.matchIndex);
     const majorityIndex = majorityMatchIndex(matchIndexes);
     if (majorityIndex <= this.#log.commitIndex) return false;
     // Figure 8: an entry from an earlier term is never committed by counting replicas.
@@ -933,6 +1001,12 @@ export class RawNode {
     this.#broadcastAppend(true);
     if (this.#committedInCurrentTerm()) {
       for (const context of this.#reads.takeDeferred()) this.#startRead(context);
+    }
+    // Thesis §4.2.2: a leader removed from the configuration "steps down (returns to
+    // follower state) once the Cnew entry is committed".
+    if (!this.#isVoter && this.#log.membershipIndex() <= this.#log.commitIndex) {
+      this.#trace(`${this.#id} steps down: the configuration committed at ${this.#log.membershipIndex()} does not make it a voter`);
+      this.#becomeFollower(this.#currentTerm, NONE);
     }
     return true;
   }
@@ -1011,6 +1085,7 @@ export class RawNode {
       lastIncludedIndex: snapshot.index,
       lastIncludedTerm: snapshot.term,
       data: snapshot.data,
+      membership: snapshot.membership!,
     };
     progress.becomeSnapshot(snapshot.index);
     this.#trace(`${this.#id} sends snapshot ${snapshot.index}@t${snapshot.term} to ${progress.id} (its next index ${progress.nextIndex} was compacted)`);
@@ -1048,7 +1123,8 @@ export class RawNode {
 
   #tickElection(): void {
     this.#electionElapsedTicks++;
-    if (this.#electionElapsedTicks >= this.#randomizedElectionTimeoutTicks) {
+    // A learner, or a node its configuration does not hold, never campaigns.
+    if (this.#electionElapsedTicks >= this.#randomizedElectionTimeoutTicks && this.#isVoter) {
       // Figure 2 (Followers): "If election timeout elapses without receiving AppendEntries
       // RPC from current leader or granting vote to candidate: convert to candidate".
       this.#startElection(false);
@@ -1081,8 +1157,8 @@ export class RawNode {
   }
 
   #quorumActive(): boolean {
-    let active = 1; // ourselves
-    for (const progress of this.#progress.values()) if (progress.recentActive) active++;
+    let active = this.#isVoter ? 1 : 0;
+    for (const progress of this.#progress.values()) if (progress.recentActive && !progress.learner) active++;
     return active >= majoritySize(this.#voters.length);
   }
 
@@ -1168,10 +1244,7 @@ export class RawNode {
     this.#leaderId = this.#id;
     // Figure 2: "nextIndex[] initialized to leader last log index + 1, matchIndex[] to 0".
     const nextIndex = this.#log.lastIndex() + 1;
-    for (const peer of this.#voters) {
-      if (peer === this.#id) continue;
-      this.#progress.set(peer, new Progress(peer, nextIndex, this.#config.maxInflightAppends));
-    }
+    this.#reconcileProgress(nextIndex);
     this.#trace(`${this.#id} became leader at term ${this.#currentTerm}`);
     // §8: "each leader commit a blank no-op entry into the log at the start of its term".
     this.#log.appendOne({ index: nextIndex, term: this.#currentTerm, data: null });
@@ -1193,7 +1266,58 @@ export class RawNode {
     if (this.#leadTransferee !== NONE) this.#trace(`${this.#id} dropped leadership transfer to ${this.#leadTransferee}`);
     this.#leadTransferee = NONE;
     // Pending reads are not answered: the host times them out and retries on the new leader.
-    this.#reads = new ReadIndexQueue(this.#id, majoritySize(this.#voters.length));
+    this.#reads = this.#newReadQueue();
+  }
+
+  #newReadQueue(): ReadIndexQueue {
+    // Acknowledgements count against the configuration in use when they arrive.
+    return new ReadIndexQueue(this.#id, (acknowledgedBy) => {
+      let voters = 0;
+      for (const id of acknowledgedBy) if (this.#voters.includes(id)) voters++;
+      return voters >= majoritySize(this.#voters.length);
+    });
+  }
+
+  /**
+   * The log's configuration may have changed (appended, truncated, restored from a
+   * snapshot): adopt it. A leader starts replicating to new members at once and stops
+   * for removed ones (thesis §4.1), and abandons a transfer to a node no longer a voter.
+   */
+  #syncMembership(): void {
+    const version = this.#log.membershipVersion();
+    if (version === this.#membershipVersion) return;
+    this.#membershipVersion = version;
+    const membership = this.#log.membership();
+    this.#voters = membership.voters;
+    this.#isVoter = membership.voters.includes(this.#id);
+    this.#trace(`${this.#id} uses configuration ${describeMembership(membership)}`);
+    if (this.#role !== Role.Leader) return;
+    // A new member starts probing at the configuration entry itself (the last one), so it
+    // hears of the leader with this turn's broadcast; its answer tells how far back to go.
+    this.#reconcileProgress(this.#log.lastIndex());
+    if (this.#leadTransferee !== NONE && !this.#voters.includes(this.#leadTransferee)) {
+      this.#trace(`${this.#id} dropped leadership transfer to ${this.#leadTransferee}: no longer a voter`);
+      this.#leadTransferee = NONE;
+    }
+  }
+
+  /** Leader: one Progress per other member of the configuration in use; new ones start probing at `nextIndex`. */
+  #reconcileProgress(nextIndex: LogIndex): void {
+    const membership = this.#log.membership();
+    for (const id of [...this.#progress.keys()]) {
+      if (!membership.voters.includes(id) && !membership.learners.includes(id)) this.#progress.delete(id);
+    }
+    for (const ids of [membership.voters, membership.learners]) {
+      for (const id of ids) {
+        if (id === this.#id) continue;
+        let progress = this.#progress.get(id);
+        if (progress === undefined) {
+          progress = new Progress(id, nextIndex, this.#config.maxInflightAppends);
+          this.#progress.set(id, progress);
+        }
+        progress.learner = ids === membership.learners;
+      }
+    }
   }
 
   #resetTimers(): void {
@@ -1250,8 +1374,9 @@ function sameSoftState(a: SoftState, b: SoftState): boolean {
 
 function validateConfig(config: Config): void {
   assert(Number.isSafeInteger(config.id) && config.id > 0, () => `config.id must be a positive integer, got ${config.id}`);
-  assert(config.peers.includes(config.id), () => `config.peers must include this node's id ${config.id}`);
-  assert(new Set(config.peers).size === config.peers.length, () => `config.peers has duplicates: ${config.peers.join(',')}`);
+  assert(config.peers.length > 0, () => 'config.peers (the bootstrap voters) must not be empty');
+  const problem = membershipProblem(membershipOfVoters(config.peers));
+  assert(problem === null, () => `config.peers: ${problem}`);
   assert(config.electionTicks > config.heartbeatTicks, () => `electionTicks (${config.electionTicks}) must exceed heartbeatTicks (${config.heartbeatTicks})`);
   assert(config.heartbeatTicks >= 1, () => `heartbeatTicks must be >= 1, got ${config.heartbeatTicks}`);
   assert(config.maxEntriesPerAppend >= 1, () => 'maxEntriesPerAppend must be >= 1');

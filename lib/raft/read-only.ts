@@ -2,7 +2,6 @@
 // readOnly: reads wait first for the leader's first commit in its term, then for a
 // quorum of heartbeat acknowledgements proving it was still leader when they arrived.
 
-import { assert } from './assert.js';
 import type { LogIndex, NodeId, ReadState } from './types.js';
 
 /** A ReadIndex round waiting for a quorum of heartbeat acknowledgements. */
@@ -15,16 +14,16 @@ interface PendingRead {
 
 export class ReadIndexQueue {
   readonly #leaderId: NodeId;
-  readonly #quorumSize: number;
+  /** Whether these acknowledgements (the leader's own included) are a quorum of the configuration in use. */
+  readonly #hasQuorum: (acknowledgedBy: ReadonlySet<NodeId>) => boolean;
   /** Requests that arrived before the leader committed an entry of its term. */
   #awaitingCommit: number[] = [];
   /** Rounds waiting for acknowledgements, oldest first. */
   #awaitingQuorum: PendingRead[] = [];
 
-  constructor(leaderId: NodeId, quorumSize: number) {
-    assert(quorumSize >= 1, () => `quorum size must be >= 1, got ${quorumSize}`);
+  constructor(leaderId: NodeId, hasQuorum: (acknowledgedBy: ReadonlySet<NodeId>) => boolean) {
     this.#leaderId = leaderId;
-    this.#quorumSize = quorumSize;
+    this.#hasQuorum = hasQuorum;
   }
 
   get size(): number {
@@ -43,8 +42,9 @@ export class ReadIndexQueue {
 
   /** Start a round at read index `index`; returns the ReadState at once when the leader alone is a quorum. */
   start(context: number, index: LogIndex): ReadState | null {
-    if (this.#quorumSize <= 1) return { index, context };
-    this.#awaitingQuorum.push({ context, index, acknowledgedBy: new Set([this.#leaderId]) });
+    const acknowledgedBy = new Set([this.#leaderId]);
+    if (this.#hasQuorum(acknowledgedBy)) return { index, context };
+    this.#awaitingQuorum.push({ context, index, acknowledgedBy });
     return null;
   }
 
@@ -64,7 +64,7 @@ export class ReadIndexQueue {
     for (let index = 0; index <= position; index++) this.#awaitingQuorum[index]!.acknowledgedBy.add(from);
     let released = 0;
     for (let index = position; index >= 0; index--) {
-      if (this.#awaitingQuorum[index]!.acknowledgedBy.size >= this.#quorumSize) {
+      if (this.#hasQuorum(this.#awaitingQuorum[index]!.acknowledgedBy)) {
         released = index + 1;
         break;
       }

@@ -15,14 +15,45 @@ export type LogIndex = number;
 export const NONE: NodeId = 0;
 
 /**
- * One log entry. `data === null` marks the no-op a leader appends at the start of its
- * term (§8: "each leader commit a blank no-op entry into the log at the start of its
- * term"); everything else is an opaque command the host's state machine interprets.
+ * A cluster configuration (thesis §4): the voters, whose majorities elect leaders and
+ * commit entries, and the learners, which receive the log but neither vote nor count
+ * (thesis §4.2.1: a new server catches up as a non-voting member first). Both lists are
+ * sorted ascending and disjoint.
+ */
+export interface Membership {
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+}
+
+/**
+ * One log entry. `data === null` marks an entry the host's state machine does not
+ * interpret: the no-op a leader appends at the start of its term (§8: "each leader
+ * commit a blank no-op entry into the log at the start of its term"), or, with
+ * `membership` set, a configuration entry (thesis §4.1: the new configuration, in full).
+ * Everything else is an opaque command the host's state machine interprets.
  */
 export interface Entry {
   readonly index: LogIndex;
   readonly term: Term;
   readonly data: Uint8Array | null;
+  /** Set only on a configuration entry (then `data` is null): every node uses the newest one in its log, committed or not (thesis §4.1). */
+  readonly membership?: Membership;
+}
+
+/** One single-server membership change (thesis §4.1): at most one voter added or removed at a time. */
+export const MembershipChangeType = {
+  /** Add a voter, or promote a learner to voter. */
+  AddVoter: 'addVoter',
+  /** Add a learner (a server that receives the log without voting), or demote a voter. */
+  AddLearner: 'addLearner',
+  /** Remove a voter or learner. A leader that removes itself steps down once the change commits (thesis §4.2.2). */
+  Remove: 'remove',
+} as const;
+export type MembershipChangeType = (typeof MembershipChangeType)[keyof typeof MembershipChangeType];
+
+export interface MembershipChange {
+  readonly type: MembershipChangeType;
+  readonly node: NodeId;
 }
 
 /** What must be on stable storage before the node answers RPCs (Figure 2, "Persistent state"). */
@@ -129,12 +160,16 @@ export interface Snapshot {
   readonly index: LogIndex;
   readonly term: Term;
   readonly data: Uint8Array;
+  /** The configuration in force at `index` (thesis §5.4.1: a snapshot carries "the latest configuration as of the last included index"). Absent: the bootstrap configuration (Config.peers). */
+  readonly membership?: Membership;
 }
 
 /** A snapshot's position in the log, without its data. */
 export interface SnapshotMetadata {
   readonly index: LogIndex;
   readonly term: Term;
+  /** The configuration at `index` (set by RawNode.compact: the host stores it with the snapshot). */
+  readonly membership?: Membership;
 }
 
 /**
@@ -146,6 +181,8 @@ export interface InstallSnapshot extends MessageHeader {
   readonly lastIncludedIndex: LogIndex;
   readonly lastIncludedTerm: Term;
   readonly data: Uint8Array;
+  /** Figure 13's "latest configuration as of lastIncludedIndex" (thesis §5.4.1). */
+  readonly membership: Membership;
 }
 
 export interface InstallSnapshotResponse extends MessageHeader {
@@ -205,6 +242,8 @@ export interface Ready {
   readonly messagesAfterPersist: readonly Message[];
   readonly committedEntries: readonly Entry[];
   readonly readStates: readonly ReadState[];
+  /** The node's configuration (the newest in its log or snapshot), when it changed since the last Ready: the host updates whom it talks to. */
+  readonly membership: Membership | null;
 }
 
 /** Refusal codes of propose()/readIndex(): stable strings, safe across worker boundaries. */
@@ -212,6 +251,10 @@ export const RefusalCode = {
   NotLeader: 'NOT_LEADER',
   ProposalQueueFull: 'PROPOSAL_QUEUE_FULL',
   Transferring: 'LEADERSHIP_TRANSFER_IN_PROGRESS',
+  /** A membership change is already in the log but not committed, or the leader has not committed an entry of its term yet (thesis §4.1). */
+  MembershipChangePending: 'MEMBERSHIP_CHANGE_IN_PROGRESS',
+  /** The change makes no sense against the current configuration (adding a voter that is one, removing a stranger or the last voter). */
+  InvalidMembershipChange: 'INVALID_MEMBERSHIP_CHANGE',
 } as const;
 export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode];
 
@@ -242,6 +285,10 @@ export interface TestOnlyBugs {
   readonly skipSnapshotTermCheck?: boolean;
   /** With asyncPersistence, count a candidate's own vote before it is durable. */
   readonly countOwnVoteBeforeDurable?: boolean;
+  /** Accept a membership change while the previous one is not committed (breaks thesis §4.1's one-at-a-time rule). */
+  readonly concurrentMembershipChanges?: boolean;
+  /** Count learners' acknowledgements toward the commit quorum (thesis §4.2.1: they must not count). */
+  readonly countLearnersInQuorum?: boolean;
 }
 
 /** Reads the durable entries [from, to] (inclusive) back from stable storage: see Config.entryLoader. */
@@ -249,7 +296,12 @@ export type EntryLoader = (from: LogIndex, to: LogIndex) => readonly Entry[];
 
 export interface Config {
   readonly id: NodeId;
-  /** All voting members, including this node. */
+  /**
+   * The bootstrap configuration's voters: in force until the log or a snapshot holds a
+   * configuration entry. Every node of a cluster gets the same list, including a node
+   * added later (it is not among them, so it neither campaigns nor votes until a
+   * configuration entry makes it a voter).
+   */
   readonly peers: readonly NodeId[];
   /** Election timeout is drawn uniformly from [electionTicks, 2*electionTicks). */
   readonly electionTicks: number;
@@ -330,6 +382,8 @@ export type ProgressState = (typeof ProgressState)[keyof typeof ProgressState];
 /** The leader's view of one follower (Figure 2: nextIndex[], matchIndex[]). */
 export interface PeerProgress {
   readonly id: NodeId;
+  /** A learner: replicated to, never counted. */
+  readonly learner: boolean;
   readonly matchIndex: LogIndex;
   readonly nextIndex: LogIndex;
   readonly state: ProgressState;
@@ -353,4 +407,6 @@ export interface Status {
   /** Leader only: one row per other peer. Empty otherwise. */
   readonly progress: readonly PeerProgress[];
   readonly leadTransferee: NodeId;
+  /** The configuration this node uses: the newest in its log, committed or not (thesis §4.1). */
+  readonly membership: Membership;
 }

@@ -63,6 +63,13 @@ interface EntryIdentity {
   readonly previousTerm: Term;
 }
 
+/** A short, comparable rendering of an entry: its command, or the configuration it carries (thesis §4.1). */
+export function entryKey(entry: Pick<Entry, 'data' | 'membership'>): string {
+  const membership = entry.membership;
+  if (membership === undefined) return dataKey(entry.data);
+  return `<config voters ${membership.voters.join(',')}${membership.learners.length > 0 ? ` learners ${membership.learners.join(',')}` : ''}>`;
+}
+
 /** A short, comparable rendering of an entry's command (payloads are short ASCII tags). */
 export function dataKey(data: Uint8Array | null): string {
   if (data === null) return '<no-op>';
@@ -146,10 +153,10 @@ export class InvariantChecker {
     for (let index = first.index; index <= disk.lastIndex; index++) {
       const old = disk.entry(index)!;
       const replacement = index <= last.index ? entries[index - first.index] : undefined;
-      const same = replacement !== undefined && replacement.term === old.term && dataKey(replacement.data) === dataKey(old.data);
+      const same = replacement !== undefined && replacement.term === old.term && entryKey(replacement) === entryKey(old);
       if (same) continue;
-      const what = `index ${index}: had ${describeEntry({ term: old.term, data: dataKey(old.data) })}, now ${
-        replacement === undefined ? 'deleted' : describeEntry({ term: replacement.term, data: dataKey(replacement.data) })
+      const what = `index ${index}: had ${describeEntry({ term: old.term, data: entryKey(old) })}, now ${
+        replacement === undefined ? 'deleted' : describeEntry({ term: replacement.term, data: entryKey(replacement) })
       }`;
       if (stillLeading) {
         throw new InvariantViolation(
@@ -181,7 +188,7 @@ export class InvariantChecker {
         );
       }
       const key = entry.term * INDEX_LIMIT + entry.index;
-      const data = dataKey(entry.data);
+      const data = entryKey(entry);
       const known = this.#identities.get(key);
       if (known === undefined) {
         this.#identities.set(key, { data, previousTerm });
@@ -227,7 +234,7 @@ export class InvariantChecker {
   }
 
   #recordCommitted(node: NodeId, entry: Entry, reporterTerm: Term): void {
-    const data = dataKey(entry.data);
+    const data = entryKey(entry);
     const known = this.#committed[entry.index - 1];
     if (known !== undefined) {
       if (known.term !== entry.term || known.data !== data) {
@@ -255,11 +262,11 @@ export class InvariantChecker {
     // Covered by the leader's snapshot, which was checked against the committed prefix.
     if (index <= disk.snapshotIndex) return;
     const entry = disk.entry(index);
-    if (entry === undefined || entry.term !== committed.term || dataKey(entry.data) !== committed.data) {
+    if (entry === undefined || entry.term !== committed.term || entryKey(entry) !== committed.data) {
       throw new InvariantViolation(
         Property.LeaderCompleteness,
         `node ${leader} leads term ${term} but lacks index ${index} committed by term ${committed.commitTerm} as ${describeEntry(committed)}; it holds ${
-          entry === undefined ? 'nothing' : describeEntry({ term: entry.term, data: dataKey(entry.data) })
+          entry === undefined ? 'nothing' : describeEntry({ term: entry.term, data: entryKey(entry) })
         }`,
       );
     }
@@ -302,7 +309,7 @@ export class InvariantChecker {
       throw new InvariantViolation(Property.StateMachineSafety, `node ${id} applied index ${entry.index} right after index ${applied}`);
     }
     const logged = this.#disk(id).entry(entry.index);
-    if (logged === undefined || logged.term !== entry.term || dataKey(logged.data) !== dataKey(entry.data)) {
+    if (logged === undefined || logged.term !== entry.term || entryKey(logged) !== entryKey(entry)) {
       throw new InvariantViolation(
         Property.StateMachineSafety,
         `node ${id} applied (index ${entry.index}, term ${entry.term}) which is not the entry in its own log there`,
@@ -374,7 +381,8 @@ export class InvariantChecker {
   }
 
   /** At convergence: nothing committed was lost, and every log agrees up to the commit index. */
-  checkConverged(commitIndex: number): void {
+  /** After convergence: the nodes in `members` (the configuration's voters and learners) hold exactly the committed log. */
+  checkConverged(commitIndex: number, members: readonly NodeId[]): void {
     if (commitIndex < this.#committed.length) {
       throw new InvariantViolation(
         Property.StateMachineSafety,
@@ -382,6 +390,7 @@ export class InvariantChecker {
       );
     }
     for (const [id, disk] of this.#disks) {
+      if (!members.includes(id)) continue;
       const snapshot = disk.snapshot;
       if (snapshot !== null) {
         const committed = this.#committed[snapshot.index - 1];
@@ -392,10 +401,10 @@ export class InvariantChecker {
       for (let index = disk.snapshotIndex + 1; index <= commitIndex; index++) {
         const entry = disk.entry(index);
         const committed = this.#committed[index - 1];
-        if (entry === undefined || committed === undefined || entry.term !== committed.term || dataKey(entry.data) !== committed.data) {
+        if (entry === undefined || committed === undefined || entry.term !== committed.term || entryKey(entry) !== committed.data) {
           throw new InvariantViolation(
             Property.StateMachineSafety,
-            `after convergence node ${id} holds ${entry === undefined ? 'nothing' : describeEntry({ term: entry.term, data: dataKey(entry.data) })} at index ${index}, committed as ${describeEntry(committed)}`,
+            `after convergence node ${id} holds ${entry === undefined ? 'nothing' : describeEntry({ term: entry.term, data: entryKey(entry) })} at index ${index}, committed as ${describeEntry(committed)}`,
           );
         }
       }

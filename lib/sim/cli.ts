@@ -13,7 +13,8 @@ const usage = `usage:
   raftlab sim [--seeds N] [--from S] [--nodes N] [--bug NAME]...   run seeds S..S+N-1 (default 1..${DEFAULT_SEEDS})
   raftlab sim --seed S [--nodes N] [--bug NAME]...                 replay one seed, printing its trace
 bugs (test-only broken variants): voteWithoutUpToDateCheck, commitPreviousTermByCounting,
-  grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable`;
+  grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable,
+  concurrentMembershipChanges, countLearnersInQuorum`;
 
 const BUG_NAMES = [
   'voteWithoutUpToDateCheck',
@@ -22,6 +23,8 @@ const BUG_NAMES = [
   'skipPrevLogTermCheck',
   'skipSnapshotTermCheck',
   'countOwnVoteBeforeDurable',
+  'concurrentMembershipChanges',
+  'countLearnersInQuorum',
 ] as const;
 type BugName = (typeof BUG_NAMES)[number];
 
@@ -123,7 +126,8 @@ function replay(seed: number, options: SimOptions): number {
   const stats = result.stats;
   process.stdout.write(
     `\nseed ${seed}: ${result.nodes} nodes, ${stats.steps} steps, ${stats.ticks} ticks, ${stats.commits} commits, ` +
-      `${stats.elections} elections, ${stats.crashes} crashes, ${stats.partitions} partitions, fingerprint ${result.fingerprint}\n`,
+      `${stats.elections} elections, ${stats.crashes} crashes, ${stats.partitions} partitions, ` +
+      `${stats.membershipChanges} membership changes (${stats.configurationsApplied} configuration entries applied), fingerprint ${result.fingerprint}\n`,
   );
   if (result.violation !== null) {
     process.stdout.write(`VIOLATION ${describeViolation(result)}\n`);
@@ -140,6 +144,8 @@ function runMany(args: Arguments, options: SimOptions): number {
   let elections = 0;
   let crashes = 0;
   let steps = 0;
+  let membershipChanges = 0;
+  let decommissioned = 0;
   const last = args.from + args.seeds - 1;
   process.stdout.write(
     `raftlab sim: seeds ${args.from}..${last}, ${args.nodes === null ? `${CLUSTER_SIZE_MIN}-${CLUSTER_SIZE_MAX}` : args.nodes} nodes` +
@@ -151,6 +157,8 @@ function runMany(args: Arguments, options: SimOptions): number {
     elections += result.stats.elections;
     crashes += result.stats.crashes;
     steps += result.stats.steps;
+    membershipChanges += result.stats.membershipChanges;
+    decommissioned += result.stats.decommissioned;
     if (result.violation !== null) {
       failures.push(result);
       process.stdout.write(`VIOLATION ${describeViolation(result)}\n`);
@@ -167,7 +175,8 @@ function runMany(args: Arguments, options: SimOptions): number {
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(
     `seeds: ${args.seeds}  violations: ${failures.length}  seeds/s: ${(args.seeds / seconds).toFixed(1)}  ` +
-      `commits: ${commits}  elections: ${elections}  crashes: ${crashes}  steps: ${steps}  time: ${seconds.toFixed(1)}s\n`,
+      `commits: ${commits}  elections: ${elections}  crashes: ${crashes}  membership changes: ${membershipChanges}  ` +
+      `decommissioned: ${decommissioned}  steps: ${steps}  time: ${seconds.toFixed(1)}s\n`,
   );
   if (failures.length > 0) {
     const properties = [...new Set(failures.map((failure) => failure.violation?.property))].join(', ');

@@ -14,13 +14,20 @@
 // log and must send InstallSnapshot). The simulated state machine is a hash chained
 // over the applied commands; its snapshot is that hash, checked against the committed
 // prefix whenever a snapshot is taken or installed.
+//
+// Membership changes (thesis §4): some seeds start spare nodes outside the bootstrap
+// configuration and, during the safety phase, have the leader add learners, promote
+// them, demote and remove voters (itself included), one change at a time, under the
+// same faults. Removed nodes keep running (a removed node that never learned of its
+// removal campaigns with its old configuration) until the liveness phase, where a node
+// outside the leader's committed configuration is shut down, as an operator would.
 
 import { describeMessage } from '../raft/describe.js';
 import { RawNode, createConfig } from '../raft/raw-node.js';
 import type { PersistToken } from '../raft/raw-node.js';
-import type { Entry, HardState, Message, NodeId, Ready, Snapshot, Status, TestOnlyBugs } from '../raft/types.js';
-import { Role } from '../raft/types.js';
-import { EMPTY_STATE_HASH, InvariantChecker, InvariantViolation, Property, chainStateHash, dataKey } from './checker.js';
+import type { Entry, HardState, MembershipChange, Message, NodeId, Ready, Snapshot, Status, TestOnlyBugs } from '../raft/types.js';
+import { MembershipChangeType, Role } from '../raft/types.js';
+import { EMPTY_STATE_HASH, InvariantChecker, InvariantViolation, Property, chainStateHash, dataKey, entryKey } from './checker.js';
 import { SimDisk } from './disk.js';
 import { assertNever } from '../raft/assert.js';
 import { EventQueue } from './event-queue.js';
@@ -54,6 +61,8 @@ const ISOLATE_AFTER_COMMIT_WITHIN_TICKS = 1;
 const LEADER_CHURN_PROBABILITY = 0.25;
 /** Electing faster than this is impossible to reason about in a trace, slower just wastes steps. */
 const ELECTION_TICKS = 10;
+/** Share of seeds that change membership (drawn from a stream of its own: other seeds' runs are unchanged). */
+const MEMBERSHIP_PROBABILITY = 0.35;
 
 export interface SimOptions {
   /** Cluster size (3..7); drawn from the seed when absent. */
@@ -129,6 +138,10 @@ export interface FaultProfile {
    * only the leader persists asynchronously. The cluster's mix, under the same faults.
    */
   readonly syncFollowers: boolean;
+  /** Nodes started outside the bootstrap configuration (ids nodes+1..), for membership changes to add. */
+  readonly spareNodes: number;
+  /** Mean gap between membership changes the client asks the leader for (Infinity: none). */
+  readonly membershipMeanIntervalTicks: number;
 }
 
 export interface SimStats {
@@ -156,6 +169,11 @@ export interface SimStats {
   /** Readys with writes persisted the asynchronous way, and synced before going on. */
   readonly asyncWrites: number;
   readonly syncedWrites: number;
+  /** Membership changes a leader accepted, and configuration entries applied by some node. */
+  readonly membershipChanges: number;
+  readonly configurationsApplied: number;
+  /** Nodes outside the final configuration shut down in the liveness phase. */
+  readonly decommissioned: number;
 }
 
 export interface SimViolation {
@@ -180,7 +198,8 @@ export interface SimResult {
 type Input =
   | { readonly kind: 'tick' }
   | { readonly kind: 'message'; readonly message: Message }
-  | { readonly kind: 'propose'; readonly payload: string };
+  | { readonly kind: 'propose'; readonly payload: string }
+  | { readonly kind: 'membership'; readonly change: MembershipChange };
 
 type SimEvent =
   | { readonly type: 'tick'; readonly node: NodeId }
@@ -194,7 +213,8 @@ type SimEvent =
   | { readonly type: 'isolate'; readonly node: NodeId }
   | { readonly type: 'clientTimer' }
   | { readonly type: 'liveness' }
-  | { readonly type: 'livenessCheck' };
+  | { readonly type: 'livenessCheck' }
+  | { readonly type: 'membershipTimer' };
 
 const EVENT_CODES: Readonly<Record<SimEvent['type'], number>> = {
   tick: 1,
@@ -209,6 +229,7 @@ const EVENT_CODES: Readonly<Record<SimEvent['type'], number>> = {
   clientTimer: 9,
   liveness: 10,
   livenessCheck: 11,
+  membershipTimer: 13,
 };
 
 interface SimNode {
@@ -229,6 +250,8 @@ interface SimNode {
   appliedIndex: number;
   /** The host state machine's state: a hash chained over the applied entries (see chainStateHash). */
   stateHash: number;
+  /** Shut down for good: outside the cluster's committed configuration in the liveness phase. */
+  decommissioned: boolean;
 }
 
 interface AsyncSync {
@@ -292,8 +315,10 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     maxInflightAppends: random.pick([1, 2, 8, 64]),
     snapshotEveryEntries: random.pick([3, 5, 10, 25, Infinity]),
     asyncPersistence: random.chance(0.5),
-    // Drawn by the Simulator, from a stream of its own (see its constructor).
+    // Drawn by the Simulator, from streams of their own (see its constructor).
     syncFollowers: false,
+    spareNodes: 0,
+    membershipMeanIntervalTicks: Infinity,
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -368,6 +393,11 @@ class Simulation {
   #snapshotsInstalled = 0;
   #asyncWrites = 0;
   #syncedWrites = 0;
+  #membershipChanges = 0;
+  #configurationsApplied = 0;
+  #decommissioned = 0;
+  /** The bootstrap configuration's voters (Config.peers of every node): 1..profile.nodes. */
+  readonly #bootstrap: readonly NodeId[];
 
   constructor(seed: number, options: SimOptions) {
     this.#seed = seed;
@@ -383,19 +413,26 @@ class Simulation {
     // Drawn from a stream of its own, after the others, so that adding it changed no
     // other draw of any seed.
     const syncFollowers = drawn.asyncPersistence && root.fork().chance(0.5);
-    this.profile = { ...drawn, syncFollowers, ...options.profile };
+    const membershipRandom = root.fork();
+    const changesMembership = membershipRandom.chance(MEMBERSHIP_PROBABILITY);
+    const membership = {
+      spareNodes: changesMembership ? membershipRandom.pick([1, 1, 2]) : 0,
+      membershipMeanIntervalTicks: changesMembership ? membershipRandom.pick([15, 40, 100]) : Infinity,
+    };
+    this.profile = { ...drawn, syncFollowers, ...membership, ...options.profile };
+    this.#bootstrap = Array.from({ length: this.profile.nodes }, (_, position) => position + 1);
     this.#dropProbability = this.profile.dropProbability;
     this.#duplicateProbability = this.profile.duplicateProbability;
     this.#delayMaxTicks = this.profile.delayMaxTicks;
     this.#diskLatencyMaxTicks = this.profile.diskLatencyMaxTicks;
 
     const disks = new Map<NodeId, SimDisk>();
-    for (let id = 1; id <= this.profile.nodes; id++) {
+    for (let id = 1; id <= this.profile.nodes + this.profile.spareNodes; id++) {
       const disk = new SimDisk();
       disks.set(id, disk);
       // Clocks drift by up to 5% so that nodes do not tick in lockstep.
       const tickPeriod = Math.round(TIME_UNITS_PER_TICK * (0.95 + 0.1 * this.#faultRandom.float()));
-      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH });
+      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
     }
     this.#checker = new InvariantChecker(disks);
     this.#healNetwork();
@@ -411,6 +448,7 @@ class Simulation {
       this.#schedule(this.#faultRandom.exponential(this.profile.crashMeanIntervalTicks), { type: 'crashTimer' });
       this.#schedule(this.#faultRandom.exponential(this.profile.partitionMeanIntervalTicks), { type: 'partitionTimer' });
       this.#schedule(this.#clientRandom.exponential(this.profile.proposalMeanIntervalTicks), { type: 'clientTimer' });
+      this.#schedule(this.#faultRandom.exponential(this.profile.membershipMeanIntervalTicks), { type: 'membershipTimer' });
       this.#schedule(this.profile.safetyTicks, { type: 'liveness' });
       while (this.#convergedAt === null) {
         const next = this.#queue.pop();
@@ -464,6 +502,9 @@ class Simulation {
         snapshotsInstalled: this.#snapshotsInstalled,
         asyncWrites: this.#asyncWrites,
         syncedWrites: this.#syncedWrites,
+        membershipChanges: this.#membershipChanges,
+        configurationsApplied: this.#configurationsApplied,
+        decommissioned: this.#decommissioned,
       },
     };
   }
@@ -515,7 +556,7 @@ class Simulation {
       }
       case 'restart': {
         const node = this.#node(event.node);
-        if (node.incarnation === event.incarnation && node.raw === null) this.#start(node);
+        if (node.incarnation === event.incarnation && node.raw === null && !node.decommissioned) this.#start(node);
         return;
       }
       case 'crashTimer':
@@ -551,6 +592,11 @@ class Simulation {
         this.#checkLiveness();
         this.#schedule(1, event);
         return;
+      case 'membershipTimer':
+        if (this.#phase !== 'safety') return;
+        this.#changeMembership();
+        this.#schedule(this.#faultRandom.exponential(this.profile.membershipMeanIntervalTicks), event);
+        return;
       default:
         assertNever(event);
     }
@@ -571,7 +617,7 @@ class Simulation {
     node.stateHash = snapshot === null ? EMPTY_STATE_HASH : decodeStateHash(snapshot);
     const config = createConfig({
       id: node.id,
-      peers: [...this.#nodes.keys()],
+      peers: this.#bootstrap,
       random: this.#coreRandom.generator(),
       electionTicks: this.profile.electionTicks,
       heartbeatTicks: this.profile.heartbeatTicks,
@@ -674,6 +720,13 @@ class Simulation {
           this.#retryLivenessProposalSoon(input.payload);
           this.#emit(`n${node.id} refused proposal ${input.payload}: ${result.code}, leader hint ${result.leaderId}`);
         }
+        return;
+      }
+      case 'membership': {
+        const change = input.change;
+        const result = this.#core(node, () => raw.proposeMembership(change));
+        if (result.ok) this.#membershipChanges++;
+        this.#emit(`n${node.id} ${result.ok ? `accepted membership change ${change.type} ${change.node} at index ${result.index}` : `refused membership change ${change.type} ${change.node}: ${result.code}`}`);
         return;
       }
       default:
@@ -862,9 +915,10 @@ class Simulation {
   #apply(node: SimNode, entry: Entry, status: Status): void {
     this.#checker.onApply(node.id, entry, status.currentTerm);
     node.appliedIndex = entry.index;
-    node.stateHash = chainStateHash(node.stateHash, entry.term, dataKey(entry.data));
+    node.stateHash = chainStateHash(node.stateHash, entry.term, entryKey(entry));
+    if (entry.membership !== undefined) this.#configurationsApplied++;
     if (entry.data === null) return;
-    const payload = dataKey(entry.data);
+    const payload = entryKey(entry);
     if (this.#livenessProposals.has(payload) && this.#livenessProposals.get(payload) !== null) {
       this.#livenessProposals.set(payload, null);
       this.#emit(`liveness proposal ${payload} committed at index ${entry.index}`);
@@ -884,7 +938,7 @@ class Simulation {
     const last = ready.entries[ready.entries.length - 1];
     if (first !== undefined && last !== undefined) parts.push(`write [${first.index}..${last.index}] (last term ${last.term})`);
     if (ready.committedEntries.length > 0) {
-      parts.push(`apply ${ready.committedEntries.map((entry) => `${entry.index}:${dataKey(entry.data)}`).join(' ')}`);
+      parts.push(`apply ${ready.committedEntries.map((entry) => `${entry.index}:${entryKey(entry)}`).join(' ')}`);
     }
     if (parts.length > 0) this.#emit(`n${node.id} ready: ${parts.join('; ')}`);
   }
@@ -915,7 +969,7 @@ class Simulation {
   }
 
   #healNetwork(): void {
-    const size = this.profile.nodes + 1;
+    const size = this.profile.nodes + this.profile.spareNodes + 1;
     this.#cut = Array.from({ length: size }, () => Array.from({ length: size }, () => false));
   }
 
@@ -1008,6 +1062,35 @@ class Simulation {
     this.#crash(victim);
   }
 
+  /**
+   * An operator's membership change, sent to the current leader: add a learner, promote
+   * one, demote or remove a voter (the leader too, now and then). Refusals (one change
+   * at a time, no leader) are part of the run.
+   */
+  #changeMembership(): void {
+    const leaderId = this.#currentLeader();
+    if (leaderId === 0) return;
+    const leader = this.#node(leaderId);
+    const membership = leader.raw!.status().membership;
+    const ids = [...this.#nodes.keys()];
+    const outside = ids.filter((id) => !membership.voters.includes(id) && !membership.learners.includes(id));
+    const random = this.#faultRandom;
+    const changes: MembershipChange[] = [];
+    for (const id of outside) changes.push({ type: MembershipChangeType.AddLearner, node: id }, { type: MembershipChangeType.AddVoter, node: id });
+    for (const id of membership.learners) changes.push({ type: MembershipChangeType.AddVoter, node: id }, { type: MembershipChangeType.Remove, node: id });
+    for (const id of membership.voters) {
+      if (membership.voters.length === 1) break;
+      changes.push({ type: MembershipChangeType.Remove, node: id }, { type: MembershipChangeType.AddLearner, node: id });
+    }
+    // Keep the cluster from shrinking to nothing interesting: below three voters, grow.
+    const growing = changes.filter((change) => change.type === MembershipChangeType.AddVoter);
+    const pool = membership.voters.length < 3 && growing.length > 0 ? growing : changes;
+    if (pool.length === 0) return;
+    const change = random.pick(pool);
+    this.#emit(`operator asks n${leaderId} to ${change.type} n${change.node} (configuration voters ${membership.voters.join(',')} learners ${membership.learners.join(',') || '-'})`);
+    this.#input(leader, { kind: 'membership', change });
+  }
+
   #client(): void {
     if (this.#phase === 'safety') {
       this.#propose(`p${++this.#proposalCount}`);
@@ -1043,6 +1126,36 @@ class Simulation {
 
   // ---- The liveness phase -----------------------------------------------------------
 
+  /**
+   * Liveness phase: once the single leader's whole log is committed (its configuration
+   * with it), nodes outside that configuration are shut down for good, as an operator
+   * retires removed servers. Until then a removed node that never learned of its
+   * removal may still campaign with its old configuration (thesis §4.2.3).
+   */
+  #decommissionNonMembers(): void {
+    let leader: Status | null = null;
+    for (const node of this.#nodes.values()) {
+      const status = node.raw?.status();
+      if (status?.role !== Role.Leader) continue;
+      if (leader !== null) return;
+      leader = status;
+    }
+    if (leader === null || leader.commitIndex !== leader.lastLogIndex) return;
+    const membership = leader.membership;
+    for (const node of this.#nodes.values()) {
+      if (node.decommissioned || membership.voters.includes(node.id) || membership.learners.includes(node.id)) continue;
+      this.#emit(`n${node.id} DECOMMISSIONED: not in the committed configuration (voters ${membership.voters.join(',')})`);
+      node.decommissioned = true;
+      node.raw = null;
+      node.pending = null;
+      node.syncInFlight = null;
+      node.inbox = [];
+      node.incarnation++;
+      this.#decommissioned++;
+      this.#checker.onCrash(node.id);
+    }
+  }
+
   #startLiveness(): void {
     this.#phase = 'liveness';
     this.#livenessStart = this.#now;
@@ -1055,24 +1168,34 @@ class Simulation {
     this.#emit(`LIVENESS PHASE: network healed, faults stopped, ${this.profile.livenessFullRestart ? 'every node' : 'every crashed node'} restarted`);
     for (const node of this.#nodes.values()) {
       if (node.raw !== null && this.profile.livenessFullRestart) this.#crash(node);
-      if (node.raw === null) this.#start(node);
+      if (node.raw === null && !node.decommissioned) this.#start(node);
     }
     for (let proposal = 1; proposal <= LIVENESS_PROPOSALS; proposal++) this.#livenessProposals.set(`l${proposal}`, -1);
     this.#schedule(1, { type: 'livenessCheck' });
   }
 
   #checkLiveness(): void {
-    const statuses: Status[] = [];
-    let settled = true;
+    this.#decommissionNonMembers();
+    const all: Status[] = [];
     for (const node of this.#nodes.values()) {
       const raw = node.raw;
-      if (raw === null) throw new Error('simulator: a node is down during the liveness phase');
-      const status = this.#core(node, () => raw.status());
-      if (node.pending !== null || node.inbox.length > 0 || node.appliedIndex !== status.commitIndex) settled = false;
-      statuses.push(status);
+      if (raw === null) {
+        if (node.decommissioned) continue;
+        throw new Error('simulator: a node is down during the liveness phase');
+      }
+      all.push(this.#core(node, () => raw.status()));
     }
-    const leaders = statuses.filter((status) => status.role === Role.Leader);
+    const leaders = all.filter((status) => status.role === Role.Leader);
     const leader = leaders[0];
+    // Convergence is asked of the members of the leader's configuration; a node outside it
+    // (a spare never added) is not part of the cluster.
+    const members = leader === undefined ? this.#bootstrap : [...leader.membership.voters, ...leader.membership.learners];
+    const statuses = all.filter((status) => members.includes(status.id));
+    let settled = true;
+    for (const status of statuses) {
+      const node = this.#node(status.id);
+      if (node.pending !== null || node.inbox.length > 0 || node.appliedIndex !== status.commitIndex) settled = false;
+    }
     const allCommitted = [...this.#livenessProposals.values()].every((lastAttempt) => lastAttempt === null);
     const converged =
       settled &&
@@ -1088,13 +1211,13 @@ class Simulation {
           status.lastLogTerm === leader.lastLogTerm,
       );
     if (converged) {
-      this.#checker.checkConverged(leader.commitIndex);
+      this.#checker.checkConverged(leader.commitIndex, members);
       this.#convergedAt = this.#now;
       this.#emit(`CONVERGED: leader n${leader.id} term ${leader.currentTerm}, commit ${leader.commitIndex} on every node`);
       return;
     }
     if (this.#now - this.#livenessStart > LIVENESS_BOUND_TICKS * TIME_UNITS_PER_TICK) {
-      const summary = statuses
+      const summary = all
         .map((status) => `n${status.id} ${status.role} term ${status.currentTerm} leader ${status.leaderId} commit ${status.commitIndex} last ${status.lastLogIndex}`)
         .join('; ');
       const waiting = [...this.#livenessProposals].filter(([, lastAttempt]) => lastAttempt !== null).map(([payload]) => payload);

@@ -24,5 +24,6 @@ export function status(id: NodeId, role: Status['role'], currentTerm: number): S
     electionTimeoutTicks: 10,
     progress: [],
     leadTransferee: 0,
+    membership: { voters: [1, 2, 3], learners: [] },
   };
 }

@@ -1,0 +1,138 @@
+// Cluster membership (thesis §4): which configuration a node uses, and how one changes.
+//
+// A configuration entry carries the whole new configuration. Every node uses the newest
+// one in its log from the moment it is appended, committed or not (thesis §4.1), so a
+// node that truncates an uncommitted configuration entry falls back to the one before.
+// MembershipHistory keeps the configuration entries the log holds, over a base: the
+// snapshot's configuration, or the bootstrap one (Config.peers) before any snapshot.
+//
+// Changes are single-server (thesis §4.1): each adds or removes at most one voter, so a
+// majority of the old voters and a majority of the new ones always overlap, and no two
+// leaders can be elected in one term by disjoint majorities.
+
+import { assert } from './assert.js';
+import { MembershipChangeType } from './types.js';
+import type { LogIndex, Membership, MembershipChange, NodeId } from './types.js';
+
+export function membershipOfVoters(voters: readonly NodeId[]): Membership {
+  return { voters: [...voters].sort((a, b) => a - b), learners: [] };
+}
+
+export function sameMembership(a: Membership, b: Membership): boolean {
+  return sameIds(a.voters, b.voters) && sameIds(a.learners, b.learners);
+}
+
+function sameIds(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  return a.length === b.length && a.every((id, i) => id === b[i]);
+}
+
+export function describeMembership(membership: Membership): string {
+  const learners = membership.learners.length === 0 ? '' : ` learners ${membership.learners.join(',')}`;
+  return `voters ${membership.voters.join(',')}${learners}`;
+}
+
+/** Why a membership is not well formed (null: it is): sorted, distinct, disjoint positive ids. */
+export function membershipProblem(membership: Membership): string | null {
+  for (const [name, ids] of [['voters', membership.voters], ['learners', membership.learners]] as const) {
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (!Number.isSafeInteger(id) || id <= 0) return `${name} holds ${id}, not a node id`;
+      if (i > 0 && ids[i - 1]! >= id) return `${name} are not sorted and distinct: ${ids.join(',')}`;
+    }
+  }
+  const both = membership.voters.filter((id) => membership.learners.includes(id));
+  if (both.length > 0) return `${both.join(',')} both voter and learner`;
+  return null;
+}
+
+/**
+ * The configuration after `change`, or a reason the change makes no sense against
+ * `current`. Every change keeps at least one voter and changes the voters by at most one.
+ */
+export function changeMembership(current: Membership, change: MembershipChange): Membership | string {
+  const node = change.node;
+  if (!Number.isSafeInteger(node) || node <= 0) return `${node} is not a node id`;
+  const isVoter = current.voters.includes(node);
+  const isLearner = current.learners.includes(node);
+  const without = (ids: readonly NodeId[]): NodeId[] => ids.filter((id) => id !== node);
+  const with_ = (ids: readonly NodeId[]): NodeId[] => [...ids, node].sort((a, b) => a - b);
+  switch (change.type) {
+    case MembershipChangeType.AddVoter:
+      if (isVoter) return `node ${node} is already a voter`;
+      return { voters: with_(current.voters), learners: without(current.learners) };
+    case MembershipChangeType.AddLearner:
+      if (isLearner) return `node ${node} is already a learner`;
+      if (isVoter && current.voters.length === 1) return `node ${node} is the only voter`;
+      return { voters: without(current.voters), learners: with_(current.learners) };
+    case MembershipChangeType.Remove:
+      if (!isVoter && !isLearner) return `node ${node} is not a member`;
+      if (isVoter && current.voters.length === 1) return `node ${node} is the only voter`;
+      return { voters: without(current.voters), learners: without(current.learners) };
+    default:
+      return `unknown membership change type ${String((change as { type: unknown }).type)}`;
+  }
+}
+
+/** The configurations a log holds, newest last, over the base configuration that precedes them. */
+export class MembershipHistory {
+  /** The configuration in force at and before #baseIndex (a snapshot's, or the bootstrap one at 0). */
+  #base: Membership;
+  #baseIndex: LogIndex;
+  /** Configuration entries after #baseIndex, ascending by index. */
+  #entries: { readonly index: LogIndex; readonly membership: Membership }[] = [];
+  /** Counts changes of latest(): lets a node notice a new configuration cheaply. */
+  version = 0;
+
+  constructor(base: Membership, baseIndex: LogIndex) {
+    this.#base = base;
+    this.#baseIndex = baseIndex;
+  }
+
+  latest(): Membership {
+    return this.#entries[this.#entries.length - 1]?.membership ?? this.#base;
+  }
+
+  /** The index of the newest configuration entry (the base's index when the log holds none). */
+  latestIndex(): LogIndex {
+    return this.#entries[this.#entries.length - 1]?.index ?? this.#baseIndex;
+  }
+
+  /** The configuration in force at `index` (the newest entry at or before it). */
+  at(index: LogIndex): Membership {
+    assert(index >= this.#baseIndex, () => `the configuration at ${index} is before the history's base at ${this.#baseIndex}`);
+    for (let i = this.#entries.length - 1; i >= 0; i--) if (this.#entries[i]!.index <= index) return this.#entries[i]!.membership;
+    return this.#base;
+  }
+
+  /** A configuration entry was appended at `index` (after every one held). */
+  appended(index: LogIndex, membership: Membership): void {
+    assert(index > this.latestIndex(), () => `configuration entry at ${index} is not after the newest one at ${this.latestIndex()}`);
+    this.#entries.push({ index, membership });
+    this.version++;
+  }
+
+  /** The log dropped `index` and everything after it: so do their configurations. */
+  truncateFrom(index: LogIndex): void {
+    const kept = this.#entries.findIndex((entry) => entry.index >= index);
+    if (kept < 0) return;
+    this.#entries.length = kept;
+    this.version++;
+  }
+
+  /** The log was compacted up to `index`: the configuration there becomes the base. */
+  compactTo(index: LogIndex): Membership {
+    const membership = this.at(index);
+    this.#entries = this.#entries.filter((entry) => entry.index > index);
+    this.#base = membership;
+    this.#baseIndex = index;
+    return membership;
+  }
+
+  /** A snapshot replaced the whole log. */
+  reset(base: Membership, baseIndex: LogIndex): void {
+    this.#base = base;
+    this.#baseIndex = baseIndex;
+    this.#entries = [];
+    this.version++;
+  }
+}

@@ -1,0 +1,244 @@
+// Membership change (thesis §4) and learners, on RawNodes driven by hand: each test
+// checks a few sentences of the thesis, and is titled with its section.
+
+import test from 'ava';
+import { Harness } from './raft-harness.js';
+import { MembershipChangeType, MessageType } from '../lib/raft/types.js';
+import type { Membership, MembershipChange, NodeId } from '../lib/raft/types.js';
+
+const quiet = { preVote: false, checkQuorum: false } as const;
+const addVoter = (node: NodeId): MembershipChange => ({ type: MembershipChangeType.AddVoter, node });
+const addLearner = (node: NodeId): MembershipChange => ({ type: MembershipChangeType.AddLearner, node });
+const remove = (node: NodeId): MembershipChange => ({ type: MembershipChangeType.Remove, node });
+const members = (voters: NodeId[], learners: NodeId[] = []): Membership => ({ voters, learners });
+
+/** Nodes 1-3 bootstrap the cluster, node 4 (and 5) start outside it; node 1 leads with its no-op committed. */
+function clusterWithSpare(size = 4): Harness {
+  const harness = new Harness(size, { bootstrap: [1, 2, 3], config: quiet });
+  harness.elect(1);
+  return harness;
+}
+
+/** Proposes `change` on `leader` and runs the network until it settles; returns the entry's index. */
+function change(harness: Harness, leader: NodeId, membershipChange: MembershipChange): number {
+  const result = harness.node(leader).proposeMembership(membershipChange);
+  if (!result.ok) throw new Error(`membership change refused: ${result.code}`);
+  harness.stabilize();
+  return result.index;
+}
+
+test('§4.2.1 a learner receives the log but does not count toward commitment', (t) => {
+  const harness = clusterWithSpare();
+  const index = change(harness, 1, addLearner(4));
+  t.deepEqual(harness.status(4).membership, members([1, 2, 3], [4]), 'the learner holds the configuration entry that names it');
+  t.true(harness.status(4).commitIndex >= index, 'and learns it committed');
+  t.true(harness.status(1).progress.find((progress) => progress.id === 4)!.learner);
+  // With both voting followers cut off, the learner's acknowledgement makes no majority.
+  harness.cut([1], [2, 3]);
+  const proposed = harness.propose(1, 'x');
+  t.true(proposed.ok);
+  harness.stabilize();
+  t.is(harness.status(4).lastLogIndex, proposed.ok ? proposed.index : -1, 'the learner stores the entry');
+  t.true(harness.status(1).commitIndex < (proposed.ok ? proposed.index : 0), 'leader plus learner is no majority of three voters');
+});
+
+test('§4.2.1 a learner never campaigns, however long it hears nothing', (t) => {
+  const harness = clusterWithSpare();
+  change(harness, 1, addLearner(4));
+  harness.isolate(4);
+  harness.tick(4, 200);
+  t.is(harness.status(4).role, 'follower');
+  t.false(harness.delivered.some((message) => message.type === MessageType.RequestVote && message.from === 4));
+  t.true(harness.queue.every((message) => message.from !== 4 || message.type !== MessageType.RequestVote));
+});
+
+test('§4.1 a promoted learner counts: four voters need three', (t) => {
+  const harness = clusterWithSpare();
+  change(harness, 1, addLearner(4));
+  change(harness, 1, addVoter(4));
+  t.deepEqual(harness.status(1).membership, members([1, 2, 3, 4]));
+  harness.cut([1], [3]);
+  const withThree = harness.propose(1, 'a');
+  harness.stabilize();
+  t.true(withThree.ok && harness.status(1).commitIndex === withThree.index, 'leader, 2 and 4 are a majority of 1-4');
+  harness.cut([1], [2]);
+  const withTwo = harness.propose(1, 'b');
+  harness.stabilize();
+  t.true(withTwo.ok && harness.status(1).commitIndex < withTwo.index, 'leader and 4 are not');
+});
+
+test('§4.1 a server uses the newest configuration in its log at once, committed or not', (t) => {
+  const harness = clusterWithSpare();
+  harness.cut([1], [2, 3]);
+  const result = harness.node(1).proposeMembership(addVoter(4));
+  t.true(result.ok);
+  harness.stabilize();
+  // Not committed (2 and 3 are cut off), yet leader and node 4 already use it.
+  t.true(harness.status(1).commitIndex < (result.ok ? result.index : 0));
+  t.deepEqual(harness.status(1).membership, members([1, 2, 3, 4]));
+  t.deepEqual(harness.status(4).membership, members([1, 2, 3, 4]));
+});
+
+test('§4.1 one change at a time: a second waits until the first commits; nonsense is refused', (t) => {
+  const harness = clusterWithSpare(5);
+  harness.cut([1], [2, 3]);
+  t.true(harness.node(1).proposeMembership(addLearner(4)).ok);
+  t.like(harness.node(1).proposeMembership(addLearner(5)), { ok: false, code: 'MEMBERSHIP_CHANGE_IN_PROGRESS' });
+  harness.heal();
+  harness.tickAll(3);
+  harness.stabilize();
+  t.true(harness.node(1).proposeMembership(addLearner(5)).ok, 'accepted once the first change committed');
+  harness.stabilize();
+  t.like(harness.node(1).proposeMembership(addLearner(5)), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'already a learner');
+  t.like(harness.node(1).proposeMembership(addVoter(2)), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'already a voter');
+  t.like(harness.node(1).proposeMembership(remove(9)), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'not a member');
+  t.like(harness.node(1).proposeMembership(remove(-1)), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'not a node id');
+  t.like(harness.node(2).proposeMembership(addVoter(4)), { ok: false, code: 'NOT_LEADER', leaderId: 1 });
+});
+
+test('the only voter cannot be removed or demoted', (t) => {
+  const harness = new Harness(2, { bootstrap: [1], config: quiet });
+  harness.elect(1);
+  t.like(harness.node(1).proposeMembership(remove(1)), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' });
+  t.like(harness.node(1).proposeMembership(addLearner(1)), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' });
+  // One voter plus a learner: the learner grows into the second voter.
+  change(harness, 1, addLearner(2));
+  change(harness, 1, addVoter(2));
+  t.deepEqual(harness.status(2).membership, members([1, 2]));
+});
+
+test('§4.1 a new leader changes membership only after committing an entry of its own term', (t) => {
+  const harness = clusterWithSpare();
+  // Node 2 wins term 2; its no-op is sent but not yet acknowledged.
+  harness.node(2).campaign();
+  harness.processReady(2);
+  harness.deliverRound((message) => message.type === MessageType.RequestVote);
+  harness.deliverRound((message) => message.type === MessageType.RequestVoteResponse);
+  t.is(harness.status(2).role, 'leader');
+  t.like(harness.node(2).proposeMembership(addVoter(4)), { ok: false, code: 'MEMBERSHIP_CHANGE_IN_PROGRESS' });
+  harness.stabilize();
+  t.true(harness.node(2).proposeMembership(addVoter(4)).ok, 'accepted once its no-op committed');
+});
+
+test('§4.1 removing a follower: the leader stops replicating to it and counts without it', (t) => {
+  const harness = clusterWithSpare();
+  change(harness, 1, remove(3));
+  t.deepEqual(harness.status(1).membership, members([1, 2]));
+  t.false(harness.status(1).progress.some((progress) => progress.id === 3));
+  const sentBefore = harness.delivered.length;
+  const proposed = harness.propose(1, 'y');
+  harness.stabilize();
+  t.true(proposed.ok && harness.status(1).commitIndex === proposed.index);
+  t.false(harness.delivered.slice(sentBefore).some((message) => message.to === 3), 'nothing more goes to the removed node');
+  // A majority of {1, 2} is both of them.
+  harness.cut([1], [2]);
+  const alone = harness.propose(1, 'z');
+  harness.stabilize();
+  t.true(alone.ok && harness.status(1).commitIndex < alone.index);
+});
+
+test('§4.2.2 a leader that removes itself steps down once the change commits, and the rest elect a leader', (t) => {
+  const harness = clusterWithSpare();
+  const index = change(harness, 1, remove(1));
+  t.true(harness.status(1).commitIndex >= index);
+  t.is(harness.status(1).role, 'follower', 'stepped down');
+  t.deepEqual(harness.status(2).membership, members([2, 3]));
+  harness.tick(1, 100);
+  t.is(harness.status(1).role, 'follower', 'a node outside the configuration never campaigns');
+  harness.elect(2);
+  t.deepEqual(harness.leaderIds(), [2]);
+  const proposed = harness.propose(2, 'after');
+  harness.stabilize();
+  t.true(proposed.ok && harness.status(3).commitIndex === proposed.index, 'two voters commit without node 1');
+});
+
+test('§4.1 a follower falls back to the previous configuration when a new leader truncates the entry', (t) => {
+  // Five voters and a spare (6). Leader 1's "add voter 6" reaches only node 2.
+  const harness = new Harness(6, { bootstrap: [1, 2, 3, 4, 5], config: quiet });
+  harness.elect(1);
+  harness.cut([1], [3, 4, 5, 6]);
+  t.true(harness.node(1).proposeMembership(addVoter(6)).ok);
+  harness.stabilize();
+  t.deepEqual(harness.status(2).membership, members([1, 2, 3, 4, 5, 6]), 'in use as soon as appended');
+  // Node 3 leads term 2 with 4 and 5; its entry at that index replaces the configuration entry.
+  harness.heal();
+  harness.isolate(1);
+  harness.cut([2], [3, 4, 5]);
+  harness.elect(3);
+  harness.heal();
+  harness.isolate(1);
+  const proposed = harness.propose(3, 'overwrite');
+  harness.tick(3); // a heartbeat: node 2 missed the leader's first append
+  harness.stabilize();
+  t.true(proposed.ok && harness.status(2).commitIndex === proposed.index, 'node 2 took the new leader\'s log');
+  t.deepEqual(harness.status(2).membership, members([1, 2, 3, 4, 5]), 'and dropped the configuration with its entry');
+});
+
+test('§4.1 a restarted node reads its configuration back from its log', (t) => {
+  const harness = clusterWithSpare();
+  change(harness, 1, addLearner(4));
+  change(harness, 1, addVoter(4));
+  harness.crash(2);
+  harness.restart(2);
+  t.deepEqual(harness.status(2).membership, members([1, 2, 3, 4]));
+  harness.crash(4);
+  harness.restart(4);
+  t.deepEqual(harness.status(4).membership, members([1, 2, 3, 4]), 'the added node too, though its bootstrap list lacks it');
+});
+
+test('§4.1 Ready.membership reports each new configuration once', (t) => {
+  const harness = new Harness(2, { bootstrap: [1], config: quiet });
+  harness.elect(1);
+  const node = harness.node(1);
+  t.true(node.proposeMembership(addLearner(2)).ok);
+  const ready = node.ready();
+  t.deepEqual(ready.membership, members([1], [2]));
+  node.advance();
+  harness.stabilize();
+  t.false(node.hasReady() && node.ready().membership !== null, 'not reported again');
+});
+
+test('§5.4.1 a snapshot carries the configuration; a node added after compaction installs it', (t) => {
+  const harness = clusterWithSpare();
+  change(harness, 1, remove(3));
+  for (let i = 0; i < 5; i++) harness.propose(1, `v${i}`);
+  harness.stabilize();
+  const snapshot = harness.compact(1, harness.status(1).commitIndex);
+  t.deepEqual(snapshot?.membership, members([1, 2]));
+  change(harness, 1, addLearner(4));
+  // Node 4 holds nothing: the leader's log starts after the snapshot, so it gets the snapshot.
+  const installs = harness.delivered.filter((message) => message.type === MessageType.InstallSnapshot && message.to === 4);
+  t.is(installs.length, 1);
+  t.deepEqual(installs[0]!.type === MessageType.InstallSnapshot ? installs[0]!.membership : null, members([1, 2]));
+  t.deepEqual(harness.status(4).membership, members([1, 2], [4]), "the snapshot's configuration, then the entry after it");
+  // Restarted from its snapshot and log, the leader keeps the configuration.
+  harness.crash(1);
+  harness.restart(1);
+  t.deepEqual(harness.status(1).membership, members([1, 2], [4]));
+});
+
+test('removed and learner nodes’ answers are ignored by the leader, not fatal', (t) => {
+  const harness = clusterWithSpare();
+  change(harness, 1, remove(3));
+  // A late acknowledgement from the removed node.
+  harness.node(1).step({ type: MessageType.AppendEntriesResponse, term: 1, from: 3, to: 1, success: true, index: 99, conflictTerm: 0, conflictIndex: 0 });
+  harness.node(1).step({ type: MessageType.HeartbeatResponse, term: 1, from: 3, to: 1, context: 0 });
+  harness.node(1).step({ type: MessageType.InstallSnapshotResponse, term: 1, from: 3, to: 1, index: 99 });
+  harness.stabilize();
+  t.is(harness.status(1).role, 'leader');
+  t.true(harness.status(1).commitIndex <= harness.status(1).lastLogIndex);
+});
+
+test('a leadership transfer to a learner is ignored; one to a removed voter is dropped', (t) => {
+  const harness = clusterWithSpare();
+  change(harness, 1, addLearner(4));
+  harness.node(1).transferLeadership(4);
+  t.is(harness.status(1).leadTransferee, 0);
+  harness.cut([1], [2, 3]);
+  harness.node(1).transferLeadership(3);
+  t.is(harness.status(1).leadTransferee, 3);
+  harness.heal();
+  harness.tickAll(1);
+  harness.stabilize();
+  t.deepEqual(harness.leaderIds().length, 1);
+});

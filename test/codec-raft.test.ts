@@ -68,8 +68,24 @@ const samples: readonly Message[] = [
     lastIncludedIndex: 4096,
     lastIncludedTerm: 8,
     data: Uint8Array.from({ length: 300 }, (_, i) => i % 251),
+    membership: { voters: [1, 2, 3], learners: [4, 5] },
   },
   { type: MessageType.InstallSnapshotResponse, term: 9, from: 4, to: SELF, index: 4096 },
+  // Last, so the positions above stay: a configuration entry between a no-op and a command.
+  {
+    type: MessageType.AppendEntries,
+    term: 4,
+    from: 1,
+    to: SELF,
+    prevLogIndex: 20,
+    prevLogTerm: 3,
+    entries: [
+      { index: 21, term: 4, data: null },
+      { index: 22, term: 4, data: null, membership: { voters: [1, 2, 3, 5], learners: [4] } },
+      { index: 23, term: 4, data: bytes(9) },
+    ],
+    leaderCommit: 20,
+  },
 ];
 
 test('every message type round-trips through one batch; entry data survive as exact bytes', (t) => {
@@ -224,16 +240,18 @@ test('InstallSnapshot and its response: the snapshot bytes survive exactly; malf
   const data = (decoded.messages[0] as Extract<Message, { type: 'InstallSnapshot' }>).data;
   t.is(data.constructor, Uint8Array);
   t.is(data.byteLength, 300);
-  // Tuples: [8, term, from, to, lastIncludedIndex, lastIncludedTerm, data] and [9, term, from, to, index].
+  // Tuples: [8, term, from, to, lastIncludedIndex, lastIncludedTerm, data, [voters, learners]] and [9, term, from, to, index].
+  const members = [[1, 2, 3], []];
   const refusedTuples: [string, unknown[], RegExp][] = [
-    ['data not bytes', [8, 9, 3, SELF, 4, 2, 'abc'], /data .* is not bytes/],
-    ['data missing (short tuple)', [8, 9, 3, SELF, 4, 2], /has 6 fields, expected 7/],
-    ['lastIncludedIndex 0', [8, 9, 3, SELF, 0, 2, bytes(1)], /lastIncludedIndex .* must be at least 1/],
-    ['lastIncludedTerm 0', [8, 9, 3, SELF, 4, 0, bytes(1)], /lastIncludedTerm .* must be at least 1/],
-    ['lastIncludedTerm above the term', [8, 9, 3, SELF, 4, 10, bytes(1)], /above the message term 9/],
-    ['negative lastIncludedIndex', [8, 9, 3, SELF, -4, 2, bytes(1)], /not a non-negative integer/],
-    ['fractional term', [8, 9.5, 3, SELF, 4, 2, bytes(1)], /term 9.5/],
-    ['from a stranger', [8, 9, 6, SELF, 4, 2, bytes(1)], /is not a peer/],
+    ['data not bytes', [8, 9, 3, SELF, 4, 2, 'abc', members], /data .* is not bytes/],
+    ['data missing (short tuple)', [8, 9, 3, SELF, 4, 2, members], /has 7 fields, expected 8/],
+    ['membership missing (short tuple)', [8, 9, 3, SELF, 4, 2, bytes(1)], /has 7 fields, expected 8/],
+    ['lastIncludedIndex 0', [8, 9, 3, SELF, 0, 2, bytes(1), members], /lastIncludedIndex .* must be at least 1/],
+    ['lastIncludedTerm 0', [8, 9, 3, SELF, 4, 0, bytes(1), members], /lastIncludedTerm .* must be at least 1/],
+    ['lastIncludedTerm above the term', [8, 9, 3, SELF, 4, 10, bytes(1), members], /above the message term 9/],
+    ['negative lastIncludedIndex', [8, 9, 3, SELF, -4, 2, bytes(1), members], /not a non-negative integer/],
+    ['fractional term', [8, 9.5, 3, SELF, 4, 2, bytes(1), members], /term 9.5/],
+    ['from a stranger', [8, 9, 6, SELF, 4, 2, bytes(1), members], /is not a peer/],
     ['response index a string', [9, 9, 3, SELF, 'x'], /index "x" is not a non-negative integer/],
     ['response with an extra field', [9, 9, 3, SELF, 1, 2], /has 6 fields, expected 5/],
   ];
@@ -291,9 +309,10 @@ function invariantViolation(message: Message): string | null {
   if (message.type === MessageType.InstallSnapshot) {
     if (!(message.data instanceof Uint8Array)) return 'bad snapshot data';
     if (message.lastIncludedIndex < 1 || message.lastIncludedTerm < 1 || message.lastIncludedTerm > message.term) return 'bad snapshot position';
+    if (!isValidMembership(message.membership)) return 'bad snapshot membership';
   }
   for (const [field, value] of Object.entries(message)) {
-    if (field === 'type' || field === 'entries' || field === 'data') continue;
+    if (field === 'type' || field === 'entries' || field === 'data' || field === 'membership') continue;
     if (typeof value !== 'boolean' && !isIndex(value)) return `bad field ${field}`;
   }
   if (message.type === MessageType.AppendEntries) {
@@ -302,10 +321,22 @@ function invariantViolation(message: Message): string | null {
       if (entry.index !== message.prevLogIndex + 1 + i) return 'bad entry index';
       if (!isIndex(entry.term) || entry.term < previousTerm || entry.term > message.term) return 'bad entry term';
       if (entry.data !== null && !(entry.data instanceof Uint8Array)) return 'bad entry data';
+      if ('membership' in entry && (entry.data !== null || !isValidMembership(entry.membership))) return 'bad configuration entry';
       previousTerm = entry.term;
     }
   }
   return null;
+}
+
+/** A configuration as the core needs it, checked without the codec's code: two sorted, disjoint lists of positive ids, each id once. */
+function isValidMembership(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const { voters, learners } = value as { voters?: unknown; learners?: unknown };
+  if (!Array.isArray(voters) || !Array.isArray(learners)) return false;
+  const ids = [...voters, ...learners];
+  if (!ids.every((id) => typeof id === 'number' && Number.isSafeInteger(id) && id > 0)) return false;
+  const sorted = (list: number[]): boolean => list.every((id, i) => i === 0 || id > list[i - 1]!);
+  return sorted(voters as number[]) && sorted(learners as number[]) && new Set(ids).size === ids.length;
 }
 
 /** Decodes fuzzed bytes: a throw or an accepted message that breaks an invariant fails

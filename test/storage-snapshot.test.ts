@@ -312,7 +312,7 @@ test('FileStorage: saveSnapshotAsync writes the file encodeSnapshotFile describe
   const data = new Uint8Array(300_000);
   for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff;
   t.true(await saveAsync(storage, { index: 50, term: 1, data }));
-  t.true(readFileSync(join(dir, SNAPSHOT_FILE_NAME)).equals(encodeSnapshotFile(50, 1, data)), 'the file is the one frame around [version, index, term, data]');
+  t.true(readFileSync(join(dir, SNAPSHOT_FILE_NAME)).equals(encodeSnapshotFile(50, 1, data)), 'the file is the one frame around [version, index, term, membership, data]');
   storage.close();
   storage = openFile(dir);
   const { state } = storage.load();

@@ -14,6 +14,7 @@ import {
   PendingBatch,
   RecordKind,
   REDUNDANT_SEGMENT_SUFFIX,
+  batchEntry,
   checkEntriesForAppend,
   SNAPSHOT_FILE_NAME,
   SNAPSHOT_ASYNC_TEMP_PREFIX,
@@ -29,6 +30,7 @@ import {
   encodeSnapshotFileHead,
   encodeSnapshotRecordPayload,
   readFrame,
+  sameMembership,
   segmentFileName,
   segmentSequence,
   walFiles,
@@ -37,6 +39,7 @@ import {
 import type { FileStorageOptions, LogStorage, RecoveryReport, StorageStats, SyncedPosition } from './types.js';
 import { WrittenLog, type RecordPlace } from './written-log.js';
 import { DEFAULT_SEGMENT_BYTES, MAX_RECORD_PAYLOAD_BYTES, MIN_SEGMENT_BYTES } from './types.js';
+import { checkMembership } from '../transport/membership-wire.js';
 
 export { walFiles } from './record.js';
 
@@ -234,12 +237,14 @@ function readSnapshotFile(dir: string): Snapshot | null {
   }
   const decoded = decodeSnapshotFile(buffer);
   if (!decoded.ok) throw new SnapshotCorruptionError(path, decoded.offset, decoded.expected, decoded.found);
-  return { index: decoded.index, term: decoded.term, data: decoded.data };
+  // A file without a configuration (written before there were any) gives a snapshot without the key.
+  if (decoded.membership === null) return { index: decoded.index, term: decoded.term, data: decoded.data };
+  return { index: decoded.index, term: decoded.term, data: decoded.data, membership: decoded.membership };
 }
 
 /** Writes the snapshot file atomically: a temporary file, fsynced, renamed over the old one, the directory fsynced. */
 function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean): number {
-  const bytes = encodeSnapshotFile(snapshot.index, snapshot.term, snapshot.data);
+  const bytes = encodeSnapshotFile(snapshot.index, snapshot.term, snapshot.data, snapshot.membership);
   const temporary = join(dir, SNAPSHOT_TEMP_FILE_NAME);
   let fd: number | null = null;
   try {
@@ -283,7 +288,7 @@ function removeStrayFiles(dir: string): void {
  */
 function writeSnapshotFileAsync(dir: string, snapshot: Snapshot, fsyncOn: boolean, beforeRename: () => boolean, done: (error: Error | null, renamed: boolean) => void): void {
   // The head, then the state machine's bytes as they are: nothing large is copied here.
-  const head = encodeSnapshotFileHead(snapshot.index, snapshot.term, snapshot.data);
+  const head = encodeSnapshotFileHead(snapshot.index, snapshot.term, snapshot.data, snapshot.membership);
   const parts = [head, snapshot.data];
   const fileBytes = head.byteLength + snapshot.data.byteLength;
   const temporary = join(dir, `${SNAPSHOT_ASYNC_TEMP_PREFIX}${randomBytes(6).toString('hex')}${SNAPSHOT_ASYNC_TEMP_SUFFIX}`);
@@ -434,15 +439,8 @@ function recover(dir: string, names: readonly string[], snapshot: Snapshot | nul
           if (record.terms.length > 0) {
             shape.applyAppend(firstIndex, record.terms);
             entries.length = firstIndex - shape.firstIndex;
-            for (let i = 0; i < record.terms.length; i++) {
-              const data = record.datas[i]!;
-              entries.push({
-                index: firstIndex + i,
-                term: record.terms[i]!,
-                // A view into the segment buffer (a Buffer, which is a Uint8Array).
-                data,
-              });
-            }
+            // Data are views into the segment buffer (a Buffer, which is a Uint8Array).
+            for (let i = 0; i < record.terms.length; i++) entries.push(batchEntry(record, i));
             maxIndex = Math.max(maxIndex, firstIndex + record.terms.length - 1);
           }
           if (record.hardState !== null) {
@@ -1090,6 +1088,9 @@ class FileStorage implements LogStorage {
       () => `${operation}: ${snapshot.index}@t${snapshot.term} is not a log position`,
     );
     invariant(snapshot.index > this.snapshotIndex, () => `${operation}: index ${snapshot.index} is not past the current snapshot at ${this.snapshotIndex}`);
+    // Refused before anything is written: a configuration the file could not load back.
+    const membership = snapshot.membership === undefined ? null : checkMembership(snapshot.membership, false);
+    invariant(typeof membership !== 'string', () => `${operation}: ${membership as string}`);
   }
 
   /** The snapshot file is durable: 2. the cut, recorded in the WAL; 3. segments it made redundant, deleted (deleteSegmentsUpTo). */
@@ -1176,9 +1177,11 @@ class FileStorage implements LogStorage {
     invariant(pending.entries.length === 0 || record.firstIndex === pending.firstIndex, () => `verifyWrites: first index ${record.firstIndex}, buffered ${pending.firstIndex}`);
     for (let i = 0; i < record.terms.length; i++) {
       const entry = pending.entries[i]!;
-      const data = record.datas[i]!;
-      invariant(record.terms[i] === entry.term, () => `verifyWrites: entry ${entry.index} term differs`);
+      const decodedEntry = batchEntry(record, i);
+      const data = decodedEntry.data;
+      invariant(decodedEntry.term === entry.term, () => `verifyWrites: entry ${entry.index} term differs`);
       invariant(data === null ? entry.data === null : entry.data !== null && Buffer.compare(data, entry.data) === 0, () => `verifyWrites: entry ${entry.index} data differs`);
+      invariant(sameMembership(decodedEntry.membership, entry.membership), () => `verifyWrites: entry ${entry.index} configuration differs`);
     }
     const hard = pending.hardState;
     invariant(

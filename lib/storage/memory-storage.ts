@@ -7,6 +7,7 @@ import { NONE } from '../raft/types.js';
 import { StorageError, StorageErrorCode, invariant } from './errors.js';
 import { LogShape, PendingBatch, checkEntriesForAppend } from './record.js';
 import type { LogStorage, RecoveryReport, StorageStats, SyncedPosition } from './types.js';
+import { checkMembership } from '../transport/membership-wire.js';
 
 /** Per-entry bytes counted in the walBytes estimate besides the data (index, term, framing share). */
 const ESTIMATED_ENTRY_OVERHEAD_BYTES = 12;
@@ -101,6 +102,9 @@ export class MemoryStorage implements LogStorage {
     this.requireLoaded('saveSnapshot');
     invariant(snapshot.index >= 1 && snapshot.term >= 1, () => `saveSnapshot: ${snapshot.index}@t${snapshot.term} is not a log position`);
     invariant(snapshot.index >= this.shape.firstIndex, () => `saveSnapshot: index ${snapshot.index} is not past the current snapshot at ${this.shape.firstIndex - 1}`);
+    // What FileStorage refuses, so that the simulator finds what a node on disk would.
+    const membership = snapshot.membership === undefined ? null : checkMembership(snapshot.membership, false);
+    invariant(typeof membership !== 'string', () => `saveSnapshot: ${membership as string}`);
     this.sync();
     const keep = this.shape.holds(snapshot.index, snapshot.term);
     this.durableEntries = keep ? this.durableEntries.slice(snapshot.index + 1 - this.shape.firstIndex) : [];

@@ -8,7 +8,12 @@
 // entries appended and the hard state set since the previous sync(), in ONE record, so
 // that a turn is either wholly on disk or (torn) wholly cut off on recovery. A batch
 // whose first index is <= the log's last index truncates the log from there: that is
-// how Raft's conflict truncation (§5.3) is recorded.
+// how Raft's conflict truncation (§5.3) is recorded. An entry's data slot holds bin (a
+// command), nil (the no-op) or, for a configuration entry, its configuration as
+// [voters, learners] (the wire's form, membership-wire.ts). The array form came after
+// WAL_FORMAT_VERSION 1 and did not bump it: every file written before it reads as it
+// did, and a build from before it refuses such an entry as corruption, loudly (its
+// decoder wants bytes or nil there), never reading it as something else.
 //
 // A snapshot record [3, index, term, hardState] says "a snapshot at (index, term) now
 // stands for the log up to index" (§7): replay keeps the entries after it when the log
@@ -18,17 +23,23 @@
 // carries the hard state because those segments may have held the last one.
 //
 // The snapshot itself lives in its own file, `snapshot.bin`: one frame (as above) whose
-// payload is [SNAPSHOT_FORMAT_VERSION, index, term, data]. It is written to a temporary
-// file, fsynced, renamed over the old one, and the directory fsynced.
+// payload is [2, index, term, membership, data], the configuration at the snapshot's
+// index being [voters, learners], or nil for a snapshot without one (thesis §5.4.1). It
+// comes before the data so that the data can still be written after a small head
+// without being copied (encodeSnapshotFileHead). Files of format 1, [1, index, term,
+// data], written before configurations existed, still load, without a configuration.
+// The file is written to a temporary file, fsynced, renamed over the old one, and the
+// directory fsynced.
 
 import { readdirSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
-import type { Entry, HardState } from '../raft/types.js';
+import type { Entry, HardState, Membership } from '../raft/types.js';
 import { NONE } from '../raft/types.js';
 import { StorageError, StorageErrorCode, invariant } from './errors.js';
 import { MAX_RECORD_PAYLOAD_BYTES } from './types.js';
 import { MsgpackWriter } from '../transport/msgpack-writer.js';
+import { checkMembership, membershipFromPair, membershipPair, writeMembership } from '../transport/membership-wire.js';
 
 if (typeof crc32 !== 'function') {
   throw new Error('raftlab storage needs zlib.crc32 (Node 20.15 or later)');
@@ -85,8 +96,8 @@ export function walFiles(dir: string): string[] {
 // into the frame before the next pack(). Plain arrays, no record extension, so the
 // format does not depend on msgpackr's structure cache.
 const encoder = new Packr({ useRecords: false });
-const MSGPACK_FIXARRAY_3 = 0x93;
 const MSGPACK_FIXARRAY_4 = 0x94;
+const MSGPACK_FIXARRAY_5 = 0x95;
 const MSGPACK_BIN8 = 0xc4;
 const MSGPACK_BIN16 = 0xc5;
 const MSGPACK_BIN32 = 0xc6;
@@ -106,7 +117,8 @@ export function hex32(value: number): string {
  */
 export function encodeBatchPayload(firstIndex: number, entries: readonly Entry[], hardState: HardState | null): Uint8Array {
   // [kind, firstIndex, [term...], [data...], [currentTerm, votedFor, commitIndex] | nil],
-  // written directly (what encoder.pack of those arrays would write, without building them).
+  // written directly (what encoder.pack of those arrays would write, without building them);
+  // a configuration entry's data is its [voters, learners].
   const out = batchWriter;
   out.reset();
   out.arrayHeader(5);
@@ -116,7 +128,9 @@ export function encodeBatchPayload(firstIndex: number, entries: readonly Entry[]
   for (const entry of entries) out.uint(entry.term);
   out.arrayHeader(entries.length);
   for (const entry of entries) {
-    if (entry.data === null) out.nil();
+    // checkEntriesForAppend made sure a configuration entry has no data to lose here.
+    if (entry.membership !== undefined) writeMembership(out, entry.membership);
+    else if (entry.data === null) out.nil();
     else out.bin(entry.data);
   }
   if (hardState === null) {
@@ -158,11 +172,23 @@ export const REDUNDANT_SEGMENT_SUFFIX = '.redundant';
  */
 export const SPARE_SEGMENT_PREFIX = 'wal-spare-';
 export const SPARE_SEGMENT_SUFFIX = '.tmp';
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/** The snapshot file format written: [2, index, term, membership | nil, data]. */
+export const SNAPSHOT_FORMAT_VERSION = 2;
+/** The format before configurations, still read: [1, index, term, data]. */
+export const SNAPSHOT_FORMAT_VERSION_WITHOUT_MEMBERSHIP = 1;
 
-/** The snapshot file's bytes: one frame around [version, index, term, data]. */
-export function encodeSnapshotFile(index: number, term: number, data: Uint8Array): Buffer {
-  return frame(encoder.pack([SNAPSHOT_FORMAT_VERSION, index, term, data]));
+/** The snapshot file's bytes: one frame around [version, index, term, membership | nil, data]. */
+export function encodeSnapshotFile(index: number, term: number, data: Uint8Array, membership?: Membership): Buffer {
+  return frame(encoder.pack([SNAPSHOT_FORMAT_VERSION, index, term, snapshotMembershipField(membership), data]));
+}
+
+/** The membership field of a snapshot file: [voters, learners], or nil for none. Checked:
+ *  what would not load back must not be written (the log before it is about to go). */
+function snapshotMembershipField(membership: Membership | undefined): unknown {
+  if (membership === undefined) return null;
+  const checked = checkMembership(membership, false);
+  invariant(typeof checked !== 'string', () => `snapshot: ${checked as string}`);
+  return membershipPair(membership);
 }
 
 /**
@@ -171,15 +197,15 @@ export function encodeSnapshotFile(index: number, term: number, data: Uint8Array
  * state machine (packing and framing a 1.4 MB snapshot copied it twice and held a node's
  * thread 1-3 ms at each compaction under load). The frame's CRC chains over the two parts.
  */
-export function encodeSnapshotFileHead(index: number, term: number, data: Uint8Array): Buffer {
-  const fields = encoder.pack([SNAPSHOT_FORMAT_VERSION, index, term]);
-  invariant(fields[0] === MSGPACK_FIXARRAY_3, () => 'snapshot head: the fields did not pack as a 3-element array');
+export function encodeSnapshotFileHead(index: number, term: number, data: Uint8Array, membership?: Membership): Buffer {
+  const fields = encoder.pack([SNAPSHOT_FORMAT_VERSION, index, term, snapshotMembershipField(membership)]);
+  invariant(fields[0] === MSGPACK_FIXARRAY_4, () => 'snapshot head: the fields did not pack as a 4-element array');
   const length = data.byteLength;
   const binHeader = length <= 0xff ? 2 : length <= 0xffff ? 3 : 5;
   const prefix = Buffer.allocUnsafe(fields.byteLength + binHeader);
   prefix.set(fields, 0);
-  // One more element, the data: a 4-element array holding a bin of `length` bytes.
-  prefix[0] = MSGPACK_FIXARRAY_4;
+  // One more element, the data: a 5-element array holding a bin of `length` bytes.
+  prefix[0] = MSGPACK_FIXARRAY_5;
   const at = fields.byteLength;
   if (binHeader === 2) {
     prefix[at] = MSGPACK_BIN8;
@@ -201,10 +227,17 @@ export function encodeSnapshotFileHead(index: number, term: number, data: Uint8A
 }
 
 export type SnapshotFileDecode =
-  | { readonly ok: true; readonly index: number; readonly term: number; readonly data: Uint8Array }
+  | {
+      readonly ok: true;
+      readonly index: number;
+      readonly term: number;
+      readonly data: Uint8Array;
+      /** null: the file holds no configuration (format 1, or written without one). */
+      readonly membership: Membership | null;
+    }
   | { readonly ok: false; readonly offset: number; readonly expected: string; readonly found: string };
 
-/** Reads back encodeSnapshotFile's bytes, checking the frame's length and CRC and every field. */
+/** Reads back encodeSnapshotFile's bytes (or a format 1 file's), checking the frame's length and CRC and every field. */
 export function decodeSnapshotFile(buffer: Buffer): SnapshotFileDecode {
   const read = readFrame(buffer, 0);
   if (!read.ok) return { ok: false, offset: 0, expected: read.expected, found: read.found };
@@ -218,13 +251,30 @@ export function decodeSnapshotFile(buffer: Buffer): SnapshotFileDecode {
   } catch (error) {
     return { ok: false, offset: FRAME_HEADER_BYTES, expected: 'a msgpack snapshot', found: `undecodable bytes (${String(error).slice(0, 80)})` };
   }
-  if (!Array.isArray(value) || value.length !== 4) return { ok: false, offset: FRAME_HEADER_BYTES, expected: '[version, index, term, data]', found: describe(value) };
-  const [version, index, term, data] = value as unknown[];
-  if (version !== SNAPSHOT_FORMAT_VERSION) return { ok: false, offset: FRAME_HEADER_BYTES, expected: `snapshot format ${SNAPSHOT_FORMAT_VERSION}`, found: describe(version) };
+  if (!Array.isArray(value) || value.length < 1) return { ok: false, offset: FRAME_HEADER_BYTES, expected: '[version, index, term, membership, data]', found: describe(value) };
+  const version: unknown = value[0];
+  let fields: unknown[];
+  let membership: Membership | null = null;
+  if (version === SNAPSHOT_FORMAT_VERSION) {
+    if (value.length !== 5) return { ok: false, offset: FRAME_HEADER_BYTES, expected: `[${SNAPSHOT_FORMAT_VERSION}, index, term, membership, data]`, found: describe(value) };
+    const pair: unknown = value[3];
+    if (pair !== null) {
+      const decoded = membershipFromPair(pair);
+      if (typeof decoded === 'string') return { ok: false, offset: FRAME_HEADER_BYTES, expected: 'the configuration at the snapshot index as [voters, learners], or nil', found: decoded };
+      membership = decoded;
+    }
+    fields = [value[1], value[2], value[4]];
+  } else if (version === SNAPSHOT_FORMAT_VERSION_WITHOUT_MEMBERSHIP) {
+    if (value.length !== 4) return { ok: false, offset: FRAME_HEADER_BYTES, expected: `[${SNAPSHOT_FORMAT_VERSION_WITHOUT_MEMBERSHIP}, index, term, data]`, found: describe(value) };
+    fields = [value[1], value[2], value[3]];
+  } else {
+    return { ok: false, offset: FRAME_HEADER_BYTES, expected: `snapshot format ${SNAPSHOT_FORMAT_VERSION} or ${SNAPSHOT_FORMAT_VERSION_WITHOUT_MEMBERSHIP}`, found: describe(version) };
+  }
+  const [index, term, data] = fields;
   if (!isNonNegativeInteger(index) || index < 1) return { ok: false, offset: FRAME_HEADER_BYTES, expected: 'a snapshot index >= 1', found: describe(index) };
   if (!isNonNegativeInteger(term) || term < 1) return { ok: false, offset: FRAME_HEADER_BYTES, expected: 'a snapshot term >= 1', found: describe(term) };
   if (!(data instanceof Uint8Array)) return { ok: false, offset: FRAME_HEADER_BYTES, expected: 'snapshot data bytes', found: describe(data) };
-  return { ok: true, index, term, data };
+  return { ok: true, index, term, data, membership };
 }
 
 export function encodeSegmentHeaderPayload(sequence: number): Uint8Array {
@@ -283,7 +333,10 @@ export type DecodedRecord =
       /** 0 when the batch holds no entries. */
       readonly firstIndex: number;
       readonly terms: readonly number[];
+      /** null for a no-op and for a configuration entry. */
       readonly datas: readonly (Uint8Array | null)[];
+      /** The configuration of each configuration entry (null for the others); null when the batch holds none. */
+      readonly memberships: readonly (Membership | null)[] | null;
       readonly hardState: HardState | null;
     }
   | { readonly kind: typeof RecordKind.Snapshot; readonly index: number; readonly term: number; readonly hardState: HardState };
@@ -332,11 +385,19 @@ export function decodeRecord(payload: Uint8Array): DecodeResult {
     if ((terms.length === 0) !== (firstIndex === 0)) {
       return { ok: false, expected: 'first index 0 exactly when the batch has no entries', found: `first index ${firstIndex} with ${terms.length} entries` };
     }
+    let memberships: (Membership | null)[] | null = null;
     for (let i = 0; i < terms.length; i++) {
       const term: unknown = terms[i];
       if (!isNonNegativeInteger(term) || term < 1) return { ok: false, expected: `a term >= 1 for entry ${firstIndex + i}`, found: describe(term) };
       const data: unknown = datas[i];
-      if (data !== null && !(data instanceof Uint8Array)) return { ok: false, expected: `bytes or null as data of entry ${firstIndex + i}`, found: describe(data) };
+      if (data === null || data instanceof Uint8Array) continue;
+      if (!Array.isArray(data)) return { ok: false, expected: `bytes, null or a configuration as data of entry ${firstIndex + i}`, found: describe(data) };
+      // A configuration entry (thesis §4.1): its [voters, learners] in the data slot.
+      const membership = membershipFromPair(data);
+      if (typeof membership === 'string') return { ok: false, expected: `a configuration [voters, learners] as data of entry ${firstIndex + i}`, found: membership };
+      memberships ??= new Array<Membership | null>(terms.length).fill(null);
+      memberships[i] = membership;
+      datas[i] = null;
     }
     let hardState: HardState | null = null;
     if (hard !== null) {
@@ -346,7 +407,7 @@ export function decodeRecord(payload: Uint8Array): DecodeResult {
       hardState = { currentTerm: hard[0] as number, votedFor: hard[1] as number, commitIndex: hard[2] as number };
     }
     if (terms.length === 0 && hardState === null) return { ok: false, expected: 'a batch with entries or a hard state', found: 'an empty batch' };
-    return { ok: true, record: { kind: RecordKind.Batch, firstIndex, terms: terms as number[], datas: datas as (Uint8Array | null)[], hardState } };
+    return { ok: true, record: { kind: RecordKind.Batch, firstIndex, terms: terms as number[], datas: datas as (Uint8Array | null)[], memberships, hardState } };
   }
   if (kind === RecordKind.Snapshot) {
     const [, index, term, hard] = value as unknown[];
@@ -360,6 +421,28 @@ export function decodeRecord(payload: Uint8Array): DecodeResult {
     return { ok: true, record: { kind: RecordKind.Snapshot, index, term, hardState } };
   }
   return { ok: false, expected: `a record kind (${RecordKind.SegmentHeader}, ${RecordKind.Batch} or ${RecordKind.Snapshot})`, found: describe(kind) };
+}
+
+type BatchRecord = Extract<DecodedRecord, { kind: typeof RecordKind.Batch }>;
+
+/**
+ * Entry `i` of a decoded batch record: { index, term, data }, or, for a configuration
+ * entry, { index, term, data: null, membership }. No `membership` key on the others (the
+ * core's hot paths depend on entries having one shape).
+ */
+export function batchEntry(record: BatchRecord, i: number): Entry {
+  const index = record.firstIndex + i;
+  const term = record.terms[i]!;
+  const membership = record.memberships?.[i] ?? null;
+  if (membership !== null) return { index, term, data: null, membership };
+  return { index, term, data: record.datas[i] ?? null };
+}
+
+/** Do two entries carry the same configuration (both none, or equal lists)? */
+export function sameMembership(a: Membership | undefined, b: Membership | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const sameList = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((node, i) => node === y[i]);
+  return sameList(a.voters, b.voters) && sameList(a.learners, b.learners);
 }
 
 /**
@@ -562,7 +645,15 @@ function refuseAppendedEntry(entries: readonly Entry[], i: number): never {
   const entry = entries[i]!;
   const expected = entries[0]!.index + i;
   invariant(entry.index === expected, () => `append: entry ${i} has index ${entry.index}, expected ${expected} (indexes must be contiguous)`);
-  invariant(false, () => `append: entry ${entry.index} data is neither bytes nor null`);
+  invariant(entry.data === null || entry.data instanceof Uint8Array, () => `append: entry ${entry.index} data is neither bytes nor null`);
+  invariant(entry.data === null, () => `append: configuration entry ${entry.index} also carries data`);
+  const membership = checkMembership(entry.membership, false);
+  invariant(false, () => `append: configuration entry ${entry.index}: ${membership as string}`);
+}
+
+/** A configuration entry that the WAL can write and read back: no data, a valid configuration. Out of line: rare. */
+function isWritableConfigurationEntry(entry: Entry): boolean {
+  return entry.data === null && typeof checkMembership(entry.membership, false) !== 'string';
 }
 
 /** Checks a caller's entries against `shape`; throws WAL_INVARIANT if they cannot be appended. */
@@ -573,6 +664,8 @@ export function checkEntriesForAppend(shape: LogShape, entries: readonly Entry[]
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
     if (entry.index !== first.index + i || !(entry.data === null || entry.data instanceof Uint8Array)) refuseAppendedEntry(entries, i);
+    // Checked before it is written (and again when it is read back: decodeRecord).
+    if (entry.membership !== undefined && !isWritableConfigurationEntry(entry)) refuseAppendedEntry(entries, i);
     terms[i] = entry.term;
   }
   const violation = shape.checkAppend(first.index, terms);

@@ -66,12 +66,16 @@ export interface LogStorage {
    * after it. A torn tail (the final record of the last segment, cut short or
    * failing its CRC, with nothing valid after it) is cut off and reported.
    * The entries' data may be views sharing one ArrayBuffer: copy, never transfer, them.
+   * Configuration entries come back with their `membership` (and null data), the
+   * snapshot with the `membership` it was saved with (none: no such key).
    */
   load(): { state: RestoredState; recovery: RecoveryReport };
   /**
    * Buffers entries. If entries[0].index <= the current last index, the log is
    * truncated from there first (Raft's conflict truncation, §5.3); the record says so,
-   * so replay does the same. entries[0].index may not be beyond last index + 1.
+   * so replay does the same. entries[0].index may not be beyond last index + 1. A
+   * configuration entry (with `membership`) must have null data and a valid
+   * configuration (sorted, disjoint lists of positive ids), or it is refused (WAL_INVARIANT).
    */
   append(entries: readonly Entry[]): void;
   /**
@@ -83,6 +87,8 @@ export interface LogStorage {
    * disagreed). The cut is recorded, synced, and WAL segments that held nothing after the
    * snapshot are deleted (unlinked off the caller's thread; a crash before that leaves
    * them for the next load to remove). Not allowed while an asynchronous sync is in flight.
+   * The snapshot's `membership`, if any, is kept with it; an invalid one is refused
+   * (WAL_INVARIANT) before anything is written.
    */
   saveSnapshot(snapshot: Snapshot): void;
   /**

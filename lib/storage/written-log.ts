@@ -14,7 +14,7 @@
 
 import type { Entry, LogIndex } from '../raft/types.js';
 import { invariant } from './errors.js';
-import { RecordKind, decodeRecord } from './record.js';
+import { RecordKind, batchEntry, decodeRecord } from './record.js';
 
 /** Where a batch record was written: its frame starts `offset` bytes into segment `segment` and takes `bytes`. */
 export interface RecordPlace {
@@ -140,7 +140,7 @@ export class WrittenLog {
     );
     const record = decoded.record as Extract<typeof decoded.record, { kind: typeof RecordKind.Batch }>;
     invariant(record.firstIndex === run.firstIndex && record.terms.length >= run.lastIndex - run.firstIndex + 1, () => `written log: the batch from ${run.firstIndex} read back decodes as ${record.terms.length} entries from ${record.firstIndex}`);
-    const entries = record.terms.map((term, i): Entry => ({ index: run.firstIndex + i, term, data: record.datas[i] ?? null }));
+    const entries = record.terms.map((_, i): Entry => batchEntry(record, i));
     this.#decodedRun = run;
     this.#decoded = entries;
     return entries;

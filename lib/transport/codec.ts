@@ -11,17 +11,25 @@
 //   batch:   [WIRE_FORMAT_VERSION, [message, message, ...]]
 //   message: [typeTag, term, from, to, ...fields in the order of FIELDS below]
 //   AppendEntries entries: one flat array [index, term, data, index, term, data, ...],
-//   data being msgpack bin or nil (the leader's no-op).
-//   InstallSnapshot data: msgpack bin (the whole snapshot, in one message).
+//   data being msgpack bin (a command), nil (the leader's no-op) or, for a configuration
+//   entry, the configuration as an array of two arrays [voters, learners]
+//   (membership-wire.ts): whatever the slot holds says what the entry is.
+//   InstallSnapshot data: msgpack bin (the whole snapshot, in one message), followed by
+//   the configuration at lastIncludedIndex as [voters, learners].
 
 import { Packr, Unpackr } from 'msgpackr';
 import { MessageType, type AppendEntries, type Entry, type Message, type NodeId } from '../raft/types.js';
 import { MsgpackWriter } from './msgpack-writer.js';
 import { ScalarCursor } from '../kv/flat-tuple.js';
-import { assertNever } from '../raft/assert.js';
+import { assert, assertNever } from '../raft/assert.js';
+import { checkMembership, membershipPair, writeMembership } from './membership-wire.js';
 
-/** Bumped on any incompatible change of the layout below; a batch of another version is refused whole. */
-export const WIRE_FORMAT_VERSION = 1;
+/**
+ * Bumped on any incompatible change of the layout below; a batch of another version is
+ * refused whole. 2: configuration entries in the entry data slot, and InstallSnapshot's
+ * membership field.
+ */
+export const WIRE_FORMAT_VERSION = 2;
 
 /** At most this many refusal reasons are kept per batch (the count is always exact). */
 export const MAX_REASONS_PER_BATCH = 8;
@@ -51,7 +59,7 @@ const FIELDS = {
   [MessageType.Heartbeat]: ['leaderCommit', 'context'],
   [MessageType.HeartbeatResponse]: ['context'],
   [MessageType.TimeoutNow]: [],
-  [MessageType.InstallSnapshot]: ['lastIncludedIndex', 'lastIncludedTerm', 'data'],
+  [MessageType.InstallSnapshot]: ['lastIncludedIndex', 'lastIncludedTerm', 'data', 'membership'],
   [MessageType.InstallSnapshotResponse]: ['index'],
 } as const satisfies Record<MessageType, readonly string[]>;
 
@@ -83,7 +91,7 @@ function toTuple(message: Exclude<Message, AppendEntries>): unknown[] {
     case MessageType.TimeoutNow:
       return header;
     case MessageType.InstallSnapshot:
-      return [...header, message.lastIncludedIndex, message.lastIncludedTerm, message.data];
+      return [...header, message.lastIncludedIndex, message.lastIncludedTerm, message.data, membershipPair(message.membership)];
     case MessageType.InstallSnapshotResponse:
       return [...header, message.index];
     default:
@@ -110,7 +118,8 @@ export function encodeRaftBatch(messages: readonly Message[]): Uint8Array {
 }
 
 /** An AppendEntries' tuple, [...header, prevLogIndex, prevLogTerm, leaderCommit,
- *  [index, term, data, ...]], written directly: the hot message. */
+ *  [index, term, data, ...]], written directly: the hot message. A configuration entry's
+ *  data slot holds its [voters, learners]. */
 function writeAppendEntries(out: MsgpackWriter, message: AppendEntries): void {
   out.arrayHeader(HEADER_FIELD_COUNT + FIELDS[MessageType.AppendEntries].length);
   out.uint(TYPE_TAG[MessageType.AppendEntries]);
@@ -124,9 +133,17 @@ function writeAppendEntries(out: MsgpackWriter, message: AppendEntries): void {
   for (const entry of message.entries) {
     out.uint(entry.index);
     out.uint(entry.term);
-    if (entry.data === null) out.nil();
+    if (entry.membership !== undefined) writeConfigurationEntry(out, entry);
+    else if (entry.data === null) out.nil();
     else out.bin(entry.data);
   }
+}
+
+/** A configuration entry's data slot. Out of line: rare, and its message built only on failure. */
+function writeConfigurationEntry(out: MsgpackWriter, entry: Entry): void {
+  // The slot holds data or a configuration, never both: the data would be lost.
+  assert(entry.data === null, () => `encode: configuration entry ${entry.index} also carries ${entry.data?.byteLength} bytes of data`);
+  writeMembership(out, entry.membership!);
 }
 
 const batchWriter = new MsgpackWriter(64 * 1024);
@@ -163,9 +180,9 @@ export function decodeRaftBatch(bytes: unknown, self: NodeId, peers: readonly No
 
 /**
  * The framing of a well-formed batch read by hand (every field a scalar, entry data and
- * snapshot data bin or nil), giving the candidates fromTuple would give; null sends the
- * batch to msgpackr and fromTuple, which also say what is wrong with it. What the
- * candidates contain is checked by checkMessage either way.
+ * snapshot data bin or nil, a configuration two arrays of scalars), giving the candidates
+ * fromTuple would give; null sends the batch to msgpackr and fromTuple, which also say
+ * what is wrong with it. What the candidates contain is checked by checkMessage either way.
  */
 function readRaftBatch(bytes: Uint8Array): Record<string, unknown>[] | null {
   const cursor = new ScalarCursor(bytes);
@@ -195,6 +212,10 @@ function readRaftBatch(bytes: Uint8Array): Record<string, unknown>[] | null {
         const data = cursor.bin();
         if (data === null) return null;
         candidate[field] = data;
+      } else if (field === 'membership') {
+        const membership = readMembershipCandidate(cursor);
+        if (membership === null) return null;
+        candidate[field] = membership;
       } else {
         if (!cursor.scalar()) return null;
         candidate[field] = cursor.value;
@@ -215,20 +236,54 @@ function readEntries(cursor: ScalarCursor): Record<string, unknown>[] | null {
     const index = cursor.value;
     if (!cursor.scalar()) return null;
     const term = cursor.value;
-    let data: Uint8Array | null;
-    if (cursor.bytes[cursor.at] === NIL) {
+    const head = cursor.bytes[cursor.at];
+    if (head === NIL) {
       cursor.at++;
-      data = null;
+      entries[i] = { index, term, data: null };
+    } else if (head !== undefined && ((head >= FIXARRAY_MIN && head <= FIXARRAY_MAX) || head === ARRAY16 || head === ARRAY32)) {
+      const membership = readMembershipCandidate(cursor);
+      if (membership === null) return null;
+      entries[i] = { index, term, data: null, membership };
     } else {
-      data = cursor.bin();
+      const data = cursor.bin();
       if (data === null) return null;
+      entries[i] = { index, term, data };
     }
-    entries[i] = { index, term, data };
   }
   return entries;
 }
 
+/**
+ * A configuration [voters, learners] as the candidate fromTuple makes of it, { voters,
+ * learners }, with whatever scalars the lists hold (checkMessage checks them); null when
+ * it is not two arrays of scalars.
+ */
+function readMembershipCandidate(cursor: ScalarCursor): { voters: unknown[]; learners: unknown[] } | null {
+  if (cursor.arrayHeader() !== 2) return null;
+  const voters = readScalarList(cursor);
+  if (voters === null) return null;
+  const learners = readScalarList(cursor);
+  if (learners === null) return null;
+  return { voters, learners };
+}
+
+function readScalarList(cursor: ScalarCursor): unknown[] | null {
+  const length = cursor.arrayHeader();
+  // Each item takes at least a byte: a longer header is a lie (and no allocation for it).
+  if (length < 0 || length > cursor.bytes.length - cursor.at) return null;
+  const list = new Array<unknown>(length);
+  for (let i = 0; i < length; i++) {
+    if (!cursor.scalar()) return null;
+    list[i] = cursor.value;
+  }
+  return list;
+}
+
 const NIL = 0xc0;
+const FIXARRAY_MIN = 0x90;
+const FIXARRAY_MAX = 0x9f;
+const ARRAY16 = 0xdc;
+const ARRAY32 = 0xdd;
 
 /** decodeRaftBatch without the hand-read fast path (exported for the test that compares the two). */
 export function decodeRaftBatchWithMsgpackr(bytes: unknown, self: NodeId, peers: readonly NodeId[]): DecodedBatch {
@@ -273,7 +328,8 @@ export function decodeRaftBatchWithMsgpackr(bytes: unknown, self: NodeId, peers:
 
 /**
  * Maps a wire tuple to a message-shaped object, checking only the framing (tag and
- * field count); checkMessage checks the contents. Entries become Entry objects.
+ * field count, a configuration being a [voters, learners] pair); checkMessage checks the
+ * contents. Entries become Entry objects, configurations { voters, learners } objects.
  */
 function fromTuple(tuple: unknown): Record<string, unknown> | string {
   if (!Array.isArray(tuple)) return `message is ${describeType(tuple)}, not a tuple`;
@@ -294,11 +350,29 @@ function fromTuple(tuple: unknown): Record<string, unknown> | string {
     }
     const entries = new Array<Record<string, unknown>>(flat.length / FIELDS_PER_WIRE_ENTRY);
     for (let i = 0, position = 0; i < entries.length; i++, position += FIELDS_PER_WIRE_ENTRY) {
-      entries[i] = { index: flat[position], term: flat[position + 1], data: flat[position + 2] };
+      const data: unknown = flat[position + 2];
+      if (!Array.isArray(data)) {
+        entries[i] = { index: flat[position], term: flat[position + 1], data };
+        continue;
+      }
+      const membership = pairCandidate(data);
+      if (membership === null) return `AppendEntries entry ${i}: configuration is an array of ${data.length}, not a [voters, learners] pair`;
+      entries[i] = { index: flat[position], term: flat[position + 1], data: null, membership };
     }
     candidate['entries'] = entries;
   }
+  if (type === MessageType.InstallSnapshot) {
+    const pair: unknown = candidate['membership'];
+    const membership = Array.isArray(pair) ? pairCandidate(pair) : null;
+    if (membership === null) return `InstallSnapshot membership is ${describeType(pair)}, not a [voters, learners] pair`;
+    candidate['membership'] = membership;
+  }
   return candidate;
+}
+
+/** A [voters, learners] pair as the candidate { voters, learners }, or null if it is not a pair. */
+function pairCandidate(pair: unknown[]): { voters: unknown; learners: unknown } | null {
+  return pair.length === 2 ? { voters: pair[0], learners: pair[1] } : null;
 }
 
 /**
@@ -425,8 +499,11 @@ function checkMessage(value: unknown, self: NodeId, peers: readonly NodeId[], co
       if (lastIncludedTerm > term) return problem('lastIncludedTerm', `is above the message term ${term}`);
       const data = candidate['data'];
       if (!(data instanceof Uint8Array)) return problem('data', 'is not bytes');
+      // Figure 13's "latest configuration as of lastIncludedIndex" (thesis §5.4.1).
+      const membership = checkMembership(candidate['membership'], copy);
+      if (typeof membership === 'string') return `${messageType} from ${from}: ${membership}`;
       if (!copy) return candidate as unknown as Message;
-      return { type: messageType, term, from, to, lastIncludedIndex, lastIncludedTerm, data };
+      return { type: messageType, term, from, to, lastIncludedIndex, lastIncludedTerm, data, membership };
     }
     case MessageType.InstallSnapshotResponse: {
       const index = integer('index');
@@ -442,7 +519,8 @@ function checkMessage(value: unknown, self: NodeId, peers: readonly NodeId[], co
 /**
  * Entries of an AppendEntries (§5.3): indexes consecutive from prevLogIndex + 1; terms
  * never decreasing (a log's terms only grow), starting at or above prevLogTerm and no
- * later than the leader's term; data bytes or null (the no-op).
+ * later than the leader's term; data bytes or null (the no-op); a configuration entry's
+ * membership a valid configuration, and its data null.
  */
 function checkEntries(
   value: unknown,
@@ -458,14 +536,29 @@ function checkEntries(
   for (let i = 0; i < value.length; i++) {
     const entry: unknown = value[i];
     if (typeof entry !== 'object' || entry === null) return entryProblem(entry, i, prevLogIndex, previousTerm, messageTerm);
-    const { index, term, data } = entry as Record<string, unknown>;
+    const { index, term, data, membership } = entry as Record<string, unknown>;
     if (index !== prevLogIndex + 1 + i || !isNonNegativeSafeInteger(term) || term < previousTerm || term > messageTerm || (data !== null && !(data instanceof Uint8Array))) {
       return entryProblem(entry, i, prevLogIndex, previousTerm, messageTerm);
     }
     previousTerm = term;
-    if (copy) entries[i] = { index, term, data };
+    if (membership !== undefined) {
+      const checked = checkConfigurationEntry(index, term, data, membership, copy);
+      if (typeof checked === 'string') return checked;
+      // Wire candidates already hold it (checked, not copied); a caller's object gets a copy.
+      if (copy) entries[i] = checked;
+    } else if (copy) {
+      entries[i] = { index, term, data };
+    }
   }
   return entries;
+}
+
+/** A configuration entry (thesis §4.1): its membership valid, its data null. Out of line: rare. */
+function checkConfigurationEntry(index: number, term: number, data: unknown, membership: unknown, copy: boolean): Entry | string {
+  if (data !== null) return `entry ${index} is a configuration entry with data`;
+  const checked = checkMembership(membership, copy);
+  if (typeof checked === 'string') return `entry ${index} ${checked}`;
+  return { index, term, data: null, membership: checked };
 }
 
 /**

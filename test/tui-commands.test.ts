@@ -1,10 +1,10 @@
 import test from 'ava';
 import type { JsonValue } from '../lib/cluster/types.js';
 import type { DashboardCluster, DashboardKv, LinkFaults } from '../tui/cluster-port.js';
-import { COMMANDS, CommandHistory, NO_LINK_FAULTS, UsageError, complete, executeLine, parseGroups, parseLine, parseValue } from '../tui/commands.js';
+import { COMMANDS, CommandHistory, NO_LINK_FAULTS, UsageError, complete, describeIds, executeLine, parseGroups, parseLine, parseMemberKind, parseValue } from '../tui/commands.js';
 import type { CommandContext } from '../tui/commands.js';
 import type { MessageLevel } from '../tui/state.js';
-import { healthyStatus, leaderlessStatus } from './tui-fixtures.js';
+import { healthyStatus, leaderlessStatus, learnerStatus } from './tui-fixtures.js';
 
 interface Recorder {
   readonly context: CommandContext;
@@ -46,6 +46,12 @@ function recorder(status = healthyStatus(), kvFailure: unknown = null): Recorder
     campaign: (id) => record(`campaign ${id}`),
     transferLeadership: (to) => record(`transfer ${to}`),
     setTickMs: (tickMs) => record(`tick ${tickMs}`),
+    addNode: async (options) => {
+      record(`add${options?.learner === true ? ' learner' : ''}`);
+      return 6;
+    },
+    promote: async (id) => record(`promote ${id}`),
+    removeNode: async (id) => record(`remove ${id}`),
     client: () => kv,
     stop: async () => record('stop'),
   };
@@ -245,4 +251,98 @@ test('history walks back and forward to the draft', (t) => {
   t.is(history.previous('put a 1'), 'put a 1');
   t.is(history.next(), 'get a');
   t.is(history.next(), 'dra');
+});
+
+test('membership commands: add, add learner, promote, remove reach the cluster and report', async (t) => {
+  const rec = recorder(learnerStatus());
+  await executeLine('add', rec.context);
+  await executeLine('add learner', rec.context);
+  await executeLine('add voter', rec.context);
+  await executeLine('promote 6', rec.context);
+  await executeLine('remove 3', rec.context);
+  await executeLine('remove leader', rec.context);
+  await executeLine('rm 7', rec.context);
+  t.deepEqual(rec.calls, ['add', 'add learner', 'add', 'promote 6', 'remove 3', 'remove 1', 'remove 7']);
+  const oks = rec.reports.filter((report) => report.level === 'ok').map((report) => report.text);
+  t.deepEqual(oks, ['added n6 as a voter', 'added n6 as a learner', 'added n6 as a voter', 'n6 is a voter', 'removed n3', 'removed n1', 'removed n7']);
+  t.true(rec.reports.some((report) => report.level === 'info' && /adding a learner/.test(report.text)), 'says it is working while the node catches up');
+});
+
+test('membership commands: wrong input gets a clear error line and does nothing', async (t) => {
+  const cases: readonly [string, RegExp][] = [
+    ['add observer', /'observer' is neither learner nor voter -- usage: add \[learner\|voter\]/],
+    ['add learner now', /too many arguments -- usage: add/],
+    ['promote', /missing argument -- usage: promote ID/],
+    ['promote 2', /n2 is not a learner \(learners: n6\) -- usage: promote ID/],
+    ['promote x', /'x' is not a node id -- usage: promote ID/],
+    ['promote 12', /no node 12 \(nodes are 1\.\.7\)/],
+    ['remove all', /remove takes one node -- usage: remove ID\|leader/],
+    ['remove 12', /no node 12 .*usage: remove ID\|leader/],
+    ['remove', /missing argument -- usage: remove/],
+  ];
+  for (const [line, expected] of cases) {
+    const { context, reports, calls } = recorder(learnerStatus());
+    await t.notThrowsAsync(executeLine(line, context), line);
+    t.is(reports.length, 1, line);
+    t.regex(reports[0]?.text ?? '', expected, line);
+    t.is(reports[0]?.level, 'error', line);
+    t.deepEqual(calls, [], `${line} did nothing`);
+  }
+  // No learners at all.
+  const none = recorder();
+  await executeLine('promote 2', none.context);
+  t.regex(none.reports[0]?.text ?? '', /n2 is not a learner \(there are none\)/);
+  // Nine nodes: no room for another.
+  const full = healthyStatus();
+  const nine = recorder({ ...full, nodes: [1, 2, 3, 4, 5, 6, 7, 8, 9].map((id) => ({ ...full.nodes[0]!, id, role: 'follower' as const })) });
+  await executeLine('add', nine.context);
+  t.regex(nine.reports[0]?.text ?? '', /already has 9 nodes; :remove one first/);
+  t.deepEqual(nine.calls, []);
+  t.is(parseMemberKind(undefined), false);
+  t.is(parseMemberKind('learner'), true);
+  t.throws(() => parseMemberKind('LEARNER'), { instanceOf: UsageError });
+});
+
+test('a refused membership change shows its code in the error line, never a crash', async (t) => {
+  const rec = recorder(learnerStatus());
+  const refusal = Object.assign(new Error('cannot remove n3: node 3 is the only voter'), { code: 'INVALID_MEMBERSHIP_CHANGE', indeterminate: false });
+  const context = {
+    ...rec.context,
+    cluster: {
+      ...rec.context.cluster,
+      removeNode: async () => {
+        throw refusal;
+      },
+      addNode: async () => {
+        throw Object.assign(new Error('node 6 did not catch up'), { code: 'CATCH_UP_TIMEOUT', indeterminate: false });
+      },
+    },
+  };
+  await t.notThrowsAsync(executeLine('remove 3', context));
+  await t.notThrowsAsync(executeLine('add', context));
+  const errors = rec.reports.filter((report) => report.level === 'error').map((report) => report.text);
+  t.deepEqual(errors, ['remove failed: INVALID_MEMBERSHIP_CHANGE: cannot remove n3: node 3 is the only voter', 'add failed: CATCH_UP_TIMEOUT: node 6 did not catch up']);
+});
+
+test('Tab completes membership commands: learner|voter, learners for promote, ids and leader for remove', (t) => {
+  const status = learnerStatus();
+  t.deepEqual(complete('ad', status, []), { line: 'add ', candidates: ['add'] });
+  t.deepEqual(complete('add ', status, []).candidates, ['learner', 'voter']);
+  t.is(complete('add l', status, []).line, 'add learner ');
+  t.is(complete('pro', status, []).line, 'promote ');
+  t.deepEqual(complete('promote ', status, []).candidates, ['6']);
+  t.is(complete('promote ', status, []).line, 'promote 6 ');
+  t.deepEqual(complete('remove ', status, []).candidates, ['1', '2', '3', '4', '5', '6', '7', 'leader']);
+  t.deepEqual(complete('r', status, []).candidates, ['restart', 'remove']);
+});
+
+test('node ids with gaps (after a removal) are listed, not shown as a range', async (t) => {
+  t.is(describeIds([1, 2, 3, 4, 5]), '1..5');
+  t.is(describeIds([1, 2, 4, 6]), '1, 2, 4, 6');
+  t.is(describeIds([2, 3]), '2, 3');
+  const status = healthyStatus();
+  const gappy = { ...status, nodes: status.nodes.filter((node) => node.id !== 3) };
+  const { context, reports } = recorder(gappy);
+  await executeLine('crash 3', context);
+  t.regex(reports[0]?.text ?? '', /no node 3 \(nodes are 1, 2, 4, 5\)/);
 });

@@ -109,6 +109,42 @@ test('typed commands: put, get, crash leader, restart all, bad command usage', a
   }
 });
 
+test('membership from the command line: add a learner, promote it, add a voter, remove nodes; the node list follows', async (t) => {
+  const h = harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    h.type(':add learner\r');
+    const added = await h.waitForScreen(/added n6 as a learner/, 'the add report');
+    t.regex(added, /│[ >] n6 +\+ LEARNER/, 'n6 listed as a learner');
+    t.regex(added, /\[LEARNERS n6\]/);
+    t.regex(added, /quorum OK \(5\/5 up\)/, 'the learner makes no quorum');
+    await h.waitForScreen(/committed: make n6 a learner/, 'the membership event in the feed');
+    h.type(':promote 6\r');
+    const promoted = await h.waitForScreen(/n6 is a voter/, 'the promote report');
+    t.regex(promoted, /│[ >] n6 +- FOLLOWER/);
+    t.notRegex(promoted, /LEARNERS/);
+    h.type(':add\r');
+    await h.waitForScreen(/added n7 as a voter/, 'a voter added');
+    await h.waitForScreen(/quorum OK \(7\/7 up\)/, 'seven voters');
+    h.type(':select 6\r');
+    await h.waitForScreen(/│>\s+n6 /, 'n6 selected');
+    h.type(':remove 6\r');
+    const removed = await h.waitForScreen(/removed n6/, 'the remove report');
+    t.notRegex(removed, /│[ >] n6 /, 'n6 is gone from the node list');
+    t.regex(removed, /│>\s+n1 /, 'the selection moved to a node that exists');
+    const leader = h.cluster.status().leaderId;
+    h.type(':remove leader\r');
+    await h.waitForScreen(new RegExp(`removed n${leader}`), 'the leader removed');
+    await h.waitForScreen(/\* LEADER/, 'a new leader among the rest');
+    t.not(h.cluster.status().leaderId, leader);
+    h.type(':add bogus\r');
+    await h.waitForScreen(/'bogus' is neither learner nor voter -- usage: add \[learner\|voter\]/, 'the usage');
+    t.deepEqual(h.cluster.operations.filter((operation) => /^(add|promote|remove)/.test(operation)), ['add 6 learner', 'promote 6', 'add 7', 'remove 6', `remove ${leader}`]);
+  } finally {
+    await h.close();
+  }
+});
+
 test('single keys act on the selected node; j/k move the selection', async (t) => {
   const h = harness();
   try {

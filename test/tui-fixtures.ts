@@ -22,6 +22,8 @@ export function nodeStatus(id: number, overrides: Partial<NodeStatus> = {}): Nod
     walFiles: ['wal-0000000001.log'],
     fsyncLatencyMs: 1.5,
     slowFsyncs: [0, 0, 0],
+    membership: { voters: [1, 2, 3, 4, 5], learners: [] },
+    learner: false,
     progress: [],
     recentEntries: entries(1, 12, 10, (index) => (index <= 5 ? 2 : 3)),
     malformedMessages: 0,
@@ -49,10 +51,10 @@ export function healthyStatus(): ClusterStatus {
         role: 'leader',
         lastLeaderContactMs: null,
         progress: [
-          { id: 2, matchIndex: 12, nextIndex: 13, state: 'replicate', inflight: 0 },
-          { id: 3, matchIndex: 12, nextIndex: 13, state: 'replicate', inflight: 1 },
-          { id: 4, matchIndex: 7, nextIndex: 8, state: 'probe', inflight: 0 },
-          { id: 5, matchIndex: 8, nextIndex: 13, state: 'replicate', inflight: 4 },
+          { id: 2, matchIndex: 12, nextIndex: 13, state: 'replicate', inflight: 0, learner: false },
+          { id: 3, matchIndex: 12, nextIndex: 13, state: 'replicate', inflight: 1, learner: false },
+          { id: 4, matchIndex: 7, nextIndex: 8, state: 'probe', inflight: 0, learner: false },
+          { id: 5, matchIndex: 8, nextIndex: 13, state: 'replicate', inflight: 4, learner: false },
         ],
       }),
       nodeStatus(2),
@@ -61,6 +63,7 @@ export function healthyStatus(): ClusterStatus {
       nodeStatus(5, { lastLogIndex: 8, commitIndex: 8, appliedIndex: 8, recentEntries: entries(1, 8, 8, (index) => (index <= 5 ? 2 : 3)) }),
     ],
     leaderId: 1,
+    membership: { voters: [1, 2, 3, 4, 5], learners: [] },
     term: 3,
     fsync: true,
     tickMs: 20,
@@ -88,5 +91,23 @@ export function leaderlessStatus(): ClusterStatus {
         ? { ...node, role: node.id === 1 ? 'candidate' : 'follower', term: 4, leaderId: 0, progress: [], recentEntries: entries(1, 12, 10, (index) => (index <= 10 ? 3 : 4)) }
         : { ...node, alive: false },
     ),
+  };
+}
+
+/** The healthy five plus n6, a learner the leader replicates to (thesis §4.2.1), and n7, running outside the configuration. */
+export function learnerStatus(): ClusterStatus {
+  const base = healthyStatus();
+  const membership = { voters: [1, 2, 3, 4, 5], learners: [6] };
+  const withMembership = base.nodes.map((node) => ({ ...node, membership }));
+  const leader = withMembership[0]!;
+  return {
+    ...base,
+    membership,
+    nodes: [
+      { ...leader, progress: [...leader.progress, { id: 6, matchIndex: 12, nextIndex: 13, state: 'replicate', inflight: 0, learner: true }] },
+      ...withMembership.slice(1),
+      nodeStatus(6, { membership, learner: true }),
+      nodeStatus(7, { membership: { voters: [1, 2, 3], learners: [] }, leaderId: 0, lastLogIndex: 0, lastLogTerm: 0, commitIndex: 0, appliedIndex: 0, recentEntries: [] }),
+    ],
   };
 }

@@ -6,7 +6,7 @@ import { stripTags } from '../tui/format.js';
 import { quorumOk, renderDetail, renderEventFeed, renderHelp, renderLogStrip, renderMessageLine, renderNodeTable, renderReplication, renderStatusBar, wrap } from '../tui/panes.js';
 import { EventFeed, FeedSource, MetricsHistory, initialUiState } from '../tui/state.js';
 import type { FeedEntry } from '../tui/state.js';
-import { healthyStatus, leaderlessStatus } from './tui-fixtures.js';
+import { healthyStatus, leaderlessStatus, learnerStatus } from './tui-fixtures.js';
 
 const ui = { ...initialUiState, normalTickMs: 20 };
 const plain = (lines: readonly string[]): string => lines.map(stripTags).join('\n');
@@ -158,4 +158,32 @@ test('metrics history: a minute of samples, padded on the left', (t) => {
   for (let sample = 0; sample < 10; sample++) history.push({ opsPerSecond: sample, latencyMsP50: null, latencyMsP99: null });
   t.is(history.size, 4);
   t.deepEqual(history.series().ops, [6, 7, 8, 9]);
+});
+
+test('learners: marked in the node table, the replication pane, the detail view and a status badge; they make no quorum', (t) => {
+  const status = learnerStatus();
+  const rows = plain(renderNodeTable(status, ui)).split('\n');
+  t.is(rows.length, 8);
+  t.regex(rows[6] ?? '', /n6\s+\+ LEARNER\s+3/);
+  t.regex(rows[7] ?? '', /n7\s+o NON-MEMBER/);
+  t.regex(rows[2] ?? '', /n2\s+- FOLLOWER/, 'voters keep their role');
+  const downLearner = { ...status, nodes: status.nodes.map((node) => (node.id === 6 ? { ...node, alive: false } : node)) };
+  t.regex(plain(renderNodeTable(downLearner, ui)).split('\n')[6] ?? '', /n6\s+X DOWN\/LEARNER/);
+  const bar = stripTags(renderStatusBar(status, ui));
+  t.regex(bar, /quorum OK \(4\/5 up\)/, 'counted over the five voters: n4 is down, n6 and n7 do not count');
+  t.regex(bar, /\[LEARNERS n6\]/);
+  t.notRegex(stripTags(renderStatusBar(healthyStatus(), ui)), /LEARNERS/);
+  const replication = plain(renderReplication(status, 90));
+  t.regex(replication, /n6 match\s+12 .* learner/);
+  t.notRegex(replication.split('\n').find((line) => line.startsWith('n2')) ?? '', /learner/);
+  const detail = plain(renderDetail(status, 6));
+  t.regex(detail, /node n6\s+\+ LEARNER/);
+  t.regex(detail, /configuration it uses: voters n1,n2,n3,n4,n5; learners n6/);
+  t.regex(plain(renderDetail(status, 1)), /n6\s+match\s+12 next\s+13 replicate\s+inflight 0\s+learner/);
+  // Three voters down of five: no quorum, whatever the learner does.
+  const lost = { ...status, nodes: status.nodes.map((node) => (node.id === 2 || node.id === 3 ? { ...node, alive: false } : node)) };
+  t.false(quorumOk(lost));
+  const help = plain(renderHelp(KEY_HELP, COMMANDS));
+  t.regex(help, /\+ LEARNER receives the log/);
+  for (const usage of ['add [learner|voter]', 'promote ID', 'remove ID|leader']) t.true(help.includes(usage), usage);
 });

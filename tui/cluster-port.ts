@@ -45,6 +45,15 @@ export interface DashboardCluster {
   transferLeadership(to: NodeId): void;
   /** Stretches the Raft tick so a person can watch an election (slow motion). */
   setTickMs(tickMs: number): void;
+  /**
+   * Starts a new node and adds it to the configuration (thesis §4): as a learner first,
+   * then, once caught up and unless `learner`, as a voter. Resolves with its id.
+   */
+  addNode(options?: { readonly learner?: boolean }): Promise<NodeId>;
+  /** Makes a learner a voter. */
+  promote(id: NodeId): Promise<void>;
+  /** Takes a node out of the configuration, then stops and forgets it. */
+  removeNode(id: NodeId): Promise<void>;
   client(options: { readonly timeoutMs: number }): DashboardKv;
   stop(): Promise<void>;
 }

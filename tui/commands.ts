@@ -32,6 +32,10 @@ export const ArgKind = {
   Groups: 'groups',
   Number: 'number',
   Scenario: 'scenario',
+  /** `learner` or `voter`: what a node added by `:add` ends as. */
+  MemberKind: 'member-kind',
+  /** A node id that is a learner in the configuration. */
+  Learner: 'learner',
 } as const;
 export type ArgKind = (typeof ArgKind)[keyof typeof ArgKind];
 
@@ -83,6 +87,8 @@ export const MAX_LOAD_RATE_PER_SECOND = 2000;
 export const MIN_TICK_MS = 1;
 export const MAX_TICK_MS = 5000;
 export const MAX_DELAY_MS = 10_000;
+/** Nodes `:add` may grow the cluster to (the supervisor's limit, and what the screen is laid out for). */
+export const MAX_NODES = 9;
 
 // ---------------------------------------------------------------- argument parsers
 
@@ -90,7 +96,33 @@ export function parseNodeId(text: string | undefined, status: ClusterStatus): No
   if (text === undefined) throw new UsageError('missing node id');
   if (!/^\d+$/.test(text)) throw new UsageError(`'${text}' is not a node id`);
   const id = Number(text);
-  if (!status.nodes.some((node) => node.id === id)) throw new UsageError(`no node ${id} (nodes are 1..${status.nodes.length})`);
+  if (!status.nodes.some((node) => node.id === id)) throw new UsageError(`no node ${id} (nodes are ${describeIds(status.nodes.map((node) => node.id))})`);
+  return id;
+}
+
+/** "1..5" for a run of ids, "1, 2, 4, 6" once membership changes left gaps. */
+export function describeIds(ids: readonly NodeId[]): string {
+  const first = ids[0];
+  const last = ids.at(-1);
+  if (first === undefined || last === undefined) return 'none';
+  return ids.length > 2 && last - first === ids.length - 1 ? `${first}..${last}` : ids.join(', ');
+}
+
+/** `:add`'s optional argument: true for a learner, false (the default) for a voter. */
+export function parseMemberKind(text: string | undefined): boolean {
+  if (text === undefined || text === 'voter') return false;
+  if (text === 'learner') return true;
+  throw new UsageError(`'${text}' is neither learner nor voter`);
+}
+
+/** A node that is a learner in the cluster's configuration (when the configuration is known). */
+export function parseLearner(text: string | undefined, status: ClusterStatus): NodeId {
+  const id = parseNodeId(text, status);
+  const { voters, learners } = status.membership;
+  if (voters.length > 0 && !learners.includes(id)) {
+    const which = learners.length === 0 ? 'there are none' : `learners: ${learners.map((learner) => `n${learner}`).join(' ')}`;
+    throw new UsageError(`n${id} is not a learner (${which})`);
+  }
   return id;
 }
 
@@ -271,6 +303,50 @@ export const COMMANDS: readonly CommandSpec[] = [
       context.report(`restarting ${ids.map((id) => `n${id}`).join(' ')}`, MessageLevel.Info);
       await forEachNode(ids, (id) => context.cluster.restart(id));
       context.report(`restarted ${ids.map((id) => `n${id}`).join(' ')}`, MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'add',
+    usage: 'add [learner|voter]',
+    summary: 'start a node and add it (a learner until caught up)',
+    args: [ArgKind.MemberKind],
+    optionalArgs: 1,
+    run: async (context, [kindText]) => {
+      const learner = parseMemberKind(kindText);
+      const kind = learner ? 'learner' : 'voter';
+      if (context.status().nodes.length >= MAX_NODES) throw new UsageError(`the cluster already has ${MAX_NODES} nodes; :remove one first`);
+      context.report(`adding a ${kind}: starting a node, then catching it up...`, MessageLevel.Info);
+      const id = await context.cluster.addNode({ learner });
+      context.report(`added n${id} as a ${kind}`, MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'promote',
+    usage: 'promote ID',
+    summary: 'make a learner a voter (once caught up)',
+    args: [ArgKind.Learner],
+    run: async (context, [idText]) => {
+      const id = parseLearner(idText, context.status());
+      context.report(`promoting n${id} to voter...`, MessageLevel.Info);
+      await context.cluster.promote(id);
+      context.report(`n${id} is a voter`, MessageLevel.Ok);
+    },
+  }),
+  command({
+    name: 'remove',
+    aliases: ['rm'],
+    usage: 'remove ID|leader',
+    summary: 'take a node out of the cluster and stop it',
+    args: [ArgKind.Target],
+    run: async (context, [targetText]) => {
+      if (targetText === 'all') throw new UsageError('remove takes one node');
+      const status = context.status();
+      const [id] = parseTarget(targetText, status, true);
+      if (id === undefined) throw new UsageError('missing node id');
+      if (status.nodes.length === 1) throw new UsageError(`n${id} is the last node`);
+      context.report(`removing n${id}...`, MessageLevel.Info);
+      await context.cluster.removeNode(id);
+      context.report(`removed n${id}`, MessageLevel.Ok);
     },
   }),
   command({
@@ -554,8 +630,12 @@ function candidatesFor(kind: ArgKind, status: ClusterStatus, scenarioNames: read
       return ids;
     case 'target':
       if (commandName === 'restart') return [...ids, 'all'];
-      if (commandName === 'isolate') return [...ids, 'leader'];
+      if (commandName === 'isolate' || commandName === 'remove') return [...ids, 'leader'];
       return [...ids, 'leader', 'all'];
+    case 'member-kind':
+      return ['learner', 'voter'];
+    case 'learner':
+      return status.membership.learners.map(String);
     case 'scenario':
       return [...scenarioNames, 'stop'];
     case 'number':

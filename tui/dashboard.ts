@@ -197,11 +197,18 @@ export class Dashboard {
   }
 
   #lastDrawError = '';
+  #laidOutNodeCount = 0;
   #feedLabel = ' events ';
 
   #draw(): void {
     this.#status = this.#cluster.status();
     const status = this.#status;
+    // Nodes come and go with :add and :remove: the panes follow the node count, and a
+    // selection on a node that left moves to the first one.
+    if (status.nodes.length !== this.#laidOutNodeCount) this.#layout();
+    if (!status.nodes.some((node) => node.id === this.#ui.selectedNode) && status.nodes[0] !== undefined) {
+      this.#ui = { ...this.#ui, selectedNode: status.nodes[0].id, overlay: this.#ui.overlay === Overlay.Detail ? Overlay.None : this.#ui.overlay };
+    }
     const { statusBar, nodes, replication, logStrip, feed, message, commandLine, overlay } = this.#widgets;
     statusBar.setContent(renderStatusBar(status, this.#ui));
     nodes.setContent(renderNodeTable(status, this.#ui).join('\n'));
@@ -532,6 +539,7 @@ export class Dashboard {
   #layout(): void {
     const rows = Number(this.#screen.height);
     const nodeCount = this.#status.nodes.length;
+    this.#laidOutNodeCount = nodeCount;
     const tableHeight = nodeCount + 3;
     // Charts need height to be read; a tall terminal gives them more.
     let middleHeight = Math.max(rows >= TALL_SCREEN_ROWS ? TALL_MIDDLE_HEIGHT : MIN_MIDDLE_HEIGHT, nodeCount + 3);

@@ -1,6 +1,7 @@
 // A small in-process stand-in for the real cluster: a toy Raft (elections with the
 // up-to-date check, replication by copying the leader's log, commit by majority for
-// current-term entries) behind the DashboardCluster interface. It exists so the
+// current-term entries, membership changes with learners that neither vote nor count)
+// behind the DashboardCluster interface. It exists so the
 // dashboard can be developed, tested headlessly and measured without worker threads.
 // It is not the protocol: lib/raft is.
 
@@ -8,10 +9,12 @@ import { EventEmitter } from 'node:events';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from '../lib/cluster/types.js';
 import type { ClusterStatus, EntrySummary, FollowerProgress, JsonValue, NodeStatus } from '../lib/cluster/types.js';
 import { createPrng } from '../lib/raft/prng.js';
-import type { NodeId, Role, Term } from '../lib/raft/types.js';
+import type { Membership, NodeId, Role, Term } from '../lib/raft/types.js';
 import type { ClusterEventListener, DashboardCluster, DashboardKv, LinkFaults } from './cluster-port.js';
 
 export const FAKE_ELECTION_TICKS = 10;
+/** The most nodes addNode grows the fake to, as the real supervisor's limit. */
+export const FAKE_MAX_NODES = 9;
 /** Entries each node reports in recentEntries, like the real status does. */
 export const FAKE_RECENT_ENTRIES = 64;
 const OPS_WINDOW_MS = 1000;
@@ -70,6 +73,11 @@ export class FakeCluster implements DashboardCluster {
   readonly #emitter = new EventEmitter();
   readonly #random: () => number;
   readonly #nodes: FakeNode[];
+  /** The configuration (thesis §4): voters elect and count; learners only copy the log. */
+  readonly #voters = new Set<NodeId>();
+  readonly #learners = new Set<NodeId>();
+  /** A removed node's id is never given to a new one. */
+  #highestId: NodeId;
   readonly #state = new Map<string, JsonValue>();
   #appliedIndex = 0;
   #pending: PendingWrite[] = [];
@@ -88,8 +96,15 @@ export class FakeCluster implements DashboardCluster {
   constructor(readonly options: FakeClusterOptions) {
     this.#random = createPrng(options.seed);
     this.#tickMs = options.tickMs;
-    this.#nodes = Array.from({ length: options.nodes }, (_, position) => ({
-      id: position + 1,
+    this.#nodes = Array.from({ length: options.nodes }, (_, position) => this.#newNode(position + 1));
+    for (const node of this.#nodes) this.#voters.add(node.id);
+    this.#highestId = options.nodes;
+    if (options.autoTick) this.#schedule();
+  }
+
+  #newNode(id: NodeId): FakeNode {
+    return {
+      id,
       alive: true,
       role: 'follower' as Role,
       term: 0,
@@ -101,8 +116,7 @@ export class FakeCluster implements DashboardCluster {
       timeoutTicks: this.#drawTimeout(),
       lastContactTick: null,
       isolatedTicks: 0,
-    }));
-    if (options.autoTick) this.#schedule();
+    };
   }
 
   // ------------------------------------------------------------ DashboardCluster
@@ -126,6 +140,7 @@ export class FakeCluster implements DashboardCluster {
     return {
       nodes: this.#nodes.map((node) => this.#nodeStatus(node, leader, nowMs)),
       leaderId: leader?.id ?? 0,
+      membership: this.#membership(),
       term: Math.max(...this.#nodes.map((node) => node.term)),
       fsync: this.options.fsync,
       tickMs: this.#tickMs,
@@ -187,7 +202,7 @@ export class FakeCluster implements DashboardCluster {
     this.operations.push(`transfer ${to}`);
     const leader = this.#leader();
     const target = this.#node(to);
-    if (leader === undefined || !target.alive || target.id === leader.id) return;
+    if (leader === undefined || !target.alive || target.id === leader.id || !this.#voters.has(target.id)) return;
     this.#campaign(target, true);
   }
 
@@ -222,6 +237,67 @@ export class FakeCluster implements DashboardCluster {
     };
   }
 
+  async addNode(options: { readonly learner?: boolean } = {}): Promise<NodeId> {
+    this.#checkRunning();
+    const learner = options.learner === true;
+    const leader = this.#leader();
+    if (leader === undefined) throw new FakeClusterError('NO_LEADER', 'there is no leader to add a node through', false);
+    if (this.#nodes.length >= FAKE_MAX_NODES) throw new FakeClusterError('CLUSTER_FULL', `the cluster already runs ${this.#nodes.length} nodes`, false);
+    const id = ++this.#highestId;
+    this.operations.push(`add ${id}${learner ? ' learner' : ''}`);
+    this.#nodes.push(this.#newNode(id));
+    this.#emit(EventKind.NodeAdded, id, `node ${id} started; it joins as ${learner ? 'a learner' : 'a voter'}`);
+    // The toy copies the whole log every tick: a learner is caught up one tick after it joins.
+    this.#changeMembership(leader, `make n${id} a learner`, () => this.#learners.add(id));
+    if (!learner) this.#changeMembership(leader, `make n${id} a voter`, () => this.#promoteNow(id));
+    return id;
+  }
+
+  async promote(id: NodeId): Promise<void> {
+    this.#checkRunning();
+    this.operations.push(`promote ${id}`);
+    this.#node(id);
+    const leader = this.#leader();
+    if (leader === undefined) throw new FakeClusterError('NO_LEADER', 'there is no leader to promote through', false);
+    if (!this.#learners.has(id)) throw new FakeClusterError('INVALID_MEMBERSHIP_CHANGE', `n${id} is not a learner`, false);
+    this.#changeMembership(leader, `make n${id} a voter`, () => this.#promoteNow(id));
+  }
+
+  async removeNode(id: NodeId): Promise<void> {
+    this.#checkRunning();
+    this.operations.push(`remove ${id}`);
+    this.#node(id);
+    const leader = this.#leader();
+    if (leader === undefined) throw new FakeClusterError('NO_LEADER', 'there is no leader to remove a node through', false);
+    if (this.#voters.has(id) && this.#voters.size === 1) throw new FakeClusterError('INVALID_MEMBERSHIP_CHANGE', `n${id} is the last voter`, false);
+    this.#changeMembership(leader, `remove n${id}`, () => {
+      this.#voters.delete(id);
+      this.#learners.delete(id);
+    });
+    // A leader that removed itself hands the entry on before it goes (thesis §4.2.2).
+    if (leader.id === id) this.#replicate(leader);
+    this.#nodes.splice(this.#nodes.findIndex((node) => node.id === id), 1);
+    this.#emit(EventKind.NodeRemoved, id, `node ${id} left the cluster; its worker was stopped`);
+  }
+
+  #promoteNow(id: NodeId): void {
+    this.#learners.delete(id);
+    this.#voters.add(id);
+  }
+
+  /** The toy commits a configuration change at once (the real one waits for its entry to commit). */
+  #changeMembership(leader: FakeNode, description: string, change: () => void): void {
+    change();
+    leader.log.push({ term: leader.term, text: `config: ${description}`, apply: null });
+    const membership = this.#membership();
+    const list = (ids: readonly NodeId[]): string => (ids.length === 0 ? 'none' : ids.map((member) => `n${member}`).join(','));
+    this.#emit(EventKind.MembershipChanged, leader.id, `committed: ${description}; now voters ${list(membership.voters)}; learners ${list(membership.learners)}`, leader.term);
+  }
+
+  #membership(): Membership {
+    return { voters: [...this.#voters].sort((a, b) => a - b), learners: [...this.#learners].sort((a, b) => a - b) };
+  }
+
   async stop(): Promise<void> {
     this.operations.push('stop');
     this.#stopped = true;
@@ -248,7 +324,8 @@ export class FakeCluster implements DashboardCluster {
     for (const node of this.#nodes) {
       if (!node.alive) continue;
       node.elapsedTicks += 1;
-      if (node.role !== 'leader' && node.elapsedTicks >= node.timeoutTicks) this.#campaign(node, false);
+      // Only a voter campaigns: a learner or a node outside the configuration never does.
+      if (node.role !== 'leader' && this.#voters.has(node.id) && node.elapsedTicks >= node.timeoutTicks) this.#campaign(node, false);
     }
     const leader = this.#leader();
     if (leader !== undefined) this.#replicate(leader);
@@ -267,7 +344,7 @@ export class FakeCluster implements DashboardCluster {
       follower.lastContactTick = this.#tick;
       reached.push(follower);
     }
-    if (reached.length >= this.#majority()) {
+    if (reached.filter((node) => this.#voters.has(node.id)).length >= this.#majority()) {
       leader.isolatedTicks = 0;
       // §5.4.2: only an entry of the leader's own term is committed by counting replicas.
       const last = leader.log.at(-1);
@@ -306,7 +383,7 @@ export class FakeCluster implements DashboardCluster {
   #campaign(candidate: FakeNode, transfer: boolean): void {
     // PreVote (thesis §9.6), simplified: a node that cannot reach a majority does not
     // bump its term, so a partitioned node does not disrupt the cluster when it rejoins.
-    const reachable = this.#nodes.filter((other) => other.alive && (other === candidate || this.#canTalk(candidate.id, other.id))).length;
+    const reachable = this.#nodes.filter((other) => this.#voters.has(other.id) && other.alive && (other === candidate || this.#canTalk(candidate.id, other.id))).length;
     if (reachable < this.#majority() && !transfer) {
       candidate.elapsedTicks = 0;
       candidate.timeoutTicks = this.#drawTimeout();
@@ -321,7 +398,7 @@ export class FakeCluster implements DashboardCluster {
     this.#emit(EventKind.ElectionStarted, candidate.id, `node ${candidate.id} starts an election for term ${candidate.term}`, candidate.term);
     const voters = [candidate.id];
     for (const voter of this.#nodes) {
-      if (voter === candidate || !voter.alive || !this.#canTalk(candidate.id, voter.id)) continue;
+      if (voter === candidate || !voter.alive || !this.#voters.has(voter.id) || !this.#canTalk(candidate.id, voter.id)) continue;
       if (voter.term >= candidate.term) continue;
       const hearsLeader = voter.lastContactTick !== null && this.#tick - voter.lastContactTick < FAKE_ELECTION_TICKS && voter.leaderId !== 0;
       if (hearsLeader && !transfer) continue;
@@ -416,7 +493,7 @@ export class FakeCluster implements DashboardCluster {
             .filter((other) => other !== node)
             .map((other) => {
               const matchIndex = other.alive && this.#canTalk(node.id, other.id) ? Math.min(other.log.length, node.log.length) : Math.min(other.log.length, node.commitIndex);
-              return { id: other.id, matchIndex, nextIndex: matchIndex + 1, state: other.alive ? 'replicate' : 'probe', inflight: 0 };
+              return { id: other.id, learner: this.#learners.has(other.id), matchIndex, nextIndex: matchIndex + 1, state: other.alive ? 'replicate' : 'probe', inflight: 0 };
             })
         : [];
     return {
@@ -438,6 +515,8 @@ export class FakeCluster implements DashboardCluster {
       walFiles: [`wal-0000000001.log`],
       fsyncLatencyMs: this.options.fsync ? 0.8 : null,
       slowFsyncs: SLOW_FSYNC_THRESHOLDS_MS.map(() => 0),
+      membership: this.#membership(),
+      learner: this.#learners.has(node.id),
       progress,
       recentEntries,
       malformedMessages: 0,
@@ -465,7 +544,7 @@ export class FakeCluster implements DashboardCluster {
   }
 
   #majority(): number {
-    return Math.floor(this.#nodes.length / 2) + 1;
+    return Math.floor(this.#voters.size / 2) + 1;
   }
 
   #canTalk(from: NodeId, to: NodeId): boolean {

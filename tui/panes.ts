@@ -5,6 +5,7 @@
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from '../lib/cluster/types.js';
 import type { ClusterStatus, EntrySummary, NodeStatus } from '../lib/cluster/types.js';
 import type { NodeId } from '../lib/raft/types.js';
+import { describeMembership, memberKind } from '../lib/cluster/membership.js';
 import {
   DownDisplay,
   RoleDisplay,
@@ -29,6 +30,19 @@ export function majority(nodeCount: number): number {
   return Math.floor(nodeCount / 2) + 1;
 }
 
+/**
+ * The voters: the nodes whose majorities elect and commit (thesis §4). While no node has
+ * reported a configuration, every node listed.
+ */
+export function voterIds(status: ClusterStatus): readonly NodeId[] {
+  return status.membership.voters.length > 0 ? status.membership.voters : status.nodes.map((node) => node.id);
+}
+
+/** What `id` is in the cluster's configuration; 'voter' while it is not known. */
+export function nodeKind(status: ClusterStatus, id: NodeId): 'voter' | 'learner' | 'none' {
+  return status.membership.voters.length === 0 ? 'voter' : memberKind(status.membership, id);
+}
+
 /** The groups nodes can talk within: the partition in force, or everyone. */
 export function connectivityGroups(status: ClusterStatus): readonly (readonly NodeId[])[] {
   const allIds = status.nodes.map((node) => node.id);
@@ -44,9 +58,10 @@ export function connectivityGroups(status: ClusterStatus): readonly (readonly No
  * live nodes: only then can an entry be committed (§5.3) or a leader elected (§5.2).
  */
 export function quorumOk(status: ClusterStatus): boolean {
-  const needed = majority(status.nodes.length);
-  const alive = new Set(status.nodes.filter((node) => node.alive).map((node) => node.id));
-  return connectivityGroups(status).some((group) => group.filter((id) => alive.has(id)).length >= needed);
+  const voters = voterIds(status);
+  const needed = majority(voters.length);
+  const aliveVoters = new Set(status.nodes.filter((node) => node.alive && voters.includes(node.id)).map((node) => node.id));
+  return connectivityGroups(status).some((group) => group.filter((id) => aliveVoters.has(id)).length >= needed);
 }
 
 /** Which partition groups a node is in, as letters ("A", "B", "A+B" for a bridge); "-" when none is in force. */
@@ -61,8 +76,16 @@ export function leaderNode(status: ClusterStatus): NodeStatus | undefined {
   return status.nodes.find((node) => node.id === status.leaderId && node.alive);
 }
 
-function roleCell(node: NodeStatus): { readonly text: string; readonly color: string } {
-  if (!node.alive) return { text: `${DownDisplay.symbol} ${DownDisplay.word}`, color: DownDisplay.color };
+/** A learner receives the log but neither votes nor counts (thesis §4.2.1). */
+export const LearnerDisplay = { word: 'LEARNER', symbol: '+', color: 'cyan' } as const;
+/** A running node outside the configuration: added and not yet a learner, or removed and not yet stopped. */
+export const NonMemberDisplay = { word: 'NON-MEMBER', symbol: 'o', color: 'gray' } as const;
+
+function roleCell(node: NodeStatus, status: ClusterStatus): { readonly text: string; readonly color: string } {
+  const kind = nodeKind(status, node.id);
+  if (!node.alive) return { text: `${DownDisplay.symbol} ${DownDisplay.word}${kind === 'learner' ? `/${LearnerDisplay.word}` : ''}`, color: DownDisplay.color };
+  if (node.role !== 'leader' && kind === 'learner') return { text: `${LearnerDisplay.symbol} ${LearnerDisplay.word}`, color: LearnerDisplay.color };
+  if (node.role !== 'leader' && kind === 'none') return { text: `${NonMemberDisplay.symbol} ${NonMemberDisplay.word}`, color: NonMemberDisplay.color };
   const display = RoleDisplay[node.role];
   return { text: `${display.symbol} ${display.word}`, color: display.color };
 }
@@ -76,14 +99,17 @@ export function renderStatusBar(status: ClusterStatus, ui: UiState): string {
   parts.push(`term ${status.term}`);
   const commit = leader?.commitIndex ?? Math.max(0, ...status.nodes.map((node) => node.commitIndex));
   parts.push(`commit ${commit}`);
-  const up = status.nodes.filter((node) => node.alive).length;
-  parts.push(quorumOk(status) ? `quorum ${color('green', 'OK')} (${up}/${status.nodes.length} up)` : `quorum ${color('red', bold('LOST'))} (${up}/${status.nodes.length} up)`);
+  // Counted over the voters: learners do not make a quorum.
+  const voters = voterIds(status);
+  const up = status.nodes.filter((node) => node.alive && voters.includes(node.id)).length;
+  parts.push(quorumOk(status) ? `quorum ${color('green', 'OK')} (${up}/${voters.length} up)` : `quorum ${color('red', bold('LOST'))} (${up}/${voters.length} up)`);
   parts.push(`${formatRate(status.opsPerSecond)} ops/s`);
   parts.push(`p50 ${formatMs(status.latencyMsP50)} p99 ${formatMs(status.latencyMsP99)}`);
   parts.push(status.fsync ? 'fsync on' : color('yellow', 'fsync OFF'));
   const badges: string[] = [];
   if (status.partition !== null) badges.push(color('magenta', `[PARTITION ${formatGroups(status.partition)}]`));
   if (status.cutLinks.length > 0) badges.push(color('magenta', `[CUT ${status.cutLinks.map(([from, to]) => `${from}>${to}`).join(' ')}]`));
+  if (status.membership.learners.length > 0) badges.push(color('cyan', `[LEARNERS ${status.membership.learners.map((id) => `n${id}`).join(' ')}]`));
   if (ui.normalTickMs > 0 && status.tickMs > ui.normalTickMs) badges.push(color('yellow', `[SLOW tick ${status.tickMs}ms]`));
   if (ui.loadRatePerSecond > 0) badges.push(color('cyan', `[LOAD ${ui.loadRatePerSecond}/s]`));
   if (ui.scenario !== null) badges.push(color('cyan', `[SCENARIO ${escapeTags(ui.scenario.name)} ${ui.scenario.stepsDone}/${ui.scenario.stepsTotal}]`));
@@ -117,7 +143,7 @@ export function renderNodeTable(status: ClusterStatus, ui: UiState): readonly st
   const header = '  ' + NODE_COLUMNS.map((column) => fit(column.title, column.width)).join(' ');
   const lines = [bold(escapeTags(header))];
   for (const node of status.nodes) {
-    const role = roleCell(node);
+    const role = roleCell(node, status);
     const cells = [
       fit(`n${node.id}`, 4),
       color(role.color, fit(role.text, 15)),
@@ -173,7 +199,7 @@ export function renderReplication(status: ClusterStatus, width: number): readonl
     lines.push(
       `n${fit(String(peer.id), 2)}match ${fitRight(String(peer.matchIndex), 6)} next ${fitRight(String(peer.nextIndex), 6)} ` +
         `[${bar(fraction, barWidth)}] lag ${lag === 0 ? lagText : color(lag > LAG_WARNING_ENTRIES ? 'red' : 'yellow', lagText)} ` +
-        state + (showInflight ? ` inflight ${fit(String(peer.inflight), 2)}` : ''),
+        state + (showInflight ? ` inflight ${fit(String(peer.inflight), 2)}` : '') + (peer.learner ? color(LearnerDisplay.color, ' learner') : ''),
     );
   }
   return lines;
@@ -243,6 +269,9 @@ const EVENT_KIND_COLORS = {
   info: 'white',
   'log-compacted': 'gray',
   'snapshot-installed': 'blue',
+  'membership-changed': 'cyan',
+  'node-added': 'green',
+  'node-removed': 'yellow',
 } as const satisfies Record<EventKind, string>;
 
 /**
@@ -336,6 +365,8 @@ export function renderHelp(keys: readonly HelpKey[], commands: readonly HelpComm
     '',
     bold('Reading the screen'),
     '  roles: * LEADER  - FOLLOWER  ? CANDIDATE  ~ PRECANDIDATE  X DOWN',
+    '  + LEARNER receives the log but neither votes nor counts toward commit (:add learner, :promote)',
+    '  o NON-MEMBER is running but outside the configuration (joining, or removed)',
     '  log strip: [t] committed entry of term t, (t) not yet committed, .. older entry',
     '  election bar drains as the election timeout approaches',
     '',
@@ -349,17 +380,18 @@ const DETAIL_ENTRIES = 20;
 export function renderDetail(status: ClusterStatus, id: NodeId): readonly string[] {
   const node = status.nodes.find((candidate) => candidate.id === id);
   if (node === undefined) return [color('red', `no node n${id}`)];
-  const role = roleCell(node);
+  const role = roleCell(node, status);
   const lines = [
     bold(`node n${node.id}  `) + color(role.color, role.text) + `  term ${node.term}  voted for ${node.votedFor === 0 ? '-' : `n${node.votedFor}`}  leader ${node.leaderId === 0 ? 'unknown' : `n${node.leaderId}`}`,
     `last log ${node.lastLogIndex}/${node.lastLogTerm}  commit ${node.commitIndex}  applied ${node.appliedIndex}  snapshot ${node.snapshotIndex}  fsyncs over ${SLOW_FSYNC_THRESHOLDS_MS.join('/')} ms ${node.slowFsyncs.join('/')}`,
     `election ${node.electionElapsedTicks}/${node.electionTimeoutTicks} ticks  last leader contact ${formatMs(node.lastLeaderContactMs)}  fsync ${formatMs(node.fsyncLatencyMs)}  malformed messages ${node.malformedMessages}`,
+    `configuration it uses: ${node.membership.voters.length === 0 ? 'not reported yet' : describeMembership(node.membership)}`,
     '',
     bold('Peers (leader view: matchIndex / nextIndex)'),
   ];
   if (node.progress.length === 0) lines.push('  (not the leader: no per-peer progress)');
   for (const peer of node.progress) {
-    lines.push(`  n${fit(String(peer.id), 2)} match ${fitRight(String(peer.matchIndex), 7)} next ${fitRight(String(peer.nextIndex), 7)} ${fit(peer.state, 9)} inflight ${peer.inflight}`);
+    lines.push(`  n${fit(String(peer.id), 2)} match ${fitRight(String(peer.matchIndex), 7)} next ${fitRight(String(peer.nextIndex), 7)} ${fit(peer.state, 9)} inflight ${peer.inflight}${peer.learner ? '  learner' : ''}`);
   }
   lines.push('', bold(`Recent log entries ([t] committed, (t) not)`));
   if (node.recentEntries.length === 0) lines.push('  (none)');

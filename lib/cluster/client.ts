@@ -54,6 +54,8 @@ export class ClientHub {
     (rid, node) => this.settle(rid, { rid, ok: false, code: AttemptFailed.ConnectionLost, message: `no connection to node ${node}`, leaderId: 0 }),
   );
   private readonly inFlight = new Map<number, InFlight>();
+  /** The nodes clients may send to, ascending: membership changes add and remove some. */
+  private ids: NodeId[];
   private nextRid = 1;
   private closed = false;
   /** Best guess of the current leader, shared by every client of the hub. */
@@ -61,12 +63,32 @@ export class ClientHub {
   readonly maxValueBytes: number;
   readonly onWriteLatency: ((latencyMs: number) => void) | null;
 
-  constructor(
-    readonly nodeIds: readonly NodeId[],
-    options: HubOptions = {},
-  ) {
+  constructor(nodeIds: readonly NodeId[], options: HubOptions = {}) {
+    this.ids = [...nodeIds].sort((a, b) => a - b);
     this.maxValueBytes = options.maxValueBytes ?? CLIENT_DEFAULTS.maxValueBytes;
     this.onWriteLatency = options.onWriteLatency ?? null;
+  }
+
+  get nodeIds(): readonly NodeId[] {
+    return this.ids;
+  }
+
+  /** A node joined the cluster (Cluster.addNode): clients may try it too. */
+  addNode(node: NodeId): void {
+    if (this.ids.includes(node)) return;
+    this.ids = [...this.ids, node].sort((a, b) => a - b);
+  }
+
+  /** A node left the cluster (Cluster.removeNode): its port is closed and no client tries it again. */
+  removeNode(node: NodeId): void {
+    this.ids = this.ids.filter((id) => id !== node);
+    const port = this.ports.get(node);
+    if (port !== undefined) {
+      this.ports.delete(node);
+      port.close();
+    }
+    this.failNode(node);
+    if (this.leaderHint === node) this.leaderHint = 0;
   }
 
   /** Installs (or replaces, after a restart) the port to one node. */

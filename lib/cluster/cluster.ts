@@ -2,22 +2,23 @@
 // them, fault injection, and the public API (DESIGN.md, "The supervisor and public API").
 
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { Role } from '../raft/types.js';
-import type { NodeId } from '../raft/types.js';
+import { MembershipChangeType, RefusalCode, Role } from '../raft/types.js';
+import type { MembershipChange, NodeId } from '../raft/types.js';
 import { truncateToSyncedPosition } from '../storage/file-storage.js';
 import { ClientHub } from './client.js';
 import { WriteStats } from './write-stats.js';
 import type { KvClient } from './client.js';
 import { ErrorCode, RaftlabError } from './errors.js';
-import { HEALTHY_LINK } from './protocol.js';
-import type { ControlToNode, LinkFault, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
+import { HEALTHY_LINK, NodeReplyCode } from './protocol.js';
+import type { ControlToNode, LinkFault, MembershipResult, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
+import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership } from './membership.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
-import type { ClusterEvent, ClusterStatus, NodeStatus } from './types.js';
+import type { ClusterEvent, ClusterStatus, Membership, NodeStatus } from './types.js';
 
 export interface ClusterOptions {
   /** Number of voting nodes, 1..9. Default 3. */
@@ -65,13 +66,33 @@ export interface ClusterOptions {
   readonly testOnly?: TestOnlyClusterBugs;
 }
 
+export interface MembershipOptions {
+  /** Deadline of the whole operation, ms (proposals, retries, catching up). Default 30 s. */
+  readonly timeoutMs?: number;
+}
+
+export interface AddNodeOptions extends MembershipOptions {
+  /** Leave the new node a learner (it receives the log, never votes or counts); promote() it later. */
+  readonly learner?: boolean;
+}
+
 export interface LinkFaultOptions {
   readonly dropRate?: number;
   readonly delayMs?: number;
   readonly duplicateRate?: number;
 }
 
+/** Nodes a cluster may run at once, at start and through addNode (the dashboard is laid out for this many). */
 const MAX_NODES = 9;
+const DEFAULT_MEMBERSHIP_TIMEOUT_MS = 30_000;
+/** Pause before retrying a membership change that was refused for now (no leader yet, a change still pending). */
+const MEMBERSHIP_RETRY_PAUSE_MS = 50;
+/**
+ * A learner counts as caught up (thesis §4.2.1) once the leader replicates to it normally
+ * and its matchIndex is at most this many entries behind the leader's last index: as
+ * a voter it will then not hold commits back for long.
+ */
+const CATCH_UP_MAX_LAG_ENTRIES = 256;
 const DEFAULT_SNAPSHOT_ENTRIES = 100_000;
 const DEFAULT_FOLLOWER_SYNC_SPACING_MS = 2;
 /** The smallest cluster whose followers space their fdatasyncs by default. */
@@ -94,6 +115,11 @@ interface NodeSlot {
   stopping: boolean;
 }
 
+interface PendingMembershipRequest {
+  readonly worker: Worker;
+  readonly settle: (result: MembershipResult) => void;
+}
+
 function initialStatus(id: NodeId): NodeStatus {
   return {
     id,
@@ -114,6 +140,8 @@ function initialStatus(id: NodeId): NodeStatus {
     walFiles: [],
     fsyncLatencyMs: null,
     slowFsyncs: SLOW_FSYNC_THRESHOLDS_MS.map(() => 0),
+    membership: UNKNOWN_MEMBERSHIP,
+    learner: false,
     progress: [],
     recentEntries: [],
     malformedMessages: 0,
@@ -144,23 +172,44 @@ export class Cluster extends EventEmitter {
   private stopped = false;
   /** Each worker gets its own seed, so a restarted node does not replay its old timeouts. */
   private spawnCount = 0;
+  /** Membership requests sent to a worker, by request id, until it answers (or dies). */
+  private readonly membershipRequests = new Map<number, PendingMembershipRequest>();
+  private nextMembershipRequestId = 1;
+  /** Membership operations run one after another (the core allows one change at a time anyway). */
+  private membershipQueue: Promise<unknown> = Promise.resolve();
+  /** The highest node id this cluster ever ran: a removed node's id is never given to a new one. */
+  private highestIdUsed: NodeId;
   readonly dataDir: string;
-  readonly nodeIds: readonly NodeId[];
+  /**
+   * The bootstrap configuration (1..nodes): every worker's Config.peers, including one
+   * added later. The configuration in force lives in the log (status().membership).
+   */
+  readonly bootstrapIds: readonly NodeId[];
 
   private constructor(private readonly options: Required<Omit<ClusterOptions, 'dataDir' | 'testOnly'>> & { testOnly: TestOnlyClusterBugs }, dataDir: string) {
     super();
     this.dataDir = dataDir;
     this.tickMs = options.tickMs;
-    this.nodeIds = Array.from({ length: options.nodes }, (_, i) => i + 1);
-    this.hub = new ClientHub(this.nodeIds, {
+    this.bootstrapIds = Object.freeze(Array.from({ length: options.nodes }, (_, i) => i + 1));
+    this.highestIdUsed = options.nodes;
+    this.hub = new ClientHub(this.bootstrapIds, {
       maxValueBytes: options.maxValueBytes,
       onWriteLatency: (ms) => this.recordLatency(ms),
     });
-    for (const id of this.nodeIds) {
-      const dir = join(dataDir, `node-${id}`);
-      mkdirSync(dir, { recursive: true });
-      this.slots.set(id, { id, dir, syncedPosition: new SharedArrayBuffer(8), worker: null, status: initialStatus(id), stopping: false });
-    }
+    for (const id of this.bootstrapIds) this.addSlot(id);
+  }
+
+  private addSlot(id: NodeId): NodeSlot {
+    const dir = join(this.dataDir, `node-${id}`);
+    mkdirSync(dir, { recursive: true });
+    const slot: NodeSlot = { id, dir, syncedPosition: new SharedArrayBuffer(8), worker: null, status: initialStatus(id), stopping: false };
+    this.slots.set(id, slot);
+    return slot;
+  }
+
+  /** The nodes this cluster runs (or ran and may restart), ascending: the bootstrap ids plus added, minus removed ones. */
+  get nodeIds(): readonly NodeId[] {
+    return [...this.slots.keys()].sort((a, b) => a - b);
   }
 
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
@@ -194,7 +243,7 @@ export class Cluster extends EventEmitter {
       dataDir,
     );
     try {
-      await Promise.all(cluster.nodeIds.map((id) => cluster.spawn(id)));
+      await Promise.all(cluster.bootstrapIds.map((id) => cluster.spawn(id)));
     } catch (error) {
       await cluster.stop();
       throw error;
@@ -223,7 +272,7 @@ export class Cluster extends EventEmitter {
     const slot = this.slot(id);
     const data: NodeWorkerData = {
       id,
-      peers: this.nodeIds,
+      peers: this.bootstrapIds,
       dir: slot.dir,
       fsync: this.options.fsync,
       tickMs: this.tickMs,
@@ -260,7 +309,7 @@ export class Cluster extends EventEmitter {
             clearTimeout(timer);
             // What the node knew before it died is not what it knows now: until its first
             // status report it is a follower that knows no leader.
-            slot.status = { ...initialStatus(id), alive: true, term: message.recovery.term };
+            slot.status = { ...initialStatus(id), alive: true, term: message.recovery.term, membership: slot.status.membership, learner: slot.status.learner };
             this.wire(id);
             resolve(message.recovery);
             return;
@@ -270,6 +319,13 @@ export class Cluster extends EventEmitter {
           case 'events':
             for (const event of message.events) this.emitEvent(event.kind, event.node, event.text, event.term);
             return;
+          case 'membership-result': {
+            const request = this.membershipRequests.get(message.requestId);
+            if (request === undefined || request.worker !== worker) return;
+            this.membershipRequests.delete(message.requestId);
+            request.settle(message.result);
+            return;
+          }
           case 'failed':
             clearTimeout(timer);
             reject(new RaftlabError(message.code, `node ${id} failed to start: ${message.message}`));
@@ -292,6 +348,7 @@ export class Cluster extends EventEmitter {
         slot.worker = null;
         slot.status = { ...slot.status, alive: false };
         this.hub.failNode(id);
+        this.failMembershipRequests(worker, NodeReplyCode.ConnectionLost, `node ${id} exited before it answered`);
         if (!slot.stopping && !this.stopped) {
           this.emitEvent(EventKind.Crash, id, `node ${id} exited unexpectedly (code ${code})`);
         }
@@ -361,6 +418,7 @@ export class Cluster extends EventEmitter {
     slot.worker = null;
     slot.status = { ...slot.status, alive: false };
     this.hub.failNode(id);
+    this.failMembershipRequests(worker, NodeReplyCode.ConnectionLost, `node ${id} crashed before it answered`);
     let lost = '';
     if (options.loseUnsynced === true) {
       const position = new Int32Array(slot.syncedPosition);
@@ -501,18 +559,20 @@ export class Cluster extends EventEmitter {
       return slot.worker === null ? { ...slot.status, alive: false } : slot.status;
     });
     // The leader with the highest term among running nodes that believe they lead.
-    let leaderId = 0;
+    let leader: NodeStatus | undefined;
     let term = 0;
     for (const node of nodes) {
       if (!node.alive) continue;
       term = Math.max(term, node.term);
-      if (node.role === Role.Leader && (leaderId === 0 || node.term > nodes[leaderId - 1]!.term)) leaderId = node.id;
+      if (node.role === Role.Leader && (leader === undefined || node.term > leader.term)) leader = node;
     }
+    const leaderId = leader?.id ?? 0;
     const now = Date.now();
     const latency = this.writeStats.latencyQuantiles(now, LATENCY_WINDOW_MS);
     return {
       nodes,
       leaderId,
+      membership: leader?.membership ?? freshestMembership(nodes),
       term,
       fsync: this.options.fsync,
       tickMs: this.tickMs,
@@ -555,9 +615,15 @@ export class Cluster extends EventEmitter {
 
   /** Resolves with the id of a leader that a majority of running nodes recognise. */
   async waitForLeader(timeoutMs = 10_000): Promise<NodeId> {
-    const majority = Math.floor(this.nodeIds.length / 2) + 1;
     const status = await this.waitFor(
-      (s) => s.leaderId !== 0 && s.nodes.filter((n) => n.alive && n.leaderId === s.leaderId && n.term === s.nodes[s.leaderId - 1]!.term).length >= majority,
+      (s) => {
+        const leader = s.nodes.find((n) => n.id === s.leaderId);
+        if (leader === undefined) return false;
+        // A majority of the voters (learners neither vote nor count).
+        const voters = s.membership.voters.length > 0 ? s.membership.voters : s.nodes.map((n) => n.id);
+        const recognising = s.nodes.filter((n) => n.alive && voters.includes(n.id) && n.leaderId === leader.id && n.term === leader.term).length;
+        return recognising >= Math.floor(voters.length / 2) + 1;
+      },
       timeoutMs,
       'a leader',
     );
@@ -568,28 +634,278 @@ export class Cluster extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     this.hub.close();
-    await Promise.all(
-      [...this.slots.values()].map(async (slot) => {
-        const worker = slot.worker;
-        if (worker === null) return;
-        slot.stopping = true;
-        const stoppedCleanly = new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, STOP_TIMEOUT_MS);
-          worker.on('message', (message: NodeToControl) => {
-            if (message.type === 'stopped') {
-              clearTimeout(timer);
-              resolve();
-            }
-          });
-          worker.on('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-        this.post(worker, { type: 'stop' });
-        await stoppedCleanly;
-        await worker.terminate();
-      }),
-    );
+    for (const [requestId, request] of this.membershipRequests) {
+      this.membershipRequests.delete(requestId);
+      request.settle({ ok: false, code: ErrorCode.ClusterStopped, message: 'the cluster was stopped', leaderId: 0, indeterminate: true });
+    }
+    await Promise.all([...this.slots.values()].map((slot) => this.stopWorker(slot)));
   }
+
+  /** A clean stop: the node finishes and syncs what it accepted, then its worker ends. */
+  private async stopWorker(slot: NodeSlot): Promise<void> {
+    const worker = slot.worker;
+    if (worker === null) return;
+    slot.stopping = true;
+    const stoppedCleanly = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, STOP_TIMEOUT_MS);
+      worker.on('message', (message: NodeToControl) => {
+        if (message.type === 'stopped') {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      worker.on('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.post(worker, { type: 'stop' });
+    await stoppedCleanly;
+    await worker.terminate();
+  }
+
+  // ---------------------------------------------------------------------------
+  // Membership (thesis §4; what etcdctl member add / promote / remove do)
+
+  /**
+   * Adds a node the safe way (thesis §4.2.1): a new worker with its own data directory and
+   * the next free id joins as a learner, catches up with the leader's log, and only then
+   * (unless `learner`) is promoted to voter, so that an empty newcomer never holds commits
+   * back. Resolves with its id. Rejects with CLUSTER_FULL, NO_LEADER,
+   * MEMBERSHIP_CHANGE_IN_PROGRESS, CATCH_UP_TIMEOUT (the node stays, as a learner) or
+   * TIMEOUT (indeterminate: the node stays; see status().membership).
+   */
+  addNode(options: AddNodeOptions = {}): Promise<NodeId> {
+    return this.serializeMembership(() => this.addNodeNow(options));
+  }
+
+  /** Makes learner `id` a voter once it has caught up with the leader's log. */
+  promote(id: NodeId, options: MembershipOptions = {}): Promise<void> {
+    return this.serializeMembership(async () => {
+      this.checkRunning();
+      this.slot(id);
+      const deadline = this.membershipDeadline(options);
+      await this.waitForCatchUp(id, deadline);
+      await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline);
+    });
+  }
+
+  /**
+   * Removes node `id` from the configuration; once that is committed, stops its worker and
+   * forgets it (its files stay in its data directory; its id is never reused). Removing
+   * the leader works: it steps down once the change commits and the others elect a new one.
+   */
+  removeNode(id: NodeId, options: MembershipOptions = {}): Promise<void> {
+    return this.serializeMembership(async () => {
+      this.checkRunning();
+      this.slot(id);
+      await this.changeMembership({ type: MembershipChangeType.Remove, node: id }, this.membershipDeadline(options));
+      await this.retire(id, `node ${id} left the cluster; its worker was stopped`);
+    });
+  }
+
+  private async addNodeNow(options: AddNodeOptions): Promise<NodeId> {
+    this.checkRunning();
+    if (this.slots.size >= MAX_NODES) throw new RaftlabError(ErrorCode.ClusterFull, `the cluster already runs ${this.slots.size} nodes, the most it may (${MAX_NODES})`);
+    const deadline = this.membershipDeadline(options);
+    const id = this.nextFreeId();
+    this.highestIdUsed = id;
+    const slot = this.addSlot(id);
+    try {
+      await this.spawn(id);
+    } catch (error) {
+      this.slots.delete(id);
+      throw error;
+    }
+    this.hub.addNode(id);
+    const as = options.learner === true ? 'a learner' : 'a voter (a learner until it catches up)';
+    this.emitEvent(EventKind.NodeAdded, id, `node ${id} started with data in ${slot.dir}; it joins as ${as}`);
+    try {
+      await this.changeMembership({ type: MembershipChangeType.AddLearner, node: id }, deadline);
+    } catch (error) {
+      // Never in the configuration: nothing refers to the new node, so it goes again.
+      if (error instanceof RaftlabError && !error.indeterminate) await this.retire(id, `node ${id} was stopped: it could not join (${error.code})`);
+      throw error;
+    }
+    await this.waitForCatchUp(id, deadline);
+    if (options.learner !== true) await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline);
+    return id;
+  }
+
+  /** Above every id in use, ever used, or with a data directory here: a new node never reads an old node's files. */
+  private nextFreeId(): NodeId {
+    let highest = Math.max(this.highestIdUsed, ...this.slots.keys());
+    for (const name of readdirSync(this.dataDir)) {
+      const match = /^node-(\d+)$/.exec(name);
+      if (match !== null) highest = Math.max(highest, Number(match[1]));
+    }
+    return highest + 1;
+  }
+
+  /** Stops a node that is no longer (or never became) a member and forgets it. */
+  private async retire(id: NodeId, text: string): Promise<void> {
+    const slot = this.slots.get(id);
+    if (slot === undefined) return;
+    await this.stopWorker(slot);
+    this.slots.delete(id);
+    this.hub.removeNode(id);
+    this.pushFaults();
+    this.emitEvent(EventKind.NodeRemoved, id, text);
+  }
+
+  private membershipDeadline(options: MembershipOptions): number {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS;
+    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a positive number, got ${timeoutMs}`);
+    return Date.now() + timeoutMs;
+  }
+
+  private serializeMembership<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.membershipQueue.then(operation, operation);
+    this.membershipQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private checkRunning(): void {
+    if (this.stopped) throw new RaftlabError(ErrorCode.ClusterStopped, 'the cluster was stopped');
+  }
+
+  /**
+   * Proposes one change through the leader and resolves once its configuration entry has
+   * committed. Refusals that pass (no leader yet, another change pending, a transfer) are
+   * retried until the deadline; an attempt whose fate is unknown makes the next attempts
+   * idempotent (the worker answers ok if the leader's configuration already holds it).
+   */
+  private async changeMembership(change: MembershipChange, deadline: number): Promise<Membership> {
+    this.emitEvent(EventKind.Info, change.node, `proposing to ${describeChange(change)}`);
+    let target: NodeId = 0;
+    let uncertain = false;
+    let lastCode: string = ErrorCode.NoLeader;
+    let lastMessage = 'no leader was known';
+    while (Date.now() < deadline) {
+      this.checkRunning();
+      const leader = this.runningNode(target) ?? this.runningNode(this.status().leaderId);
+      target = 0;
+      if (leader === undefined) {
+        lastCode = ErrorCode.NoLeader;
+        lastMessage = 'no leader was known';
+        await this.pauseBefore(deadline);
+        continue;
+      }
+      const result = await this.requestMembership(leader, change, uncertain, deadline);
+      if (result.ok) {
+        // The answer is newer than the node's last status report (every STATUS_INTERVAL_MS):
+        // status() shows the committed configuration from now on, not 100 ms later.
+        const slot = this.slots.get(leader);
+        if (slot !== undefined) slot.status = { ...slot.status, membership: result.membership, learner: result.membership.learners.includes(leader) };
+        this.emitEvent(EventKind.MembershipChanged, change.node, `committed at index ${result.index}: ${describeChange(change)}; now ${describeMembership(result.membership)}`);
+        return result.membership;
+      }
+      lastCode = result.code;
+      lastMessage = result.message;
+      if (result.indeterminate) uncertain = true;
+      switch (result.code) {
+        case RefusalCode.InvalidMembershipChange:
+          throw new RaftlabError(ErrorCode.InvalidMembershipChange, `cannot ${describeChange(change)}: ${result.message}`);
+        case RefusalCode.NotLeader:
+          if (result.leaderId !== leader && result.leaderId !== 0) target = result.leaderId;
+          else await this.pauseBefore(deadline);
+          continue;
+        case RefusalCode.MembershipChangePending:
+        case RefusalCode.Transferring:
+        case RefusalCode.ProposalQueueFull:
+        case NodeReplyCode.LeadershipLost:
+        case NodeReplyCode.ConnectionLost:
+          await this.pauseBefore(deadline);
+          continue;
+        case ErrorCode.Timeout:
+          continue;
+        default:
+          throw new RaftlabError(result.code, result.message, result.indeterminate || uncertain);
+      }
+    }
+    if (uncertain) {
+      throw new RaftlabError(ErrorCode.Timeout, `could not confirm that the change to ${describeChange(change)} committed before the deadline; it may or may not have (${lastCode}: ${lastMessage})`, true);
+    }
+    const code = lastCode === RefusalCode.MembershipChangePending ? ErrorCode.MembershipChangeInProgress : ErrorCode.NoLeader;
+    throw new RaftlabError(code, `could not ${describeChange(change)} before the deadline; nothing changed (${lastCode}: ${lastMessage})`);
+  }
+
+  /** `id` if it names a running node, else undefined. */
+  private runningNode(id: NodeId): NodeId | undefined {
+    if (id === 0) return undefined;
+    return this.slots.get(id)?.worker == null ? undefined : id;
+  }
+
+  private pauseBefore(deadline: number): Promise<void> {
+    const ms = Math.max(0, Math.min(MEMBERSHIP_RETRY_PAUSE_MS, deadline - Date.now()));
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  /** One attempt at one node; never rejects. */
+  private requestMembership(node: NodeId, change: MembershipChange, idempotent: boolean, deadline: number): Promise<MembershipResult> {
+    const worker = this.slots.get(node)?.worker ?? null;
+    if (worker === null) {
+      return Promise.resolve({ ok: false, code: NodeReplyCode.ConnectionLost, message: `node ${node} is not running`, leaderId: 0, indeterminate: false });
+    }
+    const requestId = this.nextMembershipRequestId++;
+    return new Promise<MembershipResult>((resolve) => {
+      const timer = setTimeout(() => {
+        if (!this.membershipRequests.delete(requestId)) return;
+        resolve({ ok: false, code: ErrorCode.Timeout, message: `node ${node} did not answer before the deadline`, leaderId: 0, indeterminate: true });
+      }, Math.max(1, deadline - Date.now()));
+      this.membershipRequests.set(requestId, {
+        worker,
+        settle: (result) => {
+          clearTimeout(timer);
+          resolve(result);
+        },
+      });
+      this.post(worker, { type: 'propose-membership', requestId, change, idempotent });
+    });
+  }
+
+  /** The worker went away: what it was asked will never be answered, and may or may not have happened. */
+  private failMembershipRequests(worker: Worker, code: string, message: string): void {
+    for (const [requestId, request] of this.membershipRequests) {
+      if (request.worker !== worker) continue;
+      this.membershipRequests.delete(requestId);
+      request.settle({ ok: false, code, message, leaderId: 0, indeterminate: true });
+    }
+  }
+
+  /** Resolves once the leader replicates to `id` normally and its matchIndex is near the leader's last index. */
+  private async waitForCatchUp(id: NodeId, deadline: number): Promise<void> {
+    const caughtUp = (status: ClusterStatus): boolean => {
+      if (status.leaderId === id) return true;
+      const leader = status.nodes.find((node) => node.id === status.leaderId);
+      const peer = leader?.progress.find((progress) => progress.id === id);
+      if (leader === undefined || peer === undefined) return false;
+      return peer.state === 'replicate' && leader.lastLogIndex - peer.matchIndex <= CATCH_UP_MAX_LAG_ENTRIES;
+    };
+    let status: ClusterStatus;
+    try {
+      status = await this.waitFor(caughtUp, Math.max(1, deadline - Date.now()), `node ${id} to catch up`);
+    } catch {
+      this.checkRunning();
+      throw new RaftlabError(ErrorCode.CatchUpTimeout, `node ${id} did not catch up with the leader's log before the deadline; it stays a learner (promote it later, or remove it)`);
+    }
+    const leader = status.nodes.find((node) => node.id === status.leaderId);
+    const match = leader?.progress.find((progress) => progress.id === id)?.matchIndex;
+    if (leader !== undefined && match !== undefined) this.emitEvent(EventKind.Info, id, `node ${id} caught up: it holds the log up to index ${match} of leader ${leader.id}'s ${leader.lastLogIndex}`);
+  }
+}
+
+/** With no leader: the configuration of the node with the most recent log (running nodes first). */
+function freshestMembership(nodes: readonly NodeStatus[]): Membership {
+  let best: NodeStatus | undefined;
+  for (const node of nodes) {
+    if (node.membership.voters.length === 0) continue;
+    if (best === undefined || (node.alive && !best.alive)) {
+      best = node;
+      continue;
+    }
+    if (node.alive !== best.alive) continue;
+    if (node.lastLogTerm > best.lastLogTerm || (node.lastLogTerm === best.lastLogTerm && node.lastLogIndex > best.lastLogIndex)) best = node;
+  }
+  return best?.membership ?? UNKNOWN_MEMBERSHIP;
 }

@@ -17,6 +17,14 @@ export const ErrorCode = {
   NodeNotRunning: 'NODE_NOT_RUNNING',
   NodeAlreadyRunning: 'NODE_ALREADY_RUNNING',
   NodeFailed: 'NODE_FAILED',
+  /** The membership change makes no sense against the current configuration (the core refused it). */
+  InvalidMembershipChange: 'INVALID_MEMBERSHIP_CHANGE',
+  /** Another membership change (or the new leader's first commit) was still pending when the deadline passed. */
+  MembershipChangeInProgress: 'MEMBERSHIP_CHANGE_IN_PROGRESS',
+  /** A new node did not catch up with the leader's log before the deadline; it stays a learner. */
+  CatchUpTimeout: 'CATCH_UP_TIMEOUT',
+  /** addNode would exceed the number of nodes a cluster may run. */
+  ClusterFull: 'CLUSTER_FULL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -15,7 +15,7 @@ import { RawNode, createConfig } from '../raft/raw-node.js';
 import type { PersistToken } from '../raft/raw-node.js';
 import { createPrng } from '../raft/prng.js';
 import { MessageType, Role } from '../raft/types.js';
-import type { Entry, HardState, Message, NodeId, Ready, Snapshot, SoftState } from '../raft/types.js';
+import type { Entry, HardState, LogIndex, Membership, MembershipChange, Message, NodeId, Ready, Snapshot, SoftState, Term } from '../raft/types.js';
 import { MAX_ASYNC_SYNCS, openFileStorage } from '../storage/file-storage.js';
 import type { LogStorage } from '../storage/types.js';
 import { decodeRaftBatch, encodeRaftBatch, encodeRaftBatches } from '../transport/codec.js';
@@ -23,7 +23,8 @@ import type { PortMeshTransport } from '../transport/transport.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import { decodeCommand, describeCommand, isCertainlyValidPut, validateOperation } from '../kv/command.js';
 import { NodeReplyCode, ReplyBatchWriter, decodeClientBatch } from './protocol.js';
-import type { ControlToNode, NodeToControl, NodeWorkerData } from './protocol.js';
+import type { ControlToNode, MembershipResult, NodeToControl, NodeWorkerData } from './protocol.js';
+import { describeChange, describeMembership, membershipHolds } from './membership.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
 import { assert, assertNever } from '../raft/assert.js';
@@ -138,6 +139,21 @@ interface ReadWaiter extends Waiter {
   readonly key: string;
 }
 
+/**
+ * A membership request answered when the entry at `index` is applied: ok if that entry
+ * has `term` (§5.3 Log Matching: then it is the entry this leader had there, and so is
+ * every entry before it). Either the configuration entry this node proposed
+ * (`heldMembership` null), or, for a retry whose change this leader's configuration
+ * already held, the last entry of its log at the time (`heldMembership` that configuration).
+ */
+interface MembershipWaiter {
+  readonly requestId: number;
+  readonly change: MembershipChange;
+  readonly index: LogIndex;
+  readonly term: Term;
+  readonly heldMembership: Membership | null;
+}
+
 export interface ControlChannel {
   post(message: NodeToControl): void;
 }
@@ -209,6 +225,18 @@ export class NodeHost {
   /** Where in each snapshotEntries period this node compacts (see compactionDue). */
   private readonly compactionPhase: number;
   private pendingEvents: Omit<ClusterEvent, 'time'>[] = [];
+  /** The ports the supervisor handed this node, by peer: a peer added at run time gets one too. */
+  private readonly peerPorts = new Map<NodeId, MessagePort>();
+  /** The configuration in use (the newest in the log: Ready.membership), for status and whom to hear from. */
+  private membership: Membership;
+  /**
+   * The ids decodeRaftBatch accepts messages from: every peer this node has a port to and
+   * every member of its configuration. The core takes messages from any id (a node added
+   * after this one started is not among the bootstrap peers).
+   */
+  private acceptedPeers: readonly NodeId[] = [];
+  /** Membership requests waiting for the apply of their entry, in index order. */
+  private membershipWaiters: MembershipWaiter[] = [];
 
   constructor(
     private readonly data: NodeWorkerData,
@@ -245,6 +273,8 @@ export class NodeHost {
       }),
       state.entries.length > 0 || state.hardState.currentTerm > 0 || state.snapshot != null ? state : null,
     );
+    this.membership = this.node.status().membership;
+    this.updateAcceptedPeers();
     this.kv = new KvStateMachine({ disableSessions: data.testOnly.disableSessions === true });
     if (state.snapshot != null) this.restoreSnapshotOnStart(state.snapshot);
     this.softState = { role: Role.Follower, leaderId: 0 };
@@ -272,7 +302,11 @@ export class NodeHost {
     if (this.stopped) return;
     switch (message.type) {
       case 'peer-port':
-        this.transport.attach(message.peer, message.port);
+        this.attachPeer(message.peer, message.port);
+        return;
+      case 'propose-membership':
+        this.onMembershipRequest(message.requestId, message.change, message.idempotent);
+        this.scheduleTurn();
         return;
       case 'client-port':
         this.attachClient(message.port);
@@ -299,6 +333,23 @@ export class NodeHost {
     }
   }
 
+  /** A port to `peer`, at start or at run time (the peer restarted, or joined the cluster). */
+  private attachPeer(peer: NodeId, port: MessagePort): void {
+    this.transport.attach(peer, port);
+    this.peerPorts.set(peer, port);
+    port.on('close', () => {
+      if (this.peerPorts.get(peer) !== port) return;
+      this.peerPorts.delete(peer);
+      this.updateAcceptedPeers();
+    });
+    this.updateAcceptedPeers();
+  }
+
+  private updateAcceptedPeers(): void {
+    const ids = new Set<NodeId>([this.id, ...this.peerPorts.keys(), ...this.membership.voters, ...this.membership.learners]);
+    this.acceptedPeers = [...ids].sort((a, b) => a - b);
+  }
+
   private attachClient(port: MessagePort): void {
     const client: ClientConnection = { port, replies: new ReplyBatchWriter() };
     this.clients.add(client);
@@ -308,7 +359,7 @@ export class NodeHost {
 
   private onPeerBatch(from: NodeId, bytes: unknown): void {
     if (this.stopped) return;
-    const { messages, malformed, reasons } = decodeRaftBatch(bytes, this.id, this.data.peers);
+    const { messages, malformed, reasons } = decodeRaftBatch(bytes, this.id, this.acceptedPeers);
     if (malformed > 0) this.countMalformed(malformed, `from node ${from}: ${reasons[0] ?? 'unknown reason'}`);
     for (const message of messages) {
       if (message.from !== from) {
@@ -397,6 +448,98 @@ export class NodeHost {
       return;
     }
     this.readsAwaitingRound.push({ client, rid, key });
+  }
+
+  // ---------------------------------------------------------------------------
+  // Membership changes (thesis §4)
+
+  private onMembershipRequest(requestId: number, change: MembershipChange, idempotent: boolean): void {
+    const status = this.node.status();
+    if (idempotent && status.role === Role.Leader && membershipHolds(status.membership, change)) {
+      // An earlier attempt's entry is in this leader's log already: once the log's last
+      // entry now commits, that configuration entry has committed with it.
+      if (status.lastLogIndex <= this.kv.appliedIndex) {
+        this.answerMembership(requestId, { ok: true, index: status.lastLogIndex, membership: status.membership });
+        return;
+      }
+      this.addMembershipWaiter({ requestId, change, index: status.lastLogIndex, term: status.lastLogTerm, heldMembership: status.membership });
+      return;
+    }
+    const result = this.node.proposeMembership(change);
+    if (!result.ok) {
+      this.answerMembership(requestId, {
+        ok: false,
+        code: result.code,
+        message: `node ${this.id} refused to ${describeChange(change)}: ${result.code}`,
+        leaderId: result.leaderId,
+        indeterminate: false,
+      });
+      return;
+    }
+    this.addMembershipWaiter({ requestId, change, index: result.index, term: result.term, heldMembership: null });
+    this.log.info({ change, index: result.index, term: result.term }, 'membership change proposed');
+  }
+
+  private addMembershipWaiter(waiter: MembershipWaiter): void {
+    let at = this.membershipWaiters.length;
+    while (at > 0 && this.membershipWaiters[at - 1]!.index > waiter.index) at--;
+    this.membershipWaiters.splice(at, 0, waiter);
+  }
+
+  /** Called for each applied entry while requests wait: the entry at their index tells their fate. */
+  private settleMembershipWaiters(entry: Entry): void {
+    while (this.membershipWaiters.length > 0 && this.membershipWaiters[0]!.index <= entry.index) {
+      const waiter = this.membershipWaiters.shift()!;
+      if (waiter.index !== entry.index) {
+        // Not seen applied (a snapshot carried this node past it): its fate is unknown here.
+        this.answerMembership(waiter.requestId, this.unknownMembershipOutcome(waiter));
+        continue;
+      }
+      const membership = waiter.heldMembership ?? entry.membership;
+      if (waiter.term === entry.term && membership !== undefined) {
+        this.answerMembership(waiter.requestId, { ok: true, index: entry.index, membership });
+        continue;
+      }
+      // §5.3 Log Matching: the committed entry at that index has another term, so the
+      // entry this leader had there was overwritten and never commits. A definite failure:
+      // the caller may try again.
+      this.answerMembership(waiter.requestId, {
+        ok: false,
+        code: NodeReplyCode.LeadershipLost,
+        message: `node ${this.id}: the entry to ${describeChange(waiter.change)} at index ${waiter.index} was replaced by another leader's entry`,
+        leaderId: this.softState.leaderId,
+        indeterminate: false,
+      });
+    }
+  }
+
+  /** A leader's snapshot jumped past requests not yet applied: whether their entries committed is unknown here. */
+  private abandonMembershipWaitersUpTo(index: LogIndex): void {
+    while (this.membershipWaiters.length > 0 && this.membershipWaiters[0]!.index <= index) {
+      const waiter = this.membershipWaiters.shift()!;
+      this.answerMembership(waiter.requestId, this.unknownMembershipOutcome(waiter));
+    }
+  }
+
+  private unknownMembershipOutcome(waiter: MembershipWaiter): MembershipResult {
+    return {
+      ok: false,
+      code: NodeReplyCode.LeadershipLost,
+      message: `node ${this.id} installed a snapshot past the entry to ${describeChange(waiter.change)}: its outcome is unknown`,
+      leaderId: this.softState.leaderId,
+      indeterminate: true,
+    };
+  }
+
+  private answerMembership(requestId: number, result: MembershipResult): void {
+    this.control.post({ type: 'membership-result', requestId, result });
+  }
+
+  /** Ready.membership: the configuration this node uses changed (a new entry, a truncation or a snapshot). */
+  private onMembership(membership: Membership): void {
+    this.membership = membership;
+    this.updateAcceptedPeers();
+    this.log.info({ voters: membership.voters, learners: membership.learners }, 'configuration changed');
   }
 
   // ---------------------------------------------------------------------------
@@ -572,6 +715,7 @@ export class NodeHost {
    *  whether an fdatasync must happen before the rest. */
   private persistAndSend(ready: Ready): boolean {
     if (ready.softState !== null) this.onSoftState(ready.softState);
+    if (ready.membership !== null) this.onMembership(ready.membership);
     if (ready.snapshot !== null) this.persistSnapshot(ready.snapshot);
     if (ready.entries.length > 0) {
       this.storage.append(ready.entries);
@@ -595,7 +739,10 @@ export class NodeHost {
   /** The rest of a Ready: install a leader's snapshot, apply, note read states, advance
    *  (durable: its writes are synced), compact if it is time. */
   private applyAndAdvance(ready: Ready, durable: boolean): PersistToken {
-    if (ready.snapshot !== null) this.installSnapshot(ready.snapshot);
+    if (ready.snapshot !== null) {
+      this.installSnapshot(ready.snapshot);
+      this.abandonMembershipWaitersUpTo(ready.snapshot.index);
+    }
     this.apply(ready.committedEntries);
     for (const readState of ready.readStates) {
       const reads = this.readsInRound.get(readState.context);
@@ -653,9 +800,13 @@ export class NodeHost {
 
   private apply(entries: readonly Entry[]): void {
     for (const entry of entries) {
+      // A configuration entry has no data: the state machine takes it as a no-op. Its
+      // commit is the moment the change is done (thesis §4.1).
+      if (this.membershipWaiters.length > 0) this.settleMembershipWaiters(entry);
       const proposal = this.proposals.take(entry.index);
       if (proposal === undefined) {
         this.kv.apply(entry.index, entry.data);
+        if (entry.membership !== undefined) this.log.info({ index: entry.index, voters: entry.membership.voters, learners: entry.membership.learners }, 'configuration committed');
         continue;
       }
       if (proposal.term !== entry.term) {
@@ -906,7 +1057,7 @@ export class NodeHost {
       index: entry.index,
       term: entry.term,
       committed: entry.index <= commitIndex,
-      text: describeCommand(entry.data),
+      text: entry.membership === undefined ? describeCommand(entry.data) : `config: ${describeMembership(entry.membership)}`,
     }));
     const fsyncLatencyMs = this.fsyncCountSinceStatus > 0 ? this.fsyncLatencyTotalMs / this.fsyncCountSinceStatus : null;
     return {
@@ -929,8 +1080,11 @@ export class NodeHost {
       walFiles: stats.files,
       fsyncLatencyMs,
       slowFsyncs: [...this.slowFsyncs],
+      membership: status.membership,
+      learner: status.membership.learners.includes(this.id),
       progress: status.progress.map((peer) => ({
         id: peer.id,
+        learner: peer.learner,
         matchIndex: peer.matchIndex,
         nextIndex: peer.nextIndex,
         state: peer.state,

@@ -14,7 +14,7 @@ import type { Command } from '../kv/command.js';
 import { ScalarCursor } from '../kv/flat-tuple.js';
 import { MsgpackWriter } from '../transport/msgpack-writer.js';
 import type { MessagePort } from 'node:worker_threads';
-import type { NodeId } from '../raft/types.js';
+import type { LogIndex, Membership, MembershipChange, NodeId } from '../raft/types.js';
 import type { ClusterEvent, JsonValue, NodeStatus } from './types.js';
 
 /** A write goes through the log: `command` is an encoded lib/kv Command. */
@@ -58,6 +58,8 @@ export const NodeReplyCode = {
   LeadershipLost: 'LEADERSHIP_LOST',
   /** The frame failed validation. */
   MalformedRequest: 'MALFORMED_REQUEST',
+  /** The supervisor lost the worker (it crashed or was stopped) before it answered: outcome unknown. */
+  ConnectionLost: 'CONNECTION_LOST',
 } as const;
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -444,6 +446,7 @@ export interface TestOnlyClusterBugs {
 
 export interface NodeWorkerData {
   readonly id: NodeId;
+  /** The bootstrap configuration's voters (Config.peers): the cluster's original ids, for every node, including one added later. */
   readonly peers: readonly NodeId[];
   readonly dir: string;
   readonly fsync: boolean;
@@ -464,8 +467,26 @@ export interface NodeWorkerData {
   readonly testOnly: TestOnlyClusterBugs;
 }
 
+/**
+ * How a membership request ended. `ok`: the configuration entry committed (and was applied
+ * by the node that answers). Otherwise a refusal (nothing was appended: `indeterminate`
+ * false) or a proposal whose fate this node cannot tell (it lost leadership, or a
+ * snapshot jumped past the entry: `indeterminate` true).
+ */
+export type MembershipResult =
+  | { readonly ok: true; readonly index: LogIndex; readonly membership: Membership }
+  | { readonly ok: false; readonly code: string; readonly message: string; readonly leaderId: NodeId; readonly indeterminate: boolean };
+
 export type ControlToNode =
+  /** Sent at start and at run time, whenever a peer (re)starts or joins: replaces any earlier port to it. */
   | { readonly type: 'peer-port'; readonly peer: NodeId; readonly port: MessagePort }
+  /**
+   * Propose one membership change (thesis §4.1) and answer with a 'membership-result' once
+   * its entry commits. `idempotent`: a retry after an attempt whose outcome is unknown; if
+   * the node leads and its configuration already holds the change, it answers ok once that
+   * configuration is committed instead of proposing again.
+   */
+  | { readonly type: 'propose-membership'; readonly requestId: number; readonly change: MembershipChange; readonly idempotent: boolean }
   | { readonly type: 'client-port'; readonly port: MessagePort }
   | { readonly type: 'link-faults'; readonly faults: Readonly<Record<string, LinkFault>> }
   | { readonly type: 'campaign' }
@@ -485,5 +506,6 @@ export type NodeToControl =
   | { readonly type: 'started'; readonly recovery: RecoveryFigures }
   | { readonly type: 'status'; readonly status: NodeStatus }
   | { readonly type: 'events'; readonly events: readonly Omit<ClusterEvent, 'time'>[] }
+  | { readonly type: 'membership-result'; readonly requestId: number; readonly result: MembershipResult }
   | { readonly type: 'stopped' }
   | { readonly type: 'failed'; readonly code: string; readonly message: string };

@@ -1,7 +1,9 @@
 // What the supervisor tells the outside world: the status of every node and a stream
 // of events. The dashboard, `raftlab check` and `raftlab bench` consume only these.
 
-import type { LogIndex, NodeId, ProgressState, Role, Term } from '../raft/types.js';
+import type { LogIndex, Membership, NodeId, ProgressState, Role, Term } from '../raft/types.js';
+
+export type { Membership } from '../raft/types.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
@@ -16,6 +18,8 @@ export interface EntrySummary {
 
 export interface FollowerProgress {
   readonly id: NodeId;
+  /** A learner (thesis §4.2.1): the leader replicates to it, but it neither votes nor counts toward commit. */
+  readonly learner: boolean;
   readonly matchIndex: LogIndex;
   readonly nextIndex: LogIndex;
   readonly state: ProgressState;
@@ -49,6 +53,10 @@ export interface NodeStatus {
    * done, so the wait for a core to run on counts too: a write waits for all of it.
    */
   readonly slowFsyncs: readonly number[];
+  /** The configuration this node uses: the newest in its log, committed or not (thesis §4.1). */
+  readonly membership: Membership;
+  /** This node is a learner in its own configuration: it receives the log but does not vote or count. */
+  readonly learner: boolean;
   /** Leader only: one row per other node. */
   readonly progress: readonly FollowerProgress[];
   readonly recentEntries: readonly EntrySummary[];
@@ -72,6 +80,12 @@ export const SLOW_FSYNC_THRESHOLDS_MS: readonly number[] = Object.freeze([1, 5, 
 export interface ClusterStatus {
   readonly nodes: readonly NodeStatus[];
   readonly leaderId: NodeId;
+  /**
+   * The cluster's configuration as the leader sees it (the newest in its log), or, with no
+   * leader, as the running node with the longest log sees it. Empty lists: not known yet.
+   * A majority of `voters` elects leaders and commits entries; `learners` only follow.
+   */
+  readonly membership: Membership;
   readonly term: Term;
   readonly fsync: boolean;
   readonly tickMs: number;
@@ -105,6 +119,12 @@ export const EventKind = {
   LogCompacted: 'log-compacted',
   /** A node reset its state machine from a leader's snapshot (InstallSnapshot, §7). */
   SnapshotInstalled: 'snapshot-installed',
+  /** A configuration entry committed (thesis §4.1): the text names the change and the new configuration. */
+  MembershipChanged: 'membership-changed',
+  /** The supervisor started a worker for a new node (Cluster.addNode). */
+  NodeAdded: 'node-added',
+  /** A node left the configuration and the supervisor stopped and forgot its worker (Cluster.removeNode). */
+  NodeRemoved: 'node-removed',
 } as const;
 export type EventKind = (typeof EventKind)[keyof typeof EventKind];
 

@@ -1,0 +1,273 @@
+// Membership changes on the real cluster (thesis §4): nodes added as learners, caught up
+// and promoted; learners that receive the log but do not count; followers and leaders
+// removed; an added node crashed and restarted on its own files; refusals with codes.
+// Real workers, real files. Waits are bounded and on status or events, never bare sleeps.
+
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import type { Cluster } from '../lib/cluster/cluster.js';
+import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
+import { EventKind } from '../lib/cluster/types.js';
+import type { ClusterEvent, NodeStatus } from '../lib/cluster/types.js';
+import type { NodeId } from '../lib/raft/types.js';
+import { eventually, startCluster } from './helpers/cluster.js';
+
+const WAIT_MS = 10_000;
+/** Each membership operation's own deadline: well inside ava's timeout, so a hang fails with a code. */
+const OPERATION_TIMEOUT_MS = 10_000;
+
+function node(cluster: Cluster, id: NodeId): NodeStatus {
+  const found = cluster.status().nodes.find((candidate) => candidate.id === id);
+  if (found === undefined) throw new Error(`no node ${id} in the status`);
+  return found;
+}
+
+/** Resolves once every running node has applied at least the leader's current commit index. */
+async function allApplied(cluster: Cluster, what: string): Promise<void> {
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  const commit = node(cluster, leader).commitIndex;
+  await cluster.waitFor((status) => status.nodes.every((n) => !n.alive || n.appliedIndex >= commit), WAIT_MS, what);
+}
+
+function eventTexts(events: readonly ClusterEvent[], kind: ClusterEvent['kind']): string[] {
+  return events.filter((event) => event.kind === kind).map((event) => event.text);
+}
+
+function logEvents(t: ExecutionContext, events: readonly ClusterEvent[]): void {
+  t.teardown(() => {
+    if (!t.passed) for (const event of events) t.log(`${event.time} n${event.node} ${event.kind}: ${event.text}`);
+  });
+}
+
+test.serial('an added node catches up as a learner, becomes a voter, and counts toward commit', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 3 });
+  logEvents(t, events);
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  const kv = cluster.client();
+  for (let i = 0; i < 20; i++) await kv.put(`before-${i}`, i);
+
+  const added = await cluster.addNode({ timeoutMs: OPERATION_TIMEOUT_MS });
+  t.is(added, 4, 'the next free id');
+  t.deepEqual(cluster.nodeIds, [1, 2, 3, 4]);
+  t.deepEqual(cluster.status().membership, { voters: [1, 2, 3, 4], learners: [] });
+  // It joined as a learner first (thesis §4.2.1), then was promoted.
+  const changes = eventTexts(events, EventKind.MembershipChanged);
+  t.true(changes.some((text) => /make n4 a learner; now voters n1,n2,n3; learners n4/.test(text)), changes.join('\n'));
+  t.true(changes.some((text) => /make n4 a voter; now voters n1,n2,n3,n4; learners none/.test(text)), changes.join('\n'));
+  t.true(eventTexts(events, EventKind.NodeAdded).some((text) => text.startsWith('node 4 started')));
+
+  // Its own view and its status: a voter holding everything written before it joined.
+  await allApplied(cluster, 'node 4 to apply the log');
+  const status4 = await eventually(() => {
+    const status = node(cluster, 4);
+    return status.alive && !status.learner && status.membership.voters.includes(4) ? status : null;
+  }, WAIT_MS, 'node 4 to report itself a voter');
+  t.true(status4.appliedIndex >= 20);
+
+  // With four voters a commit needs three: with one original follower down, the leader
+  // and the other original follower alone cannot commit, so this put needs node 4.
+  const follower = [1, 2, 3].find((id) => id !== leader)!;
+  await cluster.crash(follower);
+  await kv.put('after', 'four voters');
+  t.is(await kv.get('after'), 'four voters');
+  t.is(await kv.get('before-7'), 7);
+  const currentLeader = await cluster.waitForLeader(WAIT_MS);
+  const commit = node(cluster, currentLeader).commitIndex;
+  await cluster.waitFor((status) => (status.nodes.find((n) => n.id === 4)?.appliedIndex ?? 0) >= commit, WAIT_MS, 'node 4 to apply the put');
+});
+
+test.serial('a learner receives the log but does not count; promote makes it a voter', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 3 });
+  logEvents(t, events);
+  await cluster.waitForLeader(WAIT_MS);
+  const kv = cluster.client();
+  await kv.put('x', 1);
+
+  const learner = await cluster.addNode({ learner: true, timeoutMs: OPERATION_TIMEOUT_MS });
+  t.is(learner, 4);
+  await kv.put('y', 2);
+  await allApplied(cluster, 'the learner to apply the log');
+  const status = cluster.status();
+  t.deepEqual(status.membership, { voters: [1, 2, 3], learners: [4] });
+  const leader = status.nodes.find((n) => n.id === status.leaderId)!;
+  t.true(leader.progress.find((peer) => peer.id === 4)?.learner, 'the leader replicates to it as a learner');
+  t.true(leader.progress.filter((peer) => peer.id !== 4).every((peer) => !peer.learner));
+  const learnerStatus = await eventually(() => {
+    const s = node(cluster, 4);
+    return s.learner && s.appliedIndex >= leader.commitIndex ? s : null;
+  }, WAIT_MS, 'node 4 to know it is a learner and to apply the log');
+  t.is(learnerStatus.role, 'follower', 'a learner never campaigns');
+  // A learner is never a candidate: asking it to campaign does nothing.
+  cluster.campaign(4);
+  t.is(await cluster.waitForLeader(WAIT_MS), status.leaderId);
+
+  await cluster.promote(4, { timeoutMs: OPERATION_TIMEOUT_MS });
+  t.deepEqual(cluster.status().membership, { voters: [1, 2, 3, 4], learners: [] });
+  await eventually(() => !node(cluster, 4).learner, WAIT_MS, 'node 4 to report itself a voter');
+  await kv.put('z', 3);
+  t.is(await kv.get('z'), 3);
+});
+
+test.serial('removing a follower, then the leader: a new leader is elected among the rest and writes continue', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 5 });
+  logEvents(t, events);
+  const firstLeader = await cluster.waitForLeader(WAIT_MS);
+  const kv = cluster.client();
+  await kv.put('k', 'five');
+
+  const follower = cluster.nodeIds.find((id) => id !== firstLeader)!;
+  await cluster.removeNode(follower, { timeoutMs: OPERATION_TIMEOUT_MS });
+  t.false(cluster.nodeIds.includes(follower));
+  t.false(cluster.status().nodes.some((n) => n.id === follower), 'the removed node is gone from the status');
+  t.false(cluster.status().membership.voters.includes(follower));
+  t.true(eventTexts(events, EventKind.NodeRemoved).some((text) => text.startsWith(`node ${follower} left`)));
+  await kv.put('k', 'four');
+  t.is(await kv.get('k'), 'four');
+
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  await cluster.removeNode(leader, { timeoutMs: OPERATION_TIMEOUT_MS });
+  t.false(cluster.nodeIds.includes(leader));
+  const rest = cluster.nodeIds;
+  t.is(rest.length, 3);
+  const newLeader = await cluster.waitForLeader(WAIT_MS);
+  t.true(rest.includes(newLeader), `new leader ${newLeader} is one of ${rest.join(',')}`);
+  t.deepEqual(cluster.status().membership.voters, rest);
+  await kv.put('k', 'three');
+  t.is(await kv.get('k'), 'three');
+  // Removed ids are never reused: the next node gets a fresh id and a fresh directory.
+  t.is(await cluster.addNode({ learner: true, timeoutMs: OPERATION_TIMEOUT_MS }), 6);
+});
+
+test.serial('a change whose leader crashes while it is in flight is retried at the next leader and completes', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 5 });
+  logEvents(t, events);
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  const kv = cluster.client();
+  await kv.put('k', 1);
+  const follower = cluster.nodeIds.find((id) => id !== leader)!;
+  // The request is posted to the leader before removeNode returns its promise; the crash
+  // lands before or after the leader appended (or committed) the entry. Either way the
+  // retry at the next leader must finish the change exactly once.
+  const removal = cluster.removeNode(follower, { timeoutMs: 15_000 });
+  await cluster.crash(leader);
+  await removal;
+  const status = cluster.status();
+  t.false(status.membership.voters.includes(follower));
+  t.true(status.membership.voters.includes(leader), 'the crashed leader is still a member');
+  t.deepEqual(cluster.nodeIds.filter((id) => id !== follower), cluster.nodeIds);
+  await kv.put('k', 2);
+  t.is(await kv.get('k'), 2);
+});
+
+test.serial('a retried change that the next leader already holds is not proposed twice', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 5 });
+  logEvents(t, events);
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  await cluster.client().put('k', 1);
+  const follower = cluster.nodeIds.find((id) => id !== leader)!;
+  const others = cluster.nodeIds.filter((id) => id !== leader);
+  // The followers hear the leader but it never hears them: its configuration entry
+  // reaches their logs and cannot commit.
+  for (const id of others) cluster.cutLink(id, leader);
+  const removal = cluster.removeNode(follower, { timeoutMs: 15_000 });
+  await cluster.waitFor(
+    // (Not the follower itself: the leader replicates only to the members of its configuration.)
+    (status) => others.filter((id) => id !== follower).every((id) => !(status.nodes.find((n) => n.id === id)?.membership.voters.includes(follower) ?? true)),
+    WAIT_MS,
+    'the followers to hold the uncommitted configuration entry',
+  );
+  await cluster.crash(leader);
+  cluster.heal();
+  await removal;
+  t.false(cluster.status().membership.voters.includes(follower));
+  // Exactly one configuration entry removed the follower: the retry waited for it to commit.
+  const committed = eventTexts(events, EventKind.MembershipChanged);
+  t.is(committed.length, 1, committed.join('\n'));
+  const newLeader = await cluster.waitForLeader(WAIT_MS);
+  const configs = node(cluster, newLeader).recentEntries.filter((entry) => entry.text.startsWith('config:'));
+  t.is(configs.length, 1, JSON.stringify(configs));
+});
+
+test.serial('an added node survives a crash and a restart on its own files', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 3 });
+  logEvents(t, events);
+  await cluster.waitForLeader(WAIT_MS);
+  const kv = cluster.client();
+  const added = await cluster.addNode({ timeoutMs: OPERATION_TIMEOUT_MS });
+  await kv.put('a', 1);
+  await allApplied(cluster, 'node 4 to apply a');
+
+  await cluster.crash(added);
+  t.false(node(cluster, added).alive);
+  await kv.put('b', 2); // three of four voters are up
+  const recovery = await cluster.restart(added);
+  t.true(recovery.entries > 0, 'it replayed its own WAL');
+  await allApplied(cluster, 'the restarted node to catch up');
+  const restarted = await eventually(() => {
+    const s = node(cluster, added);
+    return s.alive && s.membership.voters.includes(added) ? s : null;
+  }, WAIT_MS, 'the restarted node to know it is a voter');
+  t.false(restarted.learner);
+
+  // The restarted node is wired to every peer again: with an original follower down,
+  // commits need it.
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  const follower = [1, 2, 3].find((id) => id !== leader)!;
+  await cluster.crash(follower);
+  await kv.put('c', 3);
+  t.is(await kv.get('c'), 3);
+  t.is(await kv.get('a'), 1);
+});
+
+test.serial('refused changes fail with stable codes and change nothing', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 3 });
+  logEvents(t, events);
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  const before = cluster.status().membership;
+
+  const unknown = await t.throwsAsync(() => cluster.removeNode(42), { instanceOf: RaftlabError });
+  t.is(unknown?.code, ErrorCode.UnknownNode);
+  // The core's refusal: node 2 is a voter already.
+  const voter = [1, 2, 3].find((id) => id !== leader)!;
+  const invalid = await t.throwsAsync(() => cluster.promote(voter, { timeoutMs: OPERATION_TIMEOUT_MS }), { instanceOf: RaftlabError });
+  t.is(invalid?.code, ErrorCode.InvalidMembershipChange);
+  t.false(invalid?.indeterminate);
+  await t.throwsAsync(() => cluster.addNode({ timeoutMs: -1 }), { instanceOf: RaftlabError, code: ErrorCode.InvalidArgument });
+  t.deepEqual(cluster.status().membership, before);
+  t.deepEqual(cluster.nodeIds, [1, 2, 3]);
+
+  // With no quorum, a change is retried until its deadline and then fails with a code.
+  const others = [1, 2, 3].filter((id) => id !== leader);
+  await Promise.all(others.map((id) => cluster.crash(id)));
+  const stuck = await t.throwsAsync(() => cluster.removeNode(others[0]!, { timeoutMs: 1500 }), { instanceOf: RaftlabError });
+  t.true([ErrorCode.Timeout, ErrorCode.NoLeader, ErrorCode.MembershipChangeInProgress].includes(stuck!.code as never), stuck?.message);
+
+  await cluster.stop();
+  await t.throwsAsync(() => cluster.addNode(), { instanceOf: RaftlabError, code: ErrorCode.ClusterStopped });
+});
+
+test.serial('a node added after compaction catches up by snapshot; concurrent additions get distinct ids', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 3, snapshotEntries: 50 });
+  logEvents(t, events);
+  await cluster.waitForLeader(WAIT_MS);
+  const kv = cluster.client();
+  await Promise.all(Array.from({ length: 8 }, async (_, writer) => {
+    for (let i = 0; i < 25; i++) await kv.put(`w${writer}`, i);
+  }));
+  await eventually(() => events.some((event) => event.kind === EventKind.LogCompacted), WAIT_MS, 'a compaction');
+
+  const [first, second] = await Promise.all([
+    cluster.addNode({ timeoutMs: OPERATION_TIMEOUT_MS }),
+    cluster.addNode({ learner: true, timeoutMs: OPERATION_TIMEOUT_MS }),
+  ]);
+  t.deepEqual([first, second].sort(), [4, 5]);
+  t.deepEqual(cluster.status().membership, { voters: [1, 2, 3, first], learners: [second] });
+  // The log they needed starts after a snapshot: they got the state machine by InstallSnapshot (§7).
+  const installed = eventTexts(events, EventKind.SnapshotInstalled);
+  t.true(installed.some((text) => text.startsWith(`node ${first} installed`)), installed.join('\n'));
+  t.true(installed.some((text) => text.startsWith(`node ${second} installed`)), installed.join('\n'));
+  await allApplied(cluster, 'the new nodes to apply the log');
+  // Their own configuration came with the snapshot or the entries after it.
+  await eventually(() => node(cluster, first).membership.voters.includes(first) && node(cluster, second).learner, WAIT_MS, 'the new nodes to know their configuration');
+  t.is(await kv.get('w3'), 24);
+});

@@ -5,7 +5,10 @@
 
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import type { Cluster } from '../lib/cluster/cluster.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster } from '../lib/cluster/cluster.js';
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
 import { EventKind } from '../lib/cluster/types.js';
 import type { ClusterEvent, NodeStatus } from '../lib/cluster/types.js';
@@ -270,4 +273,41 @@ test.serial('a node added after compaction catches up by snapshot; concurrent ad
   // Their own configuration came with the snapshot or the entries after it.
   await eventually(() => node(cluster, first).membership.voters.includes(first) && node(cluster, second).learner, WAIT_MS, 'the new nodes to know their configuration');
   t.is(await kv.get('w3'), 24);
+});
+
+test.serial('a cluster started again on its data directory runs the nodes added and not the ones removed', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'raftlab-manifest-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  {
+    const { cluster } = await startCluster(t, { nodes: 3, dataDir });
+    const kv = cluster.client();
+    await kv.put('kept', 'yes');
+    t.is(await cluster.addNode({ timeoutMs: OPERATION_TIMEOUT_MS }), 4);
+    await cluster.removeNode(1, { timeoutMs: OPERATION_TIMEOUT_MS });
+    await kv.put('after', 'changes');
+    await cluster.stop();
+  }
+  // The dashboard passes its own default node count: the directory's manifest wins.
+  const { cluster } = await startCluster(t, { nodes: 5, dataDir });
+  t.deepEqual(cluster.nodeIds, [2, 3, 4]);
+  t.deepEqual(cluster.bootstrapIds, [1, 2, 3], 'every worker still gets the bootstrap voters as its peers');
+  await cluster.waitForLeader(WAIT_MS);
+  await cluster.waitFor((status) => status.membership.voters.join(',') === '2,3,4', WAIT_MS, 'the configuration from the log');
+  const kv = cluster.client();
+  t.is(await kv.get('kept'), 'yes');
+  t.is(await kv.get('after'), 'changes');
+  await kv.put('again', 1);
+  t.is(await kv.get('again'), 1);
+});
+
+test.serial('a damaged cluster manifest is refused with INVALID_CONFIG, naming the file, and nothing is started', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'raftlab-manifest-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  for (const text of ['{"format":1,"bootstrap":[1,2,3],"nodes":[3,2]}', 'not json', '{"format":7,"bootstrap":[1],"nodes":[1]}']) {
+    writeFileSync(join(dataDir, 'cluster.json'), text);
+    const error = await t.throwsAsync(Cluster.start({ dataDir }), { instanceOf: RaftlabError });
+    t.is(error?.code, ErrorCode.InvalidConfig);
+    t.regex(error?.message ?? '', /cluster\.json is not a raftlab cluster manifest/);
+  }
+  t.is(readFileSync(join(dataDir, 'cluster.json'), 'utf8'), '{"format":7,"bootstrap":[1],"nodes":[1]}', 'the file is left as it was');
 });

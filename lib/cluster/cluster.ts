@@ -17,6 +17,8 @@ import { ErrorCode, RaftlabError } from './errors.js';
 import { HEALTHY_LINK, NodeReplyCode } from './protocol.js';
 import type { ControlToNode, LinkFault, MembershipResult, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
 import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership } from './membership.js';
+import { readManifest, writeManifest } from './manifest.js';
+import type { ClusterManifest } from './manifest.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, ClusterStatus, Membership, NodeStatus } from './types.js';
 
@@ -186,17 +188,26 @@ export class Cluster extends EventEmitter {
    */
   readonly bootstrapIds: readonly NodeId[];
 
-  private constructor(private readonly options: Required<Omit<ClusterOptions, 'dataDir' | 'testOnly'>> & { testOnly: TestOnlyClusterBugs }, dataDir: string) {
+  private constructor(
+    private readonly options: Required<Omit<ClusterOptions, 'dataDir' | 'testOnly'>> & { testOnly: TestOnlyClusterBugs },
+    dataDir: string,
+    layout: ClusterManifest,
+  ) {
     super();
     this.dataDir = dataDir;
     this.tickMs = options.tickMs;
-    this.bootstrapIds = Object.freeze(Array.from({ length: options.nodes }, (_, i) => i + 1));
-    this.highestIdUsed = options.nodes;
-    this.hub = new ClientHub(this.bootstrapIds, {
+    this.bootstrapIds = Object.freeze([...layout.bootstrap]);
+    this.highestIdUsed = Math.max(...layout.bootstrap, ...layout.nodes);
+    this.hub = new ClientHub(layout.nodes, {
       maxValueBytes: options.maxValueBytes,
       onWriteLatency: (ms) => this.recordLatency(ms),
     });
-    for (const id of this.bootstrapIds) this.addSlot(id);
+    for (const id of layout.nodes) this.addSlot(id);
+  }
+
+  /** Records which nodes run in `<dataDir>/cluster.json`, so that Cluster.start on this directory starts them again. */
+  private saveManifest(): void {
+    writeManifest(this.dataDir, { bootstrap: this.bootstrapIds, nodes: this.nodeIds });
   }
 
   private addSlot(id: NodeId): NodeSlot {
@@ -212,9 +223,19 @@ export class Cluster extends EventEmitter {
     return [...this.slots.keys()].sort((a, b) => a - b);
   }
 
+  /**
+   * Starts a cluster in `options.dataDir` (a new temporary directory by default). A
+   * directory that holds a cluster manifest (cluster.json, written once nodes were added
+   * or removed) starts the nodes it lists, whatever `options.nodes` says: the
+   * configuration they agreed on is in their logs.
+   */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
-    const nodes = options.nodes ?? 3;
-    checkPositiveInteger('nodes', nodes, MAX_NODES);
+    checkPositiveInteger('nodes', options.nodes ?? 3, MAX_NODES);
+    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'raftlab-'));
+    mkdirSync(dataDir, { recursive: true });
+    const manifest = readManifest(dataDir, MAX_NODES);
+    const nodes = manifest?.nodes.length ?? options.nodes ?? 3;
+    const layout: ClusterManifest = manifest ?? { bootstrap: Array.from({ length: nodes }, (_, i) => i + 1), nodes: Array.from({ length: nodes }, (_, i) => i + 1) };
     const tickMs = options.tickMs ?? 20;
     checkPositiveInteger('tickMs', tickMs, 60_000);
     if (options.snapshotEntries !== undefined) checkPositiveInteger('snapshotEntries', options.snapshotEntries, Number.MAX_SAFE_INTEGER);
@@ -222,8 +243,6 @@ export class Cluster extends EventEmitter {
     if (!(Number.isFinite(followerSyncSpacingMs) && followerSyncSpacingMs >= 0 && followerSyncSpacingMs <= MAX_FOLLOWER_SYNC_SPACING_MS)) {
       throw new RaftlabError(ErrorCode.InvalidConfig, `followerSyncSpacingMs must be a number from 0 to ${MAX_FOLLOWER_SYNC_SPACING_MS}, got ${followerSyncSpacingMs}`);
     }
-    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'raftlab-'));
-    mkdirSync(dataDir, { recursive: true });
     const cluster = new Cluster(
       {
         nodes,
@@ -241,9 +260,10 @@ export class Cluster extends EventEmitter {
         testOnly: options.testOnly ?? {},
       },
       dataDir,
+      layout,
     );
     try {
-      await Promise.all(cluster.bootstrapIds.map((id) => cluster.spawn(id)));
+      await Promise.all(layout.nodes.map((id) => cluster.spawn(id)));
     } catch (error) {
       await cluster.stop();
       throw error;
@@ -717,6 +737,7 @@ export class Cluster extends EventEmitter {
       this.slots.delete(id);
       throw error;
     }
+    this.saveManifest();
     this.hub.addNode(id);
     const as = options.learner === true ? 'a learner' : 'a voter (a learner until it catches up)';
     this.emitEvent(EventKind.NodeAdded, id, `node ${id} started with data in ${slot.dir}; it joins as ${as}`);
@@ -748,6 +769,7 @@ export class Cluster extends EventEmitter {
     if (slot === undefined) return;
     await this.stopWorker(slot);
     this.slots.delete(id);
+    this.saveManifest();
     this.hub.removeNode(id);
     this.pushFaults();
     this.emitEvent(EventKind.NodeRemoved, id, text);

@@ -1,0 +1,75 @@
+// The cluster manifest: `<dataDir>/cluster.json`, which nodes a data directory's cluster
+// runs. The configuration itself lives in the Raft log (configuration entries, thesis §4);
+// the manifest only tells the supervisor which workers to start when it opens the
+// directory again: the bootstrap ids every worker gets as Config.peers, and the nodes
+// added since (minus the ones removed). Written whole to a temporary file, synced, then
+// renamed over the old one, so a crash leaves the old manifest or the new one.
+
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NodeId } from '../raft/types.js';
+import { ErrorCode, RaftlabError } from './errors.js';
+
+export const MANIFEST_FILE = 'cluster.json';
+const MANIFEST_FORMAT = 1;
+
+export interface ClusterManifest {
+  /** The bootstrap configuration's voters: every worker's Config.peers. */
+  readonly bootstrap: readonly NodeId[];
+  /** The nodes to run: the bootstrap ones and those added, minus those removed. */
+  readonly nodes: readonly NodeId[];
+}
+
+/** The manifest of `dataDir`, null when it has none (a new directory, or one from before membership changes). */
+export function readManifest(dataDir: string, maxNodes: number): ClusterManifest | null {
+  const path = join(dataDir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  const refuse = (why: string): never => {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `${path} is not a raftlab cluster manifest: ${why} (move it away to start the bootstrap nodes only)`);
+  };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return refuse(`not JSON (${(error as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null) return refuse('not an object');
+  const { format, bootstrap, nodes } = value as Record<string, unknown>;
+  if (format !== MANIFEST_FORMAT) return refuse(`format ${JSON.stringify(format)}, expected ${MANIFEST_FORMAT}`);
+  const ids = (name: string, list: unknown): NodeId[] => {
+    if (!Array.isArray(list) || list.length === 0 || list.length > maxNodes) return refuse(`${name} must list 1 to ${maxNodes} node ids`);
+    for (let i = 0; i < list.length; i++) {
+      const id: unknown = list[i];
+      if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) return refuse(`${name} holds ${JSON.stringify(id)}, not a node id`);
+      if (i > 0 && (list[i - 1] as number) >= id) return refuse(`${name} is not sorted and distinct`);
+    }
+    return list as NodeId[];
+  };
+  return { bootstrap: ids('bootstrap', bootstrap), nodes: ids('nodes', nodes) };
+}
+
+export function writeManifest(dataDir: string, manifest: ClusterManifest): void {
+  const path = join(dataDir, MANIFEST_FILE);
+  const temporary = `${path}.tmp`;
+  const text = `${JSON.stringify({ format: MANIFEST_FORMAT, bootstrap: manifest.bootstrap, nodes: manifest.nodes })}\n`;
+  const fd = openSync(temporary, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, path);
+  const directory = openSync(dataDir, 'r');
+  try {
+    fsyncSync(directory);
+  } finally {
+    closeSync(directory);
+  }
+}

@@ -43,6 +43,9 @@ export const NemesisKind = {
   Faults: 'faults',
   /** Leadership handed from node to node several times in a row (thesis §3.10). */
   Transfer: 'transfer',
+  /** A voter (the leader half the time) removed from the configuration and stopped, then a
+   *  fresh node added in its place: learner, catch-up, promotion (thesis §4). */
+  Membership: 'membership',
 } as const;
 export type NemesisKind = (typeof NemesisKind)[keyof typeof NemesisKind];
 export const allNemesisKinds: readonly NemesisKind[] = Object.values(NemesisKind);
@@ -93,6 +96,8 @@ export const checkDefaults = {
   readerEvery: 2,
   /** During a transfer burst, the pause between two hand-offs. */
   transferIntervalMs: 250,
+  /** Deadline of one membership change (removal, or addition with catch-up and promotion). */
+  membershipTimeoutMs: 15_000,
   /** After the run: the wait for a leader, and final-read attempts per key. */
   leaderWaitMs: 30_000,
   finalReadAttempts: 5,
@@ -266,6 +271,17 @@ class ClientFleet {
   async restart(id: NodeId): Promise<void> {
     await this.cluster.restart(id);
     this.reconnect(id);
+  }
+
+  /** A node joined the cluster: every open hub may send to it too. */
+  added(id: NodeId): void {
+    for (const hub of this.hubs) hub.addNode(id);
+    this.reconnect(id);
+  }
+
+  /** A node left the cluster: no hub tries it again. */
+  removed(id: NodeId): void {
+    for (const hub of this.hubs) hub.removeNode(id);
   }
 
   closeAll(): void {
@@ -580,6 +596,21 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
         undo: async () => clearInterval(timer),
         get text(): string {
           return `leadership transfers every ${checkDefaults.transferIntervalMs} ms${targets.length > 0 ? ` (to ${targets.join(',')})` : ''}`;
+        },
+      };
+    }
+    case NemesisKind.Membership: {
+      const target = random() < 0.5 ? leaderOr(cluster, random) : { id: nodes[Math.floor(random() * nodes.length)]!, isLeader: false };
+      await cluster.removeNode(target.id, { timeoutMs: checkDefaults.membershipTimeoutMs });
+      fleet.removed(target.id);
+      let added: NodeId | null = null;
+      return {
+        undo: async () => {
+          added = await cluster.addNode({ timeoutMs: checkDefaults.membershipTimeoutMs });
+          fleet.added(added);
+        },
+        get text(): string {
+          return `remove node ${target.id}${target.isLeader ? ' (leader)' : ''} from the cluster, then add ${added === null ? 'a new node' : `node ${added}`}`;
         },
       };
     }

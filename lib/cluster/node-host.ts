@@ -225,8 +225,6 @@ export class NodeHost {
   /** Where in each snapshotEntries period this node compacts (see compactionDue). */
   private readonly compactionPhase: number;
   private pendingEvents: Omit<ClusterEvent, 'time'>[] = [];
-  /** The ports the supervisor handed this node, by peer: a peer added at run time gets one too. */
-  private readonly peerPorts = new Map<NodeId, MessagePort>();
   /** The configuration in use (the newest in the log: Ready.membership), for status and whom to hear from. */
   private membership: Membership;
   /**
@@ -290,6 +288,7 @@ export class NodeHost {
       },
     });
     transport.onReceive((from, bytes) => this.onPeerBatch(from, bytes));
+    transport.onPeersChanged(() => this.updateAcceptedPeers());
     this.startTicking(data.tickMs);
     this.statusTimer = setInterval(() => this.postStatus(), data.statusIntervalMs);
     this.scheduleTurn();
@@ -302,7 +301,7 @@ export class NodeHost {
     if (this.stopped) return;
     switch (message.type) {
       case 'peer-port':
-        this.attachPeer(message.peer, message.port);
+        this.transport.attach(message.peer, message.port);
         return;
       case 'propose-membership':
         this.onMembershipRequest(message.requestId, message.change, message.idempotent);
@@ -333,20 +332,8 @@ export class NodeHost {
     }
   }
 
-  /** A port to `peer`, at start or at run time (the peer restarted, or joined the cluster). */
-  private attachPeer(peer: NodeId, port: MessagePort): void {
-    this.transport.attach(peer, port);
-    this.peerPorts.set(peer, port);
-    port.on('close', () => {
-      if (this.peerPorts.get(peer) !== port) return;
-      this.peerPorts.delete(peer);
-      this.updateAcceptedPeers();
-    });
-    this.updateAcceptedPeers();
-  }
-
   private updateAcceptedPeers(): void {
-    const ids = new Set<NodeId>([this.id, ...this.peerPorts.keys(), ...this.membership.voters, ...this.membership.learners]);
+    const ids = new Set<NodeId>([this.id, ...this.transport.peers(), ...this.membership.voters, ...this.membership.learners]);
     this.acceptedPeers = [...ids].sort((a, b) => a - b);
   }
 

@@ -10,6 +10,10 @@ export interface PeerTransport {
   send(to: NodeId, bytes: Uint8Array): void;
   /** Called with whatever arrived from a peer: it is unchecked until decoded. */
   onReceive(handler: (from: NodeId, bytes: unknown) => void): void;
+  /** The peers it can reach now (a peer added to the cluster at run time joins them). */
+  peers(): readonly NodeId[];
+  /** Called whenever peers() changes. */
+  onPeersChanged(handler: () => void): void;
   close(): void;
 }
 
@@ -22,6 +26,7 @@ export class PortMeshTransport implements PeerTransport {
   private readonly ports = new Map<NodeId, MessagePort>();
   private faults: Readonly<Record<string, LinkFault>> = {};
   private handler: (from: NodeId, bytes: unknown) => void = () => {};
+  private peersChanged: () => void = () => {};
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   messagesDroppedByFaults = 0;
 
@@ -33,8 +38,19 @@ export class PortMeshTransport implements PeerTransport {
     this.ports.set(peer, port);
     port.on('message', (data: unknown) => this.handler(peer, data));
     port.on('close', () => {
-      if (this.ports.get(peer) === port) this.ports.delete(peer);
+      if (this.ports.get(peer) !== port) return;
+      this.ports.delete(peer);
+      this.peersChanged();
     });
+    this.peersChanged();
+  }
+
+  peers(): readonly NodeId[] {
+    return [...this.ports.keys()];
+  }
+
+  onPeersChanged(handler: () => void): void {
+    this.peersChanged = handler;
   }
 
   setFaults(faults: Readonly<Record<string, LinkFault>>): void {

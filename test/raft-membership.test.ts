@@ -143,10 +143,10 @@ test('§4.2.2 a leader that removes itself steps down once the change commits, a
   t.true(harness.status(1).commitIndex >= index);
   t.is(harness.status(1).role, 'follower', 'stepped down');
   t.deepEqual(harness.status(2).membership, members([2, 3]));
+  t.deepEqual(harness.leaderIds(), [2], 'it handed leadership to a caught-up voter (TimeoutNow) instead of leaving the cluster to time out');
+  t.true(harness.delivered.some((message) => message.type === MessageType.TimeoutNow && message.from === 1 && message.to === 2));
   harness.tick(1, 100);
   t.is(harness.status(1).role, 'follower', 'a node outside the configuration never campaigns');
-  harness.elect(2);
-  t.deepEqual(harness.leaderIds(), [2]);
   const proposed = harness.propose(2, 'after');
   harness.stabilize();
   t.true(proposed.ok && harness.status(3).commitIndex === proposed.index, 'two voters commit without node 1');

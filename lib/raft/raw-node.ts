@@ -1006,9 +1006,21 @@ export class RawNode {
     // follower state) once the Cnew entry is committed".
     if (!this.#isVoter && this.#log.membershipIndex() <= this.#log.commitIndex) {
       this.#trace(`${this.#id} steps down: the configuration committed at ${this.#log.membershipIndex()} does not make it a voter`);
+      // Hand over at once (thesis §3.10) to a voter that holds the whole log, rather than
+      // leave the cluster without a leader for an election timeout.
+      const successor = this.#caughtUpVoter();
+      if (successor !== NONE) this.#sendTimeoutNow(successor);
       this.#becomeFollower(this.#currentTerm, NONE);
     }
     return true;
+  }
+
+  /** Leader: a voter other than itself whose log matches its whole log (NONE if none does), the lowest id first. */
+  #caughtUpVoter(): NodeId {
+    for (const id of this.#voters) {
+      if (id !== this.#id && this.#progress.get(id)?.matchIndex === this.#log.lastIndex()) return id;
+    }
+    return NONE;
   }
 
   #committedInCurrentTerm(): boolean {

@@ -42,8 +42,26 @@ test('every scenario has a unique name, a summary and steps', (t) => {
   }
   t.deepEqual(
     SCENARIOS.map((scenario) => scenario.name),
-    ['split-vote', 'leader-crash', 'conflicting-follower', 'partitioned-leader', 'minority-read', 'exactly-once', 'figure8'],
+    ['split-vote', 'leader-crash', 'conflicting-follower', 'partitioned-leader', 'minority-read', 'exactly-once', 'figure8', 'membership'],
   );
+});
+
+test('membership adds a learner, promotes it and has the leader remove itself, on the fake', async (t) => {
+  const { runner, cluster, lines } = setup();
+  try {
+    const before = cluster.status().membership.voters;
+    await runToEnd(runner, 'membership');
+    const text = lines.join('\n');
+    t.regex(text, /n(\d) started with an empty log and joined as a learner/);
+    t.regex(text, /is a voter: voters .*A commit now needs \d of \d/);
+    t.regex(text, /Scenario membership done\./, `(seed ${SEED}) ${text}`);
+    t.false(lines.some((line) => line.startsWith('ERROR')), `(seed ${SEED}) ${text}`);
+    const after = cluster.status().membership.voters;
+    t.is(after.length, before.length, 'one voter added, one removed');
+    t.notDeepEqual(after, before);
+  } finally {
+    await cluster.stop();
+  }
 });
 
 test('leader-crash runs step by step on the fake and restores the crashed node', async (t) => {

@@ -398,7 +398,53 @@ function leaderCommit(status: ClusterStatus): number {
   return status.nodes.find((node) => node.id === status.leaderId)?.commitIndex ?? 0;
 }
 
-export const SCENARIOS: readonly ScenarioDefinition[] = [splitVote, leaderCrash, conflictingFollower, partitionedLeader, minorityRead, exactlyOnce, figure8];
+function describeVoters(status: ClusterStatus): string {
+  const { voters, learners } = status.membership;
+  return `voters ${voters.map((id) => `n${id}`).join(', ')}${learners.length === 0 ? '' : `; learners ${learners.map((id) => `n${id}`).join(', ')}`}`;
+}
+
+const membership: ScenarioDefinition = {
+  name: 'membership',
+  summary: 'a node joins as a learner, catches up, becomes a voter; then the leader removes itself',
+  build() {
+    let added = 0;
+    let oldLeader = 0;
+    return [
+      async (context) => {
+        const { leader, status } = await needLeader(context);
+        context.narrate(
+          `n${leader} leads; the configuration is ${describeVoters(status)}. A configuration change is itself a log entry, and each node uses the newest one in its log at once, committed or not (thesis §4.1). One voter is added or removed at a time, so an old majority and a new one always share a node. Next: add a node as a learner.`,
+        );
+      },
+      async (context) => {
+        added = await context.cluster.addNode({ learner: true });
+        const status = context.status();
+        const row = status.nodes.find((node) => node.id === added);
+        context.narrate(
+          `n${added} started with an empty log and joined as a learner (+ LEARNER): the leader replicates to it, but it neither votes nor counts toward a commit, so an empty newcomer cannot stall the cluster (thesis §4.2.1). It caught up: index ${row?.lastLogIndex ?? '?'}. Now ${describeVoters(status)}. Next: promote it.`,
+        );
+      },
+      async (context) => {
+        await context.cluster.promote(added);
+        const status = context.status();
+        const voters = status.membership.voters.length;
+        context.narrate(
+          `n${added} is a voter: ${describeVoters(status)}. A commit now needs ${Math.floor(voters / 2) + 1} of ${voters}. Next: the leader removes itself.`,
+        );
+      },
+      async (context) => {
+        oldLeader = (await needLeader(context)).leader;
+        await context.cluster.removeNode(oldLeader);
+        const { leader, status } = await needLeader(context, oldLeader);
+        context.narrate(
+          `n${oldLeader} proposed its own removal and led until that entry committed, without counting itself (thesis §4.2.2); then it stepped down and handed over to a caught-up voter (TimeoutNow, thesis §3.10), and its worker was stopped. n${leader} leads term ${status.term}; ${describeVoters(status)}.`,
+        );
+      },
+    ];
+  },
+};
+
+export const SCENARIOS: readonly ScenarioDefinition[] = [splitVote, leaderCrash, conflictingFollower, partitionedLeader, minorityRead, exactlyOnce, figure8, membership];
 
 // ---------------------------------------------------------------- the runner
 

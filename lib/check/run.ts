@@ -107,7 +107,8 @@ export interface NemesisRecord {
   readonly kind: NemesisKind;
   readonly startMs: number;
   endMs: number | null;
-  readonly text: string;
+  /** What was done; completed once the fault is undone (a transfer's targets, the node added in a removed one's place). */
+  text: string;
 }
 
 export interface CheckRunResult {
@@ -384,26 +385,26 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
         if (pauses.stopped) return;
         const kind = options.nemesis[Math.floor(random() * options.nemesis.length)]!;
         const startMs = recorder.nowMs();
-        let undo: () => Promise<void>;
-        let text: string;
+        let fault: { undo: () => Promise<void>; readonly text: string };
         try {
-          ({ undo, text } = await injectFault(cluster, fleet, kind, random));
+          fault = await injectFault(cluster, fleet, kind, random);
         } catch (error) {
           problems.push(`nemesis ${kind} failed at ${startMs.toFixed(0)} ms: ${String(error)}`);
           continue;
         }
-        const record: NemesisRecord = { kind, startMs, endMs: null, text };
+        const record: NemesisRecord = { kind, startMs, endMs: null, text: fault.text };
         timeline.push(record);
-        log(`${(startMs / 1000).toFixed(1)} s  nemesis: ${text}`);
+        log(`${(startMs / 1000).toFixed(1)} s  nemesis: ${record.text}`);
         // Held to its end even when the run is stopping, so the fault is always undone.
         await new Promise((resolve) => setTimeout(resolve, between(checkDefaults.nemesisHoldMs)));
         try {
-          await undo();
+          await fault.undo();
         } catch (error) {
-          problems.push(`undoing "${text}" failed: ${String(error)}`);
+          problems.push(`undoing "${record.text}" failed: ${String(error)}`);
         }
         record.endMs = recorder.nowMs();
-        log(`${(record.endMs / 1000).toFixed(1)} s  nemesis: ended ${text}`);
+        record.text = fault.text;
+        log(`${(record.endMs / 1000).toFixed(1)} s  nemesis: ended ${record.text}`);
       }
     };
 
@@ -606,11 +607,12 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       let added: NodeId | null = null;
       return {
         undo: async () => {
-          added = await cluster.addNode({ timeoutMs: checkDefaults.membershipTimeoutMs });
-          fleet.added(added);
+          const id = await cluster.addNode({ timeoutMs: checkDefaults.membershipTimeoutMs });
+          added = id;
+          fleet.added(id);
         },
         get text(): string {
-          return `remove node ${target.id}${target.isLeader ? ' (leader)' : ''} from the cluster, then add ${added === null ? 'a new node' : `node ${added}`}`;
+          return `remove node ${target.id}${target.isLeader ? ' (leader)' : ''} from the cluster, then add ${added === null ? 'a new node' : `node ${added} (learner, caught up, voter)`}`;
         },
       };
     }

@@ -223,7 +223,7 @@ test('removed and learner nodes’ answers are ignored by the leader, not fatal'
   // A late acknowledgement from the removed node.
   harness.node(1).step({ type: MessageType.AppendEntriesResponse, term: 1, from: 3, to: 1, success: true, index: 99, conflictTerm: 0, conflictIndex: 0 });
   harness.node(1).step({ type: MessageType.HeartbeatResponse, term: 1, from: 3, to: 1, context: 0 });
-  harness.node(1).step({ type: MessageType.InstallSnapshotResponse, term: 1, from: 3, to: 1, index: 99 });
+  harness.node(1).step({ type: MessageType.InstallSnapshotResponse, term: 1, from: 3, to: 1, index: 99, snapshotIndex: 0, received: 0 });
   harness.stabilize();
   t.is(harness.status(1).role, 'leader');
   t.true(harness.status(1).commitIndex <= harness.status(1).lastLogIndex);

@@ -11,7 +11,14 @@ import type { AppendEntries, InstallSnapshot, InstallSnapshotResponse, Message }
 const noPreVote = { preVote: false, checkQuorum: false } as const;
 
 function installSnapshot(fields: Partial<InstallSnapshot> & Pick<InstallSnapshot, 'term' | 'from' | 'to' | 'lastIncludedIndex' | 'lastIncludedTerm'>): InstallSnapshot {
-  return { type: MessageType.InstallSnapshot, data: text(`state@${fields.lastIncludedIndex}`), membership: { voters: [1, 2, 3], learners: [] }, ...fields };
+  return {
+    type: MessageType.InstallSnapshot,
+    offset: 0,
+    data: text(`state@${fields.lastIncludedIndex}`),
+    done: true,
+    membership: { voters: [1, 2, 3], learners: [] },
+    ...fields,
+  };
 }
 
 function ofType<T extends Message['type']>(messages: readonly Message[], type: T): Extract<Message, { type: T }>[] {
@@ -320,4 +327,87 @@ test('§7 an InstallSnapshotResponse is not taken as an acknowledgement of more 
   t.is(answer?.index, 6);
   harness.stabilize();
   t.is(harness.status(1).progress.find((row) => row.id === 3)?.matchIndex, harness.status(1).lastLogIndex);
+});
+
+// Figure 13's chunks: offset and done.
+
+test('Figure 13 a snapshot larger than maxSnapshotChunkBytes goes in order, one chunk per acknowledgement, and installs whole', (t) => {
+  const harness = new Harness(3, { config: { ...noPreVote, maxSnapshotChunkBytes: 3 } });
+  harness.elect(1);
+  harness.isolate(3);
+  for (let i = 1; i <= 12; i++) harness.propose(1, `v${i}`);
+  harness.stabilize();
+  const snapshot = harness.compact(1, harness.status(1).commitIndex)!;
+  harness.heal();
+  heartbeatUntilSnapshotSent(harness);
+  harness.stabilize();
+  const chunks = harness.delivered.filter((message): message is InstallSnapshot => message.type === MessageType.InstallSnapshot && message.to === 3);
+  t.is(chunks.length, Math.ceil(snapshot.data.byteLength / 3), `a ${snapshot.data.byteLength}-byte snapshot in 3-byte chunks`);
+  t.deepEqual(
+    chunks.map((chunk) => chunk.offset),
+    chunks.map((_, i) => i * 3),
+  );
+  t.deepEqual(chunks.map((chunk) => chunk.done), chunks.map((_, i) => i === chunks.length - 1));
+  t.true(chunks.every((chunk) => chunk.data.byteLength <= 3));
+  const installed = harness.restoredSnapshots.get(3)!;
+  t.is(installed.length, 1);
+  t.is(new TextDecoder().decode(installed[0]!.data), new TextDecoder().decode(snapshot.data), 'the chunks reassembled');
+  // Only the last chunk's answer waited for a sync: it is the one that promises the snapshot is stored.
+  const answers = harness.delivered.filter((message): message is InstallSnapshotResponse => message.type === MessageType.InstallSnapshotResponse && message.from === 3);
+  t.deepEqual(answers.map((answer) => answer.received), [...chunks.slice(0, -1).map((chunk) => chunk.offset + chunk.data.byteLength), 0]);
+  t.is(answers.at(-1)!.index, snapshot.index);
+  t.is(harness.status(3).commitIndex, harness.status(1).commitIndex);
+});
+
+test('Figure 13 a chunk that does not continue the bytes held is not taken; the answer says how many are held', (t) => {
+  const follower = makeNode(1, [1, 2, 3], { currentTerm: 1, config: noPreVote });
+  const chunk = (offset: number, data: string, done: boolean, term = 2, from = 2) =>
+    installSnapshot({ term, from, to: 1, lastIncludedIndex: 6, lastIncludedTerm: 2, offset, data: text(data), done });
+  const answer = (): InstallSnapshotResponse | undefined => ofType(allMessages(drain(follower)), MessageType.InstallSnapshotResponse)[0];
+  follower.step(chunk(0, 'abc', false));
+  t.like(answer(), { index: 0, snapshotIndex: 6, received: 3 });
+  follower.step(chunk(6, 'ghi', true));
+  t.like(answer(), { index: 0, received: 3 }, 'a gap: chunk at 6 while 3 bytes are held');
+  follower.step(chunk(0, 'abc', false, 3, 3));
+  t.like(answer(), { index: 0, received: 3 }, "another leader's snapshot starts over at offset 0");
+  follower.step(chunk(3, 'def', false, 3, 3));
+  t.like(answer(), { received: 6 });
+  follower.step(chunk(3, 'XYZ', false, 3, 3));
+  t.like(answer(), { received: 6 }, 'a duplicate of a chunk already held is not taken twice');
+  follower.step(chunk(6, 'gh', true, 3, 3));
+  const ready = follower.ready();
+  t.is(new TextDecoder().decode(ready.snapshot!.data), 'abcdefgh');
+  t.like(ofType(ready.messagesAfterPersist, MessageType.InstallSnapshotResponse)[0], { index: 6 });
+  follower.advance();
+});
+
+test('Figure 13 lost chunks: the leader starts the snapshot over after heartbeats without progress', (t) => {
+  const harness = new Harness(3, { config: { ...noPreVote, maxSnapshotChunkBytes: 2 } });
+  harness.elect(1);
+  harness.isolate(3);
+  for (let i = 1; i <= 12; i++) harness.propose(1, `v${i}`);
+  harness.stabilize();
+  const snapshot = harness.compact(1, harness.status(1).commitIndex)!;
+  harness.heal();
+  heartbeatUntilSnapshotSent(harness);
+  // The second chunk is lost on its way.
+  let dropped = false;
+  for (let round = 0; round < 50 && harness.queue.length > 0; round++) {
+    harness.deliverRound((message) => {
+      if (dropped || message.type !== MessageType.InstallSnapshot || message.offset !== 2) return true;
+      dropped = true;
+      return false;
+    });
+  }
+  t.true(dropped);
+  t.is(harness.restoredSnapshots.get(3)!.length, 0, 'stuck without the lost chunk');
+  for (let heartbeat = 0; heartbeat < 12 && harness.restoredSnapshots.get(3)!.length === 0; heartbeat++) {
+    harness.tick(1, 1);
+    harness.stabilize();
+  }
+  const installed = harness.restoredSnapshots.get(3)!;
+  t.is(installed.length, 1, 'installed after the leader started over');
+  t.is(new TextDecoder().decode(installed[0]!.data), new TextDecoder().decode(snapshot.data));
+  const starts = harness.delivered.filter((message) => message.type === MessageType.InstallSnapshot && message.to === 3 && message.offset === 0);
+  t.true(starts.length >= 2, 'sent from offset 0 again');
 });

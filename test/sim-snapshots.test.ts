@@ -18,6 +18,8 @@ test(`seeds 1..${SEEDS}: hosts compact, leaders send InstallSnapshot, and every 
   let compactions = 0;
   let installs = 0;
   let seedsWithInstall = 0;
+  let chunks = 0;
+  let seedsWithChunks = 0;
   for (let seed = 1; seed <= SEEDS; seed++) {
     const result = runSeed(seed);
     if (!result.ok || result.stats.livenessTicks === null) {
@@ -27,8 +29,11 @@ test(`seeds 1..${SEEDS}: hosts compact, leaders send InstallSnapshot, and every 
     compactions += result.stats.compactions;
     installs += result.stats.snapshotsInstalled;
     if (result.stats.snapshotsInstalled > 0) seedsWithInstall++;
+    chunks += result.stats.snapshotChunksSent;
+    if (result.stats.snapshotChunksSent > 0 && result.stats.snapshotsInstalled > 0) seedsWithChunks++;
   }
-  t.log(`${SEEDS} seeds: ${compactions} compactions, ${installs} snapshots installed, in ${seedsWithInstall} seeds`);
+  t.log(`${SEEDS} seeds: ${compactions} compactions, ${installs} snapshots installed, in ${seedsWithInstall} seeds; ${chunks} chunks of snapshots sent in pieces, ${seedsWithChunks} seeds installed such snapshots`);
+  t.true(seedsWithChunks > SEEDS / 10, 'snapshots sent in chunks (Figure 13) are installed in many runs');
   t.true(compactions > 10 * SEEDS, 'hosts compact often');
   t.true(installs > SEEDS, 'InstallSnapshot is exercised');
   t.true(seedsWithInstall > SEEDS / 4, 'in many runs, not a few');

@@ -69,6 +69,8 @@ export class Progress {
   stalledHeartbeatResponses = 0;
   /** Snapshot only: the index of the snapshot sent. */
   pendingSnapshotIndex: LogIndex = 0;
+  /** Snapshot only: where the chunk in flight ends (Figure 13: the follower acknowledges holding this many bytes). */
+  snapshotSentTo = 0;
   /** Heard from this follower since the last CheckQuorum round. */
   recentActive = true;
   /** A learner (thesis §4.2.1): replicated to like any follower, never counted in a quorum. */

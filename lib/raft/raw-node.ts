@@ -126,6 +126,16 @@ export class RawNode {
   /** Leader: the target of a leadership transfer in progress (thesis §3.10), NONE otherwise. */
   #leadTransferee: NodeId = NONE;
 
+  /** Follower: the chunks of a leader's snapshot received so far (Figure 13), null when none is arriving. */
+  #incomingSnapshot: {
+    readonly leader: NodeId;
+    readonly leaderTerm: Term;
+    readonly index: LogIndex;
+    readonly term: Term;
+    readonly chunks: Uint8Array[];
+    received: number;
+  } | null = null;
+
   /** Leader: ReadIndex requests in progress (thesis §6.4); replaced on every role change. */
   #reads: ReadIndexQueue;
 
@@ -592,7 +602,10 @@ export class RawNode {
         return;
       case MessageType.InstallSnapshot:
         // Figure 13: "Reply immediately if term < currentTerm".
-        this.#send({ type: MessageType.InstallSnapshotResponse, term: this.#currentTerm, from: this.#id, to: message.from, index: 0 }, false);
+        this.#send(
+          { type: MessageType.InstallSnapshotResponse, term: this.#currentTerm, from: this.#id, to: message.from, index: 0, snapshotIndex: 0, received: 0 },
+          false,
+        );
         return;
       case MessageType.RequestVoteResponse:
       case MessageType.AppendEntriesResponse:
@@ -761,6 +774,7 @@ export class RawNode {
     const term = message.lastIncludedTerm;
     if (index <= this.#log.commitIndex) {
       this.#trace(`${this.#id} ignored a stale snapshot at ${index}@t${term} from ${message.from}: commit is ${this.#log.commitIndex}`);
+      this.#incomingSnapshot = null;
       this.#sendSnapshotResponse(message.from, this.#log.commitIndex);
       return;
     }
@@ -768,18 +782,77 @@ export class RawNode {
       this.#config.testOnlyBugs.skipSnapshotTermCheck === true ? index <= this.#log.lastIndex() : this.#log.matchTerm(index, term);
     if (holdsLastIncluded) {
       this.#trace(`${this.#id} already holds the snapshot's last entry ${index}@t${term}: keeps its log and commits to ${index}`);
+      this.#incomingSnapshot = null;
       this.#commitTo(index);
       this.#sendSnapshotResponse(message.from, index);
       return;
     }
-    this.#log.restoreSnapshot({ index, term, data: message.data, membership: message.membership });
+    const data = this.#receiveSnapshotChunk(message);
+    if (data === null) return;
+    this.#log.restoreSnapshot({ index, term, data, membership: message.membership });
     this.#syncMembership();
-    this.#trace(`${this.#id} installed a snapshot at ${index}@t${term} from ${message.from} (${message.data.byteLength} bytes)`);
+    this.#trace(`${this.#id} installed a snapshot at ${index}@t${term} from ${message.from} (${data.byteLength} bytes)`);
     this.#sendSnapshotResponse(message.from, index);
   }
 
+  /**
+   * Figure 13, receiver steps 2-5: "Create new snapshot file if first chunk (offset is
+   * 0)", "Write data into snapshot file at given offset", "Reply and wait for more data
+   * chunks if done is false". The chunks are held in memory (the host persists the whole
+   * snapshot once it is complete). A chunk that does not continue the bytes held (lost,
+   * duplicated, reordered, or of another leader's snapshot) is not taken: the answer says
+   * how many bytes are held, and the leader goes on from there or, after a while, starts
+   * over. Returns the whole snapshot once its last chunk arrived, else null.
+   */
+  #receiveSnapshotChunk(message: InstallSnapshot): Uint8Array | null {
+    let incoming = this.#incomingSnapshot;
+    const same =
+      incoming !== null &&
+      incoming.leader === message.from &&
+      incoming.leaderTerm === message.term &&
+      incoming.index === message.lastIncludedIndex &&
+      incoming.term === message.lastIncludedTerm;
+    if (message.offset === 0) {
+      incoming = { leader: message.from, leaderTerm: message.term, index: message.lastIncludedIndex, term: message.lastIncludedTerm, chunks: [], received: 0 };
+      this.#incomingSnapshot = incoming;
+    } else if (!same || (message.offset !== incoming!.received && this.#config.testOnlyBugs.acceptSnapshotChunkAnywhere !== true)) {
+      this.#answerSnapshotChunk(message, same ? incoming!.received : 0);
+      return null;
+    }
+    incoming = incoming!;
+    incoming.chunks.push(message.data);
+    incoming.received += message.data.byteLength;
+    if (!message.done) {
+      this.#answerSnapshotChunk(message, incoming.received);
+      return null;
+    }
+    this.#incomingSnapshot = null;
+    if (incoming.chunks.length === 1) return incoming.chunks[0]!;
+    const data = new Uint8Array(incoming.received);
+    let at = 0;
+    for (const chunk of incoming.chunks) {
+      data.set(chunk, at);
+      at += chunk.byteLength;
+    }
+    return data;
+  }
+
+  /** A chunk taken (or not): nothing is persisted yet, so the answer goes at once. */
+  #answerSnapshotChunk(message: InstallSnapshot, received: number): void {
+    const response: InstallSnapshotResponse = {
+      type: MessageType.InstallSnapshotResponse,
+      term: this.#currentTerm,
+      from: this.#id,
+      to: message.from,
+      index: 0,
+      snapshotIndex: message.lastIncludedIndex,
+      received,
+    };
+    this.#send(response, false);
+  }
+
   #sendSnapshotResponse(to: NodeId, index: LogIndex): void {
-    const response: InstallSnapshotResponse = { type: MessageType.InstallSnapshotResponse, term: this.#currentTerm, from: this.#id, to, index };
+    const response: InstallSnapshotResponse = { type: MessageType.InstallSnapshotResponse, term: this.#currentTerm, from: this.#id, to, index, snapshotIndex: 0, received: 0 };
     this.#send(response, true);
   }
 
@@ -933,6 +1006,10 @@ export class RawNode {
     const progress = this.#progress.get(message.from);
     if (progress === undefined) return;
     progress.recentActive = true;
+    if (message.index === 0 && message.snapshotIndex !== 0) {
+      this.#handleSnapshotChunkResponse(progress, message);
+      return;
+    }
     const updated = progress.maybeUpdate(message.index);
     if (progress.state === ProgressState.Snapshot) {
       this.#trace(`${this.#id} learned that ${message.from} stored snapshot ${progress.pendingSnapshotIndex}: it matches up to ${message.index}`);
@@ -944,6 +1021,26 @@ export class RawNode {
       }
     }
     if (!(updated && this.#maybeCommit())) this.#sendAppendOrCommit(message.from);
+  }
+
+  /**
+   * A chunk acknowledged (Figure 13): send the next one. An answer that does not
+   * acknowledge the chunk in flight (a stale duplicate, or a follower that lost chunks)
+   * sends nothing; if chunks were lost, the heartbeat stall rule starts the snapshot over.
+   */
+  #handleSnapshotChunkResponse(progress: Progress, message: InstallSnapshotResponse): void {
+    if (progress.state !== ProgressState.Snapshot || message.snapshotIndex !== progress.pendingSnapshotIndex) return;
+    if (message.received !== progress.snapshotSentTo) return;
+    const snapshot = this.#log.snapshot();
+    if (snapshot === null || snapshot.index !== progress.pendingSnapshotIndex) {
+      // Compacted again meanwhile: send the newer snapshot from its start.
+      progress.becomeProbe();
+      progress.nextIndex = progress.matchIndex + 1;
+      this.#sendAppendWhilePossible(progress.id);
+      return;
+    }
+    progress.stalledHeartbeatResponses = 0;
+    this.#sendSnapshotChunk(progress, snapshot, message.received);
   }
 
   #handleHeartbeatResponse(message: HeartbeatResponse): void {
@@ -1089,6 +1186,14 @@ export class RawNode {
   #sendSnapshot(progress: Progress): void {
     const snapshot = this.#log.snapshot();
     assert(snapshot !== null, () => `leader ${this.#id} compacted to ${this.#log.snapshotIndex()} but holds no snapshot`);
+    progress.becomeSnapshot(snapshot.index);
+    this.#trace(`${this.#id} sends snapshot ${snapshot.index}@t${snapshot.term} to ${progress.id} (its next index ${progress.nextIndex} was compacted)`);
+    this.#sendSnapshotChunk(progress, snapshot, 0);
+  }
+
+  /** Figure 13: the chunk of `snapshot` from `offset`, at most maxSnapshotChunkBytes; `done` on the last. */
+  #sendSnapshotChunk(progress: Progress, snapshot: Snapshot, offset: number): void {
+    const end = Math.min(snapshot.data.byteLength, offset + this.#config.maxSnapshotChunkBytes);
     const message: InstallSnapshot = {
       type: MessageType.InstallSnapshot,
       term: this.#currentTerm,
@@ -1096,11 +1201,12 @@ export class RawNode {
       to: progress.id,
       lastIncludedIndex: snapshot.index,
       lastIncludedTerm: snapshot.term,
-      data: snapshot.data,
+      offset,
+      data: snapshot.data.subarray(offset, end),
+      done: end === snapshot.data.byteLength,
       membership: snapshot.membership!,
     };
-    progress.becomeSnapshot(snapshot.index);
-    this.#trace(`${this.#id} sends snapshot ${snapshot.index}@t${snapshot.term} to ${progress.id} (its next index ${progress.nextIndex} was compacted)`);
+    progress.snapshotSentTo = end;
     this.#send(message, false);
   }
 
@@ -1274,6 +1380,7 @@ export class RawNode {
     this.#resetTimers();
     this.#votes.clear();
     this.#progress.clear();
+    this.#incomingSnapshot = null;
     this.#broadcastPending = false;
     if (this.#leadTransferee !== NONE) this.#trace(`${this.#id} dropped leadership transfer to ${this.#leadTransferee}`);
     this.#leadTransferee = NONE;
@@ -1393,6 +1500,7 @@ function validateConfig(config: Config): void {
   assert(config.heartbeatTicks >= 1, () => `heartbeatTicks must be >= 1, got ${config.heartbeatTicks}`);
   assert(config.maxEntriesPerAppend >= 1, () => 'maxEntriesPerAppend must be >= 1');
   assert(config.maxBytesPerAppend >= 1, () => 'maxBytesPerAppend must be >= 1');
+  assert(Number.isSafeInteger(config.maxSnapshotChunkBytes) && config.maxSnapshotChunkBytes >= 1, () => `maxSnapshotChunkBytes must be a positive integer, got ${config.maxSnapshotChunkBytes}`);
   assert(config.maxInflightAppends >= 1, () => 'maxInflightAppends must be >= 1');
   assert(config.maxUncommittedEntries >= 1, () => 'maxUncommittedEntries must be >= 1');
 }

@@ -173,14 +173,20 @@ export interface SnapshotMetadata {
 }
 
 /**
- * InstallSnapshot RPC (§7, Figure 13), sent in one piece (no chunking: `offset` and
- * `done` of the figure are not needed). `from` is the figure's leaderId.
+ * InstallSnapshot RPC (§7, Figure 13), one chunk of the snapshot's data per message:
+ * the leader sends the next chunk once the follower acknowledged the previous one.
+ * `from` is the figure's leaderId.
  */
 export interface InstallSnapshot extends MessageHeader {
   readonly type: typeof MessageType.InstallSnapshot;
   readonly lastIncludedIndex: LogIndex;
   readonly lastIncludedTerm: Term;
+  /** Figure 13: "byte offset where chunk is positioned in the snapshot file". */
+  readonly offset: number;
+  /** Figure 13: "raw bytes of the snapshot chunk, starting at offset". */
   readonly data: Uint8Array;
+  /** Figure 13: "true if this is the last chunk". */
+  readonly done: boolean;
   /** Figure 13's "latest configuration as of lastIncludedIndex" (thesis §5.4.1). */
   readonly membership: Membership;
 }
@@ -190,9 +196,14 @@ export interface InstallSnapshotResponse extends MessageHeader {
   /**
    * The highest index at which the follower's log is now known to match the leader's:
    * lastIncludedIndex once installed (or retained, when its log already held that
-   * entry), its commitIndex when the snapshot was stale, 0 in a refusal of a stale term.
+   * entry), its commitIndex when the snapshot was stale, 0 in a refusal of a stale term,
+   * and 0 while the snapshot's chunks are still arriving.
    */
   readonly index: LogIndex;
+  /** While chunks arrive (index 0): the snapshot they belong to (its lastIncludedIndex)... */
+  readonly snapshotIndex: LogIndex;
+  /** ...and how many of its bytes the follower holds in order: the offset of the chunk it wants next. */
+  readonly received: number;
 }
 
 export type Message =
@@ -289,6 +300,8 @@ export interface TestOnlyBugs {
   readonly concurrentMembershipChanges?: boolean;
   /** Count learners' acknowledgements toward the commit quorum (thesis §4.2.1: they must not count). */
   readonly countLearnersInQuorum?: boolean;
+  /** Take a snapshot chunk at whatever offset it claims, without checking it continues the bytes held (Figure 13's offset). */
+  readonly acceptSnapshotChunkAnywhere?: boolean;
 }
 
 /** Reads the durable entries [from, to] (inclusive) back from stable storage: see Config.entryLoader. */
@@ -314,6 +327,8 @@ export interface Config {
   readonly maxEntriesPerAppend: number;
   /** Upper bound on payload bytes in one AppendEntries (at least one entry is always sent). */
   readonly maxBytesPerAppend: number;
+  /** Upper bound on snapshot bytes in one InstallSnapshot (Figure 13's chunks; at least 1). */
+  readonly maxSnapshotChunkBytes: number;
   /** AppendEntries messages a leader may have unacknowledged per follower in replicate state. */
   readonly maxInflightAppends: number;
   /** Entries the leader may hold beyond its commit index before refusing proposals. */
@@ -353,6 +368,7 @@ export const defaultConfig = {
   checkQuorum: true,
   maxEntriesPerAppend: 4096,
   maxBytesPerAppend: 1 << 20,
+  maxSnapshotChunkBytes: 1 << 20,
   maxInflightAppends: 64,
   maxUncommittedEntries: 65_536,
   applied: 0,

@@ -14,7 +14,7 @@ const usage = `usage:
   raftlab sim --seed S [--nodes N] [--bug NAME]...                 replay one seed, printing its trace
 bugs (test-only broken variants): voteWithoutUpToDateCheck, commitPreviousTermByCounting,
   grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable,
-  concurrentMembershipChanges, countLearnersInQuorum`;
+  concurrentMembershipChanges, countLearnersInQuorum, acceptSnapshotChunkAnywhere`;
 
 const BUG_NAMES = [
   'voteWithoutUpToDateCheck',
@@ -25,6 +25,7 @@ const BUG_NAMES = [
   'countOwnVoteBeforeDurable',
   'concurrentMembershipChanges',
   'countLearnersInQuorum',
+  'acceptSnapshotChunkAnywhere',
 ] as const;
 type BugName = (typeof BUG_NAMES)[number];
 

@@ -26,7 +26,7 @@ import { describeMessage } from '../raft/describe.js';
 import { RawNode, createConfig } from '../raft/raw-node.js';
 import type { PersistToken } from '../raft/raw-node.js';
 import type { Entry, HardState, MembershipChange, Message, NodeId, Ready, Snapshot, Status, TestOnlyBugs } from '../raft/types.js';
-import { MembershipChangeType, Role } from '../raft/types.js';
+import { MembershipChangeType, MessageType, Role } from '../raft/types.js';
 import { EMPTY_STATE_HASH, InvariantChecker, InvariantViolation, Property, chainStateHash, dataKey, entryKey } from './checker.js';
 import { SimDisk } from './disk.js';
 import { assertNever } from '../raft/assert.js';
@@ -142,6 +142,8 @@ export interface FaultProfile {
   readonly spareNodes: number;
   /** Mean gap between membership changes the client asks the leader for (Infinity: none). */
   readonly membershipMeanIntervalTicks: number;
+  /** Config.maxSnapshotChunkBytes: the simulated snapshots are 4 bytes, so 1-3 sends them in chunks (Figure 13). */
+  readonly snapshotChunkBytes: number;
 }
 
 export interface SimStats {
@@ -166,6 +168,8 @@ export interface SimStats {
   /** Log compactions by hosts, and snapshots installed from a leader's InstallSnapshot. */
   readonly compactions: number;
   readonly snapshotsInstalled: number;
+  /** InstallSnapshot messages that carried part of a snapshot (Figure 13's chunks), sent. */
+  readonly snapshotChunksSent: number;
   /** Readys with writes persisted the asynchronous way, and synced before going on. */
   readonly asyncWrites: number;
   readonly syncedWrites: number;
@@ -319,6 +323,7 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     syncFollowers: false,
     spareNodes: 0,
     membershipMeanIntervalTicks: Infinity,
+    snapshotChunkBytes: 4096,
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -391,6 +396,7 @@ class Simulation {
   #previousTermCommits = 0;
   #compactions = 0;
   #snapshotsInstalled = 0;
+  #snapshotChunksSent = 0;
   #asyncWrites = 0;
   #syncedWrites = 0;
   #membershipChanges = 0;
@@ -419,7 +425,8 @@ class Simulation {
       spareNodes: changesMembership ? membershipRandom.pick([1, 1, 2]) : 0,
       membershipMeanIntervalTicks: changesMembership ? membershipRandom.pick([15, 40, 100]) : Infinity,
     };
-    this.profile = { ...drawn, syncFollowers, ...membership, ...options.profile };
+    const snapshotChunkBytes = root.fork().pick([1, 2, 3, 4096]);
+    this.profile = { ...drawn, syncFollowers, ...membership, snapshotChunkBytes, ...options.profile };
     this.#bootstrap = Array.from({ length: this.profile.nodes }, (_, position) => position + 1);
     this.#dropProbability = this.profile.dropProbability;
     this.#duplicateProbability = this.profile.duplicateProbability;
@@ -500,6 +507,7 @@ class Simulation {
         livenessTicks: this.#convergedAt === null ? null : (this.#convergedAt - this.#livenessStart) / TIME_UNITS_PER_TICK,
         compactions: this.#compactions,
         snapshotsInstalled: this.#snapshotsInstalled,
+        snapshotChunksSent: this.#snapshotChunksSent,
         asyncWrites: this.#asyncWrites,
         syncedWrites: this.#syncedWrites,
         membershipChanges: this.#membershipChanges,
@@ -625,6 +633,7 @@ class Simulation {
       checkQuorum: this.profile.checkQuorum,
       maxEntriesPerAppend: this.profile.maxEntriesPerAppend,
       maxInflightAppends: this.profile.maxInflightAppends,
+      maxSnapshotChunkBytes: this.profile.snapshotChunkBytes,
       applied: 0,
       asyncPersistence: this.profile.asyncPersistence,
       // As the real host does: applied entries leave the core's log and are read back from
@@ -947,6 +956,7 @@ class Simulation {
 
   #send(message: Message): void {
     this.#node(message.to);
+    if (message.type === MessageType.InstallSnapshot && !(message.offset === 0 && message.done)) this.#snapshotChunksSent++;
     if (this.#networkRandom.chance(this.#dropProbability)) {
       this.#messagesDropped++;
       return;

@@ -4,8 +4,9 @@
 // own snapshot keeps its data. Waits are on status and events, with bounded timeouts.
 
 import test from 'ava';
-import type { Cluster } from '../lib/cluster/cluster.js';
+import { Cluster } from '../lib/cluster/cluster.js';
 import type { KvClient } from '../lib/cluster/client.js';
+import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
 import type { NodeId } from '../lib/raft/types.js';
 import { EventKind } from '../lib/cluster/types.js';
 import { eventually, startCluster } from './helpers/cluster.js';
@@ -91,6 +92,75 @@ test.serial('a follower that was down while the leader compacted catches up thro
   // And it carries on as a leader: new writes commit and apply everywhere.
   const more = await writeMany(reader, SNAPSHOT_ENTRIES, 10_000);
   t.deepEqual(await readAll(reader, more), new Map(more));
+});
+
+test('snapshotChunkBytes must be an integer from 1 byte to 64 MiB', async (t) => {
+  for (const snapshotChunkBytes of [0, -1, 1.5, Number.NaN, (64 << 20) + 1]) {
+    await t.throwsAsync(() => Cluster.start({ nodes: 1, snapshotChunkBytes }), {
+      instanceOf: RaftlabError,
+      code: ErrorCode.InvalidConfig,
+      message: /snapshotChunkBytes must be an integer from 1 to 67108864/,
+    });
+  }
+});
+
+test.serial('a snapshot larger than snapshotChunkBytes reaches a follower in many InstallSnapshot chunks (Figure 13)', async (t) => {
+  const chunkBytes = 4096;
+  const { cluster, events } = await startCluster(t, { nodes: 3, snapshotEntries: SNAPSHOT_ENTRIES, snapshotChunkBytes: chunkBytes });
+  const kv = cluster.client({ timeoutMs: 10_000 });
+  const leader = await cluster.waitForLeader(10_000);
+  await kv.put('warm-up', true);
+  const follower = cluster.nodeIds.find((id) => id !== leader)!;
+  await cluster.crash(follower);
+
+  // Distinct keys with values of about a KiB: a state machine of some 160 KiB, forty chunks.
+  const expected = new Map<string, string>();
+  const writes = 4 * SNAPSHOT_ENTRIES;
+  for (let start = 0; start < writes; start += 8) {
+    const batch: Promise<void>[] = [];
+    for (let i = start; i < Math.min(writes, start + 8); i++) {
+      const key = `big${i}`;
+      const value = `${i}:`.padEnd(1000, String.fromCharCode(97 + (i % 26)));
+      expected.set(key, value);
+      batch.push(kv.put(key, value));
+    }
+    await Promise.all(batch);
+  }
+  const compacted = await eventually(() => {
+    const status = node(cluster, cluster.status().leaderId || leader);
+    return status.snapshotIndex > 2 * SNAPSHOT_ENTRIES ? status : null;
+  }, 10_000, 'the leader to compact past the follower');
+  t.log(`leader ${compacted.id} compacted up to ${compacted.snapshotIndex}`);
+
+  await cluster.restart(follower);
+  const installed = await eventually(
+    () => events.find((event) => event.kind === EventKind.SnapshotInstalled && event.node === follower),
+    20_000,
+    `node ${follower} to install a snapshot`,
+  );
+  t.log(installed.text);
+  const told = /installed a snapshot from leader \d+ at index (\d+) \(was at \d+, (\d+) bytes in (\d+) chunks\)/.exec(installed.text);
+  if (told === null) return t.fail(`unexpected event text: ${installed.text}`);
+  const [snapshotIndex, bytes, chunks] = [Number(told[1]), Number(told[2]), Number(told[3])];
+  t.true(snapshotIndex > 2 * SNAPSHOT_ENTRIES, `snapshot at ${snapshotIndex}`);
+  t.true(bytes > 20 * chunkBytes, `a snapshot of ${bytes} bytes is many chunks of ${chunkBytes}`);
+  // No message carries more than a chunk: the follower stepped at least this many (more if one was sent again).
+  t.true(chunks >= Math.ceil(bytes / chunkBytes), `${bytes} bytes came in ${chunks} InstallSnapshot messages`);
+
+  const caughtUp = await eventually(() => {
+    const status = node(cluster, follower);
+    const leaderStatus = node(cluster, cluster.status().leaderId || leader);
+    return status.alive && status.snapshotIndex >= snapshotIndex && status.appliedIndex >= leaderStatus.commitIndex - 1 ? status : null;
+  }, 15_000, `node ${follower} to catch up`);
+  t.true(caughtUp.appliedIndex >= snapshotIndex);
+
+  // The follower's state machine, rebuilt from the chunks, answers with every byte.
+  await lead(cluster, follower);
+  const reader = cluster.client({ timeoutMs: 10_000 });
+  const found = new Map<string, unknown>();
+  for (const key of expected.keys()) found.set(key, await reader.get(key));
+  t.deepEqual(found, expected);
+  t.is(await reader.get('warm-up'), true);
 });
 
 test.serial('a new leader reads back from its WAL the entries it dropped from memory, for a follower that was down', async (t) => {

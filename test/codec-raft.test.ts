@@ -67,10 +67,14 @@ const samples: readonly Message[] = [
     to: SELF,
     lastIncludedIndex: 4096,
     lastIncludedTerm: 8,
+    // The last of several chunks (Figure 13).
+    offset: 65_536,
     data: Uint8Array.from({ length: 300 }, (_, i) => i % 251),
+    done: true,
     membership: { voters: [1, 2, 3], learners: [4, 5] },
   },
-  { type: MessageType.InstallSnapshotResponse, term: 9, from: 4, to: SELF, index: 4096 },
+  // An acknowledgement of a chunk: index 0, the snapshot and how much of it the follower holds.
+  { type: MessageType.InstallSnapshotResponse, term: 9, from: 4, to: SELF, index: 0, snapshotIndex: 4096, received: 70_000 },
   // Last, so the positions above stay: a configuration entry between a no-op and a command.
   {
     type: MessageType.AppendEntries,
@@ -240,28 +244,117 @@ test('InstallSnapshot and its response: the snapshot bytes survive exactly; malf
   const data = (decoded.messages[0] as Extract<Message, { type: 'InstallSnapshot' }>).data;
   t.is(data.constructor, Uint8Array);
   t.is(data.byteLength, 300);
-  // Tuples: [8, term, from, to, lastIncludedIndex, lastIncludedTerm, data, [voters, learners]] and [9, term, from, to, index].
+  // Tuples: [8, term, from, to, lastIncludedIndex, lastIncludedTerm, offset, data, done, [voters, learners]]
+  // and [9, term, from, to, index, snapshotIndex, received].
   const members = [[1, 2, 3], []];
   const refusedTuples: [string, unknown[], RegExp][] = [
-    ['data not bytes', [8, 9, 3, SELF, 4, 2, 'abc', members], /data .* is not bytes/],
-    ['data missing (short tuple)', [8, 9, 3, SELF, 4, 2, members], /has 7 fields, expected 8/],
-    ['membership missing (short tuple)', [8, 9, 3, SELF, 4, 2, bytes(1)], /has 7 fields, expected 8/],
-    ['lastIncludedIndex 0', [8, 9, 3, SELF, 0, 2, bytes(1), members], /lastIncludedIndex .* must be at least 1/],
-    ['lastIncludedTerm 0', [8, 9, 3, SELF, 4, 0, bytes(1), members], /lastIncludedTerm .* must be at least 1/],
-    ['lastIncludedTerm above the term', [8, 9, 3, SELF, 4, 10, bytes(1), members], /above the message term 9/],
-    ['negative lastIncludedIndex', [8, 9, 3, SELF, -4, 2, bytes(1), members], /not a non-negative integer/],
-    ['fractional term', [8, 9.5, 3, SELF, 4, 2, bytes(1), members], /term 9.5/],
-    ['from a stranger', [8, 9, 6, SELF, 4, 2, bytes(1), members], /is not a peer/],
-    ['response index a string', [9, 9, 3, SELF, 'x'], /index "x" is not a non-negative integer/],
-    ['response with an extra field', [9, 9, 3, SELF, 1, 2], /has 6 fields, expected 5/],
+    ['data not bytes', [8, 9, 3, SELF, 4, 2, 0, 'abc', true, members], /data .* is not bytes/],
+    ['data missing (short tuple)', [8, 9, 3, SELF, 4, 2, 0, true, members], /has 9 fields, expected 10/],
+    ['membership missing (short tuple)', [8, 9, 3, SELF, 4, 2, 0, bytes(1), true], /has 9 fields, expected 10/],
+    ['lastIncludedIndex 0', [8, 9, 3, SELF, 0, 2, 0, bytes(1), true, members], /lastIncludedIndex .* must be at least 1/],
+    ['lastIncludedTerm 0', [8, 9, 3, SELF, 4, 0, 0, bytes(1), true, members], /lastIncludedTerm .* must be at least 1/],
+    ['lastIncludedTerm above the term', [8, 9, 3, SELF, 4, 10, 0, bytes(1), true, members], /above the message term 9/],
+    ['negative lastIncludedIndex', [8, 9, 3, SELF, -4, 2, 0, bytes(1), true, members], /not a non-negative integer/],
+    ['fractional term', [8, 9.5, 3, SELF, 4, 2, 0, bytes(1), true, members], /term 9.5/],
+    ['from a stranger', [8, 9, 6, SELF, 4, 2, 0, bytes(1), true, members], /is not a peer/],
+    ['response index a string', [9, 9, 3, SELF, 'x', 0, 0], /index "x" is not a non-negative integer/],
+    ['response with an extra field', [9, 9, 3, SELF, 1, 2, 3, 4], /has 8 fields, expected 7/],
+    ...chunkRefusals(members),
   ];
   for (const [name, tuple, reason] of refusedTuples) {
-    const result = decodeRaftBatch(Uint8Array.from(pack([WIRE_FORMAT_VERSION, [tuple]])), SELF, PEERS);
-    t.deepEqual(result.messages, [], name);
-    t.is(result.malformed, 1, name);
-    t.regex(result.reasons[0] ?? '', reason, name);
+    for (const [path, decode] of [['hand-read path', decodeRaftBatch], ['msgpackr path', decodeRaftBatchWithMsgpackr]] as const) {
+      let result: DecodedBatch;
+      try {
+        result = decode(Uint8Array.from(pack([WIRE_FORMAT_VERSION, [tuple]])), SELF, PEERS);
+      } catch (error) {
+        t.fail(`${name} (${path}): threw ${String(error)}`);
+        continue;
+      }
+      t.deepEqual(result.messages, [], `${name} (${path})`);
+      t.is(result.malformed, 1, `${name} (${path})`);
+      t.regex(result.reasons[0] ?? '', reason, `${name} (${path})`);
+    }
   }
   t.regex(validateRaftMessage({ ...snapshot, data: [1, 2, 3] }, SELF, PEERS) as string, /data/);
+});
+
+/** Malformed chunk fields (Figure 13's offset and done; the response's snapshotIndex and received) and what the refusal must say. */
+function chunkRefusals(members: unknown[]): [string, unknown[], RegExp][] {
+  const chunk = (offset: unknown, data: unknown, done: unknown): unknown[] => [8, 9, 3, SELF, 4, 2, offset, data, done, members];
+  const answer = (index: unknown, snapshotIndex: unknown, received: unknown): unknown[] => [9, 9, 3, SELF, index, snapshotIndex, received];
+  return [
+    ['negative offset', chunk(-1, bytes(1), false), /InstallSnapshot from 3: offset -1 is not a non-negative integer/],
+    ['fractional offset', chunk(1.5, bytes(1), false), /offset 1.5 is not a non-negative integer/],
+    ['offset a string', chunk('0', bytes(1), false), /offset "0" is not a non-negative integer/],
+    ['offset null', chunk(null, bytes(1), false), /offset null is not a non-negative integer/],
+    ['unsafe offset', chunk(2 ** 53, bytes(1), false), /offset 9007199254740992 is not a non-negative integer/],
+    ['offset plus the chunk past the safe integers', chunk(Number.MAX_SAFE_INTEGER, bytes(1, 2), true), /offset 9007199254740991 plus the chunk's 2 bytes runs past the largest safe integer/],
+    ['done a number', chunk(0, bytes(1), 1), /done 1 is not a boolean/],
+    ['done a string', chunk(0, bytes(1), 'true'), /done "true" is not a boolean/],
+    ['done null', chunk(0, bytes(1), null), /done null is not a boolean/],
+    ['done missing (short tuple)', [8, 9, 3, SELF, 4, 2, 0, bytes(1), members], /has 9 fields, expected 10/],
+    ['offset and done swapped', chunk(true, bytes(1), 0), /offset true is not a non-negative integer/],
+    ['negative snapshotIndex', answer(0, -1, 0), /InstallSnapshotResponse from 3: snapshotIndex -1 is not a non-negative integer/],
+    ['snapshotIndex a boolean', answer(0, true, 0), /snapshotIndex true is not a non-negative integer/],
+    ['fractional received', answer(0, 4, 0.5), /received 0.5 is not a non-negative integer/],
+    ['received negative', answer(0, 4, -100), /received -100 is not a non-negative integer/],
+    ['received unsafe', answer(0, 4, 2 ** 60), /received \d+n? is not a non-negative integer/],
+    ['response without the chunk fields (wire format 2)', [9, 9, 3, SELF, 4], /has 5 fields, expected 7/],
+  ];
+}
+
+test('InstallSnapshot chunks: first, middle and last chunks and every kind of response round-trip on both decode paths and through validateRaftMessage', (t) => {
+  const snapshot = samples.find((message) => message.type === MessageType.InstallSnapshot)!;
+  const response = samples.find((message) => message.type === MessageType.InstallSnapshotResponse)!;
+  const messages: Message[] = [
+    { ...snapshot, offset: 0, data: bytes(1, 2, 3, 4), done: false },
+    { ...snapshot, offset: 4, data: new Uint8Array(70_000).fill(9), done: false },
+    // A snapshot of no bytes is one chunk, first and last.
+    { ...snapshot, offset: 0, data: new Uint8Array(0), done: true },
+    // An offset beyond 32 bits (msgpack uint64 or float64; the hand-read path leaves it to msgpackr).
+    { ...snapshot, offset: 2 ** 40, data: bytes(7), done: true },
+    { ...response, index: 0, snapshotIndex: 4096, received: 0 },
+    // Installed: index is the snapshot's, whatever the chunk fields say.
+    { ...response, index: 4096, snapshotIndex: 4096, received: 70_004 },
+    // A refusal of a stale term.
+    { ...response, index: 0, snapshotIndex: 0, received: 0 },
+    { ...response, index: 0, snapshotIndex: Number.MAX_SAFE_INTEGER, received: Number.MAX_SAFE_INTEGER },
+  ];
+  for (const message of messages) {
+    const encoded = encodeRaftBatch([message]);
+    for (const [path, decode] of [['hand-read path', decodeRaftBatch], ['msgpackr path', decodeRaftBatchWithMsgpackr]] as const) {
+      const decoded = decode(encoded.slice(), SELF, PEERS);
+      t.deepEqual(decoded.reasons, [], path);
+      t.deepEqual(decoded.messages, [message], path);
+    }
+    const checked = validateRaftMessage({ ...message, extra: 1 }, SELF, PEERS);
+    t.deepEqual(checked, message);
+  }
+  // All in one batch, in order.
+  t.deepEqual(decodeRaftBatch(encodeRaftBatch(messages), SELF, PEERS).messages, messages);
+  // A chunk's fields keep the wire order: [..., lastIncludedTerm, offset, data, done, membership].
+  const chunk = messages[0] as Extract<Message, { type: 'InstallSnapshot' }>;
+  const tuple = [8, chunk.term, chunk.from, chunk.to, chunk.lastIncludedIndex, chunk.lastIncludedTerm, 0, chunk.data, false, [[1, 2, 3], [4, 5]]];
+  t.deepEqual([...encodeRaftBatch([chunk])], [...pack([WIRE_FORMAT_VERSION, [tuple]])]);
+  t.deepEqual([...encodeRaftBatch([response])], [...pack([WIRE_FORMAT_VERSION, [[9, 9, 4, SELF, 0, 4096, 70_000]]])]);
+});
+
+test('validateRaftMessage refuses malformed chunk fields with a reason', (t) => {
+  const snapshot = samples.find((message) => message.type === MessageType.InstallSnapshot)!;
+  const response = samples.find((message) => message.type === MessageType.InstallSnapshotResponse)!;
+  const refused: [string, unknown, RegExp][] = [
+    ['offset missing', { ...snapshot, offset: undefined }, /offset undefined is not a non-negative integer/],
+    ['offset negative', { ...snapshot, offset: -8 }, /offset -8 is not a non-negative integer/],
+    ['offset a bigint', { ...snapshot, offset: 8n }, /offset 8n is not a non-negative integer/],
+    ['offset past the safe integers with its chunk', { ...snapshot, offset: Number.MAX_SAFE_INTEGER - 10 }, /plus the chunk's 300 bytes runs past the largest safe integer/],
+    ['done missing', { ...snapshot, done: undefined }, /done undefined is not a boolean/],
+    ['done a number', { ...snapshot, done: 0 }, /done 0 is not a boolean/],
+    ['snapshotIndex missing', { ...response, snapshotIndex: undefined }, /snapshotIndex undefined is not a non-negative integer/],
+    ['received NaN', { ...response, received: Number.NaN }, /received null is not a non-negative integer/],
+    ['received Infinity', { ...response, received: Number.POSITIVE_INFINITY }, /received null is not a non-negative integer/],
+    ['received a string', { ...response, received: '10' }, /received "10" is not a non-negative integer/],
+  ];
+  for (const [name, value, reason] of refused) t.regex(validateRaftMessage(value, SELF, PEERS) as string, reason, name);
 });
 
 test('decodeRaftBatch refuses garbage whole, or message by message, and keeps the good ones', (t) => {
@@ -309,6 +402,8 @@ function invariantViolation(message: Message): string | null {
   if (message.type === MessageType.InstallSnapshot) {
     if (!(message.data instanceof Uint8Array)) return 'bad snapshot data';
     if (message.lastIncludedIndex < 1 || message.lastIncludedTerm < 1 || message.lastIncludedTerm > message.term) return 'bad snapshot position';
+    if (!isIndex(message.offset) || !isIndex(message.offset + message.data.byteLength)) return 'bad snapshot chunk offset';
+    if (typeof message.done !== 'boolean') return 'bad snapshot chunk done';
     if (!isValidMembership(message.membership)) return 'bad snapshot membership';
   }
   for (const [field, value] of Object.entries(message)) {

@@ -53,6 +53,13 @@ export interface ClusterOptions {
    */
   readonly snapshotEntries?: number;
   /**
+   * The most snapshot bytes a leader sends in one InstallSnapshot message: a larger
+   * snapshot goes in chunks, each sent once the follower acknowledged the previous one
+   * (§7, Figure 13's offset and done). An integer from 1 to 64 MiB; default 1 MiB, so
+   * that no single message between workers carries a whole large state machine.
+   */
+  readonly snapshotChunkBytes?: number;
+  /**
    * A follower starts no turn within this many milliseconds of starting its last
    * fdatasync (group commit by delay, with fsync on): AppendEntries that arrive meanwhile
    * share its next write and fdatasync. 0 turns it off. Default: 2 with 5 or more nodes,
@@ -96,6 +103,9 @@ const MEMBERSHIP_RETRY_PAUSE_MS = 50;
  */
 const CATCH_UP_MAX_LAG_ENTRIES = 256;
 const DEFAULT_SNAPSHOT_ENTRIES = 100_000;
+const DEFAULT_SNAPSHOT_CHUNK_BYTES = 1 << 20;
+/** A chunk is one structured-clone message between workers: past this, split the snapshot. */
+const MAX_SNAPSHOT_CHUNK_BYTES = 64 << 20;
 const DEFAULT_FOLLOWER_SYNC_SPACING_MS = 2;
 /** The smallest cluster whose followers space their fdatasyncs by default. */
 const FOLLOWER_SYNC_SPACING_MIN_NODES = 5;
@@ -239,6 +249,7 @@ export class Cluster extends EventEmitter {
     const tickMs = options.tickMs ?? 20;
     checkPositiveInteger('tickMs', tickMs, 60_000);
     if (options.snapshotEntries !== undefined) checkPositiveInteger('snapshotEntries', options.snapshotEntries, Number.MAX_SAFE_INTEGER);
+    if (options.snapshotChunkBytes !== undefined) checkPositiveInteger('snapshotChunkBytes', options.snapshotChunkBytes, MAX_SNAPSHOT_CHUNK_BYTES);
     const followerSyncSpacingMs = options.followerSyncSpacingMs ?? (nodes >= FOLLOWER_SYNC_SPACING_MIN_NODES ? DEFAULT_FOLLOWER_SYNC_SPACING_MS : 0);
     if (!(Number.isFinite(followerSyncSpacingMs) && followerSyncSpacingMs >= 0 && followerSyncSpacingMs <= MAX_FOLLOWER_SYNC_SPACING_MS)) {
       throw new RaftlabError(ErrorCode.InvalidConfig, `followerSyncSpacingMs must be a number from 0 to ${MAX_FOLLOWER_SYNC_SPACING_MS}, got ${followerSyncSpacingMs}`);
@@ -255,6 +266,7 @@ export class Cluster extends EventEmitter {
         segmentBytes: options.segmentBytes ?? 64 << 20,
         preallocate: options.preallocate ?? options.fsync ?? true,
         snapshotEntries: options.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES,
+        snapshotChunkBytes: options.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES,
         followerSyncSpacingMs,
         startTimeoutMs: options.startTimeoutMs ?? 30_000,
         testOnly: options.testOnly ?? {},
@@ -303,6 +315,7 @@ export class Cluster extends EventEmitter {
       segmentBytes: this.options.segmentBytes,
       preallocate: this.options.preallocate,
       snapshotEntries: this.options.snapshotEntries,
+      snapshotChunkBytes: this.options.snapshotChunkBytes,
       followerSyncSpacingMs: this.options.followerSyncSpacingMs,
       statusIntervalMs: STATUS_INTERVAL_MS,
       syncedPosition: slot.syncedPosition,

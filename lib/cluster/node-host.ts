@@ -201,6 +201,8 @@ export class NodeHost {
   private appendEntriesSent = 0;
   private entriesSent = 0;
   private entriesReadBack = 0;
+  /** InstallSnapshot messages (chunks, Figure 13) stepped since the last snapshot installed: told in its event. */
+  private snapshotChunksReceived = 0;
   private lastSyncAt = 0;
   private fsyncLatencyTotalMs = 0;
   private fsyncCountSinceStatus = 0;
@@ -257,6 +259,7 @@ export class NodeHost {
         random: createPrng(data.seed),
         electionTicks: data.electionTicks,
         heartbeatTicks: data.heartbeatTicks,
+        maxSnapshotChunkBytes: data.snapshotChunkBytes,
         // With fsync on, a leader's Readys are advanced before their fdatasync completes
         // (processReadies); other nodes sync first and advance them durable.
         asyncPersistence: data.fsync && data.testOnly.ackBeforeFsync !== true,
@@ -358,6 +361,8 @@ export class NodeHost {
         message.term >= this.hardState.currentTerm
       ) {
         this.lastLeaderContactAt = Date.now();
+      } else if (message.type === MessageType.InstallSnapshot) {
+        this.snapshotChunksReceived++;
       }
       this.node.step(message);
     }
@@ -839,9 +844,12 @@ export class NodeHost {
     if (this.kv.appliedIndex !== snapshot.index) {
       throw new Error(`node ${this.id}: the leader's snapshot at index ${snapshot.index} holds a state machine applied up to ${this.kv.appliedIndex}`);
     }
-    const text = `node ${this.id} installed a snapshot from leader ${this.softState.leaderId} at index ${snapshot.index} (was at ${appliedBefore}, ${snapshot.data.byteLength} bytes)`;
+    // Chunks of an abandoned transfer (a leader change midway) count too: these are the messages it took.
+    const chunks = this.snapshotChunksReceived;
+    this.snapshotChunksReceived = 0;
+    const text = `node ${this.id} installed a snapshot from leader ${this.softState.leaderId} at index ${snapshot.index} (was at ${appliedBefore}, ${snapshot.data.byteLength} bytes in ${chunks} chunks)`;
     this.event(EventKind.SnapshotInstalled, text, this.hardState.currentTerm);
-    this.log.info({ snapshotIndex: snapshot.index, snapshotTerm: snapshot.term, appliedBefore, bytes: snapshot.data.byteLength }, 'snapshot installed');
+    this.log.info({ snapshotIndex: snapshot.index, snapshotTerm: snapshot.term, appliedBefore, bytes: snapshot.data.byteLength, chunks }, 'snapshot installed');
   }
 
   /**

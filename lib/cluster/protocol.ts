@@ -459,6 +459,8 @@ export interface NodeWorkerData {
   readonly preallocate: boolean;
   /** Compact the log into a snapshot every this many applied entries (§7). */
   readonly snapshotEntries: number;
+  /** The most snapshot bytes in one InstallSnapshot (Config.maxSnapshotChunkBytes). */
+  readonly snapshotChunkBytes: number;
   /** A follower starts no turn within this many ms of starting its last fdatasync (0: off). */
   readonly followerSyncSpacingMs: number;
   readonly statusIntervalMs: number;

@@ -14,8 +14,10 @@
 //   data being msgpack bin (a command), nil (the leader's no-op) or, for a configuration
 //   entry, the configuration as an array of two arrays [voters, learners]
 //   (membership-wire.ts): whatever the slot holds says what the entry is.
-//   InstallSnapshot data: msgpack bin (the whole snapshot, in one message), followed by
-//   the configuration at lastIncludedIndex as [voters, learners].
+//   InstallSnapshot: one chunk of the snapshot (Figure 13): its byte offset, its bytes as
+//   msgpack bin, the done flag, then the configuration at lastIncludedIndex as
+//   [voters, learners]. Its response: index, then the snapshot whose chunks are arriving
+//   and how many of its bytes the follower holds.
 
 import { Packr, Unpackr } from 'msgpackr';
 import { MessageType, type AppendEntries, type Entry, type Message, type NodeId } from '../raft/types.js';
@@ -27,9 +29,10 @@ import { checkMembership, membershipPair, writeMembership } from './membership-w
 /**
  * Bumped on any incompatible change of the layout below; a batch of another version is
  * refused whole. 2: configuration entries in the entry data slot, and InstallSnapshot's
- * membership field.
+ * membership field. 3: InstallSnapshot in chunks (Figure 13's offset and done), and its
+ * response's snapshotIndex and received.
  */
-export const WIRE_FORMAT_VERSION = 2;
+export const WIRE_FORMAT_VERSION = 3;
 
 /** At most this many refusal reasons are kept per batch (the count is always exact). */
 export const MAX_REASONS_PER_BATCH = 8;
@@ -59,8 +62,8 @@ const FIELDS = {
   [MessageType.Heartbeat]: ['leaderCommit', 'context'],
   [MessageType.HeartbeatResponse]: ['context'],
   [MessageType.TimeoutNow]: [],
-  [MessageType.InstallSnapshot]: ['lastIncludedIndex', 'lastIncludedTerm', 'data', 'membership'],
-  [MessageType.InstallSnapshotResponse]: ['index'],
+  [MessageType.InstallSnapshot]: ['lastIncludedIndex', 'lastIncludedTerm', 'offset', 'data', 'done', 'membership'],
+  [MessageType.InstallSnapshotResponse]: ['index', 'snapshotIndex', 'received'],
 } as const satisfies Record<MessageType, readonly string[]>;
 
 const HEADER_FIELD_COUNT = 4;
@@ -91,9 +94,17 @@ function toTuple(message: Exclude<Message, AppendEntries>): unknown[] {
     case MessageType.TimeoutNow:
       return header;
     case MessageType.InstallSnapshot:
-      return [...header, message.lastIncludedIndex, message.lastIncludedTerm, message.data, membershipPair(message.membership)];
+      return [
+        ...header,
+        message.lastIncludedIndex,
+        message.lastIncludedTerm,
+        message.offset,
+        message.data,
+        message.done,
+        membershipPair(message.membership),
+      ];
     case MessageType.InstallSnapshotResponse:
-      return [...header, message.index];
+      return [...header, message.index, message.snapshotIndex, message.received];
     default:
       return assertNever(message, 'message');
   }
@@ -491,25 +502,35 @@ function checkMessage(value: unknown, self: NodeId, peers: readonly NodeId[], co
     case MessageType.InstallSnapshot: {
       const lastIncludedIndex = integer('lastIncludedIndex');
       const lastIncludedTerm = integer('lastIncludedTerm');
+      const offset = integer('offset');
+      const done = boolean('done');
       if (typeof lastIncludedIndex === 'string') return lastIncludedIndex;
       if (typeof lastIncludedTerm === 'string') return lastIncludedTerm;
+      if (typeof offset === 'string') return offset;
+      if (typeof done === 'string') return done;
       // A snapshot covers at least one entry, written in a term no later than the leader's.
       if (lastIncludedIndex < 1) return problem('lastIncludedIndex', 'must be at least 1');
       if (lastIncludedTerm < 1) return problem('lastIncludedTerm', 'must be at least 1');
       if (lastIncludedTerm > term) return problem('lastIncludedTerm', `is above the message term ${term}`);
       const data = candidate['data'];
       if (!(data instanceof Uint8Array)) return problem('data', 'is not bytes');
+      // The chunk's end is a position in the snapshot too: the follower adds the two.
+      if (!Number.isSafeInteger(offset + data.byteLength)) return problem('offset', `plus the chunk's ${data.byteLength} bytes runs past the largest safe integer`);
       // Figure 13's "latest configuration as of lastIncludedIndex" (thesis §5.4.1).
       const membership = checkMembership(candidate['membership'], copy);
       if (typeof membership === 'string') return `${messageType} from ${from}: ${membership}`;
       if (!copy) return candidate as unknown as Message;
-      return { type: messageType, term, from, to, lastIncludedIndex, lastIncludedTerm, data, membership };
+      return { type: messageType, term, from, to, lastIncludedIndex, lastIncludedTerm, offset, data, done, membership };
     }
     case MessageType.InstallSnapshotResponse: {
       const index = integer('index');
+      const snapshotIndex = integer('snapshotIndex');
+      const received = integer('received');
       if (typeof index === 'string') return index;
+      if (typeof snapshotIndex === 'string') return snapshotIndex;
+      if (typeof received === 'string') return received;
       if (!copy) return candidate as unknown as Message;
-      return { type: messageType, term, from, to, index };
+      return { type: messageType, term, from, to, index, snapshotIndex, received };
     }
     default:
       return assertNever(messageType, 'message type');

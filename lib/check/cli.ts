@@ -75,9 +75,10 @@ export async function runVerifyCli(argv: readonly string[]): Promise<number> {
 
 const checkUsage = `usage: raftlab check [--nodes ${checkDefaults.nodes}] [--duration ${checkDefaults.durationS}] [--clients ${checkDefaults.clients}] [--workload register|append]
                      [--nemesis ${allNemesisKinds.join(',')} | all | none] [--seed S] [--history FILE]
-                     [--tick-ms MS] [--timeout-ms MS] [--snapshot-entries N] [--segment-bytes B]
+                     [--tick-ms MS] [--timeout-ms MS] [--snapshot-entries N] [--snapshot-chunk-bytes B] [--segment-bytes B]
   --tick-ms MS     Raft tick of the cluster (slower timers widen the window a deposed leader has)
   --snapshot-entries N  each node compacts its log every N applied entries (small N: InstallSnapshot under faults)
+  --snapshot-chunk-bytes B  InstallSnapshot chunk size (small B: snapshots go in many chunks under faults)
   --segment-bytes B     each node's WAL segment size, at least ${MIN_SEGMENT_BYTES} (small B: segments roll, into ones prepared ahead, under faults)
   --timeout-ms MS  deadline of one client call (default ${checkDefaults.operationTimeoutMs})
   runs a real cluster (fsync on) under concurrent clients and faults, records the history,
@@ -97,6 +98,7 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
   let operationTimeoutMs: number | null = null;
   let snapshotEntries: number | null = null;
   let segmentBytes: number | null = null;
+  let snapshotChunkBytes: number | null = null;
   const workloads: readonly string[] = Object.values(Workload);
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -110,6 +112,7 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
       case '--tick-ms':
       case '--timeout-ms':
       case '--snapshot-entries':
+      case '--snapshot-chunk-bytes':
       case '--segment-bytes':
       case '--seed': {
         const parsed = flag === '--seed' && value === '0' ? 0 : integer();
@@ -120,6 +123,7 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
         else if (flag === '--tick-ms') tickMs = parsed;
         else if (flag === '--timeout-ms') operationTimeoutMs = parsed;
         else if (flag === '--snapshot-entries') snapshotEntries = parsed;
+        else if (flag === '--snapshot-chunk-bytes') snapshotChunkBytes = parsed;
         else if (flag === '--segment-bytes') {
           if (parsed < MIN_SEGMENT_BYTES) return { ok: false, reason: `--segment-bytes must be at least ${MIN_SEGMENT_BYTES}, got ${parsed}` };
           segmentBytes = parsed;
@@ -165,6 +169,7 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
       ...(operationTimeoutMs === null ? {} : { operationTimeoutMs }),
       ...(snapshotEntries === null ? {} : { snapshotEntries }),
       ...(segmentBytes === null ? {} : { segmentBytes }),
+      ...(snapshotChunkBytes === null ? {} : { snapshotChunkBytes }),
     },
   };
 }

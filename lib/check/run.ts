@@ -71,6 +71,8 @@ export interface CheckRunOptions {
   /** WAL segment size of every node (the cluster's default when absent): small segments
    *  roll often, into segments prepared ahead, under the crashes and power losses. */
   readonly segmentBytes?: number;
+  /** InstallSnapshot chunk size of every node (the cluster's default when absent). */
+  readonly snapshotChunkBytes?: number;
   /** Progress lines (nemesis actions, phases). */
   readonly log?: (line: string) => void;
 }
@@ -121,6 +123,8 @@ export interface CheckRunResult {
   readonly problems: readonly string[];
   readonly durationMs: number;
   readonly okPerSecond: number;
+  /** Snapshots nodes installed from their leaders during the run (InstallSnapshot, in chunks). */
+  readonly snapshotsInstalled: number;
   /** The verdict for the exit code: not-linearizable if there is any problem. */
   readonly verdict: Verdict;
 }
@@ -334,10 +338,13 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
     ...(options.snapshotEntries === undefined ? {} : { snapshotEntries: options.snapshotEntries }),
     ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
+    ...(options.snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes: options.snapshotChunkBytes }),
     ...(options.testOnly === undefined ? {} : { testOnly: options.testOnly }),
   });
+  let snapshotsInstalled = 0;
   cluster.on('event', (event: ClusterEvent) => {
     if (event.kind === EventKind.Invariant) problems.push(`at ${recorder.nowMs().toFixed(0)} ms: ${event.text}`);
+    if (event.kind === EventKind.SnapshotInstalled) snapshotsInstalled++;
   });
   const fleet = new ClientFleet(cluster, options.operationTimeoutMs ?? checkDefaults.operationTimeoutMs);
   const runStartedMs = recorder.nowMs();
@@ -448,6 +455,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     problems,
     durationMs,
     okPerSecond: okCount / Math.max(durationMs / 1000, 1e-3),
+    snapshotsInstalled,
     verdict: problems.length > 0 ? Verdict.NotLinearizable : report.verdict,
   };
 }
@@ -632,7 +640,7 @@ export function formatCheckSummary(result: CheckRunResult): string {
     `raftlab check: workload ${options.workload}, ${options.nodes} nodes, ${options.clients} clients, ` +
       `${seconds(options.durationMs)}, nemesis ${options.nemesis.length > 0 ? options.nemesis.join(',') : 'none'}, seed ${options.seed}`,
   );
-  out.push(`ran ${seconds(result.durationMs)}: ${report.history.counts.ok} ok operations, ${result.okPerSecond.toFixed(0)} ok/s`);
+  out.push(`ran ${seconds(result.durationMs)}: ${report.history.counts.ok} ok operations, ${result.okPerSecond.toFixed(0)} ok/s, ${result.snapshotsInstalled} snapshot(s) installed from a leader`);
   out.push(`nemesis timeline (${result.timeline.length}):`);
   for (const record of result.timeline) {
     out.push(`  ${seconds(record.startMs).padStart(7)} – ${(record.endMs === null ? '?' : seconds(record.endMs)).padStart(7)}  ${record.text}`);

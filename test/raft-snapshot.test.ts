@@ -6,7 +6,7 @@ import test from 'ava';
 import { allMessages, decode, drain, Harness, makeNode, text } from './raft-harness.js';
 import { InvariantViolation } from '../lib/raft/assert.js';
 import { MessageType, ProgressState } from '../lib/raft/types.js';
-import type { AppendEntries, InstallSnapshot, InstallSnapshotResponse, Message } from '../lib/raft/types.js';
+import type { AppendEntries, InstallSnapshot, InstallSnapshotResponse, Message, Snapshot } from '../lib/raft/types.js';
 
 const noPreVote = { preVote: false, checkQuorum: false } as const;
 
@@ -331,8 +331,9 @@ test('§7 an InstallSnapshotResponse is not taken as an acknowledgement of more 
 
 // Figure 13's chunks: offset and done.
 
-test('Figure 13 a snapshot larger than maxSnapshotChunkBytes goes in order, one chunk per acknowledgement, and installs whole', (t) => {
-  const harness = new Harness(3, { config: { ...noPreVote, maxSnapshotChunkBytes: 3 } });
+/** Node 1 leads, node 3 was cut off while 12 entries committed and node 1 compacted: node 1 starts sending its snapshot to 3 in `chunkBytes` chunks. */
+function snapshotInChunksTo3(chunkBytes: number): { harness: Harness; snapshot: Snapshot } {
+  const harness = new Harness(3, { config: { ...noPreVote, maxSnapshotChunkBytes: chunkBytes } });
   harness.elect(1);
   harness.isolate(3);
   for (let i = 1; i <= 12; i++) harness.propose(1, `v${i}`);
@@ -340,6 +341,11 @@ test('Figure 13 a snapshot larger than maxSnapshotChunkBytes goes in order, one 
   const snapshot = harness.compact(1, harness.status(1).commitIndex)!;
   harness.heal();
   heartbeatUntilSnapshotSent(harness);
+  return { harness, snapshot };
+}
+
+test('Figure 13 a snapshot larger than maxSnapshotChunkBytes goes in order, one chunk per acknowledgement, and installs whole', (t) => {
+  const { harness, snapshot } = snapshotInChunksTo3(3);
   harness.stabilize();
   const chunks = harness.delivered.filter((message): message is InstallSnapshot => message.type === MessageType.InstallSnapshot && message.to === 3);
   t.is(chunks.length, Math.ceil(snapshot.data.byteLength / 3), `a ${snapshot.data.byteLength}-byte snapshot in 3-byte chunks`);
@@ -382,14 +388,7 @@ test('Figure 13 a chunk that does not continue the bytes held is not taken; the 
 });
 
 test('Figure 13 lost chunks: the leader starts the snapshot over after heartbeats without progress', (t) => {
-  const harness = new Harness(3, { config: { ...noPreVote, maxSnapshotChunkBytes: 2 } });
-  harness.elect(1);
-  harness.isolate(3);
-  for (let i = 1; i <= 12; i++) harness.propose(1, `v${i}`);
-  harness.stabilize();
-  const snapshot = harness.compact(1, harness.status(1).commitIndex)!;
-  harness.heal();
-  heartbeatUntilSnapshotSent(harness);
+  const { harness, snapshot } = snapshotInChunksTo3(2);
   // The second chunk is lost on its way.
   let dropped = false;
   for (let round = 0; round < 50 && harness.queue.length > 0; round++) {

@@ -1,11 +1,12 @@
 // `raftlab tui` (what `npm start` runs): start a cluster, open the dashboard, and on
 // quit stop the cluster cleanly.
 
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterStarter, DashboardCluster } from './cluster-port.js';
 import { Dashboard } from './dashboard.js';
+import { MANIFEST_FILE } from '../lib/cluster/manifest.js';
 
 export const MIN_NODES = 1;
 export const MAX_NODES = 9;
@@ -91,7 +92,9 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
   const options = parsed.arguments;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'raftlab-tui-'));
   const startCluster = dependencies.startCluster ?? (options.fake ? startFakeCluster : startRealCluster);
-  stdout.write(`raftlab: starting ${options.nodes} node(s), data in ${dataDir} ...\n`);
+  // A directory whose cluster was resized (nodes added or removed) lists its nodes in cluster.json: those start.
+  const manifest = join(dataDir, MANIFEST_FILE);
+  stdout.write(`raftlab: starting ${existsSync(manifest) ? `the nodes ${manifest} lists` : `${options.nodes} node(s)`}, data in ${dataDir} ...\n`);
   let cluster: DashboardCluster;
   try {
     cluster = await startCluster({ nodes: options.nodes, dataDir, fsync: options.fsync });

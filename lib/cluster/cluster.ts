@@ -23,7 +23,7 @@ import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, ClusterStatus, Membership, NodeStatus } from './types.js';
 
 export interface ClusterOptions {
-  /** Number of voting nodes, 1..9. Default 3. */
+  /** Number of voting nodes at bootstrap, 1..9. Default 3. Ignored for a data directory whose cluster.json (written once nodes were added or removed) lists its nodes. */
   readonly nodes?: number;
   /** Where node-<id>/ directories live. Default: a fresh directory under the OS temp dir. */
   readonly dataDir?: string;

@@ -97,11 +97,12 @@ const DEFAULT_MEMBERSHIP_TIMEOUT_MS = 30_000;
 /** Pause before retrying a membership change that was refused for now (no leader yet, a change still pending). */
 const MEMBERSHIP_RETRY_PAUSE_MS = 50;
 /**
- * A learner counts as caught up (thesis §4.2.1) once the leader replicates to it normally
- * and its matchIndex is at most this many entries behind the leader's last index: as
- * a voter it will then not hold commits back for long.
+ * Thesis §4.2.1: a new server catches up in rounds; each round replicates the entries
+ * the leader held when it began, and "if the last round lasts less than an election
+ * timeout", the server is caught up (as a voter it will not hold commits back long).
+ * After this many rounds it is not.
  */
-const CATCH_UP_MAX_LAG_ENTRIES = 256;
+const CATCH_UP_ROUNDS = 10;
 const DEFAULT_SNAPSHOT_ENTRIES = 100_000;
 const DEFAULT_SNAPSHOT_CHUNK_BYTES = 1 << 20;
 /** A chunk is one structured-clone message between workers: past this, split the snapshot. */
@@ -908,25 +909,43 @@ export class Cluster extends EventEmitter {
     }
   }
 
-  /** Resolves once the leader replicates to `id` normally and its matchIndex is near the leader's last index. */
+  /**
+   * Catch-up in rounds (thesis §4.2.1): each round waits until `id` holds the leader's
+   * log as it was when the round began; once a round takes less than an election timeout
+   * (plus one status interval, the age of what the supervisor sees), `id` is caught up.
+   * Under a load it cannot keep up with, no round is short enough: CATCH_UP_TIMEOUT after
+   * CATCH_UP_ROUNDS rounds or at the deadline.
+   */
   private async waitForCatchUp(id: NodeId, deadline: number): Promise<void> {
-    const caughtUp = (status: ClusterStatus): boolean => {
-      if (status.leaderId === id) return true;
+    const shortRoundMs = this.tickMs * this.options.electionTicks + STATUS_INTERVAL_MS;
+    const matchOf = (status: ClusterStatus): number | null => {
+      if (status.leaderId === id) return Infinity;
       const leader = status.nodes.find((node) => node.id === status.leaderId);
-      const peer = leader?.progress.find((progress) => progress.id === id);
-      if (leader === undefined || peer === undefined) return false;
-      return peer.state === 'replicate' && leader.lastLogIndex - peer.matchIndex <= CATCH_UP_MAX_LAG_ENTRIES;
+      return leader?.progress.find((progress) => progress.id === id)?.matchIndex ?? null;
     };
-    let status: ClusterStatus;
+    let lastRoundMs = 0;
     try {
-      status = await this.waitFor(caughtUp, Math.max(1, deadline - Date.now()), `node ${id} to catch up`);
-    } catch {
+      for (let round = 1; round <= CATCH_UP_ROUNDS; round++) {
+        const started = Date.now();
+        const leaderStatus = await this.waitFor((status) => matchOf(status) !== null, Math.max(1, deadline - Date.now()), 'a leader replicating to the new node');
+        const target = leaderStatus.nodes.find((node) => node.id === leaderStatus.leaderId)?.lastLogIndex ?? 0;
+        const done = await this.waitFor((status) => (matchOf(status) ?? -1) >= target, Math.max(1, deadline - Date.now()), `node ${id} to reach index ${target}`);
+        lastRoundMs = Date.now() - started;
+        if (lastRoundMs <= shortRoundMs) {
+          const leader = done.nodes.find((node) => node.id === done.leaderId);
+          this.emitEvent(EventKind.Info, id, `node ${id} caught up in round ${round}: it reached index ${target} of leader ${leader?.id ?? '?'} in ${lastRoundMs} ms (an election timeout is ${shortRoundMs - STATUS_INTERVAL_MS} ms)`);
+          return;
+        }
+      }
+    } catch (error) {
       this.checkRunning();
-      throw new RaftlabError(ErrorCode.CatchUpTimeout, `node ${id} did not catch up with the leader's log before the deadline; it stays a learner (promote it later, or remove it)`);
+      if (!(error instanceof RaftlabError) || error.code !== ErrorCode.Timeout) throw error;
     }
-    const leader = status.nodes.find((node) => node.id === status.leaderId);
-    const match = leader?.progress.find((progress) => progress.id === id)?.matchIndex;
-    if (leader !== undefined && match !== undefined) this.emitEvent(EventKind.Info, id, `node ${id} caught up: it holds the log up to index ${match} of leader ${leader.id}'s ${leader.lastLogIndex}`);
+    const rounds = lastRoundMs === 0 ? 'no round completed' : `its last round took ${lastRoundMs} ms, more than an election timeout`;
+    throw new RaftlabError(
+      ErrorCode.CatchUpTimeout,
+      `node ${id} did not catch up with the leader's log (${rounds}) before the deadline or within ${CATCH_UP_ROUNDS} rounds; it stays a learner (promote it later, or remove it)`,
+    );
   }
 }
 

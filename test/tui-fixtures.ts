@@ -33,6 +33,7 @@ export function nodeStatus(id: number, overrides: Partial<NodeStatus> = {}): Nod
     entriesSent: 0,
     entriesReadBack: 0,
     walSparesUsed: 0,
+    reportedAt: 0,
     ...overrides,
   };
 }

@@ -526,6 +526,7 @@ export class FakeCluster implements DashboardCluster {
       entriesSent: 0,
       entriesReadBack: 0,
       walSparesUsed: 0,
+      reportedAt: Date.now(),
     };
   }
 

@@ -164,6 +164,7 @@ function initialStatus(id: NodeId): NodeStatus {
     entriesSent: 0,
     entriesReadBack: 0,
     walSparesUsed: 0,
+    reportedAt: 0,
   };
 }
 
@@ -185,6 +186,10 @@ export class Cluster extends EventEmitter {
   private stopped = false;
   /** Each worker gets its own seed, so a restarted node does not replay its old timeouts. */
   private spawnCount = 0;
+  /** Called with every status report as it arrives (catch-up rounds are timed on them). */
+  private readonly statusListeners = new Set<(status: NodeStatus) => void>();
+  /** Called once when the cluster stops: waits that no report will end any more give up. */
+  private readonly stopListeners = new Set<() => void>();
   /** Membership requests sent to a worker, by request id, until it answers (or dies). */
   private readonly membershipRequests = new Map<number, PendingMembershipRequest>();
   private nextMembershipRequestId = 1;
@@ -348,7 +353,9 @@ export class Cluster extends EventEmitter {
             resolve(message.recovery);
             return;
           case 'status':
-            if (slot.worker === worker) slot.status = message.status;
+            if (slot.worker !== worker) return;
+            slot.status = message.status;
+            for (const listener of this.statusListeners) listener(message.status);
             return;
           case 'events':
             for (const event of message.events) this.emitEvent(event.kind, event.node, event.text, event.term);
@@ -668,6 +675,7 @@ export class Cluster extends EventEmitter {
     if (this.stopped) return;
     this.stopped = true;
     this.hub.close();
+    for (const listener of [...this.stopListeners]) listener();
     for (const [requestId, request] of this.membershipRequests) {
       this.membershipRequests.delete(requestId);
       request.settle({ ok: false, code: ErrorCode.ClusterStopped, message: 'the cluster was stopped', leaderId: 0, indeterminate: true });
@@ -912,41 +920,73 @@ export class Cluster extends EventEmitter {
   /**
    * Catch-up in rounds (thesis §4.2.1): each round waits until `id` holds the leader's
    * log as it was when the round began; once a round takes less than an election timeout
-   * (plus one status interval, the age of what the supervisor sees), `id` is caught up.
-   * Under a load it cannot keep up with, no round is short enough: CATCH_UP_TIMEOUT after
+   * (plus one status interval: rounds are timed on the leader's status reports, by its own
+   * clock, so a busy supervisor thread does not stretch them), `id` is caught up. Under a
+   * load it cannot keep up with, no round is short enough: CATCH_UP_TIMEOUT after
    * CATCH_UP_ROUNDS rounds or at the deadline.
    */
-  private async waitForCatchUp(id: NodeId, deadline: number): Promise<void> {
-    const shortRoundMs = this.tickMs * this.options.electionTicks + STATUS_INTERVAL_MS;
-    const matchOf = (status: ClusterStatus): number | null => {
-      if (status.leaderId === id) return Infinity;
-      const leader = status.nodes.find((node) => node.id === status.leaderId);
-      return leader?.progress.find((progress) => progress.id === id)?.matchIndex ?? null;
-    };
-    let lastRoundMs = 0;
-    try {
-      for (let round = 1; round <= CATCH_UP_ROUNDS; round++) {
-        const started = Date.now();
-        const leaderStatus = await this.waitFor((status) => matchOf(status) !== null, Math.max(1, deadline - Date.now()), 'a leader replicating to the new node');
-        const target = leaderStatus.nodes.find((node) => node.id === leaderStatus.leaderId)?.lastLogIndex ?? 0;
-        const done = await this.waitFor((status) => (matchOf(status) ?? -1) >= target, Math.max(1, deadline - Date.now()), `node ${id} to reach index ${target}`);
-        lastRoundMs = Date.now() - started;
-        if (lastRoundMs <= shortRoundMs) {
-          const leader = done.nodes.find((node) => node.id === done.leaderId);
-          this.emitEvent(EventKind.Info, id, `node ${id} caught up in round ${round}: it reached index ${target} of leader ${leader?.id ?? '?'} in ${lastRoundMs} ms (an election timeout is ${shortRoundMs - STATUS_INTERVAL_MS} ms)`);
+  private waitForCatchUp(id: NodeId, deadline: number): Promise<void> {
+    const electionTimeoutMs = this.tickMs * this.options.electionTicks;
+    const shortRoundMs = electionTimeoutMs + STATUS_INTERVAL_MS;
+    return new Promise<void>((resolve, reject) => {
+      let round = 0;
+      let roundLeader: NodeId = 0;
+      let target = 0;
+      let startedAt = 0;
+      let lastRoundMs: number | null = null;
+      const finish = (error: RaftlabError | null, text = ''): void => {
+        clearTimeout(timer);
+        this.statusListeners.delete(onStatus);
+        this.stopListeners.delete(onStop);
+        if (error !== null) {
+          reject(error);
           return;
         }
-      }
-    } catch (error) {
-      this.checkRunning();
-      if (!(error instanceof RaftlabError) || error.code !== ErrorCode.Timeout) throw error;
-    }
-    const rounds = lastRoundMs === 0 ? 'no round completed' : `its last round took ${lastRoundMs} ms, more than an election timeout`;
-    throw new RaftlabError(
-      ErrorCode.CatchUpTimeout,
-      `node ${id} did not catch up with the leader's log (${rounds}) before the deadline or within ${CATCH_UP_ROUNDS} rounds; it stays a learner (promote it later, or remove it)`,
-    );
+        this.emitEvent(EventKind.Info, id, text);
+        resolve();
+      };
+      const fail = (why: string): RaftlabError =>
+        new RaftlabError(ErrorCode.CatchUpTimeout, `node ${id} did not catch up with the leader's log (${why}); it stays a learner (promote it later, or remove it)`);
+      const beginRound = (leader: NodeStatus): void => {
+        round++;
+        roundLeader = leader.id;
+        target = leader.lastLogIndex;
+        startedAt = leader.reportedAt;
+      };
+      const onStatus = (report: NodeStatus): void => {
+        if (report.role !== Role.Leader) return;
+        if (report.id === id) {
+          finish(null, `node ${id} leads: it holds the whole log`);
+          return;
+        }
+        const match = report.progress.find((progress) => progress.id === id)?.matchIndex;
+        if (match === undefined) return;
+        // A new leader (or the first report) begins a round of its own, timed by its clock.
+        if (report.id !== roundLeader) {
+          beginRound(report);
+          return;
+        }
+        if (match < target) return;
+        lastRoundMs = report.reportedAt - startedAt;
+        if (lastRoundMs <= shortRoundMs) {
+          finish(null, `node ${id} caught up in round ${round}: it reached index ${target} of leader ${report.id} within ${lastRoundMs} ms (an election timeout is ${electionTimeoutMs} ms)`);
+          return;
+        }
+        if (round >= CATCH_UP_ROUNDS) {
+          finish(fail(`round ${round}, its last, took ${lastRoundMs} ms, more than an election timeout`));
+          return;
+        }
+        beginRound(report);
+      };
+      const onStop = (): void => finish(new RaftlabError(ErrorCode.ClusterStopped, 'the cluster was stopped'));
+      const timer = setTimeout(() => {
+        finish(fail(lastRoundMs === null ? `no round completed before the deadline` : `its last round took ${lastRoundMs} ms; the deadline came in round ${round}`));
+      }, Math.max(1, deadline - Date.now()));
+      this.statusListeners.add(onStatus);
+      this.stopListeners.add(onStop);
+    });
   }
+
 }
 
 /** With no leader: the configuration of the node with the most recent log (running nodes first). */

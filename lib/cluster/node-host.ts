@@ -1093,6 +1093,7 @@ export class NodeHost {
       entriesSent: this.entriesSent,
       entriesReadBack: this.entriesReadBack,
       walSparesUsed: stats.sparesUsed,
+      reportedAt: Date.now(),
     };
   }
 

@@ -72,6 +72,8 @@ export interface NodeStatus {
   readonly entriesReadBack: number;
   /** WAL segment rolls that took a segment prepared ahead (FileStorageOptions.preallocate). */
   readonly walSparesUsed: number;
+  /** When the node built this report, by its own clock (ms since the epoch; 0: no report yet). */
+  readonly reportedAt: number;
 }
 
 /** The fdatasync latencies, in ms, that NodeStatus.slowFsyncs counts fdatasyncs over. */

@@ -30,7 +30,7 @@ import {
   encodeSnapshotFileHead,
   encodeSnapshotRecordPayload,
   readFrame,
-  sameMembership,
+  sameEntryMembership,
   segmentFileName,
   segmentSequence,
   walFiles,
@@ -1181,7 +1181,7 @@ class FileStorage implements LogStorage {
       const data = decodedEntry.data;
       invariant(decodedEntry.term === entry.term, () => `verifyWrites: entry ${entry.index} term differs`);
       invariant(data === null ? entry.data === null : entry.data !== null && Buffer.compare(data, entry.data) === 0, () => `verifyWrites: entry ${entry.index} data differs`);
-      invariant(sameMembership(decodedEntry.membership, entry.membership), () => `verifyWrites: entry ${entry.index} configuration differs`);
+      invariant(sameEntryMembership(decodedEntry.membership, entry.membership), () => `verifyWrites: entry ${entry.index} configuration differs`);
     }
     const hard = pending.hardState;
     invariant(

@@ -40,6 +40,7 @@ import { StorageError, StorageErrorCode, invariant } from './errors.js';
 import { MAX_RECORD_PAYLOAD_BYTES } from './types.js';
 import { MsgpackWriter } from '../transport/msgpack-writer.js';
 import { checkMembership, membershipFromPair, membershipPair, writeMembership } from '../transport/membership-wire.js';
+import { sameMembership } from '../raft/membership.js';
 
 if (typeof crc32 !== 'function') {
   throw new Error('raftlab storage needs zlib.crc32 (Node 20.15 or later)');
@@ -439,10 +440,9 @@ export function batchEntry(record: BatchRecord, i: number): Entry {
 }
 
 /** Do two entries carry the same configuration (both none, or equal lists)? */
-export function sameMembership(a: Membership | undefined, b: Membership | undefined): boolean {
+export function sameEntryMembership(a: Membership | undefined, b: Membership | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
-  const sameList = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((node, i) => node === y[i]);
-  return sameList(a.voters, b.voters) && sameList(a.learners, b.learners);
+  return sameMembership(a, b);
 }
 
 /**

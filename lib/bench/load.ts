@@ -198,7 +198,7 @@ class LoadGenerator implements LoadRequests {
    * one (swapping the last into its place) and gives it back when done. Probing for a free
    * slot from a random start instead cost more the more keys were busy: an open loop that
    * fell behind filled its keys with outstanding writes and its generator spent its core
-   * probing, which starved the node it measured (README, "The fifteenth session's look
+   * probing, which starved the node it measured (lib/bench/README.md, "The fifteenth session's look
    * at the tail").
    */
   private readonly freeKeys: Int32Array;

@@ -16,7 +16,7 @@ export const BENCH_LIMITS = {
    * Concurrent requests per session in closed loop: 64 x 32 = 2048 in flight. The bare
    * pipeline saturated its leader with about 1,000; with the whole protocol, 2,048 gave
    * 1.15-1.2 times the writes/s of 1,024 at 3, 5 and 7 nodes (the same at 1), for about
-   * twice the latency at the peak (README, the benchmark).
+   * twice the latency at the peak (lib/bench/README.md).
    */
   defaultInflightPerClient: 32,
   defaultValueBytes: 128,
@@ -29,7 +29,7 @@ export const BENCH_LIMITS = {
    * waking for the same two cores: at 3 nodes and 120,000 writes/s one generator instead
    * of two saved 0.15 cores and took p99 from 19-22 to 15-16 ms; at 1 node and 380,000-
    * 420,000 (half the peak) one used 0.92-1.04 cores against 1.09-1.17, and one fell into
-   * a backlog in none of 6 runs, two in 2 of 6; at 500,000 one fell behind by more (README).
+   * a backlog in none of 6 runs, two in 2 of 6; at 500,000 one fell behind by more (lib/bench/README.md).
    */
   openLoopRatePerGenerator: 450_000,
   /** Acknowledged keys read back per generator at the end of a node count. */
@@ -53,14 +53,14 @@ export const BENCH_LIMITS = {
    * behind, whose memory slowed the node until it never caught up. At 1 node, 340,000
    * writes/s, 2 s warm-up: 2,048 fell into such a backlog in 0 of 4 runs, 20,000 (then
    * capped at the 10,000 keys) in 2 of 4; 4,096 against 20,000 at 340,000 and 370,000:
-   * no backlog in either, p99 lower in 6 of 8 pairs (README, "The sixteenth session").
+   * no backlog in either, p99 lower in 6 of 8 pairs (lib/bench/README.md, "The sixteenth session").
    */
   openLoopMaxOutstanding: 4_096,
   /**
    * Open loop: how often the pacer (lib/bench/pacer.ts) wakes the generators to send what
    * is due. Shorter ticks sent smaller batches and cost more than they saved: at 0.25 ms,
    * 1 node at 370,000 writes/s used 0.35 cores more (the node ran 1.6 times the
-   * fdatasyncs) and fell behind its schedule (README).
+   * fdatasyncs) and fell behind its schedule (lib/bench/README.md).
    */
   openLoopTickMs: 1,
   /** Concurrent linearizable gets during read-back verification. */

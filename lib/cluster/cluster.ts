@@ -41,7 +41,7 @@ export interface ClusterOptions {
   /**
    * Prepare each node's next WAL segment ahead, zero-filled, so an fdatasync into it
    * writes data only (default: fsync). On a journal-less disk it costs CPU the cluster
-   * may not have (README, "What each optimisation gained").
+   * may not have (lib/bench/README.md, "What each optimisation gained").
    */
   readonly preallocate?: boolean;
   /**
@@ -66,7 +66,7 @@ export interface ClusterOptions {
    * where a commit waits for only some of the followers and their back-to-back
    * fdatasyncs kept the CPUs (and with them this machine's disk) busy; 0 with fewer, where
    * a follower's acknowledgement is half of every quorum and the delay raised the median
-   * (README, "The seventeenth session's look at the tail").
+   * (lib/bench/README.md, "The seventeenth session's look at the tail").
    */
   readonly followerSyncSpacingMs?: number;
   /** How long to wait for a worker to open its files. Default 30 s. */

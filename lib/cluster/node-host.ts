@@ -44,7 +44,7 @@ const MALFORMED_LOG_INTERVAL_MS = 1000;
  * the node's collector had less to do (WAL payloads no longer kept in memory, the log's
  * arrays reused), 1,024 did more writes per CPU-second at every node count, and a turn
  * no longer split one message of a load generator's requests (about 490 at half the
- * peak) in two (README, "What each optimisation gained").
+ * peak) in two (lib/bench/README.md, "What each optimisation gained").
  */
 const MAX_PROPOSALS_PER_TURN = 1024;
 /**
@@ -219,7 +219,7 @@ export class NodeHost {
    * first fraction stored in it gives every NodeHost a new layout, which deoptimised every
    * compiled NodeHost method at each node's first compaction (236 deoptimisations in a
    * 3-node run at 30,000 writes/s against 111-114 with this; p99 lower in 11 of 11 pairs of
-   * fresh clusters, README "The fourteenth session's look at the tail").
+   * fresh clusters, lib/bench/README.md, "The fourteenth session's look at the tail").
    */
   private compactionStartedAt = performance.now();
   /** The bytes of this node's last compaction, which the core holds (null: none yet). */
@@ -265,7 +265,7 @@ export class NodeHost {
         asyncPersistence: data.fsync && data.testOnly.ackBeforeFsync !== true,
         // Applied entries leave the core's log at once and are read back from the WAL's
         // in-memory copy if a follower needs them: the heap no longer carries every entry
-        // until the next compaction (README, "What each optimisation gained").
+        // until the next compaction (lib/bench/README.md, "What each optimisation gained").
         entryLoader: (from, to) => {
           const entries = this.storage.entries(from, to);
           this.entriesReadBack += entries.length;
@@ -551,7 +551,7 @@ export class NodeHost {
    * into the core as it comes) share one write, one fdatasync and one acknowledgement.
    * A follower otherwise writes and fdatasyncs back to back whenever entries wait, and on
    * a virtual machine whose disk slows while its CPUs are busy that kept a 5- or 7-node
-   * cluster's CPUs busy at half its peak (README, "The seventeenth session's look at the
+   * cluster's CPUs busy at half its peak (lib/bench/README.md, "The seventeenth session's look at the
    * tail"; ClusterOptions.followerSyncSpacingMs). Nothing is acknowledged sooner than
    * before: the turn only comes later.
    */
@@ -581,13 +581,13 @@ export class NodeHost {
    * disk works, and one fdatasync covers everything appended since the previous one began
    * (group commit); a second may start while one runs (startSync). Started before the
    * apply rather than after the turn's last Ready, it made a 1-node write's p99 lower in
-   * 8 of 10 open-loop pairs (README, "What each optimisation gained").
+   * 8 of 10 open-loop pairs (lib/bench/README.md, "What each optimisation gained").
    *
    * Every other node syncs on its own thread before it sends what depends on the write,
    * as etcd's followers do (persistsInline). A follower has nothing to overlap its disk
    * with but the next AppendEntries, which queue on its port meanwhile and make the next
    * group commit larger; handing each fdatasync to the pool and back cost more than the
-   * fdatasync itself here (README, "What each optimisation gained").
+   * fdatasync itself here (lib/bench/README.md, "What each optimisation gained").
    */
   private processReadies(synchronous = false): void {
     const asynchronous = this.data.fsync && !synchronous && !this.persistsInline() && this.data.testOnly.ackBeforeFsync !== true;

@@ -38,7 +38,7 @@ const COLLECTOR_THREAD_FLAGS = ['--single-threaded-gc', '--no-single-threaded-gc
  * to the leader's log entries and their views of the client's bytes, and the decision
  * outlived the load that caused it: at an ordinary rate afterwards each of those objects,
  * dead within milliseconds, filled the old generation, whose collection stopped the leader
- * for 4-11 ms every 0.8 s (README, "The fourteenth session's look at the tail").
+ * for 4-11 ms every 0.8 s (lib/bench/README.md, "The fourteenth session's look at the tail").
  */
 const PRETENURING_FLAGS = ['--allocation-site-pretenuring', '--no-allocation-site-pretenuring'];
 
@@ -48,7 +48,7 @@ const START_FLAGS: readonly { readonly flag: string; readonly choosers: readonly
   { flag: '--no-allocation-site-pretenuring', choosers: PRETENURING_FLAGS },
 ];
 
-/** The flags a process hosting a cluster is best started with (README, "What each optimisation gained"). */
+/** The flags a process hosting a cluster is best started with (lib/bench/README.md, "What each optimisation gained"). */
 export const CLUSTER_START_FLAGS: readonly string[] = START_FLAGS.map(({ flag }) => flag);
 
 /** Whether one command-line argument is one of `choosers` (bare or with `=value`). */

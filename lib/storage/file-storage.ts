@@ -178,7 +178,7 @@ function zeroTailStart(buffer: Buffer): number {
  * syncAsync calls that may be in flight at once: a second fdatasync starts while a slow
  * one runs, so the writes made meanwhile do not wait for it to end before their own
  * begins (1 node, closed loop x1.07-x1.15 in 3 of 3 alternating rounds; open loop at
- * 300,000 writes/s, p99 median 5.9 against 8.8 ms over 5 rounds; README).
+ * 300,000 writes/s, p99 median 5.9 against 8.8 ms over 5 rounds; lib/bench/README.md).
  */
 export const MAX_ASYNC_SYNCS = 2;
 

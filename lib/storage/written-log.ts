@@ -9,7 +9,7 @@
 // Until the ninth session this kept a copy of every payload written, in memory until the
 // next compaction: a fresh ArrayBuffer per write, about 40 MB a second at 250,000 writes
 // a second, which V8 counts against the old generation's limit as external memory, so
-// it set off a mark-compact every few hundred milliseconds (README, "What each
+// it set off a mark-compact every few hundred milliseconds (lib/bench/README.md, "What each
 // optimisation gained").
 
 import type { Entry, LogIndex } from '../raft/types.js';

@@ -332,8 +332,8 @@ test('§7 an InstallSnapshotResponse is not taken as an acknowledgement of more 
 // Figure 13's chunks: offset and done.
 
 /** Node 1 leads, node 3 was cut off while 12 entries committed and node 1 compacted: node 1 starts sending its snapshot to 3 in `chunkBytes` chunks. */
-function snapshotInChunksTo3(chunkBytes: number): { harness: Harness; snapshot: Snapshot } {
-  const harness = new Harness(3, { config: { ...noPreVote, maxSnapshotChunkBytes: chunkBytes } });
+function snapshotInChunksTo3(chunkBytes: number, chunksInFlight = 1): { harness: Harness; snapshot: Snapshot } {
+  const harness = new Harness(3, { config: { ...noPreVote, maxSnapshotChunkBytes: chunkBytes, maxSnapshotChunksInFlight: chunksInFlight } });
   harness.elect(1);
   harness.isolate(3);
   for (let i = 1; i <= 12; i++) harness.propose(1, `v${i}`);
@@ -409,4 +409,41 @@ test('Figure 13 lost chunks: the leader starts the snapshot over after heartbeat
   t.is(new TextDecoder().decode(installed[0]!.data), new TextDecoder().decode(snapshot.data));
   const starts = harness.delivered.filter((message) => message.type === MessageType.InstallSnapshot && message.to === 3 && message.offset === 0);
   t.true(starts.length >= 2, 'sent from offset 0 again');
+});
+
+test('Figure 13 pipelined: maxSnapshotChunksInFlight chunks go out before the first answer, then one per answer', (t) => {
+  const { harness, snapshot } = snapshotInChunksTo3(2, 3);
+  const first = ofType(harness.queue, MessageType.InstallSnapshot).filter((chunk) => chunk.to === 3);
+  t.true(snapshot.data.byteLength > 6, `a ${snapshot.data.byteLength}-byte snapshot is more than three 2-byte chunks`);
+  t.deepEqual(first.map((chunk) => chunk.offset), [0, 2, 4], 'three chunks in flight at once');
+  harness.stabilize();
+  const chunks = harness.delivered.filter((message): message is InstallSnapshot => message.type === MessageType.InstallSnapshot && message.to === 3);
+  t.deepEqual(chunks.map((chunk) => chunk.offset), chunks.map((_, i) => i * 2), 'each chunk sent once, in order');
+  const installed = harness.restoredSnapshots.get(3)!;
+  t.is(installed.length, 1);
+  t.is(new TextDecoder().decode(installed[0]!.data), new TextDecoder().decode(snapshot.data));
+  t.is(harness.status(3).commitIndex, harness.status(1).commitIndex);
+});
+
+test('Figure 13 pipelined: a lost chunk is sent again from the gap the follower reports, once, without starting over', (t) => {
+  const { harness, snapshot } = snapshotInChunksTo3(2, 4);
+  let dropped = false;
+  for (let round = 0; round < 100 && harness.queue.length > 0; round++) {
+    harness.deliverRound((message) => {
+      if (dropped || message.type !== MessageType.InstallSnapshot || message.offset !== 2) return true;
+      dropped = true;
+      return false;
+    });
+  }
+  t.true(dropped);
+  const installed = harness.restoredSnapshots.get(3)!;
+  t.is(installed.length, 1, 'installed with no heartbeat in between');
+  t.is(new TextDecoder().decode(installed[0]!.data), new TextDecoder().decode(snapshot.data));
+  const chunks = harness.delivered.filter((message): message is InstallSnapshot => message.type === MessageType.InstallSnapshot && message.to === 3);
+  t.is(chunks.filter((chunk) => chunk.offset === 0).length, 1, 'not started over');
+  t.is(chunks.filter((chunk) => chunk.offset === 2).length, 1, 'the lost chunk delivered once, when sent again');
+  // Each chunk after the gap went at most twice: before the gap was reported, and after.
+  for (let offset = 4; offset < snapshot.data.byteLength; offset += 2) {
+    t.true(chunks.filter((chunk) => chunk.offset === offset).length <= 2, `chunk at ${offset}`);
+  }
 });

@@ -69,8 +69,12 @@ export class Progress {
   stalledHeartbeatResponses = 0;
   /** Snapshot only: the index of the snapshot sent. */
   pendingSnapshotIndex: LogIndex = 0;
-  /** Snapshot only: where the chunk in flight ends (Figure 13: the follower acknowledges holding this many bytes). */
+  /** Snapshot only: where the last chunk sent ends (Figure 13: the follower acknowledges holding this many bytes). */
   snapshotSentTo = 0;
+  /** Snapshot only: the most bytes the follower said it holds; the chunks between this and snapshotSentTo are in flight. */
+  snapshotAcked = 0;
+  /** Snapshot only: the offset the leader last went back to after a gap was reported (-1: none), so that the other answers reporting the same gap do not send the same chunks again. */
+  snapshotResentFrom = -1;
   /** Heard from this follower since the last CheckQuorum round. */
   recentActive = true;
   /** A learner (thesis §4.2.1): replicated to like any follower, never counted in a quorum. */
@@ -117,6 +121,9 @@ export class Progress {
     this.probeSent = false;
     this.stalledHeartbeatResponses = 0;
     this.pendingSnapshotIndex = snapshotIndex;
+    this.snapshotSentTo = 0;
+    this.snapshotAcked = 0;
+    this.snapshotResentFrom = -1;
     this.inflights.reset();
   }
 

@@ -1024,13 +1024,23 @@ export class RawNode {
   }
 
   /**
-   * A chunk acknowledged (Figure 13): send the next one. An answer that does not
-   * acknowledge the chunk in flight (a stale duplicate, or a follower that lost chunks)
-   * sends nothing; if chunks were lost, the heartbeat stall rule starts the snapshot over.
+   * A chunk's answer (Figure 13), pipelined: up to maxSnapshotChunksInFlight chunks are
+   * unacknowledged at once. An answer that the follower holds more bytes than it said
+   * before slides the window on. One that it holds no more than it said, while chunks are
+   * in flight, reports a gap (a chunk lost or reordered; or a duplicate answer): the
+   * leader sends again from there, once per gap, and ignores the other answers reporting
+   * it. An answer below what was acknowledged is stale. If a chunk sent again is lost
+   * too, the heartbeat stall rule starts the snapshot over.
    */
   #handleSnapshotChunkResponse(progress: Progress, message: InstallSnapshotResponse): void {
     if (progress.state !== ProgressState.Snapshot || message.snapshotIndex !== progress.pendingSnapshotIndex) return;
-    if (message.received !== progress.snapshotSentTo) return;
+    const received = message.received;
+    if (received < progress.snapshotAcked) return;
+    if (received === progress.snapshotAcked) {
+      if (received >= progress.snapshotSentTo || received === progress.snapshotResentFrom) return;
+      progress.snapshotResentFrom = received;
+      progress.snapshotSentTo = received;
+    }
     const snapshot = this.#log.snapshot();
     if (snapshot === null || snapshot.index !== progress.pendingSnapshotIndex) {
       // Compacted again meanwhile: send the newer snapshot from its start.
@@ -1039,8 +1049,14 @@ export class RawNode {
       this.#sendAppendWhilePossible(progress.id);
       return;
     }
-    progress.stalledHeartbeatResponses = 0;
-    this.#sendSnapshotChunk(progress, snapshot, message.received);
+    if (received > snapshot.data.byteLength) return; // not an answer about this snapshot's bytes
+    if (received > progress.snapshotAcked) {
+      progress.snapshotAcked = received;
+      // Bytes the follower holds were sent before a rewind: nothing to send again below them.
+      progress.snapshotSentTo = Math.max(progress.snapshotSentTo, received);
+      progress.stalledHeartbeatResponses = 0;
+    }
+    this.#fillSnapshotWindow(progress, snapshot);
   }
 
   #handleHeartbeatResponse(message: HeartbeatResponse): void {
@@ -1188,7 +1204,17 @@ export class RawNode {
     assert(snapshot !== null, () => `leader ${this.#id} compacted to ${this.#log.snapshotIndex()} but holds no snapshot`);
     progress.becomeSnapshot(snapshot.index);
     this.#trace(`${this.#id} sends snapshot ${snapshot.index}@t${snapshot.term} to ${progress.id} (its next index ${progress.nextIndex} was compacted)`);
+    // The first chunk even of an empty snapshot (offset 0, done), then the rest of the window.
     this.#sendSnapshotChunk(progress, snapshot, 0);
+    this.#fillSnapshotWindow(progress, snapshot);
+  }
+
+  /** Sends the chunks after snapshotSentTo while fewer than maxSnapshotChunksInFlight chunks' bytes are unacknowledged. */
+  #fillSnapshotWindow(progress: Progress, snapshot: Snapshot): void {
+    const windowBytes = this.#config.maxSnapshotChunksInFlight * this.#config.maxSnapshotChunkBytes;
+    while (progress.snapshotSentTo < snapshot.data.byteLength && progress.snapshotSentTo - progress.snapshotAcked < windowBytes) {
+      this.#sendSnapshotChunk(progress, snapshot, progress.snapshotSentTo);
+    }
   }
 
   /** Figure 13: the chunk of `snapshot` from `offset`, at most maxSnapshotChunkBytes; `done` on the last. */
@@ -1502,6 +1528,7 @@ function validateConfig(config: Config): void {
   assert(config.maxBytesPerAppend >= 1, () => 'maxBytesPerAppend must be >= 1');
   assert(Number.isSafeInteger(config.maxSnapshotChunkBytes) && config.maxSnapshotChunkBytes >= 1, () => `maxSnapshotChunkBytes must be a positive integer, got ${config.maxSnapshotChunkBytes}`);
   assert(config.maxInflightAppends >= 1, () => 'maxInflightAppends must be >= 1');
+  assert(Number.isSafeInteger(config.maxSnapshotChunksInFlight) && config.maxSnapshotChunksInFlight >= 1, () => `maxSnapshotChunksInFlight must be a positive integer, got ${config.maxSnapshotChunksInFlight}`);
   assert(config.maxUncommittedEntries >= 1, () => 'maxUncommittedEntries must be >= 1');
 }
 

@@ -329,6 +329,12 @@ export interface Config {
   readonly maxBytesPerAppend: number;
   /** Upper bound on snapshot bytes in one InstallSnapshot (Figure 13's chunks; at least 1). */
   readonly maxSnapshotChunkBytes: number;
+  /**
+   * InstallSnapshot chunks a leader may have unacknowledged per follower (at least 1): the
+   * next ones go out while the first is on its way, and a follower that finds a gap (a
+   * chunk lost) says how many bytes it holds, from which the leader sends again.
+   */
+  readonly maxSnapshotChunksInFlight: number;
   /** AppendEntries messages a leader may have unacknowledged per follower in replicate state. */
   readonly maxInflightAppends: number;
   /** Entries the leader may hold beyond its commit index before refusing proposals. */
@@ -369,6 +375,7 @@ export const defaultConfig = {
   maxEntriesPerAppend: 4096,
   maxBytesPerAppend: 1 << 20,
   maxSnapshotChunkBytes: 1 << 20,
+  maxSnapshotChunksInFlight: 4,
   maxInflightAppends: 64,
   maxUncommittedEntries: 65_536,
   applied: 0,

@@ -144,6 +144,8 @@ export interface FaultProfile {
   readonly membershipMeanIntervalTicks: number;
   /** Config.maxSnapshotChunkBytes: the simulated snapshots are 4 bytes, so 1-3 sends them in chunks (Figure 13). */
   readonly snapshotChunkBytes: number;
+  /** Config.maxSnapshotChunksInFlight. */
+  readonly snapshotChunksInFlight: number;
 }
 
 export interface SimStats {
@@ -324,6 +326,7 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     spareNodes: 0,
     membershipMeanIntervalTicks: Infinity,
     snapshotChunkBytes: 4096,
+    snapshotChunksInFlight: 1,
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -426,7 +429,8 @@ class Simulation {
       membershipMeanIntervalTicks: changesMembership ? membershipRandom.pick([15, 40, 100]) : Infinity,
     };
     const snapshotChunkBytes = root.fork().pick([1, 2, 3, 4096]);
-    this.profile = { ...drawn, syncFollowers, ...membership, snapshotChunkBytes, ...options.profile };
+    const snapshotChunksInFlight = root.fork().pick([1, 2, 4]);
+    this.profile = { ...drawn, syncFollowers, ...membership, snapshotChunkBytes, snapshotChunksInFlight, ...options.profile };
     this.#bootstrap = Array.from({ length: this.profile.nodes }, (_, position) => position + 1);
     this.#dropProbability = this.profile.dropProbability;
     this.#duplicateProbability = this.profile.duplicateProbability;
@@ -634,6 +638,7 @@ class Simulation {
       maxEntriesPerAppend: this.profile.maxEntriesPerAppend,
       maxInflightAppends: this.profile.maxInflightAppends,
       maxSnapshotChunkBytes: this.profile.snapshotChunkBytes,
+      maxSnapshotChunksInFlight: this.profile.snapshotChunksInFlight,
       applied: 0,
       asyncPersistence: this.profile.asyncPersistence,
       // As the real host does: applied entries leave the core's log and are read back from

@@ -222,6 +222,41 @@ test.serial('an added node survives a crash and a restart on its own files', asy
   t.is(await kv.get('a'), 1);
 });
 
+test.serial('setVoters replaces the leader and another voter in one joint change; the data and writes go on', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 3 });
+  logEvents(t, events);
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  const kv = cluster.client();
+  for (let i = 0; i < 20; i++) await kv.put(`before-${i}`, i);
+  const four = await cluster.addNode({ learner: true, timeoutMs: OPERATION_TIMEOUT_MS });
+  const five = await cluster.addNode({ learner: true, timeoutMs: OPERATION_TIMEOUT_MS });
+  const kept = [1, 2, 3].find((id) => id !== leader)!;
+  const gone = [1, 2, 3].filter((id) => id !== kept);
+  t.true(gone.includes(leader));
+
+  const membership = await cluster.setVoters([five, kept, four], { timeoutMs: OPERATION_TIMEOUT_MS });
+  const voters = [kept, four, five].sort((a, b) => a - b);
+  t.deepEqual(membership, { voters, learners: [] }, 'C_new committed');
+  t.deepEqual(cluster.nodeIds, voters, 'the two voters left out were stopped');
+  for (const id of gone) t.true(eventTexts(events, EventKind.NodeRemoved).some((text) => text.startsWith(`node ${id} left the cluster (joint change)`)));
+  const changes = eventTexts(events, EventKind.MembershipChanged);
+  t.true(changes.some((text) => text.includes(`make the voters ${voters.map((id) => `n${id}`).join(',')} (learners none) by joint consensus; now voters ${voters.map((id) => `n${id}`).join(',')}; learners none`)), changes.join('\n'));
+  const newLeader = await cluster.waitForLeader(WAIT_MS);
+  t.true(voters.includes(newLeader), `new leader ${newLeader}`);
+  await cluster.waitFor((status) => status.membership.voters.join() === voters.join() && status.membership.outgoing === undefined, WAIT_MS, 'C_new reported');
+  for (let i = 0; i < 20; i++) t.is(await kv.get(`before-${i}`), i);
+  await kv.put('after', 'joint');
+  t.is(await kv.get('after'), 'joint');
+  await allApplied(cluster, 'every remaining node applied the write');
+
+  // Nonsense is refused with a code and changes nothing.
+  await t.throwsAsync(() => cluster.setVoters([]), { instanceOf: RaftlabError, code: ErrorCode.InvalidMembershipChange });
+  await t.throwsAsync(() => cluster.setVoters([kept, 42]), { instanceOf: RaftlabError, code: ErrorCode.UnknownNode });
+  const six = await cluster.addNode({ learner: true, timeoutMs: OPERATION_TIMEOUT_MS });
+  await t.throwsAsync(() => cluster.setVoters(voters, { timeoutMs: OPERATION_TIMEOUT_MS }), { instanceOf: RaftlabError, code: ErrorCode.InvalidMembershipChange }, 'the configuration it has');
+  t.deepEqual(cluster.status().membership, { voters, learners: [six] });
+});
+
 test.serial('refused changes fail with stable codes and change nothing', async (t) => {
   const { cluster, events } = await startCluster(t, { nodes: 3 });
   logEvents(t, events);

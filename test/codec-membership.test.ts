@@ -34,6 +34,8 @@ const mixedEntries: readonly Entry[] = [
   { index: 44, term: 6, data: new Uint8Array(0) },
   { index: 45, term: 6, data: null, membership: { voters: [1, 2, 3, 4], learners: [] } },
   { index: 46, term: 6, data: null, membership: { voters: [], learners: [2 ** 40] } },
+  // Joint consensus (thesis §4.3): the outgoing voters as a third list.
+  { index: 47, term: 6, data: null, membership: { voters: [1, 4, 5], learners: [2], outgoing: [1, 3, 5] } },
 ];
 
 /** A batch of one AppendEntries whose only entry (index 41, term 6) has `slot` as its data slot, built by msgpackr. */
@@ -61,7 +63,10 @@ test('configuration entries round-trip on both decode paths; other entries keep 
       ['index', 'term', 'data'],
       ['index', 'term', 'data', 'membership'],
       ['index', 'term', 'data', 'membership'],
+      ['index', 'term', 'data', 'membership'],
     ], `${name}: only configuration entries have the key`);
+    t.deepEqual(entries[6]!.membership, { voters: [1, 4, 5], learners: [2], outgoing: [1, 3, 5] }, `${name}: a joint configuration keeps its outgoing voters`);
+    t.false('outgoing' in entries[2]!.membership!, `${name}: a configuration that is not joint has no outgoing key`);
     t.is(entries[2]!.data, null, `${name}: a configuration entry has no data`);
     t.deepEqual(entries[2]!.membership, { voters: [1, 2, 3], learners: [4] }, name);
   }
@@ -69,7 +74,9 @@ test('configuration entries round-trip on both decode paths; other entries keep 
 
 test('a configuration is an array [voters, learners] in the data slot: the bytes msgpackr makes of the tuple', (t) => {
   const message = appendEntries(mixedEntries);
-  const flat = mixedEntries.flatMap((entry) => [entry.index, entry.term, entry.membership === undefined ? entry.data : [entry.membership.voters, entry.membership.learners]]);
+  const slot = (membership: Membership): unknown[] =>
+    membership.outgoing === undefined ? [membership.voters, membership.learners] : [membership.voters, membership.learners, membership.outgoing];
+  const flat = mixedEntries.flatMap((entry) => [entry.index, entry.term, entry.membership === undefined ? entry.data : slot(entry.membership)]);
   const tuple = [3, message.term, message.from, message.to, message.prevLogIndex, message.prevLogTerm, message.leaderCommit, flat];
   t.deepEqual([...encodeRaftBatch([message])], [...pack([WIRE_FORMAT_VERSION, [tuple]])]);
   // InstallSnapshot: the configuration follows the chunk (offset, data, done).
@@ -146,7 +153,7 @@ test('malformed configuration entries are refused with a reason by both decode p
     }
   }
   // Not a pair at all: refused as framing.
-  for (const slot of [[[1], [2], [3]], [[1]], []]) {
+  for (const slot of [[[1], [2], [3], [4]], [[1]], []]) {
     for (const { name, decode } of bothPaths) {
       const decoded = decode(entryWithSlot(slot), SELF, PEERS);
       t.is(decoded.malformed, 1, name);
@@ -164,7 +171,7 @@ test('a malformed InstallSnapshot membership is refused with a reason by both de
       t.regex(decoded.reasons[0] ?? '', reason, `${what} (${name})`);
     }
   }
-  for (const field of [null, 'voters', 7, [[1]], [[1], [2], [3]], { voters: [1], learners: [] }]) {
+  for (const field of [null, 'voters', 7, [[1]], [[1], [2], [3], [4]], { voters: [1], learners: [] }]) {
     for (const { name, decode } of bothPaths) {
       const decoded = decode(snapshotWithMembership(field), SELF, PEERS);
       t.is(decoded.malformed, 1, `${JSON.stringify(field)} (${name})`);

@@ -242,3 +242,156 @@ test('a leadership transfer to a learner is ignored; one to a removed voter is d
   harness.stabilize();
   t.deepEqual(harness.leaderIds().length, 1);
 });
+
+// Joint consensus (thesis §4.3; the Raft paper's §6 and Figure 11): any change of the
+// voters in two steps, C_old,new then C_new, with every decision in between needing a
+// majority of the old voters and a majority of the new ones.
+
+const joint = (voters: NodeId[], learners: NodeId[], outgoing: NodeId[]): Membership => ({ voters, learners, outgoing });
+
+/** Proposes a joint change to `target` on `leader` and runs the network until it settles; returns C_old,new's index. */
+function changeJointly(harness: Harness, leader: NodeId, target: Membership): number {
+  const result = harness.node(leader).proposeJointMembership(target);
+  if (!result.ok) throw new Error(`joint change refused: ${result.code}`);
+  harness.stabilize();
+  return result.index;
+}
+
+test('§4.3 a joint change replaces two voters at once: C_old,new, then C_new appended by the leader once C_old,new commits', (t) => {
+  const harness = clusterWithSpare(5);
+  const result = harness.node(1).proposeJointMembership(members([1, 4, 5]));
+  t.true(result.ok);
+  t.deepEqual(harness.status(1).membership, joint([1, 4, 5], [], [1, 2, 3]), 'C_old,new in use as soon as appended');
+  harness.stabilize();
+  for (const id of [1, 4, 5]) t.deepEqual(harness.status(id).membership, members([1, 4, 5]), `node ${id} ends in C_new`);
+  // The old voters were sent nothing after C_new was appended (thesis §4.2.3: a removed
+  // server does not learn of its removal; PreVote and CheckQuorum keep it harmless).
+  for (const id of [2, 3]) t.deepEqual(harness.status(id).membership, joint([1, 4, 5], [], [1, 2, 3]), `node ${id} holds C_old,new`);
+  const index = result.ok ? result.index : 0;
+  t.is(harness.status(1).lastLogIndex, index + 1, 'C_new right after C_old,new');
+  t.is(harness.status(1).commitIndex, index + 1);
+  // Nodes 2 and 3 are out: 1, 4 and 5 commit without them; 1 and 2 alone do not.
+  harness.cut([1], [2, 3]);
+  const proposed = harness.propose(1, 'after');
+  harness.stabilize();
+  t.true(proposed.ok && harness.status(4).commitIndex === proposed.index);
+  t.false(harness.status(1).progress.some((progress) => progress.id === 2 || progress.id === 3), 'no more replication to the old voters');
+});
+
+test('§4.3 while joint, an entry commits only with a majority of the old voters and a majority of the new', (t) => {
+  const harness = clusterWithSpare(5);
+  // The new voters 4 and 5 cannot hear the leader: the old majority alone is not enough.
+  harness.cut([1, 2, 3], [4, 5]);
+  const result = harness.node(1).proposeJointMembership(members([1, 4, 5]));
+  t.true(result.ok);
+  harness.stabilize();
+  const index = result.ok ? result.index : 0;
+  t.is(harness.status(2).lastLogIndex, index, 'the old voters store C_old,new');
+  t.true(harness.status(1).commitIndex < index, '1, 2 and 3 are no majority of {1, 4, 5}');
+  t.deepEqual(harness.status(1).membership, joint([1, 4, 5], [], [1, 2, 3]), 'still joint');
+  t.like(harness.node(1).proposeJointMembership(members([1, 2])), { ok: false, code: 'MEMBERSHIP_CHANGE_IN_PROGRESS' });
+  t.like(harness.node(1).proposeMembership(addVoter(4)), { ok: false, code: 'MEMBERSHIP_CHANGE_IN_PROGRESS' });
+  harness.heal();
+  harness.tickAll(2);
+  harness.stabilize();
+  t.deepEqual(harness.status(5).membership, members([1, 4, 5]), 'with 4 and 5 back, both majorities hold it and the change completes');
+});
+
+test('§4.3 while joint, neither a commit nor an election goes by the new voters alone', (t) => {
+  for (const ignoreOutgoingVoters of [false, true]) {
+    const harness = new Harness(5, { bootstrap: [1, 2, 3], config: { ...quiet, testOnlyBugs: { ignoreOutgoingVoters } } });
+    harness.elect(1);
+    // C_old,new reaches the new voters 4 and 5 but not the old voters 2 and 3: not committed.
+    harness.cut([1], [2, 3]);
+    t.true(harness.node(1).proposeJointMembership(members([1, 4, 5])).ok);
+    harness.stabilize();
+    if (ignoreOutgoingVoters) {
+      t.deepEqual(harness.status(4).membership, members([1, 4, 5]), 'the broken variant commits C_old,new without a majority of the old voters, and moves on');
+      continue;
+    }
+    t.deepEqual(harness.status(4).membership, joint([1, 4, 5], [], [1, 2, 3]));
+    // Leader 1 is gone, and 4 cannot reach the old voters: 4 and 5 are a majority of
+    // {1, 4, 5} but none of {1, 2, 3}.
+    harness.crash(1);
+    harness.cut([4, 5], [2, 3]);
+    harness.node(4).campaign();
+    harness.stabilize();
+    t.not(harness.status(4).role, 'leader', 'no majority of the old voters: not elected');
+    t.is(harness.status(4).role, 'candidate');
+  }
+});
+
+test('§4.2.2 with joint consensus, a leader outside C_new manages the change, then steps down and hands over', (t) => {
+  const harness = clusterWithSpare(5);
+  changeJointly(harness, 1, members([3, 4, 5]));
+  t.is(harness.status(1).role, 'follower', 'stepped down once C_new committed');
+  t.deepEqual(harness.status(3).membership, members([3, 4, 5]));
+  const leaders = harness.leaderIds();
+  t.is(leaders.length, 1);
+  t.true([3, 4, 5].includes(leaders[0]!), 'TimeoutNow to a caught-up voter of C_new');
+  const proposed = harness.propose(leaders[0]!, 'new cluster');
+  harness.stabilize();
+  t.true(proposed.ok && harness.status(5).commitIndex === proposed.index);
+});
+
+test('joint changes: one at a time, and nonsense refused; a change of learners alone needs no joint step', (t) => {
+  const harness = clusterWithSpare(5);
+  t.like(harness.node(2).proposeJointMembership(members([1, 2])), { ok: false, code: 'NOT_LEADER', leaderId: 1 });
+  t.like(harness.node(1).proposeJointMembership(members([])), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'no voter');
+  t.like(harness.node(1).proposeJointMembership(members([1, 2, 3])), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'the current configuration');
+  t.like(harness.node(1).proposeJointMembership(members([1, 4], [2])), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'a voter demoted in a joint change');
+  t.like(harness.node(1).proposeJointMembership(members([4, 1])), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'voters not sorted');
+  t.like(harness.node(1).proposeJointMembership(joint([1, 4], [], [1, 2, 3])), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'a joint target');
+  const result = harness.node(1).proposeJointMembership(members([1, 2, 3], [4, 5]));
+  t.true(result.ok);
+  t.deepEqual(harness.status(1).membership, members([1, 2, 3], [4, 5]), 'learners added at once, no outgoing voters');
+  harness.stabilize();
+  t.is(harness.status(1).lastLogIndex, result.ok ? result.index : -1, 'and no second entry');
+});
+
+test('§4.3 a node restarted while joint reads C_old,new back, and a new leader completes the change', (t) => {
+  const harness = clusterWithSpare(5);
+  harness.cut([1, 2, 3], [4, 5]);
+  t.true(harness.node(1).proposeJointMembership(members([2, 4, 5])).ok);
+  harness.stabilize();
+  harness.crash(2);
+  harness.restart(2);
+  t.deepEqual(harness.status(2).membership, joint([2, 4, 5], [], [1, 2, 3]), 'C_old,new read back from the log');
+  // Leader 1 goes away before C_old,new commits; 2 takes over with everyone reachable.
+  harness.crash(1);
+  harness.heal();
+  harness.node(2).campaign();
+  harness.stabilize();
+  t.is(harness.status(2).role, 'leader');
+  t.deepEqual(harness.status(4).membership, members([2, 4, 5]), 'the new leader committed C_old,new and appended C_new');
+  t.deepEqual(harness.status(5).membership, members([2, 4, 5]));
+  t.is(harness.status(2).commitIndex, harness.status(2).lastLogIndex, 'both committed');
+});
+
+test('§4.2.2 a node its newest, uncommitted configuration leaves out still campaigns: the outgoing voters may need it', (t) => {
+  // Voters 1 and 2 (both needed for a majority of the old configuration), spares 3 and 4;
+  // C_new and an entry after it reach no one but leader 1.
+  const fresh = new Harness(4, { bootstrap: [1, 2], config: quiet });
+  fresh.elect(1);
+  t.true(fresh.node(1).proposeJointMembership(members([2, 3, 4])).ok);
+  // Deliver until C_old,new is committed on the leader (it appends C_new at that moment), then cut it off.
+  for (let round = 0; round < 50 && fresh.status(1).membership.outgoing !== undefined; round++) fresh.deliverRound();
+  t.deepEqual(fresh.status(1).membership, members([2, 3, 4]), 'the leader appended C_new');
+  fresh.isolate(1);
+  fresh.propose(1, 'only on 1');
+  fresh.stabilize();
+  fresh.crash(1);
+  fresh.restart(1);
+  for (const id of [2, 3, 4]) t.deepEqual(fresh.status(id).membership.outgoing, [1, 2], `node ${id} is still joint: it needs node 1's vote`);
+  t.true(fresh.status(1).lastLogIndex > fresh.status(2).lastLogIndex, "and node 1's log is the longest, so 1 refuses the others its vote");
+  fresh.heal();
+  for (let tick = 0; tick < 300 && fresh.leaderIds().filter((id) => id !== 1).length === 0; tick++) {
+    fresh.tickAll(1);
+    fresh.stabilize();
+  }
+  const leaders = fresh.leaderIds();
+  t.is(leaders.length, 1);
+  t.true([2, 3, 4].includes(leaders[0]!), `a voter of C_new leads in the end (node 1 campaigned, committed C_new, stepped down and handed over): ${leaders.join(',')}`);
+  for (const id of [2, 3, 4]) t.deepEqual(fresh.status(id).membership, members([2, 3, 4]));
+  t.true(fresh.status(3).commitIndex >= fresh.status(1).lastLogIndex, "node 1's entries (and the no-op of its short term) committed");
+});

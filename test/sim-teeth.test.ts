@@ -28,6 +28,7 @@ const BUGS: readonly (keyof TestOnlyBugs)[] = [
   'concurrentMembershipChanges',
   'countLearnersInQuorum',
   'acceptSnapshotChunkAnywhere',
+  'ignoreOutgoingVoters',
 ];
 // countOwnVoteBeforeDurable needs a rare interleaving (about 1 seed in 2,000): a scripted
 // test in raft-async-persist.test.ts shows the two leaders it makes.

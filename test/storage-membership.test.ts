@@ -64,7 +64,8 @@ function mixedLog(): Entry[] {
     { index: 7, term: 2, data: null },
     command(8, 2),
     configuration(9, 2, [1, 2, 3, 4], [5]),
-    command(10, 2),
+    // Joint consensus (thesis §4.3): C_old,new, its outgoing voters third on the wire.
+    { index: 10, term: 2, data: null, membership: { voters: [1, 5, 6], learners: [], outgoing: [1, 2, 3, 4] } },
     command(11, 2),
     configuration(12, 2, [], [1_000_000]),
   ];
@@ -73,7 +74,10 @@ function mixedLog(): Entry[] {
 /** An entry as comparable text: index, term, data as text or '-', the configuration if any. */
 function described(entry: Entry): string {
   const data = entry.data === null ? '-' : new TextDecoder().decode(entry.data);
-  const membership = entry.membership === undefined ? '' : ` voters=${entry.membership.voters.join(',')} learners=${entry.membership.learners.join(',')}`;
+  const membership =
+    entry.membership === undefined
+      ? ''
+      : ` voters=${entry.membership.voters.join(',')} learners=${entry.membership.learners.join(',')}${entry.membership.outgoing === undefined ? '' : ` outgoing=${entry.membership.outgoing.join(',')}`}`;
   return `${entry.index}@${entry.term}:${data}${membership}`;
 }
 
@@ -143,7 +147,11 @@ test('FileStorage: a configuration entry replaced by a conflict truncation does 
 test('a configuration entry is written as msgpackr writes [voters, learners] in the data slot, and decodes back', (t) => {
   const entries = mixedLog();
   const payload = encodeBatchPayload(1, entries, hard(2, 1, 9));
-  const slots = entries.map((entry) => (entry.membership === undefined ? entry.data : [entry.membership.voters, entry.membership.learners]));
+  const slots = entries.map((entry) => {
+    if (entry.membership === undefined) return entry.data;
+    const { voters, learners, outgoing } = entry.membership;
+    return outgoing === undefined ? [voters, learners] : [voters, learners, outgoing];
+  });
   const tuple = [2, 1, entries.map((entry) => entry.term), slots, [2, 1, 9]];
   t.deepEqual([...payload], [...packr.pack(tuple)]);
   const decoded = decodeRecord(Uint8Array.from(payload));
@@ -185,7 +193,9 @@ const malformedPairs: [string, unknown, RegExp][] = [
   ['node id 0', [[0], []], /voters\[0\] number 0 is not a positive integer/],
   ['a string node id', [[1], ['5']], /learners\[0\] the string "5" is not a positive integer/],
   ['voters not an array', [7, []], /voters are number 7, not an array/],
-  ['not a pair', [[1], [2], [3]], /configuration is an array of 3, not a \[voters, learners\] pair/],
+  ['not a pair', [[1], [2], [3], [4]], /configuration is an array of 4, not a \[voters, learners\] pair/],
+  ['an outgoing voter also a learner', [[1], [2], [2, 3]], /node 2 is both an outgoing voter and a learner/],
+  ['outgoing voters unsorted', [[1], [], [3, 2]], /outgoing voters are not sorted ascending: 2 after 3/],
 ];
 
 test('FileStorage: a malformed configuration in a WAL record (with a valid CRC) is WAL_CORRUPT, with file, offset and reason, and no file changes', (t) => {

@@ -52,6 +52,7 @@ function recorder(status = healthyStatus(), kvFailure: unknown = null): Recorder
     },
     promote: async (id) => record(`promote ${id}`),
     removeNode: async (id) => record(`remove ${id}`),
+    setVoters: async (voters) => record(`voters ${voters.join(',')}`),
     client: () => kv,
     stop: async () => record('stop'),
   };
@@ -262,9 +263,10 @@ test('membership commands: add, add learner, promote, remove reach the cluster a
   await executeLine('remove 3', rec.context);
   await executeLine('remove leader', rec.context);
   await executeLine('rm 7', rec.context);
-  t.deepEqual(rec.calls, ['add', 'add learner', 'add', 'promote 6', 'remove 3', 'remove 1', 'remove 7']);
+  await executeLine('voters 6,2,1', rec.context);
+  t.deepEqual(rec.calls, ['add', 'add learner', 'add', 'promote 6', 'remove 3', 'remove 1', 'remove 7', 'voters 1,2,6']);
   const oks = rec.reports.filter((report) => report.level === 'ok').map((report) => report.text);
-  t.deepEqual(oks, ['added n6 as a voter', 'added n6 as a learner', 'added n6 as a voter', 'n6 is a voter', 'removed n3', 'removed n1', 'removed n7']);
+  t.deepEqual(oks, ['added n6 as a voter', 'added n6 as a learner', 'added n6 as a voter', 'n6 is a voter', 'removed n3', 'removed n1', 'removed n7', 'the voters are n1,n2,n6']);
   t.true(rec.reports.some((report) => report.level === 'info' && /adding a learner/.test(report.text)), 'says it is working while the node catches up');
 });
 
@@ -279,6 +281,11 @@ test('membership commands: wrong input gets a clear error line and does nothing'
     ['remove all', /remove takes one node -- usage: remove ID\|leader/],
     ['remove 12', /no node 12 .*usage: remove ID\|leader/],
     ['remove', /missing argument -- usage: remove/],
+    ['voters', /missing argument -- usage: voters 1,4,5/],
+    ['voters 1,1', /node 1 twice -- usage: voters 1,4,5/],
+    ['voters 1,x', /'x' is not a node id -- usage: voters 1,4,5/],
+    ['voters 1,12', /no node 12 .*usage: voters 1,4,5/],
+    ['voters 1 2', /too many arguments -- usage: voters/],
   ];
   for (const [line, expected] of cases) {
     const { context, reports, calls } = recorder(learnerStatus());

@@ -54,6 +54,11 @@ export interface DashboardCluster {
   promote(id: NodeId): Promise<void>;
   /** Takes a node out of the configuration, then stops and forgets it. */
   removeNode(id: NodeId): Promise<void>;
+  /**
+   * Makes exactly `voters` the voters in one joint change (thesis §4.3): those not voters
+   * yet must be learners (caught up first); voters left out are stopped once it commits.
+   */
+  setVoters(voters: readonly NodeId[]): Promise<unknown>;
   client(options: { readonly timeoutMs: number }): DashboardKv;
   stop(): Promise<void>;
 }

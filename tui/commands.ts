@@ -36,6 +36,8 @@ export const ArgKind = {
   MemberKind: 'member-kind',
   /** A node id that is a learner in the configuration. */
   Learner: 'learner',
+  /** Node ids separated by commas (the voters of :voters). */
+  Nodes: 'nodes',
 } as const;
 export type ArgKind = (typeof ArgKind)[keyof typeof ArgKind];
 
@@ -350,6 +352,27 @@ export const COMMANDS: readonly CommandSpec[] = [
     },
   }),
   command({
+    name: 'voters',
+    usage: 'voters 1,4,5',
+    summary: 'make exactly these the voters, in one joint change',
+    args: [ArgKind.Nodes],
+    run: async (context, [idsText]) => {
+      if (idsText === undefined || idsText.trim() === '') throw new UsageError('missing node ids, e.g. :voters 1,4,5');
+      const status = context.status();
+      const seen = new Set<NodeId>();
+      for (const idText of idsText.split(',')) {
+        const id = parseNodeId(idText.trim(), status);
+        if (seen.has(id)) throw new UsageError(`node ${id} twice`);
+        seen.add(id);
+      }
+      const voters = [...seen].sort((a, b) => a - b);
+      const list = voters.map((id) => `n${id}`).join(',');
+      context.report(`making ${list} the voters (joint consensus: old and new majorities both decide until it ends)...`, MessageLevel.Info);
+      await context.cluster.setVoters(voters);
+      context.report(`the voters are ${list}`, MessageLevel.Ok);
+    },
+  }),
+  command({
     name: 'partition',
     usage: 'partition 1,2|3,4,5',
     summary: 'split the network (1,2,3|3,4,5: n3 bridges)',
@@ -640,6 +663,8 @@ function candidatesFor(kind: ArgKind, status: ClusterStatus, scenarioNames: read
       return [...scenarioNames, 'stop'];
     case 'number':
       return commandName === 'load' ? ['stop'] : commandName === 'speed' ? ['normal'] : [];
+    case 'nodes':
+      return [status.membership.voters.join(','), ...ids];
     case 'key':
     case 'value':
     case 'groups':

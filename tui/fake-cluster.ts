@@ -280,6 +280,29 @@ export class FakeCluster implements DashboardCluster {
     this.#emit(EventKind.NodeRemoved, id, `node ${id} left the cluster; its worker was stopped`);
   }
 
+  async setVoters(voters: readonly NodeId[]): Promise<void> {
+    this.#checkRunning();
+    this.operations.push(`voters ${voters.join(',')}`);
+    const leader = this.#leader();
+    if (leader === undefined) throw new FakeClusterError('NO_LEADER', 'there is no leader to change the voters through', false);
+    if (voters.length === 0) throw new FakeClusterError('INVALID_MEMBERSHIP_CHANGE', 'no voter', false);
+    for (const id of voters) {
+      this.#node(id);
+      if (!this.#voters.has(id) && !this.#learners.has(id)) throw new FakeClusterError('INVALID_MEMBERSHIP_CHANGE', `n${id} is not a member`, false);
+    }
+    const leaving = [...this.#voters].filter((id) => !voters.includes(id));
+    // The toy commits C_old,new and C_new at once (the real one waits for both, in turn).
+    this.#changeMembership(leader, `joint change to voters ${voters.map((id) => `n${id}`).join(',')}`, () => {
+      for (const id of voters) this.#promoteNow(id);
+      for (const id of leaving) this.#voters.delete(id);
+    });
+    if (leaving.includes(leader.id)) this.#replicate(leader);
+    for (const id of leaving) {
+      this.#nodes.splice(this.#nodes.findIndex((node) => node.id === id), 1);
+      this.#emit(EventKind.NodeRemoved, id, `node ${id} left the cluster (joint change); its worker was stopped`);
+    }
+  }
+
   #promoteNow(id: NodeId): void {
     this.#learners.delete(id);
     this.#voters.add(id);

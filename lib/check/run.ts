@@ -609,6 +609,26 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       };
     }
     case NemesisKind.Membership: {
+      const voters = cluster.status().membership.voters;
+      if (random() < 0.5 && voters.length >= 2) {
+        // Joint consensus (thesis §4.3): two voters (often the leader among them) replaced
+        // by two new nodes in one change; the new ones join as learners and catch up first.
+        const first = random() < 0.5 ? leaderOr(cluster, random).id : voters[Math.floor(random() * voters.length)]!;
+        const rest = voters.filter((id) => id !== first);
+        const leaving = [first, rest[Math.floor(random() * rest.length)]!].sort((a, b) => a - b);
+        const joining: NodeId[] = [];
+        for (let i = 0; i < 2; i++) {
+          const id = await cluster.addNode({ learner: true, timeoutMs: checkDefaults.membershipTimeoutMs });
+          joining.push(id);
+          fleet.added(id);
+        }
+        await cluster.setVoters([...voters.filter((id) => !leaving.includes(id)), ...joining], { timeoutMs: checkDefaults.membershipTimeoutMs });
+        for (const id of leaving) fleet.removed(id);
+        return {
+          undo: async () => undefined,
+          text: `replace voters ${leaving.join(',')} by new nodes ${joining.join(',')} in one joint change (learners first, caught up)`,
+        };
+      }
       const target = random() < 0.5 ? leaderOr(cluster, random) : { id: nodes[Math.floor(random() * nodes.length)]!, isLeader: false };
       await cluster.removeNode(target.id, { timeoutMs: checkDefaults.membershipTimeoutMs });
       fleet.removed(target.id);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { MembershipChangeType, RefusalCode, Role } from '../raft/types.js';
-import type { MembershipChange, NodeId } from '../raft/types.js';
+import type { LogIndex, NodeId } from '../raft/types.js';
 import { truncateToSyncedPosition } from '../storage/file-storage.js';
 import { ClientHub } from './client.js';
 import { WriteStats } from './write-stats.js';
@@ -17,6 +17,7 @@ import { ErrorCode, RaftlabError } from './errors.js';
 import { HEALTHY_LINK, NodeReplyCode } from './protocol.js';
 import type { ControlToNode, LinkFault, MembershipResult, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
 import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership } from './membership.js';
+import type { ClusterMembershipChange } from './membership.js';
 import { readManifest, writeManifest } from './manifest.js';
 import type { ClusterManifest } from './manifest.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
@@ -195,6 +196,8 @@ export class Cluster extends EventEmitter {
   private nextMembershipRequestId = 1;
   /** Membership operations run one after another (the core allows one change at a time anyway). */
   private membershipQueue: Promise<unknown> = Promise.resolve();
+  /** The last configuration a membership change here saw committed, and its entry's index. */
+  private committedMembership: { readonly index: LogIndex; readonly membership: Membership } | null = null;
   /** The highest node id this cluster ever ran: a removed node's id is never given to a new one. */
   private highestIdUsed: NodeId;
   readonly dataDir: string;
@@ -613,7 +616,7 @@ export class Cluster extends EventEmitter {
     return {
       nodes,
       leaderId,
-      membership: leader?.membership ?? freshestMembership(nodes),
+      membership: this.membershipToReport(leader ?? freshestNode(nodes)),
       term,
       fsync: this.options.fsync,
       tickMs: this.tickMs,
@@ -706,6 +709,13 @@ export class Cluster extends EventEmitter {
     await worker.terminate();
   }
 
+  /** The configuration `source` reported, unless its report predates a configuration entry a change here saw committed. */
+  private membershipToReport(source: NodeStatus | undefined): Membership {
+    const committed = this.committedMembership;
+    if (committed !== null && (source === undefined || source.lastLogIndex < committed.index)) return committed.membership;
+    return source?.membership ?? UNKNOWN_MEMBERSHIP;
+  }
+
   // ---------------------------------------------------------------------------
   // Membership (thesis §4; what etcdctl member add / promote / remove do)
 
@@ -743,6 +753,43 @@ export class Cluster extends EventEmitter {
       this.slot(id);
       await this.changeMembership({ type: MembershipChangeType.Remove, node: id }, this.membershipDeadline(options));
       await this.retire(id, `node ${id} left the cluster; its worker was stopped`);
+    });
+  }
+
+  /**
+   * Makes `voters` the cluster's voters in one change, by joint consensus (thesis §4.3):
+   * any number of voters in and out at once, where a chain of single-server changes would
+   * pass through configurations nobody asked for. A node that becomes a voter must already
+   * run as a learner (addNode({ learner: true })) and is caught up first, as promote()
+   * does; learners not named stay learners. Resolves once C_new has committed, with the
+   * new configuration; the voters it leaves out are then stopped and forgotten, as by
+   * removeNode() (the leader among them steps down and hands over). Rejects with
+   * INVALID_MEMBERSHIP_CHANGE (no voter, an id that does not run as a member, a voter
+   * demoted to learner), NO_LEADER, MEMBERSHIP_CHANGE_IN_PROGRESS, CATCH_UP_TIMEOUT or
+   * TIMEOUT (indeterminate: see status().membership).
+   */
+  setVoters(voters: readonly NodeId[], options: MembershipOptions = {}): Promise<Membership> {
+    return this.serializeMembership(async () => {
+      this.checkRunning();
+      const deadline = this.membershipDeadline(options);
+      const target = [...new Set(voters)].sort((a, b) => a - b);
+      if (target.length === 0 || target.some((id) => !Number.isSafeInteger(id) || id <= 0)) {
+        throw new RaftlabError(ErrorCode.InvalidMembershipChange, `cannot make ${JSON.stringify(voters)} the voters: give one or more node ids`);
+      }
+      const current = this.status().membership;
+      for (const id of target) {
+        this.slot(id);
+        if (!current.voters.includes(id) && !current.learners.includes(id)) {
+          throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is not a member: add it first (addNode({ learner: true }))`);
+        }
+      }
+      for (const id of target) if (!current.voters.includes(id)) await this.waitForCatchUp(id, deadline);
+      const learners = current.learners.filter((id) => !target.includes(id));
+      const membership = await this.changeMembership({ type: 'joint', voters: target, learners }, deadline);
+      for (const id of current.voters) {
+        if (!membership.voters.includes(id) && !membership.learners.includes(id)) await this.retire(id, `node ${id} left the cluster (joint change); its worker was stopped`);
+      }
+      return membership;
     });
   }
 
@@ -819,8 +866,9 @@ export class Cluster extends EventEmitter {
    * retried until the deadline; an attempt whose fate is unknown makes the next attempts
    * idempotent (the worker answers ok if the leader's configuration already holds it).
    */
-  private async changeMembership(change: MembershipChange, deadline: number): Promise<Membership> {
-    this.emitEvent(EventKind.Info, change.node, `proposing to ${describeChange(change)}`);
+  private async changeMembership(change: ClusterMembershipChange, deadline: number): Promise<Membership> {
+    const node = change.type === 'joint' ? 0 : change.node;
+    this.emitEvent(EventKind.Info, node, `proposing to ${describeChange(change)}`);
     let target: NodeId = 0;
     let uncertain = false;
     let lastCode: string = ErrorCode.NoLeader;
@@ -841,7 +889,10 @@ export class Cluster extends EventEmitter {
         // status() shows the committed configuration from now on, not 100 ms later.
         const slot = this.slots.get(leader);
         if (slot !== undefined) slot.status = { ...slot.status, membership: result.membership, learner: result.membership.learners.includes(leader) };
-        this.emitEvent(EventKind.MembershipChanged, change.node, `committed at index ${result.index}: ${describeChange(change)}; now ${describeMembership(result.membership)}`);
+        // And if that node goes (a leader that removed itself), the next leader's reports may
+        // predate the entry for up to a status interval: see membershipToReport.
+        this.committedMembership = { index: result.index, membership: result.membership };
+        this.emitEvent(EventKind.MembershipChanged, node, `committed at index ${result.index}: ${describeChange(change)}; now ${describeMembership(result.membership)}`);
         return result.membership;
       }
       lastCode = result.code;
@@ -886,7 +937,7 @@ export class Cluster extends EventEmitter {
   }
 
   /** One attempt at one node; never rejects. */
-  private requestMembership(node: NodeId, change: MembershipChange, idempotent: boolean, deadline: number): Promise<MembershipResult> {
+  private requestMembership(node: NodeId, change: ClusterMembershipChange, idempotent: boolean, deadline: number): Promise<MembershipResult> {
     const worker = this.slots.get(node)?.worker ?? null;
     if (worker === null) {
       return Promise.resolve({ ok: false, code: NodeReplyCode.ConnectionLost, message: `node ${node} is not running`, leaderId: 0, indeterminate: false });
@@ -989,8 +1040,8 @@ export class Cluster extends EventEmitter {
 
 }
 
-/** With no leader: the configuration of the node with the most recent log (running nodes first). */
-function freshestMembership(nodes: readonly NodeStatus[]): Membership {
+/** With no leader: the node with the most recent log (running nodes first), whose configuration status() reports. */
+function freshestNode(nodes: readonly NodeStatus[]): NodeStatus | undefined {
   let best: NodeStatus | undefined;
   for (const node of nodes) {
     if (node.membership.voters.length === 0) continue;
@@ -1001,5 +1052,5 @@ function freshestMembership(nodes: readonly NodeStatus[]): Membership {
     if (node.alive !== best.alive) continue;
     if (node.lastLogTerm > best.lastLogTerm || (node.lastLogTerm === best.lastLogTerm && node.lastLogIndex > best.lastLogIndex)) best = node;
   }
-  return best?.membership ?? UNKNOWN_MEMBERSHIP;
+  return best;
 }

@@ -5,13 +5,33 @@
 import { MembershipChangeType } from '../raft/types.js';
 import type { Membership, MembershipChange, NodeId } from '../raft/types.js';
 import { assertNever } from '../raft/assert.js';
+import { isJoint } from '../raft/membership.js';
+
+/**
+ * A change of the voters (and learners) to a whole new set at once, by joint consensus
+ * (thesis §4.3; RawNode.proposeJointMembership). Done once C_new has committed.
+ */
+export interface JointChange {
+  readonly type: 'joint';
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+}
+
+/** What the supervisor asks a leader for: one single-server change, or a joint one. */
+export type ClusterMembershipChange = MembershipChange | JointChange;
+
+function sameIds(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  return a.length === b.length && a.every((id, i) => id === b[i]);
+}
 
 /** The configuration nobody has reported yet. */
 export const UNKNOWN_MEMBERSHIP: Membership = Object.freeze({ voters: Object.freeze([]), learners: Object.freeze([]) });
 
 /** True when `membership` already has the effect of `change`: an earlier attempt of it went through. */
-export function membershipHolds(membership: Membership, change: MembershipChange): boolean {
+export function membershipHolds(membership: Membership, change: ClusterMembershipChange): boolean {
   switch (change.type) {
+    case 'joint':
+      return !isJoint(membership) && sameIds(membership.voters, change.voters) && sameIds(membership.learners, change.learners);
     case MembershipChangeType.AddVoter:
       return membership.voters.includes(change.node);
     case MembershipChangeType.AddLearner:
@@ -19,19 +39,23 @@ export function membershipHolds(membership: Membership, change: MembershipChange
     case MembershipChangeType.Remove:
       return !membership.voters.includes(change.node) && !membership.learners.includes(change.node);
     default:
-      return assertNever(change.type);
+      return assertNever(change);
   }
 }
 
-/** "voters n1,n2,n3; learners n4" (or "learners none"). */
+const list = (ids: readonly NodeId[]): string => (ids.length === 0 ? 'none' : ids.map((id) => `n${id}`).join(','));
+
+/** "voters n1,n2,n3; learners n4" (or "learners none"; while joint, "; outgoing voters n1,n2,n3" after). */
 export function describeMembership(membership: Membership): string {
-  const list = (ids: readonly NodeId[]): string => (ids.length === 0 ? 'none' : ids.map((id) => `n${id}`).join(','));
-  return `voters ${list(membership.voters)}; learners ${list(membership.learners)}`;
+  const outgoing = isJoint(membership) ? `; outgoing voters ${list(membership.outgoing!)} (joint)` : '';
+  return `voters ${list(membership.voters)}; learners ${list(membership.learners)}${outgoing}`;
 }
 
 /** "add n4 as a learner", "promote n4 to voter"-like wording, without knowing the old configuration. */
-export function describeChange(change: MembershipChange): string {
+export function describeChange(change: ClusterMembershipChange): string {
   switch (change.type) {
+    case 'joint':
+      return `make the voters ${list(change.voters)} (learners ${list(change.learners)}) by joint consensus`;
     case MembershipChangeType.AddVoter:
       return `make n${change.node} a voter`;
     case MembershipChangeType.AddLearner:
@@ -39,13 +63,13 @@ export function describeChange(change: MembershipChange): string {
     case MembershipChangeType.Remove:
       return `remove n${change.node}`;
     default:
-      return assertNever(change.type);
+      return assertNever(change);
   }
 }
 
-/** The role `id` has in `membership`. */
+/** The role `id` has in `membership` (an outgoing voter of a joint configuration is a voter until it ends). */
 export function memberKind(membership: Membership, id: NodeId): 'voter' | 'learner' | 'none' {
-  if (membership.voters.includes(id)) return 'voter';
+  if (membership.voters.includes(id) || (membership.outgoing ?? []).includes(id)) return 'voter';
   if (membership.learners.includes(id)) return 'learner';
   return 'none';
 }

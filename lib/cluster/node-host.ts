@@ -15,7 +15,7 @@ import { RawNode, createConfig } from '../raft/raw-node.js';
 import type { PersistToken } from '../raft/raw-node.js';
 import { createPrng } from '../raft/prng.js';
 import { MessageType, Role } from '../raft/types.js';
-import type { Entry, HardState, LogIndex, Membership, MembershipChange, Message, NodeId, Ready, Snapshot, SoftState, Term } from '../raft/types.js';
+import type { Entry, HardState, LogIndex, Membership, Message, NodeId, Ready, Snapshot, SoftState, Term } from '../raft/types.js';
 import { MAX_ASYNC_SYNCS, openFileStorage } from '../storage/file-storage.js';
 import type { LogStorage } from '../storage/types.js';
 import { decodeRaftBatch, encodeRaftBatch, encodeRaftBatches } from '../transport/codec.js';
@@ -25,6 +25,8 @@ import { decodeCommand, describeCommand, isCertainlyValidPut, validateOperation 
 import { NodeReplyCode, ReplyBatchWriter, decodeClientBatch } from './protocol.js';
 import type { ControlToNode, MembershipResult, NodeToControl, NodeWorkerData } from './protocol.js';
 import { describeChange, describeMembership, membershipHolds } from './membership.js';
+import type { ClusterMembershipChange } from './membership.js';
+import { isJoint, leaveJoint, sameMembership } from '../raft/membership.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
 import { assert, assertNever } from '../raft/assert.js';
@@ -148,10 +150,23 @@ interface ReadWaiter extends Waiter {
  */
 interface MembershipWaiter {
   readonly requestId: number;
-  readonly change: MembershipChange;
+  readonly change: ClusterMembershipChange;
   readonly index: LogIndex;
   readonly term: Term;
   readonly heldMembership: Membership | null;
+  /** A joint change (thesis §4.3): its entry at `index` is C_old,new; once that commits, wait for C_new (a LeaveWaiter). */
+  readonly leaveAfter: boolean;
+}
+
+/**
+ * A joint change whose C_old,new has committed: answered when the first configuration
+ * entry after `after` that is not joint is applied. That is C_new, whichever leader
+ * appended it: no other change can be proposed while a joint configuration is in force.
+ */
+interface LeaveWaiter {
+  readonly requestId: number;
+  readonly change: ClusterMembershipChange;
+  readonly after: LogIndex;
 }
 
 export interface ControlChannel {
@@ -237,6 +252,7 @@ export class NodeHost {
   private acceptedPeers: readonly NodeId[] = [];
   /** Membership requests waiting for the apply of their entry, in index order. */
   private membershipWaiters: MembershipWaiter[] = [];
+  private leaveWaiters: LeaveWaiter[] = [];
 
   constructor(
     private readonly data: NodeWorkerData,
@@ -336,7 +352,7 @@ export class NodeHost {
   }
 
   private updateAcceptedPeers(): void {
-    const ids = new Set<NodeId>([this.id, ...this.transport.peers(), ...this.membership.voters, ...this.membership.learners]);
+    const ids = new Set<NodeId>([this.id, ...this.transport.peers(), ...this.membership.voters, ...(this.membership.outgoing ?? []), ...this.membership.learners]);
     this.acceptedPeers = [...ids].sort((a, b) => a - b);
   }
 
@@ -445,7 +461,7 @@ export class NodeHost {
   // ---------------------------------------------------------------------------
   // Membership changes (thesis §4)
 
-  private onMembershipRequest(requestId: number, change: MembershipChange, idempotent: boolean): void {
+  private onMembershipRequest(requestId: number, change: ClusterMembershipChange, idempotent: boolean): void {
     const status = this.node.status();
     if (idempotent && status.role === Role.Leader && membershipHolds(status.membership, change)) {
       // An earlier attempt's entry is in this leader's log already: once the log's last
@@ -454,10 +470,15 @@ export class NodeHost {
         this.answerMembership(requestId, { ok: true, index: status.lastLogIndex, membership: status.membership });
         return;
       }
-      this.addMembershipWaiter({ requestId, change, index: status.lastLogIndex, term: status.lastLogTerm, heldMembership: status.membership });
+      this.addMembershipWaiter({ requestId, change, index: status.lastLogIndex, term: status.lastLogTerm, heldMembership: status.membership, leaveAfter: false });
       return;
     }
-    const result = this.node.proposeMembership(change);
+    if (idempotent && change.type === 'joint' && status.role === Role.Leader && isJoint(status.membership) && sameMembership(leaveJoint(status.membership), change)) {
+      // An earlier attempt's C_old,new is in this leader's log and C_new not yet: C_new comes after the last entry.
+      this.leaveWaiters.push({ requestId, change, after: status.lastLogIndex });
+      return;
+    }
+    const result = change.type === 'joint' ? this.node.proposeJointMembership({ voters: change.voters, learners: change.learners }) : this.node.proposeMembership(change);
     if (!result.ok) {
       this.answerMembership(requestId, {
         ok: false,
@@ -468,7 +489,7 @@ export class NodeHost {
       });
       return;
     }
-    this.addMembershipWaiter({ requestId, change, index: result.index, term: result.term, heldMembership: null });
+    this.addMembershipWaiter({ requestId, change, index: result.index, term: result.term, heldMembership: null, leaveAfter: isJoint(this.node.status().membership) });
     this.log.info({ change, index: result.index, term: result.term }, 'membership change proposed');
   }
 
@@ -480,6 +501,13 @@ export class NodeHost {
 
   /** Called for each applied entry while requests wait: the entry at their index tells their fate. */
   private settleMembershipWaiters(entry: Entry): void {
+    if (this.leaveWaiters.length > 0 && entry.membership !== undefined && !isJoint(entry.membership)) {
+      const membership = entry.membership;
+      for (const waiter of this.leaveWaiters.splice(0)) {
+        if (waiter.after < entry.index) this.answerMembership(waiter.requestId, { ok: true, index: entry.index, membership });
+        else this.leaveWaiters.push(waiter);
+      }
+    }
     while (this.membershipWaiters.length > 0 && this.membershipWaiters[0]!.index <= entry.index) {
       const waiter = this.membershipWaiters.shift()!;
       if (waiter.index !== entry.index) {
@@ -488,6 +516,11 @@ export class NodeHost {
         continue;
       }
       const membership = waiter.heldMembership ?? entry.membership;
+      if (waiter.term === entry.term && membership !== undefined && waiter.leaveAfter) {
+        // C_old,new committed: the leader appends C_new at once (thesis §4.3).
+        this.leaveWaiters.push({ requestId: waiter.requestId, change: waiter.change, after: entry.index });
+        continue;
+      }
       if (waiter.term === entry.term && membership !== undefined) {
         this.answerMembership(waiter.requestId, { ok: true, index: entry.index, membership });
         continue;
@@ -507,6 +540,16 @@ export class NodeHost {
 
   /** A leader's snapshot jumped past requests not yet applied: whether their entries committed is unknown here. */
   private abandonMembershipWaitersUpTo(index: LogIndex): void {
+    // A snapshot may hold C_new: whether it committed is unknown here.
+    for (const waiter of this.leaveWaiters.splice(0)) {
+      this.answerMembership(waiter.requestId, {
+        ok: false,
+        code: NodeReplyCode.LeadershipLost,
+        message: `node ${this.id} installed a snapshot while waiting for the end of the joint change to ${describeChange(waiter.change)}: its outcome is unknown`,
+        leaderId: this.softState.leaderId,
+        indeterminate: true,
+      });
+    }
     while (this.membershipWaiters.length > 0 && this.membershipWaiters[0]!.index <= index) {
       const waiter = this.membershipWaiters.shift()!;
       this.answerMembership(waiter.requestId, this.unknownMembershipOutcome(waiter));
@@ -531,7 +574,7 @@ export class NodeHost {
   private onMembership(membership: Membership): void {
     this.membership = membership;
     this.updateAcceptedPeers();
-    this.log.info({ voters: membership.voters, learners: membership.learners }, 'configuration changed');
+    this.log.info({ voters: membership.voters, learners: membership.learners, outgoing: membership.outgoing }, 'configuration changed');
   }
 
   // ---------------------------------------------------------------------------
@@ -794,7 +837,7 @@ export class NodeHost {
     for (const entry of entries) {
       // A configuration entry has no data: the state machine takes it as a no-op. Its
       // commit is the moment the change is done (thesis §4.1).
-      if (this.membershipWaiters.length > 0) this.settleMembershipWaiters(entry);
+      if (this.membershipWaiters.length > 0 || this.leaveWaiters.length > 0) this.settleMembershipWaiters(entry);
       const proposal = this.proposals.take(entry.index);
       if (proposal === undefined) {
         this.kv.apply(entry.index, entry.data);

@@ -14,7 +14,8 @@ import type { Command } from '../kv/command.js';
 import { ScalarCursor } from '../kv/flat-tuple.js';
 import { MsgpackWriter } from '../transport/msgpack-writer.js';
 import type { MessagePort } from 'node:worker_threads';
-import type { LogIndex, Membership, MembershipChange, NodeId } from '../raft/types.js';
+import type { LogIndex, Membership, NodeId } from '../raft/types.js';
+import type { ClusterMembershipChange } from './membership.js';
 import type { ClusterEvent, JsonValue, NodeStatus } from './types.js';
 
 /** A write goes through the log: `command` is an encoded lib/kv Command. */
@@ -488,7 +489,7 @@ export type ControlToNode =
    * the node leads and its configuration already holds the change, it answers ok once that
    * configuration is committed instead of proposing again.
    */
-  | { readonly type: 'propose-membership'; readonly requestId: number; readonly change: MembershipChange; readonly idempotent: boolean }
+  | { readonly type: 'propose-membership'; readonly requestId: number; readonly change: ClusterMembershipChange; readonly idempotent: boolean }
   | { readonly type: 'client-port'; readonly port: MessagePort }
   | { readonly type: 'link-faults'; readonly faults: Readonly<Record<string, LinkFault>> }
   | { readonly type: 'campaign' }

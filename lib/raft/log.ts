@@ -130,6 +130,11 @@ export class RaftLog {
     return this.#membership.latestIndex();
   }
 
+  /** The configuration before membership(), or null when membership() is the snapshot's or the bootstrap one. */
+  previousMembership(): Membership | null {
+    return this.#membership.previous();
+  }
+
   /** Changes whenever membership() may have changed. */
   membershipVersion(): number {
     return this.#membership.version;

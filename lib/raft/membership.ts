@@ -6,9 +6,11 @@
 // MembershipHistory keeps the configuration entries the log holds, over a base: the
 // snapshot's configuration, or the bootstrap one (Config.peers) before any snapshot.
 //
-// Changes are single-server (thesis §4.1): each adds or removes at most one voter, so a
-// majority of the old voters and a majority of the new ones always overlap, and no two
-// leaders can be elected in one term by disjoint majorities.
+// Single-server changes (thesis §4.1) add or remove at most one voter, so a majority of
+// the old voters and a majority of the new ones always overlap, and no two leaders can be
+// elected in one term by disjoint majorities. Any other change of the voters goes through
+// joint consensus (thesis §4.3): first C_old,new (`outgoing` holds the old voters), in
+// which every decision needs a majority of each, then C_new once C_old,new is committed.
 
 import { assert } from './assert.js';
 import { MembershipChangeType } from './types.js';
@@ -19,7 +21,50 @@ export function membershipOfVoters(voters: readonly NodeId[]): Membership {
 }
 
 export function sameMembership(a: Membership, b: Membership): boolean {
-  return sameIds(a.voters, b.voters) && sameIds(a.learners, b.learners);
+  return sameIds(a.voters, b.voters) && sameIds(a.learners, b.learners) && sameIds(outgoingOf(a), outgoingOf(b));
+}
+
+const NO_IDS: readonly NodeId[] = [];
+
+/** The old voters of a joint configuration (empty when it is not joint). */
+export function outgoingOf(membership: Membership): readonly NodeId[] {
+  return membership.outgoing ?? NO_IDS;
+}
+
+export function isJoint(membership: Membership): boolean {
+  return outgoingOf(membership).length > 0;
+}
+
+/** Every node with a vote: the voters, and while joint the outgoing voters too, ascending. */
+export function votingMembers(membership: Membership): NodeId[] {
+  const outgoing = outgoingOf(membership);
+  if (outgoing.length === 0) return [...membership.voters];
+  return [...new Set([...membership.voters, ...outgoing])].sort((a, b) => a - b);
+}
+
+/** C_new of a joint configuration: the same without the outgoing voters. */
+export function leaveJoint(membership: Membership): Membership {
+  return { voters: membership.voters, learners: membership.learners };
+}
+
+/**
+ * The joint configuration C_old,new that leads from `current` to `target` (thesis §4.3),
+ * or a reason it makes no sense. When the voters do not change, `target` itself (only
+ * learners come or go: no joint step is needed). A voter cannot become a learner in the
+ * same change (demote it with a single-server change first), and the new configuration
+ * must keep a voter.
+ */
+export function jointMembership(current: Membership, target: Membership): Membership | string {
+  if (isJoint(current)) return 'a joint configuration is still in force';
+  if (isJoint(target)) return 'the target configuration is itself joint';
+  const problem = membershipProblem(target);
+  if (problem !== null) return problem;
+  if (target.voters.length === 0) return 'the target configuration has no voter';
+  if (sameMembership(current, target)) return 'the target configuration is the current one';
+  const demoted = target.learners.filter((id) => current.voters.includes(id));
+  if (demoted.length > 0) return `voters ${demoted.join(',')} would become learners: demote them one at a time first`;
+  if (sameIds(current.voters, target.voters)) return { voters: target.voters.slice(), learners: target.learners.slice() };
+  return { voters: target.voters.slice(), learners: target.learners.slice(), outgoing: current.voters.slice() };
 }
 
 function sameIds(a: readonly NodeId[], b: readonly NodeId[]): boolean {
@@ -28,12 +73,13 @@ function sameIds(a: readonly NodeId[], b: readonly NodeId[]): boolean {
 
 export function describeMembership(membership: Membership): string {
   const learners = membership.learners.length === 0 ? '' : ` learners ${membership.learners.join(',')}`;
-  return `voters ${membership.voters.join(',')}${learners}`;
+  const outgoing = isJoint(membership) ? ` (joint with outgoing voters ${outgoingOf(membership).join(',')})` : '';
+  return `voters ${membership.voters.join(',')}${learners}${outgoing}`;
 }
 
 /** Why a membership is not well formed (null: it is): sorted, distinct, disjoint positive ids. */
 export function membershipProblem(membership: Membership): string | null {
-  for (const [name, ids] of [['voters', membership.voters], ['learners', membership.learners]] as const) {
+  for (const [name, ids] of [['voters', membership.voters], ['learners', membership.learners], ['outgoing voters', outgoingOf(membership)]] as const) {
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       if (!Number.isSafeInteger(id) || id <= 0) return `${name} holds ${id}, not a node id`;
@@ -42,6 +88,8 @@ export function membershipProblem(membership: Membership): string | null {
   }
   const both = membership.voters.filter((id) => membership.learners.includes(id));
   if (both.length > 0) return `${both.join(',')} both voter and learner`;
+  const leaving = outgoingOf(membership).filter((id) => membership.learners.includes(id));
+  if (leaving.length > 0) return `${leaving.join(',')} both outgoing voter and learner`;
   return null;
 }
 
@@ -52,6 +100,7 @@ export function membershipProblem(membership: Membership): string | null {
 export function changeMembership(current: Membership, change: MembershipChange): Membership | string {
   const node = change.node;
   if (!Number.isSafeInteger(node) || node <= 0) return `${node} is not a node id`;
+  if (isJoint(current)) return 'a joint configuration is still in force';
   const isVoter = current.voters.includes(node);
   const isLearner = current.learners.includes(node);
   const without = (ids: readonly NodeId[]): NodeId[] => ids.filter((id) => id !== node);
@@ -95,6 +144,13 @@ export class MembershipHistory {
   /** The index of the newest configuration entry (the base's index when the log holds none). */
   latestIndex(): LogIndex {
     return this.#entries[this.#entries.length - 1]?.index ?? this.#baseIndex;
+  }
+
+  /** The configuration before latest(), or null when latest() is the base (nothing before it is held). */
+  previous(): Membership | null {
+    const count = this.#entries.length;
+    if (count === 0) return null;
+    return count === 1 ? this.#base : this.#entries[count - 2]!.membership;
   }
 
   /** The configuration in force at `index` (the newest entry at or before it). */

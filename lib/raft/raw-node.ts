@@ -11,7 +11,7 @@ import { assert, assertNever } from './assert.js';
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import { ReadIndexQueue } from './read-only.js';
-import { changeMembership, describeMembership, membershipOfVoters, membershipProblem } from './membership.js';
+import { changeMembership, describeMembership, isJoint, jointMembership, leaveJoint, membershipOfVoters, membershipProblem, outgoingOf, votingMembers } from './membership.js';
 import { majorityMatchIndex, majoritySize, tallyVotes, VoteResult } from './quorum.js';
 import { defaultConfig, MessageType, NONE, ProgressState, RefusalCode, Role } from './types.js';
 import type {
@@ -100,7 +100,11 @@ export class RawNode {
   readonly #id: NodeId;
   /** The voters of the configuration in use (the newest in the log: thesis §4.1), this node included when it is one. */
   #voters: readonly NodeId[] = [];
-  /** Whether this node is among #voters: only a voter campaigns and counts itself. */
+  /** While a joint configuration is in force (thesis §4.3), the voters of the configuration being left; else empty. */
+  #outgoing: readonly NodeId[] = [];
+  /** Every node with a vote: #voters, and #outgoing while joint. */
+  #votingMembers: readonly NodeId[] = [];
+  /** Whether this node is among #votingMembers: only a voter campaigns and counts itself. */
   #isVoter = false;
   /** The log's membershipVersion() that #voters and the leader's #progress reflect. */
   #membershipVersion = -1;
@@ -274,9 +278,41 @@ export class RawNode {
       this.#trace(`${this.#id} refused membership change ${change.type} ${change.node}: ${membership}`);
       return this.#refuse(RefusalCode.InvalidMembershipChange);
     }
+    return this.#appendMembership(membership, `${change.type} ${change.node}`);
+  }
+
+  /**
+   * Proposes a change to the configuration `target` by joint consensus (thesis §4.3, the
+   * Raft paper's §6): appends C_old,new, which takes effect at once, and, as soon as it is
+   * committed, C_new by itself (so the result's index is C_old,new's; the change is done
+   * once the configuration reported has no outgoing voters). Any set of voters can be
+   * replaced at once this way; a change that keeps the voters and only adds or removes
+   * learners needs no joint step. Refused like proposeMembership: one change at a time,
+   * and INVALID_MEMBERSHIP_CHANGE for a target with no voter, a voter demoted to learner,
+   * a malformed list, or the current configuration.
+   */
+  proposeJointMembership(target: Membership): ProposeResult {
+    this.#assertNotInReady('proposeJointMembership');
+    if (this.#role !== Role.Leader) return this.#refuse(RefusalCode.NotLeader);
+    if (this.#leadTransferee !== NONE) return this.#refuse(RefusalCode.Transferring);
+    if (this.#log.membershipIndex() > this.#log.commitIndex || !this.#committedInCurrentTerm() || isJoint(this.#log.membership())) {
+      return this.#refuse(RefusalCode.MembershipChangePending);
+    }
+    if (this.#log.lastIndex() - this.#log.commitIndex >= this.#config.maxUncommittedEntries) {
+      return this.#refuse(RefusalCode.ProposalQueueFull);
+    }
+    const membership = jointMembership(this.#log.membership(), target);
+    if (typeof membership === 'string') {
+      this.#trace(`${this.#id} refused joint change to ${describeMembership(target)}: ${membership}`);
+      return this.#refuse(RefusalCode.InvalidMembershipChange);
+    }
+    return this.#appendMembership(membership, 'joint change');
+  }
+
+  #appendMembership(membership: Membership, why: string): ProposeResult {
     const index = this.#log.lastIndex() + 1;
     this.#log.appendOne({ index, term: this.#currentTerm, data: null, membership });
-    this.#trace(`${this.#id} proposed configuration ${describeMembership(membership)} at ${index} (${change.type} ${change.node})`);
+    this.#trace(`${this.#id} proposed configuration ${describeMembership(membership)} at ${index} (${why})`);
     this.#syncMembership();
     this.#broadcastPending = true;
     return { ok: true, index, term: this.#currentTerm };
@@ -315,8 +351,24 @@ export class RawNode {
 
   campaign(): void {
     this.#assertNotInReady('campaign');
-    if (this.#role === Role.Leader || !this.#isVoter) return;
+    if (this.#role === Role.Leader || !this.#mayCampaign()) return;
     this.#startElection(false);
+  }
+
+  /**
+   * A voter campaigns. So does a node its newest configuration leaves out while that
+   * configuration is not committed (as far as it knows) and the one before made it a voter
+   * (thesis §4.2.2: "a server that is not part of its own latest configuration should
+   * still start new elections, as it might still be needed until the Cnew entry is
+   * committed"); it does not count its own vote. Without this, a leader removed by a joint
+   * change that stepped down before committing C_new, holding the longest log, would
+   * refuse every other candidate its vote while the outgoing voters still need it.
+   */
+  #mayCampaign(): boolean {
+    if (this.#isVoter) return true;
+    if (this.#log.membershipIndex() <= this.#log.commitIndex) return false;
+    const previous = this.#log.previousMembership();
+    return previous !== null && votingMembers(previous).includes(this.#id);
   }
 
   /**
@@ -680,7 +732,7 @@ export class RawNode {
         this.#handleHeartbeat(message);
         return;
       case MessageType.TimeoutNow:
-        if (!this.#isVoter) return;
+        if (!this.#mayCampaign()) return;
         // Thesis §3.10: "the target server ... starts a new election" at once, skipping PreVote.
         this.#trace(`${this.#id} received TimeoutNow from ${message.from} at term ${this.#currentTerm}`);
         this.#startElection(true);
@@ -911,7 +963,7 @@ export class RawNode {
 
   #afterTally(): void {
     const isPreCandidate = this.#role === Role.PreCandidate;
-    const result = tallyVotes(this.#voters, this.#votes);
+    const result = this.#tally();
     switch (result) {
       case VoteResult.Won:
         if (isPreCandidate) this.#campaignForReal(false);
@@ -1101,15 +1153,22 @@ export class RawNode {
   #maybeCommit(): boolean {
     // Only voters count (thesis §4.2.1: learners do not; §4.2.2: a leader that is not in
     // its configuration manages it without counting itself).
-    const matchIndexes: LogIndex[] = this.#isVoter ? [this.#log.persistedIndex] : [];
-    const countLearners = this.#config.testOnlyBugs.countLearnersInQuorum === true;
-    for (const progress of this.#progress.values()) if (!progress.learner || countLearners) matchIndexes.push(progress.matchIndex);
-    const majorityIndex = majorityMatchIndex(matchIndexes);
+    // While joint (thesis §4.3), an entry is committed once a majority of each voter set stores it.
+    let majorityIndex = this.#majorityMatchIndexOf(this.#voters);
+    if (this.#outgoing.length > 0 && this.#config.testOnlyBugs.ignoreOutgoingVoters !== true) {
+      majorityIndex = Math.min(majorityIndex, this.#majorityMatchIndexOf(this.#outgoing));
+    }
     if (majorityIndex <= this.#log.commitIndex) return false;
     // Figure 8: an entry from an earlier term is never committed by counting replicas.
     const fromCurrentTerm = this.#log.term(majorityIndex) === this.#currentTerm;
     if (!fromCurrentTerm && this.#config.testOnlyBugs.commitPreviousTermByCounting !== true) return false;
     this.#commitTo(majorityIndex);
+    // Thesis §4.3: once C_old,new is committed, the leader appends C_new (etcd's automatic
+    // leave). It goes out with the commit point below.
+    const membership = this.#log.membership();
+    if (isJoint(membership) && this.#log.membershipIndex() <= this.#log.commitIndex) {
+      this.#appendMembership(leaveJoint(membership), 'leaving the joint configuration');
+    }
     // Tell followers about the new commit point and release reads waiting for it.
     this.#broadcastAppend(true);
     if (this.#committedInCurrentTerm()) {
@@ -1126,6 +1185,44 @@ export class RawNode {
       this.#becomeFollower(this.#currentTerm, NONE);
     }
     return true;
+  }
+
+  /**
+   * Leader: the largest index a majority of `voters` stores. Only voters count (thesis
+   * §4.2.1: learners do not); the leader counts its own log up to what it persisted, and
+   * only if it is one of `voters` (§4.2.2: a leader outside its configuration manages it
+   * without counting itself).
+   */
+  #majorityMatchIndexOf(voters: readonly NodeId[]): LogIndex {
+    const matchIndexes: LogIndex[] = [];
+    for (const id of voters) {
+      if (id === this.#id) matchIndexes.push(this.#log.persistedIndex);
+      else matchIndexes.push(this.#progress.get(id)?.matchIndex ?? 0);
+    }
+    if (this.#config.testOnlyBugs.countLearnersInQuorum === true) {
+      for (const progress of this.#progress.values()) if (progress.learner) matchIndexes.push(progress.matchIndex);
+    }
+    return majorityMatchIndex(matchIndexes);
+  }
+
+  /** The election's result: while joint, won only with a majority of each voter set, lost if either is lost. */
+  #tally(): VoteResult {
+    const incoming = tallyVotes(this.#voters, this.#votes);
+    if (this.#outgoing.length === 0 || this.#config.testOnlyBugs.ignoreOutgoingVoters === true) return incoming;
+    const outgoing = tallyVotes(this.#outgoing, this.#votes);
+    if (incoming === VoteResult.Lost || outgoing === VoteResult.Lost) return VoteResult.Lost;
+    if (incoming === VoteResult.Won && outgoing === VoteResult.Won) return VoteResult.Won;
+    return VoteResult.Pending;
+  }
+
+  /** Whether `ids` hold a majority of the voters (of each voter set while joint). */
+  #isQuorum(ids: ReadonlySet<NodeId>): boolean {
+    const majorityOf = (voters: readonly NodeId[]): boolean => {
+      let count = 0;
+      for (const id of voters) if (ids.has(id)) count++;
+      return count >= majoritySize(voters.length);
+    };
+    return majorityOf(this.#voters) && (this.#outgoing.length === 0 || majorityOf(this.#outgoing));
   }
 
   /** Leader: a voter other than itself whose log matches its whole log (NONE if none does), the lowest id first. */
@@ -1267,8 +1364,8 @@ export class RawNode {
 
   #tickElection(): void {
     this.#electionElapsedTicks++;
-    // A learner, or a node its configuration does not hold, never campaigns.
-    if (this.#electionElapsedTicks >= this.#randomizedElectionTimeoutTicks && this.#isVoter) {
+    // A learner, or a node its configuration does not hold, never campaigns (but see #mayCampaign).
+    if (this.#electionElapsedTicks >= this.#randomizedElectionTimeoutTicks && this.#mayCampaign()) {
       // Figure 2 (Followers): "If election timeout elapses without receiving AppendEntries
       // RPC from current leader or granting vote to candidate: convert to candidate".
       this.#startElection(false);
@@ -1301,9 +1398,9 @@ export class RawNode {
   }
 
   #quorumActive(): boolean {
-    let active = this.#isVoter ? 1 : 0;
-    for (const progress of this.#progress.values()) if (progress.recentActive && !progress.learner) active++;
-    return active >= majoritySize(this.#voters.length);
+    const active = new Set<NodeId>([this.#id]);
+    for (const progress of this.#progress.values()) if (progress.recentActive) active.add(progress.id);
+    return this.#isQuorum(active);
   }
 
   #inLeaderLease(): boolean {
@@ -1359,13 +1456,13 @@ export class RawNode {
     // asynchronous persistence only once it is durable (#markHardStateDurable).
     const countNow = preVote || !this.#config.asyncPersistence || this.#ownVoteDurable() || this.#config.testOnlyBugs.countOwnVoteBeforeDurable === true;
     if (countNow) this.#votes.set(this.#id, true);
-    if (tallyVotes(this.#voters, this.#votes) === VoteResult.Won) {
+    if (this.#tally() === VoteResult.Won) {
       // Single-voter cluster: our own vote is a majority.
       if (preVote) this.#campaignForReal(transfer);
       else this.#becomeLeader();
       return;
     }
-    for (const peer of this.#voters) {
+    for (const peer of this.#votingMembers) {
       if (peer === this.#id) continue;
       const request: RequestVote = {
         type: MessageType.RequestVote,
@@ -1416,11 +1513,7 @@ export class RawNode {
 
   #newReadQueue(): ReadIndexQueue {
     // Acknowledgements count against the configuration in use when they arrive.
-    return new ReadIndexQueue(this.#id, (acknowledgedBy) => {
-      let voters = 0;
-      for (const id of acknowledgedBy) if (this.#voters.includes(id)) voters++;
-      return voters >= majoritySize(this.#voters.length);
-    });
+    return new ReadIndexQueue(this.#id, (acknowledgedBy) => this.#isQuorum(acknowledgedBy));
   }
 
   /**
@@ -1434,7 +1527,9 @@ export class RawNode {
     this.#membershipVersion = version;
     const membership = this.#log.membership();
     this.#voters = membership.voters;
-    this.#isVoter = membership.voters.includes(this.#id);
+    this.#outgoing = outgoingOf(membership);
+    this.#votingMembers = votingMembers(membership);
+    this.#isVoter = this.#votingMembers.includes(this.#id);
     this.#trace(`${this.#id} uses configuration ${describeMembership(membership)}`);
     if (this.#role !== Role.Leader) return;
     // A new member starts probing at the configuration entry itself (the last one), so it
@@ -1449,10 +1544,11 @@ export class RawNode {
   /** Leader: one Progress per other member of the configuration in use; new ones start probing at `nextIndex`. */
   #reconcileProgress(nextIndex: LogIndex): void {
     const membership = this.#log.membership();
+    const voting = votingMembers(membership);
     for (const id of [...this.#progress.keys()]) {
-      if (!membership.voters.includes(id) && !membership.learners.includes(id)) this.#progress.delete(id);
+      if (!voting.includes(id) && !membership.learners.includes(id)) this.#progress.delete(id);
     }
-    for (const ids of [membership.voters, membership.learners]) {
+    for (const ids of [voting, membership.learners]) {
       for (const id of ids) {
         if (id === this.#id) continue;
         let progress = this.#progress.get(id);

@@ -23,6 +23,15 @@ export const NONE: NodeId = 0;
 export interface Membership {
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];
+  /**
+   * Joint consensus (thesis §4.3, the Raft paper's §6): the voters of the configuration
+   * being left, while the joint configuration C_old,new is in force. Absent or empty: not
+   * joint. While joint, elections and commitment need a majority of `voters` and a
+   * majority of `outgoing` separately; the leader leaves the joint configuration (appends
+   * C_new, this configuration without `outgoing`) as soon as C_old,new is committed.
+   * Sorted ascending; disjoint from `learners`.
+   */
+  readonly outgoing?: readonly NodeId[];
 }
 
 /**
@@ -264,7 +273,7 @@ export const RefusalCode = {
   Transferring: 'LEADERSHIP_TRANSFER_IN_PROGRESS',
   /** A membership change is already in the log but not committed, or the leader has not committed an entry of its term yet (thesis §4.1). */
   MembershipChangePending: 'MEMBERSHIP_CHANGE_IN_PROGRESS',
-  /** The change makes no sense against the current configuration (adding a voter that is one, removing a stranger or the last voter). */
+  /** The change makes no sense against the current configuration (adding a voter that is one, removing a stranger or the last voter, a joint change to no voters). */
   InvalidMembershipChange: 'INVALID_MEMBERSHIP_CHANGE',
 } as const;
 export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode];
@@ -302,6 +311,8 @@ export interface TestOnlyBugs {
   readonly countLearnersInQuorum?: boolean;
   /** Take a snapshot chunk at whatever offset it claims, without checking it continues the bytes held (Figure 13's offset). */
   readonly acceptSnapshotChunkAnywhere?: boolean;
+  /** While joint, count only the new voters' majority for elections and commitment (thesis §4.3 needs both). */
+  readonly ignoreOutgoingVoters?: boolean;
 }
 
 /** Reads the durable entries [from, to] (inclusive) back from stable storage: see Config.entryLoader. */

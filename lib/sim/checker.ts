@@ -67,7 +67,8 @@ interface EntryIdentity {
 export function entryKey(entry: Pick<Entry, 'data' | 'membership'>): string {
   const membership = entry.membership;
   if (membership === undefined) return dataKey(entry.data);
-  return `<config voters ${membership.voters.join(',')}${membership.learners.length > 0 ? ` learners ${membership.learners.join(',')}` : ''}>`;
+  const outgoing = membership.outgoing ?? [];
+  return `<config voters ${membership.voters.join(',')}${membership.learners.length > 0 ? ` learners ${membership.learners.join(',')}` : ''}${outgoing.length > 0 ? ` outgoing ${outgoing.join(',')}` : ''}>`;
 }
 
 /** A short, comparable rendering of an entry's command (payloads are short ASCII tags). */

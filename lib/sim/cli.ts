@@ -14,7 +14,7 @@ const usage = `usage:
   raftlab sim --seed S [--nodes N] [--bug NAME]...                 replay one seed, printing its trace
 bugs (test-only broken variants): voteWithoutUpToDateCheck, commitPreviousTermByCounting,
   grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable,
-  concurrentMembershipChanges, countLearnersInQuorum, acceptSnapshotChunkAnywhere`;
+  concurrentMembershipChanges, countLearnersInQuorum, acceptSnapshotChunkAnywhere, ignoreOutgoingVoters`;
 
 const BUG_NAMES = [
   'voteWithoutUpToDateCheck',
@@ -26,6 +26,7 @@ const BUG_NAMES = [
   'concurrentMembershipChanges',
   'countLearnersInQuorum',
   'acceptSnapshotChunkAnywhere',
+  'ignoreOutgoingVoters',
 ] as const;
 type BugName = (typeof BUG_NAMES)[number];
 
@@ -128,7 +129,7 @@ function replay(seed: number, options: SimOptions): number {
   process.stdout.write(
     `\nseed ${seed}: ${result.nodes} nodes, ${stats.steps} steps, ${stats.ticks} ticks, ${stats.commits} commits, ` +
       `${stats.elections} elections, ${stats.crashes} crashes, ${stats.partitions} partitions, ` +
-      `${stats.membershipChanges} membership changes (${stats.configurationsApplied} configuration entries applied), fingerprint ${result.fingerprint}\n`,
+      `${stats.membershipChanges} membership changes (${stats.jointChanges} joint, ${stats.configurationsApplied} configuration entries applied), fingerprint ${result.fingerprint}\n`,
   );
   if (result.violation !== null) {
     process.stdout.write(`VIOLATION ${describeViolation(result)}\n`);
@@ -146,6 +147,7 @@ function runMany(args: Arguments, options: SimOptions): number {
   let crashes = 0;
   let steps = 0;
   let membershipChanges = 0;
+  let jointChanges = 0;
   let decommissioned = 0;
   const last = args.from + args.seeds - 1;
   process.stdout.write(
@@ -159,6 +161,7 @@ function runMany(args: Arguments, options: SimOptions): number {
     crashes += result.stats.crashes;
     steps += result.stats.steps;
     membershipChanges += result.stats.membershipChanges;
+    jointChanges += result.stats.jointChanges;
     decommissioned += result.stats.decommissioned;
     if (result.violation !== null) {
       failures.push(result);
@@ -176,7 +179,7 @@ function runMany(args: Arguments, options: SimOptions): number {
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(
     `seeds: ${args.seeds}  violations: ${failures.length}  seeds/s: ${(args.seeds / seconds).toFixed(1)}  ` +
-      `commits: ${commits}  elections: ${elections}  crashes: ${crashes}  membership changes: ${membershipChanges}  ` +
+      `commits: ${commits}  elections: ${elections}  crashes: ${crashes}  membership changes: ${membershipChanges} (${jointChanges} joint)  ` +
       `decommissioned: ${decommissioned}  steps: ${steps}  time: ${seconds.toFixed(1)}s\n`,
   );
   if (failures.length > 0) {

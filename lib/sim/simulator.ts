@@ -25,7 +25,8 @@
 import { describeMessage } from '../raft/describe.js';
 import { RawNode, createConfig } from '../raft/raw-node.js';
 import type { PersistToken } from '../raft/raw-node.js';
-import type { Entry, HardState, MembershipChange, Message, NodeId, Ready, Snapshot, Status, TestOnlyBugs } from '../raft/types.js';
+import type { Entry, HardState, Membership, MembershipChange, Message, NodeId, Ready, Snapshot, Status, TestOnlyBugs } from '../raft/types.js';
+import { describeMembership } from '../raft/membership.js';
 import { MembershipChangeType, MessageType, Role } from '../raft/types.js';
 import { EMPTY_STATE_HASH, InvariantChecker, InvariantViolation, Property, chainStateHash, dataKey, entryKey } from './checker.js';
 import { SimDisk } from './disk.js';
@@ -146,6 +147,8 @@ export interface FaultProfile {
   readonly snapshotChunkBytes: number;
   /** Config.maxSnapshotChunksInFlight. */
   readonly snapshotChunksInFlight: number;
+  /** Half of the membership changes asked for go by joint consensus (thesis §4.3), replacing up to two voters at once. */
+  readonly jointChanges: boolean;
 }
 
 export interface SimStats {
@@ -177,6 +180,8 @@ export interface SimStats {
   readonly syncedWrites: number;
   /** Membership changes a leader accepted, and configuration entries applied by some node. */
   readonly membershipChanges: number;
+  /** Of membershipChanges, those by joint consensus. */
+  readonly jointChanges: number;
   readonly configurationsApplied: number;
   /** Nodes outside the final configuration shut down in the liveness phase. */
   readonly decommissioned: number;
@@ -205,7 +210,8 @@ type Input =
   | { readonly kind: 'tick' }
   | { readonly kind: 'message'; readonly message: Message }
   | { readonly kind: 'propose'; readonly payload: string }
-  | { readonly kind: 'membership'; readonly change: MembershipChange };
+  | { readonly kind: 'membership'; readonly change: MembershipChange }
+  | { readonly kind: 'joint'; readonly target: Membership };
 
 type SimEvent =
   | { readonly type: 'tick'; readonly node: NodeId }
@@ -327,6 +333,7 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     membershipMeanIntervalTicks: Infinity,
     snapshotChunkBytes: 4096,
     snapshotChunksInFlight: 1,
+    jointChanges: false,
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -403,6 +410,9 @@ class Simulation {
   #asyncWrites = 0;
   #syncedWrites = 0;
   #membershipChanges = 0;
+  #jointChangesAccepted = 0;
+  /** Draws of the joint membership changes only, so that adding them changed no other draw of any seed. */
+  readonly #jointRandom: SimRandom;
   #configurationsApplied = 0;
   #decommissioned = 0;
   /** The bootstrap configuration's voters (Config.peers of every node): 1..profile.nodes. */
@@ -430,7 +440,9 @@ class Simulation {
     };
     const snapshotChunkBytes = root.fork().pick([1, 2, 3, 4096]);
     const snapshotChunksInFlight = root.fork().pick([1, 2, 4]);
-    this.profile = { ...drawn, syncFollowers, ...membership, snapshotChunkBytes, snapshotChunksInFlight, ...options.profile };
+    this.#jointRandom = root.fork();
+    const jointChanges = changesMembership && this.#jointRandom.chance(0.5);
+    this.profile = { ...drawn, syncFollowers, ...membership, snapshotChunkBytes, snapshotChunksInFlight, jointChanges, ...options.profile };
     this.#bootstrap = Array.from({ length: this.profile.nodes }, (_, position) => position + 1);
     this.#dropProbability = this.profile.dropProbability;
     this.#duplicateProbability = this.profile.duplicateProbability;
@@ -515,6 +527,7 @@ class Simulation {
         asyncWrites: this.#asyncWrites,
         syncedWrites: this.#syncedWrites,
         membershipChanges: this.#membershipChanges,
+        jointChanges: this.#jointChangesAccepted,
         configurationsApplied: this.#configurationsApplied,
         decommissioned: this.#decommissioned,
       },
@@ -741,6 +754,16 @@ class Simulation {
         const result = this.#core(node, () => raw.proposeMembership(change));
         if (result.ok) this.#membershipChanges++;
         this.#emit(`n${node.id} ${result.ok ? `accepted membership change ${change.type} ${change.node} at index ${result.index}` : `refused membership change ${change.type} ${change.node}: ${result.code}`}`);
+        return;
+      }
+      case 'joint': {
+        const target = input.target;
+        const result = this.#core(node, () => raw.proposeJointMembership(target));
+        if (result.ok) {
+          this.#membershipChanges++;
+          this.#jointChangesAccepted++;
+        }
+        this.#emit(`n${node.id} ${result.ok ? `accepted joint change to ${describeMembership(target)} at index ${result.index}` : `refused joint change to ${describeMembership(target)}: ${result.code}`}`);
         return;
       }
       default:
@@ -1089,6 +1112,10 @@ class Simulation {
     const membership = leader.raw!.status().membership;
     const ids = [...this.#nodes.keys()];
     const outside = ids.filter((id) => !membership.voters.includes(id) && !membership.learners.includes(id));
+    if (this.profile.jointChanges && this.#jointRandom.chance(0.5)) {
+      this.#changeMembershipJointly(leaderId, membership, outside);
+      return;
+    }
     const random = this.#faultRandom;
     const changes: MembershipChange[] = [];
     for (const id of outside) changes.push({ type: MembershipChangeType.AddLearner, node: id }, { type: MembershipChangeType.AddVoter, node: id });
@@ -1104,6 +1131,30 @@ class Simulation {
     const change = random.pick(pool);
     this.#emit(`operator asks n${leaderId} to ${change.type} n${change.node} (configuration voters ${membership.voters.join(',')} learners ${membership.learners.join(',') || '-'})`);
     this.#input(leader, { kind: 'membership', change });
+  }
+
+  /**
+   * A joint change (thesis §4.3): one or two voters out (the leader among them now and
+   * then), one or two nodes in (spares or learners), a learner dropped or added, all in
+   * one configuration change. Keeps at least one voter.
+   */
+  #changeMembershipJointly(leaderId: NodeId, membership: Membership, outside: readonly NodeId[]): void {
+    const random = this.#jointRandom;
+    const voters = new Set(membership.voters);
+    const learners = new Set(membership.learners);
+    const outCount = random.pick([0, 1, 1, 2]);
+    for (let i = 0; i < outCount && voters.size > 1; i++) voters.delete(random.pick([...voters]));
+    const candidates = [...outside, ...membership.learners];
+    const inCount = voters.size < 3 ? 2 : random.pick([0, 1, 2]);
+    for (let i = 0; i < inCount && candidates.length > 0; i++) {
+      const id = candidates.splice(Math.floor(random.float() * candidates.length), 1)[0]!;
+      voters.add(id);
+      learners.delete(id);
+    }
+    if (random.chance(0.3) && candidates.length > 0) learners.add(random.pick(candidates));
+    const target: Membership = { voters: [...voters].sort((a, b) => a - b), learners: [...learners].filter((id) => !voters.has(id)).sort((a, b) => a - b) };
+    this.#emit(`operator asks n${leaderId} for a joint change to ${describeMembership(target)} (from ${describeMembership(membership)})`);
+    this.#input(this.#node(leaderId), { kind: 'joint', target });
   }
 
   #client(): void {
@@ -1158,7 +1209,7 @@ class Simulation {
     if (leader === null || leader.commitIndex !== leader.lastLogIndex) return;
     const membership = leader.membership;
     for (const node of this.#nodes.values()) {
-      if (node.decommissioned || membership.voters.includes(node.id) || membership.learners.includes(node.id)) continue;
+      if (node.decommissioned || membership.voters.includes(node.id) || (membership.outgoing ?? []).includes(node.id) || membership.learners.includes(node.id)) continue;
       this.#emit(`n${node.id} DECOMMISSIONED: not in the committed configuration (voters ${membership.voters.join(',')})`);
       node.decommissioned = true;
       node.raw = null;
@@ -1204,7 +1255,7 @@ class Simulation {
     const leader = leaders[0];
     // Convergence is asked of the members of the leader's configuration; a node outside it
     // (a spare never added) is not part of the cluster.
-    const members = leader === undefined ? this.#bootstrap : [...leader.membership.voters, ...leader.membership.learners];
+    const members = leader === undefined ? this.#bootstrap : [...leader.membership.voters, ...(leader.membership.outgoing ?? []), ...leader.membership.learners];
     const statuses = all.filter((status) => members.includes(status.id));
     let settled = true;
     for (const status of statuses) {

@@ -269,13 +269,17 @@ function readEntries(cursor: ScalarCursor): Record<string, unknown>[] | null {
  * learners }, with whatever scalars the lists hold (checkMessage checks them); null when
  * it is not two arrays of scalars.
  */
-function readMembershipCandidate(cursor: ScalarCursor): { voters: unknown[]; learners: unknown[] } | null {
-  if (cursor.arrayHeader() !== 2) return null;
+function readMembershipCandidate(cursor: ScalarCursor): { voters: unknown[]; learners: unknown[]; outgoing?: unknown[] } | null {
+  const lists = cursor.arrayHeader();
+  if (lists !== 2 && lists !== 3) return null;
   const voters = readScalarList(cursor);
   if (voters === null) return null;
   const learners = readScalarList(cursor);
   if (learners === null) return null;
-  return { voters, learners };
+  if (lists === 2) return { voters, learners };
+  const outgoing = readScalarList(cursor);
+  if (outgoing === null) return null;
+  return { voters, learners, outgoing };
 }
 
 function readScalarList(cursor: ScalarCursor): unknown[] | null {
@@ -382,8 +386,9 @@ function fromTuple(tuple: unknown): Record<string, unknown> | string {
 }
 
 /** A [voters, learners] pair as the candidate { voters, learners }, or null if it is not a pair. */
-function pairCandidate(pair: unknown[]): { voters: unknown; learners: unknown } | null {
-  return pair.length === 2 ? { voters: pair[0], learners: pair[1] } : null;
+function pairCandidate(pair: unknown[]): { voters: unknown; learners: unknown; outgoing?: unknown } | null {
+  if (pair.length === 2) return { voters: pair[0], learners: pair[1] };
+  return pair.length === 3 ? { voters: pair[0], learners: pair[1], outgoing: pair[2] } : null;
 }
 
 /**

@@ -1,21 +1,25 @@
 // A configuration (Membership) as the wire and the WAL carry it, and the one set of checks
 // for a configuration read from either. Both carry it as a msgpack array of two arrays,
-// [voters, learners]: in an entry's data slot (nil: the no-op, bin: a command, this
+// [voters, learners], or of three while joint (thesis §4.3), [voters, learners, outgoing
+// voters]: in an entry's data slot (nil: the no-op, bin: a command, this
 // array: a configuration entry), in an InstallSnapshot and in the snapshot file.
 //
 // What a configuration must be (lib/raft/types.ts, Membership): two lists of node ids,
 // each a positive safe integer, each list sorted ascending without repeats, and no node
-// in both. An empty list is accepted (a configuration with no voters exists only in
+// in both; the outgoing voters sorted the same way and no learner among them. An empty
+// list is accepted (an empty outgoing list reads as not joint) (a configuration with no voters exists only in
 // theory, but it is not malformed).
 
 import type { Membership, NodeId } from '../raft/types.js';
 import type { MsgpackWriter } from './msgpack-writer.js';
 
-/** Writes `membership` as [voters, learners] (what msgpackr writes for that array). */
+/** Writes `membership` as [voters, learners] or, joint, [voters, learners, outgoing] (what msgpackr writes for that array). */
 export function writeMembership(out: MsgpackWriter, membership: Membership): void {
-  out.arrayHeader(2);
+  const outgoing = membership.outgoing ?? [];
+  out.arrayHeader(outgoing.length > 0 ? 3 : 2);
   writeNodeList(out, membership.voters);
   writeNodeList(out, membership.learners);
+  if (outgoing.length > 0) writeNodeList(out, outgoing);
 }
 
 function writeNodeList(out: MsgpackWriter, nodes: readonly NodeId[]): void {
@@ -23,9 +27,10 @@ function writeNodeList(out: MsgpackWriter, nodes: readonly NodeId[]): void {
   for (const node of nodes) out.uint(node);
 }
 
-/** `membership` as the [voters, learners] pair, for a value msgpackr packs. */
-export function membershipPair(membership: Membership): [readonly NodeId[], readonly NodeId[]] {
-  return [membership.voters, membership.learners];
+/** `membership` as the [voters, learners] pair (with the outgoing voters third while joint), for a value msgpackr packs. */
+export function membershipPair(membership: Membership): (readonly NodeId[])[] {
+  const outgoing = membership.outgoing ?? [];
+  return outgoing.length > 0 ? [membership.voters, membership.learners, outgoing] : [membership.voters, membership.learners];
 }
 
 /**
@@ -33,8 +38,8 @@ export function membershipPair(membership: Membership): [readonly NodeId[], read
  * owns them: they were just decoded), or why it is not a valid configuration. Never throws.
  */
 export function membershipFromPair(value: unknown): Membership | string {
-  if (!Array.isArray(value) || value.length !== 2) return `configuration is ${describe(value)}, not a [voters, learners] pair`;
-  return checkedMembership(value[0], value[1], false);
+  if (!Array.isArray(value) || (value.length !== 2 && value.length !== 3)) return `configuration is ${describe(value)}, not a [voters, learners] pair`;
+  return checkedMembership(value[0], value[1], value.length === 3 ? value[2] : undefined, false);
 }
 
 /**
@@ -44,11 +49,11 @@ export function membershipFromPair(value: unknown): Membership | string {
  */
 export function checkMembership(value: unknown, copy: boolean): Membership | string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return `membership is ${describe(value)}, not { voters, learners }`;
-  const { voters, learners } = value as Record<string, unknown>;
-  return checkedMembership(voters, learners, copy);
+  const { voters, learners, outgoing } = value as Record<string, unknown>;
+  return checkedMembership(voters, learners, outgoing, copy);
 }
 
-function checkedMembership(voters: unknown, learners: unknown, copy: boolean): Membership | string {
+function checkedMembership(voters: unknown, learners: unknown, outgoing: unknown, copy: boolean): Membership | string {
   const votersProblem = nodeListProblem(voters, 'voters');
   if (votersProblem !== null) return votersProblem;
   const learnersProblem = nodeListProblem(learners, 'learners');
@@ -63,11 +68,20 @@ function checkedMembership(voters: unknown, learners: unknown, copy: boolean): M
     if (voter < learner) v++;
     else l++;
   }
-  return copy ? { voters: voterList.slice(), learners: learnerList.slice() } : { voters: voterList, learners: learnerList };
+  if (outgoing === undefined || (Array.isArray(outgoing) && outgoing.length === 0)) {
+    return copy ? { voters: voterList.slice(), learners: learnerList.slice() } : { voters: voterList, learners: learnerList };
+  }
+  const outgoingProblem = nodeListProblem(outgoing, 'outgoing voters');
+  if (outgoingProblem !== null) return outgoingProblem;
+  const outgoingList = outgoing as NodeId[];
+  for (const id of outgoingList) if (learnerList.includes(id)) return `membership node ${id} is both an outgoing voter and a learner`;
+  return copy
+    ? { voters: voterList.slice(), learners: learnerList.slice(), outgoing: outgoingList.slice() }
+    : { voters: voterList, learners: learnerList, outgoing: outgoingList };
 }
 
 /** Why `list` is not a list of node ids sorted ascending without repeats, or null. */
-function nodeListProblem(list: unknown, name: 'voters' | 'learners'): string | null {
+function nodeListProblem(list: unknown, name: 'voters' | 'learners' | 'outgoing voters'): string | null {
   if (!Array.isArray(list)) return `membership ${name} are ${describe(list)}, not an array`;
   let previous = 0;
   for (let i = 0; i < list.length; i++) {

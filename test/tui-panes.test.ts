@@ -50,6 +50,13 @@ test('quorum: a majority of live nodes that can talk to each other', (t) => {
   const split = healthyStatus();
   t.true(quorumOk({ ...split, partition: [[1, 2, 3], [4, 5]] }));
   t.false(quorumOk({ ...split, partition: [[1, 2], [3, 4, 5]] }), 'n4 is down: 3,5 are only 2 of 5');
+  // Joint (thesis §4.3): new voters 1,2,3 and old voters 3,4,5 must both have a majority in one group.
+  const joint = { ...split, membership: { voters: [1, 2, 3], learners: [], outgoing: [3, 4, 5] } };
+  t.false(quorumOk({ ...joint, partition: [[1, 2], [3, 4, 5]] }), 'neither group holds a majority of both (n4 is down)');
+  t.true(quorumOk({ ...joint, partition: [[1, 2, 3, 5], [4]] }), '1,2,3 of the new and 3,5 of the old');
+  t.false(quorumOk({ ...joint, partition: [[1, 2, 3], [4, 5]] }), 'a majority of the new voters alone is not enough');
+  const bar = stripTags(renderStatusBar(joint, ui));
+  t.regex(bar, /\[JOINT: old voters n3 n4 n5 decide too\]/);
 });
 
 test('node table: one row per node with role word and symbol, DOWN rows, selection marker', (t) => {

@@ -59,9 +59,13 @@ export function connectivityGroups(status: ClusterStatus): readonly (readonly No
  */
 export function quorumOk(status: ClusterStatus): boolean {
   const voters = voterIds(status);
-  const needed = majority(voters.length);
-  const aliveVoters = new Set(status.nodes.filter((node) => node.alive && voters.includes(node.id)).map((node) => node.id));
-  return connectivityGroups(status).some((group) => group.filter((id) => aliveVoters.has(id)).length >= needed);
+  // While joint (thesis §4.3), a majority of the old voters is needed as well.
+  const outgoing = status.membership.outgoing ?? [];
+  const voterSets = outgoing.length > 0 ? [voters, outgoing] : [voters];
+  const alive = new Set(status.nodes.filter((node) => node.alive).map((node) => node.id));
+  return connectivityGroups(status).some((group) =>
+    voterSets.every((set) => group.filter((id) => alive.has(id) && set.includes(id)).length >= majority(set.length)),
+  );
 }
 
 /** Which partition groups a node is in, as letters ("A", "B", "A+B" for a bridge); "-" when none is in force. */
@@ -110,6 +114,8 @@ export function renderStatusBar(status: ClusterStatus, ui: UiState): string {
   if (status.partition !== null) badges.push(color('magenta', `[PARTITION ${formatGroups(status.partition)}]`));
   if (status.cutLinks.length > 0) badges.push(color('magenta', `[CUT ${status.cutLinks.map(([from, to]) => `${from}>${to}`).join(' ')}]`));
   if (status.membership.learners.length > 0) badges.push(color('cyan', `[LEARNERS ${status.membership.learners.map((id) => `n${id}`).join(' ')}]`));
+  const outgoing = status.membership.outgoing ?? [];
+  if (outgoing.length > 0) badges.push(color('yellow', `[JOINT: old voters ${outgoing.map((id) => `n${id}`).join(' ')} decide too]`));
   if (ui.normalTickMs > 0 && status.tickMs > ui.normalTickMs) badges.push(color('yellow', `[SLOW tick ${status.tickMs}ms]`));
   if (ui.loadRatePerSecond > 0) badges.push(color('cyan', `[LOAD ${ui.loadRatePerSecond}/s]`));
   if (ui.scenario !== null) badges.push(color('cyan', `[SCENARIO ${escapeTags(ui.scenario.name)} ${ui.scenario.stepsDone}/${ui.scenario.stepsTotal}]`));

@@ -257,6 +257,37 @@ test.serial('setVoters replaces the leader and another voter in one joint change
   t.deepEqual(cluster.status().membership, { voters, learners: [six] });
 });
 
+test.serial('a joint change whose leader is cut off in flight is finished by the next leader, well before its deadline', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 3 });
+  logEvents(t, events);
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  const kv = cluster.client();
+  await kv.put('k', 1);
+  const four = await cluster.addNode({ learner: true, timeoutMs: OPERATION_TIMEOUT_MS });
+  const five = await cluster.addNode({ learner: true, timeoutMs: OPERATION_TIMEOUT_MS });
+  await allApplied(cluster, 'the learners hold the log');
+  const others = [1, 2, 3].filter((id) => id !== leader);
+  // Cut the leader off just as the request goes to it: it takes the request (it still
+  // believes it leads) but cannot commit it; it steps down (CheckQuorum) and hands the
+  // request back, and the next leader finishes the change.
+  let isolated = false;
+  cluster.on('event', (event: ClusterEvent) => {
+    if (!isolated && event.text.startsWith('proposing to make the voters')) {
+      isolated = true;
+      cluster.isolate(leader);
+    }
+  });
+  const started = Date.now();
+  const membership = await cluster.setVoters([others[0]!, four, five], { timeoutMs: OPERATION_TIMEOUT_MS });
+  const took = Date.now() - started;
+  t.deepEqual(membership, { voters: [others[0]!, four, five].sort((a, b) => a - b), learners: [] });
+  t.true(isolated);
+  t.true(took < OPERATION_TIMEOUT_MS / 2, `finished in ${took} ms, not at the deadline`);
+  cluster.heal();
+  await kv.put('k', 2);
+  t.is(await kv.get('k'), 2);
+});
+
 test.serial('refused changes fail with stable codes and change nothing', async (t) => {
   const { cluster, events } = await startCluster(t, { nodes: 3 });
   logEvents(t, events);

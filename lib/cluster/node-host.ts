@@ -539,6 +539,26 @@ export class NodeHost {
   }
 
   /** A leader's snapshot jumped past requests not yet applied: whether their entries committed is unknown here. */
+  /**
+   * Membership requests still waiting once this node no longer leads (checked after each
+   * Ready's entries are applied, so a change that commits as its leader steps down, a
+   * leader removing itself, is answered ok first). The next leader finishes the change,
+   * and a node the change leaves out is sent nothing after it (thesis §4.1, §4.3), so it
+   * might never see the entry commit. The supervisor asks the next leader instead
+   * (idempotently: it answers once the configuration it holds has committed).
+   */
+  private handOffMembershipWaiters(): void {
+    for (const waiter of [...this.membershipWaiters.splice(0), ...this.leaveWaiters.splice(0)]) {
+      this.answerMembership(waiter.requestId, {
+        ok: false,
+        code: NodeReplyCode.LeadershipLost,
+        message: `node ${this.id} lost leadership before the change to ${describeChange(waiter.change)} was seen committed: ask the next leader`,
+        leaderId: this.softState.leaderId,
+        indeterminate: true,
+      });
+    }
+  }
+
   private abandonMembershipWaitersUpTo(index: LogIndex): void {
     // A snapshot may hold C_new: whether it committed is unknown here.
     for (const waiter of this.leaveWaiters.splice(0)) {
@@ -779,6 +799,7 @@ export class NodeHost {
       this.abandonMembershipWaitersUpTo(ready.snapshot.index);
     }
     this.apply(ready.committedEntries);
+    if ((this.leaveWaiters.length > 0 || this.membershipWaiters.length > 0) && this.softState.role !== Role.Leader) this.handOffMembershipWaiters();
     for (const readState of ready.readStates) {
       const reads = this.readsInRound.get(readState.context);
       if (reads === undefined) continue;

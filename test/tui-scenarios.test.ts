@@ -42,8 +42,28 @@ test('every scenario has a unique name, a summary and steps', (t) => {
   }
   t.deepEqual(
     SCENARIOS.map((scenario) => scenario.name),
-    ['split-vote', 'leader-crash', 'conflicting-follower', 'partitioned-leader', 'minority-read', 'exactly-once', 'figure8', 'membership'],
+    ['split-vote', 'leader-crash', 'conflicting-follower', 'partitioned-leader', 'minority-read', 'exactly-once', 'figure8', 'membership', 'joint'],
   );
+});
+
+test('joint replaces the leader and another voter by two learners in one change, on the fake', async (t) => {
+  const { runner, cluster, lines } = setup();
+  try {
+    const before = cluster.status().membership.voters;
+    const leader = cluster.status().leaderId;
+    await runToEnd(runner, 'joint');
+    const text = lines.join('\n');
+    t.regex(text, /n\d+ and n\d+ joined as learners and caught up/);
+    t.regex(text, /majority of the old voters and a majority of the new ones/);
+    t.regex(text, /Scenario joint done\./, `(seed ${SEED}) ${text}`);
+    t.false(lines.some((line) => line.startsWith('ERROR')), `(seed ${SEED}) ${text}`);
+    const after = cluster.status().membership.voters;
+    t.is(after.length, before.length, 'two voters out, two in');
+    t.false(after.includes(leader), 'the old leader left');
+    t.is(after.filter((id) => !before.includes(id)).length, 2);
+  } finally {
+    await cluster.stop();
+  }
 });
 
 test('membership adds a learner, promotes it and has the leader remove itself, on the fake', async (t) => {

@@ -444,7 +444,41 @@ const membership: ScenarioDefinition = {
   },
 };
 
-export const SCENARIOS: readonly ScenarioDefinition[] = [splitVote, leaderCrash, conflictingFollower, partitionedLeader, minorityRead, exactlyOnce, figure8, membership];
+const joint: ScenarioDefinition = {
+  name: 'joint',
+  summary: 'two voters, the leader among them, replaced by two new nodes in one joint change',
+  build() {
+    let joining: NodeId[] = [];
+    let leaving: NodeId[] = [];
+    return [
+      async (context) => {
+        const { leader, status } = await needLeader(context);
+        const other = status.membership.voters.find((id) => id !== leader);
+        if (other === undefined) throw new Error('the cluster has one voter: :add a node first');
+        leaving = [leader, other].sort((a, b) => a - b);
+        context.narrate(
+          `n${leader} leads; ${describeVoters(status)}. To replace n${leaving[0]} and n${leaving[1]} one server at a time would pass through configurations nobody asked for; joint consensus does it in one change (thesis §4.3, the Raft paper's §6). Next: start two nodes as learners.`,
+        );
+      },
+      async (context) => {
+        joining = [await context.cluster.addNode({ learner: true }), await context.cluster.addNode({ learner: true })];
+        context.narrate(
+          `n${joining[0]} and n${joining[1]} joined as learners and caught up: ${describeVoters(context.status())}. Next: make ${[...context.status().membership.voters.filter((id) => !leaving.includes(id)), ...joining].map((id) => `n${id}`).join(', ')} the voters.`,
+        );
+      },
+      async (context) => {
+        const voters = [...context.status().membership.voters.filter((id) => !leaving.includes(id)), ...joining];
+        await context.cluster.setVoters(voters);
+        const { leader, status } = await needLeader(context);
+        context.narrate(
+          `The leader first appended C_old,new: until it committed, every election and every commit needed a majority of the old voters and a majority of the new ones, separately, so neither side could decide alone. Once it committed, the leader appended C_new by itself. n${leaving.join(' and n')} were left out: the old leader managed the change without counting itself, stepped down when C_new committed and handed over; both were stopped. n${leader} leads term ${status.term}; ${describeVoters(status)}.`,
+        );
+      },
+    ];
+  },
+};
+
+export const SCENARIOS: readonly ScenarioDefinition[] = [splitVote, leaderCrash, conflictingFollower, partitionedLeader, minorityRead, exactlyOnce, figure8, membership, joint];
 
 // ---------------------------------------------------------------- the runner
 

@@ -276,8 +276,12 @@ export class FakeCluster implements DashboardCluster {
     });
     // A leader that removed itself hands the entry on before it goes (thesis §4.2.2).
     if (leader.id === id) this.#replicate(leader);
+    this.#retire(id, `node ${id} left the cluster; its worker was stopped`);
+  }
+
+  #retire(id: NodeId, text: string): void {
     this.#nodes.splice(this.#nodes.findIndex((node) => node.id === id), 1);
-    this.#emit(EventKind.NodeRemoved, id, `node ${id} left the cluster; its worker was stopped`);
+    this.#emit(EventKind.NodeRemoved, id, text);
   }
 
   async setVoters(voters: readonly NodeId[]): Promise<void> {
@@ -297,10 +301,7 @@ export class FakeCluster implements DashboardCluster {
       for (const id of leaving) this.#voters.delete(id);
     });
     if (leaving.includes(leader.id)) this.#replicate(leader);
-    for (const id of leaving) {
-      this.#nodes.splice(this.#nodes.findIndex((node) => node.id === id), 1);
-      this.#emit(EventKind.NodeRemoved, id, `node ${id} left the cluster (joint change); its worker was stopped`);
-    }
+    for (const id of leaving) this.#retire(id, `node ${id} left the cluster (joint change); its worker was stopped`);
   }
 
   #promoteNow(id: NodeId): void {

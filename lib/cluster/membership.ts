@@ -5,7 +5,7 @@
 import { MembershipChangeType } from '../raft/types.js';
 import type { Membership, MembershipChange, NodeId } from '../raft/types.js';
 import { assertNever } from '../raft/assert.js';
-import { isJoint } from '../raft/membership.js';
+import { isJoint, sameMembership } from '../raft/membership.js';
 
 /**
  * A change of the voters (and learners) to a whole new set at once, by joint consensus
@@ -20,10 +20,6 @@ export interface JointChange {
 /** What the supervisor asks a leader for: one single-server change, or a joint one. */
 export type ClusterMembershipChange = MembershipChange | JointChange;
 
-function sameIds(a: readonly NodeId[], b: readonly NodeId[]): boolean {
-  return a.length === b.length && a.every((id, i) => id === b[i]);
-}
-
 /** The configuration nobody has reported yet. */
 export const UNKNOWN_MEMBERSHIP: Membership = Object.freeze({ voters: Object.freeze([]), learners: Object.freeze([]) });
 
@@ -31,7 +27,8 @@ export const UNKNOWN_MEMBERSHIP: Membership = Object.freeze({ voters: Object.fre
 export function membershipHolds(membership: Membership, change: ClusterMembershipChange): boolean {
   switch (change.type) {
     case 'joint':
-      return !isJoint(membership) && sameIds(membership.voters, change.voters) && sameIds(membership.learners, change.learners);
+      // The target has no outgoing voters: a joint configuration never equals it.
+      return sameMembership(membership, change);
     case MembershipChangeType.AddVoter:
       return membership.voters.includes(change.node);
     case MembershipChangeType.AddLearner:

@@ -264,15 +264,8 @@ export class RawNode {
    */
   proposeMembership(change: MembershipChange): ProposeResult {
     this.#assertNotInReady('proposeMembership');
-    if (this.#role !== Role.Leader) return this.#refuse(RefusalCode.NotLeader);
-    if (this.#leadTransferee !== NONE) return this.#refuse(RefusalCode.Transferring);
-    const oneAtATime = this.#config.testOnlyBugs.concurrentMembershipChanges !== true;
-    if (oneAtATime && (this.#log.membershipIndex() > this.#log.commitIndex || !this.#committedInCurrentTerm())) {
-      return this.#refuse(RefusalCode.MembershipChangePending);
-    }
-    if (this.#log.lastIndex() - this.#log.commitIndex >= this.#config.maxUncommittedEntries) {
-      return this.#refuse(RefusalCode.ProposalQueueFull);
-    }
+    const refusal = this.#membershipChangeRefusal();
+    if (refusal !== null) return refusal;
     const membership = changeMembership(this.#log.membership(), change);
     if (typeof membership === 'string') {
       this.#trace(`${this.#id} refused membership change ${change.type} ${change.node}: ${membership}`);
@@ -293,20 +286,29 @@ export class RawNode {
    */
   proposeJointMembership(target: Membership): ProposeResult {
     this.#assertNotInReady('proposeJointMembership');
-    if (this.#role !== Role.Leader) return this.#refuse(RefusalCode.NotLeader);
-    if (this.#leadTransferee !== NONE) return this.#refuse(RefusalCode.Transferring);
-    if (this.#log.membershipIndex() > this.#log.commitIndex || !this.#committedInCurrentTerm() || isJoint(this.#log.membership())) {
-      return this.#refuse(RefusalCode.MembershipChangePending);
-    }
-    if (this.#log.lastIndex() - this.#log.commitIndex >= this.#config.maxUncommittedEntries) {
-      return this.#refuse(RefusalCode.ProposalQueueFull);
-    }
+    const refusal = this.#membershipChangeRefusal();
+    if (refusal !== null) return refusal;
     const membership = jointMembership(this.#log.membership(), target);
     if (typeof membership === 'string') {
       this.#trace(`${this.#id} refused joint change to ${describeMembership(target)}: ${membership}`);
       return this.#refuse(RefusalCode.InvalidMembershipChange);
     }
     return this.#appendMembership(membership, 'joint change');
+  }
+
+  /** Why no configuration change may be proposed now, whichever kind (null: one may). */
+  #membershipChangeRefusal(): Refusal | null {
+    if (this.#role !== Role.Leader) return this.#refuse(RefusalCode.NotLeader);
+    if (this.#leadTransferee !== NONE) return this.#refuse(RefusalCode.Transferring);
+    // One at a time (thesis §4.1): the newest configuration committed, by a leader that
+    // committed an entry of its own term, and not a joint one waiting for its C_new.
+    const oneAtATime = this.#config.testOnlyBugs.concurrentMembershipChanges !== true;
+    const pending = this.#log.membershipIndex() > this.#log.commitIndex || !this.#committedInCurrentTerm() || isJoint(this.#log.membership());
+    if (oneAtATime && pending) return this.#refuse(RefusalCode.MembershipChangePending);
+    if (this.#log.lastIndex() - this.#log.commitIndex >= this.#config.maxUncommittedEntries) {
+      return this.#refuse(RefusalCode.ProposalQueueFull);
+    }
+    return null;
   }
 
   #appendMembership(membership: Membership, why: string): ProposeResult {

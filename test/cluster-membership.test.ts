@@ -257,6 +257,39 @@ test.serial('setVoters replaces the leader and another voter in one joint change
   t.deepEqual(cluster.status().membership, { voters, learners: [six] });
 });
 
+test.serial('setVoters with learners demotes the leader and a voter in one joint change: they stay, replicated to, and no longer count', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 3 });
+  logEvents(t, events);
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  const kv = cluster.client();
+  await kv.put('before', 1);
+  const four = await cluster.addNode({ learner: true, timeoutMs: OPERATION_TIMEOUT_MS });
+  const five = await cluster.addNode({ learner: true, timeoutMs: OPERATION_TIMEOUT_MS });
+  const kept = [1, 2, 3].find((id) => id !== leader)!;
+  const demoted = [1, 2, 3].filter((id) => id !== kept);
+  await t.throwsAsync(() => cluster.setVoters([kept, four, five], { learners: [kept], timeoutMs: OPERATION_TIMEOUT_MS }), { instanceOf: RaftlabError, code: ErrorCode.InvalidMembershipChange }, 'a node in both lists');
+
+  const voters = [kept, four, five].sort((a, b) => a - b);
+  const membership = await cluster.setVoters(voters, { learners: demoted, timeoutMs: OPERATION_TIMEOUT_MS });
+  t.deepEqual(membership, { voters, learners: demoted }, 'C_new committed: the old leader and another voter are learners');
+  t.deepEqual(cluster.nodeIds, [1, 2, 3, four, five], 'nobody was stopped');
+  t.false(events.some((event) => event.kind === EventKind.NodeRemoved), 'no node removed');
+  // The old leader steps down once C_new commits (its status may say leader for one more report).
+  await cluster.waitFor((status) => voters.includes(status.leaderId), WAIT_MS, 'a voter of C_new to lead');
+  await cluster.waitFor((status) => status.membership.voters.join() === voters.join() && status.membership.outgoing === undefined, WAIT_MS, 'C_new reported');
+  for (const id of demoted) {
+    await eventually(() => (node(cluster, id).learner ? true : null), WAIT_MS, `node ${id} to report itself a learner`);
+  }
+  await kv.put('after', 2);
+  await allApplied(cluster, 'the demoted nodes apply the write too');
+  // The demoted nodes no longer count: with both of them cut off, the three voters commit.
+  cluster.partition([demoted, voters]);
+  await kv.put('without them', 3);
+  t.is(await kv.get('without them'), 3);
+  t.is(await kv.get('before'), 1);
+  cluster.heal();
+});
+
 test.serial('a joint change whose leader is cut off in flight is finished by the next leader, well before its deadline', async (t) => {
   const { cluster, events } = await startCluster(t, { nodes: 3 });
   logEvents(t, events);

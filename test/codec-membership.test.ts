@@ -34,8 +34,8 @@ const mixedEntries: readonly Entry[] = [
   { index: 44, term: 6, data: new Uint8Array(0) },
   { index: 45, term: 6, data: null, membership: { voters: [1, 2, 3, 4], learners: [] } },
   { index: 46, term: 6, data: null, membership: { voters: [], learners: [2 ** 40] } },
-  // Joint consensus (thesis §4.3): the outgoing voters as a third list.
-  { index: 47, term: 6, data: null, membership: { voters: [1, 4, 5], learners: [2], outgoing: [1, 3, 5] } },
+  // Joint consensus (thesis §4.3): the outgoing voters as a third list (3 being demoted: outgoing voter and learner).
+  { index: 47, term: 6, data: null, membership: { voters: [1, 4, 5], learners: [2, 3], outgoing: [1, 3, 5] } },
 ];
 
 /** A batch of one AppendEntries whose only entry (index 41, term 6) has `slot` as its data slot, built by msgpackr. */
@@ -65,7 +65,7 @@ test('configuration entries round-trip on both decode paths; other entries keep 
       ['index', 'term', 'data', 'membership'],
       ['index', 'term', 'data', 'membership'],
     ], `${name}: only configuration entries have the key`);
-    t.deepEqual(entries[6]!.membership, { voters: [1, 4, 5], learners: [2], outgoing: [1, 3, 5] }, `${name}: a joint configuration keeps its outgoing voters`);
+    t.deepEqual(entries[6]!.membership, { voters: [1, 4, 5], learners: [2, 3], outgoing: [1, 3, 5] }, `${name}: a joint configuration keeps its outgoing voters (3 demoted to learner)`);
     t.false('outgoing' in entries[2]!.membership!, `${name}: a configuration that is not joint has no outgoing key`);
     t.is(entries[2]!.data, null, `${name}: a configuration entry has no data`);
     t.deepEqual(entries[2]!.membership, { voters: [1, 2, 3], learners: [4] }, name);

@@ -339,7 +339,7 @@ test('joint changes: one at a time, and nonsense refused; a change of learners a
   t.like(harness.node(2).proposeJointMembership(members([1, 2])), { ok: false, code: 'NOT_LEADER', leaderId: 1 });
   t.like(harness.node(1).proposeJointMembership(members([])), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'no voter');
   t.like(harness.node(1).proposeJointMembership(members([1, 2, 3])), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'the current configuration');
-  t.like(harness.node(1).proposeJointMembership(members([1, 4], [2])), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'a voter demoted in a joint change');
+  t.like(harness.node(1).proposeJointMembership(members([1, 4], [4])), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'a node both voter and learner');
   t.like(harness.node(1).proposeJointMembership(members([4, 1])), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'voters not sorted');
   t.like(harness.node(1).proposeJointMembership(joint([1, 4], [], [1, 2, 3])), { ok: false, code: 'INVALID_MEMBERSHIP_CHANGE' }, 'a joint target');
   const result = harness.node(1).proposeJointMembership(members([1, 2, 3], [4, 5]));
@@ -347,6 +347,66 @@ test('joint changes: one at a time, and nonsense refused; a change of learners a
   t.deepEqual(harness.status(1).membership, members([1, 2, 3], [4, 5]), 'learners added at once, no outgoing voters');
   harness.stabilize();
   t.is(harness.status(1).lastLogIndex, result.ok ? result.index : -1, 'and no second entry');
+});
+
+test('§4.3 a joint change demotes voters to learners: they vote in the old majority until C_new, then are replicated to as learners', (t) => {
+  const harness = clusterWithSpare(5);
+  // 2 and 3 become learners, 4 and 5 voters. While joint, 2 and 3 are outgoing voters and learners.
+  harness.cut([1], [4, 5]);
+  const result = harness.node(1).proposeJointMembership(members([1, 4, 5], [2, 3]));
+  t.true(result.ok);
+  harness.stabilize();
+  t.deepEqual(harness.status(1).membership, joint([1, 4, 5], [2, 3], [1, 2, 3]), 'C_old,new: 2 and 3 both outgoing voters and learners');
+  t.false(harness.status(1).progress.find((progress) => progress.id === 2)!.learner, 'a voter until C_new: its acknowledgements count');
+  t.true(harness.status(1).commitIndex < (result.ok ? result.index : 0), 'no majority of the new voters without 4 and 5');
+  harness.heal();
+  harness.tickAll(2);
+  harness.stabilize();
+  for (const id of [1, 2, 3, 4, 5]) t.deepEqual(harness.status(id).membership, members([1, 4, 5], [2, 3]), `node ${id} ends in C_new`);
+  t.true(harness.status(1).progress.find((progress) => progress.id === 2)!.learner, 'a learner once C_new is in use');
+  // 2 and 3 still receive the log but no longer count: leader 1 with them alone commits nothing.
+  harness.cut([1, 2, 3], [4, 5]);
+  const proposed = harness.propose(1, 'learners only');
+  harness.stabilize();
+  t.is(harness.status(2).lastLogIndex, proposed.ok ? proposed.index : -1, 'the demoted node stores the entry');
+  t.true(harness.status(1).commitIndex < (proposed.ok ? proposed.index : 0), '1, 2 and 3 are no majority of {1, 4, 5}');
+  // And a demoted node never campaigns.
+  harness.isolate(2);
+  for (let tick = 0; tick < 100; tick++) harness.tickAll(1);
+  harness.stabilize();
+  t.is(harness.status(2).role, 'follower');
+});
+
+test('§4.3 while joint, the voters being demoted still make the old majority: without them nothing commits', (t) => {
+  const harness = clusterWithSpare(5);
+  harness.cut([1, 4, 5], [2, 3]);
+  const result = harness.node(1).proposeJointMembership(members([1, 4, 5], [2, 3]));
+  t.true(result.ok);
+  harness.stabilize();
+  t.true(harness.status(1).commitIndex < (result.ok ? result.index : 0), '1, 4 and 5 are a majority of C_new but not of {1, 2, 3}');
+  t.deepEqual(harness.status(4).membership, joint([1, 4, 5], [2, 3], [1, 2, 3]), 'still joint');
+  harness.heal();
+  for (let tick = 0; tick < 20 && harness.status(2).membership.voters.includes(2); tick++) {
+    harness.tickAll(1);
+    harness.stabilize();
+  }
+  t.deepEqual(harness.leaderIds(), [1]);
+  t.deepEqual(harness.status(2).membership, members([1, 4, 5], [2, 3]), 'with 2 and 3 back the change completes');
+});
+
+test('§4.3 a leader a joint change demotes manages the change, steps down once C_new commits, and stays as a learner', (t) => {
+  const harness = clusterWithSpare(5);
+  changeJointly(harness, 1, members([2, 3, 4], [1]));
+  t.is(harness.status(1).role, 'follower', 'stepped down once C_new committed');
+  for (const id of [1, 2, 3, 4]) t.deepEqual(harness.status(id).membership, members([2, 3, 4], [1]), `node ${id} ends in C_new`);
+  const leaders = harness.leaderIds();
+  t.is(leaders.length, 1);
+  t.true([2, 3, 4].includes(leaders[0]!), 'handed over to a voter of C_new');
+  const proposed = harness.propose(leaders[0]!, 'after');
+  harness.stabilize();
+  t.true(proposed.ok, 'the new leader takes proposals');
+  t.is(harness.status(1).lastLogIndex, proposed.ok ? proposed.index : -1, 'the old leader, now a learner, is replicated to');
+  t.true(harness.status(leaders[0]!).progress.find((progress) => progress.id === 1)!.learner);
 });
 
 test('§4.3 a node restarted while joint reads C_old,new back, and a new leader completes the change', (t) => {

@@ -194,7 +194,7 @@ const malformedPairs: [string, unknown, RegExp][] = [
   ['a string node id', [[1], ['5']], /learners\[0\] the string "5" is not a positive integer/],
   ['voters not an array', [7, []], /voters are number 7, not an array/],
   ['not a pair', [[1], [2], [3], [4]], /configuration is an array of 4, not a \[voters, learners\] pair/],
-  ['an outgoing voter also a learner', [[1], [2], [2, 3]], /node 2 is both an outgoing voter and a learner/],
+  ['a voter also a learner while joint', [[1, 2], [2], [2, 3]], /node 2 is both a voter and a learner/],
   ['outgoing voters unsorted', [[1], [], [3, 2]], /outgoing voters are not sorted ascending: 2 after 3/],
 ];
 
@@ -226,6 +226,11 @@ test('FileStorage: a malformed configuration in a WAL record (with a valid CRC) 
   const good = openFile(dir);
   t.deepEqual(good.load().state.entries.at(-1), configuration(3, 1, [1, 2], [3]));
   good.close();
+  // A joint configuration demoting node 2: an outgoing voter may be a learner too.
+  writeFileSync(path, Buffer.concat([original, frame(packr.pack([2, 3, [1], [[[1], [2], [1, 2]]], null]))]));
+  const demoting = openFile(dir);
+  t.deepEqual(demoting.load().state.entries.at(-1)!.membership, { voters: [1], learners: [2], outgoing: [1, 2] });
+  demoting.close();
 });
 
 test('append refuses a configuration entry with data or with a malformed configuration, and writes nothing', (t) => {

@@ -52,7 +52,7 @@ function recorder(status = healthyStatus(), kvFailure: unknown = null): Recorder
     },
     promote: async (id) => record(`promote ${id}`),
     removeNode: async (id) => record(`remove ${id}`),
-    setVoters: async (voters) => record(`voters ${voters.join(',')}`),
+    setVoters: async (voters, options) => record(`voters ${voters.join(',')}${options?.learners === undefined ? '' : ` learners ${options.learners.join(',') || '-'}`}`),
     client: () => kv,
     stop: async () => record('stop'),
   };
@@ -264,9 +264,22 @@ test('membership commands: add, add learner, promote, remove reach the cluster a
   await executeLine('remove leader', rec.context);
   await executeLine('rm 7', rec.context);
   await executeLine('voters 6,2,1', rec.context);
-  t.deepEqual(rec.calls, ['add', 'add learner', 'add', 'promote 6', 'remove 3', 'remove 1', 'remove 7', 'voters 1,2,6']);
+  await executeLine('voters 6,2 3,1', rec.context);
+  await executeLine('voters 2 -', rec.context);
+  t.deepEqual(rec.calls, ['add', 'add learner', 'add', 'promote 6', 'remove 3', 'remove 1', 'remove 7', 'voters 1,2,6', 'voters 2,6 learners 1,3', 'voters 2 learners -']);
   const oks = rec.reports.filter((report) => report.level === 'ok').map((report) => report.text);
-  t.deepEqual(oks, ['added n6 as a voter', 'added n6 as a learner', 'added n6 as a voter', 'n6 is a voter', 'removed n3', 'removed n1', 'removed n7', 'the voters are n1,n2,n6']);
+  t.deepEqual(oks, [
+    'added n6 as a voter',
+    'added n6 as a learner',
+    'added n6 as a voter',
+    'n6 is a voter',
+    'removed n3',
+    'removed n1',
+    'removed n7',
+    'the voters are n1,n2,n6',
+    'the voters are n2,n6, learners n1,n3',
+    'the voters are n2, learners none',
+  ]);
   t.true(rec.reports.some((report) => report.level === 'info' && /adding a learner/.test(report.text)), 'says it is working while the node catches up');
 });
 
@@ -285,7 +298,9 @@ test('membership commands: wrong input gets a clear error line and does nothing'
     ['voters 1,1', /node 1 twice -- usage: voters 1,4,5/],
     ['voters 1,x', /'x' is not a node id -- usage: voters 1,4,5/],
     ['voters 1,12', /no node 12 .*usage: voters 1,4,5/],
-    ['voters 1 2', /too many arguments -- usage: voters/],
+    ['voters 1,2 3 4', /too many arguments -- usage: voters/],
+    ['voters 1,2 2', /n2 cannot be both a voter and a learner -- usage: voters 1,4,5 \[2,3\|-\]/],
+    ['voters 1,2 3,x', /'x' is not a node id -- usage: voters/],
   ];
   for (const [line, expected] of cases) {
     const { context, reports, calls } = recorder(learnerStatus());

@@ -145,6 +145,27 @@ test('membership from the command line: add a learner, promote it, add a voter, 
   }
 });
 
+test(':voters with learners demotes the leader and a follower on the fake: they stay as learners, a voter leads', async (t) => {
+  const h = harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    const leader = h.cluster.status().leaderId;
+    const follower = [1, 2, 3, 4, 5].find((id) => id !== leader)!;
+    const voters = [1, 2, 3, 4, 5].filter((id) => id !== leader && id !== follower);
+    const demoted = [leader, follower].sort((a, b) => a - b);
+    h.type(`:voters ${voters.join(',')} ${demoted.join(',')}\r`);
+    const list = (ids: number[]): string => ids.map((id) => `n${id}`).join(',');
+    const screen = await h.waitForScreen(new RegExp(`the voters are ${list(voters)}, learners ${list(demoted)}`), 'the report');
+    t.regex(screen, new RegExp(`\\[LEARNERS ${demoted.map((id) => `n${id}`).join(' ')}\\]`));
+    for (const id of demoted) t.regex(screen, new RegExp(`│[ >] n${id} +\\+ LEARNER`), `n${id} listed as a learner`);
+    await h.waitForScreen(/\* LEADER/, 'a voter leads');
+    t.true(voters.includes(h.cluster.status().leaderId), 'the new leader is a voter');
+    t.deepEqual(h.cluster.status().membership, { voters, learners: demoted });
+  } finally {
+    await h.close();
+  }
+});
+
 test('single keys act on the selected node; j/k move the selection', async (t) => {
   const h = harness();
   try {

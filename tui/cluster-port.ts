@@ -56,9 +56,10 @@ export interface DashboardCluster {
   removeNode(id: NodeId): Promise<void>;
   /**
    * Makes exactly `voters` the voters in one joint change (thesis §4.3): those not voters
-   * yet must be learners (caught up first); voters left out are stopped once it commits.
+   * yet must be learners (caught up first). With `learners`, exactly those are the learners
+   * after (voters among them are demoted); members in neither list are stopped once it commits.
    */
-  setVoters(voters: readonly NodeId[]): Promise<unknown>;
+  setVoters(voters: readonly NodeId[], options?: { readonly learners?: readonly NodeId[] }): Promise<unknown>;
   client(options: { readonly timeoutMs: number }): DashboardKv;
   stop(): Promise<void>;
 }

@@ -38,6 +38,8 @@ export const ArgKind = {
   Learner: 'learner',
   /** Node ids separated by commas (the voters of :voters). */
   Nodes: 'nodes',
+  /** Node ids separated by commas, or `-` for none (the learners of :voters). */
+  NodesOrNone: 'nodes-or-none',
 } as const;
 export type ArgKind = (typeof ArgKind)[keyof typeof ArgKind];
 
@@ -108,6 +110,18 @@ export function describeIds(ids: readonly NodeId[]): string {
   const last = ids.at(-1);
   if (first === undefined || last === undefined) return 'none';
   return ids.length > 2 && last - first === ids.length - 1 ? `${first}..${last}` : ids.join(', ');
+}
+
+/** Node ids separated by commas (`:voters`), each a node of the cluster, none twice; ascending. */
+function parseNodeList(text: string | undefined, status: ClusterStatus, missing: string): NodeId[] {
+  if (text === undefined || text.trim() === '') throw new UsageError(missing);
+  const seen = new Set<NodeId>();
+  for (const idText of text.split(',')) {
+    const id = parseNodeId(idText.trim(), status);
+    if (seen.has(id)) throw new UsageError(`node ${id} twice`);
+    seen.add(id);
+  }
+  return [...seen].sort((a, b) => a - b);
 }
 
 /** `:add`'s optional argument: true for a learner, false (the default) for a voter. */
@@ -353,23 +367,21 @@ export const COMMANDS: readonly CommandSpec[] = [
   }),
   command({
     name: 'voters',
-    usage: 'voters 1,4,5',
-    summary: 'make exactly these the voters, in one joint change',
-    args: [ArgKind.Nodes],
-    run: async (context, [idsText]) => {
-      if (idsText === undefined || idsText.trim() === '') throw new UsageError('missing node ids, e.g. :voters 1,4,5');
+    usage: 'voters 1,4,5 [2,3|-]',
+    summary: 'make exactly these the voters (and these the learners), in one joint change',
+    args: [ArgKind.Nodes, ArgKind.NodesOrNone],
+    optionalArgs: 1,
+    run: async (context, [votersText, learnersText]) => {
       const status = context.status();
-      const seen = new Set<NodeId>();
-      for (const idText of idsText.split(',')) {
-        const id = parseNodeId(idText.trim(), status);
-        if (seen.has(id)) throw new UsageError(`node ${id} twice`);
-        seen.add(id);
-      }
-      const voters = [...seen].sort((a, b) => a - b);
-      const list = voters.map((id) => `n${id}`).join(',');
-      context.report(`making ${list} the voters (joint consensus: old and new majorities both decide until it ends)...`, MessageLevel.Info);
-      await context.cluster.setVoters(voters);
-      context.report(`the voters are ${list}`, MessageLevel.Ok);
+      const voters = parseNodeList(votersText, status, 'missing node ids, e.g. :voters 1,4,5');
+      const learners = learnersText === undefined ? undefined : learnersText.trim() === '-' ? [] : parseNodeList(learnersText, status, 'missing learner ids');
+      const both = (learners ?? []).filter((id) => voters.includes(id));
+      if (both.length > 0) throw new UsageError(`n${both[0]} cannot be both a voter and a learner`);
+      const list = (ids: readonly NodeId[]): string => (ids.length === 0 ? 'none' : ids.map((id) => `n${id}`).join(','));
+      const andLearners = learners === undefined ? '' : `, learners ${list(learners)}`;
+      context.report(`making ${list(voters)} the voters${andLearners} (joint consensus: old and new majorities both decide until it ends)...`, MessageLevel.Info);
+      await context.cluster.setVoters(voters, learners === undefined ? {} : { learners });
+      context.report(`the voters are ${list(voters)}${andLearners}`, MessageLevel.Ok);
     },
   }),
   command({
@@ -665,6 +677,8 @@ function candidatesFor(kind: ArgKind, status: ClusterStatus, scenarioNames: read
       return commandName === 'load' ? ['stop'] : commandName === 'speed' ? ['normal'] : [];
     case 'nodes':
       return [status.membership.voters.join(','), ...ids];
+    case 'nodes-or-none':
+      return [...(status.membership.learners.length > 0 ? [status.membership.learners.join(',')] : []), '-', ...ids];
     case 'key':
     case 'value':
     case 'groups':

@@ -284,23 +284,36 @@ export class FakeCluster implements DashboardCluster {
     this.#emit(EventKind.NodeRemoved, id, text);
   }
 
-  async setVoters(voters: readonly NodeId[]): Promise<void> {
+  async setVoters(voters: readonly NodeId[], options: { readonly learners?: readonly NodeId[] } = {}): Promise<void> {
     this.#checkRunning();
-    this.operations.push(`voters ${voters.join(',')}`);
+    this.operations.push(`voters ${voters.join(',')}${options.learners === undefined ? '' : ` learners ${options.learners.join(',') || '-'}`}`);
     const leader = this.#leader();
     if (leader === undefined) throw new FakeClusterError('NO_LEADER', 'there is no leader to change the voters through', false);
     if (voters.length === 0) throw new FakeClusterError('INVALID_MEMBERSHIP_CHANGE', 'no voter', false);
-    for (const id of voters) {
+    const learners = options.learners ?? [...this.#learners].filter((id) => !voters.includes(id));
+    for (const id of [...voters, ...learners]) {
       this.#node(id);
       if (!this.#voters.has(id) && !this.#learners.has(id)) throw new FakeClusterError('INVALID_MEMBERSHIP_CHANGE', `n${id} is not a member`, false);
+      if (voters.includes(id) && learners.includes(id)) throw new FakeClusterError('INVALID_MEMBERSHIP_CHANGE', `n${id} both voter and learner`, false);
     }
-    const leaving = [...this.#voters].filter((id) => !voters.includes(id));
+    const leaving = [...this.#voters, ...this.#learners].filter((id) => !voters.includes(id) && !learners.includes(id));
     // The toy commits C_old,new and C_new at once (the real one waits for both, in turn).
-    this.#changeMembership(leader, `joint change to voters ${voters.map((id) => `n${id}`).join(',')}`, () => {
-      for (const id of voters) this.#promoteNow(id);
-      for (const id of leaving) this.#voters.delete(id);
+    const andLearners = options.learners === undefined ? '' : ` and learners ${learners.map((id) => `n${id}`).join(',') || 'none'}`;
+    this.#changeMembership(leader, `joint change to voters ${voters.map((id) => `n${id}`).join(',')}${andLearners}`, () => {
+      this.#voters.clear();
+      this.#learners.clear();
+      for (const id of voters) this.#voters.add(id);
+      for (const id of learners) this.#learners.add(id);
     });
-    if (leaving.includes(leader.id)) this.#replicate(leader);
+    if (!voters.includes(leader.id)) {
+      // A leader left out hands the entries on, then leaves or steps down (thesis §4.2.2).
+      this.#replicate(leader);
+      if (learners.includes(leader.id)) {
+        leader.role = 'follower';
+        leader.leaderId = 0;
+        this.#emit(EventKind.RoleChanged, leader.id, `node ${leader.id} stepped down: it is a learner now`, leader.term);
+      }
+    }
     for (const id of leaving) this.#retire(id, `node ${id} left the cluster (joint change); its worker was stopped`);
   }
 

@@ -622,11 +622,26 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
           joining.push(id);
           fleet.added(id);
         }
-        await cluster.setVoters([...voters.filter((id) => !leaving.includes(id)), ...joining], { timeoutMs: checkDefaults.membershipTimeoutMs });
-        for (const id of leaving) fleet.removed(id);
+        // Half the time the two stay on as learners (demoted: voters of the old majority
+        // until C_new, replicated to after), and leave the cluster when the fault ends.
+        const demote = random() < 0.5;
+        const learners = [...cluster.status().membership.learners.filter((id) => !joining.includes(id)), ...leaving];
+        await cluster.setVoters([...voters.filter((id) => !leaving.includes(id)), ...joining], { timeoutMs: checkDefaults.membershipTimeoutMs, ...(demote ? { learners } : {}) });
+        if (!demote) {
+          for (const id of leaving) fleet.removed(id);
+          return {
+            undo: async () => undefined,
+            text: `replace voters ${leaving.join(',')} by new nodes ${joining.join(',')} in one joint change (learners first, caught up)`,
+          };
+        }
         return {
-          undo: async () => undefined,
-          text: `replace voters ${leaving.join(',')} by new nodes ${joining.join(',')} in one joint change (learners first, caught up)`,
+          undo: async () => {
+            for (const id of leaving) {
+              await cluster.removeNode(id, { timeoutMs: checkDefaults.membershipTimeoutMs });
+              fleet.removed(id);
+            }
+          },
+          text: `replace voters ${leaving.join(',')} by new nodes ${joining.join(',')} in one joint change, keeping ${leaving.join(',')} as learners (then removed)`,
         };
       }
       const target = random() < 0.5 ? leaderOr(cluster, random) : { id: nodes[Math.floor(random() * nodes.length)]!, isLeader: false };

@@ -16,7 +16,7 @@ import type { KvClient } from './client.js';
 import { ErrorCode, RaftlabError } from './errors.js';
 import { HEALTHY_LINK, NodeReplyCode } from './protocol.js';
 import type { ControlToNode, LinkFault, MembershipResult, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
-import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership } from './membership.js';
+import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership, memberKind } from './membership.js';
 import type { ClusterMembershipChange } from './membership.js';
 import { readManifest, writeManifest } from './manifest.js';
 import type { ClusterManifest } from './manifest.js';
@@ -79,6 +79,15 @@ export interface ClusterOptions {
 export interface MembershipOptions {
   /** Deadline of the whole operation, ms (proposals, retries, catching up). Default 30 s. */
   readonly timeoutMs?: number;
+}
+
+export interface SetVotersOptions extends MembershipOptions {
+  /**
+   * The learners after the change. Default: the current learners not made voters. A voter
+   * listed here is demoted (it keeps its vote in the old majority until the change ends,
+   * then stays as a learner); a member in neither list leaves the cluster.
+   */
+  readonly learners?: readonly NodeId[];
 }
 
 export interface AddNodeOptions extends MembershipOptions {
@@ -761,33 +770,41 @@ export class Cluster extends EventEmitter {
    * any number of voters in and out at once, where a chain of single-server changes would
    * pass through configurations nobody asked for. A node that becomes a voter must already
    * run as a learner (addNode({ learner: true })) and is caught up first, as promote()
-   * does; learners not named stay learners. Resolves once C_new has committed, with the
-   * new configuration; the voters it leaves out are then stopped and forgotten, as by
-   * removeNode() (the leader among them steps down and hands over). Rejects with
-   * INVALID_MEMBERSHIP_CHANGE (no voter, an id that does not run as a member, a voter
-   * demoted to learner), NO_LEADER, MEMBERSHIP_CHANGE_IN_PROGRESS, CATCH_UP_TIMEOUT or
-   * TIMEOUT (indeterminate: see status().membership).
+   * does. `options.learners` names the learners after the change (voters among them are
+   * demoted); without it, learners not named stay learners. Resolves once C_new has
+   * committed, with the new configuration; the members it leaves out are then stopped and
+   * forgotten, as by removeNode() (the leader among them steps down and hands over; a
+   * leader demoted to learner steps down and stays). Rejects with INVALID_MEMBERSHIP_CHANGE
+   * (no voter, an id that does not run as a member, a node in both lists), NO_LEADER,
+   * MEMBERSHIP_CHANGE_IN_PROGRESS, CATCH_UP_TIMEOUT or TIMEOUT (indeterminate: see
+   * status().membership).
    */
-  setVoters(voters: readonly NodeId[], options: MembershipOptions = {}): Promise<Membership> {
+  setVoters(voters: readonly NodeId[], options: SetVotersOptions = {}): Promise<Membership> {
     return this.serializeMembership(async () => {
       this.checkRunning();
       const deadline = this.membershipDeadline(options);
-      const target = [...new Set(voters)].sort((a, b) => a - b);
+      const ids = (list: readonly NodeId[]): NodeId[] => [...new Set(list)].sort((a, b) => a - b);
+      const target = ids(voters);
       if (target.length === 0 || target.some((id) => !Number.isSafeInteger(id) || id <= 0)) {
         throw new RaftlabError(ErrorCode.InvalidMembershipChange, `cannot make ${JSON.stringify(voters)} the voters: give one or more node ids`);
       }
       const current = this.status().membership;
-      for (const id of target) {
+      const learners = options.learners === undefined ? current.learners.filter((id) => !target.includes(id)) : ids(options.learners);
+      if (learners.some((id) => !Number.isSafeInteger(id) || id <= 0)) {
+        throw new RaftlabError(ErrorCode.InvalidMembershipChange, `cannot make ${JSON.stringify(options.learners)} the learners: give node ids`);
+      }
+      const both = learners.filter((id) => target.includes(id));
+      if (both.length > 0) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${both.join(',')} cannot be both a voter and a learner`);
+      for (const id of [...target, ...learners]) {
         this.slot(id);
-        if (!current.voters.includes(id) && !current.learners.includes(id)) {
+        if (memberKind(current, id) === 'none') {
           throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is not a member: add it first (addNode({ learner: true }))`);
         }
       }
       for (const id of target) if (!current.voters.includes(id)) await this.waitForCatchUp(id, deadline);
-      const learners = current.learners.filter((id) => !target.includes(id));
       const membership = await this.changeMembership({ type: 'joint', voters: target, learners }, deadline);
-      for (const id of current.voters) {
-        if (!membership.voters.includes(id) && !membership.learners.includes(id)) await this.retire(id, `node ${id} left the cluster (joint change); its worker was stopped`);
+      for (const id of [...current.voters, ...current.learners]) {
+        if (memberKind(membership, id) === 'none') await this.retire(id, `node ${id} left the cluster (joint change); its worker was stopped`);
       }
       return membership;
     });
@@ -888,7 +905,7 @@ export class Cluster extends EventEmitter {
         // The answer is newer than the node's last status report (every STATUS_INTERVAL_MS):
         // status() shows the committed configuration from now on, not 100 ms later.
         const slot = this.slots.get(leader);
-        if (slot !== undefined) slot.status = { ...slot.status, membership: result.membership, learner: result.membership.learners.includes(leader) };
+        if (slot !== undefined) slot.status = { ...slot.status, membership: result.membership, learner: memberKind(result.membership, leader) === 'learner' };
         // And if that node goes (a leader that removed itself), the next leader's reports may
         // predate the entry for up to a status interval: see membershipToReport.
         this.committedMembership = { index: result.index, membership: result.membership };

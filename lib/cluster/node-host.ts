@@ -24,7 +24,7 @@ import { KvStateMachine } from '../kv/state-machine.js';
 import { decodeCommand, describeCommand, isCertainlyValidPut, validateOperation } from '../kv/command.js';
 import { NodeReplyCode, ReplyBatchWriter, decodeClientBatch } from './protocol.js';
 import type { ControlToNode, MembershipResult, NodeToControl, NodeWorkerData } from './protocol.js';
-import { describeChange, describeMembership, membershipHolds } from './membership.js';
+import { describeChange, describeMembership, memberKind, membershipHolds } from './membership.js';
 import type { ClusterMembershipChange } from './membership.js';
 import { isJoint, leaveJoint, sameMembership } from '../raft/membership.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
@@ -1140,7 +1140,7 @@ export class NodeHost {
       fsyncLatencyMs,
       slowFsyncs: [...this.slowFsyncs],
       membership: status.membership,
-      learner: status.membership.learners.includes(this.id),
+      learner: memberKind(status.membership, this.id) === 'learner',
       progress: status.progress.map((peer) => ({
         id: peer.id,
         learner: peer.learner,

@@ -50,8 +50,9 @@ export function leaveJoint(membership: Membership): Membership {
 /**
  * The joint configuration C_old,new that leads from `current` to `target` (thesis §4.3),
  * or a reason it makes no sense. When the voters do not change, `target` itself (only
- * learners come or go: no joint step is needed). A voter cannot become a learner in the
- * same change (demote it with a single-server change first), and the new configuration
+ * learners come or go: no joint step is needed). A voter the target makes a learner is
+ * both an outgoing voter and a learner while joint (it keeps its vote in the old majority
+ * and is replicated to as a learner after; etcd's "learners next"). The new configuration
  * must keep a voter.
  */
 export function jointMembership(current: Membership, target: Membership): Membership | string {
@@ -61,8 +62,6 @@ export function jointMembership(current: Membership, target: Membership): Member
   if (problem !== null) return problem;
   if (target.voters.length === 0) return 'the target configuration has no voter';
   if (sameMembership(current, target)) return 'the target configuration is the current one';
-  const demoted = target.learners.filter((id) => current.voters.includes(id));
-  if (demoted.length > 0) return `voters ${demoted.join(',')} would become learners: demote them one at a time first`;
   if (sameIds(current.voters, target.voters)) return { voters: target.voters.slice(), learners: target.learners.slice() };
   return { voters: target.voters.slice(), learners: target.learners.slice(), outgoing: current.voters.slice() };
 }
@@ -77,7 +76,11 @@ export function describeMembership(membership: Membership): string {
   return `voters ${membership.voters.join(',')}${learners}${outgoing}`;
 }
 
-/** Why a membership is not well formed (null: it is): sorted, distinct, disjoint positive ids. */
+/**
+ * Why a membership is not well formed (null: it is): sorted, distinct positive ids, no
+ * voter also a learner. While joint an outgoing voter may be a learner too: a voter being
+ * demoted, which votes in the old majority until C_new.
+ */
 export function membershipProblem(membership: Membership): string | null {
   for (const [name, ids] of [['voters', membership.voters], ['learners', membership.learners], ['outgoing voters', outgoingOf(membership)]] as const) {
     for (let i = 0; i < ids.length; i++) {
@@ -88,8 +91,6 @@ export function membershipProblem(membership: Membership): string | null {
   }
   const both = membership.voters.filter((id) => membership.learners.includes(id));
   if (both.length > 0) return `${both.join(',')} both voter and learner`;
-  const leaving = outgoingOf(membership).filter((id) => membership.learners.includes(id));
-  if (leaving.length > 0) return `${leaving.join(',')} both outgoing voter and learner`;
   return null;
 }
 

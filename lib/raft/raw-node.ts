@@ -280,9 +280,10 @@ export class RawNode {
    * committed, C_new by itself (so the result's index is C_old,new's; the change is done
    * once the configuration reported has no outgoing voters). Any set of voters can be
    * replaced at once this way; a change that keeps the voters and only adds or removes
-   * learners needs no joint step. Refused like proposeMembership: one change at a time,
-   * and INVALID_MEMBERSHIP_CHANGE for a target with no voter, a voter demoted to learner,
-   * a malformed list, or the current configuration.
+   * learners needs no joint step; a voter `target` lists as a learner keeps its vote in the
+   * old majority until C_new (a leader demoted so steps down once C_new commits). Refused
+   * like proposeMembership: one change at a time, and INVALID_MEMBERSHIP_CHANGE for a target
+   * with no voter, a malformed list, or the current configuration.
    */
   proposeJointMembership(target: Membership): ProposeResult {
     this.#assertNotInReady('proposeJointMembership');
@@ -1558,7 +1559,8 @@ export class RawNode {
           progress = new Progress(id, nextIndex, this.#config.maxInflightAppends);
           this.#progress.set(id, progress);
         }
-        progress.learner = ids === membership.learners;
+        // A voter being demoted by a joint change is an outgoing voter and a learner: it votes until C_new.
+        progress.learner = !voting.includes(id);
       }
     }
   }

@@ -29,7 +29,8 @@ export interface Membership {
    * joint. While joint, elections and commitment need a majority of `voters` and a
    * majority of `outgoing` separately; the leader leaves the joint configuration (appends
    * C_new, this configuration without `outgoing`) as soon as C_old,new is committed.
-   * Sorted ascending; disjoint from `learners`.
+   * Sorted ascending. An outgoing voter may also be in `learners`: a voter the change
+   * demotes, which votes in the old majority until C_new and is a learner after.
    */
   readonly outgoing?: readonly NodeId[];
 }

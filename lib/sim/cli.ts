@@ -129,7 +129,7 @@ function replay(seed: number, options: SimOptions): number {
   process.stdout.write(
     `\nseed ${seed}: ${result.nodes} nodes, ${stats.steps} steps, ${stats.ticks} ticks, ${stats.commits} commits, ` +
       `${stats.elections} elections, ${stats.crashes} crashes, ${stats.partitions} partitions, ` +
-      `${stats.membershipChanges} membership changes (${stats.jointChanges} joint, ${stats.configurationsApplied} configuration entries applied), fingerprint ${result.fingerprint}\n`,
+      `${stats.membershipChanges} membership changes (${stats.jointChanges} joint, ${stats.demotions} demoting, ${stats.configurationsApplied} configuration entries applied), fingerprint ${result.fingerprint}\n`,
   );
   if (result.violation !== null) {
     process.stdout.write(`VIOLATION ${describeViolation(result)}\n`);
@@ -148,6 +148,7 @@ function runMany(args: Arguments, options: SimOptions): number {
   let steps = 0;
   let membershipChanges = 0;
   let jointChanges = 0;
+  let demotions = 0;
   let decommissioned = 0;
   const last = args.from + args.seeds - 1;
   process.stdout.write(
@@ -162,6 +163,7 @@ function runMany(args: Arguments, options: SimOptions): number {
     steps += result.stats.steps;
     membershipChanges += result.stats.membershipChanges;
     jointChanges += result.stats.jointChanges;
+    demotions += result.stats.demotions;
     decommissioned += result.stats.decommissioned;
     if (result.violation !== null) {
       failures.push(result);
@@ -179,7 +181,7 @@ function runMany(args: Arguments, options: SimOptions): number {
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(
     `seeds: ${args.seeds}  violations: ${failures.length}  seeds/s: ${(args.seeds / seconds).toFixed(1)}  ` +
-      `commits: ${commits}  elections: ${elections}  crashes: ${crashes}  membership changes: ${membershipChanges} (${jointChanges} joint)  ` +
+      `commits: ${commits}  elections: ${elections}  crashes: ${crashes}  membership changes: ${membershipChanges} (${jointChanges} joint, ${demotions} demoting)  ` +
       `decommissioned: ${decommissioned}  steps: ${steps}  time: ${seconds.toFixed(1)}s\n`,
   );
   if (failures.length > 0) {

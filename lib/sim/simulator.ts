@@ -182,6 +182,8 @@ export interface SimStats {
   readonly membershipChanges: number;
   /** Of membershipChanges, those by joint consensus. */
   readonly jointChanges: number;
+  /** Of jointChanges, those that demoted a voter to learner. */
+  readonly demotions: number;
   readonly configurationsApplied: number;
   /** Nodes outside the final configuration shut down in the liveness phase. */
   readonly decommissioned: number;
@@ -411,8 +413,11 @@ class Simulation {
   #syncedWrites = 0;
   #membershipChanges = 0;
   #jointChangesAccepted = 0;
+  #demotionsAccepted = 0;
   /** Draws of the joint membership changes only, so that adding them changed no other draw of any seed. */
   readonly #jointRandom: SimRandom;
+  /** Which voters a joint change demotes to learners rather than removes (a stream of its own, added after the joint changes). */
+  readonly #demoteRandom: SimRandom;
   #configurationsApplied = 0;
   #decommissioned = 0;
   /** The bootstrap configuration's voters (Config.peers of every node): 1..profile.nodes. */
@@ -442,6 +447,7 @@ class Simulation {
     const snapshotChunksInFlight = root.fork().pick([1, 2, 4]);
     this.#jointRandom = root.fork();
     const jointChanges = changesMembership && this.#jointRandom.chance(0.5);
+    this.#demoteRandom = root.fork();
     this.profile = { ...drawn, syncFollowers, ...membership, snapshotChunkBytes, snapshotChunksInFlight, jointChanges, ...options.profile };
     this.#bootstrap = Array.from({ length: this.profile.nodes }, (_, position) => position + 1);
     this.#dropProbability = this.profile.dropProbability;
@@ -528,6 +534,7 @@ class Simulation {
         syncedWrites: this.#syncedWrites,
         membershipChanges: this.#membershipChanges,
         jointChanges: this.#jointChangesAccepted,
+        demotions: this.#demotionsAccepted,
         configurationsApplied: this.#configurationsApplied,
         decommissioned: this.#decommissioned,
       },
@@ -762,6 +769,8 @@ class Simulation {
         if (result.ok) {
           this.#membershipChanges++;
           this.#jointChangesAccepted++;
+          const { membership } = this.#core(node, () => raw.status());
+          if (membership.learners.some((id) => (membership.outgoing ?? []).includes(id))) this.#demotionsAccepted++;
         }
         this.#emit(`n${node.id} ${result.ok ? `accepted joint change to ${describeMembership(target)} at index ${result.index}` : `refused joint change to ${describeMembership(target)}: ${result.code}`}`);
         return;
@@ -1135,15 +1144,20 @@ class Simulation {
 
   /**
    * A joint change (thesis §4.3): one or two voters out (the leader among them now and
-   * then), one or two nodes in (spares or learners), a learner dropped or added, all in
-   * one configuration change. Keeps at least one voter.
+   * then; removed, or demoted to learners), one or two nodes in (spares or learners), a
+   * learner dropped or added, all in one configuration change. Keeps at least one voter.
    */
   #changeMembershipJointly(leaderId: NodeId, membership: Membership, outside: readonly NodeId[]): void {
     const random = this.#jointRandom;
     const voters = new Set(membership.voters);
     const learners = new Set(membership.learners);
     const outCount = random.pick([0, 1, 1, 2]);
-    for (let i = 0; i < outCount && voters.size > 1; i++) voters.delete(random.pick([...voters]));
+    const out: NodeId[] = [];
+    for (let i = 0; i < outCount && voters.size > 1; i++) {
+      const id = random.pick([...voters]);
+      voters.delete(id);
+      out.push(id);
+    }
     const candidates = [...outside, ...membership.learners];
     const inCount = voters.size < 3 ? 2 : random.pick([0, 1, 2]);
     for (let i = 0; i < inCount && candidates.length > 0; i++) {
@@ -1152,6 +1166,8 @@ class Simulation {
       learners.delete(id);
     }
     if (random.chance(0.3) && candidates.length > 0) learners.add(random.pick(candidates));
+    // A voter taken out stays as a learner a third of the time (an outgoing voter and a learner while joint).
+    for (const id of out) if (!voters.has(id) && this.#demoteRandom.chance(1 / 3)) learners.add(id);
     const target: Membership = { voters: [...voters].sort((a, b) => a - b), learners: [...learners].filter((id) => !voters.has(id)).sort((a, b) => a - b) };
     this.#emit(`operator asks n${leaderId} for a joint change to ${describeMembership(target)} (from ${describeMembership(membership)})`);
     this.#input(this.#node(leaderId), { kind: 'joint', target });

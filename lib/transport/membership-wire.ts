@@ -73,8 +73,8 @@ function checkedMembership(voters: unknown, learners: unknown, outgoing: unknown
   }
   const outgoingProblem = nodeListProblem(outgoing, 'outgoing voters');
   if (outgoingProblem !== null) return outgoingProblem;
+  // An outgoing voter may be a learner too: a voter a joint change demotes.
   const outgoingList = outgoing as NodeId[];
-  for (const id of outgoingList) if (learnerList.includes(id)) return `membership node ${id} is both an outgoing voter and a learner`;
   return copy
     ? { voters: voterList.slice(), learners: learnerList.slice(), outgoing: outgoingList.slice() }
     : { voters: voterList, learners: learnerList, outgoing: outgoingList };

@@ -1,11 +1,15 @@
 // The whole dashboard, headless: blessed on PassThrough streams, the fake cluster behind
 // it, keys typed as raw terminal bytes, and the screen read back as text.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import test from 'ava';
 import { Dashboard } from '../tui/dashboard.js';
 import { FakeCluster } from '../tui/fake-cluster.js';
 import { runTuiCli } from '../tui/main.js';
+import { writeManifest } from '../lib/cluster/manifest.js';
 
 const WAIT_MS = 5000;
 const SEED = Number(process.env['TUI_TEST_SEED'] ?? 20_261_126);
@@ -286,6 +290,32 @@ test('runTuiCli refuses a non-terminal stdout at once, exit code 2', async (t) =
   t.is(code, 2);
   t.false(started);
   t.regex(String(stderr.read()), /raftlab tui needs a terminal .*try raftlab sim \/ check \/ bench/);
+});
+
+test('runTuiCli on a resized cluster\'s directory names the nodes cluster.json lists, and says when --nodes does not apply', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftlab-tui-manifest-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeManifest(dir, { bootstrap: [1, 2, 3], nodes: [1, 3, 4, 5] });
+  for (const [argv, expected] of [
+    [['--data', dir], /starting the 4 node\(s\) .*cluster\.json lists, n1,n3,n4,n5 \(--nodes 5 applies to a new directory only\)/],
+    [['--data', dir, '--nodes', '4'], /starting the 4 node\(s\) .*cluster\.json lists, n1,n3,n4,n5, data in/],
+  ] as const) {
+    const stdout = Object.assign(new PassThrough(), { isTTY: true }) as unknown as NodeJS.WriteStream;
+    const stderr = new PassThrough();
+    let asked: number | null = null;
+    const code = await runTuiCli([...argv], {
+      stdout,
+      stderr,
+      startCluster: async (options) => {
+        asked = options.nodes;
+        throw new Error('stop here');
+      },
+    });
+    t.is(code, 1, 'the starter failed: exit 1');
+    t.not(asked, null, 'the starter was asked');
+    t.regex(String(stdout.read()), expected, argv.join(' '));
+    t.regex(String(stderr.read()), /the cluster did not start: stop here/);
+  }
 });
 
 test('runTuiCli rejects bad options with its usage', async (t) => {

@@ -1,12 +1,12 @@
 // `raftlab tui` (what `npm start` runs): start a cluster, open the dashboard, and on
 // quit stop the cluster cleanly.
 
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterStarter, DashboardCluster } from './cluster-port.js';
 import { Dashboard } from './dashboard.js';
-import { MANIFEST_FILE } from '../lib/cluster/manifest.js';
+import { MANIFEST_FILE, readManifest } from '../lib/cluster/manifest.js';
 
 export const MIN_NODES = 1;
 export const MAX_NODES = 9;
@@ -93,10 +93,9 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'raftlab-tui-'));
   const startCluster = dependencies.startCluster ?? (options.fake ? startFakeCluster : startRealCluster);
   // A directory whose cluster was resized (nodes added or removed) lists its nodes in cluster.json: those start.
-  const manifest = join(dataDir, MANIFEST_FILE);
-  stdout.write(`raftlab: starting ${existsSync(manifest) ? `the nodes ${manifest} lists` : `${options.nodes} node(s)`}, data in ${dataDir} ...\n`);
   let cluster: DashboardCluster;
   try {
+    stdout.write(`raftlab: starting ${describeStart(dataDir, options.nodes)}, data in ${dataDir} ...\n`);
     cluster = await startCluster({ nodes: options.nodes, dataDir, fsync: options.fsync });
   } catch (error: unknown) {
     stderr.write(`raftlab tui: the cluster did not start: ${error instanceof Error ? error.message : String(error)}\n`);
@@ -141,3 +140,12 @@ const startFakeCluster: ClusterStarter = async (options) => {
   const { FakeCluster } = await import('./fake-cluster.js');
   return new FakeCluster({ nodes: options.nodes, seed: Date.now() & 0x7fffffff, tickMs: 20, autoTick: true, fsync: options.fsync });
 };
+
+/** What starts on `dataDir`: `nodes` fresh nodes, or the nodes its cluster.json lists (a resized cluster), saying when those are not `nodes`. */
+function describeStart(dataDir: string, nodes: number): string {
+  const manifest = readManifest(dataDir, MAX_NODES);
+  if (manifest === null) return `${nodes} node(s)`;
+  const ids = manifest.nodes.map((id) => `n${id}`).join(',');
+  const differs = manifest.nodes.length === nodes ? '' : ` (--nodes ${nodes} applies to a new directory only)`;
+  return `the ${manifest.nodes.length} node(s) ${join(dataDir, MANIFEST_FILE)} lists, ${ids}${differs}`;
+}

@@ -288,6 +288,11 @@ test.serial('setVoters with learners demotes the leader and a voter in one joint
   t.is(await kv.get('without them'), 3);
   t.is(await kv.get('before'), 1);
   cluster.heal();
+  // Learners alone change without a joint step; a learner left out leaves and is stopped.
+  const [staying, leaving] = demoted as [NodeId, NodeId];
+  t.deepEqual(await cluster.setVoters(voters, { learners: [staying], timeoutMs: OPERATION_TIMEOUT_MS }), { voters, learners: [staying] });
+  t.false(cluster.nodeIds.includes(leaving), `node ${leaving} was stopped`);
+  t.true(eventTexts(events, EventKind.NodeRemoved).some((text) => text.startsWith(`node ${leaving} left the cluster`)));
 });
 
 test.serial('a joint change whose leader is cut off in flight is finished by the next leader, well before its deadline', async (t) => {

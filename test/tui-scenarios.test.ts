@@ -42,7 +42,7 @@ test('every scenario has a unique name, a summary and steps', (t) => {
   }
   t.deepEqual(
     SCENARIOS.map((scenario) => scenario.name),
-    ['split-vote', 'leader-crash', 'conflicting-follower', 'partitioned-leader', 'minority-read', 'exactly-once', 'figure8', 'membership', 'joint'],
+    ['split-vote', 'leader-crash', 'conflicting-follower', 'partitioned-leader', 'minority-read', 'exactly-once', 'figure8', 'membership', 'joint', 'demote'],
   );
 });
 
@@ -61,6 +61,23 @@ test('joint replaces the leader and another voter by two learners in one change,
     t.is(after.length, before.length, 'two voters out, two in');
     t.false(after.includes(leader), 'the old leader left');
     t.is(after.filter((id) => !before.includes(id)).length, 2);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('demote makes the leader and a follower learners in one joint change, writes without them, then promotes them back, on the fake', async (t) => {
+  const { runner, cluster, lines } = setup();
+  try {
+    const before = cluster.status().membership;
+    await runToEnd(runner, 'demote');
+    const text = lines.join('\n');
+    t.regex(text, /outgoing voters and learners at once/, `(seed ${SEED}) ${text}`);
+    t.regex(text, /put demote-\d+ -> ok: the 3 voters commit alone/, `(seed ${SEED}) ${text}`);
+    t.regex(text, /are voters again/);
+    t.regex(text, /Scenario demote done\./, `(seed ${SEED}) ${text}`);
+    t.false(lines.some((line) => line.startsWith('ERROR')), `(seed ${SEED}) ${text}`);
+    t.deepEqual(cluster.status().membership, before, 'the same voters as before, none lost');
   } finally {
     await cluster.stop();
   }

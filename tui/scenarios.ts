@@ -478,7 +478,51 @@ const joint: ScenarioDefinition = {
   },
 };
 
-export const SCENARIOS: readonly ScenarioDefinition[] = [splitVote, leaderCrash, conflictingFollower, partitionedLeader, minorityRead, exactlyOnce, figure8, membership, joint];
+const demote: ScenarioDefinition = {
+  name: 'demote',
+  summary: 'the leader and a follower demoted to learners in one joint change: they stay and stop counting; then promoted back',
+  build() {
+    let demoted: NodeId[] = [];
+    let kept: NodeId[] = [];
+    const key = `demote-${Date.now() % 100_000}`;
+    return [
+      async (context) => {
+        const { leader, status } = await needLeader(context);
+        const other = status.membership.voters.find((id) => id !== leader);
+        if (other === undefined || status.membership.voters.length < 3) throw new ScenarioAbort('this takes three voters or more: :add nodes first');
+        demoted = [leader, other].sort((a, b) => a - b);
+        kept = status.membership.voters.filter((id) => !demoted.includes(id));
+        context.narrate(
+          `n${leader} leads; ${describeVoters(status)}. Next: make ${kept.map((id) => `n${id}`).join(', ')} the voters and n${demoted.join(' and n')} learners, in one joint change (thesis §4.3; etcd calls them "learners next").`,
+        );
+      },
+      async (context) => {
+        const learners = [...context.status().membership.learners, ...demoted];
+        await context.cluster.setVoters(kept, { learners });
+        const { leader, status } = await needLeader(context);
+        context.narrate(
+          `While C_old,new was in force n${demoted.join(' and n')} were outgoing voters and learners at once: they still counted in the old majority, so the old voters kept their say until the change was decided. Once C_new committed they were learners: replicated to, never counted, never campaigning; the old leader stepped down and handed over. n${leader} leads term ${status.term}; ${describeVoters(status)}. Next: cut the learners off and write.`,
+        );
+      },
+      async (context) => {
+        context.cluster.partition([demoted, kept]);
+        const [write] = await Promise.allSettled([context.kv.put(key, 'without the learners')]);
+        if (write?.status !== 'fulfilled') context.alarm(`put ${key} -> ${write === undefined ? '?' : outcome(write)}: the voters should commit without the learners.`);
+        else context.narrate(`With n${demoted.join(' and n')} cut off, put ${key} -> ok: the ${kept.length} voters commit alone. Next: heal, and make them voters again in one joint change.`);
+      },
+      async (context) => {
+        context.cluster.heal();
+        const voters = [...kept, ...demoted].sort((a, b) => a - b);
+        const learners = context.status().membership.learners.filter((id) => !demoted.includes(id));
+        await context.cluster.setVoters(voters, { learners });
+        const { leader, status } = await needLeader(context);
+        context.narrate(`n${demoted.join(' and n')} caught up as learners and are voters again (another joint change). n${leader} leads term ${status.term}; ${describeVoters(status)}.`);
+      },
+    ];
+  },
+};
+
+export const SCENARIOS: readonly ScenarioDefinition[] = [splitVote, leaderCrash, conflictingFollower, partitionedLeader, minorityRead, exactlyOnce, figure8, membership, joint, demote];
 
 // ---------------------------------------------------------------- the runner
 

@@ -1,6 +1,6 @@
 // The public API: `import { Cluster } from 'raftlab'`.
 export { Cluster } from './cluster/cluster.js';
-export type { AddNodeOptions, ClusterOptions, LinkFaultOptions, MembershipOptions } from './cluster/cluster.js';
+export type { AddNodeOptions, ClusterOptions, LinkFaultOptions, MembershipOptions, SetVotersOptions } from './cluster/cluster.js';
 export { ClientHub, KvClient } from './cluster/client.js';
 export { RaftlabError, ErrorCode } from './cluster/errors.js';
 export { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './cluster/types.js';

@@ -6,6 +6,7 @@ import test from 'ava';
 import { allMessages, decode, drain, Harness, makeNode, text } from './raft-harness.js';
 import { InvariantViolation } from '../lib/raft/assert.js';
 import { MessageType, ProgressState } from '../lib/raft/types.js';
+import { STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RESEND, STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY } from '../lib/raft/raw-node.js';
 import type { AppendEntries, InstallSnapshot, InstallSnapshotResponse, Message, Snapshot } from '../lib/raft/types.js';
 
 const noPreVote = { preVote: false, checkQuorum: false } as const;
@@ -387,28 +388,64 @@ test('Figure 13 a chunk that does not continue the bytes held is not taken; the 
   follower.advance();
 });
 
-test('Figure 13 lost chunks: the leader starts the snapshot over after heartbeats without progress', (t) => {
-  const { harness, snapshot } = snapshotInChunksTo3(2);
-  // The second chunk is lost on its way.
-  let dropped = false;
-  for (let round = 0; round < 50 && harness.queue.length > 0; round++) {
+/** Delivers until nothing is queued, dropping the InstallSnapshot chunks to node 3 at `offset` the first `times` times. */
+function deliverDroppingChunk(harness: Harness, offset: number, times: number): number {
+  let dropped = 0;
+  for (let round = 0; round < 100 && harness.queue.length > 0; round++) {
     harness.deliverRound((message) => {
-      if (dropped || message.type !== MessageType.InstallSnapshot || message.offset !== 2) return true;
-      dropped = true;
+      if (dropped >= times || message.type !== MessageType.InstallSnapshot || message.to !== 3 || message.offset !== offset) return true;
+      dropped++;
       return false;
     });
   }
-  t.true(dropped);
-  t.is(harness.restoredSnapshots.get(3)!.length, 0, 'stuck without the lost chunk');
-  for (let heartbeat = 0; heartbeat < 12 && harness.restoredSnapshots.get(3)!.length === 0; heartbeat++) {
+  return dropped;
+}
+
+/** Heartbeats from node 1 until node 3 installs a snapshot (at most `max`), dropping chunk `offset` `times` more times. */
+function heartbeatUntilInstalled(harness: Harness, max: number, offset = -1, times = 0): number {
+  let heartbeats = 0;
+  let dropped = 0;
+  for (; heartbeats < max && harness.restoredSnapshots.get(3)!.length === 0; heartbeats++) {
     harness.tick(1, 1);
-    harness.stabilize();
+    dropped += deliverDroppingChunk(harness, offset, times - dropped);
   }
+  return heartbeats;
+}
+
+function chunksTo3(harness: Harness): InstallSnapshot[] {
+  return harness.delivered.filter((message): message is InstallSnapshot => message.type === MessageType.InstallSnapshot && message.to === 3);
+}
+
+test('Figure 13 a lost chunk: heartbeats without progress make the leader send again from the bytes the follower holds, not from the start', (t) => {
+  const { harness, snapshot } = snapshotInChunksTo3(2);
+  t.is(deliverDroppingChunk(harness, 2, 1), 1, 'the second chunk lost on its way');
+  t.is(harness.restoredSnapshots.get(3)!.length, 0, 'stuck without the lost chunk');
+  const heartbeats = heartbeatUntilInstalled(harness, 12);
   const installed = harness.restoredSnapshots.get(3)!;
-  t.is(installed.length, 1, 'installed after the leader started over');
+  t.is(installed.length, 1, `installed after ${heartbeats} heartbeats`);
+  t.true(heartbeats <= STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RESEND + 1, `sent again after ${STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RESEND} stalled heartbeats, not ${STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY}`);
   t.is(new TextDecoder().decode(installed[0]!.data), new TextDecoder().decode(snapshot.data));
-  const starts = harness.delivered.filter((message) => message.type === MessageType.InstallSnapshot && message.to === 3 && message.offset === 0);
-  t.true(starts.length >= 2, 'sent from offset 0 again');
+  t.is(chunksTo3(harness).filter((chunk) => chunk.offset === 0).length, 1, 'not started over');
+});
+
+test('Figure 13 pipelined: a chunk lost, and lost again when sent for the gap, is sent a third time after heartbeats, without starting over', (t) => {
+  const { harness, snapshot } = snapshotInChunksTo3(2, 4);
+  t.is(deliverDroppingChunk(harness, 2, 2), 2, 'the chunk at 2 lost, then its resend for the gap lost too');
+  t.is(harness.restoredSnapshots.get(3)!.length, 0);
+  const heartbeats = heartbeatUntilInstalled(harness, 12);
+  t.is(harness.restoredSnapshots.get(3)!.length, 1, `installed after ${heartbeats} heartbeats`);
+  t.is(new TextDecoder().decode(harness.restoredSnapshots.get(3)![0]!.data), new TextDecoder().decode(snapshot.data));
+  t.is(chunksTo3(harness).filter((chunk) => chunk.offset === 0).length, 1, 'not started over');
+});
+
+test('Figure 13 the last chunk lost: its answer waits for the install, so the leader starts the snapshot over only after many heartbeats', (t) => {
+  const { harness, snapshot } = snapshotInChunksTo3(2);
+  const lastAt = Math.floor((snapshot.data.byteLength - 1) / 2) * 2;
+  t.is(deliverDroppingChunk(harness, lastAt, 1), 1, 'the last chunk lost');
+  const heartbeats = heartbeatUntilInstalled(harness, 20);
+  t.is(harness.restoredSnapshots.get(3)!.length, 1, `installed after ${heartbeats} heartbeats`);
+  t.true(heartbeats >= STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY, `no resend of the last chunk before ${STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY} heartbeats (it took ${heartbeats})`);
+  t.true(chunksTo3(harness).filter((chunk) => chunk.offset === 0).length >= 2, 'sent from offset 0 again');
 });
 
 test('Figure 13 pipelined: maxSnapshotChunksInFlight chunks go out before the first answer, then one per answer', (t) => {

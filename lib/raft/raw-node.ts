@@ -75,6 +75,15 @@ export const STALLED_HEARTBEATS_BEFORE_PROBE = 3;
  */
 export const STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY = 10;
 
+/**
+ * Heartbeat responses without a chunk acknowledged, every so many of which the leader
+ * sends the unacknowledged chunks again from what the follower holds: a chunk lost, and
+ * the one sent again for the gap lost too, costs a few heartbeats, not the whole
+ * snapshot. The start over above stays for a follower that lost what it held (a
+ * restart) and for a lost last chunk (whose answer waits for the install).
+ */
+export const STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RESEND = 3;
+
 /** Bound on ReadIndex requests queued on a leader (pending plus waiting for heartbeat acks). */
 export const MAX_PENDING_READS = 65_536;
 
@@ -1085,7 +1094,7 @@ export class RawNode {
    * in flight, reports a gap (a chunk lost or reordered; or a duplicate answer): the
    * leader sends again from there, once per gap, and ignores the other answers reporting
    * it. An answer below what was acknowledged is stale. If a chunk sent again is lost
-   * too, the heartbeat stall rule starts the snapshot over.
+   * too, heartbeats without progress send the window again (#resumeSnapshot).
    */
   #handleSnapshotChunkResponse(progress: Progress, message: InstallSnapshotResponse): void {
     if (progress.state !== ProgressState.Snapshot || message.snapshotIndex !== progress.pendingSnapshotIndex) return;
@@ -1114,18 +1123,38 @@ export class RawNode {
     this.#fillSnapshotWindow(progress, snapshot);
   }
 
+  /**
+   * Sends the chunks the follower has not acknowledged again, from the bytes it said it
+   * holds. Not when only the last chunk is unacknowledged: its answer comes once the
+   * follower has persisted and installed the whole snapshot, which may take a while.
+   */
+  #resumeSnapshot(progress: Progress): void {
+    const snapshot = this.#log.snapshot();
+    if (snapshot === null || snapshot.index !== progress.pendingSnapshotIndex || progress.snapshotSentTo <= progress.snapshotAcked) return;
+    const chunkBytes = this.#config.maxSnapshotChunkBytes;
+    const lastChunkAt = Math.floor(Math.max(0, snapshot.data.byteLength - 1) / chunkBytes) * chunkBytes;
+    if (progress.snapshotAcked >= lastChunkAt) return;
+    this.#trace(`${this.#id} sends its snapshot to ${progress.id} again from byte ${progress.snapshotAcked}: no chunk acknowledged for ${progress.stalledHeartbeatResponses} heartbeats`);
+    progress.snapshotSentTo = progress.snapshotAcked;
+    progress.snapshotResentFrom = progress.snapshotAcked;
+    this.#fillSnapshotWindow(progress, snapshot);
+  }
+
   #handleHeartbeatResponse(message: HeartbeatResponse): void {
     const progress = this.#progress.get(message.from);
     if (progress === undefined) return;
     progress.recentActive = true;
     progress.probeSent = false;
     if (progress.state === ProgressState.Snapshot) {
-      // Alive, but silent about the snapshot: after a while assume it was lost and resend.
+      // Alive, but silent about the snapshot: resend what it has not acknowledged, and
+      // after a longer while assume it lost what it held and start over.
       progress.stalledHeartbeatResponses++;
       if (progress.stalledHeartbeatResponses >= STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY) {
         this.#trace(`${this.#id} resends its snapshot to ${message.from}: no answer for ${progress.stalledHeartbeatResponses} heartbeats`);
         progress.becomeProbe();
         progress.nextIndex = progress.matchIndex + 1;
+      } else if (progress.stalledHeartbeatResponses % STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RESEND === 0) {
+        this.#resumeSnapshot(progress);
       }
     }
     if (progress.matchIndex < this.#log.lastIndex()) {

@@ -5,7 +5,7 @@ import type { BaselineMeasurements, FdatasyncUnderLoad } from './baseline.js';
 import type { BenchReport, NodeCountResult, PhaseResult } from './run.js';
 import type { MachineNoise } from './machine-noise.js';
 import { generatorsFor } from './options.js';
-import { BENCH_LIMITS } from './types.js';
+import { BENCH_LIMITS, ISSUE_TARGETS } from './types.js';
 
 const CHART_WIDTH = 50;
 
@@ -178,6 +178,26 @@ export function baselineText(baseline: BaselineMeasurements, results: readonly N
 }
 
 /** The header's generator threads: the number, and how open-loop windows choose theirs. */
+/**
+ * The closed loop's writes/s and the half-peak p99 against issue 6's targets, for the node
+ * counts it names (null: none measured, or not a closed loop). The targets were set for
+ * fsync on and 128-byte values on a 2-core machine: other settings are said to differ.
+ */
+export function targetsText(report: BenchReport): string | null {
+  if (report.options.mode !== 'closed-loop') return null;
+  const lines = report.results.flatMap((result) => {
+    const target = ISSUE_TARGETS.writesPerSecond.get(result.nodes);
+    if (target === undefined) return [];
+    const share = Math.round((result.writesPerSecond / target) * 100);
+    const p99 = result.halfPeak?.writeLatencyMs.p99 ?? null;
+    const latency = p99 === null ? '' : `; p99 at half the peak ${ms(p99)} ms against ${ISSUE_TARGETS.halfPeakP99Ms} (${p99 < ISSUE_TARGETS.halfPeakP99Ms ? 'met' : 'not met'})`;
+    return [`  ${result.nodes} node(s): ${thousands(result.writesPerSecond)} writes/s, ${share}% of ${thousands(target)} (${share >= 100 ? 'met' : 'not met'})${latency}`];
+  });
+  if (lines.length === 0) return null;
+  const differs = report.machine.fsync !== 'on' || report.options.valueBytes !== BENCH_LIMITS.defaultValueBytes ? ' -- this run differs from those settings' : '';
+  return [`against issue 6's targets (set for a 2-core machine, fsync on, ${BENCH_LIMITS.defaultValueBytes}-byte values${differs}):`, ...lines].join('\n');
+}
+
 function generatorsText(options: BenchReport['options']): string {
   const threads = `${generatorsFor(options, options.ratePerSecond)} generator thread(s)`;
   if (options.generators !== null || options.ratePerSecond !== null || !options.halfPeak) return threads;
@@ -210,6 +230,8 @@ export function formatReport(report: BenchReport): string {
   const missingCounters = report.results.find((result) => result.disk.missing !== null)?.disk.missing;
   if (missingCounters !== undefined && missingCounters !== null) parts.push('', `note: ${missingCounters}`);
   if (report.baseline !== null) parts.push('', baselineText(report.baseline, report.results));
+  const targets = targetsText(report);
+  if (targets !== null) parts.push('', targets);
   const checked = report.results.reduce((acc, result) => acc + result.verify.checked + (result.halfPeak?.verify.checked ?? 0), 0);
   parts.push('', `read-back: ${checked} acknowledged key(s) read through linearizable gets, ${report.writesMissing} missing`);
   if (report.notes.length > 0) parts.push('', 'notes:', ...report.notes.map((note) => `  - ${note}`));

@@ -204,3 +204,17 @@ export interface PortSinkResult {
 
 export type BenchTask = LoadTask | PortSinkTask | PortSourceTask;
 export type BenchTaskResult = LoadResult | PortRateResult | PortSinkResult;
+
+/**
+ * Issue 6's targets, set for the project's 2-core machine with fsync on and 128-byte
+ * values: closed-loop writes/s per node count, and p99 at half the peak.
+ */
+export const ISSUE_TARGETS = {
+  writesPerSecond: new Map<number, number>([
+    [1, 170_000],
+    [3, 120_000],
+    [5, 90_000],
+    [7, 80_000],
+  ]),
+  halfPeakP99Ms: 5,
+} as const;

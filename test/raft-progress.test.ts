@@ -64,4 +64,10 @@ test('rejections: stale ones are ignored, the hint is clamped to (matchIndex, re
 test('snapshot reports the public view', (t) => {
   const progress = new Progress(3, 7, 8);
   t.deepEqual(progress.snapshot(), { id: 3, matchIndex: 0, nextIndex: 7, state: 'probe', inflight: 0, recentActive: true, learner: false });
+  t.false('snapshotBytes' in progress.snapshot(100), 'no transfer outside the snapshot state');
+  progress.becomeSnapshot(40);
+  progress.snapshotSentTo = 64;
+  progress.snapshotAcked = 32;
+  t.deepEqual(progress.snapshot(100).snapshotBytes, { total: 100, sent: 64, acknowledged: 32 }, 'a snapshot streaming: its size, bytes sent and held');
+  t.false('snapshotBytes' in progress.snapshot(), 'not when the leader no longer holds that snapshot');
 });

@@ -453,6 +453,7 @@ test('Figure 13 pipelined: maxSnapshotChunksInFlight chunks go out before the fi
   const first = ofType(harness.queue, MessageType.InstallSnapshot).filter((chunk) => chunk.to === 3);
   t.true(snapshot.data.byteLength > 6, `a ${snapshot.data.byteLength}-byte snapshot is more than three 2-byte chunks`);
   t.deepEqual(first.map((chunk) => chunk.offset), [0, 2, 4], 'three chunks in flight at once');
+  t.deepEqual(harness.status(1).progress.find((peer) => peer.id === 3)!.snapshotBytes, { total: snapshot.data.byteLength, sent: 6, acknowledged: 0 }, 'the leader reports the transfer');
   harness.stabilize();
   const chunks = harness.delivered.filter((message): message is InstallSnapshot => message.type === MessageType.InstallSnapshot && message.to === 3);
   t.deepEqual(chunks.map((chunk) => chunk.offset), chunks.map((_, i) => i * 2), 'each chunk sent once, in order');

@@ -85,6 +85,18 @@ test('replication: match/next against the leader, lag in entries, DOWN followers
   t.regex(plain(renderReplication(leaderlessStatus(), 78)), /no leader/);
 });
 
+test('replication: a follower receiving a snapshot shows the bytes it holds of it, the bar filling with them', (t) => {
+  const status = healthyStatus();
+  const leader = status.nodes[0]!;
+  const streaming = { ...leader, progress: leader.progress.map((peer) => (peer.id === 4 ? { ...peer, state: 'snapshot' as const, snapshotBytes: { total: 40960, sent: 24576, acknowledged: 20480 } } : peer)) };
+  const nodes = status.nodes.map((node) => (node.id === leader.id ? streaming : node.id === 4 ? { ...node, alive: true } : node));
+  const text = plain(renderReplication({ ...status, nodes }, 78));
+  t.regex(text, /n4 match\s+7 next\s+8 \[#+\.+\] lag\s+5 snapshot\s+20\.0K\/40\.0K/);
+  const bar = /n4 .*\[([#.]+)\]/.exec(text)![1]!;
+  t.is(bar.replace(/\./g, '').length, Math.round(bar.length / 2), `half the bar: ${bar}`);
+  t.regex(plain(renderDetail({ ...status, nodes }, leader.id)), /n4 .*snapshot 20\.0K of 40\.0K held, 24\.0K sent/);
+});
+
 test('log strip: aligned by index, committed [t] and uncommitted (t) differ without color', (t) => {
   const lines = renderLogStrip(leaderlessStatus(), 80).map(stripTags);
   t.regex(lines[0] ?? '', /^index 1\s+5\s+10/);

@@ -198,14 +198,17 @@ export function renderReplication(status: ClusterStatus, width: number): readonl
   for (const peer of leader.progress) {
     const follower = status.nodes.find((node) => node.id === peer.id);
     const lag = Math.max(0, leader.lastLogIndex - peer.matchIndex);
-    const fraction = leader.lastLogIndex === 0 ? 1 : peer.matchIndex / leader.lastLogIndex;
+    // While a snapshot streams to it, the bar shows the bytes the follower said it holds.
+    const transfer = peer.state === 'snapshot' ? (peer.snapshotBytes ?? null) : null;
+    const fraction = transfer !== null ? (transfer.total === 0 ? 1 : transfer.acknowledged / transfer.total) : leader.lastLogIndex === 0 ? 1 : peer.matchIndex / leader.lastLogIndex;
     const lagText = fitRight(String(lag), 5);
     const down = follower !== undefined && !follower.alive;
     const state = down ? color('red', fit('DOWN', 9)) : fit(peer.state, 9);
+    const detail = transfer !== null ? ` ${color('blue', `${formatBytes(transfer.acknowledged)}/${formatBytes(transfer.total)}`)}` : showInflight ? ` inflight ${fit(String(peer.inflight), 2)}` : '';
     lines.push(
       `n${fit(String(peer.id), 2)}match ${fitRight(String(peer.matchIndex), 6)} next ${fitRight(String(peer.nextIndex), 6)} ` +
         `[${bar(fraction, barWidth)}] lag ${lag === 0 ? lagText : color(lag > LAG_WARNING_ENTRIES ? 'red' : 'yellow', lagText)} ` +
-        state + (showInflight ? ` inflight ${fit(String(peer.inflight), 2)}` : '') + (peer.learner ? color(LearnerDisplay.color, ' learner') : ''),
+        state + detail + (peer.learner ? color(LearnerDisplay.color, ' learner') : ''),
     );
   }
   return lines;
@@ -397,7 +400,8 @@ export function renderDetail(status: ClusterStatus, id: NodeId): readonly string
   ];
   if (node.progress.length === 0) lines.push('  (not the leader: no per-peer progress)');
   for (const peer of node.progress) {
-    lines.push(`  n${fit(String(peer.id), 2)} match ${fitRight(String(peer.matchIndex), 7)} next ${fitRight(String(peer.nextIndex), 7)} ${fit(peer.state, 9)} inflight ${peer.inflight}${peer.learner ? '  learner' : ''}`);
+    const transfer = peer.snapshotBytes === undefined ? '' : `  snapshot ${formatBytes(peer.snapshotBytes.acknowledged)} of ${formatBytes(peer.snapshotBytes.total)} held, ${formatBytes(peer.snapshotBytes.sent)} sent`;
+    lines.push(`  n${fit(String(peer.id), 2)} match ${fitRight(String(peer.matchIndex), 7)} next ${fitRight(String(peer.nextIndex), 7)} ${fit(peer.state, 9)} inflight ${peer.inflight}${peer.learner ? '  learner' : ''}${transfer}`);
   }
   lines.push('', bold(`Recent log entries ([t] committed, (t) not)`));
   if (node.recentEntries.length === 0) lines.push('  (none)');

@@ -1148,6 +1148,7 @@ export class NodeHost {
         nextIndex: peer.nextIndex,
         state: peer.state,
         inflight: peer.inflight,
+        ...(peer.snapshotBytes === undefined ? {} : { snapshotBytes: peer.snapshotBytes }),
       })),
       recentEntries,
       malformedMessages: this.malformedMessages,

@@ -1,7 +1,7 @@
 // What the supervisor tells the outside world: the status of every node and a stream
 // of events. The dashboard, `raftlab check` and `raftlab bench` consume only these.
 
-import type { LogIndex, Membership, NodeId, ProgressState, Role, Term } from '../raft/types.js';
+import type { LogIndex, Membership, NodeId, ProgressState, Role, SnapshotTransfer, Term } from '../raft/types.js';
 
 export type { Membership } from '../raft/types.js';
 
@@ -24,6 +24,8 @@ export interface FollowerProgress {
   readonly nextIndex: LogIndex;
   readonly state: ProgressState;
   readonly inflight: number;
+  /** While the leader sends it a snapshot: its size, the bytes sent and the bytes it said it holds (Figure 13). */
+  readonly snapshotBytes?: SnapshotTransfer;
 }
 
 export interface NodeStatus {

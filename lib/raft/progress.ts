@@ -170,8 +170,9 @@ export class Progress {
     return true;
   }
 
-  snapshot(): PeerProgress {
-    return {
+  /** `snapshotTotalBytes`: the size of the snapshot being sent, when it is the one this progress is sending. */
+  snapshot(snapshotTotalBytes: number | null = null): PeerProgress {
+    const peer: PeerProgress = {
       id: this.id,
       matchIndex: this.matchIndex,
       nextIndex: this.nextIndex,
@@ -180,6 +181,8 @@ export class Progress {
       recentActive: this.recentActive,
       learner: this.learner,
     };
+    if (this.state !== ProgressState.Snapshot || snapshotTotalBytes === null) return peer;
+    return { ...peer, snapshotBytes: { total: snapshotTotalBytes, sent: this.snapshotSentTo, acknowledged: this.snapshotAcked } };
   }
 }
 

@@ -594,10 +594,17 @@ export class RawNode {
       snapshotIndex: this.#log.snapshotIndex(),
       electionElapsedTicks: this.#electionElapsedTicks,
       electionTimeoutTicks: this.#role === Role.Leader ? this.#config.electionTicks : this.#randomizedElectionTimeoutTicks,
-      progress: this.#role === Role.Leader ? [...this.#progress.values()].map((progress) => progress.snapshot()) : [],
+      progress: this.#role === Role.Leader ? [...this.#progress.values()].map((progress) => progress.snapshot(this.#snapshotBytesFor(progress))) : [],
       leadTransferee: this.#leadTransferee,
       membership: this.#log.membership(),
     };
+  }
+
+  /** The size of the snapshot `progress` is sending, or null (not sending one, or not this log's any more). */
+  #snapshotBytesFor(progress: Progress): number | null {
+    if (progress.state !== ProgressState.Snapshot) return null;
+    const snapshot = this.#log.snapshot();
+    return snapshot !== null && snapshot.index === progress.pendingSnapshotIndex ? snapshot.data.byteLength : null;
   }
 
   // ---------------------------------------------------------------------------------

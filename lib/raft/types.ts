@@ -424,6 +424,14 @@ export interface PeerProgress {
   readonly state: ProgressState;
   readonly inflight: number;
   readonly recentActive: boolean;
+  /** While a snapshot is being sent (state snapshot): its size, the bytes sent and the bytes the follower said it holds. */
+  readonly snapshotBytes?: SnapshotTransfer;
+}
+
+export interface SnapshotTransfer {
+  readonly total: number;
+  readonly sent: number;
+  readonly acknowledged: number;
 }
 
 export interface Status {

@@ -444,6 +444,14 @@ const membership: ScenarioDefinition = {
   },
 };
 
+/** The leader and another voter, ascending; the scenario ends early with fewer than `minVoters` voters. */
+async function leaderAndAnotherVoter(context: ScenarioContext, minVoters: number): Promise<{ readonly leader: NodeId; readonly status: ClusterStatus; readonly pair: NodeId[] }> {
+  const { leader, status } = await needLeader(context);
+  const other = status.membership.voters.find((id) => id !== leader);
+  if (other === undefined || status.membership.voters.length < minVoters) throw new ScenarioAbort(`this takes ${minVoters} voters or more: :add nodes first`);
+  return { leader, status, pair: [leader, other].sort((a, b) => a - b) };
+}
+
 const joint: ScenarioDefinition = {
   name: 'joint',
   summary: 'two voters, the leader among them, replaced by two new nodes in one joint change',
@@ -452,10 +460,8 @@ const joint: ScenarioDefinition = {
     let leaving: NodeId[] = [];
     return [
       async (context) => {
-        const { leader, status } = await needLeader(context);
-        const other = status.membership.voters.find((id) => id !== leader);
-        if (other === undefined) throw new Error('the cluster has one voter: :add a node first');
-        leaving = [leader, other].sort((a, b) => a - b);
+        const { leader, status, pair } = await leaderAndAnotherVoter(context, 2);
+        leaving = pair;
         context.narrate(
           `n${leader} leads; ${describeVoters(status)}. To replace n${leaving[0]} and n${leaving[1]} one server at a time would pass through configurations nobody asked for; joint consensus does it in one change (thesis §4.3, the Raft paper's §6). Next: start two nodes as learners.`,
         );
@@ -487,10 +493,8 @@ const demote: ScenarioDefinition = {
     const key = `demote-${Date.now() % 100_000}`;
     return [
       async (context) => {
-        const { leader, status } = await needLeader(context);
-        const other = status.membership.voters.find((id) => id !== leader);
-        if (other === undefined || status.membership.voters.length < 3) throw new ScenarioAbort('this takes three voters or more: :add nodes first');
-        demoted = [leader, other].sort((a, b) => a - b);
+        const { leader, status, pair } = await leaderAndAnotherVoter(context, 3);
+        demoted = pair;
         kept = status.membership.voters.filter((id) => !demoted.includes(id));
         context.narrate(
           `n${leader} leads; ${describeVoters(status)}. Next: make ${kept.map((id) => `n${id}`).join(', ')} the voters and n${demoted.join(' and n')} learners, in one joint change (thesis §4.3; etcd calls them "learners next").`,

@@ -625,8 +625,8 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
         // Half the time the two stay on as learners (demoted: voters of the old majority
         // until C_new, replicated to after), and leave the cluster when the fault ends.
         const demote = random() < 0.5;
-        const learners = [...cluster.status().membership.learners.filter((id) => !joining.includes(id)), ...leaving];
-        await cluster.setVoters([...voters.filter((id) => !leaving.includes(id)), ...joining], { timeoutMs: checkDefaults.membershipTimeoutMs, ...(demote ? { learners } : {}) });
+        const asLearners = demote ? { learners: [...cluster.status().membership.learners.filter((id) => !joining.includes(id)), ...leaving] } : {};
+        await cluster.setVoters([...voters.filter((id) => !leaving.includes(id)), ...joining], { timeoutMs: checkDefaults.membershipTimeoutMs, ...asLearners });
         if (!demote) {
           for (const id of leaving) fleet.removed(id);
           return {

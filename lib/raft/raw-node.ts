@@ -1107,11 +1107,8 @@ export class RawNode {
     if (progress.state !== ProgressState.Snapshot || message.snapshotIndex !== progress.pendingSnapshotIndex) return;
     const received = message.received;
     if (received < progress.snapshotAcked) return;
-    if (received === progress.snapshotAcked) {
-      if (received >= progress.snapshotSentTo || received === progress.snapshotResentFrom) return;
-      progress.snapshotResentFrom = received;
-      progress.snapshotSentTo = received;
-    }
+    const gap = received === progress.snapshotAcked;
+    if (gap && (received >= progress.snapshotSentTo || received === progress.snapshotResentFrom)) return;
     const snapshot = this.#log.snapshot();
     if (snapshot === null || snapshot.index !== progress.pendingSnapshotIndex) {
       // Compacted again meanwhile: send the newer snapshot from its start.
@@ -1121,6 +1118,10 @@ export class RawNode {
       return;
     }
     if (received > snapshot.data.byteLength) return; // not an answer about this snapshot's bytes
+    if (gap) {
+      this.#sendSnapshotAgainFrom(progress, snapshot, received);
+      return;
+    }
     if (received > progress.snapshotAcked) {
       progress.snapshotAcked = received;
       // Bytes the follower holds were sent before a rewind: nothing to send again below them.
@@ -1142,8 +1143,13 @@ export class RawNode {
     const lastChunkAt = Math.floor(Math.max(0, snapshot.data.byteLength - 1) / chunkBytes) * chunkBytes;
     if (progress.snapshotAcked >= lastChunkAt) return;
     this.#trace(`${this.#id} sends its snapshot to ${progress.id} again from byte ${progress.snapshotAcked}: no chunk acknowledged for ${progress.stalledHeartbeatResponses} heartbeats`);
-    progress.snapshotSentTo = progress.snapshotAcked;
-    progress.snapshotResentFrom = progress.snapshotAcked;
+    this.#sendSnapshotAgainFrom(progress, snapshot, progress.snapshotAcked);
+  }
+
+  /** Goes back to `offset` (what the follower holds) and sends the window from there; answers reporting the same gap send nothing more. */
+  #sendSnapshotAgainFrom(progress: Progress, snapshot: Snapshot, offset: number): void {
+    progress.snapshotSentTo = offset;
+    progress.snapshotResentFrom = offset;
     this.#fillSnapshotWindow(progress, snapshot);
   }
 

@@ -61,8 +61,12 @@ test('§7 a follower that receives a snapshot ahead of its log discards the log 
   t.deepEqual(ready.entries, [], 'nothing of the old log is rewritten');
   t.deepEqual(ready.committedEntries, [], 'the snapshot stands for every entry up to 6');
   t.is(ready.hardState?.commitIndex, 6, 'the snapshot is committed');
-  // "Reply" only once the snapshot is stored: the answer waits for the sync.
-  t.deepEqual(ofType(ready.messages, MessageType.InstallSnapshotResponse), []);
+  // "Reply" only once the snapshot is stored: the answer that says so waits for the sync;
+  // before it goes only the chunk's acknowledgement (all 7 bytes held, nothing stored).
+  t.deepEqual(
+    ofType(ready.messages, MessageType.InstallSnapshotResponse).map((answer) => [answer.index, answer.snapshotIndex, answer.received]),
+    [[0, 6, 7]],
+  );
   const [response] = ofType(ready.messagesAfterPersist, MessageType.InstallSnapshotResponse);
   t.is(response?.index, 6);
   t.is(response?.term, 2);
@@ -322,7 +326,7 @@ test('§7 an InstallSnapshotResponse is not taken as an acknowledgement of more 
   // Deliver until the snapshot answer is in the queue, then inspect it.
   let answer: InstallSnapshotResponse | undefined;
   for (let round = 0; round < 6 && answer === undefined; round++) {
-    answer = ofType(harness.queue, MessageType.InstallSnapshotResponse)[0];
+    answer = ofType(harness.queue, MessageType.InstallSnapshotResponse).find((response) => response.index !== 0);
     if (answer === undefined) harness.deliverRound();
   }
   t.is(answer?.index, 6);
@@ -359,10 +363,11 @@ test('Figure 13 a snapshot larger than maxSnapshotChunkBytes goes in order, one 
   const installed = harness.restoredSnapshots.get(3)!;
   t.is(installed.length, 1);
   t.is(new TextDecoder().decode(installed[0]!.data), new TextDecoder().decode(snapshot.data), 'the chunks reassembled');
-  // Only the last chunk's answer waited for a sync: it is the one that promises the snapshot is stored.
+  // Every chunk is acknowledged as it arrives, the last one too (all the bytes held); only
+  // the answer after it waited for a sync: it is the one that promises the snapshot is stored.
   const answers = harness.delivered.filter((message): message is InstallSnapshotResponse => message.type === MessageType.InstallSnapshotResponse && message.from === 3);
-  t.deepEqual(answers.map((answer) => answer.received), [...chunks.slice(0, -1).map((chunk) => chunk.offset + chunk.data.byteLength), 0]);
-  t.is(answers.at(-1)!.index, snapshot.index);
+  t.deepEqual(answers.map((answer) => answer.received), [...chunks.map((chunk) => chunk.offset + chunk.data.byteLength), 0]);
+  t.deepEqual(answers.map((answer) => answer.index), [...chunks.map(() => 0), snapshot.index]);
   t.is(harness.status(3).commitIndex, harness.status(1).commitIndex);
 });
 
@@ -384,6 +389,7 @@ test('Figure 13 a chunk that does not continue the bytes held is not taken; the 
   follower.step(chunk(6, 'gh', true, 3, 3));
   const ready = follower.ready();
   t.is(new TextDecoder().decode(ready.snapshot!.data), 'abcdefgh');
+  t.like(ofType(ready.messages, MessageType.InstallSnapshotResponse)[0], { index: 0, snapshotIndex: 6, received: 8 }, 'the last chunk acknowledged before the install is stored');
   t.like(ofType(ready.messagesAfterPersist, MessageType.InstallSnapshotResponse)[0], { index: 6 });
   follower.advance();
 });
@@ -438,14 +444,33 @@ test('Figure 13 pipelined: a chunk lost, and lost again when sent for the gap, i
   t.is(chunksTo3(harness).filter((chunk) => chunk.offset === 0).length, 1, 'not started over');
 });
 
-test('Figure 13 the last chunk lost: its answer waits for the install, so the leader starts the snapshot over only after many heartbeats', (t) => {
+test('Figure 13 the last chunk lost: the follower acknowledges a last chunk as it arrives, so the leader sends it again after a few heartbeats, without starting over', (t) => {
   const { harness, snapshot } = snapshotInChunksTo3(2);
   const lastAt = Math.floor((snapshot.data.byteLength - 1) / 2) * 2;
   t.is(deliverDroppingChunk(harness, lastAt, 1), 1, 'the last chunk lost');
+  t.is(harness.restoredSnapshots.get(3)!.length, 0, 'stuck without the last chunk');
   const heartbeats = heartbeatUntilInstalled(harness, 20);
   t.is(harness.restoredSnapshots.get(3)!.length, 1, `installed after ${heartbeats} heartbeats`);
-  t.true(heartbeats >= STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY, `no resend of the last chunk before ${STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY} heartbeats (it took ${heartbeats})`);
-  t.true(chunksTo3(harness).filter((chunk) => chunk.offset === 0).length >= 2, 'sent from offset 0 again');
+  t.true(heartbeats <= STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RESEND + 1, `sent again after ${STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RESEND} stalled heartbeats, not ${STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY} (it took ${heartbeats})`);
+  t.is(new TextDecoder().decode(harness.restoredSnapshots.get(3)![0]!.data), new TextDecoder().decode(snapshot.data));
+  t.is(chunksTo3(harness).filter((chunk) => chunk.offset === 0).length, 1, 'not started over');
+  t.is(chunksTo3(harness).filter((chunk) => chunk.offset === lastAt).length, 1, 'the last chunk delivered once, when sent again');
+});
+
+test('Figure 13 all chunks acknowledged: a follower still installing is not sent anything again until the start over', (t) => {
+  const { harness, snapshot } = snapshotInChunksTo3(2);
+  // Deliver everything but the answer that promises the install is stored (the install is slow).
+  for (let round = 0; round < 100 && harness.queue.length > 0; round++) {
+    harness.deliverRound((message) => !(message.type === MessageType.InstallSnapshotResponse && message.index !== 0));
+  }
+  t.is(harness.restoredSnapshots.get(3)!.length, 1, 'the follower has all the chunks');
+  const sentBefore = chunksTo3(harness).length;
+  t.deepEqual(harness.status(1).progress.find((peer) => peer.id === 3)!.snapshotBytes, { total: snapshot.data.byteLength, sent: snapshot.data.byteLength, acknowledged: snapshot.data.byteLength });
+  for (let heartbeat = 1; heartbeat < STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY; heartbeat++) {
+    harness.tick(1, 1);
+    harness.deliverRound((message) => !(message.type === MessageType.InstallSnapshotResponse && message.index !== 0));
+  }
+  t.is(chunksTo3(harness).length, sentBefore, `no chunk sent again in ${STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY - 1} heartbeats`);
 });
 
 test('Figure 13 pipelined: maxSnapshotChunksInFlight chunks go out before the first answer, then one per answer', (t) => {

@@ -77,10 +77,11 @@ export const STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY = 10;
 
 /**
  * Heartbeat responses without a chunk acknowledged, every so many of which the leader
- * sends the unacknowledged chunks again from what the follower holds: a chunk lost, and
- * the one sent again for the gap lost too, costs a few heartbeats, not the whole
+ * sends the unacknowledged chunks again from what the follower holds: a chunk lost (the
+ * last one included, which the follower acknowledges as it arrives, before installing),
+ * and the one sent again for the gap lost too, costs a few heartbeats, not the whole
  * snapshot. The start over above stays for a follower that lost what it held (a
- * restart) and for a lost last chunk (whose answer waits for the install).
+ * restart, also during the install).
  */
 export const STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RESEND = 3;
 
@@ -860,6 +861,9 @@ export class RawNode {
     }
     const data = this.#receiveSnapshotChunk(message);
     if (data === null) return;
+    // The last chunk arrived: say so at once, so that the leader, which otherwise hears
+    // nothing until the install is stored, tells a slow install from a lost last chunk.
+    this.#answerSnapshotChunk(message, data.byteLength);
     this.#log.restoreSnapshot({ index, term, data, membership: message.membership });
     this.#syncMembership();
     this.#trace(`${this.#id} installed a snapshot at ${index}@t${term} from ${message.from} (${data.byteLength} bytes)`);
@@ -1133,15 +1137,12 @@ export class RawNode {
 
   /**
    * Sends the chunks the follower has not acknowledged again, from the bytes it said it
-   * holds. Not when only the last chunk is unacknowledged: its answer comes once the
-   * follower has persisted and installed the whole snapshot, which may take a while.
+   * holds. Once it has acknowledged them all (the last one as it arrived), it is
+   * installing the snapshot, which may take a while: nothing to send.
    */
   #resumeSnapshot(progress: Progress): void {
     const snapshot = this.#log.snapshot();
     if (snapshot === null || snapshot.index !== progress.pendingSnapshotIndex || progress.snapshotSentTo <= progress.snapshotAcked) return;
-    const chunkBytes = this.#config.maxSnapshotChunkBytes;
-    const lastChunkAt = Math.floor(Math.max(0, snapshot.data.byteLength - 1) / chunkBytes) * chunkBytes;
-    if (progress.snapshotAcked >= lastChunkAt) return;
     this.#trace(`${this.#id} sends its snapshot to ${progress.id} again from byte ${progress.snapshotAcked}: no chunk acknowledged for ${progress.stalledHeartbeatResponses} heartbeats`);
     this.#sendSnapshotAgainFrom(progress, snapshot, progress.snapshotAcked);
   }

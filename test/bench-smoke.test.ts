@@ -157,7 +157,7 @@ test('read-back verification catches an acknowledged write that is missing', asy
   }
 });
 
-test('half peak: an open-loop window at half the closed-loop writes/s, with reads, on schedule', async (t) => {
+test('half peak: an open-loop window at half the closed-loop writes/s, with reads, on schedule; the load curve reuses it and adds its other fractions', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'raftlab-bench-test-'));
   const seed = Math.floor(Math.random() * 0x7fffffff);
   try {
@@ -171,6 +171,7 @@ test('half peak: an open-loop window at half the closed-loop writes/s, with read
       keys: 1000,
       readFraction: 0.3,
       halfPeak: true,
+      loadCurve: [0.5, 0.2],
       verifySamplePerGenerator: 20,
       seed,
       dataParent: dir,
@@ -200,6 +201,18 @@ test('half peak: an open-loop window at half the closed-loop writes/s, with read
     t.is(half!.readLatencyMs.count, half!.readsOk, context);
     t.true(half!.verify.checked > 0, context);
     t.is(half!.verify.missing, 0, context);
+    // --load-curve 0.5,0.2: the half-peak window itself, then one more at a fifth of the peak.
+    t.deepEqual(result!.loadCurve.map((point) => point.fraction), [0.5, 0.2], context);
+    t.is(result!.loadCurve[0]!.phase, half!, 'the half-peak window is not run twice');
+    const fifth = result!.loadCurve[1]!.phase;
+    t.is(fifth.mode, 'open-loop', context);
+    t.is(fifth.ratePerSecond, result!.writesPerSecond * 0.2, context);
+    t.true(fifth.writesAcked > 0 && fifth.verify.checked > 0 && fifth.verify.missing === 0, context);
+    const text = formatReport(report);
+    t.regex(text, /latency against load \(open loop at fractions of the closed loop's writes\/s/, context);
+    t.regex(text, /\n1 +50% +[\d,]+ +[\d,]+ .*\n1 +20% +[\d,]+/, `highest load first; ${context}`);
+    t.regex(text, /p99 under 5 ms:\n  1 node\(s\): at (none of the loads measured|(50%|20%)(, 20%)? of the peak \(the highest [\d,]+ writes\/s\))/, context);
+    t.regex(text, new RegExp(`read-back: ${result!.verify.checked + half!.verify.checked + fifth.verify.checked} acknowledged key`), 'every window read back once');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -52,6 +52,17 @@ test('options: defaults follow the issue, flags parse, nonsense is refused with 
   t.throws(() => parseBenchArgs(['--keys', '100']), { instanceOf: BenchUsageError, message: /--keys too small/ });
 });
 
+test('options: --load-curve takes distinct fractions of the peak in (0, 1], not with --rate', (t) => {
+  t.deepEqual(parseBenchArgs([]).loadCurve, []);
+  t.deepEqual(parseBenchArgs(['--load-curve', '0.5, 0.1,1']).loadCurve, [0.5, 0.1, 1]);
+  for (const bad of ['0', '1.5', '-0.2', 'half', '0.5,', '']) {
+    t.throws(() => parseBenchArgs(['--load-curve', bad]), { instanceOf: BenchUsageError, message: /fractions of the peak above 0 and at most 1/ }, bad);
+  }
+  t.throws(() => parseBenchArgs(['--load-curve', '0.5,0.25,0.5']), { instanceOf: BenchUsageError, message: /twice/ });
+  t.throws(() => parseBenchArgs(['--load-curve', '0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9']), { instanceOf: BenchUsageError, message: /at most 8/ });
+  t.throws(() => parseBenchArgs(['--load-curve', '0.5', '--rate', '1000']), { instanceOf: BenchUsageError, message: /leave out --rate/ });
+});
+
 test('load generators: two in closed loop, in open loop one per 450,000 requests/s (at most two), or as many as asked', (t) => {
   const defaults = parseBenchArgs([]);
   t.is(defaults.generators, null, 'chosen per window unless given');

@@ -95,7 +95,7 @@ export function parseAgainstArgs(argv: readonly string[]): AgainstArgs | null {
     if (jsonPath === null) throw new BenchUsageError('--json needs a file');
     rest = [...rest.slice(0, jsonAt), ...rest.slice(jsonAt + 2)];
   }
-  for (const flag of ['--cpu-prof', '--profile-summary', '--half-peak']) {
+  for (const flag of ['--cpu-prof', '--profile-summary', '--half-peak', '--load-curve']) {
     if (rest.includes(flag)) throw new BenchUsageError(`${flag} cannot be combined with --against`);
   }
   if (!rest.includes('--seed')) rest = [...rest, '--seed', String(Math.floor(Math.random() * 0x7fffffff))];

@@ -29,6 +29,8 @@ export interface BenchOptions {
   readonly client: BenchClientKind;
   /** After each closed-loop window, another in open loop at half the writes/s measured. */
   readonly halfPeak: boolean;
+  /** After each closed-loop window, one in open loop at each of these fractions of the writes/s measured (p99 against load). */
+  readonly loadCurve: readonly number[];
   /** Test only: verification also reads a key that was never written. */
   readonly testOnlyForgetKey: boolean;
 }
@@ -61,6 +63,9 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
   --verify-sample N     acknowledged keys read back per generator (default ${BENCH_LIMITS.defaultVerifySamplePerGenerator})
   --client lean|kv      load through the lean bench client (default) or the public KvClient
   --half-peak           per node count, also measure latency in open loop at half the peak
+  --load-curve F,F,...  per node count, also an open-loop window at each fraction of the
+                        peak (0 < F <= 1, at most ${BENCH_LIMITS.maxLoadCurvePoints}): latency against load; 0.5 is the
+                        half-peak window when both are asked for
   --against DIR         compare with the build of another checkout (DIR/dist): the two take
                         turns, --rounds R times (default 3), and the ratios are printed
   --cpu-prof DIR        re-run under node --cpu-prof; print each thread's busy share and hotspots
@@ -104,6 +109,7 @@ export function defaultBenchOptions(): BenchOptions {
     verifySamplePerGenerator: BENCH_LIMITS.defaultVerifySamplePerGenerator,
     client: BenchClientKind.Lean,
     halfPeak: false,
+    loadCurve: [],
     testOnlyForgetKey: false,
   };
 }
@@ -180,6 +186,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         if (value !== BenchClientKind.Lean && value !== BenchClientKind.Kv) throw new BenchUsageError(`--client must be lean or kv, got '${value}'`);
         options.client = value;
         break;
+      case '--load-curve':
+        options.loadCurve = loadCurve(value);
+        break;
       case '--verify-sample':
         options.verifySamplePerGenerator = integer('--verify-sample', value, 0, BENCH_LIMITS.maxKeys);
         break;
@@ -189,6 +198,18 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   }
   checkBenchOptions(options);
   return options;
+}
+
+/** --load-curve's fractions of the peak: each in (0, 1], no repeats, in the order given. */
+function loadCurve(value: string): number[] {
+  const fractions = value.split(',').map((part) => {
+    const fraction = Number(part.trim());
+    if (part.trim() === '' || !(fraction > 0 && fraction <= 1)) throw new BenchUsageError(`--load-curve takes fractions of the peak above 0 and at most 1, got '${part}'`);
+    return fraction;
+  });
+  if (new Set(fractions).size !== fractions.length) throw new BenchUsageError(`--load-curve names a fraction twice: '${value}'`);
+  if (fractions.length > BENCH_LIMITS.maxLoadCurvePoints) throw new BenchUsageError(`--load-curve takes at most ${BENCH_LIMITS.maxLoadCurvePoints} fractions, got ${fractions.length}`);
+  return fractions;
 }
 
 /**
@@ -209,6 +230,7 @@ export function generatorsFor(options: Pick<BenchOptions, 'generators' | 'client
 export function checkBenchOptions(options: BenchOptions): void {
   if (options.nodeCounts.length === 0) throw new BenchUsageError('--nodes needs at least one node count');
   if (options.halfPeak && options.ratePerSecond !== null) throw new BenchUsageError('--half-peak finds its own rate: leave out --rate');
+  if (options.loadCurve.length > 0 && options.ratePerSecond !== null) throw new BenchUsageError('--load-curve finds its own rates from the closed loop\'s peak: leave out --rate');
   // The most generators any window of this run can have (an open-loop window has no more than a closed-loop one).
   const generators = generatorsFor(options, options.ratePerSecond);
   if (options.keys < generators) throw new BenchUsageError(`--keys (${options.keys}) must be at least the number of generators (${generators})`);

@@ -3,6 +3,7 @@
 
 import type { BaselineMeasurements, FdatasyncUnderLoad } from './baseline.js';
 import type { BenchReport, NodeCountResult, PhaseResult } from './run.js';
+import { fractionText, laterPhases } from './run.js';
 import type { MachineNoise } from './machine-noise.js';
 import { generatorsFor } from './options.js';
 import { BENCH_LIMITS, ISSUE_TARGETS } from './types.js';
@@ -177,7 +178,6 @@ export function baselineText(baseline: BaselineMeasurements, results: readonly N
   return lines.join('\n');
 }
 
-/** The header's generator threads: the number, and how open-loop windows choose theirs. */
 /**
  * The closed loop's writes/s and the half-peak p99 against issue 6's targets, for the node
  * counts it names (null: none measured, or not a closed loop). The targets were set for
@@ -198,10 +198,48 @@ export function targetsText(report: BenchReport): string | null {
   return [`against issue 6's targets (set for a 2-core machine, fsync on, ${BENCH_LIMITS.defaultValueBytes}-byte values${differs}):`, ...lines].join('\n');
 }
 
+/** The header's generator threads: the number, and how open-loop windows choose theirs. */
 function generatorsText(options: BenchReport['options']): string {
   const threads = `${generatorsFor(options, options.ratePerSecond)} generator thread(s)`;
-  if (options.generators !== null || options.ratePerSecond !== null || !options.halfPeak) return threads;
-  return `${threads} (at half the peak, one per ${thousands(BENCH_LIMITS.openLoopRatePerGenerator)} requests/s)`;
+  if (options.generators !== null || options.ratePerSecond !== null || (!options.halfPeak && options.loadCurve.length === 0)) return threads;
+  const windows = options.halfPeak ? 'at half the peak' : 'in the load curve';
+  return `${threads} (${windows}, one per ${thousands(BENCH_LIMITS.openLoopRatePerGenerator)} requests/s)`;
+}
+
+/**
+ * --load-curve: each node count's open-loop windows at fractions of its peak, highest
+ * load first, and per node count the fractions at which p99 came under issue 6's 5 ms.
+ */
+export function loadCurveText(results: readonly NodeCountResult[]): string | null {
+  const measured = results.filter((result) => result.loadCurve.length > 0);
+  if (measured.length === 0) return null;
+  const header = ['nodes', 'of peak', 'rate/s', 'writes/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'hiccup p99 ms', 'errors'];
+  const byLoad = (result: NodeCountResult) => [...result.loadCurve].sort((a, b) => b.fraction - a.fraction);
+  const rows = measured.flatMap((result) =>
+    byLoad(result).map(({ fraction, phase }) => [
+      String(result.nodes),
+      fractionText(fraction),
+      thousands(phase.ratePerSecond ?? 0),
+      thousands(phase.writesPerSecond),
+      ...latencyColumns(phase.writeLatencyMs),
+      phase.cpuCoresUsed.toFixed(2),
+      optional(phase.machineNoise.hiccupMs.p99, 2),
+      String(phase.errors.total),
+    ]),
+  );
+  const target = ISSUE_TARGETS.halfPeakP99Ms;
+  const under = measured.map((result) => {
+    const met = byLoad(result).filter(({ phase }) => phase.writeLatencyMs.p99 !== null && phase.writeLatencyMs.p99 < target);
+    if (met.length === 0) return `  ${result.nodes} node(s): at none of the loads measured`;
+    const highest = met[0]!;
+    return `  ${result.nodes} node(s): at ${met.map(({ fraction }) => fractionText(fraction)).join(', ')} of the peak (the highest ${thousands(highest.phase.writesPerSecond)} writes/s)`;
+  });
+  return [
+    'latency against load (open loop at fractions of the closed loop\'s writes/s, from the intended send time):',
+    table([header, ...rows]),
+    `p99 under ${target} ms:`,
+    ...under,
+  ].join('\n');
 }
 
 export function formatReport(report: BenchReport): string {
@@ -219,6 +257,8 @@ export function formatReport(report: BenchReport): string {
   ];
   parts.push('', perSecondText(report.results));
   if (report.results.some((result) => result.halfPeak !== null)) parts.push('', halfPeakTable(report.results));
+  const curve = loadCurveText(report.results);
+  if (curve !== null) parts.push('', curve);
   const batching = report.results
     .filter((result) => result.requestsPerClientMessage !== null)
     .map((result) => `${result.nodes} node(s) ${result.requestsPerClientMessage!.toFixed(1)} requests/message, ${result.repliesPerReplyMessage?.toFixed(1) ?? '-'} replies/message`);
@@ -232,7 +272,7 @@ export function formatReport(report: BenchReport): string {
   if (report.baseline !== null) parts.push('', baselineText(report.baseline, report.results));
   const targets = targetsText(report);
   if (targets !== null) parts.push('', targets);
-  const checked = report.results.reduce((acc, result) => acc + result.verify.checked + (result.halfPeak?.verify.checked ?? 0), 0);
+  const checked = report.results.reduce((acc, result) => acc + result.verify.checked + laterPhases(result).reduce((later, { phase }) => later + phase.verify.checked, 0), 0);
   parts.push('', `read-back: ${checked} acknowledged key(s) read through linearizable gets, ${report.writesMissing} missing`);
   if (report.notes.length > 0) parts.push('', 'notes:', ...report.notes.map((note) => `  - ${note}`));
   if (report.problems.length > 0) {

@@ -135,8 +135,16 @@ export interface NodeCountResult extends PhaseResult {
   readonly nodes: number;
   /** With --half-peak: a second window in open loop at half the writes/s just measured. */
   readonly halfPeak: PhaseResult | null;
+  /** With --load-curve: an open-loop window at each fraction of the writes/s just measured, in the order asked. */
+  readonly loadCurve: readonly LoadPoint[];
   readonly pipelineLimit: PipelineLimit | null;
   readonly fractionOfPipelineLimit: number | null;
+}
+
+/** One point of --load-curve: an open-loop window at `fraction` of the closed loop's writes/s. */
+export interface LoadPoint {
+  readonly fraction: number;
+  readonly phase: PhaseResult;
 }
 
 export interface BenchReport {
@@ -481,6 +489,18 @@ async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io
       io.note?.(`${nodes} node(s): open loop at half the peak, ${Math.round(ratePerSecond).toLocaleString('en-US')} requests/s`);
       halfPeak = await runPhase(cluster, { index: 1, label: 'half peak', ratePerSecond }, options, pool, io, electionCount, cores);
     }
+    const loadCurve: LoadPoint[] = [];
+    for (const [at, fraction] of options.loadCurve.entries()) {
+      if (main.writesPerSecond <= 0) break;
+      if (fraction === 0.5 && halfPeak !== null) {
+        loadCurve.push({ fraction, phase: halfPeak });
+        continue;
+      }
+      const ratePerSecond = Math.max(1, main.writesPerSecond * fraction);
+      io.note?.(`${nodes} node(s): open loop at ${fractionText(fraction)} of the peak, ${Math.round(ratePerSecond).toLocaleString('en-US')} requests/s`);
+      const phase = await runPhase(cluster, { index: 2 + at, label: `${fractionText(fraction)} of peak`, ratePerSecond }, options, pool, io, electionCount, cores);
+      loadCurve.push({ fraction, phase });
+    }
     const requestsInFlight = options.ratePerSecond === null ? options.clients * options.inflightPerClient : null;
     // The batch the model charges per-message and per-fsync costs to: what the leader
     // measured (entries per AppendEntries; with one node, entries per fdatasync), else
@@ -492,6 +512,7 @@ async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io
       leaderId: main.leaderId === 0 ? firstLeader : main.leaderId,
       nodes,
       halfPeak,
+      loadCurve,
       pipelineLimit: limit,
       fractionOfPipelineLimit: limit === null ? null : main.writesPerSecond / limit.limitWritesPerSecond,
     };
@@ -536,14 +557,27 @@ function phaseNotes(at: string, result: PhaseResult, cores: number): string[] {
   return notes;
 }
 
-function notesOf(result: NodeCountResult, cores: number): string[] {
+/** A fraction of the peak as the report says it: 50%, 12.5%. */
+export function fractionText(fraction: number): string {
+  return `${Number((fraction * 100).toFixed(1))}%`;
+}
+
+/** Every window of a node count after its first, named as its notes and problems name it. */
+export function laterPhases(result: NodeCountResult): { at: string; phase: PhaseResult }[] {
   const at = `${result.nodes} node(s)`;
-  return [...phaseNotes(at, result, cores), ...(result.halfPeak === null ? [] : phaseNotes(`${at} at half peak`, result.halfPeak, cores))];
+  const phases = result.halfPeak === null ? [] : [{ at: `${at} at half peak`, phase: result.halfPeak }];
+  for (const point of result.loadCurve) {
+    if (point.phase !== result.halfPeak) phases.push({ at: `${at} at ${fractionText(point.fraction)} of peak`, phase: point.phase });
+  }
+  return phases;
+}
+
+function notesOf(result: NodeCountResult, cores: number): string[] {
+  return [...phaseNotes(`${result.nodes} node(s)`, result, cores), ...laterPhases(result).flatMap(({ at, phase }) => phaseNotes(at, phase, cores))];
 }
 
 function problemsOf(result: NodeCountResult): string[] {
-  const at = `${result.nodes} node(s)`;
-  return [...phaseProblems(at, result), ...(result.halfPeak === null ? [] : phaseProblems(`${at} at half peak`, result.halfPeak))];
+  return [...phaseProblems(`${result.nodes} node(s)`, result), ...laterPhases(result).flatMap(({ at, phase }) => phaseProblems(at, phase))];
 }
 
 /** Runs the whole benchmark. Throws only on a broken harness; lost writes are in the report. */
@@ -578,7 +612,7 @@ export async function runBench(options: BenchOptions, io: BenchIo = {}, commandL
     await pool.destroy();
   }
   const problems = results.flatMap(problemsOf);
-  const writesMissing = results.reduce((acc, result) => acc + result.verify.missing + (result.halfPeak?.verify.missing ?? 0), 0);
+  const writesMissing = results.reduce((acc, result) => acc + result.verify.missing + laterPhases(result).reduce((later, { phase }) => later + phase.verify.missing, 0), 0);
   const { testOnlyForgetKey: _forget, jsonPath: _json, ...publicOptions } = options;
   void _forget;
   void _json;

@@ -36,6 +36,8 @@ export const BENCH_LIMITS = {
   defaultVerifySamplePerGenerator: 500,
   maxNodes: 9,
   maxGenerators: 16,
+  /** --load-curve's open-loop windows per node count (each a warm-up and a window). */
+  maxLoadCurvePoints: 8,
   maxClients: 4096,
   maxInflightPerClient: 1024,
   /** Keys are written as `k<number>`; values carry "<generator>:<seq>:" plus padding. */

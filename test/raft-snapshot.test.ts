@@ -6,7 +6,7 @@ import test from 'ava';
 import { allMessages, decode, drain, Harness, makeNode, text } from './raft-harness.js';
 import { InvariantViolation } from '../lib/raft/assert.js';
 import { MessageType, ProgressState } from '../lib/raft/types.js';
-import { STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RESEND, STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY } from '../lib/raft/raw-node.js';
+import { FOLLOWER_SILENT_ROUNDS_BEFORE_COMPACTING, STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RESEND, STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY } from '../lib/raft/raw-node.js';
 import type { AppendEntries, InstallSnapshot, InstallSnapshotResponse, Message, Snapshot } from '../lib/raft/types.js';
 
 const noPreVote = { preVote: false, checkQuorum: false } as const;
@@ -334,6 +334,31 @@ test('§7 an InstallSnapshotResponse is not taken as an acknowledgement of more 
   t.is(harness.status(1).progress.find((row) => row.id === 3)?.matchIndex, harness.status(1).lastLogIndex);
 });
 
+test('§7 followersNeeding: a leader counts the followers heard from lately (or being sent its snapshot) that lack entries up to an index', (t) => {
+  const harness = clusterWithEntries(3);
+  const leader = harness.node(1);
+  const commit = harness.status(1).commitIndex;
+  t.is(leader.followersNeeding(commit), 0, 'both followers hold everything committed');
+  t.is(harness.node(2).followersNeeding(commit), 0, 'a follower counts nothing');
+  harness.isolate(3);
+  for (let i = 4; i <= 8; i++) harness.propose(1, `v${i}`);
+  harness.stabilize();
+  const later = harness.status(1).commitIndex;
+  t.is(leader.followersNeeding(later), 1, 'node 3, cut off but heard from lately, lacks the new entries');
+  t.is(leader.followersNeeding(commit), 0, 'nobody lacks the older ones');
+  harness.tick(1, FOLLOWER_SILENT_ROUNDS_BEFORE_COMPACTING + 1);
+  harness.stabilize();
+  t.is(leader.followersNeeding(later), 0, `silent for ${FOLLOWER_SILENT_ROUNDS_BEFORE_COMPACTING + 1} heartbeat intervals, node 3 no longer holds compaction back`);
+  // Compacted past node 3: the leader sends it the snapshot, and counts it while it is sent, silent or not.
+  harness.compact(1, later);
+  harness.heal();
+  heartbeatUntilSnapshotSent(harness);
+  t.is(harness.status(1).progress.find((peer) => peer.id === 3)!.state, ProgressState.Snapshot);
+  harness.isolate(3);
+  harness.tick(1, FOLLOWER_SILENT_ROUNDS_BEFORE_COMPACTING + 1);
+  t.is(leader.followersNeeding(later + 1), 1, 'being sent the snapshot, node 3 counts though silent');
+});
+
 // Figure 13's chunks: offset and done.
 
 /** Node 1 leads, node 3 was cut off while 12 entries committed and node 1 compacted: node 1 starts sending its snapshot to 3 in `chunkBytes` chunks. */
@@ -471,6 +496,42 @@ test('Figure 13 all chunks acknowledged: a follower still installing is not sent
     harness.deliverRound((message) => !(message.type === MessageType.InstallSnapshotResponse && message.index !== 0));
   }
   t.is(chunksTo3(harness).length, sentBefore, `no chunk sent again in ${STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY - 1} heartbeats`);
+});
+
+/**
+ * Node 3 stalls (a long install, a busy thread) while node 1 heartbeats `heartbeats`
+ * times: everything sent to it waits, then it takes it all at once and answers in one
+ * burst, which node 1 takes in one round. Returns what node 1 sent to node 3 in answer.
+ */
+function stallThenBurst(harness: Harness, heartbeats: number): Message[] {
+  const held: Message[] = [];
+  for (let beat = 0; beat < heartbeats; beat++) {
+    harness.tick(1, 1);
+    held.push(...harness.queue.filter((message) => message.to === 3));
+    harness.queue = harness.queue.filter((message) => message.to !== 3);
+    harness.deliverRound();
+  }
+  held.push(...harness.queue.filter((message) => message.to === 3));
+  harness.queue = harness.queue.filter((message) => message.to !== 3);
+  for (const message of held) harness.node(3).step(message);
+  harness.processReady(3);
+  const answers = harness.queue.filter((message) => message.from === 3);
+  harness.queue = harness.queue.filter((message) => message.from !== 3);
+  for (const answer of answers) harness.node(1).step(answer);
+  harness.processReady(1);
+  return harness.queue.filter((message) => message.to === 3);
+}
+
+test('Figure 13 a follower that stalled answers every missed heartbeat at once: the burst counts as one interval, not as many stalled ones', (t) => {
+  const { harness } = snapshotInChunksTo3(2, 4);
+  const heartbeats = 3 * STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY;
+  const sent = stallThenBurst(harness, heartbeats);
+  const chunks = ofType(sent, MessageType.InstallSnapshot);
+  // The four chunk answers slide the window by four chunks; the heartbeat answers add nothing.
+  t.true(chunks.length <= 4, `${chunks.length} chunks sent in answer to a burst of ${heartbeats} heartbeat answers`);
+  t.is(chunks.filter((chunk) => chunk.offset === 0).length, 0, 'not started over');
+  const installed = heartbeatUntilInstalled(harness, 20);
+  t.is(harness.restoredSnapshots.get(3)!.length, 1, `installed ${installed} heartbeats later`);
 });
 
 test('Figure 13 pipelined: maxSnapshotChunksInFlight chunks go out before the first answer, then one per answer', (t) => {

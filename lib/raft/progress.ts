@@ -65,8 +65,15 @@ export class Progress {
   probeSent = false;
   /** Highest commit index this follower was told in an AppendEntries: avoids redundant commit-only messages. */
   sentCommitIndex: LogIndex = 0;
-  /** Heartbeat responses received in a row while entries were outstanding and matchIndex did not move. */
+  /**
+   * Heartbeat responses received in a row while entries were outstanding and matchIndex
+   * did not move; in snapshot state, heartbeat intervals answered without a chunk acknowledged.
+   */
   stalledHeartbeatResponses = 0;
+  /** The leader's heartbeat round whose first answer from this follower was counted (snapshot state). */
+  heartbeatRoundCounted = -1;
+  /** The leader's heartbeat round in which this follower last answered anything (RawNode.followersNeeding). */
+  heardAtRound = 0;
   /** Snapshot only: the index of the snapshot sent. */
   pendingSnapshotIndex: LogIndex = 0;
   /** Snapshot only: where the last chunk sent ends (Figure 13: the follower acknowledges holding this many bytes). */

@@ -85,6 +85,15 @@ export const STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY = 10;
  */
 export const STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RESEND = 3;
 
+/**
+ * Heartbeat intervals a follower may stay silent and still hold a leader's compaction
+ * back (followersNeeding): 150, three seconds at the cluster's 20 ms tick. A follower
+ * catching up after a large snapshot, on appends of a megabyte each, written and
+ * fdatasynced, answers late: an election timeout (CheckQuorum's measure), or one second,
+ * left it out between answers, and it was sent snapshot after snapshot.
+ */
+export const FOLLOWER_SILENT_ROUNDS_BEFORE_COMPACTING = 150;
+
 /** Bound on ReadIndex requests queued on a leader (pending plus waiting for heartbeat acks). */
 export const MAX_PENDING_READS = 65_536;
 
@@ -130,6 +139,14 @@ export class RawNode {
   /** Ticks since the last election timeout reset (heard from leader, granted vote, started campaign). */
   #electionElapsedTicks = 0;
   #heartbeatElapsedTicks = 0;
+  /**
+   * Leader: heartbeat intervals elapsed (tick-driven broadcasts). A follower that stalled
+   * (a long install, a busy thread) answers every heartbeat it missed at once; counting
+   * each answer as a stalled interval of a snapshot transfer sent a 63 MB snapshot's
+   * 1 MiB chunks 150 times over in one turn (1.7-2.2 s of the leader's thread, and its
+   * leadership). Only the first answer in each interval counts.
+   */
+  #heartbeatRounds = 0;
   /** Drawn from [electionTicks, 2 * electionTicks) on every role change (§5.2 randomized timeouts). */
   #randomizedElectionTimeoutTicks = 0;
 
@@ -382,6 +399,37 @@ export class RawNode {
     if (this.#log.membershipIndex() <= this.#log.commitIndex) return false;
     const previous = this.#log.previousMembership();
     return previous !== null && votingMembers(previous).includes(this.#id);
+  }
+
+  /**
+   * Leader: how many recently active followers still need an entry at or below `index`
+   * (their matchIndex is below it: one catching up, or being sent a snapshot); 0 on any
+   * other node. Compacting to `index` now would leave each of them only a whole snapshot,
+   * and a follower whose snapshot transfer and install outlast a compaction period would
+   * then never catch up (it installs one, and the entries after it are gone again). A
+   * host may defer its compaction while this is above 0 (within a bound on its log): the
+   * leader keeps no entries before its snapshot, so this is its only way to keep the
+   * entries a follower is about to ask for (etcd keeps a fixed tail of catch-up entries).
+   * A follower silent for FOLLOWER_SILENT_ROUNDS_BEFORE_COMPACTING heartbeat intervals
+   * does not count (a follower catching up on large appends answers late), unless it is
+   * being sent the current snapshot (installing a large one keeps it silent a while).
+   */
+  followersNeeding(index: LogIndex): number {
+    if (this.#role !== Role.Leader) return 0;
+    const snapshotIndex = this.#log.snapshotIndex();
+    let count = 0;
+    for (const progress of this.#progress.values()) {
+      const receiving = progress.state === ProgressState.Snapshot && progress.pendingSnapshotIndex === snapshotIndex;
+      const heard = this.#heartbeatRounds - progress.heardAtRound <= FOLLOWER_SILENT_ROUNDS_BEFORE_COMPACTING;
+      if ((heard || receiving) && progress.matchIndex < index) count++;
+    }
+    return count;
+  }
+
+  /** Any answer from a follower: it is active (CheckQuorum), and heard from in this heartbeat round (followersNeeding). */
+  #heardFrom(progress: Progress): void {
+    progress.recentActive = true;
+    progress.heardAtRound = this.#heartbeatRounds;
   }
 
   /**
@@ -1036,7 +1084,7 @@ export class RawNode {
   #handleAppendResponse(message: AppendEntriesResponse): void {
     const progress = this.#progress.get(message.from);
     if (progress === undefined) return; // not a member (any more)
-    progress.recentActive = true;
+    this.#heardFrom(progress);
     if (!message.success) {
       const hintNextIndex = this.#nextIndexFromHint(message);
       if (progress.maybeDecreaseTo(message.index, hintNextIndex)) {
@@ -1080,7 +1128,7 @@ export class RawNode {
   #handleSnapshotResponse(message: InstallSnapshotResponse): void {
     const progress = this.#progress.get(message.from);
     if (progress === undefined) return;
-    progress.recentActive = true;
+    this.#heardFrom(progress);
     if (message.index === 0 && message.snapshotIndex !== 0) {
       this.#handleSnapshotChunkResponse(progress, message);
       return;
@@ -1157,9 +1205,13 @@ export class RawNode {
   #handleHeartbeatResponse(message: HeartbeatResponse): void {
     const progress = this.#progress.get(message.from);
     if (progress === undefined) return;
-    progress.recentActive = true;
+    this.#heardFrom(progress);
     progress.probeSent = false;
-    if (progress.state === ProgressState.Snapshot) {
+    // A burst of answers to heartbeats the follower missed while it stalled (installing a
+    // large snapshot, say) is one interval for the snapshot it is being sent.
+    const newRound = progress.heartbeatRoundCounted !== this.#heartbeatRounds;
+    progress.heartbeatRoundCounted = this.#heartbeatRounds;
+    if (progress.state === ProgressState.Snapshot && newRound) {
       // Alive, but silent about the snapshot: resend what it has not acknowledged, and
       // after a longer while assume it lost what it held and start over.
       progress.stalledHeartbeatResponses++;
@@ -1438,6 +1490,7 @@ export class RawNode {
     }
     if (this.#heartbeatElapsedTicks >= this.#config.heartbeatTicks) {
       this.#heartbeatElapsedTicks = 0;
+      this.#heartbeatRounds++;
       // Re-sending the newest read's context lets a lost heartbeat round be retried for free.
       this.#broadcastHeartbeat(this.#reads.newestContext());
     }

@@ -142,9 +142,9 @@ export class RawNode {
   /**
    * Leader: heartbeat intervals elapsed (tick-driven broadcasts). A follower that stalled
    * (a long install, a busy thread) answers every heartbeat it missed at once; counting
-   * each answer as a stalled interval of a snapshot transfer sent a 63 MB snapshot's
-   * 1 MiB chunks 150 times over in one turn (1.7-2.2 s of the leader's thread, and its
-   * leadership). Only the first answer in each interval counts.
+   * each answer as a stalled interval of a snapshot transfer sent 148-180 chunks of
+   * 1 MiB (of a 63 MB snapshot) in one turn: 1.7-2.2 s of the leader's thread, and its
+   * leadership. Only the first answer in each interval counts.
    */
   #heartbeatRounds = 0;
   /** Drawn from [electionTicks, 2 * electionTicks) on every role change (§5.2 randomized timeouts). */
@@ -402,7 +402,7 @@ export class RawNode {
   }
 
   /**
-   * Leader: how many recently active followers still need an entry at or below `index`
+   * Leader: how many followers heard from lately still need an entry at or below `index`
    * (their matchIndex is below it: one catching up, or being sent a snapshot); 0 on any
    * other node. Compacting to `index` now would leave each of them only a whole snapshot,
    * and a follower whose snapshot transfer and install outlast a compaction period would

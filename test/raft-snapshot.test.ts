@@ -534,6 +534,24 @@ test('Figure 13 a follower that stalled answers every missed heartbeat at once: 
   t.is(harness.restoredSnapshots.get(3)!.length, 1, `installed ${installed} heartbeats later`);
 });
 
+test('a lagging follower in probe state that answers a burst of missed heartbeats gets one probe, not one per answer', (t) => {
+  const harness = new Harness(3, { config: { ...noPreVote, maxEntriesPerAppend: 2 } });
+  harness.elect(1);
+  harness.isolate(3);
+  for (let i = 1; i <= 20; i++) harness.propose(1, `v${i}`);
+  harness.stabilize();
+  // Node 1 leads again in a new term: it probes every follower, and node 3's probe is lost.
+  harness.elect(2);
+  harness.elect(1);
+  harness.heal();
+  t.is(harness.status(1).progress.find((peer) => peer.id === 3)!.state, ProgressState.Probe, 'a new leader probes node 3');
+  const sent = stallThenBurst(harness, 12);
+  const appends = ofType(sent, MessageType.AppendEntries).filter((append) => append.entries.length > 0);
+  t.true(appends.length <= 2, `${appends.length} appends with entries in answer to one burst`);
+  harness.stabilize();
+  t.is(harness.status(3).commitIndex, harness.status(1).commitIndex, 'caught up afterwards');
+});
+
 test('Figure 13 pipelined: maxSnapshotChunksInFlight chunks go out before the first answer, then one per answer', (t) => {
   const { harness, snapshot } = snapshotInChunksTo3(2, 3);
   const first = ofType(harness.queue, MessageType.InstallSnapshot).filter((chunk) => chunk.to === 3);

@@ -1206,11 +1206,13 @@ export class RawNode {
     const progress = this.#progress.get(message.from);
     if (progress === undefined) return;
     this.#heardFrom(progress);
-    progress.probeSent = false;
     // A burst of answers to heartbeats the follower missed while it stalled (installing a
-    // large snapshot, say) is one interval for the snapshot it is being sent.
+    // large snapshot, say) is one interval: one probe sent again (a lost probe is retried
+    // once an interval; each answer used to send one, up to maxBytesPerAppend each), one
+    // stalled interval of the snapshot it is being sent.
     const newRound = progress.heartbeatRoundCounted !== this.#heartbeatRounds;
     progress.heartbeatRoundCounted = this.#heartbeatRounds;
+    if (newRound) progress.probeSent = false;
     if (progress.state === ProgressState.Snapshot && newRound) {
       // Alive, but silent about the snapshot: resend what it has not acknowledged, and
       // after a longer while assume it lost what it held and start over.

@@ -4,6 +4,8 @@
 
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { CATCH_UP_USAGE, formatCatchUp, parseCatchUpArgs, runCatchUp } from './catch-up.js';
+import type { CatchUpOptions } from './catch-up.js';
 import { formatComparison, otherCliPath, parseAgainstArgs, runComparison } from './compare.js';
 import type { AgainstArgs } from './compare.js';
 import { BENCH_USAGE, BenchUsageError, parseBenchArgs } from './options.js';
@@ -17,6 +19,7 @@ const CLI_URL = new URL('../cli.js', import.meta.url);
 
 export const BenchExitCode = {
   Ok: 0,
+  /** Acknowledged writes missing, or nothing acknowledged; with --catch-up: the follower did not catch up. */
   WritesLost: 1,
   Usage: 2,
 } as const;
@@ -28,6 +31,7 @@ export function benchExitCode(report: BenchReport): number {
 }
 
 export async function runBenchCli(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--catch-up')) return runCatchUpCli(argv);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(BENCH_USAGE + '\n');
     return BenchExitCode.Ok;
@@ -100,6 +104,25 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
     process.stdout.write(`wrote ${options.jsonPath}\n`);
   }
   return benchExitCode(report);
+}
+
+/** `--catch-up`: a follower restarted under load with a large state (lib/bench/catch-up.ts). */
+async function runCatchUpCli(argv: readonly string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(CATCH_UP_USAGE + '\n');
+    return BenchExitCode.Ok;
+  }
+  let options: CatchUpOptions;
+  try {
+    options = parseCatchUpArgs(argv);
+  } catch (error) {
+    if (!(error instanceof BenchUsageError)) throw error;
+    process.stderr.write(`raftlab bench: ${error.message}\n${CATCH_UP_USAGE}\n`);
+    return BenchExitCode.Usage;
+  }
+  const report = await runCatchUp(options, (line) => process.stderr.write(`${line}\n`));
+  process.stdout.write(formatCatchUp(report) + '\n');
+  return report.caughtUp ? BenchExitCode.Ok : BenchExitCode.WritesLost;
 }
 
 /** `--against DIR`: this build and the other take turns (lib/bench/compare.ts). */

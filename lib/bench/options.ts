@@ -63,6 +63,8 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
   --verify-sample N     acknowledged keys read back per generator (default ${BENCH_LIMITS.defaultVerifySamplePerGenerator})
   --client lean|kv      load through the lean bench client (default) or the public KvClient
   --half-peak           per node count, also measure latency in open loop at half the peak
+  --catch-up            instead: a follower restarted under load with a large state
+                        (raftlab bench --catch-up --help)
   --load-curve F,F,...  per node count, also an open-loop window at each fraction of the
                         peak (0 < F <= 1, at most ${BENCH_LIMITS.maxLoadCurvePoints}): latency against load; 0.5 is the
                         half-peak window when both are asked for

@@ -244,10 +244,18 @@ test.serial('nodes compact at staggered points in each period, so their snapshot
   t.log(`snapshot indexes ${indexes.join(', ')} (period ${period}); compactions: ${compactions.join('; ')}`);
   // Node r of 3 compacts once its applied index passes r/3 of a period (0, 40, 80 of 120),
   // overshooting by the entries applied in one turn (8 writes are in flight; a follower
-  // may learn two batches' commit at once): well short of the 40 between two phases.
+  // may learn two batches' commit at once): well short of the 40 between two phases. A
+  // leader holds a compaction while a follower still needs its entries (one batch behind
+  // is enough), and its next one can then start a period late: its phase is not checked.
+  const leaders = new Set(events.filter((event) => event.kind === EventKind.LeaderElected).map((event) => event.node));
+  t.true(leaders.size < 3, `a leader or two, not three: ${[...leaders].join(', ')}`);
   indexes.forEach((index, rank) => {
     const phase = Math.floor((period * rank) / 3);
     const past = (((index - phase) % period) + period) % period;
+    if (leaders.has(rank + 1)) {
+      t.log(`node ${rank + 1} led: compacted at ${index}, ${past} past its phase ${phase}`);
+      return;
+    }
     t.true(past <= 20, `node ${rank + 1} compacted at ${index}, ${past} past its phase ${phase}`);
   });
   t.is(new Set(indexes).size, 3, `snapshot indexes ${indexes.join(', ')}`);

@@ -66,6 +66,8 @@ const SNAPSHOT_MS_PER_TURN = 0.5;
  * outlasted a period, and so did the catching up after it (lib/bench/README.md).
  */
 const MAX_DEFERRED_COMPACTION_PERIODS = 10;
+/** A compaction held this long is told (a log line and a cluster event); shorter holds are routine. */
+const COMPACTION_DEFERRAL_TOLD_AFTER_MS = 1000;
 
 interface ClientConnection {
   readonly port: MessagePort;
@@ -251,8 +253,9 @@ export class NodeHost {
   private ownSnapshotBytes: Uint8Array | null = null;
   /** A compaction's snapshot, serialised, held while a follower still needs the entries it covers (deferCompaction). */
   private heldSnapshot: { readonly index: number; readonly data: Uint8Array; readonly serializedMs: number } | null = null;
-  /** True while this leader holds a compaction back (told once per deferral). */
-  private compactionDeferred = false;
+  /** Since when this leader has held a compaction back (null: it does not), and whether that was told. */
+  private compactionDeferredSince: number | null = null;
+  private compactionDeferralTold = false;
   /** Where in each snapshotEntries period this node compacts (see compactionDue). */
   private readonly compactionPhase: number;
   private pendingEvents: Omit<ClusterEvent, 'time'>[] = [];
@@ -955,14 +958,24 @@ export class NodeHost {
     const followers = this.node.followersNeeding(index);
     const bounded = this.kv.appliedIndex - this.snapshotIndex < MAX_DEFERRED_COMPACTION_PERIODS * this.data.snapshotEntries;
     const defer = followers > 0 && bounded;
-    if (defer && !this.compactionDeferred) {
+    if (!defer) {
+      if (this.compactionDeferralTold && followers > 0) {
+        this.log.warn({ followers, index, snapshotIndex: this.snapshotIndex, applied: this.kv.appliedIndex }, 'compaction no longer deferred: the log reached its bound');
+      }
+      this.compactionDeferredSince = null;
+      this.compactionDeferralTold = false;
+      return false;
+    }
+    // A follower a batch behind is past the index within milliseconds: only a hold that
+    // lasts is worth telling (a leader holds most of its compactions for a moment).
+    const now = performance.now();
+    this.compactionDeferredSince ??= now;
+    if (!this.compactionDeferralTold && now - this.compactionDeferredSince >= COMPACTION_DEFERRAL_TOLD_AFTER_MS) {
+      this.compactionDeferralTold = true;
       this.log.info({ followers, index, snapshotIndex: this.snapshotIndex, applied: this.kv.appliedIndex }, 'compaction deferred while followers need its entries');
       this.event(EventKind.Info, `node ${this.id} defers compacting its log to ${index} while ${followers} follower(s) still need entries up to it`, this.hardState.currentTerm);
-    } else if (!defer && this.compactionDeferred && followers > 0) {
-      this.log.warn({ followers, index, snapshotIndex: this.snapshotIndex, applied: this.kv.appliedIndex }, 'compaction no longer deferred: the log reached its bound');
     }
-    this.compactionDeferred = defer;
-    return defer;
+    return true;
   }
 
   /** At the end of a turn: one slice of the snapshot in progress; once it is complete, the compaction proper. */

@@ -147,7 +147,7 @@ export async function runCatchUp(options: CatchUpOptions, note: (line: string) =
     let snapshotsInstalled = 0;
     let snapshotBytes = 0;
     let restarted = false;
-    const leader = cluster.status().leaderId;
+    const leader = await cluster.waitForLeader(15_000);
     const follower = cluster.status().nodes.map((node) => node.id).find((id) => id !== leader)!;
     cluster.on('event', (event: ClusterEvent) => {
       if (event.kind === EventKind.LeaderElected) elections++;

@@ -11,8 +11,9 @@ import { BenchUsageError } from '../lib/bench/options.js';
 test('catch-up options: defaults, flags, and nonsense refused with a reason', (t) => {
   t.like(parseCatchUpArgs(['--catch-up']), { nodes: 3, keys: 300_000, snapshotEntries: 20_000, downSeconds: 3, timeoutSeconds: 60 });
   t.like(parseCatchUpArgs(['--catch-up', '--nodes', '5', '--keys', '1000', '--down', '0.5']), { nodes: 5, keys: 1000, downSeconds: 0.5 });
-  t.throws(() => parseCatchUpArgs(['--catch-up', '--nodes', '1']), { instanceOf: BenchUsageError, message: /--nodes must be a number from 3 to 9/ });
-  t.throws(() => parseCatchUpArgs(['--catch-up', '--keys']), { instanceOf: BenchUsageError, message: /--keys/ });
+  t.throws(() => parseCatchUpArgs(['--catch-up', '--nodes', '1']), { instanceOf: BenchUsageError, message: /--nodes must be an integer from 3 to 9/ });
+  t.throws(() => parseCatchUpArgs(['--catch-up', '--nodes', '3.5']), { instanceOf: BenchUsageError, message: /--nodes must be an integer/ });
+  t.throws(() => parseCatchUpArgs(['--catch-up', '--keys']), { instanceOf: BenchUsageError, message: /--keys needs a value/ });
   t.throws(() => parseCatchUpArgs(['--catch-up', '--rate', '5']), { instanceOf: BenchUsageError, message: /unknown option/ });
 });
 

@@ -15,7 +15,7 @@ import { Cluster } from '../cluster/cluster.js';
 import { EventKind } from '../cluster/types.js';
 import type { ClusterEvent } from '../cluster/types.js';
 import type { NodeId } from '../raft/types.js';
-import { BenchUsageError } from './options.js';
+import { BenchUsageError, integer, positiveNumber } from './options.js';
 
 const POLL_MS = 250;
 /** The follower counts as caught up once it has applied to within this many entries of the leader's commit (at most a compaction period). */
@@ -55,39 +55,34 @@ export function defaultCatchUpOptions(): CatchUpOptions {
 
 export function parseCatchUpArgs(argv: readonly string[]): CatchUpOptions {
   const options: { -readonly [K in keyof CatchUpOptions]: CatchUpOptions[K] } = defaultCatchUpOptions();
-  const number = (flag: string, value: string | undefined, min: number, max: number): number => {
-    const parsed = Number(value);
-    if (value === undefined || !Number.isFinite(parsed) || parsed < min || parsed > max) throw new BenchUsageError(`${flag} must be a number from ${min} to ${max}, got '${value ?? ''}'`);
-    return parsed;
-  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     if (flag === '--catch-up') continue;
     const value = argv[++i];
+    if (value === undefined) throw new BenchUsageError(`${flag} needs a value`);
     switch (flag) {
       case '--nodes':
-        options.nodes = Math.floor(number(flag, value, 3, 9));
+        options.nodes = integer(flag, value, 3, 9);
         break;
       case '--keys':
-        options.keys = Math.floor(number(flag, value, 1, 10_000_000));
+        options.keys = integer(flag, value, 1, 10_000_000);
         break;
       case '--value-size':
-        options.valueBytes = Math.floor(number(flag, value, 1, 64 * 1024));
+        options.valueBytes = integer(flag, value, 1, 64 * 1024);
         break;
       case '--snapshot-entries':
-        options.snapshotEntries = Math.floor(number(flag, value, 1, Number.MAX_SAFE_INTEGER));
+        options.snapshotEntries = integer(flag, value, 1, Number.MAX_SAFE_INTEGER);
         break;
       case '--concurrency':
-        options.concurrency = Math.floor(number(flag, value, 1, 4096));
+        options.concurrency = integer(flag, value, 1, 4096);
         break;
       case '--down':
-        options.downSeconds = number(flag, value, 0, 3600);
+        options.downSeconds = value === '0' ? 0 : positiveNumber(flag, value, 3600);
         break;
       case '--timeout':
-        options.timeoutSeconds = number(flag, value, 1, 3600);
+        options.timeoutSeconds = positiveNumber(flag, value, 3600);
         break;
       case '--data-dir':
-        if (value === undefined) throw new BenchUsageError('--data-dir needs a directory');
         options.dataParent = value;
         break;
       default:

@@ -30,6 +30,13 @@ export function benchExitCode(report: BenchReport): number {
   return report.writesMissing > 0 || nothingAcknowledged || unverified ? BenchExitCode.WritesLost : BenchExitCode.Ok;
 }
 
+/** A BenchUsageError said with the usage text (exit 2); anything else is not a usage error and is thrown on. */
+function usageError(error: unknown, usage: string): number {
+  if (!(error instanceof BenchUsageError)) throw error;
+  process.stderr.write(`raftlab bench: ${error.message}\n${usage}\n`);
+  return BenchExitCode.Usage;
+}
+
 export async function runBenchCli(argv: readonly string[]): Promise<number> {
   if (argv.includes('--catch-up')) return runCatchUpCli(argv);
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -45,9 +52,7 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
       otherCliPath(against.otherRoot);
     }
   } catch (error) {
-    if (!(error instanceof BenchUsageError)) throw error;
-    process.stderr.write(`raftlab bench: ${error.message}\n${BENCH_USAGE}\n`);
-    return BenchExitCode.Usage;
+    return usageError(error, BENCH_USAGE);
   }
   if (against !== null) return runAgainst(against);
   // --cpu-prof DIR: re-run under `node --cpu-prof` and summarise every thread's profile.
@@ -75,9 +80,7 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
   try {
     options = parseBenchArgs(argv);
   } catch (error) {
-    if (!(error instanceof BenchUsageError)) throw error;
-    process.stderr.write(`raftlab bench: ${error.message}\n${BENCH_USAGE}\n`);
-    return BenchExitCode.Usage;
+    return usageError(error, BENCH_USAGE);
   }
   const tty = process.stderr.isTTY;
   let progressShown = false;
@@ -116,9 +119,7 @@ async function runCatchUpCli(argv: readonly string[]): Promise<number> {
   try {
     options = parseCatchUpArgs(argv);
   } catch (error) {
-    if (!(error instanceof BenchUsageError)) throw error;
-    process.stderr.write(`raftlab bench: ${error.message}\n${CATCH_UP_USAGE}\n`);
-    return BenchExitCode.Usage;
+    return usageError(error, CATCH_UP_USAGE);
   }
   const report = await runCatchUp(options, (line) => process.stderr.write(`${line}\n`));
   process.stdout.write(formatCatchUp(report) + '\n');

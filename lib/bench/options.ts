@@ -77,13 +77,13 @@ export class BenchUsageError extends Error {
   readonly code = 'BENCH_USAGE';
 }
 
-function integer(flag: string, text: string, min: number, max: number): number {
+export function integer(flag: string, text: string, min: number, max: number): number {
   const value = Number(text);
   if (!Number.isSafeInteger(value) || value < min || value > max) throw new BenchUsageError(`${flag} must be an integer from ${min} to ${max}, got '${text}'`);
   return value;
 }
 
-function positiveNumber(flag: string, text: string, max: number): number {
+export function positiveNumber(flag: string, text: string, max: number): number {
   const value = Number(text);
   if (!Number.isFinite(value) || value <= 0 || value > max) throw new BenchUsageError(`${flag} must be a number above 0 and at most ${max}, got '${text}'`);
   return value;

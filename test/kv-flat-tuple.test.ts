@@ -3,7 +3,7 @@
 
 import test from 'ava';
 import { Packr, Unpackr } from 'msgpackr';
-import { readFlatTupleInto } from '../lib/kv/flat-tuple.js';
+import { asciiStrAt, msgpackItemEnd, readFlatTupleInto } from '../lib/kv/flat-tuple.js';
 
 /** The elements readFlatTupleInto reads into a fresh array, or null when it declines. */
 function readFlatTuple(bytes: Uint8Array): unknown[] | null {
@@ -111,4 +111,57 @@ test('fuzz: on mutated tuples the fast path agrees with msgpackr or declines', (
   }
   t.true(agreed > 1000, `seed ${seed}: only ${agreed} inputs took the fast path`);
   t.log(`seed ${seed}: ${agreed} of 20000 (mutated) tuples read on the fast path, all as msgpackr reads them`);
+});
+
+/** A random JSON-like value (and some of msgpack's other kinds), nested up to `depth`. */
+function randomValue(random: () => number, depth: number): unknown {
+  const roll = random();
+  if (depth > 0 && roll < 0.15) return Array.from({ length: Math.floor(random() * (random() < 0.1 ? 40 : 5)) }, () => randomValue(random, depth - 1));
+  if (depth > 0 && roll < 0.3) {
+    const object: Record<string, unknown> = {};
+    for (let i = Math.floor(random() * (random() < 0.1 ? 40 : 5)); i > 0; i--) object[`k${Math.floor(random() * 100)}`] = randomValue(random, depth - 1);
+    return object;
+  }
+  if (roll < 0.35) return new Uint8Array(Math.floor(random() * 300));
+  if (roll < 0.4) return new Date(Math.floor(random() * 2e12));
+  return scalars[Math.floor(random() * scalars.length)];
+}
+
+test('msgpackItemEnd finds where msgpackr stops reading an item, of any kind and depth; truncated or 0xc1, -1 (seeded)', (t) => {
+  const seed = testSeed('KV_TEST_SEED');
+  const random = createPrng(seed);
+  for (let round = 0; round < 2_000; round++) {
+    const value = randomValue(random, 4);
+    const packed = Uint8Array.from(packr.pack(value));
+    const at = Math.floor(random() * 4);
+    const bytes = new Uint8Array(at + packed.length + 3);
+    bytes.set(packed, at);
+    bytes.set([0xc1, 0x01, 0x02], at + packed.length);
+    t.is(msgpackItemEnd(bytes, at), at + packed.length, `seed ${seed} round ${round}`);
+    const cut = at + Math.floor(random() * packed.length);
+    t.is(msgpackItemEnd(bytes.subarray(0, cut), at), -1, `seed ${seed} round ${round}: cut at ${cut}`);
+  }
+  t.is(msgpackItemEnd(Uint8Array.of(0xc1), 0), -1);
+  t.is(msgpackItemEnd(Uint8Array.of(0x92, 0x01, 0xc1), 0), -1);
+  // A count far beyond the bytes runs out of them, quickly.
+  t.is(msgpackItemEnd(Uint8Array.of(0xdd, 0xff, 0xff, 0xff, 0xff, 0x01), 0), -1);
+});
+
+test('asciiStrAt gives the text of an ASCII string in every string form, and declines the rest', (t) => {
+  const range = { start: -1, end: -1 };
+  for (const length of [0, 1, 31, 32, 255, 256, 65_535, 65_536]) {
+    const text = 'abc'.repeat(length).slice(0, length);
+    const bytes = Uint8Array.from(packr.pack(['x', text]));
+    t.true(asciiStrAt(bytes, 3, range), `length ${length}`);
+    t.is(range.end - range.start, length);
+    t.is(range.end, bytes.length);
+    t.is(Buffer.from(bytes.subarray(range.start, range.end)).toString('latin1'), text);
+  }
+  range.start = -1;
+  for (const value of ['é', `${'a'.repeat(40)}\u0080`, 7, null, ['a'], new Uint8Array(3)]) {
+    t.false(asciiStrAt(Uint8Array.from(packr.pack(value)), 0, range), JSON.stringify(value));
+  }
+  const truncated = Uint8Array.from(packr.pack('a'.repeat(40))).subarray(0, 30);
+  t.false(asciiStrAt(truncated, 0, range));
+  t.is(range.start, -1, 'a declined string leaves the range alone');
 });

@@ -134,3 +134,18 @@ test('the table agrees with a Map through inserts, overwrites, type changes and 
   t.true(usage.slots >= 2 * table.size, 'slots at most half full');
   t.true(usage.keyBytes < 4 * 1024 * 1024 && usage.valueBytes < 16 * 1024 * 1024, `seed ${seed}: arenas stay bounded (${JSON.stringify(usage)})`);
 });
+
+test('reserve makes room at once: what it was told of fits without growing, and what the table held is still found', (t) => {
+  const table = new KeyValueTable();
+  for (let i = 0; i < 50; i++) table.setString(table.insert(`old-${i}`), `value-${i}`);
+  table.reserve(20_000, 20_000 * 100);
+  const reserved = table.usage();
+  for (let i = 0; i < 50; i++) t.is(table.value(table.find(`old-${i}`)), `value-${i}`);
+  for (let i = 0; i < 20_000; i++) table.setString(table.insert(`new-${i}`), 'v'.repeat(100));
+  const after = table.usage();
+  t.is(after.slots, reserved.slots, 'no rehash');
+  t.is(after.valueArenaBytes, reserved.valueArenaBytes, 'no arena growth');
+  t.is(table.size, 20_050);
+  t.is(table.value(table.find('new-19999')), 'v'.repeat(100));
+  t.is(table.find('absent'), -1);
+});

@@ -395,6 +395,51 @@ test('restore refuses bytes that are not a snapshot with MALFORMED_SNAPSHOT', (t
   }
 });
 
+test('restore reads a snapshot as msgpackr reads it, mutated and truncated ones included: the same state, or MALFORMED_SNAPSHOT (seeded)', (t) => {
+  const seed = testSeed('KV_TEST_SEED');
+  const random = createPrng(seed);
+  const feeder = new Feeder();
+  const keys = ['a', 'key-1', 'é-clé', '日本', 'k'.repeat(40), 'x'.repeat(300), ''];
+  const values: JsonValue[] = ['v', '', 'w'.repeat(70), 'ü'.repeat(20), 7, -3.5, null, true, [1, 'x', { y: 'z' }], { a: ['b'] }, 'q'.repeat(70_000)];
+  for (let i = 0; i < 300; i++) {
+    const key = random() < 0.5 ? keys[Math.floor(random() * keys.length)]! : `n${Math.floor(random() * 100)}`;
+    feeder.op({ op: 'put', key, value: values[Math.floor(random() * values.length)]! }, `c${i % 3}`);
+  }
+  const good = feeder.machine.snapshot();
+  const restored = KvStateMachine.restore(good);
+  t.deepEqual(restored.snapshot(), good, `seed ${seed}: restored exactly`);
+  let accepted = 0;
+  let refused = 0;
+  for (let round = 0; round < 400; round++) {
+    const bytes = Uint8Array.from(good);
+    const mutation = round % 3;
+    if (mutation === 0) for (let i = 1 + Math.floor(random() * 3); i > 0; i--) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+    // What msgpackr makes of the bytes is the reference: a 4-array with the data as [key, value] pairs.
+    const mutated = mutation === 1 ? bytes.subarray(0, Math.floor(random() * bytes.length)) : mutation === 2 ? bytes.subarray(0, bytes.length - 1 - Math.floor(random() * 50)) : bytes;
+    let reference: unknown;
+    try {
+      reference = unpack(Uint8Array.from(mutated));
+    } catch {
+      reference = undefined;
+    }
+    let machine: KvStateMachine;
+    try {
+      machine = KvStateMachine.restore(mutated);
+    } catch (error) {
+      t.true(error instanceof KvError && error.code === 'MALFORMED_SNAPSHOT', `seed ${seed} round ${round}: ${String(error)}`);
+      refused++;
+      continue;
+    }
+    accepted++;
+    t.true(Array.isArray(reference), `seed ${seed} round ${round}: restored what msgpackr cannot read`);
+    const expected = new Map<string, unknown>();
+    for (const [key, value] of (reference as unknown[][])[2] as [string, unknown][]) expected.set(key, value);
+    t.is(machine.size, expected.size, `seed ${seed} round ${round}`);
+    for (const [key, value] of expected) t.deepEqual(machine.read(key), value, `seed ${seed} round ${round}: ${key.slice(0, 20)}`);
+  }
+  t.true(accepted > 0 && refused > 0, `seed ${seed}: ${accepted} accepted, ${refused} refused`);
+});
+
 test('disableSessions (test-only broken variant) applies a retried request twice', (t) => {
   const feeder = new Feeder(new KvStateMachine({ disableSessions: true }));
   feeder.request('c1', 1, { op: 'append', key: 'log', value: 'a' });

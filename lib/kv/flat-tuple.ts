@@ -255,3 +255,130 @@ function decodeUtf8(bytes: Uint8Array, at: number, length: number): string | nul
     return null; // not valid UTF-8: let msgpackr decide what it means
   }
 }
+
+/**
+ * Where the msgpack item that starts at bytes[at] ends (its last byte + 1), or -1 if it
+ * runs past the end or holds the never-used byte 0xc1. Nested items are counted, not
+ * recursed into, so any depth is fine.
+ */
+export function msgpackItemEnd(bytes: Uint8Array, at: number): number {
+  const end = bytes.length;
+  let items = 1;
+  while (items > 0) {
+    if (at >= end) return -1;
+    const type = bytes[at]!;
+    items--;
+    if (type < 0x80 || type >= 0xe0) {
+      at += 1;
+    } else if (type <= 0x8f) {
+      items += 2 * (type & 0x0f);
+      at += 1;
+    } else if (type <= 0x9f) {
+      items += type & 0x0f;
+      at += 1;
+    } else if (type <= 0xbf) {
+      at += 1 + (type & 0x1f);
+    } else {
+      const size = SIZED_ITEMS[type - 0xc0]!;
+      if (size === 0) return -1;
+      if (at + size > end) return -1;
+      switch (type) {
+        case 0xc4: // bin8, str8
+        case 0xd9:
+          at += 2 + bytes[at + 1]!;
+          break;
+        case 0xc5: // bin16, str16
+        case 0xda:
+          at += 3 + ((bytes[at + 1]! << 8) | bytes[at + 2]!);
+          break;
+        case 0xc6: // bin32, str32
+        case 0xdb:
+          at += 5 + uint32(bytes, at + 1);
+          break;
+        case 0xc7: // ext8, ext16, ext32: length, then the type byte
+          at += 3 + bytes[at + 1]!;
+          break;
+        case 0xc8:
+          at += 4 + ((bytes[at + 1]! << 8) | bytes[at + 2]!);
+          break;
+        case 0xc9:
+          at += 6 + uint32(bytes, at + 1);
+          break;
+        case 0xdc: // array16, array32
+          items += (bytes[at + 1]! << 8) | bytes[at + 2]!;
+          at += 3;
+          break;
+        case 0xdd:
+          items += uint32(bytes, at + 1);
+          at += 5;
+          break;
+        case 0xde: // map16, map32
+          items += 2 * ((bytes[at + 1]! << 8) | bytes[at + 2]!);
+          at += 3;
+          break;
+        case 0xdf:
+          items += 2 * uint32(bytes, at + 1);
+          at += 5;
+          break;
+        default: // fixed sizes: nil, booleans, numbers, fixext
+          at += size;
+      }
+    }
+  }
+  return at <= end ? at : -1;
+}
+
+/**
+ * For each type byte 0xc0-0xdf: the bytes of a fixed-size item, or of a sized item's
+ * header (its length or count read from it); 0 for 0xc1, which msgpack never uses.
+ */
+const SIZED_ITEMS = new Uint8Array([
+  1, 0, 1, 1, // nil, (never used), false, true
+  2, 3, 5, // bin8/16/32 headers
+  3, 4, 6, // ext8/16/32 headers
+  5, 9, // float32, float64
+  2, 3, 5, 9, // uint8/16/32/64
+  2, 3, 5, 9, // int8/16/32/64
+  3, 4, 6, 10, 18, // fixext 1/2/4/8/16
+  2, 3, 5, // str8/16/32 headers
+  3, 5, // array16/32 headers
+  3, 5, // map16/32 headers
+]);
+
+/**
+ * If bytes[at] starts a msgpack string whose bytes are all ASCII: sets `range` to its
+ * text [start, end) and returns true. False (range untouched) for anything else, a
+ * string with a byte over 0x7f included.
+ */
+export function asciiStrAt(bytes: Uint8Array, at: number, range: { start: number; end: number }): boolean {
+  const end = bytes.length;
+  if (at >= end) return false;
+  const type = bytes[at]!;
+  let start: number;
+  let length: number;
+  if (type >= 0xa0 && type <= 0xbf) {
+    start = at + 1;
+    length = type & 0x1f;
+  } else if (type === 0xd9 && at + 2 <= end) {
+    start = at + 2;
+    length = bytes[at + 1]!;
+  } else if (type === 0xda && at + 3 <= end) {
+    start = at + 3;
+    length = (bytes[at + 1]! << 8) | bytes[at + 2]!;
+  } else if (type === 0xdb && at + 5 <= end) {
+    start = at + 5;
+    length = uint32(bytes, at + 1);
+  } else {
+    return false;
+  }
+  const stop = start + length;
+  if (stop > end) return false;
+  let high = 0;
+  let i = start;
+  for (; i + 4 <= stop; i += 4) high |= bytes[i]! | bytes[i + 1]! | bytes[i + 2]! | bytes[i + 3]!;
+  for (; i < stop; i++) high |= bytes[i]!;
+  if ((high & 0x80) !== 0) return false;
+  range.start = start;
+  range.end = stop;
+  return true;
+}

@@ -297,8 +297,31 @@ export class KeyValueTable {
     this.#json[id] = value;
   }
 
+  /**
+   * Makes room at once for `ids` more keys and `valueBytes` more bytes of string values
+   * (a restore knows both, or a bound), where inserting one by one would grow every
+   * table a dozen times over, each time copying or rehashing all it holds. Up to 512 MiB
+   * of values; past that the arena grows as it fills.
+   */
+  reserve(ids: number, valueBytes: number): void {
+    const keys = this.#size + ids;
+    let slots = this.#slots.length;
+    while (2 * (keys + 1) > slots / 2) slots *= 2;
+    if (slots > this.#slots.length) this.#rehash(slots);
+    let records = this.#records.length;
+    while ((this.#idsUsed + ids) * RECORD_INTS > records) records *= 2;
+    if (records > this.#records.length) {
+      const grown = new Int32Array(records).fill(-1);
+      grown.set(this.#records);
+      this.#records = grown;
+    }
+    const values = this.#values;
+    const needed = Math.min(valueBytes + ids * VALUE_SLACK_BYTES, MAX_ARENA_BYTES >>> 2);
+    if (values.top + needed > values.bytes.length) this.#makeRoom(values, needed);
+  }
+
   /** For tests: the arenas' and slots' use. */
-  usage(): { ids: number; slots: number; keyBytes: number; keyDead: number; valueBytes: number; valueDead: number } {
+  usage(): { ids: number; slots: number; keyBytes: number; keyDead: number; valueBytes: number; valueDead: number; valueArenaBytes: number } {
     return {
       ids: this.#idsUsed,
       slots: this.#slots.length / 2,
@@ -306,6 +329,7 @@ export class KeyValueTable {
       keyDead: this.#keys.dead,
       valueBytes: this.#values.top,
       valueDead: this.#values.dead,
+      valueArenaBytes: this.#values.bytes.length,
     };
   }
 
@@ -394,8 +418,11 @@ export class KeyValueTable {
   }
 
   #growSlots(): void {
-    const capacity = this.#slots.length; // doubles: twice as many [hash, id] pairs
-    this.#slots = new Int32Array(2 * capacity);
+    this.#rehash(2 * this.#slots.length); // doubles: twice as many [hash, id] pairs
+  }
+
+  #rehash(length: number): void {
+    this.#slots = new Int32Array(length);
     const records = this.#records;
     for (let id = 0; id < this.#idsUsed; id++) {
       const at = id * RECORD_INTS;

@@ -34,6 +34,7 @@ import {
 import { assertNever } from '../raft/assert.js';
 import { MsgpackWriter } from '../transport/msgpack-writer.js';
 import { KeyValueTable } from './key-value-table.js';
+import { asciiStrAt, msgpackItemEnd, ScalarCursor } from './flat-tuple.js';
 
 export interface KvStateMachineOptions {
   /** Sessions kept before the least recently active one is evicted (default KV_LIMITS.maxSessions). */
@@ -224,6 +225,22 @@ const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 /** The stored reply of nearly every put, packed once. */
 const OK_NULL_PACKED = exactCopy(packr.pack(OK_NULL));
+
+function malformedSnapshot(why: string): KvError {
+  return new KvError(KvErrorCode.MalformedSnapshot, `malformed snapshot: ${why}`);
+}
+
+/** Where #restoreFromBytes found the text of a key or value. */
+const restoredText = { start: 0, end: 0 };
+
+/** The msgpack item bytes[start, end) decoded alone, or undefined if msgpackr refuses it. */
+function decodedItem(bytes: Uint8Array, start: number, end: number): unknown {
+  try {
+    return unpackFreshView(unpackr, bytes.subarray(start, end));
+  } catch {
+    return undefined;
+  }
+}
 
 function errorReply(code: string, message: string): KvReply {
   return { ok: false, code, message };
@@ -693,27 +710,102 @@ export class KvStateMachine {
    * bytes are not a snapshot (storage corruption must not be applied silently).
    */
   static restore(bytes: Uint8Array, options: KvStateMachineOptions = {}): KvStateMachine {
-    const bad = (why: string): KvError => new KvError(KvErrorCode.MalformedSnapshot, `malformed snapshot: ${why}`);
+    if (bytes instanceof Uint8Array) {
+      const machine = KvStateMachine.#restoreFromBytes(bytes, options);
+      if (machine !== null) return machine;
+    }
+    return KvStateMachine.#restoreDecoded(bytes, options);
+  }
+
+  /**
+   * restore() for the snapshot's common shape, read where it lies: a key or string value
+   * that is ASCII goes from the snapshot's bytes straight into the table, anything else
+   * is decoded alone with msgpackr. Decoding the whole snapshot first made a JS object of
+   * every pair and a string of every key and value, only to encode them into the table
+   * again: 1.1 s for 300,000 keys of 200 bytes, during which an installing follower
+   * answered nothing. Null (declined) for any byte string it does not expect, which
+   * #restoreDecoded then judges: both always agree on what a snapshot holds.
+   */
+  static #restoreFromBytes(bytes: Uint8Array, options: KvStateMachineOptions): KvStateMachine | null {
+    const cursor = new ScalarCursor(bytes);
+    if (cursor.arrayHeader() !== 4 || !cursor.scalar()) return null;
+    const version = cursor.value;
+    if (version !== SNAPSHOT_FORMAT_VERSION && version !== LEGACY_SNAPSHOT_FORMAT_VERSION) return null;
+    if (!cursor.scalar() || !isNonNegativeSafeInteger(cursor.value)) return null;
+    const appliedIndex = cursor.value;
+    const pairs = cursor.arrayHeader();
+    // A pair takes three bytes at least: a count beyond that is not to be reserved for.
+    if (pairs < 0 || 3 * pairs > bytes.length - cursor.at) return null;
+    const machine = new KvStateMachine(options);
+    machine.#appliedIndex = appliedIndex;
+    const data = machine.#data;
+    // The snapshot's size bounds its string values' bytes.
+    data.reserve(pairs, bytes.length);
+    const text = restoredText;
+    let at = cursor.at;
+    for (let pair = 0; pair < pairs; pair++) {
+      if (bytes[at] !== 0x92) return null; // [key, value], as #writeStored writes it
+      at++;
+      let id: number;
+      if (asciiStrAt(bytes, at, text)) {
+        at = text.end;
+        id = data.findBytes(bytes, text.start, text.end);
+        if (id < 0) id = data.insertBytes(bytes, text.start, text.end);
+      } else {
+        const end = msgpackItemEnd(bytes, at);
+        const key = end < 0 ? undefined : decodedItem(bytes, at, end);
+        if (typeof key !== 'string') return null;
+        at = end;
+        id = data.find(key);
+        if (id < 0) id = data.insert(key);
+      }
+      if (asciiStrAt(bytes, at, text)) {
+        at = text.end;
+        data.setStringBytes(id, bytes, text.start, text.end);
+      } else {
+        const end = msgpackItemEnd(bytes, at);
+        if (end < 0) return null;
+        const value = decodedItem(bytes, at, end);
+        if (value === undefined) return null;
+        at = end;
+        if (typeof value === 'string') data.setString(id, value);
+        else data.setJson(id, value as JsonValue);
+      }
+    }
+    // The sessions are few: decoded as they are by #restoreDecoded (trailing bytes included).
+    const sessions = decodedItem(bytes, at, bytes.length);
+    if (!Array.isArray(sessions)) return null;
+    KvStateMachine.#restoreSessions(machine, version === LEGACY_SNAPSHOT_FORMAT_VERSION, appliedIndex, sessions);
+    return machine;
+  }
+
+  /** restore() by decoding the whole snapshot with msgpackr: the reference, and the judge of anything unusual. */
+  static #restoreDecoded(bytes: Uint8Array, options: KvStateMachineOptions): KvStateMachine {
     let decoded: unknown;
     try {
       if (!(bytes instanceof Uint8Array)) throw new Error('not bytes');
       decoded = unpackFreshView(unpackr, bytes);
     } catch (error) {
-      throw bad(`undecodable (${error instanceof Error ? error.message : String(error)})`);
+      throw malformedSnapshot(`undecodable (${error instanceof Error ? error.message : String(error)})`);
     }
-    if (!Array.isArray(decoded) || decoded.length !== 4) throw bad('not a 4-element array');
+    if (!Array.isArray(decoded) || decoded.length !== 4) throw malformedSnapshot('not a 4-element array');
     const [version, appliedIndex, data, sessions] = decoded as unknown[];
-    if (version !== SNAPSHOT_FORMAT_VERSION && version !== LEGACY_SNAPSHOT_FORMAT_VERSION) throw bad(`unknown format version ${String(version)}`);
-    if (!isNonNegativeSafeInteger(appliedIndex)) throw bad('appliedIndex');
-    if (!Array.isArray(data) || !Array.isArray(sessions)) throw bad('data or sessions is not an array');
+    if (version !== SNAPSHOT_FORMAT_VERSION && version !== LEGACY_SNAPSHOT_FORMAT_VERSION) throw malformedSnapshot(`unknown format version ${String(version)}`);
+    if (!isNonNegativeSafeInteger(appliedIndex)) throw malformedSnapshot('appliedIndex');
+    if (!Array.isArray(data) || !Array.isArray(sessions)) throw malformedSnapshot('data or sessions is not an array');
     const machine = new KvStateMachine(options);
     machine.#appliedIndex = appliedIndex;
     for (const pair of data as unknown[]) {
-      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string') throw bad('data entry');
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string') throw malformedSnapshot('data entry');
       machine.#store(pair[0], pair[1] as JsonValue);
     }
-    for (const row of sessions as unknown[]) {
-      const legacy = version === LEGACY_SNAPSHOT_FORMAT_VERSION;
+    KvStateMachine.#restoreSessions(machine, version === LEGACY_SNAPSHOT_FORMAT_VERSION, appliedIndex, sessions);
+    return machine;
+  }
+
+  static #restoreSessions(machine: KvStateMachine, legacy: boolean, appliedIndex: number, sessions: unknown[]): void {
+    const bad = malformedSnapshot;
+    for (const row of sessions) {
       if (!Array.isArray(row) || row.length !== (legacy ? SESSION_ROW_FIELDS - 1 : SESSION_ROW_FIELDS)) throw bad('session row');
       // A legacy row has no id: its session gets its last activity's index, as unique
       // among sessions as an id must be, never above the snapshot's index (so no later
@@ -734,7 +826,6 @@ export class KvStateMachine {
       }
       machine.#sessions.add(session);
     }
-    return machine;
   }
 
   /**

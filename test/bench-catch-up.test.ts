@@ -25,6 +25,8 @@ test('catch-up: a follower restarted under load installs a snapshot and catches 
     t.true(report.caughtUp, text);
     t.true(report.snapshotsInstalled >= 1, `the leader compacted past the follower while it was down: ${text}`);
     t.true(report.snapshotBytes > 2000 * 200, `the snapshot holds the 2,000 values: ${text}`);
+    t.true(report.installMs !== null && report.installMs.written >= 0 && report.installMs.restored >= 0, `the install's times are told: ${text}`);
+    t.regex(text, /\(the largest [\d.]+ MB, written in [\d.]+ ms and restored in [\d.]+ ms\)/);
     t.true(report.samples.length > 0 && report.writesPerSecond > 0, text);
     const last = report.samples.at(-1)!;
     t.true(last.leaderCommit - last.followerApplied < 500, text);

@@ -110,6 +110,8 @@ export interface CatchUpReport {
   readonly snapshotsInstalled: number;
   /** The largest of them, in bytes (0: none). */
   readonly snapshotBytes: number;
+  /** The follower's thread waiting out the largest one: writing and syncing its file, restoring the state machine (ms; null: not told). */
+  readonly installMs: { readonly written: number; readonly restored: number } | null;
   /** Leaders elected after the fill. */
   readonly elections: number;
   /** Acknowledged puts per second from the restart on. */
@@ -141,6 +143,7 @@ export async function runCatchUp(options: CatchUpOptions, note: (line: string) =
     let elections = 0;
     let snapshotsInstalled = 0;
     let snapshotBytes = 0;
+    let installMs: CatchUpReport['installMs'] = null;
     let restarted = false;
     const leader = await cluster.waitForLeader(15_000);
     const follower = cluster.status().nodes.map((node) => node.id).find((id) => id !== leader)!;
@@ -148,7 +151,12 @@ export async function runCatchUp(options: CatchUpOptions, note: (line: string) =
       if (event.kind === EventKind.LeaderElected) elections++;
       if (restarted && event.kind === EventKind.SnapshotInstalled && event.node === follower) {
         snapshotsInstalled++;
-        snapshotBytes = Math.max(snapshotBytes, Number(/\((?:[^,]*), (\d+) bytes/.exec(event.text)?.[1] ?? 0));
+        const bytes = Number(/\((?:[^,]*), (\d+) bytes/.exec(event.text)?.[1] ?? 0);
+        if (bytes >= snapshotBytes) {
+          snapshotBytes = bytes;
+          const times = /written in ([\d.]+) ms and restored in ([\d.]+) ms/.exec(event.text);
+          installMs = times === null ? null : { written: Number(times[1]), restored: Number(times[2]) };
+        }
       }
     });
     await cluster.crash(follower);
@@ -194,6 +202,7 @@ export async function runCatchUp(options: CatchUpOptions, note: (line: string) =
       seconds: elapsed,
       snapshotsInstalled,
       snapshotBytes,
+      installMs,
       elections,
       writesPerSecond: (acked - ackedAtRestart) / Math.max(elapsed, 1e-3),
       samples,
@@ -208,7 +217,8 @@ export async function runCatchUp(options: CatchUpOptions, note: (line: string) =
 export function formatCatchUp(report: CatchUpReport): string {
   const { options } = report;
   const verdict = report.caughtUp ? `caught up in ${report.seconds.toFixed(1)} s` : `NOT caught up within ${options.timeoutSeconds} s`;
-  const size = report.snapshotBytes > 0 ? ` (the largest ${(report.snapshotBytes / 1e6).toFixed(1)} MB)` : '';
+  const install = report.installMs === null ? '' : `, written in ${report.installMs.written} ms and restored in ${report.installMs.restored} ms`;
+  const size = report.snapshotBytes > 0 ? ` (the largest ${(report.snapshotBytes / 1e6).toFixed(1)} MB${install})` : '';
   return [
     `raftlab bench --catch-up: ${options.nodes} nodes, ${options.keys.toLocaleString('en-US')} keys of ${options.valueBytes}-byte values (written in ${report.fillSeconds.toFixed(1)} s), compaction every ${options.snapshotEntries.toLocaleString('en-US')} entries, ${options.concurrency} puts in flight, node ${report.follower} down ${options.downSeconds} s`,
     `node ${report.follower} ${verdict} (applied within ${caughtUpEntries(options).toLocaleString('en-US')} entries of the leader's commit), ${report.snapshotsInstalled} snapshot(s) installed${size}, ${report.elections} election(s), ${Math.round(report.writesPerSecond).toLocaleString('en-US')} writes/s meanwhile`,

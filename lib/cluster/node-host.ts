@@ -238,6 +238,8 @@ export class NodeHost {
   private recentEntries: Entry[] = [];
   /** The index of the newest snapshot, on disk and in the core (0: none). */
   private snapshotIndex = 0;
+  /** How long the last leader's snapshot took to write and sync (this thread waits it out). */
+  private snapshotSaveMs = 0;
   /** True while a compaction's snapshot file is being written (maybeCompact). */
   private compactionInFlight = false;
   /**
@@ -913,7 +915,9 @@ export class NodeHost {
 
   /** Ready step 1 for a leader's snapshot: durable before the entries that follow it and before its acknowledgement. */
   private persistSnapshot(snapshot: Snapshot): void {
+    const started = performance.now();
     this.storage.saveSnapshot(snapshot);
+    this.snapshotSaveMs = Math.round((performance.now() - started) * 10) / 10;
     this.snapshotIndex = snapshot.index;
     this.recentEntries = [];
   }
@@ -921,16 +925,18 @@ export class NodeHost {
   /** Ready step 4 for a leader's snapshot: "Reset state machine using snapshot contents". */
   private installSnapshot(snapshot: Snapshot): void {
     const appliedBefore = this.kv.appliedIndex;
+    const started = performance.now();
     this.kv.restoreFrom(snapshot.data);
+    const restoreMs = Math.round((performance.now() - started) * 10) / 10;
     if (this.kv.appliedIndex !== snapshot.index) {
       throw new Error(`node ${this.id}: the leader's snapshot at index ${snapshot.index} holds a state machine applied up to ${this.kv.appliedIndex}`);
     }
     // Chunks of an abandoned transfer (a leader change midway) count too: these are the messages it took.
     const chunks = this.snapshotChunksReceived;
     this.snapshotChunksReceived = 0;
-    const text = `node ${this.id} installed a snapshot from leader ${this.softState.leaderId} at index ${snapshot.index} (was at ${appliedBefore}, ${snapshot.data.byteLength} bytes in ${chunks} chunks)`;
+    const text = `node ${this.id} installed a snapshot from leader ${this.softState.leaderId} at index ${snapshot.index} (was at ${appliedBefore}, ${snapshot.data.byteLength} bytes in ${chunks} chunks), written in ${this.snapshotSaveMs} ms and restored in ${restoreMs} ms`;
     this.event(EventKind.SnapshotInstalled, text, this.hardState.currentTerm);
-    this.log.info({ snapshotIndex: snapshot.index, snapshotTerm: snapshot.term, appliedBefore, bytes: snapshot.data.byteLength, chunks }, 'snapshot installed');
+    this.log.info({ snapshotIndex: snapshot.index, snapshotTerm: snapshot.term, appliedBefore, bytes: snapshot.data.byteLength, chunks, saveMs: this.snapshotSaveMs, restoreMs }, 'snapshot installed');
   }
 
   /**

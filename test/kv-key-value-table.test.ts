@@ -140,6 +140,7 @@ test('reserve makes room at once: what it was told of fits without growing, and 
   for (let i = 0; i < 50; i++) table.setString(table.insert(`old-${i}`), `value-${i}`);
   table.reserve(20_000, 20_000 * 100);
   const reserved = table.usage();
+  t.true(reserved.valueArenaBytes < 1.1 * 20_000 * (100 + 8), `the arena is what was asked for, not twice: ${reserved.valueArenaBytes} bytes`);
   for (let i = 0; i < 50; i++) t.is(table.value(table.find(`old-${i}`)), `value-${i}`);
   for (let i = 0; i < 20_000; i++) table.setString(table.insert(`new-${i}`), 'v'.repeat(100));
   const after = table.usage();

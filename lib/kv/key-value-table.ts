@@ -317,7 +317,8 @@ export class KeyValueTable {
     }
     const values = this.#values;
     const needed = Math.min(valueBytes + ids * VALUE_SLACK_BYTES, MAX_ARENA_BYTES >>> 2);
-    if (values.top + needed > values.bytes.length) this.#makeRoom(values, needed);
+    // Exactly this much: the doubling below is for an arena that fills as it goes.
+    if (values.top + needed > values.bytes.length) this.#makeRoom(values, needed, values.top - values.dead + needed);
   }
 
   /** For tests: the arenas' and slots' use. */
@@ -448,12 +449,16 @@ export class KeyValueTable {
     return start;
   }
 
-  /** Copies the live regions of `arena` into a new buffer with room for `needed` more (as large, or larger when over half is live). */
-  #makeRoom(arena: Arena, needed: number): void {
+  /**
+   * Copies the live regions of `arena` into a new buffer with room for `needed` more (as
+   * large, or larger when over half is live), or of `exactSize` bytes.
+   */
+  #makeRoom(arena: Arena, needed: number, exactSize?: number): void {
     const isKeys = arena === this.#keys;
     const live = arena.top - arena.dead;
     let size = arena.bytes.length;
-    while (size < 2 * (live + needed)) size *= 2;
+    if (exactSize !== undefined) size = Math.max(exactSize, live + needed);
+    else while (size < 2 * (live + needed)) size *= 2;
     // Offsets are kept in an Int32Array: past 2 GiB they would wrap, so refuse loudly first.
     if (size > MAX_ARENA_BYTES) throw new Error(`KeyValueTable: an arena of ${size} bytes would exceed ${MAX_ARENA_BYTES}`);
     const from = arena.bytes;

@@ -8,6 +8,8 @@ import {
   describeCommand,
   encodeCommand,
   isCertainlyValidPut,
+  isVettedPut,
+  plainPut,
   KV_LIMITS,
   KvError,
   validateKey,
@@ -329,6 +331,12 @@ test('isCertainlyValidPut: plain ASCII puts pass without decoding; whatever it p
     const mutate = random() < 0.5;
     if (mutate) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
     const verdict = isCertainlyValidPut(bytes);
+    if (verdict) {
+      // What the leader applies its own vetted entries with finds the same parts.
+      const found = { ...plainPut };
+      t.true(isVettedPut(bytes), `seed ${seed} iteration ${iteration}`);
+      t.deepEqual({ ...plainPut }, found, `seed ${seed} iteration ${iteration}: the vetted reading agrees`);
+    }
     if (!mutate && isPlain) {
       plain++;
       if (verdict) plainPassed++;

@@ -87,6 +87,8 @@ interface Waiter {
  */
 interface QueuedWrite extends Waiter {
   readonly bytes: Uint8Array;
+  /** isCertainlyValidPut said true of `bytes` on arrival: applying them need not scan them again. */
+  readonly vetted: boolean;
   /** The term of its log entry, set by propose(). */
   term: number;
 }
@@ -419,7 +421,8 @@ export class NodeHost {
     // Each value's encoded size is bounded by the whole command's, so the exact size
     // check is needed only for big commands.
     const small = bytes.length <= this.data.maxValueBytes;
-    if (!(small && isCertainlyValidPut(bytes))) {
+    const vetted = small && isCertainlyValidPut(bytes);
+    if (!vetted) {
       try {
         // decodeCommand checks the shape, the key and the value.
         const command = decodeCommand(bytes);
@@ -433,7 +436,7 @@ export class NodeHost {
         return;
       }
     }
-    this.proposalQueue.push({ client, rid, bytes, term: 0 });
+    this.proposalQueue.push({ client, rid, bytes, vetted, term: 0 });
   }
 
   /** Proposes up to `limit` queued writes; if some are left, another turn is scheduled. */
@@ -892,7 +895,8 @@ export class NodeHost {
         });
         continue;
       }
-      const reply = this.kv.apply(entry.index, entry.data);
+      // Our own entry (its term is the proposal's): the bytes checked on arrival.
+      const reply = this.kv.apply(entry.index, entry.data, proposal.vetted);
       assert(reply !== null, () => `the proposal at index ${entry.index} has no command bytes`);
       const { client, rid } = proposal;
       if (reply.ok) client.replies.ok(rid, reply.value);

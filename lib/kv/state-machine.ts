@@ -19,6 +19,7 @@ import {
   decodeCommand,
   exactCopy,
   isCertainlyValidPut,
+  isVettedPut,
   isSessionId,
   plainPut,
   unpackFreshView,
@@ -349,8 +350,10 @@ export class KvStateMachine {
    * Applies the committed entry at `index`, which must be appliedIndex + 1. `data` null
    * is the leader's no-op (§8) and yields null. Undecodable data yields an error reply
    * (the same on every node) rather than throwing: a committed entry cannot be refused.
+   * `vetted`: isCertainlyValidPut was true of these very bytes (the leader checked the
+   * write it proposed), so their strings are not scanned again.
    */
-  apply(index: number, data: Uint8Array | null): KvReply | null {
+  apply(index: number, data: Uint8Array | null, vetted = false): KvReply | null {
     if (index !== this.#appliedIndex + 1) {
       throw new Error(
         `KvStateMachine.apply: entries must be applied consecutively: got index ${index} after ${this.#appliedIndex}`,
@@ -360,7 +363,7 @@ export class KvStateMachine {
       this.#appliedIndex = index;
       return null;
     }
-    if (isCertainlyValidPut(data) && plainPut.valueIsString) return this.#applyPlainPut(index, data);
+    if ((vetted ? isVettedPut(data) : isCertainlyValidPut(data)) && plainPut.valueIsString) return this.#applyPlainPut(index, data);
     let command: Command;
     try {
       command = decodeCommand(data);

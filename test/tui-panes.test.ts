@@ -6,7 +6,7 @@ import { stripTags } from '../tui/format.js';
 import { quorumOk, renderDetail, renderEventFeed, renderHelp, renderLogStrip, renderMessageLine, renderNodeTable, renderReplication, renderStatusBar, wrap } from '../tui/panes.js';
 import { EventFeed, FeedSource, MetricsHistory, initialUiState } from '../tui/state.js';
 import type { FeedEntry } from '../tui/state.js';
-import { healthyStatus, leaderlessStatus, learnerStatus } from './tui-fixtures.js';
+import { entries, healthyStatus, leaderlessStatus, learnerStatus, nodeStatus } from './tui-fixtures.js';
 
 const ui = { ...initialUiState, normalTickMs: 20 };
 const plain = (lines: readonly string[]): string => lines.map(stripTags).join('\n');
@@ -109,6 +109,28 @@ test('log strip: aligned by index, committed [t] and uncommitted (t) differ with
   const narrow = renderLogStrip(healthyStatus(), 6 + 4 * 4).map(stripTags);
   t.is(narrow[1], 'n1    [ 3][ 3]( 3)( 3)');
   t.is(narrow[4], 'n4 X  <- its log ends at index 7 (term 2)', 'a node behind the window says where its log ends');
+});
+
+test("log strip: the ruler writes long indexes whole, and the window ends at the leader's last entry, not at a newer status of its follower", (t) => {
+  // Under load each node's status is taken at its own moment: here n2's is 30 entries newer than its leader's.
+  const term = (): number => 3;
+  const status = healthyStatus();
+  const nodes = status.nodes.map((node) =>
+    node.id === 1
+      ? { ...node, lastLogIndex: 15_571, commitIndex: 15_570, recentEntries: entries(15_548, 15_571, 15_570, term) }
+      : node.id === 2
+        ? { ...node, lastLogIndex: 15_601, commitIndex: 15_600, recentEntries: entries(15_578, 15_601, 15_600, term) }
+        : node,
+  );
+  const lines = renderLogStrip({ ...status, nodes }, 6 + 4 * 30).map(stripTags);
+  t.regex(lines[0] ?? '', /^index 15542\s+15545\s+15550\s+15555\s+15560\s+15565\s+15570$/, 'five-digit labels whole, no "~"');
+  t.true((lines[1] ?? '').endsWith('[ 3][ 3][ 3]( 3)'), `the leader's row runs to its last entry: ${lines[1]}`);
+  t.is(lines[1]?.length, 6 + 4 * 30);
+  // A deposed leader's longer tail in an older term still widens the window.
+  const deposed = nodeStatus(3, { term: 2, lastLogIndex: 15_590, lastLogTerm: 2, recentEntries: entries(15_567, 15_590, 15_560, () => 2) });
+  const widened = renderLogStrip({ ...status, nodes: nodes.map((node) => (node.id === 3 ? deposed : node)) }, 6 + 4 * 30).map(stripTags);
+  t.regex(widened[0] ?? '', /15590$/);
+  t.true((widened[3] ?? '').endsWith('( 2)( 2)'), `its tail shows to its end: ${widened[3]}`);
 });
 
 test('log strip marks an index whose summary was not sent', (t) => {

@@ -230,13 +230,9 @@ const LOG_LABEL_WIDTH = 6;
  */
 export function renderLogStrip(status: ClusterStatus, width: number): readonly string[] {
   const cellCount = Math.max(1, Math.floor((width - LOG_LABEL_WIDTH) / LOG_CELL_WIDTH));
-  const lastIndex = Math.max(0, ...status.nodes.map((node) => node.lastLogIndex));
+  const lastIndex = logStripEnd(status);
   const firstIndex = Math.max(1, lastIndex - cellCount + 1);
-  let ruler = fit('index', LOG_LABEL_WIDTH);
-  for (let index = firstIndex; index < firstIndex + cellCount; index++) {
-    ruler += index % 5 === 0 || index === firstIndex ? fit(String(index), LOG_CELL_WIDTH) : ' '.repeat(LOG_CELL_WIDTH);
-  }
-  const lines = [color('gray', ruler.trimEnd())];
+  const lines = [color('gray', (fit('index', LOG_LABEL_WIDTH) + logRuler(firstIndex, cellCount)).trimEnd())];
   for (const node of status.nodes) {
     const byIndex = new Map<number, EntrySummary>(node.recentEntries.map((entry) => [entry.index, entry]));
     const label = fit(`n${node.id}${node.alive ? '' : ' X'}`, LOG_LABEL_WIDTH);
@@ -249,6 +245,36 @@ export function renderLogStrip(status: ClusterStatus, width: number): readonly s
     lines.push(row);
   }
   return lines;
+}
+
+/**
+ * The newest index the strip shows: the leader's last, unless another node's log runs
+ * further in an older term (a deposed leader's divergent tail). Each node's status is
+ * taken at its own moment, so under load a follower's can be a few dozen entries newer
+ * than its leader's: ending at the newest of all left the leader's own row empty.
+ */
+function logStripEnd(status: ClusterStatus): number {
+  const leader = leaderNode(status);
+  let end = leader?.lastLogIndex ?? 0;
+  for (const node of status.nodes) {
+    if (leader !== undefined && node.lastLogTerm === leader.term) continue;
+    end = Math.max(end, node.lastLogIndex);
+  }
+  return end;
+}
+
+/** Every fifth index (and the first) over its cell, written whole: a label runs into the blank cells after it, and one with no room is left out. */
+function logRuler(firstIndex: number, cellCount: number): string {
+  let ruler = '';
+  for (let index = firstIndex; index < firstIndex + cellCount; index++) {
+    const at = (index - firstIndex) * LOG_CELL_WIDTH;
+    if (ruler.length > at || (index % 5 !== 0 && index !== firstIndex)) continue;
+    const label = String(index);
+    const nextLabelAt = (Math.floor(index / 5) * 5 + 5 - firstIndex) * LOG_CELL_WIDTH;
+    if (index === firstIndex && index % 5 !== 0 && at + label.length >= nextLabelAt) continue;
+    ruler = ruler.padEnd(at, ' ') + label + ' ';
+  }
+  return ruler;
 }
 
 function logCell(entry: EntrySummary | undefined): string {

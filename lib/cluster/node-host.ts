@@ -31,8 +31,8 @@ import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
 import { assert, assertNever } from '../raft/assert.js';
 
-/** Recent entries kept for the dashboard's log strip. */
-const RECENT_ENTRIES_KEPT = 24;
+/** Recent entries kept for the dashboard's log strip: a row of a 160-column terminal (38 cells). */
+const RECENT_ENTRIES_KEPT = 40;
 /** With the test-only ackBeforeFsync bug, how often the WAL is actually synced. */
 const BUGGY_SYNC_INTERVAL_MS = 250;
 /** Commit events are throttled: a person cannot read more than a few per second. */

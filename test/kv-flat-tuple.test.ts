@@ -161,6 +161,10 @@ test('asciiStrAt gives the text of an ASCII string in every string form, and dec
   for (const value of ['é', `${'a'.repeat(40)}\u0080`, 7, null, ['a'], new Uint8Array(3)]) {
     t.false(asciiStrAt(Uint8Array.from(packr.pack(value)), 0, range), JSON.stringify(value));
   }
+  // Not scanning (bytes already known to be ASCII), it only finds where the text lies.
+  t.true(asciiStrAt(Uint8Array.from(packr.pack('é')), 0, range, false));
+  t.deepEqual(range, { start: 1, end: 3 });
+  range.start = -1;
   const truncated = Uint8Array.from(packr.pack('a'.repeat(40))).subarray(0, 30);
   t.false(asciiStrAt(truncated, 0, range));
   t.is(range.start, -1, 'a declined string leaves the range alone');

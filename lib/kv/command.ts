@@ -21,7 +21,7 @@
 import { Packr, Unpackr } from 'msgpackr';
 import type { JsonValue as ClusterJsonValue } from '../cluster/types.js';
 import { assertNever } from '../raft/assert.js';
-import { readFlatTupleInto } from './flat-tuple.js';
+import { asciiStrAt, readFlatTupleInto } from './flat-tuple.js';
 import { MsgpackWriter } from '../transport/msgpack-writer.js';
 
 export type JsonValue = ClusterJsonValue;
@@ -403,37 +403,15 @@ function readPlainPut(bytes: Uint8Array, scanText: boolean): boolean {
 
 /** Where the text of the string asciiString last accepted starts. */
 let stringStart = 0;
+const stringText = { start: 0, end: 0 };
 
 /** The position after an ASCII msgpack string of minBytes..maxBytes at `at` (its bytes not checked unless `scan`), or -1. */
 function asciiString(bytes: Uint8Array, at: number, minBytes: number, maxBytes: number, scan: boolean): number {
-  const head = bytes[at];
-  let length: number;
-  let start: number;
-  if (head === undefined) return -1;
-  if (head >= 0xa0 && head <= 0xbf) {
-    length = head & 0x1f;
-    start = at + 1;
-  } else if (head === 0xd9 && at + 2 <= bytes.length) {
-    length = bytes[at + 1]!;
-    start = at + 2;
-  } else if (head === 0xda && at + 3 <= bytes.length) {
-    length = (bytes[at + 1]! << 8) | bytes[at + 2]!;
-    start = at + 3;
-  } else {
-    return -1;
-  }
-  const stop = start + length;
-  if (length < minBytes || length > maxBytes || stop > bytes.length) return -1;
-  stringStart = start;
-  if (!scan) return stop;
-  // Eight bytes a step: a put's value is most of its bytes, and this runs for every write.
-  let bits = 0;
-  let i = start;
-  for (; i + 8 <= stop; i += 8) {
-    bits |= bytes[i]! | bytes[i + 1]! | bytes[i + 2]! | bytes[i + 3]! | bytes[i + 4]! | bytes[i + 5]! | bytes[i + 6]! | bytes[i + 7]!;
-  }
-  for (; i < stop; i++) bits |= bytes[i]!;
-  return bits >= 0x80 ? -1 : stop;
+  if (!asciiStrAt(bytes, at, stringText, scan)) return -1;
+  const length = stringText.end - stringText.start;
+  if (length < minBytes || length > maxBytes) return -1;
+  stringStart = stringText.start;
+  return stringText.end;
 }
 
 /** The unsigned integer (fixint, uint8/16/32) at `at`, or -1 for anything else or a cut one. */

@@ -348,9 +348,10 @@ const SIZED_ITEMS = new Uint8Array([
 /**
  * If bytes[at] starts a msgpack string whose bytes are all ASCII: sets `range` to its
  * text [start, end) and returns true. False (range untouched) for anything else, a
- * string with a byte over 0x7f included.
+ * string with a byte over 0x7f included. `scan` false: the caller already knows the
+ * bytes are ASCII (they were checked before), only where the text lies is found.
  */
-export function asciiStrAt(bytes: Uint8Array, at: number, range: { start: number; end: number }): boolean {
+export function asciiStrAt(bytes: Uint8Array, at: number, range: { start: number; end: number }, scan = true): boolean {
   const end = bytes.length;
   if (at >= end) return false;
   const type = bytes[at]!;
@@ -373,11 +374,16 @@ export function asciiStrAt(bytes: Uint8Array, at: number, range: { start: number
   }
   const stop = start + length;
   if (stop > end) return false;
-  let high = 0;
-  let i = start;
-  for (; i + 4 <= stop; i += 4) high |= bytes[i]! | bytes[i + 1]! | bytes[i + 2]! | bytes[i + 3]!;
-  for (; i < stop; i++) high |= bytes[i]!;
-  if ((high & 0x80) !== 0) return false;
+  if (scan) {
+    // Eight bytes a step: a put's value is most of its bytes, and this runs for every write.
+    let high = 0;
+    let i = start;
+    for (; i + 8 <= stop; i += 8) {
+      high |= bytes[i]! | bytes[i + 1]! | bytes[i + 2]! | bytes[i + 3]! | bytes[i + 4]! | bytes[i + 5]! | bytes[i + 6]! | bytes[i + 7]!;
+    }
+    for (; i < stop; i++) high |= bytes[i]!;
+    if ((high & 0x80) !== 0) return false;
+  }
   range.start = start;
   range.end = stop;
   return true;

@@ -322,6 +322,23 @@ test('FileStorage: saveSnapshotAsync writes the file encodeSnapshotFile describe
   storage.close();
 });
 
+test('FileStorage: saveSnapshot (a leader\'s snapshot, installed) writes the same file, head and data written apart, and it loads back whole', (t) => {
+  const dir = tempDir(t);
+  let storage = openFile(dir);
+  storage.load();
+  fill(storage, 1, 60, 1);
+  const data = new Uint8Array(300_000);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 17) & 0xff;
+  storage.saveSnapshot({ index: 55, term: 1, data, membership: { voters: [1, 2, 3], learners: [] } });
+  t.true(readFileSync(join(dir, SNAPSHOT_FILE_NAME)).equals(encodeSnapshotFile(55, 1, data, { voters: [1, 2, 3], learners: [] })), 'the one frame around [version, index, term, membership, data]');
+  storage.close();
+  storage = openFile(dir);
+  const { state } = storage.load();
+  t.is(state.snapshot?.index, 55);
+  t.true(Buffer.from(state.snapshot!.data).equals(data), 'the snapshot loads back byte for byte');
+  storage.close();
+});
+
 test('FileStorage: saveSnapshotAsync deletes the segments it made redundant off the caller\'s thread; by done they are gone, and only they', async (t) => {
   const dir = tempDir(t);
   const storage = openFile(dir);

@@ -26,7 +26,6 @@ import {
   decodeSnapshotFile,
   encodeBatchPayload,
   encodeSegmentHeaderPayload,
-  encodeSnapshotFile,
   encodeSnapshotFileHead,
   encodeSnapshotRecordPayload,
   readFrame,
@@ -244,13 +243,20 @@ function readSnapshotFile(dir: string): Snapshot | null {
 
 /** Writes the snapshot file atomically: a temporary file, fsynced, renamed over the old one, the directory fsynced. */
 function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean): number {
-  const bytes = encodeSnapshotFile(snapshot.index, snapshot.term, snapshot.data, snapshot.membership);
+  // The head, then the state machine's bytes as they are (as writeSnapshotFileAsync does):
+  // packing and framing them whole copied a 63 MB snapshot twice into fresh memory, 0.5-1.4 s
+  // of an installing follower's thread.
+  const head = encodeSnapshotFileHead(snapshot.index, snapshot.term, snapshot.data, snapshot.membership);
   const temporary = join(dir, SNAPSHOT_TEMP_FILE_NAME);
   let fd: number | null = null;
   try {
     fd = openSync(temporary, 'w');
-    let written = 0;
-    while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written, written);
+    let offset = 0;
+    for (const bytes of [head, snapshot.data]) {
+      let written = 0;
+      while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written, offset + written);
+      offset += written;
+    }
     if (fsync) fsyncSync(fd);
     closeSync(fd);
     fd = null;
@@ -260,7 +266,7 @@ function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean): num
     throw ioError(`cannot write snapshot ${join(dir, SNAPSHOT_FILE_NAME)}`, error);
   }
   if (fsync) fsyncDirectory(dir);
-  return bytes.length;
+  return head.byteLength + snapshot.data.byteLength;
 }
 
 /** Deletes what a crash or stop cut short: temporary files of asynchronous snapshot saves, redundant segments not yet unlinked, spare segments. */

@@ -363,6 +363,12 @@ test('isCertainlyValidPut: plain ASCII puts pass without decoding; whatever it p
 test('isCertainlyValidPut declines what it cannot vouch for: other operations, registers, empty keys, trailing bytes', (t) => {
   const put = (operation: KvOperation): Uint8Array => encodeCommand({ type: 'request', session: 9, seq: 3, ackedBelow: 1, operation });
   t.true(isCertainlyValidPut(put({ op: 'put', key: 'k', value: 'v' })));
+  // A value of over 64 KiB is a str32: still a plain put, its text where decodeCommand finds it.
+  const long = 'w'.repeat(70_000);
+  const longPut = put({ op: 'put', key: 'k', value: long });
+  t.true(isCertainlyValidPut(longPut));
+  t.is(Buffer.from(longPut.subarray(plainPut.valueTextStart, plainPut.valueEnd)).toString('latin1'), long);
+  t.deepEqual(decodeCommand(longPut), { type: 'request', session: 9, seq: 3, ackedBelow: 1, operation: { op: 'put', key: 'k', value: long } });
   t.false(isCertainlyValidPut(put({ op: 'delete', key: 'k' })));
   t.false(isCertainlyValidPut(put({ op: 'append', key: 'k', value: 'v' })));
   t.false(isCertainlyValidPut(encodeCommand({ type: 'register', clientId: 'c' })));

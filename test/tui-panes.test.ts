@@ -126,10 +126,13 @@ test("log strip: the ruler writes long indexes whole, and the window ends at the
   t.regex(lines[0] ?? '', /^index 15542\s+15545\s+15550\s+15555\s+15560\s+15565\s+15570$/, 'five-digit labels whole, no "~"');
   t.true((lines[1] ?? '').endsWith('[ 3][ 3][ 3]( 3)'), `the leader's row runs to its last entry: ${lines[1]}`);
   t.is(lines[1]?.length, 6 + 4 * 30);
+  // A label that would run past the strip's right edge is left out.
+  const narrow = renderLogStrip({ ...status, nodes }, 6 + 4 * 3).map(stripTags);
+  t.true((narrow[0] ?? '').length <= 6 + 4 * 3, `the ruler fits: '${narrow[0]}'`);
   // A deposed leader's longer tail in an older term still widens the window.
   const deposed = nodeStatus(3, { term: 2, lastLogIndex: 15_590, lastLogTerm: 2, recentEntries: entries(15_567, 15_590, 15_560, () => 2) });
   const widened = renderLogStrip({ ...status, nodes: nodes.map((node) => (node.id === 3 ? deposed : node)) }, 6 + 4 * 30).map(stripTags);
-  t.regex(widened[0] ?? '', /15590$/);
+  t.regex(widened[0] ?? '', /^index 15561\s.*15585$/, 'the window runs to 15590 (its label would pass the edge)');
   t.true((widened[3] ?? '').endsWith('( 2)( 2)'), `its tail shows to its end: ${widened[3]}`);
 });
 

@@ -263,7 +263,7 @@ function logStripEnd(status: ClusterStatus): number {
   return end;
 }
 
-/** Every fifth index (and the first) over its cell, written whole: a label runs into the blank cells after it, and one with no room is left out. */
+/** Every fifth index (and the first) over its cell, written whole: a label runs into the blank cells after it, and one with no room (before the next, or before the strip's edge) is left out. */
 function logRuler(firstIndex: number, cellCount: number): string {
   let ruler = '';
   for (let index = firstIndex; index < firstIndex + cellCount; index++) {
@@ -272,6 +272,7 @@ function logRuler(firstIndex: number, cellCount: number): string {
     const label = String(index);
     const nextLabelAt = (Math.floor(index / 5) * 5 + 5 - firstIndex) * LOG_CELL_WIDTH;
     if (index === firstIndex && index % 5 !== 0 && at + label.length >= nextLabelAt) continue;
+    if (at + label.length > cellCount * LOG_CELL_WIDTH) break; // past the strip's right edge
     ruler = ruler.padEnd(at, ' ') + label + ' ';
   }
   return ruler;

@@ -304,39 +304,29 @@ test('encodeSnapshotFileHead: head then data is encodeSnapshotFile, byte for byt
   }
 });
 
-test('FileStorage: saveSnapshotAsync writes the file encodeSnapshotFile describes, and a large one loads back whole', async (t) => {
-  const dir = tempDir(t);
-  let storage = openFile(dir);
-  storage.load();
-  fill(storage, 1, 60, 1);
-  const data = new Uint8Array(300_000);
-  for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff;
-  t.true(await saveAsync(storage, { index: 50, term: 1, data }));
-  t.true(readFileSync(join(dir, SNAPSHOT_FILE_NAME)).equals(encodeSnapshotFile(50, 1, data)), 'the file is the one frame around [version, index, term, membership, data]');
-  storage.close();
-  storage = openFile(dir);
-  const { state } = storage.load();
-  t.is(state.snapshot?.index, 50);
-  t.true(Buffer.from(state.snapshot!.data).equals(data), 'the snapshot loads back byte for byte');
-  t.deepEqual(indexes(state), entries(51, 60, 1).map((entry) => entry.index));
-  storage.close();
-});
-
-test('FileStorage: saveSnapshot (a leader\'s snapshot, installed) writes the same file, head and data written apart, and it loads back whole', (t) => {
-  const dir = tempDir(t);
-  let storage = openFile(dir);
-  storage.load();
-  fill(storage, 1, 60, 1);
-  const data = new Uint8Array(300_000);
-  for (let i = 0; i < data.length; i++) data[i] = (i * 17) & 0xff;
-  storage.saveSnapshot({ index: 55, term: 1, data, membership: { voters: [1, 2, 3], learners: [] } });
-  t.true(readFileSync(join(dir, SNAPSHOT_FILE_NAME)).equals(encodeSnapshotFile(55, 1, data, { voters: [1, 2, 3], learners: [] })), 'the one frame around [version, index, term, membership, data]');
-  storage.close();
-  storage = openFile(dir);
-  const { state } = storage.load();
-  t.is(state.snapshot?.index, 55);
-  t.true(Buffer.from(state.snapshot!.data).equals(data), 'the snapshot loads back byte for byte');
-  storage.close();
+test('FileStorage: saveSnapshotAsync (a compaction) and saveSnapshot (a leader\'s snapshot, installed) write the file encodeSnapshotFile describes, head and data written apart, and a large one loads back whole', async (t) => {
+  const membership = { voters: [1, 2, 3], learners: [] };
+  const saves = [
+    { name: 'saveSnapshotAsync', index: 50, membership: undefined, save: (storage: LogStorage, snapshot: Snapshot) => saveAsync(storage, snapshot) },
+    { name: 'saveSnapshot', index: 55, membership, save: (storage: LogStorage, snapshot: Snapshot) => (storage.saveSnapshot(snapshot), true) },
+  ];
+  for (const { name, index, membership, save } of saves) {
+    const dir = tempDir(t);
+    let storage = openFile(dir);
+    storage.load();
+    fill(storage, 1, 60, 1);
+    const data = new Uint8Array(300_000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 31 + index) & 0xff;
+    t.true(await save(storage, membership === undefined ? { index, term: 1, data } : { index, term: 1, data, membership }), name);
+    t.true(readFileSync(join(dir, SNAPSHOT_FILE_NAME)).equals(encodeSnapshotFile(index, 1, data, membership)), `${name}: the file is the one frame around [version, index, term, membership, data]`);
+    storage.close();
+    storage = openFile(dir);
+    const { state } = storage.load();
+    t.is(state.snapshot?.index, index, name);
+    t.true(Buffer.from(state.snapshot!.data).equals(data), `${name}: the snapshot loads back byte for byte`);
+    t.deepEqual(indexes(state), entries(index + 1, 60, 1).map((entry) => entry.index), name);
+    storage.close();
+  }
 });
 
 test('FileStorage: saveSnapshotAsync deletes the segments it made redundant off the caller\'s thread; by done they are gone, and only they', async (t) => {

@@ -311,7 +311,10 @@ test('pacer: ticks wake a waiting generator, stop ends its thread, and with no p
     await pacer.ready();
     const before = Atomics.load(slots, PacerSlot.Tick);
     const woken: unknown[] = [];
-    for (let i = 0; i < 20; i++) woken.push(await nextPacerTick(slots));
+    t.true(before >= 1, 'ready() returns once the pacer has ticked');
+    // A generous timeout: on a busy machine the pacer's thread may be descheduled for longer
+    // than a generator's fallback wake (50 ms), and only a tick may end these waits.
+    for (let i = 0; i < 20; i++) woken.push(await nextPacerTick(slots, 5_000));
     // A wait ends on a tick ('ok'), or at once if the tick came before it began ('not-equal').
     t.true(woken.every((result) => result === 'ok' || result === 'not-equal'), `woken by ${woken.join(', ')}`);
     t.true(Atomics.load(slots, PacerSlot.Tick) - before >= 20);

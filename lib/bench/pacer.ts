@@ -26,6 +26,8 @@ const PACER_SLOTS = 2;
 /** A generator falls back to waking this often if the pacer is gone (it is stopped only
  *  after the generators are done; this bounds a wait on a pacer that died). */
 const FALLBACK_WAKE_MS = 50;
+/** How long ready() waits for the pacer's first tick. */
+const READY_TIMEOUT_MS = 10_000;
 
 export interface PacerData {
   readonly buffer: SharedArrayBuffer;
@@ -59,9 +61,18 @@ export class Pacer {
     });
   }
 
-  /** Resolves once the pacer's thread runs (its first tick is one period later). */
+  /** Resolves once the pacer has ticked once: its thread is up and its module loaded (on a
+   *  busy machine that can take longer than a generator's fallback wake). */
   async ready(): Promise<void> {
     await this.online;
+    const slots = new Int32Array(this.buffer);
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Atomics.load(slots, PacerSlot.Tick) === 0) {
+      if (this.failure !== null) throw new Error(`bench: the open loop's pacer thread failed: ${this.failure.message}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`bench: the open loop's pacer did not tick within ${READY_TIMEOUT_MS} ms`);
+      await nextPacerTick(slots, Math.min(left, FALLBACK_WAKE_MS));
+    }
   }
 
   /** Stops the pacer and waits for its thread to end; throws if it failed meanwhile. */
@@ -74,8 +85,9 @@ export class Pacer {
   }
 }
 
-/** In a load generator: resolves at the pacer's next tick (or after FALLBACK_WAKE_MS). */
-export function nextPacerTick(slots: Int32Array): Promise<unknown> {
-  const result = waitAsync(slots, PacerSlot.Tick, Atomics.load(slots, PacerSlot.Tick), FALLBACK_WAKE_MS);
+/** In a load generator: resolves at the pacer's next tick (or after `timeoutMs`), with
+ *  Atomics.waitAsync's result: 'ok', 'not-equal' (it ticked before the wait began) or 'timed-out'. */
+export function nextPacerTick(slots: Int32Array, timeoutMs = FALLBACK_WAKE_MS): Promise<unknown> {
+  const result = waitAsync(slots, PacerSlot.Tick, Atomics.load(slots, PacerSlot.Tick), timeoutMs);
   return result.async ? result.value : Promise.resolve(result.value);
 }

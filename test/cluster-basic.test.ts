@@ -37,6 +37,15 @@ for (const nodes of [3, 5]) {
     for (const node of synced) {
       t.is(node.slowFsyncs.length, SLOW_FSYNC_THRESHOLDS_MS.length, `node ${node.id}`);
       t.true(node.slowFsyncs.every((count, i) => Number.isInteger(count) && count >= 0 && count <= (i === 0 ? node.fsyncCount : node.slowFsyncs[i - 1]!)), `node ${node.id}: ${JSON.stringify(node.slowFsyncs)} of ${node.fsyncCount}`);
+      // The log's terms as runs (the dashboard's log strip): from the first entry, and
+      // every recent entry's term is its run's.
+      const runs = node.logTerms;
+      t.is(runs[0]?.first, 1, `node ${node.id}: ${JSON.stringify(runs)}`);
+      t.is(runs.at(-1)?.term, node.lastLogTerm, `node ${node.id}`);
+      t.true(node.recentEntries.length > 0);
+      for (const entry of node.recentEntries) {
+        t.is(runs.filter((run) => run.first <= entry.index).at(-1)?.term, entry.term, `node ${node.id}, entry ${entry.index}`);
+      }
     }
   });
 }

@@ -57,6 +57,26 @@ test('appends, truncations, compactions and resets agree with a plain model (see
         return;
       }
     }
+    // termRuns (a node's status): all runs spell out the model; the newest few are its tail.
+    const spelled = spell(shape.termRuns(Number.MAX_SAFE_INTEGER), last());
+    if (spelled.first !== (model.length === 0 ? null : base) || spelled.terms.join() !== model.join()) {
+      t.fail(`${where}: termRuns spell ${spelled.first}: ${spelled.terms.join()} against ${base}: ${model.join()}`);
+      return;
+    }
+    const newest = spell(shape.termRuns(2), last());
+    if (newest.first !== null && newest.terms.join() !== model.slice(newest.first - base).join()) {
+      t.fail(`${where}: the newest two runs from ${newest.first} spell ${newest.terms.join()}`);
+      return;
+    }
   }
   t.is(shape.lastIndex, last(), `seed ${seed} (LOG_SHAPE_SEED)`);
 });
+
+/** The terms runs give each index from the first run's start to `last`. */
+function spell(runs: readonly { first: number; term: number }[], last: number): { first: number | null; terms: number[] } {
+  const terms: number[] = [];
+  runs.forEach((run, r) => {
+    for (let index = run.first; index < (runs[r + 1]?.first ?? last + 1); index++) terms.push(run.term);
+  });
+  return { first: runs[0]?.first ?? null, terms };
+}

@@ -1,9 +1,11 @@
 // Fixed cluster states for the dashboard's headless tests.
 
 import type { ClusterStatus, EntrySummary, NodeStatus } from '../lib/cluster/types.js';
+import { termRunsOf } from '../tui/fake-cluster.js';
 
+/** A node's status; its logTerms, unless given, are those of its recentEntries. */
 export function nodeStatus(id: number, overrides: Partial<NodeStatus> = {}): NodeStatus {
-  return {
+  const status: Omit<NodeStatus, 'logTerms'> = {
     id,
     alive: true,
     role: 'follower',
@@ -36,6 +38,7 @@ export function nodeStatus(id: number, overrides: Partial<NodeStatus> = {}): Nod
     reportedAt: 0,
     ...overrides,
   };
+  return { ...status, logTerms: overrides.logTerms ?? termRunsOf(status.recentEntries) };
 }
 
 export function entries(first: number, last: number, committedUpTo: number, termOf: (index: number) => number): EntrySummary[] {
@@ -89,7 +92,7 @@ export function leaderlessStatus(): ClusterStatus {
     ],
     nodes: base.nodes.map((node) =>
       node.id <= 2
-        ? { ...node, role: node.id === 1 ? 'candidate' : 'follower', term: 4, leaderId: 0, progress: [], recentEntries: entries(1, 12, 10, (index) => (index <= 10 ? 3 : 4)) }
+        ? nodeStatus(node.id, { role: node.id === 1 ? 'candidate' : 'follower', term: 4, leaderId: 0, progress: [], recentEntries: entries(1, 12, 10, (index) => (index <= 10 ? 3 : 4)) })
         : { ...node, alive: false },
     ),
   };

@@ -111,35 +111,47 @@ test('log strip: aligned by index, committed [t] and uncommitted (t) differ with
   t.is(narrow[4], 'n4 X  <- its log ends at index 7 (term 2)', 'a node behind the window says where its log ends');
 });
 
-test("log strip: the ruler writes long indexes whole, and the window ends at the leader's last entry, not at a newer status of its follower", (t) => {
-  // Under load each node's status is taken at its own moment: here n2's is 30 entries newer than its leader's.
-  const term = (): number => 3;
+test('log strip under load: each status taken at its own moment, the window ends at what a majority holds and every row reads its terms', (t) => {
+  // n2's status is 30 entries newer than its leader's, n3's 11 older, n5's far older; n4 is down.
   const status = healthyStatus();
-  const nodes = status.nodes.map((node) =>
-    node.id === 1
-      ? { ...node, lastLogIndex: 15_571, commitIndex: 15_570, recentEntries: entries(15_548, 15_571, 15_570, term) }
-      : node.id === 2
-        ? { ...node, lastLogIndex: 15_601, commitIndex: 15_600, recentEntries: entries(15_578, 15_601, 15_600, term) }
-        : node,
-  );
+  const logTerms = [
+    { first: 1, term: 2 },
+    { first: 6, term: 3 },
+  ];
+  const at = (lastLogIndex: number, commitIndex: number) => ({ lastLogIndex, commitIndex, logTerms, recentEntries: [] });
+  const moments: Record<number, ReturnType<typeof at>> = { 1: at(15_571, 15_555), 2: at(15_601, 15_600), 3: at(15_560, 15_558), 5: at(9_000, 8_990) };
+  const nodes = status.nodes.map((node) => ({ ...node, ...(moments[node.id] ?? {}) }));
   const lines = renderLogStrip({ ...status, nodes }, 6 + 4 * 30).map(stripTags);
-  t.regex(lines[0] ?? '', /^index 15542\s+15545\s+15550\s+15555\s+15560\s+15565\s+15570$/, 'five-digit labels whole, no "~"');
-  t.true((lines[1] ?? '').endsWith('[ 3][ 3][ 3]( 3)'), `the leader's row runs to its last entry: ${lines[1]}`);
-  t.is(lines[1]?.length, 6 + 4 * 30);
+  // Alive voters hold 15,601 / 15,571 / 15,560 / 9,000: a majority of five (three) hold 15,560.
+  t.regex(lines[0] ?? '', /^index 15531\s+15535\s+15540\s+15545\s+15550\s+15555$/, 'five-digit labels whole; 15560 would pass the edge');
+  t.is(lines[1], `n1    ${'[ 3]'.repeat(25)}${'( 3)'.repeat(5)}`, 'the leader: committed to 15,555');
+  t.is(lines[2], `n2    ${'[ 3]'.repeat(30)}`, 'a newer status: cut at the window');
+  t.is(lines[3], `n3    ${'[ 3]'.repeat(28)}${'( 3)'.repeat(2)}`, 'an older status: its row still reaches the end');
+  t.is(lines[4], 'n4 X  <- its log ends at index 7 (term 2)');
+  t.is(lines[5], 'n5    <- its log ends at index 9000 (term 3)');
+  for (const line of lines) t.true(line.length <= 6 + 4 * 30, `fits: '${line}'`);
+  // Without a majority ahead of it (n2 and n3 down), the window ends at the leader's last entry.
+  const fewer = nodes.map((node) => (node.id === 2 || node.id === 3 ? { ...node, alive: false } : node));
+  const alone = renderLogStrip({ ...status, nodes: fewer }, 6 + 4 * 30).map(stripTags);
+  t.regex(alone[0] ?? '', /15570$/);
+  t.is(alone[1], `n1    ${'[ 3]'.repeat(14)}${'( 3)'.repeat(16)}`);
   // A label that would run past the strip's right edge is left out.
   const narrow = renderLogStrip({ ...status, nodes }, 6 + 4 * 3).map(stripTags);
   t.true((narrow[0] ?? '').length <= 6 + 4 * 3, `the ruler fits: '${narrow[0]}'`);
   // A deposed leader's longer tail in an older term still widens the window.
-  const deposed = nodeStatus(3, { term: 2, lastLogIndex: 15_590, lastLogTerm: 2, recentEntries: entries(15_567, 15_590, 15_560, () => 2) });
+  const deposed = nodeStatus(3, { term: 2, lastLogIndex: 15_590, lastLogTerm: 2, commitIndex: 15_560, logTerms: [{ first: 1, term: 2 }], recentEntries: [] });
   const widened = renderLogStrip({ ...status, nodes: nodes.map((node) => (node.id === 3 ? deposed : node)) }, 6 + 4 * 30).map(stripTags);
   t.regex(widened[0] ?? '', /^index 15561\s.*15585$/, 'the window runs to 15590 (its label would pass the edge)');
-  t.true((widened[3] ?? '').endsWith('( 2)( 2)'), `its tail shows to its end: ${widened[3]}`);
+  t.is(widened[3], `n3    ${'( 2)'.repeat(30)}`, 'its tail shows to its end, uncommitted past 15,560');
+  t.is(widened[1], `n1    ${'( 3)'.repeat(11)}`, "the leader's row ends at its last entry, 15,571");
 });
 
-test('log strip marks an index whose summary was not sent', (t) => {
+test('log strip: cells whose term the status does not give (compacted, or older runs left out) are marked', (t) => {
   const status = healthyStatus();
-  const sparse = { ...status, nodes: status.nodes.map((node) => ({ ...node, recentEntries: node.recentEntries.filter((entry) => entry.index > 10) })) };
+  const sparse = { ...status, nodes: status.nodes.map((node) => (node.id === 1 ? { ...node, snapshotIndex: 10, logTerms: [{ first: 11, term: 3 }] } : node)) };
   t.is(stripTags(renderLogStrip(sparse, 80)[1] ?? ''), 'n1     ..  ..  ..  ..  ..  ..  ..  ..  ..  .. ( 3)( 3)');
+  // Terms from the runs: n5's log has term 2 up to 5 and term 3 after.
+  t.is(stripTags(renderLogStrip(sparse, 80)[5] ?? ''), 'n5    [ 2][ 2][ 2][ 2][ 2][ 3][ 3][ 3]');
 });
 
 test('event feed: newest at the bottom, long lines wrapped, invariant alarms in red', (t) => {

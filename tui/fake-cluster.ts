@@ -7,7 +7,7 @@
 
 import { EventEmitter } from 'node:events';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from '../lib/cluster/types.js';
-import type { ClusterStatus, EntrySummary, FollowerProgress, JsonValue, NodeStatus } from '../lib/cluster/types.js';
+import type { ClusterStatus, EntrySummary, FollowerProgress, JsonValue, NodeStatus, TermRun } from '../lib/cluster/types.js';
 import { createPrng } from '../lib/raft/prng.js';
 import type { Membership, NodeId, Role, Term } from '../lib/raft/types.js';
 import type { ClusterEventListener, DashboardCluster, DashboardKv, LinkFaults } from './cluster-port.js';
@@ -15,6 +15,13 @@ import type { ClusterEventListener, DashboardCluster, DashboardKv, LinkFaults } 
 export const FAKE_ELECTION_TICKS = 10;
 /** The most nodes addNode grows the fake to, as the real supervisor's limit. */
 export const FAKE_MAX_NODES = 9;
+/** NodeStatus.logTerms of consecutive entries, as the real storage reports them. */
+export function termRunsOf(entries: readonly { readonly index: number; readonly term: number }[]): TermRun[] {
+  const runs: TermRun[] = [];
+  for (const { index, term } of entries) if (runs.at(-1)?.term !== term) runs.push({ first: index, term });
+  return runs;
+}
+
 /** Entries each node reports in recentEntries, like the real status does. */
 export const FAKE_RECENT_ENTRIES = 64;
 const OPS_WINDOW_MS = 1000;
@@ -556,6 +563,7 @@ export class FakeCluster implements DashboardCluster {
       learner: this.#learners.has(node.id),
       progress,
       recentEntries,
+      logTerms: termRunsOf(node.log.map((entry, offset) => ({ index: offset + 1, term: entry.term }))),
       malformedMessages: 0,
       fsyncCount: 0,
       entriesPersisted: 0,

@@ -3,7 +3,7 @@
 // by calling it and reading the text (stripTags) it produces.
 
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from '../lib/cluster/types.js';
-import type { ClusterStatus, EntrySummary, NodeStatus } from '../lib/cluster/types.js';
+import type { ClusterStatus, NodeStatus } from '../lib/cluster/types.js';
 import type { NodeId } from '../lib/raft/types.js';
 import { describeMembership, memberKind } from '../lib/cluster/membership.js';
 import {
@@ -226,7 +226,9 @@ const LOG_LABEL_WIDTH = 6;
 /**
  * One row per node, one cell per log index, aligned by index so that divergent tails
  * after a partition line up under each other. Committed and uncommitted cells differ
- * by glyph ("[t]" vs "(t)") as well as by color, so the strip reads without color.
+ * by glyph ("[t]" vs "(t)") as well as by color, so the strip reads without color. A
+ * cell's term comes from the node's logTerms and "committed" from its commitIndex, both
+ * as of its last status.
  */
 export function renderLogStrip(status: ClusterStatus, width: number): readonly string[] {
   const cellCount = Math.max(1, Math.floor((width - LOG_LABEL_WIDTH) / LOG_CELL_WIDTH));
@@ -234,12 +236,17 @@ export function renderLogStrip(status: ClusterStatus, width: number): readonly s
   const firstIndex = Math.max(1, lastIndex - cellCount + 1);
   const lines = [color('gray', (fit('index', LOG_LABEL_WIDTH) + logRuler(firstIndex, cellCount)).trimEnd())];
   for (const node of status.nodes) {
-    const byIndex = new Map<number, EntrySummary>(node.recentEntries.map((entry) => [entry.index, entry]));
     const label = fit(`n${node.id}${node.alive ? '' : ' X'}`, LOG_LABEL_WIDTH);
     let row = node.alive ? label : color('red', label);
-    for (let index = firstIndex; index < firstIndex + cellCount && index <= node.lastLogIndex; index++) {
-      row += logCell(byIndex.get(index));
+    const terms = node.logTerms;
+    let run = terms.length - 1;
+    const cells: string[] = [];
+    // Right to left: the runs are oldest first, and most cells sit in the newest one.
+    for (let index = Math.min(firstIndex + cellCount - 1, node.lastLogIndex); index >= firstIndex; index--) {
+      while (run >= 0 && terms[run]!.first > index) run--;
+      cells.push(logCell(run < 0 ? undefined : terms[run]!.term, index <= node.commitIndex));
     }
+    row += cells.reverse().join('');
     // A node far behind (partitioned, or down for a while) has no cell in the window.
     if (node.lastLogIndex < firstIndex) row += color('gray', `<- its log ends at index ${node.lastLogIndex} (term ${node.lastLogTerm})`);
     lines.push(row);
@@ -248,19 +255,32 @@ export function renderLogStrip(status: ClusterStatus, width: number): readonly s
 }
 
 /**
- * The newest index the strip shows: the leader's last, unless another node's log runs
- * further in an older term (a deposed leader's divergent tail). Each node's status is
- * taken at its own moment, so under load a follower's can be a few dozen entries newer
- * than its leader's: ending at the newest of all left the leader's own row empty.
+ * The newest index the strip shows: the leader's last, or the newest index a majority of
+ * the voters' statuses hold if that is older, unless another node's log runs further in
+ * an older term (a deposed leader's divergent tail). The nodes report at the same moments
+ * (every 100 ms on the wall clock), but each when its thread gets to it: under load the
+ * leader's newest entries are past some followers' statuses, and a window at the leader's
+ * end showed their rows empty. A majority's rows reach the end whatever a partitioned or
+ * crashed minority holds; a follower a few entries behind shows its row a few cells short.
  */
 function logStripEnd(status: ClusterStatus): number {
   const leader = leaderNode(status);
-  let end = leader?.lastLogIndex ?? 0;
+  let end = leader === undefined ? 0 : Math.min(leader.lastLogIndex, majorityLastIndex(status, leader));
   for (const node of status.nodes) {
     if (leader !== undefined && node.lastLogTerm === leader.term) continue;
     end = Math.max(end, node.lastLogIndex);
   }
   return end;
+}
+
+/** The newest index at least a majority of the leader's voters hold, as their statuses say. */
+function majorityLastIndex(status: ClusterStatus, leader: NodeStatus): number {
+  const voters = leader.membership.voters;
+  const lastIndexes = status.nodes
+    .filter((node) => node.alive && voters.includes(node.id))
+    .map((node) => node.lastLogIndex)
+    .sort((a, b) => b - a);
+  return lastIndexes[Math.floor(voters.length / 2)] ?? leader.lastLogIndex;
 }
 
 /** Every fifth index (and the first) over its cell, written whole: a label runs into the blank cells after it, and one with no room (before the next, or before the strip's edge) is left out. */
@@ -278,12 +298,13 @@ function logRuler(firstIndex: number, cellCount: number): string {
   return ruler;
 }
 
-function logCell(entry: EntrySummary | undefined): string {
-  // An index the node holds but whose summary was not sent (older than recentEntries).
-  if (entry === undefined) return color('gray', ' .. ');
-  const term = String(entry.term % 100).padStart(2, ' ');
-  const termName = termColor(entry.term);
-  return entry.committed ? `{${termName}-bg}{black-fg}[${term}]{/black-fg}{/${termName}-bg}` : color(termName, `(${term})`);
+function logCell(term: number | undefined, committed: boolean): string {
+  // An index the node holds but whose term its status does not give (compacted into its
+  // snapshot, or older than the runs it reports).
+  if (term === undefined) return color('gray', ' .. ');
+  const text = String(term % 100).padStart(2, ' ');
+  const termName = termColor(term);
+  return committed ? `{${termName}-bg}{black-fg}[${text}]{/black-fg}{/${termName}-bg}` : color(termName, `(${text})`);
 }
 
 // ---------------------------------------------------------------- event feed

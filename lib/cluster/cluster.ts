@@ -167,6 +167,7 @@ function initialStatus(id: NodeId): NodeStatus {
     learner: false,
     progress: [],
     recentEntries: [],
+    logTerms: [],
     malformedMessages: 0,
     fsyncCount: 0,
     entriesPersisted: 0,

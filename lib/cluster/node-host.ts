@@ -31,8 +31,10 @@ import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
 import { assert, assertNever } from '../raft/assert.js';
 
-/** Recent entries kept for the dashboard's log strip: a row of a 160-column terminal (38 cells). */
+/** Recent entries kept, described, for the dashboard's detail view and the membership tests (the log strip reads logTerms). */
 const RECENT_ENTRIES_KEPT = 40;
+/** Runs of terms a status reports (NodeStatus.logTerms): a run per term the log was written in. */
+const STATUS_TERM_RUNS = 64;
 /** With the test-only ackBeforeFsync bug, how often the WAL is actually synced. */
 const BUGGY_SYNC_INTERVAL_MS = 250;
 /** Commit events are throttled: a person cannot read more than a few per second. */
@@ -218,7 +220,7 @@ export class NodeHost {
   private queueHead = 0;
   private stopped = false;
   private tickTimer: ReturnType<typeof setInterval> | null = null;
-  private statusTimer: ReturnType<typeof setInterval> | null = null;
+  private statusTimer: ReturnType<typeof setTimeout> | null = null;
   private lastLeaderContactAt: number | null = null;
   /** When this node's last fdatasync on its own thread began (performance.now()); see followerTurnDelayMs. */
   private lastInlineSyncStartedAt = Number.NEGATIVE_INFINITY;
@@ -330,7 +332,7 @@ export class NodeHost {
     transport.onReceive((from, bytes) => this.onPeerBatch(from, bytes));
     transport.onPeersChanged(() => this.updateAcceptedPeers());
     this.startTicking(data.tickMs);
-    this.statusTimer = setInterval(() => this.postStatus(), data.statusIntervalMs);
+    this.scheduleStatus();
     this.scheduleTurn();
   }
 
@@ -1223,6 +1225,7 @@ export class NodeHost {
         ...(peer.snapshotBytes === undefined ? {} : { snapshotBytes: peer.snapshotBytes }),
       })),
       recentEntries,
+      logTerms: this.storage.termRuns(STATUS_TERM_RUNS),
       malformedMessages: this.malformedMessages,
       fsyncCount: stats.fsyncCount,
       entriesPersisted: this.entriesPersisted,
@@ -1232,6 +1235,23 @@ export class NodeHost {
       walSparesUsed: stats.sparesUsed,
       reportedAt: Date.now(),
     };
+  }
+
+  /**
+   * The next status at the next multiple of statusIntervalMs on the wall clock, which
+   * every node's thread shares: the nodes report at the same moments, so under load their
+   * statuses differ by the entries of a few milliseconds, not of up to a whole interval
+   * (the dashboard's log strip lines their rows up by index).
+   */
+  private scheduleStatus(): void {
+    if (this.stopped) return;
+    const intervalMs = this.data.statusIntervalMs;
+    const untilNext = intervalMs - (Date.now() % intervalMs);
+    // A timer that ran a hair early does not report twice in a row.
+    this.statusTimer = setTimeout(() => {
+      this.postStatus();
+      this.scheduleStatus();
+    }, untilNext < intervalMs / 4 ? untilNext + intervalMs : untilNext);
   }
 
   private postStatus(): void {
@@ -1264,7 +1284,7 @@ export class NodeHost {
     this.releaseUnsynced();
     this.stopped = true;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
-    if (this.statusTimer !== null) clearInterval(this.statusTimer);
+    if (this.statusTimer !== null) clearTimeout(this.statusTimer);
     this.storage.close();
     this.transport.close();
     for (const client of this.clients) client.port.close();

@@ -7,7 +7,13 @@ export type { Membership } from '../raft/types.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
-/** One recent log entry, for the dashboard's log strip and detail view. */
+/** Entries from `first` on (up to the next run's first, or lastLogIndex) have `term`. */
+export interface TermRun {
+  readonly first: LogIndex;
+  readonly term: Term;
+}
+
+/** One recent log entry, for the dashboard's detail view. */
 export interface EntrySummary {
   readonly index: LogIndex;
   readonly term: Term;
@@ -61,7 +67,16 @@ export interface NodeStatus {
   readonly learner: boolean;
   /** Leader only: one row per other node. */
   readonly progress: readonly FollowerProgress[];
+  /** The newest entries, with a short description of each (RECENT_ENTRIES_KEPT of them). */
   readonly recentEntries: readonly EntrySummary[];
+  /**
+   * The terms of the whole log this node holds (after its snapshot), as runs of equal
+   * terms, oldest first; at most STATUS_TERM_RUNS of them, the newest, so after many
+   * elections without a compaction the oldest indexes may be left out. The dashboard's
+   * log strip reads every cell from these: each node's status is taken at its own moment,
+   * so under load its newest entries are not another node's newest.
+   */
+  readonly logTerms: readonly TermRun[];
   /** Inbound messages the decoder refused since start. */
   readonly malformedMessages: number;
   /** Cumulative since this worker started: fdatasyncs, entries written to the WAL,

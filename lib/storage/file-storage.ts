@@ -35,7 +35,7 @@ import {
   walFiles,
   writeFrame,
 } from './record.js';
-import type { FileStorageOptions, LogStorage, RecoveryReport, StorageStats, SyncedPosition } from './types.js';
+import type { FileStorageOptions, LogStorage, RecoveryReport, StorageStats, SyncedPosition, TermRun } from './types.js';
 import { WrittenLog, type RecordPlace } from './written-log.js';
 import { DEFAULT_SEGMENT_BYTES, MAX_RECORD_PAYLOAD_BYTES, MIN_SEGMENT_BYTES } from './types.js';
 import { checkMembership } from '../transport/membership-wire.js';
@@ -874,6 +874,10 @@ class FileStorage implements LogStorage {
     const entries = this.written.read(from, to);
     invariant(entries !== null, () => `entries: [${from}, ${to}] is not within the written log [${this.written.firstIndex()}, ${this.written.lastIndex()}]`);
     return entries;
+  }
+
+  termRuns(maxRuns: number): TermRun[] {
+    return this.shape.termRuns(maxRuns);
   }
 
   syncedPosition(): SyncedPosition {

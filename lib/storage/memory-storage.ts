@@ -6,7 +6,7 @@ import type { Entry, HardState, RestoredState, Snapshot } from '../raft/types.js
 import { NONE } from '../raft/types.js';
 import { StorageError, StorageErrorCode, invariant } from './errors.js';
 import { LogShape, PendingBatch, checkEntriesForAppend } from './record.js';
-import type { LogStorage, RecoveryReport, StorageStats, SyncedPosition } from './types.js';
+import type { LogStorage, RecoveryReport, StorageStats, SyncedPosition, TermRun } from './types.js';
 import { checkMembership } from '../transport/membership-wire.js';
 
 /** Per-entry bytes counted in the walBytes estimate besides the data (index, term, framing share). */
@@ -136,6 +136,10 @@ export class MemoryStorage implements LogStorage {
     const first = this.shape.firstIndex;
     invariant(from >= first && to < first + this.durableEntries.length, () => `entries: [${from}, ${to}] is not within the written log [${first}, ${first + this.durableEntries.length - 1}]`);
     return this.durableEntries.slice(from - first, to - first + 1);
+  }
+
+  termRuns(maxRuns: number): TermRun[] {
+    return this.shape.termRuns(maxRuns);
   }
 
   /** Segment 1, offset = sync records so far (not bytes: nothing here is a file). */

@@ -568,6 +568,15 @@ export class LogShape {
     this.last = firstIndex + terms.length - 1;
   }
 
+  /** LogStorage.termRuns: the newest `maxRuns` runs of terms over [base, last], oldest first. */
+  termRuns(maxRuns: number): { first: number; term: number }[] {
+    const runs: { first: number; term: number }[] = [];
+    for (let r = Math.max(0, this.runStarts.length - maxRuns); r < this.runStarts.length; r++) {
+      runs.push({ first: this.runStarts[r]!, term: this.runTerms[r]! });
+    }
+    return runs;
+  }
+
   /** The run holding `index` (in [base, last]): the last one, as a rule, else a binary search. */
   private runAt(index: number): number {
     const runStarts = this.runStarts;

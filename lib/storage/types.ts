@@ -30,6 +30,12 @@ export interface SyncedPosition {
   readonly offset: number;
 }
 
+/** Log entries from `first` on (up to the next run's first, or the log's end) have `term`. */
+export interface TermRun {
+  readonly first: number;
+  readonly term: number;
+}
+
 export interface StorageStats {
   /** Total bytes in all WAL segments (MemoryStorage: an estimate of the same). */
   readonly walBytes: number;
@@ -126,6 +132,13 @@ export interface LogStorage {
    */
   entries(from: number, to: number): readonly Entry[];
   syncedPosition(): SyncedPosition;
+  /**
+   * The terms of the log held (appended, synced or not) as runs of equal terms, oldest
+   * first: the newest `maxRuns` of them, so the first run starts at the log's first index
+   * unless older runs were left out. Empty when the log is. For a status display: a log
+   * has a run per term it was written in, so a few cover everything.
+   */
+  termRuns(maxRuns: number): TermRun[];
   stats(): StorageStats;
   /** Releases the files. Buffered, unsynced records are dropped (as in a crash). */
   close(): void;

@@ -1,17 +1,11 @@
 // What the supervisor tells the outside world: the status of every node and a stream
 // of events. The dashboard, `raftlab check` and `raftlab bench` consume only these.
 
-import type { LogIndex, Membership, NodeId, ProgressState, Role, SnapshotTransfer, Term } from '../raft/types.js';
+import type { LogIndex, Membership, NodeId, ProgressState, Role, SnapshotTransfer, Term, TermRun } from '../raft/types.js';
 
-export type { Membership } from '../raft/types.js';
+export type { Membership, TermRun } from '../raft/types.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
-
-/** Entries from `first` on (up to the next run's first, or lastLogIndex) have `term`. */
-export interface TermRun {
-  readonly first: LogIndex;
-  readonly term: Term;
-}
 
 /** One recent log entry, for the dashboard's detail view. */
 export interface EntrySummary {

@@ -12,6 +12,12 @@ export type Term = number;
 /** A position in the log. The first real entry has index 1; 0 means "before the log". */
 export type LogIndex = number;
 
+/** Log entries from `first` on (up to the next run's first, or the log's end) have `term`. */
+export interface TermRun {
+  readonly first: LogIndex;
+  readonly term: Term;
+}
+
 export const NONE: NodeId = 0;
 
 /**

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { close, closeSync, constants, fdatasync, fdatasyncSync, fstat, fstatSync, fsync, ftruncate, ftruncateSync, fsyncSync, linkSync, mkdirSync, open, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, unlink, unlinkSync, write, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Entry, HardState, RestoredState, Snapshot } from '../raft/types.js';
+import type { Entry, HardState, RestoredState, Snapshot, TermRun } from '../raft/types.js';
 import { SnapshotCorruptionError, StorageCorruptionError, StorageError, StorageErrorCode, invariant } from './errors.js';
 import {
   FRAME_HEADER_BYTES,
@@ -35,7 +35,7 @@ import {
   walFiles,
   writeFrame,
 } from './record.js';
-import type { FileStorageOptions, LogStorage, RecoveryReport, StorageStats, SyncedPosition, TermRun } from './types.js';
+import type { FileStorageOptions, LogStorage, RecoveryReport, StorageStats, SyncedPosition } from './types.js';
 import { WrittenLog, type RecordPlace } from './written-log.js';
 import { DEFAULT_SEGMENT_BYTES, MAX_RECORD_PAYLOAD_BYTES, MIN_SEGMENT_BYTES } from './types.js';
 import { checkMembership } from '../transport/membership-wire.js';

@@ -2,11 +2,11 @@
 // "Durable" here means "covered by a sync()": crash() keeps exactly that, as a power
 // loss keeps exactly what an fdatasync covered.
 
-import type { Entry, HardState, RestoredState, Snapshot } from '../raft/types.js';
+import type { Entry, HardState, RestoredState, Snapshot, TermRun } from '../raft/types.js';
 import { NONE } from '../raft/types.js';
 import { StorageError, StorageErrorCode, invariant } from './errors.js';
 import { LogShape, PendingBatch, checkEntriesForAppend } from './record.js';
-import type { LogStorage, RecoveryReport, StorageStats, SyncedPosition, TermRun } from './types.js';
+import type { LogStorage, RecoveryReport, StorageStats, SyncedPosition } from './types.js';
 import { checkMembership } from '../transport/membership-wire.js';
 
 /** Per-entry bytes counted in the walBytes estimate besides the data (index, term, framing share). */

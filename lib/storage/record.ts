@@ -34,7 +34,7 @@
 import { readdirSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
-import type { Entry, HardState, Membership } from '../raft/types.js';
+import type { Entry, HardState, Membership, TermRun } from '../raft/types.js';
 import { NONE } from '../raft/types.js';
 import { StorageError, StorageErrorCode, invariant } from './errors.js';
 import { MAX_RECORD_PAYLOAD_BYTES } from './types.js';
@@ -569,8 +569,8 @@ export class LogShape {
   }
 
   /** LogStorage.termRuns: the newest `maxRuns` runs of terms over [base, last], oldest first. */
-  termRuns(maxRuns: number): { first: number; term: number }[] {
-    const runs: { first: number; term: number }[] = [];
+  termRuns(maxRuns: number): TermRun[] {
+    const runs: TermRun[] = [];
     for (let r = Math.max(0, this.runStarts.length - maxRuns); r < this.runStarts.length; r++) {
       runs.push({ first: this.runStarts[r]!, term: this.runTerms[r]! });
     }

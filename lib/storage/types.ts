@@ -2,7 +2,7 @@
 // from a durable log. Two implementations: FileStorage (WAL segment files, fdatasync)
 // and MemoryStorage (the same semantics in memory, for the simulator and unit tests).
 
-import type { Entry, HardState, RestoredState, Snapshot } from '../raft/types.js';
+import type { Entry, HardState, RestoredState, Snapshot, TermRun } from '../raft/types.js';
 
 /** What load() found and did, for the restart event and the node's log. */
 export interface RecoveryReport {
@@ -28,12 +28,6 @@ export interface RecoveryReport {
 export interface SyncedPosition {
   readonly segment: number;
   readonly offset: number;
-}
-
-/** Log entries from `first` on (up to the next run's first, or the log's end) have `term`. */
-export interface TermRun {
-  readonly first: number;
-  readonly term: number;
 }
 
 export interface StorageStats {

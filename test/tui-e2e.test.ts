@@ -68,7 +68,10 @@ function harness(name: string) {
     await tmux('kill-server').catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
   };
-  return { dataDir, tmux, session, waitFor, type, start, exitCode, close };
+  /** Starts the dashboard as the pane's own process, no shell: the raftlab command leads the terminal's session. */
+  const startAsSessionLeader = (nodes: number): Promise<unknown> =>
+    tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '48', '-e', 'NCURSES_NO_UTF8_ACS=1', process.execPath, CLI, 'tui', '--nodes', String(nodes), '--data', dataDir);
+  return { dataDir, tmux, session, waitFor, type, start, startAsSessionLeader, exitCode, close };
 }
 
 test('dashboard in tmux: leader, put/get, crash leader, restart all, usage, quit with exit 0', async (t) => {
@@ -141,6 +144,38 @@ test('dashboard in tmux: a hangup that reaches both the raftlab command and its 
     t.is(await exitCode(START_TIMEOUT_MS), '0');
     await waitFor('the goodbye line', STEP_TIMEOUT_MS, (screen) => /raftlab: cluster stopped; its files are in/.test(screen));
   } finally {
+    await close();
+  }
+});
+
+test('dashboard in tmux: a terminal that goes away while the raftlab command leads its session stops the cluster cleanly', async (t) => {
+  if (process.platform !== 'linux') return t.pass('processes are found through /proc');
+  const { dataDir, tmux, waitFor, startAsSessionLeader, close } = harness('gone');
+  try {
+    await startAsSessionLeader(3);
+    await waitFor('a LEADER', START_TIMEOUT_MS, (screen) => /\* LEADER/.test(screen));
+    t.is(processesWith(dataDir).length, 2);
+    // The kernel sends the hangup to the session leader alone, which ignores it (lib/cli.ts):
+    // the dashboard learns that its terminal is gone from its writes failing.
+    await tmux('kill-server');
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (processesWith(dataDir).length > 0) {
+      if (Date.now() > deadline) return t.fail(`still running ${START_TIMEOUT_MS} ms after the terminal went away: ${JSON.stringify(processesWith(dataDir))}`);
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+    // Stopped, not killed: every node logged its clean stop.
+    for (const node of readdirSync(dataDir).filter((name) => name.startsWith('node-'))) {
+      t.regex(readFileSync(join(dataDir, node, 'node.log'), 'utf8'), /"msg":"node stopped"/, node);
+    }
+  } finally {
+    // A failure leaves no cluster running for the rest of the suite.
+    for (const { pid } of processesWith(dataDir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Ended meanwhile.
+      }
+    }
     await close();
   }
 });

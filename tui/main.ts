@@ -101,15 +101,21 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
     stderr.write(`raftlab tui: the cluster did not start: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
-  // When the terminal goes away (SIGHUP, tmux kill-server) writes fail with EIO: the
-  // cluster must still be stopped cleanly, so a dead terminal is not a crash.
-  stdout.on('error', ignoreTerminalGone);
   const dashboard = new Dashboard({ cluster });
   // Handlers, not one-shot ones, until the cluster is stopped: a repeated signal (a SIGTERM
   // sent to the whole process group reaches the raftlab command too, which passes it on,
   // lib/cli.ts) only asks again, since quitting is idempotent, where a second signal with
   // no handler would kill the process mid-stop.
   const onSignal = (): void => dashboard.handleKey(undefined, { name: 'c', ctrl: true });
+  // When the terminal goes away writes fail with EIO: that too means quit, and the cluster
+  // is stopped cleanly, so a dead terminal is not a crash. A hangup signal alone does not
+  // say so: the kernel sends it to the session leader only, and when the raftlab command
+  // is that leader (`tmux new-session raftlab`, `ssh host raftlab`, setsid) it only ignores
+  // it (lib/cli.ts), so this child never got one and ran on with its cluster.
+  stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (!isTerminalGone(error)) throw error;
+    onSignal();
+  });
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   try {
@@ -126,9 +132,8 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
   return 0;
 }
 
-function ignoreTerminalGone(error: NodeJS.ErrnoException): void {
-  if (error.code === 'EIO' || error.code === 'EPIPE') return;
-  throw error;
+function isTerminalGone(error: NodeJS.ErrnoException): boolean {
+  return error.code === 'EIO' || error.code === 'EPIPE';
 }
 
 const startRealCluster: ClusterStarter = async (options) => {

@@ -33,6 +33,8 @@ import { assert, assertNever } from '../raft/assert.js';
 
 /** Recent entries kept, described, for the dashboard's detail view and the membership tests (the log strip reads logTerms). */
 const RECENT_ENTRIES_KEPT = 40;
+/** Node k reports its status (k - 1) % this many ms after each multiple of the status interval. */
+const STATUS_PHASE_SPREAD_MS = 10;
 /** Runs of terms a status reports (NodeStatus.logTerms): a run per term the log was written in. */
 const STATUS_TERM_RUNS = 64;
 /** With the test-only ackBeforeFsync bug, how often the WAL is actually synced. */
@@ -1239,14 +1241,17 @@ export class NodeHost {
 
   /**
    * The next status at the next multiple of statusIntervalMs on the wall clock, which
-   * every node's thread shares: the nodes report at the same moments, so under load their
-   * statuses differ by the entries of a few milliseconds, not of up to a whole interval
-   * (the dashboard's log strip lines their rows up by index).
+   * every node's thread shares, plus a millisecond per node id: the nodes report within a
+   * few milliseconds of one another, so under load their statuses differ by the entries of
+   * those milliseconds, not of up to a whole interval (the dashboard's log strip lines
+   * their rows up by index), and their reports (0.1-0.2 ms each under load, 40 entries
+   * described) do not all want the two cores at once.
    */
   private scheduleStatus(): void {
     if (this.stopped) return;
     const intervalMs = this.data.statusIntervalMs;
-    const untilNext = intervalMs - (Date.now() % intervalMs);
+    const phaseMs = (this.id - 1) % STATUS_PHASE_SPREAD_MS;
+    const untilNext = intervalMs - ((Date.now() - phaseMs) % intervalMs);
     // A timer that ran a hair early does not report twice in a row.
     this.statusTimer = setTimeout(() => {
       this.postStatus();

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { ClientHub } from '../lib/cluster/client.js';
 import type { Cluster } from '../lib/cluster/cluster.js';
-import type { RaftlabError } from '../lib/cluster/errors.js';
+import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
 import { encodeCommand } from '../lib/kv/command.js';
 import { eventually, startCluster } from './helpers/cluster.js';
 
@@ -158,4 +158,28 @@ test.serial('garbage posted to a node’s ports is counted and dropped; the node
   t.is(await kv.get('still'), 'alive');
   t.true(cluster.status().nodes.every((n) => n.alive));
   for (const port of ports.values()) port.close();
+});
+
+test.serial('stopping the cluster ends the client calls in flight at once with CLUSTER_STOPPED, not at their deadline', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  await cluster.waitForLeader(10_000);
+  const kv = cluster.client({ timeoutMs: 60_000 });
+  await kv.put('before', 1);
+  // Writes in flight as the cluster stops (stop() closes the clients' connections at once):
+  // some answered, some sent and cut off, some not sent yet.
+  const calls = Array.from({ length: 64 }, (_, i) => kv.put(`k${i}`, i).then(() => null, (error: unknown) => error));
+  await new Promise((resolve) => setImmediate(resolve));
+  const stopping = cluster.stop();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const settled = await Promise.race([Promise.all(calls), new Promise<'deadline'>((resolve) => (timer = setTimeout(() => resolve('deadline'), 20_000)))]);
+  clearTimeout(timer);
+  await stopping;
+  if (settled === 'deadline') return t.fail('the calls were still waiting 20 s after the stop (their deadline is 60 s)');
+  for (const error of settled.filter((result) => result !== null)) {
+    t.true(error instanceof RaftlabError && error.code === ErrorCode.ClusterStopped, String(error));
+  }
+  // A call made after the stop fails at once, and was not applied.
+  const late = await t.throwsAsync(() => kv.put('late', 1), { instanceOf: RaftlabError, code: ErrorCode.ClusterStopped });
+  t.false(late?.indeterminate, late?.message);
+  await t.throwsAsync(() => kv.get('before'), { instanceOf: RaftlabError, code: ErrorCode.ClusterStopped });
 });

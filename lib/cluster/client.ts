@@ -33,6 +33,9 @@ export const CLIENT_DEFAULTS = {
   maxValueBytes: 1 << 20,
 } as const;
 
+/** The reply to a request made after the cluster stopped: it was never sent. */
+const NOT_SENT_AFTER_CLOSE = 'not sent: the cluster was stopped';
+
 type FrameWithoutRid = { readonly t: 'w'; readonly command: Uint8Array } | { readonly t: 'r'; readonly key: string };
 
 interface InFlight {
@@ -71,6 +74,11 @@ export class ClientHub {
 
   get nodeIds(): readonly NodeId[] {
     return this.ids;
+  }
+
+  /** The cluster stopped (close()): no request will be answered any more. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** A node joined the cluster (Cluster.addNode): clients may try it too. */
@@ -122,7 +130,11 @@ export class ClientHub {
   request(node: NodeId, frame: FrameWithoutRid, timeoutMs: number): Promise<Reply> {
     const rid = this.nextRid++;
     return new Promise<Reply>((resolve) => {
-      if (this.closed || !this.ports.has(node)) {
+      if (this.closed) {
+        resolve({ rid, ok: false, code: AttemptFailed.ConnectionLost, message: NOT_SENT_AFTER_CLOSE, leaderId: 0 });
+        return;
+      }
+      if (!this.ports.has(node)) {
         resolve({ rid, ok: false, code: AttemptFailed.ConnectionLost, message: `no connection to node ${node}`, leaderId: 0 });
         return;
       }
@@ -215,6 +227,7 @@ export class KvClient {
         return reply.value;
       }
       lastError = `${reply.code}: ${reply.message}`;
+      this.checkHubOpen(`get ${JSON.stringify(key)}`, false);
       node = await this.redirect(node, reply);
     }
     // A read changes nothing, so a read that ran out of time is a definite failure.
@@ -245,6 +258,13 @@ export class KvClient {
 
   private checkOpen(): void {
     if (this.closed) throw new RaftlabError(ErrorCode.ClientClosed, 'this client was closed', false);
+  }
+
+  /** Once the cluster stopped no attempt can succeed: fail now rather than retry until the deadline. */
+  private checkHubOpen(what: string, mayHaveApplied: boolean): void {
+    if (!this.hub.isClosed) return;
+    const outcome = mayHaveApplied ? '; it may or may not have been applied' : '';
+    throw new RaftlabError(ErrorCode.ClusterStopped, `${what} failed: the cluster was stopped${outcome}`, mayHaveApplied);
   }
 
   private attemptTimeout(deadline: number): number {
@@ -342,15 +362,19 @@ export class KvClient {
       switch (reply.code) {
         case NodeReplyCode.NotLeader:
         case NodeReplyCode.Transferring:
+          this.checkHubOpen('the write', mayHaveApplied);
           node = await this.redirect(node, reply);
           continue;
         case NodeReplyCode.ProposalQueueFull:
+          this.checkHubOpen('the write', mayHaveApplied);
           await delay(CLIENT_DEFAULTS.noLeaderBackoffMs);
           continue;
         case NodeReplyCode.LeadershipLost:
         case AttemptFailed.Timeout:
         case AttemptFailed.ConnectionLost:
-          mayHaveApplied = true;
+          // An attempt made after the stop was never sent (no connection): it applied nothing.
+          if (reply.message !== NOT_SENT_AFTER_CLOSE) mayHaveApplied = true;
+          this.checkHubOpen('the write', mayHaveApplied);
           node = await this.redirect(node, reply);
           continue;
         default:

@@ -12,7 +12,8 @@ import type { BenchOptions } from '../lib/bench/options.js';
 import { runBench } from '../lib/bench/run.js';
 import { formatReport } from '../lib/bench/report.js';
 import type { BenchReport } from '../lib/bench/run.js';
-import { runCli } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { CLI, runCli } from './helpers/cli.js';
 
 
 test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back clean', async (t) => {
@@ -217,3 +218,42 @@ test('half peak: an open-loop window at half the closed-loop writes/s, with read
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+for (const [signal, target] of [
+  ['SIGINT', 'the process group, as Ctrl-C in a terminal'],
+  ['SIGTERM', 'the raftlab command alone, which passes it on'],
+] as const) {
+  test(`an interrupted bench (${signal} to ${target}) removes its cluster's directory`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'raftlab-bench-interrupt-'));
+    try {
+      // A process group of its own, so that a signal to the group reaches the command and its child.
+      const child = spawn(process.execPath, [CLI, 'bench', '--nodes', '1', '--duration', '60', '--warmup', '0.5', '--data-dir', dir], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const clusterDirs = (): string[] => readdirSync(dir).filter((name) => name.startsWith('raftlab-bench-1n-'));
+      const deadline = Date.now() + 30_000;
+      while (clusterDirs().length === 0) {
+        if (Date.now() > deadline) {
+          process.kill(-child.pid!, 'SIGKILL');
+          return t.fail(`no cluster directory within 30 s; stderr:\n${stderr}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      if (signal === 'SIGINT') process.kill(-child.pid!, 'SIGINT');
+      else child.kill('SIGTERM');
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const code = await Promise.race([exited, new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), 30_000)))]);
+      clearTimeout(timer);
+      if (code === 'hung') {
+        process.kill(-child.pid!, 'SIGKILL');
+        return t.fail(`still running 30 s after ${signal}; stderr:\n${stderr}`);
+      }
+      t.is(code, signal === 'SIGINT' ? 130 : 143, stderr);
+      t.regex(stderr, new RegExp(`interrupted \\(${signal}\\); removed .*raftlab-bench-1n-`));
+      t.deepEqual(clusterDirs(), [], 'the cluster directory is gone');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

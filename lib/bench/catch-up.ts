@@ -7,10 +7,9 @@
 // leader that compacts regardless leaves the follower one snapshot behind after every
 // install (lib/bench/README.md, "A large state and a follower catching up").
 
-import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { makeScratchDir, removeScratchDir } from '../cluster/scratch-dir.js';
 import { Cluster } from '../cluster/cluster.js';
 import { EventKind } from '../cluster/types.js';
 import type { ClusterEvent } from '../cluster/types.js';
@@ -121,7 +120,7 @@ export interface CatchUpReport {
 
 /** Runs the scenario on a fresh cluster and removes it. Throws only on a broken harness. */
 export async function runCatchUp(options: CatchUpOptions, note: (line: string) => void = () => undefined): Promise<CatchUpReport> {
-  const dataDir = mkdtempSync(join(options.dataParent ?? tmpdir(), 'raftlab-catch-up-'));
+  const dataDir = makeScratchDir(options.dataParent ?? tmpdir(), 'raftlab-catch-up-');
   const cluster = await Cluster.start({ nodes: options.nodes, dataDir, snapshotEntries: options.snapshotEntries });
   let stop = false;
   try {
@@ -210,7 +209,7 @@ export async function runCatchUp(options: CatchUpOptions, note: (line: string) =
   } finally {
     stop = true;
     await cluster.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    removeScratchDir(dataDir);
   }
 }
 

@@ -11,9 +11,10 @@
 // is drawn for the whole comparison and passed to every run.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { makeScratchDir, removeScratchDir } from '../cluster/scratch-dir.js';
 import { BenchUsageError, generatorsFor } from './options.js';
 import type { BenchReport } from './run.js';
 
@@ -232,7 +233,7 @@ function runChild(cli: string, args: readonly string[]): Promise<ChildOutcome> {
  */
 export async function runComparison(thisCli: string, args: AgainstArgs, note: (line: string) => void): Promise<ComparisonReport> {
   const otherCli = otherCliPath(args.otherRoot);
-  const scratch = mkdtempSync(join(tmpdir(), 'raftlab-bench-against-'));
+  const scratch = makeScratchDir(tmpdir(), 'raftlab-bench-against-');
   const samples: CompareSample[] = [];
   const failures: string[] = [];
   const cliOf = { this: thisCli, other: otherCli };
@@ -253,7 +254,7 @@ export async function runComparison(thisCli: string, args: AgainstArgs, note: (l
       }
     }
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    removeScratchDir(scratch);
   }
   return {
     tool: 'raftlab bench --against',

@@ -2,10 +2,9 @@
 // load from a piscina pool of generators (each with its own ports to the nodes), a
 // warm-up, a measured window, a read-back of acknowledged keys, and the figures.
 
-import { mkdtempSync, rmSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { makeScratchDir, removeScratchDir } from '../cluster/scratch-dir.js';
 import { Piscina } from 'piscina';
 import { Cluster } from '../cluster/cluster.js';
 import { KV_LIMITS } from '../kv/command.js';
@@ -457,7 +456,7 @@ async function runPhase(
 
 async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io: BenchIo, baseline: BaselineMeasurements | null, cores: number): Promise<NodeCountResult> {
   const parent = options.dataParent ?? tmpdir();
-  const dataDir = mkdtempSync(join(parent, `raftlab-bench-${nodes}n-`));
+  const dataDir = makeScratchDir(parent, `raftlab-bench-${nodes}n-`);
   let cluster: Cluster | null = null;
   try {
     cluster = await Cluster.start({
@@ -518,7 +517,7 @@ async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io
     };
   } finally {
     if (cluster !== null) await cluster.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    removeScratchDir(dataDir);
   }
 }
 
@@ -594,12 +593,12 @@ export async function runBench(options: BenchOptions, io: BenchIo = {}, commandL
   let baseline: BaselineMeasurements | null = null;
   try {
     if (options.baseline) {
-      const dir = mkdtempSync(join(options.dataParent ?? tmpdir(), 'raftlab-baseline-'));
+      const dir = makeScratchDir(options.dataParent ?? tmpdir(), 'raftlab-baseline-');
       try {
         io.note?.('baseline: measuring fdatasync, MessagePort and msgpackr rates, and fdatasync latency with the cores idle and busy');
         baseline = await measureBaseline(dir, options.valueBytes, pool);
       } finally {
-        rmSync(dir, { recursive: true, force: true });
+        removeScratchDir(dir);
       }
     }
     for (const nodes of options.nodeCounts) {

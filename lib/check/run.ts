@@ -4,10 +4,11 @@
 // back, and a final read of every key is recorded. The history is then checked by the
 // same code as `raftlab verify`.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { makeScratchDir, removeScratchDir } from '../cluster/scratch-dir.js';
 import { Cluster } from '../cluster/cluster.js';
 import { ClientHub, type KvClient } from '../cluster/client.js';
 import type { TestOnlyClusterBugs } from '../cluster/protocol.js';
@@ -322,7 +323,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
   const log = options.log ?? ((): void => undefined);
   const random = createPrng(options.seed);
   const between = ([low, high]: readonly [number, number]): number => low + Math.floor(random() * (high - low));
-  const dataDir = mkdtempSync(join(tmpdir(), 'raftlab-check-'));
+  const dataDir = makeScratchDir(tmpdir(), 'raftlab-check-');
   const problems: string[] = [];
   const timeline: NemesisRecord[] = [];
   const recorder = new HistoryRecorder();
@@ -441,7 +442,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
   } finally {
     fleet.closeAll();
     await cluster.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    removeScratchDir(dataDir);
   }
   const durationMs = recorder.nowMs() - runStartedMs;
   if (options.historyFile !== null) writeHistory(options.historyFile, recorder.events);

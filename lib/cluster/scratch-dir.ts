@@ -36,8 +36,14 @@ function onInterrupt(signal: Signal): void {
   // The nodes' threads may still be writing there: they end with the process, right after.
   const dirs = [...live];
   for (const dir of dirs) removeDir(dir);
+  live.clear();
   process.stderr.write(`raftlab: interrupted (${signal}); removed ${dirs.join(', ')}\n`);
-  process.exit(128 + constants.signals[signal]);
+  // End by the signal itself, as without this handler, so that whoever waits (a shell, the
+  // raftlab command that restarted itself, lib/cli.ts) sees how the command ended.
+  for (const each of SIGNALS) process.off(each, onInterrupt);
+  process.kill(process.pid, signal);
+  // Should another handler keep the process alive, the conventional exit code.
+  setTimeout(() => process.exit(128 + constants.signals[signal]), 1000).unref();
 }
 
 function removeDir(dir: string): void {

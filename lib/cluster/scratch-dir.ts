@@ -12,7 +12,7 @@ type Signal = (typeof SIGNALS)[number];
 
 const live = new Set<string>();
 
-/** Makes a fresh directory `parent/prefix-XXXXXX`, removed by removeScratchDir or on an interrupt. */
+/** Makes a fresh directory, `parent/prefix` and six random characters, removed by removeScratchDir or on an interrupt. */
 export function makeScratchDir(parent: string, prefix: string): string {
   const dir = mkdtempSync(join(parent, prefix));
   if (live.size === 0) for (const signal of SIGNALS) process.on(signal, onInterrupt);
@@ -25,11 +25,6 @@ export function removeScratchDir(dir: string): void {
   removeDir(dir);
   if (!live.delete(dir) || live.size > 0) return;
   for (const signal of SIGNALS) process.off(signal, onInterrupt);
-}
-
-/** The scratch directories not yet removed (tests). */
-export function liveScratchDirs(): readonly string[] {
-  return [...live];
 }
 
 function onInterrupt(signal: Signal): void {

@@ -259,10 +259,10 @@ export function renderLogStrip(status: ClusterStatus, width: number): readonly s
  * the voters' statuses hold if that is older, unless another node's log runs further in
  * an older term (a deposed leader's divergent tail). The nodes report within a few
  * milliseconds of one another (every 100 ms on the wall clock, node k k-1 ms late), each
- * when its thread gets to it: under load the
- * leader's newest entries are past some followers' statuses, and a window at the leader's
- * end showed their rows empty. A majority's rows reach the end whatever a partitioned or
- * crashed minority holds; a follower a few entries behind shows its row a few cells short.
+ * when its thread gets to it: under load the leader's newest entries are past some
+ * followers' statuses, and a window at the leader's end showed their rows empty. A
+ * majority's rows reach the end whatever a partitioned or crashed minority holds; a
+ * follower a few entries behind shows its row a few cells short.
  */
 function logStripEnd(status: ClusterStatus): number {
   const leader = leaderNode(status);

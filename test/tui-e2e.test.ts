@@ -125,8 +125,9 @@ test('dashboard in tmux: a hangup that reaches both the raftlab command and its 
     const processes = processesWith(dataDir);
     t.is(processes.length, 2, JSON.stringify(processes));
     t.is(processes.filter((process) => process.args.includes('--single-threaded-gc')).length, 1);
-    // A terminal's hangup goes to the whole process group: the dashboard gets its own
-    // SIGHUP and must stop its cluster once, cleanly; the command's (sent here while the
+    // Under a shell that leads the session, a terminal's hangup reaches the whole process
+    // group (the shell passes it on): the dashboard gets its own SIGHUP and must stop its
+    // cluster once, cleanly; the command's (sent here while the
     // dashboard is stopping, the order in which a second delivery would do harm) must not
     // reach it again.
     const child = processes.find((process) => process.args.includes('--single-threaded-gc'))!;

@@ -31,8 +31,8 @@ import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
 import { assert, assertNever } from '../raft/assert.js';
 
-/** Recent entries kept, described, for the dashboard's detail view and the membership tests (the log strip reads logTerms). */
-const RECENT_ENTRIES_KEPT = 40;
+/** Recent entries kept, each described in every status, for the dashboard's detail view (which shows 20; the log strip reads logTerms). */
+const RECENT_ENTRIES_KEPT = 24;
 /** Node k reports its status (k - 1) % this many ms after each multiple of the status interval. */
 const STATUS_PHASE_SPREAD_MS = 10;
 /** Runs of terms a status reports (NodeStatus.logTerms): a run per term the log was written in. */
@@ -1244,8 +1244,8 @@ export class NodeHost {
    * every node's thread shares, plus a millisecond per node id: the nodes report within a
    * few milliseconds of one another, so under load their statuses differ by the entries of
    * those milliseconds, not of up to a whole interval (the dashboard's log strip lines
-   * their rows up by index), and their reports (0.1-0.2 ms each under load, 40 entries
-   * described) do not all want the two cores at once.
+   * their rows up by index), and their reports (0.1-0.2 ms each under load, most of it
+   * describing the recent entries) do not all want the two cores at once.
    */
   private scheduleStatus(): void {
     if (this.stopped) return;

@@ -23,7 +23,7 @@ function appendEntries(entries: readonly Entry[], prevLogIndex = 40): AppendEntr
 }
 
 function installSnapshot(membership: Membership): InstallSnapshot {
-  return { type: MessageType.InstallSnapshot, term: 6, from: 3, to: SELF, lastIncludedIndex: 90, lastIncludedTerm: 5, offset: 6, data: Uint8Array.from([1, 2, 3]), done: false, membership };
+  return { type: MessageType.InstallSnapshot, term: 6, from: 3, to: SELF, lastIncludedIndex: 90, lastIncludedTerm: 5, offset: 6, totalBytes: 10, data: Uint8Array.from([1, 2, 3]), done: false, membership };
 }
 
 /** Commands, no-ops and configuration entries mixed (one with no learners, one with a large id). */
@@ -45,7 +45,7 @@ function entryWithSlot(slot: unknown): Uint8Array {
 
 /** A batch of one InstallSnapshot (its last chunk, at offset 0) whose membership field is `field`, built by msgpackr. */
 function snapshotWithMembership(field: unknown): Uint8Array {
-  return Uint8Array.from(pack([WIRE_FORMAT_VERSION, [[8, 6, 3, SELF, 90, 5, 0, Uint8Array.from([1]), true, field]]]));
+  return Uint8Array.from(pack([WIRE_FORMAT_VERSION, [[8, 6, 3, SELF, 90, 5, 0, 1, Uint8Array.from([1]), true, field]]]));
 }
 
 test('configuration entries round-trip on both decode paths; other entries keep their shape, without a membership key', (t) => {
@@ -79,9 +79,9 @@ test('a configuration is an array [voters, learners] in the data slot: the bytes
   const flat = mixedEntries.flatMap((entry) => [entry.index, entry.term, entry.membership === undefined ? entry.data : slot(entry.membership)]);
   const tuple = [3, message.term, message.from, message.to, message.prevLogIndex, message.prevLogTerm, message.leaderCommit, flat];
   t.deepEqual([...encodeRaftBatch([message])], [...pack([WIRE_FORMAT_VERSION, [tuple]])]);
-  // InstallSnapshot: the configuration follows the chunk (offset, data, done).
+  // InstallSnapshot: the configuration follows the chunk (offset, totalBytes, data, done).
   const snapshot = installSnapshot({ voters: [1, 3], learners: [5] });
-  const snapshotTuple = [8, snapshot.term, snapshot.from, snapshot.to, snapshot.lastIncludedIndex, snapshot.lastIncludedTerm, snapshot.offset, snapshot.data, snapshot.done, [[1, 3], [5]]];
+  const snapshotTuple = [8, snapshot.term, snapshot.from, snapshot.to, snapshot.lastIncludedIndex, snapshot.lastIncludedTerm, snapshot.offset, snapshot.totalBytes, snapshot.data, snapshot.done, [[1, 3], [5]]];
   t.deepEqual([...encodeRaftBatch([snapshot])], [...pack([WIRE_FORMAT_VERSION, [snapshotTuple]])]);
 });
 

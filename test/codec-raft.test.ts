@@ -69,6 +69,7 @@ const samples: readonly Message[] = [
     lastIncludedTerm: 8,
     // The last of several chunks (Figure 13).
     offset: 65_536,
+    totalBytes: 65_836,
     data: Uint8Array.from({ length: 300 }, (_, i) => i % 251),
     done: true,
     membership: { voters: [1, 2, 3], learners: [4, 5] },
@@ -96,7 +97,13 @@ test('every message type round-trips through one batch; entry data survive as ex
   const encoded = encodeRaftBatch(samples);
   t.is(encoded.constructor, Uint8Array);
   t.is(encoded.byteOffset, 0);
-  t.is(encoded.buffer.byteLength, encoded.length, 'exact-size copy: its buffer can be transferred');
+  // A batch with a snapshot chunk (samples has one) is written into a buffer of its own,
+  // sized for it up front: a little room may be left at its end.
+  const entries = samples.reduce((sum, message) => sum + (message.type === MessageType.AppendEntries ? message.entries.length : 0), 0);
+  t.true(encoded.buffer.byteLength - encoded.length <= (samples.length + 1) * 256 + entries * 32, 'its own buffer: it can be transferred');
+  const plain = encodeRaftBatch(samples.filter((message) => message.type !== MessageType.InstallSnapshot));
+  t.is(plain.byteOffset, 0);
+  t.is(plain.buffer.byteLength, plain.length, 'exact-size copy: its buffer can be transferred');
   const decoded = decodeRaftBatch(encoded, SELF, PEERS);
   t.deepEqual(decoded.reasons, []);
   t.is(decoded.malformed, 0);
@@ -244,19 +251,19 @@ test('InstallSnapshot and its response: the snapshot bytes survive exactly; malf
   const data = (decoded.messages[0] as Extract<Message, { type: 'InstallSnapshot' }>).data;
   t.is(data.constructor, Uint8Array);
   t.is(data.byteLength, 300);
-  // Tuples: [8, term, from, to, lastIncludedIndex, lastIncludedTerm, offset, data, done, [voters, learners]]
+  // Tuples: [8, term, from, to, lastIncludedIndex, lastIncludedTerm, offset, totalBytes, data, done, [voters, learners]]
   // and [9, term, from, to, index, snapshotIndex, received].
   const members = [[1, 2, 3], []];
   const refusedTuples: [string, unknown[], RegExp][] = [
-    ['data not bytes', [8, 9, 3, SELF, 4, 2, 0, 'abc', true, members], /data .* is not bytes/],
-    ['data missing (short tuple)', [8, 9, 3, SELF, 4, 2, 0, true, members], /has 9 fields, expected 10/],
-    ['membership missing (short tuple)', [8, 9, 3, SELF, 4, 2, 0, bytes(1), true], /has 9 fields, expected 10/],
-    ['lastIncludedIndex 0', [8, 9, 3, SELF, 0, 2, 0, bytes(1), true, members], /lastIncludedIndex .* must be at least 1/],
-    ['lastIncludedTerm 0', [8, 9, 3, SELF, 4, 0, 0, bytes(1), true, members], /lastIncludedTerm .* must be at least 1/],
-    ['lastIncludedTerm above the term', [8, 9, 3, SELF, 4, 10, 0, bytes(1), true, members], /above the message term 9/],
-    ['negative lastIncludedIndex', [8, 9, 3, SELF, -4, 2, 0, bytes(1), true, members], /not a non-negative integer/],
-    ['fractional term', [8, 9.5, 3, SELF, 4, 2, 0, bytes(1), true, members], /term 9.5/],
-    ['from a stranger', [8, 9, 6, SELF, 4, 2, 0, bytes(1), true, members], /is not a peer/],
+    ['data not bytes', [8, 9, 3, SELF, 4, 2, 0, 3, 'abc', true, members], /data .* is not bytes/],
+    ['data missing (short tuple)', [8, 9, 3, SELF, 4, 2, 0, 1, true, members], /has 10 fields, expected 11/],
+    ['membership missing (short tuple)', [8, 9, 3, SELF, 4, 2, 0, 1, bytes(1), true], /has 10 fields, expected 11/],
+    ['lastIncludedIndex 0', [8, 9, 3, SELF, 0, 2, 0, 1, bytes(1), true, members], /lastIncludedIndex .* must be at least 1/],
+    ['lastIncludedTerm 0', [8, 9, 3, SELF, 4, 0, 0, 1, bytes(1), true, members], /lastIncludedTerm .* must be at least 1/],
+    ['lastIncludedTerm above the term', [8, 9, 3, SELF, 4, 10, 0, 1, bytes(1), true, members], /above the message term 9/],
+    ['negative lastIncludedIndex', [8, 9, 3, SELF, -4, 2, 0, 1, bytes(1), true, members], /not a non-negative integer/],
+    ['fractional term', [8, 9.5, 3, SELF, 4, 2, 0, 1, bytes(1), true, members], /term 9.5/],
+    ['from a stranger', [8, 9, 6, SELF, 4, 2, 0, 1, bytes(1), true, members], /is not a peer/],
     ['response index a string', [9, 9, 3, SELF, 'x', 0, 0], /index "x" is not a non-negative integer/],
     ['response with an extra field', [9, 9, 3, SELF, 1, 2, 3, 4], /has 8 fields, expected 7/],
     ...chunkRefusals(members),
@@ -278,9 +285,13 @@ test('InstallSnapshot and its response: the snapshot bytes survive exactly; malf
   t.regex(validateRaftMessage({ ...snapshot, data: [1, 2, 3] }, SELF, PEERS) as string, /data/);
 });
 
-/** Malformed chunk fields (Figure 13's offset and done; the response's snapshotIndex and received) and what the refusal must say. */
+/** Malformed chunk fields (Figure 13's offset and done, the snapshot's totalBytes; the response's snapshotIndex and received) and what the refusal must say. */
 function chunkRefusals(members: unknown[]): [string, unknown[], RegExp][] {
-  const chunk = (offset: unknown, data: unknown, done: unknown): unknown[] => [8, 9, 3, SELF, 4, 2, offset, data, done, members];
+  const chunk = (offset: unknown, data: unknown, done: unknown, totalBytes?: unknown): unknown[] => [
+    8, 9, 3, SELF, 4, 2, offset,
+    totalBytes ?? (typeof offset === 'number' && data instanceof Uint8Array ? offset + data.byteLength + (done === false ? 1 : 0) : 1),
+    data, done, members,
+  ];
   const answer = (index: unknown, snapshotIndex: unknown, received: unknown): unknown[] => [9, 9, 3, SELF, index, snapshotIndex, received];
   return [
     ['negative offset', chunk(-1, bytes(1), false), /InstallSnapshot from 3: offset -1 is not a non-negative integer/],
@@ -288,11 +299,18 @@ function chunkRefusals(members: unknown[]): [string, unknown[], RegExp][] {
     ['offset a string', chunk('0', bytes(1), false), /offset "0" is not a non-negative integer/],
     ['offset null', chunk(null, bytes(1), false), /offset null is not a non-negative integer/],
     ['unsafe offset', chunk(2 ** 53, bytes(1), false), /offset 9007199254740992 is not a non-negative integer/],
-    ['offset plus the chunk past the safe integers', chunk(Number.MAX_SAFE_INTEGER, bytes(1, 2), true), /offset 9007199254740991 plus the chunk's 2 bytes runs past the largest safe integer/],
+    ['offset plus the chunk past the safe integers', chunk(Number.MAX_SAFE_INTEGER, bytes(1, 2), true, 1), /offset 9007199254740991 plus the chunk's 2 bytes runs past the largest safe integer/],
     ['done a number', chunk(0, bytes(1), 1), /done 1 is not a boolean/],
     ['done a string', chunk(0, bytes(1), 'true'), /done "true" is not a boolean/],
     ['done null', chunk(0, bytes(1), null), /done null is not a boolean/],
-    ['done missing (short tuple)', [8, 9, 3, SELF, 4, 2, 0, bytes(1), members], /has 9 fields, expected 10/],
+    ['done missing (short tuple)', [8, 9, 3, SELF, 4, 2, 0, 1, bytes(1), members], /has 10 fields, expected 11/],
+    ['totalBytes missing (wire format 3)', [8, 9, 3, SELF, 4, 2, 0, bytes(1), true, members], /has 10 fields, expected 11/],
+    ['totalBytes negative', chunk(0, bytes(1), true, -1), /totalBytes -1 is not a non-negative integer/],
+    ['totalBytes a string', chunk(0, bytes(1), true, '1'), /totalBytes "1" is not a non-negative integer/],
+    ['totalBytes below the chunk\'s end', chunk(4, bytes(1, 2), false, 5), /totalBytes 5 .*is below the chunk's end, 6/],
+    ['totalBytes above 4 GiB', chunk(0, bytes(1), false, 2 ** 32 + 1), /totalBytes 4294967297 .*is above the largest snapshot, 4294967296 bytes/],
+    ['done on a chunk that leaves the snapshot short', chunk(0, bytes(1), true, 2), /done true .*is set on a chunk ending at 1 of 2 bytes/],
+    ['done not set on the chunk that ends the snapshot', chunk(1, bytes(1), false, 2), /done false .*is not set on the chunk that ends the snapshot's 2 bytes/],
     ['offset and done swapped', chunk(true, bytes(1), 0), /offset true is not a non-negative integer/],
     ['negative snapshotIndex', answer(0, -1, 0), /InstallSnapshotResponse from 3: snapshotIndex -1 is not a non-negative integer/],
     ['snapshotIndex a boolean', answer(0, true, 0), /snapshotIndex true is not a non-negative integer/],
@@ -307,12 +325,12 @@ test('InstallSnapshot chunks: first, middle and last chunks and every kind of re
   const snapshot = samples.find((message) => message.type === MessageType.InstallSnapshot)!;
   const response = samples.find((message) => message.type === MessageType.InstallSnapshotResponse)!;
   const messages: Message[] = [
-    { ...snapshot, offset: 0, data: bytes(1, 2, 3, 4), done: false },
-    { ...snapshot, offset: 4, data: new Uint8Array(70_000).fill(9), done: false },
+    { ...snapshot, offset: 0, totalBytes: 70_010, data: bytes(1, 2, 3, 4), done: false },
+    { ...snapshot, offset: 4, totalBytes: 70_010, data: new Uint8Array(70_000).fill(9), done: false },
     // A snapshot of no bytes is one chunk, first and last.
-    { ...snapshot, offset: 0, data: new Uint8Array(0), done: true },
-    // An offset beyond 32 bits (msgpack uint64 or float64; the hand-read path leaves it to msgpackr).
-    { ...snapshot, offset: 2 ** 40, data: bytes(7), done: true },
+    { ...snapshot, offset: 0, totalBytes: 0, data: new Uint8Array(0), done: true },
+    // A size beyond 32 bits (msgpack uint64 or float64; the hand-read path leaves it to msgpackr).
+    { ...snapshot, offset: 2 ** 32 - 1, totalBytes: 2 ** 32, data: bytes(7), done: true },
     { ...response, index: 0, snapshotIndex: 4096, received: 0 },
     // Installed: index is the snapshot's, whatever the chunk fields say.
     { ...response, index: 4096, snapshotIndex: 4096, received: 70_004 },
@@ -332,9 +350,9 @@ test('InstallSnapshot chunks: first, middle and last chunks and every kind of re
   }
   // All in one batch, in order.
   t.deepEqual(decodeRaftBatch(encodeRaftBatch(messages), SELF, PEERS).messages, messages);
-  // A chunk's fields keep the wire order: [..., lastIncludedTerm, offset, data, done, membership].
+  // A chunk's fields keep the wire order: [..., lastIncludedTerm, offset, totalBytes, data, done, membership].
   const chunk = messages[0] as Extract<Message, { type: 'InstallSnapshot' }>;
-  const tuple = [8, chunk.term, chunk.from, chunk.to, chunk.lastIncludedIndex, chunk.lastIncludedTerm, 0, chunk.data, false, [[1, 2, 3], [4, 5]]];
+  const tuple = [8, chunk.term, chunk.from, chunk.to, chunk.lastIncludedIndex, chunk.lastIncludedTerm, 0, 70_010, chunk.data, false, [[1, 2, 3], [4, 5]]];
   t.deepEqual([...encodeRaftBatch([chunk])], [...pack([WIRE_FORMAT_VERSION, [tuple]])]);
   t.deepEqual([...encodeRaftBatch([response])], [...pack([WIRE_FORMAT_VERSION, [[9, 9, 4, SELF, 0, 4096, 70_000]]])]);
 });
@@ -349,6 +367,10 @@ test('validateRaftMessage refuses malformed chunk fields with a reason', (t) => 
     ['offset past the safe integers with its chunk', { ...snapshot, offset: Number.MAX_SAFE_INTEGER - 10 }, /plus the chunk's 300 bytes runs past the largest safe integer/],
     ['done missing', { ...snapshot, done: undefined }, /done undefined is not a boolean/],
     ['done a number', { ...snapshot, done: 0 }, /done 0 is not a boolean/],
+    ['totalBytes missing', { ...snapshot, totalBytes: undefined }, /totalBytes undefined is not a non-negative integer/],
+    ['totalBytes fractional', { ...snapshot, totalBytes: 65_836.5 }, /totalBytes 65836.5 is not a non-negative integer/],
+    ['totalBytes below the chunk\'s end', { ...snapshot, totalBytes: 65_835 }, /is below the chunk's end, 65836/],
+    ['done but the snapshot runs on', { ...snapshot, totalBytes: 65_837 }, /done true .*is set on a chunk ending at 65836 of 65837 bytes/],
     ['snapshotIndex missing', { ...response, snapshotIndex: undefined }, /snapshotIndex undefined is not a non-negative integer/],
     ['received NaN', { ...response, received: Number.NaN }, /received null is not a non-negative integer/],
     ['received Infinity', { ...response, received: Number.POSITIVE_INFINITY }, /received null is not a non-negative integer/],
@@ -403,7 +425,8 @@ function invariantViolation(message: Message): string | null {
     if (!(message.data instanceof Uint8Array)) return 'bad snapshot data';
     if (message.lastIncludedIndex < 1 || message.lastIncludedTerm < 1 || message.lastIncludedTerm > message.term) return 'bad snapshot position';
     if (!isIndex(message.offset) || !isIndex(message.offset + message.data.byteLength)) return 'bad snapshot chunk offset';
-    if (typeof message.done !== 'boolean') return 'bad snapshot chunk done';
+    if (!isIndex(message.totalBytes) || message.totalBytes > 2 ** 32 || message.offset + message.data.byteLength > message.totalBytes) return 'bad snapshot size';
+    if (typeof message.done !== 'boolean' || message.done !== (message.offset + message.data.byteLength === message.totalBytes)) return 'bad snapshot chunk done';
     if (!isValidMembership(message.membership)) return 'bad snapshot membership';
   }
   for (const [field, value] of Object.entries(message)) {

@@ -8,7 +8,7 @@ import { MsgpackWriter, decimalLength } from '../lib/transport/msgpack-writer.js
 import { encodeRaftBatch, WIRE_FORMAT_VERSION } from '../lib/transport/codec.js';
 import { encodeBatchPayload } from '../lib/storage/record.js';
 import { MessageType } from '../lib/raft/types.js';
-import type { AppendEntries, Entry } from '../lib/raft/types.js';
+import type { AppendEntries, Entry, Heartbeat, InstallSnapshot } from '../lib/raft/types.js';
 import { createPrng, testSeed } from './helpers/seed.js';
 
 const packr = new Packr({ useRecords: false });
@@ -80,6 +80,53 @@ test('AppendEntries batches and WAL records are the bytes msgpackr makes of thei
     const record = [2, count === 0 ? 0 : first, entries.map((entry) => entry.term), entries.map((entry) => entry.data), hardState === null ? null : [hardState.currentTerm, hardState.votedFor, hardState.commitIndex]];
     t.deepEqual(bytes(encodeBatchPayload(first, entries, hardState)), bytes(packr.pack(record)), `seed ${seed} round ${round} (WAL)`);
   }
+});
+
+test('batches carrying snapshot chunks are the bytes msgpackr makes of their tuples, in a buffer of their own (seeded)', (t) => {
+  const seed = testSeed('WRITER_TEST_SEED');
+  const random = createPrng(seed);
+  const snapshot = new Uint8Array(3 << 20);
+  for (let i = 0; i < snapshot.length; i += 4096) snapshot[i] = i >>> 12;
+  for (let round = 0; round < 60; round++) {
+    // Chunk sizes across every bin length form, up to the default 1 MiB; a joint configuration now and then.
+    const chunkBytes = [0, 1, 200, 255, 256, 65_535, 65_536, 1 << 20][Math.floor(random() * 8)]!;
+    const count = 1 + Math.floor(random() * 4);
+    const term = 1 + Math.floor(random() * 70_000);
+    const membership = random() < 0.3 ? { voters: [1, 2, 3], learners: [7], outgoing: [1, 2, 4] } : { voters: [1, 2, 3], learners: [] };
+    const chunks: InstallSnapshot[] = Array.from({ length: count }, (_, i) => {
+      const offset = Math.min(snapshot.length, i * chunkBytes);
+      const end = Math.min(snapshot.length, offset + chunkBytes);
+      return {
+        type: MessageType.InstallSnapshot,
+        term,
+        from: 1,
+        to: 2,
+        lastIncludedIndex: 1 + Math.floor(random() * 2 ** 40),
+        lastIncludedTerm: term,
+        offset,
+        totalBytes: snapshot.length,
+        data: snapshot.subarray(offset, end),
+        done: end === snapshot.length,
+        membership,
+      };
+    });
+    const heartbeat: Heartbeat = { type: MessageType.Heartbeat, term, from: 1, to: 2, leaderCommit: 5, context: 0 };
+    const messages = random() < 0.5 ? chunks : [heartbeat, ...chunks];
+    const tuples = messages.map((message) =>
+      message.type === MessageType.Heartbeat
+        ? [5, term, 1, 2, message.leaderCommit, message.context]
+        : [8, term, 1, 2, message.lastIncludedIndex, message.lastIncludedTerm, message.offset, message.totalBytes, message.data, message.done, membership.outgoing === undefined ? [membership.voters, membership.learners] : [membership.voters, membership.learners, membership.outgoing]],
+    );
+    const encoded = encodeRaftBatch(messages);
+    t.deepEqual(bytes(encoded), bytes(packr.pack([WIRE_FORMAT_VERSION, tuples])), `seed ${seed} round ${round}`);
+    // Its own buffer, starting at 0, so that transferring it hands over nothing else.
+    t.is(encoded.byteOffset, 0);
+    t.true(encoded.buffer.byteLength - encoded.byteLength <= (messages.length + 1) * 256, `seed ${seed} round ${round}: ${encoded.buffer.byteLength - encoded.byteLength} bytes of slack`);
+  }
+  // Two batches never share memory.
+  const a = encodeRaftBatch([{ type: MessageType.InstallSnapshot, term: 1, from: 1, to: 2, lastIncludedIndex: 1, lastIncludedTerm: 1, offset: 0, totalBytes: 10, data: snapshot.subarray(0, 10), done: true, membership: { voters: [1, 2], learners: [] } }]);
+  const b = encodeRaftBatch([{ type: MessageType.InstallSnapshot, term: 1, from: 1, to: 3, lastIncludedIndex: 1, lastIncludedTerm: 1, offset: 0, totalBytes: 10, data: snapshot.subarray(0, 10), done: true, membership: { voters: [1, 3], learners: [] } }]);
+  t.not(a.buffer, b.buffer);
 });
 
 test('release hands over what was written without a copy, and the writer writes on into a new buffer', (t) => {

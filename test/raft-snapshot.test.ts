@@ -11,11 +11,14 @@ import type { AppendEntries, InstallSnapshot, InstallSnapshotResponse, Message, 
 
 const noPreVote = { preVote: false, checkQuorum: false } as const;
 
+/** A whole snapshot in one chunk unless `fields` say otherwise (a chunk of a larger one must give its totalBytes). */
 function installSnapshot(fields: Partial<InstallSnapshot> & Pick<InstallSnapshot, 'term' | 'from' | 'to' | 'lastIncludedIndex' | 'lastIncludedTerm'>): InstallSnapshot {
+  const data = fields.data ?? text(`state@${fields.lastIncludedIndex}`);
   return {
     type: MessageType.InstallSnapshot,
     offset: 0,
-    data: text(`state@${fields.lastIncludedIndex}`),
+    totalBytes: (fields.offset ?? 0) + data.byteLength,
+    data,
     done: true,
     membership: { voters: [1, 2, 3], learners: [] },
     ...fields,
@@ -398,8 +401,9 @@ test('Figure 13 a snapshot larger than maxSnapshotChunkBytes goes in order, one 
 
 test('Figure 13 a chunk that does not continue the bytes held is not taken; the answer says how many are held', (t) => {
   const follower = makeNode(1, [1, 2, 3], { currentTerm: 1, config: noPreVote });
+  // The first leader's snapshot is 9 bytes, the second's 8.
   const chunk = (offset: number, data: string, done: boolean, term = 2, from = 2) =>
-    installSnapshot({ term, from, to: 1, lastIncludedIndex: 6, lastIncludedTerm: 2, offset, data: text(data), done });
+    installSnapshot({ term, from, to: 1, lastIncludedIndex: 6, lastIncludedTerm: 2, offset, totalBytes: term === 2 ? 9 : 8, data: text(data), done });
   const answer = (): InstallSnapshotResponse | undefined => ofType(allMessages(drain(follower)), MessageType.InstallSnapshotResponse)[0];
   follower.step(chunk(0, 'abc', false));
   t.like(answer(), { index: 0, snapshotIndex: 6, received: 3 });
@@ -416,6 +420,32 @@ test('Figure 13 a chunk that does not continue the bytes held is not taken; the 
   t.is(new TextDecoder().decode(ready.snapshot!.data), 'abcdefgh');
   t.like(ofType(ready.messages, MessageType.InstallSnapshotResponse)[0], { index: 0, snapshotIndex: 6, received: 8 }, 'the last chunk acknowledged before the install is stored');
   t.like(ofType(ready.messagesAfterPersist, MessageType.InstallSnapshotResponse)[0], { index: 6 });
+  follower.advance();
+});
+
+test('Figure 13 chunks fill one array of the snapshot\'s totalBytes; a chunk of another size, one running past it, or a last one leaving it short is not taken', (t) => {
+  const follower = makeNode(1, [1, 2, 3], { currentTerm: 1, config: noPreVote });
+  const chunk = (offset: number, data: string, done: boolean, totalBytes = 9) =>
+    installSnapshot({ term: 2, from: 2, to: 1, lastIncludedIndex: 6, lastIncludedTerm: 2, offset, totalBytes, data: text(data), done });
+  const answer = (): InstallSnapshotResponse | undefined => ofType(allMessages(drain(follower)), MessageType.InstallSnapshotResponse)[0];
+  follower.step(chunk(0, 'abc', false));
+  t.like(answer(), { index: 0, received: 3 });
+  follower.step(chunk(3, 'def', false, 10));
+  t.like(answer(), { index: 0, received: 0 }, 'a chunk claiming another size belongs to another transfer');
+  follower.step(chunk(0, 'abc', false));
+  t.like(answer(), { received: 3 }, 'its own transfer starts over at offset 0');
+  follower.step(chunk(3, 'def', false));
+  t.like(answer(), { received: 6 });
+  follower.step(chunk(6, 'ghij', true));
+  t.like(answer(), { index: 0, received: 6 }, 'a chunk running past the 9 bytes is not taken');
+  follower.step(chunk(6, 'gh', true));
+  t.like(answer(), { index: 0, received: 6 }, 'a last chunk leaving the snapshot a byte short is not taken');
+  follower.step(chunk(6, 'gh', false));
+  t.like(answer(), { received: 8 });
+  follower.step(chunk(8, 'i', true));
+  const ready = follower.ready();
+  t.is(new TextDecoder().decode(ready.snapshot!.data), 'abcdefghi');
+  t.is(ready.snapshot!.data.buffer.byteLength, 9, 'the array allocated at the first chunk, no copy made at the last');
   follower.advance();
 });
 

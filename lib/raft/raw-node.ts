@@ -157,13 +157,14 @@ export class RawNode {
   /** Leader: the target of a leadership transfer in progress (thesis §3.10), NONE otherwise. */
   #leadTransferee: NodeId = NONE;
 
-  /** Follower: the chunks of a leader's snapshot received so far (Figure 13), null when none is arriving. */
+  /** Follower: a leader's snapshot being received (Figure 13), null when none is arriving. */
   #incomingSnapshot: {
     readonly leader: NodeId;
     readonly leaderTerm: Term;
     readonly index: LogIndex;
     readonly term: Term;
-    readonly chunks: Uint8Array[];
+    /** The whole snapshot, allocated at its first chunk (InstallSnapshot.totalBytes); its first `received` bytes are held. */
+    readonly data: Uint8Array;
     received: number;
   } | null = null;
 
@@ -921,11 +922,12 @@ export class RawNode {
   /**
    * Figure 13, receiver steps 2-5: "Create new snapshot file if first chunk (offset is
    * 0)", "Write data into snapshot file at given offset", "Reply and wait for more data
-   * chunks if done is false". The chunks are held in memory (the host persists the whole
-   * snapshot once it is complete). A chunk that does not continue the bytes held (lost,
-   * duplicated, reordered, or of another leader's snapshot) is not taken: the answer says
-   * how many bytes are held, and the leader goes on from there or, after a while, starts
-   * over. Returns the whole snapshot once its last chunk arrived, else null.
+   * chunks if done is false". The chunks are copied into one array of the snapshot's
+   * size, allocated at the first (the host persists the whole snapshot once it is
+   * complete). A chunk that does not continue the bytes held (lost, duplicated,
+   * reordered, or of another leader's snapshot) is not taken: the answer says how many
+   * bytes are held, and the leader goes on from there or, after a while, starts over.
+   * Returns the whole snapshot once its last chunk arrived, else null.
    */
   #receiveSnapshotChunk(message: InstallSnapshot): Uint8Array | null {
     let incoming = this.#incomingSnapshot;
@@ -934,30 +936,38 @@ export class RawNode {
       incoming.leader === message.from &&
       incoming.leaderTerm === message.term &&
       incoming.index === message.lastIncludedIndex &&
-      incoming.term === message.lastIncludedTerm;
+      incoming.term === message.lastIncludedTerm &&
+      incoming.data.byteLength === message.totalBytes;
     if (message.offset === 0) {
-      incoming = { leader: message.from, leaderTerm: message.term, index: message.lastIncludedIndex, term: message.lastIncludedTerm, chunks: [], received: 0 };
+      // A whole snapshot in one chunk is taken as it came.
+      if (message.done && message.data.byteLength === message.totalBytes) {
+        this.#incomingSnapshot = null;
+        return message.data;
+      }
+      const data = new Uint8Array(message.totalBytes);
+      incoming = { leader: message.from, leaderTerm: message.term, index: message.lastIncludedIndex, term: message.lastIncludedTerm, data, received: 0 };
       this.#incomingSnapshot = incoming;
     } else if (!same || (message.offset !== incoming!.received && this.#config.testOnlyBugs.acceptSnapshotChunkAnywhere !== true)) {
       this.#answerSnapshotChunk(message, same ? incoming!.received : 0);
       return null;
     }
     incoming = incoming!;
-    incoming.chunks.push(message.data);
-    incoming.received += message.data.byteLength;
+    // The chunk goes where the bytes held end (its offset, but for the test-only bug above).
+    // One that would run past the snapshot's size, or a last one that leaves it short, is
+    // not taken (the transport's decoder refuses such messages; only the bug lets one by).
+    const end = incoming.received + message.data.byteLength;
+    if (end > incoming.data.byteLength || message.done !== (end === incoming.data.byteLength)) {
+      this.#answerSnapshotChunk(message, incoming.received);
+      return null;
+    }
+    incoming.data.set(message.data, incoming.received);
+    incoming.received = end;
     if (!message.done) {
       this.#answerSnapshotChunk(message, incoming.received);
       return null;
     }
     this.#incomingSnapshot = null;
-    if (incoming.chunks.length === 1) return incoming.chunks[0]!;
-    const data = new Uint8Array(incoming.received);
-    let at = 0;
-    for (const chunk of incoming.chunks) {
-      data.set(chunk, at);
-      at += chunk.byteLength;
-    }
-    return data;
+    return incoming.data;
   }
 
   /** A chunk taken (or not): nothing is persisted yet, so the answer goes at once. */
@@ -1425,6 +1435,7 @@ export class RawNode {
       lastIncludedIndex: snapshot.index,
       lastIncludedTerm: snapshot.term,
       offset,
+      totalBytes: snapshot.data.byteLength,
       data: snapshot.data.subarray(offset, end),
       done: end === snapshot.data.byteLength,
       membership: snapshot.membership!,

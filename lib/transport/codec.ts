@@ -20,7 +20,7 @@
 //   and how many of its bytes the follower holds.
 
 import { Packr, Unpackr } from 'msgpackr';
-import { MessageType, type AppendEntries, type Entry, type Message, type NodeId } from '../raft/types.js';
+import { MessageType, type AppendEntries, type Entry, type InstallSnapshot, type Message, type NodeId } from '../raft/types.js';
 import { MsgpackWriter } from './msgpack-writer.js';
 import { ScalarCursor } from '../kv/flat-tuple.js';
 import { assert, assertNever } from '../raft/assert.js';
@@ -30,9 +30,9 @@ import { checkMembership, membershipPair, writeMembership } from './membership-w
  * Bumped on any incompatible change of the layout below; a batch of another version is
  * refused whole. 2: configuration entries in the entry data slot, and InstallSnapshot's
  * membership field. 3: InstallSnapshot in chunks (Figure 13's offset and done), and its
- * response's snapshotIndex and received.
+ * response's snapshotIndex and received. 4: InstallSnapshot's totalBytes.
  */
-export const WIRE_FORMAT_VERSION = 3;
+export const WIRE_FORMAT_VERSION = 4;
 
 /** At most this many refusal reasons are kept per batch (the count is always exact). */
 export const MAX_REASONS_PER_BATCH = 8;
@@ -62,11 +62,13 @@ const FIELDS = {
   [MessageType.Heartbeat]: ['leaderCommit', 'context'],
   [MessageType.HeartbeatResponse]: ['context'],
   [MessageType.TimeoutNow]: [],
-  [MessageType.InstallSnapshot]: ['lastIncludedIndex', 'lastIncludedTerm', 'offset', 'data', 'done', 'membership'],
+  [MessageType.InstallSnapshot]: ['lastIncludedIndex', 'lastIncludedTerm', 'offset', 'totalBytes', 'data', 'done', 'membership'],
   [MessageType.InstallSnapshotResponse]: ['index', 'snapshotIndex', 'received'],
 } as const satisfies Record<MessageType, readonly string[]>;
 
 const HEADER_FIELD_COUNT = 4;
+/** The largest snapshot a follower takes (InstallSnapshot.totalBytes): what one Uint8Array holds here (2^32 bytes in Node 20). */
+const MAX_SNAPSHOT_BYTES = 2 ** 32;
 const FIELDS_PER_WIRE_ENTRY = 3;
 
 const packr = new Packr({ useRecords: false });
@@ -99,6 +101,7 @@ function toTuple(message: Exclude<Message, AppendEntries>): unknown[] {
         message.lastIncludedIndex,
         message.lastIncludedTerm,
         message.offset,
+        message.totalBytes,
         message.data,
         message.done,
         membershipPair(message.membership),
@@ -111,21 +114,82 @@ function toTuple(message: Exclude<Message, AppendEntries>): unknown[] {
 }
 
 /**
- * Encodes all messages to one peer in one turn as one batch. The result is an exact-size
- * copy owning its ArrayBuffer, so its `.buffer` can be transferred (msgpackr's pack()
- * returns a view into a scratch buffer that the next pack() overwrites).
+ * Encodes all messages to one peer in one turn as one batch. The result owns its
+ * ArrayBuffer from byte 0, so its `.buffer` can be transferred (msgpackr's pack() returns
+ * a view into a scratch buffer that the next pack() overwrites): an exact-size copy, or,
+ * for a batch carrying snapshot chunks, the buffer it was written into, which may have a
+ * little room left at its end.
  */
 export function encodeRaftBatch(messages: readonly Message[]): Uint8Array {
+  const room = snapshotBatchRoom(messages);
+  if (room > 0) return encodeWithSnapshotChunks(messages, room);
   const out = batchWriter;
   out.reset();
+  writeBatch(out, messages);
+  return out.take();
+}
+
+function writeBatch(out: MsgpackWriter, messages: readonly Message[]): void {
   out.arrayHeader(2);
   out.uint(WIRE_FORMAT_VERSION);
   out.arrayHeader(messages.length);
   for (const message of messages) {
     if (message.type === MessageType.AppendEntries) writeAppendEntries(out, message);
+    else if (message.type === MessageType.InstallSnapshot) writeInstallSnapshot(out, message);
     else out.raw(packr.pack(toTuple(message)));
   }
-  return out.take();
+}
+
+/** Room for a message beyond the bytes it carries (a chunk's header, a heartbeat), and for an entry beyond its data. */
+const ROOM_PER_MESSAGE = 256;
+const ROOM_PER_ENTRY = 32;
+
+/** For a batch carrying snapshot chunks, room enough to write it (0: it carries none, the usual case, told by its messages' types alone). */
+function snapshotBatchRoom(messages: readonly Message[]): number {
+  if (!messages.some((message) => message.type === MessageType.InstallSnapshot)) return 0;
+  let room = ROOM_PER_MESSAGE;
+  for (const message of messages) {
+    room += ROOM_PER_MESSAGE;
+    if (message.type === MessageType.InstallSnapshot) {
+      room += message.data.byteLength;
+    } else if (message.type === MessageType.AppendEntries) {
+      for (const entry of message.entries) room += ROOM_PER_ENTRY + (entry.data?.byteLength ?? 0);
+    }
+  }
+  return room;
+}
+
+/**
+ * A batch carrying snapshot chunks (a leader sends up to maxSnapshotChunksInFlight of
+ * 1 MiB at once), written into a buffer of its own, sized for it up front, and handed
+ * over as it is. The shared writer would have grown to it by doubling (a copy at every
+ * step), dropped it after (it keeps at most 4 MiB), and take() copied the batch once
+ * more into fresh memory; msgpackr packed each chunk into its own scratch buffer before
+ * that. Here each chunk's bytes are copied once. That path took 40-100 ms for a batch
+ * of four 1 MiB chunks on an idle machine and stalled a leader's thread for over 100 ms
+ * a batch while it sent a 63 MB snapshot under load (lib/bench/README.md, "Sending a
+ * snapshot").
+ */
+function encodeWithSnapshotChunks(messages: readonly Message[], room: number): Uint8Array {
+  const out = new MsgpackWriter(room);
+  writeBatch(out, messages);
+  return out.release();
+}
+
+/** An InstallSnapshot's tuple written directly, as msgpackr writes toTuple's. */
+function writeInstallSnapshot(out: MsgpackWriter, message: InstallSnapshot): void {
+  out.arrayHeader(HEADER_FIELD_COUNT + FIELDS[MessageType.InstallSnapshot].length);
+  out.uint(TYPE_TAG[MessageType.InstallSnapshot]);
+  out.uint(message.term);
+  out.uint(message.from);
+  out.uint(message.to);
+  out.uint(message.lastIncludedIndex);
+  out.uint(message.lastIncludedTerm);
+  out.uint(message.offset);
+  out.uint(message.totalBytes);
+  out.bin(message.data);
+  out.bool(message.done);
+  writeMembership(out, message.membership);
 }
 
 /** An AppendEntries' tuple, [...header, prevLogIndex, prevLogTerm, leaderCommit,
@@ -508,10 +572,12 @@ function checkMessage(value: unknown, self: NodeId, peers: readonly NodeId[], co
       const lastIncludedIndex = integer('lastIncludedIndex');
       const lastIncludedTerm = integer('lastIncludedTerm');
       const offset = integer('offset');
+      const totalBytes = integer('totalBytes');
       const done = boolean('done');
       if (typeof lastIncludedIndex === 'string') return lastIncludedIndex;
       if (typeof lastIncludedTerm === 'string') return lastIncludedTerm;
       if (typeof offset === 'string') return offset;
+      if (typeof totalBytes === 'string') return totalBytes;
       if (typeof done === 'string') return done;
       // A snapshot covers at least one entry, written in a term no later than the leader's.
       if (lastIncludedIndex < 1) return problem('lastIncludedIndex', 'must be at least 1');
@@ -521,11 +587,17 @@ function checkMessage(value: unknown, self: NodeId, peers: readonly NodeId[], co
       if (!(data instanceof Uint8Array)) return problem('data', 'is not bytes');
       // The chunk's end is a position in the snapshot too: the follower adds the two.
       if (!Number.isSafeInteger(offset + data.byteLength)) return problem('offset', `plus the chunk's ${data.byteLength} bytes runs past the largest safe integer`);
+      // The follower allocates totalBytes at the first chunk: the chunk must fit in it, the
+      // last one must fill it, and it must be a size an array can have.
+      const end = offset + data.byteLength;
+      if (totalBytes > MAX_SNAPSHOT_BYTES) return problem('totalBytes', `is above the largest snapshot, ${MAX_SNAPSHOT_BYTES} bytes`);
+      if (end > totalBytes) return problem('totalBytes', `is below the chunk's end, ${end}`);
+      if (done !== (end === totalBytes)) return problem('done', done ? `is set on a chunk ending at ${end} of ${totalBytes} bytes` : `is not set on the chunk that ends the snapshot's ${totalBytes} bytes`);
       // Figure 13's "latest configuration as of lastIncludedIndex" (thesis §5.4.1).
       const membership = checkMembership(candidate['membership'], copy);
       if (typeof membership === 'string') return `${messageType} from ${from}: ${membership}`;
       if (!copy) return candidate as unknown as Message;
-      return { type: messageType, term, from, to, lastIncludedIndex, lastIncludedTerm, offset, data, done, membership };
+      return { type: messageType, term, from, to, lastIncludedIndex, lastIncludedTerm, offset, totalBytes, data, done, membership };
     }
     case MessageType.InstallSnapshotResponse: {
       const index = integer('index');

@@ -146,7 +146,9 @@ const ROOM_PER_ENTRY = 32;
 
 /** For a batch carrying snapshot chunks, room enough to write it (0: it carries none, the usual case, told by its messages' types alone). */
 function snapshotBatchRoom(messages: readonly Message[]): number {
-  if (!messages.some((message) => message.type === MessageType.InstallSnapshot)) return 0;
+  let chunks = 0;
+  for (let i = 0; i < messages.length; i++) if (messages[i]!.type === MessageType.InstallSnapshot) chunks++;
+  if (chunks === 0) return 0;
   let room = ROOM_PER_MESSAGE;
   for (const message of messages) {
     room += ROOM_PER_MESSAGE;
@@ -176,13 +178,18 @@ function encodeWithSnapshotChunks(messages: readonly Message[], room: number): U
   return out.release();
 }
 
-/** An InstallSnapshot's tuple written directly, as msgpackr writes toTuple's. */
-function writeInstallSnapshot(out: MsgpackWriter, message: InstallSnapshot): void {
-  out.arrayHeader(HEADER_FIELD_COUNT + FIELDS[MessageType.InstallSnapshot].length);
-  out.uint(TYPE_TAG[MessageType.InstallSnapshot]);
+/** The tuple's array header and its first four fields, [tag, term, from, to], of a message written directly. */
+function writeHeader(out: MsgpackWriter, type: typeof MessageType.AppendEntries | typeof MessageType.InstallSnapshot, message: AppendEntries | InstallSnapshot): void {
+  out.arrayHeader(HEADER_FIELD_COUNT + FIELDS[type].length);
+  out.uint(TYPE_TAG[type]);
   out.uint(message.term);
   out.uint(message.from);
   out.uint(message.to);
+}
+
+/** An InstallSnapshot's tuple written directly, as msgpackr writes toTuple's. */
+function writeInstallSnapshot(out: MsgpackWriter, message: InstallSnapshot): void {
+  writeHeader(out, MessageType.InstallSnapshot, message);
   out.uint(message.lastIncludedIndex);
   out.uint(message.lastIncludedTerm);
   out.uint(message.offset);
@@ -196,11 +203,7 @@ function writeInstallSnapshot(out: MsgpackWriter, message: InstallSnapshot): voi
  *  [index, term, data, ...]], written directly: the hot message. A configuration entry's
  *  data slot holds its [voters, learners]. */
 function writeAppendEntries(out: MsgpackWriter, message: AppendEntries): void {
-  out.arrayHeader(HEADER_FIELD_COUNT + FIELDS[MessageType.AppendEntries].length);
-  out.uint(TYPE_TAG[MessageType.AppendEntries]);
-  out.uint(message.term);
-  out.uint(message.from);
-  out.uint(message.to);
+  writeHeader(out, MessageType.AppendEntries, message);
   out.uint(message.prevLogIndex);
   out.uint(message.prevLogTerm);
   out.uint(message.leaderCommit);

@@ -201,6 +201,9 @@ test('describeMessage and describeReady give one line per message', (t) => {
     { type: MessageType.Heartbeat, term: 3, from: 1, to: 2, leaderCommit: 4, context: 7 },
     { type: MessageType.HeartbeatResponse, term: 3, from: 2, to: 1, context: 0 },
     { type: MessageType.TimeoutNow, term: 3, from: 1, to: 2 },
+    { type: MessageType.InstallSnapshot, term: 3, from: 1, to: 2, lastIncludedIndex: 9, lastIncludedTerm: 2, offset: 4, totalBytes: 10, data: Uint8Array.from([1, 2, 3]), done: false, membership: { voters: [1, 2], learners: [] } },
+    { type: MessageType.InstallSnapshotResponse, term: 3, from: 2, to: 1, index: 0, snapshotIndex: 9, received: 7 },
+    { type: MessageType.InstallSnapshotResponse, term: 3, from: 2, to: 1, index: 9, snapshotIndex: 0, received: 0 },
   ];
   t.deepEqual(messages.map(describeMessage), [
     '1->2 RequestVote t2 pre-vote last=4@t1',
@@ -210,6 +213,9 @@ test('describeMessage and describeReady give one line per message', (t) => {
     '1->2 Heartbeat t3 commit=4 read=7',
     '2->1 HeartbeatResponse t3',
     '1->2 TimeoutNow t3',
+    '1->2 InstallSnapshot t3 snapshot=9@t2 bytes=4..7/10',
+    '2->1 InstallSnapshotResponse t3 snapshot=9 holds=7',
+    '2->1 InstallSnapshotResponse t3 installed index=9',
   ]);
   const node = makeNode(1, [1, 2, 3], { config: quiet });
   node.campaign();

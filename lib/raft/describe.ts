@@ -33,9 +33,11 @@ export function describeMessage(message: Message): string {
     case MessageType.TimeoutNow:
       return head;
     case MessageType.InstallSnapshot:
-      return `${head} snapshot=${message.lastIncludedIndex}@t${message.lastIncludedTerm} (${message.data.byteLength} bytes)`;
+      return `${head} snapshot=${message.lastIncludedIndex}@t${message.lastIncludedTerm} bytes=${message.offset}..${message.offset + message.data.byteLength}/${message.totalBytes}${message.done ? ' done' : ''}`;
     case MessageType.InstallSnapshotResponse:
-      return `${head} index=${message.index}`;
+      // Installed (index), a chunk acknowledged (how many bytes are held), or a refusal.
+      if (message.index > 0) return `${head} installed index=${message.index}`;
+      return message.snapshotIndex > 0 ? `${head} snapshot=${message.snapshotIndex} holds=${message.received}` : `${head} index=0`;
     default:
       return assertNever(message, 'message');
   }

@@ -203,7 +203,7 @@ export interface InstallSnapshot extends MessageHeader {
    * The whole snapshot's size in bytes (not in Figure 13): the follower allocates the
    * snapshot at its first chunk and copies each chunk into place as it arrives, instead
    * of joining them all at the last one (for a 63 MB snapshot that join stopped the
-   * follower's thread for 0.2-0.5 s, touching fresh memory).
+   * follower's thread for 0.2-0.4 s under load, touching fresh memory).
    */
   readonly totalBytes: number;
   /** Figure 13: "raw bytes of the snapshot chunk, starting at offset". */

@@ -167,9 +167,9 @@ function snapshotBatchRoom(messages: readonly Message[]): number {
  * over as it is. The shared writer would have grown to it by doubling (a copy at every
  * step), dropped it after (it keeps at most 4 MiB), and take() copied the batch once
  * more into fresh memory; msgpackr packed each chunk into its own scratch buffer before
- * that. Here each chunk's bytes are copied once. That path took 40-100 ms for a batch
- * of four 1 MiB chunks on an idle machine and stalled a leader's thread for over 100 ms
- * a batch while it sent a 63 MB snapshot under load (lib/bench/README.md, "Sending a
+ * that. Here each chunk's bytes are copied once. That path took 18-63 ms for a batch
+ * of four 1 MiB chunks on an idle machine (this one 11.5 ms), and a leader's turns that
+ * sent a 63 MB snapshot under load took 45-109 ms (lib/bench/README.md, "Sending a
  * snapshot").
  */
 function encodeWithSnapshotChunks(messages: readonly Message[], room: number): Uint8Array {

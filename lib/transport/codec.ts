@@ -24,7 +24,7 @@ import { MessageType, type AppendEntries, type Entry, type InstallSnapshot, type
 import { MsgpackWriter } from './msgpack-writer.js';
 import { ScalarCursor } from '../kv/flat-tuple.js';
 import { assert, assertNever } from '../raft/assert.js';
-import { checkMembership, membershipPair, writeMembership } from './membership-wire.js';
+import { checkMembership, writeMembership } from './membership-wire.js';
 
 /**
  * Bumped on any incompatible change of the layout below; a batch of another version is
@@ -79,8 +79,8 @@ const packr = new Packr({ useRecords: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, structuredClone: false });
 
 
-/** The wire tuple of every message but AppendEntries (writeAppendEntries writes that one). */
-function toTuple(message: Exclude<Message, AppendEntries>): unknown[] {
+/** The wire tuple of every message but AppendEntries and InstallSnapshot (writeAppendEntries and writeInstallSnapshot write those). */
+function toTuple(message: Exclude<Message, AppendEntries | InstallSnapshot>): unknown[] {
   const header = [TYPE_TAG[message.type], message.term, message.from, message.to];
   switch (message.type) {
     case MessageType.RequestVote:
@@ -95,17 +95,6 @@ function toTuple(message: Exclude<Message, AppendEntries>): unknown[] {
       return [...header, message.context];
     case MessageType.TimeoutNow:
       return header;
-    case MessageType.InstallSnapshot:
-      return [
-        ...header,
-        message.lastIncludedIndex,
-        message.lastIncludedTerm,
-        message.offset,
-        message.totalBytes,
-        message.data,
-        message.done,
-        membershipPair(message.membership),
-      ];
     case MessageType.InstallSnapshotResponse:
       return [...header, message.index, message.snapshotIndex, message.received];
     default:
@@ -187,7 +176,7 @@ function writeHeader(out: MsgpackWriter, type: typeof MessageType.AppendEntries 
   out.uint(message.to);
 }
 
-/** An InstallSnapshot's tuple written directly, as msgpackr writes toTuple's. */
+/** An InstallSnapshot's tuple, [...header, lastIncludedIndex, lastIncludedTerm, offset, totalBytes, data, done, membership], written directly (as msgpackr would write it). */
 function writeInstallSnapshot(out: MsgpackWriter, message: InstallSnapshot): void {
   writeHeader(out, MessageType.InstallSnapshot, message);
   out.uint(message.lastIncludedIndex);

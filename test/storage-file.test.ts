@@ -243,15 +243,18 @@ test('a torn record in a prepared segment is cut off with the room after it', as
   index = writeUntilSegment(storage, index, 2);
   const before = storage.syncedPosition().offset;
   const expected = plain(loadState(dir, segmentBytes));
-  storage.append(batch(index, index + 1, 1));
+  // A record over a sector boundary, so that a crash can tear it.
+  storage.append(batch(index, index + 39, 1));
   storage.sync();
   const after = storage.syncedPosition().offset;
   storage.close();
   t.is(storage.stats().sparesUsed, 1);
-  // A crash tore the last record: its second half never reached the disk (zeros).
+  const sector = Math.ceil((before + 1) / 512) * 512;
+  t.true(sector < after, `the record [${before}, ${after}) crosses a sector boundary`);
+  // A crash tore the last record: its sectors from the second on never reached the disk (zeros).
   const file = join(dir, segmentFileName(2));
   const bytes = readFileSync(file);
-  bytes.fill(0, before + Math.floor((after - before) / 2), after);
+  bytes.fill(0, sector, after);
   writeFileSync(file, bytes);
   const reopened = open(dir, segmentBytes);
   const { state, recovery } = reopened.load();
@@ -400,22 +403,64 @@ test('a flipped bit in an earlier segment is refused, even in that segment\'s la
   t.is(loadState(dir, segmentBytes).entries.length, index - 1);
 });
 
-test('a flipped bit in the final record of the last segment is treated as a torn write', (t) => {
+test('a flipped bit in the final record of the last segment is corruption, not a torn write', (t) => {
+  // The record is whole (its length fits the file) and none of its sectors is zeros: a
+  // crash cannot leave that, so it was acknowledged and then damaged. Dropping it as
+  // torn would lose an acknowledged write without a word.
   const dir = tempDir(t);
   const storage = open(dir);
   storage.load();
   const { positions } = writeBatches(storage, 4);
   storage.close();
-  const file = join(dir, segmentFileName(1));
-  const damaged = readFileSync(file);
-  const offset = positions[3]!.offset + 12;
-  damaged[offset] = damaged[offset]! ^ 1;
+  const name = segmentFileName(1);
+  const file = join(dir, name);
+  const original = readFileSync(file);
+  for (const at of [12, 20, positions[4]!.offset - positions[3]!.offset - 1]) {
+    const damaged = Buffer.from(original);
+    const offset = positions[3]!.offset + at;
+    damaged[offset] = damaged[offset]! ^ 1;
+    writeFileSync(file, damaged);
+    assertCorrupt(t, dir, name, positions[3]!.offset, `bit flipped at byte ${at} of the final record`);
+  }
+  // Its length raised beyond anything this WAL writes: corruption too.
+  const damaged = Buffer.from(original);
+  damaged.writeUInt32LE(0xffffffff, positions[3]!.offset);
   writeFileSync(file, damaged);
+  assertCorrupt(t, dir, name, positions[3]!.offset, 'a length no write makes');
+  // Bytes appended by something else (a whole frame's worth, bad CRC, no sector of zeros).
+  writeFileSync(file, Buffer.concat([original, Buffer.from([40, 0, 0, 0, 1, 2, 3, 4]), Buffer.alloc(40, 0x5a)]));
+  assertCorrupt(t, dir, name, positions[4]!.offset, 'garbage appended');
+});
+
+test('a final record with a sector of zeros and a CRC mismatch is a torn write, cut off', (t) => {
+  const dir = tempDir(t);
+  const storage = open(dir);
+  storage.load();
+  writeBatches(storage, 3);
+  const before = storage.syncedPosition().offset;
+  storage.append(batch(10, 60, 1));
+  storage.sync();
+  const after = storage.syncedPosition().offset;
+  storage.close();
+  const sector = Math.ceil((before + 1) / 512) * 512;
+  t.true(sector + 512 < after, `the record [${before}, ${after}) spans sectors`);
+  const file = join(dir, segmentFileName(1));
+  const original = readFileSync(file);
+  // A middle sector never written (a disk may write a request's sectors in any order).
+  const torn = Buffer.from(original);
+  torn.fill(0, sector, sector + 512);
+  writeFileSync(file, torn);
   const reopened = open(dir);
   const { state, recovery } = reopened.load();
   reopened.close();
   t.is(state.entries.length, 9);
-  t.is(recovery.truncatedBytes, positions[4]!.offset - positions[3]!.offset);
+  t.is(recovery.truncatedBytes, after - before);
+  t.is(statSync(file).size, before);
+  // The same damage without the zeros is refused.
+  const flipped = Buffer.from(original);
+  flipped[sector + 5] = flipped[sector + 5]! ^ 0x40;
+  writeFileSync(file, flipped);
+  assertCorrupt(t, dir, segmentFileName(1), before, 'a flipped bit in a record that spans sectors');
 });
 
 test('records with a valid CRC but an impossible shape are corruption', (t) => {

@@ -29,6 +29,7 @@ import {
   encodeSnapshotFileHead,
   encodeSnapshotRecordPayload,
   readFrame,
+  type FrameRead,
   sameEntryMembership,
   segmentFileName,
   segmentSequence,
@@ -349,6 +350,43 @@ function findValidRecordAfter(buffer: Buffer, from: number, end: number): number
 }
 
 /**
+ * A disk writes a sector whole or not at all, so a crash during the WAL's last write
+ * leaves some of the record's sectors as they were before it: zeros, since the WAL only
+ * ever writes at its end, into a zero-filled prepared segment or past the end of the
+ * file. (etcd's WAL tells a torn entry from a corrupt one the same way.)
+ */
+const TORN_WRITE_SECTOR_BYTES = 512;
+
+/**
+ * Null when the bad final record at `offset` may be a write that a crash tore; else why
+ * it cannot be, and it is corruption (a flipped bit in an acknowledged record, bytes
+ * appended by something else): the node must not start and drop it as torn. A torn write
+ * leaves the file ending inside the record, a record header not yet written (a zero
+ * length), or a CRC mismatch with at least one of the record's sectors after its first
+ * still all zeros, as far as the file holds it.
+ */
+function whyNotTorn(buffer: Buffer, offset: number, read: Extract<FrameRead, { ok: false }>): string | null {
+  switch (read.failure) {
+    case 'end-of-file':
+      return null;
+    case 'length':
+      return read.length === 0 ? null : 'a length no write of this WAL makes (not a torn write: corruption)';
+    case 'crc': {
+      const first = Math.floor(offset / TORN_WRITE_SECTOR_BYTES) * TORN_WRITE_SECTOR_BYTES + TORN_WRITE_SECTOR_BYTES;
+      for (let sector = first; sector < read.end; sector += TORN_WRITE_SECTOR_BYTES) {
+        if (isAllZero(buffer, sector, Math.min(sector + TORN_WRITE_SECTOR_BYTES, buffer.length))) return null;
+      }
+      return `and no ${TORN_WRITE_SECTOR_BYTES}-byte sector of the record is zeros, as a torn write would leave one (corruption)`;
+    }
+  }
+}
+
+function isAllZero(buffer: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buffer[i] !== 0) return false;
+  return true;
+}
+
+/**
  * Reads every segment in order and replays it on top of the snapshot (if any). Modifies
  * nothing: the caller cuts the torn tail (if any) only after the whole WAL has been
  * verified.
@@ -404,12 +442,12 @@ function recover(dir: string, names: readonly string[], snapshot: Snapshot | nul
       if (!read.ok) {
         // Only the final record of the last segment may be torn: a crash interrupts the
         // last write, never one that an fdatasync already covered and a later one followed.
-        if (isLast) {
-          const validAt = findValidRecordAfter(buffer, offset + 1, zeroTailFrom);
-          if (validAt === null) break;
-          throw new StorageCorruptionError(path, offset, read.expected, `${read.found}, with a valid record after it at offset ${validAt}`);
-        }
-        throw new StorageCorruptionError(path, offset, read.expected, `${read.found} (in a segment that is not the last)`);
+        if (!isLast) throw new StorageCorruptionError(path, offset, read.expected, `${read.found} (in a segment that is not the last)`);
+        const validAt = findValidRecordAfter(buffer, offset + 1, zeroTailFrom);
+        if (validAt !== null) throw new StorageCorruptionError(path, offset, read.expected, `${read.found}, with a valid record after it at offset ${validAt}`);
+        const notTorn = whyNotTorn(buffer, offset, read);
+        if (notTorn !== null) throw new StorageCorruptionError(path, offset, read.expected, `${read.found}, ${notTorn}`);
+        break;
       }
       const decoded = decodeRecord(read.payload);
       if (!decoded.ok) throw new StorageCorruptionError(path, offset, decoded.expected, decoded.found);

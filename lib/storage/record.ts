@@ -302,27 +302,38 @@ export function frame(payload: Uint8Array): Buffer {
 
 export type FrameRead =
   | { readonly ok: true; readonly payload: Buffer; readonly next: number }
-  | { readonly ok: false; readonly expected: string; readonly found: string };
+  | {
+      readonly ok: false;
+      /**
+       * What is wrong: the file ends before the frame does; its length field is 0 or
+       * too large; or its CRC does not match (the frame then ends at `end`).
+       */
+      readonly failure: 'end-of-file' | 'length' | 'crc';
+      readonly length: number;
+      readonly end: number;
+      readonly expected: string;
+      readonly found: string;
+    };
 
 /** Reads and CRC-checks the frame at `offset` of `buffer` (which ends at buffer.length). */
 export function readFrame(buffer: Buffer, offset: number): FrameRead {
   const remaining = buffer.length - offset;
   if (remaining < FRAME_HEADER_BYTES) {
-    return { ok: false, expected: `a ${FRAME_HEADER_BYTES}-byte record header`, found: `${remaining} bytes before end of file` };
+    return { ok: false, failure: 'end-of-file', length: 0, end: buffer.length, expected: `a ${FRAME_HEADER_BYTES}-byte record header`, found: `${remaining} bytes before end of file` };
   }
   const length = buffer.readUInt32LE(offset);
   if (length < 1 || length > MAX_RECORD_PAYLOAD_BYTES) {
-    return { ok: false, expected: `a payload length in 1..${MAX_RECORD_PAYLOAD_BYTES}`, found: `${length}` };
+    return { ok: false, failure: 'length', length, end: buffer.length, expected: `a payload length in 1..${MAX_RECORD_PAYLOAD_BYTES}`, found: `${length}` };
   }
   if (length > remaining - FRAME_HEADER_BYTES) {
-    return { ok: false, expected: `${length} payload bytes`, found: `${remaining - FRAME_HEADER_BYTES} before end of file` };
+    return { ok: false, failure: 'end-of-file', length, end: buffer.length, expected: `${length} payload bytes`, found: `${remaining - FRAME_HEADER_BYTES} before end of file` };
   }
   const start = offset + FRAME_HEADER_BYTES;
   const payload = buffer.subarray(start, start + length);
   const storedCrc = buffer.readUInt32LE(offset + 4);
   const computedCrc = crc32(payload);
   if (storedCrc !== computedCrc) {
-    return { ok: false, expected: `crc ${hex32(storedCrc)} (from the record header)`, found: `crc ${hex32(computedCrc)} over the ${length}-byte payload` };
+    return { ok: false, failure: 'crc', length, end: start + length, expected: `crc ${hex32(storedCrc)} (from the record header)`, found: `crc ${hex32(computedCrc)} over the ${length}-byte payload` };
   }
   return { ok: true, payload, next: start + length };
 }

@@ -9,7 +9,9 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { MembershipChangeType, RefusalCode, Role } from '../raft/types.js';
 import type { LogIndex, NodeId } from '../raft/types.js';
-import { truncateToSyncedPosition } from '../storage/file-storage.js';
+import { truncateToSyncedPosition, walFiles } from '../storage/file-storage.js';
+import { StorageErrorCode } from '../storage/errors.js';
+import { SNAPSHOT_FILE_NAME } from '../storage/record.js';
 import { ClientHub } from './client.js';
 import { WriteStats } from './write-stats.js';
 import type { KvClient } from './client.js';
@@ -18,13 +20,17 @@ import { HEALTHY_LINK, NodeReplyCode } from './protocol.js';
 import type { ControlToNode, LinkFault, MembershipResult, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
 import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership, memberKind } from './membership.js';
 import type { ClusterMembershipChange } from './membership.js';
-import { readManifest, writeManifest } from './manifest.js';
+import { MANIFEST_FILE, resolveLayout, writeManifest } from './manifest.js';
 import type { ClusterManifest } from './manifest.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, ClusterStatus, Membership, NodeStatus } from './types.js';
 
 export interface ClusterOptions {
-  /** Number of voting nodes at bootstrap, 1..9. Default 3. Ignored for a data directory whose cluster.json (written once nodes were added or removed) lists its nodes. */
+  /**
+   * Number of voting nodes at bootstrap, 1..9. Default 3. A new directory only: one that
+   * holds a cluster (its cluster.json, written at its first start, or its node-<id>
+   * directories) starts the nodes it holds, and startEvents says so when this differs.
+   */
   readonly nodes?: number;
   /** Where node-<id>/ directories live. Default: a fresh directory under the OS temp dir. */
   readonly dataDir?: string;
@@ -179,6 +185,14 @@ function initialStatus(id: NodeId): NodeStatus {
   };
 }
 
+/** Start failures that belong to one node's files: that node stays down, the cluster starts without it. */
+const FILE_FAILURE_CODES: ReadonlySet<string> = new Set([StorageErrorCode.Corrupt, StorageErrorCode.SnapshotCorrupt, StorageErrorCode.Io]);
+
+function describeRecovery(recovery: RecoveryFigures): string {
+  const dropped = recovery.truncatedBytes > 0 ? `, dropped a torn tail of ${recovery.truncatedBytes} bytes` : '';
+  return `replayed ${recovery.entries} entries from ${recovery.segments} segment(s) in ${recovery.durationMs.toFixed(1)} ms at term ${recovery.term}${dropped}`;
+}
+
 function checkPositiveInteger(name: string, value: number, max: number): void {
   if (!Number.isSafeInteger(value) || value < 1 || value > max) {
     throw new RaftlabError(ErrorCode.InvalidConfig, `${name} must be an integer from 1 to ${max}, got ${value}`);
@@ -189,6 +203,10 @@ export class Cluster extends EventEmitter {
   private readonly slots = new Map<NodeId, NodeSlot>();
   private readonly hub: ClientHub;
   private readonly startedAt = Date.now();
+  /** True until start() has resolved: events meanwhile are kept in startEvents too. */
+  private starting = true;
+  private readonly startEventList: ClusterEvent[] = [];
+  private readonly startFailureMap = new Map<NodeId, RaftlabError>();
   private partitionGroups: NodeId[][] | null = null;
   private readonly cutLinks: [NodeId, NodeId][] = [];
   private globalFault: LinkFaultOptions | null = null;
@@ -241,7 +259,11 @@ export class Cluster extends EventEmitter {
 
   private addSlot(id: NodeId): NodeSlot {
     const dir = join(this.dataDir, `node-${id}`);
-    mkdirSync(dir, { recursive: true });
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (error) {
+      throw new RaftlabError(ErrorCode.InvalidConfig, `cannot make node ${id}'s directory ${dir}: ${(error as Error).message}`);
+    }
     const slot: NodeSlot = { id, dir, syncedPosition: new SharedArrayBuffer(8), worker: null, status: initialStatus(id), stopping: false };
     this.slots.set(id, slot);
     return slot;
@@ -254,17 +276,25 @@ export class Cluster extends EventEmitter {
 
   /**
    * Starts a cluster in `options.dataDir` (a new temporary directory by default). A
-   * directory that holds a cluster manifest (cluster.json, written once nodes were added
-   * or removed) starts the nodes it lists, whatever `options.nodes` says: the
-   * configuration they agreed on is in their logs.
+   * directory that holds a cluster (its cluster.json, written at its first start and at
+   * every membership change) starts the nodes it lists, whatever `options.nodes` says:
+   * the configuration they agreed on is in their logs.
+   *
+   * A node whose files refuse to load (a corrupt WAL or snapshot, an unreadable file)
+   * stays down, as if it had crashed: the others start, `startFailures` holds its error
+   * and `startEvents` says why (`restart(id)` tries again once its files are mended). The
+   * start fails only when no node starts, or a node fails for any other reason.
    */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
     checkPositiveInteger('nodes', options.nodes ?? 3, MAX_NODES);
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'raftlab-'));
-    mkdirSync(dataDir, { recursive: true });
-    const manifest = readManifest(dataDir, MAX_NODES);
-    const nodes = manifest?.nodes.length ?? options.nodes ?? 3;
-    const layout: ClusterManifest = manifest ?? { bootstrap: Array.from({ length: nodes }, (_, i) => i + 1), nodes: Array.from({ length: nodes }, (_, i) => i + 1) };
+    try {
+      mkdirSync(dataDir, { recursive: true });
+    } catch (error) {
+      throw new RaftlabError(ErrorCode.InvalidConfig, `cannot make the data directory ${dataDir}: ${(error as Error).message}`);
+    }
+    const { manifest: layout, source } = resolveLayout(dataDir, options.nodes ?? 3, MAX_NODES);
+    const nodes = layout.nodes.length;
     const tickMs = options.tickMs ?? 20;
     checkPositiveInteger('tickMs', tickMs, 60_000);
     if (options.snapshotEntries !== undefined) checkPositiveInteger('snapshotEntries', options.snapshotEntries, Number.MAX_SAFE_INTEGER);
@@ -294,12 +324,83 @@ export class Cluster extends EventEmitter {
       layout,
     );
     try {
-      await Promise.all(layout.nodes.map((id) => cluster.spawn(id)));
+      if (source !== 'manifest') writeManifest(dataDir, layout);
     } catch (error) {
-      await cluster.stop();
-      throw error;
+      throw new RaftlabError(ErrorCode.InvalidConfig, `cannot write ${join(dataDir, MANIFEST_FILE)}: ${(error as Error).message}`);
     }
+    if (source !== 'new') cluster.noteExistingLayout(options.nodes, source);
+    const results = await Promise.allSettled(layout.nodes.map((id) => cluster.spawn(id)));
+    const fatal = await cluster.settleStartFailures(results);
+    if (fatal !== null) {
+      await cluster.stop();
+      throw fatal;
+    }
+    cluster.starting = false;
     return cluster;
+  }
+
+  /**
+   * What happened while start() ran, in order: the nodes' recovery (entries replayed, a
+   * torn tail dropped), nodes that did not start and why, a node that starts with no
+   * files in a cluster that ran before, a `nodes` option that did not apply, and the
+   * nodes' own first events. Emitted as 'event' too, before anyone could listen.
+   */
+  get startEvents(): readonly ClusterEvent[] {
+    return this.startEventList;
+  }
+
+  /** Nodes whose files refused to load at start (WAL_CORRUPT, SNAPSHOT_CORRUPT, WAL_IO), with the error: they are down. */
+  get startFailures(): ReadonlyMap<NodeId, RaftlabError> {
+    return this.startFailureMap;
+  }
+
+  /** start() on a directory that held a cluster: say so when `nodes` asked for another size, and warn of a node with no files. */
+  private noteExistingLayout(requested: number | undefined, source: 'manifest' | 'node-directories'): void {
+    const ids = this.nodeIds;
+    const where = source === 'manifest' ? join(this.dataDir, MANIFEST_FILE) : `${this.dataDir}'s node directories`;
+    if (requested !== undefined && requested !== ids.length) {
+      this.emitEvent(EventKind.Info, 0, `nodes: ${requested} does not apply to ${this.dataDir}: it holds a cluster of ${ids.length} node(s) (${ids.map((id) => `n${id}`).join(',')}, from ${where}), and those start`);
+    }
+    for (const slot of this.slots.values()) {
+      if (walFiles(slot.dir).length > 0 || readdirSync(slot.dir).includes(SNAPSHOT_FILE_NAME)) continue;
+      this.emitEvent(
+        EventKind.Info,
+        slot.id,
+        `WARNING: node ${slot.id} has no WAL and no snapshot in ${slot.dir} although its cluster ran before: it starts empty, without the term, vote and entries it may have had; if it had acknowledged any, a committed write can be lost (a node whose files are gone should be removed and a fresh one added)`,
+      );
+    }
+  }
+
+  /**
+   * After every spawn at start settled: a node whose files refused to load stays down
+   * (reported); the error to throw if the start as a whole failed, else null.
+   */
+  private async settleStartFailures(results: readonly PromiseSettledResult<RecoveryFigures>[]): Promise<Error | null> {
+    const ids = this.nodeIds;
+    let started = 0;
+    let fatal: Error | null = null;
+    for (let i = 0; i < results.length; i++) {
+      const id = ids[i]!;
+      const result = results[i]!;
+      if (result.status === 'fulfilled') {
+        started++;
+        const recovery = result.value;
+        if (recovery.entries > 0 || recovery.truncatedBytes > 0 || recovery.term > 0) this.emitEvent(EventKind.Restart, id, `node ${id} started: ${describeRecovery(recovery)}`);
+        continue;
+      }
+      const error = result.reason as Error;
+      const code = (error as { code?: unknown }).code;
+      if (!(error instanceof RaftlabError) || !FILE_FAILURE_CODES.has(code as string)) {
+        fatal ??= error;
+        continue;
+      }
+      const worker = this.slot(id).worker;
+      if (worker !== null) await new Promise((resolve) => worker.once('exit', resolve));
+      this.startFailureMap.set(id, error);
+      this.emitEvent(EventKind.Crash, id, `${error.message}; node ${id} stays down (restart it once its files are mended, or remove it)`);
+    }
+    if (fatal === null && started === 0) fatal = this.startFailureMap.values().next().value ?? new RaftlabError(ErrorCode.NodeFailed, 'no node started');
+    return fatal;
   }
 
   get fsync(): boolean {
@@ -382,6 +483,8 @@ export class Cluster extends EventEmitter {
           }
           case 'failed':
             clearTimeout(timer);
+            // Its exit, which follows, is this failure, not a crash to report again.
+            slot.stopping = true;
             reject(new RaftlabError(message.code, `node ${id} failed to start: ${message.message}`));
             return;
           case 'stopped':
@@ -487,12 +590,8 @@ export class Cluster extends EventEmitter {
     const slot = this.slot(id);
     if (slot.worker !== null) throw new RaftlabError(ErrorCode.NodeAlreadyRunning, `node ${id} is already running`);
     const recovery = await this.spawn(id);
-    const dropped = recovery.truncatedBytes > 0 ? `, dropped a torn tail of ${recovery.truncatedBytes} bytes` : '';
-    this.emitEvent(
-      EventKind.Restart,
-      id,
-      `node ${id} restarted: replayed ${recovery.entries} entries from ${recovery.segments} segment(s) in ${recovery.durationMs.toFixed(1)} ms at term ${recovery.term}${dropped}`,
-    );
+    this.startFailureMap.delete(id);
+    this.emitEvent(EventKind.Restart, id, `node ${id} restarted: ${describeRecovery(recovery)}`);
     return recovery;
   }
 
@@ -644,6 +743,7 @@ export class Cluster extends EventEmitter {
 
   private emitEvent(kind: ClusterEvent['kind'], node: NodeId, text: string, term?: number): void {
     const event: ClusterEvent = term === undefined ? { time: Date.now() - this.startedAt, kind, node, text } : { time: Date.now() - this.startedAt, kind, node, text, term };
+    if (this.starting) this.startEventList.push(event);
     this.emit('event', event);
   }
 

@@ -1,11 +1,12 @@
 // The cluster manifest: `<dataDir>/cluster.json`, which nodes a data directory's cluster
-// runs. The configuration itself lives in the Raft log (configuration entries, thesis §4);
-// the manifest only tells the supervisor which workers to start when it opens the
-// directory again: the bootstrap ids every worker gets as Config.peers, and the nodes
-// added since (minus the ones removed). Written whole to a temporary file, synced, then
+// runs, written when the cluster first starts there and at every membership change. The
+// configuration itself lives in the Raft log (configuration entries, thesis §4); the
+// manifest only tells the supervisor which workers to start when it opens the directory
+// again: the bootstrap ids every worker gets as Config.peers, and the nodes added since
+// (minus the ones removed). Written whole to a temporary file, synced, then
 // renamed over the old one, so a crash leaves the old manifest or the new one.
 
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeId } from '../raft/types.js';
 import { ErrorCode, RaftlabError } from './errors.js';
@@ -20,7 +21,54 @@ export interface ClusterManifest {
   readonly nodes: readonly NodeId[];
 }
 
-/** The manifest of `dataDir`, null when it has none (a new directory, or one from before membership changes). */
+/** Where a cluster's layout came from: a new directory, its cluster.json, or (a directory from before every start wrote one) its node directories. */
+export type LayoutSource = 'new' | 'manifest' | 'node-directories';
+
+export interface ClusterLayout {
+  readonly manifest: ClusterManifest;
+  readonly source: LayoutSource;
+}
+
+const NODE_DIRECTORY = /^node-([1-9][0-9]{0,8})$/;
+
+/**
+ * Which nodes start on `dataDir`. Its cluster.json when it has one; else, when it holds
+ * node directories (written before every start recorded its nodes), those, which must
+ * then be nodes 1..K (no node was ever added or removed there); else `requestedNodes`
+ * fresh nodes. A directory's cluster decides, never `requestedNodes`: starting a
+ * 3-node directory's logs as a 1-node cluster would let node 1 alone commit, and elect
+ * a leader that lacks writes the other two acknowledged.
+ */
+export function resolveLayout(dataDir: string, requestedNodes: number, maxNodes: number): ClusterLayout {
+  const manifest = readManifest(dataDir, maxNodes);
+  if (manifest !== null) return { manifest, source: 'manifest' };
+  let names: string[];
+  try {
+    names = readdirSync(dataDir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') names = [];
+    else throw new RaftlabError(ErrorCode.InvalidConfig, `cannot read the data directory ${dataDir}: ${(error as Error).message}`);
+  }
+  const ids = names.flatMap((name) => {
+    const match = NODE_DIRECTORY.exec(name);
+    return match === null ? [] : [Number(match[1])];
+  });
+  ids.sort((a, b) => a - b);
+  if (ids.length === 0) {
+    const fresh = Array.from({ length: requestedNodes }, (_, i) => i + 1);
+    return { manifest: { bootstrap: fresh, nodes: fresh }, source: 'new' };
+  }
+  if (ids.length > maxNodes || ids.some((id, i) => id !== i + 1)) {
+    const listed = ids.map((id) => `node-${id}`).join(', ');
+    throw new RaftlabError(
+      ErrorCode.InvalidConfig,
+      `${dataDir} holds ${listed} but no ${MANIFEST_FILE}, so which nodes its cluster runs is unknown; write one ({"format":${MANIFEST_FORMAT},"bootstrap":[...],"nodes":[...]}) or start on another directory`,
+    );
+  }
+  return { manifest: { bootstrap: ids, nodes: ids }, source: 'node-directories' };
+}
+
+/** The manifest of `dataDir`, null when it has none (a new directory, or one from before every start wrote it). */
 export function readManifest(dataDir: string, maxNodes: number): ClusterManifest | null {
   const path = join(dataDir, MANIFEST_FILE);
   let text: string;

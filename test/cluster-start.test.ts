@@ -1,0 +1,169 @@
+// Cluster.start on a directory that already holds a cluster: its own nodes start,
+// whatever `nodes` says; a node whose files refuse to load stays down while the others
+// start; a node with no files, or a torn tail, is reported in startEvents.
+
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Cluster } from '../lib/cluster/cluster.js';
+import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
+import { EventKind } from '../lib/cluster/types.js';
+import { walFiles } from '../lib/storage/file-storage.js';
+import { tempDir } from './helpers/cluster.js';
+
+const WAIT_MS = 15_000;
+
+function scratch(t: ExecutionContext): string {
+  const dataDir = tempDir('raftlab-start-');
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  return dataDir;
+}
+
+/** Starts, writes `writes` (key -> value), stops. */
+async function runAndStop(dataDir: string, nodes: number, writes: Record<string, number>): Promise<void> {
+  const cluster = await Cluster.start({ nodes, dataDir });
+  try {
+    await cluster.waitForLeader(WAIT_MS);
+    const kv = cluster.client();
+    for (const [key, value] of Object.entries(writes)) await kv.put(key, value);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+async function started(t: ExecutionContext, options: Parameters<typeof Cluster.start>[0]): Promise<Cluster> {
+  const cluster = await Cluster.start(options);
+  t.teardown(() => cluster.stop());
+  t.log(`cluster seed ${cluster.seed}; start events:\n${cluster.startEvents.map((e) => `  ${e.kind} n${e.node}: ${e.text}`).join('\n')}`);
+  return cluster;
+}
+
+function lastSegment(dir: string): string {
+  const names = walFiles(dir);
+  return join(dir, names[names.length - 1]!);
+}
+
+test.serial('a new directory records its nodes in cluster.json at the first start', async (t) => {
+  const dataDir = scratch(t);
+  const cluster = await started(t, { nodes: 3, dataDir });
+  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')), { format: 1, bootstrap: [1, 2, 3], nodes: [1, 2, 3] });
+  t.is(cluster.startFailures.size, 0);
+  t.false(cluster.startEvents.some((e) => /WARNING|does not apply/.test(e.text)), 'nothing to warn of in a new directory');
+});
+
+test.serial('a 3-node directory started with nodes: 1 or 5 starts its own 3 nodes and says so; no write is lost', async (t) => {
+  const dataDir = scratch(t);
+  await runAndStop(dataDir, 3, { a: 1 });
+  for (const nodes of [1, 5]) {
+    const cluster = await Cluster.start({ nodes, dataDir });
+    try {
+      t.deepEqual(cluster.nodeIds, [1, 2, 3], `nodes: ${nodes}`);
+      t.true(
+        cluster.startEvents.some((e) => e.kind === EventKind.Info && e.text.includes(`nodes: ${nodes} does not apply`) && e.text.includes('n1,n2,n3')),
+        'the start says the option did not apply',
+      );
+      await cluster.waitForLeader(WAIT_MS);
+      t.is(await cluster.client().get('a'), 1);
+      // With node 1 down the other two still form the majority: node 1 alone never did.
+      await cluster.crash(1);
+      await cluster.client().put(`b${nodes}`, nodes);
+    } finally {
+      await cluster.stop();
+    }
+  }
+  const cluster = await started(t, { dataDir });
+  await cluster.waitForLeader(WAIT_MS);
+  const kv = cluster.client();
+  t.deepEqual([await kv.get('a'), await kv.get('b1'), await kv.get('b5')], [1, 1, 5]);
+});
+
+test.serial('a directory from before cluster.json was written at every start: its node directories decide, and the file is written', async (t) => {
+  const dataDir = scratch(t);
+  await runAndStop(dataDir, 3, { a: 1 });
+  rmSync(join(dataDir, 'cluster.json'));
+  const cluster = await started(t, { nodes: 1, dataDir });
+  t.deepEqual(cluster.nodeIds, [1, 2, 3]);
+  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')), { format: 1, bootstrap: [1, 2, 3], nodes: [1, 2, 3] });
+  await cluster.waitForLeader(WAIT_MS);
+  t.is(await cluster.client().get('a'), 1);
+});
+
+test.serial('node directories that are not 1..K, with no cluster.json, are refused with INVALID_CONFIG', async (t) => {
+  const dataDir = scratch(t);
+  await runAndStop(dataDir, 3, { a: 1 });
+  rmSync(join(dataDir, 'cluster.json'));
+  rmSync(join(dataDir, 'node-2'), { recursive: true });
+  const error = await t.throwsAsync(Cluster.start({ dataDir }), { instanceOf: RaftlabError });
+  t.is(error?.code, ErrorCode.InvalidConfig);
+  t.regex(error?.message ?? '', /node-1, node-3 but no cluster\.json/);
+  t.false(existsSync(join(dataDir, 'cluster.json')), 'nothing was written');
+});
+
+test.serial('a node whose WAL is corrupt stays down, its files untouched; the others start and serve', async (t) => {
+  const dataDir = scratch(t);
+  await runAndStop(dataDir, 3, { a: 1, b: 2, c: 3 });
+  const segment = lastSegment(join(dataDir, 'node-2'));
+  const bytes = readFileSync(segment);
+  bytes[60] = bytes[60]! ^ 0xff;
+  writeFileSync(segment, bytes);
+  const cluster = await started(t, { dataDir });
+  t.deepEqual([...cluster.startFailures.keys()], [2]);
+  t.is(cluster.startFailures.get(2)?.code, 'WAL_CORRUPT');
+  t.true(cluster.startEvents.some((e) => e.kind === EventKind.Crash && e.node === 2 && /WAL corrupt: .*node-2.* stays down/.test(e.text)));
+  t.false(cluster.startEvents.some((e) => /exited unexpectedly/.test(e.text)), 'its exit is the failure reported, not a second crash');
+  t.false(cluster.status().nodes.find((n) => n.id === 2)!.alive);
+  await cluster.waitForLeader(WAIT_MS);
+  const kv = cluster.client();
+  t.deepEqual([await kv.get('a'), await kv.get('c')], [1, 3]);
+  await kv.put('d', 4);
+  t.true(readFileSync(segment).equals(bytes), 'node 2\'s WAL is as it was');
+  const again = await t.throwsAsync(cluster.restart(2), { instanceOf: RaftlabError });
+  t.is(again?.code, 'WAL_CORRUPT');
+});
+
+test.serial('a start fails when no node starts, with the file error', async (t) => {
+  const dataDir = scratch(t);
+  await runAndStop(dataDir, 1, { a: 1 });
+  const segment = lastSegment(join(dataDir, 'node-1'));
+  const bytes = readFileSync(segment);
+  bytes[60] = bytes[60]! ^ 0xff;
+  writeFileSync(segment, bytes);
+  const error = await t.throwsAsync(Cluster.start({ dataDir }), { instanceOf: RaftlabError });
+  t.is(error?.code, 'WAL_CORRUPT');
+});
+
+test.serial('a node of a cluster that ran before, found with no files, starts with a warning in startEvents', async (t) => {
+  const dataDir = scratch(t);
+  await runAndStop(dataDir, 3, { a: 1 });
+  rmSync(join(dataDir, 'node-3'), { recursive: true });
+  const cluster = await started(t, { dataDir });
+  const warnings = cluster.startEvents.filter((e) => e.text.startsWith('WARNING'));
+  t.is(warnings.length, 1);
+  t.is(warnings[0]?.node, 3);
+  t.regex(warnings[0]?.text ?? '', /no WAL and no snapshot .* starts empty/);
+  await cluster.waitForLeader(WAIT_MS);
+  t.is(await cluster.client().get('a'), 1);
+});
+
+test.serial('a torn tail cut at start, and each node\'s recovery, are in startEvents', async (t) => {
+  const dataDir = scratch(t);
+  await runAndStop(dataDir, 1, { a: 1, b: 2 });
+  const segment = lastSegment(join(dataDir, 'node-1'));
+  const bytes = readFileSync(segment);
+  let end = bytes.length;
+  while (end > 0 && bytes[end - 1] === 0) end--;
+  // The last record's final bytes never reached the disk.
+  truncateSync(segment, end - 5);
+  const cluster = await started(t, { dataDir });
+  const recovery = cluster.startEvents.find((e) => e.kind === EventKind.Restart && e.node === 1);
+  t.truthy(recovery, 'the node\'s recovery is reported');
+  t.regex(recovery?.text ?? '', /node 1 started: replayed \d+ entries .* dropped a torn tail of \d+ bytes/);
+});
+
+test.serial('a node directory path that is a file is refused with INVALID_CONFIG', async (t) => {
+  const dataDir = scratch(t);
+  writeFileSync(join(dataDir, 'node-1'), 'not a directory');
+  const error = await t.throwsAsync(Cluster.start({ nodes: 1, dataDir }), { instanceOf: RaftlabError });
+  t.is(error?.code, ErrorCode.InvalidConfig);
+});

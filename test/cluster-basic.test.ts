@@ -129,6 +129,12 @@ test.serial('bad input gets definite errors with stable codes and loses nothing'
   t.false((notAList as RaftlabError).indeterminate);
   t.is(await kv.get('keep'), 'me');
   t.is(await kv.get('big'), null);
+  // A deadline no call fits in, or one a timer cannot hold, is refused when the client is made.
+  for (const timeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31]) {
+    const error = t.throws(() => cluster.client({ timeoutMs }), { instanceOf: RaftlabError }, `timeoutMs ${timeoutMs}`);
+    t.is(error?.code, 'INVALID_ARGUMENT');
+  }
+  t.is(await cluster.client({ timeoutMs: 2000 }).get('keep'), 'me');
 });
 
 test.serial('invalid cluster options are refused with a code', async (t) => {

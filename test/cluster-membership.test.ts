@@ -340,6 +340,10 @@ test.serial('refused changes fail with stable codes and change nothing', async (
   t.is(invalid?.code, ErrorCode.InvalidMembershipChange);
   t.false(invalid?.indeterminate);
   await t.throwsAsync(() => cluster.addNode({ timeoutMs: -1 }), { instanceOf: RaftlabError, code: ErrorCode.InvalidArgument });
+  // The voters they already are: nothing to change, and nothing is appended.
+  const commitBefore = cluster.status().nodes.find((n) => n.id === leader)!.commitIndex;
+  t.deepEqual(await cluster.setVoters([3, 2, 1], { timeoutMs: OPERATION_TIMEOUT_MS }), before);
+  t.is(cluster.status().nodes.find((n) => n.id === leader)!.commitIndex, commitBefore);
   t.deepEqual(cluster.status().membership, before);
   t.deepEqual(cluster.nodeIds, [1, 2, 3]);
 

@@ -24,6 +24,9 @@ const AttemptFailed = {
   ConnectionLost: 'CONNECTION_LOST',
 } as const;
 
+/** The longest deadline a client call may have: what a Node timer holds. */
+const MAX_CLIENT_TIMEOUT_MS = 2 ** 31 - 1;
+
 export const CLIENT_DEFAULTS = {
   timeoutMs: 5000,
   /** One attempt at one node; then the client tries elsewhere with the same request id. */
@@ -172,7 +175,12 @@ export class ClientHub {
   }
 
   client(options: { timeoutMs?: number } = {}): KvClient {
-    return new KvClient(this, options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs);
+    const timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
+    // A deadline no attempt fits in, or one a timer cannot hold (2^31 - 1 ms).
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_CLIENT_TIMEOUT_MS) {
+      throw new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a number of milliseconds from 1 to ${MAX_CLIENT_TIMEOUT_MS}, got ${String(timeoutMs)}`);
+    }
+    return new KvClient(this, timeoutMs);
   }
 
   close(): void {

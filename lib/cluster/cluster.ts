@@ -902,6 +902,9 @@ export class Cluster extends EventEmitter {
           throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is not a member: add it first (addNode({ learner: true }))`);
         }
       }
+      const same = (a: readonly NodeId[], b: readonly NodeId[]): boolean => a.length === b.length && a.every((id, i) => id === b[i]);
+      // Already so (and not midway through a joint change): nothing to change, as asked.
+      if ((current.outgoing ?? null) === null && same(ids(current.voters), target) && same(ids(current.learners), learners)) return current;
       for (const id of target) if (!current.voters.includes(id)) await this.waitForCatchUp(id, deadline);
       const membership = await this.changeMembership({ type: 'joint', voters: target, learners }, deadline);
       for (const id of [...current.voters, ...current.learners]) {

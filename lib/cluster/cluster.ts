@@ -330,7 +330,7 @@ export class Cluster extends EventEmitter {
     }
     if (source !== 'new') cluster.noteExistingLayout(options.nodes, source);
     const results = await Promise.allSettled(layout.nodes.map((id) => cluster.spawn(id)));
-    const fatal = await cluster.settleStartFailures(results);
+    const fatal = await cluster.settleStartFailures(layout.nodes, results);
     if (fatal !== null) {
       await cluster.stop();
       throw fatal;
@@ -375,8 +375,7 @@ export class Cluster extends EventEmitter {
    * After every spawn at start settled: a node whose files refused to load stays down
    * (reported); the error to throw if the start as a whole failed, else null.
    */
-  private async settleStartFailures(results: readonly PromiseSettledResult<RecoveryFigures>[]): Promise<Error | null> {
-    const ids = this.nodeIds;
+  private async settleStartFailures(ids: readonly NodeId[], results: readonly PromiseSettledResult<RecoveryFigures>[]): Promise<Error | null> {
     let started = 0;
     let fatal: Error | null = null;
     for (let i = 0; i < results.length; i++) {

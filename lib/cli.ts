@@ -4,17 +4,28 @@
 import { spawn } from 'node:child_process';
 import { missingStartFlags, tuneV8ForCluster } from './cluster/v8-tuning.js';
 
-const usage = `usage:
-  raftlab [tui] [--nodes 5] [--data DIR]        the live dashboard (what npm start runs)
-  raftlab bench [--nodes 1,3,5,7] [--duration S] [--clients N] [--value-size B] [--json F]
-  raftlab sim [--seeds N | --seed S] [--nodes N]
-  raftlab check [--nodes N] [--duration S] [--workload register|append] [--nemesis crash,partition,...] [--history F]
-  raftlab verify HISTORY.json                   check a recorded history`;
+const usage = `usage: raftlab <command> [options]      (raftlab <command> --help lists all of a command's options)
+  raftlab [tui] [--nodes 5] [--data DIR]         the live dashboard (what npm start runs)
+  raftlab sim [--seeds N [--from S] | --seed S] [--nodes N] [--bug NAME]...
+                                                 deterministic simulation of the protocol core
+  raftlab check [--nodes N] [--duration S] [--workload register|append] [--nemesis crash,partition,...] [--history F] ...
+                                                 Jepsen-style test of a real cluster under faults
+  raftlab verify HISTORY.json                    check a recorded history for linearizability
+  raftlab bench [--nodes 1,3,5,7] [--duration S] [--clients N] [--value-size B] [--json F] ...
+                                                 throughput and latency against node count
+  raftlab bench --against DIR [--rounds R] [bench options]
+                                                 this build against another checkout's, taking turns
+  raftlab bench --catch-up [options]             a follower restarted under load with a large state
+  raftlab help | --help | -h                     this text`;
+
+const helpWords: ReadonlySet<string> = new Set(['help', '--help', '-h']);
 
 async function main(argv: readonly string[]): Promise<number> {
   const first = argv[0];
-  const command = first === undefined || first.startsWith('-') ? 'tui' : first;
-  const rest = first === undefined || first.startsWith('-') ? argv : argv.slice(1);
+  // Options without a command are the dashboard's; a help word first asks for this text.
+  const dashboard = first === undefined || (first.startsWith('-') && !helpWords.has(first));
+  const command = dashboard ? 'tui' : first;
+  const rest = dashboard ? argv : argv.slice(1);
   switch (command) {
     case 'tui':
       return (await import('../tui/main.js')).runTuiCli(rest);

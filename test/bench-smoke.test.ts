@@ -13,7 +13,7 @@ import { runBench } from '../lib/bench/run.js';
 import { formatReport } from '../lib/bench/report.js';
 import type { BenchReport } from '../lib/bench/run.js';
 import { spawn } from 'node:child_process';
-import { CLI, runCli } from './helpers/cli.js';
+import { CLI, runCli, runCliActing } from './helpers/cli.js';
 
 
 test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back clean', async (t) => {
@@ -217,6 +217,29 @@ test('half peak: an open-loop window at half the closed-loop writes/s, with read
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a --json file that cannot be written is a usage error before the run; --bogus is unknown', async (t) => {
+  const refused = await runCli(['bench', '--nodes', '1', '--duration', '1', '--warmup', '1', '--json', '/nonexistent/dir/x.json']);
+  t.is(refused.code, 2, refused.stderr);
+  t.regex(refused.stderr, /--json \/nonexistent\/dir\/x\.json: cannot write there: ENOENT/);
+  t.notRegex(refused.stderr, /cluster up|^\s+at /m, 'nothing ran, no stack trace');
+  const bogus = await runCli(['bench', '--bogus']);
+  t.is(bogus.code, 2);
+  t.regex(bogus.stderr, /unknown option '--bogus'/);
+});
+
+test('a --json file that cannot be written at the end: the report is printed, then the error, exit 3', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftlab-bench-json-'));
+  const jsonPath = join(dir, 'x.json');
+  // Writable when the run starts; gone by its end.
+  const result = await runCliActing(['bench', '--nodes', '1', '--duration', '1', '--warmup', '0.5', '--json', jsonPath], /cluster up in/, () => rmSync(dir, { recursive: true, force: true }));
+  const context = `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
+  t.true(result.acted, context);
+  t.is(result.code, 3, context);
+  t.regex(result.stdout, /acknowledged writes\/s against node count/, context);
+  t.regex(result.stderr, /the results above were not written to .*x\.json: ENOENT/, context);
+  t.notRegex(result.stderr, /^\s+at /m, context);
 });
 
 for (const [signal, target] of [

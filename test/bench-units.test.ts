@@ -11,7 +11,7 @@ import { fdatasyncLatencyText } from '../lib/bench/report.js';
 import { keyName, makeValue, parseValue, writeKeyName, writeMadeValue } from '../lib/bench/load.js';
 import { MsgpackWriter, decimalLength } from '../lib/transport/msgpack-writer.js';
 import { summarizeProfile } from '../lib/bench/profile.js';
-import { BenchUsageError, generatorsFor, parseBenchArgs } from '../lib/bench/options.js';
+import { BENCH_USAGE, BenchUsageError, generatorsFor, parseBenchArgs } from '../lib/bench/options.js';
 import { LatencyRecorder, newLatencyHistogram, recordLatencyMs, summarizeMs } from '../lib/bench/histogram.js';
 import { createPrng } from '../lib/raft/prng.js';
 import { Pacer, PacerSlot, nextPacerTick } from '../lib/bench/pacer.js';
@@ -50,6 +50,50 @@ test('options: defaults follow the issue, flags parse, nonsense is refused with 
   t.throws(() => parseBenchArgs(['--duration']), { instanceOf: BenchUsageError, message: /needs a value/ });
   // Closed loop needs a free key for every write in flight.
   t.throws(() => parseBenchArgs(['--keys', '100']), { instanceOf: BenchUsageError, message: /--keys too small/ });
+});
+
+test('options: an unknown option is called unknown, with or without a value, and --flag=value is told how to write it', (t) => {
+  t.throws(() => parseBenchArgs(['--bogus']), { instanceOf: BenchUsageError, message: "unknown option '--bogus'" });
+  t.throws(() => parseBenchArgs(['--nodes=3']), { instanceOf: BenchUsageError, message: "unknown option '--nodes=3' (an option's value is the next argument: --nodes 3)" });
+  // Another option is no value: not a JSON file named "--baseline".
+  t.throws(() => parseBenchArgs(['--json', '--baseline']), { instanceOf: BenchUsageError, message: '--json needs a value' });
+});
+
+test('options: a repeated option and numbers not in plain decimal are refused', (t) => {
+  t.throws(() => parseBenchArgs(['--nodes', '1', '--nodes', '3']), { instanceOf: BenchUsageError, message: '--nodes given twice' });
+  t.throws(() => parseBenchArgs(['--baseline', '--baseline']), { instanceOf: BenchUsageError, message: '--baseline given twice' });
+  for (const [flag, text] of [
+    ['--clients', '1e3'],
+    ['--clients', '0x10'],
+    ['--clients', '3.5'],
+    ['--clients', '-2'],
+    ['--seed', ''],
+    ['--seed', ' 7'],
+    ['--duration', '1e3'],
+    ['--duration', '0x10'],
+    ['--duration', 'Infinity'],
+    ['--warmup', '-1'],
+    ['--rate', '1e5'],
+    ['--reads', ''],
+    ['--reads', '0x0'],
+    ['--load-curve', '0x1'],
+  ] as const) {
+    t.throws(() => parseBenchArgs([flag, text]), { instanceOf: BenchUsageError, message: new RegExp(`^${flag} `) }, `${flag} '${text}'`);
+  }
+  t.is(parseBenchArgs(['--duration', '2.5']).durationSeconds, 2.5);
+  t.is(parseBenchArgs(['--warmup', '.5']).warmupSeconds, 0.5);
+  t.is(parseBenchArgs(['--seed', '0']).seed, 0);
+});
+
+test('options: every option the usage lists is parsed (those of the CLI itself aside)', (t) => {
+  const cliOnly = new Set(['--catch-up', '--against', '--rounds', '--cpu-prof', '--profile-summary']);
+  const examples: Record<string, string> = { '--fsync': 'on', '--client': 'kv', '--reads': '0.5', '--load-curve': '0.5', '--nodes': '1', '--json': 'x.json', '--data-dir': '/tmp', '--follower-sync-spacing': '1', '--verify-sample': '10', '--value-size': '128', '--keys': '100000' };
+  const flags = [...BENCH_USAGE.matchAll(/^ {2}(--[a-z-]+)( \S)?/gm)].map((match) => ({ flag: match[1]!, valued: match[2] !== undefined }));
+  t.true(flags.length >= 20, flags.map((each) => each.flag).join(' '));
+  for (const { flag, valued } of flags) {
+    if (cliOnly.has(flag)) continue;
+    t.notThrows(() => parseBenchArgs(valued ? [flag, examples[flag] ?? '4'] : [flag]), flag);
+  }
 });
 
 test('options: --load-curve takes distinct fractions of the peak in (0, 1], not with --rate', (t) => {

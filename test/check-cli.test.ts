@@ -1,11 +1,13 @@
-// `raftlab verify` as a user runs it: its exit codes and its report.
+// `raftlab verify` and `raftlab check` as a user runs them: exit codes, reports, refusals.
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { events, repoRoot, type Row } from './check-helpers.js';
+import { runCliActing } from './helpers/cli.js';
 
 const cli = path.join(repoRoot, 'dist', 'lib', 'cli.js');
 const directory = mkdtempSync(path.join(tmpdir(), 'raftlab-verify-'));
@@ -111,5 +113,100 @@ test('check: bad arguments exit 3 with the reason', (t) => {
   t.regex(nemesis.stderr, /unknown nemesis "meteor"/);
   const nodes = raftlab('check', '--nodes', 'many');
   t.is(nodes.status, 3);
-  t.regex(nodes.stderr, /--nodes needs a positive integer/);
+  t.regex(nodes.stderr, /--nodes needs an integer from 1 to 9, got "many"/);
+});
+
+/** A refusal: exit 3, the reason on stderr, no stack trace, and nothing run. */
+function refused(t: ExecutionContext, args: readonly string[], reason: RegExp): void {
+  const result = raftlab(...args);
+  const context = `${args.join(' ')}\n${result.stderr}`;
+  t.is(result.status, 3, context);
+  t.regex(result.stderr, reason, context);
+  t.notRegex(result.stderr, /^\s+at /m, `no stack trace: ${context}`);
+  t.notRegex(result.stderr, /starting \d+ nodes/, `no run: ${context}`);
+}
+
+test('check: numbers out of range, malformed or missing are refused before anything runs', (t) => {
+  refused(t, ['check', '--nodes', '10'], /--nodes needs an integer from 1 to 9, got "10"/);
+  refused(t, ['check', '--nodes', '0'], /--nodes needs an integer from 1 to 9, got "0"/);
+  // Beyond setTimeout's range the run would last half a second and pass.
+  refused(t, ['check', '--duration', '99999999'], /--duration needs an integer from 1 to 3600, got "99999999"/);
+  refused(t, ['check', '--timeout-ms', '99999999999'], /--timeout-ms needs an integer from 1 to 3600000/);
+  refused(t, ['check', '--tick-ms', '60001'], /--tick-ms needs an integer from 1 to 60000/);
+  refused(t, ['check', '--snapshot-chunk-bytes', '67108865'], /--snapshot-chunk-bytes needs an integer from 1 to 67108864/);
+  refused(t, ['check', '--segment-bytes', '2147483648'], /--segment-bytes needs an integer from 256 to 2147483647/);
+  refused(t, ['check', '--clients', '10000000000'], /--clients needs an integer from 1 to 1000/);
+  refused(t, ['check', '--seed', '4294967296'], /--seed needs an integer from 0 to 2147483647/);
+  for (const text of ['1e3', '0x10', '3.5', '-2', '', ' 3']) {
+    refused(t, ['check', '--clients', text], new RegExp(`--clients needs an integer from 1 to 1000, got ${JSON.stringify(JSON.stringify(text)).slice(1, -1)}`));
+  }
+  refused(t, ['check', '--nodes'], /--nodes needs a value/);
+  refused(t, ['check', '--workload'], /--workload needs a value/);
+  // Not a history file named "--nodes".
+  refused(t, ['check', '--history', '--nodes', '3'], /--history needs a value/);
+});
+
+test('check: an empty nemesis list, a repeated option and --flag=value are refused', (t) => {
+  refused(t, ['check', '--nemesis', ','], /--nemesis needs at least one kind \(or all, or none\), got ","/);
+  refused(t, ['check', '--nodes', '3', '--nodes', '4'], /--nodes given twice/);
+  refused(t, ['check', '--nodes=3'], /unknown option --nodes=3 \(an option's value is the next argument: --nodes 3\)/);
+  refused(t, ['check', '--bogus'], /unknown option --bogus/);
+});
+
+test('check: a --history file that cannot be written is refused before the run', (t) => {
+  refused(t, ['check', '--nodes', '1', '--duration', '2', '--nemesis', 'none', '--history', '/nonexistent/dir/h.json'], /cannot write the history to \/nonexistent\/dir\/h\.json: ENOENT/);
+  refused(t, ['check', '--nodes', '1', '--duration', '2', '--nemesis', 'none', '--history', directory], /cannot write the history to .*EISDIR/);
+  // An existing file is left as it was by the probe.
+  const existing = file('existing-history.json', 'old');
+  const help = raftlab('check', '--history', existing, '--nodes', '0');
+  t.is(help.status, 3);
+  t.is(readFileSync(existing, 'utf8'), 'old');
+});
+
+// Serial: the other tests block this process in spawnSync, which would hold back the removal until after the run.
+test.serial('check: a history that cannot be written at the end: the verdict, then the error, exit 4', async (t) => {
+  const parent = mkdtempSync(path.join(tmpdir(), 'raftlab-check-history-'));
+  const historyFile = path.join(parent, 'h.json');
+  // Writable when the run starts; gone by its end.
+  const result = await runCliActing(['check', '--nodes', '1', '--duration', '2', '--clients', '2', '--nemesis', 'none', '--seed', '7', '--history', historyFile], /starting 1 nodes/, () =>
+    rmSync(parent, { recursive: true, force: true }),
+  );
+  const context = `${result.stdout}\n${result.stderr}`;
+  t.true(result.acted, context);
+  t.is(result.code, 4, context);
+  t.regex(result.stdout, /check: PASS \(replay: --seed 7\)/, context);
+  t.regex(result.stderr, /the history was not written to .*h\.json: ENOENT/, context);
+  t.notRegex(result.stderr, /^\s+at /m, context);
+  t.true(result.stdout.indexOf('check: PASS') >= 0 && !/history written/.test(result.stdout), context);
+});
+
+test('check: a run that fails to start its cluster removes its scratch directory', (t) => {
+  // Past the CLI's checks (runCheck called directly), in a temp dir of its own.
+  const scratch = mkdtempSync(path.join(tmpdir(), 'raftlab-check-scratch-'));
+  try {
+    const run = pathToFileURL(path.join(repoRoot, 'dist', 'lib', 'check', 'run.js')).href;
+    const script = `import(${JSON.stringify(run)}).then((m) => m.runCheck({ nodes: 10, durationMs: 1000, clients: 1, workload: 'register', nemesis: [], seed: 1, historyFile: null }))
+      .then(() => process.exit(0), (error) => { process.stdout.write(String(error.code)); process.exit(5); });`;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, TMPDIR: scratch } });
+    t.is(result.status, 5, result.stderr);
+    t.is(result.stdout, 'INVALID_CONFIG');
+    t.deepEqual(readdirSync(scratch), [], 'no raftlab-check-* directory left behind');
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+test('verify: a repeated option, --flag=value and numbers not in decimal are refused', (t) => {
+  const history = file('refusals.json', JSON.stringify(events(linearizable)));
+  for (const [args, reason] of [
+    [['--max-steps', '3', '--max-steps', '4', history], /--max-steps given twice/],
+    [['--budget-ms=5', history], /unknown option --budget-ms=5 \(an option's value is the next argument: --budget-ms 5\)/],
+    [['--max-steps', '1e3', history], /--max-steps needs an integer of at least 1, got "1e3"/],
+    [['--budget-ms', '0x10', history], /--budget-ms needs an integer of at least 1, got "0x10"/],
+    [[history, '--budget-ms'], /--budget-ms needs a value/],
+  ] as const) {
+    const result = verify(...args);
+    t.is(result.status, 3, `${args.join(' ')}: ${result.stderr}`);
+    t.regex(result.stderr, reason);
+  }
 });

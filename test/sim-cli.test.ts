@@ -44,6 +44,29 @@ test('raftlab sim rejects bad arguments with exit 2', (t) => {
   }
 });
 
+test('raftlab sim refuses --seed with --seeds or --from, repeated options and numbers not in decimal', (t) => {
+  for (const [args, reason] of [
+    [['--seed', '1', '--seeds', '2'], /--seed replays one seed: leave out --seeds/],
+    [['--from', '3', '--seed', '1'], /--seed replays one seed: leave out --from/],
+    [['--seeds', '2', '--seeds', '3'], /--seeds given twice/],
+    [['--seeds=3'], /unknown argument '--seeds=3' \(an option's value is the next argument: --seeds 3\)/],
+    [['--seeds', '1e3'], /--seeds needs an integer from 1 to 4294967296, got '1e3'/],
+    [['--seeds', '0x10'], /--seeds needs an integer from 1 to/],
+    [['--nodes', '3.5'], /--nodes needs an integer from 3 to 7, got '3.5'/],
+    [['--from', ''], /--from needs an integer from 0 to 4294967295, got ''/],
+    [['--from', '-1'], /--from needs an integer from 0/],
+    [['--seeds'], /--seeds needs a value/],
+    [['--bug', '--seeds', '2'], /--bug needs a value/],
+    // The generators use a seed's low 32 bits: 2^32 would replay seed 0.
+    [['--seed', '4294967296'], /--seed needs an integer from 0 to 4294967295/],
+    [['--from', '4294967295', '--seeds', '2'], /goes past the last seed, 4294967295/],
+  ] as const) {
+    const run = raftlab('sim', ...args);
+    t.is(run.status, 2, `${args.join(' ')}: ${run.stdout}${run.stderr}`);
+    t.regex(run.stderr, reason, args.join(' '));
+  }
+});
+
 test('raftlab sim --help prints the usage and exits 0', (t) => {
   const run = raftlab('sim', '--help');
   t.is(run.status, 0, run.stderr);

@@ -1,14 +1,15 @@
 // `raftlab bench`: parse, run, print the table and chart, write the JSON.
 // Exit codes: 0 a run whose acknowledged writes all read back (errors, if any, are
-// printed loudly); 1 acknowledged writes missing or nothing acknowledged; 2 bad usage.
+// printed loudly); 1 acknowledged writes missing or nothing acknowledged; 2 bad usage;
+// 3 the report was printed but the --json file could not be written.
 
-import { writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CATCH_UP_USAGE, formatCatchUp, parseCatchUpArgs, runCatchUp } from './catch-up.js';
 import type { CatchUpOptions } from './catch-up.js';
 import { formatComparison, otherCliPath, parseAgainstArgs, runComparison } from './compare.js';
 import type { AgainstArgs } from './compare.js';
-import { BENCH_USAGE, BenchUsageError, parseBenchArgs } from './options.js';
+import { BENCH_USAGE, BenchUsageError, parseBenchArgs, rejectRepeatedOptions } from './options.js';
 import type { BenchOptions } from './options.js';
 import { formatProfiles, runProfiled, summarizeProfileDir } from './profile.js';
 import { formatReport } from './report.js';
@@ -22,12 +23,51 @@ export const BenchExitCode = {
   /** Acknowledged writes missing, or nothing acknowledged; with --catch-up: the follower did not catch up. */
   WritesLost: 1,
   Usage: 2,
+  /** The results were printed, but the --json file could not be written. */
+  JsonNotWritten: 3,
 } as const;
 
 export function benchExitCode(report: BenchReport): number {
   const nothingAcknowledged = report.results.some((result) => result.writesAckedTotal === 0);
   const unverified = report.results.some((result) => result.verify.readErrors > 0);
   return report.writesMissing > 0 || nothingAcknowledged || unverified ? BenchExitCode.WritesLost : BenchExitCode.Ok;
+}
+
+/**
+ * Why a JSON report could not be written to `file`, found out before a run rather than
+ * after it, or null: an existing file must open for writing (it is left as it is), a new
+ * one must be creatable (it is created and removed).
+ */
+function jsonFileProblem(file: string): string | null {
+  try {
+    if (existsSync(file)) closeSync(openSync(file, 'r+'));
+    else {
+      closeSync(openSync(file, 'wx'));
+      rmSync(file);
+    }
+    return null;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/** A usage error unless `file` (from --json) can be written. */
+function checkJsonFile(file: string | null): void {
+  const problem = file === null ? null : jsonFileProblem(file);
+  if (problem !== null) throw new BenchUsageError(`--json ${file}: cannot write there: ${problem}`);
+}
+
+/** Writes a report's JSON after it was printed; if that fails, says so (exit 3) rather than lose the exit code's meaning. */
+function writeJson(file: string | null, report: unknown, exitCode: number): number {
+  if (file === null) return exitCode;
+  try {
+    writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  } catch (error) {
+    process.stderr.write(`raftlab bench: the results above were not written to ${file}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return BenchExitCode.JsonNotWritten;
+  }
+  process.stdout.write(`wrote ${file}\n`);
+  return exitCode;
 }
 
 /** A BenchUsageError said with the usage text (exit 2); anything else is not a usage error and is thrown on. */
@@ -45,11 +85,14 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
   }
   let against: AgainstArgs | null;
   try {
+    // Before --against takes its options out of argv: a second --json would reach every run.
+    rejectRepeatedOptions(argv);
     against = parseAgainstArgs(argv);
     // Check the arguments every run will get, and the other build, before starting any.
     if (against !== null) {
       parseBenchArgs(against.benchArgs);
       otherCliPath(against.otherRoot);
+      checkJsonFile(against.jsonPath);
     }
   } catch (error) {
     return usageError(error, BENCH_USAGE);
@@ -59,7 +102,7 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
   const profileAt = argv.indexOf('--cpu-prof');
   if (profileAt !== -1) {
     const dir = argv[profileAt + 1];
-    if (dir === undefined) {
+    if (dir === undefined || dir.startsWith('--')) {
       process.stderr.write(`raftlab bench: --cpu-prof needs a directory\n${BENCH_USAGE}\n`);
       return BenchExitCode.Usage;
     }
@@ -69,16 +112,24 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
   const summaryAt = argv.indexOf('--profile-summary');
   if (summaryAt !== -1) {
     const dir = argv[summaryAt + 1];
-    if (dir === undefined) {
+    if (dir === undefined || dir.startsWith('--')) {
       process.stderr.write(`raftlab bench: --profile-summary needs a directory\n${BENCH_USAGE}\n`);
       return BenchExitCode.Usage;
     }
-    process.stdout.write(formatProfiles(summarizeProfileDir(dir)) + '\n');
+    let summary: string;
+    try {
+      summary = formatProfiles(summarizeProfileDir(dir));
+    } catch (error) {
+      process.stderr.write(`raftlab bench: cannot summarise the profiles in ${dir}: ${error instanceof Error ? error.message : String(error)}\n`);
+      return BenchExitCode.Usage;
+    }
+    process.stdout.write(summary + '\n');
     return BenchExitCode.Ok;
   }
   let options: BenchOptions;
   try {
     options = parseBenchArgs(argv);
+    checkJsonFile(options.jsonPath);
   } catch (error) {
     return usageError(error, BENCH_USAGE);
   }
@@ -102,11 +153,7 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
   }, ['raftlab', 'bench', ...argv].join(' '));
   clearProgress();
   process.stdout.write(formatReport(report) + '\n');
-  if (options.jsonPath !== null) {
-    writeFileSync(options.jsonPath, JSON.stringify(report, null, 2) + '\n');
-    process.stdout.write(`wrote ${options.jsonPath}\n`);
-  }
-  return benchExitCode(report);
+  return writeJson(options.jsonPath, report, benchExitCode(report));
 }
 
 /** `--catch-up`: a follower restarted under load with a large state (lib/bench/catch-up.ts). */
@@ -117,6 +164,7 @@ async function runCatchUpCli(argv: readonly string[]): Promise<number> {
   }
   let options: CatchUpOptions;
   try {
+    rejectRepeatedOptions(argv);
     options = parseCatchUpArgs(argv);
   } catch (error) {
     return usageError(error, CATCH_UP_USAGE);
@@ -130,9 +178,5 @@ async function runCatchUpCli(argv: readonly string[]): Promise<number> {
 async function runAgainst(args: AgainstArgs): Promise<number> {
   const report = await runComparison(fileURLToPath(CLI_URL), args, (line) => process.stderr.write(`${line}\n`));
   process.stdout.write(formatComparison(report) + '\n');
-  if (args.jsonPath !== null) {
-    writeFileSync(args.jsonPath, JSON.stringify(report, null, 2) + '\n');
-    process.stdout.write(`wrote ${args.jsonPath}\n`);
-  }
-  return report.failures.length === 0 ? BenchExitCode.Ok : BenchExitCode.WritesLost;
+  return writeJson(args.jsonPath, report, report.failures.length === 0 ? BenchExitCode.Ok : BenchExitCode.WritesLost);
 }

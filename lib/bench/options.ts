@@ -51,7 +51,8 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
   --fsync on|off        fdatasync every turn (default on; off is unsafe)
   --baseline            first measure fdatasync, MessagePort and msgpackr rates, and
                         fdatasync latency with the cores idle and kept busy
-  --json FILE           write everything (with machine info) to FILE
+  --json FILE           write everything (with machine info) to FILE (checked to be writable
+                        before the run)
   --seed N              seed for keys and read/write choice (default random, printed)
   --data-dir DIR        where temporary cluster directories are made
   --snapshot-entries N  each node compacts its log every N applied entries (default: the
@@ -69,24 +70,81 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
                         peak (0 < F <= 1, at most ${BENCH_LIMITS.maxLoadCurvePoints}): latency against load; 0.5 is the
                         half-peak window when both are asked for
   --against DIR         compare with the build of another checkout (DIR/dist): the two take
-                        turns, --rounds R times (default 3), and the ratios are printed
+                        turns, --rounds R times, and the ratios are printed
+  --rounds R            with --against: how many rounds of turns (default 3)
   --cpu-prof DIR        re-run under node --cpu-prof; print each thread's busy share and hotspots
-  --profile-summary DIR summarise .cpuprofile files written earlier`;
+  --profile-summary DIR summarise .cpuprofile files written earlier
+exit 0 every acknowledged write read back, 1 writes missing or nothing acknowledged (with
+  --catch-up: not caught up), 2 bad usage, 3 the results were printed but --json FILE could
+  not be written`;
 
 export class BenchUsageError extends Error {
   readonly code = 'BENCH_USAGE';
 }
 
+/** The number written in plain decimal (`12`, `0.5`), else NaN: `1e3`, `0x10`, `Infinity` and blanks are no numbers here. */
+function decimal(text: string): number {
+  return /^(\d+\.?\d*|\.\d+)$/.test(text) ? Number(text) : NaN;
+}
+
 export function integer(flag: string, text: string, min: number, max: number): number {
-  const value = Number(text);
+  const value = decimal(text);
   if (!Number.isSafeInteger(value) || value < min || value > max) throw new BenchUsageError(`${flag} must be an integer from ${min} to ${max}, got '${text}'`);
   return value;
 }
 
 export function positiveNumber(flag: string, text: string, max: number): number {
-  const value = Number(text);
+  const value = decimal(text);
   if (!Number.isFinite(value) || value <= 0 || value > max) throw new BenchUsageError(`${flag} must be a number above 0 and at most ${max}, got '${text}'`);
   return value;
+}
+
+/** Options that take no value. */
+const BENCH_SWITCHES: ReadonlySet<string> = new Set(['--baseline', '--half-peak']);
+/** Options that take the next argument as their value (each has its case in parseBenchArgs). */
+const BENCH_VALUED_OPTIONS: ReadonlySet<string> = new Set([
+  '--nodes',
+  '--duration',
+  '--warmup',
+  '--clients',
+  '--inflight',
+  '--generators',
+  '--value-size',
+  '--keys',
+  '--reads',
+  '--rate',
+  '--fsync',
+  '--json',
+  '--seed',
+  '--data-dir',
+  '--snapshot-entries',
+  '--follower-sync-spacing',
+  '--client',
+  '--load-curve',
+  '--verify-sample',
+]);
+
+/** Refuses an option given twice (the second would silently win). */
+export function rejectRepeatedOptions(argv: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const arg of argv) {
+    if (!arg.startsWith('--')) continue;
+    if (seen.has(arg)) throw new BenchUsageError(`${arg} given twice`);
+    seen.add(arg);
+  }
+}
+
+/** The usage error for an argument that is no known option; `--nodes=3` is told how to write it. */
+function unknownOption(arg: string): BenchUsageError {
+  const equals = arg.indexOf('=');
+  const hint = arg.startsWith('--') && equals > 0 ? ` (an option's value is the next argument: ${arg.slice(0, equals)} ${arg.slice(equals + 1)})` : '';
+  return new BenchUsageError(`unknown option '${arg}'${hint}`);
+}
+
+/** An option's value: the next argument, unless the list ends or it is another option. */
+function optionValue(flag: string, text: string | undefined): string {
+  if (text === undefined || text.startsWith('--')) throw new BenchUsageError(`${flag} needs a value`);
+  return text;
 }
 
 export function defaultBenchOptions(): BenchOptions {
@@ -118,19 +176,16 @@ export function defaultBenchOptions(): BenchOptions {
 
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const options: { -readonly [K in keyof BenchOptions]: BenchOptions[K] } = { ...defaultBenchOptions() };
+  rejectRepeatedOptions(argv);
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
-    if (flag === '--baseline') {
-      options.baseline = true;
+    if (BENCH_SWITCHES.has(flag)) {
+      if (flag === '--baseline') options.baseline = true;
+      else options.halfPeak = true;
       continue;
     }
-    if (flag === '--half-peak') {
-      options.halfPeak = true;
-      continue;
-    }
-    const value = argv[i + 1];
-    if (value === undefined) throw new BenchUsageError(`${flag} needs a value`);
-    i++;
+    if (!BENCH_VALUED_OPTIONS.has(flag)) throw unknownOption(flag);
+    const value = optionValue(flag, argv[++i]);
     switch (flag) {
       case '--nodes':
         options.nodeCounts = value.split(',').map((part) => integer('--nodes', part.trim(), 1, BENCH_LIMITS.maxNodes));
@@ -157,7 +212,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         options.keys = integer('--keys', value, 1, BENCH_LIMITS.maxKeys);
         break;
       case '--reads': {
-        const fraction = Number(value);
+        const fraction = decimal(value);
         if (!(fraction >= 0 && fraction <= 1)) throw new BenchUsageError(`--reads must be a fraction from 0 to 1, got '${value}'`);
         options.readFraction = fraction;
         break;
@@ -195,7 +250,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         options.verifySamplePerGenerator = integer('--verify-sample', value, 0, BENCH_LIMITS.maxKeys);
         break;
       default:
-        throw new BenchUsageError(`unknown option '${flag}'`);
+        throw unknownOption(flag);
     }
   }
   checkBenchOptions(options);
@@ -205,8 +260,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
 /** --load-curve's fractions of the peak: each in (0, 1], no repeats, in the order given. */
 function loadCurve(value: string): number[] {
   const fractions = value.split(',').map((part) => {
-    const fraction = Number(part.trim());
-    if (part.trim() === '' || !(fraction > 0 && fraction <= 1)) throw new BenchUsageError(`--load-curve takes fractions of the peak above 0 and at most 1, got '${part}'`);
+    const fraction = decimal(part.trim());
+    if (!(fraction > 0 && fraction <= 1)) throw new BenchUsageError(`--load-curve takes fractions of the peak above 0 and at most 1, got '${part}'`);
     return fraction;
   });
   if (new Set(fractions).size !== fractions.length) throw new BenchUsageError(`--load-curve names a fraction twice: '${value}'`);

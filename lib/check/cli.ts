@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { HistoryError, parseHistory } from './history.js';
 import { defaultSearchBudget, type SearchBudget } from './linearizability.js';
-import { allNemesisKinds, checkDefaults, formatCheckSummary, runCheck, Workload, type CheckRunOptions, type NemesisKind } from './run.js';
+import { allNemesisKinds, checkDefaults, formatCheckSummary, historyFileProblem, runCheck, Workload, type CheckRunOptions, type NemesisKind } from './run.js';
 import { exitCodeOf, formatReport, verifyHistory, VerifyExitCode } from './verify.js';
 import { MIN_SEGMENT_BYTES } from '../storage/types.js';
 
@@ -15,24 +15,58 @@ const verifyUsage = `usage: raftlab verify [--budget-ms MS] [--max-steps N] HIST
 
 type VerifyArguments = { readonly ok: true; readonly file: string; readonly budget: Partial<SearchBudget> } | { readonly ok: false; readonly reason: string };
 
-function parsePositiveInteger(flag: string, text: string | undefined): number | string {
-  const value = Number(text);
-  if (text === undefined || !Number.isSafeInteger(value) || value <= 0) return `${flag} needs a positive integer, got ${JSON.stringify(text ?? null)}`;
-  return value;
+/**
+ * An option's value, or why there is none: the next argument, unless the list ends or it
+ * is another option (`--history --nodes 3` must not write a file named "--nodes").
+ */
+function optionValue(text: string | undefined): string | null {
+  return text === undefined || text.startsWith('--') ? null : text;
+}
+
+/** Why an argument that is no known option was refused; `--nodes=3` is told how to write it. */
+function unknownOption(arg: string): string {
+  const equals = arg.indexOf('=');
+  if (arg.startsWith('--') && equals > 0) return `unknown option ${arg} (an option's value is the next argument: ${arg.slice(0, equals)} ${arg.slice(equals + 1)})`;
+  return `unknown option ${arg}`;
+}
+
+/** A whole number written in decimal digits (no 1e3, 0x10, 3.5 or blank), from min to max. */
+function parseInteger(flag: string, text: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | string {
+  const value = optionValue(text);
+  if (value === null) return `${flag} needs a value`;
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number) || number < min || number > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+    return `${flag} needs an integer ${range}, got ${JSON.stringify(value)}`;
+  }
+  return number;
+}
+
+/** The first option given twice (the second would silently win), or null. */
+function repeatedOption(argv: readonly string[]): string | null {
+  const seen = new Set<string>();
+  for (const arg of argv) {
+    if (!arg.startsWith('--')) continue;
+    if (seen.has(arg)) return `${arg} given twice`;
+    seen.add(arg);
+  }
+  return null;
 }
 
 function parseVerifyArguments(argv: readonly string[]): VerifyArguments {
   let file: string | null = null;
   const budget: { timeMs?: number; maxStepsPerKey?: number } = {};
+  const repeated = repeatedOption(argv);
+  if (repeated !== null) return { ok: false, reason: repeated };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--budget-ms' || arg === '--max-steps') {
-      const value = parsePositiveInteger(arg, argv[++i]);
+      const value = parseInteger(arg, argv[++i], 1);
       if (typeof value === 'string') return { ok: false, reason: value };
       if (arg === '--budget-ms') budget.timeMs = value;
       else budget.maxStepsPerKey = value;
     } else if (arg.startsWith('-')) {
-      return { ok: false, reason: `unknown option ${arg}` };
+      return { ok: false, reason: unknownOption(arg) };
     } else if (file === null) {
       file = arg;
     } else {
@@ -73,103 +107,128 @@ export async function runVerifyCli(argv: readonly string[]): Promise<number> {
   return exitCodeOf(report.verdict);
 }
 
+/**
+ * Bounds of check's numbers: the cluster's own limits (Cluster.start refuses more), and
+ * for anything that ends up in a timer, less than setTimeout's 2^31-1 ms (beyond, Node
+ * warns and fires the timer at once: a 99999999 s run lasted half a second).
+ */
+const checkLimits = {
+  maxNodes: 9,
+  /** As `raftlab bench --duration`. */
+  maxDurationS: 3600,
+  /** Client processes at once (each with its own connections). */
+  maxClients: 1000,
+  /** Cluster.start's limit. */
+  maxTickMs: 60_000,
+  maxOperationTimeoutMs: 3_600_000,
+  /** Cluster.start's limit (a chunk is one message between workers). */
+  maxSnapshotChunkBytes: 64 << 20,
+  /** A WAL segment's offsets are 32-bit (lib/storage). */
+  maxSegmentBytes: 0x7fffffff,
+  /** The seeds check draws itself are below this; the generators use 32 bits of a seed. */
+  maxSeed: 0x7fffffff,
+} as const;
+
+/** check's integer options: [min, max]. */
+const integerOptions = {
+  '--nodes': [1, checkLimits.maxNodes],
+  '--duration': [1, checkLimits.maxDurationS],
+  '--clients': [1, checkLimits.maxClients],
+  '--tick-ms': [1, checkLimits.maxTickMs],
+  '--timeout-ms': [1, checkLimits.maxOperationTimeoutMs],
+  '--snapshot-entries': [1, Number.MAX_SAFE_INTEGER],
+  '--snapshot-chunk-bytes': [1, checkLimits.maxSnapshotChunkBytes],
+  '--segment-bytes': [MIN_SEGMENT_BYTES, checkLimits.maxSegmentBytes],
+  '--seed': [0, checkLimits.maxSeed],
+} as const satisfies Record<string, readonly [number, number]>;
+type IntegerOption = keyof typeof integerOptions;
+
+function isIntegerOption(flag: string): flag is IntegerOption {
+  return Object.hasOwn(integerOptions, flag);
+}
+
+/** Exit codes of `raftlab check`: a verdict's (verify.ts) and these. */
+export const CheckExitCode = {
+  /** Bad arguments, or a --history file that cannot be written (refused before the run). */
+  BadInput: VerifyExitCode.UnreadableInput,
+  /** The run finished and its verdict was printed, but its history could not be written. */
+  HistoryNotWritten: 4,
+} as const;
+
 const checkUsage = `usage: raftlab check [--nodes ${checkDefaults.nodes}] [--duration ${checkDefaults.durationS}] [--clients ${checkDefaults.clients}] [--workload register|append]
                      [--nemesis ${allNemesisKinds.join(',')} | all | none] [--seed S] [--history FILE]
                      [--tick-ms MS] [--timeout-ms MS] [--snapshot-entries N] [--snapshot-chunk-bytes B] [--segment-bytes B]
-  --tick-ms MS     Raft tick of the cluster (slower timers widen the window a deposed leader has)
+  --nodes N        cluster size, 1-${checkLimits.maxNodes} (default ${checkDefaults.nodes})
+  --duration S     seconds of clients and faults, 1-${checkLimits.maxDurationS} (default ${checkDefaults.durationS})
+  --clients N      concurrent client processes, 1-${checkLimits.maxClients} (default ${checkDefaults.clients})
+  --workload W     register (get, put, cas) or append (append, get) (default ${checkDefaults.workload})
+  --nemesis K,...  the faults to draw from (default all)
+  --seed S         replays a run's schedule of operations and faults, 0-${checkLimits.maxSeed} (default random, printed)
+  --history FILE   write the recorded history there (checked to be writable before the run)
+  --tick-ms MS     Raft tick of the cluster, 1-${checkLimits.maxTickMs} (slower timers widen the window a deposed leader has)
+  --timeout-ms MS  deadline of one client call, 1-${checkLimits.maxOperationTimeoutMs} (default ${checkDefaults.operationTimeoutMs})
   --snapshot-entries N  each node compacts its log every N applied entries (small N: InstallSnapshot under faults)
-  --snapshot-chunk-bytes B  InstallSnapshot chunk size (small B: snapshots go in many chunks under faults)
+  --snapshot-chunk-bytes B  InstallSnapshot chunk size, at most ${checkLimits.maxSnapshotChunkBytes} (small B: snapshots go in many chunks under faults)
   --segment-bytes B     each node's WAL segment size, at least ${MIN_SEGMENT_BYTES} (small B: segments roll, into ones prepared ahead, under faults)
-  --timeout-ms MS  deadline of one client call (default ${checkDefaults.operationTimeoutMs})
   runs a real cluster (fsync on) under concurrent clients and faults, records the history,
-  checks it; exit 0 pass, 1 anomaly found, 2 unknown (search budget exceeded), 3 bad arguments`;
+  checks it; exit 0 pass, 1 anomaly found, 2 unknown (search budget exceeded), 3 bad arguments,
+  4 the history could not be written at the end (the verdict is printed first)`;
 
 type CheckArguments = { readonly ok: true; readonly options: CheckRunOptions } | { readonly ok: false; readonly reason: string };
 
 function parseCheckArguments(argv: readonly string[]): CheckArguments {
-  let nodes: number = checkDefaults.nodes;
-  let durationS: number = checkDefaults.durationS;
-  let clients: number = checkDefaults.clients;
+  const integers: Partial<Record<IntegerOption, number>> = {};
   let workload: Workload = checkDefaults.workload;
   let nemesis: readonly NemesisKind[] = allNemesisKinds;
-  let seed = Math.floor(Math.random() * 0x7fffffff);
   let historyFile: string | null = null;
-  let tickMs: number | null = null;
-  let operationTimeoutMs: number | null = null;
-  let snapshotEntries: number | null = null;
-  let segmentBytes: number | null = null;
-  let snapshotChunkBytes: number | null = null;
   const workloads: readonly string[] = Object.values(Workload);
+  const repeated = repeatedOption(argv);
+  if (repeated !== null) return { ok: false, reason: repeated };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
-    const value = argv[i + 1];
-    i++;
-    const integer = (): number | string => parsePositiveInteger(flag, value);
-    switch (flag) {
-      case '--nodes':
-      case '--duration':
-      case '--clients':
-      case '--tick-ms':
-      case '--timeout-ms':
-      case '--snapshot-entries':
-      case '--snapshot-chunk-bytes':
-      case '--segment-bytes':
-      case '--seed': {
-        const parsed = flag === '--seed' && value === '0' ? 0 : integer();
-        if (typeof parsed === 'string') return { ok: false, reason: parsed };
-        if (flag === '--nodes') nodes = parsed;
-        else if (flag === '--duration') durationS = parsed;
-        else if (flag === '--clients') clients = parsed;
-        else if (flag === '--tick-ms') tickMs = parsed;
-        else if (flag === '--timeout-ms') operationTimeoutMs = parsed;
-        else if (flag === '--snapshot-entries') snapshotEntries = parsed;
-        else if (flag === '--snapshot-chunk-bytes') snapshotChunkBytes = parsed;
-        else if (flag === '--segment-bytes') {
-          if (parsed < MIN_SEGMENT_BYTES) return { ok: false, reason: `--segment-bytes must be at least ${MIN_SEGMENT_BYTES}, got ${parsed}` };
-          segmentBytes = parsed;
-        }
-        else seed = parsed;
-        break;
+    if (isIntegerOption(flag)) {
+      const [min, max] = integerOptions[flag];
+      const parsed = parseInteger(flag, argv[++i], min, max);
+      if (typeof parsed === 'string') return { ok: false, reason: parsed };
+      integers[flag] = parsed;
+      continue;
+    }
+    if (flag !== '--workload' && flag !== '--nemesis' && flag !== '--history') return { ok: false, reason: unknownOption(flag) };
+    const value = optionValue(argv[++i]);
+    if (value === null) return { ok: false, reason: `${flag} needs a value` };
+    if (flag === '--workload') {
+      if (!workloads.includes(value)) return { ok: false, reason: `--workload must be ${workloads.join(' or ')}, got ${JSON.stringify(value)}` };
+      workload = value as Workload;
+    } else if (flag === '--nemesis') {
+      if (value === 'all' || value === 'none') {
+        nemesis = value === 'all' ? allNemesisKinds : [];
+        continue;
       }
-      case '--workload':
-        if (value === undefined || !workloads.includes(value)) return { ok: false, reason: `--workload must be ${workloads.join(' or ')}, got ${JSON.stringify(value ?? null)}` };
-        workload = value as Workload;
-        break;
-      case '--nemesis': {
-        if (value === undefined) return { ok: false, reason: '--nemesis needs a list' };
-        if (value === 'all' || value === 'none') {
-          nemesis = value === 'all' ? allNemesisKinds : [];
-          break;
-        }
-        const kinds = value.split(',').filter((kind) => kind !== '');
-        const unknown = kinds.find((kind) => !(allNemesisKinds as readonly string[]).includes(kind));
-        if (unknown !== undefined) return { ok: false, reason: `unknown nemesis ${JSON.stringify(unknown)}; known: ${allNemesisKinds.join(', ')}` };
-        nemesis = kinds as NemesisKind[];
-        break;
-      }
-      case '--history':
-        if (value === undefined) return { ok: false, reason: '--history needs a file name' };
-        historyFile = value;
-        break;
-      default:
-        return { ok: false, reason: `unknown option ${flag}` };
+      const kinds = value.split(',').filter((kind) => kind !== '');
+      if (kinds.length === 0) return { ok: false, reason: `--nemesis needs at least one kind (or all, or none), got ${JSON.stringify(value)}` };
+      const unknown = kinds.find((kind) => !(allNemesisKinds as readonly string[]).includes(kind));
+      if (unknown !== undefined) return { ok: false, reason: `unknown nemesis ${JSON.stringify(unknown)}; known: ${allNemesisKinds.join(', ')}` };
+      nemesis = kinds as NemesisKind[];
+    } else {
+      historyFile = value;
     }
   }
+  const { '--tick-ms': tickMs, '--timeout-ms': operationTimeoutMs, '--snapshot-entries': snapshotEntries, '--segment-bytes': segmentBytes, '--snapshot-chunk-bytes': snapshotChunkBytes } = integers;
   return {
     ok: true,
     options: {
-      nodes,
-      durationMs: durationS * 1000,
-      clients,
+      nodes: integers['--nodes'] ?? checkDefaults.nodes,
+      durationMs: (integers['--duration'] ?? checkDefaults.durationS) * 1000,
+      clients: integers['--clients'] ?? checkDefaults.clients,
       workload,
       nemesis,
-      seed,
+      seed: integers['--seed'] ?? Math.floor(Math.random() * checkLimits.maxSeed),
       historyFile,
-      ...(tickMs === null ? {} : { tickMs }),
-      ...(operationTimeoutMs === null ? {} : { operationTimeoutMs }),
-      ...(snapshotEntries === null ? {} : { snapshotEntries }),
-      ...(segmentBytes === null ? {} : { segmentBytes }),
-      ...(snapshotChunkBytes === null ? {} : { snapshotChunkBytes }),
+      ...(tickMs === undefined ? {} : { tickMs }),
+      ...(operationTimeoutMs === undefined ? {} : { operationTimeoutMs }),
+      ...(snapshotEntries === undefined ? {} : { snapshotEntries }),
+      ...(segmentBytes === undefined ? {} : { segmentBytes }),
+      ...(snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes }),
     },
   };
 }
@@ -182,12 +241,22 @@ export async function runCheckCli(argv: readonly string[]): Promise<number> {
   const parsed = parseCheckArguments(argv);
   if (!parsed.ok) {
     process.stderr.write(`raftlab check: ${parsed.reason}\n${checkUsage}\n`);
-    return VerifyExitCode.UnreadableInput;
+    return CheckExitCode.BadInput;
   }
   const { options } = parsed;
+  // Refused now rather than found out after the whole run.
+  const unwritable = options.historyFile === null ? null : historyFileProblem(options.historyFile);
+  if (unwritable !== null) {
+    process.stderr.write(`raftlab check: cannot write the history to ${options.historyFile}: ${unwritable}\n`);
+    return CheckExitCode.BadInput;
+  }
   process.stderr.write(`raftlab check: seed ${options.seed}\n`);
   const result = await runCheck({ ...options, log: (line) => process.stderr.write(`  ${line}\n`) });
   process.stdout.write(`${formatCheckSummary(result)}\n`);
+  if (result.historyError !== null) {
+    process.stderr.write(`raftlab check: the history was not written to ${options.historyFile}: ${result.historyError}\n`);
+    return CheckExitCode.HistoryNotWritten;
+  }
   if (options.historyFile !== null) process.stdout.write(`history written to ${options.historyFile}\n`);
   return exitCodeOf(result.verdict);
 }

@@ -4,7 +4,7 @@
 // back, and a final read of every key is recorded. The history is then checked by the
 // same code as `raftlab verify`.
 
-import { writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -128,6 +128,8 @@ export interface CheckRunResult {
   readonly snapshotsInstalled: number;
   /** The verdict for the exit code: not-linearizable if there is any problem. */
   readonly verdict: Verdict;
+  /** Why options.historyFile could not be written (null: written, or none asked for). */
+  readonly historyError: string | null;
 }
 
 interface PlannedOperation {
@@ -331,17 +333,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
   const pauses = new Pauses();
 
   log(`starting ${options.nodes} nodes in ${dataDir}`);
-  const cluster = await Cluster.start({
-    nodes: options.nodes,
-    dataDir,
-    fsync: true,
-    seed: options.seed,
-    ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
-    ...(options.snapshotEntries === undefined ? {} : { snapshotEntries: options.snapshotEntries }),
-    ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
-    ...(options.snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes: options.snapshotChunkBytes }),
-    ...(options.testOnly === undefined ? {} : { testOnly: options.testOnly }),
-  });
+  const cluster = await startCluster(options, dataDir);
   let snapshotsInstalled = 0;
   cluster.on('event', (event: ClusterEvent) => {
     if (event.kind === EventKind.Invariant) problems.push(`at ${recorder.nowMs().toFixed(0)} ms: ${event.text}`);
@@ -440,12 +432,15 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     }
     await finalReads(cluster, fleet, recorder, [...workload.keysUsed].sort(), nextProcess, problems);
   } finally {
-    fleet.closeAll();
-    await cluster.stop();
-    removeScratchDir(dataDir);
+    try {
+      fleet.closeAll();
+      await cluster.stop();
+    } finally {
+      removeScratchDir(dataDir);
+    }
   }
   const durationMs = recorder.nowMs() - runStartedMs;
-  if (options.historyFile !== null) writeHistory(options.historyFile, recorder.events);
+  const historyError = options.historyFile === null ? null : writeHistory(options.historyFile, recorder.events);
   const report = verifyHistory(pairOperations(recorder.events));
   const okCount = report.history.counts.ok;
   return {
@@ -458,7 +453,28 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     okPerSecond: okCount / Math.max(durationMs / 1000, 1e-3),
     snapshotsInstalled,
     verdict: problems.length > 0 ? Verdict.NotLinearizable : report.verdict,
+    historyError,
   };
+}
+
+/** The run's cluster in its scratch directory; should it not start, the directory goes too. */
+async function startCluster(options: CheckRunOptions, dataDir: string): Promise<Cluster> {
+  try {
+    return await Cluster.start({
+      nodes: options.nodes,
+      dataDir,
+      fsync: true,
+      seed: options.seed,
+      ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
+      ...(options.snapshotEntries === undefined ? {} : { snapshotEntries: options.snapshotEntries }),
+      ...(options.segmentBytes === undefined ? {} : { segmentBytes: options.segmentBytes }),
+      ...(options.snapshotChunkBytes === undefined ? {} : { snapshotChunkBytes: options.snapshotChunkBytes }),
+      ...(options.testOnly === undefined ? {} : { testOnly: options.testOnly }),
+    });
+  } catch (error) {
+    removeScratchDir(dataDir);
+    throw error;
+  }
 }
 
 async function finalReads(cluster: Cluster, fleet: ClientFleet, recorder: HistoryRecorder, keys: readonly string[], firstProcess: number, problems: string[]): Promise<void> {
@@ -499,9 +515,32 @@ async function finalReads(cluster: Cluster, fleet: ClientFleet, recorder: Histor
   }
 }
 
-/** One event per line: diffable, and still one JSON array. */
-function writeHistory(file: string, events: readonly HistoryEvent[]): void {
-  writeFileSync(file, `[\n${events.map((event) => JSON.stringify(event)).join(',\n')}\n]\n`);
+/** One event per line: diffable, and still one JSON array. Returns why it could not be written, or null. */
+function writeHistory(file: string, events: readonly HistoryEvent[]): string | null {
+  try {
+    writeFileSync(file, `[\n${events.map((event) => JSON.stringify(event)).join(',\n')}\n]\n`);
+    return null;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/**
+ * Why a history could not be written to `file`, found out before a run rather than after
+ * it, or null: an existing file must open for writing (it is left as it is), a new one
+ * must be creatable (it is created and removed).
+ */
+export function historyFileProblem(file: string): string | null {
+  try {
+    if (existsSync(file)) closeSync(openSync(file, 'r+'));
+    else {
+      closeSync(openSync(file, 'wx'));
+      rmSync(file);
+    }
+    return null;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
 }
 
 function shuffled<T>(items: readonly T[], random: () => number): T[] {

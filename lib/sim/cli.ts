@@ -8,13 +8,21 @@ const DEFAULT_SEEDS = 100;
 /** Trace tails printed in full; later violations get one line each. */
 const VIOLATIONS_WITH_TRACE_MAX = 3;
 const PROGRESS_EVERY_SEEDS = 1000;
+/** The simulator's generators use a seed's low 32 bits: a larger seed would replay a smaller one. */
+const SEED_MAX = 0xffffffff;
 
 const usage = `usage:
   raftlab sim [--seeds N] [--from S] [--nodes N] [--bug NAME]...   run seeds S..S+N-1 (default 1..${DEFAULT_SEEDS})
   raftlab sim --seed S [--nodes N] [--bug NAME]...                 replay one seed, printing its trace
+  --seeds N   how many seeds to run (default ${DEFAULT_SEEDS})
+  --from S    the first of them (default 1); seeds are 0 to ${SEED_MAX}
+  --seed S    replay seed S alone, with one line per delivered message and state change
+  --nodes N   cluster size, ${CLUSTER_SIZE_MIN}-${CLUSTER_SIZE_MAX} (default: drawn from each seed)
+  --bug NAME  run a deliberately broken core (repeatable): one of the bugs below
 bugs (test-only broken variants): voteWithoutUpToDateCheck, commitPreviousTermByCounting,
   grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable,
-  concurrentMembershipChanges, countLearnersInQuorum, acceptSnapshotChunkAnywhere, ignoreOutgoingVoters`;
+  concurrentMembershipChanges, countLearnersInQuorum, acceptSnapshotChunkAnywhere, ignoreOutgoingVoters
+exit 0 no violation, 1 a violation (naming the seed and the property), 2 bad usage`;
 
 const BUG_NAMES = [
   'voteWithoutUpToDateCheck',
@@ -42,10 +50,18 @@ class UsageError extends Error {
   readonly code = 'SIM_USAGE';
 }
 
-function parseInteger(flag: string, text: string | undefined, min: number): number {
-  const value = Number(text);
-  if (text === undefined || !Number.isInteger(value) || value < min) {
-    throw new UsageError(`${flag} needs an integer >= ${min}, got ${text ?? 'nothing'}`);
+/** An option's value: the next argument, unless the list ends or it is another option. */
+function optionValue(flag: string, text: string | undefined): string {
+  if (text === undefined || text.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+  return text;
+}
+
+/** A whole number written in decimal digits (no 1e3, 0x10, 3.5 or blank), from min to max. */
+function parseInteger(flag: string, text: string | undefined, min: number, max: number): number {
+  const digits = optionValue(flag, text);
+  const value = Number(digits);
+  if (!/^\d+$/.test(digits) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`${flag} needs an integer from ${min} to ${max}, got '${digits}'`);
   }
   return value;
 }
@@ -55,42 +71,54 @@ function isBugName(name: string): name is BugName {
 }
 
 function parseArguments(argv: readonly string[]): Arguments {
-  let seeds = DEFAULT_SEEDS;
-  let from = 1;
+  let seeds: number | null = null;
+  let from: number | null = null;
   let seed: number | null = null;
   let nodes: number | null = null;
   const bugs: BugName[] = [];
+  const seen = new Set<string>();
   for (let position = 0; position < argv.length; position++) {
     const flag = argv[position]!;
+    // --bug may be given once per bug; any other option twice would silently keep the last.
+    if (flag !== '--bug' && seen.has(flag)) throw new UsageError(`${flag} given twice`);
+    seen.add(flag);
     const value = argv[position + 1];
     switch (flag) {
       case '--seeds':
-        seeds = parseInteger(flag, value, 1);
+        seeds = parseInteger(flag, value, 1, SEED_MAX + 1);
         position++;
         break;
       case '--from':
-        from = parseInteger(flag, value, 0);
+        from = parseInteger(flag, value, 0, SEED_MAX);
         position++;
         break;
       case '--seed':
-        seed = parseInteger(flag, value, 0);
+        seed = parseInteger(flag, value, 0, SEED_MAX);
         position++;
         break;
       case '--nodes':
-        nodes = parseInteger(flag, value, CLUSTER_SIZE_MIN);
-        if (nodes > CLUSTER_SIZE_MAX) throw new UsageError(`--nodes must be at most ${CLUSTER_SIZE_MAX}`);
+        nodes = parseInteger(flag, value, CLUSTER_SIZE_MIN, CLUSTER_SIZE_MAX);
         position++;
         break;
-      case '--bug':
-        if (value === undefined || !isBugName(value)) throw new UsageError(`--bug needs one of ${BUG_NAMES.join(', ')}, got ${value ?? 'nothing'}`);
-        bugs.push(value);
+      case '--bug': {
+        const name = optionValue(flag, value);
+        if (!isBugName(name)) throw new UsageError(`--bug needs one of ${BUG_NAMES.join(', ')}, got ${name}`);
+        bugs.push(name);
         position++;
         break;
-      default:
-        throw new UsageError(`unknown argument '${flag}'`);
+      }
+      default: {
+        const equals = flag.indexOf('=');
+        const hint = flag.startsWith('--') && equals > 0 ? ` (an option's value is the next argument: ${flag.slice(0, equals)} ${flag.slice(equals + 1)})` : '';
+        throw new UsageError(`unknown argument '${flag}'${hint}`);
+      }
     }
   }
-  return { seeds, from, seed, nodes, bugs };
+  if (seed !== null && (seeds !== null || from !== null)) throw new UsageError(`--seed replays one seed: leave out ${seeds !== null ? '--seeds' : '--from'}`);
+  const first = from ?? 1;
+  const count = seeds ?? DEFAULT_SEEDS;
+  if (first + count - 1 > SEED_MAX) throw new UsageError(`--from ${first} --seeds ${count} goes past the last seed, ${SEED_MAX}`);
+  return { seeds: count, from: first, seed, nodes, bugs };
 }
 
 function optionsFor(args: Arguments): SimOptions {

@@ -1,0 +1,57 @@
+// The `raftlab` command's help: the full usage names every subcommand, and each
+// subcommand's --help lists every option README.md's command line gives it.
+
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from './check-helpers.js';
+import { runCli } from './helpers/cli.js';
+
+const subcommands = ['tui', 'sim', 'check', 'verify', 'bench'] as const;
+
+for (const help of ['--help', '-h', 'help']) {
+  test(`raftlab ${help} prints the full usage: every subcommand, and where each lists its options`, async (t) => {
+    const { code, stdout, stderr } = await runCli([help]);
+    t.is(code, 0, stderr);
+    for (const command of subcommands) t.regex(stdout, new RegExp(`^\\s+raftlab (\\[${command}\\]|${command}) `, 'm'), `${command} in:\n${stdout}`);
+    t.regex(stdout, /raftlab bench --against DIR \[--rounds R\]/);
+    t.regex(stdout, /raftlab bench --catch-up/);
+    t.regex(stdout, /raftlab <command> --help/);
+    t.notRegex(stdout, /--no-fsync/, 'not the dashboard\'s own usage');
+  });
+}
+
+test('options without a command are still the dashboard\'s', async (t) => {
+  const { code, stdout } = await runCli(['--nodes', '3', '--help']);
+  t.is(code, 0);
+  t.regex(stdout, /^usage: raftlab \[tui\] \[--nodes N\]/);
+});
+
+/** README.md's "The command line" block: per subcommand, the options it shows. */
+function readmeOptions(): Map<string, Set<string>> {
+  const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+  const block = /## The command line\n\n```\n([\s\S]*?)```/.exec(readme);
+  if (block === null) throw new Error('README.md has no command-line block');
+  const options = new Map<string, Set<string>>();
+  let command = '';
+  for (const line of block[1]!.split('\n')) {
+    const start = /^raftlab (\[?[a-z]+\]?)/.exec(line);
+    if (start !== null) command = start[1]!.replace(/[[\]]/g, '');
+    if (command === '') continue;
+    const flags = options.get(command) ?? new Set<string>();
+    // The text after a wide gap is a description, not syntax.
+    for (const flag of line.split(/\s{3,}(?=[a-z])/)[0]!.match(/--[a-z][a-z-]*/g) ?? []) flags.add(flag);
+    options.set(command, flags);
+  }
+  return options;
+}
+
+test('each subcommand\'s --help lists every option README.md shows for it', async (t) => {
+  const options = readmeOptions();
+  t.deepEqual([...options.keys()].sort(), [...subcommands].sort());
+  for (const [command, flags] of options) {
+    const { code, stdout } = await runCli([command, '--help']);
+    t.is(code, 0, command);
+    for (const flag of flags) t.true(stdout.includes(flag), `raftlab ${command} --help does not mention ${flag}:\n${stdout}`);
+  }
+});

@@ -2,7 +2,7 @@
 // them, fault injection, and the public API (DESIGN.md, "The supervisor and public API").
 
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, mkdirSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -287,7 +287,18 @@ export class Cluster extends EventEmitter {
    */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
     checkPositiveInteger('nodes', options.nodes ?? 3, MAX_NODES);
-    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'raftlab-'));
+    if (options.dataDir !== undefined) return Cluster.startIn(options.dataDir, options);
+    // A directory of its own: removed again if the start fails, since no one knows of it.
+    const dataDir = mkdtempSync(join(tmpdir(), 'raftlab-'));
+    try {
+      return await Cluster.startIn(dataDir, options);
+    } catch (error) {
+      rmSync(dataDir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  private static async startIn(dataDir: string, options: ClusterOptions): Promise<Cluster> {
     try {
       mkdirSync(dataDir, { recursive: true });
     } catch (error) {

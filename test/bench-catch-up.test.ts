@@ -15,6 +15,9 @@ test('catch-up options: defaults, flags, and nonsense refused with a reason', (t
   t.throws(() => parseCatchUpArgs(['--catch-up', '--nodes', '3.5']), { instanceOf: BenchUsageError, message: /--nodes must be an integer/ });
   t.throws(() => parseCatchUpArgs(['--catch-up', '--keys']), { instanceOf: BenchUsageError, message: /--keys needs a value/ });
   t.throws(() => parseCatchUpArgs(['--catch-up', '--rate', '5']), { instanceOf: BenchUsageError, message: /unknown option/ });
+  // Unknown whether or not a value follows; a known one is not given the next option as its value.
+  t.throws(() => parseCatchUpArgs(['--catch-up', '--bogus']), { instanceOf: BenchUsageError, message: /unknown option for --catch-up '--bogus'/ });
+  t.throws(() => parseCatchUpArgs(['--catch-up', '--data-dir', '--keys', '5']), { instanceOf: BenchUsageError, message: /--data-dir needs a value/ });
 });
 
 test('catch-up: a follower restarted under load installs a snapshot and catches up', async (t) => {

@@ -73,6 +73,9 @@ test('parseAgainstArgs: takes out --against, --rounds and --json, pins a seed, r
   t.throws(() => parseAgainstArgs(['--rounds', '2']), { instanceOf: BenchUsageError, message: /--rounds goes with --against/ });
   t.throws(() => parseAgainstArgs(['--against']), { instanceOf: BenchUsageError, message: /needs the directory/ });
   t.throws(() => parseAgainstArgs(['--against', 'x', '--rounds', '0']), { instanceOf: BenchUsageError, message: /--rounds must be an integer/ });
+  for (const text of ['1e1', '0x3', ' 2', '']) {
+    t.throws(() => parseAgainstArgs(['--against', 'x', '--rounds', text]), { instanceOf: BenchUsageError, message: /--rounds must be an integer/ }, `--rounds '${text}'`);
+  }
   t.throws(() => parseAgainstArgs(['--against', 'x', '--half-peak']), { instanceOf: BenchUsageError, message: /cannot be combined/ });
 });
 

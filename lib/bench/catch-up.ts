@@ -52,13 +52,17 @@ export function defaultCatchUpOptions(): CatchUpOptions {
   return { nodes: 3, keys: 300_000, valueBytes: 200, snapshotEntries: 20_000, concurrency: 256, downSeconds: 3, timeoutSeconds: 60, dataParent: null };
 }
 
+/** The options --catch-up takes, each with a value (each has its case in parseCatchUpArgs). */
+const CATCH_UP_OPTIONS: ReadonlySet<string> = new Set(['--nodes', '--keys', '--value-size', '--snapshot-entries', '--concurrency', '--down', '--timeout', '--data-dir']);
+
 export function parseCatchUpArgs(argv: readonly string[]): CatchUpOptions {
   const options: { -readonly [K in keyof CatchUpOptions]: CatchUpOptions[K] } = defaultCatchUpOptions();
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     if (flag === '--catch-up') continue;
+    if (!CATCH_UP_OPTIONS.has(flag)) throw new BenchUsageError(`unknown option for --catch-up '${flag}'`);
     const value = argv[++i];
-    if (value === undefined) throw new BenchUsageError(`${flag} needs a value`);
+    if (value === undefined || value.startsWith('--')) throw new BenchUsageError(`${flag} needs a value`);
     switch (flag) {
       case '--nodes':
         options.nodes = integer(flag, value, 3, 9);

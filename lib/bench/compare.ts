@@ -15,7 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { makeScratchDir, removeScratchDir } from '../cluster/scratch-dir.js';
-import { BenchUsageError, generatorsFor } from './options.js';
+import { BenchUsageError, generatorsFor, integer as integerOption } from './options.js';
 import type { BenchReport } from './run.js';
 
 export const COMPARE_LIMITS = {
@@ -82,11 +82,7 @@ export function parseAgainstArgs(argv: readonly string[]): AgainstArgs | null {
   let rounds: number = COMPARE_LIMITS.defaultRounds;
   const roundsAt = rest.indexOf('--rounds');
   if (roundsAt !== -1) {
-    const text = rest[roundsAt + 1] ?? '';
-    rounds = Number(text);
-    if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > COMPARE_LIMITS.maxRounds) {
-      throw new BenchUsageError(`--rounds must be an integer from 1 to ${COMPARE_LIMITS.maxRounds}, got '${text}'`);
-    }
+    rounds = integerOption('--rounds', rest[roundsAt + 1] ?? '', 1, COMPARE_LIMITS.maxRounds);
     rest = [...rest.slice(0, roundsAt), ...rest.slice(roundsAt + 2)];
   }
   let jsonPath: string | null = null;

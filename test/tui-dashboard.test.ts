@@ -6,12 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import test from 'ava';
-import { Dashboard } from '../tui/dashboard.js';
+import { Dashboard, MAX_COMMAND_LINE_CHARS } from '../tui/dashboard.js';
 import { FakeCluster } from '../tui/fake-cluster.js';
 import { runTuiCli } from '../tui/main.js';
 import { writeManifest } from '../lib/cluster/manifest.js';
 
 const WAIT_MS = 5000;
+/** What a paste of 200,000 characters may take to be absorbed: a fraction of a second, with room for a loaded machine. */
+const PASTE_BUDGET_MS = 2000;
 const SEED = Number(process.env['TUI_TEST_SEED'] ?? 20_261_126);
 
 interface Harness {
@@ -324,5 +326,32 @@ test('runTuiCli rejects bad options with its usage', async (t) => {
     const code = await runTuiCli(argv, { stdout: process.stdout, stderr });
     t.is(code, 2, argv.join(' '));
     t.regex(String(stderr.read()), /usage: raftlab \[tui\]/, argv.join(' '));
+  }
+});
+
+test('a 200,000-character paste into the command line is absorbed at once, cut at the cap with a message, and Ctrl-C still quits at once', async (t) => {
+  const h = harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    h.type(':');
+    await h.waitForScreen(/^:\s*$/m, 'the command line open');
+    const prefix = 'put med ';
+    const startedMs = performance.now();
+    h.type(prefix + 'a'.repeat(200_000));
+    const screen = await h.waitForScreen(/command line full/, 'the limit message');
+    const elapsedMs = performance.now() - startedMs;
+    t.log(`200,000 characters absorbed in ${Math.round(elapsedMs)} ms`);
+    // One redraw per key took about 1 ms each: minutes for this paste.
+    t.true(elapsedMs < PASTE_BUDGET_MS, `(seed ${SEED}) absorbed in ${Math.round(elapsedMs)} ms`);
+    t.regex(screen, new RegExp(`command line full: ${MAX_COMMAND_LINE_CHARS} characters at most, ${200_000 + prefix.length - MAX_COMMAND_LINE_CHARS} refused; larger values go through the library API`));
+    h.type('\r');
+    await h.waitForScreen(/-> ok \(\d+ ms\)/, 'the capped put');
+    t.is(await h.cluster.client({ timeoutMs: WAIT_MS }).get('med'), 'a'.repeat(MAX_COMMAND_LINE_CHARS - prefix.length), 'the line was cut at the cap');
+    const quitStartedMs = performance.now();
+    h.type('\x03');
+    await Promise.race([h.dashboard.done, new Promise((_, reject) => setTimeout(() => reject(new Error(`Ctrl-C did not quit within ${WAIT_MS} ms`)), WAIT_MS).unref())]);
+    t.true(performance.now() - quitStartedMs < PASTE_BUDGET_MS, 'Ctrl-C quits at once');
+  } finally {
+    await h.close();
   }
 });

@@ -355,3 +355,19 @@ test('a 200,000-character paste into the command line is absorbed at once, cut a
     await h.close();
   }
 });
+
+test('with every node down the status bar shows the term the nodes last reported, not 0', async (t) => {
+  const h = harness(3);
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    h.type(':crash all\r');
+    const screen = await h.waitForScreen(/quorum LOST \(0\/3 up\)/, 'every node down');
+    const status = h.cluster.status();
+    t.is(status.term, 0, 'the fake reports as the supervisor does: no running node, term 0');
+    const lastTerm = Math.max(...status.nodes.map((node) => node.term));
+    t.true(lastTerm > 0);
+    t.regex(screen, new RegExp(`leader none \\| term ${lastTerm} \\(last known\\) \\|`), `(seed ${SEED})`);
+  } finally {
+    await h.close();
+  }
+});

@@ -1,7 +1,7 @@
 // The whole dashboard, headless: blessed on PassThrough streams, the fake cluster behind
 // it, keys typed as raw terminal bytes, and the screen read back as text.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -370,4 +370,53 @@ test('with every node down the status bar shows the term the nodes last reported
   } finally {
     await h.close();
   }
+});
+
+/** Runs runTuiCli on the fake cluster with a pretend terminal, quits with Ctrl-C once a leader shows; what it printed besides the screen. */
+async function runAndQuit(argv: readonly string[]): Promise<{ readonly code: number; readonly printed: string; readonly dataDir: string }> {
+  const stdin = new PassThrough();
+  const stdout = Object.assign(new PassThrough(), { isTTY: true, columns: 160, rows: 48 }) as unknown as NodeJS.WriteStream;
+  let printed = '';
+  stdout.on('data', (chunk: Buffer) => {
+    printed += chunk.toString();
+  });
+  const started: { cluster: FakeCluster | null } = { cluster: null };
+  const running = runTuiCli([...argv], {
+    stdin,
+    stdout,
+    stderr: new PassThrough(),
+    startCluster: async (options) => {
+      started.cluster = new FakeCluster({ nodes: options.nodes, seed: SEED, tickMs: 5, autoTick: true, fsync: options.fsync });
+      return started.cluster;
+    },
+  });
+  const deadline = Date.now() + WAIT_MS;
+  while ((started.cluster?.status().leaderId ?? 0) === 0) {
+    if (Date.now() > deadline) throw new Error(`(seed ${SEED}) no leader within ${WAIT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  stdin.write('\x03');
+  const code = await running;
+  const dataDir = /data in (\S+) \.\.\./.exec(printed)?.[1] ?? '';
+  return { code, printed: printed.slice(printed.lastIndexOf('raftlab: cluster stopped')), dataDir };
+}
+
+test('runTuiCli removes the scratch directory it made when the dashboard quits, and says so', async (t) => {
+  const { code, printed, dataDir } = await runAndQuit(['--nodes', '3']);
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  t.is(code, 0);
+  t.true(dataDir.startsWith(join(tmpdir(), 'raftlab-tui-')), dataDir);
+  t.false(existsSync(dataDir), `${dataDir} is gone`);
+  t.is(printed, `raftlab: cluster stopped; removed its scratch directory ${dataDir} (--data DIR keeps the files)\n`);
+});
+
+test('runTuiCli keeps a --data directory when the dashboard quits, and says where it is', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftlab-tui-keep-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'marker'), 'kept');
+  const { code, printed, dataDir } = await runAndQuit(['--nodes', '3', '--data', dir]);
+  t.is(code, 0);
+  t.is(dataDir, dir);
+  t.is(readFileSync(join(dir, 'marker'), 'utf8'), 'kept');
+  t.is(printed, `raftlab: cluster stopped; its files are in ${dir}\n`);
 });

@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { JsonValue } from '../lib/cluster/types.js';
 import type { DashboardCluster, DashboardKv, LinkFaults } from '../tui/cluster-port.js';
-import { COMMANDS, CommandHistory, NO_LINK_FAULTS, UsageError, complete, describeIds, executeLine, parseGroups, parseLine, parseMemberKind, parseValue } from '../tui/commands.js';
+import { COMMANDS, CommandHistory, ECHO_VALUE_CHARS, NO_LINK_FAULTS, UsageError, complete, describeIds, executeLine, formatValue, parseGroups, parseLine, parseMemberKind, parseValue } from '../tui/commands.js';
 import type { CommandContext } from '../tui/commands.js';
 import type { MessageLevel } from '../tui/state.js';
 import { healthyStatus, leaderlessStatus, learnerStatus } from './tui-fixtures.js';
@@ -213,6 +213,26 @@ test('client commands report results and errors with code and certainty', async 
   await executeLine('put k v', failing.context);
   t.false(failing.results[0]?.ok ?? true);
   t.regex(failing.results[0]?.text ?? '', /put k="v" -> TIMEOUT \(outcome unknown\): no answer/);
+});
+
+test('echoes show the value as parsed: 1e999 as Infinity, not null; a long value cut, with its length', async (t) => {
+  const refused = recorder(healthyStatus(), { code: 'INVALID_VALUE', indeterminate: false, message: 'invalid value: Infinity is not a JSON number' });
+  await executeLine('put x 1e999', refused.context);
+  await executeLine('append x [1,-1e999]', refused.context);
+  await executeLine('cas x {"a":1e999} 2', refused.context);
+  t.deepEqual(
+    refused.results.map((result) => result.text),
+    [
+      'put x=Infinity -> INVALID_VALUE (did not happen): invalid value: Infinity is not a JSON number',
+      'append x+[1,-Infinity] -> INVALID_VALUE (did not happen): invalid value: Infinity is not a JSON number',
+      'cas x {"a":Infinity}->2 -> INVALID_VALUE (did not happen): invalid value: Infinity is not a JSON number',
+    ],
+  );
+  for (const value of [12, 'a "quoted" text', null, true, [1, 'a', [null]], { k: [1, { 'x y': false }] }]) t.is(formatValue(value), JSON.stringify(value));
+  const long = recorder();
+  await executeLine(`put big ${'a'.repeat(4000)}`, long.context);
+  t.is(long.calls[0], `put big "${'a'.repeat(4000)}"`, 'the whole value is written');
+  t.regex(long.results[0]?.text ?? '', new RegExp(`^put big="a{${ECHO_VALUE_CHARS - 1}}\\.\\.\\. \\(4002 chars\\) -> ok \\(\\d+ ms\\)$`));
 });
 
 test('scenario, next, select, help, quit', async (t) => {

@@ -1,17 +1,19 @@
 // The whole dashboard, headless: blessed on PassThrough streams, the fake cluster behind
 // it, keys typed as raw terminal bytes, and the screen read back as text.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import test from 'ava';
-import { Dashboard } from '../tui/dashboard.js';
+import { Dashboard, MAX_COMMAND_LINE_CHARS } from '../tui/dashboard.js';
 import { FakeCluster } from '../tui/fake-cluster.js';
 import { runTuiCli } from '../tui/main.js';
 import { writeManifest } from '../lib/cluster/manifest.js';
 
 const WAIT_MS = 5000;
+/** What a paste of 200,000 characters may take to be absorbed: a fraction of a second, with room for a loaded machine. */
+const PASTE_BUDGET_MS = 2000;
 const SEED = Number(process.env['TUI_TEST_SEED'] ?? 20_261_126);
 
 interface Harness {
@@ -325,4 +327,96 @@ test('runTuiCli rejects bad options with its usage', async (t) => {
     t.is(code, 2, argv.join(' '));
     t.regex(String(stderr.read()), /usage: raftlab \[tui\]/, argv.join(' '));
   }
+});
+
+test('a 200,000-character paste into the command line is absorbed at once, cut at the cap with a message, and Ctrl-C still quits at once', async (t) => {
+  const h = harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    h.type(':');
+    await h.waitForScreen(/^:\s*$/m, 'the command line open');
+    const prefix = 'put med ';
+    const startedMs = performance.now();
+    h.type(prefix + 'a'.repeat(200_000));
+    const screen = await h.waitForScreen(/command line full/, 'the limit message');
+    const elapsedMs = performance.now() - startedMs;
+    t.log(`200,000 characters absorbed in ${Math.round(elapsedMs)} ms`);
+    // One redraw per key took about 1 ms each: minutes for this paste.
+    t.true(elapsedMs < PASTE_BUDGET_MS, `(seed ${SEED}) absorbed in ${Math.round(elapsedMs)} ms`);
+    t.regex(screen, new RegExp(`command line full: ${MAX_COMMAND_LINE_CHARS} characters at most, ${200_000 + prefix.length - MAX_COMMAND_LINE_CHARS} refused; larger values go through the library API`));
+    h.type('\r');
+    await h.waitForScreen(/-> ok \(\d+ ms\)/, 'the capped put');
+    t.is(await h.cluster.client({ timeoutMs: WAIT_MS }).get('med'), 'a'.repeat(MAX_COMMAND_LINE_CHARS - prefix.length), 'the line was cut at the cap');
+    const quitStartedMs = performance.now();
+    h.type('\x03');
+    await Promise.race([h.dashboard.done, new Promise((_, reject) => setTimeout(() => reject(new Error(`Ctrl-C did not quit within ${WAIT_MS} ms`)), WAIT_MS).unref())]);
+    t.true(performance.now() - quitStartedMs < PASTE_BUDGET_MS, 'Ctrl-C quits at once');
+  } finally {
+    await h.close();
+  }
+});
+
+test('with every node down the status bar shows the term the nodes last reported, not 0', async (t) => {
+  const h = harness(3);
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    h.type(':crash all\r');
+    const screen = await h.waitForScreen(/quorum LOST \(0\/3 up\)/, 'every node down');
+    const status = h.cluster.status();
+    t.is(status.term, 0, 'the fake reports as the supervisor does: no running node, term 0');
+    const lastTerm = Math.max(...status.nodes.map((node) => node.term));
+    t.true(lastTerm > 0);
+    t.regex(screen, new RegExp(`leader none \\| term ${lastTerm} \\(last known\\) \\|`), `(seed ${SEED})`);
+  } finally {
+    await h.close();
+  }
+});
+
+/** Runs runTuiCli on the fake cluster with a pretend terminal, quits with Ctrl-C once a leader shows; what it printed besides the screen. */
+async function runAndQuit(argv: readonly string[]): Promise<{ readonly code: number; readonly printed: string; readonly dataDir: string }> {
+  const stdin = new PassThrough();
+  const stdout = Object.assign(new PassThrough(), { isTTY: true, columns: 160, rows: 48 }) as unknown as NodeJS.WriteStream;
+  let printed = '';
+  stdout.on('data', (chunk: Buffer) => {
+    printed += chunk.toString();
+  });
+  const started: { cluster: FakeCluster | null } = { cluster: null };
+  const running = runTuiCli([...argv], {
+    stdin,
+    stdout,
+    stderr: new PassThrough(),
+    startCluster: async (options) => {
+      started.cluster = new FakeCluster({ nodes: options.nodes, seed: SEED, tickMs: 5, autoTick: true, fsync: options.fsync });
+      return started.cluster;
+    },
+  });
+  const deadline = Date.now() + WAIT_MS;
+  while ((started.cluster?.status().leaderId ?? 0) === 0) {
+    if (Date.now() > deadline) throw new Error(`(seed ${SEED}) no leader within ${WAIT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  stdin.write('\x03');
+  const code = await running;
+  const dataDir = /data in (\S+) \.\.\./.exec(printed)?.[1] ?? '';
+  return { code, printed: printed.slice(printed.lastIndexOf('raftlab: cluster stopped')), dataDir };
+}
+
+test('runTuiCli removes the scratch directory it made when the dashboard quits, and says so', async (t) => {
+  const { code, printed, dataDir } = await runAndQuit(['--nodes', '3']);
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  t.is(code, 0);
+  t.true(dataDir.startsWith(join(tmpdir(), 'raftlab-tui-')), dataDir);
+  t.false(existsSync(dataDir), `${dataDir} is gone`);
+  t.is(printed, `raftlab: cluster stopped; removed its scratch directory ${dataDir} (--data DIR keeps the files)\n`);
+});
+
+test('runTuiCli keeps a --data directory when the dashboard quits, and says where it is', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftlab-tui-keep-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'marker'), 'kept');
+  const { code, printed, dataDir } = await runAndQuit(['--nodes', '3', '--data', dir]);
+  t.is(code, 0);
+  t.is(dataDir, dir);
+  t.is(readFileSync(join(dir, 'marker'), 'utf8'), 'kept');
+  t.is(printed, `raftlab: cluster stopped; its files are in ${dir}\n`);
 });

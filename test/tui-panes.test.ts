@@ -36,6 +36,16 @@ test('status bar: no leader is "none" in red, quorum LOST, partition and slow-mo
   t.regex(bar, /\[LOAD 50\/s\]/);
 });
 
+test('status bar: with every node down, the term the nodes last reported, marked as such, not the 0 the supervisor reports', (t) => {
+  // The supervisor's term is the highest among running nodes: 0 when none runs.
+  const base = healthyStatus();
+  const allDown = { ...base, leaderId: 0, term: 0, nodes: base.nodes.map((node) => ({ ...node, alive: false })) };
+  const bar = stripTags(renderStatusBar(allDown, ui));
+  t.regex(bar, /term 3 \(last known\) \| /);
+  t.regex(bar, /quorum LOST \(0\/5 up\)/);
+  t.regex(stripTags(renderStatusBar(healthyStatus(), ui)), /term 3 \| /, 'with a node up, the term as reported');
+});
+
 test('prefers unicode line drawing under NCURSES_NO_UTF8_ACS=1 or a UTF-8 locale', (t) => {
   t.true(prefersUnicode({ NCURSES_NO_UTF8_ACS: '1' }));
   t.true(prefersUnicode({ LANG: 'en_US.UTF-8' }));

@@ -9,8 +9,8 @@ import type { ScenarioDefinition } from '../tui/scenarios.js';
 
 const SEED = Number(process.env['TUI_TEST_SEED'] ?? 7);
 
-function setup(scenarios?: readonly ScenarioDefinition[]): { runner: ScenarioRunner; cluster: FakeCluster; lines: string[]; progress: (ScenarioProgress | null)[] } {
-  const cluster = new FakeCluster({ nodes: 5, seed: SEED, tickMs: 2, autoTick: true, fsync: true });
+function setup(scenarios?: readonly ScenarioDefinition[], nodes = 5): { runner: ScenarioRunner; cluster: FakeCluster; lines: string[]; progress: (ScenarioProgress | null)[] } {
+  const cluster = new FakeCluster({ nodes, seed: SEED, tickMs: 2, autoTick: true, fsync: true });
   const lines: string[] = [];
   const progress: (ScenarioProgress | null)[] = [];
   const runner = new ScenarioRunner({
@@ -170,11 +170,88 @@ test('runner: unknown name, advance with nothing running, busy step, stop, faili
       'first',
       'still running the current step...',
       '(step 1/2 done: press n for the next)',
-      'ERROR Scenario scripted stopped: step failed: boom. (:heal and :restart all put things back.)',
+      'ERROR Scenario scripted stopped: step failed: boom.',
+      'It left no fault behind.',
     ]);
     runner.start('scripted');
     runner.stop();
     t.false(runner.running);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('minority-read cuts the leader off in a true minority: alone of 3 voters, with one follower of 5', async (t) => {
+  for (const [nodes, expected] of [
+    [3, /cut the leader n\d off in a minority \(1 of 3 voters\) from the rest: n\d, n\d\./],
+    [5, /cut the leader n\d \(with n\d\) off in a minority \(2 of 5 voters\) from the rest: n\d, n\d, n\d\./],
+  ] as const) {
+    const { runner, cluster, lines } = setup(undefined, nodes);
+    try {
+      await runToEnd(runner, 'minority-read');
+      const text = lines.join('\n');
+      t.regex(text, expected, `(seed ${SEED}) ${text}`);
+      t.regex(text, /The majority has a new leader/, `(seed ${SEED}) ${text}`);
+      t.regex(text, /Scenario minority-read done\./, `(seed ${SEED}) ${text}`);
+      t.false(lines.some((line) => line.startsWith('ERROR')), `(seed ${SEED}) ${text}`);
+      t.is(cluster.status().partition, null);
+    } finally {
+      await cluster.stop();
+    }
+  }
+});
+
+test('every scenario, on 3 nodes and on 7, runs to its end or refuses before it changes anything, and leaves no fault behind', async (t) => {
+  for (const nodes of [3, 7]) {
+    for (const scenario of SCENARIOS) {
+      const { runner, cluster, lines } = setup(undefined, nodes);
+      const what = `${scenario.name} on ${nodes} nodes (seed ${SEED})`;
+      try {
+        await runToEnd(runner, scenario.name);
+        const text = lines.join('\n');
+        const refused = /stopped: \S+ takes \d voters or more, the cluster has \d \(start with --nodes \d, or :add nodes\)\./.test(text);
+        if (refused) t.deepEqual(cluster.operations, [], `${what}: refused before it changed anything`);
+        else t.regex(text, new RegExp(`Scenario ${scenario.name} done\\.`), `${what}: ${text}`);
+        t.false(lines.some((line) => line.startsWith('ERROR') && !/ takes \d voters or more/.test(line)), `${what}: ${text}`);
+        const status = cluster.status();
+        t.is(status.partition, null, what);
+        t.deepEqual(status.cutLinks, [], what);
+        t.is(status.tickMs, 2, what);
+        t.true(status.nodes.every((node) => node.alive), what);
+      } finally {
+        await cluster.stop();
+      }
+    }
+  }
+});
+
+test('a scenario that stops early puts back what it changed and says so: network, slow motion, crashed nodes', async (t) => {
+  const breaking: ScenarioDefinition = {
+    name: 'breaking',
+    summary: 'partitions, slows down, crashes a node, then fails',
+    build: () => [
+      async (context) => {
+        context.cluster.partition([[1, 2], [3, 4, 5]]);
+        context.cluster.cutLink(4, 5);
+        context.cluster.setTickMs(100);
+        await context.cluster.crash(3);
+        throw new Error('the cluster did something unexpected');
+      },
+    ],
+  };
+  const { runner, cluster, lines } = setup([breaking]);
+  try {
+    await cluster.crash(5);
+    runner.start('breaking');
+    runner.advance();
+    await runner.idle;
+    t.false(runner.running);
+    t.deepEqual(lines.slice(-2), ['ERROR Scenario breaking stopped: step failed: the cluster did something unexpected.', 'Put back what it changed: healed the network, set the tick back to 2 ms, restarted n3.']);
+    const status = cluster.status();
+    t.is(status.partition, null);
+    t.deepEqual(status.cutLinks, []);
+    t.is(status.tickMs, 2);
+    t.deepEqual(status.nodes.filter((node) => !node.alive).map((node) => node.id), [5], 'n5 was down before the scenario: it stays down');
   } finally {
     await cluster.stop();
   }

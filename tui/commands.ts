@@ -201,7 +201,24 @@ function parseKey(text: string | undefined): string {
   return text;
 }
 
+/** Characters of a value an echo shows; a longer one is cut and its length given. */
+export const ECHO_VALUE_CHARS = 80;
+
+/**
+ * A value as the dashboard parsed it, for echoes and results: its JSON, except that a
+ * number beyond a double's range (`1e999` parses as Infinity) shows as Infinity, where
+ * JSON.stringify would write null; a long value (a pasted one, or a get of one written
+ * through the library) is cut, so that it does not fill the event feed.
+ */
 export function formatValue(value: JsonValue): string {
+  const text = valueText(value);
+  return text.length <= ECHO_VALUE_CHARS ? text : `${text.slice(0, ECHO_VALUE_CHARS)}... (${text.length} chars)`;
+}
+
+function valueText(value: JsonValue): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (Array.isArray(value)) return `[${value.map(valueText).join(',')}]`;
+  if (value !== null && typeof value === 'object') return `{${Object.entries(value).map(([key, item]) => `${JSON.stringify(key)}:${valueText(item)}`).join(',')}}`;
   return JSON.stringify(value);
 }
 

@@ -29,6 +29,12 @@ export const CLIENT_TIMEOUT_MS = 5000;
 /** Background-load requests allowed in flight; beyond it, ticks are skipped, not queued. */
 export const MAX_LOAD_INFLIGHT = 64;
 const LOAD_TICK_MS = 20;
+/**
+ * The `:` line's length cap. A command is typed by hand; a pasted value larger than this
+ * belongs in the library API (`cluster.client().put(key, value)`), and refusing it keeps a
+ * paste of megabytes from filling the screen's memory and every redraw.
+ */
+export const MAX_COMMAND_LINE_CHARS = 4096;
 /** Keys the background load and the `p` key write to. */
 const RANDOM_KEY_COUNT = 100;
 
@@ -268,13 +274,30 @@ export class Dashboard {
     if (this.#ui.overlay === Overlay.ConfirmQuit) {
       if (character === 'y' || character === 'Y') this.#quitNow();
       else this.#setUi({ overlay: Overlay.None, message: { text: 'quit cancelled', level: MessageLevel.Info } });
-      this.refresh();
+      this.#refreshSoon();
       return;
     }
     if (this.#ui.commandLineOpen) this.#editCommandLine(character, key);
     else this.#normalKey(character, key);
-    this.refresh();
+    this.#refreshSoon();
   }
+
+  /**
+   * One redraw after a burst of keys, not one per key: blessed hands over every key of a
+   * read at once, and a paste is a read of thousands of keys. A redraw (every pane, about
+   * a millisecond) per key made a 200,000-character paste take minutes, with Ctrl-C
+   * queued behind it.
+   */
+  #refreshSoon(): void {
+    if (this.#refreshQueued) return;
+    this.#refreshQueued = true;
+    setImmediate(() => {
+      this.#refreshQueued = false;
+      this.refresh();
+    });
+  }
+
+  #refreshQueued = false;
 
   /** Runs one command line as if typed after ':' (and remembers it). Never throws. */
   runCommand(line: string): Promise<void> {
@@ -406,8 +429,23 @@ export class Dashboard {
       this.#commandText = this.#commandText.replace(/\S+\s*$/, '');
       return;
     }
-    if (character !== undefined && character.length === 1 && character >= ' ' && key.ctrl !== true) this.#commandText += character;
+    if (character !== undefined && character.length === 1 && character >= ' ' && key.ctrl !== true) this.#typeCharacter(character);
   }
+
+  /** Appends a typed character, or refuses it past MAX_COMMAND_LINE_CHARS and says why. */
+  #typeCharacter(character: string): void {
+    if (this.#commandText.length < MAX_COMMAND_LINE_CHARS) {
+      this.#commandText += character;
+      this.#refusedCharacters = 0;
+      return;
+    }
+    this.#refusedCharacters += 1;
+    const text = `command line full: ${MAX_COMMAND_LINE_CHARS} characters at most, ${this.#refusedCharacters} refused; larger values go through the library API (client().put)`;
+    this.#setUi({ message: { text, level: MessageLevel.Error } });
+  }
+
+  /** Characters refused since the command line last took one. */
+  #refusedCharacters = 0;
 
   #moveSelection(step: number): void {
     const ids = this.#status.nodes.map((node) => node.id);

@@ -148,7 +148,8 @@ export class FakeCluster implements DashboardCluster {
       nodes: this.#nodes.map((node) => this.#nodeStatus(node, leader, nowMs)),
       leaderId: leader?.id ?? 0,
       membership: this.#membership(),
-      term: Math.max(...this.#nodes.map((node) => node.term)),
+      // As the supervisor reports it: the highest term among running nodes, 0 with none up.
+      term: Math.max(0, ...this.#nodes.filter((node) => node.alive).map((node) => node.term)),
       fsync: this.options.fsync,
       tickMs: this.#tickMs,
       partition: this.#partition,

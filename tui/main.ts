@@ -1,7 +1,7 @@
 // `raftlab tui` (what `npm start` runs): start a cluster, open the dashboard, and on
 // quit stop the cluster cleanly.
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterStarter, DashboardCluster } from './cluster-port.js';
@@ -14,7 +14,8 @@ export const DEFAULT_NODES = 5;
 
 const usage = `usage: raftlab [tui] [--nodes N] [--data DIR] [--no-fsync] [--fake]
   --nodes N     cluster size, ${MIN_NODES}-${MAX_NODES} (default ${DEFAULT_NODES})
-  --data DIR    where the nodes keep their WAL (default: a fresh directory under ${tmpdir()})
+  --data DIR    where the nodes keep their WAL and logs, kept after quitting
+                (default: a fresh directory under ${tmpdir()}, removed on quitting)
   --no-fsync    skip fdatasync (UNSAFE: acknowledged writes can be lost on a crash)
   --fake        a toy in-process cluster instead of worker threads (dashboard development)`;
 
@@ -70,6 +71,8 @@ export function parseTuiArguments(argv: readonly string[]): ParsedArguments {
 export interface TuiDependencies {
   readonly stdout: NodeJS.WriteStream;
   readonly stderr: NodeJS.WritableStream;
+  /** Where the dashboard reads keys; defaults to process.stdin. */
+  readonly stdin?: NodeJS.ReadableStream;
   /** Defaults to the real Cluster.start (or the fake with --fake). */
   readonly startCluster?: ClusterStarter;
 }
@@ -101,7 +104,7 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
     stderr.write(`raftlab tui: the cluster did not start: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
-  const dashboard = new Dashboard({ cluster });
+  const dashboard = new Dashboard({ cluster, output: stdout, ...(dependencies.stdin === undefined ? {} : { input: dependencies.stdin }) });
   // Handlers, not one-shot ones, until the cluster is stopped: a repeated signal (a SIGTERM
   // sent to the whole process group reaches the raftlab command too, which passes it on,
   // lib/cli.ts) only asks again, since quitting is idempotent, where a second signal with
@@ -128,7 +131,15 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
     process.off('SIGHUP', onSignal);
     dashboard.destroy();
   }
-  stdout.write(`raftlab: cluster stopped; its files are in ${dataDir}\n`);
+  if (options.dataDir !== null) {
+    stdout.write(`raftlab: cluster stopped; its files are in ${dataDir}\n`);
+    return 0;
+  }
+  // A directory of our own making, under a random name nobody will come back to (a new
+  // dashboard starts a fresh one): removed, as bench and check remove theirs. --data keeps
+  // the files (WAL and node logs) for a later look, or for the next start on them.
+  rmSync(dataDir, { recursive: true, force: true, maxRetries: 3 });
+  stdout.write(`raftlab: cluster stopped; removed its scratch directory ${dataDir} (--data DIR keeps the files)\n`);
   return 0;
 }
 

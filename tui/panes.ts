@@ -100,7 +100,7 @@ export function renderStatusBar(status: ClusterStatus, ui: UiState): string {
   const parts: string[] = [];
   const leader = leaderNode(status);
   parts.push(leader === undefined ? `leader ${color('red', bold('none'))}` : `leader ${color('green', bold(`n${leader.id}`))}`);
-  parts.push(`term ${status.term}`);
+  parts.push(termText(status));
   const commit = leader?.commitIndex ?? Math.max(0, ...status.nodes.map((node) => node.commitIndex));
   parts.push(`commit ${commit}`);
   // Counted over the voters: learners do not make a quorum.
@@ -120,6 +120,16 @@ export function renderStatusBar(status: ClusterStatus, ui: UiState): string {
   if (ui.loadRatePerSecond > 0) badges.push(color('cyan', `[LOAD ${ui.loadRatePerSecond}/s]`));
   if (ui.scenario !== null) badges.push(color('cyan', `[SCENARIO ${escapeTags(ui.scenario.name)} ${ui.scenario.stepsDone}/${ui.scenario.stepsTotal}]`));
   return ' ' + [...parts, ...badges].join(' | ');
+}
+
+/**
+ * The cluster's term: the highest a running node holds. The supervisor counts running
+ * nodes only (0 with none up): with every node down, the highest term they last reported,
+ * marked as such, as the node table shows them.
+ */
+function termText(status: ClusterStatus): string {
+  if (status.nodes.some((node) => node.alive)) return `term ${status.term}`;
+  return `term ${Math.max(status.term, ...status.nodes.map((node) => node.term))} ${color('red', '(last known)')}`;
 }
 
 function formatRate(perSecond: number): string {

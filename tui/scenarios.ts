@@ -8,6 +8,8 @@ import type { ClusterEvent, ClusterStatus, JsonValue } from '../lib/cluster/type
 import type { NodeId } from '../lib/raft/types.js';
 import type { DashboardCluster, DashboardKv } from './cluster-port.js';
 import { describeClientError } from './cluster-port.js';
+import { MAX_NODES } from './commands.js';
+import { formatGroups } from './format.js';
 import type { ScenarioProgress } from './state.js';
 
 /** Status polling interval while a step waits for the cluster. */
@@ -55,8 +57,41 @@ async function needLeader(context: ScenarioContext, except: NodeId = 0): Promise
   return { leader: status.leaderId, status };
 }
 
-function aliveFollowers(status: ClusterStatus, leader: NodeId): NodeId[] {
-  return status.nodes.filter((node) => node.alive && node.id !== leader).map((node) => node.id);
+/** The running voters other than the leader: the followers whose votes and acknowledgements count. */
+function liveVoterFollowers(status: ClusterStatus, leader: NodeId): NodeId[] {
+  return status.nodes.filter((node) => node.alive && node.id !== leader && status.membership.voters.includes(node.id)).map((node) => node.id);
+}
+
+function majorityOf(voters: number): number {
+  return Math.floor(voters / 2) + 1;
+}
+
+function names(ids: readonly NodeId[]): string {
+  return ids.map((id) => `n${id}`).join(', ');
+}
+
+/** Ends the scenario, before it changes anything, on a cluster with fewer than `count` voters. */
+function needVoters(status: ClusterStatus, count: number, scenario: string): void {
+  const voters = status.membership.voters.length;
+  if (voters < count) throw new ScenarioAbort(`${scenario} takes ${count} voters or more, the cluster has ${voters} (start with --nodes ${count}, or :add nodes)`);
+}
+
+/**
+ * Ends the scenario, before it changes anything, unless the running voters outside
+ * `without` (the nodes it is about to crash or cut off) are a majority of the voters:
+ * they are the ones that must elect the next leader.
+ */
+function needMajorityWithout(status: ClusterStatus, without: readonly NodeId[]): void {
+  const voters = status.membership.voters;
+  const rest = status.nodes.filter((node) => node.alive && voters.includes(node.id) && !without.includes(node.id)).map((node) => node.id);
+  if (rest.length < majorityOf(voters.length)) {
+    throw new ScenarioAbort(`without ${names(without)} the running voters (${names(rest) || 'none'}) are not a majority of the ${voters.length}: :restart all first`);
+  }
+}
+
+/** Ends the scenario, before it changes anything, when it cannot start `count` more nodes. */
+function needRoom(status: ClusterStatus, count: number, scenario: string): void {
+  if (status.nodes.length + count > MAX_NODES) throw new ScenarioAbort(`${scenario} starts ${count} node(s), and ${status.nodes.length} of at most ${MAX_NODES} run: :remove one first`);
 }
 
 function need<T>(value: T | undefined, what: string): T {
@@ -99,13 +134,16 @@ const splitVote: ScenarioDefinition = {
     let oldLeader = 0;
     return [
       async (context) => {
+        const { leader, status } = await needLeader(context);
+        needVoters(status, 3, 'split-vote');
+        needMajorityWithout(status, [leader]);
+        oldLeader = leader;
         context.narrate(`Slow motion: the Raft tick is stretched to ${SLOW_TICK_MS} ms so that an election takes seconds, not milliseconds.`);
         context.cluster.setTickMs(SLOW_TICK_MS);
-        oldLeader = (await needLeader(context)).leader;
         context.narrate(`n${oldLeader} is the leader. Next: crash it, then fire two followers' election timers at the same instant.`);
       },
       async (context) => {
-        const [first, second] = aliveFollowers(context.status(), oldLeader);
+        const [first, second] = liveVoterFollowers(context.status(), oldLeader);
         const a = need(first, 'two live followers');
         const b = need(second, 'two live followers');
         const termBefore = context.status().term;
@@ -142,6 +180,8 @@ const leaderCrash: ScenarioDefinition = {
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
+        needVoters(status, 3, 'leader-crash');
+        needMajorityWithout(status, [leader]);
         oldLeader = leader;
         context.narrate(`n${leader} leads term ${status.term}. Its heartbeats reset the followers' election timers (the ELECTION bars refill). Next: crash n${leader}.`);
       },
@@ -203,8 +243,11 @@ const conflictingFollower: ScenarioDefinition = {
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
+        // The leader and a follower are a minority only of 5 voters or more.
+        needVoters(status, 5, 'conflicting-follower');
         oldLeader = leader;
-        follower = need(aliveFollowers(status, leader)[0], 'a live follower');
+        follower = need(liveVoterFollowers(status, leader)[0], 'a live follower');
+        needMajorityWithout(status, [leader, follower]);
         const rest = status.nodes.map((node) => node.id).filter((id) => id !== leader && id !== follower);
         const client = await strandingClient(context, prefix);
         context.cluster.partition([[leader, follower], rest]);
@@ -242,6 +285,8 @@ const partitionedLeader: ScenarioDefinition = {
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
+        needVoters(status, 3, 'partitioned-leader');
+        needMajorityWithout(status, [leader]);
         oldLeader = leader;
         const client = await strandingClient(context, prefix);
         context.cluster.partition([[leader], status.nodes.map((node) => node.id).filter((id) => id !== leader)]);
@@ -276,12 +321,17 @@ const minorityRead: ScenarioDefinition = {
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
+        needVoters(status, 3, 'minority-read');
+        // The largest minority of the voters: the leader alone of 3 or 4, with one follower of 5 or 6, ...
+        const voters = status.membership.voters.length;
+        const minority = [leader, ...liveVoterFollowers(status, leader).slice(0, voters - majorityOf(voters) - 1)];
+        needMajorityWithout(status, minority);
         oldLeader = leader;
         await context.kv.put(key, 'old');
-        const follower = need(aliveFollowers(status, leader)[0], 'a live follower');
-        const rest = status.nodes.map((node) => node.id).filter((id) => id !== leader && id !== follower);
-        context.cluster.partition([[leader, follower], rest]);
-        context.narrate(`Wrote ${key}="old", then partitioned the leader n${leader} (with n${follower}) away from the majority.`);
+        const rest = status.nodes.map((node) => node.id).filter((id) => !minority.includes(id));
+        context.cluster.partition([minority, rest]);
+        const company = minority.length === 1 ? '' : ` (with ${names(minority.slice(1))})`;
+        context.narrate(`Wrote ${key}="old", then cut the leader n${leader}${company} off in a minority (${minority.length} of ${voters} voters) from the rest: ${names(rest)}.`);
       },
       async (context) => {
         const status = await context.waitFor((current) => current.nodes.some((node) => node.alive && node.role === 'leader' && node.id !== oldLeader), ELECTION_WAIT_MS, 'a leader in the majority');
@@ -313,7 +363,9 @@ const exactlyOnce: ScenarioDefinition = {
     const key = `once-${Date.now() % 100_000}`;
     return [
       async (context) => {
-        const { leader } = await needLeader(context);
+        const { leader, status } = await needLeader(context);
+        needVoters(status, 3, 'exactly-once');
+        needMajorityWithout(status, [leader]);
         oldLeader = leader;
         context.narrate(`Next: append "a" to ${key}, and crash the leader n${leader} the moment it commits, before its reply can reach the client.`);
       },
@@ -345,17 +397,21 @@ const figure8: ScenarioDefinition = {
     let heir = 0;
     let witness = 0;
     let sleepers: NodeId[] = [];
+    let voters = 0;
     let staleIndex = 0;
     const prefix = `fig8-${Date.now() % 100_000}`;
     let stranded: Promise<PromiseSettledResult<unknown>[]> = Promise.resolve([]);
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
-        if (status.nodes.length < 5) throw new ScenarioAbort('figure8 needs 5 nodes (start with --nodes 5)');
+        needVoters(status, 5, 'figure8');
+        voters = status.membership.voters.length;
         oldLeader = leader;
-        const followers = aliveFollowers(status, leader);
-        heir = need(followers[0], '4 live followers');
-        witness = need(followers[1], '4 live followers');
+        const followers = liveVoterFollowers(status, leader);
+        // Without the old leader, the heir, the witness and the sleepers woken in step 2 must be a majority.
+        if (followers.length < majorityOf(voters)) throw new ScenarioAbort(`figure8 needs the leader and ${majorityOf(voters)} more voters running, ${followers.length} run: :restart all first`);
+        heir = need(followers[0], 'two live followers');
+        witness = need(followers[1], 'two live followers');
         sleepers = followers.slice(2);
         const strandedClient = await strandingClient(context, prefix);
         await Promise.all(sleepers.map((id) => context.cluster.crash(id)));
@@ -365,16 +421,17 @@ const figure8: ScenarioDefinition = {
         const ready = await context.waitFor((current) => (current.nodes.find((node) => node.id === heir)?.lastLogIndex ?? 0) > (current.nodes.find((node) => node.id === witness)?.lastLogIndex ?? 0), CONVERGE_WAIT_MS, `the write to reach n${heir}`);
         staleIndex = ready?.nodes.find((node) => node.id === heir)?.lastLogIndex ?? 0;
         context.narrate(
-          `Crashed ${sleepers.map((id) => `n${id}`).join(', ')} and cut n${leader}<->n${witness}. A write reached n${leader} and n${heir} only (index ${staleIndex}, term ${ready?.term ?? '?'}): 2 of 5, uncommitted.`,
+          `Crashed ${sleepers.map((id) => `n${id}`).join(', ')} and cut n${leader}<->n${witness}. A write reached n${leader} and n${heir} only (index ${staleIndex}, term ${ready?.term ?? '?'}): 2 of ${voters}, uncommitted.`,
         );
       },
       async (context) => {
         await context.cluster.crash(oldLeader);
-        const sleeper = need(sleepers[0], 'a crashed node to restart');
-        await context.cluster.restart(sleeper);
+        // Enough of them that, with the heir and the witness, they are a majority.
+        const woken = sleepers.slice(0, majorityOf(voters) - 2);
+        await Promise.all(woken.map((id) => context.cluster.restart(id)));
         const { leader, status } = await needLeader(context, oldLeader);
         context.narrate(
-          `Crashed n${oldLeader}, restarted n${sleeper}. n${leader} won term ${status.term}${leader === heir ? ' (its log was the most up-to-date)' : ''}. It copies the old-term entry ${staleIndex} to n${witness} and n${sleeper}: now a majority stores it. Counting replicas would call it committed, and Figure 8 shows that is unsafe: a later leader whose last term is higher could still overwrite it.`,
+          `Crashed n${oldLeader}, restarted ${names(woken)}. n${leader} won term ${status.term}${leader === heir ? ' (its log was the most up-to-date)' : ''}. It copies the old-term entry ${staleIndex} to ${names([witness, ...woken])}: now a majority stores it. Counting replicas would call it committed, and Figure 8 shows that is unsafe: a later leader whose last term is higher could still overwrite it.`,
         );
       },
       async (context) => {
@@ -412,6 +469,7 @@ const membership: ScenarioDefinition = {
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
+        needRoom(status, 1, 'membership');
         context.narrate(
           `n${leader} leads; the configuration is ${describeVoters(status)}. A configuration change is itself a log entry, and each node uses the newest one in its log at once, committed or not (thesis §4.1). One voter is added or removed at a time, so an old majority and a new one always share a node. Next: add a node as a learner.`,
         );
@@ -445,10 +503,10 @@ const membership: ScenarioDefinition = {
 };
 
 /** The leader and another voter, ascending; the scenario ends early with fewer than `minVoters` voters. */
-async function leaderAndAnotherVoter(context: ScenarioContext, minVoters: number): Promise<{ readonly leader: NodeId; readonly status: ClusterStatus; readonly pair: NodeId[] }> {
+async function leaderAndAnotherVoter(context: ScenarioContext, minVoters: number, scenario: string): Promise<{ readonly leader: NodeId; readonly status: ClusterStatus; readonly pair: NodeId[] }> {
   const { leader, status } = await needLeader(context);
-  const other = status.membership.voters.find((id) => id !== leader);
-  if (other === undefined || status.membership.voters.length < minVoters) throw new ScenarioAbort(`this takes ${minVoters} voters or more: :add nodes first`);
+  needVoters(status, minVoters, scenario);
+  const other = need(status.membership.voters.find((id) => id !== leader), 'another voter');
   return { leader, status, pair: [leader, other].sort((a, b) => a - b) };
 }
 
@@ -460,7 +518,8 @@ const joint: ScenarioDefinition = {
     let leaving: NodeId[] = [];
     return [
       async (context) => {
-        const { leader, status, pair } = await leaderAndAnotherVoter(context, 2);
+        const { leader, status, pair } = await leaderAndAnotherVoter(context, 2, 'joint');
+        needRoom(status, 2, 'joint');
         leaving = pair;
         context.narrate(
           `n${leader} leads; ${describeVoters(status)}. To replace n${leaving[0]} and n${leaving[1]} one server at a time would pass through configurations nobody asked for; joint consensus does it in one change (thesis §4.3, the Raft paper's §6). Next: start two nodes as learners.`,
@@ -493,7 +552,7 @@ const demote: ScenarioDefinition = {
     const key = `demote-${Date.now() % 100_000}`;
     return [
       async (context) => {
-        const { leader, status, pair } = await leaderAndAnotherVoter(context, 3);
+        const { leader, status, pair } = await leaderAndAnotherVoter(context, 3, 'demote');
         demoted = pair;
         kept = status.membership.voters.filter((id) => !demoted.includes(id));
         context.narrate(
@@ -540,8 +599,31 @@ export interface ScenarioRunnerOptions {
   readonly scenarios?: readonly ScenarioDefinition[];
 }
 
+/** The faults a scenario may leave: copied, since a status shares the cluster's own lists. */
+interface Faults {
+  readonly partition: readonly (readonly NodeId[])[] | null;
+  readonly cutLinks: readonly (readonly [NodeId, NodeId])[];
+  readonly tickMs: number;
+  readonly up: readonly NodeId[];
+}
+
+function faultsOf(status: ClusterStatus): Faults {
+  return {
+    partition: status.partition?.map((group) => [...group]) ?? null,
+    cutLinks: status.cutLinks.map(([from, to]) => [from, to] as const),
+    tickMs: status.tickMs,
+    up: status.nodes.filter((node) => node.alive).map((node) => node.id),
+  };
+}
+
+function describeNetwork(faults: Faults): string {
+  return `${faults.partition === null ? '' : formatGroups(faults.partition)} ${faults.cutLinks.map(([from, to]) => `${from}>${to}`).join(' ')}`;
+}
+
 interface Run {
   readonly definition: ScenarioDefinition;
+  /** The cluster as the scenario found it: what a scenario that stops early puts back. */
+  readonly before: Faults;
   readonly steps: readonly ScenarioStep[];
   stepsDone: number;
   busy: boolean;
@@ -579,7 +661,7 @@ export class ScenarioRunner {
     }
     this.stop();
     const steps = definition.build();
-    this.#run = { definition, steps, stepsDone: 0, busy: false, cancelled: false, events: [] };
+    this.#run = { definition, steps, stepsDone: 0, busy: false, cancelled: false, events: [], before: faultsOf(this.#options.status()) };
     this.#options.narrate(`Scenario ${definition.name}: ${definition.summary}. ${steps.length} steps; press n (or :next) for each.`, false);
     this.#report();
   }
@@ -623,14 +705,15 @@ export class ScenarioRunner {
     if (run.events.length > EVENTS_KEPT_PER_STEP) run.events.shift();
   }
 
-  #finishStep(run: Run, error: unknown): void {
+  async #finishStep(run: Run, error: unknown): Promise<void> {
     if (run.cancelled) return;
     run.busy = false;
     run.stepsDone += 1;
     if (error !== null) {
       const text = error instanceof ScenarioAbort ? error.message : `step failed: ${describeClientError(error).message}`;
-      this.#options.narrate(`Scenario ${run.definition.name} stopped: ${text}. (:heal and :restart all put things back.)`, true);
+      this.#options.narrate(`Scenario ${run.definition.name} stopped: ${text}.`, true);
       this.stop();
+      await this.#putBack(run.before).catch((failure: unknown) => this.#options.narrate(`Could not put things back: ${describeClientError(failure).message} (:heal and :restart all do).`, true));
       return;
     }
     if (run.stepsDone >= run.steps.length) {
@@ -640,6 +723,35 @@ export class ScenarioRunner {
     }
     this.#options.narrate(`(step ${run.stepsDone}/${run.steps.length} done: press n for the next)`, false);
     this.#report();
+  }
+
+  /**
+   * After a scenario stopped early: undoes the faults it left, measured against the
+   * cluster as it found it (its partition and cut links, slow motion, the nodes it
+   * crashed), and says what it did.
+   */
+  async #putBack(before: Faults): Promise<void> {
+    const { cluster, narrate } = this.#options;
+    const now = this.#options.status();
+    const done: string[] = [];
+    if (describeNetwork(faultsOf(now)) !== describeNetwork(before)) {
+      cluster.heal();
+      if (before.partition !== null) cluster.partition(before.partition);
+      for (const [from, to] of before.cutLinks) cluster.cutLink(from, to);
+      done.push(before.partition === null && before.cutLinks.length === 0 ? 'healed the network' : 'put the network back as it was');
+    }
+    if (now.tickMs !== before.tickMs) {
+      cluster.setTickMs(before.tickMs);
+      done.push(`set the tick back to ${before.tickMs} ms`);
+    }
+    const crashed = now.nodes.filter((node) => !node.alive && before.up.includes(node.id)).map((node) => node.id);
+    const restarts = await Promise.allSettled(crashed.map((id) => cluster.restart(id)));
+    const restarted = crashed.filter((_, position) => restarts[position]?.status === 'fulfilled');
+    if (restarted.length > 0) done.push(`restarted ${names(restarted)}`);
+    narrate(done.length === 0 ? 'It left no fault behind.' : `Put back what it changed: ${done.join(', ')}.`, false);
+    restarts.forEach((result, position) => {
+      if (result.status === 'rejected') narrate(`Could not restart n${crashed[position] ?? '?'}: ${describeClientError(result.reason).message} (:restart it).`, true);
+    });
   }
 
   #report(): void {

@@ -1,7 +1,7 @@
 // The whole dashboard, headless: blessed on PassThrough streams, the fake cluster behind
 // it, keys typed as raw terminal bytes, and the screen read back as text.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -10,6 +10,8 @@ import { Dashboard, MAX_COMMAND_LINE_CHARS } from '../tui/dashboard.js';
 import { FakeCluster } from '../tui/fake-cluster.js';
 import { runTuiCli } from '../tui/main.js';
 import { writeManifest } from '../lib/cluster/manifest.js';
+import { EventKind } from '../lib/cluster/types.js';
+import type { ClusterEvent } from '../lib/cluster/types.js';
 
 const WAIT_MS = 5000;
 /** What a paste of 200,000 characters may take to be absorbed: a fraction of a second, with room for a loaded machine. */
@@ -317,6 +319,54 @@ test('runTuiCli on a resized cluster\'s directory names the nodes cluster.json l
     t.not(asked, null, 'the starter was asked');
     t.regex(String(stdout.read()), expected, argv.join(' '));
     t.regex(String(stderr.read()), /the cluster did not start: stop here/);
+  }
+});
+
+test('runTuiCli on a directory from before every start wrote cluster.json names the nodes it holds, and refuses node directories that are not 1..K', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftlab-tui-legacy-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const id of [1, 2, 3]) mkdirSync(join(dir, `node-${id}`));
+  const run = async (): Promise<{ code: number; out: string; err: string; asked: boolean }> => {
+    const stdout = Object.assign(new PassThrough(), { isTTY: true }) as unknown as NodeJS.WriteStream;
+    const stderr = new PassThrough();
+    let asked = false;
+    const code = await runTuiCli(['--data', dir], {
+      stdout,
+      stderr,
+      startCluster: async () => {
+        asked = true;
+        throw new Error('stop here');
+      },
+    });
+    return { code, out: String(stdout.read() ?? ''), err: String(stderr.read() ?? ''), asked };
+  };
+  const legacy = await run();
+  t.true(legacy.asked);
+  t.regex(legacy.out, /starting the 3 node\(s\) .* holds, n1,n2,n3 \(--nodes 5 applies to a new directory only\)/);
+  rmSync(join(dir, 'node-2'), { recursive: true });
+  const gap = await run();
+  t.is(gap.code, 1);
+  t.false(gap.asked, 'nothing is started');
+  t.regex(gap.err, /the cluster did not start: .*node-1, node-3 but no cluster\.json/);
+});
+
+test('what happened while the cluster started is shown in the event feed', async (t) => {
+  const cluster = new FakeCluster({ nodes: 3, seed: SEED, tickMs: 5, autoTick: true, fsync: true });
+  const startEvents: ClusterEvent[] = [
+    { time: 1, kind: EventKind.Crash, node: 2, text: 'node 2 failed to start: WAL corrupt: node-2/wal-0000000001.log at offset 45; node 2 stays down' },
+    { time: 2, kind: EventKind.Restart, node: 1, text: 'node 1 started: replayed 7 entries from 1 segment(s), dropped a torn tail of 12 bytes' },
+  ];
+  const output = Object.assign(new PassThrough(), { columns: 160, rows: 48, isTTY: true });
+  output.resume();
+  const dashboard = new Dashboard({ cluster: Object.assign(cluster, { startEvents }), input: new PassThrough(), output, refreshMs: 20, seed: SEED });
+  try {
+    dashboard.refresh();
+    const screen = dashboard.screenText();
+    t.regex(screen, /node 2 failed to start: WAL corrupt/);
+    t.regex(screen, /dropped a torn tail of 12 bytes/);
+  } finally {
+    dashboard.destroy();
+    await cluster.stop();
   }
 });
 

@@ -27,6 +27,8 @@ export interface DashboardKv {
 export type ClusterEventListener = (event: ClusterEvent) => void;
 
 export interface DashboardCluster {
+  /** What happened while the cluster started (recoveries, a node that stayed down, warnings): shown first in the event feed. */
+  readonly startEvents?: readonly ClusterEvent[];
   status(): ClusterStatus;
   on(name: 'event', listener: ClusterEventListener): unknown;
   off(name: 'event', listener: ClusterEventListener): unknown;

@@ -160,6 +160,7 @@ export class Dashboard {
       this.#layout();
       this.refresh();
     });
+    for (const event of options.cluster.startEvents ?? []) this.#feed.pushClusterEvent(event);
     this.#cluster.on('event', this.#onEvent);
     this.#layout();
   }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterStarter, DashboardCluster } from './cluster-port.js';
 import { Dashboard } from './dashboard.js';
-import { MANIFEST_FILE, readManifest } from '../lib/cluster/manifest.js';
+import { MANIFEST_FILE, resolveLayout } from '../lib/cluster/manifest.js';
 
 export const MIN_NODES = 1;
 export const MAX_NODES = 9;
@@ -95,7 +95,7 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
   const options = parsed.arguments;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'raftlab-tui-'));
   const startCluster = dependencies.startCluster ?? (options.fake ? startFakeCluster : startRealCluster);
-  // A directory whose cluster was resized (nodes added or removed) lists its nodes in cluster.json: those start.
+  // A directory that holds a cluster (its cluster.json) starts that cluster's nodes.
   let cluster: DashboardCluster;
   try {
     stdout.write(`raftlab: starting ${describeStart(dataDir, options.nodes)}, data in ${dataDir} ...\n`);
@@ -157,11 +157,12 @@ const startFakeCluster: ClusterStarter = async (options) => {
   return new FakeCluster({ nodes: options.nodes, seed: Date.now() & 0x7fffffff, tickMs: 20, autoTick: true, fsync: options.fsync });
 };
 
-/** What starts on `dataDir`: `nodes` fresh nodes, or the nodes its cluster.json lists (a resized cluster), saying when those are not `nodes`. */
+/** What starts on `dataDir`: `nodes` fresh nodes, or the nodes of the cluster it holds, saying when those are not `nodes`. */
 function describeStart(dataDir: string, nodes: number): string {
-  const manifest = readManifest(dataDir, MAX_NODES);
-  if (manifest === null) return `${nodes} node(s)`;
+  const { manifest, source } = resolveLayout(dataDir, nodes, MAX_NODES);
+  if (source === 'new') return `${nodes} node(s)`;
   const ids = manifest.nodes.map((id) => `n${id}`).join(',');
   const differs = manifest.nodes.length === nodes ? '' : ` (--nodes ${nodes} applies to a new directory only)`;
-  return `the ${manifest.nodes.length} node(s) ${join(dataDir, MANIFEST_FILE)} lists, ${ids}${differs}`;
+  const where = source === 'manifest' ? `${join(dataDir, MANIFEST_FILE)} lists` : `${dataDir} holds`;
+  return `the ${manifest.nodes.length} node(s) ${where}, ${ids}${differs}`;
 }

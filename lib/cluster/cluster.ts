@@ -913,8 +913,11 @@ export class Cluster extends EventEmitter {
         }
       }
       const same = (a: readonly NodeId[], b: readonly NodeId[]): boolean => a.length === b.length && a.every((id, i) => id === b[i]);
-      // Already so (and not midway through a joint change): nothing to change, as asked.
-      if ((current.outgoing ?? null) === null && same(ids(current.voters), target) && same(ids(current.learners), learners)) return current;
+      // Already so (and not midway through a joint change): a change to nothing, refused as the core would, but saying why.
+      if ((current.outgoing ?? null) === null && same(ids(current.voters), target) && same(ids(current.learners), learners)) {
+        const names = (list: readonly NodeId[]): string => (list.length === 0 ? 'none' : list.map((id) => `n${id}`).join(','));
+        throw new RaftlabError(ErrorCode.InvalidMembershipChange, `the voters are ${names(target)} and the learners ${names(learners)} already: nothing to change`);
+      }
       for (const id of target) if (!current.voters.includes(id)) await this.waitForCatchUp(id, deadline);
       const membership = await this.changeMembership({ type: 'joint', voters: target, learners }, deadline);
       for (const id of [...current.voters, ...current.learners]) {

@@ -3,7 +3,7 @@
 // printed loudly); 1 acknowledged writes missing or nothing acknowledged; 2 bad usage;
 // 3 the report was printed but the --json file could not be written.
 
-import { closeSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CATCH_UP_USAGE, formatCatchUp, parseCatchUpArgs, runCatchUp } from './catch-up.js';
 import type { CatchUpOptions } from './catch-up.js';
@@ -15,6 +15,7 @@ import { formatProfiles, runProfiled, summarizeProfileDir } from './profile.js';
 import { formatReport } from './report.js';
 import { runBench } from './run.js';
 import type { BenchReport } from './run.js';
+import { whyNotWritable } from '../output-file.js';
 
 const CLI_URL = new URL('../cli.js', import.meta.url);
 
@@ -33,27 +34,9 @@ export function benchExitCode(report: BenchReport): number {
   return report.writesMissing > 0 || nothingAcknowledged || unverified ? BenchExitCode.WritesLost : BenchExitCode.Ok;
 }
 
-/**
- * Why a JSON report could not be written to `file`, found out before a run rather than
- * after it, or null: an existing file must open for writing (it is left as it is), a new
- * one must be creatable (it is created and removed).
- */
-function jsonFileProblem(file: string): string | null {
-  try {
-    if (existsSync(file)) closeSync(openSync(file, 'r+'));
-    else {
-      closeSync(openSync(file, 'wx'));
-      rmSync(file);
-    }
-    return null;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-}
-
 /** A usage error unless `file` (from --json) can be written. */
 function checkJsonFile(file: string | null): void {
-  const problem = file === null ? null : jsonFileProblem(file);
+  const problem = file === null ? null : whyNotWritable(file);
   if (problem !== null) throw new BenchUsageError(`--json ${file}: cannot write there: ${problem}`);
 }
 

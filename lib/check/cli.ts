@@ -4,9 +4,10 @@
 import { readFile } from 'node:fs/promises';
 import { HistoryError, parseHistory } from './history.js';
 import { defaultSearchBudget, type SearchBudget } from './linearizability.js';
-import { allNemesisKinds, checkDefaults, formatCheckSummary, historyFileProblem, runCheck, Workload, type CheckRunOptions, type NemesisKind } from './run.js';
+import { allNemesisKinds, checkDefaults, formatCheckSummary, runCheck, Workload, type CheckRunOptions, type NemesisKind } from './run.js';
 import { exitCodeOf, formatReport, verifyHistory, VerifyExitCode } from './verify.js';
 import { MIN_SEGMENT_BYTES } from '../storage/types.js';
+import { whyNotWritable } from '../output-file.js';
 
 const verifyUsage = `usage: raftlab verify [--budget-ms MS] [--max-steps N] HISTORY.json
   exit 0 linearizable, 1 not linearizable, 2 unknown (search budget exceeded), 3 unreadable input
@@ -245,7 +246,7 @@ export async function runCheckCli(argv: readonly string[]): Promise<number> {
   }
   const { options } = parsed;
   // Refused now rather than found out after the whole run.
-  const unwritable = options.historyFile === null ? null : historyFileProblem(options.historyFile);
+  const unwritable = options.historyFile === null ? null : whyNotWritable(options.historyFile);
   if (unwritable !== null) {
     process.stderr.write(`raftlab check: cannot write the history to ${options.historyFile}: ${unwritable}\n`);
     return CheckExitCode.BadInput;

@@ -4,9 +4,8 @@
 // back, and a final read of every key is recorded. The history is then checked by the
 // same code as `raftlab verify`.
 
-import { closeSync, existsSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { makeScratchDir, removeScratchDir } from '../cluster/scratch-dir.js';
 import { Cluster } from '../cluster/cluster.js';
@@ -519,24 +518,6 @@ async function finalReads(cluster: Cluster, fleet: ClientFleet, recorder: Histor
 function writeHistory(file: string, events: readonly HistoryEvent[]): string | null {
   try {
     writeFileSync(file, `[\n${events.map((event) => JSON.stringify(event)).join(',\n')}\n]\n`);
-    return null;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-}
-
-/**
- * Why a history could not be written to `file`, found out before a run rather than after
- * it, or null: an existing file must open for writing (it is left as it is), a new one
- * must be creatable (it is created and removed).
- */
-export function historyFileProblem(file: string): string | null {
-  try {
-    if (existsSync(file)) closeSync(openSync(file, 'r+'));
-    else {
-      closeSync(openSync(file, 'wx'));
-      rmSync(file);
-    }
     return null;
   } catch (error) {
     return error instanceof Error ? error.message : String(error);

@@ -3,7 +3,7 @@
 // snapshot that does not stand for the committed prefix.
 
 import test from 'ava';
-import type { Entry, NodeId, Status } from '../lib/raft/types.js';
+import type { NodeId, Status } from '../lib/raft/types.js';
 import { chainStateHash, dataKey, EMPTY_STATE_HASH, InvariantChecker, InvariantViolation, Property } from '../lib/sim/checker.js';
 import { SimDisk } from '../lib/sim/disk.js';
 import { runSeed } from '../lib/sim/simulator.js';

@@ -6,7 +6,7 @@ import { stripTags } from '../tui/format.js';
 import { quorumOk, renderDetail, renderEventFeed, renderHelp, renderLogStrip, renderMessageLine, renderNodeTable, renderReplication, renderStatusBar, wrap } from '../tui/panes.js';
 import { EventFeed, FeedSource, MetricsHistory, initialUiState } from '../tui/state.js';
 import type { FeedEntry } from '../tui/state.js';
-import { entries, healthyStatus, leaderlessStatus, learnerStatus, nodeStatus } from './tui-fixtures.js';
+import { healthyStatus, leaderlessStatus, learnerStatus, nodeStatus } from './tui-fixtures.js';
 
 const ui = { ...initialUiState, normalTickMs: 20 };
 const plain = (lines: readonly string[]): string => lines.map(stripTags).join('\n');

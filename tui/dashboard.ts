@@ -8,7 +8,6 @@ import contrib from 'blessed-contrib';
 import { EventKind } from '../lib/cluster/types.js';
 import type { ClusterEvent, ClusterStatus } from '../lib/cluster/types.js';
 import { createPrng } from '../lib/raft/prng.js';
-import type { NodeId } from '../lib/raft/types.js';
 import type { DashboardCluster, DashboardKv, LinkFaults } from './cluster-port.js';
 import { describeClientError } from './cluster-port.js';
 import { escapeTags } from './format.js';

@@ -10,7 +10,7 @@ import { Cluster } from '../cluster/cluster.js';
 import { KV_LIMITS } from '../kv/command.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from '../cluster/types.js';
 import { processFlags } from '../cluster/v8-tuning.js';
-import type { ClusterEvent, ClusterStatus, NodeStatus } from '../cluster/types.js';
+import type { ClusterEvent, ClusterStatus } from '../cluster/types.js';
 import type { NodeId } from '../raft/types.js';
 import { measureBaseline, pipelineLimit } from './baseline.js';
 import type { BaselineMeasurements, PipelineLimit } from './baseline.js';

@@ -28,7 +28,7 @@ import type { PersistToken } from '../raft/raw-node.js';
 import type { Entry, HardState, Membership, MembershipChange, Message, NodeId, Ready, Snapshot, Status, TestOnlyBugs } from '../raft/types.js';
 import { describeMembership } from '../raft/membership.js';
 import { MembershipChangeType, MessageType, Role } from '../raft/types.js';
-import { EMPTY_STATE_HASH, InvariantChecker, InvariantViolation, Property, chainStateHash, dataKey, entryKey } from './checker.js';
+import { EMPTY_STATE_HASH, InvariantChecker, InvariantViolation, Property, chainStateHash, entryKey } from './checker.js';
 import { SimDisk } from './disk.js';
 import { assertNever } from '../raft/assert.js';
 import { EventQueue } from './event-queue.js';

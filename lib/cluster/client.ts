@@ -224,7 +224,11 @@ export class KvClient {
   /** Linearizable read (ReadIndex); null if the key is absent. */
   async get(key: string): Promise<JsonValue> {
     this.checkOpen();
-    validateOperation({ op: 'get', key }, this.hub.maxValueBytes);
+    try {
+      validateOperation({ op: 'get', key }, this.hub.maxValueBytes);
+    } catch (error) {
+      throw toRaftlabError(error);
+    }
     const deadline = Date.now() + this.timeoutMs;
     let node = this.hub.leaderHint || this.hub.nodeIds[0]!;
     let lastError = 'no attempt made';
@@ -302,9 +306,16 @@ export class KvClient {
         },
         (error: unknown) => {
           this.registered = null;
-          // Registering twice is harmless, so a failed registration never leaves doubt.
+          // Registering twice is harmless, so a failed registration never leaves doubt: the
+          // write that waited for it was not sent.
           const failure = toRaftlabError(error);
-          throw new RaftlabError(failure.code === ErrorCode.Timeout ? ErrorCode.NoLeader : failure.code, failure.message, false);
+          const message =
+            failure.code === ErrorCode.ClusterStopped
+              ? 'the cluster was stopped before the write was sent; it was not applied'
+              : failure.code === ErrorCode.Timeout
+                ? `no leader registered this client within ${this.timeoutMs} ms, so the write was not sent; it was not applied`
+                : `the write was not sent (it was not applied): registering this client failed: ${failure.message}`;
+          throw new RaftlabError(failure.code === ErrorCode.Timeout ? ErrorCode.NoLeader : failure.code, message, false);
         },
       );
     }

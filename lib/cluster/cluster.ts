@@ -128,6 +128,8 @@ const DEFAULT_FOLLOWER_SYNC_SPACING_MS = 2;
 const FOLLOWER_SYNC_SPACING_MIN_NODES = 5;
 /** Above this a follower's acknowledgements would come near a heartbeat's period. */
 const MAX_FOLLOWER_SYNC_SPACING_MS = 10;
+/** The longest delay setLinkFaults puts on a message: a minute (a timer holds at most 2^31-1 ms). */
+const MAX_LINK_DELAY_MS = 60_000;
 const STATUS_INTERVAL_MS = 100;
 const STOP_TIMEOUT_MS = 5000;
 const LATENCY_WINDOW_MS = 10_000;
@@ -511,6 +513,12 @@ export class Cluster extends EventEmitter {
         this.emitEvent(EventKind.Invariant, id, `node ${id} CRASHED: ${error.message}`);
       });
       worker.on('exit', (code) => {
+        if (!started) {
+          // Crashed (or stopped) while it started: say so now, not at the start timeout.
+          clearTimeout(timer);
+          const why = slot.stopping ? 'it was crashed or stopped while starting' : `it exited with code ${code}`;
+          reject(new RaftlabError(ErrorCode.NodeFailed, `node ${id} did not start: ${why}`));
+        }
         if (slot.worker !== worker) return;
         slot.worker = null;
         slot.status = { ...slot.status, alive: false };
@@ -577,9 +585,11 @@ export class Cluster extends EventEmitter {
   /** A hard stop (worker.terminate()). With loseUnsynced, everything not yet fdatasynced
    *  is also cut from its files, as a power failure would. */
   async crash(id: NodeId, options: { loseUnsynced?: boolean } = {}): Promise<void> {
+    this.checkRunning();
     const slot = this.slot(id);
     const worker = slot.worker;
-    if (worker === null) throw new RaftlabError(ErrorCode.NodeNotRunning, `node ${id} is not running`);
+    // A crash already under way (stopping) is this crash: a second call is told the node is not running.
+    if (worker === null || slot.stopping) throw new RaftlabError(ErrorCode.NodeNotRunning, `node ${id} is not running`);
     slot.stopping = true;
     await worker.terminate();
     slot.worker = null;
@@ -597,9 +607,15 @@ export class Cluster extends EventEmitter {
 
   /** Starts a fresh worker on the node's files; resolves once it has recovered. */
   async restart(id: NodeId): Promise<RecoveryFigures> {
+    this.checkRunning();
     const slot = this.slot(id);
     if (slot.worker !== null) throw new RaftlabError(ErrorCode.NodeAlreadyRunning, `node ${id} is already running`);
     const recovery = await this.spawn(id);
+    if (this.stopped) {
+      // stop() ran while it started and did not know of this worker: it goes too.
+      await this.stopWorker(slot);
+      throw new RaftlabError(ErrorCode.ClusterStopped, `the cluster was stopped while node ${id} restarted`);
+    }
     this.startFailureMap.delete(id);
     this.emitEvent(EventKind.Restart, id, `node ${id} restarted: ${describeRecovery(recovery)}`);
     return recovery;
@@ -610,6 +626,10 @@ export class Cluster extends EventEmitter {
    * sees both sides); a node in no group is isolated.
    */
   partition(groups: readonly (readonly NodeId[])[]): void {
+    this.checkRunning();
+    if (groups.length === 0 || groups.some((group) => group.length === 0)) {
+      throw new RaftlabError(ErrorCode.InvalidArgument, `a partition is one or more groups of one or more nodes, got ${JSON.stringify(groups)}`);
+    }
     for (const group of groups) for (const id of group) this.slot(id);
     this.partitionGroups = groups.map((group) => [...group]);
     this.pushFaults();
@@ -622,8 +642,10 @@ export class Cluster extends EventEmitter {
 
   /** Cuts one direction only: `from` can no longer reach `to`, but hears from it. */
   cutLink(from: NodeId, to: NodeId): void {
+    this.checkRunning();
     this.slot(from);
     this.slot(to);
+    if (from === to) throw new RaftlabError(ErrorCode.InvalidArgument, `a link joins two nodes: ${from}→${to} is none`);
     this.cutLinks.push([from, to]);
     this.pushFaults();
     this.emitEvent(EventKind.LinkFault, 0, `link ${from}→${to} cut (one way)`);
@@ -631,10 +653,11 @@ export class Cluster extends EventEmitter {
 
   /** Loss, delay and duplication on every link; null restores clean links. */
   setLinkFaults(faults: LinkFaultOptions | null): void {
+    this.checkRunning();
     if (faults !== null) {
       const { dropRate = 0, duplicateRate = 0, delayMs = 0 } = faults;
-      if (!(dropRate >= 0 && dropRate <= 1) || !(duplicateRate >= 0 && duplicateRate <= 1) || !(delayMs >= 0)) {
-        throw new RaftlabError(ErrorCode.InvalidArgument, 'dropRate and duplicateRate are in [0, 1]; delayMs >= 0');
+      if (!(dropRate >= 0 && dropRate <= 1) || !(duplicateRate >= 0 && duplicateRate <= 1) || !(delayMs >= 0 && delayMs <= MAX_LINK_DELAY_MS)) {
+        throw new RaftlabError(ErrorCode.InvalidArgument, `dropRate and duplicateRate are in [0, 1]; delayMs in [0, ${MAX_LINK_DELAY_MS}]`);
       }
     }
     this.globalFault = faults;
@@ -649,11 +672,13 @@ export class Cluster extends EventEmitter {
   }
 
   heal(): void {
+    this.checkRunning();
+    const wasCut = this.partitionGroups !== null || this.cutLinks.length > 0 || this.globalFault !== null;
     this.partitionGroups = null;
     this.cutLinks.length = 0;
     this.globalFault = null;
     this.pushFaults();
-    this.emitEvent(EventKind.Heal, 0, 'network healed');
+    this.emitEvent(EventKind.Heal, 0, wasCut ? 'network healed' : 'network healed (nothing was cut)');
   }
 
   private canTalk(from: NodeId, to: NodeId): boolean {
@@ -685,6 +710,7 @@ export class Cluster extends EventEmitter {
 
   /** Forces node `id` to time out and start an election now. */
   campaign(id: NodeId): void {
+    this.checkRunning();
     const worker = this.slot(id).worker;
     if (worker === null) throw new RaftlabError(ErrorCode.NodeNotRunning, `node ${id} is not running`);
     this.post(worker, { type: 'campaign' });
@@ -692,8 +718,12 @@ export class Cluster extends EventEmitter {
 
   /** Asks the current leader to hand leadership to `to` (thesis §3.10). */
   transferLeadership(to: NodeId): void {
-    this.slot(to);
+    this.checkRunning();
+    const target = this.slot(to);
+    // A transfer to a node that cannot take it holds the leader's proposals back until it gives up (§3.10).
+    if (target.worker === null) throw new RaftlabError(ErrorCode.NodeNotRunning, `node ${to} is not running: it cannot take leadership`);
     const leader = this.status().leaderId;
+    if (leader === to) throw new RaftlabError(ErrorCode.InvalidArgument, `node ${to} leads already`);
     const worker = leader === 0 ? null : this.slot(leader).worker;
     if (worker === null) throw new RaftlabError(ErrorCode.NodeNotRunning, 'there is no leader to transfer from');
     this.post(worker, { type: 'transfer', to });
@@ -702,6 +732,7 @@ export class Cluster extends EventEmitter {
 
   /** Stretches or shrinks the tick (slow motion for watching an election). */
   setTickMs(tickMs: number): void {
+    this.checkRunning();
     checkPositiveInteger('tickMs', tickMs, 60_000);
     this.tickMs = tickMs;
     for (const slot of this.slots.values()) if (slot.worker !== null) this.post(slot.worker, { type: 'tick-ms', tickMs });
@@ -759,6 +790,7 @@ export class Cluster extends EventEmitter {
 
   /** Resolves when `predicate(status())` holds, checking on every status update; rejects after timeoutMs. */
   waitFor(predicate: (status: ClusterStatus) => boolean, timeoutMs: number, what = 'condition'): Promise<ClusterStatus> {
+    if (this.stopped) return Promise.reject(new RaftlabError(ErrorCode.ClusterStopped, `the cluster was stopped: no ${what} will come`));
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
         const status = this.status();
@@ -857,6 +889,7 @@ export class Cluster extends EventEmitter {
       this.checkRunning();
       this.slot(id);
       const deadline = this.membershipDeadline(options);
+      if (this.status().membership.voters.includes(id)) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is a voter already: only a learner is promoted`);
       await this.waitForCatchUp(id, deadline);
       await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline);
     });
@@ -872,7 +905,7 @@ export class Cluster extends EventEmitter {
       this.checkRunning();
       this.slot(id);
       await this.changeMembership({ type: MembershipChangeType.Remove, node: id }, this.membershipDeadline(options));
-      await this.retire(id, `node ${id} left the cluster; its worker was stopped`);
+      await this.retire(id, `node ${id} left the cluster`);
     });
   }
 
@@ -921,7 +954,7 @@ export class Cluster extends EventEmitter {
       for (const id of target) if (!current.voters.includes(id)) await this.waitForCatchUp(id, deadline);
       const membership = await this.changeMembership({ type: 'joint', voters: target, learners }, deadline);
       for (const id of [...current.voters, ...current.learners]) {
-        if (memberKind(membership, id) === 'none') await this.retire(id, `node ${id} left the cluster (joint change); its worker was stopped`);
+        if (memberKind(membership, id) === 'none') await this.retire(id, `node ${id} left the cluster (joint change)`);
       }
       return membership;
     });
@@ -948,7 +981,7 @@ export class Cluster extends EventEmitter {
       await this.changeMembership({ type: MembershipChangeType.AddLearner, node: id }, deadline);
     } catch (error) {
       // Never in the configuration: nothing refers to the new node, so it goes again.
-      if (error instanceof RaftlabError && !error.indeterminate) await this.retire(id, `node ${id} was stopped: it could not join (${error.code})`);
+      if (error instanceof RaftlabError && !error.indeterminate) await this.retire(id, `node ${id} could not join (${error.code})`);
       throw error;
     }
     await this.waitForCatchUp(id, deadline);
@@ -966,10 +999,11 @@ export class Cluster extends EventEmitter {
     return highest + 1;
   }
 
-  /** Stops a node that is no longer (or never became) a member and forgets it. */
-  private async retire(id: NodeId, text: string): Promise<void> {
+  /** Stops a node that is no longer (or never became) a member and forgets it; the event is `what` and whether its worker had to be stopped. */
+  private async retire(id: NodeId, what: string): Promise<void> {
     const slot = this.slots.get(id);
     if (slot === undefined) return;
+    const text = `${what}; ${slot.worker === null ? 'it was down' : 'its worker was stopped'}`;
     await this.stopWorker(slot);
     this.slots.delete(id);
     this.saveManifest();

@@ -134,6 +134,11 @@ function describeViolation(result: SimResult): string {
 }
 
 export async function runSimCli(argv: readonly string[]): Promise<number> {
+  // A reader that goes away (`raftlab sim --seed 5 | head`) ends the output, not the run:
+  // the exit code still says whether a violation was found.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${usage}\n`);
     return 0;

@@ -1,0 +1,121 @@
+// The supervisor API used in odd orders and with meaningless arguments: after stop(),
+// while a node starts, twice at once, faults that name no link. Each gets a typed error
+// at once (or does what it says), and nothing is left running.
+
+import test from 'ava';
+import { RaftlabError } from '../lib/cluster/errors.js';
+import { EventKind } from '../lib/cluster/types.js';
+import { startCluster } from './helpers/cluster.js';
+
+const WAIT_MS = 15_000;
+
+test.serial('after stop() every call is CLUSTER_STOPPED at once, and a restart cannot leave a worker behind', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  await cluster.waitForLeader(WAIT_MS);
+  await cluster.crash(2);
+  await cluster.stop();
+  const calls: [string, () => unknown][] = [
+    ['restart', () => cluster.restart(2)],
+    ['crash', () => cluster.crash(1)],
+    ['partition', () => cluster.partition([[1], [2, 3]])],
+    ['cutLink', () => cluster.cutLink(1, 2)],
+    ['setLinkFaults', () => cluster.setLinkFaults({ dropRate: 0.1 })],
+    ['heal', () => cluster.heal()],
+    ['setTickMs', () => cluster.setTickMs(50)],
+    ['campaign', () => cluster.campaign(1)],
+    ['transferLeadership', () => cluster.transferLeadership(1)],
+    ['waitForLeader', () => cluster.waitForLeader(5000)],
+  ];
+  for (const [name, call] of calls) {
+    const started = Date.now();
+    const error = await t.throwsAsync(async () => call(), { instanceOf: RaftlabError }, name);
+    t.is(error?.code, 'CLUSTER_STOPPED', name);
+    t.true(Date.now() - started < 1000, `${name} failed at once`);
+  }
+  t.true(cluster.status().nodes.every((node) => !node.alive), 'no node runs after stop()');
+});
+
+test.serial('a restart racing stop() ends with an error and its worker stopped', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  await cluster.waitForLeader(WAIT_MS);
+  await cluster.crash(3);
+  const restarting = cluster.restart(3);
+  await cluster.stop();
+  const error = await t.throwsAsync(restarting, { instanceOf: RaftlabError });
+  t.true(['CLUSTER_STOPPED', 'NODE_FAILED'].includes(error?.code ?? ''), error?.message);
+  t.false(cluster.status().nodes.find((node) => node.id === 3)!.alive);
+});
+
+test.serial('a node crashed while it starts fails its restart at once, saying so', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  await cluster.waitForLeader(WAIT_MS);
+  await cluster.crash(3);
+  const started = Date.now();
+  const restarting = cluster.restart(3);
+  // Crash it before it reports that it started (its worker exists from the first moment).
+  await cluster.crash(3);
+  const error = await t.throwsAsync(restarting, { instanceOf: RaftlabError });
+  t.is(error?.code, 'NODE_FAILED');
+  t.regex(error?.message ?? '', /node 3 did not start: it was crashed or stopped while starting/);
+  t.true(Date.now() - started < 5000, 'not at the 30 s start timeout');
+  await cluster.restart(3);
+  await cluster.waitFor((status) => status.nodes.every((node) => node.alive), WAIT_MS, 'every node up again');
+});
+
+test.serial('two crashes of one node at once: one crashes it, the other is NODE_NOT_RUNNING, one event', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 3 });
+  await cluster.waitForLeader(WAIT_MS);
+  const results = await Promise.allSettled([cluster.crash(2), cluster.crash(2)]);
+  t.deepEqual(results.map((result) => result.status).sort(), ['fulfilled', 'rejected']);
+  const rejected = results.find((result) => result.status === 'rejected') as PromiseRejectedResult;
+  t.is((rejected.reason as RaftlabError).code, 'NODE_NOT_RUNNING');
+  t.is(events.filter((event) => event.kind === EventKind.Crash && event.node === 2).length, 1);
+});
+
+test.serial('faults that name no link, a delay no timer holds, and transfers that cannot happen are refused', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 3 });
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  const refusals: [string, () => unknown, string][] = [
+    ['cutLink(1, 1)', () => cluster.cutLink(1, 1), 'INVALID_ARGUMENT'],
+    ['partition([])', () => cluster.partition([]), 'INVALID_ARGUMENT'],
+    ['partition([[], [1, 2, 3]])', () => cluster.partition([[], [1, 2, 3]]), 'INVALID_ARGUMENT'],
+    ['delay 3e9 ms', () => cluster.setLinkFaults({ delayMs: 3e9 }), 'INVALID_ARGUMENT'],
+    ['transfer to the leader', () => cluster.transferLeadership(leader), 'INVALID_ARGUMENT'],
+  ];
+  for (const [name, call, code] of refusals) {
+    const error = t.throws(call, { instanceOf: RaftlabError }, name);
+    t.is(error?.code, code, name);
+  }
+  const follower = [1, 2, 3].find((id) => id !== leader)!;
+  await cluster.crash(follower);
+  t.is(t.throws(() => cluster.transferLeadership(follower), { instanceOf: RaftlabError })?.code, 'NODE_NOT_RUNNING');
+  // Writes go on at once: no transfer holds the leader's proposals back.
+  await cluster.client().put('after', 1);
+  cluster.heal();
+  t.true(events.some((event) => event.kind === EventKind.Heal && event.text === 'network healed (nothing was cut)'));
+});
+
+test.serial('a read of an invalid key throws a RaftlabError, as a write does', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 1 });
+  await cluster.waitForLeader(WAIT_MS);
+  const kv = cluster.client();
+  for (const key of ['', 5 as unknown as string, 'k'.repeat(2000)]) {
+    const error = await t.throwsAsync(kv.get(key), { instanceOf: RaftlabError }, JSON.stringify(key).slice(0, 20));
+    t.is(error?.code, 'INVALID_KEY');
+    t.false(error?.indeterminate);
+  }
+});
+
+test.serial('promoting a voter is refused at once; removing a node that is down says it was down', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 3 });
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  const voter = [1, 2, 3].find((id) => id !== leader)!;
+  const started = Date.now();
+  const error = await t.throwsAsync(cluster.promote(voter, { timeoutMs: 20_000 }), { instanceOf: RaftlabError });
+  t.is(error?.code, 'INVALID_MEMBERSHIP_CHANGE');
+  t.regex(error?.message ?? '', /is a voter already/);
+  t.true(Date.now() - started < 2000, 'refused before any catch-up wait');
+  await cluster.crash(voter);
+  await cluster.removeNode(voter, { timeoutMs: 20_000 });
+  t.true(events.some((event) => event.kind === EventKind.NodeRemoved && event.text === `node ${voter} left the cluster; it was down`));
+});

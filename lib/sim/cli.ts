@@ -133,12 +133,16 @@ function describeViolation(result: SimResult): string {
   return `seed ${result.seed} (${result.nodes} nodes): ${violation.property} at step ${violation.step} (tick ${violation.timeTicks.toFixed(3)}): ${violation.message}`;
 }
 
+/**
+ * A reader that goes away (`raftlab sim --seed 5 | head`) ends the output, not the run:
+ * the exit code still says whether a violation was found.
+ */
+function ignoreClosedStdout(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EPIPE') throw error;
+}
+
 export async function runSimCli(argv: readonly string[]): Promise<number> {
-  // A reader that goes away (`raftlab sim --seed 5 | head`) ends the output, not the run:
-  // the exit code still says whether a violation was found.
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-  });
+  if (!process.stdout.listeners('error').includes(ignoreClosedStdout)) process.stdout.on('error', ignoreClosedStdout);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${usage}\n`);
     return 0;

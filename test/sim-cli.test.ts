@@ -1,6 +1,6 @@
 // `raftlab sim` end to end, as a user runs it: exit status, summary, replay trace.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 
@@ -26,6 +26,24 @@ test('raftlab sim --seed S --nodes N: replays with a readable trace', (t) => {
   t.regex(run.stdout, /CONVERGED: leader n\d/);
   t.regex(run.stdout, /seed 4: 3 nodes, \d+ steps/);
   t.is(raftlab('sim', '--seed', '4', '--nodes', '3').stdout, run.stdout, 'a replay is exact');
+});
+
+test('raftlab sim --seed S piped to a reader that leaves after the first line ends quietly, exit 0', async (t) => {
+  const child = spawn(process.execPath, [CLI, 'sim', '--seed', '4', '--nodes', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  // What `| head -1` does: read a little, then close the pipe.
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no exit within ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      resolve(status);
+    });
+  });
+  t.is(code, 0, stderr);
+  t.notRegex(stderr, /EPIPE|Error/);
 });
 
 test('raftlab sim exits non-zero naming the seed and the property when a broken core is caught', (t) => {

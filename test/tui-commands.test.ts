@@ -69,7 +69,10 @@ function recorder(status = healthyStatus(), kvFailure: unknown = null): Recorder
         list: () => [{ name: 'leader-crash', summary: 'x' }],
         start: (name) => record(`scenario ${name}`),
         advance: () => record('next'),
-        stop: () => record('scenario stop'),
+        stop: () => {
+          record('scenario stop');
+          return calls.includes('scenario leader-crash');
+        },
       },
       status: () => status,
       report: (text, level) => result.reports.push({ text, level }),
@@ -245,6 +248,15 @@ test('scenario, next, select, help, quit', async (t) => {
   await executeLine('help', rec.context);
   await executeLine('quit', rec.context);
   t.deepEqual(rec.calls, ['scenario leader-crash', 'next', 'select 3', 'help', 'quit']);
+});
+
+test(':scenario stop says whether it stopped one', async (t) => {
+  const rec = recorder();
+  await executeLine('scenario stop', rec.context);
+  t.deepEqual(rec.reports.at(-1), { text: 'no scenario is running: nothing to stop', level: 'info' });
+  await executeLine('scenario leader-crash', rec.context);
+  await executeLine('scenario stop', rec.context);
+  t.deepEqual(rec.reports.at(-1), { text: 'scenario stopped: putting back what it changed (see the events)', level: 'ok' });
 });
 
 test('Tab completes command names, node ids, leader/all and scenario names', (t) => {

@@ -47,7 +47,8 @@ export interface ScenarioControl {
   list(): readonly { readonly name: string; readonly summary: string }[];
   start(name: string): void;
   advance(): void;
-  stop(): void;
+  /** Stops the running scenario and puts back what it changed; false when none was running. */
+  stop(): boolean;
 }
 
 /** What a command may touch. The dashboard implements it; tests pass a recording fake. */
@@ -556,7 +557,8 @@ export const COMMANDS: readonly CommandSpec[] = [
         return;
       }
       if (nameText === 'stop') {
-        context.scenarios.stop();
+        if (context.scenarios.stop()) context.report('scenario stopped: putting back what it changed (see the events)', MessageLevel.Ok);
+        else context.report('no scenario is running: nothing to stop', MessageLevel.Info);
         return;
       }
       if (!scenarios.some((scenario) => scenario.name === nameText)) throw new UsageError(`no scenario '${nameText}'; try: ${scenarios.map((scenario) => scenario.name).join(', ')}`);

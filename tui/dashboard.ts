@@ -179,7 +179,7 @@ export class Dashboard {
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
     this.#setLoad(0);
-    this.#scenarios.stop();
+    this.#scenarios.abandon();
     this.#cluster.off('event', this.#onEvent);
     this.#screen.destroy();
   }

@@ -94,6 +94,17 @@ function roleCell(node: NodeStatus, status: ClusterStatus): { readonly text: str
   return { text: `${display.symbol} ${display.word}`, color: display.color };
 }
 
+/**
+ * Columns a node's name takes where names line up: "n" and two digits. Ids are never
+ * reused, so after a few :add and :remove they pass 9 while the cluster holds 9 at most.
+ */
+const NODE_NAME_WIDTH = 3;
+
+/** "n4 " or "n13": a node's name padded to line up with two-digit ids. */
+function nodeName(id: NodeId): string {
+  return fit(`n${id}`, NODE_NAME_WIDTH);
+}
+
 // ---------------------------------------------------------------- status bar
 
 export function renderStatusBar(status: ClusterStatus, ui: UiState): string {
@@ -195,8 +206,8 @@ function electionCell(node: NodeStatus): string {
 const REPLICATION_BAR_WIDTH_MAX = 24;
 const REPLICATION_BAR_WIDTH_MIN = 6;
 /** Columns of a replication row besides the bar and the optional " inflight N". */
-const REPLICATION_FIXED_WIDTH = 50;
-const REPLICATION_INFLIGHT_WIDTH = 11;
+const REPLICATION_FIXED_WIDTH = NODE_NAME_WIDTH + 48;
+const REPLICATION_INFLIGHT_WIDTH = 12;
 
 /** The leader's view of each follower: matchIndex/nextIndex (Figure 2) and the lag in entries. */
 export function renderReplication(status: ClusterStatus, width: number): readonly string[] {
@@ -216,7 +227,7 @@ export function renderReplication(status: ClusterStatus, width: number): readonl
     const state = down ? color('red', fit('DOWN', 9)) : fit(peer.state, 9);
     const detail = transfer !== null ? ` ${color('blue', `${formatBytes(transfer.acknowledged)}/${formatBytes(transfer.total)}`)}` : showInflight ? ` inflight ${fit(String(peer.inflight), 2)}` : '';
     lines.push(
-      `n${fit(String(peer.id), 2)}match ${fitRight(String(peer.matchIndex), 6)} next ${fitRight(String(peer.nextIndex), 6)} ` +
+      `${nodeName(peer.id)} match ${fitRight(String(peer.matchIndex), 6)} next ${fitRight(String(peer.nextIndex), 6)} ` +
         `[${bar(fraction, barWidth)}] lag ${lag === 0 ? lagText : color(lag > LAG_WARNING_ENTRIES ? 'red' : 'yellow', lagText)} ` +
         state + detail + (peer.learner ? color(LearnerDisplay.color, ' learner') : ''),
     );
@@ -357,10 +368,11 @@ export function renderEventFeed(entries: readonly FeedEntry[], height: number, w
   return lines.slice(Math.max(0, end - height), end);
 }
 
-const FEED_PREFIX_WIDTH = 12;
+/** "00:12.3 n13 ": the clock, the node's name and a space each. */
+const FEED_PREFIX_WIDTH = 8 + NODE_NAME_WIDTH + 1;
 
 function feedEntryLines(entry: FeedEntry, width: number): string[] {
-  const prefix = `${formatClock(entry.timeMs)} ${entry.node === 0 ? '  ' : fit(`n${entry.node}`, 2)} `;
+  const prefix = `${formatClock(entry.timeMs)} ${entry.node === 0 ? ' '.repeat(NODE_NAME_WIDTH) : nodeName(entry.node)} `;
   const marker = entry.source === 'scenario' ? '>> ' : '';
   const wrapped = wrap(marker + entry.text, Math.max(10, width - FEED_PREFIX_WIDTH));
   const tint = entry.error ? 'red' : entry.source === 'scenario' ? 'cyan' : EVENT_KIND_COLORS[entry.kind];
@@ -460,7 +472,7 @@ export function renderDetail(status: ClusterStatus, id: NodeId): readonly string
   if (node.progress.length === 0) lines.push('  (not the leader: no per-peer progress)');
   for (const peer of node.progress) {
     const transfer = peer.snapshotBytes === undefined ? '' : `  snapshot ${formatBytes(peer.snapshotBytes.acknowledged)} of ${formatBytes(peer.snapshotBytes.total)} held, ${formatBytes(peer.snapshotBytes.sent)} sent`;
-    lines.push(`  n${fit(String(peer.id), 2)} match ${fitRight(String(peer.matchIndex), 7)} next ${fitRight(String(peer.nextIndex), 7)} ${fit(peer.state, 9)} inflight ${peer.inflight}${peer.learner ? '  learner' : ''}${transfer}`);
+    lines.push(`  ${nodeName(peer.id)} match ${fitRight(String(peer.matchIndex), 7)} next ${fitRight(String(peer.nextIndex), 7)} ${fit(peer.state, 9)} inflight ${peer.inflight}${peer.learner ? '  learner' : ''}${transfer}`);
   }
   lines.push('', bold(`Recent log entries ([t] committed, (t) not)`));
   if (node.recentEntries.length === 0) lines.push('  (none)');

@@ -184,6 +184,18 @@ test('crash leader without a leader says so', async (t) => {
   t.regex(reports[0]?.text ?? '', /there is no leader right now/);
 });
 
+test('restart of a node that is up, or of all when every node is up, says so plainly and does nothing', async (t) => {
+  const healthy = healthyStatus();
+  const { context, reports, calls } = recorder({ ...healthy, nodes: healthy.nodes.map((node) => ({ ...node, alive: true })) });
+  await executeLine('restart all', context);
+  await executeLine('restart 03', context);
+  t.deepEqual(calls, []);
+  t.deepEqual(reports, [
+    { text: 'every node is up: nothing to restart', level: 'info' },
+    { text: 'n3 is up: nothing to restart', level: 'info' },
+  ]);
+});
+
 test('link faults accumulate; heal clears them; load and speed', async (t) => {
   const rec = recorder();
   await executeLine('drop 10%', rec.context);

@@ -209,6 +209,16 @@ test('detail view: per-peer progress, recent entries with commands, WAL files', 
   t.regex(plain(renderDetail(healthyStatus(), 9)), /no node n9/);
 });
 
+test('detail view of a down node marks what it last reported as last known', (t) => {
+  const status = healthyStatus();
+  const down = { ...status, nodes: status.nodes.map((node) => (node.id === 4 ? { ...node, leaderId: 1, lastLeaderContactMs: 10 } : node)) };
+  const lines = renderDetail(down, 4).map(stripTags);
+  t.regex(lines[0] ?? '', /^node n4 +X DOWN +term 2 +voted for n1 +leader n1 +\(last known\)$/);
+  t.regex(lines[2] ?? '', /^election 2\/10 ticks +last leader contact 10ms +fsync 1\.5ms +malformed messages 0 +\(last known\)$/);
+  t.true(renderDetail(down, 4)[0]?.includes('{red-fg}(last known){/red-fg}'));
+  t.false(plain(renderDetail(down, 2)).includes('last known'), 'a running node reports its state as it is');
+});
+
 test('message line: errors in red, quit confirmation', (t) => {
   t.true(renderMessageLine({ ...ui, message: { text: 'usage: crash ID', level: 'error' } }).includes('{red-fg}'));
   t.regex(stripTags(renderMessageLine({ ...ui, overlay: 'confirm-quit' })), /Quit and stop the cluster\? \(y\/n\)/);

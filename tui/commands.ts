@@ -329,9 +329,10 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: [ArgKind.Target],
     run: async (context, [targetText]) => {
       const status = context.status();
-      const ids = parseTarget(targetText, status, false).filter((id) => status.nodes.find((node) => node.id === id)?.alive === false);
+      const targets = parseTarget(targetText, status, false);
+      const ids = targets.filter((id) => status.nodes.find((node) => node.id === id)?.alive === false);
       if (ids.length === 0) {
-        context.report(`nothing to restart: ${targetText ?? ''} is up`, MessageLevel.Info);
+        context.report(`${targetText === 'all' ? 'every node is' : `n${targets[0] ?? ''} is`} up: nothing to restart`, MessageLevel.Info);
         return;
       }
       context.report(`restarting ${ids.map((id) => `n${id}`).join(' ')}`, MessageLevel.Info);

@@ -461,10 +461,12 @@ export function renderDetail(status: ClusterStatus, id: NodeId): readonly string
   const node = status.nodes.find((candidate) => candidate.id === id);
   if (node === undefined) return [color('red', `no node n${id}`)];
   const role = roleCell(node, status);
+  // A down node's state and timers are what it reported before it went down.
+  const lastKnown = node.alive ? '' : `  ${color('red', '(last known)')}`;
   const lines = [
-    bold(`node n${node.id}  `) + color(role.color, role.text) + `  term ${node.term}  voted for ${node.votedFor === 0 ? '-' : `n${node.votedFor}`}  leader ${node.leaderId === 0 ? 'unknown' : `n${node.leaderId}`}`,
+    bold(`node n${node.id}  `) + color(role.color, role.text) + `  term ${node.term}  voted for ${node.votedFor === 0 ? '-' : `n${node.votedFor}`}  leader ${node.leaderId === 0 ? 'unknown' : `n${node.leaderId}`}${lastKnown}`,
     `last log ${node.lastLogIndex}/${node.lastLogTerm}  commit ${node.commitIndex}  applied ${node.appliedIndex}  snapshot ${node.snapshotIndex}  fsyncs over ${SLOW_FSYNC_THRESHOLDS_MS.join('/')} ms ${node.slowFsyncs.join('/')}`,
-    `election ${node.electionElapsedTicks}/${node.electionTimeoutTicks} ticks  last leader contact ${formatMs(node.lastLeaderContactMs)}  fsync ${formatMs(node.fsyncLatencyMs)}  malformed messages ${node.malformedMessages}`,
+    `election ${node.electionElapsedTicks}/${node.electionTimeoutTicks} ticks  last leader contact ${formatMs(node.lastLeaderContactMs)}  fsync ${formatMs(node.fsyncLatencyMs)}  malformed messages ${node.malformedMessages}${lastKnown}`,
     `configuration it uses: ${node.membership.voters.length === 0 ? 'not reported yet' : describeMembership(node.membership)}`,
     '',
     bold('Peers (leader view: matchIndex / nextIndex)'),

@@ -370,6 +370,16 @@ test('what happened while the cluster started is shown in the event feed', async
   }
 });
 
+test('runTuiCli --help lists the exit codes, as every other command\'s --help does', async (t) => {
+  for (const flag of ['--help', '-h']) {
+    const stdout = Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream;
+    const code = await runTuiCli([flag], { stdout, stderr: new PassThrough() });
+    t.is(code, 0, flag);
+    // The codes the tests here see runTuiCli return: 1 when the starter fails, 2 for bad options and for a stdout that is not a terminal, 0 after quitting.
+    t.regex(String(stdout.read()), /\nexit 0 quit cleanly \(the cluster stopped\), 1 the cluster did not start, 2 bad arguments or\n  no terminal \(stdout is not a TTY\)\n$/, flag);
+  }
+});
+
 test('runTuiCli rejects bad options with its usage', async (t) => {
   for (const argv of [['--nodes', '0'], ['--nodes', '10'], ['--nodes', 'x'], ['--data'], ['--frob']]) {
     const stderr = new PassThrough();

@@ -19,6 +19,7 @@ import {
   formatClock,
   formatGroups,
   formatMs,
+  stripTags,
   termColor,
 } from './format.js';
 import type { FeedEntry, UiState } from './state.js';
@@ -107,20 +108,37 @@ function nodeName(id: NodeId): string {
 
 // ---------------------------------------------------------------- status bar
 
-export function renderStatusBar(status: ClusterStatus, ui: UiState): string {
-  const parts: string[] = [];
+/**
+ * A part of the status bar. On a narrow screen the part with the lowest `dropRank` goes
+ * first, or is shortened to `short`; a part without a rank stays.
+ */
+interface StatusPart {
+  readonly text: string;
+  readonly dropRank?: number;
+  readonly short?: string;
+}
+
+/**
+ * The status bar, in at most `width` columns where it can: on a narrow screen latency,
+ * throughput, fsync and commit are left out, in that order (a warning `fsync OFF` last),
+ * then the quorum loses its count and the separators their spaces, so that leader,
+ * term, quorum and the badges stay.
+ */
+export function renderStatusBar(status: ClusterStatus, ui: UiState, width = Infinity): string {
+  const parts: StatusPart[] = [];
   const leader = leaderNode(status);
-  parts.push(leader === undefined ? `leader ${color('red', bold('none'))}` : `leader ${color('green', bold(`n${leader.id}`))}`);
-  parts.push(termText(status));
+  parts.push({ text: leader === undefined ? `leader ${color('red', bold('none'))}` : `leader ${color('green', bold(`n${leader.id}`))}` });
+  parts.push({ text: termText(status) });
   const commit = leader?.commitIndex ?? Math.max(0, ...status.nodes.map((node) => node.commitIndex));
-  parts.push(`commit ${commit}`);
+  parts.push({ text: `commit ${commit}`, dropRank: 4 });
   // Counted over the voters: learners do not make a quorum.
   const voters = voterIds(status);
   const up = status.nodes.filter((node) => node.alive && voters.includes(node.id)).length;
-  parts.push(quorumOk(status) ? `quorum ${color('green', 'OK')} (${up}/${voters.length} up)` : `quorum ${color('red', bold('LOST'))} (${up}/${voters.length} up)`);
-  parts.push(`${formatRate(status.opsPerSecond)} ops/s`);
-  parts.push(`p50 ${formatMs(status.latencyMsP50)} p99 ${formatMs(status.latencyMsP99)}`);
-  parts.push(status.fsync ? 'fsync on' : color('yellow', 'fsync OFF'));
+  const quorum = quorumOk(status) ? `quorum ${color('green', 'OK')}` : `quorum ${color('red', bold('LOST'))}`;
+  parts.push({ text: `${quorum} (${up}/${voters.length} up)`, short: quorum, dropRank: 6 });
+  parts.push({ text: `${formatRate(status.opsPerSecond)} ops/s`, dropRank: 2 });
+  parts.push({ text: `p50 ${formatMs(status.latencyMsP50)} p99 ${formatMs(status.latencyMsP99)}`, dropRank: 1 });
+  parts.push(status.fsync ? { text: 'fsync on', dropRank: 3 } : { text: color('yellow', 'fsync OFF'), dropRank: 5 });
   const badges: string[] = [];
   if (status.partition !== null) badges.push(color('magenta', `[PARTITION ${formatGroups(status.partition)}]`));
   if (status.cutLinks.length > 0) badges.push(color('magenta', `[CUT ${status.cutLinks.map(([from, to]) => `${from}>${to}`).join(' ')}]`));
@@ -130,7 +148,15 @@ export function renderStatusBar(status: ClusterStatus, ui: UiState): string {
   if (ui.normalTickMs > 0 && status.tickMs > ui.normalTickMs) badges.push(color('yellow', `[SLOW tick ${status.tickMs}ms]`));
   if (ui.loadRatePerSecond > 0) badges.push(color('cyan', `[LOAD ${ui.loadRatePerSecond}/s]`));
   if (ui.scenario !== null) badges.push(color('cyan', `[SCENARIO ${escapeTags(ui.scenario.name)} ${ui.scenario.stepsDone}/${ui.scenario.stepsTotal}]`));
-  return ' ' + [...parts, ...badges].join(' | ');
+  let shown: StatusPart[] = [...parts, ...badges.map((text) => ({ text }))];
+  for (;;) {
+    const line = ' ' + shown.map((part) => part.text).join(' | ');
+    if (stripTags(line).length <= width) return line;
+    const droppable = shown.filter((part) => part.dropRank !== undefined);
+    if (droppable.length === 0) return ' ' + shown.map((part) => part.text).join('|');
+    const first = droppable.reduce((lowest, part) => ((part.dropRank ?? 0) < (lowest.dropRank ?? 0) ? part : lowest));
+    shown = shown.flatMap((part) => (part !== first ? [part] : part.short === undefined ? [] : [{ text: part.short }]));
+  }
 }
 
 /**

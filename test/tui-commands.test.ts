@@ -69,7 +69,10 @@ function recorder(status = healthyStatus(), kvFailure: unknown = null): Recorder
         list: () => [{ name: 'leader-crash', summary: 'x' }],
         start: (name) => record(`scenario ${name}`),
         advance: () => record('next'),
-        stop: () => record('scenario stop'),
+        stop: () => {
+          record('scenario stop');
+          return calls.includes('scenario leader-crash');
+        },
       },
       status: () => status,
       report: (text, level) => result.reports.push({ text, level }),
@@ -181,6 +184,18 @@ test('crash leader without a leader says so', async (t) => {
   t.regex(reports[0]?.text ?? '', /there is no leader right now/);
 });
 
+test('restart of a node that is up, or of all when every node is up, says so plainly and does nothing', async (t) => {
+  const healthy = healthyStatus();
+  const { context, reports, calls } = recorder({ ...healthy, nodes: healthy.nodes.map((node) => ({ ...node, alive: true })) });
+  await executeLine('restart all', context);
+  await executeLine('restart 03', context);
+  t.deepEqual(calls, []);
+  t.deepEqual(reports, [
+    { text: 'every node is up: nothing to restart', level: 'info' },
+    { text: 'n3 is up: nothing to restart', level: 'info' },
+  ]);
+});
+
 test('link faults accumulate; heal clears them; load and speed', async (t) => {
   const rec = recorder();
   await executeLine('drop 10%', rec.context);
@@ -245,6 +260,15 @@ test('scenario, next, select, help, quit', async (t) => {
   await executeLine('help', rec.context);
   await executeLine('quit', rec.context);
   t.deepEqual(rec.calls, ['scenario leader-crash', 'next', 'select 3', 'help', 'quit']);
+});
+
+test(':scenario stop says whether it stopped one', async (t) => {
+  const rec = recorder();
+  await executeLine('scenario stop', rec.context);
+  t.deepEqual(rec.reports.at(-1), { text: 'no scenario is running: nothing to stop', level: 'info' });
+  await executeLine('scenario leader-crash', rec.context);
+  await executeLine('scenario stop', rec.context);
+  t.deepEqual(rec.reports.at(-1), { text: 'scenario stopped: putting back what it changed (see the events)', level: 'ok' });
 });
 
 test('Tab completes command names, node ids, leader/all and scenario names', (t) => {

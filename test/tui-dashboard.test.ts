@@ -91,6 +91,35 @@ test('usable at 120x36 with 9 nodes: every node row, the log strip and the feed 
   }
 });
 
+test('smaller than the target (80x24, 60x20): the status bar keeps leader, term, quorum and badges, and the feed keeps a few lines', async (t) => {
+  for (const [nodes, columns, rows] of [[3, 80, 24], [7, 80, 24], [3, 60, 20], [9, 60, 20]] as const) {
+    const what = `${nodes} nodes at ${columns}x${rows} (seed ${SEED})`;
+    const h = harness(nodes, columns, rows);
+    try {
+      await h.waitForScreen(/\* LEADER/, `a leader, ${what}`);
+      await h.dashboard.runCommand('speed 100');
+      // At 80 columns both badges fit; at 60, one.
+      if (columns >= 80) await h.dashboard.runCommand('scenario leader-crash');
+      const screen = await h.waitForScreen(columns >= 80 ? /SCENARIO leader-crash/ : /SLOW tick/, `the badges, ${what}`);
+      const lines = screen.split('\n');
+      t.is(lines.length, rows, what);
+      t.true(lines.every((line) => line.length <= columns), what);
+      const bar = lines[0] ?? '';
+      const badges = columns >= 80 ? String.raw`\[SLOW tick 100ms\] ?\| ?\[SCENARIO leader-crash 0\/3\]` : String.raw`\[SLOW tick 100ms\]`;
+      t.regex(bar, new RegExp(String.raw`^ leader n\d ?\| ?term \d+ ?\| ?(commit \d+ ?\| ?)?quorum OK( \(\d\/\d up\))? ?\| ?${badges}$`), `${what}: ${bar}`);
+      t.notRegex(bar, /p99/, `${what}: latency goes first`);
+      const feedTop = lines.findIndex((line) => /─ events /.test(line));
+      const feedBottom = lines.findIndex((line, row) => row > feedTop && /^└/.test(line));
+      const feedLines = lines.slice(feedTop + 1, feedBottom);
+      t.true(feedTop > 0 && feedLines.length >= 3, `${what}: the event feed shows 3 lines or more:\n${screen}`);
+      t.true(feedLines.some((line) => /│\d\d:\d\d\.\d /.test(line)), `${what}: events in the feed:\n${screen}`);
+      t.regex(screen, new RegExp(`│[ >] n${nodes} `), `${what}: the node table ends with n${nodes}`);
+    } finally {
+      await h.close();
+    }
+  }
+});
+
 test('typed commands: put, get, crash leader, restart all, bad command usage', async (t) => {
   const h = harness();
   try {
@@ -367,6 +396,16 @@ test('what happened while the cluster started is shown in the event feed', async
   } finally {
     dashboard.destroy();
     await cluster.stop();
+  }
+});
+
+test('runTuiCli --help lists the exit codes, as every other command\'s --help does', async (t) => {
+  for (const flag of ['--help', '-h']) {
+    const stdout = Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream;
+    const code = await runTuiCli([flag], { stdout, stderr: new PassThrough() });
+    t.is(code, 0, flag);
+    // The codes the tests here see runTuiCli return: 1 when the starter fails, 2 for bad options and for a stdout that is not a terminal, 0 after quitting.
+    t.regex(String(stdout.read()), /\nexit 0 quit cleanly \(the cluster stopped\), 1 the cluster did not start, 2 bad arguments or\n  no terminal \(stdout is not a TTY\)\n$/, flag);
   }
 });
 

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { EventKind } from '../lib/cluster/types.js';
+import type { ClusterStatus } from '../lib/cluster/types.js';
 import { COMMANDS } from '../tui/commands.js';
 import { KEY_HELP, prefersUnicode } from '../tui/dashboard.js';
 import { stripTags } from '../tui/format.js';
@@ -88,9 +89,9 @@ test('node table: one row per node with role word and symbol, DOWN rows, selecti
 test('replication: match/next against the leader, lag in entries, DOWN followers', (t) => {
   const text = plain(renderReplication(healthyStatus(), 78));
   t.regex(text, /leader n1, last index 12, commit 10/);
-  t.regex(text, /n2 match\s+12 next\s+13 \[#+\] lag\s+0 replicate inflight 0/);
-  t.regex(text, /n4 match\s+7 next\s+8 \[#+\.+\] lag\s+5 DOWN/);
-  t.regex(text, /n5 match\s+8 next\s+13 \[#+\.+\] lag\s+4 replicate inflight 4/);
+  t.regex(text, /n2\s+match\s+12 next\s+13 \[#+\] lag\s+0 replicate inflight 0/);
+  t.regex(text, /n4\s+match\s+7 next\s+8 \[#+\.+\] lag\s+5 DOWN/);
+  t.regex(text, /n5\s+match\s+8 next\s+13 \[#+\.+\] lag\s+4 replicate inflight 4/);
   for (const line of renderReplication(healthyStatus(), 58)) t.true(stripTags(line).length <= 58, `fits 58 columns: ${stripTags(line)}`);
   t.regex(plain(renderReplication(leaderlessStatus(), 78)), /no leader/);
 });
@@ -101,7 +102,7 @@ test('replication: a follower receiving a snapshot shows the bytes it holds of i
   const streaming = { ...leader, progress: leader.progress.map((peer) => (peer.id === 4 ? { ...peer, state: 'snapshot' as const, snapshotBytes: { total: 40960, sent: 24576, acknowledged: 20480 } } : peer)) };
   const nodes = status.nodes.map((node) => (node.id === leader.id ? streaming : node.id === 4 ? { ...node, alive: true } : node));
   const text = plain(renderReplication({ ...status, nodes }, 78));
-  t.regex(text, /n4 match\s+7 next\s+8 \[#+\.+\] lag\s+5 snapshot\s+20\.0K\/40\.0K/);
+  t.regex(text, /n4\s+match\s+7 next\s+8 \[#+\.+\] lag\s+5 snapshot\s+20\.0K\/40\.0K/);
   const bar = /n4 .*\[([#.]+)\]/.exec(text)![1]!;
   t.is(bar.replace(/\./g, '').length, Math.round(bar.length / 2), `half the bar: ${bar}`);
   t.regex(plain(renderDetail({ ...status, nodes }, leader.id)), /n4 .*snapshot 20\.0K of 40\.0K held, 24\.0K sent/);
@@ -175,16 +176,16 @@ test('event feed: newest at the bottom, long lines wrapped, invariant alarms in 
   t.is(feed.dropped, 1);
   const tagged = renderEventFeed(feed.recent(10), 10, 80);
   const text = tagged.map(stripTags);
-  t.deepEqual(text, ['01:01.5 n2 second', '01:01.5 n2 third {braces}', '01:01.5 n2 INVARIANT two leaders in term 3']);
+  t.deepEqual(text, ['01:01.5 n2  second', '01:01.5 n2  third {braces}', '01:01.5 n2  INVARIANT two leaders in term 3']);
   t.true(tagged[2]?.includes('{red-fg}') === true);
   const long = renderEventFeed([entry('word '.repeat(30).trim())], 2, 40).map(stripTags);
   t.is(long.length, 2, 'only the last 2 lines fit');
   t.true(long.every((line) => line.length <= 40));
   t.deepEqual(wrap('aaa bbb ccc', 7), ['aaa bbb', 'ccc']);
   const many = Array.from({ length: 10 }, (_, position) => entry(`line ${position}`));
-  t.deepEqual(renderEventFeed(many, 3, 80, 0).map(stripTags), ['01:01.5 n2 line 7', '01:01.5 n2 line 8', '01:01.5 n2 line 9']);
-  t.deepEqual(renderEventFeed(many, 3, 80, 4).map(stripTags), ['01:01.5 n2 line 3', '01:01.5 n2 line 4', '01:01.5 n2 line 5'], 'scrolled back 4 lines');
-  t.deepEqual(renderEventFeed(many, 3, 80, 50).map(stripTags), ['01:01.5 n2 line 0', '01:01.5 n2 line 1', '01:01.5 n2 line 2'], 'scrolling stops at the oldest');
+  t.deepEqual(renderEventFeed(many, 3, 80, 0).map(stripTags), ['01:01.5 n2  line 7', '01:01.5 n2  line 8', '01:01.5 n2  line 9']);
+  t.deepEqual(renderEventFeed(many, 3, 80, 4).map(stripTags), ['01:01.5 n2  line 3', '01:01.5 n2  line 4', '01:01.5 n2  line 5'], 'scrolled back 4 lines');
+  t.deepEqual(renderEventFeed(many, 3, 80, 50).map(stripTags), ['01:01.5 n2  line 0', '01:01.5 n2  line 1', '01:01.5 n2  line 2'], 'scrolling stops at the oldest');
 });
 
 test('help lists every key and every command usage', (t) => {
@@ -206,6 +207,16 @@ test('detail view: per-peer progress, recent entries with commands, WAL files', 
   const withSlow = { ...slow, nodes: slow.nodes.map((node) => (node.id === 1 ? { ...node, slowFsyncs: [12, 3, 0] } : node)) };
   t.regex(plain(renderDetail(withSlow, 1)), /fsyncs over 1\/5\/20 ms 12\/3\/0/);
   t.regex(plain(renderDetail(healthyStatus(), 9)), /no node n9/);
+});
+
+test('detail view of a down node marks what it last reported as last known', (t) => {
+  const status = healthyStatus();
+  const down = { ...status, nodes: status.nodes.map((node) => (node.id === 4 ? { ...node, leaderId: 1, lastLeaderContactMs: 10 } : node)) };
+  const lines = renderDetail(down, 4).map(stripTags);
+  t.regex(lines[0] ?? '', /^node n4 +X DOWN +term 2 +voted for n1 +leader n1 +\(last known\)$/);
+  t.regex(lines[2] ?? '', /^election 2\/10 ticks +last leader contact 10ms +fsync 1\.5ms +malformed messages 0 +\(last known\)$/);
+  t.true(renderDetail(down, 4)[0]?.includes('{red-fg}(last known){/red-fg}'));
+  t.false(plain(renderDetail(down, 2)).includes('last known'), 'a running node reports its state as it is');
 });
 
 test('message line: errors in red, quit confirmation', (t) => {
@@ -240,7 +251,7 @@ test('learners: marked in the node table, the replication pane, the detail view 
   t.regex(bar, /\[LEARNERS n6\]/);
   t.notRegex(stripTags(renderStatusBar(healthyStatus(), ui)), /LEARNERS/);
   const replication = plain(renderReplication(status, 90));
-  t.regex(replication, /n6 match\s+12 .* learner/);
+  t.regex(replication, /n6\s+match\s+12 .* learner/);
   t.notRegex(replication.split('\n').find((line) => line.startsWith('n2')) ?? '', /learner/);
   const detail = plain(renderDetail(status, 6));
   t.regex(detail, /node n6\s+\+ LEARNER/);
@@ -252,4 +263,53 @@ test('learners: marked in the node table, the replication pane, the detail view 
   const help = plain(renderHelp(KEY_HELP, COMMANDS));
   t.regex(help, /\+ LEARNER receives the log/);
   for (const usage of ['add [learner|voter]', 'promote ID', 'remove ID|leader']) t.true(help.includes(usage), usage);
+});
+
+/** healthyStatus with n1 as n13 (the leader) and n3 as n10: ids pass 9 after a few :add and :remove. */
+function twoDigitStatus(): ClusterStatus {
+  const rename = (id: number): number => (id === 1 ? 13 : id === 3 ? 10 : id);
+  const base = healthyStatus();
+  const membership = { voters: base.membership.voters.map(rename), learners: [] };
+  return {
+    ...base,
+    leaderId: 13,
+    membership,
+    nodes: base.nodes.map((node) => ({
+      ...node,
+      id: rename(node.id),
+      votedFor: rename(node.votedFor),
+      leaderId: rename(node.leaderId),
+      membership,
+      progress: node.progress.map((peer) => ({ ...peer, id: rename(peer.id) })),
+    })),
+  };
+}
+
+/** The column where `pattern` first matches in each of `lines` that has it. */
+function columns(lines: readonly string[], pattern: RegExp): number[] {
+  return lines.map((line) => line.search(pattern)).filter((column) => column >= 0);
+}
+
+test('two-digit node ids show whole and line up in every pane', (t) => {
+  const status = twoDigitStatus();
+  t.regex(stripTags(renderStatusBar(status, ui)), /^ leader n13 \| term 3 \|/);
+  const table = renderNodeTable(status, { ...ui, selectedNode: 10 }).map(stripTags);
+  t.regex(table.join('\n'), /> n10 +- FOLLOWER +3 +n13 /);
+  t.is(new Set(columns(table.slice(1), /[-*X] (LEADER|FOLLOWER|DOWN)/)).size, 1, table.join('\n'));
+  const replication = renderReplication(status, 78).map(stripTags);
+  t.regex(replication[0] ?? '', /^leader n13,/);
+  t.regex(replication.join('\n'), /^n10 match\s+12 next\s+13 \[#+\] lag\s+0 replicate inflight 1 *$/m);
+  t.regex(replication.join('\n'), /^n2  match\s+12 /m);
+  t.is(new Set(columns(replication.slice(1), /match/)).size, 1, replication.join('\n'));
+  t.true(replication.every((line) => line.length <= 78), replication.join('\n'));
+  const strip = renderLogStrip(status, 80).map(stripTags);
+  t.is(new Set(columns(strip.slice(1), /[[(]/)).size, 1, strip.join('\n'));
+  t.regex(strip.join('\n'), /^n13   \[/m);
+  const entry = (node: number): FeedEntry => ({ timeMs: 61_500, source: FeedSource.Cluster, kind: EventKind.Info, node, text: `node ${node} is LEADER`, error: false });
+  const noNode: FeedEntry = { ...entry(0), source: FeedSource.Scenario, text: 'narration' };
+  t.deepEqual(renderEventFeed([entry(3), entry(13), noNode], 3, 80).map(stripTags), ['01:01.5 n3  node 3 is LEADER', '01:01.5 n13 node 13 is LEADER', '01:01.5     >> narration']);
+  const detail = plain(renderDetail(status, 13));
+  t.regex(detail, /node n13 +\* LEADER +term 3 +voted for n13 +leader n13/);
+  t.regex(detail, /^ {2}n10 match +12 next +13 replicate/m);
+  t.regex(detail, /^ {2}n2  match +12 next +13 replicate/m);
 });

@@ -174,8 +174,10 @@ test('runner: unknown name, advance with nothing running, busy step, stop, faili
       'It left no fault behind.',
     ]);
     runner.start('scripted');
-    runner.stop();
+    t.true(runner.stop());
     t.false(runner.running);
+    await runner.idle;
+    t.false(runner.stop(), 'nothing left to stop');
   } finally {
     await cluster.stop();
   }
@@ -252,6 +254,112 @@ test('a scenario that stops early puts back what it changed and says so: network
     t.deepEqual(status.cutLinks, []);
     t.is(status.tickMs, 2);
     t.deepEqual(status.nodes.filter((node) => !node.alive).map((node) => node.id), [5], 'n5 was down before the scenario: it stays down');
+  } finally {
+    await cluster.stop();
+  }
+});
+
+const downIds = (cluster: FakeCluster): number[] => cluster.status().nodes.filter((node) => !node.alive).map((node) => node.id);
+
+/** Starts split-vote and runs its first two steps (the leader crashed, the tick slowed to 100 ms); returns the node it crashed. */
+async function splitVoteMidway(runner: ScenarioRunner, cluster: FakeCluster): Promise<number> {
+  const downBefore = downIds(cluster);
+  runner.start('split-vote');
+  for (let step = 0; step < 2; step++) {
+    runner.advance();
+    await runner.idle;
+  }
+  const crashed = downIds(cluster).filter((id) => !downBefore.includes(id));
+  if (crashed.length !== 1 || crashed[0] === undefined) throw new Error(`(seed ${SEED}) split-vote crashed ${crashed.join(', ') || 'nothing'}`);
+  return crashed[0];
+}
+
+test(':scenario stop midway puts back what the scenario changed and says so; a node down before it stays down', async (t) => {
+  const { runner, cluster, lines } = setup();
+  try {
+    await cluster.crash(5);
+    const leader = await splitVoteMidway(runner, cluster);
+    t.true(runner.running, `(seed ${SEED}) ${lines.join('\n')}`);
+    t.is(cluster.status().tickMs, 100);
+    t.true(runner.stop());
+    t.false(runner.running);
+    await runner.idle;
+    t.deepEqual(lines.slice(-2), ['Scenario split-vote stopped after 2 of 3 steps (:scenario stop).', `Put back what it changed: set the tick back to 2 ms, restarted n${leader}.`]);
+    const status = cluster.status();
+    t.is(status.tickMs, 2);
+    t.deepEqual(status.nodes.filter((node) => !node.alive).map((node) => node.id), [5], 'n5 was down before the scenario: it stays down');
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('starting another scenario midway puts back what the first changed before the second looks at the cluster', async (t) => {
+  const { runner, cluster, lines, progress } = setup();
+  try {
+    const leader = await splitVoteMidway(runner, cluster);
+    runner.start('leader-crash');
+    await runner.idle;
+    t.deepEqual(lines.slice(-3), [
+      'Scenario split-vote stopped after 2 of 3 steps: replaced by leader-crash.',
+      `Put back what it changed: set the tick back to 2 ms, restarted n${leader}.`,
+      'Scenario leader-crash: the leader dies; who votes for whom in the next election, and why. 3 steps; press n (or :next) for each.',
+    ]);
+    t.deepEqual(progress.at(-1), { name: 'leader-crash', stepsDone: 0, stepsTotal: 3, busy: false });
+    t.is(cluster.status().tickMs, 2);
+    t.true(cluster.status().nodes.every((node) => node.alive));
+    // What leader-crash puts back is measured from here: stopping it at once changes nothing.
+    runner.stop();
+    await runner.idle;
+    t.is(lines.at(-1), 'It left no fault behind.');
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('a step still running when the scenario is stopped changes nothing after the stop, and is put back', async (t) => {
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let stepError: unknown = null;
+  const slow: ScenarioDefinition = {
+    name: 'slow',
+    summary: 'partitions, waits, then would slow the tick and crash a node',
+    build: () => [
+      async (context) => {
+        context.cluster.partition([[1, 2], [3, 4, 5]]);
+        await gate;
+        try {
+          context.cluster.setTickMs(100);
+          await context.cluster.crash(3);
+        } catch (error: unknown) {
+          stepError = error;
+          throw error;
+        }
+        context.narrate('never said');
+      },
+    ],
+  };
+  const { runner, cluster, lines } = setup([slow]);
+  try {
+    runner.start('slow');
+    runner.advance();
+    t.true(runner.stop());
+    const putBack = runner.idle;
+    runner.start('slow');
+    t.is(lines.at(-1), 'still putting back what scenario slow changed; try again in a moment');
+    release();
+    await putBack;
+    t.regex(String(stepError), /the scenario was stopped/);
+    t.deepEqual(lines.slice(-3), [
+      'Scenario slow stopped during step 1 of 1 (:scenario stop).',
+      'still putting back what scenario slow changed; try again in a moment',
+      'Put back what it changed: healed the network.',
+    ]);
+    const status = cluster.status();
+    t.is(status.partition, null);
+    t.is(status.tickMs, 2);
+    t.true(status.nodes.every((node) => node.alive));
   } finally {
     await cluster.stop();
   }

@@ -47,7 +47,8 @@ export interface ScenarioControl {
   list(): readonly { readonly name: string; readonly summary: string }[];
   start(name: string): void;
   advance(): void;
-  stop(): void;
+  /** Stops the running scenario and puts back what it changed; false when none was running. */
+  stop(): boolean;
 }
 
 /** What a command may touch. The dashboard implements it; tests pass a recording fake. */
@@ -328,9 +329,10 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: [ArgKind.Target],
     run: async (context, [targetText]) => {
       const status = context.status();
-      const ids = parseTarget(targetText, status, false).filter((id) => status.nodes.find((node) => node.id === id)?.alive === false);
+      const targets = parseTarget(targetText, status, false);
+      const ids = targets.filter((id) => status.nodes.find((node) => node.id === id)?.alive === false);
       if (ids.length === 0) {
-        context.report(`nothing to restart: ${targetText ?? ''} is up`, MessageLevel.Info);
+        context.report(`${targetText === 'all' ? 'every node is' : `n${targets[0] ?? ''} is`} up: nothing to restart`, MessageLevel.Info);
         return;
       }
       context.report(`restarting ${ids.map((id) => `n${id}`).join(' ')}`, MessageLevel.Info);
@@ -556,7 +558,8 @@ export const COMMANDS: readonly CommandSpec[] = [
         return;
       }
       if (nameText === 'stop') {
-        context.scenarios.stop();
+        if (context.scenarios.stop()) context.report('scenario stopped: putting back what it changed (see the events)', MessageLevel.Ok);
+        else context.report('no scenario is running: nothing to stop', MessageLevel.Info);
         return;
       }
       if (!scenarios.some((scenario) => scenario.name === nameText)) throw new UsageError(`no scenario '${nameText}'; try: ${scenarios.map((scenario) => scenario.name).join(', ')}`);

@@ -179,7 +179,7 @@ export class Dashboard {
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
     this.#setLoad(0);
-    this.#scenarios.stop();
+    this.#scenarios.abandon();
     this.#cluster.off('event', this.#onEvent);
     this.#screen.destroy();
   }
@@ -216,7 +216,7 @@ export class Dashboard {
       this.#ui = { ...this.#ui, selectedNode: status.nodes[0].id, overlay: this.#ui.overlay === Overlay.Detail ? Overlay.None : this.#ui.overlay };
     }
     const { statusBar, nodes, replication, logStrip, feed, message, commandLine, overlay } = this.#widgets;
-    statusBar.setContent(renderStatusBar(status, this.#ui));
+    statusBar.setContent(renderStatusBar(status, this.#ui, Number(statusBar.width)));
     nodes.setContent(renderNodeTable(status, this.#ui).join('\n'));
     replication.setContent(renderReplication(status, innerWidth(replication)).join('\n'));
     logStrip.setContent(renderLogStrip(status, innerWidth(logStrip)).join('\n'));
@@ -578,7 +578,7 @@ export class Dashboard {
     const rows = Number(this.#screen.height);
     const nodeCount = this.#status.nodes.length;
     this.#laidOutNodeCount = nodeCount;
-    const tableHeight = nodeCount + 3;
+    let tableHeight = nodeCount + 3;
     // Charts need height to be read; a tall terminal gives them more.
     let middleHeight = Math.max(rows >= TALL_SCREEN_ROWS ? TALL_MIDDLE_HEIGHT : MIN_MIDDLE_HEIGHT, nodeCount + 3);
     let logHeight = nodeCount + 3;
@@ -590,8 +590,19 @@ export class Dashboard {
       middleHeight -= fromMiddle;
       logHeight = Math.max(MIN_SHRUNK_HEIGHT, logHeight - (-spare - fromMiddle));
     }
+    // Smaller still (80x24, 60x20): the replication pane and charts go, then the log
+    // strip, then the node table gives up rows, before the feed drops below its minimum.
+    const short = (): boolean => rows - 3 - tableHeight - middleHeight - logHeight < MIN_FEED_HEIGHT;
+    if (short()) middleHeight = 0;
+    if (short()) logHeight = 0;
+    if (short()) tableHeight = Math.max(MIN_TABLE_HEIGHT, rows - 3 - MIN_FEED_HEIGHT);
     let top = 1;
     const place = (element: blessed.Widgets.BlessedElement, height: number): void => {
+      if (height === 0) {
+        element.hide();
+        return;
+      }
+      element.show();
       element.top = top;
       element.height = height;
     };
@@ -609,6 +620,7 @@ export class Dashboard {
     commandLine.top = rows - 1;
     // blessed-contrib sizes a chart's canvas once, when it is attached: rebuild the
     // canvases for the size just set, then draw the data again.
+    if (middleHeight === 0) return;
     throughput.emit('attach');
     latency.emit('attach');
     this.#drawCharts();
@@ -641,7 +653,10 @@ const MIN_MIDDLE_HEIGHT = 10;
 const CHART_Y_LABELS = 3;
 const TALL_MIDDLE_HEIGHT = 14;
 const TALL_SCREEN_ROWS = 44;
-const MIN_FEED_HEIGHT = 4;
+/** The event feed keeps at least 3 lines (and its border). */
+const MIN_FEED_HEIGHT = 5;
+/** The node table's border, header and one row. */
+const MIN_TABLE_HEIGHT = 4;
 const MIN_SHRUNK_HEIGHT = 6;
 const HELP_PAGE_LINES = 10;
 const FEED_SCROLL_LINES = 10;

@@ -17,7 +17,9 @@ const usage = `usage: raftlab [tui] [--nodes N] [--data DIR] [--no-fsync] [--fak
   --data DIR    where the nodes keep their WAL and logs, kept after quitting
                 (default: a fresh directory under ${tmpdir()}, removed on quitting)
   --no-fsync    skip fdatasync (UNSAFE: acknowledged writes can be lost on a crash)
-  --fake        a toy in-process cluster instead of worker threads (dashboard development)`;
+  --fake        a toy in-process cluster instead of worker threads (dashboard development)
+exit 0 quit cleanly (the cluster stopped), 1 the cluster did not start, 2 bad arguments or
+  no terminal (stdout is not a TTY)`;
 
 export interface TuiArguments {
   readonly nodes: number;

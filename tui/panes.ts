@@ -19,6 +19,7 @@ import {
   formatClock,
   formatGroups,
   formatMs,
+  stripTags,
   termColor,
 } from './format.js';
 import type { FeedEntry, UiState } from './state.js';
@@ -94,22 +95,50 @@ function roleCell(node: NodeStatus, status: ClusterStatus): { readonly text: str
   return { text: `${display.symbol} ${display.word}`, color: display.color };
 }
 
+/**
+ * Columns a node's name takes where names line up: "n" and two digits. Ids are never
+ * reused, so after a few :add and :remove they pass 9 while the cluster holds 9 at most.
+ */
+const NODE_NAME_WIDTH = 3;
+
+/** "n4 " or "n13": a node's name padded to line up with two-digit ids. */
+function nodeName(id: NodeId): string {
+  return fit(`n${id}`, NODE_NAME_WIDTH);
+}
+
 // ---------------------------------------------------------------- status bar
 
-export function renderStatusBar(status: ClusterStatus, ui: UiState): string {
-  const parts: string[] = [];
+/**
+ * A part of the status bar. On a narrow screen the part with the lowest `dropRank` goes
+ * first, or is shortened to `short`; a part without a rank stays.
+ */
+interface StatusPart {
+  readonly text: string;
+  readonly dropRank?: number;
+  readonly short?: string;
+}
+
+/**
+ * The status bar, in at most `width` columns where it can: on a narrow screen latency,
+ * throughput, fsync and commit are left out, in that order (a warning `fsync OFF` last),
+ * then the quorum loses its count and the separators their spaces, so that leader,
+ * term, quorum and the badges stay.
+ */
+export function renderStatusBar(status: ClusterStatus, ui: UiState, width = Infinity): string {
+  const parts: StatusPart[] = [];
   const leader = leaderNode(status);
-  parts.push(leader === undefined ? `leader ${color('red', bold('none'))}` : `leader ${color('green', bold(`n${leader.id}`))}`);
-  parts.push(termText(status));
+  parts.push({ text: leader === undefined ? `leader ${color('red', bold('none'))}` : `leader ${color('green', bold(`n${leader.id}`))}` });
+  parts.push({ text: termText(status) });
   const commit = leader?.commitIndex ?? Math.max(0, ...status.nodes.map((node) => node.commitIndex));
-  parts.push(`commit ${commit}`);
+  parts.push({ text: `commit ${commit}`, dropRank: 4 });
   // Counted over the voters: learners do not make a quorum.
   const voters = voterIds(status);
   const up = status.nodes.filter((node) => node.alive && voters.includes(node.id)).length;
-  parts.push(quorumOk(status) ? `quorum ${color('green', 'OK')} (${up}/${voters.length} up)` : `quorum ${color('red', bold('LOST'))} (${up}/${voters.length} up)`);
-  parts.push(`${formatRate(status.opsPerSecond)} ops/s`);
-  parts.push(`p50 ${formatMs(status.latencyMsP50)} p99 ${formatMs(status.latencyMsP99)}`);
-  parts.push(status.fsync ? 'fsync on' : color('yellow', 'fsync OFF'));
+  const quorum = quorumOk(status) ? `quorum ${color('green', 'OK')}` : `quorum ${color('red', bold('LOST'))}`;
+  parts.push({ text: `${quorum} (${up}/${voters.length} up)`, short: quorum, dropRank: 6 });
+  parts.push({ text: `${formatRate(status.opsPerSecond)} ops/s`, dropRank: 2 });
+  parts.push({ text: `p50 ${formatMs(status.latencyMsP50)} p99 ${formatMs(status.latencyMsP99)}`, dropRank: 1 });
+  parts.push(status.fsync ? { text: 'fsync on', dropRank: 3 } : { text: color('yellow', 'fsync OFF'), dropRank: 5 });
   const badges: string[] = [];
   if (status.partition !== null) badges.push(color('magenta', `[PARTITION ${formatGroups(status.partition)}]`));
   if (status.cutLinks.length > 0) badges.push(color('magenta', `[CUT ${status.cutLinks.map(([from, to]) => `${from}>${to}`).join(' ')}]`));
@@ -119,7 +148,15 @@ export function renderStatusBar(status: ClusterStatus, ui: UiState): string {
   if (ui.normalTickMs > 0 && status.tickMs > ui.normalTickMs) badges.push(color('yellow', `[SLOW tick ${status.tickMs}ms]`));
   if (ui.loadRatePerSecond > 0) badges.push(color('cyan', `[LOAD ${ui.loadRatePerSecond}/s]`));
   if (ui.scenario !== null) badges.push(color('cyan', `[SCENARIO ${escapeTags(ui.scenario.name)} ${ui.scenario.stepsDone}/${ui.scenario.stepsTotal}]`));
-  return ' ' + [...parts, ...badges].join(' | ');
+  let shown: StatusPart[] = [...parts, ...badges.map((text) => ({ text }))];
+  for (;;) {
+    const line = ' ' + shown.map((part) => part.text).join(' | ');
+    if (stripTags(line).length <= width) return line;
+    const droppable = shown.filter((part) => part.dropRank !== undefined);
+    if (droppable.length === 0) return ' ' + shown.map((part) => part.text).join('|');
+    const first = droppable.reduce((lowest, part) => ((part.dropRank ?? 0) < (lowest.dropRank ?? 0) ? part : lowest));
+    shown = shown.flatMap((part) => (part !== first ? [part] : part.short === undefined ? [] : [{ text: part.short }]));
+  }
 }
 
 /**
@@ -195,8 +232,8 @@ function electionCell(node: NodeStatus): string {
 const REPLICATION_BAR_WIDTH_MAX = 24;
 const REPLICATION_BAR_WIDTH_MIN = 6;
 /** Columns of a replication row besides the bar and the optional " inflight N". */
-const REPLICATION_FIXED_WIDTH = 50;
-const REPLICATION_INFLIGHT_WIDTH = 11;
+const REPLICATION_FIXED_WIDTH = NODE_NAME_WIDTH + 48;
+const REPLICATION_INFLIGHT_WIDTH = 12;
 
 /** The leader's view of each follower: matchIndex/nextIndex (Figure 2) and the lag in entries. */
 export function renderReplication(status: ClusterStatus, width: number): readonly string[] {
@@ -216,7 +253,7 @@ export function renderReplication(status: ClusterStatus, width: number): readonl
     const state = down ? color('red', fit('DOWN', 9)) : fit(peer.state, 9);
     const detail = transfer !== null ? ` ${color('blue', `${formatBytes(transfer.acknowledged)}/${formatBytes(transfer.total)}`)}` : showInflight ? ` inflight ${fit(String(peer.inflight), 2)}` : '';
     lines.push(
-      `n${fit(String(peer.id), 2)}match ${fitRight(String(peer.matchIndex), 6)} next ${fitRight(String(peer.nextIndex), 6)} ` +
+      `${nodeName(peer.id)} match ${fitRight(String(peer.matchIndex), 6)} next ${fitRight(String(peer.nextIndex), 6)} ` +
         `[${bar(fraction, barWidth)}] lag ${lag === 0 ? lagText : color(lag > LAG_WARNING_ENTRIES ? 'red' : 'yellow', lagText)} ` +
         state + detail + (peer.learner ? color(LearnerDisplay.color, ' learner') : ''),
     );
@@ -357,10 +394,11 @@ export function renderEventFeed(entries: readonly FeedEntry[], height: number, w
   return lines.slice(Math.max(0, end - height), end);
 }
 
-const FEED_PREFIX_WIDTH = 12;
+/** "00:12.3 n13 ": the clock, the node's name and a space each. */
+const FEED_PREFIX_WIDTH = 8 + NODE_NAME_WIDTH + 1;
 
 function feedEntryLines(entry: FeedEntry, width: number): string[] {
-  const prefix = `${formatClock(entry.timeMs)} ${entry.node === 0 ? '  ' : fit(`n${entry.node}`, 2)} `;
+  const prefix = `${formatClock(entry.timeMs)} ${entry.node === 0 ? ' '.repeat(NODE_NAME_WIDTH) : nodeName(entry.node)} `;
   const marker = entry.source === 'scenario' ? '>> ' : '';
   const wrapped = wrap(marker + entry.text, Math.max(10, width - FEED_PREFIX_WIDTH));
   const tint = entry.error ? 'red' : entry.source === 'scenario' ? 'cyan' : EVENT_KIND_COLORS[entry.kind];
@@ -449,10 +487,12 @@ export function renderDetail(status: ClusterStatus, id: NodeId): readonly string
   const node = status.nodes.find((candidate) => candidate.id === id);
   if (node === undefined) return [color('red', `no node n${id}`)];
   const role = roleCell(node, status);
+  // A down node's state and timers are what it reported before it went down.
+  const lastKnown = node.alive ? '' : `  ${color('red', '(last known)')}`;
   const lines = [
-    bold(`node n${node.id}  `) + color(role.color, role.text) + `  term ${node.term}  voted for ${node.votedFor === 0 ? '-' : `n${node.votedFor}`}  leader ${node.leaderId === 0 ? 'unknown' : `n${node.leaderId}`}`,
+    bold(`node n${node.id}  `) + color(role.color, role.text) + `  term ${node.term}  voted for ${node.votedFor === 0 ? '-' : `n${node.votedFor}`}  leader ${node.leaderId === 0 ? 'unknown' : `n${node.leaderId}`}${lastKnown}`,
     `last log ${node.lastLogIndex}/${node.lastLogTerm}  commit ${node.commitIndex}  applied ${node.appliedIndex}  snapshot ${node.snapshotIndex}  fsyncs over ${SLOW_FSYNC_THRESHOLDS_MS.join('/')} ms ${node.slowFsyncs.join('/')}`,
-    `election ${node.electionElapsedTicks}/${node.electionTimeoutTicks} ticks  last leader contact ${formatMs(node.lastLeaderContactMs)}  fsync ${formatMs(node.fsyncLatencyMs)}  malformed messages ${node.malformedMessages}`,
+    `election ${node.electionElapsedTicks}/${node.electionTimeoutTicks} ticks  last leader contact ${formatMs(node.lastLeaderContactMs)}  fsync ${formatMs(node.fsyncLatencyMs)}  malformed messages ${node.malformedMessages}${lastKnown}`,
     `configuration it uses: ${node.membership.voters.length === 0 ? 'not reported yet' : describeMembership(node.membership)}`,
     '',
     bold('Peers (leader view: matchIndex / nextIndex)'),
@@ -460,7 +500,7 @@ export function renderDetail(status: ClusterStatus, id: NodeId): readonly string
   if (node.progress.length === 0) lines.push('  (not the leader: no per-peer progress)');
   for (const peer of node.progress) {
     const transfer = peer.snapshotBytes === undefined ? '' : `  snapshot ${formatBytes(peer.snapshotBytes.acknowledged)} of ${formatBytes(peer.snapshotBytes.total)} held, ${formatBytes(peer.snapshotBytes.sent)} sent`;
-    lines.push(`  n${fit(String(peer.id), 2)} match ${fitRight(String(peer.matchIndex), 7)} next ${fitRight(String(peer.nextIndex), 7)} ${fit(peer.state, 9)} inflight ${peer.inflight}${peer.learner ? '  learner' : ''}${transfer}`);
+    lines.push(`  ${nodeName(peer.id)} match ${fitRight(String(peer.matchIndex), 7)} next ${fitRight(String(peer.nextIndex), 7)} ${fit(peer.state, 9)} inflight ${peer.inflight}${peer.learner ? '  learner' : ''}${transfer}`);
   }
   lines.push('', bold(`Recent log entries ([t] committed, (t) not)`));
   if (node.recentEntries.length === 0) lines.push('  (none)');

@@ -629,6 +629,65 @@ interface Run {
   busy: boolean;
   cancelled: boolean;
   events: ClusterEvent[];
+  /** The step in progress (or the last one), settled or not: a stop waits for it. */
+  step: Promise<void>;
+}
+
+/** Refuses a stopped run's cluster operations, so that a step still running ends at its next one. */
+function checkRunning(run: Run): void {
+  if (run.cancelled) throw new ScenarioAbort('the scenario was stopped');
+}
+
+/** The key-value client as a step sees it: refused once the run is stopped. */
+function guardedKv(kv: DashboardKv, run: Run): DashboardKv {
+  const guarded = <A extends unknown[], R>(call: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+    checkRunning(run);
+    return call(...args);
+  };
+  return {
+    get: guarded((key) => kv.get(key)),
+    put: guarded((key, value) => kv.put(key, value)),
+    delete: guarded((key) => kv.delete(key)),
+    append: guarded((key, value) => kv.append(key, value)),
+    cas: guarded((key, expected, next) => kv.cas(key, expected, next)),
+  };
+}
+
+/**
+ * The cluster as a step sees it: once the run is stopped every operation that changes
+ * something is refused, so a step still running in the background cannot undo the
+ * putting back (restart a node, partition, slow the tick) after the stop.
+ */
+function guardedCluster(cluster: DashboardCluster, run: Run): DashboardCluster {
+  const guarded = <A extends unknown[], R>(call: (...args: A) => R) => (...args: A): R => {
+    checkRunning(run);
+    return call(...args);
+  };
+  return {
+    status: () => cluster.status(),
+    on: (name, listener) => cluster.on(name, listener),
+    off: (name, listener) => cluster.off(name, listener),
+    crash: guarded((id) => cluster.crash(id)),
+    restart: guarded((id) => cluster.restart(id)),
+    partition: guarded((groups) => cluster.partition(groups)),
+    heal: guarded(() => cluster.heal()),
+    cutLink: guarded((from, to) => cluster.cutLink(from, to)),
+    setLinkFaults: guarded((faults) => cluster.setLinkFaults(faults)),
+    campaign: guarded((id) => cluster.campaign(id)),
+    transferLeadership: guarded((to) => cluster.transferLeadership(to)),
+    setTickMs: guarded((tickMs) => cluster.setTickMs(tickMs)),
+    addNode: guarded((options) => cluster.addNode(options)),
+    promote: guarded((id) => cluster.promote(id)),
+    removeNode: guarded((id) => cluster.removeNode(id)),
+    setVoters: guarded((voters, options) => cluster.setVoters(voters, options)),
+    client: guarded((options) => guardedKv(cluster.client(options), run)),
+    stop: guarded(() => cluster.stop()),
+  };
+}
+
+/** Where a run was when it was stopped, for the feed. */
+function stoppedAt(run: Run): string {
+  return run.busy ? `during step ${run.stepsDone + 1} of ${run.steps.length}` : `after ${run.stepsDone} of ${run.steps.length} steps`;
 }
 
 /** Runs one scenario at a time, a step per advance(). Never throws to its caller. */
@@ -636,6 +695,8 @@ export class ScenarioRunner {
   readonly #options: ScenarioRunnerOptions;
   readonly #scenarios: readonly ScenarioDefinition[];
   #run: Run | null = null;
+  /** While a scenario that stopped early is being put back: the name of that scenario. */
+  #puttingBack: string | null = null;
 
   constructor(options: ScenarioRunnerOptions) {
     this.#options = options;
@@ -650,23 +711,27 @@ export class ScenarioRunner {
     return this.#run !== null;
   }
 
-  /** Settles when the current step is done: for tests. */
+  /** Settles when the current step, or the putting back after a stop, is done: for tests. */
   idle: Promise<void> = Promise.resolve();
 
+  /** Starts a scenario; one already running is stopped first, and what it changed put back. */
   start(name: string): void {
     const definition = this.#scenarios.find((scenario) => scenario.name === name);
     if (definition === undefined) {
       this.#options.narrate(`no scenario '${name}'`, true);
       return;
     }
-    this.stop();
-    const steps = definition.build();
-    this.#run = { definition, steps, stepsDone: 0, busy: false, cancelled: false, events: [], before: faultsOf(this.#options.status()) };
-    this.#options.narrate(`Scenario ${definition.name}: ${definition.summary}. ${steps.length} steps; press n (or :next) for each.`, false);
-    this.#report();
+    if (this.#refuseWhilePuttingBack()) return;
+    const run = this.#run;
+    if (run === null) {
+      this.#begin(definition);
+      return;
+    }
+    this.idle = this.#end(run, `Scenario ${run.definition.name} stopped ${stoppedAt(run)}: replaced by ${definition.name}.`, false).then(() => this.#begin(definition));
   }
 
   advance(): void {
+    if (this.#refuseWhilePuttingBack()) return;
     const run = this.#run;
     if (run === null) {
       this.#options.narrate('no scenario is running; :scenario lists them', true);
@@ -678,24 +743,34 @@ export class ScenarioRunner {
     }
     const step = run.steps[run.stepsDone];
     if (step === undefined) {
-      this.stop();
+      this.#detach(run);
       return;
     }
     run.busy = true;
     run.events = [];
     this.#report();
-    this.idle = step(this.#context(run)).then(
+    run.step = step(this.#context(run));
+    this.idle = run.step.then(
       () => this.#finishStep(run, null),
       (error: unknown) => this.#finishStep(run, error),
     );
   }
 
-  stop(): void {
+  /**
+   * Stops the running scenario midway: a step in progress is cut short at its next
+   * cluster operation, then what the scenario changed is put back, and the feed says so.
+   * False when no scenario was running.
+   */
+  stop(): boolean {
     const run = this.#run;
-    if (run === null) return;
-    run.cancelled = true;
-    this.#run = null;
-    this.#options.progress(null);
+    if (run === null) return false;
+    this.idle = this.#end(run, `Scenario ${run.definition.name} stopped ${stoppedAt(run)} (:scenario stop).`, false);
+    return true;
+  }
+
+  /** Drops the running scenario without putting anything back: for quitting, when the cluster is about to stop. */
+  abandon(): void {
+    if (this.#run !== null) this.#detach(this.#run);
   }
 
   observe(event: ClusterEvent): void {
@@ -705,20 +780,55 @@ export class ScenarioRunner {
     if (run.events.length > EVENTS_KEPT_PER_STEP) run.events.shift();
   }
 
+  #begin(definition: ScenarioDefinition): void {
+    const steps = definition.build();
+    this.#run = { definition, steps, stepsDone: 0, busy: false, cancelled: false, events: [], before: faultsOf(this.#options.status()), step: Promise.resolve() };
+    this.#options.narrate(`Scenario ${definition.name}: ${definition.summary}. ${steps.length} steps; press n (or :next) for each.`, false);
+    this.#report();
+  }
+
+  #refuseWhilePuttingBack(): boolean {
+    if (this.#puttingBack === null) return false;
+    this.#options.narrate(`still putting back what scenario ${this.#puttingBack} changed; try again in a moment`, false);
+    return true;
+  }
+
+  /** The run is over: its step narrates no more, and its cluster operations are refused. */
+  #detach(run: Run): void {
+    run.cancelled = true;
+    if (this.#run === run) this.#run = null;
+    this.#options.progress(null);
+  }
+
+  /**
+   * Ends a run before its last step: says so (`text`), waits for a step still running
+   * (cut short, since its cluster operations are now refused), then puts back what the
+   * scenario changed since it started.
+   */
+  async #end(run: Run, text: string, error: boolean): Promise<void> {
+    this.#options.narrate(text, error);
+    this.#detach(run);
+    this.#puttingBack = run.definition.name;
+    try {
+      await run.step.catch(() => undefined);
+      await this.#putBack(run.before).catch((failure: unknown) => this.#options.narrate(`Could not put things back: ${describeClientError(failure).message} (:heal and :restart all do).`, true));
+    } finally {
+      this.#puttingBack = null;
+    }
+  }
+
   async #finishStep(run: Run, error: unknown): Promise<void> {
     if (run.cancelled) return;
     run.busy = false;
     run.stepsDone += 1;
     if (error !== null) {
       const text = error instanceof ScenarioAbort ? error.message : `step failed: ${describeClientError(error).message}`;
-      this.#options.narrate(`Scenario ${run.definition.name} stopped: ${text}.`, true);
-      this.stop();
-      await this.#putBack(run.before).catch((failure: unknown) => this.#options.narrate(`Could not put things back: ${describeClientError(failure).message} (:heal and :restart all do).`, true));
+      await this.#end(run, `Scenario ${run.definition.name} stopped: ${text}.`, true);
       return;
     }
     if (run.stepsDone >= run.steps.length) {
       this.#options.narrate(`Scenario ${run.definition.name} done.`, false);
-      this.stop();
+      this.#detach(run);
       return;
     }
     this.#options.narrate(`(step ${run.stepsDone}/${run.steps.length} done: press n for the next)`, false);
@@ -762,8 +872,8 @@ export class ScenarioRunner {
   #context(run: Run): ScenarioContext {
     const options = this.#options;
     return {
-      cluster: options.cluster,
-      kv: options.kv,
+      cluster: guardedCluster(options.cluster, run),
+      kv: guardedKv(options.kv, run),
       normalTickMs: options.normalTickMs,
       status: () => options.status(),
       narrate: (text) => {

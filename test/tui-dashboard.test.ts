@@ -462,7 +462,7 @@ test('with every node down the status bar shows the term the nodes last reported
 });
 
 /** Runs runTuiCli on the fake cluster with a pretend terminal, quits with Ctrl-C once a leader shows; what it printed besides the screen. */
-async function runAndQuit(argv: readonly string[]): Promise<{ readonly code: number; readonly printed: string; readonly dataDir: string }> {
+async function runAndQuit(argv: readonly string[], quit: (stdin: PassThrough) => void = (stdin) => stdin.write('\x03')): Promise<{ readonly code: number; readonly printed: string; readonly dataDir: string }> {
   const stdin = new PassThrough();
   const stdout = Object.assign(new PassThrough(), { isTTY: true, columns: 160, rows: 48 }) as unknown as NodeJS.WriteStream;
   let printed = '';
@@ -484,7 +484,7 @@ async function runAndQuit(argv: readonly string[]): Promise<{ readonly code: num
     if (Date.now() > deadline) throw new Error(`(seed ${SEED}) no leader within ${WAIT_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  stdin.write('\x03');
+  quit(stdin);
   const code = await running;
   const dataDir = /data in (\S+) \.\.\./.exec(printed)?.[1] ?? '';
   return { code, printed: printed.slice(printed.lastIndexOf('raftlab: cluster stopped')), dataDir };
@@ -497,6 +497,18 @@ test('runTuiCli removes the scratch directory it made when the dashboard quits, 
   t.true(dataDir.startsWith(join(tmpdir(), 'raftlab-tui-')), dataDir);
   t.false(existsSync(dataDir), `${dataDir} is gone`);
   t.is(printed, `raftlab: cluster stopped; removed its scratch directory ${dataDir} (--data DIR keeps the files)\n`);
+});
+
+test('runTuiCli quits cleanly when its terminal\'s input ends, though its screen writes nothing that could fail', async (t) => {
+  for (const [what, quit] of [
+    ['end of input', (stdin: PassThrough) => stdin.end()],
+    ['EIO on input', (stdin: PassThrough) => stdin.destroy(Object.assign(new Error('read EIO'), { code: 'EIO' }))],
+  ] as const) {
+    const { code, printed, dataDir } = await runAndQuit(['--nodes', '3'], quit);
+    t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+    t.is(code, 0, what);
+    t.regex(printed, /^raftlab: cluster stopped/, what);
+  }
 });
 
 test('runTuiCli keeps a --data directory when the dashboard quits, and says where it is', async (t) => {

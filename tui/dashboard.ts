@@ -181,7 +181,13 @@ export class Dashboard {
     this.#setLoad(0);
     this.#scenarios.abandon();
     this.#cluster.off('event', this.#onEvent);
-    this.#screen.destroy();
+    try {
+      this.#screen.destroy();
+    } catch (error) {
+      // Restoring a terminal that is gone (its pseudo-terminal closed: EIO) has nothing to restore.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EIO' && code !== 'EPIPE') throw error;
+    }
   }
 
   get ui(): UiState {

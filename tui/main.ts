@@ -121,6 +121,15 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
     if (!isTerminalGone(error)) throw error;
     onSignal();
   });
+  // A screen that does not change writes nothing, so no write fails: the terminal's end
+  // shows on the input side too (end of file, or EIO on a closed pseudo-terminal).
+  const input = dependencies.stdin ?? process.stdin;
+  const onInputError = (error: NodeJS.ErrnoException): void => {
+    if (!isTerminalGone(error)) throw error;
+    onSignal();
+  };
+  input.on('end', onSignal);
+  input.on('error', onInputError);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   try {
@@ -131,6 +140,8 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
+    input.off('end', onSignal);
+    input.off('error', onInputError);
     dashboard.destroy();
   }
   if (options.dataDir !== null) {

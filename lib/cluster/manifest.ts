@@ -42,18 +42,7 @@ const NODE_DIRECTORY = /^node-([1-9][0-9]{0,8})$/;
 export function resolveLayout(dataDir: string, requestedNodes: number, maxNodes: number): ClusterLayout {
   const manifest = readManifest(dataDir, maxNodes);
   if (manifest !== null) return { manifest, source: 'manifest' };
-  let names: string[];
-  try {
-    names = readdirSync(dataDir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') names = [];
-    else throw new RaftlabError(ErrorCode.InvalidConfig, `cannot read the data directory ${dataDir}: ${(error as Error).message}`);
-  }
-  const ids = names.flatMap((name) => {
-    const match = NODE_DIRECTORY.exec(name);
-    return match === null ? [] : [Number(match[1])];
-  });
-  ids.sort((a, b) => a - b);
+  const ids = nodeDirectoryIds(dataDir);
   if (ids.length === 0) {
     const fresh = Array.from({ length: requestedNodes }, (_, i) => i + 1);
     return { manifest: { bootstrap: fresh, nodes: fresh }, source: 'new' };
@@ -66,6 +55,22 @@ export function resolveLayout(dataDir: string, requestedNodes: number, maxNodes:
     );
   }
   return { manifest: { bootstrap: ids, nodes: ids }, source: 'node-directories' };
+}
+
+/** The ids of `dataDir`'s node-<id> directories, ascending (none if it does not exist). */
+export function nodeDirectoryIds(dataDir: string): NodeId[] {
+  let names: string[];
+  try {
+    names = readdirSync(dataDir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new RaftlabError(ErrorCode.InvalidConfig, `cannot read the data directory ${dataDir}: ${(error as Error).message}`);
+  }
+  const ids = names.flatMap((name) => {
+    const match = NODE_DIRECTORY.exec(name);
+    return match === null ? [] : [Number(match[1])];
+  });
+  return ids.sort((a, b) => a - b);
 }
 
 /** The manifest of `dataDir`, null when it has none (a new directory, or one from before every start wrote it). */

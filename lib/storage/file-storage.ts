@@ -382,8 +382,7 @@ function whyNotTorn(buffer: Buffer, offset: number, read: Extract<FrameRead, { o
 }
 
 function isAllZero(buffer: Buffer, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (buffer[i] !== 0) return false;
-  return true;
+  return buffer.compare(ZEROS, 0, to - from, from, to) === 0;
 }
 
 /**

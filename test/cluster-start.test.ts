@@ -130,7 +130,7 @@ test.serial('a start fails when no node starts, with the file error', async (t) 
   bytes[60] = bytes[60]! ^ 0xff;
   writeFileSync(segment, bytes);
   const error = await t.throwsAsync(Cluster.start({ dataDir }), { instanceOf: RaftlabError });
-  t.is(error?.code, 'WAL_CORRUPT');
+  t.is(error?.code, 'WAL_CORRUPT', error?.message);
 });
 
 test.serial('a node of a cluster that ran before, found with no files, starts with a warning in startEvents', async (t) => {

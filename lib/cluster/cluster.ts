@@ -20,7 +20,7 @@ import { HEALTHY_LINK, NodeReplyCode } from './protocol.js';
 import type { ControlToNode, LinkFault, MembershipResult, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
 import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership, memberKind } from './membership.js';
 import type { ClusterMembershipChange } from './membership.js';
-import { MANIFEST_FILE, resolveLayout, writeManifest } from './manifest.js';
+import { MANIFEST_FILE, nodeDirectoryIds, resolveLayout, writeManifest } from './manifest.js';
 import type { ClusterManifest } from './manifest.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, ClusterStatus, Membership, NodeStatus } from './types.js';
@@ -506,7 +506,11 @@ export class Cluster extends EventEmitter {
       worker.on('error', (error: Error) => {
         clearTimeout(timer);
         if (!started) {
-          reject(error instanceof RaftlabError ? error : new RaftlabError(ErrorCode.NodeFailed, `node ${id} failed to start: ${error.message}`));
+          // The error the worker threw keeps its code (WAL_CORRUPT, ...): it may arrive before
+          // the worker's own 'failed' message, and must say the same.
+          const code = (error as { code?: unknown }).code;
+          slot.stopping = true;
+          reject(error instanceof RaftlabError ? error : new RaftlabError(typeof code === 'string' ? code : ErrorCode.NodeFailed, `node ${id} failed to start: ${error.message}`));
           return;
         }
         // A violated invariant (or any bug) crashed the node loudly: report it.
@@ -991,12 +995,7 @@ export class Cluster extends EventEmitter {
 
   /** Above every id in use, ever used, or with a data directory here: a new node never reads an old node's files. */
   private nextFreeId(): NodeId {
-    let highest = Math.max(this.highestIdUsed, ...this.slots.keys());
-    for (const name of readdirSync(this.dataDir)) {
-      const match = /^node-(\d+)$/.exec(name);
-      if (match !== null) highest = Math.max(highest, Number(match[1]));
-    }
-    return highest + 1;
+    return Math.max(this.highestIdUsed, ...this.slots.keys(), ...nodeDirectoryIds(this.dataDir)) + 1;
   }
 
   /** Stops a node that is no longer (or never became) a member and forgets it; the event is `what` and whether its worker had to be stopped. */

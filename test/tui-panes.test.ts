@@ -47,6 +47,28 @@ test('status bar: with every node down, the term the nodes last reported, marked
   t.regex(stripTags(renderStatusBar(healthyStatus(), ui)), /term 3 \| /, 'with a node up, the term as reported');
 });
 
+test('status bar on a narrow screen: badges take short forms, then give way to a count, never cut in the middle', (t) => {
+  const status = {
+    ...leaderlessStatus(),
+    tickMs: 200,
+    cutLinks: [[1, 2], [3, 4]] as Array<[number, number]>,
+    membership: { voters: [1, 2, 3], learners: [6], outgoing: [3, 4, 5] },
+  };
+  const busy = { ...ui, loadRatePerSecond: 50, scenario: { name: 'joint', stepsDone: 2, stepsTotal: 7 } } as typeof ui;
+  const wide = stripTags(renderStatusBar(status, busy));
+  t.regex(wide, /\[JOINT: old voters n3 n4 n5 decide too\] \| \[SLOW tick 200ms\] \| \[LOAD 50\/s\] \| \[SCENARIO joint 2\/7\]$/);
+  for (const width of [160, 120, 100, 80, 60, 40]) {
+    const bar = stripTags(renderStatusBar(status, busy, width));
+    t.true(bar.length <= width, `fits ${width}: '${bar}'`);
+    t.regex(bar, /^ leader none\|?/, `keeps the leader at ${width}: '${bar}'`);
+    // Every bracket opened is closed: a badge is whole, short, or counted.
+    const badges = bar.match(/\[[^\]]*\]/g) ?? [];
+    t.is((bar.match(/\[/g) ?? []).length, badges.length, `no badge cut at ${width}: '${bar}'`);
+  }
+  t.is(stripTags(renderStatusBar(status, busy, 80)), ' leader none|term 4|quorum LOST|[PART 1,2|3,4,5]|[CUT 2]|[L n6]|[+4]');
+  t.is(stripTags(renderStatusBar(status, busy, 30)), ' leader none|term 4|quorum LOST|[+7]');
+});
+
 test('prefers unicode line drawing under NCURSES_NO_UTF8_ACS=1 or a UTF-8 locale', (t) => {
   t.true(prefersUnicode({ NCURSES_NO_UTF8_ACS: '1' }));
   t.true(prefersUnicode({ LANG: 'en_US.UTF-8' }));

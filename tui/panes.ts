@@ -139,24 +139,67 @@ export function renderStatusBar(status: ClusterStatus, ui: UiState, width = Infi
   parts.push({ text: `${formatRate(status.opsPerSecond)} ops/s`, dropRank: 2 });
   parts.push({ text: `p50 ${formatMs(status.latencyMsP50)} p99 ${formatMs(status.latencyMsP99)}`, dropRank: 1 });
   parts.push(status.fsync ? { text: 'fsync on', dropRank: 3 } : { text: color('yellow', 'fsync OFF'), dropRank: 5 });
-  const badges: string[] = [];
-  if (status.partition !== null) badges.push(color('magenta', `[PARTITION ${formatGroups(status.partition)}]`));
-  if (status.cutLinks.length > 0) badges.push(color('magenta', `[CUT ${status.cutLinks.map(([from, to]) => `${from}>${to}`).join(' ')}]`));
-  if (status.membership.learners.length > 0) badges.push(color('cyan', `[LEARNERS ${status.membership.learners.map((id) => `n${id}`).join(' ')}]`));
-  const outgoing = status.membership.outgoing ?? [];
-  if (outgoing.length > 0) badges.push(color('yellow', `[JOINT: old voters ${outgoing.map((id) => `n${id}`).join(' ')} decide too]`));
-  if (ui.normalTickMs > 0 && status.tickMs > ui.normalTickMs) badges.push(color('yellow', `[SLOW tick ${status.tickMs}ms]`));
-  if (ui.loadRatePerSecond > 0) badges.push(color('cyan', `[LOAD ${ui.loadRatePerSecond}/s]`));
-  if (ui.scenario !== null) badges.push(color('cyan', `[SCENARIO ${escapeTags(ui.scenario.name)} ${ui.scenario.stepsDone}/${ui.scenario.stepsTotal}]`));
-  let shown: StatusPart[] = [...parts, ...badges.map((text) => ({ text }))];
+  const badges: Badge[] = [];
+  if (status.partition !== null) {
+    const groups = formatGroups(status.partition);
+    badges.push({ colour: 'magenta', text: `PARTITION ${groups}`, short: `PART ${groups}` });
+  }
+  if (status.cutLinks.length > 0) {
+    badges.push({ colour: 'magenta', text: `CUT ${status.cutLinks.map(([from, to]) => `${from}>${to}`).join(' ')}`, short: `CUT ${status.cutLinks.length}` });
+  }
+  if (status.membership.learners.length > 0) {
+    const learners = status.membership.learners.map((id) => `n${id}`).join(' ');
+    badges.push({ colour: 'cyan', text: `LEARNERS ${learners}`, short: `L ${learners}` });
+  }
+  const outgoing = (status.membership.outgoing ?? []).map((id) => `n${id}`).join(' ');
+  if (outgoing.length > 0) badges.push({ colour: 'yellow', text: `JOINT: old voters ${outgoing} decide too`, short: `JOINT ${outgoing}` });
+  if (ui.normalTickMs > 0 && status.tickMs > ui.normalTickMs) badges.push({ colour: 'yellow', text: `SLOW tick ${status.tickMs}ms`, short: `SLOW ${status.tickMs}ms` });
+  if (ui.loadRatePerSecond > 0) badges.push({ colour: 'cyan', text: `LOAD ${ui.loadRatePerSecond}/s`, short: `LOAD ${ui.loadRatePerSecond}` });
+  if (ui.scenario !== null) {
+    const progress = `${ui.scenario.stepsDone}/${ui.scenario.stepsTotal}`;
+    badges.push({ colour: 'cyan', text: `SCENARIO ${escapeTags(ui.scenario.name)} ${progress}`, short: `SCN ${progress}` });
+  }
+  let shown: StatusPart[] = [...parts];
   for (;;) {
     const line = ' ' + shown.map((part) => part.text).join(' | ');
-    if (stripTags(line).length <= width) return line;
+    const rest = badges.map((badge) => badgeText(badge, false)).join(' | ');
+    const whole = rest.length === 0 ? line : `${line} | ${rest}`;
+    if (stripTags(whole).length <= width) return whole;
     const droppable = shown.filter((part) => part.dropRank !== undefined);
-    if (droppable.length === 0) return ' ' + shown.map((part) => part.text).join('|');
+    if (droppable.length === 0) break;
     const first = droppable.reduce((lowest, part) => ((part.dropRank ?? 0) < (lowest.dropRank ?? 0) ? part : lowest));
     shown = shown.flatMap((part) => (part !== first ? [part] : part.short === undefined ? [] : [{ text: part.short }]));
   }
+  // Still too wide with every part at its shortest: the separators lose their spaces,
+  // then the badges take their short forms, the last first, and at the end those that
+  // do not fit give way to a count of them, so that none is cut in the middle.
+  const head = ' ' + shown.map((part) => part.text).join('|');
+  const compact = badges.map(() => false);
+  const compose = (count: number): string => {
+    const texts = badges.slice(0, count).map((badge, index) => badgeText(badge, compact[index] ?? false));
+    if (count < badges.length) texts.push(`[+${badges.length - count}]`);
+    return texts.length === 0 ? head : `${head}|${texts.join('|')}`;
+  };
+  if (stripTags(compose(badges.length)).length <= width) return compose(badges.length);
+  for (let index = badges.length - 1; index >= 0; index--) {
+    compact[index] = true;
+    if (stripTags(compose(badges.length)).length <= width) return compose(badges.length);
+  }
+  for (let count = badges.length - 1; count > 0; count--) {
+    if (stripTags(compose(count)).length <= width) return compose(count);
+  }
+  return compose(0);
+}
+
+interface Badge {
+  readonly colour: string;
+  readonly text: string;
+  /** What the badge says when the bar is short of room. */
+  readonly short: string;
+}
+
+function badgeText(badge: Badge, compact: boolean): string {
+  return color(badge.colour, `[${compact ? badge.short : badge.text}]`);
 }
 
 /**

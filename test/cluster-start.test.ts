@@ -47,7 +47,7 @@ function lastSegment(dir: string): string {
 test.serial('a new directory records its nodes in cluster.json at the first start', async (t) => {
   const dataDir = scratch(t);
   const cluster = await started(t, { nodes: 3, dataDir });
-  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')), { format: 1, bootstrap: [1, 2, 3], nodes: [1, 2, 3] });
+  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')), { format: 1, bootstrap: [1, 2, 3], nodes: [1, 2, 3], initialized: [1, 2, 3] });
   t.is(cluster.startFailures.size, 0);
   t.false(cluster.startEvents.some((e) => /WARNING|does not apply/.test(e.text)), 'nothing to warn of in a new directory');
 });
@@ -84,7 +84,7 @@ test.serial('a directory from before cluster.json was written at every start: it
   rmSync(join(dataDir, 'cluster.json'));
   const cluster = await started(t, { nodes: 1, dataDir });
   t.deepEqual(cluster.nodeIds, [1, 2, 3]);
-  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')), { format: 1, bootstrap: [1, 2, 3], nodes: [1, 2, 3] });
+  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')), { format: 1, bootstrap: [1, 2, 3], nodes: [1, 2, 3], initialized: [1, 2, 3] });
   await cluster.waitForLeader(WAIT_MS);
   t.is(await cluster.client().get('a'), 1);
 });
@@ -133,9 +133,55 @@ test.serial('a start fails when no node starts, with the file error', async (t) 
   t.is(error?.code, 'WAL_CORRUPT', error?.message);
 });
 
-test.serial('a node of a cluster that ran before, found with no files, starts with a warning in startEvents', async (t) => {
+test.serial('a node that wrote its files before and has none stays down with NODE_FILES_MISSING; removed and replaced, the cluster is whole', async (t) => {
   const dataDir = scratch(t);
   await runAndStop(dataDir, 3, { a: 1 });
+  rmSync(join(dataDir, 'node-3'), { recursive: true });
+  const cluster = await started(t, { dataDir });
+  t.is(cluster.startFailures.get(3)?.code, ErrorCode.NodeFilesMissing, cluster.startFailures.get(3)?.message);
+  t.regex(cluster.startFailures.get(3)?.message ?? '', /node 3 has no WAL and no snapshot .* wrote them before .*removeNode\(3\)/);
+  t.false(cluster.status().nodes.find((node) => node.id === 3)?.alive, 'node 3 is down');
+  t.false(existsSync(join(dataDir, 'node-3', 'wal-0000000001.log')), 'nothing was written for it');
+  await cluster.waitForLeader(WAIT_MS);
+  t.is(await cluster.client().get('a'), 1);
+  const again = await t.throwsAsync(cluster.restart(3), { instanceOf: RaftlabError });
+  t.is(again?.code, ErrorCode.NodeFilesMissing, 'restart refuses it too');
+  await cluster.removeNode(3);
+  const added = await cluster.addNode();
+  t.is(added, 4);
+  const manifest = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { nodes: number[]; initialized: number[] };
+  t.deepEqual(manifest.nodes, [1, 2, 4]);
+  t.deepEqual(manifest.initialized, [1, 2, 4]);
+});
+
+test.serial('a running node whose files are wiped is refused at its restart', async (t) => {
+  const dataDir = scratch(t);
+  const cluster = await started(t, { nodes: 3, dataDir });
+  await cluster.waitForLeader(WAIT_MS);
+  await cluster.client().put('a', 1);
+  const follower = cluster.status().nodes.find((node) => node.id !== cluster.status().leaderId)!.id;
+  await cluster.crash(follower);
+  rmSync(join(dataDir, `node-${follower}`), { recursive: true });
+  const error = await t.throwsAsync(cluster.restart(follower), { instanceOf: RaftlabError });
+  t.is(error?.code, ErrorCode.NodeFilesMissing, error?.message);
+});
+
+test.serial('a node with no files that never wrote any (in nodes, not initialized: added just before a crash) starts as a new node, without a warning', async (t) => {
+  const dataDir = scratch(t);
+  await runAndStop(dataDir, 3, { a: 1 });
+  writeFileSync(join(dataDir, 'cluster.json'), '{"format":1,"bootstrap":[1,2,3],"nodes":[1,2,3,4],"initialized":[1,2,3]}\n');
+  const cluster = await started(t, { dataDir });
+  t.is(cluster.startFailures.size, 0);
+  t.false(cluster.startEvents.some((e) => e.text.startsWith('WARNING')));
+  t.true(cluster.status().nodes.find((node) => node.id === 4)?.alive, 'node 4 runs');
+  const manifest = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { initialized: number[] };
+  t.deepEqual(manifest.initialized, [1, 2, 3, 4], 'and is recorded once it has files');
+});
+
+test.serial('in a directory from before initialized was recorded, a node found with no files starts with a warning in startEvents', async (t) => {
+  const dataDir = scratch(t);
+  await runAndStop(dataDir, 3, { a: 1 });
+  writeFileSync(join(dataDir, 'cluster.json'), '{"format":1,"bootstrap":[1,2,3],"nodes":[1,2,3]}\n');
   rmSync(join(dataDir, 'node-3'), { recursive: true });
   const cluster = await started(t, { dataDir });
   const warnings = cluster.startEvents.filter((e) => e.text.startsWith('WARNING'));
@@ -144,6 +190,8 @@ test.serial('a node of a cluster that ran before, found with no files, starts wi
   t.regex(warnings[0]?.text ?? '', /no WAL and no snapshot .* starts empty/);
   await cluster.waitForLeader(WAIT_MS);
   t.is(await cluster.client().get('a'), 1);
+  const manifest = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { initialized: number[] };
+  t.deepEqual(manifest.initialized, [1, 2, 3], 'from now on recorded');
 });
 
 test.serial('a torn tail cut at start, and each node\'s recovery, are in startEvents', async (t) => {

@@ -328,7 +328,7 @@ test('runTuiCli refuses a non-terminal stdout at once, exit code 2', async (t) =
 test('runTuiCli on a resized cluster\'s directory names the nodes cluster.json lists, and says when --nodes does not apply', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'raftlab-tui-manifest-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeManifest(dir, { bootstrap: [1, 2, 3], nodes: [1, 3, 4, 5] });
+  writeManifest(dir, { bootstrap: [1, 2, 3], nodes: [1, 3, 4, 5], initialized: null });
   for (const [argv, expected] of [
     [['--data', dir], /starting the 4 node\(s\) .*cluster\.json lists, n1,n3,n4,n5 \(--nodes 5 applies to a new directory only\)/],
     [['--data', dir, '--nodes', '4'], /starting the 4 node\(s\) .*cluster\.json lists, n1,n3,n4,n5, data in/],

@@ -2,7 +2,7 @@
 // them, fault injection, and the public API (DESIGN.md, "The supervisor and public API").
 
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -188,11 +188,16 @@ function initialStatus(id: NodeId): NodeStatus {
 }
 
 /** Start failures that belong to one node's files: that node stays down, the cluster starts without it. */
-const FILE_FAILURE_CODES: ReadonlySet<string> = new Set([StorageErrorCode.Corrupt, StorageErrorCode.SnapshotCorrupt, StorageErrorCode.Io]);
+const FILE_FAILURE_CODES: ReadonlySet<string> = new Set([StorageErrorCode.Corrupt, StorageErrorCode.SnapshotCorrupt, StorageErrorCode.Io, ErrorCode.NodeFilesMissing]);
 
 function describeRecovery(recovery: RecoveryFigures): string {
   const dropped = recovery.truncatedBytes > 0 ? `, dropped a torn tail of ${recovery.truncatedBytes} bytes` : '';
   return `replayed ${recovery.entries} entries from ${recovery.segments} segment(s) in ${recovery.durationMs.toFixed(1)} ms at term ${recovery.term}${dropped}`;
+}
+
+/** Whether a node's directory holds a WAL segment or a snapshot: what a node writes at its first start. */
+function hasNodeFiles(dir: string): boolean {
+  return walFiles(dir).length > 0 || existsSync(join(dir, SNAPSHOT_FILE_NAME));
 }
 
 function checkPositiveInteger(name: string, value: number, max: number): void {
@@ -230,6 +235,12 @@ export class Cluster extends EventEmitter {
   private committedMembership: { readonly index: LogIndex; readonly membership: Membership } | null = null;
   /** The highest node id this cluster ever ran: a removed node's id is never given to a new one. */
   private highestIdUsed: NodeId;
+  /**
+   * Nodes seen with files of their own (cluster.json's `initialized`): one whose files are
+   * gone does not start empty. Null for a directory from before it was recorded, until
+   * the start has looked at its nodes.
+   */
+  private initializedIds: Set<NodeId> | null;
   readonly dataDir: string;
   /**
    * The bootstrap configuration (1..nodes): every worker's Config.peers, including one
@@ -247,6 +258,7 @@ export class Cluster extends EventEmitter {
     this.tickMs = options.tickMs;
     this.bootstrapIds = Object.freeze([...layout.bootstrap]);
     this.highestIdUsed = Math.max(...layout.bootstrap, ...layout.nodes);
+    this.initializedIds = layout.initialized === null ? null : new Set(layout.initialized);
     this.hub = new ClientHub(layout.nodes, {
       maxValueBytes: options.maxValueBytes,
       onWriteLatency: (ms) => this.recordLatency(ms),
@@ -256,7 +268,35 @@ export class Cluster extends EventEmitter {
 
   /** Records which nodes run in `<dataDir>/cluster.json`, so that Cluster.start on this directory starts them again. */
   private saveManifest(): void {
-    writeManifest(this.dataDir, { bootstrap: this.bootstrapIds, nodes: this.nodeIds });
+    const nodes = this.nodeIds;
+    const initialized = this.initializedIds === null ? null : nodes.filter((id) => this.initializedIds!.has(id));
+    writeManifest(this.dataDir, { bootstrap: this.bootstrapIds, nodes, initialized });
+  }
+
+  /**
+   * Records the nodes in `ids` that now have files of their own as initialized (in
+   * cluster.json when that adds one). Best effort: a manifest that cannot be written is
+   * reported, and the nodes keep running.
+   */
+  private noteInitialized(ids: readonly NodeId[]): void {
+    const known = (this.initializedIds ??= new Set());
+    const added = ids.filter((id) => !known.has(id) && this.slots.has(id) && hasNodeFiles(this.slot(id).dir));
+    if (added.length === 0) return;
+    for (const id of added) known.add(id);
+    try {
+      this.saveManifest();
+    } catch (error) {
+      this.emitEvent(EventKind.Info, 0, `WARNING: cannot record in ${join(this.dataDir, MANIFEST_FILE)} that node(s) ${added.join(', ')} wrote their files: ${(error as Error).message}`);
+    }
+  }
+
+  /** A node recorded as initialized whose files are gone: refused, since it would start without its term, vote and log. */
+  private checkFilesPresent(slot: NodeSlot): void {
+    if (this.initializedIds === null || !this.initializedIds.has(slot.id) || hasNodeFiles(slot.dir)) return;
+    throw new RaftlabError(
+      ErrorCode.NodeFilesMissing,
+      `node ${slot.id} has no WAL and no snapshot in ${slot.dir}, but it wrote them before (${join(this.dataDir, MANIFEST_FILE)}): started empty it would have forgotten its term, vote and log, and a committed write could be lost. Remove it (removeNode(${slot.id})) and add a fresh node; or, if you know it never voted nor acknowledged a write, take ${slot.id} out of "initialized" there`,
+    );
   }
 
   private addSlot(id: NodeId): NodeSlot {
@@ -348,6 +388,8 @@ export class Cluster extends EventEmitter {
       await cluster.stop();
       throw fatal;
     }
+    // Every node with files now, started or refused (a corrupt WAL is still its own).
+    cluster.noteInitialized(layout.nodes);
     cluster.starting = false;
     return cluster;
   }
@@ -374,8 +416,11 @@ export class Cluster extends EventEmitter {
     if (requested !== undefined && requested !== ids.length) {
       this.emitEvent(EventKind.Info, 0, `nodes: ${requested} does not apply to ${this.dataDir}: it holds a cluster of ${ids.length} node(s) (${ids.map((id) => `n${id}`).join(',')}, from ${where}), and those start`);
     }
+    // With the nodes that wrote files recorded, one with none never wrote (added just
+    // before a crash): it starts as a new node would. One recorded is refused at its spawn.
+    if (this.initializedIds !== null) return;
     for (const slot of this.slots.values()) {
-      if (walFiles(slot.dir).length > 0 || readdirSync(slot.dir).includes(SNAPSHOT_FILE_NAME)) continue;
+      if (hasNodeFiles(slot.dir)) continue;
       this.emitEvent(
         EventKind.Info,
         slot.id,
@@ -434,6 +479,11 @@ export class Cluster extends EventEmitter {
 
   private spawn(id: NodeId): Promise<RecoveryFigures> {
     const slot = this.slot(id);
+    try {
+      this.checkFilesPresent(slot);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const data: NodeWorkerData = {
       id,
       peers: this.bootstrapIds,
@@ -621,6 +671,7 @@ export class Cluster extends EventEmitter {
       throw new RaftlabError(ErrorCode.ClusterStopped, `the cluster was stopped while node ${id} restarted`);
     }
     this.startFailureMap.delete(id);
+    this.noteInitialized([id]);
     this.emitEvent(EventKind.Restart, id, `node ${id} restarted: ${describeRecovery(recovery)}`);
     return recovery;
   }
@@ -977,6 +1028,8 @@ export class Cluster extends EventEmitter {
       this.slots.delete(id);
       throw error;
     }
+    this.initializedIds ??= new Set();
+    if (hasNodeFiles(slot.dir)) this.initializedIds.add(id);
     this.saveManifest();
     this.hub.addNode(id);
     const as = options.learner === true ? 'a learner' : 'a voter (a learner until it catches up)';

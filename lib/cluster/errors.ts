@@ -17,6 +17,8 @@ export const ErrorCode = {
   NodeNotRunning: 'NODE_NOT_RUNNING',
   NodeAlreadyRunning: 'NODE_ALREADY_RUNNING',
   NodeFailed: 'NODE_FAILED',
+  /** A node that wrote its files before has none: it is not started empty (cluster.json's `initialized`). */
+  NodeFilesMissing: 'NODE_FILES_MISSING',
   /** The membership change makes no sense against the current configuration (the core refused it). */
   InvalidMembershipChange: 'INVALID_MEMBERSHIP_CHANGE',
   /** Another membership change (or the new leader's first commit) was still pending when the deadline passed. */

@@ -5,6 +5,11 @@
 // again: the bootstrap ids every worker gets as Config.peers, and the nodes added since
 // (minus the ones removed). Written whole to a temporary file, synced, then
 // renamed over the old one, so a crash leaves the old manifest or the new one.
+//
+// It also records which nodes have written their files (`initialized`): a node's term,
+// vote and log exist only there, so one listed whose files are gone is refused rather
+// than started empty. A node that forgot its vote can vote twice in a term, and one that
+// forgot entries it acknowledged can make a majority without a committed write.
 
 import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +24,11 @@ export interface ClusterManifest {
   readonly bootstrap: readonly NodeId[];
   /** The nodes to run: the bootstrap ones and those added, minus those removed. */
   readonly nodes: readonly NodeId[];
+  /**
+   * The nodes among `nodes` known to have written their files (their first start went
+   * through), ascending; null in a manifest written before raftlab recorded it.
+   */
+  readonly initialized: readonly NodeId[] | null;
 }
 
 /** Where a cluster's layout came from: a new directory, its cluster.json, or (a directory from before every start wrote one) its node directories. */
@@ -45,7 +55,7 @@ export function resolveLayout(dataDir: string, requestedNodes: number, maxNodes:
   const ids = nodeDirectoryIds(dataDir);
   if (ids.length === 0) {
     const fresh = Array.from({ length: requestedNodes }, (_, i) => i + 1);
-    return { manifest: { bootstrap: fresh, nodes: fresh }, source: 'new' };
+    return { manifest: { bootstrap: fresh, nodes: fresh, initialized: [] }, source: 'new' };
   }
   if (ids.length > maxNodes || ids.some((id, i) => id !== i + 1)) {
     const listed = ids.map((id) => `node-${id}`).join(', ');
@@ -54,7 +64,7 @@ export function resolveLayout(dataDir: string, requestedNodes: number, maxNodes:
       `${dataDir} holds ${listed} but no ${MANIFEST_FILE}, so which nodes its cluster runs is unknown; write one ({"format":${MANIFEST_FORMAT},"bootstrap":[...],"nodes":[...]}) or start on another directory`,
     );
   }
-  return { manifest: { bootstrap: ids, nodes: ids }, source: 'node-directories' };
+  return { manifest: { bootstrap: ids, nodes: ids, initialized: null }, source: 'node-directories' };
 }
 
 /** The ids of `dataDir`'s node-<id> directories, ascending (none if it does not exist). */
@@ -93,10 +103,10 @@ export function readManifest(dataDir: string, maxNodes: number): ClusterManifest
     return refuse(`not JSON (${(error as Error).message})`);
   }
   if (typeof value !== 'object' || value === null) return refuse('not an object');
-  const { format, bootstrap, nodes } = value as Record<string, unknown>;
+  const { format, bootstrap, nodes, initialized } = value as Record<string, unknown>;
   if (format !== MANIFEST_FORMAT) return refuse(`format ${JSON.stringify(format)}, expected ${MANIFEST_FORMAT}`);
-  const ids = (name: string, list: unknown): NodeId[] => {
-    if (!Array.isArray(list) || list.length === 0 || list.length > maxNodes) return refuse(`${name} must list 1 to ${maxNodes} node ids`);
+  const ids = (name: string, list: unknown, min = 1): NodeId[] => {
+    if (!Array.isArray(list) || list.length < min || list.length > maxNodes) return refuse(`${name} must list ${min} to ${maxNodes} node ids`);
     for (let i = 0; i < list.length; i++) {
       const id: unknown = list[i];
       if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) return refuse(`${name} holds ${JSON.stringify(id)}, not a node id`);
@@ -104,13 +114,19 @@ export function readManifest(dataDir: string, maxNodes: number): ClusterManifest
     }
     return list as NodeId[];
   };
-  return { bootstrap: ids('bootstrap', bootstrap), nodes: ids('nodes', nodes) };
+  const running = ids('nodes', nodes);
+  if (initialized === undefined) return { bootstrap: ids('bootstrap', bootstrap), nodes: running, initialized: null };
+  const written = ids('initialized', initialized, 0);
+  const stray = written.find((id) => !running.includes(id));
+  if (stray !== undefined) return refuse(`initialized holds node ${stray}, which is not in nodes`);
+  return { bootstrap: ids('bootstrap', bootstrap), nodes: running, initialized: written };
 }
 
 export function writeManifest(dataDir: string, manifest: ClusterManifest): void {
   const path = join(dataDir, MANIFEST_FILE);
   const temporary = `${path}.tmp`;
-  const text = `${JSON.stringify({ format: MANIFEST_FORMAT, bootstrap: manifest.bootstrap, nodes: manifest.nodes })}\n`;
+  const fields = { format: MANIFEST_FORMAT, bootstrap: manifest.bootstrap, nodes: manifest.nodes, ...(manifest.initialized === null ? {} : { initialized: manifest.initialized }) };
+  const text = `${JSON.stringify(fields)}\n`;
   const fd = openSync(temporary, 'w');
   try {
     writeSync(fd, text);

@@ -4,7 +4,9 @@
 
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from '../lib/cluster/cluster.js';
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
@@ -214,4 +216,83 @@ test.serial('a node directory path that is a file is refused with INVALID_CONFIG
   writeFileSync(join(dataDir, 'node-1'), 'not a directory');
   const error = await t.throwsAsync(Cluster.start({ nodes: 1, dataDir }), { instanceOf: RaftlabError });
   t.is(error?.code, ErrorCode.InvalidConfig);
+});
+
+test.serial('a data directory in use is locked: a second start is refused with DATA_DIR_LOCKED and nothing is written; after stop it starts', async (t) => {
+  const dataDir = scratch(t);
+  const first = await Cluster.start({ nodes: 3, dataDir });
+  let firstStopped = false;
+  t.teardown(() => (firstStopped ? undefined : first.stop()));
+  await first.waitForLeader(WAIT_MS);
+  await first.client().put('a', 1);
+  const error = await t.throwsAsync(Cluster.start({ dataDir }), { instanceOf: RaftlabError });
+  t.is(error?.code, ErrorCode.DataDirLocked, error?.message);
+  t.regex(error?.message ?? '', new RegExp(`in use by process ${process.pid} `));
+  t.true(existsSync(join(dataDir, 'raftlab.lock')), 'the holder keeps its lock');
+  await first.client().put('b', 2);
+  await first.stop();
+  firstStopped = true;
+  t.false(existsSync(join(dataDir, 'raftlab.lock')), 'stop gives the lock up');
+  const second = await started(t, { dataDir });
+  await second.waitForLeader(WAIT_MS);
+  t.deepEqual([await second.client().get('a'), await second.client().get('b')], [1, 2]);
+});
+
+test.serial('a lock left by a process that is gone is taken over; one held by a running process, or another host, is refused', async (t) => {
+  const dataDir = scratch(t);
+  await runAndStop(dataDir, 1, { a: 1 });
+  const lockPath = join(dataDir, 'raftlab.lock');
+  // A process that ran and exited: its pid names no running process (or a new one, started later).
+  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  writeFileSync(lockPath, JSON.stringify({ pid: Number(gone.stdout), startTicks: 1, host: hostname(), nonce: 'gone' }));
+  const cluster = await Cluster.start({ dataDir });
+  t.not(JSON.parse(readFileSync(lockPath, 'utf8')).nonce, 'gone', 'the stale lock was replaced');
+  await cluster.stop();
+  // A running process holds it.
+  const holder = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  t.teardown(() => holder.kill('SIGKILL'));
+  const ticks = Number(readFileSync(`/proc/${holder.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]);
+  writeFileSync(lockPath, JSON.stringify({ pid: holder.pid, startTicks: ticks, host: hostname(), nonce: 'live' }));
+  const locked = await t.throwsAsync(Cluster.start({ dataDir }), { instanceOf: RaftlabError });
+  t.is(locked?.code, ErrorCode.DataDirLocked);
+  t.regex(locked?.message ?? '', new RegExp(`in use by process ${holder.pid} on `));
+  t.is(JSON.parse(readFileSync(lockPath, 'utf8')).nonce, 'live', 'a refused start leaves the holder\'s lock');
+  // Another host: whether its process runs cannot be told, so the lock holds.
+  writeFileSync(lockPath, JSON.stringify({ pid: 1, startTicks: null, host: 'elsewhere.example', nonce: 'remote' }));
+  const remote = await t.throwsAsync(Cluster.start({ dataDir }), { instanceOf: RaftlabError });
+  t.is(remote?.code, ErrorCode.DataDirLocked);
+  t.regex(remote?.message ?? '', /on elsewhere\.example .* if that host is down, remove/);
+});
+
+test.serial('cluster.json that cannot be written: addNode is refused with MANIFEST_IO and adds nothing; a committed removal stands, with a warning, and the file is written at stop', async (t) => {
+  const dataDir = scratch(t);
+  const cluster = await started(t, { nodes: 3, dataDir });
+  await cluster.waitForLeader(WAIT_MS);
+  const events: string[] = [];
+  cluster.on('event', (event: { text: string }) => events.push(event.text));
+  // A directory where the temporary file goes: the write fails, as on a full or read-only disk.
+  mkdirSync(join(dataDir, 'cluster.json.tmp'));
+  const refused = await t.throwsAsync(cluster.addNode(), { instanceOf: RaftlabError });
+  t.is(refused?.code, ErrorCode.ManifestIo, refused?.message);
+  t.regex(refused?.message ?? '', /node 4 was not added: cannot write .*cluster\.json/);
+  t.deepEqual(cluster.nodeIds, [1, 2, 3]);
+  t.false(cluster.status().nodes.some((node) => node.id === 4), 'no worker is left for node 4');
+  const leader = cluster.status().leaderId;
+  const follower = [1, 2, 3].find((id) => id !== leader)!;
+  await cluster.removeNode(follower);
+  t.deepEqual(cluster.nodeIds, [1, 2, 3].filter((id) => id !== follower));
+  t.true(events.some((text) => text.startsWith(`WARNING: node ${follower} left the cluster, but cannot write`)), events.join('\n'));
+  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')).nodes, [1, 2, 3], 'still the old nodes');
+  rmSync(join(dataDir, 'cluster.json.tmp'), { recursive: true });
+  await cluster.stop();
+  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')).nodes, [1, 2, 3].filter((id) => id !== follower), 'written at stop');
+});
+
+test.serial('a cluster.json that is a directory is refused with INVALID_CONFIG', async (t) => {
+  const dataDir = scratch(t);
+  mkdirSync(join(dataDir, 'cluster.json'));
+  const error = await t.throwsAsync(Cluster.start({ dataDir }), { instanceOf: RaftlabError });
+  t.is(error?.code, ErrorCode.InvalidConfig);
+  t.regex(error?.message ?? '', /cannot read .*cluster\.json/);
+  t.false(existsSync(join(dataDir, 'raftlab.lock')), 'a refused start gives its lock up');
 });

@@ -20,6 +20,7 @@ import { HEALTHY_LINK, NodeReplyCode } from './protocol.js';
 import type { ControlToNode, LinkFault, MembershipResult, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
 import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership, memberKind } from './membership.js';
 import type { ClusterMembershipChange } from './membership.js';
+import { DataDirLock } from './dir-lock.js';
 import { MANIFEST_FILE, nodeDirectoryIds, resolveLayout, writeManifest } from './manifest.js';
 import type { ClusterManifest } from './manifest.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
@@ -241,6 +242,8 @@ export class Cluster extends EventEmitter {
    * the start has looked at its nodes.
    */
   private initializedIds: Set<NodeId> | null;
+  /** cluster.json could not be written after a change: it lists nodes that are no longer the cluster's. */
+  private manifestBehind = false;
   readonly dataDir: string;
   /**
    * The bootstrap configuration (1..nodes): every worker's Config.peers, including one
@@ -252,6 +255,7 @@ export class Cluster extends EventEmitter {
     private readonly options: Required<Omit<ClusterOptions, 'dataDir' | 'testOnly'>> & { testOnly: TestOnlyClusterBugs },
     dataDir: string,
     layout: ClusterManifest,
+    private readonly lock: DataDirLock,
   ) {
     super();
     this.dataDir = dataDir;
@@ -271,6 +275,21 @@ export class Cluster extends EventEmitter {
     const nodes = this.nodeIds;
     const initialized = this.initializedIds === null ? null : nodes.filter((id) => this.initializedIds!.has(id));
     writeManifest(this.dataDir, { bootstrap: this.bootstrapIds, nodes, initialized });
+    this.manifestBehind = false;
+  }
+
+  /**
+   * After a membership change that happened (committed, or a node forgotten): cluster.json
+   * must follow, or the next start runs the old set of nodes. A write that fails is said
+   * in a warning and tried again at every later change and at stop().
+   */
+  private saveManifestAfterChange(what: string): void {
+    try {
+      this.saveManifest();
+    } catch (error) {
+      this.manifestBehind = true;
+      this.emitEvent(EventKind.Info, 0, `WARNING: ${what}, but ${(error as Error).message}; it is tried again at the next change and at stop(), and until it is written a start on this directory would run the nodes it lists`);
+    }
   }
 
   /**
@@ -346,6 +365,16 @@ export class Cluster extends EventEmitter {
     } catch (error) {
       throw new RaftlabError(ErrorCode.InvalidConfig, `cannot make the data directory ${dataDir}: ${(error as Error).message}`);
     }
+    const lock = DataDirLock.acquire(dataDir);
+    try {
+      return await Cluster.startLocked(dataDir, options, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  private static async startLocked(dataDir: string, options: ClusterOptions, lock: DataDirLock): Promise<Cluster> {
     const { manifest: layout, source } = resolveLayout(dataDir, options.nodes ?? 3, MAX_NODES);
     const nodes = layout.nodes.length;
     const tickMs = options.tickMs ?? 20;
@@ -375,12 +404,9 @@ export class Cluster extends EventEmitter {
       },
       dataDir,
       layout,
+      lock,
     );
-    try {
-      if (source !== 'manifest') writeManifest(dataDir, layout);
-    } catch (error) {
-      throw new RaftlabError(ErrorCode.InvalidConfig, `cannot write ${join(dataDir, MANIFEST_FILE)}: ${(error as Error).message}`);
-    }
+    if (source !== 'manifest') writeManifest(dataDir, layout);
     if (source !== 'new') cluster.noteExistingLayout(options.nodes, source);
     const results = await Promise.allSettled(layout.nodes.map((id) => cluster.spawn(id)));
     const fatal = await cluster.settleStartFailures(layout.nodes, results);
@@ -891,6 +917,8 @@ export class Cluster extends EventEmitter {
       request.settle({ ok: false, code: ErrorCode.ClusterStopped, message: 'the cluster was stopped', leaderId: 0, indeterminate: true });
     }
     await Promise.all([...this.slots.values()].map((slot) => this.stopWorker(slot)));
+    if (this.manifestBehind) this.saveManifestAfterChange('the cluster stopped with cluster.json behind its nodes');
+    this.lock.release();
   }
 
   /** A clean stop: the node finishes and syncs what it accepted, then its worker ends. */
@@ -1030,7 +1058,15 @@ export class Cluster extends EventEmitter {
     }
     this.initializedIds ??= new Set();
     if (hasNodeFiles(slot.dir)) this.initializedIds.add(id);
-    this.saveManifest();
+    try {
+      this.saveManifest();
+    } catch (error) {
+      // Not yet in the configuration: the node goes again, and nothing changed.
+      await this.stopWorker(slot);
+      this.slots.delete(id);
+      this.initializedIds.delete(id);
+      throw new RaftlabError(ErrorCode.ManifestIo, `node ${id} was not added: ${(error as Error).message}`);
+    }
     this.hub.addNode(id);
     const as = options.learner === true ? 'a learner' : 'a voter (a learner until it catches up)';
     this.emitEvent(EventKind.NodeAdded, id, `node ${id} started with data in ${slot.dir}; it joins as ${as}`);
@@ -1058,7 +1094,7 @@ export class Cluster extends EventEmitter {
     const text = `${what}; ${slot.worker === null ? 'it was down' : 'its worker was stopped'}`;
     await this.stopWorker(slot);
     this.slots.delete(id);
-    this.saveManifest();
+    this.saveManifestAfterChange(`node ${id} left the cluster`);
     this.hub.removeNode(id);
     this.pushFaults();
     this.emitEvent(EventKind.NodeRemoved, id, text);

@@ -17,6 +17,10 @@ export const ErrorCode = {
   NodeNotRunning: 'NODE_NOT_RUNNING',
   NodeAlreadyRunning: 'NODE_ALREADY_RUNNING',
   NodeFailed: 'NODE_FAILED',
+  /** cluster.json could not be written (a full or read-only disk): see the message for what did and did not happen. */
+  ManifestIo: 'MANIFEST_IO',
+  /** Another process (or another Cluster in this one) runs a cluster on the data directory: its raftlab.lock. */
+  DataDirLocked: 'DATA_DIR_LOCKED',
   /** A node that wrote its files before has none: it is not started empty (cluster.json's `initialized`). */
   NodeFilesMissing: 'NODE_FILES_MISSING',
   /** The membership change makes no sense against the current configuration (the core refused it). */

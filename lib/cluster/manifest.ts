@@ -11,7 +11,7 @@
 // than started empty. A node that forgot its vote can vote twice in a term, and one that
 // forgot entries it acknowledged can make a majority without a committed write.
 
-import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeId } from '../raft/types.js';
 import { ErrorCode, RaftlabError } from './errors.js';
@@ -91,7 +91,7 @@ export function readManifest(dataDir: string, maxNodes: number): ClusterManifest
     text = readFileSync(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
+    throw new RaftlabError(ErrorCode.InvalidConfig, `cannot read ${path}: ${(error as Error).message}`);
   }
   const refuse = (why: string): never => {
     throw new RaftlabError(ErrorCode.InvalidConfig, `${path} is not a raftlab cluster manifest: ${why} (move it away to start the bootstrap nodes only)`);
@@ -122,9 +122,23 @@ export function readManifest(dataDir: string, maxNodes: number): ClusterManifest
   return { bootstrap: ids('bootstrap', bootstrap), nodes: running, initialized: written };
 }
 
+/** Writes `dataDir`'s manifest, or throws MANIFEST_IO and leaves the old one (and no temporary file). */
 export function writeManifest(dataDir: string, manifest: ClusterManifest): void {
   const path = join(dataDir, MANIFEST_FILE);
   const temporary = `${path}.tmp`;
+  try {
+    writeManifestFile(dataDir, path, temporary, manifest);
+  } catch (error) {
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // Not made, or already renamed.
+    }
+    throw new RaftlabError(ErrorCode.ManifestIo, `cannot write ${path}: ${(error as Error).message}`);
+  }
+}
+
+function writeManifestFile(dataDir: string, path: string, temporary: string, manifest: ClusterManifest): void {
   const fields = { format: MANIFEST_FORMAT, bootstrap: manifest.bootstrap, nodes: manifest.nodes, ...(manifest.initialized === null ? {} : { initialized: manifest.initialized }) };
   const text = `${JSON.stringify(fields)}\n`;
   const fd = openSync(temporary, 'w');

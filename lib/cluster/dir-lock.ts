@@ -1,0 +1,141 @@
+// The data directory's lock: `<dataDir>/raftlab.lock`, held by the process whose
+// cluster runs there. Two supervisors on one directory would each start a worker per
+// node on the same files, both appending at their own offsets: the WAL of every node
+// interleaved, every acknowledged write unreadable. Node has no flock(), so the lock is
+// a file created exclusively (O_CREAT|O_EXCL), naming its holder: the process id, the
+// process's start time (so a recycled pid, or this very pid in a container restarted
+// since, is not taken for the holder), the host, and a nonce of the Cluster that took
+// it. A lock whose holder is gone (killed, crashed) is stale and taken over; one whose
+// holder runs, or that names another host (a shared file system: whether that process
+// runs cannot be told from here), is refused with DATA_DIR_LOCKED.
+
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { ErrorCode, RaftlabError } from './errors.js';
+
+export const LOCK_FILE = 'raftlab.lock';
+
+interface LockHolder {
+  readonly pid: number;
+  /** The holder's start time in clock ticks since boot (/proc/<pid>/stat), null where there is no /proc. */
+  readonly startTicks: number | null;
+  readonly host: string;
+  readonly nonce: string;
+}
+
+export class DataDirLock {
+  private released = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly holder: LockHolder,
+  ) {}
+
+  /** Takes `dataDir`'s lock, or throws DATA_DIR_LOCKED naming the process that holds it. */
+  static acquire(dataDir: string): DataDirLock {
+    const path = join(dataDir, LOCK_FILE);
+    const me: LockHolder = { pid: process.pid, startTicks: processStartTicks(process.pid), host: hostname(), nonce: randomBytes(8).toString('hex') };
+    // Twice at most: a stale lock is removed once, and whoever creates it next holds it.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (tryCreate(path, me)) {
+        const lock = new DataDirLock(path, me);
+        // Another process may have removed the same stale lock and created its own in
+        // between: the file names exactly one holder, and it must be this one.
+        if (readHolder(path)?.nonce !== me.nonce) break;
+        return lock;
+      }
+      const holder = readHolder(path);
+      if (holder !== null && holderRuns(holder, me)) {
+        throw new RaftlabError(
+          ErrorCode.DataDirLocked,
+          `${dataDir} is in use by process ${holder.pid} on ${holder.host} (${path}): two clusters on one directory would write the same files. Stop that one first${holder.host === me.host ? '' : `, or, if that host is down, remove ${path}`}`,
+        );
+      }
+      // Stale (its holder is gone) or unreadable (a holder killed while it wrote it).
+      try {
+        unlinkSync(path);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw lockError(dataDir, path, error);
+      }
+    }
+    throw new RaftlabError(ErrorCode.DataDirLocked, `${dataDir} is being opened by another process at the same moment (${path}); try again`);
+  }
+
+  /** Gives the lock up, if the file still names this holder. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    if (readHolder(this.path)?.nonce !== this.holder.nonce) return;
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // Gone already: nothing to give up.
+    }
+  }
+}
+
+function tryCreate(path: string, me: LockHolder): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o644);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw lockError(path, path, error);
+  }
+  try {
+    writeSync(fd, `${JSON.stringify(me)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+function lockError(dataDir: string, path: string, error: unknown): RaftlabError {
+  return new RaftlabError(ErrorCode.InvalidConfig, `cannot lock the data directory ${dataDir} (${path}): ${(error as Error).message}`);
+}
+
+function readHolder(path: string): LockHolder | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const { pid, startTicks, host, nonce } = value as Record<string, unknown>;
+  if (!Number.isSafeInteger(pid) || typeof host !== 'string' || typeof nonce !== 'string') return null;
+  return { pid: pid as number, startTicks: typeof startTicks === 'number' ? startTicks : null, host, nonce };
+}
+
+/** Whether the process a lock names still runs (on another host: assumed so). */
+function holderRuns(holder: LockHolder, me: LockHolder): boolean {
+  if (holder.host !== me.host) return true;
+  // This process: a Cluster here holds it unless the lock is from an earlier process
+  // that had this pid (a container restarted since), which started at another time.
+  if (holder.pid === me.pid) return holder.startTicks === null || holder.startTicks === me.startTicks;
+  try {
+    process.kill(holder.pid, 0);
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const ticks = processStartTicks(holder.pid);
+  return holder.startTicks === null || ticks === null || ticks === holder.startTicks;
+}
+
+/** Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot; null without /proc. */
+function processStartTicks(pid: number): number | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces: count after it.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[19]);
+  return Number.isSafeInteger(ticks) ? ticks : null;
+}

@@ -5,7 +5,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from '../lib/cluster/cluster.js';
@@ -295,4 +295,51 @@ test.serial('a cluster.json that is a directory is refused with INVALID_CONFIG',
   t.is(error?.code, ErrorCode.InvalidConfig);
   t.regex(error?.message ?? '', /cannot read .*cluster\.json/);
   t.false(existsSync(join(dataDir, 'raftlab.lock')), 'a refused start gives its lock up');
+});
+
+test.serial('a cluster.json edited to other bootstrap voters, or a node directory renamed, is refused with INVALID_CONFIG before any node starts', async (t) => {
+  const dataDir = scratch(t);
+  await runAndStop(dataDir, 3, { a: 1 });
+  const manifestPath = join(dataDir, 'cluster.json');
+  const original = readFileSync(manifestPath, 'utf8');
+  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'node-2', 'identity.json'), 'utf8')), { id: 2, bootstrap: [1, 2, 3] });
+  const segment = lastSegment(join(dataDir, 'node-1'));
+  const walBefore = readFileSync(segment);
+  writeFileSync(manifestPath, '{"format":1,"bootstrap":[1],"nodes":[1],"initialized":[1]}\n');
+  const shrunk = await t.throwsAsync(Cluster.start({ dataDir }), { instanceOf: RaftlabError });
+  t.is(shrunk?.code, ErrorCode.InvalidConfig);
+  t.regex(shrunk?.message ?? '', /node-1 belongs to node 1 with bootstrap voters \[1,2,3\] .* started as node 1 with bootstrap voters \[1\]/);
+  t.deepEqual(readFileSync(segment), walBefore, 'node 1 did not start: its WAL is as it was');
+  // Node 3's directory renamed to node 4, and cluster.json made to match.
+  writeFileSync(manifestPath, original.replace('"nodes":[1,2,3],"initialized":[1,2,3]', '"nodes":[1,2,4],"initialized":[1,2,4]'));
+  renameSync(join(dataDir, 'node-3'), join(dataDir, 'node-4'));
+  const renamed = await t.throwsAsync(Cluster.start({ dataDir }), { instanceOf: RaftlabError });
+  t.is(renamed?.code, ErrorCode.InvalidConfig);
+  t.regex(renamed?.message ?? '', /node-4 belongs to node 3 .* started as node 4/);
+  renameSync(join(dataDir, 'node-4'), join(dataDir, 'node-3'));
+  writeFileSync(manifestPath, original);
+  const cluster = await started(t, { dataDir });
+  await cluster.waitForLeader(WAIT_MS);
+  t.is(await cluster.client().get('a'), 1, 'put back, it starts and serves');
+});
+
+test.serial('a learner in the recovered configuration (an addNode cut short leaves one) is said once after a start', async (t) => {
+  const dataDir = scratch(t);
+  const first = await Cluster.start({ nodes: 3, dataDir });
+  try {
+    await first.waitForLeader(WAIT_MS);
+    t.is(await first.addNode({ learner: true }), 4);
+  } finally {
+    await first.stop();
+  }
+  const cluster = await started(t, { dataDir });
+  const said = await new Promise<string | null>((resolve) => {
+    const timer = setTimeout(() => resolve(null), WAIT_MS);
+    cluster.on('event', (event: { text: string }) => {
+      if (!/learner/.test(event.text)) return;
+      clearTimeout(timer);
+      resolve(event.text);
+    });
+  });
+  t.regex(said ?? 'no event within the wait', /^n4 is a learner .*promote\(id\) makes one a voter, removeNode\(id\) takes it out/);
 });

@@ -21,7 +21,7 @@ import type { ControlToNode, LinkFault, MembershipResult, NodeToControl, NodeWor
 import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership, memberKind } from './membership.js';
 import type { ClusterMembershipChange } from './membership.js';
 import { DataDirLock } from './dir-lock.js';
-import { MANIFEST_FILE, nodeDirectoryIds, resolveLayout, writeManifest } from './manifest.js';
+import { MANIFEST_FILE, checkNodeIdentity, nodeDirectoryIds, resolveLayout, writeManifest } from './manifest.js';
 import type { ClusterManifest } from './manifest.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, ClusterStatus, Membership, NodeStatus } from './types.js';
@@ -309,6 +309,24 @@ export class Cluster extends EventEmitter {
     }
   }
 
+  /**
+   * On a directory that ran before: learners in the configuration the nodes recovered
+   * are said once, at the first status that carries it. An addNode cut short by a crash
+   * (after its learner entry committed, before its promotion) leaves one, which nothing
+   * else would mention.
+   */
+  private noteLearnersOnce(): void {
+    const onStatus = (status: NodeStatus): void => {
+      if (status.membership.voters.length === 0) return;
+      this.statusListeners.delete(onStatus);
+      const learners = status.membership.learners;
+      if (learners.length === 0) return;
+      const names = learners.map((id) => `n${id}`).join(', ');
+      this.emitEvent(EventKind.Info, 0, `${names} ${learners.length === 1 ? 'is a learner' : 'are learners'} (added as such, or an addNode cut short before the promotion): promote(id) makes one a voter, removeNode(id) takes it out`);
+    };
+    this.statusListeners.add(onStatus);
+  }
+
   /** A node recorded as initialized whose files are gone: refused, since it would start without its term, vote and log. */
   private checkFilesPresent(slot: NodeSlot): void {
     if (this.initializedIds === null || !this.initializedIds.has(slot.id) || hasNodeFiles(slot.dir)) return;
@@ -406,6 +424,9 @@ export class Cluster extends EventEmitter {
       layout,
       lock,
     );
+    // Every node's identity before any starts: a cluster.json edited to other bootstrap
+    // voters refuses the whole start, rather than some nodes running under it.
+    for (const id of layout.nodes) checkNodeIdentity(join(dataDir, `node-${id}`), id, layout.bootstrap);
     if (source !== 'manifest') writeManifest(dataDir, layout);
     if (source !== 'new') cluster.noteExistingLayout(options.nodes, source);
     const results = await Promise.allSettled(layout.nodes.map((id) => cluster.spawn(id)));
@@ -416,6 +437,7 @@ export class Cluster extends EventEmitter {
     }
     // Every node with files now, started or refused (a corrupt WAL is still its own).
     cluster.noteInitialized(layout.nodes);
+    if (source !== 'new') cluster.noteLearnersOnce();
     cluster.starting = false;
     return cluster;
   }
@@ -507,6 +529,7 @@ export class Cluster extends EventEmitter {
     const slot = this.slot(id);
     try {
       this.checkFilesPresent(slot);
+      checkNodeIdentity(slot.dir, id, this.bootstrapIds);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -125,34 +125,80 @@ export function readManifest(dataDir: string, maxNodes: number): ClusterManifest
 /** Writes `dataDir`'s manifest, or throws MANIFEST_IO and leaves the old one (and no temporary file). */
 export function writeManifest(dataDir: string, manifest: ClusterManifest): void {
   const path = join(dataDir, MANIFEST_FILE);
-  const temporary = `${path}.tmp`;
+  const fields = { format: MANIFEST_FORMAT, bootstrap: manifest.bootstrap, nodes: manifest.nodes, ...(manifest.initialized === null ? {} : { initialized: manifest.initialized }) };
   try {
-    writeManifestFile(dataDir, path, temporary, manifest);
+    replaceDurably(dataDir, path, `${JSON.stringify(fields)}\n`);
   } catch (error) {
-    try {
-      unlinkSync(temporary);
-    } catch {
-      // Not made, or already renamed.
-    }
     throw new RaftlabError(ErrorCode.ManifestIo, `cannot write ${path}: ${(error as Error).message}`);
   }
 }
 
-function writeManifestFile(dataDir: string, path: string, temporary: string, manifest: ClusterManifest): void {
-  const fields = { format: MANIFEST_FORMAT, bootstrap: manifest.bootstrap, nodes: manifest.nodes, ...(manifest.initialized === null ? {} : { initialized: manifest.initialized }) };
-  const text = `${JSON.stringify(fields)}\n`;
-  const fd = openSync(temporary, 'w');
+/** Puts `text` at `path` in `directory` whole or not at all: a temporary file, synced, renamed over it, the directory synced. */
+function replaceDurably(directory: string, path: string, text: string): void {
+  const temporary = `${path}.tmp`;
   try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(temporary, 'w');
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, path);
+  } catch (error) {
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // Not made.
+    }
+    throw error;
   }
-  renameSync(temporary, path);
-  const directory = openSync(dataDir, 'r');
+  const directoryFd = openSync(directory, 'r');
   try {
-    fsyncSync(directory);
+    fsyncSync(directoryFd);
   } finally {
-    closeSync(directory);
+    closeSync(directoryFd);
   }
+}
+
+/**
+ * A node's identity: `node-<id>/identity.json`, written at its first start. Its id and
+ * bootstrap voters live nowhere in its log (Config.peers comes from cluster.json), so a
+ * cluster.json edited to other bootstrap voters, or a node directory renamed to another
+ * id, would start a node under a configuration it never had: one node of three, told it
+ * bootstraps alone, elects itself and serves a log without the writes the other two
+ * acknowledged. Checked at every start of the node.
+ */
+export const IDENTITY_FILE = 'identity.json';
+
+/** Writes the node's identity if it has none; refuses (INVALID_CONFIG) one that disagrees. */
+export function checkNodeIdentity(nodeDir: string, id: NodeId, bootstrap: readonly NodeId[]): void {
+  const path = join(nodeDir, IDENTITY_FILE);
+  let text: string | null = null;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new RaftlabError(ErrorCode.InvalidConfig, `cannot read ${path}: ${(error as Error).message}`);
+  }
+  const expected = `${JSON.stringify({ id, bootstrap })}\n`;
+  if (text === null) {
+    try {
+      replaceDurably(nodeDir, path, expected);
+    } catch (error) {
+      throw new RaftlabError(ErrorCode.InvalidConfig, `cannot write ${path}: ${(error as Error).message}`);
+    }
+    return;
+  }
+  if (text === expected) return;
+  let found = text.trim();
+  try {
+    const value = JSON.parse(text) as { id?: unknown; bootstrap?: unknown };
+    found = `node ${JSON.stringify(value.id)} with bootstrap voters ${JSON.stringify(value.bootstrap)}`;
+  } catch {
+    // Shown as it is.
+  }
+  throw new RaftlabError(
+    ErrorCode.InvalidConfig,
+    `${nodeDir} belongs to ${found} (${path}), but is started as node ${id} with bootstrap voters ${JSON.stringify(bootstrap)}: its log was written under the other configuration, and starting it under this one could lose committed writes. Put back the cluster.json (or the directory name) it ran with`,
+  );
 }

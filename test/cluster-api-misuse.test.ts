@@ -3,6 +3,7 @@
 // at once (or does what it says), and nothing is left running.
 
 import test from 'ava';
+import { Cluster } from '../lib/cluster/cluster.js';
 import { RaftlabError } from '../lib/cluster/errors.js';
 import { EventKind } from '../lib/cluster/types.js';
 import { startCluster } from './helpers/cluster.js';
@@ -118,4 +119,63 @@ test.serial('promoting a voter is refused at once; removing a node that is down 
   await cluster.crash(voter);
   await cluster.removeNode(voter, { timeoutMs: 20_000 });
   t.true(events.some((event) => event.kind === EventKind.NodeRemoved && event.text === `node ${voter} left the cluster; it was down`));
+});
+
+test.serial('a write no node could be sent (every node down) is NO_LEADER, definite, for a client that registered before', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  await cluster.waitForLeader(WAIT_MS);
+  const kv = cluster.client({ timeoutMs: 1500 });
+  await kv.put('a', 1);
+  for (const id of [1, 2, 3]) await cluster.crash(id);
+  const error = await t.throwsAsync(kv.put('b', 2), { instanceOf: RaftlabError });
+  t.is(error?.code, 'NO_LEADER', error?.message);
+  t.false(error?.indeterminate, 'nothing was sent, so nothing was applied');
+});
+
+test.serial('a value changed by the caller after put() is stored as it was passed, and cannot slip past the checks', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  await cluster.waitForLeader(WAIT_MS);
+  // A fresh client: its first write waits for the registration before it is encoded.
+  const kv = cluster.client();
+  const value: Record<string, unknown> = { a: [1] };
+  const put = kv.put('x', value as never);
+  (value.a as number[]).push(2);
+  value.n = Number.NaN;
+  await put;
+  t.deepEqual(await kv.get('x'), { a: [1] });
+});
+
+test.serial('start options out of range are INVALID_CONFIG before any worker starts', async (t) => {
+  const cases: [string, Parameters<typeof Cluster.start>[0]][] = [
+    ['maxValueBytes', { maxValueBytes: Number.NaN }],
+    ['maxValueBytes', { maxValueBytes: 0 }],
+    ['maxValueBytes', { maxValueBytes: '4096' as unknown as number }],
+    ['maxValueBytes', { maxValueBytes: 2 ** 40 }],
+    ['electionTicks', { electionTicks: 1 }],
+    ['heartbeatTicks', { heartbeatTicks: 0 }],
+    ['heartbeatTicks', { electionTicks: 5, heartbeatTicks: 5 }],
+    ['segmentBytes', { segmentBytes: 10 }],
+    ['startTimeoutMs', { startTimeoutMs: 0 }],
+  ];
+  for (const [name, options] of cases) {
+    const started = Date.now();
+    const error = await t.throwsAsync(Cluster.start({ nodes: 1, ...options }), { instanceOf: RaftlabError }, JSON.stringify(options));
+    t.is(error?.code, 'INVALID_CONFIG', JSON.stringify(options));
+    t.regex(error?.message ?? '', new RegExp(`^${name} must be an integer from`), JSON.stringify(options));
+    t.true(Date.now() - started < 500, `${JSON.stringify(options)} refused at once`);
+  }
+});
+
+test.serial('setVoters and removeNode with ids that are not a list of distinct numbers are refused, and change nothing', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  await cluster.waitForLeader(WAIT_MS);
+  for (const voters of [5, [1, 1, 2], [1, '2'], []] as unknown as number[][]) {
+    const error = await t.throwsAsync(cluster.setVoters(voters), { instanceOf: RaftlabError }, JSON.stringify(voters));
+    t.is(error?.code, 'INVALID_MEMBERSHIP_CHANGE', JSON.stringify(voters));
+    t.regex(error?.message ?? '', /give an array of one or more distinct node ids/);
+  }
+  const stringId = await t.throwsAsync(cluster.removeNode('1' as unknown as number), { instanceOf: RaftlabError });
+  t.is(stringId?.code, 'INVALID_ARGUMENT');
+  t.regex(stringId?.message ?? '', /a node id is a positive integer, got "1" \(string\)/);
+  t.deepEqual([...cluster.status().membership.voters].sort(), [1, 2, 3]);
 });

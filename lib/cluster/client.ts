@@ -18,10 +18,13 @@ import { FrameBatcher, NodeReplyCode, decodeReplyBatch } from './protocol.js';
 import type { Reply } from './protocol.js';
 import type { JsonValue } from './types.js';
 
-/** A reply that no node sent: the attempt's own timeout or a lost connection. */
+/** A reply that no node sent: the attempt's own timeout, a lost connection, or a frame never sent. */
 const AttemptFailed = {
   Timeout: 'ATTEMPT_TIMEOUT',
+  /** Sent, and the connection went before an answer came: the node may have taken it. */
   ConnectionLost: 'CONNECTION_LOST',
+  /** Never posted (no connection to the node, or the cluster stopped): nothing can have taken it. */
+  NotSent: 'NOT_SENT',
 } as const;
 
 /** The longest deadline a client call may have: what a Node timer holds. */
@@ -36,8 +39,6 @@ export const CLIENT_DEFAULTS = {
   maxValueBytes: 1 << 20,
 } as const;
 
-/** The reply to a request made after the cluster stopped: it was never sent. */
-const NOT_SENT_AFTER_CLOSE = 'not sent: the cluster was stopped';
 
 type FrameWithoutRid = { readonly t: 'w'; readonly command: Uint8Array } | { readonly t: 'r'; readonly key: string };
 
@@ -57,7 +58,7 @@ export class ClientHub {
   private readonly ports = new Map<NodeId, MessagePort>();
   private readonly batcher = new FrameBatcher(
     (node) => this.ports.get(node),
-    (rid, node) => this.settle(rid, { rid, ok: false, code: AttemptFailed.ConnectionLost, message: `no connection to node ${node}`, leaderId: 0 }),
+    (rid, node) => this.settle(rid, { rid, ok: false, code: AttemptFailed.NotSent, message: `not sent: no connection to node ${node}`, leaderId: 0 }),
   );
   private readonly inFlight = new Map<number, InFlight>();
   /** The nodes clients may send to, ascending: membership changes add and remove some. */
@@ -134,11 +135,11 @@ export class ClientHub {
     const rid = this.nextRid++;
     return new Promise<Reply>((resolve) => {
       if (this.closed) {
-        resolve({ rid, ok: false, code: AttemptFailed.ConnectionLost, message: NOT_SENT_AFTER_CLOSE, leaderId: 0 });
+        resolve({ rid, ok: false, code: AttemptFailed.NotSent, message: 'not sent: the cluster was stopped', leaderId: 0 });
         return;
       }
       if (!this.ports.has(node)) {
-        resolve({ rid, ok: false, code: AttemptFailed.ConnectionLost, message: `no connection to node ${node}`, leaderId: 0 });
+        resolve({ rid, ok: false, code: AttemptFailed.NotSent, message: `not sent: no connection to node ${node}`, leaderId: 0 });
         return;
       }
       const timer = setTimeout(() => {
@@ -331,6 +332,10 @@ export class KvClient {
     }
     const startedAt = Date.now();
     const deadline = startedAt + this.timeoutMs;
+    // The command is encoded after the registration's await: a copy of what was checked,
+    // so a value the caller changes meanwhile is neither stored changed nor let past the
+    // checks. Registered, nothing awaits before the encoding, and no copy is needed.
+    if (this.session === 0) operation = structuredClone(operation);
     // Read synchronously after the await: another call that found the session expired
     // meanwhile has reset it to 0, and then this one registers the new identity too.
     let session = 0;
@@ -388,11 +393,15 @@ export class KvClient {
           this.checkHubOpen('the write', mayHaveApplied);
           await delay(CLIENT_DEFAULTS.noLeaderBackoffMs);
           continue;
+        case AttemptFailed.NotSent:
+          // Never posted: this attempt applied nothing (an earlier one still may have).
+          this.checkHubOpen('the write', mayHaveApplied);
+          node = await this.redirect(node, reply);
+          continue;
         case NodeReplyCode.LeadershipLost:
         case AttemptFailed.Timeout:
         case AttemptFailed.ConnectionLost:
-          // An attempt made after the stop was never sent (no connection): it applied nothing.
-          if (reply.message !== NOT_SENT_AFTER_CLOSE) mayHaveApplied = true;
+          mayHaveApplied = true;
           this.checkHubOpen('the write', mayHaveApplied);
           node = await this.redirect(node, reply);
           continue;

@@ -12,6 +12,7 @@ import type { LogIndex, NodeId } from '../raft/types.js';
 import { truncateToSyncedPosition, walFiles } from '../storage/file-storage.js';
 import { StorageErrorCode } from '../storage/errors.js';
 import { SNAPSHOT_FILE_NAME } from '../storage/record.js';
+import { MIN_SEGMENT_BYTES } from '../storage/types.js';
 import { ClientHub } from './client.js';
 import { WriteStats } from './write-stats.js';
 import type { KvClient } from './client.js';
@@ -39,12 +40,18 @@ export interface ClusterOptions {
   readonly fsync?: boolean;
   /** Milliseconds per Raft tick. Default 20 (election timeout 200-400 ms). */
   readonly tickMs?: number;
+  /** Ticks before a follower with no word from a leader campaigns (randomised up to twice that). Default 10, 2 to 10,000. */
   readonly electionTicks?: number;
+  /** Ticks between a leader's heartbeats. Default 1; below electionTicks. */
   readonly heartbeatTicks?: number;
   /** Seeds election timeouts and link faults. Default: random. */
   readonly seed?: number;
-  /** Largest value a client may write, in bytes of JSON. Default 1 MiB. */
+  /**
+   * Largest value a client may write, in bytes as the log encodes it (msgpack: close to
+   * JSON's size for strings and small integers, 9 bytes a float). Default 1 MiB, at most 64 MiB.
+   */
   readonly maxValueBytes?: number;
+  /** Bytes a WAL segment holds before the next one starts. Default 64 MiB, from 256 to 2^31-1. */
   readonly segmentBytes?: number;
   /**
    * Prepare each node's next WAL segment ahead, zero-filled, so an fdatasync into it
@@ -124,6 +131,8 @@ const DEFAULT_SNAPSHOT_ENTRIES = 100_000;
 const DEFAULT_SNAPSHOT_CHUNK_BYTES = 1 << 20;
 /** A chunk is one structured-clone message between workers: past this, split the snapshot. */
 const MAX_SNAPSHOT_CHUNK_BYTES = 64 << 20;
+/** The largest maxValueBytes: a value rides whole in one log entry and one message. */
+const MAX_VALUE_BYTES_LIMIT = 64 << 20;
 const DEFAULT_FOLLOWER_SYNC_SPACING_MS = 2;
 /** The smallest cluster whose followers space their fdatasyncs by default. */
 const FOLLOWER_SYNC_SPACING_MIN_NODES = 5;
@@ -202,8 +211,12 @@ function hasNodeFiles(dir: string): boolean {
 }
 
 function checkPositiveInteger(name: string, value: number, max: number): void {
-  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
-    throw new RaftlabError(ErrorCode.InvalidConfig, `${name} must be an integer from 1 to ${max}, got ${value}`);
+  checkInteger(name, value, 1, max);
+}
+
+function checkInteger(name: string, value: number, min: number, max: number): void {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value) ?? String(value)}`);
   }
 }
 
@@ -397,6 +410,16 @@ export class Cluster extends EventEmitter {
     const nodes = layout.nodes.length;
     const tickMs = options.tickMs ?? 20;
     checkPositiveInteger('tickMs', tickMs, 60_000);
+    const electionTicks = options.electionTicks ?? 10;
+    checkInteger('electionTicks', electionTicks, 2, 10_000);
+    const heartbeatTicks = options.heartbeatTicks ?? 1;
+    checkInteger('heartbeatTicks', heartbeatTicks, 1, electionTicks - 1);
+    const maxValueBytes = options.maxValueBytes ?? 1 << 20;
+    checkPositiveInteger('maxValueBytes', maxValueBytes, MAX_VALUE_BYTES_LIMIT);
+    const segmentBytes = options.segmentBytes ?? 64 << 20;
+    checkInteger('segmentBytes', segmentBytes, MIN_SEGMENT_BYTES, 0x7fffffff);
+    const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+    checkPositiveInteger('startTimeoutMs', startTimeoutMs, 0x7fffffff);
     if (options.snapshotEntries !== undefined) checkPositiveInteger('snapshotEntries', options.snapshotEntries, Number.MAX_SAFE_INTEGER);
     if (options.snapshotChunkBytes !== undefined) checkPositiveInteger('snapshotChunkBytes', options.snapshotChunkBytes, MAX_SNAPSHOT_CHUNK_BYTES);
     const followerSyncSpacingMs = options.followerSyncSpacingMs ?? (nodes >= FOLLOWER_SYNC_SPACING_MIN_NODES ? DEFAULT_FOLLOWER_SYNC_SPACING_MS : 0);
@@ -408,16 +431,16 @@ export class Cluster extends EventEmitter {
         nodes,
         fsync: options.fsync ?? true,
         tickMs,
-        electionTicks: options.electionTicks ?? 10,
-        heartbeatTicks: options.heartbeatTicks ?? 1,
+        electionTicks,
+        heartbeatTicks,
         seed: options.seed ?? Math.floor(Math.random() * 0x7fffffff),
-        maxValueBytes: options.maxValueBytes ?? 1 << 20,
-        segmentBytes: options.segmentBytes ?? 64 << 20,
+        maxValueBytes,
+        segmentBytes,
         preallocate: options.preallocate ?? options.fsync ?? true,
         snapshotEntries: options.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES,
         snapshotChunkBytes: options.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES,
         followerSyncSpacingMs,
-        startTimeoutMs: options.startTimeoutMs ?? 30_000,
+        startTimeoutMs,
         testOnly: options.testOnly ?? {},
       },
       dataDir,
@@ -521,7 +544,10 @@ export class Cluster extends EventEmitter {
 
   private slot(id: NodeId): NodeSlot {
     const slot = this.slots.get(id);
-    if (slot === undefined) throw new RaftlabError(ErrorCode.UnknownNode, `no node ${id}; nodes are ${this.nodeIds.join(', ')}`);
+    if (slot === undefined) {
+      if (!Number.isSafeInteger(id)) throw new RaftlabError(ErrorCode.InvalidArgument, `a node id is a positive integer, got ${JSON.stringify(id)} (${typeof id})`);
+      throw new RaftlabError(ErrorCode.UnknownNode, `no node ${id}; nodes are ${this.nodeIds.join(', ')}`);
+    }
     return slot;
   }
 
@@ -894,7 +920,7 @@ export class Cluster extends EventEmitter {
 
   /** Resolves when `predicate(status())` holds, checking on every status update; rejects after timeoutMs. */
   waitFor(predicate: (status: ClusterStatus) => boolean, timeoutMs: number, what = 'condition'): Promise<ClusterStatus> {
-    if (this.stopped) return Promise.reject(new RaftlabError(ErrorCode.ClusterStopped, `the cluster was stopped: no ${what} will come`));
+    if (this.stopped) return Promise.reject(new RaftlabError(ErrorCode.ClusterStopped, `the cluster was stopped: waiting for ${what} is over`));
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
         const status = this.status();
@@ -1033,16 +1059,17 @@ export class Cluster extends EventEmitter {
     return this.serializeMembership(async () => {
       this.checkRunning();
       const deadline = this.membershipDeadline(options);
-      const ids = (list: readonly NodeId[]): NodeId[] => [...new Set(list)].sort((a, b) => a - b);
-      const target = ids(voters);
-      if (target.length === 0 || target.some((id) => !Number.isSafeInteger(id) || id <= 0)) {
-        throw new RaftlabError(ErrorCode.InvalidMembershipChange, `cannot make ${JSON.stringify(voters)} the voters: give one or more node ids`);
-      }
+      // An array of distinct node ids, or refused as written: a repeated id is a typo
+      // that would otherwise leave a voter out.
+      const ids = (list: unknown, what: string, min: number): NodeId[] => {
+        const valid =
+          Array.isArray(list) && list.length >= min && list.every((id) => Number.isSafeInteger(id) && (id as number) > 0) && new Set(list).size === list.length;
+        if (!valid) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `cannot make ${JSON.stringify(list) ?? String(list)} the ${what}: give an array of ${min > 0 ? 'one or more ' : ''}distinct node ids`);
+        return [...(list as NodeId[])].sort((a, b) => a - b);
+      };
+      const target = ids(voters, 'voters', 1);
       const current = this.status().membership;
-      const learners = options.learners === undefined ? current.learners.filter((id) => !target.includes(id)) : ids(options.learners);
-      if (learners.some((id) => !Number.isSafeInteger(id) || id <= 0)) {
-        throw new RaftlabError(ErrorCode.InvalidMembershipChange, `cannot make ${JSON.stringify(options.learners)} the learners: give node ids`);
-      }
+      const learners = options.learners === undefined ? current.learners.filter((id) => !target.includes(id)) : ids(options.learners, 'learners', 0);
       const both = learners.filter((id) => target.includes(id));
       if (both.length > 0) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${both.join(',')} cannot be both a voter and a learner`);
       for (const id of [...target, ...learners]) {
@@ -1051,9 +1078,10 @@ export class Cluster extends EventEmitter {
           throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is not a member: add it first (addNode({ learner: true }))`);
         }
       }
+      const sorted = (list: readonly NodeId[]): NodeId[] => [...list].sort((a, b) => a - b);
       const same = (a: readonly NodeId[], b: readonly NodeId[]): boolean => a.length === b.length && a.every((id, i) => id === b[i]);
       // Already so (and not midway through a joint change): a change to nothing, refused as the core would, but saying why.
-      if ((current.outgoing ?? null) === null && same(ids(current.voters), target) && same(ids(current.learners), learners)) {
+      if ((current.outgoing ?? null) === null && same(sorted(current.voters), target) && same(sorted(current.learners), learners)) {
         const names = (list: readonly NodeId[]): string => (list.length === 0 ? 'none' : list.map((id) => `n${id}`).join(','));
         throw new RaftlabError(ErrorCode.InvalidMembershipChange, `the voters are ${names(target)} and the learners ${names(learners)} already: nothing to change`);
       }

@@ -3,7 +3,7 @@
 // refuses anything else that is wrong.
 
 import { randomBytes } from 'node:crypto';
-import { close, closeSync, constants, fdatasync, fdatasyncSync, fstat, fstatSync, fsync, ftruncate, ftruncateSync, fsyncSync, linkSync, mkdirSync, open, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, unlink, unlinkSync, write, writeSync } from 'node:fs';
+import { close, closeSync, constants, fdatasync, fdatasyncSync, fstat, fstatSync, fsync, ftruncate, ftruncateSync, fsyncSync, linkSync, mkdirSync, open, openSync, readFileSync, readSync, readdirSync, renameSync, statSync, statfsSync, truncateSync, unlink, unlinkSync, write, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Entry, HardState, RestoredState, Snapshot, TermRun } from '../raft/types.js';
@@ -36,7 +36,7 @@ import {
   walFiles,
   writeFrame,
 } from './record.js';
-import type { FileStorageOptions, LogStorage, RecoveryReport, StorageStats, SyncedPosition } from './types.js';
+import type { FileStorageOptions, FileStorageTestOnly, LogStorage, RecoveryReport, StorageStats, SyncedPosition } from './types.js';
 import { WrittenLog, type RecordPlace } from './written-log.js';
 import { DEFAULT_SEGMENT_BYTES, MAX_RECORD_PAYLOAD_BYTES, MIN_SEGMENT_BYTES } from './types.js';
 import { checkMembership } from '../transport/membership-wire.js';
@@ -65,9 +65,34 @@ const SPARE_START_BYTES = 1 << 20;
 const SPARE_MIN_BYTES = 4 << 20;
 /** The zeros spare segments are filled with and zero tails are compared against. */
 const ZEROS = Buffer.alloc(SPARE_FILL_CHUNK_BYTES);
+/**
+ * A spare is prepared only while the disk has this many times its size free. The fill
+ * takes its size at once, but the WAL goes on writing into the current segment until the
+ * roll that takes the spare, up to about a spare's size more (a spare is sized a quarter
+ * above what the previous segment held), and the other nodes of a cluster usually share
+ * the disk. Below twice its size, the spare would take space the WAL is about to need:
+ * all a spare saves is an inode write per fdatasync into the next segment, not worth a
+ * failed append. (One statfs per preparation, about one per segment.)
+ */
+const SPARE_FREE_SPACE_FACTOR = 2;
 
 function ioError(what: string, error: unknown): StorageError {
   return new StorageError(StorageErrorCode.Io, `${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+}
+
+/** The file system is out of space (or the user out of quota): the error, or the one a StorageError wraps. */
+function isNoSpace(error: unknown): boolean {
+  const code = (error instanceof StorageError ? (error.cause as NodeJS.ErrnoException | undefined) : (error as NodeJS.ErrnoException | undefined))?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** The error Node gives for ENOSPC, made by FileStorageTestOnly's injections. */
+function injectedNoSpace(syscall: string): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(`ENOSPC: no space left on device, ${syscall} (injected: testOnly)`);
+  error.code = 'ENOSPC';
+  error.errno = -28;
+  error.syscall = syscall;
+  return error;
 }
 
 /** fsync on a directory makes the names in it (a new segment, a deleted one) durable. */
@@ -196,6 +221,17 @@ interface AsyncSync {
 interface SpareSegment {
   readonly path: string;
   fd: number | null;
+}
+
+/**
+ * The last WAL write of a sync(), kept until its fdatasync returns: an fdatasync that
+ * ran out of space is retried (once) only after this is written again (see syncWritten).
+ */
+interface UnsyncedWrite {
+  readonly buffer: Buffer;
+  readonly length: number;
+  /** Where in the current segment it was written. */
+  readonly position: number;
 }
 
 interface SegmentScan {
@@ -627,10 +663,24 @@ class FileStorage implements LogStorage {
   private sparesPrepared = 0;
   private sparesUsed = 0;
   private spareErrors = 0;
+  /** Spares given back for a WAL operation that ran out of space, and preparations skipped for want of free space. */
+  private sparesDropped = 0;
+  private sparesSkipped = 0;
   /** What the segment closed last held (0: none closed since load). */
   private lastClosedSegmentBytes = 0;
-  /** A preparation failed in the current segment: the next is tried after the roll. */
-  private spareFailedInSegment = false;
+  /**
+   * No spare is prepared during the current segment: a preparation failed or was skipped
+   * for want of space, or a spare was given back to a WAL write that ran out of space.
+   * The next is tried after the roll.
+   */
+  private noSpareInSegment = false;
+  /** The last write of sync(), if nothing written before it is still unsynced (else null). */
+  private lastWrite: UnsyncedWrite | null = null;
+  private readonly testOnly: FileStorageTestOnly;
+  /** Operations counted for the injections of testOnly. */
+  private walWriteAttempts = 0;
+  private fdatasyncAttempts = 0;
+  private segmentCreationAttempts = 0;
 
   constructor(dir: string, options: FileStorageOptions) {
     const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
@@ -640,6 +690,7 @@ class FileStorage implements LogStorage {
     this.segmentBytes = segmentBytes;
     this.preallocate = options.preallocate ?? options.fsync;
     this.verifyWrites = options.verifyWrites === true;
+    this.testOnly = options.testOnly ?? {};
     let created: string | undefined;
     try {
       created = mkdirSync(dir, { recursive: true });
@@ -735,15 +786,127 @@ class FileStorage implements LogStorage {
   sync(): number {
     this.requirePhase(Phase.Open, 'sync');
     const fd = this.writePending();
+    const written = this.lastWrite;
+    this.lastWrite = null;
     if (fd === null || !this.fsync) return 0;
     const started = performance.now();
     try {
-      fdatasyncSync(fd);
+      this.syncWritten(fd, written);
     } catch (error) {
-      this.phase = Phase.Failed;
+      this.fail();
+      if (error instanceof StorageError) throw error;
       throw ioError(`cannot fdatasync WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error);
     }
     return this.markSynced(performance.now() - started);
+  }
+
+  /**
+   * fdatasync of the segment `fd` after `written`, its last write. One that runs out of
+   * space while a spare is held gives the spare back and is tried once more, if `written`
+   * is all that was unsynced: a failed fdatasync may have marked the pages it could not
+   * write clean ("fsyncgate"), so a second fdatasync alone could succeed without them;
+   * written again, every page it touched is dirty again and the retry covers it.
+   */
+  private syncWritten(fd: number, written: UnsyncedWrite | null): void {
+    try {
+      this.fdatasyncWal(fd);
+    } catch (error) {
+      if (written === null || !this.giveSpareBack(error)) throw error;
+      this.writeOnce(fd, written.buffer, written.length, written.position);
+      this.fdatasyncWal(fd);
+    }
+  }
+
+  /** fdatasyncSync, or the injected ENOSPC of testOnly.noSpaceOnFdatasyncs. */
+  private fdatasyncWal(fd: number): void {
+    const attempt = ++this.fdatasyncAttempts;
+    if (this.testOnly.noSpaceOnFdatasyncs?.includes(attempt) === true) throw injectedNoSpace('fdatasync');
+    fdatasyncSync(fd);
+  }
+
+  /** Writes buffer[0, length) at `position` of the segment `fd` whole, in one attempt (a short write continues it). */
+  private writeOnce(fd: number, buffer: Buffer, length: number, position: number): void {
+    const attempt = ++this.walWriteAttempts;
+    let written = 0;
+    if (this.testOnly.noSpaceOnWrites?.includes(attempt) === true) {
+      // A full disk takes what fits, returns a short count, and refuses the rest.
+      const partial = Math.min(this.testOnly.noSpaceAfterBytes ?? 0, length - 1);
+      if (partial > 0) writeSync(fd, buffer, 0, partial, position);
+      throw injectedNoSpace('write');
+    }
+    while (written < length) written += writeSync(fd, buffer, written, length - written, position + written);
+  }
+
+  /**
+   * Writes a WAL record (buffer[0, length)) at `position` of the current segment `fd`. One
+   * that runs out of space while a spare is held gives the spare back and is made again,
+   * whole and at the same position: what a short write left there is overwritten with the
+   * same bytes. One that still fails cuts the segment back to `position` (best effort),
+   * so that no part of the unacknowledged record is left for recovery to judge.
+   */
+  private writeRecord(fd: number, buffer: Buffer, length: number, position: number): void {
+    try {
+      try {
+        this.writeOnce(fd, buffer, length, position);
+      } catch (error) {
+        if (!this.giveSpareBack(error)) throw error;
+        this.writeOnce(fd, buffer, length, position);
+      }
+    } catch (error) {
+      try {
+        ftruncateSync(fd, position);
+      } catch {
+        // Recovery cuts a torn tail anyway; the write's own error is the one to report.
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * A WAL operation failed with `error`: if the disk is full and a spare is held (being
+   * filled or ready), the spare's space is given back at once (dropSpare) and no other
+   * is prepared during this segment. True when the caller may try the operation once more.
+   */
+  private giveSpareBack(error: unknown): boolean {
+    if (!isNoSpace(error) || this.spare === null || this.phase !== Phase.Open) return false;
+    this.dropSpare();
+    this.sparesDropped++;
+    this.noSpareInSegment = true;
+    return true;
+  }
+
+  /**
+   * Deletes the spare, if any, and frees its blocks before returning. A ready one's fd is
+   * closed; one being filled keeps its fd until its fill's next step (which sees it is no
+   * longer wanted: closing the fd under a write in flight is unsafe, see fillSpareSegment),
+   * so its file is truncated to nothing by name first: an unlinked file's blocks are only
+   * freed with its last fd. A fill write already queued may still allocate one step
+   * (SPARE_FILL_CHUNK_BYTES) until then.
+   */
+  private dropSpare(): void {
+    const spare = this.spare;
+    if (spare === null) return;
+    this.spare = null;
+    try {
+      if (spare.fd !== null) closeSync(spare.fd);
+      else truncateSync(spare.path, 0);
+    } catch {
+      // Its fill gave up and deleted it already, or the fd was closed: the unlink still runs.
+    }
+    try {
+      unlinkSync(spare.path);
+    } catch {
+      // Its fill gave up and deleted it already.
+    }
+  }
+
+  /**
+   * No more writes: what reached the disk is unknown. The spare is deleted now, so its
+   * space is free for the other nodes on the disk even if the worker dies without close().
+   */
+  private fail(): void {
+    this.phase = Phase.Failed;
+    this.dropSpare();
   }
 
   /**
@@ -765,6 +928,8 @@ class FileStorage implements LogStorage {
       queueMicrotask(() => done(error as Error, 0));
       return;
     }
+    // Its fdatasync runs on the pool, and is not retried: the writes it covers are not kept.
+    this.lastWrite = null;
     const sync: AsyncSync = { number: ++this.asyncSyncsStarted, position: { segment: this.segment, offset: this.segmentOffset }, started: performance.now(), done, ownFdatasync: fd !== null && this.fsync };
     this.asyncSyncs.push(sync);
     if (!sync.ownFdatasync) {
@@ -794,7 +959,7 @@ class FileStorage implements LogStorage {
         error !== null
           ? ioError(`cannot fdatasync WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error)
           : new StorageError(StorageErrorCode.State, `syncAsync: the storage became ${this.phase} during the sync`);
-      if (error !== null) this.phase = Phase.Failed;
+      if (error !== null) this.fail();
       for (const waiting of this.asyncSyncs.splice(0)) waiting.done(failure, 0);
       return;
     }
@@ -856,14 +1021,15 @@ class FileStorage implements LogStorage {
     const length = batchFrameAt + writeFrame(this.writeBuffer, batchFrameAt, batch);
     if (this.verifyWrites) this.verifyFrames(this.writeBuffer.subarray(0, length), needsHeader ? sequence : null);
 
+    // Everything written before is durable unless a syncAsync is still in flight: then
+    // this write alone is what sync()'s fdatasync must make durable (see syncWritten).
+    const everythingBeforeSynced = this.asyncSyncs.length === 0;
     try {
       if (roll) this.rollTo(sequence);
       const fd = this.fd;
       invariant(fd !== null, () => 'sync: no open segment');
-      let written = 0;
-      while (written < length) {
-        written += writeSync(fd, this.writeBuffer, written, length - written, this.segmentOffset + written);
-      }
+      this.writeRecord(fd, this.writeBuffer, length, this.segmentOffset);
+      this.lastWrite = everythingBeforeSynced ? { buffer: this.writeBuffer, length, position: this.segmentOffset } : null;
       const place: RecordPlace = { segment: this.segment, offset: this.segmentOffset + batchFrameAt, bytes: batchFrameBytes };
       this.segmentOffset += length;
       if (this.pending.entries.length > 0) {
@@ -871,7 +1037,7 @@ class FileStorage implements LogStorage {
         this.written.written(this.pending.firstIndex, this.pending.entries.length, place);
       }
     } catch (error) {
-      this.phase = Phase.Failed;
+      this.fail();
       if (error instanceof StorageError) throw error;
       throw ioError(`cannot write WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error);
     }
@@ -929,25 +1095,29 @@ class FileStorage implements LogStorage {
       files.push(closed.name);
     }
     if (this.segment > 0) files.push(segmentFileName(this.segment));
-    return { walBytes, files, fsyncCount: this.fsyncCount, fsyncTotalMs: this.fsyncTotalMs, sparesPrepared: this.sparesPrepared, sparesUsed: this.sparesUsed, spareErrors: this.spareErrors, snapshotIndex: this.snapshotIndex, snapshotBytes: this.snapshotBytes };
+    return {
+      walBytes,
+      files,
+      fsyncCount: this.fsyncCount,
+      fsyncTotalMs: this.fsyncTotalMs,
+      sparesPrepared: this.sparesPrepared,
+      sparesUsed: this.sparesUsed,
+      spareErrors: this.spareErrors,
+      sparesDropped: this.sparesDropped,
+      sparesSkipped: this.sparesSkipped,
+      snapshotIndex: this.snapshotIndex,
+      snapshotBytes: this.snapshotBytes,
+    };
   }
 
   close(): void {
     if (this.phase === Phase.Closed) return;
     this.phase = Phase.Closed;
     this.pending.clear();
-    const spare = this.spare;
-    this.spare = null;
-    if (spare !== null) {
-      // Gone before close() returns, so nothing is left for whoever removes the directory
-      // next. One still being filled stops at its next step (phase Closed) and closes its fd.
-      if (spare.fd !== null) closeSync(spare.fd);
-      try {
-        unlinkSync(spare.path);
-      } catch {
-        // Its fill gave up and deleted it already.
-      }
-    }
+    this.lastWrite = null;
+    // Gone before close() returns, so nothing is left for whoever removes the directory
+    // next. One still being filled stops at its next step (phase Closed) and closes its fd.
+    this.dropSpare();
     if (this.fd !== null) {
       const fd = this.fd;
       this.fd = null;
@@ -972,12 +1142,26 @@ class FileStorage implements LogStorage {
     this.writeBuffer = Buffer.allocUnsafe(size);
   }
 
-  /** Creates a new, empty segment and makes its name durable. */
+  /**
+   * Creates a new, empty segment and makes its name durable. A creation that runs out of
+   * space (an inode, a directory block) while a spare is held gives it back and is tried
+   * once more.
+   */
   private createSegment(sequence: number): number {
     const path = join(this.dir, segmentFileName(sequence));
+    const create = (): number => {
+      const attempt = ++this.segmentCreationAttempts;
+      if (this.testOnly.noSpaceOnSegmentCreations?.includes(attempt) === true) throw injectedNoSpace('open');
+      return openSync(path, 'wx+');
+    };
     let fd: number;
     try {
-      fd = openSync(path, 'wx+');
+      try {
+        fd = create();
+      } catch (error) {
+        if (!this.giveSpareBack(error)) throw error;
+        fd = create();
+      }
     } catch (error) {
       throw ioError(`cannot create WAL segment ${path}`, error);
     }
@@ -998,11 +1182,20 @@ class FileStorage implements LogStorage {
    * filled and made durable on libuv's pool (64 MiB took 0.1 s here). A roll that comes
    * before it is ready creates an empty segment, as without preparation, and leaves the
    * spare for the roll after. Writes past a spare's size append, as without preparation.
+   * The spare takes disk space the WAL may need: none is prepared while the disk has less
+   * than SPARE_FREE_SPACE_FACTOR times its size free, and a WAL write that runs out of
+   * space while one is held takes its space back (giveSpareBack).
    */
   private prepareSpareWhenDue(): void {
-    if (!this.preallocate || this.spare !== null || this.spareFailedInSegment || this.phase !== Phase.Open) return;
+    if (!this.preallocate || this.spare !== null || this.noSpareInSegment || this.phase !== Phase.Open) return;
     if (this.segmentOffset < Math.min(SPARE_START_BYTES, this.segmentBytes / 2)) return;
     const bytes = Math.min(this.segmentBytes, Math.max(SPARE_MIN_BYTES, Math.ceil(this.lastClosedSegmentBytes * 1.25)));
+    const free = this.freeBytes();
+    if (free !== null && free < SPARE_FREE_SPACE_FACTOR * bytes) {
+      this.sparesSkipped++;
+      this.noSpareInSegment = true;
+      return;
+    }
     const spare: SpareSegment = { path: join(this.dir, `${SPARE_SEGMENT_PREFIX}${randomBytes(6).toString('hex')}${SPARE_SEGMENT_SUFFIX}`), fd: null };
     // Created here, on the caller's thread (one system call), so that close() knows the
     // file exists and can delete it: created on the pool, it could appear after close().
@@ -1011,7 +1204,7 @@ class FileStorage implements LogStorage {
       fillFd = openSync(spare.path, SPARE_FILL_FLAGS, 0o644);
     } catch {
       this.spareErrors++;
-      this.spareFailedInSegment = true;
+      this.noSpareInSegment = true;
       return;
     }
     this.spare = spare;
@@ -1026,11 +1219,13 @@ class FileStorage implements LogStorage {
           return;
         }
         if (fd === null) {
-          // No room, or the directory is gone: rolls create empty segments, as without
-          // preparation, and a preparation is tried again after the next roll.
+          // No room, or the directory is gone: the fill deleted its file, rolls create empty
+          // segments, as without preparation, and a preparation is tried again after the
+          // next roll. (A spare that filled while the WAL ran short is given back by the
+          // WAL's write: giveSpareBack.)
           if (error !== null) {
             this.spareErrors++;
-            this.spareFailedInSegment = true;
+            this.noSpareInSegment = true;
           }
           this.spare = null;
           return;
@@ -1039,6 +1234,17 @@ class FileStorage implements LogStorage {
         this.sparesPrepared++;
       },
     );
+  }
+
+  /** Bytes free to this process on the WAL's file system (testOnly.freeBytes), or null if statfs fails: the fill finds out. */
+  private freeBytes(): number | null {
+    if (this.testOnly.freeBytes !== undefined) return this.testOnly.freeBytes;
+    try {
+      const stats = statfsSync(this.dir);
+      return stats.bavail * stats.bsize;
+    } catch {
+      return null;
+    }
   }
 
   /** The prepared segment, renamed `sequence`'s segment, or null when none is ready. */
@@ -1050,6 +1256,23 @@ class FileStorage implements LogStorage {
     try {
       // A link, not a rename: it refuses to replace a segment that exists.
       linkSync(spare.path, path);
+    } catch (error) {
+      closeSync(spare.fd);
+      try {
+        unlinkSync(spare.path);
+      } catch {
+        // Load removes a stray spare; the link's error is the one to report.
+      }
+      // Out of space for the new name: with the spare's blocks freed, the roll creates
+      // an empty segment instead (and tries that twice if need be: createSegment).
+      if (isNoSpace(error)) {
+        this.sparesDropped++;
+        this.noSpareInSegment = true;
+        return null;
+      }
+      throw ioError(`cannot rename spare WAL segment ${spare.path} to ${path}`, error);
+    }
+    try {
       unlinkSync(spare.path);
     } catch (error) {
       closeSync(spare.fd);
@@ -1075,7 +1298,7 @@ class FileStorage implements LogStorage {
     }
     this.closedSegments.push({ name: segmentFileName(this.segment), bytes: this.segmentOffset, maxIndex: this.segmentMaxIndex });
     this.lastClosedSegmentBytes = this.segmentOffset;
-    this.spareFailedInSegment = false;
+    this.noSpareInSegment = false;
     this.segmentMaxIndex = 0;
   }
 
@@ -1087,7 +1310,7 @@ class FileStorage implements LogStorage {
       // 1. The snapshot file, atomically and durably. From here on a restart loads it.
       writeSnapshotFile(this.dir, snapshot, this.fsync);
     } catch (error) {
-      this.phase = Phase.Failed;
+      this.fail();
       throw error;
     }
     this.cutAt(snapshot);
@@ -1107,7 +1330,7 @@ class FileStorage implements LogStorage {
         return;
       }
       if (error !== null) {
-        this.phase = Phase.Failed;
+        this.fail();
         done(error, false);
         return;
       }
@@ -1166,12 +1389,12 @@ class FileStorage implements LogStorage {
       if (roll) this.rollTo(sequence);
       const fd = this.fd;
       invariant(fd !== null, () => 'recordSnapshot: no open segment');
-      let written = 0;
-      while (written < length) written += writeSync(fd, this.writeBuffer, written, length - written, written);
+      this.writeRecord(fd, this.writeBuffer, length, 0);
       this.segmentOffset = length;
-      if (this.fsync) fdatasyncSync(fd);
+      // Every write before it was synced (by sync() before it, or load()'s recovery).
+      if (this.fsync) this.syncWritten(fd, { buffer: this.writeBuffer, length, position: 0 });
     } catch (error) {
-      this.phase = Phase.Failed;
+      this.fail();
       if (error instanceof StorageError) throw error;
       throw ioError(`cannot record snapshot ${index} in the WAL in ${this.dir}`, error);
     }
@@ -1195,11 +1418,11 @@ class FileStorage implements LogStorage {
         retired.push(path + REDUNDANT_SEGMENT_SUFFIX);
       }
     } catch (error) {
-      this.phase = Phase.Failed;
+      this.fail();
       throw ioError(`cannot delete a WAL segment made redundant by snapshot ${index} in ${this.dir}`, error);
     }
     unlinkAsync(this.dir, retired, this.fsync, (error) => {
-      if (error !== null && this.phase === Phase.Open) this.phase = Phase.Failed;
+      if (error !== null && this.phase === Phase.Open) this.fail();
       done?.(error);
     });
   }

@@ -156,6 +156,8 @@ export class MemoryStorage implements LogStorage {
       sparesPrepared: 0,
       sparesUsed: 0,
       spareErrors: 0,
+      sparesDropped: 0,
+      sparesSkipped: 0,
       snapshotIndex: this.durableSnapshot?.index ?? 0,
       snapshotBytes: this.durableSnapshot?.data.byteLength ?? 0,
     };

@@ -42,6 +42,13 @@ export interface StorageStats {
   readonly sparesPrepared: number;
   readonly sparesUsed: number;
   readonly spareErrors: number;
+  /**
+   * Spares given back at once because a WAL write, fdatasync or segment creation ran out
+   * of space while one was held (the failed operation was then tried once more), and
+   * preparations skipped because the disk's free space was below the margin.
+   */
+  readonly sparesDropped: number;
+  readonly sparesSkipped: number;
   /** The durable snapshot's last index (0: none) and size of its data. */
   readonly snapshotIndex: number;
   readonly snapshotBytes: number;
@@ -156,6 +163,25 @@ export interface FileStorageOptions {
   readonly preallocate?: boolean | undefined;
   /** Test aid: decode every record right after encoding it and compare. Default false. */
   readonly verifyWrites?: boolean | undefined;
+  /** Test aid: a full disk, for tests that cannot fill a real one (no mounts in CI). */
+  readonly testOnly?: FileStorageTestOnly | undefined;
+}
+
+/**
+ * Disk-full faults injected by number. Each operation is counted from 1 per storage,
+ * every attempt counted (a retry is the next number): the ones listed fail with ENOSPC.
+ */
+export interface FileStorageTestOnly {
+  /** Writes of WAL records (one per sync() or syncAsync() that writes, one per snapshot record). */
+  readonly noSpaceOnWrites?: readonly number[] | undefined;
+  /** Bytes of a failing write that reach the file first, as a short write (default 0). */
+  readonly noSpaceAfterBytes?: number | undefined;
+  /** The fdatasyncs of sync() and of snapshot records (not syncAsync's, on the pool). */
+  readonly noSpaceOnFdatasyncs?: readonly number[] | undefined;
+  /** Creations of a new, empty segment file (at the first load and at rolls that find no spare ready). */
+  readonly noSpaceOnSegmentCreations?: readonly number[] | undefined;
+  /** What the free-space check before a spare's preparation reports, instead of statfs. */
+  readonly freeBytes?: number | undefined;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;

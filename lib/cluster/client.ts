@@ -122,11 +122,12 @@ export class ClientHub {
     port.unref();
   }
 
-  /** The node's worker died: its in-flight requests will never be answered. */
-  failNode(node: NodeId): void {
+  /** The node's worker died (`reason`: why, if known): its in-flight requests will never be answered. */
+  failNode(node: NodeId, reason?: string): void {
+    const message = `connection to node ${node} lost${reason === undefined ? '' : `: ${reason}`}`;
     for (const [rid, flight] of this.inFlight) {
       if (flight.node !== node) continue;
-      this.settle(rid, { rid, ok: false, code: AttemptFailed.ConnectionLost, message: `connection to node ${node} lost`, leaderId: 0 });
+      this.settle(rid, { rid, ok: false, code: AttemptFailed.ConnectionLost, message, leaderId: 0 });
     }
   }
 

@@ -17,7 +17,7 @@ import { ClientHub } from './client.js';
 import { WriteStats } from './write-stats.js';
 import type { KvClient } from './client.js';
 import { ErrorCode, RaftlabError } from './errors.js';
-import { HEALTHY_LINK, NodeReplyCode } from './protocol.js';
+import { HEALTHY_LINK, NodeReplyCode, describeDiskFailure } from './protocol.js';
 import type { ControlToNode, LinkFault, MembershipResult, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
 import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership, memberKind } from './membership.js';
 import type { ClusterMembershipChange } from './membership.js';
@@ -587,6 +587,8 @@ export class Cluster extends EventEmitter {
     slot.stopping = false;
     return new Promise<RecoveryFigures>((resolve, reject) => {
       let started = false;
+      /** The report of a disk failure the worker ended with (its exit is that, not another crash). */
+      let diskFailed: string | null = null;
       const timer = setTimeout(() => {
         if (started) return;
         reject(new RaftlabError(ErrorCode.NodeFailed, `node ${id} did not start within ${this.options.startTimeoutMs} ms`));
@@ -638,6 +640,12 @@ export class Cluster extends EventEmitter {
           reject(error instanceof RaftlabError ? error : new RaftlabError(typeof code === 'string' ? code : ErrorCode.NodeFailed, `node ${id} failed to start: ${error.message}`));
           return;
         }
+        // Its own files refused a write (WAL_IO: a full disk, ...): not a bug, and said so.
+        diskFailed = describeDiskFailure(id, error);
+        if (diskFailed !== null) {
+          this.emitEvent(EventKind.Crash, id, diskFailed);
+          return;
+        }
         // A violated invariant (or any bug) crashed the node loudly: report it.
         this.emitEvent(EventKind.Invariant, id, `node ${id} CRASHED: ${error.message}`);
       });
@@ -651,9 +659,9 @@ export class Cluster extends EventEmitter {
         if (slot.worker !== worker) return;
         slot.worker = null;
         slot.status = { ...slot.status, alive: false };
-        this.hub.failNode(id);
-        this.failMembershipRequests(worker, NodeReplyCode.ConnectionLost, `node ${id} exited before it answered`);
-        if (!slot.stopping && !this.stopped) {
+        this.hub.failNode(id, diskFailed ?? undefined);
+        this.failMembershipRequests(worker, NodeReplyCode.ConnectionLost, `node ${id} exited before it answered${diskFailed === null ? '' : ` (${diskFailed})`}`);
+        if (!slot.stopping && !this.stopped && diskFailed === null) {
           this.emitEvent(EventKind.Crash, id, `node ${id} exited unexpectedly (code ${code})`);
         }
       });

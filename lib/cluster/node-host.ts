@@ -10,6 +10,7 @@
 // last turn is covered by the turn's single fdatasync.
 
 import type { MessagePort } from 'node:worker_threads';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { RawNode, createConfig } from '../raft/raw-node.js';
 import type { PersistToken } from '../raft/raw-node.js';
@@ -18,11 +19,13 @@ import { MessageType, Role } from '../raft/types.js';
 import type { Entry, HardState, LogIndex, Membership, Message, NodeId, Ready, Snapshot, SoftState, Term } from '../raft/types.js';
 import { MAX_ASYNC_SYNCS, openFileStorage } from '../storage/file-storage.js';
 import type { LogStorage } from '../storage/types.js';
+import { StorageError, StorageErrorCode } from '../storage/errors.js';
+import { segmentFileName } from '../storage/record.js';
 import { decodeRaftBatch, encodeRaftBatch, encodeRaftBatches } from '../transport/codec.js';
 import type { PortMeshTransport } from '../transport/transport.js';
 import { KvStateMachine } from '../kv/state-machine.js';
 import { decodeCommand, describeCommand, isCertainlyValidPut, validateOperation } from '../kv/command.js';
-import { NodeReplyCode, ReplyBatchWriter, decodeClientBatch } from './protocol.js';
+import { NodeReplyCode, ReplyBatchWriter, decodeClientBatch, diskFailure } from './protocol.js';
 import type { ControlToNode, MembershipResult, NodeToControl, NodeWorkerData } from './protocol.js';
 import { describeChange, describeMembership, memberKind, membershipHolds } from './membership.js';
 import type { ClusterMembershipChange } from './membership.js';
@@ -187,6 +190,57 @@ interface LeaveWaiter {
   readonly after: LogIndex;
 }
 
+/**
+ * TEST-ONLY (TestOnlyClusterBugs.walFault): `storage` whose writes all fail, and write
+ * nothing, once it has been handed `afterEntries` entries: as a full disk fails them
+ * (WAL_IO, ENOSPC, shaped as FileStorage reports it) or as a violated invariant would.
+ */
+function withWalFault(storage: LogStorage, dir: string, afterEntries: number, fault: 'enospc' | 'invariant'): LogStorage {
+  let appended = 0;
+  const failure = (): StorageError | null => {
+    if (appended < afterEntries) return null;
+    if (fault === 'invariant') return new StorageError(StorageErrorCode.Invariant, `storage invariant violated: walFault after ${afterEntries} entries (test-only)`);
+    const path = join(dir, segmentFileName(Math.max(1, storage.syncedPosition().segment)));
+    const cause = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    return new StorageError(StorageErrorCode.Io, `cannot write WAL segment ${path}: ${cause.message}`, { cause });
+  };
+  const check = (): void => {
+    const error = failure();
+    if (error !== null) throw error;
+  };
+  return {
+    load: () => storage.load(),
+    append: (entries) => {
+      appended += entries.length;
+      storage.append(entries);
+    },
+    saveSnapshot: (snapshot) => {
+      check();
+      storage.saveSnapshot(snapshot);
+    },
+    saveSnapshotAsync: (snapshot, done) => {
+      const error = failure();
+      if (error === null) storage.saveSnapshotAsync(snapshot, done);
+      else queueMicrotask(() => done(error, false));
+    },
+    setHardState: (hardState) => storage.setHardState(hardState),
+    sync: () => {
+      check();
+      return storage.sync();
+    },
+    syncAsync: (done) => {
+      const error = failure();
+      if (error === null) storage.syncAsync(done);
+      else queueMicrotask(() => done(error, 0));
+    },
+    entries: (from, to) => storage.entries(from, to),
+    syncedPosition: () => storage.syncedPosition(),
+    termRuns: (maxRuns) => storage.termRuns(maxRuns),
+    stats: () => storage.stats(),
+    close: () => storage.close(),
+  };
+}
+
 export interface ControlChannel {
   post(message: NodeToControl): void;
 }
@@ -221,6 +275,8 @@ export class NodeHost {
   private proposalQueue: QueuedWrite[] = [];
   private queueHead = 0;
   private stopped = false;
+  /** die() ran: the worker is ending with an error. */
+  private dead = false;
   private tickTimer: ReturnType<typeof setInterval> | null = null;
   private statusTimer: ReturnType<typeof setTimeout> | null = null;
   private lastLeaderContactAt: number | null = null;
@@ -289,7 +345,9 @@ export class NodeHost {
     const members = [...new Set([...data.peers, data.id])].sort((a, b) => a - b);
     this.compactionPhase = Math.floor((data.snapshotEntries * members.indexOf(data.id)) / members.length);
     this.syncedPosition = new Int32Array(data.syncedPosition);
-    this.storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes, preallocate: data.preallocate });
+    const storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes, preallocate: data.preallocate });
+    const fault = data.testOnly.walFault;
+    this.storage = fault !== undefined && fault.node === data.id ? withWalFault(storage, data.dir, fault.afterEntries, fault.fault) : storage;
     const { state, recovery } = this.storage.load();
     this.hardState = state.hardState;
     this.publishSyncedPosition();
@@ -331,7 +389,13 @@ export class NodeHost {
         term: state.hardState.currentTerm,
       },
     });
-    transport.onReceive((from, bytes) => this.onPeerBatch(from, bytes));
+    transport.onReceive((from, bytes) => {
+      try {
+        this.onPeerBatch(from, bytes);
+      } catch (error) {
+        this.die(error);
+      }
+    });
     transport.onPeersChanged(() => this.updateAcceptedPeers());
     this.startTicking(data.tickMs);
     this.scheduleStatus();
@@ -342,6 +406,14 @@ export class NodeHost {
   // Inputs
 
   onControl(message: ControlToNode): void {
+    try {
+      this.handleControl(message);
+    } catch (error) {
+      this.die(error);
+    }
+  }
+
+  private handleControl(message: ControlToNode): void {
     if (this.stopped) return;
     switch (message.type) {
       case 'peer-port':
@@ -384,7 +456,13 @@ export class NodeHost {
   private attachClient(port: MessagePort): void {
     const client: ClientConnection = { port, replies: new ReplyBatchWriter() };
     this.clients.add(client);
-    port.on('message', (bytes: unknown) => this.onClientBatch(client, bytes));
+    port.on('message', (bytes: unknown) => {
+      try {
+        this.onClientBatch(client, bytes);
+      } catch (error) {
+        this.die(error);
+      }
+    });
     port.on('close', () => this.clients.delete(client));
   }
 
@@ -630,8 +708,8 @@ export class NodeHost {
     if (this.turnScheduled || this.stopped) return;
     this.turnScheduled = true;
     const delayMs = this.followerTurnDelayMs();
-    if (delayMs > 0) setTimeout(() => this.turn(), delayMs);
-    else setImmediate(() => this.turn());
+    if (delayMs > 0) setTimeout(this.runTurn, delayMs);
+    else setImmediate(this.runTurn);
   }
 
   /**
@@ -649,6 +727,14 @@ export class NodeHost {
     if (spacingMs <= 0 || !this.data.fsync || this.softState.role !== Role.Follower) return 0;
     return this.lastInlineSyncStartedAt + spacingMs - performance.now();
   }
+
+  private readonly runTurn = (): void => {
+    try {
+      this.turn();
+    } catch (error) {
+      this.die(error);
+    }
+  };
 
   private turn(): void {
     this.turnScheduled = false;
@@ -742,12 +828,18 @@ export class NodeHost {
     if (this.syncsInFlight.length >= MAX_ASYNC_SYNCS || !this.unsynced.dirty) return null;
     const batch = this.takeUnsynced();
     this.syncsInFlight.push(batch);
-    this.storage.syncAsync((error, latencyMs) => this.onSynced(batch, error, latencyMs));
+    this.storage.syncAsync((error, latencyMs) => {
+      try {
+        this.onSynced(batch, error, latencyMs);
+      } catch (thrown) {
+        this.die(thrown);
+      }
+    });
     return batch;
   }
 
   private onSynced(batch: SyncBatch, error: Error | null, latencyMs: number): void {
-    // A WAL that cannot be synced cannot promise anything: crash loudly.
+    // A WAL that cannot be synced cannot promise anything: stop (die() tells why).
     if (error !== null) throw error;
     assert(this.syncsInFlight[0] === batch, () => `node ${this.id}: an fdatasync was reported out of order`);
     this.syncsInFlight.shift();
@@ -1038,13 +1130,17 @@ export class NodeHost {
     this.storage.saveSnapshotAsync(snapshot, (error, saved) => {
       this.compactionInFlight = false;
       if (this.stopped) return;
-      // A WAL that cannot record its snapshot cannot promise anything: crash loudly.
-      if (error !== null) throw error;
-      if (!saved) return; // a leader's snapshot, installed meanwhile, superseded it
-      this.snapshotIndex = Math.max(this.snapshotIndex, snapshot.index);
-      const durationMs = Math.round((performance.now() - started) * 10) / 10;
-      this.event(EventKind.LogCompacted, `node ${this.id} compacted its log up to index ${snapshot.index} (snapshot of ${data.byteLength} bytes)`, this.hardState.currentTerm);
-      this.log.info({ snapshotIndex: snapshot.index, snapshotTerm: snapshot.term, bytes: data.byteLength, serializedMs, durationMs }, 'log compacted');
+      try {
+        // A WAL that cannot record its snapshot cannot promise anything: stop (die() tells why).
+        if (error !== null) throw error;
+        if (!saved) return; // a leader's snapshot, installed meanwhile, superseded it
+        this.snapshotIndex = Math.max(this.snapshotIndex, snapshot.index);
+        const durationMs = Math.round((performance.now() - started) * 10) / 10;
+        this.event(EventKind.LogCompacted, `node ${this.id} compacted its log up to index ${snapshot.index} (snapshot of ${data.byteLength} bytes)`, this.hardState.currentTerm);
+        this.log.info({ snapshotIndex: snapshot.index, snapshotTerm: snapshot.term, bytes: data.byteLength, serializedMs, durationMs }, 'log compacted');
+      } catch (thrown) {
+        this.die(thrown);
+      }
     });
   }
 
@@ -1254,8 +1350,12 @@ export class NodeHost {
     const untilNext = intervalMs - ((Date.now() - phaseMs) % intervalMs);
     // A timer that ran a hair early does not report twice in a row.
     this.statusTimer = setTimeout(() => {
-      this.postStatus();
-      this.scheduleStatus();
+      try {
+        this.postStatus();
+        this.scheduleStatus();
+      } catch (error) {
+        this.die(error);
+      }
     }, untilNext < intervalMs / 4 ? untilNext + intervalMs : untilNext);
   }
 
@@ -1270,9 +1370,38 @@ export class NodeHost {
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     this.tickTimer = setInterval(() => {
       if (this.stopped) return;
-      this.node.tick();
-      this.scheduleTurn();
+      try {
+        this.node.tick();
+        this.scheduleTurn();
+      } catch (error) {
+        this.die(error);
+      }
     }, tickMs);
+  }
+
+  /**
+   * An error escaped the node's loop (every entry to it, from a timer, a port or a storage
+   * callback, comes here): the worker ends with that error, uncaught, and the supervisor
+   * reports it by its code: an I/O failure of the node's own files (WAL_IO) as a disk
+   * failure, anything else (a violated invariant, any bug) as a crash. First node.log gets
+   * a fatal line naming it (for a disk failure: code, errno, path). Nothing of the node
+   * runs after this.
+   */
+  private die(error: unknown): never {
+    if (!this.dead) {
+      this.dead = true;
+      this.stopped = true;
+      if (this.tickTimer !== null) clearInterval(this.tickTimer);
+      if (this.statusTimer !== null) clearTimeout(this.statusTimer);
+      const failure = diskFailure(error);
+      try {
+        if (failure === null) this.log.fatal({ err: error }, 'node crashed');
+        else this.log.fatal({ err: error, code: failure.code, errno: failure.errno, syscall: failure.syscall, path: failure.path }, 'node stopped: its disk failed');
+      } catch {
+        // The log's disk may be the one that failed: the supervisor still reports the error.
+      }
+    }
+    throw error;
   }
 
   stop(): void {

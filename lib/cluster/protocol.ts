@@ -17,6 +17,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { LogIndex, Membership, NodeId } from '../raft/types.js';
 import type { ClusterMembershipChange } from './membership.js';
 import type { ClusterEvent, JsonValue, NodeStatus } from './types.js';
+import { StorageErrorCode } from '../storage/errors.js';
 
 /** A write goes through the log: `command` is an encoded lib/kv Command. */
 export interface WriteFrame {
@@ -443,6 +444,13 @@ export interface TestOnlyClusterBugs {
   readonly disableSessions?: boolean;
   /** Acknowledge appends before they are fsynced (and fsync only now and then). */
   readonly ackBeforeFsync?: boolean;
+  /**
+   * Not a bug but a fault, for tests: node `node`'s WAL refuses every write once it has
+   * been handed `afterEntries` entries since its worker started, as a full disk would
+   * ('enospc': WAL_IO, ENOSPC) or as a violated storage invariant would ('invariant':
+   * WAL_INVARIANT). Its files are left as they were.
+   */
+  readonly walFault?: { readonly node: NodeId; readonly afterEntries: number; readonly fault: 'enospc' | 'invariant' };
 }
 
 export interface NodeWorkerData {
@@ -512,3 +520,49 @@ export type NodeToControl =
   | { readonly type: 'membership-result'; readonly requestId: number; readonly result: MembershipResult }
   | { readonly type: 'stopped' }
   | { readonly type: 'failed'; readonly code: string; readonly message: string };
+
+// ---------------------------------------------------------------------------------
+// A worker that ends because its disk failed (not a bug).
+
+/** What failed when a node's own files refused an I/O operation (WAL_IO): for its node.log and the supervisor's report. */
+export interface DiskFailure {
+  readonly code: typeof StorageErrorCode.Io;
+  readonly message: string;
+  /** The operating system's code (ENOSPC, EIO, EROFS, ...), or null if none is known. */
+  readonly errno: string | null;
+  readonly syscall: string | null;
+  /** The file or directory (as the error names it), or null. */
+  readonly path: string | null;
+}
+
+/**
+ * The disk failure `error` reports (a storage error with code WAL_IO, thrown in the worker
+ * or as it arrives at the supervisor, where its `code` and `cause` survive the worker
+ * boundary), or null for anything else: a violated invariant or any other bug, which is
+ * reported as one.
+ */
+export function diskFailure(error: unknown): DiskFailure | null {
+  if (!(error instanceof Error) || (error as { code?: unknown }).code !== StorageErrorCode.Io) return null;
+  const cause = (error as { cause?: unknown }).cause;
+  const fields = typeof cause === 'object' && cause !== null ? (cause as { code?: unknown; syscall?: unknown; path?: unknown; message?: unknown }) : {};
+  const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
+  // The storage's messages read "<what failed> <path>: <the system's message>".
+  const causeMessage = text(fields.message);
+  const what = causeMessage !== null && error.message.endsWith(`: ${causeMessage}`) ? error.message.slice(0, -causeMessage.length - 2) : error.message;
+  const pathAt = what.indexOf(' /');
+  return {
+    code: StorageErrorCode.Io,
+    message: error.message,
+    errno: text(fields.code) ?? /\b(E[A-Z0-9]{2,})\b/.exec(causeMessage ?? error.message)?.[1] ?? null,
+    syscall: text(fields.syscall),
+    path: text(fields.path) ?? (pathAt >= 0 ? what.slice(pathAt + 1) : null),
+  };
+}
+
+/** The supervisor's report of node `id` whose worker ended with `error`, if that is a disk failure; else null. */
+export function describeDiskFailure(id: NodeId, error: unknown): string | null {
+  const failure = diskFailure(error);
+  if (failure === null) return null;
+  const full = failure.errno === 'ENOSPC' || failure.errno === 'EDQUOT';
+  return `node ${id} stopped: its disk failed: ${failure.message} (${failure.code}); restart it once ${full ? 'there is room' : 'its disk is mended'}`;
+}

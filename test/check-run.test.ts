@@ -3,6 +3,9 @@
 // never code edits) is caught within a bounded run.
 
 import test, { type ExecutionContext } from 'ava';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { AppendAnomalyKind } from '../lib/check/append-checks.js';
 import { Verdict } from '../lib/check/linearizability.js';
 import {
@@ -81,9 +84,21 @@ test('a nemesis that cannot act on the cluster size is refused before anything s
   });
   t.deepEqual(applicableNemesisKinds(allNemesisKinds, 2).notApplicable, []);
   t.true(allNemesisKinds.every((kind) => nemesisMinNodes[kind] <= 2));
-  const error = await t.throwsAsync(runCheck(options(1, { nodes: 1, durationMs: 1_000, nemesis: [NemesisKind.Crash, NemesisKind.Membership] })), { instanceOf: CheckError });
-  t.is(error?.code, CheckErrorCode.NemesisNotApplicable);
-  t.regex(error?.message ?? '', /membership needs at least 2 nodes; on 1 node only crash, lose can act/);
+  // Nothing made either: no scratch directory left behind (the only test here not serial, so
+  // it runs alone, after them, and may point TMPDIR elsewhere).
+  const scratch = mkdtempSync(path.join(tmpdir(), 'raftlab-check-refused-'));
+  const savedTmpdir = process.env['TMPDIR'];
+  process.env['TMPDIR'] = scratch;
+  try {
+    const error = await t.throwsAsync(runCheck(options(1, { nodes: 1, durationMs: 1_000, nemesis: [NemesisKind.Crash, NemesisKind.Membership] })), { instanceOf: CheckError });
+    t.is(error?.code, CheckErrorCode.NemesisNotApplicable);
+    t.regex(error?.message ?? '', /membership needs at least 2 nodes; on 1 node only crash, lose can act/);
+    t.deepEqual(readdirSync(scratch), []);
+  } finally {
+    if (savedTmpdir === undefined) delete process.env['TMPDIR'];
+    else process.env['TMPDIR'] = savedTmpdir;
+    rmSync(scratch, { recursive: true, force: true });
+  }
 });
 
 /** Timeline texts of faults that did nothing (audit 3, 1.1): a bridge that is everyone, no link cut, no hand-off. */

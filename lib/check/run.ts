@@ -378,9 +378,9 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
   const log = options.log ?? ((): void => undefined);
   const random = createPrng(options.seed);
   const between = ([low, high]: readonly [number, number]): number => low + Math.floor(random() * (high - low));
-  const dataDir = makeScratchDir(tmpdir(), 'raftlab-check-');
   const whyNot = whyNemesisNotApplicable(options.nemesis, options.nodes);
   if (whyNot !== null) throw new CheckError(CheckErrorCode.NemesisNotApplicable, `nemesis not applicable: ${whyNot}`);
+  const dataDir = makeScratchDir(tmpdir(), 'raftlab-check-');
   const problems: string[] = [];
   const timeline: NemesisRecord[] = [];
   const workload = new WorkloadGenerator(options.workload, createPrng(options.seed ^ 0x5bd1e995));

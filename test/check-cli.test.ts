@@ -71,7 +71,43 @@ test('exit 2 when the search budget is exceeded', (t) => {
   const result = verify('--max-steps', '2', file('budget.json', JSON.stringify(events(stale))));
   t.is(result.status, 2, result.stderr);
   t.regex(result.stdout, /verdict: unknown/);
-  t.regex(result.stdout, /search budget exceeded/);
+  // The steps reported are the steps allowed, not one more.
+  t.regex(result.stdout, /key "x": search budget exceeded after 2 steps: verdict unknown/);
+});
+
+test('verify: put null then an acknowledged append is not linearizable, as in the store', (t) => {
+  const result = verify(
+    file(
+      'put-null-append.json',
+      JSON.stringify(
+        events([
+          [0, 'invoke', 'put', 'x', null],
+          [0, 'ok', 'put', 'x', null],
+          [0, 'invoke', 'append', 'x', 'a'],
+          [0, 'ok', 'append', 'x', null],
+          [1, 'invoke', 'get', 'x', null],
+          [1, 'ok', 'get', 'x', ['a']],
+        ]),
+      ),
+    ),
+  );
+  t.is(result.status, 1, result.stdout);
+  t.regex(result.stdout, /it was acknowledged but the value was null, not a list/);
+});
+
+test('verify: events that break DESIGN.md\'s format are refused with the real reason', (t) => {
+  const invoke = '{"process": 0, "type": "invoke", "f": "put", "key": "x", "value": 1, "time": 0}';
+  for (const [name, text, reason] of [
+    ['huge-time.json', '[{"process": 0, "type": "invoke", "f": "get", "key": "x", "value": null, "time": 1e400}]', /event 0: time must be a finite number, got a number out of range/],
+    ['deep.json', `[{"process": 0, "type": "invoke", "f": "put", "key": "x", "value": ${'['.repeat(300)}${']'.repeat(300)}, "time": 0}]`, /value is nested deeper than 256 levels/],
+    ['get-argument.json', '[{"process": 0, "type": "invoke", "f": "get", "key": "x", "value": 42, "time": 0}]', /a get invoke's value must be null/],
+    ['put-result.json', `[${invoke}, {"process": 0, "type": "ok", "f": "put", "key": "x", "value": 999, "time": 1}]`, /event 1: an ok put returns null/],
+  ] as const) {
+    const result = verify(file(name, text));
+    t.is(result.status, 3, `${name}: ${result.stdout}${result.stderr}`);
+    t.regex(result.stderr, /is not a valid history \(HISTORY_BAD_EVENT\)/, name);
+    t.regex(result.stderr, reason, name);
+  }
 });
 
 test('exit 3 for unreadable input, with the reason', (t) => {
@@ -116,6 +152,28 @@ test('check: bad arguments exit 3 with the reason', (t) => {
   t.regex(nodes.stderr, /--nodes needs an integer from 1 to 9, got "many"/);
 });
 
+/** Seconds in a check summary's "ran" line and its timeline. */
+function runTimes(stdout: string): { ran: number; faults: { start: number; end: number; text: string }[] } {
+  const ran = /^ran ([\d.]+)s from the cluster's start to its stop/m.exec(stdout);
+  const faults = [...stdout.matchAll(/^\s+([\d.]+)s –\s+([\d.]+)s\s+(.*)$/gm)].map((match) => ({ start: Number(match[1]), end: Number(match[2]), text: match[3]! }));
+  return { ran: ran === null ? NaN : Number(ran[1]), faults };
+}
+
+test('check: on one node the default nemesis leaves out what cannot act there, says so, and passes', (t) => {
+  const result = raftlab('check', '--nodes', '1', '--duration', '4', '--clients', '4', '--seed', '12');
+  const context = `${result.stdout}\n${result.stderr}`;
+  t.is(result.status, 0, context);
+  t.regex(result.stderr, /nemesis all on 1 node: leaving out partition, isolate, cut, faults, transfer, membership \(they cannot act on a cluster this small\); using crash, lose/, context);
+  t.regex(result.stdout, /1 nodes, 4 clients, 4\.0s, nemesis crash,lose, seed 12/, context);
+  t.regex(result.stdout, /nemesis left out of all \(cannot act on 1 node\): partition,isolate,cut,faults,transfer,membership/, context);
+  t.notRegex(result.stdout, /problems/, context);
+  t.regex(result.stdout, /check: PASS/, context);
+  // One zero point: every fault lies within the run.
+  const { ran, faults } = runTimes(result.stdout);
+  t.true(ran > 0, context);
+  for (const fault of faults) t.true(fault.start <= fault.end && fault.end <= ran, `${fault.text} at ${fault.start}–${fault.end} s, run ${ran} s\n${context}`);
+});
+
 /** A refusal: exit 3, the reason on stderr, no stack trace, and nothing run. */
 function refused(t: ExecutionContext, args: readonly string[], reason: RegExp): void {
   const result = raftlab(...args);
@@ -144,6 +202,13 @@ test('check: numbers out of range, malformed or missing are refused before anyth
   refused(t, ['check', '--workload'], /--workload needs a value/);
   // Not a history file named "--nodes".
   refused(t, ['check', '--history', '--nodes', '3'], /--history needs a value/);
+});
+
+test('check: a nemesis named explicitly that cannot act on the cluster size is refused before the run', (t) => {
+  for (const kind of ['partition', 'isolate', 'cut', 'faults', 'transfer', 'membership']) {
+    refused(t, ['check', '--nodes', '1', '--nemesis', kind], new RegExp(`--nemesis ${kind} cannot act on --nodes 1: ${kind} needs at least 2 nodes; on 1 node only crash, lose can act`));
+  }
+  refused(t, ['check', '--nodes', '1', '--nemesis', 'crash,isolate,transfer'], /isolate needs at least 2 nodes, transfer needs at least 2 nodes/);
 });
 
 test('check: an empty nemesis list, a repeated option and --flag=value are refused', (t) => {

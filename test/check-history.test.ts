@@ -1,8 +1,15 @@
 // Parsing and validating histories, and pairing invokes with completions.
 
 import test from 'ava';
-import { HistoryError, HistoryErrorCode, OperationStatus, parseHistory } from '../lib/check/history.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { HistoryError, HistoryErrorCode, historyLimits, OperationStatus, parseHistory, readHistoryFile } from '../lib/check/history.js';
+import { writeHistory } from '../lib/check/run.js';
 import { events, history } from './check-helpers.js';
+
+const directory = mkdtempSync(path.join(tmpdir(), 'raftlab-history-'));
+test.after.always(() => rmSync(directory, { recursive: true, force: true }));
 
 test('invokes pair with their completions per process; fails are dropped; info never returns', (t) => {
   const h = history([
@@ -57,7 +64,7 @@ test('unreadable input is refused with a reason that names the problem', (t) => 
   t.regex(reasonOf(t, broken({ type: 'done' }), HistoryErrorCode.BadEvent), /type must be one of/);
   t.regex(reasonOf(t, broken({ f: 'incr' }), HistoryErrorCode.BadEvent), /f must be one of/);
   t.regex(reasonOf(t, broken({ key: 7 }), HistoryErrorCode.BadEvent), /key must be a string/);
-  t.regex(reasonOf(t, broken({ time: '12:00' }), HistoryErrorCode.BadEvent), /time must be a number/);
+  t.regex(reasonOf(t, broken({ time: '12:00' }), HistoryErrorCode.BadEvent), /time must be a finite number, got "12:00"/);
   t.regex(reasonOf(t, JSON.stringify([{ process: 0, type: 'invoke', f: 'get', key: 'x', time: 0 }]), HistoryErrorCode.BadEvent), /value is missing/);
   t.regex(reasonOf(t, broken({ f: 'cas', value: 3 }), HistoryErrorCode.BadEvent), /cas invoke's value must be \[expected, new\]/);
 });
@@ -128,4 +135,92 @@ test('impossible sequences are refused: they would make the verdict meaningless'
     ),
     /ok cas must return true or false/,
   );
+});
+
+test('values and events that break the format are refused with the real reason', (t) => {
+  const good = { process: 0, type: 'invoke', f: 'get', key: 'x', value: null, time: 0 };
+  const broken = (patch: object): string => JSON.stringify([{ ...good, ...patch }]);
+  // 1e400 parses to Infinity, which JSON.stringify would call null.
+  t.regex(reasonOf(t, '[{"process": 0, "type": "invoke", "f": "get", "key": "x", "value": null, "time": 1e400}]', HistoryErrorCode.BadEvent), /time must be a finite number, got a number out of range/);
+  t.regex(reasonOf(t, '[{"process": 0, "type": "invoke", "f": "put", "key": "x", "value": [1, -1e400], "time": 0}]', HistoryErrorCode.BadEvent), /value holds a number out of range/);
+  // Valid JSON, but deeper than the checkers take: the limit is named.
+  const deep = (levels: number): string => `${'['.repeat(levels)}${']'.repeat(levels)}`;
+  const nested = (levels: number): string => `[{"process": 0, "type": "invoke", "f": "put", "key": "x", "value": ${deep(levels)}, "time": 0}]`;
+  t.regex(reasonOf(t, nested(300), HistoryErrorCode.BadEvent), /value is nested deeper than 256 levels/);
+  t.notThrows(() => parseHistory(nested(256)));
+  // DESIGN.md: get/delete invoke with null; put/delete/append return null.
+  t.regex(reasonOf(t, broken({ value: 42 }), HistoryErrorCode.BadEvent), /a get invoke's value must be null \(get takes no argument\), got 42/);
+  t.regex(reasonOf(t, broken({ f: 'delete', value: 'x' }), HistoryErrorCode.BadEvent), /a delete invoke's value must be null/);
+  const completed = (f: string, value: unknown): string =>
+    JSON.stringify([
+      { ...good, f, value: f === 'get' || f === 'delete' ? null : 1 },
+      { ...good, type: 'ok', f, value, time: 1 },
+    ]);
+  t.regex(reasonOf(t, completed('put', 999), HistoryErrorCode.BadEvent), /event 1: an ok put returns null \(only get and cas return a result\), got 999/);
+  t.regex(reasonOf(t, completed('append', []), HistoryErrorCode.BadEvent), /an ok append returns null/);
+  t.regex(reasonOf(t, completed('delete', false), HistoryErrorCode.BadEvent), /an ok delete returns null/);
+  t.notThrows(() => parseHistory(completed('get', { any: ['value'] })));
+});
+
+test('text that is not one JSON array is refused as not JSON, with where', (t) => {
+  t.regex(reasonOf(t, '', HistoryErrorCode.NotJson), /the input is empty/);
+  t.regex(reasonOf(t, '[]  x', HistoryErrorCode.NotJson), /unexpected data at byte 4, after the history's closing "\]"/);
+  const event = JSON.stringify({ process: 0, type: 'invoke', f: 'get', key: 'x', value: null, time: 0 });
+  t.regex(reasonOf(t, `[${event}, ]`, HistoryErrorCode.NotJson), new RegExp(`unexpected "\\]" at byte ${event.length + 3}, where event 1 belongs`));
+  t.regex(reasonOf(t, '[{"process": 0}', HistoryErrorCode.NotJson), /the input ends at byte 15, before the history's closing "\]"/);
+  t.regex(reasonOf(t, '\uFEFF[]', HistoryErrorCode.NotJson), /byte order mark/);
+  t.regex(reasonOf(t, '[{"a": tru}]', HistoryErrorCode.NotJson), /event 0 \(at byte 1\)/);
+  t.deepEqual(parseHistory(' [ ] \n').events, []);
+});
+
+/** A history whose strings hold the bytes the splitter must not mistake for structure. */
+const trickyEvents = events([
+  [0, 'invoke', 'put', 'k,]}', { 'a"]': ['[', '\\', '\\"', ',{'], é: 'ünïcödé ✓ 𝄞' }],
+  [0, 'ok', 'put', 'k,]}', null],
+  [1, 'invoke', 'get', 'k,]}', null],
+  [1, 'ok', 'get', 'k,]}', { 'a"]': ['[', '\\', '\\"', ',{'], é: 'ünïcödé ✓ 𝄞' }],
+  [2, 'invoke', 'cas', '', [[[[]]], { '}': 7 }]],
+  [2, 'info', 'cas', '', null],
+]);
+
+test('a history file is read in chunks: any chunk size gives the same events as the whole text', async (t) => {
+  const file = path.join(directory, 'tricky.json');
+  writeFileSync(file, `[\n${trickyEvents.map((event) => JSON.stringify(event)).join(' ,\n')}\n]\n`);
+  const whole = parseHistory(JSON.stringify(trickyEvents));
+  t.deepEqual(whole.events, trickyEvents);
+  // 1 byte at a time splits every multi-byte character and every escape.
+  for (const chunkBytes of [1, 2, 3, 7, 64, 1 << 20]) {
+    const read = await readHistoryFile(file, { chunkBytes });
+    t.deepEqual(read.events, trickyEvents, `chunks of ${chunkBytes} bytes`);
+    t.deepEqual(read.operations, whole.operations, `chunks of ${chunkBytes} bytes`);
+  }
+});
+
+test('an event over the size limit is refused with the limit named (an injected small limit)', async (t) => {
+  const file = path.join(directory, 'large-event.json');
+  const small = { process: 0, type: 'invoke', f: 'put', key: 'x', value: 1, time: 0 };
+  const large = { process: 0, type: 'ok', f: 'put', key: 'x'.repeat(200), value: null, time: 1 };
+  writeFileSync(file, JSON.stringify([small, large]));
+  for (const chunkBytes of [5, 1 << 20]) {
+    const error = await t.throwsAsync(readHistoryFile(file, { maxEventBytes: 150, chunkBytes }), { instanceOf: HistoryError });
+    t.is(error?.code, HistoryErrorCode.TooLarge, error?.message);
+    t.regex(error?.message ?? '', /event 1 \(at byte \d+\) is over 150 bytes of JSON text, the most read for one event/);
+  }
+  // Under the limit, the same file reads.
+  await t.throwsAsync(readHistoryFile(file, { maxEventBytes: 1_000 }), { instanceOf: HistoryError, message: /does not match process 0's invoke of put "x"/ });
+  t.true(historyLimits.maxEventBytes < 2 ** 29 - 24, 'below V8\'s longest string');
+});
+
+test('check writes its history in chunks that verify reads back', async (t) => {
+  const file = path.join(directory, 'written.json');
+  for (const chunkChars of [1, 100, 1 << 20]) {
+    t.is(writeHistory(file, trickyEvents, chunkChars), null);
+    const text = readFileSync(file, 'utf8');
+    t.is(text, `[\n${trickyEvents.map((event) => JSON.stringify(event)).join(',\n')}\n]\n`, `chunks of ${chunkChars} characters`);
+    t.deepEqual((await readHistoryFile(file)).events, trickyEvents);
+  }
+  t.is(writeHistory(file, [], 4), null);
+  t.is(readFileSync(file, 'utf8'), '[\n]\n');
+  t.deepEqual((await readHistoryFile(file)).events, []);
+  t.regex(writeHistory(path.join(directory, 'no-such-dir', 'h.json'), trickyEvents) ?? '', /ENOENT/);
 });

@@ -3,9 +3,24 @@
 // never code edits) is caught within a bounded run.
 
 import test, { type ExecutionContext } from 'ava';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { AppendAnomalyKind } from '../lib/check/append-checks.js';
 import { Verdict } from '../lib/check/linearizability.js';
-import { allNemesisKinds, formatCheckSummary, NemesisKind, runCheck, Workload, type CheckRunOptions, type CheckRunResult } from '../lib/check/run.js';
+import {
+  allNemesisKinds,
+  applicableNemesisKinds,
+  CheckError,
+  CheckErrorCode,
+  formatCheckSummary,
+  NemesisKind,
+  nemesisMinNodes,
+  runCheck,
+  Workload,
+  type CheckRunOptions,
+  type CheckRunResult,
+} from '../lib/check/run.js';
 import { freshSeed } from './check-helpers.js';
 
 const normalRunMs = 30_000;
@@ -61,6 +76,47 @@ for (const workload of [Workload.Register, Workload.Append]) {
     t.true(result.report.linearizability.perKey.length >= 5, `seed ${seed}`);
   });
 }
+
+test('a nemesis that cannot act on the cluster size is refused before anything starts', async (t) => {
+  t.deepEqual(applicableNemesisKinds(allNemesisKinds, 1), {
+    applicable: [NemesisKind.Crash, NemesisKind.Lose],
+    notApplicable: [NemesisKind.Partition, NemesisKind.Isolate, NemesisKind.Cut, NemesisKind.Faults, NemesisKind.Transfer, NemesisKind.Membership],
+  });
+  t.deepEqual(applicableNemesisKinds(allNemesisKinds, 2).notApplicable, []);
+  t.true(allNemesisKinds.every((kind) => nemesisMinNodes[kind] <= 2));
+  // Nothing made either: no scratch directory left behind (the only test here not serial, so
+  // it runs alone, after them, and may point TMPDIR elsewhere).
+  const scratch = mkdtempSync(path.join(tmpdir(), 'raftlab-check-refused-'));
+  const savedTmpdir = process.env['TMPDIR'];
+  process.env['TMPDIR'] = scratch;
+  try {
+    const error = await t.throwsAsync(runCheck(options(1, { nodes: 1, durationMs: 1_000, nemesis: [NemesisKind.Crash, NemesisKind.Membership] })), { instanceOf: CheckError });
+    t.is(error?.code, CheckErrorCode.NemesisNotApplicable);
+    t.regex(error?.message ?? '', /membership needs at least 2 nodes; on 1 node only crash, lose can act/);
+    t.deepEqual(readdirSync(scratch), []);
+  } finally {
+    if (savedTmpdir === undefined) delete process.env['TMPDIR'];
+    else process.env['TMPDIR'] = savedTmpdir;
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+/** Timeline texts of faults that did nothing (audit 3, 1.1): a bridge that is everyone, no link cut, no hand-off. */
+const noOpFault = / as the bridge$|^cut links one way: $|^leadership transfers every \d+ ms$/;
+
+test.serial('a 2-node cluster passes under every nemesis, each fault doing something', async (t) => {
+  const seed = freshSeed();
+  t.log(`seed ${seed} (replay: raftlab check --nodes 2 --duration 10 --seed ${seed})`);
+  const result = await runCheck(options(seed, { nodes: 2, durationMs: 10_000 }));
+  t.is(result.verdict, Verdict.Linearizable, `seed ${seed}\n${summary(result)}`);
+  t.deepEqual(result.problems, [], `seed ${seed}`);
+  t.true(result.timeline.length >= 2, `seed ${seed}: only ${result.timeline.length} faults\n${summary(result)}`);
+  for (const record of result.timeline) {
+    t.notRegex(record.text, noOpFault, `seed ${seed}`);
+    // One zero point: every fault within the run.
+    t.true(record.endMs !== null && record.endMs <= result.durationMs, `seed ${seed}: ${record.text} ended at ${record.endMs} ms, run ${result.durationMs} ms`);
+  }
+});
 
 async function caughtWithin(
   t: ExecutionContext,

@@ -1,10 +1,9 @@
 // `raftlab verify HISTORY.json` and `raftlab check ...`: argument parsing and output;
 // the work is in verify.ts and run.ts.
 
-import { readFile } from 'node:fs/promises';
-import { HistoryError, parseHistory } from './history.js';
+import { HistoryError, HistoryErrorCode, readHistoryFile, type History } from './history.js';
 import { defaultSearchBudget, type SearchBudget } from './linearizability.js';
-import { allNemesisKinds, checkDefaults, formatCheckSummary, runCheck, Workload, type CheckRunOptions, type NemesisKind } from './run.js';
+import { allNemesisKinds, applicableNemesisKinds, checkDefaults, formatCheckSummary, runCheck, whyNemesisNotApplicable, Workload, type CheckRunOptions, type NemesisKind } from './run.js';
 import { exitCodeOf, formatReport, verifyHistory, VerifyExitCode } from './verify.js';
 import { MIN_SEGMENT_BYTES } from '../storage/types.js';
 import { whyNotWritable } from '../output-file.js';
@@ -88,19 +87,17 @@ export async function runVerifyCli(argv: readonly string[]): Promise<number> {
     process.stderr.write(`raftlab verify: ${parsed.reason}\n${verifyUsage}\n`);
     return VerifyExitCode.UnreadableInput;
   }
-  let text: string;
+  let history: History;
   try {
-    text = await readFile(parsed.file, 'utf8');
+    // In chunks, event by event: a history file of any size (check writes them so).
+    history = await readHistoryFile(parsed.file);
   } catch (error) {
-    process.stderr.write(`raftlab verify: cannot read ${parsed.file}: ${error instanceof Error ? error.message : String(error)}\n`);
-    return VerifyExitCode.UnreadableInput;
-  }
-  let history;
-  try {
-    history = parseHistory(text);
-  } catch (error) {
-    if (!(error instanceof HistoryError)) throw error;
-    process.stderr.write(`raftlab verify: ${parsed.file} is not a valid history (${error.code}): ${error.message}\n`);
+    if (error instanceof HistoryError) {
+      const what = error.code === HistoryErrorCode.TooLarge ? 'cannot read' : 'is not a valid history';
+      process.stderr.write(`raftlab verify: ${parsed.file} ${what} (${error.code}): ${error.message}\n`);
+    } else {
+      process.stderr.write(`raftlab verify: cannot read ${parsed.file}: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
     return VerifyExitCode.UnreadableInput;
   }
   const report = verifyHistory(history, parsed.budget);
@@ -163,7 +160,8 @@ const checkUsage = `usage: raftlab check [--nodes ${checkDefaults.nodes}] [--dur
   --duration S     seconds of clients and faults, 1-${checkLimits.maxDurationS} (default ${checkDefaults.durationS})
   --clients N      concurrent client processes, 1-${checkLimits.maxClients} (default ${checkDefaults.clients})
   --workload W     register (get, put, cas) or append (append, get) (default ${checkDefaults.workload})
-  --nemesis K,...  the faults to draw from (default all)
+  --nemesis K,...  the faults to draw from (default all: those that can act on the cluster's size;
+                   on 1 node only crash and lose, the others need 2 nodes)
   --seed S         replays a run's schedule of operations and faults, 0-${checkLimits.maxSeed} (default random, printed)
   --history FILE   write the recorded history there (checked to be writable before the run)
   --tick-ms MS     Raft tick of the cluster, 1-${checkLimits.maxTickMs} (slower timers widen the window a deposed leader has)
@@ -175,12 +173,16 @@ const checkUsage = `usage: raftlab check [--nodes ${checkDefaults.nodes}] [--dur
   checks it; exit 0 pass, 1 anomaly found, 2 unknown (search budget exceeded), 3 bad arguments,
   4 the history could not be written at the end (the verdict is printed first)`;
 
-type CheckArguments = { readonly ok: true; readonly options: CheckRunOptions } | { readonly ok: false; readonly reason: string };
+type CheckArguments =
+  | { readonly ok: true; readonly options: CheckRunOptions; readonly nemesisLeftOut: readonly NemesisKind[] }
+  | { readonly ok: false; readonly reason: string };
 
 function parseCheckArguments(argv: readonly string[]): CheckArguments {
   const integers: Partial<Record<IntegerOption, number>> = {};
   let workload: Workload = checkDefaults.workload;
   let nemesis: readonly NemesisKind[] = allNemesisKinds;
+  /** `all` (the default) takes the kinds that apply to the cluster's size; named ones must all apply. */
+  let nemesisAll = true;
   let historyFile: string | null = null;
   const workloads: readonly string[] = Object.values(Workload);
   const repeated = repeatedOption(argv);
@@ -203,6 +205,7 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
     } else if (flag === '--nemesis') {
       if (value === 'all' || value === 'none') {
         nemesis = value === 'all' ? allNemesisKinds : [];
+        nemesisAll = value === 'all';
         continue;
       }
       const kinds = value.split(',').filter((kind) => kind !== '');
@@ -210,19 +213,30 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
       const unknown = kinds.find((kind) => !(allNemesisKinds as readonly string[]).includes(kind));
       if (unknown !== undefined) return { ok: false, reason: `unknown nemesis ${JSON.stringify(unknown)}; known: ${allNemesisKinds.join(', ')}` };
       nemesis = kinds as NemesisKind[];
+      nemesisAll = false;
     } else {
       historyFile = value;
     }
   }
+  const nodes = integers['--nodes'] ?? checkDefaults.nodes;
+  let nemesisLeftOut: readonly NemesisKind[] = [];
+  if (nemesisAll) {
+    ({ applicable: nemesis, notApplicable: nemesisLeftOut } = applicableNemesisKinds(nemesis, nodes));
+  } else {
+    const whyNot = whyNemesisNotApplicable(nemesis, nodes);
+    if (whyNot !== null) return { ok: false, reason: `--nemesis ${nemesis.join(',')} cannot act on --nodes ${nodes}: ${whyNot}` };
+  }
   const { '--tick-ms': tickMs, '--timeout-ms': operationTimeoutMs, '--snapshot-entries': snapshotEntries, '--segment-bytes': segmentBytes, '--snapshot-chunk-bytes': snapshotChunkBytes } = integers;
   return {
     ok: true,
+    nemesisLeftOut,
     options: {
-      nodes: integers['--nodes'] ?? checkDefaults.nodes,
+      nodes,
       durationMs: (integers['--duration'] ?? checkDefaults.durationS) * 1000,
       clients: integers['--clients'] ?? checkDefaults.clients,
       workload,
       nemesis,
+      ...(nemesisLeftOut.length === 0 ? {} : { nemesisLeftOut }),
       seed: integers['--seed'] ?? Math.floor(Math.random() * checkLimits.maxSeed),
       historyFile,
       ...(tickMs === undefined ? {} : { tickMs }),
@@ -252,6 +266,12 @@ export async function runCheckCli(argv: readonly string[]): Promise<number> {
     return CheckExitCode.BadInput;
   }
   process.stderr.write(`raftlab check: seed ${options.seed}\n`);
+  if (parsed.nemesisLeftOut.length > 0) {
+    process.stderr.write(
+      `raftlab check: nemesis all on ${options.nodes} node${options.nodes === 1 ? '' : 's'}: leaving out ${parsed.nemesisLeftOut.join(', ')} ` +
+        `(they cannot act on a cluster this small); using ${options.nemesis.length > 0 ? options.nemesis.join(', ') : 'none'}\n`,
+    );
+  }
   const result = await runCheck({ ...options, log: (line) => process.stderr.write(`  ${line}\n`) });
   process.stdout.write(`${formatCheckSummary(result)}\n`);
   if (result.historyError !== null) {

@@ -3,6 +3,7 @@
 // input (a file, another tool's output) to typed events, and pairs each invoke with its
 // completion into an operation, the unit the checkers reason about.
 
+import { open } from 'node:fs/promises';
 import type { JsonValue } from '../cluster/types.js';
 import { assertNever } from '../raft/assert.js';
 
@@ -81,6 +82,8 @@ export const HistoryErrorCode = {
   NotJson: 'HISTORY_NOT_JSON',
   BadEvent: 'HISTORY_BAD_EVENT',
   BadSequence: 'HISTORY_BAD_SEQUENCE',
+  /** One event is larger than historyLimits.maxEventBytes. */
+  TooLarge: 'HISTORY_TOO_LARGE',
 } as const;
 export type HistoryErrorCode = (typeof HistoryErrorCode)[keyof typeof HistoryErrorCode];
 
@@ -94,6 +97,24 @@ export class HistoryError extends Error {
   }
 }
 
+export const historyLimits = {
+  /** How deep a value may nest: the checkers walk values recursively. */
+  maxValueDepth: 256,
+  /**
+   * The largest single event read, in bytes of JSON text: one event is parsed as one
+   * string, and V8 refuses strings over 2^29 - 24 characters (about 512 MiB). A history
+   * file as a whole has no limit: it is read in chunks, event by event.
+   */
+  maxEventBytes: 256 * 1024 * 1024,
+  /** Bytes read from a file at a time. */
+  chunkBytes: 1024 * 1024,
+} as const;
+
+export interface HistoryReadLimits {
+  readonly maxEventBytes?: number;
+  readonly chunkBytes?: number;
+}
+
 const eventTypes: ReadonlySet<string> = new Set(Object.values(EventType));
 const opFunctions: ReadonlySet<string> = new Set(Object.values(OpFunction));
 
@@ -101,56 +122,94 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** JSON.parse only produces JSON values, but a caller may hand us any object graph. */
-function isJsonValue(value: unknown, depth = 0): value is JsonValue {
-  const maxDepth = 256;
-  if (depth > maxDepth) return false;
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
-  if (typeof value === 'number') return Number.isFinite(value);
-  if (Array.isArray(value)) return value.every((item) => isJsonValue(item, depth + 1));
-  if (isRecord(value)) return Object.values(value).every((item) => isJsonValue(item, depth + 1));
-  return false;
+/**
+ * What a field held, for an error message. JSON.stringify would call an out-of-range
+ * number (1e400 parses to Infinity) null.
+ */
+function describeGot(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    return Number.isNaN(value) ? 'NaN' : 'a number out of range (it parses to Infinity: a double holds at most about 1.8e308)';
+  }
+  if (value === undefined) return 'nothing';
+  return JSON.stringify(value) ?? String(value);
 }
+
+/** Why `value` is not a JSON value a history may hold, or null. JSON.parse only produces
+ *  JSON values, but numbers out of range become Infinity, and a caller may hand us any object graph. */
+function whyNotJsonValue(value: unknown, depth = 0): string | null {
+  if (depth > historyLimits.maxValueDepth) {
+    return `is nested deeper than ${historyLimits.maxValueDepth} levels (the most a history's values may nest)`;
+  }
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return null;
+  if (typeof value === 'number') return Number.isFinite(value) ? null : `holds ${describeGot(value)}`;
+  const items = Array.isArray(value) ? value : isRecord(value) ? Object.values(value) : null;
+  if (items === null) return `holds a ${typeof value}, which is not JSON`;
+  for (const item of items) {
+    const why = whyNotJsonValue(item, depth + 1);
+    if (why !== null) return why;
+  }
+  return null;
+}
+
+/** Functions whose invoke takes no argument (DESIGN.md: "get/delete: null"). */
+const noArgument: ReadonlySet<OpFunction> = new Set([OpFunction.Get, OpFunction.Delete]);
+/** Functions whose ok result is always null (DESIGN.md: "others null"). */
+const nullResult: ReadonlySet<OpFunction> = new Set([OpFunction.Put, OpFunction.Delete, OpFunction.Append]);
 
 function decodeEvent(raw: unknown, position: number): HistoryEvent {
   const bad = (why: string): HistoryError =>
     new HistoryError(HistoryErrorCode.BadEvent, `event ${position}: ${why}`);
   if (!isRecord(raw)) throw bad('not an object');
   const { process, type, f, key, value, time } = raw;
-  if (typeof process !== 'number' || !Number.isSafeInteger(process)) throw bad(`process must be an integer, got ${JSON.stringify(process)}`);
-  if (typeof type !== 'string' || !eventTypes.has(type)) throw bad(`type must be one of ${[...eventTypes].join('|')}, got ${JSON.stringify(type)}`);
-  if (typeof f !== 'string' || !opFunctions.has(f)) throw bad(`f must be one of ${[...opFunctions].join('|')}, got ${JSON.stringify(f)}`);
-  if (typeof key !== 'string') throw bad(`key must be a string, got ${JSON.stringify(key)}`);
+  if (typeof process !== 'number' || !Number.isSafeInteger(process)) throw bad(`process must be an integer, got ${describeGot(process)}`);
+  if (typeof type !== 'string' || !eventTypes.has(type)) throw bad(`type must be one of ${[...eventTypes].join('|')}, got ${describeGot(type)}`);
+  if (typeof f !== 'string' || !opFunctions.has(f)) throw bad(`f must be one of ${[...opFunctions].join('|')}, got ${describeGot(f)}`);
+  if (typeof key !== 'string') throw bad(`key must be a string, got ${describeGot(key)}`);
   if (!('value' in raw)) throw bad('value is missing (use null when there is none)');
-  if (!isJsonValue(value)) throw bad('value is not a JSON value');
-  if (typeof time !== 'number' || !Number.isFinite(time)) throw bad(`time must be a number, got ${JSON.stringify(time)}`);
-  const event: HistoryEvent = { process, type: type as EventType, f: f as OpFunction, key, value, time };
+  const notJson = whyNotJsonValue(value);
+  if (notJson !== null) throw bad(`value ${notJson}`);
+  if (typeof time !== 'number' || !Number.isFinite(time)) throw bad(`time must be a finite number, got ${describeGot(time)}`);
+  const event: HistoryEvent = { process, type: type as EventType, f: f as OpFunction, key, value: value as JsonValue, time };
   if (event.type === EventType.Invoke && event.f === OpFunction.Cas && !(Array.isArray(value) && value.length === 2)) {
-    throw bad(`a cas invoke's value must be [expected, new], got ${JSON.stringify(value)}`);
+    throw bad(`a cas invoke's value must be [expected, new], got ${describeGot(value)}`);
+  }
+  if (event.type === EventType.Invoke && noArgument.has(event.f) && value !== null) {
+    throw bad(`a ${event.f} invoke's value must be null (${event.f} takes no argument), got ${describeGot(value)}`);
   }
   if (event.type === EventType.Ok && event.f === OpFunction.Cas && typeof value !== 'boolean') {
-    throw bad(`an ok cas must return true or false, got ${JSON.stringify(value)}`);
+    throw bad(`an ok cas must return true or false, got ${describeGot(value)}`);
+  }
+  if (event.type === EventType.Ok && nullResult.has(event.f) && value !== null) {
+    throw bad(`an ok ${event.f} returns null (only get and cas return a result), got ${describeGot(value)}`);
   }
   return event;
+}
+
+/** Decodes events one at a time, in history order (for a history read in pieces). */
+class EventDecoder {
+  readonly events: HistoryEvent[] = [];
+  private previousTime = -Infinity;
+
+  add(raw: unknown): void {
+    const position = this.events.length;
+    const event = decodeEvent(raw, position);
+    if (event.time < this.previousTime) {
+      throw new HistoryError(
+        HistoryErrorCode.BadSequence,
+        `event ${position}: time ${event.time} is before the previous event's time ${this.previousTime} (events must be in time order)`,
+      );
+    }
+    this.previousTime = event.time;
+    this.events.push(event);
+  }
 }
 
 /** Unknown (parsed JSON) → typed events. Throws HistoryError with the first problem found. */
 export function decodeEvents(raw: unknown): HistoryEvent[] {
   if (!Array.isArray(raw)) throw new HistoryError(HistoryErrorCode.BadEvent, 'a history must be a JSON array of events');
-  const events: HistoryEvent[] = [];
-  let previousTime = -Infinity;
-  raw.forEach((item, position) => {
-    const event = decodeEvent(item, position);
-    if (event.time < previousTime) {
-      throw new HistoryError(
-        HistoryErrorCode.BadSequence,
-        `event ${position}: time ${event.time} is before the previous event's time ${previousTime} (events must be in time order)`,
-      );
-    }
-    previousTime = event.time;
-    events.push(event);
-  });
-  return events;
+  const decoder = new EventDecoder();
+  for (const item of raw) decoder.add(item);
+  return decoder.events;
 }
 
 interface Pending {
@@ -241,13 +300,208 @@ function operationOf(
   };
 }
 
-/** Text of a history file → checked history. Throws HistoryError with a reason a person can act on. */
-export function parseHistory(text: string): History {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    throw new HistoryError(HistoryErrorCode.NotJson, `not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+const openBracket = 0x5b;
+const closeBracket = 0x5d;
+const openBrace = 0x7b;
+const closeBrace = 0x7d;
+const comma = 0x2c;
+const quote = 0x22;
+const backslash = 0x5c;
+const byteOrderMarkFirst = 0xef;
+
+function isWhitespace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+}
+
+/** First bytes of a JSON value other than an array: valid JSON, perhaps, but no history. */
+const otherValueStarts: ReadonlySet<number> = new Set([...'{"-0123456789tfn'].map((c) => c.charCodeAt(0)));
+
+const SplitPhase = {
+  /** Before the history's "[". */
+  Start: 'start',
+  /** Right after "[": an element or "]". */
+  Open: 'open',
+  /** After a ",": an element. */
+  AfterComma: 'after-comma',
+  /** Inside an element. */
+  Element: 'element',
+  /** After the closing "]": only whitespace. */
+  End: 'end',
+} as const;
+type SplitPhase = (typeof SplitPhase)[keyof typeof SplitPhase];
+
+/**
+ * Splits the JSON text of a history (one array), fed in chunks of bytes, into the texts of
+ * its elements, each parsed on its own: so no string ever holds the whole file (V8 caps a
+ * string at about 512 MiB) and memory holds only the parsed events. Structural bytes are
+ * ASCII and UTF-8 continuation bytes never are, so scanning bytes is safe across chunk
+ * boundaries. Each element's text is checked by JSON.parse; the scan only finds where an
+ * element ends (a "," or "]" outside strings and brackets).
+ */
+class HistorySplitter {
+  private phase: SplitPhase = SplitPhase.Start;
+  /** Bytes fed before the current chunk. */
+  private offset = 0;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  /** The current element's bytes from earlier chunks (copies). */
+  private pieces: Buffer[] = [];
+  private piecesBytes = 0;
+  /** Where the current element began, in bytes from the start of the input. */
+  private elementStart = 0;
+  private elements = 0;
+
+  constructor(
+    private readonly onElement: (value: unknown) => void,
+    private readonly maxEventBytes: number,
+  ) {}
+
+  private notJson(why: string): HistoryError {
+    return new HistoryError(HistoryErrorCode.NotJson, `not valid JSON: ${why}`);
   }
-  return pairOperations(decodeEvents(raw));
+
+  private beginElement(at: number): void {
+    this.phase = SplitPhase.Element;
+    this.elementStart = this.offset + at;
+    this.depth = 0;
+    this.inString = false;
+    this.escaped = false;
+  }
+
+  private checkSize(bytes: number): void {
+    if (bytes > this.maxEventBytes) {
+      throw new HistoryError(
+        HistoryErrorCode.TooLarge,
+        `event ${this.elements} (at byte ${this.elementStart}) is over ${this.maxEventBytes} bytes of JSON text, the most read for one event ` +
+          `(a history file may be of any size, but each event is parsed as one string)`,
+      );
+    }
+  }
+
+  /** The element ending before `end` (exclusive) of `chunk`, which began at `begin` (-1: in an earlier chunk). */
+  private endElement(chunk: Buffer, begin: number, end: number): void {
+    this.checkSize(this.piecesBytes + end - Math.max(begin, 0));
+    let text: string;
+    if (begin >= 0) {
+      text = chunk.toString('utf8', begin, end);
+    } else {
+      this.pieces.push(chunk.subarray(0, end));
+      text = Buffer.concat(this.pieces).toString('utf8');
+      this.pieces = [];
+      this.piecesBytes = 0;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw this.notJson(`event ${this.elements} (at byte ${this.elementStart}): ${error instanceof Error ? error.message : String(error)}`);
+    }
+    this.elements++;
+    this.onElement(value);
+  }
+
+  feed(chunk: Buffer): void {
+    /** Where the current element began in this chunk, or -1 (before it, or none). */
+    let begin = -1;
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i]!;
+      switch (this.phase) {
+        case SplitPhase.Element:
+          if (this.inString) {
+            if (this.escaped) this.escaped = false;
+            else if (byte === backslash) this.escaped = true;
+            else if (byte === quote) this.inString = false;
+          } else if (byte === quote) {
+            this.inString = true;
+          } else if (byte === openBrace || byte === openBracket) {
+            this.depth++;
+          } else if (byte === closeBrace || byte === closeBracket || byte === comma) {
+            if (this.depth > 0) {
+              if (byte !== comma) this.depth--;
+            } else if (byte === closeBrace) {
+              throw this.notJson(`unexpected "}" at byte ${this.offset + i}`);
+            } else {
+              this.endElement(chunk, begin, i);
+              begin = -1;
+              this.phase = byte === comma ? SplitPhase.AfterComma : SplitPhase.End;
+            }
+          }
+          break;
+        case SplitPhase.Start:
+          if (isWhitespace(byte)) break;
+          if (byte === openBracket) {
+            this.phase = SplitPhase.Open;
+            break;
+          }
+          if (otherValueStarts.has(byte)) throw new HistoryError(HistoryErrorCode.BadEvent, 'a history must be a JSON array of events');
+          if (byte === byteOrderMarkFirst && this.offset + i === 0) throw this.notJson('the input starts with a byte order mark (JSON text must not)');
+          throw this.notJson(`unexpected byte 0x${byte.toString(16).padStart(2, '0')} at byte ${this.offset + i}, where a history's "[" belongs`);
+        case SplitPhase.Open:
+        case SplitPhase.AfterComma:
+          if (isWhitespace(byte)) break;
+          if (byte === closeBracket && this.phase === SplitPhase.Open) {
+            this.phase = SplitPhase.End;
+            break;
+          }
+          if (byte === comma || byte === closeBracket) throw this.notJson(`unexpected "${String.fromCharCode(byte)}" at byte ${this.offset + i}, where event ${this.elements} belongs`);
+          this.beginElement(i);
+          begin = i;
+          // This byte opens the element: the loop scans it again, as part of it.
+          i--;
+          break;
+        case SplitPhase.End:
+          if (!isWhitespace(byte)) throw this.notJson(`unexpected data at byte ${this.offset + i}, after the history's closing "]"`);
+          break;
+        default:
+          assertNever(this.phase, 'split phase');
+      }
+    }
+    if (this.phase === SplitPhase.Element) {
+      const from = Math.max(begin, 0);
+      this.checkSize(this.piecesBytes + chunk.length - from);
+      // A copy: the caller may reuse the chunk's memory.
+      this.pieces.push(Buffer.from(chunk.subarray(from)));
+      this.piecesBytes += chunk.length - from;
+    }
+    this.offset += chunk.length;
+  }
+
+  finish(): void {
+    if (this.phase === SplitPhase.End) return;
+    if (this.phase === SplitPhase.Start) throw this.notJson('the input is empty');
+    throw this.notJson(`the input ends at byte ${this.offset}, before the history's closing "]"`);
+  }
+}
+
+/** Text of a history → checked history. Throws HistoryError with a reason a person can act on. */
+export function parseHistory(text: string, limits: HistoryReadLimits = {}): History {
+  const decoder = new EventDecoder();
+  const splitter = new HistorySplitter((raw) => decoder.add(raw), limits.maxEventBytes ?? historyLimits.maxEventBytes);
+  splitter.feed(Buffer.from(text, 'utf8'));
+  splitter.finish();
+  return pairOperations(decoder.events);
+}
+
+/**
+ * A history file → checked history, read in chunks: a file of any size is read (as long
+ * as its events fit in memory), never as one string. Throws HistoryError for a history
+ * that cannot be checked, and the file system's errors as they are.
+ */
+export async function readHistoryFile(file: string, limits: HistoryReadLimits = {}): Promise<History> {
+  const decoder = new EventDecoder();
+  const splitter = new HistorySplitter((raw) => decoder.add(raw), limits.maxEventBytes ?? historyLimits.maxEventBytes);
+  const chunk = Buffer.allocUnsafe(limits.chunkBytes ?? historyLimits.chunkBytes);
+  const handle = await open(file, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      splitter.feed(chunk.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
+  }
+  splitter.finish();
+  return pairOperations(decoder.events);
 }

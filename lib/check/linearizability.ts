@@ -19,7 +19,7 @@
 
 import type { JsonValue } from '../cluster/types.js';
 import { OperationStatus, OpFunction, type Operation } from './history.js';
-import { absentState, canonicalJson, describeOperation, describeText, illegalStep, KeyModel } from './model.js';
+import { absentState, canonicalJson, describeOperation, illegalStep, KeyModel } from './model.js';
 
 export const Verdict = {
   Linearizable: 'linearizable',
@@ -61,7 +61,8 @@ export interface LinearizabilityAnomaly {
   readonly operations: readonly Operation[];
   /** The longest linearizable prefix found: operations in the order they took effect. */
   readonly longestPrefix: readonly Operation[];
-  /** The key's value after that prefix. */
+  /** What a get would read after that prefix (null when the key is absent; for a list
+   *  not known in full, the part that is: see the explanation). */
   readonly valueAfterPrefix: JsonValue;
   /** The operation that had to take effect next (its return came) and could not. */
   readonly blocked: Operation;
@@ -261,11 +262,12 @@ function searchKey(
       verdict = Verdict.Linearizable;
       break;
     }
-    steps++;
-    if (steps > maxSteps || (steps % stepsPerClockCheck === 0 && Date.now() > deadlineMs)) {
+    // `steps` counts the steps taken: a budget of N allows exactly N.
+    if (steps >= maxSteps || (steps % stepsPerClockCheck === stepsPerClockCheck - 1 && Date.now() > deadlineMs)) {
       verdict = Verdict.Unknown;
       break;
     }
+    steps++;
     if (entry === noEntry) throw new Error('invariant violated: reached the end of the entry list with completed operations left');
     const index = entryOperation[entry]!;
     if (entryIsCall[entry] === 1) {
@@ -388,13 +390,12 @@ function explain(key: string, operations: readonly Operation[], model: KeyModel,
   // and the search tried them without finding a way through.
   const others = pending.filter((index) => at(index).status === OperationStatus.Ok && model.step(frontier.state, index) === illegalStep);
   const infoPending = pending.filter((index) => at(index).status === OperationStatus.Info).length;
-  const value = model.text(frontier.state);
   const lines: string[] = [];
   lines.push(
     `No order of the ${operations.length} operations on key ${JSON.stringify(key)} is consistent with the model and real time.`,
     `The longest linearizable prefix found has ${longestPrefix.length} operations` +
       (shownPrefix.length > 0 ? `, ending with:\n${shownPrefix.map((operation) => `    ${describeOperation(operation)}`).join('\n')}` : ' (none).'),
-    `  After it the value is ${describeText(value)}.`,
+    `  After it ${model.describeState(frontier.state, 'is')}.`,
     `  Next, ${describeOperation(blocked)} must take effect (it returned), but cannot: ${model.whyIllegal(frontier.state, frontier.blocked)}.`,
   );
   if (others.length > 0) {

@@ -1,8 +1,13 @@
 // The sequential specification the checkers hold a history against: one key of the
-// replicated store (lib/kv implements exactly this). An absent key reads null; put sets;
-// delete makes it absent; append turns absent into [elem] and a list into list + [elem];
-// cas(expected, new) sets new and returns true iff the current value (null if absent)
-// deep-equals expected, else returns false.
+// replicated store (lib/kv/state-machine.ts implements exactly this). A key is absent or
+// holds a JSON value, and a stored null is a value, not absence:
+// - get reads the value, or null when absent (so a stored null and absence read alike);
+// - put sets the value (put null stores null); delete makes the key absent;
+// - append turns absent into [elem] and a list into list + [elem]; on any other value,
+//   stored null included, the store refuses it (NOT_A_LIST, a definite error);
+// - cas(expected, new) sets new and returns true iff the current value (null if absent)
+//   deep-equals expected, else returns false: cas(null, v) succeeds on an absent key and
+//   on a stored null alike.
 //
 // States are interned: each distinct value gets a small integer, compared by its
 // canonical JSON text. The search then memoizes (linearized set, state id) pairs and
@@ -23,6 +28,9 @@ export function canonicalJson(value: JsonValue): string {
 }
 
 const nullText = 'null';
+/** The absent key's text: not JSON (no value's canonical text is empty), so a stored null,
+ *  whose text is "null", is a state of its own. */
+const absentText = '';
 /** Not JSON on purpose: no read can ever equal it. */
 const beyondLongestReadText = '[...the longest read, then appends no read shows]';
 /** The state of a key nobody has written (or that was deleted). */
@@ -67,8 +75,8 @@ function prepare(operation: Operation): PreparedOperation {
 
 /** The model of one key, over a fixed list of operations (indexed 0..n-1). */
 export class KeyModel {
-  private readonly texts: string[] = [nullText];
-  private readonly stateOfText = new Map<string, number>([[nullText, absentState]]);
+  private readonly texts: string[] = [absentText];
+  private readonly stateOfText = new Map<string, number>([[absentText, absentState]]);
   /** (state, operation index) → next state or illegalStep; key: state * n + index. */
   private readonly transitions = new Map<number, number>();
   /** Length of each state's list (0 when absent; unused for non-list values). */
@@ -76,12 +84,16 @@ export class KeyModel {
   private readonly prepared: readonly PreparedOperation[];
   /** See appendOrderOf: element text → its position in the longest read, or null. */
   private readonly appendOrder: ReadonlyMap<string, number> | null;
+  /** Under appendOrder: the longest read itself. */
+  private readonly longestRead: JsonValue[] | null;
   /** Under appendOrder: the state "the longest read plus appends nobody read", once met. */
   private beyondState: number | null = null;
 
   constructor(operations: readonly Operation[]) {
     this.prepared = operations.map(prepare);
-    this.appendOrder = appendOrderOf(this.prepared);
+    const order = appendOrderOf(this.prepared);
+    this.appendOrder = order?.positions ?? null;
+    this.longestRead = order?.longest ?? null;
   }
 
   get stateCount(): number {
@@ -94,9 +106,30 @@ export class KeyModel {
     return text;
   }
 
+  /**
+   * The value a get would read in `state`: null when absent. For the "longest read, then
+   * appends no read shows" state (see appendOrderOf), whose list is not known in full, the
+   * longest read (the part that is known); describeState says it in words.
+   */
   value(state: number): JsonValue {
-    // The one state that is not a JSON value stands for itself in reports.
-    return state === this.beyondState ? beyondLongestReadText : (JSON.parse(this.text(state)) as JsonValue);
+    if (state === absentState) return null;
+    if (state === this.beyondState) return this.longestRead ?? null;
+    return JSON.parse(this.text(state)) as JsonValue;
+  }
+
+  /** What a get reads in `state`, as canonical text. */
+  private readText(state: number): string {
+    return state === absentState ? nullText : this.text(state);
+  }
+
+  /** The state for a report: "the value was 2", "the key was absent", ... (`is` for the present tense). */
+  describeState(state: number, verb: 'was' | 'is' = 'was'): string {
+    if (state === absentState) return `the key ${verb} absent (a get reads null)`;
+    if (state === this.beyondState) {
+      const known = describeText(canonicalJson(this.longestRead ?? []));
+      return `the list ${verb} the longest read, ${known}, followed by one or more appends that no read shows (in an order nothing observed)`;
+    }
+    return `the value ${verb} ${describeText(this.text(state))}`;
   }
 
   /** The state after operation `index` takes effect in `state`, or illegalStep. */
@@ -128,11 +161,12 @@ export class KeyModel {
   private computeStep(state: number, index: number): number {
     const { operation, argumentText, expectedText, outputText } = this.operationAt(index);
     const current = this.text(state);
+    const read = this.readText(state);
     const completed = operation.status === OperationStatus.Ok;
     switch (operation.f) {
       case OpFunction.Get:
         // An info read has no effect and an unknown output: anything goes.
-        return !completed || outputText === current ? state : illegalStep;
+        return !completed || outputText === read ? state : illegalStep;
       case OpFunction.Put:
         return this.intern(argumentText);
       case OpFunction.Delete:
@@ -141,12 +175,13 @@ export class KeyModel {
         if (this.appendOrder !== null) return this.appendInOrder(state, argumentText, completed);
         const appended = appendText(current, argumentText);
         if (appended !== null) return this.intern(appended, (this.lengths[state] ?? 0) + 1);
-        // Appending to a non-list is refused by the store: an ok one is impossible, an
-        // info one simply did nothing.
+        // Appending to a non-list (a stored null included) is refused by the store: an ok
+        // one is impossible, an info one simply did nothing.
         return completed ? illegalStep : state;
       }
       case OpFunction.Cas: {
-        const matches = current === expectedText;
+        // The store compares against null when the key is absent.
+        const matches = read === expectedText;
         if (!completed) return matches ? this.intern(argumentText) : state;
         if (operation.output === true) return matches ? this.intern(argumentText) : illegalStep;
         return matches ? illegalStep : state;
@@ -168,7 +203,10 @@ export class KeyModel {
     const position = order.get(elementText);
     const length = state === this.beyondState ? Infinity : (this.lengths[state] ?? 0);
     if (length < order.size) {
-      return position === length ? this.intern(appendText(this.text(state), elementText) ?? nullText, length + 1) : illegalStep;
+      if (position !== length) return illegalStep;
+      const appended = appendText(this.text(state), elementText);
+      if (appended === null) throw new Error(`invariant violated: a key with only appends holds a non-list ${this.text(state)}`);
+      return this.intern(appended, length + 1);
     }
     if (position !== undefined || !completed) return illegalStep;
     this.beyondState ??= this.intern(beyondLongestReadText);
@@ -178,22 +216,23 @@ export class KeyModel {
   /** Why operation `index` cannot take effect in `state` (for anomaly reports). */
   whyIllegal(state: number, index: number): string {
     const { operation, argumentText, expectedText, outputText } = this.operationAt(index);
-    const current = this.text(state);
+    const current = this.describeState(state);
     switch (operation.f) {
       case OpFunction.Get:
-        return `it read ${describeText(outputText)} but the value was ${describeText(current)}`;
+        return `it read ${describeText(outputText)} but ${current}`;
       case OpFunction.Append:
         if (this.appendOrder !== null) {
           const position = this.appendOrder.get(argumentText);
-          return position === undefined
-            ? `the longest read shows other elements next, and never ${argumentText}`
-            : `the longest read shows ${argumentText} at position ${position}, but the list has ${state === this.beyondState ? 'more' : (this.lengths[state] ?? 0)} elements`;
+          if (position === undefined) return `the longest read shows other elements next, and never ${argumentText}`;
+          return state === this.beyondState
+            ? `the longest read shows ${argumentText} at position ${position}, but ${current}`
+            : `the longest read shows ${argumentText} at position ${position}, but the list has ${this.lengths[state] ?? 0} elements`;
         }
-        return `it was acknowledged but the value ${describeText(current)} is not a list`;
+        return `it was acknowledged but ${current}, not a list (the store refuses to append to it)`;
       case OpFunction.Cas:
         return operation.output === true
-          ? `it succeeded but the value was ${describeText(current)}, not the expected ${describeText(expectedText)}`
-          : `it returned false but the value ${describeText(current)} equals the expected ${describeText(expectedText)}`;
+          ? `it succeeded but ${current}, not the expected ${describeText(expectedText)}`
+          : `it returned false but ${current}, which equals the expected ${describeText(expectedText)}`;
       case OpFunction.Put:
       case OpFunction.Delete:
         return 'it can always take effect (only an earlier constraint can exclude it)';
@@ -210,9 +249,9 @@ export class KeyModel {
  * comes after them all (else R would show it). Restricting appends to that order loses no
  * valid linearization and turns a search over interleavings of concurrent appends (a
  * factorial, with the cache unable to merge different orders) into a search over where
- * the reads fall. Returns element text → position in R, or null when the rule does not apply.
+ * the reads fall. Returns element text → position in R, and R; or null when the rule does not apply.
  */
-function appendOrderOf(prepared: readonly PreparedOperation[]): ReadonlyMap<string, number> | null {
+function appendOrderOf(prepared: readonly PreparedOperation[]): { positions: ReadonlyMap<string, number>; longest: JsonValue[] } | null {
   let longest: JsonValue[] | null = null;
   const elements = new Set<string>();
   for (const { operation, argumentText } of prepared) {
@@ -235,12 +274,13 @@ function appendOrderOf(prepared: readonly PreparedOperation[]): ReadonlyMap<stri
     if (order.has(text)) return null;
     order.set(text, order.size);
   }
-  return order;
+  return { positions: order, longest };
 }
 
-/** Text of `list + [element]`, or null when `current` is neither absent nor a list. */
+/** Text of `list + [element]`, or null when `current` is neither absent nor a list (a
+ *  stored null is not a list: the store refuses to append to it). */
 function appendText(current: string, elementText: string): string | null {
-  if (current === nullText || current === '[]') return `[${elementText}]`;
+  if (current === absentText || current === '[]') return `[${elementText}]`;
   if (current.startsWith('[')) return `${current.slice(0, -1)},${elementText}]`;
   return null;
 }

@@ -4,7 +4,7 @@
 // back, and a final read of every key is recorded. The history is then checked by the
 // same code as `raftlab verify`.
 
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { makeScratchDir, removeScratchDir } from '../cluster/scratch-dir.js';
@@ -50,12 +50,62 @@ export const NemesisKind = {
 export type NemesisKind = (typeof NemesisKind)[keyof typeof NemesisKind];
 export const allNemesisKinds: readonly NemesisKind[] = Object.values(NemesisKind);
 
+/**
+ * The fewest nodes each nemesis can act on. On one node there is no link to partition,
+ * isolate, cut or disturb, nobody to hand leadership to, and no configuration without the
+ * only voter: those faults would do nothing or be refused by the cluster.
+ */
+export const nemesisMinNodes: Readonly<Record<NemesisKind, number>> = {
+  crash: 1,
+  lose: 1,
+  partition: 2,
+  isolate: 2,
+  cut: 2,
+  faults: 2,
+  transfer: 2,
+  membership: 2,
+};
+
+/** `kinds` split into those that can act on a cluster of `nodes` and those that cannot. */
+export function applicableNemesisKinds(kinds: readonly NemesisKind[], nodes: number): { applicable: NemesisKind[]; notApplicable: NemesisKind[] } {
+  return {
+    applicable: kinds.filter((kind) => nemesisMinNodes[kind] <= nodes),
+    notApplicable: kinds.filter((kind) => nemesisMinNodes[kind] > nodes),
+  };
+}
+
+export const CheckErrorCode = {
+  /** A nemesis was asked for that cannot act on the cluster's size (nemesisMinNodes). */
+  NemesisNotApplicable: 'CHECK_NEMESIS_NOT_APPLICABLE',
+} as const;
+export type CheckErrorCode = (typeof CheckErrorCode)[keyof typeof CheckErrorCode];
+
+/** A check run refused before it starts. */
+export class CheckError extends Error {
+  readonly code: CheckErrorCode;
+  constructor(code: CheckErrorCode, message: string) {
+    super(message);
+    this.name = 'CheckError';
+    this.code = code;
+  }
+}
+
+/** Why `kinds` cannot all act on `nodes` nodes, or null. */
+export function whyNemesisNotApplicable(kinds: readonly NemesisKind[], nodes: number): string | null {
+  const { notApplicable } = applicableNemesisKinds(kinds, nodes);
+  if (notApplicable.length === 0) return null;
+  const needs = notApplicable.map((kind) => `${kind} needs at least ${nemesisMinNodes[kind]} nodes`).join(', ');
+  return `${needs}; on ${nodes} node${nodes === 1 ? '' : 's'} only ${applicableNemesisKinds(allNemesisKinds, nodes).applicable.join(', ')} can act`;
+}
+
 export interface CheckRunOptions {
   readonly nodes: number;
   readonly durationMs: number;
   readonly clients: number;
   readonly workload: Workload;
   readonly nemesis: readonly NemesisKind[];
+  /** Kinds of `all` left out because they cannot act on this many nodes (for the summary). */
+  readonly nemesisLeftOut?: readonly NemesisKind[];
   readonly seed: number;
   /** Where to write the recorded history (JSON), or null. */
   readonly historyFile: string | null;
@@ -107,6 +157,7 @@ export const checkDefaults = {
 
 export interface NemesisRecord {
   readonly kind: NemesisKind;
+  /** From the cluster's start, as the history's times and CheckRunResult.durationMs. */
   readonly startMs: number;
   endMs: number | null;
   /** What was done; completed once the fault is undone (a transfer's targets, the node added in a removed one's place). */
@@ -117,10 +168,12 @@ export interface CheckRunResult {
   readonly options: CheckRunOptions;
   readonly events: readonly HistoryEvent[];
   readonly report: VerifyReport;
+  /** The faults that did something (one that found nothing to act on is left out). */
   readonly timeline: readonly NemesisRecord[];
   /** Things that went wrong outside the history: a node that would not restart, a node
    *  that crashed on an invariant, a cluster that never elected a leader again. */
   readonly problems: readonly string[];
+  /** From the cluster's start (the zero of the history's times and of the timeline) to its stop. */
   readonly durationMs: number;
   readonly okPerSecond: number;
   /** Snapshots nodes installed from their leaders during the run (InstallSnapshot, in chunks). */
@@ -190,7 +243,8 @@ class WorkloadGenerator {
   }
 }
 
-/** Records events with a monotonic clock, so times never go backwards along the history. */
+/** Records events with a monotonic clock, so times never go backwards along the history.
+ *  Its zero is when it is made: the run makes it once the cluster has started. */
 class HistoryRecorder {
   readonly events: HistoryEvent[] = [];
   private readonly startedAt = performance.now();
@@ -324,22 +378,25 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
   const log = options.log ?? ((): void => undefined);
   const random = createPrng(options.seed);
   const between = ([low, high]: readonly [number, number]): number => low + Math.floor(random() * (high - low));
+  const whyNot = whyNemesisNotApplicable(options.nemesis, options.nodes);
+  if (whyNot !== null) throw new CheckError(CheckErrorCode.NemesisNotApplicable, `nemesis not applicable: ${whyNot}`);
   const dataDir = makeScratchDir(tmpdir(), 'raftlab-check-');
   const problems: string[] = [];
   const timeline: NemesisRecord[] = [];
-  const recorder = new HistoryRecorder();
   const workload = new WorkloadGenerator(options.workload, createPrng(options.seed ^ 0x5bd1e995));
   const pauses = new Pauses();
 
   log(`starting ${options.nodes} nodes in ${dataDir}`);
   const cluster = await startCluster(options, dataDir);
+  // One zero point for everything the run reports: the history's times, the nemesis
+  // timeline, and the run's duration all count from here, the cluster's start.
+  const recorder = new HistoryRecorder();
   let snapshotsInstalled = 0;
   cluster.on('event', (event: ClusterEvent) => {
     if (event.kind === EventKind.Invariant) problems.push(`at ${recorder.nowMs().toFixed(0)} ms: ${event.text}`);
     if (event.kind === EventKind.SnapshotInstalled) snapshotsInstalled++;
   });
   const fleet = new ClientFleet(cluster, options.operationTimeoutMs ?? checkDefaults.operationTimeoutMs);
-  const runStartedMs = recorder.nowMs();
   try {
     await cluster.waitForLeader(checkDefaults.leaderWaitMs);
     let nextProcess = options.clients;
@@ -384,11 +441,15 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
         if (pauses.stopped) return;
         const kind = options.nemesis[Math.floor(random() * options.nemesis.length)]!;
         const startMs = recorder.nowMs();
-        let fault: { undo: () => Promise<void>; readonly text: string };
+        let fault: Fault | null;
         try {
           fault = await injectFault(cluster, fleet, kind, random);
         } catch (error) {
           problems.push(`nemesis ${kind} failed at ${startMs.toFixed(0)} ms: ${String(error)}`);
+          continue;
+        }
+        if (fault === null) {
+          log(`${(startMs / 1000).toFixed(1)} s  nemesis: ${kind} found nothing to act on (not counted)`);
           continue;
         }
         const record: NemesisRecord = { kind, startMs, endMs: null, text: fault.text };
@@ -403,6 +464,12 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
         }
         record.endMs = recorder.nowMs();
         record.text = fault.text;
+        if (fault.didNothing?.() === true) {
+          // A fault that never acted (a transfer burst that never found a leader) is no fault.
+          timeline.splice(timeline.indexOf(record), 1);
+          log(`${(record.endMs / 1000).toFixed(1)} s  nemesis: ended ${record.text}, which did nothing (not counted)`);
+          continue;
+        }
         log(`${(record.endMs / 1000).toFixed(1)} s  nemesis: ended ${record.text}`);
       }
     };
@@ -438,7 +505,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
       removeScratchDir(dataDir);
     }
   }
-  const durationMs = recorder.nowMs() - runStartedMs;
+  const durationMs = recorder.nowMs();
   const historyError = options.historyFile === null ? null : writeHistory(options.historyFile, recorder.events);
   const report = verifyHistory(pairOperations(recorder.events));
   const okCount = report.history.counts.ok;
@@ -514,13 +581,41 @@ async function finalReads(cluster: Cluster, fleet: ClientFleet, recorder: Histor
   }
 }
 
-/** One event per line: diffable, and still one JSON array. Returns why it could not be written, or null. */
-function writeHistory(file: string, events: readonly HistoryEvent[]): string | null {
+/** Characters of history text gathered before a write: memory stays bounded by this,
+ *  however long the history (one string of it all would also hit V8's ~512 MiB limit). */
+const historyWriteChunkChars = 1 << 20;
+
+/**
+ * Writes a history as `raftlab verify` reads it, one event per line (diffable, and still
+ * one JSON array), in chunks of about `chunkChars` characters. Returns why it could not be
+ * written, or null.
+ */
+export function writeHistory(file: string, events: readonly HistoryEvent[], chunkChars = historyWriteChunkChars): string | null {
+  let fd: number | null = null;
   try {
-    writeFileSync(file, `[\n${events.map((event) => JSON.stringify(event)).join(',\n')}\n]\n`);
+    fd = openSync(file, 'w');
+    const descriptor = fd;
+    const write = (text: string): void => {
+      const bytes = Buffer.from(text, 'utf8');
+      for (let done = 0; done < bytes.length; ) done += writeSync(descriptor, bytes, done);
+    };
+    let chunk = '[\n';
+    events.forEach((event, index) => {
+      chunk += JSON.stringify(event) + (index + 1 < events.length ? ',\n' : '\n');
+      if (chunk.length >= chunkChars) {
+        write(chunk);
+        chunk = '';
+      }
+    });
+    write(`${chunk}]\n`);
+    const closing = fd;
+    fd = null;
+    closeSync(closing);
     return null;
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
 }
 
@@ -540,7 +635,15 @@ function leaderOr(cluster: Cluster, random: () => number): { id: NodeId; isLeade
   return { id: cluster.nodeIds[Math.floor(random() * cluster.nodeIds.length)]!, isLeader: false };
 }
 
-async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKind, random: () => number): Promise<{ undo: () => Promise<void>; text: string }> {
+interface Fault {
+  readonly undo: () => Promise<void>;
+  readonly text: string;
+  /** Asked after the undo: true if the fault turned out to do nothing at all. */
+  readonly didNothing?: () => boolean;
+}
+
+/** Injects one fault of `kind`; null when it finds nothing to act on at this moment. */
+async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKind, random: () => number): Promise<Fault | null> {
   const nodes = cluster.nodeIds;
   const heal = async (): Promise<void> => cluster.heal();
   switch (kind) {
@@ -558,17 +661,24 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       await Promise.all(targets.map((id) => cluster.crash(id, { loseUnsynced: true })));
       return {
         undo: async () => void (await Promise.all(targets.map((id) => fleet.restart(id)))),
-        text: `crash nodes ${targets.join(',')} at once, losing unsynced writes, then restart them`,
+        text:
+          targets.length === 1
+            ? `crash node ${targets[0]}, losing unsynced writes, then restart it`
+            : `crash nodes ${targets.join(',')} at once, losing unsynced writes, then restart them`,
       };
     }
     case NemesisKind.Isolate: {
+      if (nodes.length < 2) return null;
       const { id, isLeader } = leaderOr(cluster, random);
       cluster.isolate(id);
       return { undo: heal, text: `isolate node ${id}${isLeader ? ' (leader)' : ''}` };
     }
     case NemesisKind.Partition: {
+      if (nodes.length < 2) return null;
       const order = shuffled(nodes, random);
-      if (random() < 0.5) {
+      // A bridge needs a node on each side besides it: with two nodes it would see both
+      // and cut nothing.
+      if (random() < 0.5 || nodes.length < 3) {
         const minority = order.slice(0, Math.floor(nodes.length / 2));
         const majority = order.slice(minority.length);
         cluster.partition([minority, majority]);
@@ -588,6 +698,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
         random,
       ).slice(0, 1 + Math.floor(random() * 2));
       const outbound = random() < 0.5;
+      if (followers.length === 0) return null;
       for (const follower of followers) {
         if (outbound) cluster.cutLink(leader, follower);
         else cluster.cutLink(follower, leader);
@@ -601,12 +712,15 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
         delayMs: Math.floor(random() * 40),
         duplicateRate: Math.round(random() * 30) / 100,
       };
+      // No link to disturb, or nothing drawn to disturb it with.
+      if (nodes.length < 2 || (faults.dropRate === 0 && faults.delayMs === 0 && faults.duplicateRate === 0)) return null;
       cluster.setLinkFaults(faults);
       return { undo: heal, text: `link faults: drop ${faults.dropRate}, delay ${faults.delayMs} ms, duplicate ${faults.duplicateRate}` };
     }
     case NemesisKind.Transfer: {
       // Each hand-off makes a fresh leader that does not yet know what its predecessor
       // committed until it commits an entry of its own term: reads must wait for that.
+      if (nodes.length < 2) return null;
       const targets: NodeId[] = [];
       const handOff = (): void => {
         const leader = cluster.status().leaderId;
@@ -624,6 +738,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       const timer = setInterval(handOff, checkDefaults.transferIntervalMs);
       return {
         undo: async () => clearInterval(timer),
+        didNothing: () => targets.length === 0,
         get text(): string {
           return `leadership transfers every ${checkDefaults.transferIntervalMs} ms${targets.length > 0 ? ` (to ${targets.join(',')})` : ''}`;
         },
@@ -631,6 +746,8 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
     }
     case NemesisKind.Membership: {
       const voters = cluster.status().membership.voters;
+      // The only voter cannot be removed (nor replaced in one change by this nemesis).
+      if (voters.length < 2) return null;
       if (random() < 0.5 && voters.length >= 2) {
         // Joint consensus (thesis §4.3): two voters (often the leader among them) replaced
         // by two new nodes in one change; the new ones join as learners and catch up first.
@@ -692,12 +809,17 @@ function seconds(ms: number): string {
 export function formatCheckSummary(result: CheckRunResult): string {
   const { options, report } = result;
   const out: string[] = [];
+  const leftOut = options.nemesisLeftOut ?? [];
   out.push(
     `raftlab check: workload ${options.workload}, ${options.nodes} nodes, ${options.clients} clients, ` +
       `${seconds(options.durationMs)}, nemesis ${options.nemesis.length > 0 ? options.nemesis.join(',') : 'none'}, seed ${options.seed}`,
   );
-  out.push(`ran ${seconds(result.durationMs)}: ${report.history.counts.ok} ok operations, ${result.okPerSecond.toFixed(0)} ok/s, ${result.snapshotsInstalled} snapshot(s) installed from a leader`);
-  out.push(`nemesis timeline (${result.timeline.length}):`);
+  if (leftOut.length > 0) out.push(`nemesis left out of all (cannot act on ${options.nodes} node${options.nodes === 1 ? '' : 's'}): ${leftOut.join(',')}`);
+  out.push(
+    `ran ${seconds(result.durationMs)} from the cluster's start to its stop: ${report.history.counts.ok} ok operations, ` +
+      `${result.okPerSecond.toFixed(0)} ok/s, ${result.snapshotsInstalled} snapshot(s) installed from a leader`,
+  );
+  out.push(`nemesis timeline (${result.timeline.length}; times from the cluster's start, as the history's):`);
   for (const record of result.timeline) {
     out.push(`  ${seconds(record.startMs).padStart(7)} – ${(record.endMs === null ? '?' : seconds(record.endMs)).padStart(7)}  ${record.text}`);
   }

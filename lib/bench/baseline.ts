@@ -312,3 +312,23 @@ export function pipelineLimit(
     limitWritesPerSecond: Math.min(leaderBoundWritesPerSecond, cpuBoundWritesPerSecond, diskBoundWritesPerSecond ?? Number.POSITIVE_INFINITY),
   };
 }
+
+/**
+ * The caveat for a cluster that did more writes/s than its pipeline limit (null when it
+ * did not). The limit is no ceiling then: it charges each write the building blocks'
+ * rates as the baseline measured them, once, before any cluster ran, and a busy or slower
+ * machine at that moment (or a faster one later) makes it low; the batch size it assumes
+ * is an estimate too.
+ */
+export function overPipelineLimitNote(limit: PipelineLimit, writesPerSecond: number, baseline: BaselineMeasurements): string | null {
+  if (!(writesPerSecond > limit.limitWritesPerSecond)) return null;
+  const count = (value: number): string => Math.round(value).toLocaleString('en-US');
+  const bound =
+    limit.limitWritesPerSecond === limit.diskBoundWritesPerSecond ? 'disk' : limit.limitWritesPerSecond === limit.leaderBoundWritesPerSecond ? "leader's thread" : 'CPU';
+  return (
+    `raftlab did ${((100 * writesPerSecond) / limit.limitWritesPerSecond).toFixed(0)}% of its pipeline limit (${count(writesPerSecond)} against ${count(limit.limitWritesPerSecond)} writes/s, the ${bound} bound): ` +
+    `the limit is no ceiling here. It comes from rates the baseline measured once, before the clusters ran (MessagePort ${count(baseline.portMessagesPerSecond)} messages/s, ` +
+    `msgpackr ${count(baseline.msgpackEncodeEntriesPerSecond)} / ${count(baseline.msgpackDecodeEntriesPerSecond)} entries/s, fdatasync ${count(baseline.fdatasyncPerSecond)}/s); ` +
+    `other processes busy then, or the machine's speed changing since, make them low and the limit with them. Trust the fraction only from a quiet machine`
+  );
+}

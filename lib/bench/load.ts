@@ -10,6 +10,10 @@
 // - Closed loop: latency runs from the moment the request was issued. Open loop
 //   (--rate): latency runs from the moment the request was *due*, so a stall that
 //   delays sending is charged to the system, not hidden (no coordinated omission).
+// - Which requests make the window's figures: closed loop, those answered inside it.
+//   Open loop, those that fell *due* inside it, whenever answered: the window then
+//   measures the load asked for, and a backlog left from the warm-up and answered in the
+//   window (counted apart, as carriedIn) cannot push writes/s above the rate.
 // - The generator owns a disjoint slice of the key space and never has two writes to
 //   one key in flight, so the last acknowledged write to a key is well defined and the
 //   read-back at the end can demand it (or something newer from this generator).
@@ -78,6 +82,19 @@ export function parseValue(value: unknown): { generatorId: number; seq: number }
   const match = /^(\d+):(\d+):/.exec(value);
   if (match === null) return null;
   return { generatorId: Number(match[1]), seq: Number(match[2]) };
+}
+
+/**
+ * Where an answered operation belongs (see the header): 'window' when it is one of the
+ * measured window's, 'carriedIn' when it fell due in the warm-up of an open loop and was
+ * answered inside the window, 'outside' otherwise. `since` is when its latency clock
+ * started (issued, closed loop; due, open loop), `answeredAt` when it was answered; all
+ * on one clock.
+ */
+export function windowPlace(openLoop: boolean, since: number, answeredAt: number, windowStart: number, windowEnd: number): 'window' | 'carriedIn' | 'outside' {
+  if (!openLoop) return answeredAt >= windowStart && answeredAt <= windowEnd ? 'window' : 'outside';
+  if (since < windowStart) return answeredAt >= windowStart && answeredAt <= windowEnd ? 'carriedIn' : 'outside';
+  return since < windowEnd ? 'window' : 'outside';
 }
 
 function errorCode(error: unknown): RequestFailure {
@@ -216,6 +233,8 @@ class LoadGenerator implements LoadRequests {
   private readonly readLatencies = new LatencyRecorder(this.readHistogram);
   private writesAcked = 0;
   private readsOk = 0;
+  private carriedIn = 0;
+  private dueNotSent = 0;
   private writesAckedTotal = 0;
   private writeErrors = 0;
   private readErrors = 0;
@@ -260,6 +279,8 @@ class LoadGenerator implements LoadRequests {
         generatorId: this.task.generatorId,
         writesAcked: this.writesAcked,
         readsOk: this.readsOk,
+        carriedIn: this.carriedIn,
+        dueNotSent: this.dueNotSent,
         writeErrors: this.writeErrors,
         readErrors: this.readErrors,
         errorCodes: this.errorCodes,
@@ -287,8 +308,11 @@ class LoadGenerator implements LoadRequests {
     this.bump(ProgressSlot.Errors);
   }
 
-  private inWindow(completedAt: number): boolean {
-    return completedAt >= this.warmupEndsAt && completedAt <= this.measureEndsAt;
+  /** Whether an operation started at `since` and answered at `now` is one of the window's; counts the carried-in on the way. */
+  private countsInWindow(since: number, now: number): boolean {
+    const place = windowPlace(this.task.ratePerSecond !== null, since, now, this.warmupEndsAt, this.measureEndsAt);
+    if (place === 'carriedIn') this.carriedIn++;
+    return place === 'window';
   }
 
   /** A slot with no write outstanding, chosen at random and taken, or NO_FREE_KEY. */
@@ -352,7 +376,7 @@ class LoadGenerator implements LoadRequests {
     if (slot === NO_KEY) {
       if (failure === null) {
         this.bump(ProgressSlot.ReadsOk);
-        if (this.inWindow(now)) {
+        if (this.countsInWindow(since, now)) {
           this.readsOk++;
           this.readLatencies.recordMs(now - since);
         }
@@ -367,7 +391,7 @@ class LoadGenerator implements LoadRequests {
         this.lastAckedSeq[slot] = seq;
         this.writesAckedTotal++;
         this.bump(ProgressSlot.WritesAcked);
-        if (this.inWindow(now)) {
+        if (this.countsInWindow(since, now)) {
           this.writesAcked++;
           this.writeLatencies.recordMs(now - since);
         }
@@ -434,18 +458,23 @@ class LoadGenerator implements LoadRequests {
     const maxOutstanding = Math.min(BENCH_LIMITS.openLoopMaxOutstanding, this.ownedKeys);
     let issued = 0;
     let nextSession = 0;
+    const dueByEnd = schedule.dueBy(this.measureEndsAt - this.startAt);
     for (;;) {
       const now = performance.now();
-      if (now >= this.measureEndsAt) break;
-      const due = schedule.dueBy(now - this.startAt);
+      const ended = now >= this.measureEndsAt;
+      // Once the window is over, what fell due in its last tick is still sent, nothing later.
+      const due = ended ? dueByEnd : schedule.dueBy(now - this.startAt);
       while (issued < due && this.outstanding < maxOutstanding) {
         if (!this.issue(nextSession, this.startAt + schedule.dueAt(issued))) break;
         nextSession = (nextSession + 1) % this.task.clients;
         issued++;
       }
       this.backlogMax = Math.max(this.backlogMax, due - issued);
+      if (ended) break;
       await nextPacerTick(pacer);
     }
+    // Due inside the window and still unsent as it ended: the newest of the backlog.
+    this.dueNotSent = Math.min(dueByEnd - schedule.dueBy(this.warmupEndsAt - this.startAt), dueByEnd - issued);
   }
 
   /**

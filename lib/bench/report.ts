@@ -29,13 +29,16 @@ function table(rows: readonly (readonly string[])[]): string {
   return [line(rows[0]!), rule, ...rows.slice(1).map(line)].join('\n');
 }
 
-/** p50, p90, p99, p99.9 and max, the columns both tables show. */
+/** p50, p90, p99, p99.9 and max, the columns every table shows. */
 function latencyColumns(latency: NodeCountResult['writeLatencyMs']): string[] {
   return [ms(latency.p50), ms(latency.p90), ms(latency.p99), ms(latency.p999), ms(latency.max)];
 }
 
+/** The tables' latency columns are the writes' (with --reads, the reads' are in readLatencyText). */
+const WRITE_LATENCY_HEADER = ['write p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms'];
+
 export function resultsTable(results: readonly NodeCountResult[], withReads: boolean): string {
-  const header = ['nodes', 'writes/s', ...(withReads ? ['reads/s'] : []), 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'writes/CPU-s', 'other CPU', 'leader fsyncs/s', 'entries/fsync', 'all fsyncs/s', 'entries/AE', 'errors'];
+  const header = ['nodes', 'writes/s', ...(withReads ? ['reads/s'] : []), ...WRITE_LATENCY_HEADER, 'CPU cores', 'writes/CPU-s', 'other CPU', 'leader fsyncs/s', 'entries/fsync', 'all fsyncs/s', 'entries/AE', 'errors'];
   const rows = results.map((result) => [
     String(result.nodes),
     thousands(result.writesPerSecond),
@@ -54,7 +57,7 @@ export function resultsTable(results: readonly NodeCountResult[], withReads: boo
 }
 
 export function halfPeakTable(results: readonly NodeCountResult[]): string {
-  const header = ['nodes', 'rate/s', 'writes/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'other CPU', 'hiccup p99 ms', 'steal', 'errors'];
+  const header = ['nodes', 'rate/s', 'writes/s', ...WRITE_LATENCY_HEADER, 'CPU cores', 'other CPU', 'hiccup p99 ms', 'steal', 'errors'];
   const rows = results.flatMap((result) => {
     const half = result.halfPeak;
     if (half === null) return [];
@@ -123,6 +126,22 @@ export function throughputChart(results: readonly NodeCountResult[]): string {
   return ['acknowledged writes/s against node count', ...lines].join('\n');
 }
 
+/**
+ * With --reads: each measured window's read latency (linearizable gets), as the tables
+ * give the writes'.
+ */
+export function readLatencyText(results: readonly NodeCountResult[]): string {
+  const describe = (phase: PhaseResult): string => {
+    const latency = phase.readLatencyMs;
+    return `${thousands(phase.readsPerSecond)} reads/s, p50 ${ms(latency.p50)} / p90 ${ms(latency.p90)} / p99 ${ms(latency.p99)} / p99.9 ${ms(latency.p999)} / max ${ms(latency.max)} ms`;
+  };
+  const lines = results.flatMap((result) => [
+    `  ${result.nodes} node(s): ${describe(result)}`,
+    ...laterPhases(result).map(({ at, phase }) => `  ${at}: ${describe(phase)}`),
+  ]);
+  return ['read latency (linearizable gets; the tables above give the writes\'):', ...lines].join('\n');
+}
+
 /** Each window's operations second by second (10,000 and up in thousands, "k"), and its second half over its first. */
 export function perSecondText(results: readonly NodeCountResult[]): string {
   const lines = results.map((result) => {
@@ -132,7 +151,9 @@ export function perSecondText(results: readonly NodeCountResult[]): string {
     const ratio = result.secondHalfOverFirst === null ? '' : `  (second half x${result.secondHalfOverFirst.toFixed(2)} the first)`;
     return `  ${result.nodes} node(s): ${seconds}${ratio}`;
   });
-  return ['acknowledged operations in each second of the measured window:', ...lines].join('\n');
+  // Open loop: by when answered, so a backlog from the warm-up shows here though the window's figures leave it out.
+  const openLoop = results.some((result) => result.mode === 'open-loop') ? ' (by when they were answered, a backlog from the warm-up included)' : '';
+  return [`acknowledged operations in each second of the measured window${openLoop}:`, ...lines].join('\n');
 }
 
 /** The baseline's fdatasync latency line: cores idle against cores kept busy. */
@@ -170,10 +191,13 @@ export function baselineText(baseline: BaselineMeasurements, results: readonly N
         limit.diskBoundWritesPerSecond === null ? 'n/a' : thousands(limit.diskBoundWritesPerSecond),
         thousands(limit.limitWritesPerSecond),
         thousands(result.writesPerSecond),
-        `${(100 * (result.fractionOfPipelineLimit ?? 0)).toFixed(0)}%`,
+        `${(100 * (result.fractionOfPipelineLimit ?? 0)).toFixed(0)}%${(result.fractionOfPipelineLimit ?? 0) > 1 ? ' *' : ''}`,
       ]);
     }
     lines.push(table(rows));
+    if (withLimits.some((result) => (result.fractionOfPipelineLimit ?? 0) > 1)) {
+      lines.push('  * over 100%: the limit was measured low (a busy machine during the baseline, or its speed changing), not beaten; see the notes');
+    }
   }
   return lines.join('\n');
 }
@@ -213,7 +237,7 @@ function generatorsText(options: BenchReport['options']): string {
 export function loadCurveText(results: readonly NodeCountResult[]): string | null {
   const measured = results.filter((result) => result.loadCurve.length > 0);
   if (measured.length === 0) return null;
-  const header = ['nodes', 'of peak', 'rate/s', 'writes/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU cores', 'hiccup p99 ms', 'errors'];
+  const header = ['nodes', 'of peak', 'rate/s', 'writes/s', ...WRITE_LATENCY_HEADER, 'CPU cores', 'hiccup p99 ms', 'errors'];
   const byLoad = (result: NodeCountResult) => [...result.loadCurve].sort((a, b) => b.fraction - a.fraction);
   const rows = measured.flatMap((result) =>
     byLoad(result).map(({ fraction, phase }) => [
@@ -255,6 +279,7 @@ export function formatReport(report: BenchReport): string {
     '',
     throughputChart(report.results),
   ];
+  if (withReads) parts.push('', readLatencyText(report.results));
   parts.push('', perSecondText(report.results));
   if (report.results.some((result) => result.halfPeak !== null)) parts.push('', halfPeakTable(report.results));
   const curve = loadCurveText(report.results);

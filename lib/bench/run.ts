@@ -12,7 +12,7 @@ import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from '../cluster/types.js';
 import { processFlags } from '../cluster/v8-tuning.js';
 import type { ClusterEvent, ClusterStatus } from '../cluster/types.js';
 import type { NodeId } from '../raft/types.js';
-import { measureBaseline, pipelineLimit } from './baseline.js';
+import { measureBaseline, overPipelineLimitNote, pipelineLimit } from './baseline.js';
 import type { BaselineMeasurements, PipelineLimit } from './baseline.js';
 import { mergeHistograms, summarizeMs } from './histogram.js';
 import { MachineNoiseMeter } from './machine-noise.js';
@@ -30,6 +30,12 @@ const WORKER_FILENAME = new URL('../../workers/bench-client.js', import.meta.url
 const POOL_IDLE_TIMEOUT_MS = 60_000;
 /** Other processes using more than this many cores during a window earn a note. */
 const OTHER_CPU_NOTE_CORES = 0.25;
+/**
+ * Open loop: a window always has some operations due just before it still in flight as it
+ * starts (and as many of its own answered after it ends); more than this share of the
+ * window's requests carried in from the warm-up is a backlog, and earns a note.
+ */
+const CARRIED_IN_NOTE_SHARE = 0.01;
 /** Open loop without node counters: the batch size the pipeline model assumes. */
 const ASSUMED_BATCH_ENTRIES = 64;
 
@@ -84,6 +90,11 @@ export interface PhaseResult {
   readonly generators: number;
   readonly leaderId: NodeId;
   readonly windowSeconds: number;
+  /**
+   * Closed loop: the writes answered inside the window. Open loop: the writes that fell
+   * due inside it (answered then or after), so writesPerSecond is the throughput at the
+   * rate asked for, never above it; see openLoopCarriedIn.
+   */
   readonly writesAcked: number;
   readonly writesPerSecond: number;
   readonly readsOk: number;
@@ -116,6 +127,10 @@ export interface PhaseResult {
     readonly readErrors: number;
   };
   readonly openLoopBacklogMax: number;
+  /** Open loop: operations due in the warm-up and answered inside the window (not in writesAcked, readsOk or the latencies). */
+  readonly openLoopCarriedIn: number;
+  /** Open loop: requests due inside the window and still unsent when it ended (in no figure; their latency was at least their wait). */
+  readonly openLoopDueNotSent: number;
   readonly writesAckedTotal: number;
   /** Client-side batching over the whole phase (lean client only): how many requests
    *  share one port message to the leader, and how many replies come back in one. */
@@ -445,6 +460,8 @@ async function runPhase(
       readErrors: sum((r) => r.verify.readErrors),
     },
     openLoopBacklogMax: Math.max(0, ...results.map((r) => r.backlogMax)),
+    openLoopCarriedIn: sum((r) => r.carriedIn),
+    openLoopDueNotSent: sum((r) => r.dueNotSent),
     writesAckedTotal: sum((r) => r.writesAckedTotal),
     requestsPerClientMessage: ratio(results, (wire) => wire.requestFrames, (wire) => wire.requestMessages),
     repliesPerReplyMessage: ratio(results, (wire) => wire.replyFrames, (wire) => wire.replyMessages),
@@ -541,10 +558,20 @@ function phaseProblems(at: string, result: PhaseResult): string[] {
 }
 
 /** Worth knowing, not wrong: the numbers stand, but read them in this light. */
-function phaseNotes(at: string, result: PhaseResult, cores: number): string[] {
+export function phaseNotes(at: string, result: PhaseResult, cores: number): string[] {
   const notes: string[] = [];
   if (result.openLoopBacklogMax > 0) {
     notes.push(`${at}: the open-loop generator fell behind its schedule by up to ${result.openLoopBacklogMax} request(s) (latency still counts from the intended send time)`);
+  }
+  if (result.ratePerSecond !== null && result.openLoopCarriedIn > CARRIED_IN_NOTE_SHARE * result.ratePerSecond * result.windowSeconds) {
+    notes.push(
+      `${at}: ${result.openLoopCarriedIn} operation(s) due in the warm-up were answered inside the window: writes/s and latency count only what fell due inside it, but the per-second counts and the cluster's figures (CPU, fdatasyncs) include that work`,
+    );
+  }
+  if (result.openLoopDueNotSent > 0) {
+    notes.push(
+      `${at}: ${result.openLoopDueNotSent} request(s) due inside the window were still unsent when it ended: writes/s falls short of the rate by them, and their latency (at least from their due time to the window's end) is in no percentile`,
+    );
   }
   const unsteady = result.mode === 'closed-loop' ? unsteadyWindowNote(result.secondHalfOverFirst) : null;
   if (unsteady !== null) notes.push(`${at}: ${unsteady}`);
@@ -571,8 +598,13 @@ export function laterPhases(result: NodeCountResult): { at: string; phase: Phase
   return phases;
 }
 
-function notesOf(result: NodeCountResult, cores: number): string[] {
-  return [...phaseNotes(`${result.nodes} node(s)`, result, cores), ...laterPhases(result).flatMap(({ at, phase }) => phaseNotes(at, phase, cores))];
+function notesOf(result: NodeCountResult, cores: number, baseline: BaselineMeasurements | null): string[] {
+  const overLimit = baseline === null || result.pipelineLimit === null ? null : overPipelineLimitNote(result.pipelineLimit, result.writesPerSecond, baseline);
+  return [
+    ...phaseNotes(`${result.nodes} node(s)`, result, cores),
+    ...(overLimit === null ? [] : [`${result.nodes} node(s): ${overLimit}`]),
+    ...laterPhases(result).flatMap(({ at, phase }) => phaseNotes(at, phase, cores)),
+  ];
 }
 
 function problemsOf(result: NodeCountResult): string[] {
@@ -631,6 +663,6 @@ export async function runBench(options: BenchOptions, io: BenchIo = {}, commandL
     clean: problems.length === 0,
     writesMissing,
     problems,
-    notes: results.flatMap((result) => notesOf(result, machine.cores)),
+    notes: results.flatMap((result) => notesOf(result, machine.cores, baseline)),
   };
 }

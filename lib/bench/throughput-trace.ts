@@ -79,13 +79,21 @@ export function secondHalfOverFirst(perSecond: readonly number[]): number | null
 }
 
 /**
- * The note for a closed-loop window whose second half beat its first by more than
- * BENCH_LIMITS.unsteadyRatio, or null. The ratio is compared as printed, so a note never
- * shows one that looks like the limit itself.
+ * The note for a closed-loop window whose second half differs from its first by more than
+ * BENCH_LIMITS.unsteadyChange either way (faster: above x1.10; slower: below x0.90), or
+ * null. The ratio is compared as printed, so a note never shows one that looks like the
+ * limit itself.
  */
 export function unsteadyWindowNote(ratio: number | null): string | null {
   if (ratio === null) return null;
   const printed = ratio.toFixed(2);
-  if (Number(printed) <= BENCH_LIMITS.unsteadyRatio) return null;
-  return `the window was not steady: its second half did x${printed} the operations/s of its first (a cluster still warming up, or the machine's speed changing); a longer --warmup tells the two apart`;
+  const shown = Number(printed);
+  const change = BENCH_LIMITS.unsteadyChange;
+  if (shown > 1 + change) {
+    return `the window was not steady: its second half did x${printed} the operations/s of its first (a cluster still warming up, or the machine's speed changing); a longer --warmup tells the two apart`;
+  }
+  if (shown < 1 - change) {
+    return `the window was not steady: its second half did x${printed} the operations/s of its first (the machine's speed changing, other processes taking the cores, or the cluster slowing as its log, heaps and files grow); a longer --duration, or a second run, tells them apart`;
+  }
+  return null;
 }

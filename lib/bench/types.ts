@@ -76,8 +76,8 @@ export const BENCH_LIMITS = {
   startDelayMs: 300,
   /** Also how often the running count of acknowledged operations is sampled (throughput-trace.ts). */
   progressIntervalMs: 250,
-  /** A closed-loop window whose second half beats its first by more than this gets a note. */
-  unsteadyRatio: 1.1,
+  /** A closed-loop window whose second half differs from its first by more than this share, either way, gets a note. */
+  unsteadyChange: 0.1,
   /** Latencies are recorded in microseconds; anything above this is clamped. */
   histogramMaxMicros: 120_000_000,
 } as const;
@@ -159,9 +159,16 @@ export interface WireCounts {
 export interface LoadResult {
   readonly type: 'load';
   readonly generatorId: number;
-  /** Completed inside the measured window. */
+  /**
+   * The window's operations: closed loop, those answered inside the measured window;
+   * open loop, those that fell due inside it (answered then or after; see load.ts).
+   */
   readonly writesAcked: number;
   readonly readsOk: number;
+  /** Open loop: operations that fell due before the window (in the warm-up) and were answered inside it; not counted above. */
+  readonly carriedIn: number;
+  /** Open loop: requests that fell due inside the window but were still unsent when it ended (behind the schedule). */
+  readonly dueNotSent: number;
   /** Errors over the whole run (warm-up included), by code. */
   readonly writeErrors: number;
   readonly readErrors: number;

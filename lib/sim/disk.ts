@@ -44,6 +44,12 @@ export class SimDisk {
     return this.#hardState;
   }
 
+  /** The hard state a crash now would leave: the last one synced. */
+  get durableHardState(): HardState {
+    const oldest = this.#undo.find((undo) => undo.kind === 'hardState');
+    return oldest?.kind === 'hardState' ? oldest.previous : this.#hardState;
+  }
+
   /** The last index covered by the snapshot (0: none); entries up to it are gone. */
   get snapshotIndex(): number {
     return this.#snapshot?.index ?? 0;

@@ -104,6 +104,16 @@ export interface FaultProfile {
   readonly crashAfterVoteProbability: number;
   /** Probability that a new leader crashes within CRASH_NEW_LEADER_WITHIN_TICKS of winning (Figure 8's pattern). */
   readonly crashNewLeaderProbability: number;
+  /**
+   * Probability that a new leader whose own term and vote are not yet durable crashes
+   * before they are, at a uniformly drawn moment before the fdatasync that makes them
+   * so completes. A correct core never leads that early (with asynchronous persistence
+   * it waits for them), so this fires only for a broken one (countOwnVoteBeforeDurable),
+   * which then restarts in the previous term, free to vote again in this one. Always 1
+   * unless a profile override says otherwise; its moments come from a stream of their own
+   * (added after the others), so no run of a correct core changed.
+   */
+  readonly crashNewLeaderBeforeSyncProbability: number;
   /** Probability that a new leader is cut off within ISOLATE_NEW_LEADER_WITHIN_TICKS of winning, its appends in flight lost. */
   readonly isolateNewLeaderProbability: number;
   /**
@@ -259,6 +269,10 @@ interface SimNode {
   syncInFlight: AsyncSync | null;
   /** Asynchronous persistence: written since syncInFlight started (dirty), or held behind it. */
   unsynced: { token: PersistToken | null; messages: Message[]; dirty: boolean; grantsVote: boolean };
+  /** When the sync in flight (either way of persisting) completes; 0 when none was scheduled in this life. */
+  syncDoneAt: number;
+  /** A new leader picked to crash before its term is durable, whose fdatasync has not started yet. */
+  crashBeforeNextSync: boolean;
   inbox: Input[];
   /** The host state machine's last applied index (lost on a crash, like any memory). */
   appliedIndex: number;
@@ -314,6 +328,8 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     crashDuringSyncProbability: random.pick([0, 0.01, 0.05]),
     crashAfterVoteProbability: random.pick([0, 0.2, 0.5]),
     crashNewLeaderProbability: random.pick([0, 0.3, 0.6]),
+    // Only a broken core gives it the chance (see FaultProfile).
+    crashNewLeaderBeforeSyncProbability: 1,
     isolateNewLeaderProbability: random.pick([0, 0.3, 0.6, 0.6]),
     isolateAfterCommitProbability: random.pick([0, 0.05, 0.15]),
     writesSurviveCrashProbability: random.pick([0, 0.3]),
@@ -418,6 +434,8 @@ class Simulation {
   readonly #jointRandom: SimRandom;
   /** Which voters a joint change demotes to learners rather than removes (a stream of its own, added after the joint changes). */
   readonly #demoteRandom: SimRandom;
+  /** The crashes of new leaders before their term is durable (a stream of its own, added after the demotions). */
+  readonly #leaderSyncRandom: SimRandom;
   #configurationsApplied = 0;
   #decommissioned = 0;
   /** The bootstrap configuration's voters (Config.peers of every node): 1..profile.nodes. */
@@ -448,6 +466,7 @@ class Simulation {
     this.#jointRandom = root.fork();
     const jointChanges = changesMembership && this.#jointRandom.chance(0.5);
     this.#demoteRandom = root.fork();
+    this.#leaderSyncRandom = root.fork();
     this.profile = { ...drawn, syncFollowers, ...membership, snapshotChunkBytes, snapshotChunksInFlight, jointChanges, ...options.profile };
     this.#bootstrap = Array.from({ length: this.profile.nodes }, (_, position) => position + 1);
     this.#dropProbability = this.profile.dropProbability;
@@ -461,7 +480,7 @@ class Simulation {
       disks.set(id, disk);
       // Clocks drift by up to 5% so that nodes do not tick in lockstep.
       const tickPeriod = Math.round(TIME_UNITS_PER_TICK * (0.95 + 0.1 * this.#faultRandom.float()));
-      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
+      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), syncDoneAt: 0, crashBeforeNextSync: false, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
     }
     this.#checker = new InvariantChecker(disks);
     this.#healNetwork();
@@ -641,6 +660,8 @@ class Simulation {
     node.pending = null;
     node.syncInFlight = null;
     node.unsynced = cleanUnsynced();
+    node.syncDoneAt = 0;
+    node.crashBeforeNextSync = false;
     node.inbox = [];
     const restored = node.disk.restore();
     // The state machine restarts from the durable snapshot, if any.
@@ -689,6 +710,8 @@ class Simulation {
     node.pending = null;
     node.syncInFlight = null;
     node.unsynced = cleanUnsynced();
+    node.syncDoneAt = 0;
+    node.crashBeforeNextSync = false;
     node.inbox = [];
     node.incarnation++;
     this.#crashes++;
@@ -871,9 +894,15 @@ class Simulation {
   #scheduleSync(node: SimNode, grantsVote: boolean): void {
     const latencyTicks = this.profile.diskLatencyMinTicks + this.#faultRandom.float() * (this.#diskLatencyMaxTicks - this.profile.diskLatencyMinTicks);
     this.#schedule(latencyTicks, { type: 'syncDone', node: node.id, incarnation: node.incarnation });
+    // As #schedule rounds it.
+    node.syncDoneAt = this.#now + Math.max(1, Math.round(latencyTicks * TIME_UNITS_PER_TICK));
     const crashProbability = grantsVote ? this.profile.crashAfterVoteProbability : this.profile.crashDuringSyncProbability;
     if (this.#phase === 'safety' && this.#faultRandom.chance(crashProbability)) {
       this.#schedule(this.#faultRandom.float() * latencyTicks, { type: 'crash', node: node.id, incarnation: node.incarnation });
+    }
+    if (node.crashBeforeNextSync) {
+      node.crashBeforeNextSync = false;
+      if (this.#phase === 'safety') this.#schedule(this.#leaderSyncRandom.float() * latencyTicks, { type: 'crash', node: node.id, incarnation: node.incarnation });
     }
   }
 
@@ -885,6 +914,14 @@ class Simulation {
     }
     if (this.#faultRandom.chance(this.profile.isolateNewLeaderProbability)) {
       this.#schedule(this.#faultRandom.float() * ISOLATE_NEW_LEADER_WITHIN_TICKS, { type: 'isolate', node: node.id });
+    }
+    // A leader whose term is not durable (a broken core's) crashes before it is: within the
+    // sync in flight, or the one about to start.
+    if (node.disk.durableHardState.currentTerm >= node.disk.hardState.currentTerm) return;
+    const inFlight = node.syncDoneAt > this.#now;
+    if ((inFlight || node.unsynced.dirty) && this.#leaderSyncRandom.chance(this.profile.crashNewLeaderBeforeSyncProbability)) {
+      if (inFlight) this.#schedule((this.#leaderSyncRandom.float() * (node.syncDoneAt - this.#now)) / TIME_UNITS_PER_TICK, { type: 'crash', node: node.id, incarnation: node.incarnation });
+      else node.crashBeforeNextSync = true;
     }
   }
 

@@ -1,0 +1,160 @@
+// What the bench's report says about its own figures, on made-up results: the
+// unsteady-window note both ways, which operations an open-loop window counts, the
+// caveat on a cluster above its "pipeline limit", and read latency printed with --reads.
+
+import test from 'ava';
+import { overPipelineLimitNote, pipelineLimit } from '../lib/bench/baseline.js';
+import type { BaselineMeasurements } from '../lib/bench/baseline.js';
+import type { LatencySummaryMs } from '../lib/bench/histogram.js';
+import { windowPlace } from '../lib/bench/load.js';
+import { baselineText, readLatencyText, resultsTable } from '../lib/bench/report.js';
+import { phaseNotes } from '../lib/bench/run.js';
+import type { NodeCountResult, PhaseResult } from '../lib/bench/run.js';
+import { unsteadyWindowNote } from '../lib/bench/throughput-trace.js';
+
+function latency(p50: number, p99: number, count: number): LatencySummaryMs {
+  return { count, p50, p90: p99, p99, p999: p99, max: p99, mean: p50 };
+}
+
+/** A measured window with every figure plausible and nothing to note, changed by `overrides`. */
+function phase(overrides: Partial<PhaseResult> = {}): PhaseResult {
+  return {
+    mode: 'closed-loop',
+    ratePerSecond: null,
+    generators: 2,
+    leaderId: 1,
+    windowSeconds: 2,
+    writesAcked: 20_000,
+    writesPerSecond: 10_000,
+    readsOk: 0,
+    readsPerSecond: 0,
+    writeLatencyMs: latency(1.5, 9.25, 20_000),
+    readLatencyMs: { count: 0, p50: null, p90: null, p99: null, p999: null, max: null, mean: null },
+    cpuCoresUsed: 1.2,
+    cpuPercentOfMachine: 60,
+    writesPerCpuSecond: 8333,
+    otherProcessesCpuCores: 0,
+    loadAverage1m: 1,
+    disk: { leaderFsyncsPerSecond: 100, allFsyncsPerSecond: 100, leaderEntriesPerFsync: 100, entriesPerAppendEntries: null, leaderFsyncLatencyMs: 0.3, slowFsyncs: null, missing: null },
+    leaderElectionsDuringRun: 0,
+    errors: { total: 0, writes: 0, reads: 0, writesIndeterminate: 0, byCode: {} },
+    verify: { checked: 10, missing: 0, missingListed: [], readErrors: 0 },
+    openLoopBacklogMax: 0,
+    openLoopCarriedIn: 0,
+    openLoopDueNotSent: 0,
+    writesAckedTotal: 30_000,
+    requestsPerClientMessage: null,
+    repliesPerReplyMessage: null,
+    machineNoise: { hiccupMs: latency(0.1, 1, 200), stolenCores: 0 },
+    perSecond: [10_000, 10_000],
+    secondHalfOverFirst: 1,
+    ...overrides,
+  };
+}
+
+function nodeCount(nodes: number, overrides: Partial<NodeCountResult> = {}): NodeCountResult {
+  return { ...phase(), nodes, halfPeak: null, loadCurve: [], pipelineLimit: null, fractionOfPipelineLimit: null, ...overrides };
+}
+
+test('unsteady-window note: a second half over 10% faster or slower than the first, as printed (the audit saw x0.74 and x0.34 pass silently)', (t) => {
+  t.is(unsteadyWindowNote(null), null);
+  for (const steady of [1, 1.1, 1.1049, 0.9, 0.8951, 0.95]) t.is(unsteadyWindowNote(steady), null, `x${steady} is within 10%`);
+  const faster = unsteadyWindowNote(1.234);
+  t.regex(faster ?? '', /^the window was not steady: its second half did x1\.23 the operations\/s of its first/);
+  t.regex(faster ?? '', /warming up, or the machine's speed changing/);
+  for (const [ratio, printed] of [
+    [0.74, '0.74'],
+    [0.34, '0.34'],
+    [0.8949, '0.89'],
+  ] as const) {
+    const slower = unsteadyWindowNote(ratio);
+    t.regex(slower ?? '', new RegExp(`^the window was not steady: its second half did x${printed.replace('.', '\\.')} the operations/s of its first`), `x${ratio}`);
+    t.notRegex(slower ?? '', /warming up/, 'a slower second half is not a cluster warming up');
+  }
+  // Through the phase's notes: closed loop only (an open loop's pace is its schedule's).
+  t.true(phaseNotes('3 node(s)', phase({ secondHalfOverFirst: 0.74 }), 2).some((note) => /^3 node\(s\): the window was not steady: .*x0\.74/.test(note)));
+  t.deepEqual(phaseNotes('3 node(s)', phase({ secondHalfOverFirst: 0.74, mode: 'open-loop', ratePerSecond: 10_000 }), 2), []);
+});
+
+test('window membership: closed loop by when answered; open loop by when due, a warm-up backlog answered in the window counted apart', (t) => {
+  const [start, end] = [1000, 3000];
+  // Closed loop: answered inside [start, end], whenever issued.
+  t.is(windowPlace(false, 500, 1500, start, end), 'window');
+  t.is(windowPlace(false, 2900, 3000, start, end), 'window');
+  t.is(windowPlace(false, 2900, 3001, start, end), 'outside');
+  t.is(windowPlace(false, 900, 999, start, end), 'outside');
+  // Open loop: due inside [start, end), answered whenever (the generator waits for all).
+  t.is(windowPlace(true, 1000, 1001, start, end), 'window');
+  t.is(windowPlace(true, 2999, 3500, start, end), 'window', 'due in the window, answered after it: still the window\'s');
+  t.is(windowPlace(true, 3000, 3001, start, end), 'outside');
+  t.is(windowPlace(true, 900, 1200, start, end), 'carriedIn', 'due in the warm-up, answered in the window: not the window\'s');
+  t.is(windowPlace(true, 900, 999, start, end), 'outside');
+  // The audit's case, as the generator sees it: 20,000 requests/s with 20,000 of them
+  // still due from the warm-up at the window's start, all answered during its 2 s.
+  const rate = 20;
+  const ops: { since: number; answeredAt: number }[] = [];
+  for (let k = 0; k < 20_000; k++) ops.push({ since: start - 1000 + k / rate, answeredAt: start + k / 20 });
+  for (let k = 0; k < (end - start) * rate; k++) ops.push({ since: start + k / rate, answeredAt: start + 1000 + k / 40 });
+  const places = ops.map(({ since, answeredAt }) => windowPlace(true, since, answeredAt, start, end));
+  const count = (place: string): number => places.filter((p) => p === place).length;
+  t.is(count('window') / ((end - start) / 1000), 20_000, 'writes/s is the rate, not the rate plus the backlog');
+  t.is(count('carriedIn'), 20_000);
+});
+
+test('open-loop notes: the backlog carried into the window and what was due but never sent, each said with its effect on writes/s', (t) => {
+  const open = { mode: 'open-loop', ratePerSecond: 20_000, generators: 1 } as const;
+  t.deepEqual(phaseNotes('1 node(s)', phase(open), 2), [], 'on schedule: nothing to note');
+  // What is in flight as any window starts (here 1% of its 40,000 requests) is no backlog.
+  t.deepEqual(phaseNotes('1 node(s)', phase({ ...open, openLoopCarriedIn: 400 }), 2), []);
+  t.is(phaseNotes('1 node(s)', phase({ ...open, openLoopCarriedIn: 401 }), 2).length, 1);
+  const notes = phaseNotes('1 node(s)', phase({ ...open, openLoopBacklogMax: 20_268, openLoopCarriedIn: 20_100, openLoopDueNotSent: 150 }), 2);
+  t.is(notes.length, 3, notes.join('\n'));
+  t.regex(notes[0]!, /^1 node\(s\): the open-loop generator fell behind its schedule by up to 20268 request\(s\)/);
+  t.regex(notes[1]!, /^1 node\(s\): 20100 operation\(s\) due in the warm-up were answered inside the window: writes\/s and latency count only what fell due inside it/);
+  t.regex(notes[2]!, /^1 node\(s\): 150 request\(s\) due inside the window were still unsent when it ended: writes\/s falls short of the rate by them/);
+});
+
+const BASELINE: BaselineMeasurements = {
+  fdatasyncPerSecond: 4000,
+  fdatasyncMeanMs: 0.25,
+  portMessagesPerSecond: 14_842,
+  msgpackEncodeEntriesPerSecond: 2_000_000,
+  msgpackDecodeEntriesPerSecond: 3_000_000,
+  fdatasyncLatency: { idle: latency(0.3, 1, 100), busy: latency(0.4, 3, 100), spinners: 2 },
+};
+
+test('pipeline limit: a cluster above it gets a caveat naming the bound and the rates measured, in the notes and under the table', (t) => {
+  const limit = pipelineLimit(BASELINE, 1, 1000, 2048, true, 2);
+  t.is(overPipelineLimitNote(limit, limit.limitWritesPerSecond, BASELINE), null, 'at the limit: nothing to say');
+  t.is(overPipelineLimitNote(limit, 0.5 * limit.limitWritesPerSecond, BASELINE), null);
+  const over = 3.12 * limit.limitWritesPerSecond;
+  const note = overPipelineLimitNote(limit, over, BASELINE) ?? '';
+  t.regex(note, /^raftlab did 312% of its pipeline limit \([\d,]+ against [\d,]+ writes\/s, the (leader's thread|CPU|disk) bound\): the limit is no ceiling here/);
+  t.regex(note, /MessagePort 14,842 messages\/s/);
+  t.regex(note, /Trust the fraction only from a quiet machine$/);
+  const results = [
+    nodeCount(1, { writesPerSecond: over, pipelineLimit: limit, fractionOfPipelineLimit: 3.12 }),
+    nodeCount(3, { writesPerSecond: 1000, pipelineLimit: pipelineLimit(BASELINE, 3, 100, 2048, true, 2), fractionOfPipelineLimit: 0.4 }),
+  ];
+  const text = baselineText(BASELINE, results);
+  t.regex(text, / 312% \*\n/);
+  t.regex(text, / 40%\n {2}\* over 100%: the limit was measured low .*, not beaten; see the notes$/);
+  t.notRegex(baselineText(BASELINE, [results[1]!]), /over 100%/, 'no footnote when every fraction is under 100%');
+});
+
+test('--reads: the table\'s latency columns say they are the writes\', and the reads\' latency is printed per window', (t) => {
+  const withReads = { readsOk: 5000, readsPerSecond: 2500, readLatencyMs: { count: 5000, p50: 21.1, p90: 60, p99: 89.4, p999: 120, max: 150, mean: 25 } };
+  const half = phase({ ...withReads, mode: 'open-loop', ratePerSecond: 5000, readsPerSecond: 1000, readLatencyMs: latency(2.25, 7.5, 2000) });
+  const results = [nodeCount(1, { ...withReads, halfPeak: half })];
+  const table = resultsTable(results, true);
+  t.regex(table.split('\n')[0]!, /^nodes +writes\/s +reads\/s +write p50 ms +p90 ms +p99 ms +p99\.9 ms +max ms /);
+  const reads = readLatencyText(results);
+  t.is(
+    reads,
+    [
+      "read latency (linearizable gets; the tables above give the writes'):",
+      '  1 node(s): 2,500 reads/s, p50 21.1 / p90 60.0 / p99 89.4 / p99.9 120.0 / max 150.0 ms',
+      '  1 node(s) at half peak: 1,000 reads/s, p50 2.25 / p90 7.50 / p99 7.50 / p99.9 7.50 / max 7.50 ms',
+    ].join('\n'),
+  );
+});

@@ -42,7 +42,8 @@ export const CATCH_UP_USAGE = `usage: raftlab bench --catch-up [options]
   --value-size B        bytes per value (default 200)
   --snapshot-entries N  each node compacts its log every N applied entries (default 20000)
   --concurrency N       puts in flight (default 256)
-  --down S              seconds the follower stays down under load (default 3)
+  --down S              seconds the follower stays down under load (default 3), and
+                        until the leader has compacted past its log
   --timeout S           seconds it may take to catch up (default 60)
   --data-dir DIR        where the cluster's directory is made
   a follower restarted under load must catch up with a large state: prints how long it
@@ -163,7 +164,7 @@ export async function runCatchUp(options: CatchUpOptions, note: (line: string) =
       }
     });
     await cluster.crash(follower);
-    note(`catch-up: node ${follower} crashed; load goes on for ${options.downSeconds} s`);
+    note(`catch-up: node ${follower} crashed; load goes on for ${options.downSeconds} s, and until the leader has compacted past its log`);
     let key = 0;
     const load = Promise.all(
       Array.from({ length: options.concurrency }, async () => {
@@ -177,6 +178,19 @@ export async function runCatchUp(options: CatchUpOptions, note: (line: string) =
       }),
     );
     await new Promise((resolve) => setTimeout(resolve, options.downSeconds * 1000));
+    // A slow machine may not write a compaction period's worth in downSeconds: the
+    // follower stays down until the leader keeps no entry it lacks, so that what is
+    // measured is a catch-up by snapshot (given up at the timeout: then there is none).
+    // The leader's log as its last status tells, a status period at most after the
+    // crash, holds the follower's whole log.
+    const followerLast = cluster.status().nodes.find((node) => node.id === cluster.status().leaderId)?.lastLogIndex ?? 0;
+    await cluster
+      .waitFor(
+        (status) => (status.nodes.find((node) => node.id === status.leaderId)?.snapshotIndex ?? 0) > followerLast,
+        options.timeoutSeconds * 1000,
+        `a compaction past index ${followerLast}`,
+      )
+      .catch(() => note(`catch-up: the leader did not compact past index ${followerLast} within ${options.timeoutSeconds} s`));
     const ackedAtRestart = acked;
     restarted = true;
     const restartedAt = performance.now();

@@ -47,7 +47,8 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
   --keys N              key space (default ${BENCH_LIMITS.defaultKeys})
   --reads F             fraction of requests that are linearizable gets (default 0)
   --rate R              open loop: R requests/s in total (reached over the first half of the
-                        warm-up), latency from the intended send time
+                        warm-up), latency from the intended send time; writes/s counts
+                        the requests due inside the window (a warm-up backlog is noted)
   --fsync on|off        fdatasync every turn (default on; off is unsafe)
   --baseline            first measure fdatasync, MessagePort and msgpackr rates, and
                         fdatasync latency with the cores idle and kept busy

@@ -5,6 +5,7 @@ import { ClientHub } from '../lib/cluster/client.js';
 import type { Cluster } from '../lib/cluster/cluster.js';
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
 import { encodeCommand } from '../lib/kv/command.js';
+import { decodeReplyBatch, packExact } from '../lib/cluster/protocol.js';
 import { eventually, startCluster } from './helpers/cluster.js';
 
 function rawHub(cluster: Cluster): ClientHub {
@@ -158,6 +159,42 @@ test.serial('garbage posted to a node’s ports is counted and dropped; the node
   t.is(await kv.get('still'), 'alive');
   t.true(cluster.status().nodes.every((n) => n.alive));
   for (const port of ports.values()) port.close();
+});
+
+test.serial('a refused client frame with a rid is answered MALFORMED_REQUEST, a read of an invalid key INVALID_KEY; a 64-bit tag crashes nothing', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  const leader = await cluster.waitForLeader(10_000);
+  const ports = cluster.connectClientPorts();
+  t.teardown(() => {
+    for (const port of ports.values()) port.close();
+  });
+  const victim = ports.get(leader)!;
+  const replies = new Map<number, { code?: string; ok: boolean }>();
+  let allIn: () => void = () => undefined;
+  const expected = [5, 6, 7, 8];
+  victim.on('message', (bytes: unknown) => {
+    for (const reply of decodeReplyBatch(bytes)) replies.set(reply.rid, reply.ok ? { ok: true } : { ok: false, code: reply.code });
+    if (expected.every((rid) => replies.has(rid))) allIn();
+  });
+  const answered = new Promise<void>((resolve) => {
+    allIn = resolve;
+    setTimeout(resolve, 5000).unref();
+  });
+  // [[uint64 above 2^53, 5, "a"]] (the audit's 14 bytes), then an unknown tag, a read of
+  // an empty key and one of a key over 1 KiB, in one batch of valid msgpack.
+  victim.postMessage(new Uint8Array([0x91, 0x93, 0xcf, 0x5f, 0xc4, 0x08, 0x96, 0x02, 0x02, 0x12, 0x01, 0x05, 0xa1, 0x61]));
+  victim.postMessage(packExact([[7, 6, 'a'], [2, 7, ''], [2, 8, 'k'.repeat(2000)]]));
+  await answered;
+  t.deepEqual(Object.fromEntries(replies), {
+    5: { ok: false, code: 'MALFORMED_REQUEST' },
+    6: { ok: false, code: 'MALFORMED_REQUEST' },
+    7: { ok: false, code: 'INVALID_KEY' },
+    8: { ok: false, code: 'INVALID_KEY' },
+  });
+  const kv = cluster.client();
+  await kv.put('still', 'alive');
+  t.is(await kv.get('still'), 'alive');
+  t.true(cluster.status().nodes.every((n) => n.alive), 'no node crashed');
 });
 
 test.serial('stopping the cluster ends the client calls in flight at once with CLUSTER_STOPPED, not at their deadline', async (t) => {

@@ -42,6 +42,20 @@ test('malformed client frames are counted with a reason, the good ones kept', (t
   }
 });
 
+test('refused frames with a readable rid are listed to be answered; a 64-bit tag (a BigInt) is described, not thrown on', (t) => {
+  const bytes = packExact([[2, 9, 'ok'], [7, 10, 'a'], [1, 11, 42], [2, 12, 5], [2, -1, 'x']]);
+  const decoded = decodeClientBatch(bytes);
+  t.deepEqual(decoded.frames.map((frame) => frame.rid), [9]);
+  t.deepEqual(decoded.refused.map((frame) => frame.rid), [10, 11, 12], 'the frame with no valid rid cannot be answered');
+  t.regex(decoded.refused[0]!.reason, /unknown frame tag 7/);
+  // The audit's 14 bytes: [[uint64 above 2^53, 5, "a"]], which crashed the node it reached.
+  const bigTag = new Uint8Array([0x91, 0x93, 0xcf, 0x5f, 0xc4, 0x08, 0x96, 0x02, 0x02, 0x12, 0x01, 0x05, 0xa1, 0x61]);
+  const result = decodeClientBatch(bigTag);
+  t.is(result.malformed, 1);
+  t.deepEqual(result.refused.map((frame) => frame.rid), [5]);
+  t.regex(result.refused[0]!.reason, /unknown frame tag \d+n/);
+});
+
 test('random and mutated bytes never throw from the node-side decoder, and what passes is well-formed (seeded)', (t) => {
   const seed = 20_261_126;
   const random = createPrng(seed);

@@ -24,7 +24,7 @@ import { segmentFileName } from '../storage/record.js';
 import { decodeRaftBatch, encodeRaftBatch, encodeRaftBatches } from '../transport/codec.js';
 import type { PortMeshTransport } from '../transport/transport.js';
 import { KvStateMachine } from '../kv/state-machine.js';
-import { decodeCommand, describeCommand, isCertainlyValidPut, validateOperation } from '../kv/command.js';
+import { KvErrorCode, decodeCommand, describeCommand, invalidKeyReason, isCertainlyValidPut, validateOperation } from '../kv/command.js';
 import { NodeReplyCode, ReplyBatchWriter, decodeClientBatch, diskFailure } from './protocol.js';
 import type { ControlToNode, MembershipResult, NodeToControl, NodeWorkerData } from './protocol.js';
 import { describeChange, describeMembership, memberKind, membershipHolds } from './membership.js';
@@ -490,8 +490,9 @@ export class NodeHost {
 
   private onClientBatch(client: ClientConnection, bytes: unknown): void {
     if (this.stopped) return;
-    const { frames, malformed, reasons } = decodeClientBatch(bytes);
+    const { frames, malformed, reasons, refused } = decodeClientBatch(bytes);
     if (malformed > 0) this.countMalformed(malformed, `from a client: ${reasons[0] ?? 'unknown reason'}`);
+    for (const frame of refused) this.reply(client, frame.rid, { code: NodeReplyCode.MalformedRequest, message: `malformed request: ${frame.reason}` });
     for (const frame of frames) {
       if (frame.t === 'r') this.onRead(client, frame.rid, frame.key);
       else this.onWrite(client, frame.rid, frame.command);
@@ -546,6 +547,12 @@ export class NodeHost {
   }
 
   private onRead(client: ClientConnection, rid: number, key: string): void {
+    // A client checks its keys; a frame from elsewhere may not have been.
+    const invalid = invalidKeyReason(key);
+    if (invalid !== null) {
+      this.reply(client, rid, { code: KvErrorCode.InvalidKey, message: invalid });
+      return;
+    }
     if (this.softState.role !== Role.Leader) {
       this.reply(client, rid, {
         code: NodeReplyCode.NotLeader,

@@ -333,40 +333,70 @@ export function readClientBatch(bytes: Uint8Array): ClientFrame[] | null {
   return cursor.atEnd() ? frames : null;
 }
 
+/** A refused client frame whose rid could be read: it is answered MALFORMED_REQUEST. */
+export interface RefusedClientFrame {
+  readonly rid: number;
+  readonly reason: string;
+}
+
+export interface ClientBatch {
+  readonly frames: ClientFrame[];
+  /** Frames refused, answerable or not. */
+  readonly malformed: number;
+  readonly reasons: string[];
+  /** The refused frames with a valid rid, to be answered so their callers do not wait for a timeout. */
+  readonly refused: RefusedClientFrame[];
+}
+
 /** Checks one batch of client frames. Refused frames are reported, never thrown. */
-export function decodeClientBatch(bytes: unknown): { frames: ClientFrame[]; malformed: number; reasons: string[] } {
+export function decodeClientBatch(bytes: unknown): ClientBatch {
   if (bytes instanceof Uint8Array) {
     const fast = readClientBatch(bytes);
-    if (fast !== null) return { frames: fast, malformed: 0, reasons: [] };
+    if (fast !== null) return { frames: fast, malformed: 0, reasons: [], refused: [] };
   }
   const frames: ClientFrame[] = [];
   const reasons: string[] = [];
+  const refused: RefusedClientFrame[] = [];
   let decoded: unknown;
   try {
     decoded = unpackBytes(bytes);
   } catch (error) {
-    return { frames, malformed: 1, reasons: [`undecodable client batch: ${(error as Error).message}`] };
+    return { frames, malformed: 1, reasons: [`undecodable client batch: ${(error as Error).message}`], refused };
   }
-  if (!Array.isArray(decoded)) return { frames, malformed: 1, reasons: ['client batch is not an array'] };
+  if (!Array.isArray(decoded)) return { frames, malformed: 1, reasons: ['client batch is not an array'], refused };
   for (const raw of decoded as unknown[]) {
     const frame = checkClientFrame(raw);
-    if (typeof frame === 'string') reasons.push(frame);
-    else frames.push(frame);
+    if (!('reason' in frame)) {
+      frames.push(frame);
+      continue;
+    }
+    reasons.push(frame.reason);
+    if (frame.rid !== null) refused.push({ rid: frame.rid, reason: frame.reason });
   }
-  return { frames, malformed: reasons.length, reasons };
+  return { frames, malformed: reasons.length, reasons, refused };
 }
 
-function checkClientFrame(raw: unknown): ClientFrame | string {
-  if (!Array.isArray(raw) || raw.length !== 3) return 'frame is not a [tag, rid, argument] tuple';
+function checkClientFrame(raw: unknown): ClientFrame | { readonly rid: number | null; readonly reason: string } {
+  if (!Array.isArray(raw) || raw.length !== 3) return { rid: null, reason: 'frame is not a [tag, rid, argument] tuple' };
   const [tag, rid, argument] = raw as unknown[];
-  if (!isRid(rid)) return 'frame has no valid rid';
+  if (!isRid(rid)) return { rid: null, reason: 'frame has no valid rid' };
   switch (tag) {
     case FrameTag.write:
-      return argument instanceof Uint8Array ? { t: 'w', rid, command: argument } : 'write frame without command bytes';
+      return argument instanceof Uint8Array ? { t: 'w', rid, command: argument } : { rid, reason: 'write frame without command bytes' };
     case FrameTag.read:
-      return typeof argument === 'string' ? { t: 'r', rid, key: argument } : 'read frame without a string key';
+      return typeof argument === 'string' ? { t: 'r', rid, key: argument } : { rid, reason: 'read frame without a string key' };
     default:
-      return `unknown frame tag ${JSON.stringify(tag)}`;
+      return { rid, reason: `unknown frame tag ${describeUntrusted(tag)}` };
+  }
+}
+
+/** A value from the wire, shown in a message: msgpack's 64-bit integers decode to BigInt, which JSON.stringify refuses. */
+function describeUntrusted(value: unknown): string {
+  if (typeof value === 'bigint') return `${value}n`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
   }
 }
 

@@ -493,6 +493,12 @@ export function validateKey(key: unknown): asserts key is string {
   if (problem !== null) throw new KvError(KvErrorCode.InvalidKey, `invalid key: ${problem}`);
 }
 
+/** Why `key` is not a valid key (as validateKey refuses it), or null: for a read frame a node answers. */
+export function invalidKeyReason(key: unknown): string | null {
+  const problem = keyProblem(key, true);
+  return problem === null ? null : `invalid key: ${problem}`;
+}
+
 function isPlainObject(value: object): boolean {
   const prototype: unknown = Object.getPrototypeOf(value);
   return prototype === Object.prototype || prototype === null;

@@ -143,6 +143,15 @@ test.serial('a value changed by the caller after put() is stored as it was passe
   value.n = Number.NaN;
   await put;
   t.deepEqual(await kv.get('x'), { a: [1] });
+  // Registered now: the next write is encoded before put() returns.
+  const again: Record<string, unknown> = { a: 1 };
+  const second = kv.put('y', again as never);
+  again.a = 2;
+  const list = [1];
+  const third = kv.put('z', list);
+  list.push(2);
+  await Promise.all([second, third]);
+  t.deepEqual([await kv.get('y'), await kv.get('z')], [{ a: 1 }, [1]]);
 });
 
 test.serial('start options out of range are INVALID_CONFIG before any worker starts', async (t) => {

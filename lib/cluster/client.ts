@@ -333,16 +333,18 @@ export class KvClient {
     }
     const startedAt = Date.now();
     const deadline = startedAt + this.timeoutMs;
-    // The command is encoded after the registration's await: a copy of what was checked,
-    // so a value the caller changes meanwhile is neither stored changed nor let past the
-    // checks. Registered, nothing awaits before the encoding, and no copy is needed.
-    if (this.session === 0) operation = structuredClone(operation);
-    // Read synchronously after the await: another call that found the session expired
-    // meanwhile has reset it to 0, and then this one registers the new identity too.
-    let session = 0;
-    while (session === 0) {
-      await this.ensureRegistered(deadline);
-      session = this.session;
+    // Registered, the command is encoded now, before anything awaits: what is stored is
+    // what was checked, whatever the caller does to the value after the call. Not yet
+    // registered, it is encoded after the registration's await, from a copy taken now.
+    let session = this.session;
+    if (session === 0) {
+      operation = structuredClone(operation);
+      // Read synchronously after the await: another call that found the session expired
+      // meanwhile has reset it to 0, and then this one registers the new identity too.
+      while (session === 0) {
+        await this.ensureRegistered(deadline);
+        session = this.session;
+      }
     }
     const seq = this.nextSeq++;
     this.outstanding.add(seq);

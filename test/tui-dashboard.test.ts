@@ -335,7 +335,7 @@ test('runTuiCli on a resized cluster\'s directory names the nodes cluster.json l
   ] as const) {
     const stdout = Object.assign(new PassThrough(), { isTTY: true }) as unknown as NodeJS.WriteStream;
     const stderr = new PassThrough();
-    let asked: number | null = null;
+    let asked = null as number | null;
     const code = await runTuiCli([...argv], {
       stdout,
       stderr,
@@ -415,6 +415,72 @@ test('runTuiCli rejects bad options with its usage', async (t) => {
     const code = await runTuiCli(argv, { stdout: process.stdout, stderr });
     t.is(code, 2, argv.join(' '));
     t.regex(String(stderr.read()), /usage: raftlab \[tui\]/, argv.join(' '));
+  }
+});
+
+test('runTuiCli checks its arguments as every command does: plain decimal in range, each option once, a value not another option', async (t) => {
+  const cases: readonly (readonly [readonly string[], RegExp])[] = [
+    [['--nodes', '0x3', '--nodes', '3e0'], /^raftlab tui: --nodes given twice\n/],
+    [['--nodes', '3', '--nodes', '5'], /^raftlab tui: --nodes given twice\n/],
+    [['--data', '/tmp/a', '--data', '/tmp/b'], /^raftlab tui: --data given twice\n/],
+    [['--fake', '--fake'], /^raftlab tui: --fake given twice\n/],
+    [['--no-fsync', '--no-fsync'], /^raftlab tui: --no-fsync given twice\n/],
+    [['--nodes', '0x3'], /^raftlab tui: --nodes must be an integer from 1 to 9, got '0x3'\n/],
+    [['--nodes', '3e0'], /^raftlab tui: --nodes must be an integer from 1 to 9, got '3e0'\n/],
+    [['--nodes', '+3'], /^raftlab tui: --nodes must be an integer from 1 to 9, got '\+3'\n/],
+    [['--nodes', ' 3'], /^raftlab tui: --nodes must be an integer from 1 to 9, got ' 3'\n/],
+    [['--nodes', '3.5'], /^raftlab tui: --nodes must be an integer from 1 to 9, got '3.5'\n/],
+    [['--nodes', 'Infinity'], /^raftlab tui: --nodes must be an integer from 1 to 9, got 'Infinity'\n/],
+    [['--nodes', '10'], /^raftlab tui: --nodes must be an integer from 1 to 9, got '10'\n/],
+    [['--nodes'], /^raftlab tui: --nodes needs a value\n/],
+    [['--data', '--fake'], /^raftlab tui: --data needs a value\n/],
+    [['--nodes', '--fake'], /^raftlab tui: --nodes needs a value\n/],
+    [['--data', ''], /^raftlab tui: --data needs a value\n/],
+    [['--nodes=3'], /^raftlab tui: unknown option '--nodes=3'\n/],
+  ];
+  for (const [argv, reason] of cases) {
+    // A terminal: what refuses them is the argument check, not the terminal check.
+    const stdout = Object.assign(new PassThrough(), { isTTY: true, columns: 160, rows: 48 }) as unknown as NodeJS.WriteStream;
+    const stderr = new PassThrough();
+    let started = false;
+    const code = await runTuiCli(argv, {
+      stdout,
+      stderr,
+      stdin: new PassThrough(),
+      startCluster: async () => {
+        started = true;
+        throw new Error('must not start');
+      },
+    });
+    const what = JSON.stringify(argv);
+    t.is(code, 2, what);
+    t.false(started, what);
+    t.is(stdout.read(), null, `${what}: nothing on stdout`);
+    const text = String(stderr.read());
+    t.regex(text, reason, what);
+    t.regex(text, /\nusage: raftlab \[tui\]/, what);
+  }
+});
+
+test('runTuiCli takes plain decimal numbers and each option once', async (t) => {
+  for (const [argv, nodes] of [
+    [['--nodes', '3'], 3],
+    [['--nodes', '9', '--no-fsync', '--fake'], 9],
+    [[], 5],
+  ] as const) {
+    const stdout = Object.assign(new PassThrough(), { isTTY: true, columns: 160, rows: 48 }) as unknown as NodeJS.WriteStream;
+    let asked = null as number | null;
+    const code = await runTuiCli([...argv], {
+      stdout,
+      stderr: new PassThrough(),
+      stdin: new PassThrough(),
+      startCluster: async (options) => {
+        asked = options.nodes;
+        throw new Error('stop here');
+      },
+    });
+    t.is(code, 1, JSON.stringify(argv));
+    t.is(asked, nodes, JSON.stringify(argv));
   }
 });
 

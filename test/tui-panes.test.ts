@@ -1,7 +1,7 @@
 import test from 'ava';
 import { EventKind } from '../lib/cluster/types.js';
 import type { ClusterStatus } from '../lib/cluster/types.js';
-import { COMMANDS } from '../tui/commands.js';
+import { COMMANDS, parseMemberKind } from '../tui/commands.js';
 import { KEY_HELP, prefersUnicode } from '../tui/dashboard.js';
 import { stripTags } from '../tui/format.js';
 import { quorumOk, renderDetail, renderEventFeed, renderHelp, renderLogStrip, renderMessageLine, renderNodeTable, renderReplication, renderStatusBar, wrap } from '../tui/panes.js';
@@ -214,6 +214,44 @@ test('help lists every key and every command usage', (t) => {
   const text = plain(renderHelp(KEY_HELP, COMMANDS));
   for (const command of COMMANDS) t.true(text.includes(command.usage), `help shows ${command.usage}`);
   for (const key of ['Enter', 'crash the leader', 'put a random key', 'quit (asks first)', 'Esc']) t.true(text.includes(key), key);
+});
+
+test('help shows every key and usage whole: in columns at 160x48, wrapped to the overlay at 80x24', (t) => {
+  // The overlay is 90% of the screen, less its border: 142 columns of 160, 70 of 80.
+  for (const width of [142, 70]) {
+    const lines = renderHelp(KEY_HELP, COMMANDS, width).map(stripTags);
+    const text = lines.join('\n');
+    t.true(lines.every((line) => line.length <= width), `${width}: ${lines.find((line) => line.length > width) ?? ''}`);
+    t.notRegex(text, /\w~/, `${width}: nothing cut short (fit marks a cut with ~)`);
+    for (const key of KEY_HELP) t.true(lines.some((line) => line.startsWith(`  ${key.key} `)), `${width}: ${key.key}`);
+    for (const command of COMMANDS) t.true(lines.some((line) => line.startsWith(`  ${command.usage} `)), `${width}: ${command.usage}`);
+    // Every word of the explanations is there, wrapped or not.
+    const words = text.split(/\s+/);
+    for (const item of [...KEY_HELP.map((key) => key.action), ...COMMANDS.map((command) => command.summary)]) {
+      for (const word of item.split(' ')) t.true(words.includes(word), `${width}: ${word} (${item})`);
+    }
+  }
+  const wide = renderHelp(KEY_HELP, COMMANDS, 142).map(stripTags);
+  t.true(wide.includes('  PgUp/PgDn End scroll the event feed back / forward / to the newest'));
+  // A wrapped explanation goes on under its own column.
+  const narrow = renderHelp(KEY_HELP, COMMANDS, 70).map(stripTags);
+  const voters = narrow.findIndex((line) => line.startsWith('  voters '));
+  const column = narrow[voters]!.indexOf('make exactly');
+  t.true(column > 0);
+  t.regex(narrow[voters + 1]!, new RegExp(`^ {${column}}\\S`), 'the next line is indented to the text column');
+  // Too narrow for two columns: the text goes under its label.
+  const tiny = renderHelp(KEY_HELP, COMMANDS, 40).map(stripTags);
+  t.true(tiny.every((line) => line.length <= 40));
+  t.true(tiny.includes('  voters 1,4,5 [2,3|-]'));
+});
+
+test("help's add usage names exactly what :add accepts", (t) => {
+  const add = COMMANDS.find((command) => command.name === 'add');
+  t.is(add?.usage, 'add [learner|voter]');
+  t.false(parseMemberKind(undefined), 'alone: a voter');
+  t.false(parseMemberKind('voter'));
+  t.true(parseMemberKind('learner'));
+  t.throws(() => parseMemberKind('witness'), { message: "'witness' is neither learner nor voter" });
 });
 
 test('detail view: per-peer progress, recent entries with commands, WAL files', (t) => {

@@ -343,7 +343,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   command({
     name: 'add',
     usage: 'add [learner|voter]',
-    summary: 'start a node and add it (a learner until caught up)',
+    summary: 'start a node: it joins as a learner, a voter once caught up (learner: it stays one)',
     args: [ArgKind.MemberKind],
     optionalArgs: 1,
     run: async (context, [kindText]) => {

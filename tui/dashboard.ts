@@ -236,7 +236,7 @@ export class Dashboard {
     commandLine.setContent(this.#ui.commandLineOpen ? `:${escapeTags(this.#commandText)}{inverse} {/inverse}` : '');
     switch (this.#ui.overlay) {
       case Overlay.Help:
-        this.#showOverlay(' help (j/k scroll) ', renderHelp(KEY_HELP, COMMANDS).join('\n'));
+        this.#showOverlay(' help (j/k scroll) ', renderHelp(KEY_HELP, COMMANDS, innerWidth(this.#widgets.overlay)).join('\n'));
         break;
       case Overlay.Detail:
         this.#showOverlay(` node n${this.#ui.selectedNode} `, renderDetail(status, this.#ui.selectedNode).join('\n'));

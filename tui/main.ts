@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { ClusterStarter, DashboardCluster } from './cluster-port.js';
 import { Dashboard } from './dashboard.js';
 import { MANIFEST_FILE, resolveLayout } from '../lib/cluster/manifest.js';
+import { BenchUsageError, integer, rejectRepeatedOptions } from '../lib/bench/options.js';
 
 export const MIN_NODES = 1;
 export const MAX_NODES = 9;
@@ -30,44 +31,53 @@ export interface TuiArguments {
 
 export type ParsedArguments = { readonly ok: true; readonly arguments: TuiArguments } | { readonly ok: false; readonly help: boolean; readonly error: string };
 
+/**
+ * Checked as every other command checks its own (README: a number in plain decimal within
+ * its range, an option given once), with the bench's helpers: `--nodes 0x3`, `3e0` or `+3`
+ * and `--nodes 3 --nodes 5` (where the last would silently win) are refused.
+ */
 export function parseTuiArguments(argv: readonly string[]): ParsedArguments {
+  if (argv.includes('--help') || argv.includes('-h')) return { ok: false, help: true, error: '' };
+  try {
+    return { ok: true, arguments: readTuiArguments(argv) };
+  } catch (error: unknown) {
+    if (error instanceof BenchUsageError) return { ok: false, help: false, error: error.message };
+    throw error;
+  }
+}
+
+function readTuiArguments(argv: readonly string[]): TuiArguments {
+  rejectRepeatedOptions(argv);
   let nodes = DEFAULT_NODES;
   let dataDir: string | null = null;
   let fsync = true;
   let fake = false;
   for (let position = 0; position < argv.length; position++) {
-    const flag = argv[position];
-    const takeValue = (): string | undefined => argv[++position];
+    const flag = argv[position]!;
+    // An option's value is the next argument, never another option (`--data --fake`).
+    const takeValue = (): string => {
+      const text = argv[++position];
+      if (text === undefined || text.startsWith('--') || text === '') throw new BenchUsageError(`${flag} needs a value`);
+      return text;
+    };
     switch (flag) {
-      case '--nodes': {
-        const text = takeValue();
-        const value = Number(text);
-        if (text === undefined || !Number.isInteger(value) || value < MIN_NODES || value > MAX_NODES) {
-          return { ok: false, help: false, error: `--nodes takes a whole number from ${MIN_NODES} to ${MAX_NODES}, got ${text ?? 'nothing'}` };
-        }
-        nodes = value;
+      case '--nodes':
+        nodes = integer(flag, takeValue(), MIN_NODES, MAX_NODES);
         break;
-      }
-      case '--data': {
-        const text = takeValue();
-        if (text === undefined || text === '') return { ok: false, help: false, error: '--data takes a directory' };
-        dataDir = text;
+      case '--data':
+        dataDir = takeValue();
         break;
-      }
       case '--no-fsync':
         fsync = false;
         break;
       case '--fake':
         fake = true;
         break;
-      case '--help':
-      case '-h':
-        return { ok: false, help: true, error: '' };
       default:
-        return { ok: false, help: false, error: `unknown option '${flag ?? ''}'` };
+        throw new BenchUsageError(`unknown option '${flag}'`);
     }
   }
-  return { ok: true, arguments: { nodes, dataDir, fsync, fake } };
+  return { nodes, dataDir, fsync, fake };
 }
 
 export interface TuiDependencies {

@@ -505,23 +505,47 @@ export interface HelpCommand {
   readonly summary: string;
 }
 
-export function renderHelp(keys: readonly HelpKey[], commands: readonly HelpCommand[]): readonly string[] {
-  const lines = [bold('Keys (act on the selected node)')];
-  for (const key of keys) lines.push(`  ${fit(escapeTags(key.key), 12)} ${escapeTags(key.action)}`);
-  lines.push('', bold('Commands (press : first; Tab completes, up/down recalls)'));
-  for (const command of commands) lines.push(`  ${fit(escapeTags(command.usage), 38)} ${escapeTags(command.summary)}`);
-  lines.push(
+/** Narrower than this, a help row's text goes under its label instead of beside it. */
+const HELP_TEXT_MIN_WIDTH = 24;
+
+/**
+ * One row of the help: `label` padded to `labelWidth` (the longest label of its section,
+ * so none is cut), then `text` wrapped to `width` under its own column; on a screen too
+ * narrow for two columns, the text on the lines below the label.
+ */
+function helpRow(label: string, text: string, labelWidth: number, width: number): string[] {
+  const column = 2 + labelWidth + 1;
+  if (width - column < HELP_TEXT_MIN_WIDTH) {
+    return [`  ${escapeTags(label)}`, ...wrap(text, Math.max(1, width - 4)).map((line) => `    ${escapeTags(line)}`)];
+  }
+  const [first = '', ...rest] = wrap(text, width - column);
+  return [`  ${escapeTags(label.padEnd(labelWidth))} ${escapeTags(first)}`, ...rest.map((line) => ' '.repeat(column) + escapeTags(line))];
+}
+
+/** The help overlay, `width` columns wide (its text wrapped to fit). */
+export function renderHelp(keys: readonly HelpKey[], commands: readonly HelpCommand[], width = Number.POSITIVE_INFINITY): readonly string[] {
+  const keyWidth = Math.max(...keys.map((key) => key.key.length));
+  const usageWidth = Math.max(...commands.map((command) => command.usage.length));
+  const note = (text: string): string[] => wrap(text, Math.max(1, width - 4)).map((line, position) => `${position === 0 ? '  ' : '    '}${escapeTags(line)}`);
+  const heading = (text: string): string[] => wrap(text, Math.max(1, width)).map(bold);
+  return [
+    ...heading('Keys (act on the selected node)'),
+    ...keys.flatMap((key) => helpRow(key.key, key.action, keyWidth, width)),
     '',
-    bold('Reading the screen'),
-    '  roles: * LEADER  - FOLLOWER  ? CANDIDATE  ~ PRECANDIDATE  X DOWN',
-    '  + LEARNER receives the log but neither votes nor counts toward commit (:add learner, :promote)',
-    '  o NON-MEMBER is running but outside the configuration (joining, or removed)',
-    '  log strip: [t] committed entry of term t, (t) not yet committed, .. older entry',
-    '  election bar drains as the election timeout approaches',
+    ...heading('Commands (press : first; Tab completes, up/down recalls)'),
+    ...commands.flatMap((command) => helpRow(command.usage, command.summary, usageWidth, width)),
+    '',
+    ...heading('Reading the screen'),
+    ...[
+      'roles: * LEADER  - FOLLOWER  ? CANDIDATE  ~ PRECANDIDATE  X DOWN',
+      '+ LEARNER receives the log but neither votes nor counts toward commit (:add learner, :promote)',
+      'o NON-MEMBER is running but outside the configuration (joining, or removed)',
+      'log strip: [t] committed entry of term t, (t) not yet committed, .. older entry',
+      'election bar drains as the election timeout approaches',
+    ].flatMap(note),
     '',
     color('gray', 'Esc closes this help'),
-  );
-  return lines;
+  ];
 }
 
 const DETAIL_ENTRIES = 20;

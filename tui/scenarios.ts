@@ -42,6 +42,12 @@ export type ScenarioStep = (context: ScenarioContext) => Promise<void>;
 export interface ScenarioDefinition {
   readonly name: string;
   readonly summary: string;
+  /**
+   * What the cluster must be for the scenario to show anything (voters, running voters,
+   * room for nodes): checked when it is started, so that one it cannot show is refused at
+   * once, changing nothing, and again before its first step. Throws to refuse.
+   */
+  precondition?(status: ClusterStatus): void;
   /** Called once per run: steps share state through the closure. */
   build(): readonly ScenarioStep[];
 }
@@ -74,6 +80,18 @@ function names(ids: readonly NodeId[]): string {
 function needVoters(status: ClusterStatus, count: number, scenario: string): void {
   const voters = status.membership.voters.length;
   if (voters < count) throw new ScenarioAbort(`${scenario} takes ${count} voters or more, the cluster has ${voters} (start with --nodes ${count}, or :add nodes)`);
+}
+
+/**
+ * Refuses the scenario unless, with `spared` of the running voters (the leader, and the
+ * followers it will crash or cut off with it) left out, the others are still a majority
+ * of the voters: whichever node leads by then, they must elect the next leader.
+ */
+function needRunningVoters(status: ClusterStatus, spared: number, scenario: string): void {
+  const voters = status.membership.voters;
+  const running = status.nodes.filter((node) => node.alive && voters.includes(node.id)).length;
+  const wanted = majorityOf(voters.length) + spared;
+  if (running < wanted) throw new ScenarioAbort(`${scenario} takes ${wanted} running voters of the ${voters.length}, ${running} run: :restart all first`);
 }
 
 /**
@@ -130,12 +148,15 @@ async function restoreAll(context: ScenarioContext): Promise<void> {
 const splitVote: ScenarioDefinition = {
   name: 'split-vote',
   summary: 'two candidates at once split the vote; randomized timeouts break the tie',
+  precondition: (status) => {
+    needVoters(status, 3, 'split-vote');
+    needRunningVoters(status, 1, 'split-vote');
+  },
   build() {
     let oldLeader = 0;
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
-        needVoters(status, 3, 'split-vote');
         needMajorityWithout(status, [leader]);
         oldLeader = leader;
         context.narrate(`Slow motion: the Raft tick is stretched to ${SLOW_TICK_MS} ms so that an election takes seconds, not milliseconds.`);
@@ -175,12 +196,15 @@ const splitVote: ScenarioDefinition = {
 const leaderCrash: ScenarioDefinition = {
   name: 'leader-crash',
   summary: 'the leader dies; who votes for whom in the next election, and why',
+  precondition: (status) => {
+    needVoters(status, 3, 'leader-crash');
+    needRunningVoters(status, 1, 'leader-crash');
+  },
   build() {
     let oldLeader = 0;
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
-        needVoters(status, 3, 'leader-crash');
         needMajorityWithout(status, [leader]);
         oldLeader = leader;
         context.narrate(`n${leader} leads term ${status.term}. Its heartbeats reset the followers' election timers (the ELECTION bars refill). Next: crash n${leader}.`);
@@ -235,6 +259,11 @@ const OUTCOME_LEGEND = '"Outcome unknown" means the client cannot tell whether t
 const conflictingFollower: ScenarioDefinition = {
   name: 'conflicting-follower',
   summary: 'a follower holding entries the new leader never had is repaired (§5.3)',
+  // The leader and a follower are a minority only of 5 voters or more.
+  precondition: (status) => {
+    needVoters(status, 5, 'conflicting-follower');
+    needRunningVoters(status, 2, 'conflicting-follower');
+  },
   build() {
     let oldLeader = 0;
     let follower = 0;
@@ -243,8 +272,6 @@ const conflictingFollower: ScenarioDefinition = {
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
-        // The leader and a follower are a minority only of 5 voters or more.
-        needVoters(status, 5, 'conflicting-follower');
         oldLeader = leader;
         follower = need(liveVoterFollowers(status, leader)[0], 'a live follower');
         needMajorityWithout(status, [leader, follower]);
@@ -278,6 +305,10 @@ const conflictingFollower: ScenarioDefinition = {
 const partitionedLeader: ScenarioDefinition = {
   name: 'partitioned-leader',
   summary: "a leader cut off in a minority: its uncommitted writes are thrown away on rejoin",
+  precondition: (status) => {
+    needVoters(status, 3, 'partitioned-leader');
+    needRunningVoters(status, 1, 'partitioned-leader');
+  },
   build() {
     let oldLeader = 0;
     let stranded: Promise<PromiseSettledResult<unknown>[]> = Promise.resolve([]);
@@ -285,7 +316,6 @@ const partitionedLeader: ScenarioDefinition = {
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
-        needVoters(status, 3, 'partitioned-leader');
         needMajorityWithout(status, [leader]);
         oldLeader = leader;
         const client = await strandingClient(context, prefix);
@@ -315,13 +345,19 @@ const partitionedLeader: ScenarioDefinition = {
 const minorityRead: ScenarioDefinition = {
   name: 'minority-read',
   summary: 'an old leader in a minority does not serve a stale read (ReadIndex)',
+  // The leader is cut off with as many followers as still make a minority, and the rest
+  // must be a majority: every voter runs.
+  precondition: (status) => {
+    needVoters(status, 3, 'minority-read');
+    const voters = status.membership.voters.length;
+    needRunningVoters(status, voters - majorityOf(voters), 'minority-read');
+  },
   build() {
     let oldLeader = 0;
     const key = `read-x-${Date.now() % 100_000}`;
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
-        needVoters(status, 3, 'minority-read');
         // The largest minority of the voters: the leader alone of 3 or 4, with one follower of 5 or 6, ...
         const voters = status.membership.voters.length;
         const minority = [leader, ...liveVoterFollowers(status, leader).slice(0, voters - majorityOf(voters) - 1)];
@@ -358,13 +394,16 @@ const minorityRead: ScenarioDefinition = {
 const exactlyOnce: ScenarioDefinition = {
   name: 'exactly-once',
   summary: 'the leader dies after commit, before replying; the retry is answered from the session',
+  precondition: (status) => {
+    needVoters(status, 3, 'exactly-once');
+    needRunningVoters(status, 1, 'exactly-once');
+  },
   build() {
     let oldLeader = 0;
     const key = `once-${Date.now() % 100_000}`;
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
-        needVoters(status, 3, 'exactly-once');
         needMajorityWithout(status, [leader]);
         oldLeader = leader;
         context.narrate(`Next: append "a" to ${key}, and crash the leader n${leader} the moment it commits, before its reply can reach the client.`);
@@ -392,6 +431,11 @@ const exactlyOnce: ScenarioDefinition = {
 const figure8: ScenarioDefinition = {
   name: 'figure8',
   summary: 'an entry from an old term is committed only through one of the current term (§5.4.2)',
+  // The leader running, and a majority of the voters besides it to elect the next one.
+  precondition: (status) => {
+    needVoters(status, 5, 'figure8');
+    needRunningVoters(status, 1, 'figure8');
+  },
   build() {
     let oldLeader = 0;
     let heir = 0;
@@ -404,7 +448,6 @@ const figure8: ScenarioDefinition = {
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
-        needVoters(status, 5, 'figure8');
         voters = status.membership.voters.length;
         oldLeader = leader;
         const followers = liveVoterFollowers(status, leader);
@@ -463,13 +506,13 @@ function describeVoters(status: ClusterStatus): string {
 const membership: ScenarioDefinition = {
   name: 'membership',
   summary: 'a node joins as a learner, catches up, becomes a voter; then the leader removes itself',
+  precondition: (status) => needRoom(status, 1, 'membership'),
   build() {
     let added = 0;
     let oldLeader = 0;
     return [
       async (context) => {
         const { leader, status } = await needLeader(context);
-        needRoom(status, 1, 'membership');
         context.narrate(
           `n${leader} leads; the configuration is ${describeVoters(status)}. A configuration change is itself a log entry, and each node uses the newest one in its log at once, committed or not (thesis §4.1). One voter is added or removed at a time, so an old majority and a new one always share a node. Next: add a node as a learner.`,
         );
@@ -502,10 +545,9 @@ const membership: ScenarioDefinition = {
   },
 };
 
-/** The leader and another voter, ascending; the scenario ends early with fewer than `minVoters` voters. */
-async function leaderAndAnotherVoter(context: ScenarioContext, minVoters: number, scenario: string): Promise<{ readonly leader: NodeId; readonly status: ClusterStatus; readonly pair: NodeId[] }> {
+/** The leader and another voter, ascending. */
+async function leaderAndAnotherVoter(context: ScenarioContext): Promise<{ readonly leader: NodeId; readonly status: ClusterStatus; readonly pair: NodeId[] }> {
   const { leader, status } = await needLeader(context);
-  needVoters(status, minVoters, scenario);
   const other = need(status.membership.voters.find((id) => id !== leader), 'another voter');
   return { leader, status, pair: [leader, other].sort((a, b) => a - b) };
 }
@@ -513,13 +555,16 @@ async function leaderAndAnotherVoter(context: ScenarioContext, minVoters: number
 const joint: ScenarioDefinition = {
   name: 'joint',
   summary: 'two voters, the leader among them, replaced by two new nodes in one joint change',
+  precondition: (status) => {
+    needVoters(status, 2, 'joint');
+    needRoom(status, 2, 'joint');
+  },
   build() {
     let joining: NodeId[] = [];
     let leaving: NodeId[] = [];
     return [
       async (context) => {
-        const { leader, status, pair } = await leaderAndAnotherVoter(context, 2, 'joint');
-        needRoom(status, 2, 'joint');
+        const { leader, status, pair } = await leaderAndAnotherVoter(context);
         leaving = pair;
         context.narrate(
           `n${leader} leads; ${describeVoters(status)}. To replace n${leaving[0]} and n${leaving[1]} one server at a time would pass through configurations nobody asked for; joint consensus does it in one change (thesis §4.3, the Raft paper's §6). Next: start two nodes as learners.`,
@@ -546,13 +591,14 @@ const joint: ScenarioDefinition = {
 const demote: ScenarioDefinition = {
   name: 'demote',
   summary: 'the leader and a follower demoted to learners in one joint change: they stay and stop counting; then promoted back',
+  precondition: (status) => needVoters(status, 3, 'demote'),
   build() {
     let demoted: NodeId[] = [];
     let kept: NodeId[] = [];
     const key = `demote-${Date.now() % 100_000}`;
     return [
       async (context) => {
-        const { leader, status, pair } = await leaderAndAnotherVoter(context, 3, 'demote');
+        const { leader, status, pair } = await leaderAndAnotherVoter(context);
         demoted = pair;
         kept = status.membership.voters.filter((id) => !demoted.includes(id));
         context.narrate(
@@ -685,6 +731,11 @@ function guardedCluster(cluster: DashboardCluster, run: Run): DashboardCluster {
   };
 }
 
+/** `status` with the nodes `up` running: the cluster once a stopped scenario has restarted what it crashed. */
+function withNodesUp(status: ClusterStatus, up: readonly NodeId[]): ClusterStatus {
+  return { ...status, nodes: status.nodes.map((node) => (up.includes(node.id) && !node.alive ? { ...node, alive: true } : node)) };
+}
+
 /** Where a run was when it was stopped, for the feed. */
 function stoppedAt(run: Run): string {
   return run.busy ? `during step ${run.stepsDone + 1} of ${run.steps.length}` : `after ${run.stepsDone} of ${run.steps.length} steps`;
@@ -723,6 +774,11 @@ export class ScenarioRunner {
     }
     if (this.#refuseWhilePuttingBack()) return;
     const run = this.#run;
+    // One the cluster cannot show is refused at once: nothing announced, nothing changed,
+    // a running scenario left running. Judged on the cluster as it will be once that one
+    // is put back (the nodes it crashed up again), since the new one starts from there.
+    const status = this.#options.status();
+    if (this.#refused(definition, run === null ? status : withNodesUp(status, run.before.up))) return;
     if (run === null) {
       this.#begin(definition);
       return;
@@ -743,6 +799,12 @@ export class ScenarioRunner {
     }
     const step = run.steps[run.stepsDone];
     if (step === undefined) {
+      this.#detach(run);
+      return;
+    }
+    // The cluster may have changed since the start (a node removed or crashed): checked
+    // again, and the scenario, which has changed nothing yet, has nothing to put back.
+    if (run.stepsDone === 0 && this.#refused(run.definition, this.#options.status(), 'stopped before its first step')) {
       this.#detach(run);
       return;
     }
@@ -781,10 +843,23 @@ export class ScenarioRunner {
   }
 
   #begin(definition: ScenarioDefinition): void {
+    if (this.#refused(definition, this.#options.status())) return;
     const steps = definition.build();
     this.#run = { definition, steps, stepsDone: 0, busy: false, cancelled: false, events: [], before: faultsOf(this.#options.status()), step: Promise.resolve() };
     this.#options.narrate(`Scenario ${definition.name}: ${definition.summary}. ${steps.length} steps; press n (or :next) for each.`, false);
     this.#report();
+  }
+
+  /** Says why the cluster cannot show `definition` (its precondition), if it cannot. */
+  #refused(definition: ScenarioDefinition, status: ClusterStatus, verb = 'refused'): boolean {
+    try {
+      definition.precondition?.(status);
+      return false;
+    } catch (error: unknown) {
+      const reason = error instanceof ScenarioAbort ? error.message : `its check failed: ${describeClientError(error).message}`;
+      this.#options.narrate(`Scenario ${definition.name} ${verb}: ${reason}.`, true);
+      return true;
+    }
   }
 
   #refuseWhilePuttingBack(): boolean {

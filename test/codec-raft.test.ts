@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { createPrng, testSeed } from './helpers/seed.js';
 import { pack, unpack } from 'msgpackr';
-import { decodeRaftBatch, decodeRaftBatchWithMsgpackr, encodeRaftBatch, validateRaftMessage, WIRE_FORMAT_VERSION, type DecodedBatch } from '../lib/transport/codec.js';
+import { decodeRaftBatch, decodeRaftBatchWithMsgpackr, encodeRaftBatch, MAX_WIRE_INDEX, MAX_WIRE_TERM, validateRaftMessage, WIRE_FORMAT_VERSION, type DecodedBatch } from '../lib/transport/codec.js';
 import { MessageType, type Entry, type Message, type NodeId } from '../lib/raft/types.js';
 
 const SELF: NodeId = 2;
@@ -57,7 +57,8 @@ const samples: readonly Message[] = [
     conflictTerm: 3,
     conflictIndex: 8,
   },
-  { type: MessageType.Heartbeat, term: Number.MAX_SAFE_INTEGER, from: 1, to: SELF, leaderCommit: 2 ** 40, context: 3 },
+  // The largest term and a large commit index: both past 32 bits.
+  { type: MessageType.Heartbeat, term: MAX_WIRE_TERM, from: 1, to: SELF, leaderCommit: 2 ** 40, context: 3 },
   { type: MessageType.HeartbeatResponse, term: 2, from: 3, to: SELF, context: 0 },
   { type: MessageType.TimeoutNow, term: 2, from: 1, to: SELF },
   {
@@ -336,7 +337,7 @@ test('InstallSnapshot chunks: first, middle and last chunks and every kind of re
     { ...response, index: 4096, snapshotIndex: 4096, received: 70_004 },
     // A refusal of a stale term.
     { ...response, index: 0, snapshotIndex: 0, received: 0 },
-    { ...response, index: 0, snapshotIndex: Number.MAX_SAFE_INTEGER, received: Number.MAX_SAFE_INTEGER },
+    { ...response, index: 0, snapshotIndex: MAX_WIRE_INDEX, received: Number.MAX_SAFE_INTEGER },
   ];
   for (const message of messages) {
     const encoded = encodeRaftBatch([message]);
@@ -355,6 +356,71 @@ test('InstallSnapshot chunks: first, middle and last chunks and every kind of re
   const tuple = [8, chunk.term, chunk.from, chunk.to, chunk.lastIncludedIndex, chunk.lastIncludedTerm, 0, 70_010, chunk.data, false, [[1, 2, 3], [4, 5]]];
   t.deepEqual([...encodeRaftBatch([chunk])], [...pack([WIRE_FORMAT_VERSION, [tuple]])]);
   t.deepEqual([...encodeRaftBatch([response])], [...pack([WIRE_FORMAT_VERSION, [[9, 9, 4, SELF, 0, 4096, 70_000]]])]);
+});
+
+/** `message` decoded by both paths and checked by validateRaftMessage: the reason each gives, or null where it was accepted as it is. */
+function verdicts(t: ExecutionContext, message: Message): (string | null)[] {
+  const encoded = encodeRaftBatch([message]);
+  const results: (string | null)[] = [];
+  for (const decode of [decodeRaftBatch, decodeRaftBatchWithMsgpackr]) {
+    const decoded = decode(encoded.slice(), SELF, PEERS);
+    t.is(decoded.messages.length + decoded.malformed, 1);
+    if (decoded.malformed === 0) t.deepEqual(decoded.messages, [message]);
+    results.push(decoded.reasons[0] ?? null);
+  }
+  const checked = validateRaftMessage(message, SELF, PEERS);
+  results.push(typeof checked === 'string' ? checked : null);
+  return results;
+}
+
+test('terms above MAX_WIRE_TERM and log indexes above MAX_WIRE_INDEX are refused as malformed on both decode paths; the bounds themselves pass', (t) => {
+  // Room for the increments the protocol makes (a candidate's term + 1, an index + 1): as
+  // many again as the bound itself, at least, before the safe integers end.
+  t.true(MAX_WIRE_TERM <= MAX_WIRE_INDEX && Number.isSafeInteger(2 * MAX_WIRE_INDEX - 1));
+  // The audit's message (peer-fuzz P6): one RequestVote at the largest safe integer made
+  // every node adopt and persist a term no election could ever follow.
+  const poison: Message = { type: MessageType.RequestVote, term: 2 ** 53 - 1, from: 1, to: SELF, preVote: false, lastLogIndex: 1e12, lastLogTerm: 2 ** 53 - 1, transfer: true };
+  for (const reason of verdicts(t, poison)) t.regex(reason ?? 'accepted', /RequestVote: term 9007199254740991 is above the largest term, 281474976710656/);
+
+  const [requestVote, , appendEntries, , appendResponse, heartbeat] = samples as [Message, Message, Message, Message, Message, Message];
+  const snapshot = samples.find((message) => message.type === MessageType.InstallSnapshot)!;
+  const snapshotResponse = samples.find((message) => message.type === MessageType.InstallSnapshotResponse)!;
+  const atTerm = (message: Message, term: number): Message => ({ ...message, term }) as Message;
+  for (const message of [requestVote, appendEntries, appendResponse, heartbeat, snapshot, snapshotResponse] as Message[]) {
+    t.deepEqual(verdicts(t, atTerm(message, MAX_WIRE_TERM)), [null, null, null], `${message.type} at the largest term`);
+    for (const reason of verdicts(t, atTerm(message, MAX_WIRE_TERM + 1))) t.regex(reason ?? 'accepted', /is above the largest term/, `${message.type} past it`);
+  }
+
+  // Every field that names a position in a log. RequestVote's lastLogTerm and
+  // AppendEntries' prevLogTerm need a non-zero index, which the samples have.
+  const indexFields: [Message, string][] = [
+    [requestVote, 'lastLogIndex'],
+    [{ ...appendEntries, entries: [] } as Message, 'prevLogIndex'],
+    [appendEntries, 'leaderCommit'],
+    [appendResponse, 'index'],
+    [appendResponse, 'conflictIndex'],
+    [heartbeat, 'leaderCommit'],
+    [snapshot, 'lastIncludedIndex'],
+    [snapshotResponse, 'index'],
+    [snapshotResponse, 'snapshotIndex'],
+  ];
+  for (const [message, field] of indexFields) {
+    t.deepEqual(verdicts(t, { ...message, [field]: MAX_WIRE_INDEX } as Message), [null, null, null], `${message.type}.${field} at the largest index`);
+    for (const reason of verdicts(t, { ...message, [field]: MAX_WIRE_INDEX + 1 } as Message)) {
+      t.regex(reason ?? 'accepted', new RegExp(`${field} ${MAX_WIRE_INDEX + 1} is above the largest log index, ${MAX_WIRE_INDEX}`), `${message.type}.${field} past it`);
+    }
+  }
+  // Entries may run up to the largest index, not past it.
+  const entriesFrom = (prevLogIndex: number, count: number): Message => ({
+    type: MessageType.AppendEntries, term: 9, from: 1, to: SELF, prevLogIndex, prevLogTerm: 9, leaderCommit: 0,
+    entries: Array.from({ length: count }, (_, i) => ({ index: prevLogIndex + 1 + i, term: 9, data: null })),
+  });
+  t.deepEqual(verdicts(t, entriesFrom(MAX_WIRE_INDEX - 2, 2)), [null, null, null]);
+  for (const reason of verdicts(t, entriesFrom(MAX_WIRE_INDEX - 2, 3))) t.regex(reason ?? 'accepted', /entries run past the largest log index/);
+
+  // A rejection's conflictTerm is the term of an entry in the follower's log: never past the follower's term.
+  t.deepEqual(verdicts(t, { ...appendResponse, conflictTerm: appendResponse.term } as Message), [null, null, null]);
+  for (const reason of verdicts(t, { ...appendResponse, conflictTerm: appendResponse.term + 1 } as Message)) t.regex(reason ?? 'accepted', /conflictTerm 10 is above the message term 9/);
 });
 
 test('validateRaftMessage refuses malformed chunk fields with a reason', (t) => {

@@ -236,23 +236,32 @@ export class RawNode {
     }
   }
 
-  step(message: Message): void {
+  /**
+   * One inbound message. Returns null once it is taken: acted on, or ignored as a message
+   * of no consequence (an old term's, a late answer to a role this node no longer holds,
+   * one from a non-member). Returns why when it is refused as one no correct peer sends,
+   * which the transport's decoder cannot tell because it depends on this node's state: a
+   * leader's follower acknowledging entries past the leader's log, say. A refused message
+   * changes nothing (the sender is not even counted as heard from); the host counts it
+   * with the messages its decoder refuses.
+   */
+  step(message: Message): string | null {
     this.#assertNotInReady('step');
     // From any node, not only members: a node added to the cluster hears from a leader its
     // log does not know of yet. Answers from non-members are ignored where they count.
-    if (message.to !== this.#id || message.from === this.#id || message.from === NONE) return;
+    if (message.to !== this.#id || message.from === this.#id || message.from === NONE) return null;
 
     if (message.term > this.#currentTerm) {
-      if (!this.#acceptHigherTerm(message)) return;
+      if (!this.#acceptHigherTerm(message)) return null;
     } else if (message.term < this.#currentTerm) {
       this.#answerStaleTerm(message);
-      return;
+      return null;
     }
 
     switch (message.type) {
       case MessageType.RequestVote:
         this.#handleRequestVote(message);
-        return;
+        return null;
       case MessageType.RequestVoteResponse:
       case MessageType.AppendEntries:
       case MessageType.AppendEntriesResponse:
@@ -261,10 +270,9 @@ export class RawNode {
       case MessageType.TimeoutNow:
       case MessageType.InstallSnapshot:
       case MessageType.InstallSnapshotResponse:
-        this.#stepByRole(message);
-        return;
+        return this.#stepByRole(message);
       default:
-        assertNever(message, 'message');
+        return assertNever(message, 'message');
     }
   }
 
@@ -770,20 +778,20 @@ export class RawNode {
     this.#send(response, needsPersist);
   }
 
-  #stepByRole(message: Exclude<Message, RequestVote>): void {
+  /** Returns why the message was refused (see step), or null. */
+  #stepByRole(message: Exclude<Message, RequestVote>): string | null {
     switch (this.#role) {
       case Role.Follower:
         this.#stepFollower(message);
-        return;
+        return null;
       case Role.PreCandidate:
       case Role.Candidate:
         this.#stepCandidate(message);
-        return;
+        return null;
       case Role.Leader:
-        this.#stepLeader(message);
-        return;
+        return this.#stepLeader(message);
       default:
-        assertNever(this.#role, 'role');
+        return assertNever(this.#role, 'role');
     }
   }
 
@@ -1065,35 +1073,59 @@ export class RawNode {
   // ---------------------------------------------------------------------------------
   // Leader
 
-  #stepLeader(message: Exclude<Message, RequestVote>): void {
+  /** Returns why the message was refused (see step), or null. */
+  #stepLeader(message: Exclude<Message, RequestVote>): string | null {
     switch (message.type) {
       case MessageType.AppendEntriesResponse:
-        this.#handleAppendResponse(message);
-        return;
+        return this.#handleAppendResponse(message);
       case MessageType.HeartbeatResponse:
         this.#handleHeartbeatResponse(message);
-        return;
+        return null;
       case MessageType.InstallSnapshotResponse:
-        this.#handleSnapshotResponse(message);
-        return;
+        return this.#handleSnapshotResponse(message);
       case MessageType.AppendEntries:
       case MessageType.Heartbeat:
       case MessageType.InstallSnapshot:
         // Election Safety makes a second leader in our term impossible; a message like
         // this can only come from a broken variant. Ignore it rather than guess.
         this.#trace(`${this.#id} ignored ${message.type} from ${message.from}: both leaders at term ${this.#currentTerm}`);
-        return;
+        return null;
       case MessageType.RequestVoteResponse:
       case MessageType.TimeoutNow:
-        return;
+        return null;
       default:
-        assertNever(message, 'message');
+        return assertNever(message, 'message');
     }
   }
 
-  #handleAppendResponse(message: AppendEntriesResponse): void {
+  /**
+   * A leader's log only grows during its term, and every answer it takes at its term
+   * answers a message it sent in that term: no correct follower reports an index past the
+   * leader's last one (an acknowledged or rejected prevLogIndex + entries is one the leader
+   * sent; a follower's commitIndex is in the leader's log by Leader Completeness; a
+   * snapshot's is one the leader took). Taken, such an index would move matchIndex or
+   * nextIndex past the log, and the next AppendEntries would find no term for its
+   * prevLogIndex. Returns why `message` is refused, or null; the refusal is traced.
+   */
+  #indexPastLog(message: AppendEntriesResponse | InstallSnapshotResponse, field: 'index' | 'snapshotIndex', index: LogIndex): string | null {
+    const lastIndex = this.#log.lastIndex();
+    if (index <= lastIndex) return null;
+    return this.#refuseMessage(message, `${field} ${index} is past the leader's last index ${lastIndex}`);
+  }
+
+  /** Traces a refused message and returns the reason (step's result). */
+  #refuseMessage(message: Message, reason: string): string {
+    this.#trace(`${this.#id} refused ${message.type} from ${message.from} at term ${message.term}: ${reason}`);
+    return reason;
+  }
+
+  #handleAppendResponse(message: AppendEntriesResponse): string | null {
     const progress = this.#progress.get(message.from);
-    if (progress === undefined) return; // not a member (any more)
+    if (progress === undefined) return null; // not a member (any more)
+    // Success or rejection, the index is a position in a message this leader sent. (The
+    // conflict hint needs no bound: the next index drawn from it is at most the rejected one.)
+    const refusal = this.#indexPastLog(message, 'index', message.index);
+    if (refusal !== null) return refusal;
     this.#heardFrom(progress);
     if (!message.success) {
       const hintNextIndex = this.#nextIndexFromHint(message);
@@ -1101,7 +1133,7 @@ export class RawNode {
         if (progress.state === ProgressState.Replicate) progress.becomeProbe();
         this.#sendAppendWhilePossible(message.from);
       }
-      return;
+      return null;
     }
     const updated = progress.maybeUpdate(message.index);
     if (progress.state === ProgressState.Replicate) progress.inflights.freeUpTo(message.index);
@@ -1114,6 +1146,7 @@ export class RawNode {
     if (message.from === this.#leadTransferee && progress.matchIndex === this.#log.lastIndex()) {
       this.#sendTimeoutNow(message.from);
     }
+    return null;
   }
 
   /**
@@ -1135,13 +1168,22 @@ export class RawNode {
   }
 
   /** The follower stored our snapshot (or already had what it covers): resume replication after what it reports. */
-  #handleSnapshotResponse(message: InstallSnapshotResponse): void {
+  #handleSnapshotResponse(message: InstallSnapshotResponse): string | null {
     const progress = this.#progress.get(message.from);
-    if (progress === undefined) return;
+    if (progress === undefined) return null;
+    // The index the follower matches up to, and the snapshot whose chunks it is receiving:
+    // at most the leader's last index (#indexPastLog), and the bytes it holds of that
+    // snapshot at most its size, when the leader still holds it.
+    const refusal = this.#indexPastLog(message, 'index', message.index) ?? this.#indexPastLog(message, 'snapshotIndex', message.snapshotIndex);
+    if (refusal !== null) return refusal;
+    const snapshot = this.#log.snapshot();
+    if (snapshot !== null && message.snapshotIndex === snapshot.index && message.received > snapshot.data.byteLength) {
+      return this.#refuseMessage(message, `received ${message.received} is past the ${snapshot.data.byteLength} bytes of snapshot ${snapshot.index}`);
+    }
     this.#heardFrom(progress);
     if (message.index === 0 && message.snapshotIndex !== 0) {
       this.#handleSnapshotChunkResponse(progress, message);
-      return;
+      return null;
     }
     const updated = progress.maybeUpdate(message.index);
     if (progress.state === ProgressState.Snapshot) {
@@ -1154,6 +1196,7 @@ export class RawNode {
       }
     }
     if (!(updated && this.#maybeCommit())) this.#sendAppendOrCommit(message.from);
+    return null;
   }
 
   /**
@@ -1179,7 +1222,7 @@ export class RawNode {
       this.#sendAppendWhilePossible(progress.id);
       return;
     }
-    if (received > snapshot.data.byteLength) return; // not an answer about this snapshot's bytes
+    // (received is at most the snapshot's size: #handleSnapshotResponse refused the others.)
     if (gap) {
       this.#sendSnapshotAgainFrom(progress, snapshot, received);
       return;

@@ -67,6 +67,30 @@ const FIELDS = {
 } as const satisfies Record<MessageType, readonly string[]>;
 
 const HEADER_FIELD_COUNT = 4;
+
+/**
+ * The largest term a message may carry: 2^48. Terms grow by one per election (a
+ * pre-vote round takes none), so no real cluster comes near it: an election every
+ * millisecond for 8,900 years. Any safe integer was taken before, and one RequestVote at
+ * 2^53 - 1 (from a member: the decoder cannot tell a lie) made every node adopt and
+ * persist that term, after which no candidate could ever campaign (term + 1 is past the
+ * safe integers, and its messages are refused): the cluster was unavailable for good. A
+ * term at the bound leaves 2^53 - 2^48 increments of room; a message above it is refused
+ * as malformed. Terms already on disk are not bound here: whatever a node persisted loads
+ * as before, and every legitimate one is far below this.
+ */
+export const MAX_WIRE_TERM = 2 ** 48;
+
+/**
+ * The largest log index a message may carry (an entry's, or any field that names a
+ * position in a log): 2^52. Appending ten million entries a second, a log reaches it
+ * after 14 years; the 2^52 increments above it leave room for everything the protocol
+ * adds to an index (index + 1, prevLogIndex + entries). Like a term, an absurd index is
+ * one a node could otherwise adopt into its persistent state (a snapshot's
+ * lastIncludedIndex becomes its log's base and its commit index) and never leave.
+ */
+export const MAX_WIRE_INDEX = 2 ** 52;
+
 /** The largest snapshot a follower takes (InstallSnapshot.totalBytes): what one Uint8Array holds here (2^32 bytes in Node 20). */
 const MAX_SNAPSHOT_BYTES = 2 ** 32;
 const FIELDS_PER_WIRE_ENTRY = 3;
@@ -478,6 +502,7 @@ function checkMessage(value: unknown, self: NodeId, peers: readonly NodeId[], co
   const messageType = type as MessageType;
   const { term, from, to } = candidate;
   if (!isNonNegativeSafeInteger(term)) return `${messageType}: term ${describeValue(term)} is not a non-negative integer`;
+  if (term > MAX_WIRE_TERM) return `${messageType}: term ${term} is above the largest term, ${MAX_WIRE_TERM}`;
   if (typeof from !== 'number' || !peers.includes(from)) return `${messageType}: from ${describeValue(from)} is not a peer`;
   if (from === self) return `${messageType}: from is this node itself (${self})`;
   if (to !== self) return `${messageType}: to ${describeValue(to)} is not this node (${self})`;
@@ -488,6 +513,12 @@ function checkMessage(value: unknown, self: NodeId, peers: readonly NodeId[], co
     const fieldValue = candidate[field];
     return isNonNegativeSafeInteger(fieldValue) ? fieldValue : problem(field, 'is not a non-negative integer');
   };
+  /** A position in a log (MAX_WIRE_INDEX). The other fields that hold terms are bounded by the message's term. */
+  const logIndex = (field: string): number | string => {
+    const fieldValue = integer(field);
+    if (typeof fieldValue === 'string' || fieldValue <= MAX_WIRE_INDEX) return fieldValue;
+    return problem(field, `is above the largest log index, ${MAX_WIRE_INDEX}`);
+  };
   const boolean = (field: string): boolean | string => {
     const fieldValue = candidate[field];
     return typeof fieldValue === 'boolean' ? fieldValue : problem(field, 'is not a boolean');
@@ -496,7 +527,7 @@ function checkMessage(value: unknown, self: NodeId, peers: readonly NodeId[], co
   switch (messageType) {
     case MessageType.RequestVote: {
       const preVote = boolean('preVote');
-      const lastLogIndex = integer('lastLogIndex');
+      const lastLogIndex = logIndex('lastLogIndex');
       const lastLogTerm = integer('lastLogTerm');
       const transfer = boolean('transfer');
       if (typeof preVote === 'string') return preVote;
@@ -518,9 +549,9 @@ function checkMessage(value: unknown, self: NodeId, peers: readonly NodeId[], co
       return { type: messageType, term, from, to, preVote, voteGranted };
     }
     case MessageType.AppendEntries: {
-      const prevLogIndex = integer('prevLogIndex');
+      const prevLogIndex = logIndex('prevLogIndex');
       const prevLogTerm = integer('prevLogTerm');
-      const leaderCommit = integer('leaderCommit');
+      const leaderCommit = logIndex('leaderCommit');
       if (typeof prevLogIndex === 'string') return prevLogIndex;
       if (typeof prevLogTerm === 'string') return prevLogTerm;
       if (typeof leaderCommit === 'string') return leaderCommit;
@@ -533,18 +564,20 @@ function checkMessage(value: unknown, self: NodeId, peers: readonly NodeId[], co
     }
     case MessageType.AppendEntriesResponse: {
       const success = boolean('success');
-      const index = integer('index');
+      const index = logIndex('index');
       const conflictTerm = integer('conflictTerm');
-      const conflictIndex = integer('conflictIndex');
+      const conflictIndex = logIndex('conflictIndex');
       if (typeof success === 'string') return success;
       if (typeof index === 'string') return index;
       if (typeof conflictTerm === 'string') return conflictTerm;
       if (typeof conflictIndex === 'string') return conflictIndex;
+      // The term of an entry in the follower's log, which holds none later than its term.
+      if (conflictTerm > term) return problem('conflictTerm', `is above the message term ${term}`);
       if (!copy) return candidate as unknown as Message;
       return { type: messageType, term, from, to, success, index, conflictTerm, conflictIndex };
     }
     case MessageType.Heartbeat: {
-      const leaderCommit = integer('leaderCommit');
+      const leaderCommit = logIndex('leaderCommit');
       const context = integer('context');
       if (typeof leaderCommit === 'string') return leaderCommit;
       if (typeof context === 'string') return context;
@@ -561,7 +594,7 @@ function checkMessage(value: unknown, self: NodeId, peers: readonly NodeId[], co
       if (!copy) return candidate as unknown as Message;
       return { type: messageType, term, from, to };
     case MessageType.InstallSnapshot: {
-      const lastIncludedIndex = integer('lastIncludedIndex');
+      const lastIncludedIndex = logIndex('lastIncludedIndex');
       const lastIncludedTerm = integer('lastIncludedTerm');
       const offset = integer('offset');
       const totalBytes = integer('totalBytes');
@@ -592,8 +625,8 @@ function checkMessage(value: unknown, self: NodeId, peers: readonly NodeId[], co
       return { type: messageType, term, from, to, lastIncludedIndex, lastIncludedTerm, offset, totalBytes, data, done, membership };
     }
     case MessageType.InstallSnapshotResponse: {
-      const index = integer('index');
-      const snapshotIndex = integer('snapshotIndex');
+      const index = logIndex('index');
+      const snapshotIndex = logIndex('snapshotIndex');
       const received = integer('received');
       if (typeof index === 'string') return index;
       if (typeof snapshotIndex === 'string') return snapshotIndex;
@@ -620,7 +653,7 @@ function checkEntries(
   copy: boolean,
 ): readonly Entry[] | string {
   if (!Array.isArray(value)) return `entries are ${describeType(value)}, not an array`;
-  if (!Number.isSafeInteger(prevLogIndex + value.length)) return 'entries run past the largest safe index';
+  if (prevLogIndex + value.length > MAX_WIRE_INDEX) return `entries run past the largest log index, ${MAX_WIRE_INDEX}`;
   const entries: Entry[] = copy ? new Array<Entry>(value.length) : (value as Entry[]);
   let previousTerm = prevLogTerm;
   for (let i = 0; i < value.length; i++) {

@@ -387,6 +387,27 @@ test('restoreFrom refuses a malformed snapshot and leaves the machine unchanged'
   t.deepEqual(feeder.machine.snapshot(), before);
 });
 
+test('restoredFrom checks and restores into a new machine, leaving this one as it is; adoptState then swaps the state in', (t) => {
+  const leader = new Feeder(new KvStateMachine({ maxSessions: 3 }));
+  leader.register('c1');
+  leader.request('c1', 1, { op: 'put', key: 'k', value: 'leader' });
+  const follower = new Feeder(new KvStateMachine({ maxSessions: 3 }));
+  follower.register('c1');
+  follower.request('c1', 1, { op: 'put', key: 'k', value: 'follower' });
+  const before = follower.machine.snapshot();
+  const error = t.throws(() => follower.machine.restoredFrom(Uint8Array.of(1, 2, 3)), { instanceOf: KvError });
+  t.is(error?.code, 'MALFORMED_SNAPSHOT');
+  const restored = follower.machine.restoredFrom(leader.machine.snapshot());
+  t.deepEqual(follower.machine.snapshot(), before, 'unchanged until adopted');
+  t.is(follower.machine.read('k'), 'follower');
+  follower.machine.adoptState(restored);
+  t.is(follower.machine.read('k'), 'leader');
+  t.deepEqual(follower.machine.snapshot(), leader.machine.snapshot(), 'the same state, byte for byte');
+  // Only a machine with the same limits, and not itself, may be adopted.
+  t.throws(() => follower.machine.adoptState(follower.machine));
+  t.throws(() => follower.machine.adoptState(KvStateMachine.restore(leader.machine.snapshot(), { maxSessions: 4 })));
+});
+
 test('restore refuses bytes that are not a snapshot with MALFORMED_SNAPSHOT', (t) => {
   const good = new KvStateMachine().snapshot();
   for (const bytes of [new Uint8Array([]), new Uint8Array([0x93, 1, 2, 3]), good.subarray(0, good.length - 1)]) {

@@ -71,7 +71,7 @@ export interface NodeStatus {
    * so under load its newest entries are not another node's newest.
    */
   readonly logTerms: readonly TermRun[];
-  /** Inbound messages the decoder refused since start. */
+  /** Inbound messages the decoder refused since start, and leaders' snapshots refused whole (not a state machine snapshot of their index). */
   readonly malformedMessages: number;
   /** Cumulative since this worker started: fdatasyncs, entries written to the WAL,
    *  AppendEntries messages sent and entries carried by them. */

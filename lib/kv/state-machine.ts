@@ -837,11 +837,37 @@ export class KvStateMachine {
    * in full first (KvError MALFORMED_SNAPSHOT): on a refusal nothing changes.
    */
   restoreFrom(bytes: Uint8Array): void {
-    const restored = KvStateMachine.restore(bytes, {
+    this.adoptState(this.restoredFrom(bytes));
+  }
+
+  /**
+   * restoreFrom's first half: a new machine with this one's limits, restored from the
+   * snapshot's bytes checked in full (KvError MALFORMED_SNAPSHOT). This machine is left
+   * as it is. A node host checks a leader's snapshot this way before it makes it durable,
+   * and then installs it with adoptState, without restoring it a second time.
+   */
+  restoredFrom(bytes: Uint8Array): KvStateMachine {
+    return KvStateMachine.restore(bytes, {
       maxSessions: this.#maxSessions,
       maxRepliesPerSession: this.#maxRepliesPerSession,
       disableSessions: this.#disableSessions,
     });
+  }
+
+  /**
+   * restoreFrom's second half: this machine's whole state becomes `restored`'s, a machine
+   * from restoredFrom (the same limits). `restored` shares that state from then on and
+   * must not be used again. A snapshot in progress is abandoned.
+   */
+  adoptState(restored: KvStateMachine): void {
+    if (
+      restored === this ||
+      restored.#maxSessions !== this.#maxSessions ||
+      restored.#maxRepliesPerSession !== this.#maxRepliesPerSession ||
+      restored.#disableSessions !== this.#disableSessions
+    ) {
+      throw new Error('KvStateMachine.adoptState: the machine adopted must come from restoredFrom (the same limits, another machine)');
+    }
     this.#snapshotting = null;
     this.#data = restored.#data;
     this.#sessions = restored.#sessions;

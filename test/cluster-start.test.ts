@@ -343,3 +343,24 @@ test.serial('a learner in the recovered configuration (an addNode cut short leav
   });
   t.regex(said ?? 'no event within the wait', /^n4 is a learner .*promote\(id\) makes one a voter, removeNode\(id\) takes it out/);
 });
+
+test.serial('a start refused for one node\'s identity writes no other node\'s identity and makes no directory; put back, it starts', async (t) => {
+  const dataDir = scratch(t);
+  await runAndStop(dataDir, 3, { a: 1 });
+  const manifestPath = join(dataDir, 'cluster.json');
+  const original = readFileSync(manifestPath, 'utf8');
+  // Node 1 as from before identities were written; node 2's identity reformatted by hand.
+  rmSync(join(dataDir, 'node-1', 'identity.json'));
+  writeFileSync(join(dataDir, 'node-2', 'identity.json'), '{ "id": 2, "bootstrap": [ 1, 2, 3 ] }\n');
+  writeFileSync(manifestPath, '{"format":1,"bootstrap":[1,2],"nodes":[1,2,3,7],"initialized":[1,2,3]}\n');
+  const refused = await t.throwsAsync(Cluster.start({ dataDir }), { instanceOf: RaftlabError });
+  t.is(refused?.code, ErrorCode.InvalidConfig, refused?.message);
+  t.false(existsSync(join(dataDir, 'node-1', 'identity.json')), 'node 1 was not stamped with the refused configuration');
+  t.false(existsSync(join(dataDir, 'node-7')), 'no directory was made for a node of the refused configuration');
+  writeFileSync(manifestPath, original);
+  const cluster = await started(t, { dataDir });
+  t.is(cluster.startFailures.size, 0, 'a reformatted identity is the same identity');
+  await cluster.waitForLeader(WAIT_MS);
+  t.is(await cluster.client().get('a'), 1);
+  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'node-1', 'identity.json'), 'utf8')), { id: 1, bootstrap: [1, 2, 3] });
+});

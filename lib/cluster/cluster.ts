@@ -22,7 +22,7 @@ import type { ControlToNode, LinkFault, MembershipResult, NodeToControl, NodeWor
 import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership, memberKind } from './membership.js';
 import type { ClusterMembershipChange } from './membership.js';
 import { DataDirLock } from './dir-lock.js';
-import { MANIFEST_FILE, checkNodeIdentity, nodeDirectoryIds, resolveLayout, writeManifest } from './manifest.js';
+import { MANIFEST_FILE, checkNodeIdentities, checkNodeIdentity, nodeDirectoryIds, resolveLayout, writeManifest } from './manifest.js';
 import type { ClusterManifest } from './manifest.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, ClusterStatus, Membership, NodeStatus } from './types.js';
@@ -426,6 +426,9 @@ export class Cluster extends EventEmitter {
     if (!(Number.isFinite(followerSyncSpacingMs) && followerSyncSpacingMs >= 0 && followerSyncSpacingMs <= MAX_FOLLOWER_SYNC_SPACING_MS)) {
       throw new RaftlabError(ErrorCode.InvalidConfig, `followerSyncSpacingMs must be a number from 0 to ${MAX_FOLLOWER_SYNC_SPACING_MS}, got ${followerSyncSpacingMs}`);
     }
+    // Every node's identity before anything is written or made: a cluster.json edited to
+    // other bootstrap voters refuses the whole start, and leaves every node as it was.
+    const writeMissingIdentities = checkNodeIdentities(dataDir, layout.nodes, layout.bootstrap);
     const cluster = new Cluster(
       {
         nodes,
@@ -447,9 +450,7 @@ export class Cluster extends EventEmitter {
       layout,
       lock,
     );
-    // Every node's identity before any starts: a cluster.json edited to other bootstrap
-    // voters refuses the whole start, rather than some nodes running under it.
-    for (const id of layout.nodes) checkNodeIdentity(join(dataDir, `node-${id}`), id, layout.bootstrap);
+    writeMissingIdentities();
     if (source !== 'manifest') writeManifest(dataDir, layout);
     if (source !== 'new') cluster.noteExistingLayout(options.nodes, source);
     const results = await Promise.allSettled(layout.nodes.map((id) => cluster.spawn(id)));

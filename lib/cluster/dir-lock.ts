@@ -2,7 +2,9 @@
 // cluster runs there. Two supervisors on one directory would each start a worker per
 // node on the same files, both appending at their own offsets: the WAL of every node
 // interleaved, every acknowledged write unreadable. Node has no flock(), so the lock is
-// a file created exclusively (O_CREAT|O_EXCL), naming its holder: the process id, the
+// a file put in place exclusively (written whole to a file of its own, then hard-linked
+// to the lock's name, which fails if that exists: no one ever reads it half written),
+// naming its holder: the process id, the
 // process's start time (so a recycled pid, or this very pid in a container restarted
 // since, is not taken for the holder), the host, and a nonce of the Cluster that took
 // it. A lock whose holder is gone (killed, crashed) is stale and taken over; one whose
@@ -10,12 +12,14 @@
 // runs cannot be told from here), is refused with DATA_DIR_LOCKED.
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, RaftlabError } from './errors.js';
 
 export const LOCK_FILE = 'raftlab.lock';
+/** How many times a start tries to put the lock in place, removing a stale one between tries. */
+const LOCK_ATTEMPTS = 5;
 
 interface LockHolder {
   readonly pid: number;
@@ -37,14 +41,15 @@ export class DataDirLock {
   static acquire(dataDir: string): DataDirLock {
     const path = join(dataDir, LOCK_FILE);
     const me: LockHolder = { pid: process.pid, startTicks: processStartTicks(process.pid), host: hostname(), nonce: randomBytes(8).toString('hex') };
-    // Twice at most: a stale lock is removed once, and whoever creates it next holds it.
-    for (let attempt = 0; attempt < 2; attempt++) {
-      if (tryCreate(path, me)) {
+    // A few times: processes racing over one stale lock each remove it at most once per
+    // attempt, and whoever links the next one holds it.
+    for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
+      if (tryCreate(dataDir, path, me)) {
         const lock = new DataDirLock(path, me);
-        // Another process may have removed the same stale lock and created its own in
-        // between: the file names exactly one holder, and it must be this one.
-        if (readHolder(path)?.nonce !== me.nonce) break;
-        return lock;
+        // Another process may have removed a stale lock it judged before this one was
+        // linked: the file names exactly one holder, and it must be this one.
+        if (readHolder(path)?.nonce === me.nonce) return lock;
+        continue;
       }
       const holder = readHolder(path);
       if (holder !== null && holderRuns(holder, me)) {
@@ -53,7 +58,9 @@ export class DataDirLock {
           `${dataDir} is in use by process ${holder.pid} on ${holder.host} (${path}): two clusters on one directory would write the same files. Stop that one first${holder.host === me.host ? '' : `, or, if that host is down, remove ${path}`}`,
         );
       }
-      // Stale (its holder is gone) or unreadable (a holder killed while it wrote it).
+      // Stale (its holder is gone), or unreadable (not written by this code). Read once
+      // more just before the removal: a lock another process linked meanwhile stays.
+      if (readHolder(path)?.nonce !== holder?.nonce) continue;
       try {
         unlinkSync(path);
       } catch (error) {
@@ -76,21 +83,29 @@ export class DataDirLock {
   }
 }
 
-function tryCreate(path: string, me: LockHolder): boolean {
-  let fd: number;
+/** Puts the lock in place naming `me`, whole, unless one is there: false then. */
+function tryCreate(dataDir: string, path: string, me: LockHolder): boolean {
+  const temporary = `${path}.${me.nonce}.tmp`;
   try {
-    fd = openSync(path, 'wx', 0o644);
+    const fd = openSync(temporary, 'w', 0o644);
+    try {
+      writeSync(fd, `${JSON.stringify(me)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    linkSync(temporary, path);
+    return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw lockError(path, path, error);
-  }
-  try {
-    writeSync(fd, `${JSON.stringify(me)}\n`);
-    fsyncSync(fd);
+    throw lockError(dataDir, path, error);
   } finally {
-    closeSync(fd);
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // Not made.
+    }
   }
-  return true;
 }
 
 function lockError(dataDir: string, path: string, error: unknown): RaftlabError {

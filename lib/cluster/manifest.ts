@@ -171,34 +171,54 @@ function replaceDurably(directory: string, path: string, text: string): void {
  */
 export const IDENTITY_FILE = 'identity.json';
 
-/** Writes the node's identity if it has none; refuses (INVALID_CONFIG) one that disagrees. */
+/** Refuses (INVALID_CONFIG) a node whose recorded identity disagrees; writes it for a node that has none. */
 export function checkNodeIdentity(nodeDir: string, id: NodeId, bootstrap: readonly NodeId[]): void {
+  if (identityMismatch(nodeDir, id, bootstrap) === 'missing') writeNodeIdentity(nodeDir, id, bootstrap);
+}
+
+/**
+ * Checks every node's identity before any is written: a start refused for one node's
+ * identity must not have stamped the others' with the configuration it refused. Then
+ * writes the missing ones (the node directories must exist by then).
+ */
+export function checkNodeIdentities(dataDir: string, ids: readonly NodeId[], bootstrap: readonly NodeId[]): () => void {
+  const missing = ids.filter((id) => identityMismatch(join(dataDir, `node-${id}`), id, bootstrap) === 'missing');
+  return () => {
+    for (const id of missing) writeNodeIdentity(join(dataDir, `node-${id}`), id, bootstrap);
+  };
+}
+
+/** 'missing' when the node has no identity yet, 'same' when it agrees; throws INVALID_CONFIG when it disagrees. */
+function identityMismatch(nodeDir: string, id: NodeId, bootstrap: readonly NodeId[]): 'missing' | 'same' {
   const path = join(nodeDir, IDENTITY_FILE);
-  let text: string | null = null;
+  let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new RaftlabError(ErrorCode.InvalidConfig, `cannot read ${path}: ${(error as Error).message}`);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw new RaftlabError(ErrorCode.InvalidConfig, `cannot read ${path}: ${(error as Error).message}`);
   }
-  const expected = `${JSON.stringify({ id, bootstrap })}\n`;
-  if (text === null) {
-    try {
-      replaceDurably(nodeDir, path, expected);
-    } catch (error) {
-      throw new RaftlabError(ErrorCode.InvalidConfig, `cannot write ${path}: ${(error as Error).message}`);
-    }
-    return;
-  }
-  if (text === expected) return;
-  let found = text.trim();
+  let found = JSON.stringify(text.trim());
   try {
     const value = JSON.parse(text) as { id?: unknown; bootstrap?: unknown };
+    const recorded = value.bootstrap;
+    // Compared by value: an identity reformatted by hand is the same identity.
+    if (value.id === id && Array.isArray(recorded) && recorded.length === bootstrap.length && recorded.every((voter, i) => voter === bootstrap[i])) return 'same';
     found = `node ${JSON.stringify(value.id)} with bootstrap voters ${JSON.stringify(value.bootstrap)}`;
   } catch {
-    // Shown as it is.
+    // Not JSON: shown as it is.
   }
   throw new RaftlabError(
     ErrorCode.InvalidConfig,
     `${nodeDir} belongs to ${found} (${path}), but is started as node ${id} with bootstrap voters ${JSON.stringify(bootstrap)}: its log was written under the other configuration, and starting it under this one could lose committed writes. Put back the cluster.json (or the directory name) it ran with`,
   );
+}
+
+function writeNodeIdentity(nodeDir: string, id: NodeId, bootstrap: readonly NodeId[]): void {
+  const path = join(nodeDir, IDENTITY_FILE);
+  try {
+    replaceDurably(nodeDir, path, `${JSON.stringify({ id, bootstrap })}\n`);
+  } catch (error) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `cannot write ${path}: ${(error as Error).message}`);
+  }
 }

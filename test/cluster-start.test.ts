@@ -364,3 +364,28 @@ test.serial('a start refused for one node\'s identity writes no other node\'s id
   t.is(await cluster.client().get('a'), 1);
   t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'node-1', 'identity.json'), 'utf8')), { id: 1, bootstrap: [1, 2, 3] });
 });
+
+test.serial('processes racing over one stale lock: exactly one takes it over, every round', async (t) => {
+  const dataDir = scratch(t);
+  const lockModule = new URL('../lib/cluster/dir-lock.js', import.meta.url).href;
+  // Each child spins until the same instant, then tries; a winner holds the lock 1.5 s.
+  const child = `import { DataDirLock } from ${JSON.stringify(lockModule)};
+const [dir, at] = process.argv.slice(1);
+while (Date.now() < Number(at));
+try { const lock = DataDirLock.acquire(dir); process.stdout.write('won'); setTimeout(() => lock.release(), 1500); }
+catch (error) { process.stdout.write(String(error.code)); }`;
+  for (let round = 0; round < 4; round++) {
+    writeFileSync(join(dataDir, 'raftlab.lock'), JSON.stringify({ pid: 999_999_999, startTicks: 1, host: hostname(), nonce: `dead-${round}` }));
+    const at = Date.now() + 700;
+    const outcomes = await Promise.all(
+      Array.from({ length: 4 }, () => {
+        const proc = spawn(process.execPath, ['--input-type=module', '-e', child, dataDir, String(at)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        return new Promise<string>((resolve) => proc.on('exit', () => resolve(out)));
+      }),
+    );
+    t.is(outcomes.filter((outcome) => outcome === 'won').length, 1, `round ${round}: ${outcomes.join(', ')}`);
+    t.true(outcomes.every((outcome) => outcome === 'won' || outcome === 'DATA_DIR_LOCKED'), `round ${round}: ${outcomes.join(', ')}`);
+  }
+});

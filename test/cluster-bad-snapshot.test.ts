@@ -17,7 +17,7 @@ import { MessageType } from '../lib/raft/types.js';
 import type { InstallSnapshot, Membership, NodeId } from '../lib/raft/types.js';
 import { SNAPSHOT_FILE_NAME, decodeSnapshotFile, encodeSnapshotFile } from '../lib/storage/record.js';
 import { encodeRaftBatch } from '../lib/transport/codec.js';
-import { eventually, tempDir } from './helpers/cluster.js';
+import { eventually, lead, tempDir } from './helpers/cluster.js';
 import { testSeed } from './helpers/seed.js';
 
 const WAIT_MS = 15_000;
@@ -40,19 +40,6 @@ async function started(t: ExecutionContext, options: Parameters<typeof Cluster.s
 
 function node(cluster: Cluster, id: NodeId) {
   return cluster.status().nodes.find((status) => status.id === id)!;
-}
-
-/** Makes `id` the leader (leadership transfer) and returns once it is. */
-async function lead(cluster: Cluster, id: NodeId): Promise<void> {
-  await eventually(
-    () => {
-      if (cluster.status().leaderId === id && node(cluster, id).role === 'leader') return true;
-      cluster.transferLeadership(id);
-      return false;
-    },
-    WAIT_MS,
-    `node ${id} to lead`,
-  );
 }
 
 async function writeMany(kv: KvClient, count: number, offset: number, expected: Map<string, number>): Promise<void> {

@@ -9,7 +9,7 @@ import type { KvClient } from '../lib/cluster/client.js';
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
 import type { NodeId } from '../lib/raft/types.js';
 import { EventKind } from '../lib/cluster/types.js';
-import { eventually, startCluster } from './helpers/cluster.js';
+import { eventually, lead, startCluster } from './helpers/cluster.js';
 
 const SNAPSHOT_ENTRIES = 40;
 const KEYS = 25;
@@ -33,19 +33,6 @@ async function writeMany(kv: KvClient, count: number, offset = 0): Promise<Map<s
 
 function node(cluster: Cluster, id: NodeId) {
   return cluster.status().nodes[id - 1]!;
-}
-
-/** Makes `id` the leader (leadership transfer) and returns once it is. */
-async function lead(cluster: Cluster, id: NodeId): Promise<void> {
-  await eventually(
-    () => {
-      if (cluster.status().leaderId === id && node(cluster, id).role === 'leader') return true;
-      cluster.transferLeadership(id);
-      return false;
-    },
-    15_000,
-    `node ${id} to lead`,
-  );
 }
 
 async function readAll(kv: KvClient, expected: ReadonlyMap<string, number>): Promise<Map<string, unknown>> {

@@ -340,19 +340,22 @@ export interface RefusedClientFrame {
 }
 
 export interface ClientBatch {
-  readonly frames: ClientFrame[];
+  readonly frames: readonly ClientFrame[];
   /** Frames refused, answerable or not. */
   readonly malformed: number;
-  readonly reasons: string[];
+  readonly reasons: readonly string[];
   /** The refused frames with a valid rid, to be answered so their callers do not wait for a timeout. */
-  readonly refused: RefusedClientFrame[];
+  readonly refused: readonly RefusedClientFrame[];
 }
+
+/** A well-formed batch's reasons and refusals: none, shared (decodeClientBatch runs per client message). */
+const NONE: readonly never[] = Object.freeze([]);
 
 /** Checks one batch of client frames. Refused frames are reported, never thrown. */
 export function decodeClientBatch(bytes: unknown): ClientBatch {
   if (bytes instanceof Uint8Array) {
     const fast = readClientBatch(bytes);
-    if (fast !== null) return { frames: fast, malformed: 0, reasons: [], refused: [] };
+    if (fast !== null) return { frames: fast, malformed: 0, reasons: NONE, refused: NONE };
   }
   const frames: ClientFrame[] = [];
   const reasons: string[] = [];

@@ -42,3 +42,16 @@ export async function eventually<T>(condition: () => T | Promise<T>, timeoutMs: 
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === null ? '' : ` (last error: ${String(lastError)})`}`);
 }
+
+/** Makes node `id` the leader (leadership transfer, retried) and returns once it leads. */
+export async function lead(cluster: Cluster, id: number, timeoutMs = 15_000): Promise<void> {
+  await eventually(
+    () => {
+      if (cluster.status().leaderId === id && cluster.status().nodes.find((node) => node.id === id)?.role === 'leader') return true;
+      cluster.transferLeadership(id);
+      return false;
+    },
+    timeoutMs,
+    `node ${id} to lead`,
+  );
+}

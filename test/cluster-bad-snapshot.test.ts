@@ -87,15 +87,16 @@ test.serial('a follower refuses a leader snapshot that is not a state machine sn
     const bytes = encodeRaftBatch(messages);
     port.postMessage(bytes);
   };
-  // Whole in one chunk, at a newer term: not a snapshot at all.
+  // Whole in one chunk, at a newer term: not a snapshot at all. The follower takes the
+  // newer term (the term rule comes first, for every message), then refuses the snapshot.
   post(chunk({ term: term + 1, lastIncludedIndex: lastLogIndex + 100, offset: 0, totalBytes: 3, data: Uint8Array.of(1, 2, 3), done: true }));
   // A state machine snapshot, but of index 0, not of the index it claims.
   const empty = new KvStateMachine().snapshot();
   post(chunk({ term: term + 1, lastIncludedIndex: lastLogIndex + 100, offset: 0, totalBytes: empty.byteLength, data: empty, done: true }));
-  // In two chunks, at the current term; then its last chunk again (as a leader sends it
-  // when no answer comes), then the whole transfer again.
-  const first = chunk({ term, lastIncludedIndex: lastLogIndex + 200, offset: 0, totalBytes: 6, data: Uint8Array.of(0x93, 1, 2), done: false });
-  const last = (): InstallSnapshot => chunk({ term, lastIncludedIndex: lastLogIndex + 200, offset: 3, totalBytes: 6, data: Uint8Array.of(3, 4, 5), done: true });
+  // In two chunks, at the follower's term now; then its last chunk again (as a leader
+  // sends it when no answer comes), then the whole transfer again.
+  const first = chunk({ term: term + 1, lastIncludedIndex: lastLogIndex + 200, offset: 0, totalBytes: 6, data: Uint8Array.of(0x93, 1, 2), done: false });
+  const last = (): InstallSnapshot => chunk({ term: term + 1, lastIncludedIndex: lastLogIndex + 200, offset: 3, totalBytes: 6, data: Uint8Array.of(3, 4, 5), done: true });
   post(first, last());
   post(last());
   post(last());

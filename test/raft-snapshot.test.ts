@@ -423,6 +423,44 @@ test('Figure 13 a chunk that does not continue the bytes held is not taken; the 
   follower.advance();
 });
 
+test('Config.snapshotCheck: a refused snapshot changes nothing and is not answered; its later chunks are dropped; a first chunk starts over and is checked again', (t) => {
+  const checked: string[] = [];
+  let refuse = true;
+  const snapshotCheck = (snapshot: { index: number; term: number; data: Uint8Array }): string | null => {
+    checked.push(`${snapshot.index}@t${snapshot.term}:${new TextDecoder().decode(snapshot.data)}`);
+    return refuse ? 'not a state machine snapshot' : null;
+  };
+  const follower = makeNode(1, [1, 2, 3], { terms: [1, 1, 1, 1], currentTerm: 2, commitIndex: 1, config: { ...noPreVote, snapshotCheck } });
+  drain(follower);
+  const chunk = (offset: number, data: string, done: boolean) =>
+    installSnapshot({ term: 2, from: 2, to: 1, lastIncludedIndex: 6, lastIncludedTerm: 2, offset, totalBytes: 6, data: text(data), done });
+  t.is(follower.step(chunk(0, 'abc', false)), null, 'a chunk before the last is taken as usual');
+  t.like(ofType(allMessages(drain(follower)), MessageType.InstallSnapshotResponse)[0], { received: 3 });
+  const reason = follower.step(chunk(3, 'def', true));
+  t.regex(reason ?? '', /snapshot at 6@t2 \(6 bytes\) was refused: not a state machine snapshot/);
+  t.deepEqual(checked, ['6@t2:abcdef'], 'checked whole, once its last chunk arrived');
+  const afterRefusal = follower.ready();
+  t.is(afterRefusal.snapshot, null, 'nothing handed out to persist');
+  t.deepEqual(allMessages(afterRefusal), [], 'no answer: the leader, hearing nothing, sends the snapshot again after a while');
+  follower.advance();
+  const status = follower.status();
+  t.is(status.lastLogIndex, 4, 'the log is kept');
+  t.is(status.commitIndex, 1);
+  t.is(follower.step(chunk(3, 'def', true)), null, 'the last chunk again: dropped, not checked again');
+  t.deepEqual(checked, ['6@t2:abcdef']);
+  t.deepEqual(allMessages(drain(follower)), [], 'and not answered (an answer of 0 bytes held would start the transfer over at once)');
+
+  refuse = false;
+  t.is(follower.step(chunk(0, 'abc', false)), null, 'a first chunk starts the transfer over');
+  drain(follower);
+  t.is(follower.step(chunk(3, 'def', true)), null);
+  t.deepEqual(checked, ['6@t2:abcdef', '6@t2:abcdef'], 'checked again');
+  const ready = follower.ready();
+  t.is(new TextDecoder().decode(ready.snapshot!.data), 'abcdef', 'taken: handed out to persist');
+  follower.advance();
+  t.is(follower.status().commitIndex, 6);
+});
+
 test('Figure 13 chunks fill one array of the snapshot\'s totalBytes; a chunk of another size, one running past it, or a last one leaving it short is not taken', (t) => {
   const follower = makeNode(1, [1, 2, 3], { currentTerm: 1, config: noPreVote });
   const chunk = (offset: number, data: string, done: boolean, totalBytes = 9) =>

@@ -16,7 +16,7 @@ import { RawNode, createConfig } from '../raft/raw-node.js';
 import type { PersistToken } from '../raft/raw-node.js';
 import { createPrng } from '../raft/prng.js';
 import { MessageType, Role } from '../raft/types.js';
-import type { Entry, HardState, InstallSnapshot, LogIndex, Membership, Message, NodeId, Ready, Snapshot, SoftState, Term } from '../raft/types.js';
+import type { Entry, HardState, LogIndex, Membership, Message, NodeId, Ready, Snapshot, SoftState, Term } from '../raft/types.js';
 import { MAX_ASYNC_SYNCS, openFileStorage } from '../storage/file-storage.js';
 import type { LogStorage } from '../storage/types.js';
 import { SnapshotCorruptionError, StorageError, StorageErrorCode } from '../storage/errors.js';
@@ -190,18 +190,6 @@ interface LeaveWaiter {
   readonly after: LogIndex;
 }
 
-/** What tells one snapshot transfer's chunks from another's, as the core's receiver tells them. */
-type SnapshotTransfer = Pick<InstallSnapshot, 'from' | 'term' | 'lastIncludedIndex' | 'lastIncludedTerm' | 'totalBytes'>;
-
-function snapshotTransfer(message: InstallSnapshot): SnapshotTransfer {
-  const { from, term, lastIncludedIndex, lastIncludedTerm, totalBytes } = message;
-  return { from, term, lastIncludedIndex, lastIncludedTerm, totalBytes };
-}
-
-function sameSnapshotTransfer(a: SnapshotTransfer, b: SnapshotTransfer): boolean {
-  return a.from === b.from && a.term === b.term && a.lastIncludedIndex === b.lastIncludedIndex && a.lastIncludedTerm === b.lastIncludedTerm && a.totalBytes === b.totalBytes;
-}
-
 /**
  * TEST-ONLY (TestOnlyClusterBugs.walFault): `storage` whose writes all fail, and write
  * nothing, once it has been handed `afterEntries` entries: as a full disk fails them
@@ -314,11 +302,7 @@ export class NodeHost {
   private snapshotIndex = 0;
   /** How long the last leader's snapshot took to write and sync (this thread waits it out). */
   private snapshotSaveMs = 0;
-  /** A leader's snapshot arriving in chunks: the chunks taken so far (views, not copies), to check the whole before the core takes the last (screenSnapshotChunk). */
-  private incomingSnapshot: { readonly transfer: SnapshotTransfer; readonly chunks: Uint8Array[]; received: number } | null = null;
-  /** The last leader's snapshot refused: its chunks after the first are dropped, so that the core never completes the bytes it holds of it. */
-  private refusedSnapshot: SnapshotTransfer | null = null;
-  /** A leader's snapshot checked whole and restored into a new state machine, stepped: its Ready installs that machine. */
+  /** A leader's snapshot the core took after checkSnapshot restored it into a new state machine: its Ready installs that machine. */
   private checkedSnapshot: { readonly data: Uint8Array; readonly machine: KvStateMachine; readonly restoreMs: number } | null = null;
   /** From Ready step 1 to step 4 of a leader's snapshot: the state machine it restored to. */
   private snapshotToInstall: { readonly machine: KvStateMachine; readonly restoreMs: number } | null = null;
@@ -390,6 +374,7 @@ export class NodeHost {
           this.entriesReadBack += entries.length;
           return entries;
         },
+        snapshotCheck: (snapshot) => this.checkSnapshot(snapshot.data, snapshot.index),
       }),
       state.entries.length > 0 || state.hardState.currentTerm > 0 || state.snapshot != null ? state : null,
     );
@@ -502,9 +487,6 @@ export class NodeHost {
         this.lastLeaderContactAt = Date.now();
       } else if (message.type === MessageType.InstallSnapshot) {
         this.snapshotChunksReceived++;
-        const screened = this.screenSnapshotChunk(message);
-        if (screened !== null) this.stepPeerMessage(from, screened);
-        continue;
       }
       this.stepPeerMessage(from, message);
     }
@@ -1070,83 +1052,34 @@ export class NodeHost {
   }
 
   /**
-   * A leader's snapshot is checked whole before the core takes its last chunk, which
-   * replaces the core's log (Figure 13): the Ready that follows makes the snapshot durable
-   * and cuts the WAL before the state machine is reset from it, so bytes that are not a
-   * state machine snapshot (the wire checks only a chunk's framing) would have cost this
-   * node its log and state, and then crashed it. The chunks are kept as the core takes
-   * them (the same rules: a first chunk starts over, the next must continue the bytes
-   * held). Returns what to step: the chunk itself; for the last one, the whole snapshot
-   * in one chunk, the bytes checked (the core takes such a chunk as it came, and
-   * persistSnapshot installs the state machine they restored to); or null, the snapshot
-   * refused: counted as malformed, nothing stepped, so nothing is written and the core
-   * keeps its log. The leader, with its last chunk unanswered, sends it again, then the
-   * whole snapshot again after STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY heartbeats,
-   * checked again; a later, good one installs.
+   * Config.snapshotCheck: a leader's snapshot, whole, before the core takes it. Its last
+   * chunk would replace the core's log (Figure 13), and the Ready that follows makes the
+   * snapshot durable and cuts the WAL before the state machine is reset from it, so bytes
+   * that are not a state machine snapshot (the wire checks only a chunk's framing) would
+   * cost this node its log and state, and then crash it. So the snapshot is restored into
+   * a new state machine here, which its Ready installs (persistSnapshot), or refused: the
+   * core then changes nothing and the host counts the message as malformed.
    */
-  private screenSnapshotChunk(message: InstallSnapshot): InstallSnapshot | null {
-    // Only a chunk that reaches the core's receiver changes what it holds: not one from an
-    // older term, nor one to a leader (Election Safety: from a broken or forged sender).
-    const core = this.node.status();
-    if (message.term < core.currentTerm || (message.term === core.currentTerm && core.role === Role.Leader)) return message;
-    const refused = this.refusedSnapshot;
-    if (refused !== null && sameSnapshotTransfer(refused, message)) {
-      // The core may hold this transfer's bytes up to its last chunk: no chunk of it but
-      // a first (which starts over, in the core too) may reach the core again.
-      if (message.offset > 0) return null;
-      this.refusedSnapshot = null;
-    }
-    let whole: Uint8Array;
-    if (message.offset === 0 && message.done && message.data.byteLength === message.totalBytes) {
-      this.incomingSnapshot = null;
-      whole = message.data;
-    } else {
-      if (message.offset === 0) this.incomingSnapshot = { transfer: snapshotTransfer(message), chunks: [], received: 0 };
-      const incoming = this.incomingSnapshot;
-      if (incoming === null || !sameSnapshotTransfer(incoming.transfer, message) || message.offset !== incoming.received) return message;
-      const end = incoming.received + message.data.byteLength;
-      if (end > message.totalBytes || message.done !== (end === message.totalBytes)) return message;
-      incoming.chunks.push(message.data);
-      incoming.received = end;
-      if (!message.done) return message;
-      this.incomingSnapshot = null;
-      whole = new Uint8Array(end);
-      let at = 0;
-      for (const chunk of incoming.chunks) {
-        whole.set(chunk, at);
-        at += chunk.byteLength;
-      }
-    }
-    // One at or below the commit index is ignored by the core (it adds nothing): no need to restore it.
-    if (message.lastIncludedIndex <= core.commitIndex) return message;
+  private checkSnapshot(data: Uint8Array, index: LogIndex): string | null {
     const started = performance.now();
     try {
-      const machine = this.restoreChecked(whole, message.lastIncludedIndex);
-      this.checkedSnapshot = { data: whole, machine, restoreMs: Math.round((performance.now() - started) * 10) / 10 };
+      const machine = this.restoreChecked(data, index);
+      this.checkedSnapshot = { data, machine, restoreMs: Math.round((performance.now() - started) * 10) / 10 };
+      return null;
     } catch (error) {
       if (!(error instanceof KvError)) throw error;
-      this.refusedSnapshot = snapshotTransfer(message);
-      this.countMalformed(1, `node ${message.from} sent a snapshot at index ${message.lastIncludedIndex} (term ${message.term}, ${message.totalBytes} bytes) that is not a state machine snapshot, refused: ${error.message}`);
-      return null;
+      return `not a state machine snapshot: ${error.message}`;
     }
-    return message.offset === 0 ? message : { ...message, offset: 0, data: whole };
   }
 
   /**
    * Ready step 1 for a leader's snapshot: durable before the entries that follow it and
-   * before its acknowledgement, and checked before that (screenSnapshotChunk): a snapshot
-   * that reached the core unchecked is checked here, and if it is not a state machine
-   * snapshot the node stops before anything is written.
+   * before its acknowledgement, and restored before that (checkSnapshot).
    */
   private persistSnapshot(snapshot: Snapshot): void {
     const checked = this.checkedSnapshot;
-    if (checked !== null && checked.data === snapshot.data) {
-      this.snapshotToInstall = { machine: checked.machine, restoreMs: checked.restoreMs };
-    } else {
-      const restoreStarted = performance.now();
-      const machine = this.restoreChecked(snapshot.data, snapshot.index);
-      this.snapshotToInstall = { machine, restoreMs: Math.round((performance.now() - restoreStarted) * 10) / 10 };
-    }
+    assert(checked !== null && checked.data === snapshot.data, () => `node ${this.id}: the leader's snapshot at index ${snapshot.index} reached the core's Ready unchecked`);
+    this.snapshotToInstall = { machine: checked.machine, restoreMs: checked.restoreMs };
     const started = performance.now();
     this.storage.saveSnapshot(snapshot);
     this.snapshotSaveMs = Math.round((performance.now() - started) * 10) / 10;

@@ -167,6 +167,8 @@ export class RawNode {
     readonly data: Uint8Array;
     received: number;
   } | null = null;
+  /** Follower: the transfer whose snapshot Config.snapshotCheck refused; its chunks but a first are dropped unanswered. */
+  #refusedSnapshot: { readonly leader: NodeId; readonly leaderTerm: Term; readonly index: LogIndex; readonly term: Term; readonly totalBytes: number } | null = null;
 
   /** Leader: ReadIndex requests in progress (thesis §6.4); replaced on every role change. */
   #reads: ReadIndexQueue;
@@ -241,9 +243,10 @@ export class RawNode {
    * of no consequence (an old term's, a late answer to a role this node no longer holds,
    * one from a non-member). Returns why when it is refused as one no correct peer sends,
    * which the transport's decoder cannot tell because it depends on this node's state: a
-   * leader's follower acknowledging entries past the leader's log, say. A refused message
-   * changes nothing (the sender is not even counted as heard from); the host counts it
-   * with the messages its decoder refuses.
+   * leader's follower acknowledging entries past the leader's log, say, or a leader's
+   * snapshot that Config.snapshotCheck refuses. A refused message changes nothing but
+   * what the term rule (§5.1), which comes first for every message, changed; the host
+   * counts it with the messages its decoder refuses.
    */
   step(message: Message): string | null {
     this.#assertNotInReady('step');
@@ -782,12 +785,10 @@ export class RawNode {
   #stepByRole(message: Exclude<Message, RequestVote>): string | null {
     switch (this.#role) {
       case Role.Follower:
-        this.#stepFollower(message);
-        return null;
+        return this.#stepFollower(message);
       case Role.PreCandidate:
       case Role.Candidate:
-        this.#stepCandidate(message);
-        return null;
+        return this.#stepCandidate(message);
       case Role.Leader:
         return this.#stepLeader(message);
       default:
@@ -798,33 +799,33 @@ export class RawNode {
   // ---------------------------------------------------------------------------------
   // Follower
 
-  #stepFollower(message: Exclude<Message, RequestVote>): void {
+  /** Returns why the message was refused (see step), or null. */
+  #stepFollower(message: Exclude<Message, RequestVote>): string | null {
     switch (message.type) {
       case MessageType.AppendEntries:
         this.#heardFromLeader(message.from);
         this.#handleAppendEntries(message);
-        return;
+        return null;
       case MessageType.Heartbeat:
         this.#heardFromLeader(message.from);
         this.#handleHeartbeat(message);
-        return;
+        return null;
       case MessageType.TimeoutNow:
-        if (!this.#mayCampaign()) return;
+        if (!this.#mayCampaign()) return null;
         // Thesis §3.10: "the target server ... starts a new election" at once, skipping PreVote.
         this.#trace(`${this.#id} received TimeoutNow from ${message.from} at term ${this.#currentTerm}`);
         this.#startElection(true);
-        return;
+        return null;
       case MessageType.InstallSnapshot:
         this.#heardFromLeader(message.from);
-        this.#handleInstallSnapshot(message);
-        return;
+        return this.#handleInstallSnapshot(message);
       case MessageType.RequestVoteResponse:
       case MessageType.AppendEntriesResponse:
       case MessageType.HeartbeatResponse:
       case MessageType.InstallSnapshotResponse:
-        return; // late answers to a role we no longer hold.
+        return null; // late answers to a role we no longer hold.
       default:
-        assertNever(message, 'message');
+        return assertNever(message, 'message');
     }
   }
 
@@ -898,14 +899,14 @@ export class RawNode {
    *    contents", through the next Ready.
    * The answer promises the snapshot is stored, so it waits for the host's sync.
    */
-  #handleInstallSnapshot(message: InstallSnapshot): void {
+  #handleInstallSnapshot(message: InstallSnapshot): string | null {
     const index = message.lastIncludedIndex;
     const term = message.lastIncludedTerm;
     if (index <= this.#log.commitIndex) {
       this.#trace(`${this.#id} ignored a stale snapshot at ${index}@t${term} from ${message.from}: commit is ${this.#log.commitIndex}`);
       this.#incomingSnapshot = null;
       this.#sendSnapshotResponse(message.from, this.#log.commitIndex);
-      return;
+      return null;
     }
     const holdsLastIncluded =
       this.#config.testOnlyBugs.skipSnapshotTermCheck === true ? index <= this.#log.lastIndex() : this.#log.matchTerm(index, term);
@@ -914,10 +915,24 @@ export class RawNode {
       this.#incomingSnapshot = null;
       this.#commitTo(index);
       this.#sendSnapshotResponse(message.from, index);
-      return;
+      return null;
+    }
+    const refused = this.#refusedSnapshot;
+    if (refused !== null && isTransfer(refused, refused.totalBytes, message)) {
+      // A later chunk of a refused snapshot would only start the transfer over at once:
+      // the leader, hearing nothing, sends it all again after a while (snapshotCheck).
+      if (message.offset > 0) return null;
+      this.#refusedSnapshot = null;
     }
     const data = this.#receiveSnapshotChunk(message);
-    if (data === null) return;
+    if (data === null) return null;
+    const check = this.#config.snapshotCheck;
+    const reason = check === null ? null : check({ index, term, data });
+    if (reason !== null) {
+      const { from: leader, term: leaderTerm, totalBytes } = message;
+      this.#refusedSnapshot = { leader, leaderTerm, index, term, totalBytes };
+      return this.#refuseMessage(message, `its snapshot at ${index}@t${term} (${data.byteLength} bytes) was refused: ${reason}`);
+    }
     // The last chunk arrived: say so at once, so that the leader, which otherwise hears
     // nothing until the install is stored, tells a slow install from a lost last chunk.
     this.#answerSnapshotChunk(message, data.byteLength);
@@ -925,6 +940,7 @@ export class RawNode {
     this.#syncMembership();
     this.#trace(`${this.#id} installed a snapshot at ${index}@t${term} from ${message.from} (${data.byteLength} bytes)`);
     this.#sendSnapshotResponse(message.from, index);
+    return null;
   }
 
   /**
@@ -939,13 +955,7 @@ export class RawNode {
    */
   #receiveSnapshotChunk(message: InstallSnapshot): Uint8Array | null {
     let incoming = this.#incomingSnapshot;
-    const same =
-      incoming !== null &&
-      incoming.leader === message.from &&
-      incoming.leaderTerm === message.term &&
-      incoming.index === message.lastIncludedIndex &&
-      incoming.term === message.lastIncludedTerm &&
-      incoming.data.byteLength === message.totalBytes;
+    const same = incoming !== null && isTransfer(incoming, incoming.data.byteLength, message);
     if (message.offset === 0) {
       // A whole snapshot in one chunk is taken as it came.
       if (message.done && message.data.byteLength === message.totalBytes) {
@@ -1017,29 +1027,28 @@ export class RawNode {
   // ---------------------------------------------------------------------------------
   // Candidate and PreCandidate
 
-  #stepCandidate(message: Exclude<Message, RequestVote>): void {
+  /** Returns why the message was refused (see step), or null. */
+  #stepCandidate(message: Exclude<Message, RequestVote>): string | null {
     switch (message.type) {
       case MessageType.AppendEntries:
         // §5.2: "If the leader's term ... is at least as large as the candidate's current
         // term, then the candidate recognizes the leader as legitimate and returns to follower state."
         this.#becomeFollower(this.#currentTerm, message.from);
-        this.#stepFollower(message);
-        return;
+        return this.#stepFollower(message);
       case MessageType.Heartbeat:
       case MessageType.InstallSnapshot:
         this.#becomeFollower(this.#currentTerm, message.from);
-        this.#stepFollower(message);
-        return;
+        return this.#stepFollower(message);
       case MessageType.RequestVoteResponse:
         this.#handleVoteResponse(message);
-        return;
+        return null;
       case MessageType.AppendEntriesResponse:
       case MessageType.HeartbeatResponse:
       case MessageType.TimeoutNow:
       case MessageType.InstallSnapshotResponse:
-        return;
+        return null;
       default:
-        assertNever(message, 'message');
+        return assertNever(message, 'message');
     }
   }
 
@@ -1759,6 +1768,21 @@ export class RawNode {
   #trace(line: string): void {
     this.#config.trace?.(line);
   }
+}
+
+/** Whether `message` is a chunk of the snapshot transfer `transfer` (of `totalBytes` bytes). */
+function isTransfer(
+  transfer: { readonly leader: NodeId; readonly leaderTerm: Term; readonly index: LogIndex; readonly term: Term },
+  totalBytes: number,
+  message: InstallSnapshot,
+): boolean {
+  return (
+    transfer.leader === message.from &&
+    transfer.leaderTerm === message.term &&
+    transfer.index === message.lastIncludedIndex &&
+    transfer.term === message.lastIncludedTerm &&
+    totalBytes === message.totalBytes
+  );
 }
 
 function sameHardState(a: HardState, b: HardState): boolean {

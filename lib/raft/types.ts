@@ -329,6 +329,9 @@ export interface TestOnlyBugs {
   readonly ignoreOutgoingVoters?: boolean;
 }
 
+/** A leader's snapshot, whole, to be checked before the core takes it: see Config.snapshotCheck. */
+export type SnapshotCheck = (snapshot: { readonly index: LogIndex; readonly term: Term; readonly data: Uint8Array }) => string | null;
+
 /** Reads the durable entries [from, to] (inclusive) back from stable storage: see Config.entryLoader. */
 export type EntryLoader = (from: LogIndex, to: LogIndex) => readonly Entry[];
 
@@ -387,6 +390,18 @@ export interface Config {
    * memory until compaction.
    */
   readonly entryLoader: EntryLoader | null;
+  /**
+   * Checks a leader's snapshot, whole, once its last chunk arrived and before the core
+   * takes it (Figure 13's "Discard the entire log" and the Ready that hands it out to be
+   * persisted): returns why it is refused, or null to take it. The wire checks only a
+   * chunk's framing; whether the bytes are a state machine snapshot at that index only
+   * the host can tell, and a snapshot taken cannot be given back. A refused snapshot
+   * changes nothing (step returns the reason); its transfer's later chunks are dropped
+   * unanswered, so the leader, hearing nothing, sends the whole snapshot again after
+   * STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY heartbeats, to be checked again. Null: every
+   * snapshot is taken.
+   */
+  readonly snapshotCheck: SnapshotCheck | null;
   readonly testOnlyBugs: TestOnlyBugs;
   /** Receives one line per state change (role, term, vote, commit). Optional trace hook. */
   readonly trace: ((line: string) => void) | null;
@@ -406,6 +421,7 @@ export const defaultConfig = {
   applied: 0,
   asyncPersistence: false,
   entryLoader: null,
+  snapshotCheck: null,
   testOnlyBugs: {},
   trace: null,
 } as const satisfies Partial<Config>;

@@ -9,7 +9,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { MembershipChangeType, RefusalCode, Role } from '../raft/types.js';
 import type { LogIndex, NodeId } from '../raft/types.js';
-import { truncateToSyncedPosition, walFiles } from '../storage/file-storage.js';
+import { syncCreatedDirectories, truncateToSyncedPosition, walFiles } from '../storage/file-storage.js';
 import { StorageErrorCode } from '../storage/errors.js';
 import { SNAPSHOT_FILE_NAME } from '../storage/record.js';
 import { MIN_SEGMENT_BYTES } from '../storage/types.js';
@@ -392,7 +392,9 @@ export class Cluster extends EventEmitter {
 
   private static async startIn(dataDir: string, options: ClusterOptions): Promise<Cluster> {
     try {
-      mkdirSync(dataDir, { recursive: true });
+      const created = mkdirSync(dataDir, { recursive: true });
+      // Else a power loss could take the new directory, and the next start would make a new, empty cluster.
+      if (options.fsync !== false) syncCreatedDirectories(dataDir, created);
     } catch (error) {
       throw new RaftlabError(ErrorCode.InvalidConfig, `cannot make the data directory ${dataDir}: ${(error as Error).message}`);
     }

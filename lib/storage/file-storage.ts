@@ -108,6 +108,19 @@ function fsyncDirectory(dir: string): void {
   }
 }
 
+/**
+ * A directory that was just created (`created`: what mkdirSync({ recursive: true })
+ * returned, the first of them) is only durable once its parent's entry is: fsyncs the
+ * parent of `dir` and of each directory made with it. Nothing when none was made.
+ */
+export function syncCreatedDirectories(dir: string, created: string | undefined): void {
+  if (created === undefined) return;
+  for (let child = resolve(dir); ; child = dirname(child)) {
+    fsyncDirectory(dirname(child));
+    if (child === resolve(created) || dirname(child) === child) break;
+  }
+}
+
 /** fsyncDirectory on libuv's pool. */
 function fsyncDirectoryAsync(dir: string, done: (error: Error | null) => void): void {
   const fail = (error: unknown): void => done(ioError(`cannot fsync directory ${dir}`, error));
@@ -306,10 +319,10 @@ function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean): num
   return head.byteLength + snapshot.data.byteLength;
 }
 
-/** Deletes what a crash or stop cut short: temporary files of asynchronous snapshot saves, redundant segments not yet unlinked, spare segments. */
+/** Deletes what a crash or stop cut short: temporary files of snapshot saves, redundant segments not yet unlinked, spare segments. */
 function removeStrayFiles(dir: string): void {
   for (const name of readdirSync(dir)) {
-    const asyncTemporary = name.startsWith(SNAPSHOT_ASYNC_TEMP_PREFIX) && name.endsWith(SNAPSHOT_ASYNC_TEMP_SUFFIX);
+    const asyncTemporary = (name.startsWith(SNAPSHOT_ASYNC_TEMP_PREFIX) && name.endsWith(SNAPSHOT_ASYNC_TEMP_SUFFIX)) || name === SNAPSHOT_TEMP_FILE_NAME;
     const redundant = name.endsWith(REDUNDANT_SEGMENT_SUFFIX) && segmentSequence(name.slice(0, -REDUNDANT_SEGMENT_SUFFIX.length)) !== null;
     const spare = name.startsWith(SPARE_SEGMENT_PREFIX) && name.endsWith(SPARE_SEGMENT_SUFFIX);
     if (!asyncTemporary && !redundant && !spare) continue;
@@ -417,6 +430,55 @@ function whyNotTorn(buffer: Buffer, offset: number, read: Extract<FrameRead, { o
   }
 }
 
+/**
+ * Records whose fdatasync may not have returned when the power fails, at most: the
+ * MAX_ASYNC_SYNCS syncAsync calls that may be in flight (one record each), and a sync()
+ * or saveSnapshot() made meanwhile (its own record, synced before it returns). A roll
+ * to a new segment fdatasyncs the old one first, so they all lie in the last segment.
+ */
+const MAX_UNSYNCED_RECORDS = MAX_ASYNC_SYNCS + 1;
+
+/**
+ * whyNotTorn for a bad record at `offset` with a valid record after it (at `validAt`):
+ * with more than one write in flight, the power may fail with a later write's pages
+ * written back and an earlier one's not (the disk writes back pages in any order). Nothing
+ * of them was acknowledged: an fdatasync that returned covered every write before it, so
+ * a later record acknowledged means this one was durable. So it may be torn when it is
+ * as a write the disk did not finish leaves it (its length still zero, or one of its
+ * 512-byte sectors still zeros, before the record that follows), and the records from
+ * it to the end of the file are no more than could have been unsynced at once
+ * (MAX_UNSYNCED_RECORDS), the last one whole or torn. Anything else is corruption.
+ */
+function whyNotTornBeforeLater(buffer: Buffer, offset: number, read: Extract<FrameRead, { ok: false }>, validAt: number, zeroTailFrom: number): string | null {
+  const later = `a valid record after it at offset ${validAt}`;
+  // Its header not written (a zero length), or a sector of it not written.
+  let zeroSector = read.failure === 'length' && read.length === 0;
+  for (let sector = Math.ceil(offset / TORN_WRITE_SECTOR_BYTES) * TORN_WRITE_SECTOR_BYTES; !zeroSector && sector + TORN_WRITE_SECTOR_BYTES <= validAt; sector += TORN_WRITE_SECTOR_BYTES) {
+    if (isAllZero(buffer, sector, sector + TORN_WRITE_SECTOR_BYTES)) {
+      zeroSector = true;
+      break;
+    }
+  }
+  if (!zeroSector) return `with ${later}, and neither its length nor any ${TORN_WRITE_SECTOR_BYTES}-byte sector between them is zeros, as a write the disk did not finish would leave (corruption)`;
+  let records = 1;
+  let at = validAt;
+  while (at < buffer.length && at < zeroTailFrom) {
+    const read = readFrame(buffer, at);
+    records++;
+    if (!read.ok) {
+      const validAfter = findValidRecordAfter(buffer, at + 1, zeroTailFrom);
+      const notTorn = validAfter === null ? whyNotTorn(buffer, at, read) : `another bad record at offset ${at} with a valid record after it at offset ${validAfter}`;
+      if (notTorn !== null) return `with ${later}, and ${notTorn}`;
+      break;
+    }
+    at = read.next;
+  }
+  if (records > MAX_UNSYNCED_RECORDS) {
+    return `with ${later}: ${records} records from it to the end of the file, more than the ${MAX_UNSYNCED_RECORDS} a crash can leave unsynced (corruption)`;
+  }
+  return null;
+}
+
 function isAllZero(buffer: Buffer, from: number, to: number): boolean {
   return buffer.compare(ZEROS, 0, to - from, from, to) === 0;
 }
@@ -479,8 +541,7 @@ function recover(dir: string, names: readonly string[], snapshot: Snapshot | nul
         // last write, never one that an fdatasync already covered and a later one followed.
         if (!isLast) throw new StorageCorruptionError(path, offset, read.expected, `${read.found} (in a segment that is not the last)`);
         const validAt = findValidRecordAfter(buffer, offset + 1, zeroTailFrom);
-        if (validAt !== null) throw new StorageCorruptionError(path, offset, read.expected, `${read.found}, with a valid record after it at offset ${validAt}`);
-        const notTorn = whyNotTorn(buffer, offset, read);
+        const notTorn = validAt === null ? whyNotTorn(buffer, offset, read) : whyNotTornBeforeLater(buffer, offset, read, validAt, zeroTailFrom);
         if (notTorn !== null) throw new StorageCorruptionError(path, offset, read.expected, `${read.found}, ${notTorn}`);
         break;
       }
@@ -697,13 +758,7 @@ class FileStorage implements LogStorage {
     } catch (error) {
       throw ioError(`cannot create WAL directory ${dir}`, error);
     }
-    // A directory that was just created is only durable once its parent's entry is.
-    if (created !== undefined && this.fsync) {
-      for (let child = resolve(dir); ; child = dirname(child)) {
-        fsyncDirectory(dirname(child));
-        if (child === resolve(created) || dirname(child) === child) break;
-      }
-    }
+    if (this.fsync) syncCreatedDirectories(dir, created);
   }
 
   load(): { state: RestoredState; recovery: RecoveryReport } {
@@ -732,7 +787,13 @@ class FileStorage implements LogStorage {
           truncatedBytes = last.fileBytes - last.validBytes;
           truncatedFile = last.path;
           ftruncateSync(this.fd, last.validBytes);
-          if (this.fsync) fdatasyncSync(this.fd);
+        }
+        // What a crashed process wrote and never synced is still in the page cache and was
+        // read back as if durable: it is made so before anything is answered for it (an
+        // entry acknowledged again, a vote granted again, with nothing new to write).
+        if (this.fsync) {
+          fdatasyncSync(this.fd);
+          this.fsyncCount++;
         }
       } catch (error) {
         throw ioError(`cannot open WAL segment ${last.path}`, error);
@@ -741,6 +802,9 @@ class FileStorage implements LogStorage {
         this.closedSegments.push({ name: segmentFileName(scanned.sequence), bytes: scanned.validBytes, maxIndex: scanned.maxIndex });
       }
     }
+    // So are the names a crashed process gave files and did not sync (a snapshot file renamed
+    // into place, a segment renamed redundant, the segment just created).
+    if (this.fsync) fsyncDirectory(this.dir);
     this.synced = { segment: this.segment, offset: this.segmentOffset };
     // Appends from now on are checked against what was recovered.
     this.shape = recovered.shape;

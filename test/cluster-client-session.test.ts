@@ -7,8 +7,11 @@ import { MessageChannel } from 'node:worker_threads';
 import { ClientHub } from '../lib/cluster/client.js';
 import { decodeClientBatch, encodeReplyBatch } from '../lib/cluster/protocol.js';
 import type { Reply } from '../lib/cluster/protocol.js';
-import { decodeCommand } from '../lib/kv/command.js';
+import type { RaftlabError } from '../lib/cluster/errors.js';
+import { decodeCommand, encodeCommand } from '../lib/kv/command.js';
 import type { Command } from '../lib/kv/command.js';
+import { KvStateMachine } from '../lib/kv/state-machine.js';
+import { eventually } from './helpers/cluster.js';
 
 test('a KvClient sends its registration\'s session id, and registers anew under a new client id after SESSION_EXPIRED', async (t) => {
   const { port1, port2 } = new MessageChannel();
@@ -53,4 +56,74 @@ test('a KvClient sends its registration\'s session id, and registers anew under 
     [8, 1, 'c'],
     [8, 2, 'd'],
   ]);
+});
+
+test('a write of an expired session that ends late leaves the new session\'s writes in flight counted: a retry of an applied write is answered from the session, not STALE_REQUEST', async (t) => {
+  // A scripted node applying with a real state machine that keeps one session, so a second
+  // registration evicts the first. Found by the client audit: the old session's write took
+  // its seq out of the new session's set when it ended, the next write carried an
+  // ackedBelow past a write still in flight, and the state machine dropped that write's
+  // stored reply.
+  const machine = new KvStateMachine({ maxSessions: 1 });
+  let index = 0;
+  const apply = (command: Uint8Array) => machine.apply(++index, command)!;
+  const { port1, port2 } = new MessageChannel();
+  const log: string[] = [];
+  let pApplied = false;
+  const heldA: { rid: number; command: Uint8Array }[] = [];
+  const heldRetries: { rid: number; command: Uint8Array }[] = [];
+  const answer = (rid: number, result: ReturnType<typeof apply>): Reply =>
+    result.ok ? { rid, ok: true, value: result.value } : { rid, ok: false, code: result.code, message: result.message, leaderId: 1 };
+  port1.on('message', (bytes: unknown) => {
+    const replies: Reply[] = [];
+    for (const frame of decodeClientBatch(bytes).frames) {
+      if (frame.t !== 'w') continue;
+      const command = decodeCommand(frame.command);
+      const what = command.type === 'register' ? 'register' : `${command.operation.op} ${command.operation.key} (session ${command.session}, seq ${command.seq}, ackedBelow ${command.ackedBelow})`;
+      log.push(what);
+      if (command.type === 'request' && command.operation.key === 'a') {
+        heldA.push({ rid: frame.rid, command: frame.command }); // reaches the log late
+        continue;
+      }
+      if (command.type === 'request' && command.operation.key === 'p') {
+        if (!pApplied) {
+          pApplied = true;
+          apply(frame.command); // applied, and the leader dies before it answers
+          continue;
+        }
+        heldRetries.push({ rid: frame.rid, command: frame.command });
+        continue;
+      }
+      replies.push(answer(frame.rid, apply(frame.command)));
+    }
+    if (replies.length > 0) port1.postMessage(encodeReplyBatch(replies));
+  });
+  port1.unref();
+  const hub = new ClientHub([1]);
+  hub.connect(1, port2);
+  t.teardown(() => hub.close());
+  const kv = hub.client({ timeoutMs: 10_000 });
+  const outcome = (promise: Promise<unknown>) => promise.then(() => 'ok', (error: RaftlabError) => `${error.code}/${error.indeterminate ? 'indeterminate' : 'definite'}`);
+
+  // A: registers (session 1), then its write (seq 1) waits.
+  const a = outcome(kv.put('a', 'A'));
+  await eventually(() => heldA.length > 0, 2000, 'A to be sent');
+  apply(encodeCommand({ type: 'register', clientId: 'intruder' })); // evicts session 1
+  // B (seq 2) hears SESSION_EXPIRED: the client takes a new identity, its seqs from 1.
+  t.is(await outcome(kv.put('b', 'B')), 'SESSION_EXPIRED/definite');
+  // P (new session, seq 1): applied, its answer lost; its retries wait.
+  const p = outcome(kv.put('p', 'P'));
+  await eventually(() => pApplied, 2000, 'P to be applied');
+  // A (old session, seq 1) is applied now, and ends: its session is gone.
+  const attemptA = heldA[heldA.length - 1]!;
+  port1.postMessage(encodeReplyBatch([answer(attemptA.rid, apply(attemptA.command))]));
+  t.is(await a, 'SESSION_EXPIRED/definite');
+  // R (new session, seq 2) must not say that seq 1 is done: P is still in flight.
+  await kv.put('r', 'R');
+  t.true(log.some((line) => /^put r \(session \d+, seq 2, ackedBelow 1\)$/.test(line)), log.join('\n'));
+  // P's retry reaches the state machine: answered from the session, not applied again.
+  const retry = await eventually(() => heldRetries[heldRetries.length - 1], 2000, "P's retry");
+  port1.postMessage(encodeReplyBatch([answer(retry.rid, apply(retry.command))]));
+  t.is(await p, 'ok', log.join('\n'));
+  t.is(machine.read('p'), 'P');
 });

@@ -211,7 +211,8 @@ export class KvClient {
   private session = 0;
   private registered: Promise<void> | null = null;
   private nextSeq = 1;
-  private readonly outstanding = new Set<number>();
+  /** The seqs of this session's writes in flight, in the order taken (rising): the first is ackedBelow. */
+  private outstanding = new Set<number>();
   private closed = false;
 
   constructor(
@@ -304,10 +305,12 @@ export class KvClient {
         (session) => {
           // The state machine answers every register with its session id: anything else is a bug.
           if (!isSessionId(session)) throw new Error(`raftlab client: registering ${clientId} returned ${JSON.stringify(session)}, not a session id`);
-          this.session = session;
+          // Not if this identity expired meanwhile (a write under it was answered
+          // SESSION_EXPIRED): the writes waiting register the new one.
+          if (this.clientId === clientId) this.session = session;
         },
         (error: unknown) => {
-          this.registered = null;
+          if (this.clientId === clientId) this.registered = null;
           // Registering twice is harmless, so a failed registration never leaves doubt: the
           // write that waited for it was not sent.
           const failure = toRaftlabError(error);
@@ -347,26 +350,31 @@ export class KvClient {
       }
     }
     const seq = this.nextSeq++;
-    this.outstanding.add(seq);
+    // This session's: a write of an expired session that ends later takes its seq out of
+    // its own set, not out of the new session's (where that seq may be in flight).
+    const outstanding = this.outstanding;
+    outstanding.add(seq);
     try {
-      const ackedBelow = Math.min(...this.outstanding);
+      // Seqs go in rising, so the first in the set is the lowest still in flight.
+      const ackedBelow = outstanding.values().next().value!;
       const value = await this.submit(encodeCommand({ type: 'request', session, seq, ackedBelow, operation }), deadline);
       this.hub.onWriteLatency?.(Date.now() - startedAt);
       return value;
     } catch (error) {
       const failure = toRaftlabError(error);
-      if (failure.code === ErrorCode.SessionExpired) {
+      if (failure.code === ErrorCode.SessionExpired && session === this.session) {
         // The state machine forgot this session: continue under a fresh identity so a
-        // stale retry of an old request can never be mistaken for a new one.
+        // stale retry of an old request can never be mistaken for a new one (once: a
+        // write of an older session that hears it late leaves the new identity alone).
         this.clientId = randomUUID();
         this.session = 0;
         this.registered = null;
         this.nextSeq = 1;
-        this.outstanding.clear();
+        this.outstanding = new Set();
       }
       throw failure;
     } finally {
-      this.outstanding.delete(seq);
+      outstanding.delete(seq);
     }
   }
 

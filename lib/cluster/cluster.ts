@@ -154,6 +154,8 @@ interface NodeSlot {
   status: NodeStatus;
   /** Set while stop() or crash() ends the worker on purpose. */
   stopping: boolean;
+  /** Its removal committed (or a committed configuration left it out): it is being stopped and forgotten, never started again. */
+  retiring: Promise<void> | null;
 }
 
 interface PendingMembershipRequest {
@@ -356,7 +358,7 @@ export class Cluster extends EventEmitter {
     } catch (error) {
       throw new RaftlabError(ErrorCode.InvalidConfig, `cannot make node ${id}'s directory ${dir}: ${(error as Error).message}`);
     }
-    const slot: NodeSlot = { id, dir, syncedPosition: new SharedArrayBuffer(8), worker: null, status: initialStatus(id), stopping: false };
+    const slot: NodeSlot = { id, dir, syncedPosition: new SharedArrayBuffer(8), worker: null, status: initialStatus(id), stopping: false, retiring: null };
     this.slots.set(id, slot);
     return slot;
   }
@@ -554,6 +556,13 @@ export class Cluster extends EventEmitter {
     return slot;
   }
 
+  /** slot(id), refusing a node whose removal committed and that is being stopped for good: it is no longer the cluster's. */
+  private liveSlot(id: NodeId): NodeSlot {
+    const slot = this.slot(id);
+    if (slot.retiring !== null) throw new RaftlabError(ErrorCode.UnknownNode, `node ${id} left the cluster (its removal committed); it is being stopped and forgotten`);
+    return slot;
+  }
+
   private spawn(id: NodeId): Promise<RecoveryFigures> {
     const slot = this.slot(id);
     try {
@@ -602,10 +611,17 @@ export class Cluster extends EventEmitter {
           case 'started':
             started = true;
             clearTimeout(timer);
+            if (this.slots.get(id) !== slot || slot.worker !== worker || slot.retiring !== null) {
+              // Removed (or crashed) while it started: it joins nothing, and whoever
+              // removes it stops it (retire() waits for slot.worker to be null).
+              reject(new RaftlabError(ErrorCode.UnknownNode, `node ${id} left the cluster while it started`));
+              void worker.terminate();
+              return;
+            }
             // What the node knew before it died is not what it knows now: until its first
             // status report it is a follower that knows no leader.
             slot.status = { ...initialStatus(id), alive: true, term: message.recovery.term, membership: slot.status.membership, learner: slot.status.learner };
-            this.wire(id);
+            this.wire(slot);
             resolve(message.recovery);
             return;
           case 'status':
@@ -672,8 +688,8 @@ export class Cluster extends EventEmitter {
   }
 
   /** Connects a (re)started node to every running peer and to the client hub. */
-  private wire(id: NodeId): void {
-    const slot = this.slot(id);
+  private wire(slot: NodeSlot): void {
+    const id = slot.id;
     const worker = slot.worker;
     if (worker === null) return;
     for (const peerSlot of this.slots.values()) {
@@ -726,7 +742,7 @@ export class Cluster extends EventEmitter {
    *  is also cut from its files, as a power failure would. */
   async crash(id: NodeId, options: { loseUnsynced?: boolean } = {}): Promise<void> {
     this.checkRunning();
-    const slot = this.slot(id);
+    const slot = this.liveSlot(id);
     const worker = slot.worker;
     // A crash already under way (stopping) is this crash: a second call is told the node is not running.
     if (worker === null || slot.stopping) throw new RaftlabError(ErrorCode.NodeNotRunning, `node ${id} is not running`);
@@ -748,7 +764,7 @@ export class Cluster extends EventEmitter {
   /** Starts a fresh worker on the node's files; resolves once it has recovered. */
   async restart(id: NodeId): Promise<RecoveryFigures> {
     this.checkRunning();
-    const slot = this.slot(id);
+    const slot = this.liveSlot(id);
     if (slot.worker !== null) throw new RaftlabError(ErrorCode.NodeAlreadyRunning, `node ${id} is already running`);
     const recovery = await this.spawn(id);
     if (this.stopped) {
@@ -1150,11 +1166,22 @@ export class Cluster extends EventEmitter {
   }
 
   /** Stops a node that is no longer (or never became) a member and forgets it; the event is `what` and whether its worker had to be stopped. */
-  private async retire(id: NodeId, what: string): Promise<void> {
+  private retire(id: NodeId, what: string): Promise<void> {
     const slot = this.slots.get(id);
-    if (slot === undefined) return;
+    if (slot === undefined) return Promise.resolve();
+    slot.retiring ??= this.retireNow(slot, what);
+    return slot.retiring;
+  }
+
+  private async retireNow(slot: NodeSlot, what: string): Promise<void> {
+    const id = slot.id;
     const text = `${what}; ${slot.worker === null ? 'it was down' : 'its worker was stopped'}`;
-    await this.stopWorker(slot);
+    // A restart that raced the removal may have put a worker in since: stop until none is left.
+    while (slot.worker !== null) {
+      const worker = slot.worker;
+      await this.stopWorker(slot);
+      if (slot.worker === worker) slot.worker = null;
+    }
     this.slots.delete(id);
     this.saveManifestAfterChange(`node ${id} left the cluster`);
     this.hub.removeNode(id);

@@ -184,6 +184,7 @@ function initialStatus(id: NodeId): NodeStatus {
     fsyncLatencyMs: null,
     slowFsyncs: SLOW_FSYNC_THRESHOLDS_MS.map(() => 0),
     membership: UNKNOWN_MEMBERSHIP,
+    membershipIndex: 0,
     learner: false,
     progress: [],
     recentEntries: [],
@@ -249,6 +250,10 @@ export class Cluster extends EventEmitter {
   private membershipQueue: Promise<unknown> = Promise.resolve();
   /** The last configuration a membership change here saw committed, and its entry's index. */
   private committedMembership: { readonly index: LogIndex; readonly membership: Membership } | null = null;
+  /** Membership operations started and not ended: while one runs, it retires the nodes its change leaves out itself. */
+  private membershipOperationsRunning = 0;
+  /** The highest commitIndex any node reported: a leader that has not reached it may be a deposed one. */
+  private highestCommitSeen: LogIndex = 0;
   /** The highest node id this cluster ever ran: a removed node's id is never given to a new one. */
   private highestIdUsed: NodeId;
   /**
@@ -627,7 +632,9 @@ export class Cluster extends EventEmitter {
           case 'status':
             if (slot.worker !== worker) return;
             slot.status = message.status;
+            this.highestCommitSeen = Math.max(this.highestCommitSeen, message.status.commitIndex);
             for (const listener of this.statusListeners) listener(message.status);
+            this.retireStrays(message.status);
             return;
           case 'events':
             for (const event of message.events) this.emitEvent(event.kind, event.node, event.text, event.term);
@@ -1020,6 +1027,35 @@ export class Cluster extends EventEmitter {
     await worker.terminate();
   }
 
+  /**
+   * The member list is the committed configuration: a node that runs here but that the
+   * configuration a leader committed leaves out is retired (stopped, forgotten, dropped
+   * from cluster.json), as removeNode would once its removal committed. That covers a
+   * removal whose answer was lost (stop() or TIMEOUT before the supervisor saw it commit,
+   * including at the next start, where the nodes' logs say what happened), a setVoters
+   * that timed out and completed later, and an addNode that ended without its learner
+   * entry committing. Only a report that cannot be stale counts: a leader of the highest
+   * term any running node reports, whose configuration entry has committed, that has
+   * committed an entry of its own term (so no entry it lacks at or below its commit
+   * index can commit any more, §5.4.2), and whose commit index no node has passed. Not
+   * while a membership operation runs: it retires what its change leaves out (and an
+   * addNode's newcomer is not in the configuration yet); the next report after it does.
+   */
+  private retireStrays(report: NodeStatus): void {
+    if (this.starting || this.stopped || this.membershipOperationsRunning > 0 || report.role !== Role.Leader) return;
+    if (report.membership.voters.length === 0 || report.membershipIndex > report.commitIndex) return;
+    const lastRun = report.logTerms[report.logTerms.length - 1];
+    const ownTermCommitted =
+      report.lastLogTerm === report.term && (lastRun === undefined ? report.snapshotIndex === report.lastLogIndex : lastRun.term === report.term && report.commitIndex >= lastRun.first);
+    if (!ownTermCommitted) return;
+    if (report.commitIndex < this.highestCommitSeen || report.membershipIndex < (this.committedMembership?.index ?? 0)) return;
+    for (const slot of this.slots.values()) if (slot.worker !== null && slot.status.alive && slot.status.term > report.term) return;
+    for (const id of this.nodeIds) {
+      if (memberKind(report.membership, id) !== 'none') continue;
+      void this.retire(id, `node ${id} is not in the configuration leader ${report.id} committed at index ${report.membershipIndex} (${describeMembership(report.membership)}): it left the cluster`);
+    }
+  }
+
   /** The configuration `source` reported, unless its report predates a configuration entry a change here saw committed. */
   private membershipToReport(source: NodeStatus | undefined): Membership {
     const committed = this.committedMembership;
@@ -1046,9 +1082,13 @@ export class Cluster extends EventEmitter {
   promote(id: NodeId, options: MembershipOptions = {}): Promise<void> {
     return this.serializeMembership(async () => {
       this.checkRunning();
-      this.slot(id);
+      this.liveSlot(id);
       const deadline = this.membershipDeadline(options);
-      if (this.status().membership.voters.includes(id)) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is a voter already: only a learner is promoted`);
+      const current = this.status().membership;
+      if (current.voters.length > 0 && memberKind(current, id) === 'none') {
+        throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is not a member (${describeMembership(current)}): only a learner is promoted`);
+      }
+      if (current.voters.includes(id)) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is a voter already: only a learner is promoted`);
       await this.waitForCatchUp(id, deadline);
       await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline);
     });
@@ -1062,8 +1102,13 @@ export class Cluster extends EventEmitter {
   removeNode(id: NodeId, options: MembershipOptions = {}): Promise<void> {
     return this.serializeMembership(async () => {
       this.checkRunning();
-      this.slot(id);
-      await this.changeMembership({ type: MembershipChangeType.Remove, node: id }, this.membershipDeadline(options));
+      const slot = this.slot(id);
+      // Already out of the committed configuration and on its way out: done.
+      if (slot.retiring !== null) return slot.retiring;
+      // Idempotent from the first attempt: a configuration that already leaves `id` out
+      // (a removal that committed unseen, an addNode whose learner entry never did) is
+      // answered once it has committed, instead of refused as a change to nothing.
+      await this.changeMembership({ type: MembershipChangeType.Remove, node: id }, this.membershipDeadline(options), true);
       await this.retire(id, `node ${id} left the cluster`);
     });
   }
@@ -1196,7 +1241,15 @@ export class Cluster extends EventEmitter {
   }
 
   private serializeMembership<T>(operation: () => Promise<T>): Promise<T> {
-    const run = this.membershipQueue.then(operation, operation);
+    const counted = async (): Promise<T> => {
+      this.membershipOperationsRunning++;
+      try {
+        return await operation();
+      } finally {
+        this.membershipOperationsRunning--;
+      }
+    };
+    const run = this.membershipQueue.then(counted, counted);
     this.membershipQueue = run.catch(() => undefined);
     return run;
   }
@@ -1211,7 +1264,7 @@ export class Cluster extends EventEmitter {
    * retried until the deadline; an attempt whose fate is unknown makes the next attempts
    * idempotent (the worker answers ok if the leader's configuration already holds it).
    */
-  private async changeMembership(change: ClusterMembershipChange, deadline: number): Promise<Membership> {
+  private async changeMembership(change: ClusterMembershipChange, deadline: number, idempotent = false): Promise<Membership> {
     const node = change.type === 'joint' ? 0 : change.node;
     this.emitEvent(EventKind.Info, node, `proposing to ${describeChange(change)}`);
     let target: NodeId = 0;
@@ -1228,7 +1281,7 @@ export class Cluster extends EventEmitter {
         await this.pauseBefore(deadline);
         continue;
       }
-      const result = await this.requestMembership(leader, change, uncertain, deadline);
+      const result = await this.requestMembership(leader, change, uncertain || idempotent, deadline);
       if (result.ok) {
         // The answer is newer than the node's last status report (every STATUS_INTERVAL_MS):
         // status() shows the committed configuration from now on, not 100 ms later.

@@ -1376,6 +1376,7 @@ export class NodeHost {
       fsyncLatencyMs,
       slowFsyncs: [...this.slowFsyncs],
       membership: status.membership,
+      membershipIndex: status.membershipIndex,
       learner: memberKind(status.membership, this.id) === 'learner',
       progress: status.progress.map((peer) => ({
         id: peer.id,

@@ -1075,15 +1075,15 @@ export class Cluster extends EventEmitter {
    * TIMEOUT (indeterminate: the node stays; see status().membership).
    */
   addNode(options: AddNodeOptions = {}): Promise<NodeId> {
-    return this.serializeMembership(() => this.addNodeNow(options));
+    return this.serializeMembership('add a node', options, (calledAt) => this.addNodeNow(options, calledAt));
   }
 
   /** Makes learner `id` a voter once it has caught up with the leader's log. */
   promote(id: NodeId, options: MembershipOptions = {}): Promise<void> {
-    return this.serializeMembership(async () => {
+    return this.serializeMembership(`promote n${id}`, options, async (calledAt) => {
       this.checkRunning();
       this.liveSlot(id);
-      const deadline = this.membershipDeadline(options);
+      const deadline = this.membershipDeadline(options, calledAt);
       const current = this.status().membership;
       if (current.voters.length > 0 && memberKind(current, id) === 'none') {
         throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is not a member (${describeMembership(current)}): only a learner is promoted`);
@@ -1100,7 +1100,7 @@ export class Cluster extends EventEmitter {
    * the leader works: it steps down once the change commits and the others elect a new one.
    */
   removeNode(id: NodeId, options: MembershipOptions = {}): Promise<void> {
-    return this.serializeMembership(async () => {
+    return this.serializeMembership(`remove n${id}`, options, async (calledAt) => {
       this.checkRunning();
       const slot = this.slot(id);
       // Already out of the committed configuration and on its way out: done.
@@ -1108,7 +1108,7 @@ export class Cluster extends EventEmitter {
       // Idempotent from the first attempt: a configuration that already leaves `id` out
       // (a removal that committed unseen, an addNode whose learner entry never did) is
       // answered once it has committed, instead of refused as a change to nothing.
-      await this.changeMembership({ type: MembershipChangeType.Remove, node: id }, this.membershipDeadline(options), true);
+      await this.changeMembership({ type: MembershipChangeType.Remove, node: id }, this.membershipDeadline(options, calledAt), true);
       await this.retire(id, `node ${id} left the cluster`);
     });
   }
@@ -1128,9 +1128,9 @@ export class Cluster extends EventEmitter {
    * status().membership).
    */
   setVoters(voters: readonly NodeId[], options: SetVotersOptions = {}): Promise<Membership> {
-    return this.serializeMembership(async () => {
+    return this.serializeMembership('change the voters', options, async (calledAt) => {
       this.checkRunning();
-      const deadline = this.membershipDeadline(options);
+      const deadline = this.membershipDeadline(options, calledAt);
       // An array of distinct node ids, or refused as written: a repeated id is a typo
       // that would otherwise leave a voter out.
       const ids = (list: unknown, what: string, min: number): NodeId[] => {
@@ -1166,10 +1166,10 @@ export class Cluster extends EventEmitter {
     });
   }
 
-  private async addNodeNow(options: AddNodeOptions): Promise<NodeId> {
+  private async addNodeNow(options: AddNodeOptions, calledAt: number): Promise<NodeId> {
     this.checkRunning();
     if (this.slots.size >= MAX_NODES) throw new RaftlabError(ErrorCode.ClusterFull, `the cluster already runs ${this.slots.size} nodes, the most it may (${MAX_NODES})`);
-    const deadline = this.membershipDeadline(options);
+    const deadline = this.membershipDeadline(options, calledAt);
     const id = this.nextFreeId();
     this.highestIdUsed = id;
     const slot = this.addSlot(id);
@@ -1234,24 +1234,60 @@ export class Cluster extends EventEmitter {
     this.emitEvent(EventKind.NodeRemoved, id, text);
   }
 
-  private membershipDeadline(options: MembershipOptions): number {
+  /** The deadline of a call made at `calledAt`: its timeoutMs counts from the call, not from its turn in the queue. */
+  private membershipDeadline(options: MembershipOptions, calledAt: number): number {
     const timeoutMs = options.timeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS;
     if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a positive number, got ${timeoutMs}`);
-    return Date.now() + timeoutMs;
+    return calledAt + timeoutMs;
   }
 
-  private serializeMembership<T>(operation: () => Promise<T>): Promise<T> {
+  /**
+   * Runs membership operations one after another. A call's deadline counts from the call:
+   * one still waiting for its turn when it passes ends then, MEMBERSHIP_CHANGE_IN_PROGRESS
+   * and definite (it never runs, nothing was proposed). An invalid timeoutMs is refused
+   * by the operation itself at its turn, as before.
+   */
+  private serializeMembership<T>(what: string, options: MembershipOptions, operation: (calledAt: number) => Promise<T>): Promise<T> {
+    const calledAt = Date.now();
+    const timeoutMs = options.timeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS;
+    // A timer holds at most 2^31-1 ms: a longer deadline is checked at the call's turn only.
+    const waitLimited = Number.isFinite(timeoutMs) && timeoutMs > 0 && timeoutMs <= 0x7fffffff;
+    let expired = false;
+    let started = false;
+    const tooLate = (): RaftlabError =>
+      new RaftlabError(ErrorCode.MembershipChangeInProgress, `could not ${what}: earlier membership calls were still running when its deadline (timeoutMs ${timeoutMs}, from the call) passed; it never ran and nothing was proposed`);
     const counted = async (): Promise<T> => {
+      if (expired) throw tooLate();
+      started = true;
+      if (waitLimited && Date.now() >= calledAt + timeoutMs) throw tooLate();
       this.membershipOperationsRunning++;
       try {
-        return await operation();
+        return await operation(calledAt);
       } finally {
         this.membershipOperationsRunning--;
       }
     };
     const run = this.membershipQueue.then(counted, counted);
     this.membershipQueue = run.catch(() => undefined);
-    return run;
+    if (!waitLimited) return run;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (started) return;
+        expired = true;
+        reject(tooLate());
+      }, timeoutMs);
+      timer.unref();
+      run.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   private checkRunning(): void {

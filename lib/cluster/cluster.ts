@@ -331,13 +331,15 @@ export class Cluster extends EventEmitter {
 
   /**
    * On a directory that ran before: learners in the configuration the nodes recovered
-   * are said once, at the first status that carries it. An addNode cut short by a crash
+   * are said once, at the first leader's report whose configuration has committed. An addNode cut short by a crash
    * (after its learner entry committed, before its promotion) leaves one, which nothing
    * else would mention.
    */
   private noteLearnersOnce(): void {
     const onStatus = (status: NodeStatus): void => {
-      if (status.membership.voters.length === 0) return;
+      // A leader's configuration, once committed: a node that was down while a learner
+      // was promoted reports its older configuration, and may report first.
+      if (status.role !== Role.Leader || status.membership.voters.length === 0 || status.membershipIndex > status.commitIndex) return;
       this.statusListeners.delete(onStatus);
       const learners = status.membership.learners;
       if (learners.length === 0) return;

@@ -1175,6 +1175,7 @@ export class Cluster extends EventEmitter {
     const id = this.nextFreeId();
     this.highestIdUsed = id;
     const slot = this.addSlot(id);
+    this.placeInPartition(id);
     try {
       await this.spawn(id);
     } catch (error) {
@@ -1207,6 +1208,21 @@ export class Cluster extends EventEmitter {
     return id;
   }
 
+  /**
+   * A node added while a partition is in force joins the group(s) of the leader (else the
+   * largest group), as a node joining a real network would reach the side it was
+   * introduced to: in no group it would be cut off from everyone and never get the log.
+   */
+  private placeInPartition(id: NodeId): void {
+    const groups = this.partitionGroups;
+    if (groups === null) return;
+    const leader = this.status().leaderId;
+    let joined = groups.filter((group) => leader !== 0 && group.includes(leader));
+    if (joined.length === 0) joined = [groups.reduce((largest, group) => (group.length > largest.length ? group : largest))];
+    for (const group of joined) group.push(id);
+    this.emitEvent(EventKind.Partition, id, `node ${id} joins the partition group of ${leader === 0 ? 'the most nodes' : `leader ${leader}`}: partition ${groups.map((g) => g.join(',')).join(' | ')}`);
+  }
+
   /** Above every id in use, ever used, or with a data directory here: a new node never reads an old node's files. */
   private nextFreeId(): NodeId {
     return Math.max(this.highestIdUsed, ...this.slots.keys(), ...nodeDirectoryIds(this.dataDir)) + 1;
@@ -1230,6 +1246,12 @@ export class Cluster extends EventEmitter {
       if (slot.worker === worker) slot.worker = null;
     }
     this.slots.delete(id);
+    // status().partition and cutLinks name running nodes only.
+    if (this.partitionGroups !== null) {
+      const groups = this.partitionGroups.map((group) => group.filter((other) => other !== id)).filter((group) => group.length > 0);
+      this.partitionGroups = groups.length === 0 ? null : groups;
+    }
+    for (let i = this.cutLinks.length - 1; i >= 0; i--) if (this.cutLinks[i]!.includes(id)) this.cutLinks.splice(i, 1);
     this.saveManifestAfterChange(`node ${id} left the cluster`);
     this.hub.removeNode(id);
     this.pushFaults();

@@ -93,6 +93,12 @@ export interface ClusterOptions {
 export interface MembershipOptions {
   /** Deadline of the whole operation, ms (proposals, retries, catching up). Default 30 s. */
   readonly timeoutMs?: number;
+  /**
+   * Propose a change of the voters even when too few of its new voters run and reach the
+   * leader for its configuration to commit (refused with MEMBERSHIP_CHANGE_UNSAFE
+   * otherwise): the cluster then takes no write until enough of them are back.
+   */
+  readonly force?: boolean;
 }
 
 export interface SetVotersOptions extends MembershipOptions {
@@ -1092,7 +1098,7 @@ export class Cluster extends EventEmitter {
       }
       if (current.voters.includes(id)) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is a voter already: only a learner is promoted`);
       await this.waitForCatchUp(id, deadline);
-      await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline);
+      await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline, false, options.force === true);
     });
   }
 
@@ -1110,7 +1116,7 @@ export class Cluster extends EventEmitter {
       // Idempotent from the first attempt: a configuration that already leaves `id` out
       // (a removal that committed unseen, an addNode whose learner entry never did) is
       // answered once it has committed, instead of refused as a change to nothing.
-      await this.changeMembership({ type: MembershipChangeType.Remove, node: id }, this.membershipDeadline(options, calledAt), true);
+      await this.changeMembership({ type: MembershipChangeType.Remove, node: id }, this.membershipDeadline(options, calledAt), true, options.force === true);
       await this.retire(id, `node ${id} left the cluster`);
     });
   }
@@ -1160,7 +1166,7 @@ export class Cluster extends EventEmitter {
         throw new RaftlabError(ErrorCode.InvalidMembershipChange, `the voters are ${names(target)} and the learners ${names(learners)} already: nothing to change`);
       }
       for (const id of target) if (!current.voters.includes(id)) await this.waitForCatchUp(id, deadline);
-      const membership = await this.changeMembership({ type: 'joint', voters: target, learners }, deadline);
+      const membership = await this.changeMembership({ type: 'joint', voters: target, learners }, deadline, false, options.force === true);
       for (const id of [...current.voters, ...current.learners]) {
         if (memberKind(membership, id) === 'none') await this.retire(id, `node ${id} left the cluster (joint change)`);
       }
@@ -1204,7 +1210,7 @@ export class Cluster extends EventEmitter {
       throw error;
     }
     await this.waitForCatchUp(id, deadline);
-    if (options.learner !== true) await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline);
+    if (options.learner !== true) await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline, false, options.force === true);
     return id;
   }
 
@@ -1324,8 +1330,18 @@ export class Cluster extends EventEmitter {
    * retried until the deadline; an attempt whose fate is unknown makes the next attempts
    * idempotent (the worker answers ok if the leader's configuration already holds it).
    */
-  private async changeMembership(change: ClusterMembershipChange, deadline: number, idempotent = false): Promise<Membership> {
+  private async changeMembership(change: ClusterMembershipChange, deadline: number, idempotent = false, force = false): Promise<Membership> {
     const node = change.type === 'joint' ? 0 : change.node;
+    // Checked once, against the first leader known (now, or the first one found), before anything is proposed.
+    let safetyChecked = force;
+    const checkSafety = (leader: NodeId): void => {
+      safetyChecked = true;
+      const unsafe = this.unsafeChange(change, leader);
+      if (unsafe === null) return;
+      throw new RaftlabError(ErrorCode.MembershipChangeUnsafe, `cannot ${describeChange(change)}: ${unsafe}; nothing was proposed (with { force: true } it is, and the cluster takes no write until enough of them are back)`);
+    };
+    const knownLeader = this.runningNode(this.status().leaderId);
+    if (!safetyChecked && knownLeader !== undefined) checkSafety(knownLeader);
     this.emitEvent(EventKind.Info, node, `proposing to ${describeChange(change)}`);
     let target: NodeId = 0;
     let uncertain = false;
@@ -1341,6 +1357,7 @@ export class Cluster extends EventEmitter {
         await this.pauseBefore(deadline);
         continue;
       }
+      if (!safetyChecked) checkSafety(leader);
       const result = await this.requestMembership(leader, change, uncertain || idempotent, deadline);
       if (result.ok) {
         // The answer is newer than the node's last status report (every STATUS_INTERVAL_MS):
@@ -1381,6 +1398,43 @@ export class Cluster extends EventEmitter {
     }
     const code = lastCode === RefusalCode.MembershipChangePending ? ErrorCode.MembershipChangeInProgress : ErrorCode.NoLeader;
     throw new RaftlabError(code, `could not ${describeChange(change)} before the deadline; nothing changed (${lastCode}: ${lastMessage})`);
+  }
+
+  /**
+   * Why `change` could not commit, or null (etcd's strict reconfiguration check): a change
+   * of the voters is used by the leader from the moment it is appended, so if fewer than
+   * a majority of its new voters (for a joint change, of C_new's) run and are in a
+   * partition group with `leader`, nothing commits again until enough of them are back.
+   * One-way cut links and lossy links are not counted against a node. Null for a
+   * change that keeps the voters, or while a joint configuration is in force (a retry).
+   */
+  private unsafeChange(change: ClusterMembershipChange, leader: NodeId): string | null {
+    const current = this.status().membership;
+    if (current.voters.length === 0 || (current.outgoing ?? []).length > 0) return null;
+    let voters: readonly NodeId[];
+    switch (change.type) {
+      case 'joint':
+        voters = change.voters;
+        break;
+      case MembershipChangeType.AddVoter:
+        voters = current.voters.includes(change.node) ? current.voters : [...current.voters, change.node];
+        break;
+      case MembershipChangeType.AddLearner:
+      case MembershipChangeType.Remove:
+        voters = current.voters.filter((id) => id !== change.node);
+        break;
+    }
+    // No voter left: the core refuses that itself, saying why.
+    if (voters.length === 0 || (voters.length === current.voters.length && voters.every((id) => current.voters.includes(id)))) return null;
+    const healthy = voters.filter((id) => {
+      const slot = this.slots.get(id);
+      if (slot === undefined || slot.worker === null || slot.stopping || !slot.status.alive) return false;
+      return id === leader || this.partitionGroups === null || this.partitionGroups.some((group) => group.includes(leader) && group.includes(id));
+    });
+    const quorum = Math.floor(voters.length / 2) + 1;
+    if (healthy.length >= quorum) return null;
+    const names = (ids: readonly NodeId[]): string => (ids.length === 0 ? 'none' : ids.map((id) => `n${id}`).join(','));
+    return `its voters ${names([...voters].sort((a, b) => a - b))} need ${quorum} to commit, and only ${healthy.length} (${names(healthy)}) run and reach leader n${leader}`;
   }
 
   /** `id` if it names a running node, else undefined. */

@@ -1060,7 +1060,9 @@ export class Cluster extends EventEmitter {
     for (const slot of this.slots.values()) if (slot.worker !== null && slot.status.alive && slot.status.term > report.term) return;
     for (const id of this.nodeIds) {
       if (memberKind(report.membership, id) !== 'none') continue;
-      void this.retire(id, `node ${id} is not in the configuration leader ${report.id} committed at index ${report.membershipIndex} (${describeMembership(report.membership)}): it left the cluster`);
+      this.retire(id, `node ${id} is not in the configuration leader ${report.id} committed at index ${report.membershipIndex} (${describeMembership(report.membership)}): it left the cluster`).catch((error: unknown) => {
+        this.emitEvent(EventKind.Info, id, `WARNING: node ${id} is out of the committed configuration, but stopping it failed: ${(error as Error).message}`);
+      });
     }
   }
 

@@ -25,6 +25,7 @@ export function nodeStatus(id: number, overrides: Partial<NodeStatus> = {}): Nod
     fsyncLatencyMs: 1.5,
     slowFsyncs: [0, 0, 0],
     membership: { voters: [1, 2, 3, 4, 5], learners: [] },
+    membershipIndex: 0,
     learner: false,
     progress: [],
     recentEntries: entries(1, 12, 10, (index) => (index <= 5 ? 2 : 3)),

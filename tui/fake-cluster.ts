@@ -561,6 +561,7 @@ export class FakeCluster implements DashboardCluster {
       fsyncLatencyMs: this.options.fsync ? 0.8 : null,
       slowFsyncs: SLOW_FSYNC_THRESHOLDS_MS.map(() => 0),
       membership: this.#membership(),
+      membershipIndex: 0,
       learner: this.#learners.has(node.id),
       progress,
       recentEntries,

@@ -93,6 +93,12 @@ export interface ClusterOptions {
 export interface MembershipOptions {
   /** Deadline of the whole operation, ms (proposals, retries, catching up). Default 30 s. */
   readonly timeoutMs?: number;
+  /**
+   * Propose a change of the voters even when too few of its new voters run and reach the
+   * leader for its configuration to commit (refused with MEMBERSHIP_CHANGE_UNSAFE
+   * otherwise): the cluster then takes no write until enough of them are back.
+   */
+  readonly force?: boolean;
 }
 
 export interface SetVotersOptions extends MembershipOptions {
@@ -154,6 +160,8 @@ interface NodeSlot {
   status: NodeStatus;
   /** Set while stop() or crash() ends the worker on purpose. */
   stopping: boolean;
+  /** Its removal committed (or a committed configuration left it out): it is being stopped and forgotten, never started again. */
+  retiring: Promise<void> | null;
 }
 
 interface PendingMembershipRequest {
@@ -182,6 +190,7 @@ function initialStatus(id: NodeId): NodeStatus {
     fsyncLatencyMs: null,
     slowFsyncs: SLOW_FSYNC_THRESHOLDS_MS.map(() => 0),
     membership: UNKNOWN_MEMBERSHIP,
+    membershipIndex: 0,
     learner: false,
     progress: [],
     recentEntries: [],
@@ -247,6 +256,10 @@ export class Cluster extends EventEmitter {
   private membershipQueue: Promise<unknown> = Promise.resolve();
   /** The last configuration a membership change here saw committed, and its entry's index. */
   private committedMembership: { readonly index: LogIndex; readonly membership: Membership } | null = null;
+  /** Membership operations started and not ended: while one runs, it retires the nodes its change leaves out itself. */
+  private membershipOperationsRunning = 0;
+  /** The highest commitIndex any node reported: a leader that has not reached it may be a deposed one. */
+  private highestCommitSeen: LogIndex = 0;
   /** The highest node id this cluster ever ran: a removed node's id is never given to a new one. */
   private highestIdUsed: NodeId;
   /**
@@ -324,13 +337,15 @@ export class Cluster extends EventEmitter {
 
   /**
    * On a directory that ran before: learners in the configuration the nodes recovered
-   * are said once, at the first status that carries it. An addNode cut short by a crash
+   * are said once, at the first leader's report whose configuration has committed. An addNode cut short by a crash
    * (after its learner entry committed, before its promotion) leaves one, which nothing
    * else would mention.
    */
   private noteLearnersOnce(): void {
     const onStatus = (status: NodeStatus): void => {
-      if (status.membership.voters.length === 0) return;
+      // A leader's configuration, once committed: a node that was down while a learner
+      // was promoted reports its older configuration, and may report first.
+      if (status.role !== Role.Leader || status.membership.voters.length === 0 || status.membershipIndex > status.commitIndex) return;
       this.statusListeners.delete(onStatus);
       const learners = status.membership.learners;
       if (learners.length === 0) return;
@@ -356,7 +371,7 @@ export class Cluster extends EventEmitter {
     } catch (error) {
       throw new RaftlabError(ErrorCode.InvalidConfig, `cannot make node ${id}'s directory ${dir}: ${(error as Error).message}`);
     }
-    const slot: NodeSlot = { id, dir, syncedPosition: new SharedArrayBuffer(8), worker: null, status: initialStatus(id), stopping: false };
+    const slot: NodeSlot = { id, dir, syncedPosition: new SharedArrayBuffer(8), worker: null, status: initialStatus(id), stopping: false, retiring: null };
     this.slots.set(id, slot);
     return slot;
   }
@@ -554,6 +569,13 @@ export class Cluster extends EventEmitter {
     return slot;
   }
 
+  /** slot(id), refusing a node whose removal committed and that is being stopped for good: it is no longer the cluster's. */
+  private liveSlot(id: NodeId): NodeSlot {
+    const slot = this.slot(id);
+    if (slot.retiring !== null) throw new RaftlabError(ErrorCode.UnknownNode, `node ${id} left the cluster (its removal committed); it is being stopped and forgotten`);
+    return slot;
+  }
+
   private spawn(id: NodeId): Promise<RecoveryFigures> {
     const slot = this.slot(id);
     try {
@@ -602,16 +624,25 @@ export class Cluster extends EventEmitter {
           case 'started':
             started = true;
             clearTimeout(timer);
+            if (this.slots.get(id) !== slot || slot.worker !== worker || slot.retiring !== null) {
+              // Removed (or crashed) while it started: it joins nothing, and whoever
+              // removes it stops it (retire() waits for slot.worker to be null).
+              reject(new RaftlabError(ErrorCode.UnknownNode, `node ${id} left the cluster while it started`));
+              void worker.terminate();
+              return;
+            }
             // What the node knew before it died is not what it knows now: until its first
             // status report it is a follower that knows no leader.
             slot.status = { ...initialStatus(id), alive: true, term: message.recovery.term, membership: slot.status.membership, learner: slot.status.learner };
-            this.wire(id);
+            this.wire(slot);
             resolve(message.recovery);
             return;
           case 'status':
             if (slot.worker !== worker) return;
             slot.status = message.status;
+            this.highestCommitSeen = Math.max(this.highestCommitSeen, message.status.commitIndex);
             for (const listener of this.statusListeners) listener(message.status);
+            this.retireStrays(message.status);
             return;
           case 'events':
             for (const event of message.events) this.emitEvent(event.kind, event.node, event.text, event.term);
@@ -672,8 +703,8 @@ export class Cluster extends EventEmitter {
   }
 
   /** Connects a (re)started node to every running peer and to the client hub. */
-  private wire(id: NodeId): void {
-    const slot = this.slot(id);
+  private wire(slot: NodeSlot): void {
+    const id = slot.id;
     const worker = slot.worker;
     if (worker === null) return;
     for (const peerSlot of this.slots.values()) {
@@ -726,7 +757,7 @@ export class Cluster extends EventEmitter {
    *  is also cut from its files, as a power failure would. */
   async crash(id: NodeId, options: { loseUnsynced?: boolean } = {}): Promise<void> {
     this.checkRunning();
-    const slot = this.slot(id);
+    const slot = this.liveSlot(id);
     const worker = slot.worker;
     // A crash already under way (stopping) is this crash: a second call is told the node is not running.
     if (worker === null || slot.stopping) throw new RaftlabError(ErrorCode.NodeNotRunning, `node ${id} is not running`);
@@ -748,7 +779,7 @@ export class Cluster extends EventEmitter {
   /** Starts a fresh worker on the node's files; resolves once it has recovered. */
   async restart(id: NodeId): Promise<RecoveryFigures> {
     this.checkRunning();
-    const slot = this.slot(id);
+    const slot = this.liveSlot(id);
     if (slot.worker !== null) throw new RaftlabError(ErrorCode.NodeAlreadyRunning, `node ${id} is already running`);
     const recovery = await this.spawn(id);
     if (this.stopped) {
@@ -1004,6 +1035,37 @@ export class Cluster extends EventEmitter {
     await worker.terminate();
   }
 
+  /**
+   * The member list is the committed configuration: a node that runs here but that the
+   * configuration a leader committed leaves out is retired (stopped, forgotten, dropped
+   * from cluster.json), as removeNode would once its removal committed. That covers a
+   * removal whose answer was lost (stop() or TIMEOUT before the supervisor saw it commit,
+   * including at the next start, where the nodes' logs say what happened), a setVoters
+   * that timed out and completed later, and an addNode that ended without its learner
+   * entry committing. Only a report that cannot be stale counts: a leader of the highest
+   * term any running node reports, whose configuration entry has committed, that has
+   * committed an entry of its own term (so no entry it lacks at or below its commit
+   * index can commit any more, §5.4.2), and whose commit index no node has passed. Not
+   * while a membership operation runs: it retires what its change leaves out (and an
+   * addNode's newcomer is not in the configuration yet); the next report after it does.
+   */
+  private retireStrays(report: NodeStatus): void {
+    if (this.starting || this.stopped || this.membershipOperationsRunning > 0 || report.role !== Role.Leader) return;
+    if (report.membership.voters.length === 0 || report.membershipIndex > report.commitIndex) return;
+    const lastRun = report.logTerms[report.logTerms.length - 1];
+    const ownTermCommitted =
+      report.lastLogTerm === report.term && (lastRun === undefined ? report.snapshotIndex === report.lastLogIndex : lastRun.term === report.term && report.commitIndex >= lastRun.first);
+    if (!ownTermCommitted) return;
+    if (report.commitIndex < this.highestCommitSeen || report.membershipIndex < (this.committedMembership?.index ?? 0)) return;
+    for (const slot of this.slots.values()) if (slot.worker !== null && slot.status.alive && slot.status.term > report.term) return;
+    for (const id of this.nodeIds) {
+      if (memberKind(report.membership, id) !== 'none') continue;
+      this.retire(id, `node ${id} is not in the configuration leader ${report.id} committed at index ${report.membershipIndex} (${describeMembership(report.membership)}): it left the cluster`).catch((error: unknown) => {
+        this.emitEvent(EventKind.Info, id, `WARNING: node ${id} is out of the committed configuration, but stopping it failed: ${(error as Error).message}`);
+      });
+    }
+  }
+
   /** The configuration `source` reported, unless its report predates a configuration entry a change here saw committed. */
   private membershipToReport(source: NodeStatus | undefined): Membership {
     const committed = this.committedMembership;
@@ -1023,18 +1085,22 @@ export class Cluster extends EventEmitter {
    * TIMEOUT (indeterminate: the node stays; see status().membership).
    */
   addNode(options: AddNodeOptions = {}): Promise<NodeId> {
-    return this.serializeMembership(() => this.addNodeNow(options));
+    return this.serializeMembership('add a node', options, (calledAt) => this.addNodeNow(options, calledAt));
   }
 
   /** Makes learner `id` a voter once it has caught up with the leader's log. */
   promote(id: NodeId, options: MembershipOptions = {}): Promise<void> {
-    return this.serializeMembership(async () => {
+    return this.serializeMembership(`promote n${id}`, options, async (calledAt) => {
       this.checkRunning();
-      this.slot(id);
-      const deadline = this.membershipDeadline(options);
-      if (this.status().membership.voters.includes(id)) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is a voter already: only a learner is promoted`);
+      this.liveSlot(id);
+      const deadline = this.membershipDeadline(options, calledAt);
+      const current = this.status().membership;
+      if (current.voters.length > 0 && memberKind(current, id) === 'none') {
+        throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is not a member (${describeMembership(current)}): only a learner is promoted`);
+      }
+      if (current.voters.includes(id)) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is a voter already: only a learner is promoted`);
       await this.waitForCatchUp(id, deadline);
-      await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline);
+      await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline, false, options.force === true);
     });
   }
 
@@ -1044,10 +1110,15 @@ export class Cluster extends EventEmitter {
    * the leader works: it steps down once the change commits and the others elect a new one.
    */
   removeNode(id: NodeId, options: MembershipOptions = {}): Promise<void> {
-    return this.serializeMembership(async () => {
+    return this.serializeMembership(`remove n${id}`, options, async (calledAt) => {
       this.checkRunning();
-      this.slot(id);
-      await this.changeMembership({ type: MembershipChangeType.Remove, node: id }, this.membershipDeadline(options));
+      const slot = this.slot(id);
+      // Already out of the committed configuration and on its way out: done.
+      if (slot.retiring !== null) return slot.retiring;
+      // Idempotent from the first attempt: a configuration that already leaves `id` out
+      // (a removal that committed unseen, an addNode whose learner entry never did) is
+      // answered once it has committed, instead of refused as a change to nothing.
+      await this.changeMembership({ type: MembershipChangeType.Remove, node: id }, this.membershipDeadline(options, calledAt), true, options.force === true);
       await this.retire(id, `node ${id} left the cluster`);
     });
   }
@@ -1067,9 +1138,9 @@ export class Cluster extends EventEmitter {
    * status().membership).
    */
   setVoters(voters: readonly NodeId[], options: SetVotersOptions = {}): Promise<Membership> {
-    return this.serializeMembership(async () => {
+    return this.serializeMembership('change the voters', options, async (calledAt) => {
       this.checkRunning();
-      const deadline = this.membershipDeadline(options);
+      const deadline = this.membershipDeadline(options, calledAt);
       // An array of distinct node ids, or refused as written: a repeated id is a typo
       // that would otherwise leave a voter out.
       const ids = (list: unknown, what: string, min: number): NodeId[] => {
@@ -1097,7 +1168,7 @@ export class Cluster extends EventEmitter {
         throw new RaftlabError(ErrorCode.InvalidMembershipChange, `the voters are ${names(target)} and the learners ${names(learners)} already: nothing to change`);
       }
       for (const id of target) if (!current.voters.includes(id)) await this.waitForCatchUp(id, deadline);
-      const membership = await this.changeMembership({ type: 'joint', voters: target, learners }, deadline);
+      const membership = await this.changeMembership({ type: 'joint', voters: target, learners }, deadline, false, options.force === true);
       for (const id of [...current.voters, ...current.learners]) {
         if (memberKind(membership, id) === 'none') await this.retire(id, `node ${id} left the cluster (joint change)`);
       }
@@ -1105,13 +1176,14 @@ export class Cluster extends EventEmitter {
     });
   }
 
-  private async addNodeNow(options: AddNodeOptions): Promise<NodeId> {
+  private async addNodeNow(options: AddNodeOptions, calledAt: number): Promise<NodeId> {
     this.checkRunning();
     if (this.slots.size >= MAX_NODES) throw new RaftlabError(ErrorCode.ClusterFull, `the cluster already runs ${this.slots.size} nodes, the most it may (${MAX_NODES})`);
-    const deadline = this.membershipDeadline(options);
+    const deadline = this.membershipDeadline(options, calledAt);
     const id = this.nextFreeId();
     this.highestIdUsed = id;
     const slot = this.addSlot(id);
+    this.placeInPartition(id);
     try {
       await this.spawn(id);
     } catch (error) {
@@ -1140,8 +1212,23 @@ export class Cluster extends EventEmitter {
       throw error;
     }
     await this.waitForCatchUp(id, deadline);
-    if (options.learner !== true) await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline);
+    if (options.learner !== true) await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline, false, options.force === true);
     return id;
+  }
+
+  /**
+   * A node added while a partition is in force joins the group(s) of the leader (else the
+   * largest group), as a node joining a real network would reach the side it was
+   * introduced to: in no group it would be cut off from everyone and never get the log.
+   */
+  private placeInPartition(id: NodeId): void {
+    const groups = this.partitionGroups;
+    if (groups === null) return;
+    const leader = this.status().leaderId;
+    let joined = groups.filter((group) => leader !== 0 && group.includes(leader));
+    if (joined.length === 0) joined = [groups.reduce((largest, group) => (group.length > largest.length ? group : largest))];
+    for (const group of joined) group.push(id);
+    this.emitEvent(EventKind.Partition, id, `node ${id} joins the partition group of ${leader === 0 ? 'the most nodes' : `leader ${leader}`}: partition ${groups.map((g) => g.join(',')).join(' | ')}`);
   }
 
   /** Above every id in use, ever used, or with a data directory here: a new node never reads an old node's files. */
@@ -1150,28 +1237,89 @@ export class Cluster extends EventEmitter {
   }
 
   /** Stops a node that is no longer (or never became) a member and forgets it; the event is `what` and whether its worker had to be stopped. */
-  private async retire(id: NodeId, what: string): Promise<void> {
+  private retire(id: NodeId, what: string): Promise<void> {
     const slot = this.slots.get(id);
-    if (slot === undefined) return;
+    if (slot === undefined) return Promise.resolve();
+    slot.retiring ??= this.retireNow(slot, what);
+    return slot.retiring;
+  }
+
+  private async retireNow(slot: NodeSlot, what: string): Promise<void> {
+    const id = slot.id;
     const text = `${what}; ${slot.worker === null ? 'it was down' : 'its worker was stopped'}`;
-    await this.stopWorker(slot);
+    // A restart that raced the removal may have put a worker in since: stop until none is left.
+    while (slot.worker !== null) {
+      const worker = slot.worker;
+      await this.stopWorker(slot);
+      if (slot.worker === worker) slot.worker = null;
+    }
     this.slots.delete(id);
+    // status().partition and cutLinks name running nodes only.
+    if (this.partitionGroups !== null) {
+      const groups = this.partitionGroups.map((group) => group.filter((other) => other !== id)).filter((group) => group.length > 0);
+      this.partitionGroups = groups.length === 0 ? null : groups;
+    }
+    for (let i = this.cutLinks.length - 1; i >= 0; i--) if (this.cutLinks[i]!.includes(id)) this.cutLinks.splice(i, 1);
     this.saveManifestAfterChange(`node ${id} left the cluster`);
     this.hub.removeNode(id);
     this.pushFaults();
     this.emitEvent(EventKind.NodeRemoved, id, text);
   }
 
-  private membershipDeadline(options: MembershipOptions): number {
+  /** The deadline of a call made at `calledAt`: its timeoutMs counts from the call, not from its turn in the queue. */
+  private membershipDeadline(options: MembershipOptions, calledAt: number): number {
     const timeoutMs = options.timeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS;
     if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a positive number, got ${timeoutMs}`);
-    return Date.now() + timeoutMs;
+    return calledAt + timeoutMs;
   }
 
-  private serializeMembership<T>(operation: () => Promise<T>): Promise<T> {
-    const run = this.membershipQueue.then(operation, operation);
+  /**
+   * Runs membership operations one after another. A call's deadline counts from the call:
+   * one still waiting for its turn when it passes ends then, MEMBERSHIP_CHANGE_IN_PROGRESS
+   * and definite (it never runs, nothing was proposed). An invalid timeoutMs is refused
+   * by the operation itself at its turn, as before.
+   */
+  private serializeMembership<T>(what: string, options: MembershipOptions, operation: (calledAt: number) => Promise<T>): Promise<T> {
+    const calledAt = Date.now();
+    const timeoutMs = options.timeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS;
+    // A timer holds at most 2^31-1 ms: a longer deadline is checked at the call's turn only.
+    const waitLimited = Number.isFinite(timeoutMs) && timeoutMs > 0 && timeoutMs <= 0x7fffffff;
+    let expired = false;
+    let started = false;
+    const tooLate = (): RaftlabError =>
+      new RaftlabError(ErrorCode.MembershipChangeInProgress, `could not ${what}: earlier membership calls were still running when its deadline (timeoutMs ${timeoutMs}, from the call) passed; it never ran and nothing was proposed`);
+    const counted = async (): Promise<T> => {
+      if (expired) throw tooLate();
+      started = true;
+      if (waitLimited && Date.now() >= calledAt + timeoutMs) throw tooLate();
+      this.membershipOperationsRunning++;
+      try {
+        return await operation(calledAt);
+      } finally {
+        this.membershipOperationsRunning--;
+      }
+    };
+    const run = this.membershipQueue.then(counted, counted);
     this.membershipQueue = run.catch(() => undefined);
-    return run;
+    if (!waitLimited) return run;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (started) return;
+        expired = true;
+        reject(tooLate());
+      }, timeoutMs);
+      timer.unref();
+      run.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   private checkRunning(): void {
@@ -1184,8 +1332,18 @@ export class Cluster extends EventEmitter {
    * retried until the deadline; an attempt whose fate is unknown makes the next attempts
    * idempotent (the worker answers ok if the leader's configuration already holds it).
    */
-  private async changeMembership(change: ClusterMembershipChange, deadline: number): Promise<Membership> {
+  private async changeMembership(change: ClusterMembershipChange, deadline: number, idempotent = false, force = false): Promise<Membership> {
     const node = change.type === 'joint' ? 0 : change.node;
+    // Checked once, against the first leader known (now, or the first one found), before anything is proposed.
+    let safetyChecked = force;
+    const checkSafety = (leader: NodeId): void => {
+      safetyChecked = true;
+      const unsafe = this.unsafeChange(change, leader);
+      if (unsafe === null) return;
+      throw new RaftlabError(ErrorCode.MembershipChangeUnsafe, `cannot ${describeChange(change)}: ${unsafe}; nothing was proposed (with { force: true } it is, and the cluster takes no write until enough of them are back)`);
+    };
+    const knownLeader = this.runningNode(this.status().leaderId);
+    if (!safetyChecked && knownLeader !== undefined) checkSafety(knownLeader);
     this.emitEvent(EventKind.Info, node, `proposing to ${describeChange(change)}`);
     let target: NodeId = 0;
     let uncertain = false;
@@ -1201,7 +1359,8 @@ export class Cluster extends EventEmitter {
         await this.pauseBefore(deadline);
         continue;
       }
-      const result = await this.requestMembership(leader, change, uncertain, deadline);
+      if (!safetyChecked) checkSafety(leader);
+      const result = await this.requestMembership(leader, change, uncertain || idempotent, deadline);
       if (result.ok) {
         // The answer is newer than the node's last status report (every STATUS_INTERVAL_MS):
         // status() shows the committed configuration from now on, not 100 ms later.
@@ -1241,6 +1400,43 @@ export class Cluster extends EventEmitter {
     }
     const code = lastCode === RefusalCode.MembershipChangePending ? ErrorCode.MembershipChangeInProgress : ErrorCode.NoLeader;
     throw new RaftlabError(code, `could not ${describeChange(change)} before the deadline; nothing changed (${lastCode}: ${lastMessage})`);
+  }
+
+  /**
+   * Why `change` could not commit, or null (etcd's strict reconfiguration check): a change
+   * of the voters is used by the leader from the moment it is appended, so if fewer than
+   * a majority of its new voters (for a joint change, of C_new's) run and are in a
+   * partition group with `leader`, nothing commits again until enough of them are back.
+   * One-way cut links and lossy links are not counted against a node. Null for a
+   * change that keeps the voters, or while a joint configuration is in force (a retry).
+   */
+  private unsafeChange(change: ClusterMembershipChange, leader: NodeId): string | null {
+    const current = this.status().membership;
+    if (current.voters.length === 0 || (current.outgoing ?? []).length > 0) return null;
+    let voters: readonly NodeId[];
+    switch (change.type) {
+      case 'joint':
+        voters = change.voters;
+        break;
+      case MembershipChangeType.AddVoter:
+        voters = current.voters.includes(change.node) ? current.voters : [...current.voters, change.node];
+        break;
+      case MembershipChangeType.AddLearner:
+      case MembershipChangeType.Remove:
+        voters = current.voters.filter((id) => id !== change.node);
+        break;
+    }
+    // No voter left: the core refuses that itself, saying why.
+    if (voters.length === 0 || (voters.length === current.voters.length && voters.every((id) => current.voters.includes(id)))) return null;
+    const healthy = voters.filter((id) => {
+      const slot = this.slots.get(id);
+      if (slot === undefined || slot.worker === null || slot.stopping || !slot.status.alive) return false;
+      return id === leader || this.partitionGroups === null || this.partitionGroups.some((group) => group.includes(leader) && group.includes(id));
+    });
+    const quorum = Math.floor(voters.length / 2) + 1;
+    if (healthy.length >= quorum) return null;
+    const names = (ids: readonly NodeId[]): string => (ids.length === 0 ? 'none' : ids.map((id) => `n${id}`).join(','));
+    return `its voters ${names([...voters].sort((a, b) => a - b))} need ${quorum} to commit, and only ${healthy.length} (${names(healthy)}) run and reach leader n${leader}`;
   }
 
   /** `id` if it names a running node, else undefined. */

@@ -25,8 +25,14 @@ export const ErrorCode = {
   NodeFilesMissing: 'NODE_FILES_MISSING',
   /** The membership change makes no sense against the current configuration (the core refused it). */
   InvalidMembershipChange: 'INVALID_MEMBERSHIP_CHANGE',
-  /** Another membership change (or the new leader's first commit) was still pending when the deadline passed. */
+  /** Another membership change (or the new leader's first commit, or an earlier call in the queue) was still pending when the deadline passed; definite. */
   MembershipChangeInProgress: 'MEMBERSHIP_CHANGE_IN_PROGRESS',
+  /**
+   * A change of the voters refused before it was proposed (definite): fewer than a
+   * majority of its new voters run and reach the leader, so it could not commit and the
+   * cluster would take no write (etcd's strict reconfiguration check). `{ force: true }` proposes it anyway.
+   */
+  MembershipChangeUnsafe: 'MEMBERSHIP_CHANGE_UNSAFE',
   /** A new node did not catch up with the leader's log before the deadline; it stays a learner. */
   CatchUpTimeout: 'CATCH_UP_TIMEOUT',
   /** addNode would exceed the number of nodes a cluster may run. */

@@ -57,6 +57,8 @@ export interface NodeStatus {
   readonly slowFsyncs: readonly number[];
   /** The configuration this node uses: the newest in its log, committed or not (thesis §4.1). */
   readonly membership: Membership;
+  /** Index of the entry (or snapshot) that holds `membership` (0: the bootstrap configuration): committed once commitIndex reaches it. */
+  readonly membershipIndex: LogIndex;
   /** This node is a learner in its own configuration: it receives the log but does not vote or count. */
   readonly learner: boolean;
   /** Leader only: one row per other node. */

@@ -658,6 +658,7 @@ export class RawNode {
       progress: this.#role === Role.Leader ? [...this.#progress.values()].map((progress) => progress.snapshot(this.#snapshotBytesFor(progress))) : [],
       leadTransferee: this.#leadTransferee,
       membership: this.#log.membership(),
+      membershipIndex: this.#log.membershipIndex(),
     };
   }
 

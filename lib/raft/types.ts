@@ -481,4 +481,6 @@ export interface Status {
   readonly leadTransferee: NodeId;
   /** The configuration this node uses: the newest in its log, committed or not (thesis §4.1). */
   readonly membership: Membership;
+  /** Index of the entry (or snapshot) that holds `membership`: committed once commitIndex reaches it (0: the bootstrap one). */
+  readonly membershipIndex: LogIndex;
 }

@@ -25,5 +25,6 @@ export function status(id: NodeId, role: Status['role'], currentTerm: number): S
     progress: [],
     leadTransferee: 0,
     membership: { voters: [1, 2, 3], learners: [] },
+    membershipIndex: 0,
   };
 }

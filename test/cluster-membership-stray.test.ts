@@ -23,8 +23,10 @@ function strays(cluster: Cluster): NodeId[] {
 const manifestNodes = (dataDir: string): NodeId[] => (JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { nodes: NodeId[] }).nodes;
 
 test.serial('a node whose addNode timed out and whose learner entry was lost is retired', async (t) => {
-  // A 1 s election timeout: the leader that lost its followers still leads when the learner entry is proposed.
-  const { cluster, events, dataDir } = await startCluster(t, { nodes: 3, electionTicks: 50 });
+  // A 3 s election timeout: the leader that lost its followers still leads when the learner
+  // entry is proposed, and until the call's deadline (with 1 s, under load, it stepped down
+  // first and the call ended NO_LEADER, nothing proposed).
+  const { cluster, events, dataDir } = await startCluster(t, { nodes: 3, electionTicks: 150 });
   const leader = await cluster.waitForLeader(WAIT_MS);
   const followers = cluster.nodeIds.filter((id) => id !== leader);
   await Promise.all(followers.map((id) => cluster.crash(id)));

@@ -321,6 +321,25 @@ test('§4.3 while joint, neither a commit nor an election goes by the new voters
   }
 });
 
+test('§4.3 while joint, a ReadIndex round needs a majority of the old voters as well as of the new', (t) => {
+  const harness = new Harness(5, { bootstrap: [1, 2, 3], config: quiet });
+  harness.elect(1);
+  // C_old,new reaches the new voters 4 and 5 only: 1, 4 and 5 are a majority of C_new but
+  // not of {1, 2, 3}, a majority of which may elect another leader that has not seen it.
+  harness.cut([1], [2, 3]);
+  t.true(harness.node(1).proposeJointMembership(members([1, 4, 5])).ok);
+  harness.stabilize();
+  t.deepEqual(harness.status(1).membership, joint([1, 4, 5], [], [1, 2, 3]));
+  t.deepEqual(harness.node(1).readIndex(9), { ok: true });
+  harness.tick(1, 3);
+  harness.stabilize();
+  t.deepEqual(harness.readStates.get(1), [], 'acknowledged by 4 and 5 only: not a quorum while joint');
+  harness.heal();
+  harness.tick(1, 3);
+  harness.stabilize();
+  t.is(harness.readStates.get(1)?.length, 1, 'answered once the old voters acknowledge too');
+});
+
 test('§4.2.2 with joint consensus, a leader outside C_new manages the change, then steps down and hands over', (t) => {
   const harness = clusterWithSpare(5);
   changeJointly(harness, 1, members([3, 4, 5]));

@@ -78,6 +78,20 @@ test('§5.1 a leader that sees a higher term in a response steps down', (t) => {
   t.is(leader.status().currentTerm, 3);
 });
 
+test('§5.1 a leader ignores a response from an older term: it may answer a log this leader no longer holds', (t) => {
+  // Node 1 leads term 3 over [1@t1, 2@t1, 3@t3 (its no-op)]. An acknowledgement sent in term
+  // 2 (held by the network since) proves nothing about this log: counted, it would make
+  // node 2 store index 3 and commit it with the leader's own copy.
+  const leader = makeLeader([1, 2, 3], 3, [1, 1]);
+  t.is(leader.status().commitIndex, 0);
+  const stale: AppendEntriesResponse = { type: MessageType.AppendEntriesResponse, term: 2, from: 2, to: 1, success: true, index: 3, conflictTerm: 0, conflictIndex: 0 };
+  leader.step(stale);
+  drain(leader);
+  t.is(leader.status().role, 'leader');
+  t.is(leader.status().commitIndex, 0, 'nothing commits on an older term\'s acknowledgement');
+  t.is(leader.status().progress.find((peer) => peer.id === 2)?.matchIndex, 0);
+});
+
 test('§5.1 a node rejects requests with a stale term and replies with its own term', (t) => {
   const node = makeNode(1, [1, 2, 3], { currentTerm: 5, config: noPreVote });
   node.step(appendEntries({ term: 3, from: 2, to: 1 }));

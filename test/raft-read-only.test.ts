@@ -27,6 +27,18 @@ test('acknowledging a later round also acknowledges earlier ones, released in or
   t.deepEqual(queue.acknowledge(3, 1), [], 'an acknowledgement for a released round is ignored');
 });
 
+test('an acknowledgement of an earlier round does not confirm a later one', (t) => {
+  // The answer to round 1's heartbeat may have been sent before round 2 began, even before
+  // a newer leader was elected and committed: it proves nothing about the time of round 2.
+  const queue = new ReadIndexQueue(1, majorityOf([1, 2, 3, 4, 5]));
+  queue.start(1, 5);
+  queue.start(2, 6);
+  t.deepEqual(queue.acknowledge(2, 1), []);
+  t.deepEqual(queue.acknowledge(3, 1), [{ index: 5, context: 1 }]);
+  t.deepEqual(queue.acknowledge(4, 2), [], 'round 2 is acknowledged by 1 and 4 only: 2 and 3 answered round 1');
+  t.deepEqual(queue.acknowledge(5, 2), [{ index: 6, context: 2 }]);
+});
+
 test('a single-voter leader answers at once; deferred requests are handed back once', (t) => {
   const single = new ReadIndexQueue(1, majorityOf([1]));
   t.deepEqual(single.start(4, 9), { index: 9, context: 4 });

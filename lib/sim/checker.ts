@@ -25,6 +25,12 @@ export const Property = {
   StateMachineSafety: 'StateMachineSafety',
   /** After the faults stop, the cluster did not converge within the bound. */
   Liveness: 'Liveness',
+  /**
+   * A ReadIndex read (thesis §6.4) was answered at an index below one already committed
+   * when the read reached the leader: the read could miss a write acknowledged before it
+   * was sent, which linearizability forbids.
+   */
+  LinearizableRead: 'LinearizableRead',
   /** The core threw: one of its own assertions fired, or it broke the Ready contract. */
   CoreAssertion: 'CoreAssertion',
   /** The run exceeded options.maxSteps before finishing. */
@@ -156,6 +162,11 @@ export class InvariantChecker {
       const replacement = index <= last.index ? entries[index - first.index] : undefined;
       const same = replacement !== undefined && replacement.term === old.term && entryKey(replacement) === entryKey(old);
       if (same) continue;
+      // A committed entry stays in every log that holds it (Leader Completeness: each later
+      // leader holds it too, so nothing a correct leader sends conflicts with it), whether or
+      // not this node knows it is committed.
+      const committed = this.#committed[index - 1];
+      const removesCommitted = committed !== undefined && committed.term === old.term && committed.data === entryKey(old);
       const what = `index ${index}: had ${describeEntry({ term: old.term, data: entryKey(old) })}, now ${
         replacement === undefined ? 'deleted' : describeEntry({ term: replacement.term, data: entryKey(replacement) })
       }`;
@@ -169,6 +180,12 @@ export class InvariantChecker {
         throw new InvariantViolation(
           Property.StateMachineSafety,
           `node ${node} rewrote an entry at or below its commit index ${commitIndex}, ${what}`,
+        );
+      }
+      if (removesCommitted) {
+        throw new InvariantViolation(
+          Property.StateMachineSafety,
+          `node ${node} removed a committed entry from its log (committed by term ${committed.commitTerm}), ${what}`,
         );
       }
     }

@@ -64,6 +64,10 @@ const LEADER_CHURN_PROBABILITY = 0.25;
 const ELECTION_TICKS = 10;
 /** Share of seeds that change membership (drawn from a stream of its own: other seeds' runs are unchanged). */
 const MEMBERSHIP_PROBABILITY = 0.35;
+/** Share of seeds whose client also reads through ReadIndex (a stream of its own: the other seeds' runs are unchanged). */
+const READ_PROBABILITY = 0.25;
+/** Messages remembered for replayOldMessageProbability. */
+const REPLAY_HISTORY = 256;
 
 export interface SimOptions {
   /** Cluster size (3..7); drawn from the seed when absent. */
@@ -159,6 +163,21 @@ export interface FaultProfile {
   readonly snapshotChunksInFlight: number;
   /** Half of the membership changes asked for go by joint consensus (thesis §4.3), replacing up to two voters at once. */
   readonly jointChanges: boolean;
+  /** Mean gap between ReadIndex reads the client sends (Infinity: none); each is checked against the committed prefix. */
+  readonly readMeanIntervalTicks: number;
+  /**
+   * Chance that an AppendEntries is also delivered shortened: the same message with only a
+   * prefix of its entries (perhaps none), as a leader with a smaller batch limit sends it.
+   * A follower holding a stale suffix past that prefix must neither acknowledge nor commit
+   * into it (Figure 2: "index of last new entry").
+   */
+  readonly shortenedAppendProbability: number;
+  /**
+   * Chance that a message sent is followed by a copy of an older one (among the last
+   * REPLAY_HISTORY sent) delivered 1 to 4 election timeouts later: a network that holds a
+   * message across elections, so stale terms reach every handler.
+   */
+  readonly replayOldMessageProbability: number;
 }
 
 export interface SimStats {
@@ -197,6 +216,8 @@ export interface SimStats {
   readonly configurationsApplied: number;
   /** Nodes outside the final configuration shut down in the liveness phase. */
   readonly decommissioned: number;
+  /** ReadIndex reads answered with a ReadState, each checked (LinearizableRead). */
+  readonly readsChecked: number;
 }
 
 export interface SimViolation {
@@ -223,7 +244,8 @@ type Input =
   | { readonly kind: 'message'; readonly message: Message }
   | { readonly kind: 'propose'; readonly payload: string }
   | { readonly kind: 'membership'; readonly change: MembershipChange }
-  | { readonly kind: 'joint'; readonly target: Membership };
+  | { readonly kind: 'joint'; readonly target: Membership }
+  | { readonly kind: 'read'; readonly context: number };
 
 type SimEvent =
   | { readonly type: 'tick'; readonly node: NodeId }
@@ -238,7 +260,8 @@ type SimEvent =
   | { readonly type: 'clientTimer' }
   | { readonly type: 'liveness' }
   | { readonly type: 'livenessCheck' }
-  | { readonly type: 'membershipTimer' };
+  | { readonly type: 'membershipTimer' }
+  | { readonly type: 'readTimer' };
 
 const EVENT_CODES: Readonly<Record<SimEvent['type'], number>> = {
   tick: 1,
@@ -254,6 +277,7 @@ const EVENT_CODES: Readonly<Record<SimEvent['type'], number>> = {
   liveness: 10,
   livenessCheck: 11,
   membershipTimer: 13,
+  readTimer: 14,
 };
 
 interface SimNode {
@@ -352,6 +376,9 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     snapshotChunkBytes: 4096,
     snapshotChunksInFlight: 1,
     jointChanges: false,
+    readMeanIntervalTicks: Infinity,
+    shortenedAppendProbability: 0,
+    replayOldMessageProbability: 0,
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -436,6 +463,19 @@ class Simulation {
   readonly #demoteRandom: SimRandom;
   /** The crashes of new leaders before their term is durable (a stream of its own, added after the demotions). */
   readonly #leaderSyncRandom: SimRandom;
+  /**
+   * The client's ReadIndex reads (a stream of its own, added after the new-leader crashes):
+   * context to the node asked and the committed prefix's length when the read reached it.
+   */
+  readonly #readRandom: SimRandom;
+  readonly #pendingReads = new Map<number, { readonly node: NodeId; readonly floor: number }>();
+  #readContext = 0;
+  /** The shortened AppendEntries copies (a stream of its own, added after the reads). */
+  readonly #shortenRandom: SimRandom;
+  /** Old messages delivered again much later (a stream of its own, added after the shortened appends). */
+  readonly #replayRandom: SimRandom;
+  readonly #sentHistory: Message[] = [];
+  #readsChecked = 0;
   #configurationsApplied = 0;
   #decommissioned = 0;
   /** The bootstrap configuration's voters (Config.peers of every node): 1..profile.nodes. */
@@ -467,7 +507,13 @@ class Simulation {
     const jointChanges = changesMembership && this.#jointRandom.chance(0.5);
     this.#demoteRandom = root.fork();
     this.#leaderSyncRandom = root.fork();
-    this.profile = { ...drawn, syncFollowers, ...membership, snapshotChunkBytes, snapshotChunksInFlight, jointChanges, ...options.profile };
+    this.#readRandom = root.fork();
+    const readMeanIntervalTicks = this.#readRandom.chance(READ_PROBABILITY) ? this.#readRandom.pick([0.5, 2, 6]) : Infinity;
+    this.#shortenRandom = root.fork();
+    const shortenedAppendProbability = this.#shortenRandom.chance(0.25) ? this.#shortenRandom.pick([0.05, 0.2]) : 0;
+    this.#replayRandom = root.fork();
+    const replayOldMessageProbability = this.#replayRandom.chance(0.25) ? this.#replayRandom.pick([0.01, 0.05]) : 0;
+    this.profile = { ...drawn, syncFollowers, ...membership, snapshotChunkBytes, snapshotChunksInFlight, jointChanges, readMeanIntervalTicks, shortenedAppendProbability, replayOldMessageProbability, ...options.profile };
     this.#bootstrap = Array.from({ length: this.profile.nodes }, (_, position) => position + 1);
     this.#dropProbability = this.profile.dropProbability;
     this.#duplicateProbability = this.profile.duplicateProbability;
@@ -497,6 +543,7 @@ class Simulation {
       this.#schedule(this.#faultRandom.exponential(this.profile.partitionMeanIntervalTicks), { type: 'partitionTimer' });
       this.#schedule(this.#clientRandom.exponential(this.profile.proposalMeanIntervalTicks), { type: 'clientTimer' });
       this.#schedule(this.#faultRandom.exponential(this.profile.membershipMeanIntervalTicks), { type: 'membershipTimer' });
+      if (this.profile.readMeanIntervalTicks !== Infinity) this.#schedule(this.#readRandom.exponential(this.profile.readMeanIntervalTicks), { type: 'readTimer' });
       this.#schedule(this.profile.safetyTicks, { type: 'liveness' });
       while (this.#convergedAt === null) {
         const next = this.#queue.pop();
@@ -556,6 +603,7 @@ class Simulation {
         demotions: this.#demotionsAccepted,
         configurationsApplied: this.#configurationsApplied,
         decommissioned: this.#decommissioned,
+        readsChecked: this.#readsChecked,
       },
     };
   }
@@ -647,6 +695,11 @@ class Simulation {
         if (this.#phase !== 'safety') return;
         this.#changeMembership();
         this.#schedule(this.#faultRandom.exponential(this.profile.membershipMeanIntervalTicks), event);
+        return;
+      case 'readTimer':
+        if (this.#phase !== 'safety') return;
+        this.#read();
+        this.#schedule(this.#readRandom.exponential(this.profile.readMeanIntervalTicks), event);
         return;
       default:
         assertNever(event);
@@ -798,6 +851,15 @@ class Simulation {
         this.#emit(`n${node.id} ${result.ok ? `accepted joint change to ${describeMembership(target)} at index ${result.index}` : `refused joint change to ${describeMembership(target)}: ${result.code}`}`);
         return;
       }
+      case 'read': {
+        // Everything committed by now was possibly acknowledged to a client: the read must see it.
+        const floor = this.#checker.committedLength;
+        const result = this.#core(node, () => raw.readIndex(input.context));
+        if (result.ok) this.#pendingReads.set(input.context, { node: node.id, floor });
+        else this.#leaderHint = result.leaderId;
+        this.#emit(`n${node.id} ${result.ok ? `took read ${input.context} (committed prefix ${floor})` : `refused read ${input.context}: ${result.code}`}`);
+        return;
+      }
       default:
         assertNever(input);
     }
@@ -812,6 +874,7 @@ class Simulation {
       const status = this.#core(node, () => raw.status());
       const previousHardState = node.disk.hardState;
       this.#traceReady(node, ready);
+      this.#checkReads(node, ready.readStates);
       const snapshot = ready.snapshot;
       if (snapshot !== null) {
         // The snapshot is written before the entries that follow it (Ready step 1).
@@ -1040,6 +1103,21 @@ class Simulation {
       const delayTicks = this.profile.delayMinTicks + this.#networkRandom.float() * (this.#delayMaxTicks - this.profile.delayMinTicks);
       this.#schedule(delayTicks, { type: 'deliver', message });
     }
+    const shorten = this.profile.shortenedAppendProbability;
+    if (shorten > 0 && this.#phase === 'safety' && message.type === MessageType.AppendEntries && message.entries.length > 0 && this.#shortenRandom.chance(shorten)) {
+      const entries = message.entries.slice(0, this.#shortenRandom.int(0, message.entries.length - 1));
+      const delayTicks = this.profile.delayMinTicks + this.#shortenRandom.float() * (this.#delayMaxTicks - this.profile.delayMinTicks);
+      this.#schedule(delayTicks, { type: 'deliver', message: { ...message, entries } });
+    }
+    if (this.profile.replayOldMessageProbability > 0 && this.#phase === 'safety') {
+      const history = this.#sentHistory;
+      if (history.length === REPLAY_HISTORY) history.shift();
+      history.push(message);
+      if (this.#replayRandom.chance(this.profile.replayOldMessageProbability)) {
+        const old = this.#replayRandom.pick(history);
+        this.#schedule(this.profile.electionTicks * (1 + 3 * this.#replayRandom.float()), { type: 'deliver', message: old });
+      }
+    }
   }
 
   #deliver(message: Message): void {
@@ -1208,6 +1286,41 @@ class Simulation {
     const target: Membership = { voters: [...voters].sort((a, b) => a - b), learners: [...learners].filter((id) => !voters.has(id)).sort((a, b) => a - b) };
     this.#emit(`operator asks n${leaderId} for a joint change to ${describeMembership(target)} (from ${describeMembership(membership)})`);
     this.#input(this.#node(leaderId), { kind: 'joint', target });
+  }
+
+  /**
+   * Linearizable reads (thesis §6.4): a ReadState says the state machine may answer the read
+   * once it has applied its index. Every entry committed when the read reached the node
+   * (some node's durable commit index covered it: a client may have been told) must be at or
+   * below that index, or the read could miss a write that completed before it began. (The
+   * index is at most the node's commit index, so the state read is a committed prefix,
+   * which State Machine Safety checks as it applies.)
+   */
+  #checkReads(node: SimNode, readStates: Ready['readStates']): void {
+    for (const readState of readStates) {
+      const read = this.#pendingReads.get(readState.context);
+      if (read === undefined || read.node !== node.id) {
+        throw new InvariantViolation(Property.LinearizableRead, `node ${node.id} answered read ${readState.context}, which it was never asked (or answered already)`);
+      }
+      this.#pendingReads.delete(readState.context);
+      this.#readsChecked++;
+      this.#emit(`n${node.id} read ${readState.context} served at index ${readState.index}`);
+      if (readState.index < read.floor) {
+        throw new InvariantViolation(
+          Property.LinearizableRead,
+          `node ${node.id} answered read ${readState.context} at index ${readState.index}, but index ${read.floor} (${this.#checker.committedData(read.floor) ?? '?'}) was already committed when the read reached it`,
+        );
+      }
+    }
+  }
+
+  /** A ReadIndex read, sent like a proposal: to the node the client believes leads, or to any. */
+  #read(): void {
+    const ids = [...this.#nodes.keys()];
+    const target = this.#leaderHint !== 0 && this.#readRandom.chance(0.9) ? this.#leaderHint : this.#readRandom.pick(ids);
+    const node = this.#node(target);
+    if (node.raw === null) return;
+    this.#input(node, { kind: 'read', context: ++this.#readContext });
   }
 
   #client(): void {

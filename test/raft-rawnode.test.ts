@@ -71,9 +71,9 @@ function createConfigAndNode(id: number, peers: number[]): RawNode {
 
 test('propose on a follower is refused with the leader hint', (t) => {
   const harness = new Harness(3, { seed: 2 });
-  t.deepEqual(harness.propose(2, 'x'), { ok: false, code: 'NOT_LEADER', leaderId: 0 });
+  t.deepEqual(harness.propose(2, 'x'), { ok: false, code: 'NOT_LEADER', leaderId: 0, reason: null });
   harness.elect(1);
-  t.deepEqual(harness.propose(2, 'x'), { ok: false, code: 'NOT_LEADER', leaderId: 1 });
+  t.deepEqual(harness.propose(2, 'x'), { ok: false, code: 'NOT_LEADER', leaderId: 1, reason: null });
 });
 
 test('propose is refused with PROPOSAL_QUEUE_FULL once maxUncommittedEntries are pending', (t) => {
@@ -84,7 +84,7 @@ test('propose is refused with PROPOSAL_QUEUE_FULL once maxUncommittedEntries are
     results.map((result) => result.ok),
     [true, true, true, true, false, false],
   );
-  t.deepEqual(results[5], { ok: false, code: 'PROPOSAL_QUEUE_FULL', leaderId: 1 });
+  t.deepEqual(results[5], { ok: false, code: 'PROPOSAL_QUEUE_FULL', leaderId: 1, reason: null });
   harness.stabilize();
   t.true(harness.propose(1, 'after commit').ok);
 });

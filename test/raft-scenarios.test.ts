@@ -317,7 +317,7 @@ test('ReadIndex: a lost heartbeat round is retried by the next heartbeat; a late
 test('ReadIndex on a follower is refused with the leader hint', (t) => {
   const harness = new Harness(3, { seed: 19 });
   harness.elect(1);
-  t.deepEqual(harness.node(2).readIndex(1), { ok: false, code: 'NOT_LEADER', leaderId: 1 });
+  t.deepEqual(harness.node(2).readIndex(1), { ok: false, code: 'NOT_LEADER', leaderId: 1, reason: null });
 });
 
 test('leadership transfer to an up-to-date follower', (t) => {
@@ -342,7 +342,7 @@ test('leadership transfer to a lagging follower: it is caught up first; proposal
   harness.stabilize();
   harness.heal();
   harness.node(1).transferLeadership(3);
-  t.deepEqual(harness.propose(1, 'refused'), { ok: false, code: 'LEADERSHIP_TRANSFER_IN_PROGRESS', leaderId: 1 });
+  t.deepEqual(harness.propose(1, 'refused'), { ok: false, code: 'LEADERSHIP_TRANSFER_IN_PROGRESS', leaderId: 1, reason: null });
   runUntil(harness, [1], () => harness.status(3).role === 'leader', 10);
   t.deepEqual(harness.leaderIds(), [3]);
   t.deepEqual(harness.logOf(3).slice(0, 11), harness.logOf(1).slice(0, 11));

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { RawNode, createConfig } from '../raft/raw-node.js';
 import type { PersistToken } from '../raft/raw-node.js';
 import { createPrng } from '../raft/prng.js';
-import { MessageType, RefusalCode, Role } from '../raft/types.js';
+import { MessageType, Role } from '../raft/types.js';
 import type { Entry, HardState, LogIndex, Membership, Message, NodeId, Ready, Snapshot, SoftState, Term } from '../raft/types.js';
 import { MAX_ASYNC_SYNCS, openFileStorage } from '../storage/file-storage.js';
 import type { LogStorage } from '../storage/types.js';
@@ -29,7 +29,7 @@ import { NodeReplyCode, ReplyBatchWriter, decodeClientBatch, diskFailure } from 
 import type { ControlToNode, MembershipResult, NodeToControl, NodeWorkerData } from './protocol.js';
 import { describeChange, describeMembership, memberKind, membershipHolds } from './membership.js';
 import type { ClusterMembershipChange } from './membership.js';
-import { changeMembership, isJoint, jointMembership, leaveJoint, sameMembership } from '../raft/membership.js';
+import { isJoint, leaveJoint, sameMembership } from '../raft/membership.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
 import { assert, assertNever } from '../raft/assert.js';
@@ -605,7 +605,7 @@ export class NodeHost {
       this.answerMembership(requestId, {
         ok: false,
         code: result.code,
-        message: `node ${this.id} refused to ${describeChange(change)}: ${result.code}${this.refusalReason(change, result.code)}`,
+        message: `node ${this.id} refused to ${describeChange(change)}: ${result.code}${result.reason === null ? '' : ` (${result.reason}; the configuration is ${describeMembership(this.node.status().membership)})`}`,
         leaderId: result.leaderId,
         indeterminate: false,
       });
@@ -615,17 +615,6 @@ export class NodeHost {
     this.log.info({ change, index: result.index, term: result.term }, 'membership change proposed');
   }
 
-  /**
-   * Why the core refused `change` as INVALID_MEMBERSHIP_CHANGE (", node 3 is the only
-   * voter"): the core's own check, asked again of the same configuration, since its
-   * Refusal carries the code only. Empty for any other code.
-   */
-  private refusalReason(change: ClusterMembershipChange, code: string): string {
-    if (code !== RefusalCode.InvalidMembershipChange) return '';
-    const current = this.node.status().membership;
-    const after = change.type === 'joint' ? jointMembership(current, { voters: change.voters, learners: change.learners }) : changeMembership(current, change);
-    return typeof after === 'string' ? ` (${after}; the configuration is ${describeMembership(current)})` : '';
-  }
 
   private addMembershipWaiter(waiter: MembershipWaiter): void {
     let at = this.membershipWaiters.length;

@@ -308,7 +308,7 @@ export class RawNode {
     const membership = changeMembership(this.#log.membership(), change);
     if (typeof membership === 'string') {
       this.#trace(`${this.#id} refused membership change ${change.type} ${change.node}: ${membership}`);
-      return this.#refuse(RefusalCode.InvalidMembershipChange);
+      return this.#refuse(RefusalCode.InvalidMembershipChange, membership);
     }
     return this.#appendMembership(membership, `${change.type} ${change.node}`);
   }
@@ -331,7 +331,7 @@ export class RawNode {
     const membership = jointMembership(this.#log.membership(), target);
     if (typeof membership === 'string') {
       this.#trace(`${this.#id} refused joint change to ${describeMembership(target)}: ${membership}`);
-      return this.#refuse(RefusalCode.InvalidMembershipChange);
+      return this.#refuse(RefusalCode.InvalidMembershipChange, membership);
     }
     return this.#appendMembership(membership, 'joint change');
   }
@@ -1750,8 +1750,8 @@ export class RawNode {
     return progress;
   }
 
-  #refuse(code: RefusalCode): Refusal {
-    return { ok: false, code, leaderId: this.#leaderId };
+  #refuse(code: RefusalCode, reason: string | null = null): Refusal {
+    return { ok: false, code, leaderId: this.#leaderId, reason };
   }
 
   #hardState(): HardState {

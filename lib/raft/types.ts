@@ -297,6 +297,8 @@ export type Refusal = {
   readonly code: RefusalCode;
   /** Best known leader (NONE if unknown): the client redirects there. */
   readonly leaderId: NodeId;
+  /** Why, in words, where the code alone does not say (INVALID_MEMBERSHIP_CHANGE: "n3 is the only voter"); else null. */
+  readonly reason: string | null;
 };
 
 export type ProposeResult = { readonly ok: true; readonly index: LogIndex; readonly term: Term } | Refusal;

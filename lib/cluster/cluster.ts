@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
+import { changeMembership } from '../raft/membership.js';
+import { majoritySize } from '../raft/quorum.js';
 import { MembershipChangeType, RefusalCode, Role } from '../raft/types.js';
 import type { LogIndex, NodeId } from '../raft/types.js';
 import { syncCreatedDirectories, truncateToSyncedPosition, walFiles } from '../storage/file-storage.js';
@@ -1413,27 +1415,18 @@ export class Cluster extends EventEmitter {
   private unsafeChange(change: ClusterMembershipChange, leader: NodeId): string | null {
     const current = this.status().membership;
     if (current.voters.length === 0 || (current.outgoing ?? []).length > 0) return null;
-    let voters: readonly NodeId[];
-    switch (change.type) {
-      case 'joint':
-        voters = change.voters;
-        break;
-      case MembershipChangeType.AddVoter:
-        voters = current.voters.includes(change.node) ? current.voters : [...current.voters, change.node];
-        break;
-      case MembershipChangeType.AddLearner:
-      case MembershipChangeType.Remove:
-        voters = current.voters.filter((id) => id !== change.node);
-        break;
-    }
-    // No voter left: the core refuses that itself, saying why.
+    // The voters after it, as the core computes them; a change the core refuses (no voter
+    // left, nothing to change) is left to it, which says why.
+    const after = change.type === 'joint' ? { voters: change.voters } : changeMembership(current, change);
+    if (typeof after === 'string') return null;
+    const voters = after.voters;
     if (voters.length === 0 || (voters.length === current.voters.length && voters.every((id) => current.voters.includes(id)))) return null;
     const healthy = voters.filter((id) => {
       const slot = this.slots.get(id);
       if (slot === undefined || slot.worker === null || slot.stopping || !slot.status.alive) return false;
       return id === leader || this.partitionGroups === null || this.partitionGroups.some((group) => group.includes(leader) && group.includes(id));
     });
-    const quorum = Math.floor(voters.length / 2) + 1;
+    const quorum = majoritySize(voters.length);
     if (healthy.length >= quorum) return null;
     const names = (ids: readonly NodeId[]): string => (ids.length === 0 ? 'none' : ids.map((id) => `n${id}`).join(','));
     return `its voters ${names([...voters].sort((a, b) => a - b))} need ${quorum} to commit, and only ${healthy.length} (${names(healthy)}) run and reach leader n${leader}`;

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createPrng, testSeed } from './helpers/seed.js';
-import { pack } from 'msgpackr';
+import { pack, Packr } from 'msgpackr';
 import {
   putPrefix,
   writePutHead,
@@ -15,7 +15,9 @@ import {
   validateKey,
   validateOperation,
   validateValue,
+  jsonEncodedSize,
   type Command,
+  type JsonValue,
   type KvOperation,
   writeCommand,
 } from '../lib/kv/command.js';
@@ -52,6 +54,9 @@ const commands: Command[] = [
   { type: 'request', session: 70_000, seq: Number.MAX_SAFE_INTEGER, ackedBelow: 0, operation: { op: 'get', key: 'k' } },
   // As a raftlab from before session ids wrote them: the request names its client id.
   { type: 'request', session: 0, clientId: 'c7f2', seq: 5, ackedBelow: 2, operation: { op: 'put', key: 'x', value: 'legacy' } },
+  // An append carries the limit on the list it grows.
+  { type: 'request', session: 9, seq: 6, ackedBelow: 0, operation: { op: 'append', key: 'log', value: ['b', 2] }, maxValueBytes: 1 << 20 },
+  { type: 'request', session: 0, clientId: 'c7f2', seq: 7, ackedBelow: 0, operation: { op: 'append', key: 'log', value: 'c' }, maxValueBytes: 1 },
 ];
 
 test('every command round-trips through encode/decode, as an exact-size buffer', (t) => {
@@ -387,4 +392,62 @@ test('isCertainlyValidPut declines what it cannot vouch for: other operations, r
   t.false(isCertainlyValidPut(ackedAboveSeq));
   t.throws(() => decodeCommand(ackedAboveSeq));
   t.false(isCertainlyValidPut(new Uint8Array(0)));
+});
+
+test('an append carries its limit as an 8th field; one from before the bound (7 fields) still decodes, with no limit', (t) => {
+  const bounded = encodeCommand({ type: 'request', session: 3, seq: 2, ackedBelow: 1, operation: { op: 'append', key: 'log', value: 'a' }, maxValueBytes: 300 });
+  t.deepEqual(bounded, Uint8Array.from(pack([2, 3, 2, 1, 3, 'log', 'a', 300])), 'as msgpackr packs the tuple');
+  // Bytes as raftlab wrote an append before the bound, made by msgpackr rather than by this code.
+  const old = Uint8Array.from(pack([2, 3, 2, 1, 3, 'log', 'a']));
+  const decoded = decodeCommand(old);
+  t.deepEqual(decoded, { type: 'request', session: 3, seq: 2, ackedBelow: 1, operation: { op: 'append', key: 'log', value: 'a' } });
+  t.false('maxValueBytes' in decoded, 'no limit: applied unbounded, as it was');
+  t.deepEqual(encodeCommand(decoded), old, 'and encodes back to the same bytes');
+  t.deepEqual((decodeCommand(Uint8Array.from(pack([2, 3, 2, 1, 3, 'log', { a: [1] }]))) as { operation: KvOperation }).operation, { op: 'append', key: 'log', value: { a: [1] } });
+  const legacyClient = Uint8Array.from(pack([2, 'c7f2', 1, 0, 3, 'log', 'x']));
+  t.deepEqual(decodeCommand(legacyClient), { type: 'request', session: 0, clientId: 'c7f2', seq: 1, ackedBelow: 0, operation: { op: 'append', key: 'log', value: 'x' } });
+  for (const limit of [0, -1, 1.5, 2 ** 53, 'x', null, [1]]) {
+    t.is(codeOf(() => decodeCommand(Uint8Array.from(pack([2, 3, 2, 1, 3, 'log', 'a', limit])))), 'MALFORMED_COMMAND', `limit ${JSON.stringify(limit)}`);
+  }
+  t.is(codeOf(() => decodeCommand(Uint8Array.from(pack([2, 3, 2, 1, 3, 'log', 'a', 300, 1])))), 'MALFORMED_COMMAND', 'a 9th field');
+  t.is(codeOf(() => decodeCommand(Uint8Array.from(pack([2, 3, 2, 1, 1, 'x', 'a', 300])))), 'MALFORMED_COMMAND', 'a put has no limit');
+  // The caller's bugs are thrown at once, never proposed.
+  t.throws(() => encodeCommand({ type: 'request', session: 3, seq: 1, ackedBelow: 0, operation: { op: 'put', key: 'x', value: 1 }, maxValueBytes: 10 }), { message: /an append's/ });
+  t.throws(() => encodeCommand({ type: 'request', session: 3, seq: 1, ackedBelow: 0, operation: { op: 'append', key: 'x', value: 1 }, maxValueBytes: 0 }), { message: /positive safe integer/ });
+});
+
+test('jsonEncodedSize is the size msgpackr packs a value to, for every kind and every header boundary (seeded)', (t) => {
+  // As lib/kv packs values: plain maps of the smallest header.
+  const packr = new Packr({ useRecords: false, variableMapSize: true });
+  const pack = (value: JsonValue): Uint8Array => packr.pack(value);
+  const seed = testSeed('KV_TEST_SEED');
+  const random = createPrng(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const lengths = [0, 1, 15, 16, 31, 32, 33, 255, 256, 257, 65_535, 65_536, 70_000];
+  const text = (long: boolean): string => {
+    const length = long ? pick(lengths) : pick(lengths.slice(0, 9));
+    const alphabet = pick([['a'], ['é', 'a'], ['日'], ['😀', 'a'], ['\ud800', 'a'], ['\udc00']]);
+    let out = '';
+    while (out.length < length) out += pick(alphabet);
+    return out;
+  };
+  const numbers = [0, -0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xffffffff, 2 ** 32, 2 ** 53 - 1, -1, -0x20, -0x21, -0x80, -0x81, -0x8000, -0x8001, -(2 ** 31), -(2 ** 31) - 1, 0.5, -2.25, 1e300, Number.MIN_VALUE];
+  const value = (depth: number): JsonValue => {
+    const roll = random();
+    if (roll < 0.3 || depth > 2) return pick<JsonValue>([null, true, false, pick(numbers), text(false).slice(0, pick([0, 5, 40, 300]))]);
+    if (roll < 0.6) return text(depth === 0);
+    const count = pick([0, 1, 15, 16, 17]);
+    if (roll < 0.8) return Array.from({ length: count }, () => value(depth + 1));
+    const object: { [key: string]: JsonValue } = {};
+    for (let i = 0; i < count; i++) object[`${text(false).slice(0, pick([1, 3, 40]))}${i}`] = value(depth + 1);
+    return object;
+  };
+  for (let i = 0; i < 2000; i++) {
+    const v = value(0);
+    t.is(jsonEncodedSize(v), pack(v).length, `seed ${seed}: ${JSON.stringify(v).slice(0, 200)}`);
+  }
+  for (const count of [15, 16, 65_535, 65_536]) {
+    const list = Array.from({ length: count }, (_, i) => i);
+    t.is(jsonEncodedSize(list), pack(list).length, `a list of ${count}`);
+  }
 });

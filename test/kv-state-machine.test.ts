@@ -2,6 +2,7 @@ import test from 'ava';
 import { pack, unpack } from 'msgpackr';
 import { createPrng, testSeed } from './helpers/seed.js';
 import { encodeCommand, KvError, type JsonValue, type KvOperation, type KvReply } from '../lib/kv/command.js';
+import { Packr } from 'msgpackr';
 import { KvStateMachine, ReplyWindow } from '../lib/kv/state-machine.js';
 
 /** A session id no register returned in these tests: its requests are SESSION_EXPIRED. */
@@ -75,6 +76,177 @@ test('append: creates a list, pushes one element, refuses a non-list with NOT_A_
   t.is(feeder.machine.read('s'), 'string');
   feeder.op({ op: 'put', key: 'o', value: { 0: 'x' } });
   t.is((feeder.op({ op: 'append', key: 'o', value: 1 }) as { code?: string }).code, 'NOT_A_LIST');
+});
+
+/** As lib/kv packs values: what a value's encoded size is. */
+const kvPackr = new Packr({ useRecords: false, variableMapSize: true });
+const encodedSize = (value: JsonValue): number => kvPackr.pack(value).length;
+
+/** An append of `clientId`'s next seq carrying `limit` (undefined: one from before the bound). */
+function boundedAppend(feeder: Feeder, key: string, value: JsonValue, limit: number | undefined, clientId = 'c1'): KvReply {
+  if (!feeder.seqs.has(clientId)) {
+    feeder.register(clientId);
+    feeder.seqs.set(clientId, 0);
+  }
+  const seq = (feeder.seqs.get(clientId) ?? 0) + 1;
+  feeder.seqs.set(clientId, seq);
+  return boundedAppendAt(feeder, clientId, seq, key, value, limit);
+}
+
+function boundedAppendAt(feeder: Feeder, clientId: string, seq: number, key: string, value: JsonValue, limit: number | undefined): KvReply {
+  const session = feeder.sessionIds.get(clientId) ?? NEVER_REGISTERED;
+  const operation: KvOperation = { op: 'append', key, value };
+  const bytes =
+    limit === undefined
+      ? encodeCommand({ type: 'request', session, seq, ackedBelow: 0, operation })
+      : encodeCommand({ type: 'request', session, seq, ackedBelow: 0, operation, maxValueBytes: limit });
+  const reply = feeder.raw(bytes);
+  if (reply === null) throw new Error('append yielded null');
+  return reply;
+}
+
+const codeOfReply = (reply: KvReply | null): string => (reply === null ? 'null' : reply.ok ? 'OK' : reply.code);
+
+test('a bounded append that would make the list encode to more than the limit in its entry is refused with VALUE_TOO_LARGE, and nothing changes', (t) => {
+  const feeder = new Feeder();
+  // 'abcd' encodes to 5 bytes; a list of n < 16 of them to 1 + 5n.
+  for (let n = 1; n <= 7; n++) t.deepEqual(boundedAppend(feeder, 'log', 'abcd', 40), ok(null), `element ${n}: ${1 + 5 * n} bytes`);
+  t.is(feeder.machine.listEncodedSize('log'), 36);
+  const refused = boundedAppend(feeder, 'log', 'abcd', 40);
+  t.is(codeOfReply(refused), 'VALUE_TOO_LARGE');
+  t.regex(refused.ok ? '' : refused.message, /"log" would make the list 41 bytes encoded, limit 40/);
+  t.deepEqual(feeder.machine.read('log'), Array.from({ length: 7 }, () => 'abcd'), 'nothing was appended');
+  t.is(feeder.machine.listEncodedSize('log'), 36);
+  // A smaller element still fits; then exactly the limit is allowed.
+  t.deepEqual(boundedAppend(feeder, 'log', 'ab', 40), ok(null));
+  t.is(feeder.machine.listEncodedSize('log'), 39);
+  t.deepEqual(boundedAppend(feeder, 'log', 0, 40), ok(null));
+  t.is(feeder.machine.listEncodedSize('log'), 40);
+  t.is(encodedSize(feeder.machine.read('log')), 40, 'the size the bound sees is the size the log encodes the list to');
+  t.is(codeOfReply(boundedAppend(feeder, 'log', 0, 40)), 'VALUE_TOO_LARGE');
+  // A larger limit in a later entry lets the list grow on: the entry decides, not the list.
+  t.deepEqual(boundedAppend(feeder, 'log', 0, 41), ok(null));
+  // On an absent key the list's header counts too: an element of exactly the limit does not fit.
+  const element = 'x'.repeat(30); // 31 bytes
+  t.is(codeOfReply(boundedAppend(feeder, 'fresh', element, 31)), 'VALUE_TOO_LARGE');
+  t.is(feeder.machine.read('fresh'), null, 'the key stays absent');
+  t.deepEqual(boundedAppend(feeder, 'fresh', element, 32), ok(null));
+  // NOT_A_LIST comes first: the value is not a list, whatever its size.
+  feeder.op({ op: 'put', key: 's', value: 'a string' });
+  t.is(codeOfReply(boundedAppend(feeder, 's', 1, 1)), 'NOT_A_LIST');
+});
+
+test('a refused append\'s reply is stored in the session like any other: a retry is answered VALUE_TOO_LARGE, never applied', (t) => {
+  const feeder = new Feeder();
+  feeder.register('c1');
+  t.deepEqual(boundedAppendAt(feeder, 'c1', 1, 'log', 'x'.repeat(10), 20), ok(null));
+  const refused = boundedAppendAt(feeder, 'c1', 2, 'log', 'y'.repeat(10), 20);
+  t.is(codeOfReply(refused), 'VALUE_TOO_LARGE');
+  // The list is emptied: the same append would fit now, but its retry is answered from the session.
+  t.deepEqual(feeder.request('c1', 3, { op: 'put', key: 'log', value: [] }), ok(null));
+  t.deepEqual(boundedAppendAt(feeder, 'c1', 2, 'log', 'y'.repeat(10), 20), refused);
+  t.deepEqual(feeder.machine.read('log'), [], 'the retry was not applied');
+  // And a restored machine answers the retry alike (the reply is in the snapshot).
+  const restored = new Feeder(KvStateMachine.restore(feeder.machine.snapshot()));
+  restored.sessionIds.set('c1', 1);
+  t.deepEqual(boundedAppendAt(restored, 'c1', 2, 'log', 'y'.repeat(10), 20), refused);
+  t.deepEqual(restored.machine.read('log'), []);
+});
+
+test('an append from before the bound (no limit in its entry) is applied unbounded, as it was; the size stays known through it', (t) => {
+  const feeder = new Feeder();
+  t.deepEqual(boundedAppend(feeder, 'log', 'abcd', 12), ok(null));
+  t.deepEqual(boundedAppend(feeder, 'log', 'abcd', 12), ok(null));
+  t.is(codeOfReply(boundedAppend(feeder, 'log', 'abcd', 12)), 'VALUE_TOO_LARGE');
+  for (let i = 0; i < 20; i++) t.deepEqual(boundedAppend(feeder, 'log', 'abcd', undefined), ok(null), 'an old entry has no bound');
+  t.is(feeder.machine.read('log') instanceof Array ? (feeder.machine.read('log') as JsonValue[]).length : 0, 22);
+  t.true(feeder.machine.listSizeKept('log'), 'the size a bounded append measured is kept up to date by the old ones');
+  t.is(feeder.machine.listEncodedSize('log'), encodedSize(feeder.machine.read('log')));
+  t.is(codeOfReply(boundedAppend(feeder, 'log', 1, encodedSize(feeder.machine.read('log')))), 'VALUE_TOO_LARGE');
+  t.deepEqual(boundedAppend(feeder, 'log', 1, encodedSize(feeder.machine.read('log')) + 1), ok(null));
+  // A list nobody bounded is not measured by an unbounded append.
+  t.deepEqual(boundedAppend(feeder, 'other', 1, undefined), ok(null));
+  t.false(feeder.machine.listSizeKept('other'));
+});
+
+test('the size a bounded append sees is exactly the list\'s encoded size, across header boundaries (16 and 65,536 elements) and element kinds (seeded)', (t) => {
+  const seed = testSeed('KV_TEST_SEED');
+  const random = createPrng(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const feeder = new Feeder();
+  const model = new Map<string, JsonValue>();
+  const elements: JsonValue[] = [0, 127, 128, -1, -33, 70_000, 2 ** 40, 1.5, null, true, '', 'abc', 'é'.repeat(20), 'x'.repeat(40), [1, [2]], { a: 'b', c: [] }, '😀'];
+  for (let step = 0; step < 6000; step++) {
+    const key = `list-${Math.floor(random() * 5)}`;
+    const roll = random();
+    if (roll < 0.02) {
+      t.deepEqual(feeder.op({ op: 'put', key, value: pick<JsonValue>([[], [1, 2, 3], 'not a list']) }), ok(null));
+      model.set(key, feeder.machine.read(key));
+      continue;
+    }
+    const element = pick(elements);
+    const current = model.get(key);
+    const grown = current === undefined ? [element] : Array.isArray(current) ? [...current, element] : null;
+    const size = grown === null ? 0 : encodedSize(grown);
+    // A limit around the size the list would have, so that both answers come up.
+    const limit = roll < 0.1 ? undefined : Math.max(1, size + pick([-9, -1, 0, 0, 5, 100]));
+    const reply = boundedAppend(feeder, key, element, limit);
+    const expected = grown === null ? 'NOT_A_LIST' : limit !== undefined && size > limit ? 'VALUE_TOO_LARGE' : 'OK';
+    t.is(codeOfReply(reply), expected, `seed ${seed} step ${step}: ${key} of ${current === undefined ? 'absent' : encodedSize(current)} bytes + ${JSON.stringify(element)}, limit ${limit}`);
+    if (expected === 'OK') model.set(key, grown);
+  }
+  for (const [key, value] of model) {
+    t.deepEqual(feeder.machine.read(key), value);
+    if (Array.isArray(value)) t.is(feeder.machine.listEncodedSize(key), encodedSize(value), key);
+  }
+  // The 3-byte header of 65,535 elements becomes 5 bytes at 65,536.
+  const long = new Feeder();
+  for (let i = 0; i < 65_535; i++) boundedAppend(long, 'long', 1, 65_538);
+  t.is(long.machine.listEncodedSize('long'), 65_538);
+  t.is(codeOfReply(boundedAppend(long, 'long', 1, 65_540)), 'VALUE_TOO_LARGE', '5 + 65,536 > 65,540');
+  t.deepEqual(boundedAppend(long, 'long', 1, 65_541), ok(null));
+  t.is(long.machine.listEncodedSize('long'), encodedSize(long.machine.read('long')));
+});
+
+test('a snapshot and its restore keep the bound: a restored machine decides every later append as the original does', (t) => {
+  const seed = testSeed('KV_TEST_SEED');
+  const random = createPrng(seed);
+  const feeder = new Feeder();
+  const log: Uint8Array[] = [];
+  const limits = [20, 50, 200];
+  const appendAt = (seq: number): Uint8Array =>
+    encodeCommand({
+      type: 'request',
+      session: 1,
+      seq,
+      ackedBelow: 0,
+      operation: { op: 'append', key: `k${Math.floor(random() * 4)}`, value: 'v'.repeat(Math.floor(random() * 12)) },
+      maxValueBytes: limits[Math.floor(random() * limits.length)]!,
+    });
+  feeder.register('c1');
+  for (let seq = 1; seq <= 600; seq++) log.push(appendAt(seq));
+  // The original applies the first half, measuring its lists as it goes.
+  for (const bytes of log.slice(0, 300)) feeder.raw(bytes);
+  t.true(feeder.machine.listSizeKept('k0'));
+  const restored = KvStateMachine.restore(feeder.machine.snapshot());
+  const adopted = new KvStateMachine();
+  adopted.restoreFrom(feeder.machine.snapshot());
+  for (const key of ['k0', 'k1', 'k2', 'k3']) {
+    t.false(restored.listSizeKept(key), 'a restored list is measured again only when an append needs it');
+    t.is(restored.listEncodedSize(key), feeder.machine.listEncodedSize(key), key);
+  }
+  let refusals = 0;
+  for (const [i, bytes] of log.slice(300).entries()) {
+    const index = feeder.machine.appliedIndex + 1;
+    const reply = feeder.machine.apply(index, bytes);
+    if (codeOfReply(reply) === 'VALUE_TOO_LARGE') refusals++;
+    t.deepEqual(restored.apply(index, bytes), reply, `seed ${seed} entry ${300 + i}`);
+    t.deepEqual(adopted.apply(index, bytes), reply, `seed ${seed} entry ${300 + i} (restoreFrom)`);
+  }
+  t.true(refusals > 0, 'some appends were refused');
+  t.deepEqual(restored.snapshot(), feeder.machine.snapshot());
+  t.deepEqual(adopted.snapshot(), feeder.machine.snapshot());
+  for (const key of ['k0', 'k1', 'k2', 'k3']) t.is(restored.listEncodedSize(key), encodedSize(feeder.machine.read(key)));
 });
 
 test('values handed out never change with later appends (read and get copies)', (t) => {
@@ -544,6 +716,9 @@ test('an incremental snapshot, stepped while entries go on being applied, restor
         : roll < 0.6 ? { op: 'delete', key }
           : roll < 0.85 ? { op: 'append', key: `list-${key}`, value: seq }
             : { op: 'cas', key, expected: null, value: 'cas' };
+    // Half the appends carry a limit the list soon reaches: refusals happen mid-snapshot too.
+    const limit = operation.op === 'append' && random() < 0.5 ? 3 + Math.floor(random() * 40) : undefined;
+    if (limit !== undefined) return encodeCommand({ type: 'request', session, seq, ackedBelow: Math.max(0, seq - 4), operation, maxValueBytes: limit });
     return encodeCommand({ type: 'request', session, seq, ackedBelow: Math.max(0, seq - 4), operation });
   };
   const contents = (bytes: Uint8Array): unknown => {

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MessagePort } from 'node:worker_threads';
 import { encodeCommand, isSessionId, validateOperation } from '../kv/command.js';
-import type { KvOperation } from '../kv/command.js';
+import type { Command, KvOperation } from '../kv/command.js';
 import type { NodeId } from '../raft/types.js';
 import { ErrorCode, RaftlabError } from './errors.js';
 import { FrameBatcher, NodeReplyCode, decodeReplyBatch } from './protocol.js';
@@ -357,7 +357,13 @@ export class KvClient {
     try {
       // Seqs go in rising, so the first in the set is the lowest still in flight.
       const ackedBelow = outstanding.values().next().value!;
-      const value = await this.submit(encodeCommand({ type: 'request', session, seq, ackedBelow, operation }), deadline);
+      // An append carries this client's limit on the list it grows (the cluster's
+      // maxValueBytes): the state machine decides by the limit in the entry.
+      const command: Command =
+        operation.op === 'append'
+          ? { type: 'request', session, seq, ackedBelow, operation, maxValueBytes: this.hub.maxValueBytes }
+          : { type: 'request', session, seq, ackedBelow, operation };
+      const value = await this.submit(encodeCommand(command), deadline);
       this.hub.onWriteLatency?.(Date.now() - startedAt);
       return value;
     } catch (error) {

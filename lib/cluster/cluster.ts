@@ -435,6 +435,7 @@ export class Cluster extends EventEmitter {
     checkInteger('heartbeatTicks', heartbeatTicks, 1, electionTicks - 1);
     const maxValueBytes = options.maxValueBytes ?? 1 << 20;
     checkPositiveInteger('maxValueBytes', maxValueBytes, MAX_VALUE_BYTES_LIMIT);
+    for (const [id, bytes] of Object.entries(options.testOnly?.maxValueBytesOf ?? {})) checkPositiveInteger(`testOnly.maxValueBytesOf[${id}]`, bytes, MAX_VALUE_BYTES_LIMIT);
     const segmentBytes = options.segmentBytes ?? 64 << 20;
     checkInteger('segmentBytes', segmentBytes, MIN_SEGMENT_BYTES, 0x7fffffff);
     const startTimeoutMs = options.startTimeoutMs ?? 30_000;
@@ -595,7 +596,7 @@ export class Cluster extends EventEmitter {
       electionTicks: this.options.electionTicks,
       heartbeatTicks: this.options.heartbeatTicks,
       seed: (this.options.seed * 31 + id * 7919 + this.spawnCount++ * 104_729) | 0,
-      maxValueBytes: this.options.maxValueBytes,
+      maxValueBytes: this.options.testOnly.maxValueBytesOf?.[id] ?? this.options.maxValueBytes,
       segmentBytes: this.options.segmentBytes,
       preallocate: this.options.preallocate,
       snapshotEntries: this.options.snapshotEntries,

@@ -24,7 +24,7 @@ import { SNAPSHOT_FILE_NAME, segmentFileName } from '../storage/record.js';
 import { decodeRaftBatch, encodeRaftBatch, encodeRaftBatches } from '../transport/codec.js';
 import type { PortMeshTransport } from '../transport/transport.js';
 import { KvStateMachine } from '../kv/state-machine.js';
-import { KvError, KvErrorCode, decodeCommand, describeCommand, invalidKeyReason, isCertainlyValidPut, validateOperation } from '../kv/command.js';
+import { KvError, KvErrorCode, decodeCommand, describeCommand, encodeCommand, invalidKeyReason, isCertainlyValidPut, validateOperation } from '../kv/command.js';
 import { NodeReplyCode, ReplyBatchWriter, decodeClientBatch, diskFailure } from './protocol.js';
 import type { ControlToNode, MembershipResult, NodeToControl, NodeWorkerData } from './protocol.js';
 import { describeChange, describeMembership, memberKind, membershipHolds } from './membership.js';
@@ -521,6 +521,13 @@ export class NodeHost {
         // decodeCommand checks the shape, the key and the value.
         const command = decodeCommand(bytes);
         if (command.type === 'request' && !small) validateOperation(command.operation, this.data.maxValueBytes);
+        // An append is bounded by the limit in its entry (the state machine decides by
+        // it, on every node alike): never more than this node takes, and never none (a
+        // client from before the bound, or any other writer), so the leader puts its own.
+        if (command.type === 'request' && command.operation.op === 'append') {
+          const limit = command.maxValueBytes;
+          if (limit === undefined || limit > this.data.maxValueBytes) bytes = encodeCommand({ ...command, maxValueBytes: this.data.maxValueBytes });
+        }
       } catch (error) {
         const code = (error as { code?: unknown }).code;
         this.reply(client, rid, {

@@ -484,6 +484,12 @@ export interface TestOnlyClusterBugs {
    * WAL_INVARIANT). Its files are left as they were.
    */
   readonly walFault?: { readonly node: NodeId; readonly afterEntries: number; readonly fault: 'enospc' | 'invariant' };
+  /**
+   * Not a bug but a setting, for tests: these nodes run with this maxValueBytes instead of
+   * the cluster's (clients keep the cluster's), as nodes started by programs that disagree
+   * on it would. Every replica must still apply the log alike.
+   */
+  readonly maxValueBytesOf?: Readonly<Record<NodeId, number>>;
 }
 
 export interface NodeWorkerData {

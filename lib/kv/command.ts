@@ -8,7 +8,8 @@
 // smaller and faster to decode on the apply hot path):
 //   register: [CommandTag.register, clientId]
 //   request:  [CommandTag.request, session, seq, ackedBelow, OperationTag.x, key, ...args]
-//     put/append: args = [value]; cas: args = [expected, value]; delete/get: args = []
+//     put: args = [value]; append: args = [value, maxValueBytes] (an append from before the
+//     bound: [value]); cas: args = [expected, value]; delete/get: args = []
 // A client registers once under its client id (an opaque string, a UUID); the register
 // entry's log index becomes its session id (thesis §6.3: "the client's session ID is the
 // index of its register command"), which the reply returns and every request carries.
@@ -17,6 +18,11 @@
 // A raftlab from before session ids wrote requests that name the client id instead
 // ([CommandTag.request, clientId, ...]); a WAL holding them still replays, and they
 // find their session by its client id.
+// An append carries the limit its proposer (the client, or the leader in its stead) puts
+// on the stored list: the state machine refuses it (VALUE_TOO_LARGE) if the list would
+// encode to more. The limit is in the entry, not in the node's options, so every replica
+// decides an append alike whatever limit it was started with, at any replay. An append
+// from before the bound has no limit and is applied unbounded, as it was.
 
 import { Packr, Unpackr } from 'msgpackr';
 import type { JsonValue as ClusterJsonValue } from '../cluster/types.js';
@@ -55,6 +61,14 @@ export type Command =
       /** The client holds the replies of every seq below this; the session may forget them. */
       readonly ackedBelow: number;
       readonly operation: KvOperation;
+      /**
+       * Only on an append (writeCommand refuses it on anything else): the most bytes the
+       * stored list may encode to (jsonEncodedSize) once the element is pushed; the append
+       * is refused with VALUE_TOO_LARGE, a definite error, if it would grow the list past
+       * it. The proposer's maxValueBytes. Absent in an append from before the bound (a
+       * 7-field entry), which is applied unbounded, as it was then.
+       */
+      readonly maxValueBytes?: number;
     };
 
 export type KvReply =
@@ -134,7 +148,13 @@ export function writeCommand(out: MsgpackWriter, command: Command): void {
     return;
   }
   const operation = command.operation;
-  const values = operation.op === 'cas' ? 2 : operation.op === 'put' || operation.op === 'append' ? 1 : 0;
+  const limit = command.maxValueBytes;
+  if (limit !== undefined) {
+    // The caller's bug, caught here rather than applied on every node as a malformed command.
+    if (operation.op !== 'append') throw new Error(`writeCommand: maxValueBytes is an append's, not a ${operation.op}'s`);
+    if (!isAppendLimit(limit)) throw new Error(`writeCommand: maxValueBytes ${limit} is not a positive safe integer`);
+  }
+  const values = operation.op === 'cas' ? 2 : operation.op === 'put' ? 1 : operation.op === 'append' ? (limit === undefined ? 1 : 2) : 0;
   out.arrayHeader(6 + values);
   out.uint(CommandTag.request);
   if (command.clientId !== undefined) out.str(command.clientId);
@@ -148,8 +168,11 @@ export function writeCommand(out: MsgpackWriter, command: Command): void {
   out.str(operation.key);
   switch (operation.op) {
     case 'put':
+      writeJsonValue(out, operation.value);
+      return;
     case 'append':
       writeJsonValue(out, operation.value);
+      if (limit !== undefined) out.uint(limit);
       return;
     case 'cas':
       writeJsonValue(out, operation.expected);
@@ -177,6 +200,11 @@ export function putPrefix(session: number): Uint8Array {
   out.uint(CommandTag.request);
   out.uint(session);
   return out.take();
+}
+
+/** An append's limit (Command maxValueBytes): a safe integer >= 1. */
+function isAppendLimit(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
 }
 
 /** A session id is a log index: a safe integer >= 1. */
@@ -287,6 +315,7 @@ export function decodeCommand(bytes: Uint8Array): Command {
   const key: unknown = decoded[5];
   if (!isValidDecodedKey(key)) throw malformed('bad key');
   let operation: KvOperation;
+  let limit: number | undefined;
   switch (operationTag as OperationTag) {
     case OperationTag.put:
       expectLength(decoded, 7);
@@ -297,7 +326,14 @@ export function decodeCommand(bytes: Uint8Array): Command {
       operation = { op: 'delete', key };
       break;
     case OperationTag.append:
-      expectLength(decoded, 7);
+      // 7 fields: an append from before the bound, which carries no limit.
+      if (decoded.length === 8) {
+        const carried: unknown = decoded[7];
+        if (!isAppendLimit(carried)) throw malformed('an append\'s maxValueBytes must be a safe integer >= 1');
+        limit = carried;
+      } else if (decoded.length !== 7) {
+        throw malformed('an append needs 8 fields (7 in one from before its limit)');
+      }
       operation = { op: 'append', key, value: checkValue(decoded[6]) };
       break;
     case OperationTag.cas:
@@ -311,8 +347,14 @@ export function decodeCommand(bytes: Uint8Array): Command {
     default:
       throw malformed(`unknown operation tag ${String(operationTag)}`);
   }
-  if (legacyClientId !== undefined) return { type: 'request', session: 0, clientId: legacyClientId, seq, ackedBelow, operation };
-  return { type: 'request', session: session as number, seq, ackedBelow, operation };
+  if (legacyClientId !== undefined) {
+    return limit === undefined
+      ? { type: 'request', session: 0, clientId: legacyClientId, seq, ackedBelow, operation }
+      : { type: 'request', session: 0, clientId: legacyClientId, seq, ackedBelow, operation, maxValueBytes: limit };
+  }
+  return limit === undefined
+    ? { type: 'request', session: session as number, seq, ackedBelow, operation }
+    : { type: 'request', session: session as number, seq, ackedBelow, operation, maxValueBytes: limit };
 }
 
 /**
@@ -551,6 +593,54 @@ function jsonShapeProblem(root: unknown, checkStrings: boolean): string | null {
     }
   };
   return visit(root, 0);
+}
+
+/**
+ * The bytes of a msgpack array or map header for `count` elements (fix, 16 or 32): what a
+ * list's encoded size changes by, besides its element, when an append lengthens it.
+ */
+export function containerHeaderBytes(count: number): number {
+  return count < 16 ? 1 : count < 0x10000 ? 3 : 5;
+}
+
+/** The bytes of a msgpack string header for `bytes` bytes of UTF-8 (fixstr, str8, 16 or 32). */
+function stringHeaderBytes(bytes: number): number {
+  return bytes < 32 ? 1 : bytes < 0x100 ? 2 : bytes < 0x10000 ? 3 : 5;
+}
+
+/**
+ * The size of a JSON value in msgpack's smallest forms, in bytes, computed from the value
+ * alone: what writeJsonValue and msgpackr write for it (a uint or negative int of up to 32
+ * bits in 1, 2, 3 or 5 bytes, -0 as 0; any other number a float64; strings by their UTF-8
+ * length, a lone surrogate as U+FFFD). The state machine bounds a list grown by appends
+ * with it, so it depends on no encoder's choices: the same value has the same size on
+ * every node, in every version, whatever bytes carried it.
+ */
+export function jsonEncodedSize(value: JsonValue): number {
+  switch (typeof value) {
+    case 'string': {
+      const bytes = utf8ByteLength(value);
+      return stringHeaderBytes(bytes) + bytes;
+    }
+    case 'number':
+      if (value >>> 0 === value) return value < 0x80 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : 5;
+      if (value >> 0 === value) return value >= -0x20 ? 1 : value >= -0x80 ? 2 : value >= -0x8000 ? 3 : 5;
+      return 9;
+    case 'boolean':
+      return 1;
+    default: {
+      if (value === null) return 1;
+      if (Array.isArray(value)) {
+        let size = containerHeaderBytes(value.length);
+        for (let i = 0; i < value.length; i++) size += jsonEncodedSize(value[i] as JsonValue);
+        return size;
+      }
+      const keys = Object.keys(value);
+      let size = containerHeaderBytes(keys.length);
+      for (const key of keys) size += jsonEncodedSize(key) + jsonEncodedSize(value[key] as JsonValue);
+      return size;
+    }
+  }
 }
 
 /** The msgpack-encoded size of a JSON value, in bytes: what it costs in the log. */

@@ -16,11 +16,13 @@
 
 import { Packr, Unpackr } from 'msgpackr';
 import {
+  containerHeaderBytes,
   decodeCommand,
   exactCopy,
   isCertainlyValidPut,
   isVettedPut,
   isSessionId,
+  jsonEncodedSize,
   plainPut,
   unpackFreshView,
   writeJsonValue,
@@ -247,6 +249,14 @@ function errorReply(code: string, message: string): KvReply {
   return { ok: false, code, message };
 }
 
+/** An append refused by its bound. Its message depends only on the entry and the state: it is stored in sessions and snapshots, which must be alike on every replica. */
+function listTooLarge(key: string, size: number, limit: number): KvReply {
+  return errorReply(
+    KvErrorCode.ValueTooLarge,
+    `value too large: append to ${JSON.stringify(key)} would make the list ${size} bytes encoded, limit ${limit}; nothing was appended`,
+  );
+}
+
 function unknownSession(session: number | string): KvReply {
   return errorReply(KvErrorCode.SessionExpired, `session ${session} is unknown or expired (evicted as least recently used); register again`);
 }
@@ -304,6 +314,15 @@ export class KvStateMachine {
   #recycledSnapshotBuffer: Buffer | null = null;
   /** Encodes the pairs an incremental snapshot sets aside (#keepForSnapshot). */
   readonly #keptPairWriter = new MsgpackWriter(256);
+  /**
+   * The encoded size (jsonEncodedSize) of stored lists that a bounded append measured,
+   * kept up to date by every append after, so that an append costs the size of its element,
+   * not of the list. By the list itself: a list replaced (put, cas, delete, a restore) is
+   * a new array, not in here, measured afresh (once) by the next bounded append. It only
+   * saves work: the size is a function of the list, so a node that restored a snapshot,
+   * replayed its log or measured late decides every append as one that kept it all along.
+   */
+  #listSizes = new WeakMap<JsonValue[], number>();
 
   constructor(options: KvStateMachineOptions = {}) {
     this.#maxSessions = options.maxSessions ?? KV_LIMITS.maxSessions;
@@ -382,7 +401,7 @@ export class KvStateMachine {
       case 'register':
         return { ok: true, value: this.#register(index, command.clientId) };
       case 'request':
-        return this.#request(index, command.clientId ?? command.session, command.seq, command.ackedBelow, command.operation);
+        return this.#request(index, command.clientId ?? command.session, command.seq, command.ackedBelow, command.operation, command.maxValueBytes);
       default:
         return assertNever(command, 'command');
     }
@@ -412,11 +431,12 @@ export class KvStateMachine {
     return index;
   }
 
-  /** `session`: its id, or the client id of a legacy request. */
-  #request(index: number, session: number | string, seq: number, ackedBelow: number, operation: KvOperation): KvReply {
+  /** `session`: its id, or the client id of a legacy request. `limit`: an append's (Command maxValueBytes). */
+  #request(index: number, session: number | string, seq: number, ackedBelow: number, operation: KvOperation, limit: number | undefined): KvReply {
     const admitted = this.#admit(index, session, seq, ackedBelow);
     if (admitted !== null && !(admitted instanceof Session)) return admitted;
-    const reply = this.#execute(operation);
+    // A refusal (NOT_A_LIST, VALUE_TOO_LARGE) is remembered like any reply: a retry gets it again.
+    const reply = this.#execute(operation, limit);
     if (admitted !== null) this.#remember(admitted, seq, reply);
     return reply;
   }
@@ -501,7 +521,66 @@ export class KvStateMachine {
     else this.#data.setJson(id, value);
   }
 
-  #execute(operation: KvOperation): KvReply {
+  /**
+   * Pushes `element` onto the list of `key` (an absent key becomes [element]), unless the
+   * value is not a list (NOT_A_LIST) or the list would then encode to more than `limit`
+   * bytes (VALUE_TOO_LARGE; nothing changes). `limit` comes from the entry, never from
+   * this node's options, so every replica decides alike; undefined (an append from before
+   * the bound) pushes unbounded, as then. O(size of the element): the list's size is kept
+   * as it grows (#listSizeOf).
+   */
+  #append(key: string, element: JsonValue, limit: number | undefined): KvReply {
+    const id = this.#data.find(key);
+    if (id < 0) {
+      const list = [element];
+      if (limit !== undefined) {
+        const size = containerHeaderBytes(1) + jsonEncodedSize(element);
+        if (size > limit) return listTooLarge(key, size, limit);
+        this.#listSizes.set(list, size);
+      }
+      this.#store(key, list);
+      return OK_NULL;
+    }
+    const current = this.#data.value(id);
+    if (!Array.isArray(current)) {
+      return errorReply(KvErrorCode.NotAList, `append: the value of ${JSON.stringify(key)} is not a list`);
+    }
+    // An unbounded append measures nothing, as before the bound, but keeps a size already known.
+    const known = this.#listSizes.get(current);
+    if (limit !== undefined || known !== undefined) {
+      const before = known ?? jsonEncodedSize(current);
+      const length = current.length;
+      const size = before - containerHeaderBytes(length) + containerHeaderBytes(length + 1) + jsonEncodedSize(element);
+      if (limit !== undefined && size > limit) {
+        if (known === undefined) this.#listSizes.set(current, before);
+        return listTooLarge(key, size, limit);
+      }
+      this.#listSizes.set(current, size);
+    }
+    // In place: appending stays O(1). read() and get replies hand out copies, so
+    // nobody outside holds this array (a snapshot in progress encodes it aside first).
+    if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, id);
+    current.push(element);
+    return OK_NULL;
+  }
+
+  /**
+   * The encoded size (jsonEncodedSize) of the list stored under `key`, as the bound on
+   * appends sees it; undefined if the value is not a list or the key is absent. For tests.
+   */
+  listEncodedSize(key: string): number | undefined {
+    const value = this.#valueOf(key);
+    if (!Array.isArray(value)) return undefined;
+    return this.#listSizes.get(value) ?? jsonEncodedSize(value);
+  }
+
+  /** For tests: whether the size of the list under `key` is kept (an append measured it), not to be measured again. */
+  listSizeKept(key: string): boolean {
+    const value = this.#valueOf(key);
+    return Array.isArray(value) && this.#listSizes.has(value);
+  }
+
+  #execute(operation: KvOperation, limit: number | undefined): KvReply {
     const key = operation.key;
     switch (operation.op) {
       case 'put':
@@ -513,22 +592,8 @@ export class KvStateMachine {
         if (id >= 0) this.#data.remove(id);
         return OK_NULL;
       }
-      case 'append': {
-        const id = this.#data.find(key);
-        if (id < 0) {
-          this.#store(key, [operation.value]);
-          return OK_NULL;
-        }
-        const current = this.#data.value(id);
-        if (!Array.isArray(current)) {
-          return errorReply(KvErrorCode.NotAList, `append: the value of ${JSON.stringify(key)} is not a list`);
-        }
-        // In place: appending stays O(1). read() and get replies hand out copies, so
-        // nobody outside holds this array (a snapshot in progress encodes it aside first).
-        if (this.#snapshotting !== null) this.#keepForSnapshot(this.#snapshotting, id);
-        current.push(operation.value);
-        return OK_NULL;
-      }
+      case 'append':
+        return this.#append(key, operation.value, limit);
       case 'cas': {
         const current = this.#valueOf(key) ?? null;
         if (!jsonEqual(current, operation.expected)) return OK_FALSE;
@@ -870,6 +935,7 @@ export class KvStateMachine {
     }
     this.#snapshotting = null;
     this.#data = restored.#data;
+    this.#listSizes = restored.#listSizes;
     this.#sessions = restored.#sessions;
     this.#appliedIndex = restored.#appliedIndex;
   }

@@ -7,6 +7,7 @@ import test from 'ava';
 import type { JsonValue } from '../lib/cluster/types.js';
 import { checkLinearizability, Verdict } from '../lib/check/linearizability.js';
 import { canonicalJson } from '../lib/check/model.js';
+import { verifyHistory } from '../lib/check/verify.js';
 import { encodeCommand, type KvOperation, type KvReply } from '../lib/kv/command.js';
 import { KvStateMachine } from '../lib/kv/state-machine.js';
 import { createPrng } from '../lib/raft/prng.js';
@@ -24,9 +25,11 @@ class Store {
     this.session = registered.value;
   }
 
-  apply(operation: KvOperation): KvReply {
+  /** `limit`: an append's bound on its list (as a client puts its maxValueBytes in the entry). */
+  apply(operation: KvOperation, limit?: number): KvReply {
     this.seq++;
-    const reply = this.machine.apply(this.machine.appliedIndex + 1, encodeCommand({ type: 'request', session: this.session, seq: this.seq, ackedBelow: this.seq, operation }));
+    const request = { type: 'request', session: this.session, seq: this.seq, ackedBelow: this.seq, operation } as const;
+    const reply = this.machine.apply(this.machine.appliedIndex + 1, encodeCommand(limit === undefined ? request : { ...request, maxValueBytes: limit }));
     if (reply === null) throw new Error('request yielded null');
     return reply;
   }
@@ -46,12 +49,12 @@ function invokeValue(operation: KvOperation): JsonValue {
   }
 }
 
-/** Runs operations on the real store; returns the sequential history of what it answered. */
-function storeHistory(operations: readonly KvOperation[]): Row[] {
+/** Runs operations on the real store (appends bounded by `appendLimit`, if given); returns the sequential history of what it answered. */
+function storeHistory(operations: readonly KvOperation[], appendLimit?: number): Row[] {
   const store = new Store();
   const rows: Row[] = [];
   for (const operation of operations) {
-    const reply = store.apply(operation);
+    const reply = store.apply(operation, operation.op === 'append' ? appendLimit : undefined);
     rows.push([0, 'invoke', operation.op, operation.key, invokeValue(operation)]);
     rows.push(reply.ok ? [0, 'ok', operation.op, operation.key, reply.value] : [0, 'fail', operation.op, operation.key, null]);
   }
@@ -81,6 +84,43 @@ test('put null stores a value: append then fails as it does in the store (NOT_A_
   const result = checkLinearizability(history(impossible).operations);
   t.is(result.verdict, Verdict.NotLinearizable);
   t.regex(result.anomalies[0]?.explanation ?? '', /append "a".*cannot: it was acknowledged but the value was null, not a list/);
+});
+
+test('an append the store refuses for its size (VALUE_TOO_LARGE) is a definite failure: the history is linearizable, the append checks find nothing', (t) => {
+  // Elements of 4 bytes: a list of n is 1 + 4n bytes, so 3 fit in 13 and a 4th does not.
+  const operations: KvOperation[] = [
+    ...['aaa', 'bbb', 'ccc', 'ddd'].map((value): KvOperation => ({ op: 'append', key: 'l', value })),
+    { op: 'get', key: 'l' },
+    { op: 'append', key: 'l', value: 'e' },
+    { op: 'get', key: 'l' },
+  ];
+  const rows = storeHistory(operations, 13);
+  t.deepEqual(
+    rows.filter((row) => row[1] !== 'invoke').map((row) => `${row[1]}:${JSON.stringify(row[4])}`),
+    ['ok:null', 'ok:null', 'ok:null', 'fail:null', 'ok:["aaa","bbb","ccc"]', 'fail:null', 'ok:["aaa","bbb","ccc"]'],
+  );
+  const report = verifyHistory(history(rows));
+  t.is(report.verdict, Verdict.Linearizable);
+  t.deepEqual(report.appends.keysChecked, ['l']);
+  t.deepEqual(report.appends.anomalies, []);
+  // Concurrent: of two appends racing for the last room, the one refused never shows in a read.
+  const racing: Row[] = [
+    [0, 'invoke', 'append', 'l', 'aaa'],
+    [0, 'ok', 'append', 'l', null],
+    [1, 'invoke', 'append', 'l', 'bbb'],
+    [2, 'invoke', 'append', 'l', 'ccc'],
+    [1, 'fail', 'append', 'l', null],
+    [2, 'ok', 'append', 'l', null],
+    [3, 'invoke', 'get', 'l', null],
+    [3, 'ok', 'get', 'l', ['aaa', 'ccc']],
+  ];
+  t.is(verifyHistory(history(racing)).verdict, Verdict.Linearizable);
+  // A read that shows the refused element is caught, by both checks.
+  const shown = racing.map((row, at): Row => (at === 7 ? [3, 'ok', 'get', 'l', ['aaa', 'ccc', 'bbb']] : row));
+  const caught = verifyHistory(history(shown));
+  t.is(caught.verdict, Verdict.NotLinearizable);
+  t.deepEqual(caught.appends.anomalies.map((anomaly) => anomaly.kind), ['unknown-element']);
+  t.is(checkLinearizability(history(shown).operations).verdict, Verdict.NotLinearizable);
 });
 
 test('cas(null, v) succeeds on an absent key and on a stored null alike; delete makes the key absent again', (t) => {

@@ -4,7 +4,13 @@
 // - get reads the value, or null when absent (so a stored null and absence read alike);
 // - put sets the value (put null stores null); delete makes the key absent;
 // - append turns absent into [elem] and a list into list + [elem]; on any other value,
-//   stored null included, the store refuses it (NOT_A_LIST, a definite error);
+//   stored null included, the store refuses it (NOT_A_LIST, a definite error); it also
+//   refuses one that would make the list encode to more than the cluster's maxValueBytes
+//   (VALUE_TOO_LARGE, definite). A history records a definite error as a fail, which never
+//   happened and is left out, so the model needs no limit to accept the store's answers;
+//   knowing none (a history does not carry it), it cannot tell an append acknowledged past
+//   the limit either. `raftlab check`'s lists stay far below any limit (at most a few
+//   hundred elements of a dozen bytes).
 // - cas(expected, new) sets new and returns true iff the current value (null if absent)
 //   deep-equals expected, else returns false: cas(null, v) succeeds on an absent key and
 //   on a stored null alike.

@@ -7,7 +7,8 @@
 import { rmSync } from 'node:fs';
 import test from 'ava';
 import type { Cluster } from '../lib/cluster/cluster.js';
-import type { KvClient } from '../lib/cluster/client.js';
+import { ClientHub, type KvClient } from '../lib/cluster/client.js';
+import { encodeCommand } from '../lib/kv/command.js';
 import type { RaftlabError } from '../lib/cluster/errors.js';
 import { lead, startCluster, tempDir } from './helpers/cluster.js';
 import { testSeed } from './helpers/seed.js';
@@ -86,4 +87,33 @@ test.serial('nodes restarted with different maxValueBytes replay the same append
   // The list that reached the limit can be written back whole and compared by cas.
   t.true(await kv3.cas('log', grown, grown));
   await kv3.put('log', grown);
+});
+
+test.serial('the leader holds every append to its own limit: one with no limit (a writer from before the bound) or a larger one gets the leader\'s', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3, seed: testSeed('LIST_BOUND_SEED'), maxValueBytes: 400 });
+  await lead(cluster, 1, WAIT_MS);
+  // A client claiming 64 MiB: the leader puts its 400 in the entry instead.
+  const hub = new ClientHub(cluster.nodeIds, { maxValueBytes: 64 << 20 });
+  t.teardown(() => hub.close());
+  for (const [id, port] of cluster.connectClientPorts()) hub.connect(id, port);
+  const greedy = hub.client({ timeoutMs: WAIT_MS });
+  const outcomes: string[] = [];
+  for (let i = 0; i < 10; i++) outcomes.push(await appendOutcome(greedy, ELEMENT, 'greedy'));
+  t.deepEqual(outcomes, [...Array(8).fill('ok'), ...Array(2).fill('VALUE_TOO_LARGE/definite')]);
+
+  // An append as written before the bound (7 fields, no limit), straight to the leader.
+  const send = async (command: Uint8Array): Promise<string> => {
+    const reply = await hub.request(1, { t: 'w', command }, WAIT_MS);
+    return reply.ok ? `ok:${JSON.stringify(reply.value)}` : reply.code;
+  };
+  const registered = await send(encodeCommand({ type: 'register', clientId: 'writer-from-before' }));
+  const session = Number(registered.slice(3));
+  t.true(Number.isSafeInteger(session) && session > 0, registered);
+  const raw: string[] = [];
+  for (let seq = 1; seq <= 10; seq++) {
+    raw.push(await send(encodeCommand({ type: 'request', session, seq, ackedBelow: 0, operation: { op: 'append', key: 'old', value: ELEMENT } })));
+  }
+  t.deepEqual(raw, [...Array(8).fill('ok:null'), ...Array(2).fill('VALUE_TOO_LARGE')]);
+  const kv = cluster.client({ timeoutMs: WAIT_MS });
+  t.deepEqual(await kv.get('old'), Array(8).fill(ELEMENT));
 });

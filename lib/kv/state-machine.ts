@@ -527,7 +527,7 @@ export class KvStateMachine {
    * bytes (VALUE_TOO_LARGE; nothing changes). `limit` comes from the entry, never from
    * this node's options, so every replica decides alike; undefined (an append from before
    * the bound) pushes unbounded, as then. O(size of the element): the list's size is kept
-   * as it grows (#listSizeOf).
+   * as it grows (#listSizes).
    */
   #append(key: string, element: JsonValue, limit: number | undefined): KvReply {
     const id = this.#data.find(key);

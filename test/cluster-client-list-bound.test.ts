@@ -10,7 +10,7 @@ import type { Cluster } from '../lib/cluster/cluster.js';
 import { ClientHub, type KvClient } from '../lib/cluster/client.js';
 import { encodeCommand } from '../lib/kv/command.js';
 import type { RaftlabError } from '../lib/cluster/errors.js';
-import { lead, startCluster, tempDir } from './helpers/cluster.js';
+import { eventually, lead, startCluster, tempDir } from './helpers/cluster.js';
 import { testSeed } from './helpers/seed.js';
 
 const WAIT_MS = 15_000;
@@ -116,4 +116,31 @@ test.serial('the leader holds every append to its own limit: one with no limit (
   t.deepEqual(raw, [...Array(8).fill('ok:null'), ...Array(2).fill('VALUE_TOO_LARGE')]);
   const kv = cluster.client({ timeoutMs: WAIT_MS });
   t.deepEqual(await kv.get('old'), Array(8).fill(ELEMENT));
+});
+
+test.serial('a follower that installs a snapshot of a bounded list decides the next appends as the nodes that applied them', async (t) => {
+  const snapshotEntries = 20;
+  const { cluster, events } = await startCluster(t, { nodes: 3, seed: testSeed('LIST_BOUND_SEED'), maxValueBytes: 400, snapshotEntries });
+  await lead(cluster, 1, WAIT_MS);
+  const kv = cluster.client({ timeoutMs: WAIT_MS });
+  await kv.put('warm-up', true);
+  await cluster.crash(3);
+  // 8 elements fill 385 of the 400 bytes; the 9th is refused. Puts then push the leader to compact past node 3.
+  const outcomes: string[] = [];
+  for (let i = 0; i < 9; i++) outcomes.push(await appendOutcome(kv, ELEMENT));
+  t.deepEqual(outcomes, [...Array(8).fill('ok'), 'VALUE_TOO_LARGE/definite']);
+  for (let i = 0; i < 4 * snapshotEntries; i++) await kv.put(`k${i}`, i);
+  await eventually(() => (cluster.status().nodes.find((status) => status.id === 1)?.snapshotIndex ?? 0) > snapshotEntries, WAIT_MS, 'node 1 to compact');
+  await cluster.restart(3);
+  await eventually(() => events.find((event) => event.kind === 'snapshot-installed' && event.node === 3), WAIT_MS, 'node 3 to install a snapshot');
+  // Node 3 leads, from the list it restored: 15 more bytes fit exactly (400), then not one.
+  await lead(cluster, 3, WAIT_MS);
+  t.deepEqual(await kv.get('log'), Array(8).fill(ELEMENT));
+  t.is(await appendOutcome(kv, 'y'.repeat(14)), 'ok', '385 + 15 = 400 bytes: at the limit');
+  t.is(await appendOutcome(kv, ''), 'VALUE_TOO_LARGE/definite', '401 bytes');
+  const final = [...Array(8).fill(ELEMENT), 'y'.repeat(14)];
+  for (const id of [1, 2, 3]) {
+    await lead(cluster, id, WAIT_MS);
+    t.deepEqual(await kv.get('log'), final, `node ${id}`);
+  }
 });

@@ -220,3 +220,60 @@ test('-0 in a committed entry is stored as 0, so a restored replica holds what a
   t.is(canonical(restored.apply(5, retry)), canonical(machine.apply(5, retry)));
   t.is(packr.pack(0).length, 1);
 });
+
+/** A snapshot (format 2, at index 5) of one [key, value] pair given as raw msgpack, and these session rows; `pairHeader` 0xdc writes the pair's array header as an array16 (the bytes restore declines to read in place). */
+function snapshotOf(key: readonly number[], value: readonly number[], sessions: readonly number[] = [0x90], pairHeader = 0x92): Uint8Array {
+  const out = new MsgpackWriter(64);
+  out.arrayHeader(4);
+  out.uint(2);
+  out.uint(5);
+  out.arrayHeader(1);
+  out.raw(Uint8Array.from(pairHeader === 0x92 ? [0x92] : [0xdc, 0x00, 0x02]));
+  out.raw(Uint8Array.from(key));
+  out.raw(Uint8Array.from(value));
+  out.raw(Uint8Array.from(sessions));
+  return out.take();
+}
+
+const strBytes = (text: string): number[] => [...packr.pack(text)];
+
+test('restore refuses a snapshot holding what no command can store (Date, BigInt, undefined, NaN, Buffer, too deep; an empty or too long key) with MALFORMED_SNAPSHOT', (t) => {
+  const notJson: Record<string, readonly number[]> = {
+    date: [0xd6, 0xff, 0, 0, 0, 1],
+    undefined: [0xd4, 0x00, 0x00],
+    uint64: [0xcf, 0, 0, 0, 0, 0, 0, 0, 5],
+    // A BigInt beyond 64 bits: packing it (a reply, the next snapshot) throws.
+    bigIntExtension: [0xc7, 9, 0x42, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+    bin: [0xc4, 1, 1],
+    nan: [0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0],
+    nestedDate: [0x91, 0xd6, 0xff, 0, 0, 0, 1],
+    tooDeep: [...Array<number>(200).fill(0x91), 1],
+  };
+  for (const pairHeader of [0x92, 0xdc]) {
+    for (const [name, value] of Object.entries(notJson)) {
+      t.throws(() => KvStateMachine.restore(snapshotOf(strBytes('k'), value, [0x90], pairHeader)), { code: 'MALFORMED_SNAPSHOT' }, `${name} (${pairHeader.toString(16)})`);
+      t.throws(() => KvStateMachine.restore(snapshotOf(strBytes('ключ'), value, [0x90], pairHeader)), { code: 'MALFORMED_SNAPSHOT' }, `${name}, non-ASCII key (${pairHeader.toString(16)})`);
+    }
+    for (const key of ['', 'k'.repeat(1025), 'é'.repeat(513)]) {
+      t.throws(() => KvStateMachine.restore(snapshotOf(strBytes(key), strBytes('v'), [0x90], pairHeader)), { code: 'MALFORMED_SNAPSHOT' }, `a key of ${key.length} characters`);
+    }
+    // What a command can store still restores, by both readers.
+    for (const key of ['k', 'k'.repeat(1024), 'é'.repeat(512)]) {
+      t.is(KvStateMachine.restore(snapshotOf(strBytes(key), strBytes('v'), [0x90], pairHeader)).read(key), 'v');
+    }
+    t.deepEqual(KvStateMachine.restore(snapshotOf(strBytes('k'), [...packr.pack({ a: [1, null, 'x'] })], [0x90], pairHeader)).read('k'), { a: [1, null, 'x'] });
+    const restored = KvStateMachine.restore(snapshotOf(strBytes('k'), [0x92, ...F64_MINUS_ZERO, 0x81, 0xa1, 0x61, ...F64_MINUS_ZERO], [0x90], pairHeader));
+    t.is(canonical(restored.read('k')), canonical([0, { a: 0 }]), '-0 is restored as 0, as a command stores it');
+  }
+  // A stored reply's value is checked too: [clientId, id, lastActivity, floor, [[seq, reply]]].
+  const session = (reply: readonly number[]): number[] => [0x91, 0x95, ...strBytes('c'), 1, 2, 0, 0x91, 0x92, 1, ...reply];
+  const reply = (value: readonly number[]): number[] => [0x82, ...strBytes('ok'), 0xc3, ...strBytes('value'), ...value];
+  t.throws(() => KvStateMachine.restore(snapshotOf(strBytes('k'), strBytes('v'), session(reply([0xd6, 0xff, 0, 0, 0, 1])))), { code: 'MALFORMED_SNAPSHOT' });
+  t.throws(() => KvStateMachine.restore(snapshotOf(strBytes('k'), strBytes('v'), session(reply([0xc7, 9, 0x42, 1, 0, 0, 0, 0, 0, 0, 0, 0])))), { code: 'MALFORMED_SNAPSHOT' });
+  t.throws(() => KvStateMachine.restore(snapshotOf(strBytes('k'), strBytes('v'), session([0x81, ...strBytes('ok'), 0xc3]))), { code: 'MALFORMED_SNAPSHOT' }, 'a reply without a value');
+  const good = KvStateMachine.restore(snapshotOf(strBytes('k'), strBytes('v'), session(reply([0x92, ...F64_MINUS_ZERO, 0x05]))));
+  t.is(good.sessionCount, 1);
+  // The stored reply is answered to a retry of seq 1 of session 1: -0 made 0 there too.
+  const retry = good.apply(6, encodeCommand({ type: 'request', session: 1, seq: 1, ackedBelow: 0, operation: { op: 'get', key: 'k' } }));
+  t.is(canonical(retry), canonical({ ok: true, value: [0, 5] }));
+});

@@ -496,8 +496,8 @@ function keyProblem(key: unknown, checkWellFormed: boolean): string | null {
   return null;
 }
 
-/** For keys decoded from UTF-8, which are always well formed. */
-function isValidDecodedKey(key: unknown): key is string {
+/** For keys decoded from UTF-8, which are always well formed (a command's, a snapshot's). */
+export function isValidDecodedKey(key: unknown): key is string {
   return keyProblem(key, false) === null;
 }
 

@@ -17,10 +17,12 @@
 import { Packr, Unpackr } from 'msgpackr';
 import {
   decodeCommand,
+  decodedJsonValue,
   exactCopy,
   isCertainlyValidPut,
   isVettedPut,
   isSessionId,
+  isValidDecodedKey,
   plainPut,
   unpackFreshView,
   writeJsonValue,
@@ -750,14 +752,14 @@ export class KvStateMachine {
       if (bytes[at] !== 0x92) return null; // [key, value], as #writeStored writes it
       at++;
       let id: number;
-      if (asciiStrAt(bytes, at, text)) {
+      if (asciiStrAt(bytes, at, text) && text.end > text.start && text.end - text.start <= KV_LIMITS.maxKeyBytes) {
         at = text.end;
         id = data.findBytes(bytes, text.start, text.end);
         if (id < 0) id = data.insertBytes(bytes, text.start, text.end);
       } else {
         const end = msgpackItemEnd(bytes, at);
         const key = end < 0 ? undefined : decodedItem(bytes, at, end);
-        if (typeof key !== 'string') return null;
+        if (!isValidDecodedKey(key)) return null;
         at = end;
         id = data.find(key);
         if (id < 0) id = data.insert(key);
@@ -768,11 +770,12 @@ export class KvStateMachine {
       } else {
         const end = msgpackItemEnd(bytes, at);
         if (end < 0) return null;
-        const value = decodedItem(bytes, at, end);
+        // Not a JSON value (msgpackr also makes Dates, BigInts, undefined, NaN, Buffers...): declined.
+        const value = decodedJsonValue(decodedItem(bytes, at, end));
         if (value === undefined) return null;
         at = end;
         if (typeof value === 'string') data.setString(id, value);
-        else data.setJson(id, value as JsonValue);
+        else data.setJson(id, value);
       }
     }
     // The sessions are few: decoded as they are by #restoreDecoded (trailing bytes included).
@@ -799,8 +802,13 @@ export class KvStateMachine {
     const machine = new KvStateMachine(options);
     machine.#appliedIndex = appliedIndex;
     for (const pair of data as unknown[]) {
-      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string') throw malformedSnapshot('data entry');
-      machine.#store(pair[0], pair[1] as JsonValue);
+      if (!Array.isArray(pair) || pair.length !== 2 || !isValidDecodedKey(pair[0])) throw malformedSnapshot('data entry');
+      // Only what a command can store: a snapshot value that is no JSON value (a Date, a
+      // BigInt, undefined, NaN, a Buffer from msgpack's extensions) would be replied as no
+      // JSON value, or make the reply or the next snapshot throw.
+      const value = decodedJsonValue(pair[1]);
+      if (value === undefined) throw malformedSnapshot(`the value of ${JSON.stringify(pair[0].slice(0, 40))} is not a JSON value`);
+      machine.#store(pair[0], value);
     }
     KvStateMachine.#restoreSessions(machine, version === LEGACY_SNAPSHOT_FORMAT_VERSION, appliedIndex, sessions);
     return machine;
@@ -879,9 +887,16 @@ function isNonNegativeSafeInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
+/** A stored reply as #writeSessions writes one (its value checked, and made canonical, as a stored value's is). */
 function isReply(value: unknown): value is KvReply {
   if (typeof value !== 'object' || value === null) return false;
   const record = value as Record<string, unknown>;
-  if (record['ok'] === true) return 'value' in record;
+  if (record['ok'] === true) {
+    if (!Object.hasOwn(record, 'value')) return false;
+    const canonical = decodedJsonValue(record['value']);
+    if (canonical === undefined) return false;
+    record['value'] = canonical;
+    return true;
+  }
   return record['ok'] === false && typeof record['code'] === 'string' && typeof record['message'] === 'string';
 }

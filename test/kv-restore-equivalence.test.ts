@@ -6,7 +6,7 @@
 import test from 'ava';
 import { Packr, unpack } from 'msgpackr';
 import { createPrng, testSeed } from './helpers/seed.js';
-import { encodeCommand, type JsonValue, type KvOperation } from '../lib/kv/command.js';
+import { encodeCommand, isCertainlyValidPut, type JsonValue, type KvOperation } from '../lib/kv/command.js';
 import { KvStateMachine } from '../lib/kv/state-machine.js';
 import { MsgpackWriter } from '../lib/transport/msgpack-writer.js';
 
@@ -108,6 +108,9 @@ function run(seed: number, length: number): Run {
   const random = createPrng(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const machine = new KvStateMachine(LIMITS);
+  // Another replica: it takes no snapshot, and applies a put the way a leader applies its
+  // own (vetted: isCertainlyValidPut was true on arrival, its text not scanned again).
+  const replica = new KvStateMachine(LIMITS);
   const log: (Uint8Array | null)[] = [];
   const replies: string[] = [];
   const snapshots: [number, Uint8Array][] = [];
@@ -146,6 +149,8 @@ function run(seed: number, length: number): Run {
     log.push(data);
     const reply = machine.apply(index, data);
     replies.push(canonical(reply));
+    const replicaReply = canonical(replica.apply(index, data, data !== null && isCertainlyValidPut(data)));
+    if (replicaReply !== replies[index - 1]) throw new Error(`seed ${seed}: another replica answered ${replicaReply} at ${index}, not ${replies[index - 1]}`);
     if (data !== null && data[0] === 0x92 && data[1] === 1 && reply?.ok === true) {
       const clientId = (unpack(data) as [number, string])[1];
       if (sessions.get(clientId) !== reply.value) seqs.delete(clientId);
@@ -165,7 +170,9 @@ function run(seed: number, length: number): Run {
       incremental = true;
     }
   }
-  return { log, replies, snapshots, final: stateOf(machine) };
+  const final = stateOf(machine);
+  if (stateOf(replica) !== final) throw new Error(`seed ${seed}: another replica ended elsewhere: ${firstDifference(stateOf(replica), final)}`);
+  return { log, replies, snapshots, final };
 }
 
 /** Restores `bytes` (taken at `index`) and applies the rest of the log, checking every reply against the original run's. */

@@ -351,7 +351,8 @@ export class KvStateMachine {
   /**
    * Applies the committed entry at `index`, which must be appliedIndex + 1. `data` null
    * is the leader's no-op (§8) and yields null. Undecodable data yields an error reply
-   * (the same on every node) rather than throwing: a committed entry cannot be refused.
+   * (MALFORMED_COMMAND, the same reply on every node, whatever its decoder met before) and
+   * changes nothing else, rather than throwing: a committed entry cannot be refused.
    * `vetted`: isCertainlyValidPut was true of these very bytes (the leader checked the
    * write it proposed), so their strings are not scanned again.
    */
@@ -369,10 +370,16 @@ export class KvStateMachine {
     let command: Command;
     try {
       command = decodeCommand(data);
-    } catch (error) {
+    } catch {
       this.#appliedIndex = index;
-      const message = error instanceof Error ? error.message : String(error);
-      return errorReply(KvErrorCode.MalformedCommand, message);
+      // One reply for every undecodable entry, not decodeCommand's reason: how msgpackr
+      // fails on some bytes depends on the node as well (a value nested 4,000 deep
+      // overflows the stack of a node that applies it from a deeper call, and is refused
+      // as too deep by another; a dangling structured-clone pointer fails one way before
+      // the decoder first met an id, another way after), and every replica must answer
+      // a committed entry alike. The leader checks a write with decodeCommand before
+      // proposing it, and its client is told the reason then.
+      return errorReply(KvErrorCode.MalformedCommand, `malformed command: the entry at index ${index} is not a command; applied as a no-op`);
     }
     return this.#applyCommand(index, command);
   }

@@ -101,16 +101,25 @@ interface Run {
   readonly final: string;
 }
 
-const LIMITS = { maxSessions: 3, maxRepliesPerSession: 4 };
+interface Limits {
+  readonly maxSessions: number;
+  readonly maxRepliesPerSession: number;
+}
+
+/** Tight limits (evictions, replies dropped), and looser ones under which a slow-acking client's reply ring grows past its first 8 slots. */
+const LIMITS: readonly Limits[] = [
+  { maxSessions: 3, maxRepliesPerSession: 4 },
+  { maxSessions: 4, maxRepliesPerSession: 40 },
+];
 
 /** Applies a random log to one machine, as it is made, taking snapshots (whole and incremental) at random points. */
-function run(seed: number, length: number): Run {
+function run(seed: number, length: number, limits: Limits): Run {
   const random = createPrng(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-  const machine = new KvStateMachine(LIMITS);
+  const machine = new KvStateMachine(limits);
   // Another replica: it takes no snapshot, and applies a put the way a leader applies its
   // own (vetted: isCertainlyValidPut was true on arrival, its text not scanned again).
-  const replica = new KvStateMachine(LIMITS);
+  const replica = new KvStateMachine(limits);
   const log: (Uint8Array | null)[] = [];
   const replies: string[] = [];
   const snapshots: [number, Uint8Array][] = [];
@@ -130,7 +139,9 @@ function run(seed: number, length: number): Run {
     // Retries (of recent and older seqs), a seq reused for another operation, new seqs.
     const seq = last > 0 && random() < 0.25 ? Math.max(1, last - Math.floor(random() * 6)) : last + 1;
     seqs.set(clientId, Math.max(last, seq));
-    const ackedBelow = random() < 0.1 ? seq : Math.max(0, seq - 1 - Math.floor(random() * 6));
+    // client-0 acknowledges late: its session holds dozens of replies.
+    const lag = clientId === 'client-0' ? 30 : Math.floor(random() * 6);
+    const ackedBelow = random() < 0.1 ? seq : Math.max(0, seq - 1 - lag);
     const key = pick(keys);
     if (roll < 0.25) return rawPut(session, seq, ackedBelow, key, pick(CRAFTED_VALUES), random() < 0.7 ? 1 : 3);
     if (roll < 0.27) return encodeCommand({ type: 'request', session: 0, clientId, seq, ackedBelow, operation: { op: 'get', key } });
@@ -176,8 +187,8 @@ function run(seed: number, length: number): Run {
 }
 
 /** Restores `bytes` (taken at `index`) and applies the rest of the log, checking every reply against the original run's. */
-function replayFrom(t: import('ava').ExecutionContext, seed: number, original: Run, index: number, bytes: Uint8Array): KvStateMachine {
-  const restored = KvStateMachine.restore(bytes, LIMITS);
+function replayFrom(t: import('ava').ExecutionContext, seed: number, original: Run, limits: Limits, index: number, bytes: Uint8Array): KvStateMachine {
+  const restored = KvStateMachine.restore(bytes, limits);
   t.is(restored.appliedIndex, index, `seed ${seed}`);
   for (let i = index; i < original.log.length; i++) {
     const reply = canonical(restored.apply(i + 1, original.log[i]!));
@@ -193,15 +204,19 @@ test('a machine restored from any snapshot (whole or incremental) answers and en
   const seed = testSeed('KV_TEST_SEED');
   const seen = new Set<string>();
   for (let round = 0; round < 6; round++) {
-    const original = run(seed + round, 1500);
+    const limits = LIMITS[round % LIMITS.length]!;
+    const original = run(seed + round, 1500, limits);
     for (const reply of original.replies) seen.add(/"(SESSION_EXPIRED|STALE_REQUEST|MALFORMED_COMMAND|NOT_A_LIST)"/.exec(reply)?.[1] ?? (reply.startsWith('{"ok":true') ? 'ok' : reply));
     t.true(original.snapshots.length > 0, `seed ${seed + round}: no snapshot taken`);
+    const mostReplies = Math.max(...original.snapshots.map(([, bytes]) => Math.max(0, ...(unpack(bytes) as [0, 0, 0, unknown[][]])[3].map((row) => (row[4] as unknown[]).length))));
+    t.true(mostReplies <= limits.maxRepliesPerSession, `seed ${seed + round}`);
+    if (limits.maxRepliesPerSession > 8) t.true(mostReplies > 8, `seed ${seed + round}: no session held more than 8 replies (${mostReplies})`);
     for (const [index, bytes] of original.snapshots) {
-      const restored = replayFrom(t, seed + round, original, index, bytes);
+      const restored = replayFrom(t, seed + round, original, limits, index, bytes);
       const state = stateOf(restored);
       t.true(state === original.final, `seed ${seed + round}: restored at ${index}: ${firstDifference(state, original.final)}`);
       // A snapshot of the restored machine restores the same state again.
-      const again = KvStateMachine.restore(restored.snapshot(), LIMITS);
+      const again = KvStateMachine.restore(restored.snapshot(), limits);
       const stateAgain = stateOf(again);
       t.true(stateAgain === original.final, `seed ${seed + round}: restored twice: ${firstDifference(stateAgain, original.final)}`);
     }

@@ -299,3 +299,10 @@ test('restore refuses a snapshot holding what no command can store (Date, BigInt
   const retry = good.apply(6, encodeCommand({ type: 'request', session: 1, seq: 1, ackedBelow: 0, operation: { op: 'get', key: 'k' } }));
   t.is(canonical(retry), canonical({ ok: true, value: [0, 5] }));
 });
+
+test('restore refuses a session active after the snapshot\'s index (it would outlive its eviction on the replicas that applied the log)', (t) => {
+  // [clientId, id, lastActivityIndex, floorSeq, replies] at a snapshot of index 5.
+  const row = (lastActivity: number): number[] => [0x91, 0x95, ...strBytes('c'), 2, lastActivity, 0, 0x90];
+  t.is(KvStateMachine.restore(snapshotOf(strBytes('k'), strBytes('v'), row(5))).sessionCount, 1);
+  t.throws(() => KvStateMachine.restore(snapshotOf(strBytes('k'), strBytes('v'), row(6))), { code: 'MALFORMED_SNAPSHOT' });
+});

@@ -832,6 +832,8 @@ export class KvStateMachine {
       if (typeof clientId !== 'string' || !isSessionId(id) || !isNonNegativeSafeInteger(lastActivityIndex)) throw bad('session row');
       if (!isNonNegativeSafeInteger(floorSeq) || !Array.isArray(replies)) throw bad('session row');
       if (id > appliedIndex || lastActivityIndex < id) throw bad(`session ${id} registered after its activity or the snapshot`);
+      // Activity after the snapshot's index would keep the session from eviction longer than on the replicas that applied the log.
+      if (lastActivityIndex > appliedIndex) throw bad(`session ${id} active at ${lastActivityIndex}, after the snapshot's index ${appliedIndex}`);
       if (machine.#sessions.byClientId(clientId) !== undefined) throw bad(`client ${clientId} has two sessions`);
       if (machine.#sessions.byId(id) !== undefined) throw bad(`session ${id} stored twice`);
       const session = new Session(clientId, id, lastActivityIndex, floorSeq);

@@ -268,9 +268,23 @@ function expectLength(decoded: unknown[], length: number): void {
 
 function checkValue(value: unknown): JsonValue {
   if (typeof value === 'string' || typeof value === 'boolean' || value === null) return value;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw malformed('value is not a JSON value');
+    return value === 0 ? 0 : value; // -0 is stored as 0 (see jsonShapeProblem)
+  }
   // Strings decoded from UTF-8 are always well formed, so only the shape is checked.
-  if (jsonShapeProblem(value, false) !== null) throw malformed('value is not a JSON value');
+  if (jsonShapeProblem(value, true) !== null) throw malformed('value is not a JSON value');
   return value as JsonValue;
+}
+
+/**
+ * A JSON value decoded from msgpack (a snapshot's), checked and made canonical as a
+ * command's values are (-0 becomes 0, in place), or undefined if it is not a JSON value.
+ */
+export function decodedJsonValue(value: unknown): JsonValue | undefined {
+  if (typeof value === 'string' || typeof value === 'boolean' || value === null) return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? (value === 0 ? 0 : value) : undefined;
+  return jsonShapeProblem(value, true) === null ? (value as JsonValue) : undefined;
 }
 
 /**
@@ -524,8 +538,8 @@ function keyProblem(key: unknown, checkWellFormed: boolean): string | null {
   return null;
 }
 
-/** For keys decoded from UTF-8, which are always well formed. */
-function isValidDecodedKey(key: unknown): key is string {
+/** For keys decoded from UTF-8, which are always well formed (a command's, a snapshot's). */
+export function isValidDecodedKey(key: unknown): key is string {
   return keyProblem(key, false) === null;
 }
 
@@ -549,10 +563,15 @@ function isPlainObject(value: object): boolean {
 /**
  * Why `value` is not a JSON value, or null if it is: null, boolean, finite number,
  * string, dense array, or plain object of such; no cycles, at most maxValueDepth deep.
- * `checkStrings` also refuses lone surrogates (needed for values from callers, not for
- * values decoded from UTF-8).
+ * `decoded`: the value was decoded from msgpack (a log entry's, a snapshot's) and is its
+ * decoder's own. Its strings, decoded from UTF-8, need no check for lone surrogates (a
+ * caller's do), and each -0 in it is replaced by 0 in place: msgpack can carry -0 (a
+ * float64), but a snapshot writes every integer-valued number as an integer, so a
+ * replica restored from one would hold 0 where the replicas that applied the entry held
+ * -0 (Object.is, 1 / x and a structured clone tell them apart).
  */
-function jsonShapeProblem(root: unknown, checkStrings: boolean): string | null {
+function jsonShapeProblem(root: unknown, decoded: boolean): string | null {
+  const checkStrings = !decoded;
   const path: object[] = [];
   const visit = (value: unknown, depth: number): string | null => {
     switch (typeof value) {
@@ -573,6 +592,7 @@ function jsonShapeProblem(root: unknown, checkStrings: boolean): string | null {
           for (let i = 0; i < value.length && problem === null; i++) {
             if (!(i in value)) problem = 'an array has a hole';
             else problem = visit(value[i], depth + 1);
+            if (decoded && value[i] === 0) value[i] = 0;
           }
         } else if (!isPlainObject(value)) {
           problem = `a ${value.constructor?.name ?? 'non-plain'} object is not a JSON value`;
@@ -583,6 +603,7 @@ function jsonShapeProblem(root: unknown, checkStrings: boolean): string | null {
             else if (checkStrings && !isWellFormedString(property)) problem = 'an object key has a lone surrogate';
             else problem = visit((value as Record<string, unknown>)[property], depth + 1);
             if (problem !== null) break;
+            if (decoded && (value as Record<string, unknown>)[property] === 0) (value as Record<string, unknown>)[property] = 0;
           }
         }
         path.pop();
@@ -655,7 +676,7 @@ function encodedSizeBytes(value: JsonValue): number {
  * `maxValueBytes` bytes.
  */
 export function validateValue(value: unknown, maxValueBytes: number): asserts value is JsonValue {
-  const problem = jsonShapeProblem(value, true);
+  const problem = jsonShapeProblem(value, false);
   if (problem !== null) throw new KvError(KvErrorCode.InvalidValue, `invalid value: ${problem}`);
   const sizeBytes = encodedSizeBytes(value as JsonValue);
   if (sizeBytes > maxValueBytes) {

@@ -18,10 +18,12 @@ import { Packr, Unpackr } from 'msgpackr';
 import {
   containerHeaderBytes,
   decodeCommand,
+  decodedJsonValue,
   exactCopy,
   isCertainlyValidPut,
   isVettedPut,
   isSessionId,
+  isValidDecodedKey,
   jsonEncodedSize,
   plainPut,
   unpackFreshView,
@@ -368,7 +370,8 @@ export class KvStateMachine {
   /**
    * Applies the committed entry at `index`, which must be appliedIndex + 1. `data` null
    * is the leader's no-op (§8) and yields null. Undecodable data yields an error reply
-   * (the same on every node) rather than throwing: a committed entry cannot be refused.
+   * (MALFORMED_COMMAND, the same reply on every node, whatever its decoder met before) and
+   * changes nothing else, rather than throwing: a committed entry cannot be refused.
    * `vetted`: isCertainlyValidPut was true of these very bytes (the leader checked the
    * write it proposed), so their strings are not scanned again.
    */
@@ -386,10 +389,16 @@ export class KvStateMachine {
     let command: Command;
     try {
       command = decodeCommand(data);
-    } catch (error) {
+    } catch {
       this.#appliedIndex = index;
-      const message = error instanceof Error ? error.message : String(error);
-      return errorReply(KvErrorCode.MalformedCommand, message);
+      // One reply for every undecodable entry, not decodeCommand's reason: how msgpackr
+      // fails on some bytes depends on the node as well (a value nested 4,000 deep
+      // overflows the stack of a node that applies it from a deeper call, and is refused
+      // as too deep by another; a dangling structured-clone pointer fails one way before
+      // the decoder first met an id, another way after), and every replica must answer
+      // a committed entry alike. The leader checks a write with decodeCommand before
+      // proposing it, and its client is told the reason then.
+      return errorReply(KvErrorCode.MalformedCommand, `malformed command: the entry at index ${index} is not a command; applied as a no-op`);
     }
     return this.#applyCommand(index, command);
   }
@@ -815,14 +824,14 @@ export class KvStateMachine {
       if (bytes[at] !== 0x92) return null; // [key, value], as #writeStored writes it
       at++;
       let id: number;
-      if (asciiStrAt(bytes, at, text)) {
+      if (asciiStrAt(bytes, at, text) && text.end > text.start && text.end - text.start <= KV_LIMITS.maxKeyBytes) {
         at = text.end;
         id = data.findBytes(bytes, text.start, text.end);
         if (id < 0) id = data.insertBytes(bytes, text.start, text.end);
       } else {
         const end = msgpackItemEnd(bytes, at);
         const key = end < 0 ? undefined : decodedItem(bytes, at, end);
-        if (typeof key !== 'string') return null;
+        if (!isValidDecodedKey(key)) return null;
         at = end;
         id = data.find(key);
         if (id < 0) id = data.insert(key);
@@ -833,11 +842,12 @@ export class KvStateMachine {
       } else {
         const end = msgpackItemEnd(bytes, at);
         if (end < 0) return null;
-        const value = decodedItem(bytes, at, end);
+        // Not a JSON value (msgpackr also makes Dates, BigInts, undefined, NaN, Buffers...): declined.
+        const value = decodedJsonValue(decodedItem(bytes, at, end));
         if (value === undefined) return null;
         at = end;
         if (typeof value === 'string') data.setString(id, value);
-        else data.setJson(id, value as JsonValue);
+        else data.setJson(id, value);
       }
     }
     // The sessions are few: decoded as they are by #restoreDecoded (trailing bytes included).
@@ -864,8 +874,13 @@ export class KvStateMachine {
     const machine = new KvStateMachine(options);
     machine.#appliedIndex = appliedIndex;
     for (const pair of data as unknown[]) {
-      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string') throw malformedSnapshot('data entry');
-      machine.#store(pair[0], pair[1] as JsonValue);
+      if (!Array.isArray(pair) || pair.length !== 2 || !isValidDecodedKey(pair[0])) throw malformedSnapshot('data entry');
+      // Only what a command can store: a snapshot value that is no JSON value (a Date, a
+      // BigInt, undefined, NaN, a Buffer from msgpack's extensions) would be replied as no
+      // JSON value, or make the reply or the next snapshot throw.
+      const value = decodedJsonValue(pair[1]);
+      if (value === undefined) throw malformedSnapshot(`the value of ${JSON.stringify(pair[0].slice(0, 40))} is not a JSON value`);
+      machine.#store(pair[0], value);
     }
     KvStateMachine.#restoreSessions(machine, version === LEGACY_SNAPSHOT_FORMAT_VERSION, appliedIndex, sessions);
     return machine;
@@ -882,6 +897,8 @@ export class KvStateMachine {
       if (typeof clientId !== 'string' || !isSessionId(id) || !isNonNegativeSafeInteger(lastActivityIndex)) throw bad('session row');
       if (!isNonNegativeSafeInteger(floorSeq) || !Array.isArray(replies)) throw bad('session row');
       if (id > appliedIndex || lastActivityIndex < id) throw bad(`session ${id} registered after its activity or the snapshot`);
+      // Activity after the snapshot's index would keep the session from eviction longer than on the replicas that applied the log.
+      if (lastActivityIndex > appliedIndex) throw bad(`session ${id} active at ${lastActivityIndex}, after the snapshot's index ${appliedIndex}`);
       if (machine.#sessions.byClientId(clientId) !== undefined) throw bad(`client ${clientId} has two sessions`);
       if (machine.#sessions.byId(id) !== undefined) throw bad(`session ${id} stored twice`);
       const session = new Session(clientId, id, lastActivityIndex, floorSeq);
@@ -945,9 +962,16 @@ function isNonNegativeSafeInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
+/** A stored reply as #writeSessions writes one (its value checked, and made canonical, as a stored value's is). */
 function isReply(value: unknown): value is KvReply {
   if (typeof value !== 'object' || value === null) return false;
   const record = value as Record<string, unknown>;
-  if (record['ok'] === true) return 'value' in record;
+  if (record['ok'] === true) {
+    if (!Object.hasOwn(record, 'value')) return false;
+    const canonical = decodedJsonValue(record['value']);
+    if (canonical === undefined) return false;
+    record['value'] = canonical;
+    return true;
+  }
   return record['ok'] === false && typeof record['code'] === 'string' && typeof record['message'] === 'string';
 }

@@ -963,6 +963,15 @@ export class RawNode {
         this.#incomingSnapshot = null;
         return message.data;
       }
+      if (same && incoming!.received > 0) {
+        // The first chunk of the transfer under way again (a duplicate, a late one, or the
+        // leader starting over): the bytes held are the same, keep them and say how many.
+        // Starting over here, while the leader had an acknowledgement of more, left it
+        // sending from there and taking the lower answers as stale (the simulator's quiet
+        // windows, seed 76: a follower stalled for over 60 ticks).
+        this.#answerSnapshotChunk(message, incoming!.received);
+        return null;
+      }
       const data = new Uint8Array(message.totalBytes);
       incoming = { leader: message.from, leaderTerm: message.term, index: message.lastIncludedIndex, term: message.lastIncludedTerm, data, received: 0 };
       this.#incomingSnapshot = incoming;

@@ -187,6 +187,7 @@ function runMany(args: Arguments, options: SimOptions): number {
   let jointChanges = 0;
   let demotions = 0;
   let decommissioned = 0;
+  const quiet = { windows: 0, leaderTicks: 0, convergedTicks: 0, stuckTicks: 0 };
   const last = args.from + args.seeds - 1;
   process.stdout.write(
     `raftlab sim: seeds ${args.from}..${last}, ${args.nodes === null ? `${CLUSTER_SIZE_MIN}-${CLUSTER_SIZE_MAX}` : args.nodes} nodes` +
@@ -202,6 +203,10 @@ function runMany(args: Arguments, options: SimOptions): number {
     jointChanges += result.stats.jointChanges;
     demotions += result.stats.demotions;
     decommissioned += result.stats.decommissioned;
+    quiet.windows += result.stats.quietWindows;
+    quiet.leaderTicks = Math.max(quiet.leaderTicks, result.stats.quietLeaderTicksMax);
+    quiet.convergedTicks = Math.max(quiet.convergedTicks, result.stats.quietConvergedTicksMax);
+    quiet.stuckTicks = Math.max(quiet.stuckTicks, result.stats.quietStuckTicksMax);
     if (result.violation !== null) {
       failures.push(result);
       process.stdout.write(`VIOLATION ${describeViolation(result)}\n`);
@@ -219,7 +224,8 @@ function runMany(args: Arguments, options: SimOptions): number {
   process.stdout.write(
     `seeds: ${args.seeds}  violations: ${failures.length}  seeds/s: ${(args.seeds / seconds).toFixed(1)}  ` +
       `commits: ${commits}  elections: ${elections}  crashes: ${crashes}  membership changes: ${membershipChanges} (${jointChanges} joint, ${demotions} demoting)  ` +
-      `decommissioned: ${decommissioned}  steps: ${steps}  time: ${seconds.toFixed(1)}s\n`,
+      `decommissioned: ${decommissioned}  quiet windows: ${quiet.windows} (slowest leader ${quiet.leaderTicks}, convergence ${quiet.convergedTicks}, ` +
+      `longest stall ${quiet.stuckTicks} ticks)  steps: ${steps}  time: ${seconds.toFixed(1)}s\n`,
   );
   if (failures.length > 0) {
     const properties = [...new Set(failures.map((failure) => failure.violation?.property))].join(', ');

@@ -1147,6 +1147,7 @@ export class RawNode {
     if (refusal !== null) return refusal;
     this.#heardFrom(progress);
     if (!message.success) {
+      if (this.#config.testOnlyBugs.ignoreAppendRejections === true) return null;
       const hintNextIndex = this.#nextIndexFromHint(message);
       if (progress.maybeDecreaseTo(message.index, hintNextIndex)) {
         if (progress.state === ProgressState.Replicate) progress.becomeProbe();
@@ -1277,7 +1278,7 @@ export class RawNode {
   #handleHeartbeatResponse(message: HeartbeatResponse): void {
     const progress = this.#progress.get(message.from);
     if (progress === undefined) return;
-    this.#heardFrom(progress);
+    if (this.#config.testOnlyBugs.checkQuorumIgnoresHeartbeats !== true) this.#heardFrom(progress);
     // A burst of answers to heartbeats the follower missed while it stalled (installing a
     // large snapshot, say) is one interval: one probe sent again (a lost probe is retried
     // once an interval; each answer used to send one, up to maxBytesPerAppend each), one
@@ -1514,7 +1515,7 @@ export class RawNode {
         from: this.#id,
         to: progress.id,
         // Never ahead of what the follower is known to store.
-        leaderCommit: Math.min(this.#log.commitIndex, progress.matchIndex),
+        leaderCommit: this.#config.testOnlyBugs.heartbeatsWithoutCommit === true ? 0 : Math.min(this.#log.commitIndex, progress.matchIndex),
         context,
       };
       this.#send(heartbeat, false);

@@ -21,7 +21,8 @@ const usage = `usage:
   --bug NAME  run a deliberately broken core (repeatable): one of the bugs below
 bugs (test-only broken variants): voteWithoutUpToDateCheck, commitPreviousTermByCounting,
   grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable,
-  concurrentMembershipChanges, countLearnersInQuorum, acceptSnapshotChunkAnywhere, ignoreOutgoingVoters
+  concurrentMembershipChanges, countLearnersInQuorum, acceptSnapshotChunkAnywhere, ignoreOutgoingVoters,
+  ignoreAppendRejections, heartbeatsWithoutCommit, checkQuorumIgnoresHeartbeats (these three break availability only)
 exit 0 no violation, 1 a violation (naming the seed and the property), 2 bad usage`;
 
 const BUG_NAMES = [
@@ -35,6 +36,9 @@ const BUG_NAMES = [
   'countLearnersInQuorum',
   'acceptSnapshotChunkAnywhere',
   'ignoreOutgoingVoters',
+  'ignoreAppendRejections',
+  'heartbeatsWithoutCommit',
+  'checkQuorumIgnoresHeartbeats',
 ] as const;
 type BugName = (typeof BUG_NAMES)[number];
 

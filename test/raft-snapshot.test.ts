@@ -423,6 +423,23 @@ test('Figure 13 a chunk that does not continue the bytes held is not taken; the 
   follower.advance();
 });
 
+test('Figure 13 the first chunk of the transfer under way, again (late, duplicated, or the leader starting over), keeps the bytes held', (t) => {
+  const follower = makeNode(1, [1, 2, 3], { currentTerm: 1, config: noPreVote });
+  const chunk = (offset: number, data: string, done: boolean) =>
+    installSnapshot({ term: 2, from: 2, to: 1, lastIncludedIndex: 6, lastIncludedTerm: 2, offset, totalBytes: 9, data: text(data), done });
+  const answer = (): InstallSnapshotResponse | undefined => ofType(allMessages(drain(follower)), MessageType.InstallSnapshotResponse)[0];
+  follower.step(chunk(0, 'abc', false));
+  t.like(answer(), { received: 3 });
+  follower.step(chunk(3, 'def', false));
+  t.like(answer(), { received: 6 });
+  follower.step(chunk(0, 'abc', false));
+  t.like(answer(), { index: 0, received: 6 }, 'a leader told 6 bytes are held must not be answered fewer, which it takes for stale');
+  follower.step(chunk(6, 'ghi', true));
+  const ready = follower.ready();
+  t.is(new TextDecoder().decode(ready.snapshot!.data), 'abcdefghi');
+  follower.advance();
+});
+
 test('Config.snapshotCheck: a refused snapshot changes nothing and is not answered; its later chunks are dropped; a first chunk starts over and is checked again', (t) => {
   const checked: string[] = [];
   let refuse = true;

@@ -1,5 +1,6 @@
 // The simulator over a fixed list of seeds: no Figure 3 violation in the safety phase,
-// and convergence (one leader, every node agreeing on the whole log, the liveness
+// availability in its quiet windows (a leader, commits, every member caught up, within
+// bounds), and convergence (one leader, every node agreeing on the whole log, the liveness
 // proposals committed) once the faults stop. A failure names the seed to replay.
 
 import test from 'ava';
@@ -20,7 +21,7 @@ function report(result: SimResult): string {
 }
 
 test(`seeds 1..${SEED_COUNT}: no safety violation, and liveness converges after healing`, (t) => {
-  const totals = { commits: 0, elections: 0, crashes: 0, partitions: 0, dropped: 0, sizes: new Set<number>() };
+  const totals = { commits: 0, elections: 0, crashes: 0, partitions: 0, dropped: 0, quietWindows: 0, sizes: new Set<number>() };
   let slowestLivenessTicks = 0;
   for (let seed = 1; seed <= SEED_COUNT; seed++) {
     const result = runSeed(seed);
@@ -33,18 +34,20 @@ test(`seeds 1..${SEED_COUNT}: no safety violation, and liveness converges after 
     totals.crashes += result.stats.crashes;
     totals.partitions += result.stats.partitions;
     totals.dropped += result.stats.messagesDropped;
+    totals.quietWindows += result.stats.quietWindows;
     totals.sizes.add(result.nodes);
     slowestLivenessTicks = Math.max(slowestLivenessTicks, result.stats.livenessTicks);
   }
   t.log(
     `${SEED_COUNT} seeds: ${totals.commits} commits, ${totals.elections} elections, ${totals.crashes} crashes, ` +
-      `${totals.partitions} partitions, ${totals.dropped} messages dropped; slowest convergence ${slowestLivenessTicks} ticks`,
+      `${totals.partitions} partitions, ${totals.dropped} messages dropped, ${totals.quietWindows} quiet windows passed; slowest convergence ${slowestLivenessTicks} ticks`,
   );
   // The run must actually have been hostile, or "no violation" proves nothing.
   t.true(totals.crashes > SEED_COUNT, 'crashes happen');
   t.true(totals.partitions > SEED_COUNT, 'partitions happen');
   t.true(totals.elections > 2 * SEED_COUNT, 'leaders change');
   t.true(totals.commits > 10 * SEED_COUNT, 'entries commit');
+  t.true(totals.quietWindows > SEED_COUNT / 2, 'quiet windows happen (about half the seeds draw them)');
   t.deepEqual([...totals.sizes].sort(), [3, 4, 5, 6, 7], 'every cluster size is drawn');
 });
 
@@ -73,6 +76,8 @@ test('profile overrides switch faults off: a calm run has no crash, partition or
     // Membership changes retire nodes that clients may still pick: off too.
     spareNodes: 0,
     membershipMeanIntervalTicks: Infinity,
+    // Quiet windows pause the client's proposals, which this run counts: off too.
+    quietMeanIntervalTicks: Infinity,
   };
   for (const seed of [1, 2, 3]) {
     const result = runSeed(seed, { profile: calm });

@@ -1,5 +1,7 @@
 // The simulator has teeth: each deliberately broken variant of the core (Config.testOnlyBugs)
-// must be caught, as a Figure 3 safety violation, within SEED_BUDGET seeds.
+// must be caught, as a Figure 3 safety violation, within SEED_BUDGET seeds; and each broken
+// variant that keeps safety but loses availability, by a quiet window's Availability check
+// (not by the final liveness phase, which restarts every node and so hides a stalled leader).
 
 import test from 'ava';
 import type { TestOnlyBugs } from '../lib/raft/types.js';
@@ -37,6 +39,9 @@ const BUGS: readonly (keyof TestOnlyBugs)[] = [
   'acceptSnapshotChunkAnywhere',
   'ignoreOutgoingVoters',
 ];
+/** Broken cores that stay safe but stall: caught by a quiet window (Property.Availability). */
+const AVAILABILITY_BUGS: readonly (keyof TestOnlyBugs)[] = ['ignoreAppendRejections', 'heartbeatsWithoutCommit', 'checkQuorumIgnoresHeartbeats'];
+
 // countOwnVoteBeforeDurable needs a rare interleaving: it was caught by about 1 seed in
 // 2,000, then by none of 3,500 once a quarter of the seeds persisted the cluster's way
 // (a candidate syncs its vote first there) and a third changed membership. The
@@ -44,15 +49,17 @@ const BUGS: readonly (keyof TestOnlyBugs)[] = [
 // broken core does) before the term is, which catches it in about 1 seed in 200; a
 // scripted test in raft-async-persist.test.ts shows the two leaders it makes.
 
-for (const bug of BUGS) {
-  test(`${bug} is caught within ${SEED_BUDGET} seeds`, (t) => {
+for (const bug of [...BUGS, ...AVAILABILITY_BUGS]) {
+  const availability = AVAILABILITY_BUGS.includes(bug);
+  const wanted = (property: Property): boolean => (availability ? property === Property.Availability : SAFETY_PROPERTIES.has(property));
+  test(`${bug} is caught within ${SEED_BUDGET} seeds${availability ? ' (availability)' : ''}`, (t) => {
     let caught: SimResult | null = null;
     for (let seed = 1; seed <= SEED_BUDGET && caught === null; seed++) {
       const result = runSeed(seed, { testOnlyBugs: { [bug]: true } });
-      if (result.violation !== null && SAFETY_PROPERTIES.has(result.violation.property)) caught = result;
+      if (result.violation !== null && wanted(result.violation.property)) caught = result;
     }
     if (caught === null || caught.violation === null) {
-      t.fail(`${bug}: no safety violation in seeds 1..${SEED_BUDGET}`);
+      t.fail(`${bug}: no ${availability ? 'availability' : 'safety'} violation in seeds 1..${SEED_BUDGET}`);
       return;
     }
     t.log(`${bug}: caught by seed ${caught.seed} as ${caught.violation.property}: ${caught.violation.message}`);

@@ -963,6 +963,15 @@ export class RawNode {
         this.#incomingSnapshot = null;
         return message.data;
       }
+      if (same && incoming!.received > 0) {
+        // The first chunk of the transfer under way again (a duplicate, a late one, or the
+        // leader starting over): the bytes held are the same, keep them and say how many.
+        // Starting over here, while the leader had an acknowledgement of more, left it
+        // sending from there and taking the lower answers as stale (the simulator's quiet
+        // windows, seed 76: a follower stalled for over 60 ticks).
+        this.#answerSnapshotChunk(message, incoming!.received);
+        return null;
+      }
       const data = new Uint8Array(message.totalBytes);
       incoming = { leader: message.from, leaderTerm: message.term, index: message.lastIncludedIndex, term: message.lastIncludedTerm, data, received: 0 };
       this.#incomingSnapshot = incoming;
@@ -1138,6 +1147,7 @@ export class RawNode {
     if (refusal !== null) return refusal;
     this.#heardFrom(progress);
     if (!message.success) {
+      if (this.#config.testOnlyBugs.ignoreAppendRejections === true) return null;
       const hintNextIndex = this.#nextIndexFromHint(message);
       if (progress.maybeDecreaseTo(message.index, hintNextIndex)) {
         if (progress.state === ProgressState.Replicate) progress.becomeProbe();
@@ -1268,7 +1278,7 @@ export class RawNode {
   #handleHeartbeatResponse(message: HeartbeatResponse): void {
     const progress = this.#progress.get(message.from);
     if (progress === undefined) return;
-    this.#heardFrom(progress);
+    if (this.#config.testOnlyBugs.checkQuorumIgnoresHeartbeats !== true) this.#heardFrom(progress);
     // A burst of answers to heartbeats the follower missed while it stalled (installing a
     // large snapshot, say) is one interval: one probe sent again (a lost probe is retried
     // once an interval; each answer used to send one, up to maxBytesPerAppend each), one
@@ -1505,7 +1515,7 @@ export class RawNode {
         from: this.#id,
         to: progress.id,
         // Never ahead of what the follower is known to store.
-        leaderCommit: Math.min(this.#log.commitIndex, progress.matchIndex),
+        leaderCommit: this.#config.testOnlyBugs.heartbeatsWithoutCommit === true ? 0 : Math.min(this.#log.commitIndex, progress.matchIndex),
         context,
       };
       this.#send(heartbeat, false);

@@ -329,6 +329,12 @@ export interface TestOnlyBugs {
   readonly acceptSnapshotChunkAnywhere?: boolean;
   /** While joint, count only the new voters' majority for elections and commitment (thesis §4.3 needs both). */
   readonly ignoreOutgoingVoters?: boolean;
+  /** Leader: ignore a follower's rejection of an AppendEntries (no step back, no new probe): a diverged follower stays behind (an availability bug). */
+  readonly ignoreAppendRejections?: boolean;
+  /** Leader: heartbeats carry no commit index, so a follower that missed the last commit-carrying append never learns it (an availability bug). */
+  readonly heartbeatsWithoutCommit?: boolean;
+  /** Leader: a heartbeat's answer does not count as hearing from the follower, so with CheckQuorum an idle leader steps down though a quorum answers (an availability bug). */
+  readonly checkQuorumIgnoresHeartbeats?: boolean;
 }
 
 /** A leader's snapshot, whole, to be checked before the core takes it: see Config.snapshotCheck. */

@@ -26,6 +26,12 @@ export const Property = {
   /** After the faults stop, the cluster did not converge within the bound. */
   Liveness: 'Liveness',
   /**
+   * In a quiet window of the safety phase (no crash, partition, drop or membership change
+   * for a while), the cluster did not elect a leader of a connected majority, commit the
+   * proposals, bring every member up to the leader, or keep that leader, within its bound.
+   */
+  Availability: 'Availability',
+  /**
    * A ReadIndex read (thesis §6.4) was answered at an index below one already committed
    * when the read reached the leader: the read could miss a write acknowledged before it
    * was sent, which linearizability forbids.

@@ -21,7 +21,8 @@ const usage = `usage:
   --bug NAME  run a deliberately broken core (repeatable): one of the bugs below
 bugs (test-only broken variants): voteWithoutUpToDateCheck, commitPreviousTermByCounting,
   grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable,
-  concurrentMembershipChanges, countLearnersInQuorum, acceptSnapshotChunkAnywhere, ignoreOutgoingVoters
+  concurrentMembershipChanges, countLearnersInQuorum, acceptSnapshotChunkAnywhere, ignoreOutgoingVoters,
+  ignoreAppendRejections, heartbeatsWithoutCommit, checkQuorumIgnoresHeartbeats (these three break availability only)
 exit 0 no violation, 1 a violation (naming the seed and the property), 2 bad usage`;
 
 const BUG_NAMES = [
@@ -35,6 +36,9 @@ const BUG_NAMES = [
   'countLearnersInQuorum',
   'acceptSnapshotChunkAnywhere',
   'ignoreOutgoingVoters',
+  'ignoreAppendRejections',
+  'heartbeatsWithoutCommit',
+  'checkQuorumIgnoresHeartbeats',
 ] as const;
 type BugName = (typeof BUG_NAMES)[number];
 
@@ -187,6 +191,7 @@ function runMany(args: Arguments, options: SimOptions): number {
   let jointChanges = 0;
   let demotions = 0;
   let decommissioned = 0;
+  const quiet = { windows: 0, leaderTicks: 0, convergedTicks: 0, stuckTicks: 0 };
   const last = args.from + args.seeds - 1;
   process.stdout.write(
     `raftlab sim: seeds ${args.from}..${last}, ${args.nodes === null ? `${CLUSTER_SIZE_MIN}-${CLUSTER_SIZE_MAX}` : args.nodes} nodes` +
@@ -202,6 +207,10 @@ function runMany(args: Arguments, options: SimOptions): number {
     jointChanges += result.stats.jointChanges;
     demotions += result.stats.demotions;
     decommissioned += result.stats.decommissioned;
+    quiet.windows += result.stats.quietWindows;
+    quiet.leaderTicks = Math.max(quiet.leaderTicks, result.stats.quietLeaderTicksMax);
+    quiet.convergedTicks = Math.max(quiet.convergedTicks, result.stats.quietConvergedTicksMax);
+    quiet.stuckTicks = Math.max(quiet.stuckTicks, result.stats.quietStuckTicksMax);
     if (result.violation !== null) {
       failures.push(result);
       process.stdout.write(`VIOLATION ${describeViolation(result)}\n`);
@@ -219,7 +228,8 @@ function runMany(args: Arguments, options: SimOptions): number {
   process.stdout.write(
     `seeds: ${args.seeds}  violations: ${failures.length}  seeds/s: ${(args.seeds / seconds).toFixed(1)}  ` +
       `commits: ${commits}  elections: ${elections}  crashes: ${crashes}  membership changes: ${membershipChanges} (${jointChanges} joint, ${demotions} demoting)  ` +
-      `decommissioned: ${decommissioned}  steps: ${steps}  time: ${seconds.toFixed(1)}s\n`,
+      `decommissioned: ${decommissioned}  quiet windows: ${quiet.windows} (slowest leader ${quiet.leaderTicks}, convergence ${quiet.convergedTicks}, ` +
+      `longest stall ${quiet.stuckTicks} ticks)  steps: ${steps}  time: ${seconds.toFixed(1)}s\n`,
   );
   if (failures.length > 0) {
     const properties = [...new Set(failures.map((failure) => failure.violation?.property))].join(', ');

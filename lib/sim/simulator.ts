@@ -7,7 +7,10 @@
 // A run has two phases. The safety phase injects faults while the checker verifies
 // Figure 3 after every step. The liveness phase heals the network, restarts every
 // node and stops all faults; the cluster must then elect one leader, commit the
-// proposals made during this phase, and agree on the whole log within a bound.
+// proposals made during this phase, and agree on the whole log within a bound. In half
+// the seeds the safety phase also has quiet windows (availability): for a while no fault,
+// and within bounds counted in election timeouts a leader of a connected majority, its
+// commits, every member caught up, and that leader kept (see quietMeanIntervalTicks).
 //
 // Log compaction (§7): each node's host compacts every `snapshotEveryEntries` applied
 // entries (drawn small, so that leaders often find a follower behind their compacted
@@ -68,6 +71,42 @@ const MEMBERSHIP_PROBABILITY = 0.35;
 const READ_PROBABILITY = 0.25;
 /** Messages remembered for replayOldMessageProbability. */
 const REPLAY_HISTORY = 256;
+/** Share of seeds with quiet windows in their safety phase (a stream of its own: the other seeds' runs are unchanged). */
+const QUIET_PROBABILITY = 0.5;
+/**
+ * Quiet windows (availability): the bounds, in ticks, all in election timeouts (E =
+ * electionTicks; each node draws its timeout from [E, 2E), and clocks drift by up to 5%).
+ * A leader, from the window's start or from losing the last one: a leader left over
+ * without a quorum steps down within 2E (CheckQuorum), a lease of E may hold the votes
+ * back, the first timeout fires within 2E, and each round lost (a split vote, a candidate
+ * whose log is too short) costs up to 2E more; 12E allows three such rounds after the
+ * first. Measured: at most 49 ticks (seeds 1-3,000 and 2,800,001-2,803,000).
+ */
+export const QUIET_LEADER_BOUND_ELECTIONS = 12;
+/**
+ * Without PreVote a candidate that cannot win (its log too short) still raises the term,
+ * and every voter's timer restarts with the new term, the one that could win too: a round
+ * is won only when a voter with the longest log times out first, which may be one voter
+ * in seven. 30E allows about twenty rounds of 1.5E. Measured: at most 85 ticks (as above).
+ */
+export const QUIET_LEADER_BOUND_ELECTIONS_WITHOUT_PREVOTE = 30;
+/**
+ * A member behind the leader must show progress (its log, commit index or snapshot, or the
+ * leader's progress record of it, changing) at least once in this many election timeouts:
+ * a leader sends to a lagging follower at least once a heartbeat interval (heartbeatTicks
+ * <= E/5), and every answer moves something, so 6E is many round trips without a move.
+ */
+export const QUIET_STUCK_BOUND_ELECTIONS = 6;
+/** Once converged, the leader must keep its office, its term unchanged, for three longest election timeouts (6E). */
+export const QUIET_STABLE_ELECTIONS = 6;
+/** The whole window must converge within this many election timeouts (a large catch-up one entry per round trip included). */
+export const QUIET_BOUND_ELECTIONS = 200;
+/**
+ * Proposals the client makes in a quiet window (the client's own proposals pause), every
+ * one of which must commit; half the windows make none, so that a commit index a follower
+ * missed before the window reaches it only through the leader's heartbeats.
+ */
+const QUIET_PROPOSALS = 2;
 
 export interface SimOptions {
   /** Cluster size (3..7); drawn from the seed when absent. */
@@ -178,6 +217,16 @@ export interface FaultProfile {
    * message across elections, so stale terms reach every handler.
    */
   readonly replayOldMessageProbability: number;
+  /**
+   * Mean gap between quiet windows in the safety phase (Infinity: none): for a while no
+   * crash, partition, drop, duplicate, membership change or client proposal but the
+   * window's own, a healthy network as in the liveness phase, every crashed node
+   * restarted. Within bounds counted in election timeouts (QUIET_*), a leader of a
+   * connected majority must emerge, the window's proposals commit, every member (learners
+   * too, nodes outside the leader's configuration not) reach the leader's log and commit
+   * index without stalling, and the leader then keep its office; then faults resume.
+   */
+  readonly quietMeanIntervalTicks: number;
 }
 
 export interface SimStats {
@@ -218,6 +267,12 @@ export interface SimStats {
   readonly decommissioned: number;
   /** ReadIndex reads answered with a ReadState, each checked (LinearizableRead). */
   readonly readsChecked: number;
+  /** Quiet windows that converged and kept their leader (see FaultProfile.quietMeanIntervalTicks). */
+  readonly quietWindows: number;
+  /** The longest a quiet window waited for a leader of a connected majority, for convergence, and the longest a lagging member went without progress (ticks). */
+  readonly quietLeaderTicksMax: number;
+  readonly quietConvergedTicksMax: number;
+  readonly quietStuckTicksMax: number;
 }
 
 export interface SimViolation {
@@ -261,7 +316,9 @@ type SimEvent =
   | { readonly type: 'liveness' }
   | { readonly type: 'livenessCheck' }
   | { readonly type: 'membershipTimer' }
-  | { readonly type: 'readTimer' };
+  | { readonly type: 'readTimer' }
+  | { readonly type: 'quietStart' }
+  | { readonly type: 'quietCheck' };
 
 const EVENT_CODES: Readonly<Record<SimEvent['type'], number>> = {
   tick: 1,
@@ -278,6 +335,8 @@ const EVENT_CODES: Readonly<Record<SimEvent['type'], number>> = {
   livenessCheck: 11,
   membershipTimer: 13,
   readTimer: 14,
+  quietStart: 15,
+  quietCheck: 16,
 };
 
 interface SimNode {
@@ -379,6 +438,7 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     readMeanIntervalTicks: Infinity,
     shortenedAppendProbability: 0,
     replayOldMessageProbability: 0,
+    quietMeanIntervalTicks: Infinity,
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -389,6 +449,25 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     isolateNewLeaderProbability: 0.6,
     isolateAfterCommitProbability: 0.5,
   };
+}
+
+/** A quiet window in progress (see FaultProfile.quietMeanIntervalTicks). */
+interface QuietWindow {
+  readonly number: number;
+  readonly start: number;
+  /** When a leader of a connected majority was first seen, and when the members converged on one (null: not yet). */
+  leaderAt: number | null;
+  /** Since when no leader of a connected majority has been seen (null: one is). */
+  leaderlessSince: number | null;
+  convergedAt: number | null;
+  /** The leader the members converged on, which must keep its office until the window ends. */
+  stableLeader: { readonly id: NodeId; readonly term: number } | null;
+  /** The window's proposals: payload to the time of its last attempt (-1: retry at once; null once committed). */
+  readonly proposals: Map<string, number | null>;
+  /** Per member behind the leader (and the leader's commit, key 0): what it and the leader's record of it looked like, and since when. */
+  readonly progress: Map<NodeId, { key: string; since: number }>;
+  /** Nodes outside the leader's committed configuration, cut off for the window (as the liveness phase shuts them down). */
+  readonly firewalled: Set<NodeId>;
 }
 
 const PAYLOAD_ENCODER = new TextEncoder();
@@ -475,6 +554,14 @@ class Simulation {
   /** Old messages delivered again much later (a stream of its own, added after the shortened appends). */
   readonly #replayRandom: SimRandom;
   readonly #sentHistory: Message[] = [];
+  /** Quiet windows (a stream of its own, added after the replays). */
+  readonly #quietRandom: SimRandom;
+  #quiet: QuietWindow | null = null;
+  #quietWindowsStarted = 0;
+  #quietWindows = 0;
+  #quietLeaderTicksMax = 0;
+  #quietConvergedTicksMax = 0;
+  #quietStuckTicksMax = 0;
   #readsChecked = 0;
   #configurationsApplied = 0;
   #decommissioned = 0;
@@ -513,7 +600,9 @@ class Simulation {
     const shortenedAppendProbability = this.#shortenRandom.chance(0.25) ? this.#shortenRandom.pick([0.05, 0.2]) : 0;
     this.#replayRandom = root.fork();
     const replayOldMessageProbability = this.#replayRandom.chance(0.25) ? this.#replayRandom.pick([0.01, 0.05]) : 0;
-    this.profile = { ...drawn, syncFollowers, ...membership, snapshotChunkBytes, snapshotChunksInFlight, jointChanges, readMeanIntervalTicks, shortenedAppendProbability, replayOldMessageProbability, ...options.profile };
+    this.#quietRandom = root.fork();
+    const quietMeanIntervalTicks = this.#quietRandom.chance(QUIET_PROBABILITY) ? this.#quietRandom.pick([60, 150, 300]) : Infinity;
+    this.profile = { ...drawn, syncFollowers, ...membership, snapshotChunkBytes, snapshotChunksInFlight, jointChanges, readMeanIntervalTicks, shortenedAppendProbability, replayOldMessageProbability, quietMeanIntervalTicks, ...options.profile };
     this.#bootstrap = Array.from({ length: this.profile.nodes }, (_, position) => position + 1);
     this.#dropProbability = this.profile.dropProbability;
     this.#duplicateProbability = this.profile.duplicateProbability;
@@ -544,6 +633,7 @@ class Simulation {
       this.#schedule(this.#clientRandom.exponential(this.profile.proposalMeanIntervalTicks), { type: 'clientTimer' });
       this.#schedule(this.#faultRandom.exponential(this.profile.membershipMeanIntervalTicks), { type: 'membershipTimer' });
       if (this.profile.readMeanIntervalTicks !== Infinity) this.#schedule(this.#readRandom.exponential(this.profile.readMeanIntervalTicks), { type: 'readTimer' });
+      if (this.profile.quietMeanIntervalTicks !== Infinity) this.#schedule(this.#quietRandom.exponential(this.profile.quietMeanIntervalTicks), { type: 'quietStart' });
       this.#schedule(this.profile.safetyTicks, { type: 'liveness' });
       while (this.#convergedAt === null) {
         const next = this.#queue.pop();
@@ -604,6 +694,10 @@ class Simulation {
         configurationsApplied: this.#configurationsApplied,
         decommissioned: this.#decommissioned,
         readsChecked: this.#readsChecked,
+        quietWindows: this.#quietWindows,
+        quietLeaderTicksMax: this.#quietLeaderTicksMax,
+        quietConvergedTicksMax: this.#quietConvergedTicksMax,
+        quietStuckTicksMax: this.#quietStuckTicksMax,
       },
     };
   }
@@ -650,7 +744,7 @@ class Simulation {
         return;
       case 'crash': {
         const node = this.#node(event.node);
-        if (this.#phase === 'safety' && node.incarnation === event.incarnation && node.raw !== null) this.#crash(node);
+        if (this.#faulty() && node.incarnation === event.incarnation && node.raw !== null) this.#crash(node);
         return;
       }
       case 'restart': {
@@ -660,12 +754,12 @@ class Simulation {
       }
       case 'crashTimer':
         if (this.#phase !== 'safety') return;
-        this.#crashSomeone();
+        if (this.#quiet === null) this.#crashSomeone();
         this.#schedule(this.#faultRandom.exponential(this.profile.crashMeanIntervalTicks), event);
         return;
       case 'partitionTimer':
         if (this.#phase !== 'safety') return;
-        this.#partition();
+        if (this.#quiet === null) this.#partition();
         this.#schedule(this.#faultRandom.exponential(this.profile.partitionMeanIntervalTicks), event);
         return;
       case 'heal':
@@ -675,7 +769,7 @@ class Simulation {
         }
         return;
       case 'isolate':
-        if (this.#phase === 'safety') this.#applyPartition('isolate', event.node);
+        if (this.#faulty()) this.#applyPartition('isolate', event.node);
         return;
       case 'clientTimer':
         this.#client();
@@ -693,13 +787,26 @@ class Simulation {
         return;
       case 'membershipTimer':
         if (this.#phase !== 'safety') return;
-        this.#changeMembership();
+        if (this.#quiet === null) this.#changeMembership();
         this.#schedule(this.#faultRandom.exponential(this.profile.membershipMeanIntervalTicks), event);
         return;
       case 'readTimer':
         if (this.#phase !== 'safety') return;
         this.#read();
         this.#schedule(this.#readRandom.exponential(this.profile.readMeanIntervalTicks), event);
+        return;
+      case 'quietStart':
+        if (this.#phase === 'safety') this.#startQuiet();
+        return;
+      case 'quietCheck':
+        if (this.#quiet === null) return;
+        if (this.#phase !== 'safety') {
+          // The liveness phase began meanwhile: its own check takes over.
+          this.#quiet = null;
+          return;
+        }
+        this.#checkQuiet(this.#quiet);
+        if (this.#quiet !== null) this.#schedule(1, event);
         return;
       default:
         assertNever(event);
@@ -889,7 +996,7 @@ class Simulation {
       this.#checker.observe(node.id, status);
       if (status.role === Role.Leader && ready.hardState !== null && ready.hardState.commitIndex > previousHardState.commitIndex) {
         if (node.disk.termAt(ready.hardState.commitIndex) < ready.hardState.currentTerm) this.#previousTermCommits++;
-        if (this.#phase === 'safety' && this.#faultRandom.chance(this.profile.isolateAfterCommitProbability)) {
+        if (this.#faulty() && this.#faultRandom.chance(this.profile.isolateAfterCommitProbability)) {
           this.#schedule(this.#faultRandom.float() * ISOLATE_AFTER_COMMIT_WITHIN_TICKS, { type: 'isolate', node: node.id });
         }
       }
@@ -960,18 +1067,18 @@ class Simulation {
     // As #schedule rounds it.
     node.syncDoneAt = this.#now + Math.max(1, Math.round(latencyTicks * TIME_UNITS_PER_TICK));
     const crashProbability = grantsVote ? this.profile.crashAfterVoteProbability : this.profile.crashDuringSyncProbability;
-    if (this.#phase === 'safety' && this.#faultRandom.chance(crashProbability)) {
+    if (this.#faulty() && this.#faultRandom.chance(crashProbability)) {
       this.#schedule(this.#faultRandom.float() * latencyTicks, { type: 'crash', node: node.id, incarnation: node.incarnation });
     }
     if (node.crashBeforeNextSync) {
       node.crashBeforeNextSync = false;
-      if (this.#phase === 'safety') this.#schedule(this.#leaderSyncRandom.float() * latencyTicks, { type: 'crash', node: node.id, incarnation: node.incarnation });
+      if (this.#faulty()) this.#schedule(this.#leaderSyncRandom.float() * latencyTicks, { type: 'crash', node: node.id, incarnation: node.incarnation });
     }
   }
 
   /** Figure 8's pattern and its cousin: a new leader crashes, or is cut off, soon after winning. */
   #newLeaderFaults(node: SimNode, ready: Ready): void {
-    if (ready.softState?.role !== Role.Leader || this.#phase !== 'safety') return;
+    if (ready.softState?.role !== Role.Leader || !this.#faulty()) return;
     if (this.#faultRandom.chance(this.profile.crashNewLeaderProbability)) {
       this.#schedule(this.#faultRandom.float() * CRASH_NEW_LEADER_WITHIN_TICKS, { type: 'crash', node: node.id, incarnation: node.incarnation });
     }
@@ -1065,6 +1172,11 @@ class Simulation {
     if (entry.membership !== undefined) this.#configurationsApplied++;
     if (entry.data === null) return;
     const payload = entryKey(entry);
+    const quietProposals = this.#quiet?.proposals;
+    if (quietProposals !== undefined && quietProposals.has(payload) && quietProposals.get(payload) !== null) {
+      quietProposals.set(payload, null);
+      this.#emit(`quiet proposal ${payload} committed at index ${entry.index}`);
+    }
     if (this.#livenessProposals.has(payload) && this.#livenessProposals.get(payload) !== null) {
       this.#livenessProposals.set(payload, null);
       this.#emit(`liveness proposal ${payload} committed at index ${entry.index}`);
@@ -1104,12 +1216,12 @@ class Simulation {
       this.#schedule(delayTicks, { type: 'deliver', message });
     }
     const shorten = this.profile.shortenedAppendProbability;
-    if (shorten > 0 && this.#phase === 'safety' && message.type === MessageType.AppendEntries && message.entries.length > 0 && this.#shortenRandom.chance(shorten)) {
+    if (shorten > 0 && this.#faulty() && message.type === MessageType.AppendEntries && message.entries.length > 0 && this.#shortenRandom.chance(shorten)) {
       const entries = message.entries.slice(0, this.#shortenRandom.int(0, message.entries.length - 1));
       const delayTicks = this.profile.delayMinTicks + this.#shortenRandom.float() * (this.#delayMaxTicks - this.profile.delayMinTicks);
       this.#schedule(delayTicks, { type: 'deliver', message: { ...message, entries } });
     }
-    if (this.profile.replayOldMessageProbability > 0 && this.#phase === 'safety') {
+    if (this.profile.replayOldMessageProbability > 0 && this.#faulty()) {
       const history = this.#sentHistory;
       if (history.length === REPLAY_HISTORY) history.shift();
       history.push(message);
@@ -1325,7 +1437,8 @@ class Simulation {
 
   #client(): void {
     if (this.#phase === 'safety') {
-      this.#propose(`p${++this.#proposalCount}`);
+      // In a quiet window the client's own proposals pause: only the window's are made.
+      if (this.#quiet === null) this.#propose(`p${++this.#proposalCount}`);
       return;
     }
     for (const [payload, lastAttempt] of this.#livenessProposals) {
@@ -1353,6 +1466,245 @@ class Simulation {
   #retryLivenessProposalSoon(payload: string): void {
     if (this.#livenessProposals.has(payload) && this.#livenessProposals.get(payload) !== null) {
       this.#livenessProposals.set(payload, -1);
+    }
+    const quietProposals = this.#quiet?.proposals;
+    if (quietProposals !== undefined && quietProposals.has(payload) && quietProposals.get(payload) !== null) quietProposals.set(payload, -1);
+  }
+
+  // ---- Quiet windows: availability in the safety phase ------------------------------
+
+  /** Whether faults may be injected now: the safety phase, outside a quiet window. */
+  #faulty(): boolean {
+    return this.#phase === 'safety' && this.#quiet === null;
+  }
+
+  #electionTicksToTime(elections: number): number {
+    return elections * this.profile.electionTicks * TIME_UNITS_PER_TICK;
+  }
+
+  /**
+   * A quiet window begins: the network heals, drops and duplicates stop, delays and disk
+   * latencies are those of a healthy machine (as in the liveness phase), every crashed node
+   * restarts; crashes, partitions, membership changes and the client's own proposals pause.
+   */
+  #startQuiet(): void {
+    const number = ++this.#quietWindowsStarted;
+    const proposals = new Map<string, number | null>();
+    const count = this.#quietRandom.chance(0.5) ? QUIET_PROPOSALS : 0;
+    for (let proposal = 1; proposal <= count; proposal++) proposals.set(`q${number}.${proposal}`, -1);
+    const quiet: QuietWindow = { number, start: this.#now, leaderAt: null, leaderlessSince: this.#now, convergedAt: null, stableLeader: null, proposals, progress: new Map(), firewalled: new Set() };
+    this.#quiet = quiet;
+    this.#healNetwork();
+    this.#partitionGeneration++;
+    this.#dropProbability = 0;
+    this.#duplicateProbability = 0;
+    this.#delayMaxTicks = Math.min(this.profile.delayMaxTicks, Math.max(LIVENESS_DELAY_MAX_TICKS, this.profile.delayMinTicks));
+    this.#diskLatencyMaxTicks = Math.min(this.profile.diskLatencyMaxTicks, Math.max(LIVENESS_DISK_LATENCY_MAX_TICKS, this.profile.diskLatencyMinTicks));
+    this.#emit(`QUIET WINDOW ${number}: network healed, faults paused, every crashed node restarted`);
+    for (const node of this.#nodes.values()) if (node.raw === null && !node.decommissioned) this.#start(node);
+    const members = this.#quietMembers();
+    this.#cutOff(quiet, (id) => !members.has(id), `outside the committed configuration and every newer one`);
+    this.#schedule(1, { type: 'quietCheck' });
+  }
+
+  /**
+   * The members when a quiet window begins: those of the newest committed configuration
+   * (the bootstrap one if none is) and of every newer one a live node holds (not yet
+   * committed, perhaps never: a removed node is still needed until its removal commits,
+   * thesis §4.2.2). A node outside them all was removed (or never added): not knowing it,
+   * it may campaign and, without PreVote or CheckQuorum, depose every leader (thesis
+   * §4.2.3), which the liveness phase settles by shutting it down and a quiet window by
+   * cutting it off.
+   */
+  #quietMembers(): Set<NodeId> {
+    let committedIndex = 0;
+    let committed: NodeId[] = [...this.#bootstrap];
+    for (let index = this.#checker.committedLength; index >= 1; index--) {
+      const key = this.#checker.committedData(index) ?? '';
+      if (!key.startsWith('<config ')) continue;
+      committedIndex = index;
+      committed = (key.match(/\d+/g) ?? []).map(Number);
+      break;
+    }
+    const members = new Set<NodeId>(committed);
+    for (const node of this.#nodes.values()) {
+      const status = node.raw?.status();
+      if (status === undefined || status.membershipIndex <= committedIndex) continue;
+      const membership = status.membership;
+      for (const id of [...membership.voters, ...(membership.outgoing ?? []), ...membership.learners]) members.add(id);
+    }
+    return members;
+  }
+
+  /** Cuts off, for the rest of the window, every node `outside` says is no member. */
+  #cutOff(quiet: QuietWindow, outside: (id: NodeId) => boolean, why: string): void {
+    for (const id of this.#nodes.keys()) {
+      if (!outside(id) || quiet.firewalled.has(id)) continue;
+      quiet.firewalled.add(id);
+      for (const other of this.#nodes.keys()) {
+        this.#cutLink(id, other);
+        this.#cutLink(other, id);
+      }
+      this.#emit(`quiet window ${quiet.number}: n${id} cut off, ${why}`);
+    }
+  }
+
+  #endQuiet(quiet: QuietWindow): void {
+    this.#quiet = null;
+    this.#quietWindows++;
+    this.#healNetwork();
+    this.#dropProbability = this.profile.dropProbability;
+    this.#duplicateProbability = this.profile.duplicateProbability;
+    this.#delayMaxTicks = this.profile.delayMaxTicks;
+    this.#diskLatencyMaxTicks = this.profile.diskLatencyMaxTicks;
+    this.#emit(`QUIET WINDOW ${quiet.number} ends: leader n${quiet.stableLeader?.id ?? 0} kept its office; faults resume`);
+    this.#schedule(this.#quietRandom.exponential(this.profile.quietMeanIntervalTicks), { type: 'quietStart' });
+  }
+
+  #quietViolation(quiet: QuietWindow, statuses: readonly Status[], message: string): InvariantViolation {
+    const summary = statuses
+      .map((status) => `n${status.id} ${status.role} term ${status.currentTerm} leader ${status.leaderId} commit ${status.commitIndex} last ${status.lastLogIndex}@t${status.lastLogTerm}`)
+      .join('; ');
+    return new InvariantViolation(Property.Availability, `${message} (quiet window ${quiet.number} from tick ${Math.floor(quiet.start / TIME_UNITS_PER_TICK)}: ${summary})`);
+  }
+
+  /**
+   * Once a tick in a quiet window. The leader of a connected majority: the leader of the
+   * highest term among the live nodes, followed at its term by a majority of its voters
+   * (of each voter set while joint). Then the window's proposals commit, every member of
+   * its configuration (voters and learners; a node outside it, such as a removed one, is
+   * cut off once the configuration is committed, as the liveness phase shuts it down)
+   * reaches its log and commit index without a stall, and the leader keeps its office.
+   */
+  #checkQuiet(quiet: QuietWindow): void {
+    const elapsed = this.#now - quiet.start;
+    const elapsedTicks = Math.floor(elapsed / TIME_UNITS_PER_TICK);
+    const live: Status[] = [];
+    for (const node of this.#nodes.values()) {
+      const raw = node.raw;
+      if (raw !== null && !quiet.firewalled.has(node.id)) live.push(this.#core(node, () => raw.status()));
+    }
+    let leader: Status | null = null;
+    for (const status of live) if (status.role === Role.Leader && (leader === null || status.currentTerm > leader.currentTerm)) leader = status;
+    const following = (status: Status): boolean => leader !== null && status.currentTerm === leader.currentTerm && status.leaderId === leader.id;
+    const established =
+      leader !== null &&
+      [leader.membership.voters, leader.membership.outgoing ?? []].every((voters) => {
+        const count = live.filter((status) => voters.includes(status.id) && following(status)).length;
+        return voters.length === 0 || count > voters.length / 2;
+      });
+    if (quiet.stableLeader !== null) {
+      // Converged: the leader keeps its office and every member follows it at its term.
+      const stable = quiet.stableLeader;
+      const members = leader === null ? [] : [...leader.membership.voters, ...(leader.membership.outgoing ?? []), ...leader.membership.learners];
+      const deserter = live.find((status) => members.includes(status.id) && !following(status));
+      if (leader === null || leader.id !== stable.id || leader.currentTerm !== stable.term || deserter !== undefined) {
+        throw this.#quietViolation(
+          quiet,
+          live,
+          `leader n${stable.id} of term ${stable.term} lost its office ${((this.#now - quiet.convergedAt!) / TIME_UNITS_PER_TICK).toFixed(0)} ticks after the quiet cluster converged on it` +
+            (deserter === undefined ? '' : ` (n${deserter.id} at term ${deserter.currentTerm} follows ${deserter.leaderId})`),
+        );
+      }
+      if (this.#now - quiet.convergedAt! >= this.#electionTicksToTime(QUIET_STABLE_ELECTIONS)) this.#endQuiet(quiet);
+      return;
+    }
+    if (!established || leader === null) {
+      quiet.progress.clear();
+      quiet.leaderlessSince ??= this.#now;
+      const elections = this.profile.preVote ? QUIET_LEADER_BOUND_ELECTIONS : QUIET_LEADER_BOUND_ELECTIONS_WITHOUT_PREVOTE;
+      const bound = elections * this.profile.electionTicks;
+      if (this.#now - quiet.leaderlessSince > this.#electionTicksToTime(elections)) {
+        throw this.#quietViolation(quiet, live, `no leader within ${bound} ticks of quiet${quiet.leaderAt === null ? '' : ' (since the last one lost its majority)'}`);
+      }
+    } else {
+      if (quiet.leaderlessSince !== null) {
+        this.#quietLeaderTicksMax = Math.max(this.#quietLeaderTicksMax, Math.floor((this.#now - quiet.leaderlessSince) / TIME_UNITS_PER_TICK));
+        quiet.leaderlessSince = null;
+      }
+      if (quiet.leaderAt === null) {
+        quiet.leaderAt = this.#now;
+        this.#emit(`quiet window ${quiet.number}: n${leader.id} leads term ${leader.currentTerm} with a majority, ${elapsedTicks} ticks in`);
+      }
+    }
+    // The window's proposals, retried like the liveness phase's.
+    for (const [payload, lastAttempt] of quiet.proposals) {
+      if (lastAttempt === null) continue;
+      if (lastAttempt >= 0 && this.#now - lastAttempt < LIVENESS_RETRY_TICKS * TIME_UNITS_PER_TICK) continue;
+      quiet.proposals.set(payload, this.#now);
+      this.#propose(payload);
+    }
+    const waiting = [...quiet.proposals].filter(([, lastAttempt]) => lastAttempt !== null).map(([payload]) => payload);
+    if (!established || leader === null) return;
+    const membership = leader.membership;
+    const members = [...membership.voters, ...(membership.outgoing ?? []), ...membership.learners];
+    // The leader's configuration committed: a node outside it is no member (see #quietMembers).
+    if (leader.commitIndex === leader.lastLogIndex) this.#cutOff(quiet, (id) => !members.includes(id), `outside the committed configuration ${describeMembership(membership)}`);
+    const stuckBound = this.#electionTicksToTime(QUIET_STUCK_BOUND_ELECTIONS);
+    // The leader's commit index must move while anything it holds (the window's proposals
+    // among them) waits, unless members are still catching up (an entry of its own term
+    // commits only once a majority holds everything before it: Figure 8), checked below.
+    const catchingUp = [...quiet.progress.keys()].some((id) => id !== 0);
+    if ((waiting.length > 0 || leader.commitIndex < leader.lastLogIndex) && !catchingUp) {
+      const key = `${leader.id}/${leader.currentTerm}/${leader.commitIndex}`;
+      const seen = quiet.progress.get(0);
+      if (seen === undefined || seen.key !== key) {
+        quiet.progress.set(0, { key, since: this.#now });
+      } else if (this.#now - seen.since > stuckBound) {
+        throw this.#quietViolation(
+          quiet,
+          live,
+          `leader n${leader.id} stuck at commit ${leader.commitIndex} (log ${leader.lastLogIndex}) for ${QUIET_STUCK_BOUND_ELECTIONS * this.profile.electionTicks} ticks${waiting.length > 0 ? `, proposals ${waiting.join(', ')} not committed` : ''}`,
+        );
+      }
+    } else {
+      quiet.progress.delete(0);
+    }
+    // Every member must reach the leader; one behind must not stall.
+    let converged = waiting.length === 0;
+    for (const status of live) {
+      if (!members.includes(status.id)) continue;
+      const node = this.#node(status.id);
+      const caughtUp =
+        following(status) &&
+        status.commitIndex === leader.lastLogIndex &&
+        status.lastLogIndex === leader.lastLogIndex &&
+        status.lastLogTerm === leader.lastLogTerm &&
+        node.pending === null &&
+        node.inbox.length === 0 &&
+        node.appliedIndex === status.commitIndex;
+      if (caughtUp || status.id === leader.id) {
+        quiet.progress.delete(status.id);
+        if (!caughtUp) converged = false;
+        continue;
+      }
+      converged = false;
+      const record = leader.progress.find((progress) => progress.id === status.id);
+      const key = [leader.id, leader.currentTerm, status.currentTerm, status.commitIndex, status.lastLogIndex, status.lastLogTerm, status.snapshotIndex, node.appliedIndex, record?.matchIndex, record?.nextIndex, record?.state, record?.snapshotBytes?.acknowledged].join('/');
+      const seen = quiet.progress.get(status.id);
+      if (seen === undefined || seen.key !== key) {
+        quiet.progress.set(status.id, { key, since: this.#now });
+        continue;
+      }
+      const stalled = this.#now - seen.since;
+      this.#quietStuckTicksMax = Math.max(this.#quietStuckTicksMax, Math.floor(stalled / TIME_UNITS_PER_TICK));
+      if (stalled > stuckBound) {
+        throw this.#quietViolation(
+          quiet,
+          live,
+          `${membership.learners.includes(status.id) ? 'learner' : 'follower'} ${status.id} stuck at commit ${status.commitIndex} (log ${status.lastLogIndex}@t${status.lastLogTerm}) while leader n${leader.id} at ${leader.commitIndex} (log ${leader.lastLogIndex}@t${leader.lastLogTerm}), no progress for ${QUIET_STUCK_BOUND_ELECTIONS * this.profile.electionTicks} ticks`,
+        );
+      }
+    }
+    if (converged) {
+      quiet.convergedAt = this.#now;
+      quiet.stableLeader = { id: leader.id, term: leader.currentTerm };
+      this.#quietConvergedTicksMax = Math.max(this.#quietConvergedTicksMax, elapsedTicks);
+      this.#emit(`quiet window ${quiet.number}: converged on leader n${leader.id} term ${leader.currentTerm}, commit ${leader.commitIndex} on every member, ${elapsedTicks} ticks in`);
+      return;
+    }
+    if (elapsed > this.#electionTicksToTime(QUIET_BOUND_ELECTIONS)) {
+      throw this.#quietViolation(quiet, live, `the members did not converge within ${QUIET_BOUND_ELECTIONS * this.profile.electionTicks} ticks of quiet`);
     }
   }
 
@@ -1390,6 +1742,7 @@ class Simulation {
 
   #startLiveness(): void {
     this.#phase = 'liveness';
+    this.#quiet = null;
     this.#livenessStart = this.#now;
     this.#healNetwork();
     this.#partitionGeneration++;

@@ -1,11 +1,11 @@
-// The snippet of DESIGN.md, as a user writes it: `import { Cluster } from 'raftlab'`
+// The snippet of README.md's "Using it as a library" (DESIGN.md's), as a user writes it: `import { Cluster } from 'raftlab'`
 // (resolved through package.json "exports", as for an installed package).
 
 import test from 'ava';
 import { rmSync } from 'node:fs';
 import { tempDir } from './helpers/cluster.js';
 
-test.serial('the DESIGN.md snippet works through the package entry point', async (t) => {
+test.serial('the README snippet (Using it as a library) works through the package entry point', async (t) => {
   const { Cluster, RaftlabError } = await import('raftlab');
   const dataDir = tempDir('raftlab-api-');
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -33,8 +33,19 @@ test.serial('the DESIGN.md snippet works through the package entry point', async
     await kv.put('after', 'heal');
     t.is(await kv.get('after'), 'heal');
 
+    // The snippet's membership lines, in its order.
+    const id = await cluster.addNode();
+    const learner = await cluster.addNode({ learner: true });
+    t.deepEqual(cluster.status().membership, { voters: [1, 2, 3, 4, 5, id], learners: [learner] });
+    await cluster.removeNode(1);
+    t.deepEqual(await cluster.setVoters([3, 4, 5]), { voters: [3, 4, 5], learners: [learner] });
+    // Exactly these learners: voter 5 demoted, and the learner not named leaves.
+    t.deepEqual(await cluster.setVoters([3, 4], { learners: [5] }), { voters: [3, 4], learners: [5] });
+    t.deepEqual([...cluster.nodeIds].sort((a, b) => a - b), [3, 4, 5]);
+    t.is(await kv.get('after'), 'heal');
+
     const status = cluster.status();
-    t.is(status.nodes.length, 5);
+    t.is(status.nodes.length, 3);
     for (const node of status.nodes) {
       t.true(['id', 'alive', 'role', 'term', 'leaderId', 'commitIndex', 'appliedIndex', 'lastLogIndex', 'snapshotIndex'].every((field) => field in node));
     }
@@ -42,6 +53,7 @@ test.serial('the DESIGN.md snippet works through the package entry point', async
     t.true(events.some((text) => text.includes('restarted')), events.join('\n'));
     t.true(events.some((text) => text.includes('partition')), events.join('\n'));
     t.true(events.some((text) => text.includes('healed')), events.join('\n'));
+    t.true(events.some((text) => text.includes('left the cluster')), events.join('\n'));
 
     const error = await t.throwsAsync(() => kv.put('', 1));
     t.true(error instanceof RaftlabError);

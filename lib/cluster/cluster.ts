@@ -245,6 +245,8 @@ export class Cluster extends EventEmitter {
   private tickMs: number;
   private readonly writeStats = new WriteStats();
   private stopped = false;
+  /** What stop() does, from its first call: every call waits for it. */
+  private stopping: Promise<void> | null = null;
   /** Each worker gets its own seed, so a restarted node does not replay its old timeouts. */
   private spawnCount = 0;
   /** Called with every status report as it arrives (catch-up rounds are timed on them). */
@@ -963,23 +965,46 @@ export class Cluster extends EventEmitter {
     this.emit('event', event);
   }
 
-  /** Resolves when `predicate(status())` holds, checking on every status update; rejects after timeoutMs. */
+  /**
+   * Resolves when `predicate(status())` holds, checking on every status update; rejects
+   * after timeoutMs (TIMEOUT), or at once when the cluster stops (CLUSTER_STOPPED).
+   */
   waitFor(predicate: (status: ClusterStatus) => boolean, timeoutMs: number, what = 'condition'): Promise<ClusterStatus> {
-    if (this.stopped) return Promise.reject(new RaftlabError(ErrorCode.ClusterStopped, `the cluster was stopped: waiting for ${what} is over`));
+    const stoppedError = (): RaftlabError => new RaftlabError(ErrorCode.ClusterStopped, `the cluster was stopped: waiting for ${what} is over`);
+    if (this.stopped) return Promise.reject(stoppedError());
     return new Promise((resolve, reject) => {
-      const check = (): boolean => {
-        const status = this.status();
-        if (!predicate(status)) return false;
+      const end = (): void => {
         clearInterval(poll);
         clearTimeout(timer);
+        this.stopListeners.delete(onStop);
+      };
+      const check = (): void => {
+        const status = this.status();
+        let holds: boolean;
+        try {
+          holds = predicate(status);
+        } catch (error) {
+          // The caller's predicate threw: its wait fails with that error (from a timer it
+          // would otherwise be an uncaught exception, and the wait would go on).
+          end();
+          reject(error);
+          return;
+        }
+        if (!holds) return;
+        end();
         resolve(status);
-        return true;
+      };
+      // No report comes after stop(): the wait ends then, and keeps no timer alive.
+      const onStop = (): void => {
+        end();
+        reject(stoppedError());
       };
       const poll = setInterval(check, STATUS_INTERVAL_MS / 2);
       const timer = setTimeout(() => {
-        clearInterval(poll);
+        end();
         reject(new RaftlabError(ErrorCode.Timeout, `timed out after ${timeoutMs} ms waiting for ${what}`));
       }, timeoutMs);
+      this.stopListeners.add(onStop);
       check();
     });
   }
@@ -1001,8 +1026,17 @@ export class Cluster extends EventEmitter {
     return status.leaderId;
   }
 
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  /**
+   * Stops every node cleanly and releases the data directory. Every call resolves when
+   * that is done: a second call while the first runs waits for it (then a start on the
+   * directory finds it free), and one after it resolves at once.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<void> {
     this.stopped = true;
     this.hub.close();
     for (const listener of [...this.stopListeners]) listener();

@@ -1,9 +1,11 @@
 // The cluster as a program that embeds it uses it (the embedder audit): stop() from two
-// places at once, waits cut short by stop().
+// places at once, waits cut short by stop(), options a JavaScript caller gets wrong.
 
 import test from 'ava';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Cluster } from '../lib/cluster/cluster.js';
+import type { ClusterOptions } from '../lib/cluster/cluster.js';
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
 import { startCluster, tempDir } from './helpers/cluster.js';
 
@@ -44,4 +46,40 @@ test.serial('waitFor and waitForLeader in progress end at stop() with CLUSTER_ST
   t.is(error?.code, ErrorCode.ClusterStopped, error?.message);
   t.true(Date.now() - stoppedAt < 5000, 'at stop(), not at its 60 s deadline');
   t.true(timers() <= timersBefore, 'and no timer of it is left');
+});
+
+test.serial('options a JavaScript caller gets wrong are INVALID_CONFIG before the data directory is made', async (t) => {
+  const parent = tempDir('raftlab-embed-');
+  t.teardown(() => rmSync(parent, { recursive: true, force: true }));
+  const dataDir = join(parent, 'data');
+  const cases: [unknown, RegExp][] = [
+    [{ fsync: 0 }, /^fsync must be true or false, got 0/],
+    [{ fsync: 'yes' }, /^fsync must be true or false/],
+    [{ preallocate: 1 }, /^preallocate must be true or false/],
+    [{ seed: Number.NaN }, /^seed must be an integer/],
+    [{ seed: 1.5 }, /^seed must be an integer/],
+    [{ seed: '7' }, /^seed must be an integer/],
+    [{ dataDIr: '/elsewhere' }, /^unknown option\(s\) "dataDIr"; the options are nodes, dataDir, /],
+    [{ followerSyncSpacingMs: '1' }, /^followerSyncSpacingMs must be a number from 0 to 10, got "1"/],
+    [{ testOnly: 'staleReads' }, /^testOnly must be an object/],
+    [{ tickMs: -1 }, /^tickMs must be an integer/],
+    [{ segmentBytes: 10 }, /^segmentBytes must be an integer/],
+  ];
+  for (const [options, message] of cases) {
+    const what = JSON.stringify(options);
+    const error = await t.throwsAsync(Cluster.start({ nodes: 1, dataDir, ...(options as ClusterOptions) }), { instanceOf: RaftlabError }, what);
+    t.is(error?.code, ErrorCode.InvalidConfig, what);
+    t.regex(error?.message ?? '', message, what);
+    t.false(existsSync(dataDir), `${what}: no directory was made`);
+  }
+  for (const options of [null, 'nodes: 3', [3]]) {
+    const error = await t.throwsAsync(Cluster.start(options as ClusterOptions), { instanceOf: RaftlabError }, JSON.stringify(options));
+    t.is(error?.code, ErrorCode.InvalidConfig);
+    t.regex(error?.message ?? '', /^Cluster.start takes an object of options/);
+  }
+  for (const dir of ['', 5]) {
+    const error = await t.throwsAsync(Cluster.start({ dataDir: dir as string }), { instanceOf: RaftlabError }, JSON.stringify(dir));
+    t.is(error?.code, ErrorCode.InvalidConfig);
+    t.regex(error?.message ?? '', /^dataDir must be a non-empty path/);
+  }
 });

@@ -231,6 +231,73 @@ function checkInteger(name: string, value: number, min: number, max: number): vo
   }
 }
 
+/** Every option Cluster.start takes: a key not listed here (a misspelt `dataDir`, say) is refused, not ignored. */
+const OPTION_NAMES: Readonly<Record<keyof ClusterOptions, true>> = {
+  nodes: true,
+  dataDir: true,
+  fsync: true,
+  tickMs: true,
+  electionTicks: true,
+  heartbeatTicks: true,
+  seed: true,
+  maxValueBytes: true,
+  segmentBytes: true,
+  preallocate: true,
+  snapshotEntries: true,
+  snapshotChunkBytes: true,
+  followerSyncSpacingMs: true,
+  startTimeoutMs: true,
+  testOnly: true,
+};
+
+function checkBoolean(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `${name} must be true or false, got ${JSON.stringify(value) ?? String(value)} (${typeof value})`);
+  }
+}
+
+/**
+ * Cluster.start's options, all of them, before anything is made or locked: INVALID_CONFIG
+ * naming the option. A JavaScript caller's mistakes too: an unknown key (a misspelt
+ * `dataDir` would put the data in a temporary directory), `fsync: 0` (which would have
+ * turned fdatasync off), a seed that is not an integer (every node would draw the same
+ * election timeouts).
+ */
+function checkOptions(options: ClusterOptions): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `Cluster.start takes an object of options, got ${JSON.stringify(options) ?? String(options)}`);
+  }
+  const unknown = Object.keys(options).filter((key) => !Object.hasOwn(OPTION_NAMES, key));
+  if (unknown.length > 0) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `unknown option(s) ${unknown.map((key) => JSON.stringify(key)).join(', ')}; the options are ${Object.keys(OPTION_NAMES).join(', ')}`);
+  }
+  checkPositiveInteger('nodes', options.nodes ?? 3, MAX_NODES);
+  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `dataDir must be a non-empty path, got ${JSON.stringify(options.dataDir) ?? String(options.dataDir)}`);
+  }
+  checkBoolean('fsync', options.fsync);
+  checkBoolean('preallocate', options.preallocate);
+  if (options.seed !== undefined) checkInteger('seed', options.seed, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  checkPositiveInteger('tickMs', options.tickMs ?? 20, 60_000);
+  const electionTicks = options.electionTicks ?? 10;
+  checkInteger('electionTicks', electionTicks, 2, 10_000);
+  checkInteger('heartbeatTicks', options.heartbeatTicks ?? 1, 1, electionTicks - 1);
+  checkPositiveInteger('maxValueBytes', options.maxValueBytes ?? 1 << 20, MAX_VALUE_BYTES_LIMIT);
+  checkInteger('segmentBytes', options.segmentBytes ?? 64 << 20, MIN_SEGMENT_BYTES, 0x7fffffff);
+  checkPositiveInteger('startTimeoutMs', options.startTimeoutMs ?? 30_000, 0x7fffffff);
+  if (options.snapshotEntries !== undefined) checkPositiveInteger('snapshotEntries', options.snapshotEntries, Number.MAX_SAFE_INTEGER);
+  if (options.snapshotChunkBytes !== undefined) checkPositiveInteger('snapshotChunkBytes', options.snapshotChunkBytes, MAX_SNAPSHOT_CHUNK_BYTES);
+  const spacing = options.followerSyncSpacingMs;
+  if (spacing !== undefined && !(typeof spacing === 'number' && Number.isFinite(spacing) && spacing >= 0 && spacing <= MAX_FOLLOWER_SYNC_SPACING_MS)) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `followerSyncSpacingMs must be a number from 0 to ${MAX_FOLLOWER_SYNC_SPACING_MS}, got ${JSON.stringify(spacing) ?? String(spacing)}`);
+  }
+  const testOnly = options.testOnly;
+  if (testOnly !== undefined && (typeof testOnly !== 'object' || testOnly === null || Array.isArray(testOnly))) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `testOnly must be an object, got ${JSON.stringify(testOnly) ?? String(testOnly)}`);
+  }
+  for (const [id, bytes] of Object.entries(testOnly?.maxValueBytesOf ?? {})) checkPositiveInteger(`testOnly.maxValueBytesOf[${id}]`, bytes, MAX_VALUE_BYTES_LIMIT);
+}
+
 export class Cluster extends EventEmitter {
   private readonly slots = new Map<NodeId, NodeSlot>();
   private readonly hub: ClientHub;
@@ -397,7 +464,7 @@ export class Cluster extends EventEmitter {
    * start fails only when no node starts, or a node fails for any other reason.
    */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
-    checkPositiveInteger('nodes', options.nodes ?? 3, MAX_NODES);
+    checkOptions(options);
     if (options.dataDir !== undefined) return Cluster.startIn(options.dataDir, options);
     // A directory of its own: removed again if the start fails, since no one knows of it.
     const dataDir = mkdtempSync(join(tmpdir(), 'raftlab-'));
@@ -429,25 +496,14 @@ export class Cluster extends EventEmitter {
   private static async startLocked(dataDir: string, options: ClusterOptions, lock: DataDirLock): Promise<Cluster> {
     const { manifest: layout, source } = resolveLayout(dataDir, options.nodes ?? 3, MAX_NODES);
     const nodes = layout.nodes.length;
+    // Every option was checked by checkOptions(), before the directory was made or locked.
     const tickMs = options.tickMs ?? 20;
-    checkPositiveInteger('tickMs', tickMs, 60_000);
     const electionTicks = options.electionTicks ?? 10;
-    checkInteger('electionTicks', electionTicks, 2, 10_000);
     const heartbeatTicks = options.heartbeatTicks ?? 1;
-    checkInteger('heartbeatTicks', heartbeatTicks, 1, electionTicks - 1);
     const maxValueBytes = options.maxValueBytes ?? 1 << 20;
-    checkPositiveInteger('maxValueBytes', maxValueBytes, MAX_VALUE_BYTES_LIMIT);
-    for (const [id, bytes] of Object.entries(options.testOnly?.maxValueBytesOf ?? {})) checkPositiveInteger(`testOnly.maxValueBytesOf[${id}]`, bytes, MAX_VALUE_BYTES_LIMIT);
     const segmentBytes = options.segmentBytes ?? 64 << 20;
-    checkInteger('segmentBytes', segmentBytes, MIN_SEGMENT_BYTES, 0x7fffffff);
     const startTimeoutMs = options.startTimeoutMs ?? 30_000;
-    checkPositiveInteger('startTimeoutMs', startTimeoutMs, 0x7fffffff);
-    if (options.snapshotEntries !== undefined) checkPositiveInteger('snapshotEntries', options.snapshotEntries, Number.MAX_SAFE_INTEGER);
-    if (options.snapshotChunkBytes !== undefined) checkPositiveInteger('snapshotChunkBytes', options.snapshotChunkBytes, MAX_SNAPSHOT_CHUNK_BYTES);
     const followerSyncSpacingMs = options.followerSyncSpacingMs ?? (nodes >= FOLLOWER_SYNC_SPACING_MIN_NODES ? DEFAULT_FOLLOWER_SYNC_SPACING_MS : 0);
-    if (!(Number.isFinite(followerSyncSpacingMs) && followerSyncSpacingMs >= 0 && followerSyncSpacingMs <= MAX_FOLLOWER_SYNC_SPACING_MS)) {
-      throw new RaftlabError(ErrorCode.InvalidConfig, `followerSyncSpacingMs must be a number from 0 to ${MAX_FOLLOWER_SYNC_SPACING_MS}, got ${followerSyncSpacingMs}`);
-    }
     // Every node's identity before anything is written or made: a cluster.json edited to
     // other bootstrap voters refuses the whole start, and leaves every node as it was.
     const writeMissingIdentities = checkNodeIdentities(dataDir, layout.nodes, layout.bootstrap);

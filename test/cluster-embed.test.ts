@@ -1,5 +1,6 @@
 // The cluster as a program that embeds it uses it (the embedder audit): stop() from two
-// places at once, waits cut short by stop(), options a JavaScript caller gets wrong.
+// places at once, waits cut short by stop(), options a JavaScript caller gets wrong,
+// error codes and events a TypeScript caller can type, calls after stop().
 
 import test from 'ava';
 import { existsSync, rmSync } from 'node:fs';
@@ -7,9 +8,13 @@ import { join } from 'node:path';
 import { Cluster } from '../lib/cluster/cluster.js';
 import type { ClusterOptions } from '../lib/cluster/cluster.js';
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
+import type { ClusterEvent } from '../lib/cluster/types.js';
 import { startCluster, tempDir } from './helpers/cluster.js';
 
 const WAIT_MS = 15_000;
+
+/** True only for `any`: a listener's parameter typed `any` makes the assignment below fail to compile. */
+type IsAny<T> = 0 extends 1 & T ? true : false;
 
 test.serial('a second stop() while the first runs resolves only once the nodes are down and the directory is free', async (t) => {
   const dataDir = tempDir('raftlab-embed-');
@@ -82,4 +87,51 @@ test.serial('options a JavaScript caller gets wrong are INVALID_CONFIG before th
     t.is(error?.code, ErrorCode.InvalidConfig);
     t.regex(error?.message ?? '', /^dataDir must be a non-empty path/);
   }
+});
+
+test.serial('error codes are one union: the start-failure codes are in it, and a switch over it is exhaustive', (t) => {
+  const describe = (error: RaftlabError): string => {
+    switch (error.code) {
+      case ErrorCode.WalCorrupt:
+      case ErrorCode.SnapshotCorrupt:
+      case ErrorCode.WalIo:
+      case ErrorCode.NodeFilesMissing:
+        return 'files';
+      case ErrorCode.Timeout:
+        return error.indeterminate ? 'unknown' : 'no';
+      default: {
+        // Every other code: `code` narrows to the rest of the union, never to string.
+        const rest: Exclude<ErrorCode, 'WAL_CORRUPT' | 'SNAPSHOT_CORRUPT' | 'WAL_IO' | 'NODE_FILES_MISSING' | 'TIMEOUT'> = error.code;
+        return rest;
+      }
+    }
+  };
+  t.is(describe(new RaftlabError(ErrorCode.WalCorrupt, 'x')), 'files');
+  const documented = ['WAL_CORRUPT', 'SNAPSHOT_CORRUPT', 'WAL_IO', 'NODE_FILES_MISSING', 'MALFORMED_COMMAND', 'MALFORMED_REQUEST', 'STALE_REQUEST', 'CLIENT_CLOSED', 'DATA_DIR_LOCKED', 'MEMBERSHIP_CHANGE_UNSAFE'];
+  for (const code of documented) t.true((Object.values(ErrorCode) as string[]).includes(code), code);
+});
+
+test.serial("a listener of 'event' gets a typed ClusterEvent; calls after stop() and arguments of the wrong type are refused with a code", async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3, fsync: false });
+  const kinds: string[] = [];
+  cluster.on('event', (event) => {
+    const typed: IsAny<typeof event> extends false ? true : never = true;
+    const asEvent: ClusterEvent = event;
+    if (typed) kinds.push(asEvent.kind);
+  });
+  await cluster.waitForLeader(WAIT_MS);
+  cluster.heal();
+  t.true(kinds.includes('heal'));
+  const wrong: [string, () => unknown][] = [
+    ['partition of a string', () => cluster.partition('1,2' as unknown as number[][])],
+    ['partition of numbers', () => cluster.partition([1, 2] as unknown as number[][])],
+    ['setLinkFaults with a string rate', () => cluster.setLinkFaults({ dropRate: '0.5' as unknown as number })],
+  ];
+  for (const [name, call] of wrong) {
+    const error = t.throws(call, { instanceOf: RaftlabError }, name);
+    t.is(error?.code, ErrorCode.InvalidArgument, name);
+  }
+  await cluster.stop();
+  const error = t.throws(() => cluster.connectClientPorts(), { instanceOf: RaftlabError });
+  t.is(error?.code, ErrorCode.ClusterStopped);
 });

@@ -13,7 +13,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { encodeCommand, isSessionId, validateOperation } from '../kv/command.js';
 import type { Command, KvOperation } from '../kv/command.js';
 import type { NodeId } from '../raft/types.js';
-import { ErrorCode, RaftlabError } from './errors.js';
+import { ErrorCode, RaftlabError, asErrorCode } from './errors.js';
 import { FrameBatcher, NodeReplyCode, decodeReplyBatch } from './protocol.js';
 import type { Reply } from './protocol.js';
 import type { JsonValue } from './types.js';
@@ -201,8 +201,7 @@ function delay(ms: number): Promise<void> {
 
 function toRaftlabError(error: unknown): RaftlabError {
   if (error instanceof RaftlabError) return error;
-  const code = (error as { code?: unknown }).code;
-  return new RaftlabError(typeof code === 'string' ? code : ErrorCode.InvalidArgument, (error as Error).message, false);
+  return new RaftlabError(asErrorCode((error as { code?: unknown }).code) ?? ErrorCode.InvalidArgument, (error as Error).message, false);
 }
 
 export class KvClient {
@@ -425,9 +424,10 @@ export class KvClient {
         default:
           // An answer of the state machine (or a refusal of the request itself): final.
           // A session that expired after an earlier attempt may have applied it first.
+          // A code no version of this client knows (a newer node's) is said in the message.
           throw new RaftlabError(
-            reply.code,
-            reply.message,
+            asErrorCode(reply.code) ?? ErrorCode.MalformedRequest,
+            asErrorCode(reply.code) === null ? `${reply.code}: ${reply.message}` : reply.message,
             reply.code === ErrorCode.SessionExpired || reply.code === ErrorCode.StaleRequest ? mayHaveApplied : false,
           );
       }

@@ -18,7 +18,7 @@ import { MIN_SEGMENT_BYTES } from '../storage/types.js';
 import { ClientHub } from './client.js';
 import { WriteStats } from './write-stats.js';
 import type { KvClient } from './client.js';
-import { ErrorCode, RaftlabError } from './errors.js';
+import { ErrorCode, RaftlabError, asErrorCode } from './errors.js';
 import { HEALTHY_LINK, NodeReplyCode, describeDiskFailure } from './protocol.js';
 import type { ControlToNode, LinkFault, MembershipResult, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
 import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership, memberKind } from './membership.js';
@@ -219,6 +219,17 @@ function describeRecovery(recovery: RecoveryFigures): string {
 /** Whether a node's directory holds a WAL segment or a snapshot: what a node writes at its first start. */
 function hasNodeFiles(dir: string): boolean {
   return walFiles(dir).length > 0 || existsSync(join(dir, SNAPSHOT_FILE_NAME));
+}
+
+/**
+ * A node's failure to start, with its code (WAL_CORRUPT, WAL_IO, ...): one that is not a
+ * RaftlabError's (a worker that could not load its module: ERR_MODULE_NOT_FOUND) is
+ * NODE_FAILED, the code said in the message.
+ */
+function startFailure(id: NodeId, code: unknown, message: string): RaftlabError {
+  const known = asErrorCode(code);
+  const said = known === null && typeof code === 'string' ? ` (${code})` : '';
+  return new RaftlabError(known ?? ErrorCode.NodeFailed, `node ${id} failed to start: ${message}${said}`);
 }
 
 function checkPositiveInteger(name: string, value: number, max: number): void {
@@ -445,6 +456,26 @@ export class Cluster extends EventEmitter {
     const slot: NodeSlot = { id, dir, syncedPosition: new SharedArrayBuffer(8), worker: null, status: initialStatus(id), stopping: false, retiring: null };
     this.slots.set(id, slot);
     return slot;
+  }
+
+  // 'event' is the one event a cluster emits: typed, so that a listener's parameter is a
+  // ClusterEvent (not `any`) in the embedder's code. Other names go to EventEmitter as usual.
+  override on(event: 'event', listener: (event: ClusterEvent) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.on(event, listener);
+  }
+
+  override once(event: 'event', listener: (event: ClusterEvent) => void): this;
+  override once(event: string | symbol, listener: (...args: any[]) => void): this;
+  override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.once(event, listener);
+  }
+
+  override off(event: 'event', listener: (event: ClusterEvent) => void): this;
+  override off(event: string | symbol, listener: (...args: any[]) => void): this;
+  override off(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.off(event, listener);
   }
 
   /** The nodes this cluster runs (or ran and may restart), ascending: the bootstrap ids plus added, minus removed ones. */
@@ -719,7 +750,7 @@ export class Cluster extends EventEmitter {
             clearTimeout(timer);
             // Its exit, which follows, is this failure, not a crash to report again.
             slot.stopping = true;
-            reject(new RaftlabError(message.code, `node ${id} failed to start: ${message.message}`));
+            reject(startFailure(id, message.code, message.message));
             return;
           case 'stopped':
             return;
@@ -730,9 +761,8 @@ export class Cluster extends EventEmitter {
         if (!started) {
           // The error the worker threw keeps its code (WAL_CORRUPT, ...): it may arrive before
           // the worker's own 'failed' message, and must say the same.
-          const code = (error as { code?: unknown }).code;
           slot.stopping = true;
-          reject(error instanceof RaftlabError ? error : new RaftlabError(typeof code === 'string' ? code : ErrorCode.NodeFailed, `node ${id} failed to start: ${error.message}`));
+          reject(error instanceof RaftlabError ? error : startFailure(id, (error as { code?: unknown }).code, error.message));
           return;
         }
         // Its own files refused a write (WAL_IO: a full disk, ...): not a bug, and said so.
@@ -786,6 +816,7 @@ export class Cluster extends EventEmitter {
 
   /** Ports to every running node, for a client living in another thread (the benchmark's). */
   connectClientPorts(): Map<NodeId, MessagePort> {
+    this.checkRunning();
     const ports = new Map<NodeId, MessagePort>();
     for (const slot of this.slots.values()) {
       if (slot.worker === null) continue;
@@ -860,7 +891,7 @@ export class Cluster extends EventEmitter {
    */
   partition(groups: readonly (readonly NodeId[])[]): void {
     this.checkRunning();
-    if (groups.length === 0 || groups.some((group) => group.length === 0)) {
+    if (!Array.isArray(groups) || groups.length === 0 || groups.some((group) => !Array.isArray(group) || group.length === 0)) {
       throw new RaftlabError(ErrorCode.InvalidArgument, `a partition is one or more groups of one or more nodes, got ${JSON.stringify(groups)}`);
     }
     for (const group of groups) for (const id of group) this.slot(id);
@@ -889,7 +920,8 @@ export class Cluster extends EventEmitter {
     this.checkRunning();
     if (faults !== null) {
       const { dropRate = 0, duplicateRate = 0, delayMs = 0 } = faults;
-      if (!(dropRate >= 0 && dropRate <= 1) || !(duplicateRate >= 0 && duplicateRate <= 1) || !(delayMs >= 0 && delayMs <= MAX_LINK_DELAY_MS)) {
+      // typeof first: a string would pass the comparisons below ('0.5' >= 0) and reach the nodes as one.
+      if (typeof dropRate !== 'number' || typeof duplicateRate !== 'number' || typeof delayMs !== 'number' || !(dropRate >= 0 && dropRate <= 1) || !(duplicateRate >= 0 && duplicateRate <= 1) || !(delayMs >= 0 && delayMs <= MAX_LINK_DELAY_MS)) {
         throw new RaftlabError(ErrorCode.InvalidArgument, `dropRate and duplicateRate are in [0, 1]; delayMs in [0, ${MAX_LINK_DELAY_MS}]`);
       }
     }
@@ -1485,7 +1517,7 @@ export class Cluster extends EventEmitter {
         case ErrorCode.Timeout:
           continue;
         default:
-          throw new RaftlabError(result.code, result.message, result.indeterminate || uncertain);
+          throw new RaftlabError(asErrorCode(result.code) ?? ErrorCode.NodeFailed, asErrorCode(result.code) === null ? `${result.code}: ${result.message}` : result.message, result.indeterminate || uncertain);
       }
     }
     if (uncertain) {

@@ -21,6 +21,9 @@ test.serial('a second stop() while the first runs resolves only once the nodes a
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const cluster = await Cluster.start({ nodes: 3, dataDir, fsync: false });
   await cluster.waitForLeader(WAIT_MS);
+  const twice = await t.throwsAsync(Cluster.start({ dataDir, fsync: false }), { instanceOf: RaftlabError });
+  t.is(twice?.code, ErrorCode.DataDirLocked);
+  t.regex(twice?.message ?? '', new RegExp(`in use by process ${process.pid} on .*, this one: another Cluster in it holds .*; await its stop\\(\\)`), 'the holder is this process, and the message says so');
   const first = cluster.stop();
   await cluster.stop();
   t.true(cluster.status().nodes.every((node) => !node.alive), 'no node runs once the second stop() resolved');

@@ -138,3 +138,17 @@ test.serial("a listener of 'event' gets a typed ClusterEvent; calls after stop()
   const error = t.throws(() => cluster.connectClientPorts(), { instanceOf: RaftlabError });
   t.is(error?.code, ErrorCode.ClusterStopped);
 });
+
+test.serial('a status() kept by the caller does not change when the faults do', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3, fsync: false });
+  await cluster.waitForLeader(WAIT_MS);
+  cluster.cutLink(1, 2);
+  cluster.partition([[1], [2, 3]]);
+  const during = cluster.status();
+  cluster.cutLink(2, 3);
+  cluster.heal();
+  t.deepEqual(during.cutLinks, [[1, 2]], 'heal() emptied the array the status held');
+  t.deepEqual(during.partition, [[1], [2, 3]]);
+  t.deepEqual(cluster.status().cutLinks, []);
+  t.is(cluster.status().partition, null);
+});

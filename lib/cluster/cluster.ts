@@ -1035,8 +1035,9 @@ export class Cluster extends EventEmitter {
       term,
       fsync: this.options.fsync,
       tickMs: this.tickMs,
-      partition: this.partitionGroups,
-      cutLinks: this.cutLinks,
+      // Copies: a status kept by the caller must not change when heal() or addNode() does.
+      partition: this.partitionGroups === null ? null : this.partitionGroups.map((group) => [...group]),
+      cutLinks: this.cutLinks.map(([from, to]): [NodeId, NodeId] => [from, to]),
       opsPerSecond: this.writeStats.opsPerSecond(now),
       latencyMsP50: latency.p50,
       latencyMsP99: latency.p99,

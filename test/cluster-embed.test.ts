@@ -6,7 +6,7 @@ import test from 'ava';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster } from '../lib/cluster/cluster.js';
-import type { ClusterOptions } from '../lib/cluster/cluster.js';
+import type { AddNodeOptions, ClusterOptions, MembershipOptions, SetVotersOptions } from '../lib/cluster/cluster.js';
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
 import type { ClusterEvent } from '../lib/cluster/types.js';
 import { startCluster, tempDir } from './helpers/cluster.js';
@@ -151,4 +151,26 @@ test.serial('a status() kept by the caller does not change when the faults do', 
   t.deepEqual(during.partition, [[1], [2, 3]]);
   t.deepEqual(cluster.status().cutLinks, []);
   t.is(cluster.status().partition, null);
+});
+
+test.serial('a membership call or a client with an option it does not take is refused, INVALID_ARGUMENT, and nothing changes', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3, fsync: false });
+  await cluster.waitForLeader(WAIT_MS);
+  const refused: [string, () => Promise<unknown>, RegExp][] = [
+    ['addNode({ learners: true })', () => cluster.addNode({ learners: true } as unknown as AddNodeOptions), /^cannot add a node: unknown option\(s\) "learners"; it takes timeoutMs, force, learner/],
+    ["addNode({ learner: 'yes' })", () => cluster.addNode({ learner: 'yes' as unknown as boolean }), /^cannot add a node: learner must be true or false/],
+    ['setVoters([1, 2], { learner: [3] })', () => cluster.setVoters([1, 2], { learner: [3] } as unknown as SetVotersOptions), /^cannot change the voters: unknown option\(s\) "learner"/],
+    ['removeNode(3, { timeout: 1 })', () => cluster.removeNode(3, { timeout: 1 } as unknown as MembershipOptions), /^cannot remove n3: unknown option\(s\) "timeout"/],
+    ['promote(3, null)', () => cluster.promote(3, null as unknown as MembershipOptions), /^cannot promote n3: its options are an object/],
+  ];
+  for (const [name, call, message] of refused) {
+    const error = await t.throwsAsync(call(), { instanceOf: RaftlabError }, name);
+    t.is(error?.code, ErrorCode.InvalidArgument, name);
+    t.regex(error?.message ?? '', message, name);
+  }
+  t.deepEqual(cluster.nodeIds, [1, 2, 3]);
+  t.deepEqual([...cluster.status().membership.voters].sort(), [1, 2, 3]);
+  const client = t.throws(() => cluster.client({ timeout: 100 } as unknown as { timeoutMs: number }), { instanceOf: RaftlabError });
+  t.is(client?.code, ErrorCode.InvalidArgument);
+  t.regex(client?.message ?? '', /^cannot make a client: unknown option\(s\) "timeout"; it takes timeoutMs/);
 });

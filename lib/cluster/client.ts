@@ -177,6 +177,12 @@ export class ClientHub {
   }
 
   client(options: { timeoutMs?: number } = {}): KvClient {
+    // timeoutMs is its only option: a misspelt one ({ timeout: 100 }) would leave the 5 s default.
+    const unknown = typeof options === 'object' && options !== null ? Object.keys(options).filter((key) => key !== 'timeoutMs') : null;
+    if (unknown === null || unknown.length > 0) {
+      const what = unknown === null ? `its options are an object, got ${JSON.stringify(options) ?? String(options)}` : `unknown option(s) ${unknown.map((key) => JSON.stringify(key)).join(', ')}; it takes timeoutMs`;
+      throw new RaftlabError(ErrorCode.InvalidArgument, `cannot make a client: ${what}`);
+    }
     const timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
     // A deadline no attempt fits in, or one a timer cannot hold (2^31 - 1 ms).
     if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_CLIENT_TIMEOUT_MS) {

@@ -123,6 +123,26 @@ export interface LinkFaultOptions {
   readonly duplicateRate?: number;
 }
 
+const MEMBERSHIP_OPTION_NAMES: readonly (keyof MembershipOptions)[] = ['timeoutMs', 'force'];
+const ADD_NODE_OPTION_NAMES: readonly (keyof AddNodeOptions)[] = [...MEMBERSHIP_OPTION_NAMES, 'learner'];
+const SET_VOTERS_OPTION_NAMES: readonly (keyof SetVotersOptions)[] = [...MEMBERSHIP_OPTION_NAMES, 'learners'];
+
+/**
+ * What is wrong with a membership call's options, or null: not an object, a key the call
+ * does not take (addNode({ learners: true }) would add a voter; setVoters(v, { learner: [3] })
+ * would take voter 3 out instead of demoting it), or a flag that is not a boolean.
+ */
+function misnamedMembershipOptions(options: unknown, names: readonly string[]): string | null {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) return `its options are an object, got ${JSON.stringify(options) ?? String(options)}`;
+  const unknown = Object.keys(options).filter((key) => !names.includes(key));
+  if (unknown.length > 0) return `unknown option(s) ${unknown.map((key) => JSON.stringify(key)).join(', ')}; it takes ${names.join(', ')}`;
+  for (const flag of ['force', 'learner']) {
+    const value = (options as Record<string, unknown>)[flag];
+    if (value !== undefined && typeof value !== 'boolean') return `${flag} must be true or false, got ${JSON.stringify(value) ?? String(value)}`;
+  }
+  return null;
+}
+
 /** Nodes a cluster may run at once, at start and through addNode (the dashboard is laid out for this many). */
 const MAX_NODES = 9;
 const DEFAULT_MEMBERSHIP_TIMEOUT_MS = 30_000;
@@ -1211,12 +1231,12 @@ export class Cluster extends EventEmitter {
    * TIMEOUT (indeterminate: the node stays; see status().membership).
    */
   addNode(options: AddNodeOptions = {}): Promise<NodeId> {
-    return this.serializeMembership('add a node', options, (calledAt) => this.addNodeNow(options, calledAt));
+    return this.serializeMembership('add a node', options, ADD_NODE_OPTION_NAMES, (calledAt) => this.addNodeNow(options, calledAt));
   }
 
   /** Makes learner `id` a voter once it has caught up with the leader's log. */
   promote(id: NodeId, options: MembershipOptions = {}): Promise<void> {
-    return this.serializeMembership(`promote n${id}`, options, async (calledAt) => {
+    return this.serializeMembership(`promote n${id}`, options, MEMBERSHIP_OPTION_NAMES, async (calledAt) => {
       this.checkRunning();
       this.liveSlot(id);
       const deadline = this.membershipDeadline(options, calledAt);
@@ -1236,7 +1256,7 @@ export class Cluster extends EventEmitter {
    * the leader works: it steps down once the change commits and the others elect a new one.
    */
   removeNode(id: NodeId, options: MembershipOptions = {}): Promise<void> {
-    return this.serializeMembership(`remove n${id}`, options, async (calledAt) => {
+    return this.serializeMembership(`remove n${id}`, options, MEMBERSHIP_OPTION_NAMES, async (calledAt) => {
       this.checkRunning();
       const slot = this.slot(id);
       // Already out of the committed configuration and on its way out: done.
@@ -1264,7 +1284,7 @@ export class Cluster extends EventEmitter {
    * status().membership).
    */
   setVoters(voters: readonly NodeId[], options: SetVotersOptions = {}): Promise<Membership> {
-    return this.serializeMembership('change the voters', options, async (calledAt) => {
+    return this.serializeMembership('change the voters', options, SET_VOTERS_OPTION_NAMES, async (calledAt) => {
       this.checkRunning();
       const deadline = this.membershipDeadline(options, calledAt);
       // An array of distinct node ids, or refused as written: a repeated id is a typo
@@ -1405,8 +1425,10 @@ export class Cluster extends EventEmitter {
    * and definite (it never runs, nothing was proposed). An invalid timeoutMs is refused
    * by the operation itself at its turn, as before.
    */
-  private serializeMembership<T>(what: string, options: MembershipOptions, operation: (calledAt: number) => Promise<T>): Promise<T> {
+  private serializeMembership<T>(what: string, options: MembershipOptions, names: readonly string[], operation: (calledAt: number) => Promise<T>): Promise<T> {
     const calledAt = Date.now();
+    const misnamed = misnamedMembershipOptions(options, names);
+    if (misnamed !== null) return Promise.reject(new RaftlabError(ErrorCode.InvalidArgument, `cannot ${what}: ${misnamed}; nothing was done`));
     const timeoutMs = options.timeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS;
     // A timer holds at most 2^31-1 ms: a longer deadline is checked at the call's turn only.
     const waitLimited = Number.isFinite(timeoutMs) && timeoutMs > 0 && timeoutMs <= 0x7fffffff;

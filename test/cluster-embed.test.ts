@@ -3,7 +3,7 @@
 // error codes and events a TypeScript caller can type, calls after stop().
 
 import test from 'ava';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster } from '../lib/cluster/cluster.js';
 import type { AddNodeOptions, ClusterOptions, MembershipOptions, SetVotersOptions } from '../lib/cluster/cluster.js';
@@ -173,4 +173,22 @@ test.serial('a membership call or a client with an option it does not take is re
   const client = t.throws(() => cluster.client({ timeout: 100 } as unknown as { timeoutMs: number }), { instanceOf: RaftlabError });
   t.is(client?.code, ErrorCode.InvalidArgument);
   t.regex(client?.message ?? '', /^cannot make a client: unknown option\(s\) "timeout"; it takes timeoutMs/);
+});
+
+test.serial("logLevel sets what each node writes to its node.log: 'silent' nothing, the default its state changes", async (t) => {
+  const parent = tempDir('raftlab-embed-');
+  t.teardown(() => rmSync(parent, { recursive: true, force: true }));
+  const lines = async (options: ClusterOptions, dataDir: string): Promise<string[]> => {
+    const cluster = await Cluster.start({ nodes: 1, dataDir, fsync: false, ...options });
+    await cluster.waitForLeader(WAIT_MS);
+    await cluster.client().put('a', 1);
+    await cluster.stop();
+    return readFileSync(join(dataDir, 'node-1', 'node.log'), 'utf8').split('\n').filter((line) => line !== '');
+  };
+  t.true((await lines({}, join(parent, 'default'))).length > 0, 'the default writes its state changes');
+  t.deepEqual(await lines({ logLevel: 'silent' }, join(parent, 'silent')), []);
+  t.deepEqual(await lines({ logLevel: 'warn' }, join(parent, 'warn')), [], 'a clean run has nothing at warn');
+  const error = await t.throwsAsync(Cluster.start({ nodes: 1, dataDir: join(parent, 'loud'), logLevel: 'loud' as unknown as 'info' }), { instanceOf: RaftlabError });
+  t.is(error?.code, ErrorCode.InvalidConfig);
+  t.regex(error?.message ?? '', /^logLevel must be one of silent, fatal, error, warn, info, debug, trace, got "loud"/);
 });

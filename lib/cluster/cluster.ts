@@ -19,8 +19,8 @@ import { ClientHub } from './client.js';
 import { WriteStats } from './write-stats.js';
 import type { KvClient } from './client.js';
 import { ErrorCode, RaftlabError, asErrorCode } from './errors.js';
-import { HEALTHY_LINK, NodeReplyCode, describeDiskFailure } from './protocol.js';
-import type { ControlToNode, LinkFault, MembershipResult, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
+import { HEALTHY_LINK, LOG_LEVELS, NodeReplyCode, describeDiskFailure } from './protocol.js';
+import type { ControlToNode, LinkFault, LogLevel, MembershipResult, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
 import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership, memberKind } from './membership.js';
 import type { ClusterMembershipChange } from './membership.js';
 import { DataDirLock } from './dir-lock.js';
@@ -88,6 +88,13 @@ export interface ClusterOptions {
   readonly followerSyncSpacingMs?: number;
   /** How long to wait for a worker to open its files. Default 30 s. */
   readonly startTimeoutMs?: number;
+  /**
+   * The lowest level each node writes to its `node-<id>/node.log` (pino's levels). Default
+   * 'info' (state changes: elections, compactions, membership, a stop); 'warn' or
+   * 'silent' for less. A node whose disk fails writes its fatal line at any level but
+   * 'silent' (the crash event says it either way).
+   */
+  readonly logLevel?: LogLevel;
   /** Deliberately broken behaviours, for proving that `raftlab check` catches them. */
   readonly testOnly?: TestOnlyClusterBugs;
 }
@@ -278,6 +285,7 @@ const OPTION_NAMES: Readonly<Record<keyof ClusterOptions, true>> = {
   snapshotChunkBytes: true,
   followerSyncSpacingMs: true,
   startTimeoutMs: true,
+  logLevel: true,
   testOnly: true,
 };
 
@@ -321,6 +329,9 @@ function checkOptions(options: ClusterOptions): void {
   const spacing = options.followerSyncSpacingMs;
   if (spacing !== undefined && !(typeof spacing === 'number' && Number.isFinite(spacing) && spacing >= 0 && spacing <= MAX_FOLLOWER_SYNC_SPACING_MS)) {
     throw new RaftlabError(ErrorCode.InvalidConfig, `followerSyncSpacingMs must be a number from 0 to ${MAX_FOLLOWER_SYNC_SPACING_MS}, got ${JSON.stringify(spacing) ?? String(spacing)}`);
+  }
+  if (options.logLevel !== undefined && !(LOG_LEVELS as readonly unknown[]).includes(options.logLevel)) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(options.logLevel) ?? String(options.logLevel)}`);
   }
   const testOnly = options.testOnly;
   if (testOnly !== undefined && (typeof testOnly !== 'object' || testOnly === null || Array.isArray(testOnly))) {
@@ -573,6 +584,7 @@ export class Cluster extends EventEmitter {
         snapshotChunkBytes: options.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES,
         followerSyncSpacingMs,
         startTimeoutMs,
+        logLevel: options.logLevel ?? 'info',
         testOnly: options.testOnly ?? {},
       },
       dataDir,
@@ -713,6 +725,7 @@ export class Cluster extends EventEmitter {
       followerSyncSpacingMs: this.options.followerSyncSpacingMs,
       statusIntervalMs: STATUS_INTERVAL_MS,
       syncedPosition: slot.syncedPosition,
+      logLevel: this.options.logLevel,
       testOnly: this.options.testOnly,
     };
     // A small young generation: a scavenge copies what survives, and in a node that is

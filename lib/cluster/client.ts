@@ -430,7 +430,7 @@ export class KvClient {
         default:
           // An answer of the state machine (or a refusal of the request itself): final.
           // A session that expired after an earlier attempt may have applied it first.
-          // A code no version of this client knows (a newer node's) is said in the message.
+          // A code that is not an ErrorCode (none is expected) goes as MALFORMED_REQUEST, said in the message.
           throw new RaftlabError(
             asErrorCode(reply.code) ?? ErrorCode.MalformedRequest,
             asErrorCode(reply.code) === null ? `${reply.code}: ${reply.message}` : reply.message,

@@ -192,3 +192,32 @@ test.serial("logLevel sets what each node writes to its node.log: 'silent' nothi
   t.is(error?.code, ErrorCode.InvalidConfig);
   t.regex(error?.message ?? '', /^logLevel must be one of silent, fatal, error, warn, info, debug, trace, got "loud"/);
 });
+
+test.serial('waitFor with no deadline (Infinity) waits until stop(); a timeout that is not a number of ms is INVALID_ARGUMENT', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 1, fsync: false });
+  const warnings: string[] = [];
+  const onWarning = (warning: Error): void => {
+    warnings.push(`${warning.name}: ${warning.message}`);
+  };
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  for (const timeoutMs of [Number.NaN, -1, '5' as unknown as number]) {
+    const error = await t.throwsAsync(cluster.waitFor(() => true, timeoutMs), { instanceOf: RaftlabError }, String(timeoutMs));
+    t.is(error?.code, ErrorCode.InvalidArgument, String(timeoutMs));
+  }
+  let ended = false;
+  const forever = cluster.waitFor(() => false, Number.POSITIVE_INFINITY, 'nothing').finally(() => {
+    ended = true;
+  });
+  const beyond = cluster.waitFor(() => false, 2 ** 32, 'nothing');
+  // Both would end (TIMEOUT) within a few ms if their timers were set to 1 ms: the node's
+  // next status report (every 100 ms) comes later.
+  const after = Date.now();
+  await cluster.waitFor((status) => status.nodes.every((node) => node.reportedAt > after), WAIT_MS, 'a status report after the waits began');
+  t.false(ended, 'no deadline: still waiting');
+  await cluster.stop();
+  t.is((await t.throwsAsync(forever, { instanceOf: RaftlabError }))?.code, ErrorCode.ClusterStopped);
+  t.is((await t.throwsAsync(beyond, { instanceOf: RaftlabError }))?.code, ErrorCode.ClusterStopped);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  t.deepEqual(warnings.filter((warning) => warning.startsWith('TimeoutOverflowWarning')), [], 'no warning printed on the embedder\'s stderr');
+});

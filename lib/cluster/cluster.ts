@@ -1089,11 +1089,17 @@ export class Cluster extends EventEmitter {
 
   /**
    * Resolves when `predicate(status())` holds, checking on every status update; rejects
-   * after timeoutMs (TIMEOUT), or at once when the cluster stops (CLUSTER_STOPPED).
+   * after timeoutMs (TIMEOUT; Infinity, or anything past what a timer holds, waits with no
+   * deadline), or at once when the cluster stops (CLUSTER_STOPPED).
    */
   waitFor(predicate: (status: ClusterStatus) => boolean, timeoutMs: number, what = 'condition'): Promise<ClusterStatus> {
     const stoppedError = (): RaftlabError => new RaftlabError(ErrorCode.ClusterStopped, `the cluster was stopped: waiting for ${what} is over`);
     if (this.stopped) return Promise.reject(stoppedError());
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
+      return Promise.reject(new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a number of milliseconds, 0 or more (Infinity: no deadline), got ${JSON.stringify(timeoutMs) ?? String(timeoutMs)}`));
+    }
+    // A timer holds at most 2^31-1 ms (Node sets a longer one to 1 ms, with a warning on stderr): past that, no deadline.
+    const deadlined = timeoutMs <= 0x7fffffff;
     return new Promise((resolve, reject) => {
       const end = (): void => {
         clearInterval(poll);
@@ -1122,10 +1128,12 @@ export class Cluster extends EventEmitter {
         reject(stoppedError());
       };
       const poll = setInterval(check, STATUS_INTERVAL_MS / 2);
-      const timer = setTimeout(() => {
-        end();
-        reject(new RaftlabError(ErrorCode.Timeout, `timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
+      const timer = deadlined
+        ? setTimeout(() => {
+            end();
+            reject(new RaftlabError(ErrorCode.Timeout, `timed out after ${timeoutMs} ms waiting for ${what}`));
+          }, timeoutMs)
+        : undefined;
       this.stopListeners.add(onStop);
       check();
     });

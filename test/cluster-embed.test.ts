@@ -153,7 +153,7 @@ test.serial('a status() kept by the caller does not change when the faults do', 
   t.is(cluster.status().partition, null);
 });
 
-test.serial('a membership call or a client with an option it does not take is refused, INVALID_ARGUMENT, and nothing changes', async (t) => {
+test.serial('a membership call or a client with an option it does not take, or a membership timeoutMs no timer holds, is refused, INVALID_ARGUMENT, and nothing changes', async (t) => {
   const { cluster } = await startCluster(t, { nodes: 3, fsync: false });
   await cluster.waitForLeader(WAIT_MS);
   const refused: [string, () => Promise<unknown>, RegExp][] = [
@@ -167,6 +167,12 @@ test.serial('a membership call or a client with an option it does not take is re
     const error = await t.throwsAsync(call(), { instanceOf: RaftlabError }, name);
     t.is(error?.code, ErrorCode.InvalidArgument, name);
     t.regex(error?.message ?? '', message, name);
+  }
+  // Past what a timer holds: it failed at once, CATCH_UP_TIMEOUT, its learner left behind.
+  for (const timeoutMs of [2 ** 31, 1e12, Number.POSITIVE_INFINITY, Number.NaN, 0]) {
+    const error = await t.throwsAsync(cluster.addNode({ timeoutMs }), { instanceOf: RaftlabError }, String(timeoutMs));
+    t.is(error?.code, ErrorCode.InvalidArgument, String(timeoutMs));
+    t.regex(error?.message ?? '', /timeoutMs must be a positive number of milliseconds up to 2147483647/, String(timeoutMs));
   }
   t.deepEqual(cluster.nodeIds, [1, 2, 3]);
   t.deepEqual([...cluster.status().membership.voters].sort(), [1, 2, 3]);

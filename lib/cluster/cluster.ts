@@ -153,6 +153,8 @@ function misnamedMembershipOptions(options: unknown, names: readonly string[]): 
 /** Nodes a cluster may run at once, at start and through addNode (the dashboard is laid out for this many). */
 const MAX_NODES = 9;
 const DEFAULT_MEMBERSHIP_TIMEOUT_MS = 30_000;
+/** The longest membership deadline: what a Node timer holds (2^31-1 ms, about 24.8 days). */
+const MAX_MEMBERSHIP_TIMEOUT_MS = 0x7fffffff;
 /** Pause before retrying a membership change that was refused for now (no leader yet, a change still pending). */
 const MEMBERSHIP_RETRY_PAUSE_MS = 50;
 /**
@@ -1436,7 +1438,11 @@ export class Cluster extends EventEmitter {
   /** The deadline of a call made at `calledAt`: its timeoutMs counts from the call, not from its turn in the queue. */
   private membershipDeadline(options: MembershipOptions, calledAt: number): number {
     const timeoutMs = options.timeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS;
-    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a positive number, got ${timeoutMs}`);
+    // At most what a timer holds: the catch-up and each request time out on timers, which
+    // Node sets to 1 ms past that (with a warning on stderr), so a longer one failed at once.
+    if (!(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= MAX_MEMBERSHIP_TIMEOUT_MS)) {
+      throw new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a positive number of milliseconds up to ${MAX_MEMBERSHIP_TIMEOUT_MS}, got ${JSON.stringify(timeoutMs) ?? String(timeoutMs)}`);
+    }
     return calledAt + timeoutMs;
   }
 

@@ -5,6 +5,7 @@
 import test from 'ava';
 import { Cluster } from '../lib/cluster/cluster.js';
 import { RaftlabError } from '../lib/cluster/errors.js';
+import type { ErrorCode } from '../lib/cluster/errors.js';
 import { EventKind } from '../lib/cluster/types.js';
 import { startCluster } from './helpers/cluster.js';
 
@@ -76,7 +77,7 @@ test.serial('two crashes of one node at once: one crashes it, the other is NODE_
 test.serial('faults that name no link, a delay no timer holds, and transfers that cannot happen are refused', async (t) => {
   const { cluster, events } = await startCluster(t, { nodes: 3 });
   const leader = await cluster.waitForLeader(WAIT_MS);
-  const refusals: [string, () => unknown, string][] = [
+  const refusals: [string, () => unknown, ErrorCode][] = [
     ['cutLink(1, 1)', () => cluster.cutLink(1, 1), 'INVALID_ARGUMENT'],
     ['partition([])', () => cluster.partition([]), 'INVALID_ARGUMENT'],
     ['partition([[], [1, 2, 3]])', () => cluster.partition([[], [1, 2, 3]]), 'INVALID_ARGUMENT'],

@@ -4,6 +4,7 @@ import test from 'ava';
 import { rmSync } from 'node:fs';
 import { Cluster } from '../lib/cluster/cluster.js';
 import { RaftlabError } from '../lib/cluster/errors.js';
+import type { ErrorCode } from '../lib/cluster/errors.js';
 import { SLOW_FSYNC_THRESHOLDS_MS } from '../lib/cluster/types.js';
 import { eventually, startCluster, tempDir } from './helpers/cluster.js';
 
@@ -111,7 +112,7 @@ test.serial('bad input gets definite errors with stable codes and loses nothing'
   await cluster.waitForLeader(10_000);
   const kv = cluster.client();
   await kv.put('keep', 'me');
-  const cases: [string, () => Promise<unknown>, string][] = [
+  const cases: [string, () => Promise<unknown>, ErrorCode][] = [
     ['empty key', () => kv.put('', 1), 'INVALID_KEY'],
     ['oversized key', () => kv.put('k'.repeat(2000), 1), 'INVALID_KEY'],
     ['oversized value', () => kv.put('big', 'x'.repeat(5000)), 'VALUE_TOO_LARGE'],

@@ -30,7 +30,7 @@ try {
   destination.on('error', (error: Error) => {
     throw new StorageError(StorageErrorCode.Io, `cannot write its log ${logPath}: ${error.message}`, { cause: error });
   });
-  log = pino({ base: { node: data.id }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  log = pino({ level: data.logLevel, base: { node: data.id }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
 } catch (error) {
   // A node.log that cannot be opened (a directory, a file it may not write) is one of the
   // node's files refusing to load: WAL_IO, so the node stays down and the others start.

@@ -13,7 +13,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { encodeCommand, isSessionId, validateOperation } from '../kv/command.js';
 import type { Command, KvOperation } from '../kv/command.js';
 import type { NodeId } from '../raft/types.js';
-import { ErrorCode, RaftlabError } from './errors.js';
+import { ErrorCode, RaftlabError, asErrorCode } from './errors.js';
 import { FrameBatcher, NodeReplyCode, decodeReplyBatch } from './protocol.js';
 import type { Reply } from './protocol.js';
 import type { JsonValue } from './types.js';
@@ -177,6 +177,12 @@ export class ClientHub {
   }
 
   client(options: { timeoutMs?: number } = {}): KvClient {
+    // timeoutMs is its only option: a misspelt one ({ timeout: 100 }) would leave the 5 s default.
+    const unknown = typeof options === 'object' && options !== null ? Object.keys(options).filter((key) => key !== 'timeoutMs') : null;
+    if (unknown === null || unknown.length > 0) {
+      const what = unknown === null ? `its options are an object, got ${JSON.stringify(options) ?? String(options)}` : `unknown option(s) ${unknown.map((key) => JSON.stringify(key)).join(', ')}; it takes timeoutMs`;
+      throw new RaftlabError(ErrorCode.InvalidArgument, `cannot make a client: ${what}`);
+    }
     const timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
     // A deadline no attempt fits in, or one a timer cannot hold (2^31 - 1 ms).
     if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_CLIENT_TIMEOUT_MS) {
@@ -201,8 +207,7 @@ function delay(ms: number): Promise<void> {
 
 function toRaftlabError(error: unknown): RaftlabError {
   if (error instanceof RaftlabError) return error;
-  const code = (error as { code?: unknown }).code;
-  return new RaftlabError(typeof code === 'string' ? code : ErrorCode.InvalidArgument, (error as Error).message, false);
+  return new RaftlabError(asErrorCode((error as { code?: unknown }).code) ?? ErrorCode.InvalidArgument, (error as Error).message, false);
 }
 
 export class KvClient {
@@ -425,9 +430,10 @@ export class KvClient {
         default:
           // An answer of the state machine (or a refusal of the request itself): final.
           // A session that expired after an earlier attempt may have applied it first.
+          // A code that is not an ErrorCode (none is expected) goes as MALFORMED_REQUEST, said in the message.
           throw new RaftlabError(
-            reply.code,
-            reply.message,
+            asErrorCode(reply.code) ?? ErrorCode.MalformedRequest,
+            asErrorCode(reply.code) === null ? `${reply.code}: ${reply.message}` : reply.message,
             reply.code === ErrorCode.SessionExpired || reply.code === ErrorCode.StaleRequest ? mayHaveApplied : false,
           );
       }

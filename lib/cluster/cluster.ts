@@ -18,9 +18,9 @@ import { MIN_SEGMENT_BYTES } from '../storage/types.js';
 import { ClientHub } from './client.js';
 import { WriteStats } from './write-stats.js';
 import type { KvClient } from './client.js';
-import { ErrorCode, RaftlabError } from './errors.js';
-import { HEALTHY_LINK, NodeReplyCode, describeDiskFailure } from './protocol.js';
-import type { ControlToNode, LinkFault, MembershipResult, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
+import { ErrorCode, RaftlabError, asErrorCode } from './errors.js';
+import { HEALTHY_LINK, LOG_LEVELS, NodeReplyCode, describeDiskFailure } from './protocol.js';
+import type { ControlToNode, LinkFault, LogLevel, MembershipResult, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
 import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership, memberKind } from './membership.js';
 import type { ClusterMembershipChange } from './membership.js';
 import { DataDirLock } from './dir-lock.js';
@@ -88,6 +88,13 @@ export interface ClusterOptions {
   readonly followerSyncSpacingMs?: number;
   /** How long to wait for a worker to open its files. Default 30 s. */
   readonly startTimeoutMs?: number;
+  /**
+   * The lowest level each node writes to its `node-<id>/node.log` (pino's levels). Default
+   * 'info' (state changes: elections, compactions, membership, a stop); 'warn' or
+   * 'silent' for less. A node whose disk fails writes its fatal line at any level but
+   * 'silent' (the crash event says it either way).
+   */
+  readonly logLevel?: LogLevel;
   /** Deliberately broken behaviours, for proving that `raftlab check` catches them. */
   readonly testOnly?: TestOnlyClusterBugs;
 }
@@ -123,9 +130,31 @@ export interface LinkFaultOptions {
   readonly duplicateRate?: number;
 }
 
+const MEMBERSHIP_OPTION_NAMES: readonly (keyof MembershipOptions)[] = ['timeoutMs', 'force'];
+const ADD_NODE_OPTION_NAMES: readonly (keyof AddNodeOptions)[] = [...MEMBERSHIP_OPTION_NAMES, 'learner'];
+const SET_VOTERS_OPTION_NAMES: readonly (keyof SetVotersOptions)[] = [...MEMBERSHIP_OPTION_NAMES, 'learners'];
+
+/**
+ * What is wrong with a membership call's options, or null: not an object, a key the call
+ * does not take (addNode({ learners: true }) would add a voter; setVoters(v, { learner: [3] })
+ * would take voter 3 out instead of demoting it), or a flag that is not a boolean.
+ */
+function misnamedMembershipOptions(options: unknown, names: readonly string[]): string | null {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) return `its options are an object, got ${JSON.stringify(options) ?? String(options)}`;
+  const unknown = Object.keys(options).filter((key) => !names.includes(key));
+  if (unknown.length > 0) return `unknown option(s) ${unknown.map((key) => JSON.stringify(key)).join(', ')}; it takes ${names.join(', ')}`;
+  for (const flag of ['force', 'learner']) {
+    const value = (options as Record<string, unknown>)[flag];
+    if (value !== undefined && typeof value !== 'boolean') return `${flag} must be true or false, got ${JSON.stringify(value) ?? String(value)}`;
+  }
+  return null;
+}
+
 /** Nodes a cluster may run at once, at start and through addNode (the dashboard is laid out for this many). */
 const MAX_NODES = 9;
 const DEFAULT_MEMBERSHIP_TIMEOUT_MS = 30_000;
+/** The longest membership deadline: what a Node timer holds (2^31-1 ms, about 24.8 days). */
+const MAX_MEMBERSHIP_TIMEOUT_MS = 0x7fffffff;
 /** Pause before retrying a membership change that was refused for now (no leader yet, a change still pending). */
 const MEMBERSHIP_RETRY_PAUSE_MS = 50;
 /**
@@ -221,6 +250,17 @@ function hasNodeFiles(dir: string): boolean {
   return walFiles(dir).length > 0 || existsSync(join(dir, SNAPSHOT_FILE_NAME));
 }
 
+/**
+ * A node's failure to start, with its code (WAL_CORRUPT, WAL_IO, ...): one that is not a
+ * RaftlabError's (a worker that could not load its module: ERR_MODULE_NOT_FOUND) is
+ * NODE_FAILED, the code said in the message.
+ */
+function startFailure(id: NodeId, code: unknown, message: string): RaftlabError {
+  const known = asErrorCode(code);
+  const said = known === null && typeof code === 'string' ? ` (${code})` : '';
+  return new RaftlabError(known ?? ErrorCode.NodeFailed, `node ${id} failed to start: ${message}${said}`);
+}
+
 function checkPositiveInteger(name: string, value: number, max: number): void {
   checkInteger(name, value, 1, max);
 }
@@ -229,6 +269,77 @@ function checkInteger(name: string, value: number, min: number, max: number): vo
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new RaftlabError(ErrorCode.InvalidConfig, `${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value) ?? String(value)}`);
   }
+}
+
+/** Every option Cluster.start takes: a key not listed here (a misspelt `dataDir`, say) is refused, not ignored. */
+const OPTION_NAMES: Readonly<Record<keyof ClusterOptions, true>> = {
+  nodes: true,
+  dataDir: true,
+  fsync: true,
+  tickMs: true,
+  electionTicks: true,
+  heartbeatTicks: true,
+  seed: true,
+  maxValueBytes: true,
+  segmentBytes: true,
+  preallocate: true,
+  snapshotEntries: true,
+  snapshotChunkBytes: true,
+  followerSyncSpacingMs: true,
+  startTimeoutMs: true,
+  logLevel: true,
+  testOnly: true,
+};
+
+function checkBoolean(name: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `${name} must be true or false, got ${JSON.stringify(value) ?? String(value)} (${typeof value})`);
+  }
+}
+
+/**
+ * Cluster.start's options, all of them, before anything is made or locked: INVALID_CONFIG
+ * naming the option. A JavaScript caller's mistakes too: an unknown key (a misspelt
+ * `dataDir` would put the data in a temporary directory), `fsync: 0` (which would have
+ * turned fdatasync off), a seed that is not an integer (every node would draw the same
+ * election timeouts).
+ */
+function checkOptions(options: ClusterOptions): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `Cluster.start takes an object of options, got ${JSON.stringify(options) ?? String(options)}`);
+  }
+  const unknown = Object.keys(options).filter((key) => !Object.hasOwn(OPTION_NAMES, key));
+  if (unknown.length > 0) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `unknown option(s) ${unknown.map((key) => JSON.stringify(key)).join(', ')}; the options are ${Object.keys(OPTION_NAMES).join(', ')}`);
+  }
+  checkPositiveInteger('nodes', options.nodes ?? 3, MAX_NODES);
+  if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `dataDir must be a non-empty path, got ${JSON.stringify(options.dataDir) ?? String(options.dataDir)}`);
+  }
+  checkBoolean('fsync', options.fsync);
+  checkBoolean('preallocate', options.preallocate);
+  if (options.seed !== undefined) checkInteger('seed', options.seed, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  checkPositiveInteger('tickMs', options.tickMs ?? 20, 60_000);
+  const electionTicks = options.electionTicks ?? 10;
+  checkInteger('electionTicks', electionTicks, 2, 10_000);
+  checkInteger('heartbeatTicks', options.heartbeatTicks ?? 1, 1, electionTicks - 1);
+  checkPositiveInteger('maxValueBytes', options.maxValueBytes ?? 1 << 20, MAX_VALUE_BYTES_LIMIT);
+  checkInteger('segmentBytes', options.segmentBytes ?? 64 << 20, MIN_SEGMENT_BYTES, 0x7fffffff);
+  checkPositiveInteger('startTimeoutMs', options.startTimeoutMs ?? 30_000, 0x7fffffff);
+  if (options.snapshotEntries !== undefined) checkPositiveInteger('snapshotEntries', options.snapshotEntries, Number.MAX_SAFE_INTEGER);
+  if (options.snapshotChunkBytes !== undefined) checkPositiveInteger('snapshotChunkBytes', options.snapshotChunkBytes, MAX_SNAPSHOT_CHUNK_BYTES);
+  const spacing = options.followerSyncSpacingMs;
+  if (spacing !== undefined && !(typeof spacing === 'number' && Number.isFinite(spacing) && spacing >= 0 && spacing <= MAX_FOLLOWER_SYNC_SPACING_MS)) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `followerSyncSpacingMs must be a number from 0 to ${MAX_FOLLOWER_SYNC_SPACING_MS}, got ${JSON.stringify(spacing) ?? String(spacing)}`);
+  }
+  if (options.logLevel !== undefined && !(LOG_LEVELS as readonly unknown[]).includes(options.logLevel)) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(options.logLevel) ?? String(options.logLevel)}`);
+  }
+  const testOnly = options.testOnly;
+  if (testOnly !== undefined && (typeof testOnly !== 'object' || testOnly === null || Array.isArray(testOnly))) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `testOnly must be an object, got ${JSON.stringify(testOnly) ?? String(testOnly)}`);
+  }
+  for (const [id, bytes] of Object.entries(testOnly?.maxValueBytesOf ?? {})) checkPositiveInteger(`testOnly.maxValueBytesOf[${id}]`, bytes, MAX_VALUE_BYTES_LIMIT);
 }
 
 export class Cluster extends EventEmitter {
@@ -245,6 +356,8 @@ export class Cluster extends EventEmitter {
   private tickMs: number;
   private readonly writeStats = new WriteStats();
   private stopped = false;
+  /** What stop() does, from its first call: every call waits for it. */
+  private stopping: Promise<void> | null = null;
   /** Each worker gets its own seed, so a restarted node does not replay its old timeouts. */
   private spawnCount = 0;
   /** Called with every status report as it arrives (catch-up rounds are timed on them). */
@@ -378,6 +491,26 @@ export class Cluster extends EventEmitter {
     return slot;
   }
 
+  // 'event' is the one event a cluster emits: typed, so that a listener's parameter is a
+  // ClusterEvent (not `any`) in the embedder's code. Other names go to EventEmitter as usual.
+  override on(event: 'event', listener: (event: ClusterEvent) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.on(event, listener);
+  }
+
+  override once(event: 'event', listener: (event: ClusterEvent) => void): this;
+  override once(event: string | symbol, listener: (...args: any[]) => void): this;
+  override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.once(event, listener);
+  }
+
+  override off(event: 'event', listener: (event: ClusterEvent) => void): this;
+  override off(event: string | symbol, listener: (...args: any[]) => void): this;
+  override off(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.off(event, listener);
+  }
+
   /** The nodes this cluster runs (or ran and may restart), ascending: the bootstrap ids plus added, minus removed ones. */
   get nodeIds(): readonly NodeId[] {
     return [...this.slots.keys()].sort((a, b) => a - b);
@@ -395,7 +528,7 @@ export class Cluster extends EventEmitter {
    * start fails only when no node starts, or a node fails for any other reason.
    */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
-    checkPositiveInteger('nodes', options.nodes ?? 3, MAX_NODES);
+    checkOptions(options);
     if (options.dataDir !== undefined) return Cluster.startIn(options.dataDir, options);
     // A directory of its own: removed again if the start fails, since no one knows of it.
     const dataDir = mkdtempSync(join(tmpdir(), 'raftlab-'));
@@ -427,25 +560,14 @@ export class Cluster extends EventEmitter {
   private static async startLocked(dataDir: string, options: ClusterOptions, lock: DataDirLock): Promise<Cluster> {
     const { manifest: layout, source } = resolveLayout(dataDir, options.nodes ?? 3, MAX_NODES);
     const nodes = layout.nodes.length;
+    // Every option was checked by checkOptions(), before the directory was made or locked.
     const tickMs = options.tickMs ?? 20;
-    checkPositiveInteger('tickMs', tickMs, 60_000);
     const electionTicks = options.electionTicks ?? 10;
-    checkInteger('electionTicks', electionTicks, 2, 10_000);
     const heartbeatTicks = options.heartbeatTicks ?? 1;
-    checkInteger('heartbeatTicks', heartbeatTicks, 1, electionTicks - 1);
     const maxValueBytes = options.maxValueBytes ?? 1 << 20;
-    checkPositiveInteger('maxValueBytes', maxValueBytes, MAX_VALUE_BYTES_LIMIT);
-    for (const [id, bytes] of Object.entries(options.testOnly?.maxValueBytesOf ?? {})) checkPositiveInteger(`testOnly.maxValueBytesOf[${id}]`, bytes, MAX_VALUE_BYTES_LIMIT);
     const segmentBytes = options.segmentBytes ?? 64 << 20;
-    checkInteger('segmentBytes', segmentBytes, MIN_SEGMENT_BYTES, 0x7fffffff);
     const startTimeoutMs = options.startTimeoutMs ?? 30_000;
-    checkPositiveInteger('startTimeoutMs', startTimeoutMs, 0x7fffffff);
-    if (options.snapshotEntries !== undefined) checkPositiveInteger('snapshotEntries', options.snapshotEntries, Number.MAX_SAFE_INTEGER);
-    if (options.snapshotChunkBytes !== undefined) checkPositiveInteger('snapshotChunkBytes', options.snapshotChunkBytes, MAX_SNAPSHOT_CHUNK_BYTES);
     const followerSyncSpacingMs = options.followerSyncSpacingMs ?? (nodes >= FOLLOWER_SYNC_SPACING_MIN_NODES ? DEFAULT_FOLLOWER_SYNC_SPACING_MS : 0);
-    if (!(Number.isFinite(followerSyncSpacingMs) && followerSyncSpacingMs >= 0 && followerSyncSpacingMs <= MAX_FOLLOWER_SYNC_SPACING_MS)) {
-      throw new RaftlabError(ErrorCode.InvalidConfig, `followerSyncSpacingMs must be a number from 0 to ${MAX_FOLLOWER_SYNC_SPACING_MS}, got ${followerSyncSpacingMs}`);
-    }
     // Every node's identity before anything is written or made: a cluster.json edited to
     // other bootstrap voters refuses the whole start, and leaves every node as it was.
     const writeMissingIdentities = checkNodeIdentities(dataDir, layout.nodes, layout.bootstrap);
@@ -464,6 +586,7 @@ export class Cluster extends EventEmitter {
         snapshotChunkBytes: options.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES,
         followerSyncSpacingMs,
         startTimeoutMs,
+        logLevel: options.logLevel ?? 'info',
         testOnly: options.testOnly ?? {},
       },
       dataDir,
@@ -604,6 +727,7 @@ export class Cluster extends EventEmitter {
       followerSyncSpacingMs: this.options.followerSyncSpacingMs,
       statusIntervalMs: STATUS_INTERVAL_MS,
       syncedPosition: slot.syncedPosition,
+      logLevel: this.options.logLevel,
       testOnly: this.options.testOnly,
     };
     // A small young generation: a scavenge copies what survives, and in a node that is
@@ -661,7 +785,7 @@ export class Cluster extends EventEmitter {
             clearTimeout(timer);
             // Its exit, which follows, is this failure, not a crash to report again.
             slot.stopping = true;
-            reject(new RaftlabError(message.code, `node ${id} failed to start: ${message.message}`));
+            reject(startFailure(id, message.code, message.message));
             return;
           case 'stopped':
             return;
@@ -672,9 +796,8 @@ export class Cluster extends EventEmitter {
         if (!started) {
           // The error the worker threw keeps its code (WAL_CORRUPT, ...): it may arrive before
           // the worker's own 'failed' message, and must say the same.
-          const code = (error as { code?: unknown }).code;
           slot.stopping = true;
-          reject(error instanceof RaftlabError ? error : new RaftlabError(typeof code === 'string' ? code : ErrorCode.NodeFailed, `node ${id} failed to start: ${error.message}`));
+          reject(error instanceof RaftlabError ? error : startFailure(id, (error as { code?: unknown }).code, error.message));
           return;
         }
         // Its own files refused a write (WAL_IO: a full disk, ...): not a bug, and said so.
@@ -728,6 +851,7 @@ export class Cluster extends EventEmitter {
 
   /** Ports to every running node, for a client living in another thread (the benchmark's). */
   connectClientPorts(): Map<NodeId, MessagePort> {
+    this.checkRunning();
     const ports = new Map<NodeId, MessagePort>();
     for (const slot of this.slots.values()) {
       if (slot.worker === null) continue;
@@ -802,7 +926,7 @@ export class Cluster extends EventEmitter {
    */
   partition(groups: readonly (readonly NodeId[])[]): void {
     this.checkRunning();
-    if (groups.length === 0 || groups.some((group) => group.length === 0)) {
+    if (!Array.isArray(groups) || groups.length === 0 || groups.some((group) => !Array.isArray(group) || group.length === 0)) {
       throw new RaftlabError(ErrorCode.InvalidArgument, `a partition is one or more groups of one or more nodes, got ${JSON.stringify(groups)}`);
     }
     for (const group of groups) for (const id of group) this.slot(id);
@@ -831,7 +955,8 @@ export class Cluster extends EventEmitter {
     this.checkRunning();
     if (faults !== null) {
       const { dropRate = 0, duplicateRate = 0, delayMs = 0 } = faults;
-      if (!(dropRate >= 0 && dropRate <= 1) || !(duplicateRate >= 0 && duplicateRate <= 1) || !(delayMs >= 0 && delayMs <= MAX_LINK_DELAY_MS)) {
+      // typeof first: a string would pass the comparisons below ('0.5' >= 0) and reach the nodes as one.
+      if (typeof dropRate !== 'number' || typeof duplicateRate !== 'number' || typeof delayMs !== 'number' || !(dropRate >= 0 && dropRate <= 1) || !(duplicateRate >= 0 && duplicateRate <= 1) || !(delayMs >= 0 && delayMs <= MAX_LINK_DELAY_MS)) {
         throw new RaftlabError(ErrorCode.InvalidArgument, `dropRate and duplicateRate are in [0, 1]; delayMs in [0, ${MAX_LINK_DELAY_MS}]`);
       }
     }
@@ -945,8 +1070,9 @@ export class Cluster extends EventEmitter {
       term,
       fsync: this.options.fsync,
       tickMs: this.tickMs,
-      partition: this.partitionGroups,
-      cutLinks: this.cutLinks,
+      // Copies: a status kept by the caller must not change when heal() or addNode() does.
+      partition: this.partitionGroups === null ? null : this.partitionGroups.map((group) => [...group]),
+      cutLinks: this.cutLinks.map(([from, to]): [NodeId, NodeId] => [from, to]),
       opsPerSecond: this.writeStats.opsPerSecond(now),
       latencyMsP50: latency.p50,
       latencyMsP99: latency.p99,
@@ -963,23 +1089,54 @@ export class Cluster extends EventEmitter {
     this.emit('event', event);
   }
 
-  /** Resolves when `predicate(status())` holds, checking on every status update; rejects after timeoutMs. */
+  /**
+   * Resolves when `predicate(status())` holds, checking on every status update; rejects
+   * after timeoutMs (TIMEOUT; Infinity, or anything past what a timer holds, waits with no
+   * deadline), or at once when the cluster stops (CLUSTER_STOPPED).
+   */
   waitFor(predicate: (status: ClusterStatus) => boolean, timeoutMs: number, what = 'condition'): Promise<ClusterStatus> {
-    if (this.stopped) return Promise.reject(new RaftlabError(ErrorCode.ClusterStopped, `the cluster was stopped: waiting for ${what} is over`));
+    const stoppedError = (): RaftlabError => new RaftlabError(ErrorCode.ClusterStopped, `the cluster was stopped: waiting for ${what} is over`);
+    if (this.stopped) return Promise.reject(stoppedError());
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
+      return Promise.reject(new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a number of milliseconds, 0 or more (Infinity: no deadline), got ${JSON.stringify(timeoutMs) ?? String(timeoutMs)}`));
+    }
+    // A timer holds at most 2^31-1 ms (Node sets a longer one to 1 ms, with a warning on stderr): past that, no deadline.
+    const deadlined = timeoutMs <= 0x7fffffff;
     return new Promise((resolve, reject) => {
-      const check = (): boolean => {
-        const status = this.status();
-        if (!predicate(status)) return false;
+      const end = (): void => {
         clearInterval(poll);
         clearTimeout(timer);
+        this.stopListeners.delete(onStop);
+      };
+      const check = (): void => {
+        const status = this.status();
+        let holds: boolean;
+        try {
+          holds = predicate(status);
+        } catch (error) {
+          // The caller's predicate threw: its wait fails with that error (from a timer it
+          // would otherwise be an uncaught exception, and the wait would go on).
+          end();
+          reject(error);
+          return;
+        }
+        if (!holds) return;
+        end();
         resolve(status);
-        return true;
+      };
+      // No report comes after stop(): the wait ends then, and keeps no timer alive.
+      const onStop = (): void => {
+        end();
+        reject(stoppedError());
       };
       const poll = setInterval(check, STATUS_INTERVAL_MS / 2);
-      const timer = setTimeout(() => {
-        clearInterval(poll);
-        reject(new RaftlabError(ErrorCode.Timeout, `timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
+      const timer = deadlined
+        ? setTimeout(() => {
+            end();
+            reject(new RaftlabError(ErrorCode.Timeout, `timed out after ${timeoutMs} ms waiting for ${what}`));
+          }, timeoutMs)
+        : undefined;
+      this.stopListeners.add(onStop);
       check();
     });
   }
@@ -1001,8 +1158,17 @@ export class Cluster extends EventEmitter {
     return status.leaderId;
   }
 
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  /**
+   * Stops every node cleanly and releases the data directory. Every call resolves when
+   * that is done: a second call while the first runs waits for it (then a start on the
+   * directory finds it free), and one after it resolves at once.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<void> {
     this.stopped = true;
     this.hub.close();
     for (const listener of [...this.stopListeners]) listener();
@@ -1088,12 +1254,12 @@ export class Cluster extends EventEmitter {
    * TIMEOUT (indeterminate: the node stays; see status().membership).
    */
   addNode(options: AddNodeOptions = {}): Promise<NodeId> {
-    return this.serializeMembership('add a node', options, (calledAt) => this.addNodeNow(options, calledAt));
+    return this.serializeMembership('add a node', options, ADD_NODE_OPTION_NAMES, (calledAt) => this.addNodeNow(options, calledAt));
   }
 
   /** Makes learner `id` a voter once it has caught up with the leader's log. */
   promote(id: NodeId, options: MembershipOptions = {}): Promise<void> {
-    return this.serializeMembership(`promote n${id}`, options, async (calledAt) => {
+    return this.serializeMembership(`promote n${id}`, options, MEMBERSHIP_OPTION_NAMES, async (calledAt) => {
       this.checkRunning();
       this.liveSlot(id);
       const deadline = this.membershipDeadline(options, calledAt);
@@ -1113,7 +1279,7 @@ export class Cluster extends EventEmitter {
    * the leader works: it steps down once the change commits and the others elect a new one.
    */
   removeNode(id: NodeId, options: MembershipOptions = {}): Promise<void> {
-    return this.serializeMembership(`remove n${id}`, options, async (calledAt) => {
+    return this.serializeMembership(`remove n${id}`, options, MEMBERSHIP_OPTION_NAMES, async (calledAt) => {
       this.checkRunning();
       const slot = this.slot(id);
       // Already out of the committed configuration and on its way out: done.
@@ -1141,7 +1307,7 @@ export class Cluster extends EventEmitter {
    * status().membership).
    */
   setVoters(voters: readonly NodeId[], options: SetVotersOptions = {}): Promise<Membership> {
-    return this.serializeMembership('change the voters', options, async (calledAt) => {
+    return this.serializeMembership('change the voters', options, SET_VOTERS_OPTION_NAMES, async (calledAt) => {
       this.checkRunning();
       const deadline = this.membershipDeadline(options, calledAt);
       // An array of distinct node ids, or refused as written: a repeated id is a typo
@@ -1272,7 +1438,11 @@ export class Cluster extends EventEmitter {
   /** The deadline of a call made at `calledAt`: its timeoutMs counts from the call, not from its turn in the queue. */
   private membershipDeadline(options: MembershipOptions, calledAt: number): number {
     const timeoutMs = options.timeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS;
-    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a positive number, got ${timeoutMs}`);
+    // At most what a timer holds: the catch-up and each request time out on timers, which
+    // Node sets to 1 ms past that (with a warning on stderr), so a longer one failed at once.
+    if (!(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= MAX_MEMBERSHIP_TIMEOUT_MS)) {
+      throw new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a positive number of milliseconds up to ${MAX_MEMBERSHIP_TIMEOUT_MS}, got ${JSON.stringify(timeoutMs) ?? String(timeoutMs)}`);
+    }
     return calledAt + timeoutMs;
   }
 
@@ -1282,8 +1452,10 @@ export class Cluster extends EventEmitter {
    * and definite (it never runs, nothing was proposed). An invalid timeoutMs is refused
    * by the operation itself at its turn, as before.
    */
-  private serializeMembership<T>(what: string, options: MembershipOptions, operation: (calledAt: number) => Promise<T>): Promise<T> {
+  private serializeMembership<T>(what: string, options: MembershipOptions, names: readonly string[], operation: (calledAt: number) => Promise<T>): Promise<T> {
     const calledAt = Date.now();
+    const misnamed = misnamedMembershipOptions(options, names);
+    if (misnamed !== null) return Promise.reject(new RaftlabError(ErrorCode.InvalidArgument, `cannot ${what}: ${misnamed}; nothing was done`));
     const timeoutMs = options.timeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS;
     // A timer holds at most 2^31-1 ms: a longer deadline is checked at the call's turn only.
     const waitLimited = Number.isFinite(timeoutMs) && timeoutMs > 0 && timeoutMs <= 0x7fffffff;
@@ -1395,7 +1567,7 @@ export class Cluster extends EventEmitter {
         case ErrorCode.Timeout:
           continue;
         default:
-          throw new RaftlabError(result.code, result.message, result.indeterminate || uncertain);
+          throw new RaftlabError(asErrorCode(result.code) ?? ErrorCode.NodeFailed, asErrorCode(result.code) === null ? `${result.code}: ${result.message}` : result.message, result.indeterminate || uncertain);
       }
     }
     if (uncertain) {

@@ -53,6 +53,10 @@ export class DataDirLock {
       }
       const holder = readHolder(path);
       if (holder !== null && holderRuns(holder, me)) {
+        if (holder.host === me.host && holder.pid === me.pid) {
+          // An embedder's own cluster, not stopped yet (or its stop() not awaited): "another process" would mislead.
+          throw new RaftlabError(ErrorCode.DataDirLocked, `${dataDir} is in use by process ${holder.pid} on ${holder.host}, this one: another Cluster in it holds ${path}; await its stop() before starting one on the directory again`);
+        }
         throw new RaftlabError(
           ErrorCode.DataDirLocked,
           `${dataDir} is in use by process ${holder.pid} on ${holder.host} (${path}): two clusters on one directory would write the same files. Stop that one first${holder.host === me.host ? '' : `, or, if that host is down, remove ${path}`}`,

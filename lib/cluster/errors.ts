@@ -2,6 +2,7 @@
 // carries a stable `code` string and whether its outcome is unknown (`indeterminate`).
 
 import { KvErrorCode } from '../kv/command.js';
+import { StorageErrorCode } from '../storage/errors.js';
 
 export const ErrorCode = {
   /** The state machine's own answers (invalid key or value, not a list, expired session, ...). */
@@ -37,15 +38,36 @@ export const ErrorCode = {
   CatchUpTimeout: 'CATCH_UP_TIMEOUT',
   /** addNode would exceed the number of nodes a cluster may run. */
   ClusterFull: 'CLUSTER_FULL',
+  /**
+   * A node's own files: a WAL that fails its checks (WAL_CORRUPT), a snapshot that does
+   * (SNAPSHOT_CORRUPT), a read or write the operating system refused (WAL_IO), at a start
+   * (cluster.startFailures), a restart(id), or in a crash event; WAL_STATE and
+   * WAL_INVARIANT are bugs of the storage's caller.
+   */
+  WalCorrupt: StorageErrorCode.Corrupt,
+  SnapshotCorrupt: StorageErrorCode.SnapshotCorrupt,
+  WalIo: StorageErrorCode.Io,
+  WalState: StorageErrorCode.State,
+  WalInvariant: StorageErrorCode.Invariant,
+  /** A node refused a client's request frame as malformed: not expected from this client. */
+  MalformedRequest: 'MALFORMED_REQUEST',
 } as const;
+/** Every code a RaftlabError carries: `switch (error.code)` over these is exhaustive. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+const ERROR_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+/** `code` if it is one of ErrorCode's (a code that crossed a worker boundary as a string), else null. */
+export function asErrorCode(code: unknown): ErrorCode | null {
+  return typeof code === 'string' && ERROR_CODES.has(code) ? (code as ErrorCode) : null;
+}
+
 export class RaftlabError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   /** True when the operation may or may not have taken effect. */
   readonly indeterminate: boolean;
 
-  constructor(code: string, message: string, indeterminate = false) {
+  constructor(code: ErrorCode, message: string, indeterminate = false) {
     super(message);
     this.name = 'RaftlabError';
     this.code = code;

@@ -470,6 +470,10 @@ export interface LinkFault {
 
 export const HEALTHY_LINK: LinkFault = { blocked: false, dropRate: 0, duplicateRate: 0, delayMs: 0 };
 
+/** The levels of each node's node.log (pino's), lowest last; 'silent' writes nothing. */
+export const LOG_LEVELS = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 export interface TestOnlyClusterBugs {
   /** Serve reads from local state on whichever node believes it leads (no ReadIndex). */
   readonly staleReads?: boolean;
@@ -514,6 +518,8 @@ export interface NodeWorkerData {
   readonly statusIntervalMs: number;
   /** Int32Array view: [segment, offset] of the durable end of the WAL, for losing crashes. */
   readonly syncedPosition: SharedArrayBuffer;
+  /** The lowest pino level written to node.log (ClusterOptions.logLevel). */
+  readonly logLevel: LogLevel;
   readonly testOnly: TestOnlyClusterBugs;
 }
 

@@ -119,14 +119,17 @@ export const EventKind = {
   ElectionStarted: 'election-started',
   VoteGranted: 'vote-granted',
   LeaderElected: 'leader-elected',
+  /** A node became a follower (becoming a (pre)candidate is 'election-started', a leader 'leader-elected'). */
   RoleChanged: 'role-changed',
   TermChanged: 'term-changed',
+  /** A leader's commit index moved (at most one such event per leader a second, not one per entry). */
   Commit: 'commit',
   Crash: 'crash',
   Restart: 'restart',
   Partition: 'partition',
   Heal: 'heal',
   LinkFault: 'link-fault',
+  /** Never emitted by a Cluster: the dashboard's own feed uses it for the result of a client call it made. */
   ClientResult: 'client-result',
   Invariant: 'invariant',
   Info: 'info',

@@ -15,6 +15,12 @@ interface Recorder {
   load: number;
 }
 
+/** How a recorded membership call shows `{ force: true }`; any other value of force is a bug. */
+function forced(options: { readonly force?: boolean } | undefined): string {
+  if (options?.force === undefined) return '';
+  return options.force === true ? ' --force' : ' force=false?';
+}
+
 /** A context whose cluster and client only record what they were asked to do. */
 function recorder(status = healthyStatus(), kvFailure: unknown = null): Recorder {
   const calls: string[] = [];
@@ -47,12 +53,12 @@ function recorder(status = healthyStatus(), kvFailure: unknown = null): Recorder
     transferLeadership: (to) => record(`transfer ${to}`),
     setTickMs: (tickMs) => record(`tick ${tickMs}`),
     addNode: async (options) => {
-      record(`add${options?.learner === true ? ' learner' : ''}`);
+      record(`add${options?.learner === true ? ' learner' : ''}${forced(options)}`);
       return 6;
     },
-    promote: async (id) => record(`promote ${id}`),
-    removeNode: async (id) => record(`remove ${id}`),
-    setVoters: async (voters, options) => record(`voters ${voters.join(',')}${options?.learners === undefined ? '' : ` learners ${options.learners.join(',') || '-'}`}`),
+    promote: async (id, options) => record(`promote ${id}${forced(options)}`),
+    removeNode: async (id, options) => record(`remove ${id}${forced(options)}`),
+    setVoters: async (voters, options) => record(`voters ${voters.join(',')}${options?.learners === undefined ? '' : ` learners ${options.learners.join(',') || '-'}`}${forced(options)}`),
     client: () => kv,
     stop: async () => record('stop'),
   };
@@ -388,6 +394,76 @@ test('a refused membership change shows its code in the error line, never a cras
   await t.notThrowsAsync(executeLine('add', context));
   const errors = rec.reports.filter((report) => report.level === 'error').map((report) => report.text);
   t.deepEqual(errors, ['remove failed: INVALID_MEMBERSHIP_CHANGE: cannot remove n3: node 3 is the only voter', 'add failed: CATCH_UP_TIMEOUT: node 6 did not catch up']);
+});
+
+test('--force reaches the membership calls (the library\'s { force: true }), anywhere on the line; other commands and options are refused', async (t) => {
+  const rec = recorder(learnerStatus());
+  await executeLine('remove 3 --force', rec.context);
+  await executeLine('rm --force 7', rec.context);
+  await executeLine('promote 6 --force', rec.context);
+  await executeLine('voters 6,2,1 --force', rec.context);
+  await executeLine('voters 6,2 3,1 --force', rec.context);
+  await executeLine('add --force', rec.context);
+  await executeLine('add learner', rec.context);
+  t.deepEqual(rec.calls, ['remove 3 --force', 'remove 7 --force', 'promote 6 --force', 'voters 1,2,6 --force', 'voters 2,6 learners 1,3 --force', 'add --force', 'add learner']);
+  t.true(rec.reports.some((report) => report.level === 'info' && /removing n3\.\.\. \(--force: proposed even if its voters cannot commit it\)/.test(report.text)));
+  const cases: readonly [string, RegExp][] = [
+    ['remove 3 --frce', /remove: unknown option '--frce' \(it takes --force\) -- usage: remove ID\|leader \[--force\]/],
+    ['remove 3 --force --force', /remove: --force given twice/],
+    ['remove --force', /remove: missing argument -- usage: remove ID\|leader \[--force\]/],
+    ['crash 3 --force', /'--force' is not a node id|too many arguments/],
+  ];
+  for (const [line, expected] of cases) {
+    const { context, reports, calls } = recorder(learnerStatus());
+    await executeLine(line, context);
+    t.regex(reports[0]?.text ?? '', expected, line);
+    t.deepEqual(calls, [], `${line} did nothing`);
+  }
+  // A value may still start with --.
+  const put = recorder();
+  await executeLine('put k --force', put.context);
+  t.deepEqual(put.calls, ['put k "--force"']);
+  t.deepEqual(parseLine('remove 3 --force').flags, new Set(['--force']));
+  t.is(complete('remove 3 --f', learnerStatus(), []).line, 'remove 3 --force ');
+  t.deepEqual(complete('remove --force ', learnerStatus(), []).candidates, ['1', '2', '3', '4', '5', '6', '7', 'leader']);
+});
+
+test('a change refused as unsafe says how to force it from here (:... --force), not with the library\'s { force: true }', async (t) => {
+  const rec = recorder(learnerStatus());
+  const unsafe = (what: string): Error =>
+    Object.assign(new Error(`cannot ${what}: its voters n1,n3 need 2 to commit, and only 1 (n3) run and reach leader n3; nothing was proposed (with { force: true } it is, and the cluster takes no write until enough of them are back)`), {
+      code: 'MEMBERSHIP_CHANGE_UNSAFE',
+      indeterminate: false,
+    });
+  const context = {
+    ...rec.context,
+    cluster: {
+      ...rec.context.cluster,
+      removeNode: async () => {
+        throw unsafe('remove n2');
+      },
+      addNode: async () => {
+        throw unsafe('make n8 a voter');
+      },
+      setVoters: async () => {
+        throw unsafe('make the voters n1,n3 (learners none) by joint consensus');
+      },
+    },
+  };
+  await executeLine('remove  2', context);
+  await executeLine('add', context);
+  await executeLine('voters 1,3', context);
+  await executeLine('remove 2 --force', context);
+  const errors = rec.reports.filter((report) => report.level === 'error').map((report) => report.text);
+  const tail = 'proposes it anyway, and the cluster takes no write until enough of them are back';
+  t.deepEqual(errors, [
+    `remove refused: MEMBERSHIP_CHANGE_UNSAFE: cannot remove n2: its voters n1,n3 need 2 to commit, and only 1 (n3) run and reach leader n3; nothing was proposed -- ':remove 2 --force' ${tail}`,
+    `add refused: MEMBERSHIP_CHANGE_UNSAFE: cannot make n8 a voter: its voters n1,n3 need 2 to commit, and only 1 (n3) run and reach leader n3; nothing was proposed -- n8 stays a learner; ':promote 8 --force' ${tail}`,
+    `voters refused: MEMBERSHIP_CHANGE_UNSAFE: cannot make the voters n1,n3 (learners none) by joint consensus: its voters n1,n3 need 2 to commit, and only 1 (n3) run and reach leader n3; nothing was proposed -- ':voters 1,3 --force' ${tail}`,
+    // Already forced (a fake that refuses anyway): no hint to do what was done.
+    'remove failed: MEMBERSHIP_CHANGE_UNSAFE: cannot remove n2: its voters n1,n3 need 2 to commit, and only 1 (n3) run and reach leader n3; nothing was proposed (with { force: true } it is, and the cluster takes no write until enough of them are back)',
+  ]);
+  for (const error of errors.slice(0, 3)) t.notRegex(error, /\{ force: true \}/);
 });
 
 test('Tab completes membership commands: learner|voter, learners for promote, ids and leader for remove', (t) => {

@@ -182,6 +182,35 @@ test('membership from the command line: add a learner, promote it, add a voter, 
   }
 });
 
+test('a removal refused as unsafe shows its code, reason and the --force line; the node stays; --force removes it', async (t) => {
+  const h = harness(3);
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    const leader = h.cluster.status().leaderId;
+    const [down, other] = [1, 2, 3].filter((id) => id !== leader) as [number, number];
+    h.type(`:crash ${down}\r`);
+    await h.waitForScreen(new RegExp(`n${down} +X DOWN`), 'the crash');
+    // Without `down`, the voters left (the leader and `down`) could never commit.
+    h.type(`:remove ${other}\r`);
+    const refused = await h.waitForScreen(/remove refused: MEMBERSHIP_CHANGE_UNSAFE/, 'the refusal');
+    t.regex(refused, new RegExp(`cannot remove n${other}: its voters`), 'the reason');
+    t.notRegex(refused, /\{ force: true \}/, 'no library syntax nobody can type here');
+    const feed = refused.replace(/[│\s]+/g, ' ');
+    t.regex(feed, new RegExp(`':remove ${other} --force' proposes it anyway`), 'what to type instead');
+    t.regex(refused, new RegExp(`│[ >] n${other} +- FOLLOWER`), 'the node is still there');
+    t.deepEqual(h.cluster.status().membership.voters, [1, 2, 3]);
+    h.type(`:remove ${other} --force\r`);
+    const removed = await h.waitForScreen(new RegExp(`removed n${other}`), 'the forced removal');
+    t.notRegex(removed, new RegExp(`│[ >] n${other} `), 'gone from the node list');
+    t.deepEqual(h.cluster.operations.filter((operation) => operation.startsWith('remove')), [`remove ${other}`, `remove ${other} --force`]);
+    h.type('?');
+    const help = await h.waitForScreen(/remove ID\|leader \[--force\]/, 'the help lists --force');
+    t.regex(help, /voters 1,4,5 \[2,3\|-\] \[--force\]/);
+  } finally {
+    await h.close();
+  }
+});
+
 test(':voters with learners demotes the leader and a follower on the fake: they stay as learners, a voter leads', async (t) => {
   const h = harness();
   try {

@@ -242,12 +242,12 @@ test('help shows every key and usage whole: in columns at 160x48, wrapped to the
   // Too narrow for two columns: the text goes under its label.
   const tiny = renderHelp(KEY_HELP, COMMANDS, 40).map(stripTags);
   t.true(tiny.every((line) => line.length <= 40));
-  t.true(tiny.includes('  voters 1,4,5 [2,3|-]'));
+  t.true(tiny.includes('  voters 1,4,5 [2,3|-] [--force]'));
 });
 
 test("help's add usage names exactly what :add accepts", (t) => {
   const add = COMMANDS.find((command) => command.name === 'add');
-  t.is(add?.usage, 'add [learner|voter]');
+  t.is(add?.usage, 'add [learner|voter] [--force]');
   t.false(parseMemberKind(undefined), 'alone: a voter');
   t.false(parseMemberKind('voter'));
   t.true(parseMemberKind('learner'));

@@ -315,7 +315,7 @@ test('learners: marked in the node table, the replication pane, the detail view 
   t.notRegex(replication.split('\n').find((line) => line.startsWith('n2')) ?? '', /learner/);
   const detail = plain(renderDetail(status, 6));
   t.regex(detail, /node n6\s+\+ LEARNER/);
-  t.regex(detail, /configuration it uses: voters n1,n2,n3,n4,n5; learners n6/);
+  t.regex(detail, /configuration it uses \(the initial one\): voters n1,n2,n3,n4,n5; learners n6/);
   t.regex(plain(renderDetail(status, 1)), /n6\s+match\s+12 next\s+13 replicate\s+inflight 0\s+learner/);
   // Three voters down of five: no quorum, whatever the learner does.
   const lost = { ...status, nodes: status.nodes.map((node) => (node.id === 2 || node.id === 3 ? { ...node, alive: false } : node)) };
@@ -323,6 +323,26 @@ test('learners: marked in the node table, the replication pane, the detail view 
   const help = plain(renderHelp(KEY_HELP, COMMANDS));
   t.regex(help, /\+ LEARNER receives the log/);
   for (const usage of ['add [learner|voter]', 'promote ID', 'remove ID|leader']) t.true(help.includes(usage), usage);
+});
+
+test('a configuration entry not committed yet (a change under way, or forced without its voters) shows as a badge and in the detail view', (t) => {
+  const base = healthyStatus();
+  // n1 leads with C_new = voters 1,2,3 at index 12; every commit index is 10 or less.
+  const membership = { voters: [1, 2, 3], learners: [] };
+  const pending: ClusterStatus = { ...base, membership, nodes: base.nodes.map((node) => (node.id <= 3 ? { ...node, membership, membershipIndex: 12 } : node)) };
+  const bar = stripTags(renderStatusBar(pending, initialUiState));
+  t.regex(bar, /\[CONFIG @12 NOT COMMITTED\]/);
+  t.regex(stripTags(renderStatusBar(pending, initialUiState, 45)), /\[CFG @12\?\]/, 'short form on a narrow bar');
+  t.regex(stripTags(renderDetail(pending, 1).join('\n')), /configuration it uses \(entry 12, not committed yet\): voters n1,n2,n3; learners none/);
+  // Once some node's commit index reaches it, it is committed: no badge.
+  const committed: ClusterStatus = { ...pending, nodes: pending.nodes.map((node) => (node.id === 2 ? { ...node, commitIndex: 12 } : node)) };
+  t.notRegex(stripTags(renderStatusBar(committed, initialUiState)), /CONFIG/);
+  t.regex(stripTags(renderDetail(committed, 2).join('\n')), /configuration it uses \(entry 12, committed\)/);
+  // No leader (forced, its new voters down): read from the running node with the longest log.
+  const leaderless: ClusterStatus = { ...pending, leaderId: 0, nodes: pending.nodes.map((node) => (node.id === 1 ? { ...node, role: 'follower' as const, alive: false } : node)) };
+  t.regex(stripTags(renderStatusBar(leaderless, initialUiState)), /\[CONFIG @12 NOT COMMITTED\]/);
+  t.notRegex(stripTags(renderStatusBar(healthyStatus(), initialUiState)), /CONFIG/, 'the initial configuration (index 0) is never pending');
+  t.regex(stripTags(renderHelp(KEY_HELP, COMMANDS).join('\n')), /CONFIG @i NOT COMMITTED/);
 });
 
 /** healthyStatus with n1 as n13 (the leader) and n3 as n10: ids pass 9 after a few :add and :remove. */

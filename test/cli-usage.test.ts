@@ -21,6 +21,24 @@ for (const help of ['--help', '-h', 'help']) {
   });
 }
 
+test('raftlab help <command> prints that command\'s usage; an unknown or extra word after help is refused, exit 2', async (t) => {
+  for (const command of subcommands) {
+    const direct = await runCli([command, '--help']);
+    for (const help of ['help', '--help', '-h']) {
+      const { code, stdout, stderr } = await runCli([help, command]);
+      t.is(code, 0, `${help} ${command}: ${stderr}`);
+      t.is(stdout, direct.stdout, `raftlab ${help} ${command} is raftlab ${command} --help`);
+    }
+  }
+  const unknown = await runCli(['help', 'simulate']);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /^raftlab help: unknown command 'simulate'\nusage: raftlab <command>/);
+  t.is(unknown.stdout, '');
+  const extra = await runCli(['help', 'sim', 'bench']);
+  t.is(extra.code, 2);
+  t.regex(extra.stderr, /^raftlab help: one command at a time, got 'sim bench'/);
+});
+
 test('options without a command are still the dashboard\'s', async (t) => {
   const { code, stdout } = await runCli(['--nodes', '3', '--help']);
   t.is(code, 0);

@@ -211,6 +211,24 @@ test('a removal refused as unsafe shows its code, reason and the --force line; t
   }
 });
 
+test('removing an isolated node ends the partition on screen: no PARTITION badge, no group letters', async (t) => {
+  const h = harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    const leader = h.cluster.status().leaderId;
+    const isolated = [1, 2, 3, 4, 5].find((id) => id !== leader)!;
+    h.type(`:isolate ${isolated}\r`);
+    await h.waitForScreen(/\[PARTITION /, 'the partition badge');
+    h.type(`:remove ${isolated}\r`);
+    const screen = await h.waitForScreen(new RegExp(`removed n${isolated}`), 'the removal');
+    t.notRegex(screen, /PARTITION|PART /, 'no badge for a partition nobody is cut off by');
+    t.is(h.cluster.status().partition, null);
+    t.regex(screen, new RegExp(`│[ >] n${leader} +\\* LEADER .* -\\s+│`), 'the GROUP column says none');
+  } finally {
+    await h.close();
+  }
+});
+
 test(':voters with learners demotes the leader and a follower on the fake: they stay as learners, a voter leads', async (t) => {
   const h = harness();
   try {

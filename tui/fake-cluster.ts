@@ -294,6 +294,13 @@ export class FakeCluster implements DashboardCluster {
 
   #retire(id: NodeId, text: string): void {
     this.#nodes.splice(this.#nodes.findIndex((node) => node.id === id), 1);
+    // As Cluster does: the partition names the nodes still here, and one group holding them all is none.
+    this.#cutLinks = this.#cutLinks.filter(([from, to]) => from !== id && to !== id);
+    if (this.#partition !== null) {
+      const groups = this.#partition.map((group) => group.filter((other) => other !== id)).filter((group) => group.length > 0);
+      const whole = groups.length === 1 && this.#nodes.every((node) => groups[0]!.includes(node.id));
+      this.#partition = groups.length === 0 || whole ? null : groups;
+    }
     this.#emit(EventKind.NodeRemoved, id, text);
   }
 

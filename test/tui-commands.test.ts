@@ -150,8 +150,16 @@ test('wrong commands and arguments put the usage in the status line and never th
     ['drop 2', /drop rate must be between 0 and 1 -- usage: drop RATE/],
     ['drop 150%', /between 0 and 100 -- usage: drop/],
     ['delay -5', /usage: delay MS/],
-    ['load fast', /'fast' is not a number -- usage: load RATE\|stop/],
+    ['load fast', /'fast' is not a number \(plain decimal, e\.g\. 0\.5\) -- usage: load RATE\|stop/],
     ['speed 0', /usage: speed TICK_MS\|normal/],
+    // Numbers are plain decimal, as on raftlab's command line; the tick a whole number (the cluster refuses 1.5).
+    ['speed 1.5', /tick \(ms\) must be a whole number, got 1\.5 -- usage: speed TICK_MS\|normal/],
+    ['speed 0x20', /'0x20' is not a number \(plain decimal, e\.g\. 1\) -- usage: speed/],
+    ['delay 0x10', /'0x10' is not a number -- usage: delay MS|'0x10' is not a number \(plain decimal/],
+    ['delay 1e3', /'1e3' is not a number/],
+    ['load Infinity', /'Infinity' is not a number/],
+    ['drop 0b1', /'0b1' is not a number/],
+    ['drop 5e1%', /'5e1' is not a number/],
     ['cut 2 2', /FROM and TO must differ -- usage: cut FROM TO/],
     ['isolate all', /isolate takes one node -- usage: isolate ID\|leader/],
     ['scenario nope', /no scenario 'nope'; try: leader-crash/],
@@ -205,9 +213,11 @@ test('restart of a node that is up, or of all when every node is up, says so pla
 test('link faults accumulate; heal clears them; load and speed', async (t) => {
   const rec = recorder();
   await executeLine('drop 10%', rec.context);
+  await executeLine('delay 2.5', rec.context);
+  await executeLine('dup .05', rec.context);
+  t.deepEqual(rec.faults, { dropRate: 0.1, delayMs: 2.5, duplicateRate: 0.05 });
   await executeLine('delay 30', rec.context);
-  await executeLine('dup 0.05', rec.context);
-  t.deepEqual(rec.faults, { dropRate: 0.1, delayMs: 30, duplicateRate: 0.05 });
+  t.is(rec.faults.delayMs, 30);
   await executeLine('heal', rec.context);
   t.deepEqual(rec.faults, NO_LINK_FAULTS);
   await executeLine('load 200', rec.context);

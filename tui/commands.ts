@@ -175,10 +175,17 @@ export function parseGroups(text: string | undefined, status: ClusterStatus): re
   return groups;
 }
 
-export function parseNumber(text: string | undefined, what: string, min: number, max: number): number {
+/**
+ * A number written in plain decimal ("20", "2.5", ".5"), as every raftlab command takes
+ * its numbers: Number() alone also took "0x10", "1e3" and "0b11". With `integer`, a
+ * whole one (the tick: the cluster refuses 1.5 ms, which used to get past here and come
+ * back as "speed failed: INVALID_CONFIG").
+ */
+export function parseNumber(text: string | undefined, what: string, min: number, max: number, integer = false): number {
   if (text === undefined) throw new UsageError(`missing ${what}`);
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text)) throw new UsageError(`'${text}' is not a number (plain decimal, e.g. ${min === 0 ? '0.5' : min})`);
   const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`'${text}' is not a number`);
+  if (integer && !Number.isInteger(value)) throw new UsageError(`${what} must be a whole number, got ${text}`);
   if (value < min || value > max) throw new UsageError(`${what} must be between ${min} and ${max}`);
   return value;
 }
@@ -556,7 +563,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'slow motion: stretch the Raft tick',
     args: [ArgKind.Number],
     run: (context, [tickText]) => {
-      const tickMs = tickText === 'normal' ? null : parseNumber(tickText, 'tick (ms)', MIN_TICK_MS, MAX_TICK_MS);
+      const tickMs = tickText === 'normal' ? null : parseNumber(tickText, 'tick (ms)', MIN_TICK_MS, MAX_TICK_MS, true);
       context.setTickMs(tickMs);
     },
   }),

@@ -476,6 +476,30 @@ test('a change refused as unsafe says how to force it from here (:... --force), 
   for (const error of errors.slice(0, 3)) t.notRegex(error, /\{ force: true \}/);
 });
 
+test('campaign and transfer refuse a node that could not campaign or lead (the core ignores them), instead of reporting what never happens', async (t) => {
+  const cases: readonly [string, RegExp][] = [
+    ['campaign 6', /n6 is a learner: it never campaigns \(:promote 6 first\) -- usage: campaign ID/],
+    ['campaign 7', /n7 is not in the configuration it uses \(voters n1,n2,n3; learners none\): it never campaigns -- usage: campaign ID/],
+    ['transfer 6', /n6 is a learner: only a voter can lead \(:promote 6 first\) -- usage: transfer ID/],
+    ['transfer 7', /n7 is not in the configuration \(voters n1,n2,n3,n4,n5; learners n6\): it cannot lead -- usage: transfer ID/],
+  ];
+  for (const [line, expected] of cases) {
+    const { context, reports, calls } = recorder(learnerStatus());
+    await executeLine(line, context);
+    t.regex(reports[0]?.text ?? '', expected, line);
+    t.is(reports[0]?.level, 'error', line);
+    t.deepEqual(calls, [], `${line} did nothing`);
+  }
+  // Voters still can; so can a node whose newest configuration leaves it out before that commits (thesis §4.2.2).
+  const base = learnerStatus();
+  const pending = { ...base, nodes: base.nodes.map((node) => (node.id === 7 ? { ...node, membershipIndex: 3, commitIndex: 2 } : node)) };
+  const ok = recorder(pending);
+  await executeLine('campaign 2', ok.context);
+  await executeLine('transfer 3', ok.context);
+  await executeLine('campaign 7', ok.context);
+  t.deepEqual(ok.calls, ['campaign 2', 'transfer 3', 'campaign 7']);
+});
+
 test('Tab completes membership commands: learner|voter, learners for promote, ids and leader for remove', (t) => {
   const status = learnerStatus();
   t.deepEqual(complete('ad', status, []), { line: 'add ', candidates: ['add'] });

@@ -211,6 +211,24 @@ test('a removal refused as unsafe shows its code, reason and the --force line; t
   }
 });
 
+test('the e and t keys on a learner say it cannot campaign or lead, and ask the cluster nothing', async (t) => {
+  const h = harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    h.type(':add learner\r');
+    await h.waitForScreen(/added n6 as a learner/, 'a learner');
+    h.type(':select 6\r');
+    await h.waitForScreen(/│>\s+n6 /, 'n6 selected');
+    h.type('e');
+    await h.waitForScreen(/n6 is a learner: it never campaigns \(:promote 6 first\)/, 'the e key refused');
+    h.type('t');
+    await h.waitForScreen(/n6 is a learner: only a voter can lead \(:promote 6 first\)/, 'the t key refused');
+    t.false(h.cluster.operations.some((operation) => operation === 'campaign 6' || operation === 'transfer 6'));
+  } finally {
+    await h.close();
+  }
+});
+
 test('removing an isolated node ends the partition on screen: no PARTITION badge, no group letters', async (t) => {
   const h = harness();
   try {

@@ -7,6 +7,7 @@ import type { NodeId } from '../lib/raft/types.js';
 import { describeClientError } from './cluster-port.js';
 import type { DashboardCluster, DashboardKv, LinkFaults } from './cluster-port.js';
 import { formatGroups } from './format.js';
+import { describeMembership } from '../lib/cluster/membership.js';
 import { assertNever } from '../lib/raft/assert.js';
 import { MessageLevel } from './state.js';
 
@@ -125,6 +126,20 @@ function parseNodeList(text: string | undefined, status: ClusterStatus, missing:
     seen.add(id);
   }
   return [...seen].sort((a, b) => a - b);
+}
+
+/**
+ * A node that cannot campaign, refused as the core would ignore it (raw-node #mayCampaign):
+ * a learner, or a node its own newest configuration leaves out once that has committed as
+ * far as it knows. `:campaign` and the `e` key used to say "election timeout forced" and
+ * nothing happened.
+ */
+function refuseIfCannotCampaign(status: ClusterStatus, id: NodeId): void {
+  const node = status.nodes.find((candidate) => candidate.id === id);
+  if (node === undefined || node.membership.voters.length === 0 || node.membership.voters.includes(id)) return;
+  if (node.membership.learners.includes(id)) throw new UsageError(`n${id} is a learner: it never campaigns (:promote ${id} first)`);
+  if (node.membershipIndex > node.commitIndex) return;
+  throw new UsageError(`n${id} is not in the configuration it uses (${describeMembership(node.membership)}): it never campaigns`);
 }
 
 /** `:add`'s optional argument: true for a learner, false (the default) for a voter. */
@@ -541,7 +556,9 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: "fire the node's election timer now",
     args: [ArgKind.Node],
     run: (context, [idText]) => {
-      const id = parseNodeId(idText, context.status());
+      const status = context.status();
+      const id = parseNodeId(idText, status);
+      refuseIfCannotCampaign(status, id);
       context.cluster.campaign(id);
       context.report(`n${id}: election timeout forced`, MessageLevel.Ok);
     },
@@ -552,7 +569,14 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'hand leadership to ID (thesis 3.10)',
     args: [ArgKind.Node],
     run: (context, [idText]) => {
-      const id = parseNodeId(idText, context.status());
+      const status = context.status();
+      const id = parseNodeId(idText, status);
+      // The leader hands over to one of its voters only (raw-node ignores anything else):
+      // without this the line said "asked the leader to transfer" and nothing happened.
+      const { voters, learners } = status.membership;
+      if (voters.length > 0 && !voters.includes(id)) {
+        throw new UsageError(learners.includes(id) ? `n${id} is a learner: only a voter can lead (:promote ${id} first)` : `n${id} is not in the configuration (${describeMembership(status.membership)}): it cannot lead`);
+      }
       context.cluster.transferLeadership(id);
       context.report(`asked the leader to transfer leadership to n${id}`, MessageLevel.Ok);
     },

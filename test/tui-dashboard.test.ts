@@ -198,6 +198,8 @@ test('a removal refused as unsafe shows its code, reason and the --force line; t
     const feed = refused.replace(/[│\s]+/g, ' ');
     t.regex(feed, new RegExp(`':remove ${other} --force' proposes it anyway`), 'what to type instead');
     t.regex(refused, new RegExp(`│[ >] n${other} +- FOLLOWER`), 'the node is still there');
+    const statusLine = refused.split('\n').at(-2) ?? '';
+    t.regex(statusLine, /^ remove refused: MEMBERSHIP_CHANGE_UNSAFE: .* \.\.\. \(whole line in the events\)$/, 'the status line, too short for it, says where the rest is');
     t.deepEqual(h.cluster.status().membership.voters, [1, 2, 3]);
     h.type(`:remove ${other} --force\r`);
     const removed = await h.waitForScreen(new RegExp(`removed n${other}`), 'the forced removal');

@@ -282,6 +282,14 @@ test('detail view of a down node marks what it last reported as last known', (t)
 test('message line: errors in red, quit confirmation', (t) => {
   t.true(renderMessageLine({ ...ui, message: { text: 'usage: crash ID', level: 'error' } }).includes('{red-fg}'));
   t.regex(stripTags(renderMessageLine({ ...ui, overlay: 'confirm-quit' })), /Quit and stop the cluster\? \(y\/n\)/);
+  // Too long for the line: cut where it says so, and where the whole of it is.
+  const long = 'remove refused: MEMBERSHIP_CHANGE_UNSAFE: cannot remove n2: its voters n1,n3 need 2 to commit -- {bold}:remove 2 --force{/bold} proposes it anyway';
+  const cut = stripTags(renderMessageLine({ ...ui, message: { text: long, level: 'error', inFeed: true } }, 80));
+  t.is(cut.length, 80);
+  t.true(cut.endsWith(' ... (whole line in the events)'), cut);
+  t.true(cut.startsWith(' remove refused: MEMBERSHIP_CHANGE_UNSAFE'));
+  t.regex(stripTags(renderMessageLine({ ...ui, message: { text: long, level: 'info' } }, 60)), /^ remove refused: .{20,} \.\.\.$/, 'not in the feed: only marked as cut');
+  t.is(stripTags(renderMessageLine({ ...ui, message: { text: long, level: 'error', inFeed: true } }, 200)), ` ${long}`, 'whole when it fits, tags in it shown as typed');
 });
 
 test('metrics history: a minute of samples, padded on the left', (t) => {

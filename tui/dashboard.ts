@@ -232,7 +232,7 @@ export class Dashboard {
     this.#feedLabel = feedLabel;
     feed.setContent(renderEventFeed(this.#feed.recent(innerHeight(feed) + scroll), innerHeight(feed), innerWidth(feed), scroll).join('\n'));
     if (this.#ui.message !== null && this.#ui.message.level !== MessageLevel.Error && performance.now() - this.#messageSetMs > MESSAGE_TTL_MS) this.#ui = { ...this.#ui, message: null };
-    message.setContent(renderMessageLine(this.#ui));
+    message.setContent(renderMessageLine(this.#ui, Number(message.width)));
     commandLine.setContent(this.#ui.commandLineOpen ? `:${escapeTags(this.#commandText)}{inverse} {/inverse}` : '');
     switch (this.#ui.overlay) {
       case Overlay.Help:
@@ -479,11 +479,11 @@ export class Dashboard {
     },
     status: () => this.#cluster.status(),
     report: (text, level) => {
-      this.#setUi({ message: { text, level } });
+      this.#setUi({ message: { text, level, inFeed: level === MessageLevel.Error } });
       if (level === MessageLevel.Error) this.#pushFeed(FeedSource.Dashboard, text, true);
     },
     clientResult: (text, ok) => {
-      this.#setUi({ message: { text, level: ok ? MessageLevel.Ok : MessageLevel.Error } });
+      this.#setUi({ message: { text, level: ok ? MessageLevel.Ok : MessageLevel.Error, inFeed: true } });
       this.#feed.push({ timeMs: this.#nowMs(), source: FeedSource.Dashboard, kind: EventKind.ClientResult, node: 0, text, error: !ok });
     },
     linkFaults: () => this.#linkFaults,

@@ -496,10 +496,17 @@ export function wrap(text: string, width: number): string[] {
 
 // ---------------------------------------------------------------- status line, help, detail
 
-export function renderMessageLine(ui: UiState): string {
+/**
+ * The status line, in `width` columns: a message longer than that is cut where it says
+ * so (an error's reason and what to type come last: a refused change's `--force` line
+ * was cut off silently), pointing at the event feed when the whole line is there.
+ */
+export function renderMessageLine(ui: UiState, width = Number.POSITIVE_INFINITY): string {
   if (ui.overlay === 'confirm-quit') return color('yellow', bold(' Quit and stop the cluster? (y/n)'));
   if (ui.message === null) return color('gray', ' ? help  : command  j/k select  q quit');
-  const text = ' ' + escapeTags(ui.message.text);
+  const suffix = ui.message.inFeed === true ? ' ... (whole line in the events)' : ' ...';
+  const whole = ' ' + ui.message.text;
+  const text = escapeTags(whole.length <= width ? whole : whole.slice(0, Math.max(0, width - suffix.length)) + suffix);
   switch (ui.message.level) {
     case 'info':
       return text;

@@ -86,6 +86,19 @@ test('usable at 120x36 with 9 nodes: every node row, the log strip and the feed 
     t.regex(screen, /─ events /);
     t.regex(screen, /is leader for term/, 'the feed shows at least one line');
     t.regex(lines[35] ?? '', /^$/, 'the command line is the last row');
+    // The latency chart's label fits its border (its long form ran past the corner, "yellow" drawn inside the chart).
+    t.regex(screen, /┌─ ms p50 cyan p99 yellow ─+┐/);
+    t.notRegex(screen, /│ ?yellow/);
+  } finally {
+    await h.close();
+  }
+});
+
+test('the latency chart keeps its long label where it fits (160 columns)', async (t) => {
+  const h = harness(5, 160, 48);
+  try {
+    const screen = await h.waitForScreen(/┌─ commit ms: p50 cyan, p99 yellow ─+┐/, 'the long label at 160 columns');
+    t.notRegex(screen, /│ ?yellow/);
   } finally {
     await h.close();
   }

@@ -209,6 +209,7 @@ export class Dashboard {
   }
 
   #lastDrawError = '';
+  #latencyLabel = LATENCY_LABEL;
   #laidOutNodeCount = 0;
   #feedLabel = ' events ';
 
@@ -568,7 +569,7 @@ export class Dashboard {
     const chartOptions = (label: string): contrib.Widgets.LineOptions => ({ label: ` ${label} `, showLegend: false, wholeNumbersOnly: false, numYLabels: CHART_Y_LABELS, style: { line: 'green', text: 'white', baseline: 'white' }, border: { type: 'line' } }) as contrib.Widgets.LineOptions;
     // Charts draw on a canvas made when they are attached: append them, do not pass parent.
     const throughput = contrib.line({ ...chartOptions('ops/s, last minute'), left: '50%', width: '25%' } as contrib.Widgets.LineOptions);
-    const latency = contrib.line({ ...chartOptions('commit ms: p50 cyan, p99 yellow'), left: '75%', width: '25%' } as contrib.Widgets.LineOptions);
+    const latency = contrib.line({ ...chartOptions(LATENCY_LABEL.trim()), left: '75%', width: '25%' } as contrib.Widgets.LineOptions);
     screen.append(throughput);
     screen.append(latency);
     const logStrip = box('log ([t] committed, (t) not yet)', { left: 0, width: '100%' });
@@ -627,6 +628,11 @@ export class Dashboard {
     // blessed-contrib sizes a chart's canvas once, when it is attached: rebuild the
     // canvases for the size just set, then draw the data again.
     if (middleHeight === 0) return;
+    // The chart's label fits its border or takes its short form: at 120 columns the long one
+    // ran past the corner and its last word was drawn inside the chart.
+    const latencyLabel = Number(latency.width) - 4 >= LATENCY_LABEL.length ? LATENCY_LABEL : LATENCY_LABEL_SHORT;
+    if (latencyLabel !== this.#latencyLabel) latency.setLabel(latencyLabel);
+    this.#latencyLabel = latencyLabel;
     throughput.emit('attach');
     latency.emit('attach');
     this.#drawCharts();
@@ -655,6 +661,8 @@ export class Dashboard {
   }
 }
 
+const LATENCY_LABEL = ' commit ms: p50 cyan, p99 yellow ';
+const LATENCY_LABEL_SHORT = ' ms p50 cyan p99 yellow ';
 const MIN_MIDDLE_HEIGHT = 10;
 const CHART_Y_LABELS = 3;
 const TALL_MIDDLE_HEIGHT = 14;

@@ -2,9 +2,10 @@
 // them, fault injection, and the public API (DESIGN.md, "The supervisor and public API").
 
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdtempSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { makeDirectories } from '../output-file.js';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { changeMembership } from '../raft/membership.js';
@@ -1567,28 +1568,3 @@ function freshestNode(nodes: readonly NodeStatus[]): NodeStatus | undefined {
   return best;
 }
 
-/**
- * mkdirSync(dir, { recursive: true }), one level at a time: Node 20's recursive mkdir
- * never returns where a directory cannot hold new children and answers ENOENT, as
- * under /proc (it makes the "missing" parent, which exists, and tries again, at 100% of a
- * core: `raftlab --data /proc/x` hung at "starting ..." and a library start never
- * settled). Here the first failure is thrown. Returns the first directory made, as
- * mkdirSync does (undefined when `dir` existed).
- */
-function makeDirectories(dir: string): string | undefined {
-  const missing: string[] = [];
-  for (let path = resolve(dir); !existsSync(path); path = dirname(path)) {
-    missing.unshift(path);
-    if (dirname(path) === path) break;
-  }
-  for (const path of missing) {
-    try {
-      mkdirSync(path);
-    } catch (error) {
-      // Made meanwhile by someone else: as good, if it is a directory.
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(path).isDirectory()) throw error;
-    }
-  }
-  if (!statSync(dir).isDirectory()) mkdirSync(dir); // an existing file: ENOTDIR/EEXIST, as before
-  return missing[0];
-}

@@ -388,6 +388,32 @@ test('q asks before quitting: n cancels, y resolves done', async (t) => {
   }
 });
 
+// Serial: it points TMPDIR elsewhere for a moment, and serial tests run before the others.
+test.serial('runTuiCli with a TMPDIR that is not there says the start failed and why, exit 1, not a stack trace', async (t) => {
+  const stdout = Object.assign(new PassThrough(), { isTTY: true }) as unknown as NodeJS.WriteStream;
+  const stderr = new PassThrough();
+  let started = false;
+  const before = process.env['TMPDIR'];
+  process.env['TMPDIR'] = '/nonexistent-raftlab-tmp';
+  let code: number;
+  try {
+    code = await runTuiCli([], {
+      stdout,
+      stderr,
+      startCluster: async () => {
+        started = true;
+        throw new Error('must not start');
+      },
+    });
+  } finally {
+    if (before === undefined) delete process.env['TMPDIR'];
+    else process.env['TMPDIR'] = before;
+  }
+  t.is(code, 1);
+  t.false(started);
+  t.regex(String(stderr.read()), /^raftlab tui: the cluster did not start: cannot make a scratch directory in \/nonexistent-raftlab-tmp: ENOENT.*; --data DIR puts its files elsewhere\n$/);
+});
+
 test('runTuiCli refuses a non-terminal stdout at once, exit code 2', async (t) => {
   const stdout = Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream;
   const stderr = new PassThrough();

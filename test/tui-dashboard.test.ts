@@ -22,6 +22,8 @@ interface Harness {
   readonly dashboard: Dashboard;
   readonly cluster: FakeCluster;
   readonly input: PassThrough;
+  /** Resizes the fake terminal as a terminal does (blessed listens for the output's resize). */
+  resize(columns: number, rows: number): void;
   type(bytes: string): void;
   waitForScreen(pattern: RegExp, what: string): Promise<string>;
   close(): Promise<void>;
@@ -38,6 +40,10 @@ function harness(nodes = 5, columns = 160, rows = 48): Harness {
     dashboard,
     cluster,
     input,
+    resize: (newColumns, newRows) => {
+      Object.assign(output, { columns: newColumns, rows: newRows });
+      output.emit('resize');
+    },
     type: (bytes) => {
       input.write(bytes);
     },
@@ -89,6 +95,26 @@ test('usable at 120x36 with 9 nodes: every node row, the log strip and the feed 
     // The latency chart's label fits its border (its long form ran past the corner, "yellow" drawn inside the chart).
     t.regex(screen, /┌─ ms p50 cyan p99 yellow ─+┐/);
     t.notRegex(screen, /│ ?yellow/);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a narrow, tall terminal (a start in one, or a resize to one) shows the table and feed without the charts, and does not crash', async (t) => {
+  // Started 20 columns wide: blessed-contrib's chart canvas had a negative size and threw in the constructor.
+  const h = harness(3, 20, 60);
+  try {
+    const narrow = await h.waitForScreen(/\* LEADER/, 'a leader at 20 columns');
+    t.notRegex(narrow, /replication|ops\/s, last/, 'no room for the replication pane and charts');
+    t.regex(narrow, /─ events /);
+    for (const [columns, rows] of [[160, 48], [12, 60], [63, 50], [4, 40], [64, 50], [120, 36]] as const) {
+      h.resize(columns, rows);
+      const screen = await h.waitForScreen(new RegExp(`^([^\\n]*\\n){${rows - 1}}[^\\n]*$`), `the screen at ${columns}x${rows}`);
+      t.is(screen.split('\n').length, rows, `${columns}x${rows}`);
+      t.notRegex(screen, /dashboard error|chart error/, `${columns}x${rows}`);
+      if (columns >= 64) t.regex(screen, /─ replication \(leader view\) /, `${columns}x${rows}: the charts are back`);
+      else t.notRegex(screen, /─ replication/, `${columns}x${rows}`);
+    }
   } finally {
     await h.close();
   }

@@ -156,7 +156,13 @@ export class Dashboard {
       this.handleKey(character, key ?? {});
     });
     this.#screen.on('resize', () => {
-      this.#layout();
+      // A layout bug must not end the dashboard (and its cluster, uncleanly) on a resize:
+      // said once in the feed, as a drawing error is.
+      try {
+        this.#layout();
+      } catch (error: unknown) {
+        this.#pushFeed(FeedSource.Dashboard, `dashboard error (layout): ${error instanceof Error ? error.message : String(error)}`, true);
+      }
       this.refresh();
     });
     for (const event of options.cluster.startEvents ?? []) this.#feed.pushClusterEvent(event);
@@ -570,6 +576,11 @@ export class Dashboard {
     // Charts draw on a canvas made when they are attached: append them, do not pass parent.
     const throughput = contrib.line({ ...chartOptions('ops/s, last minute'), left: '50%', width: '25%' } as contrib.Widgets.LineOptions);
     const latency = contrib.line({ ...chartOptions(LATENCY_LABEL.trim()), left: '75%', width: '25%' } as contrib.Widgets.LineOptions);
+    // blessed-contrib sizes a chart's canvas as (width*2-12) x (height*4-8) dots on attach,
+    // negative in a box under 6 columns or 2 rows, and its canvas then throws (a start in, or
+    // a resize to, a narrow terminal: a chart is a quarter of it). #layout hides the charts
+    // there; this keeps the canvas at zero size meanwhile instead of throwing.
+    for (const chart of [throughput, latency]) clampCanvasSize(chart);
     screen.append(throughput);
     screen.append(latency);
     const logStrip = box('log ([t] committed, (t) not yet)', { left: 0, width: '100%' });
@@ -586,14 +597,19 @@ export class Dashboard {
     const nodeCount = this.#status.nodes.length;
     this.#laidOutNodeCount = nodeCount;
     let tableHeight = nodeCount + 3;
-    // Charts need height to be read; a tall terminal gives them more.
-    let middleHeight = Math.max(rows >= TALL_SCREEN_ROWS ? TALL_MIDDLE_HEIGHT : MIN_MIDDLE_HEIGHT, nodeCount + 3);
+    // Charts need height to be read; a tall terminal gives them more. They need width too:
+    // narrower than MIN_MIDDLE_COLUMNS (a chart is a quarter of it) the replication pane and
+    // charts give way, as on a short terminal; below 24 columns blessed-contrib's chart
+    // canvas got a negative size and threw, which took the dashboard down (a resize to a
+    // narrow, tall pane, or a start in one).
+    const narrow = Number(this.#screen.width) < MIN_MIDDLE_COLUMNS;
+    let middleHeight = narrow ? 0 : Math.max(rows >= TALL_SCREEN_ROWS ? TALL_MIDDLE_HEIGHT : MIN_MIDDLE_HEIGHT, nodeCount + 3);
     let logHeight = nodeCount + 3;
     // On a short terminal (9 nodes at 36 rows) the charts and then the log strip give
     // up rows so that the event feed keeps a few lines.
     const spare = rows - 3 - tableHeight - middleHeight - logHeight - MIN_FEED_HEIGHT;
     if (spare < 0) {
-      const fromMiddle = Math.min(-spare, middleHeight - MIN_SHRUNK_HEIGHT);
+      const fromMiddle = Math.max(0, Math.min(-spare, middleHeight - MIN_SHRUNK_HEIGHT));
       middleHeight -= fromMiddle;
       logHeight = Math.max(MIN_SHRUNK_HEIGHT, logHeight - (-spare - fromMiddle));
     }
@@ -664,6 +680,8 @@ export class Dashboard {
 const LATENCY_LABEL = ' commit ms: p50 cyan, p99 yellow ';
 const LATENCY_LABEL_SHORT = ' ms p50 cyan p99 yellow ';
 const MIN_MIDDLE_HEIGHT = 10;
+/** Narrower than this the replication pane and charts give way (a chart, a quarter of it, is then under 16 columns). */
+const MIN_MIDDLE_COLUMNS = 64;
 const CHART_Y_LABELS = 3;
 const TALL_MIDDLE_HEIGHT = 14;
 const TALL_SCREEN_ROWS = 44;
@@ -678,6 +696,15 @@ const FEED_SCROLL_LINES = 10;
 const MESSAGE_TTL_MS = 10_000;
 /** Report every this-many failed background puts, so a partition does not flood the feed. */
 const LOAD_ERROR_REPORT_EVERY = 100;
+
+function clampCanvasSize(chart: contrib.Widgets.LineElement): void {
+  const sized = chart as unknown as { calcSize(): void; canvasSize: { width: number; height: number } };
+  const calcSize = sized.calcSize.bind(sized);
+  sized.calcSize = () => {
+    calcSize();
+    sized.canvasSize = { width: Math.max(0, sized.canvasSize.width), height: Math.max(0, sized.canvasSize.height) };
+  };
+}
 
 function innerWidth(element: blessed.Widgets.BoxElement): number {
   return Math.max(1, Number(element.width) - 2);

@@ -149,7 +149,7 @@ test('wrong commands and arguments put the usage in the status line and never th
     ['partition 1,2', /at least two groups.*usage: partition 1,2\|3,4,5/],
     ['drop 2', /drop rate must be between 0 and 1 -- usage: drop RATE/],
     ['drop 150%', /between 0 and 100 -- usage: drop/],
-    ['delay -5', /usage: delay MS/],
+    ['delay -5', /delay \(ms\) must be between 0 and 10000 -- usage: delay MS/],
     ['load fast', /'fast' is not a number \(plain decimal, e\.g\. 0\.5\) -- usage: load RATE\|stop/],
     ['speed 0', /usage: speed TICK_MS\|normal/],
     // Numbers are plain decimal, as on raftlab's command line; the tick a whole number (the cluster refuses 1.5).

@@ -198,7 +198,7 @@ export function parseGroups(text: string | undefined, status: ClusterStatus): re
  */
 export function parseNumber(text: string | undefined, what: string, min: number, max: number, integer = false): number {
   if (text === undefined) throw new UsageError(`missing ${what}`);
-  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text)) throw new UsageError(`'${text}' is not a number (plain decimal, e.g. ${min === 0 ? '0.5' : min})`);
+  if (!/^-?(\d+(\.\d*)?|\.\d+)$/.test(text)) throw new UsageError(`'${text}' is not a number (plain decimal, e.g. ${min === 0 ? '0.5' : min})`);
   const value = Number(text);
   if (integer && !Number.isInteger(value)) throw new UsageError(`${what} must be a whole number, got ${text}`);
   if (value < min || value > max) throw new UsageError(`${what} must be between ${min} and ${max}`);

@@ -16,9 +16,11 @@ const usage = `usage: raftlab <command> [options]      (raftlab <command> --help
   raftlab bench --against DIR [--rounds R] [bench options]
                                                  this build against another checkout's, taking turns
   raftlab bench --catch-up [options]             a follower restarted under load with a large state
-  raftlab help | --help | -h                     this text`;
+  raftlab help | --help | -h                     this text
+  raftlab help <command>                         that command's options (as raftlab <command> --help)`;
 
 const helpWords: ReadonlySet<string> = new Set(['help', '--help', '-h']);
+const commands: readonly string[] = ['tui', 'sim', 'check', 'verify', 'bench'];
 
 async function main(argv: readonly string[]): Promise<number> {
   const first = argv[0];
@@ -39,9 +41,20 @@ async function main(argv: readonly string[]): Promise<number> {
       return (await import('./bench/cli.js')).runBenchCli(rest);
     case 'help':
     case '--help':
-    case '-h':
-      process.stdout.write(usage + '\n');
-      return 0;
+    case '-h': {
+      // `raftlab help sim` is `raftlab sim --help`; a word after help that names no command is a mistake, said as one (an option after it is ignored, as before).
+      const [topic, ...extra] = rest;
+      if (topic === undefined || topic.startsWith('-')) {
+        process.stdout.write(usage + '\n');
+        return 0;
+      }
+      if (!commands.includes(topic) || extra.length > 0) {
+        const what = commands.includes(topic) ? `one command at a time, got '${rest.join(' ')}'` : `unknown command '${topic}'`;
+        process.stderr.write(`raftlab ${command}: ${what}\n${usage}\n`);
+        return 2;
+      }
+      return main([topic, '--help']);
+    }
     default:
       process.stderr.write(`raftlab: unknown command '${command}'\n${usage}\n`);
       return 2;

@@ -2,10 +2,12 @@
 // subcommand's --help lists every option README.md's command line gives it.
 
 import test from 'ava';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path, { dirname, join } from 'node:path';
 import { repoRoot } from './check-helpers.js';
-import { runCli } from './helpers/cli.js';
+import { CLI, runCli } from './helpers/cli.js';
 
 const subcommands = ['tui', 'sim', 'check', 'verify', 'bench'] as const;
 
@@ -20,6 +22,24 @@ for (const help of ['--help', '-h', 'help']) {
     t.notRegex(stdout, /--no-fsync/, 'not the dashboard\'s own usage');
   });
 }
+
+test('raftlab help <command> prints that command\'s usage; an unknown or extra word after help is refused, exit 2', async (t) => {
+  for (const command of subcommands) {
+    const direct = await runCli([command, '--help']);
+    for (const help of ['help', '--help', '-h']) {
+      const { code, stdout, stderr } = await runCli([help, command]);
+      t.is(code, 0, `${help} ${command}: ${stderr}`);
+      t.is(stdout, direct.stdout, `raftlab ${help} ${command} is raftlab ${command} --help`);
+    }
+  }
+  const unknown = await runCli(['help', 'simulate']);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /^raftlab help: unknown command 'simulate'\nusage: raftlab <command>/);
+  t.is(unknown.stdout, '');
+  const extra = await runCli(['help', 'sim', 'bench']);
+  t.is(extra.code, 2);
+  t.regex(extra.stderr, /^raftlab help: one command at a time, got 'sim bench'/);
+});
 
 test('options without a command are still the dashboard\'s', async (t) => {
   const { code, stdout } = await runCli(['--nodes', '3', '--help']);
@@ -53,5 +73,23 @@ test('each subcommand\'s --help lists every option README.md shows for it', asyn
     const { code, stdout } = await runCli([command, '--help']);
     t.is(code, 0, command);
     for (const flag of flags) t.true(stdout.includes(flag), `raftlab ${command} --help does not mention ${flag}:\n${stdout}`);
+  }
+});
+
+// Node 20's recursive mkdir spins forever under /proc: `bench --cpu-prof /proc/x` never
+// began (and a path through a file ended in a stack trace). Bounded, in a child process.
+test('bench --cpu-prof with a directory that cannot be made says so with the usage, exit 2, at once', (t) => {
+  const file = join(mkdtempSync(join(tmpdir(), 'raftlab-cli-')), 'a-file');
+  writeFileSync(file, '');
+  t.teardown(() => rmSync(dirname(file), { recursive: true, force: true }));
+  const cases = [[`${file}/sub`, /ENOTDIR/]] as [string, RegExp][];
+  if (existsSync('/proc/self')) cases.push(['/proc/raftlab-no-such', /ENOENT/]);
+  for (const [dir, reason] of cases) {
+    const result = spawnSync(process.execPath, [CLI, 'bench', '--cpu-prof', dir, '--nodes', '1', '--duration', '1'], { timeout: 20_000, encoding: 'utf8' });
+    t.is(result.signal, null, `${dir}: it did not have to be killed`);
+    t.is(result.status, 2, dir);
+    t.regex(result.stderr, new RegExp(`^raftlab bench: --cpu-prof ${dir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: cannot make that directory: `), dir);
+    t.regex(result.stderr, reason, dir);
+    t.regex(result.stderr, /usage: raftlab bench/, dir);
   }
 });

@@ -20,3 +20,23 @@ test.serial('addNode while the old leader is isolated: the newcomer joins the ma
   t.true(cluster.status().membership.voters.includes(id));
   await cluster.client({ timeoutMs: 5000 }).put('after', 1);
 });
+
+// Removing the node a partition cut off left [[the others]]: status().partition (null when
+// fully connected) still named a one-group "partition", and the dashboard showed a
+// PARTITION badge and group letters on a cluster where every node reached every other.
+test.serial('removing the node a partition cut off ends the partition; a node still cut off keeps it', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 5 });
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  const [a, b, c, d] = cluster.nodeIds.filter((id) => id !== leader) as [number, number, number, number];
+  // The leader keeps a majority (with a and b); c alone; d in no group: cut off from all.
+  cluster.partition([[leader, a, b], [c]]);
+  await cluster.removeNode(c, { timeoutMs: 8000 });
+  t.deepEqual(cluster.status().partition, [[leader, a, b]], 'd is still cut off: still a partition');
+  cluster.heal();
+  cluster.isolate(d);
+  await cluster.removeNode(d, { timeoutMs: 8000 });
+  t.is(cluster.status().partition, null, 'the isolated node left: nobody is cut off');
+  t.true(events.some((event) => event.kind === 'node-removed' && event.node === d && /the partition is over/.test(event.text)));
+  t.false(events.some((event) => event.kind === 'node-removed' && event.node === c && /the partition is over/.test(event.text)));
+  await cluster.client({ timeoutMs: 5000 }).put('after', 1);
+});

@@ -394,3 +394,27 @@ catch (error) { process.stdout.write(String(error.code)); }`;
     t.true(outcomes.every((outcome) => outcome === 'won' || outcome === 'DATA_DIR_LOCKED'), `round ${round}: ${outcomes.join(', ')}`);
   }
 });
+
+// Node 20's mkdirSync(dir, { recursive: true }) spins forever where mkdir answers ENOENT
+// under an existing directory (/proc): `raftlab --data /proc/x` hung at "starting ...".
+// In a child process, since the hang is synchronous and would take this test's process with it.
+test.serial('a data directory that cannot be made (under /proc) is refused with INVALID_CONFIG, not a hang', async (t) => {
+  if (!existsSync('/proc/self')) {
+    t.pass('no /proc here');
+    return;
+  }
+  const script = `
+    const { Cluster } = await import(${JSON.stringify(new URL('../lib/cluster/cluster.js', import.meta.url).href)});
+    try { await Cluster.start({ nodes: 1, dataDir: '/proc/raftlab-no-such/data' }); console.log('started'); }
+    catch (error) { console.log(error.code + ': ' + error.message); }
+  `;
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000, encoding: 'utf8' });
+  t.is(result.signal, null, 'it did not have to be killed');
+  t.regex(result.stdout, /^INVALID_CONFIG: cannot make the data directory \/proc\/raftlab-no-such\/data: ENOENT/);
+  // What recursive mkdir did, one level at a time: a plain directory is made, and returned.
+  const dataDir = scratch(t);
+  const cluster = await started(t, { nodes: 1, dataDir: join(dataDir, 'a', 'b') });
+  await cluster.waitForLeader(WAIT_MS);
+  t.true(existsSync(join(dataDir, 'a', 'b', 'node-1')));
+});
+

@@ -15,6 +15,12 @@ interface Recorder {
   load: number;
 }
 
+/** How a recorded membership call shows `{ force: true }`; any other value of force is a bug. */
+function forced(options: { readonly force?: boolean } | undefined): string {
+  if (options?.force === undefined) return '';
+  return options.force === true ? ' --force' : ' force=false?';
+}
+
 /** A context whose cluster and client only record what they were asked to do. */
 function recorder(status = healthyStatus(), kvFailure: unknown = null): Recorder {
   const calls: string[] = [];
@@ -47,12 +53,12 @@ function recorder(status = healthyStatus(), kvFailure: unknown = null): Recorder
     transferLeadership: (to) => record(`transfer ${to}`),
     setTickMs: (tickMs) => record(`tick ${tickMs}`),
     addNode: async (options) => {
-      record(`add${options?.learner === true ? ' learner' : ''}`);
+      record(`add${options?.learner === true ? ' learner' : ''}${forced(options)}`);
       return 6;
     },
-    promote: async (id) => record(`promote ${id}`),
-    removeNode: async (id) => record(`remove ${id}`),
-    setVoters: async (voters, options) => record(`voters ${voters.join(',')}${options?.learners === undefined ? '' : ` learners ${options.learners.join(',') || '-'}`}`),
+    promote: async (id, options) => record(`promote ${id}${forced(options)}`),
+    removeNode: async (id, options) => record(`remove ${id}${forced(options)}`),
+    setVoters: async (voters, options) => record(`voters ${voters.join(',')}${options?.learners === undefined ? '' : ` learners ${options.learners.join(',') || '-'}`}${forced(options)}`),
     client: () => kv,
     stop: async () => record('stop'),
   };
@@ -143,9 +149,17 @@ test('wrong commands and arguments put the usage in the status line and never th
     ['partition 1,2', /at least two groups.*usage: partition 1,2\|3,4,5/],
     ['drop 2', /drop rate must be between 0 and 1 -- usage: drop RATE/],
     ['drop 150%', /between 0 and 100 -- usage: drop/],
-    ['delay -5', /usage: delay MS/],
-    ['load fast', /'fast' is not a number -- usage: load RATE\|stop/],
+    ['delay -5', /delay \(ms\) must be between 0 and 10000 -- usage: delay MS/],
+    ['load fast', /'fast' is not a number \(plain decimal, e\.g\. 0\.5\) -- usage: load RATE\|stop/],
     ['speed 0', /usage: speed TICK_MS\|normal/],
+    // Numbers are plain decimal, as on raftlab's command line; the tick a whole number (the cluster refuses 1.5).
+    ['speed 1.5', /tick \(ms\) must be a whole number, got 1\.5 -- usage: speed TICK_MS\|normal/],
+    ['speed 0x20', /'0x20' is not a number \(plain decimal, e\.g\. 1\) -- usage: speed/],
+    ['delay 0x10', /'0x10' is not a number -- usage: delay MS|'0x10' is not a number \(plain decimal/],
+    ['delay 1e3', /'1e3' is not a number/],
+    ['load Infinity', /'Infinity' is not a number/],
+    ['drop 0b1', /'0b1' is not a number/],
+    ['drop 5e1%', /'5e1' is not a number/],
     ['cut 2 2', /FROM and TO must differ -- usage: cut FROM TO/],
     ['isolate all', /isolate takes one node -- usage: isolate ID\|leader/],
     ['scenario nope', /no scenario 'nope'; try: leader-crash/],
@@ -199,9 +213,11 @@ test('restart of a node that is up, or of all when every node is up, says so pla
 test('link faults accumulate; heal clears them; load and speed', async (t) => {
   const rec = recorder();
   await executeLine('drop 10%', rec.context);
+  await executeLine('delay 2.5', rec.context);
+  await executeLine('dup .05', rec.context);
+  t.deepEqual(rec.faults, { dropRate: 0.1, delayMs: 2.5, duplicateRate: 0.05 });
   await executeLine('delay 30', rec.context);
-  await executeLine('dup 0.05', rec.context);
-  t.deepEqual(rec.faults, { dropRate: 0.1, delayMs: 30, duplicateRate: 0.05 });
+  t.is(rec.faults.delayMs, 30);
   await executeLine('heal', rec.context);
   t.deepEqual(rec.faults, NO_LINK_FAULTS);
   await executeLine('load 200', rec.context);
@@ -388,6 +404,100 @@ test('a refused membership change shows its code in the error line, never a cras
   await t.notThrowsAsync(executeLine('add', context));
   const errors = rec.reports.filter((report) => report.level === 'error').map((report) => report.text);
   t.deepEqual(errors, ['remove failed: INVALID_MEMBERSHIP_CHANGE: cannot remove n3: node 3 is the only voter', 'add failed: CATCH_UP_TIMEOUT: node 6 did not catch up']);
+});
+
+test('--force reaches the membership calls (the library\'s { force: true }), anywhere on the line; other commands and options are refused', async (t) => {
+  const rec = recorder(learnerStatus());
+  await executeLine('remove 3 --force', rec.context);
+  await executeLine('rm --force 7', rec.context);
+  await executeLine('promote 6 --force', rec.context);
+  await executeLine('voters 6,2,1 --force', rec.context);
+  await executeLine('voters 6,2 3,1 --force', rec.context);
+  await executeLine('add --force', rec.context);
+  await executeLine('add learner', rec.context);
+  t.deepEqual(rec.calls, ['remove 3 --force', 'remove 7 --force', 'promote 6 --force', 'voters 1,2,6 --force', 'voters 2,6 learners 1,3 --force', 'add --force', 'add learner']);
+  t.true(rec.reports.some((report) => report.level === 'info' && /removing n3\.\.\. \(--force: proposed even if its voters cannot commit it\)/.test(report.text)));
+  const cases: readonly [string, RegExp][] = [
+    ['remove 3 --frce', /remove: unknown option '--frce' \(it takes --force\) -- usage: remove ID\|leader \[--force\]/],
+    ['remove 3 --force --force', /remove: --force given twice/],
+    ['remove --force', /remove: missing argument -- usage: remove ID\|leader \[--force\]/],
+    ['crash 3 --force', /'--force' is not a node id|too many arguments/],
+  ];
+  for (const [line, expected] of cases) {
+    const { context, reports, calls } = recorder(learnerStatus());
+    await executeLine(line, context);
+    t.regex(reports[0]?.text ?? '', expected, line);
+    t.deepEqual(calls, [], `${line} did nothing`);
+  }
+  // A value may still start with --.
+  const put = recorder();
+  await executeLine('put k --force', put.context);
+  t.deepEqual(put.calls, ['put k "--force"']);
+  t.deepEqual(parseLine('remove 3 --force').flags, new Set(['--force']));
+  t.is(complete('remove 3 --f', learnerStatus(), []).line, 'remove 3 --force ');
+  t.deepEqual(complete('remove --force ', learnerStatus(), []).candidates, ['1', '2', '3', '4', '5', '6', '7', 'leader']);
+});
+
+test('a change refused as unsafe says how to force it from here (:... --force), not with the library\'s { force: true }', async (t) => {
+  const rec = recorder(learnerStatus());
+  const unsafe = (what: string): Error =>
+    Object.assign(new Error(`cannot ${what}: its voters n1,n3 need 2 to commit, and only 1 (n3) run and reach leader n3; nothing was proposed (with { force: true } it is, and the cluster takes no write until enough of them are back)`), {
+      code: 'MEMBERSHIP_CHANGE_UNSAFE',
+      indeterminate: false,
+    });
+  const context = {
+    ...rec.context,
+    cluster: {
+      ...rec.context.cluster,
+      removeNode: async () => {
+        throw unsafe('remove n2');
+      },
+      addNode: async () => {
+        throw unsafe('make n8 a voter');
+      },
+      setVoters: async () => {
+        throw unsafe('make the voters n1,n3 (learners none) by joint consensus');
+      },
+    },
+  };
+  await executeLine('remove  2', context);
+  await executeLine('add', context);
+  await executeLine('voters 1,3', context);
+  await executeLine('remove 2 --force', context);
+  const errors = rec.reports.filter((report) => report.level === 'error').map((report) => report.text);
+  const tail = 'proposes it anyway, and the cluster takes no write until enough of them are back';
+  t.deepEqual(errors, [
+    `remove refused: MEMBERSHIP_CHANGE_UNSAFE: cannot remove n2: its voters n1,n3 need 2 to commit, and only 1 (n3) run and reach leader n3; nothing was proposed -- ':remove 2 --force' ${tail}`,
+    `add refused: MEMBERSHIP_CHANGE_UNSAFE: cannot make n8 a voter: its voters n1,n3 need 2 to commit, and only 1 (n3) run and reach leader n3; nothing was proposed -- n8 stays a learner; ':promote 8 --force' ${tail}`,
+    `voters refused: MEMBERSHIP_CHANGE_UNSAFE: cannot make the voters n1,n3 (learners none) by joint consensus: its voters n1,n3 need 2 to commit, and only 1 (n3) run and reach leader n3; nothing was proposed -- ':voters 1,3 --force' ${tail}`,
+    // Already forced (a fake that refuses anyway): no hint to do what was done.
+    'remove failed: MEMBERSHIP_CHANGE_UNSAFE: cannot remove n2: its voters n1,n3 need 2 to commit, and only 1 (n3) run and reach leader n3; nothing was proposed (with { force: true } it is, and the cluster takes no write until enough of them are back)',
+  ]);
+  for (const error of errors.slice(0, 3)) t.notRegex(error, /\{ force: true \}/);
+});
+
+test('campaign and transfer refuse a node that could not campaign or lead (the core ignores them), instead of reporting what never happens', async (t) => {
+  const cases: readonly [string, RegExp][] = [
+    ['campaign 6', /n6 is a learner: it never campaigns \(:promote 6 first\) -- usage: campaign ID/],
+    ['campaign 7', /n7 is not in the configuration it uses \(voters n1,n2,n3; learners none\): it never campaigns -- usage: campaign ID/],
+    ['transfer 6', /n6 is a learner: only a voter can lead \(:promote 6 first\) -- usage: transfer ID/],
+    ['transfer 7', /n7 is not in the configuration \(voters n1,n2,n3,n4,n5; learners n6\): it cannot lead -- usage: transfer ID/],
+  ];
+  for (const [line, expected] of cases) {
+    const { context, reports, calls } = recorder(learnerStatus());
+    await executeLine(line, context);
+    t.regex(reports[0]?.text ?? '', expected, line);
+    t.is(reports[0]?.level, 'error', line);
+    t.deepEqual(calls, [], `${line} did nothing`);
+  }
+  // Voters still can; so can a node whose newest configuration leaves it out before that commits (thesis §4.2.2).
+  const base = learnerStatus();
+  const pending = { ...base, nodes: base.nodes.map((node) => (node.id === 7 ? { ...node, membershipIndex: 3, commitIndex: 2 } : node)) };
+  const ok = recorder(pending);
+  await executeLine('campaign 2', ok.context);
+  await executeLine('transfer 3', ok.context);
+  await executeLine('campaign 7', ok.context);
+  t.deepEqual(ok.calls, ['campaign 2', 'transfer 3', 'campaign 7']);
 });
 
 test('Tab completes membership commands: learner|voter, learners for promote, ids and leader for remove', (t) => {

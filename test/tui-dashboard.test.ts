@@ -22,6 +22,8 @@ interface Harness {
   readonly dashboard: Dashboard;
   readonly cluster: FakeCluster;
   readonly input: PassThrough;
+  /** Resizes the fake terminal as a terminal does (blessed listens for the output's resize). */
+  resize(columns: number, rows: number): void;
   type(bytes: string): void;
   waitForScreen(pattern: RegExp, what: string): Promise<string>;
   close(): Promise<void>;
@@ -38,6 +40,10 @@ function harness(nodes = 5, columns = 160, rows = 48): Harness {
     dashboard,
     cluster,
     input,
+    resize: (newColumns, newRows) => {
+      Object.assign(output, { columns: newColumns, rows: newRows });
+      output.emit('resize');
+    },
     type: (bytes) => {
       input.write(bytes);
     },
@@ -86,6 +92,39 @@ test('usable at 120x36 with 9 nodes: every node row, the log strip and the feed 
     t.regex(screen, /─ events /);
     t.regex(screen, /is leader for term/, 'the feed shows at least one line');
     t.regex(lines[35] ?? '', /^$/, 'the command line is the last row');
+    // The latency chart's label fits its border (its long form ran past the corner, "yellow" drawn inside the chart).
+    t.regex(screen, /┌─ ms p50 cyan p99 yellow ─+┐/);
+    t.notRegex(screen, /│ ?yellow/);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a narrow, tall terminal (a start in one, or a resize to one) shows the table and feed without the charts, and does not crash', async (t) => {
+  // Started 20 columns wide: blessed-contrib's chart canvas had a negative size and threw in the constructor.
+  const h = harness(3, 20, 60);
+  try {
+    const narrow = await h.waitForScreen(/\* LEADER/, 'a leader at 20 columns');
+    t.notRegex(narrow, /replication|ops\/s, last/, 'no room for the replication pane and charts');
+    t.regex(narrow, /─ events /);
+    for (const [columns, rows] of [[160, 48], [12, 60], [63, 50], [4, 40], [64, 50], [120, 36]] as const) {
+      h.resize(columns, rows);
+      const screen = await h.waitForScreen(new RegExp(`^([^\\n]*\\n){${rows - 1}}[^\\n]*$`), `the screen at ${columns}x${rows}`);
+      t.is(screen.split('\n').length, rows, `${columns}x${rows}`);
+      t.notRegex(screen, /dashboard error|chart error/, `${columns}x${rows}`);
+      if (columns >= 64) t.regex(screen, /─ replication \(leader view\) /, `${columns}x${rows}: the charts are back`);
+      else t.notRegex(screen, /─ replication/, `${columns}x${rows}`);
+    }
+  } finally {
+    await h.close();
+  }
+});
+
+test('the latency chart keeps its long label where it fits (160 columns)', async (t) => {
+  const h = harness(5, 160, 48);
+  try {
+    const screen = await h.waitForScreen(/┌─ commit ms: p50 cyan, p99 yellow ─+┐/, 'the long label at 160 columns');
+    t.notRegex(screen, /│ ?yellow/);
   } finally {
     await h.close();
   }
@@ -177,6 +216,73 @@ test('membership from the command line: add a learner, promote it, add a voter, 
     h.type(':add bogus\r');
     await h.waitForScreen(/'bogus' is neither learner nor voter -- usage: add \[learner\|voter\]/, 'the usage');
     t.deepEqual(h.cluster.operations.filter((operation) => /^(add|promote|remove)/.test(operation)), ['add 6 learner', 'promote 6', 'add 7', 'remove 6', `remove ${leader}`]);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a removal refused as unsafe shows its code, reason and the --force line; the node stays; --force removes it', async (t) => {
+  const h = harness(3);
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    const leader = h.cluster.status().leaderId;
+    const [down, other] = [1, 2, 3].filter((id) => id !== leader) as [number, number];
+    h.type(`:crash ${down}\r`);
+    await h.waitForScreen(new RegExp(`n${down} +X DOWN`), 'the crash');
+    // Without `down`, the voters left (the leader and `down`) could never commit.
+    h.type(`:remove ${other}\r`);
+    const refused = await h.waitForScreen(/remove refused: MEMBERSHIP_CHANGE_UNSAFE/, 'the refusal');
+    t.regex(refused, new RegExp(`cannot remove n${other}: its voters`), 'the reason');
+    t.notRegex(refused, /\{ force: true \}/, 'no library syntax nobody can type here');
+    const feed = refused.replace(/[│\s]+/g, ' ');
+    t.regex(feed, new RegExp(`':remove ${other} --force' proposes it anyway`), 'what to type instead');
+    t.regex(refused, new RegExp(`│[ >] n${other} +- FOLLOWER`), 'the node is still there');
+    const statusLine = refused.split('\n').at(-2) ?? '';
+    t.regex(statusLine, /^ remove refused: MEMBERSHIP_CHANGE_UNSAFE: .* \.\.\. \(whole line in the events\)$/, 'the status line, too short for it, says where the rest is');
+    t.deepEqual(h.cluster.status().membership.voters, [1, 2, 3]);
+    h.type(`:remove ${other} --force\r`);
+    const removed = await h.waitForScreen(new RegExp(`removed n${other}`), 'the forced removal');
+    t.notRegex(removed, new RegExp(`│[ >] n${other} `), 'gone from the node list');
+    t.deepEqual(h.cluster.operations.filter((operation) => operation.startsWith('remove')), [`remove ${other}`, `remove ${other} --force`]);
+    h.type('?');
+    const help = await h.waitForScreen(/remove ID\|leader \[--force\]/, 'the help lists --force');
+    t.regex(help, /voters 1,4,5 \[2,3\|-\] \[--force\]/);
+  } finally {
+    await h.close();
+  }
+});
+
+test('the e and t keys on a learner say it cannot campaign or lead, and ask the cluster nothing', async (t) => {
+  const h = harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    h.type(':add learner\r');
+    await h.waitForScreen(/added n6 as a learner/, 'a learner');
+    h.type(':select 6\r');
+    await h.waitForScreen(/│>\s+n6 /, 'n6 selected');
+    h.type('e');
+    await h.waitForScreen(/n6 is a learner: it never campaigns \(:promote 6 first\)/, 'the e key refused');
+    h.type('t');
+    await h.waitForScreen(/n6 is a learner: only a voter can lead \(:promote 6 first\)/, 'the t key refused');
+    t.false(h.cluster.operations.some((operation) => operation === 'campaign 6' || operation === 'transfer 6'));
+  } finally {
+    await h.close();
+  }
+});
+
+test('removing an isolated node ends the partition on screen: no PARTITION badge, no group letters', async (t) => {
+  const h = harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    const leader = h.cluster.status().leaderId;
+    const isolated = [1, 2, 3, 4, 5].find((id) => id !== leader)!;
+    h.type(`:isolate ${isolated}\r`);
+    await h.waitForScreen(/\[PARTITION /, 'the partition badge');
+    h.type(`:remove ${isolated}\r`);
+    const screen = await h.waitForScreen(new RegExp(`removed n${isolated}`), 'the removal');
+    t.notRegex(screen, /PARTITION|PART /, 'no badge for a partition nobody is cut off by');
+    t.is(h.cluster.status().partition, null);
+    t.regex(screen, new RegExp(`│[ >] n${leader} +\\* LEADER .* -\\s+│`), 'the GROUP column says none');
   } finally {
     await h.close();
   }
@@ -306,6 +412,32 @@ test('q asks before quitting: n cancels, y resolves done', async (t) => {
   } finally {
     await h.close();
   }
+});
+
+// Serial: it points TMPDIR elsewhere for a moment, and serial tests run before the others.
+test.serial('runTuiCli with a TMPDIR that is not there says the start failed and why, exit 1, not a stack trace', async (t) => {
+  const stdout = Object.assign(new PassThrough(), { isTTY: true }) as unknown as NodeJS.WriteStream;
+  const stderr = new PassThrough();
+  let started = false;
+  const before = process.env['TMPDIR'];
+  process.env['TMPDIR'] = '/nonexistent-raftlab-tmp';
+  let code: number;
+  try {
+    code = await runTuiCli([], {
+      stdout,
+      stderr,
+      startCluster: async () => {
+        started = true;
+        throw new Error('must not start');
+      },
+    });
+  } finally {
+    if (before === undefined) delete process.env['TMPDIR'];
+    else process.env['TMPDIR'] = before;
+  }
+  t.is(code, 1);
+  t.false(started);
+  t.regex(String(stderr.read()), /^raftlab tui: the cluster did not start: cannot make a scratch directory in \/nonexistent-raftlab-tmp: ENOENT.*; --data DIR puts its files elsewhere\n$/);
 });
 
 test('runTuiCli refuses a non-terminal stdout at once, exit code 2', async (t) => {

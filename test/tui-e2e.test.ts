@@ -195,3 +195,39 @@ function processesWith(text: string): { pid: number; args: string[] }[] {
   }
   return found;
 }
+
+// The real cluster's strict reconfiguration check through the dashboard: the refusal's
+// code, reason and the line that forces it (not the library's `{ force: true }`), the
+// forced change pending while its new voters cannot commit it, and committing once they can.
+test('dashboard in tmux: an unsafe removal is refused with the --force line; forced, it waits for its voters and then commits', async (t) => {
+  const { tmux, session, waitFor, type, start, exitCode, close } = harness('force');
+  const flat = (screen: string): string => screen.replace(/[│\s]+/g, ' ');
+  try {
+    await start(3);
+    const first = await waitFor('a LEADER', START_TIMEOUT_MS, (screen) => /\* LEADER/.test(screen) && /quorum OK \(3\/3 up\)/.test(screen));
+    const leader = Number(/leader n(\d)/.exec(first)?.[1]);
+    const [down, other] = [1, 2, 3].filter((id) => id !== leader) as [number, number];
+    await type(`:crash ${down}`);
+    await waitFor(`n${down} down`, STEP_TIMEOUT_MS, (screen) => new RegExp(`n${down}\\s+X DOWN`).test(screen));
+
+    await type(`:remove ${other}`);
+    const refused = await waitFor('the refusal', STEP_TIMEOUT_MS, (screen) => flat(screen).includes(`':remove ${other} --force' proposes it anyway`));
+    t.regex(flat(refused), new RegExp(`remove refused: MEMBERSHIP_CHANGE_UNSAFE: cannot remove n${other}: its voters .* need 2 to commit`));
+    t.notRegex(refused, /\{ force: true \}/);
+    t.regex(refused, new RegExp(`n${other}\\s+[-*] (FOLLOWER|LEADER)`), 'still a member');
+
+    await type(`:remove ${other} --force`);
+    await waitFor('the forced change pending', STEP_TIMEOUT_MS, (screen) => /\[CONFIG @\d+ NOT COMMITTED\]/.test(screen) && /quorum LOST/.test(screen));
+    await type(`:restart ${down}`);
+    const removed = await waitFor(`n${other} removed`, START_TIMEOUT_MS, (screen) => new RegExp(`^ removed n${other}$`, 'm').test(screen) && /quorum OK \(2\/2 up\)/.test(screen));
+    t.notRegex(removed, new RegExp(`│[ >] n${other} `), 'gone from the node list');
+    t.notRegex(removed, /CONFIG @/);
+
+    await tmux('send-keys', '-t', session, 'q');
+    await waitFor('the quit confirmation', STEP_TIMEOUT_MS, (screen) => /Quit and stop the cluster\? \(y\/n\)/.test(screen));
+    await tmux('send-keys', '-t', session, 'y');
+    t.is(await exitCode(START_TIMEOUT_MS), '0');
+  } finally {
+    await close();
+  }
+});

@@ -242,12 +242,12 @@ test('help shows every key and usage whole: in columns at 160x48, wrapped to the
   // Too narrow for two columns: the text goes under its label.
   const tiny = renderHelp(KEY_HELP, COMMANDS, 40).map(stripTags);
   t.true(tiny.every((line) => line.length <= 40));
-  t.true(tiny.includes('  voters 1,4,5 [2,3|-]'));
+  t.true(tiny.includes('  voters 1,4,5 [2,3|-] [--force]'));
 });
 
 test("help's add usage names exactly what :add accepts", (t) => {
   const add = COMMANDS.find((command) => command.name === 'add');
-  t.is(add?.usage, 'add [learner|voter]');
+  t.is(add?.usage, 'add [learner|voter] [--force]');
   t.false(parseMemberKind(undefined), 'alone: a voter');
   t.false(parseMemberKind('voter'));
   t.true(parseMemberKind('learner'));
@@ -282,6 +282,14 @@ test('detail view of a down node marks what it last reported as last known', (t)
 test('message line: errors in red, quit confirmation', (t) => {
   t.true(renderMessageLine({ ...ui, message: { text: 'usage: crash ID', level: 'error' } }).includes('{red-fg}'));
   t.regex(stripTags(renderMessageLine({ ...ui, overlay: 'confirm-quit' })), /Quit and stop the cluster\? \(y\/n\)/);
+  // Too long for the line: cut where it says so, and where the whole of it is.
+  const long = 'remove refused: MEMBERSHIP_CHANGE_UNSAFE: cannot remove n2: its voters n1,n3 need 2 to commit -- {bold}:remove 2 --force{/bold} proposes it anyway';
+  const cut = stripTags(renderMessageLine({ ...ui, message: { text: long, level: 'error', inFeed: true } }, 80));
+  t.is(cut.length, 80);
+  t.true(cut.endsWith(' ... (whole line in the events)'), cut);
+  t.true(cut.startsWith(' remove refused: MEMBERSHIP_CHANGE_UNSAFE'));
+  t.regex(stripTags(renderMessageLine({ ...ui, message: { text: long, level: 'info' } }, 60)), /^ remove refused: .{20,} \.\.\.$/, 'not in the feed: only marked as cut');
+  t.is(stripTags(renderMessageLine({ ...ui, message: { text: long, level: 'error', inFeed: true } }, 200)), ` ${long}`, 'whole when it fits, tags in it shown as typed');
 });
 
 test('metrics history: a minute of samples, padded on the left', (t) => {
@@ -315,7 +323,7 @@ test('learners: marked in the node table, the replication pane, the detail view 
   t.notRegex(replication.split('\n').find((line) => line.startsWith('n2')) ?? '', /learner/);
   const detail = plain(renderDetail(status, 6));
   t.regex(detail, /node n6\s+\+ LEARNER/);
-  t.regex(detail, /configuration it uses: voters n1,n2,n3,n4,n5; learners n6/);
+  t.regex(detail, /configuration it uses \(the initial one\): voters n1,n2,n3,n4,n5; learners n6/);
   t.regex(plain(renderDetail(status, 1)), /n6\s+match\s+12 next\s+13 replicate\s+inflight 0\s+learner/);
   // Three voters down of five: no quorum, whatever the learner does.
   const lost = { ...status, nodes: status.nodes.map((node) => (node.id === 2 || node.id === 3 ? { ...node, alive: false } : node)) };
@@ -323,6 +331,26 @@ test('learners: marked in the node table, the replication pane, the detail view 
   const help = plain(renderHelp(KEY_HELP, COMMANDS));
   t.regex(help, /\+ LEARNER receives the log/);
   for (const usage of ['add [learner|voter]', 'promote ID', 'remove ID|leader']) t.true(help.includes(usage), usage);
+});
+
+test('a configuration entry not committed yet (a change under way, or forced without its voters) shows as a badge and in the detail view', (t) => {
+  const base = healthyStatus();
+  // n1 leads with C_new = voters 1,2,3 at index 12; every commit index is 10 or less.
+  const membership = { voters: [1, 2, 3], learners: [] };
+  const pending: ClusterStatus = { ...base, membership, nodes: base.nodes.map((node) => (node.id <= 3 ? { ...node, membership, membershipIndex: 12 } : node)) };
+  const bar = stripTags(renderStatusBar(pending, initialUiState));
+  t.regex(bar, /\[CONFIG @12 NOT COMMITTED\]/);
+  t.regex(stripTags(renderStatusBar(pending, initialUiState, 45)), /\[CFG @12\?\]/, 'short form on a narrow bar');
+  t.regex(stripTags(renderDetail(pending, 1).join('\n')), /configuration it uses \(entry 12, not committed yet\): voters n1,n2,n3; learners none/);
+  // Once some node's commit index reaches it, it is committed: no badge.
+  const committed: ClusterStatus = { ...pending, nodes: pending.nodes.map((node) => (node.id === 2 ? { ...node, commitIndex: 12 } : node)) };
+  t.notRegex(stripTags(renderStatusBar(committed, initialUiState)), /CONFIG/);
+  t.regex(stripTags(renderDetail(committed, 2).join('\n')), /configuration it uses \(entry 12, committed\)/);
+  // No leader (forced, its new voters down): read from the running node with the longest log.
+  const leaderless: ClusterStatus = { ...pending, leaderId: 0, nodes: pending.nodes.map((node) => (node.id === 1 ? { ...node, role: 'follower' as const, alive: false } : node)) };
+  t.regex(stripTags(renderStatusBar(leaderless, initialUiState)), /\[CONFIG @12 NOT COMMITTED\]/);
+  t.notRegex(stripTags(renderStatusBar(healthyStatus(), initialUiState)), /CONFIG/, 'the initial configuration (index 0) is never pending');
+  t.regex(stripTags(renderHelp(KEY_HELP, COMMANDS).join('\n')), /CONFIG @i NOT COMMITTED/);
 });
 
 /** healthyStatus with n1 as n13 (the leader) and n3 as n10: ids pass 9 after a few :add and :remove. */

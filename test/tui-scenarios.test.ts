@@ -291,6 +291,41 @@ test('too few running voters is refused when started, judged as the cluster will
   }
 });
 
+test('demote with too few of the voters it keeps running is refused when started, not midway with MEMBERSHIP_CHANGE_UNSAFE', async (t) => {
+  for (const nodes of [3, 5]) {
+    const { runner, cluster, lines } = setup(undefined, nodes);
+    try {
+      const leader = cluster.status().leaderId;
+      // Of 5, two followers down: the 3 voters it would keep (one of them down... or two) cannot commit alone.
+      const down = [1, 2, 3, 4, 5].filter((id) => id <= nodes && id !== leader).slice(0, nodes === 3 ? 1 : 2);
+      for (const id of down) await cluster.crash(id);
+      const operations = [...cluster.operations];
+      runner.start('demote');
+      await runner.idle;
+      const running = nodes - down.length;
+      t.false(runner.running, `(seed ${SEED}) ${lines.join('\n')}`);
+      t.deepEqual(lines, [`ERROR Scenario demote refused: demote takes ${Math.floor(nodes / 2) + 2} running voters of the ${nodes}, ${running} run: :restart all first.`]);
+      t.deepEqual(cluster.operations, operations, 'nothing changed');
+    } finally {
+      await cluster.stop();
+    }
+  }
+  // One voter down of 5: the 3 it keeps still hold a running majority, and the follower it demotes is a running one.
+  const { runner, cluster, lines } = setup(undefined, 5);
+  try {
+    const leader = cluster.status().leaderId;
+    const down = [1, 2, 3, 4, 5].find((id) => id !== leader)!;
+    await cluster.crash(down);
+    await runToEnd(runner, 'demote');
+    const text = lines.join('\n');
+    t.regex(text, /Scenario demote done\./, `(seed ${SEED}) ${text}`);
+    t.false(lines.some((line) => line.startsWith('ERROR')), `(seed ${SEED}) ${text}`);
+    t.false(cluster.operations.some((operation) => operation.startsWith('voters') && operation.includes(` learners`) && new RegExp(`\\b${down}\\b`).test(operation.split(' learners ')[1] ?? '')), 'the down voter is not the one demoted');
+  } finally {
+    await cluster.stop();
+  }
+});
+
 test("a scenario's precondition is checked again at its first step: the cluster may have changed since it was started", async (t) => {
   const { runner, cluster, lines } = setup(undefined, 5);
   try {

@@ -26,6 +26,15 @@ export interface DashboardKv {
 
 export type ClusterEventListener = (event: ClusterEvent) => void;
 
+/**
+ * A change of the voters whose new voters could not make a quorum (too few run and reach
+ * the leader) is refused, MEMBERSHIP_CHANGE_UNSAFE, unless `force` (`:remove ID --force`):
+ * then it is proposed, and the cluster takes no write until enough of them are back.
+ */
+export interface ForceOption {
+  readonly force?: boolean;
+}
+
 export interface DashboardCluster {
   /** What happened while the cluster started (recoveries, a node that stayed down, warnings): shown first in the event feed. */
   readonly startEvents?: readonly ClusterEvent[];
@@ -51,17 +60,17 @@ export interface DashboardCluster {
    * Starts a new node and adds it to the configuration (thesis §4): as a learner first,
    * then, once caught up and unless `learner`, as a voter. Resolves with its id.
    */
-  addNode(options?: { readonly learner?: boolean }): Promise<NodeId>;
+  addNode(options?: { readonly learner?: boolean } & ForceOption): Promise<NodeId>;
   /** Makes a learner a voter. */
-  promote(id: NodeId): Promise<void>;
+  promote(id: NodeId, options?: ForceOption): Promise<void>;
   /** Takes a node out of the configuration, then stops and forgets it. */
-  removeNode(id: NodeId): Promise<void>;
+  removeNode(id: NodeId, options?: ForceOption): Promise<void>;
   /**
    * Makes exactly `voters` the voters in one joint change (thesis §4.3): those not voters
    * yet must be learners (caught up first). With `learners`, exactly those are the learners
    * after (voters among them are demoted); members in neither list are stopped once it commits.
    */
-  setVoters(voters: readonly NodeId[], options?: { readonly learners?: readonly NodeId[] }): Promise<unknown>;
+  setVoters(voters: readonly NodeId[], options?: { readonly learners?: readonly NodeId[] } & ForceOption): Promise<unknown>;
   client(options: { readonly timeoutMs: number }): DashboardKv;
   stop(): Promise<void>;
 }

@@ -7,6 +7,7 @@ import type { NodeId } from '../lib/raft/types.js';
 import { describeClientError } from './cluster-port.js';
 import type { DashboardCluster, DashboardKv, LinkFaults } from './cluster-port.js';
 import { formatGroups } from './format.js';
+import { describeMembership } from '../lib/cluster/membership.js';
 import { assertNever } from '../lib/raft/assert.js';
 import { MessageLevel } from './state.js';
 
@@ -82,7 +83,9 @@ export interface CommandSpec {
   readonly optionalArgs: number;
   /** The last argument takes the rest of the line (values with spaces). */
   readonly restIsValue: boolean;
-  run(context: CommandContext, args: readonly string[]): void | Promise<void>;
+  /** Options it takes (`--force`), anywhere after the name; any other word starting with `--` is refused. */
+  readonly flags: readonly string[];
+  run(context: CommandContext, args: readonly string[], flags: ReadonlySet<string>): void | Promise<void>;
 }
 
 export const NO_LINK_FAULTS: LinkFaults = { dropRate: 0, delayMs: 0, duplicateRate: 0 };
@@ -123,6 +126,20 @@ function parseNodeList(text: string | undefined, status: ClusterStatus, missing:
     seen.add(id);
   }
   return [...seen].sort((a, b) => a - b);
+}
+
+/**
+ * A node that cannot campaign, refused as the core would ignore it (raw-node #mayCampaign):
+ * a learner, or a node its own newest configuration leaves out once that has committed as
+ * far as it knows. `:campaign` and the `e` key used to say "election timeout forced" and
+ * nothing happened.
+ */
+function refuseIfCannotCampaign(status: ClusterStatus, id: NodeId): void {
+  const node = status.nodes.find((candidate) => candidate.id === id);
+  if (node === undefined || node.membership.voters.length === 0 || node.membership.voters.includes(id)) return;
+  if (node.membership.learners.includes(id)) throw new UsageError(`n${id} is a learner: it never campaigns (:promote ${id} first)`);
+  if (node.membershipIndex > node.commitIndex) return;
+  throw new UsageError(`n${id} is not in the configuration it uses (${describeMembership(node.membership)}): it never campaigns`);
 }
 
 /** `:add`'s optional argument: true for a learner, false (the default) for a voter. */
@@ -173,10 +190,17 @@ export function parseGroups(text: string | undefined, status: ClusterStatus): re
   return groups;
 }
 
-export function parseNumber(text: string | undefined, what: string, min: number, max: number): number {
+/**
+ * A number written in plain decimal ("20", "2.5", ".5"), as every raftlab command takes
+ * its numbers: Number() alone also took "0x10", "1e3" and "0b11". With `integer`, a
+ * whole one (the tick: the cluster refuses 1.5 ms, which used to get past here and come
+ * back as "speed failed: INVALID_CONFIG").
+ */
+export function parseNumber(text: string | undefined, what: string, min: number, max: number, integer = false): number {
   if (text === undefined) throw new UsageError(`missing ${what}`);
+  if (!/^-?(\d+(\.\d*)?|\.\d+)$/.test(text)) throw new UsageError(`'${text}' is not a number (plain decimal, e.g. ${min === 0 ? '0.5' : min})`);
   const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`'${text}' is not a number`);
+  if (integer && !Number.isInteger(value)) throw new UsageError(`${what} must be a whole number, got ${text}`);
   if (value < min || value > max) throw new UsageError(`${what} must be between ${min} and ${max}`);
   return value;
 }
@@ -243,8 +267,26 @@ async function forEachNode(ids: readonly NodeId[], action: (id: NodeId) => Promi
 
 // ---------------------------------------------------------------- the table
 
-function command(spec: Omit<CommandSpec, 'aliases' | 'optionalArgs' | 'restIsValue'> & Partial<Pick<CommandSpec, 'aliases' | 'optionalArgs' | 'restIsValue'>>): CommandSpec {
-  return { aliases: [], optionalArgs: 0, restIsValue: false, ...spec };
+function command(spec: Omit<CommandSpec, 'aliases' | 'optionalArgs' | 'restIsValue' | 'flags'> & Partial<Pick<CommandSpec, 'aliases' | 'optionalArgs' | 'restIsValue' | 'flags'>>): CommandSpec {
+  return { aliases: [], optionalArgs: 0, restIsValue: false, flags: [], ...spec };
+}
+
+/**
+ * `--force` on a membership command: propose a change of the voters even when too few of
+ * its new voters run and reach the leader for it to commit (the library's `{ force: true }`;
+ * refused otherwise with MEMBERSHIP_CHANGE_UNSAFE). The cluster then takes no write until
+ * enough of them are back.
+ */
+export const FORCE_FLAG = '--force';
+
+/** The options object a membership call takes: `force` only when asked for. */
+function forceOption(flags: ReadonlySet<string>): { readonly force?: true } {
+  return flags.has(FORCE_FLAG) ? { force: true } : {};
+}
+
+/** What a forced call adds to its progress line. */
+function forcedNote(flags: ReadonlySet<string>): string {
+  return flags.has(FORCE_FLAG) ? ' (--force: proposed even if its voters cannot commit it)' : '';
 }
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -342,55 +384,59 @@ export const COMMANDS: readonly CommandSpec[] = [
   }),
   command({
     name: 'add',
-    usage: 'add [learner|voter]',
+    usage: 'add [learner|voter] [--force]',
     summary: 'start a node: it joins as a learner, a voter once caught up (learner: it stays one)',
     args: [ArgKind.MemberKind],
     optionalArgs: 1,
-    run: async (context, [kindText]) => {
+    flags: [FORCE_FLAG],
+    run: async (context, [kindText], flags) => {
       const learner = parseMemberKind(kindText);
       const kind = learner ? 'learner' : 'voter';
       if (context.status().nodes.length >= MAX_NODES) throw new UsageError(`the cluster already has ${MAX_NODES} nodes; :remove one first`);
-      context.report(`adding a ${kind}: starting a node, then catching it up...`, MessageLevel.Info);
-      const id = await context.cluster.addNode({ learner });
+      context.report(`adding a ${kind}: starting a node, then catching it up...${learner ? '' : forcedNote(flags)}`, MessageLevel.Info);
+      const id = await context.cluster.addNode({ learner, ...forceOption(flags) });
       context.report(`added n${id} as a ${kind}`, MessageLevel.Ok);
     },
   }),
   command({
     name: 'promote',
-    usage: 'promote ID',
+    usage: 'promote ID [--force]',
     summary: 'make a learner a voter (once caught up)',
     args: [ArgKind.Learner],
-    run: async (context, [idText]) => {
+    flags: [FORCE_FLAG],
+    run: async (context, [idText], flags) => {
       const id = parseLearner(idText, context.status());
-      context.report(`promoting n${id} to voter...`, MessageLevel.Info);
-      await context.cluster.promote(id);
+      context.report(`promoting n${id} to voter...${forcedNote(flags)}`, MessageLevel.Info);
+      await context.cluster.promote(id, forceOption(flags));
       context.report(`n${id} is a voter`, MessageLevel.Ok);
     },
   }),
   command({
     name: 'remove',
     aliases: ['rm'],
-    usage: 'remove ID|leader',
+    usage: 'remove ID|leader [--force]',
     summary: 'take a node out of the cluster and stop it',
     args: [ArgKind.Target],
-    run: async (context, [targetText]) => {
+    flags: [FORCE_FLAG],
+    run: async (context, [targetText], flags) => {
       if (targetText === 'all') throw new UsageError('remove takes one node');
       const status = context.status();
       const [id] = parseTarget(targetText, status, true);
       if (id === undefined) throw new UsageError('missing node id');
       if (status.nodes.length === 1) throw new UsageError(`n${id} is the last node`);
-      context.report(`removing n${id}...`, MessageLevel.Info);
-      await context.cluster.removeNode(id);
+      context.report(`removing n${id}...${forcedNote(flags)}`, MessageLevel.Info);
+      await context.cluster.removeNode(id, forceOption(flags));
       context.report(`removed n${id}`, MessageLevel.Ok);
     },
   }),
   command({
     name: 'voters',
-    usage: 'voters 1,4,5 [2,3|-]',
+    usage: 'voters 1,4,5 [2,3|-] [--force]',
     summary: 'make exactly these the voters (and these the learners), in one joint change',
     args: [ArgKind.Nodes, ArgKind.NodesOrNone],
     optionalArgs: 1,
-    run: async (context, [votersText, learnersText]) => {
+    flags: [FORCE_FLAG],
+    run: async (context, [votersText, learnersText], flags) => {
       const status = context.status();
       const voters = parseNodeList(votersText, status, 'missing node ids, e.g. :voters 1,4,5');
       const learners = learnersText === undefined ? undefined : learnersText.trim() === '-' ? [] : parseNodeList(learnersText, status, 'missing learner ids');
@@ -398,8 +444,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       if (both.length > 0) throw new UsageError(`n${both[0]} cannot be both a voter and a learner`);
       const list = (ids: readonly NodeId[]): string => (ids.length === 0 ? 'none' : ids.map((id) => `n${id}`).join(','));
       const andLearners = learners === undefined ? '' : `, learners ${list(learners)}`;
-      context.report(`making ${list(voters)} the voters${andLearners} (joint consensus: old and new majorities both decide until it ends)...`, MessageLevel.Info);
-      await context.cluster.setVoters(voters, learners === undefined ? {} : { learners });
+      context.report(`making ${list(voters)} the voters${andLearners} (joint consensus: old and new majorities both decide until it ends)...${forcedNote(flags)}`, MessageLevel.Info);
+      await context.cluster.setVoters(voters, { ...(learners === undefined ? {} : { learners }), ...forceOption(flags) });
       context.report(`the voters are ${list(voters)}${andLearners}`, MessageLevel.Ok);
     },
   }),
@@ -510,7 +556,9 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: "fire the node's election timer now",
     args: [ArgKind.Node],
     run: (context, [idText]) => {
-      const id = parseNodeId(idText, context.status());
+      const status = context.status();
+      const id = parseNodeId(idText, status);
+      refuseIfCannotCampaign(status, id);
       context.cluster.campaign(id);
       context.report(`n${id}: election timeout forced`, MessageLevel.Ok);
     },
@@ -521,7 +569,14 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'hand leadership to ID (thesis 3.10)',
     args: [ArgKind.Node],
     run: (context, [idText]) => {
-      const id = parseNodeId(idText, context.status());
+      const status = context.status();
+      const id = parseNodeId(idText, status);
+      // The leader hands over to one of its voters only (raw-node ignores anything else):
+      // without this the line said "asked the leader to transfer" and nothing happened.
+      const { voters, learners } = status.membership;
+      if (voters.length > 0 && !voters.includes(id)) {
+        throw new UsageError(learners.includes(id) ? `n${id} is a learner: only a voter can lead (:promote ${id} first)` : `n${id} is not in the configuration (${describeMembership(status.membership)}): it cannot lead`);
+      }
       context.cluster.transferLeadership(id);
       context.report(`asked the leader to transfer leadership to n${id}`, MessageLevel.Ok);
     },
@@ -532,7 +587,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'slow motion: stretch the Raft tick',
     args: [ArgKind.Number],
     run: (context, [tickText]) => {
-      const tickMs = tickText === 'normal' ? null : parseNumber(tickText, 'tick (ms)', MIN_TICK_MS, MAX_TICK_MS);
+      const tickMs = tickText === 'normal' ? null : parseNumber(tickText, 'tick (ms)', MIN_TICK_MS, MAX_TICK_MS, true);
       context.setTickMs(tickMs);
     },
   }),
@@ -605,6 +660,7 @@ export function findCommand(name: string): CommandSpec | undefined {
 export interface ParsedLine {
   readonly spec: CommandSpec;
   readonly args: readonly string[];
+  readonly flags: ReadonlySet<string>;
 }
 
 /** Splits a line into a command and its arguments, checking arity. Throws UsageError. */
@@ -616,14 +672,25 @@ export function parseLine(line: string): ParsedLine {
   if (spec === undefined) throw new UnknownCommandError(name);
   const maximum = spec.args.length;
   const minimum = maximum - spec.optionalArgs;
+  // Options, for the commands that take any: anywhere after the name, each once.
+  const flags = new Set<string>();
   let args = rest;
+  if (spec.flags.length > 0) {
+    args = rest.filter((word) => {
+      if (!word.startsWith('--')) return true;
+      if (!spec.flags.includes(word)) throw new UsageError(`${spec.name}: unknown option '${word}' (it takes ${spec.flags.join(', ')})`, spec);
+      if (flags.has(word)) throw new UsageError(`${spec.name}: ${word} given twice`, spec);
+      flags.add(word);
+      return false;
+    });
+  }
   if (spec.restIsValue && args.length > maximum) {
     // The value keeps its spaces: "put greeting hello world".
     args = [...args.slice(0, maximum - 1), args.slice(maximum - 1).join(' ')];
   }
   if (args.length < minimum) throw new UsageError(`${spec.name}: missing argument`, spec);
   if (args.length > maximum) throw new UsageError(`${spec.name}: too many arguments`, spec);
-  return { spec, args };
+  return { spec, args, flags };
 }
 
 export class UnknownCommandError extends UsageError {
@@ -637,16 +704,35 @@ export async function executeLine(line: string, context: CommandContext): Promis
   let parsed: ParsedLine | undefined;
   try {
     parsed = parseLine(line);
-    await parsed.spec.run(context, parsed.args);
+    await parsed.spec.run(context, parsed.args, parsed.flags);
   } catch (error: unknown) {
     const spec = parsed?.spec ?? (error instanceof UsageError ? (error.spec ?? undefined) : undefined);
     if (error instanceof UsageError) {
       context.report(spec === undefined ? error.message : `${error.message} -- usage: ${spec.usage}`, MessageLevel.Error);
     } else {
-      const failure = describeClientError(error);
-      context.report(`${spec?.name ?? 'command'} failed: ${failure.code}: ${failure.message}`, MessageLevel.Error);
+      context.report(describeFailure(spec?.name ?? 'command', line, parsed?.flags ?? new Set(), error), MessageLevel.Error);
     }
   }
+}
+
+/** The library's pointer at its own option, which the dashboard replaces by its `--force`. */
+const LIBRARY_FORCE_HINT = / ?\(with \{ force: true \} it is, ([^)]*)\)/;
+
+/**
+ * A command's failure: its code and message; for a change refused as unsafe
+ * (MEMBERSHIP_CHANGE_UNSAFE), the command line that proposes it anyway instead of the
+ * library's `{ force: true }`, which nobody can type here. A voter `:add` refused so has
+ * left its node a learner: `:promote ID --force` is the way on, not another `:add`.
+ */
+export function describeFailure(name: string, line: string, flags: ReadonlySet<string>, error: unknown): string {
+  const failure = describeClientError(error);
+  const text = `${name} failed: ${failure.code}: ${failure.message}`;
+  if (failure.code !== 'MEMBERSHIP_CHANGE_UNSAFE' || flags.has(FORCE_FLAG)) return text;
+  const newcomer = name === 'add' ? /cannot make n(\d+) a voter/.exec(failure.message) : null;
+  const retry = newcomer === null ? `${line.trim().replace(/\s+/g, ' ')} ${FORCE_FLAG}` : `promote ${newcomer[1]} ${FORCE_FLAG}`;
+  const then = LIBRARY_FORCE_HINT.exec(failure.message)?.[1] ?? 'and the cluster takes no write until enough of them are back';
+  const stays = newcomer === null ? '' : `n${newcomer[1]} stays a learner; `;
+  return `${name} refused: ${failure.code}: ${failure.message.replace(LIBRARY_FORCE_HINT, '')} -- ${stays}':${retry}' proposes it anyway, ${then}`;
 }
 
 // ---------------------------------------------------------------- completion and history
@@ -668,8 +754,11 @@ export function complete(line: string, status: ClusterStatus, scenarioNames: rea
     pool = COMMANDS.map((spec) => spec.name);
   } else {
     const spec = findCommand(before[0] ?? '');
-    const kind = spec?.args[before.length - 1];
-    pool = kind === undefined ? [] : candidatesFor(kind, status, scenarioNames, spec?.name ?? '');
+    // Options (`--force`) complete anywhere and take no argument's place.
+    const flags = spec?.flags ?? [];
+    const kind = spec?.args[before.filter((word) => !flags.includes(word)).length - 1];
+    if (current.startsWith('-') && flags.length > 0) pool = flags.filter((flag) => !before.includes(flag));
+    else pool = kind === undefined ? [] : candidatesFor(kind, status, scenarioNames, spec?.name ?? '');
   }
   const candidates = pool.filter((candidate) => candidate.startsWith(current));
   if (candidates.length === 0) return { line, candidates };

@@ -156,7 +156,13 @@ export class Dashboard {
       this.handleKey(character, key ?? {});
     });
     this.#screen.on('resize', () => {
-      this.#layout();
+      // A layout bug must not end the dashboard (and its cluster, uncleanly) on a resize:
+      // said once in the feed, as a drawing error is.
+      try {
+        this.#layout();
+      } catch (error: unknown) {
+        this.#pushFeed(FeedSource.Dashboard, `dashboard error (layout): ${error instanceof Error ? error.message : String(error)}`, true);
+      }
       this.refresh();
     });
     for (const event of options.cluster.startEvents ?? []) this.#feed.pushClusterEvent(event);
@@ -209,6 +215,7 @@ export class Dashboard {
   }
 
   #lastDrawError = '';
+  #latencyLabel = LATENCY_LABEL;
   #laidOutNodeCount = 0;
   #feedLabel = ' events ';
 
@@ -232,7 +239,7 @@ export class Dashboard {
     this.#feedLabel = feedLabel;
     feed.setContent(renderEventFeed(this.#feed.recent(innerHeight(feed) + scroll), innerHeight(feed), innerWidth(feed), scroll).join('\n'));
     if (this.#ui.message !== null && this.#ui.message.level !== MessageLevel.Error && performance.now() - this.#messageSetMs > MESSAGE_TTL_MS) this.#ui = { ...this.#ui, message: null };
-    message.setContent(renderMessageLine(this.#ui));
+    message.setContent(renderMessageLine(this.#ui, Number(message.width)));
     commandLine.setContent(this.#ui.commandLineOpen ? `:${escapeTags(this.#commandText)}{inverse} {/inverse}` : '');
     switch (this.#ui.overlay) {
       case Overlay.Help:
@@ -479,11 +486,11 @@ export class Dashboard {
     },
     status: () => this.#cluster.status(),
     report: (text, level) => {
-      this.#setUi({ message: { text, level } });
+      this.#setUi({ message: { text, level, inFeed: level === MessageLevel.Error } });
       if (level === MessageLevel.Error) this.#pushFeed(FeedSource.Dashboard, text, true);
     },
     clientResult: (text, ok) => {
-      this.#setUi({ message: { text, level: ok ? MessageLevel.Ok : MessageLevel.Error } });
+      this.#setUi({ message: { text, level: ok ? MessageLevel.Ok : MessageLevel.Error, inFeed: true } });
       this.#feed.push({ timeMs: this.#nowMs(), source: FeedSource.Dashboard, kind: EventKind.ClientResult, node: 0, text, error: !ok });
     },
     linkFaults: () => this.#linkFaults,
@@ -568,7 +575,12 @@ export class Dashboard {
     const chartOptions = (label: string): contrib.Widgets.LineOptions => ({ label: ` ${label} `, showLegend: false, wholeNumbersOnly: false, numYLabels: CHART_Y_LABELS, style: { line: 'green', text: 'white', baseline: 'white' }, border: { type: 'line' } }) as contrib.Widgets.LineOptions;
     // Charts draw on a canvas made when they are attached: append them, do not pass parent.
     const throughput = contrib.line({ ...chartOptions('ops/s, last minute'), left: '50%', width: '25%' } as contrib.Widgets.LineOptions);
-    const latency = contrib.line({ ...chartOptions('commit ms: p50 cyan, p99 yellow'), left: '75%', width: '25%' } as contrib.Widgets.LineOptions);
+    const latency = contrib.line({ ...chartOptions(LATENCY_LABEL.trim()), left: '75%', width: '25%' } as contrib.Widgets.LineOptions);
+    // blessed-contrib sizes a chart's canvas as (width*2-12) x (height*4-8) dots on attach,
+    // negative in a box under 6 columns or 2 rows, and its canvas then throws (a start in, or
+    // a resize to, a narrow terminal: a chart is a quarter of it). #layout hides the charts
+    // there; this keeps the canvas at zero size meanwhile instead of throwing.
+    for (const chart of [throughput, latency]) clampCanvasSize(chart);
     screen.append(throughput);
     screen.append(latency);
     const logStrip = box('log ([t] committed, (t) not yet)', { left: 0, width: '100%' });
@@ -585,14 +597,19 @@ export class Dashboard {
     const nodeCount = this.#status.nodes.length;
     this.#laidOutNodeCount = nodeCount;
     let tableHeight = nodeCount + 3;
-    // Charts need height to be read; a tall terminal gives them more.
-    let middleHeight = Math.max(rows >= TALL_SCREEN_ROWS ? TALL_MIDDLE_HEIGHT : MIN_MIDDLE_HEIGHT, nodeCount + 3);
+    // Charts need height to be read; a tall terminal gives them more. They need width too:
+    // narrower than MIN_MIDDLE_COLUMNS (a chart is a quarter of it) the replication pane and
+    // charts give way, as on a short terminal; below 24 columns blessed-contrib's chart
+    // canvas got a negative size and threw, which took the dashboard down (a resize to a
+    // narrow, tall pane, or a start in one).
+    const narrow = Number(this.#screen.width) < MIN_MIDDLE_COLUMNS;
+    let middleHeight = narrow ? 0 : Math.max(rows >= TALL_SCREEN_ROWS ? TALL_MIDDLE_HEIGHT : MIN_MIDDLE_HEIGHT, nodeCount + 3);
     let logHeight = nodeCount + 3;
     // On a short terminal (9 nodes at 36 rows) the charts and then the log strip give
     // up rows so that the event feed keeps a few lines.
     const spare = rows - 3 - tableHeight - middleHeight - logHeight - MIN_FEED_HEIGHT;
     if (spare < 0) {
-      const fromMiddle = Math.min(-spare, middleHeight - MIN_SHRUNK_HEIGHT);
+      const fromMiddle = Math.max(0, Math.min(-spare, middleHeight - MIN_SHRUNK_HEIGHT));
       middleHeight -= fromMiddle;
       logHeight = Math.max(MIN_SHRUNK_HEIGHT, logHeight - (-spare - fromMiddle));
     }
@@ -627,6 +644,11 @@ export class Dashboard {
     // blessed-contrib sizes a chart's canvas once, when it is attached: rebuild the
     // canvases for the size just set, then draw the data again.
     if (middleHeight === 0) return;
+    // The chart's label fits its border or takes its short form: at 120 columns the long one
+    // ran past the corner and its last word was drawn inside the chart.
+    const latencyLabel = Number(latency.width) - 4 >= LATENCY_LABEL.length ? LATENCY_LABEL : LATENCY_LABEL_SHORT;
+    if (latencyLabel !== this.#latencyLabel) latency.setLabel(latencyLabel);
+    this.#latencyLabel = latencyLabel;
     throughput.emit('attach');
     latency.emit('attach');
     this.#drawCharts();
@@ -655,7 +677,11 @@ export class Dashboard {
   }
 }
 
+const LATENCY_LABEL = ' commit ms: p50 cyan, p99 yellow ';
+const LATENCY_LABEL_SHORT = ' ms p50 cyan p99 yellow ';
 const MIN_MIDDLE_HEIGHT = 10;
+/** Narrower than this the replication pane and charts give way (a chart, a quarter of it, is then under 16 columns). */
+const MIN_MIDDLE_COLUMNS = 64;
 const CHART_Y_LABELS = 3;
 const TALL_MIDDLE_HEIGHT = 14;
 const TALL_SCREEN_ROWS = 44;
@@ -670,6 +696,15 @@ const FEED_SCROLL_LINES = 10;
 const MESSAGE_TTL_MS = 10_000;
 /** Report every this-many failed background puts, so a partition does not flood the feed. */
 const LOAD_ERROR_REPORT_EVERY = 100;
+
+function clampCanvasSize(chart: contrib.Widgets.LineElement): void {
+  const sized = chart as unknown as { calcSize(): void; canvasSize: { width: number; height: number } };
+  const calcSize = sized.calcSize.bind(sized);
+  sized.calcSize = () => {
+    calcSize();
+    sized.canvasSize = { width: Math.max(0, sized.canvasSize.width), height: Math.max(0, sized.canvasSize.height) };
+  };
+}
 
 function innerWidth(element: blessed.Widgets.BoxElement): number {
   return Math.max(1, Number(element.width) - 2);

@@ -245,39 +245,44 @@ export class FakeCluster implements DashboardCluster {
     };
   }
 
-  async addNode(options: { readonly learner?: boolean } = {}): Promise<NodeId> {
+  async addNode(options: { readonly learner?: boolean; readonly force?: boolean } = {}): Promise<NodeId> {
     this.#checkRunning();
     const learner = options.learner === true;
     const leader = this.#leader();
     if (leader === undefined) throw new FakeClusterError('NO_LEADER', 'there is no leader to add a node through', false);
     if (this.#nodes.length >= FAKE_MAX_NODES) throw new FakeClusterError('CLUSTER_FULL', `the cluster already runs ${this.#nodes.length} nodes`, false);
     const id = ++this.#highestId;
-    this.operations.push(`add ${id}${learner ? ' learner' : ''}`);
+    this.operations.push(`add ${id}${learner ? ' learner' : ''}${options.force === true ? ' --force' : ''}`);
     this.#nodes.push(this.#newNode(id));
     this.#emit(EventKind.NodeAdded, id, `node ${id} started; it joins as ${learner ? 'a learner' : 'a voter'}`);
     // The toy copies the whole log every tick: a learner is caught up one tick after it joins.
     this.#changeMembership(leader, `make n${id} a learner`, () => this.#learners.add(id));
-    if (!learner) this.#changeMembership(leader, `make n${id} a voter`, () => this.#promoteNow(id));
+    if (!learner) {
+      this.#checkSafe(leader, [...this.#voters, id], `make n${id} a voter`, options.force);
+      this.#changeMembership(leader, `make n${id} a voter`, () => this.#promoteNow(id));
+    }
     return id;
   }
 
-  async promote(id: NodeId): Promise<void> {
+  async promote(id: NodeId, options: { readonly force?: boolean } = {}): Promise<void> {
     this.#checkRunning();
-    this.operations.push(`promote ${id}`);
+    this.operations.push(`promote ${id}${options.force === true ? ' --force' : ''}`);
     this.#node(id);
     const leader = this.#leader();
     if (leader === undefined) throw new FakeClusterError('NO_LEADER', 'there is no leader to promote through', false);
     if (!this.#learners.has(id)) throw new FakeClusterError('INVALID_MEMBERSHIP_CHANGE', `n${id} is not a learner`, false);
+    this.#checkSafe(leader, [...this.#voters, id], `make n${id} a voter`, options.force);
     this.#changeMembership(leader, `make n${id} a voter`, () => this.#promoteNow(id));
   }
 
-  async removeNode(id: NodeId): Promise<void> {
+  async removeNode(id: NodeId, options: { readonly force?: boolean } = {}): Promise<void> {
     this.#checkRunning();
-    this.operations.push(`remove ${id}`);
+    this.operations.push(`remove ${id}${options.force === true ? ' --force' : ''}`);
     this.#node(id);
     const leader = this.#leader();
     if (leader === undefined) throw new FakeClusterError('NO_LEADER', 'there is no leader to remove a node through', false);
     if (this.#voters.has(id) && this.#voters.size === 1) throw new FakeClusterError('INVALID_MEMBERSHIP_CHANGE', `n${id} is the last voter`, false);
+    if (this.#voters.has(id)) this.#checkSafe(leader, [...this.#voters].filter((voter) => voter !== id), `remove n${id}`, options.force);
     this.#changeMembership(leader, `remove n${id}`, () => {
       this.#voters.delete(id);
       this.#learners.delete(id);
@@ -289,12 +294,19 @@ export class FakeCluster implements DashboardCluster {
 
   #retire(id: NodeId, text: string): void {
     this.#nodes.splice(this.#nodes.findIndex((node) => node.id === id), 1);
+    // As Cluster does: the partition names the nodes still here, and one group holding them all is none.
+    this.#cutLinks = this.#cutLinks.filter(([from, to]) => from !== id && to !== id);
+    if (this.#partition !== null) {
+      const groups = this.#partition.map((group) => group.filter((other) => other !== id)).filter((group) => group.length > 0);
+      const whole = groups.length === 1 && this.#nodes.every((node) => groups[0]!.includes(node.id));
+      this.#partition = groups.length === 0 || whole ? null : groups;
+    }
     this.#emit(EventKind.NodeRemoved, id, text);
   }
 
-  async setVoters(voters: readonly NodeId[], options: { readonly learners?: readonly NodeId[] } = {}): Promise<void> {
+  async setVoters(voters: readonly NodeId[], options: { readonly learners?: readonly NodeId[]; readonly force?: boolean } = {}): Promise<void> {
     this.#checkRunning();
-    this.operations.push(`voters ${voters.join(',')}${options.learners === undefined ? '' : ` learners ${options.learners.join(',') || '-'}`}`);
+    this.operations.push(`voters ${voters.join(',')}${options.learners === undefined ? '' : ` learners ${options.learners.join(',') || '-'}`}${options.force === true ? ' --force' : ''}`);
     const leader = this.#leader();
     if (leader === undefined) throw new FakeClusterError('NO_LEADER', 'there is no leader to change the voters through', false);
     if (voters.length === 0) throw new FakeClusterError('INVALID_MEMBERSHIP_CHANGE', 'no voter', false);
@@ -304,6 +316,8 @@ export class FakeCluster implements DashboardCluster {
       if (!this.#voters.has(id) && !this.#learners.has(id)) throw new FakeClusterError('INVALID_MEMBERSHIP_CHANGE', `n${id} is not a member`, false);
       if (voters.includes(id) && learners.includes(id)) throw new FakeClusterError('INVALID_MEMBERSHIP_CHANGE', `n${id} both voter and learner`, false);
     }
+    const sameVoters = voters.length === this.#voters.size && voters.every((id) => this.#voters.has(id));
+    if (!sameVoters) this.#checkSafe(leader, voters, `make the voters ${voters.map((id) => `n${id}`).join(',')}`, options.force);
     const leaving = [...this.#voters, ...this.#learners].filter((id) => !voters.includes(id) && !learners.includes(id));
     // The toy commits C_old,new and C_new at once (the real one waits for both, in turn).
     const andLearners = options.learners === undefined ? '' : ` and learners ${learners.map((id) => `n${id}`).join(',') || 'none'}`;
@@ -323,6 +337,24 @@ export class FakeCluster implements DashboardCluster {
       }
     }
     for (const id of leaving) this.#retire(id, `node ${id} left the cluster (joint change); its worker was stopped`);
+  }
+
+  /**
+   * The supervisor's strict reconfiguration check, as Cluster does it: a change whose new
+   * voters could not make a quorum (too few run and reach the leader) is refused,
+   * MEMBERSHIP_CHANGE_UNSAFE, unless forced. The toy then commits it at once all the same.
+   */
+  #checkSafe(leader: FakeNode, voters: readonly NodeId[], description: string, force: boolean | undefined): void {
+    if (force === true) return;
+    const healthy = voters.filter((id) => this.#nodes.some((node) => node.id === id && node.alive) && (id === leader.id || this.#canTalk(leader.id, id))).sort((a, b) => a - b);
+    const quorum = Math.floor(voters.length / 2) + 1;
+    if (healthy.length >= quorum) return;
+    const names = (ids: readonly NodeId[]): string => (ids.length === 0 ? 'none' : ids.map((id) => `n${id}`).join(','));
+    throw new FakeClusterError(
+      'MEMBERSHIP_CHANGE_UNSAFE',
+      `cannot ${description}: its voters ${names([...voters].sort((a, b) => a - b))} need ${quorum} to commit, and only ${healthy.length} (${names(healthy)}) run and reach leader n${leader.id}; nothing was proposed (with { force: true } it is, and the cluster takes no write until enough of them are back)`,
+      false,
+    );
   }
 
   #promoteNow(id: NodeId): void {

@@ -105,7 +105,14 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
     return 2;
   }
   const options = parsed.arguments;
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'raftlab-tui-'));
+  let dataDir: string;
+  try {
+    dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'raftlab-tui-'));
+  } catch (error: unknown) {
+    // TMPDIR names a directory that is not there (or cannot be written): said as the start failing, not a stack trace.
+    stderr.write(`raftlab tui: the cluster did not start: cannot make a scratch directory in ${tmpdir()}: ${error instanceof Error ? error.message : String(error)}; --data DIR puts its files elsewhere\n`);
+    return 1;
+  }
   const startCluster = dependencies.startCluster ?? (options.fake ? startFakeCluster : startRealCluster);
   // A directory that holds a cluster (its cluster.json) starts that cluster's nodes.
   let cluster: DashboardCluster;

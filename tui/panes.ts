@@ -76,6 +76,21 @@ export function groupLabel(status: ClusterStatus, id: NodeId): string {
   return letters.length === 0 ? '?' : letters.join('+');
 }
 
+/**
+ * The index of the configuration entry the cluster uses while no node has seen it commit,
+ * or null: a membership change under way, or one forced (`:remove ID --force`) whose new
+ * voters cannot commit it yet. Read from the node whose configuration the status reports
+ * (the leader, else the running node with the longest log); committed once any node's
+ * commit index has reached it.
+ */
+export function uncommittedConfigIndex(status: ClusterStatus): number | null {
+  const source =
+    leaderNode(status) ?? status.nodes.filter((node) => node.alive).reduce<NodeStatus | undefined>((best, node) => (best === undefined || node.lastLogIndex > best.lastLogIndex ? node : best), undefined);
+  if (source === undefined || source.membershipIndex === 0) return null;
+  const committed = Math.max(0, ...status.nodes.map((node) => node.commitIndex));
+  return source.membershipIndex > committed ? source.membershipIndex : null;
+}
+
 export function leaderNode(status: ClusterStatus): NodeStatus | undefined {
   if (status.leaderId === 0) return undefined;
   return status.nodes.find((node) => node.id === status.leaderId && node.alive);
@@ -153,6 +168,8 @@ export function renderStatusBar(status: ClusterStatus, ui: UiState, width = Infi
   }
   const outgoing = (status.membership.outgoing ?? []).map((id) => `n${id}`).join(' ');
   if (outgoing.length > 0) badges.push({ colour: 'yellow', text: `JOINT: old voters ${outgoing} decide too`, short: `JOINT ${outgoing}` });
+  const pending = uncommittedConfigIndex(status);
+  if (pending !== null) badges.push({ colour: 'yellow', text: `CONFIG @${pending} NOT COMMITTED`, short: `CFG @${pending}?` });
   if (ui.normalTickMs > 0 && status.tickMs > ui.normalTickMs) badges.push({ colour: 'yellow', text: `SLOW tick ${status.tickMs}ms`, short: `SLOW ${status.tickMs}ms` });
   if (ui.loadRatePerSecond > 0) badges.push({ colour: 'cyan', text: `LOAD ${ui.loadRatePerSecond}/s`, short: `LOAD ${ui.loadRatePerSecond}` });
   if (ui.scenario !== null) {
@@ -479,10 +496,17 @@ export function wrap(text: string, width: number): string[] {
 
 // ---------------------------------------------------------------- status line, help, detail
 
-export function renderMessageLine(ui: UiState): string {
+/**
+ * The status line, in `width` columns: a message longer than that is cut where it says
+ * so (an error's reason and what to type come last: a refused change's `--force` line
+ * was cut off silently), pointing at the event feed when the whole line is there.
+ */
+export function renderMessageLine(ui: UiState, width = Number.POSITIVE_INFINITY): string {
   if (ui.overlay === 'confirm-quit') return color('yellow', bold(' Quit and stop the cluster? (y/n)'));
   if (ui.message === null) return color('gray', ' ? help  : command  j/k select  q quit');
-  const text = ' ' + escapeTags(ui.message.text);
+  const suffix = ui.message.inFeed === true ? ' ... (whole line in the events)' : ' ...';
+  const whole = ' ' + ui.message.text;
+  const text = escapeTags(whole.length <= width ? whole : whole.slice(0, Math.max(0, width - suffix.length)) + suffix);
   switch (ui.message.level) {
     case 'info':
       return text;
@@ -540,6 +564,7 @@ export function renderHelp(keys: readonly HelpKey[], commands: readonly HelpComm
       'roles: * LEADER  - FOLLOWER  ? CANDIDATE  ~ PRECANDIDATE  X DOWN',
       '+ LEARNER receives the log but neither votes nor counts toward commit (:add learner, :promote)',
       'o NON-MEMBER is running but outside the configuration (joining, or removed)',
+      '[CONFIG @i NOT COMMITTED]: the configuration in use (entry i) has not committed: a change under way, or one forced (--force) whose new voters are not back yet',
       'log strip: [t] committed entry of term t, (t) not yet committed, .. older entry',
       'election bar drains as the election timeout approaches',
     ].flatMap(note),
@@ -549,6 +574,13 @@ export function renderHelp(keys: readonly HelpKey[], commands: readonly HelpComm
 }
 
 const DETAIL_ENTRIES = 20;
+
+/** Where a node's configuration comes from: " (entry 14, committed)", " (entry 15, not committed yet)", or the bootstrap one. */
+function configurationEntry(node: NodeStatus): string {
+  if (node.membership.voters.length === 0) return '';
+  if (node.membershipIndex === 0) return ' (the initial one)';
+  return ` (entry ${node.membershipIndex}, ${node.commitIndex >= node.membershipIndex ? 'committed' : color('yellow', 'not committed yet')})`;
+}
 
 export function renderDetail(status: ClusterStatus, id: NodeId): readonly string[] {
   const node = status.nodes.find((candidate) => candidate.id === id);
@@ -560,7 +592,7 @@ export function renderDetail(status: ClusterStatus, id: NodeId): readonly string
     bold(`node n${node.id}  `) + color(role.color, role.text) + `  term ${node.term}  voted for ${node.votedFor === 0 ? '-' : `n${node.votedFor}`}  leader ${node.leaderId === 0 ? 'unknown' : `n${node.leaderId}`}${lastKnown}`,
     `last log ${node.lastLogIndex}/${node.lastLogTerm}  commit ${node.commitIndex}  applied ${node.appliedIndex}  snapshot ${node.snapshotIndex}  fsyncs over ${SLOW_FSYNC_THRESHOLDS_MS.join('/')} ms ${node.slowFsyncs.join('/')}`,
     `election ${node.electionElapsedTicks}/${node.electionTimeoutTicks} ticks  last leader contact ${formatMs(node.lastLeaderContactMs)}  fsync ${formatMs(node.fsyncLatencyMs)}  malformed messages ${node.malformedMessages}${lastKnown}`,
-    `configuration it uses: ${node.membership.voters.length === 0 ? 'not reported yet' : describeMembership(node.membership)}`,
+    `configuration it uses${configurationEntry(node)}: ${node.membership.voters.length === 0 ? 'not reported yet' : describeMembership(node.membership)}`,
     '',
     bold('Peers (leader view: matchIndex / nextIndex)'),
   ];

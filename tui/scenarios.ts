@@ -548,7 +548,10 @@ const membership: ScenarioDefinition = {
 /** The leader and another voter, ascending. */
 async function leaderAndAnotherVoter(context: ScenarioContext): Promise<{ readonly leader: NodeId; readonly status: ClusterStatus; readonly pair: NodeId[] }> {
   const { leader, status } = await needLeader(context);
-  const other = need(status.membership.voters.find((id) => id !== leader), 'another voter');
+  // A running one if there is one: a voter that is down would not catch up to be promoted back (demote).
+  const others = status.membership.voters.filter((id) => id !== leader);
+  const running = others.filter((id) => status.nodes.some((node) => node.id === id && node.alive));
+  const other = need(running[0] ?? others[0], 'another voter');
   return { leader, status, pair: [leader, other].sort((a, b) => a - b) };
 }
 
@@ -591,7 +594,14 @@ const joint: ScenarioDefinition = {
 const demote: ScenarioDefinition = {
   name: 'demote',
   summary: 'the leader and a follower demoted to learners in one joint change: they stay and stop counting; then promoted back',
-  precondition: (status) => needVoters(status, 3, 'demote'),
+  precondition: (status) => {
+    needVoters(status, 3, 'demote');
+    // The voters it keeps (all but the leader and a running follower) must commit the
+    // change and then write alone: a majority of them must run, else the change is refused
+    // as unsafe (MEMBERSHIP_CHANGE_UNSAFE) at its second step. That is a majority of all
+    // the voters and one more running.
+    needRunningVoters(status, 1, 'demote');
+  },
   build() {
     let demoted: NodeId[] = [];
     let kept: NodeId[] = [];
@@ -723,8 +733,8 @@ function guardedCluster(cluster: DashboardCluster, run: Run): DashboardCluster {
     transferLeadership: guarded((to) => cluster.transferLeadership(to)),
     setTickMs: guarded((tickMs) => cluster.setTickMs(tickMs)),
     addNode: guarded((options) => cluster.addNode(options)),
-    promote: guarded((id) => cluster.promote(id)),
-    removeNode: guarded((id) => cluster.removeNode(id)),
+    promote: guarded((id, options) => cluster.promote(id, options)),
+    removeNode: guarded((id, options) => cluster.removeNode(id, options)),
     setVoters: guarded((voters, options) => cluster.setVoters(voters, options)),
     client: guarded((options) => guardedKv(cluster.client(options), run)),
     stop: guarded(() => cluster.stop()),

@@ -121,6 +121,8 @@ export type MessageLevel = (typeof MessageLevel)[keyof typeof MessageLevel];
 export interface StatusMessage {
   readonly text: string;
   readonly level: MessageLevel;
+  /** The same line is in the event feed, whole: a status line too narrow for it says so. */
+  readonly inFeed?: boolean;
 }
 
 export interface ScenarioProgress {

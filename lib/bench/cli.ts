@@ -15,7 +15,7 @@ import { formatProfiles, runProfiled, summarizeProfileDir } from './profile.js';
 import { formatReport } from './report.js';
 import { runBench } from './run.js';
 import type { BenchReport } from './run.js';
-import { whyNotWritable } from '../output-file.js';
+import { makeDirectories, whyNotWritable } from '../output-file.js';
 
 const CLI_URL = new URL('../cli.js', import.meta.url);
 
@@ -87,6 +87,13 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
     const dir = argv[profileAt + 1];
     if (dir === undefined || dir.startsWith('--')) {
       process.stderr.write(`raftlab bench: --cpu-prof needs a directory\n${BENCH_USAGE}\n`);
+      return BenchExitCode.Usage;
+    }
+    // Made (or found) before the run starts: a wrong path is said as one, not a stack trace.
+    try {
+      makeDirectories(dir);
+    } catch (error) {
+      process.stderr.write(`raftlab bench: --cpu-prof ${dir}: cannot make that directory: ${(error as Error).message}\n${BENCH_USAGE}\n`);
       return BenchExitCode.Usage;
     }
     const rest = [...argv.slice(0, profileAt), ...argv.slice(profileAt + 2)];

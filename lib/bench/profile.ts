@@ -4,9 +4,10 @@
 // That is the "measure, change one thing, measure again" loop the issue asks for.
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { collectorFlags } from '../cluster/v8-tuning.js';
+import { makeDirectories } from '../output-file.js';
 
 export const PROFILE_LIMITS = {
   topFunctions: 15,
@@ -114,7 +115,7 @@ export function formatProfiles(summaries: readonly ThreadProfile[]): string {
 export async function runProfiled(cliPath: string, benchArgs: readonly string[], parentDir: string): Promise<number> {
   // A fresh directory per run, so an old run's threads never mix into the summary.
   const dir = join(parentDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  mkdirSync(dir, { recursive: true });
+  makeDirectories(dir);
   const code = await new Promise<number>((resolve, reject) => {
     // With this process's collector flags, so the profiled command does not restart
     // itself (lib/cli.ts): one process, one set of profiles, the same V8 setting.

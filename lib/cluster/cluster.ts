@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeDirectories } from '../output-file.js';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { changeMembership } from '../raft/membership.js';
@@ -542,7 +543,7 @@ export class Cluster extends EventEmitter {
 
   private static async startIn(dataDir: string, options: ClusterOptions): Promise<Cluster> {
     try {
-      const created = mkdirSync(dataDir, { recursive: true });
+      const created = makeDirectories(dataDir);
       // Else a power loss could take the new directory, and the next start would make a new, empty cluster.
       if (options.fsync !== false) syncCreatedDirectories(dataDir, created);
     } catch (error) {
@@ -1415,7 +1416,7 @@ export class Cluster extends EventEmitter {
 
   private async retireNow(slot: NodeSlot, what: string): Promise<void> {
     const id = slot.id;
-    const text = `${what}; ${slot.worker === null ? 'it was down' : 'its worker was stopped'}`;
+    let text = `${what}; ${slot.worker === null ? 'it was down' : 'its worker was stopped'}`;
     // A restart that raced the removal may have put a worker in since: stop until none is left.
     while (slot.worker !== null) {
       const worker = slot.worker;
@@ -1426,7 +1427,12 @@ export class Cluster extends EventEmitter {
     // status().partition and cutLinks name running nodes only.
     if (this.partitionGroups !== null) {
       const groups = this.partitionGroups.map((group) => group.filter((other) => other !== id)).filter((group) => group.length > 0);
-      this.partitionGroups = groups.length === 0 ? null : groups;
+      // One group left that holds every node still here (the node cut off, or the only
+      // other side, left): nobody is cut off any more, and status().partition is null
+      // when fully connected, not a "partition" of one group.
+      const whole = groups.length === 1 && [...this.slots.keys()].every((other) => groups[0]!.includes(other));
+      if (whole) text += '; with it gone every node can reach every other: the partition is over';
+      this.partitionGroups = groups.length === 0 || whole ? null : groups;
     }
     for (let i = this.cutLinks.length - 1; i >= 0; i--) if (this.cutLinks[i]!.includes(id)) this.cutLinks.splice(i, 1);
     this.saveManifestAfterChange(`node ${id} left the cluster`);
@@ -1734,3 +1740,4 @@ function freshestNode(nodes: readonly NodeStatus[]): NodeStatus | undefined {
   }
   return best;
 }
+

@@ -55,8 +55,9 @@ function readmeOptions(): Map<string, Set<string>> {
   const options = new Map<string, Set<string>>();
   let command = '';
   for (const line of block[1]!.split('\n')) {
-    const start = /^raftlab (\[?[a-z]+\]?)/.exec(line);
-    if (start !== null) command = start[1]!.replace(/[[\]]/g, '');
+    // `raftlab bench --catch-up ...` is a mode of bench with a usage of its own.
+    const start = /^raftlab (\[?[a-z]+\]?)( --catch-up)?/.exec(line);
+    if (start !== null) command = start[1]!.replace(/[[\]]/g, '') + (start[2] ?? '');
     if (command === '') continue;
     const flags = options.get(command) ?? new Set<string>();
     // The text after a wide gap is a description, not syntax.
@@ -68,9 +69,9 @@ function readmeOptions(): Map<string, Set<string>> {
 
 test('each subcommand\'s --help lists every option README.md shows for it', async (t) => {
   const options = readmeOptions();
-  t.deepEqual([...options.keys()].sort(), [...subcommands].sort());
+  t.deepEqual([...new Set([...options.keys()].map((key) => key.split(' ')[0]!))].sort(), [...subcommands].sort());
   for (const [command, flags] of options) {
-    const { code, stdout } = await runCli([command, '--help']);
+    const { code, stdout } = await runCli([...command.split(' '), '--help']);
     t.is(code, 0, command);
     for (const flag of flags) t.true(stdout.includes(flag), `raftlab ${command} --help does not mention ${flag}:\n${stdout}`);
   }

@@ -29,7 +29,18 @@ interface Harness {
   close(): Promise<void>;
 }
 
-function harness(nodes = 5, columns = 160, rows = 48): Harness {
+/**
+ * Dashboards running at once in this file. Each renders every 20 ms and ticks its fake
+ * cluster every 5 ms on this one thread: two dozen at once, beside another test file on a
+ * 2-core machine, starved the fake clusters' timers (no leader within WAIT_MS).
+ */
+const MAX_DASHBOARDS = 4;
+let dashboardsRunning = 0;
+const dashboardWaiters: (() => void)[] = [];
+
+async function harness(nodes = 5, columns = 160, rows = 48): Promise<Harness> {
+  while (dashboardsRunning >= MAX_DASHBOARDS) await new Promise<void>((resolve) => dashboardWaiters.push(resolve));
+  dashboardsRunning += 1;
   const cluster = new FakeCluster({ nodes, seed: SEED, tickMs: 5, autoTick: true, fsync: true });
   const input = new PassThrough();
   const output = Object.assign(new PassThrough(), { columns, rows, isTTY: true });
@@ -58,14 +69,19 @@ function harness(nodes = 5, columns = 160, rows = 48): Harness {
       }
     },
     close: async () => {
-      dashboard.destroy();
-      await cluster.stop();
+      try {
+        dashboard.destroy();
+        await cluster.stop();
+      } finally {
+        dashboardsRunning -= 1;
+        dashboardWaiters.shift()?.();
+      }
     },
   };
 }
 
 test('the screen shows the leader, the table, the log strip and the event feed', async (t) => {
-  const h = harness();
+  const h = await harness();
   try {
     const screen = await h.waitForScreen(/\* LEADER/, 'a leader');
     t.regex(screen, /leader n\d \| term \d+ \| commit \d+ \| quorum OK \(5\/5 up\)/);
@@ -81,7 +97,7 @@ test('the screen shows the leader, the table, the log strip and the event feed',
 });
 
 test('usable at 120x36 with 9 nodes: every node row, the log strip and the feed fit', async (t) => {
-  const h = harness(9, 120, 36);
+  const h = await harness(9, 120, 36);
   try {
     const screen = await h.waitForScreen(/\* LEADER/, 'a leader');
     const lines = screen.split('\n');
@@ -102,7 +118,7 @@ test('usable at 120x36 with 9 nodes: every node row, the log strip and the feed 
 
 test('a narrow, tall terminal (a start in one, or a resize to one) shows the table and feed without the charts, and does not crash', async (t) => {
   // Started 20 columns wide: blessed-contrib's chart canvas had a negative size and threw in the constructor.
-  const h = harness(3, 20, 60);
+  const h = await harness(3, 20, 60);
   try {
     const narrow = await h.waitForScreen(/\* LEADER/, 'a leader at 20 columns');
     t.notRegex(narrow, /replication|ops\/s, last/, 'no room for the replication pane and charts');
@@ -121,7 +137,7 @@ test('a narrow, tall terminal (a start in one, or a resize to one) shows the tab
 });
 
 test('the latency chart keeps its long label where it fits (160 columns)', async (t) => {
-  const h = harness(5, 160, 48);
+  const h = await harness(5, 160, 48);
   try {
     const screen = await h.waitForScreen(/┌─ commit ms: p50 cyan, p99 yellow ─+┐/, 'the long label at 160 columns');
     t.notRegex(screen, /│ ?yellow/);
@@ -133,7 +149,7 @@ test('the latency chart keeps its long label where it fits (160 columns)', async
 test('smaller than the target (80x24, 60x20): the status bar keeps leader, term, quorum and badges, and the feed keeps a few lines', async (t) => {
   for (const [nodes, columns, rows] of [[3, 80, 24], [7, 80, 24], [3, 60, 20], [9, 60, 20]] as const) {
     const what = `${nodes} nodes at ${columns}x${rows} (seed ${SEED})`;
-    const h = harness(nodes, columns, rows);
+    const h = await harness(nodes, columns, rows);
     try {
       await h.waitForScreen(/\* LEADER/, `a leader, ${what}`);
       await h.dashboard.runCommand('speed 100');
@@ -160,7 +176,7 @@ test('smaller than the target (80x24, 60x20): the status bar keeps leader, term,
 });
 
 test('typed commands: put, get, crash leader, restart all, bad command usage', async (t) => {
-  const h = harness();
+  const h = await harness();
   try {
     await h.waitForScreen(/\* LEADER/, 'a leader');
     h.type(':put k v\r');
@@ -186,7 +202,7 @@ test('typed commands: put, get, crash leader, restart all, bad command usage', a
 });
 
 test('membership from the command line: add a learner, promote it, add a voter, remove nodes; the node list follows', async (t) => {
-  const h = harness();
+  const h = await harness();
   try {
     await h.waitForScreen(/\* LEADER/, 'a leader');
     h.type(':add learner\r');
@@ -222,7 +238,7 @@ test('membership from the command line: add a learner, promote it, add a voter, 
 });
 
 test('a removal refused as unsafe shows its code, reason and the --force line; the node stays; --force removes it', async (t) => {
-  const h = harness(3);
+  const h = await harness(3);
   try {
     await h.waitForScreen(/\* LEADER/, 'a leader');
     const leader = h.cluster.status().leaderId;
@@ -253,7 +269,7 @@ test('a removal refused as unsafe shows its code, reason and the --force line; t
 });
 
 test('the e and t keys on a learner say it cannot campaign or lead, and ask the cluster nothing', async (t) => {
-  const h = harness();
+  const h = await harness();
   try {
     await h.waitForScreen(/\* LEADER/, 'a leader');
     h.type(':add learner\r');
@@ -271,7 +287,7 @@ test('the e and t keys on a learner say it cannot campaign or lead, and ask the 
 });
 
 test('removing an isolated node ends the partition on screen: no PARTITION badge, no group letters', async (t) => {
-  const h = harness();
+  const h = await harness();
   try {
     await h.waitForScreen(/\* LEADER/, 'a leader');
     const leader = h.cluster.status().leaderId;
@@ -289,7 +305,7 @@ test('removing an isolated node ends the partition on screen: no PARTITION badge
 });
 
 test(':voters with learners demotes the leader and a follower on the fake: they stay as learners, a voter leads', async (t) => {
-  const h = harness();
+  const h = await harness();
   try {
     await h.waitForScreen(/\* LEADER/, 'a leader');
     const leader = h.cluster.status().leaderId;
@@ -310,7 +326,7 @@ test(':voters with learners demotes the leader and a follower on the fake: they 
 });
 
 test('single keys act on the selected node; j/k move the selection', async (t) => {
-  const h = harness();
+  const h = await harness();
   try {
     await h.waitForScreen(/\* LEADER/, 'a leader');
     t.is(h.dashboard.ui.selectedNode, 1);
@@ -340,7 +356,7 @@ test('single keys act on the selected node; j/k move the selection', async (t) =
 });
 
 test('help and detail overlays open and Esc closes them', async (t) => {
-  const h = harness();
+  const h = await harness();
   try {
     await h.waitForScreen(/\* LEADER/, 'a leader');
     h.type('?');
@@ -368,7 +384,7 @@ test('help and detail overlays open and Esc closes them', async (t) => {
 });
 
 test('command line: history with up/down, Tab completion, Esc cancels', async (t) => {
-  const h = harness();
+  const h = await harness();
   try {
     await h.waitForScreen(/\* LEADER/, 'a leader');
     h.type(':select 4\r');
@@ -392,7 +408,7 @@ test('command line: history with up/down, Tab completion, Esc cancels', async (t
 });
 
 test('q asks before quitting: n cancels, y resolves done', async (t) => {
-  const h = harness();
+  const h = await harness();
   try {
     await h.waitForScreen(/\* LEADER/, 'a leader');
     let quit = false;
@@ -617,7 +633,7 @@ test('runTuiCli takes plain decimal numbers and each option once', async (t) => 
 });
 
 test('a 200,000-character paste into the command line is absorbed at once, cut at the cap with a message, and Ctrl-C still quits at once', async (t) => {
-  const h = harness();
+  const h = await harness();
   try {
     await h.waitForScreen(/\* LEADER/, 'a leader');
     h.type(':');
@@ -644,7 +660,7 @@ test('a 200,000-character paste into the command line is absorbed at once, cut a
 });
 
 test('with every node down the status bar shows the term the nodes last reported, not 0', async (t) => {
-  const h = harness(3);
+  const h = await harness(3);
   try {
     await h.waitForScreen(/\* LEADER/, 'a leader');
     h.type(':crash all\r');

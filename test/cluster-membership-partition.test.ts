@@ -21,6 +21,24 @@ test.serial('addNode while the old leader is isolated: the newcomer joins the ma
   await cluster.client({ timeoutMs: 5000 }).put('after', 1);
 });
 
+// Right after isolate(leader) the old leader still reports itself leader (until its
+// election timeout), and the newcomer joined its group: cut off with a node that can
+// commit nothing, it never caught up (CATCH_UP_TIMEOUT). The group that can commit wins.
+test.serial('addNode at once after the leader is isolated: the newcomer joins the majority, not the deposed leader', async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 3, electionTicks: 100 });
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  cluster.isolate(leader);
+  t.is(cluster.status().leaderId, leader, 'the isolated leader still reports itself leader');
+  const id = await cluster.addNode({ timeoutMs: 15_000 });
+  const partition = cluster.status().partition!;
+  t.log(`added ${id}; partition ${JSON.stringify(partition)}`);
+  t.true(partition.some((group) => group.includes(id) && !group.includes(leader) && group.length === 3), 'with the two others');
+  t.false(partition.some((group) => group.includes(id) && group.includes(leader)), 'not with the isolated leader');
+  t.true(events.some((event) => event.kind === 'partition' && event.node === id && /a majority of the voters/.test(event.text)));
+  t.true(cluster.status().membership.voters.includes(id));
+  await cluster.client({ timeoutMs: 5000 }).put('after', 1);
+});
+
 // Removing the node a partition cut off left [[the others]]: status().partition (null when
 // fully connected) still named a one-group "partition", and the dashboard showed a
 // PARTITION badge and group letters on a cluster where every node reached every other.

@@ -1387,18 +1387,29 @@ export class Cluster extends EventEmitter {
   }
 
   /**
-   * A node added while a partition is in force joins the group(s) of the leader (else the
-   * largest group), as a node joining a real network would reach the side it was
-   * introduced to: in no group it would be cut off from everyone and never get the log.
+   * A node added while a partition is in force joins the group(s) that can commit (a
+   * majority of the voters, and of the outgoing voters while joint), preferring the
+   * leader's; else the leader's group; else the largest. A node joining a real network
+   * reaches the side it was introduced to: in no group it would be cut off from everyone
+   * and never get the log. The group that can commit comes first because a leader just
+   * cut off into a minority still reports itself leader until its election timeout, and a
+   * node placed beside it could never catch up.
    */
   private placeInPartition(id: NodeId): void {
     const groups = this.partitionGroups;
     if (groups === null) return;
-    const leader = this.status().leaderId;
-    let joined = groups.filter((group) => leader !== 0 && group.includes(leader));
-    if (joined.length === 0) joined = [groups.reduce((largest, group) => (group.length > largest.length ? group : largest))];
+    const { leaderId: leader, membership } = this.status();
+    const holdsMajority = (group: readonly NodeId[], voters: readonly NodeId[]): boolean =>
+      voters.length === 0 || voters.filter((voter) => group.includes(voter)).length >= majoritySize(voters.length);
+    const canCommit = groups.filter((group) => holdsMajority(group, membership.voters) && holdsMajority(group, membership.outgoing ?? []));
+    const withLeader = (candidates: NodeId[][]): NodeId[][] => candidates.filter((group) => leader !== 0 && group.includes(leader));
+    let joined = withLeader(canCommit);
+    let why = `leader ${leader}, with a majority of the voters`;
+    if (joined.length === 0 && canCommit.length > 0) [joined, why] = [canCommit, 'a majority of the voters'];
+    if (joined.length === 0) [joined, why] = [withLeader(groups), `leader ${leader} (no group holds a majority of the voters)`];
+    if (joined.length === 0) [joined, why] = [[groups.reduce((largest, group) => (group.length > largest.length ? group : largest))], 'the most nodes'];
     for (const group of joined) group.push(id);
-    this.emitEvent(EventKind.Partition, id, `node ${id} joins the partition group of ${leader === 0 ? 'the most nodes' : `leader ${leader}`}: partition ${groups.map((g) => g.join(',')).join(' | ')}`);
+    this.emitEvent(EventKind.Partition, id, `node ${id} joins the partition group of ${why}: partition ${groups.map((g) => g.join(',')).join(' | ')}`);
   }
 
   /** Above every id in use, ever used, or with a data directory here: a new node never reads an old node's files. */

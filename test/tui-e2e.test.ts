@@ -68,14 +68,21 @@ function harness(name: string) {
     await tmux('kill-server').catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
   };
+  /** q, the confirmation, y: the dashboard stops its cluster and exits 0. */
+  const quit = async (): Promise<string> => {
+    await tmux('send-keys', '-t', session, 'q');
+    await waitFor('the quit confirmation', STEP_TIMEOUT_MS, (screen) => /Quit and stop the cluster\? \(y\/n\)/.test(screen));
+    await tmux('send-keys', '-t', session, 'y');
+    return exitCode(START_TIMEOUT_MS);
+  };
   /** Starts the dashboard as the pane's own process, no shell: the raftlab command leads the terminal's session. */
   const startAsSessionLeader = (nodes: number): Promise<unknown> =>
     tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '48', '-e', 'NCURSES_NO_UTF8_ACS=1', process.execPath, CLI, 'tui', '--nodes', String(nodes), '--data', dataDir);
-  return { dataDir, tmux, session, waitFor, type, start, startAsSessionLeader, exitCode, close };
+  return { dataDir, tmux, session, waitFor, type, start, startAsSessionLeader, exitCode, quit, close };
 }
 
 test('dashboard in tmux: leader, put/get, crash leader, restart all, usage, quit with exit 0', async (t) => {
-  const { tmux, session, waitFor, type, start, exitCode, close } = harness('e2e');
+  const { waitFor, type, start, quit, close } = harness('e2e');
   const leaderOf = (screen: string): number | null => {
     const match = /leader n(\d)/.exec(screen);
     return match === null ? null : Number(match[1]);
@@ -105,10 +112,7 @@ test('dashboard in tmux: leader, put/get, crash leader, restart all, usage, quit
     await type(':crash 42');
     await waitFor('the usage of crash', STEP_TIMEOUT_MS, (screen) => /no node 42 .*usage: crash ID\|leader\|all/.test(screen));
 
-    await tmux('send-keys', '-t', session, 'q');
-    await waitFor('the quit confirmation', STEP_TIMEOUT_MS, (screen) => /Quit and stop the cluster\? \(y\/n\)/.test(screen));
-    await tmux('send-keys', '-t', session, 'y');
-    t.is(await exitCode(START_TIMEOUT_MS), '0');
+    t.is(await quit(), '0');
   } finally {
     await close();
   }
@@ -200,7 +204,7 @@ function processesWith(text: string): { pid: number; args: string[] }[] {
 // code, reason and the line that forces it (not the library's `{ force: true }`), the
 // forced change pending while its new voters cannot commit it, and committing once they can.
 test('dashboard in tmux: an unsafe removal is refused with the --force line; forced, it waits for its voters and then commits', async (t) => {
-  const { tmux, session, waitFor, type, start, exitCode, close } = harness('force');
+  const { waitFor, type, start, quit, close } = harness('force');
   const flat = (screen: string): string => screen.replace(/[│\s]+/g, ' ');
   try {
     await start(3);
@@ -223,10 +227,7 @@ test('dashboard in tmux: an unsafe removal is refused with the --force line; for
     t.notRegex(removed, new RegExp(`│[ >] n${other} `), 'gone from the node list');
     t.notRegex(removed, /CONFIG @/);
 
-    await tmux('send-keys', '-t', session, 'q');
-    await waitFor('the quit confirmation', STEP_TIMEOUT_MS, (screen) => /Quit and stop the cluster\? \(y\/n\)/.test(screen));
-    await tmux('send-keys', '-t', session, 'y');
-    t.is(await exitCode(START_TIMEOUT_MS), '0');
+    t.is(await quit(), '0');
   } finally {
     await close();
   }

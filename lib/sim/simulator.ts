@@ -1673,7 +1673,18 @@ class Simulation {
         node.pending === null &&
         node.inbox.length === 0 &&
         node.appliedIndex === status.commitIndex;
-      if (caughtUp || status.id === leader.id) {
+      // Holding the leader's whole log and its commit index, it waits on the leader, whose
+      // commit waits on members still catching up (a joint configuration's new voters, one
+      // entry per round trip: seed 2,870,418 had two such followers unchanged for 58 ticks);
+      // the leader's own stall is checked above once nobody is catching up.
+      const waitsOnLeader =
+        following(status) &&
+        status.lastLogIndex === leader.lastLogIndex &&
+        status.lastLogTerm === leader.lastLogTerm &&
+        status.commitIndex === leader.commitIndex &&
+        node.pending === null &&
+        node.appliedIndex === status.commitIndex;
+      if (caughtUp || status.id === leader.id || waitsOnLeader) {
         quiet.progress.delete(status.id);
         if (!caughtUp) converged = false;
         continue;

@@ -1206,6 +1206,17 @@ export class RawNode {
       return null;
     }
     const updated = progress.maybeUpdate(message.index);
+    const held = this.#log.snapshot();
+    if (progress.state === ProgressState.Snapshot && progress.matchIndex < progress.pendingSnapshotIndex && held !== null && progress.matchIndex < held.index) {
+      // An answer about an older snapshot (one installed earlier, or a stale chunk the
+      // follower ignored) while ours is under way, and the entries after it compacted:
+      // the transfer goes on (stalled ones are resumed by the heartbeats). Starting it over
+      // here sent a whole window of chunks per such answer, each stale chunk drew another
+      // answer, and the messages grew without bound (sim seed 2913625: millions of
+      // InstallSnapshot chunks in 130 ticks, the run never ending).
+      if (updated) this.#maybeCommit();
+      return null;
+    }
     if (progress.state === ProgressState.Snapshot) {
       this.#trace(`${this.#id} learned that ${message.from} stored snapshot ${progress.pendingSnapshotIndex}: it matches up to ${message.index}`);
       if (progress.matchIndex >= progress.pendingSnapshotIndex) {

@@ -1514,7 +1514,8 @@ class Simulation {
    * thesis §4.2.2). A node outside them all was removed (or never added): not knowing it,
    * it may campaign and, without PreVote or CheckQuorum, depose every leader (thesis
    * §4.2.3), which the liveness phase settles by shutting it down and a quiet window by
-   * cutting it off.
+   * cutting it off. The nodes an operator's change still queued at a node names count too
+   * (see #queuedMembershipNodes).
    */
   #quietMembers(): Set<NodeId> {
     let committedIndex = 0;
@@ -1533,7 +1534,27 @@ class Simulation {
       const membership = status.membership;
       for (const id of [...membership.voters, ...(membership.outgoing ?? []), ...membership.learners]) members.add(id);
     }
+    for (const id of this.#queuedMembershipNodes()) members.add(id);
     return members;
+  }
+
+  /**
+   * The nodes added by operator's changes queued at a live node, not yet in its core: asked
+   * before a quiet window (which pauses the asking) of a leader waiting for its sync, such a
+   * change reaches the core during the window. Cutting those nodes off made a joint change
+   * that brings in two spares uncommittable, and no leader could be elected (seed
+   * 2,889,408, a false `no leader within 120 ticks of quiet`).
+   */
+  #queuedMembershipNodes(): Set<NodeId> {
+    const queued = new Set<NodeId>();
+    for (const node of this.#nodes.values()) {
+      if (node.raw === null) continue;
+      for (const input of node.inbox) {
+        if (input.kind === 'membership' && input.change.type !== MembershipChangeType.Remove) queued.add(input.change.node);
+        if (input.kind === 'joint') for (const id of [...input.target.voters, ...input.target.learners]) queued.add(id);
+      }
+    }
+    return queued;
   }
 
   /** Cuts off, for the rest of the window, every node `outside` says is no member. */
@@ -1639,7 +1660,11 @@ class Simulation {
     const membership = leader.membership;
     const members = [...membership.voters, ...(membership.outgoing ?? []), ...membership.learners];
     // The leader's configuration committed: a node outside it is no member (see #quietMembers).
-    if (leader.commitIndex === leader.lastLogIndex) this.#cutOff(quiet, (id) => !members.includes(id), `outside the committed configuration ${describeMembership(membership)}`);
+    // A node an operator's queued change adds is not cut off (see #queuedMembershipNodes).
+    if (leader.commitIndex === leader.lastLogIndex) {
+      const queued = this.#queuedMembershipNodes();
+      this.#cutOff(quiet, (id) => !members.includes(id) && !queued.has(id), `outside the committed configuration ${describeMembership(membership)}`);
+    }
     const stuckBound = this.#electionTicksToTime(QUIET_STUCK_BOUND_ELECTIONS);
     // The leader's commit index must move while anything it holds (the window's proposals
     // among them) waits, unless members are still catching up (an entry of its own term

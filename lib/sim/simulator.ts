@@ -1690,25 +1690,19 @@ class Simulation {
     for (const status of live) {
       if (!members.includes(status.id)) continue;
       const node = this.#node(status.id);
-      const caughtUp =
-        following(status) &&
-        status.commitIndex === leader.lastLogIndex &&
-        status.lastLogIndex === leader.lastLogIndex &&
-        status.lastLogTerm === leader.lastLogTerm &&
-        node.pending === null &&
-        node.inbox.length === 0 &&
-        node.appliedIndex === status.commitIndex;
-      // Holding the leader's whole log and its commit index, it waits on the leader, whose
-      // commit waits on members still catching up (a joint configuration's new voters, one
-      // entry per round trip: seed 2,870,418 had two such followers unchanged for 58 ticks);
-      // the leader's own stall is checked above once nobody is catching up.
-      const waitsOnLeader =
+      // Holding the leader's whole log, its state applied and nothing of it pending.
+      const holdsLeaderLog =
         following(status) &&
         status.lastLogIndex === leader.lastLogIndex &&
         status.lastLogTerm === leader.lastLogTerm &&
-        status.commitIndex === leader.commitIndex &&
         node.pending === null &&
         node.appliedIndex === status.commitIndex;
+      const caughtUp = holdsLeaderLog && status.commitIndex === leader.lastLogIndex && node.inbox.length === 0;
+      // With the leader's commit index too, it waits on the leader, whose commit waits on
+      // members still catching up (a joint configuration's new voters, one entry per round
+      // trip: seed 2,870,418 had two such followers unchanged for 58 ticks); the leader's
+      // own stall is checked above once nobody is catching up.
+      const waitsOnLeader = holdsLeaderLog && status.commitIndex === leader.commitIndex;
       if (caughtUp || status.id === leader.id || waitsOnLeader) {
         quiet.progress.delete(status.id);
         if (!caughtUp) converged = false;

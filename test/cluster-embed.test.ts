@@ -7,6 +7,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster } from '../lib/cluster/cluster.js';
 import type { AddNodeOptions, ClusterOptions, MembershipOptions, SetVotersOptions } from '../lib/cluster/cluster.js';
+import { LOCK_FILE } from '../lib/cluster/dir-lock.js';
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
 import type { ClusterEvent } from '../lib/cluster/types.js';
 import { startCluster, tempDir } from './helpers/cluster.js';
@@ -32,7 +33,7 @@ test.serial('a second stop() while the first runs resolves only once the nodes a
   await again.stop();
   await first;
   await cluster.stop();
-  t.pass();
+  t.false(existsSync(join(dataDir, LOCK_FILE)), 'every stop() ended: the directory is free');
 });
 
 test.serial('waitFor and waitForLeader in progress end at stop() with CLUSTER_STOPPED, and a predicate that throws fails its wait', async (t) => {

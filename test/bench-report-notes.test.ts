@@ -9,7 +9,8 @@ import type { LatencySummaryMs } from '../lib/bench/histogram.js';
 import { windowPlace } from '../lib/bench/load.js';
 import { baselineText, readLatencyText, resultsTable } from '../lib/bench/report.js';
 import { phaseNotes } from '../lib/bench/run.js';
-import type { NodeCountResult, PhaseResult } from '../lib/bench/run.js';
+import type { BenchReport, NodeCountResult, PhaseResult } from '../lib/bench/run.js';
+import { benchExitCode } from '../lib/bench/cli.js';
 import { unsteadyWindowNote } from '../lib/bench/throughput-trace.js';
 
 function latency(p50: number, p99: number, count: number): LatencySummaryMs {
@@ -166,4 +167,15 @@ test('open-loop note: a generator that sent requests late says so, apart from a 
   const notes = phaseNotes('1 node(s)', phase({ ...open, openLoopSendLateMsMax: 37.25 }), 2);
   t.is(notes.length, 1, JSON.stringify(notes));
   t.regex(notes[0]!, /^1 node\(s\): the open-loop generator sent some requests up to 37\.3 ms after they fell due .*their latency counts from when they fell due/);
+});
+
+test('exit code: a later window (half peak, load curve) whose read-back failed or that acknowledged nothing fails the run as the first window would', (t) => {
+  const report = (result: NodeCountResult): BenchReport => ({ results: [result], writesMissing: 0 }) as unknown as BenchReport;
+  const open = { mode: 'open-loop' as const, ratePerSecond: 5_000 };
+  t.is(benchExitCode(report(nodeCount(3))), 0);
+  t.is(benchExitCode(report(nodeCount(3, { verify: { checked: 10, missing: 0, missingListed: [], readErrors: 2 } }))), 1);
+  const unverifiedHalf = phase({ ...open, verify: { checked: 10, missing: 0, missingListed: [], readErrors: 3 } });
+  t.is(benchExitCode(report(nodeCount(3, { halfPeak: unverifiedHalf, loadCurve: [{ fraction: 0.5, phase: unverifiedHalf }] }))), 1, 'half peak unverified');
+  const silentPoint = phase({ ...open, writesAcked: 0, writesAckedTotal: 0 });
+  t.is(benchExitCode(report(nodeCount(3, { loadCurve: [{ fraction: 0.1, phase: silentPoint }] }))), 1, 'a load-curve window with nothing acknowledged');
 });

@@ -18,6 +18,7 @@ import { createPrng } from '../lib/raft/prng.js';
 import { PROGRESS_SLOTS_PER_GENERATOR } from '../lib/bench/types.js';
 import type { LoadResult, LoadTask } from '../lib/bench/types.js';
 import { summarizeMs } from '../lib/bench/histogram.js';
+import { Pacer } from '../lib/bench/pacer.js';
 import type { LatencySummaryMs } from '../lib/bench/histogram.js';
 
 /** What the scripted node does with a put: answer it (after storing `stored`), or never answer. */
@@ -26,6 +27,8 @@ interface KvScript {
   readonly store?: (key: string, value: JsonValue) => JsonValue;
   /** True: the put is applied but never answered (its reply lost). */
   readonly silent?: (key: string, putNumber: number) => boolean;
+  /** Answer each batch of puts this many ms late (0: at once). */
+  readonly replyDelayMs?: number;
   /** At the first get, undo this many of the last puts (acknowledged, then lost). */
   readonly rollBackOnFirstRead?: number;
 }
@@ -69,7 +72,10 @@ class FakeKv {
         if (this.script.silent?.(operation.key, putNumber) === true) continue;
         replies.push({ rid: frame.rid, ok: true, value: null });
       }
-      if (replies.length > 0) port1.postMessage(encodeReplyBatch(replies));
+      if (replies.length === 0) return;
+      const delayMs = this.script.replyDelayMs ?? 0;
+      if (delayMs === 0) port1.postMessage(encodeReplyBatch(replies));
+      else setTimeout(() => port1.postMessage(encodeReplyBatch(replies)), delayMs);
     });
     port1.unref();
     return port2;
@@ -154,6 +160,34 @@ test.serial('open loop behind its schedule: latency runs from when each request 
   // Not held back (nothing outstanding for long), only late: said apart from the backlog.
   t.true(result.sendLateMsMax >= 35, context);
   t.is(result.writeErrors, 0, context);
+});
+
+test.serial('open loop held back at the window\'s end: what fell due inside it is still sent, and timed from its due time', async (t) => {
+  // 10 keys, so at most 10 writes outstanding, each answered 20 ms late: about 500
+  // writes/s against 700 asked for, so the window ends with a backlog of a couple of
+  // hundred requests that have fallen due and were never sent.
+  const kv = new FakeKv({ replyDelayMs: 20 });
+  const pacer = new Pacer(1);
+  // The pacer's thread is unref'd and a wait on its ticks holds nothing open: keep this thread alive meanwhile.
+  const keepAlive = setInterval(() => undefined, 1000);
+  let result: LoadResult;
+  try {
+    await pacer.ready();
+    result = await runLoad(task(kv, { ratePerSecond: 700, pacer: pacer.buffer, keys: 10, verifySample: 10, warmupMs: 200, windowMs: 1000 }));
+  } finally {
+    await pacer.stop();
+    clearInterval(keepAlive);
+  }
+  const latency = latencyOf(result.writeHistogram);
+  const context = describe(result);
+  t.true(result.backlogMax >= 50, `held back; ${context}`);
+  t.is(result.dueNotSent, 0, `the backlog was sent after the window; ${context}`);
+  t.is(latency.count, result.writesAcked, context);
+  // Every request due in the 1 s window (700, give or take the schedule's rounding), answered.
+  t.true(Math.abs(result.writesAcked - 700) <= 2, context);
+  t.is(result.writeErrors, 0, context);
+  // The last of them waited for the whole backlog: hundreds of ms from its due time.
+  t.true(latency.max! >= 150, context);
 });
 
 test.serial('a write never answered is a TIMEOUT error, indeterminate, in no latency and never acknowledged; the window counts what its latencies hold', async (t) => {

@@ -113,7 +113,7 @@ test('open-loop notes: the backlog carried into the window and what was due but 
   t.is(notes.length, 3, notes.join('\n'));
   t.regex(notes[0]!, /^1 node\(s\): the open-loop generator fell behind its schedule by up to 20268 request\(s\)/);
   t.regex(notes[1]!, /^1 node\(s\): 20100 operation\(s\) due in the warm-up were answered inside the window: writes\/s and latency count only what fell due inside it/);
-  t.regex(notes[2]!, /^1 node\(s\): 150 request\(s\) due inside the window were still unsent when it ended: writes\/s falls short of the rate by them/);
+  t.regex(notes[2]!, /^1 node\(s\): 150 request\(s\) due inside the window were still unsent 10 s after it ended: writes\/s falls short of the rate by them/);
 });
 
 const BASELINE: BaselineMeasurements = {

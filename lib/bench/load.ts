@@ -11,7 +11,8 @@
 //   (--rate): latency runs from the moment the request was *due*, so a stall that
 //   delays sending is charged to the system, not hidden (no coordinated omission).
 // - Which requests make the window's figures: closed loop, those answered inside it.
-//   Open loop, those that fell *due* inside it, whenever answered: the window then
+//   Open loop, those that fell *due* inside it, whenever sent and answered (a backlog
+//   left at the window's end is still sent, for up to a request timeout): the window then
 //   measures the load asked for, and a backlog left from the warm-up and answered in the
 //   window (counted apart, as carriedIn) cannot push writes/s above the rate.
 // - The generator owns a disjoint slice of the key space and never has two writes to
@@ -513,10 +514,13 @@ class LoadGenerator implements LoadRequests {
     let issued = 0;
     let nextSession = 0;
     const dueByEnd = schedule.dueBy(this.measureEndsAt - this.startAt);
+    // Once the window is over, what fell due inside it is still sent, nothing later: a
+    // backlog left at its end is the window's worst latency, not to be left out. For up
+    // to a request timeout: a generator still further behind gives up on the rest.
+    const sendUntil = this.measureEndsAt + this.task.requestTimeoutMs;
     for (;;) {
       const now = performance.now();
       const ended = now >= this.measureEndsAt;
-      // Once the window is over, what fell due in its last tick is still sent, nothing later.
       const due = ended ? dueByEnd : schedule.dueBy(now - this.startAt);
       if (issued < due) {
         // How late this wake sends the oldest request due (a request due inside the window;
@@ -531,10 +535,10 @@ class LoadGenerator implements LoadRequests {
         issued++;
       }
       this.backlogMax = Math.max(this.backlogMax, due - issued);
-      if (ended) break;
+      if (ended && (issued >= dueByEnd || now >= sendUntil)) break;
       await nextPacerTick(pacer);
     }
-    // Due inside the window and still unsent as it ended: the newest of the backlog.
+    // Due inside the window and still unsent a request timeout after it: the newest of the backlog.
     this.dueNotSent = Math.min(dueByEnd - schedule.dueBy(this.warmupEndsAt - this.startAt), dueByEnd - issued);
   }
 

@@ -136,7 +136,7 @@ export interface PhaseResult {
   readonly openLoopSendLateMsMax: number;
   /** Open loop: operations due in the warm-up and answered inside the window (not in writesAcked, readsOk or the latencies). */
   readonly openLoopCarriedIn: number;
-  /** Open loop: requests due inside the window and still unsent when it ended (in no figure; their latency was at least their wait). */
+  /** Open loop: requests due inside the window and still unsent a request timeout after it ended (in no figure; their latency was at least their wait). */
   readonly openLoopDueNotSent: number;
   readonly writesAckedTotal: number;
   /** Client-side batching over the whole phase (lean client only): how many requests
@@ -605,7 +605,7 @@ export function phaseNotes(at: string, result: PhaseResult, cores: number): stri
   }
   if (result.openLoopDueNotSent > 0) {
     notes.push(
-      `${at}: ${result.openLoopDueNotSent} request(s) due inside the window were still unsent when it ended: writes/s falls short of the rate by them, and their latency (at least from their due time to the window's end) is in no percentile`,
+      `${at}: ${result.openLoopDueNotSent} request(s) due inside the window were still unsent ${BENCH_LIMITS.requestTimeoutMs / 1000} s after it ended: writes/s falls short of the rate by them, and their latency (over ${BENCH_LIMITS.requestTimeoutMs / 1000} s) is in no percentile`,
     );
   }
   const unsteady = result.mode === 'closed-loop' ? unsteadyWindowNote(result.secondHalfOverFirst) : null;

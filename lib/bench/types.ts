@@ -169,7 +169,7 @@ export interface LoadResult {
   readonly readsOk: number;
   /** Open loop: operations that fell due before the window (in the warm-up) and were answered inside it; not counted above. */
   readonly carriedIn: number;
-  /** Open loop: requests that fell due inside the window but were still unsent when it ended (behind the schedule). */
+  /** Open loop: requests that fell due inside the window and were still unsent a request timeout after it ended (far behind the schedule). */
   readonly dueNotSent: number;
   /** Errors over the whole run (warm-up included), by code. */
   readonly writeErrors: number;

@@ -158,7 +158,7 @@ test.serial('open loop behind its schedule: latency runs from when each request 
   t.true(latency.p50! >= 10, `p50 ${latency.p50} ms: the wait before sending was left out; ${context}`);
   t.true(latency.max! >= 35, context);
   // Not held back (nothing outstanding for long), only late: said apart from the backlog.
-  t.true(result.sendLateMsMax >= 35, context);
+  t.true(result.sendLateMaxMs >= 35, context);
   t.is(result.writeErrors, 0, context);
 });
 

@@ -41,7 +41,7 @@ function phase(overrides: Partial<PhaseResult> = {}): PhaseResult {
     errors: { total: 0, writes: 0, reads: 0, writesIndeterminate: 0, byCode: {} },
     verify: { checked: 10, missing: 0, missingListed: [], readErrors: 0 },
     openLoopBacklogMax: 0,
-    openLoopSendLateMsMax: 0,
+    openLoopSendLateMaxMs: 0,
     openLoopCarriedIn: 0,
     openLoopDueNotSent: 0,
     writesAckedTotal: 30_000,
@@ -163,8 +163,8 @@ test('--reads: the table\'s latency columns say they are the writes\', and the r
 
 test('open-loop note: a generator that sent requests late says so, apart from a backlog (the audit saw a 300 ms late wake pass with no note)', (t) => {
   const open = { mode: 'open-loop' as const, ratePerSecond: 10_000, writesAcked: 20_000 };
-  t.deepEqual(phaseNotes('1 node(s)', phase({ ...open, openLoopSendLateMsMax: 4.9 }), 2), []);
-  const notes = phaseNotes('1 node(s)', phase({ ...open, openLoopSendLateMsMax: 37.25 }), 2);
+  t.deepEqual(phaseNotes('1 node(s)', phase({ ...open, openLoopSendLateMaxMs: 4.9 }), 2), []);
+  const notes = phaseNotes('1 node(s)', phase({ ...open, openLoopSendLateMaxMs: 37.25 }), 2);
   t.is(notes.length, 1, JSON.stringify(notes));
   t.regex(notes[0]!, /^1 node\(s\): the open-loop generator sent some requests up to 37\.3 ms after they fell due .*their latency counts from when they fell due/);
 });

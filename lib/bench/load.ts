@@ -292,7 +292,7 @@ class LoadGenerator implements LoadRequests {
   private writesIndeterminate = 0;
   private readonly errorCodes: Record<string, number> = {};
   private backlogMax = 0;
-  private sendLateMsMax = 0;
+  private sendLateMaxMs = 0;
   /** performance.now() instants of the task's wall-clock phases. */
   private readonly startAt: number;
   private readonly warmupEndsAt: number;
@@ -342,7 +342,7 @@ class LoadGenerator implements LoadRequests {
         writeHistogram: encodeHistogram(this.writeHistogram),
         readHistogram: encodeHistogram(this.readHistogram),
         backlogMax: this.backlogMax,
-        sendLateMsMax: this.sendLateMsMax,
+        sendLateMaxMs: this.sendLateMaxMs,
         wire: this.client.wire(),
         verify,
       };
@@ -527,7 +527,7 @@ class LoadGenerator implements LoadRequests {
         // the warm-up's ramp is not measured): the generator's own lateness, waking on a
         // tick or from a pause. Its latency counts from when it fell due either way.
         const oldestDueAt = this.startAt + schedule.dueAt(issued);
-        if (oldestDueAt >= this.warmupEndsAt) this.sendLateMsMax = Math.max(this.sendLateMsMax, now - oldestDueAt);
+        if (oldestDueAt >= this.warmupEndsAt) this.sendLateMaxMs = Math.max(this.sendLateMaxMs, now - oldestDueAt);
       }
       while (issued < due && this.outstanding < maxOutstanding) {
         if (!this.issue(nextSession, this.startAt + schedule.dueAt(issued))) break;

@@ -133,7 +133,7 @@ export interface PhaseResult {
   };
   readonly openLoopBacklogMax: number;
   /** Open loop: the longest a request due inside the window waited for its generator to send it, in ms (0 in closed loop). */
-  readonly openLoopSendLateMsMax: number;
+  readonly openLoopSendLateMaxMs: number;
   /** Open loop: operations due in the warm-up and answered inside the window (not in writesAcked, readsOk or the latencies). */
   readonly openLoopCarriedIn: number;
   /** Open loop: requests due inside the window and still unsent a request timeout after it ended (in no figure; their latency was at least their wait). */
@@ -489,7 +489,7 @@ async function runPhase(
       readErrors: sum((r) => r.verify.readErrors),
     },
     openLoopBacklogMax: Math.max(0, ...results.map((r) => r.backlogMax)),
-    openLoopSendLateMsMax: Math.max(0, ...results.map((r) => r.sendLateMsMax)),
+    openLoopSendLateMaxMs: Math.max(0, ...results.map((r) => r.sendLateMaxMs)),
     openLoopCarriedIn: sum((r) => r.carriedIn),
     openLoopDueNotSent: sum((r) => r.dueNotSent),
     writesAckedTotal: sum((r) => r.writesAckedTotal),
@@ -593,9 +593,9 @@ export function phaseNotes(at: string, result: PhaseResult, cores: number): stri
   if (result.openLoopBacklogMax > 0) {
     notes.push(`${at}: the open-loop generator fell behind its schedule by up to ${result.openLoopBacklogMax} request(s) (latency still counts from the intended send time)`);
   }
-  if (result.openLoopSendLateMsMax > SEND_LATE_NOTE_MS) {
+  if (result.openLoopSendLateMaxMs > SEND_LATE_NOTE_MS) {
     notes.push(
-      `${at}: the open-loop generator sent some requests up to ${result.openLoopSendLateMsMax.toFixed(1)} ms after they fell due (it woke late: a pause, or no core free); their latency counts from when they fell due, so that wait is in the percentiles`,
+      `${at}: the open-loop generator sent some requests up to ${result.openLoopSendLateMaxMs.toFixed(1)} ms after they fell due (it woke late: a pause, or no core free); their latency counts from when they fell due, so that wait is in the percentiles`,
     );
   }
   if (result.ratePerSecond !== null && result.openLoopCarriedIn > CARRIED_IN_NOTE_SHARE * result.ratePerSecond * result.windowSeconds) {

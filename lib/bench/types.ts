@@ -184,7 +184,7 @@ export interface LoadResult {
   /** Open loop: the largest local backlog of due-but-unsent requests (left unsent after a wake: too many outstanding). */
   readonly backlogMax: number;
   /** Open loop: the longest a request due inside the window waited to be sent, in ms (the generator waking late). */
-  readonly sendLateMsMax: number;
+  readonly sendLateMaxMs: number;
   /** Lean client only (null with KvClient): frames and port messages, whole run. */
   readonly wire: WireCounts | null;
   readonly verify: VerifyResult;

@@ -264,7 +264,7 @@ test.serial('read-back covers the writes acknowledged as the run ended', async (
   const kv = new FakeKv({ rollBackOnFirstRead: 3 });
   const result = await runLoad(task(kv, { keys: 50_000, verifySample: 2, clients: 1, inflightPerClient: 1, warmupMs: 0, windowMs: 500 }));
   const context = `${kv.puts} puts, rolled back ${JSON.stringify(kv.rolledBack)}; ${describe(result)}`;
-  t.true(kv.puts > 100, context);
+  t.true(kv.puts > 20, context);
   t.is(result.verify.checked, 2, context);
   t.true(result.verify.missing >= 1, `the last acknowledged writes, lost, were not read back; ${context}`);
   t.true(result.verify.missingListed.every((missing) => kv.rolledBack.includes(missing.key)), context);

@@ -259,7 +259,7 @@ test('read-back sample: the keys of the last acknowledged writes, then seeded ra
 
 test.serial('read-back covers the writes acknowledged as the run ended', async (t) => {
   // At the first read (the read-back's), the node loses its last 3 puts, every one of them
-  // acknowledged. Thousands of keys were written; a sample of 2 picked at random alone
+  // acknowledged. Among 50,000 keys, each put to a fresh one, a sample of 2 picked at random alone
   // would almost never include one of the 3.
   const kv = new FakeKv({ rollBackOnFirstRead: 3 });
   const result = await runLoad(task(kv, { keys: 50_000, verifySample: 2, clients: 1, inflightPerClient: 1, warmupMs: 0, windowMs: 500 }));

@@ -9,7 +9,8 @@ import type { LatencySummaryMs } from '../lib/bench/histogram.js';
 import { windowPlace } from '../lib/bench/load.js';
 import { baselineText, readLatencyText, resultsTable } from '../lib/bench/report.js';
 import { phaseNotes } from '../lib/bench/run.js';
-import type { NodeCountResult, PhaseResult } from '../lib/bench/run.js';
+import type { BenchReport, NodeCountResult, PhaseResult } from '../lib/bench/run.js';
+import { benchExitCode } from '../lib/bench/cli.js';
 import { unsteadyWindowNote } from '../lib/bench/throughput-trace.js';
 
 function latency(p50: number, p99: number, count: number): LatencySummaryMs {
@@ -40,6 +41,7 @@ function phase(overrides: Partial<PhaseResult> = {}): PhaseResult {
     errors: { total: 0, writes: 0, reads: 0, writesIndeterminate: 0, byCode: {} },
     verify: { checked: 10, missing: 0, missingListed: [], readErrors: 0 },
     openLoopBacklogMax: 0,
+    openLoopSendLateMaxMs: 0,
     openLoopCarriedIn: 0,
     openLoopDueNotSent: 0,
     writesAckedTotal: 30_000,
@@ -111,7 +113,7 @@ test('open-loop notes: the backlog carried into the window and what was due but 
   t.is(notes.length, 3, notes.join('\n'));
   t.regex(notes[0]!, /^1 node\(s\): the open-loop generator fell behind its schedule by up to 20268 request\(s\)/);
   t.regex(notes[1]!, /^1 node\(s\): 20100 operation\(s\) due in the warm-up were answered inside the window: writes\/s and latency count only what fell due inside it/);
-  t.regex(notes[2]!, /^1 node\(s\): 150 request\(s\) due inside the window were still unsent when it ended: writes\/s falls short of the rate by them/);
+  t.regex(notes[2]!, /^1 node\(s\): 150 request\(s\) due inside the window were still unsent 10 s after it ended: writes\/s falls short of the rate by them/);
 });
 
 const BASELINE: BaselineMeasurements = {
@@ -157,4 +159,23 @@ test('--reads: the table\'s latency columns say they are the writes\', and the r
       '  1 node(s) at half peak: 1,000 reads/s, p50 2.25 / p90 7.50 / p99 7.50 / p99.9 7.50 / max 7.50 ms',
     ].join('\n'),
   );
+});
+
+test('open-loop note: a generator that sent requests late says so, apart from a backlog (the audit saw a 300 ms late wake pass with no note)', (t) => {
+  const open = { mode: 'open-loop' as const, ratePerSecond: 10_000, writesAcked: 20_000 };
+  t.deepEqual(phaseNotes('1 node(s)', phase({ ...open, openLoopSendLateMaxMs: 4.9 }), 2), []);
+  const notes = phaseNotes('1 node(s)', phase({ ...open, openLoopSendLateMaxMs: 37.25 }), 2);
+  t.is(notes.length, 1, JSON.stringify(notes));
+  t.regex(notes[0]!, /^1 node\(s\): the open-loop generator sent some requests up to 37\.3 ms after they fell due .*their latency counts from when they fell due/);
+});
+
+test('exit code: a later window (half peak, load curve) whose read-back failed or that acknowledged nothing fails the run as the first window would', (t) => {
+  const report = (result: NodeCountResult): BenchReport => ({ results: [result], writesMissing: 0 }) as unknown as BenchReport;
+  const open = { mode: 'open-loop' as const, ratePerSecond: 5_000 };
+  t.is(benchExitCode(report(nodeCount(3))), 0);
+  t.is(benchExitCode(report(nodeCount(3, { verify: { checked: 10, missing: 0, missingListed: [], readErrors: 2 } }))), 1);
+  const unverifiedHalf = phase({ ...open, verify: { checked: 10, missing: 0, missingListed: [], readErrors: 3 } });
+  t.is(benchExitCode(report(nodeCount(3, { halfPeak: unverifiedHalf, loadCurve: [{ fraction: 0.5, phase: unverifiedHalf }] }))), 1, 'half peak unverified');
+  const silentPoint = phase({ ...open, writesAcked: 0, writesAckedTotal: 0 });
+  t.is(benchExitCode(report(nodeCount(3, { loadCurve: [{ fraction: 0.1, phase: silentPoint }] }))), 1, 'a load-curve window with nothing acknowledged');
 });

@@ -17,6 +17,8 @@ import { createPrng } from '../lib/raft/prng.js';
 import { Pacer, PacerSlot, nextPacerTick } from '../lib/bench/pacer.js';
 import { OpenLoopSchedule } from '../lib/bench/schedule.js';
 import { ThroughputTrace, secondHalfOverFirst, unsteadyWindowNote } from '../lib/bench/throughput-trace.js';
+import { diskFigures } from '../lib/bench/run.js';
+import type { ClusterStatus, NodeStatus } from '../lib/cluster/types.js';
 
 test('options: defaults follow the issue, flags parse, nonsense is refused with a reason', (t) => {
   const defaults = parseBenchArgs([]);
@@ -403,4 +405,37 @@ test('open-loop schedule: the rate ramps linearly to its full value, then holds;
   t.deepEqual(disagreements, []);
   t.throws(() => new OpenLoopSchedule(0, 100), { instanceOf: RangeError });
   t.throws(() => new OpenLoopSchedule(100, -1), { instanceOf: RangeError });
+});
+
+test('disk figures: each node\'s counts over the time between its own two reports, not the supervisor\'s window', (t) => {
+  type Counters = Pick<NodeStatus, 'id' | 'fsyncCount' | 'entriesPersisted' | 'appendEntriesSent' | 'entriesSent' | 'slowFsyncs' | 'reportedAt' | 'fsyncLatencyMs'>;
+  const node = (counters: Counters): NodeStatus => counters as unknown as NodeStatus;
+  const status = (nodes: Counters[]): ClusterStatus => ({ nodes: nodes.map(node), leaderId: 1 }) as unknown as ClusterStatus;
+  const at = (id: number, reportedAt: number, fsyncCount: number, slow: number[]): Counters => ({
+    id,
+    fsyncCount,
+    entriesPersisted: fsyncCount * 10,
+    appendEntriesSent: fsyncCount * 2,
+    entriesSent: fsyncCount * 20,
+    slowFsyncs: slow,
+    reportedAt,
+    fsyncLatencyMs: 0.5,
+  });
+  // The supervisor sampled 3 s apart; the leader's reports were 2.5 s apart (its last one
+  // came late, a busy thread), the follower's 3.2 s: 1,000 and 1,600 fdatasyncs.
+  const before = status([at(1, 10_000, 500, [10, 1, 0]), at(2, 10_001, 0, [0, 0, 0])]);
+  const after = status([at(1, 12_500, 1_500, [60, 6, 1]), at(2, 13_201, 1_600, [32, 0, 0])]);
+  const disk = diskFigures(1, before, after);
+  t.is(disk.missing, null);
+  t.is(disk.leaderFsyncsPerSecond, 400);
+  t.is(disk.allFsyncsPerSecond, 400 + 500);
+  t.is(disk.leaderEntriesPerFsync, 10);
+  t.is(disk.entriesPerAppendEntries, 10);
+  t.deepEqual(disk.slowFsyncs, { thresholdsMs: [1, 5, 20], leader: [20, 2, 0.4], others: [10, 0, 0] });
+  // A leader with no report since the window started: no rates, and the reason.
+  const stale = diskFigures(1, before, status([at(1, 10_000, 500, [10, 1, 0]), at(2, 13_201, 1_600, [32, 0, 0])]));
+  t.is(stale.leaderFsyncsPerSecond, null);
+  t.is(stale.allFsyncsPerSecond, null);
+  t.is(stale.slowFsyncs, null);
+  t.regex(stale.missing ?? '', /no status during the window/);
 });

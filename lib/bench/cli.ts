@@ -13,7 +13,7 @@ import { BENCH_USAGE, BenchUsageError, parseBenchArgs, rejectRepeatedOptions } f
 import type { BenchOptions } from './options.js';
 import { formatProfiles, runProfiled, summarizeProfileDir } from './profile.js';
 import { formatReport } from './report.js';
-import { runBench } from './run.js';
+import { laterPhases, runBench } from './run.js';
 import type { BenchReport } from './run.js';
 import { makeDirectories, whyNotWritable } from '../output-file.js';
 
@@ -29,8 +29,10 @@ export const BenchExitCode = {
 } as const;
 
 export function benchExitCode(report: BenchReport): number {
-  const nothingAcknowledged = report.results.some((result) => result.writesAckedTotal === 0);
-  const unverified = report.results.some((result) => result.verify.readErrors > 0);
+  // Every window: the half-peak and load-curve ones read back their own writes too.
+  const windows = report.results.flatMap((result) => [result, ...laterPhases(result).map(({ phase }) => phase)]);
+  const nothingAcknowledged = windows.some((phase) => phase.writesAckedTotal === 0);
+  const unverified = windows.some((phase) => phase.verify.readErrors > 0);
   return report.writesMissing > 0 || nothingAcknowledged || unverified ? BenchExitCode.WritesLost : BenchExitCode.Ok;
 }
 

@@ -11,7 +11,8 @@
 //   (--rate): latency runs from the moment the request was *due*, so a stall that
 //   delays sending is charged to the system, not hidden (no coordinated omission).
 // - Which requests make the window's figures: closed loop, those answered inside it.
-//   Open loop, those that fell *due* inside it, whenever answered: the window then
+//   Open loop, those that fell *due* inside it, whenever sent and answered (a backlog
+//   left at the window's end is still sent, for up to a request timeout): the window then
 //   measures the load asked for, and a backlog left from the warm-up and answered in the
 //   window (counted apart, as carriedIn) cannot push writes/s above the rate.
 // - The generator owns a disjoint slice of the key space and never has two writes to
@@ -84,6 +85,53 @@ export function parseValue(value: unknown): { generatorId: number; seq: number }
   return { generatorId: Number(match[1]), seq: Number(match[2]) };
 }
 
+/** One key of the read-back: the seq of its last acknowledged write, and the highest seq sent to it. */
+export interface ReadBackCheck {
+  readonly key: string;
+  readonly expectedSeq: number;
+  readonly maxSeq: number;
+}
+
+/**
+ * Whether the value a read-back get returned is what generator `generatorId` may find
+ * there: exactly the value of its last acknowledged write to the key, or of a later one
+ * whose outcome it never learned (seq up to maxSeq), byte for byte. The "<generator>:<seq>:"
+ * prefix alone would pass a value truncated or garbled after it.
+ */
+export function readBackOk(value: unknown, check: ReadBackCheck, generatorId: number, valueBytes: number): boolean {
+  const parsed = parseValue(value);
+  if (parsed === null || parsed.generatorId !== generatorId || parsed.seq < check.expectedSeq || parsed.seq > check.maxSeq) return false;
+  return value === makeValue(generatorId, parsed.seq, valueBytes, 'x'.repeat(valueBytes));
+}
+
+/**
+ * The key slots the read-back checks, at most `sampleSize`: first the slots of the most
+ * recently acknowledged writes (`recentSlots`, oldest first; distinct, newest first), up to
+ * half the sample, so the writes acknowledged as the run ended are always among those
+ * checked; then a seeded random choice among the other slots with an acknowledged write.
+ */
+export function chooseReadBack(lastAckedSeq: Float64Array, recentSlots: readonly number[], sampleSize: number, random: () => number): number[] {
+  const chosen: number[] = [];
+  const taken = new Set<number>();
+  const recentShare = Math.ceil(sampleSize / 2);
+  for (let i = recentSlots.length - 1; i >= 0 && chosen.length < recentShare; i--) {
+    const slot = recentSlots[i]!;
+    if (taken.has(slot) || !(lastAckedSeq[slot]! > 0)) continue;
+    taken.add(slot);
+    chosen.push(slot);
+  }
+  const others: number[] = [];
+  for (let slot = 0; slot < lastAckedSeq.length; slot++) if (lastAckedSeq[slot]! > 0 && !taken.has(slot)) others.push(slot);
+  // A seeded partial Fisher-Yates shuffle picks the rest.
+  const rest = Math.min(sampleSize - chosen.length, others.length);
+  for (let i = 0; i < rest; i++) {
+    const j = i + Math.floor(random() * (others.length - i));
+    [others[i], others[j]] = [others[j]!, others[i]!];
+    chosen.push(others[i]!);
+  }
+  return chosen;
+}
+
 /**
  * Where an answered operation belongs (see the header): 'window' when it is one of the
  * measured window's, 'carriedIn' when it fell due in the warm-up of an open loop and was
@@ -129,7 +177,7 @@ class LeanLoadClient implements LoadClient {
     private readonly task: LoadTask,
     requests: LoadRequests,
   ) {
-    this.client = new LeanClient(task.nodeIds, task.ports, BENCH_LIMITS.requestTimeoutMs, requests);
+    this.client = new LeanClient(task.nodeIds, task.ports, task.requestTimeoutMs, requests);
   }
 
   open(): Promise<void> {
@@ -164,7 +212,7 @@ class KvLoadClient implements LoadClient {
   ) {
     this.hub = new ClientHub(task.nodeIds, { maxValueBytes: task.maxValueBytes });
     for (const { node, port } of task.ports) this.hub.connect(node, port);
-    this.clients = Array.from({ length: task.clients }, () => this.hub.client({ timeoutMs: BENCH_LIMITS.requestTimeoutMs }));
+    this.clients = Array.from({ length: task.clients }, () => this.hub.client({ timeoutMs: task.requestTimeoutMs }));
   }
 
   open(): Promise<void> {
@@ -223,6 +271,9 @@ class LoadGenerator implements LoadRequests {
   /** Per slot: last acknowledged seq (0: none) and last issued seq. */
   private readonly lastAckedSeq: Float64Array;
   private readonly lastIssuedSeq: Float64Array;
+  /** The slots of the last acknowledged writes, a ring of verifySample places (recentAt: writes acknowledged so far). */
+  private readonly recentAcked: Int32Array;
+  private recentAt = 0;
   private nextSeq: number;
   private outstanding = 0;
   private loopsRunning = 0;
@@ -241,6 +292,7 @@ class LoadGenerator implements LoadRequests {
   private writesIndeterminate = 0;
   private readonly errorCodes: Record<string, number> = {};
   private backlogMax = 0;
+  private sendLateMaxMs = 0;
   /** performance.now() instants of the task's wall-clock phases. */
   private readonly startAt: number;
   private readonly warmupEndsAt: number;
@@ -258,6 +310,7 @@ class LoadGenerator implements LoadRequests {
     this.freeCount = this.ownedKeys;
     this.lastAckedSeq = new Float64Array(this.ownedKeys);
     this.lastIssuedSeq = new Float64Array(this.ownedKeys);
+    this.recentAcked = new Int32Array(Math.max(1, task.verifySample));
     const offset = performance.now() - Date.now();
     this.startAt = task.startAtMs + offset;
     this.warmupEndsAt = task.warmupEndsAtMs + offset;
@@ -289,6 +342,7 @@ class LoadGenerator implements LoadRequests {
         writeHistogram: encodeHistogram(this.writeHistogram),
         readHistogram: encodeHistogram(this.readHistogram),
         backlogMax: this.backlogMax,
+        sendLateMaxMs: this.sendLateMaxMs,
         wire: this.client.wire(),
         verify,
       };
@@ -389,6 +443,7 @@ class LoadGenerator implements LoadRequests {
       if (failure === null) {
         // Acknowledged means committed and applied: only now does it count.
         this.lastAckedSeq[slot] = seq;
+        this.recentAcked[this.recentAt++ % this.recentAcked.length] = slot;
         this.writesAckedTotal++;
         this.bump(ProgressSlot.WritesAcked);
         if (this.countsInWindow(since, now)) {
@@ -459,21 +514,31 @@ class LoadGenerator implements LoadRequests {
     let issued = 0;
     let nextSession = 0;
     const dueByEnd = schedule.dueBy(this.measureEndsAt - this.startAt);
+    // Once the window is over, what fell due inside it is still sent, nothing later: a
+    // backlog left at its end is the window's worst latency, not to be left out. For up
+    // to a request timeout: a generator still further behind gives up on the rest.
+    const sendUntil = this.measureEndsAt + this.task.requestTimeoutMs;
     for (;;) {
       const now = performance.now();
       const ended = now >= this.measureEndsAt;
-      // Once the window is over, what fell due in its last tick is still sent, nothing later.
       const due = ended ? dueByEnd : schedule.dueBy(now - this.startAt);
+      if (issued < due) {
+        // How late this wake sends the oldest request due (a request due inside the window;
+        // the warm-up's ramp is not measured): the generator's own lateness, waking on a
+        // tick or from a pause. Its latency counts from when it fell due either way.
+        const oldestDueAt = this.startAt + schedule.dueAt(issued);
+        if (oldestDueAt >= this.warmupEndsAt) this.sendLateMaxMs = Math.max(this.sendLateMaxMs, now - oldestDueAt);
+      }
       while (issued < due && this.outstanding < maxOutstanding) {
         if (!this.issue(nextSession, this.startAt + schedule.dueAt(issued))) break;
         nextSession = (nextSession + 1) % this.task.clients;
         issued++;
       }
       this.backlogMax = Math.max(this.backlogMax, due - issued);
-      if (ended) break;
+      if (ended && (issued >= dueByEnd || now >= sendUntil)) break;
       await nextPacerTick(pacer);
     }
-    // Due inside the window and still unsent as it ended: the newest of the backlog.
+    // Due inside the window and still unsent a request timeout after it: the newest of the backlog.
     this.dueNotSent = Math.min(dueByEnd - schedule.dueBy(this.warmupEndsAt - this.startAt), dueByEnd - issued);
   }
 
@@ -482,16 +547,11 @@ class LoadGenerator implements LoadRequests {
    * KvClient on ports of its own: the check does not trust the lean client.
    */
   private async verify(): Promise<VerifyResult> {
-    const written: number[] = [];
-    for (let slot = 0; slot < this.ownedKeys; slot++) if (this.lastAckedSeq[slot]! > 0) written.push(slot);
-    // A seeded partial Fisher-Yates shuffle picks the sample.
-    const sampleSize = Math.min(this.task.verifySample, written.length);
-    for (let i = 0; i < sampleSize; i++) {
-      const j = i + Math.floor(this.random() * (written.length - i));
-      [written[i], written[j]] = [written[j]!, written[i]!];
-    }
-    const checks: { key: string; expectedSeq: number; maxSeq: number }[] = written.slice(0, sampleSize).map((slot) => ({
-      key: keyName(this.task.generatorId + slot * this.task.generators),
+    const ring = this.recentAcked.length;
+    const recent: number[] = [];
+    for (let at = Math.max(0, this.recentAt - ring); at < this.recentAt; at++) recent.push(this.recentAcked[at % ring]!);
+    const checks: ReadBackCheck[] = chooseReadBack(this.lastAckedSeq, recent, this.task.verifySample, this.random).map((slot) => ({
+      key: keyName(this.keyOfSlot(slot)),
       expectedSeq: this.lastAckedSeq[slot]!,
       maxSeq: this.lastIssuedSeq[slot]!,
     }));
@@ -500,7 +560,7 @@ class LoadGenerator implements LoadRequests {
     }
     const hub = new ClientHub(this.task.nodeIds, { maxValueBytes: this.task.maxValueBytes });
     for (const { node, port } of this.task.verifyPorts) hub.connect(node, port);
-    const client = hub.client({ timeoutMs: BENCH_LIMITS.requestTimeoutMs });
+    const client = hub.client({ timeoutMs: this.task.requestTimeoutMs });
     const missingListed: MissingWrite[] = [];
     const readErrorCodes: Record<string, number> = {};
     let missing = 0;
@@ -518,10 +578,7 @@ class LoadGenerator implements LoadRequests {
           readErrorCodes[code] = (readErrorCodes[code] ?? 0) + 1;
           continue;
         }
-        const parsed = parseValue(value);
-        // The last acknowledged write, or a later one of ours whose outcome was unknown.
-        const ok = parsed !== null && parsed.generatorId === this.task.generatorId && parsed.seq >= check.expectedSeq && parsed.seq <= check.maxSeq;
-        if (ok) continue;
+        if (readBackOk(value, check, this.task.generatorId, this.task.valueBytes)) continue;
         missing++;
         if (missingListed.length < BENCH_LIMITS.missingKeysListed) {
           missingListed.push({ key: check.key, expectedSeq: check.expectedSeq, found: typeof value === 'string' ? value.slice(0, 40) : value === null ? null : JSON.stringify(value).slice(0, 40) });

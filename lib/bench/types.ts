@@ -123,6 +123,8 @@ export interface LoadTask {
   readonly warmupEndsAtMs: number;
   readonly measureEndsAtMs: number;
   readonly verifySample: number;
+  /** Each request's deadline (BENCH_LIMITS.requestTimeoutMs; shorter in tests): one unanswered by then is a TIMEOUT error. */
+  readonly requestTimeoutMs: number;
   /** Int32Array over this: PROGRESS_SLOTS_PER_GENERATOR counters per generator. */
   readonly progress: SharedArrayBuffer;
   /** Open loop: the pacer's buffer (lib/bench/pacer.ts), whose ticks say when to send; null in closed loop. */
@@ -167,7 +169,7 @@ export interface LoadResult {
   readonly readsOk: number;
   /** Open loop: operations that fell due before the window (in the warm-up) and were answered inside it; not counted above. */
   readonly carriedIn: number;
-  /** Open loop: requests that fell due inside the window but were still unsent when it ended (behind the schedule). */
+  /** Open loop: requests that fell due inside the window and were still unsent a request timeout after it ended (far behind the schedule). */
   readonly dueNotSent: number;
   /** Errors over the whole run (warm-up included), by code. */
   readonly writeErrors: number;
@@ -179,8 +181,10 @@ export interface LoadResult {
   readonly writesAckedTotal: number;
   readonly writeHistogram: string;
   readonly readHistogram: string;
-  /** Open loop: the largest local backlog of due-but-unsent requests. */
+  /** Open loop: the largest local backlog of due-but-unsent requests (left unsent after a wake: too many outstanding). */
   readonly backlogMax: number;
+  /** Open loop: the longest a request due inside the window waited to be sent, in ms (the generator waking late). */
+  readonly sendLateMaxMs: number;
   /** Lean client only (null with KvClient): frames and port messages, whole run. */
   readonly wire: WireCounts | null;
   readonly verify: VerifyResult;

@@ -70,9 +70,10 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
       t.is(result.secondHalfOverFirst, perSecond[1]! / perSecond[0]!, at);
       t.is(result.halfPeak, null, at);
       t.true((result.requestsPerClientMessage ?? 0) >= 1 && (result.repliesPerReplyMessage ?? 0) >= 1, `${result.requestsPerClientMessage} requests per message, ${result.repliesPerReplyMessage} replies: ${at}`);
-      // The 10 ms timer fired through the 2 s window (about 200 times; fewer if it woke late).
+      // The 10 ms timer fired through the 2 s window (about 200 times; fewer if it woke late:
+      // 45 under a load average of 16, so 20 proves it ran without failing a busy machine).
       const hiccups = result.machineNoise.hiccupMs;
-      t.true(hiccups.count >= 50 && hiccups.p99 !== null && hiccups.p99 >= 0 && hiccups.max! >= hiccups.p99, `hiccups ${JSON.stringify(hiccups)}: ${at}`);
+      t.true(hiccups.count >= 20 && hiccups.p99 !== null && hiccups.p99 >= 0 && hiccups.max! >= hiccups.p99, `hiccups ${JSON.stringify(hiccups)}: ${at}`);
       if (process.platform === 'linux') t.true(result.machineNoise.stolenCores !== null && result.machineNoise.stolenCores >= 0, `steal ${result.machineNoise.stolenCores}: ${at}`);
       // From the leader's counters: fsync is on, so it synced, and every sync covered
       // at least one entry; only a multi-node leader sends AppendEntries.

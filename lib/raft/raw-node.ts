@@ -1660,7 +1660,13 @@ export class RawNode {
         lastLogTerm: this.#log.lastTerm(),
         transfer,
       };
-      this.#send(request, false);
+      // A real vote request waits until this term, the vote for ourselves and the log it
+      // advertises are durable (etcd: no message before the HardState is persisted). Sent
+      // earlier, a crash could bring this node back in the previous term without the
+      // entries it advertised; campaigning for the same term again, it would count the
+      // grants given to the longer log and could lead without a committed entry. A
+      // pre-vote binds nothing and goes at once.
+      this.#send(request, !preVote);
     }
   }
 

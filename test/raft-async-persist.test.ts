@@ -189,7 +189,7 @@ test('counting an undurable own vote (test-only bug) elects two leaders in one t
   t.deepEqual(run(false), { firstLeader: false, secondLeader: true }, 'the rule: node 1 never led term 1');
 });
 
-test('a candidate asks for votes only once its term, vote and log are durable: a crash cannot leave grants for a longer log behind', (t) => {
+test('a candidate whose log is not all durable asks for votes only after its sync: a crash cannot leave grants for a longer log behind', (t) => {
   // Node 1 led term 1 and committed E (index 2) with node 2; node 3 received E too, but its
   // write of E was still syncing when node 1 failed and node 3's election timeout fired.
   const e = { index: 2, term: 1, data: text('E') };
@@ -219,5 +219,26 @@ test('a candidate asks for votes only once its term, vote and log are durable: a
   // A grant node 2 gave the first incarnation (for a log holding E) arrives late.
   for (const grant of grants) second.step(grant);
   t.not(second.status().role, 'leader', 'elected on a grant for a log it no longer holds, it would lack the committed E');
-  t.is(grants.length, 0, 'the vote request waited for the durable term and log, so the crash took it along');
+  t.is(grants.length, 0, 'the vote request waited for the sync of the log it advertised, so the crash took it along');
+});
+
+test('vote requests go at once when the log they advertise is durable, and after the sync when it is not', (t) => {
+  const requests = (messages: readonly Message[]) => messages.filter((message) => message.type === MessageType.RequestVote).map((message) => message.to);
+  const quiet = { preVote: false, checkQuorum: false } as const;
+  // Synchronous persistence, a durable log: the requests need not wait (a crash loses at
+  // most the new term, and the grants were given to the log the node comes back with).
+  const durable = makeNode(3, [1, 2, 3], { config: quiet, terms: [1], currentTerm: 1, commitIndex: 1 });
+  durable.campaign();
+  const ready = durable.ready();
+  durable.advance();
+  t.deepEqual(requests(ready.messages), [1, 2]);
+  // An entry appended in the same turn is advertised too: the requests wait for its write.
+  const fresh = makeNode(3, [1, 2, 3], { config: quiet, terms: [1], currentTerm: 1, commitIndex: 1 });
+  fresh.step({ type: MessageType.AppendEntries, term: 1, from: 1, to: 3, prevLogIndex: 1, prevLogTerm: 1, entries: [{ index: 2, term: 1, data: text('E') }], leaderCommit: 1 });
+  fresh.campaign();
+  const held = fresh.ready();
+  fresh.advance();
+  t.deepEqual(held.entries.map((entry) => entry.index), [2]);
+  t.deepEqual(requests(held.messages), []);
+  t.deepEqual(requests(held.messagesAfterPersist), [1, 2]);
 });

@@ -143,7 +143,7 @@ test('the leader sends AppendEntries immediately, in parallel with its own write
   leader.step({ type: MessageType.RequestVoteResponse, term: 1, from: 2, to: 1, preVote: false, voteGranted: true });
   const ready = drain(leader);
   t.true(ready.messages.some((message) => message.type === MessageType.AppendEntries));
-  t.false(ready.messagesAfterPersist.some((message) => message.type === MessageType.AppendEntries));
+  t.is(ready.messagesAfterPersist.length, 0);
   const follower = makeNode(2, [1, 2], { config: quiet });
   for (const message of ready.messages) if (message.type === MessageType.AppendEntries) follower.step(message);
   const followerReady = drain(follower);
@@ -219,7 +219,7 @@ test('describeMessage and describeReady give one line per message', (t) => {
   ]);
   const node = makeNode(1, [1, 2, 3], { config: quiet });
   node.campaign();
-  t.is(describeReady(node.ready()), 'soft=candidate/leader 0 hard=term 1 vote 1 commit 0 sendAfterPersist=2');
+  t.is(describeReady(node.ready()), 'soft=candidate/leader 0 hard=term 1 vote 1 commit 0 send=2');
   node.advance();
 });
 

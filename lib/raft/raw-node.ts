@@ -189,7 +189,7 @@ export class RawNode {
   /** The token advance() last returned. */
   #lastToken: PersistToken = 0;
   /** Asynchronous persistence: Readys advanced but not yet durable, oldest first. */
-  #unpersisted: { readonly token: PersistToken; readonly lastEntry: { readonly index: LogIndex; readonly term: Term } | null; readonly hardState: HardState }[] = [];
+  #unpersisted: { readonly token: PersistToken; readonly lastEntry: { readonly index: LogIndex; readonly term: Term } | null; readonly hardState: HardState; readonly snapshot: boolean }[] = [];
   /** The newest hard state known to be on disk. */
   #durableHardState: HardState;
 
@@ -543,7 +543,7 @@ export class RawNode {
       assert(this.#config.asyncPersistence, () => 'advance({ durable: false }) needs config.asyncPersistence');
       const index = handedOut.lastEntryIndex;
       const lastEntry = index === null ? null : { index, term: this.#log.term(index)! };
-      this.#unpersisted.push({ token, lastEntry, hardState: handedOut.hardState });
+      this.#unpersisted.push({ token, lastEntry, hardState: handedOut.hardState, snapshot: handedOut.snapshot !== null });
     } else {
       // Everything handed out so far is durable, this Ready's writes and any before them.
       if (this.#unpersisted.length > 0) this.#unpersisted = [];
@@ -1648,6 +1648,7 @@ export class RawNode {
       else this.#becomeLeader();
       return;
     }
+    const logDurable = preVote || this.#logDurable();
     for (const peer of this.#votingMembers) {
       if (peer === this.#id) continue;
       const request: RequestVote = {
@@ -1660,14 +1661,20 @@ export class RawNode {
         lastLogTerm: this.#log.lastTerm(),
         transfer,
       };
-      // A real vote request waits until this term, the vote for ourselves and the log it
-      // advertises are durable (etcd: no message before the HardState is persisted). Sent
-      // earlier, a crash could bring this node back in the previous term without the
-      // entries it advertised; campaigning for the same term again, it would count the
-      // grants given to the longer log and could lead without a committed entry. A
-      // pre-vote binds nothing and goes at once.
-      this.#send(request, !preVote);
+      // A real vote request advertising a log that is not all durable waits until it is
+      // (with this term and vote). Sent at once, a crash could bring this node back in the
+      // previous term without the entries it advertised; campaigning for the same term
+      // again, it would count the grants given to the longer log and could lead without a
+      // committed entry. When the log is durable a crash loses at most the new term and
+      // vote, and the grants were given to the log it comes back with. A pre-vote binds nothing.
+      this.#send(request, !logDurable);
     }
+  }
+
+  /** Whether every entry of the log (and the snapshot it starts from) is on disk. */
+  #logDurable(): boolean {
+    const log = this.#log;
+    return log.persistedIndex === log.lastIndex() && log.pendingSnapshot === null && !this.#unpersisted.some((ready) => ready.snapshot);
   }
 
   #becomeLeader(): void {

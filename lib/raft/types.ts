@@ -260,7 +260,7 @@ export interface SoftState {
  *      `messages` right away;
  *   2. makes all of that durable (one fdatasync for the whole turn);
  *   3. sends `messagesAfterPersist` (vote grants, append acknowledgements: thesis §3.8;
- *      a candidate's vote requests, which advertise its term and log);
+ *      a candidate's vote requests when the log they advertise is not all durable yet);
  *   4. resets its state machine from `snapshot` (if non-null), then applies
  *      `committedEntries` in order (they follow the snapshot) and serves `readStates`
  *      once applied;

@@ -632,6 +632,9 @@ export class RawNode {
     assert(log.handedOutIndex <= log.lastIndex(), () => `invariant violated: handedOutIndex ${log.handedOutIndex} <= lastIndex ${log.lastIndex()}`);
     assert(log.commitIndex <= log.lastIndex(), () => `invariant violated: commitIndex ${log.commitIndex} <= lastIndex ${log.lastIndex()}`);
     assert(log.appliedIndex <= log.commitIndex, () => `invariant violated: appliedIndex ${log.appliedIndex} <= commitIndex ${log.commitIndex}`);
+    // Only durable entries are handed out to apply (applicableLimit); a snapshot is applied by restoring it.
+    assert(log.appliedIndex <= log.persistedIndex, () => `invariant violated: appliedIndex ${log.appliedIndex} <= persistedIndex ${log.persistedIndex}`);
+    assert(log.snapshotIndex() <= log.commitIndex, () => `invariant violated: snapshotIndex ${log.snapshotIndex()} <= commitIndex ${log.commitIndex}`);
     assert(
       this.#role !== Role.Leader || (this.#leaderId === this.#id && this.#votedFor === this.#id),
       () => `invariant violated: leader ${this.#id} must lead itself and have voted for itself in term ${this.#currentTerm}`,
@@ -640,6 +643,17 @@ export class RawNode {
       this.#role !== Role.Candidate || this.#votedFor === this.#id,
       () => `invariant violated: candidate ${this.#id} must have voted for itself in term ${this.#currentTerm}`,
     );
+    assert(this.#role === Role.Leader || this.#leaderId !== this.#id, () => `invariant violated: ${this.#id} is ${this.#role} but names itself the leader`);
+    if (this.#role !== Role.Leader) return;
+    // A leader's log ends in its own term (its no-op at least), and each follower's
+    // match point is below its next index, which is at most one past the log (Progress).
+    assert(log.lastTerm() === this.#currentTerm, () => `invariant violated: leader ${this.#id} of term ${this.#currentTerm} has a log ending in term ${log.lastTerm()}`);
+    for (const progress of this.#progress.values()) {
+      assert(
+        progress.matchIndex < progress.nextIndex && progress.nextIndex <= log.lastIndex() + 1,
+        () => `invariant violated: follower ${progress.id} has matchIndex ${progress.matchIndex} < nextIndex ${progress.nextIndex} <= lastIndex + 1 ${log.lastIndex() + 1}`,
+      );
+    }
   }
 
   status(): Status {
@@ -1774,6 +1788,12 @@ export class RawNode {
   // Helpers
 
   #send(message: Message, afterPersist: boolean): void {
+    // Every message carries this node's term, but a pre-vote's (the term it would
+    // campaign in) and a granted pre-vote's answer (that candidate's term).
+    assert(
+      message.term === this.#currentTerm || (message.term > this.#currentTerm && (message.type === MessageType.RequestVote || message.type === MessageType.RequestVoteResponse) && message.preVote),
+      () => `invariant violated: ${this.#id} at term ${this.#currentTerm} sends ${message.type} of term ${message.term}`,
+    );
     if (afterPersist) this.#messagesAfterPersist.push(message);
     else this.#messages.push(message);
   }

@@ -156,6 +156,13 @@ export class RawNode {
   readonly #progress = new Map<NodeId, Progress>();
   /** Leader: the target of a leadership transfer in progress (thesis §3.10), NONE otherwise. */
   #leadTransferee: NodeId = NONE;
+  /**
+   * Leader: ticks since the transfer to #leadTransferee began; it is aborted at an election
+   * timeout. Its own count: restarting the election timer for each transfer put CheckQuorum
+   * off, and a leader cut off from the rest, asked to transfer again every few ticks,
+   * never stepped down.
+   */
+  #transferElapsedTicks = 0;
 
   /** Follower: a leader's snapshot being received (Figure 13), null when none is arriving. */
   #incomingSnapshot: {
@@ -383,7 +390,7 @@ export class RawNode {
     if (this.#leadTransferee === to) return;
     this.#leadTransferee = to;
     // The transfer is aborted if it has not completed within an election timeout.
-    this.#electionElapsedTicks = 0;
+    this.#transferElapsedTicks = 0;
     this.#trace(`${this.#id} transferring leadership to ${to} at term ${this.#currentTerm}`);
     const progress = this.#progressOf(to);
     // Thesis §3.10: "the prior leader sends its log entries to the target server", then TimeoutNow.
@@ -1584,10 +1591,10 @@ export class RawNode {
         return;
       }
       for (const progress of this.#progress.values()) progress.recentActive = false;
-      if (this.#leadTransferee !== NONE) {
-        this.#trace(`${this.#id} aborted leadership transfer to ${this.#leadTransferee}: timed out`);
-        this.#leadTransferee = NONE;
-      }
+    }
+    if (this.#leadTransferee !== NONE && ++this.#transferElapsedTicks >= this.#config.electionTicks) {
+      this.#trace(`${this.#id} aborted leadership transfer to ${this.#leadTransferee}: timed out`);
+      this.#leadTransferee = NONE;
     }
     if (this.#heartbeatElapsedTicks >= this.#config.heartbeatTicks) {
       this.#heartbeatElapsedTicks = 0;

@@ -241,4 +241,23 @@ test('vote requests go at once when the log they advertise is durable, and after
   t.deepEqual(held.entries.map((entry) => entry.index), [2]);
   t.deepEqual(requests(held.messages), []);
   t.deepEqual(requests(held.messagesAfterPersist), [1, 2]);
+  // So does a snapshot taken in the same turn: its index is the log's last one.
+  const restored = makeNode(3, [1, 2, 3], { config: quiet, terms: [1], currentTerm: 1, commitIndex: 1 });
+  const membership = { voters: [1, 2, 3], learners: [] };
+  restored.step({ type: MessageType.InstallSnapshot, term: 1, from: 1, to: 3, lastIncludedIndex: 5, lastIncludedTerm: 1, offset: 0, totalBytes: 1, data: text('s'), done: true, membership });
+  restored.campaign();
+  const afterSnapshot = restored.ready();
+  restored.advance();
+  t.is(afterSnapshot.snapshot?.index, 5);
+  t.deepEqual(requests(afterSnapshot.messages), []);
+  t.deepEqual(requests(afterSnapshot.messagesAfterPersist), [1, 2]);
+  // Asynchronous persistence: a snapshot written but not yet durable holds them too, until persisted().
+  const writing = makeNode(3, [1, 2, 3], { config: asyncQuiet, terms: [1], currentTerm: 1, commitIndex: 1 });
+  writing.step({ type: MessageType.InstallSnapshot, term: 1, from: 1, to: 3, lastIncludedIndex: 5, lastIncludedTerm: 1, offset: 0, totalBytes: 1, data: text('s'), done: true, membership });
+  const install = advanceWritten(writing);
+  writing.campaign();
+  t.deepEqual(requests(advanceWritten(writing).ready.messagesAfterPersist), [1, 2]);
+  writing.persisted(install.token);
+  writing.campaign(); // the next term, with the snapshot durable: the requests go at once
+  t.deepEqual(requests(advanceWritten(writing).ready.messages), [1, 2]);
 });

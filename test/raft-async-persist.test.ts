@@ -188,3 +188,76 @@ test('counting an undurable own vote (test-only bug) elects two leaders in one t
   t.deepEqual(run(true), { firstLeader: true, secondLeader: true }, 'the bug: nodes 1 and 3 both lead term 1');
   t.deepEqual(run(false), { firstLeader: false, secondLeader: true }, 'the rule: node 1 never led term 1');
 });
+
+test('a candidate whose log is not all durable asks for votes only after its sync: a crash cannot leave grants for a longer log behind', (t) => {
+  // Node 1 led term 1 and committed E (index 2) with node 2; node 3 received E too, but its
+  // write of E was still syncing when node 1 failed and node 3's election timeout fired.
+  const e = { index: 2, term: 1, data: text('E') };
+  const voter = makeNode(2, [1, 2, 3], { config: asyncQuiet, terms: [1, 1], currentTerm: 1, commitIndex: 2 });
+  const durableOf3 = { config: asyncQuiet, terms: [1], currentTerm: 1, commitIndex: 1 } as const;
+  const first = makeNode(3, [1, 2, 3], durableOf3);
+  first.step({ type: MessageType.AppendEntries, term: 1, from: 1, to: 3, prevLogIndex: 1, prevLogTerm: 1, entries: [e], leaderCommit: 1 });
+  advanceWritten(first); // E written, its fdatasync running
+  first.campaign(); // term 2; its log (E included) is what it advertises
+  const campaign = advanceWritten(first);
+  // The host sends a Ready's messages at once; messagesAfterPersist wait for the sync. Node 3
+  // crashes before that sync: only `messages` ever left it.
+  const sentBeforeCrash = campaign.ready.messages.filter((message) => message.type === MessageType.RequestVote && message.to === 2);
+  const grants: Message[] = [];
+  for (const request of sentBeforeCrash) {
+    voter.step(request);
+    const answer = voter.ready();
+    voter.advance();
+    grants.push(...allMessages(answer).filter((message) => message.type === MessageType.RequestVoteResponse && message.voteGranted));
+  }
+  // Node 3 restarts from its disk: term 1, no E. It campaigns in term 2 again; its vote for itself becomes durable.
+  const second = makeNode(3, [1, 2, 3], durableOf3);
+  second.campaign();
+  const again = advanceWritten(second);
+  second.persisted(again.token);
+  t.is(second.status().currentTerm, 2);
+  // A grant node 2 gave the first incarnation (for a log holding E) arrives late.
+  for (const grant of grants) second.step(grant);
+  t.not(second.status().role, 'leader', 'elected on a grant for a log it no longer holds, it would lack the committed E');
+  t.is(grants.length, 0, 'the vote request waited for the sync of the log it advertised, so the crash took it along');
+});
+
+test('vote requests go at once when the log they advertise is durable, and after the sync when it is not', (t) => {
+  const requests = (messages: readonly Message[]) => messages.filter((message) => message.type === MessageType.RequestVote).map((message) => message.to);
+  const quiet = { preVote: false, checkQuorum: false } as const;
+  // Synchronous persistence, a durable log: the requests need not wait (a crash loses at
+  // most the new term, and the grants were given to the log the node comes back with).
+  const durable = makeNode(3, [1, 2, 3], { config: quiet, terms: [1], currentTerm: 1, commitIndex: 1 });
+  durable.campaign();
+  const ready = durable.ready();
+  durable.advance();
+  t.deepEqual(requests(ready.messages), [1, 2]);
+  // An entry appended in the same turn is advertised too: the requests wait for its write.
+  const fresh = makeNode(3, [1, 2, 3], { config: quiet, terms: [1], currentTerm: 1, commitIndex: 1 });
+  fresh.step({ type: MessageType.AppendEntries, term: 1, from: 1, to: 3, prevLogIndex: 1, prevLogTerm: 1, entries: [{ index: 2, term: 1, data: text('E') }], leaderCommit: 1 });
+  fresh.campaign();
+  const held = fresh.ready();
+  fresh.advance();
+  t.deepEqual(held.entries.map((entry) => entry.index), [2]);
+  t.deepEqual(requests(held.messages), []);
+  t.deepEqual(requests(held.messagesAfterPersist), [1, 2]);
+  // So does a snapshot taken in the same turn: its index is the log's last one.
+  const restored = makeNode(3, [1, 2, 3], { config: quiet, terms: [1], currentTerm: 1, commitIndex: 1 });
+  const membership = { voters: [1, 2, 3], learners: [] };
+  restored.step({ type: MessageType.InstallSnapshot, term: 1, from: 1, to: 3, lastIncludedIndex: 5, lastIncludedTerm: 1, offset: 0, totalBytes: 1, data: text('s'), done: true, membership });
+  restored.campaign();
+  const afterSnapshot = restored.ready();
+  restored.advance();
+  t.is(afterSnapshot.snapshot?.index, 5);
+  t.deepEqual(requests(afterSnapshot.messages), []);
+  t.deepEqual(requests(afterSnapshot.messagesAfterPersist), [1, 2]);
+  // Asynchronous persistence: a snapshot written but not yet durable holds them too, until persisted().
+  const writing = makeNode(3, [1, 2, 3], { config: asyncQuiet, terms: [1], currentTerm: 1, commitIndex: 1 });
+  writing.step({ type: MessageType.InstallSnapshot, term: 1, from: 1, to: 3, lastIncludedIndex: 5, lastIncludedTerm: 1, offset: 0, totalBytes: 1, data: text('s'), done: true, membership });
+  const install = advanceWritten(writing);
+  writing.campaign();
+  t.deepEqual(requests(advanceWritten(writing).ready.messagesAfterPersist), [1, 2]);
+  writing.persisted(install.token);
+  writing.campaign(); // the next term, with the snapshot durable: the requests go at once
+  t.deepEqual(requests(advanceWritten(writing).ready.messages), [1, 2]);
+});

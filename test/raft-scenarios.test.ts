@@ -459,3 +459,18 @@ test('leadership transfer survives a lost TimeoutNow: it is repeated on the next
   harness.stabilize();
   t.deepEqual(harness.leaderIds(), [2]);
 });
+
+test('CheckQuorum is not put off by leadership transfers: an isolated leader asked to transfer again and again still steps down within two election timeouts', (t) => {
+  const harness = new Harness(3, { seed: 25 });
+  harness.elect(1);
+  harness.isolate(1);
+  let ticks = 0;
+  while (harness.status(1).role === 'leader' && ticks < 60) {
+    // Each request names another target, so each starts a new transfer (and its own timeout).
+    if (ticks % 5 === 0) harness.node(1).transferLeadership(ticks % 10 === 0 ? 2 : 3);
+    harness.tick(1);
+    ticks++;
+  }
+  t.is(harness.status(1).role, 'follower', `still leader after ${ticks} ticks without hearing from anyone (seed ${harness.seed})`);
+  t.true(ticks <= 20, `stepped down after ${ticks} ticks, not within two election timeouts`);
+});

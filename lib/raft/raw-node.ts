@@ -156,6 +156,13 @@ export class RawNode {
   readonly #progress = new Map<NodeId, Progress>();
   /** Leader: the target of a leadership transfer in progress (thesis §3.10), NONE otherwise. */
   #leadTransferee: NodeId = NONE;
+  /**
+   * Leader: ticks since the transfer to #leadTransferee began; it is aborted at an election
+   * timeout. Its own count: restarting the election timer for each transfer put CheckQuorum
+   * off, and a leader cut off from the rest, asked to transfer again every few ticks,
+   * never stepped down.
+   */
+  #transferElapsedTicks = 0;
 
   /** Follower: a leader's snapshot being received (Figure 13), null when none is arriving. */
   #incomingSnapshot: {
@@ -189,7 +196,7 @@ export class RawNode {
   /** The token advance() last returned. */
   #lastToken: PersistToken = 0;
   /** Asynchronous persistence: Readys advanced but not yet durable, oldest first. */
-  #unpersisted: { readonly token: PersistToken; readonly lastEntry: { readonly index: LogIndex; readonly term: Term } | null; readonly hardState: HardState }[] = [];
+  #unpersisted: { readonly token: PersistToken; readonly lastEntry: { readonly index: LogIndex; readonly term: Term } | null; readonly hardState: HardState; readonly snapshot: boolean }[] = [];
   /** The newest hard state known to be on disk. */
   #durableHardState: HardState;
 
@@ -383,7 +390,7 @@ export class RawNode {
     if (this.#leadTransferee === to) return;
     this.#leadTransferee = to;
     // The transfer is aborted if it has not completed within an election timeout.
-    this.#electionElapsedTicks = 0;
+    this.#transferElapsedTicks = 0;
     this.#trace(`${this.#id} transferring leadership to ${to} at term ${this.#currentTerm}`);
     const progress = this.#progressOf(to);
     // Thesis §3.10: "the prior leader sends its log entries to the target server", then TimeoutNow.
@@ -543,7 +550,7 @@ export class RawNode {
       assert(this.#config.asyncPersistence, () => 'advance({ durable: false }) needs config.asyncPersistence');
       const index = handedOut.lastEntryIndex;
       const lastEntry = index === null ? null : { index, term: this.#log.term(index)! };
-      this.#unpersisted.push({ token, lastEntry, hardState: handedOut.hardState });
+      this.#unpersisted.push({ token, lastEntry, hardState: handedOut.hardState, snapshot: handedOut.snapshot !== null });
     } else {
       // Everything handed out so far is durable, this Ready's writes and any before them.
       if (this.#unpersisted.length > 0) this.#unpersisted = [];
@@ -632,6 +639,9 @@ export class RawNode {
     assert(log.handedOutIndex <= log.lastIndex(), () => `invariant violated: handedOutIndex ${log.handedOutIndex} <= lastIndex ${log.lastIndex()}`);
     assert(log.commitIndex <= log.lastIndex(), () => `invariant violated: commitIndex ${log.commitIndex} <= lastIndex ${log.lastIndex()}`);
     assert(log.appliedIndex <= log.commitIndex, () => `invariant violated: appliedIndex ${log.appliedIndex} <= commitIndex ${log.commitIndex}`);
+    // Only durable entries are handed out to apply (applicableLimit); a snapshot is applied by restoring it.
+    assert(log.appliedIndex <= log.persistedIndex, () => `invariant violated: appliedIndex ${log.appliedIndex} <= persistedIndex ${log.persistedIndex}`);
+    assert(log.snapshotIndex() <= log.commitIndex, () => `invariant violated: snapshotIndex ${log.snapshotIndex()} <= commitIndex ${log.commitIndex}`);
     assert(
       this.#role !== Role.Leader || (this.#leaderId === this.#id && this.#votedFor === this.#id),
       () => `invariant violated: leader ${this.#id} must lead itself and have voted for itself in term ${this.#currentTerm}`,
@@ -640,6 +650,17 @@ export class RawNode {
       this.#role !== Role.Candidate || this.#votedFor === this.#id,
       () => `invariant violated: candidate ${this.#id} must have voted for itself in term ${this.#currentTerm}`,
     );
+    assert(this.#role === Role.Leader || this.#leaderId !== this.#id, () => `invariant violated: ${this.#id} is ${this.#role} but names itself the leader`);
+    if (this.#role !== Role.Leader) return;
+    // A leader's log ends in its own term (its no-op at least), and each follower's
+    // match point is below its next index, which is at most one past the log (Progress).
+    assert(log.lastTerm() === this.#currentTerm, () => `invariant violated: leader ${this.#id} of term ${this.#currentTerm} has a log ending in term ${log.lastTerm()}`);
+    for (const progress of this.#progress.values()) {
+      assert(
+        progress.matchIndex < progress.nextIndex && progress.nextIndex <= log.lastIndex() + 1,
+        () => `invariant violated: follower ${progress.id} has matchIndex ${progress.matchIndex} < nextIndex ${progress.nextIndex} <= lastIndex + 1 ${log.lastIndex() + 1}`,
+      );
+    }
   }
 
   status(): Status {
@@ -1570,10 +1591,10 @@ export class RawNode {
         return;
       }
       for (const progress of this.#progress.values()) progress.recentActive = false;
-      if (this.#leadTransferee !== NONE) {
-        this.#trace(`${this.#id} aborted leadership transfer to ${this.#leadTransferee}: timed out`);
-        this.#leadTransferee = NONE;
-      }
+    }
+    if (this.#leadTransferee !== NONE && ++this.#transferElapsedTicks >= this.#config.electionTicks) {
+      this.#trace(`${this.#id} aborted leadership transfer to ${this.#leadTransferee}: timed out`);
+      this.#leadTransferee = NONE;
     }
     if (this.#heartbeatElapsedTicks >= this.#config.heartbeatTicks) {
       this.#heartbeatElapsedTicks = 0;
@@ -1648,6 +1669,7 @@ export class RawNode {
       else this.#becomeLeader();
       return;
     }
+    const logDurable = preVote || this.#logDurable();
     for (const peer of this.#votingMembers) {
       if (peer === this.#id) continue;
       const request: RequestVote = {
@@ -1660,8 +1682,20 @@ export class RawNode {
         lastLogTerm: this.#log.lastTerm(),
         transfer,
       };
-      this.#send(request, false);
+      // A real vote request advertising a log that is not all durable waits until it is
+      // (with this term and vote). Sent at once, a crash could bring this node back in the
+      // previous term without the entries it advertised; campaigning for the same term
+      // again, it would count the grants given to the longer log and could lead without a
+      // committed entry. When the log is durable a crash loses at most the new term and
+      // vote, and the grants were given to the log it comes back with. A pre-vote binds nothing.
+      this.#send(request, !logDurable);
     }
+  }
+
+  /** Whether every entry of the log (and the snapshot it starts from) is on disk. */
+  #logDurable(): boolean {
+    const log = this.#log;
+    return log.persistedIndex === log.lastIndex() && log.pendingSnapshot === null && !this.#unpersisted.some((ready) => ready.snapshot);
   }
 
   #becomeLeader(): void {
@@ -1761,6 +1795,12 @@ export class RawNode {
   // Helpers
 
   #send(message: Message, afterPersist: boolean): void {
+    // Every message carries this node's term, but a pre-vote's (the term it would
+    // campaign in) and a granted pre-vote's answer (that candidate's term).
+    assert(
+      message.term === this.#currentTerm || (message.term > this.#currentTerm && (message.type === MessageType.RequestVote || message.type === MessageType.RequestVoteResponse) && message.preVote),
+      () => `invariant violated: ${this.#id} at term ${this.#currentTerm} sends ${message.type} of term ${message.term}`,
+    );
     if (afterPersist) this.#messagesAfterPersist.push(message);
     else this.#messages.push(message);
   }

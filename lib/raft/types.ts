@@ -259,7 +259,8 @@ export interface SoftState {
  *      suffix from entries[0].index), records `hardState` if non-null, and sends
  *      `messages` right away;
  *   2. makes all of that durable (one fdatasync for the whole turn);
- *   3. sends `messagesAfterPersist` (vote grants, append acknowledgements: thesis §3.8);
+ *   3. sends `messagesAfterPersist` (vote grants, append acknowledgements: thesis §3.8;
+ *      a candidate's vote requests when the log they advertise is not all durable yet);
  *   4. resets its state machine from `snapshot` (if non-null), then applies
  *      `committedEntries` in order (they follow the snapshot) and serves `readStates`
  *      once applied;

@@ -4,10 +4,12 @@
 // back, and a final read of every key is recorded. The history is then checked by the
 // same code as `raftlab verify`.
 
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { makeScratchDir, removeScratchDir } from '../cluster/scratch-dir.js';
+import { makeScratchDir, releaseScratchDir, removeScratchDir } from '../cluster/scratch-dir.js';
+import { makeDirectories } from '../output-file.js';
 import { Cluster } from '../cluster/cluster.js';
 import { ClientHub, type KvClient } from '../cluster/client.js';
 import type { TestOnlyClusterBugs } from '../cluster/protocol.js';
@@ -77,6 +79,8 @@ export function applicableNemesisKinds(kinds: readonly NemesisKind[], nodes: num
 export const CheckErrorCode = {
   /** A nemesis was asked for that cannot act on the cluster's size (nemesisMinNodes). */
   NemesisNotApplicable: 'CHECK_NEMESIS_NOT_APPLICABLE',
+  /** The data directory asked for (`dataDir`, `--data`) holds files already, or is no directory. */
+  DataDirNotUsable: 'CHECK_DATA_DIR_NOT_USABLE',
 } as const;
 export type CheckErrorCode = (typeof CheckErrorCode)[keyof typeof CheckErrorCode];
 
@@ -98,6 +102,25 @@ export function whyNemesisNotApplicable(kinds: readonly NemesisKind[], nodes: nu
   return `${needs}; on ${nodes} node${nodes === 1 ? '' : 's'} only ${applicableNemesisKinds(allNemesisKinds, nodes).applicable.join(', ')} can act`;
 }
 
+/**
+ * Why `dir` cannot hold a check's cluster, or null: it must be a directory that is empty
+ * or not there yet. A cluster already there would be started again (its cluster.json),
+ * with keys the fresh history knows nothing of.
+ */
+export function whyDataDirNotUsable(dir: string): string | null {
+  try {
+    if (!existsSync(dir)) return null;
+    if (!statSync(dir).isDirectory()) return `${dir} is not a directory`;
+    const entries = readdirSync(dir);
+    return entries.length === 0 ? null : `${dir} is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}: a check starts a fresh cluster)`;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/** The file a kept data directory holds the history in, when no other was asked for. */
+export const KEPT_HISTORY_FILE = 'history.json';
+
 export interface CheckRunOptions {
   readonly nodes: number;
   readonly durationMs: number;
@@ -107,8 +130,17 @@ export interface CheckRunOptions {
   /** Kinds of `all` left out because they cannot act on this many nodes (for the summary). */
   readonly nemesisLeftOut?: readonly NemesisKind[];
   readonly seed: number;
-  /** Where to write the recorded history (JSON), or null. */
+  /** Where to write the recorded history (JSON), or null: then a kept data directory gets it (KEPT_HISTORY_FILE). */
   readonly historyFile: string | null;
+  /** Where the nodes keep their files (made if missing, must be empty; kept after the run).
+   *  Absent or null: a scratch directory in the temporary directory, removed after a passing run. */
+  readonly dataDir?: string | null;
+  /** Keep the scratch directory after a passing run too. A run that fails (not linearizable,
+   *  unknown, a problem) or ends in an error keeps it always. */
+  readonly keepData?: boolean;
+  /** Test-only: the first final read is recorded as having read a value nobody wrote, so the
+   *  run fails for certain (for testing what a failing run leaves behind). */
+  readonly testOnlyFalseFinalRead?: boolean;
   /** Deliberately broken cluster builds, for proving the check catches them. */
   readonly testOnly?: TestOnlyClusterBugs;
   /** Milliseconds per Raft tick (the cluster's default when absent). Slower timers widen
@@ -180,8 +212,13 @@ export interface CheckRunResult {
   readonly snapshotsInstalled: number;
   /** The verdict for the exit code: not-linearizable if there is any problem. */
   readonly verdict: Verdict;
-  /** Why options.historyFile could not be written (null: written, or none asked for). */
+  /** Where the history was written (options.historyFile, else KEPT_HISTORY_FILE in a kept
+   *  data directory), or null: none asked for and the directory removed. */
+  readonly historyFile: string | null;
+  /** Why historyFile could not be written (null: written, or none). */
   readonly historyError: string | null;
+  /** The nodes' files (WAL, snapshot, node.log per node-<id>/), kept; null: removed (a passing run without keepData). */
+  readonly dataDir: string | null;
 }
 
 interface PlannedOperation {
@@ -380,7 +417,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
   const between = ([low, high]: readonly [number, number]): number => low + Math.floor(random() * (high - low));
   const whyNot = whyNemesisNotApplicable(options.nemesis, options.nodes);
   if (whyNot !== null) throw new CheckError(CheckErrorCode.NemesisNotApplicable, `nemesis not applicable: ${whyNot}`);
-  const dataDir = makeScratchDir(tmpdir(), 'raftlab-check-');
+  const dataDir = makeDataDir(options);
   const problems: string[] = [];
   const timeline: NemesisRecord[] = [];
   const workload = new WorkloadGenerator(options.workload, createPrng(options.seed ^ 0x5bd1e995));
@@ -388,6 +425,8 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
 
   log(`starting ${options.nodes} nodes in ${dataDir}`);
   const cluster = await startCluster(options, dataDir);
+  /** Set once the run got through to its final reads and the cluster stopped: otherwise its files are kept. */
+  let ranToEnd = false;
   // One zero point for everything the run reports: the history's times, the nemesis
   // timeline, and the run's duration all count from here, the cluster's start.
   const recorder = new HistoryRecorder();
@@ -496,18 +535,32 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     } catch (error) {
       problems.push(`no leader after healing: ${String(error)}`);
     }
-    await finalReads(cluster, fleet, recorder, [...workload.keysUsed].sort(), nextProcess, problems);
+    await finalReads(cluster, fleet, recorder, [...workload.keysUsed].sort(), nextProcess, problems, options.testOnlyFalseFinalRead === true);
+    fleet.closeAll();
+    await cluster.stop();
+    ranToEnd = true;
   } finally {
-    try {
-      fleet.closeAll();
-      await cluster.stop();
-    } finally {
-      removeScratchDir(dataDir);
+    if (!ranToEnd) {
+      // An error (thrown by the run, or by the cluster's stop): the files are the evidence.
+      try {
+        fleet.closeAll();
+        await cluster.stop();
+      } catch {
+        // The error under way is the one to report.
+      }
+      keepAfterError(options, dataDir, recorder.events, log);
     }
   }
   const durationMs = recorder.nowMs();
-  const historyError = options.historyFile === null ? null : writeHistory(options.historyFile, recorder.events);
   const report = verifyHistory(pairOperations(recorder.events));
+  const verdict = problems.length > 0 ? Verdict.NotLinearizable : report.verdict;
+  // A run that did not pass keeps everything needed to look into it: each node's WAL and
+  // node.log, and the history next to them.
+  const keep = verdict !== Verdict.Linearizable || options.keepData === true || options.dataDir != null;
+  const historyFile = options.historyFile ?? (keep ? join(dataDir, KEPT_HISTORY_FILE) : null);
+  const historyError = historyFile === null ? null : writeHistory(historyFile, recorder.events);
+  if (keep) releaseScratchDir(dataDir);
+  else removeScratchDir(dataDir);
   const okCount = report.history.counts.ok;
   return {
     options,
@@ -518,9 +571,32 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     durationMs,
     okPerSecond: okCount / Math.max(durationMs / 1000, 1e-3),
     snapshotsInstalled,
-    verdict: problems.length > 0 ? Verdict.NotLinearizable : report.verdict,
+    verdict,
+    historyFile,
     historyError,
+    dataDir: keep ? dataDir : null,
   };
+}
+
+/** The run's data directory: the one asked for (made if missing, refused unless empty), else a fresh scratch directory. */
+function makeDataDir(options: CheckRunOptions): string {
+  // Kept whatever happens (--keep-data): not removed on an interrupt either.
+  if (options.dataDir == null) return options.keepData === true ? mkdtempSync(join(tmpdir(), 'raftlab-check-')) : makeScratchDir(tmpdir(), 'raftlab-check-');
+  const whyNot = whyDataDirNotUsable(options.dataDir);
+  if (whyNot !== null) throw new CheckError(CheckErrorCode.DataDirNotUsable, `cannot put the cluster in ${options.dataDir}: ${whyNot}`);
+  makeDirectories(options.dataDir);
+  return options.dataDir;
+}
+
+/** A run that ended in an error keeps its data directory and the history so far, and says where. */
+function keepAfterError(options: CheckRunOptions, dataDir: string, events: readonly HistoryEvent[], log: (line: string) => void): void {
+  releaseScratchDir(dataDir);
+  const historyFile = options.historyFile ?? join(dataDir, KEPT_HISTORY_FILE);
+  const historyError = writeHistory(historyFile, events);
+  log(
+    `the run ended in an error: its data directory is kept in ${dataDir}; ` +
+      (historyError === null ? `the history so far (${events.length} events) written to ${historyFile}` : `the history could not be written to ${historyFile}: ${historyError}`),
+  );
 }
 
 /** The run's cluster in its scratch directory; should it not start, the directory goes too. */
@@ -538,12 +614,22 @@ async function startCluster(options: CheckRunOptions, dataDir: string): Promise<
       ...(options.testOnly === undefined ? {} : { testOnly: options.testOnly }),
     });
   } catch (error) {
-    removeScratchDir(dataDir);
+    // Nothing ran: a directory asked for is left (empty) as it is, a scratch one goes.
+    if (options.dataDir == null) removeScratchDir(dataDir);
     throw error;
   }
 }
 
-async function finalReads(cluster: Cluster, fleet: ClientFleet, recorder: HistoryRecorder, keys: readonly string[], firstProcess: number, problems: string[]): Promise<void> {
+async function finalReads(
+  cluster: Cluster,
+  fleet: ClientFleet,
+  recorder: HistoryRecorder,
+  keys: readonly string[],
+  firstProcess: number,
+  problems: string[],
+  falseRead: boolean,
+): Promise<void> {
+  let misrecord = falseRead;
   const process = firstProcess;
   const { hub, kv } = fleet.open(checkDefaults.operationTimeoutMs);
   try {
@@ -554,7 +640,9 @@ async function finalReads(cluster: Cluster, fleet: ClientFleet, recorder: Histor
         recorder.record(process, EventType.Invoke, OpFunction.Get, key, null);
         try {
           const value = await kv.get(key);
-          recorder.record(process, EventType.Ok, OpFunction.Get, key, value);
+          // Test-only (testOnlyFalseFinalRead): a value no operation wrote.
+          recorder.record(process, EventType.Ok, OpFunction.Get, key, misrecord ? 'testOnly: never written' : value);
+          misrecord = false;
           read = true;
         } catch (error) {
           if (!isDefiniteFailure(error)) throw error;

@@ -194,6 +194,8 @@ export interface NemesisRecord {
   endMs: number | null;
   /** What was done; completed once the fault is undone (a transfer's targets, the node added in a removed one's place). */
   text: string;
+  /** A power loss (lose): the WAL bytes not yet fdatasynced that it cut, over all its nodes (often 0: everything written was synced). */
+  readonly unsyncedBytesLost?: number;
 }
 
 export interface CheckRunResult {
@@ -491,7 +493,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
           log(`${(startMs / 1000).toFixed(1)} s  nemesis: ${kind} found nothing to act on (not counted)`);
           continue;
         }
-        const record: NemesisRecord = { kind, startMs, endMs: null, text: fault.text };
+        const record: NemesisRecord = { kind, startMs, endMs: null, text: fault.text, ...(fault.unsyncedBytesLost === undefined ? {} : { unsyncedBytesLost: fault.unsyncedBytesLost }) };
         timeline.push(record);
         log(`${(startMs / 1000).toFixed(1)} s  nemesis: ${record.text}`);
         // Held to its end even when the run is stopping, so the fault is always undone.
@@ -728,6 +730,8 @@ interface Fault {
   readonly text: string;
   /** Asked after the undo: true if the fault turned out to do nothing at all. */
   readonly didNothing?: () => boolean;
+  /** A power loss (lose): the WAL bytes it cut, over all its nodes. */
+  readonly unsyncedBytesLost?: number;
 }
 
 /** Injects one fault of `kind`; null when it finds nothing to act on at this moment. */
@@ -746,13 +750,18 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       const count = random() < 0.5 ? nodes.length : majority;
       const { id: leader } = leaderOr(cluster, random);
       const targets = [leader, ...shuffled(nodes.filter((id) => id !== leader), random)].slice(0, count);
-      await Promise.all(targets.map((id) => cluster.crash(id, { loseUnsynced: true })));
+      const crashed = await Promise.all(targets.map((id) => cluster.crash(id, { loseUnsynced: true })));
+      // What the power loss took: a node whose every write was synced when it went lost nothing.
+      const lost = targets.map((id, index) => ({ id, bytes: crashed[index]!.unsyncedBytesLost }));
+      const losing = lost.filter(({ bytes }) => bytes > 0);
+      const what =
+        losing.length === 0
+          ? 'no unsynced write to lose'
+          : `losing unsynced writes: ${losing.map(({ id, bytes }) => `${bytes} bytes on node ${id}`).join(', ')}${losing.length < targets.length ? ', none on the others' : ''}`;
       return {
         undo: async () => void (await Promise.all(targets.map((id) => fleet.restart(id)))),
-        text:
-          targets.length === 1
-            ? `crash node ${targets[0]}, losing unsynced writes, then restart it`
-            : `crash nodes ${targets.join(',')} at once, losing unsynced writes, then restart them`,
+        text: targets.length === 1 ? `crash node ${targets[0]} (${what}), then restart it` : `crash nodes ${targets.join(',')} at once (${what}), then restart them`,
+        unsyncedBytesLost: lost.reduce((sum, { bytes }) => sum + bytes, 0),
       };
     }
     case NemesisKind.Isolate: {
@@ -780,7 +789,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       return { undo: heal, text: `partition ${left.join(',')} | ${right.join(',')} with node ${order[middle]} as the bridge` };
     }
     case NemesisKind.Cut: {
-      const { id: leader } = leaderOr(cluster, random);
+      const { id: leader, isLeader } = leaderOr(cluster, random);
       const followers = shuffled(
         nodes.filter((id) => id !== leader),
         random,
@@ -792,7 +801,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
         else cluster.cutLink(follower, leader);
       }
       const arrows = followers.map((follower) => (outbound ? `${leader}→${follower}` : `${follower}→${leader}`)).join(', ');
-      return { undo: heal, text: `cut links one way: ${arrows}` };
+      return { undo: heal, text: `cut links one way around ${isLeader ? `the leader, node ${leader}` : `node ${leader} (no leader seen)`}: ${arrows}` };
     }
     case NemesisKind.Faults: {
       const faults = {
@@ -910,6 +919,14 @@ export function formatCheckSummary(result: CheckRunResult): string {
   out.push(`nemesis timeline (${result.timeline.length}; times from the cluster's start, as the history's):`);
   for (const record of result.timeline) {
     out.push(`  ${seconds(record.startMs).padStart(7)} – ${(record.endMs === null ? '?' : seconds(record.endMs)).padStart(7)}  ${record.text}`);
+  }
+  const powerLosses = result.timeline.filter((record) => record.unsyncedBytesLost !== undefined);
+  if (powerLosses.length > 0) {
+    const losing = powerLosses.filter((record) => record.unsyncedBytesLost! > 0);
+    out.push(
+      `power losses: ${powerLosses.length}, ${losing.length} of them cut unsynced WAL bytes (${losing.reduce((sum, record) => sum + record.unsyncedBytesLost!, 0)} in all); ` +
+        `the others found every write synced`,
+    );
   }
   out.push(formatReport(report));
   if (result.problems.length > 0) {

@@ -111,8 +111,15 @@ test.serial('a 2-node cluster passes under every nemesis, each fault doing somet
   t.is(result.verdict, Verdict.Linearizable, `seed ${seed}\n${summary(result)}`);
   t.deepEqual(result.problems, [], `seed ${seed}`);
   t.true(result.timeline.length >= 2, `seed ${seed}: only ${result.timeline.length} faults\n${summary(result)}`);
+  // The summary's counts are the history's: every event counted once, by its type.
+  const byType = (type: string): number => result.events.filter((event) => event.type === type).length;
+  const { counts } = result.report.history;
+  t.deepEqual([counts.ok, counts.fail, counts.info + counts.neverCompleted], [byType('ok'), byType('fail'), byType('info') + byType('invoke') - byType('ok') - byType('fail') - byType('info')], `seed ${seed}`);
+  t.is(counts.neverCompleted, 0, `seed ${seed}: every operation completed`);
+  t.regex(formatCheckSummary(result), new RegExp(`: ${counts.ok} ok operations, .*\\nnemesis timeline \\(${result.timeline.length};`), `seed ${seed}`);
   for (const record of result.timeline) {
     t.notRegex(record.text, noOpFault, `seed ${seed}`);
+    t.true(record.startMs <= (record.endMs ?? -1), `seed ${seed}: ${record.text}`);
     // One zero point: every fault within the run.
     t.true(record.endMs !== null && record.endMs <= result.durationMs, `seed ${seed}: ${record.text} ended at ${record.endMs} ms, run ${result.durationMs} ms`);
   }

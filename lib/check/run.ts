@@ -389,6 +389,43 @@ class ClientFleet {
   }
 }
 
+/** One fault of the schedule: the quiet gap before it, its kind, how long it is held, and
+ *  the generator its targets and parameters are drawn from. */
+export interface ScheduledFault {
+  readonly gapMs: number;
+  readonly kind: NemesisKind;
+  readonly holdMs: number;
+  readonly random: () => number;
+}
+
+/**
+ * The nemesis's schedule, drawn from the seed alone: the same seed gives the same gaps,
+ * kinds and hold times, however each fault went. Each fault draws its targets from a
+ * generator of its own, since how many draws it makes depends on the cluster (a transfer
+ * burst draws once per hand-off while there is a leader, a fault with no leader in sight
+ * draws a node instead): from one shared generator, the first fault that drew once more
+ * than in an earlier run changed every fault after it.
+ */
+export class NemesisSchedule {
+  private readonly random: () => number;
+
+  constructor(
+    seed: number,
+    private readonly kinds: readonly NemesisKind[],
+  ) {
+    this.random = createPrng(seed);
+  }
+
+  next(): ScheduledFault {
+    const between = ([low, high]: readonly [number, number]): number => low + Math.floor(this.random() * (high - low));
+    const gapMs = between(checkDefaults.nemesisGapMs);
+    const kind = this.kinds[Math.floor(this.random() * this.kinds.length)]!;
+    const holdMs = between(checkDefaults.nemesisHoldMs);
+    const random = createPrng(Math.floor(this.random() * 0x1_0000_0000));
+    return { gapMs, kind, holdMs, random };
+  }
+}
+
 /** A pause the run can cut short when it is stopping. */
 class Pauses {
   private readonly wakers = new Set<() => void>();
@@ -415,8 +452,7 @@ class Pauses {
 
 export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult> {
   const log = options.log ?? ((): void => undefined);
-  const random = createPrng(options.seed);
-  const between = ([low, high]: readonly [number, number]): number => low + Math.floor(random() * (high - low));
+  const schedule = new NemesisSchedule(options.seed, options.nemesis);
   const whyNot = whyNemesisNotApplicable(options.nemesis, options.nodes);
   if (whyNot !== null) throw new CheckError(CheckErrorCode.NemesisNotApplicable, `nemesis not applicable: ${whyNot}`);
   const dataDir = makeDataDir(options);
@@ -478,9 +514,9 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     const nemesisLoop = async (): Promise<void> => {
       if (options.nemesis.length === 0) return;
       while (!pauses.stopped) {
-        await pauses.pause(between(checkDefaults.nemesisGapMs));
+        const { gapMs, kind, holdMs, random } = schedule.next();
+        await pauses.pause(gapMs);
         if (pauses.stopped) return;
-        const kind = options.nemesis[Math.floor(random() * options.nemesis.length)]!;
         const startMs = recorder.nowMs();
         let fault: Fault | null;
         try {
@@ -497,7 +533,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
         timeline.push(record);
         log(`${(startMs / 1000).toFixed(1)} s  nemesis: ${record.text}`);
         // Held to its end even when the run is stopping, so the fault is always undone.
-        await new Promise((resolve) => setTimeout(resolve, between(checkDefaults.nemesisHoldMs)));
+        await new Promise((resolve) => setTimeout(resolve, holdMs));
         try {
           await fault.undo();
         } catch (error) {
@@ -819,8 +855,15 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       // committed until it commits an entry of its own term: reads must wait for that.
       if (nodes.length < 2) return null;
       const targets: NodeId[] = [];
+      // The leaders seen at each beat: what the hand-offs asked for is not always what
+      // happened (a transfer the target cannot take in time is given up).
+      const leaders: NodeId[] = [];
+      const see = (leader: NodeId): void => {
+        if (leader !== 0 && leaders[leaders.length - 1] !== leader) leaders.push(leader);
+      };
       const handOff = (): void => {
         const leader = cluster.status().leaderId;
+        see(leader);
         if (leader === 0) return;
         const others = nodes.filter((id) => id !== leader);
         const to = others[Math.floor(random() * others.length)]!;
@@ -834,10 +877,14 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       handOff();
       const timer = setInterval(handOff, checkDefaults.transferIntervalMs);
       return {
-        undo: async () => clearInterval(timer),
+        undo: async () => {
+          clearInterval(timer);
+          see(cluster.status().leaderId);
+        },
         didNothing: () => targets.length === 0,
         get text(): string {
-          return `leadership transfers every ${checkDefaults.transferIntervalMs} ms${targets.length > 0 ? ` (to ${targets.join(',')})` : ''}`;
+          const moved = leaders.length > 1 ? `leaders ${leaders.join('→')}` : `leadership never moved from ${leaders[0] ?? 'nobody'}`;
+          return `leadership transfers every ${checkDefaults.transferIntervalMs} ms${targets.length > 0 ? ` (asked for ${targets.join(',')}; ${moved})` : ''}`;
         },
       };
     }

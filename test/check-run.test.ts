@@ -177,3 +177,33 @@ test.serial('teeth: appends acknowledged before fsync are caught losing writes',
     ackBeforeFsyncAttempts,
   );
 });
+
+test.serial('a node that goes down on its own (its disk fails), not by the nemesis, fails the run', async (t) => {
+  const seed = freshSeed();
+  // Node 1's WAL refuses every write after 50 entries, as a full disk would: it stops with
+  // WAL_IO, a crash event the nemesis did not cause. The other two serve on, and the
+  // history alone is linearizable.
+  const result = await runCheck(
+    options(seed, { nodes: 3, durationMs: 3_000, clients: 4, nemesis: [], testOnly: { walFault: { node: 1, afterEntries: 50, fault: 'enospc' } } }),
+  );
+  t.teardown(() => {
+    if (result.dataDir !== null) rmSync(result.dataDir, { recursive: true, force: true });
+  });
+  t.is(result.verdict, Verdict.NotLinearizable, `seed ${seed}\n${summary(result)}`);
+  t.true(
+    result.problems.some((problem) => /node 1 went down on its own: .*its disk failed.*ENOSPC/.test(problem)),
+    `seed ${seed}: ${result.problems.join('\n')}`,
+  );
+  t.not(result.dataDir, null, 'a failing run keeps its files');
+});
+
+test.serial('the nemesis\'s own crashes are no problem of the run', async (t) => {
+  const seed = freshSeed();
+  const result = await runCheck(options(seed, { nodes: 3, durationMs: 6_000, clients: 4, nemesis: [NemesisKind.Crash, NemesisKind.Lose] }));
+  t.teardown(() => {
+    if (result.dataDir !== null) rmSync(result.dataDir, { recursive: true, force: true });
+  });
+  t.true(result.timeline.length >= 2, `seed ${seed}: ${result.timeline.length} faults`);
+  t.deepEqual(result.problems, [], `seed ${seed}`);
+  t.is(result.verdict, Verdict.Linearizable, `seed ${seed}\n${summary(result)}`);
+});

@@ -373,6 +373,19 @@ class ClientFleet {
     this.reconnect(id);
   }
 
+  /** Nodes the nemesis is crashing now: their crash events are its doing. */
+  readonly crashing = new Set<NodeId>();
+
+  /** The nemesis's crash of a node (any other crash is a problem of the run). */
+  async crash(id: NodeId, options: { loseUnsynced?: boolean } = {}): Promise<{ readonly unsyncedBytesLost: number }> {
+    this.crashing.add(id);
+    try {
+      return await this.cluster.crash(id, options);
+    } finally {
+      this.crashing.delete(id);
+    }
+  }
+
   /** A node joined the cluster: every open hub may send to it too. */
   added(id: NodeId): void {
     for (const hub of this.hubs) hub.addNode(id);
@@ -469,11 +482,16 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
   // timeline, and the run's duration all count from here, the cluster's start.
   const recorder = new HistoryRecorder();
   let snapshotsInstalled = 0;
+  const fleet = new ClientFleet(cluster, options.operationTimeoutMs ?? checkDefaults.operationTimeoutMs);
+  // A node down from the start, or one that goes down on its own (its disk failed, its
+  // worker exited) and not by the nemesis's hand, is a problem: the run would otherwise go
+  // on with a node fewer than it says, and bring it back at the end as if nothing happened.
+  for (const [id, error] of cluster.startFailures) problems.push(`node ${id} did not start: ${error.message}`);
   cluster.on('event', (event: ClusterEvent) => {
     if (event.kind === EventKind.Invariant) problems.push(`at ${recorder.nowMs().toFixed(0)} ms: ${event.text}`);
+    if (event.kind === EventKind.Crash && !fleet.crashing.has(event.node)) problems.push(`at ${recorder.nowMs().toFixed(0)} ms: node ${event.node} went down on its own: ${event.text}`);
     if (event.kind === EventKind.SnapshotInstalled) snapshotsInstalled++;
   });
-  const fleet = new ClientFleet(cluster, options.operationTimeoutMs ?? checkDefaults.operationTimeoutMs);
   try {
     await cluster.waitForLeader(checkDefaults.leaderWaitMs);
     let nextProcess = options.clients;
@@ -777,7 +795,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
   switch (kind) {
     case NemesisKind.Crash: {
       const target = random() < 0.6 ? leaderOr(cluster, random) : { id: nodes[Math.floor(random() * nodes.length)]!, isLeader: false };
-      await cluster.crash(target.id);
+      await fleet.crash(target.id);
       return { undo: async () => fleet.restart(target.id), text: `crash node ${target.id}${target.isLeader ? ' (leader)' : ''}, then restart it` };
     }
     case NemesisKind.Lose: {
@@ -786,7 +804,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       const count = random() < 0.5 ? nodes.length : majority;
       const { id: leader } = leaderOr(cluster, random);
       const targets = [leader, ...shuffled(nodes.filter((id) => id !== leader), random)].slice(0, count);
-      const crashed = await Promise.all(targets.map((id) => cluster.crash(id, { loseUnsynced: true })));
+      const crashed = await Promise.all(targets.map((id) => fleet.crash(id, { loseUnsynced: true })));
       // What the power loss took: a node whose every write was synced when it went lost nothing.
       const lost = targets.map((id, index) => ({ id, bytes: crashed[index]!.unsyncedBytesLost }));
       const losing = lost.filter(({ bytes }) => bytes > 0);

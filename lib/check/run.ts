@@ -988,9 +988,11 @@ export function formatCheckSummary(result: CheckRunResult): string {
   const powerLosses = result.timeline.filter((record) => record.unsyncedBytesLost !== undefined);
   if (powerLosses.length > 0) {
     const losing = powerLosses.filter((record) => record.unsyncedBytesLost! > 0);
+    const bytes = losing.reduce((sum, record) => sum + record.unsyncedBytesLost!, 0);
+    const rest = powerLosses.length - losing.length;
     out.push(
-      `power losses: ${powerLosses.length}, ${losing.length} of them cut unsynced WAL bytes (${losing.reduce((sum, record) => sum + record.unsyncedBytesLost!, 0)} in all); ` +
-        `the others found every write synced`,
+      `power losses: ${powerLosses.length}; ${losing.length} cut unsynced WAL bytes (${bytes} in all)` +
+        (rest > 0 ? `; ${rest} found every write synced` : ''),
     );
   }
   out.push(formatReport(report));

@@ -199,11 +199,12 @@ test.serial('a node that goes down on its own (its disk fails), not by the nemes
 
 test.serial('the nemesis\'s own crashes are no problem of the run', async (t) => {
   const seed = freshSeed();
-  const result = await runCheck(options(seed, { nodes: 3, durationMs: 6_000, clients: 4, nemesis: [NemesisKind.Crash, NemesisKind.Lose] }));
+  const result = await runCheck(options(seed, { nodes: 3, durationMs: 8_000, clients: 4, nemesis: [NemesisKind.Crash, NemesisKind.Lose] }));
   t.teardown(() => {
     if (result.dataDir !== null) rmSync(result.dataDir, { recursive: true, force: true });
   });
-  t.true(result.timeline.length >= 2, `seed ${seed}: ${result.timeline.length} faults`);
+  // Gaps of 0.8-2 s, holds of 1-3 s and the restarts: at least one crash in 8 s.
+  t.true(result.timeline.length >= 1, `seed ${seed}: ${result.timeline.length} faults`);
   t.deepEqual(result.problems, [], `seed ${seed}`);
   t.is(result.verdict, Verdict.Linearizable, `seed ${seed}\n${summary(result)}`);
 });

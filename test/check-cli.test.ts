@@ -275,3 +275,28 @@ test('verify: a repeated option, --flag=value and numbers not in decimal are ref
     t.regex(result.stderr, reason);
   }
 });
+
+test('check: --keep-data keeps a passing run\'s files and history and says where; --data refuses a directory in use', (t) => {
+  const scratch = mkdtempSync(path.join(tmpdir(), 'raftlab-check-keep-'));
+  try {
+    const result = spawnSync(process.execPath, [cli, 'check', '--nodes', '1', '--duration', '2', '--clients', '2', '--nemesis', 'none', '--seed', '9', '--keep-data'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, TMPDIR: scratch },
+    });
+    const context = `${result.stdout}\n${result.stderr}`;
+    t.is(result.status, 0, context);
+    const kept = readdirSync(scratch).filter((name) => name.startsWith('raftlab-check-'));
+    t.is(kept.length, 1, context);
+    const dir = path.join(scratch, kept[0] ?? '');
+    t.true(result.stdout.includes(`data kept in ${dir} (--keep-data): each node's WAL and node.log in node-<id>/`), context);
+    t.true(result.stdout.includes(`history written to ${path.join(dir, 'history.json')}`), context);
+    t.true(readdirSync(path.join(dir, 'node-1')).includes('node.log'), context);
+    t.is(verify(path.join(dir, 'history.json')).status, 0);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  const used = file('not-a-data-dir', 'x');
+  refused(t, ['check', '--nodes', '1', '--duration', '2', '--data', used], /cannot put the cluster in .*not-a-data-dir: .* is not a directory/);
+  refused(t, ['check', '--nodes', '1', '--duration', '2', '--data', directory], /cannot put the cluster in .* is not empty/);
+});

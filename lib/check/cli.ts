@@ -3,7 +3,19 @@
 
 import { HistoryError, HistoryErrorCode, readHistoryFile, type History } from './history.js';
 import { defaultSearchBudget, type SearchBudget } from './linearizability.js';
-import { allNemesisKinds, applicableNemesisKinds, checkDefaults, formatCheckSummary, runCheck, whyNemesisNotApplicable, Workload, type CheckRunOptions, type NemesisKind } from './run.js';
+import {
+  allNemesisKinds,
+  applicableNemesisKinds,
+  checkDefaults,
+  formatCheckSummary,
+  KEPT_HISTORY_FILE,
+  runCheck,
+  whyDataDirNotUsable,
+  whyNemesisNotApplicable,
+  Workload,
+  type CheckRunOptions,
+  type NemesisKind,
+} from './run.js';
 import { exitCodeOf, formatReport, verifyHistory, VerifyExitCode } from './verify.js';
 import { MIN_SEGMENT_BYTES } from '../storage/types.js';
 import { whyNotWritable } from '../output-file.js';
@@ -155,7 +167,7 @@ export const CheckExitCode = {
 
 const checkUsage = `usage: raftlab check [--nodes ${checkDefaults.nodes}] [--duration ${checkDefaults.durationS}] [--clients ${checkDefaults.clients}] [--workload register|append]
                      [--nemesis ${allNemesisKinds.join(',')} | all | none] [--seed S] [--history FILE]
-                     [--tick-ms MS] [--timeout-ms MS] [--snapshot-entries N] [--snapshot-chunk-bytes B] [--segment-bytes B]
+                     [--keep-data] [--data DIR] [--tick-ms MS] [--timeout-ms MS] [--snapshot-entries N] [--snapshot-chunk-bytes B] [--segment-bytes B]
   --nodes N        cluster size, 1-${checkLimits.maxNodes} (default ${checkDefaults.nodes})
   --duration S     seconds of clients and faults, 1-${checkLimits.maxDurationS} (default ${checkDefaults.durationS})
   --clients N      concurrent client processes, 1-${checkLimits.maxClients} (default ${checkDefaults.clients})
@@ -164,6 +176,10 @@ const checkUsage = `usage: raftlab check [--nodes ${checkDefaults.nodes}] [--dur
                    on 1 node only crash and lose, the others need 2 nodes)
   --seed S         replays a run's schedule of operations and faults, 0-${checkLimits.maxSeed} (default random, printed)
   --history FILE   write the recorded history there (checked to be writable before the run)
+  --keep-data      keep the cluster's files (each node's WAL and node.log) after a passing run too;
+                   a run that fails or ends in an error always keeps them, and prints where
+  --data DIR       put the cluster's files in DIR (made if missing, must be empty) and keep them
+                   (a kept directory also gets the history as ${KEPT_HISTORY_FILE} unless --history is given)
   --tick-ms MS     Raft tick of the cluster, 1-${checkLimits.maxTickMs} (slower timers widen the window a deposed leader has)
   --timeout-ms MS  deadline of one client call, 1-${checkLimits.maxOperationTimeoutMs} (default ${checkDefaults.operationTimeoutMs})
   --snapshot-entries N  each node compacts its log every N applied entries (small N: InstallSnapshot under faults)
@@ -184,6 +200,8 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
   /** `all` (the default) takes the kinds that apply to the cluster's size; named ones must all apply. */
   let nemesisAll = true;
   let historyFile: string | null = null;
+  let dataDir: string | null = null;
+  let keepData = false;
   const workloads: readonly string[] = Object.values(Workload);
   const repeated = repeatedOption(argv);
   if (repeated !== null) return { ok: false, reason: repeated };
@@ -196,7 +214,11 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
       integers[flag] = parsed;
       continue;
     }
-    if (flag !== '--workload' && flag !== '--nemesis' && flag !== '--history') return { ok: false, reason: unknownOption(flag) };
+    if (flag === '--keep-data') {
+      keepData = true;
+      continue;
+    }
+    if (flag !== '--workload' && flag !== '--nemesis' && flag !== '--history' && flag !== '--data') return { ok: false, reason: unknownOption(flag) };
     const value = optionValue(argv[++i]);
     if (value === null) return { ok: false, reason: `${flag} needs a value` };
     if (flag === '--workload') {
@@ -214,6 +236,8 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
       if (unknown !== undefined) return { ok: false, reason: `unknown nemesis ${JSON.stringify(unknown)}; known: ${allNemesisKinds.join(', ')}` };
       nemesis = kinds as NemesisKind[];
       nemesisAll = false;
+    } else if (flag === '--data') {
+      dataDir = value;
     } else {
       historyFile = value;
     }
@@ -239,6 +263,8 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
       ...(nemesisLeftOut.length === 0 ? {} : { nemesisLeftOut }),
       seed: integers['--seed'] ?? Math.floor(Math.random() * checkLimits.maxSeed),
       historyFile,
+      ...(dataDir === null ? {} : { dataDir }),
+      ...(keepData ? { keepData } : {}),
       ...(tickMs === undefined ? {} : { tickMs }),
       ...(operationTimeoutMs === undefined ? {} : { operationTimeoutMs }),
       ...(snapshotEntries === undefined ? {} : { snapshotEntries }),
@@ -265,6 +291,11 @@ export async function runCheckCli(argv: readonly string[]): Promise<number> {
     process.stderr.write(`raftlab check: cannot write the history to ${options.historyFile}: ${unwritable}\n`);
     return CheckExitCode.BadInput;
   }
+  const unusable = options.dataDir == null ? null : whyDataDirNotUsable(options.dataDir);
+  if (unusable !== null) {
+    process.stderr.write(`raftlab check: cannot put the cluster in ${options.dataDir}: ${unusable}\n`);
+    return CheckExitCode.BadInput;
+  }
   process.stderr.write(`raftlab check: seed ${options.seed}\n`);
   if (parsed.nemesisLeftOut.length > 0) {
     process.stderr.write(
@@ -274,10 +305,14 @@ export async function runCheckCli(argv: readonly string[]): Promise<number> {
   }
   const result = await runCheck({ ...options, log: (line) => process.stderr.write(`  ${line}\n`) });
   process.stdout.write(`${formatCheckSummary(result)}\n`);
+  if (result.dataDir !== null) {
+    const why = options.dataDir != null ? '--data' : options.keepData === true ? '--keep-data' : 'the run did not pass';
+    process.stdout.write(`data kept in ${result.dataDir} (${why}): each node's WAL and node.log in node-<id>/\n`);
+  }
   if (result.historyError !== null) {
-    process.stderr.write(`raftlab check: the history was not written to ${options.historyFile}: ${result.historyError}\n`);
+    process.stderr.write(`raftlab check: the history was not written to ${result.historyFile}: ${result.historyError}\n`);
     return CheckExitCode.HistoryNotWritten;
   }
-  if (options.historyFile !== null) process.stdout.write(`history written to ${options.historyFile}\n`);
+  if (result.historyFile !== null) process.stdout.write(`history written to ${result.historyFile}\n`);
   return exitCodeOf(result.verdict);
 }

@@ -4,10 +4,12 @@
 // back, and a final read of every key is recorded. The history is then checked by the
 // same code as `raftlab verify`.
 
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { makeScratchDir, removeScratchDir } from '../cluster/scratch-dir.js';
+import { makeScratchDir, releaseScratchDir, removeScratchDir } from '../cluster/scratch-dir.js';
+import { makeDirectories } from '../output-file.js';
 import { Cluster } from '../cluster/cluster.js';
 import { ClientHub, type KvClient } from '../cluster/client.js';
 import type { TestOnlyClusterBugs } from '../cluster/protocol.js';
@@ -77,6 +79,8 @@ export function applicableNemesisKinds(kinds: readonly NemesisKind[], nodes: num
 export const CheckErrorCode = {
   /** A nemesis was asked for that cannot act on the cluster's size (nemesisMinNodes). */
   NemesisNotApplicable: 'CHECK_NEMESIS_NOT_APPLICABLE',
+  /** The data directory asked for (`dataDir`, `--data`) holds files already, or is no directory. */
+  DataDirNotUsable: 'CHECK_DATA_DIR_NOT_USABLE',
 } as const;
 export type CheckErrorCode = (typeof CheckErrorCode)[keyof typeof CheckErrorCode];
 
@@ -98,6 +102,25 @@ export function whyNemesisNotApplicable(kinds: readonly NemesisKind[], nodes: nu
   return `${needs}; on ${nodes} node${nodes === 1 ? '' : 's'} only ${applicableNemesisKinds(allNemesisKinds, nodes).applicable.join(', ')} can act`;
 }
 
+/**
+ * Why `dir` cannot hold a check's cluster, or null: it must be a directory that is empty
+ * or not there yet. A cluster already there would be started again (its cluster.json),
+ * with keys the fresh history knows nothing of.
+ */
+export function whyDataDirNotUsable(dir: string): string | null {
+  try {
+    if (!existsSync(dir)) return null;
+    if (!statSync(dir).isDirectory()) return `${dir} is not a directory`;
+    const entries = readdirSync(dir);
+    return entries.length === 0 ? null : `${dir} is not empty (${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}: a check starts a fresh cluster)`;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/** The file a kept data directory holds the history in, when no other was asked for. */
+export const KEPT_HISTORY_FILE = 'history.json';
+
 export interface CheckRunOptions {
   readonly nodes: number;
   readonly durationMs: number;
@@ -107,8 +130,17 @@ export interface CheckRunOptions {
   /** Kinds of `all` left out because they cannot act on this many nodes (for the summary). */
   readonly nemesisLeftOut?: readonly NemesisKind[];
   readonly seed: number;
-  /** Where to write the recorded history (JSON), or null. */
+  /** Where to write the recorded history (JSON), or null: then a kept data directory gets it (KEPT_HISTORY_FILE). */
   readonly historyFile: string | null;
+  /** Where the nodes keep their files (made if missing, must be empty; kept after the run).
+   *  Absent or null: a scratch directory in the temporary directory, removed after a passing run. */
+  readonly dataDir?: string | null;
+  /** Keep the scratch directory after a passing run too. A run that fails (not linearizable,
+   *  unknown, a problem) or ends in an error keeps it always. */
+  readonly keepData?: boolean;
+  /** Test-only: the first final read is recorded as having read a value nobody wrote, so the
+   *  run fails for certain (for testing what a failing run leaves behind). */
+  readonly testOnlyFalseFinalRead?: boolean;
   /** Deliberately broken cluster builds, for proving the check catches them. */
   readonly testOnly?: TestOnlyClusterBugs;
   /** Milliseconds per Raft tick (the cluster's default when absent). Slower timers widen
@@ -162,6 +194,8 @@ export interface NemesisRecord {
   endMs: number | null;
   /** What was done; completed once the fault is undone (a transfer's targets, the node added in a removed one's place). */
   text: string;
+  /** A power loss (lose): the WAL bytes not yet fdatasynced that it cut, over all its nodes (often 0: everything written was synced). */
+  readonly unsyncedBytesLost?: number;
 }
 
 export interface CheckRunResult {
@@ -180,8 +214,13 @@ export interface CheckRunResult {
   readonly snapshotsInstalled: number;
   /** The verdict for the exit code: not-linearizable if there is any problem. */
   readonly verdict: Verdict;
-  /** Why options.historyFile could not be written (null: written, or none asked for). */
+  /** Where the history was written (options.historyFile, else KEPT_HISTORY_FILE in a kept
+   *  data directory), or null: none asked for and the directory removed. */
+  readonly historyFile: string | null;
+  /** Why historyFile could not be written (null: written, or none). */
   readonly historyError: string | null;
+  /** The nodes' files (WAL, snapshot, node.log per node-<id>/), kept; null: removed (a passing run without keepData). */
+  readonly dataDir: string | null;
 }
 
 interface PlannedOperation {
@@ -334,6 +373,19 @@ class ClientFleet {
     this.reconnect(id);
   }
 
+  /** Nodes the nemesis is crashing now: their crash events are its doing. */
+  readonly crashing = new Set<NodeId>();
+
+  /** The nemesis's crash of a node (any other crash is a problem of the run). */
+  async crash(id: NodeId, options: { loseUnsynced?: boolean } = {}): Promise<{ readonly unsyncedBytesLost: number }> {
+    this.crashing.add(id);
+    try {
+      return await this.cluster.crash(id, options);
+    } finally {
+      this.crashing.delete(id);
+    }
+  }
+
   /** A node joined the cluster: every open hub may send to it too. */
   added(id: NodeId): void {
     for (const hub of this.hubs) hub.addNode(id);
@@ -347,6 +399,43 @@ class ClientFleet {
 
   closeAll(): void {
     for (const hub of [...this.hubs]) this.close(hub);
+  }
+}
+
+/** One fault of the schedule: the quiet gap before it, its kind, how long it is held, and
+ *  the generator its targets and parameters are drawn from. */
+export interface ScheduledFault {
+  readonly gapMs: number;
+  readonly kind: NemesisKind;
+  readonly holdMs: number;
+  readonly random: () => number;
+}
+
+/**
+ * The nemesis's schedule, drawn from the seed alone: the same seed gives the same gaps,
+ * kinds and hold times, however each fault went. Each fault draws its targets from a
+ * generator of its own, since how many draws it makes depends on the cluster (a transfer
+ * burst draws once per hand-off while there is a leader, a fault with no leader in sight
+ * draws a node instead): from one shared generator, the first fault that drew once more
+ * than in an earlier run changed every fault after it.
+ */
+export class NemesisSchedule {
+  private readonly random: () => number;
+
+  constructor(
+    seed: number,
+    private readonly kinds: readonly NemesisKind[],
+  ) {
+    this.random = createPrng(seed);
+  }
+
+  next(): ScheduledFault {
+    const between = ([low, high]: readonly [number, number]): number => low + Math.floor(this.random() * (high - low));
+    const gapMs = between(checkDefaults.nemesisGapMs);
+    const kind = this.kinds[Math.floor(this.random() * this.kinds.length)]!;
+    const holdMs = between(checkDefaults.nemesisHoldMs);
+    const random = createPrng(Math.floor(this.random() * 0x1_0000_0000));
+    return { gapMs, kind, holdMs, random };
   }
 }
 
@@ -376,11 +465,10 @@ class Pauses {
 
 export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult> {
   const log = options.log ?? ((): void => undefined);
-  const random = createPrng(options.seed);
-  const between = ([low, high]: readonly [number, number]): number => low + Math.floor(random() * (high - low));
+  const schedule = new NemesisSchedule(options.seed, options.nemesis);
   const whyNot = whyNemesisNotApplicable(options.nemesis, options.nodes);
   if (whyNot !== null) throw new CheckError(CheckErrorCode.NemesisNotApplicable, `nemesis not applicable: ${whyNot}`);
-  const dataDir = makeScratchDir(tmpdir(), 'raftlab-check-');
+  const dataDir = makeDataDir(options);
   const problems: string[] = [];
   const timeline: NemesisRecord[] = [];
   const workload = new WorkloadGenerator(options.workload, createPrng(options.seed ^ 0x5bd1e995));
@@ -388,15 +476,22 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
 
   log(`starting ${options.nodes} nodes in ${dataDir}`);
   const cluster = await startCluster(options, dataDir);
+  /** Set once the run got through to its final reads and the cluster stopped: otherwise its files are kept. */
+  let ranToEnd = false;
   // One zero point for everything the run reports: the history's times, the nemesis
   // timeline, and the run's duration all count from here, the cluster's start.
   const recorder = new HistoryRecorder();
   let snapshotsInstalled = 0;
+  const fleet = new ClientFleet(cluster, options.operationTimeoutMs ?? checkDefaults.operationTimeoutMs);
+  // A node down from the start, or one that goes down on its own (its disk failed, its
+  // worker exited) and not by the nemesis's hand, is a problem: the run would otherwise go
+  // on with a node fewer than it says, and bring it back at the end as if nothing happened.
+  for (const [id, error] of cluster.startFailures) problems.push(`node ${id} did not start: ${error.message}`);
   cluster.on('event', (event: ClusterEvent) => {
     if (event.kind === EventKind.Invariant) problems.push(`at ${recorder.nowMs().toFixed(0)} ms: ${event.text}`);
+    if (event.kind === EventKind.Crash && !fleet.crashing.has(event.node)) problems.push(`at ${recorder.nowMs().toFixed(0)} ms: node ${event.node} went down on its own: ${event.text}`);
     if (event.kind === EventKind.SnapshotInstalled) snapshotsInstalled++;
   });
-  const fleet = new ClientFleet(cluster, options.operationTimeoutMs ?? checkDefaults.operationTimeoutMs);
   try {
     await cluster.waitForLeader(checkDefaults.leaderWaitMs);
     let nextProcess = options.clients;
@@ -437,9 +532,9 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     const nemesisLoop = async (): Promise<void> => {
       if (options.nemesis.length === 0) return;
       while (!pauses.stopped) {
-        await pauses.pause(between(checkDefaults.nemesisGapMs));
+        const { gapMs, kind, holdMs, random } = schedule.next();
+        await pauses.pause(gapMs);
         if (pauses.stopped) return;
-        const kind = options.nemesis[Math.floor(random() * options.nemesis.length)]!;
         const startMs = recorder.nowMs();
         let fault: Fault | null;
         try {
@@ -452,11 +547,11 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
           log(`${(startMs / 1000).toFixed(1)} s  nemesis: ${kind} found nothing to act on (not counted)`);
           continue;
         }
-        const record: NemesisRecord = { kind, startMs, endMs: null, text: fault.text };
+        const record: NemesisRecord = { kind, startMs, endMs: null, text: fault.text, ...(fault.unsyncedBytesLost === undefined ? {} : { unsyncedBytesLost: fault.unsyncedBytesLost }) };
         timeline.push(record);
         log(`${(startMs / 1000).toFixed(1)} s  nemesis: ${record.text}`);
         // Held to its end even when the run is stopping, so the fault is always undone.
-        await new Promise((resolve) => setTimeout(resolve, between(checkDefaults.nemesisHoldMs)));
+        await new Promise((resolve) => setTimeout(resolve, holdMs));
         try {
           await fault.undo();
         } catch (error) {
@@ -496,18 +591,32 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     } catch (error) {
       problems.push(`no leader after healing: ${String(error)}`);
     }
-    await finalReads(cluster, fleet, recorder, [...workload.keysUsed].sort(), nextProcess, problems);
+    await finalReads(cluster, fleet, recorder, [...workload.keysUsed].sort(), nextProcess, problems, options.testOnlyFalseFinalRead === true);
+    fleet.closeAll();
+    await cluster.stop();
+    ranToEnd = true;
   } finally {
-    try {
-      fleet.closeAll();
-      await cluster.stop();
-    } finally {
-      removeScratchDir(dataDir);
+    if (!ranToEnd) {
+      // An error (thrown by the run, or by the cluster's stop): the files are the evidence.
+      try {
+        fleet.closeAll();
+        await cluster.stop();
+      } catch {
+        // The error under way is the one to report.
+      }
+      keepAfterError(options, dataDir, recorder.events, log);
     }
   }
   const durationMs = recorder.nowMs();
-  const historyError = options.historyFile === null ? null : writeHistory(options.historyFile, recorder.events);
   const report = verifyHistory(pairOperations(recorder.events));
+  const verdict = problems.length > 0 ? Verdict.NotLinearizable : report.verdict;
+  // A run that did not pass keeps everything needed to look into it: each node's WAL and
+  // node.log, and the history next to them.
+  const keep = verdict !== Verdict.Linearizable || options.keepData === true || options.dataDir != null;
+  const historyFile = options.historyFile ?? (keep ? join(dataDir, KEPT_HISTORY_FILE) : null);
+  const historyError = historyFile === null ? null : writeHistory(historyFile, recorder.events);
+  if (keep) releaseScratchDir(dataDir);
+  else removeScratchDir(dataDir);
   const okCount = report.history.counts.ok;
   return {
     options,
@@ -518,9 +627,32 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     durationMs,
     okPerSecond: okCount / Math.max(durationMs / 1000, 1e-3),
     snapshotsInstalled,
-    verdict: problems.length > 0 ? Verdict.NotLinearizable : report.verdict,
+    verdict,
+    historyFile,
     historyError,
+    dataDir: keep ? dataDir : null,
   };
+}
+
+/** The run's data directory: the one asked for (made if missing, refused unless empty), else a fresh scratch directory. */
+function makeDataDir(options: CheckRunOptions): string {
+  // Kept whatever happens (--keep-data): not removed on an interrupt either.
+  if (options.dataDir == null) return options.keepData === true ? mkdtempSync(join(tmpdir(), 'raftlab-check-')) : makeScratchDir(tmpdir(), 'raftlab-check-');
+  const whyNot = whyDataDirNotUsable(options.dataDir);
+  if (whyNot !== null) throw new CheckError(CheckErrorCode.DataDirNotUsable, `cannot put the cluster in ${options.dataDir}: ${whyNot}`);
+  makeDirectories(options.dataDir);
+  return options.dataDir;
+}
+
+/** A run that ended in an error keeps its data directory and the history so far, and says where. */
+function keepAfterError(options: CheckRunOptions, dataDir: string, events: readonly HistoryEvent[], log: (line: string) => void): void {
+  releaseScratchDir(dataDir);
+  const historyFile = options.historyFile ?? join(dataDir, KEPT_HISTORY_FILE);
+  const historyError = writeHistory(historyFile, events);
+  log(
+    `the run ended in an error: its data directory is kept in ${dataDir}; ` +
+      (historyError === null ? `the history so far (${events.length} events) written to ${historyFile}` : `the history could not be written to ${historyFile}: ${historyError}`),
+  );
 }
 
 /** The run's cluster in its scratch directory; should it not start, the directory goes too. */
@@ -538,12 +670,22 @@ async function startCluster(options: CheckRunOptions, dataDir: string): Promise<
       ...(options.testOnly === undefined ? {} : { testOnly: options.testOnly }),
     });
   } catch (error) {
-    removeScratchDir(dataDir);
+    // Nothing ran: a directory asked for is left (empty) as it is, a scratch one goes.
+    if (options.dataDir == null) removeScratchDir(dataDir);
     throw error;
   }
 }
 
-async function finalReads(cluster: Cluster, fleet: ClientFleet, recorder: HistoryRecorder, keys: readonly string[], firstProcess: number, problems: string[]): Promise<void> {
+async function finalReads(
+  cluster: Cluster,
+  fleet: ClientFleet,
+  recorder: HistoryRecorder,
+  keys: readonly string[],
+  firstProcess: number,
+  problems: string[],
+  falseRead: boolean,
+): Promise<void> {
+  let misrecord = falseRead;
   const process = firstProcess;
   const { hub, kv } = fleet.open(checkDefaults.operationTimeoutMs);
   try {
@@ -554,7 +696,9 @@ async function finalReads(cluster: Cluster, fleet: ClientFleet, recorder: Histor
         recorder.record(process, EventType.Invoke, OpFunction.Get, key, null);
         try {
           const value = await kv.get(key);
-          recorder.record(process, EventType.Ok, OpFunction.Get, key, value);
+          // Test-only (testOnlyFalseFinalRead): a value no operation wrote.
+          recorder.record(process, EventType.Ok, OpFunction.Get, key, misrecord ? 'testOnly: never written' : value);
+          misrecord = false;
           read = true;
         } catch (error) {
           if (!isDefiniteFailure(error)) throw error;
@@ -640,6 +784,8 @@ interface Fault {
   readonly text: string;
   /** Asked after the undo: true if the fault turned out to do nothing at all. */
   readonly didNothing?: () => boolean;
+  /** A power loss (lose): the WAL bytes it cut, over all its nodes. */
+  readonly unsyncedBytesLost?: number;
 }
 
 /** Injects one fault of `kind`; null when it finds nothing to act on at this moment. */
@@ -649,7 +795,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
   switch (kind) {
     case NemesisKind.Crash: {
       const target = random() < 0.6 ? leaderOr(cluster, random) : { id: nodes[Math.floor(random() * nodes.length)]!, isLeader: false };
-      await cluster.crash(target.id);
+      await fleet.crash(target.id);
       return { undo: async () => fleet.restart(target.id), text: `crash node ${target.id}${target.isLeader ? ' (leader)' : ''}, then restart it` };
     }
     case NemesisKind.Lose: {
@@ -658,13 +804,18 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       const count = random() < 0.5 ? nodes.length : majority;
       const { id: leader } = leaderOr(cluster, random);
       const targets = [leader, ...shuffled(nodes.filter((id) => id !== leader), random)].slice(0, count);
-      await Promise.all(targets.map((id) => cluster.crash(id, { loseUnsynced: true })));
+      const crashed = await Promise.all(targets.map((id) => fleet.crash(id, { loseUnsynced: true })));
+      // What the power loss took: a node whose every write was synced when it went lost nothing.
+      const lost = targets.map((id, index) => ({ id, bytes: crashed[index]!.unsyncedBytesLost }));
+      const losing = lost.filter(({ bytes }) => bytes > 0);
+      const what =
+        losing.length === 0
+          ? 'no unsynced write to lose'
+          : `losing unsynced writes: ${losing.map(({ id, bytes }) => `${bytes} bytes on node ${id}`).join(', ')}${losing.length < targets.length ? ', none on the others' : ''}`;
       return {
         undo: async () => void (await Promise.all(targets.map((id) => fleet.restart(id)))),
-        text:
-          targets.length === 1
-            ? `crash node ${targets[0]}, losing unsynced writes, then restart it`
-            : `crash nodes ${targets.join(',')} at once, losing unsynced writes, then restart them`,
+        text: targets.length === 1 ? `crash node ${targets[0]} (${what}), then restart it` : `crash nodes ${targets.join(',')} at once (${what}), then restart them`,
+        unsyncedBytesLost: lost.reduce((sum, { bytes }) => sum + bytes, 0),
       };
     }
     case NemesisKind.Isolate: {
@@ -692,7 +843,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       return { undo: heal, text: `partition ${left.join(',')} | ${right.join(',')} with node ${order[middle]} as the bridge` };
     }
     case NemesisKind.Cut: {
-      const { id: leader } = leaderOr(cluster, random);
+      const { id: leader, isLeader } = leaderOr(cluster, random);
       const followers = shuffled(
         nodes.filter((id) => id !== leader),
         random,
@@ -704,7 +855,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
         else cluster.cutLink(follower, leader);
       }
       const arrows = followers.map((follower) => (outbound ? `${leader}→${follower}` : `${follower}→${leader}`)).join(', ');
-      return { undo: heal, text: `cut links one way: ${arrows}` };
+      return { undo: heal, text: `cut links one way around ${isLeader ? `the leader, node ${leader}` : `node ${leader} (no leader seen)`}: ${arrows}` };
     }
     case NemesisKind.Faults: {
       const faults = {
@@ -722,8 +873,15 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       // committed until it commits an entry of its own term: reads must wait for that.
       if (nodes.length < 2) return null;
       const targets: NodeId[] = [];
+      // The leaders seen at each beat: what the hand-offs asked for is not always what
+      // happened (a transfer the target cannot take in time is given up).
+      const leaders: NodeId[] = [];
+      const see = (leader: NodeId): void => {
+        if (leader !== 0 && leaders[leaders.length - 1] !== leader) leaders.push(leader);
+      };
       const handOff = (): void => {
         const leader = cluster.status().leaderId;
+        see(leader);
         if (leader === 0) return;
         const others = nodes.filter((id) => id !== leader);
         const to = others[Math.floor(random() * others.length)]!;
@@ -737,10 +895,14 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       handOff();
       const timer = setInterval(handOff, checkDefaults.transferIntervalMs);
       return {
-        undo: async () => clearInterval(timer),
+        undo: async () => {
+          clearInterval(timer);
+          see(cluster.status().leaderId);
+        },
         didNothing: () => targets.length === 0,
         get text(): string {
-          return `leadership transfers every ${checkDefaults.transferIntervalMs} ms${targets.length > 0 ? ` (to ${targets.join(',')})` : ''}`;
+          const moved = leaders.length > 1 ? `leaders ${leaders.join('→')}` : `leadership never moved from ${leaders[0] ?? 'nobody'}`;
+          return `leadership transfers every ${checkDefaults.transferIntervalMs} ms${targets.length > 0 ? ` (asked for ${targets.join(',')}; ${moved})` : ''}`;
         },
       };
     }
@@ -822,6 +984,16 @@ export function formatCheckSummary(result: CheckRunResult): string {
   out.push(`nemesis timeline (${result.timeline.length}; times from the cluster's start, as the history's):`);
   for (const record of result.timeline) {
     out.push(`  ${seconds(record.startMs).padStart(7)} – ${(record.endMs === null ? '?' : seconds(record.endMs)).padStart(7)}  ${record.text}`);
+  }
+  const powerLosses = result.timeline.filter((record) => record.unsyncedBytesLost !== undefined);
+  if (powerLosses.length > 0) {
+    const losing = powerLosses.filter((record) => record.unsyncedBytesLost! > 0);
+    const bytes = losing.reduce((sum, record) => sum + record.unsyncedBytesLost!, 0);
+    const rest = powerLosses.length - losing.length;
+    out.push(
+      `power losses: ${powerLosses.length}; ${losing.length} cut unsynced WAL bytes (${bytes} in all)` +
+        (rest > 0 ? `; ${rest} found every write synced` : ''),
+    );
   }
   out.push(formatReport(report));
   if (result.problems.length > 0) {

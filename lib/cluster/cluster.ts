@@ -882,8 +882,9 @@ export class Cluster extends EventEmitter {
   // Faults
 
   /** A hard stop (worker.terminate()). With loseUnsynced, everything not yet fdatasynced
-   *  is also cut from its files, as a power failure would. */
-  async crash(id: NodeId, options: { loseUnsynced?: boolean } = {}): Promise<void> {
+   *  is also cut from its files, as a power failure would; resolves with how many WAL
+   *  bytes that cut (0 without loseUnsynced, or when everything written was synced). */
+  async crash(id: NodeId, options: { loseUnsynced?: boolean } = {}): Promise<{ readonly unsyncedBytesLost: number }> {
     this.checkRunning();
     const slot = this.liveSlot(id);
     const worker = slot.worker;
@@ -896,12 +897,14 @@ export class Cluster extends EventEmitter {
     this.hub.failNode(id);
     this.failMembershipRequests(worker, NodeReplyCode.ConnectionLost, `node ${id} crashed before it answered`);
     let lost = '';
+    let unsyncedBytesLost = 0;
     if (options.loseUnsynced === true) {
       const position = new Int32Array(slot.syncedPosition);
-      const { bytesDropped } = truncateToSyncedPosition(slot.dir, { segment: Atomics.load(position, 0), offset: Atomics.load(position, 1) });
-      lost = `, losing ${bytesDropped} unsynced bytes`;
+      unsyncedBytesLost = truncateToSyncedPosition(slot.dir, { segment: Atomics.load(position, 0), offset: Atomics.load(position, 1) }).bytesDropped;
+      lost = `, losing ${unsyncedBytesLost} unsynced bytes`;
     }
     this.emitEvent(EventKind.Crash, id, `node ${id} crashed${lost}`);
+    return { unsyncedBytesLost };
   }
 
   /** Starts a fresh worker on the node's files; resolves once it has recovered. */

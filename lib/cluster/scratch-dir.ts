@@ -27,6 +27,13 @@ export function removeScratchDir(dir: string): void {
   for (const signal of SIGNALS) process.off(signal, onInterrupt);
 }
 
+/** Keeps a directory makeScratchDir made: no longer removed on an interrupt (idempotent).
+ *  For a run that keeps its files as evidence (`raftlab check` that failed). */
+export function releaseScratchDir(dir: string): void {
+  if (!live.delete(dir) || live.size > 0) return;
+  for (const signal of SIGNALS) process.off(signal, onInterrupt);
+}
+
 function onInterrupt(signal: Signal): void {
   // The nodes' threads may still be writing there: they end with the process, right after.
   const dirs = [...live];

@@ -21,8 +21,9 @@ const usage = `usage:
   --bug NAME  run a deliberately broken core (repeatable): one of the bugs below
 bugs (test-only broken variants): voteWithoutUpToDateCheck, commitPreviousTermByCounting,
   grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable,
-  concurrentMembershipChanges, countLearnersInQuorum, acceptSnapshotChunkAnywhere, ignoreOutgoingVoters,
-  ignoreAppendRejections, heartbeatsWithoutCommit, checkQuorumIgnoresHeartbeats (these three break availability only)
+  concurrentMembershipChanges, membershipChangeBeforeFirstCommit, countLearnersInQuorum, acceptSnapshotChunkAnywhere,
+  ignoreOutgoingVoters, ignoreAppendRejections, heartbeatsWithoutCommit, checkQuorumIgnoresHeartbeats (these three
+  break availability only), restartSnapshotOnStaleAnswer (a message storm that never ends)
 exit 0 no violation, 1 a violation (naming the seed and the property), 2 bad usage`;
 
 const BUG_NAMES = [
@@ -33,12 +34,14 @@ const BUG_NAMES = [
   'skipSnapshotTermCheck',
   'countOwnVoteBeforeDurable',
   'concurrentMembershipChanges',
+  'membershipChangeBeforeFirstCommit',
   'countLearnersInQuorum',
   'acceptSnapshotChunkAnywhere',
   'ignoreOutgoingVoters',
   'ignoreAppendRejections',
   'heartbeatsWithoutCommit',
   'checkQuorumIgnoresHeartbeats',
+  'restartSnapshotOnStaleAnswer',
 ] as const;
 type BugName = (typeof BUG_NAMES)[number];
 

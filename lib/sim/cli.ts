@@ -1,7 +1,7 @@
 // `raftlab sim`: run many seeds and summarize, or replay one seed with its full trace.
 
 import type { TestOnlyBugs } from '../raft/types.js';
-import { CLUSTER_SIZE_MAX, CLUSTER_SIZE_MIN, runSeed } from './simulator.js';
+import { CLUSTER_SIZE_MAX, CLUSTER_SIZE_MIN, DEFAULT_MAX_QUEUED_EVENTS, DEFAULT_MAX_STEPS, runSeed } from './simulator.js';
 import type { SimOptions, SimResult } from './simulator.js';
 
 const DEFAULT_SEEDS = 100;
@@ -23,7 +23,8 @@ bugs (test-only broken variants): voteWithoutUpToDateCheck, commitPreviousTermBy
   grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable,
   concurrentMembershipChanges, membershipChangeBeforeFirstCommit, countLearnersInQuorum, acceptSnapshotChunkAnywhere,
   ignoreOutgoingVoters, ignoreAppendRejections, heartbeatsWithoutCommit, checkQuorumIgnoresHeartbeats (these three
-  break availability only), restartSnapshotOnStaleAnswer (a message storm that never ends)
+  break availability only), restartSnapshotOnStaleAnswer (a message storm: a Runaway run)
+a seed whose run takes over ${DEFAULT_MAX_STEPS} steps, or queues over ${DEFAULT_MAX_QUEUED_EVENTS} events at once, is a Runaway violation
 exit 0 no violation, 1 a violation (naming the seed and the property), 2 bad usage`;
 
 const BUG_NAMES = [

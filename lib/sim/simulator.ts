@@ -52,7 +52,23 @@ export const LIVENESS_DELAY_MAX_TICKS = 0.5;
 export const LIVENESS_DISK_LATENCY_MAX_TICKS = 0.5;
 /** Inputs a node queues while it waits for a sync; beyond this it drops them, as a full mailbox would. */
 export const INBOX_INPUTS_MAX = 4096;
-export const DEFAULT_MAX_STEPS = 20_000_000;
+/**
+ * A run that takes more steps than this is a Runaway violation (a loop of events, a message
+ * storm), reported with its seed instead of hanging `raftlab sim`. Measured (the
+ * twenty-ninth session): seeds 1-2,000 take 10,067 steps on average, 7,665 at the median,
+ * 47,776 at the 99th percentile and 296,885 at most (seed 1,255); seeds 2,850,001-2,853,000
+ * at most 162,704. The bound is 17 times that maximum (about 25 s of one core).
+ */
+export const DEFAULT_MAX_STEPS = 5_000_000;
+/**
+ * A run whose agenda (messages in flight, timers, ticks) holds more events than this at
+ * once is a Runaway violation: a storm is caught while it grows, long before the step
+ * bound and the gigabytes it would take. Measured as above: 79 on average, 905 at the 99th
+ * percentile, 2,143 at most (seed 1,255); 1,581 at most in 2,850,001-2,853,000. The bound is
+ * 46 times that maximum; the storm of seed 2,913,625 (restartSnapshotOnStaleAnswer) passes
+ * it at tick 137.
+ */
+export const DEFAULT_MAX_QUEUED_EVENTS = 100_000;
 /** Trace lines kept for a violation report. */
 export const TRACE_TAIL_LINES = 60;
 /** A new leader picked for an early crash dies within this many ticks of winning. */
@@ -112,7 +128,10 @@ export interface SimOptions {
   /** Cluster size (3..7); drawn from the seed when absent. */
   readonly nodes?: number;
   readonly testOnlyBugs?: TestOnlyBugs;
+  /** Steps (events handled) a run may take before it is reported as Runaway (default DEFAULT_MAX_STEPS). */
   readonly maxSteps?: number;
+  /** Events the agenda may hold at once before the run is reported as Runaway (default DEFAULT_MAX_QUEUED_EVENTS). */
+  readonly maxQueuedEvents?: number;
   /** Replaces parts of the profile the seed draws (to explore one fault mix, or to switch one off). */
   readonly profile?: Partial<FaultProfile>;
   /** Receives one line per delivered message, state change and fault. */
@@ -273,6 +292,8 @@ export interface SimStats {
   readonly quietLeaderTicksMax: number;
   readonly quietConvergedTicksMax: number;
   readonly quietStuckTicksMax: number;
+  /** The most events the agenda held at once (messages in flight, timers, ticks): see DEFAULT_MAX_QUEUED_EVENTS. */
+  readonly queuedEventsMax: number;
 }
 
 export interface SimViolation {
@@ -491,6 +512,7 @@ class Simulation {
   readonly #options: SimOptions;
   readonly #trace: ((line: string) => void) | null;
   readonly #maxSteps: number;
+  readonly #maxQueuedEvents: number;
   readonly #queue = new EventQueue<SimEvent>();
   readonly #nodes = new Map<NodeId, SimNode>();
   readonly #checker: InvariantChecker;
@@ -562,6 +584,7 @@ class Simulation {
   #quietLeaderTicksMax = 0;
   #quietConvergedTicksMax = 0;
   #quietStuckTicksMax = 0;
+  #queuedEventsMax = 0;
   #readsChecked = 0;
   #configurationsApplied = 0;
   #decommissioned = 0;
@@ -573,6 +596,7 @@ class Simulation {
     this.#options = options;
     this.#trace = options.trace ?? null;
     this.#maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
+    this.#maxQueuedEvents = options.maxQueuedEvents ?? DEFAULT_MAX_QUEUED_EVENTS;
     const root = new SimRandom(seed);
     const drawn = drawProfile(root, options.nodes);
     this.#networkRandom = root.fork();
@@ -639,12 +663,19 @@ class Simulation {
         const next = this.#queue.pop();
         if (next === undefined) throw new Error('simulator: the event queue ran dry (ticks should never stop)');
         if (this.#step >= this.#maxSteps) {
-          throw new InvariantViolation(Property.StepBudget, `the run did not finish within ${this.#maxSteps} steps`);
+          throw new InvariantViolation(Property.Runaway, `the run did not finish within ${this.#maxSteps} steps (tick ${Math.floor(this.#now / TIME_UNITS_PER_TICK)}, ${this.#queue.size} events queued)`);
         }
         this.#step++;
         this.#now = next.time;
         this.#fold(next.event);
         this.#handle(next.event);
+        const queued = this.#queue.size;
+        if (queued > this.#queuedEventsMax) {
+          this.#queuedEventsMax = queued;
+          if (queued > this.#maxQueuedEvents) {
+            throw new InvariantViolation(Property.Runaway, `${queued} events queued at once (messages in flight, timers), more than ${this.#maxQueuedEvents}: a message storm?`);
+          }
+        }
       }
       return this.#result(null);
     } catch (error) {
@@ -698,6 +729,7 @@ class Simulation {
         quietLeaderTicksMax: this.#quietLeaderTicksMax,
         quietConvergedTicksMax: this.#quietConvergedTicksMax,
         quietStuckTicksMax: this.#quietStuckTicksMax,
+        queuedEventsMax: this.#queuedEventsMax,
       },
     };
   }

@@ -246,6 +246,17 @@ export interface FaultProfile {
    * index without stalling, and the leader then keep its office; then faults resume.
    */
   readonly quietMeanIntervalTicks: number;
+  /**
+   * The chance that the operator asks a new leader for a change (from a stream of its own)
+   * as soon as its host has handled the Ready that made it leader, before any of its
+   * messages arrive, if it has not yet committed an entry of its term. A correct core
+   * refuses, and nothing of its run changes but a trace line (thesis §4.1 as corrected: a
+   * change of the previous leader's may still be uncommitted, and the two changes'
+   * majorities disjoint); a broken core that accepts is then cut off (#earlyChangeFault).
+   * The operator's timer alone asked that early too rarely for such a core to be caught
+   * (seed 1,847 was the first). 1 in every seed unless a profile override says otherwise.
+   */
+  readonly changeOnNewLeaderProbability: number;
 }
 
 export interface SimStats {
@@ -377,6 +388,8 @@ interface SimNode {
   syncDoneAt: number;
   /** A new leader picked to crash before its term is durable, whose fdatasync has not started yet. */
   crashBeforeNextSync: boolean;
+  /** A new leader the operator asks for a change as soon as its host has handled the Ready that made it one (FaultProfile.changeOnNewLeaderProbability). */
+  askChange: boolean;
   inbox: Input[];
   /** The host state machine's last applied index (lost on a crash, like any memory). */
   appliedIndex: number;
@@ -460,6 +473,7 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     shortenedAppendProbability: 0,
     replayOldMessageProbability: 0,
     quietMeanIntervalTicks: Infinity,
+    changeOnNewLeaderProbability: 1,
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -470,6 +484,15 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     isolateNewLeaderProbability: 0.6,
     isolateAfterCommitProbability: 0.5,
   };
+}
+
+/** The streams one membership change is drawn from (the operator's timer and the new-leader changes each have their own). */
+interface MembershipDraws {
+  /** How the trace names the one asked: 'n3', or 'new leader n3'. */
+  readonly asked: (id: NodeId) => string;
+  readonly change: SimRandom;
+  readonly joint: SimRandom;
+  readonly demote: SimRandom;
 }
 
 /** A quiet window in progress (see FaultProfile.quietMeanIntervalTicks). */
@@ -579,6 +602,10 @@ class Simulation {
   /** Quiet windows (a stream of its own, added after the replays). */
   readonly #quietRandom: SimRandom;
   #quiet: QuietWindow | null = null;
+  /** The operator's changes asked of new leaders (a stream of its own, added after the quiet windows). */
+  readonly #newLeaderChangeRandom: SimRandom;
+  /** The last leader cut off alone after changing its configuration early (see #earlyChangeFault), and that configuration's voters. */
+  #earlyChanger: { readonly id: NodeId; readonly generation: number; readonly voters: readonly NodeId[] } | null = null;
   #quietWindowsStarted = 0;
   #quietWindows = 0;
   #quietLeaderTicksMax = 0;
@@ -626,7 +653,20 @@ class Simulation {
     const replayOldMessageProbability = this.#replayRandom.chance(0.25) ? this.#replayRandom.pick([0.01, 0.05]) : 0;
     this.#quietRandom = root.fork();
     const quietMeanIntervalTicks = this.#quietRandom.chance(QUIET_PROBABILITY) ? this.#quietRandom.pick([60, 150, 300]) : Infinity;
-    this.profile = { ...drawn, syncFollowers, ...membership, snapshotChunkBytes, snapshotChunksInFlight, jointChanges, readMeanIntervalTicks, shortenedAppendProbability, replayOldMessageProbability, quietMeanIntervalTicks, ...options.profile };
+    this.#newLeaderChangeRandom = root.fork();
+    this.profile = {
+      ...drawn,
+      syncFollowers,
+      ...membership,
+      snapshotChunkBytes,
+      snapshotChunksInFlight,
+      jointChanges,
+      readMeanIntervalTicks,
+      shortenedAppendProbability,
+      replayOldMessageProbability,
+      quietMeanIntervalTicks,
+      ...options.profile,
+    };
     this.#bootstrap = Array.from({ length: this.profile.nodes }, (_, position) => position + 1);
     this.#dropProbability = this.profile.dropProbability;
     this.#duplicateProbability = this.profile.duplicateProbability;
@@ -639,7 +679,7 @@ class Simulation {
       disks.set(id, disk);
       // Clocks drift by up to 5% so that nodes do not tick in lockstep.
       const tickPeriod = Math.round(TIME_UNITS_PER_TICK * (0.95 + 0.1 * this.#faultRandom.float()));
-      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), syncDoneAt: 0, crashBeforeNextSync: false, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
+      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), syncDoneAt: 0, crashBeforeNextSync: false, askChange: false, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
     }
     this.#checker = new InvariantChecker(disks);
     this.#healNetwork();
@@ -819,7 +859,7 @@ class Simulation {
         return;
       case 'membershipTimer':
         if (this.#phase !== 'safety') return;
-        if (this.#quiet === null) this.#changeMembership();
+        if (this.#quiet === null) this.#changeMembership(this.#currentLeader(), this.#operatorDraws);
         this.#schedule(this.#faultRandom.exponential(this.profile.membershipMeanIntervalTicks), event);
         return;
       case 'readTimer':
@@ -854,6 +894,7 @@ class Simulation {
     node.unsynced = cleanUnsynced();
     node.syncDoneAt = 0;
     node.crashBeforeNextSync = false;
+    node.askChange = false;
     node.inbox = [];
     const restored = node.disk.restore();
     // The state machine restarts from the durable snapshot, if any.
@@ -904,6 +945,7 @@ class Simulation {
     node.unsynced = cleanUnsynced();
     node.syncDoneAt = 0;
     node.crashBeforeNextSync = false;
+    node.askChange = false;
     node.inbox = [];
     node.incarnation++;
     this.#crashes++;
@@ -975,6 +1017,7 @@ class Simulation {
         const change = input.change;
         const result = this.#core(node, () => raw.proposeMembership(change));
         if (result.ok) this.#membershipChanges++;
+        if (result.ok) this.#earlyChangeFault(node, raw);
         this.#emit(`n${node.id} ${result.ok ? `accepted membership change ${change.type} ${change.node} at index ${result.index}` : `refused membership change ${change.type} ${change.node}: ${result.code}`}`);
         return;
       }
@@ -984,6 +1027,7 @@ class Simulation {
         if (result.ok) {
           this.#membershipChanges++;
           this.#jointChangesAccepted++;
+          this.#earlyChangeFault(node, raw);
           const { membership } = this.#core(node, () => raw.status());
           if (membership.learners.some((id) => (membership.outgoing ?? []).includes(id))) this.#demotionsAccepted++;
         }
@@ -1052,6 +1096,7 @@ class Simulation {
     }
     if (this.profile.asyncPersistence) this.#startSync(node);
     this.#checker.observe(node.id, this.#core(node, () => raw.status()));
+    if (node.askChange && node.pending === null) this.#askNewLeader(node);
   }
 
   /** Whether this Ready of `node` is persisted the asynchronous way (profile.asyncPersistence, profile.syncFollowers). */
@@ -1111,6 +1156,7 @@ class Simulation {
   /** Figure 8's pattern and its cousin: a new leader crashes, or is cut off, soon after winning. */
   #newLeaderFaults(node: SimNode, ready: Ready): void {
     if (ready.softState?.role !== Role.Leader || !this.#faulty()) return;
+    if (this.#newLeaderChangeRandom.chance(this.profile.changeOnNewLeaderProbability)) node.askChange = true;
     if (this.#faultRandom.chance(this.profile.crashNewLeaderProbability)) {
       this.#schedule(this.#faultRandom.float() * CRASH_NEW_LEADER_WITHIN_TICKS, { type: 'crash', node: node.id, incarnation: node.incarnation });
     }
@@ -1373,18 +1419,86 @@ class Simulation {
    * one, demote or remove a voter (the leader too, now and then). Refusals (one change
    * at a time, no leader) are part of the run.
    */
-  #changeMembership(): void {
-    const leaderId = this.#currentLeader();
+  /**
+   * FaultProfile.changeOnNewLeaderProbability: the operator asks a new leader for a change
+   * before it has committed an entry of its term. Only then: a correct core refuses, so no
+   * step, draw but this stream's, or state of its run changes (its trace gains a line).
+   */
+  #askNewLeader(node: SimNode): void {
+    const raw = node.raw;
+    if (raw === null || !this.#faulty()) {
+      node.askChange = false;
+      return;
+    }
+    node.askChange = false;
+    const status = raw.status();
+    if (status.role !== Role.Leader) return;
+    const commitTerm = node.disk.termAt(status.commitIndex);
+    if (commitTerm < 0 || commitTerm >= status.currentTerm) return;
+    const random = this.#newLeaderChangeRandom;
+    this.#changeMembership(node.id, { asked: (id) => `new leader n${id}`, change: random, joint: random, demote: random });
+  }
+
+  /**
+   * A leader accepted a configuration change before committing an entry of its term, which
+   * only a broken core does (thesis §4.1 as corrected). It is cut off at once, before the
+   * change goes out: alone (the change stays in its log only, while the others elect a
+   * leader of the old configuration, who may change it another way), or with a smallest
+   * majority of its new configuration (which that majority alone then commits). Together
+   * these make the two changes' disjoint majorities of Ongaro's counterexample (raft-dev,
+   * 2015). From the stream of the new leaders' changes: a correct core's runs never get here.
+   */
+  #earlyChangeFault(node: SimNode, raw: RawNode): void {
+    if (!this.#faulty()) return;
+    const status = this.#core(node, () => raw.status());
+    const commitTerm = node.disk.termAt(status.commitIndex);
+    if (commitTerm < 0 || commitTerm >= status.currentTerm) return;
+    const random = this.#newLeaderChangeRandom;
+    const group = [node.id];
+    const first = this.#earlyChanger;
+    if (first === null || first.id === node.id || first.generation !== this.#partitionGeneration) {
+      this.#earlyChanger = { id: node.id, generation: this.#partitionGeneration + 1, voters: status.membership.voters };
+    } else {
+      // The second: a smallest majority of its configuration, drawn from the voters the first one's configuration does not have where it can.
+      this.#earlyChanger = null;
+      const others = status.membership.voters
+        .filter((id) => id !== node.id)
+        .map((id) => ({ id, key: (first.voters.includes(id) ? 1 : 0) + random.float() }))
+        .sort((a, b) => a.key - b.key);
+      const majority = Math.floor(status.membership.voters.length / 2) + 1;
+      for (const { id } of others.slice(0, majority - 1)) group.push(id);
+    }
+    this.#healNetwork();
+    for (const a of group) {
+      for (const b of this.#nodes.keys()) {
+        if (group.includes(b)) continue;
+        this.#cutLink(a, b);
+        this.#cutLink(b, a);
+      }
+    }
+    this.#partitions++;
+    this.#partitionGeneration++;
+    this.#emit(`partition: cut off [${group.join(',')}], a leader that changed its configuration before committing an entry of its term`);
+    this.#schedule(random.exponential(this.profile.partitionMeanDurationTicks), { type: 'heal', generation: this.#partitionGeneration });
+  }
+
+  /** The operator's timer draws its changes from these streams. */
+  get #operatorDraws(): MembershipDraws {
+    return { asked: (id) => `n${id}`, change: this.#faultRandom, joint: this.#jointRandom, demote: this.#demoteRandom };
+  }
+
+  /** The operator asks `leaderId` (0: there is none) for a change, single-server or (in seeds with joint changes, half the time) joint. */
+  #changeMembership(leaderId: NodeId, draws: MembershipDraws): void {
     if (leaderId === 0) return;
     const leader = this.#node(leaderId);
     const membership = leader.raw!.status().membership;
     const ids = [...this.#nodes.keys()];
     const outside = ids.filter((id) => !membership.voters.includes(id) && !membership.learners.includes(id));
-    if (this.profile.jointChanges && this.#jointRandom.chance(0.5)) {
-      this.#changeMembershipJointly(leaderId, membership, outside);
+    if (this.profile.jointChanges && draws.joint.chance(0.5)) {
+      this.#changeMembershipJointly(leaderId, membership, outside, draws);
       return;
     }
-    const random = this.#faultRandom;
+    const random = draws.change;
     const changes: MembershipChange[] = [];
     for (const id of outside) changes.push({ type: MembershipChangeType.AddLearner, node: id }, { type: MembershipChangeType.AddVoter, node: id });
     for (const id of membership.learners) changes.push({ type: MembershipChangeType.AddVoter, node: id }, { type: MembershipChangeType.Remove, node: id });
@@ -1397,7 +1511,7 @@ class Simulation {
     const pool = membership.voters.length < 3 && growing.length > 0 ? growing : changes;
     if (pool.length === 0) return;
     const change = random.pick(pool);
-    this.#emit(`operator asks n${leaderId} to ${change.type} n${change.node} (configuration voters ${membership.voters.join(',')} learners ${membership.learners.join(',') || '-'})`);
+    this.#emit(`operator asks ${draws.asked(leaderId)} to ${change.type} n${change.node} (configuration voters ${membership.voters.join(',')} learners ${membership.learners.join(',') || '-'})`);
     this.#input(leader, { kind: 'membership', change });
   }
 
@@ -1406,8 +1520,8 @@ class Simulation {
    * then; removed, or demoted to learners), one or two nodes in (spares or learners), a
    * learner dropped or added, all in one configuration change. Keeps at least one voter.
    */
-  #changeMembershipJointly(leaderId: NodeId, membership: Membership, outside: readonly NodeId[]): void {
-    const random = this.#jointRandom;
+  #changeMembershipJointly(leaderId: NodeId, membership: Membership, outside: readonly NodeId[], draws: MembershipDraws): void {
+    const random = draws.joint;
     const voters = new Set(membership.voters);
     const learners = new Set(membership.learners);
     const outCount = random.pick([0, 1, 1, 2]);
@@ -1426,9 +1540,9 @@ class Simulation {
     }
     if (random.chance(0.3) && candidates.length > 0) learners.add(random.pick(candidates));
     // A voter taken out stays as a learner a third of the time (an outgoing voter and a learner while joint).
-    for (const id of out) if (!voters.has(id) && this.#demoteRandom.chance(1 / 3)) learners.add(id);
+    for (const id of out) if (!voters.has(id) && draws.demote.chance(1 / 3)) learners.add(id);
     const target: Membership = { voters: [...voters].sort((a, b) => a - b), learners: [...learners].filter((id) => !voters.has(id)).sort((a, b) => a - b) };
-    this.#emit(`operator asks n${leaderId} for a joint change to ${describeMembership(target)} (from ${describeMembership(membership)})`);
+    this.#emit(`operator asks ${draws.asked(leaderId)} for a joint change to ${describeMembership(target)} (from ${describeMembership(membership)})`);
     this.#input(this.#node(leaderId), { kind: 'joint', target });
   }
 

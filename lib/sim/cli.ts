@@ -191,6 +191,7 @@ function runMany(args: Arguments, options: SimOptions): number {
   let elections = 0;
   let crashes = 0;
   let steps = 0;
+  const longest = { steps: 0, stepsSeed: 0, queued: 0, queuedSeed: 0 };
   let membershipChanges = 0;
   let jointChanges = 0;
   let demotions = 0;
@@ -207,6 +208,8 @@ function runMany(args: Arguments, options: SimOptions): number {
     elections += result.stats.elections;
     crashes += result.stats.crashes;
     steps += result.stats.steps;
+    if (result.stats.steps > longest.steps) Object.assign(longest, { steps: result.stats.steps, stepsSeed: seed });
+    if (result.stats.queuedEventsMax > longest.queued) Object.assign(longest, { queued: result.stats.queuedEventsMax, queuedSeed: seed });
     membershipChanges += result.stats.membershipChanges;
     jointChanges += result.stats.jointChanges;
     demotions += result.stats.demotions;
@@ -233,7 +236,8 @@ function runMany(args: Arguments, options: SimOptions): number {
     `seeds: ${args.seeds}  violations: ${failures.length}  seeds/s: ${(args.seeds / seconds).toFixed(1)}  ` +
       `commits: ${commits}  elections: ${elections}  crashes: ${crashes}  membership changes: ${membershipChanges} (${jointChanges} joint, ${demotions} demoting)  ` +
       `decommissioned: ${decommissioned}  quiet windows: ${quiet.windows} (slowest leader ${quiet.leaderTicks}, convergence ${quiet.convergedTicks}, ` +
-      `longest stall ${quiet.stuckTicks} ticks)  steps: ${steps}  time: ${seconds.toFixed(1)}s\n`,
+      `longest stall ${quiet.stuckTicks} ticks)  steps: ${steps} (at most ${longest.steps}, seed ${longest.stepsSeed}; bound ${DEFAULT_MAX_STEPS})  ` +
+      `events queued: at most ${longest.queued} (seed ${longest.queuedSeed}; bound ${DEFAULT_MAX_QUEUED_EVENTS})  time: ${seconds.toFixed(1)}s\n`,
   );
   if (failures.length > 0) {
     const properties = [...new Set(failures.map((failure) => failure.violation?.property))].join(', ');

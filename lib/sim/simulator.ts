@@ -57,16 +57,17 @@ export const INBOX_INPUTS_MAX = 4096;
  * storm), reported with its seed instead of hanging `raftlab sim`. Measured (the
  * twenty-ninth session): seeds 1-2,000 take 10,067 steps on average, 7,665 at the median,
  * 47,776 at the 99th percentile and 296,885 at most (seed 1,255); seeds 2,850,001-2,853,000
- * at most 162,704. The bound is 17 times that maximum (about 25 s of one core).
+ * at most 162,704, seeds 2,930,001-2,933,000 at most 486,311 (seed 2,931,717: one entry per
+ * AppendEntries, 64 in flight). The bound is 10 times that maximum (about 25 s of one core).
  */
 export const DEFAULT_MAX_STEPS = 5_000_000;
 /**
  * A run whose agenda (messages in flight, timers, ticks) holds more events than this at
  * once is a Runaway violation: a storm is caught while it grows, long before the step
  * bound and the gigabytes it would take. Measured as above: 79 on average, 905 at the 99th
- * percentile, 2,143 at most (seed 1,255); 1,581 at most in 2,850,001-2,853,000. The bound is
- * 46 times that maximum; the storm of seed 2,913,625 (restartSnapshotOnStaleAnswer) passes
- * it at tick 137.
+ * percentile, 2,143 at most (seed 1,255); 1,581 at most in 2,850,001-2,853,000 and 3,736 in
+ * 2,930,001-2,933,000 (seed 2,932,725). The bound is 27 times that maximum; the storm of seed
+ * 2,913,625 (restartSnapshotOnStaleAnswer) passes it at tick 137.
  */
 export const DEFAULT_MAX_QUEUED_EVENTS = 100_000;
 /** Trace lines kept for a violation report. */

@@ -1426,13 +1426,10 @@ class Simulation {
    * step, draw but this stream's, or state of its run changes (its trace gains a line).
    */
   #askNewLeader(node: SimNode): void {
-    const raw = node.raw;
-    if (raw === null || !this.#faulty()) {
-      node.askChange = false;
-      return;
-    }
     node.askChange = false;
-    const status = raw.status();
+    const raw = node.raw;
+    if (raw === null || !this.#faulty()) return;
+    const status = this.#core(node, () => raw.status());
     if (status.role !== Role.Leader) return;
     const commitTerm = node.disk.termAt(status.commitIndex);
     if (commitTerm < 0 || commitTerm >= status.currentTerm) return;
@@ -1443,11 +1440,14 @@ class Simulation {
   /**
    * A leader accepted a configuration change before committing an entry of its term, which
    * only a broken core does (thesis §4.1 as corrected). It is cut off at once, before the
-   * change goes out: alone (the change stays in its log only, while the others elect a
-   * leader of the old configuration, who may change it another way), or with a smallest
-   * majority of its new configuration (which that majority alone then commits). Together
-   * these make the two changes' disjoint majorities of Ongaro's counterexample (raft-dev,
-   * 2015). From the stream of the new leaders' changes: a correct core's runs never get here.
+   * change goes out (messages in flight on a cut link are lost too): alone, so that the
+   * change stays in its log only while the others elect a leader of the old configuration;
+   * or, if such an earlier leader is still cut off alone, this second one goes with a
+   * smallest majority of its new configuration, taken where it can from voters the first
+   * one's configuration lacks, which commit this change alone, while the first is left
+   * with the voters it needs, who voted in this term but never got its entries: Ongaro's
+   * counterexample (raft-dev, 2015). Draws from the stream of the new leaders' changes; a
+   * correct core's runs never get here.
    */
   #earlyChangeFault(node: SimNode, raw: RawNode): void {
     if (!this.#faulty()) return;

@@ -120,6 +120,19 @@ test('§4.1 a new leader changes membership only after committing an entry of it
   t.true(harness.node(2).proposeMembership(addVoter(4)).ok, 'accepted once its no-op committed');
 });
 
+test('§4.1 the test-only switch membershipChangeBeforeFirstCommit makes a new leader accept a change before its first commit (what the simulator must catch)', (t) => {
+  const harness = new Harness(4, { bootstrap: [1, 2, 3], config: { ...quiet, testOnlyBugs: { membershipChangeBeforeFirstCommit: true } } });
+  harness.elect(1);
+  harness.node(2).campaign();
+  harness.processReady(2);
+  harness.deliverRound((message) => message.type === MessageType.RequestVote);
+  harness.deliverRound((message) => message.type === MessageType.RequestVoteResponse);
+  t.is(harness.status(2).role, 'leader');
+  t.like(harness.node(2).proposeMembership(addVoter(4)), { ok: true });
+  // The one-at-a-time rule still holds: a second change waits for the first.
+  t.like(harness.node(2).proposeMembership(remove(3)), { ok: false, code: 'MEMBERSHIP_CHANGE_IN_PROGRESS' });
+});
+
 test('§4.1 removing a follower: the leader stops replicating to it and counts without it', (t) => {
   const harness = clusterWithSpare();
   change(harness, 1, remove(3));

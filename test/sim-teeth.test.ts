@@ -35,6 +35,7 @@ const BUGS: readonly (keyof TestOnlyBugs)[] = [
   'skipPrevLogTermCheck',
   'skipSnapshotTermCheck',
   'concurrentMembershipChanges',
+  'membershipChangeBeforeFirstCommit',
   'countLearnersInQuorum',
   'acceptSnapshotChunkAnywhere',
   'ignoreOutgoingVoters',
@@ -81,4 +82,28 @@ test('a leader that leads before its own term is durable is crashed before it is
   if (caught === null) return t.fail(`countOwnVoteBeforeDurable: no violation in seeds 1..${SEED_BUDGET}`);
   const without = runSeed(caught, { testOnlyBugs: bugs, ...off });
   t.true(without.ok, `seed ${caught} without the fault: ${without.violation?.message ?? ''}`);
+});
+
+test('a new leader is asked for a change before its first commit of its term: a correct core refuses and no run changes; that is what catches membershipChangeBeforeFirstCommit', (t) => {
+  // A correct core refuses every such change (thesis §4.1): switching the asking off changes none of its runs.
+  const off = { profile: { changeOnNewLeaderProbability: 0 } };
+  let asked = 0;
+  for (let seed = 1; seed <= 40; seed++) {
+    const lines: string[] = [];
+    const on = runSeed(seed, { trace: (line) => lines.push(line) });
+    t.is(on.fingerprint, runSeed(seed, off).fingerprint, `seed ${seed}`);
+    asked += lines.filter((line) => line.includes('operator asks new leader')).length;
+    t.false(
+      lines.some((line) => line.includes('a leader that changed its configuration before committing')),
+      `seed ${seed}: a correct core accepted a change before its first commit`,
+    );
+  }
+  t.true(asked > 40, `the new leaders were asked (${asked} times in 40 seeds)`);
+  // The broken core: its first catch within the budget is no catch without the asking.
+  const bugs = { membershipChangeBeforeFirstCommit: true };
+  let caught: number | null = null;
+  for (let seed = 1; seed <= SEED_BUDGET && caught === null; seed++) if (!runSeed(seed, { testOnlyBugs: bugs }).ok) caught = seed;
+  if (caught === null) return t.fail(`membershipChangeBeforeFirstCommit: no violation in seeds 1..${SEED_BUDGET}`);
+  const without = runSeed(caught, { testOnlyBugs: bugs, ...off });
+  t.true(without.ok, `seed ${caught} without the asking: ${without.violation?.message ?? ''}`);
 });

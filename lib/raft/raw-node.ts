@@ -350,7 +350,8 @@ export class RawNode {
     // One at a time (thesis §4.1): the newest configuration committed, by a leader that
     // committed an entry of its own term, and not a joint one waiting for its C_new.
     const oneAtATime = this.#config.testOnlyBugs.concurrentMembershipChanges !== true;
-    const pending = this.#log.membershipIndex() > this.#log.commitIndex || !this.#committedInCurrentTerm() || isJoint(this.#log.membership());
+    const firstCommitDone = this.#committedInCurrentTerm() || this.#config.testOnlyBugs.membershipChangeBeforeFirstCommit === true;
+    const pending = this.#log.membershipIndex() > this.#log.commitIndex || !firstCommitDone || isJoint(this.#log.membership());
     if (oneAtATime && pending) return this.#refuse(RefusalCode.MembershipChangePending);
     if (this.#log.lastIndex() - this.#log.commitIndex >= this.#config.maxUncommittedEntries) {
       return this.#refuse(RefusalCode.ProposalQueueFull);
@@ -1228,7 +1229,8 @@ export class RawNode {
     }
     const updated = progress.maybeUpdate(message.index);
     const held = this.#log.snapshot();
-    if (progress.state === ProgressState.Snapshot && progress.matchIndex < progress.pendingSnapshotIndex && held !== null && progress.matchIndex < held.index) {
+    const goesOn = this.#config.testOnlyBugs.restartSnapshotOnStaleAnswer !== true;
+    if (goesOn && progress.state === ProgressState.Snapshot && progress.matchIndex < progress.pendingSnapshotIndex && held !== null && progress.matchIndex < held.index) {
       // An answer about an older snapshot (one installed earlier, or a stale chunk the
       // follower ignored) while ours is under way, and the entries after it compacted:
       // the transfer goes on (stalled ones are resumed by the heartbeats). Starting it over

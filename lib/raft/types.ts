@@ -324,6 +324,12 @@ export interface TestOnlyBugs {
   readonly countOwnVoteBeforeDurable?: boolean;
   /** Accept a membership change while the previous one is not committed (breaks thesis §4.1's one-at-a-time rule). */
   readonly concurrentMembershipChanges?: boolean;
+  /**
+   * Accept a membership change before this leader has committed an entry of its own term
+   * (thesis §4.1 as corrected by Ongaro, raft-dev 2015: a change of the previous leader's,
+   * still uncommitted, and this one can then have disjoint majorities).
+   */
+  readonly membershipChangeBeforeFirstCommit?: boolean;
   /** Count learners' acknowledgements toward the commit quorum (thesis §4.2.1: they must not count). */
   readonly countLearnersInQuorum?: boolean;
   /** Take a snapshot chunk at whatever offset it claims, without checking it continues the bytes held (Figure 13's offset). */
@@ -336,6 +342,12 @@ export interface TestOnlyBugs {
   readonly heartbeatsWithoutCommit?: boolean;
   /** Leader: a heartbeat's answer does not count as hearing from the follower, so with CheckQuorum an idle leader steps down though a quorum answers (an availability bug). */
   readonly checkQuorumIgnoresHeartbeats?: boolean;
+  /**
+   * Leader: an answer about an older snapshot while a newer one is under way, the entries
+   * after it compacted, starts the transfer over (the message storm of sim seed 2913625,
+   * fixed in the twenty-eighth session): kept to prove the simulator's Runaway bound fires.
+   */
+  readonly restartSnapshotOnStaleAnswer?: boolean;
 }
 
 /** A leader's snapshot, whole, to be checked before the core takes it: see Config.snapshotCheck. */

@@ -39,8 +39,12 @@ export const Property = {
   LinearizableRead: 'LinearizableRead',
   /** The core threw: one of its own assertions fired, or it broke the Ready contract. */
   CoreAssertion: 'CoreAssertion',
-  /** The run exceeded options.maxSteps before finishing. */
-  StepBudget: 'StepBudget',
+  /**
+   * The run did not end within its step budget (options.maxSteps), or its agenda outgrew
+   * options.maxQueuedEvents: a message storm or a loop of events that would otherwise
+   * hang the whole `raftlab sim` run without naming the seed.
+   */
+  Runaway: 'Runaway',
 } as const;
 export type Property = (typeof Property)[keyof typeof Property];
 

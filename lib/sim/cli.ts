@@ -1,7 +1,7 @@
 // `raftlab sim`: run many seeds and summarize, or replay one seed with its full trace.
 
 import type { TestOnlyBugs } from '../raft/types.js';
-import { CLUSTER_SIZE_MAX, CLUSTER_SIZE_MIN, runSeed } from './simulator.js';
+import { CLUSTER_SIZE_MAX, CLUSTER_SIZE_MIN, DEFAULT_MAX_QUEUED_EVENTS, DEFAULT_MAX_STEPS, runSeed } from './simulator.js';
 import type { SimOptions, SimResult } from './simulator.js';
 
 const DEFAULT_SEEDS = 100;
@@ -21,8 +21,10 @@ const usage = `usage:
   --bug NAME  run a deliberately broken core (repeatable): one of the bugs below
 bugs (test-only broken variants): voteWithoutUpToDateCheck, commitPreviousTermByCounting,
   grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable,
-  concurrentMembershipChanges, countLearnersInQuorum, acceptSnapshotChunkAnywhere, ignoreOutgoingVoters,
-  ignoreAppendRejections, heartbeatsWithoutCommit, checkQuorumIgnoresHeartbeats (these three break availability only)
+  concurrentMembershipChanges, membershipChangeBeforeFirstCommit, countLearnersInQuorum, acceptSnapshotChunkAnywhere,
+  ignoreOutgoingVoters, ignoreAppendRejections, heartbeatsWithoutCommit, checkQuorumIgnoresHeartbeats (these three
+  break availability only), restartSnapshotOnStaleAnswer (a message storm: a Runaway run)
+a seed whose run takes over ${DEFAULT_MAX_STEPS} steps, or queues over ${DEFAULT_MAX_QUEUED_EVENTS} events at once, is a Runaway violation
 exit 0 no violation, 1 a violation (naming the seed and the property), 2 bad usage`;
 
 const BUG_NAMES = [
@@ -33,12 +35,14 @@ const BUG_NAMES = [
   'skipSnapshotTermCheck',
   'countOwnVoteBeforeDurable',
   'concurrentMembershipChanges',
+  'membershipChangeBeforeFirstCommit',
   'countLearnersInQuorum',
   'acceptSnapshotChunkAnywhere',
   'ignoreOutgoingVoters',
   'ignoreAppendRejections',
   'heartbeatsWithoutCommit',
   'checkQuorumIgnoresHeartbeats',
+  'restartSnapshotOnStaleAnswer',
 ] as const;
 type BugName = (typeof BUG_NAMES)[number];
 
@@ -187,6 +191,7 @@ function runMany(args: Arguments, options: SimOptions): number {
   let elections = 0;
   let crashes = 0;
   let steps = 0;
+  const longest = { steps: 0, stepsSeed: 0, queued: 0, queuedSeed: 0 };
   let membershipChanges = 0;
   let jointChanges = 0;
   let demotions = 0;
@@ -203,6 +208,8 @@ function runMany(args: Arguments, options: SimOptions): number {
     elections += result.stats.elections;
     crashes += result.stats.crashes;
     steps += result.stats.steps;
+    if (result.stats.steps > longest.steps) Object.assign(longest, { steps: result.stats.steps, stepsSeed: seed });
+    if (result.stats.queuedEventsMax > longest.queued) Object.assign(longest, { queued: result.stats.queuedEventsMax, queuedSeed: seed });
     membershipChanges += result.stats.membershipChanges;
     jointChanges += result.stats.jointChanges;
     demotions += result.stats.demotions;
@@ -229,7 +236,8 @@ function runMany(args: Arguments, options: SimOptions): number {
     `seeds: ${args.seeds}  violations: ${failures.length}  seeds/s: ${(args.seeds / seconds).toFixed(1)}  ` +
       `commits: ${commits}  elections: ${elections}  crashes: ${crashes}  membership changes: ${membershipChanges} (${jointChanges} joint, ${demotions} demoting)  ` +
       `decommissioned: ${decommissioned}  quiet windows: ${quiet.windows} (slowest leader ${quiet.leaderTicks}, convergence ${quiet.convergedTicks}, ` +
-      `longest stall ${quiet.stuckTicks} ticks)  steps: ${steps}  time: ${seconds.toFixed(1)}s\n`,
+      `longest stall ${quiet.stuckTicks} ticks)  steps: ${steps} (at most ${longest.steps}, seed ${longest.stepsSeed}; bound ${DEFAULT_MAX_STEPS})  ` +
+      `events queued: at most ${longest.queued} (seed ${longest.queuedSeed}; bound ${DEFAULT_MAX_QUEUED_EVENTS})  time: ${seconds.toFixed(1)}s\n`,
   );
   if (failures.length > 0) {
     const properties = [...new Set(failures.map((failure) => failure.violation?.property))].join(', ');

@@ -52,7 +52,24 @@ export const LIVENESS_DELAY_MAX_TICKS = 0.5;
 export const LIVENESS_DISK_LATENCY_MAX_TICKS = 0.5;
 /** Inputs a node queues while it waits for a sync; beyond this it drops them, as a full mailbox would. */
 export const INBOX_INPUTS_MAX = 4096;
-export const DEFAULT_MAX_STEPS = 20_000_000;
+/**
+ * A run that takes more steps than this is a Runaway violation (a loop of events, a message
+ * storm), reported with its seed instead of hanging `raftlab sim`. Measured (the
+ * twenty-ninth session): seeds 1-2,000 take 10,067 steps on average, 7,665 at the median,
+ * 47,776 at the 99th percentile and 296,885 at most (seed 1,255); seeds 2,850,001-2,853,000
+ * at most 162,704, seeds 2,930,001-2,933,000 at most 486,311 (seed 2,931,717: one entry per
+ * AppendEntries, 64 in flight). The bound is 10 times that maximum (about 25 s of one core).
+ */
+export const DEFAULT_MAX_STEPS = 5_000_000;
+/**
+ * A run whose agenda (messages in flight, timers, ticks) holds more events than this at
+ * once is a Runaway violation: a storm is caught while it grows, long before the step
+ * bound and the gigabytes it would take. Measured as above: 79 on average, 905 at the 99th
+ * percentile, 2,143 at most (seed 1,255); 1,581 at most in 2,850,001-2,853,000 and 3,736 in
+ * 2,930,001-2,933,000 (seed 2,932,725). The bound is 27 times that maximum; the storm of seed
+ * 2,913,625 (restartSnapshotOnStaleAnswer) passes it at tick 137.
+ */
+export const DEFAULT_MAX_QUEUED_EVENTS = 100_000;
 /** Trace lines kept for a violation report. */
 export const TRACE_TAIL_LINES = 60;
 /** A new leader picked for an early crash dies within this many ticks of winning. */
@@ -112,7 +129,10 @@ export interface SimOptions {
   /** Cluster size (3..7); drawn from the seed when absent. */
   readonly nodes?: number;
   readonly testOnlyBugs?: TestOnlyBugs;
+  /** Steps (events handled) a run may take before it is reported as Runaway (default DEFAULT_MAX_STEPS). */
   readonly maxSteps?: number;
+  /** Events the agenda may hold at once before the run is reported as Runaway (default DEFAULT_MAX_QUEUED_EVENTS). */
+  readonly maxQueuedEvents?: number;
   /** Replaces parts of the profile the seed draws (to explore one fault mix, or to switch one off). */
   readonly profile?: Partial<FaultProfile>;
   /** Receives one line per delivered message, state change and fault. */
@@ -227,6 +247,17 @@ export interface FaultProfile {
    * index without stalling, and the leader then keep its office; then faults resume.
    */
   readonly quietMeanIntervalTicks: number;
+  /**
+   * The chance that the operator asks a new leader for a change (from a stream of its own)
+   * as soon as its host has handled the Ready that made it leader, before any of its
+   * messages arrive, if it has not yet committed an entry of its term. A correct core
+   * refuses, and nothing of its run changes but a trace line (thesis §4.1 as corrected: a
+   * change of the previous leader's may still be uncommitted, and the two changes'
+   * majorities disjoint); a broken core that accepts is then cut off (#earlyChangeFault).
+   * The operator's timer alone asked that early too rarely for such a core to be caught
+   * (seed 1,847 was the first). 1 in every seed unless a profile override says otherwise.
+   */
+  readonly changeOnNewLeaderProbability: number;
 }
 
 export interface SimStats {
@@ -273,6 +304,8 @@ export interface SimStats {
   readonly quietLeaderTicksMax: number;
   readonly quietConvergedTicksMax: number;
   readonly quietStuckTicksMax: number;
+  /** The most events the agenda held at once (messages in flight, timers, ticks): see DEFAULT_MAX_QUEUED_EVENTS. */
+  readonly queuedEventsMax: number;
 }
 
 export interface SimViolation {
@@ -356,6 +389,8 @@ interface SimNode {
   syncDoneAt: number;
   /** A new leader picked to crash before its term is durable, whose fdatasync has not started yet. */
   crashBeforeNextSync: boolean;
+  /** A new leader the operator asks for a change as soon as its host has handled the Ready that made it one (FaultProfile.changeOnNewLeaderProbability). */
+  askChange: boolean;
   inbox: Input[];
   /** The host state machine's last applied index (lost on a crash, like any memory). */
   appliedIndex: number;
@@ -439,6 +474,7 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     shortenedAppendProbability: 0,
     replayOldMessageProbability: 0,
     quietMeanIntervalTicks: Infinity,
+    changeOnNewLeaderProbability: 1,
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -449,6 +485,15 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     isolateNewLeaderProbability: 0.6,
     isolateAfterCommitProbability: 0.5,
   };
+}
+
+/** The streams one membership change is drawn from (the operator's timer and the new-leader changes each have their own). */
+interface MembershipDraws {
+  /** How the trace names the one asked: 'n3', or 'new leader n3'. */
+  readonly asked: (id: NodeId) => string;
+  readonly change: SimRandom;
+  readonly joint: SimRandom;
+  readonly demote: SimRandom;
 }
 
 /** A quiet window in progress (see FaultProfile.quietMeanIntervalTicks). */
@@ -491,6 +536,7 @@ class Simulation {
   readonly #options: SimOptions;
   readonly #trace: ((line: string) => void) | null;
   readonly #maxSteps: number;
+  readonly #maxQueuedEvents: number;
   readonly #queue = new EventQueue<SimEvent>();
   readonly #nodes = new Map<NodeId, SimNode>();
   readonly #checker: InvariantChecker;
@@ -557,11 +603,16 @@ class Simulation {
   /** Quiet windows (a stream of its own, added after the replays). */
   readonly #quietRandom: SimRandom;
   #quiet: QuietWindow | null = null;
+  /** The operator's changes asked of new leaders (a stream of its own, added after the quiet windows). */
+  readonly #newLeaderChangeRandom: SimRandom;
+  /** The last leader cut off alone after changing its configuration early (see #earlyChangeFault), and that configuration's voters. */
+  #earlyChanger: { readonly id: NodeId; readonly generation: number; readonly voters: readonly NodeId[] } | null = null;
   #quietWindowsStarted = 0;
   #quietWindows = 0;
   #quietLeaderTicksMax = 0;
   #quietConvergedTicksMax = 0;
   #quietStuckTicksMax = 0;
+  #queuedEventsMax = 0;
   #readsChecked = 0;
   #configurationsApplied = 0;
   #decommissioned = 0;
@@ -573,6 +624,7 @@ class Simulation {
     this.#options = options;
     this.#trace = options.trace ?? null;
     this.#maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
+    this.#maxQueuedEvents = options.maxQueuedEvents ?? DEFAULT_MAX_QUEUED_EVENTS;
     const root = new SimRandom(seed);
     const drawn = drawProfile(root, options.nodes);
     this.#networkRandom = root.fork();
@@ -602,7 +654,20 @@ class Simulation {
     const replayOldMessageProbability = this.#replayRandom.chance(0.25) ? this.#replayRandom.pick([0.01, 0.05]) : 0;
     this.#quietRandom = root.fork();
     const quietMeanIntervalTicks = this.#quietRandom.chance(QUIET_PROBABILITY) ? this.#quietRandom.pick([60, 150, 300]) : Infinity;
-    this.profile = { ...drawn, syncFollowers, ...membership, snapshotChunkBytes, snapshotChunksInFlight, jointChanges, readMeanIntervalTicks, shortenedAppendProbability, replayOldMessageProbability, quietMeanIntervalTicks, ...options.profile };
+    this.#newLeaderChangeRandom = root.fork();
+    this.profile = {
+      ...drawn,
+      syncFollowers,
+      ...membership,
+      snapshotChunkBytes,
+      snapshotChunksInFlight,
+      jointChanges,
+      readMeanIntervalTicks,
+      shortenedAppendProbability,
+      replayOldMessageProbability,
+      quietMeanIntervalTicks,
+      ...options.profile,
+    };
     this.#bootstrap = Array.from({ length: this.profile.nodes }, (_, position) => position + 1);
     this.#dropProbability = this.profile.dropProbability;
     this.#duplicateProbability = this.profile.duplicateProbability;
@@ -615,7 +680,7 @@ class Simulation {
       disks.set(id, disk);
       // Clocks drift by up to 5% so that nodes do not tick in lockstep.
       const tickPeriod = Math.round(TIME_UNITS_PER_TICK * (0.95 + 0.1 * this.#faultRandom.float()));
-      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), syncDoneAt: 0, crashBeforeNextSync: false, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
+      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), syncDoneAt: 0, crashBeforeNextSync: false, askChange: false, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
     }
     this.#checker = new InvariantChecker(disks);
     this.#healNetwork();
@@ -639,12 +704,19 @@ class Simulation {
         const next = this.#queue.pop();
         if (next === undefined) throw new Error('simulator: the event queue ran dry (ticks should never stop)');
         if (this.#step >= this.#maxSteps) {
-          throw new InvariantViolation(Property.StepBudget, `the run did not finish within ${this.#maxSteps} steps`);
+          throw new InvariantViolation(Property.Runaway, `the run did not finish within ${this.#maxSteps} steps (tick ${Math.floor(this.#now / TIME_UNITS_PER_TICK)}, ${this.#queue.size} events queued)`);
         }
         this.#step++;
         this.#now = next.time;
         this.#fold(next.event);
         this.#handle(next.event);
+        const queued = this.#queue.size;
+        if (queued > this.#queuedEventsMax) {
+          this.#queuedEventsMax = queued;
+          if (queued > this.#maxQueuedEvents) {
+            throw new InvariantViolation(Property.Runaway, `${queued} events queued at once (messages in flight, timers), more than ${this.#maxQueuedEvents}: a message storm?`);
+          }
+        }
       }
       return this.#result(null);
     } catch (error) {
@@ -698,6 +770,7 @@ class Simulation {
         quietLeaderTicksMax: this.#quietLeaderTicksMax,
         quietConvergedTicksMax: this.#quietConvergedTicksMax,
         quietStuckTicksMax: this.#quietStuckTicksMax,
+        queuedEventsMax: this.#queuedEventsMax,
       },
     };
   }
@@ -787,7 +860,7 @@ class Simulation {
         return;
       case 'membershipTimer':
         if (this.#phase !== 'safety') return;
-        if (this.#quiet === null) this.#changeMembership();
+        if (this.#quiet === null) this.#changeMembership(this.#currentLeader(), this.#operatorDraws);
         this.#schedule(this.#faultRandom.exponential(this.profile.membershipMeanIntervalTicks), event);
         return;
       case 'readTimer':
@@ -822,6 +895,7 @@ class Simulation {
     node.unsynced = cleanUnsynced();
     node.syncDoneAt = 0;
     node.crashBeforeNextSync = false;
+    node.askChange = false;
     node.inbox = [];
     const restored = node.disk.restore();
     // The state machine restarts from the durable snapshot, if any.
@@ -872,6 +946,7 @@ class Simulation {
     node.unsynced = cleanUnsynced();
     node.syncDoneAt = 0;
     node.crashBeforeNextSync = false;
+    node.askChange = false;
     node.inbox = [];
     node.incarnation++;
     this.#crashes++;
@@ -943,6 +1018,7 @@ class Simulation {
         const change = input.change;
         const result = this.#core(node, () => raw.proposeMembership(change));
         if (result.ok) this.#membershipChanges++;
+        if (result.ok) this.#earlyChangeFault(node, raw);
         this.#emit(`n${node.id} ${result.ok ? `accepted membership change ${change.type} ${change.node} at index ${result.index}` : `refused membership change ${change.type} ${change.node}: ${result.code}`}`);
         return;
       }
@@ -952,6 +1028,7 @@ class Simulation {
         if (result.ok) {
           this.#membershipChanges++;
           this.#jointChangesAccepted++;
+          this.#earlyChangeFault(node, raw);
           const { membership } = this.#core(node, () => raw.status());
           if (membership.learners.some((id) => (membership.outgoing ?? []).includes(id))) this.#demotionsAccepted++;
         }
@@ -1020,6 +1097,7 @@ class Simulation {
     }
     if (this.profile.asyncPersistence) this.#startSync(node);
     this.#checker.observe(node.id, this.#core(node, () => raw.status()));
+    if (node.askChange && node.pending === null) this.#askNewLeader(node);
   }
 
   /** Whether this Ready of `node` is persisted the asynchronous way (profile.asyncPersistence, profile.syncFollowers). */
@@ -1079,6 +1157,7 @@ class Simulation {
   /** Figure 8's pattern and its cousin: a new leader crashes, or is cut off, soon after winning. */
   #newLeaderFaults(node: SimNode, ready: Ready): void {
     if (ready.softState?.role !== Role.Leader || !this.#faulty()) return;
+    if (this.#newLeaderChangeRandom.chance(this.profile.changeOnNewLeaderProbability)) node.askChange = true;
     if (this.#faultRandom.chance(this.profile.crashNewLeaderProbability)) {
       this.#schedule(this.#faultRandom.float() * CRASH_NEW_LEADER_WITHIN_TICKS, { type: 'crash', node: node.id, incarnation: node.incarnation });
     }
@@ -1341,18 +1420,86 @@ class Simulation {
    * one, demote or remove a voter (the leader too, now and then). Refusals (one change
    * at a time, no leader) are part of the run.
    */
-  #changeMembership(): void {
-    const leaderId = this.#currentLeader();
+  /**
+   * FaultProfile.changeOnNewLeaderProbability: the operator asks a new leader for a change
+   * before it has committed an entry of its term. Only then: a correct core refuses, so no
+   * step, draw but this stream's, or state of its run changes (its trace gains a line).
+   */
+  #askNewLeader(node: SimNode): void {
+    node.askChange = false;
+    const raw = node.raw;
+    if (raw === null || !this.#faulty()) return;
+    const status = this.#core(node, () => raw.status());
+    if (status.role !== Role.Leader) return;
+    const commitTerm = node.disk.termAt(status.commitIndex);
+    if (commitTerm < 0 || commitTerm >= status.currentTerm) return;
+    const random = this.#newLeaderChangeRandom;
+    this.#changeMembership(node.id, { asked: (id) => `new leader n${id}`, change: random, joint: random, demote: random });
+  }
+
+  /**
+   * A leader accepted a configuration change before committing an entry of its term, which
+   * only a broken core does (thesis §4.1 as corrected). It is cut off at once, before the
+   * change goes out (messages in flight on a cut link are lost too): alone, so that the
+   * change stays in its log only while the others elect a leader of the old configuration;
+   * or, if such an earlier leader is still cut off alone, this second one goes with a
+   * smallest majority of its new configuration, taken where it can from voters the first
+   * one's configuration lacks, which commit this change alone, while the first is left
+   * with the voters it needs, who voted in this term but never got its entries: Ongaro's
+   * counterexample (raft-dev, 2015). Draws from the stream of the new leaders' changes; a
+   * correct core's runs never get here.
+   */
+  #earlyChangeFault(node: SimNode, raw: RawNode): void {
+    if (!this.#faulty()) return;
+    const status = this.#core(node, () => raw.status());
+    const commitTerm = node.disk.termAt(status.commitIndex);
+    if (commitTerm < 0 || commitTerm >= status.currentTerm) return;
+    const random = this.#newLeaderChangeRandom;
+    const group = [node.id];
+    const first = this.#earlyChanger;
+    if (first === null || first.id === node.id || first.generation !== this.#partitionGeneration) {
+      this.#earlyChanger = { id: node.id, generation: this.#partitionGeneration + 1, voters: status.membership.voters };
+    } else {
+      // The second: a smallest majority of its configuration, drawn from the voters the first one's configuration does not have where it can.
+      this.#earlyChanger = null;
+      const others = status.membership.voters
+        .filter((id) => id !== node.id)
+        .map((id) => ({ id, key: (first.voters.includes(id) ? 1 : 0) + random.float() }))
+        .sort((a, b) => a.key - b.key);
+      const majority = Math.floor(status.membership.voters.length / 2) + 1;
+      for (const { id } of others.slice(0, majority - 1)) group.push(id);
+    }
+    this.#healNetwork();
+    for (const a of group) {
+      for (const b of this.#nodes.keys()) {
+        if (group.includes(b)) continue;
+        this.#cutLink(a, b);
+        this.#cutLink(b, a);
+      }
+    }
+    this.#partitions++;
+    this.#partitionGeneration++;
+    this.#emit(`partition: cut off [${group.join(',')}], a leader that changed its configuration before committing an entry of its term`);
+    this.#schedule(random.exponential(this.profile.partitionMeanDurationTicks), { type: 'heal', generation: this.#partitionGeneration });
+  }
+
+  /** The operator's timer draws its changes from these streams. */
+  get #operatorDraws(): MembershipDraws {
+    return { asked: (id) => `n${id}`, change: this.#faultRandom, joint: this.#jointRandom, demote: this.#demoteRandom };
+  }
+
+  /** The operator asks `leaderId` (0: there is none) for a change, single-server or (in seeds with joint changes, half the time) joint. */
+  #changeMembership(leaderId: NodeId, draws: MembershipDraws): void {
     if (leaderId === 0) return;
     const leader = this.#node(leaderId);
     const membership = leader.raw!.status().membership;
     const ids = [...this.#nodes.keys()];
     const outside = ids.filter((id) => !membership.voters.includes(id) && !membership.learners.includes(id));
-    if (this.profile.jointChanges && this.#jointRandom.chance(0.5)) {
-      this.#changeMembershipJointly(leaderId, membership, outside);
+    if (this.profile.jointChanges && draws.joint.chance(0.5)) {
+      this.#changeMembershipJointly(leaderId, membership, outside, draws);
       return;
     }
-    const random = this.#faultRandom;
+    const random = draws.change;
     const changes: MembershipChange[] = [];
     for (const id of outside) changes.push({ type: MembershipChangeType.AddLearner, node: id }, { type: MembershipChangeType.AddVoter, node: id });
     for (const id of membership.learners) changes.push({ type: MembershipChangeType.AddVoter, node: id }, { type: MembershipChangeType.Remove, node: id });
@@ -1365,7 +1512,7 @@ class Simulation {
     const pool = membership.voters.length < 3 && growing.length > 0 ? growing : changes;
     if (pool.length === 0) return;
     const change = random.pick(pool);
-    this.#emit(`operator asks n${leaderId} to ${change.type} n${change.node} (configuration voters ${membership.voters.join(',')} learners ${membership.learners.join(',') || '-'})`);
+    this.#emit(`operator asks ${draws.asked(leaderId)} to ${change.type} n${change.node} (configuration voters ${membership.voters.join(',')} learners ${membership.learners.join(',') || '-'})`);
     this.#input(leader, { kind: 'membership', change });
   }
 
@@ -1374,8 +1521,8 @@ class Simulation {
    * then; removed, or demoted to learners), one or two nodes in (spares or learners), a
    * learner dropped or added, all in one configuration change. Keeps at least one voter.
    */
-  #changeMembershipJointly(leaderId: NodeId, membership: Membership, outside: readonly NodeId[]): void {
-    const random = this.#jointRandom;
+  #changeMembershipJointly(leaderId: NodeId, membership: Membership, outside: readonly NodeId[], draws: MembershipDraws): void {
+    const random = draws.joint;
     const voters = new Set(membership.voters);
     const learners = new Set(membership.learners);
     const outCount = random.pick([0, 1, 1, 2]);
@@ -1394,9 +1541,9 @@ class Simulation {
     }
     if (random.chance(0.3) && candidates.length > 0) learners.add(random.pick(candidates));
     // A voter taken out stays as a learner a third of the time (an outgoing voter and a learner while joint).
-    for (const id of out) if (!voters.has(id) && this.#demoteRandom.chance(1 / 3)) learners.add(id);
+    for (const id of out) if (!voters.has(id) && draws.demote.chance(1 / 3)) learners.add(id);
     const target: Membership = { voters: [...voters].sort((a, b) => a - b), learners: [...learners].filter((id) => !voters.has(id)).sort((a, b) => a - b) };
-    this.#emit(`operator asks n${leaderId} for a joint change to ${describeMembership(target)} (from ${describeMembership(membership)})`);
+    this.#emit(`operator asks ${draws.asked(leaderId)} for a joint change to ${describeMembership(target)} (from ${describeMembership(membership)})`);
     this.#input(this.#node(leaderId), { kind: 'joint', target });
   }
 

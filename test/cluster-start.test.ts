@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, 
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from '../lib/cluster/cluster.js';
+import { BREAKING_FILE, DataDirLock, LOCK_FILE, lockTestHooks } from '../lib/cluster/dir-lock.js';
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
 import { EventKind } from '../lib/cluster/types.js';
 import { walFiles } from '../lib/storage/file-storage.js';
@@ -373,26 +374,74 @@ test.serial('a start refused for one node\'s identity writes no other node\'s id
 test.serial('processes racing over one stale lock: exactly one takes it over, every round', async (t) => {
   const dataDir = scratch(t);
   const lockModule = new URL('../lib/cluster/dir-lock.js', import.meta.url).href;
-  // Each child spins until the same instant, then tries; a winner holds the lock 1.5 s.
+  // Each child spins until the same instant, then tries; a winner holds the lock until
+  // every child has answered (its stdin ends), so a child that a loaded machine starts
+  // late cannot take the lock after a release and pass for a second winner.
   const child = `import { DataDirLock } from ${JSON.stringify(lockModule)};
 const [dir, at] = process.argv.slice(1);
 while (Date.now() < Number(at));
-try { const lock = DataDirLock.acquire(dir); process.stdout.write('won'); setTimeout(() => lock.release(), 1500); }
-catch (error) { process.stdout.write(String(error.code)); }`;
+let lock = null;
+try { lock = DataDirLock.acquire(dir); process.stdout.write('won\\n'); }
+catch (error) { process.stdout.write(String(error.code) + '\\n'); }
+process.stdin.on('end', () => lock?.release()).resume();`;
   for (let round = 0; round < 4; round++) {
     writeFileSync(join(dataDir, 'raftlab.lock'), JSON.stringify({ pid: 999_999_999, startTicks: 1, host: hostname(), nonce: `dead-${round}` }));
     const at = Date.now() + 700;
+    const children = Array.from({ length: 4 }, () => spawn(process.execPath, ['--input-type=module', '-e', child, dataDir, String(at)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    const exited = children.map((proc) => new Promise<void>((resolve) => proc.on('exit', () => resolve())));
     const outcomes = await Promise.all(
-      Array.from({ length: 4 }, () => {
-        const proc = spawn(process.execPath, ['--input-type=module', '-e', child, dataDir, String(at)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.map((proc) => {
         let out = '';
-        proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-        return new Promise<string>((resolve) => proc.on('exit', () => resolve(out)));
+        return new Promise<string>((resolve) => {
+          proc.stdout.on('data', (chunk: Buffer) => {
+            out += chunk.toString();
+            if (out.endsWith('\n')) resolve(out.trim());
+          });
+          proc.on('exit', () => resolve(out.trim()));
+        });
       }),
     );
+    for (const proc of children) proc.stdin.end();
+    await Promise.all(exited);
     t.is(outcomes.filter((outcome) => outcome === 'won').length, 1, `round ${round}: ${outcomes.join(', ')}`);
     t.true(outcomes.every((outcome) => outcome === 'won' || outcome === 'DATA_DIR_LOCKED'), `round ${round}: ${outcomes.join(', ')}`);
   }
+});
+
+// The window a multi-process race seldom hits, held open: a start about to remove a stale
+// lock it judged, and another start taking the lock over right then. Before the breaking
+// lock, the first removed the second's fresh lock and linked its own: both held it.
+test.serial('a stale lock is removed only under the breaking lock: a takeover between the judgement and the removal leaves one holder', (t) => {
+  const dataDir = scratch(t);
+  writeFileSync(join(dataDir, LOCK_FILE), JSON.stringify({ pid: 999_999_999, startTicks: 1, host: hostname(), nonce: 'dead' }));
+  const seen: { second: DataDirLock | RaftlabError | null } = { second: null };
+  lockTestHooks.beforeStaleRemoval = () => {
+    lockTestHooks.beforeStaleRemoval = null;
+    try {
+      seen.second = DataDirLock.acquire(dataDir);
+    } catch (error) {
+      seen.second = error as RaftlabError;
+    }
+  };
+  t.teardown(() => {
+    lockTestHooks.beforeStaleRemoval = null;
+  });
+  const first = DataDirLock.acquire(dataDir);
+  t.true(seen.second instanceof RaftlabError, 'the start interleaved at the removal did not take the lock');
+  t.is((seen.second as RaftlabError | null)?.code, ErrorCode.DataDirLocked);
+  t.false(existsSync(join(dataDir, BREAKING_FILE)), 'the breaking lock was given up');
+  first.release();
+  t.false(existsSync(join(dataDir, LOCK_FILE)));
+});
+
+test.serial('a breaking lock whose holder died is removed, and the stale lock after it', (t) => {
+  const dataDir = scratch(t);
+  writeFileSync(join(dataDir, LOCK_FILE), JSON.stringify({ pid: 999_999_999, startTicks: 1, host: hostname(), nonce: 'dead' }));
+  writeFileSync(join(dataDir, BREAKING_FILE), JSON.stringify({ pid: 999_999_998, startTicks: 1, host: hostname(), nonce: 'died-breaking' }));
+  const lock = DataDirLock.acquire(dataDir);
+  t.false(existsSync(join(dataDir, BREAKING_FILE)));
+  t.regex(readFileSync(join(dataDir, LOCK_FILE), 'utf8'), new RegExp(`"pid":${process.pid}`));
+  lock.release();
 });
 
 // Node 20's mkdirSync(dir, { recursive: true }) spins forever where mkdir answers ENOENT

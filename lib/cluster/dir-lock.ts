@@ -10,6 +10,16 @@
 // it. A lock whose holder is gone (killed, crashed) is stale and taken over; one whose
 // holder runs, or that names another host (a shared file system: whether that process
 // runs cannot be told from here), is refused with DATA_DIR_LOCKED.
+//
+// Taking a stale lock over means removing it by name, and a name is not a file: between
+// judging the lock stale and the unlink, another process could take it over and link
+// its own, which the unlink would then remove (two holders). So only the holder of a
+// second lock, `raftlab.lock.breaking` (put in place the same way, held for the
+// microseconds of one removal), may remove a stale lock: while it is held the file
+// under the lock's name cannot change, since its dead holder cannot release it and no
+// one else may remove it. A breaking lock whose own holder died mid-removal is stale in
+// turn and removed with a re-read just before (the one window left: a process killed
+// in those microseconds, and two others starting at that very moment).
 
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, linkSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
@@ -18,8 +28,15 @@ import { join } from 'node:path';
 import { ErrorCode, RaftlabError } from './errors.js';
 
 export const LOCK_FILE = 'raftlab.lock';
+/** Held while a stale lock is removed (see the header). */
+export const BREAKING_FILE = 'raftlab.lock.breaking';
 /** How many times a start tries to put the lock in place, removing a stale one between tries. */
 const LOCK_ATTEMPTS = 5;
+/** How long a start waits, in all, for another process's removal of a stale lock to end. */
+const BREAKING_WAIT_MS = 2_000;
+
+/** Test-only: called just before a stale lock is removed, to interleave another start there. */
+export const lockTestHooks: { beforeStaleRemoval: (() => void) | null } = { beforeStaleRemoval: null };
 
 interface LockHolder {
   readonly pid: number;
@@ -62,14 +79,9 @@ export class DataDirLock {
           `${dataDir} is in use by process ${holder.pid} on ${holder.host} (${path}): two clusters on one directory would write the same files. Stop that one first${holder.host === me.host ? '' : `, or, if that host is down, remove ${path}`}`,
         );
       }
-      // Stale (its holder is gone), or unreadable (not written by this code). Read once
-      // more just before the removal: a lock another process linked meanwhile stays.
-      if (readHolder(path)?.nonce !== holder?.nonce) continue;
-      try {
-        unlinkSync(path);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw lockError(dataDir, path, error);
-      }
+      // Stale (its holder is gone), or unreadable (not written by this code): removed
+      // under the breaking lock, if it still names that holder then.
+      removeStale(dataDir, path, holder, me);
     }
     throw new RaftlabError(ErrorCode.DataDirLocked, `${dataDir} is being opened by another process at the same moment (${path}); try again`);
   }
@@ -84,6 +96,46 @@ export class DataDirLock {
     } catch {
       // Gone already: nothing to give up.
     }
+  }
+}
+
+/**
+ * Removes the lock at `path` if it still names `stale` (null: unreadable), holding the
+ * breaking lock meanwhile. Returns when removed, or when it changed (another process
+ * took it over); throws DATA_DIR_LOCKED when another process's removal does not end.
+ */
+function removeStale(dataDir: string, path: string, stale: LockHolder | null, me: LockHolder): void {
+  const breaking = join(dataDir, BREAKING_FILE);
+  const waitUntil = Date.now() + BREAKING_WAIT_MS;
+  while (!tryCreate(dataDir, breaking, me)) {
+    const breaker = readHolder(breaking);
+    if (breaker === null || !holderRuns(breaker, me)) {
+      // Its holder died mid-removal (or it is not ours): gone unless it changed meanwhile.
+      if (readHolder(breaking)?.nonce === breaker?.nonce) unlinkIfThere(dataDir, breaking);
+      continue;
+    }
+    if (Date.now() >= waitUntil) {
+      throw new RaftlabError(ErrorCode.DataDirLocked, `${dataDir} is being opened by another process at the same moment (process ${breaker.pid} holds ${breaking}); try again`);
+    }
+    // Another start is removing the stale lock: wait a millisecond, then see.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    if (readHolder(path)?.nonce !== stale?.nonce) return;
+  }
+  try {
+    // Held: the file under the lock's name can change only through this process now.
+    if (readHolder(path)?.nonce !== stale?.nonce) return;
+    lockTestHooks.beforeStaleRemoval?.();
+    unlinkIfThere(dataDir, path);
+  } finally {
+    if (readHolder(breaking)?.nonce === me.nonce) unlinkIfThere(dataDir, breaking);
+  }
+}
+
+function unlinkIfThere(dataDir: string, path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw lockError(dataDir, path, error);
   }
 }
 

@@ -18,7 +18,7 @@ import { createPrng } from '../raft/prng.js';
 import { MessageType, Role } from '../raft/types.js';
 import type { Entry, HardState, LogIndex, Membership, Message, NodeId, Ready, Snapshot, SoftState, Term } from '../raft/types.js';
 import { MAX_ASYNC_SYNCS, openFileStorage } from '../storage/file-storage.js';
-import type { LogStorage } from '../storage/types.js';
+import type { LogStorage, SyncedPosition } from '../storage/types.js';
 import { SnapshotCorruptionError, StorageError, StorageErrorCode } from '../storage/errors.js';
 import { SNAPSHOT_FILE_NAME, segmentFileName } from '../storage/record.js';
 import { decodeRaftBatch, encodeRaftBatch, encodeRaftBatches } from '../transport/codec.js';
@@ -349,12 +349,19 @@ export class NodeHost {
     const members = [...new Set([...data.peers, data.id])].sort((a, b) => a - b);
     this.compactionPhase = Math.floor((data.snapshotEntries * members.indexOf(data.id)) / members.length);
     this.syncedPosition = new Int32Array(data.syncedPosition);
-    const storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes, preallocate: data.preallocate });
+    // The supervisor cuts a crashed node's WAL back to this position (crash with
+    // loseUnsynced): published as the storage moves it, before a compaction deletes the
+    // segments its synced snapshot record makes redundant, not after the next sync.
+    const syncedPosition = this.syncedPosition;
+    const onSynced = (position: SyncedPosition): void => {
+      Atomics.store(syncedPosition, 0, position.segment);
+      Atomics.store(syncedPosition, 1, position.offset);
+    };
+    const storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes, preallocate: data.preallocate, onSynced });
     const fault = data.testOnly.walFault;
     this.storage = fault !== undefined && fault.node === data.id ? withWalFault(storage, data.dir, fault.afterEntries, fault.fault) : storage;
     const { state, recovery } = this.storage.load();
     this.hardState = state.hardState;
-    this.publishSyncedPosition();
     this.node = new RawNode(
       createConfig({
         id: data.id,
@@ -969,13 +976,6 @@ export class NodeHost {
       this.fsyncCountSinceStatus++;
       for (let i = 0; i < SLOW_FSYNC_THRESHOLDS_MS.length && latencyMs > SLOW_FSYNC_THRESHOLDS_MS[i]!; i++) this.slowFsyncs[i]!++;
     }
-    this.publishSyncedPosition();
-  }
-
-  private publishSyncedPosition(): void {
-    const position = this.storage.syncedPosition();
-    Atomics.store(this.syncedPosition, 0, position.segment);
-    Atomics.store(this.syncedPosition, 1, position.offset);
   }
 
   private send(messages: readonly Message[]): void {

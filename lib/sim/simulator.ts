@@ -1848,8 +1848,11 @@ class Simulation {
       // With the leader's commit index too, it waits on the leader, whose commit waits on
       // members still catching up (a joint configuration's new voters, one entry per round
       // trip: seed 2,870,418 had two such followers unchanged for 58 ticks); the leader's
-      // own stall is checked above once nobody is catching up.
-      const waitsOnLeader = holdsLeaderLog && status.commitIndex === leader.commitIndex;
+      // own stall is checked above once nobody is catching up. Or with a higher one: a new
+      // leader learns what its predecessor committed only when an entry of its own term
+      // commits (seed 2,938,832: learner n4 held commit 165 from leader n2, new leader n3
+      // knew 164 and waited 54 ticks on a voter catching up one entry per round trip).
+      const waitsOnLeader = holdsLeaderLog && status.commitIndex >= leader.commitIndex;
       if (caughtUp || status.id === leader.id || waitsOnLeader) {
         quiet.progress.delete(status.id);
         if (!caughtUp) converged = false;

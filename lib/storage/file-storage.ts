@@ -706,6 +706,7 @@ class FileStorage implements LogStorage {
   /** True while saveSnapshotAsync's file is being written. */
   private snapshotInFlight = false;
   private synced: SyncedPosition = { segment: 0, offset: 0 };
+  private readonly onSynced: ((position: SyncedPosition) => void) | undefined;
   private writeBuffer: Buffer = Buffer.allocUnsafe(WRITE_BUFFER_INITIAL_BYTES);
   private fsyncCount = 0;
   /** syncAsync calls whose `done` has not run yet, oldest first. */
@@ -751,6 +752,7 @@ class FileStorage implements LogStorage {
     this.segmentBytes = segmentBytes;
     this.preallocate = options.preallocate ?? options.fsync;
     this.verifyWrites = options.verifyWrites === true;
+    this.onSynced = options.onSynced;
     this.testOnly = options.testOnly ?? {};
     let created: string | undefined;
     try {
@@ -806,6 +808,7 @@ class FileStorage implements LogStorage {
     // into place, a segment renamed redundant, the segment just created).
     if (this.fsync) fsyncDirectory(this.dir);
     this.synced = { segment: this.segment, offset: this.segmentOffset };
+    this.onSynced?.(this.synced);
     // Appends from now on are checked against what was recovered.
     this.shape = recovered.shape;
     this.snapshotIndex = snapshot?.index ?? 0;
@@ -1059,7 +1062,10 @@ class FileStorage implements LogStorage {
     if (this.fsync) this.fsyncCount++;
     this.fsyncTotalMs += latencyMs;
     const synced = this.synced;
-    if (position.segment > synced.segment || (position.segment === synced.segment && position.offset > synced.offset)) this.synced = position;
+    if (position.segment > synced.segment || (position.segment === synced.segment && position.offset > synced.offset)) {
+      this.synced = position;
+      this.onSynced?.(position);
+    }
     return latencyMs;
   }
 

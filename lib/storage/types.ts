@@ -161,6 +161,14 @@ export interface FileStorageOptions {
    * size, which costs an inode write, and a journal commit on a journaled ext4. Default: fsync.
    */
   readonly preallocate?: boolean | undefined;
+  /**
+   * Called with the new synced position (syncedPosition()) each time it moves: by load(),
+   * by every sync that covered more, and by a snapshot's record, synced into a fresh
+   * segment, before the segments it makes redundant are deleted. Whoever cuts a crashed
+   * node's WAL back to its synced position (truncateToSyncedPosition) must know it by then:
+   * a position older than the deleted segments would cut everything, hard state included.
+   */
+  readonly onSynced?: ((position: SyncedPosition) => void) | undefined;
   /** Test aid: decode every record right after encoding it and compare. Default false. */
   readonly verifyWrites?: boolean | undefined;
   /** Test aid: a full disk, for tests that cannot fill a real one (no mounts in CI). */

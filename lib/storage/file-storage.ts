@@ -95,6 +95,15 @@ function injectedNoSpace(syscall: string): NodeJS.ErrnoException {
   return error;
 }
 
+/** The error Node gives for EIO, made by FileStorageTestOnly's injections. */
+function injectedIoError(syscall: string): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(`EIO: i/o error, ${syscall} (injected: testOnly)`);
+  error.code = 'EIO';
+  error.errno = -5;
+  error.syscall = syscall;
+  return error;
+}
+
 /** fsync on a directory makes the names in it (a new segment, a deleted one) durable. */
 function fsyncDirectory(dir: string): void {
   let fd: number | null = null;
@@ -146,7 +155,7 @@ const DELETE_STEP_BYTES = 256 * 1024;
  * file is first cut down DELETE_STEP_BYTES at a time (it is already renamed redundant:
  * recovery never reads it). A file already gone (load() removed it) is not an error.
  */
-function unlinkAsync(dir: string, paths: readonly string[], fsyncOn: boolean, done: (error: Error | null) => void): void {
+function unlinkAsync(dir: string, paths: readonly string[], fsyncOn: boolean, injectFailure: () => boolean, done: (error: Error | null) => void): void {
   const next = (i: number): void => {
     if (i === paths.length) {
       if (fsyncOn && paths.length > 0) fsyncDirectoryAsync(dir, done);
@@ -156,6 +165,7 @@ function unlinkAsync(dir: string, paths: readonly string[], fsyncOn: boolean, do
     const path = paths[i]!;
     const fail = (error: NodeJS.ErrnoException): void => (error.code === 'ENOENT' ? next(i + 1) : done(ioError(`cannot delete ${path}`, error)));
     const remove = (): void => unlink(path, (error) => (error !== null ? fail(error) : next(i + 1)));
+    if (injectFailure()) return fail(injectedIoError('unlink'));
     open(path, 'r+', (openError, fd) => {
       if (openError !== null) return fail(openError);
       const shrink = (size: number): void => {
@@ -690,6 +700,8 @@ class FileStorage implements LogStorage {
   private readonly preallocate: boolean;
   private readonly verifyWrites: boolean;
   private phase: Phase = Phase.Unloaded;
+  /** Why the storage failed (phase Failed), for every call after it. */
+  private failure: StorageError | null = null;
   private shape = new LogShape();
   private readonly pending = new PendingBatch();
   private fd: number | null = null;
@@ -742,6 +754,8 @@ class FileStorage implements LogStorage {
   private walWriteAttempts = 0;
   private fdatasyncAttempts = 0;
   private segmentCreationAttempts = 0;
+  private asyncFdatasyncAttempts = 0;
+  private segmentDeletionAttempts = 0;
 
   constructor(dir: string, options: FileStorageOptions) {
     const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
@@ -857,9 +871,7 @@ class FileStorage implements LogStorage {
     try {
       this.syncWritten(fd, written);
     } catch (error) {
-      this.fail();
-      if (error instanceof StorageError) throw error;
-      throw ioError(`cannot fdatasync WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error);
+      throw this.fail(error instanceof StorageError ? error : ioError(`cannot fdatasync WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error));
     }
     return this.markSynced(performance.now() - started);
   }
@@ -965,12 +977,44 @@ class FileStorage implements LogStorage {
   }
 
   /**
-   * No more writes: what reached the disk is unknown. The spare is deleted now, so its
-   * space is free for the other nodes on the disk even if the worker dies without close().
+   * No more writes: what reached the disk is unknown. Returns `failure`, which every call
+   * from now on reports (failedEarlier): it may have come off the caller's thread, with
+   * nobody to tell (the deletion of segments a synchronous snapshot made redundant).
+   *
+   * With fsync on, the WAL is cut back to what was acknowledged (syncedPosition), best
+   * effort: a failed fdatasync may have marked the pages it could not write clean
+   * ("fsyncgate"), so a restart would read the records in them from the page cache, and
+   * load()'s fdatasync would succeed without writing them: the node would answer for
+   * entries and votes no disk holds. Nothing after that position was acknowledged, so
+   * nothing is lost that a power loss now could not lose. With fsync off nothing is
+   * synced, and everything written counts: nothing is cut.
+   *
+   * The spare is deleted now, so its space is free for the other nodes on the disk even
+   * if the worker dies without close().
    */
-  private fail(): void {
+  private fail(failure: StorageError): StorageError {
     this.phase = Phase.Failed;
+    this.failure = failure;
     this.dropSpare();
+    if (this.fsync) {
+      try {
+        truncateToSyncedPosition(this.dir, this.synced);
+      } catch {
+        // The disk that failed may refuse this too: the failure is the error to report.
+      }
+    }
+    return failure;
+  }
+
+  /**
+   * What a call on a failed storage throws: the failure again, its code (WAL_IO, with the
+   * system's error as cause) and message kept, so that the node stops as a disk failure
+   * that names the file and errno, wherever the failure came from.
+   */
+  private failedEarlier(operation: string): StorageError {
+    const failure = this.failure;
+    invariant(failure !== null, () => `${operation}: the storage is failed, with no failure recorded`);
+    return new StorageError(failure.code, `${operation}() refused: the WAL failed earlier: ${failure.message}`, { cause: failure.cause });
   }
 
   /**
@@ -1002,10 +1046,11 @@ class FileStorage implements LogStorage {
       return;
     }
     this.fdatasyncsRunning.add(sync.number);
+    const injected = this.testOnly.ioErrorOnAsyncFdatasyncs?.includes(++this.asyncFdatasyncAttempts) === true;
     fdatasync(fd!, (error) => {
       this.fdatasyncsRunning.delete(sync.number);
       this.closeRolledSegments();
-      this.settleAsyncSyncs(sync, error);
+      this.settleAsyncSyncs(sync, injected ? injectedIoError('fdatasync') : error);
     });
   }
 
@@ -1020,10 +1065,11 @@ class FileStorage implements LogStorage {
   private settleAsyncSyncs(returned: AsyncSync | null, error: Error | null): void {
     if (error !== null || this.phase !== Phase.Open) {
       const failure =
-        error !== null
-          ? ioError(`cannot fdatasync WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error)
-          : new StorageError(StorageErrorCode.State, `syncAsync: the storage became ${this.phase} during the sync`);
-      if (error !== null) this.fail();
+        error !== null && this.phase === Phase.Open
+          ? this.fail(ioError(`cannot fdatasync WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error))
+          : this.phase === Phase.Failed
+            ? this.failedEarlier('syncAsync')
+            : new StorageError(StorageErrorCode.State, `syncAsync: the storage became ${this.phase} during the sync`);
       for (const waiting of this.asyncSyncs.splice(0)) waiting.done(failure, 0);
       return;
     }
@@ -1101,9 +1147,7 @@ class FileStorage implements LogStorage {
         this.written.written(this.pending.firstIndex, this.pending.entries.length, place);
       }
     } catch (error) {
-      this.fail();
-      if (error instanceof StorageError) throw error;
-      throw ioError(`cannot write WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error);
+      throw this.fail(error instanceof StorageError ? error : ioError(`cannot write WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error));
     }
     this.pending.clear();
     if (this.writeBuffer.byteLength > WRITE_BUFFER_KEEP_BYTES) this.writeBuffer = Buffer.allocUnsafe(WRITE_BUFFER_INITIAL_BYTES);
@@ -1194,6 +1238,7 @@ class FileStorage implements LogStorage {
   }
 
   private requirePhase(expected: Phase, operation: string): void {
+    if (this.phase === Phase.Failed && expected === Phase.Open) throw this.failedEarlier(operation);
     if (this.phase !== expected) {
       throw new StorageError(StorageErrorCode.State, `${operation}() on WAL ${this.dir} needs the storage ${expected}, but it is ${this.phase}`);
     }
@@ -1374,8 +1419,7 @@ class FileStorage implements LogStorage {
       // 1. The snapshot file, atomically and durably. From here on a restart loads it.
       writeSnapshotFile(this.dir, snapshot, this.fsync);
     } catch (error) {
-      this.fail();
-      throw error;
+      throw this.fail(error as StorageError);
     }
     this.cutAt(snapshot);
   }
@@ -1394,8 +1438,7 @@ class FileStorage implements LogStorage {
         return;
       }
       if (error !== null) {
-        this.fail();
-        done(error, false);
+        done(this.fail(error as StorageError), false);
         return;
       }
       // The file may have gone in and a newer snapshot been saved during the directory
@@ -1458,9 +1501,7 @@ class FileStorage implements LogStorage {
       // Every write before it was synced (by sync() before it, or load()'s recovery).
       if (this.fsync) this.syncWritten(fd, { buffer: this.writeBuffer, length, position: 0 });
     } catch (error) {
-      this.fail();
-      if (error instanceof StorageError) throw error;
-      throw ioError(`cannot record snapshot ${index} in the WAL in ${this.dir}`, error);
+      throw this.fail(error instanceof StorageError ? error : ioError(`cannot record snapshot ${index} in the WAL in ${this.dir}`, error));
     }
     this.markSynced(0);
   }
@@ -1482,11 +1523,11 @@ class FileStorage implements LogStorage {
         retired.push(path + REDUNDANT_SEGMENT_SUFFIX);
       }
     } catch (error) {
-      this.fail();
-      throw ioError(`cannot delete a WAL segment made redundant by snapshot ${index} in ${this.dir}`, error);
+      throw this.fail(ioError(`cannot delete a WAL segment made redundant by snapshot ${index} in ${this.dir}`, error));
     }
-    unlinkAsync(this.dir, retired, this.fsync, (error) => {
-      if (error !== null && this.phase === Phase.Open) this.fail();
+    const injectFailure = (): boolean => this.testOnly.ioErrorOnSegmentDeletions?.includes(++this.segmentDeletionAttempts) === true;
+    unlinkAsync(this.dir, retired, this.fsync, injectFailure, (error) => {
+      if (error !== null && this.phase === Phase.Open) this.fail(error as StorageError);
       done?.(error);
     });
   }

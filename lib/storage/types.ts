@@ -168,8 +168,9 @@ export interface FileStorageOptions {
 }
 
 /**
- * Disk-full faults injected by number. Each operation is counted from 1 per storage,
- * every attempt counted (a retry is the next number): the ones listed fail with ENOSPC.
+ * Disk faults injected by number. Each kind of operation is counted from 1 per storage,
+ * every attempt counted (a retry is the next number): the ones listed fail with ENOSPC,
+ * or with EIO where said.
  */
 export interface FileStorageTestOnly {
   /** Writes of WAL records (one per sync() or syncAsync() that writes, one per snapshot record). */
@@ -182,6 +183,10 @@ export interface FileStorageTestOnly {
   readonly noSpaceOnSegmentCreations?: readonly number[] | undefined;
   /** What the free-space check before a spare's preparation reports, instead of statfs. */
   readonly freeBytes?: number | undefined;
+  /** The fdatasyncs of syncAsync() (on the pool), counted apart: the ones listed fail with EIO. */
+  readonly ioErrorOnAsyncFdatasyncs?: readonly number[] | undefined;
+  /** Deletions of segments a snapshot made redundant (one per segment, off the caller's thread): the ones listed fail with EIO. */
+  readonly ioErrorOnSegmentDeletions?: readonly number[] | undefined;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;

@@ -2,7 +2,8 @@
 // (sync() or syncAsync()'s, on the pool), a snapshot file, the deletion of segments a
 // snapshot made redundant. A failed storage leaves on disk what it acknowledged and
 // nothing of unknown durability; every call after the failure says what failed (WAL_IO,
-// the errno, the file), so the supervisor reports a disk failure and not a crash. Faults are injected
+// the errno, the file), so the supervisor reports a disk failure and not a crash; a
+// snapshot file that could not be written does not keep its space. Faults are injected
 // (FileStorageOptions.testOnly): no mounts, no root.
 
 import test from 'ava';
@@ -138,3 +139,26 @@ test('a redundant segment whose deletion fails after a synchronous saveSnapshot 
   t.deepEqual(reloaded.indexes, range(31, 40));
   t.deepEqual(readdirSync(dir).filter((name) => name.endsWith(REDUNDANT_SEGMENT_SUFFIX)), [], 'load() removed it');
 });
+
+for (const mode of ['saveSnapshot', 'saveSnapshotAsync'] as const) {
+  test(`a snapshot file that runs out of space (${mode}) fails typed and leaves no temporary file taking the space; the state before it loads`, async (t) => {
+    const dir = tempDir(t);
+    const storage = open(dir, { noSpaceOnSnapshotFiles: [1] }, 256);
+    storage.load();
+    for (let index = 1; index <= 20; index++) write(storage, index);
+    const before = readdirSync(dir).sort();
+    const snapshot: Snapshot = { index: 15, term: 1, data: new Uint8Array(4096).fill(7) };
+    let error: Error | null;
+    if (mode === 'saveSnapshot') {
+      error = t.throws(() => storage.saveSnapshot(snapshot)) ?? null;
+    } else {
+      error = await new Promise<Error | null>((resolve) => storage.saveSnapshotAsync(snapshot, (failed) => resolve(failed)));
+    }
+    t.is((error as StorageError | null)?.code, StorageErrorCode.Io);
+    t.regex(error?.message ?? '', /cannot write snapshot .*ENOSPC/);
+    // The other nodes on the disk need the room: a failed node may not be restarted soon.
+    t.deepEqual(readdirSync(dir).sort(), before, 'no temporary snapshot file left, no segment touched');
+    storage.close();
+    t.deepEqual(reload(dir), { indexes: range(1, 20), commitIndex: 19, snapshotIndex: null, truncatedBytes: 0 });
+  });
+}

@@ -302,7 +302,7 @@ function readSnapshotFile(dir: string): Snapshot | null {
 }
 
 /** Writes the snapshot file atomically: a temporary file, fsynced, renamed over the old one, the directory fsynced. */
-function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean): number {
+function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean, injectNoSpace: boolean): number {
   // The head, then the state machine's bytes as they are (as writeSnapshotFileAsync does):
   // packing and framing them whole copied a 63 MB snapshot twice into fresh memory, 0.5-1.4 s
   // of an installing follower's thread.
@@ -313,6 +313,7 @@ function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean): num
     fd = openSync(temporary, 'w');
     let offset = 0;
     for (const bytes of [head, snapshot.data]) {
+      if (injectNoSpace && offset > 0) throw injectedNoSpace('write');
       let written = 0;
       while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written, offset + written);
       offset += written;
@@ -323,6 +324,13 @@ function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean): num
     renameSync(temporary, join(dir, SNAPSHOT_FILE_NAME));
   } catch (error) {
     if (fd !== null) closeSync(fd);
+    // A file cut short by a full disk holds space the other nodes on it need, and the node
+    // may not restart (and load() remove it) for a while.
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // Never created, or renamed in: nothing to remove.
+    }
     throw ioError(`cannot write snapshot ${join(dir, SNAPSHOT_FILE_NAME)}`, error);
   }
   if (fsync) fsyncDirectory(dir);
@@ -352,13 +360,14 @@ function removeStrayFiles(dir: string): void {
  * come between that check and it; the directory is fsynced last. `done` gets whether
  * the file went in.
  */
-function writeSnapshotFileAsync(dir: string, snapshot: Snapshot, fsyncOn: boolean, beforeRename: () => boolean, done: (error: Error | null, renamed: boolean) => void): void {
+function writeSnapshotFileAsync(dir: string, snapshot: Snapshot, fsyncOn: boolean, injectNoSpace: boolean, beforeRename: () => boolean, done: (error: Error | null, renamed: boolean) => void): void {
   // The head, then the state machine's bytes as they are: nothing large is copied here.
   const head = encodeSnapshotFileHead(snapshot.index, snapshot.term, snapshot.data, snapshot.membership);
   const parts = [head, snapshot.data];
   const fileBytes = head.byteLength + snapshot.data.byteLength;
   const temporary = join(dir, `${SNAPSHOT_ASYNC_TEMP_PREFIX}${randomBytes(6).toString('hex')}${SNAPSHOT_ASYNC_TEMP_SUFFIX}`);
-  const fail = (error: unknown): void => done(ioError(`cannot write snapshot ${join(dir, SNAPSHOT_FILE_NAME)}`, error), false);
+  // The temporary file goes first, as in writeSnapshotFile: its space is the other nodes' too.
+  const fail = (error: unknown): void => unlink(temporary, () => done(ioError(`cannot write snapshot ${join(dir, SNAPSHOT_FILE_NAME)}`, error), false));
   open(temporary, 'w', (openError, fd) => {
     if (openError !== null) return fail(openError);
     const closeAndFail = (error: unknown): void => close(fd, () => fail(error));
@@ -368,6 +377,7 @@ function writeSnapshotFileAsync(dir: string, snapshot: Snapshot, fsyncOn: boolea
       const part = offset < head.byteLength ? 0 : 1;
       const from = part === 0 ? offset : offset - head.byteLength;
       const bytes = parts[part]!;
+      if (injectNoSpace && part === 1) return closeAndFail(injectedNoSpace('write'));
       write(fd, bytes, from, bytes.byteLength - from, offset, (error, written) => (error !== null ? closeAndFail(error) : writeFrom(offset + written)));
     };
     const closeThenRename = (): void =>
@@ -755,6 +765,7 @@ class FileStorage implements LogStorage {
   private fdatasyncAttempts = 0;
   private segmentCreationAttempts = 0;
   private asyncFdatasyncAttempts = 0;
+  private snapshotFileAttempts = 0;
   private segmentDeletionAttempts = 0;
 
   constructor(dir: string, options: FileStorageOptions) {
@@ -1417,7 +1428,7 @@ class FileStorage implements LogStorage {
     this.sync();
     try {
       // 1. The snapshot file, atomically and durably. From here on a restart loads it.
-      writeSnapshotFile(this.dir, snapshot, this.fsync);
+      writeSnapshotFile(this.dir, snapshot, this.fsync, this.injectSnapshotFileNoSpace());
     } catch (error) {
       throw this.fail(error as StorageError);
     }
@@ -1430,7 +1441,7 @@ class FileStorage implements LogStorage {
     this.snapshotInFlight = true;
     // Still wanted only if the storage is open and no newer snapshot was saved meanwhile.
     const wanted = (): boolean => this.phase === Phase.Open && snapshot.index > this.snapshotIndex;
-    writeSnapshotFileAsync(this.dir, snapshot, this.fsync, wanted, (error, renamed) => {
+    writeSnapshotFileAsync(this.dir, snapshot, this.fsync, this.injectSnapshotFileNoSpace(), wanted, (error, renamed) => {
       this.snapshotInFlight = false;
       if (this.phase !== Phase.Open) {
         // Closed meanwhile (a stop): whatever the file's fate, nothing here depends on it.
@@ -1455,6 +1466,11 @@ class FileStorage implements LogStorage {
         done(error as Error, false);
       }
     });
+  }
+
+  /** Whether this snapshot file's write is to fail (testOnly.noSpaceOnSnapshotFiles). */
+  private injectSnapshotFileNoSpace(): boolean {
+    return this.testOnly.noSpaceOnSnapshotFiles?.includes(++this.snapshotFileAttempts) === true;
   }
 
   /** The storage is open and `snapshot` is a log position past the current snapshot. */

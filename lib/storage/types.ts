@@ -185,6 +185,8 @@ export interface FileStorageTestOnly {
   readonly freeBytes?: number | undefined;
   /** The fdatasyncs of syncAsync() (on the pool), counted apart: the ones listed fail with EIO. */
   readonly ioErrorOnAsyncFdatasyncs?: readonly number[] | undefined;
+  /** Snapshot files written (saveSnapshot and saveSnapshotAsync): the ones listed fail with ENOSPC once their head is written. */
+  readonly noSpaceOnSnapshotFiles?: readonly number[] | undefined;
   /** Deletions of segments a snapshot made redundant (one per segment, off the caller's thread): the ones listed fail with EIO. */
   readonly ioErrorOnSegmentDeletions?: readonly number[] | undefined;
 }

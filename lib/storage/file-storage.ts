@@ -238,6 +238,8 @@ interface AsyncSync {
   readonly done: (error: Error | null, latencyMs: number) => void;
   /** False when it wrote nothing (or fsync is off): it rides on the syncs before it. */
   readonly ownFdatasync: boolean;
+  /** Its own fdatasync returned, without an error. */
+  returned: boolean;
 }
 
 /** A segment being prepared for the next roll: its fd is null while it is filled. */
@@ -1049,7 +1051,7 @@ class FileStorage implements LogStorage {
     }
     // Its fdatasync runs on the pool, and is not retried: the writes it covers are not kept.
     this.lastWrite = null;
-    const sync: AsyncSync = { number: ++this.asyncSyncsStarted, position: { segment: this.segment, offset: this.segmentOffset }, started: performance.now(), done, ownFdatasync: fd !== null && this.fsync };
+    const sync: AsyncSync = { number: ++this.asyncSyncsStarted, position: { segment: this.segment, offset: this.segmentOffset }, started: performance.now(), done, ownFdatasync: fd !== null && this.fsync, returned: false };
     this.asyncSyncs.push(sync);
     if (!sync.ownFdatasync) {
       // Nothing written (or fsync off): durable as soon as the syncs before it are.
@@ -1061,17 +1063,26 @@ class FileStorage implements LogStorage {
     fdatasync(fd!, (error) => {
       this.fdatasyncsRunning.delete(sync.number);
       this.closeRolledSegments();
-      this.settleAsyncSyncs(sync, injected ? injectedIoError('fdatasync') : error);
+      if (!injected) return this.settleAsyncSyncs(sync, error);
+      // Test aid: the failure is reported once every later fdatasync in flight has
+      // returned, the order in which it could hide behind their success.
+      const report = (): void => {
+        if ([...this.fdatasyncsRunning].some((number) => number > sync.number)) setImmediate(report);
+        else this.settleAsyncSyncs(sync, injectedIoError('fdatasync'));
+      };
+      report();
     });
   }
 
   /**
-   * An fdatasync returned (`returned`; null: none, a sync of nothing became due). It made
-   * durable everything written before it began, the batches of earlier syncAsync calls
-   * too (their writes came first, to the same segment or to one the roll synced), so
-   * their `done`s run now, oldest first, whether or not their own fdatasync has returned;
-   * so do the calls after it that wrote nothing. A failed fdatasync fails the storage and
-   * every call still waiting.
+   * An fdatasync returned (`returned`; null: none, a sync of nothing became due). The
+   * calls whose own fdatasync returned, and those that wrote nothing after them, are
+   * settled in call order, oldest first; a call waits for every earlier one. A later
+   * fdatasync's success does not stand for an earlier one still running: the kernel
+   * reports a writeback error once per open file, and both run on the same fd, so when the
+   * earlier call's pages fail to write, the later one may return success after the
+   * earlier took the error (or the earlier, after the later took it: nothing here can
+   * tell that apart). A failed fdatasync fails the storage and every call still waiting.
    */
   private settleAsyncSyncs(returned: AsyncSync | null, error: Error | null): void {
     if (error !== null || this.phase !== Phase.Open) {
@@ -1084,9 +1095,9 @@ class FileStorage implements LogStorage {
       for (const waiting of this.asyncSyncs.splice(0)) waiting.done(failure, 0);
       return;
     }
-    const covered = returned === null ? 0 : this.asyncSyncs.indexOf(returned) + 1;
+    if (returned !== null) returned.returned = true;
     let settled = 0;
-    while (settled < this.asyncSyncs.length && (settled < covered || !this.asyncSyncs[settled]!.ownFdatasync)) settled++;
+    while (settled < this.asyncSyncs.length && (this.asyncSyncs[settled]!.returned || !this.asyncSyncs[settled]!.ownFdatasync)) settled++;
     const now = performance.now();
     for (const sync of this.asyncSyncs.splice(0, settled)) {
       if (sync.ownFdatasync) this.markSynced(now - sync.started, sync.position);

@@ -162,3 +162,34 @@ for (const mode of ['saveSnapshot', 'saveSnapshotAsync'] as const) {
     t.deepEqual(reload(dir), { indexes: range(1, 20), commitIndex: 19, snapshotIndex: null, truncatedBytes: 0 });
   });
 }
+
+test.serial('saveSnapshotAsync calls done once, never from inside its own error handling: an error done throws is not caught and given to done again', async (t) => {
+  const dir = tempDir(t);
+  const storage = open(dir);
+  storage.load();
+  // One segment: the snapshot makes none redundant, so there is nothing to delete.
+  for (let index = 1; index <= 5; index++) write(storage, index);
+  const thrown = new Error('the caller failed in done');
+  // What done throws is the caller's error: it must reach the event loop (a worker dies of
+  // it), not come back to done as the snapshot's failure.
+  let outcome: (what: unknown) => void = () => {};
+  const settled = new Promise<unknown>((resolve) => (outcome = resolve));
+  const others = process.listeners('uncaughtException');
+  process.removeAllListeners('uncaughtException');
+  process.once('uncaughtException', (error) => outcome(error));
+  t.teardown(() => {
+    process.removeAllListeners('uncaughtException');
+    for (const listener of others) process.on('uncaughtException', listener);
+  });
+  const calls: { error: Error | null; saved: boolean }[] = [];
+  storage.saveSnapshotAsync({ index: 3, term: 1, data: new TextEncoder().encode('state at 3') }, (error, saved) => {
+    calls.push({ error, saved });
+    if (calls.length === 1) throw thrown;
+    outcome(`done called again: ${error?.message ?? 'no error'}`);
+  });
+  t.is(await settled, thrown, 'what done threw reached the event loop');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(calls, [{ error: null, saved: true }], 'done ran once, with the snapshot saved');
+  storage.close();
+  t.deepEqual(reload(dir), { indexes: [4, 5], commitIndex: 4, snapshotIndex: 3, truncatedBytes: 0 });
+});

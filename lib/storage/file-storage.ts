@@ -154,20 +154,23 @@ const DELETE_STEP_BYTES = 256 * 1024;
  * still stalled the node's fdatasyncs while the file system freed its blocks, so each
  * file is first cut down DELETE_STEP_BYTES at a time (it is already renamed redundant:
  * recovery never reads it). A file already gone (load() removed it) is not an error.
+ * `done` always runs later, never before unlinkAsync returns.
  */
 function unlinkAsync(dir: string, paths: readonly string[], fsyncOn: boolean, injectFailure: () => boolean, done: (error: Error | null) => void): void {
   const next = (i: number): void => {
     if (i === paths.length) {
       if (fsyncOn && paths.length > 0) fsyncDirectoryAsync(dir, done);
+      // Never from inside unlinkAsync: a caller's try around it must not catch what done throws.
+      else if (paths.length === 0) queueMicrotask(() => done(null));
       else done(null);
       return;
     }
     const path = paths[i]!;
     const fail = (error: NodeJS.ErrnoException): void => (error.code === 'ENOENT' ? next(i + 1) : done(ioError(`cannot delete ${path}`, error)));
     const remove = (): void => unlink(path, (error) => (error !== null ? fail(error) : next(i + 1)));
-    if (injectFailure()) return fail(injectedIoError('unlink'));
     open(path, 'r+', (openError, fd) => {
       if (openError !== null) return fail(openError);
+      if (injectFailure()) return close(fd, () => fail(injectedIoError('unlink')));
       const shrink = (size: number): void => {
         if (size === 0) return close(fd, (closeError) => (closeError !== null ? fail(closeError) : remove()));
         const to = Math.max(0, size - DELETE_STEP_BYTES);
@@ -1470,7 +1473,9 @@ class FileStorage implements LogStorage {
         return;
       }
       try {
-        // What was buffered goes before the cut in the WAL, as in saveSnapshot.
+        // What was buffered goes before the cut in the WAL, as in saveSnapshot. The
+        // deletions' callback runs later (unlinkAsync), so what done throws is never
+        // caught here and given to done a second time.
         this.sync();
         this.cutAt(snapshot, (error) => done(error, true));
       } catch (error) {

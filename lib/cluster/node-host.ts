@@ -349,7 +349,9 @@ export class NodeHost {
     const members = [...new Set([...data.peers, data.id])].sort((a, b) => a - b);
     this.compactionPhase = Math.floor((data.snapshotEntries * members.indexOf(data.id)) / members.length);
     this.syncedPosition = new Int32Array(data.syncedPosition);
-    const storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes, preallocate: data.preallocate });
+    const faults = data.testOnly.storageFaults;
+    const testOnly = faults !== undefined && faults.node === data.id ? faults.faults : undefined;
+    const storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes, preallocate: data.preallocate, testOnly });
     const fault = data.testOnly.walFault;
     this.storage = fault !== undefined && fault.node === data.id ? withWalFault(storage, data.dir, fault.afterEntries, fault.fault) : storage;
     const { state, recovery } = this.storage.load();

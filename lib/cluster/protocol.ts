@@ -18,6 +18,7 @@ import type { LogIndex, Membership, NodeId } from '../raft/types.js';
 import type { ClusterMembershipChange } from './membership.js';
 import type { ClusterEvent, JsonValue, NodeStatus } from './types.js';
 import { StorageErrorCode } from '../storage/errors.js';
+import type { FileStorageTestOnly } from '../storage/types.js';
 
 /** A write goes through the log: `command` is an encoded lib/kv Command. */
 export interface WriteFrame {
@@ -488,6 +489,11 @@ export interface TestOnlyClusterBugs {
    * WAL_INVARIANT). Its files are left as they were.
    */
   readonly walFault?: { readonly node: NodeId; readonly afterEntries: number; readonly fault: 'enospc' | 'invariant' };
+  /**
+   * Not a bug but a fault, for tests: node `node`'s FileStorage runs with these injected
+   * disk faults (each counted from 1 at every start of its worker), below any walFault.
+   */
+  readonly storageFaults?: { readonly node: NodeId; readonly faults: FileStorageTestOnly };
   /**
    * Not a bug but a setting, for tests: these nodes run with this maxValueBytes instead of
    * the cluster's (clients keep the cluster's), as nodes started by programs that disagree

@@ -6,7 +6,7 @@
 
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster } from '../lib/cluster/cluster.js';
 import { RaftlabError } from '../lib/cluster/errors.js';
@@ -15,6 +15,7 @@ import { EventKind } from '../lib/cluster/types.js';
 import type { ClusterEvent } from '../lib/cluster/types.js';
 import type { NodeId } from '../lib/raft/types.js';
 import { walFiles } from '../lib/storage/file-storage.js';
+import { FRAME_HEADER_BYTES, readFrame } from '../lib/storage/record.js';
 import { startCluster, tempDir } from './helpers/cluster.js';
 
 const WAIT_MS = 15_000;
@@ -147,6 +148,45 @@ test.serial('a follower whose segment deletion fails after installing a leader s
   t.false(events.some((e) => e.kind === EventKind.Invariant || /CRASHED|exited unexpectedly/.test(e.text)), 'not reported as a crash');
   await kv.put('after', 1);
   t.is(await kv.get('after'), 1, 'the others serve on');
+});
+
+test.serial('a leader that reads back a WAL record changed on disk since it wrote it stops as a disk failure (WAL_CORRUPT, file and offset), not as CRASHED', async (t) => {
+  const { cluster, events, dataDir } = await startCluster(t, { nodes: 3 });
+  t.teardown(() => t.log(describe(events)));
+  const status = (id: NodeId) => cluster.status().nodes.find((n) => n.id === id)!;
+  const kv = cluster.client({ timeoutMs: 10_000 });
+  const first = await cluster.waitForLeader(WAIT_MS);
+  await kv.put('warm-up', true);
+  const [behind, next] = cluster.nodeIds.filter((id) => id !== first) as [NodeId, NodeId];
+  await cluster.crash(behind);
+  for (let i = 0; i < 200; i += 8) await Promise.all(Array.from({ length: 8 }, (_, j) => kv.put(`k${(i + j) % 16}`, i + j)));
+  // `next` applied everything as a follower: its memory no longer holds the entries, its WAL does.
+  await cluster.waitFor(() => status(next).appliedIndex >= status(first).commitIndex, WAIT_MS, `node ${next} to apply every write`);
+  await cluster.crash(first);
+  // A bit flipped in a record in the middle of `next`'s last segment, under the running node.
+  const dir = join(dataDir, `node-${next}`);
+  const segment = join(dir, walFiles(dir).at(-1)!);
+  const bytes = readFileSync(segment);
+  const records: number[] = [];
+  for (let offset = 0; ; ) {
+    const read = readFrame(bytes, offset);
+    if (!read.ok) break;
+    records.push(offset);
+    offset = read.next;
+  }
+  t.true(records.length > 4, `${records.length} records in ${segment}`);
+  const victim = records[Math.floor(records.length / 2)]! + FRAME_HEADER_BYTES + 2;
+  const fd = openSync(segment, 'r+');
+  writeSync(fd, Buffer.from([bytes[victim]! ^ 0x10]), 0, 1, victim);
+  closeSync(fd);
+  await cluster.restart(behind);
+  await cluster.waitFor(() => !status(next).alive, WAIT_MS, `node ${next} to stop on the record it cannot read back`);
+  const failed = events.find((e) => e.kind === EventKind.Crash && e.node === next && /disk failed/.test(e.text));
+  t.regex(failed?.text ?? 'no disk failure reported', new RegExp(`^node ${next} stopped: its disk failed: WAL corrupt: .*wal-\\d+\\.log at offset \\d+: .*\\(WAL_CORRUPT\\); restart it once its disk is mended$`));
+  t.false(events.some((e) => e.kind === EventKind.Invariant || /CRASHED|exited unexpectedly/.test(e.text)), 'not reported as a crash');
+  const fatal = lastLogLine(dataDir, next);
+  t.is(fatal['msg'], 'node stopped: its disk failed');
+  t.is(fatal['code'], 'WAL_CORRUPT');
 });
 
 /** A stopped 3-node cluster's data directory, holding a: 1. */

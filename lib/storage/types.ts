@@ -114,7 +114,10 @@ export interface LogStorage {
    * Writes everything buffered since the last sync with ONE write and makes it durable
    * with ONE fdatasync (group commit). With fsync:false it writes but does not
    * fdatasync (unsafe; for benchmarks). Returns the fdatasync latency in ms (0 when
-   * there was nothing to do or fsync is off).
+   * there was nothing to do or fsync is off). A write or fdatasync that fails (here, in
+   * syncAsync, in a snapshot's steps) leaves the storage failed: FileStorage cuts its WAL
+   * back to syncedPosition() (with fsync on: what it did not acknowledge may be in the
+   * page cache only), and every later call throws that failure again, with its code.
    */
   sync(): number;
   /**

@@ -1,11 +1,12 @@
 // A node whose own files fail it: at run time (a WAL write refused with ENOSPC, injected
-// through testOnly.walFault) it stops with a fatal line in its node.log and a Crash event
-// that says its disk failed, while a violated invariant is still reported as CRASHED; at
-// start (a node.log that cannot be opened) it stays down with WAL_IO while the others start.
+// through testOnly.walFault; a segment deletion refused with EIO off the node's thread,
+// through testOnly.storageFaults) it stops with a fatal line in its node.log and a Crash
+// event that says its disk failed, while a violated invariant is still reported as CRASHED;
+// at start (a node.log that cannot be opened) it stays down with WAL_IO while the others start.
 
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster } from '../lib/cluster/cluster.js';
 import { RaftlabError } from '../lib/cluster/errors.js';
@@ -13,6 +14,8 @@ import type { TestOnlyClusterBugs } from '../lib/cluster/protocol.js';
 import { EventKind } from '../lib/cluster/types.js';
 import type { ClusterEvent } from '../lib/cluster/types.js';
 import type { NodeId } from '../lib/raft/types.js';
+import { walFiles } from '../lib/storage/file-storage.js';
+import { FRAME_HEADER_BYTES, readFrame } from '../lib/storage/record.js';
 import { startCluster, tempDir } from './helpers/cluster.js';
 
 const WAIT_MS = 15_000;
@@ -98,6 +101,92 @@ test.serial('a violated storage invariant at run time is still reported as CRASH
   t.is(fatal['level'], 60);
   t.is(fatal['msg'], 'node crashed');
   t.is((fatal['err'] as { code?: unknown } | undefined)?.code, 'WAL_INVARIANT');
+});
+
+test.serial('a follower whose segment deletion fails after installing a leader snapshot stops as a disk failure (EIO, the file named), not as CRASHED', async (t) => {
+  // The deletion runs off the node's thread after saveSnapshot returned, with nobody to
+  // tell: the failure must reach the supervisor through the node's next WAL call.
+  const follower: NodeId = 2;
+  const { cluster, events, dataDir } = await startCluster(t, {
+    nodes: 3,
+    segmentBytes: 1024,
+    snapshotEntries: 50,
+    testOnly: { storageFaults: { node: follower, faults: { ioErrorOnSegmentDeletions: [1] } } },
+  });
+  t.teardown(() => t.log(describe(events)));
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  if (leader === follower) cluster.transferLeadership(1);
+  await cluster.waitFor((s) => s.leaderId !== 0 && s.leaderId !== follower, WAIT_MS, 'a leader other than node 2');
+  const kv = cluster.client({ timeoutMs: 2000 });
+  // Some segments on node 2, then it is down while the others compact past it, by more than
+  // the ten periods a leader holds a compaction back for a follower it heard from lately.
+  for (let i = 0; walFiles(join(dataDir, `node-${follower}`)).length < 3; i++) await kv.put(`a${i % 8}`, i);
+  await cluster.crash(follower);
+  const leaderSnapshot = (): number => {
+    const status = cluster.status();
+    return status.nodes.find((n) => n.id === status.leaderId)?.snapshotIndex ?? 0;
+  };
+  for (let i = 0; leaderSnapshot() < 300; i += 8) await Promise.all(Array.from({ length: 8 }, (_, j) => kv.put(`b${(i + j) % 8}`, i + j)));
+  await cluster.restart(follower);
+  const gone = cluster.waitFor((s) => !s.nodes.find((n) => n.id === follower)!.alive, WAIT_MS, 'node 2 to stop');
+  let ended = false;
+  void gone.then(
+    () => (ended = true),
+    () => (ended = true),
+  );
+  for (let i = 0; !ended; i++) {
+    try {
+      await kv.put(`c${i % 8}`, i);
+    } catch {
+      // Node 2 is a follower: the leader answers.
+    }
+  }
+  await gone;
+  t.true(events.some((e) => e.kind === EventKind.SnapshotInstalled && e.node === follower), 'node 2 installed the leader snapshot');
+  const failed = events.find((e) => e.kind === EventKind.Crash && e.node === follower && /disk failed/.test(e.text));
+  t.regex(failed?.text ?? 'no disk failure reported', /^node 2 stopped: its disk failed: .*cannot delete .*wal-\d+\.log\.redundant: EIO.*\(WAL_IO\); restart it once its disk is mended$/);
+  t.false(events.some((e) => e.kind === EventKind.Invariant || /CRASHED|exited unexpectedly/.test(e.text)), 'not reported as a crash');
+  await kv.put('after', 1);
+  t.is(await kv.get('after'), 1, 'the others serve on');
+});
+
+test.serial('a leader that reads back a WAL record changed on disk since it wrote it stops as a disk failure (WAL_CORRUPT, file and offset), not as CRASHED', async (t) => {
+  const { cluster, events, dataDir } = await startCluster(t, { nodes: 3 });
+  t.teardown(() => t.log(describe(events)));
+  const status = (id: NodeId) => cluster.status().nodes.find((n) => n.id === id)!;
+  const kv = cluster.client({ timeoutMs: 10_000 });
+  const first = await cluster.waitForLeader(WAIT_MS);
+  await kv.put('warm-up', true);
+  const [behind, next] = cluster.nodeIds.filter((id) => id !== first) as [NodeId, NodeId];
+  await cluster.crash(behind);
+  for (let i = 0; i < 200; i += 8) await Promise.all(Array.from({ length: 8 }, (_, j) => kv.put(`k${(i + j) % 16}`, i + j)));
+  // `next` applied everything as a follower: its memory no longer holds the entries, its WAL does.
+  await cluster.waitFor(() => status(next).appliedIndex >= status(first).commitIndex, WAIT_MS, `node ${next} to apply every write`);
+  await cluster.crash(first);
+  // A bit flipped in a record in the middle of `next`'s last segment, under the running node.
+  const dir = join(dataDir, `node-${next}`);
+  const segment = join(dir, walFiles(dir).at(-1)!);
+  const bytes = readFileSync(segment);
+  const records: number[] = [];
+  for (let offset = 0; ; ) {
+    const read = readFrame(bytes, offset);
+    if (!read.ok) break;
+    records.push(offset);
+    offset = read.next;
+  }
+  t.true(records.length > 4, `${records.length} records in ${segment}`);
+  const victim = records[Math.floor(records.length / 2)]! + FRAME_HEADER_BYTES + 2;
+  const fd = openSync(segment, 'r+');
+  writeSync(fd, Buffer.from([bytes[victim]! ^ 0x10]), 0, 1, victim);
+  closeSync(fd);
+  await cluster.restart(behind);
+  await cluster.waitFor(() => !status(next).alive, WAIT_MS, `node ${next} to stop on the record it cannot read back`);
+  const failed = events.find((e) => e.kind === EventKind.Crash && e.node === next && /disk failed/.test(e.text));
+  t.regex(failed?.text ?? 'no disk failure reported', new RegExp(`^node ${next} stopped: its disk failed: WAL corrupt: .*wal-\\d+\\.log at offset \\d+: .*\\(WAL_CORRUPT\\); restart it once its disk is mended$`));
+  t.false(events.some((e) => e.kind === EventKind.Invariant || /CRASHED|exited unexpectedly/.test(e.text)), 'not reported as a crash');
+  const fatal = lastLogLine(dataDir, next);
+  t.is(fatal['msg'], 'node stopped: its disk failed');
+  t.is(fatal['code'], 'WAL_CORRUPT');
 });
 
 /** A stopped 3-node cluster's data directory, holding a: 1. */

@@ -3,11 +3,11 @@
 
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Entry, HardState, RestoredState } from '../lib/raft/types.js';
-import { StorageCorruptionError, StorageErrorCode } from '../lib/storage/errors.js';
+import { StorageCorruptionError, StorageError, StorageErrorCode } from '../lib/storage/errors.js';
 import { openFileStorage, truncateToSyncedPosition, walFiles } from '../lib/storage/file-storage.js';
 import { encodeBatchPayload, frame, segmentFileName } from '../lib/storage/record.js';
 import type { LogStorage, SyncedPosition } from '../lib/storage/types.js';
@@ -506,6 +506,44 @@ test('a missing segment in the middle is corruption', (t) => {
   storage.close();
   rmSync(join(dir, segmentFileName(2)));
   assertCorrupt(t, dir, segmentFileName(3), 0, 'segment 2 missing');
+});
+
+test('a segment under another one\'s name (two names swapped) is corruption; so is one that cannot be read (a directory), as WAL_IO; no file changes', (t) => {
+  const dir = tempDir(t);
+  const storage = open(dir, 512);
+  storage.load();
+  for (let index = 1; storage.syncedPosition().segment < 4; index += 3) {
+    storage.append(batch(index, index + 2, 1));
+    storage.sync();
+  }
+  storage.close();
+  const written = plain(loadState(dir));
+  const [second, third] = [join(dir, segmentFileName(2)), join(dir, segmentFileName(3))];
+  renameSync(second, `${second}.swap`);
+  renameSync(third, second);
+  renameSync(`${second}.swap`, third);
+  assertCorrupt(t, dir, segmentFileName(2), 0, 'segments 2 and 3 swapped');
+  const swapped = open(dir);
+  const error = t.throws(() => swapped.load(), { instanceOf: StorageCorruptionError });
+  swapped.close();
+  t.regex(error?.message ?? '', /expected a header for segment 2 \(the file name\), found a header for segment 3/);
+  renameSync(second, `${second}.swap`);
+  renameSync(third, second);
+  renameSync(`${second}.swap`, third);
+  // Unreadable (EACCES, EIO; here EISDIR, as the tests run as any user): an I/O error, not a
+  // corruption, and nothing is touched before the whole WAL has been read.
+  const before = snapshotFiles(dir);
+  mkdirSync(join(dir, segmentFileName(5)));
+  const blocked = open(dir);
+  const unreadable = t.throws(() => blocked.load(), { instanceOf: StorageError });
+  blocked.close();
+  t.is(unreadable?.code, StorageErrorCode.Io);
+  t.regex(unreadable?.message ?? '', /cannot read WAL segment .*wal-0000000005\.log: EISDIR/);
+  rmSync(join(dir, segmentFileName(5)), { recursive: true });
+  const after = snapshotFiles(dir);
+  t.deepEqual([...after.keys()], [...before.keys()]);
+  for (const [name, bytes] of before) t.true(bytes.equals(after.get(name)!), `${name} was modified`);
+  t.deepEqual(plain(loadState(dir)), written, 'put back, it loads as written');
 });
 
 test('segments roll at segmentBytes, and stats match the files on disk', (t) => {

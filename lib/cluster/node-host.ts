@@ -357,7 +357,9 @@ export class NodeHost {
       Atomics.store(syncedPosition, 0, position.segment);
       Atomics.store(syncedPosition, 1, position.offset);
     };
-    const storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes, preallocate: data.preallocate, onSynced });
+    const faults = data.testOnly.storageFaults;
+    const testOnly = faults !== undefined && faults.node === data.id ? faults.faults : undefined;
+    const storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes, preallocate: data.preallocate, onSynced, testOnly });
     const fault = data.testOnly.walFault;
     this.storage = fault !== undefined && fault.node === data.id ? withWalFault(storage, data.dir, fault.afterEntries, fault.fault) : storage;
     const { state, recovery } = this.storage.load();

@@ -18,6 +18,7 @@ import type { LogIndex, Membership, NodeId } from '../raft/types.js';
 import type { ClusterMembershipChange } from './membership.js';
 import type { ClusterEvent, JsonValue, NodeStatus } from './types.js';
 import { StorageErrorCode } from '../storage/errors.js';
+import type { FileStorageTestOnly } from '../storage/types.js';
 
 /** A write goes through the log: `command` is an encoded lib/kv Command. */
 export interface WriteFrame {
@@ -489,6 +490,11 @@ export interface TestOnlyClusterBugs {
    */
   readonly walFault?: { readonly node: NodeId; readonly afterEntries: number; readonly fault: 'enospc' | 'invariant' };
   /**
+   * Not a bug but a fault, for tests: node `node`'s FileStorage runs with these injected
+   * disk faults (each counted from 1 at every start of its worker), below any walFault.
+   */
+  readonly storageFaults?: { readonly node: NodeId; readonly faults: FileStorageTestOnly };
+  /**
    * Not a bug but a setting, for tests: these nodes run with this maxValueBytes instead of
    * the cluster's (clients keep the cluster's), as nodes started by programs that disagree
    * on it would. Every replica must still apply the log alike.
@@ -569,9 +575,13 @@ export type NodeToControl =
 // ---------------------------------------------------------------------------------
 // A worker that ends because its disk failed (not a bug).
 
-/** What failed when a node's own files refused an I/O operation (WAL_IO): for its node.log and the supervisor's report. */
+/**
+ * What failed when a node's own files refused an I/O operation (WAL_IO), or gave back
+ * other bytes than were written (WAL_CORRUPT: a record read back for a follower failed
+ * its CRC): for its node.log and the supervisor's report.
+ */
 export interface DiskFailure {
-  readonly code: typeof StorageErrorCode.Io;
+  readonly code: typeof StorageErrorCode.Io | typeof StorageErrorCode.Corrupt;
   readonly message: string;
   /** The operating system's code (ENOSPC, EIO, EROFS, ...), or null if none is known. */
   readonly errno: string | null;
@@ -581,13 +591,19 @@ export interface DiskFailure {
 }
 
 /**
- * The disk failure `error` reports (a storage error with code WAL_IO, thrown in the worker
- * or as it arrives at the supervisor, where its `code` and `cause` survive the worker
- * boundary), or null for anything else: a violated invariant or any other bug, which is
- * reported as one.
+ * The disk failure `error` reports (a storage error with code WAL_IO or WAL_CORRUPT, thrown
+ * in the worker or as it arrives at the supervisor, where its `code` and `cause` survive
+ * the worker boundary), or null for anything else: a violated invariant or any other bug,
+ * which is reported as one.
  */
 export function diskFailure(error: unknown): DiskFailure | null {
-  if (!(error instanceof Error) || (error as { code?: unknown }).code !== StorageErrorCode.Io) return null;
+  if (!(error instanceof Error)) return null;
+  const code = (error as { code?: unknown }).code;
+  if (code === StorageErrorCode.Corrupt) {
+    // "WAL corrupt: <file> at offset <n>: expected ..., found ...": no system error.
+    return { code, message: error.message, errno: null, syscall: null, path: /^WAL corrupt: (.+?) at offset \d+:/.exec(error.message)?.[1] ?? null };
+  }
+  if (code !== StorageErrorCode.Io) return null;
   const cause = (error as { cause?: unknown }).cause;
   const fields = typeof cause === 'object' && cause !== null ? (cause as { code?: unknown; syscall?: unknown; path?: unknown; message?: unknown }) : {};
   const text = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);

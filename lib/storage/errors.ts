@@ -8,7 +8,7 @@ export const StorageErrorCode = {
   SnapshotCorrupt: 'SNAPSHOT_CORRUPT',
   /** The operating system refused a read, write, fsync, open or rename. */
   Io: 'WAL_IO',
-  /** A method was called in the wrong state (before load(), after close(), after a failed write). */
+  /** A method was called in the wrong state (before load(), after close()). After a failed write, a call gets that failure's code again (WAL_IO, ...). */
   State: 'WAL_STATE',
   /** A caller broke the contract (non-contiguous entries, a term going backwards, ...). */
   Invariant: 'WAL_INVARIANT',

@@ -95,6 +95,15 @@ function injectedNoSpace(syscall: string): NodeJS.ErrnoException {
   return error;
 }
 
+/** The error Node gives for EIO, made by FileStorageTestOnly's injections. */
+function injectedIoError(syscall: string): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(`EIO: i/o error, ${syscall} (injected: testOnly)`);
+  error.code = 'EIO';
+  error.errno = -5;
+  error.syscall = syscall;
+  return error;
+}
+
 /** fsync on a directory makes the names in it (a new segment, a deleted one) durable. */
 function fsyncDirectory(dir: string): void {
   let fd: number | null = null;
@@ -145,11 +154,14 @@ const DELETE_STEP_BYTES = 256 * 1024;
  * still stalled the node's fdatasyncs while the file system freed its blocks, so each
  * file is first cut down DELETE_STEP_BYTES at a time (it is already renamed redundant:
  * recovery never reads it). A file already gone (load() removed it) is not an error.
+ * `done` always runs later, never before unlinkAsync returns.
  */
-function unlinkAsync(dir: string, paths: readonly string[], fsyncOn: boolean, done: (error: Error | null) => void): void {
+function unlinkAsync(dir: string, paths: readonly string[], fsyncOn: boolean, injectFailure: () => boolean, done: (error: Error | null) => void): void {
   const next = (i: number): void => {
     if (i === paths.length) {
       if (fsyncOn && paths.length > 0) fsyncDirectoryAsync(dir, done);
+      // Never from inside unlinkAsync: a caller's try around it must not catch what done throws.
+      else if (paths.length === 0) queueMicrotask(() => done(null));
       else done(null);
       return;
     }
@@ -158,6 +170,7 @@ function unlinkAsync(dir: string, paths: readonly string[], fsyncOn: boolean, do
     const remove = (): void => unlink(path, (error) => (error !== null ? fail(error) : next(i + 1)));
     open(path, 'r+', (openError, fd) => {
       if (openError !== null) return fail(openError);
+      if (injectFailure()) return close(fd, () => fail(injectedIoError('unlink')));
       const shrink = (size: number): void => {
         if (size === 0) return close(fd, (closeError) => (closeError !== null ? fail(closeError) : remove()));
         const to = Math.max(0, size - DELETE_STEP_BYTES);
@@ -228,6 +241,8 @@ interface AsyncSync {
   readonly done: (error: Error | null, latencyMs: number) => void;
   /** False when it wrote nothing (or fsync is off): it rides on the syncs before it. */
   readonly ownFdatasync: boolean;
+  /** Its own fdatasync returned, without an error. */
+  returned: boolean;
 }
 
 /** A segment being prepared for the next roll: its fd is null while it is filled. */
@@ -292,7 +307,7 @@ function readSnapshotFile(dir: string): Snapshot | null {
 }
 
 /** Writes the snapshot file atomically: a temporary file, fsynced, renamed over the old one, the directory fsynced. */
-function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean): number {
+function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean, injectNoSpace: boolean): number {
   // The head, then the state machine's bytes as they are (as writeSnapshotFileAsync does):
   // packing and framing them whole copied a 63 MB snapshot twice into fresh memory, 0.5-1.4 s
   // of an installing follower's thread.
@@ -303,6 +318,7 @@ function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean): num
     fd = openSync(temporary, 'w');
     let offset = 0;
     for (const bytes of [head, snapshot.data]) {
+      if (injectNoSpace && offset > 0) throw injectedNoSpace('write');
       let written = 0;
       while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written, offset + written);
       offset += written;
@@ -313,6 +329,13 @@ function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean): num
     renameSync(temporary, join(dir, SNAPSHOT_FILE_NAME));
   } catch (error) {
     if (fd !== null) closeSync(fd);
+    // A file cut short by a full disk holds space the other nodes on it need, and the node
+    // may not restart (and load() remove it) for a while.
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // Never created, or renamed in: nothing to remove.
+    }
     throw ioError(`cannot write snapshot ${join(dir, SNAPSHOT_FILE_NAME)}`, error);
   }
   if (fsync) fsyncDirectory(dir);
@@ -342,13 +365,14 @@ function removeStrayFiles(dir: string): void {
  * come between that check and it; the directory is fsynced last. `done` gets whether
  * the file went in.
  */
-function writeSnapshotFileAsync(dir: string, snapshot: Snapshot, fsyncOn: boolean, beforeRename: () => boolean, done: (error: Error | null, renamed: boolean) => void): void {
+function writeSnapshotFileAsync(dir: string, snapshot: Snapshot, fsyncOn: boolean, injectNoSpace: boolean, beforeRename: () => boolean, done: (error: Error | null, renamed: boolean) => void): void {
   // The head, then the state machine's bytes as they are: nothing large is copied here.
   const head = encodeSnapshotFileHead(snapshot.index, snapshot.term, snapshot.data, snapshot.membership);
   const parts = [head, snapshot.data];
   const fileBytes = head.byteLength + snapshot.data.byteLength;
   const temporary = join(dir, `${SNAPSHOT_ASYNC_TEMP_PREFIX}${randomBytes(6).toString('hex')}${SNAPSHOT_ASYNC_TEMP_SUFFIX}`);
-  const fail = (error: unknown): void => done(ioError(`cannot write snapshot ${join(dir, SNAPSHOT_FILE_NAME)}`, error), false);
+  // The temporary file goes first, as in writeSnapshotFile: its space is the other nodes' too.
+  const fail = (error: unknown): void => unlink(temporary, () => done(ioError(`cannot write snapshot ${join(dir, SNAPSHOT_FILE_NAME)}`, error), false));
   open(temporary, 'w', (openError, fd) => {
     if (openError !== null) return fail(openError);
     const closeAndFail = (error: unknown): void => close(fd, () => fail(error));
@@ -358,6 +382,7 @@ function writeSnapshotFileAsync(dir: string, snapshot: Snapshot, fsyncOn: boolea
       const part = offset < head.byteLength ? 0 : 1;
       const from = part === 0 ? offset : offset - head.byteLength;
       const bytes = parts[part]!;
+      if (injectNoSpace && part === 1) return closeAndFail(injectedNoSpace('write'));
       write(fd, bytes, from, bytes.byteLength - from, offset, (error, written) => (error !== null ? closeAndFail(error) : writeFrom(offset + written)));
     };
     const closeThenRename = (): void =>
@@ -690,6 +715,8 @@ class FileStorage implements LogStorage {
   private readonly preallocate: boolean;
   private readonly verifyWrites: boolean;
   private phase: Phase = Phase.Unloaded;
+  /** Why the storage failed (phase Failed), for every call after it. */
+  private failure: StorageError | null = null;
   private shape = new LogShape();
   private readonly pending = new PendingBatch();
   private fd: number | null = null;
@@ -743,6 +770,9 @@ class FileStorage implements LogStorage {
   private walWriteAttempts = 0;
   private fdatasyncAttempts = 0;
   private segmentCreationAttempts = 0;
+  private asyncFdatasyncAttempts = 0;
+  private snapshotFileAttempts = 0;
+  private segmentDeletionAttempts = 0;
 
   constructor(dir: string, options: FileStorageOptions) {
     const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
@@ -860,9 +890,7 @@ class FileStorage implements LogStorage {
     try {
       this.syncWritten(fd, written);
     } catch (error) {
-      this.fail();
-      if (error instanceof StorageError) throw error;
-      throw ioError(`cannot fdatasync WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error);
+      throw this.fail(error instanceof StorageError ? error : ioError(`cannot fdatasync WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error));
     }
     return this.markSynced(performance.now() - started);
   }
@@ -968,12 +996,44 @@ class FileStorage implements LogStorage {
   }
 
   /**
-   * No more writes: what reached the disk is unknown. The spare is deleted now, so its
-   * space is free for the other nodes on the disk even if the worker dies without close().
+   * No more writes: what reached the disk is unknown. Returns `failure`, which every call
+   * from now on reports (failedEarlier): it may have come off the caller's thread, with
+   * nobody to tell (the deletion of segments a synchronous snapshot made redundant).
+   *
+   * With fsync on, the WAL is cut back to what was acknowledged (syncedPosition), best
+   * effort: a failed fdatasync may have marked the pages it could not write clean
+   * ("fsyncgate"), so a restart would read the records in them from the page cache, and
+   * load()'s fdatasync would succeed without writing them: the node would answer for
+   * entries and votes no disk holds. Nothing after that position was acknowledged, so
+   * nothing is lost that a power loss now could not lose. With fsync off nothing is
+   * synced, and everything written counts: nothing is cut.
+   *
+   * The spare is deleted now, so its space is free for the other nodes on the disk even
+   * if the worker dies without close().
    */
-  private fail(): void {
+  private fail(failure: StorageError): StorageError {
     this.phase = Phase.Failed;
+    this.failure = failure;
     this.dropSpare();
+    if (this.fsync) {
+      try {
+        truncateToSyncedPosition(this.dir, this.synced);
+      } catch {
+        // The disk that failed may refuse this too: the failure is the error to report.
+      }
+    }
+    return failure;
+  }
+
+  /**
+   * What a call on a failed storage throws: the failure again, its code (WAL_IO, with the
+   * system's error as cause) and message kept, so that the node stops as a disk failure
+   * that names the file and errno, wherever the failure came from.
+   */
+  private failedEarlier(operation: string): StorageError {
+    const failure = this.failure;
+    invariant(failure !== null, () => `${operation}: the storage is failed, with no failure recorded`);
+    return new StorageError(failure.code, `${operation}() refused: the WAL failed earlier: ${failure.message}`, { cause: failure.cause });
   }
 
   /**
@@ -997,7 +1057,7 @@ class FileStorage implements LogStorage {
     }
     // Its fdatasync runs on the pool, and is not retried: the writes it covers are not kept.
     this.lastWrite = null;
-    const sync: AsyncSync = { number: ++this.asyncSyncsStarted, position: { segment: this.segment, offset: this.segmentOffset }, started: performance.now(), done, ownFdatasync: fd !== null && this.fsync };
+    const sync: AsyncSync = { number: ++this.asyncSyncsStarted, position: { segment: this.segment, offset: this.segmentOffset }, started: performance.now(), done, ownFdatasync: fd !== null && this.fsync, returned: false };
     this.asyncSyncs.push(sync);
     if (!sync.ownFdatasync) {
       // Nothing written (or fsync off): durable as soon as the syncs before it are.
@@ -1005,34 +1065,45 @@ class FileStorage implements LogStorage {
       return;
     }
     this.fdatasyncsRunning.add(sync.number);
+    const injected = this.testOnly.ioErrorOnAsyncFdatasyncs?.includes(++this.asyncFdatasyncAttempts) === true;
     fdatasync(fd!, (error) => {
       this.fdatasyncsRunning.delete(sync.number);
       this.closeRolledSegments();
-      this.settleAsyncSyncs(sync, error);
+      if (!injected) return this.settleAsyncSyncs(sync, error);
+      // Test aid: the failure is reported once every later fdatasync in flight has
+      // returned, the order in which it could hide behind their success.
+      const report = (): void => {
+        if ([...this.fdatasyncsRunning].some((number) => number > sync.number)) setImmediate(report);
+        else this.settleAsyncSyncs(sync, injectedIoError('fdatasync'));
+      };
+      report();
     });
   }
 
   /**
-   * An fdatasync returned (`returned`; null: none, a sync of nothing became due). It made
-   * durable everything written before it began, the batches of earlier syncAsync calls
-   * too (their writes came first, to the same segment or to one the roll synced), so
-   * their `done`s run now, oldest first, whether or not their own fdatasync has returned;
-   * so do the calls after it that wrote nothing. A failed fdatasync fails the storage and
-   * every call still waiting.
+   * An fdatasync returned (`returned`; null: none, a sync of nothing became due). The
+   * calls whose own fdatasync returned, and those that wrote nothing after them, are
+   * settled in call order, oldest first; a call waits for every earlier one. A later
+   * fdatasync's success does not stand for an earlier one still running: the kernel
+   * reports a writeback error once per open file, and both run on the same fd, so when the
+   * earlier call's pages fail to write, the later one may return success after the
+   * earlier took the error (or the earlier, after the later took it: nothing here can
+   * tell that apart). A failed fdatasync fails the storage and every call still waiting.
    */
   private settleAsyncSyncs(returned: AsyncSync | null, error: Error | null): void {
     if (error !== null || this.phase !== Phase.Open) {
       const failure =
-        error !== null
-          ? ioError(`cannot fdatasync WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error)
-          : new StorageError(StorageErrorCode.State, `syncAsync: the storage became ${this.phase} during the sync`);
-      if (error !== null) this.fail();
+        error !== null && this.phase === Phase.Open
+          ? this.fail(ioError(`cannot fdatasync WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error))
+          : this.phase === Phase.Failed
+            ? this.failedEarlier('syncAsync')
+            : new StorageError(StorageErrorCode.State, `syncAsync: the storage became ${this.phase} during the sync`);
       for (const waiting of this.asyncSyncs.splice(0)) waiting.done(failure, 0);
       return;
     }
-    const covered = returned === null ? 0 : this.asyncSyncs.indexOf(returned) + 1;
+    if (returned !== null) returned.returned = true;
     let settled = 0;
-    while (settled < this.asyncSyncs.length && (settled < covered || !this.asyncSyncs[settled]!.ownFdatasync)) settled++;
+    while (settled < this.asyncSyncs.length && (this.asyncSyncs[settled]!.returned || !this.asyncSyncs[settled]!.ownFdatasync)) settled++;
     const now = performance.now();
     for (const sync of this.asyncSyncs.splice(0, settled)) {
       if (sync.ownFdatasync) this.markSynced(now - sync.started, sync.position);
@@ -1107,9 +1178,7 @@ class FileStorage implements LogStorage {
         this.written.written(this.pending.firstIndex, this.pending.entries.length, place);
       }
     } catch (error) {
-      this.fail();
-      if (error instanceof StorageError) throw error;
-      throw ioError(`cannot write WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error);
+      throw this.fail(error instanceof StorageError ? error : ioError(`cannot write WAL segment ${join(this.dir, segmentFileName(this.segment))}`, error));
     }
     this.pending.clear();
     if (this.writeBuffer.byteLength > WRITE_BUFFER_KEEP_BYTES) this.writeBuffer = Buffer.allocUnsafe(WRITE_BUFFER_INITIAL_BYTES);
@@ -1200,6 +1269,7 @@ class FileStorage implements LogStorage {
   }
 
   private requirePhase(expected: Phase, operation: string): void {
+    if (this.phase === Phase.Failed && expected === Phase.Open) throw this.failedEarlier(operation);
     if (this.phase !== expected) {
       throw new StorageError(StorageErrorCode.State, `${operation}() on WAL ${this.dir} needs the storage ${expected}, but it is ${this.phase}`);
     }
@@ -1378,10 +1448,9 @@ class FileStorage implements LogStorage {
     this.sync();
     try {
       // 1. The snapshot file, atomically and durably. From here on a restart loads it.
-      writeSnapshotFile(this.dir, snapshot, this.fsync);
+      writeSnapshotFile(this.dir, snapshot, this.fsync, this.injectSnapshotFileNoSpace());
     } catch (error) {
-      this.fail();
-      throw error;
+      throw this.fail(error as StorageError);
     }
     this.cutAt(snapshot);
   }
@@ -1392,7 +1461,7 @@ class FileStorage implements LogStorage {
     this.snapshotInFlight = true;
     // Still wanted only if the storage is open and no newer snapshot was saved meanwhile.
     const wanted = (): boolean => this.phase === Phase.Open && snapshot.index > this.snapshotIndex;
-    writeSnapshotFileAsync(this.dir, snapshot, this.fsync, wanted, (error, renamed) => {
+    writeSnapshotFileAsync(this.dir, snapshot, this.fsync, this.injectSnapshotFileNoSpace(), wanted, (error, renamed) => {
       this.snapshotInFlight = false;
       if (this.phase !== Phase.Open) {
         // Closed meanwhile (a stop): whatever the file's fate, nothing here depends on it.
@@ -1400,8 +1469,7 @@ class FileStorage implements LogStorage {
         return;
       }
       if (error !== null) {
-        this.fail();
-        done(error, false);
+        done(this.fail(error as StorageError), false);
         return;
       }
       // The file may have gone in and a newer snapshot been saved during the directory
@@ -1411,13 +1479,20 @@ class FileStorage implements LogStorage {
         return;
       }
       try {
-        // What was buffered goes before the cut in the WAL, as in saveSnapshot.
+        // What was buffered goes before the cut in the WAL, as in saveSnapshot. The
+        // deletions' callback runs later (unlinkAsync), so what done throws is never
+        // caught here and given to done a second time.
         this.sync();
         this.cutAt(snapshot, (error) => done(error, true));
       } catch (error) {
         done(error as Error, false);
       }
     });
+  }
+
+  /** Whether this snapshot file's write is to fail (testOnly.noSpaceOnSnapshotFiles). */
+  private injectSnapshotFileNoSpace(): boolean {
+    return this.testOnly.noSpaceOnSnapshotFiles?.includes(++this.snapshotFileAttempts) === true;
   }
 
   /** The storage is open and `snapshot` is a log position past the current snapshot. */
@@ -1464,9 +1539,7 @@ class FileStorage implements LogStorage {
       // Every write before it was synced (by sync() before it, or load()'s recovery).
       if (this.fsync) this.syncWritten(fd, { buffer: this.writeBuffer, length, position: 0 });
     } catch (error) {
-      this.fail();
-      if (error instanceof StorageError) throw error;
-      throw ioError(`cannot record snapshot ${index} in the WAL in ${this.dir}`, error);
+      throw this.fail(error instanceof StorageError ? error : ioError(`cannot record snapshot ${index} in the WAL in ${this.dir}`, error));
     }
     this.markSynced(0);
   }
@@ -1488,11 +1561,11 @@ class FileStorage implements LogStorage {
         retired.push(path + REDUNDANT_SEGMENT_SUFFIX);
       }
     } catch (error) {
-      this.fail();
-      throw ioError(`cannot delete a WAL segment made redundant by snapshot ${index} in ${this.dir}`, error);
+      throw this.fail(ioError(`cannot delete a WAL segment made redundant by snapshot ${index} in ${this.dir}`, error));
     }
-    unlinkAsync(this.dir, retired, this.fsync, (error) => {
-      if (error !== null && this.phase === Phase.Open) this.fail();
+    const injectFailure = (): boolean => this.testOnly.ioErrorOnSegmentDeletions?.includes(++this.segmentDeletionAttempts) === true;
+    unlinkAsync(this.dir, retired, this.fsync, injectFailure, (error) => {
+      if (error !== null && this.phase === Phase.Open) this.fail(error as StorageError);
       done?.(error);
     });
   }

@@ -114,7 +114,10 @@ export interface LogStorage {
    * Writes everything buffered since the last sync with ONE write and makes it durable
    * with ONE fdatasync (group commit). With fsync:false it writes but does not
    * fdatasync (unsafe; for benchmarks). Returns the fdatasync latency in ms (0 when
-   * there was nothing to do or fsync is off).
+   * there was nothing to do or fsync is off). A write or fdatasync that fails (here, in
+   * syncAsync, in a snapshot's steps) leaves the storage failed: FileStorage cuts its WAL
+   * back to syncedPosition() (with fsync on: what it did not acknowledge may be in the
+   * page cache only), and every later call throws that failure again, with its code.
    */
   sync(): number;
   /**
@@ -176,8 +179,9 @@ export interface FileStorageOptions {
 }
 
 /**
- * Disk-full faults injected by number. Each operation is counted from 1 per storage,
- * every attempt counted (a retry is the next number): the ones listed fail with ENOSPC.
+ * Disk faults injected by number. Each kind of operation is counted from 1 per storage,
+ * every attempt counted (a retry is the next number): the ones listed fail with ENOSPC,
+ * or with EIO where said.
  */
 export interface FileStorageTestOnly {
   /** Writes of WAL records (one per sync() or syncAsync() that writes, one per snapshot record). */
@@ -190,6 +194,12 @@ export interface FileStorageTestOnly {
   readonly noSpaceOnSegmentCreations?: readonly number[] | undefined;
   /** What the free-space check before a spare's preparation reports, instead of statfs. */
   readonly freeBytes?: number | undefined;
+  /** The fdatasyncs of syncAsync() (on the pool), counted apart: the ones listed fail with EIO. */
+  readonly ioErrorOnAsyncFdatasyncs?: readonly number[] | undefined;
+  /** Snapshot files written (saveSnapshot and saveSnapshotAsync): the ones listed fail with ENOSPC once their head is written. */
+  readonly noSpaceOnSnapshotFiles?: readonly number[] | undefined;
+  /** Deletions of segments a snapshot made redundant (one per segment, off the caller's thread): the ones listed fail with EIO. */
+  readonly ioErrorOnSegmentDeletions?: readonly number[] | undefined;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;

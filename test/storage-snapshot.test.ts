@@ -547,6 +547,27 @@ test('FileStorage: a WAL that records a snapshot whose file is missing is corrup
   t.regex(error?.message ?? '', /snapshot/);
 });
 
+test('FileStorage: a snapshot file with every WAL segment gone is corruption (the term and vote are gone with them), and no file changes', (t) => {
+  const dir = tempDir(t);
+  const storage = openFile(dir);
+  storage.load();
+  fill(storage, 1, 200, 3);
+  storage.setHardState(hard(5, 2, 180));
+  storage.sync();
+  storage.saveSnapshot(snapshotAt(180, 3));
+  storage.close();
+  for (const name of walFiles(dir)) unlinkSync(join(dir, name));
+  const before = readdirSync(dir).sort();
+  const snapshotBytes = readFileSync(join(dir, SNAPSHOT_FILE_NAME));
+  const reopened = openFile(dir);
+  const error = t.throws(() => reopened.load(), { instanceOf: StorageCorruptionError });
+  reopened.close();
+  t.is(error?.code, StorageErrorCode.Corrupt);
+  t.regex(error?.message ?? '', /no WAL segment/);
+  t.deepEqual(readdirSync(dir).sort(), before, 'load() made or removed no file');
+  t.deepEqual(readFileSync(join(dir, SNAPSHOT_FILE_NAME)), snapshotBytes);
+});
+
 test('FileStorage: saveSnapshotAsync on a storage closed before the file is in: dropped, its temporary file removed, the old state loads', async (t) => {
   const dir = join(tempDir(t), 'node-1');
   const open = (): LogStorage => openFileStorage(dir, { fsync: true, segmentBytes: SMALL_SEGMENT_BYTES, verifyWrites: true });

@@ -531,6 +531,19 @@ function recover(dir: string, names: readonly string[], snapshot: Snapshot | nul
       `${firstName} first, and no snapshot file`,
     );
   }
+  // A snapshot file stands for the log up to its index, not for the term and vote, which
+  // live only in the WAL; and the segment a snapshot's record went to is never deleted. A
+  // snapshot with no segment at all is a WAL removed from under it: started on, the node
+  // would come back at term 0, its vote forgotten (it could vote twice in a term), asking
+  // for votes with a log of a later term.
+  if (snapshot !== null && firstName === undefined) {
+    throw new StorageCorruptionError(
+      dir,
+      0,
+      `WAL segments beside the snapshot file (${SNAPSHOT_FILE_NAME}, index ${snapshot.index}, term ${snapshot.term}): they hold the term and the vote`,
+      'no WAL segment',
+    );
+  }
   // Without a snapshot the log starts at index 1; with one, wherever the WAL begins.
   let anchored = snapshot === null;
   /** The index of the last snapshot record replayed: nothing is ever written at or below it after it. */

@@ -41,7 +41,7 @@ const BUGS: readonly (keyof TestOnlyBugs)[] = [
   'ignoreOutgoingVoters',
 ];
 /** Broken cores that stay safe but stall: caught by a quiet window (Property.Availability). */
-const AVAILABILITY_BUGS: readonly (keyof TestOnlyBugs)[] = ['ignoreAppendRejections', 'heartbeatsWithoutCommit', 'checkQuorumIgnoresHeartbeats'];
+const AVAILABILITY_BUGS: readonly (keyof TestOnlyBugs)[] = ['ignoreAppendRejections', 'heartbeatsWithoutCommit', 'checkQuorumIgnoresHeartbeats', 'transferCampaignWithoutFlag'];
 
 // countOwnVoteBeforeDurable needs a rare interleaving: it was caught by about 1 seed in
 // 2,000, then by none of 3,500 once a quarter of the seeds persisted the cluster's way

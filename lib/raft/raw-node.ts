@@ -1682,7 +1682,7 @@ export class RawNode {
         preVote,
         lastLogIndex: this.#log.lastIndex(),
         lastLogTerm: this.#log.lastTerm(),
-        transfer,
+        transfer: transfer && this.#config.testOnlyBugs.transferCampaignWithoutFlag !== true,
       };
       // A real vote request advertising a log that is not all durable waits until it is
       // (with this term and vote). Sent at once, a crash could bring this node back in the

@@ -5,12 +5,12 @@
 
 import test from 'ava';
 import { Property } from '../lib/sim/checker.js';
-import { QUIET_TRANSFER_BOUND_ELECTIONS, runSeed } from '../lib/sim/simulator.js';
+import { QUIET_TRANSFER_BOUND_ELECTIONS, TRANSFER_BOUND_ELECTIONS, runSeed } from '../lib/sim/simulator.js';
 
 const SEEDS = 60;
 
 test(`seeds 1..${SEEDS}: transfers start, complete, time out and refuse proposals, and every run stays safe and converges`, (t) => {
-  const seen = { asked: 0, ignored: 0, timeoutNow: 0, aborted: 0, refused: 0, quietTransfers: 0, quietTicksMax: 0, seedsWith: 0 };
+  const seen = { asked: 0, ignored: 0, timeoutNow: 0, aborted: 0, refused: 0, quietTransfers: 0, quietTicksMax: 0, ticksMax: 0, seedsWith: 0 };
   for (let seed = 1; seed <= SEEDS; seed++) {
     const lines: string[] = [];
     const result = runSeed(seed, { trace: (line) => lines.push(line) });
@@ -23,6 +23,7 @@ test(`seeds 1..${SEEDS}: transfers start, complete, time out and refuse proposal
     seen.asked += result.stats.transfersAsked;
     seen.quietTransfers += result.stats.quietTransfers;
     seen.quietTicksMax = Math.max(seen.quietTicksMax, result.stats.quietTransferTicksMax);
+    seen.ticksMax = Math.max(seen.ticksMax, result.stats.transferTicksMax);
     seen.ignored += lines.filter((line) => / ignored transfer to n\d/.test(line)).length;
     seen.timeoutNow += lines.filter((line) => / received TimeoutNow from /.test(line)).length;
     seen.aborted += lines.filter((line) => / aborted leadership transfer to \d+: timed out/.test(line)).length;
@@ -36,6 +37,7 @@ test(`seeds 1..${SEEDS}: transfers start, complete, time out and refuse proposal
   t.true(seen.aborted > 0, 'some transfers (to a down, lagging or cut-off target) time out after an election timeout');
   t.true(seen.refused > 0, 'a transfer in progress refuses proposals');
   t.true(seen.quietTransfers > 0, 'quiet windows see transfers complete');
+  t.true(seen.ticksMax >= 9 && seen.ticksMax <= TRANSFER_BOUND_ELECTIONS * 10, `transfers that cannot complete last about an election timeout (longest ${seen.ticksMax} ticks)`);
   t.true(seen.quietTicksMax <= QUIET_TRANSFER_BOUND_ELECTIONS * 10, `a quiet window's transfer completes within its bound (slowest ${seen.quietTicksMax} ticks)`);
 });
 
@@ -51,4 +53,17 @@ test('a quiet window catches a transfer whose candidate is held back by the leas
   // The same seed with the quiet windows' transfers switched off is no catch: the transfers the operator asks under faults only delay an election.
   const without = runSeed(caught, { testOnlyBugs: bugs, profile: { quietTransferProbability: 0 } });
   t.true(without.ok, `seed ${caught} without the quiet windows' transfers: ${without.violation?.message ?? ''}`);
+});
+
+test('a leader that never gives a transfer up is caught by the transfer bound, and only once transfers are asked', (t) => {
+  const bugs = { transferNeverTimesOut: true };
+  let caught: number | null = null;
+  for (let seed = 1; seed <= 100 && caught === null; seed++) {
+    const result = runSeed(seed, { testOnlyBugs: bugs });
+    if (result.violation?.property === Property.Availability && result.violation.message.includes('has been transferring its leadership')) caught = seed;
+  }
+  if (caught === null) return t.fail('transferNeverTimesOut: no transfer outlasting its bound in seeds 1..100');
+  t.log(`transferNeverTimesOut: seed ${caught}`);
+  const without = runSeed(caught, { testOnlyBugs: bugs, profile: { transferMeanIntervalTicks: Infinity, quietTransferProbability: 0 } });
+  t.true(without.ok, `seed ${caught} without transfers asked: ${without.violation?.message ?? ''}`);
 });

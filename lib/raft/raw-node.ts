@@ -1594,7 +1594,8 @@ export class RawNode {
       }
       for (const progress of this.#progress.values()) progress.recentActive = false;
     }
-    if (this.#leadTransferee !== NONE && ++this.#transferElapsedTicks >= this.#config.electionTicks) {
+    const transferTimesOut = this.#config.testOnlyBugs.transferNeverTimesOut !== true;
+    if (this.#leadTransferee !== NONE && ++this.#transferElapsedTicks >= this.#config.electionTicks && transferTimesOut) {
       this.#trace(`${this.#id} aborted leadership transfer to ${this.#leadTransferee}: timed out`);
       this.#leadTransferee = NONE;
     }

@@ -349,6 +349,8 @@ export interface TestOnlyBugs {
    * leaderless until an election timeout passes (an availability bug).
    */
   readonly transferCampaignWithoutFlag?: boolean;
+  /** Leader: a leadership transfer is never given up (thesis §3.10 aborts it after an election timeout), so a leader whose target cannot win refuses proposals as long as it leads (an availability bug). */
+  readonly transferNeverTimesOut?: boolean;
   /**
    * Leader: an answer about an older snapshot while a newer one is under way, the entries
    * after it compacted, starts the transfer over (the message storm of sim seed 2913625,

@@ -134,6 +134,13 @@ const TRANSFER_PROBABILITY = 0.5;
  * must not hold back.
  */
 export const QUIET_TRANSFER_BOUND_ELECTIONS = 1;
+/**
+ * A leader transferring its leadership refuses proposals; the core gives a transfer up after
+ * an election timeout of its own ticks (thesis §3.10). At any time, faults or not, a leader
+ * still transferring to the same target in the same term after this many election timeouts
+ * is an Availability violation (its ticks may wait behind a slow sync, hence the slack).
+ */
+export const TRANSFER_BOUND_ELECTIONS = 2;
 
 export interface SimOptions {
   /** Cluster size (3..7); drawn from the seed when absent. */
@@ -333,6 +340,8 @@ export interface SimStats {
   readonly transfersAsked: number;
   readonly quietTransfers: number;
   readonly quietTransferTicksMax: number;
+  /** The longest a leader went on transferring to the same target in the same term (ticks; see TRANSFER_BOUND_ELECTIONS). */
+  readonly transferTicksMax: number;
   /** The most events the agenda held at once (messages in flight, timers, ticks): see DEFAULT_MAX_QUEUED_EVENTS. */
   readonly queuedEventsMax: number;
 }
@@ -424,6 +433,8 @@ interface SimNode {
   crashBeforeNextSync: boolean;
   /** A new leader the operator asks for a change as soon as its host has handled the Ready that made it one (FaultProfile.changeOnNewLeaderProbability). */
   askChange: boolean;
+  /** Leader: the transfer in progress and since when (TRANSFER_BOUND_ELECTIONS); null when none. */
+  transferSince: { readonly term: number; readonly to: NodeId; readonly at: number } | null;
   inbox: Input[];
   /** The host state machine's last applied index (lost on a crash, like any memory). */
   appliedIndex: number;
@@ -655,6 +666,7 @@ class Simulation {
   #transfersAsked = 0;
   #quietTransfers = 0;
   #quietTransferTicksMax = 0;
+  #transferTicksMax = 0;
   #queuedEventsMax = 0;
   #readsChecked = 0;
   #configurationsApplied = 0;
@@ -729,7 +741,7 @@ class Simulation {
       disks.set(id, disk);
       // Clocks drift by up to 5% so that nodes do not tick in lockstep.
       const tickPeriod = Math.round(TIME_UNITS_PER_TICK * (0.95 + 0.1 * this.#faultRandom.float()));
-      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), syncDoneAt: 0, crashBeforeNextSync: false, askChange: false, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
+      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), syncDoneAt: 0, crashBeforeNextSync: false, askChange: false, transferSince: null, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
     }
     this.#checker = new InvariantChecker(disks);
     this.#healNetwork();
@@ -823,6 +835,7 @@ class Simulation {
         transfersAsked: this.#transfersAsked,
         quietTransfers: this.#quietTransfers,
         quietTransferTicksMax: this.#quietTransferTicksMax,
+        transferTicksMax: this.#transferTicksMax,
         queuedEventsMax: this.#queuedEventsMax,
       },
     };
@@ -954,6 +967,7 @@ class Simulation {
     node.syncDoneAt = 0;
     node.crashBeforeNextSync = false;
     node.askChange = false;
+    node.transferSince = null;
     node.inbox = [];
     const restored = node.disk.restore();
     // The state machine restarts from the durable snapshot, if any.
@@ -1045,7 +1059,30 @@ class Simulation {
    */
   #feed(node: SimNode, raw: RawNode, input: Input): void {
     this.#feedInput(node, raw, input);
-    this.#checker.observe(node.id, this.#core(node, () => raw.status()));
+    const status = this.#core(node, () => raw.status());
+    this.#checker.observe(node.id, status);
+    this.#checkTransferTime(node, status);
+  }
+
+  /** TRANSFER_BOUND_ELECTIONS: a leader gives up a transfer it cannot complete, and takes proposals again. */
+  #checkTransferTime(node: SimNode, status: Status): void {
+    if (status.role !== Role.Leader || status.leadTransferee === 0) {
+      node.transferSince = null;
+      return;
+    }
+    const since = node.transferSince;
+    if (since === null || since.term !== status.currentTerm || since.to !== status.leadTransferee) {
+      node.transferSince = { term: status.currentTerm, to: status.leadTransferee, at: this.#now };
+      return;
+    }
+    const ticks = Math.floor((this.#now - since.at) / TIME_UNITS_PER_TICK);
+    this.#transferTicksMax = Math.max(this.#transferTicksMax, ticks);
+    if (this.#now - since.at > this.#electionTicksToTime(TRANSFER_BOUND_ELECTIONS)) {
+      throw new InvariantViolation(
+        Property.Availability,
+        `leader n${node.id} of term ${status.currentTerm} has been transferring its leadership to n${status.leadTransferee}, refusing proposals, for ${ticks} ticks (bound ${TRANSFER_BOUND_ELECTIONS * this.profile.electionTicks}; the core gives a transfer up after an election timeout)`,
+      );
+    }
   }
 
   #feedInput(node: SimNode, raw: RawNode, input: Input): void {

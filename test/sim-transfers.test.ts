@@ -67,3 +67,21 @@ test('a leader that never gives a transfer up is caught by the transfer bound, a
   const without = runSeed(caught, { testOnlyBugs: bugs, profile: { transferMeanIntervalTicks: Infinity, quietTransferProbability: 0 } });
   t.true(without.ok, `seed ${caught} without transfers asked: ${without.violation?.message ?? ''}`);
 });
+
+test('a transfer under way when a quiet window begins is no false alarm: the window converges only once it is over (seeds 93, 348)', (t) => {
+  // Converging on the transferring leader, these windows saw it lose its office a tick
+  // later to the target, a false "lost its office" (before a window waited for the transfer).
+  for (const [seed, window, target] of [
+    [93, 2, 4],
+    [348, 3, 5],
+  ] as const) {
+    const lines: string[] = [];
+    const result = runSeed(seed, { trace: (line) => lines.push(line) });
+    t.true(result.ok, `seed ${seed}: ${result.violation?.message ?? ''}`);
+    const start = lines.findIndex((line) => line.includes(`QUIET WINDOW ${window}:`));
+    const before = lines.slice(0, start).filter((line) => / transferring leadership to \d+ at term /.test(line) || / dropped leadership transfer| aborted leadership transfer/.test(line));
+    t.regex(before.at(-1) ?? '', /transferring leadership to/, `seed ${seed}: a transfer is under way when window ${window} begins`);
+    const converged = lines.slice(start).find((line) => line.includes(`quiet window ${window}: converged on leader`));
+    t.regex(converged ?? '', new RegExp(`converged on leader n${target} `), `seed ${seed}: window ${window} converges on the target n${target}`);
+  }
+});

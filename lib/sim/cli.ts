@@ -23,7 +23,8 @@ bugs (test-only broken variants): voteWithoutUpToDateCheck, commitPreviousTermBy
   grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable,
   concurrentMembershipChanges, membershipChangeBeforeFirstCommit, countLearnersInQuorum, acceptSnapshotChunkAnywhere,
   ignoreOutgoingVoters, ignoreAppendRejections, heartbeatsWithoutCommit, checkQuorumIgnoresHeartbeats,
-  transferCampaignWithoutFlag, transferNeverTimesOut (these five break availability only), restartSnapshotOnStaleAnswer (a message storm: a Runaway run)
+  transferCampaignWithoutFlag, transferNeverTimesOut (these five break availability only),
+  restartSnapshotOnStaleAnswer (a message storm: a Runaway run)
 a seed whose run takes over ${DEFAULT_MAX_STEPS} steps, or queues over ${DEFAULT_MAX_QUEUED_EVENTS} events at once, is a Runaway violation
 exit 0 no violation, 1 a violation (naming the seed and the property), 2 bad usage`;
 

@@ -78,6 +78,9 @@ test('profile overrides switch faults off: a calm run has no crash, partition or
     membershipMeanIntervalTicks: Infinity,
     // Quiet windows pause the client's proposals, which this run counts: off too.
     quietMeanIntervalTicks: Infinity,
+    // A leader transferring its leadership refuses proposals: off too.
+    transferMeanIntervalTicks: Infinity,
+    quietTransferProbability: 0,
   };
   for (const seed of [1, 2, 3]) {
     const result = runSeed(seed, { profile: calm });

@@ -1,7 +1,8 @@
 // The simulator has teeth: each deliberately broken variant of the core (Config.testOnlyBugs)
 // must be caught, as a Figure 3 safety violation, within SEED_BUDGET seeds; and each broken
-// variant that keeps safety but loses availability, by a quiet window's Availability check
-// (not by the final liveness phase, which restarts every node and so hides a stalled leader).
+// variant that keeps safety but loses availability, by an Availability check: a quiet
+// window's, or a leader's transfer outlasting TRANSFER_BOUND_ELECTIONS (not by the final
+// liveness phase, which restarts every node and so hides a stalled leader).
 
 import test from 'ava';
 import type { TestOnlyBugs } from '../lib/raft/types.js';
@@ -40,8 +41,14 @@ const BUGS: readonly (keyof TestOnlyBugs)[] = [
   'acceptSnapshotChunkAnywhere',
   'ignoreOutgoingVoters',
 ];
-/** Broken cores that stay safe but stall: caught by a quiet window (Property.Availability). */
-const AVAILABILITY_BUGS: readonly (keyof TestOnlyBugs)[] = ['ignoreAppendRejections', 'heartbeatsWithoutCommit', 'checkQuorumIgnoresHeartbeats'];
+/** Broken cores that stay safe but stall: caught as Property.Availability. */
+const AVAILABILITY_BUGS: readonly (keyof TestOnlyBugs)[] = [
+  'ignoreAppendRejections',
+  'heartbeatsWithoutCommit',
+  'checkQuorumIgnoresHeartbeats',
+  'transferCampaignWithoutFlag',
+  'transferNeverTimesOut',
+];
 
 // countOwnVoteBeforeDurable needs a rare interleaving: it was caught by about 1 seed in
 // 2,000, then by none of 3,500 once a quarter of the seeds persisted the cluster's way

@@ -1594,7 +1594,8 @@ export class RawNode {
       }
       for (const progress of this.#progress.values()) progress.recentActive = false;
     }
-    if (this.#leadTransferee !== NONE && ++this.#transferElapsedTicks >= this.#config.electionTicks) {
+    const transferTimesOut = this.#config.testOnlyBugs.transferNeverTimesOut !== true;
+    if (this.#leadTransferee !== NONE && ++this.#transferElapsedTicks >= this.#config.electionTicks && transferTimesOut) {
       this.#trace(`${this.#id} aborted leadership transfer to ${this.#leadTransferee}: timed out`);
       this.#leadTransferee = NONE;
     }
@@ -1682,7 +1683,7 @@ export class RawNode {
         preVote,
         lastLogIndex: this.#log.lastIndex(),
         lastLogTerm: this.#log.lastTerm(),
-        transfer,
+        transfer: transfer && this.#config.testOnlyBugs.transferCampaignWithoutFlag !== true,
       };
       // A real vote request advertising a log that is not all durable waits until it is
       // (with this term and vote). Sent at once, a crash could bring this node back in the

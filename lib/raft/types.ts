@@ -343,6 +343,15 @@ export interface TestOnlyBugs {
   /** Leader: a heartbeat's answer does not count as hearing from the follower, so with CheckQuorum an idle leader steps down though a quorum answers (an availability bug). */
   readonly checkQuorumIgnoresHeartbeats?: boolean;
   /**
+   * A TimeoutNow's candidate does not mark its vote requests as a leadership transfer's
+   * (thesis §3.10), so with CheckQuorum voters that heard from the leader within the
+   * minimum election timeout ignore them (§4.2.3): the transfer fails and the cluster is
+   * leaderless until an election timeout passes (an availability bug).
+   */
+  readonly transferCampaignWithoutFlag?: boolean;
+  /** Leader: a leadership transfer is never given up (thesis §3.10 aborts it after an election timeout), so a leader whose target cannot win refuses proposals as long as it leads (an availability bug). */
+  readonly transferNeverTimesOut?: boolean;
+  /**
    * Leader: an answer about an older snapshot while a newer one is under way, the entries
    * after it compacted, starts the transfer over (the message storm of sim seed 2913625,
    * fixed in the twenty-eighth session): kept to prove the simulator's Runaway bound fires.

@@ -22,8 +22,9 @@ const usage = `usage:
 bugs (test-only broken variants): voteWithoutUpToDateCheck, commitPreviousTermByCounting,
   grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable,
   concurrentMembershipChanges, membershipChangeBeforeFirstCommit, countLearnersInQuorum, acceptSnapshotChunkAnywhere,
-  ignoreOutgoingVoters, ignoreAppendRejections, heartbeatsWithoutCommit, checkQuorumIgnoresHeartbeats (these three
-  break availability only), restartSnapshotOnStaleAnswer (a message storm: a Runaway run)
+  ignoreOutgoingVoters, ignoreAppendRejections, heartbeatsWithoutCommit, checkQuorumIgnoresHeartbeats,
+  transferCampaignWithoutFlag, transferNeverTimesOut (these five break availability only),
+  restartSnapshotOnStaleAnswer (a message storm: a Runaway run)
 a seed whose run takes over ${DEFAULT_MAX_STEPS} steps, or queues over ${DEFAULT_MAX_QUEUED_EVENTS} events at once, is a Runaway violation
 exit 0 no violation, 1 a violation (naming the seed and the property), 2 bad usage`;
 
@@ -42,6 +43,8 @@ const BUG_NAMES = [
   'ignoreAppendRejections',
   'heartbeatsWithoutCommit',
   'checkQuorumIgnoresHeartbeats',
+  'transferCampaignWithoutFlag',
+  'transferNeverTimesOut',
   'restartSnapshotOnStaleAnswer',
 ] as const;
 type BugName = (typeof BUG_NAMES)[number];
@@ -197,6 +200,7 @@ function runMany(args: Arguments, options: SimOptions): number {
   let demotions = 0;
   let decommissioned = 0;
   const quiet = { windows: 0, leaderTicks: 0, convergedTicks: 0, stuckTicks: 0 };
+  const transfers = { asked: 0, quiet: 0, quietTicks: 0, ticks: 0 };
   const last = args.from + args.seeds - 1;
   process.stdout.write(
     `raftlab sim: seeds ${args.from}..${last}, ${args.nodes === null ? `${CLUSTER_SIZE_MIN}-${CLUSTER_SIZE_MAX}` : args.nodes} nodes` +
@@ -218,6 +222,10 @@ function runMany(args: Arguments, options: SimOptions): number {
     quiet.leaderTicks = Math.max(quiet.leaderTicks, result.stats.quietLeaderTicksMax);
     quiet.convergedTicks = Math.max(quiet.convergedTicks, result.stats.quietConvergedTicksMax);
     quiet.stuckTicks = Math.max(quiet.stuckTicks, result.stats.quietStuckTicksMax);
+    transfers.asked += result.stats.transfersAsked;
+    transfers.quiet += result.stats.quietTransfers;
+    transfers.quietTicks = Math.max(transfers.quietTicks, result.stats.quietTransferTicksMax);
+    transfers.ticks = Math.max(transfers.ticks, result.stats.transferTicksMax);
     if (result.violation !== null) {
       failures.push(result);
       process.stdout.write(`VIOLATION ${describeViolation(result)}\n`);
@@ -236,7 +244,7 @@ function runMany(args: Arguments, options: SimOptions): number {
     `seeds: ${args.seeds}  violations: ${failures.length}  seeds/s: ${(args.seeds / seconds).toFixed(1)}  ` +
       `commits: ${commits}  elections: ${elections}  crashes: ${crashes}  membership changes: ${membershipChanges} (${jointChanges} joint, ${demotions} demoting)  ` +
       `decommissioned: ${decommissioned}  quiet windows: ${quiet.windows} (slowest leader ${quiet.leaderTicks}, convergence ${quiet.convergedTicks}, ` +
-      `longest stall ${quiet.stuckTicks} ticks)  steps: ${steps} (at most ${longest.steps}, seed ${longest.stepsSeed}; bound ${DEFAULT_MAX_STEPS})  ` +
+      `longest stall ${quiet.stuckTicks} ticks)  transfers asked: ${transfers.asked} (${transfers.quiet} completed in quiet windows, slowest ${transfers.quietTicks} ticks; longest in progress ${transfers.ticks} ticks)  steps: ${steps} (at most ${longest.steps}, seed ${longest.stepsSeed}; bound ${DEFAULT_MAX_STEPS})  ` +
       `events queued: at most ${longest.queued} (seed ${longest.queuedSeed}; bound ${DEFAULT_MAX_QUEUED_EVENTS})  time: ${seconds.toFixed(1)}s\n`,
   );
   if (failures.length > 0) {

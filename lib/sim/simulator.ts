@@ -124,6 +124,23 @@ export const QUIET_BOUND_ELECTIONS = 200;
  * missed before the window reaches it only through the leader's heartbeats.
  */
 const QUIET_PROPOSALS = 2;
+/** Share of seeds whose operator asks leaders for leadership transfers (a stream of its own: the other seeds' runs are unchanged). */
+const TRANSFER_PROBABILITY = 0.5;
+/**
+ * A leadership transfer a quiet window asks of its converged leader, to a caught-up voter
+ * on a healthy network, must have that voter lead (at a higher term, with a majority)
+ * within this many election timeouts: the core aborts a transfer after one (thesis §3.10),
+ * and the target needs only a TimeoutNow and one round of votes, which the leader's lease
+ * must not hold back.
+ */
+export const QUIET_TRANSFER_BOUND_ELECTIONS = 1;
+/**
+ * A leader transferring its leadership refuses proposals; the core gives a transfer up after
+ * an election timeout of its own ticks (thesis §3.10). At any time, faults or not, a leader
+ * still transferring to the same target in the same term after this many election timeouts
+ * is an Availability violation (its ticks may wait behind a slow sync, hence the slack).
+ */
+export const TRANSFER_BOUND_ELECTIONS = 2;
 
 export interface SimOptions {
   /** Cluster size (3..7); drawn from the seed when absent. */
@@ -258,6 +275,21 @@ export interface FaultProfile {
    * (seed 1,847 was the first). 1 in every seed unless a profile override says otherwise.
    */
   readonly changeOnNewLeaderProbability: number;
+  /**
+   * Mean gap between the operator's requests that the current leader transfer its
+   * leadership (thesis §3.10; Infinity: never), in the safety phase outside quiet windows;
+   * drawn, with quietTransferProbability, from a stream of its own for a share of the
+   * seeds (TRANSFER_PROBABILITY), so the other seeds' runs are unchanged. The target is
+   * mostly another voter of the leader's configuration (perhaps crashed, lagging or cut
+   * off), otherwise any node: a learner, a spare or removed node, the leader itself.
+   */
+  readonly transferMeanIntervalTicks: number;
+  /**
+   * The chance that a quiet window, once converged and its leader kept for
+   * QUIET_STABLE_ELECTIONS, asks that leader to transfer to another voter; the target must
+   * then lead within QUIET_TRANSFER_BOUND_ELECTIONS, and the window converges again.
+   */
+  readonly quietTransferProbability: number;
 }
 
 export interface SimStats {
@@ -304,6 +336,12 @@ export interface SimStats {
   readonly quietLeaderTicksMax: number;
   readonly quietConvergedTicksMax: number;
   readonly quietStuckTicksMax: number;
+  /** Leadership transfers the operator asked of a leader (in quiet windows too), and those a quiet window saw complete, the slowest taking quietTransferTicksMax ticks. */
+  readonly transfersAsked: number;
+  readonly quietTransfers: number;
+  readonly quietTransferTicksMax: number;
+  /** The longest a leader went on transferring to the same target in the same term (ticks; see TRANSFER_BOUND_ELECTIONS). */
+  readonly transferTicksMax: number;
   /** The most events the agenda held at once (messages in flight, timers, ticks): see DEFAULT_MAX_QUEUED_EVENTS. */
   readonly queuedEventsMax: number;
 }
@@ -333,7 +371,9 @@ type Input =
   | { readonly kind: 'propose'; readonly payload: string }
   | { readonly kind: 'membership'; readonly change: MembershipChange }
   | { readonly kind: 'joint'; readonly target: Membership }
-  | { readonly kind: 'read'; readonly context: number };
+  | { readonly kind: 'read'; readonly context: number }
+  /** A leadership transfer the operator asks for; `quiet`: a quiet window's own (any other is withdrawn if a window began meanwhile). */
+  | { readonly kind: 'transfer'; readonly to: NodeId; readonly quiet: boolean };
 
 type SimEvent =
   | { readonly type: 'tick'; readonly node: NodeId }
@@ -351,7 +391,8 @@ type SimEvent =
   | { readonly type: 'membershipTimer' }
   | { readonly type: 'readTimer' }
   | { readonly type: 'quietStart' }
-  | { readonly type: 'quietCheck' };
+  | { readonly type: 'quietCheck' }
+  | { readonly type: 'transferTimer' };
 
 const EVENT_CODES: Readonly<Record<SimEvent['type'], number>> = {
   tick: 1,
@@ -370,6 +411,7 @@ const EVENT_CODES: Readonly<Record<SimEvent['type'], number>> = {
   readTimer: 14,
   quietStart: 15,
   quietCheck: 16,
+  transferTimer: 17,
 };
 
 interface SimNode {
@@ -391,6 +433,8 @@ interface SimNode {
   crashBeforeNextSync: boolean;
   /** A new leader the operator asks for a change as soon as its host has handled the Ready that made it one (FaultProfile.changeOnNewLeaderProbability). */
   askChange: boolean;
+  /** Leader: the transfer in progress and since when (TRANSFER_BOUND_ELECTIONS); null when none. */
+  transferSince: { readonly term: number; readonly to: NodeId; readonly at: number } | null;
   inbox: Input[];
   /** The host state machine's last applied index (lost on a crash, like any memory). */
   appliedIndex: number;
@@ -475,6 +519,8 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     replayOldMessageProbability: 0,
     quietMeanIntervalTicks: Infinity,
     changeOnNewLeaderProbability: 1,
+    transferMeanIntervalTicks: Infinity,
+    quietTransferProbability: 0,
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -509,6 +555,9 @@ interface QuietWindow {
   stableLeader: { readonly id: NodeId; readonly term: number } | null;
   /** The window's proposals: payload to the time of its last attempt (-1: retry at once; null once committed). */
   readonly proposals: Map<string, number | null>;
+  /** The leadership transfer the window asked of its converged leader, until the target leads (at most one a window). */
+  transfer: { readonly from: NodeId; readonly to: NodeId; readonly term: number; readonly at: number } | null;
+  transferAsked: boolean;
   /** Per member behind the leader (and the leader's commit, key 0): what it and the leader's record of it looked like, and since when. */
   readonly progress: Map<NodeId, { key: string; since: number }>;
   /** Nodes outside the leader's committed configuration, cut off for the window (as the liveness phase shuts them down). */
@@ -612,6 +661,12 @@ class Simulation {
   #quietLeaderTicksMax = 0;
   #quietConvergedTicksMax = 0;
   #quietStuckTicksMax = 0;
+  /** Leadership transfers (a stream of its own, added after the new leaders' changes). */
+  readonly #transferRandom: SimRandom;
+  #transfersAsked = 0;
+  #quietTransfers = 0;
+  #quietTransferTicksMax = 0;
+  #transferTicksMax = 0;
   #queuedEventsMax = 0;
   #readsChecked = 0;
   #configurationsApplied = 0;
@@ -655,6 +710,10 @@ class Simulation {
     this.#quietRandom = root.fork();
     const quietMeanIntervalTicks = this.#quietRandom.chance(QUIET_PROBABILITY) ? this.#quietRandom.pick([60, 150, 300]) : Infinity;
     this.#newLeaderChangeRandom = root.fork();
+    this.#transferRandom = root.fork();
+    const transfers = this.#transferRandom.chance(TRANSFER_PROBABILITY);
+    const transferMeanIntervalTicks = transfers ? this.#transferRandom.pick([20, 60, 150]) : Infinity;
+    const quietTransferProbability = transfers ? this.#transferRandom.pick([0.5, 1]) : 0;
     this.profile = {
       ...drawn,
       syncFollowers,
@@ -666,6 +725,8 @@ class Simulation {
       shortenedAppendProbability,
       replayOldMessageProbability,
       quietMeanIntervalTicks,
+      transferMeanIntervalTicks,
+      quietTransferProbability,
       ...options.profile,
     };
     this.#bootstrap = Array.from({ length: this.profile.nodes }, (_, position) => position + 1);
@@ -680,7 +741,7 @@ class Simulation {
       disks.set(id, disk);
       // Clocks drift by up to 5% so that nodes do not tick in lockstep.
       const tickPeriod = Math.round(TIME_UNITS_PER_TICK * (0.95 + 0.1 * this.#faultRandom.float()));
-      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), syncDoneAt: 0, crashBeforeNextSync: false, askChange: false, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
+      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), syncDoneAt: 0, crashBeforeNextSync: false, askChange: false, transferSince: null, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
     }
     this.#checker = new InvariantChecker(disks);
     this.#healNetwork();
@@ -699,6 +760,7 @@ class Simulation {
       this.#schedule(this.#faultRandom.exponential(this.profile.membershipMeanIntervalTicks), { type: 'membershipTimer' });
       if (this.profile.readMeanIntervalTicks !== Infinity) this.#schedule(this.#readRandom.exponential(this.profile.readMeanIntervalTicks), { type: 'readTimer' });
       if (this.profile.quietMeanIntervalTicks !== Infinity) this.#schedule(this.#quietRandom.exponential(this.profile.quietMeanIntervalTicks), { type: 'quietStart' });
+      if (this.profile.transferMeanIntervalTicks !== Infinity) this.#schedule(this.#transferRandom.exponential(this.profile.transferMeanIntervalTicks), { type: 'transferTimer' });
       this.#schedule(this.profile.safetyTicks, { type: 'liveness' });
       while (this.#convergedAt === null) {
         const next = this.#queue.pop();
@@ -770,6 +832,10 @@ class Simulation {
         quietLeaderTicksMax: this.#quietLeaderTicksMax,
         quietConvergedTicksMax: this.#quietConvergedTicksMax,
         quietStuckTicksMax: this.#quietStuckTicksMax,
+        transfersAsked: this.#transfersAsked,
+        quietTransfers: this.#quietTransfers,
+        quietTransferTicksMax: this.#quietTransferTicksMax,
+        transferTicksMax: this.#transferTicksMax,
         queuedEventsMax: this.#queuedEventsMax,
       },
     };
@@ -881,6 +947,11 @@ class Simulation {
         this.#checkQuiet(this.#quiet);
         if (this.#quiet !== null) this.#schedule(1, event);
         return;
+      case 'transferTimer':
+        if (this.#phase !== 'safety') return;
+        if (this.#quiet === null) this.#askTransfer();
+        this.#schedule(this.#transferRandom.exponential(this.profile.transferMeanIntervalTicks), event);
+        return;
       default:
         assertNever(event);
     }
@@ -896,6 +967,7 @@ class Simulation {
     node.syncDoneAt = 0;
     node.crashBeforeNextSync = false;
     node.askChange = false;
+    node.transferSince = null;
     node.inbox = [];
     const restored = node.disk.restore();
     // The state machine restarts from the durable snapshot, if any.
@@ -987,7 +1059,30 @@ class Simulation {
    */
   #feed(node: SimNode, raw: RawNode, input: Input): void {
     this.#feedInput(node, raw, input);
-    this.#checker.observe(node.id, this.#core(node, () => raw.status()));
+    const status = this.#core(node, () => raw.status());
+    this.#checker.observe(node.id, status);
+    this.#checkTransferTime(node, status);
+  }
+
+  /** TRANSFER_BOUND_ELECTIONS: a leader gives up a transfer it cannot complete, and takes proposals again. */
+  #checkTransferTime(node: SimNode, status: Status): void {
+    if (status.role !== Role.Leader || status.leadTransferee === 0) {
+      node.transferSince = null;
+      return;
+    }
+    const since = node.transferSince;
+    if (since === null || since.term !== status.currentTerm || since.to !== status.leadTransferee) {
+      node.transferSince = { term: status.currentTerm, to: status.leadTransferee, at: this.#now };
+      return;
+    }
+    const ticks = Math.floor((this.#now - since.at) / TIME_UNITS_PER_TICK);
+    this.#transferTicksMax = Math.max(this.#transferTicksMax, ticks);
+    if (this.#now - since.at > this.#electionTicksToTime(TRANSFER_BOUND_ELECTIONS)) {
+      throw new InvariantViolation(
+        Property.Availability,
+        `leader n${node.id} of term ${status.currentTerm} has been transferring its leadership to n${status.leadTransferee}, refusing proposals, for ${ticks} ticks (bound ${TRANSFER_BOUND_ELECTIONS * this.profile.electionTicks}; the core gives a transfer up after an election timeout)`,
+      );
+    }
   }
 
   #feedInput(node: SimNode, raw: RawNode, input: Input): void {
@@ -1033,6 +1128,17 @@ class Simulation {
           if (membership.learners.some((id) => (membership.outgoing ?? []).includes(id))) this.#demotionsAccepted++;
         }
         this.#emit(`n${node.id} ${result.ok ? `accepted joint change to ${describeMembership(target)} at index ${result.index}` : `refused joint change to ${describeMembership(target)}: ${result.code}`}`);
+        return;
+      }
+      case 'transfer': {
+        if (!input.quiet && !this.#faulty()) {
+          this.#emit(`n${node.id} operator's transfer to n${input.to} withdrawn: ${this.#phase === 'safety' ? 'a quiet window began' : 'the liveness phase began'}`);
+          return;
+        }
+        this.#transfersAsked++;
+        this.#core(node, () => raw.transferLeadership(input.to));
+        const transferee = this.#core(node, () => raw.status()).leadTransferee;
+        this.#emit(`n${node.id} ${transferee === input.to ? 'transfers' : 'ignored transfer'} to n${input.to}${transferee !== 0 && transferee !== input.to ? ` (transferring to n${transferee})` : ''}`);
         return;
       }
       case 'read': {
@@ -1573,6 +1679,24 @@ class Simulation {
     }
   }
 
+  /**
+   * FaultProfile.transferMeanIntervalTicks: the operator asks the current leader to hand
+   * its leadership over, mostly to another voter of its configuration (which may be down,
+   * lagging or across a partition), otherwise to any node at all (a learner, a spare or
+   * removed node, itself), which the core ignores.
+   */
+  #askTransfer(): void {
+    const leaderId = this.#currentLeader();
+    if (leaderId === 0) return;
+    const leader = this.#node(leaderId);
+    const { membership } = this.#core(leader, () => leader.raw!.status());
+    const voters = membership.voters.filter((id) => id !== leaderId);
+    const random = this.#transferRandom;
+    const to = voters.length > 0 && random.chance(0.8) ? random.pick(voters) : random.pick([...this.#nodes.keys()]);
+    this.#emit(`operator asks n${leaderId} to transfer leadership to n${to} (configuration voters ${membership.voters.join(',')} learners ${membership.learners.join(',') || '-'})`);
+    this.#input(leader, { kind: 'transfer', to, quiet: false });
+  }
+
   /** A ReadIndex read, sent like a proposal: to the node the client believes leads, or to any. */
   #read(): void {
     const ids = [...this.#nodes.keys()];
@@ -1639,7 +1763,7 @@ class Simulation {
     const proposals = new Map<string, number | null>();
     const count = this.#quietRandom.chance(0.5) ? QUIET_PROPOSALS : 0;
     for (let proposal = 1; proposal <= count; proposal++) proposals.set(`q${number}.${proposal}`, -1);
-    const quiet: QuietWindow = { number, start: this.#now, leaderAt: null, leaderlessSince: this.#now, convergedAt: null, stableLeader: null, proposals, progress: new Map(), firewalled: new Set() };
+    const quiet: QuietWindow = { number, start: this.#now, leaderAt: null, leaderlessSince: this.#now, convergedAt: null, stableLeader: null, proposals, progress: new Map(), firewalled: new Set(), transfer: null, transferAsked: false };
     this.#quiet = quiet;
     this.#healNetwork();
     this.#partitionGeneration++;
@@ -1717,6 +1841,26 @@ class Simulation {
     }
   }
 
+  /**
+   * FaultProfile.quietTransferProbability: the window's converged leader is asked to hand
+   * its leadership to another voter (every member is caught up, the network healthy); the
+   * window then waits for that voter to lead and converges again. False if there is no
+   * other voter to ask for.
+   */
+  #askQuietTransfer(quiet: QuietWindow, leader: Status, live: readonly Status[]): boolean {
+    quiet.transferAsked = true;
+    const voters = leader.membership.voters.filter((id) => id !== leader.id && live.some((status) => status.id === id));
+    if (voters.length === 0) return false;
+    const to = this.#transferRandom.pick(voters);
+    quiet.transfer = { from: leader.id, to, term: leader.currentTerm, at: this.#now };
+    quiet.stableLeader = null;
+    quiet.convergedAt = null;
+    quiet.progress.clear();
+    this.#emit(`quiet window ${quiet.number}: operator asks leader n${leader.id} to transfer leadership to n${to}`);
+    this.#input(this.#node(leader.id), { kind: 'transfer', to, quiet: true });
+    return true;
+  }
+
   #endQuiet(quiet: QuietWindow): void {
     this.#quiet = null;
     this.#quietWindows++;
@@ -1774,8 +1918,28 @@ class Simulation {
             (deserter === undefined ? '' : ` (n${deserter.id} at term ${deserter.currentTerm} follows ${deserter.leaderId})`),
         );
       }
-      if (this.#now - quiet.convergedAt! >= this.#electionTicksToTime(QUIET_STABLE_ELECTIONS)) this.#endQuiet(quiet);
+      if (this.#now - quiet.convergedAt! >= this.#electionTicksToTime(QUIET_STABLE_ELECTIONS)) {
+        if (!quiet.transferAsked && this.#transferRandom.chance(this.profile.quietTransferProbability) && this.#askQuietTransfer(quiet, leader, live)) return;
+        this.#endQuiet(quiet);
+      }
       return;
+    }
+    if (quiet.transfer !== null) {
+      const transfer = quiet.transfer;
+      if (established && leader !== null && leader.id === transfer.to && leader.currentTerm > transfer.term) {
+        const ticks = Math.floor((this.#now - transfer.at) / TIME_UNITS_PER_TICK);
+        this.#quietTransfers++;
+        this.#quietTransferTicksMax = Math.max(this.#quietTransferTicksMax, ticks);
+        this.#emit(`quiet window ${quiet.number}: n${transfer.to} leads term ${leader.currentTerm} with a majority, ${ticks} ticks after the transfer from n${transfer.from} was asked`);
+        quiet.transfer = null;
+      } else if (this.#now - transfer.at > this.#electionTicksToTime(QUIET_TRANSFER_BOUND_ELECTIONS)) {
+        throw this.#quietViolation(
+          quiet,
+          live,
+          `leadership transfer from n${transfer.from} (term ${transfer.term}) to n${transfer.to} did not complete within ${QUIET_TRANSFER_BOUND_ELECTIONS * this.profile.electionTicks} ticks: ` +
+            (leader === null ? 'no leader' : `n${leader.id} leads term ${leader.currentTerm}${established ? '' : ' without a majority'}`),
+        );
+      }
     }
     if (!established || leader === null) {
       quiet.progress.clear();
@@ -1833,7 +1997,8 @@ class Simulation {
       quiet.progress.delete(0);
     }
     // Every member must reach the leader; one behind must not stall.
-    let converged = waiting.length === 0;
+    // A transfer in progress (asked before the window, or the window's own) refuses proposals and may yet depose the leader: not converged.
+    let converged = waiting.length === 0 && quiet.transfer === null && leader.leadTransferee === 0;
     for (const status of live) {
       if (!members.includes(status.id)) continue;
       const node = this.#node(status.id);

@@ -70,7 +70,7 @@ test.serial('a one-way cut follower→leader: the follower still hears the leade
 
   cluster.heal();
   await cluster.waitFor(() => matchIndexAtLeader(cluster, leader, follower) >= atLeader.commitIndex, 10_000, 'acknowledgements after the heal');
-  t.pass();
+  t.true(matchIndexAtLeader(cluster, leader, follower) > matchAtCut, 'acknowledgements crossed after the heal');
 });
 
 test.serial('a one-way cut leader→follower: the follower gets nothing while the others commit; heal, and it catches up', async (t) => {
@@ -89,8 +89,8 @@ test.serial('a one-way cut leader→follower: the follower gets nothing while th
   t.true(seen.lastLeaderContactMs === null || seen.lastLeaderContactMs >= 100, `last heard from the leader ${seen.lastLeaderContactMs} ms ago`);
 
   cluster.heal();
-  await cluster.waitFor(() => node(cluster, follower).commitIndex >= committed, 15_000, 'the follower to catch up after the heal');
-  t.pass();
+  const healed = await cluster.waitFor(() => node(cluster, follower).commitIndex >= committed, 15_000, 'the follower to catch up after the heal');
+  t.true(healed.nodes.find((each) => each.id === follower)!.lastLogIndex > followerLog, 'entries crossed after the heal');
 });
 
 test.serial('link faults reach every node: dropping every message leaves no leader; clearing them brings one back', async (t) => {
@@ -102,6 +102,6 @@ test.serial('link faults reach every node: dropping every message leaves no lead
   const term = Math.max(...cluster.status().nodes.map((each) => each.term));
   t.true(cluster.status().nodes.every((each) => each.role !== 'leader'));
   cluster.heal();
-  await cluster.waitFor((status) => status.leaderId !== 0 && status.nodes.some((each) => each.role === 'leader' && each.term >= term), 15_000, 'a leader after the heal');
-  t.pass();
+  const healed = await cluster.waitFor((status) => status.leaderId !== 0 && status.nodes.some((each) => each.role === 'leader' && each.term >= term), 15_000, 'a leader after the heal');
+  t.not(healed.leaderId, 0, 'a leader after the heal');
 });

@@ -10,7 +10,7 @@ import type { AddNodeOptions, ClusterOptions, MembershipOptions, SetVotersOption
 import { LOCK_FILE } from '../lib/cluster/dir-lock.js';
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
 import type { ClusterEvent } from '../lib/cluster/types.js';
-import { startCluster, tempDir } from './helpers/cluster.js';
+import { eventually, startCluster, tempDir } from './helpers/cluster.js';
 
 const WAIT_MS = 15_000;
 
@@ -227,4 +227,22 @@ test.serial('waitFor with no deadline (Infinity) waits until stop(); a timeout t
   t.is((await t.throwsAsync(beyond, { instanceOf: RaftlabError }))?.code, ErrorCode.ClusterStopped);
   await new Promise<void>((resolve) => setImmediate(resolve));
   t.deepEqual(warnings.filter((warning) => warning.startsWith('TimeoutOverflowWarning')), [], 'no warning printed on the embedder\'s stderr');
+});
+
+test.serial("a 1-node cluster's events name a term before its leader: term-changed, then vote-granted, then leader-elected", async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 1, fsync: false });
+  await cluster.waitForLeader(WAIT_MS);
+  await cluster.crash(1);
+  const from = events.length;
+  await cluster.restart(1);
+  await cluster.waitForLeader(WAIT_MS);
+  const after = (): ClusterEvent[] => events.slice(from).filter((event) => event.node === 1);
+  const elected = await eventually(() => after().find((event) => event.kind === 'leader-elected'), WAIT_MS, 'leader-elected after the restart');
+  const order = after().filter((event) => event.term === elected.term).map((event) => event.kind);
+  t.log(order.join(', '));
+  const termAt = order.indexOf('term-changed');
+  const voteAt = order.indexOf('vote-granted');
+  const leaderAt = order.indexOf('leader-elected');
+  t.true(termAt >= 0, `a term-changed for term ${elected.term}`);
+  t.true(termAt < voteAt && voteAt < leaderAt, `term-changed, vote-granted, leader-elected in that order, got: ${order.join(', ')}`);
 });

@@ -246,3 +246,33 @@ test.serial("a 1-node cluster's events name a term before its leader: term-chang
   t.true(termAt >= 0, `a term-changed for term ${elected.term}`);
   t.true(termAt < voteAt && voteAt < leaderAt, `term-changed, vote-granted, leader-elected in that order, got: ${order.join(', ')}`);
 });
+
+test.serial('Cluster.start with a signal: aborted while its nodes start, it rejects START_ABORTED, stops them and frees the directory; aborted before, it makes nothing', async (t) => {
+  const parent = tempDir('raftlab-abort-');
+  t.teardown(() => rmSync(parent, { recursive: true, force: true }));
+  const dataDir = join(parent, 'data');
+  const before = new AbortController();
+  before.abort(new Error('the embedder changed its mind'));
+  const early = await t.throwsAsync(Cluster.start({ nodes: 3, dataDir, fsync: false, signal: before.signal }), { instanceOf: RaftlabError });
+  t.is(early?.code, ErrorCode.StartAborted);
+  t.regex(early?.message ?? '', /before it began.*the embedder changed its mind/);
+  t.false(existsSync(dataDir), 'an abort before the start makes no directory');
+
+  const during = new AbortController();
+  const startedAt = Date.now();
+  const starting = Cluster.start({ nodes: 3, dataDir, fsync: false, signal: during.signal, startTimeoutMs: 60_000 });
+  during.abort(new Error('shutting down'));
+  const error = await t.throwsAsync(starting, { instanceOf: RaftlabError });
+  t.is(error?.code, ErrorCode.StartAborted, error?.message);
+  t.regex(error?.message ?? '', /while its nodes started.*shutting down/);
+  t.true(Date.now() - startedAt < 30_000, 'at the abort, not at startTimeoutMs');
+  t.false(existsSync(join(dataDir, LOCK_FILE)), 'the lock is released');
+  // The directory starts again, whole: nothing the aborted start left holds it.
+  const again = await Cluster.start({ dataDir, fsync: false });
+  t.is(again.status().nodes.length, 3);
+  await again.waitForLeader(WAIT_MS);
+  await again.stop();
+
+  const bad = await t.throwsAsync(Cluster.start({ dataDir, fsync: false, signal: 'stop' as unknown as AbortSignal }), { instanceOf: RaftlabError });
+  t.is(bad?.code, ErrorCode.InvalidConfig);
+});

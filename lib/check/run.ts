@@ -229,6 +229,8 @@ export interface NemesisRecord {
   text: string;
   /** A power loss (lose): the WAL bytes not yet fdatasynced that it cut, over all its nodes (often 0: everything written was synced). */
   readonly unsyncedBytesLost?: number;
+  /** A power loss (lose): what else it took that was not durable, "<what> on node N" each (Cluster.crash's unsyncedFilesLost). */
+  readonly unsyncedFilesLost?: readonly string[];
 }
 
 export interface CheckRunResult {
@@ -416,7 +418,7 @@ class ClientFleet {
   readonly crashing = new Set<NodeId>();
 
   /** The nemesis's crash of a node (any other crash is a problem of the run). */
-  async crash(id: NodeId, options: { loseUnsynced?: boolean } = {}): Promise<{ readonly unsyncedBytesLost: number }> {
+  async crash(id: NodeId, options: { loseUnsynced?: boolean } = {}): Promise<{ readonly unsyncedBytesLost: number; readonly unsyncedFilesLost: readonly string[] }> {
     this.crashing.add(id);
     try {
       return await this.cluster.crash(id, options);
@@ -586,7 +588,14 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
           log(`${(startMs / 1000).toFixed(1)} s  nemesis: ${kind} found nothing to act on (not counted)`);
           continue;
         }
-        const record: NemesisRecord = { kind, startMs, endMs: null, text: fault.text, ...(fault.unsyncedBytesLost === undefined ? {} : { unsyncedBytesLost: fault.unsyncedBytesLost }) };
+        const record: NemesisRecord = {
+          kind,
+          startMs,
+          endMs: null,
+          text: fault.text,
+          ...(fault.unsyncedBytesLost === undefined ? {} : { unsyncedBytesLost: fault.unsyncedBytesLost }),
+          ...(fault.unsyncedFilesLost === undefined ? {} : { unsyncedFilesLost: fault.unsyncedFilesLost }),
+        };
         timeline.push(record);
         log(`${(startMs / 1000).toFixed(1)} s  nemesis: ${record.text}`);
         // Held to its end even when the run is stopping, so the fault is always undone.
@@ -827,6 +836,7 @@ interface Fault {
   readonly didNothing?: () => boolean;
   /** A power loss (lose): the WAL bytes it cut, over all its nodes. */
   readonly unsyncedBytesLost?: number;
+  readonly unsyncedFilesLost?: readonly string[];
 }
 
 /** Injects one fault of `kind`; null when it finds nothing to act on at this moment. */
@@ -856,16 +866,22 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       const crashed = await Promise.all(targets.map((id) => fleet.crash(id, { loseUnsynced: true })));
       // What the power loss took: a node whose every write was synced when it went lost nothing.
       const lost = targets.map((id, index) => ({ id, bytes: crashed[index]!.unsyncedBytesLost }));
-      recorder.nemesis(NemesisAction.Lose, { nodes: targets.map((id, index) => ({ node: id, ...crashed[index]! })) });
+      recorder.nemesis(NemesisAction.Lose, {
+        nodes: targets.map((id, index) => ({ node: id, unsyncedBytesLost: crashed[index]!.unsyncedBytesLost, unsyncedFilesLost: [...crashed[index]!.unsyncedFilesLost] })),
+      });
       const losing = lost.filter(({ bytes }) => bytes > 0);
+      // Besides WAL bytes: a snapshot file's rename undone, files being written gone.
+      const files = targets.flatMap((id, index) => crashed[index]!.unsyncedFilesLost.map((what) => `${what} on node ${id}`));
       const what =
-        losing.length === 0
+        (losing.length === 0
           ? 'no unsynced write to lose'
-          : `losing unsynced writes: ${losing.map(({ id, bytes }) => `${bytes} bytes on node ${id}`).join(', ')}${losing.length < targets.length ? ', none on the others' : ''}`;
+          : `losing unsynced writes: ${losing.map(({ id, bytes }) => `${bytes} bytes on node ${id}`).join(', ')}${losing.length < targets.length ? ', none on the others' : ''}`) +
+        (files.length > 0 ? `; and ${files.join('; ')}` : '');
       return {
         undo: async () => restart(targets),
         text: targets.length === 1 ? `crash node ${targets[0]} (${what}), then restart it` : `crash nodes ${targets.join(',')} at once (${what}), then restart them`,
         unsyncedBytesLost: lost.reduce((sum, { bytes }) => sum + bytes, 0),
+        unsyncedFilesLost: files,
       };
     }
     case NemesisKind.Isolate: {
@@ -1052,9 +1068,11 @@ export function formatCheckSummary(result: CheckRunResult): string {
     const losing = powerLosses.filter((record) => record.unsyncedBytesLost! > 0);
     const bytes = losing.reduce((sum, record) => sum + record.unsyncedBytesLost!, 0);
     const rest = powerLosses.length - losing.length;
+    const tookFiles = powerLosses.filter((record) => (record.unsyncedFilesLost?.length ?? 0) > 0).length;
     out.push(
       `power losses: ${powerLosses.length}; ${losing.length} cut unsynced WAL bytes (${bytes} in all)` +
-        (rest > 0 ? `; ${rest} found every write synced` : ''),
+        (rest > 0 ? `; ${rest} found every write synced` : '') +
+        (tookFiles > 0 ? `; ${tookFiles} took other files not yet durable (a snapshot file's rename, files being written: see the timeline)` : ''),
     );
   }
   out.push(formatReport(report));

@@ -6,13 +6,14 @@
 
 import test, { type ExecutionContext } from 'ava';
 import type { Cluster } from '../lib/cluster/cluster.js';
-import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode } from '../lib/cluster/errors.js';
 import { loseUnsyncedFiles, POWER_LOSS_STATE_BYTES, PowerLossSlot, snapshotRenameHooks } from '../lib/cluster/power-loss.js';
 import type { Entry } from '../lib/raft/types.js';
 import { openFileStorage, truncateToSyncedPosition } from '../lib/storage/file-storage.js';
+import { decodeSnapshotFile } from '../lib/storage/record.js';
 import type { SyncedPosition } from '../lib/storage/types.js';
 import { eventually, startCluster } from './helpers/cluster.js';
 
@@ -267,4 +268,55 @@ test('a power loss while a snapshot file\'s rename is not yet known durable undo
   const plain = openFileStorage(dir, { fsync: true, preallocate: false });
   t.is(plain.load().state.snapshot?.index, 15);
   plain.close();
+});
+
+// The same in a real node: its compaction's directory fsync held back (test-only
+// snapshotDirectorySyncDelayMs), so the power is cut while the rename of its new snapshot
+// file is pending (the second name of the file it replaces, snapshot.bin.before-rename,
+// exists exactly then). The previous snapshot comes back; nothing acknowledged is lost.
+
+const DIRECTORY_SYNC_DELAY_MS = 3_000;
+
+test.serial('a power loss while a compaction\'s snapshot rename is pending brings the previous snapshot back and loses no acknowledged write', async (t) => {
+  const { cluster, events, dataDir } = await startCluster(t, {
+    nodes: 1,
+    fsync: true,
+    snapshotEntries: SNAPSHOT_ENTRIES,
+    testOnly: { storageFaults: { node: 1, faults: { snapshotDirectorySyncDelayMs: DIRECTORY_SYNC_DELAY_MS } } },
+  });
+  await cluster.waitForLeader(10_000);
+  const nodeDir = join(dataDir, 'node-1');
+  const pending = (): boolean => readdirSync(nodeDir).includes('snapshot.bin.before-rename');
+  const compacted = (): number => events.filter((event) => event.kind === 'log-compacted').length;
+  const kv = cluster.client({ timeoutMs: 8_000 });
+  let written = 0;
+  const writeUntil = async (condition: () => boolean, what: string): Promise<void> => {
+    for (let i = 0; i < 20 * SNAPSHOT_ENTRIES && !condition(); i++) await kv.put(`k${written}`, written++);
+    t.true(condition(), `${what}, after ${written} writes; events:\n${events.map((event) => event.text).join('\n')}`);
+  };
+  // The first compaction's rename becomes durable (DIRECTORY_SYNC_DELAY_MS late): a snapshot to come back.
+  await writeUntil(() => readdirSync(nodeDir).includes('snapshot.bin'), 'a first snapshot file');
+  await eventually(() => compacted() >= 1, 2 * DIRECTORY_SYNC_DELAY_MS + 5_000, 'the first compaction done');
+  const firstSnapshot = Number(/up to index (\d+)/.exec(events.find((event) => event.kind === 'log-compacted')!.text)?.[1]);
+  await writeUntil(pending, 'a second snapshot file renamed in, its directory fsync pending');
+  const { unsyncedFilesLost } = await cluster.crash(1, { loseUnsynced: true });
+  kv.close();
+  t.log(`first snapshot at ${firstSnapshot}, ${written} writes acknowledged; the power loss took: ${unsyncedFilesLost.join('; ')}`);
+  t.deepEqual(
+    unsyncedFilesLost.filter((what) => /snapshot\.bin \(/.test(what)),
+    ['the rename of a new snapshot.bin (the previous one is back)'],
+  );
+  t.false(pending(), 'the second name is gone');
+  const onDisk = decodeSnapshotFile(readFileSync(join(nodeDir, 'snapshot.bin')));
+  t.true(onDisk.ok && onDisk.index === firstSnapshot, `the snapshot file the node restarts on: ${JSON.stringify(onDisk.ok ? onDisk.index : onDisk)}`);
+  await cluster.restart(1);
+  await cluster.waitForLeader(10_000);
+  const reader = cluster.client({ timeoutMs: 8_000 });
+  try {
+    const missing: number[] = [];
+    for (let i = 0; i < written; i++) if ((await reader.get(`k${i}`)) !== i) missing.push(i);
+    t.deepEqual(missing, [], `acknowledged writes lost (of ${written})`);
+  } finally {
+    reader.close();
+  }
 });

@@ -311,6 +311,8 @@ interface SnapshotFileWatch {
   readonly onRename: SnapshotRenameHooks | undefined;
   /** Test-only: rename without the file's fsync first. */
   readonly skipFsync: boolean;
+  /** Test-only: ms before the directory fsync after an asynchronous save's rename. */
+  readonly directorySyncDelayMs: number;
 }
 
 /** Writes the snapshot file atomically: a temporary file, fsynced, renamed over the old one, the directory fsynced. */
@@ -425,10 +427,13 @@ function writeSnapshotFileAsync(
           watch.onRename?.durable();
           return done(null, true);
         }
-        fsyncDirectoryAsync(dir, (error) => {
-          if (error === null) watch.onRename?.durable();
-          done(error, error === null);
-        });
+        const syncDirectory = (): void =>
+          fsyncDirectoryAsync(dir, (error) => {
+            if (error === null) watch.onRename?.durable();
+            done(error, error === null);
+          });
+        if (watch.directorySyncDelayMs > 0) setTimeout(syncDirectory, watch.directorySyncDelayMs).unref();
+        else syncDirectory();
       });
     writeFrom(0);
   });
@@ -1532,7 +1537,11 @@ class FileStorage implements LogStorage {
   }
 
   private snapshotFileWatch(): SnapshotFileWatch {
-    return { onRename: this.onSnapshotRename, skipFsync: this.testOnly.snapshotRenameBeforeFsync === true };
+    return {
+      onRename: this.onSnapshotRename,
+      skipFsync: this.testOnly.snapshotRenameBeforeFsync === true,
+      directorySyncDelayMs: this.testOnly.snapshotDirectorySyncDelayMs ?? 0,
+    };
   }
 
   /** Whether this snapshot file's write is to fail (testOnly.noSpaceOnSnapshotFiles). */

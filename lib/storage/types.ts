@@ -219,6 +219,12 @@ export interface FileStorageTestOnly {
    * data it names).
    */
   readonly snapshotRenameBeforeFsync?: boolean | undefined;
+  /**
+   * The directory fsync after an asynchronous snapshot file's rename (saveSnapshotAsync, a
+   * compaction) starts this many ms late: a window in which a test can cut the power with
+   * the rename not yet durable.
+   */
+  readonly snapshotDirectorySyncDelayMs?: number | undefined;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;

@@ -6,7 +6,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import type { Cluster } from '../lib/cluster/cluster.js';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode } from '../lib/cluster/errors.js';
@@ -223,13 +223,13 @@ test('a power loss while a snapshot file\'s rename is not yet known durable undo
     },
     onSnapshotRename: {
       renaming: (dataSynced) => hooks.renaming(dataSynced),
-      durable: () => {
+      durable: (rename) => {
         if (++renames === 2) {
           cpSync(dir, copy, { recursive: true });
           copied = new SharedArrayBuffer(POWER_LOSS_STATE_BYTES);
           new Int32Array(copied).set(slots);
         }
-        hooks.durable();
+        hooks.durable(rename);
       },
     },
   });
@@ -319,4 +319,34 @@ test.serial('a power loss while a compaction\'s snapshot rename is pending bring
   } finally {
     reader.close();
   }
+});
+
+test('renames overlapping (an asynchronous save\'s directory fsync returning after a later rename): the state turns durable only with the newest, and the oldest file is the one that comes back', (t) => {
+  const dir = powerLossDir(t);
+  const state = new SharedArrayBuffer(POWER_LOSS_STATE_BYTES);
+  const slots = new Int32Array(state);
+  const hooks = snapshotRenameHooks(dir, state);
+  const snapshotFile = join(dir, 'snapshot.bin');
+  const put = (content: string): void => {
+    writeFileSync(join(dir, 'next.tmp'), content);
+    renameSync(join(dir, 'next.tmp'), snapshotFile);
+  };
+  put('A');
+  const first = hooks.renaming(true);
+  put('B');
+  const second = hooks.renaming(true);
+  put('C');
+  // The first rename's directory fsync began before the second rename: it covers only the first.
+  hooks.durable(first);
+  t.not(Atomics.load(slots, PowerLossSlot.SnapshotRename), 0, 'the second rename is still pending');
+  const copy = powerLossDir(t);
+  cpSync(dir, copy, { recursive: true });
+  const copied = new SharedArrayBuffer(POWER_LOSS_STATE_BYTES);
+  new Int32Array(copied).set(slots);
+  t.deepEqual(loseUnsyncedFiles(copy, copied), ['the rename of a new snapshot.bin (the previous one is back)']);
+  t.is(readFileSync(join(copy, 'snapshot.bin'), 'utf8'), 'A', 'the oldest file a power loss could leave');
+  hooks.durable(second);
+  t.is(Atomics.load(slots, PowerLossSlot.SnapshotRename), 0);
+  t.deepEqual(loseUnsyncedFiles(dir, state), []);
+  t.is(readFileSync(snapshotFile, 'utf8'), 'C');
 });

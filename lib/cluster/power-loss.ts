@@ -50,14 +50,28 @@ export const SnapshotRenameState = {
  */
 export const PREVIOUS_SNAPSHOT_LINK = `${SNAPSHOT_FILE_NAME}.before-rename`;
 
-/** Worker side: FileStorageOptions.onSnapshotRename, publishing into `state` (a node's POWER_LOSS_STATE_BYTES). */
+/**
+ * Worker side: FileStorageOptions.onSnapshotRename, publishing into `state` (a node's
+ * POWER_LOSS_STATE_BYTES). Renames are numbered: a directory fsync makes durable the
+ * renames made before it began, not one made while it ran (an asynchronous save's fsync
+ * may return after a synchronous save renamed its file in), so the state turns durable
+ * only when the newest rename is. While several are pending, the oldest file that may
+ * come back is the one kept, the worst a power loss could leave.
+ */
 export function snapshotRenameHooks(dir: string, state: SharedArrayBuffer): SnapshotRenameHooks {
   const slots = new Int32Array(state);
   const snapshotFile = join(dir, SNAPSHOT_FILE_NAME);
   const previous = join(dir, PREVIOUS_SNAPSHOT_LINK);
-  let pendingDataSynced = true;
+  let renamed = 0;
+  let durableThrough = 0;
+  let newestDataSynced = true;
   return {
-    renaming(dataSynced: boolean): void {
+    renaming(dataSynced: boolean): number {
+      const rename = ++renamed;
+      newestDataSynced = dataSynced;
+      if (!dataSynced) Atomics.store(slots, PowerLossSlot.SnapshotDataUnsynced, 1);
+      // An older rename still pending: the file it replaced stays the one to bring back.
+      if (Atomics.load(slots, PowerLossSlot.SnapshotRename) !== SnapshotRenameState.Durable) return rename;
       // The link first, then the state: a worker stopped in between leaves a stray link
       // and a durable state, which the supervisor removes and believes.
       let pending: number = SnapshotRenameState.Durable;
@@ -74,18 +88,19 @@ export function snapshotRenameHooks(dir: string, state: SharedArrayBuffer): Snap
         // Bookkeeping for a simulation must not stop the node: this rename is not undone.
         pending = SnapshotRenameState.Durable;
       }
-      pendingDataSynced = dataSynced;
-      if (!dataSynced) Atomics.store(slots, PowerLossSlot.SnapshotDataUnsynced, 1);
       Atomics.store(slots, PowerLossSlot.SnapshotRename, pending);
+      return rename;
     },
-    durable(): void {
+    durable(rename: number): void {
+      durableThrough = Math.max(durableThrough, rename);
+      if (durableThrough < renamed) return;
       Atomics.store(slots, PowerLossSlot.SnapshotRename, SnapshotRenameState.Durable);
-      // The file now in place is the new one: its data's fate is all that counts.
-      Atomics.store(slots, PowerLossSlot.SnapshotDataUnsynced, pendingDataSynced ? 0 : 1);
+      // The file now in place is the newest: its data's fate is all that counts.
+      Atomics.store(slots, PowerLossSlot.SnapshotDataUnsynced, newestDataSynced ? 0 : 1);
       try {
         rmSync(previous, { force: true });
       } catch {
-        // A stray link is removed at the next crash or rename.
+        // A stray link is removed at the next crash, rename or start.
       }
     },
   };

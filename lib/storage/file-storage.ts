@@ -323,6 +323,8 @@ function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean, inje
   const head = encodeSnapshotFileHead(snapshot.index, snapshot.term, snapshot.data, snapshot.membership);
   const temporary = join(dir, SNAPSHOT_TEMP_FILE_NAME);
   let fd: number | null = null;
+  /** This rename's number for watch.onRename. */
+  let rename = 0;
   try {
     fd = openSync(temporary, 'w');
     let offset = 0;
@@ -336,7 +338,7 @@ function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean, inje
     if (dataSynced) fsyncSync(fd);
     closeSync(fd);
     fd = null;
-    watch.onRename?.renaming(dataSynced);
+    rename = watch.onRename?.renaming(dataSynced) ?? 0;
     renameSync(temporary, join(dir, SNAPSHOT_FILE_NAME));
   } catch (error) {
     if (fd !== null) closeSync(fd);
@@ -350,7 +352,7 @@ function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean, inje
     throw ioError(`cannot write snapshot ${join(dir, SNAPSHOT_FILE_NAME)}`, error);
   }
   if (fsync) fsyncDirectory(dir);
-  watch.onRename?.durable();
+  watch.onRename?.durable(rename);
   return head.byteLength + snapshot.data.byteLength;
 }
 
@@ -417,19 +419,20 @@ function writeSnapshotFileAsync(
           }
           return done(null, false);
         }
+        let rename = 0;
         try {
-          watch.onRename?.renaming(dataSynced);
+          rename = watch.onRename?.renaming(dataSynced) ?? 0;
           renameSync(temporary, join(dir, SNAPSHOT_FILE_NAME));
         } catch (error) {
           return fail(error);
         }
         if (!fsyncOn) {
-          watch.onRename?.durable();
+          watch.onRename?.durable(rename);
           return done(null, true);
         }
         const syncDirectory = (): void =>
           fsyncDirectoryAsync(dir, (error) => {
-            if (error === null) watch.onRename?.durable();
+            if (error === null) watch.onRename?.durable(rename);
             done(error, error === null);
           });
         if (watch.directorySyncDelayMs > 0) setTimeout(syncDirectory, watch.directorySyncDelayMs).unref();

@@ -192,8 +192,10 @@ export interface FileStorageOptions {
  * or with EIO where said.
  */
 export interface SnapshotRenameHooks {
-  renaming(dataSynced: boolean): void;
-  durable(): void;
+  /** Returns a number for this rename, given back to `durable` once it is durable. */
+  renaming(dataSynced: boolean): number;
+  /** The directory fsync after rename `rename` returned: it and every rename before it are durable. */
+  durable(rename: number): void;
 }
 
 export interface FileStorageTestOnly {

@@ -33,6 +33,7 @@ import { isJoint, leaveJoint, sameMembership } from '../raft/membership.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
 import { assert, assertNever } from '../raft/assert.js';
+import { renamesDurableAfterLoad, snapshotRenameHooks } from './power-loss.js';
 
 /** Recent entries kept, each described in every status, for the dashboard's detail view (which shows 20; the log strip reads logTerms). */
 const RECENT_ENTRIES_KEPT = 24;
@@ -359,10 +360,13 @@ export class NodeHost {
     };
     const faults = data.testOnly.storageFaults;
     const testOnly = faults !== undefined && faults.node === data.id ? faults.faults : undefined;
-    const storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes, preallocate: data.preallocate, onSynced, testOnly });
+    // With fsync off nothing is durable, and a power loss is not simulated.
+    const onSnapshotRename = data.fsync ? snapshotRenameHooks(data.dir, data.syncedPosition) : undefined;
+    const storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes, preallocate: data.preallocate, onSynced, onSnapshotRename, testOnly });
     const fault = data.testOnly.walFault;
     this.storage = fault !== undefined && fault.node === data.id ? withWalFault(storage, data.dir, fault.afterEntries, fault.fault) : storage;
     const { state, recovery } = this.storage.load();
+    if (data.fsync) renamesDurableAfterLoad(data.dir, data.syncedPosition);
     this.hardState = state.hardState;
     this.node = new RawNode(
       createConfig({

@@ -12,6 +12,8 @@ import { randomUUID } from 'node:crypto';
 import type { MessagePort } from 'node:worker_threads';
 import { encodeCommand, isSessionId, validateOperation } from '../kv/command.js';
 import type { Command, KvOperation } from '../kv/command.js';
+import { cloneJson } from '../kv/state-machine.js';
+import { assertNever } from '../raft/assert.js';
 import type { NodeId } from '../raft/types.js';
 import { ErrorCode, RaftlabError, asErrorCode } from './errors.js';
 import { FrameBatcher, NodeReplyCode, decodeReplyBatch } from './protocol.js';
@@ -205,6 +207,22 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** A copy of an operation whose values are JSON copies (cloneJson), taken now: the caller may change the originals after the call. */
+function copyOperation(operation: KvOperation): KvOperation {
+  switch (operation.op) {
+    case 'put':
+    case 'append':
+      return { op: operation.op, key: operation.key, value: cloneJson(operation.value) };
+    case 'cas':
+      return { op: 'cas', key: operation.key, expected: cloneJson(operation.expected), value: cloneJson(operation.value) };
+    case 'delete':
+    case 'get':
+      return { op: operation.op, key: operation.key };
+    default:
+      return assertNever(operation, 'operation');
+  }
+}
+
 function toRaftlabError(error: unknown): RaftlabError {
   if (error instanceof RaftlabError) return error;
   return new RaftlabError(asErrorCode((error as { code?: unknown }).code) ?? ErrorCode.InvalidArgument, (error as Error).message, false);
@@ -346,7 +364,15 @@ export class KvClient {
     // registered, it is encoded after the registration's await, from a copy taken now.
     let session = this.session;
     if (session === 0) {
-      operation = structuredClone(operation);
+      // Copied as the encoder reads it (own enumerable keys, property reads), and the copy
+      // checked again, so what is stored is what was checked: structuredClone threw a
+      // DOMException (code 25, no `indeterminate`) on a Proxy or an accessor, values that
+      // a registered client takes as they read.
+      try {
+        operation = validateOperation(copyOperation(operation), this.hub.maxValueBytes);
+      } catch (error) {
+        throw toRaftlabError(error);
+      }
       // Read synchronously after the await: another call that found the session expired
       // meanwhile has reset it to 0, and then this one registers the new identity too.
       while (session === 0) {

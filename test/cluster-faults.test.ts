@@ -197,6 +197,42 @@ test.serial('a refused client frame with a rid is answered MALFORMED_REQUEST, a 
   t.true(cluster.status().nodes.every((n) => n.alive), 'no node crashed');
 });
 
+test.serial('a write frame shorter than maxValueBytes whose value encodes to more (invalid UTF-8, float32s) is VALUE_TOO_LARGE, not stored', async (t) => {
+  // From the KV audit (thirtieth session): the leader measured only commands longer than
+  // the limit, and a frame from elsewhere than a KvClient stored a value 2.7 times over it,
+  // which no KvClient could write back.
+  const limit = 1000;
+  const { cluster } = await startCluster(t, { nodes: 1, maxValueBytes: limit });
+  const leader = await cluster.waitForLeader(10_000);
+  const hub = rawHub(cluster);
+  t.teardown(() => hub.close());
+  const write = (command: Uint8Array) => hub.request(leader, { t: 'w', command }, 5000);
+  const registered = await write(encodeCommand({ type: 'register', clientId: 'raw-writer' }));
+  const session = registered.ok ? registered.value : null;
+  if (typeof session !== 'number') return t.fail(`register answered ${JSON.stringify(registered)}`);
+  // A put of 900 bytes of 0xff: each reads as U+FFFD, three bytes.
+  const text = encodeCommand({ type: 'request', session, seq: 1, ackedBelow: 0, operation: { op: 'put', key: 'text', value: 'x'.repeat(900) } });
+  text.fill(0xff, text.length - 900);
+  // A put of 180 float32s: each a float64, nine bytes, once decoded.
+  const floats = encodeCommand({ type: 'request', session, seq: 2, ackedBelow: 0, operation: { op: 'put', key: 'floats', value: [] } });
+  const float32s = new Uint8Array(floats.length - 1 + 3 + 180 * 5);
+  float32s.set(floats.subarray(0, floats.length - 1));
+  float32s.set([0xdc, 0, 180], floats.length - 1);
+  for (let i = 0; i < 180; i++) float32s.set([0xca, 0x3f, 0xc0, 0, 0], floats.length + 2 + i * 5);
+  for (const [name, command] of [['text', text], ['floats', float32s]] as const) {
+    t.true(command.length < limit, `the ${name} frame is shorter than the limit`);
+    const reply = await write(command);
+    t.like(reply, { ok: false, code: 'VALUE_TOO_LARGE' }, name);
+  }
+  const kv = cluster.client();
+  t.deepEqual([await kv.get('text'), await kv.get('floats')], [null, null], 'nothing stored');
+  // The same kinds of value within the limit are taken.
+  const shorter = encodeCommand({ type: 'request', session, seq: 3, ackedBelow: 0, operation: { op: 'put', key: 'text', value: 'x'.repeat(300) } });
+  shorter.fill(0xff, shorter.length - 300);
+  t.like(await write(shorter), { ok: true });
+  t.is(await kv.get('text'), '\uFFFD'.repeat(300));
+});
+
 test.serial('stopping the cluster ends the client calls in flight at once with CLUSTER_STOPPED, not at their deadline', async (t) => {
   const { cluster } = await startCluster(t, { nodes: 3 });
   await cluster.waitForLeader(10_000);

@@ -233,6 +233,31 @@ test.serial('a write frame shorter than maxValueBytes whose value encodes to mor
   t.is(await kv.get('text'), '\uFFFD'.repeat(300));
 });
 
+test.serial('a get proposed through the log is refused INVALID_ARGUMENT and appends nothing; a read frame reads', async (t) => {
+  // From the KV audit (thirtieth session): each stored a copy of the value it read in its
+  // session (4,096 replies kept per session) on every replica and in every snapshot: 10-byte
+  // frames kept a MiB each.
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  const leader = await cluster.waitForLeader(10_000);
+  const kv = cluster.client();
+  await kv.put('big', 'x'.repeat(100_000));
+  const hub = rawHub(cluster);
+  t.teardown(() => hub.close());
+  const registered = await hub.request(leader, { t: 'w', command: encodeCommand({ type: 'register', clientId: 'log-reader' }) }, 5000);
+  const session = registered.ok ? registered.value : null;
+  if (typeof session !== 'number') return t.fail(`register answered ${JSON.stringify(registered)}`);
+  const lastLogIndex = () => cluster.status().nodes.find((node) => node.id === leader)!.lastLogIndex;
+  await cluster.waitFor((s) => s.nodes.find((node) => node.id === leader)!.appliedIndex === lastLogIndex(), 10_000, 'the leader to apply its log');
+  const before = lastLogIndex();
+  const replies = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => hub.request(leader, { t: 'w', command: encodeCommand({ type: 'request', session, seq: i + 1, ackedBelow: 0, operation: { op: 'get', key: 'big' } }) }, 5000)),
+  );
+  for (const reply of replies) t.like(reply, { ok: false, code: 'INVALID_ARGUMENT' });
+  t.is(lastLogIndex(), before, 'nothing was appended');
+  const read = await hub.request(leader, { t: 'r', key: 'big' }, 5000);
+  t.like(read, { ok: true, value: 'x'.repeat(100_000) });
+});
+
 test.serial('stopping the cluster ends the client calls in flight at once with CLUSTER_STOPPED, not at their deadline', async (t) => {
   const { cluster } = await startCluster(t, { nodes: 3 });
   await cluster.waitForLeader(10_000);

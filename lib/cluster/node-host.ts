@@ -539,6 +539,13 @@ export class NodeHost {
       try {
         // decodeCommand checks the shape, the key and the value.
         const command = decodeCommand(bytes);
+        // A get through the log stores a copy of the value it read in its session, which
+        // keeps 4,096 replies: 10-byte frames made every replica keep a MiB each, and write
+        // it into every snapshot. A read is a read frame (ReadIndex); no raftlab client
+        // proposes one. (A committed one, in a WAL, still applies as it did.)
+        if (command.type === 'request' && command.operation.op === 'get') {
+          throw new KvError(KvErrorCode.InvalidArgument, 'invalid argument: a get is not proposed through the log: send a read frame (ReadIndex)');
+        }
         if (command.type === 'request' && bytes.length * DECODED_VALUE_GROWTH > this.data.maxValueBytes) validateOperation(command.operation, this.data.maxValueBytes);
         // An append is bounded by the limit in its entry (the state machine decides by
         // it, on every node alike): never more than this node takes, and never none (a

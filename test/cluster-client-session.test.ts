@@ -127,3 +127,44 @@ test('a write of an expired session that ends late leaves the new session\'s wri
   t.is(await p, 'ok', log.join('\n'));
   t.is(machine.read('p'), 'P');
 });
+
+test('a write that waited for an earlier write\'s registration, which ran out of that write\'s time, registers again within its own', async (t) => {
+  // From the KV audit (thirtieth session): the second write failed NO_LEADER ("no leader
+  // registered this client within 3000 ms") when the first write's registration ended at
+  // the first write's deadline, with a second of its own time left.
+  const { port1, port2 } = new MessageChannel();
+  const machine = new KvStateMachine();
+  let index = 0;
+  let registersSeen = 0;
+  let secondRegisterSeen: () => void = () => undefined;
+  const secondRegister = new Promise<void>((resolve) => (secondRegisterSeen = resolve));
+  port1.on('message', (bytes: unknown) => {
+    const replies: Reply[] = [];
+    for (const frame of decodeClientBatch(bytes).frames) {
+      if (frame.t !== 'w') continue;
+      if (decodeCommand(frame.command).type === 'register') {
+        registersSeen++;
+        if (registersSeen === 2) secondRegisterSeen();
+        // The first write's registration is never answered: each of its attempts times out.
+        if (registersSeen <= 3) continue;
+      }
+      const result = machine.apply(++index, frame.command)!;
+      replies.push(result.ok ? { rid: frame.rid, ok: true, value: result.value } : { rid: frame.rid, ok: false, code: result.code, message: result.message, leaderId: 1 });
+    }
+    if (replies.length > 0) port1.postMessage(encodeReplyBatch(replies));
+  });
+  port1.unref();
+  const hub = new ClientHub([1]);
+  hub.connect(1, port2);
+  t.teardown(() => hub.close());
+  const kv = hub.client({ timeoutMs: 3000 });
+  const outcome = (promise: Promise<unknown>) => promise.then(() => 'ok', (error: RaftlabError) => `${error.code}/${error.indeterminate ? 'indeterminate' : 'definite'}`);
+  const first = outcome(kv.put('first', 1));
+  // The second write starts about a second later (the registration's second attempt), so its deadline is a second later too.
+  await secondRegister;
+  const second = outcome(kv.put('second', 2));
+  t.is(await first, 'NO_LEADER/definite', 'the first write ran out of time registering: nothing was sent');
+  t.is(await second, 'ok', 'the second registers again within its own time');
+  t.is(machine.read('second'), 2);
+  t.is(machine.read('first'), null);
+});

@@ -376,7 +376,14 @@ export class KvClient {
       // Read synchronously after the await: another call that found the session expired
       // meanwhile has reset it to 0, and then this one registers the new identity too.
       while (session === 0) {
-        await this.ensureRegistered(deadline);
+        try {
+          await this.ensureRegistered(deadline);
+        } catch (error) {
+          // The registration waited for may be an earlier call's, ended by that call's
+          // deadline: this call registers again until its own (nothing was sent for it).
+          if (!(error instanceof RaftlabError) || error.code !== ErrorCode.NoLeader || Date.now() >= deadline) throw error;
+          continue;
+        }
         session = this.session;
       }
     }

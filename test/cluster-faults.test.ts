@@ -4,7 +4,7 @@ import test from 'ava';
 import { ClientHub } from '../lib/cluster/client.js';
 import type { Cluster } from '../lib/cluster/cluster.js';
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
-import { encodeCommand } from '../lib/kv/command.js';
+import { KV_LIMITS, encodeCommand } from '../lib/kv/command.js';
 import { decodeReplyBatch, packExact } from '../lib/cluster/protocol.js';
 import { eventually, startCluster } from './helpers/cluster.js';
 
@@ -256,6 +256,43 @@ test.serial('a get proposed through the log is refused INVALID_ARGUMENT and appe
   t.is(lastLogIndex(), before, 'nothing was appended');
   const read = await hub.request(leader, { t: 'r', key: 'big' }, 5000);
   t.like(read, { ok: true, value: 'x'.repeat(100_000) });
+});
+
+test.serial('at the session bound a retried append is answered from its session; one session more evicts the least recently active, whose retry is SESSION_EXPIRED and applies nothing', async (t) => {
+  // From the KV audit (thirtieth session), through a real cluster: KV_LIMITS.maxSessions sessions exactly.
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  await cluster.waitForLeader(10_000);
+  const hub = rawHub(cluster);
+  t.teardown(() => hub.close());
+  // Sent to the leader until a final answer (registering and retrying are both what is tested to be harmless).
+  const passing = new Set(['NOT_LEADER', 'LEADERSHIP_LOST', 'LEADERSHIP_TRANSFER_IN_PROGRESS', 'PROPOSAL_QUEUE_FULL', 'ATTEMPT_TIMEOUT', 'CONNECTION_LOST', 'NOT_SENT']);
+  const write = async (command: Uint8Array) => {
+    for (let attempt = 0; ; attempt++) {
+      const reply = await hub.request(await cluster.waitForLeader(10_000), { t: 'w', command }, 5000);
+      if (reply.ok) return { ok: true, value: reply.value };
+      if (!passing.has(reply.code) || attempt === 20) return { ok: false, code: reply.code };
+    }
+  };
+  const register = async (clientId: string): Promise<number> => {
+    const reply = await write(encodeCommand({ type: 'register', clientId }));
+    if (!reply.ok || typeof reply.value !== 'number') throw new Error(`registering ${clientId} answered ${JSON.stringify(reply)}`);
+    return reply.value;
+  };
+  const a = await register('client-a');
+  const b = await register('client-b');
+  const appendOf = (session: number, key: string) => encodeCommand({ type: 'request', session, seq: 1, ackedBelow: 1, operation: { op: 'append', key, value: 'once' } });
+  t.like(await write(appendOf(a, 'list-a')), { ok: true });
+  t.like(await write(appendOf(b, 'list-b')), { ok: true });
+  // Fill the table to the bound: A is now the least recently active, B the next.
+  for (let next = 0; next < KV_LIMITS.maxSessions - 2; ) {
+    const chunk = Array.from({ length: Math.min(500, KV_LIMITS.maxSessions - 2 - next) }, () => register(`filler-${next++}`));
+    await Promise.all(chunk);
+  }
+  t.like(await write(appendOf(b, 'list-b')), { ok: true }, 'at the bound: B is kept, its retry answered from the session');
+  await register('one-too-many');
+  t.like(await write(appendOf(a, 'list-a')), { ok: false, code: 'SESSION_EXPIRED' }, 'A, the least recently active, was evicted');
+  const kv = cluster.client();
+  t.deepEqual([await kv.get('list-a'), await kv.get('list-b')], [['once'], ['once']], 'neither retry applied again');
 });
 
 test.serial('stopping the cluster ends the client calls in flight at once with CLUSTER_STOPPED, not at their deadline', async (t) => {

@@ -77,6 +77,15 @@ const MAX_DEFERRED_COMPACTION_PERIODS = 10;
 /** A compaction held this long is told (a log line and a cluster event); shorter holds are routine. */
 const COMPACTION_DEFERRAL_TOLD_AFTER_MS = 1000;
 
+/**
+ * How many times more bytes a value of a write frame (not a KvClient's: one from
+ * elsewhere) can encode to, stored and answered, than it took in the frame: msgpack
+ * decoders read each byte of invalid UTF-8 as U+FFFD, three bytes (a float32 becomes a
+ * float64: 9 bytes for 5). The leader measured only commands longer than the limit, and
+ * stored a value of 900 bytes of 0xff, 2,703 bytes encoded, past a 1,000-byte limit.
+ */
+const DECODED_VALUE_GROWTH = 3;
+
 interface ClientConnection {
   readonly port: MessagePort;
   /** This turn's replies, encoded as they are made; posted at the end of the turn. */
@@ -525,15 +534,23 @@ export class NodeHost {
   }
 
   private onWrite(client: ClientConnection, rid: number, bytes: Uint8Array): void {
-    // Each value's encoded size is bounded by the whole command's, so the exact size
-    // check is needed only for big commands.
-    const small = bytes.length <= this.data.maxValueBytes;
-    const vetted = small && isCertainlyValidPut(bytes);
+    // A plain ASCII put's value takes as many bytes stored as in the command, so it is
+    // within the limit when the command is. Any other value may encode to more than it
+    // took in the command, up to DECODED_VALUE_GROWTH times: the exact size check is
+    // needed only for commands that could hold such a value past the limit.
+    const vetted = bytes.length <= this.data.maxValueBytes && isCertainlyValidPut(bytes);
     if (!vetted) {
       try {
         // decodeCommand checks the shape, the key and the value.
         const command = decodeCommand(bytes);
-        if (command.type === 'request' && !small) validateOperation(command.operation, this.data.maxValueBytes);
+        // A get through the log stores a copy of the value it read in its session, which
+        // keeps 4,096 replies: 10-byte frames made every replica keep a MiB each, and write
+        // it into every snapshot. A read is a read frame (ReadIndex); no raftlab client
+        // proposes one. (A committed one, in a WAL, still applies as it did.)
+        if (command.type === 'request' && command.operation.op === 'get') {
+          throw new KvError(KvErrorCode.InvalidArgument, 'invalid argument: a get is not proposed through the log: send a read frame (ReadIndex)');
+        }
+        if (command.type === 'request' && bytes.length * DECODED_VALUE_GROWTH > this.data.maxValueBytes) validateOperation(command.operation, this.data.maxValueBytes);
         // An append is bounded by the limit in its entry (the state machine decides by
         // it, on every node alike): never more than this node takes, and never none (a
         // client from before the bound, or any other writer), so the leader puts its own.

@@ -369,7 +369,7 @@ test('help and detail overlays open and Esc closes them', async (t) => {
     h.type('\x1b');
     await h.waitForScreen(/^(?![\s\S]*Keys \(act on)/, 'help closed');
     h.type('\x1b[5~');
-    await h.waitForScreen(/events \(\d+ lines back; End follows the newest\)/, 'the feed scrolled back');
+    await h.waitForScreen(/events \(\d+ lines back(, \d+ newer)?; End follows the newest\)/, 'the feed scrolled back');
     h.type('\x1b[F');
     await h.waitForScreen(/─ events ─/, 'the feed following the newest again');
     h.type('\r');
@@ -378,6 +378,40 @@ test('help and detail overlays open and Esc closes them', async (t) => {
     t.regex(detail, /WAL \d+(\.\d)?[BKM] in 1 file/);
     h.type('\x1b');
     await h.waitForScreen(/^(?![\s\S]*Recent log entries)/, 'detail closed');
+  } finally {
+    await h.close();
+  }
+});
+
+/** The event feed's rows on a screen, inside its border. */
+function feedRows(screen: string): string[] {
+  const lines = screen.split('\n');
+  const top = lines.findIndex((line) => /┌─ events/.test(line));
+  const bottom = lines.findIndex((line, index) => index > top && line.startsWith('└'));
+  return lines.slice(top + 1, bottom);
+}
+
+test('the event feed scrolled back stays where it was while new events arrive, and says how many came; End follows the newest again', async (t) => {
+  const h = await harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    for (let index = 0; index < 40; index++) await h.dashboard.runCommand(`put old${index} ${index}`);
+    await h.waitForScreen(/put old39=39 -> ok/, 'the last put in the feed');
+    h.type('\x1b[5~');
+    const scrolled = await h.waitForScreen(/events \(10 lines back(, \d+ newer)?; End follows the newest\)/, 'the feed scrolled back');
+    const rows = feedRows(scrolled);
+    t.true(rows.some((row) => /put old\d+=\d+ -> ok/.test(row)), `(seed ${SEED}) the feed shows the older puts:\n${rows.join('\n')}`);
+    t.false(rows.some((row) => /put old39=39/.test(row)), 'the newest put is below the view');
+    // New entries arrive: the view does not move (it moved up a line per entry, and the
+    // lines being read went off the top), and the label counts them.
+    for (let index = 0; index < 5; index++) await h.dashboard.runCommand(`put new${index} ${index}`);
+    // runCommand resolves once its result is in the feed and drawn.
+    const later = h.dashboard.screenText();
+    t.deepEqual(feedRows(later), rows, `(seed ${SEED}) the same rows`);
+    t.true(Number(/events \(10 lines back, (\d+) newer; End follows the newest\)/.exec(later)?.[1]) >= 5, later);
+    h.type('\x1b[F');
+    const newest = await h.waitForScreen(/─ events ─/, 'the feed following the newest again');
+    t.regex(newest, /put new4=4 -> ok/);
   } finally {
     await h.close();
   }

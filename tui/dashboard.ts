@@ -215,6 +215,8 @@ export class Dashboard {
   }
 
   #lastDrawError = '';
+  /** While the feed is scrolled back: its `total` when the scrolling began, the entry the view counts back from. */
+  #feedAnchor: number | null = null;
   #latencyLabel = LATENCY_LABEL;
   #laidOutNodeCount = 0;
   #feedLabel = ' events ';
@@ -234,10 +236,15 @@ export class Dashboard {
     replication.setContent(renderReplication(status, innerWidth(replication)).join('\n'));
     logStrip.setContent(renderLogStrip(status, innerWidth(logStrip)).join('\n'));
     const scroll = Math.min(this.#ui.feedScrollLines, this.#feed.size);
-    const feedLabel = scroll === 0 ? ' events ' : ` events (${scroll} lines back; End follows the newest) `;
+    // Scrolled back, the feed stays where it was scrolled to: counted back from the newest
+    // entry at that moment, not from the newest now (a busy feed moved what was being read
+    // up by a line per event, and off the pane).
+    const end = scroll === 0 ? this.#feed.total : (this.#feedAnchor ?? this.#feed.total);
+    const newer = this.#feed.total - end;
+    const feedLabel = scroll === 0 ? ' events ' : ` events (${scroll} lines back${newer > 0 ? `, ${newer} newer` : ''}; End follows the newest) `;
     if (feedLabel !== this.#feedLabel) feed.setLabel(feedLabel);
     this.#feedLabel = feedLabel;
-    feed.setContent(renderEventFeed(this.#feed.recent(innerHeight(feed) + scroll), innerHeight(feed), innerWidth(feed), scroll).join('\n'));
+    feed.setContent(renderEventFeed(this.#feed.recent(innerHeight(feed) + scroll, end), innerHeight(feed), innerWidth(feed), scroll).join('\n'));
     if (this.#ui.message !== null && this.#ui.message.level !== MessageLevel.Error && performance.now() - this.#messageSetMs > MESSAGE_TTL_MS) this.#ui = { ...this.#ui, message: null };
     message.setContent(renderMessageLine(this.#ui, Number(message.width)));
     commandLine.setContent(this.#ui.commandLineOpen ? `:${escapeTags(this.#commandText)}{inverse} {/inverse}` : '');
@@ -339,13 +346,16 @@ export class Dashboard {
         this.#setUi({ overlay: Overlay.None, message: null });
         return;
       case 'pageup':
+        if (this.#ui.feedScrollLines === 0) this.#feedAnchor = this.#feed.total;
         this.#setUi({ feedScrollLines: Math.min(this.#feed.size, this.#ui.feedScrollLines + FEED_SCROLL_LINES) });
         return;
       case 'pagedown':
         this.#setUi({ feedScrollLines: Math.max(0, this.#ui.feedScrollLines - FEED_SCROLL_LINES) });
+        if (this.#ui.feedScrollLines === 0) this.#feedAnchor = null;
         return;
       case 'end':
         this.#setUi({ feedScrollLines: 0 });
+        this.#feedAnchor = null;
         return;
       case 'enter':
         this.#setUi({ overlay: this.#ui.overlay === Overlay.Detail ? Overlay.None : Overlay.Detail });

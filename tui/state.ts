@@ -47,9 +47,18 @@ export class EventFeed {
     this.push({ timeMs: event.time, source: FeedSource.Cluster, kind: event.kind, node: event.node, text: event.text, error: false });
   }
 
-  /** The newest `count` entries, oldest first. */
-  recent(count: number): readonly FeedEntry[] {
-    return count <= 0 ? [] : this.#entries.slice(-count);
+  /**
+   * The newest `count` entries, oldest first; with `end`, the newest `count` of those
+   * pushed before the end-th (a `total` read earlier: where a feed scrolled back stays).
+   */
+  recent(count: number, end: number = this.total): readonly FeedEntry[] {
+    const stop = Math.max(0, Math.min(this.#entries.length, end - this.#dropped));
+    return count <= 0 ? [] : this.#entries.slice(Math.max(0, stop - count), stop);
+  }
+
+  /** Entries ever pushed, the dropped ones included: a position in the feed that later pushes do not move. */
+  get total(): number {
+    return this.#entries.length + this.#dropped;
   }
 
   get size(): number {

@@ -383,6 +383,28 @@ test('help and detail overlays open and Esc closes them', async (t) => {
   }
 });
 
+test('at 80x24 a node\'s details wrap instead of being cut, and PgUp/PgDn scroll them to their end (the WAL files)', async (t) => {
+  const h = await harness(5, 80, 24);
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    for (let index = 0; index < 25; index++) await h.dashboard.runCommand(`put k${index} ${index}`);
+    h.type('\r');
+    const detail = await h.waitForScreen(/Peers \(leader view/, 'the detail view');
+    // Its lines' ends were cut off ("fsyncs over 1/", "malformed mes", "voters n1,n2,n3,n4,n5; learne").
+    t.regex(detail, /malformed messages \d+/, detail);
+    t.regex(detail, /learners none/);
+    t.notRegex(detail, /WAL \d/, 'the WAL files are below the view');
+    h.type('\x1b[6~\x1b[6~\x1b[6~');
+    const end = await h.waitForScreen(/PgUp\/PgDn scroll/, 'the end of the details');
+    t.regex(end, /WAL \d+(\.\d)?[BKM] in 1 file/);
+    t.is(h.dashboard.ui.feedScrollLines, 0, 'PgDn scrolled the details, not the event feed behind them');
+    h.type('\x1b[5~\x1b[5~\x1b[5~');
+    await h.waitForScreen(/node n1 .*term/, 'back at the top');
+  } finally {
+    await h.close();
+  }
+});
+
 /** The event feed's rows on a screen, inside its border. */
 function feedRows(screen: string): string[] {
   const lines = screen.split('\n');

@@ -340,6 +340,12 @@ export class Dashboard {
         return;
       }
     }
+    if (this.#ui.overlay === Overlay.Detail && (key.name === 'pagedown' || key.name === 'pageup')) {
+      // So can a node's details (its WAL files come last; at 80x24 half the view was out
+      // of reach): PgUp/PgDn scroll them, where they scrolled the event feed behind.
+      this.#widgets.overlay.scroll(key.name === 'pagedown' ? HELP_PAGE_LINES : -HELP_PAGE_LINES);
+      return;
+    }
     const named: Record<string, string> = { escape: 'escape', enter: 'enter', up: 'k', down: 'j', space: 'n', pageup: 'pageup', pagedown: 'pagedown', end: 'end' };
     switch ((key.name === undefined ? undefined : named[key.name]) ?? character) {
       case 'escape':
@@ -597,7 +603,9 @@ export class Dashboard {
     const feed = box('events', { left: 0, width: '100%' });
     const message = box(null, { left: 0, height: 1, width: '100%' });
     const commandLine = box(null, { left: 0, height: 1, width: '100%' });
-    const overlay = box('help', { top: 'center', left: 'center', width: '90%', height: '90%', hidden: true, style: { bg: 'black', border: { fg: 'white' } }, scrollable: true, alwaysScroll: true });
+    // Wrapped: the help is wrapped to its width already; a node's details are long lines
+    // (fsync counts, the configuration) that a narrow screen cut off.
+    const overlay = box('help', { top: 'center', left: 'center', width: '90%', height: '90%', hidden: true, style: { bg: 'black', border: { fg: 'white' } }, scrollable: true, alwaysScroll: true, wrap: true });
     return { statusBar, nodes, replication, throughput, latency, logStrip, feed, message, commandLine, overlay };
   }
 

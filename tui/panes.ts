@@ -609,6 +609,6 @@ export function renderDetail(status: ClusterStatus, id: NodeId): readonly string
   }
   lines.push('', bold(`WAL ${formatBytes(node.walBytes)} in ${node.walFiles.length} file(s)`));
   for (const file of node.walFiles) lines.push(`  ${escapeTags(file)}`);
-  lines.push('', color('gray', 'Esc closes; j/k shows another node'));
+  lines.push('', color('gray', 'Esc closes; j/k shows another node; PgUp/PgDn scroll'));
   return lines;
 }

@@ -107,6 +107,10 @@ test('every command has a unique name and a usage starting with it', (t) => {
 
 test('parseLine checks arity and keeps spaces in values', (t) => {
   t.deepEqual(parseLine('put greeting hello world').args, ['greeting', 'hello world']);
+  // As typed, every space kept (joined again with one space, "a  b" was stored as "a b").
+  t.deepEqual(parseLine('put  k   "a   b"').args, ['k', '"a   b"']);
+  t.deepEqual(parseLine('append log one  two   three ').args, ['log', 'one  two   three']);
+  t.deepEqual(parseLine('put k v').args, ['k', 'v']);
   t.deepEqual(parseLine('  crash   leader ').args, ['leader']);
   t.is(parseLine('delete k').spec.name, 'del');
   t.is(parseLine('scenario').args.length, 0);

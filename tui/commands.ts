@@ -665,7 +665,8 @@ export interface ParsedLine {
 
 /** Splits a line into a command and its arguments, checking arity. Throws UsageError. */
 export function parseLine(line: string): ParsedLine {
-  const words = line.trim().split(/\s+/).filter((word) => word !== '');
+  const text = line.trim();
+  const words = text.split(/\s+/).filter((word) => word !== '');
   const [name, ...rest] = words;
   if (name === undefined) throw new UsageError('empty command; type help');
   const spec = findCommand(name);
@@ -685,12 +686,22 @@ export function parseLine(line: string): ParsedLine {
     });
   }
   if (spec.restIsValue && args.length > maximum) {
-    // The value keeps its spaces: "put greeting hello world".
-    args = [...args.slice(0, maximum - 1), args.slice(maximum - 1).join(' ')];
+    // The value keeps its spaces as typed: "put greeting hello world", and `put k "a  b"`
+    // stores "a  b" (joining its words again with one space stored "a b").
+    args = [...args.slice(0, maximum - 1), spec.flags.length === 0 ? restOfLine(text, maximum) : args.slice(maximum - 1).join(' ')];
   }
   if (args.length < minimum) throw new UsageError(`${spec.name}: missing argument`, spec);
   if (args.length > maximum) throw new UsageError(`${spec.name}: too many arguments`, spec);
   return { spec, args, flags };
+}
+
+/** The line from its `words`-th word after the command's name on, as typed. */
+function restOfLine(text: string, words: number): string {
+  const pattern = /\S+/g;
+  for (let word = 0; word < words; word++) pattern.exec(text);
+  const start = pattern.exec(text);
+  if (start === null) throw new Error(`restOfLine: '${text}' has no word ${words + 1}`);
+  return text.slice(start.index);
 }
 
 export class UnknownCommandError extends UsageError {

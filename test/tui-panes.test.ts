@@ -5,7 +5,7 @@ import { COMMANDS, parseMemberKind } from '../tui/commands.js';
 import { KEY_HELP, prefersUnicode } from '../tui/dashboard.js';
 import { stripTags } from '../tui/format.js';
 import { quorumOk, renderDetail, renderEventFeed, renderHelp, renderLogStrip, renderMessageLine, renderNodeTable, renderReplication, renderStatusBar, wrap } from '../tui/panes.js';
-import { EventFeed, FeedSource, MetricsHistory, initialUiState } from '../tui/state.js';
+import { EventFeed, FeedSource, LOAD_CATCH_UP_MS, LoadPacer, MetricsHistory, initialUiState } from '../tui/state.js';
 import type { FeedEntry } from '../tui/state.js';
 import { healthyStatus, leaderlessStatus, learnerStatus, nodeStatus } from './tui-fixtures.js';
 
@@ -400,4 +400,29 @@ test('two-digit node ids show whole and line up in every pane', (t) => {
   t.regex(detail, /node n13 +\* LEADER +term 3 +voted for n13 +leader n13/);
   t.regex(detail, /^ {2}n10 match +12 next +13 replicate/m);
   t.regex(detail, /^ {2}n2  match +12 next +13 replicate/m);
+});
+
+test('the background load is paced by the time elapsed, not by timer ticks: a late timer still sends the rate asked for', (t) => {
+  // 200/s with a 20 ms timer that fires every 23 ms (a loaded machine): 10 s of it.
+  const pacer = new LoadPacer(200, 0);
+  let sent = 0;
+  for (let nowMs = 23; nowMs <= 10_000; nowMs += 23) sent += pacer.due(nowMs);
+  t.true(sent >= 1990 && sent <= 2000, `sent ${sent} in 10 s at 200/s (counted per tick: 1,739)`);
+  // Irregular firing, fractions carried: exactly rate x elapsed, give or take the one in progress.
+  const jittery = new LoadPacer(37, 1000);
+  let total = 0;
+  for (const nowMs of [1003, 1031, 1032, 1090, 1150, 1151, 1299, 1400, 1600, 1800, 2000]) total += jittery.due(nowMs);
+  t.is(total, 37, 'a second at 37/s');
+});
+
+test('the background load does not make up for a stall longer than LOAD_CATCH_UP_MS in one burst', (t) => {
+  const pacer = new LoadPacer(1000, 0);
+  t.is(pacer.due(10), 10);
+  // A 5-second pause: only the catch-up window's worth is due.
+  t.is(pacer.due(5010), LOAD_CATCH_UP_MS);
+  t.is(pacer.due(5020), 10);
+  // A clock that goes back asks nothing and loses nothing.
+  t.is(pacer.due(5000), 0);
+  t.is(pacer.due(5030), 10);
+  t.throws(() => new LoadPacer(0, 0), { message: /rate must be > 0/ });
 });

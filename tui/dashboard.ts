@@ -16,7 +16,7 @@ import type { CommandContext } from './commands.js';
 import { renderDetail, renderEventFeed, renderHelp, renderLogStrip, renderMessageLine, renderNodeTable, renderReplication, renderStatusBar } from './panes.js';
 import type { HelpKey } from './panes.js';
 import { ScenarioRunner } from './scenarios.js';
-import { EventFeed, FeedSource, MessageLevel, MetricsHistory, Overlay, initialUiState } from './state.js';
+import { EventFeed, FeedSource, LoadPacer, MessageLevel, MetricsHistory, Overlay, initialUiState } from './state.js';
 import type { UiState } from './state.js';
 
 /** 5-10 redraws a second, as the issue asks; blessed only writes the cells that changed. */
@@ -101,7 +101,6 @@ export class Dashboard {
   #timers: NodeJS.Timeout[] = [];
   #loadTimer: NodeJS.Timeout | null = null;
   #loadInflight = 0;
-  #loadCarry = 0;
   #loadErrors = 0;
   #closed = false;
   #resolveDone: () => void = () => undefined;
@@ -532,13 +531,11 @@ export class Dashboard {
   #setLoad(ratePerSecond: number): void {
     if (this.#loadTimer !== null) clearInterval(this.#loadTimer);
     this.#loadTimer = null;
-    this.#loadCarry = 0;
     this.#ui = { ...this.#ui, loadRatePerSecond: ratePerSecond };
     if (ratePerSecond <= 0 || this.#closed) return;
+    const pacer = new LoadPacer(ratePerSecond, performance.now());
     this.#loadTimer = setInterval(() => {
-      this.#loadCarry += (ratePerSecond * LOAD_TICK_MS) / 1000;
-      while (this.#loadCarry >= 1) {
-        this.#loadCarry -= 1;
+      for (let due = pacer.due(performance.now()); due > 0; due--) {
         if (this.#loadInflight >= MAX_LOAD_INFLIGHT) continue;
         this.#loadInflight += 1;
         this.#kv.put(this.#randomKey(), Math.floor(this.#random() * 1_000_000)).then(

@@ -105,6 +105,8 @@ test('usable at 120x36 with 9 nodes: every node row, the log strip and the feed 
     t.true(lines.every((line) => line.length <= 120));
     for (let id = 1; id <= 9; id++) t.regex(screen, new RegExp(`│[ >] n${id} +[-*?~X] `), `row of n${id}`);
     t.regex(screen, /─ log /);
+    // Its 8 lines take the ruler, n1..n6 and a line naming the three left out.
+    t.regex(screen, /│n7 n8 n9 not shown \(a taller terminal shows every node\)/);
     t.regex(screen, /─ events /);
     t.regex(screen, /is leader for term/, 'the feed shows at least one line');
     t.regex(lines[35] ?? '', /^$/, 'the command line is the last row');
@@ -147,7 +149,7 @@ test('the latency chart keeps its long label where it fits (160 columns)', async
 });
 
 test('smaller than the target (80x24, 60x20): the status bar keeps leader, term, quorum and badges, and the feed keeps a few lines', async (t) => {
-  for (const [nodes, columns, rows] of [[3, 80, 24], [7, 80, 24], [3, 60, 20], [9, 60, 20]] as const) {
+  for (const [nodes, columns, rows] of [[3, 80, 24], [5, 80, 24], [7, 80, 24], [3, 60, 20], [9, 60, 20]] as const) {
     const what = `${nodes} nodes at ${columns}x${rows} (seed ${SEED})`;
     const h = await harness(nodes, columns, rows);
     try {
@@ -169,6 +171,11 @@ test('smaller than the target (80x24, 60x20): the status bar keeps leader, term,
       t.true(feedTop > 0 && feedLines.length >= 3, `${what}: the event feed shows 3 lines or more:\n${screen}`);
       t.true(feedLines.some((line) => /│\d\d:\d\d\.\d /.test(line)), `${what}: events in the feed:\n${screen}`);
       t.regex(screen, new RegExp(`│[ >] n${nodes} `), `${what}: the node table ends with n${nodes}`);
+      // The log strip shows every node's row, or says which it leaves out (it cut them off
+      // without a word; at 80x24 with 5 nodes it kept 3 rows once the charts had gone, with
+      // room for all 5).
+      if (/─ log /.test(screen)) t.true(new RegExp(`│n${nodes} `).test(screen) || / not shown \(a taller terminal/.test(screen), `${what}: every log row or a note:\n${screen}`);
+      if (nodes <= 5 && rows === 24) t.regex(screen, new RegExp(`│n${nodes} +\\[`), `${what}: the log strip has n${nodes}'s row`);
     } finally {
       await h.close();
     }

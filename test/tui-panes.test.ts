@@ -144,6 +144,17 @@ test('log strip: aligned by index, committed [t] and uncommitted (t) differ with
   t.is(narrow[4], 'n4 X  <- its log ends at index 7 (term 2)', 'a node behind the window says where its log ends');
 });
 
+test('log strip in a pane too short for every node: the last line names the nodes left out', (t) => {
+  const cut = renderLogStrip(healthyStatus(), 80, 4).map(stripTags);
+  t.is(cut.length, 4);
+  t.regex(cut[0] ?? '', /^index 1/);
+  t.regex(cut[1] ?? '', /^n1 /);
+  t.regex(cut[2] ?? '', /^n2 /);
+  t.is(cut[3], 'n3 n4 n5 not shown (a taller terminal shows every node)');
+  t.is(renderLogStrip(healthyStatus(), 80, 6).length, 6, 'every row fits: no note');
+  t.deepEqual(renderLogStrip(healthyStatus(), 30, 1).map(stripTags), ['n1 n2 n3 n4 n5 not shown (a t~']);
+});
+
 test('log strip under load: each status taken at its own moment, the window ends at what a majority holds and every row reads its terms', (t) => {
   // n2's status is 30 entries newer than its leader's, n3's 11 older, n5's far older; n4 is down.
   const status = healthyStatus();

@@ -233,7 +233,7 @@ export class Dashboard {
     statusBar.setContent(renderStatusBar(status, this.#ui, Number(statusBar.width)));
     nodes.setContent(renderNodeTable(status, this.#ui).join('\n'));
     replication.setContent(renderReplication(status, innerWidth(replication)).join('\n'));
-    logStrip.setContent(renderLogStrip(status, innerWidth(logStrip)).join('\n'));
+    logStrip.setContent(renderLogStrip(status, innerWidth(logStrip), innerHeight(logStrip)).join('\n'));
     const scroll = Math.min(this.#ui.feedScrollLines, this.#feed.size);
     // Scrolled back, the feed stays where it was scrolled to: counted back from the newest
     // entry at that moment, not from the newest now (a busy feed moved what was being read
@@ -631,7 +631,12 @@ export class Dashboard {
     // Smaller still (80x24, 60x20): the replication pane and charts go, then the log
     // strip, then the node table gives up rows, before the feed drops below its minimum.
     const short = (): boolean => rows - 3 - tableHeight - middleHeight - logHeight < MIN_FEED_HEIGHT;
-    if (short()) middleHeight = 0;
+    if (short()) {
+      // The rows the charts gave up go back to the log strip, up to every node's row (at
+      // 80x24 with 5 nodes it kept its shrunk 3 rows, with room for all 5).
+      middleHeight = 0;
+      logHeight = Math.max(logHeight, Math.min(nodeCount + 3, rows - 3 - tableHeight - MIN_FEED_HEIGHT));
+    }
     if (short()) logHeight = 0;
     if (short()) tableHeight = Math.max(MIN_TABLE_HEIGHT, rows - 3 - MIN_FEED_HEIGHT);
     let top = 1;

@@ -335,9 +335,20 @@ const LOG_LABEL_WIDTH = 6;
  * after a partition line up under each other. Committed and uncommitted cells differ
  * by glyph ("[t]" vs "(t)") as well as by color, so the strip reads without color. A
  * cell's term comes from the node's logTerms and "committed" from its commitIndex, both
- * as of its last status.
+ * as of its last status. In `height` lines: a pane too short for every node's row ends
+ * with a line naming the nodes it leaves out (their rows were cut off without a word, at
+ * 120x36 with 9 nodes and at 80x24 with 5).
  */
-export function renderLogStrip(status: ClusterStatus, width: number): readonly string[] {
+export function renderLogStrip(status: ClusterStatus, width: number, height = Number.POSITIVE_INFINITY): readonly string[] {
+  const lines = logStripLines(status, width);
+  if (lines.length <= height) return lines;
+  const shown = Math.max(1, height - 1);
+  // The ruler, then the first rows; the last line names the others (the ruler's line first, on a pane of one line).
+  const hidden = status.nodes.slice(Math.max(0, shown - 1)).map((node) => `n${node.id}`);
+  return [...lines.slice(0, height === 1 ? 0 : shown), color('gray', fit(`${hidden.join(' ')} not shown (a taller terminal shows every node)`, width).trimEnd())];
+}
+
+function logStripLines(status: ClusterStatus, width: number): string[] {
   const cellCount = Math.max(1, Math.floor((width - LOG_LABEL_WIDTH) / LOG_CELL_WIDTH));
   const lastIndex = logStripEnd(status);
   const firstIndex = Math.max(1, lastIndex - cellCount + 1);

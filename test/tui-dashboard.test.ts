@@ -776,6 +776,74 @@ test('runTuiCli removes the scratch directory it made when the dashboard quits, 
   t.is(printed, `raftlab: cluster stopped; removed its scratch directory ${dataDir} (--data DIR keeps the files)\n`);
 });
 
+// Serial: the signal is emitted on this process, where another test's dashboard would take it too.
+test.serial('runTuiCli: a Ctrl-C (SIGINT), SIGTERM or hangup while the cluster starts stops it once started and removes the scratch directory, exit 0', async (t) => {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const stdin = new PassThrough();
+    const stdout = Object.assign(new PassThrough(), { isTTY: true, columns: 160, rows: 48 }) as unknown as NodeJS.WriteStream;
+    let printed = '';
+    stdout.on('data', (chunk: Buffer) => {
+      printed += chunk.toString();
+    });
+    let cluster: FakeCluster | null = null;
+    let stops = 0;
+    const running = runTuiCli(['--nodes', '3'], {
+      stdin,
+      stdout,
+      stderr: new PassThrough(),
+      startCluster: async (options) => {
+        // The signal arrives while the nodes start (before, nothing caught it: the process
+        // died with its nodes, exit 130, and left its scratch directory).
+        process.emit(signal);
+        process.emit(signal);
+        cluster = new FakeCluster({ nodes: options.nodes, seed: SEED, tickMs: 5, autoTick: true, fsync: options.fsync });
+        const stop = cluster.stop.bind(cluster);
+        cluster.stop = () => {
+          stops += 1;
+          return stop();
+        };
+        return cluster;
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([running, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), WAIT_MS)))]);
+    clearTimeout(timer);
+    if (outcome === 'still running') {
+      stdin.write('\x03');
+      await running;
+    }
+    const dataDir = /data in (\S+) \.\.\./.exec(printed)?.[1] ?? '';
+    t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+    t.is(outcome, 0, `${signal}: runTuiCli ends, exit 0`);
+    t.is(stops, 1, `${signal}: the cluster was stopped once`);
+    t.false(existsSync(dataDir), `${signal}: ${dataDir} is gone`);
+    t.regex(printed, /raftlab: quitting: stopping the cluster once it has started \.\.\.\n/, signal);
+    t.is(printed.match(/quitting/g)?.length, 1, `${signal}: said once`);
+    t.regex(printed, /raftlab: cluster stopped; removed its scratch directory /, signal);
+    t.is(process.listenerCount(signal), 0, `${signal}: its handler is gone`);
+  }
+});
+
+test('runTuiCli removes its scratch directory when the cluster does not start', async (t) => {
+  const stdout = Object.assign(new PassThrough(), { isTTY: true }) as unknown as NodeJS.WriteStream;
+  const stderr = new PassThrough();
+  let dataDir = '';
+  const code = await runTuiCli(['--nodes', '3'], {
+    stdout,
+    stderr,
+    startCluster: async (options) => {
+      dataDir = options.dataDir;
+      writeFileSync(join(dataDir, 'cluster.json'), '{}');
+      throw new Error('no room');
+    },
+  });
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  t.is(code, 1);
+  t.regex(String(stderr.read()), /the cluster did not start: no room/);
+  t.true(dataDir.startsWith(join(tmpdir(), 'raftlab-tui-')), dataDir);
+  t.false(existsSync(dataDir), `${dataDir} is gone`);
+});
+
 test('runTuiCli quits cleanly when its terminal\'s input ends, though its screen writes nothing that could fail', async (t) => {
   for (const [what, quit] of [
     ['end of input', (stdin: PassThrough) => stdin.end()],

@@ -7,6 +7,7 @@ import type { NodeId } from '../lib/raft/types.js';
 import { describeClientError } from './cluster-port.js';
 import type { DashboardCluster, DashboardKv, LinkFaults } from './cluster-port.js';
 import { formatGroups } from './format.js';
+import { ErrorCode } from '../lib/cluster/errors.js';
 import { describeMembership } from '../lib/cluster/membership.js';
 import { assertNever } from '../lib/raft/assert.js';
 import { MessageLevel } from './state.js';
@@ -378,8 +379,21 @@ export const COMMANDS: readonly CommandSpec[] = [
         return;
       }
       context.report(`restarting ${ids.map((id) => `n${id}`).join(' ')}`, MessageLevel.Info);
-      await forEachNode(ids, (id) => context.cluster.restart(id));
-      context.report(`restarted ${ids.map((id) => `n${id}`).join(' ')}`, MessageLevel.Ok);
+      // A node shown down may be starting already (a scenario putting back what it crashed,
+      // an `r` pressed twice): the cluster says NODE_ALREADY_RUNNING, which is not a failure
+      // of this restart ("restart failed" said so, and the rest of the line was lost).
+      const starting: NodeId[] = [];
+      await forEachNode(ids, async (id) => {
+        try {
+          await context.cluster.restart(id);
+        } catch (error: unknown) {
+          if (describeClientError(error).code !== ErrorCode.NodeAlreadyRunning) throw error;
+          starting.push(id);
+        }
+      });
+      const restarted = ids.filter((id) => !starting.includes(id));
+      const already = starting.length === 0 ? '' : `${restarted.length === 0 ? '' : '; '}${starting.map((id) => `n${id}`).join(' ')} already starting or up`;
+      context.report(`${restarted.length === 0 ? '' : `restarted ${restarted.map((id) => `n${id}`).join(' ')}`}${already}`, MessageLevel.Ok);
     },
   }),
   command({

@@ -412,6 +412,23 @@ test('at 80x24 a node\'s details wrap instead of being cut, and PgUp/PgDn scroll
   }
 });
 
+test('a command line longer than the screen shows its end and the cursor, not its start', async (t) => {
+  const h = await harness(3, 80, 24);
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    h.type(`:put k ${'x'.repeat(100)}TAIL`);
+    const screen = await h.waitForScreen(/TAIL *$/, 'the end of the typed line');
+    const last = screen.split('\n').at(-1) ?? '';
+    t.regex(last, /^:<x+TAIL$/, last);
+    t.is(last.length, 79, 'the line and the cursor fill the width');
+    h.type('\r');
+    // The whole line was sent: 100 x's and TAIL, quoted.
+    await h.waitForScreen(/\.\.\. \(106 chars\) -> ok/, 'the put');
+  } finally {
+    await h.close();
+  }
+});
+
 /** The event feed's rows on a screen, inside its border. */
 function feedRows(screen: string): string[] {
   const lines = screen.split('\n');

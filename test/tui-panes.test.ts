@@ -2,7 +2,7 @@ import test from 'ava';
 import { EventKind } from '../lib/cluster/types.js';
 import type { ClusterStatus } from '../lib/cluster/types.js';
 import { COMMANDS, parseMemberKind } from '../tui/commands.js';
-import { KEY_HELP, prefersUnicode } from '../tui/dashboard.js';
+import { KEY_HELP, prefersUnicode, renderCommandLine } from '../tui/dashboard.js';
 import { stripTags } from '../tui/format.js';
 import { quorumOk, renderDetail, renderEventFeed, renderHelp, renderLogStrip, renderMessageLine, renderNodeTable, renderReplication, renderStatusBar, wrap } from '../tui/panes.js';
 import { EventFeed, FeedSource, LOAD_CATCH_UP_MS, LoadPacer, MetricsHistory, initialUiState } from '../tui/state.js';
@@ -436,4 +436,14 @@ test('the background load does not make up for a stall longer than LOAD_CATCH_UP
   t.is(pacer.due(5000), 0);
   t.is(pacer.due(5030), 10);
   t.throws(() => new LoadPacer(0, 0), { message: /rate must be > 0/ });
+});
+
+test('the command line shows the end of a line longer than the screen, where the cursor is', (t) => {
+  t.is(stripTags(renderCommandLine('put k v', 20)), ':put k v ');
+  // 18 characters fit beside the ':' and the cursor.
+  t.is(stripTags(renderCommandLine('a'.repeat(18), 20)), `:${'a'.repeat(18)} `);
+  const long = `put k ${'x'.repeat(100)}{END}`;
+  const shown = stripTags(renderCommandLine(long, 20));
+  t.is(shown, ':<xxxxxxxxxxxx{END} ');
+  t.is(shown.length, 20);
 });

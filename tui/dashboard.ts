@@ -246,7 +246,7 @@ export class Dashboard {
     feed.setContent(renderEventFeed(this.#feed.recent(innerHeight(feed) + scroll, end), innerHeight(feed), innerWidth(feed), scroll).join('\n'));
     if (this.#ui.message !== null && this.#ui.message.level !== MessageLevel.Error && performance.now() - this.#messageSetMs > MESSAGE_TTL_MS) this.#ui = { ...this.#ui, message: null };
     message.setContent(renderMessageLine(this.#ui, Number(message.width)));
-    commandLine.setContent(this.#ui.commandLineOpen ? `:${escapeTags(this.#commandText)}{inverse} {/inverse}` : '');
+    commandLine.setContent(this.#ui.commandLineOpen ? renderCommandLine(this.#commandText, Number(commandLine.width)) : '');
     switch (this.#ui.overlay) {
       case Overlay.Help:
         this.#showOverlay(' help (j/k scroll) ', renderHelp(KEY_HELP, COMMANDS, innerWidth(this.#widgets.overlay)).join('\n'));
@@ -716,6 +716,17 @@ const FEED_SCROLL_LINES = 10;
 const MESSAGE_TTL_MS = 10_000;
 /** Report every this-many failed background puts, so a partition does not flood the feed. */
 const LOAD_ERROR_REPORT_EVERY = 100;
+
+/**
+ * The `:` line in `width` columns with its cursor: a line longer than that shows its end,
+ * where the typing is, after a `<`. It showed its start, the cursor and whatever was typed
+ * past the screen's edge out of sight (a long value typed blind).
+ */
+export function renderCommandLine(text: string, width: number): string {
+  const room = Math.max(1, width - 2); // the ':' and the cursor
+  const shown = text.length <= room ? `:${text}` : `:<${text.slice(text.length - (room - 1))}`;
+  return `${escapeTags(shown)}{inverse} {/inverse}`;
+}
 
 function clampCanvasSize(chart: contrib.Widgets.LineElement): void {
   const sized = chart as unknown as { calcSize(): void; canvasSize: { width: number; height: number } };

@@ -92,6 +92,18 @@ test('quorum: a majority of live nodes that can talk to each other', (t) => {
   t.regex(bar, /\[JOINT: old voters n3 n4 n5 decide too\]/);
 });
 
+test('node table in 78 columns (80x24) leaves out whole columns instead of cutting its rows; a partition keeps the group', (t) => {
+  const calm = plain(renderNodeTable(healthyStatus(), ui, 78)).split('\n');
+  t.true(calm.every((row) => row.length <= 78), calm.join('\n'));
+  t.regex(calm[0] ?? '', /^\s+ID\s+ROLE\s+TERM\s+VOTE\s+LAST i\/t\s+COMMIT\s+ELECTION\s*$/);
+  t.regex(calm[2] ?? '', /\[########\.\.\]\s*$/, 'the election bar whole');
+  const split = plain(renderNodeTable(leaderlessStatus(), ui, 78)).split('\n');
+  t.true(split.every((row) => row.length <= 78), split.join('\n'));
+  t.regex(split[0] ?? '', /COMMIT\s+ELECTION\s+GROUP\s*$/);
+  t.regex(split[1] ?? '', /\? CANDIDATE.*\sA\s*$/, 'the group letters');
+  t.regex(plain(renderNodeTable(healthyStatus(), ui, 111)).split('\n')[0] ?? '', /FSYNC\s+GROUP\s*$/, 'every column at 111');
+});
+
 test('node table: one row per node with role word and symbol, DOWN rows, selection marker', (t) => {
   const text = plain(renderNodeTable(healthyStatus(), { ...ui, selectedNode: 3 }));
   const rows = text.split('\n');

@@ -231,7 +231,7 @@ export class Dashboard {
     }
     const { statusBar, nodes, replication, logStrip, feed, message, commandLine, overlay } = this.#widgets;
     statusBar.setContent(renderStatusBar(status, this.#ui, Number(statusBar.width)));
-    nodes.setContent(renderNodeTable(status, this.#ui).join('\n'));
+    nodes.setContent(renderNodeTable(status, this.#ui, innerWidth(nodes)).join('\n'));
     replication.setContent(renderReplication(status, innerWidth(replication)).join('\n'));
     logStrip.setContent(renderLogStrip(status, innerWidth(logStrip), innerHeight(logStrip)).join('\n'));
     const scroll = Math.min(this.#ui.feedScrollLines, this.#feed.size);

@@ -252,12 +252,28 @@ const NODE_COLUMNS = [
   { title: 'GROUP', width: 5 },
 ] as const;
 
-export function renderNodeTable(status: ClusterStatus, ui: UiState): readonly string[] {
-  const header = '  ' + NODE_COLUMNS.map((column) => fit(column.title, column.width)).join(' ');
+/**
+ * Columns a narrow table leaves out, first to last: fsync, WAL, contact, applied (with no
+ * partition in force, the group first of all). At 80 columns the table was cut at its
+ * right edge: the election bar in the middle, the partition group never shown.
+ */
+const NODE_COLUMN_DROP_ORDER = ['FSYNC', 'WAL', 'CONTACT', 'APPLIED'] as const;
+
+/** The node table, its columns fitted to `width` where it can (see NODE_COLUMN_DROP_ORDER). */
+export function renderNodeTable(status: ClusterStatus, ui: UiState, width = Number.POSITIVE_INFINITY): readonly string[] {
+  const dropOrder: string[] = [...(status.partition === null ? ['GROUP'] : []), ...NODE_COLUMN_DROP_ORDER];
+  const shown = new Set<string>(NODE_COLUMNS.map((column) => column.title));
+  const rowWidth = (): number => 2 + NODE_COLUMNS.filter((column) => shown.has(column.title)).reduce((sum, column, index) => sum + column.width + (index === 0 ? 0 : 1), 0);
+  for (const title of dropOrder) {
+    if (rowWidth() <= width) break;
+    shown.delete(title);
+  }
+  const pick = (cells: readonly string[]): string[] => cells.filter((_, index) => shown.has(NODE_COLUMNS[index]!.title));
+  const header = '  ' + pick(NODE_COLUMNS.map((column) => fit(column.title, column.width))).join(' ');
   const lines = [bold(escapeTags(header))];
   for (const node of status.nodes) {
     const role = roleCell(node, status);
-    const cells = [
+    const cells = pick([
       fit(`n${node.id}`, 4),
       color(role.color, fit(role.text, 15)),
       fit(String(node.term), 6),
@@ -270,7 +286,7 @@ export function renderNodeTable(status: ClusterStatus, ui: UiState): readonly st
       fit(formatBytes(node.walBytes), 8),
       fit(node.alive ? formatMs(node.fsyncLatencyMs) : '-', 7),
       fit(groupLabel(status, node.id), 5),
-    ];
+    ]);
     const selected = node.id === ui.selectedNode;
     const row = (selected ? '>' : ' ') + ' ' + cells.join(' ');
     lines.push(selected ? `{inverse}${row}{/inverse}` : row);

@@ -459,3 +459,19 @@ test('the command line shows the end of a line longer than the screen, where the
   t.is(shown, ':<xxxxxxxxxxxx{END} ');
   t.is(shown.length, 20);
 });
+
+test('a node restarted that has not reported yet shows as STARTING with its log unknown, not as an empty log; the status bar does not say commit 0', (t) => {
+  const status = healthyStatus();
+  // What the supervisor reports between a restart and the node's first status (lib/cluster: initialStatus, reportedAt 0).
+  const placeholder = (id: number) => nodeStatus(id, { alive: true, role: 'follower', term: 3, votedFor: 0, leaderId: 0, lastLogIndex: 0, lastLogTerm: 0, commitIndex: 0, appliedIndex: 0, walBytes: 0, electionTimeoutTicks: 0, electionElapsedTicks: 0, logTerms: [], recentEntries: [], progress: [], reportedAt: 0 });
+  const one = { ...status, nodes: status.nodes.map((node) => (node.id === 4 ? placeholder(4) : node)) };
+  const rows = plain(renderNodeTable(one, ui)).split('\n');
+  t.regex(rows[4] ?? '', /^\s+n4\s+\. STARTING\s+3\s+-\s+\?\s+\?\s+\?\s+\S+\s+\?\s/, rows[4]);
+  t.notRegex(rows[4] ?? '', /0\/0|0B|\[/);
+  t.regex(stripTags(renderLogStrip(one, 80)[4] ?? ''), /^n4\s+starting: its log shows once it reports$/);
+  // Every node restarted, none reported, no leader: the commit index is not known.
+  const all = { ...status, leaderId: 0, nodes: status.nodes.map((node) => placeholder(node.id)) };
+  t.regex(stripTags(renderStatusBar(all, initialUiState)), /leader none \| term \d+ \| commit - \|/);
+  // Once they report, as before.
+  t.regex(stripTags(renderStatusBar(status, initialUiState)), /commit 10 \|/);
+});

@@ -101,8 +101,23 @@ export const LearnerDisplay = { word: 'LEARNER', symbol: '+', color: 'cyan' } as
 /** A running node outside the configuration: added and not yet a learner, or removed and not yet stopped. */
 export const NonMemberDisplay = { word: 'NON-MEMBER', symbol: 'o', color: 'gray' } as const;
 
+/**
+ * A node restarted (or added) that has not reported yet: the supervisor shows it as a
+ * follower with an empty log (lib/cluster: what it knew before is not what it knows now)
+ * until its first status, a tenth of a second or more later. Shown as such, not as a node
+ * with no entries: the table read `0/0`, `0B`, and with every node restarted the status
+ * bar `commit 0`.
+ */
+export function awaitingReport(node: NodeStatus): boolean {
+  return node.alive && node.reportedAt === 0;
+}
+
+/** The role cell of a node that has not reported since it started. */
+export const StartingDisplay = { word: 'STARTING', symbol: '.', color: 'yellow' } as const;
+
 function roleCell(node: NodeStatus, status: ClusterStatus): { readonly text: string; readonly color: string } {
   const kind = nodeKind(status, node.id);
+  if (awaitingReport(node)) return { text: `${StartingDisplay.symbol} ${StartingDisplay.word}`, color: StartingDisplay.color };
   if (!node.alive) return { text: `${DownDisplay.symbol} ${DownDisplay.word}${kind === 'learner' ? `/${LearnerDisplay.word}` : ''}`, color: DownDisplay.color };
   if (node.role !== 'leader' && kind === 'learner') return { text: `${LearnerDisplay.symbol} ${LearnerDisplay.word}`, color: LearnerDisplay.color };
   if (node.role !== 'leader' && kind === 'none') return { text: `${NonMemberDisplay.symbol} ${NonMemberDisplay.word}`, color: NonMemberDisplay.color };
@@ -144,7 +159,8 @@ export function renderStatusBar(status: ClusterStatus, ui: UiState, width = Infi
   const leader = leaderNode(status);
   parts.push({ text: leader === undefined ? `leader ${color('red', bold('none'))}` : `leader ${color('green', bold(`n${leader.id}`))}` });
   parts.push({ text: termText(status) });
-  const commit = leader?.commitIndex ?? Math.max(0, ...status.nodes.map((node) => node.commitIndex));
+  const reported = status.nodes.filter((node) => !awaitingReport(node));
+  const commit = leader?.commitIndex ?? (reported.length === 0 ? '-' : Math.max(0, ...reported.map((node) => node.commitIndex)));
   parts.push({ text: `commit ${commit}`, dropRank: 4 });
   // Counted over the voters: learners do not make a quorum.
   const voters = voterIds(status);
@@ -273,17 +289,19 @@ export function renderNodeTable(status: ClusterStatus, ui: UiState, width = Numb
   const lines = [bold(escapeTags(header))];
   for (const node of status.nodes) {
     const role = roleCell(node, status);
+    // Not reported yet: its log, commit and WAL are not known (not zero).
+    const known = (text: string): string => (awaitingReport(node) ? '?' : text);
     const cells = pick([
       fit(`n${node.id}`, 4),
       color(role.color, fit(role.text, 15)),
       fit(String(node.term), 6),
       fit(node.votedFor === 0 ? '-' : `n${node.votedFor}`, 5),
-      fit(`${node.lastLogIndex}/${node.lastLogTerm}`, 12),
-      fit(String(node.commitIndex), 8),
-      fit(String(node.appliedIndex), 8),
+      fit(known(`${node.lastLogIndex}/${node.lastLogTerm}`), 12),
+      fit(known(String(node.commitIndex)), 8),
+      fit(known(String(node.appliedIndex)), 8),
       electionCell(node),
       fit(node.alive ? formatMs(node.lastLeaderContactMs) : '-', 8),
-      fit(formatBytes(node.walBytes), 8),
+      fit(known(formatBytes(node.walBytes)), 8),
       fit(node.alive ? formatMs(node.fsyncLatencyMs) : '-', 7),
       fit(groupLabel(status, node.id), 5),
     ]);
@@ -296,7 +314,7 @@ export function renderNodeTable(status: ClusterStatus, ui: UiState, width = Numb
 
 /** The election timer drains as the timeout approaches: a full bar means just reset. */
 function electionCell(node: NodeStatus): string {
-  if (!node.alive) return fit('', ELECTION_BAR_WIDTH + 2);
+  if (!node.alive || awaitingReport(node)) return fit('', ELECTION_BAR_WIDTH + 2);
   if (node.role === 'leader') return fit('leading', ELECTION_BAR_WIDTH + 2);
   const remaining = node.electionTimeoutTicks <= 0 ? 0 : 1 - node.electionElapsedTicks / node.electionTimeoutTicks;
   const text = `[${bar(remaining, ELECTION_BAR_WIDTH)}]`;
@@ -381,6 +399,10 @@ function logStripLines(status: ClusterStatus, width: number): string[] {
       cells.push(logCell(run < 0 ? undefined : terms[run]!.term, index <= node.commitIndex));
     }
     row += cells.reverse().join('');
+    if (awaitingReport(node)) {
+      lines.push(row + color('gray', 'starting: its log shows once it reports'));
+      continue;
+    }
     // A node far behind (partitioned, or down for a while) has no cell in the window.
     if (node.lastLogIndex < firstIndex) row += color('gray', `<- its log ends at index ${node.lastLogIndex} (term ${node.lastLogTerm})`);
     lines.push(row);
@@ -591,6 +613,7 @@ export function renderHelp(keys: readonly HelpKey[], commands: readonly HelpComm
       'roles: * LEADER  - FOLLOWER  ? CANDIDATE  ~ PRECANDIDATE  X DOWN',
       '+ LEARNER receives the log but neither votes nor counts toward commit (:add learner, :promote)',
       'o NON-MEMBER is running but outside the configuration (joining, or removed)',
+      '. STARTING has just been started and not reported yet: its log, commit and WAL show as ?',
       '[CONFIG @i NOT COMMITTED]: the configuration in use (entry i) has not committed: a change under way, or one forced (--force) whose new voters are not back yet',
       'log strip: [t] committed entry of term t, (t) not yet committed, .. older entry',
       'election bar drains as the election timeout approaches',

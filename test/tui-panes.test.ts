@@ -333,6 +333,10 @@ test('learners: marked in the node table, the replication pane, the detail view 
   const rows = plain(renderNodeTable(status, ui)).split('\n');
   t.is(rows.length, 8);
   t.regex(rows[6] ?? '', /n6\s+\+ LEARNER\s+3/);
+  // A learner never campaigns: no election bar (run down, it was an empty yellow one announcing an election).
+  t.regex(rows[6] ?? '', /\d+\s+learner\s/, rows[6]);
+  t.notRegex(rows[6] ?? '', /\[[#.]+\]/);
+  t.regex(rows[2] ?? '', /\[[#.]{10}\]/, 'a voter keeps its bar');
   t.regex(rows[7] ?? '', /n7\s+o NON-MEMBER/);
   t.regex(rows[2] ?? '', /n2\s+- FOLLOWER/, 'voters keep their role');
   const downLearner = { ...status, nodes: status.nodes.map((node) => (node.id === 6 ? { ...node, alive: false } : node)) };

@@ -299,7 +299,7 @@ export function renderNodeTable(status: ClusterStatus, ui: UiState, width = Numb
       fit(known(`${node.lastLogIndex}/${node.lastLogTerm}`), 12),
       fit(known(String(node.commitIndex)), 8),
       fit(known(String(node.appliedIndex)), 8),
-      electionCell(node),
+      electionCell(node, status),
       fit(node.alive ? formatMs(node.lastLeaderContactMs) : '-', 8),
       fit(known(formatBytes(node.walBytes)), 8),
       fit(node.alive ? formatMs(node.fsyncLatencyMs) : '-', 7),
@@ -313,9 +313,12 @@ export function renderNodeTable(status: ClusterStatus, ui: UiState, width = Numb
 }
 
 /** The election timer drains as the timeout approaches: a full bar means just reset. */
-function electionCell(node: NodeStatus): string {
+function electionCell(node: NodeStatus, status: ClusterStatus): string {
   if (!node.alive || awaitingReport(node)) return fit('', ELECTION_BAR_WIDTH + 2);
   if (node.role === 'leader') return fit('leading', ELECTION_BAR_WIDTH + 2);
+  // A learner never campaigns (thesis §4.2.1): its timer, run down to an empty yellow bar
+  // while no leader reaches it, announced an election that never comes.
+  if (nodeKind(status, node.id) === 'learner') return fit('learner', ELECTION_BAR_WIDTH + 2);
   const remaining = node.electionTimeoutTicks <= 0 ? 0 : 1 - node.electionElapsedTicks / node.electionTimeoutTicks;
   const text = `[${bar(remaining, ELECTION_BAR_WIDTH)}]`;
   return remaining < 0.25 ? color('yellow', text) : text;

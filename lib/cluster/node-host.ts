@@ -1310,6 +1310,10 @@ export class NodeHost {
       this.log.info({ role: next.role, term, leaderId: next.leaderId }, 'role changed');
     }
     if (next.leaderId !== previous.leaderId && next.leaderId !== 0) this.lastLeaderContactAt = Date.now();
+    // A leader that steps down (cut off: CheckQuorum) led until now, so it last had a leader
+    // now: counted from its election instead, the dashboard's CONTACT showed a node deposed
+    // a second ago as out of touch for as long as it had led.
+    if (previous.role === Role.Leader && next.role !== Role.Leader) this.lastLeaderContactAt = Date.now();
   }
 
   /** The events of a new term and a new vote; onHardState takes the state itself after. */

@@ -21,6 +21,7 @@ const usage = `usage:
   --bug NAME  run a deliberately broken core (repeatable): one of the bugs below
 bugs (test-only broken variants): voteWithoutUpToDateCheck, commitPreviousTermByCounting,
   grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable,
+  voteRequestBeforeDurable,
   concurrentMembershipChanges, membershipChangeBeforeFirstCommit, countLearnersInQuorum, acceptSnapshotChunkAnywhere,
   ignoreOutgoingVoters, ignoreAppendRejections, heartbeatsWithoutCommit, checkQuorumIgnoresHeartbeats,
   transferCampaignWithoutFlag, transferNeverTimesOut (these five break availability only),
@@ -35,6 +36,7 @@ const BUG_NAMES = [
   'skipPrevLogTermCheck',
   'skipSnapshotTermCheck',
   'countOwnVoteBeforeDurable',
+  'voteRequestBeforeDurable',
   'concurrentMembershipChanges',
   'membershipChangeBeforeFirstCommit',
   'countLearnersInQuorum',

@@ -114,3 +114,35 @@ test('a new leader is asked for a change before its first commit of its term: a 
   const without = runSeed(caught, { testOnlyBugs: bugs, ...off });
   t.true(without.ok, `seed ${caught} without the asking: ${without.violation?.message ?? ''}`);
 });
+
+/**
+ * The crash-across-sync mix (swarm testing: one fault mix, every fault of it on): three
+ * nodes, PreVote off, asynchronous persistence everywhere, half the syncs of log writes
+ * slower than an election timeout, every candidate campaigning with such writes crashed
+ * before they are durable, every message reaching a node that crashed since it was sent
+ * held across its restart. What reaches a vote request sent before the log it advertises
+ * is durable (the twenty-ninth session's fix, found by reading the core).
+ */
+const CRASH_ACROSS_SYNC_MIX = {
+  nodes: 3,
+  profile: { preVote: false, asyncPersistence: true, syncFollowers: false, slowSyncProbability: 0.5, crashUnsyncedCandidateProbability: 1, holdAcrossRestartProbability: 1 },
+} as const;
+
+test('voteRequestBeforeDurable is caught by the crash-across-sync mix within the budget; the correct core passes those seeds; without messages held across a restart it is not caught', (t) => {
+  const bugs = { voteRequestBeforeDurable: true };
+  let caught: SimResult | null = null;
+  for (let seed = 1; seed <= SEED_BUDGET && caught === null; seed++) {
+    const result = runSeed(seed, { ...CRASH_ACROSS_SYNC_MIX, testOnlyBugs: bugs });
+    if (result.violation !== null && SAFETY_PROPERTIES.has(result.violation.property)) caught = result;
+  }
+  if (caught === null || caught.violation === null) return t.fail(`voteRequestBeforeDurable: no safety violation in seeds 1..${SEED_BUDGET} of the mix`);
+  t.log(`voteRequestBeforeDurable: caught by seed ${caught.seed} of the mix as ${caught.violation.property}: ${caught.violation.message}`);
+  for (let seed = 1; seed <= caught.seed; seed++) {
+    const healthy = runSeed(seed, CRASH_ACROSS_SYNC_MIX);
+    t.true(healthy.ok, `seed ${seed} of the mix, correct core: ${healthy.violation?.message ?? ''}`);
+  }
+  // The late grant is what elects the candidate that lost its log: without the network
+  // holding messages across a restart, the same seed catches nothing.
+  const withoutHold = runSeed(caught.seed, { ...CRASH_ACROSS_SYNC_MIX, profile: { ...CRASH_ACROSS_SYNC_MIX.profile, holdAcrossRestartProbability: 0 }, testOnlyBugs: bugs });
+  t.true(withoutHold.ok, `seed ${caught.seed} without held messages: ${withoutHold.violation?.message ?? ''}`);
+});

@@ -1540,10 +1540,14 @@ class Simulation {
   #deliver(event: Extract<SimEvent, { type: 'deliver' }>): void {
     const message = event.message;
     const node = this.#node(message.to);
-    if (event.held && !this.#faulty()) {
-      // The network healed meanwhile (a quiet window, the liveness phase): what it held is lost.
-      this.#messagesDropped++;
-      return;
+    if (event.held) {
+      if (!this.#faulty()) {
+        // The network healed meanwhile (a quiet window, the liveness phase): what it held is lost.
+        this.#emit(`network healed: held ${describeMessage(message)} for n${node.id} lost`);
+        this.#messagesDropped++;
+        return;
+      }
+      this.#emit(`network delivers held ${describeMessage(message)} to n${node.id}`);
     }
     if (!event.held && node.incarnation !== event.incarnation && this.#holdsAcrossRestart(node)) {
       this.#emit(`network holds ${describeMessage(message)} for n${node.id}, which crashed or restarted after it was sent, ${node.raw === null ? 'until after its restart' : 'a while longer'}`);
@@ -1576,8 +1580,12 @@ class Simulation {
     const held = node.held;
     node.held = [];
     // Restarted by a quiet window or the liveness phase: the network healed, what it held is lost.
-    if (!this.#faulty()) this.#messagesDropped += held.length;
-    else for (const message of held) this.#scheduleHeld(node, message);
+    if (this.#faulty()) {
+      for (const message of held) this.#scheduleHeld(node, message);
+      return;
+    }
+    if (held.length > 0) this.#emit(`network healed: ${held.length} held message(s) for n${node.id} lost`);
+    this.#messagesDropped += held.length;
   }
 
   #healNetwork(): void {

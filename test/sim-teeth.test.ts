@@ -13,10 +13,13 @@ import type { SimResult } from '../lib/sim/simulator.js';
 /**
  * Which seed first catches a bug moves whenever the core's messages change: after
  * followers acknowledged a snapshot's last chunk at once (the twenty-first session),
- * concurrentMembershipChanges was first caught by seed 201 instead of within 200. The
- * budget leaves room for that; each test logs the seed that caught its bug.
+ * concurrentMembershipChanges was first caught by seed 201 instead of within 200. So
+ * does it when the simulator's faults change: the crash-across-sync faults (the thirtieth
+ * session) changed half the seeds' runs, and countLearnersInQuorum, caught by seed 161
+ * before, was first caught by seed 602 (500 until then). The budget leaves room for that;
+ * each test logs the seed that caught its bug.
  */
-const SEED_BUDGET = 500;
+const SEED_BUDGET = 1000;
 
 /** A catch must be a broken safety property (or a core assertion), not just a stall. */
 const SAFETY_PROPERTIES: ReadonlySet<Property> = new Set([

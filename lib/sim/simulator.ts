@@ -173,6 +173,12 @@ export interface SimOptions {
   readonly maxQueuedEvents?: number;
   /** Replaces parts of the profile the seed draws (to explore one fault mix, or to switch one off). */
   readonly profile?: Partial<FaultProfile>;
+  /**
+   * False: no seed draws the crash-across-sync faults (FaultProfile.slowSyncProbability
+   * and the two after it, with the PreVote they switch off), so every seed runs as it did
+   * before the thirtieth session added them (to replay a seed found then). Default true.
+   */
+  readonly crashAcrossSync?: boolean;
   /** Receives one line per delivered message, state change and fault. */
   readonly trace?: ((line: string) => void) | null;
 }
@@ -779,7 +785,7 @@ class Simulation {
     const transferMeanIntervalTicks = transfers ? this.#transferRandom.pick([20, 60, 150]) : Infinity;
     const quietTransferProbability = transfers ? this.#transferRandom.pick([0.5, 1]) : 0;
     this.#crashAcrossSyncRandom = root.fork();
-    const crossSync = this.#crashAcrossSyncRandom.chance(CRASH_ACROSS_SYNC_PROBABILITY);
+    const crossSync = options.crashAcrossSync !== false && this.#crashAcrossSyncRandom.chance(CRASH_ACROSS_SYNC_PROBABILITY);
     const crashAcrossSync = {
       slowSyncProbability: crossSync ? this.#crashAcrossSyncRandom.pick([0.2, 0.5, 0.8]) : 0,
       crashUnsyncedCandidateProbability: crossSync ? this.#crashAcrossSyncRandom.pick([0.5, 1]) : 0,

@@ -148,6 +148,12 @@ const CRASH_UNSYNCED_CANDIDATE_RESTART_WITHIN_TICKS = 1;
 /** A message held across its receiver's restart arrives up to this many election timeouts later (see FaultProfile.holdAcrossRestartProbability). */
 export const HOLD_ACROSS_RESTART_MAX_ELECTIONS = 2;
 /**
+ * Messages the network holds for one node while it is down; beyond this it loses them. As
+ * many as the agenda may hold at once (DEFAULT_MAX_QUEUED_EVENTS), since all of them join it
+ * at the restart; the most events any measured seed queued at once is under 4,000.
+ */
+const HELD_MESSAGES_MAX = 100_000;
+/**
  * A leadership transfer a quiet window asks of its converged leader, to a caught-up voter
  * on a healthy network, must have that voter lead (at a higher term, with a majority)
  * within this many election timeouts: the core aborts a transfer after one (thesis §3.10),
@@ -1572,7 +1578,8 @@ class Simulation {
   /** FaultProfile.holdAcrossRestartProbability: whether a message reaching a node that crashed since it was sent is held. */
   #holdsAcrossRestart(node: SimNode): boolean {
     const probability = this.profile.holdAcrossRestartProbability;
-    return probability > 0 && this.#faulty() && !node.decommissioned && this.#crashAcrossSyncRandom.chance(probability);
+    if (probability === 0 || !this.#faulty() || node.decommissioned || (node.raw === null && node.held.length >= HELD_MESSAGES_MAX)) return false;
+    return this.#crashAcrossSyncRandom.chance(probability);
   }
 
   /** A held message arrives 0 to HOLD_ACROSS_RESTART_MAX_ELECTIONS election timeouts from now. */

@@ -189,12 +189,17 @@ test('counting an undurable own vote (test-only bug) elects two leaders in one t
   t.deepEqual(run(false), { firstLeader: false, secondLeader: true }, 'the rule: node 1 never led term 1');
 });
 
-test('a candidate whose log is not all durable asks for votes only after its sync: a crash cannot leave grants for a longer log behind', (t) => {
-  // Node 1 led term 1 and committed E (index 2) with node 2; node 3 received E too, but its
-  // write of E was still syncing when node 1 failed and node 3's election timeout fired.
+/**
+ * Node 1 led term 1 and committed E (index 2) with node 2; node 3 received E too, but its
+ * write of E was still syncing when node 1 failed and node 3's election timeout fired.
+ * Node 3 crashes before that sync, restarts in term 1 without E, campaigns for term 2
+ * again, and a grant node 2 gave its first incarnation arrives late.
+ */
+function lateGrantAfterCrash(bug: boolean): { grants: number; leads: boolean; term: number } {
+  const config = { ...asyncQuiet, testOnlyBugs: { voteRequestBeforeDurable: bug } };
   const e = { index: 2, term: 1, data: text('E') };
-  const voter = makeNode(2, [1, 2, 3], { config: asyncQuiet, terms: [1, 1], currentTerm: 1, commitIndex: 2 });
-  const durableOf3 = { config: asyncQuiet, terms: [1], currentTerm: 1, commitIndex: 1 } as const;
+  const voter = makeNode(2, [1, 2, 3], { config, terms: [1, 1], currentTerm: 1, commitIndex: 2 });
+  const durableOf3 = { config, terms: [1], currentTerm: 1, commitIndex: 1 } as const;
   const first = makeNode(3, [1, 2, 3], durableOf3);
   first.step({ type: MessageType.AppendEntries, term: 1, from: 1, to: 3, prevLogIndex: 1, prevLogTerm: 1, entries: [e], leaderCommit: 1 });
   advanceWritten(first); // E written, its fdatasync running
@@ -215,11 +220,22 @@ test('a candidate whose log is not all durable asks for votes only after its syn
   second.campaign();
   const again = advanceWritten(second);
   second.persisted(again.token);
-  t.is(second.status().currentTerm, 2);
-  // A grant node 2 gave the first incarnation (for a log holding E) arrives late.
   for (const grant of grants) second.step(grant);
-  t.not(second.status().role, 'leader', 'elected on a grant for a log it no longer holds, it would lack the committed E');
-  t.is(grants.length, 0, 'the vote request waited for the sync of the log it advertised, so the crash took it along');
+  return { grants: grants.length, leads: second.status().role === 'leader', term: second.status().currentTerm };
+}
+
+test('a candidate whose log is not all durable asks for votes only after its sync: a crash cannot leave grants for a longer log behind', (t) => {
+  const { grants, leads, term } = lateGrantAfterCrash(false);
+  t.is(term, 2);
+  t.false(leads, 'elected on a grant for a log it no longer holds, it would lack the committed E');
+  t.is(grants, 0, 'the vote request waited for the sync of the log it advertised, so the crash took it along');
+});
+
+test('asking for votes before the log is durable (test-only bug voteRequestBeforeDurable): the late grant elects a leader without the committed entry', (t) => {
+  const { grants, leads, term } = lateGrantAfterCrash(true);
+  t.is(grants, 1, 'the request left before the crash and was granted for the log holding E');
+  t.is(term, 2);
+  t.true(leads, 'the broken core leads term 2 with a log lacking E, which nodes 1 and 2 committed');
 });
 
 test('vote requests go at once when the log they advertise is durable, and after the sync when it is not', (t) => {

@@ -91,3 +91,16 @@ test('raftlab sim --help prints the usage and exits 0', (t) => {
   t.regex(run.stdout, /raftlab sim --seed S/);
   t.regex(run.stdout, /--bug NAME/);
 });
+
+test('raftlab sim --no-crash-across-sync runs a seed as before the thirtieth session: seed 3 draws those faults, and leaves them out with the option', (t) => {
+  const fingerprint = (stdout: string): string => /fingerprint ([0-9a-f]{8})/.exec(stdout)?.[1] ?? '';
+  const with_ = raftlab('sim', '--seed', '3');
+  const without = raftlab('sim', '--seed', '3', '--no-crash-across-sync');
+  t.is(with_.status, 0, with_.stdout);
+  t.is(without.status, 0, without.stdout);
+  t.regex(with_.stdout, /"slowSyncProbability":0\.\d/);
+  t.regex(without.stdout, /"slowSyncProbability":0,"crashUnsyncedCandidateProbability":0,"holdAcrossRestartProbability":0/);
+  // Seed 3's run on main before the faults were added (the twenty-ninth session's build).
+  t.is(fingerprint(without.stdout), '314725cc');
+  t.not(fingerprint(with_.stdout), '314725cc');
+});

@@ -13,10 +13,13 @@ import type { SimResult } from '../lib/sim/simulator.js';
 /**
  * Which seed first catches a bug moves whenever the core's messages change: after
  * followers acknowledged a snapshot's last chunk at once (the twenty-first session),
- * concurrentMembershipChanges was first caught by seed 201 instead of within 200. The
- * budget leaves room for that; each test logs the seed that caught its bug.
+ * concurrentMembershipChanges was first caught by seed 201 instead of within 200. So
+ * does it when the simulator's faults change: the crash-across-sync faults (the thirtieth
+ * session) changed half the seeds' runs, and countLearnersInQuorum, caught by seed 161
+ * before, was first caught by seed 602 (500 until then). The budget leaves room for that;
+ * each test logs the seed that caught its bug.
  */
-const SEED_BUDGET = 500;
+const SEED_BUDGET = 1000;
 
 /** A catch must be a broken safety property (or a core assertion), not just a stall. */
 const SAFETY_PROPERTIES: ReadonlySet<Property> = new Set([
@@ -113,4 +116,36 @@ test('a new leader is asked for a change before its first commit of its term: a 
   if (caught === null) return t.fail(`membershipChangeBeforeFirstCommit: no violation in seeds 1..${SEED_BUDGET}`);
   const without = runSeed(caught, { testOnlyBugs: bugs, ...off });
   t.true(without.ok, `seed ${caught} without the asking: ${without.violation?.message ?? ''}`);
+});
+
+/**
+ * The crash-across-sync mix (swarm testing: one fault mix, every fault of it on): three
+ * nodes, PreVote off, asynchronous persistence everywhere, half the syncs of log writes
+ * slower than an election timeout, every candidate campaigning with such writes crashed
+ * before they are durable, every message reaching a node that crashed since it was sent
+ * held across its restart. What reaches a vote request sent before the log it advertises
+ * is durable (the twenty-ninth session's fix, found by reading the core).
+ */
+const CRASH_ACROSS_SYNC_MIX = {
+  nodes: 3,
+  profile: { preVote: false, asyncPersistence: true, syncFollowers: false, slowSyncProbability: 0.5, crashUnsyncedCandidateProbability: 1, holdAcrossRestartProbability: 1 },
+} as const;
+
+test('voteRequestBeforeDurable is caught by the crash-across-sync mix within the budget; the correct core passes those seeds; without messages held across a restart it is not caught', (t) => {
+  const bugs = { voteRequestBeforeDurable: true };
+  let caught: SimResult | null = null;
+  for (let seed = 1; seed <= SEED_BUDGET && caught === null; seed++) {
+    const result = runSeed(seed, { ...CRASH_ACROSS_SYNC_MIX, testOnlyBugs: bugs });
+    if (result.violation !== null && SAFETY_PROPERTIES.has(result.violation.property)) caught = result;
+  }
+  if (caught === null || caught.violation === null) return t.fail(`voteRequestBeforeDurable: no safety violation in seeds 1..${SEED_BUDGET} of the mix`);
+  t.log(`voteRequestBeforeDurable: caught by seed ${caught.seed} of the mix as ${caught.violation.property}: ${caught.violation.message}`);
+  for (let seed = 1; seed <= caught.seed; seed++) {
+    const healthy = runSeed(seed, CRASH_ACROSS_SYNC_MIX);
+    t.true(healthy.ok, `seed ${seed} of the mix, correct core: ${healthy.violation?.message ?? ''}`);
+  }
+  // The late grant is what elects the candidate that lost its log: without the network
+  // holding messages across a restart, the same seed catches nothing.
+  const withoutHold = runSeed(caught.seed, { ...CRASH_ACROSS_SYNC_MIX, profile: { ...CRASH_ACROSS_SYNC_MIX.profile, holdAcrossRestartProbability: 0 }, testOnlyBugs: bugs });
+  t.true(withoutHold.ok, `seed ${caught.seed} without held messages: ${withoutHold.violation?.message ?? ''}`);
 });

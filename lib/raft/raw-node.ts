@@ -1672,7 +1672,7 @@ export class RawNode {
       else this.#becomeLeader();
       return;
     }
-    const logDurable = preVote || this.#logDurable();
+    const logDurable = preVote || this.#logDurable() || this.#config.testOnlyBugs.voteRequestBeforeDurable === true;
     for (const peer of this.#votingMembers) {
       if (peer === this.#id) continue;
       const request: RequestVote = {

@@ -322,6 +322,13 @@ export interface TestOnlyBugs {
   readonly skipSnapshotTermCheck?: boolean;
   /** With asyncPersistence, count a candidate's own vote before it is durable. */
   readonly countOwnVoteBeforeDurable?: boolean;
+  /**
+   * A candidate sends its vote requests at once (messages), even when the log they
+   * advertise is not all durable yet: a crash before that sync brings it back in the
+   * previous term without those entries, free to count a late grant given to the longer
+   * log (fixed in the twenty-ninth session).
+   */
+  readonly voteRequestBeforeDurable?: boolean;
   /** Accept a membership change while the previous one is not committed (breaks thesis §4.1's one-at-a-time rule). */
   readonly concurrentMembershipChanges?: boolean;
   /**

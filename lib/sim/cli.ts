@@ -19,8 +19,12 @@ const usage = `usage:
   --seed S    replay seed S alone, with one line per delivered message and state change
   --nodes N   cluster size, ${CLUSTER_SIZE_MIN}-${CLUSTER_SIZE_MAX} (default: drawn from each seed)
   --bug NAME  run a deliberately broken core (repeatable): one of the bugs below
+  --no-crash-across-sync
+              leave out the faults added in the thirtieth session (slow fdatasyncs, candidates crashed
+              before their log is durable, messages held across a restart): every seed runs as before them
 bugs (test-only broken variants): voteWithoutUpToDateCheck, commitPreviousTermByCounting,
   grantVoteBeforePersist, skipPrevLogTermCheck, skipSnapshotTermCheck, countOwnVoteBeforeDurable,
+  voteRequestBeforeDurable,
   concurrentMembershipChanges, membershipChangeBeforeFirstCommit, countLearnersInQuorum, acceptSnapshotChunkAnywhere,
   ignoreOutgoingVoters, ignoreAppendRejections, heartbeatsWithoutCommit, checkQuorumIgnoresHeartbeats,
   transferCampaignWithoutFlag, transferNeverTimesOut (these five break availability only),
@@ -35,6 +39,7 @@ const BUG_NAMES = [
   'skipPrevLogTermCheck',
   'skipSnapshotTermCheck',
   'countOwnVoteBeforeDurable',
+  'voteRequestBeforeDurable',
   'concurrentMembershipChanges',
   'membershipChangeBeforeFirstCommit',
   'countLearnersInQuorum',
@@ -55,6 +60,7 @@ interface Arguments {
   readonly seed: number | null;
   readonly nodes: number | null;
   readonly bugs: readonly BugName[];
+  readonly crashAcrossSync: boolean;
 }
 
 class UsageError extends Error {
@@ -87,6 +93,7 @@ function parseArguments(argv: readonly string[]): Arguments {
   let seed: number | null = null;
   let nodes: number | null = null;
   const bugs: BugName[] = [];
+  let crashAcrossSync = true;
   const seen = new Set<string>();
   for (let position = 0; position < argv.length; position++) {
     const flag = argv[position]!;
@@ -111,6 +118,9 @@ function parseArguments(argv: readonly string[]): Arguments {
         nodes = parseInteger(flag, value, CLUSTER_SIZE_MIN, CLUSTER_SIZE_MAX);
         position++;
         break;
+      case '--no-crash-across-sync':
+        crashAcrossSync = false;
+        break;
       case '--bug': {
         const name = optionValue(flag, value);
         if (!isBugName(name)) throw new UsageError(`--bug needs one of ${BUG_NAMES.join(', ')}, got ${name}`);
@@ -129,13 +139,13 @@ function parseArguments(argv: readonly string[]): Arguments {
   const first = from ?? 1;
   const count = seeds ?? DEFAULT_SEEDS;
   if (first + count - 1 > SEED_MAX) throw new UsageError(`--from ${first} --seeds ${count} goes past the last seed, ${SEED_MAX}`);
-  return { seeds: count, from: first, seed, nodes, bugs };
+  return { seeds: count, from: first, seed, nodes, bugs, crashAcrossSync };
 }
 
 function optionsFor(args: Arguments): SimOptions {
   const testOnlyBugs: Partial<Record<BugName, boolean>> = {};
   for (const bug of args.bugs) testOnlyBugs[bug] = true;
-  return { ...(args.nodes === null ? {} : { nodes: args.nodes }), testOnlyBugs: testOnlyBugs satisfies TestOnlyBugs };
+  return { ...(args.nodes === null ? {} : { nodes: args.nodes }), testOnlyBugs: testOnlyBugs satisfies TestOnlyBugs, crashAcrossSync: args.crashAcrossSync };
 }
 
 function describeViolation(result: SimResult): string {
@@ -204,7 +214,7 @@ function runMany(args: Arguments, options: SimOptions): number {
   const last = args.from + args.seeds - 1;
   process.stdout.write(
     `raftlab sim: seeds ${args.from}..${last}, ${args.nodes === null ? `${CLUSTER_SIZE_MIN}-${CLUSTER_SIZE_MAX}` : args.nodes} nodes` +
-      `${args.bugs.length > 0 ? `, test-only bugs: ${args.bugs.join(', ')}` : ''}\n`,
+      `${args.bugs.length > 0 ? `, test-only bugs: ${args.bugs.join(', ')}` : ''}${args.crashAcrossSync ? '' : ', no crash-across-sync faults'}\n`,
   );
   for (let seed = args.from; seed <= last; seed++) {
     const result = runSeed(seed, options);
@@ -231,7 +241,7 @@ function runMany(args: Arguments, options: SimOptions): number {
       process.stdout.write(`VIOLATION ${describeViolation(result)}\n`);
       if (failures.length <= VIOLATIONS_WITH_TRACE_MAX) {
         process.stdout.write(result.violation.traceTail.map((line) => `    ${line}\n`).join(''));
-        process.stdout.write(`  replay: raftlab sim --seed ${seed}${args.nodes === null ? '' : ` --nodes ${args.nodes}`}${args.bugs.map((bug) => ` --bug ${bug}`).join('')}\n`);
+        process.stdout.write(`  replay: raftlab sim --seed ${seed}${args.nodes === null ? '' : ` --nodes ${args.nodes}`}${args.bugs.map((bug) => ` --bug ${bug}`).join('')}${args.crashAcrossSync ? '' : ' --no-crash-across-sync'}\n`);
       }
     }
     const done = seed - args.from + 1;

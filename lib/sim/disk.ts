@@ -63,6 +63,11 @@ export class SimDisk {
     return this.#undo.length > 0;
   }
 
+  /** Whether the log itself (entries or a snapshot from the leader) has writes not yet synced, not just the hard state. */
+  get logDirty(): boolean {
+    return this.#undo.some((undo) => undo.kind !== 'hardState');
+  }
+
   /** The written entry at `index` (1-based), synced or not. */
   entry(index: number): Entry | undefined {
     return index > this.snapshotIndex ? this.#entries[index - 1] : undefined;

@@ -24,6 +24,13 @@
 // same faults. Removed nodes keep running (a removed node that never learned of its
 // removal campaigns with its old configuration) until the liveness phase, where a node
 // outside the leader's committed configuration is shut down, as an operator would.
+//
+// Crashes across a sync (the thirtieth session): in half the seeds some fdatasyncs of
+// log writes take longer than an election timeout, a node that campaigns with such
+// writes still syncing crashes before they are durable and restarts at once, and the
+// network holds messages addressed to a node across its crash and restart. A candidate
+// that asked for votes advertising those writes comes back without them, in its previous
+// term, and the grants may reach it as it campaigns for the same term again.
 
 import { describeMessage } from '../raft/describe.js';
 import { RawNode, createConfig } from '../raft/raw-node.js';
@@ -127,6 +134,26 @@ const QUIET_PROPOSALS = 2;
 /** Share of seeds whose operator asks leaders for leadership transfers (a stream of its own: the other seeds' runs are unchanged). */
 const TRANSFER_PROBABILITY = 0.5;
 /**
+ * Share of seeds with the crash-across-sync faults: slow fdatasyncs, candidates crashed
+ * before their log is durable, messages held across their receiver's restart (a stream of
+ * their own: the other seeds' runs are unchanged). See FaultProfile.slowSyncProbability.
+ */
+const CRASH_ACROSS_SYNC_PROBABILITY = 0.5;
+/** A slow fdatasync takes from 1 to SLOW_SYNC_MAX_ELECTIONS election timeouts (E; a node's timeout is drawn from [E, 2E)). */
+export const SLOW_SYNC_MAX_ELECTIONS = 3.5;
+/** A candidate picked to crash before its log is durable crashes within this many ticks (sooner if the sync completes sooner). */
+const CRASH_UNSYNCED_CANDIDATE_WITHIN_TICKS = 1;
+/** ... and restarts within this many ticks of the crash, as a supervised process does. */
+const CRASH_UNSYNCED_CANDIDATE_RESTART_WITHIN_TICKS = 1;
+/** A message held across its receiver's restart arrives up to this many election timeouts later (see FaultProfile.holdAcrossRestartProbability). */
+export const HOLD_ACROSS_RESTART_MAX_ELECTIONS = 2;
+/**
+ * Messages the network holds for one node while it is down; beyond this it loses them. As
+ * many as the agenda may hold at once (DEFAULT_MAX_QUEUED_EVENTS), since all of them join it
+ * at the restart; the most events any measured seed queued at once is under 4,000.
+ */
+const HELD_MESSAGES_MAX = 100_000;
+/**
  * A leadership transfer a quiet window asks of its converged leader, to a caught-up voter
  * on a healthy network, must have that voter lead (at a higher term, with a majority)
  * within this many election timeouts: the core aborts a transfer after one (thesis §3.10),
@@ -152,6 +179,12 @@ export interface SimOptions {
   readonly maxQueuedEvents?: number;
   /** Replaces parts of the profile the seed draws (to explore one fault mix, or to switch one off). */
   readonly profile?: Partial<FaultProfile>;
+  /**
+   * False: no seed draws the crash-across-sync faults (FaultProfile.slowSyncProbability
+   * and the two after it, with the PreVote they switch off), so every seed runs as it did
+   * before the thirtieth session added them (to replay a seed found then). Default true.
+   */
+  readonly crashAcrossSync?: boolean;
   /** Receives one line per delivered message, state change and fault. */
   readonly trace?: ((line: string) => void) | null;
 }
@@ -290,6 +323,38 @@ export interface FaultProfile {
    * then lead within QUIET_TRANSFER_BOUND_ELECTIONS, and the window converges again.
    */
   readonly quietTransferProbability: number;
+  /**
+   * The chance that an fdatasync covering log writes (entries or a snapshot, not only the
+   * hard state), started in the safety phase outside quiet windows, is slow: 1 to
+   * SLOW_SYNC_MAX_ELECTIONS election timeouts, long enough for a node's election timer to
+   * fire while its newest entries are still syncing (a disk stalled behind other I/O).
+   * Not for a leader persisting synchronously (its ticks would wait on it:
+   * TRANSFER_BOUND_ELECTIONS). Drawn with the two below, from a stream of their own, for
+   * a share of the seeds (CRASH_ACROSS_SYNC_PROBABILITY), half of which also switch
+   * PreVote off; 0 in the others, whose runs are unchanged.
+   */
+  readonly slowSyncProbability: number;
+  /**
+   * The chance that a node becoming a candidate (not a pre-candidate) while its log has
+   * writes not yet durable (entries or a snapshot) crashes before they are: within
+   * CRASH_UNSYNCED_CANDIDATE_WITHIN_TICKS, before the fdatasync in flight completes (or
+   * the next one, if none is in flight), and restarts within
+   * CRASH_UNSYNCED_CANDIDATE_RESTART_WITHIN_TICKS, as a supervised process does. It comes
+   * back in its previous term without those writes, while the answers to its vote
+   * requests may still be in flight.
+   */
+  readonly crashUnsyncedCandidateProbability: number;
+  /**
+   * The chance that a message reaching a node that crashed or restarted after it was
+   * sent (still down, or up again) is held by the network and delivered later, rather
+   * than lost or delivered now: 0 to HOLD_ACROSS_RESTART_MAX_ELECTIONS election timeouts
+   * after the restart (after now if the node is up again). A network keeps messages in
+   * flight across the crash of their receiver (and of their sender: a message already
+   * sent always arrives); a vote grant given to a node's previous life then reaches its
+   * next one, perhaps campaigning for the same term. Once a quiet window or the liveness
+   * phase heals the network, what it still holds is lost.
+   */
+  readonly holdAcrossRestartProbability: number;
 }
 
 export interface SimStats {
@@ -377,9 +442,11 @@ type Input =
 
 type SimEvent =
   | { readonly type: 'tick'; readonly node: NodeId }
-  | { readonly type: 'deliver'; readonly message: Message }
+  /** `incarnation`: the receiver's when the message was sent; `held`: already held across a restart once. */
+  | { readonly type: 'deliver'; readonly message: Message; readonly incarnation: number; readonly held: boolean }
   | { readonly type: 'syncDone'; readonly node: NodeId; readonly incarnation: number }
-  | { readonly type: 'crash'; readonly node: NodeId; readonly incarnation: number }
+  /** `restartWithinTicks`: restarted at once, within that many ticks (a supervised process), rather than after a drawn downtime. */
+  | { readonly type: 'crash'; readonly node: NodeId; readonly incarnation: number; readonly restartWithinTicks?: number }
   | { readonly type: 'restart'; readonly node: NodeId; readonly incarnation: number }
   | { readonly type: 'crashTimer' }
   | { readonly type: 'partitionTimer' }
@@ -431,6 +498,10 @@ interface SimNode {
   syncDoneAt: number;
   /** A new leader picked to crash before its term is durable, whose fdatasync has not started yet. */
   crashBeforeNextSync: boolean;
+  /** A candidate picked to crash before its log is durable, whose fdatasync has not started yet (FaultProfile.crashUnsyncedCandidateProbability). */
+  crashBeforeLogSync: boolean;
+  /** Messages that reached the node while it was down, held by the network until it restarts (FaultProfile.holdAcrossRestartProbability). */
+  held: Message[];
   /** A new leader the operator asks for a change as soon as its host has handled the Ready that made it one (FaultProfile.changeOnNewLeaderProbability). */
   askChange: boolean;
   /** Leader: the transfer in progress and since when (TRANSFER_BOUND_ELECTIONS); null when none. */
@@ -521,6 +592,9 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     changeOnNewLeaderProbability: 1,
     transferMeanIntervalTicks: Infinity,
     quietTransferProbability: 0,
+    slowSyncProbability: 0,
+    crashUnsyncedCandidateProbability: 0,
+    holdAcrossRestartProbability: 0,
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -667,6 +741,8 @@ class Simulation {
   #quietTransfers = 0;
   #quietTransferTicksMax = 0;
   #transferTicksMax = 0;
+  /** Slow syncs, candidates crashed before their log is durable, messages held across restarts (a stream of its own, added after the transfers). */
+  readonly #crashAcrossSyncRandom: SimRandom;
   #queuedEventsMax = 0;
   #readsChecked = 0;
   #configurationsApplied = 0;
@@ -714,6 +790,16 @@ class Simulation {
     const transfers = this.#transferRandom.chance(TRANSFER_PROBABILITY);
     const transferMeanIntervalTicks = transfers ? this.#transferRandom.pick([20, 60, 150]) : Infinity;
     const quietTransferProbability = transfers ? this.#transferRandom.pick([0.5, 1]) : 0;
+    this.#crashAcrossSyncRandom = root.fork();
+    const crossSync = options.crashAcrossSync !== false && this.#crashAcrossSyncRandom.chance(CRASH_ACROSS_SYNC_PROBABILITY);
+    const crashAcrossSync = {
+      slowSyncProbability: crossSync ? this.#crashAcrossSyncRandom.pick([0.2, 0.5, 0.8]) : 0,
+      crashUnsyncedCandidateProbability: crossSync ? this.#crashAcrossSyncRandom.pick([0.5, 1]) : 0,
+      holdAcrossRestartProbability: crossSync ? this.#crashAcrossSyncRandom.pick([0.5, 1]) : 0,
+      // Half of these seeds also switch PreVote off (a quarter of all seeds draw it off):
+      // without it a node back in its previous term campaigns for the same term again.
+      preVote: drawn.preVote && !(crossSync && this.#crashAcrossSyncRandom.chance(0.5)),
+    };
     this.profile = {
       ...drawn,
       syncFollowers,
@@ -727,6 +813,7 @@ class Simulation {
       quietMeanIntervalTicks,
       transferMeanIntervalTicks,
       quietTransferProbability,
+      ...crashAcrossSync,
       ...options.profile,
     };
     this.#bootstrap = Array.from({ length: this.profile.nodes }, (_, position) => position + 1);
@@ -741,7 +828,7 @@ class Simulation {
       disks.set(id, disk);
       // Clocks drift by up to 5% so that nodes do not tick in lockstep.
       const tickPeriod = Math.round(TIME_UNITS_PER_TICK * (0.95 + 0.1 * this.#faultRandom.float()));
-      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), syncDoneAt: 0, crashBeforeNextSync: false, askChange: false, transferSince: null, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
+      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), syncDoneAt: 0, crashBeforeNextSync: false, crashBeforeLogSync: false, held: [], askChange: false, transferSince: null, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
     }
     this.#checker = new InvariantChecker(disks);
     this.#healNetwork();
@@ -876,14 +963,14 @@ class Simulation {
         return;
       }
       case 'deliver':
-        this.#deliver(event.message);
+        this.#deliver(event);
         return;
       case 'syncDone':
         this.#syncDone(this.#node(event.node), event.incarnation);
         return;
       case 'crash': {
         const node = this.#node(event.node);
-        if (this.#faulty() && node.incarnation === event.incarnation && node.raw !== null) this.#crash(node);
+        if (this.#faulty() && node.incarnation === event.incarnation && node.raw !== null) this.#crash(node, event.restartWithinTicks);
         return;
       }
       case 'restart': {
@@ -966,6 +1053,7 @@ class Simulation {
     node.unsynced = cleanUnsynced();
     node.syncDoneAt = 0;
     node.crashBeforeNextSync = false;
+    node.crashBeforeLogSync = false;
     node.askChange = false;
     node.transferSince = null;
     node.inbox = [];
@@ -1005,10 +1093,11 @@ class Simulation {
     }
     node.raw = this.#core(node, () => new RawNode(config, restored));
     this.#checker.onRestart(node.id);
+    this.#releaseHeld(node);
     this.#turn(node);
   }
 
-  #crash(node: SimNode): void {
+  #crash(node: SimNode, restartWithinTicks?: number): void {
     const survived = node.disk.dirty && this.#faultRandom.chance(this.profile.writesSurviveCrashProbability);
     this.#emit(`n${node.id} CRASH${node.disk.dirty ? (survived ? ' (unsynced writes survive)' : ' (unsynced writes lost)') : ''}`);
     node.disk.crash(survived);
@@ -1018,12 +1107,14 @@ class Simulation {
     node.unsynced = cleanUnsynced();
     node.syncDoneAt = 0;
     node.crashBeforeNextSync = false;
+    node.crashBeforeLogSync = false;
     node.askChange = false;
     node.inbox = [];
     node.incarnation++;
     this.#crashes++;
     this.#checker.onCrash(node.id);
-    this.#schedule(this.#downtimeTicks(), { type: 'restart', node: node.id, incarnation: node.incarnation });
+    const downtimeTicks = restartWithinTicks === undefined ? this.#downtimeTicks() : this.#crashAcrossSyncRandom.float() * restartWithinTicks;
+    this.#schedule(downtimeTicks, { type: 'restart', node: node.id, incarnation: node.incarnation });
   }
 
   #downtimeTicks(): number {
@@ -1184,6 +1275,7 @@ class Simulation {
         }
       }
       for (const message of ready.messages) this.#send(message);
+      this.#unsyncedCandidateFault(node, ready);
       const grantsVote = grantsVoteTo(node.id, ready.hardState, previousHardState);
       const writes = ready.entries.length > 0 || ready.hardState !== null || snapshot !== null;
       if (this.#persistsAsynchronously(node, status)) {
@@ -1246,7 +1338,11 @@ class Simulation {
 
   /** An fdatasync completes after a drawn disk latency; the node may crash before it does. */
   #scheduleSync(node: SimNode, grantsVote: boolean): void {
-    const latencyTicks = this.profile.diskLatencyMinTicks + this.#faultRandom.float() * (this.#diskLatencyMaxTicks - this.profile.diskLatencyMinTicks);
+    let latencyTicks = this.profile.diskLatencyMinTicks + this.#faultRandom.float() * (this.#diskLatencyMaxTicks - this.profile.diskLatencyMinTicks);
+    if (this.#slowSync(node)) {
+      latencyTicks = this.profile.electionTicks * (1 + (SLOW_SYNC_MAX_ELECTIONS - 1) * this.#crashAcrossSyncRandom.float());
+      this.#emit(`n${node.id} slow fdatasync: ${latencyTicks.toFixed(3)} ticks`);
+    }
     this.#schedule(latencyTicks, { type: 'syncDone', node: node.id, incarnation: node.incarnation });
     // As #schedule rounds it.
     node.syncDoneAt = this.#now + Math.max(1, Math.round(latencyTicks * TIME_UNITS_PER_TICK));
@@ -1257,6 +1353,42 @@ class Simulation {
     if (node.crashBeforeNextSync) {
       node.crashBeforeNextSync = false;
       if (this.#faulty()) this.#schedule(this.#leaderSyncRandom.float() * latencyTicks, { type: 'crash', node: node.id, incarnation: node.incarnation });
+    }
+    if (node.crashBeforeLogSync) {
+      node.crashBeforeLogSync = false;
+      const withinTicks = Math.min(CRASH_UNSYNCED_CANDIDATE_WITHIN_TICKS, latencyTicks);
+      if (this.#faulty()) this.#schedule(this.#crashAcrossSyncRandom.float() * withinTicks, { type: 'crash', node: node.id, incarnation: node.incarnation, restartWithinTicks: CRASH_UNSYNCED_CANDIDATE_RESTART_WITHIN_TICKS });
+    }
+  }
+
+  /**
+   * FaultProfile.slowSyncProbability: whether the fdatasync about to start is a slow one.
+   * Not for a leader persisting synchronously: its ticks wait behind the sync, and a
+   * transfer it began would outlast TRANSFER_BOUND_ELECTIONS by the sync's length alone.
+   */
+  #slowSync(node: SimNode): boolean {
+    const probability = this.profile.slowSyncProbability;
+    if (probability === 0 || !this.#faulty() || !node.disk.logDirty) return false;
+    if (!this.profile.asyncPersistence && node.raw !== null && this.#core(node, () => node.raw!.status()).role === Role.Leader) return false;
+    return this.#crashAcrossSyncRandom.chance(probability);
+  }
+
+  /**
+   * FaultProfile.crashUnsyncedCandidateProbability: a node that became a candidate in this
+   * Ready while its log holds writes not yet durable crashes before they are. Any moment
+   * before the fdatasync in flight completes will do (the log's newest writes are in it or
+   * behind it); with none in flight, within the next one.
+   */
+  #unsyncedCandidateFault(node: SimNode, ready: Ready): void {
+    const probability = this.profile.crashUnsyncedCandidateProbability;
+    if (probability === 0 || ready.softState?.role !== Role.Candidate || !this.#faulty() || !node.disk.logDirty) return;
+    if (!this.#crashAcrossSyncRandom.chance(probability)) return;
+    this.#emit(`n${node.id} campaigns with a log not yet durable: it will crash before the log is`);
+    if (node.syncDoneAt > this.#now) {
+      const withinTicks = Math.min(CRASH_UNSYNCED_CANDIDATE_WITHIN_TICKS, (node.syncDoneAt - this.#now) / TIME_UNITS_PER_TICK);
+      this.#schedule(this.#crashAcrossSyncRandom.float() * withinTicks, { type: 'crash', node: node.id, incarnation: node.incarnation, restartWithinTicks: CRASH_UNSYNCED_CANDIDATE_RESTART_WITHIN_TICKS });
+    } else {
+      node.crashBeforeLogSync = true;
     }
   }
 
@@ -1398,13 +1530,13 @@ class Simulation {
     const copies = this.#networkRandom.chance(this.#duplicateProbability) ? 2 : 1;
     for (let copy = 0; copy < copies; copy++) {
       const delayTicks = this.profile.delayMinTicks + this.#networkRandom.float() * (this.#delayMaxTicks - this.profile.delayMinTicks);
-      this.#schedule(delayTicks, { type: 'deliver', message });
+      this.#schedule(delayTicks, { type: 'deliver', message, incarnation: this.#node(message.to).incarnation, held: false });
     }
     const shorten = this.profile.shortenedAppendProbability;
     if (shorten > 0 && this.#faulty() && message.type === MessageType.AppendEntries && message.entries.length > 0 && this.#shortenRandom.chance(shorten)) {
       const entries = message.entries.slice(0, this.#shortenRandom.int(0, message.entries.length - 1));
       const delayTicks = this.profile.delayMinTicks + this.#shortenRandom.float() * (this.#delayMaxTicks - this.profile.delayMinTicks);
-      this.#schedule(delayTicks, { type: 'deliver', message: { ...message, entries } });
+      this.#schedule(delayTicks, { type: 'deliver', message: { ...message, entries }, incarnation: this.#node(message.to).incarnation, held: false });
     }
     if (this.profile.replayOldMessageProbability > 0 && this.#faulty()) {
       const history = this.#sentHistory;
@@ -1412,19 +1544,61 @@ class Simulation {
       history.push(message);
       if (this.#replayRandom.chance(this.profile.replayOldMessageProbability)) {
         const old = this.#replayRandom.pick(history);
-        this.#schedule(this.profile.electionTicks * (1 + 3 * this.#replayRandom.float()), { type: 'deliver', message: old });
+        this.#schedule(this.profile.electionTicks * (1 + 3 * this.#replayRandom.float()), { type: 'deliver', message: old, incarnation: this.#node(old.to).incarnation, held: false });
       }
     }
   }
 
-  #deliver(message: Message): void {
+  #deliver(event: Extract<SimEvent, { type: 'deliver' }>): void {
+    const message = event.message;
     const node = this.#node(message.to);
+    if (event.held) {
+      if (!this.#faulty()) {
+        // The network healed meanwhile (a quiet window, the liveness phase): what it held is lost.
+        this.#emit(`network healed: held ${describeMessage(message)} for n${node.id} lost`);
+        this.#messagesDropped++;
+        return;
+      }
+      this.#emit(`network delivers held ${describeMessage(message)} to n${node.id}`);
+    }
+    if (!event.held && node.incarnation !== event.incarnation && this.#holdsAcrossRestart(node)) {
+      this.#emit(`network holds ${describeMessage(message)} for n${node.id}, which crashed or restarted after it was sent, ${node.raw === null ? 'until after its restart' : 'a while longer'}`);
+      if (node.raw === null) node.held.push(message);
+      else this.#scheduleHeld(node, message);
+      return;
+    }
     // A link cut while the message was in flight loses it too.
     if (node.raw === null || this.#cut[message.from]?.[message.to] === true) {
       this.#messagesDropped++;
       return;
     }
     this.#input(node, { kind: 'message', message });
+  }
+
+  /** FaultProfile.holdAcrossRestartProbability: whether a message reaching a node that crashed since it was sent is held. */
+  #holdsAcrossRestart(node: SimNode): boolean {
+    const probability = this.profile.holdAcrossRestartProbability;
+    if (probability === 0 || !this.#faulty() || node.decommissioned || (node.raw === null && node.held.length >= HELD_MESSAGES_MAX)) return false;
+    return this.#crashAcrossSyncRandom.chance(probability);
+  }
+
+  /** A held message arrives 0 to HOLD_ACROSS_RESTART_MAX_ELECTIONS election timeouts from now. */
+  #scheduleHeld(node: SimNode, message: Message): void {
+    const delayTicks = this.#crashAcrossSyncRandom.float() * HOLD_ACROSS_RESTART_MAX_ELECTIONS * this.profile.electionTicks;
+    this.#schedule(delayTicks, { type: 'deliver', message, incarnation: node.incarnation, held: true });
+  }
+
+  /** The node restarted: what the network held for it while it was down is on its way. */
+  #releaseHeld(node: SimNode): void {
+    const held = node.held;
+    node.held = [];
+    // Restarted by a quiet window or the liveness phase: the network healed, what it held is lost.
+    if (this.#faulty()) {
+      for (const message of held) this.#scheduleHeld(node, message);
+      return;
+    }
+    if (held.length > 0) this.#emit(`network healed: ${held.length} held message(s) for n${node.id} lost`);
+    this.#messagesDropped += held.length;
   }
 
   #healNetwork(): void {
@@ -2079,6 +2253,7 @@ class Simulation {
       node.pending = null;
       node.syncInFlight = null;
       node.inbox = [];
+      node.held = [];
       node.incarnation++;
       this.#decommissioned++;
       this.#checker.onCrash(node.id);

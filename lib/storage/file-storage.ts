@@ -22,7 +22,10 @@ import {
   SNAPSHOT_TEMP_FILE_NAME,
   SPARE_SEGMENT_PREFIX,
   SPARE_SEGMENT_SUFFIX,
+  WAL_FORMAT_VERSION,
   decodeRecord,
+  describeOwner,
+  isWalOwner,
   decodeSnapshotFile,
   encodeBatchPayload,
   encodeSegmentHeaderPayload,
@@ -33,10 +36,13 @@ import {
   sameEntryMembership,
   segmentFileName,
   segmentSequence,
+  TAIL_MARKER_PREFIX,
+  tailMarkerName,
+  tailMarkerSequence,
   walFiles,
   writeFrame,
 } from './record.js';
-import type { FileStorageOptions, FileStorageTestOnly, LogStorage, RecoveryReport, StorageStats, SyncedPosition } from './types.js';
+import type { FileStorageOptions, FileStorageTestOnly, LogStorage, RecoveryReport, StorageStats, SyncedPosition, WalOwner } from './types.js';
 import { WrittenLog, type RecordPlace } from './written-log.js';
 import { DEFAULT_SEGMENT_BYTES, MAX_RECORD_PAYLOAD_BYTES, MIN_SEGMENT_BYTES } from './types.js';
 import { checkMembership } from '../transport/membership-wire.js';
@@ -47,8 +53,59 @@ export { walFiles } from './record.js';
 const WRITE_BUFFER_INITIAL_BYTES = 1 << 20;
 /** A write buffer grown past this by one huge batch is released afterwards. */
 const WRITE_BUFFER_KEEP_BYTES = 16 << 20;
-/** Room reserved for a segment header frame (its payload is three small integers: ~15 bytes). */
-const SEGMENT_HEADER_FRAME_MAX_BYTES = 64;
+/** Room reserved for a segment header frame (its payload: three small integers and the owner, a cluster id of at most 64 characters and a node id: at most 98 bytes). */
+const SEGMENT_HEADER_FRAME_MAX_BYTES = 128;
+
+/**
+ * Left in a node's directory when load()'s fdatasync of the last segment failed: the pages
+ * it could not write may be marked clean in the page cache ("fsyncgate"), so the next
+ * start in the same boot would read them, and its own fdatasync pass, as if durable. A
+ * load that finds it writes the last segment again (every page dirty again) before its
+ * fdatasync, and removes it once that fdatasync succeeded. Not synced: the page cache it
+ * guards against does not survive a reboot either.
+ */
+export const RESYNC_NEEDED_FILE_NAME = 'wal-resync-needed';
+
+/** Leaves RESYNC_NEEDED_FILE_NAME in `dir`, best effort (the disk is failing): false if it could not. */
+function markResyncNeeded(dir: string): boolean {
+  try {
+    closeSync(openSync(join(dir, RESYNC_NEEDED_FILE_NAME), 'w'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function fileExists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw ioError(`cannot stat ${path}`, error);
+  }
+}
+
+/** The sequences the tail markers in `dir` name, ascending (one, as a rule; none in a WAL of format 1). */
+function tailMarkers(dir: string): number[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw ioError(`cannot list WAL directory ${dir}`, error);
+  }
+  const sequences: number[] = [];
+  for (const name of names) {
+    const sequence = tailMarkerSequence(name);
+    if (sequence !== null) sequences.push(sequence);
+  }
+  return sequences.sort((a, b) => a - b);
+}
+
+function sameOwner(a: WalOwner, b: WalOwner): boolean {
+  return a.cluster === b.cluster && a.node === b.node;
+}
 /**
  * A spare segment is zero-filled in writes of this size, each durable before the next
  * (O_DSYNC): written in one go and fsynced at the end, 64 MiB queued ahead of the WAL's
@@ -284,6 +341,10 @@ interface Recovered {
   readonly records: number;
   /** The snapshot file's cut is not recorded in the WAL (a crash came between the two): load() records it. */
   readonly snapshotUnrecorded: boolean;
+  /** A segment header of format 2 was read: the WAL was written with a tail marker. */
+  readonly markedFormat: boolean;
+  /** The last segment's bytes as read (null: no segment). */
+  readonly lastBuffer: Buffer | null;
 }
 
 /**
@@ -517,11 +578,15 @@ function isAllZero(buffer: Buffer, from: number, to: number): boolean {
  * the first batch replayed may start anywhere up to the snapshot's index + 1: the log
  * replayed starts there, the entries before it unknown (the snapshot stands for them).
  */
-function recover(dir: string, names: readonly string[], snapshot: Snapshot | null): Recovered {
+function recover(dir: string, names: readonly string[], snapshot: Snapshot | null, owner: WalOwner | null): Recovered {
   const shape = new LogShape();
   let entries: Entry[] = [];
   const segments: SegmentScan[] = [];
   let records = 0;
+  let markedFormat = false;
+  let lastBuffer: Buffer | null = null;
+  /** The owner the first segment header that names one names, and where. */
+  let walOwner: { owner: WalOwner; path: string } | null = null;
   const firstName = names[0];
   if (snapshot === null && firstName !== undefined && segmentSequence(firstName) !== 1) {
     throw new StorageCorruptionError(
@@ -594,6 +659,19 @@ function recover(dir: string, names: readonly string[], snapshot: Snapshot | nul
         case RecordKind.SegmentHeader:
           if (record.sequence !== sequence) {
             throw new StorageCorruptionError(path, offset, `a header for segment ${sequence} (the file name)`, `a header for segment ${record.sequence}`);
+          }
+          if (record.version === WAL_FORMAT_VERSION) markedFormat = true;
+          if (record.owner !== null) {
+            if (owner !== null && !sameOwner(record.owner, owner)) {
+              throw new StorageError(
+                StorageErrorCode.Foreign,
+                `WAL foreign: ${path} belongs to ${describeOwner(record.owner)}, but is opened as ${describeOwner(owner)}: a WAL (or a segment) copied in from another cluster or node; starting on it could lose committed writes or vote twice in a term`,
+              );
+            }
+            if (walOwner !== null && !sameOwner(record.owner, walOwner.owner)) {
+              throw new StorageError(StorageErrorCode.Foreign, `WAL foreign: ${path} belongs to ${describeOwner(record.owner)}, but ${walOwner.path} to ${describeOwner(walOwner.owner)}: a segment copied in from another WAL`);
+            }
+            walOwner ??= { owner: record.owner, path };
           }
           break;
         case RecordKind.Batch: {
@@ -671,6 +749,7 @@ function recover(dir: string, names: readonly string[], snapshot: Snapshot | nul
       offset = read.next;
     }
     segments.push({ sequence, path, validBytes: offset, fileBytes: buffer.length, zeroTailFrom, maxIndex });
+    if (isLast) lastBuffer = buffer;
   }
   if (snapshot !== null) entries = settleOnSnapshot(dir, shape, entries, anchored, snapshot);
   invariant(
@@ -680,7 +759,7 @@ function recover(dir: string, names: readonly string[], snapshot: Snapshot | nul
   if (shape.hardState.commitIndex > shape.lastIndex) {
     throw new StorageCorruptionError(join(dir, names[names.length - 1] ?? SNAPSHOT_FILE_NAME), 0, `a commit index at most the last index ${shape.lastIndex}`, `commit index ${shape.hardState.commitIndex}`);
   }
-  return { shape, entries, segments, records, snapshotUnrecorded: snapshot !== null && recordedSnapshotIndex < snapshot.index };
+  return { shape, entries, segments, records, snapshotUnrecorded: snapshot !== null && recordedSnapshotIndex < snapshot.index, markedFormat, lastBuffer };
 }
 
 /**
@@ -727,6 +806,10 @@ class FileStorage implements LogStorage {
   private readonly segmentBytes: number;
   private readonly preallocate: boolean;
   private readonly verifyWrites: boolean;
+  /** Whose WAL this is (FileStorageOptions.owner): named in every segment header written. */
+  private readonly owner: WalOwner | null;
+  /** The segment the tail marker names (0: none yet, before load()). */
+  private tailMarker = 0;
   private phase: Phase = Phase.Unloaded;
   /** Why the storage failed (phase Failed), for every call after it. */
   private failure: StorageError | null = null;
@@ -795,6 +878,8 @@ class FileStorage implements LogStorage {
     this.segmentBytes = segmentBytes;
     this.preallocate = options.preallocate ?? options.fsync;
     this.verifyWrites = options.verifyWrites === true;
+    invariant(options.owner === undefined || isWalOwner(options.owner), () => `owner ${JSON.stringify(options.owner)} is not { cluster: 1-64 letters, digits, '-' or '_', node: a node id }`);
+    this.owner = options.owner ?? null;
     this.onSynced = options.onSynced;
     this.testOnly = options.testOnly ?? {};
     let created: string | undefined;
@@ -811,11 +896,17 @@ class FileStorage implements LogStorage {
     const started = performance.now();
     const snapshot = readSnapshotFile(this.dir);
     const names = walFiles(this.dir);
-    const recovered = recover(this.dir, names, snapshot);
+    const recovered = recover(this.dir, names, snapshot, this.owner);
+    const notes: string[] = [];
+    const markers = tailMarkers(this.dir);
+    const marker = markers[markers.length - 1] ?? null;
+    this.checkTail(recovered, marker);
+    const resync = fileExists(join(this.dir, RESYNC_NEEDED_FILE_NAME));
     removeStrayFiles(this.dir);
     // Verified end to end: only now may a file be touched.
     let truncatedBytes = 0;
     let truncatedFile: string | null = null;
+    let resyncedBytes = 0;
     const last = recovered.segments[recovered.segments.length - 1];
     if (last === undefined) {
       this.segment = 1;
@@ -827,6 +918,10 @@ class FileStorage implements LogStorage {
       this.segmentMaxIndex = last.maxIndex;
       try {
         this.fd = openSync(last.path, 'r+');
+      } catch (error) {
+        throw ioError(`cannot open WAL segment ${last.path}`, error);
+      }
+      try {
         // A torn record is cut off; a prepared segment's zeros after the last record stay.
         if (last.zeroTailFrom > last.validBytes) {
           truncatedBytes = last.fileBytes - last.validBytes;
@@ -837,19 +932,52 @@ class FileStorage implements LogStorage {
         // read back as if durable: it is made so before anything is answered for it (an
         // entry acknowledged again, a vote granted again, with nothing new to write).
         if (this.fsync) {
+          // An earlier start's fdatasync of it failed: what it could not write may be
+          // marked clean, and only written again is it sure to be flushed.
+          if (resync && recovered.lastBuffer !== null && last.validBytes > 0) {
+            this.writeOnce(this.fd, recovered.lastBuffer, last.validBytes, 0);
+            resyncedBytes = last.validBytes;
+          }
+          if (this.testOnly.ioErrorOnLoadFdatasync === true) throw injectedIoError('fdatasync');
           fdatasyncSync(this.fd);
           this.fsyncCount++;
         }
       } catch (error) {
-        throw ioError(`cannot open WAL segment ${last.path}`, error);
+        closeSync(this.fd);
+        this.fd = null;
+        // The next start must not trust what this fdatasync may have left marked clean.
+        const marked = this.fsync && markResyncNeeded(this.dir);
+        throw ioError(`cannot make WAL segment ${last.path} durable${marked ? ` (${RESYNC_NEEDED_FILE_NAME} left: the next start writes it again before its fdatasync)` : ''}`, error);
       }
       for (const scanned of recovered.segments.slice(0, -1)) {
         this.closedSegments.push({ name: segmentFileName(scanned.sequence), bytes: scanned.validBytes, maxIndex: scanned.maxIndex });
       }
     }
+    try {
+      // The marker names the newest segment: made for a new WAL (or one of format 1, which
+      // had none), moved up after a crash between a roll's new segment and its rename.
+      if (marker === null) {
+        closeSync(openSync(join(this.dir, tailMarkerName(this.segment)), 'wx'));
+        if (last !== undefined) notes.push(`the WAL in ${this.dir} had no tail marker (written before the WAL recorded its newest segment, format 1): made ${tailMarkerName(this.segment)}`);
+      } else if (marker !== this.segment) {
+        renameSync(join(this.dir, tailMarkerName(marker)), join(this.dir, tailMarkerName(this.segment)));
+      }
+      for (const stale of markers.slice(0, -1)) unlinkSync(join(this.dir, tailMarkerName(stale)));
+    } catch (error) {
+      throw ioError(`cannot mark the newest WAL segment in ${this.dir}`, error);
+    }
+    this.tailMarker = this.segment;
     // So are the names a crashed process gave files and did not sync (a snapshot file renamed
     // into place, a segment renamed redundant, the segment just created).
     if (this.fsync) fsyncDirectory(this.dir);
+    if (resync && this.fsync) {
+      try {
+        unlinkSync(join(this.dir, RESYNC_NEEDED_FILE_NAME));
+      } catch (error) {
+        throw ioError(`cannot remove ${join(this.dir, RESYNC_NEEDED_FILE_NAME)}`, error);
+      }
+      notes.push(`an earlier start's fdatasync of the last WAL segment failed: its ${resyncedBytes} bytes were written again and made durable`);
+    }
     this.synced = { segment: this.segment, offset: this.segmentOffset };
     this.onSynced?.(this.synced);
     // Appends from now on are checked against what was recovered.
@@ -870,11 +998,39 @@ class FileStorage implements LogStorage {
       snapshotIndex: this.snapshotIndex,
       truncatedBytes,
       truncatedFile,
+      resyncedBytes,
+      notes,
       durationMs: performance.now() - started,
     };
     this.written.restore(recovered.entries);
     this.prepareSpareWhenDue();
     return { state: { hardState: recovered.shape.hardState, snapshot, entries: recovered.entries }, recovery };
+  }
+
+  /**
+   * Refuses (WAL_CORRUPT) a WAL whose newest segments are gone: its tail marker names a
+   * segment newer than any left, or it has none although its segments were written with
+   * one (format 2). Such a WAL would load shorter, without entries it acknowledged and
+   * perhaps the vote it gave. A WAL of format 1 (no marker then) loads as it is.
+   */
+  private checkTail(recovered: Recovered, marker: number | null): void {
+    const newest = recovered.segments[recovered.segments.length - 1]?.sequence ?? 0;
+    if (marker !== null && marker > newest) {
+      throw new StorageCorruptionError(
+        join(this.dir, tailMarkerName(marker)),
+        0,
+        `segment ${segmentFileName(marker)} (the newest the WAL made, as its tail marker says) or a newer one`,
+        newest === 0 ? 'no WAL segment (they were removed)' : `${segmentFileName(newest)} the newest (the segments after it were removed)`,
+      );
+    }
+    if (marker === null && recovered.markedFormat) {
+      throw new StorageCorruptionError(
+        this.dir,
+        0,
+        `a tail marker (${TAIL_MARKER_PREFIX}<sequence>) naming the newest segment: every WAL whose headers are of format ${WAL_FORMAT_VERSION} has one`,
+        `none, beside segments up to ${segmentFileName(newest)} (the marker and perhaps the newest segments were removed)`,
+      );
+    }
   }
 
   append(entries: readonly Entry[]): void {
@@ -1033,6 +1189,8 @@ class FileStorage implements LogStorage {
         truncateToSyncedPosition(this.dir, this.synced);
       } catch {
         // The disk that failed may refuse this too: the failure is the error to report.
+        // The next start must then not trust the pages left: it writes them again first.
+        markResyncNeeded(this.dir);
       }
     }
     return failure;
@@ -1171,7 +1329,7 @@ class FileStorage implements LogStorage {
     // The batch payload is a view into the encoder's buffer, and a segment header is
     // encoded into that buffer too: with a header, the batch goes to a copy first.
     const batch = needsHeader ? Buffer.from(payload) : payload;
-    const batchFrameAt = needsHeader ? writeFrame(this.writeBuffer, 0, encodeSegmentHeaderPayload(sequence)) : 0;
+    const batchFrameAt = needsHeader ? writeFrame(this.writeBuffer, 0, encodeSegmentHeaderPayload(sequence, this.owner)) : 0;
     const length = batchFrameAt + writeFrame(this.writeBuffer, batchFrameAt, batch);
     if (this.verifyWrites) this.verifyFrames(this.writeBuffer.subarray(0, length), needsHeader ? sequence : null);
 
@@ -1318,16 +1476,28 @@ class FileStorage implements LogStorage {
     } catch (error) {
       throw ioError(`cannot create WAL segment ${path}`, error);
     }
-    if (this.fsync) fsyncDirectory(this.dir);
+    // Its name is made durable by the caller (rollTo, load), with the tail marker's.
     return fd;
   }
 
-  /** Closes the current segment and opens segment `sequence`, empty: the spare one if it is ready. */
+  /**
+   * Closes the current segment and opens segment `sequence`, empty: the spare one if it is
+   * ready. Then the tail marker is renamed to it, and one directory fsync makes both names
+   * durable: the segment's first, as the file system keeps renames in order (ext4 and XFS
+   * do), so the marker never names a segment a power loss could take.
+   */
   private rollTo(sequence: number): void {
     this.closeCurrentSegment();
     this.fd = this.takeSpare(sequence) ?? this.createSegment(sequence);
     this.segment = sequence;
     this.segmentOffset = 0;
+    try {
+      renameSync(join(this.dir, tailMarkerName(this.tailMarker)), join(this.dir, tailMarkerName(sequence)));
+    } catch (error) {
+      throw ioError(`cannot mark ${segmentFileName(sequence)} the newest WAL segment in ${this.dir}`, error);
+    }
+    this.tailMarker = sequence;
+    if (this.fsync) fsyncDirectory(this.dir);
   }
 
   /**
@@ -1431,7 +1601,7 @@ class FileStorage implements LogStorage {
       closeSync(spare.fd);
       throw ioError(`cannot rename spare WAL segment ${spare.path} to ${path}`, error);
     }
-    if (this.fsync) fsyncDirectory(this.dir);
+    // Its new name is made durable by rollTo, with the tail marker's.
     this.sparesUsed++;
     return spare.fd;
   }
@@ -1542,7 +1712,7 @@ class FileStorage implements LogStorage {
       const sequence = roll ? this.segment + 1 : this.segment;
       this.ensureWriteBuffer(SEGMENT_HEADER_FRAME_MAX_BYTES + FRAME_HEADER_BYTES + payload.byteLength);
       const recordCopy = Buffer.from(payload);
-      let length = writeFrame(this.writeBuffer, 0, encodeSegmentHeaderPayload(sequence));
+      let length = writeFrame(this.writeBuffer, 0, encodeSegmentHeaderPayload(sequence, this.owner));
       length += writeFrame(this.writeBuffer, length, recordCopy);
       if (roll) this.rollTo(sequence);
       const fd = this.fd;
@@ -1590,7 +1760,13 @@ class FileStorage implements LogStorage {
       const read = readFrame(frames, 0);
       invariant(read.ok, () => 'verifyWrites: header frame does not read back');
       const decoded = decodeRecord(read.payload);
-      invariant(decoded.ok && decoded.record.kind === RecordKind.SegmentHeader && decoded.record.sequence === headerSequence, () => 'verifyWrites: header record does not decode back');
+      invariant(
+        decoded.ok &&
+          decoded.record.kind === RecordKind.SegmentHeader &&
+          decoded.record.sequence === headerSequence &&
+          (decoded.record.owner === null ? this.owner === null : this.owner !== null && sameOwner(decoded.record.owner, this.owner)),
+        () => 'verifyWrites: header record does not decode back',
+      );
       offset = read.next;
     }
     const read = readFrame(frames, offset);
@@ -1629,8 +1805,8 @@ export function openFileStorage(dir: string, options: FileStorageOptions): LogSt
 
 /**
  * Simulates a power loss that keeps only what was fdatasync'ed: deletes every segment
- * after position.segment and cuts that one to position.offset. For the supervisor, on a
- * node whose storage is closed (its worker is gone).
+ * after position.segment, cuts that one to position.offset, and moves the tail marker
+ * back to it. For the supervisor, on a node whose storage is closed (its worker is gone).
  *
  * Segment 0 means "no position was ever published": the storage never finished load(),
  * so it wrote nothing, and nothing is dropped.
@@ -1668,6 +1844,16 @@ export function truncateToSyncedPosition(dir: string, position: SyncedPosition):
       if (error instanceof StorageError) throw error;
       throw ioError(`cannot truncate WAL segment ${path}`, error);
     }
+  }
+  // The segments dropped were the newest: the tail marker goes back with them.
+  for (const marker of tailMarkers(dir)) {
+    if (marker <= position.segment) continue;
+    try {
+      renameSync(join(dir, tailMarkerName(marker)), join(dir, tailMarkerName(position.segment)));
+    } catch (error) {
+      throw ioError(`cannot mark ${segmentFileName(position.segment)} the newest WAL segment in ${dir}`, error);
+    }
+    changed = true;
   }
   if (changed) fsyncDirectory(dir);
   return { bytesDropped };

@@ -18,7 +18,21 @@ export interface RecoveryReport {
   readonly truncatedBytes: number;
   /** The file that was cut (absolute path), or null when nothing was cut. */
   readonly truncatedFile: string | null;
+  /**
+   * Bytes of the last segment written again before its fdatasync, because an earlier
+   * start's fdatasync of it failed (see FileStorage's `wal-resync-needed`); 0 as a rule.
+   */
+  readonly resyncedBytes: number;
+  /** What load() noticed and did that is worth a line in the node's log (a WAL of an older format, ...). */
+  readonly notes: readonly string[];
   readonly durationMs: number;
+}
+
+/** Whose WAL it is: the cluster (its id, made at its first start) and the node. */
+export interface WalOwner {
+  /** 1 to 64 letters, digits, '-' or '_'. */
+  readonly cluster: string;
+  readonly node: number;
 }
 
 /**
@@ -172,6 +186,13 @@ export interface FileStorageOptions {
    * a position older than the deleted segments would cut everything, hard state included.
    */
   readonly onSynced?: ((position: SyncedPosition) => void) | undefined;
+  /**
+   * Whose WAL this is. Every segment header written names it, and load() refuses
+   * (WAL_FOREIGN) a WAL whose segment headers name another owner: a WAL copied in from
+   * another cluster's node, or another node's. Segments written before headers named an
+   * owner (or without this option) name none and load as before. Default: none.
+   */
+  readonly owner?: WalOwner | undefined;
   /** Test aid: decode every record right after encoding it and compare. Default false. */
   readonly verifyWrites?: boolean | undefined;
   /** Test aid: a full disk, for tests that cannot fill a real one (no mounts in CI). */
@@ -200,6 +221,8 @@ export interface FileStorageTestOnly {
   readonly noSpaceOnSnapshotFiles?: readonly number[] | undefined;
   /** Deletions of segments a snapshot made redundant (one per segment, off the caller's thread): the ones listed fail with EIO. */
   readonly ioErrorOnSegmentDeletions?: readonly number[] | undefined;
+  /** load()'s fdatasync of the last segment fails with EIO. */
+  readonly ioErrorOnLoadFdatasync?: boolean | undefined;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;

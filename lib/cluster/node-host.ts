@@ -359,7 +359,14 @@ export class NodeHost {
     };
     const faults = data.testOnly.storageFaults;
     const testOnly = faults !== undefined && faults.node === data.id ? faults.faults : undefined;
-    const storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes, preallocate: data.preallocate, onSynced, testOnly });
+    const storage = openFileStorage(data.dir, {
+      fsync: data.fsync,
+      segmentBytes: data.segmentBytes,
+      preallocate: data.preallocate,
+      onSynced,
+      owner: { cluster: data.clusterId, node: data.id },
+      testOnly,
+    });
     const fault = data.testOnly.walFault;
     this.storage = fault !== undefined && fault.node === data.id ? withWalFault(storage, data.dir, fault.afterEntries, fault.fault) : storage;
     const { state, recovery } = this.storage.load();

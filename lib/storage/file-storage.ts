@@ -1796,6 +1796,35 @@ class FileStorage implements LogStorage {
 }
 
 /**
+ * The owner the WAL in `dir` names in its newest segment header that can be read (see
+ * FileStorageOptions.owner), or null: none names one (format 1, or written without an
+ * owner), or there is no WAL (nor a readable directory). Reads nothing else; load()
+ * checks the whole WAL.
+ */
+export function walOwnerOf(dir: string): WalOwner | null {
+  let names: string[];
+  try {
+    names = walFiles(dir);
+  } catch {
+    // Not a directory, or unreadable: the node's start reports it.
+    return null;
+  }
+  for (let i = names.length - 1; i >= 0; i--) {
+    let head: Buffer;
+    try {
+      head = readFileSync(join(dir, names[i]!)).subarray(0, SEGMENT_HEADER_FRAME_MAX_BYTES);
+    } catch {
+      continue;
+    }
+    const read = readFrame(head, 0);
+    if (!read.ok) continue;
+    const decoded = decodeRecord(read.payload);
+    if (decoded.ok && decoded.record.kind === RecordKind.SegmentHeader) return decoded.record.owner;
+  }
+  return null;
+}
+
+/**
  * Opens (creating it if missing) the WAL in `dir`, e.g. `<dataDir>/node-<id>/`.
  * Call load() next: nothing else works before it.
  */

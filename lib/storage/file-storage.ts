@@ -298,8 +298,24 @@ interface AsyncSync {
   readonly done: (error: Error | null, latencyMs: number) => void;
   /** False when it wrote nothing (or fsync is off): it rides on the syncs before it. */
   readonly ownFdatasync: boolean;
+  /** The fd its fdatasync runs on, of its own while it runs (see SyncFd); null: none. */
+  readonly syncFd: SyncFd | null;
   /** Its own fdatasync returned, without an error. */
   returned: boolean;
+}
+
+/**
+ * An fd of a segment that syncAsync's fdatasyncs run on, one at a time: the kernel reports
+ * a write-back error once per open file, to the first fdatasync that checks after it, so
+ * two fdatasyncs in flight on one fd could see the earlier return success while the later
+ * took the error for the earlier's pages. On fds of their own, each sees every error that
+ * came after the fd's previous fdatasync (or its open), and no write it covers came before
+ * that. Kept for the next syncAsync on the segment once its fdatasync returned: at most
+ * MAX_ASYNC_SYNCS per segment, opened once each.
+ */
+interface SyncFd {
+  readonly fd: number;
+  readonly segment: number;
 }
 
 /** A segment being prepared for the next roll: its fd is null while it is filled. */
@@ -837,8 +853,11 @@ class FileStorage implements LogStorage {
   /** Numbers syncAsync calls; `fdatasyncsRunning` holds those whose fdatasync has not returned. */
   private asyncSyncsStarted = 0;
   private readonly fdatasyncsRunning = new Set<number>();
-  /** Segments rolled over while an fdatasync that started before the roll may still use their fd. */
-  private fdsClosingAfterSync: { fd: number; afterSync: number }[] = [];
+  /** The current segment's sync fds (SyncFd) that no fdatasync runs on. */
+  private freeSyncFds: SyncFd[] = [];
+  /** Test aid (testOnly.writebackErrorOnAsyncFdatasyncs): the fd of each running fdatasync whose pages fail write-back, and the later ones that took the error. */
+  private readonly writebackErrors = new Map<number, number>();
+  private readonly writebackErrorTakenBy = new Set<number>();
   private fsyncTotalMs = 0;
   /** What the WAL holds after the snapshot, as the places of the records written: entries() reads it. */
   private readonly written = new WrittenLog((place) => this.readRecord(place));
@@ -1219,36 +1238,110 @@ class FileStorage implements LogStorage {
   syncAsync(done: (error: Error | null, latencyMs: number) => void): void {
     this.requirePhase(Phase.Open, 'syncAsync');
     invariant(this.asyncSyncs.length < MAX_ASYNC_SYNCS, () => `syncAsync: ${this.asyncSyncs.length} asynchronous syncs are still in flight (at most ${MAX_ASYNC_SYNCS})`);
-    let fd: number | null;
+    let syncFd: SyncFd | null = null;
     try {
-      fd = this.writePending();
+      const fd = this.writePending();
+      // An fd of its own, taken after the write: a write-back error before it was opened
+      // is reported to it too, unless an fdatasync of this storage saw it first, and that
+      // one failed the storage.
+      if (fd !== null && this.fsync) syncFd = this.takeSyncFd();
     } catch (error) {
       queueMicrotask(() => done(error as Error, 0));
       return;
     }
     // Its fdatasync runs on the pool, and is not retried: the writes it covers are not kept.
     this.lastWrite = null;
-    const sync: AsyncSync = { number: ++this.asyncSyncsStarted, position: { segment: this.segment, offset: this.segmentOffset }, started: performance.now(), done, ownFdatasync: fd !== null && this.fsync, returned: false };
+    const sync: AsyncSync = {
+      number: ++this.asyncSyncsStarted,
+      position: { segment: this.segment, offset: this.segmentOffset },
+      started: performance.now(),
+      done,
+      ownFdatasync: syncFd !== null,
+      syncFd,
+      returned: false,
+    };
     this.asyncSyncs.push(sync);
-    if (!sync.ownFdatasync) {
+    if (syncFd === null) {
       // Nothing written (or fsync off): durable as soon as the syncs before it are.
       queueMicrotask(() => this.settleAsyncSyncs(null, null));
       return;
     }
     this.fdatasyncsRunning.add(sync.number);
-    const injected = this.testOnly.ioErrorOnAsyncFdatasyncs?.includes(++this.asyncFdatasyncAttempts) === true;
-    fdatasync(fd!, (error) => {
-      this.fdatasyncsRunning.delete(sync.number);
-      this.closeRolledSegments();
-      if (!injected) return this.settleAsyncSyncs(sync, error);
-      // Test aid: the failure is reported once every later fdatasync in flight has
-      // returned, the order in which it could hide behind their success.
-      const report = (): void => {
-        if ([...this.fdatasyncsRunning].some((number) => number > sync.number)) setImmediate(report);
-        else this.settleAsyncSyncs(sync, injectedIoError('fdatasync'));
+    const attempt = ++this.asyncFdatasyncAttempts;
+    const injected = this.testOnly.ioErrorOnAsyncFdatasyncs?.includes(attempt) === true;
+    if (this.testOnly.writebackErrorOnAsyncFdatasyncs?.includes(attempt) === true) this.writebackErrors.set(sync.number, syncFd.fd);
+    fdatasync(syncFd.fd, (error) => {
+      const returned = (): void => {
+        this.fdatasyncsRunning.delete(sync.number);
+        this.releaseSyncFd(syncFd);
+        const reported = error ?? this.modelWritebackError(sync.number, syncFd.fd);
+        if (!injected) return this.settleAsyncSyncs(sync, reported);
+        // Test aid: the failure is reported once every later fdatasync in flight has
+        // returned, the order in which it could hide behind their success.
+        const report = (): void => {
+          if ([...this.fdatasyncsRunning].some((number) => number > sync.number)) setImmediate(report);
+          else this.settleAsyncSyncs(sync, injectedIoError('fdatasync'));
+        };
+        report();
       };
-      report();
+      // Test aid (writebackErrorOnAsyncFdatasyncs): a later fdatasync on the fd of an
+      // earlier one whose pages fail write-back returns after it, the order in which the
+      // earlier's success could be taken before the later's error.
+      const held = (): boolean => [...this.writebackErrors].some(([number, fd]) => number < sync.number && fd === syncFd.fd);
+      const whenFree = (): void => (held() ? void setImmediate(whenFree) : returned());
+      whenFree();
     });
+  }
+
+  /**
+   * Test aid: the error an fdatasync that just returned on `fd` reports under
+   * testOnly.writebackErrorOnAsyncFdatasyncs, as the kernel reports a write-back error:
+   * once per open file, to the fdatasync that checks first. The one whose pages failed
+   * returns success if a later fdatasync on the same fd is in flight (that one took it).
+   */
+  private modelWritebackError(number: number, fd: number): Error | null {
+    if (this.writebackErrorTakenBy.delete(number)) return injectedIoError('fdatasync (write-back error of an earlier write)');
+    if (!this.writebackErrors.delete(number)) return null;
+    const later = [...this.fdatasyncsRunning].find((running) => running > number && this.asyncSyncs.find((sync) => sync.number === running)?.syncFd?.fd === fd);
+    if (later === undefined) return injectedIoError('fdatasync (write-back error)');
+    this.writebackErrorTakenBy.add(later);
+    return null;
+  }
+
+  /** A sync fd of the current segment no fdatasync runs on: a free one, or a new one. */
+  private takeSyncFd(): SyncFd {
+    const free = this.freeSyncFds.pop();
+    if (free !== undefined) return free;
+    const path = join(this.dir, segmentFileName(this.segment));
+    try {
+      return { fd: openSync(path, 'r'), segment: this.segment };
+    } catch (error) {
+      throw this.fail(ioError(`cannot open WAL segment ${path} to fdatasync it`, error));
+    }
+  }
+
+  /** Its fdatasync returned: kept for the next syncAsync if its segment is still the current one, else closed. */
+  private releaseSyncFd(syncFd: SyncFd): void {
+    if (this.phase === Phase.Open && syncFd.segment === this.segment) {
+      this.freeSyncFds.push(syncFd);
+      return;
+    }
+    try {
+      closeSync(syncFd.fd);
+    } catch {
+      // Only an fdatasync used it, and that returned: nothing was lost with it.
+    }
+  }
+
+  /** Closes the sync fds no fdatasync runs on (at a roll, at close()); the others are closed as theirs return. */
+  private closeFreeSyncFds(): void {
+    for (const { fd } of this.freeSyncFds.splice(0)) {
+      try {
+        closeSync(fd);
+      } catch {
+        // As in releaseSyncFd.
+      }
+    }
   }
 
   /**
@@ -1280,18 +1373,6 @@ class FileStorage implements LogStorage {
       if (sync.ownFdatasync) this.markSynced(now - sync.started, sync.position);
       sync.done(null, sync.ownFdatasync ? now - sync.started : 0);
     }
-  }
-
-  /** Closes the rolled segments no running fdatasync can still be using. */
-  private closeRolledSegments(): void {
-    if (this.fdsClosingAfterSync.length === 0) return;
-    let oldestRunning = Number.POSITIVE_INFINITY;
-    for (const number of this.fdatasyncsRunning) oldestRunning = Math.min(oldestRunning, number);
-    this.fdsClosingAfterSync = this.fdsClosingAfterSync.filter(({ fd, afterSync }) => {
-      if (afterSync >= oldestRunning) return true;
-      closeSync(fd);
-      return false;
-    });
   }
 
   /**
@@ -1428,6 +1509,7 @@ class FileStorage implements LogStorage {
     // Gone before close() returns, so nothing is left for whoever removes the directory
     // next. One still being filled stops at its next step (phase Closed) and closes its fd.
     this.dropSpare();
+    this.closeFreeSyncFds();
     if (this.fd !== null) {
       const fd = this.fd;
       this.fd = null;
@@ -1610,15 +1692,12 @@ class FileStorage implements LogStorage {
     const fd = this.fd;
     invariant(fd !== null, () => 'roll: no open segment');
     this.fd = null;
-    if (this.fdatasyncsRunning.size > 0) {
-      // An fdatasync running may be on this fd: sync it here so that what the caller is
-      // told is durable is (and what syncAsync calls after the roll cover), and close it
-      // once every fdatasync that began before the roll has returned.
-      if (this.fsync) fdatasyncSync(fd);
-      this.fdsClosingAfterSync.push({ fd, afterSync: this.asyncSyncsStarted });
-    } else {
-      closeSync(fd);
-    }
+    // An fdatasync of syncAsync may still run on the segment (on a sync fd of its own,
+    // closed when it returns): it is synced here so that what the caller is told is
+    // durable is (and what syncAsync calls after the roll cover).
+    if (this.fdatasyncsRunning.size > 0 && this.fsync) fdatasyncSync(fd);
+    closeSync(fd);
+    this.closeFreeSyncFds();
     this.closedSegments.push({ name: segmentFileName(this.segment), bytes: this.segmentOffset, maxIndex: this.segmentMaxIndex });
     this.lastClosedSegmentBytes = this.segmentOffset;
     this.noSpareInSegment = false;

@@ -217,6 +217,13 @@ export interface FileStorageTestOnly {
   readonly freeBytes?: number | undefined;
   /** The fdatasyncs of syncAsync() (on the pool), counted apart: the ones listed fail with EIO. */
   readonly ioErrorOnAsyncFdatasyncs?: readonly number[] | undefined;
+  /**
+   * The fdatasyncs of syncAsync(), counted as above: the pages of the writes the ones
+   * listed cover fail write-back, and the error is reported as the kernel reports it, once
+   * per open file, to the first fdatasync that checks: a later fdatasync in flight on the
+   * same fd takes it (and returns after), the listed one returns success.
+   */
+  readonly writebackErrorOnAsyncFdatasyncs?: readonly number[] | undefined;
   /** Snapshot files written (saveSnapshot and saveSnapshotAsync): the ones listed fail with ENOSPC once their head is written. */
   readonly noSpaceOnSnapshotFiles?: readonly number[] | undefined;
   /** Deletions of segments a snapshot made redundant (one per segment, off the caller's thread): the ones listed fail with EIO. */

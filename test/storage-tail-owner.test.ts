@@ -219,3 +219,20 @@ test('a start whose fdatasync failed leaves word: the next start writes the last
   t.is(plain.load().recovery.resyncedBytes, 0, 'a start after that writes nothing again');
   plain.close();
 });
+
+test('a failed fdatasync whose cut back to the synced position fails too leaves the same word: the next start writes the last segment again', (t) => {
+  const dir = tempDir(t);
+  const storage = open(dir, undefined, { noSpaceOnFdatasyncs: [2], ioErrorOnCutBack: true });
+  storage.load();
+  storage.append(batch(1, 3, 1));
+  storage.sync();
+  storage.append(batch(4, 6, 1));
+  t.is(t.throws(() => storage.sync(), { instanceOf: StorageError })?.code, StorageErrorCode.Io);
+  storage.close();
+  t.true(existsSync(join(dir, RESYNC_NEEDED_FILE_NAME)), 'the records it could not cut are not trusted as they are');
+  const reopened = open(dir);
+  const { recovery } = reopened.load();
+  reopened.close();
+  t.is(recovery.resyncedBytes, readFileSync(join(dir, segmentFileName(1))).length);
+  t.false(existsSync(join(dir, RESYNC_NEEDED_FILE_NAME)));
+});

@@ -1205,6 +1205,7 @@ class FileStorage implements LogStorage {
     this.dropSpare();
     if (this.fsync) {
       try {
+        if (this.testOnly.ioErrorOnCutBack === true) throw injectedIoError('ftruncate');
         truncateToSyncedPosition(this.dir, this.synced);
       } catch {
         // The disk that failed may refuse this too: the failure is the error to report.

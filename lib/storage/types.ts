@@ -230,6 +230,8 @@ export interface FileStorageTestOnly {
   readonly ioErrorOnSegmentDeletions?: readonly number[] | undefined;
   /** load()'s fdatasync of the last segment fails with EIO. */
   readonly ioErrorOnLoadFdatasync?: boolean | undefined;
+  /** A failed storage's cut back to its synced position (truncateToSyncedPosition) fails with EIO. */
+  readonly ioErrorOnCutBack?: boolean | undefined;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;

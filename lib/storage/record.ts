@@ -4,7 +4,10 @@
 // A segment file `wal-<10-digit sequence>.log` is a sequence of records, each framed as
 //   [payload length: u32 LE][CRC32 of the payload: u32 LE][payload: msgpack]
 // The first record of every segment is a header naming the segment's own sequence
-// number, so a renamed or misplaced file is caught. Every later record is a batch: the
+// number, so a renamed or misplaced file is caught, and (format 2) the WAL's owner, the
+// cluster and node (FileStorageOptions.owner), so a WAL or segment copied in from
+// another is caught too. Beside the segments, an empty file `wal-newest-<sequence>`
+// names the newest segment made (TAIL_MARKER_PREFIX). Every later record is a batch: the
 // entries appended and the hard state set since the previous sync(), in ONE record, so
 // that a turn is either wholly on disk or (torn) wholly cut off on recovery. A batch
 // whose first index is <= the log's last index truncates the log from there: that is

@@ -977,7 +977,7 @@ class FileStorage implements LogStorage {
       // had none), moved up after a crash between a roll's new segment and its rename.
       if (marker === null) {
         closeSync(openSync(join(this.dir, tailMarkerName(this.segment)), 'wx'));
-        if (last !== undefined) notes.push(`the WAL in ${this.dir} had no tail marker (written before the WAL recorded its newest segment, format 1): made ${tailMarkerName(this.segment)}`);
+        if (recovered.records > 0) notes.push(`the WAL in ${this.dir} had no tail marker (written before the WAL recorded its newest segment, format 1): made ${tailMarkerName(this.segment)}`);
       } else if (marker !== this.segment) {
         renameSync(join(this.dir, tailMarkerName(marker)), join(this.dir, tailMarkerName(this.segment)));
       }
@@ -1890,11 +1890,16 @@ export function walOwnerOf(dir: string): WalOwner | null {
     return null;
   }
   for (let i = names.length - 1; i >= 0; i--) {
-    let head: Buffer;
+    // Its header only: a segment may hold 64 MiB.
+    const head = Buffer.alloc(SEGMENT_HEADER_FRAME_MAX_BYTES);
+    let fd: number | null = null;
     try {
-      head = readFileSync(join(dir, names[i]!)).subarray(0, SEGMENT_HEADER_FRAME_MAX_BYTES);
+      fd = openSync(join(dir, names[i]!), 'r');
+      readSync(fd, head, 0, head.length, 0);
     } catch {
       continue;
+    } finally {
+      if (fd !== null) closeSync(fd);
     }
     const read = readFrame(head, 0);
     if (!read.ok) continue;

@@ -10,7 +10,7 @@ import type { AddNodeOptions, ClusterOptions, MembershipOptions, SetVotersOption
 import { LOCK_FILE } from '../lib/cluster/dir-lock.js';
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
 import type { ClusterEvent } from '../lib/cluster/types.js';
-import { startCluster, tempDir } from './helpers/cluster.js';
+import { eventually, startCluster, tempDir } from './helpers/cluster.js';
 
 const WAIT_MS = 15_000;
 
@@ -227,4 +227,52 @@ test.serial('waitFor with no deadline (Infinity) waits until stop(); a timeout t
   t.is((await t.throwsAsync(beyond, { instanceOf: RaftlabError }))?.code, ErrorCode.ClusterStopped);
   await new Promise<void>((resolve) => setImmediate(resolve));
   t.deepEqual(warnings.filter((warning) => warning.startsWith('TimeoutOverflowWarning')), [], 'no warning printed on the embedder\'s stderr');
+});
+
+test.serial("a 1-node cluster's events name a term before its leader: term-changed, then vote-granted, then leader-elected", async (t) => {
+  const { cluster, events } = await startCluster(t, { nodes: 1, fsync: false });
+  await cluster.waitForLeader(WAIT_MS);
+  await cluster.crash(1);
+  const from = events.length;
+  await cluster.restart(1);
+  await cluster.waitForLeader(WAIT_MS);
+  const after = (): ClusterEvent[] => events.slice(from).filter((event) => event.node === 1);
+  const elected = await eventually(() => after().find((event) => event.kind === 'leader-elected'), WAIT_MS, 'leader-elected after the restart');
+  const order = after().filter((event) => event.term === elected.term).map((event) => event.kind);
+  t.log(order.join(', '));
+  const termAt = order.indexOf('term-changed');
+  const voteAt = order.indexOf('vote-granted');
+  const leaderAt = order.indexOf('leader-elected');
+  t.true(termAt >= 0, `a term-changed for term ${elected.term}`);
+  t.true(termAt < voteAt && voteAt < leaderAt, `term-changed, vote-granted, leader-elected in that order, got: ${order.join(', ')}`);
+});
+
+test.serial('Cluster.start with a signal: aborted while its nodes start, it rejects START_ABORTED, stops them and frees the directory; aborted before, it makes nothing', async (t) => {
+  const parent = tempDir('raftlab-abort-');
+  t.teardown(() => rmSync(parent, { recursive: true, force: true }));
+  const dataDir = join(parent, 'data');
+  const before = new AbortController();
+  before.abort(new Error('the embedder changed its mind'));
+  const early = await t.throwsAsync(Cluster.start({ nodes: 3, dataDir, fsync: false, signal: before.signal }), { instanceOf: RaftlabError });
+  t.is(early?.code, ErrorCode.StartAborted);
+  t.regex(early?.message ?? '', /before it began.*the embedder changed its mind/);
+  t.false(existsSync(dataDir), 'an abort before the start makes no directory');
+
+  const during = new AbortController();
+  const startedAt = Date.now();
+  const starting = Cluster.start({ nodes: 3, dataDir, fsync: false, signal: during.signal, startTimeoutMs: 60_000 });
+  during.abort(new Error('shutting down'));
+  const error = await t.throwsAsync(starting, { instanceOf: RaftlabError });
+  t.is(error?.code, ErrorCode.StartAborted, error?.message);
+  t.regex(error?.message ?? '', /while its nodes started.*shutting down/);
+  t.true(Date.now() - startedAt < 30_000, 'at the abort, not at startTimeoutMs');
+  t.false(existsSync(join(dataDir, LOCK_FILE)), 'the lock is released');
+  // The directory starts again, whole: nothing the aborted start left holds it.
+  const again = await Cluster.start({ dataDir, fsync: false });
+  t.is(again.status().nodes.length, 3);
+  await again.waitForLeader(WAIT_MS);
+  await again.stop();
+
+  const bad = await t.throwsAsync(Cluster.start({ dataDir, fsync: false, signal: 'stop' as unknown as AbortSignal }), { instanceOf: RaftlabError });
+  t.is(bad?.code, ErrorCode.InvalidConfig);
 });

@@ -90,6 +90,12 @@ export interface ClusterOptions {
   /** How long to wait for a worker to open its files. Default 30 s. */
   readonly startTimeoutMs?: number;
   /**
+   * Cancels the start: once it aborts, the nodes started so far are stopped cleanly, the
+   * data directory's lock is released, and Cluster.start rejects with START_ABORTED
+   * (a signal aborted already: before anything is made). No effect once start resolved.
+   */
+  readonly signal?: AbortSignal;
+  /**
    * The lowest level each node writes to its `node-<id>/node.log` (pino's levels). Default
    * 'info' (state changes: elections, compactions, membership, a stop); 'warn' or
    * 'silent' for less. A node whose disk fails writes its fatal line at any level but
@@ -292,9 +298,36 @@ const OPTION_NAMES: Readonly<Record<keyof ClusterOptions, true>> = {
   snapshotChunkBytes: true,
   followerSyncSpacingMs: true,
   startTimeoutMs: true,
+  signal: true,
   logLevel: true,
   testOnly: true,
 };
+
+function startAborted(signal: AbortSignal | undefined, when: string): RaftlabError {
+  const reason: unknown = signal?.reason;
+  const why = reason instanceof Error ? reason.message : String(reason);
+  return new RaftlabError(ErrorCode.StartAborted, `Cluster.start aborted ${when} (${why})`);
+}
+
+/** `work`'s value, or null as soon as `signal` aborts (and at once if it has). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T | null> {
+  if (signal === undefined) return work;
+  if (signal.aborted) return Promise.resolve(null);
+  return new Promise<T | null>((resolve, reject) => {
+    const onAbort = (): void => resolve(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
 
 function checkBoolean(name: string, value: unknown): void {
   if (value !== undefined && typeof value !== 'boolean') {
@@ -331,6 +364,9 @@ function checkOptions(options: ClusterOptions): void {
   checkPositiveInteger('maxValueBytes', options.maxValueBytes ?? 1 << 20, MAX_VALUE_BYTES_LIMIT);
   checkInteger('segmentBytes', options.segmentBytes ?? 64 << 20, MIN_SEGMENT_BYTES, 0x7fffffff);
   checkPositiveInteger('startTimeoutMs', options.startTimeoutMs ?? 30_000, 0x7fffffff);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new RaftlabError(ErrorCode.InvalidConfig, `signal must be an AbortSignal, got ${JSON.stringify(options.signal) ?? String(options.signal)}`);
+  }
   if (options.snapshotEntries !== undefined) checkPositiveInteger('snapshotEntries', options.snapshotEntries, Number.MAX_SAFE_INTEGER);
   if (options.snapshotChunkBytes !== undefined) checkPositiveInteger('snapshotChunkBytes', options.snapshotChunkBytes, MAX_SNAPSHOT_CHUNK_BYTES);
   const spacing = options.followerSyncSpacingMs;
@@ -400,7 +436,7 @@ export class Cluster extends EventEmitter {
   private readonly clusterId: string;
 
   private constructor(
-    private readonly options: Required<Omit<ClusterOptions, 'dataDir' | 'testOnly'>> & { testOnly: TestOnlyClusterBugs },
+    private readonly options: Required<Omit<ClusterOptions, 'dataDir' | 'testOnly' | 'signal'>> & { testOnly: TestOnlyClusterBugs },
     dataDir: string,
     layout: ClusterManifest,
     private readonly lock: DataDirLock,
@@ -538,6 +574,7 @@ export class Cluster extends EventEmitter {
    */
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
     checkOptions(options);
+    if (options.signal?.aborted === true) throw startAborted(options.signal, 'before it began: nothing was made');
     if (options.dataDir !== undefined) return Cluster.startIn(options.dataDir, options);
     // A directory of its own: removed again if the start fails, since no one knows of it.
     const dataDir = mkdtempSync(join(tmpdir(), 'raftlab-'));
@@ -610,11 +647,22 @@ export class Cluster extends EventEmitter {
     writeMissingIdentities();
     if (source !== 'manifest' || resolved.manifest.cluster === undefined) writeManifest(dataDir, layout);
     if (source !== 'new') cluster.noteExistingLayout(options.nodes, source);
-    const results = await Promise.allSettled(layout.nodes.map((id) => cluster.spawn(id)));
+    const spawned = Promise.allSettled(layout.nodes.map((id) => cluster.spawn(id)));
+    const results = await untilAborted(spawned, options.signal);
+    if (results === null) {
+      // Stopped while they start: a worker still opening its files ends with its exit.
+      await cluster.stop();
+      await spawned;
+      throw startAborted(options.signal, 'while its nodes started: they were stopped and the lock released');
+    }
     const fatal = await cluster.settleStartFailures(layout.nodes, results);
     if (fatal !== null) {
       await cluster.stop();
       throw fatal;
+    }
+    if (options.signal?.aborted === true) {
+      await cluster.stop();
+      throw startAborted(options.signal, 'as its nodes started: they were stopped and the lock released');
     }
     // Every node with files now, started or refused (a corrupt WAL is still its own).
     cluster.noteInitialized(layout.nodes);

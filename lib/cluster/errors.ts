@@ -13,6 +13,8 @@ export const ErrorCode = {
   NoLeader: 'NO_LEADER',
   ClientClosed: 'CLIENT_CLOSED',
   ClusterStopped: 'CLUSTER_STOPPED',
+  /** Cluster.start's `signal` aborted: nothing runs, the data directory is free again. */
+  StartAborted: 'START_ABORTED',
   InvalidConfig: 'INVALID_CONFIG',
   UnknownNode: 'UNKNOWN_NODE',
   NodeNotRunning: 'NODE_NOT_RUNNING',

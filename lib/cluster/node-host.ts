@@ -929,6 +929,10 @@ export class NodeHost {
   /** Step 1 of a Ready: buffer entries and hard state, send what may go now. Returns
    *  whether an fdatasync must happen before the rest. */
   private persistAndSend(ready: Ready): boolean {
+    // Term and vote are announced before the role they bring: a 1-node cluster's Ready
+    // holds its new term, its own vote and its leadership at once, and an embedder reads
+    // 'leader-elected' for a term only after that term's 'term-changed'.
+    if (ready.hardState !== null) this.announceHardState(ready.hardState);
     if (ready.softState !== null) this.onSoftState(ready.softState);
     if (ready.membership !== null) this.onMembership(ready.membership);
     if (ready.snapshot !== null) this.persistSnapshot(ready.snapshot);
@@ -1294,9 +1298,9 @@ export class NodeHost {
     if (next.leaderId !== previous.leaderId && next.leaderId !== 0) this.lastLeaderContactAt = Date.now();
   }
 
-  private onHardState(next: HardState): void {
+  /** The events of a new term and a new vote; onHardState takes the state itself after. */
+  private announceHardState(next: HardState): void {
     const previous = this.hardState;
-    this.hardState = next;
     if (next.currentTerm !== previous.currentTerm) {
       this.event(EventKind.TermChanged, `node ${this.id} moves to term ${next.currentTerm}`, next.currentTerm);
       this.log.info({ term: next.currentTerm }, 'term changed');
@@ -1306,6 +1310,11 @@ export class NodeHost {
       this.event(EventKind.VoteGranted, `node ${this.id} votes for ${whom} in term ${next.currentTerm}`, next.currentTerm);
       this.log.info({ term: next.currentTerm, votedFor: next.votedFor }, 'voted');
     }
+  }
+
+  private onHardState(next: HardState): void {
+    const previous = this.hardState;
+    this.hardState = next;
     if (this.softState.role === Role.Leader && next.commitIndex !== previous.commitIndex) {
       const now = Date.now();
       if (now - this.lastCommitEventAt >= COMMIT_EVENT_INTERVAL_MS) {

@@ -13,7 +13,7 @@ import { BREAKING_FILE, DataDirLock, LOCK_FILE, lockTestHooks } from '../lib/clu
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
 import { EventKind } from '../lib/cluster/types.js';
 import { walFiles, walOwnerOf } from '../lib/storage/file-storage.js';
-import { tempDir } from './helpers/cluster.js';
+import { eventually, tempDir } from './helpers/cluster.js';
 
 const WAIT_MS = 15_000;
 
@@ -53,7 +53,13 @@ test.serial('a new directory records its nodes in cluster.json at the first star
   const { cluster: id, ...manifest } = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { cluster: string };
   t.deepEqual(manifest, { format: 1, bootstrap: [1, 2, 3], nodes: [1, 2, 3], initialized: [1, 2, 3] });
   t.regex(id, /^[0-9a-f]{32}$/, 'and a cluster id');
-  t.deepEqual(walOwnerOf(join(dataDir, 'node-2')), { cluster: id, node: 2 }, 'which each node\'s WAL names, with its own id');
+  // Each node's WAL names it, with the node's own id, from its first write (its first term).
+  await cluster.waitForLeader(WAIT_MS);
+  await eventually(() => [1, 2, 3].every((node) => walOwnerOf(join(dataDir, `node-${node}`)) !== null), WAIT_MS, 'every node to write its WAL');
+  t.deepEqual(
+    [1, 2, 3].map((node) => walOwnerOf(join(dataDir, `node-${node}`))),
+    [1, 2, 3].map((node) => ({ cluster: id, node })),
+  );
   t.is(cluster.startFailures.size, 0);
   t.false(cluster.startEvents.some((e) => /WARNING|does not apply/.test(e.text)), 'nothing to warn of in a new directory');
 });

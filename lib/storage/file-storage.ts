@@ -995,7 +995,7 @@ class FileStorage implements LogStorage {
       } catch (error) {
         throw ioError(`cannot remove ${join(this.dir, RESYNC_NEEDED_FILE_NAME)}`, error);
       }
-      notes.push(`an earlier start's fdatasync of the last WAL segment failed: its ${resyncedBytes} bytes were written again and made durable`);
+      if (last !== undefined) notes.push(`an earlier start's fdatasync of the last WAL segment failed: its ${resyncedBytes} bytes were written again and made durable`);
     }
     this.synced = { segment: this.segment, offset: this.segmentOffset };
     this.onSynced?.(this.synced);

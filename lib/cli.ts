@@ -2,6 +2,7 @@
 // The `raftlab` command: one dispatcher; each subcommand lives with its subsystem.
 
 import { spawn } from 'node:child_process';
+import { detachDeadTerminal } from './dead-terminal.js';
 import { missingStartFlags, tuneV8ForCluster } from './cluster/v8-tuning.js';
 
 const usage = `usage: raftlab <command> [options]      (raftlab <command> --help lists all of a command's options)
@@ -96,6 +97,8 @@ function restartWith(flags: readonly string[]): void {
     // At once, not by letting the event loop drain: while it drains, Node closes its signal
     // watchers before the process ends, and a hangup arriving then found none and killed
     // this process (exit 129 after the child had exited 0; a CI run of tui-e2e saw it).
+    // A terminal gone meanwhile would make Node's reset of it at exit abort this process.
+    detachDeadTerminal();
     process.exit(code ?? 1);
   });
 }
@@ -114,6 +117,7 @@ function watchParent(): void {
   process.channel.unref();
   process.once('disconnect', () => {
     process.stderr.write('raftlab: the command that started this process is gone; stopping\n');
+    detachDeadTerminal();
     process.exit(1);
   });
 }
@@ -126,10 +130,14 @@ else {
   tuneV8ForCluster();
   main(process.argv.slice(2)).then(
     (code) => {
+      // The dashboard ends on its own when its terminal goes away (tui/main.ts): Node's
+      // reset of that terminal at exit must not then abort the process (dead-terminal.ts).
+      detachDeadTerminal();
       process.exitCode = code;
     },
     (error: unknown) => {
       process.stderr.write(`raftlab: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      detachDeadTerminal();
       process.exitCode = 1;
     },
   );

@@ -138,6 +138,32 @@ test('check: a short run on a real cluster passes, writes its history, and verif
   const replay = verify(historyFile);
   t.is(replay.status, 0, replay.stdout);
   t.regex(replay.stdout, /verdict: linearizable/);
+  // The history carries what the nemesis did: at least the heal before the final reads.
+  const recorded = (JSON.parse(readFileSync(historyFile, 'utf8')) as { process: unknown; f: string }[]).filter((event) => event.process === 'nemesis');
+  t.true(recorded.some((event) => event.f === 'heal'), JSON.stringify(recorded));
+  t.regex(replay.stdout, new RegExp(`nemesis: ${recorded.length} events \\(.*\\bheal\\b`));
+});
+
+test('verify: an anomaly is shown with the nemesis events near it, and only those', (t) => {
+  const nemesis = (time: number, f: string, value: unknown): object => ({ process: 'nemesis', type: 'info', f, value, time });
+  // The stale read, at 20-27 s; a partition and a crash near it, a transfer long before.
+  const stamped = events(stale).map((event, index) => ({ ...event, time: 20_000 + index * 1_000 }));
+  const text = JSON.stringify([
+    nemesis(1_000, 'transfer', { from: 1, to: 2 }),
+    ...stamped.slice(0, 4),
+    nemesis(23_500, 'partition', { groups: [[1, 2], [3, 4, 5]] }),
+    ...stamped.slice(4),
+    nemesis(29_000, 'crash', { node: 3, leader: true }),
+    nemesis(40_000, 'heal', null),
+  ]);
+  const result = verify(file('stale-nemesis.json', text));
+  t.is(result.status, 1, result.stderr);
+  t.regex(result.stdout, /nemesis: 4 events \(1 transfer, 1 partition, 1 crash, 1 heal\)/);
+  const near = result.stdout.slice(result.stdout.indexOf('anomalies ('));
+  t.regex(near, /nemesis within 5 s of it \(its operations ran \d+\.\d{3} s to \d+\.\d{3} s\):\n\s+23\.500 s  partition \{"groups":\[\[1,2\],\[3,4,5\]\]\}\n\s+29\.000 s  crash \{"node":3,"leader":true\}/);
+  t.notRegex(near, /transfer|heal/);
+  // Without nemesis events the report is as before.
+  t.notRegex(verify(file('stale-plain.json', JSON.stringify(events(stale)))).stdout, /nemesis/);
 });
 
 test('check: bad arguments exit 3 with the reason', (t) => {

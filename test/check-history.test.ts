@@ -224,3 +224,66 @@ test('check writes its history in chunks that verify reads back', async (t) => {
   t.deepEqual((await readHistoryFile(file)).events, []);
   t.regex(writeHistory(path.join(directory, 'no-such-dir', 'h.json'), trickyEvents) ?? '', /ENOENT/);
 });
+
+// Nemesis events (lib/check/README.md, "Nemesis events"): Jepsen's form, an extension of
+// DESIGN.md's format that the checkers pass over and the reports show.
+
+const nemesisAt = (time: number, f: string, value: unknown): object => ({ process: 'nemesis', type: 'info', f, value, time });
+
+test('nemesis events are read in their place, kept apart from the operations, and change no pairing', (t) => {
+  const client = events([
+    [0, 'invoke', 'put', 'x', 1],
+    [0, 'ok', 'put', 'x', null],
+    [1, 'invoke', 'get', 'x', null],
+    [1, 'ok', 'get', 'x', 1],
+  ]);
+  const partition = nemesisAt(0.5, 'partition', { groups: [[1], [2, 3]] });
+  const heal = nemesisAt(2.5, 'heal', null);
+  const mixed = [client[0]!, partition, client[1]!, client[2]!, heal, client[3]!];
+  const h = parseHistory(JSON.stringify(mixed));
+  t.is(h.events.length, 6);
+  t.deepEqual(h.nemesis, [partition, heal]);
+  t.deepEqual(h.counts, { ok: 2, fail: 0, info: 0, neverCompleted: 0 });
+  const without = history([
+    [0, 'invoke', 'put', 'x', 1],
+    [0, 'ok', 'put', 'x', null],
+    [1, 'invoke', 'get', 'x', null],
+    [1, 'ok', 'get', 'x', 1],
+  ]);
+  // Positions count every element (as "event N" in errors do); their order is the same.
+  t.deepEqual(
+    h.operations.map((op) => [op.f, op.input, op.output, op.callPosition, op.returnPosition]),
+    [
+      ['put', 1, null, 0, 2],
+      ['get', null, 1, 3, 5],
+    ],
+  );
+  t.deepEqual(
+    h.operations.map((op) => [op.f, op.call, op.return]),
+    without.operations.map((op) => [op.f, op.call, op.return]),
+  );
+  // A key on a nemesis event is ignored; a history of nemesis events alone is a history.
+  t.deepEqual(parseHistory(JSON.stringify([{ ...nemesisAt(0, 'crash', { node: 1 }), key: 'anything' }])).nemesis, [nemesisAt(0, 'crash', { node: 1 })]);
+});
+
+test('nemesis events that break the format are refused with the reason', (t) => {
+  t.regex(reasonOf(t, JSON.stringify([{ ...nemesisAt(0, 'crash', null), type: 'invoke' }]), HistoryErrorCode.BadEvent), /event 0: a nemesis event's type must be "info", got "invoke"/);
+  t.regex(reasonOf(t, JSON.stringify([nemesisAt(0, '', null)]), HistoryErrorCode.BadEvent), /a nemesis event's f must be a name of 1 to 64 characters, got ""/);
+  t.regex(reasonOf(t, JSON.stringify([nemesisAt(0, 7 as unknown as string, null)]), HistoryErrorCode.BadEvent), /a nemesis event's f must be a name/);
+  t.regex(reasonOf(t, JSON.stringify([{ process: 'nemesis', type: 'info', f: 'heal', time: 0 }]), HistoryErrorCode.BadEvent), /value is missing/);
+  t.regex(reasonOf(t, JSON.stringify([nemesisAt(Number.NaN, 'heal', null)]), HistoryErrorCode.BadEvent), /time must be a finite number/);
+  // Time order holds across client and nemesis events alike.
+  const text = JSON.stringify([events([[0, 'invoke', 'get', 'x', null]])[0], nemesisAt(-1, 'heal', null)]);
+  t.regex(reasonOf(t, text, HistoryErrorCode.BadSequence), /event 1: time -1 is before the previous event's time 0/);
+  // Another process name is no nemesis: the old message, naming the one string allowed.
+  t.regex(reasonOf(t, JSON.stringify([{ ...nemesisAt(0, 'heal', null), process: 'chaos' }]), HistoryErrorCode.BadEvent), /process must be an integer \(or "nemesis"\), got "chaos"/);
+});
+
+test('check writes nemesis events as verify reads them back', async (t) => {
+  const file = path.join(directory, 'with-nemesis.json');
+  const mixed = [trickyEvents[0]!, { process: 'nemesis' as const, type: 'info' as const, f: 'lose', value: { nodes: [{ node: 1, unsyncedBytesLost: 12 }] }, time: 0 }, ...trickyEvents.slice(1)];
+  t.is(writeHistory(file, mixed, 64), null);
+  const read = await readHistoryFile(file, { chunkBytes: 7 });
+  t.deepEqual(read.events, mixed);
+  t.is(read.nemesis.length, 1);
+});

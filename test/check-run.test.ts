@@ -112,11 +112,20 @@ test.serial('a 2-node cluster passes under every nemesis, each fault doing somet
   t.deepEqual(result.problems, [], `seed ${seed}`);
   t.true(result.timeline.length >= 2, `seed ${seed}: only ${result.timeline.length} faults\n${summary(result)}`);
   // The summary's counts are the history's: every event counted once, by its type.
-  const byType = (type: string): number => result.events.filter((event) => event.type === type).length;
+  const byType = (type: string): number => result.events.filter((event) => event.type === type && event.process !== 'nemesis').length;
   const { counts } = result.report.history;
   t.deepEqual([counts.ok, counts.fail, counts.info + counts.neverCompleted], [byType('ok'), byType('fail'), byType('info') + byType('invoke') - byType('ok') - byType('fail') - byType('info')], `seed ${seed}`);
   t.is(counts.neverCompleted, 0, `seed ${seed}: every operation completed`);
   t.regex(formatCheckSummary(result), new RegExp(`: ${counts.ok} ok operations, .*\\nnemesis timeline \\(${result.timeline.length};`), `seed ${seed}`);
+  // The history records what the nemesis did: each fault's actions within its span, and
+  // the heal before the final reads.
+  const nemesis = result.report.history.nemesis;
+  t.true(nemesis.length >= result.timeline.length + 1, `seed ${seed}: ${nemesis.length} nemesis events for ${result.timeline.length} faults`);
+  t.is(nemesis.filter((event) => event.f === 'heal').length >= 1, true, `seed ${seed}`);
+  for (const record of result.timeline) {
+    const during = nemesis.filter((event) => event.time >= record.startMs && event.time <= (record.endMs ?? Infinity));
+    t.true(during.length >= 1, `seed ${seed}: no nemesis event in the history during "${record.text}"`);
+  }
   for (const record of result.timeline) {
     t.notRegex(record.text, noOpFault, `seed ${seed}`);
     t.true(record.startMs <= (record.endMs ?? -1), `seed ${seed}: ${record.text}`);

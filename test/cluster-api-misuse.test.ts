@@ -155,6 +155,34 @@ test.serial('a value changed by the caller after put() is stored as it was passe
   t.deepEqual([await kv.get('y'), await kv.get('z')], [{ a: 1 }, [1]]);
 });
 
+test.serial('a Proxy or an accessor is stored as the JSON it reads as on a client\'s first write as on later ones; a value whose second read is no JSON value is INVALID_VALUE', async (t) => {
+  // From the KV audit (thirtieth session): a first write copied its value with
+  // structuredClone, which threw a DOMException (code 25, no `indeterminate`) on a Proxy
+  // that a registered client stores, and on a getter that returned a function the second time.
+  const { cluster } = await startCluster(t, { nodes: 1 });
+  await cluster.waitForLeader(WAIT_MS);
+  const fresh = () => cluster.client();
+  await fresh().put('proxy', new Proxy({ a: [1, { b: 'c' }] }, {}));
+  await fresh().append('list', new Proxy([1, 2], {}) as unknown as number[]);
+  t.true(await fresh().cas('proxy', new Proxy({ a: [1, { b: 'c' }] }, {}), new Proxy(['swapped'], {}) as unknown as string[]));
+  const registered = fresh();
+  await registered.put('warm', 1);
+  await registered.put('again', new Proxy({ a: 1 }, {}));
+  const reader = fresh();
+  t.deepEqual([await reader.get('proxy'), await reader.get('list'), await reader.get('again')], [['swapped'], [[1, 2]], { a: 1 }]);
+
+  let reads = 0;
+  const turncoat = {
+    get a(): unknown {
+      reads++;
+      return reads === 1 ? 1 : () => 1;
+    },
+  };
+  const error = await t.throwsAsync(fresh().put('turncoat', turncoat as never), { instanceOf: RaftlabError });
+  t.like(error, { code: 'INVALID_VALUE', indeterminate: false });
+  t.is(await reader.get('turncoat'), null, 'nothing stored');
+});
+
 test.serial('start options out of range are INVALID_CONFIG before any worker starts', async (t) => {
   const cases: [string, Parameters<typeof Cluster.start>[0]][] = [
     ['maxValueBytes', { maxValueBytes: Number.NaN }],

@@ -8,7 +8,7 @@ import { ClientHub } from '../lib/cluster/client.js';
 import { decodeClientBatch, encodeReplyBatch } from '../lib/cluster/protocol.js';
 import type { Reply } from '../lib/cluster/protocol.js';
 import type { RaftlabError } from '../lib/cluster/errors.js';
-import { decodeCommand, encodeCommand } from '../lib/kv/command.js';
+import { KV_LIMITS, decodeCommand, encodeCommand } from '../lib/kv/command.js';
 import type { Command } from '../lib/kv/command.js';
 import { KvStateMachine } from '../lib/kv/state-machine.js';
 import { eventually } from './helpers/cluster.js';
@@ -126,4 +126,90 @@ test('a write of an expired session that ends late leaves the new session\'s wri
   port1.postMessage(encodeReplyBatch([answer(retry.rid, apply(retry.command))]));
   t.is(await p, 'ok', log.join('\n'));
   t.is(machine.read('p'), 'P');
+});
+
+test('a write that waited for an earlier write\'s registration, which ran out of that write\'s time, registers again within its own', async (t) => {
+  // From the KV audit (thirtieth session): the second write failed NO_LEADER ("no leader
+  // registered this client within 3000 ms") when the first write's registration ended at
+  // the first write's deadline, with a second of its own time left.
+  const { port1, port2 } = new MessageChannel();
+  const machine = new KvStateMachine();
+  let index = 0;
+  let registersSeen = 0;
+  let secondRegisterSeen: () => void = () => undefined;
+  const secondRegister = new Promise<void>((resolve) => (secondRegisterSeen = resolve));
+  port1.on('message', (bytes: unknown) => {
+    const replies: Reply[] = [];
+    for (const frame of decodeClientBatch(bytes).frames) {
+      if (frame.t !== 'w') continue;
+      if (decodeCommand(frame.command).type === 'register') {
+        registersSeen++;
+        if (registersSeen === 2) secondRegisterSeen();
+        // The first write's registration is never answered: each of its attempts times out.
+        if (registersSeen <= 3) continue;
+      }
+      const result = machine.apply(++index, frame.command)!;
+      replies.push(result.ok ? { rid: frame.rid, ok: true, value: result.value } : { rid: frame.rid, ok: false, code: result.code, message: result.message, leaderId: 1 });
+    }
+    if (replies.length > 0) port1.postMessage(encodeReplyBatch(replies));
+  });
+  port1.unref();
+  const hub = new ClientHub([1]);
+  hub.connect(1, port2);
+  t.teardown(() => hub.close());
+  const kv = hub.client({ timeoutMs: 3000 });
+  const outcome = (promise: Promise<unknown>) => promise.then(() => 'ok', (error: RaftlabError) => `${error.code}/${error.indeterminate ? 'indeterminate' : 'definite'}`);
+  const first = outcome(kv.put('first', 1));
+  // The second write starts about a second later (the registration's second attempt), so its deadline is a second later too.
+  await secondRegister;
+  const second = outcome(kv.put('second', 2));
+  t.is(await first, 'NO_LEADER/definite', 'the first write ran out of time registering: nothing was sent');
+  t.is(await second, 'ok', 'the second registers again within its own time');
+  t.is(machine.read('second'), 2);
+  t.is(machine.read('first'), null);
+});
+
+test.serial('a client keeps at most half a session\'s replies in flight, so a retried write is answered from its session however many writes it has at once', async (t) => {
+  // From the KV audit (thirtieth session): 6,000 puts at once from one client ended 1,904
+  // of them STALE_REQUEST (indeterminate, though applied): their first attempts timed out,
+  // and their retries came after more than 4,096 newer writes had dropped their replies.
+  // Here the answer to the first put's first attempt is lost; the other 4,199 are answered.
+  const { port1, port2 } = new MessageChannel();
+  const machine = new KvStateMachine();
+  let index = 0;
+  let lostOne = false;
+  let widestSpan = 0;
+  port1.on('message', (bytes: unknown) => {
+    const replies: Reply[] = [];
+    for (const frame of decodeClientBatch(bytes).frames) {
+      if (frame.t !== 'w') continue;
+      const command = decodeCommand(frame.command);
+      const result = machine.apply(++index, frame.command)!;
+      if (command.type === 'request') {
+        widestSpan = Math.max(widestSpan, command.seq - command.ackedBelow);
+        if (command.seq === 1 && !lostOne) {
+          lostOne = true; // applied, and its answer lost: the attempt times out and is retried
+          continue;
+        }
+      }
+      replies.push(result.ok ? { rid: frame.rid, ok: true, value: result.value } : { rid: frame.rid, ok: false, code: result.code, message: result.message, leaderId: 1 });
+    }
+    if (replies.length > 0) port1.postMessage(encodeReplyBatch(replies));
+  });
+  port1.unref();
+  const hub = new ClientHub([1]);
+  hub.connect(1, port2);
+  t.teardown(() => hub.close());
+  const kv = hub.client({ timeoutMs: 20_000 });
+  const writes = 4200;
+  const outcomes = await Promise.all(
+    Array.from({ length: writes }, (_, i) => kv.put(`k${i}`, i).then(() => 'ok', (error: RaftlabError) => `${error.code}/${error.indeterminate ? 'indeterminate' : 'definite'}`)),
+  );
+  const counts: Record<string, number> = {};
+  for (const outcome of outcomes) counts[outcome] = (counts[outcome] ?? 0) + 1;
+  t.deepEqual(counts, { ok: writes });
+  t.true(lostOne, 'the first answer was lost');
+  t.true(widestSpan < KV_LIMITS.maxRepliesPerSession / 2, `a request was sent ${widestSpan} seqs past the lowest in flight`);
+  t.is(machine.read('k0'), 0);
+  t.is(machine.read(`k${writes - 1}`), writes - 1);
 });

@@ -4,7 +4,7 @@ import test from 'ava';
 import { ClientHub } from '../lib/cluster/client.js';
 import type { Cluster } from '../lib/cluster/cluster.js';
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
-import { encodeCommand } from '../lib/kv/command.js';
+import { KV_LIMITS, encodeCommand } from '../lib/kv/command.js';
 import { decodeReplyBatch, packExact } from '../lib/cluster/protocol.js';
 import { eventually, startCluster } from './helpers/cluster.js';
 
@@ -195,6 +195,104 @@ test.serial('a refused client frame with a rid is answered MALFORMED_REQUEST, a 
   await kv.put('still', 'alive');
   t.is(await kv.get('still'), 'alive');
   t.true(cluster.status().nodes.every((n) => n.alive), 'no node crashed');
+});
+
+test.serial('a write frame shorter than maxValueBytes whose value encodes to more (invalid UTF-8, float32s) is VALUE_TOO_LARGE, not stored', async (t) => {
+  // From the KV audit (thirtieth session): the leader measured only commands longer than
+  // the limit, and a frame from elsewhere than a KvClient stored a value 2.7 times over it,
+  // which no KvClient could write back.
+  const limit = 1000;
+  const { cluster } = await startCluster(t, { nodes: 1, maxValueBytes: limit });
+  const leader = await cluster.waitForLeader(10_000);
+  const hub = rawHub(cluster);
+  t.teardown(() => hub.close());
+  const write = (command: Uint8Array) => hub.request(leader, { t: 'w', command }, 5000);
+  const registered = await write(encodeCommand({ type: 'register', clientId: 'raw-writer' }));
+  const session = registered.ok ? registered.value : null;
+  if (typeof session !== 'number') return t.fail(`register answered ${JSON.stringify(registered)}`);
+  // A put of 900 bytes of 0xff: each reads as U+FFFD, three bytes.
+  const text = encodeCommand({ type: 'request', session, seq: 1, ackedBelow: 0, operation: { op: 'put', key: 'text', value: 'x'.repeat(900) } });
+  text.fill(0xff, text.length - 900);
+  // A put of 180 float32s: each a float64, nine bytes, once decoded.
+  const floats = encodeCommand({ type: 'request', session, seq: 2, ackedBelow: 0, operation: { op: 'put', key: 'floats', value: [] } });
+  const float32s = new Uint8Array(floats.length - 1 + 3 + 180 * 5);
+  float32s.set(floats.subarray(0, floats.length - 1));
+  float32s.set([0xdc, 0, 180], floats.length - 1);
+  for (let i = 0; i < 180; i++) float32s.set([0xca, 0x3f, 0xc0, 0, 0], floats.length + 2 + i * 5);
+  for (const [name, command] of [['text', text], ['floats', float32s]] as const) {
+    t.true(command.length < limit, `the ${name} frame is shorter than the limit`);
+    const reply = await write(command);
+    t.like(reply, { ok: false, code: 'VALUE_TOO_LARGE' }, name);
+  }
+  const kv = cluster.client();
+  t.deepEqual([await kv.get('text'), await kv.get('floats')], [null, null], 'nothing stored');
+  // The same kinds of value within the limit are taken.
+  const shorter = encodeCommand({ type: 'request', session, seq: 3, ackedBelow: 0, operation: { op: 'put', key: 'text', value: 'x'.repeat(300) } });
+  shorter.fill(0xff, shorter.length - 300);
+  t.like(await write(shorter), { ok: true });
+  t.is(await kv.get('text'), '\uFFFD'.repeat(300));
+});
+
+test.serial('a get proposed through the log is refused INVALID_ARGUMENT and appends nothing; a read frame reads', async (t) => {
+  // From the KV audit (thirtieth session): each stored a copy of the value it read in its
+  // session (4,096 replies kept per session) on every replica and in every snapshot: 10-byte
+  // frames kept a MiB each.
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  const leader = await cluster.waitForLeader(10_000);
+  const kv = cluster.client();
+  await kv.put('big', 'x'.repeat(100_000));
+  const hub = rawHub(cluster);
+  t.teardown(() => hub.close());
+  const registered = await hub.request(leader, { t: 'w', command: encodeCommand({ type: 'register', clientId: 'log-reader' }) }, 5000);
+  const session = registered.ok ? registered.value : null;
+  if (typeof session !== 'number') return t.fail(`register answered ${JSON.stringify(registered)}`);
+  const lastLogIndex = () => cluster.status().nodes.find((node) => node.id === leader)!.lastLogIndex;
+  await cluster.waitFor((s) => s.nodes.find((node) => node.id === leader)!.appliedIndex === lastLogIndex(), 10_000, 'the leader to apply its log');
+  const before = lastLogIndex();
+  const replies = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => hub.request(leader, { t: 'w', command: encodeCommand({ type: 'request', session, seq: i + 1, ackedBelow: 0, operation: { op: 'get', key: 'big' } }) }, 5000)),
+  );
+  for (const reply of replies) t.like(reply, { ok: false, code: 'INVALID_ARGUMENT' });
+  t.is(lastLogIndex(), before, 'nothing was appended');
+  const read = await hub.request(leader, { t: 'r', key: 'big' }, 5000);
+  t.like(read, { ok: true, value: 'x'.repeat(100_000) });
+});
+
+test.serial('at the session bound a retried append is answered from its session; one session more evicts the least recently active, whose retry is SESSION_EXPIRED and applies nothing', async (t) => {
+  // From the KV audit (thirtieth session), through a real cluster: KV_LIMITS.maxSessions sessions exactly.
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  await cluster.waitForLeader(10_000);
+  const hub = rawHub(cluster);
+  t.teardown(() => hub.close());
+  // Sent to the leader until a final answer (registering and retrying are both what is tested to be harmless).
+  const passing = new Set(['NOT_LEADER', 'LEADERSHIP_LOST', 'LEADERSHIP_TRANSFER_IN_PROGRESS', 'PROPOSAL_QUEUE_FULL', 'ATTEMPT_TIMEOUT', 'CONNECTION_LOST', 'NOT_SENT']);
+  const write = async (command: Uint8Array) => {
+    for (let attempt = 0; ; attempt++) {
+      const reply = await hub.request(await cluster.waitForLeader(10_000), { t: 'w', command }, 5000);
+      if (reply.ok) return { ok: true, value: reply.value };
+      if (!passing.has(reply.code) || attempt === 20) return { ok: false, code: reply.code };
+    }
+  };
+  const register = async (clientId: string): Promise<number> => {
+    const reply = await write(encodeCommand({ type: 'register', clientId }));
+    if (!reply.ok || typeof reply.value !== 'number') throw new Error(`registering ${clientId} answered ${JSON.stringify(reply)}`);
+    return reply.value;
+  };
+  const a = await register('client-a');
+  const b = await register('client-b');
+  const appendOf = (session: number, key: string) => encodeCommand({ type: 'request', session, seq: 1, ackedBelow: 1, operation: { op: 'append', key, value: 'once' } });
+  t.like(await write(appendOf(a, 'list-a')), { ok: true });
+  t.like(await write(appendOf(b, 'list-b')), { ok: true });
+  // Fill the table to the bound: A is now the least recently active, B the next.
+  for (let next = 0; next < KV_LIMITS.maxSessions - 2; ) {
+    const chunk = Array.from({ length: Math.min(500, KV_LIMITS.maxSessions - 2 - next) }, () => register(`filler-${next++}`));
+    await Promise.all(chunk);
+  }
+  t.like(await write(appendOf(b, 'list-b')), { ok: true }, 'at the bound: B is kept, its retry answered from the session');
+  await register('one-too-many');
+  t.like(await write(appendOf(a, 'list-a')), { ok: false, code: 'SESSION_EXPIRED' }, 'A, the least recently active, was evicted');
+  const kv = cluster.client();
+  t.deepEqual([await kv.get('list-a'), await kv.get('list-b')], [['once'], ['once']], 'neither retry applied again');
 });
 
 test.serial('stopping the cluster ends the client calls in flight at once with CLUSTER_STOPPED, not at their deadline', async (t) => {

@@ -473,6 +473,28 @@ test('decodeRaftBatch refuses garbage whole, or message by message, and keeps th
   t.is(decoded.reasons.length, 4);
 });
 
+test('an AppendEntries whose entries header counts more items than there are bytes is refused at once, both paths alike', (t) => {
+  // From the KV audit (thirtieth session): the fast path made an array for the header's
+  // count before reading an entry: a 19-byte message counting 2^25 - 1 entries cost seconds
+  // and hundreds of MB of a node's thread. Each item takes a byte at least.
+  const message: Message = { type: MessageType.AppendEntries, term: 3, from: 1, to: SELF, prevLogIndex: 5, prevLogTerm: 2, leaderCommit: 4, entries: [{ index: 6, term: 3, data: bytes(0xaa) }] };
+  const encoded = encodeRaftBatch([message]);
+  const at = encoded.length - 6; // the entries' fixarray(3): [6, 3, bin8 of 1 byte]
+  t.deepEqual([...encoded.subarray(at)], [0x93, 6, 3, 0xc4, 1, 0xaa]);
+  const count = 3 * (2 ** 25 - 1); // the most entries V8 still makes an array of at once
+  const lying = Uint8Array.from([...encoded.subarray(0, at), 0xdd, count >>> 24, (count >>> 16) & 0xff, (count >>> 8) & 0xff, count & 0xff, 6, 3, 0xc0]);
+  const started = performance.now();
+  for (let i = 0; i < 4; i++) {
+    const fast = decodeRaftBatch(lying, SELF, PEERS);
+    t.is(fast.malformed, 1);
+    t.deepEqual(fast.messages, []);
+    t.deepEqual(fast, decodeRaftBatchWithMsgpackr(lying, SELF, PEERS));
+  }
+  const elapsedMs = performance.now() - started;
+  t.true(elapsedMs < 1000, `four refusals took ${Math.round(elapsedMs)} ms`);
+  t.deepEqual(decodeRaftBatch(encoded, SELF, PEERS).messages, [message], 'the honest message still decodes');
+});
+
 test('at most MAX_REASONS_PER_BATCH reasons are kept, the count stays exact', (t) => {
   const junk = Uint8Array.from(pack([WIRE_FORMAT_VERSION, new Array(50).fill('junk')]));
   const decoded = decodeRaftBatch(junk, SELF, PEERS);

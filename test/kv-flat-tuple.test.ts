@@ -4,6 +4,7 @@
 import test from 'ava';
 import { Packr, Unpackr } from 'msgpackr';
 import { asciiStrAt, msgpackItemEnd, readFlatTupleInto } from '../lib/kv/flat-tuple.js';
+import { decodeCommand } from '../lib/kv/command.js';
 
 /** The elements readFlatTupleInto reads into a fresh array, or null when it declines. */
 function readFlatTuple(bytes: Uint8Array): unknown[] | null {
@@ -83,6 +84,22 @@ test('nested values, maps, trailing bytes and truncation are declined', (t) => {
   t.is(readFlatTuple(Uint8Array.from([...whole, 0])), null);
   for (let cut = 0; cut < whole.length; cut++) t.is(readFlatTuple(whole.subarray(0, cut)), null, `cut at ${cut}`);
   t.is(readFlatTuple(Uint8Array.from([0x92, 0xa2, 0xff, 0xfe, 0x01])), null, 'invalid UTF-8 is left to msgpackr');
+});
+
+test('an array header counting more elements than there are bytes is declined without growing the array read into', (t) => {
+  // From the KV audit (thirtieth session): readFlatTupleInto set the shared array's length
+  // to the header's count first, 2^24 for a 7-byte write frame: 128 MB, seconds of the
+  // leader's thread, and every command decoded slower after it.
+  const elements: unknown[] = [];
+  for (const count of [3, 0x10000, 0x1000000, 0xffffffff]) {
+    const header = count < 0x10000 ? [0xdc, count >> 8, count & 0xff] : [0xdd, count >>> 24, (count >>> 16) & 0xff, (count >>> 8) & 0xff, count & 0xff];
+    t.false(readFlatTupleInto(Uint8Array.from([...header, 0x02, 0x02]), elements), `count ${count}`);
+    t.true(elements.length <= 2, `count ${count}: the array was grown to ${elements.length}`);
+  }
+  t.deepEqual(readFlatTuple(Uint8Array.from([0xdc, 0x00, 0x02, 0x02, 0x02])), [2, 2], 'an honest array16 still reads');
+  const command = Uint8Array.from([0xdd, 0x01, 0x00, 0x00, 0x00, 0x02, 0x02]);
+  const error = t.throws(() => decodeCommand(command));
+  t.is((error as { code?: unknown } | undefined)?.code, 'MALFORMED_COMMAND');
 });
 
 test('fuzz: on mutated tuples the fast path agrees with msgpackr or declines', (t) => {

@@ -107,6 +107,10 @@ test('every command has a unique name and a usage starting with it', (t) => {
 
 test('parseLine checks arity and keeps spaces in values', (t) => {
   t.deepEqual(parseLine('put greeting hello world').args, ['greeting', 'hello world']);
+  // As typed, every space kept (joined again with one space, "a  b" was stored as "a b").
+  t.deepEqual(parseLine('put  k   "a   b"').args, ['k', '"a   b"']);
+  t.deepEqual(parseLine('append log one  two   three ').args, ['log', 'one  two   three']);
+  t.deepEqual(parseLine('put k v').args, ['k', 'v']);
   t.deepEqual(parseLine('  crash   leader ').args, ['leader']);
   t.is(parseLine('delete k').spec.name, 'del');
   t.is(parseLine('scenario').args.length, 0);
@@ -208,6 +212,34 @@ test('restart of a node that is up, or of all when every node is up, says so pla
     { text: 'every node is up: nothing to restart', level: 'info' },
     { text: 'n3 is up: nothing to restart', level: 'info' },
   ]);
+});
+
+test('restart of a node shown down that is starting already (NODE_ALREADY_RUNNING) is not a failure; the others restart', async (t) => {
+  const status = leaderlessStatus();
+  const down = status.nodes.filter((node) => !node.alive).map((node) => node.id);
+  t.true(down.length >= 1, 'the fixture has a node down');
+  for (const [line, starting] of [['restart all', down[0]!], [`restart ${down[0]!}`, down[0]!]] as const) {
+    const rec = recorder(status);
+    const restart = rec.context.cluster.restart;
+    (rec.context.cluster as { restart: typeof restart }).restart = async (id) => {
+      if (id === starting) throw Object.assign(new Error(`node ${id} is already running`), { code: 'NODE_ALREADY_RUNNING' });
+      return restart(id);
+    };
+    await executeLine(line, rec.context);
+    const last = rec.reports.at(-1);
+    t.is(last?.level, 'ok', `${line}: ${JSON.stringify(rec.reports)}`);
+    t.notRegex(last?.text ?? '', /failed/);
+    t.regex(last?.text ?? '', new RegExp(`n${starting} already starting or up$`), line);
+    const others = down.filter((id) => id !== starting);
+    if (line === 'restart all' && others.length > 0) t.regex(last?.text ?? '', new RegExp(`^restarted ${others.map((id) => `n${id}`).join(' ')}; `));
+  }
+  // Any other failure is still one.
+  const rec = recorder(status);
+  (rec.context.cluster as { restart: DashboardCluster['restart'] }).restart = async () => {
+    throw Object.assign(new Error('disk gone'), { code: 'NODE_FAILED' });
+  };
+  await executeLine(`restart ${down[0]!}`, rec.context);
+  t.regex(rec.reports.at(-1)?.text ?? '', /^restart failed: NODE_FAILED: disk gone/);
 });
 
 test('link faults accumulate; heal clears them; load and speed', async (t) => {

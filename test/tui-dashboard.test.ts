@@ -105,6 +105,8 @@ test('usable at 120x36 with 9 nodes: every node row, the log strip and the feed 
     t.true(lines.every((line) => line.length <= 120));
     for (let id = 1; id <= 9; id++) t.regex(screen, new RegExp(`│[ >] n${id} +[-*?~X] `), `row of n${id}`);
     t.regex(screen, /─ log /);
+    // Its 8 lines take the ruler, n1..n6 and a line naming the three left out.
+    t.regex(screen, /│n7 n8 n9 not shown \(a taller terminal shows every node\)/);
     t.regex(screen, /─ events /);
     t.regex(screen, /is leader for term/, 'the feed shows at least one line');
     t.regex(lines[35] ?? '', /^$/, 'the command line is the last row');
@@ -147,7 +149,7 @@ test('the latency chart keeps its long label where it fits (160 columns)', async
 });
 
 test('smaller than the target (80x24, 60x20): the status bar keeps leader, term, quorum and badges, and the feed keeps a few lines', async (t) => {
-  for (const [nodes, columns, rows] of [[3, 80, 24], [7, 80, 24], [3, 60, 20], [9, 60, 20]] as const) {
+  for (const [nodes, columns, rows] of [[3, 80, 24], [5, 80, 24], [7, 80, 24], [3, 60, 20], [9, 60, 20]] as const) {
     const what = `${nodes} nodes at ${columns}x${rows} (seed ${SEED})`;
     const h = await harness(nodes, columns, rows);
     try {
@@ -169,6 +171,11 @@ test('smaller than the target (80x24, 60x20): the status bar keeps leader, term,
       t.true(feedTop > 0 && feedLines.length >= 3, `${what}: the event feed shows 3 lines or more:\n${screen}`);
       t.true(feedLines.some((line) => /│\d\d:\d\d\.\d /.test(line)), `${what}: events in the feed:\n${screen}`);
       t.regex(screen, new RegExp(`│[ >] n${nodes} `), `${what}: the node table ends with n${nodes}`);
+      // The log strip shows every node's row, or says which it leaves out (it cut them off
+      // without a word; at 80x24 with 5 nodes it kept 3 rows once the charts had gone, with
+      // room for all 5).
+      if (/─ log /.test(screen)) t.true(new RegExp(`│n${nodes} `).test(screen) || / not shown \(a taller terminal/.test(screen), `${what}: every log row or a note:\n${screen}`);
+      if (nodes <= 5 && rows === 24) t.regex(screen, new RegExp(`│n${nodes} +\\[`), `${what}: the log strip has n${nodes}'s row`);
     } finally {
       await h.close();
     }
@@ -369,7 +376,7 @@ test('help and detail overlays open and Esc closes them', async (t) => {
     h.type('\x1b');
     await h.waitForScreen(/^(?![\s\S]*Keys \(act on)/, 'help closed');
     h.type('\x1b[5~');
-    await h.waitForScreen(/events \(\d+ lines back; End follows the newest\)/, 'the feed scrolled back');
+    await h.waitForScreen(/events \(\d+ lines back(, \d+ newer)?; End follows the newest\)/, 'the feed scrolled back');
     h.type('\x1b[F');
     await h.waitForScreen(/─ events ─/, 'the feed following the newest again');
     h.type('\r');
@@ -378,6 +385,79 @@ test('help and detail overlays open and Esc closes them', async (t) => {
     t.regex(detail, /WAL \d+(\.\d)?[BKM] in 1 file/);
     h.type('\x1b');
     await h.waitForScreen(/^(?![\s\S]*Recent log entries)/, 'detail closed');
+  } finally {
+    await h.close();
+  }
+});
+
+test('at 80x24 a node\'s details wrap instead of being cut, and PgUp/PgDn scroll them to their end (the WAL files)', async (t) => {
+  const h = await harness(5, 80, 24);
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    for (let index = 0; index < 25; index++) await h.dashboard.runCommand(`put k${index} ${index}`);
+    h.type('\r');
+    const detail = await h.waitForScreen(/Peers \(leader view/, 'the detail view');
+    // Its lines' ends were cut off ("fsyncs over 1/", "malformed mes", "voters n1,n2,n3,n4,n5; learne").
+    t.regex(detail, /malformed messages \d+/, detail);
+    t.regex(detail, /learners none/);
+    t.notRegex(detail, /WAL \d/, 'the WAL files are below the view');
+    h.type('\x1b[6~\x1b[6~\x1b[6~');
+    const end = await h.waitForScreen(/PgUp\/PgDn scroll/, 'the end of the details');
+    t.regex(end, /WAL \d+(\.\d)?[BKM] in 1 file/);
+    t.is(h.dashboard.ui.feedScrollLines, 0, 'PgDn scrolled the details, not the event feed behind them');
+    h.type('\x1b[5~\x1b[5~\x1b[5~');
+    await h.waitForScreen(/node n1 .*term/, 'back at the top');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a command line longer than the screen shows its end and the cursor, not its start', async (t) => {
+  const h = await harness(3, 80, 24);
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    h.type(`:put k ${'x'.repeat(100)}TAIL`);
+    const screen = await h.waitForScreen(/TAIL *$/, 'the end of the typed line');
+    const last = screen.split('\n').at(-1) ?? '';
+    t.regex(last, /^:<x+TAIL$/, last);
+    t.is(last.length, 79, 'the line and the cursor fill the width');
+    h.type('\r');
+    // The whole line was sent: 100 x's and TAIL, quoted.
+    await h.waitForScreen(/\.\.\. \(106 chars\) -> ok/, 'the put');
+  } finally {
+    await h.close();
+  }
+});
+
+/** The event feed's rows on a screen, inside its border. */
+function feedRows(screen: string): string[] {
+  const lines = screen.split('\n');
+  const top = lines.findIndex((line) => /┌─ events/.test(line));
+  const bottom = lines.findIndex((line, index) => index > top && line.startsWith('└'));
+  return lines.slice(top + 1, bottom);
+}
+
+test('the event feed scrolled back stays where it was while new events arrive, and says how many came; End follows the newest again', async (t) => {
+  const h = await harness();
+  try {
+    await h.waitForScreen(/\* LEADER/, 'a leader');
+    for (let index = 0; index < 40; index++) await h.dashboard.runCommand(`put old${index} ${index}`);
+    await h.waitForScreen(/put old39=39 -> ok/, 'the last put in the feed');
+    h.type('\x1b[5~');
+    const scrolled = await h.waitForScreen(/events \(10 lines back(, \d+ newer)?; End follows the newest\)/, 'the feed scrolled back');
+    const rows = feedRows(scrolled);
+    t.true(rows.some((row) => /put old\d+=\d+ -> ok/.test(row)), `(seed ${SEED}) the feed shows the older puts:\n${rows.join('\n')}`);
+    t.false(rows.some((row) => /put old39=39/.test(row)), 'the newest put is below the view');
+    // New entries arrive: the view does not move (it moved up a line per entry, and the
+    // lines being read went off the top), and the label counts them.
+    for (let index = 0; index < 5; index++) await h.dashboard.runCommand(`put new${index} ${index}`);
+    // runCommand resolves once its result is in the feed and drawn.
+    const later = h.dashboard.screenText();
+    t.deepEqual(feedRows(later), rows, `(seed ${SEED}) the same rows`);
+    t.true(Number(/events \(10 lines back, (\d+) newer; End follows the newest\)/.exec(later)?.[1]) >= 5, later);
+    h.type('\x1b[F');
+    const newest = await h.waitForScreen(/─ events ─/, 'the feed following the newest again');
+    t.regex(newest, /put new4=4 -> ok/);
   } finally {
     await h.close();
   }
@@ -711,6 +791,74 @@ test('runTuiCli removes the scratch directory it made when the dashboard quits, 
   t.true(dataDir.startsWith(join(tmpdir(), 'raftlab-tui-')), dataDir);
   t.false(existsSync(dataDir), `${dataDir} is gone`);
   t.is(printed, `raftlab: cluster stopped; removed its scratch directory ${dataDir} (--data DIR keeps the files)\n`);
+});
+
+// Serial: the signal is emitted on this process, where another test's dashboard would take it too.
+test.serial('runTuiCli: a Ctrl-C (SIGINT), SIGTERM or hangup while the cluster starts stops it once started and removes the scratch directory, exit 0', async (t) => {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const stdin = new PassThrough();
+    const stdout = Object.assign(new PassThrough(), { isTTY: true, columns: 160, rows: 48 }) as unknown as NodeJS.WriteStream;
+    let printed = '';
+    stdout.on('data', (chunk: Buffer) => {
+      printed += chunk.toString();
+    });
+    let cluster: FakeCluster | null = null;
+    let stops = 0;
+    const running = runTuiCli(['--nodes', '3'], {
+      stdin,
+      stdout,
+      stderr: new PassThrough(),
+      startCluster: async (options) => {
+        // The signal arrives while the nodes start (before, nothing caught it: the process
+        // died with its nodes, exit 130, and left its scratch directory).
+        process.emit(signal);
+        process.emit(signal);
+        cluster = new FakeCluster({ nodes: options.nodes, seed: SEED, tickMs: 5, autoTick: true, fsync: options.fsync });
+        const stop = cluster.stop.bind(cluster);
+        cluster.stop = () => {
+          stops += 1;
+          return stop();
+        };
+        return cluster;
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([running, new Promise<'still running'>((resolve) => (timer = setTimeout(() => resolve('still running'), WAIT_MS)))]);
+    clearTimeout(timer);
+    if (outcome === 'still running') {
+      stdin.write('\x03');
+      await running;
+    }
+    const dataDir = /data in (\S+) \.\.\./.exec(printed)?.[1] ?? '';
+    t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+    t.is(outcome, 0, `${signal}: runTuiCli ends, exit 0`);
+    t.is(stops, 1, `${signal}: the cluster was stopped once`);
+    t.false(existsSync(dataDir), `${signal}: ${dataDir} is gone`);
+    t.regex(printed, /raftlab: quitting: stopping the cluster once it has started \.\.\.\n/, signal);
+    t.is(printed.match(/quitting/g)?.length, 1, `${signal}: said once`);
+    t.regex(printed, /raftlab: cluster stopped; removed its scratch directory /, signal);
+    t.is(process.listenerCount(signal), 0, `${signal}: its handler is gone`);
+  }
+});
+
+test('runTuiCli removes its scratch directory when the cluster does not start', async (t) => {
+  const stdout = Object.assign(new PassThrough(), { isTTY: true }) as unknown as NodeJS.WriteStream;
+  const stderr = new PassThrough();
+  let dataDir = '';
+  const code = await runTuiCli(['--nodes', '3'], {
+    stdout,
+    stderr,
+    startCluster: async (options) => {
+      dataDir = options.dataDir;
+      writeFileSync(join(dataDir, 'cluster.json'), '{}');
+      throw new Error('no room');
+    },
+  });
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  t.is(code, 1);
+  t.regex(String(stderr.read()), /the cluster did not start: no room/);
+  t.true(dataDir.startsWith(join(tmpdir(), 'raftlab-tui-')), dataDir);
+  t.false(existsSync(dataDir), `${dataDir} is gone`);
 });
 
 test('runTuiCli quits cleanly when its terminal\'s input ends, though its screen writes nothing that could fail', async (t) => {

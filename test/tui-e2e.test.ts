@@ -75,10 +75,14 @@ function harness(name: string) {
     await tmux('send-keys', '-t', session, 'y');
     return exitCode(START_TIMEOUT_MS);
   };
-  /** Starts the dashboard as the pane's own process, no shell: the raftlab command leads the terminal's session. */
+  /**
+   * Starts the dashboard as the pane's own process (a shell that execs it, only to send its
+   * stderr to `stderrFile`): the raftlab command leads the terminal's session.
+   */
+  const stderrFile = join(work, 'stderr');
   const startAsSessionLeader = (nodes: number): Promise<unknown> =>
-    tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '48', '-e', 'NCURSES_NO_UTF8_ACS=1', process.execPath, CLI, 'tui', '--nodes', String(nodes), '--data', dataDir);
-  return { dataDir, tmux, session, waitFor, type, start, startAsSessionLeader, exitCode, quit, close };
+    tmux('new-session', '-d', '-s', session, '-x', '160', '-y', '48', '-e', 'NCURSES_NO_UTF8_ACS=1', 'sh', '-c', `exec "$0" "$@" 2>${shellQuote(stderrFile)}`, process.execPath, CLI, 'tui', '--nodes', String(nodes), '--data', dataDir);
+  return { dataDir, tmux, session, waitFor, type, start, startAsSessionLeader, stderrFile, exitCode, quit, close };
 }
 
 test('dashboard in tmux: leader, put/get, crash leader, restart all, usage, quit with exit 0', async (t) => {
@@ -155,7 +159,7 @@ test('dashboard in tmux: a hangup that reaches both the raftlab command and its 
 
 test('dashboard in tmux: a terminal that goes away while the raftlab command leads its session stops the cluster cleanly', async (t) => {
   if (process.platform !== 'linux') return t.pass('processes are found through /proc');
-  const { dataDir, tmux, waitFor, startAsSessionLeader, close } = harness('gone');
+  const { dataDir, tmux, waitFor, startAsSessionLeader, stderrFile, close } = harness('gone');
   try {
     await startAsSessionLeader(3);
     await waitFor('a LEADER', START_TIMEOUT_MS, (screen) => /\* LEADER/.test(screen));
@@ -172,6 +176,10 @@ test('dashboard in tmux: a terminal that goes away while the raftlab command lea
     for (const node of readdirSync(dataDir).filter((name) => name.startsWith('node-'))) {
       t.regex(readFileSync(join(dataDir, node, 'node.log'), 'utf8'), /"msg":"node stopped"/, node);
     }
+    // And then ended without aborting: Node's reset of the vanished terminal at exit failed
+    // an assertion ("Assertion failed ... ResetStdio", SIGABRT) in the dashboard's process
+    // and in the command's, before lib/dead-terminal.ts.
+    t.is(readFileSync(stderrFile, 'utf8'), '', 'nothing on stderr');
   } finally {
     // A failure leaves no cluster running for the rest of the suite.
     for (const { pid } of processesWith(dataDir)) {

@@ -36,7 +36,8 @@ export function nodeStatus(id: number, overrides: Partial<NodeStatus> = {}): Nod
     entriesSent: 0,
     entriesReadBack: 0,
     walSparesUsed: 0,
-    reportedAt: 0,
+    // A node that has reported (0 is a node just started, not reported yet).
+    reportedAt: 1,
     ...overrides,
   };
   return { ...status, logTerms: overrides.logTerms ?? termRunsOf(status.recentEntries) };

@@ -2,10 +2,10 @@ import test from 'ava';
 import { EventKind } from '../lib/cluster/types.js';
 import type { ClusterStatus } from '../lib/cluster/types.js';
 import { COMMANDS, parseMemberKind } from '../tui/commands.js';
-import { KEY_HELP, prefersUnicode } from '../tui/dashboard.js';
+import { KEY_HELP, prefersUnicode, renderCommandLine } from '../tui/dashboard.js';
 import { stripTags } from '../tui/format.js';
 import { quorumOk, renderDetail, renderEventFeed, renderHelp, renderLogStrip, renderMessageLine, renderNodeTable, renderReplication, renderStatusBar, wrap } from '../tui/panes.js';
-import { EventFeed, FeedSource, MetricsHistory, initialUiState } from '../tui/state.js';
+import { EventFeed, FeedSource, LOAD_CATCH_UP_MS, LoadPacer, MetricsHistory, initialUiState } from '../tui/state.js';
 import type { FeedEntry } from '../tui/state.js';
 import { healthyStatus, leaderlessStatus, learnerStatus, nodeStatus } from './tui-fixtures.js';
 
@@ -92,6 +92,18 @@ test('quorum: a majority of live nodes that can talk to each other', (t) => {
   t.regex(bar, /\[JOINT: old voters n3 n4 n5 decide too\]/);
 });
 
+test('node table in 78 columns (80x24) leaves out whole columns instead of cutting its rows; a partition keeps the group', (t) => {
+  const calm = plain(renderNodeTable(healthyStatus(), ui, 78)).split('\n');
+  t.true(calm.every((row) => row.length <= 78), calm.join('\n'));
+  t.regex(calm[0] ?? '', /^\s+ID\s+ROLE\s+TERM\s+VOTE\s+LAST i\/t\s+COMMIT\s+ELECTION\s*$/);
+  t.regex(calm[2] ?? '', /\[########\.\.\]\s*$/, 'the election bar whole');
+  const split = plain(renderNodeTable(leaderlessStatus(), ui, 78)).split('\n');
+  t.true(split.every((row) => row.length <= 78), split.join('\n'));
+  t.regex(split[0] ?? '', /COMMIT\s+ELECTION\s+GROUP\s*$/);
+  t.regex(split[1] ?? '', /\? CANDIDATE.*\sA\s*$/, 'the group letters');
+  t.regex(plain(renderNodeTable(healthyStatus(), ui, 111)).split('\n')[0] ?? '', /FSYNC\s+GROUP\s*$/, 'every column at 111');
+});
+
 test('node table: one row per node with role word and symbol, DOWN rows, selection marker', (t) => {
   const text = plain(renderNodeTable(healthyStatus(), { ...ui, selectedNode: 3 }));
   const rows = text.split('\n');
@@ -142,6 +154,17 @@ test('log strip: aligned by index, committed [t] and uncommitted (t) differ with
   const narrow = renderLogStrip(healthyStatus(), 6 + 4 * 4).map(stripTags);
   t.is(narrow[1], 'n1    [ 3][ 3]( 3)( 3)');
   t.is(narrow[4], 'n4 X  <- its log ends at index 7 (term 2)', 'a node behind the window says where its log ends');
+});
+
+test('log strip in a pane too short for every node: the last line names the nodes left out', (t) => {
+  const cut = renderLogStrip(healthyStatus(), 80, 4).map(stripTags);
+  t.is(cut.length, 4);
+  t.regex(cut[0] ?? '', /^index 1/);
+  t.regex(cut[1] ?? '', /^n1 /);
+  t.regex(cut[2] ?? '', /^n2 /);
+  t.is(cut[3], 'n3 n4 n5 not shown (a taller terminal shows every node)');
+  t.is(renderLogStrip(healthyStatus(), 80, 6).length, 6, 'every row fits: no note');
+  t.deepEqual(renderLogStrip(healthyStatus(), 30, 1).map(stripTags), ['n1 n2 n3 n4 n5 not shown (a t~']);
 });
 
 test('log strip under load: each status taken at its own moment, the window ends at what a majority holds and every row reads its terms', (t) => {
@@ -310,6 +333,10 @@ test('learners: marked in the node table, the replication pane, the detail view 
   const rows = plain(renderNodeTable(status, ui)).split('\n');
   t.is(rows.length, 8);
   t.regex(rows[6] ?? '', /n6\s+\+ LEARNER\s+3/);
+  // A learner never campaigns: no election bar (run down, it was an empty yellow one announcing an election).
+  t.regex(rows[6] ?? '', /\d+\s+learner\s/, rows[6]);
+  t.notRegex(rows[6] ?? '', /\[[#.]+\]/);
+  t.regex(rows[2] ?? '', /\[[#.]{10}\]/, 'a voter keeps its bar');
   t.regex(rows[7] ?? '', /n7\s+o NON-MEMBER/);
   t.regex(rows[2] ?? '', /n2\s+- FOLLOWER/, 'voters keep their role');
   const downLearner = { ...status, nodes: status.nodes.map((node) => (node.id === 6 ? { ...node, alive: false } : node)) };
@@ -400,4 +427,55 @@ test('two-digit node ids show whole and line up in every pane', (t) => {
   t.regex(detail, /node n13 +\* LEADER +term 3 +voted for n13 +leader n13/);
   t.regex(detail, /^ {2}n10 match +12 next +13 replicate/m);
   t.regex(detail, /^ {2}n2  match +12 next +13 replicate/m);
+});
+
+test('the background load is paced by the time elapsed, not by timer ticks: a late timer still sends the rate asked for', (t) => {
+  // 200/s with a 20 ms timer that fires every 23 ms (a loaded machine): 10 s of it.
+  const pacer = new LoadPacer(200, 0);
+  let sent = 0;
+  for (let nowMs = 23; nowMs <= 10_000; nowMs += 23) sent += pacer.due(nowMs);
+  t.true(sent >= 1990 && sent <= 2000, `sent ${sent} in 10 s at 200/s (counted per tick: 1,739)`);
+  // Irregular firing, fractions carried: exactly rate x elapsed, give or take the one in progress.
+  const jittery = new LoadPacer(37, 1000);
+  let total = 0;
+  for (const nowMs of [1003, 1031, 1032, 1090, 1150, 1151, 1299, 1400, 1600, 1800, 2000]) total += jittery.due(nowMs);
+  t.is(total, 37, 'a second at 37/s');
+});
+
+test('the background load does not make up for a stall longer than LOAD_CATCH_UP_MS in one burst', (t) => {
+  const pacer = new LoadPacer(1000, 0);
+  t.is(pacer.due(10), 10);
+  // A 5-second pause: only the catch-up window's worth is due.
+  t.is(pacer.due(5010), LOAD_CATCH_UP_MS);
+  t.is(pacer.due(5020), 10);
+  // A clock that goes back asks nothing and loses nothing.
+  t.is(pacer.due(5000), 0);
+  t.is(pacer.due(5030), 10);
+  t.throws(() => new LoadPacer(0, 0), { message: /rate must be > 0/ });
+});
+
+test('the command line shows the end of a line longer than the screen, where the cursor is', (t) => {
+  t.is(stripTags(renderCommandLine('put k v', 20)), ':put k v ');
+  // 18 characters fit beside the ':' and the cursor.
+  t.is(stripTags(renderCommandLine('a'.repeat(18), 20)), `:${'a'.repeat(18)} `);
+  const long = `put k ${'x'.repeat(100)}{END}`;
+  const shown = stripTags(renderCommandLine(long, 20));
+  t.is(shown, ':<xxxxxxxxxxxx{END} ');
+  t.is(shown.length, 20);
+});
+
+test('a node restarted that has not reported yet shows as STARTING with its log unknown, not as an empty log; the status bar does not say commit 0', (t) => {
+  const status = healthyStatus();
+  // What the supervisor reports between a restart and the node's first status (lib/cluster: initialStatus, reportedAt 0).
+  const placeholder = (id: number) => nodeStatus(id, { alive: true, role: 'follower', term: 3, votedFor: 0, leaderId: 0, lastLogIndex: 0, lastLogTerm: 0, commitIndex: 0, appliedIndex: 0, walBytes: 0, electionTimeoutTicks: 0, electionElapsedTicks: 0, logTerms: [], recentEntries: [], progress: [], reportedAt: 0 });
+  const one = { ...status, nodes: status.nodes.map((node) => (node.id === 4 ? placeholder(4) : node)) };
+  const rows = plain(renderNodeTable(one, ui)).split('\n');
+  t.regex(rows[4] ?? '', /^\s+n4\s+\. STARTING\s+3\s+-\s+\?\s+\?\s+\?\s+\S+\s+\?\s/, rows[4]);
+  t.notRegex(rows[4] ?? '', /0\/0|0B|\[/);
+  t.regex(stripTags(renderLogStrip(one, 80)[4] ?? ''), /^n4\s+starting: its log shows once it reports$/);
+  // Every node restarted, none reported, no leader: the commit index is not known.
+  const all = { ...status, leaderId: 0, nodes: status.nodes.map((node) => placeholder(node.id)) };
+  t.regex(stripTags(renderStatusBar(all, initialUiState)), /leader none \| term \d+ \| commit - \|/);
+  // Once they report, as before.
+  t.regex(stripTags(renderStatusBar(status, initialUiState)), /commit 10 \|/);
 });

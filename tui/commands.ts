@@ -7,6 +7,7 @@ import type { NodeId } from '../lib/raft/types.js';
 import { describeClientError } from './cluster-port.js';
 import type { DashboardCluster, DashboardKv, LinkFaults } from './cluster-port.js';
 import { formatGroups } from './format.js';
+import { ErrorCode } from '../lib/cluster/errors.js';
 import { describeMembership } from '../lib/cluster/membership.js';
 import { assertNever } from '../lib/raft/assert.js';
 import { MessageLevel } from './state.js';
@@ -378,8 +379,21 @@ export const COMMANDS: readonly CommandSpec[] = [
         return;
       }
       context.report(`restarting ${ids.map((id) => `n${id}`).join(' ')}`, MessageLevel.Info);
-      await forEachNode(ids, (id) => context.cluster.restart(id));
-      context.report(`restarted ${ids.map((id) => `n${id}`).join(' ')}`, MessageLevel.Ok);
+      // A node shown down may be starting already (a scenario putting back what it crashed,
+      // an `r` pressed twice): the cluster says NODE_ALREADY_RUNNING, which is not a failure
+      // of this restart ("restart failed" said so, and the rest of the line was lost).
+      const starting: NodeId[] = [];
+      await forEachNode(ids, async (id) => {
+        try {
+          await context.cluster.restart(id);
+        } catch (error: unknown) {
+          if (describeClientError(error).code !== ErrorCode.NodeAlreadyRunning) throw error;
+          starting.push(id);
+        }
+      });
+      const restarted = ids.filter((id) => !starting.includes(id));
+      const already = starting.length === 0 ? '' : `${restarted.length === 0 ? '' : '; '}${starting.map((id) => `n${id}`).join(' ')} already starting or up`;
+      context.report(`${restarted.length === 0 ? '' : `restarted ${restarted.map((id) => `n${id}`).join(' ')}`}${already}`, MessageLevel.Ok);
     },
   }),
   command({
@@ -665,7 +679,8 @@ export interface ParsedLine {
 
 /** Splits a line into a command and its arguments, checking arity. Throws UsageError. */
 export function parseLine(line: string): ParsedLine {
-  const words = line.trim().split(/\s+/).filter((word) => word !== '');
+  const text = line.trim();
+  const words = text.split(/\s+/).filter((word) => word !== '');
   const [name, ...rest] = words;
   if (name === undefined) throw new UsageError('empty command; type help');
   const spec = findCommand(name);
@@ -685,12 +700,22 @@ export function parseLine(line: string): ParsedLine {
     });
   }
   if (spec.restIsValue && args.length > maximum) {
-    // The value keeps its spaces: "put greeting hello world".
-    args = [...args.slice(0, maximum - 1), args.slice(maximum - 1).join(' ')];
+    // The value keeps its spaces as typed: "put greeting hello world", and `put k "a  b"`
+    // stores "a  b" (joining its words again with one space stored "a b").
+    args = [...args.slice(0, maximum - 1), spec.flags.length === 0 ? restOfLine(text, maximum) : args.slice(maximum - 1).join(' ')];
   }
   if (args.length < minimum) throw new UsageError(`${spec.name}: missing argument`, spec);
   if (args.length > maximum) throw new UsageError(`${spec.name}: too many arguments`, spec);
   return { spec, args, flags };
+}
+
+/** The line from its `words`-th word after the command's name on, as typed. */
+function restOfLine(text: string, words: number): string {
+  const pattern = /\S+/g;
+  for (let word = 0; word < words; word++) pattern.exec(text);
+  const start = pattern.exec(text);
+  if (start === null) throw new Error(`restOfLine: '${text}' has no word ${words + 1}`);
+  return text.slice(start.index);
 }
 
 export class UnknownCommandError extends UsageError {

@@ -16,7 +16,7 @@ import type { CommandContext } from './commands.js';
 import { renderDetail, renderEventFeed, renderHelp, renderLogStrip, renderMessageLine, renderNodeTable, renderReplication, renderStatusBar } from './panes.js';
 import type { HelpKey } from './panes.js';
 import { ScenarioRunner } from './scenarios.js';
-import { EventFeed, FeedSource, MessageLevel, MetricsHistory, Overlay, initialUiState } from './state.js';
+import { EventFeed, FeedSource, LoadPacer, MessageLevel, MetricsHistory, Overlay, initialUiState } from './state.js';
 import type { UiState } from './state.js';
 
 /** 5-10 redraws a second, as the issue asks; blessed only writes the cells that changed. */
@@ -101,7 +101,6 @@ export class Dashboard {
   #timers: NodeJS.Timeout[] = [];
   #loadTimer: NodeJS.Timeout | null = null;
   #loadInflight = 0;
-  #loadCarry = 0;
   #loadErrors = 0;
   #closed = false;
   #resolveDone: () => void = () => undefined;
@@ -215,6 +214,8 @@ export class Dashboard {
   }
 
   #lastDrawError = '';
+  /** While the feed is scrolled back: its `total` when the scrolling began, the entry the view counts back from. */
+  #feedAnchor: number | null = null;
   #latencyLabel = LATENCY_LABEL;
   #laidOutNodeCount = 0;
   #feedLabel = ' events ';
@@ -230,17 +231,22 @@ export class Dashboard {
     }
     const { statusBar, nodes, replication, logStrip, feed, message, commandLine, overlay } = this.#widgets;
     statusBar.setContent(renderStatusBar(status, this.#ui, Number(statusBar.width)));
-    nodes.setContent(renderNodeTable(status, this.#ui).join('\n'));
+    nodes.setContent(renderNodeTable(status, this.#ui, innerWidth(nodes)).join('\n'));
     replication.setContent(renderReplication(status, innerWidth(replication)).join('\n'));
-    logStrip.setContent(renderLogStrip(status, innerWidth(logStrip)).join('\n'));
+    logStrip.setContent(renderLogStrip(status, innerWidth(logStrip), innerHeight(logStrip)).join('\n'));
     const scroll = Math.min(this.#ui.feedScrollLines, this.#feed.size);
-    const feedLabel = scroll === 0 ? ' events ' : ` events (${scroll} lines back; End follows the newest) `;
+    // Scrolled back, the feed stays where it was scrolled to: counted back from the newest
+    // entry at that moment, not from the newest now (a busy feed moved what was being read
+    // up by a line per event, and off the pane).
+    const end = scroll === 0 ? this.#feed.total : (this.#feedAnchor ?? this.#feed.total);
+    const newer = this.#feed.total - end;
+    const feedLabel = scroll === 0 ? ' events ' : ` events (${scroll} lines back${newer > 0 ? `, ${newer} newer` : ''}; End follows the newest) `;
     if (feedLabel !== this.#feedLabel) feed.setLabel(feedLabel);
     this.#feedLabel = feedLabel;
-    feed.setContent(renderEventFeed(this.#feed.recent(innerHeight(feed) + scroll), innerHeight(feed), innerWidth(feed), scroll).join('\n'));
+    feed.setContent(renderEventFeed(this.#feed.recent(innerHeight(feed) + scroll, end), innerHeight(feed), innerWidth(feed), scroll).join('\n'));
     if (this.#ui.message !== null && this.#ui.message.level !== MessageLevel.Error && performance.now() - this.#messageSetMs > MESSAGE_TTL_MS) this.#ui = { ...this.#ui, message: null };
     message.setContent(renderMessageLine(this.#ui, Number(message.width)));
-    commandLine.setContent(this.#ui.commandLineOpen ? `:${escapeTags(this.#commandText)}{inverse} {/inverse}` : '');
+    commandLine.setContent(this.#ui.commandLineOpen ? renderCommandLine(this.#commandText, Number(commandLine.width)) : '');
     switch (this.#ui.overlay) {
       case Overlay.Help:
         this.#showOverlay(' help (j/k scroll) ', renderHelp(KEY_HELP, COMMANDS, innerWidth(this.#widgets.overlay)).join('\n'));
@@ -333,19 +339,28 @@ export class Dashboard {
         return;
       }
     }
+    if (this.#ui.overlay === Overlay.Detail && (key.name === 'pagedown' || key.name === 'pageup')) {
+      // So can a node's details (its WAL files come last; at 80x24 half the view was out
+      // of reach): PgUp/PgDn scroll them, where they scrolled the event feed behind.
+      this.#widgets.overlay.scroll(key.name === 'pagedown' ? HELP_PAGE_LINES : -HELP_PAGE_LINES);
+      return;
+    }
     const named: Record<string, string> = { escape: 'escape', enter: 'enter', up: 'k', down: 'j', space: 'n', pageup: 'pageup', pagedown: 'pagedown', end: 'end' };
     switch ((key.name === undefined ? undefined : named[key.name]) ?? character) {
       case 'escape':
         this.#setUi({ overlay: Overlay.None, message: null });
         return;
       case 'pageup':
+        if (this.#ui.feedScrollLines === 0) this.#feedAnchor = this.#feed.total;
         this.#setUi({ feedScrollLines: Math.min(this.#feed.size, this.#ui.feedScrollLines + FEED_SCROLL_LINES) });
         return;
       case 'pagedown':
         this.#setUi({ feedScrollLines: Math.max(0, this.#ui.feedScrollLines - FEED_SCROLL_LINES) });
+        if (this.#ui.feedScrollLines === 0) this.#feedAnchor = null;
         return;
       case 'end':
         this.#setUi({ feedScrollLines: 0 });
+        this.#feedAnchor = null;
         return;
       case 'enter':
         this.#setUi({ overlay: this.#ui.overlay === Overlay.Detail ? Overlay.None : Overlay.Detail });
@@ -516,13 +531,11 @@ export class Dashboard {
   #setLoad(ratePerSecond: number): void {
     if (this.#loadTimer !== null) clearInterval(this.#loadTimer);
     this.#loadTimer = null;
-    this.#loadCarry = 0;
     this.#ui = { ...this.#ui, loadRatePerSecond: ratePerSecond };
     if (ratePerSecond <= 0 || this.#closed) return;
+    const pacer = new LoadPacer(ratePerSecond, performance.now());
     this.#loadTimer = setInterval(() => {
-      this.#loadCarry += (ratePerSecond * LOAD_TICK_MS) / 1000;
-      while (this.#loadCarry >= 1) {
-        this.#loadCarry -= 1;
+      for (let due = pacer.due(performance.now()); due > 0; due--) {
         if (this.#loadInflight >= MAX_LOAD_INFLIGHT) continue;
         this.#loadInflight += 1;
         this.#kv.put(this.#randomKey(), Math.floor(this.#random() * 1_000_000)).then(
@@ -587,7 +600,9 @@ export class Dashboard {
     const feed = box('events', { left: 0, width: '100%' });
     const message = box(null, { left: 0, height: 1, width: '100%' });
     const commandLine = box(null, { left: 0, height: 1, width: '100%' });
-    const overlay = box('help', { top: 'center', left: 'center', width: '90%', height: '90%', hidden: true, style: { bg: 'black', border: { fg: 'white' } }, scrollable: true, alwaysScroll: true });
+    // Wrapped: the help is wrapped to its width already; a node's details are long lines
+    // (fsync counts, the configuration) that a narrow screen cut off.
+    const overlay = box('help', { top: 'center', left: 'center', width: '90%', height: '90%', hidden: true, style: { bg: 'black', border: { fg: 'white' } }, scrollable: true, alwaysScroll: true, wrap: true });
     return { statusBar, nodes, replication, throughput, latency, logStrip, feed, message, commandLine, overlay };
   }
 
@@ -616,7 +631,12 @@ export class Dashboard {
     // Smaller still (80x24, 60x20): the replication pane and charts go, then the log
     // strip, then the node table gives up rows, before the feed drops below its minimum.
     const short = (): boolean => rows - 3 - tableHeight - middleHeight - logHeight < MIN_FEED_HEIGHT;
-    if (short()) middleHeight = 0;
+    if (short()) {
+      // The rows the charts gave up go back to the log strip, up to every node's row (at
+      // 80x24 with 5 nodes it kept its shrunk 3 rows, with room for all 5).
+      middleHeight = 0;
+      logHeight = Math.max(logHeight, Math.min(nodeCount + 3, rows - 3 - tableHeight - MIN_FEED_HEIGHT));
+    }
     if (short()) logHeight = 0;
     if (short()) tableHeight = Math.max(MIN_TABLE_HEIGHT, rows - 3 - MIN_FEED_HEIGHT);
     let top = 1;
@@ -696,6 +716,17 @@ const FEED_SCROLL_LINES = 10;
 const MESSAGE_TTL_MS = 10_000;
 /** Report every this-many failed background puts, so a partition does not flood the feed. */
 const LOAD_ERROR_REPORT_EVERY = 100;
+
+/**
+ * The `:` line in `width` columns with its cursor: a line longer than that shows its end,
+ * where the typing is, after a `<`. It showed its start, the cursor and whatever was typed
+ * past the screen's edge out of sight (a long value typed blind).
+ */
+export function renderCommandLine(text: string, width: number): string {
+  const room = Math.max(1, width - 2); // the ':' and the cursor
+  const shown = text.length <= room ? `:${text}` : `:<${text.slice(text.length - (room - 1))}`;
+  return `${escapeTags(shown)}{inverse} {/inverse}`;
+}
 
 function clampCanvasSize(chart: contrib.Widgets.LineElement): void {
   const sized = chart as unknown as { calcSize(): void; canvasSize: { width: number; height: number } };

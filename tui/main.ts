@@ -114,21 +114,49 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
     return 1;
   }
   const startCluster = dependencies.startCluster ?? (options.fake ? startFakeCluster : startRealCluster);
+  // Handlers, not one-shot ones, until the cluster is stopped: a repeated signal (a SIGTERM
+  // sent to the whole process group reaches the raftlab command too, which passes it on,
+  // lib/cli.ts) only asks again, since quitting is idempotent, where a second signal with
+  // no handler would kill the process mid-stop. Taken from before the cluster starts: a
+  // start takes seconds on a loaded machine, the terminal is not raw yet, and a Ctrl-C (a
+  // SIGINT) or SIGTERM then killed the process with its nodes mid-start, leaving the scratch
+  // directory behind (exit 130). Now the start runs to its end and the cluster is stopped.
+  let dashboard: Dashboard | null = null;
+  let quitDuringStart = false;
+  const onSignal = (): void => {
+    if (dashboard !== null) {
+      dashboard.handleKey(undefined, { name: 'c', ctrl: true });
+      return;
+    }
+    if (!quitDuringStart) stdout.write('raftlab: quitting: stopping the cluster once it has started ...\n');
+    quitDuringStart = true;
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const signal of signals) process.on(signal, onSignal);
+  const removeSignalHandlers = (): void => {
+    for (const signal of signals) process.off(signal, onSignal);
+  };
   // A directory that holds a cluster (its cluster.json) starts that cluster's nodes.
   let cluster: DashboardCluster;
   try {
     stdout.write(`raftlab: starting ${describeStart(dataDir, options.nodes)}, data in ${dataDir} ...\n`);
     cluster = await startCluster({ nodes: options.nodes, dataDir, fsync: options.fsync });
   } catch (error: unknown) {
+    removeSignalHandlers();
     stderr.write(`raftlab tui: the cluster did not start: ${error instanceof Error ? error.message : String(error)}\n`);
+    // A scratch directory of our own making holds nothing anyone will come back to.
+    if (options.dataDir === null) rmSync(dataDir, { recursive: true, force: true, maxRetries: 3 });
     return 1;
   }
-  const dashboard = new Dashboard({ cluster, output: stdout, ...(dependencies.stdin === undefined ? {} : { input: dependencies.stdin }) });
-  // Handlers, not one-shot ones, until the cluster is stopped: a repeated signal (a SIGTERM
-  // sent to the whole process group reaches the raftlab command too, which passes it on,
-  // lib/cli.ts) only asks again, since quitting is idempotent, where a second signal with
-  // no handler would kill the process mid-stop.
-  const onSignal = (): void => dashboard.handleKey(undefined, { name: 'c', ctrl: true });
+  if (quitDuringStart) {
+    try {
+      await cluster.stop();
+    } finally {
+      removeSignalHandlers();
+    }
+    return goodbye(stdout, options.dataDir, dataDir);
+  }
+  dashboard = new Dashboard({ cluster, output: stdout, ...(dependencies.stdin === undefined ? {} : { input: dependencies.stdin }) });
   // When the terminal goes away writes fail with EIO: that too means quit, and the cluster
   // is stopped cleanly, so a dead terminal is not a crash. A hangup signal alone does not
   // say so: the kernel sends it to the session leader only, and when the raftlab command
@@ -147,21 +175,23 @@ export async function runTuiCli(argv: readonly string[], dependencies: TuiDepend
   };
   input.on('end', onSignal);
   input.on('error', onInputError);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
   try {
     dashboard.start();
     await dashboard.done;
     dashboard.refresh();
     await cluster.stop();
   } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGHUP', onSignal);
+    removeSignalHandlers();
     input.off('end', onSignal);
     input.off('error', onInputError);
     dashboard.destroy();
   }
-  if (options.dataDir !== null) {
+  return goodbye(stdout, options.dataDir, dataDir);
+}
+
+/** After the cluster stopped: says where its files are, or removes the scratch directory it had and says so; exit 0. */
+function goodbye(stdout: NodeJS.WritableStream, keptDir: string | null, dataDir: string): number {
+  if (keptDir !== null) {
     stdout.write(`raftlab: cluster stopped; its files are in ${dataDir}\n`);
     return 0;
   }

@@ -101,8 +101,23 @@ export const LearnerDisplay = { word: 'LEARNER', symbol: '+', color: 'cyan' } as
 /** A running node outside the configuration: added and not yet a learner, or removed and not yet stopped. */
 export const NonMemberDisplay = { word: 'NON-MEMBER', symbol: 'o', color: 'gray' } as const;
 
+/**
+ * A node restarted (or added) that has not reported yet: the supervisor shows it as a
+ * follower with an empty log (lib/cluster: what it knew before is not what it knows now)
+ * until its first status, a tenth of a second or more later. Shown as such, not as a node
+ * with no entries: the table read `0/0`, `0B`, and with every node restarted the status
+ * bar `commit 0`.
+ */
+export function awaitingReport(node: NodeStatus): boolean {
+  return node.alive && node.reportedAt === 0;
+}
+
+/** The role cell of a node that has not reported since it started. */
+export const StartingDisplay = { word: 'STARTING', symbol: '.', color: 'yellow' } as const;
+
 function roleCell(node: NodeStatus, status: ClusterStatus): { readonly text: string; readonly color: string } {
   const kind = nodeKind(status, node.id);
+  if (awaitingReport(node)) return { text: `${StartingDisplay.symbol} ${StartingDisplay.word}`, color: StartingDisplay.color };
   if (!node.alive) return { text: `${DownDisplay.symbol} ${DownDisplay.word}${kind === 'learner' ? `/${LearnerDisplay.word}` : ''}`, color: DownDisplay.color };
   if (node.role !== 'leader' && kind === 'learner') return { text: `${LearnerDisplay.symbol} ${LearnerDisplay.word}`, color: LearnerDisplay.color };
   if (node.role !== 'leader' && kind === 'none') return { text: `${NonMemberDisplay.symbol} ${NonMemberDisplay.word}`, color: NonMemberDisplay.color };
@@ -144,7 +159,8 @@ export function renderStatusBar(status: ClusterStatus, ui: UiState, width = Infi
   const leader = leaderNode(status);
   parts.push({ text: leader === undefined ? `leader ${color('red', bold('none'))}` : `leader ${color('green', bold(`n${leader.id}`))}` });
   parts.push({ text: termText(status) });
-  const commit = leader?.commitIndex ?? Math.max(0, ...status.nodes.map((node) => node.commitIndex));
+  const reported = status.nodes.filter((node) => !awaitingReport(node));
+  const commit = leader?.commitIndex ?? (reported.length === 0 ? '-' : Math.max(0, ...reported.map((node) => node.commitIndex)));
   parts.push({ text: `commit ${commit}`, dropRank: 4 });
   // Counted over the voters: learners do not make a quorum.
   const voters = voterIds(status);
@@ -252,25 +268,43 @@ const NODE_COLUMNS = [
   { title: 'GROUP', width: 5 },
 ] as const;
 
-export function renderNodeTable(status: ClusterStatus, ui: UiState): readonly string[] {
-  const header = '  ' + NODE_COLUMNS.map((column) => fit(column.title, column.width)).join(' ');
+/**
+ * Columns a narrow table leaves out, first to last: fsync, WAL, contact, applied (with no
+ * partition in force, the group first of all). At 80 columns the table was cut at its
+ * right edge: the election bar in the middle, the partition group never shown.
+ */
+const NODE_COLUMN_DROP_ORDER = ['FSYNC', 'WAL', 'CONTACT', 'APPLIED'] as const;
+
+/** The node table, its columns fitted to `width` where it can (see NODE_COLUMN_DROP_ORDER). */
+export function renderNodeTable(status: ClusterStatus, ui: UiState, width = Number.POSITIVE_INFINITY): readonly string[] {
+  const dropOrder: string[] = [...(status.partition === null ? ['GROUP'] : []), ...NODE_COLUMN_DROP_ORDER];
+  const shown = new Set<string>(NODE_COLUMNS.map((column) => column.title));
+  const rowWidth = (): number => 2 + NODE_COLUMNS.filter((column) => shown.has(column.title)).reduce((sum, column, index) => sum + column.width + (index === 0 ? 0 : 1), 0);
+  for (const title of dropOrder) {
+    if (rowWidth() <= width) break;
+    shown.delete(title);
+  }
+  const pick = (cells: readonly string[]): string[] => cells.filter((_, index) => shown.has(NODE_COLUMNS[index]!.title));
+  const header = '  ' + pick(NODE_COLUMNS.map((column) => fit(column.title, column.width))).join(' ');
   const lines = [bold(escapeTags(header))];
   for (const node of status.nodes) {
     const role = roleCell(node, status);
-    const cells = [
+    // Not reported yet: its log, commit and WAL are not known (not zero).
+    const known = (text: string): string => (awaitingReport(node) ? '?' : text);
+    const cells = pick([
       fit(`n${node.id}`, 4),
       color(role.color, fit(role.text, 15)),
       fit(String(node.term), 6),
       fit(node.votedFor === 0 ? '-' : `n${node.votedFor}`, 5),
-      fit(`${node.lastLogIndex}/${node.lastLogTerm}`, 12),
-      fit(String(node.commitIndex), 8),
-      fit(String(node.appliedIndex), 8),
-      electionCell(node),
+      fit(known(`${node.lastLogIndex}/${node.lastLogTerm}`), 12),
+      fit(known(String(node.commitIndex)), 8),
+      fit(known(String(node.appliedIndex)), 8),
+      electionCell(node, status),
       fit(node.alive ? formatMs(node.lastLeaderContactMs) : '-', 8),
-      fit(formatBytes(node.walBytes), 8),
+      fit(known(formatBytes(node.walBytes)), 8),
       fit(node.alive ? formatMs(node.fsyncLatencyMs) : '-', 7),
       fit(groupLabel(status, node.id), 5),
-    ];
+    ]);
     const selected = node.id === ui.selectedNode;
     const row = (selected ? '>' : ' ') + ' ' + cells.join(' ');
     lines.push(selected ? `{inverse}${row}{/inverse}` : row);
@@ -279,9 +313,12 @@ export function renderNodeTable(status: ClusterStatus, ui: UiState): readonly st
 }
 
 /** The election timer drains as the timeout approaches: a full bar means just reset. */
-function electionCell(node: NodeStatus): string {
-  if (!node.alive) return fit('', ELECTION_BAR_WIDTH + 2);
+function electionCell(node: NodeStatus, status: ClusterStatus): string {
+  if (!node.alive || awaitingReport(node)) return fit('', ELECTION_BAR_WIDTH + 2);
   if (node.role === 'leader') return fit('leading', ELECTION_BAR_WIDTH + 2);
+  // A learner never campaigns (thesis §4.2.1): its timer, run down to an empty yellow bar
+  // while no leader reaches it, announced an election that never comes.
+  if (nodeKind(status, node.id) === 'learner') return fit('learner', ELECTION_BAR_WIDTH + 2);
   const remaining = node.electionTimeoutTicks <= 0 ? 0 : 1 - node.electionElapsedTicks / node.electionTimeoutTicks;
   const text = `[${bar(remaining, ELECTION_BAR_WIDTH)}]`;
   return remaining < 0.25 ? color('yellow', text) : text;
@@ -335,9 +372,20 @@ const LOG_LABEL_WIDTH = 6;
  * after a partition line up under each other. Committed and uncommitted cells differ
  * by glyph ("[t]" vs "(t)") as well as by color, so the strip reads without color. A
  * cell's term comes from the node's logTerms and "committed" from its commitIndex, both
- * as of its last status.
+ * as of its last status. In `height` lines: a pane too short for every node's row ends
+ * with a line naming the nodes it leaves out (their rows were cut off without a word, at
+ * 120x36 with 9 nodes and at 80x24 with 5).
  */
-export function renderLogStrip(status: ClusterStatus, width: number): readonly string[] {
+export function renderLogStrip(status: ClusterStatus, width: number, height = Number.POSITIVE_INFINITY): readonly string[] {
+  const lines = logStripLines(status, width);
+  if (lines.length <= height) return lines;
+  const shown = Math.max(1, height - 1);
+  // The ruler, then the first rows; the last line names the others (the ruler's line first, on a pane of one line).
+  const hidden = status.nodes.slice(Math.max(0, shown - 1)).map((node) => `n${node.id}`);
+  return [...lines.slice(0, height === 1 ? 0 : shown), color('gray', fit(`${hidden.join(' ')} not shown (a taller terminal shows every node)`, width).trimEnd())];
+}
+
+function logStripLines(status: ClusterStatus, width: number): string[] {
   const cellCount = Math.max(1, Math.floor((width - LOG_LABEL_WIDTH) / LOG_CELL_WIDTH));
   const lastIndex = logStripEnd(status);
   const firstIndex = Math.max(1, lastIndex - cellCount + 1);
@@ -354,6 +402,10 @@ export function renderLogStrip(status: ClusterStatus, width: number): readonly s
       cells.push(logCell(run < 0 ? undefined : terms[run]!.term, index <= node.commitIndex));
     }
     row += cells.reverse().join('');
+    if (awaitingReport(node)) {
+      lines.push(row + color('gray', 'starting: its log shows once it reports'));
+      continue;
+    }
     // A node far behind (partitioned, or down for a while) has no cell in the window.
     if (node.lastLogIndex < firstIndex) row += color('gray', `<- its log ends at index ${node.lastLogIndex} (term ${node.lastLogTerm})`);
     lines.push(row);
@@ -564,6 +616,7 @@ export function renderHelp(keys: readonly HelpKey[], commands: readonly HelpComm
       'roles: * LEADER  - FOLLOWER  ? CANDIDATE  ~ PRECANDIDATE  X DOWN',
       '+ LEARNER receives the log but neither votes nor counts toward commit (:add learner, :promote)',
       'o NON-MEMBER is running but outside the configuration (joining, or removed)',
+      '. STARTING has just been started and not reported yet: its log, commit and WAL show as ?',
       '[CONFIG @i NOT COMMITTED]: the configuration in use (entry i) has not committed: a change under way, or one forced (--force) whose new voters are not back yet',
       'log strip: [t] committed entry of term t, (t) not yet committed, .. older entry',
       'election bar drains as the election timeout approaches',
@@ -609,6 +662,6 @@ export function renderDetail(status: ClusterStatus, id: NodeId): readonly string
   }
   lines.push('', bold(`WAL ${formatBytes(node.walBytes)} in ${node.walFiles.length} file(s)`));
   for (const file of node.walFiles) lines.push(`  ${escapeTags(file)}`);
-  lines.push('', color('gray', 'Esc closes; j/k shows another node'));
+  lines.push('', color('gray', 'Esc closes; j/k shows another node; PgUp/PgDn scroll'));
   return lines;
 }

@@ -2,6 +2,10 @@
 // {process, type, f, key, value, time}. This module is the one gateway from untrusted
 // input (a file, another tool's output) to typed events, and pairs each invoke with its
 // completion into an operation, the unit the checkers reason about.
+//
+// One extension, as Jepsen writes it: an event whose process is "nemesis" records a fault
+// (a partition, a crash, a heal...) at its time, with `f` naming it and `value` saying
+// what it did. The checkers pass over it; reports show it beside what went wrong.
 
 import { open } from 'node:fs/promises';
 import type { JsonValue } from '../cluster/types.js';
@@ -24,6 +28,7 @@ export const OpFunction = {
 } as const;
 export type OpFunction = (typeof OpFunction)[keyof typeof OpFunction];
 
+/** A client's event: an invoke or a completion of one operation. */
 export interface HistoryEvent {
   readonly process: number;
   readonly type: EventType;
@@ -33,6 +38,30 @@ export interface HistoryEvent {
   readonly value: JsonValue;
   /** Milliseconds; non-decreasing along the history. */
   readonly time: number;
+}
+
+/** The process of a nemesis event (Jepsen's `:process :nemesis`). */
+export const NEMESIS_PROCESS = 'nemesis';
+
+/**
+ * What the nemesis did, at `time`: `f` names the action (partition, heal, crash, lose,
+ * restart, ...: lib/check/README.md lists what `raftlab check` records) and `value` says
+ * to whom and how. Its type is "info", as in Jepsen's histories: no client waits on it.
+ */
+export interface NemesisEvent {
+  readonly process: typeof NEMESIS_PROCESS;
+  readonly type: typeof EventType.Info;
+  readonly f: string;
+  readonly value: JsonValue;
+  /** Milliseconds, on the clients' clock: non-decreasing along the history with theirs. */
+  readonly time: number;
+}
+
+/** One element of a history: a client's event, or the nemesis's. */
+export type HistoryEntry = HistoryEvent | NemesisEvent;
+
+export function isNemesisEvent(entry: HistoryEntry): entry is NemesisEvent {
+  return entry.process === NEMESIS_PROCESS;
 }
 
 export const OperationStatus = {
@@ -65,7 +94,10 @@ export interface Operation {
 }
 
 export interface History {
-  readonly events: readonly HistoryEvent[];
+  /** Every element, in history order (positions are indices here): client and nemesis events. */
+  readonly events: readonly HistoryEntry[];
+  /** The nemesis events among them, in order (none in a history without them). */
+  readonly nemesis: readonly NemesisEvent[];
   /** ok and info operations; fail operations never happened and are left out. */
   readonly operations: readonly Operation[];
   readonly counts: {
@@ -156,12 +188,30 @@ const noArgument: ReadonlySet<OpFunction> = new Set([OpFunction.Get, OpFunction.
 /** Functions whose ok result is always null (DESIGN.md: "others null"). */
 const nullResult: ReadonlySet<OpFunction> = new Set([OpFunction.Put, OpFunction.Delete, OpFunction.Append]);
 
-function decodeEvent(raw: unknown, position: number): HistoryEvent {
+/** The longest name of a nemesis action read (a name, not a payload: that goes in value). */
+const maxNemesisFunctionLength = 64;
+
+/** A nemesis event: type "info", f a name, value any JSON value; a key, if any, is ignored. */
+function decodeNemesisEvent(raw: Record<string, unknown>, bad: (why: string) => HistoryError): NemesisEvent {
+  const { type, f, value, time } = raw;
+  if (type !== EventType.Info) throw bad(`a nemesis event's type must be "info", got ${describeGot(type)}`);
+  if (typeof f !== 'string' || f.length === 0 || f.length > maxNemesisFunctionLength) {
+    throw bad(`a nemesis event's f must be a name of 1 to ${maxNemesisFunctionLength} characters, got ${describeGot(f)}`);
+  }
+  if (!('value' in raw)) throw bad('value is missing (use null when there is none)');
+  const notJson = whyNotJsonValue(value);
+  if (notJson !== null) throw bad(`value ${notJson}`);
+  if (typeof time !== 'number' || !Number.isFinite(time)) throw bad(`time must be a finite number, got ${describeGot(time)}`);
+  return { process: NEMESIS_PROCESS, type: EventType.Info, f, value: value as JsonValue, time };
+}
+
+function decodeEvent(raw: unknown, position: number): HistoryEntry {
   const bad = (why: string): HistoryError =>
     new HistoryError(HistoryErrorCode.BadEvent, `event ${position}: ${why}`);
   if (!isRecord(raw)) throw bad('not an object');
   const { process, type, f, key, value, time } = raw;
-  if (typeof process !== 'number' || !Number.isSafeInteger(process)) throw bad(`process must be an integer, got ${describeGot(process)}`);
+  if (process === NEMESIS_PROCESS) return decodeNemesisEvent(raw, bad);
+  if (typeof process !== 'number' || !Number.isSafeInteger(process)) throw bad(`process must be an integer (or "${NEMESIS_PROCESS}"), got ${describeGot(process)}`);
   if (typeof type !== 'string' || !eventTypes.has(type)) throw bad(`type must be one of ${[...eventTypes].join('|')}, got ${describeGot(type)}`);
   if (typeof f !== 'string' || !opFunctions.has(f)) throw bad(`f must be one of ${[...opFunctions].join('|')}, got ${describeGot(f)}`);
   if (typeof key !== 'string') throw bad(`key must be a string, got ${describeGot(key)}`);
@@ -187,7 +237,7 @@ function decodeEvent(raw: unknown, position: number): HistoryEvent {
 
 /** Decodes events one at a time, in history order (for a history read in pieces). */
 class EventDecoder {
-  readonly events: HistoryEvent[] = [];
+  readonly events: HistoryEntry[] = [];
   private previousTime = -Infinity;
 
   add(raw: unknown): void {
@@ -205,7 +255,7 @@ class EventDecoder {
 }
 
 /** Unknown (parsed JSON) → typed events. Throws HistoryError with the first problem found. */
-export function decodeEvents(raw: unknown): HistoryEvent[] {
+export function decodeEvents(raw: unknown): HistoryEntry[] {
   if (!Array.isArray(raw)) throw new HistoryError(HistoryErrorCode.BadEvent, 'a history must be a JSON array of events');
   const decoder = new EventDecoder();
   for (const item of raw) decoder.add(item);
@@ -222,7 +272,7 @@ interface Pending {
  * one operation outstanding, and after an info it issues nothing more (its outcome is
  * unknown forever, so a client that carried on would make the history ambiguous).
  */
-export function pairOperations(events: readonly HistoryEvent[]): History {
+export function pairOperations(events: readonly HistoryEntry[]): History {
   const pending = new Map<number, Pending>();
   const finished = new Set<number>();
   const operations: Operation[] = [];
@@ -233,7 +283,13 @@ export function pairOperations(events: readonly HistoryEvent[]): History {
   const badSequence = (position: number, why: string): HistoryError =>
     new HistoryError(HistoryErrorCode.BadSequence, `event ${position}: ${why}`);
 
+  const nemesis: NemesisEvent[] = [];
   events.forEach((event, position) => {
+    // A fault, not an operation: it constrains nothing the checkers search.
+    if (isNemesisEvent(event)) {
+      nemesis.push(event);
+      return;
+    }
     const { process } = event;
     if (event.type === EventType.Invoke) {
       if (finished.has(process)) throw badSequence(position, `process ${process} invoked after an info (an info process issues nothing more)`);
@@ -276,7 +332,7 @@ export function pairOperations(events: readonly HistoryEvent[]): History {
   }
   built.sort((a, b) => a.order - b.order);
   built.forEach(({ op }, id) => operations.push({ id, ...op }));
-  return { events, operations, counts: { ok, fail, info, neverCompleted: pending.size } };
+  return { events, nemesis, operations, counts: { ok, fail, info, neverCompleted: pending.size } };
 }
 
 function operationOf(

@@ -17,7 +17,7 @@ import { EventKind, type ClusterEvent, type JsonValue } from '../cluster/types.j
 import { assertNever } from '../raft/assert.js';
 import { createPrng } from '../raft/prng.js';
 import type { NodeId } from '../raft/types.js';
-import { EventType, OpFunction, pairOperations, type HistoryEvent } from './history.js';
+import { EventType, NEMESIS_PROCESS, OpFunction, pairOperations, type HistoryEntry } from './history.js';
 import { Verdict } from './linearizability.js';
 import { formatReport, verifyHistory, type VerifyReport } from './verify.js';
 
@@ -51,6 +51,39 @@ export const NemesisKind = {
 } as const;
 export type NemesisKind = (typeof NemesisKind)[keyof typeof NemesisKind];
 export const allNemesisKinds: readonly NemesisKind[] = Object.values(NemesisKind);
+
+/**
+ * What the nemesis records in the history, as `{"process": "nemesis", "type": "info", "f":
+ * action, "value": ..., "time": ms}` once the action has taken effect (lib/check/README.md,
+ * "Nemesis events"). A fault kind is one or more actions: a partition, then a heal.
+ */
+export const NemesisAction = {
+  /** { node, leader }: one node stopped hard. */
+  Crash: 'crash',
+  /** { nodes: [{ node, unsyncedBytesLost, ... what else the power loss cut }] }: nodes stopped at once, losing what was not durable. */
+  Lose: 'lose',
+  /** { nodes }: stopped nodes started again on their files. */
+  Restart: 'restart',
+  /** { groups, bridge? }: nodes in different groups cannot talk (the bridge is in both). */
+  Partition: 'partition',
+  /** { node, leader }: one node cut off from everyone. */
+  Isolate: 'isolate',
+  /** { around, leader, links: [[from, to]] }: one-way link cuts. */
+  Cut: 'cut',
+  /** { dropRate, delayMs, duplicateRate }: every link disturbed. */
+  LinkFaults: 'link-faults',
+  /** null: every link whole and undisturbed again. */
+  Heal: 'heal',
+  /** { from, to }: a leadership transfer asked of the leader. */
+  Transfer: 'transfer',
+  /** { node, leader }: a node removed from the configuration and stopped. */
+  RemoveNode: 'remove-node',
+  /** { node, learner }: a fresh node added (a learner, or caught up and promoted to voter). */
+  AddNode: 'add-node',
+  /** { voters, learners, replaced, by }: a joint change of the voters. */
+  SetVoters: 'set-voters',
+} as const;
+export type NemesisAction = (typeof NemesisAction)[keyof typeof NemesisAction];
 
 /**
  * The fewest nodes each nemesis can act on. On one node there is no link to partition,
@@ -196,11 +229,14 @@ export interface NemesisRecord {
   text: string;
   /** A power loss (lose): the WAL bytes not yet fdatasynced that it cut, over all its nodes (often 0: everything written was synced). */
   readonly unsyncedBytesLost?: number;
+  /** A power loss (lose): what else it took that was not durable, "<what> on node N" each (Cluster.crash's unsyncedFilesLost). */
+  readonly unsyncedFilesLost?: readonly string[];
 }
 
 export interface CheckRunResult {
   readonly options: CheckRunOptions;
-  readonly events: readonly HistoryEvent[];
+  /** The history: the clients' events and the nemesis's, in order. */
+  readonly events: readonly HistoryEntry[];
   readonly report: VerifyReport;
   /** The faults that did something (one that found nothing to act on is left out). */
   readonly timeline: readonly NemesisRecord[];
@@ -285,7 +321,7 @@ class WorkloadGenerator {
 /** Records events with a monotonic clock, so times never go backwards along the history.
  *  Its zero is when it is made: the run makes it once the cluster has started. */
 class HistoryRecorder {
-  readonly events: HistoryEvent[] = [];
+  readonly events: HistoryEntry[] = [];
   private readonly startedAt = performance.now();
 
   nowMs(): number {
@@ -294,6 +330,11 @@ class HistoryRecorder {
 
   record(process: number, type: EventType, f: OpFunction, key: string, value: JsonValue): void {
     this.events.push({ process, type, f, key, value, time: this.nowMs() });
+  }
+
+  /** What the nemesis just did (it has taken effect). */
+  nemesis(action: NemesisAction, value: JsonValue): void {
+    this.events.push({ process: NEMESIS_PROCESS, type: EventType.Info, f: action, value, time: this.nowMs() });
   }
 }
 
@@ -377,7 +418,7 @@ class ClientFleet {
   readonly crashing = new Set<NodeId>();
 
   /** The nemesis's crash of a node (any other crash is a problem of the run). */
-  async crash(id: NodeId, options: { loseUnsynced?: boolean } = {}): Promise<{ readonly unsyncedBytesLost: number }> {
+  async crash(id: NodeId, options: { loseUnsynced?: boolean } = {}): Promise<{ readonly unsyncedBytesLost: number; readonly unsyncedFilesLost: readonly string[] }> {
     this.crashing.add(id);
     try {
       return await this.cluster.crash(id, options);
@@ -538,7 +579,7 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
         const startMs = recorder.nowMs();
         let fault: Fault | null;
         try {
-          fault = await injectFault(cluster, fleet, kind, random);
+          fault = await injectFault(cluster, fleet, kind, random, recorder);
         } catch (error) {
           problems.push(`nemesis ${kind} failed at ${startMs.toFixed(0)} ms: ${String(error)}`);
           continue;
@@ -547,7 +588,14 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
           log(`${(startMs / 1000).toFixed(1)} s  nemesis: ${kind} found nothing to act on (not counted)`);
           continue;
         }
-        const record: NemesisRecord = { kind, startMs, endMs: null, text: fault.text, ...(fault.unsyncedBytesLost === undefined ? {} : { unsyncedBytesLost: fault.unsyncedBytesLost }) };
+        const record: NemesisRecord = {
+          kind,
+          startMs,
+          endMs: null,
+          text: fault.text,
+          ...(fault.unsyncedBytesLost === undefined ? {} : { unsyncedBytesLost: fault.unsyncedBytesLost }),
+          ...(fault.unsyncedFilesLost === undefined ? {} : { unsyncedFilesLost: fault.unsyncedFilesLost }),
+        };
         timeline.push(record);
         log(`${(startMs / 1000).toFixed(1)} s  nemesis: ${record.text}`);
         // Held to its end even when the run is stopping, so the fault is always undone.
@@ -578,10 +626,12 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     // Quiesce: heal, bring every node back, wait for a leader, read every key.
     log('healing, restarting every stopped node, waiting for a leader');
     cluster.heal();
+    recorder.nemesis(NemesisAction.Heal, null);
     for (const node of cluster.status().nodes) {
       if (node.alive) continue;
       try {
         await fleet.restart(node.id);
+        recorder.nemesis(NemesisAction.Restart, { nodes: [node.id] });
       } catch (error) {
         problems.push(`node ${node.id} would not restart at the end: ${String(error)}`);
       }
@@ -645,7 +695,7 @@ function makeDataDir(options: CheckRunOptions): string {
 }
 
 /** A run that ended in an error keeps its data directory and the history so far, and says where. */
-function keepAfterError(options: CheckRunOptions, dataDir: string, events: readonly HistoryEvent[], log: (line: string) => void): void {
+function keepAfterError(options: CheckRunOptions, dataDir: string, events: readonly HistoryEntry[], log: (line: string) => void): void {
   releaseScratchDir(dataDir);
   const historyFile = options.historyFile ?? join(dataDir, KEPT_HISTORY_FILE);
   const historyError = writeHistory(historyFile, events);
@@ -734,7 +784,7 @@ const historyWriteChunkChars = 1 << 20;
  * one JSON array), in chunks of about `chunkChars` characters. Returns why it could not be
  * written, or null.
  */
-export function writeHistory(file: string, events: readonly HistoryEvent[], chunkChars = historyWriteChunkChars): string | null {
+export function writeHistory(file: string, events: readonly HistoryEntry[], chunkChars = historyWriteChunkChars): string | null {
   let fd: number | null = null;
   try {
     fd = openSync(file, 'w');
@@ -786,17 +836,26 @@ interface Fault {
   readonly didNothing?: () => boolean;
   /** A power loss (lose): the WAL bytes it cut, over all its nodes. */
   readonly unsyncedBytesLost?: number;
+  readonly unsyncedFilesLost?: readonly string[];
 }
 
 /** Injects one fault of `kind`; null when it finds nothing to act on at this moment. */
-async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKind, random: () => number): Promise<Fault | null> {
+async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKind, random: () => number, recorder: HistoryRecorder): Promise<Fault | null> {
   const nodes = cluster.nodeIds;
-  const heal = async (): Promise<void> => cluster.heal();
+  const heal = async (): Promise<void> => {
+    cluster.heal();
+    recorder.nemesis(NemesisAction.Heal, null);
+  };
+  const restart = async (ids: readonly NodeId[]): Promise<void> => {
+    await Promise.all(ids.map((id) => fleet.restart(id)));
+    recorder.nemesis(NemesisAction.Restart, { nodes: [...ids] });
+  };
   switch (kind) {
     case NemesisKind.Crash: {
       const target = random() < 0.6 ? leaderOr(cluster, random) : { id: nodes[Math.floor(random() * nodes.length)]!, isLeader: false };
       await fleet.crash(target.id);
-      return { undo: async () => fleet.restart(target.id), text: `crash node ${target.id}${target.isLeader ? ' (leader)' : ''}, then restart it` };
+      recorder.nemesis(NemesisAction.Crash, { node: target.id, leader: target.isLeader });
+      return { undo: async () => restart([target.id]), text: `crash node ${target.id}${target.isLeader ? ' (leader)' : ''}, then restart it` };
     }
     case NemesisKind.Lose: {
       // A power failure: a majority or the whole cluster at once, losing unsynced writes.
@@ -807,21 +866,29 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       const crashed = await Promise.all(targets.map((id) => fleet.crash(id, { loseUnsynced: true })));
       // What the power loss took: a node whose every write was synced when it went lost nothing.
       const lost = targets.map((id, index) => ({ id, bytes: crashed[index]!.unsyncedBytesLost }));
+      recorder.nemesis(NemesisAction.Lose, {
+        nodes: targets.map((id, index) => ({ node: id, unsyncedBytesLost: crashed[index]!.unsyncedBytesLost, unsyncedFilesLost: [...crashed[index]!.unsyncedFilesLost] })),
+      });
       const losing = lost.filter(({ bytes }) => bytes > 0);
+      // Besides WAL bytes: a snapshot file's rename undone, files being written gone.
+      const files = targets.flatMap((id, index) => crashed[index]!.unsyncedFilesLost.map((what) => `${what} on node ${id}`));
       const what =
-        losing.length === 0
+        (losing.length === 0
           ? 'no unsynced write to lose'
-          : `losing unsynced writes: ${losing.map(({ id, bytes }) => `${bytes} bytes on node ${id}`).join(', ')}${losing.length < targets.length ? ', none on the others' : ''}`;
+          : `losing unsynced writes: ${losing.map(({ id, bytes }) => `${bytes} bytes on node ${id}`).join(', ')}${losing.length < targets.length ? ', none on the others' : ''}`) +
+        (files.length > 0 ? `; and ${files.join('; ')}` : '');
       return {
-        undo: async () => void (await Promise.all(targets.map((id) => fleet.restart(id)))),
+        undo: async () => restart(targets),
         text: targets.length === 1 ? `crash node ${targets[0]} (${what}), then restart it` : `crash nodes ${targets.join(',')} at once (${what}), then restart them`,
         unsyncedBytesLost: lost.reduce((sum, { bytes }) => sum + bytes, 0),
+        unsyncedFilesLost: files,
       };
     }
     case NemesisKind.Isolate: {
       if (nodes.length < 2) return null;
       const { id, isLeader } = leaderOr(cluster, random);
       cluster.isolate(id);
+      recorder.nemesis(NemesisAction.Isolate, { node: id, leader: isLeader });
       return { undo: heal, text: `isolate node ${id}${isLeader ? ' (leader)' : ''}` };
     }
     case NemesisKind.Partition: {
@@ -833,6 +900,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
         const minority = order.slice(0, Math.floor(nodes.length / 2));
         const majority = order.slice(minority.length);
         cluster.partition([minority, majority]);
+        recorder.nemesis(NemesisAction.Partition, { groups: [minority, majority] });
         return { undo: heal, text: `partition ${minority.join(',')} | ${majority.join(',')}` };
       }
       // A bridge: the middle node sees both sides; neither side sees the other.
@@ -840,6 +908,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       const left = order.slice(0, middle + 1);
       const right = order.slice(middle);
       cluster.partition([left, right]);
+      recorder.nemesis(NemesisAction.Partition, { groups: [left, right], bridge: order[middle]! });
       return { undo: heal, text: `partition ${left.join(',')} | ${right.join(',')} with node ${order[middle]} as the bridge` };
     }
     case NemesisKind.Cut: {
@@ -854,6 +923,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
         if (outbound) cluster.cutLink(leader, follower);
         else cluster.cutLink(follower, leader);
       }
+      recorder.nemesis(NemesisAction.Cut, { around: leader, leader: isLeader, links: followers.map((follower) => (outbound ? [leader, follower] : [follower, leader])) });
       const arrows = followers.map((follower) => (outbound ? `${leader}→${follower}` : `${follower}→${leader}`)).join(', ');
       return { undo: heal, text: `cut links one way around ${isLeader ? `the leader, node ${leader}` : `node ${leader} (no leader seen)`}: ${arrows}` };
     }
@@ -866,6 +936,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       // No link to disturb, or nothing drawn to disturb it with.
       if (nodes.length < 2 || (faults.dropRate === 0 && faults.delayMs === 0 && faults.duplicateRate === 0)) return null;
       cluster.setLinkFaults(faults);
+      recorder.nemesis(NemesisAction.LinkFaults, faults);
       return { undo: heal, text: `link faults: drop ${faults.dropRate}, delay ${faults.delayMs} ms, duplicate ${faults.duplicateRate}` };
     }
     case NemesisKind.Transfer: {
@@ -888,6 +959,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
         try {
           cluster.transferLeadership(to);
           targets.push(to);
+          recorder.nemesis(NemesisAction.Transfer, { from: leader, to });
         } catch {
           // No leader at this instant (an election is under way): try at the next beat.
         }
@@ -921,12 +993,15 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
           const id = await cluster.addNode({ learner: true, timeoutMs: checkDefaults.membershipTimeoutMs });
           joining.push(id);
           fleet.added(id);
+          recorder.nemesis(NemesisAction.AddNode, { node: id, learner: true });
         }
         // Half the time the two stay on as learners (demoted: voters of the old majority
         // until C_new, replicated to after), and leave the cluster when the fault ends.
         const demote = random() < 0.5;
         const asLearners = demote ? { learners: [...cluster.status().membership.learners.filter((id) => !joining.includes(id)), ...leaving] } : {};
         await cluster.setVoters([...voters.filter((id) => !leaving.includes(id)), ...joining], { timeoutMs: checkDefaults.membershipTimeoutMs, ...asLearners });
+        const membership = cluster.status().membership;
+        recorder.nemesis(NemesisAction.SetVoters, { voters: [...membership.voters], learners: [...membership.learners], replaced: leaving, by: joining });
         if (!demote) {
           for (const id of leaving) fleet.removed(id);
           return {
@@ -939,6 +1014,7 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
             for (const id of leaving) {
               await cluster.removeNode(id, { timeoutMs: checkDefaults.membershipTimeoutMs });
               fleet.removed(id);
+              recorder.nemesis(NemesisAction.RemoveNode, { node: id, leader: false });
             }
           },
           text: `replace voters ${leaving.join(',')} by new nodes ${joining.join(',')} in one joint change, keeping ${leaving.join(',')} as learners (then removed)`,
@@ -947,12 +1023,14 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       const target = random() < 0.5 ? leaderOr(cluster, random) : { id: nodes[Math.floor(random() * nodes.length)]!, isLeader: false };
       await cluster.removeNode(target.id, { timeoutMs: checkDefaults.membershipTimeoutMs });
       fleet.removed(target.id);
+      recorder.nemesis(NemesisAction.RemoveNode, { node: target.id, leader: target.isLeader });
       let added: NodeId | null = null;
       return {
         undo: async () => {
           const id = await cluster.addNode({ timeoutMs: checkDefaults.membershipTimeoutMs });
           added = id;
           fleet.added(id);
+          recorder.nemesis(NemesisAction.AddNode, { node: id, learner: false });
         },
         get text(): string {
           return `remove node ${target.id}${target.isLeader ? ' (leader)' : ''} from the cluster, then add ${added === null ? 'a new node' : `node ${added} (learner, caught up, voter)`}`;
@@ -990,9 +1068,11 @@ export function formatCheckSummary(result: CheckRunResult): string {
     const losing = powerLosses.filter((record) => record.unsyncedBytesLost! > 0);
     const bytes = losing.reduce((sum, record) => sum + record.unsyncedBytesLost!, 0);
     const rest = powerLosses.length - losing.length;
+    const tookFiles = powerLosses.filter((record) => (record.unsyncedFilesLost?.length ?? 0) > 0).length;
     out.push(
       `power losses: ${powerLosses.length}; ${losing.length} cut unsynced WAL bytes (${bytes} in all)` +
-        (rest > 0 ? `; ${rest} found every write synced` : ''),
+        (rest > 0 ? `; ${rest} found every write synced` : '') +
+        (tookFiles > 0 ? `; ${tookFiles} took other files not yet durable (a snapshot file's rename, files being written: see the timeline)` : ''),
     );
   }
   out.push(formatReport(report));

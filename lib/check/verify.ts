@@ -3,7 +3,7 @@
 
 import { assertNever } from '../raft/assert.js';
 import { checkAppends, type AppendCheckResult } from './append-checks.js';
-import { EventType, OperationStatus, OpFunction, type History } from './history.js';
+import { EventType, isNemesisEvent, OperationStatus, OpFunction, type History, type NemesisEvent, type Operation } from './history.js';
 import { checkLinearizability, Verdict, type LinearizabilityResult, type SearchBudget } from './linearizability.js';
 
 export interface VerifyReport {
@@ -56,6 +56,7 @@ export function formatOutcomeTable(history: History): string {
   const functions = Object.values(OpFunction);
   const rows = new Map(functions.map((f) => [f, { ok: 0, fail: 0, info: 0 }]));
   for (const event of history.events) {
+    if (isNemesisEvent(event)) continue;
     const row = rows.get(event.f);
     if (row === undefined) continue;
     if (event.type === EventType.Ok) row.ok++;
@@ -71,6 +72,71 @@ export function formatOutcomeTable(history: History): string {
     lines.push(`  ${f.padEnd(8)} ${pad(row.ok, 7)} ${pad(row.fail, 7)} ${pad(row.info, 7)}`);
   }
   return lines.join('\n');
+}
+
+/** Nemesis events this close before the first or after the last operation of an anomaly are shown with it. */
+export const nemesisNearMs = 5_000;
+/** The most nemesis events shown beside one anomaly (the ones nearest its operations). */
+const nemesisShownPerAnomaly = 12;
+/** A nemesis event's value is cut to this many characters of JSON in a report. */
+const nemesisValueShownChars = 160;
+
+/** "4 partition, 4 heal, 2 crash": the nemesis events by action, most frequent first; null if none. */
+export function formatNemesisCounts(nemesis: readonly NemesisEvent[]): string | null {
+  if (nemesis.length === 0) return null;
+  const counts = new Map<string, number>();
+  for (const event of nemesis) counts.set(event.f, (counts.get(event.f) ?? 0) + 1);
+  const parts = [...counts].sort((a, b) => b[1] - a[1]).map(([f, count]) => `${count} ${f}`);
+  return `nemesis: ${nemesis.length} events (${parts.join(', ')})`;
+}
+
+export function describeNemesisEvent(event: NemesisEvent): string {
+  const value = JSON.stringify(event.value);
+  const shown = value.length > nemesisValueShownChars ? `${value.slice(0, nemesisValueShownChars - 3)}...` : value;
+  return `${(event.time / 1000).toFixed(3)} s  ${event.f}${event.value === null ? '' : ` ${shown}`}`;
+}
+
+export interface NemesisNear {
+  /** The span of the anomaly's operations, in the history's ms: first call to last known return. */
+  readonly fromMs: number;
+  readonly toMs: number;
+  /** The nemesis events from nemesisNearMs before that span to nemesisNearMs after it (the nearest nemesisShownPerAnomaly). */
+  readonly events: readonly NemesisEvent[];
+  /** How many more were in that window and are not shown. */
+  readonly notShown: number;
+  /** When none is in the window: the last one before it, if any (a fault may be held for a long while). */
+  readonly lastBefore: NemesisEvent | null;
+}
+
+/** The nemesis events around `operations` (an anomaly's), or null when there are none to show. */
+export function nemesisNear(nemesis: readonly NemesisEvent[], operations: readonly Operation[]): NemesisNear | null {
+  if (nemesis.length === 0 || operations.length === 0) return null;
+  let fromMs = Infinity;
+  let toMs = -Infinity;
+  for (const operation of operations) {
+    fromMs = Math.min(fromMs, operation.call);
+    // An operation of unknown outcome never returns: its call bounds the span instead.
+    toMs = Math.max(toMs, Number.isFinite(operation.return) ? operation.return : operation.call);
+  }
+  const inWindow = nemesis.filter((event) => event.time >= fromMs - nemesisNearMs && event.time <= toMs + nemesisNearMs);
+  const distance = (event: NemesisEvent): number => (event.time < fromMs ? fromMs - event.time : event.time > toMs ? event.time - toMs : 0);
+  const shown = new Set([...inWindow].sort((a, b) => distance(a) - distance(b)).slice(0, nemesisShownPerAnomaly));
+  const lastBefore = inWindow.length > 0 ? null : ([...nemesis].reverse().find((event) => event.time < fromMs) ?? null);
+  return { fromMs, toMs, events: inWindow.filter((event) => shown.has(event)), notShown: inWindow.length - shown.size, lastBefore };
+}
+
+function formatNemesisNear(near: NemesisNear): string {
+  const span = `${(near.fromMs / 1000).toFixed(3)} s to ${(near.toMs / 1000).toFixed(3)} s`;
+  if (near.events.length === 0) {
+    return near.lastBefore === null
+      ? `nemesis near it (its operations ran ${span}): none within ${nemesisNearMs / 1000} s, none before`
+      : `nemesis near it (its operations ran ${span}): none within ${nemesisNearMs / 1000} s; the last before: ${describeNemesisEvent(near.lastBefore)}`;
+  }
+  return [
+    `nemesis within ${nemesisNearMs / 1000} s of it (its operations ran ${span}):`,
+    ...near.events.map((event) => `  ${describeNemesisEvent(event)}`),
+    ...(near.notShown > 0 ? [`  ... and ${near.notShown} more`] : []),
+  ].join('\n');
 }
 
 function indent(text: string): string {
@@ -91,6 +157,8 @@ export function formatReport(report: VerifyReport): string {
       `; ${counts.fail} failed, left out)`,
   );
   out.push(formatOutcomeTable(history));
+  const nemesisCounts = formatNemesisCounts(history.nemesis);
+  if (nemesisCounts !== null) out.push(nemesisCounts);
 
   out.push(`linearizability: ${linearizability.perKey.length} keys searched in ${linearizability.elapsedMs} ms`);
   const verdictRank = (verdict: Verdict): number => (verdict === Verdict.NotLinearizable ? 0 : verdict === Verdict.Unknown ? 1 : 2);
@@ -121,11 +189,15 @@ export function formatReport(report: VerifyReport): string {
   const anomalyCount = linearizability.anomalies.length + appends.anomalies.length;
   if (anomalyCount > 0) {
     out.push(`anomalies (${anomalyCount}):`);
+    const nearIt = (operations: readonly Operation[]): string[] => {
+      const near = nemesisNear(history.nemesis, operations);
+      return near === null ? [] : [indent(formatNemesisNear(near))];
+    };
     for (const anomaly of linearizability.anomalies) {
-      out.push(`  [not linearizable] key ${JSON.stringify(anomaly.key)}:`, indent(anomaly.explanation));
+      out.push(`  [not linearizable] key ${JSON.stringify(anomaly.key)}:`, indent(anomaly.explanation), ...nearIt(anomaly.operations));
     }
     for (const anomaly of appends.anomalies) {
-      out.push(`  [${anomaly.kind}] key ${JSON.stringify(anomaly.key)}:`, indent(anomaly.explanation));
+      out.push(`  [${anomaly.kind}] key ${JSON.stringify(anomaly.key)}:`, indent(anomaly.explanation), ...nearIt(anomaly.operations));
     }
   }
   out.push(`verdict: ${report.verdict}`);

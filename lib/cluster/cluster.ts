@@ -13,6 +13,7 @@ import { majoritySize } from '../raft/quorum.js';
 import { MembershipChangeType, RefusalCode, Role } from '../raft/types.js';
 import type { LogIndex, NodeId } from '../raft/types.js';
 import { syncCreatedDirectories, truncateToSyncedPosition, walFiles } from '../storage/file-storage.js';
+import { forgetPendingRenames, loseUnsyncedFiles, POWER_LOSS_STATE_BYTES, PowerLossSlot } from './power-loss.js';
 import { StorageErrorCode } from '../storage/errors.js';
 import { SNAPSHOT_FILE_NAME } from '../storage/record.js';
 import { MIN_SEGMENT_BYTES } from '../storage/types.js';
@@ -531,7 +532,7 @@ export class Cluster extends EventEmitter {
     } catch (error) {
       throw new RaftlabError(ErrorCode.InvalidConfig, `cannot make node ${id}'s directory ${dir}: ${(error as Error).message}`);
     }
-    const slot: NodeSlot = { id, dir, syncedPosition: new SharedArrayBuffer(8), worker: null, status: initialStatus(id), stopping: false, retiring: null };
+    const slot: NodeSlot = { id, dir, syncedPosition: new SharedArrayBuffer(POWER_LOSS_STATE_BYTES), worker: null, status: initialStatus(id), stopping: false, retiring: null };
     this.slots.set(id, slot);
     return slot;
   }
@@ -943,10 +944,12 @@ export class Cluster extends EventEmitter {
   // ---------------------------------------------------------------------------
   // Faults
 
-  /** A hard stop (worker.terminate()). With loseUnsynced, everything not yet fdatasynced
-   *  is also cut from its files, as a power failure would; resolves with how many WAL
-   *  bytes that cut (0 without loseUnsynced, or when everything written was synced). */
-  async crash(id: NodeId, options: { loseUnsynced?: boolean } = {}): Promise<{ readonly unsyncedBytesLost: number }> {
+  /** A hard stop (worker.terminate()). With loseUnsynced, everything not yet durable is
+   *  also taken from its files, as a power failure would: the WAL cut back to its last
+   *  fdatasync, a snapshot file's rename not yet made durable by a directory fsync undone,
+   *  files being written removed (power-loss.ts). Resolves with how many WAL bytes that
+   *  cut and what else it took (0 and none without loseUnsynced, or when all was durable). */
+  async crash(id: NodeId, options: { loseUnsynced?: boolean } = {}): Promise<{ readonly unsyncedBytesLost: number; readonly unsyncedFilesLost: readonly string[] }> {
     this.checkRunning();
     const slot = this.liveSlot(id);
     const worker = slot.worker;
@@ -960,13 +963,18 @@ export class Cluster extends EventEmitter {
     this.failMembershipRequests(worker, NodeReplyCode.ConnectionLost, `node ${id} crashed before it answered`);
     let lost = '';
     let unsyncedBytesLost = 0;
+    let unsyncedFilesLost: string[] = [];
     if (options.loseUnsynced === true) {
+      // The snapshot file first: a rename undone may bring back a snapshot the WAL was cut for.
+      unsyncedFilesLost = loseUnsyncedFiles(slot.dir, slot.syncedPosition);
       const position = new Int32Array(slot.syncedPosition);
-      unsyncedBytesLost = truncateToSyncedPosition(slot.dir, { segment: Atomics.load(position, 0), offset: Atomics.load(position, 1) }).bytesDropped;
-      lost = `, losing ${unsyncedBytesLost} unsynced bytes`;
+      unsyncedBytesLost = truncateToSyncedPosition(slot.dir, { segment: Atomics.load(position, PowerLossSlot.Segment), offset: Atomics.load(position, PowerLossSlot.Offset) }).bytesDropped;
+      lost = `, losing ${unsyncedBytesLost} unsynced bytes${unsyncedFilesLost.length > 0 ? ` and ${unsyncedFilesLost.join(', ')}` : ''}`;
+    } else {
+      forgetPendingRenames(slot.dir, slot.syncedPosition);
     }
     this.emitEvent(EventKind.Crash, id, `node ${id} crashed${lost}`);
-    return { unsyncedBytesLost };
+    return { unsyncedBytesLost, unsyncedFilesLost };
   }
 
   /** Starts a fresh worker on the node's files; resolves once it has recovered. */

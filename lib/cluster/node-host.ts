@@ -33,6 +33,7 @@ import { isJoint, leaveJoint, sameMembership } from '../raft/membership.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
 import { assert, assertNever } from '../raft/assert.js';
+import { renamesDurableAfterLoad, snapshotRenameHooks } from './power-loss.js';
 
 /** Recent entries kept, each described in every status, for the dashboard's detail view (which shows 20; the log strip reads logTerms). */
 const RECENT_ENTRIES_KEPT = 24;
@@ -75,6 +76,15 @@ const SNAPSHOT_MS_PER_TURN = 0.5;
 const MAX_DEFERRED_COMPACTION_PERIODS = 10;
 /** A compaction held this long is told (a log line and a cluster event); shorter holds are routine. */
 const COMPACTION_DEFERRAL_TOLD_AFTER_MS = 1000;
+
+/**
+ * How many times more bytes a value of a write frame (not a KvClient's: one from
+ * elsewhere) can encode to, stored and answered, than it took in the frame: msgpack
+ * decoders read each byte of invalid UTF-8 as U+FFFD, three bytes (a float32 becomes a
+ * float64: 9 bytes for 5). The leader measured only commands longer than the limit, and
+ * stored a value of 900 bytes of 0xff, 2,703 bytes encoded, past a 1,000-byte limit.
+ */
+const DECODED_VALUE_GROWTH = 3;
 
 interface ClientConnection {
   readonly port: MessagePort;
@@ -359,17 +369,21 @@ export class NodeHost {
     };
     const faults = data.testOnly.storageFaults;
     const testOnly = faults !== undefined && faults.node === data.id ? faults.faults : undefined;
+    // With fsync off nothing is durable, and a power loss is not simulated.
+    const onSnapshotRename = data.fsync ? snapshotRenameHooks(data.dir, data.syncedPosition) : undefined;
     const storage = openFileStorage(data.dir, {
       fsync: data.fsync,
       segmentBytes: data.segmentBytes,
       preallocate: data.preallocate,
       onSynced,
+      onSnapshotRename,
       owner: { cluster: data.clusterId, node: data.id },
       testOnly,
     });
     const fault = data.testOnly.walFault;
     this.storage = fault !== undefined && fault.node === data.id ? withWalFault(storage, data.dir, fault.afterEntries, fault.fault) : storage;
     const { state, recovery } = this.storage.load();
+    if (data.fsync) renamesDurableAfterLoad(data.dir, data.syncedPosition);
     this.hardState = state.hardState;
     this.node = new RawNode(
       createConfig({
@@ -528,15 +542,23 @@ export class NodeHost {
   }
 
   private onWrite(client: ClientConnection, rid: number, bytes: Uint8Array): void {
-    // Each value's encoded size is bounded by the whole command's, so the exact size
-    // check is needed only for big commands.
-    const small = bytes.length <= this.data.maxValueBytes;
-    const vetted = small && isCertainlyValidPut(bytes);
+    // A plain ASCII put's value takes as many bytes stored as in the command, so it is
+    // within the limit when the command is. Any other value may encode to more than it
+    // took in the command, up to DECODED_VALUE_GROWTH times: the exact size check is
+    // needed only for commands that could hold such a value past the limit.
+    const vetted = bytes.length <= this.data.maxValueBytes && isCertainlyValidPut(bytes);
     if (!vetted) {
       try {
         // decodeCommand checks the shape, the key and the value.
         const command = decodeCommand(bytes);
-        if (command.type === 'request' && !small) validateOperation(command.operation, this.data.maxValueBytes);
+        // A get through the log stores a copy of the value it read in its session, which
+        // keeps 4,096 replies: 10-byte frames made every replica keep a MiB each, and write
+        // it into every snapshot. A read is a read frame (ReadIndex); no raftlab client
+        // proposes one. (A committed one, in a WAL, still applies as it did.)
+        if (command.type === 'request' && command.operation.op === 'get') {
+          throw new KvError(KvErrorCode.InvalidArgument, 'invalid argument: a get is not proposed through the log: send a read frame (ReadIndex)');
+        }
+        if (command.type === 'request' && bytes.length * DECODED_VALUE_GROWTH > this.data.maxValueBytes) validateOperation(command.operation, this.data.maxValueBytes);
         // An append is bounded by the limit in its entry (the state machine decides by
         // it, on every node alike): never more than this node takes, and never none (a
         // client from before the bound, or any other writer), so the leader puts its own.
@@ -1296,6 +1318,10 @@ export class NodeHost {
       this.log.info({ role: next.role, term, leaderId: next.leaderId }, 'role changed');
     }
     if (next.leaderId !== previous.leaderId && next.leaderId !== 0) this.lastLeaderContactAt = Date.now();
+    // A leader that steps down (cut off: CheckQuorum) led until now, so it last had a leader
+    // now: counted from its election instead, the dashboard's CONTACT showed a node deposed
+    // a second ago as out of touch for as long as it had led.
+    if (previous.role === Role.Leader && next.role !== Role.Leader) this.lastLeaderContactAt = Date.now();
   }
 
   /** The events of a new term and a new vote; onHardState takes the state itself after. */

@@ -524,7 +524,8 @@ export interface NodeWorkerData {
   /** A follower starts no turn within this many ms of starting its last fdatasync (0: off). */
   readonly followerSyncSpacingMs: number;
   readonly statusIntervalMs: number;
-  /** Int32Array view: [segment, offset] of the durable end of the WAL, for losing crashes. */
+  /** Int32Array view (power-loss.ts, PowerLossSlot): [segment, offset] of the durable end
+   *  of the WAL, and what of the snapshot file is not durable yet, for losing crashes. */
   readonly syncedPosition: SharedArrayBuffer;
   /** The lowest pino level written to node.log (ClusterOptions.logLevel). */
   readonly logLevel: LogLevel;

@@ -30,13 +30,21 @@ export class WriteStats {
     this.sampleCount = Math.min(this.sampleCount + 1, LATENCY_SAMPLES_KEPT);
   }
 
-  /** Writes completed in the last second (the current, partial bucket included). */
+  /**
+   * Writes completed in the last second: the current, partial bucket, the nine before it,
+   * and of the bucket before those the share still inside the second (its writes taken as
+   * spread evenly). Without that share the window was 0.9-1.0 s long, and a steady 200
+   * writes/s showed as 180-200, 190 on average.
+   */
   opsPerSecond(nowMs: number): number {
     const current = Math.floor(nowMs / BUCKET_MS);
+    const oldest = current - BUCKETS_PER_SECOND;
+    const oldestShare = 1 - (nowMs - current * BUCKET_MS) / BUCKET_MS;
     let count = 0;
     for (let slot = 0; slot < BUCKETS_KEPT; slot++) {
       const id = this.bucketIds[slot]!;
-      if (id > current - BUCKETS_PER_SECOND && id <= current) count += this.bucketCounts[slot]!;
+      if (id > oldest && id <= current) count += this.bucketCounts[slot]!;
+      else if (id === oldest) count += this.bucketCounts[slot]! * oldestShare;
     }
     return count;
   }

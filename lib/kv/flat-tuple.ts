@@ -39,7 +39,10 @@ export function readFlatTupleInto(bytes: Uint8Array, out: unknown[]): boolean {
   const cursor = sharedCursor;
   cursor.reset(bytes);
   const count = cursor.arrayHeader();
-  if (count < 0) return false;
+  // Each element takes a byte at least: a longer count is a lie, and `out` is not grown to
+  // it. (A 7-byte write frame counting 2^24 grew the shared array to 128 MB in seconds, and
+  // left it slow for every command after: a batch of eight stalled a leader 22 s.)
+  if (count < 0 || count > bytes.length - cursor.at) return false;
   if (out.length !== count) out.length = count;
   for (let i = 0; i < count; i++) {
     if (!cursor.scalar()) return false;

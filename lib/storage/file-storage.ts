@@ -42,7 +42,7 @@ import {
   walFiles,
   writeFrame,
 } from './record.js';
-import type { FileStorageOptions, FileStorageTestOnly, LogStorage, RecoveryReport, StorageStats, SyncedPosition, WalOwner } from './types.js';
+import type { FileStorageOptions, FileStorageTestOnly, LogStorage, RecoveryReport, SnapshotRenameHooks, StorageStats, SyncedPosition, WalOwner } from './types.js';
 import { WrittenLog, type RecordPlace } from './written-log.js';
 import { DEFAULT_SEGMENT_BYTES, MAX_RECORD_PAYLOAD_BYTES, MIN_SEGMENT_BYTES } from './types.js';
 import { checkMembership } from '../transport/membership-wire.js';
@@ -383,14 +383,25 @@ function readSnapshotFile(dir: string): Snapshot | null {
   return { index: decoded.index, term: decoded.term, data: decoded.data, membership: decoded.membership };
 }
 
+/** How a snapshot file's write is watched (FileStorageOptions.onSnapshotRename) and broken (testOnly.snapshotRenameBeforeFsync). */
+interface SnapshotFileWatch {
+  readonly onRename: SnapshotRenameHooks | undefined;
+  /** Test-only: rename without the file's fsync first. */
+  readonly skipFsync: boolean;
+  /** Test-only: ms before the directory fsync after an asynchronous save's rename. */
+  readonly directorySyncDelayMs: number;
+}
+
 /** Writes the snapshot file atomically: a temporary file, fsynced, renamed over the old one, the directory fsynced. */
-function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean, injectNoSpace: boolean): number {
+function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean, injectNoSpace: boolean, watch: SnapshotFileWatch): number {
   // The head, then the state machine's bytes as they are (as writeSnapshotFileAsync does):
   // packing and framing them whole copied a 63 MB snapshot twice into fresh memory, 0.5-1.4 s
   // of an installing follower's thread.
   const head = encodeSnapshotFileHead(snapshot.index, snapshot.term, snapshot.data, snapshot.membership);
   const temporary = join(dir, SNAPSHOT_TEMP_FILE_NAME);
   let fd: number | null = null;
+  /** This rename's number for watch.onRename. */
+  let rename = 0;
   try {
     fd = openSync(temporary, 'w');
     let offset = 0;
@@ -400,9 +411,11 @@ function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean, inje
       while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written, offset + written);
       offset += written;
     }
-    if (fsync) fsyncSync(fd);
+    const dataSynced = fsync && !watch.skipFsync;
+    if (dataSynced) fsyncSync(fd);
     closeSync(fd);
     fd = null;
+    rename = watch.onRename?.renaming(dataSynced) ?? 0;
     renameSync(temporary, join(dir, SNAPSHOT_FILE_NAME));
   } catch (error) {
     if (fd !== null) closeSync(fd);
@@ -416,6 +429,7 @@ function writeSnapshotFile(dir: string, snapshot: Snapshot, fsync: boolean, inje
     throw ioError(`cannot write snapshot ${join(dir, SNAPSHOT_FILE_NAME)}`, error);
   }
   if (fsync) fsyncDirectory(dir);
+  watch.onRename?.durable(rename);
   return head.byteLength + snapshot.data.byteLength;
 }
 
@@ -442,7 +456,15 @@ function removeStrayFiles(dir: string): void {
  * come between that check and it; the directory is fsynced last. `done` gets whether
  * the file went in.
  */
-function writeSnapshotFileAsync(dir: string, snapshot: Snapshot, fsyncOn: boolean, injectNoSpace: boolean, beforeRename: () => boolean, done: (error: Error | null, renamed: boolean) => void): void {
+function writeSnapshotFileAsync(
+  dir: string,
+  snapshot: Snapshot,
+  fsyncOn: boolean,
+  injectNoSpace: boolean,
+  watch: SnapshotFileWatch,
+  beforeRename: () => boolean,
+  done: (error: Error | null, renamed: boolean) => void,
+): void {
   // The head, then the state machine's bytes as they are: nothing large is copied here.
   const head = encodeSnapshotFileHead(snapshot.index, snapshot.term, snapshot.data, snapshot.membership);
   const parts = [head, snapshot.data];
@@ -450,11 +472,12 @@ function writeSnapshotFileAsync(dir: string, snapshot: Snapshot, fsyncOn: boolea
   const temporary = join(dir, `${SNAPSHOT_ASYNC_TEMP_PREFIX}${randomBytes(6).toString('hex')}${SNAPSHOT_ASYNC_TEMP_SUFFIX}`);
   // The temporary file goes first, as in writeSnapshotFile: its space is the other nodes' too.
   const fail = (error: unknown): void => unlink(temporary, () => done(ioError(`cannot write snapshot ${join(dir, SNAPSHOT_FILE_NAME)}`, error), false));
+  const dataSynced = fsyncOn && !watch.skipFsync;
   open(temporary, 'w', (openError, fd) => {
     if (openError !== null) return fail(openError);
     const closeAndFail = (error: unknown): void => close(fd, () => fail(error));
     const writeFrom = (offset: number): void => {
-      if (offset === fileBytes) return fsyncOn ? fsync(fd, (error) => (error !== null ? closeAndFail(error) : closeThenRename())) : closeThenRename();
+      if (offset === fileBytes) return dataSynced ? fsync(fd, (error) => (error !== null ? closeAndFail(error) : closeThenRename())) : closeThenRename();
       // The part that holds file offset `offset`, from there on (a short write resumes mid-part).
       const part = offset < head.byteLength ? 0 : 1;
       const from = part === 0 ? offset : offset - head.byteLength;
@@ -473,13 +496,24 @@ function writeSnapshotFileAsync(dir: string, snapshot: Snapshot, fsyncOn: boolea
           }
           return done(null, false);
         }
+        let rename = 0;
         try {
+          rename = watch.onRename?.renaming(dataSynced) ?? 0;
           renameSync(temporary, join(dir, SNAPSHOT_FILE_NAME));
         } catch (error) {
           return fail(error);
         }
-        if (!fsyncOn) return done(null, true);
-        fsyncDirectoryAsync(dir, (error) => done(error, error === null));
+        if (!fsyncOn) {
+          watch.onRename?.durable(rename);
+          return done(null, true);
+        }
+        const syncDirectory = (): void =>
+          fsyncDirectoryAsync(dir, (error) => {
+            if (error === null) watch.onRename?.durable(rename);
+            done(error, error === null);
+          });
+        if (watch.directorySyncDelayMs > 0) setTimeout(syncDirectory, watch.directorySyncDelayMs).unref();
+        else syncDirectory();
       });
     writeFrom(0);
   });
@@ -846,6 +880,7 @@ class FileStorage implements LogStorage {
   private snapshotInFlight = false;
   private synced: SyncedPosition = { segment: 0, offset: 0 };
   private readonly onSynced: ((position: SyncedPosition) => void) | undefined;
+  private readonly onSnapshotRename: SnapshotRenameHooks | undefined;
   private writeBuffer: Buffer = Buffer.allocUnsafe(WRITE_BUFFER_INITIAL_BYTES);
   private fsyncCount = 0;
   /** syncAsync calls whose `done` has not run yet, oldest first. */
@@ -900,6 +935,7 @@ class FileStorage implements LogStorage {
     invariant(options.owner === undefined || isWalOwner(options.owner), () => `owner ${JSON.stringify(options.owner)} is not { cluster: 1-64 letters, digits, '-' or '_', node: a node id }`);
     this.owner = options.owner ?? null;
     this.onSynced = options.onSynced;
+    this.onSnapshotRename = options.onSnapshotRename;
     this.testOnly = options.testOnly ?? {};
     let created: string | undefined;
     try {
@@ -1711,7 +1747,7 @@ class FileStorage implements LogStorage {
     this.sync();
     try {
       // 1. The snapshot file, atomically and durably. From here on a restart loads it.
-      writeSnapshotFile(this.dir, snapshot, this.fsync, this.injectSnapshotFileNoSpace());
+      writeSnapshotFile(this.dir, snapshot, this.fsync, this.injectSnapshotFileNoSpace(), this.snapshotFileWatch());
     } catch (error) {
       throw this.fail(error as StorageError);
     }
@@ -1724,7 +1760,7 @@ class FileStorage implements LogStorage {
     this.snapshotInFlight = true;
     // Still wanted only if the storage is open and no newer snapshot was saved meanwhile.
     const wanted = (): boolean => this.phase === Phase.Open && snapshot.index > this.snapshotIndex;
-    writeSnapshotFileAsync(this.dir, snapshot, this.fsync, this.injectSnapshotFileNoSpace(), wanted, (error, renamed) => {
+    writeSnapshotFileAsync(this.dir, snapshot, this.fsync, this.injectSnapshotFileNoSpace(), this.snapshotFileWatch(), wanted, (error, renamed) => {
       this.snapshotInFlight = false;
       if (this.phase !== Phase.Open) {
         // Closed meanwhile (a stop): whatever the file's fate, nothing here depends on it.
@@ -1751,6 +1787,14 @@ class FileStorage implements LogStorage {
         done(error as Error, false);
       }
     });
+  }
+
+  private snapshotFileWatch(): SnapshotFileWatch {
+    return {
+      onRename: this.onSnapshotRename,
+      skipFsync: this.testOnly.snapshotRenameBeforeFsync === true,
+      directorySyncDelayMs: this.testOnly.snapshotDirectorySyncDelayMs ?? 0,
+    };
   }
 
   /** Whether this snapshot file's write is to fail (testOnly.noSpaceOnSnapshotFiles). */

@@ -193,6 +193,14 @@ export interface FileStorageOptions {
    * owner (or without this option) name none and load as before. Default: none.
    */
   readonly owner?: WalOwner | undefined;
+  /**
+   * For whoever simulates a power loss (Cluster.crash with loseUnsynced), as onSynced is
+   * for the WAL: told just before a snapshot file is renamed into place (`renaming`, with
+   * whether its data was fsynced first) and once the directory fsync after that rename has
+   * returned (`durable`). In between, a power loss may undo the rename: the previous
+   * snapshot file (or none) comes back.
+   */
+  readonly onSnapshotRename?: SnapshotRenameHooks | undefined;
   /** Test aid: decode every record right after encoding it and compare. Default false. */
   readonly verifyWrites?: boolean | undefined;
   /** Test aid: a full disk, for tests that cannot fill a real one (no mounts in CI). */
@@ -204,6 +212,13 @@ export interface FileStorageOptions {
  * every attempt counted (a retry is the next number): the ones listed fail with ENOSPC,
  * or with EIO where said.
  */
+export interface SnapshotRenameHooks {
+  /** Returns a number for this rename, given back to `durable` once it is durable. */
+  renaming(dataSynced: boolean): number;
+  /** The directory fsync after rename `rename` returned: it and every rename before it are durable. */
+  durable(rename: number): void;
+}
+
 export interface FileStorageTestOnly {
   /** Writes of WAL records (one per sync() or syncAsync() that writes, one per snapshot record). */
   readonly noSpaceOnWrites?: readonly number[] | undefined;
@@ -232,6 +247,18 @@ export interface FileStorageTestOnly {
   readonly ioErrorOnLoadFdatasync?: boolean | undefined;
   /** A failed storage's cut back to its synced position (truncateToSyncedPosition) fails with EIO. */
   readonly ioErrorOnCutBack?: boolean | undefined;
+  /**
+   * A durability bug, for proving that a simulated power loss finds it: snapshot files are
+   * renamed into place without their fsync (a rename can then reach the disk before the
+   * data it names).
+   */
+  readonly snapshotRenameBeforeFsync?: boolean | undefined;
+  /**
+   * The directory fsync after an asynchronous snapshot file's rename (saveSnapshotAsync, a
+   * compaction) starts this many ms late: a window in which a test can cut the power with
+   * the rename not yet durable.
+   */
+  readonly snapshotDirectorySyncDelayMs?: number | undefined;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;

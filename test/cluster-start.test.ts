@@ -5,15 +5,15 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from '../lib/cluster/cluster.js';
 import { BREAKING_FILE, DataDirLock, LOCK_FILE, lockTestHooks } from '../lib/cluster/dir-lock.js';
 import { ErrorCode, RaftlabError } from '../lib/cluster/errors.js';
 import { EventKind } from '../lib/cluster/types.js';
-import { walFiles } from '../lib/storage/file-storage.js';
-import { tempDir } from './helpers/cluster.js';
+import { walFiles, walOwnerOf } from '../lib/storage/file-storage.js';
+import { eventually, tempDir } from './helpers/cluster.js';
 
 const WAIT_MS = 15_000;
 
@@ -50,7 +50,16 @@ function lastSegment(dir: string): string {
 test.serial('a new directory records its nodes in cluster.json at the first start', async (t) => {
   const dataDir = scratch(t);
   const cluster = await started(t, { nodes: 3, dataDir });
-  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')), { format: 1, bootstrap: [1, 2, 3], nodes: [1, 2, 3], initialized: [1, 2, 3] });
+  const { cluster: id, ...manifest } = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { cluster: string };
+  t.deepEqual(manifest, { format: 1, bootstrap: [1, 2, 3], nodes: [1, 2, 3], initialized: [1, 2, 3] });
+  t.regex(id, /^[0-9a-f]{32}$/, 'and a cluster id');
+  // Each node's WAL names it, with the node's own id, from its first write (its first term).
+  await cluster.waitForLeader(WAIT_MS);
+  await eventually(() => [1, 2, 3].every((node) => walOwnerOf(join(dataDir, `node-${node}`)) !== null), WAIT_MS, 'every node to write its WAL');
+  t.deepEqual(
+    [1, 2, 3].map((node) => walOwnerOf(join(dataDir, `node-${node}`))),
+    [1, 2, 3].map((node) => ({ cluster: id, node })),
+  );
   t.is(cluster.startFailures.size, 0);
   t.false(cluster.startEvents.some((e) => /WARNING|does not apply/.test(e.text)), 'nothing to warn of in a new directory');
 });
@@ -84,10 +93,12 @@ test.serial('a 3-node directory started with nodes: 1 or 5 starts its own 3 node
 test.serial('a directory from before cluster.json was written at every start: its node directories decide, and the file is written', async (t) => {
   const dataDir = scratch(t);
   await runAndStop(dataDir, 3, { a: 1 });
+  const { cluster: id } = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { cluster: string };
   rmSync(join(dataDir, 'cluster.json'));
   const cluster = await started(t, { nodes: 1, dataDir });
   t.deepEqual(cluster.nodeIds, [1, 2, 3]);
-  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')), { format: 1, bootstrap: [1, 2, 3], nodes: [1, 2, 3], initialized: [1, 2, 3] });
+  // The cluster id comes back from the nodes' WALs, which name it.
+  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')), { format: 1, cluster: id, bootstrap: [1, 2, 3], nodes: [1, 2, 3], initialized: [1, 2, 3] });
   await cluster.waitForLeader(WAIT_MS);
   t.is(await cluster.client().get('a'), 1);
 });
@@ -123,6 +134,43 @@ test.serial('a node whose WAL is corrupt stays down, its files untouched; the ot
   t.true(readFileSync(segment).equals(bytes), 'node 2\'s WAL is as it was');
   const again = await t.throwsAsync(cluster.restart(2), { instanceOf: RaftlabError });
   t.is(again?.code, 'WAL_CORRUPT');
+});
+
+test.serial('a node whose WAL was copied in from another cluster (same id, same bootstrap voters) stays down with WAL_FOREIGN; the others start and serve', async (t) => {
+  const dataDir = scratch(t);
+  const otherDir = scratch(t);
+  await runAndStop(dataDir, 3, { a: 1 });
+  await runAndStop(otherDir, 3, { a: 2, b: 2 });
+  // Node 2's directory of the other cluster, identity.json and all (it is the same: node 2 of 1, 2, 3).
+  rmSync(join(dataDir, 'node-2'), { recursive: true });
+  cpSync(join(otherDir, 'node-2'), join(dataDir, 'node-2'), { recursive: true });
+  const segment = lastSegment(join(dataDir, 'node-2'));
+  const bytes = readFileSync(segment);
+  const cluster = await started(t, { dataDir });
+  t.deepEqual([...cluster.startFailures.keys()], [2]);
+  t.is(cluster.startFailures.get(2)?.code, ErrorCode.WalForeign, cluster.startFailures.get(2)?.message);
+  t.regex(cluster.startFailures.get(2)?.message ?? '', /belongs to node 2 of cluster [0-9a-f]{32}, but is opened as node 2 of cluster [0-9a-f]{32}/);
+  await cluster.waitForLeader(WAIT_MS);
+  t.is(await cluster.client().get('a'), 1, 'this cluster\'s value');
+  t.true(readFileSync(segment).equals(bytes), 'node 2\'s WAL is as it was');
+  const again = await t.throwsAsync(cluster.restart(2), { instanceOf: RaftlabError });
+  t.is(again?.code, ErrorCode.WalForeign);
+});
+
+test.serial('a cluster.json without a cluster id whose nodes\' WALs name two clusters is refused with INVALID_CONFIG', async (t) => {
+  const dataDir = scratch(t);
+  const otherDir = scratch(t);
+  await runAndStop(dataDir, 3, { a: 1 });
+  await runAndStop(otherDir, 3, { a: 2 });
+  rmSync(join(dataDir, 'node-3'), { recursive: true });
+  cpSync(join(otherDir, 'node-3'), join(dataDir, 'node-3'), { recursive: true });
+  const manifestPath = join(dataDir, 'cluster.json');
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;
+  delete manifest.cluster;
+  writeFileSync(manifestPath, JSON.stringify(manifest));
+  const error = await t.throwsAsync(Cluster.start({ dataDir }), { instanceOf: RaftlabError });
+  t.is(error?.code, ErrorCode.InvalidConfig);
+  t.regex(error?.message ?? '', /names no cluster id, and the nodes' WALs name several: node\(s\) 1, 2 of cluster [0-9a-f]{32}; node\(s\) 3 of cluster/);
 });
 
 test.serial('a start fails when no node starts, with the file error', async (t) => {

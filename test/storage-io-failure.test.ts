@@ -8,7 +8,7 @@
 
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeDiskFailure, diskFailure } from '../lib/cluster/protocol.js';
@@ -102,6 +102,58 @@ test("syncAsync()'s fdatasync fails (EIO) with a later one in flight that succee
   t.regex(after?.message ?? '', /EIO/);
   storage.close();
   t.deepEqual(reload(dir).indexes, [1, 2, 3], 'the restart holds what was acknowledged, and nothing of unknown durability');
+});
+
+test('two syncAsync fdatasyncs in flight, the earlier one\'s pages failing write-back (the error reported once per open file, to the later one on a shared fd): the earlier is not acknowledged', async (t) => {
+  // The thirtieth session: each fdatasync in flight runs on an fd of its own, so each sees
+  // the error. On one shared fd (as before) the later took it, and the earlier's success,
+  // taken first, acknowledged a batch no disk held.
+  const dir = tempDir(t);
+  const storage = open(dir, { writebackErrorOnAsyncFdatasyncs: [3] });
+  storage.load();
+  write(storage, 1);
+  for (let index = 2; index <= 3; index++) {
+    storage.append([entry(index)]);
+    t.is(await syncAsync(storage), null);
+  }
+  const settled: string[] = [];
+  storage.append([entry(4)]);
+  const first = syncAsync(storage).then((error) => (settled.push(`first ${error === null ? 'ok' : (error as StorageError).code}`), error));
+  storage.append([entry(5)]);
+  const second = syncAsync(storage).then((error) => (settled.push(`second ${error === null ? 'ok' : (error as StorageError).code}`), error));
+  const [firstError, secondError] = await Promise.all([first, second]);
+  t.deepEqual(settled, ['first WAL_IO', 'second WAL_IO'], 'neither batch was acknowledged');
+  for (const error of [firstError, secondError]) t.regex(error?.message ?? '', /cannot fdatasync WAL segment .*EIO.*write-back error/);
+  storage.close();
+  t.deepEqual(reload(dir).indexes, [1, 2, 3], 'the restart holds what was acknowledged, and nothing of unknown durability');
+});
+
+test('syncAsync fdatasyncs run on fds of their own, a few per segment, all closed at rolls and at close()', async (t) => {
+  const dir = tempDir(t);
+  const openFds = (): number =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir);
+      } catch {
+        return false;
+      }
+    }).length;
+  const storage = open(dir, {}, 256);
+  storage.load();
+  let index = 1;
+  for (let round = 0; round < 40; round++) {
+    storage.append([entry(index++)]);
+    const a = syncAsync(storage);
+    storage.append([entry(index++)]);
+    const b = syncAsync(storage);
+    t.deepEqual(await Promise.all([a, b]), [null, null]);
+    // The segment's own fd and at most two sync fds (of the current segment: the rolled ones' are closed).
+    t.true(openFds() <= 3, `round ${round}: ${openFds()} fds open`);
+  }
+  t.true(storage.stats().files.length > 3, `rolled over ${storage.stats().files.length} segments`);
+  storage.close();
+  t.is(openFds(), 0, 'every fd was closed');
+  t.deepEqual(reload(dir).indexes, range(1, index - 1));
 });
 
 test('a redundant segment whose deletion fails after a synchronous saveSnapshot (a follower installing one): the next call fails with WAL_IO naming it, a disk failure to the supervisor', async (t) => {

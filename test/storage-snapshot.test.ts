@@ -15,6 +15,8 @@ import { openFileStorage, walFiles } from '../lib/storage/file-storage.js';
 import { MemoryStorage } from '../lib/storage/memory-storage.js';
 import {
   REDUNDANT_SEGMENT_SUFFIX,
+  segmentSequence,
+  tailMarkerName,
   SNAPSHOT_ASYNC_TEMP_PREFIX,
   SNAPSHOT_FILE_NAME,
   SNAPSHOT_TEMP_FILE_NAME,
@@ -446,6 +448,8 @@ for (const kind of ['compaction', 'snapshot from the leader'] as const) {
         (dir) => {
           for (const [segment, bytes] of segmentsBefore) writeFileSync(join(dir, segment), bytes);
           unlinkSync(join(dir, recordSegment));
+          // The roll to the record's segment had not happened: the tail marker names the segment before (restored above).
+          unlinkSync(join(dir, tailMarkerName(segmentSequence(recordSegment)!)));
         },
       ],
       // After step 2: nothing deleted yet.

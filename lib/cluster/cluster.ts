@@ -26,7 +26,7 @@ import type { ControlToNode, LinkFault, LogLevel, MembershipResult, NodeToContro
 import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership, memberKind } from './membership.js';
 import type { ClusterMembershipChange } from './membership.js';
 import { DataDirLock } from './dir-lock.js';
-import { MANIFEST_FILE, checkNodeIdentities, checkNodeIdentity, nodeDirectoryIds, resolveLayout, writeManifest } from './manifest.js';
+import { MANIFEST_FILE, checkNodeIdentities, checkNodeIdentity, clusterIdFor, nodeDirectoryIds, resolveLayout, writeManifest } from './manifest.js';
 import type { ClusterManifest } from './manifest.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, ClusterStatus, Membership, NodeStatus } from './types.js';
@@ -246,7 +246,11 @@ function initialStatus(id: NodeId): NodeStatus {
 }
 
 /** Start failures that belong to one node's files: that node stays down, the cluster starts without it. */
-const FILE_FAILURE_CODES: ReadonlySet<string> = new Set([StorageErrorCode.Corrupt, StorageErrorCode.SnapshotCorrupt, StorageErrorCode.Io, ErrorCode.NodeFilesMissing]);
+const FILE_FAILURE_CODES: ReadonlySet<string> = new Set([StorageErrorCode.Corrupt, StorageErrorCode.SnapshotCorrupt, StorageErrorCode.Io, StorageErrorCode.Foreign, ErrorCode.NodeFilesMissing]);
+
+function invariantClusterId(cluster: string | undefined): asserts cluster is string {
+  if (cluster === undefined) throw new Error('raftlab bug: a cluster started without a cluster id');
+}
 
 function describeRecovery(recovery: RecoveryFigures): string {
   const dropped = recovery.truncatedBytes > 0 ? `, dropped a torn tail of ${recovery.truncatedBytes} bytes` : '';
@@ -429,6 +433,8 @@ export class Cluster extends EventEmitter {
    * added later. The configuration in force lives in the log (status().membership).
    */
   readonly bootstrapIds: readonly NodeId[];
+  /** The cluster's id (cluster.json): every node names it in its WAL's segment headers (FileStorageOptions.owner). */
+  private readonly clusterId: string;
 
   private constructor(
     private readonly options: Required<Omit<ClusterOptions, 'dataDir' | 'testOnly' | 'signal'>> & { testOnly: TestOnlyClusterBugs },
@@ -440,6 +446,8 @@ export class Cluster extends EventEmitter {
     this.dataDir = dataDir;
     this.tickMs = options.tickMs;
     this.bootstrapIds = Object.freeze([...layout.bootstrap]);
+    invariantClusterId(layout.cluster);
+    this.clusterId = layout.cluster;
     this.highestIdUsed = Math.max(...layout.bootstrap, ...layout.nodes);
     this.initializedIds = layout.initialized === null ? null : new Set(layout.initialized);
     this.hub = new ClientHub(layout.nodes, {
@@ -453,7 +461,7 @@ export class Cluster extends EventEmitter {
   private saveManifest(): void {
     const nodes = this.nodeIds;
     const initialized = this.initializedIds === null ? null : nodes.filter((id) => this.initializedIds!.has(id));
-    writeManifest(this.dataDir, { bootstrap: this.bootstrapIds, nodes, initialized });
+    writeManifest(this.dataDir, { bootstrap: this.bootstrapIds, nodes, initialized, cluster: this.clusterId });
     this.manifestBehind = false;
   }
 
@@ -597,7 +605,12 @@ export class Cluster extends EventEmitter {
   }
 
   private static async startLocked(dataDir: string, options: ClusterOptions, lock: DataDirLock): Promise<Cluster> {
-    const { manifest: layout, source } = resolveLayout(dataDir, options.nodes ?? 3, MAX_NODES);
+    const resolved = resolveLayout(dataDir, options.nodes ?? 3, MAX_NODES);
+    const source = resolved.source;
+    // A directory whose cluster.json has no id yet (written before raftlab recorded one, or
+    // none at all) gets one now (the one its WALs name, if any), in cluster.json before any
+    // node writes a segment naming it.
+    const layout = resolved.manifest.cluster === undefined ? { ...resolved.manifest, cluster: clusterIdFor(dataDir, resolved.manifest.nodes) } : resolved.manifest;
     const nodes = layout.nodes.length;
     // Every option was checked by checkOptions(), before the directory was made or locked.
     const tickMs = options.tickMs ?? 20;
@@ -633,7 +646,7 @@ export class Cluster extends EventEmitter {
       lock,
     );
     writeMissingIdentities();
-    if (source !== 'manifest') writeManifest(dataDir, layout);
+    if (source !== 'manifest' || resolved.manifest.cluster === undefined) writeManifest(dataDir, layout);
     if (source !== 'new') cluster.noteExistingLayout(options.nodes, source);
     const spawned = Promise.allSettled(layout.nodes.map((id) => cluster.spawn(id)));
     const results = await untilAborted(spawned, options.signal);
@@ -763,6 +776,7 @@ export class Cluster extends EventEmitter {
     const data: NodeWorkerData = {
       id,
       peers: this.bootstrapIds,
+      clusterId: this.clusterId,
       dir: slot.dir,
       fsync: this.options.fsync,
       tickMs: this.tickMs,

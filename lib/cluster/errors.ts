@@ -42,13 +42,15 @@ export const ErrorCode = {
   ClusterFull: 'CLUSTER_FULL',
   /**
    * A node's own files: a WAL that fails its checks (WAL_CORRUPT), a snapshot that does
-   * (SNAPSHOT_CORRUPT), a read or write the operating system refused (WAL_IO), at a start
+   * (SNAPSHOT_CORRUPT), a read or write the operating system refused (WAL_IO), a WAL
+   * whose segments name another cluster or node (WAL_FOREIGN: copied in), at a start
    * (cluster.startFailures), a restart(id), or in a crash event; WAL_STATE and
    * WAL_INVARIANT are bugs of the storage's caller.
    */
   WalCorrupt: StorageErrorCode.Corrupt,
   SnapshotCorrupt: StorageErrorCode.SnapshotCorrupt,
   WalIo: StorageErrorCode.Io,
+  WalForeign: StorageErrorCode.Foreign,
   WalState: StorageErrorCode.State,
   WalInvariant: StorageErrorCode.Invariant,
   /** A node refused a client's request frame as malformed: not expected from this client. */

@@ -10,10 +10,17 @@
 // vote and log exist only there, so one listed whose files are gone is refused rather
 // than started empty. A node that forgot its vote can vote twice in a term, and one that
 // forgot entries it acknowledged can make a majority without a committed write.
+//
+// And the cluster's id (`cluster`, 32 hex digits made at its first start, or at the first
+// start of a directory whose cluster.json has none): every node names it, with its own
+// id, in the header of each WAL segment it writes, so a node's WAL copied in from another
+// cluster (same id, same bootstrap voters) is refused (WAL_FOREIGN) instead of run.
 
+import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeId } from '../raft/types.js';
+import { walOwnerOf } from '../storage/file-storage.js';
 import { ErrorCode, RaftlabError } from './errors.js';
 
 export const MANIFEST_FILE = 'cluster.json';
@@ -29,6 +36,39 @@ export interface ClusterManifest {
    * through), ascending; null in a manifest written before raftlab recorded it.
    */
   readonly initialized: readonly NodeId[] | null;
+  /** The cluster's id (see above); absent in a manifest written before raftlab recorded one. */
+  readonly cluster?: string | undefined;
+}
+
+/** A cluster id as cluster.json and the WAL's segment headers record it (FileStorageOptions.owner). */
+const CLUSTER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A new cluster's id: 128 random bits, in hex. */
+export function newClusterId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/**
+ * The id for a directory whose cluster.json has none (or that has no cluster.json): the
+ * one its nodes' WALs name, if they name one (cluster.json replaced by hand, or removed);
+ * a new one if none does (a new directory, or WALs from before they named one). Nodes
+ * whose WALs name different clusters are refused (INVALID_CONFIG): which is this
+ * directory's cluster and which was copied in, only the cluster.json that knew can say.
+ */
+export function clusterIdFor(dataDir: string, nodes: readonly NodeId[]): string {
+  const named = new Map<string, NodeId[]>();
+  for (const id of nodes) {
+    const owner = walOwnerOf(join(dataDir, `node-${id}`));
+    if (owner !== null) named.set(owner.cluster, [...(named.get(owner.cluster) ?? []), id]);
+  }
+  if (named.size === 0) return newClusterId();
+  const [only] = named.keys();
+  if (named.size === 1) return only!;
+  const which = [...named].map(([cluster, ids]) => `node(s) ${ids.join(', ')} of cluster ${cluster}`).join('; ');
+  throw new RaftlabError(
+    ErrorCode.InvalidConfig,
+    `${join(dataDir, MANIFEST_FILE)} names no cluster id, and the nodes' WALs name several: ${which}. Put back the cluster.json this directory ran with (it names the cluster), or move the foreign nodes' directories away`,
+  );
 }
 
 /** Where a cluster's layout came from: a new directory, its cluster.json, or (a directory from before every start wrote one) its node directories. */
@@ -55,7 +95,7 @@ export function resolveLayout(dataDir: string, requestedNodes: number, maxNodes:
   const ids = nodeDirectoryIds(dataDir);
   if (ids.length === 0) {
     const fresh = Array.from({ length: requestedNodes }, (_, i) => i + 1);
-    return { manifest: { bootstrap: fresh, nodes: fresh, initialized: [] }, source: 'new' };
+    return { manifest: { bootstrap: fresh, nodes: fresh, initialized: [], cluster: newClusterId() }, source: 'new' };
   }
   if (ids.length > maxNodes || ids.some((id, i) => id !== i + 1)) {
     const listed = ids.map((id) => `node-${id}`).join(', ');
@@ -103,8 +143,10 @@ export function readManifest(dataDir: string, maxNodes: number): ClusterManifest
     return refuse(`not JSON (${(error as Error).message})`);
   }
   if (typeof value !== 'object' || value === null) return refuse('not an object');
-  const { format, bootstrap, nodes, initialized } = value as Record<string, unknown>;
+  const { format, bootstrap, nodes, initialized, cluster } = value as Record<string, unknown>;
   if (format !== MANIFEST_FORMAT) return refuse(`format ${JSON.stringify(format)}, expected ${MANIFEST_FORMAT}`);
+  if (cluster !== undefined && (typeof cluster !== 'string' || !CLUSTER_ID.test(cluster))) return refuse(`cluster ${JSON.stringify(cluster)} is not a cluster id (1 to 64 letters, digits, '-' or '_')`);
+  const id = cluster === undefined ? {} : { cluster };
   const ids = (name: string, list: unknown, min = 1): NodeId[] => {
     if (!Array.isArray(list) || list.length < min || list.length > maxNodes) return refuse(`${name} must list ${min} to ${maxNodes} node ids`);
     for (let i = 0; i < list.length; i++) {
@@ -115,17 +157,23 @@ export function readManifest(dataDir: string, maxNodes: number): ClusterManifest
     return list as NodeId[];
   };
   const running = ids('nodes', nodes);
-  if (initialized === undefined) return { bootstrap: ids('bootstrap', bootstrap), nodes: running, initialized: null };
+  if (initialized === undefined) return { bootstrap: ids('bootstrap', bootstrap), nodes: running, initialized: null, ...id };
   const written = ids('initialized', initialized, 0);
   const stray = written.find((id) => !running.includes(id));
   if (stray !== undefined) return refuse(`initialized holds node ${stray}, which is not in nodes`);
-  return { bootstrap: ids('bootstrap', bootstrap), nodes: running, initialized: written };
+  return { bootstrap: ids('bootstrap', bootstrap), nodes: running, initialized: written, ...id };
 }
 
 /** Writes `dataDir`'s manifest, or throws MANIFEST_IO and leaves the old one (and no temporary file). */
 export function writeManifest(dataDir: string, manifest: ClusterManifest): void {
   const path = join(dataDir, MANIFEST_FILE);
-  const fields = { format: MANIFEST_FORMAT, bootstrap: manifest.bootstrap, nodes: manifest.nodes, ...(manifest.initialized === null ? {} : { initialized: manifest.initialized }) };
+  const fields = {
+    format: MANIFEST_FORMAT,
+    ...(manifest.cluster === undefined ? {} : { cluster: manifest.cluster }),
+    bootstrap: manifest.bootstrap,
+    nodes: manifest.nodes,
+    ...(manifest.initialized === null ? {} : { initialized: manifest.initialized }),
+  };
   try {
     replaceDurably(dataDir, path, `${JSON.stringify(fields)}\n`);
   } catch (error) {

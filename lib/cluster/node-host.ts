@@ -371,7 +371,15 @@ export class NodeHost {
     const testOnly = faults !== undefined && faults.node === data.id ? faults.faults : undefined;
     // With fsync off nothing is durable, and a power loss is not simulated.
     const onSnapshotRename = data.fsync ? snapshotRenameHooks(data.dir, data.syncedPosition) : undefined;
-    const storage = openFileStorage(data.dir, { fsync: data.fsync, segmentBytes: data.segmentBytes, preallocate: data.preallocate, onSynced, onSnapshotRename, testOnly });
+    const storage = openFileStorage(data.dir, {
+      fsync: data.fsync,
+      segmentBytes: data.segmentBytes,
+      preallocate: data.preallocate,
+      onSynced,
+      onSnapshotRename,
+      owner: { cluster: data.clusterId, node: data.id },
+      testOnly,
+    });
     const fault = data.testOnly.walFault;
     this.storage = fault !== undefined && fault.node === data.id ? withWalFault(storage, data.dir, fault.afterEntries, fault.fault) : storage;
     const { state, recovery } = this.storage.load();

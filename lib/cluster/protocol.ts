@@ -506,6 +506,8 @@ export interface NodeWorkerData {
   readonly id: NodeId;
   /** The bootstrap configuration's voters (Config.peers): the cluster's original ids, for every node, including one added later. */
   readonly peers: readonly NodeId[];
+  /** The cluster's id (cluster.json), which the node's WAL names in every segment header. */
+  readonly clusterId: string;
   readonly dir: string;
   readonly fsync: boolean;
   readonly tickMs: number;

@@ -12,6 +12,12 @@ export const StorageErrorCode = {
   State: 'WAL_STATE',
   /** A caller broke the contract (non-contiguous entries, a term going backwards, ...). */
   Invariant: 'WAL_INVARIANT',
+  /**
+   * The WAL belongs to another cluster or node: a segment header names another owner than
+   * FileStorageOptions.owner, or two segments name different owners (a WAL, or a segment,
+   * copied in from elsewhere). load() has modified no file when it throws this.
+   */
+  Foreign: 'WAL_FOREIGN',
 } as const;
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
 

@@ -22,7 +22,10 @@ import {
   SNAPSHOT_TEMP_FILE_NAME,
   SPARE_SEGMENT_PREFIX,
   SPARE_SEGMENT_SUFFIX,
+  WAL_FORMAT_VERSION,
   decodeRecord,
+  describeOwner,
+  isWalOwner,
   decodeSnapshotFile,
   encodeBatchPayload,
   encodeSegmentHeaderPayload,
@@ -33,10 +36,13 @@ import {
   sameEntryMembership,
   segmentFileName,
   segmentSequence,
+  TAIL_MARKER_PREFIX,
+  tailMarkerName,
+  tailMarkerSequence,
   walFiles,
   writeFrame,
 } from './record.js';
-import type { FileStorageOptions, FileStorageTestOnly, LogStorage, RecoveryReport, SnapshotRenameHooks, StorageStats, SyncedPosition } from './types.js';
+import type { FileStorageOptions, FileStorageTestOnly, LogStorage, RecoveryReport, SnapshotRenameHooks, StorageStats, SyncedPosition, WalOwner } from './types.js';
 import { WrittenLog, type RecordPlace } from './written-log.js';
 import { DEFAULT_SEGMENT_BYTES, MAX_RECORD_PAYLOAD_BYTES, MIN_SEGMENT_BYTES } from './types.js';
 import { checkMembership } from '../transport/membership-wire.js';
@@ -47,8 +53,59 @@ export { walFiles } from './record.js';
 const WRITE_BUFFER_INITIAL_BYTES = 1 << 20;
 /** A write buffer grown past this by one huge batch is released afterwards. */
 const WRITE_BUFFER_KEEP_BYTES = 16 << 20;
-/** Room reserved for a segment header frame (its payload is three small integers: ~15 bytes). */
-const SEGMENT_HEADER_FRAME_MAX_BYTES = 64;
+/** Room reserved for a segment header frame (its payload: three small integers and the owner, a cluster id of at most 64 characters and a node id: at most 98 bytes). */
+const SEGMENT_HEADER_FRAME_MAX_BYTES = 128;
+
+/**
+ * Left in a node's directory when load()'s fdatasync of the last segment failed: the pages
+ * it could not write may be marked clean in the page cache ("fsyncgate"), so the next
+ * start in the same boot would read them, and its own fdatasync pass, as if durable. A
+ * load that finds it writes the last segment again (every page dirty again) before its
+ * fdatasync, and removes it once that fdatasync succeeded. Not synced: the page cache it
+ * guards against does not survive a reboot either.
+ */
+export const RESYNC_NEEDED_FILE_NAME = 'wal-resync-needed';
+
+/** Leaves RESYNC_NEEDED_FILE_NAME in `dir`, best effort (the disk is failing): false if it could not. */
+function markResyncNeeded(dir: string): boolean {
+  try {
+    closeSync(openSync(join(dir, RESYNC_NEEDED_FILE_NAME), 'w'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function fileExists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw ioError(`cannot stat ${path}`, error);
+  }
+}
+
+/** The sequences the tail markers in `dir` name, ascending (one, as a rule; none in a WAL of format 1). */
+function tailMarkers(dir: string): number[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw ioError(`cannot list WAL directory ${dir}`, error);
+  }
+  const sequences: number[] = [];
+  for (const name of names) {
+    const sequence = tailMarkerSequence(name);
+    if (sequence !== null) sequences.push(sequence);
+  }
+  return sequences.sort((a, b) => a - b);
+}
+
+function sameOwner(a: WalOwner, b: WalOwner): boolean {
+  return a.cluster === b.cluster && a.node === b.node;
+}
 /**
  * A spare segment is zero-filled in writes of this size, each durable before the next
  * (O_DSYNC): written in one go and fsynced at the end, 64 MiB queued ahead of the WAL's
@@ -241,8 +298,24 @@ interface AsyncSync {
   readonly done: (error: Error | null, latencyMs: number) => void;
   /** False when it wrote nothing (or fsync is off): it rides on the syncs before it. */
   readonly ownFdatasync: boolean;
+  /** The fd its fdatasync runs on, of its own while it runs (see SyncFd); null: none. */
+  readonly syncFd: SyncFd | null;
   /** Its own fdatasync returned, without an error. */
   returned: boolean;
+}
+
+/**
+ * An fd of a segment that syncAsync's fdatasyncs run on, one at a time: the kernel reports
+ * a write-back error once per open file, to the first fdatasync that checks after it, so
+ * two fdatasyncs in flight on one fd could see the earlier return success while the later
+ * took the error for the earlier's pages. On fds of their own, each sees every error that
+ * came after the fd's previous fdatasync (or its open), and no write it covers came before
+ * that. Kept for the next syncAsync on the segment once its fdatasync returned: at most
+ * MAX_ASYNC_SYNCS per segment, opened once each.
+ */
+interface SyncFd {
+  readonly fd: number;
+  readonly segment: number;
 }
 
 /** A segment being prepared for the next roll: its fd is null while it is filled. */
@@ -284,6 +357,10 @@ interface Recovered {
   readonly records: number;
   /** The snapshot file's cut is not recorded in the WAL (a crash came between the two): load() records it. */
   readonly snapshotUnrecorded: boolean;
+  /** A segment header of format 2 was read: the WAL was written with a tail marker. */
+  readonly markedFormat: boolean;
+  /** The last segment's bytes as read (null: no segment). */
+  readonly lastBuffer: Buffer | null;
 }
 
 /**
@@ -551,11 +628,15 @@ function isAllZero(buffer: Buffer, from: number, to: number): boolean {
  * the first batch replayed may start anywhere up to the snapshot's index + 1: the log
  * replayed starts there, the entries before it unknown (the snapshot stands for them).
  */
-function recover(dir: string, names: readonly string[], snapshot: Snapshot | null): Recovered {
+function recover(dir: string, names: readonly string[], snapshot: Snapshot | null, owner: WalOwner | null): Recovered {
   const shape = new LogShape();
   let entries: Entry[] = [];
   const segments: SegmentScan[] = [];
   let records = 0;
+  let markedFormat = false;
+  let lastBuffer: Buffer | null = null;
+  /** The owner the first segment header that names one names, and where. */
+  let walOwner: { owner: WalOwner; path: string } | null = null;
   const firstName = names[0];
   if (snapshot === null && firstName !== undefined && segmentSequence(firstName) !== 1) {
     throw new StorageCorruptionError(
@@ -628,6 +709,19 @@ function recover(dir: string, names: readonly string[], snapshot: Snapshot | nul
         case RecordKind.SegmentHeader:
           if (record.sequence !== sequence) {
             throw new StorageCorruptionError(path, offset, `a header for segment ${sequence} (the file name)`, `a header for segment ${record.sequence}`);
+          }
+          if (record.version === WAL_FORMAT_VERSION) markedFormat = true;
+          if (record.owner !== null) {
+            if (owner !== null && !sameOwner(record.owner, owner)) {
+              throw new StorageError(
+                StorageErrorCode.Foreign,
+                `WAL foreign: ${path} belongs to ${describeOwner(record.owner)}, but is opened as ${describeOwner(owner)}: a WAL (or a segment) copied in from another cluster or node; starting on it could lose committed writes or vote twice in a term`,
+              );
+            }
+            if (walOwner !== null && !sameOwner(record.owner, walOwner.owner)) {
+              throw new StorageError(StorageErrorCode.Foreign, `WAL foreign: ${path} belongs to ${describeOwner(record.owner)}, but ${walOwner.path} to ${describeOwner(walOwner.owner)}: a segment copied in from another WAL`);
+            }
+            walOwner ??= { owner: record.owner, path };
           }
           break;
         case RecordKind.Batch: {
@@ -705,6 +799,7 @@ function recover(dir: string, names: readonly string[], snapshot: Snapshot | nul
       offset = read.next;
     }
     segments.push({ sequence, path, validBytes: offset, fileBytes: buffer.length, zeroTailFrom, maxIndex });
+    if (isLast) lastBuffer = buffer;
   }
   if (snapshot !== null) entries = settleOnSnapshot(dir, shape, entries, anchored, snapshot);
   invariant(
@@ -714,7 +809,7 @@ function recover(dir: string, names: readonly string[], snapshot: Snapshot | nul
   if (shape.hardState.commitIndex > shape.lastIndex) {
     throw new StorageCorruptionError(join(dir, names[names.length - 1] ?? SNAPSHOT_FILE_NAME), 0, `a commit index at most the last index ${shape.lastIndex}`, `commit index ${shape.hardState.commitIndex}`);
   }
-  return { shape, entries, segments, records, snapshotUnrecorded: snapshot !== null && recordedSnapshotIndex < snapshot.index };
+  return { shape, entries, segments, records, snapshotUnrecorded: snapshot !== null && recordedSnapshotIndex < snapshot.index, markedFormat, lastBuffer };
 }
 
 /**
@@ -761,6 +856,10 @@ class FileStorage implements LogStorage {
   private readonly segmentBytes: number;
   private readonly preallocate: boolean;
   private readonly verifyWrites: boolean;
+  /** Whose WAL this is (FileStorageOptions.owner): named in every segment header written. */
+  private readonly owner: WalOwner | null;
+  /** The segment the tail marker names (0: none yet, before load()). */
+  private tailMarker = 0;
   private phase: Phase = Phase.Unloaded;
   /** Why the storage failed (phase Failed), for every call after it. */
   private failure: StorageError | null = null;
@@ -789,8 +888,11 @@ class FileStorage implements LogStorage {
   /** Numbers syncAsync calls; `fdatasyncsRunning` holds those whose fdatasync has not returned. */
   private asyncSyncsStarted = 0;
   private readonly fdatasyncsRunning = new Set<number>();
-  /** Segments rolled over while an fdatasync that started before the roll may still use their fd. */
-  private fdsClosingAfterSync: { fd: number; afterSync: number }[] = [];
+  /** The current segment's sync fds (SyncFd) that no fdatasync runs on. */
+  private freeSyncFds: SyncFd[] = [];
+  /** Test aid (testOnly.writebackErrorOnAsyncFdatasyncs): the fd of each running fdatasync whose pages fail write-back, and the later ones that took the error. */
+  private readonly writebackErrors = new Map<number, number>();
+  private readonly writebackErrorTakenBy = new Set<number>();
   private fsyncTotalMs = 0;
   /** What the WAL holds after the snapshot, as the places of the records written: entries() reads it. */
   private readonly written = new WrittenLog((place) => this.readRecord(place));
@@ -830,6 +932,8 @@ class FileStorage implements LogStorage {
     this.segmentBytes = segmentBytes;
     this.preallocate = options.preallocate ?? options.fsync;
     this.verifyWrites = options.verifyWrites === true;
+    invariant(options.owner === undefined || isWalOwner(options.owner), () => `owner ${JSON.stringify(options.owner)} is not { cluster: 1-64 letters, digits, '-' or '_', node: a node id }`);
+    this.owner = options.owner ?? null;
     this.onSynced = options.onSynced;
     this.onSnapshotRename = options.onSnapshotRename;
     this.testOnly = options.testOnly ?? {};
@@ -847,11 +951,17 @@ class FileStorage implements LogStorage {
     const started = performance.now();
     const snapshot = readSnapshotFile(this.dir);
     const names = walFiles(this.dir);
-    const recovered = recover(this.dir, names, snapshot);
+    const recovered = recover(this.dir, names, snapshot, this.owner);
+    const notes: string[] = [];
+    const markers = tailMarkers(this.dir);
+    const marker = markers[markers.length - 1] ?? null;
+    this.checkTail(recovered, marker);
+    const resync = fileExists(join(this.dir, RESYNC_NEEDED_FILE_NAME));
     removeStrayFiles(this.dir);
     // Verified end to end: only now may a file be touched.
     let truncatedBytes = 0;
     let truncatedFile: string | null = null;
+    let resyncedBytes = 0;
     const last = recovered.segments[recovered.segments.length - 1];
     if (last === undefined) {
       this.segment = 1;
@@ -863,6 +973,10 @@ class FileStorage implements LogStorage {
       this.segmentMaxIndex = last.maxIndex;
       try {
         this.fd = openSync(last.path, 'r+');
+      } catch (error) {
+        throw ioError(`cannot open WAL segment ${last.path}`, error);
+      }
+      try {
         // A torn record is cut off; a prepared segment's zeros after the last record stay.
         if (last.zeroTailFrom > last.validBytes) {
           truncatedBytes = last.fileBytes - last.validBytes;
@@ -873,19 +987,52 @@ class FileStorage implements LogStorage {
         // read back as if durable: it is made so before anything is answered for it (an
         // entry acknowledged again, a vote granted again, with nothing new to write).
         if (this.fsync) {
+          // An earlier start's fdatasync of it failed: what it could not write may be
+          // marked clean, and only written again is it sure to be flushed.
+          if (resync && recovered.lastBuffer !== null && last.validBytes > 0) {
+            this.writeOnce(this.fd, recovered.lastBuffer, last.validBytes, 0);
+            resyncedBytes = last.validBytes;
+          }
+          if (this.testOnly.ioErrorOnLoadFdatasync === true) throw injectedIoError('fdatasync');
           fdatasyncSync(this.fd);
           this.fsyncCount++;
         }
       } catch (error) {
-        throw ioError(`cannot open WAL segment ${last.path}`, error);
+        closeSync(this.fd);
+        this.fd = null;
+        // The next start must not trust what this fdatasync may have left marked clean.
+        const marked = this.fsync && markResyncNeeded(this.dir);
+        throw ioError(`cannot make WAL segment ${last.path} durable${marked ? ` (${RESYNC_NEEDED_FILE_NAME} left: the next start writes it again before its fdatasync)` : ''}`, error);
       }
       for (const scanned of recovered.segments.slice(0, -1)) {
         this.closedSegments.push({ name: segmentFileName(scanned.sequence), bytes: scanned.validBytes, maxIndex: scanned.maxIndex });
       }
     }
+    try {
+      // The marker names the newest segment: made for a new WAL (or one of format 1, which
+      // had none), moved up after a crash between a roll's new segment and its rename.
+      if (marker === null) {
+        closeSync(openSync(join(this.dir, tailMarkerName(this.segment)), 'wx'));
+        if (recovered.records > 0) notes.push(`the WAL in ${this.dir} had no tail marker (written before the WAL recorded its newest segment, format 1): made ${tailMarkerName(this.segment)}`);
+      } else if (marker !== this.segment) {
+        renameSync(join(this.dir, tailMarkerName(marker)), join(this.dir, tailMarkerName(this.segment)));
+      }
+      for (const stale of markers.slice(0, -1)) unlinkSync(join(this.dir, tailMarkerName(stale)));
+    } catch (error) {
+      throw ioError(`cannot mark the newest WAL segment in ${this.dir}`, error);
+    }
+    this.tailMarker = this.segment;
     // So are the names a crashed process gave files and did not sync (a snapshot file renamed
     // into place, a segment renamed redundant, the segment just created).
     if (this.fsync) fsyncDirectory(this.dir);
+    if (resync && this.fsync) {
+      try {
+        unlinkSync(join(this.dir, RESYNC_NEEDED_FILE_NAME));
+      } catch (error) {
+        throw ioError(`cannot remove ${join(this.dir, RESYNC_NEEDED_FILE_NAME)}`, error);
+      }
+      if (last !== undefined) notes.push(`an earlier start's fdatasync of the last WAL segment failed: its ${resyncedBytes} bytes were written again and made durable`);
+    }
     this.synced = { segment: this.segment, offset: this.segmentOffset };
     this.onSynced?.(this.synced);
     // Appends from now on are checked against what was recovered.
@@ -906,11 +1053,39 @@ class FileStorage implements LogStorage {
       snapshotIndex: this.snapshotIndex,
       truncatedBytes,
       truncatedFile,
+      resyncedBytes,
+      notes,
       durationMs: performance.now() - started,
     };
     this.written.restore(recovered.entries);
     this.prepareSpareWhenDue();
     return { state: { hardState: recovered.shape.hardState, snapshot, entries: recovered.entries }, recovery };
+  }
+
+  /**
+   * Refuses (WAL_CORRUPT) a WAL whose newest segments are gone: its tail marker names a
+   * segment newer than any left, or it has none although its segments were written with
+   * one (format 2). Such a WAL would load shorter, without entries it acknowledged and
+   * perhaps the vote it gave. A WAL of format 1 (no marker then) loads as it is.
+   */
+  private checkTail(recovered: Recovered, marker: number | null): void {
+    const newest = recovered.segments[recovered.segments.length - 1]?.sequence ?? 0;
+    if (marker !== null && marker > newest) {
+      throw new StorageCorruptionError(
+        join(this.dir, tailMarkerName(marker)),
+        0,
+        `segment ${segmentFileName(marker)} (the newest the WAL made, as its tail marker says) or a newer one`,
+        newest === 0 ? 'no WAL segment (they were removed)' : `${segmentFileName(newest)} the newest (the segments after it were removed)`,
+      );
+    }
+    if (marker === null && recovered.markedFormat) {
+      throw new StorageCorruptionError(
+        this.dir,
+        0,
+        `a tail marker (${TAIL_MARKER_PREFIX}<sequence>) naming the newest segment: every WAL whose headers are of format ${WAL_FORMAT_VERSION} has one`,
+        `none, beside segments up to ${segmentFileName(newest)} (the marker and perhaps the newest segments were removed)`,
+      );
+    }
   }
 
   append(entries: readonly Entry[]): void {
@@ -1066,9 +1241,12 @@ class FileStorage implements LogStorage {
     this.dropSpare();
     if (this.fsync) {
       try {
+        if (this.testOnly.ioErrorOnCutBack === true) throw injectedIoError('ftruncate');
         truncateToSyncedPosition(this.dir, this.synced);
       } catch {
         // The disk that failed may refuse this too: the failure is the error to report.
+        // The next start must then not trust the pages left: it writes them again first.
+        markResyncNeeded(this.dir);
       }
     }
     return failure;
@@ -1097,36 +1275,110 @@ class FileStorage implements LogStorage {
   syncAsync(done: (error: Error | null, latencyMs: number) => void): void {
     this.requirePhase(Phase.Open, 'syncAsync');
     invariant(this.asyncSyncs.length < MAX_ASYNC_SYNCS, () => `syncAsync: ${this.asyncSyncs.length} asynchronous syncs are still in flight (at most ${MAX_ASYNC_SYNCS})`);
-    let fd: number | null;
+    let syncFd: SyncFd | null = null;
     try {
-      fd = this.writePending();
+      const fd = this.writePending();
+      // An fd of its own, taken after the write: a write-back error before it was opened
+      // is reported to it too, unless an fdatasync of this storage saw it first, and that
+      // one failed the storage.
+      if (fd !== null && this.fsync) syncFd = this.takeSyncFd();
     } catch (error) {
       queueMicrotask(() => done(error as Error, 0));
       return;
     }
     // Its fdatasync runs on the pool, and is not retried: the writes it covers are not kept.
     this.lastWrite = null;
-    const sync: AsyncSync = { number: ++this.asyncSyncsStarted, position: { segment: this.segment, offset: this.segmentOffset }, started: performance.now(), done, ownFdatasync: fd !== null && this.fsync, returned: false };
+    const sync: AsyncSync = {
+      number: ++this.asyncSyncsStarted,
+      position: { segment: this.segment, offset: this.segmentOffset },
+      started: performance.now(),
+      done,
+      ownFdatasync: syncFd !== null,
+      syncFd,
+      returned: false,
+    };
     this.asyncSyncs.push(sync);
-    if (!sync.ownFdatasync) {
+    if (syncFd === null) {
       // Nothing written (or fsync off): durable as soon as the syncs before it are.
       queueMicrotask(() => this.settleAsyncSyncs(null, null));
       return;
     }
     this.fdatasyncsRunning.add(sync.number);
-    const injected = this.testOnly.ioErrorOnAsyncFdatasyncs?.includes(++this.asyncFdatasyncAttempts) === true;
-    fdatasync(fd!, (error) => {
-      this.fdatasyncsRunning.delete(sync.number);
-      this.closeRolledSegments();
-      if (!injected) return this.settleAsyncSyncs(sync, error);
-      // Test aid: the failure is reported once every later fdatasync in flight has
-      // returned, the order in which it could hide behind their success.
-      const report = (): void => {
-        if ([...this.fdatasyncsRunning].some((number) => number > sync.number)) setImmediate(report);
-        else this.settleAsyncSyncs(sync, injectedIoError('fdatasync'));
+    const attempt = ++this.asyncFdatasyncAttempts;
+    const injected = this.testOnly.ioErrorOnAsyncFdatasyncs?.includes(attempt) === true;
+    if (this.testOnly.writebackErrorOnAsyncFdatasyncs?.includes(attempt) === true) this.writebackErrors.set(sync.number, syncFd.fd);
+    fdatasync(syncFd.fd, (error) => {
+      const returned = (): void => {
+        this.fdatasyncsRunning.delete(sync.number);
+        this.releaseSyncFd(syncFd);
+        const reported = error ?? this.modelWritebackError(sync.number, syncFd.fd);
+        if (!injected) return this.settleAsyncSyncs(sync, reported);
+        // Test aid: the failure is reported once every later fdatasync in flight has
+        // returned, the order in which it could hide behind their success.
+        const report = (): void => {
+          if ([...this.fdatasyncsRunning].some((number) => number > sync.number)) setImmediate(report);
+          else this.settleAsyncSyncs(sync, injectedIoError('fdatasync'));
+        };
+        report();
       };
-      report();
+      // Test aid (writebackErrorOnAsyncFdatasyncs): a later fdatasync on the fd of an
+      // earlier one whose pages fail write-back returns after it, the order in which the
+      // earlier's success could be taken before the later's error.
+      const held = (): boolean => [...this.writebackErrors].some(([number, fd]) => number < sync.number && fd === syncFd.fd);
+      const whenFree = (): void => (held() ? void setImmediate(whenFree) : returned());
+      whenFree();
     });
+  }
+
+  /**
+   * Test aid: the error an fdatasync that just returned on `fd` reports under
+   * testOnly.writebackErrorOnAsyncFdatasyncs, as the kernel reports a write-back error:
+   * once per open file, to the fdatasync that checks first. The one whose pages failed
+   * returns success if a later fdatasync on the same fd is in flight (that one took it).
+   */
+  private modelWritebackError(number: number, fd: number): Error | null {
+    if (this.writebackErrorTakenBy.delete(number)) return injectedIoError('fdatasync (write-back error of an earlier write)');
+    if (!this.writebackErrors.delete(number)) return null;
+    const later = [...this.fdatasyncsRunning].find((running) => running > number && this.asyncSyncs.find((sync) => sync.number === running)?.syncFd?.fd === fd);
+    if (later === undefined) return injectedIoError('fdatasync (write-back error)');
+    this.writebackErrorTakenBy.add(later);
+    return null;
+  }
+
+  /** A sync fd of the current segment no fdatasync runs on: a free one, or a new one. */
+  private takeSyncFd(): SyncFd {
+    const free = this.freeSyncFds.pop();
+    if (free !== undefined) return free;
+    const path = join(this.dir, segmentFileName(this.segment));
+    try {
+      return { fd: openSync(path, 'r'), segment: this.segment };
+    } catch (error) {
+      throw this.fail(ioError(`cannot open WAL segment ${path} to fdatasync it`, error));
+    }
+  }
+
+  /** Its fdatasync returned: kept for the next syncAsync if its segment is still the current one, else closed. */
+  private releaseSyncFd(syncFd: SyncFd): void {
+    if (this.phase === Phase.Open && syncFd.segment === this.segment) {
+      this.freeSyncFds.push(syncFd);
+      return;
+    }
+    try {
+      closeSync(syncFd.fd);
+    } catch {
+      // Only an fdatasync used it, and that returned: nothing was lost with it.
+    }
+  }
+
+  /** Closes the sync fds no fdatasync runs on (at a roll, at close()); the others are closed as theirs return. */
+  private closeFreeSyncFds(): void {
+    for (const { fd } of this.freeSyncFds.splice(0)) {
+      try {
+        closeSync(fd);
+      } catch {
+        // As in releaseSyncFd.
+      }
+    }
   }
 
   /**
@@ -1158,18 +1410,6 @@ class FileStorage implements LogStorage {
       if (sync.ownFdatasync) this.markSynced(now - sync.started, sync.position);
       sync.done(null, sync.ownFdatasync ? now - sync.started : 0);
     }
-  }
-
-  /** Closes the rolled segments no running fdatasync can still be using. */
-  private closeRolledSegments(): void {
-    if (this.fdsClosingAfterSync.length === 0) return;
-    let oldestRunning = Number.POSITIVE_INFINITY;
-    for (const number of this.fdatasyncsRunning) oldestRunning = Math.min(oldestRunning, number);
-    this.fdsClosingAfterSync = this.fdsClosingAfterSync.filter(({ fd, afterSync }) => {
-      if (afterSync >= oldestRunning) return true;
-      closeSync(fd);
-      return false;
-    });
   }
 
   /**
@@ -1207,7 +1447,7 @@ class FileStorage implements LogStorage {
     // The batch payload is a view into the encoder's buffer, and a segment header is
     // encoded into that buffer too: with a header, the batch goes to a copy first.
     const batch = needsHeader ? Buffer.from(payload) : payload;
-    const batchFrameAt = needsHeader ? writeFrame(this.writeBuffer, 0, encodeSegmentHeaderPayload(sequence)) : 0;
+    const batchFrameAt = needsHeader ? writeFrame(this.writeBuffer, 0, encodeSegmentHeaderPayload(sequence, this.owner)) : 0;
     const length = batchFrameAt + writeFrame(this.writeBuffer, batchFrameAt, batch);
     if (this.verifyWrites) this.verifyFrames(this.writeBuffer.subarray(0, length), needsHeader ? sequence : null);
 
@@ -1306,6 +1546,7 @@ class FileStorage implements LogStorage {
     // Gone before close() returns, so nothing is left for whoever removes the directory
     // next. One still being filled stops at its next step (phase Closed) and closes its fd.
     this.dropSpare();
+    this.closeFreeSyncFds();
     if (this.fd !== null) {
       const fd = this.fd;
       this.fd = null;
@@ -1354,16 +1595,28 @@ class FileStorage implements LogStorage {
     } catch (error) {
       throw ioError(`cannot create WAL segment ${path}`, error);
     }
-    if (this.fsync) fsyncDirectory(this.dir);
+    // Its name is made durable by the caller (rollTo, load), with the tail marker's.
     return fd;
   }
 
-  /** Closes the current segment and opens segment `sequence`, empty: the spare one if it is ready. */
+  /**
+   * Closes the current segment and opens segment `sequence`, empty: the spare one if it is
+   * ready. Then the tail marker is renamed to it, and one directory fsync makes both names
+   * durable: the segment's first, as the file system keeps renames in order (ext4 and XFS
+   * do), so the marker never names a segment a power loss could take.
+   */
   private rollTo(sequence: number): void {
     this.closeCurrentSegment();
     this.fd = this.takeSpare(sequence) ?? this.createSegment(sequence);
     this.segment = sequence;
     this.segmentOffset = 0;
+    try {
+      renameSync(join(this.dir, tailMarkerName(this.tailMarker)), join(this.dir, tailMarkerName(sequence)));
+    } catch (error) {
+      throw ioError(`cannot mark ${segmentFileName(sequence)} the newest WAL segment in ${this.dir}`, error);
+    }
+    this.tailMarker = sequence;
+    if (this.fsync) fsyncDirectory(this.dir);
   }
 
   /**
@@ -1467,7 +1720,7 @@ class FileStorage implements LogStorage {
       closeSync(spare.fd);
       throw ioError(`cannot rename spare WAL segment ${spare.path} to ${path}`, error);
     }
-    if (this.fsync) fsyncDirectory(this.dir);
+    // Its new name is made durable by rollTo, with the tail marker's.
     this.sparesUsed++;
     return spare.fd;
   }
@@ -1476,15 +1729,12 @@ class FileStorage implements LogStorage {
     const fd = this.fd;
     invariant(fd !== null, () => 'roll: no open segment');
     this.fd = null;
-    if (this.fdatasyncsRunning.size > 0) {
-      // An fdatasync running may be on this fd: sync it here so that what the caller is
-      // told is durable is (and what syncAsync calls after the roll cover), and close it
-      // once every fdatasync that began before the roll has returned.
-      if (this.fsync) fdatasyncSync(fd);
-      this.fdsClosingAfterSync.push({ fd, afterSync: this.asyncSyncsStarted });
-    } else {
-      closeSync(fd);
-    }
+    // An fdatasync of syncAsync may still run on the segment (on a sync fd of its own,
+    // closed when it returns): it is synced here so that what the caller is told is
+    // durable is (and what syncAsync calls after the roll cover).
+    if (this.fdatasyncsRunning.size > 0 && this.fsync) fdatasyncSync(fd);
+    closeSync(fd);
+    this.closeFreeSyncFds();
     this.closedSegments.push({ name: segmentFileName(this.segment), bytes: this.segmentOffset, maxIndex: this.segmentMaxIndex });
     this.lastClosedSegmentBytes = this.segmentOffset;
     this.noSpareInSegment = false;
@@ -1586,7 +1836,7 @@ class FileStorage implements LogStorage {
       const sequence = roll ? this.segment + 1 : this.segment;
       this.ensureWriteBuffer(SEGMENT_HEADER_FRAME_MAX_BYTES + FRAME_HEADER_BYTES + payload.byteLength);
       const recordCopy = Buffer.from(payload);
-      let length = writeFrame(this.writeBuffer, 0, encodeSegmentHeaderPayload(sequence));
+      let length = writeFrame(this.writeBuffer, 0, encodeSegmentHeaderPayload(sequence, this.owner));
       length += writeFrame(this.writeBuffer, length, recordCopy);
       if (roll) this.rollTo(sequence);
       const fd = this.fd;
@@ -1634,7 +1884,13 @@ class FileStorage implements LogStorage {
       const read = readFrame(frames, 0);
       invariant(read.ok, () => 'verifyWrites: header frame does not read back');
       const decoded = decodeRecord(read.payload);
-      invariant(decoded.ok && decoded.record.kind === RecordKind.SegmentHeader && decoded.record.sequence === headerSequence, () => 'verifyWrites: header record does not decode back');
+      invariant(
+        decoded.ok &&
+          decoded.record.kind === RecordKind.SegmentHeader &&
+          decoded.record.sequence === headerSequence &&
+          (decoded.record.owner === null ? this.owner === null : this.owner !== null && sameOwner(decoded.record.owner, this.owner)),
+        () => 'verifyWrites: header record does not decode back',
+      );
       offset = read.next;
     }
     const read = readFrame(frames, offset);
@@ -1664,6 +1920,40 @@ class FileStorage implements LogStorage {
 }
 
 /**
+ * The owner the WAL in `dir` names in its newest segment header that can be read (see
+ * FileStorageOptions.owner), or null: none names one (format 1, or written without an
+ * owner), or there is no WAL (nor a readable directory). Reads nothing else; load()
+ * checks the whole WAL.
+ */
+export function walOwnerOf(dir: string): WalOwner | null {
+  let names: string[];
+  try {
+    names = walFiles(dir);
+  } catch {
+    // Not a directory, or unreadable: the node's start reports it.
+    return null;
+  }
+  for (let i = names.length - 1; i >= 0; i--) {
+    // Its header only: a segment may hold 64 MiB.
+    const head = Buffer.alloc(SEGMENT_HEADER_FRAME_MAX_BYTES);
+    let fd: number | null = null;
+    try {
+      fd = openSync(join(dir, names[i]!), 'r');
+      readSync(fd, head, 0, head.length, 0);
+    } catch {
+      continue;
+    } finally {
+      if (fd !== null) closeSync(fd);
+    }
+    const read = readFrame(head, 0);
+    if (!read.ok) continue;
+    const decoded = decodeRecord(read.payload);
+    if (decoded.ok && decoded.record.kind === RecordKind.SegmentHeader) return decoded.record.owner;
+  }
+  return null;
+}
+
+/**
  * Opens (creating it if missing) the WAL in `dir`, e.g. `<dataDir>/node-<id>/`.
  * Call load() next: nothing else works before it.
  */
@@ -1673,8 +1963,8 @@ export function openFileStorage(dir: string, options: FileStorageOptions): LogSt
 
 /**
  * Simulates a power loss that keeps only what was fdatasync'ed: deletes every segment
- * after position.segment and cuts that one to position.offset. For the supervisor, on a
- * node whose storage is closed (its worker is gone).
+ * after position.segment, cuts that one to position.offset, and moves the tail marker
+ * back to it. For the supervisor, on a node whose storage is closed (its worker is gone).
  *
  * Segment 0 means "no position was ever published": the storage never finished load(),
  * so it wrote nothing, and nothing is dropped.
@@ -1712,6 +2002,16 @@ export function truncateToSyncedPosition(dir: string, position: SyncedPosition):
       if (error instanceof StorageError) throw error;
       throw ioError(`cannot truncate WAL segment ${path}`, error);
     }
+  }
+  // The segments dropped were the newest: the tail marker goes back with them.
+  for (const marker of tailMarkers(dir)) {
+    if (marker <= position.segment) continue;
+    try {
+      renameSync(join(dir, tailMarkerName(marker)), join(dir, tailMarkerName(position.segment)));
+    } catch (error) {
+      throw ioError(`cannot mark ${segmentFileName(position.segment)} the newest WAL segment in ${dir}`, error);
+    }
+    changed = true;
   }
   if (changed) fsyncDirectory(dir);
   return { bytesDropped };

@@ -44,6 +44,8 @@ export class MemoryStorage implements LogStorage {
       snapshotIndex: snapshot?.index ?? 0,
       truncatedBytes: 0,
       truncatedFile: null,
+      resyncedBytes: 0,
+      notes: [],
       durationMs: 0,
     };
     return { state, recovery };

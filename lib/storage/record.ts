@@ -4,7 +4,10 @@
 // A segment file `wal-<10-digit sequence>.log` is a sequence of records, each framed as
 //   [payload length: u32 LE][CRC32 of the payload: u32 LE][payload: msgpack]
 // The first record of every segment is a header naming the segment's own sequence
-// number, so a renamed or misplaced file is caught. Every later record is a batch: the
+// number, so a renamed or misplaced file is caught, and (format 2) the WAL's owner, the
+// cluster and node (FileStorageOptions.owner), so a WAL or segment copied in from
+// another is caught too. Beside the segments, an empty file `wal-newest-<sequence>`
+// names the newest segment made (TAIL_MARKER_PREFIX). Every later record is a batch: the
 // entries appended and the hard state set since the previous sync(), in ONE record, so
 // that a turn is either wholly on disk or (torn) wholly cut off on recovery. A batch
 // whose first index is <= the log's last index truncates the log from there: that is
@@ -37,7 +40,7 @@ import { Packr } from 'msgpackr';
 import type { Entry, HardState, Membership, TermRun } from '../raft/types.js';
 import { NONE } from '../raft/types.js';
 import { StorageError, StorageErrorCode, invariant } from './errors.js';
-import { MAX_RECORD_PAYLOAD_BYTES } from './types.js';
+import { MAX_RECORD_PAYLOAD_BYTES, type WalOwner } from './types.js';
 import { MsgpackWriter } from '../transport/msgpack-writer.js';
 import { checkMembership, membershipFromPair, membershipPair, writeMembership } from '../transport/membership-wire.js';
 import { sameMembership } from '../raft/membership.js';
@@ -47,7 +50,26 @@ if (typeof crc32 !== 'function') {
 }
 
 export const FRAME_HEADER_BYTES = 8;
-export const WAL_FORMAT_VERSION = 1;
+/**
+ * The segment header's format: 2 adds the WAL's owner, [1, 2, sequence, [cluster, node] |
+ * nil]. Headers of format 1, [1, 1, sequence], written before, still load (as owned by
+ * nobody); a build from before format 2 refuses a format 2 header as corruption, loudly.
+ */
+export const WAL_FORMAT_VERSION = 2;
+export const WAL_FORMAT_VERSION_WITHOUT_OWNER = 1;
+
+/** A cluster id as the WAL records it: 1 to 64 letters, digits, '-' or '_'. */
+const CLUSTER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function isWalOwner(value: unknown): value is WalOwner {
+  if (typeof value !== 'object' || value === null) return false;
+  const { cluster, node } = value as { cluster?: unknown; node?: unknown };
+  return typeof cluster === 'string' && CLUSTER_ID.test(cluster) && isNonNegativeInteger(node) && node >= 1;
+}
+
+export function describeOwner(owner: WalOwner | null): string {
+  return owner === null ? 'no owner (a segment written before the WAL recorded one)' : `node ${owner.node} of cluster ${owner.cluster}`;
+}
 
 export const RecordKind = {
   SegmentHeader: 1,
@@ -278,8 +300,30 @@ export function decodeSnapshotFile(buffer: Buffer): SnapshotFileDecode {
   return { ok: true, index, term, data, membership };
 }
 
-export function encodeSegmentHeaderPayload(sequence: number): Uint8Array {
-  return encoder.pack([RecordKind.SegmentHeader, WAL_FORMAT_VERSION, sequence]);
+export function encodeSegmentHeaderPayload(sequence: number, owner: WalOwner | null): Uint8Array {
+  return encoder.pack([RecordKind.SegmentHeader, WAL_FORMAT_VERSION, sequence, owner === null ? null : [owner.cluster, owner.node]]);
+}
+
+/**
+ * The WAL's tail marker: an empty file `wal-newest-<10-digit sequence>` naming the newest
+ * segment made (its name is all it says). A roll renames it to the new segment's number
+ * once that segment exists, and the directory fsync the roll makes anyway makes both
+ * durable: a load that finds no segment that new refuses to start (its newest segments
+ * were removed), instead of coming up with a shorter log.
+ */
+export const TAIL_MARKER_PREFIX = 'wal-newest-';
+const TAIL_MARKER_NAME = /^wal-newest-(\d{10})$/;
+
+export function tailMarkerName(sequence: number): string {
+  return `${TAIL_MARKER_PREFIX}${segmentFileName(sequence).slice(4, 14)}`;
+}
+
+/** The sequence a tail marker's name holds, or null for any other file. */
+export function tailMarkerSequence(fileName: string): number | null {
+  const match = TAIL_MARKER_NAME.exec(fileName);
+  if (match === null || match[1] === undefined) return null;
+  const sequence = Number(match[1]);
+  return sequence >= 1 ? sequence : null;
 }
 
 /** Frames `payload` into `target` at `offset`; returns the frame's length. */
@@ -339,7 +383,7 @@ export function readFrame(buffer: Buffer, offset: number): FrameRead {
 }
 
 export type DecodedRecord =
-  | { readonly kind: typeof RecordKind.SegmentHeader; readonly version: number; readonly sequence: number }
+  | { readonly kind: typeof RecordKind.SegmentHeader; readonly version: number; readonly sequence: number; readonly owner: WalOwner | null }
   | {
       readonly kind: typeof RecordKind.Batch;
       /** 0 when the batch holds no entries. */
@@ -381,11 +425,20 @@ export function decodeRecord(payload: Uint8Array): DecodeResult {
   if (!Array.isArray(value) || value.length < 1) return { ok: false, expected: 'a record array', found: describe(value) };
   const kind: unknown = value[0];
   if (kind === RecordKind.SegmentHeader) {
-    const [, version, sequence] = value as unknown[];
-    if (value.length !== 3 || version !== WAL_FORMAT_VERSION || !isNonNegativeInteger(sequence) || sequence < 1) {
-      return { ok: false, expected: `a segment header [${RecordKind.SegmentHeader}, ${WAL_FORMAT_VERSION}, sequence]`, found: `[${value.map(describe).join(', ')}]` };
-    }
-    return { ok: true, record: { kind: RecordKind.SegmentHeader, version, sequence } };
+    const [, version, sequence, ownerPair] = value as unknown[];
+    const refuse = (): DecodeResult => ({
+      ok: false,
+      expected: `a segment header [${RecordKind.SegmentHeader}, ${WAL_FORMAT_VERSION}, sequence, [cluster, node] | nil] or [${RecordKind.SegmentHeader}, ${WAL_FORMAT_VERSION_WITHOUT_OWNER}, sequence]`,
+      found: `[${value.map(describe).join(', ')}]`,
+    });
+    if (!isNonNegativeInteger(sequence) || sequence < 1) return refuse();
+    if (version === WAL_FORMAT_VERSION_WITHOUT_OWNER && value.length === 3) return { ok: true, record: { kind: RecordKind.SegmentHeader, version, sequence, owner: null } };
+    if (version !== WAL_FORMAT_VERSION || value.length !== 4) return refuse();
+    if (ownerPair === null) return { ok: true, record: { kind: RecordKind.SegmentHeader, version, sequence, owner: null } };
+    if (!Array.isArray(ownerPair) || ownerPair.length !== 2) return refuse();
+    const owner = { cluster: ownerPair[0] as unknown, node: ownerPair[1] as unknown };
+    if (!isWalOwner(owner)) return refuse();
+    return { ok: true, record: { kind: RecordKind.SegmentHeader, version, sequence, owner } };
   }
   if (kind === RecordKind.Batch) {
     if (value.length !== 5) return { ok: false, expected: 'a batch record of 5 fields', found: describe(value) };

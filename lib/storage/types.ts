@@ -18,7 +18,21 @@ export interface RecoveryReport {
   readonly truncatedBytes: number;
   /** The file that was cut (absolute path), or null when nothing was cut. */
   readonly truncatedFile: string | null;
+  /**
+   * Bytes of the last segment written again before its fdatasync, because an earlier
+   * start's fdatasync of it failed (see FileStorage's `wal-resync-needed`); 0 as a rule.
+   */
+  readonly resyncedBytes: number;
+  /** What load() noticed and did that is worth a line in the node's log (a WAL of an older format, ...). */
+  readonly notes: readonly string[];
   readonly durationMs: number;
+}
+
+/** Whose WAL it is: the cluster (its id, made at its first start) and the node. */
+export interface WalOwner {
+  /** 1 to 64 letters, digits, '-' or '_'. */
+  readonly cluster: string;
+  readonly node: number;
 }
 
 /**
@@ -173,6 +187,13 @@ export interface FileStorageOptions {
    */
   readonly onSynced?: ((position: SyncedPosition) => void) | undefined;
   /**
+   * Whose WAL this is. Every segment header written names it, and load() refuses
+   * (WAL_FOREIGN) a WAL whose segment headers name another owner: a WAL copied in from
+   * another cluster's node, or another node's. Segments written before headers named an
+   * owner (or without this option) name none and load as before. Default: none.
+   */
+  readonly owner?: WalOwner | undefined;
+  /**
    * For whoever simulates a power loss (Cluster.crash with loseUnsynced), as onSynced is
    * for the WAL: told just before a snapshot file is renamed into place (`renaming`, with
    * whether its data was fsynced first) and once the directory fsync after that rename has
@@ -211,10 +232,21 @@ export interface FileStorageTestOnly {
   readonly freeBytes?: number | undefined;
   /** The fdatasyncs of syncAsync() (on the pool), counted apart: the ones listed fail with EIO. */
   readonly ioErrorOnAsyncFdatasyncs?: readonly number[] | undefined;
+  /**
+   * The fdatasyncs of syncAsync(), counted as above: the pages of the writes the ones
+   * listed cover fail write-back, and the error is reported as the kernel reports it, once
+   * per open file, to the first fdatasync that checks: a later fdatasync in flight on the
+   * same fd takes it (and returns after), the listed one returns success.
+   */
+  readonly writebackErrorOnAsyncFdatasyncs?: readonly number[] | undefined;
   /** Snapshot files written (saveSnapshot and saveSnapshotAsync): the ones listed fail with ENOSPC once their head is written. */
   readonly noSpaceOnSnapshotFiles?: readonly number[] | undefined;
   /** Deletions of segments a snapshot made redundant (one per segment, off the caller's thread): the ones listed fail with EIO. */
   readonly ioErrorOnSegmentDeletions?: readonly number[] | undefined;
+  /** load()'s fdatasync of the last segment fails with EIO. */
+  readonly ioErrorOnLoadFdatasync?: boolean | undefined;
+  /** A failed storage's cut back to its synced position (truncateToSyncedPosition) fails with EIO. */
+  readonly ioErrorOnCutBack?: boolean | undefined;
   /**
    * A durability bug, for proving that a simulated power loss finds it: snapshot files are
    * renamed into place without their fsync (a rename can then reach the disk before the

@@ -126,6 +126,8 @@ export const QUIET_BOUND_ELECTIONS = 200;
 const QUIET_PROPOSALS = 2;
 /** Share of seeds whose operator asks leaders for leadership transfers (a stream of its own: the other seeds' runs are unchanged). */
 const TRANSFER_PROBABILITY = 0.5;
+/** FaultProfile.changeSplitProbability. */
+const CHANGE_SPLIT_PROBABILITY = 1;
 /**
  * A leadership transfer a quiet window asks of its converged leader, to a caught-up voter
  * on a healthy network, must have that voter lead (at a higher term, with a majority)
@@ -290,6 +292,17 @@ export interface FaultProfile {
    * then lead within QUIET_TRANSFER_BOUND_ELECTIONS, and the window converges again.
    */
   readonly quietTransferProbability: number;
+  /**
+   * The chance that a leader accepting a configuration change, where the network can be
+   * split so that it and a majority of its new voters are on one side and a majority of
+   * the committed configuration's voters on the other, is cut off that way at once (a
+   * stream of its own, drawn only then; see #changeSplit). Only a joint change allows
+   * that split in a correct core (its majorities of a single-server change always meet),
+   * and there neither side can elect with the joint configuration; a core that counts
+   * only the new voters, or accepts a second change before the first commits, can lead
+   * and commit on both sides.
+   */
+  readonly changeSplitProbability: number;
 }
 
 export interface SimStats {
@@ -521,6 +534,7 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     changeOnNewLeaderProbability: 1,
     transferMeanIntervalTicks: Infinity,
     quietTransferProbability: 0,
+    changeSplitProbability: CHANGE_SPLIT_PROBABILITY,
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -663,6 +677,8 @@ class Simulation {
   #quietStuckTicksMax = 0;
   /** Leadership transfers (a stream of its own, added after the new leaders' changes). */
   readonly #transferRandom: SimRandom;
+  /** Draws of the change splits only (#changeSplit): seeds where no leader accepts a change that can be split keep their runs. */
+  readonly #changeSplitRandom: SimRandom;
   #transfersAsked = 0;
   #quietTransfers = 0;
   #quietTransferTicksMax = 0;
@@ -714,6 +730,7 @@ class Simulation {
     const transfers = this.#transferRandom.chance(TRANSFER_PROBABILITY);
     const transferMeanIntervalTicks = transfers ? this.#transferRandom.pick([20, 60, 150]) : Infinity;
     const quietTransferProbability = transfers ? this.#transferRandom.pick([0.5, 1]) : 0;
+    this.#changeSplitRandom = root.fork();
     this.profile = {
       ...drawn,
       syncFollowers,
@@ -1113,7 +1130,7 @@ class Simulation {
         const change = input.change;
         const result = this.#core(node, () => raw.proposeMembership(change));
         if (result.ok) this.#membershipChanges++;
-        if (result.ok) this.#earlyChangeFault(node, raw);
+        if (result.ok) this.#changeFaults(node, raw);
         this.#emit(`n${node.id} ${result.ok ? `accepted membership change ${change.type} ${change.node} at index ${result.index}` : `refused membership change ${change.type} ${change.node}: ${result.code}`}`);
         return;
       }
@@ -1123,7 +1140,7 @@ class Simulation {
         if (result.ok) {
           this.#membershipChanges++;
           this.#jointChangesAccepted++;
-          this.#earlyChangeFault(node, raw);
+          this.#changeFaults(node, raw);
           const { membership } = this.#core(node, () => raw.status());
           if (membership.learners.some((id) => (membership.outgoing ?? []).includes(id))) this.#demotionsAccepted++;
         }
@@ -1587,6 +1604,67 @@ class Simulation {
     this.#partitionGeneration++;
     this.#emit(`partition: cut off [${group.join(',')}], a leader that changed its configuration before committing an entry of its term`);
     this.#schedule(random.exponential(this.profile.partitionMeanDurationTicks), { type: 'heal', generation: this.#partitionGeneration });
+  }
+
+  /** A leader accepted a change: the early change fault (#earlyChangeFault), or else the change split (#changeSplit). */
+  #changeFaults(node: SimNode, raw: RawNode): void {
+    const generation = this.#partitionGeneration;
+    this.#earlyChangeFault(node, raw);
+    if (this.#partitionGeneration === generation) this.#changeSplit(node, raw);
+  }
+
+  /**
+   * FaultProfile.changeSplitProbability: a leader that has just accepted a change is cut
+   * off at once (before the change goes out) with a smallest majority of its new voters,
+   * taken first from those the committed configuration lacks, if the nodes left over hold
+   * a majority of the committed configuration's voters. A correct core's single-server
+   * change never allows that (no draw, no change to its run); a joint one does, and then
+   * the leader's side cannot commit C_old,new nor the other side elect with it. A core
+   * that ignores the outgoing voters (seed 347 was its first catch without this: a
+   * leader cut off by chance, after a joint change, with the one new voter) or accepts a
+   * change while another is uncommitted leads and commits on both sides.
+   */
+  #changeSplit(node: SimNode, raw: RawNode): void {
+    if (!this.#faulty() || this.profile.changeSplitProbability <= 0) return;
+    const incoming = this.#core(node, () => raw.status()).membership.voters;
+    const committed = this.#committedVoters();
+    if (committed === null) return;
+    const majority = (voters: readonly NodeId[]): number => Math.floor(voters.length / 2) + 1;
+    // Deterministic first: how many committed voters the leader's side must take.
+    const newOnly = incoming.filter((id) => id !== node.id && !committed.includes(id));
+    const shared = incoming.filter((id) => id !== node.id && committed.includes(id));
+    const needed = majority(incoming) - (incoming.includes(node.id) ? 1 : 0);
+    const fromShared = Math.max(0, needed - newOnly.length);
+    const committedTaken = (committed.includes(node.id) ? 1 : 0) + fromShared;
+    if (fromShared > shared.length || committed.length - committedTaken < majority(committed)) return;
+    const random = this.#changeSplitRandom;
+    if (!random.chance(this.profile.changeSplitProbability)) return;
+    const shuffle = (ids: readonly NodeId[]): NodeId[] => ids.map((id) => ({ id, key: random.float() })).sort((a, b) => a.key - b.key).map((item) => item.id);
+    const group = [node.id, ...shuffle(newOnly), ...shuffle(shared).slice(0, fromShared)].slice(0, 1 + needed);
+    this.#healNetwork();
+    for (const a of group) {
+      for (const b of this.#nodes.keys()) {
+        if (group.includes(b)) continue;
+        this.#cutLink(a, b);
+        this.#cutLink(b, a);
+      }
+    }
+    this.#partitions++;
+    this.#partitionGeneration++;
+    this.#emit(`partition: cut off [${group.join(',')}], a leader that changed its configuration to voters ${incoming.join(',')} with a majority of them, from the committed voters ${committed.join(',')}`);
+    this.#schedule(random.exponential(this.profile.partitionMeanDurationTicks), { type: 'heal', generation: this.#partitionGeneration });
+  }
+
+  /** The voters of the newest committed configuration (the bootstrap one if none is); null if it is joint. */
+  #committedVoters(): readonly NodeId[] | null {
+    for (let index = this.#checker.committedLength; index >= 1; index--) {
+      const key = this.#checker.committedData(index) ?? '';
+      if (!key.startsWith('<config ')) continue;
+      if (key.includes(' outgoing ')) return null;
+      const voters = /^<config voters ([\d,]+)/.exec(key);
+      return voters === null ? null : voters[1]!.split(',').map(Number);
+    }
+    return this.#bootstrap;
   }
 
   /** The operator's timer draws its changes from these streams. */

@@ -390,7 +390,7 @@ type Input =
 
 type SimEvent =
   | { readonly type: 'tick'; readonly node: NodeId }
-  | { readonly type: 'deliver'; readonly message: Message }
+  | { readonly type: 'deliver'; readonly message: Message; /** When it was sent (or its replay scheduled). */ readonly sentAt: number }
   | { readonly type: 'syncDone'; readonly node: NodeId; readonly incarnation: number }
   | { readonly type: 'crash'; readonly node: NodeId; readonly incarnation: number }
   | { readonly type: 'restart'; readonly node: NodeId; readonly incarnation: number }
@@ -893,7 +893,7 @@ class Simulation {
         return;
       }
       case 'deliver':
-        this.#deliver(event.message);
+        this.#deliver(event.message, event.sentAt);
         return;
       case 'syncDone':
         this.#syncDone(this.#node(event.node), event.incarnation);
@@ -1415,13 +1415,13 @@ class Simulation {
     const copies = this.#networkRandom.chance(this.#duplicateProbability) ? 2 : 1;
     for (let copy = 0; copy < copies; copy++) {
       const delayTicks = this.profile.delayMinTicks + this.#networkRandom.float() * (this.#delayMaxTicks - this.profile.delayMinTicks);
-      this.#schedule(delayTicks, { type: 'deliver', message });
+      this.#schedule(delayTicks, { type: 'deliver', message, sentAt: this.#now });
     }
     const shorten = this.profile.shortenedAppendProbability;
     if (shorten > 0 && this.#faulty() && message.type === MessageType.AppendEntries && message.entries.length > 0 && this.#shortenRandom.chance(shorten)) {
       const entries = message.entries.slice(0, this.#shortenRandom.int(0, message.entries.length - 1));
       const delayTicks = this.profile.delayMinTicks + this.#shortenRandom.float() * (this.#delayMaxTicks - this.profile.delayMinTicks);
-      this.#schedule(delayTicks, { type: 'deliver', message: { ...message, entries } });
+      this.#schedule(delayTicks, { type: 'deliver', message: { ...message, entries }, sentAt: this.#now });
     }
     if (this.profile.replayOldMessageProbability > 0 && this.#faulty()) {
       const history = this.#sentHistory;
@@ -1429,16 +1429,26 @@ class Simulation {
       history.push(message);
       if (this.#replayRandom.chance(this.profile.replayOldMessageProbability)) {
         const old = this.#replayRandom.pick(history);
-        this.#schedule(this.profile.electionTicks * (1 + 3 * this.#replayRandom.float()), { type: 'deliver', message: old });
+        this.#schedule(this.profile.electionTicks * (1 + 3 * this.#replayRandom.float()), { type: 'deliver', message: old, sentAt: this.#now });
       }
     }
   }
 
-  #deliver(message: Message): void {
+  #deliver(message: Message, sentAt: number): void {
     const node = this.#node(message.to);
     // A link cut while the message was in flight loses it too.
     if (node.raw === null || this.#cut[message.from]?.[message.to] === true) {
       this.#messagesDropped++;
+      return;
+    }
+    // A TimeoutNow sent before a quiet window began (delayed, duplicated or replayed: a
+    // copy of a transfer the faults cut short, or of one the window waits for, whose
+    // leader sends it again) is lost with the faults: arriving in the window, it made its
+    // target campaign against the leader the window had converged on, a false "lost its
+    // office" (seed 2,938,907: a TimeoutNow delayed 6 ticks outlived its aborted transfer).
+    if (message.type === MessageType.TimeoutNow && this.#quiet !== null && sentAt < this.#quiet.start) {
+      this.#messagesDropped++;
+      this.#emit(`quiet window ${this.#quiet.number}: ${describeMessage(message)} sent before the window, lost`);
       return;
     }
     this.#input(node, { kind: 'message', message });

@@ -68,13 +68,12 @@ test('a leader that never gives a transfer up is caught by the transfer bound, a
   t.true(without.ok, `seed ${caught} without transfers asked: ${without.violation?.message ?? ''}`);
 });
 
-test('a transfer under way when a quiet window begins is no false alarm: the window converges only once it is over (seeds 93, 348)', (t) => {
-  // Converging on the transferring leader, these windows saw it lose its office a tick
-  // later to the target, a false "lost its office" (before a window waited for the transfer).
-  for (const [seed, window, target] of [
-    [93, 2, 4],
-    [348, 3, 5],
-  ] as const) {
+test('a transfer under way when a quiet window begins is no false alarm: the window converges only once it is over (seed 622)', (t) => {
+  // Converging on the transferring leader, such a window saw it lose its office a tick
+  // later to the target, a false "lost its office" (before a window waited for the
+  // transfer): seeds 93 and 348 until the thirtieth session's stall count changed their
+  // runs, seed 622 since (n2 of term 14 deposed by n1; checked without the wait).
+  for (const [seed, window, target] of [[622, 3, 1]] as const) {
     const lines: string[] = [];
     const result = runSeed(seed, { trace: (line) => lines.push(line) });
     t.true(result.ok, `seed ${seed}: ${result.violation?.message ?? ''}`);

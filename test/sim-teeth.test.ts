@@ -114,3 +114,32 @@ test('a new leader is asked for a change before its first commit of its term: a 
   const without = runSeed(caught, { testOnlyBugs: bugs, ...off });
   t.true(without.ok, `seed ${caught} without the asking: ${without.violation?.message ?? ''}`);
 });
+
+test('a leader accepting a change is cut off with a majority of its new voters where the network allows it: only joint changes in a correct core, and that is what catches ignoreOutgoingVoters', (t) => {
+  // A correct core's single-server changes never allow the split (their majorities meet):
+  // a run without a split is the run without the fault.
+  const off = { profile: { changeSplitProbability: 0 } };
+  let splits = 0;
+  for (let seed = 1; seed <= 60; seed++) {
+    const lines: string[] = [];
+    const on = runSeed(seed, { trace: (line) => lines.push(line) });
+    t.true(on.ok, `seed ${seed}: ${on.violation?.message ?? ''}`);
+    const cut = lines.findIndex((line) => line.includes('a leader that changed its configuration to voters'));
+    if (cut < 0) {
+      t.is(on.fingerprint, runSeed(seed, off).fingerprint, `seed ${seed}`);
+      continue;
+    }
+    splits++;
+    t.regex(lines[cut + 1] ?? '', / accepted joint change /, `seed ${seed}: a correct core's split follows a joint change`);
+  }
+  t.true(splits > 0, `some joint changes were split (${splits} in 60 seeds)`);
+  // The broken cores: their first catch within the budget is no catch without the split.
+  for (const bug of ['ignoreOutgoingVoters', 'concurrentMembershipChanges'] as const) {
+    let caught: number | null = null;
+    for (let seed = 1; seed <= SEED_BUDGET && caught === null; seed++) if (!runSeed(seed, { testOnlyBugs: { [bug]: true } }).ok) caught = seed;
+    if (caught === null) return t.fail(`${bug}: no violation in seeds 1..${SEED_BUDGET}`);
+    t.log(`${bug}: seed ${caught}`);
+    const without = runSeed(caught, { testOnlyBugs: { [bug]: true }, ...off });
+    t.true(without.ok, `${bug}: seed ${caught} without the split: ${without.violation?.message ?? ''}`);
+  }
+});

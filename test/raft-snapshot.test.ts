@@ -6,7 +6,7 @@ import test from 'ava';
 import { allMessages, decode, drain, Harness, makeNode, text } from './raft-harness.js';
 import { InvariantViolation } from '../lib/raft/assert.js';
 import { MessageType, ProgressState } from '../lib/raft/types.js';
-import { FOLLOWER_SILENT_ROUNDS_BEFORE_COMPACTING, STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RESEND, STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY } from '../lib/raft/raw-node.js';
+import { FOLLOWER_SILENT_ROUNDS_BEFORE_COMPACTING, STALLED_HEARTBEATS_BEFORE_PROBE, STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RESEND, STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY } from '../lib/raft/raw-node.js';
 import type { AppendEntries, InstallSnapshot, InstallSnapshotResponse, Message, Snapshot } from '../lib/raft/types.js';
 
 const noPreVote = { preVote: false, checkQuorum: false } as const;
@@ -635,6 +635,65 @@ test('a lagging follower in probe state that answers a burst of missed heartbeat
   t.true(appends.length <= 2, `${appends.length} appends with entries in answer to one burst`);
   harness.stabilize();
   t.is(harness.status(3).commitIndex, harness.status(1).commitIndex, 'caught up afterwards');
+});
+
+/** A 3-node harness, node 1 leading, node 3 in replicate state with an append of `count` entries sent to it and held back (still on its way). */
+function appendsOnTheirWayTo3(count: number): { harness: Harness; held: Message[] } {
+  const harness = clusterWithEntries(2);
+  t3IsReplicating(harness);
+  for (let i = 1; i <= count; i++) harness.propose(1, `w${i}`);
+  harness.processAllReadies();
+  const held = harness.queue.filter((message) => message.to === 3);
+  harness.queue = harness.queue.filter((message) => message.to !== 3);
+  harness.stabilize();
+  return { harness, held };
+}
+
+function t3IsReplicating(harness: Harness): void {
+  const state = harness.status(1).progress.find((peer) => peer.id === 3)!.state;
+  if (state !== ProgressState.Replicate) throw new Error(`node 3 is in ${state} state, not replicate`);
+}
+
+test('a follower in replicate state answering one heartbeat several times (duplicates, or a burst) stalls one interval: its appends on their way are not sent again', (t) => {
+  const { harness, held } = appendsOnTheirWayTo3(3);
+  t.true(ofType(held, MessageType.AppendEntries).some((append) => append.entries.length === 3), 'the append is on its way');
+  // One heartbeat; node 3 answers it, and the answer arrives several times over.
+  harness.tick(1, 1);
+  const heartbeat = ofType(harness.queue, MessageType.Heartbeat).find((message) => message.to === 3)!;
+  harness.queue = harness.queue.filter((message) => message.to !== 3);
+  harness.stabilize();
+  harness.node(3).step(heartbeat);
+  harness.processReady(3);
+  const answer = ofType(harness.queue, MessageType.HeartbeatResponse).find((message) => message.from === 3)!;
+  harness.queue = harness.queue.filter((message) => message.from !== 3);
+  for (let copy = 0; copy < 3 * STALLED_HEARTBEATS_BEFORE_PROBE; copy++) harness.node(1).step(answer);
+  harness.processReady(1);
+  const progress = harness.status(1).progress.find((peer) => peer.id === 3)!;
+  t.is(progress.state, ProgressState.Replicate, 'still replicating: one stalled interval, not a probe');
+  const resent = ofType(harness.queue, MessageType.AppendEntries).filter((append) => append.to === 3 && append.entries.length > 0);
+  t.is(resent.length, 0, `${resent.length} appends sent again while the first is on its way`);
+  // The held append arrives; node 3 catches up.
+  harness.queue.push(...held);
+  harness.stabilize();
+  t.is(harness.status(3).commitIndex, harness.status(1).commitIndex, 'caught up');
+  t.is(harness.status(3).lastLogIndex, harness.status(1).lastLogIndex);
+});
+
+test('a follower in replicate state whose appends were lost is probed again after STALLED_HEARTBEATS_BEFORE_PROBE heartbeat intervals, and catches up', (t) => {
+  const { harness } = appendsOnTheirWayTo3(3); // the append to node 3 is lost
+  const last = harness.status(1).lastLogIndex;
+  let intervals = 0;
+  while (harness.status(1).progress.find((peer) => peer.id === 3)!.matchIndex < last) {
+    if (++intervals > 2 * STALLED_HEARTBEATS_BEFORE_PROBE) return t.fail(`not caught up after ${intervals - 1} heartbeat intervals`);
+    harness.tick(1, 1);
+    harness.stabilize();
+  }
+  t.is(intervals, STALLED_HEARTBEATS_BEFORE_PROBE, 'probed again at the third interval without progress');
+  t.true(harness.traceLines.some((line) => line.includes('re-probes 3')), 'the leader says why');
+  harness.tick(1, 1);
+  harness.stabilize();
+  t.is(harness.status(3).lastLogIndex, last, 'caught up');
+  t.is(harness.status(3).commitIndex, harness.status(1).commitIndex);
 });
 
 test('Figure 13 pipelined: maxSnapshotChunksInFlight chunks go out before the first answer, then one per answer', (t) => {

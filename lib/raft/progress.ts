@@ -66,11 +66,12 @@ export class Progress {
   /** Highest commit index this follower was told in an AppendEntries: avoids redundant commit-only messages. */
   sentCommitIndex: LogIndex = 0;
   /**
-   * Heartbeat responses received in a row while entries were outstanding and matchIndex
-   * did not move; in snapshot state, heartbeat intervals answered without a chunk acknowledged.
+   * Heartbeat intervals answered (the first answer of each counted) while entries were
+   * outstanding and matchIndex did not move; in snapshot state, heartbeat intervals
+   * answered without a chunk acknowledged.
    */
   stalledHeartbeatResponses = 0;
-  /** The leader's heartbeat round whose first answer from this follower was counted (snapshot state). */
+  /** The leader's heartbeat round whose first answer from this follower was counted. */
   heartbeatRoundCounted = -1;
   /** The leader's heartbeat round in which this follower last answered anything (RawNode.followersNeeding). */
   heardAtRound = 0;

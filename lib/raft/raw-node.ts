@@ -61,10 +61,10 @@ interface HandedOut {
 }
 
 /**
- * Heartbeat responses without progress, while entries are outstanding, after which a
- * follower in replicate state is assumed to have lost appends and is probed again. More
- * than one, because an acknowledgement waits for the follower's fsync while its
- * heartbeat response does not.
+ * Heartbeat intervals answered without progress (the first answer of each counted), while
+ * entries are outstanding, after which a follower in replicate state is assumed to have
+ * lost appends and is probed again. More than one, because an acknowledgement waits for
+ * the follower's fsync while its heartbeat response does not.
  */
 export const STALLED_HEARTBEATS_BEFORE_PROBE = 3;
 
@@ -1335,8 +1335,11 @@ export class RawNode {
     if (progress.matchIndex < this.#log.lastIndex()) {
       // The follower is alive but behind. In replicate state, appends we believe are in
       // flight may have been lost (nothing else would ever re-send them): after a few
-      // heartbeat round trips without progress, fall back to probing from matchIndex.
-      if (progress.state === ProgressState.Replicate) {
+      // heartbeat intervals without progress, fall back to probing from matchIndex. One
+      // count an interval, as for a snapshot: a burst of answers (missed heartbeats
+      // answered at once, duplicated or delayed ones) is not several stalled intervals,
+      // and did force a probe while the appends were still on their way.
+      if (progress.state === ProgressState.Replicate && newRound) {
         progress.stalledHeartbeatResponses++;
         if (progress.stalledHeartbeatResponses >= STALLED_HEARTBEATS_BEFORE_PROBE) {
           this.#trace(`${this.#id} re-probes ${message.from}: no progress past ${progress.matchIndex} for ${progress.stalledHeartbeatResponses} heartbeats`);

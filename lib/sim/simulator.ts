@@ -133,6 +133,8 @@ export const QUIET_BOUND_ELECTIONS = 200;
 const QUIET_PROPOSALS = 2;
 /** Share of seeds whose operator asks leaders for leadership transfers (a stream of its own: the other seeds' runs are unchanged). */
 const TRANSFER_PROBABILITY = 0.5;
+/** FaultProfile.changeSplitProbability. */
+const CHANGE_SPLIT_PROBABILITY = 1;
 /**
  * Share of seeds with the crash-across-sync faults: slow fdatasyncs, candidates crashed
  * before their log is durable, messages held across their receiver's restart (a stream of
@@ -355,6 +357,17 @@ export interface FaultProfile {
    * phase heals the network, what it still holds is lost.
    */
   readonly holdAcrossRestartProbability: number;
+  /**
+   * The chance that a leader accepting a configuration change, where the network can be
+   * split so that it and a majority of its new voters are on one side and a majority of
+   * the committed configuration's voters on the other, is cut off that way at once (a
+   * stream of its own, drawn only then; see #changeSplit). Only a joint change allows
+   * that split in a correct core (its majorities of a single-server change always meet),
+   * and there neither side can elect with the joint configuration; a core that counts
+   * only the new voters, or accepts a second change before the first commits, can lead
+   * and commit on both sides.
+   */
+  readonly changeSplitProbability: number;
 }
 
 export interface SimStats {
@@ -442,8 +455,8 @@ type Input =
 
 type SimEvent =
   | { readonly type: 'tick'; readonly node: NodeId }
-  /** `incarnation`: the receiver's when the message was sent; `held`: already held across a restart once. */
-  | { readonly type: 'deliver'; readonly message: Message; readonly incarnation: number; readonly held: boolean }
+  /** `incarnation`: the receiver's when the message was sent; `held`: already held across a restart once; `sentAt`: when it was sent (or its replay scheduled, or it was held). */
+  | { readonly type: 'deliver'; readonly message: Message; readonly incarnation: number; readonly held: boolean; readonly sentAt: number }
   | { readonly type: 'syncDone'; readonly node: NodeId; readonly incarnation: number }
   /** `restartWithinTicks`: restarted at once, within that many ticks (a supervised process), rather than after a drawn downtime. */
   | { readonly type: 'crash'; readonly node: NodeId; readonly incarnation: number; readonly restartWithinTicks?: number }
@@ -595,6 +608,7 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     slowSyncProbability: 0,
     crashUnsyncedCandidateProbability: 0,
     holdAcrossRestartProbability: 0,
+    changeSplitProbability: CHANGE_SPLIT_PROBABILITY,
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
   return {
@@ -737,6 +751,8 @@ class Simulation {
   #quietStuckTicksMax = 0;
   /** Leadership transfers (a stream of its own, added after the new leaders' changes). */
   readonly #transferRandom: SimRandom;
+  /** Draws of the change splits only (#changeSplit): seeds where no leader accepts a change that can be split keep their runs. */
+  readonly #changeSplitRandom: SimRandom;
   #transfersAsked = 0;
   #quietTransfers = 0;
   #quietTransferTicksMax = 0;
@@ -800,6 +816,7 @@ class Simulation {
       // without it a node back in its previous term campaigns for the same term again.
       preVote: drawn.preVote && !(crossSync && this.#crashAcrossSyncRandom.chance(0.5)),
     };
+    this.#changeSplitRandom = root.fork();
     this.profile = {
       ...drawn,
       syncFollowers,
@@ -1204,7 +1221,7 @@ class Simulation {
         const change = input.change;
         const result = this.#core(node, () => raw.proposeMembership(change));
         if (result.ok) this.#membershipChanges++;
-        if (result.ok) this.#earlyChangeFault(node, raw);
+        if (result.ok) this.#changeFaults(node, raw);
         this.#emit(`n${node.id} ${result.ok ? `accepted membership change ${change.type} ${change.node} at index ${result.index}` : `refused membership change ${change.type} ${change.node}: ${result.code}`}`);
         return;
       }
@@ -1214,7 +1231,7 @@ class Simulation {
         if (result.ok) {
           this.#membershipChanges++;
           this.#jointChangesAccepted++;
-          this.#earlyChangeFault(node, raw);
+          this.#changeFaults(node, raw);
           const { membership } = this.#core(node, () => raw.status());
           if (membership.learners.some((id) => (membership.outgoing ?? []).includes(id))) this.#demotionsAccepted++;
         }
@@ -1530,13 +1547,13 @@ class Simulation {
     const copies = this.#networkRandom.chance(this.#duplicateProbability) ? 2 : 1;
     for (let copy = 0; copy < copies; copy++) {
       const delayTicks = this.profile.delayMinTicks + this.#networkRandom.float() * (this.#delayMaxTicks - this.profile.delayMinTicks);
-      this.#schedule(delayTicks, { type: 'deliver', message, incarnation: this.#node(message.to).incarnation, held: false });
+      this.#schedule(delayTicks, { type: 'deliver', message, incarnation: this.#node(message.to).incarnation, held: false, sentAt: this.#now });
     }
     const shorten = this.profile.shortenedAppendProbability;
     if (shorten > 0 && this.#faulty() && message.type === MessageType.AppendEntries && message.entries.length > 0 && this.#shortenRandom.chance(shorten)) {
       const entries = message.entries.slice(0, this.#shortenRandom.int(0, message.entries.length - 1));
       const delayTicks = this.profile.delayMinTicks + this.#shortenRandom.float() * (this.#delayMaxTicks - this.profile.delayMinTicks);
-      this.#schedule(delayTicks, { type: 'deliver', message: { ...message, entries }, incarnation: this.#node(message.to).incarnation, held: false });
+      this.#schedule(delayTicks, { type: 'deliver', message: { ...message, entries }, incarnation: this.#node(message.to).incarnation, held: false, sentAt: this.#now });
     }
     if (this.profile.replayOldMessageProbability > 0 && this.#faulty()) {
       const history = this.#sentHistory;
@@ -1544,13 +1561,13 @@ class Simulation {
       history.push(message);
       if (this.#replayRandom.chance(this.profile.replayOldMessageProbability)) {
         const old = this.#replayRandom.pick(history);
-        this.#schedule(this.profile.electionTicks * (1 + 3 * this.#replayRandom.float()), { type: 'deliver', message: old, incarnation: this.#node(old.to).incarnation, held: false });
+        this.#schedule(this.profile.electionTicks * (1 + 3 * this.#replayRandom.float()), { type: 'deliver', message: old, incarnation: this.#node(old.to).incarnation, held: false, sentAt: this.#now });
       }
     }
   }
 
   #deliver(event: Extract<SimEvent, { type: 'deliver' }>): void {
-    const message = event.message;
+    const { message, sentAt } = event;
     const node = this.#node(message.to);
     if (event.held) {
       if (!this.#faulty()) {
@@ -1572,6 +1589,16 @@ class Simulation {
       this.#messagesDropped++;
       return;
     }
+    // A TimeoutNow sent before a quiet window began (delayed, duplicated or replayed: a
+    // copy of a transfer the faults cut short, or of one the window waits for, whose
+    // leader sends it again) is lost with the faults: arriving in the window, it made its
+    // target campaign against the leader the window had converged on, a false "lost its
+    // office" (seed 2,938,907: a TimeoutNow delayed 6 ticks outlived its aborted transfer).
+    if (message.type === MessageType.TimeoutNow && this.#quiet !== null && sentAt < this.#quiet.start) {
+      this.#messagesDropped++;
+      this.#emit(`quiet window ${this.#quiet.number}: ${describeMessage(message)} sent before the window, lost`);
+      return;
+    }
     this.#input(node, { kind: 'message', message });
   }
 
@@ -1585,7 +1612,7 @@ class Simulation {
   /** A held message arrives 0 to HOLD_ACROSS_RESTART_MAX_ELECTIONS election timeouts from now. */
   #scheduleHeld(node: SimNode, message: Message): void {
     const delayTicks = this.#crashAcrossSyncRandom.float() * HOLD_ACROSS_RESTART_MAX_ELECTIONS * this.profile.electionTicks;
-    this.#schedule(delayTicks, { type: 'deliver', message, incarnation: node.incarnation, held: true });
+    this.#schedule(delayTicks, { type: 'deliver', message, incarnation: node.incarnation, held: true, sentAt: this.#now });
   }
 
   /** The node restarted: what the network held for it while it was down is on its way. */
@@ -1761,6 +1788,67 @@ class Simulation {
     this.#partitionGeneration++;
     this.#emit(`partition: cut off [${group.join(',')}], a leader that changed its configuration before committing an entry of its term`);
     this.#schedule(random.exponential(this.profile.partitionMeanDurationTicks), { type: 'heal', generation: this.#partitionGeneration });
+  }
+
+  /** A leader accepted a change: the early change fault (#earlyChangeFault), or else the change split (#changeSplit). */
+  #changeFaults(node: SimNode, raw: RawNode): void {
+    const generation = this.#partitionGeneration;
+    this.#earlyChangeFault(node, raw);
+    if (this.#partitionGeneration === generation) this.#changeSplit(node, raw);
+  }
+
+  /**
+   * FaultProfile.changeSplitProbability: a leader that has just accepted a change is cut
+   * off at once (before the change goes out) with a smallest majority of its new voters,
+   * taken first from those the committed configuration lacks, if the nodes left over hold
+   * a majority of the committed configuration's voters. A correct core's single-server
+   * change never allows that (no draw, no change to its run); a joint one does, and then
+   * the leader's side cannot commit C_old,new nor the other side elect with it. A core
+   * that ignores the outgoing voters (seed 347 was its first catch without this: a
+   * leader cut off by chance, after a joint change, with the one new voter) or accepts a
+   * change while another is uncommitted leads and commits on both sides.
+   */
+  #changeSplit(node: SimNode, raw: RawNode): void {
+    if (!this.#faulty() || this.profile.changeSplitProbability <= 0) return;
+    const incoming = this.#core(node, () => raw.status()).membership.voters;
+    const committed = this.#committedVoters();
+    if (committed === null) return;
+    const majority = (voters: readonly NodeId[]): number => Math.floor(voters.length / 2) + 1;
+    // Deterministic first: how many committed voters the leader's side must take.
+    const newOnly = incoming.filter((id) => id !== node.id && !committed.includes(id));
+    const shared = incoming.filter((id) => id !== node.id && committed.includes(id));
+    const needed = majority(incoming) - (incoming.includes(node.id) ? 1 : 0);
+    const fromShared = Math.max(0, needed - newOnly.length);
+    const committedTaken = (committed.includes(node.id) ? 1 : 0) + fromShared;
+    if (fromShared > shared.length || committed.length - committedTaken < majority(committed)) return;
+    const random = this.#changeSplitRandom;
+    if (!random.chance(this.profile.changeSplitProbability)) return;
+    const shuffle = (ids: readonly NodeId[]): NodeId[] => ids.map((id) => ({ id, key: random.float() })).sort((a, b) => a.key - b.key).map((item) => item.id);
+    const group = [node.id, ...shuffle(newOnly), ...shuffle(shared).slice(0, fromShared)].slice(0, 1 + needed);
+    this.#healNetwork();
+    for (const a of group) {
+      for (const b of this.#nodes.keys()) {
+        if (group.includes(b)) continue;
+        this.#cutLink(a, b);
+        this.#cutLink(b, a);
+      }
+    }
+    this.#partitions++;
+    this.#partitionGeneration++;
+    this.#emit(`partition: cut off [${group.join(',')}], a leader that changed its configuration to voters ${incoming.join(',')} with a majority of them, from the committed voters ${committed.join(',')}`);
+    this.#schedule(random.exponential(this.profile.partitionMeanDurationTicks), { type: 'heal', generation: this.#partitionGeneration });
+  }
+
+  /** The voters of the newest committed configuration (the bootstrap one if none is); null if it is joint. */
+  #committedVoters(): readonly NodeId[] | null {
+    for (let index = this.#checker.committedLength; index >= 1; index--) {
+      const key = this.#checker.committedData(index) ?? '';
+      if (!key.startsWith('<config ')) continue;
+      if (key.includes(' outgoing ')) return null;
+      const voters = /^<config voters ([\d,]+)/.exec(key);
+      return voters === null ? null : voters[1]!.split(',').map(Number);
+    }
+    return this.#bootstrap;
   }
 
   /** The operator's timer draws its changes from these streams. */

@@ -33,7 +33,7 @@ import { describeMembership } from '../raft/membership.js';
 import { MembershipChangeType, MessageType, Role } from '../raft/types.js';
 import { EMPTY_STATE_HASH, InvariantChecker, InvariantViolation, Property, chainStateHash, entryKey } from './checker.js';
 import { SimDisk } from './disk.js';
-import { assertNever } from '../raft/assert.js';
+import { assert, assertNever } from '../raft/assert.js';
 import { EventQueue } from './event-queue.js';
 import { SimRandom } from './random.js';
 
@@ -649,6 +649,11 @@ class Simulation {
   /** Old messages delivered again much later (a stream of its own, added after the shortened appends). */
   readonly #replayRandom: SimRandom;
   readonly #sentHistory: Message[] = [];
+  /**
+   * TimeoutNow messages scheduled for delivery and not yet delivered, by sender and term
+   * (`from/term`): a leader's may depose it after it gave its transfer up (see #checkQuiet).
+   */
+  readonly #timeoutNowInFlight = new Map<string, number>();
   /** Quiet windows (a stream of its own, added after the replays). */
   readonly #quietRandom: SimRandom;
   #quiet: QuietWindow | null = null;
@@ -876,6 +881,7 @@ class Simulation {
         return;
       }
       case 'deliver':
+        if (event.message.type === MessageType.TimeoutNow) this.#countTimeoutNow(event.message, -1);
         this.#deliver(event.message);
         return;
       case 'syncDone':
@@ -1398,7 +1404,7 @@ class Simulation {
     const copies = this.#networkRandom.chance(this.#duplicateProbability) ? 2 : 1;
     for (let copy = 0; copy < copies; copy++) {
       const delayTicks = this.profile.delayMinTicks + this.#networkRandom.float() * (this.#delayMaxTicks - this.profile.delayMinTicks);
-      this.#schedule(delayTicks, { type: 'deliver', message });
+      this.#scheduleDelivery(delayTicks, message);
     }
     const shorten = this.profile.shortenedAppendProbability;
     if (shorten > 0 && this.#faulty() && message.type === MessageType.AppendEntries && message.entries.length > 0 && this.#shortenRandom.chance(shorten)) {
@@ -1412,9 +1418,22 @@ class Simulation {
       history.push(message);
       if (this.#replayRandom.chance(this.profile.replayOldMessageProbability)) {
         const old = this.#replayRandom.pick(history);
-        this.#schedule(this.profile.electionTicks * (1 + 3 * this.#replayRandom.float()), { type: 'deliver', message: old });
+        this.#scheduleDelivery(this.profile.electionTicks * (1 + 3 * this.#replayRandom.float()), old);
       }
     }
+  }
+
+  #scheduleDelivery(delayTicks: number, message: Message): void {
+    if (message.type === MessageType.TimeoutNow) this.#countTimeoutNow(message, 1);
+    this.#schedule(delayTicks, { type: 'deliver', message });
+  }
+
+  #countTimeoutNow(message: Message, change: 1 | -1): void {
+    const key = `${message.from}/${message.term}`;
+    const count = (this.#timeoutNowInFlight.get(key) ?? 0) + change;
+    assert(count >= 0, () => `simulator: more TimeoutNow messages delivered than sent (${key})`);
+    if (count === 0) this.#timeoutNowInFlight.delete(key);
+    else this.#timeoutNowInFlight.set(key, count);
   }
 
   #deliver(message: Message): void {
@@ -1998,7 +2017,11 @@ class Simulation {
     }
     // Every member must reach the leader; one behind must not stall.
     // A transfer in progress (asked before the window, or the window's own) refuses proposals and may yet depose the leader: not converged.
-    let converged = waiting.length === 0 && quiet.transfer === null && leader.leadTransferee === 0;
+    // Nor while a TimeoutNow the leader sent in its term is on its way: a transfer the leader
+    // gave up after an election timeout may have sent one that arrives after (seed 3,013,909:
+    // sent 1 tick before a window, with delays of up to 8 ticks; it reached n2 6 ticks after
+    // the abort, 2 after the window converged on n3, and n2 campaigned).
+    let converged = waiting.length === 0 && quiet.transfer === null && leader.leadTransferee === 0 && !this.#timeoutNowInFlight.has(`${leader.id}/${leader.currentTerm}`);
     for (const status of live) {
       if (!members.includes(status.id)) continue;
       const node = this.#node(status.id);

@@ -159,7 +159,7 @@ function misnamedMembershipOptions(options: unknown, names: readonly string[]): 
 }
 
 /** Nodes a cluster may run at once, at start and through addNode (the dashboard is laid out for this many). */
-const MAX_NODES = 9;
+export const MAX_NODES = 9;
 const DEFAULT_MEMBERSHIP_TIMEOUT_MS = 30_000;
 /** The longest membership deadline: what a Node timer holds (2^31-1 ms, about 24.8 days). */
 const MAX_MEMBERSHIP_TIMEOUT_MS = 0x7fffffff;

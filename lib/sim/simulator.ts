@@ -1776,6 +1776,11 @@ class Simulation {
       const majority = Math.floor(status.membership.voters.length / 2) + 1;
       for (const { id } of others.slice(0, majority - 1)) group.push(id);
     }
+    this.#cutOffGroup(group, random, 'a leader that changed its configuration before committing an entry of its term');
+  }
+
+  /** The network healed, then `group` cut off from every other node until a heal drawn from `random`. */
+  #cutOffGroup(group: readonly NodeId[], random: SimRandom, why: string): void {
     this.#healNetwork();
     for (const a of group) {
       for (const b of this.#nodes.keys()) {
@@ -1786,7 +1791,7 @@ class Simulation {
     }
     this.#partitions++;
     this.#partitionGeneration++;
-    this.#emit(`partition: cut off [${group.join(',')}], a leader that changed its configuration before committing an entry of its term`);
+    this.#emit(`partition: cut off [${group.join(',')}], ${why}`);
     this.#schedule(random.exponential(this.profile.partitionMeanDurationTicks), { type: 'heal', generation: this.#partitionGeneration });
   }
 
@@ -1825,18 +1830,7 @@ class Simulation {
     if (!random.chance(this.profile.changeSplitProbability)) return;
     const shuffle = (ids: readonly NodeId[]): NodeId[] => ids.map((id) => ({ id, key: random.float() })).sort((a, b) => a.key - b.key).map((item) => item.id);
     const group = [node.id, ...shuffle(newOnly), ...shuffle(shared).slice(0, fromShared)].slice(0, 1 + needed);
-    this.#healNetwork();
-    for (const a of group) {
-      for (const b of this.#nodes.keys()) {
-        if (group.includes(b)) continue;
-        this.#cutLink(a, b);
-        this.#cutLink(b, a);
-      }
-    }
-    this.#partitions++;
-    this.#partitionGeneration++;
-    this.#emit(`partition: cut off [${group.join(',')}], a leader that changed its configuration to voters ${incoming.join(',')} with a majority of them, from the committed voters ${committed.join(',')}`);
-    this.#schedule(random.exponential(this.profile.partitionMeanDurationTicks), { type: 'heal', generation: this.#partitionGeneration });
+    this.#cutOffGroup(group, random, `a leader that changed its configuration to voters ${incoming.join(',')} with a majority of them, from the committed voters ${committed.join(',')}`);
   }
 
   /** The voters of the newest committed configuration (the bootstrap one if none is); null if it is joint. */

@@ -1324,6 +1324,7 @@ class FileStorage implements LogStorage {
       // Test aid (writebackErrorOnAsyncFdatasyncs): a later fdatasync on the fd of an
       // earlier one whose pages fail write-back returns after it, the order in which the
       // earlier's success could be taken before the later's error.
+      if (this.writebackErrors.size === 0) return returned();
       const held = (): boolean => [...this.writebackErrors].some(([number, fd]) => number < sync.number && fd === syncFd.fd);
       const whenFree = (): void => (held() ? void setImmediate(whenFree) : returned());
       whenFree();

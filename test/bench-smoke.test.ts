@@ -262,7 +262,8 @@ for (const [signal, target] of [
       const child = spawn(process.execPath, [CLI, 'bench', '--nodes', '1', '--duration', '60', '--warmup', '0.5', '--data-dir', dir], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+      // 'close', not 'exit': after its stderr is read to the end (a CI run once saw the exit before the last line).
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
       const clusterDirs = (): string[] => readdirSync(dir).filter((name) => name.startsWith('raftlab-bench-1n-'));
       const deadline = Date.now() + 30_000;
       while (clusterDirs().length === 0) {

@@ -72,7 +72,8 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
                         half-peak window when both are asked for
   --against DIR         compare with the build of another checkout (DIR/dist): the two take
                         turns, --rounds R times, and the ratios are printed
-  --rounds R            with --against: how many rounds of turns (default 3)
+  --rounds R            with --against: how many rounds of turns (default 4; an even
+                        number gives each build the first turn equally often)
   --cpu-prof DIR        re-run under node --cpu-prof; print each thread's busy share and hotspots
   --profile-summary DIR summarise .cpuprofile files written earlier
 exit 0 every acknowledged write read back, 1 writes missing or nothing acknowledged (with

@@ -7,8 +7,10 @@ import { overPipelineLimitNote, pipelineLimit } from '../lib/bench/baseline.js';
 import type { BaselineMeasurements } from '../lib/bench/baseline.js';
 import type { LatencySummaryMs } from '../lib/bench/histogram.js';
 import { windowPlace } from '../lib/bench/load.js';
-import { baselineText, readLatencyText, resultsTable } from '../lib/bench/report.js';
-import { phaseNotes } from '../lib/bench/run.js';
+import { baselineText, readLatencyText, resultsTable, targetsText } from '../lib/bench/report.js';
+import { phaseNotes, phaseProblems, sumVerify } from '../lib/bench/run.js';
+import { ISSUE_TARGETS } from '../lib/bench/types.js';
+import type { VerifyResult } from '../lib/bench/types.js';
 import type { BenchReport, NodeCountResult, PhaseResult } from '../lib/bench/run.js';
 import { benchExitCode } from '../lib/bench/cli.js';
 import { unsteadyWindowNote } from '../lib/bench/throughput-trace.js';
@@ -39,7 +41,7 @@ function phase(overrides: Partial<PhaseResult> = {}): PhaseResult {
     disk: { leaderFsyncsPerSecond: 100, allFsyncsPerSecond: 100, leaderEntriesPerFsync: 100, entriesPerAppendEntries: null, leaderFsyncLatencyMs: 0.3, slowFsyncs: null, missing: null },
     leaderElectionsDuringRun: 0,
     errors: { total: 0, writes: 0, reads: 0, writesIndeterminate: 0, byCode: {} },
-    verify: { checked: 10, missing: 0, missingListed: [], readErrors: 0 },
+    verify: { checked: 10, missing: 0, missingListed: [], readErrors: 0, readErrorCodes: {} },
     openLoopBacklogMax: 0,
     openLoopSendLateMaxMs: 0,
     openLoopCarriedIn: 0,
@@ -173,9 +175,45 @@ test('exit code: a later window (half peak, load curve) whose read-back failed o
   const report = (result: NodeCountResult): BenchReport => ({ results: [result], writesMissing: 0 }) as unknown as BenchReport;
   const open = { mode: 'open-loop' as const, ratePerSecond: 5_000 };
   t.is(benchExitCode(report(nodeCount(3))), 0);
-  t.is(benchExitCode(report(nodeCount(3, { verify: { checked: 10, missing: 0, missingListed: [], readErrors: 2 } }))), 1);
-  const unverifiedHalf = phase({ ...open, verify: { checked: 10, missing: 0, missingListed: [], readErrors: 3 } });
+  t.is(benchExitCode(report(nodeCount(3, { verify: { checked: 10, missing: 0, missingListed: [], readErrors: 2, readErrorCodes: { TIMEOUT: 2 } } }))), 1);
+  const unverifiedHalf = phase({ ...open, verify: { checked: 10, missing: 0, missingListed: [], readErrors: 3, readErrorCodes: { TIMEOUT: 3 } } });
   t.is(benchExitCode(report(nodeCount(3, { halfPeak: unverifiedHalf, loadCurve: [{ fraction: 0.5, phase: unverifiedHalf }] }))), 1, 'half peak unverified');
   const silentPoint = phase({ ...open, writesAcked: 0, writesAckedTotal: 0 });
   t.is(benchExitCode(report(nodeCount(3, { loadCurve: [{ fraction: 0.1, phase: silentPoint }] }))), 1, 'a load-curve window with nothing acknowledged');
+});
+
+test('targets: a share printed as 100% is met, one short of the target by any amount is not (the audit saw 169,200 writes/s "100% of 170,000 (met)")', (t) => {
+  const target = ISSUE_TARGETS.writesPerSecond.get(1)!;
+  const report = (writesPerSecond: number): BenchReport =>
+    ({ options: { mode: 'closed-loop', valueBytes: 128 }, machine: { fsync: 'on' }, results: [nodeCount(1, { writesPerSecond })] }) as unknown as BenchReport;
+  t.regex(targetsText(report(target - 800)) ?? '', /1 node\(s\): 169,200 writes\/s, 99% of 170,000 \(not met\)/);
+  t.regex(targetsText(report(target - 0.5)) ?? '', /99% of 170,000 \(not met\)/);
+  t.regex(targetsText(report(target)) ?? '', /100% of 170,000 \(met\)/);
+  t.regex(targetsText(report(2.5 * target)) ?? '', /250% of 170,000 \(met\)/);
+});
+
+test('read-back: the failed gets\' codes are summed across generators into the JSON and named in the problem (they were dropped)', (t) => {
+  const generator = (readErrorCodes: Record<string, number>, missingKeys: string[]): { verify: VerifyResult } => ({
+    verify: {
+      checked: 10,
+      missing: missingKeys.length,
+      missingListed: missingKeys.map((key) => ({ key, expectedSeq: 1, found: null })),
+      readErrors: Object.values(readErrorCodes).reduce((sum, count) => sum + count, 0),
+      readErrorCodes,
+    },
+  });
+  const verify = sumVerify([generator({ TIMEOUT: 2 }, ['k1']), generator({ TIMEOUT: 1, NOT_LEADER: 4 }, ['k2', 'k4'])]);
+  t.deepEqual(verify, {
+    checked: 20,
+    missing: 3,
+    missingListed: [
+      { key: 'k1', expectedSeq: 1, found: null },
+      { key: 'k2', expectedSeq: 1, found: null },
+      { key: 'k4', expectedSeq: 1, found: null },
+    ],
+    readErrors: 7,
+    readErrorCodes: { TIMEOUT: 3, NOT_LEADER: 4 },
+  });
+  const problems = phaseProblems('3 node(s)', phase({ verify }));
+  t.true(problems.includes('3 node(s): 7 read-back get(s) failed, so those keys are unverified: {"TIMEOUT":3,"NOT_LEADER":4}'), problems.join('\n'));
 });

@@ -59,6 +59,7 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
       t.is(result.verify.checked, 200, at);
       t.is(result.verify.missing, 0, at);
       t.is(result.verify.readErrors, 0, at);
+      t.deepEqual(result.verify.readErrorCodes, {}, at);
       t.true(result.writesAckedTotal >= result.writesAcked, `acked ${result.writesAckedTotal} in all, ${result.writesAcked} in the window: ${at}`);
       // Second by second, from the running count: the same writes the window counted, up
       // to the interpolation at its two ends (a 250 ms sample on either side).

@@ -86,6 +86,29 @@ export interface SlowFsyncs {
   readonly others: readonly number[];
 }
 
+/** A window's read-back, every generator's summed. */
+export interface PhaseVerify {
+  readonly checked: number;
+  readonly missing: number;
+  readonly missingListed: readonly MissingWrite[];
+  readonly readErrors: number;
+  /** The read-back gets that failed, by error code (they leave their keys unverified). */
+  readonly readErrorCodes: Readonly<Record<string, number>>;
+}
+
+/** The generators' read-backs as one (missing keys listed up to BENCH_LIMITS.missingKeysListed). */
+export function sumVerify(results: readonly Pick<LoadResult, 'verify'>[]): PhaseVerify {
+  const readErrorCodes: Record<string, number> = {};
+  for (const result of results) addCounts(readErrorCodes, result.verify.readErrorCodes);
+  return {
+    checked: results.reduce((acc, result) => acc + result.verify.checked, 0),
+    missing: results.reduce((acc, result) => acc + result.verify.missing, 0),
+    missingListed: results.flatMap((result) => result.verify.missingListed).slice(0, BENCH_LIMITS.missingKeysListed),
+    readErrors: results.reduce((acc, result) => acc + result.verify.readErrors, 0),
+    readErrorCodes,
+  };
+}
+
 /** One measured window on one cluster. */
 export interface PhaseResult {
   readonly mode: 'closed-loop' | 'open-loop';
@@ -125,12 +148,7 @@ export interface PhaseResult {
     readonly writesIndeterminate: number;
     readonly byCode: Readonly<Record<string, number>>;
   };
-  readonly verify: {
-    readonly checked: number;
-    readonly missing: number;
-    readonly missingListed: readonly MissingWrite[];
-    readonly readErrors: number;
-  };
+  readonly verify: PhaseVerify;
   readonly openLoopBacklogMax: number;
   /** Open loop: the longest a request due inside the window waited for its generator to send it, in ms (0 in closed loop). */
   readonly openLoopSendLateMaxMs: number;
@@ -482,12 +500,7 @@ async function runPhase(
       writesIndeterminate: sum((r) => r.writesIndeterminate),
       byCode,
     },
-    verify: {
-      checked: sum((r) => r.verify.checked),
-      missing: sum((r) => r.verify.missing),
-      missingListed: results.flatMap((r) => r.verify.missingListed).slice(0, BENCH_LIMITS.missingKeysListed),
-      readErrors: sum((r) => r.verify.readErrors),
-    },
+    verify: sumVerify(results),
     openLoopBacklogMax: Math.max(0, ...results.map((r) => r.backlogMax)),
     openLoopSendLateMaxMs: Math.max(0, ...results.map((r) => r.sendLateMaxMs)),
     openLoopCarriedIn: sum((r) => r.carriedIn),
@@ -577,10 +590,10 @@ function progressLine(label: string, stage: string, fraction: number, ratePerSec
   return `${label} [${bar}] ${stage.padEnd(9)} ${Math.round(ratePerSecond).toLocaleString('en-US').padStart(9)} ops/s  ${acked.toLocaleString('en-US')} acked${errorText}`;
 }
 
-function phaseProblems(at: string, result: PhaseResult): string[] {
+export function phaseProblems(at: string, result: PhaseResult): string[] {
   const problems: string[] = [];
   if (result.verify.missing > 0) problems.push(`${at}: ${result.verify.missing} acknowledged write(s) MISSING on read-back (e.g. ${JSON.stringify(result.verify.missingListed[0])})`);
-  if (result.verify.readErrors > 0) problems.push(`${at}: ${result.verify.readErrors} read-back get(s) failed, so those keys are unverified`);
+  if (result.verify.readErrors > 0) problems.push(`${at}: ${result.verify.readErrors} read-back get(s) failed, so those keys are unverified: ${JSON.stringify(result.verify.readErrorCodes)}`);
   if (result.errors.total > 0) problems.push(`${at}: ${result.errors.total} request(s) failed: ${JSON.stringify(result.errors.byCode)}`);
   if (result.writesAckedTotal === 0) problems.push(`${at}: no write was acknowledged at all`);
   if (result.leaderElectionsDuringRun > 0) problems.push(`${at}: ${result.leaderElectionsDuringRun} leader election(s) during the run`);

@@ -178,15 +178,17 @@ export function baselineText(baseline: BaselineMeasurements, results: readonly N
   const withLimits = results.filter((result) => result.pipelineLimit !== null);
   if (withLimits.length > 0) {
     lines.push('', 'raftlab against the pipeline limit those rates imply (see lib/bench/baseline.ts for the model):');
-    const rows = [['nodes', 'batch', 'leader µs/write', 'cluster CPU µs/write', 'leader-bound/s', 'CPU-bound/s', 'disk-bound/s', 'limit/s', 'raftlab writes/s', 'fraction']];
+    const rows = [['nodes', 'batch', 'leader µs/write', 'follower µs/write', 'cluster CPU µs/write', 'leader-bound/s', 'follower-bound/s', 'CPU-bound/s', 'disk-bound/s', 'limit/s', 'raftlab writes/s', 'fraction']];
     for (const result of withLimits) {
       const limit = result.pipelineLimit!;
       rows.push([
         String(result.nodes),
         limit.batchEntries.toFixed(0),
         limit.leaderMicrosPerWrite.toFixed(2),
+        limit.followerMicrosPerWrite === null ? 'n/a' : limit.followerMicrosPerWrite.toFixed(2),
         limit.clusterCpuMicrosPerWrite.toFixed(2),
         thousands(limit.leaderBoundWritesPerSecond),
+        limit.followerBoundWritesPerSecond === null ? 'n/a' : thousands(limit.followerBoundWritesPerSecond),
         thousands(limit.cpuBoundWritesPerSecond),
         limit.diskBoundWritesPerSecond === null ? 'n/a' : thousands(limit.diskBoundWritesPerSecond),
         thousands(limit.limitWritesPerSecond),

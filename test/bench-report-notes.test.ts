@@ -44,6 +44,7 @@ function phase(overrides: Partial<PhaseResult> = {}): PhaseResult {
     verify: { checked: 10, missing: 0, missingListed: [], readErrors: 0, readErrorCodes: {} },
     openLoopBacklogMax: 0,
     openLoopSendLateMaxMs: 0,
+    closedLoopAnsweredAfterMaxMs: 0,
     openLoopCarriedIn: 0,
     openLoopDueNotSent: 0,
     writesAckedTotal: 30_000,
@@ -216,4 +217,16 @@ test('read-back: the failed gets\' codes are summed across generators into the J
   });
   const problems = phaseProblems('3 node(s)', phase({ verify }));
   t.true(problems.includes('3 node(s): 7 read-back get(s) failed, so those keys are unverified: {"TIMEOUT":3,"NOT_LEADER":4}'), problems.join('\n'));
+});
+
+test('closed loop: requests in flight at the window\'s end and answered after it slower than anything in it earn a note (no percentile holds them)', (t) => {
+  // phase(): write max 9.25 ms.
+  t.deepEqual(phaseNotes('3 node(s)', phase({ closedLoopAnsweredAfterMaxMs: 9 }), 2), []);
+  const notes = phaseNotes('3 node(s)', phase({ closedLoopAnsweredAfterMaxMs: 412.5 }), 2);
+  t.deepEqual(notes.length, 1);
+  t.regex(notes[0]!, /^3 node\(s\): requests in flight as the window ended were answered after it, the slowest 412\.5 ms after it was sent: over the window's max \(9\.3 ms\), and in no percentile/);
+  // Reads count too: a read slower than it in the window leaves nothing to say.
+  t.deepEqual(phaseNotes('3 node(s)', phase({ closedLoopAnsweredAfterMaxMs: 412.5, readLatencyMs: latency(1, 500, 10) }), 2), []);
+  // Open loop counts those requests in its window, by when they fell due.
+  t.deepEqual(phaseNotes('3 node(s)', phase({ mode: 'open-loop', ratePerSecond: 10_000, closedLoopAnsweredAfterMaxMs: 412.5 }), 2), []);
 });

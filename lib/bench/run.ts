@@ -152,6 +152,12 @@ export interface PhaseResult {
   readonly openLoopBacklogMax: number;
   /** Open loop: the longest a request due inside the window waited for its generator to send it, in ms (0 in closed loop). */
   readonly openLoopSendLateMaxMs: number;
+  /**
+   * Closed loop: the longest latency of the requests in flight as the window ended,
+   * answered after it (in no percentile: the window counts what it answered); 0 in open
+   * loop, whose window counts those too.
+   */
+  readonly closedLoopAnsweredAfterMaxMs: number;
   /** Open loop: operations due in the warm-up and answered inside the window (not in writesAcked, readsOk or the latencies). */
   readonly openLoopCarriedIn: number;
   /** Open loop: requests due inside the window and still unsent a request timeout after it ended (in no figure; their latency was at least their wait). */
@@ -503,6 +509,7 @@ async function runPhase(
     verify: sumVerify(results),
     openLoopBacklogMax: Math.max(0, ...results.map((r) => r.backlogMax)),
     openLoopSendLateMaxMs: Math.max(0, ...results.map((r) => r.sendLateMaxMs)),
+    closedLoopAnsweredAfterMaxMs: Math.max(0, ...results.map((r) => r.answeredAfterWindowMaxMs)),
     openLoopCarriedIn: sum((r) => r.carriedIn),
     openLoopDueNotSent: sum((r) => r.dueNotSent),
     writesAckedTotal: sum((r) => r.writesAckedTotal),
@@ -619,6 +626,13 @@ export function phaseNotes(at: string, result: PhaseResult, cores: number): stri
   if (result.openLoopDueNotSent > 0) {
     notes.push(
       `${at}: ${result.openLoopDueNotSent} request(s) due inside the window were still unsent ${BENCH_LIMITS.requestTimeoutMs / 1000} s after it ended: writes/s falls short of the rate by them, and their latency (over ${BENCH_LIMITS.requestTimeoutMs / 1000} s) is in no percentile`,
+    );
+  }
+  const slowestInWindow = Math.max(result.writeLatencyMs.max ?? 0, result.readLatencyMs.max ?? 0);
+  if (result.mode === 'closed-loop' && result.closedLoopAnsweredAfterMaxMs > slowestInWindow) {
+    notes.push(
+      `${at}: requests in flight as the window ended were answered after it, the slowest ${result.closedLoopAnsweredAfterMaxMs.toFixed(1)} ms after it was sent: ` +
+        `over the window's max (${slowestInWindow.toFixed(1)} ms), and in no percentile (a closed-loop window counts what it answered; a stall at its end shows here)`,
     );
   }
   const unsteady = result.mode === 'closed-loop' ? unsteadyWindowNote(result.secondHalfOverFirst) : null;

@@ -230,3 +230,9 @@ test('closed loop: requests in flight at the window\'s end and answered after it
   // Open loop counts those requests in its window, by when they fell due.
   t.deepEqual(phaseNotes('3 node(s)', phase({ mode: 'open-loop', ratePerSecond: 10_000, closedLoopAnsweredAfterMaxMs: 412.5 }), 2), []);
 });
+
+test('a window that read nothing back (--verify-sample 0) says that nothing shows its writes are there', (t) => {
+  const none = { checked: 0, missing: 0, missingListed: [], readErrors: 0, readErrorCodes: {} };
+  t.deepEqual(phaseNotes('1 node(s)', phase({ verify: none }), 2), ['1 node(s): no acknowledged key was read back (--verify-sample 0), so nothing in this run shows that its acknowledged writes are there']);
+  t.deepEqual(phaseNotes('1 node(s)', phase(), 2), []);
+});

@@ -62,7 +62,8 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
                         a follower starts no turn within MS ms of starting its last
                         fdatasync (default: the cluster's, 2 with 5 or more nodes,
                         else 0: off)
-  --verify-sample N     acknowledged keys read back per generator (default ${BENCH_LIMITS.defaultVerifySamplePerGenerator})
+  --verify-sample N     acknowledged keys read back per generator (default ${BENCH_LIMITS.defaultVerifySamplePerGenerator}; 0 reads
+                        none back, and the notes say so)
   --client lean|kv      load through the lean bench client (default) or the public KvClient
   --half-peak           per node count, also measure latency in open loop at half the peak
   --catch-up            instead: a follower restarted under load with a large state

@@ -628,6 +628,9 @@ export function phaseNotes(at: string, result: PhaseResult, cores: number): stri
       `${at}: ${result.openLoopDueNotSent} request(s) due inside the window were still unsent ${BENCH_LIMITS.requestTimeoutMs / 1000} s after it ended: writes/s falls short of the rate by them, and their latency (over ${BENCH_LIMITS.requestTimeoutMs / 1000} s) is in no percentile`,
     );
   }
+  if (result.verify.checked === 0 && result.writesAckedTotal > 0) {
+    notes.push(`${at}: no acknowledged key was read back (--verify-sample 0), so nothing in this run shows that its acknowledged writes are there`);
+  }
   const slowestInWindow = Math.max(result.writeLatencyMs.max ?? 0, result.readLatencyMs.max ?? 0);
   if (result.mode === 'closed-loop' && result.closedLoopAnsweredAfterMaxMs > slowestInWindow) {
     notes.push(

@@ -7,7 +7,7 @@ import { overPipelineLimitNote, pipelineLimit } from '../lib/bench/baseline.js';
 import type { BaselineMeasurements } from '../lib/bench/baseline.js';
 import type { LatencySummaryMs } from '../lib/bench/histogram.js';
 import { windowPlace } from '../lib/bench/load.js';
-import { baselineText, readLatencyText, resultsTable, targetsText } from '../lib/bench/report.js';
+import { baselineText, diskMissingText, readLatencyText, resultsTable, targetsText } from '../lib/bench/report.js';
 import { phaseNotes, phaseProblems, sumVerify } from '../lib/bench/run.js';
 import { ISSUE_TARGETS } from '../lib/bench/types.js';
 import type { VerifyResult } from '../lib/bench/types.js';
@@ -235,4 +235,13 @@ test('a window that read nothing back (--verify-sample 0) says that nothing show
   const none = { checked: 0, missing: 0, missingListed: [], readErrors: 0, readErrorCodes: {} };
   t.deepEqual(phaseNotes('1 node(s)', phase({ verify: none }), 2), ['1 node(s): no acknowledged key was read back (--verify-sample 0), so nothing in this run shows that its acknowledged writes are there']);
   t.deepEqual(phaseNotes('1 node(s)', phase(), 2), []);
+});
+
+test('n/a disk figures: each node count\'s reason, named (only the first was printed, unnamed)', (t) => {
+  const missing = (nodes: number, why: string | null): NodeCountResult => nodeCount(nodes, { disk: { ...phase().disk, leaderFsyncsPerSecond: why === null ? 100 : null, missing: why } });
+  t.is(diskMissingText([missing(1, null), missing(3, null)]), null);
+  t.is(
+    diskMissingText([missing(1, null), missing(3, 'the leader restarted during the window'), missing(5, 'no leader status')]),
+    "the leader's fdatasync and batching figures are n/a:\n  3 node(s): the leader restarted during the window\n  5 node(s): no leader status",
+  );
 });

@@ -117,6 +117,16 @@ export function slowFsyncText(results: readonly NodeCountResult[]): string | nul
   return [`slow fdatasyncs per second, over ${thresholds.join(' / ')} ms (from the call until the node sees it done, a wait for a core included), of all per second:`, ...lines].join('\n');
 }
 
+/**
+ * Why a node count's fdatasync and batching columns say n/a, for each one where they do
+ * (only the first such node count's reason was printed, without saying which, until the
+ * thirty-first session); null when none.
+ */
+export function diskMissingText(results: readonly NodeCountResult[]): string | null {
+  const lines = results.filter((result) => result.disk.missing !== null).map((result) => `  ${result.nodes} node(s): ${result.disk.missing}`);
+  return lines.length === 0 ? null : ['the leader\'s fdatasync and batching figures are n/a:', ...lines].join('\n');
+}
+
 export function throughputChart(results: readonly NodeCountResult[]): string {
   const peak = Math.max(1, ...results.map((result) => result.writesPerSecond));
   const lines = results.map((result) => {
@@ -295,8 +305,8 @@ export function formatReport(report: BenchReport): string {
   // With fsync off there are no fdatasyncs to count.
   const slowFsyncs = machine.fsync === 'on' ? slowFsyncText(report.results) : null;
   if (slowFsyncs !== null) parts.push('', slowFsyncs);
-  const missingCounters = report.results.find((result) => result.disk.missing !== null)?.disk.missing;
-  if (missingCounters !== undefined && missingCounters !== null) parts.push('', `note: ${missingCounters}`);
+  const missingCounters = diskMissingText(report.results);
+  if (missingCounters !== null) parts.push('', missingCounters);
   if (report.baseline !== null) parts.push('', baselineText(report.baseline, report.results));
   const targets = targetsText(report);
   if (targets !== null) parts.push('', targets);

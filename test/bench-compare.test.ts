@@ -110,6 +110,14 @@ test('a run whose report listed errors is marked and its problems are listed und
   t.notRegex(formatComparison(comparison(samples.map((s) => ({ ...s, problems: [] })))), /ERRORS/);
 });
 
+test('an open-loop comparison says its writes/s ratio is the rate\'s, and points at p99', (t) => {
+  const samples = [sample(1, 'other', 3, 50_000, 9), sample(1, 'this', 3, 50_000, 30), sample(2, 'this', 3, 50_000, 31), sample(2, 'other', 3, 50_000, 8)];
+  const open = formatComparison({ ...comparison(samples), benchArgs: ['--rate', '50000', '--seed', '1'] });
+  t.regex(open, /open loop \(--rate\): each run's writes\/s is the rate asked for, less what failed, so their ratio is near x1\.00 whatever the builds do; compare their p99/);
+  t.regex(open, /median p99 ms this\/other/);
+  t.notRegex(formatComparison(comparison(samples)), /open loop/);
+});
+
 test('parseAgainstArgs: takes out --against, --rounds and --json, pins a seed, refuses what cannot combine', (t) => {
   t.is(parseAgainstArgs(['--nodes', '3']), null);
   const parsed = parseAgainstArgs(['--nodes', '3', '--against', '../old', '--rounds', '5', '--json', 'out.json']);

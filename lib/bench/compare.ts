@@ -214,6 +214,9 @@ export function formatComparison(report: ComparisonReport): string {
     );
   }
   lines.push('');
+  if (report.benchArgs.includes('--rate')) {
+    lines.push('open loop (--rate): each run\'s writes/s is the rate asked for, less what failed, so their ratio is near x1.00 whatever the builds do; compare their p99');
+  }
   lines.push('this ÷ other, writes/s (alternating rounds):');
   lines.push('nodes  rounds  ratio of sums  median ratio  range          mean this  mean other  median p99 ms this/other');
   for (const c of report.byNodeCount) {

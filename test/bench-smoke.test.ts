@@ -143,7 +143,10 @@ test('read-back verification catches an acknowledged write that is missing', asy
     // One phantom key per generator, and nothing else, is missing.
     t.is(report.writesMissing, 2, context);
     t.is(result!.verify.missing, 2, context);
-    t.is(result!.verify.checked, 2 * 20 + 2, context);
+    // Up to 20 acknowledged keys per generator, and the phantom: a generator that wrote
+    // fewer than 20 keys in its 1 s window (a busy machine: 38 in all once, at a load
+    // average of 18) reads back all it has.
+    t.true(result!.verify.checked > 2 && result!.verify.checked <= 2 * 20 + 2, `${result!.verify.checked} checked; ${context}`);
     t.deepEqual(
       result!.verify.missingListed.map((missing) => [missing.key, missing.found]).sort(),
       [

@@ -191,6 +191,12 @@ test('targets: a share printed as 100% is met, one short of the target by any am
   t.regex(targetsText(report(target - 0.5)) ?? '', /99% of 170,000 \(not met\)/);
   t.regex(targetsText(report(target)) ?? '', /100% of 170,000 \(met\)/);
   t.regex(targetsText(report(2.5 * target)) ?? '', /250% of 170,000 \(met\)/);
+  // The half-peak p99 beside its verdict never prints as the target itself when under it.
+  const withHalfPeak = (p99: number): BenchReport =>
+    ({ options: { mode: 'closed-loop', valueBytes: 128 }, machine: { fsync: 'on' }, results: [nodeCount(1, { writesPerSecond: target, halfPeak: phase({ writeLatencyMs: latency(1, p99, 100) }) })] }) as unknown as BenchReport;
+  t.regex(targetsText(withHalfPeak(4.996)) ?? '', /p99 at half the peak 4\.996 ms against 5 \(met\)/);
+  t.regex(targetsText(withHalfPeak(4.25)) ?? '', /p99 at half the peak 4\.25 ms against 5 \(met\)/);
+  t.regex(targetsText(withHalfPeak(5)) ?? '', /p99 at half the peak 5\.00 ms against 5 \(not met\)/);
 });
 
 test('read-back: the failed gets\' codes are summed across generators into the JSON and named in the problem (they were dropped)', (t) => {

@@ -12,7 +12,8 @@ import { keyName, makeValue, parseValue, writeKeyName, writeMadeValue } from '..
 import { MsgpackWriter, decimalLength } from '../lib/transport/msgpack-writer.js';
 import { summarizeProfile } from '../lib/bench/profile.js';
 import { BENCH_USAGE, BenchUsageError, generatorsFor, parseBenchArgs } from '../lib/bench/options.js';
-import { LatencyRecorder, newLatencyHistogram, recordLatencyMs, summarizeMs } from '../lib/bench/histogram.js';
+import { LatencyRecorder, newLatencyHistogram, recordLatencyMs, recordSampledDelayMs, summarizeMs } from '../lib/bench/histogram.js';
+import { MachineNoiseMeter } from '../lib/bench/machine-noise.js';
 import { createPrng } from '../lib/raft/prng.js';
 import { Pacer, PacerSlot, nextPacerTick } from '../lib/bench/pacer.js';
 import { OpenLoopSchedule } from '../lib/bench/schedule.js';
@@ -277,6 +278,36 @@ test('latency recorder: counted values reach the histogram exactly as values rec
     direct.destroy();
     counted.destroy();
   }
+});
+
+test('sampled delays: one past the sampling interval also counts the samples it displaced (jHiccup); one within it counts once', (t) => {
+  const histogram = newLatencyHistogram();
+  try {
+    recordSampledDelayMs(histogram, 3, 10);
+    t.is(histogram.totalCount, 1);
+    recordSampledDelayMs(histogram, 95, 10);
+    // 95, 85, ..., 15: nine more samples, the wakes a 95 ms stall kept from happening.
+    t.is(histogram.totalCount, 1 + 9);
+    // 3, 15, 25, ..., 95: the fifth of ten, within its bucket's width (three significant digits).
+    t.true(Math.abs(summarizeMs(histogram).p50! - 45) < 0.1, String(summarizeMs(histogram).p50));
+  } finally {
+    histogram.destroy();
+  }
+});
+
+test('machine noise: a 300 ms stall of the measuring thread counts as the thirty late wakes it displaced, not as one', async (t) => {
+  const meter = new MachineNoiseMeter();
+  meter.start();
+  // Nothing runs on this thread for 300 ms, so the meter's 10 ms timer wakes about 290 ms late.
+  const blockedUntil = performance.now() + 300;
+  while (performance.now() < blockedUntil);
+  // A timer due after the meter's overdue one: it fires once the meter has recorded its wake.
+  await new Promise((resolve) => setTimeout(resolve, 1));
+  const noise = meter.stop();
+  const context = JSON.stringify(noise.hiccupMs);
+  t.true(noise.hiccupMs.count >= 25, context);
+  t.true(noise.hiccupMs.p50! >= 100, context);
+  t.true(noise.hiccupMs.max! >= 280, context);
 });
 
 test('latency summary: no percentile above the max, even when the slowest writes share its bucket', (t) => {

@@ -27,7 +27,7 @@ export interface BenchOptions {
   readonly followerSyncSpacingMs: number | null;
   readonly verifySamplePerGenerator: number;
   readonly client: BenchClientKind;
-  /** After each closed-loop window, another in open loop at half the writes/s measured. */
+  /** After each closed-loop window, another in open loop at half the operations/s measured (writes, and reads with --reads). */
   readonly halfPeak: boolean;
   /** After each closed-loop window, one in open loop at each of these fractions of the writes/s measured (p99 against load). */
   readonly loadCurve: readonly number[];

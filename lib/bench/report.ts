@@ -275,7 +275,7 @@ export function loadCurveText(results: readonly NodeCountResult[]): string | nul
     return `  ${result.nodes} node(s): at ${met.map(({ fraction }) => fractionText(fraction)).join(', ')} of the peak (the highest ${thousands(highest.phase.writesPerSecond)} writes/s)`;
   });
   return [
-    'latency against load (open loop at fractions of the closed loop\'s writes/s, from the intended send time):',
+    'latency against load (open loop at fractions of the closed loop\'s operations/s, reads included, from the intended send time):',
     table([header, ...rows]),
     `p99 under ${target} ms:`,
     ...under,

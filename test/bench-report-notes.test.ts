@@ -185,15 +185,17 @@ test('exit code: a later window (half peak, load curve) whose read-back failed o
 
 test('targets: a share printed as 100% is met, one short of the target by any amount is not (the audit saw 169,200 writes/s "100% of 170,000 (met)")', (t) => {
   const target = ISSUE_TARGETS.writesPerSecond.get(1)!;
-  const report = (writesPerSecond: number): BenchReport =>
-    ({ options: { mode: 'closed-loop', valueBytes: 128 }, machine: { fsync: 'on' }, results: [nodeCount(1, { writesPerSecond })] }) as unknown as BenchReport;
+  const report = (writesPerSecond: number, readFraction = 0): BenchReport =>
+    ({ options: { mode: 'closed-loop', valueBytes: 128, readFraction }, machine: { fsync: 'on' }, results: [nodeCount(1, { writesPerSecond })] }) as unknown as BenchReport;
+  t.regex(targetsText(report(target)) ?? '', /^against issue 6's targets \(set for a 2-core machine, fsync on, 128-byte values, writes only\):/);
+  t.regex(targetsText(report(target, 0.3)) ?? '', /writes only -- this run differs from those settings\):/);
   t.regex(targetsText(report(target - 800)) ?? '', /1 node\(s\): 169,200 writes\/s, 99% of 170,000 \(not met\)/);
   t.regex(targetsText(report(target - 0.5)) ?? '', /99% of 170,000 \(not met\)/);
   t.regex(targetsText(report(target)) ?? '', /100% of 170,000 \(met\)/);
   t.regex(targetsText(report(2.5 * target)) ?? '', /250% of 170,000 \(met\)/);
   // The half-peak p99 beside its verdict never prints as the target itself when under it.
   const withHalfPeak = (p99: number): BenchReport =>
-    ({ options: { mode: 'closed-loop', valueBytes: 128 }, machine: { fsync: 'on' }, results: [nodeCount(1, { writesPerSecond: target, halfPeak: phase({ writeLatencyMs: latency(1, p99, 100) }) })] }) as unknown as BenchReport;
+    ({ options: { mode: 'closed-loop', valueBytes: 128, readFraction: 0 }, machine: { fsync: 'on' }, results: [nodeCount(1, { writesPerSecond: target, halfPeak: phase({ writeLatencyMs: latency(1, p99, 100) }) })] }) as unknown as BenchReport;
   t.regex(targetsText(withHalfPeak(4.996)) ?? '', /p99 at half the peak 4\.996 ms against 5 \(met\)/);
   t.regex(targetsText(withHalfPeak(4.25)) ?? '', /p99 at half the peak 4\.25 ms against 5 \(met\)/);
   t.regex(targetsText(withHalfPeak(5)) ?? '', /p99 at half the peak 5\.00 ms against 5 \(not met\)/);

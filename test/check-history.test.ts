@@ -243,6 +243,12 @@ test('a header first in the history carries the run\'s limits; check writes it a
   }
   t.regex(reasonOf(t, JSON.stringify([{ process: 'header', limits: 3 }]), HistoryErrorCode.BadEvent), /the header: limits must be an object/);
   t.regex(reasonOf(t, JSON.stringify([trickyEvents[0], header]), HistoryErrorCode.BadEvent), /event 1: a header \(process "header"\) may only be the history's first element/);
+  // Errors count events after the header, as the decoder does: the first event is event 0.
+  t.regex(reasonOf(t, `[${JSON.stringify(header)}, {"process": 0,}]`, HistoryErrorCode.NotJson), /not valid JSON: event 0 \(at byte \d+\)/);
+  t.regex(reasonOf(t, `[${JSON.stringify(header)}, ]`, HistoryErrorCode.NotJson), /where event 0 belongs/);
+  const tooLarge = path.join(directory, 'header-large-event.json');
+  writeFileSync(tooLarge, JSON.stringify([header, { process: 0, type: 'invoke', f: 'put', key: 'x'.repeat(200), value: 1, time: 0 }]));
+  await t.throwsAsync(readHistoryFile(tooLarge, { maxEventBytes: 150, chunkBytes: 7 }), { instanceOf: HistoryError, message: /^event 0 \(at byte \d+\) is over 150 bytes/ });
   const file = path.join(directory, 'with-header.json');
   for (const chunkChars of [1, 1 << 20]) {
     t.is(writeHistory(file, trickyEvents, chunkChars, { maxValueBytes: 1024 }), null);

@@ -275,12 +275,20 @@ function decodeEvent(raw: unknown, position: number): HistoryEntry {
 class EventDecoder {
   readonly events: HistoryEntry[] = [];
   limits: HistoryLimits | null = null;
+  private headerSeen = false;
   private elements = 0;
+
+  /** The array's element `index` as errors name it: events are counted after the header. */
+  nameOf(index: number): string {
+    if (!this.headerSeen) return `event ${index}`;
+    return index === 0 ? 'the header' : `event ${index - 1}`;
+  }
   private previousTime = -Infinity;
 
   add(raw: unknown): void {
     if (this.elements++ === 0 && isRecord(raw) && raw.process === HEADER_PROCESS) {
       this.limits = decodeHeader(raw);
+      this.headerSeen = true;
       return;
     }
     const position = this.events.length;
@@ -452,6 +460,8 @@ class HistorySplitter {
 
   constructor(
     private readonly onElement: (value: unknown) => void,
+    /** How errors name element `index` ("event 3"): the decoder knows whether a header came first. */
+    private readonly nameOf: (index: number) => string,
     private readonly maxEventBytes: number,
   ) {}
 
@@ -471,7 +481,7 @@ class HistorySplitter {
     if (bytes > this.maxEventBytes) {
       throw new HistoryError(
         HistoryErrorCode.TooLarge,
-        `event ${this.elements} (at byte ${this.elementStart}) is over ${this.maxEventBytes} bytes of JSON text, the most read for one event ` +
+        `${this.nameOf(this.elements)} (at byte ${this.elementStart}) is over ${this.maxEventBytes} bytes of JSON text, the most read for one event ` +
           `(a history file may be of any size, but each event is parsed as one string)`,
       );
     }
@@ -493,7 +503,7 @@ class HistorySplitter {
     try {
       value = JSON.parse(text);
     } catch (error) {
-      throw this.notJson(`event ${this.elements} (at byte ${this.elementStart}): ${error instanceof Error ? error.message : String(error)}`);
+      throw this.notJson(`${this.nameOf(this.elements)} (at byte ${this.elementStart}): ${error instanceof Error ? error.message : String(error)}`);
     }
     this.elements++;
     this.onElement(value);
@@ -542,7 +552,7 @@ class HistorySplitter {
             this.phase = SplitPhase.End;
             break;
           }
-          if (byte === comma || byte === closeBracket) throw this.notJson(`unexpected "${String.fromCharCode(byte)}" at byte ${this.offset + i}, where event ${this.elements} belongs`);
+          if (byte === comma || byte === closeBracket) throw this.notJson(`unexpected "${String.fromCharCode(byte)}" at byte ${this.offset + i}, where ${this.nameOf(this.elements)} belongs`);
           this.beginElement(i);
           begin = i;
           // This byte opens the element: the loop scans it again, as part of it.
@@ -575,7 +585,7 @@ class HistorySplitter {
 /** Text of a history → checked history. Throws HistoryError with a reason a person can act on. */
 export function parseHistory(text: string, limits: HistoryReadLimits = {}): History {
   const decoder = new EventDecoder();
-  const splitter = new HistorySplitter((raw) => decoder.add(raw), limits.maxEventBytes ?? historyLimits.maxEventBytes);
+  const splitter = new HistorySplitter((raw) => decoder.add(raw), (index) => decoder.nameOf(index), limits.maxEventBytes ?? historyLimits.maxEventBytes);
   splitter.feed(Buffer.from(text, 'utf8'));
   splitter.finish();
   return pairOperations(decoder.events, decoder.limits);
@@ -588,7 +598,7 @@ export function parseHistory(text: string, limits: HistoryReadLimits = {}): Hist
  */
 export async function readHistoryFile(file: string, limits: HistoryReadLimits = {}): Promise<History> {
   const decoder = new EventDecoder();
-  const splitter = new HistorySplitter((raw) => decoder.add(raw), limits.maxEventBytes ?? historyLimits.maxEventBytes);
+  const splitter = new HistorySplitter((raw) => decoder.add(raw), (index) => decoder.nameOf(index), limits.maxEventBytes ?? historyLimits.maxEventBytes);
   const chunk = Buffer.allocUnsafe(limits.chunkBytes ?? historyLimits.chunkBytes);
   const handle = await open(file, 'r');
   try {

@@ -1615,7 +1615,13 @@ export class Cluster extends EventEmitter {
     let lastCode: string = ErrorCode.NoLeader;
     let lastMessage = 'no leader was known';
     while (Date.now() < deadline) {
-      this.checkRunning();
+      // Stopped between attempts: after an attempt whose fate is unknown (its leader
+      // crashed or stepped down holding the request), the change may still commit, at
+      // the next start if not before, so the error says so (it used to be definite).
+      if (this.stopped) {
+        if (!uncertain) throw new RaftlabError(ErrorCode.ClusterStopped, 'the cluster was stopped');
+        throw new RaftlabError(ErrorCode.ClusterStopped, `the cluster was stopped before the change to ${describeChange(change)} was seen to commit; it may or may not have (${lastCode}: ${lastMessage})`, true);
+      }
       const leader = this.runningNode(target) ?? this.runningNode(this.status().leaderId);
       target = 0;
       if (leader === undefined) {

@@ -1325,7 +1325,8 @@ export class Cluster extends EventEmitter {
    * (unless `learner`) is promoted to voter, so that an empty newcomer never holds commits
    * back. Resolves with its id. Rejects with CLUSTER_FULL, NO_LEADER,
    * MEMBERSHIP_CHANGE_IN_PROGRESS, CATCH_UP_TIMEOUT (the node stays, as a learner) or
-   * TIMEOUT (indeterminate: the node stays; see status().membership).
+   * TIMEOUT (indeterminate: the node stays; see status().membership; definite, the node
+   * stopped again, when the deadline came while its worker was still starting).
    */
   addNode(options: AddNodeOptions = {}): Promise<NodeId> {
     return this.serializeMembership('add a node', options, ADD_NODE_OPTION_NAMES, (calledAt) => this.addNodeNow(options, calledAt));
@@ -1427,11 +1428,30 @@ export class Cluster extends EventEmitter {
     this.highestIdUsed = id;
     const slot = this.addSlot(id);
     this.placeInPartition(id);
+    // A worker takes a while to start (up to startTimeoutMs): the call still ends at its
+    // deadline, which used to pass unnoticed until the worker was up.
+    const spawning = this.spawn(id);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()));
+    });
+    let started: RecoveryFigures | 'late';
     try {
-      await this.spawn(id);
+      started = await Promise.race([spawning, late]);
     } catch (error) {
       this.slots.delete(id);
       throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (started === 'late') {
+      // Never proposed: nothing refers to the node, so it goes again, once its worker has
+      // started (or failed to: then spawn's own failure is the end of it).
+      spawning.catch(() => undefined);
+      this.retire(id, `node ${id} was not added: it had not started by its addNode's deadline`).catch((error: unknown) => {
+        this.emitEvent(EventKind.Info, id, `WARNING: node ${id} was not added, but stopping it failed: ${(error as Error).message}`);
+      });
+      throw new RaftlabError(ErrorCode.Timeout, `node ${id} was not added: its worker had not started when the deadline (timeoutMs ${deadline - calledAt}, from the call) passed; nothing was proposed`);
     }
     this.initializedIds ??= new Set();
     if (hasNodeFiles(slot.dir)) this.initializedIds.add(id);
@@ -1614,7 +1634,9 @@ export class Cluster extends EventEmitter {
     let uncertain = false;
     let lastCode: string = ErrorCode.NoLeader;
     let lastMessage = 'no leader was known';
+    let attempted = false;
     while (Date.now() < deadline) {
+      attempted = true;
       // Stopped between attempts: after an attempt whose fate is unknown (its leader
       // crashed or stepped down holding the request), the change may still commit, at
       // the next start if not before, so the error says so (it used to be definite).
@@ -1668,6 +1690,11 @@ export class Cluster extends EventEmitter {
     }
     if (uncertain) {
       throw new RaftlabError(ErrorCode.Timeout, `could not confirm that the change to ${describeChange(change)} committed before the deadline; it may or may not have (${lastCode}: ${lastMessage})`, true);
+    }
+    if (!attempted) {
+      // The deadline passed in the steps before (an addNode's worker starting): no leader
+      // was asked, so NO_LEADER would be a guess.
+      throw new RaftlabError(ErrorCode.Timeout, `could not ${describeChange(change)}: the deadline passed before it was proposed; nothing changed`);
     }
     const code = lastCode === RefusalCode.MembershipChangePending ? ErrorCode.MembershipChangeInProgress : ErrorCode.NoLeader;
     throw new RaftlabError(code, `could not ${describeChange(change)} before the deadline; nothing changed (${lastCode}: ${lastMessage})`);

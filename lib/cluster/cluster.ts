@@ -448,7 +448,7 @@ export class Cluster extends EventEmitter {
     this.bootstrapIds = Object.freeze([...layout.bootstrap]);
     invariantClusterId(layout.cluster);
     this.clusterId = layout.cluster;
-    this.highestIdUsed = Math.max(...layout.bootstrap, ...layout.nodes);
+    this.highestIdUsed = Math.max(...layout.bootstrap, ...layout.nodes, layout.highestId ?? 0);
     this.initializedIds = layout.initialized === null ? null : new Set(layout.initialized);
     this.hub = new ClientHub(layout.nodes, {
       maxValueBytes: options.maxValueBytes,
@@ -461,7 +461,7 @@ export class Cluster extends EventEmitter {
   private saveManifest(): void {
     const nodes = this.nodeIds;
     const initialized = this.initializedIds === null ? null : nodes.filter((id) => this.initializedIds!.has(id));
-    writeManifest(this.dataDir, { bootstrap: this.bootstrapIds, nodes, initialized, cluster: this.clusterId });
+    writeManifest(this.dataDir, { bootstrap: this.bootstrapIds, nodes, initialized, cluster: this.clusterId, highestId: this.highestIdUsed });
     this.manifestBehind = false;
   }
 
@@ -610,7 +610,11 @@ export class Cluster extends EventEmitter {
     // A directory whose cluster.json has no id yet (written before raftlab recorded one, or
     // none at all) gets one now (the one its WALs name, if any), in cluster.json before any
     // node writes a segment naming it.
-    const layout = resolved.manifest.cluster === undefined ? { ...resolved.manifest, cluster: clusterIdFor(dataDir, resolved.manifest.nodes) } : resolved.manifest;
+    const named = resolved.manifest.cluster === undefined ? { ...resolved.manifest, cluster: clusterIdFor(dataDir, resolved.manifest.nodes) } : resolved.manifest;
+    // And the highest id it used, if it does not record one yet: the node directories left
+    // tell which ids removed nodes had, until an operator deletes them.
+    const layout =
+      named.highestId === undefined ? { ...named, highestId: Math.max(...named.bootstrap, ...named.nodes, ...nodeDirectoryIds(dataDir)) } : named;
     const nodes = layout.nodes.length;
     // Every option was checked by checkOptions(), before the directory was made or locked.
     const tickMs = options.tickMs ?? 20;
@@ -646,7 +650,7 @@ export class Cluster extends EventEmitter {
       lock,
     );
     writeMissingIdentities();
-    if (source !== 'manifest' || resolved.manifest.cluster === undefined) writeManifest(dataDir, layout);
+    if (source !== 'manifest' || resolved.manifest.cluster === undefined || resolved.manifest.highestId === undefined) writeManifest(dataDir, layout);
     if (source !== 'new') cluster.noteExistingLayout(options.nodes, source);
     const spawned = Promise.allSettled(layout.nodes.map((id) => cluster.spawn(id)));
     const results = await untilAborted(spawned, options.signal);

@@ -650,7 +650,15 @@ export class Cluster extends EventEmitter {
       lock,
     );
     writeMissingIdentities();
-    if (source !== 'manifest' || resolved.manifest.cluster === undefined || resolved.manifest.highestId === undefined) writeManifest(dataDir, layout);
+    if (source !== 'manifest' || resolved.manifest.cluster === undefined) writeManifest(dataDir, layout);
+    else if (resolved.manifest.highestId === undefined) {
+      // Best effort: only a deleted node directory needs it, and it is written again at the next change.
+      try {
+        writeManifest(dataDir, layout);
+      } catch {
+        // A full disk, say: the start goes on as it did before highestId was recorded.
+      }
+    }
     if (source !== 'new') cluster.noteExistingLayout(options.nodes, source);
     const spawned = Promise.allSettled(layout.nodes.map((id) => cluster.spawn(id)));
     const results = await untilAborted(spawned, options.signal);

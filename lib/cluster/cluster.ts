@@ -142,6 +142,13 @@ const MEMBERSHIP_OPTION_NAMES: readonly (keyof MembershipOptions)[] = ['timeoutM
 const ADD_NODE_OPTION_NAMES: readonly (keyof AddNodeOptions)[] = [...MEMBERSHIP_OPTION_NAMES, 'learner'];
 const SET_VOTERS_OPTION_NAMES: readonly (keyof SetVotersOptions)[] = [...MEMBERSHIP_OPTION_NAMES, 'learners'];
 
+/** A refused argument as the caller wrote it: JSON, except numbers JSON has no word for (NaN, Infinity read "null" there). */
+function shown(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  if (Array.isArray(value)) return `[${value.map(shown).join(',')}]`;
+  return JSON.stringify(value) ?? String(value);
+}
+
 /**
  * What is wrong with a membership call's options, or null: not an object, a key the call
  * does not take (addNode({ learners: true }) would add a voter; setVoters(v, { learner: [3] })
@@ -764,7 +771,7 @@ export class Cluster extends EventEmitter {
   private slot(id: NodeId): NodeSlot {
     const slot = this.slots.get(id);
     if (slot === undefined) {
-      if (!Number.isSafeInteger(id)) throw new RaftlabError(ErrorCode.InvalidArgument, `a node id is a positive integer, got ${JSON.stringify(id)} (${typeof id})`);
+      if (!Number.isSafeInteger(id)) throw new RaftlabError(ErrorCode.InvalidArgument, `a node id is a positive integer, got ${shown(id)} (${typeof id})`);
       throw new RaftlabError(ErrorCode.UnknownNode, `no node ${id}; nodes are ${this.nodeIds.join(', ')}`);
     }
     return slot;
@@ -1402,7 +1409,7 @@ export class Cluster extends EventEmitter {
       const ids = (list: unknown, what: string, min: number): NodeId[] => {
         const valid =
           Array.isArray(list) && list.length >= min && list.every((id) => Number.isSafeInteger(id) && (id as number) > 0) && new Set(list).size === list.length;
-        if (!valid) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `cannot make ${JSON.stringify(list) ?? String(list)} the ${what}: give an array of ${min > 0 ? 'one or more ' : ''}distinct node ids`);
+        if (!valid) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `cannot make ${shown(list)} the ${what}: give an array of ${min > 0 ? 'one or more ' : ''}distinct node ids`);
         return [...(list as NodeId[])].sort((a, b) => a - b);
       };
       const target = ids(voters, 'voters', 1);
@@ -1563,7 +1570,7 @@ export class Cluster extends EventEmitter {
     // At most what a timer holds: the catch-up and each request time out on timers, which
     // Node sets to 1 ms past that (with a warning on stderr), so a longer one failed at once.
     if (!(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= MAX_MEMBERSHIP_TIMEOUT_MS)) {
-      throw new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a positive number of milliseconds up to ${MAX_MEMBERSHIP_TIMEOUT_MS}, got ${JSON.stringify(timeoutMs) ?? String(timeoutMs)}`);
+      throw new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a positive number of milliseconds up to ${MAX_MEMBERSHIP_TIMEOUT_MS}, got ${shown(timeoutMs)}`);
     }
     return calledAt + timeoutMs;
   }

@@ -58,3 +58,23 @@ test.serial('removing the node a partition cut off ends the partition; a node st
   t.false(events.some((event) => event.kind === 'node-removed' && event.node === c && /the partition is over/.test(event.text)));
   await cluster.client({ timeoutMs: 5000 }).put('after', 1);
 });
+
+// A node that addNode placed in a partition group and that then failed to start (crashed
+// while starting: NODE_FAILED) was forgotten but stayed in the group: status().partition
+// named a node the cluster did not have, and the dashboard drew it.
+test.serial('an addNode whose newcomer fails to start during a partition leaves no trace of it in the groups', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 3 });
+  const leader = await cluster.waitForLeader(WAIT_MS);
+  const [other, cut] = [1, 2, 3].filter((id) => id !== leader) as [number, number];
+  cluster.partition([[leader, other], [cut]]);
+  const adding = cluster.addNode({ timeoutMs: 8000 });
+  // The newcomer (id 4) has its slot and worker once the call has taken its turn.
+  await new Promise((resolve) => setImmediate(resolve));
+  t.true(cluster.status().partition!.some((group) => group.includes(4)), 'placed beside the leader');
+  await cluster.crash(4);
+  await t.throwsAsync(adding, { code: 'NODE_FAILED' });
+  t.deepEqual(cluster.nodeIds, [1, 2, 3]);
+  t.deepEqual(cluster.status().partition, [[leader, other], [cut]]);
+  const id = await cluster.addNode({ timeoutMs: 8000 });
+  t.deepEqual(cluster.status().partition, [[leader, other, id], [cut]]);
+});

@@ -1458,7 +1458,10 @@ export class Cluster extends EventEmitter {
     try {
       started = await Promise.race([spawning, late]);
     } catch (error) {
+      // It did not start (crashed while starting, say): forgotten, and out of the partition
+      // group placeInPartition put it in (status().partition kept naming it).
       this.slots.delete(id);
+      this.leaveFaults(id);
       throw error;
     } finally {
       clearTimeout(timer);
@@ -1547,21 +1550,31 @@ export class Cluster extends EventEmitter {
       if (slot.worker === worker) slot.worker = null;
     }
     this.slots.delete(id);
-    // status().partition and cutLinks name running nodes only.
+    text += this.leaveFaults(id);
+    this.saveManifestAfterChange(`node ${id} left the cluster`);
+    this.hub.removeNode(id);
+    this.pushFaults();
+    this.emitEvent(EventKind.NodeRemoved, id, text);
+  }
+
+  /**
+   * Takes node `id`, no longer in the slots, out of the partition groups and cut links:
+   * status().partition and cutLinks name the cluster's nodes only. Says when that ended
+   * the partition ('' if not).
+   */
+  private leaveFaults(id: NodeId): string {
+    let text = '';
     if (this.partitionGroups !== null) {
       const groups = this.partitionGroups.map((group) => group.filter((other) => other !== id)).filter((group) => group.length > 0);
       // One group left that holds every node still here (the node cut off, or the only
       // other side, left): nobody is cut off any more, and status().partition is null
       // when fully connected, not a "partition" of one group.
       const whole = groups.length === 1 && [...this.slots.keys()].every((other) => groups[0]!.includes(other));
-      if (whole) text += '; with it gone every node can reach every other: the partition is over';
+      if (whole) text = '; with it gone every node can reach every other: the partition is over';
       this.partitionGroups = groups.length === 0 || whole ? null : groups;
     }
     for (let i = this.cutLinks.length - 1; i >= 0; i--) if (this.cutLinks[i]!.includes(id)) this.cutLinks.splice(i, 1);
-    this.saveManifestAfterChange(`node ${id} left the cluster`);
-    this.hub.removeNode(id);
-    this.pushFaults();
-    this.emitEvent(EventKind.NodeRemoved, id, text);
+    return text;
   }
 
   /** The deadline of a call made at `calledAt`: its timeoutMs counts from the call, not from its turn in the queue. */

@@ -1351,7 +1351,7 @@ export class Cluster extends EventEmitter {
     return this.serializeMembership('add a node', options, ADD_NODE_OPTION_NAMES, (calledAt) => this.addNodeNow(options, calledAt));
   }
 
-  /** Makes learner `id` a voter once it has caught up with the leader's log. */
+  /** Makes learner `id` a voter once it has caught up with the leader's log; NODE_NOT_RUNNING if it is down (unless forced). */
   promote(id: NodeId, options: MembershipOptions = {}): Promise<void> {
     return this.serializeMembership(`promote n${id}`, options, MEMBERSHIP_OPTION_NAMES, async (calledAt) => {
       this.checkRunning();
@@ -1363,8 +1363,24 @@ export class Cluster extends EventEmitter {
       }
       if (current.voters.includes(id)) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is a voter already: only a learner is promoted`);
       await this.waitForCatchUp(id, deadline);
+      if (options.force !== true) this.refuseDownNewVoter(id);
       await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline, false, options.force === true);
     });
+  }
+
+  /**
+   * A learner about to become a voter must be running: catch-up is judged by the leader's
+   * record of its log, which a learner that went down caught up keeps on a cluster taking
+   * no writes, so it was promoted while down, a voter that cannot vote or store anything.
+   * (The unsafe check already refused such a promotion when its voters could not commit;
+   * this refuses it when they still could, with less to spare.) { force: true } skips it.
+   */
+  private refuseDownNewVoter(id: NodeId): void {
+    if (this.runningNode(id) !== undefined && this.slots.get(id)?.status.alive === true) return;
+    throw new RaftlabError(
+      ErrorCode.NodeNotRunning,
+      `cannot make n${id} a voter: it is not running; it stays a learner, to be restarted first (with { force: true } it is, and counts against every majority until it is back)`,
+    );
   }
 
   /**
@@ -1396,7 +1412,8 @@ export class Cluster extends EventEmitter {
    * committed, with the new configuration; the members it leaves out are then stopped and
    * forgotten, as by removeNode() (the leader among them steps down and hands over; a
    * leader demoted to learner steps down and stays). Rejects with INVALID_MEMBERSHIP_CHANGE
-   * (no voter, an id that does not run as a member, a node in both lists), NO_LEADER,
+   * (no voter, an id that does not run as a member, a node in both lists), NODE_NOT_RUNNING
+   * (a learner to become a voter is down; unless forced), NO_LEADER,
    * MEMBERSHIP_CHANGE_IN_PROGRESS, CATCH_UP_TIMEOUT or TIMEOUT (indeterminate: see
    * status().membership).
    */
@@ -1431,6 +1448,7 @@ export class Cluster extends EventEmitter {
         throw new RaftlabError(ErrorCode.InvalidMembershipChange, `the voters are ${names(target)} and the learners ${names(learners)} already: nothing to change`);
       }
       for (const id of target) if (!current.voters.includes(id)) await this.waitForCatchUp(id, deadline);
+      if (options.force !== true) for (const id of target) if (!current.voters.includes(id)) this.refuseDownNewVoter(id);
       const membership = await this.changeMembership({ type: 'joint', voters: target, learners }, deadline, false, options.force === true);
       for (const id of [...current.voters, ...current.learners]) {
         if (memberKind(membership, id) === 'none') await this.retire(id, `node ${id} left the cluster (joint change)`);
@@ -1497,7 +1515,9 @@ export class Cluster extends EventEmitter {
       throw error;
     }
     await this.waitForCatchUp(id, deadline);
-    if (options.learner !== true) await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline, false, options.force === true);
+    if (options.learner === true) return id;
+    if (options.force !== true) this.refuseDownNewVoter(id);
+    await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline, false, options.force === true);
     return id;
   }
 

@@ -57,23 +57,42 @@ const WRITE_BUFFER_KEEP_BYTES = 16 << 20;
 const SEGMENT_HEADER_FRAME_MAX_BYTES = 128;
 
 /**
- * Left in a node's directory when load()'s fdatasync of the last segment failed: the pages
- * it could not write may be marked clean in the page cache ("fsyncgate"), so the next
- * start in the same boot would read them, and its own fdatasync pass, as if durable. A
- * load that finds it writes the last segment again (every page dirty again) before its
- * fdatasync, and removes it once that fdatasync succeeded. Not synced: the page cache it
- * guards against does not survive a reboot either.
+ * Word, in a node's directory, that the next start must not trust the last segment's pages
+ * as the page cache holds them: a failed fdatasync may leave the pages it could not write
+ * marked clean ("fsyncgate"), so a start in the same boot would read them, and its own
+ * fdatasync pass, as if durable. A load that finds it writes the last segment again (every
+ * page dirty again) before its fdatasync.
+ *
+ * load() leaves it before its fdatasync of the last segment and removes it only once that
+ * fdatasync and its directory fsync have succeeded (a failed directory fsync at a start is
+ * remembered the same way); a failed storage leaves it when its cut back to what it
+ * acknowledged fails. Made durable (the file and the directory fsynced): the page cache it
+ * guards against need not be the crashed kernel's (a hypervisor's or a storage array's
+ * survives a reboot of the machine above it). A start that cannot leave it refuses
+ * (WAL_IO) before its fdatasync: without the word written first, a failure of that
+ * fdatasync would leave the next start trusting pages with nothing to tell it otherwise.
  */
 export const RESYNC_NEEDED_FILE_NAME = 'wal-resync-needed';
 
-/** Leaves RESYNC_NEEDED_FILE_NAME in `dir`, best effort (the disk is failing): false if it could not. */
-function markResyncNeeded(dir: string): boolean {
+/** Where leaveResyncWord fails, for FileStorageTestOnly.ioErrorOnResyncWord. */
+type ResyncWordStep = NonNullable<FileStorageTestOnly['ioErrorOnResyncWord']>;
+
+/** Leaves RESYNC_NEEDED_FILE_NAME in `dir`, durably (the file fsynced, then the directory); throws WAL_IO if it could not. */
+function leaveResyncWord(dir: string, inject: ResyncWordStep | undefined): void {
+  const path = join(dir, RESYNC_NEEDED_FILE_NAME);
+  let fd: number | null = null;
   try {
-    closeSync(openSync(join(dir, RESYNC_NEEDED_FILE_NAME), 'w'));
-    return true;
-  } catch {
-    return false;
+    if (inject === 'create') throw injectedIoError('open');
+    fd = openSync(path, 'w');
+    if (inject === 'fsync') throw injectedIoError('fsync');
+    fsyncSync(fd);
+  } catch (error) {
+    throw ioError(`cannot leave ${path}`, error);
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
+  if (inject === 'directory-fsync') throw ioError(`cannot fsync directory ${dir}`, injectedIoError('fsync'));
+  fsyncDirectory(dir);
 }
 
 function fileExists(path: string): boolean {
@@ -976,6 +995,19 @@ class FileStorage implements LogStorage {
       } catch (error) {
         throw ioError(`cannot open WAL segment ${last.path}`, error);
       }
+      if (this.fsync) {
+        // The word goes first, durably: if this start's fdatasync fails, the next one must
+        // know. A start that cannot leave it refuses before that fdatasync, which could
+        // leave pages marked clean with nothing to tell the next start so.
+        try {
+          leaveResyncWord(this.dir, this.testOnly.ioErrorOnResyncWord);
+        } catch (error) {
+          closeSync(this.fd);
+          this.fd = null;
+          const reason = error instanceof Error ? error.message : String(error);
+          throw new StorageError(StorageErrorCode.Io, `refusing to trust WAL segment ${last.path} as the page cache holds it: ${reason} (the word the next start needs should this start's fdatasync fail)`, { cause: error });
+        }
+      }
       try {
         // A torn record is cut off; a prepared segment's zeros after the last record stay.
         if (last.zeroTailFrom > last.validBytes) {
@@ -1000,9 +1032,8 @@ class FileStorage implements LogStorage {
       } catch (error) {
         closeSync(this.fd);
         this.fd = null;
-        // The next start must not trust what this fdatasync may have left marked clean.
-        const marked = this.fsync && markResyncNeeded(this.dir);
-        throw ioError(`cannot make WAL segment ${last.path} durable${marked ? ` (${RESYNC_NEEDED_FILE_NAME} left: the next start writes it again before its fdatasync)` : ''}`, error);
+        // The word stays: the next start must not trust what this fdatasync may have left marked clean.
+        throw ioError(`cannot make WAL segment ${last.path} durable${this.fsync ? ` (${RESYNC_NEEDED_FILE_NAME} left: the next start writes it again before its fdatasync)` : ''}`, error);
       }
       for (const scanned of recovered.segments.slice(0, -1)) {
         this.closedSegments.push({ name: segmentFileName(scanned.sequence), bytes: scanned.validBytes, maxIndex: scanned.maxIndex });
@@ -1023,15 +1054,30 @@ class FileStorage implements LogStorage {
     }
     this.tailMarker = this.segment;
     // So are the names a crashed process gave files and did not sync (a snapshot file renamed
-    // into place, a segment renamed redundant, the segment just created).
-    if (this.fsync) fsyncDirectory(this.dir);
-    if (resync && this.fsync) {
+    // into place, a segment renamed redundant, the segment just created). If this fails, the
+    // word stays, and the next start writes the last segment again before trusting it.
+    if (this.fsync) {
+      try {
+        if (this.testOnly.ioErrorOnLoadDirectoryFsync === true) throw ioError(`cannot fsync directory ${this.dir}`, injectedIoError('fsync'));
+        fsyncDirectory(this.dir);
+      } catch (error) {
+        throw error instanceof StorageError && last !== undefined
+          ? new StorageError(error.code, `${error.message} (${RESYNC_NEEDED_FILE_NAME} left: the next start writes the last segment again before its fdatasync)`, { cause: error.cause })
+          : error;
+      }
+    }
+    if (this.fsync && (resync || last !== undefined)) {
+      // Not synced: a removal a power loss undoes costs the next start a write of the last segment, no more.
       try {
         unlinkSync(join(this.dir, RESYNC_NEEDED_FILE_NAME));
       } catch (error) {
-        throw ioError(`cannot remove ${join(this.dir, RESYNC_NEEDED_FILE_NAME)}`, error);
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw ioError(`cannot remove ${join(this.dir, RESYNC_NEEDED_FILE_NAME)}`, error);
+        }
       }
-      if (last !== undefined) notes.push(`an earlier start's fdatasync of the last WAL segment failed: its ${resyncedBytes} bytes were written again and made durable`);
+      if (resync && last !== undefined) {
+        notes.push(`an earlier start left ${RESYNC_NEEDED_FILE_NAME} (its fdatasync or directory fsync failed, or it stopped midway; or a failed storage could not cut its WAL back): the last WAL segment's ${resyncedBytes} bytes were written again and made durable`);
+      }
     }
     this.synced = { segment: this.segment, offset: this.segmentOffset };
     this.onSynced?.(this.synced);
@@ -1243,13 +1289,25 @@ class FileStorage implements LogStorage {
       try {
         if (this.testOnly.ioErrorOnCutBack === true) throw injectedIoError('ftruncate');
         truncateToSyncedPosition(this.dir, this.synced);
-      } catch {
+      } catch (cutBackError) {
         // The disk that failed may refuse this too: the failure is the error to report.
         // The next start must then not trust the pages left: it writes them again first.
-        markResyncNeeded(this.dir);
+        try {
+          leaveResyncWord(this.dir, this.testOnly.ioErrorOnResyncWord);
+        } catch (wordError) {
+          // Nothing left to tell the next start: the failure says so, for whoever restarts it.
+          const cutBack = cutBackError instanceof Error ? cutBackError.message : String(cutBackError);
+          const word = wordError instanceof Error ? wordError.message : String(wordError);
+          this.failure = new StorageError(
+            failure.code,
+            `${failure.message}; and the WAL could not be cut back to what it acknowledged (${cutBack}) nor word left for the next start (${word}): ` +
+              `a start before the page cache is dropped (a reboot) may trust records no disk holds`,
+            { cause: failure.cause },
+          );
+        }
       }
     }
-    return failure;
+    return this.failure ?? failure;
   }
 
   /**

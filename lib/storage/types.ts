@@ -247,6 +247,10 @@ export interface FileStorageTestOnly {
   readonly ioErrorOnLoadFdatasync?: boolean | undefined;
   /** A failed storage's cut back to its synced position (truncateToSyncedPosition) fails with EIO. */
   readonly ioErrorOnCutBack?: boolean | undefined;
+  /** Leaving `wal-resync-needed` (at every load() with fsync on, and by a failed storage whose cut back failed) fails with EIO at this step. */
+  readonly ioErrorOnResyncWord?: 'create' | 'fsync' | 'directory-fsync' | undefined;
+  /** load()'s directory fsync (after its fdatasync and tail marker) fails with EIO. */
+  readonly ioErrorOnLoadDirectoryFsync?: boolean | undefined;
   /**
    * A durability bug, for proving that a simulated power loss finds it: snapshot files are
    * renamed into place without their fsync (a rename can then reach the disk before the

@@ -42,7 +42,7 @@ import {
   walFiles,
   writeFrame,
 } from './record.js';
-import type { FileStorageOptions, FileStorageTestOnly, LogStorage, RecoveryReport, SnapshotRenameHooks, StorageStats, SyncedPosition, WalOwner } from './types.js';
+import type { FileStorageOptions, FileStorageTestOnly, LogStorage, RecoveryReport, SegmentDeletionHooks, SnapshotRenameHooks, StorageStats, SyncedPosition, WalOwner } from './types.js';
 import { WrittenLog, type RecordPlace } from './written-log.js';
 import { DEFAULT_SEGMENT_BYTES, MAX_RECORD_PAYLOAD_BYTES, MIN_SEGMENT_BYTES } from './types.js';
 import { checkMembership } from '../transport/membership-wire.js';
@@ -224,23 +224,30 @@ function fsyncDirectoryAsync(dir: string, done: (error: Error | null) => void): 
 const DELETE_STEP_BYTES = 256 * 1024;
 
 /**
- * Deletes `paths` one after another on libuv's pool, then (with fsync) makes the
- * deletions durable. Unlinking a segment of tens of megabytes took 10-15 ms, which on
+ * Deletes `paths`, files just renamed redundant, on libuv's pool: with fsync, the directory
+ * is fsynced first, so the renames are durable before any file is cut (`renamesDurable`
+ * runs then); a power loss before that may bring a segment back under its old name, and
+ * it must come back whole, not cut down (a short segment before the last is refused as
+ * corrupt), whether or not the file system keeps a rename and a later truncation in order.
+ * Then each is deleted: unlinking a segment of tens of megabytes took 10-15 ms, which on
  * the node's thread was a stall every client of the node waited out; on the pool it
  * still stalled the node's fdatasyncs while the file system freed its blocks, so each
- * file is first cut down DELETE_STEP_BYTES at a time (it is already renamed redundant:
- * recovery never reads it). A file already gone (load() removed it) is not an error.
- * `done` always runs later, never before unlinkAsync returns.
+ * file is first cut down DELETE_STEP_BYTES at a time (its name is redundant, durably:
+ * recovery never reads it). The unlinks are not synced: one a power loss undoes leaves a
+ * redundant file, which load() removes. A file already gone (load() removed it) is not an
+ * error. `done` always runs later, never before unlinkAsync returns.
  */
-function unlinkAsync(dir: string, paths: readonly string[], fsyncOn: boolean, injectFailure: () => boolean, done: (error: Error | null) => void): void {
+function unlinkAsync(
+  dir: string,
+  paths: readonly string[],
+  fsyncOn: boolean,
+  directorySyncDelayMs: number,
+  injectFailure: () => boolean,
+  renamesDurable: () => void,
+  done: (error: Error | null) => void,
+): void {
   const next = (i: number): void => {
-    if (i === paths.length) {
-      if (fsyncOn && paths.length > 0) fsyncDirectoryAsync(dir, done);
-      // Never from inside unlinkAsync: a caller's try around it must not catch what done throws.
-      else if (paths.length === 0) queueMicrotask(() => done(null));
-      else done(null);
-      return;
-    }
+    if (i === paths.length) return done(null);
     const path = paths[i]!;
     const fail = (error: NodeJS.ErrnoException): void => (error.code === 'ENOENT' ? next(i + 1) : done(ioError(`cannot delete ${path}`, error)));
     const remove = (): void => unlink(path, (error) => (error !== null ? fail(error) : next(i + 1)));
@@ -255,7 +262,22 @@ function unlinkAsync(dir: string, paths: readonly string[], fsyncOn: boolean, in
       fstat(fd, (statError, stats) => (statError !== null ? close(fd, () => fail(statError)) : shrink(stats.size)));
     });
   };
-  next(0);
+  // Never from inside unlinkAsync: a caller's try around it must not catch what done throws.
+  if (paths.length === 0) return queueMicrotask(() => done(null));
+  if (!fsyncOn) {
+    return queueMicrotask(() => {
+      renamesDurable();
+      next(0);
+    });
+  }
+  const syncDirectory = (): void =>
+    fsyncDirectoryAsync(dir, (error) => {
+      if (error !== null) return done(error);
+      renamesDurable();
+      next(0);
+    });
+  if (directorySyncDelayMs > 0) setTimeout(syncDirectory, directorySyncDelayMs).unref();
+  else syncDirectory();
 }
 
 /** Flags of the fd a spare segment is filled through: every write durable (O_DSYNC). */
@@ -900,6 +922,7 @@ class FileStorage implements LogStorage {
   private synced: SyncedPosition = { segment: 0, offset: 0 };
   private readonly onSynced: ((position: SyncedPosition) => void) | undefined;
   private readonly onSnapshotRename: SnapshotRenameHooks | undefined;
+  private readonly onSegmentDeletion: SegmentDeletionHooks | undefined;
   private writeBuffer: Buffer = Buffer.allocUnsafe(WRITE_BUFFER_INITIAL_BYTES);
   private fsyncCount = 0;
   /** syncAsync calls whose `done` has not run yet, oldest first. */
@@ -955,6 +978,7 @@ class FileStorage implements LogStorage {
     this.owner = options.owner ?? null;
     this.onSynced = options.onSynced;
     this.onSnapshotRename = options.onSnapshotRename;
+    this.onSegmentDeletion = options.onSegmentDeletion;
     this.testOnly = options.testOnly ?? {};
     let created: string | undefined;
     try {
@@ -1919,6 +1943,11 @@ class FileStorage implements LogStorage {
    */
   private deleteSegmentsUpTo(index: number, done?: (error: Error | null) => void): void {
     const retired: string[] = [];
+    let redundant = 0;
+    while (redundant < this.closedSegments.length && this.closedSegments[redundant]!.maxIndex <= index) redundant++;
+    const sequences = this.closedSegments.slice(0, redundant).map((segment) => segmentSequence(segment.name)!);
+    // Told before the first rename: from here until the directory fsync after them returns, a power loss may bring them back.
+    const batch = sequences.length > 0 ? (this.onSegmentDeletion?.retiring(sequences) ?? 0) : 0;
     try {
       while (this.closedSegments.length > 0 && this.closedSegments[0]!.maxIndex <= index) {
         const path = join(this.dir, this.closedSegments[0]!.name);
@@ -1930,7 +1959,8 @@ class FileStorage implements LogStorage {
       throw this.fail(ioError(`cannot delete a WAL segment made redundant by snapshot ${index} in ${this.dir}`, error));
     }
     const injectFailure = (): boolean => this.testOnly.ioErrorOnSegmentDeletions?.includes(++this.segmentDeletionAttempts) === true;
-    unlinkAsync(this.dir, retired, this.fsync, injectFailure, (error) => {
+    const renamesDurable = (): void => this.onSegmentDeletion?.retired(batch);
+    unlinkAsync(this.dir, retired, this.fsync, this.testOnly.segmentDeletionSyncDelayMs ?? 0, injectFailure, renamesDurable, (error) => {
       if (error !== null && this.phase === Phase.Open) this.fail(error as StorageError);
       done?.(error);
     });

@@ -67,8 +67,8 @@ const SEGMENT_HEADER_FRAME_MAX_BYTES = 128;
  * fdatasync and its directory fsync have succeeded (a failed directory fsync at a start is
  * remembered the same way); a failed storage leaves it when its cut back to what it
  * acknowledged fails. Made durable (the file and the directory fsynced): the page cache it
- * guards against need not be the crashed kernel's (a hypervisor's or a storage array's
- * survives a reboot of the machine above it). A start that cannot leave it refuses
+ * guards against need not be the crashed kernel's (a hypervisor's page cache survives a
+ * reboot of the virtual machine above it). A start that cannot leave it refuses
  * (WAL_IO) before its fdatasync: without the word written first, a failure of that
  * fdatasync would leave the next start trusting pages with nothing to tell it otherwise.
  */

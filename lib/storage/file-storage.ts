@@ -1325,7 +1325,7 @@ class FileStorage implements LogStorage {
           this.failure = new StorageError(
             failure.code,
             `${failure.message}; and the WAL could not be cut back to what it acknowledged (${cutBack}) nor word left for the next start (${word}): ` +
-              `a start before the page cache is dropped (a reboot) may trust records no disk holds`,
+              `a start before the page cache is dropped may trust records no disk holds`,
             { cause: failure.cause },
           );
         }

@@ -10,10 +10,10 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode } from '../lib/cluster/errors.js';
-import { loseUnsyncedFiles, POWER_LOSS_STATE_BYTES, PowerLossSlot, snapshotRenameHooks } from '../lib/cluster/power-loss.js';
+import { loseUnsyncedFiles, POWER_LOSS_STATE_BYTES, PowerLossSlot, segmentDeletionHooks, snapshotRenameHooks } from '../lib/cluster/power-loss.js';
 import type { Entry } from '../lib/raft/types.js';
-import { openFileStorage, truncateToSyncedPosition } from '../lib/storage/file-storage.js';
-import { decodeSnapshotFile } from '../lib/storage/record.js';
+import { openFileStorage, truncateToSyncedPosition, walFiles } from '../lib/storage/file-storage.js';
+import { decodeSnapshotFile, REDUNDANT_SEGMENT_SUFFIX } from '../lib/storage/record.js';
 import type { SyncedPosition } from '../lib/storage/types.js';
 import { eventually, startCluster } from './helpers/cluster.js';
 
@@ -349,4 +349,111 @@ test('renames overlapping (an asynchronous save\'s directory fsync returning aft
   t.is(Atomics.load(slots, PowerLossSlot.SnapshotRename), 0);
   t.deepEqual(loseUnsyncedFiles(dir, state), []);
   t.is(readFileSync(snapshotFile, 'utf8'), 'C');
+});
+
+// The thirty-first session: a power loss also brings back WAL segments a compaction made
+// redundant while their renames are not yet durable (the directory fsync after them has
+// not returned). They come back whole: the storage cuts them down only after that fsync.
+// Recovery takes them back (the log and hard state as without the power loss).
+
+test('a power loss while segments a snapshot made redundant are renamed but not yet durably brings them back whole, and recovery accepts them', async (t) => {
+  const dir = powerLossDir(t);
+  const copy = powerLossDir(t);
+  const state = new SharedArrayBuffer(POWER_LOSS_STATE_BYTES);
+  const slots = new Int32Array(state);
+  const hooks = segmentDeletionHooks(state);
+  const before = new Map<string, Buffer>();
+  // The moment the directory fsync after the renames returned, before the storage is told
+  // (and before any file is cut): the node's directory and its state, copied.
+  let copied: SharedArrayBuffer | null = null;
+  const storage = openFileStorage(dir, {
+    fsync: true,
+    preallocate: false,
+    segmentBytes: 512,
+    onSynced: (position: SyncedPosition) => {
+      Atomics.store(slots, PowerLossSlot.Segment, position.segment);
+      Atomics.store(slots, PowerLossSlot.Offset, position.offset);
+    },
+    onSegmentDeletion: {
+      retiring: (sequences) => hooks.retiring(sequences),
+      retired: (batch) => {
+        cpSync(dir, copy, { recursive: true });
+        copied = new SharedArrayBuffer(POWER_LOSS_STATE_BYTES);
+        new Int32Array(copied).set(slots);
+        hooks.retired(batch);
+      },
+    },
+  });
+  storage.load();
+  for (let index = 1; index <= 200; index += 4) {
+    storage.append(entries(index, index + 3));
+    storage.setHardState({ currentTerm: 1, votedFor: 1, commitIndex: index + 3 });
+    storage.sync();
+  }
+  for (const name of walFiles(dir)) before.set(name, readFileSync(join(dir, name)));
+  await new Promise<void>((resolve, reject) =>
+    storage.saveSnapshotAsync({ index: 150, term: 1, data: new Uint8Array([150]) }, (error, saved) => (error !== null ? reject(error) : saved ? resolve() : reject(new Error('not saved')))),
+  );
+  storage.close();
+  t.not(copied, null, 'the renames were seen durable');
+  t.is(Atomics.load(slots, PowerLossSlot.RetiringFrom), 0, 'nothing pending once they are');
+  const deleted = [...before.keys()].filter((name) => !walFiles(dir).includes(name));
+  t.true(deleted.length >= 2, `segments deleted: ${deleted.join(' ')}`);
+  const redundant = readdirSync(copy).filter((name) => name.endsWith(REDUNDANT_SEGMENT_SUFFIX));
+  t.deepEqual(redundant, deleted.map((name) => name + REDUNDANT_SEGMENT_SUFFIX), 'at that moment, every one renamed and none unlinked');
+
+  const lost = loseUnsyncedFiles(copy, copied!);
+  const position = new Int32Array(copied!);
+  truncateToSyncedPosition(copy, { segment: Atomics.load(position, PowerLossSlot.Segment), offset: Atomics.load(position, PowerLossSlot.Offset) });
+  t.deepEqual(lost, [`the deletion of ${deleted.length} WAL segments a snapshot made redundant (${deleted.join(', ')} back)`]);
+  for (const name of deleted) t.true(readFileSync(join(copy, name)).equals(before.get(name)!), `${name} came back whole`);
+
+  const reference = openFileStorage(dir, { fsync: true, preallocate: false, segmentBytes: 512 });
+  const expected = reference.load();
+  reference.close();
+  const reopened = openFileStorage(copy, { fsync: true, preallocate: false, segmentBytes: 512 });
+  const { state: restored, recovery } = reopened.load();
+  reopened.close();
+  t.is(recovery.segments, expected.recovery.segments + deleted.length, 'the segments that came back are read');
+  t.is(restored.snapshot?.index, 150);
+  t.deepEqual(restored.entries.map((entry) => entry.index), expected.state.entries.map((entry) => entry.index));
+  t.deepEqual(restored.hardState, expected.state.hardState);
+});
+
+// The same in a real node: its compaction's directory fsync after the renames held back
+// (test-only segmentDeletionSyncDelayMs), so the power is cut with redundant segments not
+// yet durably renamed. They come back; the node restarts on them and loses nothing.
+
+test.serial('a power loss while a compaction\'s segment deletions are pending brings the segments back, and the node restarts on them losing no acknowledged write', async (t) => {
+  const { cluster, events, dataDir } = await startCluster(t, {
+    nodes: 1,
+    fsync: true,
+    snapshotEntries: SNAPSHOT_ENTRIES,
+    testOnly: { storageFaults: { node: 1, faults: { segmentDeletionSyncDelayMs: DIRECTORY_SYNC_DELAY_MS } } },
+  });
+  await cluster.waitForLeader(10_000);
+  const nodeDir = join(dataDir, 'node-1');
+  const pending = (): boolean => readdirSync(nodeDir).some((name) => name.endsWith(REDUNDANT_SEGMENT_SUFFIX));
+  const kv = cluster.client({ timeoutMs: 8_000 });
+  let written = 0;
+  for (let i = 0; i < 20 * SNAPSHOT_ENTRIES && !pending(); i++) await kv.put(`k${written}`, written++);
+  t.true(pending(), `a redundant segment not yet deleted, after ${written} writes; events:\n${events.map((event) => event.text).join('\n')}`);
+  const { unsyncedFilesLost } = await cluster.crash(1, { loseUnsynced: true });
+  kv.close();
+  t.log(`${written} writes acknowledged; the power loss took: ${unsyncedFilesLost.join('; ')}`);
+  t.true(
+    unsyncedFilesLost.some((what) => /^the deletion of \d+ WAL segments? a snapshot made redundant \(wal-\d+\.log.* back\)$/.test(what)),
+    unsyncedFilesLost.join('; '),
+  );
+  t.false(pending(), 'no redundant segment left');
+  await cluster.restart(1);
+  await cluster.waitForLeader(10_000);
+  const reader = cluster.client({ timeoutMs: 8_000 });
+  try {
+    const missing: number[] = [];
+    for (let i = 0; i < written; i++) if ((await reader.get(`k${i}`)) !== i) missing.push(i);
+    t.deepEqual(missing, [], `acknowledged writes lost (of ${written})`);
+  } finally {
+    reader.close();
+  }
 });

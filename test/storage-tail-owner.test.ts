@@ -236,3 +236,74 @@ test('a failed fdatasync whose cut back to the synced position fails too leaves 
   t.is(recovery.resyncedBytes, readFileSync(join(dir, segmentFileName(1))).length);
   t.false(existsSync(join(dir, RESYNC_NEEDED_FILE_NAME)));
 });
+
+// The thirty-first session: the word is left before the start's fdatasync, durably (the
+// file and the directory fsynced), and removed only once the start's fdatasync and
+// directory fsync succeeded. A start that cannot leave it refuses before its fdatasync.
+
+/** The WAL's segment files with their bytes (the word aside). */
+function segmentsOf(dir: string): Map<string, string> {
+  return new Map([...snapshotOfDir(dir)].filter(([name]) => walFiles(dir).includes(name)));
+}
+
+for (const step of ['create', 'fsync', 'directory-fsync'] as const) {
+  test(`a start that cannot leave ${RESYNC_NEEDED_FILE_NAME} durably (${step} fails) refuses before its fdatasync, changing no segment`, (t) => {
+    const dir = tempDir(t);
+    const storage = open(dir);
+    storage.load();
+    const last = writeSegments(storage, 2);
+    storage.close();
+    const before = segmentsOf(dir);
+    // The fdatasync would fail too: the refusal must come before it, so that no page it
+    // could leave marked clean goes without word.
+    const failing = open(dir, undefined, { ioErrorOnResyncWord: step, ioErrorOnLoadFdatasync: true });
+    const error = t.throws(() => failing.load(), { instanceOf: StorageError });
+    failing.close();
+    t.is(error?.code, StorageErrorCode.Io);
+    t.regex(error?.message ?? '', new RegExp(`refusing to trust WAL segment .* as the page cache holds it: cannot .*${step === 'directory-fsync' ? 'fsync directory' : RESYNC_NEEDED_FILE_NAME}.*EIO`));
+    t.notRegex(error?.message ?? '', /cannot make WAL segment/, 'its fdatasync never ran');
+    t.deepEqual(segmentsOf(dir), before, 'no segment changed');
+    const next = open(dir);
+    const { state } = next.load();
+    next.close();
+    t.is(lastIndex(state), last);
+    t.false(existsSync(join(dir, RESYNC_NEEDED_FILE_NAME)), 'a start that succeeded removes the word');
+  });
+}
+
+test('a start whose directory fsync fails leaves the word too: the next start writes the last segment again', (t) => {
+  const dir = tempDir(t);
+  const storage = open(dir);
+  storage.load();
+  const last = writeSegments(storage, 2);
+  storage.close();
+  const bytes = readFileSync(join(dir, segmentFileName(2))).length;
+  const failing = open(dir, undefined, { ioErrorOnLoadDirectoryFsync: true });
+  const error = t.throws(() => failing.load(), { instanceOf: StorageError });
+  failing.close();
+  t.is(error?.code, StorageErrorCode.Io);
+  t.regex(error?.message ?? '', new RegExp(`cannot fsync directory .*EIO.*${RESYNC_NEEDED_FILE_NAME} left`));
+  t.true(existsSync(join(dir, RESYNC_NEEDED_FILE_NAME)), 'the failed start left word');
+  const resynced = open(dir);
+  const { state, recovery } = resynced.load();
+  resynced.close();
+  t.is(recovery.resyncedBytes, bytes);
+  t.is(lastIndex(state), last);
+  t.false(existsSync(join(dir, RESYNC_NEEDED_FILE_NAME)));
+});
+
+test('a failed storage that can neither cut its WAL back nor leave the word says so in its failure, for whoever restarts it', (t) => {
+  const dir = tempDir(t);
+  const storage = open(dir, undefined, { noSpaceOnFdatasyncs: [2], ioErrorOnCutBack: true, ioErrorOnResyncWord: 'fsync' });
+  storage.load();
+  storage.append(batch(1, 3, 1));
+  storage.sync();
+  storage.append(batch(4, 6, 1));
+  const error = t.throws(() => storage.sync(), { instanceOf: StorageError });
+  t.is(error?.code, StorageErrorCode.Io);
+  t.regex(error?.message ?? '', /ENOSPC.*could not be cut back to what it acknowledged \(.*EIO.*\) nor word left for the next start \(cannot leave .*wal-resync-needed: EIO.*\): a start before the page cache is dropped/);
+  // Every later call reports the same.
+  const later = t.throws(() => storage.append(batch(7, 7, 1)), { instanceOf: StorageError });
+  t.regex(later?.message ?? '', /nor word left for the next start/);
+  storage.close();
+});

@@ -33,7 +33,7 @@ import { isJoint, leaveJoint, sameMembership } from '../raft/membership.js';
 import { EventKind, SLOW_FSYNC_THRESHOLDS_MS } from './types.js';
 import type { ClusterEvent, EntrySummary, NodeStatus } from './types.js';
 import { assert, assertNever } from '../raft/assert.js';
-import { renamesDurableAfterLoad, snapshotRenameHooks } from './power-loss.js';
+import { renamesDurableAfterLoad, segmentDeletionHooks, snapshotRenameHooks } from './power-loss.js';
 
 /** Recent entries kept, each described in every status, for the dashboard's detail view (which shows 20; the log strip reads logTerms). */
 const RECENT_ENTRIES_KEPT = 24;
@@ -371,12 +371,14 @@ export class NodeHost {
     const testOnly = faults !== undefined && faults.node === data.id ? faults.faults : undefined;
     // With fsync off nothing is durable, and a power loss is not simulated.
     const onSnapshotRename = data.fsync ? snapshotRenameHooks(data.dir, data.syncedPosition) : undefined;
+    const onSegmentDeletion = data.fsync ? segmentDeletionHooks(data.syncedPosition) : undefined;
     const storage = openFileStorage(data.dir, {
       fsync: data.fsync,
       segmentBytes: data.segmentBytes,
       preallocate: data.preallocate,
       onSynced,
       onSnapshotRename,
+      onSegmentDeletion,
       owner: { cluster: data.clusterId, node: data.id },
       testOnly,
     });

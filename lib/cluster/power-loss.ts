@@ -4,13 +4,17 @@
 // snapshot file renamed into place before the directory fsync after it returned (the
 // previous snapshot file, or none, comes back), a snapshot file's data not fsynced before
 // its rename (a test-only bug: the file comes back empty, as ext4 could leave it), and
-// files created and not yet named durably (snapshots being written, spare segments). The
-// worker publishes what is pending in a SharedArrayBuffer the supervisor reads after the
-// worker is gone, as it does the synced position.
+// files created and not yet named durably (snapshots being written, spare segments), and
+// the deletion of WAL segments a compaction made redundant, while their renames are not yet
+// durable (they come back whole under their names: their content is cut only once those
+// renames are). The worker publishes what is pending in a SharedArrayBuffer the
+// supervisor reads after the worker is gone, as it does the synced position.
 
 import { closeSync, existsSync, fsyncSync, linkSync, openSync, readdirSync, renameSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  REDUNDANT_SEGMENT_SUFFIX,
+  segmentFileName,
   SNAPSHOT_ASYNC_TEMP_PREFIX,
   SNAPSHOT_ASYNC_TEMP_SUFFIX,
   SNAPSHOT_FILE_NAME,
@@ -18,7 +22,7 @@ import {
   SPARE_SEGMENT_PREFIX,
   SPARE_SEGMENT_SUFFIX,
 } from '../storage/record.js';
-import type { SnapshotRenameHooks } from '../storage/types.js';
+import type { SegmentDeletionHooks, SnapshotRenameHooks } from '../storage/types.js';
 
 /** The Int32 slots of a node's power-loss state (NodeSlot.syncedPosition). */
 export const PowerLossSlot = {
@@ -30,10 +34,14 @@ export const PowerLossSlot = {
   SnapshotRename: 2,
   /** 1 while the snapshot file in place (or being renamed in) holds data never fsynced. */
   SnapshotDataUnsynced: 3,
+  /** The WAL segments whose renames as redundant are not yet durable: the first's sequence (0: none). */
+  RetiringFrom: 4,
+  /** And the last's. */
+  RetiringTo: 5,
 } as const;
 
 /** Bytes of the SharedArrayBuffer that holds a node's PowerLossSlots. */
-export const POWER_LOSS_STATE_BYTES = 16;
+export const POWER_LOSS_STATE_BYTES = 24;
 
 export const SnapshotRenameState = {
   /** No rename of the snapshot file pending: its name is durable. */
@@ -107,6 +115,45 @@ export function snapshotRenameHooks(dir: string, state: SharedArrayBuffer): Snap
 }
 
 /**
+ * Worker side: FileStorageOptions.onSegmentDeletion, publishing into `state` which WAL
+ * segments a power loss would bring back: those renamed redundant (or about to be) whose
+ * renames no directory fsync has covered yet. Batches are numbered as snapshot renames
+ * are: the directory fsync after a batch's renames covers every batch before it, so the
+ * range published runs from the oldest batch still pending to the newest. Its segments
+ * are cut down and unlinked only once their batch is durable (FileStorage waits for
+ * `retired`), so each file in the range is still whole. Resets the state: a worker that
+ * came before this one left nothing pending that its load() did not settle.
+ */
+export function segmentDeletionHooks(state: SharedArrayBuffer): SegmentDeletionHooks {
+  const slots = new Int32Array(state);
+  const pending: { batch: number; from: number; to: number }[] = [];
+  let batches = 0;
+  const publish = (): void => {
+    // From (0: none) cleared first and set last: it never names a range whose end is not yet there.
+    Atomics.store(slots, PowerLossSlot.RetiringFrom, 0);
+    if (pending.length === 0) {
+      Atomics.store(slots, PowerLossSlot.RetiringTo, 0);
+      return;
+    }
+    Atomics.store(slots, PowerLossSlot.RetiringTo, pending[pending.length - 1]!.to);
+    Atomics.store(slots, PowerLossSlot.RetiringFrom, pending[0]!.from);
+  };
+  publish();
+  return {
+    retiring(sequences: readonly number[]): number {
+      const batch = ++batches;
+      pending.push({ batch, from: sequences[0]!, to: sequences[sequences.length - 1]! });
+      publish();
+      return batch;
+    },
+    retired(batch: number): void {
+      while (pending.length > 0 && pending[0]!.batch <= batch) pending.shift();
+      publish();
+    },
+  };
+}
+
+/**
  * Worker side, after the storage's load(): its directory fsync made every name durable,
  * so no rename is pending (a snapshot file's unsynced data stays unsynced).
  */
@@ -162,6 +209,16 @@ export function loseUnsyncedFiles(dir: string, state: SharedArrayBuffer): string
     truncateSync(snapshotFile, 0);
     lost.push(`the data of ${SNAPSHOT_FILE_NAME}, never fsynced (it is empty)`);
   }
+  const retiringFrom = Atomics.load(slots, PowerLossSlot.RetiringFrom);
+  const retiringTo = Atomics.load(slots, PowerLossSlot.RetiringTo);
+  const back: string[] = [];
+  for (let sequence = retiringFrom; retiringFrom > 0 && sequence <= retiringTo; sequence++) {
+    const name = segmentFileName(sequence);
+    if (!existsSync(join(dir, name + REDUNDANT_SEGMENT_SUFFIX))) continue;
+    renameSync(join(dir, name + REDUNDANT_SEGMENT_SUFFIX), join(dir, name));
+    back.push(name);
+  }
+  if (back.length > 0) lost.push(`the deletion of ${back.length} WAL segment${back.length === 1 ? '' : 's'} a snapshot made redundant (${back.join(', ')} back)`);
   const scratch = readdirSync(dir).filter(isScratchFile);
   for (const name of scratch) rmSync(join(dir, name), { force: true });
   if (scratch.length > 0) lost.push(`${scratch.length} file${scratch.length === 1 ? '' : 's'} not yet named durably (${scratch.join(', ')})`);
@@ -175,11 +232,16 @@ export function loseUnsyncedFiles(dir: string, state: SharedArrayBuffer): string
   }
   Atomics.store(slots, PowerLossSlot.SnapshotRename, SnapshotRenameState.Durable);
   Atomics.store(slots, PowerLossSlot.SnapshotDataUnsynced, 0);
+  Atomics.store(slots, PowerLossSlot.RetiringFrom, 0);
+  Atomics.store(slots, PowerLossSlot.RetiringTo, 0);
   return lost;
 }
 
 /** Supervisor side, for a node stopped without a power loss: its names are as they are; a stray link goes. */
 export function forgetPendingRenames(dir: string, state: SharedArrayBuffer): void {
   Atomics.store(new Int32Array(state), PowerLossSlot.SnapshotRename, SnapshotRenameState.Durable);
+  // Its redundant segments stay redundant: the next load() removes them.
+  Atomics.store(new Int32Array(state), PowerLossSlot.RetiringFrom, 0);
+  Atomics.store(new Int32Array(state), PowerLossSlot.RetiringTo, 0);
   rmSync(join(dir, PREVIOUS_SNAPSHOT_LINK), { force: true });
 }

@@ -525,7 +525,8 @@ export interface NodeWorkerData {
   readonly followerSyncSpacingMs: number;
   readonly statusIntervalMs: number;
   /** Int32Array view (power-loss.ts, PowerLossSlot): [segment, offset] of the durable end
-   *  of the WAL, and what of the snapshot file is not durable yet, for losing crashes. */
+   *  of the WAL, what of the snapshot file is not durable yet, and which segment
+   *  deletions are not, for losing crashes. */
   readonly syncedPosition: SharedArrayBuffer;
   /** The lowest pino level written to node.log (ClusterOptions.logLevel). */
   readonly logLevel: LogLevel;

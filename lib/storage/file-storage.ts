@@ -42,7 +42,7 @@ import {
   walFiles,
   writeFrame,
 } from './record.js';
-import type { FileStorageOptions, FileStorageTestOnly, LogStorage, RecoveryReport, SnapshotRenameHooks, StorageStats, SyncedPosition, WalOwner } from './types.js';
+import type { FileStorageOptions, FileStorageTestOnly, LogStorage, RecoveryReport, SegmentDeletionHooks, SnapshotRenameHooks, StorageStats, SyncedPosition, WalOwner } from './types.js';
 import { WrittenLog, type RecordPlace } from './written-log.js';
 import { DEFAULT_SEGMENT_BYTES, MAX_RECORD_PAYLOAD_BYTES, MIN_SEGMENT_BYTES } from './types.js';
 import { checkMembership } from '../transport/membership-wire.js';
@@ -57,23 +57,42 @@ const WRITE_BUFFER_KEEP_BYTES = 16 << 20;
 const SEGMENT_HEADER_FRAME_MAX_BYTES = 128;
 
 /**
- * Left in a node's directory when load()'s fdatasync of the last segment failed: the pages
- * it could not write may be marked clean in the page cache ("fsyncgate"), so the next
- * start in the same boot would read them, and its own fdatasync pass, as if durable. A
- * load that finds it writes the last segment again (every page dirty again) before its
- * fdatasync, and removes it once that fdatasync succeeded. Not synced: the page cache it
- * guards against does not survive a reboot either.
+ * Word, in a node's directory, that the next start must not trust the last segment's pages
+ * as the page cache holds them: a failed fdatasync may leave the pages it could not write
+ * marked clean ("fsyncgate"), so a start in the same boot would read them, and its own
+ * fdatasync pass, as if durable. A load that finds it writes the last segment again (every
+ * page dirty again) before its fdatasync.
+ *
+ * load() leaves it before its fdatasync of the last segment and removes it only once that
+ * fdatasync and its directory fsync have succeeded (a failed directory fsync at a start is
+ * remembered the same way); a failed storage leaves it when its cut back to what it
+ * acknowledged fails. Made durable (the file and the directory fsynced): the page cache it
+ * guards against need not be the crashed kernel's (a hypervisor's page cache survives a
+ * reboot of the virtual machine above it). A start that cannot leave it refuses
+ * (WAL_IO) before its fdatasync: without the word written first, a failure of that
+ * fdatasync would leave the next start trusting pages with nothing to tell it otherwise.
  */
 export const RESYNC_NEEDED_FILE_NAME = 'wal-resync-needed';
 
-/** Leaves RESYNC_NEEDED_FILE_NAME in `dir`, best effort (the disk is failing): false if it could not. */
-function markResyncNeeded(dir: string): boolean {
+/** Where leaveResyncWord fails, for FileStorageTestOnly.ioErrorOnResyncWord. */
+type ResyncWordStep = NonNullable<FileStorageTestOnly['ioErrorOnResyncWord']>;
+
+/** Leaves RESYNC_NEEDED_FILE_NAME in `dir`, durably (the file fsynced, then the directory); throws WAL_IO if it could not. */
+function leaveResyncWord(dir: string, inject: ResyncWordStep | undefined): void {
+  const path = join(dir, RESYNC_NEEDED_FILE_NAME);
+  let fd: number | null = null;
   try {
-    closeSync(openSync(join(dir, RESYNC_NEEDED_FILE_NAME), 'w'));
-    return true;
-  } catch {
-    return false;
+    if (inject === 'create') throw injectedIoError('open');
+    fd = openSync(path, 'w');
+    if (inject === 'fsync') throw injectedIoError('fsync');
+    fsyncSync(fd);
+  } catch (error) {
+    throw ioError(`cannot leave ${path}`, error);
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
+  if (inject === 'directory-fsync') throw ioError(`cannot fsync directory ${dir}`, injectedIoError('fsync'));
+  fsyncDirectory(dir);
 }
 
 function fileExists(path: string): boolean {
@@ -205,23 +224,30 @@ function fsyncDirectoryAsync(dir: string, done: (error: Error | null) => void): 
 const DELETE_STEP_BYTES = 256 * 1024;
 
 /**
- * Deletes `paths` one after another on libuv's pool, then (with fsync) makes the
- * deletions durable. Unlinking a segment of tens of megabytes took 10-15 ms, which on
+ * Deletes `paths`, files just renamed redundant, on libuv's pool: with fsync, the directory
+ * is fsynced first, so the renames are durable before any file is cut (`renamesDurable`
+ * runs then); a power loss before that may bring a segment back under its old name, and
+ * it must come back whole, not cut down (a short segment before the last is refused as
+ * corrupt), whether or not the file system keeps a rename and a later truncation in order.
+ * Then each is deleted: unlinking a segment of tens of megabytes took 10-15 ms, which on
  * the node's thread was a stall every client of the node waited out; on the pool it
  * still stalled the node's fdatasyncs while the file system freed its blocks, so each
- * file is first cut down DELETE_STEP_BYTES at a time (it is already renamed redundant:
- * recovery never reads it). A file already gone (load() removed it) is not an error.
- * `done` always runs later, never before unlinkAsync returns.
+ * file is first cut down DELETE_STEP_BYTES at a time (its name is redundant, durably:
+ * recovery never reads it). The unlinks are not synced: one a power loss undoes leaves a
+ * redundant file, which load() removes. A file already gone (load() removed it) is not an
+ * error. `done` always runs later, never before unlinkAsync returns.
  */
-function unlinkAsync(dir: string, paths: readonly string[], fsyncOn: boolean, injectFailure: () => boolean, done: (error: Error | null) => void): void {
+function unlinkAsync(
+  dir: string,
+  paths: readonly string[],
+  fsyncOn: boolean,
+  directorySyncDelayMs: number,
+  injectFailure: () => boolean,
+  renamesDurable: () => void,
+  done: (error: Error | null) => void,
+): void {
   const next = (i: number): void => {
-    if (i === paths.length) {
-      if (fsyncOn && paths.length > 0) fsyncDirectoryAsync(dir, done);
-      // Never from inside unlinkAsync: a caller's try around it must not catch what done throws.
-      else if (paths.length === 0) queueMicrotask(() => done(null));
-      else done(null);
-      return;
-    }
+    if (i === paths.length) return done(null);
     const path = paths[i]!;
     const fail = (error: NodeJS.ErrnoException): void => (error.code === 'ENOENT' ? next(i + 1) : done(ioError(`cannot delete ${path}`, error)));
     const remove = (): void => unlink(path, (error) => (error !== null ? fail(error) : next(i + 1)));
@@ -236,7 +262,22 @@ function unlinkAsync(dir: string, paths: readonly string[], fsyncOn: boolean, in
       fstat(fd, (statError, stats) => (statError !== null ? close(fd, () => fail(statError)) : shrink(stats.size)));
     });
   };
-  next(0);
+  // Never from inside unlinkAsync: a caller's try around it must not catch what done throws.
+  if (paths.length === 0) return queueMicrotask(() => done(null));
+  if (!fsyncOn) {
+    return queueMicrotask(() => {
+      renamesDurable();
+      next(0);
+    });
+  }
+  const syncDirectory = (): void =>
+    fsyncDirectoryAsync(dir, (error) => {
+      if (error !== null) return done(error);
+      renamesDurable();
+      next(0);
+    });
+  if (directorySyncDelayMs > 0) setTimeout(syncDirectory, directorySyncDelayMs).unref();
+  else syncDirectory();
 }
 
 /** Flags of the fd a spare segment is filled through: every write durable (O_DSYNC). */
@@ -881,6 +922,7 @@ class FileStorage implements LogStorage {
   private synced: SyncedPosition = { segment: 0, offset: 0 };
   private readonly onSynced: ((position: SyncedPosition) => void) | undefined;
   private readonly onSnapshotRename: SnapshotRenameHooks | undefined;
+  private readonly onSegmentDeletion: SegmentDeletionHooks | undefined;
   private writeBuffer: Buffer = Buffer.allocUnsafe(WRITE_BUFFER_INITIAL_BYTES);
   private fsyncCount = 0;
   /** syncAsync calls whose `done` has not run yet, oldest first. */
@@ -936,6 +978,7 @@ class FileStorage implements LogStorage {
     this.owner = options.owner ?? null;
     this.onSynced = options.onSynced;
     this.onSnapshotRename = options.onSnapshotRename;
+    this.onSegmentDeletion = options.onSegmentDeletion;
     this.testOnly = options.testOnly ?? {};
     let created: string | undefined;
     try {
@@ -976,6 +1019,19 @@ class FileStorage implements LogStorage {
       } catch (error) {
         throw ioError(`cannot open WAL segment ${last.path}`, error);
       }
+      if (this.fsync) {
+        // The word goes first, durably: if this start's fdatasync fails, the next one must
+        // know. A start that cannot leave it refuses before that fdatasync, which could
+        // leave pages marked clean with nothing to tell the next start so.
+        try {
+          leaveResyncWord(this.dir, this.testOnly.ioErrorOnResyncWord);
+        } catch (error) {
+          closeSync(this.fd);
+          this.fd = null;
+          const reason = error instanceof Error ? error.message : String(error);
+          throw new StorageError(StorageErrorCode.Io, `refusing to trust WAL segment ${last.path} as the page cache holds it: ${reason} (the word the next start needs should this start's fdatasync fail)`, { cause: error });
+        }
+      }
       try {
         // A torn record is cut off; a prepared segment's zeros after the last record stay.
         if (last.zeroTailFrom > last.validBytes) {
@@ -1000,9 +1056,8 @@ class FileStorage implements LogStorage {
       } catch (error) {
         closeSync(this.fd);
         this.fd = null;
-        // The next start must not trust what this fdatasync may have left marked clean.
-        const marked = this.fsync && markResyncNeeded(this.dir);
-        throw ioError(`cannot make WAL segment ${last.path} durable${marked ? ` (${RESYNC_NEEDED_FILE_NAME} left: the next start writes it again before its fdatasync)` : ''}`, error);
+        // The word stays: the next start must not trust what this fdatasync may have left marked clean.
+        throw ioError(`cannot make WAL segment ${last.path} durable${this.fsync ? ` (${RESYNC_NEEDED_FILE_NAME} left: the next start writes it again before its fdatasync)` : ''}`, error);
       }
       for (const scanned of recovered.segments.slice(0, -1)) {
         this.closedSegments.push({ name: segmentFileName(scanned.sequence), bytes: scanned.validBytes, maxIndex: scanned.maxIndex });
@@ -1023,15 +1078,30 @@ class FileStorage implements LogStorage {
     }
     this.tailMarker = this.segment;
     // So are the names a crashed process gave files and did not sync (a snapshot file renamed
-    // into place, a segment renamed redundant, the segment just created).
-    if (this.fsync) fsyncDirectory(this.dir);
-    if (resync && this.fsync) {
+    // into place, a segment renamed redundant, the segment just created). If this fails, the
+    // word stays, and the next start writes the last segment again before trusting it.
+    if (this.fsync) {
+      try {
+        if (this.testOnly.ioErrorOnLoadDirectoryFsync === true) throw ioError(`cannot fsync directory ${this.dir}`, injectedIoError('fsync'));
+        fsyncDirectory(this.dir);
+      } catch (error) {
+        throw error instanceof StorageError && last !== undefined
+          ? new StorageError(error.code, `${error.message} (${RESYNC_NEEDED_FILE_NAME} left: the next start writes the last segment again before its fdatasync)`, { cause: error.cause })
+          : error;
+      }
+    }
+    if (this.fsync && (resync || last !== undefined)) {
+      // Not synced: a removal a power loss undoes costs the next start a write of the last segment, no more.
       try {
         unlinkSync(join(this.dir, RESYNC_NEEDED_FILE_NAME));
       } catch (error) {
-        throw ioError(`cannot remove ${join(this.dir, RESYNC_NEEDED_FILE_NAME)}`, error);
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw ioError(`cannot remove ${join(this.dir, RESYNC_NEEDED_FILE_NAME)}`, error);
+        }
       }
-      if (last !== undefined) notes.push(`an earlier start's fdatasync of the last WAL segment failed: its ${resyncedBytes} bytes were written again and made durable`);
+      if (resync && last !== undefined) {
+        notes.push(`an earlier start left ${RESYNC_NEEDED_FILE_NAME} (its fdatasync or directory fsync failed, or it stopped midway; or a failed storage could not cut its WAL back): the last WAL segment's ${resyncedBytes} bytes were written again and made durable`);
+      }
     }
     this.synced = { segment: this.segment, offset: this.segmentOffset };
     this.onSynced?.(this.synced);
@@ -1243,13 +1313,25 @@ class FileStorage implements LogStorage {
       try {
         if (this.testOnly.ioErrorOnCutBack === true) throw injectedIoError('ftruncate');
         truncateToSyncedPosition(this.dir, this.synced);
-      } catch {
+      } catch (cutBackError) {
         // The disk that failed may refuse this too: the failure is the error to report.
         // The next start must then not trust the pages left: it writes them again first.
-        markResyncNeeded(this.dir);
+        try {
+          leaveResyncWord(this.dir, this.testOnly.ioErrorOnResyncWord);
+        } catch (wordError) {
+          // Nothing left to tell the next start: the failure says so, for whoever restarts it.
+          const cutBack = cutBackError instanceof Error ? cutBackError.message : String(cutBackError);
+          const word = wordError instanceof Error ? wordError.message : String(wordError);
+          this.failure = new StorageError(
+            failure.code,
+            `${failure.message}; and the WAL could not be cut back to what it acknowledged (${cutBack}) nor word left for the next start (${word}): ` +
+              `a start before the page cache is dropped may trust records no disk holds`,
+            { cause: failure.cause },
+          );
+        }
       }
     }
-    return failure;
+    return this.failure ?? failure;
   }
 
   /**
@@ -1861,6 +1943,11 @@ class FileStorage implements LogStorage {
    */
   private deleteSegmentsUpTo(index: number, done?: (error: Error | null) => void): void {
     const retired: string[] = [];
+    let redundant = 0;
+    while (redundant < this.closedSegments.length && this.closedSegments[redundant]!.maxIndex <= index) redundant++;
+    const sequences = this.closedSegments.slice(0, redundant).map((segment) => segmentSequence(segment.name)!);
+    // Told before the first rename: from here until the directory fsync after them returns, a power loss may bring them back.
+    const batch = sequences.length > 0 ? (this.onSegmentDeletion?.retiring(sequences) ?? 0) : 0;
     try {
       while (this.closedSegments.length > 0 && this.closedSegments[0]!.maxIndex <= index) {
         const path = join(this.dir, this.closedSegments[0]!.name);
@@ -1872,7 +1959,8 @@ class FileStorage implements LogStorage {
       throw this.fail(ioError(`cannot delete a WAL segment made redundant by snapshot ${index} in ${this.dir}`, error));
     }
     const injectFailure = (): boolean => this.testOnly.ioErrorOnSegmentDeletions?.includes(++this.segmentDeletionAttempts) === true;
-    unlinkAsync(this.dir, retired, this.fsync, injectFailure, (error) => {
+    const renamesDurable = (): void => this.onSegmentDeletion?.retired(batch);
+    unlinkAsync(this.dir, retired, this.fsync, this.testOnly.segmentDeletionSyncDelayMs ?? 0, injectFailure, renamesDurable, (error) => {
       if (error !== null && this.phase === Phase.Open) this.fail(error as StorageError);
       done?.(error);
     });

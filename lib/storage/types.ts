@@ -201,6 +201,14 @@ export interface FileStorageOptions {
    * snapshot file (or none) comes back.
    */
   readonly onSnapshotRename?: SnapshotRenameHooks | undefined;
+  /**
+   * For whoever simulates a power loss, as onSnapshotRename: told just before closed
+   * segments a snapshot made redundant are renamed so (`retiring`, with their sequences,
+   * ascending) and once the directory fsync after those renames has returned (`retired`).
+   * In between, a power loss may bring them back whole under their names; only after it
+   * are they cut down and unlinked.
+   */
+  readonly onSegmentDeletion?: SegmentDeletionHooks | undefined;
   /** Test aid: decode every record right after encoding it and compare. Default false. */
   readonly verifyWrites?: boolean | undefined;
   /** Test aid: a full disk, for tests that cannot fill a real one (no mounts in CI). */
@@ -217,6 +225,13 @@ export interface SnapshotRenameHooks {
   renaming(dataSynced: boolean): number;
   /** The directory fsync after rename `rename` returned: it and every rename before it are durable. */
   durable(rename: number): void;
+}
+
+export interface SegmentDeletionHooks {
+  /** Returns a number for this batch of renames, given back to `retired` once they are durable. */
+  retiring(sequences: readonly number[]): number;
+  /** The directory fsync after batch `batch`'s renames returned: they and every rename before them are durable. */
+  retired(batch: number): void;
 }
 
 export interface FileStorageTestOnly {
@@ -247,6 +262,10 @@ export interface FileStorageTestOnly {
   readonly ioErrorOnLoadFdatasync?: boolean | undefined;
   /** A failed storage's cut back to its synced position (truncateToSyncedPosition) fails with EIO. */
   readonly ioErrorOnCutBack?: boolean | undefined;
+  /** Leaving `wal-resync-needed` (at every load() with fsync on, and by a failed storage whose cut back failed) fails with EIO at this step. */
+  readonly ioErrorOnResyncWord?: 'create' | 'fsync' | 'directory-fsync' | undefined;
+  /** load()'s directory fsync (after its fdatasync and tail marker) fails with EIO. */
+  readonly ioErrorOnLoadDirectoryFsync?: boolean | undefined;
   /**
    * A durability bug, for proving that a simulated power loss finds it: snapshot files are
    * renamed into place without their fsync (a rename can then reach the disk before the
@@ -259,6 +278,12 @@ export interface FileStorageTestOnly {
    * the rename not yet durable.
    */
   readonly snapshotDirectorySyncDelayMs?: number | undefined;
+  /**
+   * The directory fsync after segments a snapshot made redundant are renamed so starts
+   * this many ms late (they are cut down and unlinked only after it): a window in which a
+   * test can cut the power with those renames not yet durable.
+   */
+  readonly segmentDeletionSyncDelayMs?: number | undefined;
 }
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;

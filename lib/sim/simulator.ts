@@ -858,7 +858,8 @@ class Simulation {
     this.#earlyVoteRandom = root.fork();
     // Drawn from a stream of its own, only for the seeds with the crash-across-sync faults:
     // the others, and those of them that do not take the mix, keep their runs.
-    const crashAcrossSyncMix = crossSync && root.fork().chance(CRASH_ACROSS_SYNC_MIX_PROBABILITY);
+    const mixDrawn = crossSync && root.fork().chance(CRASH_ACROSS_SYNC_MIX_PROBABILITY);
+    const crashAcrossSyncMix = options.profile?.crashAcrossSyncMix ?? mixDrawn;
     const mix = crashAcrossSyncMix ? { preVote: false, asyncPersistence: true, syncFollowers: false } : {};
     this.profile = {
       ...drawn,

@@ -142,7 +142,7 @@ const CHANGE_SPLIT_PROBABILITY = 1;
  */
 const CRASH_ACROSS_SYNC_PROBABILITY = 0.5;
 /** FaultProfile.crashAcrossSyncMix: the share of the seeds with those faults that take the mix. */
-const CRASH_ACROSS_SYNC_MIX_PROBABILITY = 0.5;
+const CRASH_ACROSS_SYNC_MIX_PROBABILITY = 0.25;
 /** A slow fdatasync takes from 1 to SLOW_SYNC_MAX_ELECTIONS election timeouts (E; a node's timeout is drawn from [E, 2E)). */
 export const SLOW_SYNC_MAX_ELECTIONS = 3.5;
 /** A candidate picked to crash before its log is durable crashes within this many ticks (sooner if the sync completes sooner). */

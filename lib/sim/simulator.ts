@@ -234,8 +234,9 @@ export interface FaultProfile {
   /**
    * Probability that a candidate whose vote requests advertise a log not yet durable
    * crashes as the first grant reaches it, before the log is durable, restarting within
-   * CRASH_UNSYNCED_CANDIDATE_RESTART_WITHIN_TICKS; the network holds the grant, and every
-   * other message sent to its earlier life, until it next becomes a candidate. A correct
+   * CRASH_UNSYNCED_CANDIDATE_RESTART_WITHIN_TICKS, where that crash loses an entry the
+   * cluster committed and brings it back in the previous term; the network holds the
+   * grant, and every message to the node, until it next campaigns. A correct
    * core never sends such requests (it holds them behind the fdatasync), so this fires
    * only for a broken one (voteRequestBeforeDurable), which comes back in its previous
    * term without the entries it advertised and, campaigning for the same term again,
@@ -540,7 +541,7 @@ interface SimNode {
   held: Message[];
   /** The term of the vote requests this life sent advertising a log not yet durable, picked to crash as a grant arrives (0: none; FaultProfile.crashEarlyVoteRequestProbability). */
   earlyVoteTerm: number;
-  /** Crashed that way: messages sent to an earlier life are held until this one next becomes a candidate. */
+  /** Crashed that way: every message to it is held until it next campaigns (or the network heals). */
   holdUntilCampaign: boolean;
   /** ... those messages. */
   heldForCampaign: Message[];
@@ -1502,8 +1503,8 @@ class Simulation {
   /**
    * A grant reaching a candidate picked by #earlyVoteRequestFault whose log is still not
    * durable: the candidate crashes (restarting at once, as a supervised process does) and
-   * the network holds the grant, with every message sent to its earlier life, until it
-   * next becomes a candidate. Returns whether it did.
+   * the network holds the grant, with every message to it, until it next campaigns (as a
+   * candidate or pre-candidate). Returns whether it did.
    */
   #earlyVoteGrant(node: SimNode, message: Message): boolean {
     if (message.type !== MessageType.RequestVoteResponse || !message.voteGranted || message.preVote) return false;

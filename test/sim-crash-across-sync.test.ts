@@ -67,3 +67,33 @@ test('the mix slows syncs and crashes candidates whose log is not durable; with 
   t.not(off.fingerprint, on.fingerprint);
   t.is(count(MIX).fingerprint, on.fingerprint, 'the same seed and mix replay the same run');
 });
+
+test('a quarter of the seeds with the crash-across-sync faults take their mix (PreVote off, asynchronous persistence on every node); the others keep their runs', (t) => {
+  let faults = 0;
+  const mixed: number[] = [];
+  const unmixed: number[] = [];
+  for (let seed = 1; seed <= 200; seed++) {
+    const profile = runSeed(seed, { maxSteps: 1 }).profile;
+    if (profile.slowSyncProbability === 0) {
+      t.false(profile.crashAcrossSyncMix, `seed ${seed}: the mix without the faults`);
+      continue;
+    }
+    faults++;
+    if (!profile.crashAcrossSyncMix) {
+      unmixed.push(seed);
+      continue;
+    }
+    mixed.push(seed);
+    t.deepEqual([profile.preVote, profile.asyncPersistence, profile.syncFollowers], [false, true, false], `seed ${seed}`);
+  }
+  t.true(mixed.length > faults / 8 && mixed.length < faults / 2, `${mixed.length} of the ${faults} seeds with the faults take the mix`);
+  // Switching the mix off changes the runs that took it, and only those.
+  const off = { profile: { crashAcrossSyncMix: false } };
+  const changed = mixed.filter((seed) => {
+    const drawn = runSeed(seed, { maxSteps: 1, ...off }).profile;
+    return drawn.preVote || !drawn.asyncPersistence || drawn.syncFollowers;
+  });
+  t.true(changed.length > 0, 'some seeds took the mix from a profile it changes');
+  for (const seed of changed.slice(0, 3)) t.not(runSeed(seed).fingerprint, runSeed(seed, off).fingerprint, `seed ${seed} took the mix`);
+  for (const seed of unmixed.slice(0, 3)) t.is(runSeed(seed).fingerprint, runSeed(seed, off).fingerprint, `seed ${seed} did not`);
+});

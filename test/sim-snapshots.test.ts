@@ -82,6 +82,26 @@ test('SimDisk: an installed snapshot is lost in a crash before the sync; a compa
   t.throws(() => disk.write([entry(2, 1, 'x')], null), { message: /must start within the log/ }, 'no write below the snapshot');
 });
 
+test('SimDisk: durableLastIndex is the last index a crash now would leave', (t) => {
+  const disk = new SimDisk();
+  t.is(disk.durableLastIndex, 0);
+  disk.write([entry(1, 1, 'a'), entry(2, 1, 'b'), entry(3, 1, 'c')], null);
+  t.is(disk.durableLastIndex, 0, 'nothing synced yet');
+  disk.sync();
+  disk.write([entry(4, 1, 'd'), entry(5, 1, 'e')], null);
+  disk.write([entry(3, 2, 'x')], { currentTerm: 2, votedFor: 0, commitIndex: 0 });
+  t.is(disk.lastIndex, 3, 'a truncating write');
+  t.is(disk.durableLastIndex, 3, 'the synced log, before the appends and the truncation');
+  disk.installSnapshot({ index: 9, term: 2, data: new Uint8Array(4) });
+  t.is(disk.durableLastIndex, 3, 'an unsynced snapshot is rolled back too');
+  disk.crash(false);
+  t.is(disk.lastIndex, 3);
+  disk.write([entry(4, 1, 'd')], null);
+  t.is(disk.durableLastIndex, 3);
+  disk.sync();
+  t.is(disk.durableLastIndex, 4);
+});
+
 test('checker: a snapshot that does not stand for the committed prefix is a State Machine Safety violation', (t) => {
   const disks = new Map<NodeId, SimDisk>([
     [1, new SimDisk()],

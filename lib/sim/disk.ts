@@ -50,6 +50,17 @@ export class SimDisk {
     return oldest?.kind === 'hardState' ? oldest.previous : this.#hardState;
   }
 
+  /** The last index a crash now would leave (the unsynced writes rolled back). */
+  get durableLastIndex(): number {
+    let length = this.#entries.length;
+    for (let position = this.#undo.length - 1; position >= 0; position--) {
+      const undo = this.#undo[position]!;
+      if (undo.kind === 'entries') length = undo.fromIndex - 1 + undo.removed.length;
+      else if (undo.kind === 'snapshot') length = undo.entries.length;
+    }
+    return length;
+  }
+
   /** The last index covered by the snapshot (0: none); entries up to it are gone. */
   get snapshotIndex(): number {
     return this.#snapshot?.index ?? 0;

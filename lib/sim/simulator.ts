@@ -141,6 +141,8 @@ const CHANGE_SPLIT_PROBABILITY = 1;
  * their own: the other seeds' runs are unchanged). See FaultProfile.slowSyncProbability.
  */
 const CRASH_ACROSS_SYNC_PROBABILITY = 0.5;
+/** FaultProfile.crashAcrossSyncMix: the share of the seeds with those faults that take the mix. */
+const CRASH_ACROSS_SYNC_MIX_PROBABILITY = 0.25;
 /** A slow fdatasync takes from 1 to SLOW_SYNC_MAX_ELECTIONS election timeouts (E; a node's timeout is drawn from [E, 2E)). */
 export const SLOW_SYNC_MAX_ELECTIONS = 3.5;
 /** A candidate picked to crash before its log is durable crashes within this many ticks (sooner if the sync completes sooner). */
@@ -229,6 +231,20 @@ export interface FaultProfile {
    * (added after the others), so no run of a correct core changed.
    */
   readonly crashNewLeaderBeforeSyncProbability: number;
+  /**
+   * Probability that a candidate whose vote requests advertise a log not yet durable
+   * crashes as the first grant reaches it, before the log is durable, restarting within
+   * CRASH_UNSYNCED_CANDIDATE_RESTART_WITHIN_TICKS, where that crash loses an entry the
+   * cluster committed and brings it back in the previous term; the network holds the
+   * grant, and every message to the node, until it next campaigns. A correct
+   * core never sends such requests (it holds them behind the fdatasync), so this fires
+   * only for a broken one (voteRequestBeforeDurable), which comes back in its previous
+   * term without the entries it advertised and, campaigning for the same term again,
+   * counts the grant given to the longer log. Always 1 unless a profile override says
+   * otherwise; its draws come from a stream of their own (added after the others), so no
+   * run of a correct core changed.
+   */
+  readonly crashEarlyVoteRequestProbability: number;
   /** Probability that a new leader is cut off within ISOLATE_NEW_LEADER_WITHIN_TICKS of winning, its appends in flight lost. */
   readonly isolateNewLeaderProbability: number;
   /**
@@ -357,6 +373,14 @@ export interface FaultProfile {
    * phase heals the network, what it still holds is lost.
    */
   readonly holdAcrossRestartProbability: number;
+  /**
+   * The crash-across-sync mix (swarm testing): PreVote off and asynchronous persistence
+   * on every node, so that a node can campaign for the same term again after a crash and
+   * campaign while its log is not yet durable. Drawn for a share
+   * (CRASH_ACROSS_SYNC_MIX_PROBABILITY) of the seeds with the crash-across-sync faults,
+   * from a stream of its own.
+   */
+  readonly crashAcrossSyncMix: boolean;
   /**
    * The chance that a leader accepting a configuration change, where the network can be
    * split so that it and a majority of its new voters are on one side and a majority of
@@ -515,6 +539,12 @@ interface SimNode {
   crashBeforeLogSync: boolean;
   /** Messages that reached the node while it was down, held by the network until it restarts (FaultProfile.holdAcrossRestartProbability). */
   held: Message[];
+  /** The term of the vote requests this life sent advertising a log not yet durable, picked to crash as a grant arrives (0: none; FaultProfile.crashEarlyVoteRequestProbability). */
+  earlyVoteTerm: number;
+  /** Crashed that way: every message to it is held until it next campaigns (or the network heals). */
+  holdUntilCampaign: boolean;
+  /** ... those messages. */
+  heldForCampaign: Message[];
   /** A new leader the operator asks for a change as soon as its host has handled the Ready that made it one (FaultProfile.changeOnNewLeaderProbability). */
   askChange: boolean;
   /** Leader: the transfer in progress and since when (TRANSFER_BOUND_ELECTIONS); null when none. */
@@ -576,6 +606,7 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     crashNewLeaderProbability: random.pick([0, 0.3, 0.6]),
     // Only a broken core gives it the chance (see FaultProfile).
     crashNewLeaderBeforeSyncProbability: 1,
+    crashEarlyVoteRequestProbability: 1,
     isolateNewLeaderProbability: random.pick([0, 0.3, 0.6, 0.6]),
     isolateAfterCommitProbability: random.pick([0, 0.05, 0.15]),
     writesSurviveCrashProbability: random.pick([0, 0.3]),
@@ -608,6 +639,7 @@ export function drawProfile(random: SimRandom, nodes: number | undefined): Fault
     slowSyncProbability: 0,
     crashUnsyncedCandidateProbability: 0,
     holdAcrossRestartProbability: 0,
+    crashAcrossSyncMix: false,
     changeSplitProbability: CHANGE_SPLIT_PROBABILITY,
   };
   if (!random.chance(LEADER_CHURN_PROBABILITY)) return drawn;
@@ -764,6 +796,8 @@ class Simulation {
   #transferTicksMax = 0;
   /** Slow syncs, candidates crashed before their log is durable, messages held across restarts (a stream of its own, added after the transfers). */
   readonly #crashAcrossSyncRandom: SimRandom;
+  /** The crashes of candidates whose vote requests advertised a log not yet durable (a stream of its own, added after the change splits). */
+  readonly #earlyVoteRandom: SimRandom;
   #queuedEventsMax = 0;
   #readsChecked = 0;
   #configurationsApplied = 0;
@@ -822,6 +856,12 @@ class Simulation {
       preVote: drawn.preVote && !(crossSync && this.#crashAcrossSyncRandom.chance(0.5)),
     };
     this.#changeSplitRandom = root.fork();
+    this.#earlyVoteRandom = root.fork();
+    // Drawn from a stream of its own, only for the seeds with the crash-across-sync faults:
+    // the others, and those of them that do not take the mix, keep their runs.
+    const mixDrawn = crossSync && root.fork().chance(CRASH_ACROSS_SYNC_MIX_PROBABILITY);
+    const crashAcrossSyncMix = options.profile?.crashAcrossSyncMix ?? mixDrawn;
+    const mix = crashAcrossSyncMix ? { preVote: false, asyncPersistence: true, syncFollowers: false } : {};
     this.profile = {
       ...drawn,
       syncFollowers,
@@ -836,6 +876,8 @@ class Simulation {
       transferMeanIntervalTicks,
       quietTransferProbability,
       ...crashAcrossSync,
+      crashAcrossSyncMix,
+      ...mix,
       ...options.profile,
     };
     this.#bootstrap = Array.from({ length: this.profile.nodes }, (_, position) => position + 1);
@@ -850,7 +892,7 @@ class Simulation {
       disks.set(id, disk);
       // Clocks drift by up to 5% so that nodes do not tick in lockstep.
       const tickPeriod = Math.round(TIME_UNITS_PER_TICK * (0.95 + 0.1 * this.#faultRandom.float()));
-      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), syncDoneAt: 0, crashBeforeNextSync: false, crashBeforeLogSync: false, held: [], askChange: false, transferSince: null, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
+      this.#nodes.set(id, { id, disk, tickPeriod, raw: null, incarnation: 0, pending: null, syncInFlight: null, unsynced: cleanUnsynced(), syncDoneAt: 0, crashBeforeNextSync: false, crashBeforeLogSync: false, held: [], earlyVoteTerm: 0, holdUntilCampaign: false, heldForCampaign: [], askChange: false, transferSince: null, inbox: [], appliedIndex: 0, stateHash: EMPTY_STATE_HASH, decommissioned: false });
     }
     this.#checker = new InvariantChecker(disks);
     this.#healNetwork();
@@ -1086,6 +1128,7 @@ class Simulation {
     node.syncDoneAt = 0;
     node.crashBeforeNextSync = false;
     node.crashBeforeLogSync = false;
+    node.earlyVoteTerm = 0;
     node.askChange = false;
     node.transferSince = null;
     node.inbox = [];
@@ -1129,8 +1172,9 @@ class Simulation {
     this.#turn(node);
   }
 
-  #crash(node: SimNode, restartWithinTicks?: number): void {
-    const survived = node.disk.dirty && this.#faultRandom.chance(this.profile.writesSurviveCrashProbability);
+  /** `losesUnsynced`: the unsynced writes are lost, without drawing writesSurviveCrashProbability. */
+  #crash(node: SimNode, restartWithinTicks?: number, losesUnsynced = false): void {
+    const survived = !losesUnsynced && node.disk.dirty && this.#faultRandom.chance(this.profile.writesSurviveCrashProbability);
     this.#emit(`n${node.id} CRASH${node.disk.dirty ? (survived ? ' (unsynced writes survive)' : ' (unsynced writes lost)') : ''}`);
     node.disk.crash(survived);
     node.raw = null;
@@ -1140,6 +1184,9 @@ class Simulation {
     node.syncDoneAt = 0;
     node.crashBeforeNextSync = false;
     node.crashBeforeLogSync = false;
+    node.earlyVoteTerm = 0;
+    node.holdUntilCampaign = false;
+    node.heldForCampaign = [];
     node.askChange = false;
     node.inbox = [];
     node.incarnation++;
@@ -1306,8 +1353,11 @@ class Simulation {
           this.#schedule(this.#faultRandom.float() * ISOLATE_AFTER_COMMIT_WITHIN_TICKS, { type: 'isolate', node: node.id });
         }
       }
+      this.#earlyVoteRequestFault(node, ready);
       for (const message of ready.messages) this.#send(message);
       this.#unsyncedCandidateFault(node, ready);
+      const role = ready.softState?.role;
+      if ((role === Role.Candidate || role === Role.PreCandidate) && node.holdUntilCampaign) this.#releaseHeldForCampaign(node);
       const grantsVote = grantsVoteTo(node.id, ready.hardState, previousHardState);
       const writes = ready.entries.length > 0 || ready.hardState !== null || snapshot !== null;
       if (this.#persistsAsynchronously(node, status)) {
@@ -1414,6 +1464,8 @@ class Simulation {
   #unsyncedCandidateFault(node: SimNode, ready: Ready): void {
     const probability = this.profile.crashUnsyncedCandidateProbability;
     if (probability === 0 || ready.softState?.role !== Role.Candidate || !this.#faulty() || !node.disk.logDirty) return;
+    // Picked to crash as a grant arrives instead (only a broken core is).
+    if (node.earlyVoteTerm !== 0) return;
     if (!this.#crashAcrossSyncRandom.chance(probability)) return;
     this.#emit(`n${node.id} campaigns with a log not yet durable: it will crash before the log is`);
     if (node.syncDoneAt > this.#now) {
@@ -1421,6 +1473,74 @@ class Simulation {
       this.#schedule(this.#crashAcrossSyncRandom.float() * withinTicks, { type: 'crash', node: node.id, incarnation: node.incarnation, restartWithinTicks: CRASH_UNSYNCED_CANDIDATE_RESTART_WITHIN_TICKS });
     } else {
       node.crashBeforeLogSync = true;
+    }
+  }
+
+  /**
+   * FaultProfile.crashEarlyVoteRequestProbability: this Ready sends vote requests at once
+   * while the log they advertise has writes not yet durable (only a broken core does: a
+   * correct one holds them behind the fdatasync). The node will crash as the first grant
+   * reaches it, if its log is still not durable then (#earlyVoteGrant).
+   */
+  #earlyVoteRequestFault(node: SimNode, ready: Ready): void {
+    if (!this.#faulty() || !node.disk.logDirty) return;
+    const request = ready.messages.find((message) => message.type === MessageType.RequestVote && !message.preVote);
+    if (request === undefined || node.earlyVoteTerm === request.term) return;
+    if (!this.#earlyVoteCrashHurts(node, request.term)) return;
+    if (!this.#earlyVoteRandom.chance(this.profile.crashEarlyVoteRequestProbability)) return;
+    node.earlyVoteTerm = request.term;
+    this.#emit(`n${node.id} sends vote requests for term ${request.term} advertising a log not yet durable: it will crash as a grant reaches it, before the log is durable`);
+  }
+
+  /**
+   * Whether a crash of `node` now brings it back in the term before `term` (free to
+   * campaign for `term` again) without an entry the cluster committed.
+   */
+  #earlyVoteCrashHurts(node: SimNode, term: number): boolean {
+    return node.disk.logDirty && node.disk.durableHardState.currentTerm === term - 1 && node.disk.durableLastIndex < this.#checker.committedLength;
+  }
+
+  /**
+   * A grant reaching a candidate picked by #earlyVoteRequestFault whose log is still not
+   * durable: the candidate crashes (restarting at once, as a supervised process does) and
+   * the network holds the grant, with every message to it, until it next campaigns (as a
+   * candidate or pre-candidate). Returns whether it did.
+   */
+  #earlyVoteGrant(node: SimNode, message: Message): boolean {
+    if (message.type !== MessageType.RequestVoteResponse || !message.voteGranted || message.preVote) return false;
+    if (node.raw === null || node.earlyVoteTerm !== message.term || !this.#faulty() || !this.#earlyVoteCrashHurts(node, message.term)) return false;
+    this.#emit(`n${node.id} crashes as ${describeMessage(message)} reaches it, its log not yet durable; the network holds the grant until n${node.id} campaigns again`);
+    this.#crash(node, CRASH_UNSYNCED_CANDIDATE_RESTART_WITHIN_TICKS, true);
+    node.holdUntilCampaign = true;
+    node.heldForCampaign.push(message);
+    return true;
+  }
+
+  /** The network healed (a quiet window, the liveness phase): what it held for a node crashed by #earlyVoteGrant is lost, and the node hears again. */
+  #loseHeldForCampaign(): void {
+    for (const node of this.#nodes.values()) {
+      if (!node.holdUntilCampaign) continue;
+      node.holdUntilCampaign = false;
+      if (node.heldForCampaign.length > 0) this.#emit(`network healed: ${node.heldForCampaign.length} held message(s) for n${node.id} lost`);
+      this.#messagesDropped += node.heldForCampaign.length;
+      node.heldForCampaign = [];
+    }
+  }
+
+  /** A node crashed by #earlyVoteGrant became a candidate: what the network held for it is on its way (lost if the network healed meanwhile). */
+  #releaseHeldForCampaign(node: SimNode): void {
+    const held = node.heldForCampaign;
+    node.holdUntilCampaign = false;
+    node.heldForCampaign = [];
+    if (!this.#faulty()) {
+      if (held.length > 0) this.#emit(`network healed: ${held.length} held message(s) for n${node.id} lost`);
+      this.#messagesDropped += held.length;
+      return;
+    }
+    for (const message of held) {
+      this.#emit(`network delivers held ${describeMessage(message)} to n${node.id}, campaigning`);
+      const delayTicks = this.profile.delayMinTicks + this.#earlyVoteRandom.float() * (this.#delayMaxTicks - this.profile.delayMinTicks);
+      this.#schedule(delayTicks, { type: 'deliver', message, incarnation: node.incarnation, held: true, sentAt: this.#now });
     }
   }
 
@@ -1593,6 +1713,13 @@ class Simulation {
       }
       this.#emit(`network delivers held ${describeMessage(message)} to n${node.id}`);
     }
+    if (!event.held && node.holdUntilCampaign) {
+      this.#emit(`network holds ${describeMessage(message)} for n${node.id} until it campaigns`);
+      if (node.heldForCampaign.length < HELD_MESSAGES_MAX) node.heldForCampaign.push(message);
+      else this.#messagesDropped++;
+      return;
+    }
+    if (!event.held && this.#earlyVoteGrant(node, message)) return;
     if (!event.held && node.incarnation !== event.incarnation && this.#holdsAcrossRestart(node)) {
       this.#emit(`network holds ${describeMessage(message)} for n${node.id}, which crashed or restarted after it was sent, ${node.raw === null ? 'until after its restart' : 'a while longer'}`);
       if (node.raw === null) node.held.push(message);
@@ -2043,6 +2170,7 @@ class Simulation {
     this.#delayMaxTicks = Math.min(this.profile.delayMaxTicks, Math.max(LIVENESS_DELAY_MAX_TICKS, this.profile.delayMinTicks));
     this.#diskLatencyMaxTicks = Math.min(this.profile.diskLatencyMaxTicks, Math.max(LIVENESS_DISK_LATENCY_MAX_TICKS, this.profile.diskLatencyMinTicks));
     this.#emit(`QUIET WINDOW ${number}: network healed, faults paused, every crashed node restarted`);
+    this.#loseHeldForCampaign();
     for (const node of this.#nodes.values()) if (node.raw === null && !node.decommissioned) this.#start(node);
     const members = this.#quietMembers();
     this.#cutOff(quiet, (id) => !members.has(id), `outside the committed configuration and every newer one`);
@@ -2373,6 +2501,7 @@ class Simulation {
     this.#delayMaxTicks = Math.min(this.#delayMaxTicks, Math.max(LIVENESS_DELAY_MAX_TICKS, this.profile.delayMinTicks));
     this.#diskLatencyMaxTicks = Math.min(this.#diskLatencyMaxTicks, Math.max(LIVENESS_DISK_LATENCY_MAX_TICKS, this.profile.diskLatencyMinTicks));
     this.#emit(`LIVENESS PHASE: network healed, faults stopped, ${this.profile.livenessFullRestart ? 'every node' : 'every crashed node'} restarted`);
+    this.#loseHeldForCampaign();
     for (const node of this.#nodes.values()) {
       if (node.raw !== null && this.profile.livenessFullRestart) this.#crash(node);
       if (node.raw === null && !node.decommissioned) this.#start(node);

@@ -46,3 +46,11 @@ test('a running cluster\'s calls name a NaN they were given as NaN', async (t) =
   t.regex(crash?.message ?? '', /got NaN \(number\)$/);
   t.deepEqual(cluster.nodeIds, [1], 'nothing was added');
 });
+
+test('isolating the only node says so, in its own words', async (t) => {
+  const { cluster } = await startCluster(t, { nodes: 1 });
+  const error = t.throws(() => cluster.isolate(1), { instanceOf: RaftlabError });
+  t.is(error?.code, 'INVALID_ARGUMENT');
+  t.is(error?.message, 'node 1 is the only node: there is no other to cut it off from');
+  t.is(cluster.status().partition, null, 'nothing was cut');
+});

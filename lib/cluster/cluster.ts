@@ -1010,7 +1010,12 @@ export class Cluster extends EventEmitter {
   }
 
   isolate(id: NodeId): void {
-    this.partition([[id], this.nodeIds.filter((other) => other !== id)]);
+    this.checkRunning();
+    this.slot(id);
+    const others = this.nodeIds.filter((other) => other !== id);
+    // Said as itself: passed on, it was "a partition is one or more groups of one or more nodes, got [[1],[]]".
+    if (others.length === 0) throw new RaftlabError(ErrorCode.InvalidArgument, `node ${id} is the only node: there is no other to cut it off from`);
+    this.partition([[id], others]);
   }
 
   /** Cuts one direction only: `from` can no longer reach `to`, but hears from it. */

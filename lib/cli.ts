@@ -2,7 +2,6 @@
 // The `raftlab` command: one dispatcher; each subcommand lives with its subsystem.
 
 import { spawn } from 'node:child_process';
-import { removeEveryScratchDir } from './cluster/scratch-dir.js';
 import { detachDeadTerminal } from './dead-terminal.js';
 import { missingStartFlags, tuneV8ForCluster } from './cluster/v8-tuning.js';
 
@@ -31,7 +30,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const command = dashboard ? 'tui' : first;
   const rest = dashboard ? argv : argv.slice(1);
   // The dashboard handles its own terminal going away (tui/main.ts).
-  if (command !== 'tui') endWhenOutputCloses();
+  if (command !== 'tui') endOutputNotRunWhenReaderLeaves();
   switch (command) {
     case 'tui':
       return (await import('../tui/main.js')).runTuiCli(rest);
@@ -65,23 +64,17 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** Exit status of a process killed by SIGPIPE, as a shell reports it (128 + 13). */
-const EXIT_OUTPUT_CLOSED = 141;
-
 /**
- * A reader that goes away (`raftlab check 2>&1 | head`) makes every later write fail
- * with EPIPE: Node ignores SIGPIPE, so the command used to die of the write's error
- * instead, exit 1 (`check`'s code for an anomaly), its cluster's scratch directory left
- * behind. Now it ends as a command killed by SIGPIPE would, 141, and first removes its
- * scratch directories, as an interrupt does (nothing is written: the output is gone).
- * A directory the user asked to keep (`--keep-data`, `--data`) is not a scratch one.
+ * A reader that goes away (`raftlab check 2>&1 | head`) ends the output, not the run, as
+ * for `raftlab sim` (lib/sim/cli.ts): the exit code still says what the run found, and
+ * the run cleans up after itself. Node ignores SIGPIPE, so every later write fails with
+ * EPIPE instead, and unheard that error killed the command: exit 1 (`check`'s code for
+ * an anomaly), its cluster's scratch directory left behind.
  */
-function endWhenOutputCloses(): void {
+function endOutputNotRunWhenReaderLeaves(): void {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE') throw error;
-      removeEveryScratchDir();
-      process.exit(EXIT_OUTPUT_CLOSED);
+      if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
     });
   }
 }

@@ -34,19 +34,6 @@ export function releaseScratchDir(dir: string): void {
   for (const signal of SIGNALS) process.off(signal, onInterrupt);
 }
 
-/**
- * Removes every directory makeScratchDir made that is still live, at once, for a command
- * that is about to end without its run's own cleanup (its output gone: lib/cli.ts).
- * Returns them.
- */
-export function removeEveryScratchDir(): string[] {
-  const dirs = [...live];
-  for (const dir of dirs) removeDir(dir);
-  live.clear();
-  for (const signal of SIGNALS) process.off(signal, onInterrupt);
-  return dirs;
-}
-
 function onInterrupt(signal: Signal): void {
   // The nodes' threads may still be writing there: they end with the process, right after.
   const dirs = [...live];

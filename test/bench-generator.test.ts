@@ -31,6 +31,8 @@ interface KvScript {
   readonly replyDelayMs?: number;
   /** At the first get, undo this many of the last puts (acknowledged, then lost). */
   readonly rollBackOnFirstRead?: number;
+  /** Batches of puts received from this Date.now() on are answered `delayMs` late (a stall). */
+  readonly stallFrom?: { readonly epochMs: number; readonly delayMs: number };
 }
 
 /** A one-node KV: registrations get session ids, puts are stored, gets read the store. One port per call to connect(). */
@@ -73,7 +75,8 @@ class FakeKv {
         replies.push({ rid: frame.rid, ok: true, value: null });
       }
       if (replies.length === 0) return;
-      const delayMs = this.script.replyDelayMs ?? 0;
+      const stall = this.script.stallFrom;
+      const delayMs = stall !== undefined && Date.now() >= stall.epochMs ? stall.delayMs : (this.script.replyDelayMs ?? 0);
       if (delayMs === 0) port1.postMessage(encodeReplyBatch(replies));
       else setTimeout(() => port1.postMessage(encodeReplyBatch(replies)), delayMs);
     });
@@ -144,6 +147,21 @@ function describe(result: LoadResult): string {
   void _r;
   return JSON.stringify({ ...rest, writeLatencyMs: latencyOf(result.writeHistogram) });
 }
+
+test.serial('closed loop: a stall at the window\'s end is in no percentile, and the generator says how long those requests took', async (t) => {
+  // Puts that reach the node in the last 150 ms of the window are answered 400 ms late:
+  // all answered after it, none inside it.
+  const stallMs = 400;
+  const base = task(new FakeKv());
+  const kv = new FakeKv({ stallFrom: { epochMs: base.measureEndsAtMs - 150, delayMs: stallMs } });
+  const result = await runLoad({ ...base, ports: [{ node: 1, port: kv.connect() }], verifyPorts: [{ node: 1, port: kv.connect() }] });
+  const latency = latencyOf(result.writeHistogram);
+  const context = describe(result);
+  t.true(result.writesAcked > 0, context);
+  t.true(latency.max! < stallMs - 150, `the stalled requests were answered after the window: ${context}`);
+  t.true(result.answeredAfterWindowMaxMs >= stallMs - 50, context);
+  t.is(result.writeErrors, 0, context);
+});
 
 test.serial('open loop behind its schedule: latency runs from when each request fell due, not from when it was sent', async (t) => {
   const kv = new FakeKv();

@@ -7,8 +7,10 @@ import { overPipelineLimitNote, pipelineLimit } from '../lib/bench/baseline.js';
 import type { BaselineMeasurements } from '../lib/bench/baseline.js';
 import type { LatencySummaryMs } from '../lib/bench/histogram.js';
 import { windowPlace } from '../lib/bench/load.js';
-import { baselineText, readLatencyText, resultsTable } from '../lib/bench/report.js';
-import { phaseNotes } from '../lib/bench/run.js';
+import { baselineText, diskMissingText, readLatencyText, resultsTable, targetsText } from '../lib/bench/report.js';
+import { phaseNotes, phaseProblems, sumVerify } from '../lib/bench/run.js';
+import { ISSUE_TARGETS } from '../lib/bench/types.js';
+import type { VerifyResult } from '../lib/bench/types.js';
 import type { BenchReport, NodeCountResult, PhaseResult } from '../lib/bench/run.js';
 import { benchExitCode } from '../lib/bench/cli.js';
 import { unsteadyWindowNote } from '../lib/bench/throughput-trace.js';
@@ -39,9 +41,10 @@ function phase(overrides: Partial<PhaseResult> = {}): PhaseResult {
     disk: { leaderFsyncsPerSecond: 100, allFsyncsPerSecond: 100, leaderEntriesPerFsync: 100, entriesPerAppendEntries: null, leaderFsyncLatencyMs: 0.3, slowFsyncs: null, missing: null },
     leaderElectionsDuringRun: 0,
     errors: { total: 0, writes: 0, reads: 0, writesIndeterminate: 0, byCode: {} },
-    verify: { checked: 10, missing: 0, missingListed: [], readErrors: 0 },
+    verify: { checked: 10, missing: 0, missingListed: [], readErrors: 0, readErrorCodes: {} },
     openLoopBacklogMax: 0,
     openLoopSendLateMaxMs: 0,
+    closedLoopAnsweredAfterMaxMs: 0,
     openLoopCarriedIn: 0,
     openLoopDueNotSent: 0,
     writesAckedTotal: 30_000,
@@ -173,9 +176,80 @@ test('exit code: a later window (half peak, load curve) whose read-back failed o
   const report = (result: NodeCountResult): BenchReport => ({ results: [result], writesMissing: 0 }) as unknown as BenchReport;
   const open = { mode: 'open-loop' as const, ratePerSecond: 5_000 };
   t.is(benchExitCode(report(nodeCount(3))), 0);
-  t.is(benchExitCode(report(nodeCount(3, { verify: { checked: 10, missing: 0, missingListed: [], readErrors: 2 } }))), 1);
-  const unverifiedHalf = phase({ ...open, verify: { checked: 10, missing: 0, missingListed: [], readErrors: 3 } });
+  t.is(benchExitCode(report(nodeCount(3, { verify: { checked: 10, missing: 0, missingListed: [], readErrors: 2, readErrorCodes: { TIMEOUT: 2 } } }))), 1);
+  const unverifiedHalf = phase({ ...open, verify: { checked: 10, missing: 0, missingListed: [], readErrors: 3, readErrorCodes: { TIMEOUT: 3 } } });
   t.is(benchExitCode(report(nodeCount(3, { halfPeak: unverifiedHalf, loadCurve: [{ fraction: 0.5, phase: unverifiedHalf }] }))), 1, 'half peak unverified');
   const silentPoint = phase({ ...open, writesAcked: 0, writesAckedTotal: 0 });
   t.is(benchExitCode(report(nodeCount(3, { loadCurve: [{ fraction: 0.1, phase: silentPoint }] }))), 1, 'a load-curve window with nothing acknowledged');
+});
+
+test('targets: a share printed as 100% is met, one short of the target by any amount is not (the audit saw 169,200 writes/s "100% of 170,000 (met)")', (t) => {
+  const target = ISSUE_TARGETS.writesPerSecond.get(1)!;
+  const report = (writesPerSecond: number, readFraction = 0): BenchReport =>
+    ({ options: { mode: 'closed-loop', valueBytes: 128, readFraction }, machine: { fsync: 'on' }, results: [nodeCount(1, { writesPerSecond })] }) as unknown as BenchReport;
+  t.regex(targetsText(report(target)) ?? '', /^against issue 6's targets \(set for a 2-core machine, fsync on, 128-byte values, writes only\):/);
+  t.regex(targetsText(report(target, 0.3)) ?? '', /writes only -- this run differs from those settings\):/);
+  t.regex(targetsText(report(target - 800)) ?? '', /1 node\(s\): 169,200 writes\/s, 99% of 170,000 \(not met\)/);
+  t.regex(targetsText(report(target - 0.5)) ?? '', /99% of 170,000 \(not met\)/);
+  t.regex(targetsText(report(target)) ?? '', /100% of 170,000 \(met\)/);
+  t.regex(targetsText(report(2.5 * target)) ?? '', /250% of 170,000 \(met\)/);
+  // The half-peak p99 beside its verdict never prints as the target itself when under it.
+  const withHalfPeak = (p99: number): BenchReport =>
+    ({ options: { mode: 'closed-loop', valueBytes: 128, readFraction: 0 }, machine: { fsync: 'on' }, results: [nodeCount(1, { writesPerSecond: target, halfPeak: phase({ writeLatencyMs: latency(1, p99, 100) }) })] }) as unknown as BenchReport;
+  t.regex(targetsText(withHalfPeak(4.996)) ?? '', /p99 at half the peak 4\.996 ms against 5 \(met\)/);
+  t.regex(targetsText(withHalfPeak(4.25)) ?? '', /p99 at half the peak 4\.25 ms against 5 \(met\)/);
+  t.regex(targetsText(withHalfPeak(5)) ?? '', /p99 at half the peak 5\.00 ms against 5 \(not met\)/);
+});
+
+test('read-back: the failed gets\' codes are summed across generators into the JSON and named in the problem (they were dropped)', (t) => {
+  const generator = (readErrorCodes: Record<string, number>, missingKeys: string[]): { verify: VerifyResult } => ({
+    verify: {
+      checked: 10,
+      missing: missingKeys.length,
+      missingListed: missingKeys.map((key) => ({ key, expectedSeq: 1, found: null })),
+      readErrors: Object.values(readErrorCodes).reduce((sum, count) => sum + count, 0),
+      readErrorCodes,
+    },
+  });
+  const verify = sumVerify([generator({ TIMEOUT: 2 }, ['k1']), generator({ TIMEOUT: 1, NOT_LEADER: 4 }, ['k2', 'k4'])]);
+  t.deepEqual(verify, {
+    checked: 20,
+    missing: 3,
+    missingListed: [
+      { key: 'k1', expectedSeq: 1, found: null },
+      { key: 'k2', expectedSeq: 1, found: null },
+      { key: 'k4', expectedSeq: 1, found: null },
+    ],
+    readErrors: 7,
+    readErrorCodes: { TIMEOUT: 3, NOT_LEADER: 4 },
+  });
+  const problems = phaseProblems('3 node(s)', phase({ verify }));
+  t.true(problems.includes('3 node(s): 7 read-back get(s) failed, so those keys are unverified: {"TIMEOUT":3,"NOT_LEADER":4}'), problems.join('\n'));
+});
+
+test('closed loop: requests in flight at the window\'s end and answered after it slower than anything in it earn a note (no percentile holds them)', (t) => {
+  // phase(): write max 9.25 ms.
+  t.deepEqual(phaseNotes('3 node(s)', phase({ closedLoopAnsweredAfterMaxMs: 9 }), 2), []);
+  const notes = phaseNotes('3 node(s)', phase({ closedLoopAnsweredAfterMaxMs: 412.5 }), 2);
+  t.deepEqual(notes.length, 1);
+  t.regex(notes[0]!, /^3 node\(s\): requests in flight as the window ended were answered after it, the slowest 412\.5 ms after it was sent: over the window's max \(9\.3 ms\), and in no percentile/);
+  // Reads count too: a read slower than it in the window leaves nothing to say.
+  t.deepEqual(phaseNotes('3 node(s)', phase({ closedLoopAnsweredAfterMaxMs: 412.5, readLatencyMs: latency(1, 500, 10) }), 2), []);
+  // Open loop counts those requests in its window, by when they fell due.
+  t.deepEqual(phaseNotes('3 node(s)', phase({ mode: 'open-loop', ratePerSecond: 10_000, closedLoopAnsweredAfterMaxMs: 412.5 }), 2), []);
+});
+
+test('a window that read nothing back (--verify-sample 0) says that nothing shows its writes are there', (t) => {
+  const none = { checked: 0, missing: 0, missingListed: [], readErrors: 0, readErrorCodes: {} };
+  t.deepEqual(phaseNotes('1 node(s)', phase({ verify: none }), 2), ['1 node(s): no acknowledged key was read back (--verify-sample 0), so nothing in this run shows that its acknowledged writes are there']);
+  t.deepEqual(phaseNotes('1 node(s)', phase(), 2), []);
+});
+
+test('n/a disk figures: each node count\'s reason, named (only the first was printed, unnamed)', (t) => {
+  const missing = (nodes: number, why: string | null): NodeCountResult => nodeCount(nodes, { disk: { ...phase().disk, leaderFsyncsPerSecond: why === null ? 100 : null, missing: why } });
+  t.is(diskMissingText([missing(1, null), missing(3, null)]), null);
+  t.is(
+    diskMissingText([missing(1, null), missing(3, 'the leader restarted during the window'), missing(5, 'no leader status')]),
+    "the leader's fdatasync and batching figures are n/a:\n  3 node(s): the leader restarted during the window\n  5 node(s): no leader status",
+  );
 });

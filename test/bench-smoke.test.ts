@@ -59,6 +59,7 @@ test('smoke bench: 1 and 3 nodes through the CLI, JSON complete and read-back cl
       t.is(result.verify.checked, 200, at);
       t.is(result.verify.missing, 0, at);
       t.is(result.verify.readErrors, 0, at);
+      t.deepEqual(result.verify.readErrorCodes, {}, at);
       t.true(result.writesAckedTotal >= result.writesAcked, `acked ${result.writesAckedTotal} in all, ${result.writesAcked} in the window: ${at}`);
       // Second by second, from the running count: the same writes the window counted, up
       // to the interpolation at its two ends (a 250 ms sample on either side).
@@ -142,7 +143,10 @@ test('read-back verification catches an acknowledged write that is missing', asy
     // One phantom key per generator, and nothing else, is missing.
     t.is(report.writesMissing, 2, context);
     t.is(result!.verify.missing, 2, context);
-    t.is(result!.verify.checked, 2 * 20 + 2, context);
+    // Up to 20 acknowledged keys per generator, and the phantom: a generator that wrote
+    // fewer than 20 keys in its 1 s window (a busy machine: 38 in all once, at a load
+    // average of 18) reads back all it has.
+    t.true(result!.verify.checked > 2 && result!.verify.checked <= 2 * 20 + 2, `${result!.verify.checked} checked; ${context}`);
     t.deepEqual(
       result!.verify.missingListed.map((missing) => [missing.key, missing.found]).sort(),
       [
@@ -159,7 +163,7 @@ test('read-back verification catches an acknowledged write that is missing', asy
   }
 });
 
-test('half peak: an open-loop window at half the closed-loop writes/s, with reads, on schedule; the load curve reuses it and adds its other fractions', async (t) => {
+test('half peak: an open-loop window at half the closed-loop operations/s (reads with the writes), on schedule; the load curve reuses it and adds its other fractions', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'raftlab-bench-test-'));
   const seed = Math.floor(Math.random() * 0x7fffffff);
   try {
@@ -185,14 +189,17 @@ test('half peak: an open-loop window at half the closed-loop writes/s, with read
     const half = result!.halfPeak;
     t.truthy(half, context);
     t.is(half!.mode, 'open-loop', context);
-    t.is(half!.ratePerSecond, result!.writesPerSecond / 2, context);
+    // Half of every operation the closed loop completed: with --reads 0.3, half the writes/s
+    // alone would be 35% of the peak (until the thirty-first session it was).
+    t.is(half!.ratePerSecond, (result!.writesPerSecond + result!.readsPerSecond) / 2, context);
+    t.true(result!.readsPerSecond > 0, context);
     // --generators left out: two threads in closed loop, one for an open loop this slow.
     t.is(result!.generators, 2, context);
     t.is(half!.generators, 1, context);
     t.regex(formatReport(report), /on 2 generator thread\(s\) \(at half the peak, one per 450,000 requests\/s\)/, context);
     t.regex(formatReport(report), /latency at half the peak \(open loop, from the intended send time; 1 generator thread\(s\)\)/, context);
     // Issue 6's targets, with this run's figures: writes/s against 170,000 at 1 node, and its half-peak p99 against 5 ms.
-    const share = Math.round((result!.writesPerSecond / 170_000) * 100);
+    const share = Math.floor((result!.writesPerSecond / 170_000) * 100);
     t.regex(formatReport(report), new RegExp(`against issue 6's targets .*\\n  1 node\\(s\\): [\\d,]+ writes/s, ${share}% of 170,000 \\((met|not met)\\); p99 at half the peak [\\d.]+ ms against 5 \\((met|not met)\\)`), context);
     // Open loop: the window counts what fell due inside it, so never more than rate x
     // window (up to the schedule's rounding, one request per generator at each end), a
@@ -213,13 +220,13 @@ test('half peak: an open-loop window at half the closed-loop writes/s, with read
     t.is(result!.loadCurve[0]!.phase, half!, 'the half-peak window is not run twice');
     const fifth = result!.loadCurve[1]!.phase;
     t.is(fifth.mode, 'open-loop', context);
-    t.is(fifth.ratePerSecond, result!.writesPerSecond * 0.2, context);
+    t.is(fifth.ratePerSecond, (result!.writesPerSecond + result!.readsPerSecond) * 0.2, context);
     t.true(fifth.writesAcked > 0 && fifth.verify.checked > 0 && fifth.verify.missing === 0, context);
     const text = formatReport(report);
     // --reads: the reads' latency has lines of its own, one per window.
     t.regex(text, /\nread latency \(linearizable gets; the tables above give the writes'\):\n {2}1 node\(s\): [\d,]+ reads\/s, p50 [\d.]+ \/ .*\n {2}1 node\(s\) at half peak: [\d,]+ reads\/s, .*\n {2}1 node\(s\) at 20% of peak: /, context);
     t.regex(text, /\nnodes +writes\/s +reads\/s +write p50 ms /, context);
-    t.regex(text, /latency against load \(open loop at fractions of the closed loop's writes\/s/, context);
+    t.regex(text, /latency against load \(open loop at fractions of the closed loop's operations\/s, reads included/, context);
     t.regex(text, /\n1 +50% +[\d,]+ +[\d,]+ .*\n1 +20% +[\d,]+/, `highest load first; ${context}`);
     t.regex(text, /p99 under 5 ms:\n  1 node\(s\): at (none of the loads measured|(50%|20%)(, 20%)? of the peak \(the highest [\d,]+ writes\/s\))/, context);
     t.regex(text, new RegExp(`read-back: ${result!.verify.checked + half!.verify.checked + fifth.verify.checked} acknowledged key`), 'every window read back once');

@@ -12,7 +12,8 @@ import { keyName, makeValue, parseValue, writeKeyName, writeMadeValue } from '..
 import { MsgpackWriter, decimalLength } from '../lib/transport/msgpack-writer.js';
 import { summarizeProfile } from '../lib/bench/profile.js';
 import { BENCH_USAGE, BenchUsageError, generatorsFor, parseBenchArgs } from '../lib/bench/options.js';
-import { LatencyRecorder, newLatencyHistogram, recordLatencyMs, summarizeMs } from '../lib/bench/histogram.js';
+import { LatencyRecorder, newLatencyHistogram, recordLatencyMs, recordSampledDelayMs, summarizeMs } from '../lib/bench/histogram.js';
+import { MachineNoiseMeter } from '../lib/bench/machine-noise.js';
 import { createPrng } from '../lib/raft/prng.js';
 import { Pacer, PacerSlot, nextPacerTick } from '../lib/bench/pacer.js';
 import { OpenLoopSchedule } from '../lib/bench/schedule.js';
@@ -173,20 +174,32 @@ test('pipeline limit: the arithmetic printed by --baseline', (t) => {
     fdatasyncLatency: { idle: { count: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1, mean: 1 }, busy: { count: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1, mean: 1 }, spinners: 2 },
   };
   // 3 nodes, batches of 100, 1000 in flight, fsync on, 2 cores. In µs per write:
-  //   leader   = 2*0.5 + 2*1 + 2*3*1/100 + 1000/100 = 3 + 0.06 + 10 = 13.06
-  //   leader CPU (no fdatasync) = 3.06; follower = 2*0.5 + 2/100 = 1.02;
-  //   generator = 1 + 0.5 + 0.02 = 1.52; cluster = 3.06 + 2*1.02 + 1.52 = 6.62
+  //   leader   = 2*0.5 + 2*1 + 2*3*1/100 = 3.06 (its fdatasync overlaps, on libuv's pool)
+  //   follower = 2*0.5 + 2/100 = 1.02 of CPU, + 1000/100 waiting for its fdatasync = 11.02
+  //   generator = 1 + 0.5 + 0.02 = 1.52; cluster CPU = 3.06 + 2*1.02 + 1.52 = 6.62
   const limit = pipelineLimit(baseline, 3, 100, 1000, true, 2);
-  t.is(Number(limit.leaderMicrosPerWrite.toFixed(6)), 13.06);
+  t.is(Number(limit.leaderMicrosPerWrite.toFixed(6)), 3.06);
+  t.is(Number(limit.followerMicrosPerWrite!.toFixed(6)), 11.02);
   t.is(Number(limit.clusterCpuMicrosPerWrite.toFixed(6)), 6.62);
-  t.is(Math.round(limit.leaderBoundWritesPerSecond), Math.round(1e6 / 13.06));
+  t.is(Math.round(limit.leaderBoundWritesPerSecond), Math.round(1e6 / 3.06));
+  t.is(Math.round(limit.followerBoundWritesPerSecond!), Math.round(1e6 / 11.02));
   t.is(Math.round(limit.cpuBoundWritesPerSecond), Math.round(2e6 / 6.62));
   t.is(limit.diskBoundWritesPerSecond, 1_000_000);
-  t.is(limit.limitWritesPerSecond, limit.leaderBoundWritesPerSecond);
-  // fsync off: the disk drops out.
+  t.is(limit.limitWritesPerSecond, limit.followerBoundWritesPerSecond!);
+  // One node: no follower, and the leader's fdatasync is not on its thread (until the
+  // thirty-first session the leader was charged 1000/100 µs for it: a limit of 1e6 / 13.02
+  // = 76,805 writes/s instead of 1e6 / 3.02 = 331,126).
+  const one = pipelineLimit(baseline, 1, 100, 1000, true, 2);
+  t.is(one.followerMicrosPerWrite, null);
+  t.is(one.followerBoundWritesPerSecond, null);
+  t.is(Number(one.leaderMicrosPerWrite.toFixed(6)), 3.02);
+  t.is(Number(one.clusterCpuMicrosPerWrite.toFixed(6)), 4.54);
+  t.is(Math.round(one.limitWritesPerSecond), Math.round(1e6 / 3.02));
+  // fsync off: the disk drops out, and the follower's thread does only its CPU.
   const off = pipelineLimit(baseline, 3, 100, 1000, false, 2);
   t.is(off.diskBoundWritesPerSecond, null);
   t.is(Number(off.leaderMicrosPerWrite.toFixed(6)), 3.06);
+  t.is(Number(off.followerMicrosPerWrite!.toFixed(6)), 1.02);
 });
 
 test('fdatasync latency line: both halves and their p99 ratio; an empty half prints no number', (t) => {
@@ -265,6 +278,36 @@ test('latency recorder: counted values reach the histogram exactly as values rec
     direct.destroy();
     counted.destroy();
   }
+});
+
+test('sampled delays: one past the sampling interval also counts the samples it displaced (jHiccup); one within it counts once', (t) => {
+  const histogram = newLatencyHistogram();
+  try {
+    recordSampledDelayMs(histogram, 3, 10);
+    t.is(histogram.totalCount, 1);
+    recordSampledDelayMs(histogram, 95, 10);
+    // 95, 85, ..., 15: nine more samples, the wakes a 95 ms stall kept from happening.
+    t.is(histogram.totalCount, 1 + 9);
+    // 3, 15, 25, ..., 95: the fifth of ten, within its bucket's width (three significant digits).
+    t.true(Math.abs(summarizeMs(histogram).p50! - 45) < 0.1, String(summarizeMs(histogram).p50));
+  } finally {
+    histogram.destroy();
+  }
+});
+
+test('machine noise: a 300 ms stall of the measuring thread counts as the thirty late wakes it displaced, not as one', async (t) => {
+  const meter = new MachineNoiseMeter();
+  meter.start();
+  // Nothing runs on this thread for 300 ms, so the meter's 10 ms timer wakes about 290 ms late.
+  const blockedUntil = performance.now() + 300;
+  while (performance.now() < blockedUntil);
+  // A timer due after the meter's overdue one: it fires once the meter has recorded its wake.
+  await new Promise((resolve) => setTimeout(resolve, 1));
+  const noise = meter.stop();
+  const context = JSON.stringify(noise.hiccupMs);
+  t.true(noise.hiccupMs.count >= 25, context);
+  t.true(noise.hiccupMs.p50! >= 100, context);
+  t.true(noise.hiccupMs.max! >= 280, context);
 });
 
 test('latency summary: no percentile above the max, even when the slowest writes share its bucket', (t) => {

@@ -3,8 +3,10 @@
 
 import test from 'ava';
 import { AppendAnomalyKind, checkAppends } from '../lib/check/append-checks.js';
-import { pairOperations } from '../lib/check/history.js';
-import { freshSeed, history, simulateHistory, type Row } from './check-helpers.js';
+import { pairOperations, parseHistory } from '../lib/check/history.js';
+import { Verdict } from '../lib/check/linearizability.js';
+import { formatReport, verifyHistory } from '../lib/check/verify.js';
+import { events, freshSeed, history, simulateHistory, type Row } from './check-helpers.js';
 
 const kindsOf = (rows: readonly Row[]): string[] => checkAppends(history(rows).operations).anomalies.map((anomaly) => anomaly.kind);
 
@@ -134,3 +136,71 @@ test('simulated correct append histories pass; a dropped element is caught', (t)
   const kinds = checkAppends(pairOperations(mutated).operations).anomalies.map((anomaly) => anomaly.kind);
   t.true(kinds.includes(AppendAnomalyKind.IncompatibleReads), `seed ${seed}: ${kinds.join(', ')}`);
 });
+
+// The run's maxValueBytes from the history's header (lib/check/README.md, "The header"):
+// an append the store should have refused for its size (VALUE_TOO_LARGE) yet acknowledged.
+// Each element 'aaaa' encodes to 5 bytes, a list of n < 16 of them to 1 + 5n.
+const pastLimitRows: Row[] = [
+  [0, 'invoke', 'append', 'l', 'aaaa'],
+  [0, 'ok', 'append', 'l', null],
+  [0, 'invoke', 'append', 'l', 'bbbb'],
+  [0, 'ok', 'append', 'l', null],
+  [0, 'invoke', 'append', 'l', 'cccc'],
+  [0, 'ok', 'append', 'l', null],
+  [1, 'invoke', 'get', 'l', null],
+  [1, 'ok', 'get', 'l', ['aaaa', 'bbbb', 'cccc']],
+];
+const headed = (rows: readonly Row[], maxValueBytes: number): string => JSON.stringify([{ process: 'header', limits: { maxValueBytes } }, ...events(rows)]);
+
+test('with the run\'s maxValueBytes in the header, an append acknowledged past it is flagged; the same history without a header is not', (t) => {
+  // 16 bytes against a bound of 11: the third append ('cccc', the list from 11 to 16 bytes) is past it.
+  const report = verifyHistory(parseHistory(headed(pastLimitRows, 11)));
+  t.is(report.verdict, Verdict.NotLinearizable);
+  t.deepEqual(report.appends.anomalies.map((anomaly) => anomaly.kind), [AppendAnomalyKind.PastLimit]);
+  const [anomaly] = report.appends.anomalies;
+  t.regex(anomaly!.explanation, /encodes to 16 bytes, over the run's maxValueBytes, 11 bytes .*element 2 took it past the bound: .*"cccc".*, acknowledged/);
+  t.deepEqual(anomaly!.operations.map((operation) => operation.input), [null, 'cccc']);
+  t.regex(formatReport(report), /\[append-past-limit\] key "l"/);
+  t.regex(formatReport(report), /lists bounded by maxValueBytes 11 \(the history's header\)/);
+  // At the bound exactly, nothing: the store refuses only a list that would encode to more.
+  t.deepEqual(verifyHistory(parseHistory(headed(pastLimitRows, 16))).appends.anomalies, []);
+  // An old history (no header) reads as before, and says what it cannot check.
+  const old = verifyHistory(parseHistory(JSON.stringify(events(pastLimitRows))));
+  t.is(old.history.limits, null);
+  t.is(old.verdict, Verdict.Linearizable);
+  t.regex(formatReport(old), /list sizes not checked \(the history records no maxValueBytes\)/);
+});
+
+test('an acknowledged append whose element alone is past maxValueBytes is flagged with no read of the list', (t) => {
+  const rows: Row[] = [
+    [0, 'invoke', 'append', 'l', 'x'.repeat(40)],
+    [0, 'ok', 'append', 'l', null],
+    [1, 'invoke', 'append', 'l', 'y'.repeat(40)],
+    [1, 'info', 'append', 'l', null],
+  ];
+  // 'x' * 40 encodes to 42 bytes, 43 as a list: past a bound of 42. The info append of the
+  // same size is no anomaly: the store may have refused it, as it should.
+  const anomalies = checkAppends(history(rows).operations, { maxValueBytes: 42 }).anomalies;
+  t.deepEqual(anomalies.map((anomaly) => anomaly.kind), [AppendAnomalyKind.PastLimit]);
+  t.regex(anomaly0(anomalies), /was acknowledged, but a list holding only its element encodes to 43 bytes, over the run's maxValueBytes, 42 bytes/);
+  t.deepEqual(checkAppends(history(rows).operations, { maxValueBytes: 43 }).anomalies, []);
+  t.deepEqual(checkAppends(history(rows).operations, { maxValueBytes: null }).anomalies, []);
+});
+
+test('a read past maxValueBytes names the append that crossed it, acknowledged or not', (t) => {
+  const rows: Row[] = [
+    [0, 'invoke', 'append', 'l', 'aaaa'],
+    [0, 'ok', 'append', 'l', null],
+    [2, 'invoke', 'append', 'l', 'bbbb'],
+    [2, 'info', 'append', 'l', null],
+    [1, 'invoke', 'get', 'l', null],
+    [1, 'ok', 'get', 'l', ['aaaa', 'bbbb']],
+  ];
+  const anomalies = checkAppends(history(rows).operations, { maxValueBytes: 10 }).anomalies;
+  t.deepEqual(anomalies.map((anomaly) => anomaly.kind), [AppendAnomalyKind.PastLimit]);
+  t.regex(anomaly0(anomalies), /encodes to 11 bytes.*element 1 took it past the bound: .*"bbbb".* \(never acknowledged, but applied\)/);
+});
+
+function anomaly0(anomalies: readonly { readonly explanation: string }[]): string {
+  return anomalies[0]?.explanation ?? '';
+}

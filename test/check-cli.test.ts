@@ -142,6 +142,9 @@ test('check: a short run on a real cluster passes, writes its history, and verif
   const recorded = (JSON.parse(readFileSync(historyFile, 'utf8')) as { process: unknown; f: string }[]).filter((event) => event.process === 'nemesis');
   t.true(recorded.some((event) => event.f === 'heal'), JSON.stringify(recorded));
   t.regex(replay.stdout, new RegExp(`nemesis: ${recorded.length} events \\(.*\\bheal\\b`));
+  // It opens with the run's limits, which verify holds the appends to.
+  t.deepEqual((JSON.parse(readFileSync(historyFile, 'utf8')) as unknown[])[0], { process: 'header', limits: { maxValueBytes: 1 << 20 } });
+  t.regex(replay.stdout, /lists bounded by maxValueBytes 1,048,576 \(the history's header\)/);
 });
 
 test('verify: an anomaly is shown with the nemesis events near it, and only those', (t) => {

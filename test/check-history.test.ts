@@ -225,6 +225,43 @@ test('check writes its history in chunks that verify reads back', async (t) => {
   t.regex(writeHistory(path.join(directory, 'no-such-dir', 'h.json'), trickyEvents) ?? '', /ENOENT/);
 });
 
+test('a header first in the history carries the run\'s limits; check writes it and verify reads it back', async (t) => {
+  const header = { process: 'header', limits: { maxValueBytes: 1024 } };
+  const withHeader = parseHistory(JSON.stringify([header, ...trickyEvents]));
+  t.deepEqual(withHeader.limits, { maxValueBytes: 1024 });
+  // The header is no event: the events, their positions and the operations are as without it.
+  const without = parseHistory(JSON.stringify(trickyEvents));
+  t.is(without.limits, null);
+  t.deepEqual(withHeader.events, without.events);
+  t.deepEqual(withHeader.operations, without.operations);
+  // Extra fields are ignored; a header without limits, or without maxValueBytes, records none.
+  t.deepEqual(parseHistory(JSON.stringify([{ ...header, tool: 'raftlab check', limits: { maxValueBytes: 7, other: 1 } }])).limits, { maxValueBytes: 7 });
+  t.deepEqual(parseHistory(JSON.stringify([{ process: 'header' }])).limits, { maxValueBytes: null });
+  for (const bad of ['0', '-1', '1.5', '"1024"', '1e400']) {
+    const text = `[{"process":"header","limits":{"maxValueBytes":${bad}}}]`;
+    t.regex(reasonOf(t, text, HistoryErrorCode.BadEvent), /the header: limits\.maxValueBytes must be an integer of at least 1/, bad);
+  }
+  t.regex(reasonOf(t, JSON.stringify([{ process: 'header', limits: 3 }]), HistoryErrorCode.BadEvent), /the header: limits must be an object/);
+  t.regex(reasonOf(t, JSON.stringify([trickyEvents[0], header]), HistoryErrorCode.BadEvent), /event 1: a header \(process "header"\) may only be the history's first element/);
+  // Errors count events after the header, as the decoder does: the first event is event 0.
+  t.regex(reasonOf(t, `[${JSON.stringify(header)}, {"process": 0,}]`, HistoryErrorCode.NotJson), /not valid JSON: event 0 \(at byte \d+\)/);
+  t.regex(reasonOf(t, `[${JSON.stringify(header)}, ]`, HistoryErrorCode.NotJson), /where event 0 belongs/);
+  const tooLarge = path.join(directory, 'header-large-event.json');
+  writeFileSync(tooLarge, JSON.stringify([header, { process: 0, type: 'invoke', f: 'put', key: 'x'.repeat(200), value: 1, time: 0 }]));
+  await t.throwsAsync(readHistoryFile(tooLarge, { maxEventBytes: 150, chunkBytes: 7 }), { instanceOf: HistoryError, message: /^event 0 \(at byte \d+\) is over 150 bytes/ });
+  const file = path.join(directory, 'with-header.json');
+  for (const chunkChars of [1, 1 << 20]) {
+    t.is(writeHistory(file, trickyEvents, chunkChars, { maxValueBytes: 1024 }), null);
+    t.is(readFileSync(file, 'utf8'), `[\n${JSON.stringify(header)},\n${trickyEvents.map((event) => JSON.stringify(event)).join(',\n')}\n]\n`);
+    const read = await readHistoryFile(file, { chunkBytes: 3 });
+    t.deepEqual(read.limits, { maxValueBytes: 1024 });
+    t.deepEqual(read.events, trickyEvents);
+  }
+  t.is(writeHistory(file, [], 4, { maxValueBytes: 1024 }), null);
+  t.deepEqual((await readHistoryFile(file)).limits, { maxValueBytes: 1024 });
+  t.deepEqual((await readHistoryFile(file)).events, []);
+});
+
 // Nemesis events (lib/check/README.md, "Nemesis events"): Jepsen's form, an extension of
 // DESIGN.md's format that the checkers pass over and the reports show.
 

@@ -174,7 +174,21 @@ test.serial('a membership call or a client with an option it does not take, or a
     const error = await t.throwsAsync(cluster.addNode({ timeoutMs }), { instanceOf: RaftlabError }, String(timeoutMs));
     t.is(error?.code, ErrorCode.InvalidArgument, String(timeoutMs));
     t.regex(error?.message ?? '', /timeoutMs must be a positive number of milliseconds up to 2147483647/, String(timeoutMs));
+    // As written: NaN and Infinity read "null" in JSON, which is not what was passed.
+    t.true(error?.message.endsWith(`got ${String(timeoutMs)}`), error?.message);
   }
+  // The same for a node id and a list of them.
+  for (const [call, written] of [
+    [() => cluster.removeNode(Number.NaN), 'NaN (number)'],
+    [() => cluster.promote(Number.POSITIVE_INFINITY), 'Infinity (number)'],
+  ] as const) {
+    const error = await t.throwsAsync(call(), { instanceOf: RaftlabError }, written);
+    t.is(error?.code, ErrorCode.InvalidArgument, written);
+    t.true(error?.message.endsWith(`got ${written}`), error?.message);
+  }
+  const list = await t.throwsAsync(cluster.setVoters([1, Number.NaN]), { instanceOf: RaftlabError });
+  t.is(list?.code, ErrorCode.InvalidMembershipChange);
+  t.regex(list?.message ?? '', /^cannot make \[1,NaN\] the voters/);
   t.deepEqual(cluster.nodeIds, [1, 2, 3]);
   t.deepEqual([...cluster.status().membership.voters].sort(), [1, 2, 3]);
   const client = t.throws(() => cluster.client({ timeout: 100 } as unknown as { timeoutMs: number }), { instanceOf: RaftlabError });

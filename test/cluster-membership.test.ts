@@ -411,6 +411,29 @@ test.serial('a cluster started again on its data directory runs the nodes added 
   t.is(await kv.get('again'), 1);
 });
 
+// The operator's step after a removal (README, "Membership changes are safe"): delete the
+// removed node's directory. Its id used to live on only in that directory, so the next
+// start's addNode took it again; cluster.json now records the highest id used.
+test.serial("a removed node's directory deleted: the cluster runs on, and its id is never used again", async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'raftlab-manifest-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  {
+    const { cluster } = await startCluster(t, { nodes: 3, dataDir });
+    await cluster.client().put('kept', 'yes');
+    t.is(await cluster.addNode({ timeoutMs: OPERATION_TIMEOUT_MS }), 4);
+    await cluster.removeNode(4, { timeoutMs: OPERATION_TIMEOUT_MS });
+    rmSync(join(dataDir, 'node-4'), { recursive: true });
+    await cluster.client().put('after', 'removal');
+    await cluster.stop();
+  }
+  const { cluster } = await startCluster(t, { dataDir });
+  t.deepEqual(cluster.nodeIds, [1, 2, 3]);
+  t.is(await cluster.addNode({ timeoutMs: OPERATION_TIMEOUT_MS }), 5, 'not 4 again');
+  const kv = cluster.client();
+  t.is(await kv.get('kept'), 'yes');
+  t.is(await kv.get('after'), 'removal');
+});
+
 test.serial('a damaged cluster manifest is refused with INVALID_CONFIG, naming the file, and nothing is started', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'raftlab-manifest-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));

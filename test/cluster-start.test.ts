@@ -51,7 +51,7 @@ test.serial('a new directory records its nodes in cluster.json at the first star
   const dataDir = scratch(t);
   const cluster = await started(t, { nodes: 3, dataDir });
   const { cluster: id, ...manifest } = JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')) as { cluster: string };
-  t.deepEqual(manifest, { format: 1, bootstrap: [1, 2, 3], nodes: [1, 2, 3], initialized: [1, 2, 3] });
+  t.deepEqual(manifest, { format: 1, bootstrap: [1, 2, 3], nodes: [1, 2, 3], initialized: [1, 2, 3], highestId: 3 });
   t.regex(id, /^[0-9a-f]{32}$/, 'and a cluster id');
   // Each node's WAL names it, with the node's own id, from its first write (its first term).
   await cluster.waitForLeader(WAIT_MS);
@@ -98,7 +98,7 @@ test.serial('a directory from before cluster.json was written at every start: it
   const cluster = await started(t, { nodes: 1, dataDir });
   t.deepEqual(cluster.nodeIds, [1, 2, 3]);
   // The cluster id comes back from the nodes' WALs, which name it.
-  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')), { format: 1, cluster: id, bootstrap: [1, 2, 3], nodes: [1, 2, 3], initialized: [1, 2, 3] });
+  t.deepEqual(JSON.parse(readFileSync(join(dataDir, 'cluster.json'), 'utf8')), { format: 1, cluster: id, bootstrap: [1, 2, 3], nodes: [1, 2, 3], initialized: [1, 2, 3], highestId: 3 });
   await cluster.waitForLeader(WAIT_MS);
   t.is(await cluster.client().get('a'), 1);
 });

@@ -508,6 +508,27 @@ test('a change refused as unsafe says how to force it from here (:... --force), 
   for (const error of errors.slice(0, 3)) t.notRegex(error, /\{ force: true \}/);
 });
 
+test('a learner refused promotion while it is down says how to force it from here too', async (t) => {
+  const rec = recorder(learnerStatus());
+  const context = {
+    ...rec.context,
+    cluster: {
+      ...rec.context.cluster,
+      promote: async () => {
+        throw Object.assign(new Error('cannot make n6 a voter: it is not running; it stays a learner, to be restarted first (with { force: true } it is, and counts against every majority until it is back)'), {
+          code: 'NODE_NOT_RUNNING',
+          indeterminate: false,
+        });
+      },
+    },
+  };
+  await executeLine('promote 6', context);
+  const errors = rec.reports.filter((report) => report.level === 'error').map((report) => report.text);
+  t.deepEqual(errors, [
+    "promote refused: NODE_NOT_RUNNING: cannot make n6 a voter: it is not running; it stays a learner, to be restarted first -- ':promote 6 --force' proposes it anyway, and counts against every majority until it is back",
+  ]);
+});
+
 test('campaign and transfer refuse a node that could not campaign or lead (the core ignores them), instead of reporting what never happens', async (t) => {
   const cases: readonly [string, RegExp][] = [
     ['campaign 6', /n6 is a learner: it never campaigns \(:promote 6 first\) -- usage: campaign ID/],

@@ -754,7 +754,9 @@ const LIBRARY_FORCE_HINT = / ?\(with \{ force: true \} it is, ([^)]*)\)/;
 export function describeFailure(name: string, line: string, flags: ReadonlySet<string>, error: unknown): string {
   const failure = describeClientError(error);
   const text = `${name} failed: ${failure.code}: ${failure.message}`;
-  if (failure.code !== 'MEMBERSHIP_CHANGE_UNSAFE' || flags.has(FORCE_FLAG)) return text;
+  // And a learner made a voter while it is down (NODE_NOT_RUNNING, with the same pointer).
+  const forcible = failure.code === 'MEMBERSHIP_CHANGE_UNSAFE' || (failure.code === 'NODE_NOT_RUNNING' && LIBRARY_FORCE_HINT.test(failure.message));
+  if (!forcible || flags.has(FORCE_FLAG)) return text;
   const newcomer = name === 'add' ? /cannot make n(\d+) a voter/.exec(failure.message) : null;
   const retry = newcomer === null ? `${line.trim().replace(/\s+/g, ' ')} ${FORCE_FLAG}` : `promote ${newcomer[1]} ${FORCE_FLAG}`;
   const then = LIBRARY_FORCE_HINT.exec(failure.message)?.[1] ?? 'and the cluster takes no write until enough of them are back';

@@ -5,6 +5,12 @@
 // odd rounds, this one first in even rounds, so neither always follows the other), and
 // the summary gives per node count the ratio of the sums, the median of the per-round
 // ratios and their range. A range that straddles 1 means the change is inside the noise.
+// Only an even number of rounds (the default, 4) gives each build the first turn as often
+// as the other, and cancels a machine drifting steadily faster or slower over the
+// comparison; with an odd number, or a round left out, the summary says the order was
+// not balanced. A run that reported errors (a leader election, failed requests, a
+// read-back that could not be done) is in the ratios as it is in its own report, and the
+// summary lists it, with what its report said.
 //
 // Each run is a child process (`node <build>/dist/lib/cli.js bench <args> --json <tmp>`)
 // with the same arguments, so both builds see the same load: without --seed, one seed
@@ -19,7 +25,8 @@ import { BenchUsageError, generatorsFor, integer as integerOption } from './opti
 import type { BenchReport } from './run.js';
 
 export const COMPARE_LIMITS = {
-  defaultRounds: 3,
+  /** Even: each build goes first in half the rounds (roundOrder). */
+  defaultRounds: 4,
   maxRounds: 50,
 } as const;
 
@@ -33,6 +40,8 @@ export interface CompareSample {
   readonly writesPerSecond: number;
   readonly p99Ms: number | null;
   readonly writesPerCpuSecond: number | null;
+  /** What the run's own report listed as problems for this node count (errors, elections, unverified keys); empty when clean. */
+  readonly problems: readonly string[];
 }
 
 export interface NodeCountComparison {
@@ -44,6 +53,10 @@ export interface NodeCountComparison {
   readonly minRatio: number;
   readonly maxRatio: number;
   readonly rounds: number;
+  /** Of those rounds, the ones in which this build ran first: half of them when the order is balanced. */
+  readonly roundsThisFirst: number;
+  /** Runs of either build in those rounds whose report listed problems. */
+  readonly runsWithProblems: number;
   readonly thisMeanWritesPerSecond: number;
   readonly otherMeanWritesPerSecond: number;
   readonly thisMedianP99Ms: number | null;
@@ -155,6 +168,8 @@ export function compareSamples(samples: readonly CompareSample[]): NodeCountComp
       minRatio: Math.min(...ratios),
       maxRatio: Math.max(...ratios),
       rounds: pairs.length,
+      roundsThisFirst: pairs.filter(({ mine }) => roundOrder(mine.round)[0] === 'this').length,
+      runsWithProblems: pairs.reduce((count, { mine, theirs }) => count + (mine.problems.length > 0 ? 1 : 0) + (theirs.problems.length > 0 ? 1 : 0), 0),
       thisMeanWritesPerSecond: sumMine / pairs.length,
       otherMeanWritesPerSecond: sumTheirs / pairs.length,
       thisMedianP99Ms: medianOrNull(pairs.map(({ mine }) => mine.p99Ms)),
@@ -164,8 +179,13 @@ export function compareSamples(samples: readonly CompareSample[]): NodeCountComp
   return comparisons;
 }
 
-/** The samples one child's report gives. */
+/**
+ * The samples one child's report gives. Each node count's problems are those its report
+ * listed under that node count (each names it first: "3 node(s): ..."), as that build
+ * judged them; a report from before the list has none.
+ */
 export function samplesOf(report: BenchReport, round: number, build: Build): CompareSample[] {
+  const problems: readonly string[] = Array.isArray(report.problems) ? report.problems : [];
   return report.results.map((result) => ({
     round,
     build,
@@ -173,6 +193,7 @@ export function samplesOf(report: BenchReport, round: number, build: Build): Com
     writesPerSecond: result.writesPerSecond,
     p99Ms: result.writeLatencyMs.p99,
     writesPerCpuSecond: result.writesPerCpuSecond,
+    problems: problems.filter((problem) => problem.startsWith(`${result.nodes} node(s)`)),
   }));
 }
 
@@ -187,11 +208,15 @@ export function formatComparison(report: ComparisonReport): string {
   lines.push('');
   lines.push('round  build  nodes  writes/s  p99 ms  writes/CPU-s');
   for (const sample of report.samples) {
+    const flagged = sample.problems.length > 0 ? '  ERRORS (below)' : '';
     lines.push(
-      `${String(sample.round).padStart(5)}  ${sample.build.padEnd(5)}  ${String(sample.nodes).padStart(5)}  ${integer(sample.writesPerSecond).padStart(8)}  ${ms(sample.p99Ms).padStart(6)}  ${(sample.writesPerCpuSecond === null ? '-' : integer(sample.writesPerCpuSecond)).padStart(12)}`,
+      `${String(sample.round).padStart(5)}  ${sample.build.padEnd(5)}  ${String(sample.nodes).padStart(5)}  ${integer(sample.writesPerSecond).padStart(8)}  ${ms(sample.p99Ms).padStart(6)}  ${(sample.writesPerCpuSecond === null ? '-' : integer(sample.writesPerCpuSecond)).padStart(12)}${flagged}`,
     );
   }
   lines.push('');
+  if (report.benchArgs.includes('--rate')) {
+    lines.push('open loop (--rate): each run\'s writes/s is the rate asked for, less what failed, so their ratio is near x1.00 whatever the builds do; compare their p99');
+  }
   lines.push('this ÷ other, writes/s (alternating rounds):');
   lines.push('nodes  rounds  ratio of sums  median ratio  range          mean this  mean other  median p99 ms this/other');
   for (const c of report.byNodeCount) {
@@ -199,6 +224,17 @@ export function formatComparison(report: ComparisonReport): string {
       `${String(c.nodes).padStart(5)}  ${String(c.rounds).padStart(6)}  ${('x' + c.ratioOfSums.toFixed(2)).padStart(13)}  ${('x' + c.medianRatio.toFixed(2)).padStart(12)}  ${`x${c.minRatio.toFixed(2)}-x${c.maxRatio.toFixed(2)}`.padEnd(13)}  ${integer(c.thisMeanWritesPerSecond).padStart(9)}  ${integer(c.otherMeanWritesPerSecond).padStart(10)}  ${ms(c.thisMedianP99Ms)} / ${ms(c.otherMedianP99Ms)}`,
     );
     if (c.minRatio < 1 && c.maxRatio > 1) lines.push(`       ${c.nodes} node(s): the rounds disagree on the direction; the difference is inside this machine's noise`);
+    if (2 * c.roundsThisFirst !== c.rounds) {
+      lines.push(
+        `       ${c.nodes} node(s): the order is not balanced: this build ran first in ${c.roundsThisFirst} of ${c.rounds} round(s), so going first or second weighs on one side (an even --rounds balances it)`,
+      );
+    }
+    if (c.runsWithProblems > 0) lines.push(`       ${c.nodes} node(s): ${c.runsWithProblems} of these runs had errors (listed below); their writes/s are in the ratios`);
+  }
+  const withProblems = report.samples.filter((sample) => sample.problems.length > 0);
+  if (withProblems.length > 0) {
+    lines.push('', 'RUNS WITH ERRORS (as their own reports said):');
+    for (const sample of withProblems) lines.push(...sample.problems.map((problem) => `  round ${sample.round}, ${sample.build} build: ${problem}`));
   }
   for (const failure of report.failures) lines.push(`FAILED: ${failure}`);
   return lines.join('\n');

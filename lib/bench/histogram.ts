@@ -21,6 +21,17 @@ export function recordLatencyMs(histogram: Histogram, latencyMs: number): void {
   histogram.recordValue(latencyMicros(latencyMs));
 }
 
+/**
+ * Records a delay measured by a sampler meant to run every `intervalMs`: a delay past the
+ * interval also records the samples it kept from being taken (delay - interval, - 2 ×
+ * interval, ... down to the interval), as jHiccup does. A stall of 500 ms seen by a 10 ms
+ * sampler is 50 samples' worth of waiting, not one: recorded once, it would hardly move
+ * a p99 (coordinated omission, the error the open loop's latency avoids too).
+ */
+export function recordSampledDelayMs(histogram: Histogram, delayMs: number, intervalMs: number): void {
+  histogram.recordValueWithExpectedInterval(latencyMicros(delayMs), latencyMicros(intervalMs));
+}
+
 /** Latencies up to this many microseconds are counted in a plain array (LatencyRecorder). */
 const COUNTED_MICROS = 100_000;
 

@@ -293,6 +293,7 @@ class LoadGenerator implements LoadRequests {
   private readonly errorCodes: Record<string, number> = {};
   private backlogMax = 0;
   private sendLateMaxMs = 0;
+  private answeredAfterWindowMaxMs = 0;
   /** performance.now() instants of the task's wall-clock phases. */
   private readonly startAt: number;
   private readonly warmupEndsAt: number;
@@ -343,6 +344,7 @@ class LoadGenerator implements LoadRequests {
         readHistogram: encodeHistogram(this.readHistogram),
         backlogMax: this.backlogMax,
         sendLateMaxMs: this.sendLateMaxMs,
+        answeredAfterWindowMaxMs: this.answeredAfterWindowMaxMs,
         wire: this.client.wire(),
         verify,
       };
@@ -362,10 +364,16 @@ class LoadGenerator implements LoadRequests {
     this.bump(ProgressSlot.Errors);
   }
 
-  /** Whether an operation started at `since` and answered at `now` is one of the window's; counts the carried-in on the way. */
+  /**
+   * Whether an operation started at `since` and answered at `now` is one of the window's;
+   * counts the carried-in on the way, and (closed loop) keeps the longest latency of those
+   * in flight as the window ended and answered after it, which no percentile holds.
+   */
   private countsInWindow(since: number, now: number): boolean {
-    const place = windowPlace(this.task.ratePerSecond !== null, since, now, this.warmupEndsAt, this.measureEndsAt);
+    const openLoop = this.task.ratePerSecond !== null;
+    const place = windowPlace(openLoop, since, now, this.warmupEndsAt, this.measureEndsAt);
     if (place === 'carriedIn') this.carriedIn++;
+    if (!openLoop && since < this.measureEndsAt && now > this.measureEndsAt) this.answeredAfterWindowMaxMs = Math.max(this.answeredAfterWindowMaxMs, now - since);
     return place === 'window';
   }
 

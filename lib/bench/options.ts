@@ -27,7 +27,7 @@ export interface BenchOptions {
   readonly followerSyncSpacingMs: number | null;
   readonly verifySamplePerGenerator: number;
   readonly client: BenchClientKind;
-  /** After each closed-loop window, another in open loop at half the writes/s measured. */
+  /** After each closed-loop window, another in open loop at half the operations/s measured (writes, and reads with --reads). */
   readonly halfPeak: boolean;
   /** After each closed-loop window, one in open loop at each of these fractions of the writes/s measured (p99 against load). */
   readonly loadCurve: readonly number[];
@@ -62,7 +62,8 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
                         a follower starts no turn within MS ms of starting its last
                         fdatasync (default: the cluster's, 2 with 5 or more nodes,
                         else 0: off)
-  --verify-sample N     acknowledged keys read back per generator (default ${BENCH_LIMITS.defaultVerifySamplePerGenerator})
+  --verify-sample N     acknowledged keys read back per generator (default ${BENCH_LIMITS.defaultVerifySamplePerGenerator}; 0 reads
+                        none back, and the notes say so)
   --client lean|kv      load through the lean bench client (default) or the public KvClient
   --half-peak           per node count, also measure latency in open loop at half the peak
   --catch-up            instead: a follower restarted under load with a large state
@@ -72,7 +73,8 @@ export const BENCH_USAGE = `usage: raftlab bench [options]
                         half-peak window when both are asked for
   --against DIR         compare with the build of another checkout (DIR/dist): the two take
                         turns, --rounds R times, and the ratios are printed
-  --rounds R            with --against: how many rounds of turns (default 3)
+  --rounds R            with --against: how many rounds of turns (default 4; an even
+                        number gives each build the first turn equally often)
   --cpu-prof DIR        re-run under node --cpu-prof; print each thread's busy share and hotspots
   --profile-summary DIR summarise .cpuprofile files written earlier
 exit 0 every acknowledged write read back, 1 writes missing or nothing acknowledged (with

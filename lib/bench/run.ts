@@ -86,6 +86,29 @@ export interface SlowFsyncs {
   readonly others: readonly number[];
 }
 
+/** A window's read-back, every generator's summed. */
+export interface PhaseVerify {
+  readonly checked: number;
+  readonly missing: number;
+  readonly missingListed: readonly MissingWrite[];
+  readonly readErrors: number;
+  /** The read-back gets that failed, by error code (they leave their keys unverified). */
+  readonly readErrorCodes: Readonly<Record<string, number>>;
+}
+
+/** The generators' read-backs as one (missing keys listed up to BENCH_LIMITS.missingKeysListed). */
+export function sumVerify(results: readonly Pick<LoadResult, 'verify'>[]): PhaseVerify {
+  const readErrorCodes: Record<string, number> = {};
+  for (const result of results) addCounts(readErrorCodes, result.verify.readErrorCodes);
+  return {
+    checked: results.reduce((acc, result) => acc + result.verify.checked, 0),
+    missing: results.reduce((acc, result) => acc + result.verify.missing, 0),
+    missingListed: results.flatMap((result) => result.verify.missingListed).slice(0, BENCH_LIMITS.missingKeysListed),
+    readErrors: results.reduce((acc, result) => acc + result.verify.readErrors, 0),
+    readErrorCodes,
+  };
+}
+
 /** One measured window on one cluster. */
 export interface PhaseResult {
   readonly mode: 'closed-loop' | 'open-loop';
@@ -125,15 +148,16 @@ export interface PhaseResult {
     readonly writesIndeterminate: number;
     readonly byCode: Readonly<Record<string, number>>;
   };
-  readonly verify: {
-    readonly checked: number;
-    readonly missing: number;
-    readonly missingListed: readonly MissingWrite[];
-    readonly readErrors: number;
-  };
+  readonly verify: PhaseVerify;
   readonly openLoopBacklogMax: number;
   /** Open loop: the longest a request due inside the window waited for its generator to send it, in ms (0 in closed loop). */
   readonly openLoopSendLateMaxMs: number;
+  /**
+   * Closed loop: the longest latency of the requests in flight as the window ended,
+   * answered after it (in no percentile: the window counts what it answered); 0 in open
+   * loop, whose window counts those too.
+   */
+  readonly closedLoopAnsweredAfterMaxMs: number;
   /** Open loop: operations due in the warm-up and answered inside the window (not in writesAcked, readsOk or the latencies). */
   readonly openLoopCarriedIn: number;
   /** Open loop: requests due inside the window and still unsent a request timeout after it ended (in no figure; their latency was at least their wait). */
@@ -154,15 +178,15 @@ export interface PhaseResult {
 
 export interface NodeCountResult extends PhaseResult {
   readonly nodes: number;
-  /** With --half-peak: a second window in open loop at half the writes/s just measured. */
+  /** With --half-peak: a second window in open loop at half the operations/s just measured (writes, and reads with --reads). */
   readonly halfPeak: PhaseResult | null;
-  /** With --load-curve: an open-loop window at each fraction of the writes/s just measured, in the order asked. */
+  /** With --load-curve: an open-loop window at each fraction of the operations/s just measured, in the order asked. */
   readonly loadCurve: readonly LoadPoint[];
   readonly pipelineLimit: PipelineLimit | null;
   readonly fractionOfPipelineLimit: number | null;
 }
 
-/** One point of --load-curve: an open-loop window at `fraction` of the closed loop's writes/s. */
+/** One point of --load-curve: an open-loop window at `fraction` of the closed loop's operations/s. */
 export interface LoadPoint {
   readonly fraction: number;
   readonly phase: PhaseResult;
@@ -482,14 +506,10 @@ async function runPhase(
       writesIndeterminate: sum((r) => r.writesIndeterminate),
       byCode,
     },
-    verify: {
-      checked: sum((r) => r.verify.checked),
-      missing: sum((r) => r.verify.missing),
-      missingListed: results.flatMap((r) => r.verify.missingListed).slice(0, BENCH_LIMITS.missingKeysListed),
-      readErrors: sum((r) => r.verify.readErrors),
-    },
+    verify: sumVerify(results),
     openLoopBacklogMax: Math.max(0, ...results.map((r) => r.backlogMax)),
     openLoopSendLateMaxMs: Math.max(0, ...results.map((r) => r.sendLateMaxMs)),
+    closedLoopAnsweredAfterMaxMs: Math.max(0, ...results.map((r) => r.answeredAfterWindowMaxMs)),
     openLoopCarriedIn: sum((r) => r.carriedIn),
     openLoopDueNotSent: sum((r) => r.dueNotSent),
     writesAckedTotal: sum((r) => r.writesAckedTotal),
@@ -528,10 +548,15 @@ async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io
     const electionCount = (): number => elections;
 
     const main = await runPhase(cluster, { index: 0, label: options.ratePerSecond === null ? 'closed loop' : 'open loop', ratePerSecond: options.ratePerSecond }, options, pool, io, electionCount, cores);
+    // The peak the open-loop windows take fractions of: every operation the closed loop
+    // completed, reads (--reads) with the writes, since their rate covers both. Until the
+    // thirty-first session it was the writes/s alone: with --reads 0.3 "half the peak" was
+    // 35% of it, a lighter load than the p99 beside it claimed.
+    const peakPerSecond = main.writesPerSecond + main.readsPerSecond;
     let halfPeak: PhaseResult | null = null;
     if (options.halfPeak && main.writesPerSecond > 0) {
       // Latency at half of the peak just measured, in open loop (issue: p99 at half of peak).
-      const ratePerSecond = Math.max(1, main.writesPerSecond / 2);
+      const ratePerSecond = Math.max(1, peakPerSecond / 2);
       io.note?.(`${nodes} node(s): open loop at half the peak, ${Math.round(ratePerSecond).toLocaleString('en-US')} requests/s`);
       halfPeak = await runPhase(cluster, { index: 1, label: 'half peak', ratePerSecond }, options, pool, io, electionCount, cores);
     }
@@ -542,7 +567,7 @@ async function runNodeCount(nodes: number, options: BenchOptions, pool: Pool, io
         loadCurve.push({ fraction, phase: halfPeak });
         continue;
       }
-      const ratePerSecond = Math.max(1, main.writesPerSecond * fraction);
+      const ratePerSecond = Math.max(1, peakPerSecond * fraction);
       io.note?.(`${nodes} node(s): open loop at ${fractionText(fraction)} of the peak, ${Math.round(ratePerSecond).toLocaleString('en-US')} requests/s`);
       const phase = await runPhase(cluster, { index: 2 + at, label: `${fractionText(fraction)} of peak`, ratePerSecond }, options, pool, io, electionCount, cores);
       loadCurve.push({ fraction, phase });
@@ -577,10 +602,10 @@ function progressLine(label: string, stage: string, fraction: number, ratePerSec
   return `${label} [${bar}] ${stage.padEnd(9)} ${Math.round(ratePerSecond).toLocaleString('en-US').padStart(9)} ops/s  ${acked.toLocaleString('en-US')} acked${errorText}`;
 }
 
-function phaseProblems(at: string, result: PhaseResult): string[] {
+export function phaseProblems(at: string, result: PhaseResult): string[] {
   const problems: string[] = [];
   if (result.verify.missing > 0) problems.push(`${at}: ${result.verify.missing} acknowledged write(s) MISSING on read-back (e.g. ${JSON.stringify(result.verify.missingListed[0])})`);
-  if (result.verify.readErrors > 0) problems.push(`${at}: ${result.verify.readErrors} read-back get(s) failed, so those keys are unverified`);
+  if (result.verify.readErrors > 0) problems.push(`${at}: ${result.verify.readErrors} read-back get(s) failed, so those keys are unverified: ${JSON.stringify(result.verify.readErrorCodes)}`);
   if (result.errors.total > 0) problems.push(`${at}: ${result.errors.total} request(s) failed: ${JSON.stringify(result.errors.byCode)}`);
   if (result.writesAckedTotal === 0) problems.push(`${at}: no write was acknowledged at all`);
   if (result.leaderElectionsDuringRun > 0) problems.push(`${at}: ${result.leaderElectionsDuringRun} leader election(s) during the run`);
@@ -606,6 +631,16 @@ export function phaseNotes(at: string, result: PhaseResult, cores: number): stri
   if (result.openLoopDueNotSent > 0) {
     notes.push(
       `${at}: ${result.openLoopDueNotSent} request(s) due inside the window were still unsent ${BENCH_LIMITS.requestTimeoutMs / 1000} s after it ended: writes/s falls short of the rate by them, and their latency (over ${BENCH_LIMITS.requestTimeoutMs / 1000} s) is in no percentile`,
+    );
+  }
+  if (result.verify.checked === 0 && result.writesAckedTotal > 0) {
+    notes.push(`${at}: no acknowledged key was read back (--verify-sample 0), so nothing in this run shows that its acknowledged writes are there`);
+  }
+  const slowestInWindow = Math.max(result.writeLatencyMs.max ?? 0, result.readLatencyMs.max ?? 0);
+  if (result.mode === 'closed-loop' && result.closedLoopAnsweredAfterMaxMs > slowestInWindow) {
+    notes.push(
+      `${at}: requests in flight as the window ended were answered after it, the slowest ${result.closedLoopAnsweredAfterMaxMs.toFixed(1)} ms after it was sent: ` +
+        `over the window's max (${slowestInWindow.toFixed(1)} ms), and in no percentile (a closed-loop window counts what it answered; a stall at its end shows here)`,
     );
   }
   const unsteady = result.mode === 'closed-loop' ? unsteadyWindowNote(result.secondHalfOverFirst) : null;

@@ -185,6 +185,8 @@ export interface LoadResult {
   readonly backlogMax: number;
   /** Open loop: the longest a request due inside the window waited to be sent, in ms (the generator waking late). */
   readonly sendLateMaxMs: number;
+  /** Closed loop: the longest latency of a request in flight as the window ended and answered after it, in ms (in no percentile); 0 in open loop. */
+  readonly answeredAfterWindowMaxMs: number;
   /** Lean client only (null with KvClient): frames and port messages, whole run. */
   readonly wire: WireCounts | null;
   readonly verify: VerifyResult;

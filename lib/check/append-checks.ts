@@ -6,7 +6,9 @@
 // They apply to keys that only see append and get: a put, delete or cas resets the list
 // and would make "every read is a prefix of the next" meaningless.
 
-import { OperationStatus, OpFunction, type Operation } from './history.js';
+import type { JsonValue } from '../cluster/types.js';
+import { containerHeaderBytes, jsonEncodedSize } from '../kv/command.js';
+import { OperationStatus, OpFunction, type HistoryLimits, type Operation } from './history.js';
 import { canonicalJson, describeOperation } from './model.js';
 
 export const AppendAnomalyKind = {
@@ -24,6 +26,12 @@ export const AppendAnomalyKind = {
   StaleRead: 'stale-read',
   /** The key's final read misses an acknowledged append: the write was lost. */
   LostAppend: 'lost-append',
+  /**
+   * An append took the list past the run's maxValueBytes (the history's header): the
+   * store should have refused it (VALUE_TOO_LARGE), yet it was acknowledged, or a read
+   * holds the list it made.
+   */
+  PastLimit: 'append-past-limit',
 } as const;
 export type AppendAnomalyKind = (typeof AppendAnomalyKind)[keyof typeof AppendAnomalyKind];
 
@@ -47,7 +55,8 @@ const maxAnomaliesPerKindPerKey = 3;
 /** Missing appends listed in one lost-append report. */
 const maxMissingListed = 10;
 
-export function checkAppends(operations: readonly Operation[]): AppendCheckResult {
+/** `limits`: the run's, from the history's header (null: none recorded, list sizes unchecked). */
+export function checkAppends(operations: readonly Operation[], limits: HistoryLimits | null = null): AppendCheckResult {
   const byKey = new Map<string, Operation[]>();
   for (const operation of operations) {
     let list = byKey.get(operation.key);
@@ -71,7 +80,7 @@ export function checkAppends(operations: readonly Operation[]): AppendCheckResul
       continue;
     }
     keysChecked.push(key);
-    anomalies.push(...checkKey(key, keyOperations));
+    anomalies.push(...checkKey(key, keyOperations, limits?.maxValueBytes ?? null));
   }
   return { keysChecked, keysSkipped, anomalies };
 }
@@ -82,7 +91,7 @@ interface Read {
   readonly elements: readonly string[];
 }
 
-function checkKey(key: string, operations: readonly Operation[]): AppendAnomaly[] {
+function checkKey(key: string, operations: readonly Operation[], maxValueBytes: number | null): AppendAnomaly[] {
   const found: AppendAnomaly[] = [];
   const countByKind = new Map<AppendAnomalyKind, number>();
   const report = (kind: AppendAnomalyKind, involved: readonly Operation[], explanation: string): void => {
@@ -216,10 +225,71 @@ function checkKey(key: string, operations: readonly Operation[]): AppendAnomaly[
     }
   }
 
+  if (maxValueBytes !== null) checkLimit(acknowledged, reads, appendsOf, maxValueBytes, report);
+
   for (const [kind, count] of countByKind) {
     if (count > maxAnomaliesPerKindPerKey) {
       found.push({ kind, key, operations: [], explanation: `... and ${count - maxAnomaliesPerKindPerKey} more ${kind} anomalies on key ${JSON.stringify(key)}.` });
     }
   }
   return found;
+}
+
+/**
+ * The bound an append carries (its client's maxValueBytes, or less): the store refuses an
+ * append that would make the list encode (jsonEncodedSize) to more, so no acknowledged
+ * append's element may be too large even alone in a list, and no read may hold a list
+ * past it. For a read that does, the append of the element that first took the list past
+ * the bound is named, acknowledged or not (the store should have refused it either way).
+ */
+function checkLimit(
+  acknowledged: readonly Operation[],
+  reads: readonly Read[],
+  appendsOf: ReadonlyMap<string, readonly Operation[]>,
+  maxValueBytes: number,
+  report: (kind: AppendAnomalyKind, involved: readonly Operation[], explanation: string) => void,
+): void {
+  const bytes = (size: number): string => `${size.toLocaleString('en-US')} bytes`;
+  const bound = `the run's maxValueBytes, ${bytes(maxValueBytes)} (the history's header)`;
+  for (const append of acknowledged) {
+    const alone = containerHeaderBytes(1) + jsonEncodedSize(append.input);
+    if (alone > maxValueBytes) {
+      report(
+        AppendAnomalyKind.PastLimit,
+        [append],
+        `${describeOperation(append)} was acknowledged, but a list holding only its element encodes to ${bytes(alone)}, over ${bound}: ` +
+          `the store should have refused it (VALUE_TOO_LARGE).`,
+      );
+    }
+  }
+  let longestPast: { read: Read; size: number } | null = null;
+  for (const read of reads) {
+    const list = read.operation.output as readonly JsonValue[] | null;
+    if (list === null) continue;
+    const size = jsonEncodedSize(list as JsonValue);
+    if (size > maxValueBytes && (longestPast === null || read.elements.length > longestPast.read.elements.length)) longestPast = { read, size };
+  }
+  if (longestPast === null) return;
+  const { read, size } = longestPast;
+  const list = read.operation.output as readonly JsonValue[];
+  // The first element with which the list passed the bound, measured as the store does.
+  let crossing = 0;
+  for (let prefix = containerHeaderBytes(0); crossing < list.length; crossing++) {
+    prefix += jsonEncodedSize(list[crossing]!) + containerHeaderBytes(crossing + 1) - containerHeaderBytes(crossing);
+    if (prefix > maxValueBytes) break;
+  }
+  const element = read.elements[crossing]!;
+  const appends = appendsOf.get(element) ?? [];
+  const acknowledgedOnes = appends.filter((append) => append.status === OperationStatus.Ok);
+  const who =
+    appends.length === 0
+      ? `element ${crossing} (${element}), which no append in the history wrote, took it past the bound`
+      : `element ${crossing} took it past the bound: ${appends.map(describeOperation).join(', ')}` +
+        (acknowledgedOnes.length > 0 ? ', acknowledged' : ' (never acknowledged, but applied)');
+  report(
+    AppendAnomalyKind.PastLimit,
+    [read.operation, ...appends],
+    `${describeOperation(read.operation)} read a list of ${read.elements.length} elements that encodes to ${bytes(size)}, over ${bound}; ${who}: ` +
+      `the store should have refused that append (VALUE_TOO_LARGE).`,
+  );
 }

@@ -64,6 +64,25 @@ export function isNemesisEvent(entry: HistoryEntry): entry is NemesisEvent {
   return entry.process === NEMESIS_PROCESS;
 }
 
+/** The process of a history's header (its first element, if it has one). */
+export const HEADER_PROCESS = 'header';
+
+/**
+ * The limits the recorded run put on what a client could write, from the history's
+ * header: `{"process": "header", "limits": {"maxValueBytes": N}}`, the array's first
+ * element when present. A history without one (from before the header, or from another
+ * tool) has none, and the checks that need them are skipped.
+ */
+export interface HistoryLimits {
+  /**
+   * The most bytes (msgpack, lib/kv's jsonEncodedSize) a value, or a list grown by
+   * appends, may encode to: every append the run's clients sent carried at most this
+   * bound, so the store refuses (VALUE_TOO_LARGE) an append that would pass it. null: not
+   * recorded.
+   */
+  readonly maxValueBytes: number | null;
+}
+
 export const OperationStatus = {
   /** Completed: it took effect exactly once, between call and return, with this output. */
   Ok: 'ok',
@@ -94,7 +113,9 @@ export interface Operation {
 }
 
 export interface History {
-  /** Every element, in history order (positions are indices here): client and nemesis events. */
+  /** The run's limits, from the history's header; null when it has none. */
+  readonly limits: HistoryLimits | null;
+  /** Every element after the header, in history order (positions are indices here): client and nemesis events. */
   readonly events: readonly HistoryEntry[];
   /** The nemesis events among them, in order (none in a history without them). */
   readonly nemesis: readonly NemesisEvent[];
@@ -205,12 +226,27 @@ function decodeNemesisEvent(raw: Record<string, unknown>, bad: (why: string) => 
   return { process: NEMESIS_PROCESS, type: EventType.Info, f, value: value as JsonValue, time };
 }
 
+/** The header's limits (see HistoryLimits); extra fields, in it and in limits, are ignored. */
+function decodeHeader(raw: Record<string, unknown>): HistoryLimits {
+  const bad = (why: string): HistoryError => new HistoryError(HistoryErrorCode.BadEvent, `the header: ${why}`);
+  const { limits } = raw;
+  if (limits === undefined) return { maxValueBytes: null };
+  if (!isRecord(limits)) throw bad(`limits must be an object, got ${describeGot(limits)}`);
+  const { maxValueBytes } = limits;
+  if (maxValueBytes === undefined || maxValueBytes === null) return { maxValueBytes: null };
+  if (typeof maxValueBytes !== 'number' || !Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1) {
+    throw bad(`limits.maxValueBytes must be an integer of at least 1, got ${describeGot(maxValueBytes)}`);
+  }
+  return { maxValueBytes };
+}
+
 function decodeEvent(raw: unknown, position: number): HistoryEntry {
   const bad = (why: string): HistoryError =>
     new HistoryError(HistoryErrorCode.BadEvent, `event ${position}: ${why}`);
   if (!isRecord(raw)) throw bad('not an object');
   const { process, type, f, key, value, time } = raw;
   if (process === NEMESIS_PROCESS) return decodeNemesisEvent(raw, bad);
+  if (process === HEADER_PROCESS) throw bad(`a header (process "${HEADER_PROCESS}") may only be the history's first element`);
   if (typeof process !== 'number' || !Number.isSafeInteger(process)) throw bad(`process must be an integer (or "${NEMESIS_PROCESS}"), got ${describeGot(process)}`);
   if (typeof type !== 'string' || !eventTypes.has(type)) throw bad(`type must be one of ${[...eventTypes].join('|')}, got ${describeGot(type)}`);
   if (typeof f !== 'string' || !opFunctions.has(f)) throw bad(`f must be one of ${[...opFunctions].join('|')}, got ${describeGot(f)}`);
@@ -235,12 +271,26 @@ function decodeEvent(raw: unknown, position: number): HistoryEntry {
   return event;
 }
 
-/** Decodes events one at a time, in history order (for a history read in pieces). */
+/** Decodes events one at a time, in history order (for a history read in pieces), and the header first, if there is one. */
 class EventDecoder {
   readonly events: HistoryEntry[] = [];
+  limits: HistoryLimits | null = null;
+  private headerSeen = false;
+  private elements = 0;
+
+  /** The array's element `index` as errors name it: events are counted after the header. */
+  nameOf(index: number): string {
+    if (!this.headerSeen) return `event ${index}`;
+    return index === 0 ? 'the header' : `event ${index - 1}`;
+  }
   private previousTime = -Infinity;
 
   add(raw: unknown): void {
+    if (this.elements++ === 0 && isRecord(raw) && raw.process === HEADER_PROCESS) {
+      this.limits = decodeHeader(raw);
+      this.headerSeen = true;
+      return;
+    }
     const position = this.events.length;
     const event = decodeEvent(raw, position);
     if (event.time < this.previousTime) {
@@ -254,7 +304,7 @@ class EventDecoder {
   }
 }
 
-/** Unknown (parsed JSON) → typed events. Throws HistoryError with the first problem found. */
+/** Unknown (parsed JSON) → typed events (a header, if first, is checked and left out). Throws HistoryError with the first problem found. */
 export function decodeEvents(raw: unknown): HistoryEntry[] {
   if (!Array.isArray(raw)) throw new HistoryError(HistoryErrorCode.BadEvent, 'a history must be a JSON array of events');
   const decoder = new EventDecoder();
@@ -272,7 +322,7 @@ interface Pending {
  * one operation outstanding, and after an info it issues nothing more (its outcome is
  * unknown forever, so a client that carried on would make the history ambiguous).
  */
-export function pairOperations(events: readonly HistoryEntry[]): History {
+export function pairOperations(events: readonly HistoryEntry[], limits: HistoryLimits | null = null): History {
   const pending = new Map<number, Pending>();
   const finished = new Set<number>();
   const operations: Operation[] = [];
@@ -332,7 +382,7 @@ export function pairOperations(events: readonly HistoryEntry[]): History {
   }
   built.sort((a, b) => a.order - b.order);
   built.forEach(({ op }, id) => operations.push({ id, ...op }));
-  return { events, nemesis, operations, counts: { ok, fail, info, neverCompleted: pending.size } };
+  return { limits, events, nemesis, operations, counts: { ok, fail, info, neverCompleted: pending.size } };
 }
 
 function operationOf(
@@ -410,6 +460,8 @@ class HistorySplitter {
 
   constructor(
     private readonly onElement: (value: unknown) => void,
+    /** How errors name element `index` ("event 3"): the decoder knows whether a header came first. */
+    private readonly nameOf: (index: number) => string,
     private readonly maxEventBytes: number,
   ) {}
 
@@ -429,7 +481,7 @@ class HistorySplitter {
     if (bytes > this.maxEventBytes) {
       throw new HistoryError(
         HistoryErrorCode.TooLarge,
-        `event ${this.elements} (at byte ${this.elementStart}) is over ${this.maxEventBytes} bytes of JSON text, the most read for one event ` +
+        `${this.nameOf(this.elements)} (at byte ${this.elementStart}) is over ${this.maxEventBytes} bytes of JSON text, the most read for one event ` +
           `(a history file may be of any size, but each event is parsed as one string)`,
       );
     }
@@ -451,7 +503,7 @@ class HistorySplitter {
     try {
       value = JSON.parse(text);
     } catch (error) {
-      throw this.notJson(`event ${this.elements} (at byte ${this.elementStart}): ${error instanceof Error ? error.message : String(error)}`);
+      throw this.notJson(`${this.nameOf(this.elements)} (at byte ${this.elementStart}): ${error instanceof Error ? error.message : String(error)}`);
     }
     this.elements++;
     this.onElement(value);
@@ -500,7 +552,7 @@ class HistorySplitter {
             this.phase = SplitPhase.End;
             break;
           }
-          if (byte === comma || byte === closeBracket) throw this.notJson(`unexpected "${String.fromCharCode(byte)}" at byte ${this.offset + i}, where event ${this.elements} belongs`);
+          if (byte === comma || byte === closeBracket) throw this.notJson(`unexpected "${String.fromCharCode(byte)}" at byte ${this.offset + i}, where ${this.nameOf(this.elements)} belongs`);
           this.beginElement(i);
           begin = i;
           // This byte opens the element: the loop scans it again, as part of it.
@@ -533,10 +585,10 @@ class HistorySplitter {
 /** Text of a history → checked history. Throws HistoryError with a reason a person can act on. */
 export function parseHistory(text: string, limits: HistoryReadLimits = {}): History {
   const decoder = new EventDecoder();
-  const splitter = new HistorySplitter((raw) => decoder.add(raw), limits.maxEventBytes ?? historyLimits.maxEventBytes);
+  const splitter = new HistorySplitter((raw) => decoder.add(raw), (index) => decoder.nameOf(index), limits.maxEventBytes ?? historyLimits.maxEventBytes);
   splitter.feed(Buffer.from(text, 'utf8'));
   splitter.finish();
-  return pairOperations(decoder.events);
+  return pairOperations(decoder.events, decoder.limits);
 }
 
 /**
@@ -546,7 +598,7 @@ export function parseHistory(text: string, limits: HistoryReadLimits = {}): Hist
  */
 export async function readHistoryFile(file: string, limits: HistoryReadLimits = {}): Promise<History> {
   const decoder = new EventDecoder();
-  const splitter = new HistorySplitter((raw) => decoder.add(raw), limits.maxEventBytes ?? historyLimits.maxEventBytes);
+  const splitter = new HistorySplitter((raw) => decoder.add(raw), (index) => decoder.nameOf(index), limits.maxEventBytes ?? historyLimits.maxEventBytes);
   const chunk = Buffer.allocUnsafe(limits.chunkBytes ?? historyLimits.chunkBytes);
   const handle = await open(file, 'r');
   try {
@@ -559,5 +611,5 @@ export async function readHistoryFile(file: string, limits: HistoryReadLimits = 
     await handle.close();
   }
   splitter.finish();
-  return pairOperations(decoder.events);
+  return pairOperations(decoder.events, decoder.limits);
 }

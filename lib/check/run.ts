@@ -11,13 +11,13 @@ import { performance } from 'node:perf_hooks';
 import { makeScratchDir, releaseScratchDir, removeScratchDir } from '../cluster/scratch-dir.js';
 import { makeDirectories } from '../output-file.js';
 import { Cluster, MAX_NODES } from '../cluster/cluster.js';
-import { ClientHub, type KvClient } from '../cluster/client.js';
+import { CLIENT_DEFAULTS, ClientHub, type KvClient } from '../cluster/client.js';
 import type { TestOnlyClusterBugs } from '../cluster/protocol.js';
 import { EventKind, type ClusterEvent, type JsonValue } from '../cluster/types.js';
 import { assertNever } from '../raft/assert.js';
 import { createPrng } from '../raft/prng.js';
 import type { NodeId } from '../raft/types.js';
-import { EventType, NEMESIS_PROCESS, OpFunction, pairOperations, type HistoryEntry } from './history.js';
+import { EventType, HEADER_PROCESS, NEMESIS_PROCESS, OpFunction, pairOperations, type HistoryEntry, type HistoryLimits } from './history.js';
 import { Verdict } from './linearizability.js';
 import { formatReport, verifyHistory, type VerifyReport } from './verify.js';
 
@@ -379,6 +379,14 @@ const shutdownCodes: ReadonlySet<string> = new Set(['CLUSTER_STOPPED', 'CLIENT_C
  * to a new leader the moment one of them did, and a deposed leader still answering reads
  * would never be asked.
  */
+/**
+ * The limits every client of the run works under, recorded in the history's header so
+ * that `verify` can hold the run to them: an append carries its client's maxValueBytes
+ * (a leader only lowers it), so no list the clients grew may encode to more.
+ */
+const checkClientMaxValueBytes: number = CLIENT_DEFAULTS.maxValueBytes;
+export const CHECK_HISTORY_LIMITS: HistoryLimits = { maxValueBytes: checkClientMaxValueBytes };
+
 class ClientFleet {
   private readonly hubs = new Set<ClientHub>();
 
@@ -388,7 +396,7 @@ class ClientFleet {
   ) {}
 
   open(timeoutMs = this.timeoutMs): { hub: ClientHub; kv: KvClient } {
-    const hub = new ClientHub(this.cluster.nodeIds);
+    const hub = new ClientHub(this.cluster.nodeIds, { maxValueBytes: checkClientMaxValueBytes });
     for (const [id, port] of this.cluster.connectClientPorts()) hub.connect(id, port);
     this.hubs.add(hub);
     return { hub, kv: hub.client({ timeoutMs }) };
@@ -658,13 +666,13 @@ export async function runCheck(options: CheckRunOptions): Promise<CheckRunResult
     }
   }
   const durationMs = recorder.nowMs();
-  const report = verifyHistory(pairOperations(recorder.events));
+  const report = verifyHistory(pairOperations(recorder.events, CHECK_HISTORY_LIMITS));
   const verdict = problems.length > 0 ? Verdict.NotLinearizable : report.verdict;
   // A run that did not pass keeps everything needed to look into it: each node's WAL and
   // node.log, and the history next to them.
   const keep = verdict !== Verdict.Linearizable || options.keepData === true || options.dataDir != null;
   const historyFile = options.historyFile ?? (keep ? join(dataDir, KEPT_HISTORY_FILE) : null);
-  const historyError = historyFile === null ? null : writeHistory(historyFile, recorder.events);
+  const historyError = historyFile === null ? null : writeHistory(historyFile, recorder.events, undefined, CHECK_HISTORY_LIMITS);
   if (keep) releaseScratchDir(dataDir);
   else removeScratchDir(dataDir);
   const okCount = report.history.counts.ok;
@@ -698,7 +706,7 @@ function makeDataDir(options: CheckRunOptions): string {
 function keepAfterError(options: CheckRunOptions, dataDir: string, events: readonly HistoryEntry[], log: (line: string) => void): void {
   releaseScratchDir(dataDir);
   const historyFile = options.historyFile ?? join(dataDir, KEPT_HISTORY_FILE);
-  const historyError = writeHistory(historyFile, events);
+  const historyError = writeHistory(historyFile, events, undefined, CHECK_HISTORY_LIMITS);
   log(
     `the run ended in an error: its data directory is kept in ${dataDir}; ` +
       (historyError === null ? `the history so far (${events.length} events) written to ${historyFile}` : `the history could not be written to ${historyFile}: ${historyError}`),
@@ -781,10 +789,10 @@ const historyWriteChunkChars = 1 << 20;
 
 /**
  * Writes a history as `raftlab verify` reads it, one event per line (diffable, and still
- * one JSON array), in chunks of about `chunkChars` characters. Returns why it could not be
- * written, or null.
+ * one JSON array), in chunks of about `chunkChars` characters, after a header with the
+ * run's `limits` when given. Returns why it could not be written, or null.
  */
-export function writeHistory(file: string, events: readonly HistoryEntry[], chunkChars = historyWriteChunkChars): string | null {
+export function writeHistory(file: string, events: readonly HistoryEntry[], chunkChars = historyWriteChunkChars, limits: HistoryLimits | null = null): string | null {
   let fd: number | null = null;
   try {
     fd = openSync(file, 'w');
@@ -794,6 +802,7 @@ export function writeHistory(file: string, events: readonly HistoryEntry[], chun
       for (let done = 0; done < bytes.length; ) done += writeSync(descriptor, bytes, done);
     };
     let chunk = '[\n';
+    if (limits !== null) chunk += JSON.stringify({ process: HEADER_PROCESS, limits }) + (events.length > 0 ? ',\n' : '\n');
     events.forEach((event, index) => {
       chunk += JSON.stringify(event) + (index + 1 < events.length ? ',\n' : '\n');
       if (chunk.length >= chunkChars) {

@@ -16,7 +16,7 @@ export interface VerifyReport {
 
 export function verifyHistory(history: History, budget: Partial<SearchBudget> = {}): VerifyReport {
   const linearizability = checkLinearizability(history.operations, budget);
-  const appends = checkAppends(history.operations);
+  const appends = checkAppends(history.operations, history.limits);
   // Every append anomaly is a linearizability violation too; it settles the verdict even
   // when the search ran out of budget.
   const verdict = appends.anomalies.length > 0 ? Verdict.NotLinearizable : linearizability.verdict;
@@ -182,6 +182,9 @@ export function formatReport(report: VerifyReport): string {
   if (appends.keysChecked.length > 0 || appends.keysSkipped.length > 0) {
     out.push(
       `append checks: ${appends.keysChecked.length} keys checked, ${appends.anomalies.length} anomalies` +
+        (history.limits?.maxValueBytes == null
+          ? '; list sizes not checked (the history records no maxValueBytes)'
+          : `; lists bounded by maxValueBytes ${history.limits.maxValueBytes.toLocaleString('en-US')} (the history's header)`) +
         (appends.keysSkipped.length > 0 ? `; skipped ${appends.keysSkipped.map((skip) => `${JSON.stringify(skip.key)} (${skip.reason})`).join(', ')}` : ''),
     );
   }

@@ -272,6 +272,7 @@ export class KvClient {
     const deadline = Date.now() + this.timeoutMs;
     let node = this.hub.leaderHint || this.hub.nodeIds[0]!;
     let lastError = 'no attempt made';
+    const leaderless = new Map<NodeId, number>();
     while (Date.now() < deadline) {
       const reply = await this.hub.request(node, { t: 'r', key }, this.attemptTimeout(deadline));
       if (reply.ok) {
@@ -280,7 +281,7 @@ export class KvClient {
       }
       lastError = `${reply.code}: ${reply.message}`;
       this.checkHubOpen(`get ${JSON.stringify(key)}`, false);
-      node = await this.redirect(node, reply);
+      node = await this.redirect(node, reply, leaderless);
     }
     // A read changes nothing, so a read that ran out of time is a definite failure.
     throw new RaftlabError(ErrorCode.Timeout, `get ${JSON.stringify(key)} timed out after ${this.timeoutMs} ms (${lastError})`, false);
@@ -336,9 +337,17 @@ export class KvClient {
     return Math.max(1, Math.min(CLIENT_DEFAULTS.attemptTimeoutMs, deadline - Date.now()));
   }
 
-  /** Where to send the next attempt, pausing first when no leader is known. */
-  private async redirect(node: NodeId, reply: Reply & { ok: false }): Promise<NodeId> {
-    if (reply.leaderId !== 0 && reply.leaderId !== node) {
+  /**
+   * Where to send the next attempt, pausing first when no leader is known. `leaderless`
+   * counts, for one call, the answers "not the leader, and I know none" by node: a hint
+   * naming a node that said so twice is not followed again. A learner never campaigns,
+   * so one cut off with a deposed leader names it as leader for as long as the partition
+   * lasts, and the call went back and forth between the two (a learner after the deposed
+   * leader in id order) until its deadline, while the majority's leader took writes.
+   */
+  private async redirect(node: NodeId, reply: Reply & { ok: false }, leaderless: Map<NodeId, number>): Promise<NodeId> {
+    if (reply.code === NodeReplyCode.NotLeader && reply.leaderId === 0) leaderless.set(node, (leaderless.get(node) ?? 0) + 1);
+    if (reply.leaderId !== 0 && reply.leaderId !== node && (leaderless.get(reply.leaderId) ?? 0) < 2) {
       this.hub.leaderHint = reply.leaderId;
       return reply.leaderId;
     }
@@ -479,6 +488,7 @@ export class KvClient {
     /** True once any attempt may have reached a leader's log. */
     let mayHaveApplied = false;
     let lastError = 'no attempt made';
+    const leaderless = new Map<NodeId, number>();
     while (Date.now() < deadline) {
       const reply = await this.hub.request(node, { t: 'w', command }, this.attemptTimeout(deadline));
       if (reply.ok) {
@@ -490,7 +500,7 @@ export class KvClient {
         case NodeReplyCode.NotLeader:
         case NodeReplyCode.Transferring:
           this.checkHubOpen('the write', mayHaveApplied);
-          node = await this.redirect(node, reply);
+          node = await this.redirect(node, reply, leaderless);
           continue;
         case NodeReplyCode.ProposalQueueFull:
           this.checkHubOpen('the write', mayHaveApplied);
@@ -499,14 +509,14 @@ export class KvClient {
         case AttemptFailed.NotSent:
           // Never posted: this attempt applied nothing (an earlier one still may have).
           this.checkHubOpen('the write', mayHaveApplied);
-          node = await this.redirect(node, reply);
+          node = await this.redirect(node, reply, leaderless);
           continue;
         case NodeReplyCode.LeadershipLost:
         case AttemptFailed.Timeout:
         case AttemptFailed.ConnectionLost:
           mayHaveApplied = true;
           this.checkHubOpen('the write', mayHaveApplied);
-          node = await this.redirect(node, reply);
+          node = await this.redirect(node, reply, leaderless);
           continue;
         default:
           // An answer of the state machine (or a refusal of the request itself): final.

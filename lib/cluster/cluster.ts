@@ -448,7 +448,7 @@ export class Cluster extends EventEmitter {
     this.bootstrapIds = Object.freeze([...layout.bootstrap]);
     invariantClusterId(layout.cluster);
     this.clusterId = layout.cluster;
-    this.highestIdUsed = Math.max(...layout.bootstrap, ...layout.nodes);
+    this.highestIdUsed = Math.max(...layout.bootstrap, ...layout.nodes, layout.highestId ?? 0);
     this.initializedIds = layout.initialized === null ? null : new Set(layout.initialized);
     this.hub = new ClientHub(layout.nodes, {
       maxValueBytes: options.maxValueBytes,
@@ -461,7 +461,7 @@ export class Cluster extends EventEmitter {
   private saveManifest(): void {
     const nodes = this.nodeIds;
     const initialized = this.initializedIds === null ? null : nodes.filter((id) => this.initializedIds!.has(id));
-    writeManifest(this.dataDir, { bootstrap: this.bootstrapIds, nodes, initialized, cluster: this.clusterId });
+    writeManifest(this.dataDir, { bootstrap: this.bootstrapIds, nodes, initialized, cluster: this.clusterId, highestId: this.highestIdUsed });
     this.manifestBehind = false;
   }
 
@@ -610,7 +610,11 @@ export class Cluster extends EventEmitter {
     // A directory whose cluster.json has no id yet (written before raftlab recorded one, or
     // none at all) gets one now (the one its WALs name, if any), in cluster.json before any
     // node writes a segment naming it.
-    const layout = resolved.manifest.cluster === undefined ? { ...resolved.manifest, cluster: clusterIdFor(dataDir, resolved.manifest.nodes) } : resolved.manifest;
+    const named = resolved.manifest.cluster === undefined ? { ...resolved.manifest, cluster: clusterIdFor(dataDir, resolved.manifest.nodes) } : resolved.manifest;
+    // And the highest id it used, if it does not record one yet: the node directories left
+    // tell which ids removed nodes had, until an operator deletes them.
+    const layout =
+      named.highestId === undefined ? { ...named, highestId: Math.max(...named.bootstrap, ...named.nodes, ...nodeDirectoryIds(dataDir)) } : named;
     const nodes = layout.nodes.length;
     // Every option was checked by checkOptions(), before the directory was made or locked.
     const tickMs = options.tickMs ?? 20;
@@ -647,6 +651,14 @@ export class Cluster extends EventEmitter {
     );
     writeMissingIdentities();
     if (source !== 'manifest' || resolved.manifest.cluster === undefined) writeManifest(dataDir, layout);
+    else if (resolved.manifest.highestId === undefined) {
+      // Best effort: only a deleted node directory needs it, and it is written again at the next change.
+      try {
+        writeManifest(dataDir, layout);
+      } catch {
+        // A full disk, say: the start goes on as it did before highestId was recorded.
+      }
+    }
     if (source !== 'new') cluster.noteExistingLayout(options.nodes, source);
     const spawned = Promise.allSettled(layout.nodes.map((id) => cluster.spawn(id)));
     const results = await untilAborted(spawned, options.signal);
@@ -1330,13 +1342,14 @@ export class Cluster extends EventEmitter {
    * (unless `learner`) is promoted to voter, so that an empty newcomer never holds commits
    * back. Resolves with its id. Rejects with CLUSTER_FULL, NO_LEADER,
    * MEMBERSHIP_CHANGE_IN_PROGRESS, CATCH_UP_TIMEOUT (the node stays, as a learner) or
-   * TIMEOUT (indeterminate: the node stays; see status().membership).
+   * TIMEOUT (indeterminate: the node stays; see status().membership; definite, the node
+   * stopped again, when the deadline came while its worker was still starting).
    */
   addNode(options: AddNodeOptions = {}): Promise<NodeId> {
     return this.serializeMembership('add a node', options, ADD_NODE_OPTION_NAMES, (calledAt) => this.addNodeNow(options, calledAt));
   }
 
-  /** Makes learner `id` a voter once it has caught up with the leader's log. */
+  /** Makes learner `id` a voter once it has caught up with the leader's log; NODE_NOT_RUNNING if it is down (unless forced). */
   promote(id: NodeId, options: MembershipOptions = {}): Promise<void> {
     return this.serializeMembership(`promote n${id}`, options, MEMBERSHIP_OPTION_NAMES, async (calledAt) => {
       this.checkRunning();
@@ -1348,8 +1361,24 @@ export class Cluster extends EventEmitter {
       }
       if (current.voters.includes(id)) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `node ${id} is a voter already: only a learner is promoted`);
       await this.waitForCatchUp(id, deadline);
+      if (options.force !== true) this.refuseDownNewVoter(id);
       await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline, false, options.force === true);
     });
+  }
+
+  /**
+   * A learner about to become a voter must be running: catch-up is judged by the leader's
+   * record of its log, which a learner that went down caught up keeps on a cluster taking
+   * no writes, so it was promoted while down, a voter that cannot vote or store anything.
+   * (The unsafe check already refused such a promotion when its voters could not commit;
+   * this refuses it when they still could, with less to spare.) { force: true } skips it.
+   */
+  private refuseDownNewVoter(id: NodeId): void {
+    if (this.runningNode(id) !== undefined && this.slots.get(id)?.status.alive === true) return;
+    throw new RaftlabError(
+      ErrorCode.NodeNotRunning,
+      `cannot make n${id} a voter: it is not running; it stays a learner, to be restarted first (with { force: true } it is, and counts against every majority until it is back)`,
+    );
   }
 
   /**
@@ -1381,7 +1410,8 @@ export class Cluster extends EventEmitter {
    * committed, with the new configuration; the members it leaves out are then stopped and
    * forgotten, as by removeNode() (the leader among them steps down and hands over; a
    * leader demoted to learner steps down and stays). Rejects with INVALID_MEMBERSHIP_CHANGE
-   * (no voter, an id that does not run as a member, a node in both lists), NO_LEADER,
+   * (no voter, an id that does not run as a member, a node in both lists), NODE_NOT_RUNNING
+   * (a learner to become a voter is down; unless forced), NO_LEADER,
    * MEMBERSHIP_CHANGE_IN_PROGRESS, CATCH_UP_TIMEOUT or TIMEOUT (indeterminate: see
    * status().membership).
    */
@@ -1416,6 +1446,7 @@ export class Cluster extends EventEmitter {
         throw new RaftlabError(ErrorCode.InvalidMembershipChange, `the voters are ${names(target)} and the learners ${names(learners)} already: nothing to change`);
       }
       for (const id of target) if (!current.voters.includes(id)) await this.waitForCatchUp(id, deadline);
+      if (options.force !== true) for (const id of target) if (!current.voters.includes(id)) this.refuseDownNewVoter(id);
       const membership = await this.changeMembership({ type: 'joint', voters: target, learners }, deadline, false, options.force === true);
       for (const id of [...current.voters, ...current.learners]) {
         if (memberKind(membership, id) === 'none') await this.retire(id, `node ${id} left the cluster (joint change)`);
@@ -1432,11 +1463,33 @@ export class Cluster extends EventEmitter {
     this.highestIdUsed = id;
     const slot = this.addSlot(id);
     this.placeInPartition(id);
+    // A worker takes a while to start (up to startTimeoutMs): the call still ends at its
+    // deadline, which used to pass unnoticed until the worker was up.
+    const spawning = this.spawn(id);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()));
+    });
+    let started: RecoveryFigures | 'late';
     try {
-      await this.spawn(id);
+      started = await Promise.race([spawning, late]);
     } catch (error) {
+      // It did not start (crashed while starting, say): forgotten, and out of the partition
+      // group placeInPartition put it in (status().partition kept naming it).
       this.slots.delete(id);
+      this.leaveFaults(id);
       throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (started === 'late') {
+      // Never proposed: nothing refers to the node, so it goes again, once its worker has
+      // started (or failed to: then spawn's own failure is the end of it).
+      spawning.catch(() => undefined);
+      this.retire(id, `node ${id} was not added: it had not started by its addNode's deadline`).catch((error: unknown) => {
+        this.emitEvent(EventKind.Info, id, `WARNING: node ${id} was not added, but stopping it failed: ${(error as Error).message}`);
+      });
+      throw new RaftlabError(ErrorCode.Timeout, `node ${id} was not added: its worker had not started when the deadline (timeoutMs ${deadline - calledAt}, from the call) passed; nothing was proposed`);
     }
     this.initializedIds ??= new Set();
     if (hasNodeFiles(slot.dir)) this.initializedIds.add(id);
@@ -1460,7 +1513,9 @@ export class Cluster extends EventEmitter {
       throw error;
     }
     await this.waitForCatchUp(id, deadline);
-    if (options.learner !== true) await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline, false, options.force === true);
+    if (options.learner === true) return id;
+    if (options.force !== true) this.refuseDownNewVoter(id);
+    await this.changeMembership({ type: MembershipChangeType.AddVoter, node: id }, deadline, false, options.force === true);
     return id;
   }
 
@@ -1513,21 +1568,31 @@ export class Cluster extends EventEmitter {
       if (slot.worker === worker) slot.worker = null;
     }
     this.slots.delete(id);
-    // status().partition and cutLinks name running nodes only.
+    text += this.leaveFaults(id);
+    this.saveManifestAfterChange(`node ${id} left the cluster`);
+    this.hub.removeNode(id);
+    this.pushFaults();
+    this.emitEvent(EventKind.NodeRemoved, id, text);
+  }
+
+  /**
+   * Takes node `id`, no longer in the slots, out of the partition groups and cut links:
+   * status().partition and cutLinks name the cluster's nodes only. Says when that ended
+   * the partition ('' if not).
+   */
+  private leaveFaults(id: NodeId): string {
+    let text = '';
     if (this.partitionGroups !== null) {
       const groups = this.partitionGroups.map((group) => group.filter((other) => other !== id)).filter((group) => group.length > 0);
       // One group left that holds every node still here (the node cut off, or the only
       // other side, left): nobody is cut off any more, and status().partition is null
       // when fully connected, not a "partition" of one group.
       const whole = groups.length === 1 && [...this.slots.keys()].every((other) => groups[0]!.includes(other));
-      if (whole) text += '; with it gone every node can reach every other: the partition is over';
+      if (whole) text = '; with it gone every node can reach every other: the partition is over';
       this.partitionGroups = groups.length === 0 || whole ? null : groups;
     }
     for (let i = this.cutLinks.length - 1; i >= 0; i--) if (this.cutLinks[i]!.includes(id)) this.cutLinks.splice(i, 1);
-    this.saveManifestAfterChange(`node ${id} left the cluster`);
-    this.hub.removeNode(id);
-    this.pushFaults();
-    this.emitEvent(EventKind.NodeRemoved, id, text);
+    return text;
   }
 
   /** The deadline of a call made at `calledAt`: its timeoutMs counts from the call, not from its turn in the queue. */
@@ -1619,8 +1684,16 @@ export class Cluster extends EventEmitter {
     let uncertain = false;
     let lastCode: string = ErrorCode.NoLeader;
     let lastMessage = 'no leader was known';
+    let attempted = false;
     while (Date.now() < deadline) {
-      this.checkRunning();
+      attempted = true;
+      // Stopped between attempts: after an attempt whose fate is unknown (its leader
+      // crashed or stepped down holding the request), the change may still commit, at
+      // the next start if not before, so the error says so (it used to be definite).
+      if (this.stopped) {
+        if (!uncertain) throw new RaftlabError(ErrorCode.ClusterStopped, 'the cluster was stopped');
+        throw new RaftlabError(ErrorCode.ClusterStopped, `the cluster was stopped before the change to ${describeChange(change)} was seen to commit; it may or may not have (${lastCode}: ${lastMessage})`, true);
+      }
       const leader = this.runningNode(target) ?? this.runningNode(this.status().leaderId);
       target = 0;
       if (leader === undefined) {
@@ -1667,6 +1740,11 @@ export class Cluster extends EventEmitter {
     }
     if (uncertain) {
       throw new RaftlabError(ErrorCode.Timeout, `could not confirm that the change to ${describeChange(change)} committed before the deadline; it may or may not have (${lastCode}: ${lastMessage})`, true);
+    }
+    if (!attempted) {
+      // The deadline passed in the steps before (an addNode's worker starting): no leader
+      // was asked, so NO_LEADER would be a guess.
+      throw new RaftlabError(ErrorCode.Timeout, `could not ${describeChange(change)}: the deadline passed before it was proposed; nothing changed`);
     }
     const code = lastCode === RefusalCode.MembershipChangePending ? ErrorCode.MembershipChangeInProgress : ErrorCode.NoLeader;
     throw new RaftlabError(code, `could not ${describeChange(change)} before the deadline; nothing changed (${lastCode}: ${lastMessage})`);

@@ -86,6 +86,8 @@ export class RaftlabError extends Error {
  */
 export function describeGiven(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  // Element by element, so a NaN in a list of ids reads NaN too.
+  if (Array.isArray(value)) return `[${value.map(describeGiven).join(',')}]`;
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {

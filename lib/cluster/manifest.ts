@@ -38,6 +38,13 @@ export interface ClusterManifest {
   readonly initialized: readonly NodeId[] | null;
   /** The cluster's id (see above); absent in a manifest written before raftlab recorded one. */
   readonly cluster?: string | undefined;
+  /**
+   * The highest node id the cluster ever used: an added node takes the next one, so a
+   * removed node's id is never used again, even once its directory has been deleted
+   * (nothing else here would remember it). Absent in a manifest written before raftlab
+   * recorded it: then the ids in use and the node directories left decide.
+   */
+  readonly highestId?: NodeId | undefined;
 }
 
 /** A cluster id as cluster.json and the WAL's segment headers record it (FileStorageOptions.owner). */
@@ -143,10 +150,11 @@ export function readManifest(dataDir: string, maxNodes: number): ClusterManifest
     return refuse(`not JSON (${(error as Error).message})`);
   }
   if (typeof value !== 'object' || value === null) return refuse('not an object');
-  const { format, bootstrap, nodes, initialized, cluster } = value as Record<string, unknown>;
+  const { format, bootstrap, nodes, initialized, cluster, highestId } = value as Record<string, unknown>;
   if (format !== MANIFEST_FORMAT) return refuse(`format ${JSON.stringify(format)}, expected ${MANIFEST_FORMAT}`);
   if (cluster !== undefined && (typeof cluster !== 'string' || !CLUSTER_ID.test(cluster))) return refuse(`cluster ${JSON.stringify(cluster)} is not a cluster id (1 to 64 letters, digits, '-' or '_')`);
-  const id = cluster === undefined ? {} : { cluster };
+  if (highestId !== undefined && (typeof highestId !== 'number' || !Number.isSafeInteger(highestId) || highestId <= 0)) return refuse(`highestId holds ${JSON.stringify(highestId)}, not a node id`);
+  const id = { ...(cluster === undefined ? {} : { cluster }), ...(highestId === undefined ? {} : { highestId }) };
   const ids = (name: string, list: unknown, min = 1): NodeId[] => {
     if (!Array.isArray(list) || list.length < min || list.length > maxNodes) return refuse(`${name} must list ${min} to ${maxNodes} node ids`);
     for (let i = 0; i < list.length; i++) {
@@ -173,6 +181,7 @@ export function writeManifest(dataDir: string, manifest: ClusterManifest): void 
     bootstrap: manifest.bootstrap,
     nodes: manifest.nodes,
     ...(manifest.initialized === null ? {} : { initialized: manifest.initialized }),
+    ...(manifest.highestId === undefined ? {} : { highestId: manifest.highestId }),
   };
   try {
     replaceDurably(dataDir, path, `${JSON.stringify(fields)}\n`);

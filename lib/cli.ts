@@ -29,6 +29,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const dashboard = first === undefined || (first.startsWith('-') && !helpWords.has(first));
   const command = dashboard ? 'tui' : first;
   const rest = dashboard ? argv : argv.slice(1);
+  // The dashboard handles its own terminal going away (tui/main.ts).
+  if (command !== 'tui') endOutputNotRunWhenReaderLeaves();
   switch (command) {
     case 'tui':
       return (await import('../tui/main.js')).runTuiCli(rest);
@@ -59,6 +61,21 @@ async function main(argv: readonly string[]): Promise<number> {
     default:
       process.stderr.write(`raftlab: unknown command '${command}'\n${usage}\n`);
       return 2;
+  }
+}
+
+/**
+ * A reader that goes away (`raftlab check 2>&1 | head`) ends the output, not the run, as
+ * for `raftlab sim` (lib/sim/cli.ts): the exit code still says what the run found, and
+ * the run cleans up after itself. Node ignores SIGPIPE, so every later write fails with
+ * EPIPE instead, and unheard that error killed the command: exit 1 (`check`'s code for
+ * an anomaly), its cluster's scratch directory left behind.
+ */
+function endOutputNotRunWhenReaderLeaves(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+    });
   }
 }
 

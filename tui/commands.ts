@@ -485,6 +485,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       const [id] = parseTarget(targetText, status, true);
       if (id === undefined) throw new UsageError('missing node id');
       const others = status.nodes.map((node) => node.id).filter((other) => other !== id);
+      // Not passed on as a partition with an empty group, which the cluster refused in its own words.
+      if (others.length === 0) throw new UsageError(`n${id} is the only node: there is no other to cut it off from`);
       context.cluster.partition([[id], others]);
       context.report(`isolated n${id}`, MessageLevel.Ok);
     },

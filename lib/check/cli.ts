@@ -18,7 +18,7 @@ import {
 } from './run.js';
 import { exitCodeOf, formatReport, verifyHistory, VerifyExitCode } from './verify.js';
 import { MIN_SEGMENT_BYTES } from '../storage/types.js';
-import { whyNotWritable } from '../output-file.js';
+import { makeDirectories, whyNotWritable } from '../output-file.js';
 
 const verifyUsage = `usage: raftlab verify [--budget-ms MS] [--max-steps N] HISTORY.json
   exit 0 linearizable, 1 not linearizable, 2 unknown (search budget exceeded), 3 unreadable input
@@ -295,6 +295,16 @@ export async function runCheckCli(argv: readonly string[]): Promise<number> {
   if (unusable !== null) {
     process.stderr.write(`raftlab check: cannot put the cluster in ${options.dataDir}: ${unusable}\n`);
     return CheckExitCode.BadInput;
+  }
+  // Made now, the last check before the run: a directory that cannot be made (under a file,
+  // under /proc, not permitted) ended the run with a stack trace, exit 1 (an anomaly's code).
+  if (options.dataDir != null) {
+    try {
+      makeDirectories(options.dataDir);
+    } catch (error) {
+      process.stderr.write(`raftlab check: cannot put the cluster in ${options.dataDir}: cannot make that directory: ${error instanceof Error ? error.message : String(error)}\n`);
+      return CheckExitCode.BadInput;
+    }
   }
   process.stderr.write(`raftlab check: seed ${options.seed}\n`);
   if (parsed.nemesisLeftOut.length > 0) {

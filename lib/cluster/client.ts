@@ -15,7 +15,7 @@ import type { Command, KvOperation } from '../kv/command.js';
 import { cloneJson } from '../kv/state-machine.js';
 import { assertNever } from '../raft/assert.js';
 import type { NodeId } from '../raft/types.js';
-import { ErrorCode, RaftlabError, asErrorCode } from './errors.js';
+import { ErrorCode, RaftlabError, asErrorCode, describeGiven } from './errors.js';
 import { FrameBatcher, NodeReplyCode, decodeReplyBatch } from './protocol.js';
 import type { Reply } from './protocol.js';
 import type { JsonValue } from './types.js';
@@ -194,7 +194,7 @@ export class ClientHub {
     // timeoutMs is its only option: a misspelt one ({ timeout: 100 }) would leave the 5 s default.
     const unknown = typeof options === 'object' && options !== null ? Object.keys(options).filter((key) => key !== 'timeoutMs') : null;
     if (unknown === null || unknown.length > 0) {
-      const what = unknown === null ? `its options are an object, got ${JSON.stringify(options) ?? String(options)}` : `unknown option(s) ${unknown.map((key) => JSON.stringify(key)).join(', ')}; it takes timeoutMs`;
+      const what = unknown === null ? `its options are an object, got ${describeGiven(options)}` : `unknown option(s) ${unknown.map((key) => JSON.stringify(key)).join(', ')}; it takes timeoutMs`;
       throw new RaftlabError(ErrorCode.InvalidArgument, `cannot make a client: ${what}`);
     }
     const timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;

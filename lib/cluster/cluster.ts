@@ -20,7 +20,7 @@ import { MIN_SEGMENT_BYTES } from '../storage/types.js';
 import { ClientHub } from './client.js';
 import { WriteStats } from './write-stats.js';
 import type { KvClient } from './client.js';
-import { ErrorCode, RaftlabError, asErrorCode } from './errors.js';
+import { ErrorCode, RaftlabError, asErrorCode, describeGiven } from './errors.js';
 import { HEALTHY_LINK, LOG_LEVELS, NodeReplyCode, describeDiskFailure } from './protocol.js';
 import type { ControlToNode, LinkFault, LogLevel, MembershipResult, NodeToControl, NodeWorkerData, RecoveryFigures, TestOnlyClusterBugs } from './protocol.js';
 import { UNKNOWN_MEMBERSHIP, describeChange, describeMembership, memberKind } from './membership.js';
@@ -142,25 +142,18 @@ const MEMBERSHIP_OPTION_NAMES: readonly (keyof MembershipOptions)[] = ['timeoutM
 const ADD_NODE_OPTION_NAMES: readonly (keyof AddNodeOptions)[] = [...MEMBERSHIP_OPTION_NAMES, 'learner'];
 const SET_VOTERS_OPTION_NAMES: readonly (keyof SetVotersOptions)[] = [...MEMBERSHIP_OPTION_NAMES, 'learners'];
 
-/** A refused argument as the caller wrote it: JSON, except numbers JSON has no word for (NaN, Infinity read "null" there). */
-function shown(value: unknown): string {
-  if (typeof value === 'number') return String(value);
-  if (Array.isArray(value)) return `[${value.map(shown).join(',')}]`;
-  return JSON.stringify(value) ?? String(value);
-}
-
 /**
  * What is wrong with a membership call's options, or null: not an object, a key the call
  * does not take (addNode({ learners: true }) would add a voter; setVoters(v, { learner: [3] })
  * would take voter 3 out instead of demoting it), or a flag that is not a boolean.
  */
 function misnamedMembershipOptions(options: unknown, names: readonly string[]): string | null {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) return `its options are an object, got ${JSON.stringify(options) ?? String(options)}`;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) return `its options are an object, got ${describeGiven(options)}`;
   const unknown = Object.keys(options).filter((key) => !names.includes(key));
   if (unknown.length > 0) return `unknown option(s) ${unknown.map((key) => JSON.stringify(key)).join(', ')}; it takes ${names.join(', ')}`;
   for (const flag of ['force', 'learner']) {
     const value = (options as Record<string, unknown>)[flag];
-    if (value !== undefined && typeof value !== 'boolean') return `${flag} must be true or false, got ${JSON.stringify(value) ?? String(value)}`;
+    if (value !== undefined && typeof value !== 'boolean') return `${flag} must be true or false, got ${describeGiven(value)}`;
   }
   return null;
 }
@@ -286,7 +279,7 @@ function checkPositiveInteger(name: string, value: number, max: number): void {
 
 function checkInteger(name: string, value: number, min: number, max: number): void {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RaftlabError(ErrorCode.InvalidConfig, `${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value) ?? String(value)}`);
+    throw new RaftlabError(ErrorCode.InvalidConfig, `${name} must be an integer from ${min} to ${max}, got ${describeGiven(value)}`);
   }
 }
 
@@ -339,7 +332,7 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Pro
 
 function checkBoolean(name: string, value: unknown): void {
   if (value !== undefined && typeof value !== 'boolean') {
-    throw new RaftlabError(ErrorCode.InvalidConfig, `${name} must be true or false, got ${JSON.stringify(value) ?? String(value)} (${typeof value})`);
+    throw new RaftlabError(ErrorCode.InvalidConfig, `${name} must be true or false, got ${describeGiven(value)} (${typeof value})`);
   }
 }
 
@@ -352,7 +345,7 @@ function checkBoolean(name: string, value: unknown): void {
  */
 function checkOptions(options: ClusterOptions): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new RaftlabError(ErrorCode.InvalidConfig, `Cluster.start takes an object of options, got ${JSON.stringify(options) ?? String(options)}`);
+    throw new RaftlabError(ErrorCode.InvalidConfig, `Cluster.start takes an object of options, got ${describeGiven(options)}`);
   }
   const unknown = Object.keys(options).filter((key) => !Object.hasOwn(OPTION_NAMES, key));
   if (unknown.length > 0) {
@@ -360,7 +353,7 @@ function checkOptions(options: ClusterOptions): void {
   }
   checkPositiveInteger('nodes', options.nodes ?? 3, MAX_NODES);
   if (options.dataDir !== undefined && (typeof options.dataDir !== 'string' || options.dataDir === '')) {
-    throw new RaftlabError(ErrorCode.InvalidConfig, `dataDir must be a non-empty path, got ${JSON.stringify(options.dataDir) ?? String(options.dataDir)}`);
+    throw new RaftlabError(ErrorCode.InvalidConfig, `dataDir must be a non-empty path, got ${describeGiven(options.dataDir)}`);
   }
   checkBoolean('fsync', options.fsync);
   checkBoolean('preallocate', options.preallocate);
@@ -373,20 +366,20 @@ function checkOptions(options: ClusterOptions): void {
   checkInteger('segmentBytes', options.segmentBytes ?? 64 << 20, MIN_SEGMENT_BYTES, 0x7fffffff);
   checkPositiveInteger('startTimeoutMs', options.startTimeoutMs ?? 30_000, 0x7fffffff);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw new RaftlabError(ErrorCode.InvalidConfig, `signal must be an AbortSignal, got ${JSON.stringify(options.signal) ?? String(options.signal)}`);
+    throw new RaftlabError(ErrorCode.InvalidConfig, `signal must be an AbortSignal, got ${describeGiven(options.signal)}`);
   }
   if (options.snapshotEntries !== undefined) checkPositiveInteger('snapshotEntries', options.snapshotEntries, Number.MAX_SAFE_INTEGER);
   if (options.snapshotChunkBytes !== undefined) checkPositiveInteger('snapshotChunkBytes', options.snapshotChunkBytes, MAX_SNAPSHOT_CHUNK_BYTES);
   const spacing = options.followerSyncSpacingMs;
   if (spacing !== undefined && !(typeof spacing === 'number' && Number.isFinite(spacing) && spacing >= 0 && spacing <= MAX_FOLLOWER_SYNC_SPACING_MS)) {
-    throw new RaftlabError(ErrorCode.InvalidConfig, `followerSyncSpacingMs must be a number from 0 to ${MAX_FOLLOWER_SYNC_SPACING_MS}, got ${JSON.stringify(spacing) ?? String(spacing)}`);
+    throw new RaftlabError(ErrorCode.InvalidConfig, `followerSyncSpacingMs must be a number from 0 to ${MAX_FOLLOWER_SYNC_SPACING_MS}, got ${describeGiven(spacing)}`);
   }
   if (options.logLevel !== undefined && !(LOG_LEVELS as readonly unknown[]).includes(options.logLevel)) {
-    throw new RaftlabError(ErrorCode.InvalidConfig, `logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(options.logLevel) ?? String(options.logLevel)}`);
+    throw new RaftlabError(ErrorCode.InvalidConfig, `logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${describeGiven(options.logLevel)}`);
   }
   const testOnly = options.testOnly;
   if (testOnly !== undefined && (typeof testOnly !== 'object' || testOnly === null || Array.isArray(testOnly))) {
-    throw new RaftlabError(ErrorCode.InvalidConfig, `testOnly must be an object, got ${JSON.stringify(testOnly) ?? String(testOnly)}`);
+    throw new RaftlabError(ErrorCode.InvalidConfig, `testOnly must be an object, got ${describeGiven(testOnly)}`);
   }
   for (const [id, bytes] of Object.entries(testOnly?.maxValueBytesOf ?? {})) checkPositiveInteger(`testOnly.maxValueBytesOf[${id}]`, bytes, MAX_VALUE_BYTES_LIMIT);
 }
@@ -771,7 +764,7 @@ export class Cluster extends EventEmitter {
   private slot(id: NodeId): NodeSlot {
     const slot = this.slots.get(id);
     if (slot === undefined) {
-      if (!Number.isSafeInteger(id)) throw new RaftlabError(ErrorCode.InvalidArgument, `a node id is a positive integer, got ${shown(id)} (${typeof id})`);
+      if (!Number.isSafeInteger(id)) throw new RaftlabError(ErrorCode.InvalidArgument, `a node id is a positive integer, got ${describeGiven(id)} (${typeof id})`);
       throw new RaftlabError(ErrorCode.UnknownNode, `no node ${id}; nodes are ${this.nodeIds.join(', ')}`);
     }
     return slot;
@@ -1020,7 +1013,7 @@ export class Cluster extends EventEmitter {
   partition(groups: readonly (readonly NodeId[])[]): void {
     this.checkRunning();
     if (!Array.isArray(groups) || groups.length === 0 || groups.some((group) => !Array.isArray(group) || group.length === 0)) {
-      throw new RaftlabError(ErrorCode.InvalidArgument, `a partition is one or more groups of one or more nodes, got ${JSON.stringify(groups)}`);
+      throw new RaftlabError(ErrorCode.InvalidArgument, `a partition is one or more groups of one or more nodes, got ${describeGiven(groups)}`);
     }
     for (const group of groups) for (const id of group) this.slot(id);
     this.partitionGroups = groups.map((group) => [...group]);
@@ -1029,7 +1022,12 @@ export class Cluster extends EventEmitter {
   }
 
   isolate(id: NodeId): void {
-    this.partition([[id], this.nodeIds.filter((other) => other !== id)]);
+    this.checkRunning();
+    this.slot(id);
+    const others = this.nodeIds.filter((other) => other !== id);
+    // Said as itself: passed on, it was "a partition is one or more groups of one or more nodes, got [[1],[]]".
+    if (others.length === 0) throw new RaftlabError(ErrorCode.InvalidArgument, `node ${id} is the only node: there is no other to cut it off from`);
+    this.partition([[id], others]);
   }
 
   /** Cuts one direction only: `from` can no longer reach `to`, but hears from it. */
@@ -1191,7 +1189,7 @@ export class Cluster extends EventEmitter {
     const stoppedError = (): RaftlabError => new RaftlabError(ErrorCode.ClusterStopped, `the cluster was stopped: waiting for ${what} is over`);
     if (this.stopped) return Promise.reject(stoppedError());
     if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
-      return Promise.reject(new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a number of milliseconds, 0 or more (Infinity: no deadline), got ${JSON.stringify(timeoutMs) ?? String(timeoutMs)}`));
+      return Promise.reject(new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a number of milliseconds, 0 or more (Infinity: no deadline), got ${describeGiven(timeoutMs)}`));
     }
     // A timer holds at most 2^31-1 ms (Node sets a longer one to 1 ms, with a warning on stderr): past that, no deadline.
     const deadlined = timeoutMs <= 0x7fffffff;
@@ -1426,7 +1424,7 @@ export class Cluster extends EventEmitter {
       const ids = (list: unknown, what: string, min: number): NodeId[] => {
         const valid =
           Array.isArray(list) && list.length >= min && list.every((id) => Number.isSafeInteger(id) && (id as number) > 0) && new Set(list).size === list.length;
-        if (!valid) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `cannot make ${shown(list)} the ${what}: give an array of ${min > 0 ? 'one or more ' : ''}distinct node ids`);
+        if (!valid) throw new RaftlabError(ErrorCode.InvalidMembershipChange, `cannot make ${describeGiven(list)} the ${what}: give an array of ${min > 0 ? 'one or more ' : ''}distinct node ids`);
         return [...(list as NodeId[])].sort((a, b) => a - b);
       };
       const target = ids(voters, 'voters', 1);
@@ -1603,7 +1601,7 @@ export class Cluster extends EventEmitter {
     // At most what a timer holds: the catch-up and each request time out on timers, which
     // Node sets to 1 ms past that (with a warning on stderr), so a longer one failed at once.
     if (!(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= MAX_MEMBERSHIP_TIMEOUT_MS)) {
-      throw new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a positive number of milliseconds up to ${MAX_MEMBERSHIP_TIMEOUT_MS}, got ${shown(timeoutMs)}`);
+      throw new RaftlabError(ErrorCode.InvalidArgument, `timeoutMs must be a positive number of milliseconds up to ${MAX_MEMBERSHIP_TIMEOUT_MS}, got ${describeGiven(timeoutMs)}`);
     }
     return calledAt + timeoutMs;
   }

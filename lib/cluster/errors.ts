@@ -78,3 +78,19 @@ export class RaftlabError extends Error {
     this.indeterminate = indeterminate;
   }
 }
+
+/**
+ * A value an error message says it was given: as JSON, except what JSON cannot say
+ * (NaN and the infinities read `null` in JSON, undefined and functions nothing), which
+ * reads as JavaScript writes it. `got null` for a NaN sent its caller looking for a null.
+ */
+export function describeGiven(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  // Element by element, so a NaN in a list of ids reads NaN too.
+  if (Array.isArray(value)) return `[${value.map(describeGiven).join(',')}]`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

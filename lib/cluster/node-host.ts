@@ -24,7 +24,7 @@ import { SNAPSHOT_FILE_NAME, segmentFileName } from '../storage/record.js';
 import { decodeRaftBatch, encodeRaftBatch, encodeRaftBatches } from '../transport/codec.js';
 import type { PortMeshTransport } from '../transport/transport.js';
 import { KvStateMachine } from '../kv/state-machine.js';
-import { KvError, KvErrorCode, decodeCommand, describeCommand, encodeCommand, invalidKeyReason, isCertainlyValidPut, validateOperation } from '../kv/command.js';
+import { KvError, KvErrorCode, decodeCommand, describeCommand, encodeCommand, invalidKeyReason, isCertainlyValidPut, isClientCommand, validateOperation } from '../kv/command.js';
 import { NodeReplyCode, ReplyBatchWriter, decodeClientBatch, diskFailure } from './protocol.js';
 import type { ControlToNode, MembershipResult, NodeToControl, NodeWorkerData } from './protocol.js';
 import { describeChange, describeMembership, memberKind, membershipHolds } from './membership.js';
@@ -564,6 +564,12 @@ export class NodeHost {
       try {
         // decodeCommand checks the shape, the key and the value.
         const command = decodeCommand(bytes);
+        // A command from before session secrets names a session (by its guessable id, or
+        // by a client id that `kv.id` shows) without its secret: it would let any program
+        // push another client's floor. A WAL may hold such entries; a client may not send one.
+        if (!isClientCommand(command)) {
+          throw new KvError(KvErrorCode.MalformedCommand, `malformed command: a ${command.type} must carry its session's secret (a raftlab client from before session secrets?)`);
+        }
         // A get through the log stores a copy of the value it read in its session, which
         // keeps 4,096 replies: 10-byte frames made every replica keep a MiB each, and write
         // it into every snapshot. A read is a read frame (ReadIndex); no raftlab client

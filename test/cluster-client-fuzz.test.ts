@@ -41,7 +41,7 @@ test.serial('mutated, lying and truncated client frames are each answered with a
 
   // Sessions for the fuzz's requests, registered first, so that what survives mutation applies.
   const leader = await cluster.waitForLeader(WAIT_MS);
-  const registrations: ClientFrame[] = Array.from({ length: 4 }, (_, i) => ({ t: 'w', rid: 1_000_000 + i, command: encodeCommand({ type: 'register', clientId: `fuzz-session-${i}` }) }));
+  const registrations: ClientFrame[] = Array.from({ length: 4 }, (_, i) => ({ t: 'w', rid: 1_000_000 + i, command: encodeCommand({ type: 'register', clientId: `fuzz-session-${i}`, secret: 1 }) }));
   ports.get(leader)!.postMessage(encodeClientBatch(registrations));
   const sessions = await eventually(
     () => {
@@ -52,7 +52,7 @@ test.serial('mutated, lying and truncated client frames are each answered with a
     'the fuzz sessions to register',
   );
   const command = (): Uint8Array => {
-    if (below(6) === 0) return encodeCommand({ type: 'register', clientId: `fuzz-${below(40)}` });
+    if (below(6) === 0) return encodeCommand({ type: 'register', clientId: `fuzz-${below(40)}`, secret: 1 + below(3) });
     const key = KEYS[below(KEYS.length)]!;
     const operations: KvOperation[] = [
       { op: 'put', key, value: below(2) === 0 ? 'x'.repeat(below(40)) : { a: [below(9), null, true, 'é'] } },
@@ -65,8 +65,8 @@ test.serial('mutated, lying and truncated client frames are each answered with a
     const seq = 1 + below(30);
     const session = sessions[below(sessions.length)]!;
     return operation.op === 'append' && below(2) === 0
-      ? encodeCommand({ type: 'request', session, seq, ackedBelow: below(seq + 1), operation, maxValueBytes: 1 + below(2000) })
-      : encodeCommand({ type: 'request', session, seq, ackedBelow: below(seq + 1), operation });
+      ? encodeCommand({ type: 'request', session, secret: 1, seq, ackedBelow: below(seq + 1), operation, maxValueBytes: 1 + below(2000) })
+      : encodeCommand({ type: 'request', session, secret: 1, seq, ackedBelow: below(seq + 1), operation });
   };
   const mutate = (bytes: Uint8Array): Uint8Array => {
     const mutated = Array.from(bytes);

@@ -49,6 +49,12 @@ test('a KvClient sends its registration\'s session id, and registers anew under 
   await kv.put('d', 4);
   const registers = seen.filter((command) => command.type === 'register');
   t.deepEqual(registers.map((command) => command.clientId), [firstId, kv.id], 'one registration per identity');
+  // Each identity registers a secret of its own, and its every request carries it.
+  const secrets = registers.map((command) => command.secret);
+  t.true(secrets.every((secret) => Number.isInteger(secret) && secret! >= 1 && secret! <= 0xffffffff), JSON.stringify(secrets));
+  t.not(secrets[0], secrets[1], 'a fresh secret with the fresh client id');
+  const secretOfSession = new Map([[7, secrets[0]], [8, secrets[1]]]);
+  for (const command of seen) if (command.type === 'request') t.is(command.secret, secretOfSession.get(command.session), `session ${command.session}`);
   const requests = seen.flatMap((command) => (command.type === 'request' ? [[command.session, command.seq, command.operation.key]] : []));
   t.deepEqual(requests, [
     [7, 1, 'a'],

@@ -3,6 +3,8 @@
 // compacted entries catches up through InstallSnapshot, and a node restarted from its
 // own snapshot keeps its data. Waits are on status and events, with bounded timeouts.
 
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import test from 'ava';
 import { Cluster } from '../lib/cluster/cluster.js';
 import type { KvClient } from '../lib/cluster/client.js';
@@ -96,6 +98,53 @@ test('snapshotChunkBytes must be an integer from 1 byte to 64 MiB', async (t) =>
       message: /snapshotChunkBytes must be an integer from 1 to 67108864/,
     });
   }
+});
+
+test('maxSnapshotBytes must be an integer from 1 byte to 4 GiB', async (t) => {
+  for (const maxSnapshotBytes of [0, -1, 1.5, Number.NaN, 2 ** 32 + 1]) {
+    await t.throwsAsync(() => Cluster.start({ nodes: 1, maxSnapshotBytes }), {
+      instanceOf: RaftlabError,
+      code: ErrorCode.InvalidConfig,
+      message: /maxSnapshotBytes must be an integer from 1 to 4294967296/,
+    });
+  }
+});
+
+test.serial('a follower refuses a leader\'s snapshot larger than maxSnapshotBytes (SNAPSHOT_TOO_LARGE, logged) and stays up, following that leader', async (t) => {
+  const maxSnapshotBytes = 20_000;
+  const { cluster, events, dataDir } = await startCluster(t, { nodes: 3, snapshotEntries: SNAPSHOT_ENTRIES, snapshotChunkBytes: 4096, maxSnapshotBytes });
+  const kv = cluster.client({ timeoutMs: 10_000 });
+  const leader = await cluster.waitForLeader(10_000);
+  await kv.put('warm-up', true);
+  const follower = cluster.nodeIds.find((id) => id !== leader)!;
+  await cluster.crash(follower);
+  // Some 160 KiB of state: eight times the follower's limit.
+  for (let start = 0; start < 4 * SNAPSHOT_ENTRIES; start += 8) {
+    const batch: Promise<void>[] = [];
+    for (let i = start; i < start + 8; i++) batch.push(kv.put(`big${i}`, `${i}:`.padEnd(1000, 'x')));
+    await Promise.all(batch);
+  }
+  await eventually(() => node(cluster, cluster.status().leaderId || leader).snapshotIndex > 2 * SNAPSHOT_ENTRIES, 10_000, 'the leader to compact past the follower');
+  await cluster.restart(follower);
+  const logFile = path.join(dataDir, `node-${follower}`, 'node.log');
+  const line = await eventually(
+    () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').find((text) => text.includes('"code":"SNAPSHOT_TOO_LARGE"')) : undefined),
+    15_000,
+    `node ${follower} to log a refused snapshot`,
+  );
+  t.regex(line, new RegExp(`above maxSnapshotBytes ${maxSnapshotBytes}`));
+  const status = await eventually(() => {
+    const found = node(cluster, follower);
+    return found.malformedMessages > 0 ? found : null;
+  }, 5000, 'the refusal counted');
+  t.true(status.alive);
+  t.is(status.snapshotIndex, 0, 'nothing installed');
+  t.is(status.role, 'follower');
+  t.is(status.leaderId, cluster.status().leaderId, 'it still hears its leader');
+  t.false(events.some((event) => event.kind === EventKind.SnapshotInstalled && event.node === follower));
+  // The rest of the cluster goes on.
+  await kv.put('after', 1);
+  t.is(await kv.get('after'), 1);
 });
 
 test.serial('a snapshot larger than snapshotChunkBytes reaches a follower in many InstallSnapshot chunks (Figure 13)', async (t) => {

@@ -57,6 +57,15 @@ const commands: Command[] = [
   // An append carries the limit on the list it grows.
   { type: 'request', session: 9, seq: 6, ackedBelow: 0, operation: { op: 'append', key: 'log', value: ['b', 2] }, maxValueBytes: 1 << 20 },
   { type: 'request', session: 0, clientId: 'c7f2', seq: 7, ackedBelow: 0, operation: { op: 'append', key: 'log', value: 'c' }, maxValueBytes: 1 },
+  // What clients send since session secrets: the register and every request carry one.
+  { type: 'register', clientId: 'c7f2', secret: 1 },
+  { type: 'register', clientId: 'c7f2', secret: 2 ** 32 - 1 },
+  { type: 'request', session: 1, secret: 77, seq: 1, ackedBelow: 0, operation: { op: 'put', key: 'x', value: 1 } },
+  { type: 'request', session: 2 ** 32, secret: 2 ** 32 - 1, seq: 2, ackedBelow: 2, operation: { op: 'delete', key: 'x' } },
+  { type: 'request', session: 300, secret: 128, seq: 4, ackedBelow: 1, operation: { op: 'cas', key: 'x', expected: { a: [1, null, true] }, value: [2.5, 'ü', {}] } },
+  { type: 'request', session: 70_000, secret: 65_536, seq: Number.MAX_SAFE_INTEGER, ackedBelow: 0, operation: { op: 'get', key: 'k' } },
+  { type: 'request', session: 9, secret: 3, seq: 6, ackedBelow: 0, operation: { op: 'append', key: 'log', value: ['b', 2] }, maxValueBytes: 1 << 20 },
+  { type: 'request', session: 9, secret: 3, seq: 8, ackedBelow: 0, operation: { op: 'append', key: 'log', value: 'd' } },
 ];
 
 test('every command round-trips through encode/decode, as an exact-size buffer', (t) => {
@@ -67,6 +76,15 @@ test('every command round-trips through encode/decode, as an exact-size buffer',
     t.is(bytes.buffer.byteLength, bytes.length, 'the buffer is an exact-size copy (transferable)');
     t.deepEqual(decodeCommand(bytes), command);
   }
+});
+
+test('encodeCommand refuses a secret that is not one (0, past 2^32-1, fractional), and a secured request naming its session by client id', (t) => {
+  for (const secret of [0, -1, 1.5, 2 ** 32]) {
+    t.throws(() => encodeCommand({ type: 'request', session: 1, secret, seq: 1, ackedBelow: 0, operation: { op: 'get', key: 'k' } }), { message: /not a session secret/ });
+    t.throws(() => encodeCommand({ type: 'register', clientId: 'c', secret }), { message: /not a session secret/ });
+    t.throws(() => putPrefix(1, secret), { message: /not a session secret/ });
+  }
+  t.throws(() => encodeCommand({ type: 'request', session: 0, clientId: 'c', secret: 5, seq: 1, ackedBelow: 0, operation: { op: 'get', key: 'k' } }), { message: /names its session by id/ });
 });
 
 test('encodeCommand refuses a request whose session is not a session id (0: never registered)', (t) => {
@@ -306,9 +324,10 @@ test('a put written as putPrefix + writePutHead + key + value is writeCommand\'s
     const ackedBelow = Math.floor(random() * (seq + 1));
     const key = `key-${Math.floor(random() * 1e9)}`;
     const value = random() < 0.5 ? 'v'.repeat(Math.floor(random() * 300)) : Math.floor(random() * 1e6);
-    const command: Command = { type: 'request', session, seq, ackedBelow, operation: { op: 'put', key, value } };
+    const secret = 1 + Math.floor(random() * 2 ** (1 + Math.floor(random() * 31)));
+    const command: Command = { type: 'request', session, secret, seq, ackedBelow, operation: { op: 'put', key, value } };
     writer.reset();
-    writePutHead(writer, putPrefix(session), seq, ackedBelow);
+    writePutHead(writer, putPrefix(session, secret), seq, ackedBelow);
     writer.str(key);
     if (typeof value === 'string') writer.str(value);
     else writer.uint(value);
@@ -326,11 +345,12 @@ test('isCertainlyValidPut: plain ASCII puts pass without decoding; whatever it p
   let plain = 0;
   for (let iteration = 0; iteration < 20_000; iteration++) {
     const session = pick([1, 127, 128, 65_536, 2 ** 32 - 1, 2 ** 32 + 5]);
+    const secret = pick([1, 127, 128, 65_536, 2 ** 32 - 1]);
     const seq = pick([1, 2, 127, 128, 70_000, 2 ** 32 + 5]);
     const ackedBelow = Math.min(seq, pick([0, 1, 126, 70_000]));
     const key = pick(['k1', 'key-é', 'k'.repeat(KV_LIMITS.maxKeyBytes), 'k'.repeat(40)]);
     const value = pick(values);
-    const bytes = Uint8Array.from(encodeCommand({ type: 'request', session, seq, ackedBelow, operation: { op: 'put', key, value } }));
+    const bytes = Uint8Array.from(encodeCommand({ type: 'request', session, secret, seq, ackedBelow, operation: { op: 'put', key, value } }));
     const isPlain = /^[\x00-\x7f]*$/.test(key) && session <= 2 ** 32 - 1 && seq <= 2 ** 32 - 1 &&
       (value === null || typeof value === 'boolean' || (typeof value === 'string' && /^[\x00-\x7f]*$/.test(value)) || (Number.isInteger(value) && (value as number) >= 0 && (value as number) < 2 ** 32));
     const mutate = random() < 0.5;
@@ -355,7 +375,7 @@ test('isCertainlyValidPut: plain ASCII puts pass without decoding; whatever it p
       t.fail(`seed ${seed} iteration ${iteration}: passed, but decodeCommand refused it: ${String(error)}`);
       return;
     }
-    if (command.type !== 'request' || command.operation.op !== 'put') {
+    if (command.type !== 'request' || command.operation.op !== 'put' || command.secret !== plainPut.secret || command.session !== plainPut.session) {
       t.fail(`seed ${seed} iteration ${iteration}: passed, but decodes to ${describeCommand(bytes)}`);
       return;
     }
@@ -366,17 +386,29 @@ test('isCertainlyValidPut: plain ASCII puts pass without decoding; whatever it p
 });
 
 test('isCertainlyValidPut declines what it cannot vouch for: other operations, registers, empty keys, trailing bytes', (t) => {
-  const put = (operation: KvOperation): Uint8Array => encodeCommand({ type: 'request', session: 9, seq: 3, ackedBelow: 1, operation });
+  const put = (operation: KvOperation): Uint8Array => encodeCommand({ type: 'request', session: 9, secret: 70_000, seq: 3, ackedBelow: 1, operation });
   t.true(isCertainlyValidPut(put({ op: 'put', key: 'k', value: 'v' })));
+  t.like(plainPut, { session: 9, secret: 70_000, seq: 3, ackedBelow: 1 });
   // A value of over 64 KiB is a str32: still a plain put, its text where decodeCommand finds it.
   const long = 'w'.repeat(70_000);
   const longPut = put({ op: 'put', key: 'k', value: long });
   t.true(isCertainlyValidPut(longPut));
   t.is(Buffer.from(longPut.subarray(plainPut.valueTextStart, plainPut.valueEnd)).toString('latin1'), long);
-  t.deepEqual(decodeCommand(longPut), { type: 'request', session: 9, seq: 3, ackedBelow: 1, operation: { op: 'put', key: 'k', value: long } });
+  t.deepEqual(decodeCommand(longPut), { type: 'request', session: 9, secret: 70_000, seq: 3, ackedBelow: 1, operation: { op: 'put', key: 'k', value: long } });
   t.false(isCertainlyValidPut(put({ op: 'delete', key: 'k' })));
   t.false(isCertainlyValidPut(put({ op: 'append', key: 'k', value: 'v' })));
   t.false(isCertainlyValidPut(encodeCommand({ type: 'register', clientId: 'c' })));
+  t.false(isCertainlyValidPut(encodeCommand({ type: 'register', clientId: 'c', secret: 5 })));
+  // A put from before session secrets (a WAL of that time) is decoded, never vouched for.
+  const unsecured = encodeCommand({ type: 'request', session: 9, seq: 3, ackedBelow: 1, operation: { op: 'put', key: 'k', value: 'v' } });
+  t.false(isCertainlyValidPut(unsecured));
+  t.deepEqual(decodeCommand(unsecured), { type: 'request', session: 9, seq: 3, ackedBelow: 1, operation: { op: 'put', key: 'k', value: 'v' } });
+  const secretZero = Uint8Array.from(pack([3, 9, 0, 3, 1, 1, 'k', 'v']));
+  t.false(isCertainlyValidPut(secretZero));
+  t.throws(() => decodeCommand(secretZero), { message: /secret must be an integer from 1 to 2\^32-1/ });
+  t.throws(() => decodeCommand(Uint8Array.from(pack([3, 9, 2 ** 32, 3, 1, 1, 'k', 'v']))), { message: /secret/ });
+  t.throws(() => decodeCommand(Uint8Array.from(pack([3, 'c', 5, 3, 1, 1, 'k', 'v']))), { message: /session must be/ }, 'a secured request names its session by id');
+  t.throws(() => decodeCommand(Uint8Array.from(pack([1, 'c', 0]))), { message: /secret/ });
   t.false(isCertainlyValidPut(Uint8Array.from([...put({ op: 'put', key: 'k', value: 'v' }), 0xc0])));
   const emptyKey = Uint8Array.from(pack([2, 9, 3, 1, 1, '', 'v']));
   t.false(isCertainlyValidPut(emptyKey));

@@ -45,12 +45,13 @@ function firstDifference(a: string, b: string): string {
   return 'none';
 }
 
-/** [request, session, seq, ackedBelow, put, key] followed by `value`'s raw msgpack bytes. */
-function rawPut(session: number, seq: number, ackedBelow: number, key: string, value: readonly number[], tag = 1): Uint8Array {
+/** [securedRequest, session, secret, seq, ackedBelow, put, key] followed by `value`'s raw msgpack bytes. */
+function rawPut(session: number, secret: number, seq: number, ackedBelow: number, key: string, value: readonly number[], tag = 1): Uint8Array {
   const out = new MsgpackWriter(64);
-  out.arrayHeader(7);
-  out.uint(2);
+  out.arrayHeader(8);
+  out.uint(3);
   out.uint(session);
+  out.uint(secret);
   out.uint(seq);
   out.uint(ackedBelow);
   out.uint(tag);
@@ -133,7 +134,10 @@ function run(seed: number, length: number, limits: Limits): Run {
     const clientId = pick(clients);
     if (roll < 0.03) return null;
     if (roll < 0.05) return Uint8Array.from([pick([0x92, 0x93, 0xc1, 0x97]), 0x02, Math.floor(random() * 256)]);
-    if (roll < 0.15) return encodeCommand({ type: 'register', clientId });
+    // Each client's secret is its number + 1; now and then one goes out under another
+    // (SESSION_MISMATCH), or from before secrets (a WAL of that time: no check).
+    const secret = random() < 0.05 ? 1 + Math.floor(random() * 6) : clients.indexOf(clientId) + 1;
+    if (roll < 0.15) return encodeCommand(random() < 0.1 ? { type: 'register', clientId } : { type: 'register', clientId, secret });
     const session = sessions.get(clientId) ?? 1 + Math.floor(random() * (log.length + 1));
     const last = seqs.get(clientId) ?? 0;
     // Retries (of recent and older seqs), a seq reused for another operation, new seqs.
@@ -143,7 +147,7 @@ function run(seed: number, length: number, limits: Limits): Run {
     const lag = clientId === 'client-0' ? 30 : Math.floor(random() * 6);
     const ackedBelow = random() < 0.1 ? seq : Math.max(0, seq - 1 - lag);
     const key = pick(keys);
-    if (roll < 0.25) return rawPut(session, seq, ackedBelow, key, pick(CRAFTED_VALUES), random() < 0.7 ? 1 : 3);
+    if (roll < 0.25) return rawPut(session, secret, seq, ackedBelow, key, pick(CRAFTED_VALUES), random() < 0.7 ? 1 : 3);
     if (roll < 0.27) return encodeCommand({ type: 'request', session: 0, clientId, seq, ackedBelow, operation: { op: 'get', key } });
     const operation: KvOperation = pick<() => KvOperation>([
       () => ({ op: 'put', key, value: randomValue(random) }),
@@ -153,7 +157,7 @@ function run(seed: number, length: number, limits: Limits): Run {
       () => ({ op: 'cas', key, expected: pick<JsonValue>([null, 0, 'a', [0], { a: 0 }]), value: randomValue(random) }),
       () => ({ op: 'get', key }),
     ])();
-    return encodeCommand({ type: 'request', session, seq, ackedBelow, operation });
+    return encodeCommand(random() < 0.05 ? { type: 'request', session, seq, ackedBelow, operation } : { type: 'request', session, secret, seq, ackedBelow, operation });
   };
   for (let index = 1; index <= length; index++) {
     const data = next();
@@ -162,7 +166,7 @@ function run(seed: number, length: number, limits: Limits): Run {
     replies.push(canonical(reply));
     const replicaReply = canonical(replica.apply(index, data, data !== null && isCertainlyValidPut(data)));
     if (replicaReply !== replies[index - 1]) throw new Error(`seed ${seed}: another replica answered ${replicaReply} at ${index}, not ${replies[index - 1]}`);
-    if (data !== null && data[0] === 0x92 && data[1] === 1 && reply?.ok === true) {
+    if (data !== null && (data[0] === 0x92 || data[0] === 0x93) && data[1] === 1 && reply?.ok === true) {
       const clientId = (unpack(data) as [number, string])[1];
       if (sessions.get(clientId) !== reply.value) seqs.delete(clientId);
       sessions.set(clientId, reply.value as number);
@@ -206,9 +210,9 @@ test('a machine restored from any snapshot (whole or incremental) answers and en
   for (let round = 0; round < 6; round++) {
     const limits = LIMITS[round % LIMITS.length]!;
     const original = run(seed + round, 1500, limits);
-    for (const reply of original.replies) seen.add(/"(SESSION_EXPIRED|STALE_REQUEST|MALFORMED_COMMAND|NOT_A_LIST)"/.exec(reply)?.[1] ?? (reply.startsWith('{"ok":true') ? 'ok' : reply));
+    for (const reply of original.replies) seen.add(/"(SESSION_EXPIRED|SESSION_MISMATCH|STALE_REQUEST|MALFORMED_COMMAND|NOT_A_LIST)"/.exec(reply)?.[1] ?? (reply.startsWith('{"ok":true') ? 'ok' : reply));
     t.true(original.snapshots.length > 0, `seed ${seed + round}: no snapshot taken`);
-    const mostReplies = Math.max(...original.snapshots.map(([, bytes]) => Math.max(0, ...(unpack(bytes) as [0, 0, 0, unknown[][]])[3].map((row) => (row[4] as unknown[]).length))));
+    const mostReplies = Math.max(...original.snapshots.map(([, bytes]) => Math.max(0, ...(unpack(bytes) as [0, 0, 0, unknown[][]])[3].map((row) => (row[5] as unknown[]).length))));
     t.true(mostReplies <= limits.maxRepliesPerSession, `seed ${seed + round}`);
     if (limits.maxRepliesPerSession > 8) t.true(mostReplies > 8, `seed ${seed + round}: no session held more than 8 replies (${mostReplies})`);
     for (const [index, bytes] of original.snapshots) {
@@ -222,15 +226,15 @@ test('a machine restored from any snapshot (whole or incremental) answers and en
     }
   }
   // The log exercised what it is meant to: evictions, stale retries, refusals, garbage.
-  for (const outcome of ['ok', 'null', 'SESSION_EXPIRED', 'STALE_REQUEST', 'MALFORMED_COMMAND', 'NOT_A_LIST']) t.true(seen.has(outcome), `seed ${seed}: never ${outcome}`);
+  for (const outcome of ['ok', 'null', 'SESSION_EXPIRED', 'SESSION_MISMATCH', 'STALE_REQUEST', 'MALFORMED_COMMAND', 'NOT_A_LIST']) t.true(seen.has(outcome), `seed ${seed}: never ${outcome}`);
 });
 
 test('-0 in a committed entry is stored as 0, so a restored replica holds what a live one does', (t) => {
   const machine = new KvStateMachine();
-  machine.apply(1, encodeCommand({ type: 'register', clientId: 'c' }));
-  machine.apply(2, rawPut(1, 1, 0, 'top', F64_MINUS_ZERO));
-  machine.apply(3, rawPut(1, 2, 0, 'nested', [0x92, ...F64_MINUS_ZERO, 0x81, 0xa1, 0x61, ...F64_MINUS_ZERO]));
-  const get = machine.apply(4, encodeCommand({ type: 'request', session: 1, seq: 3, ackedBelow: 0, operation: { op: 'get', key: 'nested' } }));
+  machine.apply(1, encodeCommand({ type: 'register', clientId: 'c', secret: 7 }));
+  machine.apply(2, rawPut(1, 7, 1, 0, 'top', F64_MINUS_ZERO));
+  machine.apply(3, rawPut(1, 7, 2, 0, 'nested', [0x92, ...F64_MINUS_ZERO, 0x81, 0xa1, 0x61, ...F64_MINUS_ZERO]));
+  const get = machine.apply(4, encodeCommand({ type: 'request', session: 1, secret: 7, seq: 3, ackedBelow: 0, operation: { op: 'get', key: 'nested' } }));
   const restored = KvStateMachine.restore(machine.snapshot());
   for (const which of [machine, restored]) {
     t.true(Object.is(which.read('top'), 0));
@@ -238,7 +242,7 @@ test('-0 in a committed entry is stored as 0, so a restored replica holds what a
   }
   t.is(canonical(get), canonical({ ok: true, value: [0, { a: 0 }] }));
   // The stored reply of the get is answered again, the same on both.
-  const retry = encodeCommand({ type: 'request', session: 1, seq: 3, ackedBelow: 0, operation: { op: 'get', key: 'nested' } });
+  const retry = encodeCommand({ type: 'request', session: 1, secret: 7, seq: 3, ackedBelow: 0, operation: { op: 'get', key: 'nested' } });
   t.is(canonical(restored.apply(5, retry)), canonical(machine.apply(5, retry)));
   t.is(packr.pack(0).length, 1);
 });

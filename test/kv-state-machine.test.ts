@@ -8,10 +8,17 @@ import { KvStateMachine, ReplyWindow } from '../lib/kv/state-machine.js';
 /** A session id no register returned in these tests: its requests are SESSION_EXPIRED. */
 const NEVER_REGISTERED = 999_999;
 
+/** A client's session secret in these tests: fixed per client id (KvClient draws one at random). */
+function secretOf(clientId: string): number {
+  let hash = 2_166_136_261;
+  for (let i = 0; i < clientId.length; i++) hash = Math.imul(hash ^ clientId.charCodeAt(i), 16_777_619) >>> 0;
+  return hash === 0 ? 1 : hash;
+}
+
 /**
  * Feeds a state machine entries at consecutive indexes, like a node's apply loop. Clients
  * are named by client id; a request goes out under the session id the client's last
- * register returned, as KvClient does.
+ * register returned, with its secret (secretOf), as KvClient does.
  */
 class Feeder {
   readonly machine: KvStateMachine;
@@ -24,14 +31,14 @@ class Feeder {
     return this.machine.apply(this.machine.appliedIndex + 1, data);
   }
   register(clientId: string): KvReply {
-    const applied = this.raw(encodeCommand({ type: 'register', clientId }));
+    const applied = this.raw(encodeCommand({ type: 'register', clientId, secret: secretOf(clientId) }));
     if (applied === null || !applied.ok || typeof applied.value !== 'number') throw new Error(`register yielded ${JSON.stringify(applied)}`);
     this.sessionIds.set(clientId, applied.value);
     return applied;
   }
   request(clientId: string, seq: number, operation: KvOperation, ackedBelow = 0): KvReply {
     const session = this.sessionIds.get(clientId) ?? NEVER_REGISTERED;
-    const applied = this.raw(encodeCommand({ type: 'request', session, seq, ackedBelow, operation }));
+    const applied = this.raw(encodeCommand({ type: 'request', session, secret: secretOf(clientId), seq, ackedBelow, operation }));
     if (applied === null) throw new Error('request yielded null');
     return applied;
   }
@@ -345,11 +352,12 @@ test('a version 1 snapshot (before session ids) restores: its sessions get their
   const retry = feeder.raw(encodeCommand({ type: 'request', session: 0, clientId: 'old', seq: 2, ackedBelow: 0, operation: { op: 'append', key: 'log', value: 'b' } }));
   t.deepEqual(retry, ok(null));
   t.deepEqual(machine.read('log'), ['a'], 'a legacy retry is answered from the restored session, not applied again');
-  t.deepEqual(feeder.register('old'), ok(37), 'registering again returns the id it was given');
-  t.deepEqual(feeder.register('new'), ok(43));
+  t.deepEqual(feeder.raw(encodeCommand({ type: 'register', clientId: 'old' })), ok(37), 'registering again (from before secrets, as its WAL holds it) returns the id it was given');
+  t.like(feeder.raw(encodeCommand({ type: 'register', clientId: 'old', secret: 5 })), { ok: false, code: 'SESSION_MISMATCH' }, 'a register with a secret does not take over a session without one');
+  t.deepEqual(feeder.register('new'), ok(44));
   const [version, , , sessions] = unpack(machine.snapshot()) as [number, number, unknown, unknown[][]];
-  t.is(version, 2);
-  t.deepEqual(sessions.map((row) => row.slice(0, 3)), [['old', 37, 42], ['older', 12, 12], ['new', 43, 43]]);
+  t.is(version, 3);
+  t.deepEqual(sessions.map((row) => row.slice(0, 4)), [['old', 37, 0, 42], ['older', 12, 0, 12], ['new', 44, secretOf('new'), 44]], 'restored sessions have no secret (0)');
   const bad = Uint8Array.from(pack([1, 40, [], [['old', 37, 1, [], 'extra']]]));
   const error = t.throws(() => KvStateMachine.restore(bad), { instanceOf: KvError });
   t.is(error?.code, 'MALFORMED_SNAPSHOT');
@@ -414,6 +422,39 @@ test('maxRepliesPerSession: the oldest reply is dropped and its retry is stale, 
     t.deepEqual(feeder.request('c1', seq, { op: 'append', key: 'log', value: seq }), ok(null));
   }
   t.deepEqual(feeder.machine.read('log'), [1, 2, 3, 4, 5]);
+});
+
+test('a request naming a session under another secret is SESSION_MISMATCH and changes nothing (floor, replies, LRU order, data); so is a register of its client id under another secret', (t) => {
+  const feeder = new Feeder();
+  feeder.register('victim');
+  const session = feeder.sessionIds.get('victim')!;
+  for (let seq = 1; seq <= 3; seq++) t.deepEqual(feeder.request('victim', seq, { op: 'put', key: 'x', value: `v${seq}` }), ok(null));
+  const state = (): unknown => {
+    const [, , data, sessions] = unpack(feeder.machine.snapshot()) as [number, number, unknown, unknown];
+    return { data, sessions };
+  };
+  const before = state();
+  const wrong = secretOf('victim') === 1 ? 2 : secretOf('victim') - 1;
+  const intruder = (operation: KvOperation, seq: number): KvReply | null =>
+    feeder.raw(encodeCommand({ type: 'request', session, secret: wrong, seq, ackedBelow: seq, operation }));
+  // An ASCII put (applied from its bytes), then decoded operations: each would push the
+  // victim's floor to its seq, making the victim's retries STALE_REQUEST.
+  for (const [operation, seq] of [
+    [{ op: 'put', key: 'x', value: 'hijacked' }, 10_000],
+    [{ op: 'put', key: 'x', value: { not: 'plain' } }, 10_001],
+    [{ op: 'cas', key: 'x', expected: 'v3', value: 'hijacked' }, 10_002],
+    [{ op: 'delete', key: 'x' }, 10_003],
+    [{ op: 'append', key: 'log', value: 1 }, 2],
+  ] as const) {
+    t.like(intruder(operation, seq), { ok: false, code: 'SESSION_MISMATCH' }, operation.op);
+  }
+  t.like(feeder.raw(encodeCommand({ type: 'register', clientId: 'victim', secret: wrong })), { ok: false, code: 'SESSION_MISMATCH' });
+  t.deepEqual(state(), before, 'the data and the session (its floor, replies and last activity) are as they were');
+  t.deepEqual(feeder.request('victim', 2, { op: 'put', key: 'x', value: 'v2' }), ok(null), 'the victim\'s retry is answered from its session, not STALE_REQUEST');
+  t.is(feeder.machine.read('x'), 'v3', 'and not applied again');
+  t.deepEqual(feeder.register('victim'), ok(session), 'its own register still returns its session');
+  // A request from before secrets (only a WAL of that time holds one) is not checked.
+  t.deepEqual(feeder.raw(encodeCommand({ type: 'request', session, seq: 4, ackedBelow: 0, operation: { op: 'put', key: 'y', value: 1 } })), ok(null));
 });
 
 test('a request from an unknown session gets SESSION_EXPIRED and is not applied', (t) => {

@@ -5,7 +5,7 @@
 import test from 'ava';
 import { allMessages, decode, drain, Harness, makeNode, text } from './raft-harness.js';
 import { InvariantViolation } from '../lib/raft/assert.js';
-import { MessageType, ProgressState } from '../lib/raft/types.js';
+import { MessageType, ProgressState, SNAPSHOT_BYTES_ALLOCATED_UP_FRONT } from '../lib/raft/types.js';
 import { FOLLOWER_SILENT_ROUNDS_BEFORE_COMPACTING, STALLED_HEARTBEATS_BEFORE_PROBE, STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RESEND, STALLED_HEARTBEATS_BEFORE_SNAPSHOT_RETRY } from '../lib/raft/raw-node.js';
 import type { AppendEntries, InstallSnapshot, InstallSnapshotResponse, Message, Snapshot } from '../lib/raft/types.js';
 
@@ -505,6 +505,58 @@ test('Figure 13 chunks fill one array of the snapshot\'s totalBytes; a chunk of 
 });
 
 /** Delivers until nothing is queued, dropping the InstallSnapshot chunks to node 3 at `offset` the first `times` times. */
+test('Config.maxSnapshotBytes: a snapshot announced above it is refused (SNAPSHOT_TOO_LARGE) at its first chunk, unanswered, nothing held; one at it installs', (t) => {
+  const follower = makeNode(1, [1, 2, 3], { terms: [1, 1], currentTerm: 2, commitIndex: 1, config: { ...noPreVote, maxSnapshotBytes: 8 } });
+  drain(follower);
+  const chunk = (offset: number, data: string, done: boolean, totalBytes: number) =>
+    installSnapshot({ term: 2, from: 2, to: 1, lastIncludedIndex: 6, lastIncludedTerm: 2, offset, totalBytes, data: text(data), done });
+  t.regex(follower.step(chunk(0, 'abc', false, 9)) ?? '', /^SNAPSHOT_TOO_LARGE: its snapshot at 6@t2 is 9 bytes, above maxSnapshotBytes 8/);
+  t.deepEqual(allMessages(drain(follower)), [], 'not answered');
+  t.regex(follower.step(chunk(3, 'def', false, 9)) ?? '', /^SNAPSHOT_TOO_LARGE/, 'its later chunks too');
+  t.deepEqual(allMessages(drain(follower)), []);
+  t.like(follower.status(), { role: 'follower', leaderId: 2, lastLogIndex: 2, commitIndex: 1 }, 'the follower keeps its log and its leader');
+  t.is(follower.step(chunk(0, 'abcd', false, 8)), null, 'a snapshot of maxSnapshotBytes is taken');
+  t.like(ofType(allMessages(drain(follower)), MessageType.InstallSnapshotResponse)[0], { received: 4 });
+  t.is(follower.step(chunk(4, 'efgh', true, 8)), null);
+  const ready = follower.ready();
+  t.is(new TextDecoder().decode(ready.snapshot!.data), 'abcdefgh');
+  follower.advance();
+});
+
+test('a leader\'s announced snapshot size alone allocates at most SNAPSHOT_BYTES_ALLOCATED_UP_FRONT; past it the array grows with the bytes received, and they arrive whole', (t) => {
+  const chunkBytes = 1 << 20;
+  // Just over the up-front allocation: the array grows once, mid-chunk (the last chunk is short).
+  const totalBytes = SNAPSHOT_BYTES_ALLOCATED_UP_FRONT + 2 * chunkBytes + 12_345;
+  const follower = makeNode(1, [1, 2, 3], { currentTerm: 1, config: noPreVote });
+  const chunk = (offset: number, data: Uint8Array, done: boolean, total = totalBytes) =>
+    installSnapshot({ term: 2, from: 2, to: 1, lastIncludedIndex: 6, lastIncludedTerm: 2, offset, totalBytes: total, data, done });
+  // A 1-byte first chunk of a snapshot announced at 1 GiB (the default maxSnapshotBytes):
+  // before, the follower allocated the whole GiB at once.
+  const before = process.memoryUsage().arrayBuffers;
+  t.is(follower.step(chunk(0, new Uint8Array([7]), false, 1 << 30)), null);
+  const grew = process.memoryUsage().arrayBuffers - before;
+  t.true(grew <= SNAPSHOT_BYTES_ALLOCATED_UP_FRONT + (1 << 20), `a 1-byte chunk announcing 1 GiB made the follower allocate ${grew} bytes`);
+  t.like(ofType(allMessages(drain(follower)), MessageType.InstallSnapshotResponse)[0], { received: 1 });
+  // Then a real transfer past the up-front allocation, each byte its position's pattern.
+  const pattern = (offset: number, length: number): Uint8Array => {
+    const bytes = new Uint8Array(length);
+    for (let i = 0; i < length; i++) bytes[i] = ((offset + i) * 2_654_435_761) >>> 24;
+    return bytes;
+  };
+  let offset = 0;
+  while (offset + chunkBytes < totalBytes) {
+    t.is(follower.step(chunk(offset, pattern(offset, chunkBytes), false)), null);
+    offset += chunkBytes;
+    t.like(ofType(allMessages(drain(follower)), MessageType.InstallSnapshotResponse)[0], { received: offset });
+  }
+  t.is(follower.step(chunk(offset, pattern(offset, totalBytes - offset), true)), null);
+  const ready = follower.ready();
+  t.is(ready.snapshot!.data.byteLength, totalBytes);
+  t.is(Buffer.compare(ready.snapshot!.data, pattern(0, totalBytes)), 0, 'every byte where it belongs, across the growth');
+  follower.advance();
+  t.is(follower.status().commitIndex, 6, 'installed');
+});
+
 function deliverDroppingChunk(harness: Harness, offset: number, times: number): number {
   let dropped = 0;
   for (let round = 0; round < 100 && harness.queue.length > 0; round++) {

@@ -33,6 +33,7 @@ import type { JsonValue } from '../cluster/types.js';
 import type { NodeId } from '../raft/types.js';
 import type { MsgpackWriter } from '../transport/msgpack-writer.js';
 import { RidTable } from './rid-table.js';
+import { drawSessionSecret } from '../cluster/session-secret.js';
 
 export const LEAN_CLIENT_LIMITS = {
   /** How often outstanding requests are checked against their deadline. */
@@ -77,6 +78,8 @@ const NOT_REGISTERED = new Uint8Array(0);
 
 interface Session {
   readonly clientId: string;
+  /** The session's secret (drawSessionSecret), in its register and every put's prefix. */
+  readonly secret: number;
   /** putPrefix(session id): the first bytes of every put of this session, once registered. */
   prefix: Uint8Array;
   nextSeq: number;
@@ -146,7 +149,7 @@ export class LeanClient {
     for (let i = 0; i < count; i++) {
       const clientId = randomUUID();
       const sessionIndex = this.sessions.length;
-      const session: Session = { clientId, prefix: NOT_REGISTERED, nextSeq: 1, ackedBelow: 1, answered: new Uint8Array(INITIAL_SEQ_WINDOW) };
+      const session: Session = { clientId, secret: drawSessionSecret(), prefix: NOT_REGISTERED, nextSeq: 1, ackedBelow: 1, answered: new Uint8Array(INITIAL_SEQ_WINDOW) };
       this.sessions.push(session);
       registrations.push(
         new Promise<void>((resolve, reject) => {
@@ -155,7 +158,7 @@ export class LeanClient {
             if (failure !== null) reject(new Error(`bench client: registering a session failed: ${failure.code}`));
             else if (!isSessionId(value)) reject(new Error(`bench client: registering returned ${JSON.stringify(value)}, not a session id`));
             else {
-              session.prefix = putPrefix(value);
+              session.prefix = putPrefix(value, session.secret);
               resolve();
             }
           });
@@ -232,7 +235,8 @@ export class LeanClient {
         this.batcher.enqueueRead(node, rid, this.slotKey[slot]!);
         return;
       case Kind.Register:
-        this.batcher.batchFor(node).writeCommand(rid, { type: 'register', clientId: this.sessions[this.slotSession[slot]!]!.clientId });
+        const session = this.sessions[this.slotSession[slot]!]!;
+        this.batcher.batchFor(node).writeCommand(rid, { type: 'register', clientId: session.clientId, secret: session.secret });
         return;
     }
   }

@@ -10,13 +10,14 @@
 
 import { randomUUID } from 'node:crypto';
 import type { MessagePort } from 'node:worker_threads';
-import { KV_LIMITS, encodeCommand, isSessionId, validateOperation } from '../kv/command.js';
+import { KV_LIMITS, KvErrorCode, encodeCommand, isSessionId, validateOperation } from '../kv/command.js';
 import type { Command, KvOperation } from '../kv/command.js';
 import { cloneJson } from '../kv/state-machine.js';
 import { assertNever } from '../raft/assert.js';
 import type { NodeId } from '../raft/types.js';
 import { ErrorCode, RaftlabError, asErrorCode, describeGiven } from './errors.js';
 import { FrameBatcher, NodeReplyCode, decodeReplyBatch } from './protocol.js';
+import { drawSessionSecret } from './session-secret.js';
 import type { Reply } from './protocol.js';
 import type { JsonValue } from './types.js';
 
@@ -242,6 +243,8 @@ function toRaftlabError(error: unknown): RaftlabError {
 
 export class KvClient {
   private clientId: string = randomUUID();
+  /** Drawn with the client id, registered with it, and carried by every request of its session. */
+  private secret = drawSessionSecret();
   /** The session id the registration returned (0: not registered). */
   private session = 0;
   private registered: Promise<void> | null = null;
@@ -360,7 +363,7 @@ export class KvClient {
   private async ensureRegistered(deadline: number): Promise<void> {
     if (this.registered === null) {
       const clientId = this.clientId;
-      this.registered = this.submit(encodeCommand({ type: 'register', clientId }), deadline).then(
+      this.registered = this.submit(encodeCommand({ type: 'register', clientId, secret: this.secret }), deadline).then(
         (session) => {
           // The state machine answers every register with its session id: anything else is a bug.
           if (!isSessionId(session)) throw new Error(`raftlab client: registering ${clientId} returned ${JSON.stringify(session)}, not a session id`);
@@ -369,7 +372,12 @@ export class KvClient {
           if (this.clientId === clientId) this.session = session;
         },
         (error: unknown) => {
-          if (this.clientId === clientId) this.registered = null;
+          if (this.clientId === clientId) {
+            this.registered = null;
+            // Its client id registered under another secret (only a program that learnt
+            // it, `kv.id`, and registered it first): go on under a new identity.
+            if ((error as { code?: unknown }).code === KvErrorCode.SessionMismatch) this.renewIdentity();
+          }
           // Registering twice is harmless, so a failed registration never leaves doubt: the
           // write that waited for it was not sent.
           const failure = toRaftlabError(error);
@@ -384,6 +392,16 @@ export class KvClient {
       );
     }
     return this.registered;
+  }
+
+  /** A new client id and secret, to be registered by the next write. */
+  private renewIdentity(): void {
+    this.clientId = randomUUID();
+    this.secret = drawSessionSecret();
+    this.session = 0;
+    this.registered = null;
+    this.nextSeq = 1;
+    this.outstanding = new Set();
   }
 
   private async write(operation: KvOperation): Promise<JsonValue> {
@@ -453,24 +471,22 @@ export class KvClient {
       const ackedBelow = outstanding.values().next().value!;
       // An append carries this client's limit on the list it grows (the cluster's
       // maxValueBytes): the state machine decides by the limit in the entry.
+      const secret = this.secret;
       const command: Command =
         operation.op === 'append'
-          ? { type: 'request', session, seq, ackedBelow, operation, maxValueBytes: this.hub.maxValueBytes }
-          : { type: 'request', session, seq, ackedBelow, operation };
+          ? { type: 'request', session, secret, seq, ackedBelow, operation, maxValueBytes: this.hub.maxValueBytes }
+          : { type: 'request', session, secret, seq, ackedBelow, operation };
       const value = await this.submit(encodeCommand(command), deadline);
       this.hub.onWriteLatency?.(Date.now() - startedAt);
       return value;
     } catch (error) {
       const failure = toRaftlabError(error);
-      if (failure.code === ErrorCode.SessionExpired && session === this.session) {
-        // The state machine forgot this session: continue under a fresh identity so a
-        // stale retry of an old request can never be mistaken for a new one (once: a
-        // write of an older session that hears it late leaves the new identity alone).
-        this.clientId = randomUUID();
-        this.session = 0;
-        this.registered = null;
-        this.nextSeq = 1;
-        this.outstanding = new Set();
+      if ((failure.code === ErrorCode.SessionExpired || failure.code === ErrorCode.SessionMismatch) && session === this.session) {
+        // The state machine forgot this session (or knows it under another secret, which
+        // no raftlab client causes): continue under a fresh identity so a stale retry of
+        // an old request can never be mistaken for a new one (once: a write of an older
+        // session that hears it late leaves the new identity alone).
+        this.renewIdentity();
       }
       throw failure;
     } finally {

@@ -10,7 +10,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { changeMembership } from '../raft/membership.js';
 import { majoritySize } from '../raft/quorum.js';
-import { MembershipChangeType, RefusalCode, Role } from '../raft/types.js';
+import { defaultConfig, MembershipChangeType, RefusalCode, Role } from '../raft/types.js';
 import type { LogIndex, NodeId } from '../raft/types.js';
 import { syncCreatedDirectories, truncateToSyncedPosition, walFiles } from '../storage/file-storage.js';
 import { forgetPendingRenames, loseUnsyncedFiles, POWER_LOSS_STATE_BYTES, PowerLossSlot } from './power-loss.js';
@@ -78,6 +78,14 @@ export interface ClusterOptions {
    * that no single message between workers carries a whole large state machine.
    */
   readonly snapshotChunkBytes?: number;
+  /**
+   * The largest snapshot a follower takes from a leader (InstallSnapshot's announced
+   * size): a larger one is refused at its first chunk (SNAPSHOT_TOO_LARGE, counted as a
+   * malformed message and logged), before anything is allocated for it. An integer from 1
+   * to 4 GiB; default 1 GiB, 16 times the 63 MB state of `raftlab bench --catch-up`. A
+   * node never allocates more than 64 MiB on a leader's word (Config.maxSnapshotBytes).
+   */
+  readonly maxSnapshotBytes?: number;
   /**
    * A follower starts no turn within this many milliseconds of starting its last
    * fdatasync (group commit by delay, with fsync on): AppendEntries that arrive meanwhile
@@ -176,6 +184,8 @@ const DEFAULT_SNAPSHOT_ENTRIES = 100_000;
 const DEFAULT_SNAPSHOT_CHUNK_BYTES = 1 << 20;
 /** A chunk is one structured-clone message between workers: past this, split the snapshot. */
 const MAX_SNAPSHOT_CHUNK_BYTES = 64 << 20;
+/** The largest maxSnapshotBytes: what the wire's InstallSnapshot decoder takes (one Uint8Array, 2^32 bytes in Node 20). */
+const MAX_SNAPSHOT_BYTES_LIMIT = 2 ** 32;
 /** The largest maxValueBytes: a value rides whole in one log entry and one message. */
 const MAX_VALUE_BYTES_LIMIT = 64 << 20;
 const DEFAULT_FOLLOWER_SYNC_SPACING_MS = 2;
@@ -297,6 +307,7 @@ const OPTION_NAMES: Readonly<Record<keyof ClusterOptions, true>> = {
   preallocate: true,
   snapshotEntries: true,
   snapshotChunkBytes: true,
+  maxSnapshotBytes: true,
   followerSyncSpacingMs: true,
   startTimeoutMs: true,
   signal: true,
@@ -370,6 +381,7 @@ function checkOptions(options: ClusterOptions): void {
   }
   if (options.snapshotEntries !== undefined) checkPositiveInteger('snapshotEntries', options.snapshotEntries, Number.MAX_SAFE_INTEGER);
   if (options.snapshotChunkBytes !== undefined) checkPositiveInteger('snapshotChunkBytes', options.snapshotChunkBytes, MAX_SNAPSHOT_CHUNK_BYTES);
+  if (options.maxSnapshotBytes !== undefined) checkPositiveInteger('maxSnapshotBytes', options.maxSnapshotBytes, MAX_SNAPSHOT_BYTES_LIMIT);
   const spacing = options.followerSyncSpacingMs;
   if (spacing !== undefined && !(typeof spacing === 'number' && Number.isFinite(spacing) && spacing >= 0 && spacing <= MAX_FOLLOWER_SYNC_SPACING_MS)) {
     throw new RaftlabError(ErrorCode.InvalidConfig, `followerSyncSpacingMs must be a number from 0 to ${MAX_FOLLOWER_SYNC_SPACING_MS}, got ${describeGiven(spacing)}`);
@@ -640,6 +652,7 @@ export class Cluster extends EventEmitter {
         preallocate: options.preallocate ?? options.fsync ?? true,
         snapshotEntries: options.snapshotEntries ?? DEFAULT_SNAPSHOT_ENTRIES,
         snapshotChunkBytes: options.snapshotChunkBytes ?? DEFAULT_SNAPSHOT_CHUNK_BYTES,
+        maxSnapshotBytes: options.maxSnapshotBytes ?? defaultConfig.maxSnapshotBytes,
         followerSyncSpacingMs,
         startTimeoutMs,
         logLevel: options.logLevel ?? 'info',
@@ -800,6 +813,7 @@ export class Cluster extends EventEmitter {
       preallocate: this.options.preallocate,
       snapshotEntries: this.options.snapshotEntries,
       snapshotChunkBytes: this.options.snapshotChunkBytes,
+      maxSnapshotBytes: this.options.maxSnapshotBytes,
       followerSyncSpacingMs: this.options.followerSyncSpacingMs,
       statusIntervalMs: STATUS_INTERVAL_MS,
       syncedPosition: slot.syncedPosition,

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { RawNode, createConfig } from '../raft/raw-node.js';
 import type { PersistToken } from '../raft/raw-node.js';
 import { createPrng } from '../raft/prng.js';
-import { MessageType, Role } from '../raft/types.js';
+import { MessageRefusalCode, MessageType, Role } from '../raft/types.js';
 import type { Entry, HardState, LogIndex, Membership, Message, NodeId, Ready, Snapshot, SoftState, Term } from '../raft/types.js';
 import { MAX_ASYNC_SYNCS, openFileStorage } from '../storage/file-storage.js';
 import type { LogStorage, SyncedPosition } from '../storage/types.js';
@@ -24,7 +24,7 @@ import { SNAPSHOT_FILE_NAME, segmentFileName } from '../storage/record.js';
 import { decodeRaftBatch, encodeRaftBatch, encodeRaftBatches } from '../transport/codec.js';
 import type { PortMeshTransport } from '../transport/transport.js';
 import { KvStateMachine } from '../kv/state-machine.js';
-import { KvError, KvErrorCode, decodeCommand, describeCommand, encodeCommand, invalidKeyReason, isCertainlyValidPut, validateOperation } from '../kv/command.js';
+import { KvError, KvErrorCode, decodeCommand, describeCommand, encodeCommand, invalidKeyReason, isCertainlyValidPut, isClientCommand, validateOperation } from '../kv/command.js';
 import { NodeReplyCode, ReplyBatchWriter, decodeClientBatch, diskFailure } from './protocol.js';
 import type { ControlToNode, MembershipResult, NodeToControl, NodeWorkerData } from './protocol.js';
 import { describeChange, describeMembership, memberKind, membershipHolds } from './membership.js';
@@ -295,6 +295,8 @@ export class NodeHost {
   private lastCommitEventAt = 0;
   /** Date.now() of the last malformed message logged; -Infinity (never), not 0: see compactionStartedAt. */
   private lastMalformedLogAt = Number.NEGATIVE_INFINITY;
+  /** The last leader snapshot transfer refused as SNAPSHOT_TOO_LARGE that was logged (leader, term, index). */
+  private tooLargeSnapshotLogged = '';
   private malformedMessages = 0;
   private entriesPersisted = 0;
   private appendEntriesSent = 0;
@@ -395,6 +397,7 @@ export class NodeHost {
         electionTicks: data.electionTicks,
         heartbeatTicks: data.heartbeatTicks,
         maxSnapshotChunkBytes: data.snapshotChunkBytes,
+        maxSnapshotBytes: data.maxSnapshotBytes,
         // With fsync on, a leader's Readys are advanced before their fdatasync completes
         // (processReadies); other nodes sync first and advance them durable.
         asyncPersistence: data.fsync && data.testOnly.ackBeforeFsync !== true,
@@ -528,7 +531,17 @@ export class NodeHost {
   /** Steps a peer's message into the core; one the core refuses (an answer about entries it never sent) is counted as malformed. */
   private stepPeerMessage(from: NodeId, message: Message): void {
     const refused = this.node.step(message);
-    if (refused !== null) this.countMalformed(1, `node ${from}: ${refused}`);
+    if (refused === null) return;
+    this.countMalformed(1, `node ${from}: ${refused}`);
+    if (message.type === MessageType.InstallSnapshot && refused.startsWith(MessageRefusalCode.SnapshotTooLarge)) {
+      // Logged once per transfer, whatever else the rate-limited malformed line says: the
+      // leader sends it again every while, and only a larger maxSnapshotBytes ends it.
+      const transfer = `${from}@t${message.term}:${message.lastIncludedIndex}`;
+      if (transfer !== this.tooLargeSnapshotLogged) {
+        this.tooLargeSnapshotLogged = transfer;
+        this.log.warn({ code: MessageRefusalCode.SnapshotTooLarge, leader: from, index: message.lastIncludedIndex, totalBytes: message.totalBytes, maxSnapshotBytes: this.data.maxSnapshotBytes }, `refused leader ${from}'s snapshot at index ${message.lastIncludedIndex}: ${message.totalBytes} bytes, above maxSnapshotBytes ${this.data.maxSnapshotBytes}`);
+      }
+    }
   }
 
   private onClientBatch(client: ClientConnection, bytes: unknown): void {
@@ -553,6 +566,12 @@ export class NodeHost {
       try {
         // decodeCommand checks the shape, the key and the value.
         const command = decodeCommand(bytes);
+        // A command from before session secrets names a session (by its guessable id, or
+        // by a client id that `kv.id` shows) without its secret: it would let any program
+        // push another client's floor. A WAL may hold such entries; a client may not send one.
+        if (!isClientCommand(command)) {
+          throw new KvError(KvErrorCode.MalformedCommand, `malformed command: a ${command.type} must carry its session's secret (a raftlab client from before session secrets?)`);
+        }
         // A get through the log stores a copy of the value it read in its session, which
         // keeps 4,096 replies: 10-byte frames made every replica keep a MiB each, and write
         // it into every snapshot. A read is a read frame (ReadIndex); no raftlab client

@@ -521,6 +521,8 @@ export interface NodeWorkerData {
   readonly snapshotEntries: number;
   /** The most snapshot bytes in one InstallSnapshot (Config.maxSnapshotChunkBytes). */
   readonly snapshotChunkBytes: number;
+  /** The largest snapshot a follower takes (Config.maxSnapshotBytes). */
+  readonly maxSnapshotBytes: number;
   /** A follower starts no turn within this many ms of starting its last fdatasync (0: off). */
   readonly followerSyncSpacingMs: number;
   readonly statusIntervalMs: number;

@@ -6,8 +6,8 @@
 //
 // Wire layout of a command (msgpack, plain arrays rather than maps because they are
 // smaller and faster to decode on the apply hot path):
-//   register: [CommandTag.register, clientId]
-//   request:  [CommandTag.request, session, seq, ackedBelow, OperationTag.x, key, ...args]
+//   register: [CommandTag.register, clientId, secret]
+//   request:  [CommandTag.securedRequest, session, secret, seq, ackedBelow, OperationTag.x, key, ...args]
 //     put: args = [value]; append: args = [value, maxValueBytes] (an append from before the
 //     bound: [value]); cas: args = [expected, value]; delete/get: args = []
 // A client registers once under its client id (an opaque string, a UUID); the register
@@ -15,9 +15,21 @@
 // index of its register command"), which the reply returns and every request carries.
 // Unlike the client id it is unique by construction, and it is a small integer: five
 // bytes or fewer in every entry instead of 37, and looked up without hashing a string.
-// A raftlab from before session ids wrote requests that name the client id instead
-// ([CommandTag.request, clientId, ...]); a WAL holding them still replays, and they
-// find their session by its client id.
+// A session id is a log index, which anyone can guess: so the client also draws a random
+// secret (a 32-bit unsigned integer, 1 or more) when it registers, the register entry
+// carries it (every replica stores it with the session, and snapshots keep it), and
+// every request names its session by id and secret. A request whose secret is not its
+// session's is answered SESSION_MISMATCH on every replica and changes nothing; so is a
+// register of an open session's client id under another secret. A secret is not a
+// cryptographic authenticator: it keeps a program writing raw frames from naming
+// another client's session by its index (a guess is right once in 2^32, and each guess
+// is a committed entry), at 5 bytes per entry.
+// A raftlab from before session secrets wrote [CommandTag.request, session, seq, ...]
+// and [CommandTag.register, clientId]; one from before session ids wrote requests that
+// name the client id instead ([CommandTag.request, clientId, ...]). A WAL holding them
+// still replays (the secret is not checked: such an entry names a session without one,
+// and a legacy request finds its session by its client id), but a node takes no such
+// command from a client any more (isClientCommand).
 // An append carries the limit its proposer (the client, or the leader in its stead) puts
 // on the stored list: the state machine refuses it (VALUE_TOO_LARGE) if the list would
 // encode to more. The limit is in the entry, not in the node's options, so every replica
@@ -47,15 +59,19 @@ export type KvOperationName = KvOperation['op'];
 export type Command =
   /**
    * Opens a client session (thesis §6.3); the reply's value is the session id. Idempotent:
-   * registering a client id whose session is open only refreshes it and returns its id.
+   * registering a client id whose session is open under the same secret only refreshes it
+   * and returns its id (under another secret: SESSION_MISMATCH, nothing changed).
+   * `secret` absent: a register from before session secrets (its session has none).
    */
-  | { readonly type: 'register'; readonly clientId: string }
+  | { readonly type: 'register'; readonly clientId: string; readonly secret?: number }
   | {
       readonly type: 'request';
       /** The session id the client's registration returned: its register entry's index (0 in a legacy request). */
       readonly session: number;
       /** Only in a legacy request (a raftlab from before session ids): the client id that names its session. */
       readonly clientId?: string;
+      /** The secret its session was registered with (isSessionSecret); absent only in a request from before session secrets. */
+      readonly secret?: number;
       /** The client's request number, from 1, unique per client; a retry reuses it. */
       readonly seq: number;
       /** The client holds the replies of every seq below this; the session may forget them. */
@@ -97,6 +113,8 @@ export const KvErrorCode = {
   NotAList: 'NOT_A_LIST',
   SessionExpired: 'SESSION_EXPIRED',
   StaleRequest: 'STALE_REQUEST',
+  /** A request (or a register of an open session's client id) under a secret that is not its session's: nothing changed. */
+  SessionMismatch: 'SESSION_MISMATCH',
   MalformedSnapshot: 'MALFORMED_SNAPSHOT',
 } as const;
 export type KvErrorCode = (typeof KvErrorCode)[keyof typeof KvErrorCode];
@@ -115,7 +133,8 @@ export class KvError extends Error {
   }
 }
 
-const CommandTag = { register: 1, request: 2 } as const;
+/** request: from before session secrets (replayed from a WAL, never taken from a client); securedRequest carries the secret. */
+const CommandTag = { register: 1, request: 2, securedRequest: 3 } as const;
 const OperationTag = { put: 1, delete: 2, append: 3, cas: 4, get: 5 } as const;
 type OperationTag = (typeof OperationTag)[keyof typeof OperationTag];
 
@@ -142,9 +161,12 @@ export function encodeCommand(command: Command): Uint8Array {
  */
 export function writeCommand(out: MsgpackWriter, command: Command): void {
   if (command.type === 'register') {
-    out.arrayHeader(2);
+    const secret = command.secret;
+    if (secret !== undefined && !isSessionSecret(secret)) throw new Error(`writeCommand: ${secret} is not a session secret`);
+    out.arrayHeader(secret === undefined ? 2 : 3);
     out.uint(CommandTag.register);
     out.str(command.clientId);
+    if (secret !== undefined) out.uint(secret);
     return;
   }
   const operation = command.operation;
@@ -155,13 +177,23 @@ export function writeCommand(out: MsgpackWriter, command: Command): void {
     if (!isAppendLimit(limit)) throw new Error(`writeCommand: maxValueBytes ${limit} is not a positive safe integer`);
   }
   const values = operation.op === 'cas' ? 2 : operation.op === 'put' ? 1 : operation.op === 'append' ? (limit === undefined ? 1 : 2) : 0;
-  out.arrayHeader(6 + values);
-  out.uint(CommandTag.request);
-  if (command.clientId !== undefined) out.str(command.clientId);
-  else if (isSessionId(command.session)) out.uint(command.session);
-  // As putPrefix: a request without a registered session is the caller's bug, caught here
-  // rather than applied on every node as a malformed command.
-  else throw new Error(`writeCommand: ${command.session} is not a session id`);
+  const secret = command.secret;
+  if (secret !== undefined) {
+    // As putPrefix: a request without a registered session is the caller's bug, caught
+    // here rather than applied on every node as a malformed command.
+    if (!isSessionSecret(secret)) throw new Error(`writeCommand: ${secret} is not a session secret`);
+    if (command.clientId !== undefined || !isSessionId(command.session)) throw new Error(`writeCommand: a request with a secret names its session by id, not ${command.clientId ?? command.session}`);
+    out.arrayHeader(7 + values);
+    out.uint(CommandTag.securedRequest);
+    out.uint(command.session);
+    out.uint(secret);
+  } else {
+    out.arrayHeader(6 + values);
+    out.uint(CommandTag.request);
+    if (command.clientId !== undefined) out.str(command.clientId);
+    else if (isSessionId(command.session)) out.uint(command.session);
+    else throw new Error(`writeCommand: ${command.session} is not a session id`);
+  }
   out.uint(command.seq);
   out.uint(command.ackedBelow);
   out.uint(OperationTag[operation.op]);
@@ -186,20 +218,37 @@ export function writeCommand(out: MsgpackWriter, command: Command): void {
   }
 }
 
-/** Fields of a put: [request, session, seq, ackedBelow, put, key, value]. */
-const PUT_FIELDS = 7;
+/** Fields of a put: [securedRequest, session, secret, seq, ackedBelow, put, key, value]. */
+const PUT_FIELDS = 8;
 
 /**
  * The bytes every put of `session` starts with, for writePutHead: a client that sends
- * many puts through one session encodes its id once.
+ * many puts through one session encodes its id and secret once.
  */
-export function putPrefix(session: number): Uint8Array {
+export function putPrefix(session: number, secret: number): Uint8Array {
   if (!isSessionId(session)) throw new Error(`putPrefix: ${session} is not a session id`);
+  if (!isSessionSecret(secret)) throw new Error(`putPrefix: ${secret} is not a session secret`);
   const out = new MsgpackWriter(16);
   out.arrayHeader(PUT_FIELDS);
-  out.uint(CommandTag.request);
+  out.uint(CommandTag.securedRequest);
   out.uint(session);
+  out.uint(secret);
   return out.take();
+}
+
+/** A session secret: an integer from 1 to 2^32-1 (the client draws it at random). */
+export function isSessionSecret(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 0xffffffff;
+}
+
+/**
+ * Whether a node takes `command` from a client: a register or request carrying a session
+ * secret. A command from before session secrets (or from before session ids) still
+ * applies from a WAL, but from a client it would name a session without showing its
+ * secret, which is what the secret is for.
+ */
+export function isClientCommand(command: Command): boolean {
+  return command.secret !== undefined;
 }
 
 /** An append's limit (Command maxValueBytes): a safe integer >= 1. */
@@ -262,8 +311,8 @@ function isNonNegativeSafeInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-function expectLength(decoded: unknown[], length: number): void {
-  if (decoded.length !== length) throw malformed(`operation tag ${String(decoded[4])} needs ${length} fields`);
+function expectLength(decoded: unknown[], length: number, operationTag: unknown): void {
+  if (decoded.length !== length) throw malformed(`operation tag ${String(operationTag)} needs ${length} fields`);
 }
 
 function checkValue(value: unknown): JsonValue {
@@ -310,56 +359,69 @@ export function decodeCommand(bytes: Uint8Array): Command {
   if (tag === CommandTag.register) {
     const clientId: unknown = decoded[1];
     if (!isValidClientId(clientId)) throw malformed('bad clientId');
-    if (decoded.length !== 2) throw malformed('register has extra fields');
-    return { type: 'register', clientId };
+    if (decoded.length === 2) return { type: 'register', clientId };
+    if (decoded.length !== 3) throw malformed('register has extra fields');
+    const secret: unknown = decoded[2];
+    if (!isSessionSecret(secret)) throw malformed('a register\'s secret must be an integer from 1 to 2^32-1');
+    return { type: 'register', clientId, secret };
   }
-  if (tag !== CommandTag.request) throw malformed(`unknown command tag ${String(tag)}`);
+  // A secured request has its secret after the session: every later field is one further.
+  const secured = tag === CommandTag.securedRequest;
+  if (!secured && tag !== CommandTag.request) throw malformed(`unknown command tag ${String(tag)}`);
+  const shift = secured ? 1 : 0;
   const session: unknown = decoded[1];
-  const legacyClientId = typeof session === 'string' ? session : undefined;
+  const legacyClientId = !secured && typeof session === 'string' ? session : undefined;
   if (legacyClientId !== undefined ? !isValidClientId(legacyClientId) : !isSessionId(session)) {
     throw malformed('session must be a safe integer >= 1 (or, in a legacy request, a client id)');
   }
-  const seq: unknown = decoded[2];
-  const ackedBelow: unknown = decoded[3];
+  const secret: unknown = secured ? decoded[2] : undefined;
+  if (secured && !isSessionSecret(secret)) throw malformed('a request\'s secret must be an integer from 1 to 2^32-1');
+  const seq: unknown = decoded[2 + shift];
+  const ackedBelow: unknown = decoded[3 + shift];
   if (!isNonNegativeSafeInteger(seq) || seq < 1) throw malformed('seq must be a safe integer >= 1');
   if (!isNonNegativeSafeInteger(ackedBelow) || ackedBelow > seq) {
     throw malformed('ackedBelow must be a safe integer in [0, seq]');
   }
-  const operationTag: unknown = decoded[4];
-  const key: unknown = decoded[5];
+  const operationTag: unknown = decoded[4 + shift];
+  const key: unknown = decoded[5 + shift];
   if (!isValidDecodedKey(key)) throw malformed('bad key');
   let operation: KvOperation;
   let limit: number | undefined;
   switch (operationTag as OperationTag) {
     case OperationTag.put:
-      expectLength(decoded, 7);
-      operation = { op: 'put', key, value: checkValue(decoded[6]) };
+      expectLength(decoded, 7 + shift, operationTag);
+      operation = { op: 'put', key, value: checkValue(decoded[6 + shift]) };
       break;
     case OperationTag.delete:
-      expectLength(decoded, 6);
+      expectLength(decoded, 6 + shift, operationTag);
       operation = { op: 'delete', key };
       break;
     case OperationTag.append:
-      // 7 fields: an append from before the bound, which carries no limit.
-      if (decoded.length === 8) {
-        const carried: unknown = decoded[7];
+      // 7 fields (8 secured): an append from before the bound, which carries no limit.
+      if (decoded.length === 8 + shift) {
+        const carried: unknown = decoded[7 + shift];
         if (!isAppendLimit(carried)) throw malformed('an append\'s maxValueBytes must be a safe integer >= 1');
         limit = carried;
-      } else if (decoded.length !== 7) {
-        throw malformed('an append needs 8 fields (7 in one from before its limit)');
+      } else if (decoded.length !== 7 + shift) {
+        throw malformed(`an append needs ${8 + shift} fields (${7 + shift} in one from before its limit)`);
       }
-      operation = { op: 'append', key, value: checkValue(decoded[6]) };
+      operation = { op: 'append', key, value: checkValue(decoded[6 + shift]) };
       break;
     case OperationTag.cas:
-      expectLength(decoded, 8);
-      operation = { op: 'cas', key, expected: checkValue(decoded[6]), value: checkValue(decoded[7]) };
+      expectLength(decoded, 8 + shift, operationTag);
+      operation = { op: 'cas', key, expected: checkValue(decoded[6 + shift]), value: checkValue(decoded[7 + shift]) };
       break;
     case OperationTag.get:
-      expectLength(decoded, 6);
+      expectLength(decoded, 6 + shift, operationTag);
       operation = { op: 'get', key };
       break;
     default:
       throw malformed(`unknown operation tag ${String(operationTag)}`);
+  }
+  if (secured) {
+    return limit === undefined
+      ? { type: 'request', session: session as number, secret: secret as number, seq, ackedBelow, operation }
+      : { type: 'request', session: session as number, secret: secret as number, seq, ackedBelow, operation, maxValueBytes: limit };
   }
   if (legacyClientId !== undefined) {
     return limit === undefined
@@ -377,6 +439,8 @@ export function decodeCommand(bytes: Uint8Array): Command {
  */
 export interface PlainPut {
   session: number;
+  /** The session's secret the put carries. */
+  secret: number;
   seq: number;
   ackedBelow: number;
   keyStart: number;
@@ -391,6 +455,7 @@ export interface PlainPut {
 
 export const plainPut: PlainPut = {
   session: 0,
+  secret: 0,
   seq: 0,
   ackedBelow: 0,
   keyStart: 0,
@@ -403,7 +468,7 @@ export const plainPut: PlainPut = {
 
 /**
  * True when `bytes` is certainly a command decodeCommand accepts, found without decoding
- * it: the common shape, a put whose session, seq and ackedBelow are 32-bit unsigned
+ * it: the common shape, a secured put whose session, secret, seq and ackedBelow are 32-bit unsigned
  * integers and whose key and value are ASCII strings within the limits (or a nil, boolean
  * or small unsigned integer value). False means "decode it
  * to find out", never "invalid". The leader checks each write this way on arrival and
@@ -424,13 +489,18 @@ export function isVettedPut(bytes: Uint8Array): boolean {
 
 function readPlainPut(bytes: Uint8Array, scanText: boolean): boolean {
   const end = bytes.length;
-  if (end < 7 || bytes[0] !== 0x97 || bytes[1] !== CommandTag.request) return false;
+  if (end < 8 || bytes[0] !== 0x98 || bytes[1] !== CommandTag.securedRequest) return false;
   const found = plainPut;
   const session = smallUint(bytes, 2);
   if (session < 1) return false;
   let at = 2 + uintBytes(bytes[2]!);
   if (at >= end) return false;
   found.session = session;
+  const secret = smallUint(bytes, at);
+  if (secret < 1) return false;
+  at += uintBytes(bytes[at]!);
+  if (at >= end) return false;
+  found.secret = secret;
   const seq = smallUint(bytes, at);
   if (seq < 1) return false;
   at += uintBytes(bytes[at]!);

@@ -13,6 +13,9 @@
 // flight), and the client tells us, with `ackedBelow`, which replies it no longer needs.
 // The unique identifier is the session id: the index of the entry that registered the
 // client's id (a UUID), as the thesis assigns it; requests carry it, not the client id.
+// An index is easy to guess, so a session also has the secret its register carried, and
+// a request that names it under another secret is SESSION_MISMATCH and changes nothing
+// (see lib/kv/command.ts).
 
 import { Packr, Unpackr } from 'msgpackr';
 import {
@@ -23,6 +26,7 @@ import {
   isCertainlyValidPut,
   isVettedPut,
   isSessionId,
+  isSessionSecret,
   isValidDecodedKey,
   jsonEncodedSize,
   plainPut,
@@ -55,6 +59,8 @@ class Session {
     readonly clientId: string,
     /** The session id: the log index of the register entry that opened it. */
     readonly id: number,
+    /** The secret its register carried (every request must carry it too); 0: a session from before secrets, which no request with a secret names. */
+    readonly secret: number,
     /** Log index of the last register or request of this client: the LRU order. Unique among
      *  sessions (each log index touches one session), so the least recently active is well defined. */
     public lastActivityIndex: number,
@@ -210,12 +216,18 @@ const OK_NULL: KvReply = Object.freeze({ ok: true, value: null });
 const OK_TRUE: KvReply = Object.freeze({ ok: true, value: true });
 const OK_FALSE: KvReply = Object.freeze({ ok: true, value: false });
 
-/** 2: sessions carry their id (the register entry's index). */
-const SNAPSHOT_FORMAT_VERSION = 2;
+/** 3: sessions carry their secret. */
+const SNAPSHOT_FORMAT_VERSION = 3;
+/** 2: sessions carry their id (the register entry's index) but no secret; still restored, each session with none. */
+const UNSECURED_SNAPSHOT_FORMAT_VERSION = 2;
 /** 1: a raftlab from before session ids (sessions named by client id only); still restored. */
 const LEGACY_SNAPSHOT_FORMAT_VERSION = 1;
-/** A snapshot's session row: [clientId, id, lastActivityIndex, floorSeq, [[seq, reply]...]]. */
-const SESSION_ROW_FIELDS = 5;
+/** A snapshot's session row: [clientId, id, secret, lastActivityIndex, floorSeq, [[seq, reply]...]] (a version 2 row has no secret, a version 1 row no id either). */
+const SESSION_ROW_FIELDS = 6;
+
+function isSnapshotFormatVersion(version: unknown): version is number {
+  return version === SNAPSHOT_FORMAT_VERSION || version === UNSECURED_SNAPSHOT_FORMAT_VERSION || version === LEGACY_SNAPSHOT_FORMAT_VERSION;
+}
 /** snapshot()'s first buffer: it doubles as needed. */
 const SNAPSHOT_INITIAL_BYTES = 1 << 20;
 /**
@@ -261,6 +273,11 @@ function listTooLarge(key: string, size: number, limit: number): KvReply {
 
 function unknownSession(session: number | string): KvReply {
   return errorReply(KvErrorCode.SessionExpired, `session ${session} is unknown or expired (evicted as least recently used); register again`);
+}
+
+/** A request (or register) naming a session under a secret that is not its: nothing changed. Its text names no secret. */
+function sessionMismatch(session: number): KvReply {
+  return errorReply(KvErrorCode.SessionMismatch, `session ${session} was registered with another secret: nothing was changed`);
 }
 
 
@@ -408,20 +425,25 @@ export class KvStateMachine {
     this.#appliedIndex = index;
     switch (command.type) {
       case 'register':
-        return { ok: true, value: this.#register(index, command.clientId) };
+        return this.#register(index, command.clientId, command.secret ?? 0);
       case 'request':
-        return this.#request(index, command.clientId ?? command.session, command.seq, command.ackedBelow, command.operation, command.maxValueBytes);
+        return this.#request(index, command.clientId ?? command.session, command.secret, command.seq, command.ackedBelow, command.operation, command.maxValueBytes);
       default:
         return assertNever(command, 'command');
     }
   }
 
-  /** Opens the session of `clientId` (or refreshes its open one) and returns its id. */
-  #register(index: number, clientId: string): number {
+  /**
+   * Opens the session of `clientId` (or refreshes its open one) and replies its id; an open
+   * one under another secret is SESSION_MISMATCH, untouched. `secret` 0: a register from
+   * before secrets.
+   */
+  #register(index: number, clientId: string, secret: number): KvReply {
     const existing = this.#sessions.byClientId(clientId);
     if (existing !== undefined) {
+      if (existing.secret !== secret && !this.#disableSessions) return sessionMismatch(existing.id);
       existing.lastActivityIndex = index;
-      return existing.id;
+      return { ok: true, value: existing.id };
     }
     // Bounded table: evict the least recently active session. Driven only by log
     // indexes, so every replica evicts the same one. A scan, but only when a new
@@ -436,13 +458,17 @@ export class KvStateMachine {
     }
     // A log index is never reused, so neither is a session id: a request of an evicted
     // session can never be taken for one of a newer session.
-    this.#sessions.add(new Session(clientId, index, index, 0));
-    return index;
+    this.#sessions.add(new Session(clientId, index, secret, index, 0));
+    return { ok: true, value: index };
   }
 
-  /** `session`: its id, or the client id of a legacy request. `limit`: an append's (Command maxValueBytes). */
-  #request(index: number, session: number | string, seq: number, ackedBelow: number, operation: KvOperation, limit: number | undefined): KvReply {
-    const admitted = this.#admit(index, session, seq, ackedBelow);
+  /**
+   * `session`: its id, or the client id of a legacy request. `secret`: the request's
+   * (undefined in one from before secrets, replayed from a WAL). `limit`: an append's
+   * (Command maxValueBytes).
+   */
+  #request(index: number, session: number | string, secret: number | undefined, seq: number, ackedBelow: number, operation: KvOperation, limit: number | undefined): KvReply {
+    const admitted = this.#admit(index, session, secret, seq, ackedBelow);
     if (admitted !== null && !(admitted instanceof Session)) return admitted;
     // A refusal (NOT_A_LIST, VALUE_TOO_LARGE) is remembered like any reply: a retry gets it again.
     const reply = this.#execute(operation, limit);
@@ -462,7 +488,8 @@ export class KvStateMachine {
     let admitted: Session | KvReply | null = null;
     if (!this.#disableSessions) {
       const session = this.#sessions.byId(put.session);
-      admitted = session === undefined ? unknownSession(put.session) : this.#admitTo(index, session, seq, put.ackedBelow);
+      admitted =
+        session === undefined ? unknownSession(put.session) : session.secret !== put.secret ? sessionMismatch(session.id) : this.#admitTo(index, session, seq, put.ackedBelow);
     }
     if (admitted !== null && !(admitted instanceof Session)) return admitted;
     // The key is looked up by its bytes: no string is made of it.
@@ -476,13 +503,16 @@ export class KvStateMachine {
 
   /**
    * Exactly-once (thesis §6.3): the session of a request, if it is to be executed; a reply
-   * if it is answered without executing (a retry, a stale or unknown session); null when
-   * sessions are disabled.
+   * if it is answered without executing (a retry, a stale or unknown session, or one
+   * named under another secret, which is left as it was); null when sessions are disabled.
    */
-  #admit(index: number, sessionId: number | string, seq: number, ackedBelow: number): Session | KvReply | null {
+  #admit(index: number, sessionId: number | string, secret: number | undefined, seq: number, ackedBelow: number): Session | KvReply | null {
     if (this.#disableSessions) return null;
     const session = typeof sessionId === 'number' ? this.#sessions.byId(sessionId) : this.#sessions.byClientId(sessionId);
-    return session === undefined ? unknownSession(sessionId) : this.#admitTo(index, session, seq, ackedBelow);
+    if (session === undefined) return unknownSession(sessionId);
+    // A request from before secrets (only a WAL of that time holds one) is not checked.
+    if (secret !== undefined && secret !== session.secret) return sessionMismatch(session.id);
+    return this.#admitTo(index, session, seq, ackedBelow);
   }
 
   /** #admit once the session is found. */
@@ -770,6 +800,7 @@ export class KvStateMachine {
       out.arrayHeader(SESSION_ROW_FIELDS);
       out.str(session.clientId);
       out.uint(session.id);
+      out.uint(session.secret);
       out.uint(session.lastActivityIndex);
       out.uint(session.floorSeq);
       const replies = session.replies.entries();
@@ -807,7 +838,7 @@ export class KvStateMachine {
     const cursor = new ScalarCursor(bytes);
     if (cursor.arrayHeader() !== 4 || !cursor.scalar()) return null;
     const version = cursor.value;
-    if (version !== SNAPSHOT_FORMAT_VERSION && version !== LEGACY_SNAPSHOT_FORMAT_VERSION) return null;
+    if (!isSnapshotFormatVersion(version)) return null;
     if (!cursor.scalar() || !isNonNegativeSafeInteger(cursor.value)) return null;
     const appliedIndex = cursor.value;
     const pairs = cursor.arrayHeader();
@@ -853,7 +884,7 @@ export class KvStateMachine {
     // The sessions are few: decoded as they are by #restoreDecoded (trailing bytes included).
     const sessions = decodedItem(bytes, at, bytes.length);
     if (!Array.isArray(sessions)) return null;
-    KvStateMachine.#restoreSessions(machine, version === LEGACY_SNAPSHOT_FORMAT_VERSION, appliedIndex, sessions);
+    KvStateMachine.#restoreSessions(machine, version, appliedIndex, sessions);
     return machine;
   }
 
@@ -868,7 +899,7 @@ export class KvStateMachine {
     }
     if (!Array.isArray(decoded) || decoded.length !== 4) throw malformedSnapshot('not a 4-element array');
     const [version, appliedIndex, data, sessions] = decoded as unknown[];
-    if (version !== SNAPSHOT_FORMAT_VERSION && version !== LEGACY_SNAPSHOT_FORMAT_VERSION) throw malformedSnapshot(`unknown format version ${String(version)}`);
+    if (!isSnapshotFormatVersion(version)) throw malformedSnapshot(`unknown format version ${String(version)}`);
     if (!isNonNegativeSafeInteger(appliedIndex)) throw malformedSnapshot('appliedIndex');
     if (!Array.isArray(data) || !Array.isArray(sessions)) throw malformedSnapshot('data or sessions is not an array');
     const machine = new KvStateMachine(options);
@@ -882,26 +913,33 @@ export class KvStateMachine {
       if (value === undefined) throw malformedSnapshot(`the value of ${JSON.stringify(pair[0].slice(0, 40))} is not a JSON value`);
       machine.#store(pair[0], value);
     }
-    KvStateMachine.#restoreSessions(machine, version === LEGACY_SNAPSHOT_FORMAT_VERSION, appliedIndex, sessions);
+    KvStateMachine.#restoreSessions(machine, version, appliedIndex, sessions);
     return machine;
   }
 
-  static #restoreSessions(machine: KvStateMachine, legacy: boolean, appliedIndex: number, sessions: unknown[]): void {
+  static #restoreSessions(machine: KvStateMachine, version: number, appliedIndex: number, sessions: unknown[]): void {
     const bad = malformedSnapshot;
+    const fields = version === SNAPSHOT_FORMAT_VERSION ? SESSION_ROW_FIELDS : version === UNSECURED_SNAPSHOT_FORMAT_VERSION ? SESSION_ROW_FIELDS - 1 : SESSION_ROW_FIELDS - 2;
     for (const row of sessions) {
-      if (!Array.isArray(row) || row.length !== (legacy ? SESSION_ROW_FIELDS - 1 : SESSION_ROW_FIELDS)) throw bad('session row');
+      if (!Array.isArray(row) || row.length !== fields) throw bad('session row');
       // A legacy row has no id: its session gets its last activity's index, as unique
       // among sessions as an id must be, never above the snapshot's index (so no later
-      // register's), and the same on every replica that restores these bytes.
-      const [clientId, id, lastActivityIndex, floorSeq, replies] = (legacy ? [row[0], row[1], ...row.slice(1)] : row) as unknown[];
+      // register's), and the same on every replica that restores these bytes. A row
+      // without a secret (version 1 or 2) gets 0: its client was of a raftlab from before
+      // secrets, and no request with a secret can name its session any more.
+      const [clientId, id, secret, lastActivityIndex, floorSeq, replies] = (
+        version === SNAPSHOT_FORMAT_VERSION ? row : version === UNSECURED_SNAPSHOT_FORMAT_VERSION ? [row[0], row[1], 0, ...row.slice(2)] : [row[0], row[1], 0, ...row.slice(1)]
+      ) as unknown[];
       if (typeof clientId !== 'string' || !isSessionId(id) || !isNonNegativeSafeInteger(lastActivityIndex)) throw bad('session row');
+      // 0 in a version 3 row too: a session from before secrets (an old WAL's register) kept since.
+      if (secret !== 0 && !isSessionSecret(secret)) throw bad(`session ${String(id)}'s secret`);
       if (!isNonNegativeSafeInteger(floorSeq) || !Array.isArray(replies)) throw bad('session row');
       if (id > appliedIndex || lastActivityIndex < id) throw bad(`session ${id} registered after its activity or the snapshot`);
       // Activity after the snapshot's index would keep the session from eviction longer than on the replicas that applied the log.
       if (lastActivityIndex > appliedIndex) throw bad(`session ${id} active at ${lastActivityIndex}, after the snapshot's index ${appliedIndex}`);
       if (machine.#sessions.byClientId(clientId) !== undefined) throw bad(`client ${clientId} has two sessions`);
       if (machine.#sessions.byId(id) !== undefined) throw bad(`session ${id} stored twice`);
-      const session = new Session(clientId, id, lastActivityIndex, floorSeq);
+      const session = new Session(clientId, id, secret as number, lastActivityIndex, floorSeq);
       for (const entry of replies as unknown[]) {
         if (!Array.isArray(entry) || entry.length !== 2 || !isNonNegativeSafeInteger(entry[0])) throw bad('reply');
         const reply: unknown = entry[1];

@@ -13,7 +13,7 @@ import { Progress } from './progress.js';
 import { ReadIndexQueue } from './read-only.js';
 import { changeMembership, describeMembership, isJoint, jointMembership, leaveJoint, membershipOfVoters, membershipProblem, outgoingOf, votingMembers } from './membership.js';
 import { majorityMatchIndex, majoritySize, tallyVotes, VoteResult } from './quorum.js';
-import { defaultConfig, MessageType, NONE, ProgressState, RefusalCode, Role } from './types.js';
+import { defaultConfig, MessageRefusalCode, MessageType, NONE, ProgressState, RefusalCode, Role, SNAPSHOT_BYTES_ALLOCATED_UP_FRONT } from './types.js';
 import type {
   AppendEntries,
   AppendEntriesResponse,
@@ -170,8 +170,15 @@ export class RawNode {
     readonly leaderTerm: Term;
     readonly index: LogIndex;
     readonly term: Term;
-    /** The whole snapshot, allocated at its first chunk (InstallSnapshot.totalBytes); its first `received` bytes are held. */
-    readonly data: Uint8Array;
+    /** InstallSnapshot.totalBytes: the whole snapshot's size, as its leader announced it. */
+    readonly totalBytes: number;
+    /**
+     * The bytes held, in the first `received` bytes: allocated at the first chunk up to
+     * SNAPSHOT_BYTES_ALLOCATED_UP_FRONT of totalBytes, and grown (doubling, up to
+     * totalBytes) as chunks arrive past it, so a leader's word alone never makes this node
+     * allocate more than that: at most twice the bytes actually received beyond it.
+     */
+    data: Uint8Array;
     received: number;
   } | null = null;
   /** Follower: the transfer whose snapshot Config.snapshotCheck refused; its chunks but a first are dropped unanswered. */
@@ -947,6 +954,15 @@ export class RawNode {
       if (message.offset > 0) return null;
       this.#refusedSnapshot = null;
     }
+    if (message.totalBytes > this.#config.maxSnapshotBytes) {
+      // Refused before anything is allocated for it. Unanswered, the leader sends it again
+      // after a while and is refused again: maxSnapshotBytes must be raised on every node.
+      this.#incomingSnapshot = null;
+      return this.#refuseMessage(
+        message,
+        `${MessageRefusalCode.SnapshotTooLarge}: its snapshot at ${index}@t${term} is ${message.totalBytes} bytes, above maxSnapshotBytes ${this.#config.maxSnapshotBytes}`,
+      );
+    }
     const data = this.#receiveSnapshotChunk(message);
     if (data === null) return null;
     const check = this.#config.snapshotCheck;
@@ -978,7 +994,7 @@ export class RawNode {
    */
   #receiveSnapshotChunk(message: InstallSnapshot): Uint8Array | null {
     let incoming = this.#incomingSnapshot;
-    const same = incoming !== null && isTransfer(incoming, incoming.data.byteLength, message);
+    const same = incoming !== null && isTransfer(incoming, incoming.totalBytes, message);
     if (message.offset === 0) {
       // A whole snapshot in one chunk is taken as it came.
       if (message.done && message.data.byteLength === message.totalBytes) {
@@ -994,8 +1010,9 @@ export class RawNode {
         this.#answerSnapshotChunk(message, incoming!.received);
         return null;
       }
-      const data = new Uint8Array(message.totalBytes);
-      incoming = { leader: message.from, leaderTerm: message.term, index: message.lastIncludedIndex, term: message.lastIncludedTerm, data, received: 0 };
+      // Not the whole announced size: a leader's word alone allocates at most this much.
+      const data = new Uint8Array(Math.min(message.totalBytes, Math.max(SNAPSHOT_BYTES_ALLOCATED_UP_FRONT, message.data.byteLength)));
+      incoming = { leader: message.from, leaderTerm: message.term, index: message.lastIncludedIndex, term: message.lastIncludedTerm, totalBytes: message.totalBytes, data, received: 0 };
       this.#incomingSnapshot = incoming;
     } else if (!same || (message.offset !== incoming!.received && this.#config.testOnlyBugs.acceptSnapshotChunkAnywhere !== true)) {
       this.#answerSnapshotChunk(message, same ? incoming!.received : 0);
@@ -1006,9 +1023,15 @@ export class RawNode {
     // One that would run past the snapshot's size, or a last one that leaves it short, is
     // not taken (the transport's decoder refuses such messages; only the bug lets one by).
     const end = incoming.received + message.data.byteLength;
-    if (end > incoming.data.byteLength || message.done !== (end === incoming.data.byteLength)) {
+    if (end > incoming.totalBytes || message.done !== (end === incoming.totalBytes)) {
       this.#answerSnapshotChunk(message, incoming.received);
       return null;
+    }
+    if (end > incoming.data.byteLength) {
+      // Past what is allocated: grow by doubling (bytes received, not announced, pay for it).
+      const grown = new Uint8Array(Math.min(incoming.totalBytes, Math.max(end, 2 * incoming.data.byteLength)));
+      grown.set(incoming.data.subarray(0, incoming.received));
+      incoming.data = grown;
     }
     incoming.data.set(message.data, incoming.received);
     incoming.received = end;
@@ -1017,6 +1040,7 @@ export class RawNode {
       return null;
     }
     this.#incomingSnapshot = null;
+    assert(incoming.data.byteLength === incoming.totalBytes, () => `a snapshot of ${incoming.totalBytes} bytes was received into ${incoming.data.byteLength}`);
     return incoming.data;
   }
 
@@ -1874,5 +1898,6 @@ function validateConfig(config: Config): void {
   assert(config.maxInflightAppends >= 1, () => 'maxInflightAppends must be >= 1');
   assert(Number.isSafeInteger(config.maxSnapshotChunksInFlight) && config.maxSnapshotChunksInFlight >= 1, () => `maxSnapshotChunksInFlight must be a positive integer, got ${config.maxSnapshotChunksInFlight}`);
   assert(config.maxUncommittedEntries >= 1, () => 'maxUncommittedEntries must be >= 1');
+  assert(Number.isSafeInteger(config.maxSnapshotBytes) && config.maxSnapshotBytes >= 1, () => `maxSnapshotBytes must be a positive integer, got ${config.maxSnapshotBytes}`);
 }
 

@@ -26,9 +26,12 @@ test('the same seed gives the same gaps, kinds and holds, however many draws eac
   const once = firstFaults(seed, 50, () => 1);
   const varied = firstFaults(seed, 50, () => Math.floor(timing() * 20));
   t.deepEqual(varied, once, `seed ${seed}`);
-  // And the schedule is a real one: every kind, gaps and holds in their ranges.
-  t.deepEqual(new Set(once.map((fault) => fault.kind)).size, allNemesisKinds.length, `seed ${seed}`);
-  t.true(once.every((fault) => fault.gapMs >= 800 && fault.gapMs < 2_000 && fault.holdMs >= 1_000 && fault.holdMs < 3_000), `seed ${seed}`);
+  // And the schedule is a real one: every kind, gaps and holds in their ranges. Kinds are
+  // drawn uniformly, so 50 faults missed one of the eight about once in a hundred seeds
+  // (seed 1876819065); in 400 the chance is below 1e-22.
+  const many = firstFaults(seed, 400, () => 1);
+  t.deepEqual(new Set(many.map((fault) => fault.kind)).size, allNemesisKinds.length, `seed ${seed}`);
+  t.true(many.every((fault) => fault.gapMs >= 800 && fault.gapMs < 2_000 && fault.holdMs >= 1_000 && fault.holdMs < 3_000), `seed ${seed}`);
 });
 
 test('each fault draws its targets from a generator of its own, the same for the same seed', (t) => {

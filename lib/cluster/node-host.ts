@@ -74,6 +74,16 @@ const SNAPSHOT_MS_PER_TURN = 0.5;
  * outlasted a period, and so did the catching up after it (lib/bench/README.md).
  */
 const MAX_DEFERRED_COMPACTION_PERIODS = 10;
+/**
+ * For a follower being sent the leader's snapshot, or catching up from it
+ * (RawNode.followersRecoveringFromSnapshot), the hold lasts past that bound, up to this
+ * many entries since the last snapshot (what ten periods of the default 100,000 entries
+ * hold anyway): compacting would start its transfer over with the newer snapshot. With
+ * snapshots every 3 to 30 entries sent in chunks of 6 to 50 bytes, a transfer outlasted
+ * ten periods over and over, and new nodes never caught up (`raftlab check`, seeds 3222,
+ * 3227, 3228 and 3231 of the thirty-first session: CATCH_UP_TIMEOUT).
+ */
+const MAX_ENTRIES_HELD_FOR_A_SNAPSHOT_TRANSFER = 1_000_000;
 /** A compaction held this long is told (a log line and a cluster event); shorter holds are routine. */
 const COMPACTION_DEFERRAL_TOLD_AFTER_MS = 1000;
 
@@ -1186,11 +1196,16 @@ export class NodeHost {
   /**
    * True while this node, a leader, should not yet compact to `index`: a recently
    * active follower still needs entries up to it (MAX_DEFERRED_COMPACTION_PERIODS says for
-   * how long at most). Compacting would leave that follower only a whole snapshot.
+   * how long at most; MAX_ENTRIES_HELD_FOR_A_SNAPSHOT_TRANSFER for a follower being sent
+   * the current snapshot or catching up from it). Compacting would leave that follower
+   * only a whole snapshot.
    */
   private deferCompaction(index: number): boolean {
     const followers = this.node.followersNeeding(index);
-    const bounded = this.kv.appliedIndex - this.snapshotIndex < MAX_DEFERRED_COMPACTION_PERIODS * this.data.snapshotEntries;
+    const held = this.kv.appliedIndex - this.snapshotIndex;
+    const bounded =
+      held < MAX_DEFERRED_COMPACTION_PERIODS * this.data.snapshotEntries ||
+      (followers > 0 && held < MAX_ENTRIES_HELD_FOR_A_SNAPSHOT_TRANSFER && this.node.followersRecoveringFromSnapshot(index) > 0);
     const defer = followers > 0 && bounded;
     if (!defer) {
       if (this.compactionDeferralTold && followers > 0) {

@@ -77,6 +77,8 @@ export class Progress {
   heardAtRound = 0;
   /** Snapshot only: the index of the snapshot sent. */
   pendingSnapshotIndex: LogIndex = 0;
+  /** The last of this leader's snapshots the follower was learned to have stored (RawNode.followersRecoveringFromSnapshot). */
+  installedSnapshotIndex: LogIndex = 0;
   /** Snapshot only: where the last chunk sent ends (Figure 13: the follower acknowledges holding this many bytes). */
   snapshotSentTo = 0;
   /** Snapshot only: the most bytes the follower said it holds; the chunks between this and snapshotSentTo are in flight. */

@@ -453,6 +453,27 @@ export class RawNode {
     return count;
   }
 
+  /**
+   * Of the followers followersNeeding(index) counts, those heard from lately that are
+   * being sent this leader's current snapshot or, having stored it, are catching up from
+   * it. Compacting past them would start their transfer over with the newer snapshot
+   * (#handleSnapshotChunkResponse): a host holds its compaction for them longer than for
+   * a follower merely behind (etcd's server skips compaction while a snapshot is in flight).
+   */
+  followersRecoveringFromSnapshot(index: LogIndex): number {
+    if (this.#role !== Role.Leader) return 0;
+    const snapshotIndex = this.#log.snapshotIndex();
+    if (snapshotIndex === 0) return 0;
+    let count = 0;
+    for (const progress of this.#progress.values()) {
+      if (progress.matchIndex >= index) continue;
+      if (this.#heartbeatRounds - progress.heardAtRound > FOLLOWER_SILENT_ROUNDS_BEFORE_COMPACTING) continue;
+      const receiving = progress.state === ProgressState.Snapshot && progress.pendingSnapshotIndex === snapshotIndex;
+      if (receiving || progress.installedSnapshotIndex === snapshotIndex) count++;
+    }
+    return count;
+  }
+
   /** Any answer from a follower: it is active (CheckQuorum), and heard from in this heartbeat round (followersNeeding). */
   #heardFrom(progress: Progress): void {
     progress.recentActive = true;
@@ -1266,6 +1287,7 @@ export class RawNode {
     }
     if (progress.state === ProgressState.Snapshot) {
       this.#trace(`${this.#id} learned that ${message.from} stored snapshot ${progress.pendingSnapshotIndex}: it matches up to ${message.index}`);
+      progress.installedSnapshotIndex = progress.pendingSnapshotIndex;
       if (progress.matchIndex >= progress.pendingSnapshotIndex) {
         progress.becomeReplicate();
       } else {

@@ -94,3 +94,19 @@ test('bench --cpu-prof with a directory that cannot be made says so with the usa
     t.regex(result.stderr, /usage: raftlab bench/, dir);
   }
 });
+
+// `bench --data-dir` (and `--catch-up --data-dir`) where no directory can be made ended in
+// a stack trace and exit 1, bench's code for writes lost (readmeaudit, thirty-first session).
+test('bench --data-dir with a directory that cannot be made says so with the usage, exit 2, at once', (t) => {
+  const file = join(mkdtempSync(join(tmpdir(), 'raftlab-cli-')), 'a-file');
+  writeFileSync(file, '');
+  t.teardown(() => rmSync(dirname(file), { recursive: true, force: true }));
+  for (const extra of [[], ['--catch-up']]) {
+    const dir = `${file}/sub`;
+    const result = spawnSync(process.execPath, [CLI, 'bench', ...extra, '--data-dir', dir, '--nodes', '3'], { timeout: 20_000, encoding: 'utf8' });
+    t.is(result.signal, null, `${extra.join(' ')}: it did not have to be killed`);
+    t.is(result.status, 2, `${extra.join(' ')}: ${result.stderr}`);
+    t.true(result.stderr.startsWith(`raftlab bench: --data-dir ${dir}: cannot make that directory: `), result.stderr);
+    t.regex(result.stderr, /ENOTDIR/);
+  }
+});

@@ -42,6 +42,16 @@ function checkJsonFile(file: string | null): void {
   if (problem !== null) throw new BenchUsageError(`--json ${file}: cannot write there: ${problem}`);
 }
 
+/** A usage error unless `dir` (from --data-dir) is a directory, or can be made: a wrong path is said as one, not a stack trace. */
+function checkDataDir(dir: string | null): void {
+  if (dir === null) return;
+  try {
+    makeDirectories(dir);
+  } catch (error) {
+    throw new BenchUsageError(`--data-dir ${dir}: cannot make that directory: ${(error as Error).message}`);
+  }
+}
+
 /** Writes a report's JSON after it was printed; if that fails, says so (exit 3) rather than lose the exit code's meaning. */
 function writeJson(file: string | null, report: unknown, exitCode: number): number {
   if (file === null) return exitCode;
@@ -75,7 +85,7 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
     against = parseAgainstArgs(argv);
     // Check the arguments every run will get, and the other build, before starting any.
     if (against !== null) {
-      parseBenchArgs(against.benchArgs);
+      checkDataDir(parseBenchArgs(against.benchArgs).dataParent);
       otherCliPath(against.otherRoot);
       checkJsonFile(against.jsonPath);
     }
@@ -122,6 +132,7 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
   try {
     options = parseBenchArgs(argv);
     checkJsonFile(options.jsonPath);
+    checkDataDir(options.dataParent);
   } catch (error) {
     return usageError(error, BENCH_USAGE);
   }
@@ -158,6 +169,7 @@ async function runCatchUpCli(argv: readonly string[]): Promise<number> {
   try {
     rejectRepeatedOptions(argv);
     options = parseCatchUpArgs(argv);
+    checkDataDir(options.dataParent);
   } catch (error) {
     return usageError(error, CATCH_UP_USAGE);
   }

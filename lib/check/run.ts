@@ -975,14 +975,18 @@ async function injectFault(cluster: Cluster, fleet: ClientFleet, kind: NemesisKi
       };
       handOff();
       const timer = setInterval(handOff, checkDefaults.transferIntervalMs);
+      // The text is read as the fault starts too: only its end may say leadership never moved.
+      let ended = false;
       return {
         undo: async () => {
           clearInterval(timer);
           see(cluster.status().leaderId);
+          ended = true;
         },
         didNothing: () => targets.length === 0,
         get text(): string {
-          const moved = leaders.length > 1 ? `leaders ${leaders.join('→')}` : `leadership never moved from ${leaders[0] ?? 'nobody'}`;
+          const never = ended ? `leadership never moved from ${leaders[0] ?? 'nobody'}` : `leader ${leaders[0] ?? 'nobody'}`;
+          const moved = leaders.length > 1 ? `leaders ${leaders.join('→')}` : never;
           return `leadership transfers every ${checkDefaults.transferIntervalMs} ms${targets.length > 0 ? ` (asked for ${targets.join(',')}; ${moved})` : ''}`;
         },
       };

@@ -242,6 +242,13 @@ test('check: a nemesis named explicitly that cannot act on the cluster size is r
 
 test('check: an empty nemesis list, a repeated option and --flag=value are refused', (t) => {
   refused(t, ['check', '--nemesis', ','], /--nemesis needs at least one kind \(or all, or none\), got ","/);
+  // A list with a hole, a kind twice, or all / none inside it (they were accepted, or
+  // 'all,crash' said "unknown nemesis all"; readmeaudit, thirty-first session).
+  refused(t, ['check', '--nemesis', 'crash,'], /--nemesis has an empty kind in "crash,"/);
+  refused(t, ['check', '--nemesis', 'crash,,lose'], /--nemesis has an empty kind in "crash,,lose"/);
+  refused(t, ['check', '--nemesis', 'crash,crash'], /--nemesis names crash twice in "crash,crash"/);
+  refused(t, ['check', '--nemesis', 'all,crash'], /--nemesis all stands alone, not in a list: got "all,crash"/);
+  refused(t, ['check', '--nemesis', 'crash,none'], /--nemesis none stands alone, not in a list: got "crash,none"/);
   refused(t, ['check', '--nodes', '3', '--nodes', '4'], /--nodes given twice/);
   refused(t, ['check', '--nodes=3'], /unknown option --nodes=3 \(an option's value is the next argument: --nodes 3\)/);
   refused(t, ['check', '--bogus'], /unknown option --bogus/);

@@ -230,10 +230,16 @@ function parseCheckArguments(argv: readonly string[]): CheckArguments {
         nemesisAll = value === 'all';
         continue;
       }
-      const kinds = value.split(',').filter((kind) => kind !== '');
-      if (kinds.length === 0) return { ok: false, reason: `--nemesis needs at least one kind (or all, or none), got ${JSON.stringify(value)}` };
+      const kinds = value.split(',');
+      if (kinds.every((kind) => kind === '')) return { ok: false, reason: `--nemesis needs at least one kind (or all, or none), got ${JSON.stringify(value)}` };
+      // A list is of kinds, each once: 'crash,' or 'crash,crash' is a typo, not a schedule.
+      if (kinds.includes('')) return { ok: false, reason: `--nemesis has an empty kind in ${JSON.stringify(value)}` };
+      const alone = kinds.find((kind) => kind === 'all' || kind === 'none');
+      if (alone !== undefined) return { ok: false, reason: `--nemesis ${alone} stands alone, not in a list: got ${JSON.stringify(value)}` };
       const unknown = kinds.find((kind) => !(allNemesisKinds as readonly string[]).includes(kind));
       if (unknown !== undefined) return { ok: false, reason: `unknown nemesis ${JSON.stringify(unknown)}; known: ${allNemesisKinds.join(', ')}` };
+      const repeated = kinds.find((kind, at) => kinds.indexOf(kind) !== at);
+      if (repeated !== undefined) return { ok: false, reason: `--nemesis names ${repeated} twice in ${JSON.stringify(value)}` };
       nemesis = kinds as NemesisKind[];
       nemesisAll = false;
     } else if (flag === '--data') {

@@ -153,7 +153,10 @@ test('a full proposal queue is retried; LEADERSHIP_LOST and silence end as indet
     }
   });
   const requests = new Requests();
-  const client = new LeanClient([1], [{ node: 1, port: node.port }], 300, requests);
+  // A request timeout of 1.5 s, not 0.3: at a load average of 22 the queue-full retry (a
+  // 25 ms timer) came after 300 ms and the put ended TIMEOUT (the thirty-first session).
+  // The silent put waits it out.
+  const client = new LeanClient([1], [{ node: 1, port: node.port }], 1500, requests);
   try {
     await client.openSessions(1);
     t.is(await requests.put(client, 0, 'queue-full', 1), null);

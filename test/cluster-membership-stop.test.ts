@@ -44,6 +44,7 @@ test.serial('stop() after an attempt whose fate is unknown ends the call CLUSTER
   // node it leaves out is retired.
   const again = await Cluster.start({ dataDir });
   t.teardown(() => again.stop());
-  await again.waitFor((status) => !status.membership.voters.includes(follower) && !again.nodeIds.includes(follower), WAIT_MS, `n${follower} out of the committed configuration`);
-  t.pass();
+  const after = await again.waitFor((status) => !status.membership.voters.includes(follower) && !again.nodeIds.includes(follower), WAIT_MS, `n${follower} out of the committed configuration`);
+  t.false(after.membership.voters.includes(follower), `n${follower} is no voter`);
+  t.false(again.nodeIds.includes(follower), `n${follower} is retired`);
 });

@@ -23,7 +23,7 @@ import { checkBenchOptions, generatorsFor } from './options.js';
 import { ThroughputTrace, secondHalfOverFirst, unsteadyWindowNote } from './throughput-trace.js';
 import type { BenchOptions } from './options.js';
 import { BENCH_LIMITS, PROGRESS_SLOTS_PER_GENERATOR, ProgressSlot } from './types.js';
-import type { BenchTask, BenchTaskResult, LoadResult, LoadTask, MissingWrite, WireCounts } from './types.js';
+import type { BenchTask, BenchTaskResult, LoadResult, LoadTask, VerifyResult, WireCounts } from './types.js';
 
 const WORKER_FILENAME = new URL('../../workers/bench-client.js', import.meta.url).href;
 /** Generators stay up between node counts (a cluster start takes far less than this). */
@@ -86,15 +86,8 @@ export interface SlowFsyncs {
   readonly others: readonly number[];
 }
 
-/** A window's read-back, every generator's summed. */
-export interface PhaseVerify {
-  readonly checked: number;
-  readonly missing: number;
-  readonly missingListed: readonly MissingWrite[];
-  readonly readErrors: number;
-  /** The read-back gets that failed, by error code (they leave their keys unverified). */
-  readonly readErrorCodes: Readonly<Record<string, number>>;
-}
+/** A window's read-back, every generator's summed: the same fields as one generator's. */
+export type PhaseVerify = VerifyResult;
 
 /** The generators' read-backs as one (missing keys listed up to BENCH_LIMITS.missingKeysListed). */
 export function sumVerify(results: readonly Pick<LoadResult, 'verify'>[]): PhaseVerify {

@@ -148,6 +148,7 @@ export interface VerifyResult {
   readonly missingListed: readonly MissingWrite[];
   /** Gets that failed (a read-back that could not be done is not a pass). */
   readonly readErrors: number;
+  /** The read-back gets that failed, by error code (they leave their keys unverified). */
   readonly readErrorCodes: Readonly<Record<string, number>>;
 }
 

@@ -1,12 +1,13 @@
 // syncAsync: the same durability as sync(), with the fdatasync off the caller's thread.
 
 import test from 'ava';
-import { readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { openFileStorage } from '../lib/storage/file-storage.js';
 import { MemoryStorage } from '../lib/storage/memory-storage.js';
 import type { LogStorage } from '../lib/storage/types.js';
 import type { Entry } from '../lib/raft/types.js';
 import { tempDir } from './helpers/cluster.js';
+import { openFdsUnder } from './helpers/fds.js';
 
 function entries(first: number, count: number, term: number): Entry[] {
   return Array.from({ length: count }, (_, i) => ({ index: first + i, term, data: new Uint8Array([i & 0xff, 7]) }));
@@ -129,15 +130,7 @@ test('file storage: two syncAsync calls in flight report in call order, each dur
 test('file storage: segment rolls under two syncAsync calls in flight close every rolled segment and lose nothing', async (t) => {
   const dir = tempDir('raftlab-storage-async-two-roll-');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  // The process's fds open on this test's directory (other test files share the process).
-  const openFds = (): number =>
-    readdirSync('/proc/self/fd').filter((fd) => {
-      try {
-        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir);
-      } catch {
-        return false;
-      }
-    }).length;
+  const openFds = (): number => openFdsUnder(dir);
   // No spare segments: one still being filled when the storage closes shuts its fd a step later.
   const storage = openFileStorage(dir, { fsync: true, segmentBytes: 256, preallocate: false });
   storage.load();

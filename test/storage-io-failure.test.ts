@@ -8,7 +8,7 @@
 
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeDiskFailure, diskFailure } from '../lib/cluster/protocol.js';
@@ -18,6 +18,7 @@ import { openFileStorage, walFiles } from '../lib/storage/file-storage.js';
 import { REDUNDANT_SEGMENT_SUFFIX, segmentFileName } from '../lib/storage/record.js';
 import type { FileStorageTestOnly, LogStorage } from '../lib/storage/types.js';
 import { eventually } from './helpers/cluster.js';
+import { openFdsUnder } from './helpers/fds.js';
 
 const WAIT_MS = 10_000;
 
@@ -130,14 +131,7 @@ test('two syncAsync fdatasyncs in flight, the earlier one\'s pages failing write
 
 test('syncAsync fdatasyncs run on fds of their own, a few per segment, all closed at rolls and at close()', async (t) => {
   const dir = tempDir(t);
-  const openFds = (): number =>
-    readdirSync('/proc/self/fd').filter((fd) => {
-      try {
-        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir);
-      } catch {
-        return false;
-      }
-    }).length;
+  const openFds = (): number => openFdsUnder(dir);
   const storage = open(dir, {}, 256);
   storage.load();
   let index = 1;
